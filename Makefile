@@ -1,0 +1,49 @@
+# xdptool: `make demo` runs the main job on a bundled example, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := clang llvm libbpf-dev linux-libc-dev bpftool
+EXAMPLE := programs/port_blocklist
+
+.PHONY: setup system-deps venv demo test bench clean
+
+setup: system-deps venv
+
+# Installs the C toolchain and headers with apt-get when missing (as root), else says what to install.
+system-deps:
+	@missing=""; \
+	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
+	command -v llvm-objdump >/dev/null 2>&1 || missing="$$missing llvm"; \
+	test -f /usr/include/bpf/bpf_helpers.h || missing="$$missing libbpf-dev"; \
+	test -f /usr/include/linux/bpf.h || missing="$$missing linux-libc-dev"; \
+	command -v bpftool >/dev/null 2>&1 || test -x /usr/sbin/bpftool || missing="$$missing bpftool"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "xdptool needs:$$missing (apt-get install $(APT_PACKAGES))"; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/xdptool build $(EXAMPLE).c
+	$(VENV)/bin/xdptool inspect $(EXAMPLE).o
+	$(VENV)/bin/xdptool disasm $(EXAMPLE).o --source
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .xdptool

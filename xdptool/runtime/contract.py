@@ -1,0 +1,69 @@
+"""The contract every engine honours, so results compare byte for byte.
+
+Engines: `vm` (reference interpreter), `jit` (fast compiled engine), `kernel`
+(BPF_PROG_TEST_RUN), `nfp-emu` (the lowered NFP image on the NFP executor).
+Each is created from a `Program` plus a `MapStore` and runs one packet at a time
+(or a batch); map state lives in the store and carries across packets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+VERDICTS = ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT")
+VERDICT_BY_NAME = {name: code for code, name in enumerate(VERDICTS)}
+
+
+def verdict_name(retval: int) -> str:
+    """XDP action name for a return value; other values are returned as is."""
+    return VERDICTS[retval] if 0 <= retval < len(VERDICTS) else str(retval)
+
+
+@dataclass
+class XdpContext:
+    """The xdp_md fields a caller may choose (data pointers are the engine's)."""
+
+    ingress_ifindex: int = 1
+    rx_queue_index: int = 0
+    egress_ifindex: int = 0
+
+
+@dataclass
+class Fault:
+    """A checked-memory violation or other runtime fault; the run stops as XDP_ABORTED."""
+
+    pc: int
+    message: str
+    address: int | None = None
+    region: str | None = None
+    line: Any = None  # elf.model.LineInfo
+
+    def __str__(self) -> str:
+        where = f" at {self.line}" if self.line is not None else ""
+        return f"insn {self.pc}{where}: {self.message}"
+
+
+@dataclass
+class RunResult:
+    retval: int
+    packet: bytes  # the packet after the program (adjust_head/tail and writes applied)
+    redirect: dict[str, Any] | None = None  # {"ifindex": n} or {"map": name, "key": n, ...}
+    fault: Fault | None = None
+    trace_printk: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # ringbuf / perf output
+    insns_executed: int = 0
+
+    @property
+    def verdict(self) -> str:
+        if self.fault is not None:
+            return "XDP_ABORTED"
+        return verdict_name(self.retval)
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult: ...
+
+    def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]: ...

@@ -1,0 +1,1 @@
+"""pytest plugin entry point (the `xdp` fixture and spec collection live here)."""
