@@ -1,0 +1,39 @@
+"""`xdptool build`: restricted C -> eBPF object with clang."""
+
+from __future__ import annotations
+
+import click
+
+from .. import toolchain
+from .console import err, fail, out, print_json
+
+
+@click.command("build")
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Object file (default: next to the source).")
+@click.option("-I", "includes", multiple=True, metavar="DIR", help="Add an include directory.")
+@click.option("-D", "defines", multiple=True, metavar="NAME[=VAL]", help="Define a macro.")
+@click.option("--clang", "clang_path", metavar="PATH", help="clang to use (default: $CLANG or clang).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def command(source, output, includes, defines, clang_path, as_json):
+    """Compile SOURCE with clang -O2 -g -target bpf."""
+    result = toolchain.build(
+        source, output, includes=tuple(includes), defines=tuple(defines), clang=clang_path, check=False
+    )
+    if as_json:
+        print_json(
+            {
+                "source": result.source,
+                "object": result.output if result.ok else None,
+                "ok": result.ok,
+                "command": result.command,
+                "diagnostics": [vars(d) for d in result.diagnostics],
+            }
+        )
+        raise SystemExit(0 if result.ok else 1)
+    if result.stderr.strip():
+        err.print(result.stderr.rstrip(), markup=False)
+    if not result.ok:
+        count = len(result.errors)
+        fail(f"{source}: compilation failed ({count} error{'s' if count != 1 else ''})", 1)
+    out.print(f"built {result.output}", markup=False)

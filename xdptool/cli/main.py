@@ -1,0 +1,89 @@
+"""The `xdptool` command: a click group whose subcommands load lazily.
+
+Each subcommand is a module `xdptool.cli.<name>` exposing `command`; importing
+only the one that runs keeps `--help` instant (scapy alone costs 0.6 s).
+XdpError escaping a command becomes one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import XdpError
+
+# command name -> (module, one-line help shown by `xdptool --help`)
+COMMANDS = {
+    "build": ("build", "Compile restricted C to an eBPF object with clang."),
+    "inspect": ("inspect", "Show an object's programs, maps, global data and BTF."),
+    "disasm": ("disasm", "Disassemble an object (llvm-objdump compatible)."),
+    "verify": ("verify", "Verify a program with xdptool's static verifier."),
+    "run": ("run", "Run one packet through a program."),
+    "replay": ("replay", "Replay a pcap capture through a program."),
+    "offload": ("offload", "Offload a program to the emulated NFP SmartNIC."),
+    "maps": ("maps", "Dump, set or reset the emulated NIC's maps."),
+    "test": ("test", "Run XDP test spec files."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        try:
+            module = importlib.import_module(f"xdptool.cli.{entry[0]}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"xdptool.cli.{entry[0]}":
+                raise
+            return _not_available(name, entry[1])
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except XdpError as exc:
+            from .console import report_error
+
+            report_error(exc)
+
+
+def _not_available(name: str, help_text: str) -> click.Command:
+    @click.command(name, help=help_text, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def missing(args):
+        from .console import fail
+
+        fail(f"`xdptool {name}` is not implemented in this version", 2)
+
+    return missing
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="xdptool")
+def cli() -> None:
+    """xdptool: build, verify, run, replay, offload and test XDP programs — no kernel needed."""
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=True)
+    except XdpError as exc:  # raised outside a command's invoke (e.g. while parsing)
+        from .console import report_error
+
+        report_error(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

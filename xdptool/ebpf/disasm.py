@@ -1,0 +1,259 @@
+"""The llvm-objdump text form of eBPF.
+
+`format_insn` prints one instruction exactly as `llvm-objdump -d` (LLVM 14) does
+for everything LLVM 14 knows; for what it prints as `<unknown>` but ISA v4
+defines (sdiv/smod, movsx, bswap, sign-extending loads, gotol, jset, ST with an
+immediate, 32-bit fetch atomics) it uses the syntax of newer LLVM releases, so
+every valid instruction has a readable form that the assembler reads back.
+`disassemble` prints a whole object section by section, as llvm-objdump does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from .insn import Instruction, s64
+from .opcodes import (
+    ALU_SYMBOL,
+    JMP_COND_SYMBOL,
+    LD_IMM64,
+    AluOp,
+    AtomicOp,
+    Cls,
+    JmpOp,
+    Mode,
+    Size,
+    VALID_OPCODES,
+)
+
+UNKNOWN = "<unknown>"
+
+_SIZE_NAME = {Size.B: "8", Size.H: "16", Size.W: "32", Size.DW: "64"}
+
+# Atomic read-modify-write without fetch: the compound-assignment symbol.
+_ATOMIC_RMW = {AtomicOp.ADD: "+=", AtomicOp.OR: "|=", AtomicOp.AND: "&=", AtomicOp.XOR: "^="}
+_ATOMIC_FETCH = {
+    AtomicOp.FETCH_ADD: "atomic_fetch_add",
+    AtomicOp.FETCH_OR: "atomic_fetch_or",
+    AtomicOp.FETCH_AND: "atomic_fetch_and",
+    AtomicOp.FETCH_XOR: "atomic_fetch_xor",
+}
+
+
+def _mem(base: int, off: int) -> str:
+    sign = "-" if off < 0 else "+"
+    return f"(r{base} {sign} {abs(off)})"
+
+
+def _jump(off: int) -> str:
+    return f"+{off}" if off >= 0 else str(off)
+
+
+def _ptr(size: int, signed: bool = False) -> str:
+    return f"*({'s' if signed else 'u'}{_SIZE_NAME[Size(size)]} *)"
+
+
+def _format_alu(insn: Instruction) -> str:
+    wide = insn.cls == Cls.ALU64
+    r = "r" if wide else "w"
+    dst = f"{r}{insn.dst}"
+    op = insn.op
+    if op == AluOp.NEG:
+        return f"{dst} = -{dst}"
+    if op == AluOp.END:
+        if wide:
+            return f"r{insn.dst} = bswap{insn.imm} r{insn.dst}"
+        order = "be" if insn.uses_reg_src else "le"
+        return f"r{insn.dst} = {order}{insn.imm} r{insn.dst}"
+    operand = f"{r}{insn.src}" if insn.uses_reg_src else str(insn.imm)
+    if op == AluOp.MOV and insn.off:
+        return f"{dst} = (s{insn.off}){operand}"
+    symbol = ALU_SYMBOL[AluOp(op)]
+    if insn.off == 1 and op in (AluOp.DIV, AluOp.MOD):
+        symbol = "s" + symbol
+    return f"{dst} {symbol} {operand}"
+
+
+def _format_jmp(insn: Instruction) -> str:
+    op = insn.op
+    if op == JmpOp.EXIT:
+        return "exit"
+    if op == JmpOp.CALL:
+        return f"call {insn.imm}"
+    if op == JmpOp.JA:
+        return f"gotol {_jump(insn.imm)}" if insn.cls == Cls.JMP32 else f"goto {_jump(insn.off)}"
+    r = "w" if insn.cls == Cls.JMP32 else "r"
+    operand = f"{r}{insn.src}" if insn.uses_reg_src else str(insn.imm)
+    return f"if {r}{insn.dst} {JMP_COND_SYMBOL[JmpOp(op)]} {operand} goto {_jump(insn.off)}"
+
+
+def _format_ld(insn: Instruction) -> str:
+    if insn.code == LD_IMM64:
+        if insn.src == 0:
+            return f"r{insn.dst} = {s64(insn.imm64)} ll"
+        return f"ld_pseudo\tr{insn.dst}, {insn.src}, {insn.imm & 0xFFFFFFFF}"
+    ptr = _ptr(insn.code & 0x18)
+    if insn.mode == Mode.ABS:
+        return f"r0 = {ptr}skb[{insn.imm}]"
+    return f"r0 = {ptr}skb[r{insn.src}]"
+
+
+def _format_ldx(insn: Instruction) -> str:
+    ptr = _ptr(insn.code & 0x18, signed=insn.mode == Mode.MEMSX)
+    return f"r{insn.dst} = {ptr}{_mem(insn.src, insn.off)}"
+
+
+def _format_st(insn: Instruction) -> str:
+    return f"{_ptr(insn.code & 0x18)}{_mem(insn.dst, insn.off)} = {insn.imm}"
+
+
+def _format_stx(insn: Instruction) -> str:
+    size = insn.code & 0x18
+    if insn.mode == Mode.MEM:
+        return f"{_ptr(size)}{_mem(insn.dst, insn.off)} = r{insn.src}"
+    wide = size == Size.DW
+    r = "r" if wide else "w"
+    op = insn.imm
+    loc = _mem(insn.dst, insn.off)
+    if op == AtomicOp.ADD:  # LLVM prints the 32-bit form with an r register too
+        return f"lock {_ptr(size)}{loc} += r{insn.src}"
+    if op in _ATOMIC_RMW:
+        return f"lock {_ptr(size)}{loc} {_ATOMIC_RMW[AtomicOp(op)]} {r}{insn.src}"
+    if op in _ATOMIC_FETCH:
+        width = "u64" if wide else "u32"
+        return f"{r}{insn.src} = {_ATOMIC_FETCH[AtomicOp(op)]}(({width} *){loc}, {r}{insn.src})"
+    bits = "64" if wide else "32_32"
+    inner = loc[1:-1]
+    if op == AtomicOp.XCHG:
+        return f"{r}{insn.src} = xchg{'_' if wide else ''}{bits}({inner}, {r}{insn.src})"
+    return f"{r}0 = cmpxchg{'_' if wide else ''}{bits}({inner}, {r}0, {r}{insn.src})"
+
+
+_FORMATTERS = {
+    Cls.ALU: _format_alu,
+    Cls.ALU64: _format_alu,
+    Cls.JMP: _format_jmp,
+    Cls.JMP32: _format_jmp,
+    Cls.LD: _format_ld,
+    Cls.LDX: _format_ldx,
+    Cls.ST: _format_st,
+    Cls.STX: _format_stx,
+}
+
+
+def is_printable(insn: Instruction) -> bool:
+    """Whether the instruction is one ISA v4 defines (else it prints as <unknown>)."""
+    if insn.code not in VALID_OPCODES:
+        return False
+    if insn.is_alu:
+        if insn.op in (AluOp.DIV, AluOp.MOD) and insn.off not in (0, 1):
+            return False
+        if insn.op == AluOp.MOV and insn.off not in (0, 8, 16, 32):
+            return False
+        if insn.op == AluOp.MOV and insn.off and not insn.uses_reg_src:
+            return False
+        if insn.op == AluOp.END and insn.imm not in (16, 32, 64):
+            return False
+    if insn.is_atomic and insn.imm not in set(AtomicOp):
+        return False
+    return True
+
+
+def format_insn(insn: Instruction) -> str:
+    if not is_printable(insn):
+        return UNKNOWN
+    return _FORMATTERS[Cls(insn.cls)](insn)
+
+
+def raw_bytes(insn: Instruction) -> str:
+    return " ".join(f"{b:02x}" for b in insn.encode())
+
+
+# -- whole objects ------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    """One line of disassembly: a symbol header, a source comment or an instruction."""
+
+    kind: str  # "section", "symbol", "source", "insn"
+    text: str
+    insn: Instruction | None = None
+
+
+def _label_for(symbols: list, target_byte: int) -> str | None:
+    best = None
+    for sym in symbols:
+        if sym.value <= target_byte and (best is None or sym.value >= best.value):
+            best = sym
+    if best is None:
+        return None
+    delta = target_byte - best.value
+    return best.name if delta == 0 else f"{best.name}+0x{delta:x}"
+
+
+def _labelled_symbols(section) -> list:
+    return [s for s in section.symbols if s.kind not in ("section", "file")]
+
+
+def section_lines(section, *, raw: bool = False, source: bool = False) -> Iterator[Line]:
+    """The lines llvm-objdump prints for one code section (`elf.model.CodeSection`)."""
+    symbols = _labelled_symbols(section)
+    by_address: dict[int, list] = {}
+    for sym in symbols:
+        by_address.setdefault(sym.value, []).append(sym)
+    yield Line("section", f"Disassembly of section {section.name}:")
+    last_line = None
+    for insn in section.insns:
+        for sym in by_address.get(insn.pc * 8, ()):
+            yield Line("symbol", f"\n{sym.value:016x} <{sym.name}>:")
+        if source and insn.line is not None and insn.line is not last_line:
+            if last_line is None or (insn.line.file, insn.line.line) != (last_line.file, last_line.line):
+                yield Line("source", f"; {insn.line.source.strip()}")
+            last_line = insn.line
+        yield Line("insn", format_line(insn, symbols, raw=raw), insn)
+
+
+def format_line(insn: Instruction, symbols: list = (), *, raw: bool = False) -> str:
+    text = format_insn(insn)
+    if insn.is_branch and text != UNKNOWN and symbols:
+        label = _label_for(symbols, insn.target * 8)
+        if label is not None:
+            text += f" <{label}>"
+    prefix = f"{insn.pc:8d}:\t"
+    if raw:
+        prefix += raw_bytes(insn) + "\t"
+    return prefix + text
+
+
+def disassemble(obj, *, raw: bool = False, source: bool = False) -> str:
+    """Text identical to `llvm-objdump -d [--no-show-raw-insn]` for the object's code."""
+    from pathlib import Path
+
+    out = [f"\n{Path(obj.path).name}:\tfile format elf64-bpf\n"]
+    for section in obj.code_sections:
+        lines = list(section_lines(section, raw=raw, source=source))
+        out.append("")
+        out.extend(line.text for line in lines)
+    return "\n".join(out) + "\n"
+
+
+def program_lines(program, *, raw: bool = False, source: bool = False) -> Iterator[Line]:
+    """The linked program (entry + subprograms), one header per subprogram."""
+    starts = {sub.start: sub for sub in program.subprograms}
+    last_line = None
+    for insn in program.insns:
+        sub = starts.get(insn.pc)
+        if sub is not None:
+            yield Line("symbol", f"\n{sub.start * 8:016x} <{sub.name}>:")
+        if source and insn.line is not None and insn.line is not last_line:
+            if last_line is None or (insn.line.file, insn.line.line) != (last_line.file, last_line.line):
+                yield Line("source", f"; {insn.line.source.strip()}")
+            last_line = insn.line
+        yield Line("insn", format_line(insn, raw=raw), insn)
+
+
+def format_program(insns: Iterable[Instruction]) -> str:
+    """Plain listing, one `pc: text` line per instruction (for messages and tests)."""
+    return "\n".join(f"{i.pc}: {format_insn(i)}" for i in insns)

@@ -1,0 +1,142 @@
+"""Finding and running clang to turn restricted C into an eBPF object.
+
+The BPF target has no libc; kernel UAPI headers live under the multiarch
+include directory (asm/types.h) and libbpf's under /usr/include/bpf, so both
+must be on the include path for `#include <linux/bpf.h>` and
+`#include <bpf/bpf_helpers.h>` to work the way libbpf users expect.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CompileError, ToolchainError
+
+INSTALL_HINT = "install it with: apt-get install clang llvm libbpf-dev linux-libc-dev"
+
+# Debian multiarch triplets by machine, for when gcc is not there to ask.
+MULTIARCH = {
+    "x86_64": "x86_64-linux-gnu",
+    "aarch64": "aarch64-linux-gnu",
+    "armv7l": "arm-linux-gnueabihf",
+    "ppc64le": "powerpc64le-linux-gnu",
+    "s390x": "s390x-linux-gnu",
+    "riscv64": "riscv64-linux-gnu",
+}
+
+BASE_FLAGS = ["-O2", "-g", "-target", "bpf"]
+
+_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning|note|fatal error): (?P<message>.*)$")
+
+
+def find_clang(explicit: str | None = None) -> str:
+    """The clang to use: --clang, then $CLANG, then `clang` on PATH."""
+    candidate = explicit or os.environ.get("CLANG") or "clang"
+    path = shutil.which(candidate)
+    if path is None:
+        raise ToolchainError(f"clang not found ({candidate!r}); {INSTALL_HINT}")
+    return path
+
+
+def multiarch_include() -> str | None:
+    triplet = MULTIARCH.get(platform.machine())
+    if triplet and Path("/usr/include", triplet).is_dir():
+        return f"/usr/include/{triplet}"
+    return None
+
+
+@dataclass
+class Diagnostic:
+    file: str
+    line: int
+    col: int
+    severity: str
+    message: str
+
+
+@dataclass
+class BuildResult:
+    source: str
+    output: str
+    command: list[str]
+    ok: bool
+    stderr: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity in ("error", "fatal error")]
+
+
+def default_output(source: str | Path) -> Path:
+    return Path(source).with_suffix(".o")
+
+
+def compile_command(
+    source: str | Path,
+    output: str | Path,
+    *,
+    includes: tuple[str, ...] = (),
+    defines: tuple[str, ...] = (),
+    clang: str | None = None,
+) -> list[str]:
+    command = [find_clang(clang), *BASE_FLAGS]
+    arch_include = multiarch_include()
+    if arch_include:
+        command.append(f"-I{arch_include}")
+    command += [f"-I{d}" for d in includes]
+    command += [f"-D{d}" for d in defines]
+    command += ["-c", str(source), "-o", str(output)]
+    return command
+
+
+def parse_diagnostics(stderr: str) -> list[Diagnostic]:
+    found = []
+    for line in stderr.splitlines():
+        m = _DIAG.match(line)
+        if m:
+            found.append(
+                Diagnostic(m["file"], int(m["line"]), int(m["col"]), m["severity"], m["message"])
+            )
+    return found
+
+
+def build(
+    source: str | Path,
+    output: str | Path | None = None,
+    *,
+    includes: tuple[str, ...] = (),
+    defines: tuple[str, ...] = (),
+    clang: str | None = None,
+    check: bool = True,
+) -> BuildResult:
+    """Compile `source`; with check=True a compile error raises CompileError."""
+    source = Path(source)
+    if not source.is_file():
+        raise ToolchainError(f"{source}: no such source file")
+    output = Path(output) if output else default_output(source)
+    command = compile_command(source, output, includes=includes, defines=defines, clang=clang)
+    env = dict(os.environ, TERM="dumb")
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    except OSError as exc:
+        raise ToolchainError(f"cannot run {command[0]}: {exc.strerror}") from None
+    result = BuildResult(
+        source=str(source),
+        output=str(output),
+        command=command,
+        ok=proc.returncode == 0,
+        stderr=proc.stderr,
+        diagnostics=parse_diagnostics(proc.stderr),
+    )
+    if check and not result.ok:
+        first = result.errors[0] if result.errors else None
+        summary = f"{first.file}:{first.line}:{first.col}: {first.message}" if first else proc.stderr.strip()
+        raise CompileError(f"compilation failed: {summary}")
+    return result
