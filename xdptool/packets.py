@@ -1,0 +1,78 @@
+"""Packets from scapy expressions, and scapy's view of packet bytes.
+
+Users write packets the way scapy users do (`Ether()/IP(dst='10.0.0.1')/UDP()`);
+the expression is evaluated with scapy's names only and no builtins, so a spec
+file or a command-line option cannot reach arbitrary code by accident.
+scapy is imported lazily: it costs over half a second.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from .errors import XdpError
+
+
+class PacketError(XdpError):
+    """A packet expression that does not evaluate to a packet."""
+
+
+@lru_cache(maxsize=1)
+def _namespace() -> dict[str, Any]:
+    import scapy.all as scapy
+
+    names = {name: getattr(scapy, name) for name in dir(scapy) if not name.startswith("_")}
+    names["__builtins__"] = {}
+    return names
+
+
+def scapy_packet(expression: str):
+    try:
+        value = eval(expression, _namespace(), {})  # noqa: S307 - scapy names only, no builtins
+    except Exception as exc:  # any error inside the user's expression
+        raise PacketError(f"bad packet expression {expression!r}: {type(exc).__name__}: {exc}") from None
+    if isinstance(value, (bytes, bytearray)):
+        return value
+    if not hasattr(value, "build"):
+        raise PacketError(f"packet expression {expression!r} gave {type(value).__name__}, not a packet")
+    return value
+
+
+def scapy_bytes(expression: str) -> bytes:
+    value = scapy_packet(expression)
+    return bytes(value)
+
+
+def dissect(data: bytes):
+    """scapy's Ethernet dissection of raw bytes (for reports)."""
+    from scapy.layers.l2 import Ether
+
+    return Ether(bytes(data))
+
+
+def field_differences(expected: bytes, actual: bytes) -> list[str]:
+    """Field-by-field differences between two packets, as scapy dissects them."""
+    lines = []
+    exp_layers, act_layers = _fields(dissect(expected)), _fields(dissect(actual))
+    for key in list(dict.fromkeys([*exp_layers, *act_layers])):
+        a, b = exp_layers.get(key, "<absent>"), act_layers.get(key, "<absent>")
+        if a != b:
+            lines.append(f"{key}: expected {a}, got {b}")
+    if not lines and expected != actual:
+        offset = next((i for i, (x, y) in enumerate(zip(expected, actual)) if x != y), min(len(expected), len(actual)))
+        lines.append(f"bytes differ from offset {offset} (lengths {len(expected)} and {len(actual)})")
+    return lines
+
+
+def _fields(packet) -> dict[str, str]:
+    found: dict[str, str] = {}
+    layer = packet
+    depth = 0
+    while layer is not None and depth < 16:
+        name = layer.name if not any(k.startswith(layer.name + ".") for k in found) else f"{layer.name}#{depth}"
+        for f in layer.fields_desc:
+            found[f"{name}.{f.name}"] = repr(layer.getfieldval(f.name))
+        layer = layer.payload if layer.payload and layer.payload.__class__.__name__ != "NoPayload" else None
+        depth += 1
+    return found
