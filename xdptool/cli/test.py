@@ -1,0 +1,105 @@
+"""`xdptool test`: run XDP test specs on one or more engines, for people and for CI."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from ..testing.runner import ALL_TARGETS
+from .console import out, print_json
+
+
+def resolve_targets(option: str | None, spec_target: str | None) -> list[str]:
+    from ..testing.runner import available_targets
+
+    chosen = option or spec_target or "jit"
+    return available_targets() if chosen == "all" else [chosen]
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--target", type=click.Choice([*ALL_TARGETS, "all"]), help="Engine (default: the spec's, else jit); all = every available engine, which must agree.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write a JUnit XML report.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("-k", "keyword", metavar="EXPR", help="Only cases whose spec file or name match (and/or/not).")
+@click.option("--coverage", is_flag=True, help="Instruction and C-line coverage from the reference VM.")
+@click.option("--lcov", "lcov_file", type=click.Path(dir_okay=False), help="lcov file for --coverage (default: xdptool.lcov).")
+def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file):
+    """Run the test specs in PATHS (files, or directories of *.toml)."""
+    from ..testing.coverage import CoverageCollector
+    from ..testing.junit import junit_xml
+    from ..testing.runner import run_spec
+    from ..testing.spec import find_specs, load_spec
+
+    specs = [load_spec(p) for p in find_specs(list(paths))]  # a bad spec stops here: exit 2
+    collector = CoverageCollector() if coverage else None
+    results, durations = [], {}
+    for spec in specs:
+        started = time.perf_counter()
+        spec_results = run_spec(spec, resolve_targets(target, spec.target), keyword, collector)
+        elapsed = (time.perf_counter() - started) / max(1, len(spec_results))
+        for r in spec_results:
+            durations[id(r)] = elapsed
+            if not as_json:
+                show(r)
+        results.extend(spec_results)
+    passed = sum(1 for r in results if r.passed)
+    failed = sum(1 for r in results if r.failures)
+    skipped = sum(1 for r in results if r.skipped)
+    if junit_file:
+        Path(junit_file).write_text(junit_xml(results, durations))
+    cover_rows = None
+    if collector is not None:
+        cover_rows = collector.summary()
+        Path(lcov_file or "xdptool.lcov").write_text(collector.lcov())
+    if as_json:
+        print_json(
+            {
+                "passed": passed,
+                "failed": failed,
+                "skipped": skipped,
+                "cases": [
+                    {
+                        "spec": str(r.spec.path),
+                        "case": r.case.name,
+                        "target": r.target,
+                        "passed": r.passed,
+                        "skipped": r.skipped,
+                        "failures": r.failures,
+                        "verdict": r.result.verdict if r.result else None,
+                    }
+                    for r in results
+                ],
+                "coverage": cover_rows,
+            }
+        )
+    else:
+        if cover_rows is not None:
+            for row in cover_rows:
+                out.print(
+                    f"coverage {row['program']}: insns {row['insns_covered']}/{row['insns']}, "
+                    f"lines {row['lines_covered']}/{row['lines']}, branches {row['branches_covered']}/{row['branches']}",
+                    markup=False,
+                )
+        line = f"{passed} passed, {failed} failed"
+        out.print(line + (f", {skipped} skipped" if skipped else ""), markup=False)
+    raise SystemExit(1 if failed else 0)
+
+
+def show(r) -> None:
+    if r.skipped:
+        out.print(f"[yellow]SKIP[/] {r.spec.path.name}::{r.case.name} [{r.target}] ({r.skipped})")
+        return
+    mark = "[green]PASS[/]" if r.passed else "[red]FAIL[/]"
+    verdict = r.result.verdict if r.result else "-"
+    out.print(f"{mark} {r.spec.path.name}::{_esc(r.case.name)} \\[{r.target}] -> {verdict}")
+    for failure in r.failures:
+        out.print(f"     {_esc(failure)}")
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,234 @@
+"""Running test specs on one or more engines and judging the results.
+
+Cases of a spec run in order on one MapStore, so map state carries from case to
+case unless a case asks for `fresh_maps`.  With several targets each target
+gets its own store; a case passes only if every target meets the expectations
+and, with more than one target, all targets agree with each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import XdpError
+from ..runtime.contract import RunResult, XdpContext, verdict_name
+from .spec import Case, MapEntry, Spec
+
+ALL_TARGETS = ("vm", "jit", "kernel", "nfp-emu")
+CACHE_DIR = Path(".xdptool") / "cache"
+
+
+@dataclass
+class CaseResult:
+    spec: Spec
+    case: Case
+    target: str
+    failures: list[str] = field(default_factory=list)
+    result: RunResult | None = None
+    skipped: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.skipped is None and not self.failures
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.spec.path.name}::{self.case.name}[{self.target}]"
+
+
+# -- building and loading -----------------------------------------------------
+
+
+def _local_includes(source: Path, seen: set[Path]) -> None:
+    if source in seen or not source.is_file():
+        return
+    seen.add(source)
+    for name in re.findall(r'#\s*include\s+"([^"]+)"', source.read_text(errors="replace")):
+        _local_includes((source.parent / name).resolve(), seen)
+
+
+def build_cached(source: Path, cache_dir: Path | None = None) -> Path:
+    """Compile `source` once per content: the source and its local includes hashed."""
+    from .. import toolchain
+
+    files: set[Path] = set()
+    _local_includes(source.resolve(), files)
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    cache = cache_dir or CACHE_DIR
+    cache.mkdir(parents=True, exist_ok=True)
+    output = cache / f"{source.stem}-{digest.hexdigest()[:16]}.o"
+    if not output.exists():
+        tmp = output.with_suffix(".tmp.o")
+        toolchain.build(source, tmp)
+        tmp.replace(output)
+    return output
+
+
+def load_program(spec_program: Path, prog: str | None):
+    from ..elf import load_object
+
+    if not spec_program.exists():
+        raise XdpError(f"{spec_program}: no such program")
+    path = build_cached(spec_program) if spec_program.suffix == ".c" else spec_program
+    obj = load_object(path)
+    return obj, obj.program(prog)
+
+
+def map_state_doc(entries: dict[str, list[MapEntry]]) -> dict:
+    """Spec map entries in the runtime's JSON map-state form."""
+    def value(v):
+        return [x.hex() for x in v] if isinstance(v, list) else v.hex()
+
+    return {name: [{"key": e.key.hex(), "value": value(e.value)} for e in items] for name, items in entries.items()}
+
+
+# -- judging ------------------------------------------------------------------
+
+
+def _verdict_text(code: int) -> str:
+    return verdict_name(code)
+
+
+def judge(case: Case, result: RunResult, maps_doc: dict) -> list[str]:
+    """What differs between the expectations and the result (empty: pass)."""
+    from ..packets import field_differences
+
+    failures: list[str] = []
+    expect = case.expect
+    if result.fault is not None and expect.verdict != 0:
+        failures.append(f"fault: {result.fault}")
+    actual_code = 0 if result.fault is not None else result.retval
+    if expect.verdict is not None and actual_code != expect.verdict:
+        failures.append(f"verdict: expected {_verdict_text(expect.verdict)}, got {result.verdict}")
+    if expect.retval is not None and result.retval != expect.retval:
+        failures.append(f"retval: expected {expect.retval}, got {result.retval}")
+    if expect.packet is not None and bytes(result.packet) != expect.packet:
+        diffs = field_differences(expect.packet, bytes(result.packet))
+        failures.append("packet: " + "; ".join(diffs))
+    if expect.redirect is not None:
+        actual = result.redirect or {}
+        for key, wanted in expect.redirect.items():
+            if actual.get(key) != wanted:
+                failures.append(f"redirect.{key}: expected {wanted}, got {actual.get(key)}")
+    if expect.trace_printk is not None and list(result.trace_printk) != expect.trace_printk:
+        failures.append(f"trace_printk: expected {expect.trace_printk}, got {list(result.trace_printk)}")
+    for name, entries in expect.maps.items():
+        if name not in maps_doc:
+            failures.append(f"map {name}: no such map (have {', '.join(maps_doc) or 'none'})")
+            continue
+        actual_entries = {e["key"]: e["value"] for e in maps_doc[name]}
+        for entry in entries:
+            key = entry.key.hex()
+            wanted = [v.hex() for v in entry.value] if isinstance(entry.value, list) else entry.value.hex()
+            got = actual_entries.get(key)
+            if got != wanted:
+                failures.append(f"map {name} key {key}: expected {wanted}, got {got if got is not None else '<absent>'}")
+    return failures
+
+
+def comparable(result: RunResult, maps_doc: dict) -> tuple:
+    return (result.verdict, result.retval, bytes(result.packet), result.redirect, maps_doc)
+
+
+# -- running ------------------------------------------------------------------
+
+
+class TargetRun:
+    """One spec on one target: the engine and its map store, recreated for fresh_maps."""
+
+    def __init__(self, spec: Spec, target: str, obj, program, coverage: bool = False):
+        from ..runtime.config import RuntimeConfig
+
+        self.spec, self.target, self.obj, self.program = spec, target, obj, program
+        self.config = RuntimeConfig(ncpus=spec.ncpus) if spec.ncpus else RuntimeConfig()
+        self.coverage = coverage
+        self.engine = None
+        self.reset()
+
+    def reset(self) -> None:
+        from ..runtime.engines import make_engine
+        from ..runtime.maps import MapStore
+
+        if self.engine is not None and hasattr(self.engine, "close"):
+            self.engine.close()
+        self.maps = MapStore(self.obj.maps, self.config)
+        try:
+            self.maps.load(map_state_doc(self.spec.maps))
+        except XdpError as exc:
+            raise XdpError(f"{self.spec.path}: maps: {exc}") from None
+        self.engine = make_engine(self.target, self.program, self.maps, self.config)
+
+    def run(self, case: Case) -> tuple[RunResult, dict]:
+        if case.fresh_maps:
+            self.reset()
+        result = self.engine.run(case.packet, XdpContext(**case.ctx))
+        return result, self.maps.dump()
+
+    def close(self) -> None:
+        if self.engine is not None and hasattr(self.engine, "close"):
+            self.engine.close()
+
+
+def available_targets() -> list[str]:
+    from ..runtime.engines import target_available
+
+    return [t for t in ALL_TARGETS if target_available(t)[0]]
+
+
+def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverage=None) -> list[CaseResult]:
+    obj, program = load_program(spec.program, spec.prog)
+    runs = [TargetRun(spec, t, obj, program) for t in targets]
+    cover = None
+    if coverage is not None:
+        cover = coverage.engine_for(spec, obj, program)
+    results: list[CaseResult] = []
+    try:
+        for case in spec.cases:
+            if keyword and not matches(keyword, f"{spec.path.name} {case.name}"):
+                continue
+            if cover is not None:
+                cover.run(case)
+            outcomes = []
+            for run in runs:
+                if case.skip:
+                    results.append(CaseResult(spec, case, run.target, skipped=str(case.skip)))
+                    continue
+                result, maps_doc = run.run(case)
+                outcome = CaseResult(spec, case, run.target, judge(case, result, maps_doc), result)
+                outcomes.append((outcome, comparable(result, maps_doc)))
+                results.append(outcome)
+            for outcome, seen in outcomes[1:]:
+                first, reference = outcomes[0]
+                if seen != reference:
+                    outcome.failures.append(
+                        f"engines disagree: {outcome.target} and {first.target} differ ({describe_difference(reference, seen)})"
+                    )
+    finally:
+        for run in runs:
+            run.close()
+    return results
+
+
+def describe_difference(a: tuple, b: tuple) -> str:
+    names = ("verdict", "retval", "packet", "redirect", "maps")
+    return ", ".join(f"{n}: {x!r} vs {y!r}" if n != "packet" else f"packet bytes differ" for n, x, y in zip(names, a, b) if x != y)
+
+
+def matches(expression: str, text: str) -> bool:
+    """A small -k: words joined by `and`/`or`/`not`, each a case-insensitive substring."""
+    tokens = re.findall(r"\(|\)|\band\b|\bor\b|\bnot\b|[^\s()]+", expression)
+    python = []
+    for token in tokens:
+        if token in ("and", "or", "not", "(", ")"):
+            python.append(token)
+        else:
+            python.append(repr(token.lower() in text.lower()))
+    try:
+        return bool(eval(" ".join(python), {"__builtins__": {}}, {}))  # noqa: S307 - only literals and operators
+    except SyntaxError:
+        raise XdpError(f"bad -k expression {expression!r}") from None

@@ -1,0 +1,288 @@
+"""The test-spec format: TOML files describing packets in and expectations out.
+
+    program = "fw.c"          # built automatically (cached by content hash), or an .o
+    prog = "xdp_fw"           # optional: program name or section
+    target = "jit"            # optional default target
+
+    [[maps.blocklist]]        # initial map contents, hex bytes as stored in memory
+    key = "0a000001"
+    value = "01"
+
+    [[case]]
+    name = "blocked source is dropped"
+    packet = "Ether()/IP(src='10.0.0.1')/UDP(dport=53)"   # or packet_hex = "..."
+    ctx = { ingress_ifindex = 2, rx_queue_index = 0 }
+    expect.verdict = "XDP_DROP"
+    expect.packet = "..."                                  # scapy expression or hex
+    expect.maps.counters = [{ key = "00000000", value = "01000000" }]
+    expect.redirect = { ifindex = 3 }
+    expect.trace_printk = ["hello"]
+
+Parsing is strict: an unknown key, bad hex, an unknown verdict or map is a
+SpecError naming the file, the line and the key, so CI fails for the right reason.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import XdpError
+from ..runtime.contract import VERDICT_BY_NAME
+
+TOP_KEYS = {"program", "prog", "target", "maps", "case", "ncpus", "description"}
+CASE_KEYS = {"name", "packet", "packet_hex", "ctx", "expect", "fresh_maps", "skip", "targets"}
+EXPECT_KEYS = {"verdict", "packet", "packet_hex", "maps", "redirect", "trace_printk", "retval"}
+CTX_KEYS = {"ingress_ifindex", "rx_queue_index", "egress_ifindex"}
+ENTRY_KEYS = {"key", "value"}
+
+
+class SpecError(XdpError):
+    """A malformed spec file: names the file, line and key."""
+
+
+@dataclass
+class MapEntry:
+    key: bytes
+    value: bytes | list[bytes]  # per-CPU maps: one value per CPU
+
+
+@dataclass
+class Expect:
+    verdict: int | None = None
+    retval: int | None = None
+    packet: bytes | None = None
+    maps: dict[str, list[MapEntry]] = field(default_factory=dict)
+    redirect: dict[str, int] | None = None
+    trace_printk: list[str] | None = None
+
+
+@dataclass
+class Case:
+    name: str
+    packet: bytes
+    line: int
+    ctx: dict[str, int] = field(default_factory=dict)
+    expect: Expect = field(default_factory=Expect)
+    fresh_maps: bool = False
+    skip: str | None = None
+
+
+@dataclass
+class Spec:
+    path: Path
+    program: Path
+    prog: str | None
+    target: str | None
+    maps: dict[str, list[MapEntry]]
+    cases: list[Case]
+    ncpus: int | None = None
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text (tomllib keeps no positions)."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+        self.case_lines = [i + 1 for i, line in enumerate(self.lines) if re.match(r"\s*\[\[\s*case\s*\]\]", line)]
+
+    def line_of(self, key: str, case: int | None = None) -> int:
+        start = self.case_lines[case] - 1 if case is not None and case < len(self.case_lines) else 0
+        end = self.case_lines[case + 1] - 1 if case is not None and case + 1 < len(self.case_lines) else len(self.lines)
+        leaf = key.split(".")[-1]
+        for number in range(start, end):
+            if re.search(rf"(^|[\s.{{,\[]){re.escape(leaf)}\s*=|\[\[?\s*[\w.]*{re.escape(leaf)}\s*\]", self.lines[number]):
+                return number + 1
+        return start + 1
+
+    def error(self, message: str, key: str, case: int | None = None) -> SpecError:
+        return SpecError(f"{self.path}:{self.line_of(key, case)}: {key}: {message}")
+
+
+def parse_hex(text: Any, where: str, loc: _Locator, case: int | None = None) -> bytes:
+    if not isinstance(text, str):
+        raise loc.error(f"expected a hex string, got {type(text).__name__}", where, case)
+    cleaned = re.sub(r"[\s:]", "", text)
+    if cleaned.startswith(("0x", "0X")):
+        cleaned = cleaned[2:]
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise loc.error(f"bad hex {text!r}", where, case) from None
+
+
+def parse_verdict(value: Any, where: str, loc: _Locator, case: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise loc.error(f"expected a verdict name or number, got {value!r}", where, case)
+    if isinstance(value, int):
+        return value
+    name = value.upper()
+    if not name.startswith("XDP_"):
+        name = "XDP_" + name
+    if name not in VERDICT_BY_NAME:
+        known = ", ".join(VERDICT_BY_NAME)
+        raise loc.error(f"unknown verdict {value!r} (one of {known}, or a number)", where, case)
+    return VERDICT_BY_NAME[name]
+
+
+def build_packet(expression: str, where: str, loc: _Locator, case: int) -> bytes:
+    """Evaluate a scapy expression with scapy's names only."""
+    from .packets import scapy_bytes
+
+    try:
+        return scapy_bytes(expression)
+    except XdpError as exc:
+        raise loc.error(str(exc), where, case) from None
+
+
+def _check_keys(table: dict, allowed: set[str], where: str, loc: _Locator, case: int | None = None) -> None:
+    for key in table:
+        if key not in allowed:
+            full = f"{where}.{key}" if where else key
+            raise loc.error(f"unknown key (allowed: {', '.join(sorted(allowed))})", full, case)
+
+
+def _entries(raw: Any, where: str, loc: _Locator, case: int | None = None) -> list[MapEntry]:
+    if not isinstance(raw, list):
+        raise loc.error("expected a list of {key, value} tables", where, case)
+    entries = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise loc.error("expected a {key, value} table", where, case)
+        _check_keys(item, ENTRY_KEYS, where, loc, case)
+        if "key" not in item or "value" not in item:
+            raise loc.error("each entry needs both key and value", where, case)
+        value = item["value"]
+        if isinstance(value, list):
+            parsed: bytes | list[bytes] = [parse_hex(v, where + ".value", loc, case) for v in value]
+        else:
+            parsed = parse_hex(value, where + ".value", loc, case)
+        entries.append(MapEntry(parse_hex(item["key"], where + ".key", loc, case), parsed))
+    return entries
+
+
+def _maps(raw: Any, where: str, loc: _Locator, case: int | None = None) -> dict[str, list[MapEntry]]:
+    if not isinstance(raw, dict):
+        raise loc.error("expected a table of map names", where, case)
+    return {name: _entries(value, f"{where}.{name}", loc, case) for name, value in raw.items()}
+
+
+def _packet(table: dict, prefix: str, loc: _Locator, index: int, required: bool) -> bytes | None:
+    if "packet" in table and "packet_hex" in table:
+        raise loc.error("give either packet or packet_hex, not both", f"{prefix}packet_hex", index)
+    if "packet_hex" in table:
+        return parse_hex(table["packet_hex"], f"{prefix}packet_hex", loc, index)
+    if "packet" in table:
+        value = table["packet"]
+        if not isinstance(value, str):
+            raise loc.error("expected a scapy expression or hex string", f"{prefix}packet", index)
+        if re.fullmatch(r"(0x)?[0-9a-fA-F\s:]+", value) and len(re.sub(r"\s", "", value)) % 2 == 0:
+            return parse_hex(value, f"{prefix}packet", loc, index)
+        return build_packet(value, f"{prefix}packet", loc, index)
+    if required:
+        raise loc.error("a case needs packet or packet_hex", f"{prefix}packet", index)
+    return None
+
+
+def _expect(raw: Any, loc: _Locator, index: int) -> Expect:
+    if not isinstance(raw, dict):
+        raise loc.error("expected a table", "expect", index)
+    _check_keys(raw, EXPECT_KEYS, "expect", loc, index)
+    expect = Expect()
+    if "verdict" in raw:
+        expect.verdict = parse_verdict(raw["verdict"], "expect.verdict", loc, index)
+    if "retval" in raw:
+        if not isinstance(raw["retval"], int):
+            raise loc.error("expected an integer", "expect.retval", index)
+        expect.retval = raw["retval"]
+    expect.packet = _packet(raw, "expect.", loc, index, required=False)
+    if "maps" in raw:
+        expect.maps = _maps(raw["maps"], "expect.maps", loc, index)
+    if "redirect" in raw:
+        redirect = raw["redirect"]
+        if not isinstance(redirect, dict) or not all(isinstance(v, int) for v in redirect.values()):
+            raise loc.error("expected a table of integers, e.g. { ifindex = 3 }", "expect.redirect", index)
+        expect.redirect = redirect
+    if "trace_printk" in raw:
+        lines = raw["trace_printk"]
+        if not isinstance(lines, list) or not all(isinstance(v, str) for v in lines):
+            raise loc.error("expected a list of strings", "expect.trace_printk", index)
+        expect.trace_printk = lines
+    return expect
+
+
+def _case(raw: Any, loc: _Locator, index: int) -> Case:
+    if not isinstance(raw, dict):
+        raise loc.error("expected a table", "case", index)
+    _check_keys(raw, CASE_KEYS, "", loc, index)
+    name = raw.get("name", f"case {index + 1}")
+    if not isinstance(name, str):
+        raise loc.error("expected a string", "name", index)
+    ctx = raw.get("ctx", {})
+    if not isinstance(ctx, dict):
+        raise loc.error("expected a table", "ctx", index)
+    _check_keys(ctx, CTX_KEYS, "ctx", loc, index)
+    for key, value in ctx.items():
+        if not isinstance(value, int) or not 0 <= value < 1 << 32:
+            raise loc.error("expected a u32", f"ctx.{key}", index)
+    fresh = raw.get("fresh_maps", False)
+    if not isinstance(fresh, bool):
+        raise loc.error("expected true or false", "fresh_maps", index)
+    return Case(
+        name=name,
+        packet=_packet(raw, "", loc, index, required=True),
+        line=loc.case_lines[index] if index < len(loc.case_lines) else 1,
+        ctx=ctx,
+        expect=_expect(raw.get("expect", {}), loc, index),
+        fresh_maps=fresh,
+        skip=raw.get("skip"),
+    )
+
+
+def load_spec(path: str | Path) -> Spec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: {exc.strerror}") from None
+    loc = _Locator(path, text)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: TOML syntax error: {exc}") from None
+    _check_keys(doc, TOP_KEYS, "", loc)
+    program = doc.get("program")
+    if not isinstance(program, str):
+        raise loc.error("required: the program to test (.c or .o)", "program")
+    target = doc.get("target")
+    if target is not None and not isinstance(target, str):
+        raise loc.error("expected a string", "target")
+    cases_raw = doc.get("case", [])
+    if not isinstance(cases_raw, list) or not cases_raw:
+        raise loc.error("a spec needs at least one [[case]]", "case")
+    return Spec(
+        path=path,
+        program=(path.parent / program).resolve(),
+        prog=doc.get("prog"),
+        target=target,
+        maps=_maps(doc.get("maps", {}), "maps", loc),
+        cases=[_case(raw, loc, i) for i, raw in enumerate(cases_raw)],
+        ncpus=doc.get("ncpus"),
+    )
+
+
+def find_specs(paths: list[str | Path]) -> list[Path]:
+    """Spec files from files and directories (directories: every *.toml, recursively)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(sorted(p.rglob("*.toml")))
+        elif p.exists():
+            found.append(p)
+        else:
+            raise SpecError(f"{p}: no such file or directory")
+    return found
