@@ -1,0 +1,255 @@
+"""Capture files: read classic pcap and pcapng into one flat `Capture`, write pcap.
+
+A `Capture` keeps the whole file in one bytes buffer and says where each packet
+is in it (offsets, lengths, timestamps in flat arrays) — the form the compiled
+engine's bulk API consumes without copying a packet.  Formats (draft-ietf-
+opsawg-pcap / RFC 9669's sibling draft-ietf-opsawg-pcapng, and libpcap's
+sf-pcap.c for the checks): classic pcap in both byte orders with microsecond
+(0xa1b2c3d4) or nanosecond (0xa1b23c4d) timestamps; pcapng in `pcapng.py`.
+
+Bad files raise `PcapError` naming the file and the record; packets cut by the
+snaplen (caplen < len) are warnings, zero-length packets are read and flagged.
+Record indices in messages are 0-based, like the `index` in replay output.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from array import array
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterable, Iterator
+
+from ..errors import XdpError
+from . import scan
+
+MAX_CAPLEN = 256 * 1024  # larger records are corrupt, not jumbo frames (libpcap's limit for DLT_EN10MB)
+LINKTYPE_ETHERNET = 1
+CLASSIC_HEADER = 24
+WARNINGS_LISTED = 5  # individually named records per warning class
+
+# magic as read little-endian -> (big endian file, nanosecond timestamps)
+CLASSIC_MAGICS = {
+    0xA1B2C3D4: (False, False),
+    0xD4C3B2A1: (True, False),
+    0xA1B23C4D: (False, True),
+    0x4D3CB2A1: (True, True),
+}
+PCAPNG_MAGIC = 0x0A0D0D0A  # section header block type: the same in both byte orders
+
+
+class PcapError(XdpError):
+    """A capture file that cannot be read; the message names the file and the record."""
+
+
+@dataclass
+class Interface:
+    """Where packets were captured: link type, snaplen, timestamp resolution."""
+
+    linktype: int
+    snaplen: int
+    name: str | None = None
+
+
+@dataclass
+class Packet:
+    index: int
+    data: bytes
+    orig_len: int
+    timestamp_ns: int
+    interface: int = 0
+
+
+@dataclass
+class Capture:
+    """A whole capture: one buffer and flat arrays saying where each packet lives."""
+
+    path: str
+    format: str  # "pcap" or "pcapng"
+    buffer: bytes
+    offsets: array  # 'Q'
+    lengths: array  # 'I' captured length
+    orig_lengths: array  # 'I' length on the wire
+    timestamps: array  # 'Q' ns since the epoch
+    interfaces: list[Interface]
+    interface_ids: array | None = None  # 'I' per packet (pcapng); None: all interface 0
+    cut_count: int = 0  # packets shorter than on the wire (snaplen)
+    zero_count: int = 0  # packets with no bytes at all
+    nanosecond: bool = False  # the file's timestamps have ns resolution
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def linktype(self) -> int:
+        """The link type of every packet; -1 when interfaces disagree."""
+        types = {iface.linktype for iface in self.interfaces}
+        return types.pop() if len(types) == 1 else -1
+
+    def data(self, index: int) -> bytes:
+        start = self.offsets[index]
+        return self.buffer[start : start + self.lengths[index]]
+
+    def packet(self, index: int) -> Packet:
+        iface = self.interface_ids[index] if self.interface_ids is not None else 0
+        return Packet(index, self.data(index), self.orig_lengths[index], self.timestamps[index], iface)
+
+    def __iter__(self) -> Iterator[Packet]:
+        return (self.packet(i) for i in range(len(self)))
+
+    def is_cut(self, index: int) -> bool:
+        return self.lengths[index] < self.orig_lengths[index]
+
+    def flag_records(self) -> None:
+        """Fill `warnings` with one line per class of odd record (cut, zero-length)."""
+        self.warnings = []
+        if self.cut_count:
+            listed = _first_indices(lambda i: self.lengths[i] < self.orig_lengths[i], len(self))
+            self.warnings.append(
+                f"{self.path}: {_count(self.cut_count, 'packet')} cut short by the snaplen (caplen < len): "
+                f"{_records(listed, self.cut_count)}"
+            )
+        if self.zero_count:
+            listed = _first_indices(lambda i: self.lengths[i] == 0, len(self))
+            self.warnings.append(
+                f"{self.path}: {_count(self.zero_count, 'zero-length packet')}: {_records(listed, self.zero_count)}"
+            )
+
+
+def read_capture(path: str | os.PathLike) -> Capture:
+    """Read a pcap or pcapng file whole; raise PcapError on anything malformed."""
+    path = os.fspath(path)
+    buffer = _read_file(path)
+    if len(buffer) < 4:
+        raise PcapError(f"{path}: truncated global header ({len(buffer)} of {CLASSIC_HEADER} bytes)")
+    (magic,) = struct.unpack_from("<I", buffer)
+    if magic == PCAPNG_MAGIC:
+        from .pcapng import read_pcapng
+
+        capture = read_pcapng(path, buffer)
+    elif magic in CLASSIC_MAGICS:
+        capture = _read_classic(path, buffer, *CLASSIC_MAGICS[magic])
+    else:
+        raise PcapError(f"{path}: not a pcap or pcapng file (magic 0x{magic:08x})")
+    capture.flag_records()
+    return capture
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise PcapError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise PcapError(f"{path}: is a directory, not a capture file") from None
+    except OSError as exc:
+        raise PcapError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _read_classic(path: str, buffer: bytes, big_endian: bool, nanosecond: bool) -> Capture:
+    if len(buffer) < CLASSIC_HEADER:
+        raise PcapError(f"{path}: truncated global header ({len(buffer)} of {CLASSIC_HEADER} bytes)")
+    order = ">" if big_endian else "<"
+    _magic, _major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(order + "IHHiIII", buffer)
+    linktype = network & 0xFFFF  # upper bits: FCS length flags (pcap draft, "LinkType and additional information")
+    limit = snaplen if 0 < snaplen <= MAX_CAPLEN else MAX_CAPLEN  # snaplen 0 means "unlimited" to libpcap
+    records = scan.scan_records(buffer, CLASSIC_HEADER, big_endian, 1 if nanosecond else 1000, limit, MAX_CAPLEN)
+    if isinstance(records, scan.ScanError):
+        raise PcapError(_describe(path, records, snaplen, len(buffer)))
+    return Capture(
+        path=path,
+        format="pcap",
+        buffer=buffer,
+        offsets=records.offsets,
+        lengths=records.lengths,
+        orig_lengths=records.orig_lengths,
+        timestamps=records.timestamps,
+        interfaces=[Interface(linktype, snaplen)],
+        cut_count=records.cut,
+        zero_count=records.zero,
+        nanosecond=nanosecond,
+    )
+
+
+def _describe(path: str, error: scan.ScanError, snaplen: int, size: int) -> str:
+    where = f"{path}: record {error.index} at offset {error.offset}"
+    if error.code == scan.TRUNCATED_HEADER:
+        return f"{where}: truncated record header ({size - error.offset} of {scan.RECORD_HEADER} bytes)"
+    if error.code == scan.CAPLEN_OVER_MAX:
+        return f"{where}: caplen {error.caplen} is over the 256 KiB limit ({MAX_CAPLEN}); the file is corrupt"
+    if error.code == scan.CAPLEN_OVER_SNAPLEN:
+        return f"{where}: caplen {error.caplen} > snaplen {snaplen}"
+    left = size - error.offset - scan.RECORD_HEADER
+    return f"{where}: truncated record (caplen {error.caplen}, {left} bytes left in the file)"
+
+
+def _first_indices(predicate, total: int) -> list[int]:
+    found = []
+    for index in range(total):
+        if predicate(index):
+            found.append(index)
+            if len(found) == WARNINGS_LISTED:
+                break
+    return found
+
+
+def _records(listed: list[int], total: int) -> str:
+    text = ("record " if len(listed) == 1 else "records ") + ", ".join(map(str, listed))
+    return text + (f" and {total - len(listed)} more" if total > len(listed) else "")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+class PcapWriter:
+    """Write classic pcap records one by one (µs or ns timestamps, either byte order)."""
+
+    def __init__(
+        self,
+        target: str | os.PathLike | BinaryIO,
+        linktype: int = LINKTYPE_ETHERNET,
+        snaplen: int = MAX_CAPLEN,
+        nanosecond: bool = False,
+        big_endian: bool = False,
+    ):
+        self._own = not hasattr(target, "write")
+        self._file = open(target, "wb") if self._own else target
+        order = ">" if big_endian else "<"
+        magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
+        self._file.write(struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+        self._record = struct.Struct(order + "IIII").pack
+        self._frac_unit = 1 if nanosecond else 1000
+        self.count = 0
+
+    def write(self, data: bytes, timestamp_ns: int = 0, orig_len: int | None = None) -> None:
+        seconds, rest = divmod(timestamp_ns, 1_000_000_000)
+        header = self._record(seconds, rest // self._frac_unit, len(data), len(data) if orig_len is None else orig_len)
+        self._file.write(header)
+        self._file.write(data)
+        self.count += 1
+
+    def close(self) -> None:
+        if self._own:
+            self._file.close()
+        else:
+            self._file.flush()
+
+    def __enter__(self) -> "PcapWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_pcap(path: str | os.PathLike, packets: Iterable[bytes | Packet], **options) -> int:
+    """Write packets (bytes, or Packets keeping their timestamps) to a classic pcap file."""
+    with PcapWriter(path, **options) as writer:
+        for packet in packets:
+            if isinstance(packet, Packet):
+                writer.write(packet.data, packet.timestamp_ns, packet.orig_len)
+            else:
+                writer.write(packet)
+        return writer.count

@@ -1,0 +1,254 @@
+"""Walk the records of a classic pcap file into flat arrays, fast.
+
+A pcap record header says how long its packet is, so finding record n needs
+every record before it: the walk is inherently sequential.  A Python loop costs
+~0.6 s per million records; this module compiles a 40-line LLVM IR loop once
+per process (llvmlite, ~30 ms) that does the same walk at memory speed.  A pure
+Python walk with the same results serves small files (where compiling costs
+more than it saves) and is the oracle the tests hold the native walk to.
+
+Both walks stop at the first bad record and report it as a `ScanError`
+(error code, record index, file offset); `pcap.py` turns that into a message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+from array import array
+from dataclasses import dataclass
+
+# Record-level error codes shared by both walks (checked in this order, as libpcap does).
+TRUNCATED_HEADER = 1
+CAPLEN_OVER_MAX = 2
+CAPLEN_OVER_SNAPLEN = 3
+TRUNCATED_DATA = 4
+
+RECORD_HEADER = 16  # ts_sec, ts_frac, caplen, len: four u32
+NATIVE_MIN_BYTES = 1 << 20  # below this the Python walk is quicker than compiling
+
+
+@dataclass
+class ScanError:
+    code: int
+    index: int  # record index (0-based)
+    offset: int  # file offset of the record header
+    caplen: int = 0
+
+
+@dataclass
+class Records:
+    """Where each packet is in the file buffer, plus what its header said."""
+
+    offsets: array  # 'Q': file offset of packet data
+    lengths: array  # 'I': captured length
+    orig_lengths: array  # 'I': length on the wire
+    timestamps: array  # 'Q': nanoseconds since the epoch
+    cut: int  # records with caplen < len (snaplen-cut)
+    zero: int  # records with caplen == 0
+
+
+def scan_records(
+    buf: bytes, start: int, big_endian: bool, frac_ns: int, snaplen: int, max_caplen: int
+) -> Records | ScanError:
+    """Walk records from `start` to the end of `buf` with whichever walk is quicker."""
+    if len(buf) >= NATIVE_MIN_BYTES:
+        native = _native_scanner()
+        if native is not None:
+            return native(buf, start, big_endian, frac_ns, snaplen, max_caplen)
+    return scan_records_python(buf, start, big_endian, frac_ns, snaplen, max_caplen)
+
+
+def scan_records_python(
+    buf: bytes, start: int, big_endian: bool, frac_ns: int, snaplen: int, max_caplen: int
+) -> Records | ScanError:
+    header = struct.Struct(">IIII" if big_endian else "<IIII").unpack_from
+    offsets, lengths, origs, stamps = array("Q"), array("I"), array("I"), array("Q")
+    add_offset, add_length, add_orig, add_stamp = offsets.append, lengths.append, origs.append, stamps.append
+    cut = zero = 0
+    pos, end, index = start, len(buf), 0
+    while pos < end:
+        if end - pos < RECORD_HEADER:
+            return ScanError(TRUNCATED_HEADER, index, pos)
+        sec, frac, caplen, orig = header(buf, pos)
+        if caplen > max_caplen:
+            return ScanError(CAPLEN_OVER_MAX, index, pos, caplen)
+        if caplen > snaplen:
+            return ScanError(CAPLEN_OVER_SNAPLEN, index, pos, caplen)
+        data = pos + RECORD_HEADER
+        if caplen > end - data:
+            return ScanError(TRUNCATED_DATA, index, pos, caplen)
+        add_offset(data)
+        add_length(caplen)
+        add_orig(orig)
+        add_stamp(sec * 1_000_000_000 + frac * frac_ns)
+        cut += caplen < orig
+        zero += caplen == 0
+        pos = data + caplen
+        index += 1
+    return Records(offsets, lengths, origs, stamps, cut, zero)
+
+
+# One pass with cap == 0 counts (and finds the first error); a second pass with
+# cap == count fills the arrays.  state: [end/error offset, error code, cut, zero, caplen].
+_SCANNER_IR = r"""
+declare i32 @llvm.bswap.i32(i32)
+
+define i32 @load32(ptr %p, i1 %swap) alwaysinline {
+  %raw = load i32, ptr %p, align 1
+  %swapped = call i32 @llvm.bswap.i32(i32 %raw)
+  %v = select i1 %swap, i32 %swapped, i32 %raw
+  ret i32 %v
+}
+
+define i64 @scan(ptr %buf, i64 %len, i64 %start, i32 %big, i64 %frac_ns, i64 %snaplen, i64 %maxcap,
+                 ptr %offs, ptr %caps, ptr %origs, ptr %ts, i64 %cap, ptr %state) {
+entry:
+  %swap = icmp ne i32 %big, 0
+  br label %loop
+
+loop:
+  %pos = phi i64 [ %start, %entry ], [ %next, %advance ]
+  %i = phi i64 [ 0, %entry ], [ %i1, %advance ]
+  %cut = phi i64 [ 0, %entry ], [ %cut1, %advance ]
+  %zero = phi i64 [ 0, %entry ], [ %zero1, %advance ]
+  %more = icmp ult i64 %pos, %len
+  br i1 %more, label %header, label %finish
+
+header:
+  %left = sub i64 %len, %pos
+  %short = icmp ult i64 %left, 16
+  br i1 %short, label %err_header, label %read
+
+read:
+  %p0 = getelementptr i8, ptr %buf, i64 %pos
+  %p1 = getelementptr i8, ptr %p0, i64 4
+  %p2 = getelementptr i8, ptr %p0, i64 8
+  %p3 = getelementptr i8, ptr %p0, i64 12
+  %sec = call i32 @load32(ptr %p0, i1 %swap)
+  %frac = call i32 @load32(ptr %p1, i1 %swap)
+  %caplen = call i32 @load32(ptr %p2, i1 %swap)
+  %orig = call i32 @load32(ptr %p3, i1 %swap)
+  %caplen64 = zext i32 %caplen to i64
+  %over_max = icmp ugt i64 %caplen64, %maxcap
+  br i1 %over_max, label %err_max, label %check_snap
+
+check_snap:
+  %over_snap = icmp ugt i64 %caplen64, %snaplen
+  br i1 %over_snap, label %err_snap, label %check_data
+
+check_data:
+  %data = add i64 %pos, 16
+  %room = sub i64 %len, %data
+  %over_room = icmp ugt i64 %caplen64, %room
+  br i1 %over_room, label %err_data, label %count
+
+count:
+  %next = add i64 %data, %caplen64
+  %is_cut = icmp ult i32 %caplen, %orig
+  %is_cut64 = zext i1 %is_cut to i64
+  %cut1 = add i64 %cut, %is_cut64
+  %is_zero = icmp eq i32 %caplen, 0
+  %is_zero64 = zext i1 %is_zero to i64
+  %zero1 = add i64 %zero, %is_zero64
+  %room_out = icmp ult i64 %i, %cap
+  br i1 %room_out, label %store, label %advance
+
+store:
+  %sec64 = zext i32 %sec to i64
+  %frac64 = zext i32 %frac to i64
+  %sec_ns = mul i64 %sec64, 1000000000
+  %frac_part = mul i64 %frac64, %frac_ns
+  %stamp = add i64 %sec_ns, %frac_part
+  %o_ptr = getelementptr i64, ptr %offs, i64 %i
+  store i64 %data, ptr %o_ptr, align 8
+  %c_ptr = getelementptr i32, ptr %caps, i64 %i
+  store i32 %caplen, ptr %c_ptr, align 4
+  %l_ptr = getelementptr i32, ptr %origs, i64 %i
+  store i32 %orig, ptr %l_ptr, align 4
+  %t_ptr = getelementptr i64, ptr %ts, i64 %i
+  store i64 %stamp, ptr %t_ptr, align 8
+  br label %advance
+
+advance:
+  %i1 = add i64 %i, 1
+  br label %loop
+
+err_header:
+  br label %fail
+err_max:
+  br label %fail
+err_snap:
+  br label %fail
+err_data:
+  br label %fail
+
+fail:
+  %code = phi i64 [ 1, %err_header ], [ 2, %err_max ], [ 3, %err_snap ], [ 4, %err_data ]
+  %bad_caplen = phi i64 [ 0, %err_header ], [ %caplen64, %err_max ], [ %caplen64, %err_snap ], [ %caplen64, %err_data ]
+  %s1 = getelementptr i64, ptr %state, i64 1
+  store i64 %code, ptr %s1, align 8
+  %s4 = getelementptr i64, ptr %state, i64 4
+  store i64 %bad_caplen, ptr %s4, align 8
+  br label %finish
+
+finish:
+  %s0 = getelementptr i64, ptr %state, i64 0
+  store i64 %pos, ptr %s0, align 8
+  %s2 = getelementptr i64, ptr %state, i64 2
+  store i64 %cut, ptr %s2, align 8
+  %s3 = getelementptr i64, ptr %state, i64 3
+  store i64 %zero, ptr %s3, align 8
+  ret i64 %i
+}
+"""
+
+_SCAN_SIGNATURE = ctypes.CFUNCTYPE(
+    ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64,
+    ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+    ctypes.c_void_p,
+)  # fmt: skip
+
+_compiled: dict[str, object] = {}
+_compile_lock = threading.Lock()
+
+
+def _native_scanner():
+    """The compiled walk wrapped to return Records | ScanError, or None without llvmlite."""
+    with _compile_lock:
+        if "scan" not in _compiled:
+            _compiled["scan"] = _compile()
+    return _compiled["scan"]
+
+
+def _compile():
+    try:
+        import llvmlite.binding as llvm
+    except ImportError:  # the Python walk still works, only slower
+        return None
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    module = llvm.parse_assembly(_SCANNER_IR)
+    module.verify()
+    machine = llvm.Target.from_default_triple().create_target_machine(opt=2)
+    engine = llvm.create_mcjit_compiler(module, machine)
+    engine.finalize_object()
+    function = _SCAN_SIGNATURE(engine.get_function_address("scan"))
+
+    def scan_native(buf, start, big_endian, frac_ns, snaplen, max_caplen):
+        base = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p)
+        state = (ctypes.c_int64 * 5)()
+        common = (base, len(buf), start, int(big_endian), frac_ns, snaplen, max_caplen)
+        count = function(*common, None, None, None, None, 0, state)
+        if state[1]:
+            return ScanError(state[1], count, state[0], state[4])
+        offsets, stamps = array("Q", bytes(8 * count)), array("Q", bytes(8 * count))
+        lengths, origs = array("I", bytes(4 * count)), array("I", bytes(4 * count))
+        pointers = (a.buffer_info()[0] for a in (offsets, lengths, origs, stamps))
+        function(*common, *pointers, count, state)
+        return Records(offsets, lengths, origs, stamps, state[2], state[3])
+
+    scan_native.engine = engine  # keep the machine code alive with the wrapper
+    return scan_native
