@@ -131,7 +131,7 @@ def parse_verdict(value: Any, where: str, loc: _Locator, case: int) -> int:
 
 def build_packet(expression: str, where: str, loc: _Locator, case: int) -> bytes:
     """Evaluate a scapy expression with scapy's names only."""
-    from .packets import scapy_bytes
+    from ..packets import scapy_bytes
 
     try:
         return scapy_bytes(expression)
