@@ -1,0 +1,62 @@
+"""LLVM, once per process: target set-up, optimisation and MCJIT compilation.
+
+llvmlite keeps the native code alive only as long as its execution engine; a
+`Compiled` holds the engine and hands out function addresses, so the engine
+object owning a `Compiled` owns its machine code.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+_lock = threading.Lock()
+_target_machine = None
+
+
+def target_machine():
+    """The host target machine; initialises LLVM on first use (once per process)."""
+    global _target_machine
+    with _lock:
+        if _target_machine is None:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            target = llvm.Target.from_default_triple()
+            _target_machine = target.create_target_machine(opt=3, codemodel="jitdefault")
+        return _target_machine
+
+
+def new_module(name: str) -> ir.Module:
+    module = ir.Module(name=name)
+    module.triple = llvm.get_process_triple()
+    return module
+
+
+@dataclass
+class Compiled:
+    """Native code for one module; keep it referenced while its functions run."""
+
+    engine: object
+    module: object
+
+    def address(self, name: str) -> int:
+        addr = self.engine.get_function_address(name)
+        if not addr:
+            raise KeyError(name)
+        return addr
+
+
+def compile_module(module: ir.Module, opt_level: int = 2) -> Compiled:
+    """Verify, optimise (the `default<O2>` pipeline) and JIT-compile `module`."""
+    tm = target_machine()
+    parsed = llvm.parse_assembly(str(module))
+    parsed.verify()
+    tuning = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+    builder = llvm.create_pass_builder(tm, tuning)
+    builder.getModulePassManager().run(parsed, builder)
+    engine = llvm.create_mcjit_compiler(parsed, tm)
+    engine.finalize_object()
+    return Compiled(engine=engine, module=parsed)

@@ -1,0 +1,118 @@
+"""The run environment shared by native code and Python: one table of fields.
+
+The generated code reaches every piece of run state through one pointer, the
+env: initial registers, the instruction budget, the fault report, the region
+table that translates tagged addresses, the context field values, the batch
+buffers.  The layout is declared once (`FIELDS`) and drives both the ctypes
+structure Python fills and the GEPs the IR emits, so the two cannot disagree.
+Every field is a 64-bit word (pointers included) or an array of them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+
+import llvmlite.ir as ir
+
+I8 = ir.IntType(8)
+I64 = ir.IntType(64)
+
+
+class FaultKind(enum.IntEnum):
+    """Why native code stopped a packet (0: it did not)."""
+
+    NONE = 0
+    MEMORY = 1  # checked access failed: the address/size/write fields say which
+    INSN_LIMIT = 2  # config.max_insns exceeded
+    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested BPF-to-BPF calls
+    FALL_OFF_END = 4  # control ran past the last instruction
+    HELPER = 5  # a Python helper raised a fault; details kept on the Python side
+    DIV = 6  # reserved
+
+
+# (name, number of 64-bit words)
+FIELDS: tuple[tuple[str, int], ...] = (
+    ("init_regs", 11),
+    ("insn_limit", 1),
+    ("insns", 1),  # out: instructions executed
+    ("fault_kind", 1),  # out
+    ("fault_pc", 1),  # out
+    ("fault_addr", 1),  # out
+    ("fault_size", 1),  # out
+    ("fault_write", 1),  # out: 1 if the faulting access was a write
+    ("regions", 1),  # pointer to the region table (REGION_WORDS words per region id)
+    ("region_count", 1),
+    ("ctx_id", 1),  # region id of the xdp_md context
+    ("ctx_values", 6),  # data, data_end, data_meta (as addresses), ifindex, rx queue, egress
+    ("stack_ids", 8),  # region id of each call frame's stack
+    ("helper_cb", 1),  # pointer to the Python helper callback
+    ("user", 1),  # opaque word for the callback
+    ("clock_ns", 1),  # next ktime value
+    ("clock_step", 1),
+    ("prandom_state", 1),
+    ("tail_calls", 1),
+    ("map_table", 1),  # pointer to per-map descriptors (see helpers.py)
+    # batch driver
+    ("in_buf", 1),
+    ("in_offsets", 1),
+    ("in_lengths", 1),
+    ("out_buf", 1),
+    ("out_capacity", 1),
+    ("out_used", 1),
+    ("out_offsets", 1),
+    ("out_lengths", 1),
+    ("retvals", 1),
+    ("fault_kinds", 1),
+    ("fault_pcs", 1),
+    ("fault_addrs", 1),
+    ("insn_counts", 1),
+    ("frame", 1),  # pointer to the packet frame buffer (headroom + data + tailroom)
+    ("frame_size", 1),
+    ("headroom", 1),
+    ("pkt_id", 1),  # region id of the packet frame
+    ("ifindex", 1),
+    ("rx_queue", 1),
+    ("egress_ifindex", 1),
+    ("stop", 1),  # set by a callback to end the batch early (Python exception)
+)
+
+# Region table entry: host address of buf[0], lo, hi, writable (1) / read-only (0).
+REGION_WORDS = 4
+R_HOST, R_LO, R_HI, R_WRITABLE = range(REGION_WORDS)
+
+
+class _Layout:
+    def __init__(self, fields):
+        self.offsets: dict[str, tuple[int, int]] = {}
+        word = 0
+        for name, count in fields:
+            self.offsets[name] = (word, count)
+            word += count
+        self.words = word
+        self.struct = type("Env", (ctypes.Structure,), {
+            "_fields_": [(name, ctypes.c_uint64 * count if count > 1 else ctypes.c_uint64)
+                         for name, count in fields],
+        })
+
+    def pointer(self, b: ir.IRBuilder, env: ir.Value, name: str, index: int | ir.Value = 0) -> ir.Value:
+        word, count = self.offsets[name]
+        if isinstance(index, int):
+            if not 0 <= index < count:
+                raise IndexError(f"env.{name}[{index}]")
+            at: ir.Value = ir.Constant(I64, 8 * (word + index))
+        else:
+            at = b.add(ir.Constant(I64, 8 * word), b.mul(index, ir.Constant(I64, 8)))
+        return b.bitcast(b.gep(env, [at]), I64.as_pointer())
+
+    def load(self, b: ir.IRBuilder, env: ir.Value, name: str, index: int | ir.Value = 0) -> ir.Value:
+        return b.load(self.pointer(b, env, name, index))
+
+    def store(self, b: ir.IRBuilder, env: ir.Value, name: str, value: ir.Value,
+              index: int | ir.Value = 0) -> None:
+        if value.type != I64:
+            value = b.zext(value, I64)
+        b.store(value, self.pointer(b, env, name, index))
+
+
+ENV = _Layout(FIELDS)

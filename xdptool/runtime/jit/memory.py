@@ -1,0 +1,124 @@
+"""Checked memory access in IR, over the runtime's tagged address space.
+
+The interpreter's addresses (xdptool/runtime/memory.py) are
+``(region id << 32) | (ORIGIN + offset)``; native code uses the very same
+values, so pointers a program computes, compares or stores are identical in
+both engines.  Translation is one table lookup: the env's region table holds,
+per region id, the host address of the region's buffer, its valid window
+``[lo, hi)`` and whether it is writable.  Ids without a region have an empty
+window, so one range check covers unmapped addresses too.
+
+A failed check records the access (address, size, write) and the region's
+window, and stops the packet; Python formats the message with the
+interpreter's own code (`AddressSpace.resolve`), so both engines word faults
+identically.  The context region is not memory: its fields are values
+(`env.ctx_values`), read only as aligned u32 fields, like the kernel's
+rewrite of `xdp_md` loads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ir
+
+from ..memory import ORIGIN, REGION_SHIFT
+from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS, FaultKind
+
+if TYPE_CHECKING:
+    from .translate import Translator
+
+I8 = ir.IntType(8)
+I64 = ir.IntType(64)
+I8P = I8.as_pointer()
+I64P = I64.as_pointer()
+
+CTX_FIELDS = 6  # data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
+
+
+class MemoryModel:
+    """Emits address translation, the context read path, and frame pointers."""
+
+    def __init__(self, stack_size: int):
+        self.stack_size = stack_size
+
+    def _entry(self, b: ir.IRBuilder, env: ir.Value, rid: ir.Value, word: int) -> ir.Value:
+        table = b.inttoptr(ENV.load(b, env, "regions"), I64P)
+        index = b.add(b.mul(rid, c64(REGION_WORDS)), c64(word))
+        return b.load(b.gep(table, [index]))
+
+    def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool) -> None:
+        ENV.store(b, t.env, "fault_write", c64(int(write)))
+        t.fault(b, FaultKind.MEMORY, pc, addr, size)
+
+    def access(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int,
+               write: bool, atomic: bool = False) -> ir.Value:
+        """Host pointer (i8*) for a checked access of `size` bytes at `addr`."""
+        env = t.env
+        rid = b.lshr(addr, c64(REGION_SHIFT))
+        count = ENV.load(b, env, "region_count")
+        mapped = b.icmp_unsigned("<", rid, count)
+        safe_rid = b.select(mapped, rid, c64(0))  # id 0 has an empty window
+        off = b.sub(b.and_(addr, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
+        lo = self._entry(b, env, safe_rid, R_LO)
+        hi = self._entry(b, env, safe_rid, R_HI)
+        ok = b.and_(b.icmp_signed(">=", off, lo), b.icmp_signed("<=", b.add(off, c64(size)), hi))
+        if write:
+            writable = self._entry(b, env, safe_rid, R_WRITABLE)
+            ok = b.and_(ok, b.icmp_unsigned("!=", writable, c64(0)))
+        is_ctx = b.icmp_unsigned("==", safe_rid, ENV.load(b, env, "ctx_id"))
+        plain = b.and_(ok, b.not_(is_ctx))
+        fault_block = b.append_basic_block(f"pc{insn.pc}.fault")
+        good = b.append_basic_block(f"pc{insn.pc}.mem")
+        b.cbranch(plain, good, fault_block, )
+        fb = ir.IRBuilder(fault_block)
+        self._fault(t, fb, insn.pc, addr, size, write)
+        b.position_at_end(good)
+        host = self._entry(b, env, safe_rid, R_HOST)
+        return b.inttoptr(b.add(host, off), I8P)
+
+    def load_value(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int) -> ir.Value:
+        """i64 loaded (zero-extended) from `addr`: the context's fields or checked memory."""
+        env = t.env
+        rid = b.lshr(addr, c64(REGION_SHIFT))
+        is_ctx = b.icmp_unsigned("==", rid, ENV.load(b, env, "ctx_id"))
+        ctx_block = b.append_basic_block(f"pc{insn.pc}.ctx")
+        mem_block = b.append_basic_block(f"pc{insn.pc}.load")
+        done = b.append_basic_block(f"pc{insn.pc}.loaded")
+        b.cbranch(is_ctx, ctx_block, mem_block)
+
+        cb = ir.IRBuilder(ctx_block)
+        off = cb.sub(cb.and_(addr, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
+        aligned = cb.icmp_unsigned("==", cb.and_(off, c64(3)), c64(0))
+        in_range = cb.icmp_unsigned("<", off, c64(4 * CTX_FIELDS))
+        ok = cb.and_(aligned, in_range) if size == 4 else ir.Constant(ir.IntType(1), 0)
+        ctx_ok = cb.append_basic_block(f"pc{insn.pc}.ctxok")
+        ctx_bad = cb.append_basic_block(f"pc{insn.pc}.ctxbad")
+        cb.cbranch(ok, ctx_ok, ctx_bad)
+        self._fault(t, ir.IRBuilder(ctx_bad), insn.pc, addr, size, False)
+        cb.position_at_end(ctx_ok)
+        ctx_value = ENV.load(cb, env, "ctx_values", cb.lshr(off, c64(2)))
+        cb.branch(done)
+
+        mb = ir.IRBuilder(mem_block)
+        ptr = self.access(t, mb, insn, addr, size, write=False)
+        ty = ir.IntType(size * 8)
+        raw = mb.load(mb.bitcast(ptr, ty.as_pointer()), align=1)
+        mem_value = mb.zext(raw, I64) if size < 8 else raw
+        mem_end = mb.block
+        mb.branch(done)
+
+        b.position_at_end(done)
+        phi = b.phi(I64)
+        phi.add_incoming(ctx_value, ctx_ok)
+        phi.add_incoming(mem_value, mem_end)
+        return phi
+
+    def frame_pointer(self, t: "Translator", b: ir.IRBuilder, depth: ir.Value) -> ir.Value:
+        """R10 of call frame `depth`: the top of that frame's stack region."""
+        rid = ENV.load(b, t.env, "stack_ids", depth)
+        return b.add(b.shl(rid, c64(REGION_SHIFT)), c64(ORIGIN + self.stack_size))

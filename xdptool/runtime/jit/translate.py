@@ -1,0 +1,367 @@
+"""Translate one eBPF program into an LLVM function `i64 prog(env*)`.
+
+Shape of the generated code:
+- the eleven registers are i64 allocas (LLVM's mem2reg turns them into SSA);
+- one basic block per instruction slot, fall-through made explicit, so jumps
+  are plain branches and LLVM merges the straight-line runs;
+- an executed-instruction counter, incremented per instruction (constant-folded
+  per run of straight-line code) and checked against `env.insn_limit` where
+  control can come back (branch targets and subprogram entries), so runaway
+  loops stop as faults;
+- BPF-to-BPF calls use an explicit frame stack inside the one function (return
+  site, R6-R10 saved per frame) and return through a `switch` on the return
+  site; the depth limit is the VM's;
+- memory accesses and helper calls are delegated to `MemoryModel` and
+  `HelperEmitter` (memory.py, helpers.py) which also own the fault paths.
+
+A fault stores (kind, pc, address, size) into the env and returns; the caller
+looks at `env.fault_kind`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ir
+
+from ...ebpf.insn import Instruction, s32
+from ...ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, Cls, JmpOp, Mode, Size, SIZE_BYTES
+from ...errors import XdpError
+from . import alu
+from .env import ENV, FaultKind
+
+if TYPE_CHECKING:
+    from .helpers import HelperEmitter
+    from .memory import MemoryModel
+
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+ENV_PTR = I8.as_pointer()
+
+MAX_FRAMES = 8  # MAX_CALL_FRAMES in the kernel's verifier (include/linux/bpf_verifier.h)
+CALLEE_SAVED = (6, 7, 8, 9, 10)
+
+
+class JitUnsupported(XdpError):
+    """The program uses something the JIT does not translate."""
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
+
+
+def c32(value: int) -> ir.Constant:
+    return ir.Constant(I32, value & 0xFFFFFFFF)
+
+
+class Translator:
+    """Builds the function for one program; `translate()` returns it."""
+
+    def __init__(self, module: ir.Module, insns: list[Instruction], name: str,
+                 memory: "MemoryModel", helpers: "HelperEmitter"):
+        self.module = module
+        self.insns = insns
+        self.by_pc = {insn.pc: insn for insn in insns}
+        self.memory = memory
+        self.helpers = helpers
+        self.fn = ir.Function(module, ir.FunctionType(I64, [ENV_PTR]), name=name)
+        self.fn.linkage = "internal"
+        self.env = self.fn.args[0]
+        self.blocks: dict[int, ir.Block] = {}
+        self.return_sites: list[ir.Block] = []
+
+    # -- small helpers -------------------------------------------------------
+    def reg(self, b: ir.IRBuilder, n: int) -> ir.Value:
+        return b.load(self.regs[n])
+
+    def set_reg(self, b: ir.IRBuilder, n: int, value: ir.Value) -> None:
+        if value.type != I64:
+            value = b.zext(value, I64)
+        b.store(value, self.regs[n])
+
+    def next_block(self, insn: Instruction) -> ir.Block:
+        nxt = insn.pc + insn.slots
+        if nxt not in self.blocks:
+            return self.fall_off_end
+        return self.blocks[nxt]
+
+    def target_block(self, insn: Instruction, target: int) -> ir.Block:
+        block = self.blocks.get(target)
+        if block is None:
+            raise JitUnsupported(f"insn {insn.pc}: jump to {target}, which is not an instruction")
+        return block
+
+    def fault(self, b: ir.IRBuilder, kind: FaultKind, pc: int, address: ir.Value | None = None,
+              size: int = 0) -> None:
+        """Record a fault in the env and leave the function (terminates the block)."""
+        ENV.store(b, self.env, "fault_kind", c32(kind))
+        ENV.store(b, self.env, "fault_pc", c64(pc))
+        ENV.store(b, self.env, "fault_addr", address if address is not None else c64(0))
+        ENV.store(b, self.env, "fault_size", c64(size))
+        self.store_count(b)
+        b.ret(c64(0))
+
+    def store_count(self, b: ir.IRBuilder) -> None:
+        ENV.store(b, self.env, "insns", b.load(self.count))
+
+    # -- driver ----------------------------------------------------------------
+    def translate(self) -> ir.Function:
+        entry = self.fn.append_basic_block("entry")
+        b = ir.IRBuilder(entry)
+        self.regs = [b.alloca(I64, name=f"r{n}") for n in range(11)]
+        self.count = b.alloca(I64, name="count")
+        self.depth = b.alloca(I64, name="depth")
+        self.saved = b.alloca(ir.ArrayType(I64, MAX_FRAMES * (len(CALLEE_SAVED) + 1)), name="frames")
+        for n in range(11):
+            b.store(ENV.load(b, self.env, "init_regs", index=n), self.regs[n])
+        b.store(c64(0), self.count)
+        b.store(c64(0), self.depth)
+        self.limit = ENV.load(b, self.env, "insn_limit")
+        for insn in self.insns:
+            self.blocks[insn.pc] = self.fn.append_basic_block(f"pc{insn.pc}")
+        self.fall_off_end = self.fn.append_basic_block("fall_off_end")
+        self.loop_heads = self._loop_heads()
+        b.branch(self.blocks[self.insns[0].pc])
+        for insn in self.insns:
+            self._emit(insn)
+        fb = ir.IRBuilder(self.fall_off_end)
+        last = self.insns[-1]
+        self.fault(fb, FaultKind.FALL_OFF_END, last.pc + last.slots)
+        self._emit_return_dispatch()
+        return self.fn
+
+    def _loop_heads(self) -> set[int]:
+        """Slots where control may arrive from elsewhere: where the limit is checked."""
+        heads = set()
+        for insn in self.insns:
+            if insn.is_branch:
+                heads.add(insn.target)
+            elif insn.is_local_call:
+                heads.add(insn.target)
+        return heads
+
+    def _emit(self, insn: Instruction) -> None:
+        b = ir.IRBuilder(self.blocks[insn.pc])
+        count = b.add(b.load(self.count), c64(1))
+        b.store(count, self.count)
+        if insn.pc in self.loop_heads:
+            over = b.icmp_unsigned(">", count, self.limit)
+            with b.if_then(over, likely=False):
+                self.fault(b, FaultKind.INSN_LIMIT, insn.pc)
+        cls = insn.cls
+        handler = _CLASS_HANDLERS.get(cls)
+        if handler is None:  # pragma: no cover - every class has one
+            raise JitUnsupported(f"insn {insn.pc}: class {cls:#x}")
+        handler(self, b, insn)
+
+    # -- ALU ---------------------------------------------------------------------
+    def _source(self, b: ir.IRBuilder, insn: Instruction, width: ir.IntType) -> ir.Value:
+        if insn.uses_reg_src:
+            value = self.reg(b, insn.src)
+            return b.trunc(value, width) if width is I32 else value
+        return c32(insn.imm) if width is I32 else c64(insn.imm)  # imm sign-extended to 64
+
+    def _alu(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        wide = insn.cls == Cls.ALU64
+        width = I64 if wide else I32
+        op = AluOp(insn.op)
+        if op is AluOp.END:
+            self._endian(b, insn, wide)
+        else:
+            dst = self.reg(b, insn.dst)
+            if not wide:
+                dst = b.trunc(dst, I32)
+            if op is AluOp.MOV and insn.off:
+                if not insn.uses_reg_src or insn.off not in (8, 16, 32) or (not wide and insn.off == 32):
+                    raise JitUnsupported(f"insn {insn.pc}: invalid movsx offset {insn.off}")
+                result = alu.sign_extend_from(b, self._source(b, insn, width), insn.off, width.width)
+            else:
+                signed = insn.is_signed_divmod
+                emit = alu.BINARY.get((op, signed))
+                if emit is None or (insn.off and not signed):
+                    raise JitUnsupported(f"insn {insn.pc}: invalid ALU instruction {insn.code:#04x} off={insn.off}")
+                result = emit(b, dst, self._source(b, insn, width))
+            self.set_reg(b, insn.dst, result)
+        b.branch(self.next_block(insn))
+
+    def _endian(self, b: ir.IRBuilder, insn: Instruction, wide: bool) -> None:
+        bits = insn.imm
+        if bits not in (16, 32, 64):
+            raise JitUnsupported(f"insn {insn.pc}: invalid byte-swap width {bits}")
+        value = self.reg(b, insn.dst)
+        swap = wide or insn.uses_reg_src  # bswap (ALU64) or to_be (ALU|X); to_le otherwise
+        result = alu.byte_swap(b, self.module, value, bits) if swap else alu.truncate_to(b, value, bits)
+        self.set_reg(b, insn.dst, result)
+
+    # -- jumps, calls, exit --------------------------------------------------------
+    def _jump(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        op = insn.op
+        if op == JmpOp.JA:
+            b.branch(self.target_block(insn, insn.target))
+            return
+        if op == JmpOp.EXIT:
+            self._exit(b, insn)
+            return
+        if op == JmpOp.CALL:
+            self._call(b, insn)
+            return
+        if insn.cls == Cls.JMP32 and op == JmpOp.CALL:  # pragma: no cover
+            raise JitUnsupported(f"insn {insn.pc}: invalid call")
+        width = I32 if insn.cls == Cls.JMP32 else I64
+        dst = self.reg(b, insn.dst)
+        if width is I32:
+            dst = b.trunc(dst, I32)
+        try:
+            cond = alu.compare(b, JmpOp(op), dst, self._source(b, insn, width))
+        except (KeyError, ValueError):
+            raise JitUnsupported(f"insn {insn.pc}: invalid jump opcode {insn.code:#04x}") from None
+        b.cbranch(cond, self.target_block(insn, insn.target), self.next_block(insn))
+
+    def _call(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        if insn.is_local_call:
+            self._local_call(b, insn)
+        elif insn.uses_reg_src:  # callx: helper id in a register
+            self.helpers.emit_dynamic_call(self, b, insn)
+            b.branch(self.next_block(insn))
+        elif insn.is_helper_call:
+            self.helpers.emit_call(self, b, insn)
+            b.branch(self.next_block(insn))
+        else:
+            raise JitUnsupported(f"insn {insn.pc}: kfunc calls are not supported")
+
+    def _frame_slot(self, b: ir.IRBuilder, depth: ir.Value, index: int) -> ir.Value:
+        stride = len(CALLEE_SAVED) + 1
+        at = b.add(b.mul(depth, c64(stride)), c64(index))
+        return b.gep(self.saved, [c32(0), at])
+
+    def _local_call(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        depth = b.load(self.depth)
+        too_deep = b.icmp_unsigned(">=", depth, c64(MAX_FRAMES - 1))
+        with b.if_then(too_deep, likely=False):
+            self.fault(b, FaultKind.CALL_DEPTH, insn.pc)
+        site = len(self.return_sites)
+        self.return_sites.append(self.next_block(insn))
+        b.store(c64(site), self._frame_slot(b, depth, 0))
+        for i, n in enumerate(CALLEE_SAVED):
+            b.store(self.reg(b, n), self._frame_slot(b, depth, i + 1))
+        new_depth = b.add(depth, c64(1))
+        b.store(new_depth, self.depth)
+        self.set_reg(b, 10, self.memory.frame_pointer(self, b, new_depth))
+        b.branch(self.target_block(insn, insn.target))
+
+    def _exit(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        depth = b.load(self.depth)
+        in_sub = b.icmp_unsigned("!=", depth, c64(0))
+        returning = b.append_basic_block(f"pc{insn.pc}.return")
+        leaving = b.append_basic_block(f"pc{insn.pc}.leave")
+        b.cbranch(in_sub, returning, leaving)
+        rb = ir.IRBuilder(returning)
+        prev = rb.sub(depth, c64(1))
+        rb.store(prev, self.depth)
+        for i, n in enumerate(CALLEE_SAVED):
+            rb.store(rb.load(self._frame_slot(rb, prev, i + 1)), self.regs[n])
+        rb.branch(self.return_dispatch)
+        b.position_at_end(leaving)
+        self.store_count(b)
+        b.ret(self.reg(b, 0))
+
+    @property
+    def return_dispatch(self) -> ir.Block:
+        block = getattr(self, "_return_dispatch", None)
+        if block is None:
+            block = self._return_dispatch = self.fn.append_basic_block("return_dispatch")
+        return block
+
+    def _emit_return_dispatch(self) -> None:
+        block = getattr(self, "_return_dispatch", None)
+        if block is None:
+            return
+        b = ir.IRBuilder(block)
+        site = b.load(self._frame_slot(b, b.load(self.depth), 0))
+        switch = b.switch(site, self.fall_off_end)
+        for n, target in enumerate(self.return_sites):
+            switch.add_case(c64(n), target)
+
+    # -- loads, stores, atomics, ld_imm64 -----------------------------------------------
+    def _ld(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        if insn.code != LD_IMM64:
+            raise JitUnsupported(f"insn {insn.pc}: legacy packet access (ld_abs/ld_ind) is not supported in XDP")
+        self.set_reg(b, insn.dst, self.memory.imm64_value(self, b, insn))
+        b.branch(self.next_block(insn))
+
+    def _address(self, b: ir.IRBuilder, base: int, off: int) -> ir.Value:
+        return b.add(self.reg(b, base), c64(off))
+
+    def _ldx(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        if insn.mode not in (Mode.MEM, Mode.MEMSX):
+            raise JitUnsupported(f"insn {insn.pc}: invalid load mode {insn.mode:#x}")
+        size = insn.size_bytes
+        addr = self._address(b, insn.src, insn.off)
+        value = self.memory.load_value(self, b, insn, addr, size)
+        if size < 8 and insn.mode == Mode.MEMSX:
+            value = b.sext(b.trunc(value, ir.IntType(size * 8)), I64)
+        self.set_reg(b, insn.dst, value)
+        b.branch(self.next_block(insn))
+
+    def _store(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        if insn.mode == Mode.ATOMIC and insn.cls == Cls.STX:
+            self._atomic(b, insn)
+            return
+        if insn.mode != Mode.MEM:
+            raise JitUnsupported(f"insn {insn.pc}: invalid store mode {insn.mode:#x}")
+        size = insn.size_bytes
+        ty = ir.IntType(size * 8)
+        value = self.reg(b, insn.src) if insn.cls == Cls.STX else c64(insn.imm)
+        addr = self._address(b, insn.dst, insn.off)
+        ptr = self.memory.access(self, b, insn, addr, size, write=True)
+        b.store(b.trunc(value, ty) if size < 8 else value, b.bitcast(ptr, ty.as_pointer()), align=1)
+        b.branch(self.next_block(insn))
+
+    def _atomic(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        size = insn.size_bytes
+        if size not in (4, 8) or insn.imm not in _ATOMIC_RMW and insn.imm not in (AtomicOp.XCHG, AtomicOp.CMPXCHG):
+            raise JitUnsupported(f"insn {insn.pc}: invalid atomic operation {insn.imm:#x}")
+        ty = ir.IntType(size * 8)
+        addr = self._address(b, insn.dst, insn.off)
+        ptr = b.bitcast(self.memory.access(self, b, insn, addr, size, write=True, atomic=True), ty.as_pointer())
+        old = b.load(ptr, align=1)
+        src = b.trunc(self.reg(b, insn.src), ty) if size == 4 else self.reg(b, insn.src)
+        op = insn.imm
+        if op == AtomicOp.CMPXCHG:
+            expected = b.trunc(self.reg(b, 0), ty) if size == 4 else self.reg(b, 0)
+            b.store(b.select(b.icmp_unsigned("==", old, expected), src, old), ptr, align=1)
+            self.set_reg(b, 0, old)
+        elif op == AtomicOp.XCHG:
+            b.store(src, ptr, align=1)
+            self.set_reg(b, insn.src, old)
+        else:
+            kind, fetch = _ATOMIC_RMW[op]
+            b.store(getattr(b, kind)(old, src), ptr, align=1)
+            if fetch:
+                self.set_reg(b, insn.src, old)
+        b.branch(self.next_block(insn))
+
+
+# Atomic read-modify-write: imm -> (builder method, fetch?)
+_ATOMIC_RMW = {
+    AtomicOp.ADD: ("add", False),
+    AtomicOp.OR: ("or_", False),
+    AtomicOp.AND: ("and_", False),
+    AtomicOp.XOR: ("xor", False),
+    AtomicOp.FETCH_ADD: ("add", True),
+    AtomicOp.FETCH_OR: ("or_", True),
+    AtomicOp.FETCH_AND: ("and_", True),
+    AtomicOp.FETCH_XOR: ("xor", True),
+}
+
+_CLASS_HANDLERS = {
+    Cls.ALU: Translator._alu,
+    Cls.ALU64: Translator._alu,
+    Cls.JMP: Translator._jump,
+    Cls.JMP32: Translator._jump,
+    Cls.LD: Translator._ld,
+    Cls.LDX: Translator._ldx,
+    Cls.ST: Translator._store,
+    Cls.STX: Translator._store,
+}
