@@ -123,7 +123,7 @@ def test_pcapng_with_several_block_kinds_agrees_with_scapy(tmp_path):
     assert list(capture.interface_ids) == [0, 1, 0, 0, 1, 2, 1, 0]
     assert capture.interfaces[0].name == "eth0"
     assert capture.nanosecond and capture.linktype == 1
-    assert capture.cut_count == 1 and capture.zero_count == 1
+    assert capture.cut_count == 1 and capture.zero_count == 1 and capture.short_count == 1
     assert any("record 2" in w and "snaplen" in w for w in capture.warnings)
     assert any("zero-length" in w and "record 7" in w for w in capture.warnings)
 
@@ -197,14 +197,15 @@ def test_missing_and_directory_paths(tmp_path):
 
 
 def test_snaplen_cut_and_zero_length_packets_are_read_and_flagged(tmp_path):
-    frames = [ether_frame(b"a" * 20), b"", ether_frame(b"b" * 5), b"", ether_frame()]
+    frames = [ether_frame(b"a" * 20), b"", ether_frame(b"b" * 5), b"", b"9 bytes!!"]
     records = [(frames[0], 1, 0, 1500), (frames[1], 1, 1), (frames[2], 1, 2, 99), (frames[3], 1, 3), (frames[4], 1, 4)]
     path = tmp_path / "odd.pcap"
     path.write_bytes(classic(records))
     capture = read_capture(path)
     assert [p.data for p in capture] == frames
     assert [capture.is_cut(i) for i in range(5)] == [True, False, True, False, False]
-    assert capture.cut_count == 2 and capture.zero_count == 2
+    assert capture.cut_count == 2 and capture.zero_count == 2 and capture.short_count == 3
+    assert capture.short_indices() == [1, 3, 4]
     assert len(capture.warnings) == 2
     assert "2 packets cut short by the snaplen" in capture.warnings[0] and "records 0, 2" in capture.warnings[0]
     assert "2 zero-length packets: records 1, 3" in capture.warnings[1]

@@ -75,6 +75,7 @@ class Capture:
     interface_ids: array | None = None  # 'I' per packet (pcapng); None: all interface 0
     cut_count: int = 0  # packets shorter than on the wire (snaplen)
     zero_count: int = 0  # packets with no bytes at all
+    short_count: int = 0  # packets under 14 bytes (no Ethernet header; the kernel's test run refuses them)
     nanosecond: bool = False  # the file's timestamps have ns resolution
     warnings: list[str] = field(default_factory=list)
 
@@ -100,6 +101,12 @@ class Capture:
 
     def is_cut(self, index: int) -> bool:
         return self.lengths[index] < self.orig_lengths[index]
+
+    def short_indices(self, limit: int = WARNINGS_LISTED) -> list[int]:
+        """The first `limit` packets under 14 bytes (a scan only when there are some)."""
+        if not self.short_count:
+            return []
+        return _first_indices(lambda i: self.lengths[i] < scan.ETH_HLEN, len(self), limit)
 
     def flag_records(self) -> None:
         """Fill `warnings` with one line per class of odd record (cut, zero-length)."""
@@ -169,6 +176,7 @@ def _read_classic(path: str, buffer: bytes, big_endian: bool, nanosecond: bool) 
         interfaces=[Interface(linktype, snaplen)],
         cut_count=records.cut,
         zero_count=records.zero,
+        short_count=records.short,
         nanosecond=nanosecond,
     )
 
@@ -185,12 +193,12 @@ def _describe(path: str, error: scan.ScanError, snaplen: int, size: int) -> str:
     return f"{where}: truncated record (caplen {error.caplen}, {left} bytes left in the file)"
 
 
-def _first_indices(predicate, total: int) -> list[int]:
+def _first_indices(predicate, total: int, limit: int = WARNINGS_LISTED) -> list[int]:
     found = []
     for index in range(total):
         if predicate(index):
             found.append(index)
-            if len(found) == WARNINGS_LISTED:
+            if len(found) == limit:
                 break
     return found
 

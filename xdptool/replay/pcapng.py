@@ -14,6 +14,7 @@ from array import array
 from dataclasses import dataclass
 
 from .pcap import MAX_CAPLEN, Capture, Interface, PcapError
+from .scan import ETH_HLEN
 
 SECTION_HEADER = 0x0A0D0D0A
 INTERFACE_DESCRIPTION = 0x00000001
@@ -52,7 +53,7 @@ class _Reader:
         self.interfaces: list[Interface] = []
         self.offsets, self.lengths, self.origs = array("Q"), array("I"), array("I")
         self.stamps, self.iface_ids = array("Q"), array("I")
-        self.cut = self.zero = 0
+        self.cut = self.zero = self.short = 0
         self.nanosecond = False
 
     def fail(self, block: int, offset: int, message: str) -> PcapError:
@@ -96,6 +97,7 @@ class _Reader:
             interface_ids=self.iface_ids,
             cut_count=self.cut,
             zero_count=self.zero,
+            short_count=self.short,
             nanosecond=self.nanosecond,
         )
 
@@ -189,6 +191,7 @@ class _Reader:
         self.iface_ids.append(iface.index)
         self.cut += caplen < orig
         self.zero += caplen == 0
+        self.short += caplen < ETH_HLEN
 
 
 def read_pcapng(path: str, buffer: bytes) -> Capture:

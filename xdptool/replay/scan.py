@@ -26,6 +26,7 @@ CAPLEN_OVER_SNAPLEN = 3
 TRUNCATED_DATA = 4
 
 RECORD_HEADER = 16  # ts_sec, ts_frac, caplen, len: four u32
+ETH_HLEN = 14  # shorter packets are not Ethernet frames; counted as `short`
 NATIVE_MIN_BYTES = 1 << 20  # below this the Python walk is quicker than compiling
 
 
@@ -47,6 +48,7 @@ class Records:
     timestamps: array  # 'Q': nanoseconds since the epoch
     cut: int  # records with caplen < len (snaplen-cut)
     zero: int  # records with caplen == 0
+    short: int  # records with caplen < ETH_HLEN (the kernel's test run refuses them)
 
 
 def scan_records(
@@ -66,7 +68,7 @@ def scan_records_python(
     header = struct.Struct(">IIII" if big_endian else "<IIII").unpack_from
     offsets, lengths, origs, stamps = array("Q"), array("I"), array("I"), array("Q")
     add_offset, add_length, add_orig, add_stamp = offsets.append, lengths.append, origs.append, stamps.append
-    cut = zero = 0
+    cut = zero = short = 0
     pos, end, index = start, len(buf), 0
     while pos < end:
         if end - pos < RECORD_HEADER:
@@ -85,13 +87,15 @@ def scan_records_python(
         add_stamp(sec * 1_000_000_000 + frac * frac_ns)
         cut += caplen < orig
         zero += caplen == 0
+        short += caplen < ETH_HLEN
         pos = data + caplen
         index += 1
-    return Records(offsets, lengths, origs, stamps, cut, zero)
+    return Records(offsets, lengths, origs, stamps, cut, zero, short)
 
 
 # One pass with cap == 0 counts (and finds the first error); a second pass with
-# cap == count fills the arrays.  state: [end/error offset, error code, cut, zero, caplen].
+# cap == count fills the arrays.
+# state: [end/error offset, error code, cut, zero, bad caplen, short].
 _SCANNER_IR = r"""
 declare i32 @llvm.bswap.i32(i32)
 
@@ -113,13 +117,14 @@ loop:
   %i = phi i64 [ 0, %entry ], [ %i1, %advance ]
   %cut = phi i64 [ 0, %entry ], [ %cut1, %advance ]
   %zero = phi i64 [ 0, %entry ], [ %zero1, %advance ]
+  %short = phi i64 [ 0, %entry ], [ %short1, %advance ]
   %more = icmp ult i64 %pos, %len
   br i1 %more, label %header, label %finish
 
 header:
   %left = sub i64 %len, %pos
-  %short = icmp ult i64 %left, 16
-  br i1 %short, label %err_header, label %read
+  %no_header = icmp ult i64 %left, 16
+  br i1 %no_header, label %err_header, label %read
 
 read:
   %p0 = getelementptr i8, ptr %buf, i64 %pos
@@ -152,6 +157,9 @@ count:
   %is_zero = icmp eq i32 %caplen, 0
   %is_zero64 = zext i1 %is_zero to i64
   %zero1 = add i64 %zero, %is_zero64
+  %is_short = icmp ult i32 %caplen, 14
+  %is_short64 = zext i1 %is_short to i64
+  %short1 = add i64 %short, %is_short64
   %room_out = icmp ult i64 %i, %cap
   br i1 %room_out, label %store, label %advance
 
@@ -200,6 +208,8 @@ finish:
   store i64 %cut, ptr %s2, align 8
   %s3 = getelementptr i64, ptr %state, i64 3
   store i64 %zero, ptr %s3, align 8
+  %s5 = getelementptr i64, ptr %state, i64 5
+  store i64 %short, ptr %s5, align 8
   ret i64 %i
 }
 """
@@ -239,7 +249,7 @@ def _compile():
 
     def scan_native(buf, start, big_endian, frac_ns, snaplen, max_caplen):
         base = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p)
-        state = (ctypes.c_int64 * 5)()
+        state = (ctypes.c_int64 * 6)()
         common = (base, len(buf), start, int(big_endian), frac_ns, snaplen, max_caplen)
         count = function(*common, None, None, None, None, 0, state)
         if state[1]:
@@ -248,7 +258,7 @@ def _compile():
         lengths, origs = array("I", bytes(4 * count)), array("I", bytes(4 * count))
         pointers = (a.buffer_info()[0] for a in (offsets, lengths, origs, stamps))
         function(*common, *pointers, count, state)
-        return Records(offsets, lengths, origs, stamps, state[2], state[3])
+        return Records(offsets, lengths, origs, stamps, state[2], state[3], state[5])
 
     scan_native.engine = engine  # keep the machine code alive with the wrapper
     return scan_native
