@@ -15,8 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ..elf.model import MapType
 from ..errors import XdpError
 from .maps import FD_VALUE_TYPES, NOT_ITERABLE_TYPES, KernelMap, KernelMaps, possible_cpus
+
+# Maps whose keys are u32 indices, dumped in index order (the kernel iterates them so).
+INDEXED_TYPES = {MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP}
 
 MapState = dict[str, list[dict[str, Any]]]
 
@@ -40,8 +44,11 @@ def _hex_value(kmap: KernelMap, value: bytes | list[bytes], ncpus: int) -> str |
 
 
 def dump_map(kmap: KernelMap, ncpus: int = 1) -> list[dict[str, Any]]:
-    """One kernel map's entries, in the kernel's iteration order."""
-    return [{"key": key.hex(), "value": _hex_value(kmap, value, ncpus)} for key, value in kmap.items()]
+    """One kernel map's entries: arrays by index, every other map by sorted key (as the store dumps)."""
+    items = list(kmap.items())
+    if kmap.type not in INDEXED_TYPES:
+        items.sort(key=lambda item: item[0])
+    return [{"key": key.hex(), "value": _hex_value(kmap, value, ncpus)} for key, value in items]
 
 
 def dump_maps(kmaps: KernelMaps, ncpus: int = 1, names: Iterable[str] | None = None) -> MapState:
