@@ -61,7 +61,8 @@ def _memory(text: str) -> tuple[int, int]:
     if not match:
         raise AsmError(f"expected a memory operand [%rN+offset], got '{text}'")
     disp = match.group("disp")
-    off = number(f"{match.group('sign')}{disp}", 16, what="offset") if disp else 0
+    sign = "-" if match.group("sign") == "-" else ""
+    off = number(sign + disp, 16, what="offset") if disp else 0
     return _register(match.group("reg")), off
 
 

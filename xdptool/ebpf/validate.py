@@ -1,0 +1,267 @@
+"""Program-level ISA rules the kernel enforces before any abstract interpretation.
+
+`validate(insns)` raises `InvalidProgram` (an `XdpError`) naming the slot and the
+reason when a program breaks one of:
+
+* every opcode is one ISA v4 defines, every field an opcode does not use is zero
+  and every field it does use holds an allowed value (`FIELD_RULES`; after the
+  "uses reserved fields" checks in the kernel's kernel/bpf/verifier.c, which
+  the bpf_conformance `unused-*` negative cases exercise);
+* the second slot of ld_imm64 has zero code/registers/offset;
+* jumps land on an instruction of the same subprogram, local calls on an
+  instruction; each subprogram ends with exit or ja (kernel: "last insn is not
+  an exit or jmp");
+* no register is read before it is written on some path, and r10 is never
+  written (kernel: "R0 !read_ok", "frame pointer is read only").  The registers
+  live at entry are a parameter: r1 and r10 for XDP; the conformance suite's
+  harness also passes the memory length in r2.
+
+What needs value tracking (bounds, pointer types, division by a zero immediate,
+shift ranges) is the verifier's business, not this module's.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from ..errors import DecodeError
+from .insn import Instruction
+from .opcodes import ALU_NAME, ATOMIC_OPS, JMP_NAME, AluOp, AtomicOp, CallSrc, Cls, JmpOp, Mode, PseudoSrc, Src
+
+XDP_ENTRY_REGS = frozenset({1, 10})
+FRAME_POINTER = 10
+CALLER_SAVED = frozenset(range(1, 6))
+ARG_REGS = CALLER_SAVED
+
+
+class InvalidProgram(DecodeError):
+    """Instructions that decode but break an ISA rule; `slot` says where."""
+
+    def __init__(self, message: str, slot: int | None = None):
+        self.slot = slot
+        super().__init__(f"slot {slot}: {message}" if slot is not None else message)
+
+
+# -- per-instruction field rules ------------------------------------------------------
+ANY = None
+ZERO = frozenset({0})
+REG = frozenset(range(FRAME_POINTER + 1))
+FIELDS = ("dst", "src", "off", "imm")
+
+
+def _rules(dst=ZERO, src=ZERO, off=ZERO, imm=ZERO) -> dict:
+    return {"dst": dst, "src": src, "off": off, "imm": imm}
+
+
+_SIGNED_OFF = frozenset({0, 1})
+_MOVSX_OFF = {Cls.ALU64: frozenset({0, 8, 16, 32}), Cls.ALU: frozenset({0, 8, 16})}
+_END_WIDTHS = frozenset({16, 32, 64})
+_END_NAME = {Cls.ALU | AluOp.END | Src.K: "le", Cls.ALU | AluOp.END | Src.X: "be", Cls.ALU64 | AluOp.END | Src.K: "bswap"}
+_CALL_SRC = frozenset(int(s) for s in CallSrc)
+_PSEUDO_SRC = frozenset(int(s) for s in PseudoSrc)
+
+# (name, rules) for the opcode families whose rules do not depend on `op`
+FIELD_RULES = {
+    "lddw": _rules(dst=REG, src=_PSEUDO_SRC, imm=ANY),
+    "ldabs": _rules(imm=ANY),
+    "ldind": _rules(src=REG, imm=ANY),
+    "ldx": _rules(dst=REG, src=REG, off=ANY),
+    "st": _rules(dst=REG, off=ANY, imm=ANY),
+    "stx": _rules(dst=REG, src=REG, off=ANY),
+    "atomic": _rules(dst=REG, src=REG, off=ANY, imm=frozenset(ATOMIC_OPS)),
+    "ja": _rules(off=ANY),
+    "gotol": _rules(imm=ANY),
+    "exit": _rules(),
+    "neg": _rules(dst=REG),
+    "end": _rules(dst=REG, imm=_END_WIDTHS),
+}
+
+
+def _alu_rules(insn: Instruction) -> tuple[str, dict]:
+    op = insn.op
+    suffix = "" if insn.cls == Cls.ALU64 else "32"
+    if op == AluOp.NEG:
+        return "neg" + suffix, FIELD_RULES["neg"]
+    if op == AluOp.END:
+        return _END_NAME.get(insn.code, "end"), FIELD_RULES["end"]
+    off = ZERO
+    if op in (AluOp.DIV, AluOp.MOD):
+        off = _SIGNED_OFF
+    elif op == AluOp.MOV and insn.uses_reg_src:
+        off = _MOVSX_OFF[Cls(insn.cls)]
+    name = f"{ALU_NAME[AluOp(op)]}{suffix}"
+    if insn.uses_reg_src:
+        return name + " reg", _rules(dst=REG, src=REG, off=off)
+    return name + " imm", _rules(dst=REG, off=off, imm=ANY)
+
+
+def _jmp_rules(insn: Instruction) -> tuple[str, dict]:
+    op = insn.op
+    if op == JmpOp.JA:
+        return ("gotol", FIELD_RULES["gotol"]) if insn.cls == Cls.JMP32 else ("ja", FIELD_RULES["ja"])
+    if op == JmpOp.EXIT:
+        return "exit", FIELD_RULES["exit"]
+    if op == JmpOp.CALL:  # kfunc calls keep a BTF fd index in `off`
+        return "call", _rules(src=_CALL_SRC, off=ANY if insn.src == CallSrc.KFUNC else ZERO, imm=ANY)
+    name = JMP_NAME[JmpOp(op)] + ("32" if insn.cls == Cls.JMP32 else "")
+    if insn.uses_reg_src:
+        return name + " reg", _rules(dst=REG, src=REG, off=ANY)
+    return name + " imm", _rules(dst=REG, off=ANY, imm=ANY)
+
+
+def _family(insn: Instruction) -> str:
+    cls = insn.cls
+    if cls == Cls.LD:
+        return {Mode.IMM: "lddw", Mode.ABS: "ldabs", Mode.IND: "ldind"}[Mode(insn.mode)]
+    if cls == Cls.STX:
+        return "atomic" if insn.mode == Mode.ATOMIC else "stx"
+    return {Cls.LDX: "ldx", Cls.ST: "st"}[Cls(cls)]
+
+
+def rules_for(insn: Instruction) -> tuple[str, dict]:
+    """(a short name, {field: allowed values or ANY}) for a valid opcode."""
+    if insn.is_alu:
+        return _alu_rules(insn)
+    if insn.is_jmp:
+        return _jmp_rules(insn)
+    family = _family(insn)
+    return family, FIELD_RULES[family]
+
+
+def check_fields(insn: Instruction) -> None:
+    if not insn.is_valid_opcode:
+        raise InvalidProgram(f"unknown opcode 0x{insn.code:02x}", insn.pc)
+    name, rules = rules_for(insn)
+    for field in FIELDS:
+        allowed, value = rules[field], getattr(insn, field)
+        if allowed is ANY or value in allowed:
+            continue
+        if allowed is ZERO:
+            reason = f"reserved field {field} must be 0, got {value}"
+        elif allowed is REG:
+            reason = f"{field} register r{value} does not exist"
+        else:
+            reason = f"field {field} must be one of {', '.join(map(str, sorted(allowed)))}, got {value}"
+        raise InvalidProgram(f"{name}: {reason}", insn.pc)
+    if insn.is_ld_imm64 and insn.ext != b"\0\0\0\0":
+        raise InvalidProgram("lddw: the second slot's code, registers and offset must be 0", insn.pc)
+
+
+# -- control flow ----------------------------------------------------------------------
+
+
+def _successors(insn: Instruction) -> list[int]:
+    if insn.is_exit:
+        return []
+    if insn.is_branch:
+        if insn.op == JmpOp.JA:
+            return [insn.target]
+        return [insn.pc + 1, insn.target]
+    return [insn.pc + insn.slots]
+
+
+def _subprogram_starts(insns: Sequence[Instruction], starts_at: set[int]) -> list[int]:
+    entries = {0}
+    for insn in insns:
+        if insn.is_local_call:
+            if insn.target not in starts_at:
+                raise InvalidProgram(f"local call to slot {insn.target}, which starts no instruction", insn.pc)
+            entries.add(insn.target)
+    return sorted(entries)
+
+
+def check_control_flow(insns: Sequence[Instruction]) -> list[tuple[int, int]]:
+    """Check jumps and subprogram ends; returns the subprograms as (first, end) slots."""
+    starts_at = {insn.pc for insn in insns}
+    end = insns[-1].pc + insns[-1].slots
+    entries = _subprogram_starts(insns, starts_at)
+    bounds = list(zip(entries, entries[1:] + [end]))
+    by_pc = {insn.pc: insn for insn in insns}
+    for first, stop in bounds:
+        last = max(pc for pc in starts_at if first <= pc < stop)
+        if not (by_pc[last].is_exit or (by_pc[last].is_branch and by_pc[last].op == JmpOp.JA)):
+            raise InvalidProgram("the last instruction of a (sub)program must be exit or ja", last)
+        for pc in (pc for pc in starts_at if first <= pc < stop):
+            insn = by_pc[pc]
+            if not insn.is_branch:
+                continue
+            if not first <= insn.target < stop:
+                raise InvalidProgram(f"jump to slot {insn.target} leaves its (sub)program (slots {first}-{stop - 1})", pc)
+            if insn.target not in starts_at:
+                raise InvalidProgram(f"jump to slot {insn.target}, the middle of ld_imm64", pc)
+    return bounds
+
+
+# -- register initialisation ------------------------------------------------------------
+
+
+def register_effects(insn: Instruction) -> tuple[set[int], set[int], frozenset[int]]:
+    """(registers read, registers written, registers left uninitialised)."""
+    cls, op = insn.cls, insn.op
+    if insn.is_alu:
+        reads = {insn.src} if insn.uses_reg_src else set()
+        if op != AluOp.MOV:
+            reads.add(insn.dst)
+        return reads, {insn.dst}, frozenset()
+    if insn.is_jmp:
+        if op == JmpOp.EXIT:
+            return {0}, set(), frozenset()
+        if op == JmpOp.CALL:
+            return ({insn.dst} if insn.uses_reg_src else set()), {0}, CALLER_SAVED
+        if op == JmpOp.JA:
+            return set(), set(), frozenset()
+        return ({insn.dst, insn.src} if insn.uses_reg_src else {insn.dst}), set(), frozenset()
+    if cls == Cls.LD:
+        if insn.is_ld_imm64:
+            return set(), {insn.dst}, frozenset()
+        reads = {6, insn.src} if insn.mode == Mode.IND else {6}  # skb pointer in r6
+        return reads, {0}, CALLER_SAVED
+    if cls == Cls.LDX:
+        return {insn.src}, {insn.dst}, frozenset()
+    if cls == Cls.ST:
+        return {insn.dst}, set(), frozenset()
+    if insn.mode != Mode.ATOMIC:
+        return {insn.dst, insn.src}, set(), frozenset()
+    if insn.imm == AtomicOp.CMPXCHG:
+        return {insn.dst, insn.src, 0}, {0}, frozenset()
+    return {insn.dst, insn.src}, ({insn.src} if insn.imm & AtomicOp.FETCH else set()), frozenset()
+
+
+def check_initialised(insns: Sequence[Instruction], bounds, entry_regs: Iterable[int]) -> None:
+    """Forward must-be-written analysis; subprograms start with r1-r5 and r10 set."""
+    by_pc = {insn.pc: insn for insn in insns}
+    state: dict[int, frozenset[int]] = {}
+    work = []
+    for first, _ in bounds:
+        state[first] = frozenset(entry_regs) if first == 0 else ARG_REGS | {FRAME_POINTER}
+        work.append(first)
+    while work:
+        pc = work.pop()
+        insn, live = by_pc[pc], state[pc]
+        reads, writes, kills = register_effects(insn)
+        unset = sorted(reads - live)
+        if unset:
+            raise InvalidProgram(f"r{unset[0]} is read before it is written (kernel: R{unset[0]} !read_ok)", pc)
+        if FRAME_POINTER in writes:
+            raise InvalidProgram("r10 is the read-only frame pointer", pc)
+        out = (live - kills) | writes
+        for succ in _successors(insn):
+            if succ not in by_pc:
+                continue  # calls fall through past the end only in broken programs
+            merged = state[succ] & out if succ in state else out
+            if merged != state.get(succ):
+                state[succ] = merged
+                work.append(succ)
+
+
+def validate(insns: Sequence[Instruction], *, entry_regs: Iterable[int] = XDP_ENTRY_REGS) -> None:
+    """Raise `InvalidProgram` for the first broken rule (see the module doc).
+
+    `pc` of each instruction must be its slot index, as `decode` and `assemble` set it.
+    """
+    if not insns:
+        raise InvalidProgram("the program has no instructions")
+    for insn in insns:
+        check_fields(insn)
+    bounds = check_control_flow(insns)
+    check_initialised(insns, bounds, entry_regs)
