@@ -124,7 +124,6 @@ def test_engine_close_releases_every_fd():
     assert fd_count() == start
 
 
-@pytest.mark.slow
 def test_no_leaks_over_1000_load_unload_cycles():
     program = counter_program()
     start = fd_count()
