@@ -1,0 +1,186 @@
+"""`xdptool replay`: send a pcap/pcapng capture through a program, packet by packet."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+import click
+
+from .console import err, fail, out, print_json, warn
+
+TARGET_CHOICE = click.Choice(["jit", "vm", "kernel", "nfp-emu"])
+PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print progress lines
+
+
+@click.command("replay")
+@click.argument("capture_path", metavar="CAPTURE", type=click.Path(dir_okay=True))
+@click.option("--prog", "obj_path", metavar="OBJ", help="Object (or .c source); default: the offloaded NFP image.")
+@click.option("-p", "selector", metavar="PROG", help="Program name or section when OBJ has several.")
+@click.option("--target", type=TARGET_CHOICE, help="Engine (default: jit; nfp-emu without --prog).")
+@click.option("--out-dir", type=click.Path(file_okay=False), help="Write pass/drop/tx/redirect/aborted.pcap here.")
+@click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON, as --maps-out writes).")
+@click.option("--maps-out", type=click.Path(dir_okay=False), help="Write the map state after the replay (JSON).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document: summary, packets, maps.")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Stream one JSON line per packet, then the summary.")
+@click.option("--trace", "trace_count", type=click.IntRange(min=0), default=0, metavar="N", help="Trace the first N packets on the vm engine.")
+@click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
+@click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
+@click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
+def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
+            ifindex, rx_queue, compare_target):  # fmt: skip
+    """Replay CAPTURE (pcap or pcapng) through a program; map state carries across packets."""
+    from ..replay.pcap import read_capture
+    from ..replay.session import offloaded_target, program_target, write_maps_file
+    from ..runtime.contract import XdpContext
+
+    if as_json and as_jsonl:
+        fail("--json and --jsonl are exclusive")
+    if compare_target and (out_dir or maps_out or as_jsonl):
+        fail("--compare reports differences only; it does not take --out-dir, --maps-out or --jsonl")
+    if obj_path is None:
+        if selector or maps_in:
+            fail("-p and --maps-in need --prog (the offloaded image has its own maps)")
+        chosen = offloaded_target()
+    else:
+        chosen = program_target(obj_path, selector, target or "jit", maps_in)
+    if target and obj_path is None:
+        chosen = chosen.with_engine(target)
+    capture = read_capture(capture_path)
+    for line in capture.warnings:
+        warn(line)
+    ctx = XdpContext(ingress_ifindex=ifindex, rx_queue_index=rx_queue)
+
+    if trace_count:
+        show_traces(chosen, capture, ctx, trace_count)
+    if compare_target:
+        raise SystemExit(run_compare(chosen, compare_target, capture, ctx, as_json))
+
+    from ..replay.driver import replay
+    from ..replay.outputs import JsonLinesSink, OutDirSink, RecordsSink
+
+    sinks = []
+    if out_dir:
+        sinks.append(OutDirSink(out_dir, capture))
+    if as_jsonl:
+        sinks.append(JsonLinesSink(click.get_text_stream("stdout")))
+    records = RecordsSink() if as_json else None
+    if records:
+        sinks.append(records)
+    engine, store = chosen.make()
+    try:
+        with progress_reporter(len(capture), quiet=as_jsonl) as progress:
+            outcome = replay(
+                capture, engine, store, program_name=chosen.program.name, target=chosen.name,
+                ctx=ctx, sinks=tuple(sinks), progress=progress,
+            )  # fmt: skip
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    if out_dir:
+        outcome.summary["outputs"] = sinks[0].files
+    if maps_out:
+        write_maps_file(maps_out, outcome.maps)
+    if as_json:
+        print_json({"summary": outcome.summary, "packets": records.records, "maps": outcome.maps})
+    elif not as_jsonl:
+        show_summary(outcome.summary)
+
+
+def run_compare(chosen, other: str, capture, ctx, as_json: bool) -> int:
+    from ..replay.compare import Side, compare
+
+    if other == chosen.name:
+        fail(f"--compare {other} compares {other} with itself; choose another target")
+    first = Side(chosen.name, chosen.make)
+    second = Side(other, lambda: chosen.make(other))
+    result = compare(capture, first, second, ctx)
+    if as_json:
+        print_json(result.as_dict())
+    elif result.identical:
+        out.print(f"{result.packets} packets: {first.name} and {second.name} agree on every verdict, byte and map entry")
+    else:
+        for mismatch in result.mismatches:
+            out.print(mismatch.describe(result.names), markup=False)
+        hidden = result.differing_packets - len({m.index for m in result.mismatches})
+        more = f" (first {len(result.mismatches)} differences shown)" if hidden > 0 else ""
+        out.print(f"{result.differing_packets} of {result.packets} packets differ between {first.name} and {second.name}{more}")
+    return 0 if result.identical else 1
+
+
+def show_traces(chosen, capture, ctx, count: int) -> None:
+    """The vm's instruction trace of the first `count` packets, from the initial map state."""
+    engine, _store = chosen.make("vm")
+    for index in range(min(count, len(capture))):
+        result = engine.run(capture.data(index), ctx, trace=True)
+        err.print(f"[bold]packet {index}[/] ({len(capture.data(index))} bytes): {result.verdict}")
+        for line in format_trace(result):
+            err.print(line, markup=False, highlight=False)
+
+
+def format_trace(result) -> list[str]:
+    """One line per executed instruction: pc, instruction text, registers it changed."""
+    lines = []
+    for step in result.trace or []:
+        changed = " ".join(f"r{reg}={value:#x}" for reg, value in sorted(step.changed.items()))
+        lines.append(f"  {step.pc:>5}: {step.text:<40} {changed}".rstrip())
+    return lines
+
+
+@contextmanager
+def progress_reporter(total: int, quiet: bool = False):
+    """A rich bar on a colour terminal; occasional plain lines otherwise; nothing for short runs."""
+    interactive = err.is_terminal and "NO_COLOR" not in os.environ
+    if quiet or (not interactive and total < PLAIN_PROGRESS_MIN):
+        yield None
+        return
+    if not interactive:
+        step = max(total // 10, 1)
+        marks = {"next": step}
+
+        def plain(done: int, all_: int) -> None:
+            if done >= marks["next"] or done == all_:
+                print(f"replayed {done}/{all_} packets", file=sys.stderr, flush=True)
+                marks["next"] = done + step
+
+        yield plain
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("replay", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("replay", total=total)
+        yield lambda done, all_: bar.update(task, completed=done)
+
+
+def show_summary(summary: dict) -> None:
+    from rich.table import Table
+
+    rate = summary["packets_per_second"]
+    out.print(
+        f"replayed {summary['packets']} packets from {summary['capture']} through {summary['program']} "
+        f"on {summary['target']} in {summary['seconds']:.3f} s" + (f" ({rate:,} packets/s)" if rate else ""),
+        markup=False,
+    )
+    table = Table("verdict", "packets", box=None, pad_edge=False)
+    for verdict, count in summary["verdicts"].items():
+        if count:
+            table.add_row(verdict, str(count))
+    out.print(table)
+    out.print(f"bytes in {summary['bytes_in']}, bytes out {summary['bytes_out']}", markup=False)
+    for name, change in summary["map_changes"].items():
+        parts = [f"{change[k]} {k}" for k in ("added", "changed", "removed") if change[k]]
+        out.print(f"map {name}: {', '.join(parts)}", markup=False)
+    faults = summary["faults"]
+    for fault in faults["first"]:
+        where = f" ({fault['line']})" if fault["line"] else ""
+        out.print(f"fault: packet {fault['index']} at insn {fault['pc']}{where}: {fault['message']}", markup=False)
+    if faults["count"] > len(faults["first"]):
+        out.print(f"... {faults['count']} faults in all, each counted as XDP_ABORTED", markup=False)
+    short = summary["short_packets"]
+    if short["count"]:
+        listed = ", ".join(map(str, short["first"]))
+        warn(f"{short['count']} packets under 14 bytes (records {listed}): {short['note']}")
+    for path, count in summary.get("outputs", {}).items():
+        out.print(f"wrote {count} packets to {path}", markup=False)

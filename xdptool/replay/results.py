@@ -1,0 +1,150 @@
+"""What a replay produced: per-packet records, the summary, and map-state changes.
+
+Engines hand back results in different shapes (a list of `RunResult`s, or flat
+arrays from a bulk run); `Chunk` gives consecutive packets one shape so that
+the summary, the output pcaps, the JSON documents and the comparison read them
+the same way.  The summary is built incrementally, chunk by chunk, without a
+per-packet Python loop where the engine returned flat arrays.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from ..runtime.contract import VERDICTS, Fault, RunResult, verdict_name
+
+SHORT_PACKET_NOTE = "the kernel's test-run refuses packets under 14 bytes; run here anyway"
+FAULTS_LISTED = 10  # individually described faults in a summary
+KEYS_LISTED = 20  # individually listed keys per map and kind of change
+
+
+@dataclass
+class Chunk:
+    """Results of packets start .. start+len-1, in whichever form the engine gave them."""
+
+    start: int
+    retvals: Sequence[int]
+    out_lengths: Sequence[int]
+    output: Callable[[int], bytes]  # relative index -> packet after the program
+    faults: dict[int, Fault] = field(default_factory=dict)  # relative index -> fault
+    redirects: dict[int, dict[str, Any]] = field(default_factory=dict)  # relative index -> target
+
+    def __len__(self) -> int:
+        return len(self.retvals)
+
+    def verdict(self, i: int) -> str:
+        return "XDP_ABORTED" if i in self.faults else verdict_name(self.retvals[i])
+
+    @classmethod
+    def from_results(cls, start: int, results: Sequence[RunResult]) -> "Chunk":
+        return cls(
+            start=start,
+            retvals=[r.retval for r in results],
+            out_lengths=[len(r.packet) for r in results],
+            output=lambda i: results[i].packet,
+            faults={i: r.fault for i, r in enumerate(results) if r.fault is not None},
+            redirects={i: r.redirect for i, r in enumerate(results) if r.redirect is not None},
+        )
+
+
+def fault_record(fault: Fault) -> dict[str, Any]:
+    line = fault.line
+    return {
+        "pc": fault.pc,
+        "line": str(line) if line is not None else None,
+        "source": getattr(line, "source", None) or None,
+        "message": fault.message,
+    }
+
+
+def packet_record(chunk: Chunk, i: int) -> dict[str, Any]:
+    """One packet's result as it appears in --json / --jsonl output."""
+    record: dict[str, Any] = {
+        "index": chunk.start + i,
+        "verdict": chunk.verdict(i),
+        "retval": chunk.retvals[i],
+        "data_out": chunk.output(i).hex(),
+    }
+    if i in chunk.redirects:
+        record["redirect"] = chunk.redirects[i]
+    if i in chunk.faults:
+        record["fault"] = fault_record(chunk.faults[i])
+    return record
+
+
+def _entries(dump_of_map: list[dict[str, Any]]) -> dict[str, Any]:
+    return {entry["key"]: entry["value"] for entry in dump_of_map}
+
+
+def map_changes(before: dict[str, list], after: dict[str, list]) -> dict[str, dict[str, Any]]:
+    """Per map: how many keys were added, changed and removed (and the first few of each)."""
+    changes = {}
+    for name in dict.fromkeys([*before, *after]):
+        old, new = _entries(before.get(name, [])), _entries(after.get(name, []))
+        kinds = {
+            "added": [k for k in new if k not in old],
+            "changed": [k for k in new if k in old and new[k] != old[k]],
+            "removed": [k for k in old if k not in new],
+        }
+        if any(kinds.values()):
+            changes[name] = {kind: len(keys) for kind, keys in kinds.items()}
+            changes[name]["keys"] = {kind: keys[:KEYS_LISTED] for kind, keys in kinds.items() if keys}
+    return changes
+
+
+class SummaryBuilder:
+    """Accumulates verdict counts, byte totals and faults chunk by chunk."""
+
+    def __init__(self, capture, program_name: str, target: str):
+        self.capture = capture
+        self.program_name = program_name
+        self.target = target
+        self.verdicts: Counter[str] = Counter({name: 0 for name in VERDICTS})
+        self.bytes_out = 0
+        self.fault_count = 0
+        self.faults: list[dict[str, Any]] = []
+        self.done = 0
+
+    def add(self, chunk: Chunk) -> None:
+        retvals = chunk.retvals
+        known = 0
+        for code, name in enumerate(VERDICTS):
+            count = retvals.count(code)  # a C loop on arrays and lists alike
+            self.verdicts[name] += count
+            known += count
+        if known != len(retvals):  # unusual return values: name them by number
+            self.verdicts.update(str(r) for r in retvals if not 0 <= r < len(VERDICTS))
+        for i, fault in chunk.faults.items():
+            self.verdicts[verdict_name(retvals[i])] -= 1
+            self.verdicts["XDP_ABORTED"] += 1
+            self.fault_count += 1
+            if len(self.faults) < FAULTS_LISTED:
+                self.faults.append({"index": chunk.start + i, **fault_record(fault)})
+        self.bytes_out += sum(chunk.out_lengths)
+        self.done += len(chunk)
+
+    def finish(self, maps_before: dict, maps_after: dict, elapsed: float) -> dict[str, Any]:
+        capture = self.capture
+        return {
+            "capture": capture.path,
+            "program": self.program_name,
+            "target": self.target,
+            "packets": self.done,
+            "verdicts": dict(self.verdicts),
+            "bytes_in": sum(capture.lengths),
+            "bytes_out": self.bytes_out,
+            "short_packets": {
+                "count": capture.short_count,
+                "first": capture.short_indices(),
+                "note": SHORT_PACKET_NOTE if capture.short_count else None,
+            },
+            "zero_length": capture.zero_count,
+            "snaplen_cut": capture.cut_count,
+            "faults": {"count": self.fault_count, "first": self.faults},
+            "map_changes": map_changes(maps_before, maps_after),
+            "warnings": list(capture.warnings),
+            "seconds": round(elapsed, 6),
+            "packets_per_second": round(self.done / elapsed) if elapsed > 0 else None,
+        }
