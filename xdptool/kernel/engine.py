@@ -114,9 +114,16 @@ class KernelEngine:
         return result
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
-        with self._on_configured_cpu():
-            results = [self._result(bytes(p), ctx) for p in packets]
-        self.sync_to_store()
+        results = []
+        try:
+            with self._on_configured_cpu():
+                for index, packet in enumerate(packets):
+                    try:
+                        results.append(self._result(bytes(packet), ctx))
+                    except XdpError as err:
+                        raise XdpError(f"packet {index} of the batch: {err}") from None
+        finally:
+            self.sync_to_store()  # the packets that did run changed the maps
         return results
 
     def time_per_packet_ns(self, packet: bytes, repeat: int, ctx: XdpContext | None = None) -> int:
