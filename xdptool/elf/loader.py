@@ -194,7 +194,8 @@ class _Loader:
         for index in range(section.num_symbols()):
             sym = section.get_symbol(index)
             shndx = sym["st_shndx"]
-            shndx = shndx if isinstance(shndx, int) else SHN_LORESERVE  # SHN_ABS, SHN_COMMON ...
+            if not isinstance(shndx, int):  # pyelftools names the special indices
+                shndx = SHN_UNDEF if shndx == "SHN_UNDEF" else SHN_LORESERVE  # SHN_ABS, SHN_COMMON ...
             kind = sym["st_info"]["type"]
             name = sym.name
             if kind == "STT_SECTION" and not name and 0 < shndx < len(self.sections):
