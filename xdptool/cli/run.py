@@ -1,0 +1,141 @@
+"""`xdptool run`: one packet through a program, with a before/after view of it."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from ..errors import XdpError
+from .console import err, out, print_json
+from .replay import TARGET_CHOICE, format_trace
+
+HEX_SEPARATORS = re.compile(r"[\s:.\-]")
+BYTES_PER_LINE = 16
+
+
+def parse_hex(text: str) -> bytes:
+    """Packet bytes from hex; spaces, colons, dots, dashes and a 0x prefix are ignored."""
+    digits = HEX_SEPARATORS.sub("", text)
+    digits = digits[2:] if digits[:2].lower() == "0x" else digits
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise XdpError(f"--packet: not hex bytes: {text[:40]!r}") from None
+
+
+@click.command("run")
+@click.argument("obj_path", metavar="OBJ", type=click.Path(dir_okay=False))
+@click.option("--packet", "packet_hex", metavar="HEX", help="The packet as hex bytes.")
+@click.option("--scapy", "scapy_expr", metavar="EXPR", help='The packet as a scapy expression, e.g. "Ether()/IP()/UDP()".')
+@click.option("-p", "selector", metavar="PROG", help="Program name or section when OBJ has several.")
+@click.option("--target", type=TARGET_CHOICE, default="jit", show_default=True, help="Engine.")
+@click.option("--trace", is_flag=True, help="Print each executed instruction and the registers it changed (vm).")
+@click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON).")
+@click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
+@click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, ifindex, rx_queue, as_json):
+    """Run one packet through a program in OBJ and show what it did to the packet."""
+    from ..packets import scapy_bytes
+    from ..replay.session import program_target
+    from ..runtime.contract import XdpContext
+
+    if (packet_hex is None) == (scapy_expr is None):
+        raise XdpError("give the packet with exactly one of --packet HEX or --scapy EXPR")
+    packet = parse_hex(packet_hex) if packet_hex is not None else scapy_bytes(scapy_expr)
+    chosen = program_target(obj_path, selector, target, maps_in)
+    ctx = XdpContext(ingress_ifindex=ifindex, rx_queue_index=rx_queue)
+    engine, store = chosen.make()
+    try:
+        before = store.dump()
+        result = engine.run(packet, ctx)
+        after = store.dump()
+    finally:
+        getattr(engine, "close", lambda: None)()
+    traced = trace_run(chosen, packet, ctx) if trace else None
+
+    from ..replay.results import fault_record, map_changes
+
+    changed = changed_offsets(packet, result.packet)
+    if as_json:
+        document = {
+            "program": chosen.program.name,
+            "target": target,
+            "verdict": result.verdict,
+            "retval": result.retval,
+            "data_in": packet.hex(),
+            "data_out": bytes(result.packet).hex(),
+            "changed_bytes": changed,
+            "redirect": result.redirect,
+            "fault": fault_record(result.fault) if result.fault else None,
+            "trace_printk": result.trace_printk,
+            "map_changes": map_changes(before, after),
+            "maps": after,
+        }
+        if traced is not None:
+            document["trace"] = format_trace(traced)
+        print_json(document)
+    else:
+        show(chosen, target, packet, result, changed, map_changes(before, after), traced)
+    raise SystemExit(1 if result.fault else 0)
+
+
+def trace_run(chosen, packet: bytes, ctx):
+    """The vm's traced run of the same packet from the same initial maps."""
+    engine, _store = chosen.make("vm")
+    return engine.run(packet, ctx, trace=True)
+
+
+def changed_offsets(before: bytes, after: bytes) -> list[int]:
+    """Offsets of output bytes that differ from the input at the same offset (or are new)."""
+    return [i for i, byte in enumerate(after) if i >= len(before) or before[i] != byte]
+
+
+def hexdump(data: bytes, highlight: set[int]) -> list[str]:
+    """Rich-markup hex lines; highlighted offsets shown in reverse video."""
+    lines = []
+    for base in range(0, len(data), BYTES_PER_LINE):
+        cells = []
+        for i in range(base, min(base + BYTES_PER_LINE, len(data))):
+            cell = f"{data[i]:02x}"
+            cells.append(f"[reverse]{cell}[/reverse]" if i in highlight else cell)
+        lines.append(f"  {base:04x}  " + " ".join(cells))
+    return lines or ["  (empty)"]
+
+
+def dissection(data: bytes) -> str:
+    if not data:
+        return "  (no bytes)"
+    from ..packets import dissect
+
+    try:
+        return dissect(data).show(dump=True).rstrip()
+    except Exception as exc:  # noqa: BLE001 - scapy cannot dissect every byte string; the hex is still shown
+        return f"  (scapy cannot dissect these bytes: {exc})"
+
+
+def show(chosen, target, packet, result, changed, changes, traced) -> None:
+    out.print(f"{chosen.program.name} on {target}: [bold]{result.verdict}[/] (retval {result.retval})")
+    if result.fault is not None:
+        err.print(f"[red]fault:[/] {result.fault}", highlight=False)
+    if result.redirect:
+        out.print(f"redirect: {result.redirect}", markup=False)
+    for line in result.trace_printk:
+        out.print(f"trace_printk: {line}", markup=False)
+    out.print(f"[bold]input[/] ({len(packet)} bytes)")
+    out.print(dissection(packet), markup=False, highlight=False)
+    out.print("\n".join(hexdump(packet, set())))
+    output = bytes(result.packet)
+    note = "unchanged" if output == packet else f"{len(changed)} bytes changed, highlighted"
+    out.print(f"[bold]output[/] ({len(output)} bytes, {note})")
+    if output != packet:
+        out.print(dissection(output), markup=False, highlight=False)
+    out.print("\n".join(hexdump(output, set(changed))))
+    for name, change in changes.items():
+        parts = [f"{change[k]} {k}" for k in ("added", "changed", "removed") if change[k]]
+        out.print(f"map {name}: {', '.join(parts)}", markup=False)
+    if traced is not None:
+        out.print("[bold]trace[/] (vm)")
+        for line in format_trace(traced):
+            out.print(line, markup=False, highlight=False)
