@@ -7,11 +7,12 @@ BPF_PSEUDO_MAP_VALUE with the fd in imm and the byte offset in the second
 slot's imm; a subprogram address (callback) becomes BPF_PSEUDO_FUNC with its
 immediate kept.
 
-No BTF is loaded, so func_info/line_info are not passed.  Most XDP programs load
-that way; the ones that cannot are those the kernel only accepts with BTF:
-callbacks (bpf_loop, bpf_for_each_map_elem: "missing btf func_info"), maps with
-bpf_spin_lock/timers/kptrs in their values, and kfunc calls (refused here before
-the kernel sees them).
+By default no BTF is loaded and func_info/line_info are not passed; every example
+program loads that way except those the kernel only accepts with BTF: callbacks
+(bpf_loop, bpf_for_each_map_elem: "missing btf func_info").  For those the load
+is retried with the object's BTF (fixed up, see `btf.py`) and its func_info.
+Still unsupported: line_info, map values with bpf_spin_lock/timers/kptrs (need
+BTF-typed maps), and kfunc/extern calls (refused here before the kernel sees them).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 from ..elf.model import Program, ProgType, RelocKind
 from ..errors import XdpError
+from .btf import LoadedBtf, load_btf
 from .syscall import (
     BPF_F_XDP_HAS_FRAGS,
     BPF_PSEUDO_FUNC,
@@ -119,7 +121,9 @@ class LoadedProgram:
         self.close()
 
 
-def _attempt(program: Program, code: bytes, prog_type: int, log_level: int, log_size: int) -> tuple[int, str, int, int]:
+def _attempt(
+    program: Program, code: bytes, prog_type: int, log_level: int, log_size: int, btf: LoadedBtf | None
+) -> tuple[int, str, int, int]:
     """One PROG_LOAD; returns (fd or -errno, log, elapsed ns, log_true_size)."""
     insns = ctypes.create_string_buffer(code, len(code))
     license = ctypes.create_string_buffer((program.license or "GPL").encode())
@@ -136,6 +140,11 @@ def _attempt(program: Program, code: bytes, prog_type: int, log_level: int, log_
         prog_name=obj_name(program.name),
         expected_attach_type=program.attach_type,
     )
+    if btf is not None:
+        attr.prog_btf_fd = btf.fd
+        attr.func_info_rec_size = 8
+        attr.func_info = ctypes.addressof(btf.func_info)
+        attr.func_info_cnt = btf.count
     start = time.perf_counter_ns()
     try:
         fd = bpf(Cmd.PROG_LOAD, attr)
@@ -153,20 +162,40 @@ def load_program(
     log_level: int = 0,
     log_size: int = DEFAULT_LOG_SIZE,
     prog_type: ProgType | int | None = None,
+    use_btf: bool | None = None,
 ) -> LoadedProgram:
     """Load `program`; on rejection raise KernelRejected with the full verifier log.
 
     With log_level 0 a rejected load is retried at level 1 to get the reason (as
     libbpf does); a log buffer that is too small is grown to the size the kernel
-    reports (log_true_size, Linux 6.4+) or doubled.
+    reports (log_true_size, Linux 6.4+) or doubled.  `use_btf`: True loads the
+    object's BTF with func_info, False never does, None (default) does so only
+    when the kernel refuses the program for lack of it.
     """
+    if use_btf is None:
+        try:
+            return load_program(program, map_fds, log_level=log_level, log_size=log_size, prog_type=prog_type,
+                                use_btf=False)
+        except KernelRejected as rejected:
+            if "btf" not in rejected.reason.lower() or not program.func_info:
+                raise
+        use_btf = True
+    btf = load_btf(program) if use_btf else None
+    try:
+        return _load(program, map_fds, log_level, log_size, prog_type, btf)
+    finally:
+        if btf is not None:
+            btf.close()  # the program holds its own reference
+
+
+def _load(program, map_fds, log_level, log_size, prog_type, btf) -> LoadedProgram:
     if log_level not in (0, 1, 2, 3):
         raise XdpError(f"verifier log level must be 0, 1 or 2, not {log_level}")
     code = relocate(program, map_fds)
     ptype = int(program.type if prog_type is None else prog_type)
     level = log_level
     while True:
-        fd, log, elapsed, true_size = _attempt(program, code, ptype, level, log_size)
+        fd, log, elapsed, true_size = _attempt(program, code, ptype, level, log_size, btf)
         if fd == -28 and level and log_size < MAX_LOG_SIZE:  # ENOSPC: log buffer too small
             log_size = min(MAX_LOG_SIZE, max(log_size * 2, true_size + 1))
             continue
