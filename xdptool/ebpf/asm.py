@@ -5,8 +5,11 @@ Two syntaxes, chosen per line under `syntax="auto"`:
 * llvm-objdump's (`r0 += r1`, `if r1 s> 2 goto +1`; see `asm_llvm`), including
   whole `llvm-objdump -d` listings: slot numbers, raw bytes, `<label>` annotations,
   `Disassembly of section`/file-format headers and relocation lines are skipped,
-  and symbol headers (`0000000000000000 <prog>:`) become labels.  An `<unknown>`
-  line assembles from its raw bytes when the listing shows them.
+  and symbol headers (`0000000000000000 <prog>:`) become labels.  Where the
+  listing shows raw bytes they must agree with the text: an `<unknown>` line
+  assembles from them, and so does a line whose text is what llvm-objdump 14
+  prints for them while dropping a field (`hidden_by_llvm14`: sdiv shown as `/=`,
+  movsx as `=`); any other disagreement is an error.
 * bpf_conformance's (`add %r1, %r2`, `jne %r1, 3, fail`; see `asm_conformance`).
 
 A line is tried as llvm syntax first; `call N` therefore follows the llvm reading
@@ -24,10 +27,11 @@ from __future__ import annotations
 
 import re
 
-from ..errors import AsmError
+from ..errors import AsmError, DecodeError
 from . import asm_conformance, asm_llvm
 from .asm_operands import IDENT, Parsed, fit
 from .insn import Instruction, decode_one
+from .opcodes import AtomicOp, Size
 
 SYNTAXES = ("auto", "llvm", "conformance")
 IMPLICIT_EXIT_LABEL = "exit"
@@ -78,6 +82,7 @@ def assemble(text: str, *, syntax: str = "auto", first_line: int = 1) -> list[In
                 raise
             raise AsmError(str(exc), lineno) from None
         parsed.insn.pc = pc
+        parsed.raw = bytes.fromhex(raw_bytes) if raw_bytes else None
         pc += parsed.insn.slots
         placed.append((lineno, parsed))
     return _resolve(placed, {name: slot for name, (slot, _) in labels.items()})
@@ -105,7 +110,10 @@ def _parse(line: str, raw_bytes: str | None, syntax: str) -> Parsed:
     if line == UNKNOWN:
         if raw_bytes is None:
             raise AsmError("cannot assemble <unknown>: the listing does not show the raw bytes")
-        return Parsed(decode_one(bytes.fromhex(raw_bytes)))
+        try:
+            return Parsed(decode_one(bytes.fromhex(raw_bytes)))
+        except DecodeError as exc:
+            raise AsmError(str(exc)) from None
     if syntax != "conformance":
         parsed = asm_llvm.parse(line)
         if parsed is not None:
@@ -134,4 +142,28 @@ def _resolve(placed: list[tuple[int, Parsed]], labels: dict[str, int]) -> list[I
         except AsmError as exc:
             raise AsmError(str(exc), lineno) from None
         setattr(parsed.insn, parsed.field, value)
+    for lineno, parsed in placed:
+        if parsed.raw is not None:
+            parsed.insn = _agree_with_raw(parsed.insn, parsed.raw, lineno)
     return [parsed.insn for _, parsed in placed]
+
+
+def hidden_by_llvm14(insn: Instruction) -> Instruction:
+    """The instruction llvm-objdump 14's text spells out for `insn` (measured): it drops
+    the ALU `off` (sdiv/smod print as div/mod, movsx as mov) and, without +alu32, the
+    fetch bit of a 32-bit fetch-add (printed as `lock ... += r`)."""
+    view = insn.copy()
+    if insn.is_alu:
+        view.off = 0
+    if insn.is_atomic and insn.code & 0x18 == Size.W and insn.imm == AtomicOp.FETCH_ADD:
+        view.imm = AtomicOp.ADD
+    return view
+
+
+def _agree_with_raw(insn: Instruction, raw: bytes, lineno: int) -> Instruction:
+    if insn.encode() == raw:
+        return insn
+    shown = decode_one(raw, pc=insn.pc)
+    if shown.encode() == raw and hidden_by_llvm14(shown).encode() == insn.encode():
+        return shown
+    raise AsmError(f"the text encodes to {insn.encode().hex(' ')} but the raw bytes are {raw.hex(' ')}", lineno)

@@ -34,6 +34,7 @@ class Parsed:
     insn: Instruction
     label: str | None = None  # branch/call target still to resolve
     field: str = "off"  # "off" (16-bit) or "imm" (32-bit: ja32/gotol, local call)
+    raw: bytes | None = None  # the bytes a listing line shows next to its text
 
 
 def is_number(text: str) -> bool:
