@@ -44,6 +44,7 @@ class Cmd(enum.IntEnum):
     MAP_DELETE_ELEM = 3
     MAP_GET_NEXT_KEY = 4
     PROG_LOAD = 5
+    OBJ_GET = 7
     PROG_TEST_RUN = 10
     OBJ_GET_INFO_BY_FD = 15
     BTF_LOAD = 18
@@ -154,6 +155,12 @@ class TestRunAttr(_Attr):
         ("cpu", u32),
         ("batch_size", u32),
     ]
+
+
+class ObjAttr(_Attr):
+    """BPF_OBJ_PIN / BPF_OBJ_GET: a path under a bpffs mount."""
+
+    _fields_ = [("pathname", u64), ("bpf_fd", u32), ("file_flags", u32)]
 
 
 class InfoAttr(_Attr):
@@ -342,3 +349,9 @@ def get_info(fd: int, info_type: type[ctypes.Structure]) -> ctypes.Structure:
     attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
     bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
     return info
+
+
+def obj_get(path: str) -> int:
+    """An fd for the object pinned at `path` (bpffs)."""
+    name = ctypes.create_string_buffer(path.encode())
+    return bpf(Cmd.OBJ_GET, ObjAttr(pathname=ctypes.addressof(name)), path)
