@@ -64,7 +64,7 @@ def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out
     if out_dir:
         sinks.append(OutDirSink(out_dir, capture))
     if as_jsonl:
-        sinks.append(JsonLinesSink(click.get_text_stream("stdout")))
+        sinks.append(JsonLinesSink(sys.stdout))
     records = RecordsSink() if as_json else None
     if records:
         sinks.append(records)

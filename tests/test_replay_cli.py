@@ -1,0 +1,233 @@
+"""`xdptool replay` through click's CliRunner: bad input, outputs, JSON, --compare."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from test_pcap import MALFORMED
+from test_pcap_builders import classic, ether_frame
+from test_replay_driver import FAULT_BYTE, CounterStore, FakeEngine, frames_with_tails, rule
+from xdptool.cli.main import cli
+from xdptool.replay.session import NO_OFFLOAD
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+needs_clang = pytest.mark.skipif(shutil.which("clang") is None, reason="clang is not installed")
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+@pytest.fixture(scope="module")
+def blocklist_obj(tmp_path_factory):
+    if shutil.which("clang") is None:
+        pytest.skip("clang is not installed")
+    from xdptool import toolchain
+
+    out = tmp_path_factory.mktemp("replay_obj") / "port_blocklist.o"
+    return toolchain.build(ROOT / "programs" / "port_blocklist.c", out).output
+
+
+def one_line_error(result, code=2) -> str:
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@needs_clang
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_capture_exits_2_with_one_line(tmp_path, blocklist_obj, case):
+    content, message = MALFORMED[case]
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(content)
+    line = one_line_error(invoke("replay", path, "--prog", blocklist_obj))
+    assert str(path) in line and message in line
+
+
+@needs_clang
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.pcap"], "missing.pcap: no such file"),
+        (["good.pcap", "--maps-in", "bad.json"], "bad.json: not JSON"),
+        (["good.pcap", "--maps-in", "wrong.json"], "wrong.json: no map named 'nope'"),
+        (["good.pcap", "--json", "--jsonl"], "--json and --jsonl are exclusive"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(tmp_path, monkeypatch, blocklist_obj, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.pcap").write_bytes(classic([ether_frame()]))
+    (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "wrong.json").write_text('{"nope": []}')
+    assert message in one_line_error(invoke("replay", *args, "--prog", blocklist_obj))
+
+
+def test_without_prog_and_nothing_offloaded_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.pcap").write_bytes(classic([ether_frame()]))
+    assert one_line_error(invoke("replay", "good.pcap")) == f"error: {NO_OFFLOAD}"
+
+
+@pytest.fixture
+def fake_engines(monkeypatch):
+    """Target.make returns the rule-based fake; the `jit` side differs at packet 3 when asked."""
+    state = {"flip_jit_at": None}
+
+    def make(self, name=None):
+        store = CounterStore()
+        flip = state["flip_jit_at"] if (name or self.name) == "jit" else None
+        return FakeEngine(store, flip_at=flip), store
+
+    monkeypatch.setattr("xdptool.replay.session.Target.make", make)
+    return state
+
+
+@needs_clang
+def test_json_document_out_dir_and_maps_out(tmp_path, blocklist_obj, fake_engines):
+    from scapy.utils import RawPcapReader
+
+    frames = frames_with_tails([2, 1, FAULT_BYTE, 3, 2])
+    capture = tmp_path / "in.pcap"
+    capture.write_bytes(classic(frames))
+    result = invoke("replay", capture, "--prog", blocklist_obj, "--json", "--out-dir", tmp_path / "out",
+                    "--maps-out", tmp_path / "maps.json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert set(document) == {"summary", "packets", "maps"}
+    assert [p["index"] for p in document["packets"]] == list(range(5))
+    assert [p["verdict"] for p in document["packets"]] == ["XDP_PASS", "XDP_DROP", "XDP_ABORTED", "XDP_TX", "XDP_PASS"]
+    assert document["packets"][3]["data_out"] == rule(frames[3])[1].hex()
+    assert document["summary"]["faults"]["count"] == 1 and document["summary"]["faults"]["first"][0]["index"] == 2
+    assert json.loads((tmp_path / "maps.json").read_text()) == document["maps"]
+    passed = [data for data, _ in RawPcapReader(str(tmp_path / "out" / "pass.pcap"))]
+    assert passed == [frames[0], frames[4]]
+
+
+@needs_clang
+def test_jsonl_streams_one_line_per_packet_then_the_summary(tmp_path, blocklist_obj, fake_engines):
+    capture = tmp_path / "in.pcap"
+    capture.write_bytes(classic(frames_with_tails([2, 2, 1])))
+    result = invoke("replay", capture, "--prog", blocklist_obj, "--jsonl")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("index") for line in lines] == [0, 1, 2, None]
+    assert lines[-1]["summary"]["verdicts"]["XDP_PASS"] == 2
+
+
+@needs_clang
+def test_human_summary_calls_out_short_packets(tmp_path, blocklist_obj, fake_engines):
+    capture = tmp_path / "in.pcap"
+    capture.write_bytes(classic([ether_frame(b"\x02"), b"\x02" * 9]))
+    result = invoke("replay", capture, "--prog", blocklist_obj)
+    assert result.exit_code == 0, result.output
+    assert "replayed 2 packets" in result.stdout
+    assert "1 packets under 14 bytes (records 1): the kernel's test-run refuses packets under 14 bytes" in result.stderr
+
+
+@needs_clang
+def test_compare_exit_codes_and_mismatch_report(tmp_path, blocklist_obj, fake_engines):
+    frames = frames_with_tails([2, 1, 2, 3, 2])
+    capture = tmp_path / "in.pcap"
+    capture.write_bytes(classic(frames))
+    same = invoke("replay", capture, "--prog", blocklist_obj, "--target", "vm", "--compare", "jit")
+    assert same.exit_code == 0, same.output
+    assert "5 packets: vm and jit agree" in same.stdout
+
+    fake_engines["flip_jit_at"] = 3
+    differ = invoke("replay", capture, "--prog", blocklist_obj, "--target", "vm", "--compare", "jit")
+    assert differ.exit_code == 1, differ.output
+    byte = rule(frames[3])[1][5]
+    assert f"packet 3: data_out byte 5: vm 0x{byte:02x}, jit 0x{byte ^ 1:02x}" in differ.stdout
+    as_json = json.loads(invoke("replay", capture, "--prog", blocklist_obj, "--target", "vm", "--compare", "jit", "--json").stdout)
+    assert as_json["mismatches"] == [{"index": 3, "field": "data_out byte 5", "vm": f"0x{byte:02x}", "jit": f"0x{byte ^ 1:02x}"}]
+
+
+# -- real engines ---------------------------------------------------------------------
+
+
+def engines_missing() -> str | None:
+    try:
+        from xdptool.runtime.engines import target_available
+    except ImportError as exc:
+        return f"the runtime's engine registry is not available: {exc}"
+    for name in ("vm", "jit"):
+        ok, why = target_available(name)
+        if not ok:
+            return f"{name}: {why}"
+    return None
+
+
+def blocklist_traffic() -> list[bytes]:
+    from scapy.all import IP, TCP, UDP, Ether, IPv6
+
+    frames = []
+    for ip in (IP(dst="10.1.2.3"), IPv6(dst="2001:db8::7")):
+        for l4 in (UDP, TCP):
+            for port in (53, 80, 443, 8080):
+                frames.append(bytes(Ether() / ip / l4(dport=port) / b"data"))
+    return frames + [b"\x01" * 10, ether_frame(b"\x45")]
+
+
+BLOCK_53_UDP_80_TCP = {"blocklist": [{"key": "0035", "value": "01"}, {"key": "0050", "value": "02"}]}
+
+
+@needs_clang
+def test_compare_vm_and_jit_on_the_blocklist_agree(tmp_path, blocklist_obj):
+    reason = engines_missing()
+    if reason:
+        pytest.skip(reason)
+    capture = tmp_path / "traffic.pcap"
+    capture.write_bytes(classic(blocklist_traffic() * 3))
+    maps = tmp_path / "maps.json"
+    maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
+    result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "vm", "--compare", "jit")
+    assert result.exit_code == 0, result.output
+
+
+@needs_clang
+def test_replay_blocklist_verdicts_and_drop_counters(tmp_path, blocklist_obj):
+    """Expectations from the program's documented rule: UDP 53 and TCP 80 are dropped and counted."""
+    reason = engines_missing()
+    if reason:
+        pytest.skip(reason)
+    frames = blocklist_traffic()
+    capture = tmp_path / "traffic.pcap"
+    capture.write_bytes(classic(frames))
+    maps = tmp_path / "maps.json"
+    maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
+    for target in ("vm", "jit"):
+        result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", target, "--json")
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        verdicts = [p["verdict"] for p in document["packets"]]
+        # per IP version: UDP 53, 80, 443, 8080 then TCP 53, 80, 443, 8080; then a runt and a cut IPv4 header
+        per_ip = ["XDP_DROP", "XDP_PASS", "XDP_PASS", "XDP_PASS", "XDP_PASS", "XDP_DROP", "XDP_PASS", "XDP_PASS"]
+        assert verdicts == per_ip * 2 + ["XDP_DROP", "XDP_DROP"], target
+        drops = {e["key"]: int.from_bytes(bytes.fromhex(e["value"]), "little") for e in document["maps"]["drops"]}
+        assert drops == {"0035": 2, "0050": 2}, target
+        assert document["summary"]["short_packets"]["count"] == 1
+
+
+@needs_clang
+@pytest.mark.kernel
+def test_kernel_replay_agrees_with_jit(tmp_path, blocklist_obj):
+    reason = engines_missing()
+    if reason:
+        pytest.skip(reason)
+    from xdptool.runtime.engines import target_available
+
+    ok, why = target_available("kernel")
+    if not ok:
+        pytest.skip(f"kernel: {why}")
+    capture = tmp_path / "traffic.pcap"
+    capture.write_bytes(classic(blocklist_traffic()[:-2] * 2))  # the kernel refuses packets under 14 bytes
+    maps = tmp_path / "maps.json"
+    maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
+    result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "kernel", "--compare", "jit")
+    assert result.exit_code == 0, result.output
