@@ -14,19 +14,21 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
 _lock = threading.Lock()
-_target_machine = None
+_initialised = False
 
 
 def target_machine():
-    """The host target machine; initialises LLVM on first use (once per process)."""
-    global _target_machine
+    """A new host target machine (an MCJIT engine takes ownership of the one it is
+    given and frees it with itself, so each compilation gets its own); LLVM itself
+    is initialised once per process."""
+    global _initialised
     with _lock:
-        if _target_machine is None:
+        if not _initialised:
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
-            target = llvm.Target.from_default_triple()
-            _target_machine = target.create_target_machine(opt=3, codemodel="jitdefault")
-        return _target_machine
+            _initialised = True
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(opt=3, codemodel="jitdefault")
 
 
 def new_module(name: str) -> ir.Module:

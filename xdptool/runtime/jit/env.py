@@ -52,7 +52,8 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("clock_step", 1),
     ("prandom_state", 1),
     ("tail_calls", 1),
-    ("map_table", 1),  # pointer to per-map descriptors (see helpers.py)
+    ("map_table", 1),  # pointer to per-map descriptors (see maps.py)
+    ("imm_table", 1),  # pointer to the resolved values of relocated ld_imm64 (by slot)
     # batch driver
     ("in_buf", 1),
     ("in_offsets", 1),

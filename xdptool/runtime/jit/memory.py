@@ -118,6 +118,15 @@ class MemoryModel:
         phi.add_incoming(mem_value, mem_end)
         return phi
 
+    def imm64_value(self, t: "Translator", b: ir.IRBuilder, insn) -> ir.Value:
+        """ld_imm64: a constant, or (map references, global data, function pointers) a
+        value the engine resolves per map store, read from `env.imm_table`."""
+        if insn.reloc is None and insn.src == 0:
+            return c64(insn.imm64)
+        slot = t.imm_slots.setdefault(insn.pc, len(t.imm_slots))
+        table = b.inttoptr(ENV.load(b, t.env, "imm_table"), I64P)
+        return b.load(b.gep(table, [c64(slot)]))
+
     def frame_pointer(self, t: "Translator", b: ir.IRBuilder, depth: ir.Value) -> ir.Value:
         """R10 of call frame `depth`: the top of that frame's stack region."""
         rid = ENV.load(b, t.env, "stack_ids", depth)

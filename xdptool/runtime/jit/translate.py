@@ -70,6 +70,7 @@ class Translator:
         self.env = self.fn.args[0]
         self.blocks: dict[int, ir.Block] = {}
         self.return_sites: list[ir.Block] = []
+        self.imm_slots: dict[int, int] = {}  # pc of a relocated ld_imm64 -> env.imm_table index
 
     # -- small helpers -------------------------------------------------------
     def reg(self, b: ir.IRBuilder, n: int) -> ir.Value:

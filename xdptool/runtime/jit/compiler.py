@@ -1,0 +1,53 @@
+"""Compile a program once: translate, add the exported entry points, JIT it.
+
+Exported functions (C ABI):
+    uint64 xdp_run(env*)                  one run with the env as prepared
+    uint64 xdp_batch(env*, start, end)    the packet loop of batch.py; returns
+                                          the index of the first packet not run
+
+The result is cached on the `Program` object, keyed by what the code depends
+on (the instructions never change; the map shapes and the CPU count do), so
+engines created for the same program share native code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import llvmlite.ir as ir
+
+from ...ebpf.insn import Instruction
+from . import backend
+from .env import ENV
+from .helpers import HelperEmitter
+from .memory import MemoryModel
+from .translate import ENV_PTR, I64, Translator
+
+STACK_SIZE = 512
+
+
+@dataclass
+class CompiledProgram:
+    compiled: backend.Compiled
+    run_address: int
+    batch_address: int | None
+    helpers_called: set[int] = field(default_factory=set)
+    imm_slots: dict[int, int] = field(default_factory=dict)  # ld_imm64 pc -> env.imm_table index
+
+
+def compile_program(insns: list[Instruction], *, natives=None, batch_builder=None,
+                    name: str = "prog") -> CompiledProgram:
+    """Native code for `insns`; `batch_builder(module, prog_fn)` adds xdp_batch."""
+    module = backend.new_module(name)
+    helpers = HelperEmitter(natives)
+    translator = Translator(module, insns, "prog", MemoryModel(STACK_SIZE), helpers)
+    prog = translator.translate()
+    run = ir.Function(module, ir.FunctionType(I64, [ENV_PTR]), name="xdp_run")
+    b = ir.IRBuilder(run.append_basic_block("entry"))
+    ENV.store(b, run.args[0], "fault_kind", ir.Constant(I64, 0))
+    b.ret(b.call(prog, [run.args[0]]))
+    if batch_builder is not None:
+        batch_builder(module, prog)
+    compiled = backend.compile_module(module)
+    batch = compiled.address("xdp_batch") if batch_builder is not None else None
+    return CompiledProgram(compiled, compiled.address("xdp_run"), batch, helpers.called, translator.imm_slots)

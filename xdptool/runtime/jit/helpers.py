@@ -1,0 +1,83 @@
+"""Helper calls in IR: native code for the hot helpers, a Python callback for the rest.
+
+Native (no Python on the path): map_lookup_elem / update / delete on array,
+percpu_array, hash and percpu_hash maps (maps.py emits them over the runtime's
+own map buffers), and the helpers `natives.py` lists.  Every other helper goes
+through one ctypes callback into the runtime's Python implementation
+(xdptool/runtime/helpers.py), with the run state synchronised around it, so
+semantics are the interpreter's by construction.  After a callback the code
+checks `env.fault_kind` (a helper may fault on a bad pointer) and `env.stop`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING, Callable
+
+import llvmlite.ir as ir
+
+from ..helpers import resolve_helper
+from .env import ENV
+
+if TYPE_CHECKING:
+    from .translate import Translator
+
+I64 = ir.IntType(64)
+I8P = ir.IntType(8).as_pointer()
+
+# uint64 callback(env, helper id, pc, r1..r5)
+CALLBACK_ARGS = (ctypes.c_uint64,) * 8
+CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, *CALLBACK_ARGS)
+_CALLBACK_IR = ir.FunctionType(I64, [I64] * 8)
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
+
+
+# A native emitter: (translator, builder, insn, args r1..r5) -> r0 value, or None (use the callback).
+NativeEmitter = Callable[["Translator", ir.IRBuilder, object, list], ir.Value | None]
+
+
+class HelperEmitter:
+    """Emits helper calls; `natives` maps helper ids to native emitters."""
+
+    def __init__(self, natives: dict[int, NativeEmitter] | None = None):
+        self.natives = natives or {}
+        self.called: set[int] = set()
+
+    def _args(self, t: "Translator", b: ir.IRBuilder) -> list[ir.Value]:
+        return [t.reg(b, n) for n in range(1, 6)]
+
+    def emit_call(self, t: "Translator", b: ir.IRBuilder, insn) -> None:
+        helper_id = insn.imm
+        resolve_helper(helper_id)  # refuses unknown helpers with the VM's message
+        self.called.add(helper_id)
+        args = self._args(t, b)
+        native = self.natives.get(helper_id)
+        result = native(t, b, insn, args) if native is not None else None
+        if result is None:
+            result = self.callback(t, b, insn, c64(helper_id), args)
+        t.set_reg(b, 0, result)
+        self.clobber(t, b)
+
+    def emit_dynamic_call(self, t: "Translator", b: ir.IRBuilder, insn) -> None:
+        """callx: the helper id is in a register; always through the callback."""
+        args = self._args(t, b)
+        t.set_reg(b, 0, self.callback(t, b, insn, t.reg(b, insn.dst), args))
+        self.clobber(t, b)
+
+    @staticmethod
+    def clobber(t: "Translator", b: ir.IRBuilder) -> None:
+        """R1-R5 are undefined after a call; the interpreter leaves them as they are."""
+
+    def callback(self, t: "Translator", b: ir.IRBuilder, insn, helper_id: ir.Value, args: list) -> ir.Value:
+        t.store_count(b)
+        fn_ptr = b.inttoptr(ENV.load(b, t.env, "helper_cb"), _CALLBACK_IR.as_pointer())
+        env_int = b.ptrtoint(t.env, I64)
+        result = b.call(fn_ptr, [env_int, helper_id, c64(insn.pc), *args])
+        failed = b.icmp_unsigned("!=", ENV.load(b, t.env, "fault_kind"), c64(0))
+        with b.if_then(failed, likely=False):
+            t.store_count(b)
+            b.ret(c64(0))
+        return result
