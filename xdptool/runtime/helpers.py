@@ -1,0 +1,589 @@
+"""BPF helpers for XDP programs, as one table {id: HelperSpec}.
+
+Ids and names follow ___BPF_FUNC_MAPPER (uapi/linux/bpf.h); behaviour, limits,
+flags and negative errno follow the kernel (net/core/filter.c, kernel/bpf/helpers.c,
+kernel/bpf/ringbuf.c, kernel/trace/bpf_trace.c) as of Linux 6.18.
+
+An implementation is ``impl(env, r1, r2, r3, r4, r5) -> int | None`` over unsigned
+64-bit arguments; it returns the new r0 (None leaves r0 as it is, as a failed
+tail call does).  `env` is the engine's side of the contract — `HelperEnv`
+below — so the interpreter and the compiled engine share these semantics.
+Memory faults inside a helper (a bad pointer argument) raise MemoryFault like
+any load or store.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from ..elf.model import MapType
+from ..errors import XdpError
+from .config import RuntimeConfig
+from .helper_names import helper_name
+from .maps_base import Map
+from .maps_misc import EventMap, QueueStackMap
+from .memory import MemoryFault
+from .xdp import XdpBuffer
+
+U64 = (1 << 64) - 1
+XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT = range(5)
+
+
+def s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def neg(err: int) -> int:
+    """A negative errno as the unsigned 64-bit r0 value."""
+    return (-err) & U64
+
+
+# -- the engine's side -------------------------------------------------------------
+
+
+class HelperEnv(Protocol):
+    """What helpers need from an engine (the VM implements it; see vm.py)."""
+
+    mem: Any  # .read(addr, n) -> bytes, .write(addr, data), .read_cstring(addr, limit)
+    config: RuntimeConfig
+    xdp: XdpBuffer
+    services: "Services"
+    state: "RunState"  # the current run's accumulators
+
+    def map_arg(self, handle: int) -> Map: ...  # the Map a map pointer argument refers to
+    def value_pointer(self, m: Map, offset: int) -> int: ...  # address of m.buffer[offset:]
+    def packet_changed(self) -> None: ...  # data/data_end/data_meta moved
+    def scratch(self, name: str, size: int) -> int: ...  # a fresh zeroed region, for this run
+    def scratch_bytes(self, addr: int) -> tuple[str, bytes] | None: ...  # name/contents of a scratch region
+    def release_scratch(self, addr: int) -> None: ...
+    def call_function(self, func: int, args: tuple[int, ...]) -> int: ...  # run a callback
+    def tail_call(self, m: Map, index: int) -> None: ...  # transfers control if the slot is set
+
+
+@dataclass
+class RunState:
+    """What one run accumulates besides r0 and the packet."""
+
+    trace_printk: list
+    events: list
+    redirect: dict | None = None
+    tail_calls: int = 0
+    ringbuf_used: dict | None = None
+
+
+class Services:
+    """Deterministic clock and random numbers for one engine (never the host's)."""
+
+    def __init__(self, config: RuntimeConfig):
+        self.config = config
+        self.reads = 0
+        self.rng = config.prandom_seed & U64
+
+    def ktime_ns(self) -> int:
+        """clock_start + n * clock_step for the n-th clock read of this engine."""
+        now = self.config.clock_start_ns + self.reads * self.config.clock_step_ns
+        self.reads += 1
+        return now & U64
+
+    def prandom_u32(self) -> int:
+        """splitmix64 over `prandom_seed`; the high 32 bits of each output."""
+        self.rng = (self.rng + 0x9E3779B97F4A7C15) & U64
+        z = self.rng
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & U64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & U64
+        return (z ^ (z >> 31)) >> 32
+
+
+@dataclass(frozen=True)
+class HelperSpec:
+    id: int
+    name: str
+    impl: Callable[..., int | None]
+    changes_packet: bool = False  # invalidates packet pointers (the verifier cares)
+
+
+# -- map helpers (kernel/bpf/helpers.c) --------------------------------------------------
+
+
+def _key(env: HelperEnv, m: Map, addr: int) -> bytes:
+    return env.mem.read(addr, m.key_size)
+
+
+def map_lookup_elem(env, map_ptr, key_ptr, *_):
+    m = env.map_arg(map_ptr)
+    if not m.has_values:
+        return 0
+    offset = m.lookup_offset(_key(env, m, key_ptr), env.config.cpu)
+    return 0 if offset is None else env.value_pointer(m, offset)
+
+
+def map_update_elem(env, map_ptr, key_ptr, value_ptr, flags, *_):
+    m = env.map_arg(map_ptr)
+    if isinstance(m, QueueStackMap) or not m.has_values:
+        return neg(errno.EINVAL)
+    value = env.mem.read(value_ptr, m.value_size)
+    return m.update(_key(env, m, key_ptr), value, flags, cpu=env.config.cpu) & U64
+
+
+def map_delete_elem(env, map_ptr, key_ptr, *_):
+    m = env.map_arg(map_ptr)
+    if isinstance(m, QueueStackMap) or not m.has_values:
+        return neg(errno.EINVAL)
+    return m.delete(_key(env, m, key_ptr)) & U64
+
+
+def _queue(env, map_ptr) -> QueueStackMap:
+    m = env.map_arg(map_ptr)
+    if not isinstance(m, QueueStackMap):
+        raise MemoryFault(f"map {m.name} is not a queue or stack", map_ptr, f"map {m.name}")
+    return m
+
+
+def map_push_elem(env, map_ptr, value_ptr, flags, *_):
+    m = _queue(env, map_ptr)
+    return m.push(env.mem.read(value_ptr, m.value_size), flags) & U64
+
+
+def _pop_or_peek(env, map_ptr, value_ptr, take: bool):
+    m = _queue(env, map_ptr)
+    value = m.pop() if take else m.peek()
+    if value is None:
+        return neg(errno.ENOENT)
+    env.mem.write(value_ptr, value)
+    return 0
+
+
+def map_pop_elem(env, map_ptr, value_ptr, *_):
+    return _pop_or_peek(env, map_ptr, value_ptr, True)
+
+
+def map_peek_elem(env, map_ptr, value_ptr, *_):
+    return _pop_or_peek(env, map_ptr, value_ptr, False)
+
+
+def for_each_map_elem(env, map_ptr, callback, ctx_ptr, flags, *_):
+    """bpf_for_each_map_elem: callback(map, key*, value*, ctx) for each element; 1 stops.
+
+    Array-family and hash-family maps only (kernel: map_set_for_each_callback_args);
+    returns the number of elements visited.
+    """
+    m = env.map_arg(map_ptr)
+    if flags:
+        return neg(errno.EINVAL)
+    if not m.has_values or m.type == MapType.LPM_TRIE:
+        return neg(errno.ENOTSUP)
+    visited = 0
+    for key in list(m.keys()):
+        offset = m.find_offset(key, env.config.cpu)
+        if offset is None:  # deleted by an earlier callback
+            continue
+        key_addr = env.scratch("for_each key", len(key))
+        env.mem.write(key_addr, key)
+        visited += 1
+        stop = env.call_function(callback, (map_ptr, key_addr, env.value_pointer(m, offset), ctx_ptr, 0))
+        env.release_scratch(key_addr)
+        if stop & U64:
+            break
+    return visited
+
+
+def loop(env, nr_loops, callback, ctx_ptr, flags, *_):
+    """bpf_loop: callback(i, ctx) for i < nr_loops (at most 1 << 23); 1 stops early."""
+    if flags:
+        return neg(errno.EINVAL)
+    if nr_loops > 1 << 23:
+        return neg(errno.E2BIG)
+    for i in range(nr_loops):
+        if env.call_function(callback, (i, ctx_ptr, 0, 0, 0)) & U64:
+            return i + 1
+    return nr_loops
+
+
+# -- time, randomness, cpu ---------------------------------------------------------
+
+
+def ktime_get_ns(env, *_):
+    return env.services.ktime_ns()
+
+
+def jiffies64(env, *_):
+    return env.config.jiffies & U64
+
+
+def get_prandom_u32(env, *_):
+    return env.services.prandom_u32()
+
+
+def get_smp_processor_id(env, *_):
+    return env.config.cpu
+
+
+# -- the XDP buffer (net/core/filter.c) --------------------------------------------------
+
+
+def _adjust(method: str):
+    def impl(env, _ctx, offset, *_):
+        result = getattr(env.xdp, method)(s32(offset))
+        env.packet_changed()
+        return result & U64
+
+    impl.__name__ = method
+    return impl
+
+
+def xdp_get_buff_len(env, *_):
+    return env.xdp.length
+
+
+def xdp_load_bytes(env, _ctx, offset, buf, length, *_):
+    offset, length = offset & 0xFFFFFFFF, length & 0xFFFFFFFF
+    err = env.xdp.check_span(offset, length)
+    if err:
+        return err & U64
+    start = env.xdp.data + offset
+    env.mem.write(buf, bytes(env.xdp.frame[start:start + length]))
+    return 0
+
+
+def xdp_store_bytes(env, _ctx, offset, buf, length, *_):
+    offset, length = offset & 0xFFFFFFFF, length & 0xFFFFFFFF
+    err = env.xdp.check_span(offset, length)
+    if err:
+        return err & U64
+    start = env.xdp.data + offset
+    env.xdp.frame[start:start + length] = env.mem.read(buf, length)
+    return 0
+
+
+def _csum_add32(total: int, data: bytes) -> int:
+    """Ones'-complement sum of little-endian u32 words into a 32-bit total (x86_64 csum_partial)."""
+    for i in range(0, len(data), 4):
+        total += int.from_bytes(data[i:i + 4], "little")
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def csum_diff(env, from_ptr, from_size, to_ptr, to_size, seed):
+    """bpf_csum_diff: sum of ~from words and to words, folded to 32 bits, plus seed."""
+    from_size, to_size = from_size & 0xFFFFFFFF, to_size & 0xFFFFFFFF
+    if (from_size | to_size) & 3 or from_size + to_size > 512:
+        return neg(errno.EINVAL)
+    inverted = bytes(b ^ 0xFF for b in env.mem.read(from_ptr, from_size))
+    return _csum_add32(seed & 0xFFFFFFFF, inverted + env.mem.read(to_ptr, to_size))
+
+
+# -- redirect (net/core/filter.c: bpf_xdp_redirect, __bpf_xdp_redirect_map) -----------------
+
+BPF_F_BROADCAST = 1 << 3
+BPF_F_EXCLUDE_INGRESS = 1 << 4
+_REDIRECT_FLAG_MASK = {
+    MapType.DEVMAP: BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS,
+    MapType.DEVMAP_HASH: BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS,
+    MapType.CPUMAP: 0,
+    MapType.XSKMAP: 0,
+}
+_REDIRECT_TARGET_FIELD = {
+    MapType.DEVMAP: "ifindex", MapType.DEVMAP_HASH: "ifindex", MapType.CPUMAP: "cpu", MapType.XSKMAP: "queue",
+}
+
+
+def redirect(env, ifindex, flags, *_):
+    if flags:
+        return XDP_ABORTED
+    env.state.redirect = {"ifindex": ifindex & 0xFFFFFFFF}
+    return XDP_REDIRECT
+
+
+def redirect_map(env, map_ptr, key, flags, *_):
+    m = env.map_arg(map_ptr)
+    flag_mask = _REDIRECT_FLAG_MASK.get(m.type)
+    if flag_mask is None:
+        raise MemoryFault(f"bpf_redirect_map on map {m.name} of type {m.type.kernel_name}",
+                          map_ptr, f"map {m.name}")
+    action_mask = XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX
+    if flags & ~(action_mask | flag_mask):
+        return XDP_ABORTED
+    key &= 0xFFFFFFFF
+    if flags & BPF_F_BROADCAST:
+        env.state.redirect = {"map": m.name, "broadcast": True,
+                            "exclude_ingress": bool(flags & BPF_F_EXCLUDE_INGRESS)}
+        return XDP_REDIRECT
+    offset = m.find_offset(key.to_bytes(8, "little")[: m.key_size])
+    if offset is None:
+        return flags & action_mask
+    target = int.from_bytes(m.buffer[offset:offset + 4], "little")
+    env.state.redirect = {"map": m.name, "key": key, _REDIRECT_TARGET_FIELD[m.type]: target}
+    if m.type == MapType.CPUMAP:
+        env.state.redirect["cpu"] = key
+        env.state.redirect["qsize"] = target
+    return XDP_REDIRECT
+
+
+def tail_call(env, _ctx, map_ptr, index, *_):
+    m = env.map_arg(map_ptr)
+    if m.type != MapType.PROG_ARRAY:
+        raise MemoryFault(f"bpf_tail_call on map {m.name} of type {m.type.kernel_name}", map_ptr, f"map {m.name}")
+    env.tail_call(m, index & 0xFFFFFFFF)  # returns only when the call fails
+    return None
+
+
+# -- output: trace_printk, ringbuf, perf ---------------------------------------------
+
+_PRINTK_SPEC = re.compile(r"%([-+ #0]*)(\d*)(ll|l|h|hh|z)?([diuxXcs%])|%p([iI][46]|[xKBs])?")
+MAX_PRINTK_ARGS = 3
+
+
+def format_printk(env, fmt: bytes, args: tuple[int, ...]) -> str | None:
+    """The text bpf_trace_printk prints, or None where bpf_bprintf_prepare refuses
+    (an unsupported conversion or more conversions than the 3 arguments)."""
+    text = fmt.decode("latin-1")
+    out: list[str] = []
+    pos = 0
+    arg_iter = iter(args)
+    while True:
+        percent = text.find("%", pos)
+        if percent < 0:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos:percent])
+        match = _PRINTK_SPEC.match(text, percent)
+        if match is None:
+            return None
+        pos = match.end()
+        flags, width, length, conv, ptr_ext = match.groups()
+        if conv == "%":
+            out.append("%")
+            continue
+        value = next(arg_iter, None)
+        if value is None:
+            return None
+        out.append(_format_pointer(env, ptr_ext, value) if conv is None else
+                   _format_one(env, flags, width, length, conv, value))
+
+
+def _format_pointer(env, ext: str | None, value: int) -> str:
+    if ext in ("i4", "I4"):
+        raw = env.mem.read(value, 4)
+        return ".".join(str(b) for b in raw) if ext == "I4" else ".".join(f"{b:03d}" for b in raw)
+    if ext in ("i6", "I6"):
+        raw = env.mem.read(value, 16)
+        groups = [raw[i:i + 2].hex() for i in range(0, 16, 2)]
+        return ":".join(groups) if ext == "I6" else "".join(groups)
+    # %p hashes pointers in the kernel; the runtime prints its own (virtual) address
+    return f"{value & U64:016x}" if ext == "x" else f"0x{value & U64:x}"
+
+
+def _format_one(env, flags, width, length, conv, value) -> str:
+    if conv == "s":
+        try:
+            s = env.mem.read_cstring(value, 1024).decode("latin-1")
+        except MemoryFault:
+            s = ""  # the kernel prints an empty string for an unreadable pointer
+        return f"%{flags}{width}s" % s
+    if conv == "c":
+        return chr(value & 0xFF)
+    bits = 64 if length in ("l", "ll", "z") else 32
+    value &= (1 << bits) - 1
+    if conv in "di" and value >> (bits - 1):
+        value -= 1 << bits
+    spec = "d" if conv in "diu" else conv
+    return f"%{flags}{width}{spec}" % value
+
+
+def trace_printk(env, fmt_ptr, fmt_size, a1, a2, a3):
+    fmt_size &= 0xFFFFFFFF
+    fmt = env.mem.read(fmt_ptr, fmt_size)
+    if not fmt or fmt[-1] != 0:
+        return neg(errno.EINVAL)
+    text = format_printk(env, fmt[: fmt.index(b"\0")], (a1, a2, a3))
+    if text is None:
+        return neg(errno.EINVAL)
+    env.state.trace_printk.append(text[:-1] if text.endswith("\n") else text)
+    return len(text.encode("latin-1"))
+
+
+BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP = 1, 2
+BPF_RINGBUF_HDR_SZ = 8
+
+
+def _ringbuf(env, map_ptr) -> EventMap:
+    m = env.map_arg(map_ptr)
+    if m.type != MapType.RINGBUF:
+        raise MemoryFault(f"map {m.name} is not a ringbuf", map_ptr, f"map {m.name}")
+    return m
+
+
+def _ringbuf_room(env, m: EventMap, size: int) -> bool:
+    """Records of one run share the ring (records are 8-byte aligned plus an 8-byte header)."""
+    used = env.state.ringbuf_used if env.state.ringbuf_used is not None else {}
+    env.state.ringbuf_used = used
+    need = BPF_RINGBUF_HDR_SZ + ((size + 7) & ~7)
+    if used.get(m.name, 0) + need > m.ring_size:
+        return False
+    used[m.name] = used.get(m.name, 0) + need
+    return True
+
+
+def ringbuf_output(env, map_ptr, data, size, flags, *_):
+    m = _ringbuf(env, map_ptr)
+    if flags & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
+        return neg(errno.EINVAL)
+    payload = env.mem.read(data, size)
+    if not _ringbuf_room(env, m, size):
+        return neg(errno.EAGAIN)
+    env.state.events.append({"type": "ringbuf", "map": m.name, "data": payload.hex()})
+    return 0
+
+
+def ringbuf_reserve(env, map_ptr, size, flags, *_):
+    m = _ringbuf(env, map_ptr)
+    if flags or not _ringbuf_room(env, m, size):
+        return 0
+    return env.scratch(f"ringbuf {m.name} record", size)
+
+
+def _ringbuf_finish(keep: bool):
+    def impl(env, record, flags, *_):
+        found = env.scratch_bytes(record)
+        if found is None:
+            raise MemoryFault("ringbuf submit/discard of a pointer that is not a reservation", record, None)
+        name, payload = found
+        env.release_scratch(record)
+        if keep:
+            env.state.events.append({"type": "ringbuf", "map": name.split()[1], "data": payload.hex()})
+        return 0
+
+    impl.__name__ = "ringbuf_submit" if keep else "ringbuf_discard"
+    return impl
+
+
+BPF_F_INDEX_MASK = 0xFFFFFFFF
+BPF_F_CURRENT_CPU = BPF_F_INDEX_MASK
+BPF_F_CTXLEN_MASK = 0xFFFFF << 32
+
+
+def perf_event_output(env, _ctx, map_ptr, flags, data, size):
+    """bpf_xdp_event_output: the record, plus the first ctxlen packet bytes from flags[32:52]."""
+    m = env.map_arg(map_ptr)
+    if m.type != MapType.PERF_EVENT_ARRAY:
+        raise MemoryFault(f"map {m.name} is not a perf_event_array", map_ptr, f"map {m.name}")
+    if flags & ~(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK):
+        return neg(errno.EINVAL)
+    ctx_len = (flags & BPF_F_CTXLEN_MASK) >> 32
+    if ctx_len > env.xdp.length:
+        return neg(errno.EFAULT)
+    index = flags & BPF_F_INDEX_MASK
+    if index == BPF_F_CURRENT_CPU:
+        index = env.config.cpu
+    if index >= m.perf_slots:
+        return neg(errno.E2BIG)
+    payload = env.mem.read(data, size) + env.xdp.packet[:ctx_len]
+    env.state.events.append({"type": "perf", "map": m.name, "cpu": index, "data": payload.hex()})
+    return 0
+
+
+# -- fib_lookup (net/core/filter.c: bpf_xdp_fib_lookup) ------------------------------------
+
+AF_INET, AF_INET6 = 2, 10
+BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_FRAG_NEEDED = 0, 4, 8
+_FIB_FLAGS = 0x3F  # DIRECT | OUTPUT | SKIP_NEIGH | TBID | SRC | MARK
+FIB_PARAMS_SIZE = 64
+
+
+def _mac(text: str) -> bytes:
+    return bytes(int(part, 16) for part in text.split(":"))
+
+
+def fib_lookup(env, _ctx, params, plen, flags, *_):
+    """Answered from `config.fib_table` (longest prefix); no route -> NOT_FWDED."""
+    if (plen & 0xFFFFFFFF) < FIB_PARAMS_SIZE or flags & ~_FIB_FLAGS:
+        return neg(errno.EINVAL)
+    raw = bytearray(env.mem.read(params, FIB_PARAMS_SIZE))
+    family = raw[0]
+    if family == AF_INET:
+        dst = ipaddress.ip_address(bytes(raw[32:36]))
+    elif family == AF_INET6:
+        dst = ipaddress.ip_address(bytes(raw[32:48]))
+    else:
+        return neg(errno.EAFNOSUPPORT)
+    best = None
+    for route in env.config.fib_table:
+        net = ipaddress.ip_network(route.prefix, strict=False)
+        if net.version == dst.version and dst in net and (best is None or net.prefixlen > best[0].prefixlen):
+            best = (net, route)
+    if best is None:
+        return BPF_FIB_LKUP_RET_NOT_FWDED
+    route = best[1]
+    tot_len = int.from_bytes(raw[6:8], "little")
+    if tot_len > route.mtu:
+        raw[6:8] = route.mtu.to_bytes(2, "little")
+        env.mem.write(params, bytes(raw))
+        return BPF_FIB_LKUP_RET_FRAG_NEEDED
+    raw[8:12] = route.ifindex.to_bytes(4, "little")
+    raw[52:58] = _mac(route.smac)
+    raw[58:64] = _mac(route.dmac)
+    env.mem.write(params, bytes(raw))
+    return BPF_FIB_LKUP_RET_SUCCESS
+
+
+# -- the table ------------------------------------------------------------------------------
+
+_IMPLS: dict[int, tuple[Callable, bool]] = {
+    1: (map_lookup_elem, False),
+    2: (map_update_elem, False),
+    3: (map_delete_elem, False),
+    5: (ktime_get_ns, False),
+    6: (trace_printk, False),
+    7: (get_prandom_u32, False),
+    8: (get_smp_processor_id, False),
+    12: (tail_call, False),
+    23: (redirect, False),
+    25: (perf_event_output, False),
+    28: (csum_diff, False),
+    44: (_adjust("adjust_head"), True),
+    51: (redirect_map, False),
+    54: (_adjust("adjust_meta"), True),
+    65: (_adjust("adjust_tail"), True),
+    69: (fib_lookup, False),
+    87: (map_push_elem, False),
+    88: (map_pop_elem, False),
+    89: (map_peek_elem, False),
+    118: (jiffies64, False),
+    125: (ktime_get_ns, False),  # ktime_get_boot_ns: the same deterministic clock
+    130: (ringbuf_output, False),
+    131: (ringbuf_reserve, False),
+    132: (_ringbuf_finish(True), False),
+    133: (_ringbuf_finish(False), False),
+    164: (for_each_map_elem, False),
+    181: (loop, False),
+    188: (xdp_get_buff_len, False),
+    189: (xdp_load_bytes, False),
+    190: (xdp_store_bytes, True),
+}
+
+HELPERS: dict[int, HelperSpec] = {
+    hid: HelperSpec(hid, helper_name(hid) or f"#{hid}", impl, changes)
+    for hid, (impl, changes) in _IMPLS.items()
+}
+
+
+def helper_label(helper_id: int) -> str:
+    name = helper_name(helper_id)
+    return f"{name}#{helper_id}" if name else f"unknown helper #{helper_id}"
+
+
+def resolve_helper(helper_id: int) -> HelperSpec:
+    """The spec for a helper a program calls, or XdpError naming what is missing."""
+    spec = HELPERS.get(helper_id)
+    if spec is not None:
+        return spec
+    name = helper_name(helper_id)
+    if name is None:
+        raise XdpError(f"program calls unknown helper #{helper_id}")
+    raise XdpError(f"program calls {name}#{helper_id}, which the runtime does not implement")

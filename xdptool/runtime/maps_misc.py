@@ -1,0 +1,193 @@
+"""The remaining map kinds: lpm_trie, queue, stack, ringbuf, perf_event_array.
+
+lpm_trie values sit in a slot pool in `buffer` (slot i at i * stride, max_entries
+slots) so value pointers stay valid; the prefix index is a Python dict.  Keys are
+``struct { u32 prefixlen; u8 data[key_size - 4]; }`` (prefixlen host order, data
+network order); a lookup returns the longest stored prefix that matches the first
+``min(node prefixlen, key prefixlen)`` bits (kernel/bpf/lpm_trie.c).
+
+queue and stack hold copies (programs never point into them); ringbuf and
+perf_event_array hold no state at all: what programs send is captured per run in
+`RunResult.events`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable
+
+from ..elf.model import MapDef, MapType
+from .config import RuntimeConfig
+from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC, Map, MapError
+
+
+def _mask_prefix(data: bytes, bits: int) -> bytes:
+    whole, rest = divmod(bits, 8)
+    out = bytearray(data[:whole])
+    if rest:
+        out.append(data[whole] & (0xFF << (8 - rest)) & 0xFF)
+    return bytes(out)
+
+
+class LpmTrieMap(Map):
+    kind = "lpm_trie"
+
+    def __init__(self, mdef: MapDef, config: RuntimeConfig):
+        super().__init__(mdef, config)
+        if self.key_size <= 4:
+            raise MapError(f"map {self.name}: lpm_trie key_size must exceed 4 (u32 prefixlen + data)")
+        self.data_size = self.key_size - 4
+        self.max_prefixlen = 8 * self.data_size
+        self.buffer = bytearray(self.max_entries * self.value_stride)
+        self.entries: dict[tuple[int, bytes], tuple[int, bytes]] = {}  # (plen, prefix) -> (slot, key)
+        self.free: list[int] = []
+        self.layout.update(stride=self.value_stride, entries=self.max_entries)
+        self.clear()
+
+    def _split(self, key: bytes) -> tuple[int, bytes]:
+        return int.from_bytes(key[:4], "little"), bytes(key[4:4 + self.data_size])
+
+    def find_offset(self, key: bytes, cpu: int = 0) -> int | None:
+        """Exact-key lookup (user space); programs get `lookup_offset`, the longest match."""
+        plen, data = self._split(key)
+        hit = self.entries.get((plen, _mask_prefix(data, plen)))
+        return None if hit is None else hit[0] * self.value_stride
+
+    def lookup_offset(self, key: bytes, cpu: int = 0) -> int | None:
+        plen, data = self._split(key)
+        if plen > self.max_prefixlen:
+            return None
+        for bits in range(plen, -1, -1):
+            hit = self.entries.get((bits, _mask_prefix(data, bits)))
+            if hit is not None:
+                return hit[0] * self.value_stride
+        return None
+
+    def update(self, key, value, flags=0, cpu=None) -> int:
+        if flags > BPF_EXIST:
+            return -EINVAL
+        key = self.check_key(key)
+        plen, data = self._split(key)
+        if plen > self.max_prefixlen:
+            return -EINVAL
+        value = self._checked(value if not isinstance(value, list) else value[0])
+        ident = (plen, _mask_prefix(data, plen))
+        hit = self.entries.get(ident)
+        if hit is not None and flags == BPF_NOEXIST:
+            return -EEXIST
+        if hit is None and flags == BPF_EXIST:
+            return -ENOENT
+        if hit is None:
+            if not self.free:
+                return -ENOSPC
+            slot = self.free.pop()
+        else:
+            slot = hit[0]
+        self.entries[ident] = (slot, key)
+        self.write_value(slot * self.value_stride, value)
+        return 0
+
+    def delete(self, key) -> int:
+        plen, data = self._split(self.check_key(key))
+        if plen > self.max_prefixlen:
+            return -EINVAL
+        hit = self.entries.pop((plen, _mask_prefix(data, plen)), None)
+        if hit is None:
+            return -ENOENT
+        self.free.append(hit[0])
+        return 0
+
+    def keys(self) -> Iterable[bytes]:
+        return sorted(key for _, key in self.entries.values())
+
+    def clear(self) -> None:
+        self.buffer[:] = bytes(len(self.buffer))
+        self.entries.clear()
+        self.free = list(range(self.max_entries - 1, -1, -1))
+
+
+class QueueStackMap(Map):
+    """queue (FIFO) and stack (LIFO); push with BPF_EXIST overwrites the oldest when full
+    (kernel/bpf/queue_stack_maps.c)."""
+
+    kind = "queue_stack"
+    has_values = False
+
+    def __init__(self, mdef: MapDef, config: RuntimeConfig):
+        super().__init__(mdef, config)
+        self.lifo = mdef.type == MapType.STACK
+        self.items: deque[bytes] = deque()
+
+    def push(self, value: bytes, flags: int = 0) -> int:
+        if flags & ~BPF_EXIST:
+            return -EINVAL
+        value = self._checked(value)
+        if len(self.items) >= self.max_entries:
+            if not flags & BPF_EXIST:
+                return -E2BIG
+            self.items.popleft()  # the oldest element, for queue and stack alike
+        self.items.append(value)
+        return 0
+
+    def peek(self) -> bytes | None:
+        if not self.items:
+            return None
+        return self.items[-1] if self.lifo else self.items[0]
+
+    def pop(self) -> bytes | None:
+        if not self.items:
+            return None
+        return self.items.pop() if self.lifo else self.items.popleft()
+
+    # the generic interface: update = push, lookup = peek (as bpf(2) does)
+    def find_offset(self, key, cpu=0):
+        return None
+
+    def lookup(self, key: bytes = b""):
+        return self.peek()
+
+    def update(self, key, value, flags=0, cpu=None) -> int:
+        return self.push(value if not isinstance(value, list) else value[0], flags)
+
+    def delete(self, key) -> int:
+        return -EINVAL
+
+    def dump(self):
+        return [{"key": "", "value": item.hex()} for item in self.items]
+
+    def keys(self):
+        return []
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+class EventMap(Map):
+    """ringbuf and perf_event_array: no stored state; output is captured per run."""
+
+    kind = "events"
+    has_values = False
+
+    def find_offset(self, key, cpu=0):
+        return None
+
+    def update(self, key, value, flags=0, cpu=None) -> int:
+        return -EINVAL
+
+    def delete(self, key) -> int:
+        return -EINVAL
+
+    def keys(self):
+        return []
+
+    def clear(self) -> None:
+        pass
+
+    @property
+    def ring_size(self) -> int:
+        return self.max_entries
+
+    @property
+    def perf_slots(self) -> int:
+        """perf_event_array slots (libbpf sizes max_entries 0 to the CPU count)."""
+        return self.max_entries or self.config.ncpus

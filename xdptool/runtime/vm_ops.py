@@ -1,0 +1,109 @@
+"""Semantics of the eBPF ALU, jump and atomic operations as tables of small functions.
+
+Every function takes operands already reduced to the operation's width (64 or
+32 bits, unsigned) and returns the unsigned result in that width, so the 32-bit
+forms get their zero-extension for free.  Rules (RFC 9669 §4; Linux
+kernel/bpf/core.c): division by zero gives 0, modulo by zero gives the dividend;
+shift amounts are masked to width-1; sdiv/smod truncate toward zero (smod takes
+the dividend's sign); movsx sign-extends from 8/16/32 bits.
+"""
+
+from __future__ import annotations
+
+from ..ebpf.opcodes import AluOp, AtomicOp, JmpOp
+
+M64 = (1 << 64) - 1
+M32 = 0xFFFFFFFF
+
+
+def sign_extend(value: int, bits: int) -> int:
+    """Two's-complement value of the low `bits` bits."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def byteswap(value: int, bits: int) -> int:
+    n = bits // 8
+    return int.from_bytes((value & ((1 << bits) - 1)).to_bytes(n, "little"), "big")
+
+
+def _alu_table(bits: int) -> dict[tuple[int, int], object]:
+    """{(op, off): fn(a, b)} for one width; `off` selects the ISA v4 variants."""
+    mask = (1 << bits) - 1
+    shift = bits - 1
+
+    def signed(v: int) -> int:
+        return v - (1 << bits) if v >> shift else v
+
+    def sdiv(a: int, b: int) -> int:
+        if b == 0:
+            return 0
+        sa, sb = signed(a), signed(b)
+        q = abs(sa) // abs(sb)
+        return (-q if (sa < 0) != (sb < 0) else q) & mask
+
+    def smod(a: int, b: int) -> int:
+        if b == 0:
+            return a
+        sa, sb = signed(a), signed(b)
+        r = abs(sa) % abs(sb)
+        return (-r if sa < 0 else r) & mask
+
+    table = {
+        (AluOp.ADD, 0): lambda a, b: (a + b) & mask,
+        (AluOp.SUB, 0): lambda a, b: (a - b) & mask,
+        (AluOp.MUL, 0): lambda a, b: (a * b) & mask,
+        (AluOp.DIV, 0): lambda a, b: a // b if b else 0,
+        (AluOp.DIV, 1): sdiv,
+        (AluOp.MOD, 0): lambda a, b: a % b if b else a,
+        (AluOp.MOD, 1): smod,
+        (AluOp.OR, 0): lambda a, b: a | b,
+        (AluOp.AND, 0): lambda a, b: a & b,
+        (AluOp.XOR, 0): lambda a, b: a ^ b,
+        (AluOp.LSH, 0): lambda a, b: (a << (b & shift)) & mask,
+        (AluOp.RSH, 0): lambda a, b: a >> (b & shift),
+        (AluOp.ARSH, 0): lambda a, b: (signed(a) >> (b & shift)) & mask,
+        (AluOp.NEG, 0): lambda a, b: (-a) & mask,
+        (AluOp.MOV, 0): lambda a, b: b,
+    }
+    for width in (8, 16, 32):
+        if width < bits:
+            table[(AluOp.MOV, width)] = lambda a, b, w=width: sign_extend(b, w) & mask
+    return table
+
+
+ALU64 = _alu_table(64)
+ALU32 = _alu_table(32)
+
+
+def _jmp_table(bits: int) -> dict[int, object]:
+    shift = bits - 1
+
+    def s(v: int) -> int:
+        return v - (1 << bits) if v >> shift else v
+
+    return {
+        JmpOp.JEQ: lambda a, b: a == b,
+        JmpOp.JNE: lambda a, b: a != b,
+        JmpOp.JGT: lambda a, b: a > b,
+        JmpOp.JGE: lambda a, b: a >= b,
+        JmpOp.JLT: lambda a, b: a < b,
+        JmpOp.JLE: lambda a, b: a <= b,
+        JmpOp.JSET: lambda a, b: (a & b) != 0,
+        JmpOp.JSGT: lambda a, b: s(a) > s(b),
+        JmpOp.JSGE: lambda a, b: s(a) >= s(b),
+        JmpOp.JSLT: lambda a, b: s(a) < s(b),
+        JmpOp.JSLE: lambda a, b: s(a) <= s(b),
+    }
+
+
+JMP64 = _jmp_table(64)
+JMP32 = _jmp_table(32)
+
+# Atomic read-modify-write operations by `imm` without the FETCH bit: fn(old, operand).
+ATOMIC_RMW = {
+    AtomicOp.ADD: lambda old, v: old + v,
+    AtomicOp.OR: lambda old, v: old | v,
+    AtomicOp.AND: lambda old, v: old & v,
+    AtomicOp.XOR: lambda old, v: old ^ v,
+}
