@@ -112,9 +112,9 @@ def run_compare(chosen, other: str, capture, ctx, as_json: bool) -> int:
 
 def show_traces(chosen, capture, ctx, count: int) -> None:
     """The vm's instruction trace of the first `count` packets, from the initial map state."""
-    engine, _store = chosen.make("vm")
+    engine, _store = chosen.make_tracing_vm()
     for index in range(min(count, len(capture))):
-        result = engine.run(capture.data(index), ctx, trace=True)
+        result = engine.run(capture.data(index), ctx)
         err.print(f"[bold]packet {index}[/] ({len(capture.data(index))} bytes): {result.verdict}")
         for line in format_trace(result):
             err.print(line, markup=False, highlight=False)
@@ -123,9 +123,9 @@ def show_traces(chosen, capture, ctx, count: int) -> None:
 def format_trace(result) -> list[str]:
     """One line per executed instruction: pc, instruction text, registers it changed."""
     lines = []
-    for step in result.trace or []:
-        changed = " ".join(f"r{reg}={value:#x}" for reg, value in sorted(step.changed.items()))
-        lines.append(f"  {step.pc:>5}: {step.text:<40} {changed}".rstrip())
+    for step in getattr(result, "trace", None) or []:
+        changed = " ".join(f"{reg}={value:#x}" for reg, value in step["changed"].items())
+        lines.append(f"{step['pc']:>5}: {step['insn']:<40} {changed}".rstrip())
     return lines
 
 

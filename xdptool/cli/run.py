@@ -83,8 +83,8 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, 
 
 def trace_run(chosen, packet: bytes, ctx):
     """The vm's traced run of the same packet from the same initial maps."""
-    engine, _store = chosen.make("vm")
-    return engine.run(packet, ctx, trace=True)
+    engine, _store = chosen.make_tracing_vm()
+    return engine.run(packet, ctx)
 
 
 def changed_offsets(before: bytes, after: bytes) -> list[int]:
@@ -138,4 +138,4 @@ def show(chosen, target, packet, result, changed, changes, traced) -> None:
     if traced is not None:
         out.print("[bold]trace[/] (vm)")
         for line in format_trace(traced):
-            out.print(line, markup=False, highlight=False)
+            out.print("  " + line, markup=False, highlight=False)

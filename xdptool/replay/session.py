@@ -69,6 +69,13 @@ class Target:
         store = self.new_store()
         return make_engine(name or self.name, self.program, store, self.config), store
 
+    def make_tracing_vm(self):
+        """A fresh reference interpreter that records every executed instruction."""
+        from ..runtime.vm import VmEngine
+
+        store = self.new_store()
+        return VmEngine(self.program, store, self.config, trace=True), store
+
     def with_engine(self, name: str) -> "Target":
         return Target(name, self.object, self.program, self.config, self.initial_maps, self.maps_source)
 
