@@ -13,6 +13,11 @@ from ..errors import XdpError
 from .config import RuntimeConfig
 from .contract import Engine
 
+# target -> "module:function" giving None when the target can run here, else the reason.
+PROBES: dict[str, str] = {
+    "kernel": "xdptool.kernel.probe:kernel_unavailable_reason",
+}
+
 ENGINES: dict[str, str] = {
     "vm": "xdptool.runtime.vm:VmEngine",
     "jit": "xdptool.runtime.jit:JitEngine",
@@ -34,6 +39,23 @@ def engine_class(target: str) -> type:
     if cls is None:
         raise XdpError(f"target {target} is not available: {module_name} has no {class_name}")
     return cls
+
+
+def target_available(target: str) -> tuple[bool, str | None]:
+    """(True, None) when `target` can run here, else (False, why) — never raises."""
+    try:
+        engine_class(target)
+        probe = PROBES.get(target)
+        if probe is not None:
+            module_name, _, func = probe.partition(":")
+            reason = getattr(importlib.import_module(module_name), func)()
+            if reason:
+                return False, reason
+    except XdpError as exc:
+        return False, str(exc)
+    except Exception as exc:  # a broken optional engine must not break the others
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, None
 
 
 def make_engine(target: str, program, maps=None, config: RuntimeConfig | None = None, **opts: Any) -> Engine:

@@ -69,15 +69,21 @@ class AddressSpace:
     def __init__(self) -> None:
         self.regions: dict[int, Region] = {}
         self._next_id = 1  # id 0 is never used: small integers and NULL fault
+        self._free_ids: list[int] = []  # ids of removed regions, reused (keeps ids small)
 
     def add(self, name: str, buf, **kw) -> Region:
-        region = Region(self._next_id, name, buf, **kw)
-        self._next_id += 1
-        self.regions[region.id] = region
+        if self._free_ids:
+            rid = self._free_ids.pop()
+        else:
+            rid = self._next_id
+            self._next_id += 1
+        region = Region(rid, name, buf, **kw)
+        self.regions[rid] = region
         return region
 
     def remove(self, region: Region) -> None:
-        self.regions.pop(region.id, None)
+        if self.regions.pop(region.id, None) is not None:
+            self._free_ids.append(region.id)
 
     # -- resolving ---------------------------------------------------------
     def resolve(self, addr: int, size: int, write: bool = False) -> tuple[Region, int]:

@@ -22,7 +22,8 @@ convention.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections import defaultdict
+from typing import Callable, Sequence
 
 from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, CallSrc, Cls, JmpOp, Mode, PseudoSrc, Src
@@ -62,7 +63,8 @@ class _Compiled:
         self.insns = {insn.pc: insn for insn in insns}
         self.code: list[Callable[[], int]] = []
         self.error: str | None = None  # a tail-call target that could not be compiled
-        self.counts: list[int] = []
+        self.counts: defaultdict[int, int] = defaultdict(int)  # pc -> executions
+        self.ways: defaultdict[int, set[bool]] = defaultdict(set)  # conditional jump pc -> {taken?}
 
 
 class VmEngine:
@@ -123,14 +125,23 @@ class VmEngine:
 
     @property
     def coverage(self) -> dict[int, int]:
-        """Executions per pc of the engine's program (needs trace or coverage=True)."""
-        return self.coverage_for(self.program.name) if self.program is not None else {}
+        """Live pc -> executions of the engine's program, summed over runs (trace or
+        coverage=True); clear() it to start again."""
+        return self._main_comp.counts
+
+    @property
+    def branch_coverage(self) -> dict[int, set[bool]]:
+        """Live conditional-jump pc -> the ways seen (True = taken, False = fell through)."""
+        return self._main_comp.ways
+
+    @property
+    def _main_comp(self) -> _Compiled:
+        return self.main if self.program is not None else _Compiled("none", [])
 
     def coverage_for(self, program_name: str) -> dict[int, int]:
+        """pc -> executions of another program of the object (tail-call targets)."""
         comp = self._compiled.get(program_name)
-        if comp is None:
-            return {}
-        return {pc: n for pc, n in enumerate(comp.counts) if n}
+        return comp.counts if comp is not None else {}
 
     def _run_packet(self, packet: bytes, ctx: XdpContext | None) -> RunResult:
         if self.program is None:
@@ -225,20 +236,29 @@ class VmEngine:
         for pc, h in enumerate(code):
             if h is None:
                 code[pc] = _fault_handler(f"no instruction at pc {pc}")
-        comp.counts = [0] * len(code)
         if self.counting:
             comp.code = code = [self._instrument(comp, pc, h) for pc, h in enumerate(code)]
         return comp
 
     def _instrument(self, comp: _Compiled, pc: int, handler: Callable[[], int]) -> Callable[[], int]:
         counts = comp.counts
+        insn = comp.insns.get(pc)
+        if insn is not None and insn.is_branch and insn.op != JmpOp.JA:
+            fall_through = pc + 1
+
+            def branch():
+                nxt = handler()
+                comp.ways[pc].add(nxt != fall_through)
+                return nxt
+            inner = branch
+        else:
+            inner = handler
         if not self.tracing:
             def counted():
                 counts[pc] += 1
-                return handler()
+                return inner()
             return counted
         R = self.R
-        insn = comp.insns.get(pc)
         text = _insn_text(insn) if insn is not None else "?"
 
         def traced():
@@ -247,7 +267,7 @@ class VmEngine:
             entry = {"pc": pc, "insn": text, "changed": {}}
             if self._trace is not None:
                 self._trace.append(entry)
-            nxt = handler()
+            nxt = inner()
             entry["changed"] = {f"r{i}": v for i, (v, old) in enumerate(zip(R, before)) if v != old}
             return nxt
         return traced
