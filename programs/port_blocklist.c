@@ -4,8 +4,8 @@
  * Parses Ethernet, up to two VLAN tags, IPv4 (any IHL) or IPv6 (fixed header; the L4
  * header must follow it directly), then the UDP or TCP header.
  *
- * Maps (ports are keys in network byte order, i.e. exactly the two bytes on the
- * wire: port 53 is the key bytes 00 35):
+ * Maps: ports are keys in network byte order, i.e. exactly the two bytes on the
+ * wire (port 53 is the key bytes 00 35).
  *   blocklist  HASH __be16 port -> __u8 protocol mask: bit 0 (1) blocks UDP,
  *              bit 1 (2) blocks TCP, 3 blocks both. A port absent or with mask 0 is
  *              allowed. Filled by the operator (see port_blocklist.maps.json).
