@@ -53,7 +53,7 @@ def templates(state: dict) -> list[bytes]:
     for ip in (IP(src="10.0.0.1", dst="10.0.0.2"), IPv6(src="2001:db8::1", dst="2001:db8::2")):
         for l4 in (UDP, TCP):
             for port in blocked + allowed * 2:  # about a third of the traffic hits the blocklist
-                for payload in (b"", b"x" * 18, b"y" * 200):
+                for payload in (b"", b"x" * 18, b"y" * 100):
                     frames.append(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / ip / l4(sport=40000, dport=port) / payload))
     return frames
 

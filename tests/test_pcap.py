@@ -255,3 +255,18 @@ def test_large_capture_goes_through_the_native_walk_and_matches_scapy(tmp_path):
     oracle = list(RawPcapReader(str(path)))
     assert [capture.data(i) for i in range(len(capture))] == [data for data, _ in oracle]
     assert list(capture.timestamps) == [m.sec * 10**9 + m.usec * 1000 for _, m in oracle]
+
+
+def test_native_walk_continues_when_its_first_guess_of_the_record_count_is_short():
+    """Records far below the size the native walk sizes its arrays for need several calls."""
+    native = scan._native_scanner()
+    if native is None:
+        pytest.skip("llvmlite is not importable; only the Python walk exists")
+    buffer = classic_header() + b"".join(classic_record(bytes([i % 7]) * (i % 9), i, i) for i in range(20000))
+    args = (buffer, 24, False, 1000, 65535, MAX_CAPLEN)
+    walked = native(*args)
+    assert walked == scan.scan_records_python(*args)
+    assert len(walked.offsets) == 20000 and walked.zero == 20000 // 9 + 1
+    broken = native(buffer[:-5], 24, False, 1000, 65535, MAX_CAPLEN)
+    assert broken == scan.scan_records_python(buffer[:-5], 24, False, 1000, 65535, MAX_CAPLEN)
+    assert broken.index == 19999

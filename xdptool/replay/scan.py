@@ -28,6 +28,7 @@ TRUNCATED_DATA = 4
 RECORD_HEADER = 16  # ts_sec, ts_frac, caplen, len: four u32
 ETH_HLEN = 14  # shorter packets are not Ethernet frames; counted as `short`
 NATIVE_MIN_BYTES = 1 << 20  # below this the Python walk is quicker than compiling
+TYPICAL_RECORD = 64  # bytes per record assumed when sizing the output arrays
 
 
 @dataclass
@@ -93,8 +94,8 @@ def scan_records_python(
     return Records(offsets, lengths, origs, stamps, cut, zero, short)
 
 
-# One pass with cap == 0 counts (and finds the first error); a second pass with
-# cap == count fills the arrays.
+# One pass fills the arrays until they hold `cap` records, the buffer ends, or a
+# record is bad; it returns the number of records stored.
 # state: [end/error offset, error code, cut, zero, bad caplen, short].
 _SCANNER_IR = r"""
 declare i32 @llvm.bswap.i32(i32)
@@ -113,13 +114,15 @@ entry:
   br label %loop
 
 loop:
-  %pos = phi i64 [ %start, %entry ], [ %next, %advance ]
-  %i = phi i64 [ 0, %entry ], [ %i1, %advance ]
-  %cut = phi i64 [ 0, %entry ], [ %cut1, %advance ]
-  %zero = phi i64 [ 0, %entry ], [ %zero1, %advance ]
-  %short = phi i64 [ 0, %entry ], [ %short1, %advance ]
+  %pos = phi i64 [ %start, %entry ], [ %next, %count ]
+  %i = phi i64 [ 0, %entry ], [ %i1, %count ]
+  %cut = phi i64 [ 0, %entry ], [ %cut1, %count ]
+  %zero = phi i64 [ 0, %entry ], [ %zero1, %count ]
+  %short = phi i64 [ 0, %entry ], [ %short1, %count ]
   %more = icmp ult i64 %pos, %len
-  br i1 %more, label %header, label %finish
+  %room_out = icmp ult i64 %i, %cap
+  %go = and i1 %more, %room_out
+  br i1 %go, label %header, label %finish
 
 header:
   %left = sub i64 %len, %pos
@@ -160,10 +163,6 @@ count:
   %is_short = icmp ult i32 %caplen, 14
   %is_short64 = zext i1 %is_short to i64
   %short1 = add i64 %short, %is_short64
-  %room_out = icmp ult i64 %i, %cap
-  br i1 %room_out, label %store, label %advance
-
-store:
   %sec64 = zext i32 %sec to i64
   %frac64 = zext i32 %frac to i64
   %sec_ns = mul i64 %sec64, 1000000000
@@ -177,9 +176,6 @@ store:
   store i32 %orig, ptr %l_ptr, align 4
   %t_ptr = getelementptr i64, ptr %ts, i64 %i
   store i64 %stamp, ptr %t_ptr, align 8
-  br label %advance
-
-advance:
   %i1 = add i64 %i, 1
   br label %loop
 
@@ -213,6 +209,18 @@ finish:
   ret i64 %i
 }
 """
+
+def _joined(first: Records, second: Records) -> Records:
+    return Records(
+        first.offsets + second.offsets,
+        first.lengths + second.lengths,
+        first.orig_lengths + second.orig_lengths,
+        first.timestamps + second.timestamps,
+        first.cut + second.cut,
+        first.zero + second.zero,
+        first.short + second.short,
+    )
+
 
 _SCAN_SIGNATURE = ctypes.CFUNCTYPE(
     ctypes.c_int64,
@@ -250,15 +258,23 @@ def _compile():
     def scan_native(buf, start, big_endian, frac_ns, snaplen, max_caplen):
         base = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p)
         state = (ctypes.c_int64 * 6)()
-        common = (base, len(buf), start, int(big_endian), frac_ns, snaplen, max_caplen)
-        count = function(*common, None, None, None, None, 0, state)
-        if state[1]:
-            return ScanError(state[1], count, state[0], state[4])
-        offsets, stamps = array("Q", bytes(8 * count)), array("Q", bytes(8 * count))
-        lengths, origs = array("I", bytes(4 * count)), array("I", bytes(4 * count))
-        pointers = (a.buffer_info()[0] for a in (offsets, lengths, origs, stamps))
-        function(*common, *pointers, count, state)
-        return Records(offsets, lengths, origs, stamps, state[2], state[3], state[5])
+        total: Records | None = None
+        pos = start
+        while True:
+            cap = (len(buf) - pos) // TYPICAL_RECORD + 64  # usually enough for one call
+            arrays = [array("Q", [0]) * cap, array("I", [0]) * cap, array("I", [0]) * cap, array("Q", [0]) * cap]
+            pointers = (a.buffer_info()[0] for a in arrays)
+            count = function(base, len(buf), pos, int(big_endian), frac_ns, snaplen, max_caplen, *pointers, cap, state)
+            done = len(total.offsets) if total else 0
+            if state[1]:
+                return ScanError(state[1], done + count, state[0], state[4])
+            for part in arrays:
+                del part[count:]
+            part = Records(*arrays, state[2], state[3], state[5])
+            total = part if total is None else _joined(total, part)
+            pos = state[0]
+            if pos >= len(buf):
+                return total
 
     scan_native.engine = engine  # keep the machine code alive with the wrapper
     return scan_native
