@@ -200,6 +200,28 @@ def test_a_whole_listing_assembles_with_headers_and_raw_bytes(tmp_path):
     assert encode(assemble(listing)) == section
 
 
+# Instructions whose llvm-objdump 14 text leaves a field out, and what that text says.
+HIDDEN_FIELDS = [
+    (Instruction(0x85, src=CallSrc.KFUNC, imm=1), Instruction(0x85, imm=1)),  # `call 1`
+    (Instruction(0x85, src=CallSrc.LOCAL, imm=5), Instruction(0x85, imm=5)),  # `call 5`
+    (Instruction(0x48, src=2, imm=4), Instruction(0x48, src=2)),  # `r0 = *(u16 *)skb[r2]`
+    (ld_imm64(1, 0x70000002A, pseudo=1), ld_imm64(1, 0x2A, pseudo=1)),  # `ld_pseudo r1, 1, 42`
+    (Instruction(0x8D, dst=4, imm=3), Instruction(0x8D, imm=3)),  # `callx r3`
+    (Instruction(0x3F, dst=1, src=2, off=1), Instruction(0x3F, dst=1, src=2)),  # `r1 /= r2`
+    (Instruction(0xC3, dst=1, src=2, off=-8, imm=1), Instruction(0xC3, dst=1, src=2, off=-8)),  # `lock ... += r2`
+    (Instruction(0x95), Instruction(0x95)),
+]
+
+
+@needs_llvm
+def test_listing_raw_bytes_restore_the_fields_llvm14_text_hides(tmp_path):
+    actual = renumber([a for a, _ in HIDDEN_FIELDS])
+    listing, section = _objdump(tmp_path, actual)
+    assert encode(assemble(listing)) == section == encode(actual)
+    text_only, _ = _objdump(tmp_path, actual, "--no-show-raw-insn")
+    assert encode(assemble(text_only)) == encode(shown for _, shown in HIDDEN_FIELDS)
+
+
 C_PROGRAM = r"""
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -272,7 +294,7 @@ def valid_instructions(draw) -> Instruction:
         insn.imm_hi = draw(st.integers(-(2**31), 2**31 - 1)) if insn.src == 0 else 0
     if insn.is_call:
         # `call N` reads as a helper for N >= 0 and a local call for N < 0
-        insn.imm = abs(insn.imm) if insn.src == CallSrc.HELPER else -abs(insn.imm) or -1
+        insn.imm = draw(st.integers(0, 2**31 - 1) if insn.src == CallSrc.HELPER else st.integers(-(2**31), -1))
     if insn.cls == Cls.LD and insn.mode == Mode.IND:
         insn.imm = 0  # llvm-objdump's `skb[rN]` has no place for it
     return insn

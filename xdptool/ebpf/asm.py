@@ -9,7 +9,7 @@ Two syntaxes, chosen per line under `syntax="auto"`:
   listing shows raw bytes they must agree with the text: an `<unknown>` line
   assembles from them, and so does a line whose text is what llvm-objdump 14
   prints for them while dropping a field (`hidden_by_llvm14`: sdiv shown as `/=`,
-  movsx as `=`); any other disagreement is an error.
+  movsx as `=`, a kfunc call as `call N`...); any other disagreement is an error.
 * bpf_conformance's (`add %r1, %r2`, `jne %r1, 3, fail`; see `asm_conformance`).
 
 A line is tried as llvm syntax first; `call N` therefore follows the llvm reading
@@ -31,7 +31,7 @@ from ..errors import AsmError, DecodeError
 from . import asm_conformance, asm_llvm
 from .asm_operands import IDENT, Parsed, fit
 from .insn import Instruction, decode_one
-from .opcodes import AtomicOp, Size
+from .opcodes import AtomicOp, CallSrc, Cls, JmpOp, Mode, Size, Src
 
 SYNTAXES = ("auto", "llvm", "conformance")
 IMPLICIT_EXIT_LABEL = "exit"
@@ -148,15 +148,34 @@ def _resolve(placed: list[tuple[int, Parsed]], labels: dict[str, int]) -> list[I
     return [parsed.insn for _, parsed in placed]
 
 
+# What llvm-objdump 14's text leaves out (measured on its output): (applies to, fields as
+# the text shows them).  A listing line whose raw bytes differ from its text only there
+# assembles to the raw bytes.
+_HIDDEN_BY_LLVM14 = (
+    # sdiv/smod print as div/mod, movsx as mov
+    (lambda i: i.is_alu, lambda i: {"off": 0}),
+    # without +alu32 a 32-bit fetch-add prints as `lock *(u32 *)(...) += r`
+    (
+        lambda i: i.is_atomic and i.code & 0x18 == Size.W and i.imm == AtomicOp.FETCH_ADD,
+        lambda i: {"imm": AtomicOp.ADD},
+    ),
+    # `call N` for every src: read back as helper (N >= 0) or local (N < 0)
+    (lambda i: i.is_call, lambda i: {"src": CallSrc.LOCAL if i.imm < 0 else CallSrc.HELPER}),
+    # `callx rN` names imm, not dst
+    (lambda i: i.code == Cls.JMP | JmpOp.CALL | Src.X, lambda i: {"dst": 0}),
+    # `skb[rN]` has no place for imm; ld_pseudo shows the low 32 bits of its immediate
+    (lambda i: i.cls == Cls.LD and i.mode == Mode.IND, lambda i: {"imm": 0}),
+    (lambda i: i.is_ld_imm64 and i.src != 0, lambda i: {"imm_hi": 0}),
+)
+
+
 def hidden_by_llvm14(insn: Instruction) -> Instruction:
-    """The instruction llvm-objdump 14's text spells out for `insn` (measured): it drops
-    the ALU `off` (sdiv/smod print as div/mod, movsx as mov) and, without +alu32, the
-    fetch bit of a 32-bit fetch-add (printed as `lock ... += r`)."""
+    """`insn` as llvm-objdump 14's text spells it out (see `_HIDDEN_BY_LLVM14`)."""
     view = insn.copy()
-    if insn.is_alu:
-        view.off = 0
-    if insn.is_atomic and insn.code & 0x18 == Size.W and insn.imm == AtomicOp.FETCH_ADD:
-        view.imm = AtomicOp.ADD
+    for applies, shown in _HIDDEN_BY_LLVM14:
+        if applies(insn):
+            for name, value in shown(insn).items():
+                setattr(view, name, value)
     return view
 
 

@@ -11,7 +11,8 @@ atomics).  A line reaches here without its slot number, raw bytes, comment and
 Calls: `call N` with N >= 0 is a helper call; a negative N is a local
 (pc-relative, src=1) call — llvm-objdump prints both as `call N`, and helper
 ids are never negative; `call LABEL` is a local call to a label; `callx rN`
-is the register call (dst=N, as bpf_conformance encodes it).  A local call
+is the register call with N in imm, as LLVM 14 encodes and prints it
+(bpf_conformance's `call %rN` puts N in dst instead; the kernel knows neither).  A local call
 with a positive offset has no llvm-objdump spelling that tells it from a
 helper call: write it `call LABEL` (or in conformance syntax `call local +N`).
 """
@@ -249,7 +250,7 @@ def _call(g: dict) -> Parsed:
 
 
 def _callx(g: dict) -> Parsed:
-    return Parsed(Instruction(code=Cls.JMP | JmpOp.CALL | Src.X, dst=_regno(g["dst"])))
+    return Parsed(Instruction(code=Cls.JMP | JmpOp.CALL | Src.X, imm=_regno(g["dst"])))
 
 
 def _exit(g: dict) -> Parsed:
