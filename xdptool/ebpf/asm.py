@@ -114,13 +114,15 @@ def _parse(line: str, raw_bytes: str | None, syntax: str) -> Parsed:
             return Parsed(decode_one(bytes.fromhex(raw_bytes)))
         except DecodeError as exc:
             raise AsmError(str(exc)) from None
-    if syntax != "conformance":
-        parsed = asm_llvm.parse(line)
-        if parsed is not None:
-            return parsed
-        mnemonic = line.split()[0].lower()
-        if syntax == "llvm" or (mnemonic not in asm_conformance.KEYWORDS and _LLVM_HINT.search(line)):
-            raise AsmError(f"cannot parse '{line}' as an instruction")
+    mnemonic = line.split(maxsplit=1)[0].lower()
+    # no llvm form starts with a conformance mnemonic (`exit` reads the same in both)
+    if syntax == "conformance" or (syntax == "auto" and mnemonic in asm_conformance.MNEMONICS):
+        return asm_conformance.parse(line)
+    parsed = asm_llvm.parse(line)
+    if parsed is not None:
+        return parsed
+    if syntax == "llvm" or (mnemonic not in asm_conformance.KEYWORDS and _LLVM_HINT.search(line)):
+        raise AsmError(f"cannot parse '{line}' as an instruction")
     return asm_conformance.parse(line)
 
 
