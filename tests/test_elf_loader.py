@@ -386,3 +386,19 @@ def test_big_endian_object_loads_like_little_endian(multi):
         b = big.maps[name]
         assert (b.type, b.key_size, b.value_size, b.max_entries, b.flags) == (m.type, m.key_size, m.value_size, m.max_entries, m.flags)
     assert int.from_bytes(big.maps[".rodata"].initial[:4], "big") == 1500
+
+
+# -- calls without relocations, recursion ---------------------------------------------------
+
+
+def test_recursive_and_same_section_callees():
+    obj = load_object(compiled("calls"))
+    prog = obj.program()  # the only program: the static same-section function is not one
+    assert [(s.name, s.section) for s in prog.subprograms] == [
+        ("calls_prog", "xdp"), ("fib", ".text"), ("same_section", "xdp")]  # fmt: skip
+    starts = {s.name: s.start for s in prog.subprograms}
+    fib = next(s for s in prog.subprograms if s.name == "fib")
+    calls = [(i.pc, i.target) for i in prog.insns if i.is_local_call]
+    assert sorted(t for _, t in calls) == sorted([starts["fib"], starts["same_section"], starts["fib"]])
+    assert any(fib.start <= pc < fib.end and target == fib.start for pc, target in calls)  # recursion
+    assert len(obj.maps[".bss"].initial) == 1 << 16 == obj.maps[".bss"].value_size

@@ -194,3 +194,10 @@ def test_mutated_objects_load_or_fail_cleanly(fixture, region, mutations):
         assert "\n" not in str(e)
     else:
         assert obj.path == "fuzz.o"
+
+
+def test_huge_nobits_section_is_refused_without_allocating():
+    data = compiled("calls").read_bytes()
+    header_offset, header = section_headers(data)[".bss"]
+    assert header[1] == 8  # SHT_NOBITS
+    rejects(patched(data, header_offset + 32, "<Q", 1 << 40), r"section .bss: size 1099511627776 exceeds 64 MiB")

@@ -63,13 +63,14 @@ MAP_IN_MAP_TYPES = {MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS}
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_MMAPABLE = 1 << 10
 BTF_VAR_STATIC = 0
+MAX_NOBITS_SIZE = 64 << 20  # the kernel caps array values far lower (KMALLOC_MAX_SIZE)
 
 SYMBOL_KINDS = {"STT_FUNC": "func", "STT_OBJECT": "object", "STT_SECTION": "section", "STT_FILE": "file"}
 SYMBOL_BINDS = {"STB_LOCAL": "local", "STB_GLOBAL": "global", "STB_WEAK": "weak"}
 
 # Errors pyelftools/struct raise on malformed bytes; anything else escaping is our bug.
 PARSE_ERRORS = (ELFError, ConstructError, struct.error, UnicodeDecodeError, ValueError,
-                IndexError, KeyError, ZeroDivisionError, OverflowError, EOFError, DecodeError)  # fmt: skip
+                IndexError, KeyError, ZeroDivisionError, OverflowError, EOFError)  # fmt: skip
 
 
 def load_object(path: str | os.PathLike, data: bytes | None = None) -> Object:
@@ -83,7 +84,7 @@ def load_object(path: str | os.PathLike, data: bytes | None = None) -> Object:
             raise ObjectFormatError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
         return _Loader(path, bytes(data)).load()
-    except ObjectFormatError as e:
+    except (ObjectFormatError, DecodeError) as e:
         raise ObjectFormatError(f"{path}: {e}") from None
     except XdpError:
         raise
@@ -656,8 +657,8 @@ class _Loader:
             if size == 0:
                 continue
             if sec.type == "SHT_NOBITS":
-                if size > 1 << 30:
-                    raise ObjectFormatError(f"section {sec.name}: size {size} is too large")
+                if size > MAX_NOBITS_SIZE:  # not backed by the file: a corrupted size must not allocate
+                    raise ObjectFormatError(f"section {sec.name}: size {size} exceeds {MAX_NOBITS_SIZE >> 20} MiB")
                 initial = bytes(size)
             else:
                 initial = sec.data
