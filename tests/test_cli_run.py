@@ -7,7 +7,7 @@ import json
 import pytest
 
 from test_pcap_builders import ether_frame
-from test_replay_cli import BLOCK_53_UDP_80_TCP, blocklist_obj, engines_missing, invoke, needs_clang, one_line_error  # noqa: F401
+from test_replay_cli import BLOCK_53_UDP_80_TCP, blocklist_obj, invoke, require_engines, needs_clang, one_line_error  # noqa: F401
 from test_replay_driver import FAULT_BYTE, CounterStore, FakeEngine, rule
 
 pytestmark = needs_clang
@@ -72,9 +72,7 @@ def test_missing_object_exits_2(tmp_path):
 
 @pytest.mark.parametrize("target", ["vm", "jit"])
 def test_blocklist_drops_udp_53_on_real_engines(tmp_path, blocklist_obj, target):
-    reason = engines_missing()
-    if reason:
-        pytest.skip(reason)
+    require_engines(target)
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
     common = ["--maps-in", maps, "--target", target, "--json"]
@@ -85,9 +83,7 @@ def test_blocklist_drops_udp_53_on_real_engines(tmp_path, blocklist_obj, target)
 
 
 def test_trace_lists_executed_instructions(tmp_path, blocklist_obj):
-    reason = engines_missing()
-    if reason:
-        pytest.skip(reason)
+    require_engines("vm")
     result = invoke("run", blocklist_obj, "--scapy", "Ether()/IP()/UDP(dport=53)", "--target", "vm", "--trace", "--json")
     assert result.exit_code == 0, result.output
     trace = json.loads(result.stdout)["trace"]

@@ -151,16 +151,16 @@ def test_compare_exit_codes_and_mismatch_report(tmp_path, blocklist_obj, fake_en
 # -- real engines ---------------------------------------------------------------------
 
 
-def engines_missing() -> str | None:
+def require_engines(*names: str) -> None:
+    """Skip (saying why) unless every named engine can run here."""
     try:
         from xdptool.runtime.engines import target_available
     except ImportError as exc:
-        return f"the runtime's engine registry is not available: {exc}"
-    for name in ("vm", "jit"):
+        pytest.skip(f"the runtime's engine registry is not available: {exc}")
+    for name in names:
         ok, why = target_available(name)
         if not ok:
-            return f"{name}: {why}"
-    return None
+            pytest.skip(f"{name}: {why}")
 
 
 def blocklist_traffic() -> list[bytes]:
@@ -179,9 +179,7 @@ BLOCK_53_UDP_80_TCP = {"blocklist": [{"key": "0035", "value": "01"}, {"key": "00
 
 @needs_clang
 def test_compare_vm_and_jit_on_the_blocklist_agree(tmp_path, blocklist_obj):
-    reason = engines_missing()
-    if reason:
-        pytest.skip(reason)
+    require_engines("vm", "jit")
     capture = tmp_path / "traffic.pcap"
     capture.write_bytes(classic(blocklist_traffic() * 3))
     maps = tmp_path / "maps.json"
@@ -191,40 +189,31 @@ def test_compare_vm_and_jit_on_the_blocklist_agree(tmp_path, blocklist_obj):
 
 
 @needs_clang
-def test_replay_blocklist_verdicts_and_drop_counters(tmp_path, blocklist_obj):
+@pytest.mark.parametrize("target", ["vm", "jit"])
+def test_replay_blocklist_verdicts_and_drop_counters(tmp_path, blocklist_obj, target):
     """Expectations from the program's documented rule: UDP 53 and TCP 80 are dropped and counted."""
-    reason = engines_missing()
-    if reason:
-        pytest.skip(reason)
+    require_engines(target)
     frames = blocklist_traffic()
     capture = tmp_path / "traffic.pcap"
     capture.write_bytes(classic(frames))
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
-    for target in ("vm", "jit"):
-        result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", target, "--json")
-        assert result.exit_code == 0, result.output
-        document = json.loads(result.stdout)
-        verdicts = [p["verdict"] for p in document["packets"]]
-        # per IP version: UDP 53, 80, 443, 8080 then TCP 53, 80, 443, 8080; then a runt and a cut IPv4 header
-        per_ip = ["XDP_DROP", "XDP_PASS", "XDP_PASS", "XDP_PASS", "XDP_PASS", "XDP_DROP", "XDP_PASS", "XDP_PASS"]
-        assert verdicts == per_ip * 2 + ["XDP_DROP", "XDP_DROP"], target
-        drops = {e["key"]: int.from_bytes(bytes.fromhex(e["value"]), "little") for e in document["maps"]["drops"]}
-        assert drops == {"0035": 2, "0050": 2}, target
-        assert document["summary"]["short_packets"]["count"] == 1
+    result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", target, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    verdicts = [p["verdict"] for p in document["packets"]]
+    # per IP version: UDP 53, 80, 443, 8080 then TCP 53, 80, 443, 8080; then a runt and a cut IPv4 header
+    per_ip = ["XDP_DROP", "XDP_PASS", "XDP_PASS", "XDP_PASS", "XDP_PASS", "XDP_DROP", "XDP_PASS", "XDP_PASS"]
+    assert verdicts == per_ip * 2 + ["XDP_DROP", "XDP_DROP"], target
+    drops = {e["key"]: int.from_bytes(bytes.fromhex(e["value"]), "little") for e in document["maps"]["drops"]}
+    assert drops == {"0035": 2, "0050": 2}, target
+    assert document["summary"]["short_packets"]["count"] == 1
 
 
 @needs_clang
 @pytest.mark.kernel
 def test_kernel_replay_agrees_with_jit(tmp_path, blocklist_obj):
-    reason = engines_missing()
-    if reason:
-        pytest.skip(reason)
-    from xdptool.runtime.engines import target_available
-
-    ok, why = target_available("kernel")
-    if not ok:
-        pytest.skip(f"kernel: {why}")
+    require_engines("kernel", "jit")
     capture = tmp_path / "traffic.pcap"
     capture.write_bytes(classic(blocklist_traffic()[:-2] * 2))  # the kernel refuses packets under 14 bytes
     maps = tmp_path / "maps.json"
