@@ -402,3 +402,14 @@ def test_recursive_and_same_section_callees():
     assert sorted(t for _, t in calls) == sorted([starts["fib"], starts["same_section"], starts["fib"]])
     assert any(fib.start <= pc < fib.end and target == fib.start for pc, target in calls)  # recursion
     assert len(obj.maps[".bss"].initial) == 1 << 16 == obj.maps[".bss"].value_size
+
+
+def test_section_without_function_symbols_is_one_program(tmp_path):
+    stripped = tmp_path / "stripped.o"
+    tool("llvm-objcopy", "--strip-symbol=btf_prog", str(compiled("btf_kinds")), str(stripped))
+    obj = load_object(stripped)
+    prog = obj.program()
+    assert (prog.name, prog.section, prog.type) == ("xdp", "xdp", ProgType.XDP)  # legacy libbpf naming
+    assert [s.name for s in prog.subprograms] == ["xdp", "global_helper"]
+    xdp = next(s for s in obj.code_sections if s.name == "xdp")
+    assert prog.subprograms[0].end == len(xdp.data) // 8  # the whole section
