@@ -176,19 +176,22 @@ def check_control_flow(insns: Sequence[Instruction]) -> list[tuple[int, int]]:
     end = insns[-1].pc + insns[-1].slots
     entries = _subprogram_starts(insns, starts_at)
     bounds = list(zip(entries, entries[1:] + [end]))
-    by_pc = {insn.pc: insn for insn in insns}
+    index = 0  # insns are in slot order: walk them once, subprogram by subprogram
     for first, stop in bounds:
-        last = max(pc for pc in starts_at if first <= pc < stop)
-        if not (by_pc[last].is_exit or (by_pc[last].is_branch and by_pc[last].op == JmpOp.JA)):
-            raise InvalidProgram("the last instruction of a (sub)program must be exit or ja", last)
-        for pc in (pc for pc in starts_at if first <= pc < stop):
-            insn = by_pc[pc]
+        last = None
+        while index < len(insns) and insns[index].pc < stop:
+            insn = last = insns[index]
+            index += 1
             if not insn.is_branch:
                 continue
             if not first <= insn.target < stop:
-                raise InvalidProgram(f"jump to slot {insn.target} leaves its (sub)program (slots {first}-{stop - 1})", pc)
+                raise InvalidProgram(
+                    f"jump to slot {insn.target} leaves its (sub)program (slots {first}-{stop - 1})", insn.pc
+                )
             if insn.target not in starts_at:
-                raise InvalidProgram(f"jump to slot {insn.target}, the middle of ld_imm64", pc)
+                raise InvalidProgram(f"jump to slot {insn.target}, the middle of ld_imm64", insn.pc)
+        if not (last.is_exit or (last.is_branch and last.op == JmpOp.JA)):
+            raise InvalidProgram("the last instruction of a (sub)program must be exit or ja", last.pc)
     return bounds
 
 
