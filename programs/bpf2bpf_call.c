@@ -16,8 +16,9 @@
  *           (runt, bad or cut IPv4/IPv6 header, cut TCP header or data offset < 5);
  *           XDP_PASS for every other frame (non-IP, non-TCP, TCP with sane flags,
  *           non-first IPv4 fragments). VLAN tags are not parsed: tagged frames pass.
- * NFP offload: yes — ARRAY map with map_lookup + atomic add; BPF-to-BPF calls are
- *           supported by the NFP JIT since Linux 5.0.
+ * NFP offload: yes — ARRAY map with map_lookup + atomic add; the NFP JIT supports
+ *           BPF-to-BPF calls (helper calls and pseudo calls are told apart in
+ *           drivers/net/ethernet/netronome/nfp/bpf/verifier.c).
  */
 #include "parsing.h"
 #include "counters.h"

@@ -1,6 +1,7 @@
 """Writes the capture of every example program: programs/<name>.pcap, plus
-programs/expected.json (the verdict, and where the program rewrites the packet the
-expected output bytes, of every packet).
+programs/expected.json: per capture, per packet, its description, its verdict and,
+where the output is specified (programs that rewrite, grow or cut packets), the
+expected output frame as hex ("out").
 
 Run from anywhere: .venv/bin/python programs/gen_captures.py  (--table prints the
 table below). Deterministic: fixed addresses, ports, payloads, timestamps

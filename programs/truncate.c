@@ -2,8 +2,8 @@
  * sample only the headers of a traffic mirror.
  *
  * max_len is a `const volatile` global: it lives in .rodata, which the loader turns
- * into a read-only ARRAY map, so a loader (or xdptool's --maps-in) can set it before
- * the program is loaded without recompiling. Default 128 bytes. The kernel refuses to
+ * into a read-only ARRAY map, so a loader can set it before the program is loaded,
+ * without recompiling. Default 128 bytes. The kernel refuses to
  * shrink below the 14-byte Ethernet header, so values under 14 make
  * bpf_xdp_adjust_tail fail.
  *
