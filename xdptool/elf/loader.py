@@ -346,7 +346,7 @@ class _Loader:
 
     # -- relocations ----------------------------------------------------------------
     def _relocations(self, target_index: int):
-        """(index, offset, type, symbol, addend) of every relocation for a section."""
+        """(number, relocation section name, offset, type, symbol, addend or None) per entry."""
         for sec in self.sections:
             if sec.type not in ("SHT_REL", "SHT_RELA") or sec.header["sh_info"] != target_index:
                 continue
