@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Sequence
 
-from ..ebpf.insn import Instruction
+from ..ebpf.insn import Instruction, renumber
 from ..ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, CallSrc, Cls, JmpOp, Mode, PseudoSrc, Src
 from ..elf.model import Program, RelocKind
 from ..errors import XdpError
@@ -688,7 +688,7 @@ def run_raw(insns: list[Instruction], mem: bytes = b"", config: RuntimeConfig | 
     Faults raise VmFault (an XdpError) rather than returning a verdict.
     """
     vm = VmEngine(None, config=config, helpers=CONFORMANCE_HELPERS)
-    comp = vm._compile("raw", insns)
+    comp = vm._compile("raw", renumber([insn.copy() for insn in insns]))
     region = vm.mem.add("mem", bytearray(mem))
     vm._begin_run()
     try:
