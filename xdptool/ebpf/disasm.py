@@ -229,9 +229,7 @@ def format_line(insn: Instruction, symbols: list = (), *, raw: bool = False) -> 
 
 def disassemble(obj, *, raw: bool = False, source: bool = False) -> str:
     """Text identical to `llvm-objdump -d [--no-show-raw-insn]` for the object's code."""
-    from pathlib import Path
-
-    out = [f"\n{Path(obj.path).name}:\tfile format elf64-bpf\n"]
+    out = [f"\n{obj.path}:\tfile format elf64-bpf\n"]
     for section in obj.code_sections:
         lines = list(section_lines(section, raw=raw, source=source))
         out.append("")
