@@ -33,6 +33,7 @@ class CompiledProgram:
     batch_address: int | None
     helpers_called: set[int] = field(default_factory=set)
     imm_slots: dict[int, int] = field(default_factory=dict)  # ld_imm64 pc -> env.imm_table index
+    messages: list[str] = field(default_factory=list)  # MESSAGE fault texts by index
 
 
 def compile_program(insns: list[Instruction], *, natives=None, batch_builder=None,
@@ -40,14 +41,18 @@ def compile_program(insns: list[Instruction], *, natives=None, batch_builder=Non
     """Native code for `insns`; `batch_builder(module, prog_fn)` adds xdp_batch."""
     module = backend.new_module(name)
     helpers = HelperEmitter(natives)
-    translator = Translator(module, insns, "prog", MemoryModel(STACK_SIZE), helpers)
+    memory = MemoryModel(STACK_SIZE)
+    translator = Translator(module, insns, "prog", memory, helpers)
     prog = translator.translate()
     run = ir.Function(module, ir.FunctionType(I64, [ENV_PTR]), name="xdp_run")
     b = ir.IRBuilder(run.append_basic_block("entry"))
-    ENV.store(b, run.args[0], "fault_kind", ir.Constant(I64, 0))
-    b.ret(b.call(prog, [run.args[0]]))
+    env = run.args[0]
+    ENV.store(b, env, "fault_kind", ir.Constant(I64, 0))
+    ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, ir.Constant(I64, 0)), index=10)
+    b.ret(b.call(prog, [env]))
     if batch_builder is not None:
         batch_builder(module, prog)
     compiled = backend.compile_module(module)
     batch = compiled.address("xdp_batch") if batch_builder is not None else None
-    return CompiledProgram(compiled, compiled.address("xdp_run"), batch, helpers.called, translator.imm_slots)
+    return CompiledProgram(compiled, compiled.address("xdp_run"), batch, helpers.called, translator.imm_slots,
+                           translator.messages)

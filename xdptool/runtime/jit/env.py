@@ -23,12 +23,10 @@ class FaultKind(enum.IntEnum):
     """Why native code stopped a packet (0: it did not)."""
 
     NONE = 0
-    MEMORY = 1  # checked access failed: the address/size/write fields say which
+    MEMORY = 1  # a checked access failed: fault_addr/size/write say which
     INSN_LIMIT = 2  # config.max_insns exceeded
-    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested BPF-to-BPF calls
-    FALL_OFF_END = 4  # control ran past the last instruction
-    HELPER = 5  # a Python helper raised a fault; details kept on the Python side
-    DIV = 6  # reserved
+    MESSAGE = 3  # a fixed message (fault_addr = its index in the program's message list)
+    HELPER = 4  # a Python helper faulted; the engine holds the Fault
 
 
 # (name, number of 64-bit words)
@@ -68,14 +66,16 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("fault_pcs", 1),
     ("fault_addrs", 1),
     ("insn_counts", 1),
-    ("frame", 1),  # pointer to the packet frame buffer (headroom + data + tailroom)
-    ("frame_size", 1),
-    ("headroom", 1),
+    ("frame", 1),  # host pointer to the packet frame buffer (headroom + data + tailroom)
+    ("frame_capacity", 1),  # bytes allocated at `frame`
     ("pkt_id", 1),  # region id of the packet frame
-    ("ifindex", 1),
-    ("rx_queue", 1),
-    ("egress_ifindex", 1),
-    ("stop", 1),  # set by a callback to end the batch early (Python exception)
+    ("pkt_base", 1),  # address of frame[0] in the tagged address space
+    ("pkt_meta", 1),  # data_meta, data, data_end, hard end: offsets into the frame
+    ("pkt_data", 1),
+    ("pkt_end", 1),
+    ("pkt_hard_end", 1),
+    ("cb_r0", 1),  # r0 before a Python helper call (a helper may leave it unchanged)
+    ("stop", 1),  # set by a callback to end the batch early (a Python exception)
 )
 
 # Region table entry: host address of buf[0], lo, hi, writable (1) / read-only (0).

@@ -73,6 +73,7 @@ class HelperEmitter:
 
     def callback(self, t: "Translator", b: ir.IRBuilder, insn, helper_id: ir.Value, args: list) -> ir.Value:
         t.store_count(b)
+        ENV.store(b, t.env, "cb_r0", t.reg(b, 0))
         fn_ptr = b.inttoptr(ENV.load(b, t.env, "helper_cb"), _CALLBACK_IR.as_pointer())
         env_int = b.ptrtoint(t.env, I64)
         result = b.call(fn_ptr, [env_int, helper_id, c64(insn.pc), *args])

@@ -12,8 +12,9 @@ A failed check records the access (address, size, write) and the region's
 window, and stops the packet; Python formats the message with the
 interpreter's own code (`AddressSpace.resolve`), so both engines word faults
 identically.  The context region is not memory: its fields are values
-(`env.ctx_values`), read only as aligned u32 fields, like the kernel's
-rewrite of `xdp_md` loads.
+(the packet pointers from the env's packet state, the rest from
+`env.ctx_values`), read only as aligned u32 fields, like the kernel's rewrite
+of `xdp_md` loads.
 """
 
 from __future__ import annotations
@@ -81,6 +82,17 @@ class MemoryModel:
         host = self._entry(b, env, safe_rid, R_HOST)
         return b.inttoptr(b.add(host, off), I8P)
 
+    @staticmethod
+    def ctx_field(b: ir.IRBuilder, env: ir.Value, off: ir.Value) -> ir.Value:
+        """xdp_md field at byte offset `off` (checked: aligned, < 24): the pointer
+        fields are computed from the packet state, the rest read from ctx_values."""
+        value = ENV.load(b, env, "ctx_values", b.lshr(off, c64(2)))
+        base = ENV.load(b, env, "pkt_base")
+        for field_off, name in ((0, "pkt_data"), (4, "pkt_end"), (8, "pkt_meta")):
+            pointer = b.add(base, ENV.load(b, env, name))
+            value = b.select(b.icmp_unsigned("==", off, c64(field_off)), pointer, value)
+        return value
+
     def load_value(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int) -> ir.Value:
         """i64 loaded (zero-extended) from `addr`: the context's fields or checked memory."""
         env = t.env
@@ -101,7 +113,7 @@ class MemoryModel:
         cb.cbranch(ok, ctx_ok, ctx_bad)
         self._fault(t, ir.IRBuilder(ctx_bad), insn.pc, addr, size, False)
         cb.position_at_end(ctx_ok)
-        ctx_value = ENV.load(cb, env, "ctx_values", cb.lshr(off, c64(2)))
+        ctx_value = self.ctx_field(cb, env, off)
         cb.branch(done)
 
         mb = ir.IRBuilder(mem_block)
@@ -128,6 +140,12 @@ class MemoryModel:
         return b.load(b.gep(table, [c64(slot)]))
 
     def frame_pointer(self, t: "Translator", b: ir.IRBuilder, depth: ir.Value) -> ir.Value:
-        """R10 of call frame `depth`: the top of that frame's stack region."""
-        rid = ENV.load(b, t.env, "stack_ids", depth)
+        """R10 of call frame `depth`, whose stack is zeroed first (as the interpreter does)."""
+        return self.enter_frame(t.module, b, t.env, depth)
+
+    def enter_frame(self, module: ir.Module, b: ir.IRBuilder, env: ir.Value, depth: ir.Value) -> ir.Value:
+        rid = ENV.load(b, env, "stack_ids", depth)
+        host = b.inttoptr(self._entry(b, env, rid, R_HOST), I8P)
+        memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
+        b.call(memset, [host, ir.Constant(I8, 0), c64(self.stack_size), ir.Constant(ir.IntType(1), 0)])
         return b.add(b.shl(rid, c64(REGION_SHIFT)), c64(ORIGIN + self.stack_size))

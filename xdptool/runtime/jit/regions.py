@@ -18,10 +18,14 @@ EMPTY_WINDOW = (1, 0)  # lo > hi: every access fails the range check
 
 
 def host_address(buf) -> tuple[int, object]:
-    """(host address of buf[0], the pinning view) for a bytearray (0 if empty)."""
+    """(host address of buf[0], the pinning view) for a bytearray or writable
+    memoryview; immutable bytes (never written natively) are copied."""
     if len(buf) == 0:
         return 0, None
-    view = (ctypes.c_char * len(buf)).from_buffer(buf)
+    if isinstance(buf, bytes) or (isinstance(buf, memoryview) and buf.readonly):
+        view = ctypes.create_string_buffer(bytes(buf), len(buf))
+    else:
+        view = (ctypes.c_char * len(buf)).from_buffer(buf)
     return ctypes.addressof(view), view
 
 

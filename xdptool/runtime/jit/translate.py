@@ -47,6 +47,10 @@ class JitUnsupported(XdpError):
     """The program uses something the JIT does not translate."""
 
 
+class _Invalid(Exception):
+    """An instruction the interpreter faults on when it runs; carries its message."""
+
+
 def c64(value: int) -> ir.Constant:
     return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
 
@@ -70,6 +74,9 @@ class Translator:
         self.env = self.fn.args[0]
         self.blocks: dict[int, ir.Block] = {}
         self.return_sites: list[ir.Block] = []
+        self.slots = sum(insn.slots for insn in insns)
+        self.bad_jumps: list[str] = []
+        self.messages: list[str] = []  # texts of MESSAGE faults, by index
         self.imm_slots: dict[int, int] = {}  # pc of a relocated ld_imm64 -> env.imm_table index
 
     # -- small helpers -------------------------------------------------------
@@ -90,7 +97,12 @@ class Translator:
     def target_block(self, insn: Instruction, target: int) -> ir.Block:
         block = self.blocks.get(target)
         if block is None:
-            raise JitUnsupported(f"insn {insn.pc}: jump to {target}, which is not an instruction")
+            # The interpreter gives each invalid target a faulting slot appended after
+            # the program (slot `slots + k` for the k-th) and faults when it is reached.
+            block = self.fn.append_basic_block(f"pc{insn.pc}.badjump")
+            text = f"jump from {insn.pc} to invalid pc {target}"
+            self.bad_jumps.append(text)
+            self.message_fault(ir.IRBuilder(block), self.slots + len(self.bad_jumps) - 1, text, executed=1)
         return block
 
     def fault(self, b: ir.IRBuilder, kind: FaultKind, pc: int, address: ir.Value | None = None,
@@ -102,6 +114,14 @@ class Translator:
         ENV.store(b, self.env, "fault_size", c64(size))
         self.store_count(b)
         b.ret(c64(0))
+
+    def message_fault(self, b: ir.IRBuilder, pc: int, text: str, executed: int = 0) -> None:
+        """A fault with a fixed message (the interpreter's wording); `executed` more
+        instructions are counted (the interpreter counts running a faulting slot)."""
+        if executed:
+            b.store(b.add(b.load(self.count), c64(executed)), self.count)
+        self.messages.append(text)
+        self.fault(b, FaultKind.MESSAGE, pc, c64(len(self.messages) - 1))
 
     def store_count(self, b: ir.IRBuilder) -> None:
         ENV.store(b, self.env, "insns", b.load(self.count))
@@ -128,7 +148,9 @@ class Translator:
             self._emit(insn)
         fb = ir.IRBuilder(self.fall_off_end)
         last = self.insns[-1]
-        self.fault(fb, FaultKind.FALL_OFF_END, last.pc + last.slots)
+        # Past the end is slot `slots`: the first invalid-target slot if there is one.
+        end_text = self.bad_jumps[0] if self.bad_jumps else "execution ran past the end of the program"
+        self.message_fault(fb, self.slots, end_text, executed=1)
         self._emit_return_dispatch()
         return self.fn
 
@@ -150,11 +172,10 @@ class Translator:
             over = b.icmp_unsigned(">", count, self.limit)
             with b.if_then(over, likely=False):
                 self.fault(b, FaultKind.INSN_LIMIT, insn.pc)
-        cls = insn.cls
-        handler = _CLASS_HANDLERS.get(cls)
-        if handler is None:  # pragma: no cover - every class has one
-            raise JitUnsupported(f"insn {insn.pc}: class {cls:#x}")
-        handler(self, b, insn)
+        try:
+            _CLASS_HANDLERS[insn.cls](self, b, insn)
+        except _Invalid as invalid:
+            self.message_fault(b, insn.pc, str(invalid))
 
     # -- ALU ---------------------------------------------------------------------
     def _source(self, b: ir.IRBuilder, insn: Instruction, width: ir.IntType) -> ir.Value:
@@ -166,7 +187,12 @@ class Translator:
     def _alu(self, b: ir.IRBuilder, insn: Instruction) -> None:
         wide = insn.cls == Cls.ALU64
         width = I64 if wide else I32
-        op = AluOp(insn.op)
+        try:
+            op = AluOp(insn.op)
+        except ValueError:
+            raise _Invalid(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})") from None
+        if op is not AluOp.END and (insn.dst > 10 or (insn.uses_reg_src and insn.src > 10)):
+            raise _Invalid(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})")
         if op is AluOp.END:
             self._endian(b, insn, wide)
         else:
@@ -174,14 +200,16 @@ class Translator:
             if not wide:
                 dst = b.trunc(dst, I32)
             if op is AluOp.MOV and insn.off:
-                if not insn.uses_reg_src or insn.off not in (8, 16, 32) or (not wide and insn.off == 32):
-                    raise JitUnsupported(f"insn {insn.pc}: invalid movsx offset {insn.off}")
+                if insn.off not in (8, 16, 32) or (not wide and insn.off == 32):
+                    raise _Invalid(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})")
+                if not insn.uses_reg_src:
+                    raise _Invalid(f"invalid movsx with an immediate (code {insn.code:#04x})")
                 result = alu.sign_extend_from(b, self._source(b, insn, width), insn.off, width.width)
             else:
-                signed = insn.is_signed_divmod
+                signed = op in (AluOp.DIV, AluOp.MOD) and insn.off == 1
                 emit = alu.BINARY.get((op, signed))
-                if emit is None or (insn.off and not signed):
-                    raise JitUnsupported(f"insn {insn.pc}: invalid ALU instruction {insn.code:#04x} off={insn.off}")
+                if emit is None or (op in (AluOp.DIV, AluOp.MOD) and insn.off not in (0, 1)):
+                    raise _Invalid(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})")
                 result = emit(b, dst, self._source(b, insn, width))
             self.set_reg(b, insn.dst, result)
         b.branch(self.next_block(insn))
@@ -189,7 +217,7 @@ class Translator:
     def _endian(self, b: ir.IRBuilder, insn: Instruction, wide: bool) -> None:
         bits = insn.imm
         if bits not in (16, 32, 64):
-            raise JitUnsupported(f"insn {insn.pc}: invalid byte-swap width {bits}")
+            raise _Invalid(f"invalid byte swap width {bits}")
         value = self.reg(b, insn.dst)
         swap = wide or insn.uses_reg_src  # bswap (ALU64) or to_be (ALU|X); to_le otherwise
         result = alu.byte_swap(b, self.module, value, bits) if swap else alu.truncate_to(b, value, bits)
@@ -207,8 +235,6 @@ class Translator:
         if op == JmpOp.CALL:
             self._call(b, insn)
             return
-        if insn.cls == Cls.JMP32 and op == JmpOp.CALL:  # pragma: no cover
-            raise JitUnsupported(f"insn {insn.pc}: invalid call")
         width = I32 if insn.cls == Cls.JMP32 else I64
         dst = self.reg(b, insn.dst)
         if width is I32:
@@ -216,7 +242,7 @@ class Translator:
         try:
             cond = alu.compare(b, JmpOp(op), dst, self._source(b, insn, width))
         except (KeyError, ValueError):
-            raise JitUnsupported(f"insn {insn.pc}: invalid jump opcode {insn.code:#04x}") from None
+            raise _Invalid(f"invalid jump instruction (code {insn.code:#04x})") from None
         b.cbranch(cond, self.target_block(insn, insn.target), self.next_block(insn))
 
     def _call(self, b: ir.IRBuilder, insn: Instruction) -> None:
@@ -240,7 +266,7 @@ class Translator:
         depth = b.load(self.depth)
         too_deep = b.icmp_unsigned(">=", depth, c64(MAX_FRAMES - 1))
         with b.if_then(too_deep, likely=False):
-            self.fault(b, FaultKind.CALL_DEPTH, insn.pc)
+            self.message_fault(b, insn.pc, f"call depth exceeds {MAX_FRAMES} frames")
         site = len(self.return_sites)
         self.return_sites.append(self.next_block(insn))
         b.store(c64(site), self._frame_slot(b, depth, 0))
@@ -287,7 +313,9 @@ class Translator:
     # -- loads, stores, atomics, ld_imm64 -----------------------------------------------
     def _ld(self, b: ir.IRBuilder, insn: Instruction) -> None:
         if insn.code != LD_IMM64:
-            raise JitUnsupported(f"insn {insn.pc}: legacy packet access (ld_abs/ld_ind) is not supported in XDP")
+            if insn.mode in (Mode.ABS, Mode.IND):
+                raise _Invalid(f"legacy {Mode(insn.mode).name} packet loads are not supported for XDP programs")
+            raise _Invalid(f"invalid instruction code {insn.code:#04x}")
         self.set_reg(b, insn.dst, self.memory.imm64_value(self, b, insn))
         b.branch(self.next_block(insn))
 
@@ -296,7 +324,7 @@ class Translator:
 
     def _ldx(self, b: ir.IRBuilder, insn: Instruction) -> None:
         if insn.mode not in (Mode.MEM, Mode.MEMSX):
-            raise JitUnsupported(f"insn {insn.pc}: invalid load mode {insn.mode:#x}")
+            raise _Invalid(f"{_mode_name(insn.mode)} loads are not supported for XDP programs")
         size = insn.size_bytes
         addr = self._address(b, insn.src, insn.off)
         value = self.memory.load_value(self, b, insn, addr, size)
@@ -310,7 +338,7 @@ class Translator:
             self._atomic(b, insn)
             return
         if insn.mode != Mode.MEM:
-            raise JitUnsupported(f"insn {insn.pc}: invalid store mode {insn.mode:#x}")
+            raise _Invalid(f"invalid store instruction (code {insn.code:#04x})")
         size = insn.size_bytes
         ty = ir.IntType(size * 8)
         value = self.reg(b, insn.src) if insn.cls == Cls.STX else c64(insn.imm)
@@ -321,8 +349,10 @@ class Translator:
 
     def _atomic(self, b: ir.IRBuilder, insn: Instruction) -> None:
         size = insn.size_bytes
-        if size not in (4, 8) or insn.imm not in _ATOMIC_RMW and insn.imm not in (AtomicOp.XCHG, AtomicOp.CMPXCHG):
-            raise JitUnsupported(f"insn {insn.pc}: invalid atomic operation {insn.imm:#x}")
+        if size not in (4, 8):
+            raise _Invalid(f"invalid atomic size {size}")
+        if insn.imm not in _ATOMIC_RMW and insn.imm not in (AtomicOp.XCHG, AtomicOp.CMPXCHG):
+            raise _Invalid(f"invalid atomic operation {insn.imm:#x}")
         ty = ir.IntType(size * 8)
         addr = self._address(b, insn.dst, insn.off)
         ptr = b.bitcast(self.memory.access(self, b, insn, addr, size, write=True, atomic=True), ty.as_pointer())
@@ -342,6 +372,13 @@ class Translator:
             if fetch:
                 self.set_reg(b, insn.src, old)
         b.branch(self.next_block(insn))
+
+
+def _mode_name(mode: int) -> str:
+    try:
+        return Mode(mode).name
+    except ValueError:
+        return f"mode {mode:#x}"
 
 
 # Atomic read-modify-write: imm -> (builder method, fetch?)

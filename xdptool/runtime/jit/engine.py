@@ -1,0 +1,242 @@
+"""`JitEngine`: the program as native code, with the interpreter's semantics.
+
+The engine keeps a *shadow* `VmEngine` built from the same program, maps and
+config.  Native code never consults it on the hot path, but it is what makes
+results identical by construction rather than by imitation:
+- its address space decides every region id (ctx, packet, stack frames, map
+  handles, global data, map values in first-use order, helper scratch), and the
+  native region table mirrors it, so pointer values are the interpreter's;
+- helpers without a native version run as the interpreter's own Python
+  implementation with the shadow as their `HelperEnv`, the packet state and
+  region table synchronised around the call;
+- faults are worded by the interpreter's own code (`AddressSpace.resolve`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Sequence
+
+from ...ebpf.insn import Instruction
+from ...elf.model import Program
+from ..config import MAX_CALL_FRAMES, RuntimeConfig
+from ..contract import Fault, RunResult, XdpContext
+from ..helpers import XDP_REDIRECT
+from ..maps import MapStore
+from ..memory import MemoryFault
+from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _TailCall
+from .compiler import CompiledProgram, compile_program
+from .env import ENV, FaultKind
+from .helpers import CALLBACK_TYPE
+from .natives import native_emitters
+from .regions import RegionTable
+
+M32 = 0xFFFFFFFF
+M64 = (1 << 64) - 1
+_RUN_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
+
+
+class _CallbackError(Exception):
+    """A Python exception inside a helper callback, re-raised after native code returns."""
+
+
+def compiled_for(program: Program, maps: MapStore) -> CompiledProgram:
+    """Native code for `program`, compiled once and cached on the program object."""
+    key = tuple((m.name, m.type, m.key_size, m.value_size, m.max_entries, m.ncpus) for m in maps.values())
+    cache = program.__dict__.setdefault("_jit_cache", {})
+    compiled = cache.get(key)
+    if compiled is None:
+        compiled = cache[key] = compile_program(program.insns, natives=native_emitters(maps),
+                                                name=program.name)
+    return compiled
+
+
+class JitEngine:
+    name = "jit"
+
+    def __init__(self, program: Program | None, maps: MapStore | None = None,
+                 config: RuntimeConfig | None = None, *, _raw: tuple[list[Instruction], dict] | None = None):
+        if _raw is None:
+            # The shadow refuses what the interpreter refuses (unknown helpers, kfuncs, ...).
+            self.shadow = VmEngine(program, maps, config)
+            self.native = compiled_for(program, self.shadow.maps)
+            self.comp = self.shadow.main
+        else:
+            insns, helpers = _raw
+            self.shadow = VmEngine(None, maps, config, helpers=helpers)
+            self.comp = self.shadow._compile("raw", insns)
+            self.native = compile_program(insns, natives=native_emitters(self.shadow.maps))
+        self.program = program
+        self.maps = self.shadow.maps
+        self.config = self.shadow.config
+        self.table = RegionTable()
+        self.env = ENV.struct()
+        self._env_addr = ctypes.addressof(self.env)
+        self._callback = CALLBACK_TYPE(self._helper_callback)
+        self._run_fn = _RUN_TYPE(self.native.run_address)
+        self._pending_fault: Fault | None = None
+        self._error: BaseException | None = None
+        self._imm = (ctypes.c_uint64 * max(1, len(self.native.imm_slots)))()
+        by_pc = {insn.pc: insn for insn in (program.insns if program is not None else insns)}
+        for pc, slot in self.native.imm_slots.items():
+            self._imm[slot] = self.shadow._imm64(by_pc[pc]) & M64
+        self._setup_env()
+
+    # -- env -------------------------------------------------------------------------
+    def _setup_env(self) -> None:
+        env, shadow = self.env, self.shadow
+        env.insn_limit = self.config.max_insns
+        env.helper_cb = ctypes.cast(self._callback, ctypes.c_void_p).value
+        env.imm_table = ctypes.addressof(self._imm)
+        env.ctx_id = shadow.ctx_region.id
+        env.pkt_id = shadow.packet_region.id
+        env.pkt_base = shadow.packet_region.base
+        for depth, region in enumerate(shadow.stack_regions[:MAX_CALL_FRAMES]):
+            env.stack_ids[depth] = region.id
+        self._sync_regions(force=True)
+
+    def _sync_regions(self, force: bool = False) -> None:
+        """Mirror the shadow's address space when its set of regions changed."""
+        space = self.shadow.mem
+        stamp = (len(space.regions), space._next_id)
+        if force or stamp != getattr(self, "_region_stamp", None):
+            self.table.sync(space)
+            self._region_stamp = stamp
+            self.env.regions = self.table.address
+            self.env.region_count = self.table.count
+        else:
+            region = self.shadow.packet_region
+            self.table.put(region.id, region.buf, region.lo, region.hi, region.writable)
+
+    def _packet_to_native(self) -> None:
+        xdp, env = self.shadow.xdp, self.env
+        env.pkt_meta, env.pkt_data, env.pkt_end, env.pkt_hard_end = xdp.data_meta, xdp.data, xdp.data_end, xdp.hard_end
+        self.shadow.packet_changed()
+        self._sync_regions()
+
+    def _packet_to_shadow(self) -> None:
+        xdp, env = self.shadow.xdp, self.env
+        xdp.data_meta, xdp.data, xdp.data_end = env.pkt_meta, env.pkt_data, env.pkt_end
+        self.shadow.packet_changed()
+
+    def _set_ctx(self, ctx: XdpContext) -> None:
+        values = self.env.ctx_values
+        values[3], values[4], values[5] = (ctx.ingress_ifindex & M32, ctx.rx_queue_index & M32,
+                                           ctx.egress_ifindex & M32)
+
+    # -- helper callback ---------------------------------------------------------------
+    def _helper_callback(self, env_addr, helper_id, pc, r1, r2, r3, r4, r5):
+        shadow = self.shadow
+        try:
+            self._packet_to_shadow()
+            spec = shadow.helpers.get(helper_id)
+            if spec is None:
+                raise MemoryFault(f"callx to helper #{helper_id}, which the runtime does not implement")
+            shadow._current_comp = self.comp
+            result = spec.impl(shadow, r1, r2, r3, r4, r5)
+            self._packet_to_native()
+            return self.env.cb_r0 if result is None else result & M64
+        except MemoryFault as exc:
+            self._pending_fault = self._fault_from(exc, pc)
+        except _TailCall as call:  # pragma: no cover - tail calls are refused at creation
+            self._error = _CallbackError(f"tail call into {call.target.name} in native code")
+        except BaseException as exc:  # noqa: BLE001 - must not unwind through native frames
+            self._error = exc
+        self.env.fault_kind = FaultKind.HELPER
+        self.env.stop = 1
+        return 0
+
+    # -- faults ----------------------------------------------------------------------------
+    def _fault_from(self, exc: MemoryFault, pc: int) -> Fault:
+        insn = self.comp.insns.get(pc)
+        return Fault(pc=pc, message=exc.message, address=exc.address, region=exc.region,
+                     line=insn.line if insn is not None else None)
+
+    def _native_fault(self) -> Fault | None:
+        env = self.env
+        kind = env.fault_kind
+        if kind == FaultKind.NONE:
+            return None
+        pc = env.fault_pc
+        if kind == FaultKind.HELPER:
+            return self._pending_fault
+        if kind == FaultKind.MEMORY:
+            return self._fault_from(self._memory_fault(env.fault_addr, env.fault_size, bool(env.fault_write)), pc)
+        if kind == FaultKind.INSN_LIMIT:
+            exc = MemoryFault(f"executed more than {self.config.max_insns} instructions (max_insns): runaway loop?")
+            return self._fault_from(exc, pc)
+        return self._fault_from(MemoryFault(self.native.messages[env.fault_addr]), pc)
+
+    def _memory_fault(self, addr: int, size: int, write: bool) -> MemoryFault:
+        """The interpreter's own fault for this access (it must fail there too)."""
+        self._packet_to_shadow()
+        mem = self.shadow.mem
+        try:
+            if write:
+                region, _ = mem.resolve(addr, size, True)
+                if region.reader is not None:  # an atomic on the context
+                    raise MemoryFault(f"atomic access to {region.name}", addr, region.name)
+            else:
+                mem.load(addr, size)
+        except MemoryFault as exc:
+            return exc
+        return MemoryFault(f"native check refused an access of {size} bytes at {mem.describe(addr)}", addr)
+
+    # -- running ------------------------------------------------------------------------------
+    def _invoke(self, r1: int, r2: int = 0) -> int:
+        env = self.env
+        for n in range(11):
+            env.init_regs[n] = 0
+        env.init_regs[1], env.init_regs[2] = r1, r2
+        env.fault_kind = 0
+        env.stop = 0
+        env.insns = 0
+        self._pending_fault = None
+        self._error = None
+        r0 = self._run_fn(self._env_addr)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return r0
+
+    def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult:
+        shadow = self.shadow
+        ctx = ctx or XdpContext()
+        shadow.xdp.reset(packet, ctx)
+        run = shadow._begin_run()
+        self._set_ctx(ctx)
+        self._packet_to_native()
+        try:
+            r0 = self._invoke(shadow.ctx_region.base)
+            fault = self._native_fault()
+            self._packet_to_shadow()
+        finally:
+            shadow._end_run()
+        shadow.count = self.env.insns
+        retval = 0 if fault is not None else r0 & M32
+        redirect = run.redirect if fault is None and retval == XDP_REDIRECT else None
+        return RunResult(retval=retval, packet=shadow.xdp.packet, redirect=redirect, fault=fault,
+                         trace_printk=run.trace_printk, events=run.events, insns_executed=self.env.insns)
+
+    def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
+        return [self.run(packet, ctx) for packet in packets]
+
+    def run_raw_once(self, mem: bytes) -> int:
+        region = self.shadow.mem.add("mem", bytearray(mem))
+        self.shadow._begin_run()
+        self._sync_regions()
+        try:
+            r0 = self._invoke(region.base if mem else 0, len(mem))
+            fault = self._native_fault()
+        finally:
+            self.shadow._end_run()
+            self.shadow.mem.remove(region)
+        if fault is not None:
+            raise VmFault(fault)
+        return r0 & M64
+
+
+def run_raw(insns: list[Instruction], mem: bytes = b"", config: RuntimeConfig | None = None) -> int:
+    """The bpf_conformance convention on native code (as `vm.run_raw`): r1 = pointer
+    to a copy of `mem`, r2 = its length; r0 as u64; a fault raises VmFault."""
+    return JitEngine(None, None, config, _raw=(insns, CONFORMANCE_HELPERS)).run_raw_once(mem)
