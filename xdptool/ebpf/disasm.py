@@ -1,10 +1,11 @@
 """The llvm-objdump text form of eBPF.
 
 `format_insn` prints one instruction exactly as `llvm-objdump -d` (LLVM 14) does
-for everything LLVM 14 knows; for what it prints as `<unknown>` but ISA v4
-defines (sdiv/smod, movsx, bswap, sign-extending loads, gotol, jset, ST with an
-immediate, 32-bit fetch atomics) it uses the syntax of newer LLVM releases, so
-every valid instruction has a readable form that the assembler reads back.
+for the instructions clang emits.  Where LLVM 14 prints `<unknown>` or hides an
+ISA v4 variant (mod, sdiv/smod shown as `/=`, movsx shown as `=`, bswap,
+sign-extending loads, gotol, jset, ST with an immediate, 32-bit fetch atomics)
+it uses the syntax of newer LLVM releases instead, so every valid instruction
+has a distinct readable form that the assembler reads back.
 `disassemble` prints a whole object section by section, as llvm-objdump does.
 """
 
