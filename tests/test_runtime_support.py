@@ -16,7 +16,7 @@ from xdptool.runtime.config import RuntimeConfig
 from xdptool.runtime.maps import MapStore
 from xdptool.runtime.vm import VmEngine
 
-_REF = re.compile(r"^(\s*r\d+)\s*=\s*(map|value):(\w+)(?:\+(\d+))?\s*$")
+_REF = re.compile(r"^(\s*r\d+)\s*=\s*(map|value):([\w.]+?)(?:\+(\d+))?\s*$")
 
 
 def xdp(asm: str, maps: list[MapDef] = (), name: str = "prog"):
