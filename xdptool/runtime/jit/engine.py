@@ -36,6 +36,9 @@ M64 = (1 << 64) - 1
 _RUN_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
 
 
+_NATIVE_FRAME = (-1, None, 0, 0, 0, 0, 0)  # a native call frame, as the shadow's frame stack sees it
+
+
 class _CallbackError(Exception):
     """A Python exception inside a helper callback, re-raised after native code returns."""
 
@@ -133,11 +136,20 @@ class JitEngine:
             if spec is None:
                 raise MemoryFault(f"callx to helper #{helper_id}, which the runtime does not implement")
             shadow._current_comp = self.comp
-            result = spec.impl(shadow, r1, r2, r3, r4, r5)
+            env = self.env
+            # Callbacks (bpf_loop ...) run in the interpreter one frame below the
+            # native call depth, on the same instruction budget.
+            shadow.frames[:] = [_NATIVE_FRAME] * env.cb_depth
+            shadow.count = before = env.insns
+            try:
+                result = spec.impl(shadow, r1, r2, r3, r4, r5)
+            finally:
+                env.cb_insns = shadow.count - before
             self._packet_to_native()
-            return self.env.cb_r0 if result is None else result & M64
+            return env.cb_r0 if result is None else result & M64
         except MemoryFault as exc:
-            self._pending_fault = self._fault_from(exc, pc)
+            where = getattr(exc, "where", None)  # a fault inside a callback: its own pc
+            self._pending_fault = self._fault_from(exc, where[1] if where else pc)
         except _TailCall as call:  # pragma: no cover - tail calls are refused at creation
             self._error = _CallbackError(f"tail call into {call.target.name} in native code")
         except BaseException as exc:  # noqa: BLE001 - must not unwind through native frames

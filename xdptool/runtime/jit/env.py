@@ -75,6 +75,8 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("pkt_end", 1),
     ("pkt_hard_end", 1),
     ("cb_r0", 1),  # r0 before a Python helper call (a helper may leave it unchanged)
+    ("cb_depth", 1),  # call depth at a Python helper call (callbacks run one frame deeper)
+    ("cb_insns", 1),  # instructions the interpreter ran inside a Python helper (callbacks)
     ("stop", 1),  # set by a callback to end the batch early (a Python exception)
 )
 

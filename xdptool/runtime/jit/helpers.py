@@ -74,10 +74,12 @@ class HelperEmitter:
     def callback(self, t: "Translator", b: ir.IRBuilder, insn, helper_id: ir.Value, args: list) -> ir.Value:
         t.store_count(b)
         ENV.store(b, t.env, "cb_r0", t.reg(b, 0))
+        ENV.store(b, t.env, "cb_depth", b.load(t.depth))
         fn_ptr = b.inttoptr(ENV.load(b, t.env, "helper_cb"), _CALLBACK_IR.as_pointer())
         env_int = b.ptrtoint(t.env, I64)
         result = b.call(fn_ptr, [env_int, helper_id, c64(insn.pc), *args])
         failed = b.icmp_unsigned("!=", ENV.load(b, t.env, "fault_kind"), c64(0))
+        b.store(b.add(b.load(t.count), ENV.load(b, t.env, "cb_insns")), t.count)
         with b.if_then(failed, likely=False):
             t.store_count(b)
             b.ret(c64(0))
