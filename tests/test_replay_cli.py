@@ -220,3 +220,43 @@ def test_kernel_replay_agrees_with_jit(tmp_path, blocklist_obj):
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
     result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "kernel", "--compare", "jit")
     assert result.exit_code == 0, result.output
+
+
+# Programs whose results legitimately differ between engines, and why.
+CLOCK_DEPENDENT = {"syn_ratelimit": "keeps bpf_ktime_get_ns() in its map: the vm's clock is deterministic, the kernel's is not"}
+
+
+def bundled_captures():
+    return sorted((ROOT / "programs").glob("*.pcap"))
+
+
+def replay_compare_all(built_examples, other: str, skip: dict[str, str]) -> dict[str, dict]:
+    reports = {}
+    for pcap in bundled_captures():
+        if pcap.stem in skip:
+            continue
+        args = ["replay", pcap, "--prog", built_examples[pcap.stem], "--target", "vm", "--compare", other, "--json"]
+        maps = pcap.with_suffix(".maps.json")
+        if maps.exists():
+            args += ["--maps-in", maps]
+        result = invoke(*args)
+        assert result.exit_code in (0, 1), (pcap.stem, result.output)
+        reports[pcap.stem] = json.loads(result.stdout)
+    return reports
+
+
+def assert_all_identical(reports: dict[str, dict]) -> None:
+    assert reports, "no bundled captures found"
+    differing = {name: report["mismatches"][:3] for name, report in reports.items() if not report["identical"]}
+    assert differing == {}
+
+
+@pytest.mark.kernel
+def test_every_bundled_capture_replays_alike_on_vm_and_kernel(built_examples):
+    require_engines("vm", "kernel")
+    assert_all_identical(replay_compare_all(built_examples, "kernel", CLOCK_DEPENDENT))
+
+
+def test_every_bundled_capture_replays_alike_on_vm_and_jit(built_examples):
+    require_engines("vm", "jit")
+    assert_all_identical(replay_compare_all(built_examples, "jit", {}))

@@ -132,9 +132,36 @@ def test_short_and_zero_length_packets_run_and_are_called_out(tmp_path):
     records = RecordsSink()
     summary = run_fake(write(tmp_path, frames), sinks=(records,)).summary
     assert summary["packets"] == 5
-    assert summary["short_packets"] == {"count": 3, "first": [1, 2, 3], "note": SHORT_PACKET_NOTE}
+    assert summary["short_packets"] == {"count": 3, "first": [1, 2, 3], "note": SHORT_PACKET_NOTE, "not_run": 0}
     assert summary["zero_length"] == 1
     assert records.records[2] == {"index": 2, "verdict": "XDP_PASS", "retval": 2, "data_out": ""}
+
+
+class KernelLikeEngine(FakeEngine):
+    name = "kernel"
+
+    def run(self, packet, ctx=None):
+        assert len(packet) >= 14, "the kernel's test run refuses this"
+        return super().run(packet, ctx)
+
+
+def test_on_the_kernel_short_packets_are_left_out_and_indices_stay_those_of_the_file(tmp_path):
+    frames = [ether_frame(b"\x02"), b"\x01", ether_frame(b"\x03"), b"", ether_frame(b"\x01")]
+    capture = write(tmp_path, frames)
+    store, records = CounterStore(), RecordsSink()
+    sink = OutDirSink(tmp_path / "out", capture)
+    summary = replay(capture, KernelLikeEngine(store), store, program_name="p", target="kernel",
+                     sinks=(records, sink), chunk_packets=2).summary  # fmt: skip
+    assert [(r["index"], r["verdict"]) for r in records.records] == [(0, "XDP_PASS"), (2, "XDP_TX"), (4, "XDP_DROP")]
+    assert summary["packets"] == 3 and summary["short_packets"]["not_run"] == 2
+    assert "left out" in summary["short_packets"]["note"]
+    assert summary["bytes_in"] == sum(len(frames[i]) for i in (0, 2, 4))
+    from scapy.utils import RawPcapReader
+
+    assert [meta.sec for _, meta in RawPcapReader(str(tmp_path / "out" / "drop.pcap"))] == [104]
+    kernel_side = Side("kernel", lambda: (lambda s: (KernelLikeEngine(s), s))(CounterStore()))
+    result = compare(capture, side("vm"), kernel_side, chunk_packets=2)
+    assert result.identical and result.not_run == 2 and result.packets == 3
 
 
 def test_records_and_json_lines_have_the_documented_shape(tmp_path):

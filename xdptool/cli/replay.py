@@ -97,6 +97,10 @@ def run_compare(chosen, other: str, capture, ctx, as_json: bool) -> int:
     first = Side(chosen.name, chosen.make)
     second = Side(other, lambda: chosen.make(other))
     result = compare(capture, first, second, ctx)
+    if result.not_run and not as_json:
+        warn(f"{result.not_run} packets under 14 bytes left out: the kernel's test-run refuses them")
+    if result.not_compared and not as_json:
+        warn(f"not compared (the kernel does not report them): {', '.join(result.not_compared)}")
     if as_json:
         print_json(result.as_dict())
     elif result.identical:

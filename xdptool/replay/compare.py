@@ -9,15 +9,18 @@ re-run one packet at a time to find the packet after which they differ.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..runtime.contract import XdpContext
-from .driver import CHUNK_PACKETS, check_linktype, chunk_runner
+from .driver import CHUNK_PACKETS, check_linktype, chunk_runner, runnable
 from .pcap import Capture
 from .results import Chunk
 
 MISMATCHES_KEPT = 20
+# Fields an engine cannot report, so a comparison with it leaves them out: the
+# kernel's test run returns XDP_REDIRECT but not where to (kernel/engine.py).
+UNREPORTED_FIELDS = {"kernel": {"redirect"}}
 
 
 @dataclass
@@ -52,6 +55,8 @@ class Comparison:
     packets: int
     differing_packets: int
     mismatches: list[Mismatch]  # the first MISMATCHES_KEPT
+    not_run: int = 0  # packets under 14 bytes left out because a side is the kernel
+    not_compared: list[str] = field(default_factory=list)  # fields a side cannot report
 
     @property
     def identical(self) -> bool:
@@ -63,12 +68,14 @@ class Comparison:
             "packets": self.packets,
             "identical": self.identical,
             "differing_packets": self.differing_packets,
+            "not_run": self.not_run,
+            "not_compared": self.not_compared,
             "mismatches": [m.as_dict(self.names) for m in self.mismatches],
         }
 
 
-def packet_differences(a: Chunk, b: Chunk, i: int) -> list[Mismatch]:
-    index = a.start + i
+def packet_differences(a: Chunk, b: Chunk, i: int, skip: frozenset[str] = frozenset()) -> list[Mismatch]:
+    index = a.index(i)
     found = []
     for field, get in (("verdict", Chunk.verdict), ("retval", lambda c, j: c.retvals[j])):
         va, vb = get(a, i), get(b, i)
@@ -81,7 +88,7 @@ def packet_differences(a: Chunk, b: Chunk, i: int) -> list[Mismatch]:
             found.append(Mismatch(index, f"data_out byte {offset}", (f"0x{out_a[offset]:02x}", f"0x{out_b[offset]:02x}")))
         else:
             found.append(Mismatch(index, "data_out length", (len(out_a), len(out_b))))
-    if a.redirects.get(i) != b.redirects.get(i):
+    if "redirect" not in skip and a.redirects.get(i) != b.redirects.get(i):
         found.append(Mismatch(index, "redirect", (a.redirects.get(i), b.redirects.get(i))))
     fault_a, fault_b = a.faults.get(i), b.faults.get(i)
     if (fault_a is None) != (fault_b is None) or (fault_a and fault_b and fault_a.pc != fault_b.pc):
@@ -109,9 +116,12 @@ def compare(
     chunk_packets: int = CHUNK_PACKETS,
 ) -> Comparison:
     check_linktype(capture)
+    file_packets = len(capture)
     ctx = ctx or XdpContext()
     sides = [side.make() for side in (first, second)]
     runners = [chunk_runner(engine) for engine, _ in sides]
+    capture = runnable(capture, *(engine for engine, _ in sides))
+    skip = frozenset().union(*(UNREPORTED_FIELDS.get(getattr(engine, "name", ""), set()) for engine, _ in sides))
     differing: set[int] = set()
     kept: list[Mismatch] = []
 
@@ -126,13 +136,15 @@ def compare(
         stop = min(start + chunk_packets, len(capture))
         chunk_a, chunk_b = (run(capture, start, stop, ctx) for run in runners)
         for i in range(len(chunk_a)):
-            note(packet_differences(chunk_a, chunk_b, i))
+            note(packet_differences(chunk_a, chunk_b, i, skip))
         if not maps_diverged:
             dumps = [maps.dump() for _, maps in sides]
             if dumps[0] != dumps[1]:
                 maps_diverged = True  # later chunks differ anyway; locate the first packet only
                 note(_locate_map_divergence(capture, first, second, start, stop, ctx))
-    return Comparison((first.name, second.name), len(capture), len(differing), sorted(kept, key=lambda m: m.index))
+    names = (first.name, second.name)
+    ordered = sorted(kept, key=lambda m: m.index)
+    return Comparison(names, len(capture), len(differing), ordered, file_packets - len(capture), sorted(skip))
 
 
 def _locate_map_divergence(capture, first: Side, second: Side, start: int, stop: int, ctx) -> list[Mismatch]:
@@ -145,8 +157,12 @@ def _locate_map_divergence(capture, first: Side, second: Side, start: int, stop:
     for index in range(start, stop):
         for run in runners:
             run(capture, index, index + 1, ctx)
-        found = map_differences(index, *(maps.dump() for _, maps in sides))
+        found = map_differences(_file_index(capture, index), *(maps.dump() for _, maps in sides))
         if found:
             return found
     # engines that only publish map state at the end of a batch: report the chunk's last packet
-    return map_differences(stop - 1, *(maps.dump() for _, maps in sides))
+    return map_differences(_file_index(capture, stop - 1), *(maps.dump() for _, maps in sides))
+
+
+def _file_index(capture: Capture, index: int) -> int:
+    return index if capture.source_index is None else capture.source_index[index]

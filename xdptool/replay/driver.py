@@ -19,6 +19,9 @@ from .pcap import LINKTYPE_ETHERNET, Capture
 from .results import Chunk, SummaryBuilder
 
 CHUNK_PACKETS = 65536  # packets per engine call; the progress bar moves once per chunk
+# BPF_PROG_TEST_RUN answers EINVAL for packets under ETH_HLEN (net/bpf/test_run.c,
+# bpf_test_init): on these engines such packets are left out, and the summary says so.
+REFUSES_SHORT_PACKETS = {"kernel"}
 
 Progress = Callable[[int, int], None]  # (packets done, packets total)
 
@@ -36,17 +39,31 @@ def check_linktype(capture: Capture) -> None:
         raise XdpError(f"{capture.path}: {found}; XDP replays need Ethernet captures (link type 1, DLT_EN10MB)")
 
 
+def runnable(capture: Capture, *engines) -> Capture:
+    """The packets every one of `engines` accepts (all but runts on the kernel)."""
+    if any(getattr(engine, "name", None) in REFUSES_SHORT_PACKETS for engine in engines):
+        return capture.without_short()
+    return capture
+
+
 def chunk_runner(engine) -> Callable[[Capture, int, int, XdpContext], Chunk]:
     """The fastest way this engine offers to run packets start..stop of a capture."""
     if hasattr(engine, "run_packed"):
-        return _packed_runner(engine)
-    if hasattr(engine, "run_batch"):
-        return lambda capture, start, stop, ctx: Chunk.from_results(
-            start, engine.run_batch([capture.data(i) for i in range(start, stop)], ctx)
-        )
-    return lambda capture, start, stop, ctx: Chunk.from_results(
-        start, [engine.run(capture.data(i), ctx) for i in range(start, stop)]
-    )
+        run = _packed_runner(engine)
+    elif hasattr(engine, "run_batch"):
+        def run(capture, start, stop, ctx):
+            return Chunk.from_results(start, engine.run_batch([capture.data(i) for i in range(start, stop)], ctx))
+    else:
+        def run(capture, start, stop, ctx):
+            return Chunk.from_results(start, [engine.run(capture.data(i), ctx) for i in range(start, stop)])
+
+    def run_indexed(capture: Capture, start: int, stop: int, ctx: XdpContext) -> Chunk:
+        chunk = run(capture, start, stop, ctx)
+        if capture.source_index is not None:
+            chunk.indices = capture.source_index[start:stop]
+        return chunk
+
+    return run_indexed
 
 
 def _packed_runner(engine):
@@ -89,15 +106,16 @@ def replay(
 ) -> ReplayOutcome:
     """Run every packet of `capture` through `engine` in order; feed each chunk to `sinks`."""
     check_linktype(capture)
+    run_capture = runnable(capture, engine)
     before = maps.dump()
-    summary = SummaryBuilder(capture, program_name, target)
+    summary = SummaryBuilder(capture, program_name, target, run_capture)
     started = time.perf_counter()
-    for chunk in engine_chunks(engine, capture, ctx, chunk_packets):
+    for chunk in engine_chunks(engine, run_capture, ctx, chunk_packets):
         summary.add(chunk)
         for sink in sinks:
             sink.add(chunk)
         if progress is not None:
-            progress(summary.done, len(capture))
+            progress(summary.done, len(run_capture))
     elapsed = time.perf_counter() - started
     after = maps.dump()
     document = summary.finish(before, after, elapsed)

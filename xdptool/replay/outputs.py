@@ -44,7 +44,7 @@ class OutDirSink:
     def add(self, chunk: Chunk) -> None:
         stamps, origs, lengths = self.capture.timestamps, self.capture.orig_lengths, self.capture.lengths
         for i in range(len(chunk)):
-            index = chunk.start + i
+            index = chunk.index(i)
             data = chunk.output(i)
             # keep the wire length's excess when the input was snaplen-cut
             orig = len(data) + max(0, origs[index] - lengths[index])

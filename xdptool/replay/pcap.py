@@ -78,6 +78,7 @@ class Capture:
     short_count: int = 0  # packets under 14 bytes (no Ethernet header; the kernel's test run refuses them)
     nanosecond: bool = False  # the file's timestamps have ns resolution
     warnings: list[str] = field(default_factory=list)
+    source_index: array | None = None  # 'Q' index in the file of each packet, when a subset
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -98,6 +99,34 @@ class Capture:
 
     def __iter__(self) -> Iterator[Packet]:
         return (self.packet(i) for i in range(len(self)))
+
+    def without_short(self) -> "Capture":
+        """The packets of at least 14 bytes, each remembering its index in the file."""
+        if not self.short_count:
+            return self
+        keep = [i for i, length in enumerate(self.lengths) if length >= scan.ETH_HLEN]
+        source = self.source_index
+
+        def pick(values: array | None) -> array | None:
+            return None if values is None else array(values.typecode, (values[i] for i in keep))
+
+        return Capture(
+            path=self.path,
+            format=self.format,
+            buffer=self.buffer,
+            offsets=pick(self.offsets),
+            lengths=pick(self.lengths),
+            orig_lengths=pick(self.orig_lengths),
+            timestamps=pick(self.timestamps),
+            interfaces=self.interfaces,
+            interface_ids=pick(self.interface_ids),
+            cut_count=sum(1 for i in keep if self.lengths[i] < self.orig_lengths[i]),
+            zero_count=0,
+            short_count=0,
+            nanosecond=self.nanosecond,
+            warnings=self.warnings,
+            source_index=array("Q", keep) if source is None else pick(source),
+        )
 
     def is_cut(self, index: int) -> bool:
         return self.lengths[index] < self.orig_lengths[index]

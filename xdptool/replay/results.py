@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from ..runtime.contract import VERDICTS, Fault, RunResult, verdict_name
 
 SHORT_PACKET_NOTE = "the kernel's test-run refuses packets under 14 bytes; run here anyway"
+SHORT_PACKET_NOT_RUN = "the kernel's test-run refuses packets under 14 bytes; left out on this target"
 FAULTS_LISTED = 10  # individually described faults in a summary
 KEYS_LISTED = 20  # individually listed keys per map and kind of change
 
@@ -30,9 +31,14 @@ class Chunk:
     output: Callable[[int], bytes]  # relative index -> packet after the program
     faults: dict[int, Fault] = field(default_factory=dict)  # relative index -> fault
     redirects: dict[int, dict[str, Any]] = field(default_factory=dict)  # relative index -> target
+    indices: Sequence[int] | None = None  # index in the capture file of each packet, when not start+i
 
     def __len__(self) -> int:
         return len(self.retvals)
+
+    def index(self, i: int) -> int:
+        """The packet's index in the capture file (what every report names)."""
+        return self.start + i if self.indices is None else self.indices[i]
 
     def verdict(self, i: int) -> str:
         return "XDP_ABORTED" if i in self.faults else verdict_name(self.retvals[i])
@@ -62,7 +68,7 @@ def fault_record(fault: Fault) -> dict[str, Any]:
 def packet_record(chunk: Chunk, i: int) -> dict[str, Any]:
     """One packet's result as it appears in --json / --jsonl output."""
     record: dict[str, Any] = {
-        "index": chunk.start + i,
+        "index": chunk.index(i),
         "verdict": chunk.verdict(i),
         "retval": chunk.retvals[i],
         "data_out": chunk.output(i).hex(),
@@ -97,8 +103,9 @@ def map_changes(before: dict[str, list], after: dict[str, list]) -> dict[str, di
 class SummaryBuilder:
     """Accumulates verdict counts, byte totals and faults chunk by chunk."""
 
-    def __init__(self, capture, program_name: str, target: str):
+    def __init__(self, capture, program_name: str, target: str, run_capture=None):
         self.capture = capture
+        self.run_capture = capture if run_capture is None else run_capture
         self.program_name = program_name
         self.target = target
         self.verdicts: Counter[str] = Counter({name: 0 for name in VERDICTS})
@@ -121,24 +128,26 @@ class SummaryBuilder:
             self.verdicts["XDP_ABORTED"] += 1
             self.fault_count += 1
             if len(self.faults) < FAULTS_LISTED:
-                self.faults.append({"index": chunk.start + i, **fault_record(fault)})
+                self.faults.append({"index": chunk.index(i), **fault_record(fault)})
         self.bytes_out += sum(chunk.out_lengths)
         self.done += len(chunk)
 
     def finish(self, maps_before: dict, maps_after: dict, elapsed: float) -> dict[str, Any]:
         capture = self.capture
+        left_out = len(capture) - len(self.run_capture)
         return {
             "capture": capture.path,
             "program": self.program_name,
             "target": self.target,
             "packets": self.done,
             "verdicts": dict(self.verdicts),
-            "bytes_in": sum(capture.lengths),
+            "bytes_in": sum(self.run_capture.lengths),
             "bytes_out": self.bytes_out,
             "short_packets": {
                 "count": capture.short_count,
                 "first": capture.short_indices(),
-                "note": SHORT_PACKET_NOTE if capture.short_count else None,
+                "note": (SHORT_PACKET_NOT_RUN if left_out else SHORT_PACKET_NOTE) if capture.short_count else None,
+                "not_run": left_out,
             },
             "zero_length": capture.zero_count,
             "snaplen_cut": capture.cut_count,
