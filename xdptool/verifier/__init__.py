@@ -1,0 +1,65 @@
+"""xdptool's static verifier: abstract interpretation in the style of the Linux kernel's.
+
+`analyze(program, profile)` returns a `VerifierResult`: the verdict, the error
+(kernel wording, instruction, C line), the log, the kernel's statistics and the
+per-instruction facts the NFP lowering uses.  Modules: `tnum` and `scalar`
+(value domains), `branches` (what comparisons teach), `state` (registers, stack,
+frames), `helpers` (prototypes), `profiles` (linux, unprivileged, nfp), `cfg`
+(structural checks), `checker` (the interpreter), `pruning`, `facts`, `log`.
+"""
+
+from __future__ import annotations
+
+from .profiles import PROFILE_NAMES, Profile, get_profile
+from .result import Reject, VerifierError, VerifierResult
+
+__all__ = ["analyze", "VerifierResult", "VerifierError", "Profile", "get_profile", "PROFILE_NAMES"]
+
+
+def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, unprivileged: bool = False,
+            collect_facts: bool = True) -> VerifierResult:
+    """Verify one program; bad input (unsupported features) raises XdpError."""
+    from .checker import Checker
+
+    if isinstance(profile, str):
+        profile = get_profile(profile, unprivileged=unprivileged)
+    checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts)
+    error = None
+    try:
+        checker.run()
+    except Reject as reject:
+        error = _error_for(program, reject)
+    lines = list(checker.lines)
+    if error is not None:
+        lines.append(error.message)
+        if error.file:
+            lines.append(f"{error.file}:{error.line}: {error.source}")
+    depths = [checker.stack_depth.get(i, 0) for i in range(len(checker.cfg.subprog_starts) if checker.cfg else 1)]
+    lines.append("stack depth " + "+".join(str(d) for d in depths))
+    lines.append(
+        f"processed {checker.processed} insns (limit 1000000) max_states_per_insn {checker.max_states_per_insn} "
+        f"total_states {checker.total_states} peak_states {checker.peak_states} mark_read 0"
+    )
+    return VerifierResult(
+        accepted=error is None,
+        error=error,
+        log="\n".join(lines) + "\n",
+        processed_insns=checker.processed,
+        total_states=checker.total_states,
+        peak_states=checker.peak_states,
+        max_states_per_insn=checker.max_states_per_insn,
+        stack_depth=depths,
+        facts=checker.facts,
+    )
+
+
+def _error_for(program, reject: Reject) -> VerifierError:
+    line = None
+    if reject.pc is not None:
+        try:
+            line = program.insn_at(reject.pc).line
+        except KeyError:
+            line = None
+    if line is None:
+        return VerifierError(reject.pc, reject.message)
+    return VerifierError(reject.pc, reject.message, line.file, line.line, (line.source or "").strip())

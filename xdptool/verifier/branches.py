@@ -1,0 +1,144 @@
+"""What a conditional jump teaches about two scalars.
+
+`branch_taken` decides a comparison from the bounds when it can (the kernel's
+is_branch_taken: the other side is then not explored); `refine` narrows both
+operands under the assumption that the comparison holds (regs_refine_cond_op),
+and reports an infeasible assumption (empty bounds) as False.
+"""
+
+from __future__ import annotations
+
+from ..ebpf.opcodes import JmpOp
+from .scalar import Bounds
+from .tnum import U32, U64, Tnum
+
+JSET_FALSE = 0x1000  # pseudo op: "a & b == 0", the false side of JSET
+
+NEGATE = {
+    JmpOp.JEQ: JmpOp.JNE, JmpOp.JNE: JmpOp.JEQ,
+    JmpOp.JGT: JmpOp.JLE, JmpOp.JLE: JmpOp.JGT,
+    JmpOp.JGE: JmpOp.JLT, JmpOp.JLT: JmpOp.JGE,
+    JmpOp.JSGT: JmpOp.JSLE, JmpOp.JSLE: JmpOp.JSGT,
+    JmpOp.JSGE: JmpOp.JSLT, JmpOp.JSLT: JmpOp.JSGE,
+    JmpOp.JSET: JSET_FALSE, JSET_FALSE: JmpOp.JSET,
+}
+
+# a <op> b  <=>  b <SWAPPED[op]> a
+SWAPPED = {
+    JmpOp.JEQ: JmpOp.JEQ, JmpOp.JNE: JmpOp.JNE, JmpOp.JSET: JmpOp.JSET, JSET_FALSE: JSET_FALSE,
+    JmpOp.JGT: JmpOp.JLT, JmpOp.JLT: JmpOp.JGT, JmpOp.JGE: JmpOp.JLE, JmpOp.JLE: JmpOp.JGE,
+    JmpOp.JSGT: JmpOp.JSLT, JmpOp.JSLT: JmpOp.JSGT, JmpOp.JSGE: JmpOp.JSLE, JmpOp.JSLE: JmpOp.JSGE,
+}
+
+_FIELDS = {64: ("smin", "smax", "umin", "umax"), 32: ("s32_min", "s32_max", "u32_min", "u32_max")}
+
+
+def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
+    """True/False when `a op b` is decided by the bounds, None when both ways are possible."""
+    va, vb = a.view(bits), b.view(bits)
+    ta, tb = va.tnum, vb.tnum
+    if op in (JmpOp.JEQ, JmpOp.JNE):
+        equal = None
+        if ta.is_const and tb.is_const:
+            equal = ta.value == tb.value
+        elif (
+            va.umin > vb.umax or va.umax < vb.umin or va.smin > vb.smax or va.smax < vb.smin
+            or (ta.value ^ tb.value) & ~(ta.mask | tb.mask)
+        ):
+            equal = False
+        if equal is None:
+            return None
+        return equal if op == JmpOp.JEQ else not equal
+    if op in (JmpOp.JSET, JSET_FALSE):
+        result = None
+        if ta.value & tb.value:
+            result = True
+        elif not ((ta.value | ta.mask) & (tb.value | tb.mask)):
+            result = False
+        if result is None:
+            return None
+        return result if op == JmpOp.JSET else not result
+    if op in (JmpOp.JLT, JmpOp.JLE, JmpOp.JSLT, JmpOp.JSLE):
+        return branch_taken(b, a, SWAPPED[op], bits)
+    lo_a, hi_a, lo_b, hi_b = (va.umin, va.umax, vb.umin, vb.umax) if op in (JmpOp.JGT, JmpOp.JGE) else (
+        va.smin, va.smax, vb.smin, vb.smax)
+    if op in (JmpOp.JGT, JmpOp.JSGT):
+        if lo_a > hi_b:
+            return True
+        if hi_a <= lo_b:
+            return False
+    else:
+        if lo_a >= hi_b:
+            return True
+        if hi_a < lo_b:
+            return False
+    return None
+
+
+def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
+    """Narrow a and b assuming `a op b`; False when that assumption is impossible."""
+    smin, smax, umin, umax = _FIELDS[bits]
+    if op in (JmpOp.JLT, JmpOp.JLE, JmpOp.JSLT, JmpOp.JSLE):
+        a, b, op = b, a, SWAPPED[op]
+    if op == JmpOp.JEQ:
+        for lo, hi in ((smin, smax), (umin, umax)):
+            new_lo = max(getattr(a, lo), getattr(b, lo))
+            new_hi = min(getattr(a, hi), getattr(b, hi))
+            for reg in (a, b):
+                setattr(reg, lo, new_lo)
+                setattr(reg, hi, new_hi)
+        if bits == 64:
+            a.var_off = b.var_off = a.var_off.intersect(b.var_off)
+        else:
+            sub = a.var_off.subreg().intersect(b.var_off.subreg())
+            a.var_off = a.var_off.with_subreg(sub)
+            b.var_off = b.var_off.with_subreg(sub)
+    elif op == JmpOp.JNE:
+        for x, y in ((a, b), (b, a)):
+            view = y.view(bits)
+            if not view.tnum.is_const:
+                continue
+            c = view.tnum.value
+            sc = view.smin
+            if getattr(x, umin) == c:
+                setattr(x, umin, c + 1)
+            if getattr(x, umax) == c:
+                setattr(x, umax, c - 1)
+            if getattr(x, smin) == sc:
+                setattr(x, smin, sc + 1)
+            if getattr(x, smax) == sc:
+                setattr(x, smax, sc - 1)
+    elif op in (JmpOp.JSET, JSET_FALSE):
+        x, y = (a, b) if b.view(bits).tnum.is_const else (b, a)
+        cview = y.view(bits).tnum
+        if cview.is_const:
+            _refine_jset(x, cview.value, op == JmpOp.JSET, bits)
+    elif op in (JmpOp.JGT, JmpOp.JGE):
+        strict = 1 if op == JmpOp.JGT else 0
+        setattr(a, umin, max(getattr(a, umin), getattr(b, umin) + strict))
+        setattr(b, umax, min(getattr(b, umax), getattr(a, umax) - strict))
+    elif op in (JmpOp.JSGT, JmpOp.JSGE):
+        strict = 1 if op == JmpOp.JSGT else 0
+        setattr(a, smin, max(getattr(a, smin), getattr(b, smin) + strict))
+        setattr(b, smax, min(getattr(b, smax), getattr(a, smax) - strict))
+    for reg in (a, b):
+        if reg.is_empty():
+            return False
+        reg.sync()
+        if reg.is_empty():
+            return False
+    return True
+
+
+def _refine_jset(reg: Bounds, c: int, is_set: bool, bits: int) -> None:
+    width = U64 if bits == 64 else U32
+    if is_set:
+        if c and not c & (c - 1):  # a single bit: it must be set
+            change = Tnum.const(c)
+            reg.var_off = reg.var_off.or_(change) if bits == 64 else reg.var_off.with_subreg(reg.var_off.subreg().or_(change))
+        return
+    keep = Tnum.const(~c & width)
+    if bits == 64:
+        reg.var_off = reg.var_off.and_(keep)
+    else:
+        reg.var_off = reg.var_off.with_subreg(reg.var_off.subreg().and_(keep))

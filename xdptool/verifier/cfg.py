@@ -1,0 +1,201 @@
+"""Structural checks before abstract interpretation (kernel check_subprogs/check_cfg).
+
+Opcodes and reserved fields, ld_imm64 halves, jumps that leave their subprogram
+or land in the middle of ld_imm64, the last instruction of each subprogram, a
+depth-first walk for unreachable instructions and back-edges, invalid shifts and
+division by an immediate zero.  The result (`Cfg`) also tells the interpreter
+where to checkpoint states: jump targets, fall-throughs of conditional jumps,
+returns from calls, and loop heads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ebpf.insn import Instruction
+from ..ebpf.opcodes import AluOp, Cls, JmpOp, PseudoSrc
+from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
+from .result import Reject
+
+
+@dataclass
+class Cfg:
+    insns: list[Instruction]
+    by_pc: dict[int, Instruction]
+    subprog_starts: list[int]  # sorted first slots; [0] is the entry
+    prune_points: set[int] = field(default_factory=set)
+    loop_heads: set[int] = field(default_factory=set)  # targets of back-edges
+    live_in: dict[int, int] = field(default_factory=dict)  # pc -> bitmask of live registers
+
+    def subprog_of(self, pc: int) -> int:
+        index = 0
+        for i, start in enumerate(self.subprog_starts):
+            if start <= pc:
+                index = i
+        return index
+
+
+def _reserved_message(insn: Instruction) -> str:
+    cls, op = insn.cls, insn.op
+    if insn.is_alu:
+        return {AluOp.END: "BPF_END", AluOp.NEG: "BPF_NEG", AluOp.MOV: "BPF_MOV"}.get(op, "BPF_ALU") + " uses reserved fields"
+    if insn.is_jmp:
+        name = {JmpOp.CALL: "BPF_CALL", JmpOp.JA: "BPF_JA", JmpOp.EXIT: "BPF_EXIT"}.get(op, "BPF_JMP/JMP32")
+        return f"{name} uses reserved fields"
+    if cls == Cls.LD:
+        return "invalid bpf_ld_imm64 insn" if insn.is_ld_imm64 else "BPF_LD_[ABS|IND] uses reserved fields"
+    if insn.is_atomic:
+        return f"BPF_ATOMIC uses invalid atomic opcode {insn.imm & 0xff:02x}"
+    return {Cls.LDX: "BPF_LDX", Cls.ST: "BPF_ST", Cls.STX: "BPF_STX"}[Cls(cls)] + " uses reserved fields"
+
+
+def check_insn_fields(insn: Instruction) -> None:
+    if not insn.is_valid_opcode:
+        raise Reject(f"unknown opcode {insn.code:02x}", insn.pc)
+    if insn.is_ld_imm64:
+        if insn.ext != b"\0\0\0\0":
+            raise Reject("invalid bpf_ld_imm64 insn", insn.pc)
+        if insn.src not in {int(s) for s in PseudoSrc}:
+            raise Reject("unrecognized bpf_ld_imm64 insn", insn.pc)
+    _, rules = rules_for(insn)
+    for name in FIELDS:
+        allowed = rules[name]
+        if allowed is not ANY and getattr(insn, name) not in allowed:
+            raise Reject(_reserved_message(insn), insn.pc)
+    if insn.is_alu and not insn.uses_reg_src:
+        if insn.op in (AluOp.DIV, AluOp.MOD) and insn.imm == 0:
+            raise Reject("div by zero", insn.pc)
+        if insn.op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH):
+            width = 64 if insn.cls == Cls.ALU64 else 32
+            if not 0 <= insn.imm < width:
+                raise Reject(f"invalid shift {insn.imm}", insn.pc)
+
+
+def successors(insn: Instruction) -> list[int]:
+    """Slots control can reach next (a local call's entry is not among them)."""
+    if insn.is_exit:
+        return []
+    if insn.is_branch:
+        if insn.op == JmpOp.JA:
+            return [insn.target]
+        return [insn.pc + 1, insn.target]
+    return [insn.pc + insn.slots]
+
+
+def build_cfg(insns: list[Instruction], *, allow_loops: bool = True) -> Cfg:
+    if not insns:
+        raise Reject("last insn is not an exit or jmp", 0)
+    by_pc = {insn.pc: insn for insn in insns}
+    end = insns[-1].pc + insns[-1].slots
+    for insn in insns:
+        check_insn_fields(insn)
+    starts = {0}
+    for insn in insns:
+        if insn.is_local_call or (insn.is_ld_imm64 and insn.src == PseudoSrc.FUNC):
+            target = insn.pc + 1 + insn.imm
+            if not 0 <= target < end:
+                raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
+            starts.add(target)
+    subprog_starts = sorted(starts)
+    cfg = Cfg(insns, by_pc, subprog_starts)
+    bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
+    for first, stop in bounds:  # check_subprogs
+        last = None
+        for insn in insns:
+            if not first <= insn.pc < stop:
+                continue
+            last = insn
+            if insn.is_branch and not first <= insn.target < stop:
+                raise Reject(f"jump out of range from insn {insn.pc} to {insn.target}", insn.pc)
+        if last is None or not (last.is_exit or (last.is_branch and last.op == JmpOp.JA)):
+            raise Reject("last insn is not an exit or jmp", last.pc if last else first)
+    for insn in insns:
+        if insn.is_branch and insn.target not in by_pc:
+            raise Reject(f"jump into the middle of ldimm64 insn {insn.target - 1}", insn.pc)
+    _walk(cfg, allow_loops)
+    _liveness(cfg)
+    return cfg
+
+
+def _walk(cfg: Cfg, allow_loops: bool) -> None:
+    """Iterative DFS from every subprogram entry (check_cfg): back-edges, unreachable code."""
+    color: dict[int, int] = {}  # 1 = on the DFS stack, 2 = done
+    for entry in cfg.subprog_starts:
+        if entry in color:
+            continue
+        stack = [(entry, iter(_edges(cfg, cfg.by_pc[entry])))]
+        color[entry] = 1
+        while stack:
+            pc, edges = stack[-1]
+            for succ, is_call in edges:
+                state = color.get(succ)
+                if state is None:
+                    color[succ] = 1
+                    stack.append((succ, iter(_edges(cfg, cfg.by_pc[succ]))))
+                    break
+                if state == 1:
+                    if is_call or not allow_loops:
+                        raise Reject(f"back-edge from insn {pc} to {succ}", pc)
+                    cfg.loop_heads.add(succ)
+            else:
+                color[pc] = 2
+                stack.pop()
+    for insn in cfg.insns:
+        if insn.pc not in color:
+            raise Reject(f"unreachable insn {insn.pc}", insn.pc)
+
+
+def _edges(cfg: Cfg, insn: Instruction) -> list[tuple[int, bool]]:
+    edges = [(s, False) for s in successors(insn)]
+    if insn.is_call or (insn.is_branch and insn.op != JmpOp.JA):
+        for s, _ in edges:
+            cfg.prune_points.add(s)
+    elif insn.is_branch:
+        cfg.prune_points.add(insn.target)
+    if insn.is_local_call:
+        edges.append((insn.target, True))
+    return edges
+
+
+def _reads_writes(insn: Instruction) -> tuple[int, int]:
+    """Registers read and written, as bit masks (for liveness)."""
+    if insn.is_call:
+        reads = 0b111110  # r1-r5 may be arguments
+        return reads, 0b111111
+    if insn.is_exit:
+        return 0b1, 0
+    reads, writes, kills = register_effects(insn)
+    r = sum(1 << x for x in reads)
+    w = sum(1 << x for x in writes) | sum(1 << x for x in kills)
+    return r, w
+
+
+def _liveness(cfg: Cfg) -> None:
+    """Backward may-live analysis of registers (kernel compute_live_registers).
+
+    Calls keep r6-r9 and r10 live across (callees and callers use them); exits of
+    subprograms return r0 and the caller's callee-saved registers stay live.
+    """
+    insns = cfg.insns
+    info = {insn.pc: _reads_writes(insn) for insn in insns}
+    succ = {insn.pc: successors(insn) for insn in insns}
+    live_in = {insn.pc: 0 for insn in insns}
+    changed = True
+    callee_saved = 0b11111000000  # r6-r10
+    while changed:
+        changed = False
+        for insn in reversed(insns):
+            out = 0
+            for s in succ[insn.pc]:
+                out |= live_in.get(s, 0)
+            if insn.is_exit:
+                out |= callee_saved  # a subprogram's exit returns to a caller that may use them
+            reads, writes = info[insn.pc]
+            new = reads | (out & ~writes)
+            if insn.is_local_call:
+                new |= callee_saved
+            new |= 1 << 10
+            if new != live_in[insn.pc]:
+                live_in[insn.pc] = new
+                changed = True
+    cfg.live_in = live_in

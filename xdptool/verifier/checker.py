@@ -1,0 +1,1009 @@
+"""The abstract interpreter: a path-sensitive walk over every branch (kernel do_check).
+
+One current state is stepped instruction by instruction; a conditional jump whose
+outcome the bounds cannot decide pushes the taken side and continues with the
+fall-through.  At prune points the state is compared with those already proven
+safe there (`pruning.states_safe`) and the path ends when one subsumes it.
+Every check raises `Reject` with the kernel's wording.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..ebpf.insn import Instruction
+from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
+from ..elf.model import MapType, Program, RelocKind
+from ..errors import XdpError
+from . import branches, pruning
+from .cfg import Cfg, build_cfg
+from .facts import record
+from .helpers import Arg, Helper, Ret, helper_name, map_func_compatible
+from .log import align_comment, format_frame, format_reg, kernel_insn_text
+from .profiles import Profile
+from .result import Reject
+from .scalar import S64_MIN, scalar_alu, scalar_neg, sign_extend, truncate
+from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, SLOT, Frame, Reg, RegType, StackSlot, State
+from .tnum import U32, U64, Tnum
+
+INSN_LIMIT = 1_000_000  # BPF_COMPLEXITY_LIMIT_INSNS
+JMP_SEQ_LIMIT = 8192  # BPF_COMPLEXITY_LIMIT_JMP_SEQ
+MAX_PACKET_OFF = 0xFFFF
+MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
+MAX_VAR_SIZ = 1 << 29  # BPF_MAX_VAR_SIZ
+STATES_PER_INSN = 64
+
+# struct xdp_md: offset -> the type a 4-byte load gives (None: a u32 scalar).
+# egress_ifindex (20) is readable only by devmap programs (xdp_is_valid_access).
+XDP_CTX_FIELDS = {0: RegType.PKT, 4: RegType.PKT_END, 8: RegType.PKT_META, 12: None, 16: None}
+XDP_CTX_SIZE = 24
+
+# bpf_alu_string[]: how the kernel's messages name ALU operators.
+ALU_STRING = {AluOp.ADD: "+=", AluOp.SUB: "-=", AluOp.MUL: "*=", AluOp.DIV: "/=", AluOp.OR: "|=",
+              AluOp.AND: "&=", AluOp.LSH: "<<=", AluOp.RSH: ">>=", AluOp.NEG: "neg", AluOp.MOD: "%=",
+              AluOp.XOR: "^=", AluOp.MOV: "=", AluOp.ARSH: "s>>=", AluOp.END: "endian"}
+
+# check_reg_type's lists of acceptable register types, as printed after "expected=".
+MEM_TYPES = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
+EXPECTED = {
+    Arg.CONST_MAP_PTR: ("map_ptr", {RegType.MAP_PTR}),
+    Arg.CTX: ("ctx", {RegType.CTX}),
+    Arg.CONST_SIZE: ("scalar", {RegType.SCALAR}),
+    Arg.CONST_SIZE_OR_ZERO: ("scalar", {RegType.SCALAR}),
+    Arg.CONST_ALLOC_SIZE: ("scalar", {RegType.SCALAR}),
+}
+MEM_REG_TYPES = {RegType.STACK, RegType.PKT, RegType.PKT_META, RegType.MAP_KEY, RegType.MAP_VALUE, RegType.MEM}
+for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM, Arg.FIXED_MEM4):
+    EXPECTED[_arg] = (MEM_TYPES, MEM_REG_TYPES)
+
+
+class Entry:
+    """A checkpointed state at a prune point; `branches` counts unfinished paths through it."""
+
+    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses")
+
+    def __init__(self, state: State, pc: int, parent: "Entry | None", key):
+        self.state, self.pc, self.parent, self.key = state, pc, parent, key
+        self.branches = 1
+        self.hits = self.misses = 0
+
+
+class Checker:
+    def __init__(self, program: Program, profile: Profile, log_level: int = 0, collect_facts: bool = True):
+        self.program = program
+        self.profile = profile
+        self.log_level = log_level
+        self.collect_facts = collect_facts
+        self.maps = dict(program.object.maps) if program.object is not None else {}
+        self.insns = program.insns
+        self.cfg: Cfg | None = None
+        self.lines: list[str] = []
+        self.processed = 0
+        self.total_states = 0
+        self.peak_states = 0
+        self.cur_states = 0
+        self.max_states_per_insn = 0
+        self.id_gen = 0
+        self.stack_depth: dict[int, int] = {}
+        self.facts: dict = {}
+        self.done: dict[int, list[Entry]] = {}  # completed checkpoints per pc
+        self.active: dict[int, dict] = {}  # in-progress checkpoints per pc, by exact key
+        self.pending: list = []
+        self.head: Entry | None = None
+        self.state: State | None = None
+        self.scratched: set[int] = set()
+        self.scratched_slots: set[int] = set()
+        self.jmps = 0
+        self.last_checkpoint = (0, 0)
+        self.prev_line = None
+
+    # -- driver ----------------------------------------------------------------------------
+    def run(self) -> None:
+        self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops)
+        if self.profile.rules is not None:
+            self.profile.rules.check_program(self)
+        frame = Frame()
+        frame.regs[1] = Reg.pointer(RegType.CTX)
+        self.state = State([frame])
+        if self.log_level:
+            self.lines.append(f"0: {format_frame(frame)}")
+        pc = 0
+        by_pc = self.cfg.by_pc
+        prune_points = self.cfg.prune_points
+        while True:
+            if pc in prune_points and self._visit(pc):
+                pc = self._pop()
+                if pc is None:
+                    break
+                continue
+            self.processed += 1
+            if self.processed > INSN_LIMIT:
+                raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
+            insn = by_pc[pc]
+            if self.collect_facts:
+                divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (AluOp.DIV, AluOp.MOD) else None
+                record(self.facts, pc, self.state, divisor)
+            if self.profile.rules is not None:
+                self.profile.rules.check_insn(self, insn)
+            if self.log_level:
+                self.scratched.clear()
+                self.scratched_slots.clear()
+            nxt = self.step(insn)
+            if self.log_level:
+                self._log_insn(insn)
+            if nxt is None:
+                self._end_path()
+                pc = self._pop()
+                if pc is None:
+                    break
+            else:
+                pc = nxt
+        self._check_stack_depth()
+        if self.profile.rules is not None:
+            self.profile.rules.check_finish(self)
+
+    def _pop(self) -> int | None:
+        if not self.pending:
+            return None
+        state, pc, prev, head = self.pending.pop()
+        self.state, self.head = state, head
+        if self.log_level:
+            self.lines.append(f"from {prev} to {pc}: {format_frame(state.cur)}")
+        return pc
+
+    def push(self, state: State, pc: int, prev: int) -> None:
+        if self.head is not None:
+            self.head.branches += 1
+        self.pending.append((state, pc, prev, self.head))
+        if len(self.pending) > JMP_SEQ_LIMIT:
+            raise Reject(f"The sequence of {len(self.pending)} jumps is too complex.", prev)
+
+    def _end_path(self) -> None:
+        entry = self.head
+        while entry is not None:
+            entry.branches -= 1
+            if entry.branches:
+                break
+            active = self.active.get(entry.pc)
+            if active is not None and active.get(entry.key) is entry:
+                del active[entry.key]
+            self.done.setdefault(entry.pc, []).append(entry)
+            entry = entry.parent
+
+    def _visit(self, pc: int) -> bool:
+        """is_state_visited: True when a proven-safe state here subsumes the current one."""
+        live = self.cfg.live_in[pc]
+        state = self.state
+        key = pruning.exact_key(state, live)
+        active = self.active.setdefault(pc, {})
+        if key in active:
+            raise Reject(f"infinite loop detected at insn {pc}", pc)
+        done = self.done.get(pc, ())
+        for entry in done:
+            if pruning.states_safe(entry.state, state, live, self.profile.allow_uninit_stack):
+                entry.hits += 1
+                if self.log_level:
+                    self.lines.append(f"{pc}: safe")
+                self._end_path()
+                return True
+            entry.misses += 1
+        if len(done) > STATES_PER_INSN:
+            self.done[pc] = [e for e in done if e.misses <= e.hits * 3 + 3]
+            self.cur_states -= len(done) - len(self.done[pc])
+        jmps, insns = self.last_checkpoint
+        if self.jmps - jmps < 2 and self.processed - insns < 8 and pc not in self.cfg.loop_heads:
+            return False
+        self.last_checkpoint = (self.jmps, self.processed)
+        entry = Entry(state.copy(), pc, self.head, key)
+        active[key] = entry
+        self.head = entry
+        self.total_states += 1
+        self.cur_states += 1
+        self.peak_states = max(self.peak_states, self.cur_states)
+        self.max_states_per_insn = max(self.max_states_per_insn, len(active) + len(done))
+        return False
+
+    def _log_insn(self, insn: Instruction) -> None:
+        line = insn.line
+        if line is not None and line is not self.prev_line and line.source:
+            self.lines.append(f"; {line.source.strip()} @ {line.file.rsplit('/', 1)[-1]}:{line.line}")
+            self.prev_line = line
+        text = f"{insn.pc}: {kernel_insn_text(insn)}"
+        frame = self.state.cur
+        regs = {r for r in self.scratched if frame.regs[r].type is not RegType.NOT_INIT}
+        detail = format_frame(frame, regs, self.scratched_slots) if (regs or self.scratched_slots) else ""
+        if self.log_level >= 2 and (insn.is_branch or insn.is_call):
+            detail = format_frame(frame)
+        self.lines.append(align_comment(text) + " " + detail if detail else text)
+
+    # -- registers ---------------------------------------------------------------------------
+    def read_reg(self, regno: int) -> Reg:
+        reg = self.state.regs[regno]
+        self.scratched.add(regno)
+        if reg.type is RegType.NOT_INIT:
+            raise Reject(f"R{regno} !read_ok")
+        return reg
+
+    def write_reg(self, regno: int, value: Reg) -> None:
+        if regno == 10:
+            raise Reject("frame pointer is read only")
+        self.scratched.add(regno)
+        self.state.regs[regno] = value
+
+    def new_id(self) -> int:
+        self.id_gen += 1
+        return self.id_gen
+
+    def is_pointer_value(self, reg: Reg) -> bool:
+        return reg.type.is_pointer and not self.profile.allow_ptr_leaks
+
+    # -- one instruction ---------------------------------------------------------------------
+    def step(self, insn: Instruction) -> int | None:
+        try:
+            cls = insn.cls
+            if cls in (Cls.ALU, Cls.ALU64):
+                self.alu(insn)
+            elif cls == Cls.LDX:
+                self.ldx(insn)
+            elif cls in (Cls.ST, Cls.STX):
+                if insn.is_atomic:
+                    self.atomic(insn)
+                else:
+                    self.store(insn)
+            elif cls == Cls.LD:
+                self.ld(insn)
+            else:
+                return self.jmp(insn)
+        except Reject as reject:
+            if reject.pc is None:
+                reject.pc = insn.pc
+            raise
+        return insn.pc + insn.slots
+
+    # -- ALU -----------------------------------------------------------------------------------
+    def alu(self, insn: Instruction) -> None:
+        op, is64 = insn.op, insn.cls == Cls.ALU64
+        regs = self.state.regs
+        if op == AluOp.MOV:
+            self._mov(insn, is64)
+            return
+        if op in (AluOp.NEG, AluOp.END):
+            dst = self.read_reg(insn.dst).copy()
+            if dst.type.is_pointer:
+                if self.is_pointer_value(dst):
+                    raise Reject(f"R{insn.dst} pointer arithmetic prohibited")
+                dst.mark_unknown()
+            elif op == AluOp.NEG:
+                scalar_neg(dst, is64)
+            else:
+                self._endian(dst, insn)
+            dst.id = 0
+            self.write_reg(insn.dst, dst)
+            return
+        if insn.uses_reg_src:
+            src = self.read_reg(insn.src)
+        else:
+            src = Reg.const(insn.imm if is64 else insn.imm & U32)
+        dst = self.read_reg(insn.dst)
+        if insn.dst == 10:
+            raise Reject("frame pointer is read only")
+        if dst.type.is_pointer or src.type.is_pointer:
+            self.write_reg(insn.dst, self._pointer_alu(insn, dst, src, is64))
+            return
+        result = dst.copy()
+        result.id = 0
+        scalar_alu(result, op, src, is64)
+        self.write_reg(insn.dst, result)
+
+    def _mov(self, insn: Instruction, is64: bool) -> None:
+        if not insn.uses_reg_src:
+            self.write_reg(insn.dst, Reg.const(insn.imm if is64 else insn.imm & U32))
+            return
+        src = self.read_reg(insn.src)
+        if insn.dst == 10:
+            raise Reject("frame pointer is read only")
+        if src.type.is_pointer and (insn.off or not is64):
+            if self.is_pointer_value(src):
+                raise Reject(f"R{insn.src} {'sign-extension' if insn.off else 'partial copy'} of pointer")
+            self.write_reg(insn.dst, Reg.unknown())
+            return
+        result = src.copy()
+        if insn.off:
+            result.id = 0
+            sign_extend(result, insn.off, 64 if is64 else 32)
+        elif not is64:
+            result.id = 0
+            truncate(result, 4)
+        elif src.type is RegType.SCALAR and not src.is_const:
+            if not src.id:
+                src.id = self.new_id()  # link the copies (sync_linked_regs)
+            result.id = src.id
+        self.write_reg(insn.dst, result)
+
+    def _endian(self, dst: Reg, insn: Instruction) -> None:
+        size = insn.imm // 8
+        if insn.cls == Cls.ALU and not insn.uses_reg_src:  # to_le: a truncation on little endian
+            truncate(dst, size)
+            return
+        if dst.is_const:
+            value = int.from_bytes(dst.const_value.to_bytes(8, "little")[:size], "big")
+            dst.set_const_bounds(value)
+            return
+        dst.set_unknown_bounds()
+        truncate(dst, size)
+
+    def _pointer_alu(self, insn: Instruction, dst: Reg, src: Reg, is64: bool) -> Reg:
+        """adjust_ptr_min_max_vals: pointer +/- scalar keeps the pointer, anything else is refused."""
+        op, d = insn.op, insn.dst
+        if dst.type.is_pointer and src.type.is_pointer:
+            if op == AluOp.SUB and self.profile.allow_ptr_leaks:
+                return Reg.unknown()
+            raise Reject(f"R{d} pointer {ALU_STRING[op]} pointer prohibited")
+        ptr, off = (dst, src) if dst.type.is_pointer else (src, dst)
+        if not is64:
+            if op == AluOp.SUB and self.profile.allow_ptr_leaks:
+                return Reg.unknown()
+            raise Reject(f"R{d} 32-bit pointer arithmetic prohibited")
+        if ptr.type.maybe_null:
+            raise Reject(f"R{d} pointer arithmetic on {ptr.type.value} prohibited, null-check it first")
+        known = off.is_const
+        if ptr.type in (RegType.MAP_PTR, RegType.PKT_END):
+            if not (ptr.type is RegType.MAP_PTR and known and off.smin == 0 and op == AluOp.ADD):
+                raise Reject(f"R{d} pointer arithmetic on {ptr.type.value} prohibited")
+        if op in (AluOp.AND, AluOp.OR, AluOp.XOR):
+            raise Reject(f"R{d} bitwise operator {ALU_STRING[op]} on pointer prohibited")
+        if op not in (AluOp.ADD, AluOp.SUB):
+            raise Reject(f"R{d} pointer arithmetic with {ALU_STRING[op]} operator prohibited")
+        tname = ptr.type.value
+        self._sane_offset(off, tname, known)
+        self._sane_offset(ptr, tname, False, check_off=True)
+        result = ptr.copy()
+        if op == AluOp.SUB:
+            if dst is off:
+                raise Reject(f"R{d} tried to subtract pointer from scalar")
+            if ptr.type is RegType.STACK and not known and not self.profile.allow_ptr_leaks:
+                raise Reject(f"R{d} subtraction from stack pointer prohibited")
+        sign = 1 if op == AluOp.ADD else -1
+        if known and -(1 << 31) <= ptr.off + sign * off.smin < (1 << 31):
+            result.off = ptr.off + sign * off.smin
+        else:
+            _add_variable(result, ptr, off, sign)
+            if ptr.type.is_pkt:
+                result.id = self.new_id()
+                result.range = 0
+        if result.smin <= -MAX_VAR_OFF or result.smin >= MAX_VAR_OFF:
+            raise Reject(f"value {result.smin} makes {tname} pointer be out of bounds")
+        return result
+
+    def _sane_offset(self, reg: Reg, tname: str, known: bool, check_off: bool = False) -> None:
+        """check_reg_sane_offset."""
+        if known:
+            val = reg.smin
+            if val >= MAX_VAR_OFF or val <= -MAX_VAR_OFF:
+                raise Reject(f"math between {tname} pointer and {val} is not allowed")
+            return
+        if check_off and (reg.off >= MAX_VAR_OFF or reg.off <= -MAX_VAR_OFF):
+            raise Reject(f"{tname} pointer offset {reg.off} is not allowed")
+        if reg.smin == S64_MIN:
+            raise Reject(f"math between {tname} pointer and register with unbounded min value is not allowed")
+        if reg.smin >= MAX_VAR_OFF or reg.smin <= -MAX_VAR_OFF:
+            raise Reject(f"value {reg.smin} makes {tname} pointer be out of bounds")
+
+    # -- loads and stores ----------------------------------------------------------------------
+    def ldx(self, insn: Instruction) -> None:
+        base = self.read_reg(insn.src)
+        if insn.dst == 10:
+            raise Reject("frame pointer is read only")
+        value = self.mem_access(insn.src, base, insn.off, insn.size_bytes, write=False)
+        if insn.mode == Mode.MEMSX:
+            sign_extend(value, insn.size_bytes * 8, 64)
+        self.write_reg(insn.dst, value)
+
+    def store(self, insn: Instruction) -> None:
+        if insn.cls == Cls.STX:
+            value = self.read_reg(insn.src)
+        else:
+            value = Reg.const(insn.imm)
+        base = self.read_reg(insn.dst)
+        self.mem_access(insn.dst, base, insn.off, insn.size_bytes, write=True, value=value,
+                        value_regno=insn.src if insn.cls == Cls.STX else None)
+
+    def atomic(self, insn: Instruction) -> None:
+        if insn.imm not in (AtomicOp.ADD, AtomicOp.OR, AtomicOp.AND, AtomicOp.XOR, AtomicOp.FETCH_ADD,
+                            AtomicOp.FETCH_OR, AtomicOp.FETCH_AND, AtomicOp.FETCH_XOR, AtomicOp.XCHG, AtomicOp.CMPXCHG):
+            raise Reject(f"BPF_ATOMIC uses invalid atomic opcode {insn.imm:02x}")
+        src = self.read_reg(insn.src)
+        if insn.imm == AtomicOp.CMPXCHG:
+            self.read_reg(0)
+        base = self.read_reg(insn.dst)
+        if src.type.is_pointer and not self.profile.allow_ptr_leaks:
+            raise Reject(f"R{insn.src} leaks addr into mem")
+        if base.type in (RegType.CTX, RegType.PKT, RegType.PKT_META):
+            raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not allowed")
+        size = insn.size_bytes
+        self.mem_access(insn.dst, base, insn.off, size, write=False)
+        self.mem_access(insn.dst, base, insn.off, size, write=True, value=Reg.unknown())
+        if insn.imm & AtomicOp.FETCH:
+            loaded = Reg.unknown()
+            truncate(loaded, size)
+            self.write_reg(0 if insn.imm == AtomicOp.CMPXCHG else insn.src, loaded)
+
+    def mem_access(self, regno: int, base: Reg, off: int, size: int, *, write: bool,
+                   value: Reg | None = None, value_regno: int | None = None) -> Reg | None:
+        """check_mem_access: a load (returns the loaded register) or a store through `base`."""
+        t = base.type
+        if t is RegType.STACK:
+            return self._stack_access(regno, base, off, size, write, value, value_regno)
+        total = off + base.off
+        if t is RegType.CTX:
+            return self._ctx_access(regno, base, total, size, write, value)
+        if t.is_pkt:
+            if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
+                raise Reject(f"R{value_regno} leaks addr into packet")
+            self.check_packet_access(regno, base, total, size)
+        elif t is RegType.MAP_VALUE:
+            if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
+                raise Reject(f"R{value_regno} leaks addr into map")
+            if write and base.map.readonly:
+                raise Reject(f"write into map forbidden, value_size={base.map.value_size} off={total} size={size}")
+            self.check_region_access(regno, base, total, size, base.map.value_size)
+            if not write:
+                return self._map_read(base, total, size)
+        elif t in (RegType.MEM, RegType.MAP_KEY):
+            limit = base.mem_size if t is RegType.MEM else base.map.key_size
+            self.check_region_access(regno, base, total, size, limit)
+        else:
+            raise Reject(f"R{regno} invalid mem access '{t.value}'")
+        if write:
+            return None
+        loaded = Reg.unknown()
+        truncate(loaded, size)
+        return loaded
+
+    def _map_read(self, base: Reg, off: int, size: int) -> Reg:
+        """Reads of frozen (.rodata) maps at constant offsets give the constant (bpf_map_direct_read)."""
+        mapdef = base.map
+        loaded = Reg.unknown()
+        if mapdef.readonly and mapdef.initial is not None and base.is_const:
+            start = off + base.const_value
+            chunk = mapdef.initial[start : start + size]
+            if len(chunk) == size:
+                loaded.set_const_bounds(int.from_bytes(chunk, "little"))
+                return loaded
+        truncate(loaded, size)
+        return loaded
+
+    def _ctx_access(self, regno: int, base: Reg, off: int, size: int, write: bool, value: Reg | None) -> Reg | None:
+        if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
+            raise Reject(f"R{regno} leaks addr into ctx")
+        if base.off < 0:
+            raise Reject(f"negative offset ctx ptr R{regno} off={base.off} disallowed")
+        if base.off:
+            raise Reject(f"dereference of modified ctx ptr R{regno} off={base.off} disallowed")
+        if not base.is_const or base.const_value:
+            raise Reject(f"variable ctx access var_off={base.var_off} disallowed")
+        if write or size != 4 or off not in XDP_CTX_FIELDS:
+            raise Reject(f"invalid bpf_context access off={off} size={size}")
+        kind = XDP_CTX_FIELDS[off]
+        if kind is None:
+            loaded = Reg.unknown()
+            truncate(loaded, 4)
+            return loaded
+        return Reg.pointer(kind)
+
+    def check_packet_access(self, regno: int, reg: Reg, off: int, size: int, zero_ok: bool = False) -> None:
+        if reg.smin < 0:
+            raise Reject(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
+        if not (off >= 0 and (size > 0 or (size == 0 and zero_ok)) and off + size <= reg.range):
+            raise Reject(
+                f"invalid access to packet, off={off} size={size}, R{regno}(id={reg.id},off={off},r={reg.range})\n"
+                f"R{regno} offset is outside of the packet"
+            )
+
+    def check_region_access(self, regno: int, reg: Reg, off: int, size: int, mem_size: int, zero_ok: bool = False) -> None:
+        """check_mem_region_access: both ends of the variable offset must stay inside."""
+        if reg.smin < 0 and (reg.smin == S64_MIN or not -(1 << 31) <= off + reg.smin < (1 << 31) or reg.smin + off < 0):
+            raise Reject(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
+        bad = self._mem_error(reg, reg.smin + off, size, mem_size, zero_ok)
+        if bad:
+            raise Reject(f"{bad}\nR{regno} min value is outside of the allowed memory range")
+        if reg.umax >= MAX_VAR_OFF:
+            raise Reject(f"R{regno} unbounded memory access, make sure to bounds check any such access")
+        bad = self._mem_error(reg, reg.umax + off, size, mem_size, zero_ok)
+        if bad:
+            raise Reject(f"{bad}\nR{regno} max value is outside of the allowed memory range")
+
+    @staticmethod
+    def _mem_error(reg: Reg, off: int, size: int, mem_size: int, zero_ok: bool) -> str | None:
+        if off >= 0 and (size > 0 or (size == 0 and zero_ok)) and off + size <= mem_size:
+            return None
+        if reg.type is RegType.MAP_VALUE:
+            return f"invalid access to map value, value_size={mem_size} off={off} size={size}"
+        if reg.type is RegType.MAP_KEY:
+            return f"invalid access to map key, key_size={mem_size} off={off} size={size}"
+        return f"invalid access to memory, mem_size={mem_size} off={off} size={size}"
+
+    # -- the stack ------------------------------------------------------------------------------
+    def _stack_bounds(self, regno: int, reg: Reg, off: int, size: int, what: str) -> tuple[int, int]:
+        """check_stack_access_within_bounds; returns the lowest and highest byte offsets touched."""
+        off += reg.off
+        if reg.is_const:
+            lo = reg.const_value - (1 << 64) if reg.const_value >> 63 else reg.const_value
+            lo += off
+            hi = lo + size
+        else:
+            if reg.smax >= MAX_VAR_OFF or reg.smin <= -MAX_VAR_OFF:
+                raise Reject(f"invalid unbounded variable-offset{what} stack R{regno}")
+            lo, hi = reg.smin + off, reg.smax + off + size
+        min_valid = -MAX_BPF_STACK
+        if lo < min_valid or lo > -1 or hi > 0 or size < 0:
+            if reg.is_const:
+                raise Reject(f"invalid{what} stack R{regno} off={off} size={size}")
+            raise Reject(f"invalid variable-offset{what} stack R{regno} var_off={reg.var_off} off={off} size={size}")
+        subprog = self.state.frames[reg.frameno].subprog
+        self.stack_depth[subprog] = max(self.stack_depth.get(subprog, 0), -lo)
+        return lo, hi
+
+    def _stack_access(self, regno, reg, off, size, write, value, value_regno) -> Reg | None:
+        aligned = reg.var_off.add(Tnum.const(reg.off + off))
+        if not aligned.is_aligned(size):
+            raise Reject(f"misaligned stack access off {reg.var_off}+{reg.off + off} size {size}")
+        frame = self.state.frames[reg.frameno]
+        lo, hi = self._stack_bounds(regno, reg, off, size, " write to" if write else " read from")
+        if not reg.is_const:  # variable offset: every byte it may touch
+            if write:
+                for byte in range(lo, hi):
+                    self._scrub_byte(frame, byte)
+                return None
+            for byte in range(lo, hi):
+                if frame.byte_kind(byte) == "?" and not self.profile.allow_uninit_stack:
+                    raise Reject(f"invalid variable-offset read from stack R{regno} var_off={reg.var_off}+{off} size={size}")
+            loaded = Reg.unknown()
+            truncate(loaded, size)
+            return loaded
+        if write:
+            self._stack_write(frame, lo, size, value)
+            return None
+        return self._stack_read(frame, lo, size, regno)
+
+    def _scrub_byte(self, frame: Frame, byte: int) -> None:
+        spi, j = divmod(-byte - 1, SLOT)
+        slot = frame.slot(spi)
+        self.scratched_slots.add(spi)
+        if slot.is_spill:
+            slot.kinds = ["m" if k == "r" else k for k in slot.kinds]
+            slot.spilled = None
+        slot.kinds[j] = "m"
+
+    def _stack_write(self, frame: Frame, lo: int, size: int, value: Reg) -> None:
+        """check_stack_write_fixed_off: spills keep the register, other bytes become misc/zero."""
+        spi, j = divmod(-lo - 1, SLOT)
+        slot_start = lo % SLOT == 0
+        if value.type.is_pointer and size != SLOT:
+            raise Reject("invalid size of register spill")
+        slot = frame.slot(spi)
+        self.scratched_slots.add(spi)
+        if slot.is_spill and not (slot_start and size == SLOT):
+            if slot.spilled is not None and slot.spilled.type.is_pointer and not self.profile.allow_ptr_leaks:
+                raise Reject("attempt to corrupt spilled pointer on stack")
+            slot.kinds = ["m" if k == "r" else k for k in slot.kinds]
+            slot.spilled = None
+        if slot_start and (value.type.is_pointer or (value.type is RegType.SCALAR and (size == SLOT or self.profile.privileged))):
+            spilled = value.copy()
+            if size < SLOT:
+                truncate(spilled, size)
+            slot.spilled = spilled
+            for k in range(SLOT):
+                if k >= SLOT - size:
+                    slot.kinds[k] = "r"
+                elif slot.kinds[k] == "r":
+                    slot.kinds[k] = "m"
+            return
+        kind = "0" if value.is_scalar and value.is_const and value.const_value == 0 else "m"
+        for byte in range(lo, lo + size):
+            s, k = divmod(-byte - 1, SLOT)
+            target = frame.slot(s)
+            self.scratched_slots.add(s)
+            if target.is_spill:
+                target.kinds = ["m" if x == "r" else x for x in target.kinds]
+                target.spilled = None
+            target.kinds[k] = kind
+
+    def _stack_read(self, frame: Frame, lo: int, size: int, regno: int) -> Reg:
+        spi, _ = divmod(-lo - 1, SLOT)
+        slot = frame.stack.get(spi)
+        if slot is not None and slot.is_spill and slot.spilled is not None and lo % SLOT == 0:
+            spill_size = slot.kinds.count("r")
+            spilled = slot.spilled
+            if size != SLOT and spilled.type.is_pointer:
+                raise Reject("invalid size of register fill")
+            if size == spill_size or (size == SLOT and spill_size == SLOT):
+                self.scratched_slots.add(spi)
+                return spilled.copy()
+            if spilled.type.is_pointer:
+                raise Reject("invalid size of register fill")
+            loaded = spilled.copy() if size > spill_size else Reg.unknown()
+            loaded.id = 0
+            truncate(loaded, size)
+            return loaded
+        kinds = [frame.byte_kind(b) for b in range(lo, lo + size)]
+        for index, kind in enumerate(kinds):
+            if kind == "r":
+                s, _ = divmod(-(lo + index) - 1, SLOT)
+                spilled = frame.stack[s].spilled
+                if spilled is not None and spilled.type.is_pointer:
+                    raise Reject("invalid size of register fill")
+            if kind == "?" and not self.profile.allow_uninit_stack:
+                raise Reject(f"invalid read from stack off {lo}+{index} size {size}")
+        if all(k == "0" for k in kinds):
+            return Reg.const(0)
+        loaded = Reg.unknown()
+        truncate(loaded, size)
+        return loaded
+
+    def helper_stack_access(self, regno: int, reg: Reg, size: int, write: bool, zero_ok: bool) -> None:
+        """check_stack_range_initialized for memory a helper reads or writes."""
+        if size == 0 and not zero_ok:
+            raise Reject("invalid zero-sized read")
+        frame = self.state.frames[reg.frameno]
+        lo, hi = self._stack_bounds(regno, reg, 0, size, " indirect access to")
+        if not reg.is_const:
+            hi = reg.smax + reg.off + size
+        for byte in range(lo, hi):
+            kind = frame.byte_kind(byte)
+            if write:
+                self._scrub_byte(frame, byte)
+                continue
+            if kind in ("m", "0") or (kind == "?" and self.profile.allow_uninit_stack):
+                continue
+            if kind == "r":
+                spi = (-byte - 1) // SLOT
+                spilled = frame.stack[spi].spilled
+                if spilled is None or spilled.type is RegType.SCALAR or self.profile.allow_ptr_leaks:
+                    continue
+            if reg.is_const:
+                raise Reject(f"invalid indirect read from stack R{regno} off {lo}+{byte - lo} size {size}")
+            raise Reject(f"invalid indirect read from stack R{regno} var_off {reg.var_off}+{byte - lo} size {size}")
+
+    # -- ld_imm64 and legacy packet loads --------------------------------------------------------
+    def ld(self, insn: Instruction) -> None:
+        if not insn.is_ld_imm64:
+            raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program type")
+        src, reloc = insn.src, insn.reloc
+        if reloc is not None and reloc.kind == RelocKind.MAP:
+            src = PseudoSrc.MAP_FD
+        elif reloc is not None and reloc.kind == RelocKind.MAP_VALUE:
+            src = PseudoSrc.MAP_VALUE
+        elif reloc is not None and reloc.kind in (RelocKind.FUNC, RelocKind.KFUNC, RelocKind.EXTERN):
+            raise XdpError(f"verifier: ld_imm64 of {reloc.kind.value} symbol {reloc.symbol} is not implemented")
+        if src == PseudoSrc.IMM:
+            self.write_reg(insn.dst, Reg.const(insn.imm64))
+            return
+        if src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX):
+            self.write_reg(insn.dst, Reg.pointer(RegType.MAP_PTR, map=self._map_of(insn)))
+            return
+        if src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
+            mapdef = self._map_of(insn)
+            offset = reloc.offset if reloc is not None else insn.imm_hi
+            if not 0 <= offset < max(mapdef.value_size, 1):
+                raise Reject(f"invalid access to map value pointer, value_size={mapdef.value_size} off={offset}")
+            self.write_reg(insn.dst, Reg.pointer(RegType.MAP_VALUE, map=mapdef, off=offset))
+            return
+        raise XdpError(f"verifier: ld_imm64 with src {src} (BTF ids, subprogram addresses for callbacks) is not implemented")
+
+    def _map_of(self, insn: Instruction):
+        reloc = insn.reloc
+        name = reloc.map if reloc is not None else None
+        if name is None or name not in self.maps:
+            raise Reject(f"fd {insn.imm} is not pointing to valid bpf_map")
+        return self.maps[name]
+
+    # -- jumps, calls, exit -----------------------------------------------------------------------
+    def jmp(self, insn: Instruction) -> int | None:
+        op = insn.op
+        if op == JmpOp.JA:
+            return insn.target
+        if op == JmpOp.EXIT:
+            return self._exit(insn)
+        if op == JmpOp.CALL:
+            if insn.is_local_call:
+                return self._local_call(insn)
+            if insn.is_kfunc_call:
+                raise XdpError("verifier: calls to kernel functions (kfuncs) are not implemented")
+            self.helper_call(insn)
+            return insn.pc + 1
+        self.jmps += 1
+        return self._cond_jmp(insn)
+
+    def _exit(self, insn: Instruction) -> int | None:
+        state = self.state
+        r0 = self.read_reg(0)
+        if len(state.frames) > 1:
+            callee = state.frames.pop()
+            if r0.type is RegType.STACK and r0.frameno == callee.frameno:
+                raise Reject("cannot return stack pointer to the caller frame")
+            caller = state.cur
+            caller.regs[0] = r0.copy()
+            self.scratched.add(0)
+            return callee.callsite + 1
+        if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
+            raise Reject("R0 leaks addr as return value")
+        return None
+
+    def _local_call(self, insn: Instruction) -> int:
+        state = self.state
+        if len(state.frames) >= MAX_CALL_FRAMES:
+            raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep !")
+        caller = state.cur
+        callee = Frame(len(state.frames), insn.pc, self.cfg.subprog_of(insn.target))
+        for r in range(1, 6):
+            callee.regs[r] = caller.regs[r].copy()
+        for r in range(0, 6):
+            caller.regs[r] = Reg()
+        state.frames.append(callee)
+        self.stack_depth.setdefault(callee.subprog, 0)
+        return insn.target
+
+    def _cond_jmp(self, insn: Instruction) -> int:
+        op, bits = insn.op, 32 if insn.cls == Cls.JMP32 else 64
+        if insn.uses_reg_src:
+            src = self.read_reg(insn.src)
+        else:
+            src = Reg.const(insn.imm if bits == 64 else insn.imm & U32)
+        dst = self.read_reg(insn.dst)
+        fall, target = insn.pc + 1, insn.target
+        if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (JmpOp.JEQ, JmpOp.JNE) and bits == 64:
+            other = self.state.copy()
+            null_state, ok_state = (other, self.state) if op == JmpOp.JEQ else (self.state, other)
+            _mark_ptr_or_null(null_state, dst.id, is_null=True)
+            _mark_ptr_or_null(ok_state, dst.id, is_null=False)
+            self.push(other, target, insn.pc)
+            return fall
+        if dst.type.is_pointer or src.type.is_pointer:
+            return self._pointer_cond(insn, dst, src, bits, fall, target)
+        decided = branches.branch_taken(dst, src, op, bits)
+        if decided is not None:
+            return target if decided else fall
+        other = self.state.copy()
+        t_dst = other.regs[insn.dst]
+        t_src = other.regs[insn.src] if insn.uses_reg_src else src.copy()
+        f_dst = self.state.regs[insn.dst] = dst.copy()
+        f_src = self.state.regs[insn.src] = src.copy() if insn.uses_reg_src else src.copy()
+        if insn.uses_reg_src and insn.src == insn.dst:
+            t_src, f_src = t_dst, f_dst
+        taken_ok = branches.refine(t_dst, t_src, op, bits)
+        fall_ok = branches.refine(f_dst, f_src, branches.NEGATE[op], bits)
+        for state, regs_ok, pair in ((other, taken_ok, (insn.dst, insn.src)), (self.state, fall_ok, (insn.dst, insn.src))):
+            if regs_ok:
+                _sync_linked(state, insn.dst)
+                if insn.uses_reg_src:
+                    _sync_linked(state, insn.src)
+        if taken_ok and fall_ok:
+            self.push(other, target, insn.pc)
+            return fall
+        if taken_ok:
+            self.state = other
+            return target
+        if fall_ok:
+            return fall
+        return fall  # both impossible: cannot happen with sound bounds; keep walking
+
+    def _pointer_cond(self, insn: Instruction, dst: Reg, src: Reg, bits: int, fall: int, target: int) -> int:
+        op = insn.op
+        if bits == 64 and op in (JmpOp.JGT, JmpOp.JGE, JmpOp.JLT, JmpOp.JLE) and insn.uses_reg_src:
+            pkt_cmp = _pkt_compare(dst, src, op)
+            if pkt_cmp is not None:
+                other = self.state.copy()
+                reg_is_dst, when_taken, open_right = pkt_cmp
+                good = dst if reg_is_dst else src
+                good_state = other if when_taken else self.state
+                _find_good_pkt_pointers(good_state, good, open_right)
+                self.push(other, target, insn.pc)
+                return fall
+        non_null = (RegType.MAP_VALUE, RegType.STACK, RegType.CTX, RegType.PKT, RegType.PKT_META, RegType.PKT_END, RegType.MAP_PTR)
+        if op in (JmpOp.JEQ, JmpOp.JNE) and src.is_scalar and src.is_const and src.const_value == 0 and dst.type in non_null:
+            return target if op == JmpOp.JNE else fall
+        if not self.profile.allow_ptr_leaks:
+            regno = insn.dst if dst.type.is_pointer else insn.src
+            raise Reject(f"R{regno} pointer comparison prohibited")
+        other = self.state.copy()
+        self.push(other, target, insn.pc)
+        return fall
+
+    # -- helper calls ---------------------------------------------------------------------------
+    def helper_call(self, insn: Instruction) -> None:
+        func_id = insn.imm
+        if not 0 <= func_id < 212:
+            raise Reject(f"invalid func {helper_name(func_id)}#{func_id}")
+        helper: Helper | None = self.profile.helpers.get(func_id)
+        if helper is None:
+            raise Reject(self.profile.refuse_helper(func_id))
+        if helper.unsupported:
+            raise XdpError(f"verifier: calls to {helper.full_name}#{func_id} are not implemented ({helper.unsupported})")
+        if helper.gpl_only and not _gpl_compatible(self.program.license):
+            raise Reject("cannot call GPL-restricted function from non-GPL compatible program")
+        meta = {"map": None, "mem": None}
+        for index, arg in enumerate(helper.args):
+            self._check_arg(helper, index + 1, arg, meta)
+        mapdef = meta["map"]
+        if mapdef is not None and not map_func_compatible(mapdef.type, func_id):
+            raise Reject(f"cannot pass map_type {int(mapdef.type)} into func {helper.full_name}#{func_id}")
+        regs = self.state.regs
+        if helper.changes_pkt_data:
+            for reg in self.state.all_regs():
+                if reg.type in (RegType.PKT, RegType.PKT_META, RegType.PKT_END):
+                    reg.mark_unknown() if self.profile.allow_ptr_leaks else reg.mark_not_init()
+        for r in range(1, 6):
+            regs[r] = Reg()
+            self.scratched.add(r)
+        self.scratched.add(0)
+        if helper.ret is Ret.MAP_VALUE_OR_NULL:
+            if meta.get("const_key_in_array"):
+                regs[0] = Reg.pointer(RegType.MAP_VALUE, map=mapdef)
+            else:
+                regs[0] = Reg.pointer(RegType.MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
+        elif helper.ret is Ret.VOID:
+            regs[0] = Reg()
+        else:
+            regs[0] = Reg.unknown()
+
+    def _check_arg(self, helper: Helper, regno: int, arg: Arg, meta: dict) -> None:
+        if arg is Arg.DONTCARE:
+            return
+        reg = self.read_reg(regno)
+        if arg is Arg.ANYTHING:
+            if reg.type.is_pointer and not self.profile.allow_ptr_leaks:
+                raise Reject(f"R{regno} leaks addr into helper function")
+            return
+        if arg is Arg.UNSUPPORTED:
+            raise XdpError(f"verifier: argument {regno} of {helper.full_name} is not implemented")
+        if arg is Arg.MEM_OR_NULL and reg.is_scalar and reg.is_const and reg.const_value == 0:
+            meta["mem"] = (regno, reg, True)
+            return
+        expected, allowed = EXPECTED[arg]
+        if reg.type not in allowed:
+            raise Reject(f"R{regno} type={reg.type.value} expected={expected}")
+        if arg is Arg.CONST_MAP_PTR:
+            meta["map"] = reg.map
+        elif arg is Arg.CTX:
+            if reg.off:
+                raise Reject(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed")
+        elif arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE):
+            mapdef = meta["map"]
+            if mapdef is None:
+                raise Reject("invalid map_ptr to access map->key" if arg is Arg.MAP_KEY else "invalid map_ptr to access map->value")
+            size = mapdef.key_size if arg is Arg.MAP_KEY else mapdef.value_size
+            self.helper_mem_access(regno, reg, size, write=arg is Arg.UNINIT_MAP_VALUE, zero_ok=False)
+            if arg is Arg.MAP_KEY and helper.name == "map_lookup_elem":
+                meta["const_key_in_array"] = self._const_array_key(reg, mapdef)
+        elif arg in (Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM):
+            meta["mem"] = (regno, reg, arg is Arg.UNINIT_MEM)
+        elif arg is Arg.FIXED_MEM4:
+            self.helper_mem_access(regno, reg, 4, write=True, zero_ok=False)
+        elif arg in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
+            zero_ok = arg is Arg.CONST_SIZE_OR_ZERO
+            if reg.smin < 0:
+                raise Reject(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
+            if reg.umin == 0 and not zero_ok:
+                raise Reject(f"R{regno} invalid zero-sized read: u64=[{reg.umin},{reg.umax}]")
+            if reg.umax >= MAX_VAR_SIZ:
+                raise Reject(f"R{regno} unbounded memory access, use 'var &= const' or 'if (var < const)'")
+            mem_regno, mem_reg, write = meta["mem"]
+            if mem_reg.is_scalar:  # NULL for a *_OR_NULL argument
+                if reg.umax:
+                    raise Reject(f"R{mem_regno} type=scalar expected={MEM_TYPES}")
+                return
+            self.helper_mem_access(mem_regno, mem_reg, reg.umax, write=write, zero_ok=zero_ok)
+        elif arg is Arg.CONST_ALLOC_SIZE:
+            if not reg.is_const:
+                raise Reject(f"R{regno} is not a known constant'")
+
+    def helper_mem_access(self, regno: int, reg: Reg, size: int, *, write: bool, zero_ok: bool) -> None:
+        t = reg.type
+        if t is RegType.STACK:
+            self.helper_stack_access(regno, reg, size, write, zero_ok)
+        elif t.is_pkt:
+            self.check_packet_access(regno, reg, reg.off, size, zero_ok)
+        elif t is RegType.MAP_VALUE:
+            if write and reg.map.readonly:
+                raise Reject(f"write into map forbidden, value_size={reg.map.value_size} off={reg.off} size={size}")
+            self.check_region_access(regno, reg, reg.off, size, reg.map.value_size, zero_ok)
+        elif t in (RegType.MEM, RegType.MAP_KEY):
+            limit = reg.mem_size if t is RegType.MEM else reg.map.key_size
+            self.check_region_access(regno, reg, reg.off, size, limit, zero_ok)
+
+    def _const_array_key(self, reg: Reg, mapdef) -> bool:
+        """A lookup in an array with a constant in-range key cannot fail (kernel 6.14+)."""
+        if mapdef.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY) or reg.type is not RegType.STACK or not reg.is_const:
+            return False
+        if mapdef.key_size != 4:
+            return False
+        frame = self.state.frames[reg.frameno]
+        lo = reg.off + (reg.const_value - (1 << 64) if reg.const_value >> 63 else reg.const_value)
+        try:
+            key = self._stack_read(frame, lo, 4, 0) if lo % 4 == 0 else None
+        except Reject:
+            return False
+        return key is not None and key.is_scalar and key.is_const and key.const_value < mapdef.max_entries
+
+    # -- after the walk -------------------------------------------------------------------------
+    def _check_stack_depth(self) -> None:
+        """check_max_stack_depth: frames along any call chain share 512 bytes (32-byte rounded)."""
+        depth = {s: -(-max(d, 1) // 32) * 32 for s, d in self.stack_depth.items()}
+        calls: dict[int, set[int]] = {}
+        starts = self.cfg.subprog_starts
+        for insn in self.insns:
+            if insn.is_local_call:
+                calls.setdefault(self.cfg.subprog_of(insn.pc), set()).add(starts.index(insn.target))
+
+        def walk(sub: int, total: int, frames: int) -> None:
+            total += depth.get(sub, 0)
+            if total > MAX_BPF_STACK:
+                raise Reject(f"combined stack size of {frames} calls is {total}. Too large")
+            for callee in calls.get(sub, ()):
+                walk(callee, total, frames + 1)
+
+        if len(starts) > 1:
+            walk(0, 0, 1)
+
+
+def _add_variable(result: Reg, ptr: Reg, off: Reg, sign: int) -> None:
+    """Variable part of pointer +/- scalar (the bounds add/sub of adjust_ptr_min_max_vals)."""
+    if sign > 0:
+        scalar_alu(result, AluOp.ADD, off, True)
+    else:
+        scalar_alu(result, AluOp.SUB, off, True)
+
+
+def _gpl_compatible(license: str) -> bool:
+    return license in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL")
+
+
+def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
+    for frame in state.frames:
+        for reg in frame.all_regs():
+            if reg.type.maybe_null and reg.id == reg_id:
+                if is_null:
+                    reg.mark_const(0)
+                else:
+                    reg.type = NON_NULL_OF[reg.type]
+                    reg.id = 0
+
+
+def _sync_linked(state: State, regno: int) -> None:
+    """Scalars copied from one another (same id) learn what a branch taught one of them."""
+    reg = state.regs[regno]
+    if not reg.is_scalar or not reg.id:
+        return
+    for frame in state.frames:
+        for other in frame.all_regs():
+            if other is not reg and other.is_scalar and other.id == reg.id:
+                other.copy_bounds_from(reg)
+
+
+def _pkt_compare(dst: Reg, src: Reg, op: int):
+    """try_match_pkt_pointers: (good register is dst?, good in the taken branch?, right-open range?)."""
+    def is_pkt_vs_end(a: Reg, b: Reg) -> bool:
+        return (a.type is RegType.PKT and b.type is RegType.PKT_END) or (
+            a.type is RegType.PKT_META and b.type is RegType.PKT and b.off == 0 and b.is_const and b.const_value == 0)
+
+    if is_pkt_vs_end(dst, src):
+        # pkt' op end: good where pkt' <= end (closed) or pkt' < end (open)
+        return {JmpOp.JGT: (True, False, False), JmpOp.JGE: (True, False, True),
+                JmpOp.JLT: (True, True, True), JmpOp.JLE: (True, True, False)}[op]
+    if is_pkt_vs_end(src, dst):
+        # end op pkt'
+        return {JmpOp.JGT: (False, True, True), JmpOp.JGE: (False, True, False),
+                JmpOp.JLT: (False, False, False), JmpOp.JLE: (False, False, True)}[op]
+    return None
+
+
+def _find_good_pkt_pointers(state: State, good: Reg, open_right: bool) -> None:
+    if good.off < 0 or (good.off == 0 and open_right):
+        return
+    if good.umax > MAX_PACKET_OFF or good.umax + good.off > MAX_PACKET_OFF:
+        return
+    new_range = good.off + (1 if open_right else 0)
+    for reg in state.all_regs():
+        if reg.type is good.type and reg.id == good.id:
+            reg.range = max(reg.range, new_range)

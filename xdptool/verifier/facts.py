@@ -1,0 +1,84 @@
+"""Per-instruction facts merged over every state the verifier visited there.
+
+The NFP lowering asks, for each pc: which types a register can have, whether
+it is always the same constant, whether its upper 32 bits are known zero, the
+smallest proven packet range, what the stack slots hold, whether a divisor is
+a constant and which map a map pointer names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .state import Reg, RegType, State
+
+_MIXED = object()
+
+
+@dataclass
+class RegFact:
+    types: set[str] = field(default_factory=set)
+    const: object = None  # int when the same constant in every state, else None
+    upper_zero: bool = True  # bits 63..32 known zero in every state (scalars)
+    umax: int = 0  # largest unsigned value seen (scalars)
+    pkt_range: int | None = None  # smallest proven range (packet pointers)
+    maps: set[str] = field(default_factory=set)
+    _seen_const: object = None
+
+    def merge(self, reg: Reg) -> None:
+        self.types.add(reg.type.value)
+        if reg.type is RegType.SCALAR:
+            value = reg.const_value if reg.is_const else _MIXED
+            if self._seen_const is None:
+                self._seen_const = value
+            elif self._seen_const != value:
+                self._seen_const = _MIXED
+            self.const = None if self._seen_const is _MIXED else self._seen_const
+            self.upper_zero = self.upper_zero and reg.umax <= 0xFFFFFFFF
+            self.umax = max(self.umax, reg.umax)
+        else:
+            self._seen_const = _MIXED
+            self.const = None
+            self.upper_zero = False
+        if reg.type.is_pkt:
+            self.pkt_range = reg.range if self.pkt_range is None else min(self.pkt_range, reg.range)
+        if reg.map is not None:
+            self.maps.add(reg.map.name)
+
+
+@dataclass
+class PcFacts:
+    regs: dict[int, RegFact] = field(default_factory=dict)
+    stack: dict[int, set[str]] = field(default_factory=dict)  # frame offset of slot -> kinds seen
+    visits: int = 0
+
+    def reg(self, regno: int) -> RegFact | None:
+        return self.regs.get(regno)
+
+    @property
+    def divisor_const(self) -> int | None:
+        """Constant value of the divisor register, when this is a div/mod by register."""
+        return self.regs["divisor"].const if "divisor" in self.regs else None
+
+
+def record(facts: dict[int, PcFacts], pc: int, state: State, divisor: int | None) -> None:
+    entry = facts.get(pc)
+    if entry is None:
+        entry = facts[pc] = PcFacts()
+    entry.visits += 1
+    frame = state.cur
+    for i, reg in enumerate(frame.regs):
+        if reg.type is RegType.NOT_INIT:
+            continue
+        fact = entry.regs.get(i)
+        if fact is None:
+            fact = entry.regs[i] = RegFact()
+        fact.merge(reg)
+    if divisor is not None:
+        fact = entry.regs.get("divisor")
+        if fact is None:
+            fact = entry.regs["divisor"] = RegFact()
+        fact.merge(frame.regs[divisor])
+    for spi, slot in frame.stack.items():
+        kinds = entry.stack.setdefault(-(spi + 1) * 8, set())
+        kinds.add(slot.spilled.type.value if slot.is_spill and slot.spilled is not None else "".join(slot.kinds))

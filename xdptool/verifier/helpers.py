@@ -1,0 +1,232 @@
+"""Helper prototypes as data: what each helper takes and returns, who may call it.
+
+Facts from the Linux kernel (include/uapi/linux/bpf.h for ids and names; the
+`bpf_func_proto` definitions in net/core/filter.c and kernel/bpf/helpers.c for
+argument and return types; xdp_func_proto/bpf_base_func_proto for what an XDP
+program may call; check_map_func_compatibility for the map-type pairings).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ..elf.model import MapType
+
+
+class Arg(enum.Enum):
+    DONTCARE = "dontcare"  # not checked at all (trace_printk's format arguments)
+    ANYTHING = "anything"  # any initialised value
+    CONST_MAP_PTR = "map_ptr"
+    MAP_KEY = "map_key"  # stack/packet/map memory of map->key_size, initialised
+    MAP_VALUE = "map_value"  # ... of map->value_size, initialised
+    UNINIT_MAP_VALUE = "uninit_map_value"  # ... of value_size, written by the helper
+    MEM = "mem"  # read-only memory, size in the next argument
+    MEM_OR_NULL = "mem_or_null"  # like MEM, NULL allowed (with size 0)
+    UNINIT_MEM = "uninit_mem"  # memory the helper writes, size in the next argument
+    FIXED_MEM4 = "fixed_mem4"  # 4 bytes the helper writes (check_mtu's mtu_len)
+    CONST_SIZE = "size"  # size of the previous memory argument, > 0
+    CONST_SIZE_OR_ZERO = "size_or_zero"
+    CONST_ALLOC_SIZE = "alloc_size"  # ringbuf_reserve size: a known constant
+    CTX = "ctx"
+    UNSUPPORTED = "unsupported"  # callbacks, const strings, BTF objects, references
+
+
+class Ret(enum.Enum):
+    INTEGER = "integer"
+    VOID = "void"
+    MAP_VALUE_OR_NULL = "map_value_or_null"
+    RINGBUF_MEM_OR_NULL = "ringbuf_mem_or_null"
+
+
+@dataclass(frozen=True)
+class Helper:
+    id: int
+    name: str
+    args: tuple[Arg, ...] = ()
+    ret: Ret = Ret.INTEGER
+    changes_pkt_data: bool = False
+    gpl_only: bool = False
+    unsupported: str | None = None  # why xdptool's verifier cannot check calls to it
+
+    @property
+    def full_name(self) -> str:
+        return f"bpf_{self.name}"
+
+
+# Every helper id with its name, in uapi order (__BPF_FUNC_MAPPER).
+HELPER_NAMES = """
+unspec map_lookup_elem map_update_elem map_delete_elem probe_read ktime_get_ns trace_printk
+get_prandom_u32 get_smp_processor_id skb_store_bytes l3_csum_replace l4_csum_replace tail_call
+clone_redirect get_current_pid_tgid get_current_uid_gid get_current_comm get_cgroup_classid
+skb_vlan_push skb_vlan_pop skb_get_tunnel_key skb_set_tunnel_key perf_event_read redirect
+get_route_realm perf_event_output skb_load_bytes get_stackid csum_diff skb_get_tunnel_opt
+skb_set_tunnel_opt skb_change_proto skb_change_type skb_under_cgroup get_hash_recalc
+get_current_task probe_write_user current_task_under_cgroup skb_change_tail skb_pull_data
+csum_update set_hash_invalid get_numa_node_id skb_change_head xdp_adjust_head probe_read_str
+get_socket_cookie get_socket_uid set_hash setsockopt skb_adjust_room redirect_map sk_redirect_map
+sock_map_update xdp_adjust_meta perf_event_read_value perf_prog_read_value getsockopt
+override_return sock_ops_cb_flags_set msg_redirect_map msg_apply_bytes msg_cork_bytes msg_pull_data
+bind xdp_adjust_tail skb_get_xfrm_state get_stack skb_load_bytes_relative fib_lookup
+sock_hash_update msg_redirect_hash sk_redirect_hash lwt_push_encap lwt_seg6_store_bytes
+lwt_seg6_adjust_srh lwt_seg6_action rc_repeat rc_keydown skb_cgroup_id get_current_cgroup_id
+get_local_storage sk_select_reuseport skb_ancestor_cgroup_id sk_lookup_tcp sk_lookup_udp sk_release
+map_push_elem map_pop_elem map_peek_elem msg_push_data msg_pop_data rc_pointer_rel spin_lock
+spin_unlock sk_fullsock tcp_sock skb_ecn_set_ce get_listener_sock skc_lookup_tcp
+tcp_check_syncookie sysctl_get_name sysctl_get_current_value sysctl_get_new_value
+sysctl_set_new_value strtol strtoul sk_storage_get sk_storage_delete send_signal tcp_gen_syncookie
+skb_output probe_read_user probe_read_kernel probe_read_user_str probe_read_kernel_str tcp_send_ack
+send_signal_thread jiffies64 read_branch_records get_ns_current_pid_tgid xdp_output
+get_netns_cookie get_current_ancestor_cgroup_id sk_assign ktime_get_boot_ns seq_printf seq_write
+sk_cgroup_id sk_ancestor_cgroup_id ringbuf_output ringbuf_reserve ringbuf_submit ringbuf_discard
+ringbuf_query csum_level skc_to_tcp6_sock skc_to_tcp_sock skc_to_tcp_timewait_sock
+skc_to_tcp_request_sock skc_to_udp6_sock get_task_stack load_hdr_opt store_hdr_opt reserve_hdr_opt
+inode_storage_get inode_storage_delete d_path copy_from_user snprintf_btf seq_printf_btf
+skb_cgroup_classid redirect_neigh per_cpu_ptr this_cpu_ptr redirect_peer task_storage_get
+task_storage_delete get_current_task_btf bprm_opts_set ktime_get_coarse_ns ima_inode_hash
+sock_from_file check_mtu for_each_map_elem snprintf sys_bpf btf_find_by_name_kind sys_close
+timer_init timer_set_callback timer_start timer_cancel get_func_ip get_attach_cookie task_pt_regs
+get_branch_snapshot trace_vprintk skc_to_unix_sock kallsyms_lookup_name find_vma loop strncmp
+get_func_arg get_func_ret get_func_arg_cnt get_retval set_retval xdp_get_buff_len xdp_load_bytes
+xdp_store_bytes copy_from_user_task skb_set_tstamp ima_file_hash kptr_xchg map_lookup_percpu_elem
+skc_to_mptcp_sock dynptr_from_mem ringbuf_reserve_dynptr ringbuf_submit_dynptr
+ringbuf_discard_dynptr dynptr_read dynptr_write dynptr_data tcp_raw_gen_syncookie_ipv4
+tcp_raw_gen_syncookie_ipv6 tcp_raw_check_syncookie_ipv4 tcp_raw_check_syncookie_ipv6
+ktime_get_tai_ns user_ringbuf_drain
+""".split()
+
+HELPER_ID = {name: i for i, name in enumerate(HELPER_NAMES)}
+
+A = Arg
+_REF = "reference-tracked objects (sockets, ringbuf records, kptrs, dynptrs, spin locks)"
+_CALLBACK = "callback functions"
+
+# The helpers an XDP program may call (xdp_func_proto + bpf_sk_base_func_proto +
+# bpf_base_func_proto for a privileged loader), with their prototypes.
+_XDP_PROTOS = [
+    ("map_lookup_elem", (A.CONST_MAP_PTR, A.MAP_KEY), Ret.MAP_VALUE_OR_NULL),
+    ("map_update_elem", (A.CONST_MAP_PTR, A.MAP_KEY, A.MAP_VALUE, A.ANYTHING)),
+    ("map_delete_elem", (A.CONST_MAP_PTR, A.MAP_KEY)),
+    ("map_push_elem", (A.CONST_MAP_PTR, A.MAP_VALUE, A.ANYTHING)),
+    ("map_pop_elem", (A.CONST_MAP_PTR, A.UNINIT_MAP_VALUE)),
+    ("map_peek_elem", (A.CONST_MAP_PTR, A.UNINIT_MAP_VALUE)),
+    ("map_lookup_percpu_elem", (A.CONST_MAP_PTR, A.MAP_KEY, A.ANYTHING), Ret.MAP_VALUE_OR_NULL),
+    ("ktime_get_ns", ()),
+    ("ktime_get_boot_ns", ()),
+    ("ktime_get_coarse_ns", ()),
+    ("ktime_get_tai_ns", ()),
+    ("jiffies64", ()),
+    ("get_prandom_u32", ()),
+    ("get_smp_processor_id", ()),
+    ("get_numa_node_id", ()),
+    ("trace_printk", (A.MEM, A.CONST_SIZE, A.DONTCARE, A.DONTCARE, A.DONTCARE)),
+    ("trace_vprintk", (A.MEM, A.CONST_SIZE, A.MEM_OR_NULL, A.CONST_SIZE_OR_ZERO)),
+    ("probe_read_kernel", (A.UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
+    ("probe_read_kernel_str", (A.UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
+    ("tail_call", (A.CTX, A.CONST_MAP_PTR, A.ANYTHING), Ret.VOID),
+    ("redirect", (A.ANYTHING, A.ANYTHING)),
+    ("redirect_map", (A.CONST_MAP_PTR, A.ANYTHING, A.ANYTHING)),
+    ("perf_event_output", (A.CTX, A.CONST_MAP_PTR, A.ANYTHING, A.MEM, A.CONST_SIZE_OR_ZERO)),
+    ("csum_diff", (A.MEM_OR_NULL, A.CONST_SIZE_OR_ZERO, A.MEM_OR_NULL, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
+    ("xdp_adjust_head", (A.CTX, A.ANYTHING)),
+    ("xdp_adjust_meta", (A.CTX, A.ANYTHING)),
+    ("xdp_adjust_tail", (A.CTX, A.ANYTHING)),
+    ("fib_lookup", (A.CTX, A.MEM, A.CONST_SIZE, A.ANYTHING)),
+    ("check_mtu", (A.CTX, A.ANYTHING, A.FIXED_MEM4, A.ANYTHING, A.ANYTHING)),
+    ("xdp_get_buff_len", (A.CTX,)),
+    ("xdp_load_bytes", (A.CTX, A.ANYTHING, A.UNINIT_MEM, A.CONST_SIZE)),
+    ("xdp_store_bytes", (A.CTX, A.ANYTHING, A.MEM, A.CONST_SIZE)),
+    ("ringbuf_output", (A.CONST_MAP_PTR, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
+    ("ringbuf_query", (A.CONST_MAP_PTR, A.ANYTHING)),
+]
+
+_GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_kernel_str", "perf_event_output"}
+_CHANGES_PKT_DATA = {"xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail"}
+
+# XDP may call these, but checking them needs machinery xdptool's verifier lacks.
+_XDP_UNSUPPORTED = {
+    "sk_lookup_tcp": _REF, "sk_lookup_udp": _REF, "skc_lookup_tcp": _REF, "sk_release": _REF,
+    "tcp_check_syncookie": _REF, "tcp_gen_syncookie": _REF,
+    "tcp_raw_gen_syncookie_ipv4": "BTF-typed arguments", "tcp_raw_gen_syncookie_ipv6": "BTF-typed arguments",
+    "tcp_raw_check_syncookie_ipv4": "BTF-typed arguments", "tcp_raw_check_syncookie_ipv6": "BTF-typed arguments",
+    "ringbuf_reserve": _REF, "ringbuf_submit": _REF, "ringbuf_discard": _REF,
+    "ringbuf_reserve_dynptr": _REF, "ringbuf_submit_dynptr": _REF, "ringbuf_discard_dynptr": _REF,
+    "dynptr_from_mem": _REF, "dynptr_read": _REF, "dynptr_write": _REF, "dynptr_data": _REF,
+    "kptr_xchg": _REF, "spin_lock": _REF, "spin_unlock": _REF,
+    "for_each_map_elem": _CALLBACK, "loop": _CALLBACK, "user_ringbuf_drain": _CALLBACK,
+    "timer_init": _CALLBACK, "timer_set_callback": _CALLBACK, "timer_start": _CALLBACK, "timer_cancel": _CALLBACK,
+    "snprintf": "constant-string arguments", "strncmp": "constant-string arguments",
+    "per_cpu_ptr": "BTF-typed pointers", "this_cpu_ptr": "BTF-typed pointers",
+    "get_current_task": "BTF-typed pointers", "get_current_task_btf": "BTF-typed pointers",
+    "skc_to_tcp6_sock": _REF, "skc_to_tcp_sock": _REF, "skc_to_tcp_timewait_sock": _REF,
+    "skc_to_tcp_request_sock": _REF, "skc_to_udp6_sock": _REF, "skc_to_unix_sock": _REF, "skc_to_mptcp_sock": _REF,
+}
+
+
+def _build() -> dict[int, Helper]:
+    table: dict[int, Helper] = {}
+    for entry in _XDP_PROTOS:
+        name, args, *ret = entry
+        table[HELPER_ID[name]] = Helper(
+            HELPER_ID[name], name, args, ret[0] if ret else Ret.INTEGER,
+            changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY,
+        )
+    for name, why in _XDP_UNSUPPORTED.items():
+        table[HELPER_ID[name]] = Helper(HELPER_ID[name], name, unsupported=why)
+    return table
+
+
+XDP_HELPERS: dict[int, Helper] = _build()
+
+
+def helper_name(func_id: int) -> str:
+    """func_id_name(): the kernel's name for a helper id ("unknown" out of range)."""
+    if 0 <= func_id < len(HELPER_NAMES):
+        return f"bpf_{HELPER_NAMES[func_id]}"
+    return "unknown"
+
+
+# check_map_func_compatibility, first half: special map types accept only these helpers.
+_ID = HELPER_ID
+MAP_ONLY_FUNCS: dict[MapType, frozenset[int]] = {
+    MapType.PROG_ARRAY: frozenset({_ID["tail_call"]}),
+    MapType.PERF_EVENT_ARRAY: frozenset({_ID[n] for n in ("perf_event_read", "perf_event_output", "perf_event_read_value", "skb_output", "xdp_output")}),
+    MapType.RINGBUF: frozenset({_ID[n] for n in ("ringbuf_output", "ringbuf_reserve", "ringbuf_query", "ringbuf_reserve_dynptr")}),
+    MapType.USER_RINGBUF: frozenset({_ID["user_ringbuf_drain"]}),
+    MapType.STACK_TRACE: frozenset({_ID["get_stackid"]}),
+    MapType.CGROUP_ARRAY: frozenset({_ID["skb_under_cgroup"], _ID["current_task_under_cgroup"]}),
+    MapType.CGROUP_STORAGE: frozenset({_ID["get_local_storage"]}),
+    MapType.PERCPU_CGROUP_STORAGE: frozenset({_ID["get_local_storage"]}),
+    MapType.DEVMAP: frozenset({_ID["redirect_map"], _ID["map_lookup_elem"]}),
+    MapType.DEVMAP_HASH: frozenset({_ID["redirect_map"], _ID["map_lookup_elem"]}),
+    MapType.CPUMAP: frozenset({_ID["redirect_map"]}),
+    MapType.XSKMAP: frozenset({_ID["redirect_map"], _ID["map_lookup_elem"]}),
+    MapType.ARRAY_OF_MAPS: frozenset({_ID["map_lookup_elem"]}),
+    MapType.HASH_OF_MAPS: frozenset({_ID["map_lookup_elem"]}),
+    MapType.QUEUE: frozenset({_ID["map_peek_elem"], _ID["map_pop_elem"], _ID["map_push_elem"]}),
+    MapType.STACK: frozenset({_ID["map_peek_elem"], _ID["map_pop_elem"], _ID["map_push_elem"]}),
+    MapType.BLOOM_FILTER: frozenset({_ID["map_peek_elem"], _ID["map_push_elem"]}),
+    MapType.REUSEPORT_SOCKARRAY: frozenset({_ID["sk_select_reuseport"]}),
+    MapType.SK_STORAGE: frozenset({_ID["sk_storage_get"], _ID["sk_storage_delete"], _ID["kptr_xchg"]}),
+}
+
+# ... second half: these helpers accept only these map types.
+_PERCPU = frozenset({MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH})
+FUNC_ONLY_MAPS: dict[int, frozenset[MapType]] = {
+    _ID["tail_call"]: frozenset({MapType.PROG_ARRAY}),
+    **{_ID[n]: frozenset({MapType.PERF_EVENT_ARRAY}) for n in ("perf_event_read", "perf_event_output", "perf_event_read_value", "skb_output", "xdp_output")},
+    **{_ID[n]: frozenset({MapType.RINGBUF}) for n in ("ringbuf_output", "ringbuf_reserve", "ringbuf_query")},
+    _ID["redirect_map"]: frozenset({MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP}),
+    _ID["map_push_elem"]: frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER}),
+    _ID["map_peek_elem"]: frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER}),
+    _ID["map_pop_elem"]: frozenset({MapType.QUEUE, MapType.STACK}),
+    _ID["map_lookup_percpu_elem"]: _PERCPU,
+}
+
+
+def map_func_compatible(map_type: MapType, func_id: int) -> bool:
+    allowed_funcs = MAP_ONLY_FUNCS.get(map_type)
+    if allowed_funcs is not None and func_id not in allowed_funcs:
+        return False
+    allowed_maps = FUNC_ONLY_MAPS.get(func_id)
+    return allowed_maps is None or map_type in allowed_maps

@@ -1,0 +1,192 @@
+"""The verifier log in the kernel's words (kernel/bpf/disasm.c, kernel/bpf/log.c).
+
+Instructions print as the kernel's print_bpf_insn does (`(61) r2 = *(u32 *)(r1 +0)`),
+register states as print_reg_state does in 6.x (`pkt(off=14,r=14)`,
+`scalar(smin=smin32=0,smax=umax=smax32=umax32=255,var_off=(0x0; 0xff))`).
+"""
+
+from __future__ import annotations
+
+from ..ebpf.insn import Instruction, s32
+from ..ebpf.opcodes import ALU_SYMBOL, JMP_COND_SYMBOL, AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
+from .helpers import helper_name
+from .scalar import S32_MAX, S32_MIN, S64_MAX, S64_MIN
+from .state import Frame, Reg, RegType, StackSlot
+from .tnum import U32, U64
+
+_SIZE = {Size.B: "u8", Size.H: "u16", Size.W: "u32", Size.DW: "u64"}
+_SSIZE = {Size.B: "s8", Size.H: "s16", Size.W: "s32"}
+_ATOMIC_RMW = {AtomicOp.ADD: "+=", AtomicOp.OR: "|=", AtomicOp.AND: "&=", AtomicOp.XOR: "^="}
+_ATOMIC_FETCH = {AtomicOp.FETCH_ADD: "add", AtomicOp.FETCH_OR: "or", AtomicOp.FETCH_AND: "and", AtomicOp.FETCH_XOR: "xor"}
+
+
+def _mem(reg: int, off: int) -> str:
+    return f"(r{reg} {off:+d})"
+
+
+def kernel_insn_text(insn: Instruction) -> str:
+    """One instruction as the kernel's verifier log prints it, with the opcode byte."""
+    return f"({insn.code:02x}) {_body(insn)}"
+
+
+def _body(insn: Instruction) -> str:
+    cls = insn.cls
+    if insn.is_alu:
+        r = "r" if cls == Cls.ALU64 else "w"
+        op = insn.op
+        if op == AluOp.NEG:
+            return f"{r}{insn.dst} = -{r}{insn.dst}"
+        if op == AluOp.END:
+            kind = "bswap" if cls == Cls.ALU64 else ("be" if insn.uses_reg_src else "le")
+            return f"r{insn.dst} = {kind}{insn.imm} r{insn.dst}"
+        sym = ALU_SYMBOL[AluOp(op)]
+        if insn.is_signed_divmod:
+            sym = "s" + sym
+        if insn.uses_reg_src:
+            src = f"{r}{insn.src}"
+            if insn.is_movsx:
+                src = f"(s{insn.off}){src}"
+            return f"{r}{insn.dst} {sym} {src}"
+        return f"{r}{insn.dst} {sym} {insn.imm}"
+    if cls == Cls.LDX:
+        size = Size(insn.code & 0x18)
+        ptr = _SSIZE[size] if insn.mode == Mode.MEMSX else _SIZE[size]
+        return f"r{insn.dst} = *({ptr} *){_mem(insn.src, insn.off)}"
+    if cls == Cls.ST:
+        return f"*({_SIZE[Size(insn.code & 0x18)]} *){_mem(insn.dst, insn.off)} = {insn.imm}"
+    if cls == Cls.STX:
+        size = Size(insn.code & 0x18)
+        where = f"({_SIZE[size]} *){_mem(insn.dst, insn.off)}"
+        if insn.mode != Mode.ATOMIC:
+            return f"*{where} = r{insn.src}"
+        r = "r" if size == Size.DW else "w"
+        bits = "64" if size == Size.DW else ""
+        if insn.imm in _ATOMIC_RMW:
+            return f"lock *{where} {_ATOMIC_RMW[insn.imm]} {r}{insn.src}"
+        if insn.imm in _ATOMIC_FETCH:
+            return f"{r}{insn.src} = atomic{bits}_fetch_{_ATOMIC_FETCH[insn.imm]}({where}, {r}{insn.src})"
+        if insn.imm == AtomicOp.XCHG:
+            return f"{r}{insn.src} = atomic{bits}_xchg({where}, {r}{insn.src})"
+        return f"{r}0 = atomic{bits}_cmpxchg({where}, {r}0, {r}{insn.src})"
+    if cls == Cls.LD:
+        if insn.is_ld_imm64:
+            if insn.src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX, PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
+                name = insn.reloc.map if insn.reloc is not None and insn.reloc.map else f"fd:{insn.imm}"
+                suffix = f"[0]+{insn.imm_hi}" if insn.src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE) else ""
+                return f"r{insn.dst} = map[{name}]{suffix}"
+            return f"r{insn.dst} = {insn.imm64:#x}"
+        size = _SIZE[Size(insn.code & 0x18)]
+        if insn.mode == Mode.IND:
+            return f"r0 = *({size} *)skb[r{insn.src} + {insn.imm}]"
+        return f"r0 = *({size} *)skb[{insn.imm}]"
+    op = insn.op
+    if op == JmpOp.EXIT:
+        return "exit"
+    if op == JmpOp.CALL:
+        if insn.is_local_call:
+            return f"call pc{insn.imm:+d}"
+        if insn.is_kfunc_call:
+            return f"call kernel-function#{insn.imm}"
+        return f"call {helper_name(insn.imm)}#{insn.imm}"
+    if op == JmpOp.JA:
+        return f"gotol pc{insn.imm:+d}" if cls == Cls.JMP32 else f"goto pc{insn.off:+d}"
+    r = "w" if cls == Cls.JMP32 else "r"
+    rhs = f"{r}{insn.src}" if insn.uses_reg_src else f"{insn.imm & U32:#x}"
+    return f"if {r}{insn.dst} {JMP_COND_SYMBOL[JmpOp(op)]} {rhs} goto pc{insn.off:+d}"
+
+
+# -- register and stack states ------------------------------------------------------------
+
+
+def snum(v: int) -> str:
+    """verbose_snum: small numbers in decimal, others in hex."""
+    v = v if v < (1 << 63) else v - (1 << 64)
+    return str(v) if -512 <= v <= 512 else f"{v & U64:#x}"
+
+
+def unum(v: int) -> str:
+    return str(v) if v <= 512 else f"{v:#x}"
+
+
+def _scalar_ranges(reg: Reg) -> list[str]:
+    entries = [
+        ["smin", reg.smin, reg.smin == S64_MIN], ["smax", reg.smax, reg.smax == S64_MAX],
+        ["umin", reg.umin, reg.umin == 0], ["umax", reg.umax, reg.umax == U64],
+        ["smin32", reg.s32_min, reg.s32_min == S32_MIN], ["smax32", reg.s32_max, reg.s32_max == S32_MAX],
+        ["umin32", reg.u32_min, reg.u32_min == 0], ["umax32", reg.u32_max, reg.u32_max == U32],
+    ]
+    out = []
+    for i, (name, value, omit) in enumerate(entries):
+        if omit:
+            continue
+        names = [name]
+        neg = name[0] == "s" and value < 0
+        for other in entries[i + 2 :: 2]:
+            if other[2] or other[1] != value or (other[0][0] == "s" and other[1] < 0) != neg:
+                continue
+            other[2] = True
+            names.append(other[0])
+        text = snum(value) if name[0] == "s" else unum(value)
+        out.append("=".join(names) + "=" + text)
+    return out
+
+
+def format_reg(reg: Reg, frameno: int = 0) -> str:
+    t = reg.type
+    if t is RegType.SCALAR and reg.is_const:
+        return snum(reg.const_value)
+    name = t.value
+    if t is RegType.STACK:
+        prefix = f"fp[{reg.frameno}]" if reg.frameno != frameno else "fp"
+        if reg.is_const:
+            return prefix + snum(reg.const_value + reg.off)
+        name = prefix
+    parts = []
+    if reg.id:
+        parts.append(f"id={reg.id}")
+    if t is not RegType.SCALAR and reg.off:
+        parts.append(f"off={snum(reg.off)}")
+    if t.is_pkt:
+        parts.append(f"r={unum(reg.range)}")
+    if t in (RegType.MEM, RegType.MEM_OR_NULL):
+        parts.append(f"sz={reg.mem_size}")
+    if reg.map is not None:
+        parts.append(f"ks={reg.map.key_size},vs={reg.map.value_size}")
+    if reg.is_const:
+        if reg.const_value:
+            parts.append(f"imm={snum(reg.const_value)}")
+    else:
+        parts.extend(_scalar_ranges(reg))
+        if not reg.var_off.is_unknown:
+            parts.append(f"var_off={reg.var_off}")
+    return f"{name}({','.join(parts)})"
+
+
+def format_slot(slot: StackSlot, frameno: int) -> str:
+    if slot.is_spill and slot.spilled is not None:
+        return format_reg(slot.spilled, frameno)
+    return "".join(slot.kinds)
+
+
+def format_frame(frame: Frame, regs: set[int] | None = None, slots: set[int] | None = None) -> str:
+    """Registers (and stack slots) of a frame; only the given ones when filtered."""
+    parts = []
+    for i, reg in enumerate(frame.regs):
+        if reg.type is RegType.NOT_INIT or (regs is not None and i not in regs):
+            continue
+        parts.append(f"R{i}={format_reg(reg, frame.frameno)}")
+    for spi in sorted(frame.stack):
+        if slots is not None and spi not in slots:
+            continue
+        slot = frame.stack[spi]
+        if all(k == "?" for k in slot.kinds):
+            continue
+        parts.append(f"fp{-(spi + 1) * 8}={format_slot(slot, frame.frameno)}")
+    return " ".join(parts)
+
+
+def align_comment(text: str) -> str:
+    """Pad an instruction line so its `;` state comment lines up as the kernel's does."""
+    pos = len(text) + 1
+    width = -(-max(pos, 40) // 8) * 8 - pos - 1
+    return text + " " * max(width, 1) + ";"

@@ -1,0 +1,111 @@
+"""State pruning: when an explored state proves the current one safe (kernel states_equal).
+
+`states_safe(old, cur)` holds when every concrete machine state described by
+`cur` is also described by `old`: same frames, and register by register and
+stack byte by stack byte, old's knowledge is weaker (regsafe/stacksafe).
+Registers dead at the prune point (static liveness) are ignored, as the
+kernel's clean_live_states does.  `exact_key` is the identity used for
+infinite-loop detection against states still being explored.
+"""
+
+from __future__ import annotations
+
+from .state import Frame, Reg, RegType, State
+
+_EXACT_TYPES = (RegType.CTX, RegType.PKT_END, RegType.MAP_PTR, RegType.STACK)
+
+
+def exact_key(state: State, live: int) -> tuple:
+    frames = []
+    last = len(state.frames) - 1
+    for index, frame in enumerate(state.frames):
+        regs = tuple(
+            reg.key() if (index != last or live >> i & 1) else None for i, reg in enumerate(frame.regs)
+        )
+        stack = tuple(sorted((spi, slot.key()) for spi, slot in frame.stack.items()))
+        frames.append((frame.callsite, regs, stack))
+    return tuple(frames)
+
+
+class _IdMap:
+    """A bijection between old and current ids (kernel check_ids), with fresh ids for zeros."""
+
+    def __init__(self):
+        self.forward: dict[int, int] = {}
+        self.backward: dict[int, int] = {}
+        self.tmp = 0
+
+    def check(self, old: int, cur: int) -> bool:
+        if old in self.forward:
+            return self.forward[old] == cur
+        if cur in self.backward:
+            return False
+        self.forward[old] = cur
+        self.backward[cur] = old
+        return True
+
+    def check_scalar(self, old: int, cur: int) -> bool:
+        if not old and not cur:
+            return True
+        if not old:
+            self.tmp -= 1
+            old = self.tmp
+        if not cur:
+            self.tmp -= 1
+            cur = self.tmp - 10**12
+        return self.check(old, cur)
+
+
+def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
+    t = old.type
+    if t is RegType.NOT_INIT:
+        return True
+    if cur.type is not t:
+        return False
+    if t is RegType.SCALAR:
+        return old.range_within(cur) and old.var_off.contains(cur.var_off) and ids.check_scalar(old.id, cur.id)
+    if t in _EXACT_TYPES:
+        return old.off == cur.off and old.frameno == cur.frameno and old.map is cur.map and old.bounds_key() == cur.bounds_key()
+    if t.is_pkt:
+        if old.range > cur.range or old.off != cur.off or not ids.check(old.id, cur.id):
+            return False
+    else:  # map values, memory, their _or_null forms
+        if old.map is not cur.map or old.off != cur.off or old.mem_size != cur.mem_size:
+            return False
+        if t.maybe_null and not ids.check(old.id, cur.id):
+            return False
+    return old.range_within(cur) and old.var_off.contains(cur.var_off)
+
+
+def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool) -> bool:
+    for spi, oslot in old.stack.items():
+        cslot = cur.stack.get(spi)
+        ckinds = cslot.kinds if cslot is not None else ["?"] * 8
+        for okind, ckind in zip(oslot.kinds, ckinds):
+            if okind == "?" or okind == ckind:
+                continue
+            if okind == "m" and (allow_uninit or ckind == "0"):
+                continue
+            return False
+        if oslot.is_spill and oslot.spilled is not None:
+            if cslot is None or cslot.spilled is None or not regsafe(oslot.spilled, cslot.spilled, ids):
+                return False
+    return True
+
+
+def states_safe(old: State, cur: State, live: int, allow_uninit: bool) -> bool:
+    if len(old.frames) != len(cur.frames):
+        return False
+    ids = _IdMap()
+    last = len(old.frames) - 1
+    for index, (of, cf) in enumerate(zip(old.frames, cur.frames)):
+        if of.callsite != cf.callsite:
+            return False
+        for i in range(11):
+            if index == last and not live >> i & 1:
+                continue
+            if not regsafe(of.regs[i], cf.regs[i], ids):
+                return False
+        if not stacksafe(of, cf, ids, allow_uninit):
+            return False
+    return True

@@ -1,0 +1,62 @@
+"""What verification produces: the verdict, the error with its C line, statistics, facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Reject(Exception):
+    """The program is refused; `message` is worded as the kernel words it (may span lines)."""
+
+    def __init__(self, message: str, pc: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.pc = pc
+
+
+@dataclass
+class VerifierError:
+    insn: int | None
+    message: str
+    file: str | None = None
+    line: int | None = None
+    source: str | None = None
+
+    @property
+    def first_line(self) -> str:
+        return self.message.splitlines()[0] if self.message else ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"insn": self.insn, "message": self.message, "file": self.file, "line": self.line, "source": self.source}
+
+    def __str__(self) -> str:
+        where = f"\n{self.file}:{self.line}: {self.source}" if self.file else ""
+        return f"{self.message}{where}"
+
+
+@dataclass
+class VerifierResult:
+    accepted: bool
+    error: VerifierError | None
+    log: str
+    processed_insns: int
+    total_states: int
+    peak_states: int
+    max_states_per_insn: int
+    stack_depth: list[int]  # per subprogram, as the kernel's "stack depth a+b" line
+    facts: dict[int, Any] = field(default_factory=dict)  # pc -> facts.PcFacts
+
+    @property
+    def stack_depth_total(self) -> int:
+        return sum(self.stack_depth)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "error": self.error.as_json() if self.error else None,
+            "processed_insns": self.processed_insns,
+            "total_states": self.total_states,
+            "peak_states": self.peak_states,
+            "stack_depth": self.stack_depth_total,
+        }

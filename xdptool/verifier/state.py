@@ -1,0 +1,217 @@
+"""Abstract machine state: typed registers, byte-granular stack slots, call frames.
+
+Mirrors the kernel's bpf_reg_state / bpf_stack_state / bpf_func_state: a register
+has a type; pointers carry a fixed offset `off` plus a variable offset in the
+inherited `Bounds`; packet pointers carry the proven `range` and an `id` shared
+by pointers derived from one another; map values carry their map.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .scalar import Bounds
+
+MAX_BPF_STACK = 512
+MAX_CALL_FRAMES = 8
+SLOT = 8  # bytes per stack slot
+
+
+class RegType(enum.Enum):
+    """Register types with the names the kernel's log prints (reg_type_str)."""
+
+    NOT_INIT = "?"
+    SCALAR = "scalar"
+    CTX = "ctx"
+    MAP_PTR = "map_ptr"
+    MAP_VALUE = "map_value"
+    MAP_VALUE_OR_NULL = "map_value_or_null"
+    MAP_KEY = "map_key"
+    STACK = "fp"
+    PKT = "pkt"
+    PKT_META = "pkt_meta"
+    PKT_END = "pkt_end"
+    MEM = "mem"  # ringbuf_reserve result after the null check
+    MEM_OR_NULL = "ringbuf_mem_or_null"
+
+    @property
+    def is_pointer(self) -> bool:
+        return self not in (RegType.NOT_INIT, RegType.SCALAR)
+
+    @property
+    def is_pkt(self) -> bool:
+        return self in (RegType.PKT, RegType.PKT_META)
+
+    @property
+    def maybe_null(self) -> bool:
+        return self in (RegType.MAP_VALUE_OR_NULL, RegType.MEM_OR_NULL)
+
+
+NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM}
+
+
+class Reg(Bounds):
+    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size")
+
+    def __init__(self, type: RegType = RegType.NOT_INIT):
+        self.type = type
+        self.off = 0
+        self.id = 0
+        self.range = 0
+        self.map = None  # MapDef for map_ptr / map_value(_or_null) / map_key
+        self.frameno = 0
+        self.mem_size = 0
+        self.set_const_bounds(0)
+
+    def copy(self) -> "Reg":
+        new = Reg.__new__(Reg)
+        for name in Reg.__slots__ + Bounds.__slots__:
+            setattr(new, name, getattr(self, name))
+        return new
+
+    def assign(self, other: "Reg") -> None:
+        for name in Reg.__slots__ + Bounds.__slots__:
+            setattr(self, name, getattr(other, name))
+
+    # -- constructors -------------------------------------------------------------
+    @staticmethod
+    def unknown() -> "Reg":
+        reg = Reg(RegType.SCALAR)
+        reg.set_unknown_bounds()
+        return reg
+
+    @staticmethod
+    def const(value: int) -> "Reg":
+        reg = Reg(RegType.SCALAR)
+        reg.set_const_bounds(value)
+        return reg
+
+    @staticmethod
+    def pointer(type: RegType, **fields) -> "Reg":
+        reg = Reg(type)
+        for name, value in fields.items():
+            setattr(reg, name, value)
+        return reg
+
+    def mark_unknown(self) -> None:
+        self.type = RegType.SCALAR
+        self.off = self.id = self.range = self.mem_size = self.frameno = 0
+        self.map = None
+        self.set_unknown_bounds()
+
+    def mark_const(self, value: int) -> None:
+        self.mark_unknown()
+        self.set_const_bounds(value)
+
+    def mark_not_init(self) -> None:
+        self.mark_unknown()
+        self.type = RegType.NOT_INIT
+
+    # -- queries ------------------------------------------------------------------
+    @property
+    def is_scalar(self) -> bool:
+        return self.type is RegType.SCALAR
+
+    @property
+    def is_init(self) -> bool:
+        return self.type is not RegType.NOT_INIT
+
+    def key(self) -> tuple:
+        """Everything that distinguishes two register states (exact comparison)."""
+        return (self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size) + self.bounds_key()
+
+
+class StackSlot:
+    """Eight bytes of stack: per-byte kind, plus the spilled register if any.
+
+    `kinds[j]` describes the byte at offset -(8*spi + j + 1) from the frame base,
+    as the kernel indexes slot_type[]: '?' invalid, 'm' misc, '0' zero, 'r' spill.
+    """
+
+    __slots__ = ("kinds", "spilled")
+
+    def __init__(self):
+        self.kinds = ["?"] * SLOT
+        self.spilled: Reg | None = None
+
+    def copy(self) -> "StackSlot":
+        new = StackSlot.__new__(StackSlot)
+        new.kinds = list(self.kinds)
+        new.spilled = self.spilled.copy() if self.spilled is not None else None
+        return new
+
+    @property
+    def is_spill(self) -> bool:
+        return self.kinds[SLOT - 1] == "r"
+
+    def key(self) -> tuple:
+        return (tuple(self.kinds), self.spilled.key() if self.spilled is not None else None)
+
+
+class Frame:
+    """One function's registers and stack (bpf_func_state)."""
+
+    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog")
+
+    def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0):
+        self.regs = [Reg() for _ in range(11)]
+        self.stack: dict[int, StackSlot] = {}
+        self.frameno = frameno
+        self.callsite = callsite
+        self.subprog = subprog
+        self.regs[10] = Reg.pointer(RegType.STACK, frameno=frameno)
+
+    def copy(self) -> "Frame":
+        new = Frame.__new__(Frame)
+        new.regs = [r.copy() for r in self.regs]
+        new.stack = {spi: slot.copy() for spi, slot in self.stack.items()}
+        new.frameno, new.callsite, new.subprog = self.frameno, self.callsite, self.subprog
+        return new
+
+    def slot(self, spi: int) -> StackSlot:
+        slot = self.stack.get(spi)
+        if slot is None:
+            slot = self.stack[spi] = StackSlot()
+        return slot
+
+    def byte_kind(self, off: int) -> str:
+        """Kind of the stack byte at frame offset `off` (negative)."""
+        spi, j = divmod(-off - 1, SLOT)
+        slot = self.stack.get(spi)
+        return slot.kinds[j] if slot is not None else "?"
+
+    def all_regs(self):
+        yield from self.regs
+        for slot in self.stack.values():
+            if slot.spilled is not None:
+                yield slot.spilled
+
+
+class State:
+    """The whole machine: the stack of call frames (bpf_verifier_state)."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self, frames: list[Frame]):
+        self.frames = frames
+
+    @property
+    def cur(self) -> Frame:
+        return self.frames[-1]
+
+    @property
+    def regs(self) -> list[Reg]:
+        return self.frames[-1].regs
+
+    def copy(self) -> "State":
+        return State([f.copy() for f in self.frames])
+
+    def all_regs(self):
+        for frame in self.frames:
+            yield from frame.all_regs()
+
+    def key(self) -> tuple:
+        return tuple(
+            (f.callsite, tuple(r.key() for r in f.regs), tuple(sorted((s, v.key()) for s, v in f.stack.items())))
+            for f in self.frames
+        )
