@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -35,13 +34,10 @@ def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file):
 
     specs = [load_spec(p) for p in find_specs(list(paths))]  # a bad spec stops here: exit 2
     collector = CoverageCollector() if coverage else None
-    results, durations = [], {}
+    results = []
     for spec in specs:
-        started = time.perf_counter()
         spec_results = run_spec(spec, resolve_targets(target, spec.target), keyword, collector)
-        elapsed = (time.perf_counter() - started) / max(1, len(spec_results))
         for r in spec_results:
-            durations[id(r)] = elapsed
             if not as_json:
                 show(r)
         results.extend(spec_results)
@@ -49,7 +45,7 @@ def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file):
     failed = sum(1 for r in results if r.failures)
     skipped = sum(1 for r in results if r.skipped)
     if junit_file:
-        Path(junit_file).write_text(junit_xml(results, durations))
+        Path(junit_file).write_text(junit_xml(results))
     cover_rows = None
     if collector is not None:
         cover_rows = collector.summary()

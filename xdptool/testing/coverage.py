@@ -60,7 +60,7 @@ class CoverageCollector:
         from ..runtime.vm import VmEngine
         from .runner import map_state_doc
 
-        key = f"{obj.path}:{program.name}"
+        key = f"{spec.program.name}:{program.name}"
         cover = self.programs.setdefault(key, ProgramCoverage(program))
         collector = self
 

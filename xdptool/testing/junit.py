@@ -9,8 +9,7 @@ from pathlib import Path
 from .runner import CaseResult
 
 
-def junit_xml(results: list[CaseResult], durations: dict[int, float] | None = None) -> str:
-    durations = durations or {}
+def junit_xml(results: list[CaseResult]) -> str:
     root = ET.Element("testsuites", name="xdptool")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for spec_path, group in groupby(results, key=lambda r: str(r.spec.path)):
@@ -33,7 +32,7 @@ def junit_xml(results: list[CaseResult], durations: dict[int, float] | None = No
                 name=f"{r.case.name}[{r.target}]",
                 file=spec_path,
                 line=str(r.case.line),
-                time=f"{durations.get(id(r), 0.0):.6f}",
+                time=f"{r.duration:.6f}",
             )
             if r.skipped:
                 ET.SubElement(case, "skipped", message=r.skipped)

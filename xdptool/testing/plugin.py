@@ -40,36 +40,39 @@ def _to_bytes(value: Any, size: int) -> bytes:
 class MapView:
     """dict-like access to one map of a loaded program (keys/values as bytes, ints or hex)."""
 
-    def __init__(self, store, name: str, definition):
-        self._store, self._name, self._def = store, name, definition
+    def __init__(self, runtime_map):
+        self._map = runtime_map
 
-    def _doc(self) -> dict[str, Any]:
-        return {e["key"]: e["value"] for e in self._store.dump().get(self._name, [])}
+    def _key(self, key) -> bytes:
+        return _to_bytes(key, self._map.key_size)
 
     def __getitem__(self, key) -> bytes | list[bytes]:
-        k = _to_bytes(key, self._def.key_size).hex()
-        doc = self._doc()
-        if k not in doc:
+        value = self._map.lookup(self._key(key))
+        if value is None:
             raise KeyError(key)
-        value = doc[k]
-        return [bytes.fromhex(v) for v in value] if isinstance(value, list) else bytes.fromhex(value)
+        return value
 
     def __setitem__(self, key, value) -> None:
-        k = _to_bytes(key, self._def.key_size).hex()
         if isinstance(value, list):
-            v: Any = [_to_bytes(x, self._def.value_size).hex() for x in value]
+            value = [_to_bytes(v, self._map.value_size) for v in value]
         else:
-            v = _to_bytes(value, self._def.value_size).hex()
-        self._store.load({self._name: [{"key": k, "value": v}]}, merge=True)
+            value = _to_bytes(value, self._map.value_size)
+        err = self._map.update(self._key(key), value)
+        if err:
+            raise KeyError(f"update of {self._map.name} failed with errno {-err}")
+
+    def __delitem__(self, key) -> None:
+        if self._map.delete(self._key(key)):
+            raise KeyError(key)
 
     def __contains__(self, key) -> bool:
-        return _to_bytes(key, self._def.key_size).hex() in self._doc()
+        return self._map.lookup(self._key(key)) is not None
 
     def items(self):
-        return [(bytes.fromhex(k), v) for k, v in self._doc().items()]
+        return [(k, self._map.lookup(k)) for k in self._map.keys()]
 
     def __len__(self) -> int:
-        return len(self._doc())
+        return len(list(self._map.keys()))
 
 
 class Result:
@@ -98,7 +101,7 @@ class LoadedProgram:
         self.object, self.program = load_program(path, prog)
         self.store = MapStore(self.object.maps)
         self.engine = make_engine(target, self.program, self.store)
-        self.maps = {name: MapView(self.store, name, d) for name, d in self.object.maps.items()}
+        self.maps = {name: MapView(self.store[name]) for name in self.object.maps}
 
     def run(self, packet, **ctx) -> Result:
         from ..runtime.contract import XdpContext

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class CaseResult:
     failures: list[str] = field(default_factory=list)
     result: RunResult | None = None
     skipped: str | None = None
+    duration: float = 0.0  # seconds on this target
 
     @property
     def passed(self) -> bool:
@@ -198,8 +200,10 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
                 if case.skip:
                     results.append(CaseResult(spec, case, run.target, skipped=str(case.skip)))
                     continue
+                started = time.perf_counter()
                 result, maps_doc = run.run(case)
-                outcome = CaseResult(spec, case, run.target, judge(case, result, maps_doc), result)
+                elapsed = time.perf_counter() - started
+                outcome = CaseResult(spec, case, run.target, judge(case, result, maps_doc), result, duration=elapsed)
                 outcomes.append((outcome, comparable(result, maps_doc)))
                 results.append(outcome)
             for outcome, seen in outcomes[1:]:
