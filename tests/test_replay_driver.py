@@ -244,3 +244,18 @@ def test_compare_locates_the_packet_where_map_state_parts(tmp_path):
     capture = write(tmp_path, frames_with_tails([2] * 10))
     result = compare(capture, side("vm"), Side("jit", make_skewed), chunk_packets=8)
     assert [m.describe(result.names) for m in result.mismatches] == ["packet 5: map hits key 63: vm absent, jit 0000000000000001"]
+
+
+@pytest.mark.parametrize("typecode", ["B", "H", "I", "L", "Q", "i"])
+def test_verdict_counting_shortcut_agrees_with_plain_counting(typecode):
+    from array import array
+
+    from xdptool.replay.results import count_small_values
+
+    small = [2, 1, 1, 0, 4, 3, 2, 2, 9, 0, 1]
+    values = array(typecode, small)
+    assert count_small_values(values, 5) == [small.count(v) for v in range(5)]
+    if typecode != "B":  # values whose higher bytes are set must not be mistaken for small ones
+        tricky = [0x200, 0, 2, 0x2_0000 if typecode not in "H" else 0x202, 1]
+        assert count_small_values(array(typecode, tricky), 5) == [tricky.count(v) for v in range(5)]
+    assert count_small_values(small, 5) == [small.count(v) for v in range(5)]

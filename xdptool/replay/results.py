@@ -9,6 +9,8 @@ per-packet Python loop where the engine returned flat arrays.
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -100,6 +102,21 @@ def map_changes(before: dict[str, list], after: dict[str, list]) -> dict[str, di
     return changes
 
 
+def count_small_values(values, limit: int) -> list[int]:
+    """How often each of 0..limit-1 occurs in `values`.
+
+    On an unsigned array whose values all fit in a byte (the usual verdicts),
+    counts bytes of the low-byte column instead of boxing every element: a
+    million return values in about a millisecond instead of 70.
+    """
+    if isinstance(values, array) and values.typecode in "BHILQ" and sys.byteorder == "little":
+        raw = values.tobytes()
+        low = raw[:: values.itemsize]
+        if raw.count(0) - low.count(0) == len(raw) - len(low):  # every higher byte is zero
+            return [low.count(code) for code in range(limit)]
+    return [values.count(code) for code in range(limit)]
+
+
 class SummaryBuilder:
     """Accumulates verdict counts, byte totals and faults chunk by chunk."""
 
@@ -117,9 +134,8 @@ class SummaryBuilder:
     def add(self, chunk: Chunk) -> None:
         retvals = chunk.retvals
         known = 0
-        for code, name in enumerate(VERDICTS):
-            count = retvals.count(code)  # a C loop on arrays and lists alike
-            self.verdicts[name] += count
+        for code, count in enumerate(count_small_values(retvals, len(VERDICTS))):
+            self.verdicts[VERDICTS[code]] += count
             known += count
         if known != len(retvals):  # unusual return values: name them by number
             self.verdicts.update(str(r) for r in retvals if not 0 <= r < len(VERDICTS))
