@@ -122,7 +122,7 @@ class Checker:
             insn = by_pc[pc]
             if self.collect_facts:
                 divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (AluOp.DIV, AluOp.MOD) else None
-                record(self.facts, pc, self.state, divisor)
+                record(self.facts, pc, self.state, divisor, self.cfg.live_in[pc])
             if self.profile.rules is not None:
                 self.profile.rules.check_insn(self, insn)
             if self.log_level:
@@ -766,18 +766,21 @@ class Checker:
             return target if decided else fall
         other = self.state.copy()
         t_dst = other.regs[insn.dst]
-        t_src = other.regs[insn.src] if insn.uses_reg_src else src.copy()
         f_dst = self.state.regs[insn.dst] = dst.copy()
-        f_src = self.state.regs[insn.src] = src.copy() if insn.uses_reg_src else src.copy()
-        if insn.uses_reg_src and insn.src == insn.dst:
+        if not insn.uses_reg_src:
+            t_src, f_src = src.copy(), src.copy()
+        elif insn.src == insn.dst:
             t_src, f_src = t_dst, f_dst
+        else:
+            t_src = other.regs[insn.src]
+            f_src = self.state.regs[insn.src] = src.copy()
         taken_ok = branches.refine(t_dst, t_src, op, bits)
         fall_ok = branches.refine(f_dst, f_src, branches.NEGATE[op], bits)
-        for state, regs_ok, pair in ((other, taken_ok, (insn.dst, insn.src)), (self.state, fall_ok, (insn.dst, insn.src))):
-            if regs_ok:
-                _sync_linked(state, insn.dst)
-                if insn.uses_reg_src:
-                    _sync_linked(state, insn.src)
+        linked = (insn.dst, insn.src) if insn.uses_reg_src else (insn.dst,)
+        for state, feasible in ((other, taken_ok), (self.state, fall_ok)):
+            if feasible:
+                for regno in linked:
+                    _sync_linked(state, regno)
         if taken_ok and fall_ok:
             self.push(other, target, insn.pc)
             return fall

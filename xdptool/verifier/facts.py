@@ -61,14 +61,14 @@ class PcFacts:
         return self.regs["divisor"].const if "divisor" in self.regs else None
 
 
-def record(facts: dict[int, PcFacts], pc: int, state: State, divisor: int | None) -> None:
+def record(facts: dict[int, PcFacts], pc: int, state: State, divisor: int | None, live: int = 0x7FF) -> None:
     entry = facts.get(pc)
     if entry is None:
         entry = facts[pc] = PcFacts()
     entry.visits += 1
     frame = state.cur
     for i, reg in enumerate(frame.regs):
-        if reg.type is RegType.NOT_INIT:
+        if reg.type is RegType.NOT_INIT or not live >> i & 1:
             continue
         fact = entry.regs.get(i)
         if fact is None:

@@ -10,7 +10,7 @@ infinite-loop detection against states still being explored.
 
 from __future__ import annotations
 
-from .state import Frame, Reg, RegType, State
+from .state import MAYBE_NULL_TYPES, PKT_TYPES, Frame, Reg, RegType, State
 
 _EXACT_TYPES = (RegType.CTX, RegType.PKT_END, RegType.MAP_PTR, RegType.STACK)
 
@@ -56,25 +56,39 @@ class _IdMap:
         return self.check(old, cur)
 
 
+def _within(old: Reg, cur: Reg) -> bool:
+    return (
+        old.umin <= cur.umin and old.umax >= cur.umax and old.smin <= cur.smin and old.smax >= cur.smax
+        and old.u32_min <= cur.u32_min and old.u32_max >= cur.u32_max
+        and old.s32_min <= cur.s32_min and old.s32_max >= cur.s32_max
+        and old.var_off.contains(cur.var_off)
+    )
+
+
+_NOT_INIT, _SCALAR = RegType.NOT_INIT, RegType.SCALAR
+
+
 def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
     t = old.type
-    if t is RegType.NOT_INIT:
+    if t is _NOT_INIT:
         return True
     if cur.type is not t:
         return False
-    if t is RegType.SCALAR:
-        return old.range_within(cur) and old.var_off.contains(cur.var_off) and ids.check_scalar(old.id, cur.id)
+    if t is _SCALAR:
+        if old.var_off.mask == 0:  # constants: the common case in loops
+            return cur.var_off == old.var_off and ids.check_scalar(old.id, cur.id)
+        return _within(old, cur) and ids.check_scalar(old.id, cur.id)
     if t in _EXACT_TYPES:
         return old.off == cur.off and old.frameno == cur.frameno and old.map is cur.map and old.bounds_key() == cur.bounds_key()
-    if t.is_pkt:
+    if t in PKT_TYPES:
         if old.range > cur.range or old.off != cur.off or not ids.check(old.id, cur.id):
             return False
     else:  # map values, memory, their _or_null forms
         if old.map is not cur.map or old.off != cur.off or old.mem_size != cur.mem_size:
             return False
-        if t.maybe_null and not ids.check(old.id, cur.id):
+        if t in MAYBE_NULL_TYPES and not ids.check(old.id, cur.id):
             return False
-    return old.range_within(cur) and old.var_off.contains(cur.var_off)
+    return _within(old, cur)
 
 
 def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool) -> bool:
@@ -101,10 +115,10 @@ def states_safe(old: State, cur: State, live: int, allow_uninit: bool) -> bool:
     for index, (of, cf) in enumerate(zip(old.frames, cur.frames)):
         if of.callsite != cf.callsite:
             return False
+        mask = live if index == last else 0x7FF
+        oregs, cregs = of.regs, cf.regs
         for i in range(11):
-            if index == last and not live >> i & 1:
-                continue
-            if not regsafe(of.regs[i], cf.regs[i], ids):
+            if mask >> i & 1 and not regsafe(oregs[i], cregs[i], ids):
                 return False
         if not stacksafe(of, cf, ids, allow_uninit):
             return False

@@ -36,15 +36,20 @@ class RegType(enum.Enum):
 
     @property
     def is_pointer(self) -> bool:
-        return self not in (RegType.NOT_INIT, RegType.SCALAR)
+        return self in POINTER_TYPES
 
     @property
     def is_pkt(self) -> bool:
-        return self in (RegType.PKT, RegType.PKT_META)
+        return self in PKT_TYPES
 
     @property
     def maybe_null(self) -> bool:
-        return self in (RegType.MAP_VALUE_OR_NULL, RegType.MEM_OR_NULL)
+        return self in MAYBE_NULL_TYPES
+
+
+POINTER_TYPES = frozenset(t for t in RegType if t not in (RegType.NOT_INIT, RegType.SCALAR))
+PKT_TYPES = frozenset({RegType.PKT, RegType.PKT_META})
+MAYBE_NULL_TYPES = frozenset({RegType.MAP_VALUE_OR_NULL, RegType.MEM_OR_NULL})
 
 
 NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM}
@@ -65,13 +70,41 @@ class Reg(Bounds):
 
     def copy(self) -> "Reg":
         new = Reg.__new__(Reg)
-        for name in Reg.__slots__ + Bounds.__slots__:
-            setattr(new, name, getattr(self, name))
+        new.type = self.type
+        new.off = self.off
+        new.id = self.id
+        new.range = self.range
+        new.map = self.map
+        new.frameno = self.frameno
+        new.mem_size = self.mem_size
+        new.var_off = self.var_off
+        new.smin = self.smin
+        new.smax = self.smax
+        new.umin = self.umin
+        new.umax = self.umax
+        new.s32_min = self.s32_min
+        new.s32_max = self.s32_max
+        new.u32_min = self.u32_min
+        new.u32_max = self.u32_max
         return new
 
     def assign(self, other: "Reg") -> None:
-        for name in Reg.__slots__ + Bounds.__slots__:
-            setattr(self, name, getattr(other, name))
+        self.type = other.type
+        self.off = other.off
+        self.id = other.id
+        self.range = other.range
+        self.map = other.map
+        self.frameno = other.frameno
+        self.mem_size = other.mem_size
+        self.var_off = other.var_off
+        self.smin = other.smin
+        self.smax = other.smax
+        self.umin = other.umin
+        self.umax = other.umax
+        self.s32_min = other.s32_min
+        self.s32_max = other.s32_max
+        self.u32_min = other.u32_min
+        self.u32_max = other.u32_max
 
     # -- constructors -------------------------------------------------------------
     @staticmethod
@@ -118,7 +151,8 @@ class Reg(Bounds):
 
     def key(self) -> tuple:
         """Everything that distinguishes two register states (exact comparison)."""
-        return (self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size) + self.bounds_key()
+        return (self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.var_off,
+                self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max, self.u32_min, self.u32_max)
 
 
 class StackSlot:
