@@ -260,3 +260,31 @@ def test_every_bundled_capture_replays_alike_on_vm_and_kernel(built_examples):
 def test_every_bundled_capture_replays_alike_on_vm_and_jit(built_examples):
     require_engines("vm", "jit")
     assert_all_identical(replay_compare_all(built_examples, "jit", {}))
+
+
+@needs_clang
+def test_trace_n_traces_the_first_packets_on_the_vm(tmp_path, blocklist_obj):
+    require_engines("vm", "jit")
+    capture = tmp_path / "traffic.pcap"
+    capture.write_bytes(classic(blocklist_traffic()[:4]))
+    result = invoke("replay", capture, "--prog", blocklist_obj, "--trace", 2, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["packets"] == 4  # stdout stays one JSON document
+    headers = [line for line in result.stderr.splitlines() if line.startswith("packet ")]
+    assert [h.split(" (")[0] for h in headers] == ["packet 0", "packet 1"]
+    assert sum(1 for line in result.stderr.splitlines() if line.strip().endswith("exit")) == 2
+
+
+def test_plain_progress_lines_without_a_terminal(capsys, monkeypatch):
+    from xdptool.cli import replay as replay_cli
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    with replay_cli.progress_reporter(1_000_000) as progress:
+        for done in range(0, 1_000_001, 65536):
+            progress(min(done, 1_000_000), 1_000_000)
+        progress(1_000_000, 1_000_000)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == "replayed 1000000/1000000 packets" and lines.count(lines[-1]) == 1
+    assert 5 <= len(lines) <= 11  # about every tenth, not once per chunk
+    with replay_cli.progress_reporter(1000) as progress:
+        assert progress is None  # short replays print nothing

@@ -142,12 +142,12 @@ def progress_reporter(total: int, quiet: bool = False):
         return
     if not interactive:
         step = max(total // 10, 1)
-        marks = {"next": step}
+        marks = {"next": step, "printed": 0}
 
         def plain(done: int, all_: int) -> None:
-            if done >= marks["next"] or done == all_:
+            if done > marks["printed"] and (done >= marks["next"] or done == all_):
                 print(f"replayed {done}/{all_} packets", file=sys.stderr, flush=True)
-                marks["next"] = done + step
+                marks["next"], marks["printed"] = done + step, done
 
         yield plain
         return
