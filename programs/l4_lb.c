@@ -1,6 +1,6 @@
-/* l4_lb.c — a layer-4 load balancer in the style of Katran's direct forwarding,
- * without the tunnel: packets for the virtual IP are spread over backends by a
- * hash of their 5-tuple and sent back out with the backend's addresses.
+/* l4_lb.c — a layer-4 load balancer (a much simplified Katran, rewriting instead
+ * of tunnelling): packets for the virtual IP are spread over backends by a hash of
+ * their 5-tuple and sent back out with the backend's addresses.
  *
  * For IPv4 TCP/UDP packets to the VIP (10.0.0.100, LB_VIP below, any port), the
  * 5-tuple (saddr, daddr, sport, dport, protocol) is folded by XOR and shifts into an

@@ -114,6 +114,11 @@ def test_required_programs_exist():
     assert len(NAMES) >= 13
 
 
+def test_readme_lists_every_program_with_its_nfp_status():
+    rows = dict(re.findall(r"^\| (\w+) \|.*\| (yes|no) \|$", (PROGRAMS / "README.md").read_text(), re.M))
+    assert rows == {name: nfp_claim(name) for name in NAMES}
+
+
 def test_enough_programs_are_nfp_offloadable():
     assert sum(nfp_claim(name) == "yes" for name in NAMES) >= 8
 
