@@ -17,6 +17,8 @@ from ..ebpf.opcodes import AluOp, Cls, JmpOp, PseudoSrc
 from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
 from .result import Reject
 
+BPF_LOOP = 181  # helper id of bpf_loop(nr, callback, ctx, flags)
+
 
 @dataclass
 class Cfg:
@@ -26,6 +28,7 @@ class Cfg:
     prune_points: set[int] = field(default_factory=set)
     loop_heads: set[int] = field(default_factory=set)  # targets of back-edges
     live_in: dict[int, int] = field(default_factory=dict)  # pc -> bitmask of live registers
+    callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
 
     def subprog_of(self, pc: int) -> int:
         index = 0
@@ -154,6 +157,9 @@ def _edges(cfg: Cfg, insn: Instruction) -> list[tuple[int, bool]]:
         cfg.prune_points.add(insn.target)
     if insn.is_local_call:
         edges.append((insn.target, True))
+    if insn.is_helper_call and insn.imm == BPF_LOOP:
+        cfg.prune_points.add(insn.pc)
+        cfg.callback_calls.add(insn.pc)
     return edges
 
 

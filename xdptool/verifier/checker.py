@@ -51,6 +51,7 @@ EXPECTED = {
     Arg.CONST_SIZE: ("scalar", {RegType.SCALAR}),
     Arg.CONST_SIZE_OR_ZERO: ("scalar", {RegType.SCALAR}),
     Arg.CONST_ALLOC_SIZE: ("scalar", {RegType.SCALAR}),
+    Arg.CALLBACK: ("func", {RegType.FUNC}),
 }
 MEM_REG_TYPES = {RegType.STACK, RegType.PKT, RegType.PKT_META, RegType.MAP_KEY, RegType.MAP_VALUE, RegType.MEM}
 for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM, Arg.FIXED_MEM4):
@@ -176,7 +177,12 @@ class Checker:
         state = self.state
         key = pruning.exact_key(state, live)
         active = self.active.setdefault(pc, {})
-        if key in active:
+        if pc in self.cfg.callback_calls:  # callback iterations converge by subsumption
+            for entry in active.values():
+                if pruning.states_safe(entry.state, state, live, self.profile.allow_uninit_stack):
+                    self._end_path()
+                    return True
+        elif key in active:
             raise Reject(f"infinite loop detected at insn {pc}", pc)
         done = self.done.get(pc, ())
         for entry in done:
@@ -191,7 +197,7 @@ class Checker:
             self.done[pc] = [e for e in done if e.misses <= e.hits * 3 + 3]
             self.cur_states -= len(done) - len(self.done[pc])
         jmps, insns = self.last_checkpoint
-        if self.jmps - jmps < 2 and self.processed - insns < 8 and pc not in self.cfg.loop_heads:
+        if self.jmps - jmps < 2 and self.processed - insns < 8 and pc not in self.cfg.loop_heads and pc not in self.cfg.callback_calls:
             return False
         self.last_checkpoint = (self.jmps, self.processed)
         entry = Entry(state.copy(), pc, self.head, key)
@@ -674,7 +680,10 @@ class Checker:
             src = PseudoSrc.MAP_FD
         elif reloc is not None and reloc.kind == RelocKind.MAP_VALUE:
             src = PseudoSrc.MAP_VALUE
-        elif reloc is not None and reloc.kind in (RelocKind.FUNC, RelocKind.KFUNC, RelocKind.EXTERN):
+        if src == PseudoSrc.FUNC:
+            self.write_reg(insn.dst, Reg.pointer(RegType.FUNC, off=insn.pc + 1 + insn.imm))
+            return
+        if reloc is not None and reloc.kind in (RelocKind.KFUNC, RelocKind.EXTERN):
             raise XdpError(f"verifier: ld_imm64 of {reloc.kind.value} symbol {reloc.symbol} is not implemented")
         if src == PseudoSrc.IMM:
             self.write_reg(insn.dst, Reg.const(insn.imm64))
@@ -710,8 +719,7 @@ class Checker:
                 return self._local_call(insn)
             if insn.is_kfunc_call:
                 raise XdpError("verifier: calls to kernel functions (kfuncs) are not implemented")
-            self.helper_call(insn)
-            return insn.pc + 1
+            return self.helper_call(insn) or insn.pc + 1
         self.jmps += 1
         return self._cond_jmp(insn)
 
@@ -722,6 +730,11 @@ class Checker:
             callee = state.frames.pop()
             if r0.type is RegType.STACK and r0.frameno == callee.frameno:
                 raise Reject("cannot return stack pointer to the caller frame")
+            if callee.callback:
+                if not (r0.is_scalar and 0 <= r0.smin and r0.umax <= 1):
+                    shown = "has unknown scalar value" if r0.var_off.is_unknown else f"has value {r0.var_off}"
+                    raise Reject(f"At callback return the register R0 {shown} should have been in [0x0; 0x1]")
+                return callee.callsite  # the helper runs the callback again, or returns
             caller = state.cur
             caller.regs[0] = r0.copy()
             self.scratched.add(0)
@@ -831,6 +844,8 @@ class Checker:
         mapdef = meta["map"]
         if mapdef is not None and not map_func_compatible(mapdef.type, func_id):
             raise Reject(f"cannot pass map_type {int(mapdef.type)} into func {helper.full_name}#{func_id}")
+        if helper.name == "loop":
+            return self._loop_call(insn)
         regs = self.state.regs
         if helper.changes_pkt_data:
             for reg in self.state.all_regs():
@@ -849,6 +864,25 @@ class Checker:
             regs[0] = Reg()
         else:
             regs[0] = Reg.unknown()
+
+    def _loop_call(self, insn: Instruction) -> int:
+        """bpf_loop: either the loop is over (continue after the call) or the callback runs once more."""
+        after = self.state.copy()
+        regs = after.regs
+        for r in range(1, 6):
+            regs[r] = Reg()
+        regs[0] = Reg.unknown()
+        self.push(after, insn.pc + 1, insn.pc)
+        state = self.state
+        if len(state.frames) >= MAX_CALL_FRAMES:
+            raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep !")
+        target = state.regs[2].off
+        callee = Frame(len(state.frames), insn.pc, self.cfg.subprog_of(target), callback=True)
+        callee.regs[1] = Reg.unknown()
+        callee.regs[2] = state.regs[3].copy()
+        state.frames.append(callee)
+        self.stack_depth.setdefault(callee.subprog, 0)
+        return target
 
     def _check_arg(self, helper: Helper, regno: int, arg: Arg, meta: dict) -> None:
         if arg is Arg.DONTCARE:

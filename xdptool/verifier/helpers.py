@@ -29,6 +29,7 @@ class Arg(enum.Enum):
     CONST_SIZE_OR_ZERO = "size_or_zero"
     CONST_ALLOC_SIZE = "alloc_size"  # ringbuf_reserve size: a known constant
     CTX = "ctx"
+    CALLBACK = "callback"  # a subprogram address (ld_imm64 of a function)
     UNSUPPORTED = "unsupported"  # callbacks, const strings, BTF objects, references
 
 
@@ -99,7 +100,7 @@ HELPER_ID = {name: i for i, name in enumerate(HELPER_NAMES)}
 
 A = Arg
 _REF = "reference-tracked objects (sockets, ringbuf records, kptrs, dynptrs, spin locks)"
-_CALLBACK = "callback functions"
+_CALLBACK = "callback functions other than bpf_loop's"
 
 # The helpers an XDP program may call (xdp_func_proto + bpf_sk_base_func_proto +
 # bpf_base_func_proto for a privileged loader), with their prototypes.
@@ -138,6 +139,7 @@ _XDP_PROTOS = [
     ("xdp_store_bytes", (A.CTX, A.ANYTHING, A.MEM, A.CONST_SIZE)),
     ("ringbuf_output", (A.CONST_MAP_PTR, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
     ("ringbuf_query", (A.CONST_MAP_PTR, A.ANYTHING)),
+    ("loop", (A.ANYTHING, A.CALLBACK, A.ANYTHING, A.ANYTHING)),
 ]
 
 _GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_kernel_str", "perf_event_output"}
@@ -153,7 +155,7 @@ _XDP_UNSUPPORTED = {
     "ringbuf_reserve_dynptr": _REF, "ringbuf_submit_dynptr": _REF, "ringbuf_discard_dynptr": _REF,
     "dynptr_from_mem": _REF, "dynptr_read": _REF, "dynptr_write": _REF, "dynptr_data": _REF,
     "kptr_xchg": _REF, "spin_lock": _REF, "spin_unlock": _REF,
-    "for_each_map_elem": _CALLBACK, "loop": _CALLBACK, "user_ringbuf_drain": _CALLBACK,
+    "for_each_map_elem": _CALLBACK, "user_ringbuf_drain": _CALLBACK,
     "timer_init": _CALLBACK, "timer_set_callback": _CALLBACK, "timer_start": _CALLBACK, "timer_cancel": _CALLBACK,
     "snprintf": "constant-string arguments", "strncmp": "constant-string arguments",
     "per_cpu_ptr": "BTF-typed pointers", "this_cpu_ptr": "BTF-typed pointers",

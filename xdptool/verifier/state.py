@@ -33,6 +33,7 @@ class RegType(enum.Enum):
     PKT_END = "pkt_end"
     MEM = "mem"  # ringbuf_reserve result after the null check
     MEM_OR_NULL = "ringbuf_mem_or_null"
+    FUNC = "func"  # address of a subprogram (bpf_loop callbacks); `off` is its first slot
 
     @property
     def is_pointer(self) -> bool:
@@ -185,21 +186,22 @@ class StackSlot:
 class Frame:
     """One function's registers and stack (bpf_func_state)."""
 
-    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog")
+    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog", "callback")
 
-    def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0):
+    def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0, callback: bool = False):
         self.regs = [Reg() for _ in range(11)]
         self.stack: dict[int, StackSlot] = {}
         self.frameno = frameno
         self.callsite = callsite
         self.subprog = subprog
+        self.callback = callback  # a bpf_loop callback: its exit returns to the call insn
         self.regs[10] = Reg.pointer(RegType.STACK, frameno=frameno)
 
     def copy(self) -> "Frame":
         new = Frame.__new__(Frame)
         new.regs = [r.copy() for r in self.regs]
         new.stack = {spi: slot.copy() for spi, slot in self.stack.items()}
-        new.frameno, new.callsite, new.subprog = self.frameno, self.callsite, self.subprog
+        new.frameno, new.callsite, new.subprog, new.callback = self.frameno, self.callsite, self.subprog, self.callback
         return new
 
     def slot(self, spi: int) -> StackSlot:
