@@ -260,8 +260,11 @@ def xdp_store_bytes(env, _ctx, offset, buf, length, *_):
     return 0
 
 
-def _csum_add32(total: int, data: bytes) -> int:
-    """Ones'-complement sum of little-endian u32 words into a 32-bit total (x86_64 csum_partial)."""
+def csum_partial(data: bytes, seed: int) -> int:
+    """x86_64 csum_partial: ones'-complement sum of little-endian u32 words (the tail
+    zero-padded) plus `seed`, folded to 32 bits."""
+    data = bytes(data) + bytes(-len(data) % 4)
+    total = seed & 0xFFFFFFFF
     for i in range(0, len(data), 4):
         total += int.from_bytes(data[i:i + 4], "little")
     while total >> 32:
@@ -269,13 +272,25 @@ def _csum_add32(total: int, data: bytes) -> int:
     return total
 
 
+def csum_sub(a: int, b: int) -> int:
+    """include/net/checksum.h csum_sub = csum_add(a, ~b), 32-bit with end-around carry."""
+    nb = ~b & 0xFFFFFFFF
+    r = (a + nb) & 0xFFFFFFFF
+    return (r + (r < nb)) & 0xFFFFFFFF
+
+
+def from32to16(x: int) -> int:
+    x = (x & 0xFFFF) + (x >> 16)
+    return (x & 0xFFFF) + (x >> 16)
+
+
 def csum_diff(env, from_ptr, from_size, to_ptr, to_size, seed):
-    """bpf_csum_diff: sum of ~from words and to words, folded to 32 bits, plus seed."""
-    from_size, to_size = from_size & 0xFFFFFFFF, to_size & 0xFFFFFFFF
-    if (from_size | to_size) & 3 or from_size + to_size > 512:
-        return neg(errno.EINVAL)
-    inverted = bytes(b ^ 0xFF for b in env.mem.read(from_ptr, from_size))
-    return _csum_add32(seed & 0xFFFFFFFF, inverted + env.mem.read(to_ptr, to_size))
+    """bpf_csum_diff as of Linux 6.13 ("bpf_csum_diff: optimize and homogenize for all
+    archs"): from32to16(csum_sub(csum_partial(to, seed), csum_partial(from, 0))); any
+    sizes.  Checked against Linux 6.18 on random sizes, contents and seeds."""
+    source = env.mem.read(from_ptr, from_size & 0xFFFFFFFF)
+    target = env.mem.read(to_ptr, to_size & 0xFFFFFFFF)
+    return from32to16(csum_sub(csum_partial(target, seed), csum_partial(source, 0)))
 
 
 # -- redirect (net/core/filter.c: bpf_xdp_redirect, __bpf_xdp_redirect_map) -----------------

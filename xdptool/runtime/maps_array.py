@@ -51,6 +51,8 @@ class ArrayMap(Map):
     def update(self, key, value, flags=0, cpu=None) -> int:
         if (flags & ~BPF_F_LOCK) > BPF_EXIST:
             return -EINVAL
+        if flags & BPF_F_LOCK:  # needs a bpf_spin_lock in the value, which the runtime has no BTF for
+            return -EINVAL
         index = u32_key(self.check_key(key))
         if index >= self.max_entries:
             return -E2BIG

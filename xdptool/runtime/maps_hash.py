@@ -120,6 +120,8 @@ class HashMap(Map):
     def update(self, key, value, flags=0, cpu=None) -> int:
         if (flags & ~BPF_F_LOCK) > BPF_EXIST:
             return -EINVAL
+        if flags & BPF_F_LOCK:  # needs a bpf_spin_lock in the value, which the runtime has no BTF for
+            return -EINVAL
         key = self.check_key(key)
         values = self.per_cpu_values(value, cpu if self.ncpus > 1 else None)
         slot = self.index.get(key)

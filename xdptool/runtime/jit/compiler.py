@@ -18,6 +18,7 @@ import llvmlite.ir as ir
 
 from ...ebpf.insn import Instruction
 from . import backend
+from .batch import build_batch
 from .env import ENV
 from .helpers import HelperEmitter
 from .memory import MemoryModel
@@ -30,15 +31,14 @@ STACK_SIZE = 512
 class CompiledProgram:
     compiled: backend.Compiled
     run_address: int
-    batch_address: int | None
+    batch_address: int
     helpers_called: set[int] = field(default_factory=set)
     imm_slots: dict[int, int] = field(default_factory=dict)  # ld_imm64 pc -> env.imm_table index
     messages: list[str] = field(default_factory=list)  # MESSAGE fault texts by index
 
 
-def compile_program(insns: list[Instruction], *, natives=None, batch_builder=None,
-                    name: str = "prog") -> CompiledProgram:
-    """Native code for `insns`; `batch_builder(module, prog_fn)` adds xdp_batch."""
+def compile_program(insns: list[Instruction], *, natives=None, name: str = "prog") -> CompiledProgram:
+    """Native code for `insns`: the program, `xdp_run` and the `xdp_batch` loop."""
     module = backend.new_module(name)
     helpers = HelperEmitter(natives)
     memory = MemoryModel(STACK_SIZE)
@@ -50,9 +50,8 @@ def compile_program(insns: list[Instruction], *, natives=None, batch_builder=Non
     ENV.store(b, env, "fault_kind", ir.Constant(I64, 0))
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, ir.Constant(I64, 0)), index=10)
     b.ret(b.call(prog, [env]))
-    if batch_builder is not None:
-        batch_builder(module, prog)
+    build_batch(module, prog, memory)
     compiled = backend.compile_module(module)
-    batch = compiled.address("xdp_batch") if batch_builder is not None else None
+    batch = compiled.address("xdp_batch")
     return CompiledProgram(compiled, compiled.address("xdp_run"), batch, helpers.called, translator.imm_slots,
                            translator.messages)

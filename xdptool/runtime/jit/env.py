@@ -78,6 +78,12 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("cb_depth", 1),  # call depth at a Python helper call (callbacks run one frame deeper)
     ("cb_insns", 1),  # instructions the interpreter ran inside a Python helper (callbacks)
     ("stop", 1),  # set by a callback to end the batch early (a Python exception)
+    ("cb_used", 1),  # set by every Python helper call: the packet needs Python's attention
+    ("ctx_base", 1),  # address of the xdp_md context (r1 at entry)
+    ("headroom", 1),  # config.headroom
+    ("min_frame_size", 1),  # config.frame_size (a bigger packet gets a bigger frame)
+    ("dirty_lo", 1),  # frame bytes [dirty_lo, dirty_hi) may be non-zero
+    ("dirty_hi", 1),
 )
 
 # Region table entry: host address of buf[0], lo, hi, writable (1) / read-only (0).

@@ -1,0 +1,141 @@
+"""The packet loop, in IR: `uint64 xdp_batch(env*, start, end)`.
+
+For each packet it does what `XdpBuffer.reset` and `VmEngine.run` do — a zeroed
+frame with the packet at `headroom`, a zeroed stack, r1 = the context — runs
+the program, and appends the result to flat arrays: retval (u32), fault kind
+(u8), instructions executed (u64), and the output packet copied into one output
+buffer (offset u64, length u32).  Only the bytes the previous packet could have
+dirtied are re-zeroed (`env.dirty_lo/hi`, widened by every packet-pointer move),
+so a 64-byte packet does not pay for clearing a 4 KiB frame.
+
+It returns early — the index of the first packet not run — when Python must
+look: after a packet that faulted or called a Python helper (its fault wording,
+redirect, trace output and scratch regions live on the Python side), or before
+a packet that may not fit the frame or the output buffer.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from ..config import SKB_SHARED_INFO_TAILROOM
+from .env import ENV, R_HI, R_LO, REGION_WORDS
+from .memory import MemoryModel
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+I8P = I8.as_pointer()
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value)
+
+
+def _array_ptr(b: ir.IRBuilder, env: ir.Value, name: str, ty: ir.IntType, index: ir.Value) -> ir.Value:
+    base = b.inttoptr(ENV.load(b, env, name), ty.as_pointer())
+    return b.gep(base, [index])
+
+
+def _host(b: ir.IRBuilder, env: ir.Value, name: str, offset: ir.Value) -> ir.Value:
+    return b.gep(b.inttoptr(ENV.load(b, env, name), I8P), [offset])
+
+
+def _umin(b, x, y):
+    return b.select(b.icmp_unsigned("<", x, y), x, y)
+
+
+def _umax(b, x, y):
+    return b.select(b.icmp_unsigned(">", x, y), x, y)
+
+
+def set_packet_window(b: ir.IRBuilder, env: ir.Value, meta: ir.Value, data: ir.Value, end: ir.Value) -> None:
+    """Move data_meta/data/data_end: env state, the packet region's window, the dirty range."""
+    ENV.store(b, env, "pkt_meta", meta)
+    ENV.store(b, env, "pkt_data", data)
+    ENV.store(b, env, "pkt_end", end)
+    table = b.inttoptr(ENV.load(b, env, "regions"), I64.as_pointer())
+    rid = ENV.load(b, env, "pkt_id")
+    base = b.mul(rid, c64(REGION_WORDS))
+    b.store(meta, b.gep(table, [b.add(base, c64(R_LO))]))
+    b.store(end, b.gep(table, [b.add(base, c64(R_HI))]))
+    ENV.store(b, env, "dirty_lo", _umin(b, ENV.load(b, env, "dirty_lo"), meta))
+    ENV.store(b, env, "dirty_hi", _umax(b, ENV.load(b, env, "dirty_hi"), end))
+
+
+def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir.Function:
+    fn = ir.Function(module, ir.FunctionType(I64, [I8P, I64, I64]), name="xdp_batch")
+    env, start, end = fn.args
+    entry = fn.append_basic_block("entry")
+    head = fn.append_basic_block("head")
+    body = fn.append_basic_block("body")
+    finish = fn.append_basic_block("finish")
+    stop_before = fn.append_basic_block("stop_before")
+    b = ir.IRBuilder(entry)
+    memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
+    memcpy = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
+    false = ir.Constant(I1, 0)
+    b.branch(head)
+
+    b.position_at_end(head)
+    i = b.phi(I64, name="i")
+    i.add_incoming(start, entry)
+    b.cbranch(b.icmp_unsigned("<", i, end), body, finish)
+
+    b.position_at_end(body)
+    length = b.zext(b.load(_array_ptr(b, env, "in_lengths", I32, i)), I64)
+    headroom = ENV.load(b, env, "headroom")
+    need = b.add(b.add(headroom, length), c64(SKB_SHARED_INFO_TAILROOM))
+    capacity = ENV.load(b, env, "frame_capacity")
+    room = b.sub(ENV.load(b, env, "out_capacity"), ENV.load(b, env, "out_used"))
+    fits = b.and_(b.icmp_unsigned("<=", need, capacity), b.icmp_unsigned(">=", room, capacity))
+    ready = fn.append_basic_block("ready")
+    b.cbranch(fits, ready, stop_before)
+
+    b.position_at_end(ready)
+    # a fresh zeroed frame with the packet at `headroom` (XdpBuffer.reset)
+    lo, hi = ENV.load(b, env, "dirty_lo"), ENV.load(b, env, "dirty_hi")
+    dirty = b.select(b.icmp_unsigned("<", lo, hi), b.sub(hi, lo), c64(0))
+    b.call(memset, [_host(b, env, "frame", lo), ir.Constant(I8, 0), dirty, false])
+    source = _host(b, env, "in_buf", b.load(_array_ptr(b, env, "in_offsets", I64, i)))
+    b.call(memcpy, [_host(b, env, "frame", headroom), source, length, false])
+    frame_size = _umax(b, need, ENV.load(b, env, "min_frame_size"))
+    ENV.store(b, env, "pkt_hard_end", b.sub(frame_size, c64(SKB_SHARED_INFO_TAILROOM)))
+    pkt_end = b.add(headroom, length)
+    ENV.store(b, env, "dirty_lo", headroom)
+    ENV.store(b, env, "dirty_hi", pkt_end)
+    set_packet_window(b, env, headroom, headroom, pkt_end)
+    # registers, stack, run state (VmEngine._call_entry / _begin_run)
+    for n in range(11):
+        ENV.store(b, env, "init_regs", c64(0), index=n)
+    ENV.store(b, env, "init_regs", ENV.load(b, env, "ctx_base"), index=1)
+    ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, c64(0)), index=10)
+    for name in ("fault_kind", "cb_used", "insns"):
+        ENV.store(b, env, name, c64(0))
+    r0 = b.call(prog, [env])
+
+    kind = ENV.load(b, env, "fault_kind")
+    faulted = b.icmp_unsigned("!=", kind, c64(0))
+    retval = b.select(faulted, ir.Constant(I32, 0), b.trunc(r0, I32))
+    b.store(retval, _array_ptr(b, env, "retvals", I32, i))
+    b.store(b.trunc(kind, I8), _array_ptr(b, env, "fault_kinds", I8, i))
+    b.store(ENV.load(b, env, "insns"), _array_ptr(b, env, "insn_counts", I64, i))
+    data, data_end = ENV.load(b, env, "pkt_data"), ENV.load(b, env, "pkt_end")
+    out_len = b.sub(data_end, data)
+    used = ENV.load(b, env, "out_used")
+    b.call(memcpy, [_host(b, env, "out_buf", used), _host(b, env, "frame", data), out_len, false])
+    b.store(used, _array_ptr(b, env, "out_offsets", I64, i))
+    b.store(b.trunc(out_len, I32), _array_ptr(b, env, "out_lengths", I32, i))
+    ENV.store(b, env, "out_used", b.add(used, out_len))
+    after = b.add(i, c64(1))
+    attention = b.or_(faulted, b.icmp_unsigned("!=", ENV.load(b, env, "cb_used"), c64(0)))
+    back = b.block
+    stop_after = fn.append_basic_block("stop_after")
+    b.cbranch(attention, stop_after, head)
+    i.add_incoming(after, back)
+
+    ir.IRBuilder(stop_after).ret(after)
+    ir.IRBuilder(stop_before).ret(i)
+    ir.IRBuilder(finish).ret(end)
+    return fn
