@@ -41,8 +41,9 @@ def test_human_output_shows_verdict_and_both_dissections(blocklist_obj, fake_eng
     result = invoke("run", blocklist_obj, "--packet", frame.hex())
     assert result.exit_code == 0, result.output
     assert "XDP_TX (retval 3)" in result.stdout
-    assert result.stdout.count("###[ Ethernet ]###") == 2  # input and (changed) output
+    assert result.stdout.count("###[ Ethernet ]###") == 1  # the input; the output as field changes
     assert "1 bytes changed, highlighted" in result.stdout
+    assert "Ethernet.dst: '02:02:02:02:02:02' -> 'fd:02:02:02:02:02'" in result.stdout
 
 
 def test_a_fault_is_shown_and_exits_1(blocklist_obj, fake_engine):

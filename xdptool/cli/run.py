@@ -104,6 +104,19 @@ def hexdump(data: bytes, highlight: set[int]) -> list[str]:
     return lines or ["  (empty)"]
 
 
+def field_changes(before: bytes, after: bytes) -> list[str] | None:
+    """"Layer.field: old -> new" per changed field; None when the layers differ (encap, decap...)."""
+    from ..packets import _fields, dissect  # scapy's flattened fields, as the spec runner compares them
+
+    try:
+        old, new = _fields(dissect(before)), _fields(dissect(after))
+    except Exception:  # noqa: BLE001 - undissectable bytes: the caller shows the hex
+        return None
+    if [k.split(".")[0] for k in old] != [k.split(".")[0] for k in new]:
+        return None
+    return [f"{key}: {old[key]} -> {new[key]}" for key in old if old[key] != new[key]]
+
+
 def dissection(data: bytes) -> str:
     if not data:
         return "  (no bytes)"
@@ -130,7 +143,12 @@ def show(chosen, target, packet, result, changed, changes, traced) -> None:
     note = "unchanged" if output == packet else f"{len(changed)} bytes changed, highlighted"
     out.print(f"[bold]output[/] ({len(output)} bytes, {note})")
     if output != packet:
-        out.print(dissection(output), markup=False, highlight=False)
+        fields_changed = field_changes(packet, output) if packet and output else None
+        if fields_changed is None:
+            out.print(dissection(output), markup=False, highlight=False)
+        else:
+            for line in fields_changed:
+                out.print(f"  {line}", markup=False, highlight=False)
     out.print("\n".join(hexdump(output, set(changed))))
     for name, change in changes.items():
         parts = [f"{change[k]} {k}" for k in ("added", "changed", "removed") if change[k]]
