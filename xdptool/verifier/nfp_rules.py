@@ -55,7 +55,8 @@ class NfpRules:
         regs = checker.state.regs
         if insn.is_alu:
             op = insn.op
-            if op in (AluOp.MOD, AluOp.END) or insn.is_movsx or insn.is_signed_divmod:
+            to_le_or_bswap = op == AluOp.END and not (insn.cls == Cls.ALU and insn.uses_reg_src)
+            if op == AluOp.MOD or to_le_or_bswap or insn.is_movsx or insn.is_signed_divmod:
                 raise Reject(f"instruction {insn.code:#02x} not supported", insn.pc)
             if op == AluOp.MUL:
                 src_max = regs[insn.src].umax if insn.uses_reg_src else insn.imm & 0xFFFFFFFFFFFFFFFF
