@@ -15,11 +15,13 @@ results identical by construction rather than by imitation:
 from __future__ import annotations
 
 import ctypes
+from array import array
 from typing import Sequence
 
 from ...ebpf.insn import Instruction
 from ...elf.model import Program
-from ..config import MAX_CALL_FRAMES, RuntimeConfig
+from ...errors import XdpError
+from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, RunResult, XdpContext
 from ..helpers import XDP_REDIRECT
 from ..maps import MapStore
@@ -29,11 +31,13 @@ from .compiler import CompiledProgram, compile_program
 from .env import ENV, FaultKind
 from .helpers import CALLBACK_TYPE
 from .natives import native_emitters
+from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
 from .regions import RegionTable
 
 M32 = 0xFFFFFFFF
 M64 = (1 << 64) - 1
 _RUN_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
+_BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 
 
 _NATIVE_FRAME = (-1, None, 0, 0, 0, 0, 0)  # a native call frame, as the shadow's frame stack sees it
@@ -77,6 +81,7 @@ class JitEngine:
         self._env_addr = ctypes.addressof(self.env)
         self._callback = CALLBACK_TYPE(self._helper_callback)
         self._run_fn = _RUN_TYPE(self.native.run_address)
+        self._batch_fn = _BATCH_TYPE(self.native.batch_address)
         self._pending_fault: Fault | None = None
         self._error: BaseException | None = None
         self._imm = (ctypes.c_uint64 * max(1, len(self.native.imm_slots)))()
@@ -94,6 +99,9 @@ class JitEngine:
         env.ctx_id = shadow.ctx_region.id
         env.pkt_id = shadow.packet_region.id
         env.pkt_base = shadow.packet_region.base
+        env.ctx_base = shadow.ctx_region.base
+        env.headroom = self.config.headroom
+        env.min_frame_size = self.config.frame_size
         for depth, region in enumerate(shadow.stack_regions[:MAX_CALL_FRAMES]):
             env.stack_ids[depth] = region.id
         self._sync_regions(force=True)
@@ -114,12 +122,16 @@ class JitEngine:
     def _packet_to_native(self) -> None:
         xdp, env = self.shadow.xdp, self.env
         env.pkt_meta, env.pkt_data, env.pkt_end, env.pkt_hard_end = xdp.data_meta, xdp.data, xdp.data_end, xdp.hard_end
+        env.dirty_lo = min(env.dirty_lo, xdp.data_meta)
+        env.dirty_hi = max(env.dirty_hi, xdp.data_end)
         self.shadow.packet_changed()
         self._sync_regions()
 
     def _packet_to_shadow(self) -> None:
         xdp, env = self.shadow.xdp, self.env
         xdp.data_meta, xdp.data, xdp.data_end = env.pkt_meta, env.pkt_data, env.pkt_end
+        xdp.hard_end = env.pkt_hard_end
+        xdp.frame_size = xdp.hard_end + SKB_SHARED_INFO_TAILROOM
         self.shadow.packet_changed()
 
     def _set_ctx(self, ctx: XdpContext) -> None:
@@ -140,6 +152,7 @@ class JitEngine:
             # Callbacks (bpf_loop ...) run in the interpreter one frame below the
             # native call depth, on the same instruction budget.
             shadow.frames[:] = [_NATIVE_FRAME] * env.cb_depth
+            env.cb_used = 1
             shadow.count = before = env.insns
             try:
                 result = spec.impl(shadow, r1, r2, r3, r4, r5)
@@ -231,7 +244,84 @@ class JitEngine:
                          trace_printk=run.trace_printk, events=run.events, insns_executed=self.env.insns)
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
-        return [self.run(packet, ctx) for packet in packets]
+        """Every packet through the native packet loop (`run_packed`), as RunResults."""
+        offsets, lengths, position = array("Q"), array("I"), 0
+        for packet in packets:
+            offsets.append(position)
+            lengths.append(len(packet))
+            position += len(packet)
+        results = self.run_packed(b"".join(packets), offsets, lengths, ctx)
+        return [results.result(i) for i in range(len(results))]
+
+    def run_packed(self, buffer, offsets, lengths, ctx: XdpContext | None = None) -> PackedResults:
+        """The bulk API (see packed.py): no Python object per packet on the hot path."""
+        offsets, lengths = as_array(offsets, "Q"), as_array(lengths, "I")
+        count = len(offsets)
+        if len(lengths) != count:
+            raise XdpError(f"run_packed: {count} offsets but {len(lengths)} lengths")
+        size = memoryview(buffer).nbytes
+        if any(o + n > size for o, n in zip(offsets, lengths)):
+            raise XdpError("run_packed: a packet extends past the end of the buffer")
+        in_addr, _keep = readable_address(buffer)
+        ctx = ctx or XdpContext()
+        config, shadow, env = self.config, self.shadow, self.env
+        longest = max(lengths, default=0)
+        frame = bytearray(max(config.frame_size, config.headroom + longest + SKB_SHARED_INFO_TAILROOM))
+        shadow.xdp.frame, shadow.xdp.ctx = frame, ctx
+        shadow.packet_changed()
+        frame_view = (ctypes.c_char * len(frame)).from_buffer(frame)
+        self._set_ctx(ctx)
+        results = PackedResults(array("I", bytes(4 * count)), array("B", bytes(count)),
+                                array("Q", bytes(8 * count)), bytearray(), array("Q", bytes(8 * count)),
+                                array("I", bytes(4 * count)))
+        out = bytearray(sum(lengths) + len(frame) + OUT_SLACK)
+        env.in_buf, env.in_offsets, env.in_lengths = in_addr, address_of(offsets), address_of(lengths)
+        env.retvals, env.fault_kinds = address_of(results.retvals), address_of(results.fault_codes)
+        env.insn_counts = address_of(results.insns)
+        env.out_offsets, env.out_lengths = address_of(results.out_offsets), address_of(results.out_lengths)
+        env.frame, env.frame_capacity = ctypes.addressof(frame_view), len(frame)
+        env.dirty_lo = env.dirty_hi = 0
+        env.out_used = 0
+        index = 0
+        while index < count:
+            out_view = (ctypes.c_char * len(out)).from_buffer(out)
+            env.out_buf, env.out_capacity = ctypes.addressof(out_view), len(out)
+            self._sync_regions()
+            run = shadow._begin_run()
+            env.stop = 0
+            self._error = self._pending_fault = None
+            done = self._batch_fn(self._env_addr, index, count)
+            del out_view
+            if self._error is not None:
+                error, self._error = self._error, None
+                shadow._end_run()
+                raise error
+            if done == index:  # the output buffer might not hold the next packet
+                out.extend(bytes(len(out)))
+                shadow._end_run()
+                continue
+            last = done - 1
+            if results.fault_codes[last] or env.cb_used:
+                self._collect(results, last, run)
+            shadow._end_run()
+            index = done
+        del out[env.out_used:]
+        results.out = out
+        shadow.count = env.insns
+        del frame_view
+        return results
+
+    def _collect(self, results: PackedResults, index: int, run) -> None:
+        """What a packet left on the Python side: its fault, redirect, output."""
+        fault = self._native_fault()
+        if fault is not None:
+            results.faults[index] = fault
+        elif results.retvals[index] == XDP_REDIRECT and run.redirect is not None:
+            results.redirects[index] = run.redirect
+        if run.trace_printk:
+            results.trace_printk[index] = run.trace_printk
+        if run.events:
+            results.events[index] = run.events
 
     def run_raw_once(self, mem: bytes) -> int:
         region = self.shadow.mem.add("mem", bytearray(mem))
