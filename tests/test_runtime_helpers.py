@@ -541,9 +541,11 @@ def csum_program(source: bytes, target: bytes, seed: int):
 
 
 @pytest.mark.kernel
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=st.binary(max_size=40), target=st.binary(max_size=40), seed=st.integers(0, 0xFFFFFFFF))
 def test_csum_diff_matches_kernel(source, target, seed):
+    if len(source) > 8 and source[0] == 0:  # zero sums are the edge: make them likely
+        source = bytes(len(source))
     from xdptool.kernel.probe import kernel_unavailable_reason
 
     reason = kernel_unavailable_reason()

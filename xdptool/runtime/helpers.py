@@ -285,12 +285,19 @@ def from32to16(x: int) -> int:
 
 
 def csum_diff(env, from_ptr, from_size, to_ptr, to_size, seed):
-    """bpf_csum_diff as of Linux 6.13 ("bpf_csum_diff: optimize and homogenize for all
-    archs"): from32to16(csum_sub(csum_partial(to, seed), csum_partial(from, 0))); any
-    sizes.  Checked against Linux 6.18 on random sizes, contents and seeds."""
+    """bpf_csum_diff as of Linux 6.13 (net/core/filter.c, "bpf_csum_diff: optimize and
+    homogenize for all archs"): any sizes, results folded to 16 bits, one case per
+    which buffers are empty.  Checked against Linux 6.18 on random inputs."""
     source = env.mem.read(from_ptr, from_size & 0xFFFFFFFF)
     target = env.mem.read(to_ptr, to_size & 0xFFFFFFFF)
-    return from32to16(csum_sub(csum_partial(target, seed), csum_partial(source, 0)))
+    total = seed & 0xFFFFFFFF  # neither buffer: the seed, folded like the rest
+    if source and target:
+        total = csum_sub(csum_partial(target, total), csum_partial(source, 0))
+    elif target:
+        total = csum_partial(target, total)
+    elif source:
+        total = ~csum_partial(source, ~total & 0xFFFFFFFF) & 0xFFFFFFFF
+    return from32to16(total)
 
 
 # -- redirect (net/core/filter.c: bpf_xdp_redirect, __bpf_xdp_redirect_map) -----------------
