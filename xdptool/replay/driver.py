@@ -67,6 +67,8 @@ def chunk_runner(engine) -> Callable[[Capture, int, int, XdpContext], Chunk]:
 
 
 def _packed_runner(engine):
+    """The compiled engine's bulk API (runtime/jit/packed.py): flat arrays, no object per packet."""
+
     def run(capture: Capture, start: int, stop: int, ctx: XdpContext) -> Chunk:
         packed = engine.run_packed(
             capture.buffer, capture.offsets[start:stop], capture.lengths[start:stop], ctx
@@ -75,7 +77,7 @@ def _packed_runner(engine):
             start=start,
             retvals=packed.retvals,
             out_lengths=packed.out_lengths,
-            output=packed.output,
+            output=packed.packet,
             faults=dict(packed.faults),
             redirects=dict(packed.redirects),
         )
