@@ -3,8 +3,10 @@
 For each packet it does what `XdpBuffer.reset` and `VmEngine.run` do — a zeroed
 frame with the packet at `headroom`, a zeroed stack, r1 = the context — runs
 the program, and appends the result to flat arrays: retval (u32), fault kind
-(u8), instructions executed (u64), and the output packet copied into one output
-buffer (offset u64, length u32).  Only the bytes the previous packet could have
+(u8), instructions executed (u64), and the output packet (offset u64, length
+u32) — copied into one output buffer if the program changed it, else recorded
+as UNCHANGED (it is the input packet: most packets are passed or dropped as
+they came, and copying them would cost more than running the program).  Only the bytes the previous packet could have
 dirtied are re-zeroed (`env.dirty_lo/hi`, widened by every packet-pointer move),
 so a 64-byte packet does not pay for clearing a 4 KiB frame.
 
@@ -27,6 +29,16 @@ I8 = ir.IntType(8)
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 I8P = I8.as_pointer()
+
+
+UNCHANGED = (1 << 64) - 1  # out_offsets value: the output packet is the input packet
+
+
+def _declare_memcmp(module: ir.Module) -> ir.Function:
+    fn = module.globals.get("memcmp")
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(I32, [I8P, I8P, I64]), name="memcmp")
+    return fn
 
 
 def c64(value: int) -> ir.Constant:
@@ -89,7 +101,10 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     need = b.add(b.add(headroom, length), c64(SKB_SHARED_INFO_TAILROOM))
     capacity = ENV.load(b, env, "frame_capacity")
     room = b.sub(ENV.load(b, env, "out_capacity"), ENV.load(b, env, "out_used"))
+    offset = b.load(_array_ptr(b, env, "in_offsets", I64, i))
+    inside = b.icmp_unsigned("<=", b.add(offset, length), ENV.load(b, env, "in_size"))
     fits = b.and_(b.icmp_unsigned("<=", need, capacity), b.icmp_unsigned(">=", room, capacity))
+    fits = b.and_(fits, inside)
     ready = fn.append_basic_block("ready")
     b.cbranch(fits, ready, stop_before)
 
@@ -98,7 +113,7 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     lo, hi = ENV.load(b, env, "dirty_lo"), ENV.load(b, env, "dirty_hi")
     dirty = b.select(b.icmp_unsigned("<", lo, hi), b.sub(hi, lo), c64(0))
     b.call(memset, [_host(b, env, "frame", lo), ir.Constant(I8, 0), dirty, false])
-    source = _host(b, env, "in_buf", b.load(_array_ptr(b, env, "in_offsets", I64, i)))
+    source = _host(b, env, "in_buf", offset)
     b.call(memcpy, [_host(b, env, "frame", headroom), source, length, false])
     frame_size = _umax(b, need, ENV.load(b, env, "min_frame_size"))
     ENV.store(b, env, "pkt_hard_end", b.sub(frame_size, c64(SKB_SHARED_INFO_TAILROOM)))
@@ -123,11 +138,28 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     b.store(ENV.load(b, env, "insns"), _array_ptr(b, env, "insn_counts", I64, i))
     data, data_end = ENV.load(b, env, "pkt_data"), ENV.load(b, env, "pkt_end")
     out_len = b.sub(data_end, data)
+    b.store(b.trunc(out_len, I32), _array_ptr(b, env, "out_lengths", I32, i))
+    # An unchanged packet is not copied: its output is its input (UNCHANGED offset).
+    same_place = b.and_(b.icmp_unsigned("==", data, headroom), b.icmp_unsigned("==", out_len, length))
+    compare = fn.append_basic_block("compare")
+    copy = fn.append_basic_block("copy")
+    recorded = fn.append_basic_block("recorded")
+    b.cbranch(same_place, compare, copy)
+    b.position_at_end(compare)
+    memcmp = _declare_memcmp(module)
+    differs = b.call(memcmp, [_host(b, env, "frame", data), source, out_len])
+    unchanged_block = fn.append_basic_block("unchanged")
+    b.cbranch(b.icmp_signed("!=", differs, ir.Constant(I32, 0)), copy, unchanged_block)
+    b.position_at_end(unchanged_block)
+    b.store(c64(UNCHANGED), _array_ptr(b, env, "out_offsets", I64, i))
+    b.branch(recorded)
+    b.position_at_end(copy)
     used = ENV.load(b, env, "out_used")
     b.call(memcpy, [_host(b, env, "out_buf", used), _host(b, env, "frame", data), out_len, false])
     b.store(used, _array_ptr(b, env, "out_offsets", I64, i))
-    b.store(b.trunc(out_len, I32), _array_ptr(b, env, "out_lengths", I32, i))
     ENV.store(b, env, "out_used", b.add(used, out_len))
+    b.branch(recorded)
+    b.position_at_end(recorded)
     after = b.add(i, c64(1))
     attention = b.or_(faulted, b.icmp_unsigned("!=", ENV.load(b, env, "cb_used"), c64(0)))
     back = b.block

@@ -260,8 +260,6 @@ class JitEngine:
         if len(lengths) != count:
             raise XdpError(f"run_packed: {count} offsets but {len(lengths)} lengths")
         size = memoryview(buffer).nbytes
-        if any(o + n > size for o, n in zip(offsets, lengths)):
-            raise XdpError("run_packed: a packet extends past the end of the buffer")
         in_addr, _keep = readable_address(buffer)
         ctx = ctx or XdpContext()
         config, shadow, env = self.config, self.shadow, self.env
@@ -274,8 +272,9 @@ class JitEngine:
         results = PackedResults(array("I", bytes(4 * count)), array("B", bytes(count)),
                                 array("Q", bytes(8 * count)), bytearray(), array("Q", bytes(8 * count)),
                                 array("I", bytes(4 * count)))
-        out = bytearray(sum(lengths) + len(frame) + OUT_SLACK)
+        out = bytearray(len(frame) + OUT_SLACK)  # grows when programs change many packets
         env.in_buf, env.in_offsets, env.in_lengths = in_addr, address_of(offsets), address_of(lengths)
+        env.in_size = size
         env.retvals, env.fault_kinds = address_of(results.retvals), address_of(results.fault_codes)
         env.insn_counts = address_of(results.insns)
         env.out_offsets, env.out_lengths = address_of(results.out_offsets), address_of(results.out_lengths)
@@ -296,7 +295,10 @@ class JitEngine:
                 error, self._error = self._error, None
                 shadow._end_run()
                 raise error
-            if done == index:  # the output buffer might not hold the next packet
+            if done == index:  # the packet is outside the buffer, or the output buffer is full
+                if offsets[index] + lengths[index] > size:
+                    shadow._end_run()
+                    raise XdpError(f"run_packed: packet {index} extends past the end of the buffer")
                 out.extend(bytes(len(out)))
                 shadow._end_run()
                 continue
@@ -307,6 +309,7 @@ class JitEngine:
             index = done
         del out[env.out_used:]
         results.out = out
+        results.source, results.source_offsets = buffer, offsets
         shadow.count = env.insns
         del frame_view
         return results

@@ -54,6 +54,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("imm_table", 1),  # pointer to the resolved values of relocated ld_imm64 (by slot)
     # batch driver
     ("in_buf", 1),
+    ("in_size", 1),
     ("in_offsets", 1),
     ("in_lengths", 1),
     ("out_buf", 1),

@@ -11,7 +11,10 @@ without copying).  The result, `PackedResults`, holds per packet:
 - `fault_codes`  array('B'): 0, or the FaultKind that stopped the packet
 - `insns`        array('Q'): instructions executed
 - `out`, `out_offsets` array('Q'), `out_lengths` array('I'): the output packet
-  (after adjust_head/tail and writes) is ``out[out_offsets[i]:][:out_lengths[i]]``
+  (after adjust_head/tail and writes) is ``out[out_offsets[i]:][:out_lengths[i]]``,
+  except where the program left the packet as it came: there `out_offsets[i]`
+  is UNCHANGED and the output is the input packet (`packet(i)` handles both;
+  `changed(i)` tells them apart)
 - sparse dicts by packet index for what is rare and rich: `faults` (Fault),
   `redirects`, `trace_printk`, `events`
 
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..contract import Fault, RunResult, verdict_name
+from .batch import UNCHANGED
 
 OUT_SLACK = 64 * 1024
 
@@ -44,6 +48,8 @@ class PackedResults:
     redirects: dict[int, dict[str, Any]] = field(default_factory=dict)
     trace_printk: dict[int, list[str]] = field(default_factory=dict)
     events: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    source: Any = None  # the input buffer and offsets (for packets that came out unchanged)
+    source_offsets: array | None = None
 
     def __len__(self) -> int:
         return len(self.retvals)
@@ -53,7 +59,14 @@ class PackedResults:
 
     def packet(self, index: int) -> bytes:
         start = self.out_offsets[index]
+        if start == UNCHANGED:
+            start = self.source_offsets[index]
+            return bytes(self.source[start:start + self.out_lengths[index]])
         return bytes(self.out[start:start + self.out_lengths[index]])
+
+    def changed(self, index: int) -> bool:
+        """Whether the program modified the packet (bytes, length or position)."""
+        return self.out_offsets[index] != UNCHANGED
 
     def result(self, index: int) -> RunResult:
         return RunResult(retval=self.retvals[index], packet=self.packet(index),
