@@ -553,7 +553,8 @@ class Checker:
     def _stack_access(self, regno, reg, off, size, write, value, value_regno) -> Reg | None:
         aligned = reg.var_off.add(Tnum.const(reg.off + off))
         if not aligned.is_aligned(size):
-            raise Reject(f"misaligned stack access off {reg.var_off}+{reg.off + off} size {size}")
+            var = str(reg.var_off.value) if reg.is_const else str(reg.var_off)
+            raise Reject(f"misaligned stack access off {var}+{reg.off}+{off} size {size}")
         frame = self.state.frames[reg.frameno]
         lo, hi = self._stack_bounds(regno, reg, off, size, " write to" if write else " read from")
         if not reg.is_const:  # variable offset: every byte it may touch
@@ -652,7 +653,7 @@ class Checker:
         if size == 0 and not zero_ok:
             raise Reject("invalid zero-sized read")
         frame = self.state.frames[reg.frameno]
-        lo, hi = self._stack_bounds(regno, reg, 0, size, " indirect access to")
+        lo, hi = self._stack_bounds(regno, reg, 0, size, " write to" if write else " read from")
         if not reg.is_const:
             hi = reg.smax + reg.off + size
         for byte in range(lo, hi):
@@ -668,8 +669,8 @@ class Checker:
                 if spilled is None or spilled.type is RegType.SCALAR or self.profile.allow_ptr_leaks:
                     continue
             if reg.is_const:
-                raise Reject(f"invalid indirect read from stack R{regno} off {lo}+{byte - lo} size {size}")
-            raise Reject(f"invalid indirect read from stack R{regno} var_off {reg.var_off}+{byte - lo} size {size}")
+                raise Reject(f"invalid read from stack R{regno} off {lo}+{byte - lo} size {size}")
+            raise Reject(f"invalid read from stack R{regno} var_off {reg.var_off}+{byte - lo} size {size}")
 
     # -- ld_imm64 and legacy packet loads --------------------------------------------------------
     def ld(self, insn: Instruction) -> None:
@@ -746,7 +747,7 @@ class Checker:
     def _local_call(self, insn: Instruction) -> int:
         state = self.state
         if len(state.frames) >= MAX_CALL_FRAMES:
-            raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep !")
+            raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep")
         caller = state.cur
         callee = Frame(len(state.frames), insn.pc, self.cfg.subprog_of(insn.target))
         for r in range(1, 6):
@@ -856,10 +857,7 @@ class Checker:
             self.scratched.add(r)
         self.scratched.add(0)
         if helper.ret is Ret.MAP_VALUE_OR_NULL:
-            if meta.get("const_key_in_array"):
-                regs[0] = Reg.pointer(RegType.MAP_VALUE, map=mapdef)
-            else:
-                regs[0] = Reg.pointer(RegType.MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
+            regs[0] = Reg.pointer(RegType.MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
         elif helper.ret is Ret.VOID:
             regs[0] = Reg()
         else:
@@ -875,7 +873,7 @@ class Checker:
         self.push(after, insn.pc + 1, insn.pc)
         state = self.state
         if len(state.frames) >= MAX_CALL_FRAMES:
-            raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep !")
+            raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep")
         target = state.regs[2].off
         callee = Frame(len(state.frames), insn.pc, self.cfg.subprog_of(target), callback=True)
         callee.regs[1] = Reg.unknown()
@@ -902,6 +900,8 @@ class Checker:
             raise Reject(f"R{regno} type={reg.type.value} expected={expected}")
         if arg is Arg.CONST_MAP_PTR:
             meta["map"] = reg.map
+            if helper.name == "tail_call" and reg.map.type != MapType.PROG_ARRAY:
+                raise Reject("expected prog array map for tail call")
         elif arg is Arg.CTX:
             if reg.off:
                 raise Reject(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed")
@@ -911,8 +911,6 @@ class Checker:
                 raise Reject("invalid map_ptr to access map->key" if arg is Arg.MAP_KEY else "invalid map_ptr to access map->value")
             size = mapdef.key_size if arg is Arg.MAP_KEY else mapdef.value_size
             self.helper_mem_access(regno, reg, size, write=arg is Arg.UNINIT_MAP_VALUE, zero_ok=False)
-            if arg is Arg.MAP_KEY and helper.name == "map_lookup_elem":
-                meta["const_key_in_array"] = self._const_array_key(reg, mapdef)
         elif arg in (Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM):
             meta["mem"] = (regno, reg, arg is Arg.UNINIT_MEM)
         elif arg is Arg.FIXED_MEM4:
@@ -949,24 +947,10 @@ class Checker:
             limit = reg.mem_size if t is RegType.MEM else reg.map.key_size
             self.check_region_access(regno, reg, reg.off, size, limit, zero_ok)
 
-    def _const_array_key(self, reg: Reg, mapdef) -> bool:
-        """A lookup in an array with a constant in-range key cannot fail (kernel 6.14+)."""
-        if mapdef.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY) or reg.type is not RegType.STACK or not reg.is_const:
-            return False
-        if mapdef.key_size != 4:
-            return False
-        frame = self.state.frames[reg.frameno]
-        lo = reg.off + (reg.const_value - (1 << 64) if reg.const_value >> 63 else reg.const_value)
-        try:
-            key = self._stack_read(frame, lo, 4, 0) if lo % 4 == 0 else None
-        except Reject:
-            return False
-        return key is not None and key.is_scalar and key.is_const and key.const_value < mapdef.max_entries
-
     # -- after the walk -------------------------------------------------------------------------
     def _check_stack_depth(self) -> None:
         """check_max_stack_depth: frames along any call chain share 512 bytes (32-byte rounded)."""
-        depth = {s: -(-max(d, 1) // 32) * 32 for s, d in self.stack_depth.items()}
+        depth = {s: -(-d // 8) * 8 for s, d in self.stack_depth.items()}
         calls: dict[int, set[int]] = {}
         starts = self.cfg.subprog_starts
         for insn in self.insns:

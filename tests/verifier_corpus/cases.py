@@ -1,0 +1,148 @@
+"""The verifier corpus: small C and assembly programs with the kernel's recorded verdicts.
+
+`expected.json` maps each case name to its class, the profile it is checked
+under, and what the kernel said (`kernel`: accepted, the error block, its first
+line); cases the running kernel cannot judge (unprivileged loads are disabled
+on the recording machine) carry the message from kernel/bpf/verifier.c instead
+and `"recorded": false`.  `python tests/verifier_corpus/cases.py` rebuilds the
+objects and re-records the kernel's answers (needs clang and CAP_BPF).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+MANIFEST = HERE / "expected.json"
+
+# Unprivileged cases: the kernel here refuses unprivileged bpf() altogether, so the
+# message is the one kernel/bpf/verifier.c prints for an unprivileged load.
+UNPRIVILEGED = {
+    "pointer_leak_unprivileged": ("pointer leak", "R0 leaks addr as return value"),
+    "back_edge_unprivileged": ("back-edge", "back-edge from insn 3 to 1"),
+}
+
+CLASSES = {
+    "pkt_no_bound": "missing packet bound", "pkt_off_by_one": "off-by-one packet bound",
+    "pkt_wrong_branch": "packet bound on the wrong branch", "pkt_stale_after_adjust_head": "stale packet pointer after adjust_head",
+    "pkt_var_offset_unchecked": "variable packet offset unchecked", "map_value_unchecked": "unchecked map value",
+    "map_or_null_arith": "arithmetic on map_value_or_null", "map_value_var_oob": "variable-offset map value out of bounds",
+    "map_value_unbounded": "unbounded map value offset", "map_value_const_oob": "constant map value offset out of bounds",
+    "helper_not_for_xdp": "helper not allowed for XDP", "redirect_map_on_hash": "wrong map type for a helper",
+    "tail_call_on_array": "wrong map type for a helper", "helper_gpl_only": "GPL-only helper",
+    "helper_stack_too_small": "helper memory out of stack bounds", "helper_size_unbounded": "helper read size beyond the stack",
+    "array_const_key_needs_null_check": "unchecked map value", "pkt_var_offset_after_check": "packet range lost by variable offset",
+    "rodata_write": "write into read-only map", "call_stack_too_deep": "call depth", "combined_stack_too_large": "combined stack size",
+    "uninit_register": "uninitialised register", "uninit_r0_at_exit": "uninitialised R0 at exit",
+    "uninit_after_call": "argument registers clobbered by a call", "stack_out_of_bounds": "stack out of bounds",
+    "stack_above_frame": "stack out of bounds", "stack_misaligned": "misaligned stack access",
+    "spill_partial_pointer": "partial pointer spill", "fill_partial_pointer": "partial pointer fill",
+    "ctx_write": "ctx write", "ctx_egress_ifindex": "ctx field not for XDP", "ctx_narrow_load": "narrow ctx load",
+    "ctx_modified_pointer": "modified ctx pointer", "helper_arg_scalar_for_map": "wrong helper argument type",
+    "helper_arg_ctx_for_key": "wrong helper argument type", "helper_invalid_id": "unknown helper",
+    "infinite_loop": "infinite loop", "too_many_jumps": "too complex (jump sequence)", "too_many_insns": "too complex (1M insns)",
+    "ptr_mul_prohibited": "prohibited pointer arithmetic", "ptr_bitwise_prohibited": "prohibited pointer arithmetic",
+    "ptr_32bit_arith": "prohibited pointer arithmetic", "pkt_end_arith": "pkt_end arithmetic",
+    "ptr_unbounded_min": "pointer plus unbounded scalar", "scalar_minus_pointer": "prohibited pointer arithmetic",
+    "invalid_shift": "invalid shift", "invalid_shift32": "invalid shift", "div_by_zero_imm": "division by immediate zero",
+    "mod_by_zero_imm": "division by immediate zero", "unreachable_insn": "unreachable instruction",
+    "jump_out_of_range": "jump out of range", "last_insn_not_exit": "last instruction not exit",
+    "frame_pointer_write": "frame pointer write", "scalar_deref": "scalar dereference", "ld_abs_in_xdp": "legacy packet load",
+    "atomic_on_ctx": "atomic on ctx", "pointer_leak_unprivileged": "pointer leak (unprivileged)",
+    "back_edge_unprivileged": "back-edge (unprivileged)",
+}
+SLOW = {"too_many_insns"}
+
+_INSN_LINE = re.compile(r"^(\d+: \(|; |from \d+ to \d+|\d+: R\d|\d+: safe|Live regs|\s+\d+: [.0-9]{10} )")
+_STATS = re.compile(r"^(verification time|stack depth|processed \d+ insns|func#\d+ @\d+$)")
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in HERE.iterdir() if p.suffix in (".c", ".s"))
+
+
+def is_accept_case(name: str) -> bool:
+    return name.startswith("accept_")
+
+
+def profile_of(name: str) -> tuple[str, bool]:
+    return ("linux", name in UNPRIVILEGED)
+
+
+def build(name: str) -> Path:
+    src, obj = HERE / f"{name}.c", HERE / f"{name}.o"
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
+                    "-c", str(src), "-o", str(obj)], check=True)
+    return obj
+
+
+def load_case(name: str):
+    """The case as a Program: C from its committed object, assembly assembled."""
+    asm = HERE / f"{name}.s"
+    if asm.exists():
+        from xdptool.ebpf.asm import assemble
+        from xdptool.ebpf.insn import renumber
+        from xdptool.elf.model import Object, Program, ProgType, Subprogram
+
+        insns = renumber(assemble(asm.read_text()))
+        end = insns[-1].pc + insns[-1].slots
+        prog = Program(name, "xdp", ProgType.XDP, "xdp", insns, [Subprogram(name, 0, end, "xdp")], "GPL", attach_type=37)
+        prog.object = Object(str(asm), [prog], {}, "GPL", 0, [])
+        return prog
+    from xdptool.elf import load_object
+
+    return load_object(str(HERE / f"{name}.o")).program()
+
+
+def error_block(log: str) -> list[str]:
+    """The kernel's error lines: after the last instruction/state line, before the statistics."""
+    log = re.sub(r"(?<!\n)(processed \d+ insns)", r"\n\1", log)
+    lines = [l for l in log.splitlines() if l.strip()]
+    stats = [i for i, l in enumerate(lines) if _STATS.match(l)]
+    end = next((i for i in stats if not lines[i].startswith("func#")), len(lines))
+    start = 0
+    for i in range(end):
+        if _INSN_LINE.match(lines[i]) or lines[i].startswith("func#"):
+            start = i + 1
+    block = [l for l in lines[start:end] if not _STATS.match(l)]
+    return block
+
+
+_NUM = re.compile(r"-?(0x[0-9a-f]+|\d+)")
+
+
+def normalise(message: str) -> str:
+    """Messages compare modulo register numbers and numbers."""
+    return _NUM.sub("#", message.strip())
+
+
+def record() -> None:
+    from xdptool.kernel import verify_with_kernel
+
+    manifest = {}
+    for name in names():
+        if (HERE / f"{name}.c").exists():
+            build(name)
+        entry = {"class": CLASSES.get(name, "accept" if is_accept_case(name) else "?"),
+                 "profile": "unprivileged" if name in UNPRIVILEGED else "linux"}
+        if name in UNPRIVILEGED:
+            entry["kernel"] = {"accepted": False, "message": UNPRIVILEGED[name][1], "block": [UNPRIVILEGED[name][1]],
+                               "recorded": False}
+        else:
+            verdict = verify_with_kernel(load_case(name), log_level=1, log_size=1 << 26)
+            block = [] if verdict.accepted else error_block(verdict.log)
+            entry["kernel"] = {"accepted": verdict.accepted, "message": block[0] if block else None, "block": block,
+                               "recorded": True}
+        manifest[name] = entry
+        print(name, entry["kernel"]["accepted"], entry["kernel"]["message"], file=sys.stderr)
+    MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    record()

@@ -1,0 +1,12 @@
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int prog(struct xdp_md *ctx)
+{
+	__u64 buf = 0;
+	bpf_xdp_load_bytes(ctx, 0, &buf, 16);
+	return buf & 3;
+}
+
+char _license[] SEC("license") = "GPL";

@@ -1,0 +1,13 @@
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int prog(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	unsigned char *p = data;
+	return p[0];
+}
+
+char _license[] SEC("license") = "GPL";

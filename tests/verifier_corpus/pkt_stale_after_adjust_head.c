@@ -1,0 +1,17 @@
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int prog(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	unsigned char *p = data;
+	if (p + 1 > (unsigned char *)data_end)
+		return XDP_PASS;
+	if (bpf_xdp_adjust_head(ctx, 4))
+		return XDP_DROP;
+	return p[0];
+}
+
+char _license[] SEC("license") = "GPL";

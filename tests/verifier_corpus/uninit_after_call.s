@@ -1,0 +1,3 @@
+call 7
+r0 = r1
+exit

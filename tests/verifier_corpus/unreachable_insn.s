@@ -1,0 +1,4 @@
+r0 = 0
+exit
+r0 = 1
+exit
