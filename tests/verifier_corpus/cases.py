@@ -24,7 +24,7 @@ MANIFEST = HERE / "expected.json"
 # message is the one kernel/bpf/verifier.c prints for an unprivileged load.
 UNPRIVILEGED = {
     "pointer_leak_unprivileged": ("pointer leak", "R0 leaks addr as return value"),
-    "back_edge_unprivileged": ("back-edge", "back-edge from insn 3 to 1"),
+    "back_edge_unprivileged": ("back-edge", "back-edge from insn 2 to 1"),
 }
 
 CLASSES = {
