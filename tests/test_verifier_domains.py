@@ -1,0 +1,120 @@
+"""Soundness of the value domains: every concrete result lies in the abstract result.
+
+Concrete values are drawn inside random abstract values (tnum + bounds), the
+operation is applied both ways, and membership is checked; the concrete
+semantics (wrapping 64/32-bit arithmetic) is the oracle.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from xdptool.ebpf.opcodes import AluOp, JmpOp
+from xdptool.verifier import branches
+from xdptool.verifier.scalar import s32, s64, scalar_alu, sign_extend, truncate
+from xdptool.verifier.state import Reg
+from xdptool.verifier.tnum import U32, U64, Tnum
+
+u64 = st.integers(0, U64)
+interesting = st.one_of(u64, st.integers(0, 300), st.integers(U64 - 300, U64), st.integers(0, U32))
+
+
+@st.composite
+def abstract_with_member(draw):
+    """A register covering [lo, hi] (through a refinement) and a value inside it."""
+    a, b = sorted((draw(interesting), draw(interesting)))
+    x = draw(st.integers(a, b))
+    reg = Reg.unknown()
+    lo, hi = Reg.const(a), Reg.const(b)
+    assert branches.refine(reg, lo, JmpOp.JGE, 64) and branches.refine(reg, hi, JmpOp.JLE, 64)
+    if draw(st.booleans()):  # also know some bits: and with a mask that keeps x
+        mask = draw(u64) | x
+        scalar_alu(reg, AluOp.AND, Reg.const(mask), True)
+        x &= mask
+    return reg, x
+
+
+def contains(reg: Reg, x: int) -> bool:
+    x &= U64
+    return (
+        reg.umin <= x <= reg.umax and reg.smin <= s64(x) <= reg.smax
+        and reg.u32_min <= x & U32 <= reg.u32_max and reg.s32_min <= s32(x) <= reg.s32_max
+        and (x & ~reg.var_off.mask & U64) == reg.var_off.value
+    )
+
+
+def concrete(op: int, a: int, b: int, is64: bool) -> int:
+    bits = 64 if is64 else 32
+    mask = (1 << bits) - 1
+    a, b = a & mask, b & mask
+    result = {
+        AluOp.ADD: a + b, AluOp.SUB: a - b, AluOp.MUL: a * b, AluOp.AND: a & b, AluOp.OR: a | b, AluOp.XOR: a ^ b,
+        AluOp.LSH: a << (b % bits), AluOp.RSH: a >> (b % bits), AluOp.DIV: a // b if b else 0,
+        AluOp.MOD: a % b if b else a,
+        AluOp.ARSH: (a - (1 << bits) if a >> (bits - 1) else a) >> (b % bits),
+    }[op]
+    return result & mask
+
+
+OPS = [AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.AND, AluOp.OR, AluOp.XOR, AluOp.LSH, AluOp.RSH, AluOp.ARSH, AluOp.DIV, AluOp.MOD]
+
+
+@settings(max_examples=400, deadline=None)
+@given(abstract_with_member(), abstract_with_member(), st.sampled_from(OPS), st.booleans())
+def test_alu_is_sound(dst, src, op, is64):
+    (dreg, x), (sreg, y) = dst, src
+    if op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH):
+        sreg, y = Reg.const(y % (64 if is64 else 32)), y % (64 if is64 else 32)
+    assert contains(dreg, x) and contains(sreg, y)
+    result = dreg.copy()
+    scalar_alu(result, op, sreg, is64)
+    assert contains(result, concrete(op, x, y, is64)), (op, x, y)
+
+
+@settings(max_examples=300, deadline=None)
+@given(abstract_with_member(), abstract_with_member(),
+       st.sampled_from([JmpOp.JEQ, JmpOp.JNE, JmpOp.JGT, JmpOp.JGE, JmpOp.JLT, JmpOp.JLE, JmpOp.JSGT,
+                        JmpOp.JSGE, JmpOp.JSLT, JmpOp.JSLE, JmpOp.JSET]), st.sampled_from([32, 64]))
+def test_branch_refinement_is_sound(a, b, op, bits):
+    (ra, x), (rb, y) = a, b
+    mask = (1 << bits) - 1
+    cx, cy = x & mask, y & mask
+    sx = cx - (1 << bits) if cx >> (bits - 1) else cx
+    sy = cy - (1 << bits) if cy >> (bits - 1) else cy
+    holds = {JmpOp.JEQ: cx == cy, JmpOp.JNE: cx != cy, JmpOp.JGT: cx > cy, JmpOp.JGE: cx >= cy, JmpOp.JLT: cx < cy,
+             JmpOp.JLE: cx <= cy, JmpOp.JSGT: sx > sy, JmpOp.JSGE: sx >= sy, JmpOp.JSLT: sx < sy, JmpOp.JSLE: sx <= sy,
+             JmpOp.JSET: bool(cx & cy)}[op]
+    decided = branches.branch_taken(ra, rb, op, bits)
+    assert decided is None or decided == holds
+    side = op if holds else branches.NEGATE[op]
+    ta, tb = ra.copy(), rb.copy()
+    assert branches.refine(ta, tb, side, bits), "a feasible branch was declared impossible"
+    assert contains(ta, x) and contains(tb, y)
+
+
+@settings(max_examples=300, deadline=None)
+@given(abstract_with_member(), st.sampled_from([1, 2, 4]), st.sampled_from([8, 16, 32]))
+def test_truncate_and_sign_extend_are_sound(a, size, from_bits):
+    reg, x = a
+    t = reg.copy()
+    truncate(t, size)
+    assert contains(t, x & ((1 << (size * 8)) - 1))
+    sx = reg.copy()
+    sign_extend(sx, from_bits, 64)
+    low = x & ((1 << from_bits) - 1)
+    assert contains(sx, (low - (1 << from_bits) if low >> (from_bits - 1) else low) & U64)
+
+
+@given(u64, u64, u64, u64)
+def test_tnum_add_and_mul_contain_concrete_results(v1, m1, v2, m2):
+    a, b = Tnum(v1 & ~m1 & U64, m1), Tnum(v2 & ~m2 & U64, m2)
+    x, y = a.value | (m1 & v2), b.value | (m2 & v1)  # members of a and b
+    for result, value in ((a.add(b), x + y), (a.sub(b), x - y), (a.mul(b), x * y), (a.and_(b), x & y),
+                          (a.or_(b), x | y), (a.xor(b), x ^ y)):
+        assert result.contains(Tnum.const(value & U64))
+
+
+def test_tnum_range_and_printing():
+    t = Tnum.range(0, 255)
+    assert (t.value, t.mask) == (0, 255) and str(t) == "(0x0; 0xff)"
+    assert Tnum.range(16, 31) == Tnum(16, 15)
