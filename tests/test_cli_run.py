@@ -77,15 +77,15 @@ def test_blocklist_drops_udp_53_on_real_engines(tmp_path, blocklist_obj, target)
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
     common = ["--maps-in", maps, "--target", target, "--json"]
-    dropped = json.loads(invoke("run", blocklist_obj, "--scapy", "Ether()/IP()/UDP(dport=53)", *common).stdout)
-    passed = json.loads(invoke("run", blocklist_obj, "--scapy", "Ether()/IP()/TCP(dport=53)", *common).stdout)
+    dropped = json.loads(invoke("run", blocklist_obj, "--scapy", "Ether(dst='02:00:00:00:00:02')/IP()/UDP(dport=53)", *common).stdout)
+    passed = json.loads(invoke("run", blocklist_obj, "--scapy", "Ether(dst='02:00:00:00:00:02')/IP()/TCP(dport=53)", *common).stdout)
     assert (dropped["verdict"], passed["verdict"]) == ("XDP_DROP", "XDP_PASS")
     assert dropped["map_changes"]["drops"]["added"] == 1 and dropped["data_out"] == dropped["data_in"]
 
 
 def test_trace_lists_executed_instructions(tmp_path, blocklist_obj):
     require_engines("vm")
-    result = invoke("run", blocklist_obj, "--scapy", "Ether()/IP()/UDP(dport=53)", "--target", "vm", "--trace", "--json")
+    result = invoke("run", blocklist_obj, "--scapy", "Ether(dst='02:00:00:00:00:02')/IP()/UDP(dport=53)", "--target", "vm", "--trace", "--json")
     assert result.exit_code == 0, result.output
     trace = json.loads(result.stdout)["trace"]
     assert trace and trace[0].split(":")[0].strip() == "0"

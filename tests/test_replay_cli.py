@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 
@@ -163,15 +164,17 @@ def require_engines(*names: str) -> None:
             pytest.skip(f"{name}: {why}")
 
 
-def blocklist_traffic() -> list[bytes]:
+@functools.lru_cache(maxsize=1)
+def blocklist_traffic() -> tuple[bytes, ...]:
     from scapy.all import IP, TCP, UDP, Ether, IPv6
 
     frames = []
-    for ip in (IP(dst="10.1.2.3"), IPv6(dst="2001:db8::7")):
+    link = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")  # explicit: no ARP/ND lookups
+    for ip in (IP(src="10.1.2.1", dst="10.1.2.3"), IPv6(src="2001:db8::1", dst="2001:db8::7")):
         for l4 in (UDP, TCP):
             for port in (53, 80, 443, 8080):
-                frames.append(bytes(Ether() / ip / l4(dport=port) / b"data"))
-    return frames + [b"\x01" * 10, ether_frame(b"\x45")]
+                frames.append(bytes(link / ip / l4(sport=1234, dport=port) / b"data"))
+    return (*frames, b"\x01" * 10, ether_frame(b"\x45"))
 
 
 BLOCK_53_UDP_80_TCP = {"blocklist": [{"key": "0035", "value": "01"}, {"key": "0050", "value": "02"}]}
@@ -181,7 +184,7 @@ BLOCK_53_UDP_80_TCP = {"blocklist": [{"key": "0035", "value": "01"}, {"key": "00
 def test_compare_vm_and_jit_on_the_blocklist_agree(tmp_path, blocklist_obj):
     require_engines("vm", "jit")
     capture = tmp_path / "traffic.pcap"
-    capture.write_bytes(classic(blocklist_traffic() * 3))
+    capture.write_bytes(classic(list(blocklist_traffic()) * 3))
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
     result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "vm", "--compare", "jit")
@@ -215,7 +218,7 @@ def test_replay_blocklist_verdicts_and_drop_counters(tmp_path, blocklist_obj, ta
 def test_kernel_replay_agrees_with_jit(tmp_path, blocklist_obj):
     require_engines("kernel", "jit")
     capture = tmp_path / "traffic.pcap"
-    capture.write_bytes(classic(blocklist_traffic()[:-2] * 2))  # the kernel refuses packets under 14 bytes
+    capture.write_bytes(classic(list(blocklist_traffic()[:-2]) * 2))  # the kernel refuses packets under 14 bytes
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
     result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "kernel", "--compare", "jit")
@@ -266,7 +269,7 @@ def test_every_bundled_capture_replays_alike_on_vm_and_jit(built_examples):
 def test_trace_n_traces_the_first_packets_on_the_vm(tmp_path, blocklist_obj):
     require_engines("vm", "jit")
     capture = tmp_path / "traffic.pcap"
-    capture.write_bytes(classic(blocklist_traffic()[:4]))
+    capture.write_bytes(classic(list(blocklist_traffic()[:4])))
     result = invoke("replay", capture, "--prog", blocklist_obj, "--trace", 2, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["summary"]["packets"] == 4  # stdout stays one JSON document
