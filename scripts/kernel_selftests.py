@@ -48,8 +48,6 @@ def annotations(source: str) -> dict[str, tuple[bool, list[str]]]:
         attrs = match.group(1) + " " + match.group(2)
         if "__success" not in attrs and "__failure" not in attrs:
             continue
-        if "__failure_unpriv" in attrs and "__failure " not in attrs + " " and "__success" in attrs:
-            pass
         msgs = re.findall(r'__msg\("((?:[^"\\]|\\.)*)"\)', attrs)
         result[match.group(3)] = ("__success" in attrs and "__failure" not in attrs.replace("__failure_unpriv", ""), msgs)
     return result
