@@ -30,9 +30,11 @@ from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _TailCall
 from .compiler import CompiledProgram, compile_program
 from .env import ENV, FaultKind
 from .helpers import CALLBACK_TYPE
+from .maps import GROW_REGIONS, MapShape, map_shapes
+from .memory import ACCESS_HELPER
+from .mirror import RegionMirror
 from .natives import native_emitters
 from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
-from .regions import RegionTable
 
 M32 = 0xFFFFFFFF
 M64 = (1 << 64) - 1
@@ -47,15 +49,19 @@ class _CallbackError(Exception):
     """A Python exception inside a helper callback, re-raised after native code returns."""
 
 
-def compiled_for(program: Program, maps: MapStore) -> CompiledProgram:
-    """Native code for `program`, compiled once and cached on the program object."""
-    key = tuple((m.name, m.type, m.key_size, m.value_size, m.max_entries, m.ncpus) for m in maps.values())
+def compiled_for(program: Program, shapes: tuple[MapShape, ...]) -> CompiledProgram:
+    """Native code for `program`, compiled once per map shapes and cached on the program."""
     cache = program.__dict__.setdefault("_jit_cache", {})
-    compiled = cache.get(key)
+    compiled = cache.get(shapes)
     if compiled is None:
-        compiled = cache[key] = compile_program(program.insns, natives=native_emitters(maps),
-                                                name=program.name)
+        compiled = cache[shapes] = compile_program(program.insns, natives=native_emitters(shapes),
+                                                   name=program.name)
     return compiled
+
+
+def _shapes(shadow: VmEngine) -> tuple[MapShape, ...]:
+    handles = {name: region.id for name, region in shadow._map_regions.items()}
+    return map_shapes(shadow.maps, handles, shadow.config.cpu)
 
 
 class JitEngine:
@@ -66,17 +72,18 @@ class JitEngine:
         if _raw is None:
             # The shadow refuses what the interpreter refuses (unknown helpers, kfuncs, ...).
             self.shadow = VmEngine(program, maps, config)
-            self.native = compiled_for(program, self.shadow.maps)
+            shapes = _shapes(self.shadow)
+            self.native = compiled_for(program, shapes)
             self.comp = self.shadow.main
         else:
             insns, helpers = _raw
             self.shadow = VmEngine(None, maps, config, helpers=helpers)
             self.comp = self.shadow._compile("raw", insns)
-            self.native = compile_program(insns, natives=native_emitters(self.shadow.maps))
+            shapes = _shapes(self.shadow)
+            self.native = compile_program(insns, natives=native_emitters(shapes))
         self.program = program
         self.maps = self.shadow.maps
         self.config = self.shadow.config
-        self.table = RegionTable()
         self.env = ENV.struct()
         self._env_addr = ctypes.addressof(self.env)
         self._callback = CALLBACK_TYPE(self._helper_callback)
@@ -89,6 +96,7 @@ class JitEngine:
         for pc, slot in self.native.imm_slots.items():
             self._imm[slot] = self.shadow._imm64(by_pc[pc]) & M64
         self._setup_env()
+        self.mirror = RegionMirror(self.shadow, self.env, shapes)
 
     # -- env -------------------------------------------------------------------------
     def _setup_env(self) -> None:
@@ -104,20 +112,9 @@ class JitEngine:
         env.min_frame_size = self.config.frame_size
         for depth, region in enumerate(shadow.stack_regions[:MAX_CALL_FRAMES]):
             env.stack_ids[depth] = region.id
-        self._sync_regions(force=True)
 
-    def _sync_regions(self, force: bool = False) -> None:
-        """Mirror the shadow's address space when its set of regions changed."""
-        space = self.shadow.mem
-        stamp = (len(space.regions), space._next_id)
-        if force or stamp != getattr(self, "_region_stamp", None):
-            self.table.sync(space)
-            self._region_stamp = stamp
-            self.env.regions = self.table.address
-            self.env.region_count = self.table.count
-        else:
-            region = self.shadow.packet_region
-            self.table.put(region.id, region.buf, region.lo, region.hi, region.writable)
+    def _sync_regions(self) -> None:
+        self.mirror.to_native()
 
     def _packet_to_native(self) -> None:
         xdp, env = self.shadow.xdp, self.env
@@ -143,6 +140,10 @@ class JitEngine:
     def _helper_callback(self, env_addr, helper_id, pc, r1, r2, r3, r4, r5):
         shadow = self.shadow
         try:
+            if helper_id == GROW_REGIONS:
+                self.mirror.grow()
+                return 0
+            self.mirror.to_python()
             self._packet_to_shadow()
             spec = shadow.helpers.get(helper_id)
             if spec is None:
@@ -186,18 +187,24 @@ class JitEngine:
         if kind == FaultKind.HELPER:
             return self._pending_fault
         if kind == FaultKind.MEMORY:
-            return self._fault_from(self._memory_fault(env.fault_addr, env.fault_size, bool(env.fault_write)), pc)
+            return self._fault_from(self._memory_fault(env.fault_addr, env.fault_size, env.fault_write), pc)
         if kind == FaultKind.INSN_LIMIT:
             exc = MemoryFault(f"executed more than {self.config.max_insns} instructions (max_insns): runaway loop?")
             return self._fault_from(exc, pc)
         return self._fault_from(MemoryFault(self.native.messages[env.fault_addr]), pc)
 
-    def _memory_fault(self, addr: int, size: int, write: bool) -> MemoryFault:
+    def _memory_fault(self, addr: int, size: int, write: int) -> MemoryFault:
         """The interpreter's own fault for this access (it must fail there too)."""
         self._packet_to_shadow()
+        self.mirror.to_python()
         mem = self.shadow.mem
         try:
-            if write:
+            if write & ACCESS_HELPER:
+                if write & 1:
+                    mem.write(addr, bytes(size))
+                else:
+                    mem.read(addr, size)
+            elif write:
                 region, _ = mem.resolve(addr, size, True)
                 if region.reader is not None:  # an atomic on the context
                     raise MemoryFault(f"atomic access to {region.name}", addr, region.name)
@@ -219,6 +226,7 @@ class JitEngine:
         self._pending_fault = None
         self._error = None
         r0 = self._run_fn(self._env_addr)
+        self.mirror.to_python()
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -290,6 +298,7 @@ class JitEngine:
             env.stop = 0
             self._error = self._pending_fault = None
             done = self._batch_fn(self._env_addr, index, count)
+            self.mirror.to_python()
             del out_view
             if self._error is not None:
                 error, self._error = self._error, None

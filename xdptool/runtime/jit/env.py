@@ -40,7 +40,8 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("fault_size", 1),  # out
     ("fault_write", 1),  # out: 1 if the faulting access was a write
     ("regions", 1),  # pointer to the region table (REGION_WORDS words per region id)
-    ("region_count", 1),
+    ("region_count", 1),  # capacity of the region table (ids beyond the live ones are empty)
+    ("next_region_id", 1),  # the id the next new region gets (the shadow's AddressSpace._next_id)
     ("ctx_id", 1),  # region id of the xdp_md context
     ("ctx_values", 6),  # data, data_end, data_meta (as addresses), ifindex, rx queue, egress
     ("stack_ids", 8),  # region id of each call frame's stack

@@ -34,7 +34,8 @@ I64 = ir.IntType(64)
 I8P = I8.as_pointer()
 I64P = I64.as_pointer()
 
-CTX_FIELDS = 6  # data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+CTX_FIELDS = 6
+ACCESS_HELPER = 2  # fault_write bit: the access was a helper's read/write of memory  # data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
 
 
 def c64(value: int) -> ir.Constant:
@@ -52,13 +53,15 @@ class MemoryModel:
         index = b.add(b.mul(rid, c64(REGION_WORDS)), c64(word))
         return b.load(b.gep(table, [index]))
 
-    def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool) -> None:
-        ENV.store(b, t.env, "fault_write", c64(int(write)))
+    def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool,
+               helper: bool = False) -> None:
+        ENV.store(b, t.env, "fault_write", c64(int(write) | (ACCESS_HELPER if helper else 0)))
         t.fault(b, FaultKind.MEMORY, pc, addr, size)
 
     def access(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int,
-               write: bool, atomic: bool = False) -> ir.Value:
-        """Host pointer (i8*) for a checked access of `size` bytes at `addr`."""
+               write: bool, atomic: bool = False, helper: bool = False) -> ir.Value:
+        """Host pointer (i8*) for a checked access of `size` bytes at `addr`
+        (`helper`: a helper's bulk read/write, which the interpreter words apart)."""
         env = t.env
         rid = b.lshr(addr, c64(REGION_SHIFT))
         count = ENV.load(b, env, "region_count")
@@ -77,7 +80,7 @@ class MemoryModel:
         good = b.append_basic_block(f"pc{insn.pc}.mem")
         b.cbranch(plain, good, fault_block, )
         fb = ir.IRBuilder(fault_block)
-        self._fault(t, fb, insn.pc, addr, size, write)
+        self._fault(t, fb, insn.pc, addr, size, write, helper)
         b.position_at_end(good)
         host = self._entry(b, env, safe_rid, R_HOST)
         return b.inttoptr(b.add(host, off), I8P)

@@ -1,0 +1,440 @@
+"""Native map helpers over the runtime's own map buffers.
+
+map_lookup_elem, map_update_elem and map_delete_elem are emitted in IR for the
+kinds whose storage layout is documented for this purpose (maps_array.py,
+maps_hash.py): array and percpu_array (update and lookup; delete is -EINVAL),
+hash, percpu_hash, lru_hash and lru_percpu_hash (lookup, LRU recency included;
+update of a present key, or -ENOENT/-EEXIST/-EINVAL answers).  Inserting a new
+hash key and deleting one change the Python index beside the table, so those
+go through the Python helper, as does every other map kind.
+
+A value pointer is an address in the value's own region, as the interpreter's
+`value_pointer` makes it: regions are numbered in first-use order, so native
+code numbers them itself (`env.next_region_id`, a per-map id table indexed by
+value position) and the engine adopts natively created regions into the
+shadow address space whenever Python looks.
+
+Which map a call means is found statically when r1 comes from an ld_imm64 of
+a map in the same straight-line run (the common case); otherwise a switch on
+the handle's region id picks the map at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ir
+
+from ...elf.model import MapType, RelocKind
+from ..maps_array import ArrayMap, SparseArrayMap
+from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
+from ..maps_hash import FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, USED, EMPTY, HashMap
+from ..memory import ORIGIN, REGION_SHIFT
+from .env import ENV, FaultKind, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
+
+if TYPE_CHECKING:
+    from .translate import Translator
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+I8P = I8.as_pointer()
+I64P = I64.as_pointer()
+
+MAP_WORDS = 2  # per map in env.map_table: host address of buffer, host address of its id table
+GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region table
+LOOKUP, UPDATE, DELETE = 1, 2, 3
+HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
+ARRAY_TYPES = {MapType.ARRAY, MapType.PERCPU_ARRAY}
+MAX_NATIVE_KEY = 256
+_WRITES_DST = {0x00, 0x01, 0x04, 0x07}  # LD, LDX, ALU, ALU64 write their dst register
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
+
+
+def neg(err: int) -> ir.Constant:
+    return c64(-err)
+
+
+@dataclass(frozen=True)
+class MapShape:
+    """What the generated code assumes about one map (part of the compile cache key)."""
+
+    index: int  # position in the MapStore (env.map_table row)
+    name: str
+    type: MapType
+    handle_id: int  # region id of the map's handle (r1 of map helpers)
+    key_size: int
+    value_size: int
+    value_stride: int
+    entries: int  # array: max_entries; hash: capacity (slots)
+    ncpus: int
+    cpu: int  # the CPU copy a program sees
+    slot_size: int = 0
+    key_stride: int = 0
+    lru: bool = False
+    readonly: bool = False
+
+    @property
+    def is_hash(self) -> bool:
+        return self.type in HASH_TYPES
+
+    @property
+    def positions(self) -> int:
+        """Number of value positions (size of the id table)."""
+        return self.entries * self.ncpus
+
+    def offset_of_position(self, position: int) -> int:
+        if self.is_hash:
+            slot, cpu = divmod(position, self.ncpus)
+            return HEADER + slot * self.slot_size + SLOT_HEADER + self.key_stride + cpu * self.value_stride
+        return position * self.value_stride
+
+
+def map_shapes(maps, handle_ids: dict[str, int], cpu: int) -> tuple[MapShape, ...]:
+    """Shapes of the maps native code handles (the others go through Python)."""
+    shapes = []
+    for index, m in enumerate(maps.by_index):
+        if isinstance(m, SparseArrayMap) or m.type not in HASH_TYPES | ARRAY_TYPES:
+            continue
+        if m.type in HASH_TYPES:
+            if m.key_size > MAX_NATIVE_KEY or not isinstance(m, HashMap):
+                continue
+            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
+                                   m.value_stride, m.capacity, m.ncpus, cpu if m.ncpus > 1 else 0,
+                                   m.slot_size, m.key_stride, m.lru, m.readonly_for_program))
+        elif isinstance(m, ArrayMap) and m.key_size == 4:
+            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
+                                   m.value_stride, m.max_entries, m.ncpus, cpu if m.ncpus > 1 else 0,
+                                   readonly=m.readonly_for_program))
+    return tuple(shapes)
+
+
+class MapHelpers:
+    """Emitters for helpers 1-3, bound to the shapes of one map store."""
+
+    def __init__(self, shapes: tuple[MapShape, ...]):
+        self.shapes = shapes
+        self.by_name = {s.name: s for s in shapes}
+
+    def emitters(self) -> dict:
+        return {LOOKUP: self._emitter(LOOKUP), UPDATE: self._emitter(UPDATE), DELETE: self._emitter(DELETE)}
+
+    def _emitter(self, op: int):
+        def emit(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | None:
+            if not self.shapes:
+                return None
+            return self._dispatch(t, b, insn, op, args)
+        return emit
+
+    # -- which map -------------------------------------------------------------------
+    def _static_map(self, t: "Translator", insn) -> MapShape | None | bool:
+        """The map r1 certainly holds at `insn`: found when an ld_imm64 of a map sets
+        r1 earlier in the same straight-line run (False: a map handled in Python);
+        None when r1 may come from elsewhere."""
+        position = next(i for i, x in enumerate(t.insns) if x.pc == insn.pc)
+        current = insn.pc
+        for prev in reversed(t.insns[:position]):
+            if current in t.loop_heads or prev.is_call or prev.is_exit or (prev.is_branch and prev.op == 0):
+                return None  # another path may arrive here, or r1 was clobbered
+            if prev.is_atomic and prev.src == 1:
+                return None
+            if prev.dst == 1 and prev.cls in _WRITES_DST:
+                return self._shape_of(prev) if prev.is_ld_imm64 else None
+            current = prev.pc
+        return None
+
+    def _shape_of(self, ld) -> MapShape | bool:
+        reloc = ld.reloc
+        if reloc is not None and reloc.kind is RelocKind.MAP:
+            return self.by_name.get(reloc.map, False)
+        return None
+
+    def _dispatch(self, t: "Translator", b: ir.IRBuilder, insn, op: int, args: list) -> ir.Value | None:
+        static = self._static_map(t, insn)
+        if static is False:
+            return None
+        fallback = b.append_basic_block(f"pc{insn.pc}.map.python")
+        done = b.append_basic_block(f"pc{insn.pc}.map.done")
+        results: list[tuple[ir.Value, ir.Block]] = []
+        handle = args[0]
+        is_handle = b.icmp_unsigned("==", b.and_(handle, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
+        rid = b.select(is_handle, b.lshr(handle, c64(REGION_SHIFT)), c64(0))
+        candidates = [static] if static is not None else list(self.shapes)
+        switch = b.switch(rid, fallback)
+        for shape in candidates:
+            block = b.append_basic_block(f"pc{insn.pc}.map.{shape.name}")
+            switch.add_case(c64(shape.handle_id), block)
+            mb = ir.IRBuilder(block)
+            value = _OPS[op](t, mb, insn, shape, args)
+            if value is None:  # this op on this kind: Python
+                mb.branch(fallback)
+                continue
+            results.append((value, mb.block))
+            mb.branch(done)
+        fb = ir.IRBuilder(fallback)
+        python = t.helpers.callback(t, fb, insn, c64(op), args)
+        results.append((python, fb.block))
+        fb.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(I64)
+        for value, block in results:
+            phi.add_incoming(value, block)
+        return phi
+
+
+# -- pieces ---------------------------------------------------------------------------------
+
+
+def _map_word(b: ir.IRBuilder, env, shape: MapShape, word: int) -> ir.Value:
+    table = b.inttoptr(ENV.load(b, env, "map_table"), I64P)
+    return b.load(b.gep(table, [c64(shape.index * MAP_WORDS + word)]))
+
+
+def _buffer(b: ir.IRBuilder, env, shape: MapShape) -> ir.Value:
+    return b.inttoptr(_map_word(b, env, shape, 0), I8P)
+
+
+def _helper_read(t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int) -> ir.Value:
+    """Host pointer for a helper's read of `size` bytes (checked like AddressSpace.read)."""
+    return t.memory.access(t, b, insn, addr, size, write=False, helper=True)
+
+
+def _value_pointer(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, position: ir.Value,
+                   offset: ir.Value) -> ir.Value:
+    """The tagged address of a value's region, numbering the region on first use."""
+    env = t.env
+    ids = b.inttoptr(_map_word(b, env, shape, 1), I32.as_pointer())
+    slot = b.gep(ids, [position])
+    known = b.zext(b.load(slot), I64)
+    fresh_block = b.append_basic_block(f"pc{insn.pc}.region.new")
+    have_block = b.append_basic_block(f"pc{insn.pc}.region.have")
+    start = b.block
+    b.cbranch(b.icmp_unsigned("!=", known, c64(0)), have_block, fresh_block)
+
+    fb = ir.IRBuilder(fresh_block)
+    new_id = ENV.load(fb, env, "next_region_id")
+    full = fb.icmp_unsigned(">=", new_id, ENV.load(fb, env, "region_count"))
+    with fb.if_then(full, likely=False):
+        t.helpers.callback(t, fb, insn, c64(GROW_REGIONS), [c64(0)] * 5)
+    ENV.store(fb, env, "next_region_id", fb.add(new_id, c64(1)))
+    fb.store(fb.trunc(new_id, I32), slot)
+    table = fb.inttoptr(ENV.load(fb, env, "regions"), I64P)
+    base = fb.mul(new_id, c64(REGION_WORDS))
+    host = fb.add(_map_word(fb, env, shape, 0), offset)
+    for word, value in ((R_HOST, host), (R_LO, c64(0)), (R_HI, c64(shape.value_size)),
+                        (R_WRITABLE, c64(0 if shape.readonly else 1))):
+        fb.store(value, fb.gep(table, [fb.add(base, c64(word))]))
+    fresh_end = fb.block
+    fb.branch(have_block)
+
+    b.position_at_end(have_block)
+    rid = b.phi(I64)
+    rid.add_incoming(known, start)
+    rid.add_incoming(new_id, fresh_end)
+    return b.or_(b.shl(rid, c64(REGION_SHIFT)), c64(ORIGIN))
+
+
+def _fnv1a(b: ir.IRBuilder, key: ir.Value, size: int) -> ir.Value:
+    h: ir.Value = c64(FNV_OFFSET)
+    for i in range(size):
+        byte = b.zext(b.load(b.gep(key, [c64(i)])), I64)
+        h = b.mul(b.xor(h, byte), c64(FNV_PRIME))
+    return h
+
+
+def _memcmp(module: ir.Module) -> ir.Function:
+    fn = module.globals.get("memcmp")
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(I32, [I8P, I8P, I64]), name="memcmp")
+    return fn
+
+
+def _memcpy(b: ir.IRBuilder, module: ir.Module, dst: ir.Value, src: ir.Value, size: int) -> None:
+    fn = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
+    b.call(fn, [dst, src, c64(size), ir.Constant(I1, 0)])
+
+
+def _hash_find(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, key: ir.Value):
+    """Probe the table: (found i1, slot number i64, slot host pointer)."""
+    fn = b.function
+    buf = _buffer(b, t.env, shape)
+    mask = shape.entries - 1
+    home = b.and_(_fnv1a(b, key, shape.key_size), c64(mask))
+    entry = b.block
+    loop = fn.append_basic_block(f"pc{insn.pc}.probe")
+    check_key = fn.append_basic_block(f"pc{insn.pc}.probe.key")
+    step = fn.append_basic_block(f"pc{insn.pc}.probe.next")
+    out = fn.append_basic_block(f"pc{insn.pc}.probe.done")
+    b.branch(loop)
+
+    b.position_at_end(loop)
+    n = b.phi(I64)
+    tries = b.phi(I64)
+    n.add_incoming(home, entry)
+    tries.add_incoming(c64(0), entry)
+    slot_ptr = b.gep(buf, [b.add(c64(HEADER), b.mul(n, c64(shape.slot_size)))])
+    state = b.load(b.bitcast(slot_ptr, I32.as_pointer()))
+    is_empty = b.icmp_unsigned("==", state, ir.Constant(I32, EMPTY))
+    exhausted = b.icmp_unsigned(">=", tries, c64(shape.entries))
+    loop_end = b.block
+    b.cbranch(b.or_(is_empty, exhausted), out, check_key)
+
+    b.position_at_end(check_key)
+    used = b.icmp_unsigned("==", state, ir.Constant(I32, USED))
+    cmp = b.call(_memcmp(t.module), [b.gep(slot_ptr, [c64(SLOT_HEADER)]), key, c64(shape.key_size)])
+    match = b.and_(used, b.icmp_signed("==", cmp, ir.Constant(I32, 0)))
+    check_end = b.block
+    b.cbranch(match, out, step)
+
+    b.position_at_end(step)
+    n.add_incoming(b.and_(b.add(n, c64(1)), c64(mask)), step)
+    tries.add_incoming(b.add(tries, c64(1)), step)
+    b.branch(loop)
+
+    b.position_at_end(out)
+    found = b.phi(I1)
+    found.add_incoming(ir.Constant(I1, 0), loop_end)
+    found.add_incoming(ir.Constant(I1, 1), check_end)
+    return found, n, slot_ptr
+
+
+def _lru_touch(b: ir.IRBuilder, env, shape: MapShape, slot_ptr: ir.Value) -> None:
+    tick_ptr = b.bitcast(b.gep(_buffer(b, env, shape), [c64(8)]), I64P)
+    tick = b.add(b.load(tick_ptr, align=1), c64(1))
+    b.store(tick, tick_ptr, align=1)
+    b.store(tick, b.bitcast(b.gep(slot_ptr, [c64(8)]), I64P), align=1)
+
+
+def _hash_value_offset(b: ir.IRBuilder, shape: MapShape, slot: ir.Value) -> ir.Value:
+    base = b.add(c64(HEADER + SLOT_HEADER + shape.key_stride + shape.cpu * shape.value_stride),
+                 b.mul(slot, c64(shape.slot_size)))
+    return base
+
+
+def _array_index(t, b, insn, shape, key_addr):
+    key = _helper_read(t, b, insn, key_addr, shape.key_size)
+    return b.zext(b.load(b.bitcast(key, I32.as_pointer()), align=1), I64)
+
+
+def _select_on(b: ir.IRBuilder, cases: list[tuple[ir.Value, ir.Value]], default: ir.Value) -> ir.Value:
+    """First value whose condition holds (conditions checked in order)."""
+    result = default
+    for cond, value in reversed(cases):
+        result = b.select(cond, value, result)
+    return result
+
+
+# -- the operations --------------------------------------------------------------------
+
+
+def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value:
+    fn = b.function
+    hit = fn.append_basic_block(f"pc{insn.pc}.lookup.hit")
+    done = fn.append_basic_block(f"pc{insn.pc}.lookup.done")
+    if shape.is_hash:
+        key = _helper_read(t, b, insn, args[1], shape.key_size)
+        found, slot, slot_ptr = _hash_find(t, b, insn, shape, key)
+        miss_block = b.block
+        b.cbranch(found, hit, done)
+        b.position_at_end(hit)
+        if shape.lru:
+            _lru_touch(b, t.env, shape, slot_ptr)
+        position = b.add(b.mul(slot, c64(shape.ncpus)), c64(shape.cpu))
+        offset = _hash_value_offset(b, shape, slot)
+    else:
+        index = _array_index(t, b, insn, shape, args[1])
+        miss_block = b.block
+        b.cbranch(b.icmp_unsigned("<", index, c64(shape.entries)), hit, done)
+        b.position_at_end(hit)
+        position = b.add(index, c64(shape.cpu * shape.entries))
+        offset = b.mul(position, c64(shape.value_stride))
+    pointer = _value_pointer(t, b, insn, shape, position, offset)
+    hit_end = b.block
+    b.branch(done)
+    b.position_at_end(done)
+    phi = b.phi(I64)
+    phi.add_incoming(c64(0), miss_block)
+    phi.add_incoming(pointer, hit_end)
+    return phi
+
+
+def _update(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
+    fn = b.function
+    flags = args[3]
+    # map_update_elem reads the value, then the key (helpers.map_update_elem)
+    value = _helper_read(t, b, insn, args[2], shape.value_size)
+    bad_flags = b.icmp_unsigned(">", b.and_(flags, c64(~BPF_F_LOCK)), c64(BPF_EXIST))
+    if not shape.is_hash:
+        index = _array_index(t, b, insn, shape, args[1])
+        write = fn.append_basic_block(f"pc{insn.pc}.update.write")
+        done = fn.append_basic_block(f"pc{insn.pc}.update.done")
+        too_big = b.icmp_unsigned(">=", index, c64(shape.entries))
+        noexist = b.icmp_unsigned("!=", b.and_(flags, c64(BPF_NOEXIST)), c64(0))
+        error = _select_on(b, [(bad_flags, neg(EINVAL)), (too_big, neg(E2BIG)), (noexist, neg(EEXIST))], c64(0))
+        start = b.block
+        b.cbranch(b.icmp_unsigned("==", error, c64(0)), write, done)
+        b.position_at_end(write)
+        offset = b.mul(b.add(index, c64(shape.cpu * shape.entries)), c64(shape.value_stride))
+        _memcpy(b, t.module, b.gep(_buffer(b, t.env, shape), [offset]), value, shape.value_size)
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(I64)
+        phi.add_incoming(error, start)
+        phi.add_incoming(c64(0), write)
+        return phi
+    key = _helper_read(t, b, insn, args[1], shape.key_size)
+    checked = fn.append_basic_block(f"pc{insn.pc}.update.flags_ok")
+    answer = fn.append_basic_block(f"pc{insn.pc}.update.answer")
+    python = fn.append_basic_block(f"pc{insn.pc}.update.insert")
+    overwrite = fn.append_basic_block(f"pc{insn.pc}.update.overwrite")
+    done = fn.append_basic_block(f"pc{insn.pc}.update.done")
+    start = b.block
+    b.cbranch(bad_flags, done, checked)
+    b.position_at_end(checked)
+    found, slot, slot_ptr = _hash_find(t, b, insn, shape, key)
+    b.cbranch(found, answer, python)
+    # present: NOEXIST -> -EEXIST, else overwrite this CPU's copy
+    b.position_at_end(answer)
+    noexist = b.icmp_unsigned("!=", b.and_(flags, c64(BPF_NOEXIST)), c64(0))
+    answer_end = b.block
+    b.cbranch(noexist, done, overwrite)
+    b.position_at_end(overwrite)
+    _memcpy(b, t.module, b.gep(_buffer(b, t.env, shape), [_hash_value_offset(b, shape, slot)]), value,
+            shape.value_size)
+    if shape.lru:
+        _lru_touch(b, t.env, shape, slot_ptr)
+    overwrite_end = b.block
+    b.branch(done)
+    # absent: EXIST -> -ENOENT natively, an insert through Python
+    b.position_at_end(python)
+    exist = b.icmp_unsigned("!=", b.and_(flags, c64(BPF_EXIST)), c64(0))
+    insert = fn.append_basic_block(f"pc{insn.pc}.update.python")
+    python_end = b.block
+    b.cbranch(exist, done, insert)
+    ib = ir.IRBuilder(insert)
+    inserted = t.helpers.callback(t, ib, insn, c64(UPDATE), args)
+    insert_end = ib.block
+    ib.branch(done)
+    b.position_at_end(done)
+    phi = b.phi(I64)
+    phi.add_incoming(neg(EINVAL), start)
+    phi.add_incoming(neg(EEXIST), answer_end)
+    phi.add_incoming(c64(0), overwrite_end)
+    phi.add_incoming(neg(ENOENT), python_end)
+    phi.add_incoming(inserted, insert_end)
+    return phi
+
+
+def _delete(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
+    if shape.is_hash:
+        return None  # the Python index must see every delete
+    _array_index(t, b, insn, shape, args[1])  # the key is read (and checked) first
+    return neg(EINVAL)
+
+
+_OPS = {LOOKUP: _lookup, UPDATE: _update, DELETE: _delete}

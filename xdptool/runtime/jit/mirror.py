@@ -1,0 +1,129 @@
+"""Keeping the shadow interpreter's address space and the native region table equal.
+
+Regions come into being on both sides: Python creates them (the fixed ones at
+engine creation, helper scratch, value regions of maps handled in Python) and
+native code creates value regions of natively handled maps (maps.py).  Both
+draw ids from one counter — `AddressSpace._next_id` in Python,
+`env.next_region_id` while native code runs — so ids stay in the
+interpreter's first-use order.  `RegionMirror` hands the counter back and forth
+and copies each side's new regions to the other, incrementally (programs that
+touch many map values must not pay per region per sync).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from array import array
+
+from ..memory import Region
+from .env import R_HOST, REGION_WORDS
+from .maps import MAP_WORDS, MapShape
+from .regions import RegionTable, host_address
+
+GROWTH = 1024
+
+
+class RegionMirror:
+    def __init__(self, shadow, env, shapes: tuple[MapShape, ...]):
+        self.shadow = shadow
+        self.space = shadow.mem
+        self.env = env
+        self.table = RegionTable(max(64, self.space._next_id + GROWTH))
+        self.shapes = shapes
+        self.maps = {s.name: shadow.maps[s.name] for s in shapes}
+        self._pins = [host_address(self.maps[s.name].buffer) for s in shapes]
+        self.ids = {s.name: array("I", bytes(4 * s.positions)) for s in shapes}
+        rows = max((s.index for s in shapes), default=-1) + 1
+        self.map_table = (ctypes.c_uint64 * max(1, rows * MAP_WORDS))()
+        self._bases: list[tuple[int, int, MapShape]] = []
+        for shape, (address, _view) in zip(shapes, self._pins):
+            self.map_table[shape.index * MAP_WORDS] = address
+            self.map_table[shape.index * MAP_WORDS + 1] = self.ids[shape.name].buffer_info()[0]
+            self._bases.append((address, address + len(self.maps[shape.name].buffer), shape))
+        self._synced_next = 0  # ids below this are mirrored (or known removed)
+        self._transient: set[int] = set()  # mirrored ids Python may remove (scratch)
+        self._value_count = 0
+        env.map_table = ctypes.addressof(self.map_table)
+        self.to_native(force=True)
+
+    # -- Python -> native ------------------------------------------------------------------
+    def to_native(self, force: bool = False) -> None:
+        """Mirror regions Python created or removed since the last call; hand over the counter."""
+        space, table = self.space, self.table
+        top = space._next_id
+        if top + GROWTH // 2 > table.capacity:
+            table._grow(max(top + GROWTH, 2 * table.capacity))
+        if force:
+            self._synced_next = 0
+        for rid in [r for r in self._transient if r not in space.regions]:
+            table.clear(rid)
+            self._transient.discard(rid)
+        values = self.shadow._value_regions
+        for rid in range(self._synced_next, top):
+            region = space.regions.get(rid)
+            if region is None:
+                continue
+            table.put(rid, region.buf, region.lo, region.hi, region.writable)
+            if rid in self.shadow._scratch:
+                self._transient.add(rid)
+        packet = self.shadow.packet_region
+        table.put(packet.id, packet.buf, packet.lo, packet.hi, packet.writable)
+        if len(values) != self._value_count:
+            for (name, offset), region in list(values.items())[self._value_count:]:
+                self._note_value(name, offset, region.id)
+            self._value_count = len(values)
+        self._synced_next = top
+        self.env.regions = table.address
+        self.env.region_count = table.capacity
+        self.env.next_region_id = top
+
+    def _note_value(self, name: str, offset: int, rid: int) -> None:
+        shape = next((s for s in self.shapes if s.name == name), None)
+        if shape is None:
+            return
+        position = self._position(shape, offset)
+        if position is not None:
+            self.ids[name][position] = rid
+
+    @staticmethod
+    def _position(shape: MapShape, offset: int) -> int | None:
+        if not shape.is_hash:
+            position, rest = divmod(offset, shape.value_stride)
+            return position if rest == 0 else None
+        return next((p for p in _candidates(shape, offset) if shape.offset_of_position(p) == offset), None)
+
+    # -- native -> Python -------------------------------------------------------------------
+    def to_python(self) -> None:
+        """Adopt the value regions native code created; take the counter back."""
+        space, words = self.space, self.table.words
+        top = self.env.next_region_id
+        for rid in range(space._next_id, top):
+            host = words[rid * REGION_WORDS + R_HOST]
+            for start, end, shape in self._bases:
+                if start <= host < end:
+                    offset = host - start
+                    m = self.maps[shape.name]
+                    region = Region(rid, f"map {m.name} value", memoryview(m.buffer)[offset:offset + m.value_size],
+                                    writable=not m.readonly_for_program)
+                    space.regions[rid] = region
+                    self.shadow._value_regions[(m.name, offset)] = region
+                    break
+        if top > space._next_id:
+            space._next_id = top
+            self._synced_next = top
+            self._value_count = len(self.shadow._value_regions)
+
+    def grow(self) -> None:
+        """The callback native code makes when the table is full."""
+        self.table._grow(2 * self.table.capacity)
+        self.env.regions = self.table.address
+        self.env.region_count = self.table.capacity
+
+
+def _candidates(shape: MapShape, offset: int):
+    from ..maps_hash import HEADER, SLOT_HEADER
+
+    slot, rest = divmod(offset - HEADER - SLOT_HEADER - shape.key_stride, shape.slot_size)
+    cpu, extra = divmod(rest, shape.value_stride)
+    if extra == 0 and 0 <= cpu < shape.ncpus:
+        yield slot * shape.ncpus + cpu
