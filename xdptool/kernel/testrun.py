@@ -79,7 +79,11 @@ class TestRunner:
                 raise XdpError(f"kernel test run: no network device with ifindex {ctx.ingress_ifindex}") from None
             raise
         out_ctx = XdpMd.from_buffer_copy(self.ctx_out)
-        return TestRunOutput(attr.retval, self.out.raw[: attr.data_size_out], attr.duration, out_ctx)
+        # data_out starts at data_meta and ctx_out.data is the metadata's length
+        # (net/bpf/test_run.c: xdp_convert_buff_to_md); engines report the frame
+        # from data on, what goes on the wire, so the metadata is cut off here.
+        frame = self.out.raw[out_ctx.data : attr.data_size_out]
+        return TestRunOutput(attr.retval, frame, attr.duration, out_ctx)
 
 
 def test_run(prog_fd: int, packet: bytes, ctx: XdpContext | None = None, repeat: int = 1) -> TestRunOutput:
