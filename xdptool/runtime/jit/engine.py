@@ -34,7 +34,7 @@ from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
 from .natives import native_emitters
-from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
+from .packed import OUT_INITIAL_CAP, OUT_SLACK, PackedResults, address_of, as_array, readable_address
 
 M32 = 0xFFFFFFFF
 M64 = (1 << 64) - 1
@@ -110,6 +110,10 @@ class JitEngine:
         env.ctx_base = shadow.ctx_region.base
         env.headroom = self.config.headroom
         env.min_frame_size = self.config.frame_size
+        env.clock_start = self.config.clock_start_ns & M64
+        env.clock_step = self.config.clock_step_ns & M64
+        env.cpu = self.config.cpu
+        env.jiffies = self.config.jiffies & M64
         for depth, region in enumerate(shadow.stack_regions[:MAX_CALL_FRAMES]):
             env.stack_ids[depth] = region.id
 
@@ -123,6 +127,7 @@ class JitEngine:
         env.dirty_hi = max(env.dirty_hi, xdp.data_end)
         self.shadow.packet_changed()
         self._sync_regions()
+        env.frame = self.mirror.host_of(self.shadow.packet_region.id)
 
     def _packet_to_shadow(self) -> None:
         xdp, env = self.shadow.xdp, self.env
@@ -130,6 +135,14 @@ class JitEngine:
         xdp.hard_end = env.pkt_hard_end
         xdp.frame_size = xdp.hard_end + SKB_SHARED_INFO_TAILROOM
         self.shadow.packet_changed()
+
+    def _services_to_native(self) -> None:
+        services = self.shadow.services
+        self.env.clock_reads, self.env.prandom_state = services.reads, services.rng
+
+    def _services_to_shadow(self) -> None:
+        services = self.shadow.services
+        services.reads, services.rng = self.env.clock_reads, self.env.prandom_state
 
     def _set_ctx(self, ctx: XdpContext) -> None:
         values = self.env.ctx_values
@@ -144,6 +157,7 @@ class JitEngine:
                 self.mirror.grow()
                 return 0
             self.mirror.to_python()
+            self._services_to_shadow()
             self._packet_to_shadow()
             spec = shadow.helpers.get(helper_id)
             if spec is None:
@@ -159,6 +173,7 @@ class JitEngine:
                 result = spec.impl(shadow, r1, r2, r3, r4, r5)
             finally:
                 env.cb_insns = shadow.count - before
+                self._services_to_native()
             self._packet_to_native()
             return env.cb_r0 if result is None else result & M64
         except MemoryFault as exc:
@@ -225,7 +240,9 @@ class JitEngine:
         env.insns = 0
         self._pending_fault = None
         self._error = None
+        self._services_to_native()
         r0 = self._run_fn(self._env_addr)
+        self._services_to_shadow()
         self.mirror.to_python()
         if self._error is not None:
             error, self._error = self._error, None
@@ -280,7 +297,8 @@ class JitEngine:
         results = PackedResults(array("I", bytes(4 * count)), array("B", bytes(count)),
                                 array("Q", bytes(8 * count)), bytearray(), array("Q", bytes(8 * count)),
                                 array("I", bytes(4 * count)))
-        out = bytearray(len(frame) + OUT_SLACK)  # grows when programs change many packets
+        # Room for every packet to change (capped; it doubles when needed): most stay unchanged.
+        out = bytearray(min(sum(lengths), OUT_INITIAL_CAP) + len(frame) + OUT_SLACK)
         env.in_buf, env.in_offsets, env.in_lengths = in_addr, address_of(offsets), address_of(lengths)
         env.in_size = size
         env.retvals, env.fault_kinds = address_of(results.retvals), address_of(results.fault_codes)
@@ -297,7 +315,9 @@ class JitEngine:
             run = shadow._begin_run()
             env.stop = 0
             self._error = self._pending_fault = None
+            self._services_to_native()
             done = self._batch_fn(self._env_addr, index, count)
+            self._services_to_shadow()
             self.mirror.to_python()
             del out_view
             if self._error is not None:
@@ -308,7 +328,9 @@ class JitEngine:
                 if offsets[index] + lengths[index] > size:
                     shadow._end_run()
                     raise XdpError(f"run_packed: packet {index} extends past the end of the buffer")
-                out.extend(bytes(len(out)))
+                grown = bytearray(2 * len(out))  # calloc'd: pages are touched only when written
+                grown[:env.out_used] = memoryview(out)[:env.out_used]
+                out = grown
                 shadow._end_run()
                 continue
             last = done - 1

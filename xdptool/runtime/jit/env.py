@@ -47,9 +47,12 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("stack_ids", 8),  # region id of each call frame's stack
     ("helper_cb", 1),  # pointer to the Python helper callback
     ("user", 1),  # opaque word for the callback
-    ("clock_ns", 1),  # next ktime value
+    ("clock_start", 1),  # ktime = clock_start + clock_reads * clock_step (helpers.Services)
     ("clock_step", 1),
-    ("prandom_state", 1),
+    ("clock_reads", 1),
+    ("prandom_state", 1),  # splitmix64 state (Services.rng)
+    ("cpu", 1),  # config.cpu
+    ("jiffies", 1),  # config.jiffies
     ("tail_calls", 1),
     ("map_table", 1),  # pointer to per-map descriptors (see maps.py)
     ("imm_table", 1),  # pointer to the resolved values of relocated ld_imm64 (by slot)

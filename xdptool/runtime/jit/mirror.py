@@ -113,6 +113,9 @@ class RegionMirror:
             self._synced_next = top
             self._value_count = len(self.shadow._value_regions)
 
+    def host_of(self, rid: int) -> int:
+        return self.table.words[rid * REGION_WORDS + R_HOST]
+
     def grow(self) -> None:
         """The callback native code makes when the table is full."""
         self.table._grow(2 * self.table.capacity)

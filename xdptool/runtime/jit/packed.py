@@ -34,6 +34,7 @@ from ..contract import Fault, RunResult, verdict_name
 from .batch import UNCHANGED
 
 OUT_SLACK = 64 * 1024
+OUT_INITIAL_CAP = 64 << 20
 
 
 @dataclass
