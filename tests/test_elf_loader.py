@@ -170,7 +170,7 @@ def test_subprograms_are_copies_of_the_callees(multi):
     functions = objdump_functions(compiled("multi"))
     expected_layout = {
         "xdp_main": ["xdp_main", "middle", "leaf"],
-        "xdp_second": ["xdp_second", "loop_cb", "other", "middle", "leaf"],
+        "xdp_second": ["xdp_second", "loop_cb", "other", "leaf", "middle"],  # depth-first, as libbpf
         "probe": ["probe", "leaf"],
         "tc_prog": ["tc_prog"],
     }

@@ -435,20 +435,23 @@ class _Loader:
 
     # -- linking --------------------------------------------------------------------
     def _link(self, entry: _Function, license: str, obj: Object) -> Program:
-        """Entry function + every transitively called function, appended once each."""
+        """Entry function + every transitively called function, appended once each.
+
+        Callees are placed depth-first in the order they are first called, as
+        libbpf's bpf_object__reloc_code does, so the loaded program (and its
+        kernel tag) is the one libbpf would load.
+        """
         placed: dict[tuple[int, int], int] = {entry.key: 0}
         order = [entry]
-        next_pc = entry.end - entry.start
-        insns: list[Instruction] = []
-        subprograms = []
+        bodies: dict[tuple[int, int], list[Instruction]] = {}
         func_info = []
-        queue = 0
-        while queue < len(order):
-            func = order[queue]
-            queue += 1
+        next_pc = entry.end - entry.start
+
+        def visit(func: _Function) -> None:
+            nonlocal next_pc, func_info
             base = placed[func.key]
-            subprograms.append(Subprogram(func.name, base, base + func.end - func.start, func.section.name))
             func_info += self._func_info(func, base)
+            body = bodies[func.key] = []
             for orig in func.section.insns:
                 if not func.start <= orig.pc < func.end:
                     continue
@@ -460,6 +463,7 @@ class _Loader:
                         placed[callee.key] = next_pc
                         next_pc += callee.end - callee.start
                         order.append(callee)
+                        visit(callee)
                     new_pc = base + orig.pc - func.start
                     target_pc = placed[callee.key] + target[1] - callee.start
                     insn.imm = target_pc - new_pc - 1
@@ -467,7 +471,13 @@ class _Loader:
                     if insn.is_ld_imm64:
                         insn.src = PseudoSrc.FUNC
                     insn.reloc = Reloc(kind, callee.name, offset=target_pc)
-                insns.append(insn)
+                body.append(insn)
+
+        visit(entry)
+        insns = [insn for func in order for insn in bodies[func.key]]
+        subprograms = [
+            Subprogram(f.name, placed[f.key], placed[f.key] + f.end - f.start, f.section.name) for f in order
+        ]
         renumber(insns)
         definition = section_def(entry.section.name)
         return Program(
