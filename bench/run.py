@@ -60,7 +60,8 @@ def main() -> int:
     for name, outcome in summary.items():
         print(f"{name}: {outcome['status']}")
         for key, value in outcome.get("figures", {}).items():
-            print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
+            shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+            print(f"  {key}: {shown}")
     return 0
 
 

@@ -291,3 +291,20 @@ def test_plain_progress_lines_without_a_terminal(capsys, monkeypatch):
     assert 5 <= len(lines) <= 11  # about every tenth, not once per chunk
     with replay_cli.progress_reporter(1000) as progress:
         assert progress is None  # short replays print nothing
+
+
+@needs_clang
+def test_a_large_mapped_capture_replays_alike_on_vm_and_jit(tmp_path, blocklist_obj):
+    """Files over 1 MiB are mapped, not read: the engines must see the same packets."""
+    require_engines("vm", "jit")
+    from xdptool.replay import scan
+    from xdptool.replay.pcap import read_capture
+
+    frames = list(blocklist_traffic())
+    capture = tmp_path / "large.pcap"
+    capture.write_bytes(classic(frames * (scan.NATIVE_MIN_BYTES // sum(map(len, frames)) + 1)))
+    assert not isinstance(read_capture(capture).buffer, bytes)
+    maps = tmp_path / "maps.json"
+    maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
+    result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "jit", "--compare", "vm")
+    assert result.exit_code == 0, result.output

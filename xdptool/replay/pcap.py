@@ -14,6 +14,7 @@ Record indices in messages are 0-based, like the `index` in replay output.
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from array import array
@@ -66,7 +67,7 @@ class Capture:
 
     path: str
     format: str  # "pcap" or "pcapng"
-    buffer: bytes
+    buffer: bytes | mmap.mmap
     offsets: array  # 'Q'
     lengths: array  # 'I' captured length
     orig_lengths: array  # 'I' length on the wire
@@ -172,10 +173,15 @@ def read_capture(path: str | os.PathLike) -> Capture:
     return capture
 
 
-def _read_file(path: str) -> bytes:
+def _read_file(path: str) -> bytes | mmap.mmap:
+    """Small files as bytes; large ones mapped copy-on-write (no 100 MB copy, and the
+    pages are writable so native code can be handed their address)."""
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            size = os.fstat(handle.fileno()).st_size
+            if size < scan.NATIVE_MIN_BYTES:
+                return handle.read()
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
     except FileNotFoundError:
         raise PcapError(f"{path}: no such file") from None
     except IsADirectoryError:

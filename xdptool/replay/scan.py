@@ -210,6 +210,15 @@ finish:
 }
 """
 
+def buffer_address(buf) -> tuple[int, object]:
+    """Address of the first byte of bytes or a writable buffer (a copy-on-write mmap), and its pin."""
+    if isinstance(buf, bytes):
+        pointer = ctypes.c_char_p(buf)  # points into the bytes object itself
+        return ctypes.cast(pointer, ctypes.c_void_p).value or 0, pointer
+    pinned = (ctypes.c_char * len(buf)).from_buffer(buf)
+    return ctypes.addressof(pinned), pinned
+
+
 def _joined(first: Records, second: Records) -> Records:
     return Records(
         first.offsets + second.offsets,
@@ -256,7 +265,7 @@ def _compile():
     function = _SCAN_SIGNATURE(engine.get_function_address("scan"))
 
     def scan_native(buf, start, big_endian, frac_ns, snaplen, max_caplen):
-        base = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p)
+        base, _pinned = buffer_address(buf)
         state = (ctypes.c_int64 * 6)()
         total: Records | None = None
         pos = start
