@@ -34,7 +34,7 @@ from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
 from .natives import native_emitters
-from .packed import OUT_INITIAL_CAP, OUT_SLACK, PackedResults, address_of, as_array, readable_address
+from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
 
 M32 = 0xFFFFFFFF
 M64 = (1 << 64) - 1
@@ -287,63 +287,74 @@ class JitEngine:
         size = memoryview(buffer).nbytes
         in_addr, _keep = readable_address(buffer)
         ctx = ctx or XdpContext()
-        config, shadow, env = self.config, self.shadow, self.env
-        longest = max(lengths, default=0)
-        frame = bytearray(max(config.frame_size, config.headroom + longest + SKB_SHARED_INFO_TAILROOM))
-        shadow.xdp.frame, shadow.xdp.ctx = frame, ctx
-        shadow.packet_changed()
-        frame_view = (ctypes.c_char * len(frame)).from_buffer(frame)
+        shadow, env = self.shadow, self.env
+        self._use_frame(self.config.frame_size)
+        shadow.xdp.ctx = ctx
         self._set_ctx(ctx)
-        results = PackedResults(array("I", bytes(4 * count)), array("B", bytes(count)),
-                                array("Q", bytes(8 * count)), bytearray(), array("Q", bytes(8 * count)),
-                                array("I", bytes(4 * count)))
-        # Room for every packet to change (capped; it doubles when needed): most stay unchanged.
-        out = bytearray(min(sum(lengths), OUT_INITIAL_CAP) + len(frame) + OUT_SLACK)
+        results = PackedResults(array("I", [0]) * count, array("B", [0]) * count, array("Q", [0]) * count,
+                                bytearray(), array("Q", [0]) * count, array("I", [0]) * count)
+        out = bytearray(OUT_SLACK)  # only changed packets are stored; it doubles when full
         env.in_buf, env.in_offsets, env.in_lengths = in_addr, address_of(offsets), address_of(lengths)
         env.in_size = size
         env.retvals, env.fault_kinds = address_of(results.retvals), address_of(results.fault_codes)
         env.insn_counts = address_of(results.insns)
         env.out_offsets, env.out_lengths = address_of(results.out_offsets), address_of(results.out_lengths)
-        env.frame, env.frame_capacity = ctypes.addressof(frame_view), len(frame)
-        env.dirty_lo = env.dirty_hi = 0
         env.out_used = 0
         index = 0
         while index < count:
             out_view = (ctypes.c_char * len(out)).from_buffer(out)
             env.out_buf, env.out_capacity = ctypes.addressof(out_view), len(out)
-            self._sync_regions()
-            run = shadow._begin_run()
-            env.stop = 0
-            self._error = self._pending_fault = None
-            self._services_to_native()
-            done = self._batch_fn(self._env_addr, index, count)
-            self._services_to_shadow()
-            self.mirror.to_python()
+            done, run = self._native_batch(index, count)
             del out_view
-            if self._error is not None:
-                error, self._error = self._error, None
-                shadow._end_run()
-                raise error
-            if done == index:  # the packet is outside the buffer, or the output buffer is full
-                if offsets[index] + lengths[index] > size:
-                    shadow._end_run()
+            if done == index:  # packet `index` is not in the buffer, or needs a bigger frame or output
+                offset, length = offsets[index], lengths[index]
+                if offset + length > size:
                     raise XdpError(f"run_packed: packet {index} extends past the end of the buffer")
-                grown = bytearray(2 * len(out))  # calloc'd: pages are touched only when written
-                grown[:env.out_used] = memoryview(out)[:env.out_used]
-                out = grown
-                shadow._end_run()
+                need = self.config.headroom + length + SKB_SHARED_INFO_TAILROOM
+                if need > env.frame_capacity:
+                    self._use_frame(need)
+                if env.out_capacity - env.out_used < env.frame_capacity:
+                    out = out + out  # one copy; what lies beyond out_used does not matter
                 continue
             last = done - 1
             if results.fault_codes[last] or env.cb_used:
                 self._collect(results, last, run)
-            shadow._end_run()
+            shadow._end_run()  # after _collect: fault wording may need the packet's scratch regions
             index = done
         del out[env.out_used:]
         results.out = out
         results.source, results.source_offsets = buffer, offsets
         shadow.count = env.insns
-        del frame_view
         return results
+
+    def _use_frame(self, size: int) -> None:
+        """A zeroed frame of `size` bytes for the packet loop (the shadow's too)."""
+        frame = bytearray(size)
+        self._frame_view = (ctypes.c_char * size).from_buffer(frame)
+        self.shadow.xdp.frame = frame
+        self.shadow.packet_changed()
+        env = self.env
+        env.frame, env.frame_capacity = ctypes.addressof(self._frame_view), size
+        env.dirty_lo = env.dirty_hi = 0
+
+    def _native_batch(self, start: int, end: int):
+        """Run packets start.. natively until one needs Python; (next index, its RunState).
+        The run is left open (scratch regions alive) for the caller to collect and end."""
+        shadow, env = self.shadow, self.env
+        self._sync_regions()
+        run = shadow._begin_run()
+        env.stop = 0
+        self._error = self._pending_fault = None
+        self._services_to_native()
+        done = self._batch_fn(self._env_addr, start, end)
+        self._services_to_shadow()
+        self.mirror.to_python()
+        if self._error is not None or done == start:
+            shadow._end_run()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return done, run
 
     def _collect(self, results: PackedResults, index: int, run) -> None:
         """What a packet left on the Python side: its fault, redirect, output."""

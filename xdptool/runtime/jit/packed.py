@@ -34,7 +34,6 @@ from ..contract import Fault, RunResult, verdict_name
 from .batch import UNCHANGED
 
 OUT_SLACK = 64 * 1024
-OUT_INITIAL_CAP = 64 << 20
 
 
 @dataclass
