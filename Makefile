@@ -34,10 +34,14 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The main job on a bundled example: build -> inspect -> disasm -> verify -> replay.
 demo: setup
 	$(VENV)/bin/xdptool build $(EXAMPLE).c
 	$(VENV)/bin/xdptool inspect $(EXAMPLE).o
-	$(VENV)/bin/xdptool disasm $(EXAMPLE).o --source
+	$(VENV)/bin/xdptool disasm $(EXAMPLE).o --source | head -40
+	$(VENV)/bin/xdptool verify $(EXAMPLE).o
+	$(VENV)/bin/xdptool replay $(EXAMPLE).pcap --prog $(EXAMPLE).o --maps-in $(EXAMPLE).maps.json --out-dir .xdptool/demo
+	$(VENV)/bin/xdptool test programs/specs/port_blocklist.toml --target vm
 
 test: setup
 	$(VENV)/bin/pytest -q
