@@ -77,6 +77,7 @@ class Capture:
     cut_count: int = 0  # packets shorter than on the wire (snaplen)
     zero_count: int = 0  # packets with no bytes at all
     short_count: int = 0  # packets under 14 bytes (no Ethernet header; the kernel's test run refuses them)
+    total_bytes: int | None = None  # sum of `lengths`, when the reader counted it
     nanosecond: bool = False  # the file's timestamps have ns resolution
     warnings: list[str] = field(default_factory=list)
     source_index: array | None = None  # 'Q' index in the file of each packet, when a subset
@@ -89,6 +90,10 @@ class Capture:
         """The link type of every packet; -1 when interfaces disagree."""
         types = {iface.linktype for iface in self.interfaces}
         return types.pop() if len(types) == 1 else -1
+
+    def bytes_captured(self) -> int:
+        """Sum of the captured lengths (counted while reading where possible)."""
+        return sum(self.lengths) if self.total_bytes is None else self.total_bytes
 
     def data(self, index: int) -> bytes:
         start = self.offsets[index]
@@ -212,6 +217,7 @@ def _read_classic(path: str, buffer: bytes, big_endian: bool, nanosecond: bool) 
         cut_count=records.cut,
         zero_count=records.zero,
         short_count=records.short,
+        total_bytes=records.total_bytes,
         nanosecond=nanosecond,
     )
 

@@ -157,7 +157,7 @@ class SummaryBuilder:
             "target": self.target,
             "packets": self.done,
             "verdicts": dict(self.verdicts),
-            "bytes_in": sum(self.run_capture.lengths),
+            "bytes_in": self.run_capture.bytes_captured(),
             "bytes_out": self.bytes_out,
             "short_packets": {
                 "count": capture.short_count,

@@ -50,6 +50,7 @@ class Records:
     cut: int  # records with caplen < len (snaplen-cut)
     zero: int  # records with caplen == 0
     short: int  # records with caplen < ETH_HLEN (the kernel's test run refuses them)
+    total_bytes: int = 0  # sum of the captured lengths
 
 
 def scan_records(
@@ -69,7 +70,7 @@ def scan_records_python(
     header = struct.Struct(">IIII" if big_endian else "<IIII").unpack_from
     offsets, lengths, origs, stamps = array("Q"), array("I"), array("I"), array("Q")
     add_offset, add_length, add_orig, add_stamp = offsets.append, lengths.append, origs.append, stamps.append
-    cut = zero = short = 0
+    cut = zero = short = total = 0
     pos, end, index = start, len(buf), 0
     while pos < end:
         if end - pos < RECORD_HEADER:
@@ -89,14 +90,15 @@ def scan_records_python(
         cut += caplen < orig
         zero += caplen == 0
         short += caplen < ETH_HLEN
+        total += caplen
         pos = data + caplen
         index += 1
-    return Records(offsets, lengths, origs, stamps, cut, zero, short)
+    return Records(offsets, lengths, origs, stamps, cut, zero, short, total)
 
 
 # One pass fills the arrays until they hold `cap` records, the buffer ends, or a
 # record is bad; it returns the number of records stored.
-# state: [end/error offset, error code, cut, zero, bad caplen, short].
+# state: [end/error offset, error code, cut, zero, bad caplen, short, total bytes].
 _SCANNER_IR = r"""
 declare i32 @llvm.bswap.i32(i32)
 
@@ -119,6 +121,7 @@ loop:
   %cut = phi i64 [ 0, %entry ], [ %cut1, %count ]
   %zero = phi i64 [ 0, %entry ], [ %zero1, %count ]
   %short = phi i64 [ 0, %entry ], [ %short1, %count ]
+  %total = phi i64 [ 0, %entry ], [ %total1, %count ]
   %more = icmp ult i64 %pos, %len
   %room_out = icmp ult i64 %i, %cap
   %go = and i1 %more, %room_out
@@ -163,6 +166,7 @@ count:
   %is_short = icmp ult i32 %caplen, 14
   %is_short64 = zext i1 %is_short to i64
   %short1 = add i64 %short, %is_short64
+  %total1 = add i64 %total, %caplen64
   %sec64 = zext i32 %sec to i64
   %frac64 = zext i32 %frac to i64
   %sec_ns = mul i64 %sec64, 1000000000
@@ -206,6 +210,8 @@ finish:
   store i64 %zero, ptr %s3, align 8
   %s5 = getelementptr i64, ptr %state, i64 5
   store i64 %short, ptr %s5, align 8
+  %s6 = getelementptr i64, ptr %state, i64 6
+  store i64 %total, ptr %s6, align 8
   ret i64 %i
 }
 """
@@ -228,6 +234,7 @@ def _joined(first: Records, second: Records) -> Records:
         first.cut + second.cut,
         first.zero + second.zero,
         first.short + second.short,
+        first.total_bytes + second.total_bytes,
     )
 
 
@@ -266,7 +273,7 @@ def _compile():
 
     def scan_native(buf, start, big_endian, frac_ns, snaplen, max_caplen):
         base, _pinned = buffer_address(buf)
-        state = (ctypes.c_int64 * 6)()
+        state = (ctypes.c_int64 * 7)()
         total: Records | None = None
         pos = start
         while True:
@@ -279,7 +286,7 @@ def _compile():
                 return ScanError(state[1], done + count, state[0], state[4])
             for part in arrays:
                 del part[count:]
-            part = Records(*arrays, state[2], state[3], state[5])
+            part = Records(*arrays, state[2], state[3], state[5], state[6])
             total = part if total is None else _joined(total, part)
             pos = state[0]
             if pos >= len(buf):
