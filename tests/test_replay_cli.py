@@ -308,3 +308,15 @@ def test_a_large_mapped_capture_replays_alike_on_vm_and_jit(tmp_path, blocklist_
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
     result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "jit", "--compare", "vm")
     assert result.exit_code == 0, result.output
+
+
+def test_without_prog_an_unreadable_state_dir_is_named_not_misread(tmp_path, monkeypatch):
+    """A state dir exists but nothing here can load an offloaded image: say so, exit 2."""
+    import importlib.util
+
+    if importlib.util.find_spec("xdptool.nfp.state") is not None:
+        pytest.skip("the NFP state module exists; its own tests cover loading offloaded images")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".xdptool").mkdir()
+    (tmp_path / "good.pcap").write_bytes(classic([ether_frame()]))
+    assert "is not implemented in this version; give --prog" in one_line_error(invoke("replay", "good.pcap"))

@@ -96,14 +96,22 @@ def program_target(obj_path: str, selector: str | None, engine: str, maps_in: st
 
 
 def offloaded_target(state_dir: str = STATE_DIR) -> Target:
-    """The program `xdptool offload` left in the state directory, on the emulated NIC."""
+    """The program `xdptool offload` left in the state directory, on the emulated NIC.
+
+    Expects `xdptool.nfp.state.load_offloaded(state_dir) -> Target | None` (None:
+    nothing offloaded).  The NIC's maps persist across replays: its engine saves
+    them when the replay closes it.
+    """
     if not Path(state_dir).is_dir():
         raise XdpError(NO_OFFLOAD)
+    not_yet = f"replaying the image offloaded in {state_dir} is not implemented in this version; give --prog"
     try:
         from ..nfp import state as nfp_state
     except ImportError:
-        raise XdpError(f"replaying the offloaded image in {state_dir} is not implemented in this version; give --prog") from None
-    loaded = nfp_state.load_offloaded(state_dir) if hasattr(nfp_state, "load_offloaded") else None
+        raise XdpError(not_yet) from None
+    if not hasattr(nfp_state, "load_offloaded"):
+        raise XdpError(not_yet)
+    loaded = nfp_state.load_offloaded(state_dir)
     if loaded is None:
         raise XdpError(NO_OFFLOAD)
     return loaded
