@@ -37,12 +37,13 @@ class CompiledProgram:
     messages: list[str] = field(default_factory=list)  # MESSAGE fault texts by index
 
 
-def compile_program(insns: list[Instruction], *, natives=None, name: str = "prog") -> CompiledProgram:
+def compile_program(insns: list[Instruction], *, natives=None, name: str = "prog",
+                    checked: bool = True) -> CompiledProgram:
     """Native code for `insns`: the program, `xdp_run` and the `xdp_batch` loop."""
     module = backend.new_module(name)
     helpers = HelperEmitter(natives)
     memory = MemoryModel(STACK_SIZE)
-    translator = Translator(module, insns, "prog", memory, helpers)
+    translator = Translator(module, insns, "prog", memory, helpers, checked)
     prog = translator.translate()
     run = ir.Function(module, ir.FunctionType(I64, [ENV_PTR]), name="xdp_run")
     b = ir.IRBuilder(run.append_basic_block("entry"))

@@ -34,6 +34,7 @@ from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
 from .natives import native_emitters
+from .translate import needs_budget_checks
 from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
 
 M32 = 0xFFFFFFFF
@@ -49,13 +50,15 @@ class _CallbackError(Exception):
     """A Python exception inside a helper callback, re-raised after native code returns."""
 
 
-def compiled_for(program: Program, shapes: tuple[MapShape, ...]) -> CompiledProgram:
-    """Native code for `program`, compiled once per map shapes and cached on the program."""
+def compiled_for(program: Program, shapes: tuple[MapShape, ...], max_insns: int) -> CompiledProgram:
+    """Native code for `program`, compiled once per map shapes and budget checking and
+    cached on the program."""
+    checked = needs_budget_checks(program.insns, max_insns)
     cache = program.__dict__.setdefault("_jit_cache", {})
-    compiled = cache.get(shapes)
+    compiled = cache.get((shapes, checked))
     if compiled is None:
-        compiled = cache[shapes] = compile_program(program.insns, natives=native_emitters(shapes),
-                                                   name=program.name)
+        compiled = cache[(shapes, checked)] = compile_program(
+            program.insns, natives=native_emitters(shapes), name=program.name, checked=checked)
     return compiled
 
 
@@ -73,14 +76,15 @@ class JitEngine:
             # The shadow refuses what the interpreter refuses (unknown helpers, kfuncs, ...).
             self.shadow = VmEngine(program, maps, config)
             shapes = _shapes(self.shadow)
-            self.native = compiled_for(program, shapes)
+            self.native = compiled_for(program, shapes, self.shadow.config.max_insns)
             self.comp = self.shadow.main
         else:
             insns, helpers = _raw
             self.shadow = VmEngine(None, maps, config, helpers=helpers)
             self.comp = self.shadow._compile("raw", insns)
             shapes = _shapes(self.shadow)
-            self.native = compile_program(insns, natives=native_emitters(shapes))
+            self.native = compile_program(insns, natives=native_emitters(shapes),
+                                          checked=needs_budget_checks(insns, self.shadow.config.max_insns))
         self.program = program
         self.maps = self.shadow.maps
         self.config = self.shadow.config
@@ -168,7 +172,9 @@ class JitEngine:
             # native call depth, on the same instruction budget.
             shadow.frames[:] = [_NATIVE_FRAME] * env.cb_depth
             env.cb_used = 1
-            shadow.count = before = env.insns
+            # The interpreter charges a callback's instructions to a budget of their own
+            # (VmEngine._loop), starting from what earlier callbacks of this run ran.
+            shadow.count = before = env.cb_total
             try:
                 result = spec.impl(shadow, r1, r2, r3, r4, r5)
             finally:

@@ -81,6 +81,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("pkt_hard_end", 1),
     ("cb_r0", 1),  # r0 before a Python helper call (a helper may leave it unchanged)
     ("cb_depth", 1),  # call depth at a Python helper call (callbacks run one frame deeper)
+    ("cb_total", 1),  # instructions Python helpers ran so far in this run
     ("cb_insns", 1),  # instructions the interpreter ran inside a Python helper (callbacks)
     ("stop", 1),  # set by a callback to end the batch early (a Python exception)
     ("cb_used", 1),  # set by every Python helper call: the packet needs Python's attention

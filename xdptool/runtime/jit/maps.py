@@ -139,7 +139,7 @@ class MapHelpers:
         position = next(i for i, x in enumerate(t.insns) if x.pc == insn.pc)
         current = insn.pc
         for prev in reversed(t.insns[:position]):
-            if current in t.loop_heads or prev.is_call or prev.is_exit or (prev.is_branch and prev.op == 0):
+            if current in t.join_points or prev.is_call or prev.is_exit or (prev.is_branch and prev.op == 0):
                 return None  # another path may arrive here, or r1 was clobbered
             if prev.is_atomic and prev.src == 1:
                 return None

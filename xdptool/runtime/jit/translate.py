@@ -5,9 +5,12 @@ Shape of the generated code:
 - one basic block per instruction slot, fall-through made explicit, so jumps
   are plain branches and LLVM merges the straight-line runs;
 - an executed-instruction counter, incremented per instruction (constant-folded
-  per run of straight-line code) and checked against `env.insn_limit` where
-  control can come back (branch targets and subprogram entries), so runaway
-  loops stop as faults;
+  per run of straight-line code); when the program can run long (backward
+  jumps, calls, or more slots than the budget) every instruction first checks
+  it against `env.insn_limit`, which is exactly where the interpreter stops a
+  runaway run (after the budget's last instruction, reporting the next one;
+  instructions a Python helper ran in the interpreter are counted but, as
+  there, not charged to this budget);
 - BPF-to-BPF calls use an explicit frame stack inside the one function (return
   site, R6-R10 saved per frame) and return through a `switch` on the return
   site; the depth limit is the VM's;
@@ -51,6 +54,14 @@ class _Invalid(Exception):
     """An instruction the interpreter faults on when it runs; carries its message."""
 
 
+def needs_budget_checks(insns: list[Instruction], max_insns: int) -> bool:
+    """Whether a run could exceed `max_insns`: backward jumps, calls, or a long program."""
+    slots = sum(insn.slots for insn in insns)
+    return slots > max_insns or any(
+        insn.is_local_call or insn.uses_reg_src and insn.is_call or (insn.is_branch and insn.target <= insn.pc)
+        for insn in insns)
+
+
 def c64(value: int) -> ir.Constant:
     return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
 
@@ -63,12 +74,13 @@ class Translator:
     """Builds the function for one program; `translate()` returns it."""
 
     def __init__(self, module: ir.Module, insns: list[Instruction], name: str,
-                 memory: "MemoryModel", helpers: "HelperEmitter"):
+                 memory: "MemoryModel", helpers: "HelperEmitter", checked: bool = True):
         self.module = module
         self.insns = insns
         self.by_pc = {insn.pc: insn for insn in insns}
         self.memory = memory
         self.helpers = helpers
+        self.checked = checked
         self.fn = ir.Function(module, ir.FunctionType(I64, [ENV_PTR]), name=name)
         self.fn.linkage = "internal"
         self.env = self.fn.args[0]
@@ -102,7 +114,9 @@ class Translator:
             block = self.fn.append_basic_block(f"pc{insn.pc}.badjump")
             text = f"jump from {insn.pc} to invalid pc {target}"
             self.bad_jumps.append(text)
-            self.message_fault(ir.IRBuilder(block), self.slots + len(self.bad_jumps) - 1, text, executed=1)
+            bb = ir.IRBuilder(block)
+            self._check_budget(bb, self.slots + len(self.bad_jumps) - 1)
+            self.message_fault(bb, self.slots + len(self.bad_jumps) - 1, text, executed=1)
         return block
 
     def fault(self, b: ir.IRBuilder, kind: FaultKind, pc: int, address: ir.Value | None = None,
@@ -132,30 +146,32 @@ class Translator:
         b = ir.IRBuilder(entry)
         self.regs = [b.alloca(I64, name=f"r{n}") for n in range(11)]
         self.count = b.alloca(I64, name="count")
+        self.callback_count = b.alloca(I64, name="callback_count")  # run by Python helpers
         self.depth = b.alloca(I64, name="depth")
         self.saved = b.alloca(ir.ArrayType(I64, MAX_FRAMES * (len(CALLEE_SAVED) + 1)), name="frames")
         for n in range(11):
             b.store(ENV.load(b, self.env, "init_regs", index=n), self.regs[n])
         b.store(c64(0), self.count)
+        b.store(c64(0), self.callback_count)
         b.store(c64(0), self.depth)
         self.limit = ENV.load(b, self.env, "insn_limit")
         for insn in self.insns:
             self.blocks[insn.pc] = self.fn.append_basic_block(f"pc{insn.pc}")
         self.fall_off_end = self.fn.append_basic_block("fall_off_end")
-        self.loop_heads = self._loop_heads()
+        self.join_points = self._join_points()
         b.branch(self.blocks[self.insns[0].pc])
         for insn in self.insns:
             self._emit(insn)
         fb = ir.IRBuilder(self.fall_off_end)
-        last = self.insns[-1]
+        self._check_budget(fb, self.slots)
         # Past the end is slot `slots`: the first invalid-target slot if there is one.
         end_text = self.bad_jumps[0] if self.bad_jumps else "execution ran past the end of the program"
         self.message_fault(fb, self.slots, end_text, executed=1)
         self._emit_return_dispatch()
         return self.fn
 
-    def _loop_heads(self) -> set[int]:
-        """Slots where control may arrive from elsewhere: where the limit is checked."""
+    def _join_points(self) -> set[int]:
+        """Slots control may reach other than by falling through (jump and call targets)."""
         heads = set()
         for insn in self.insns:
             if insn.is_branch:
@@ -166,16 +182,20 @@ class Translator:
 
     def _emit(self, insn: Instruction) -> None:
         b = ir.IRBuilder(self.blocks[insn.pc])
-        count = b.add(b.load(self.count), c64(1))
-        b.store(count, self.count)
-        if insn.pc in self.loop_heads:
-            over = b.icmp_unsigned(">", count, self.limit)
-            with b.if_then(over, likely=False):
-                self.fault(b, FaultKind.INSN_LIMIT, insn.pc)
+        self._check_budget(b, insn.pc)
+        b.store(b.add(b.load(self.count), c64(1)), self.count)
         try:
             _CLASS_HANDLERS[insn.cls](self, b, insn)
         except _Invalid as invalid:
             self.message_fault(b, insn.pc, str(invalid))
+
+    def _check_budget(self, b: ir.IRBuilder, pc: int) -> None:
+        """Stop before running `pc` once the budget is spent (VmEngine._loop's n > budget)."""
+        if not self.checked:
+            return
+        own = b.sub(b.load(self.count), b.load(self.callback_count))
+        with b.if_then(b.icmp_unsigned(">", own, self.limit), likely=False):
+            self.fault(b, FaultKind.INSN_LIMIT, pc)
 
     # -- ALU ---------------------------------------------------------------------
     def _source(self, b: ir.IRBuilder, insn: Instruction, width: ir.IntType) -> ir.Value:
