@@ -20,7 +20,7 @@ def _defer(insn: NfpInsn) -> str:
 
 
 def _target(insn: NfpInsn) -> str:
-    return str(insn.target)
+    return str(insn.meta.get("label", insn.target))
 
 
 def _alu(i: NfpInsn) -> str:
@@ -39,7 +39,7 @@ def _ld_field(i: NfpInsn) -> str:
 
 def _immed(i: NfpInsn) -> str:
     name = f"immed_{i.width}" if i.width else "immed"
-    value = str(i.target) if i.target is not None else hex(i.value)
+    value = _target(i) if i.target is not None else hex(i.value)
     shift = f", {i.shift}" if i.width == "" and i.shift is not None and i.shift.amount else ""
     return f"{name}[{i.dst}, {'~' if i.invert else ''}{value}{shift}]"
 

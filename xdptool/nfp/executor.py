@@ -1,0 +1,627 @@
+"""The functional NFP executor: runs a linked image on one packet, one thread at a time.
+
+State per microengine: 128 GPRs per bank (thread t owns the slice
+t*K .. t*K+K-1, K = 16 with 8 contexts, 32 with 4), transfer registers per
+thread, 4 KB of LM with four LM address pointers per thread, condition codes,
+the previous ALU result (the shifter's indirect amount and the ASR fill bit),
+the mul_step sequence.  Memory commands reach the CTM packet frame and the
+EMEM map storage (the runtime's MapStore buffers, shared with the other
+engines) through the address map of image.py; branches into the firmware
+range run the routines of firmware.py.
+
+Rules are enforced so that a lowering or allocation mistake fails loudly
+(`IsaViolation`) rather than computing something: statically when the image
+is loaded (two sources of one class - A+A, B+B, imm+imm...; restricted and
+unrestricted operand limits; GPR numbers within the thread's share; what may
+sit in defer slots; defer counts) and while running (a GPR, transfer or LM
+pointer read before it is written in this run; LM outside the thread's area
+or misaligned; an LM pointer used within 3 cycles of its CSR write; transfer
+registers read before their signal; indirect shifts or ASR after a context
+swap (the latch is another thread's by then) [inv]; mul_step out of order;
+local_csr_rd not followed by immed).
+
+`virtual=True` runs code that still has virtual registers (a dict stands in for
+the register file; bank rules are not checked) - for testing the lowering
+apart from the allocator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import XdpError
+from ..runtime.config import RuntimeConfig
+from ..runtime.contract import Fault, RunResult, XdpContext
+from ..runtime.helpers import Services
+from ..runtime.maps import MapStore
+from ..runtime.xdp import XdpBuffer
+from . import firmware
+from .image import (
+    CTM_BASE,
+    EMEM_BASE,
+    EMEM_MAP_SHIFT,
+    LM_BYTES,
+    LM_CTX_BASE,
+    LM_CTX_DATA,
+    LM_CTX_DATA_END,
+    LM_CTX_IFINDEX,
+    LM_CTX_RXQ,
+    LM_STACK_OFFSET,
+    STACK_WINDOW,
+    Image,
+    lm_area_bytes,
+)
+from .isa import (
+    ALU_ARITH,
+    ALU_IGNORES_A,
+    ALU_OPS,
+    CONDITIONS,
+    CSR_WRITE_LATENCY,
+    MAX_DEFER,
+    MEM_COMMANDS,
+    MUL_STEP_COUNT,
+    NfpInsn,
+    immed_value,
+)
+from .registers import MASK32, NONE, NN, Gpr, Imm, Lm, Operand, VReg, Xfer
+
+MAX_STEPS = 1_000_000
+
+
+class IsaViolation(XdpError):
+    """The image breaks an NFP rule (a lowering or register-allocation bug)."""
+
+
+class _MemFault(Exception):
+    pass
+
+
+# -- static checks ------------------------------------------------------------------------------
+def _operand_limits(insn: NfpInsn, name: str, op: Operand, regs_per_bank: int) -> str | None:
+    restricted = insn.spec.restricted
+    if isinstance(op, Gpr):
+        if op.bank == "AB" and name != "dst":
+            return f"{op} as a source"
+        if op.index >= regs_per_bank:
+            return f"{op}: a thread has {regs_per_bank} registers per bank"
+        if restricted and op.index > 31:
+            return f"{op}: restricted operands reach GPR 0-31"
+    elif isinstance(op, Imm):
+        # restricted: 7 bits, +1 (I8) on shifts and ld_field (nfp_asm.c nfp_swreg_to_rereg)
+        limit = (0xFF if insn.kind in ("alu_shf", "ld_field") else 0x7F) if restricted else 0xFF
+        if not 0 <= op.value <= limit:
+            return f"immediate {op.value:#x} exceeds {limit:#x}"
+    elif isinstance(op, Lm):
+        limit = 7 if restricted else 15
+        if op.mode and restricted:
+            return f"{op}: post-modify in a restricted operand"
+        if op.offset > limit:
+            return f"{op}: LM offset beyond {limit} words"
+    elif isinstance(op, NN) and restricted:
+        return f"{op}: NN registers in a restricted operand"
+    elif isinstance(op, Xfer):
+        wanted = "out" if name == "dst" and insn.kind != "mem" else "in"
+        if insn.kind == "mem":
+            wanted = {"read": "in", "write": "out", "both": "out"}[MEM_COMMANDS[insn.op][2]]
+        if op.direction != wanted:
+            return f"{op}: a {op.direction} transfer register used as {'destination' if name == 'dst' else 'source'}"
+    return None
+
+
+def check_image(image: Image, virtual: bool = False) -> None:
+    """The static rules; raises IsaViolation naming the instruction."""
+    insns = image.insns
+    for pc, insn in enumerate(insns):
+        spec = insn.spec
+
+        def bad(message: str) -> None:
+            from .printer import format_insn
+
+            raise IsaViolation(f"NFP image breaks an ISA rule at {pc} ({format_insn(insn)}): {message}")
+
+        if not virtual:
+            for name in insn.operand_fields():
+                op = getattr(insn, name)
+                if isinstance(op, VReg):
+                    bad(f"virtual register {op} left after allocation")
+                problem = _operand_limits(insn, name, op, image.regs_per_bank)
+                if problem:
+                    bad(problem)
+            if spec.pair:
+                first, second = (getattr(insn, f) for f in spec.pair)
+                if insn.kind == "alu" and insn.op in ALU_IGNORES_A:
+                    first = NONE
+                if first is not NONE and second is not NONE:
+                    if isinstance(first, Gpr) and isinstance(second, Gpr):
+                        if first.bank == second.bank:
+                            bad(f"two sources in bank {first.bank}")
+                    elif first.cls == second.cls:
+                        bad(f"two sources of class {first.cls}")
+        if insn.is_branch:
+            limit = MAX_DEFER["br" if insn.is_unconditional else "cond"]
+            if insn.defer > limit:
+                bad(f"{insn.defer} defer slots (at most {limit})")
+            for slot in range(pc + 1, pc + 1 + insn.defer):
+                if slot >= len(insns):
+                    bad("defer slots run past the end of the image")
+                other = insns[slot]
+                if other.is_branch or other.swaps_context:
+                    bad(f"a branch or context swap in a defer slot (at {slot})")
+        if insn.kind == "mem" and insn.value > (32 if MEM_COMMANDS[insn.op][3] == "byte" else 8):
+            bad("more than 32 bytes in one memory command")
+        if insn.kind == "csr_rd" and (pc + 1 >= len(insns) or insns[pc + 1].kind != "immed"):
+            bad("local_csr_rd must be followed by immed (the value arrives through it)")
+    if not insns or not insns[-1].is_unconditional:
+        raise IsaViolation("NFP image: the last instruction must be an unconditional branch")
+
+
+# -- the machine -------------------------------------------------------------------------------------
+@dataclass
+class RunStats:
+    insns: int = 0
+    taken: int = 0
+    defer_filled: int = 0
+    mem: dict[str, int] = field(default_factory=dict)  # target -> commands
+    fw: dict[str, int] = field(default_factory=dict)  # routine -> calls
+    swaps: int = 0
+
+    def count(self, table: dict[str, int], key: str) -> None:
+        table[key] = table.get(key, 0) + 1
+
+
+_POISON = None
+
+
+class Executor:
+    def __init__(self, image: Image, maps: MapStore, config: RuntimeConfig | None = None, virtual: bool = False):
+        self.image = image
+        self.maps = maps
+        self.config = config or maps.config
+        self.virtual = virtual
+        check_image(image, virtual)
+        self.K = image.regs_per_bank
+        self.area = lm_area_bytes(image.contexts)
+        if image.lm_bytes > self.area:
+            raise IsaViolation(f"NFP image needs {image.lm_bytes} B of LM per thread; "
+                               f"{image.contexts} contexts leave {self.area}")
+        self.gpr = {"A": [_POISON] * 128, "B": [_POISON] * 128}
+        self.vregs: dict[int, int | None] = {}
+        self.nn = [0] * 128
+        self.lm = bytearray(LM_BYTES)
+        self.lm_ptr = [[0] * 4 for _ in range(8)]
+        self.lm_ready = [[0] * 4 for _ in range(8)]
+        self.lm_set = [[False] * 4 for _ in range(8)]
+        self.xdp = XdpBuffer(self.config)
+        self.services = Services(self.config)
+        self.map_objects = [maps[name] for name in image.maps]
+        self.map_ids = {m.name: i for i, m in enumerate(self.map_objects)}
+        self.thread = 0
+
+    # == running ==========================================================================
+    def run(self, packet: bytes, ctx: XdpContext | None = None, thread: int = 0) -> tuple[RunResult, RunStats]:
+        if not 0 <= thread < self.image.contexts:
+            raise XdpError(f"thread {thread} outside 0..{self.image.contexts - 1}")
+        self.thread = thread
+        self.stats = RunStats()
+        self._reset_thread(packet, ctx)
+        try:
+            retval = self._loop()
+            return RunResult(retval=retval, packet=self.xdp.packet, insns_executed=self.stats.insns), self.stats
+        except _MemFault as exc:
+            pc = self._pc
+            insn = self.image.insns[pc]
+            fault = Fault(pc=insn.ebpf_pc if insn.ebpf_pc is not None else -1, message=f"NFP: {exc}")
+            return RunResult(retval=0, packet=self.xdp.packet, fault=fault, insns_executed=self.stats.insns), self.stats
+
+    def _reset_thread(self, packet: bytes, ctx: XdpContext | None) -> None:
+        t, K = self.thread, self.K
+        for bank in self.gpr.values():
+            bank[t * K:(t + 1) * K] = [_POISON] * K
+        self.vregs.clear()
+        self.xin: dict[int, int | None] = {}
+        self.xin_pending: dict[int, int] = {}  # index -> signal it waits for
+        self.xout: dict[int, int] = {}
+        self.cc = (0, 0, 0, 0)
+        self.prev_alu: int | None = None
+        self.mul: dict[str, Any] | None = None
+        self.csr_latch: int | None = None
+        self.step = 0
+        self.xdp.reset(packet, ctx)
+        base = self.image.lm_base(t)
+        self.lm[base:base + self.area] = bytes(self.area)
+        ptrs = self.lm_ptr[t]
+        ptrs[:] = [base, base + LM_STACK_OFFSET + self.image.stack_bytes - STACK_WINDOW, 0, 0]
+        self.lm_set[t][:] = [True, True, False, False]
+        self.lm_ready[t][:] = [0, 0, 0, 0]
+        self._write_lm_word(base + 4 * LM_CTX_IFINDEX, self.xdp.ctx.ingress_ifindex & MASK32)
+        self._write_lm_word(base + 4 * LM_CTX_RXQ, self.xdp.ctx.rx_queue_index & MASK32)
+        self._write_lm_word(base + 4 * LM_CTX_BASE, base)
+        self.packet_moved()
+
+    def packet_moved(self) -> None:
+        base = self.image.lm_base(self.thread)
+        self._write_lm_word(base + 4 * LM_CTX_DATA, CTM_BASE + self.xdp.data)
+        self._write_lm_word(base + 4 * LM_CTX_DATA_END, CTM_BASE + self.xdp.data_end)
+
+    def _loop(self) -> int:
+        insns = self.image.insns
+        handlers = self._handlers
+        pc = 0
+        jump_at, jump_to = -1, 0
+        while True:
+            if self.step >= MAX_STEPS:
+                raise IsaViolation("NFP image ran more than a million instructions")
+            if pc >= len(insns):
+                raise IsaViolation(f"NFP execution ran off the end of the image at {pc}")
+            self._pc = pc
+            insn = insns[pc]
+            if self.csr_latch is not None and insn.kind != "immed":
+                raise IsaViolation(f"at {pc}: local_csr_rd not followed by immed")
+            if self.mul is not None and insn.kind != "mul_step":
+                raise IsaViolation(f"at {pc}: mul_step sequence interrupted")
+            self.step += 1
+            self.stats.insns += 1
+            taken = handlers[insn.kind](self, insn)
+            if taken is not None:
+                if insn.defer:
+                    jump_at, jump_to = pc + insn.defer, taken
+                    self.stats.defer_filled += insn.defer
+                else:
+                    pc = taken
+                    self.stats.taken += 1
+                    if pc >= firmware.FW_BASE:
+                        result = self._firmware(pc)
+                        if isinstance(result, tuple):
+                            return result[1]
+                        pc = result
+                    continue
+            if pc == jump_at:
+                pc, jump_at = jump_to, -1
+                self.stats.taken += 1
+                if pc >= firmware.FW_BASE:
+                    result = self._firmware(pc)
+                    if isinstance(result, tuple):
+                        return result[1]
+                    pc = result
+                continue
+            pc += 1
+
+    def _firmware(self, address: int):
+        routine = firmware.BY_ADDRESS.get(address)
+        if routine is None:
+            raise IsaViolation(f"branch to {address:#x}: no firmware routine there")
+        self.stats.count(self.stats.fw, routine.name)
+        if routine.name == "exit":
+            lo, hi = self.read_reg(firmware.A0), self.read_reg(firmware.B0)
+            # bpf/jit.c nfp_outro_xdp: anything above XDP_TX aborts (no redirect on the card)
+            return ("exit", lo if hi == 0 and lo <= 3 else 0)
+        ret = self.read_reg(firmware.B0)
+        firmware.IMPLEMENTATIONS[routine.name](self)
+        self._context_swapped()
+        return ret
+
+    # == registers ==============================================================================
+    def _slot(self, reg: Gpr) -> int:
+        if reg.index >= self.K and not self.virtual:
+            raise IsaViolation(f"{reg}: beyond the thread's {self.K} registers")
+        return self.thread * self.K + reg.index
+
+    def read_reg(self, reg) -> int:
+        if isinstance(reg, VReg):
+            value = self.vregs.get(reg.id)
+        else:
+            if reg.bank == "AB":
+                raise IsaViolation(f"{reg} read as a source")
+            value = self.gpr[reg.bank][self._slot(reg)]
+        if value is None:
+            raise IsaViolation(f"at {self._pc}: {reg} read before it was written")
+        return value
+
+    def write_reg(self, reg, value: int) -> None:
+        value &= MASK32
+        if isinstance(reg, VReg):
+            self.vregs[reg.id] = value
+            return
+        slot = self._slot(reg)
+        if reg.bank in ("A", "AB"):
+            self.gpr["A"][slot] = value
+        if reg.bank in ("B", "AB"):
+            self.gpr["B"][slot] = value
+
+    def read(self, op: Operand) -> int:
+        if isinstance(op, (Gpr, VReg)):
+            return self.read_reg(op)
+        if isinstance(op, Imm):
+            return op.value
+        if isinstance(op, Lm):
+            return self._read_lm_word(self._lm_address(op))
+        if isinstance(op, Xfer):
+            if op.direction != "in":
+                raise IsaViolation(f"at {self._pc}: {op} read as a source")
+            if op.index in self.xin_pending:
+                raise IsaViolation(f"at {self._pc}: {op} read before sig{self.xin_pending[op.index]} arrived")
+            value = self.xin.get(op.index)
+            if value is None:
+                raise IsaViolation(f"at {self._pc}: {op} read before a memory read filled it")
+            return value
+        if isinstance(op, NN):
+            return self.nn[op.index]
+        raise IsaViolation(f"at {self._pc}: reading {op}")
+
+    def write(self, op: Operand, value: int) -> None:
+        value &= MASK32
+        if isinstance(op, (Gpr, VReg)):
+            self.write_reg(op, value)
+        elif isinstance(op, Lm):
+            self._write_lm_word(self._lm_address(op), value)
+        elif isinstance(op, Xfer):
+            if op.direction != "out":
+                raise IsaViolation(f"at {self._pc}: {op} written by an instruction")
+            self.xout[op.index] = value
+        elif isinstance(op, NN):
+            self.nn[op.index] = value
+        elif op is not NONE:
+            raise IsaViolation(f"at {self._pc}: writing {op}")
+
+    # == local memory ================================================================================
+    def _lm_address(self, op: Lm) -> int:
+        t = self.thread
+        if not self.lm_set[t][op.ptr]:
+            raise IsaViolation(f"at {self._pc}: {op} used before LM pointer {op.ptr} was set")
+        if self.step < self.lm_ready[t][op.ptr]:
+            raise IsaViolation(f"at {self._pc}: {op} used within {CSR_WRITE_LATENCY} cycles of setting its pointer")
+        address = self.lm_ptr[t][op.ptr] + 4 * op.offset
+        if op.mode:
+            self.lm_ptr[t][op.ptr] += 4 if op.mode == "++" else -4
+        self._check_lm(address, 4)
+        return address
+
+    def _check_lm(self, address: int, size: int) -> None:
+        base = self.image.lm_base(self.thread)
+        if address % 4:
+            raise IsaViolation(f"at {self._pc}: LM address {address:#x} is not 4-byte aligned")
+        if not (base <= address and address + size <= base + self.area):
+            raise IsaViolation(f"at {self._pc}: LM {address:#x} outside thread {self.thread}'s area")
+
+    def _read_lm_word(self, address: int) -> int:
+        return int.from_bytes(self.lm[address:address + 4], "little")
+
+    def _write_lm_word(self, address: int, value: int) -> None:
+        self.lm[address:address + 4] = (value & MASK32).to_bytes(4, "little")
+
+    def fw_lm(self, ptr: int, size: int) -> bytes:
+        """`size` bytes at LM pointer `ptr` (a firmware routine's key or value)."""
+        address = self._lm_address(Lm(ptr, 0))
+        self._check_lm(address, (size + 3) & ~3)
+        return bytes(self.lm[address:address + size])
+
+    def fw_map(self):
+        arg = self.read_reg(firmware.A0)
+        index, flags = arg & 0xFFFF, arg >> 16
+        if index >= len(self.map_objects):
+            raise IsaViolation(f"firmware: no map with id {index}")
+        return self.map_objects[index], flags
+
+    def map_address(self, m, offset: int) -> int:
+        return EMEM_BASE | self.map_ids[m.name] << EMEM_MAP_SHIFT | offset
+
+    # == memory commands ===============================================================================
+    def _memory(self, address: int, size: int) -> tuple[bytearray, int, str]:
+        if address >= EMEM_BASE:
+            index = (address - EMEM_BASE) >> EMEM_MAP_SHIFT
+            offset = address & ((1 << EMEM_MAP_SHIFT) - 1)
+            if index < len(self.map_objects):
+                buffer = self.map_objects[index].buffer
+                if offset + size <= len(buffer):
+                    return buffer, offset, "emem"
+        elif address >= CTM_BASE:
+            offset = address - CTM_BASE
+            if offset + size <= len(self.xdp.frame):
+                return self.xdp.frame, offset, "ctm"
+        raise _MemFault(f"memory command at {address:#x} size {size} outside CTM and EMEM")
+
+    def _context_swapped(self) -> None:
+        """Other threads ran: the shared latches are theirs now [inv]."""
+        self.prev_alu = None
+        self.stats.swaps += 1
+
+    # == handlers =====================================================================================
+    def _alu(self, i: NfpInsn) -> None:
+        a = 0 if i.op in ALU_IGNORES_A else self.read(i.a)
+        b = self.read(i.b)
+        code, fn = ALU_OPS[i.op]
+        z, n, c, v = self.cc
+        raw = fn(a, b, c)
+        result = raw & MASK32
+        if i.op in ALU_ARITH:
+            c = (raw >> 32) & 1
+            if i.op in ("-", "-carry", "B-A"):
+                x, y = (b, a) if i.op == "B-A" else (a, b)
+                v = (((x ^ y) & (x ^ result)) >> 31) & 1
+            else:
+                v = (((a ^ result) & (b ^ result)) >> 31) & 1
+        else:
+            c, v = 0, 0
+        self.cc = (int(result == 0), result >> 31, c, v)
+        self.prev_alu = result
+        self.write(i.dst, result)
+
+    def _shift_amount(self, shift) -> int:
+        if shift.amount is not None:
+            return shift.amount
+        if self.prev_alu is None:
+            raise IsaViolation(f"at {self._pc}: indirect shift without a previous ALU result in this context")
+        return self.prev_alu & 31
+
+    def _shifted(self, shift, b: int, a: int = 0, arith: bool = False) -> int:
+        if shift is None:
+            return b
+        n = self._shift_amount(shift)
+        kind = shift.kind
+        if kind == ">>rot":
+            return ((b >> n) | (b << (32 - n))) & MASK32 if n else b
+        if kind == "<<":
+            return (b << n) & MASK32
+        if kind == ">>dbl":
+            return (((a << 32) | b) >> n) & MASK32
+        if arith:
+            if self.prev_alu is None:
+                raise IsaViolation(f"at {self._pc}: ASR without a previous ALU result (its sign bit) in this context")
+            fill = (MASK32 << (32 - n)) & MASK32 if (self.prev_alu >> 31) and n else 0
+            return (b >> n) | fill
+        return b >> n
+
+    def _alu_shf(self, i: NfpInsn) -> None:
+        b = self.read(i.b)
+        dbl = i.shift is not None and i.shift.kind == ">>dbl"
+        a = self.read(i.a) if (i.op in ("AND", "OR") or dbl) else 0
+        shifted = self._shifted(i.shift, b, a, arith=i.op == "ASR")
+        result = {"B": shifted, "ASR": shifted, "AND": a & shifted, "OR": a | shifted}[i.op]
+        if dbl and i.op != "B":
+            raise IsaViolation(f"at {self._pc}: a funnel shift combines only with B")
+        self.cc = (int(result == 0), result >> 31, 0, 0)
+        self.prev_alu = result
+        self.write(i.dst, result)
+
+    def _ld_field(self, i: NfpInsn) -> None:
+        src = self._shifted(i.shift, self.read(i.b))
+        mask = sum(0xFF << (8 * k) for k in range(4) if i.value >> k & 1)
+        old = 0 if i.width == "w_clr" else self.read(i.dst)
+        self.write(i.dst, (old & ~mask) | (src & mask))
+
+    def _immed(self, i: NfpInsn) -> None:
+        if self.csr_latch is not None:
+            value, self.csr_latch = self.csr_latch, None
+            self.write(i.dst, value)
+            return
+        value, mask = immed_value(i)
+        if i.target is not None:
+            value, mask = i.target, MASK32
+        old = self.read(i.dst) if i.width else 0
+        self.write(i.dst, (old & ~mask) | value)
+
+    def _mul_step(self, i: NfpInsn) -> None:
+        if i.op == "start":
+            self.mul = {"a": self.read(i.a), "b": self.read(i.b), "type": None, "steps": 0}
+            return
+        if self.mul is None:
+            raise IsaViolation(f"at {self._pc}: {i.op} without a mul_step start right before it")
+        kind, _, step = i.op.partition("_")
+        state = self.mul
+        state["type"] = state["type"] or kind
+        if kind != state["type"]:
+            raise IsaViolation(f"at {self._pc}: {i.op} in a {state['type']} multiplication")
+        if step.startswith("step"):
+            if (self.read(i.a), self.read(i.b)) != (state["a"], state["b"]):
+                raise IsaViolation(f"at {self._pc}: mul_step operands changed during the multiplication")
+            if int(step[4:]) != state["steps"] + 1:
+                raise IsaViolation(f"at {self._pc}: {i.op} out of order")
+            state["steps"] += 1
+            return
+        if state["steps"] != MUL_STEP_COUNT[kind]:
+            raise IsaViolation(f"at {self._pc}: {kind} multiplication needs {MUL_STEP_COUNT[kind]} steps")
+        a, b = state["a"], state["b"]
+        product = {"32x32": a * b, "16x16": (a & 0xFFFF) * (b & 0xFFFF), "24x8": (a & 0xFFFFFF) * (b & 0xFF)}[kind]
+        if step == "last":
+            self.write(i.dst, product & MASK32)
+            if kind != "32x32":
+                self.mul = None
+        elif step == "last2" and kind == "32x32":
+            self.write(i.dst, product >> 32)
+            self.mul = None
+        else:
+            raise IsaViolation(f"at {self._pc}: {i.op} is not a mul_step")
+
+    def _br(self, i: NfpInsn):
+        if CONDITIONS[i.op][1](*self.cc):
+            return i.target
+        return None
+
+    def _br_bit(self, i: NfpInsn):
+        bit = (self.read(i.a) >> i.value) & 1
+        return i.target if bit == (i.op == "br_bset") else None
+
+    def _rtn(self, i: NfpInsn):
+        return self.read(i.a)
+
+    def _mem(self, i: NfpInsn) -> None:
+        _, _, direction, unit = MEM_COMMANDS[i.op]
+        address = (self.read(i.a) + self.read(i.b)) & MASK32
+        nbytes = i.value if unit == "byte" else 4 * i.value
+        if unit == "word" and address % 4:
+            raise _MemFault(f"{i.op} at unaligned address {address:#x}")
+        buffer, offset, target = self._memory(address, nbytes)
+        self.stats.count(self.stats.mem, target)
+        first = i.dst.index
+        if direction == "write" and i.op.startswith("write"):
+            data = self._from_xfer(first, nbytes, i.op == "write32")
+            buffer[offset:offset + nbytes] = data
+        elif i.op in ("add", "add64", "test_add"):
+            width = 8 if i.op == "add64" or (i.op == "test_add" and i.value == 2) else 4
+            old = int.from_bytes(buffer[offset:offset + width], "little")
+            addend = int.from_bytes(self._from_xfer(first, width, False), "little")
+            buffer[offset:offset + width] = ((old + addend) & ((1 << 8 * width) - 1)).to_bytes(width, "little")
+            if i.op == "test_add":
+                self._to_xfer(first, old.to_bytes(width, "little"), False, i)
+        else:
+            self._to_xfer(first, bytes(buffer[offset:offset + nbytes]), i.op == "read32", i)
+        if i.sync.startswith("ctx_swap"):
+            self._context_swapped()
+
+    def _to_xfer(self, first: int, data: bytes, big_endian: bool, i: NfpInsn) -> None:
+        data = data + bytes(-len(data) % 4)
+        for k in range(len(data) // 4):
+            self.xin[first + k] = int.from_bytes(data[4 * k:4 * k + 4], "big" if big_endian else "little")
+            if i.sync == "sig_done":
+                self.xin_pending[first + k] = i.sig
+            else:
+                self.xin_pending.pop(first + k, None)
+
+    def _from_xfer(self, first: int, nbytes: int, big_endian: bool) -> bytes:
+        out = bytearray()
+        for k in range((nbytes + 3) // 4):
+            value = self.xout.get(first + k)
+            if value is None:
+                raise IsaViolation(f"at {self._pc}: $out_{first + k} sent before it was written")
+            out += value.to_bytes(4, "big" if big_endian else "little")
+        return bytes(out[:nbytes])
+
+    def _csr_wr(self, i: NfpInsn) -> None:
+        value = self.read(i.b)
+        if i.op.startswith("ACT_LM_ADDR"):
+            ptr = int(i.op[-1])
+            if value % 4:
+                raise IsaViolation(f"at {self._pc}: LM pointer {ptr} set to unaligned {value:#x}")
+            t = self.thread
+            self.lm_ptr[t][ptr] = value
+            self.lm_set[t][ptr] = True
+            self.lm_ready[t][ptr] = self.step + CSR_WRITE_LATENCY
+        elif i.op != "PSEUDO_RND_NUM":
+            raise IsaViolation(f"at {self._pc}: writing CSR {i.op} is not modelled")
+
+    def _csr_rd(self, i: NfpInsn) -> None:
+        if i.op == "PSEUDO_RND_NUM":
+            self.csr_latch = self.services.prandom_u32()
+        elif i.op.startswith("ACT_LM_ADDR"):
+            self.csr_latch = self.lm_ptr[self.thread][int(i.op[-1])]
+        elif i.op == "CTX_PTR":
+            self.csr_latch = self.thread
+        else:
+            raise IsaViolation(f"at {self._pc}: reading CSR {i.op} is not modelled")
+
+    def _ctx_arb(self, i: NfpInsn) -> None:
+        for index, sig in list(self.xin_pending.items()):
+            if sig == i.sig:
+                del self.xin_pending[index]
+        self._context_swapped()
+
+    def _nop(self, i: NfpInsn) -> None:
+        return None
+
+    _handlers = {
+        "alu": _alu, "alu_shf": _alu_shf, "ld_field": _ld_field, "immed": _immed, "mul_step": _mul_step,
+        "br": _br, "br_bit": _br_bit, "rtn": _rtn, "mem": _mem, "csr_wr": _csr_wr, "csr_rd": _csr_rd,
+        "ctx_arb": _ctx_arb, "nop": _nop,
+    }
+

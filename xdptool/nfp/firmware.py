@@ -1,0 +1,103 @@
+"""The firmware routines the offloaded program branches to, and their calling convention.
+
+The card's firmware (not the program) owns map storage, packet headroom and
+the datapath; the program reaches it by branching to a routine outside its own
+window, as the kernel's JIT does (bpf/jit.c map_call_stack_common: key through
+LM pointer 0, map id in A0, return address in B0).  Our convention [inv]:
+
+    A0   in: map id | flags << 16 (update), or the delta (adjust_head/tail),
+             or R0's low half (exit)
+         out: result low half (EMEM address of the value or 0; 0 or -errno)
+    B0   in: return address (an `immed` in the branch's defer slot);
+             R0's high half for exit
+         out: result high half
+    LM pointer 2: the key (map routines); LM pointer 3: the value (update)
+
+Routines read and write only A0/B0, the LM they are pointed at, maps and the
+packet; every other register survives the call.  `exit` does not return: it
+hands the verdict to the datapath (0..3 = ABORTED/DROP/PASS/TX; anything else
+aborts: the card cannot redirect).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .registers import MASK32, Gpr
+
+FW_BASE = 0x1F00  # routines live in the control store above the program's window [inv]
+A0, B0 = Gpr("A", 0), Gpr("B", 0)
+
+
+@dataclass(frozen=True)
+class Routine:
+    name: str
+    address: int
+    uses_key: bool = False
+    uses_value: bool = False
+    returns: bool = True
+    cost: int = 0  # issue cycles of the routine itself [inv]
+    emem_trips: int = 0  # EMEM round trips it waits for (nfp-facts: lookup ~3)
+
+
+ROUTINES = {
+    r.name: r
+    for r in (
+        Routine("map_lookup", FW_BASE + 0x00, uses_key=True, cost=30, emem_trips=3),
+        Routine("map_update", FW_BASE + 0x10, uses_key=True, uses_value=True, cost=40, emem_trips=4),
+        Routine("map_delete", FW_BASE + 0x20, uses_key=True, cost=35, emem_trips=3),
+        Routine("adjust_head", FW_BASE + 0x30, cost=14),
+        Routine("adjust_tail", FW_BASE + 0x40, cost=8),
+        Routine("exit", FW_BASE + 0x50, returns=False, cost=0),
+    )
+}
+BY_ADDRESS = {r.address: r for r in ROUTINES.values()}
+SYMBOLS = {f"fw.{name}": r.address for name, r in ROUTINES.items()}
+HELPER_ROUTINES = {1: "map_lookup", 2: "map_update", 3: "map_delete", 44: "adjust_head", 65: "adjust_tail"}
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _result(machine, value: int) -> None:
+    value &= (1 << 64) - 1
+    machine.write_reg(A0, value & MASK32)
+    machine.write_reg(B0, value >> 32)
+
+
+def map_lookup(machine) -> None:
+    m, _ = machine.fw_map()
+    offset = m.lookup_offset(machine.fw_lm(2, m.key_size), machine.config.cpu)
+    _result(machine, 0 if offset is None else machine.map_address(m, offset))
+
+
+def map_update(machine) -> None:
+    m, flags = machine.fw_map()
+    err = m.update(machine.fw_lm(2, m.key_size), machine.fw_lm(3, m.value_size), flags, cpu=machine.config.cpu)
+    _result(machine, err)
+
+
+def map_delete(machine) -> None:
+    m, _ = machine.fw_map()
+    _result(machine, m.delete(machine.fw_lm(2, m.key_size)))
+
+
+def _adjust(method: str) -> Callable:
+    def routine(machine) -> None:
+        delta = _signed(machine.read_reg(A0))
+        err = getattr(machine.xdp, method)(delta)
+        machine.packet_moved()
+        _result(machine, err)
+
+    return routine
+
+
+IMPLEMENTATIONS: dict[str, Callable] = {
+    "map_lookup": map_lookup,
+    "map_update": map_update,
+    "map_delete": map_delete,
+    "adjust_head": _adjust("adjust_head"),
+    "adjust_tail": _adjust("adjust_tail"),
+}
