@@ -54,7 +54,7 @@ def dissect(data: bytes):
 def field_differences(expected: bytes, actual: bytes) -> list[str]:
     """Field-by-field differences between two packets, as scapy dissects them."""
     lines = []
-    exp_layers, act_layers = _fields(dissect(expected)), _fields(dissect(actual))
+    exp_layers, act_layers = layer_fields(dissect(expected)), layer_fields(dissect(actual))
     for key in list(dict.fromkeys([*exp_layers, *act_layers])):
         a, b = exp_layers.get(key, "<absent>"), act_layers.get(key, "<absent>")
         if a != b:
@@ -65,7 +65,7 @@ def field_differences(expected: bytes, actual: bytes) -> list[str]:
     return lines
 
 
-def _fields(packet) -> dict[str, str]:
+def layer_fields(packet) -> dict[str, str]:
     found: dict[str, str] = {}
     layer = packet
     depth = 0

@@ -106,10 +106,10 @@ def hexdump(data: bytes, highlight: set[int]) -> list[str]:
 
 def field_changes(before: bytes, after: bytes) -> list[str] | None:
     """"Layer.field: old -> new" per changed field; None when the layers differ (encap, decap...)."""
-    from ..packets import _fields, dissect  # scapy's flattened fields, as the spec runner compares them
+    from ..packets import layer_fields, dissect  # scapy's flattened fields, as the spec runner compares them
 
     try:
-        old, new = _fields(dissect(before)), _fields(dissect(after))
+        old, new = layer_fields(dissect(before)), layer_fields(dissect(after))
     except Exception:  # noqa: BLE001 - undissectable bytes: the caller shows the hex
         return None
     if [k.split(".")[0] for k in old] != [k.split(".")[0] for k in new]:
