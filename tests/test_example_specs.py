@@ -69,6 +69,9 @@ def test_spec_passes_on_every_available_engine(path: Path):
         if any(not case.skip for case in spec.cases):
             assert ran == expected, f"{path.name}: ran on {sorted(ran)}, expected {sorted(expected)}"
         assert document["passed"] + document["skipped"] == len(spec.cases) * len(expected)
+    if pins_target(spec) and len(targets) > 1:  # one CLI run per engine: check they agree too
+        results = run_spec(spec, targets)
+        assert [f"{r.test_id}: {r.failures}" for r in results if r.failures] == []
 
 
 KERNEL_SKIPPED = [
