@@ -258,3 +258,43 @@ def test_value_pointer_faults_match_vm(tmp_path):
         results.append([observable(r) for r in engine.run_batch(packets)])
     assert results[1] == results[0]
     assert any(r[4] is not None for r in results[0])
+
+
+def test_tail_calls_run_interpreted_with_vm_results(tmp_path):
+    if shutil.which("clang") is None:
+        pytest.skip("clang is not installed")
+    from xdptool import toolchain
+
+    source = tmp_path / "tail.c"
+    source.write_text(textwrap.dedent(r"""
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 4);
+                 __type(key, __u32); __type(value, __u32); } jumps SEC(".maps");
+        SEC("xdp")
+        int second(struct xdp_md *ctx) { return XDP_TX; }
+        SEC("xdp")
+        int first(struct xdp_md *ctx)
+        {
+            void *data = (void *)(long)ctx->data;
+            if (data + 1 > (void *)(long)ctx->data_end)
+                return XDP_ABORTED;
+            bpf_tail_call(ctx, &jumps, *(unsigned char *)data & 3);
+            return XDP_DROP;
+        }
+        char _license[] SEC("license") = "GPL";
+    """))
+    obj = load_object(toolchain.build(source, tmp_path / "tail.o").output)
+    packets = [bytes([k]) + bytes(20) for k in range(4)]
+    outcomes = []
+    for engine_class in (VmEngine, JitEngine):
+        store = MapStore.for_object(obj)
+        store["jumps"].set_program(1, [p.name for p in obj.programs].index("second"))
+        engine = engine_class(obj.program("first"), store)
+        outcomes.append([observable(r) for r in engine.run_batch(packets)])
+        if engine_class is JitEngine:
+            assert engine.interpreted
+            packed = engine.run_packed(b"".join(packets), [21 * i for i in range(4)], [21] * 4)
+            outcomes.append([observable(packed.result(i)) for i in range(4)])
+    assert outcomes[1] == outcomes[0] == outcomes[2]
+    assert [o[0] for o in outcomes[0]] == ["XDP_DROP", "XDP_TX", "XDP_DROP", "XDP_DROP"]

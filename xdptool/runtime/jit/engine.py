@@ -46,10 +46,6 @@ _BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64
 _NATIVE_FRAME = (-1, None, 0, 0, 0, 0, 0)  # a native call frame, as the shadow's frame stack sees it
 
 
-class _CallbackError(Exception):
-    """A Python exception inside a helper callback, re-raised after native code returns."""
-
-
 def compiled_for(program: Program, shapes: tuple[MapShape, ...], max_insns: int) -> CompiledProgram:
     """Native code for `program`, compiled once per map shapes and budget checking and
     cached on the program."""
@@ -67,7 +63,18 @@ def _shapes(shadow: VmEngine) -> tuple[MapShape, ...]:
     return map_shapes(shadow.maps, handles, shadow.config.cpu)
 
 
+TAIL_CALL = 12  # bpf_tail_call
+
+
+def interpreted_only(program: Program) -> bool:
+    """Programs the JIT leaves to the interpreter: tail calls replace the running
+    program mid-run, which the native code does not do (yet)."""
+    return any(insn.is_helper_call and insn.imm == TAIL_CALL for insn in program.insns)
+
+
 class JitEngine:
+    """See the module docstring; `interpreted` is True when runs fall back to the VM."""
+
     name = "jit"
 
     def __init__(self, program: Program | None, maps: MapStore | None = None,
@@ -75,12 +82,14 @@ class JitEngine:
         if _raw is None:
             # The shadow refuses what the interpreter refuses (unknown helpers, kfuncs, ...).
             self.shadow = VmEngine(program, maps, config)
+            self.interpreted = interpreted_only(program)
             shapes = _shapes(self.shadow)
             self.native = compiled_for(program, shapes, self.shadow.config.max_insns)
             self.comp = self.shadow.main
         else:
             insns, helpers = _raw
             self.shadow = VmEngine(None, maps, config, helpers=helpers)
+            self.interpreted = False
             self.comp = self.shadow._compile("raw", insns)
             shapes = _shapes(self.shadow)
             self.native = compile_program(insns, natives=native_emitters(shapes),
@@ -185,8 +194,8 @@ class JitEngine:
         except MemoryFault as exc:
             where = getattr(exc, "where", None)  # a fault inside a callback: its own pc
             self._pending_fault = self._fault_from(exc, where[1] if where else pc)
-        except _TailCall as call:  # pragma: no cover - tail calls are refused at creation
-            self._error = _CallbackError(f"tail call into {call.target.name} in native code")
+        except _TailCall:  # only a callx can get here: direct tail calls run interpreted
+            self._error = XdpError("the jit engine cannot make a tail call through callx; use --target vm")
         except BaseException as exc:  # noqa: BLE001 - must not unwind through native frames
             self._error = exc
         self.env.fault_kind = FaultKind.HELPER
@@ -256,6 +265,8 @@ class JitEngine:
         return r0
 
     def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult:
+        if self.interpreted:
+            return self.shadow.run(packet, ctx)
         shadow = self.shadow
         ctx = ctx or XdpContext()
         shadow.xdp.reset(packet, ctx)
@@ -276,6 +287,8 @@ class JitEngine:
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
         """Every packet through the native packet loop (`run_packed`), as RunResults."""
+        if self.interpreted:
+            return self.shadow.run_batch(packets, ctx)
         offsets, lengths, position = array("Q"), array("I"), 0
         for packet in packets:
             offsets.append(position)
@@ -287,6 +300,8 @@ class JitEngine:
     def run_packed(self, buffer, offsets, lengths, ctx: XdpContext | None = None) -> PackedResults:
         """The bulk API (see packed.py): no Python object per packet on the hot path."""
         offsets, lengths = as_array(offsets, "Q"), as_array(lengths, "I")
+        if self.interpreted:
+            return self._run_packed_interpreted(buffer, offsets, lengths, ctx)
         count = len(offsets)
         if len(lengths) != count:
             raise XdpError(f"run_packed: {count} offsets but {len(lengths)} lengths")
@@ -332,6 +347,17 @@ class JitEngine:
         results.source, results.source_offsets = buffer, offsets
         shadow.count = env.insns
         return results
+
+    def _run_packed_interpreted(self, buffer, offsets, lengths, ctx) -> PackedResults:
+        if len(lengths) != len(offsets):
+            raise XdpError(f"run_packed: {len(offsets)} offsets but {len(lengths)} lengths")
+        view = memoryview(buffer)
+        packets = []
+        for index, (offset, length) in enumerate(zip(offsets, lengths)):
+            if offset + length > view.nbytes:
+                raise XdpError(f"run_packed: packet {index} extends past the end of the buffer")
+            packets.append(bytes(view[offset:offset + length]))
+        return PackedResults.from_results(self.shadow.run_batch(packets, ctx))
 
     def _use_frame(self, size: int) -> None:
         """A zeroed frame of `size` bytes for the packet loop (the shadow's too)."""

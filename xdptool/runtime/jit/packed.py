@@ -8,7 +8,7 @@ sequences; `array('Q')` / `array('I')` as the pcap reader gives them are used
 without copying).  The result, `PackedResults`, holds per packet:
 
 - `retvals`      array('I'): the program's return value (0 when it faulted)
-- `fault_codes`  array('B'): 0, or the FaultKind that stopped the packet
+- `fault_codes`  array('B'): 0, or non-zero (the FaultKind) when the packet faulted
 - `insns`        array('Q'): instructions executed
 - `out`, `out_offsets` array('Q'), `out_lengths` array('I'): the output packet
   (after adjust_head/tail and writes) is ``out[out_offsets[i]:][:out_lengths[i]]``,
@@ -50,6 +50,22 @@ class PackedResults:
     events: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     source: Any = None  # the input buffer and offsets (for packets that came out unchanged)
     source_offsets: array | None = None
+
+    @classmethod
+    def from_results(cls, results: list[RunResult]) -> "PackedResults":
+        """The same shape from per-packet results (engines that cannot run natively)."""
+        packed = cls(array("I", (r.retval & 0xFFFFFFFF for r in results)),
+                     array("B", (1 if r.fault else 0 for r in results)),
+                     array("Q", (r.insns_executed for r in results)), bytearray(), array("Q"), array("I"))
+        for index, r in enumerate(results):
+            packed.out_offsets.append(len(packed.out))
+            packed.out_lengths.append(len(r.packet))
+            packed.out += r.packet
+            for store, value in ((packed.faults, r.fault), (packed.redirects, r.redirect),
+                                 (packed.trace_printk, r.trace_printk), (packed.events, r.events)):
+                if value:
+                    store[index] = value
+        return packed
 
     def __len__(self) -> int:
         return len(self.retvals)
