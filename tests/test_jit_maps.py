@@ -298,3 +298,45 @@ def test_tail_calls_run_interpreted_with_vm_results(tmp_path):
             outcomes.append([observable(packed.result(i)) for i in range(4)])
     assert outcomes[1] == outcomes[0] == outcomes[2]
     assert [o[0] for o in outcomes[0]] == ["XDP_DROP", "XDP_TX", "XDP_DROP", "XDP_DROP"]
+
+
+def test_many_value_regions_are_numbered_like_the_vm():
+    """Thousands of distinct hash values looked up natively in one batch: the region
+    table grows, and the pointers (returned to the caller) equal the interpreter's."""
+    from xdptool.ebpf.asm import assemble
+    from xdptool.elf.model import MapDef, MapType, Program, ProgType, Reloc, RelocKind
+
+    insns = assemble("""
+        r6 = r1
+        r2 = *(u32 *)(r6 + 0)
+        r3 = *(u32 *)(r6 + 4)
+        r4 = r2
+        r4 += 2
+        if r4 > r3 goto +11
+        r5 = *(u16 *)(r2 + 0)
+        *(u32 *)(r10 - 4) = r5
+        r1 = 0 ll
+        r2 = r10
+        r2 += -4
+        call 1
+        if r0 == 0 goto +3
+        r1 = *(u32 *)(r0 + 0)
+        r0 >>= 32
+        r0 ^= r1
+        exit""")
+    lookup_map = next(i for i in insns if i.is_ld_imm64)
+    lookup_map.reloc = Reloc(RelocKind.MAP, "m", map="m")
+    prog = Program("many", "xdp", ProgType.XDP, "xdp", insns, [], "GPL")
+    mdef = MapDef("m", MapType.HASH, 4, 4, 5000)
+    packets = [(k * 7919 % 6000).to_bytes(2, "little") + bytes(14) for k in range(4500)]
+    outcomes, dumps = [], []
+    for engine_class in (VmEngine, JitEngine):
+        store = MapStore({"m": mdef})
+        for key in range(0, 6000, 2)[:2900]:
+            store["m"].update(key.to_bytes(4, "little"), (key * 3).to_bytes(4, "little"))
+        engine = engine_class(prog, store)
+        outcomes.append([(r.retval, r.verdict) for r in engine.run_batch(packets)])
+        dumps.append(store.dump())
+    assert outcomes[1] == outcomes[0]
+    assert dumps[1] == dumps[0]
+    assert len({retval for retval, _ in outcomes[0]}) > 2000

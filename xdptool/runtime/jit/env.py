@@ -46,14 +46,12 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("ctx_values", 6),  # data, data_end, data_meta (as addresses), ifindex, rx queue, egress
     ("stack_ids", 8),  # region id of each call frame's stack
     ("helper_cb", 1),  # pointer to the Python helper callback
-    ("user", 1),  # opaque word for the callback
     ("clock_start", 1),  # ktime = clock_start + clock_reads * clock_step (helpers.Services)
     ("clock_step", 1),
     ("clock_reads", 1),
     ("prandom_state", 1),  # splitmix64 state (Services.rng)
     ("cpu", 1),  # config.cpu
     ("jiffies", 1),  # config.jiffies
-    ("tail_calls", 1),
     ("map_table", 1),  # pointer to per-map descriptors (see maps.py)
     ("imm_table", 1),  # pointer to the resolved values of relocated ld_imm64 (by slot)
     # batch driver
@@ -68,8 +66,6 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("out_lengths", 1),
     ("retvals", 1),
     ("fault_kinds", 1),
-    ("fault_pcs", 1),
-    ("fault_addrs", 1),
     ("insn_counts", 1),
     ("frame", 1),  # host pointer to the packet frame buffer (headroom + data + tailroom)
     ("frame_capacity", 1),  # bytes allocated at `frame`

@@ -52,7 +52,7 @@ class RegionMirror:
         space, table = self.space, self.table
         top = space._next_id
         if top + GROWTH // 2 > table.capacity:
-            table._grow(max(top + GROWTH, 2 * table.capacity))
+            table.grow(max(top + GROWTH, 2 * table.capacity))
         if force:
             self._synced_next = 0
         for rid in [r for r in self._transient if r not in space.regions]:
@@ -118,7 +118,7 @@ class RegionMirror:
 
     def grow(self) -> None:
         """The callback native code makes when the table is full."""
-        self.table._grow(2 * self.table.capacity)
+        self.table.grow(2 * self.table.capacity)
         self.env.regions = self.table.address
         self.env.region_count = self.table.capacity
 

@@ -4,14 +4,13 @@ The runtime's `AddressSpace` stays the source of truth for which regions exist
 (names, buffers, windows, writability); `RegionTable` lays them out as the
 words native code indexes (`env.R_*` per region id) and pins each buffer
 (a ctypes view keeps a bytearray from being resized, so host addresses stay
-valid while native code runs).
+valid while native code runs).  mirror.py decides what goes in.
 """
 
 from __future__ import annotations
 
 import ctypes
 
-from ..memory import AddressSpace
 from .env import R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
 
 EMPTY_WINDOW = (1, 0)  # lo > hi: every access fails the range check
@@ -32,11 +31,10 @@ def host_address(buf) -> tuple[int, object]:
 class RegionTable:
     def __init__(self, capacity: int = 64):
         self.words = (ctypes.c_uint64 * 0)()
-        self.count = 0
         self._pins: dict[int, tuple[object, object]] = {}  # rid -> (buffer, view)
-        self._grow(capacity)
+        self.grow(capacity)
 
-    def _grow(self, capacity: int) -> None:
+    def grow(self, capacity: int) -> None:
         words = (ctypes.c_uint64 * (capacity * REGION_WORDS))()
         ctypes.memmove(words, self.words, ctypes.sizeof(self.words))
         for rid in range(len(self.words) // REGION_WORDS, capacity):
@@ -57,18 +55,6 @@ class RegionTable:
         base = rid * REGION_WORDS
         return self.words[base + R_LO], self.words[base + R_HI]
 
-    def sync(self, space: AddressSpace) -> None:
-        """Mirror every region of `space` (new, changed or removed)."""
-        top = max(space.regions, default=0) + 1
-        if top > self.capacity:
-            self._grow(max(top, 2 * self.capacity))
-        for rid in range(self.count):
-            if rid not in space.regions:
-                self.clear(rid)
-        for rid, region in space.regions.items():
-            self.put(rid, region.buf, region.lo, region.hi, region.writable)
-        self.count = max(top, self.count)
-
     def put(self, rid: int, buf, lo: int, hi: int, writable: bool) -> None:
         pinned = self._pins.get(rid)
         if pinned is None or pinned[0] is not buf:
@@ -87,7 +73,3 @@ class RegionTable:
         self.words[base + R_HOST] = 0
         self.words[base + R_WRITABLE] = 0
         self.set_window(rid, *EMPTY_WINDOW)
-
-    def release(self) -> None:
-        """Unpin every buffer (they may be resized again)."""
-        self._pins.clear()
