@@ -31,7 +31,7 @@ from ..maps_array import ArrayMap, SparseArrayMap
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
 from ..maps_hash import FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, USED, EMPTY, HashMap
 from ..memory import ORIGIN, REGION_SHIFT
-from .env import ENV, FaultKind, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
+from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
 
 if TYPE_CHECKING:
     from .translate import Translator

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 import llvmlite.ir as ir
 
-from ...ebpf.insn import Instruction, s32
-from ...ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, Cls, JmpOp, Mode, Size, SIZE_BYTES
+from ...ebpf.insn import Instruction
+from ...ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, Cls, JmpOp, Mode
 from ...errors import XdpError
 from . import alu
 from .env import ENV, FaultKind
