@@ -62,7 +62,7 @@ BAD = [
     ("program = 'fw.c'\n[[case]]\npacket_hex = '00'\nexpect.verdict = 'XDP_EXPLODE'\n", 4, "unknown verdict"),
     ("program = 'fw.c'\n[[case]]\npacket_hex = '00'\nexpect.colour = 'red'\n", 4, "expect.colour: unknown key"),
     ("program = 'fw.c'\n[[case]]\npacket = 'Ether()/Nonsense()'\n", 3, "bad packet expression"),
-    ("program = 'fw.c'\n[[maps.m]]\nkey = '00'\n[[case]]\npacket_hex = '00'\n", 2, "needs both key and value"),
+    ("program = 'fw.c'\n[[maps.m]]\nkey = '00'\n[[case]]\npacket_hex = '00'\n", 2, "needs key and value"),
     ("prog = 'x'\n[[case]]\npacket_hex = '00'\n", 1, "program: required"),
     ("program = 'fw.c'\n", 1, "at least one [[case]]"),
     ("program = 'fw.c'\n[[case]]\nname = 'a'\npacket_hex='00'\n[[case]]\nname = 'b'\nctx = { ifindex = 3 }\npacket_hex='00'\n", 7, "ctx.ifindex: unknown key"),

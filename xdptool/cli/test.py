@@ -86,11 +86,11 @@ def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file):
 
 def show(r) -> None:
     if r.skipped:
-        out.print(f"[yellow]SKIP[/] {r.spec.path.name}::{r.case.name} [{r.target}] ({r.skipped})")
+        out.print(f"[yellow]SKIP[/] {_esc(r.spec.path.name)}::{_esc(r.case.name)} \\[{r.target}] ({_esc(r.skipped)})")
         return
     mark = "[green]PASS[/]" if r.passed else "[red]FAIL[/]"
     verdict = r.result.verdict if r.result else "-"
-    out.print(f"{mark} {r.spec.path.name}::{_esc(r.case.name)} \\[{r.target}] -> {verdict}")
+    out.print(f"{mark} {_esc(r.spec.path.name)}::{_esc(r.case.name)} \\[{r.target}] -> {verdict}")
     for failure in r.failures:
         out.print(f"     {_esc(failure)}")
 

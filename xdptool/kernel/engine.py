@@ -15,6 +15,8 @@ events; there are no faults (the verifier rejected anything that could fault).
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
@@ -48,6 +50,8 @@ class KernelEngine:
     """Engine protocol over the kernel; use as a context manager or call close()."""
 
     name = "kernel"
+    # What BPF_PROG_TEST_RUN does not report back: comparisons leave these out.
+    unobservable = frozenset({"redirect", "trace_printk", "events"})
 
     def __init__(self, program: Program, maps: Any = None, config: Any = None, *, log_level: int = 0):
         require_kernel()
@@ -59,7 +63,7 @@ class KernelEngine:
         if self.config.cpu >= possible_cpus():
             raise XdpError(f"cpu {self.config.cpu} does not exist in the kernel ({possible_cpus()} possible CPUs)")
         self._loaded: list[LoadedProgram] = []
-        self.kmaps = KernelMaps(dict(program.object.maps) if program.object is not None else {})
+        self.kmaps = KernelMaps(self._definitions(program))
         try:
             if self.store is not None:
                 load_maps(self.kmaps, self.store.dump(), self.config.ncpus)
@@ -69,6 +73,20 @@ class KernelEngine:
         except BaseException:
             self.close()
             raise
+
+    def _definitions(self, program: Program) -> dict:
+        """The object's maps, with .rodata holding the store's contents: a frozen map
+        takes its value at creation, so a state loaded into the store (a spec's, or
+        --maps-in) must go in then, not afterwards."""
+        defs = dict(program.object.maps) if program.object is not None else {}
+        if self.store is None:
+            return defs
+        for name, mapdef in defs.items():
+            if mapdef.readonly and mapdef.is_global_data and name in self.store:
+                value = self.store[name].lookup(b"\0\0\0\0")
+                if value is not None:
+                    defs[name] = dataclasses.replace(mapdef, initial=bytes(value))
+        return defs
 
     def _load(self, program: Program, log_level: int) -> LoadedProgram:
         loaded = load_program(program, self.kmaps.fds(), log_level=log_level)

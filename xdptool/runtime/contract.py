@@ -64,6 +64,9 @@ class RunResult:
 
 class Engine(Protocol):
     name: str
+    # RunResult fields this engine cannot observe (e.g. the kernel's test-run does
+    # not report redirect targets or trace_printk output); optional attribute.
+    unobservable: frozenset[str]
 
     def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult: ...
 

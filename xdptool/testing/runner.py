@@ -96,14 +96,19 @@ def _verdict_text(code: int) -> str:
     return verdict_name(code)
 
 
-def judge(case: Case, result: RunResult, maps_doc: dict) -> list[str]:
-    """What differs between the expectations and the result (empty: pass)."""
+def judge(case: Case, result: RunResult, maps_doc: dict, unobservable: frozenset[str] = frozenset()) -> list[str]:
+    """What differs between the expectations and the result (empty: pass).
+
+    A fault fails the case unless the case expects one: a verified program that
+    faults is a bug even when XDP_ABORTED was the expected verdict.  Fields the
+    engine cannot observe (`Engine.unobservable`) are not judged on it.
+    """
     from ..packets import field_differences
 
     failures: list[str] = []
     expect = case.expect
-    if result.fault is not None and expect.verdict != 0:
-        failures.append(f"fault: {result.fault}")
+    if (result.fault is not None) != expect.fault:
+        failures.append(f"fault: {result.fault}" if result.fault is not None else "fault: expected one, the run ended normally")
     actual_code = 0 if result.fault is not None else result.retval
     if expect.verdict is not None and actual_code != expect.verdict:
         failures.append(f"verdict: expected {_verdict_text(expect.verdict)}, got {result.verdict}")
@@ -112,13 +117,14 @@ def judge(case: Case, result: RunResult, maps_doc: dict) -> list[str]:
     if expect.packet is not None and bytes(result.packet) != expect.packet:
         diffs = field_differences(expect.packet, bytes(result.packet))
         failures.append("packet: " + "; ".join(diffs))
-    if expect.redirect is not None:
+    if expect.redirect is not None and "redirect" not in unobservable:
         actual = result.redirect or {}
         for key, wanted in expect.redirect.items():
             if actual.get(key) != wanted:
                 failures.append(f"redirect.{key}: expected {wanted}, got {actual.get(key)}")
-    if expect.trace_printk is not None and list(result.trace_printk) != expect.trace_printk:
-        failures.append(f"trace_printk: expected {expect.trace_printk}, got {list(result.trace_printk)}")
+    if expect.trace_printk is not None and "trace_printk" not in unobservable:
+        if list(result.trace_printk) != expect.trace_printk:
+            failures.append(f"trace_printk: expected {expect.trace_printk}, got {list(result.trace_printk)}")
     for name, entries in expect.maps.items():
         if name not in maps_doc:
             failures.append(f"map {name}: no such map (have {', '.join(maps_doc) or 'none'})")
@@ -126,15 +132,31 @@ def judge(case: Case, result: RunResult, maps_doc: dict) -> list[str]:
         actual_entries = {e["key"]: e["value"] for e in maps_doc[name]}
         for entry in entries:
             key = entry.key.hex()
-            wanted = [v.hex() for v in entry.value] if isinstance(entry.value, list) else entry.value.hex()
             got = actual_entries.get(key)
+            if entry.value is None:
+                if got is not None:
+                    failures.append(f"map {name} key {key}: expected absent, got {got}")
+                continue
+            wanted = [v.hex() for v in entry.value] if isinstance(entry.value, list) else entry.value.hex()
             if got != wanted:
                 failures.append(f"map {name} key {key}: expected {wanted}, got {got if got is not None else '<absent>'}")
     return failures
 
 
-def comparable(result: RunResult, maps_doc: dict) -> tuple:
-    return (result.verdict, result.retval, bytes(result.packet), result.redirect, maps_doc)
+COMPARED_FIELDS = ("verdict", "retval", "packet", "redirect", "trace_printk", "maps")
+
+
+def comparable(result: RunResult, maps_doc: dict, unobservable: frozenset[str] = frozenset()) -> dict:
+    """The observable outcome of a run, for comparing engines field by field."""
+    seen = {
+        "verdict": result.verdict,
+        "retval": result.retval,
+        "packet": bytes(result.packet),
+        "redirect": result.redirect,
+        "trace_printk": list(result.trace_printk),
+        "maps": maps_doc,
+    }
+    return {name: value for name, value in seen.items() if name not in unobservable}
 
 
 # -- running ------------------------------------------------------------------
@@ -165,7 +187,13 @@ class TargetRun:
             raise XdpError(f"{self.spec.path}: maps: {exc}") from None
         self.engine = make_engine(self.target, self.program, self.maps, self.config)
 
+    @property
+    def unobservable(self) -> frozenset[str]:
+        return frozenset(getattr(self.engine, "unobservable", ()))
+
     def run(self, case: Case) -> tuple[RunResult, dict]:
+        """Run one case; an XdpError means this engine cannot run it (e.g. the
+        kernel's test-run refuses packets under 14 bytes)."""
         if case.fresh_maps:
             self.reset()
         result = self.engine.run(case.packet, XdpContext(**case.ctx))
@@ -197,20 +225,31 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
                 cover.run(case)
             outcomes = []
             for run in runs:
-                if case.skip:
-                    results.append(CaseResult(spec, case, run.target, skipped=str(case.skip)))
+                reason = case.skip or (None if not case.targets or run.target in case.targets
+                                       else f"case limited to {', '.join(case.targets)}")
+                if reason:
+                    results.append(CaseResult(spec, case, run.target, skipped=str(reason)))
                     continue
                 started = time.perf_counter()
-                result, maps_doc = run.run(case)
+                try:
+                    result, maps_doc = run.run(case)
+                except XdpError as exc:
+                    results.append(CaseResult(spec, case, run.target, skipped=f"{run.target} cannot run it: {exc}"))
+                    continue
                 elapsed = time.perf_counter() - started
-                outcome = CaseResult(spec, case, run.target, judge(case, result, maps_doc), result, duration=elapsed)
-                outcomes.append((outcome, comparable(result, maps_doc)))
+                failures = judge(case, result, maps_doc, run.unobservable)
+                outcome = CaseResult(spec, case, run.target, failures, result, duration=elapsed)
+                outcomes.append((outcome, run.unobservable, result, maps_doc))
                 results.append(outcome)
-            for outcome, seen in outcomes[1:]:
-                first, reference = outcomes[0]
-                if seen != reference:
+            for outcome, blind, result, maps_doc in outcomes[1:]:
+                first, first_blind, first_result, first_maps = outcomes[0]
+                hidden = blind | first_blind
+                ours, theirs = comparable(result, maps_doc, hidden), comparable(first_result, first_maps, hidden)
+                differing = [name for name in ours if ours[name] != theirs[name]]
+                if differing:
                     outcome.failures.append(
-                        f"engines disagree: {outcome.target} and {first.target} differ ({describe_difference(reference, seen)})"
+                        f"engines disagree: {outcome.target} and {first.target} differ in "
+                        + ", ".join(describe_difference(name, theirs[name], ours[name]) for name in differing)
                     )
     finally:
         for run in runs:
@@ -218,9 +257,11 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
     return results
 
 
-def describe_difference(a: tuple, b: tuple) -> str:
-    names = ("verdict", "retval", "packet", "redirect", "maps")
-    return ", ".join(f"{n}: {x!r} vs {y!r}" if n != "packet" else f"packet bytes differ" for n, x, y in zip(names, a, b) if x != y)
+def describe_difference(name: str, first, other) -> str:
+    if name == "packet":
+        offset = next((i for i, (x, y) in enumerate(zip(first, other)) if x != y), min(len(first), len(other)))
+        return f"packet (from byte {offset}; lengths {len(first)} and {len(other)})"
+    return f"{name} ({first!r} vs {other!r})"
 
 
 def matches(expression: str, text: str) -> bool:

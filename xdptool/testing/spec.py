@@ -3,6 +3,7 @@
     program = "fw.c"          # built automatically (cached by content hash), or an .o
     prog = "xdp_fw"           # optional: program name or section
     target = "jit"            # optional default target
+    targets = ["vm", "jit"]   # optional: the only engines these cases can run on
 
     [[maps.blocklist]]        # initial map contents, hex bytes as stored in memory
     key = "0a000001"
@@ -10,13 +11,18 @@
 
     [[case]]
     name = "blocked source is dropped"
-    packet = "Ether()/IP(src='10.0.0.1')/UDP(dport=53)"   # or packet_hex = "..."
-    ctx = { ingress_ifindex = 2, rx_queue_index = 0 }
+    packet = "Ether(dst='02:00:00:00:00:02', src='02:00:00:00:00:01')/IP(src='10.0.0.1')/UDP(dport=53)"
+    ctx = { ingress_ifindex = 2, rx_queue_index = 0 }      # optional
+    targets = ["vm", "jit"]                                # optional: only these engines
     expect.verdict = "XDP_DROP"
     expect.packet = "..."                                  # scapy expression or hex
-    expect.maps.counters = [{ key = "00000000", value = "01000000" }]
+    expect.maps.counters = [{ key = "00000000", value = "01000000" }, { key = "01000000", absent = true }]
     expect.redirect = { ifindex = 3 }
     expect.trace_printk = ["hello"]
+    expect.fault = true                                    # only when a fault is the point
+
+Give scapy packets explicit MAC addresses: `Ether()` alone asks the host's
+routing and ARP tables, which differ from machine to machine.
 
 Parsing is strict: an unknown key, bad hex, an unknown verdict or map is a
 SpecError naming the file, the line and the key, so CI fails for the right reason.
@@ -33,11 +39,11 @@ from typing import Any
 from ..errors import XdpError
 from ..runtime.contract import VERDICT_BY_NAME
 
-TOP_KEYS = {"program", "prog", "target", "maps", "case", "ncpus", "description"}
+TOP_KEYS = {"program", "prog", "target", "targets", "maps", "case", "ncpus", "description"}
 CASE_KEYS = {"name", "packet", "packet_hex", "ctx", "expect", "fresh_maps", "skip", "targets"}
-EXPECT_KEYS = {"verdict", "packet", "packet_hex", "maps", "redirect", "trace_printk", "retval"}
+EXPECT_KEYS = {"verdict", "packet", "packet_hex", "maps", "redirect", "trace_printk", "retval", "fault"}
 CTX_KEYS = {"ingress_ifindex", "rx_queue_index", "egress_ifindex"}
-ENTRY_KEYS = {"key", "value"}
+ENTRY_KEYS = {"key", "value", "absent"}
 
 
 class SpecError(XdpError):
@@ -47,7 +53,7 @@ class SpecError(XdpError):
 @dataclass
 class MapEntry:
     key: bytes
-    value: bytes | list[bytes]  # per-CPU maps: one value per CPU
+    value: bytes | list[bytes] | None  # per-CPU maps: one value per CPU; None: must be absent
 
 
 @dataclass
@@ -58,6 +64,7 @@ class Expect:
     maps: dict[str, list[MapEntry]] = field(default_factory=dict)
     redirect: dict[str, int] | None = None
     trace_printk: list[str] | None = None
+    fault: bool = False
 
 
 @dataclass
@@ -69,6 +76,7 @@ class Case:
     expect: Expect = field(default_factory=Expect)
     fresh_maps: bool = False
     skip: str | None = None
+    targets: list[str] | None = None
 
 
 @dataclass
@@ -154,8 +162,11 @@ def _entries(raw: Any, where: str, loc: _Locator, case: int | None = None) -> li
         if not isinstance(item, dict):
             raise loc.error("expected a {key, value} table", where, case)
         _check_keys(item, ENTRY_KEYS, where, loc, case)
-        if "key" not in item or "value" not in item:
-            raise loc.error("each entry needs both key and value", where, case)
+        if item.get("absent") is True and "key" in item and "value" not in item and case is not None:
+            entries.append(MapEntry(parse_hex(item["key"], where + ".key", loc, case), None))
+            continue
+        if "key" not in item or "value" not in item or "absent" in item:
+            raise loc.error("each entry needs key and value (or, in expect.maps, key and absent = true)", where, case)
         value = item["value"]
         if isinstance(value, list):
             parsed: bytes | list[bytes] = [parse_hex(v, where + ".value", loc, case) for v in value]
@@ -207,6 +218,10 @@ def _expect(raw: Any, loc: _Locator, index: int) -> Expect:
         if not isinstance(redirect, dict) or not all(isinstance(v, int) for v in redirect.values()):
             raise loc.error("expected a table of integers, e.g. { ifindex = 3 }", "expect.redirect", index)
         expect.redirect = redirect
+    if "fault" in raw:
+        if not isinstance(raw["fault"], bool):
+            raise loc.error("expected true or false", "expect.fault", index)
+        expect.fault = raw["fault"]
     if "trace_printk" in raw:
         lines = raw["trace_printk"]
         if not isinstance(lines, list) or not all(isinstance(v, str) for v in lines):
@@ -215,7 +230,7 @@ def _expect(raw: Any, loc: _Locator, index: int) -> Expect:
     return expect
 
 
-def _case(raw: Any, loc: _Locator, index: int) -> Case:
+def _case(raw: Any, loc: _Locator, index: int, spec_targets: list[str] | None = None) -> Case:
     if not isinstance(raw, dict):
         raise loc.error("expected a table", "case", index)
     _check_keys(raw, CASE_KEYS, "", loc, index)
@@ -232,8 +247,12 @@ def _case(raw: Any, loc: _Locator, index: int) -> Case:
     fresh = raw.get("fresh_maps", False)
     if not isinstance(fresh, bool):
         raise loc.error("expected true or false", "fresh_maps", index)
+    targets = raw.get("targets", spec_targets)
+    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
+        raise loc.error("expected a list of engine names", "targets", index)
     return Case(
         name=name,
+        targets=targets,
         packet=_packet(raw, "", loc, index, required=True),
         line=loc.case_lines[index] if index < len(loc.case_lines) else 1,
         ctx=ctx,
@@ -261,6 +280,9 @@ def load_spec(path: str | Path) -> Spec:
     target = doc.get("target")
     if target is not None and not isinstance(target, str):
         raise loc.error("expected a string", "target")
+    targets = doc.get("targets")
+    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
+        raise loc.error("expected a list of engine names", "targets")
     cases_raw = doc.get("case", [])
     if not isinstance(cases_raw, list) or not cases_raw:
         raise loc.error("a spec needs at least one [[case]]", "case")
@@ -270,7 +292,7 @@ def load_spec(path: str | Path) -> Spec:
         prog=doc.get("prog"),
         target=target,
         maps=_maps(doc.get("maps", {}), "maps", loc),
-        cases=[_case(raw, loc, i) for i, raw in enumerate(cases_raw)],
+        cases=[_case(raw, loc, i, targets) for i, raw in enumerate(cases_raw)],
         ncpus=doc.get("ncpus"),
     )
 
