@@ -115,8 +115,9 @@ def main() -> None:
     try:
         result = measure(args.packets)
     except XdpError as err:
-        print(f"kernel bench skipped: {err}", file=sys.stderr)
-        sys.exit(2)
+        print(f"kernel bench skipped: {err}")
+        print("RESULT " + json.dumps({"skipped": str(err)}))
+        return
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -125,6 +126,8 @@ def main() -> None:
         f"{result['replay_pps']:,.0f} packets/s ({result['method']}); "
         f"in-kernel {result['in_kernel_ns_per_packet']:.0f} ns/packet = {result['in_kernel_pps']:,.0f} packets/s"
     )
+    figures = {key: result[key] for key in ("packets", "replay_pps", "in_kernel_pps")}
+    print("RESULT " + json.dumps({"figures": {k: round(v) if isinstance(v, float) else v for k, v in figures.items()}}))
 
 
 if __name__ == "__main__":

@@ -62,7 +62,28 @@ def main() -> int:
         for key, value in outcome.get("figures", {}).items():
             shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
             print(f"  {key}: {shown}")
+    print_ratios(summary)
     return 0
+
+
+# Cross-bench ratios: the fast engine against the references measured in this run.
+RATIOS = [
+    ("jit end to end / kernel test-run replay", ("bench_replay", "jit_packets_per_second"), ("bench_kernel", "replay_pps")),
+    ("jit end to end / in-kernel execution", ("bench_replay", "jit_packets_per_second"), ("bench_kernel", "in_kernel_pps")),
+    ("jit end to end / reference vm", ("bench_replay", "jit_packets_per_second"), ("bench_replay", "vm_packets_per_second")),
+]
+
+
+def print_ratios(summary: dict) -> None:
+    lines = []
+    for label, (bench_a, key_a), (bench_b, key_b) in RATIOS:
+        a = summary.get(bench_a, {}).get("figures", {}).get(key_a)
+        b = summary.get(bench_b, {}).get("figures", {}).get(key_b)
+        if a and b:
+            lines.append(f"  {label}: {a / b:.2f}x")
+    if lines:
+        print("\n== ratios (same run)")
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":
