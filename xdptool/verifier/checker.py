@@ -23,7 +23,7 @@ from .log import align_comment, format_frame, format_reg, kernel_insn_text
 from .profiles import Profile
 from .result import Reject
 from .scalar import S64_MIN, scalar_alu, scalar_neg, sign_extend, truncate
-from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, SLOT, Frame, Reg, RegType, StackSlot, State
+from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, RegType, StackSlot, State
 from .tnum import U32, U64, Tnum
 
 INSN_LIMIT = 1_000_000  # BPF_COMPLEXITY_LIMIT_INSNS
@@ -289,7 +289,7 @@ class Checker:
         if insn.uses_reg_src:
             src = self.read_reg(insn.src)
         else:
-            src = Reg.const(insn.imm if is64 else insn.imm & U32)
+            src = Reg.shared_const(insn.imm if is64 else insn.imm & U32)
         dst = self.read_reg(insn.dst)
         if insn.dst == 10:
             raise Reject("frame pointer is read only")
@@ -303,7 +303,7 @@ class Checker:
 
     def _mov(self, insn: Instruction, is64: bool) -> None:
         if not insn.uses_reg_src:
-            self.write_reg(insn.dst, Reg.const(insn.imm if is64 else insn.imm & U32))
+            self.write_reg(insn.dst, Reg.shared_const(insn.imm if is64 else insn.imm & U32))
             return
         src = self.read_reg(insn.src)
         if insn.dst == 10:
@@ -311,7 +311,7 @@ class Checker:
         if src.type.is_pointer and (insn.off or not is64):
             if self.is_pointer_value(src):
                 raise Reject(f"R{insn.src} {'sign-extension' if insn.off else 'partial copy'} of pointer")
-            self.write_reg(insn.dst, Reg.unknown())
+            self.write_reg(insn.dst, Reg.shared_unknown())
             return
         result = src.copy()
         if insn.off:
@@ -321,9 +321,11 @@ class Checker:
             result.id = 0
             truncate(result, 4)
         elif src.type is RegType.SCALAR and not src.is_const:
-            if not src.id:
-                src.id = self.new_id()  # link the copies (sync_linked_regs)
-            result.id = src.id
+            if not src.id:  # link the copies (sync_linked_regs); the stored source is replaced, not changed
+                result.id = self.new_id()
+                self.state.regs[insn.src] = result
+                return self.write_reg(insn.dst, result)
+            result = src  # an identical register: share it
         self.write_reg(insn.dst, result)
 
     def _endian(self, dst: Reg, insn: Instruction) -> None:
@@ -402,6 +404,7 @@ class Checker:
             raise Reject("frame pointer is read only")
         value = self.mem_access(insn.src, base, insn.off, insn.size_bytes, write=False)
         if insn.mode == Mode.MEMSX:
+            value = value.copy()
             sign_extend(value, insn.size_bytes * 8, 64)
         self.write_reg(insn.dst, value)
 
@@ -409,7 +412,7 @@ class Checker:
         if insn.cls == Cls.STX:
             value = self.read_reg(insn.src)
         else:
-            value = Reg.const(insn.imm)
+            value = Reg.shared_const(insn.imm)
         base = self.read_reg(insn.dst)
         self.mem_access(insn.dst, base, insn.off, insn.size_bytes, write=True, value=value,
                         value_regno=insn.src if insn.cls == Cls.STX else None)
@@ -428,11 +431,9 @@ class Checker:
             raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not allowed")
         size = insn.size_bytes
         self.mem_access(insn.dst, base, insn.off, size, write=False)
-        self.mem_access(insn.dst, base, insn.off, size, write=True, value=Reg.unknown())
+        self.mem_access(insn.dst, base, insn.off, size, write=True, value=Reg.shared_unknown())
         if insn.imm & AtomicOp.FETCH:
-            loaded = Reg.unknown()
-            truncate(loaded, size)
-            self.write_reg(0 if insn.imm == AtomicOp.CMPXCHG else insn.src, loaded)
+            self.write_reg(0 if insn.imm == AtomicOp.CMPXCHG else insn.src, Reg.shared_unknown(size))
 
     def mem_access(self, regno: int, base: Reg, off: int, size: int, *, write: bool,
                    value: Reg | None = None, value_regno: int | None = None) -> Reg | None:
@@ -462,22 +463,17 @@ class Checker:
             raise Reject(f"R{regno} invalid mem access '{t.value}'")
         if write:
             return None
-        loaded = Reg.unknown()
-        truncate(loaded, size)
-        return loaded
+        return Reg.shared_unknown(size)
 
     def _map_read(self, base: Reg, off: int, size: int) -> Reg:
         """Reads of frozen (.rodata) maps at constant offsets give the constant (bpf_map_direct_read)."""
         mapdef = base.map
-        loaded = Reg.unknown()
         if mapdef.readonly and mapdef.initial is not None and base.is_const:
             start = off + base.const_value
             chunk = mapdef.initial[start : start + size]
             if len(chunk) == size:
-                loaded.set_const_bounds(int.from_bytes(chunk, "little"))
-                return loaded
-        truncate(loaded, size)
-        return loaded
+                return Reg.shared_const(int.from_bytes(chunk, "little"))
+        return Reg.shared_unknown(size)
 
     def _ctx_access(self, regno: int, base: Reg, off: int, size: int, write: bool, value: Reg | None) -> Reg | None:
         if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
@@ -492,9 +488,7 @@ class Checker:
             raise Reject(f"invalid bpf_context access off={off} size={size}")
         kind = XDP_CTX_FIELDS[off]
         if kind is None:
-            loaded = Reg.unknown()
-            truncate(loaded, 4)
-            return loaded
+            return Reg.shared_unknown(4)
         return Reg.pointer(kind)
 
     def check_packet_access(self, regno: int, reg: Reg, off: int, size: int, zero_ok: bool = False) -> None:
@@ -565,9 +559,7 @@ class Checker:
             for byte in range(lo, hi):
                 if frame.byte_kind(byte) == "?" and not self.profile.allow_uninit_stack:
                     raise Reject(f"invalid variable-offset read from stack R{regno} var_off={reg.var_off}+{off} size={size}")
-            loaded = Reg.unknown()
-            truncate(loaded, size)
-            return loaded
+            return Reg.shared_unknown(size)
         if write:
             self._stack_write(frame, lo, size, value)
             return None
@@ -596,8 +588,9 @@ class Checker:
             slot.kinds = ["m" if k == "r" else k for k in slot.kinds]
             slot.spilled = None
         if slot_start and (value.type.is_pointer or (value.type is RegType.SCALAR and (size == SLOT or self.profile.privileged))):
-            spilled = value.copy()
+            spilled = value
             if size < SLOT:
+                spilled = value.copy()
                 truncate(spilled, size)
             slot.spilled = spilled
             for k in range(SLOT):
@@ -626,7 +619,7 @@ class Checker:
                 raise Reject("invalid size of register fill")
             if size == spill_size or (size == SLOT and spill_size == SLOT):
                 self.scratched_slots.add(spi)
-                return spilled.copy()
+                return spilled
             if spilled.type.is_pointer:
                 raise Reject("invalid size of register fill")
             loaded = spilled.copy() if size > spill_size else Reg.unknown()
@@ -643,10 +636,8 @@ class Checker:
             if kind == "?" and not self.profile.allow_uninit_stack:
                 raise Reject(f"invalid read from stack off {lo}+{index} size {size}")
         if all(k == "0" for k in kinds):
-            return Reg.const(0)
-        loaded = Reg.unknown()
-        truncate(loaded, size)
-        return loaded
+            return Reg.shared_const(0)
+        return Reg.shared_unknown(size)
 
     def helper_stack_access(self, regno: int, reg: Reg, size: int, write: bool, zero_ok: bool) -> None:
         """check_stack_range_initialized for memory a helper reads or writes."""
@@ -687,7 +678,7 @@ class Checker:
         if reloc is not None and reloc.kind in (RelocKind.KFUNC, RelocKind.EXTERN):
             raise XdpError(f"verifier: ld_imm64 of {reloc.kind.value} symbol {reloc.symbol} is not implemented")
         if src == PseudoSrc.IMM:
-            self.write_reg(insn.dst, Reg.const(insn.imm64))
+            self.write_reg(insn.dst, Reg.shared_const(insn.imm64))
             return
         if src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX):
             self.write_reg(insn.dst, Reg.pointer(RegType.MAP_PTR, map=self._map_of(insn)))
@@ -737,7 +728,7 @@ class Checker:
                     raise Reject(f"At callback return the register R0 {shown} should have been in [0x0; 0x1]")
                 return callee.callsite  # the helper runs the callback again, or returns
             caller = state.cur
-            caller.regs[0] = r0.copy()
+            caller.regs[0] = r0
             self.scratched.add(0)
             return callee.callsite + 1
         if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
@@ -751,9 +742,9 @@ class Checker:
         caller = state.cur
         callee = Frame(len(state.frames), insn.pc, self.cfg.subprog_of(insn.target))
         for r in range(1, 6):
-            callee.regs[r] = caller.regs[r].copy()
+            callee.regs[r] = caller.regs[r]
         for r in range(0, 6):
-            caller.regs[r] = Reg()
+            caller.regs[r] = NOT_INIT
         state.frames.append(callee)
         self.stack_depth.setdefault(callee.subprog, 0)
         return insn.target
@@ -763,7 +754,7 @@ class Checker:
         if insn.uses_reg_src:
             src = self.read_reg(insn.src)
         else:
-            src = Reg.const(insn.imm if bits == 64 else insn.imm & U32)
+            src = Reg.shared_const(insn.imm if bits == 64 else insn.imm & U32)
         dst = self.read_reg(insn.dst)
         fall, target = insn.pc + 1, insn.target
         if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (JmpOp.JEQ, JmpOp.JNE) and bits == 64:
@@ -779,14 +770,14 @@ class Checker:
         if decided is not None:
             return target if decided else fall
         other = self.state.copy()
-        t_dst = other.regs[insn.dst]
+        t_dst = other.regs[insn.dst] = dst.copy()
         f_dst = self.state.regs[insn.dst] = dst.copy()
         if not insn.uses_reg_src:
             t_src, f_src = src.copy(), src.copy()
         elif insn.src == insn.dst:
             t_src, f_src = t_dst, f_dst
         else:
-            t_src = other.regs[insn.src]
+            t_src = other.regs[insn.src] = src.copy()
             f_src = self.state.regs[insn.src] = src.copy()
         taken_ok = branches.refine(t_dst, t_src, op, bits)
         fall_ok = branches.refine(f_dst, f_src, branches.NEGATE[op], bits)
@@ -847,37 +838,36 @@ class Checker:
             raise Reject(f"cannot pass map_type {int(mapdef.type)} into func {helper.full_name}#{func_id}")
         if helper.name == "loop":
             return self._loop_call(insn)
-        regs = self.state.regs
         if helper.changes_pkt_data:
-            for reg in self.state.all_regs():
-                if reg.type in (RegType.PKT, RegType.PKT_META, RegType.PKT_END):
-                    reg.mark_unknown() if self.profile.allow_ptr_leaks else reg.mark_not_init()
+            invalid = Reg.shared_unknown() if self.profile.allow_ptr_leaks else NOT_INIT
+            self.state.replace_regs(lambda reg: invalid if reg.type in _PKT_DATA_TYPES else None)
+        regs = self.state.regs
         for r in range(1, 6):
-            regs[r] = Reg()
+            regs[r] = NOT_INIT
             self.scratched.add(r)
         self.scratched.add(0)
         if helper.ret is Ret.MAP_VALUE_OR_NULL:
             regs[0] = Reg.pointer(RegType.MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
         elif helper.ret is Ret.VOID:
-            regs[0] = Reg()
+            regs[0] = NOT_INIT
         else:
-            regs[0] = Reg.unknown()
+            regs[0] = Reg.shared_unknown()
 
     def _loop_call(self, insn: Instruction) -> int:
         """bpf_loop: either the loop is over (continue after the call) or the callback runs once more."""
         after = self.state.copy()
         regs = after.regs
         for r in range(1, 6):
-            regs[r] = Reg()
-        regs[0] = Reg.unknown()
+            regs[r] = NOT_INIT
+        regs[0] = Reg.shared_unknown()
         self.push(after, insn.pc + 1, insn.pc)
         state = self.state
         if len(state.frames) >= MAX_CALL_FRAMES:
             raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep")
         target = state.regs[2].off
         callee = Frame(len(state.frames), insn.pc, self.cfg.subprog_of(target), callback=True)
-        callee.regs[1] = Reg.unknown()
-        callee.regs[2] = state.regs[3].copy()
+        callee.regs[1] = Reg.shared_unknown()
+        callee.regs[2] = state.regs[3]
         state.frames.append(callee)
         self.stack_depth.setdefault(callee.subprog, 0)
         return target
@@ -980,15 +970,21 @@ def _gpl_compatible(license: str) -> bool:
     return license in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL")
 
 
+_PKT_DATA_TYPES = frozenset({RegType.PKT, RegType.PKT_META, RegType.PKT_END})
+
+
 def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
-    for frame in state.frames:
-        for reg in frame.all_regs():
-            if reg.type.maybe_null and reg.id == reg_id:
-                if is_null:
-                    reg.mark_const(0)
-                else:
-                    reg.type = NON_NULL_OF[reg.type]
-                    reg.id = 0
+    def change(reg: Reg) -> Reg | None:
+        if not (reg.type.maybe_null and reg.id == reg_id):
+            return None
+        if is_null:
+            return Reg.shared_const(0)
+        new = reg.copy()
+        new.type = NON_NULL_OF[reg.type]
+        new.id = 0
+        return new
+
+    state.replace_regs(change)
 
 
 def _sync_linked(state: State, regno: int) -> None:
@@ -996,10 +992,15 @@ def _sync_linked(state: State, regno: int) -> None:
     reg = state.regs[regno]
     if not reg.is_scalar or not reg.id:
         return
-    for frame in state.frames:
-        for other in frame.all_regs():
-            if other is not reg and other.is_scalar and other.id == reg.id:
-                other.copy_bounds_from(reg)
+
+    def change(other: Reg) -> Reg | None:
+        if other is reg or not (other.is_scalar and other.id == reg.id):
+            return None
+        new = other.copy()
+        new.copy_bounds_from(reg)
+        return new
+
+    state.replace_regs(change)
 
 
 def _pkt_compare(dst: Reg, src: Reg, op: int):
@@ -1025,6 +1026,12 @@ def _find_good_pkt_pointers(state: State, good: Reg, open_right: bool) -> None:
     if good.umax > MAX_PACKET_OFF or good.umax + good.off > MAX_PACKET_OFF:
         return
     new_range = good.off + (1 if open_right else 0)
-    for reg in state.all_regs():
-        if reg.type is good.type and reg.id == good.id:
-            reg.range = max(reg.range, new_range)
+
+    def change(reg: Reg) -> Reg | None:
+        if reg.type is not good.type or reg.id != good.id or reg.range >= new_range:
+            return None
+        new = reg.copy()
+        new.range = new_range
+        return new
+
+    state.replace_regs(change)

@@ -92,8 +92,11 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
 
 
 def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool) -> bool:
+    cstack = cur.stack
     for spi, oslot in old.stack.items():
-        cslot = cur.stack.get(spi)
+        cslot = cstack.get(spi)
+        if cslot is oslot and (oslot.spilled is None or not oslot.spilled.id):
+            continue  # the same (unchanging) slot, with no ids to map
         ckinds = cslot.kinds if cslot is not None else ["?"] * 8
         for okind, ckind in zip(oslot.kinds, ckinds):
             if okind == "?" or okind == ckind:
@@ -116,9 +119,10 @@ def states_safe(old: State, cur: State, live: int, allow_uninit: bool) -> bool:
         if of.callsite != cf.callsite:
             return False
         mask = live if index == last else 0x7FF
-        oregs, cregs = of.regs, cf.regs
-        for i in range(11):
-            if mask >> i & 1 and not regsafe(oregs[i], cregs[i], ids):
+        for i, (o, c) in enumerate(zip(of.regs, cf.regs)):
+            if (o is c and not o.id) or not mask >> i & 1:
+                continue  # the same (unchanging) register, with no id to map; or dead here
+            if not regsafe(o, c, ids):
                 return False
         if not stacksafe(of, cf, ids, allow_uninit):
             return False

@@ -4,6 +4,12 @@ Mirrors the kernel's bpf_reg_state / bpf_stack_state / bpf_func_state: a registe
 has a type; pointers carry a fixed offset `off` plus a variable offset in the
 inherited `Bounds`; packet pointers carry the proven `range` and an `id` shared
 by pointers derived from one another; map values carry their map.
+
+Sharing rule (what makes branching and checkpoints cheap): a `Reg` or
+`StackSlot` is mutable only while private, i.e. freshly built or copied; once
+stored in a frame it is never changed again, only replaced.  Copying a state
+therefore copies the lists of references, not the registers (copy-on-write),
+and pruning can take two identical objects as equal without looking inside.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL
 
 
 class Reg(Bounds):
-    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size")
+    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "_key")
 
     def __init__(self, type: RegType = RegType.NOT_INIT):
         self.type = type
@@ -67,10 +73,13 @@ class Reg(Bounds):
         self.map = None  # MapDef for map_ptr / map_value(_or_null) / map_key
         self.frameno = 0
         self.mem_size = 0
+        self._key = None
         self.set_const_bounds(0)
 
     def copy(self) -> "Reg":
+        """A private copy, free to change until it is stored in a frame."""
         new = Reg.__new__(Reg)
+        new._key = None
         new.type = self.type
         new.off = self.off
         new.id = self.id
@@ -151,9 +160,43 @@ class Reg(Bounds):
         return self.type is not RegType.NOT_INIT
 
     def key(self) -> tuple:
-        """Everything that distinguishes two register states (exact comparison)."""
-        return (self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.var_off,
+        """Everything that distinguishes two register states (exact comparison); cached,
+        as only stored (hence unchanging) registers are asked."""
+        key = self._key
+        if key is None:
+            key = self._key = (
+                self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.var_off,
                 self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max, self.u32_min, self.u32_max)
+        return key
+
+    # -- shared, never-changing registers (callers must copy before changing them) -------
+    @staticmethod
+    def shared_const(value: int) -> "Reg":
+        value &= (1 << 64) - 1
+        reg = _CONSTS.get(value)
+        if reg is None:
+            if len(_CONSTS) > 4096:
+                _CONSTS.clear()
+            reg = _CONSTS[value] = Reg.const(value)
+        return reg
+
+    @staticmethod
+    def shared_unknown(size: int = 8) -> "Reg":
+        """An unknown scalar of `size` bytes, zero-extended (what a load gives)."""
+        return _UNKNOWN_OF_SIZE[size]
+
+
+def _unknown_of_size(size: int) -> Reg:
+    from .scalar import truncate
+
+    reg = Reg.unknown()
+    truncate(reg, size)
+    return reg
+
+
+_CONSTS: dict[int, Reg] = {}
+_UNKNOWN_OF_SIZE = {size: _unknown_of_size(size) for size in (1, 2, 4, 8)}
+NOT_INIT = Reg()  # the shared uninitialised register
 
 
 class StackSlot:
@@ -170,9 +213,10 @@ class StackSlot:
         self.spilled: Reg | None = None
 
     def copy(self) -> "StackSlot":
+        """A private copy (the spilled register is shared: registers are never changed in place)."""
         new = StackSlot.__new__(StackSlot)
         new.kinds = list(self.kinds)
-        new.spilled = self.spilled.copy() if self.spilled is not None else None
+        new.spilled = self.spilled
         return new
 
     @property
@@ -184,13 +228,18 @@ class StackSlot:
 
 
 class Frame:
-    """One function's registers and stack (bpf_func_state)."""
+    """One function's registers and stack (bpf_func_state).
 
-    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog", "callback")
+    `owned` holds the stack slots this frame may change in place (created or
+    copied since the frame was last copied); every other slot is shared.
+    """
+
+    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog", "callback", "owned")
 
     def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0, callback: bool = False):
-        self.regs = [Reg() for _ in range(11)]
+        self.regs = [NOT_INIT] * 11
         self.stack: dict[int, StackSlot] = {}
+        self.owned: set[int] = set()
         self.frameno = frameno
         self.callsite = callsite
         self.subprog = subprog
@@ -198,17 +247,36 @@ class Frame:
         self.regs[10] = Reg.pointer(RegType.STACK, frameno=frameno)
 
     def copy(self) -> "Frame":
+        """Copy-on-write: both frames share registers and slots from now on."""
         new = Frame.__new__(Frame)
-        new.regs = [r.copy() for r in self.regs]
-        new.stack = {spi: slot.copy() for spi, slot in self.stack.items()}
+        new.regs = list(self.regs)
+        new.stack = dict(self.stack)
+        new.owned = set()
+        self.owned = set()
         new.frameno, new.callsite, new.subprog, new.callback = self.frameno, self.callsite, self.subprog, self.callback
         return new
 
     def slot(self, spi: int) -> StackSlot:
+        """The slot at `spi`, private to this frame so that it may be changed."""
+        if spi in self.owned:
+            return self.stack[spi]
         slot = self.stack.get(spi)
-        if slot is None:
-            slot = self.stack[spi] = StackSlot()
+        slot = self.stack[spi] = StackSlot() if slot is None else slot.copy()
+        self.owned.add(spi)
         return slot
+
+    def replace_regs(self, change) -> None:
+        """Replace every register (spilled ones too) for which change(reg) returns a new one."""
+        regs = self.regs
+        for i, reg in enumerate(regs):
+            new = change(reg)
+            if new is not None:
+                regs[i] = new
+        for spi, slot in list(self.stack.items()):
+            if slot.spilled is not None:
+                new = change(slot.spilled)
+                if new is not None:
+                    self.slot(spi).spilled = new
 
     def byte_kind(self, off: int) -> str:
         """Kind of the stack byte at frame offset `off` (negative)."""
@@ -245,6 +313,10 @@ class State:
     def all_regs(self):
         for frame in self.frames:
             yield from frame.all_regs()
+
+    def replace_regs(self, change) -> None:
+        for frame in self.frames:
+            frame.replace_regs(change)
 
     def key(self) -> tuple:
         return tuple(
