@@ -390,18 +390,16 @@ class Executor:
     def _write_lm_word(self, address: int, value: int) -> None:
         self.lm[address:address + 4] = (value & MASK32).to_bytes(4, "little")
 
-    def fw_lm(self, ptr: int, size: int) -> bytes:
-        """`size` bytes at LM pointer `ptr` (a firmware routine's key or value)."""
+    def fw_lm(self, ptr: int, size: int, byte: int = 0) -> bytes:
+        """`size` bytes from `byte` into the LM word pointer `ptr` names (a routine's key or value)."""
         address = self._lm_address(Lm(ptr, 0))
-        self._check_lm(address, (size + 3) & ~3)
-        return bytes(self.lm[address:address + size])
+        self._check_lm(address, (byte + size + 3) & ~3)
+        return bytes(self.lm[address + byte:address + byte + size])
 
-    def fw_map(self):
-        arg = self.read_reg(firmware.A0)
-        index, flags = arg & 0xFFFF, arg >> 16
+    def map_by_id(self, index: int):
         if index >= len(self.map_objects):
             raise IsaViolation(f"firmware: no map with id {index}")
-        return self.map_objects[index], flags
+        return self.map_objects[index]
 
     def map_address(self, m, offset: int) -> int:
         return EMEM_BASE | self.map_ids[m.name] << EMEM_MAP_SHIFT | offset

@@ -5,8 +5,10 @@ the datapath; the program reaches it by branching to a routine outside its own
 window, as the kernel's JIT does (bpf/jit.c map_call_stack_common: key through
 LM pointer 0, map id in A0, return address in B0).  Our convention [inv]:
 
-    A0   in: map id | flags << 16 (update), or the delta (adjust_head/tail),
-             or R0's low half (exit)
+    A0   in: map id | flags << 16 (update) | key byte << 24 | value byte << 26
+             (the key/value start that many bytes into the LM word the pointer
+             names: LM is word-addressed), or the delta (adjust_head/tail), or
+             R0's low half (exit)
          out: result low half (EMEM address of the value or 0; 0 or -errno)
     B0   in: return address (an `immed` in the branch's defer slot);
              R0's high half for exit
@@ -26,6 +28,7 @@ from typing import Callable
 
 from .registers import MASK32, Gpr
 
+FLAGS_SHIFT, KEY_BYTE_SHIFT, VALUE_BYTE_SHIFT = 16, 24, 26
 FW_BASE = 0x1F00  # routines live in the control store above the program's window [inv]
 A0, B0 = Gpr("A", 0), Gpr("B", 0)
 
@@ -67,21 +70,30 @@ def _result(machine, value: int) -> None:
     machine.write_reg(B0, value >> 32)
 
 
+def map_args(machine):
+    """(map, flags, key bytes, value bytes or None) from A0 and LM pointers 2/3."""
+    arg = machine.read_reg(A0)
+    m = machine.map_by_id(arg & 0xFFFF)
+    flags = (arg >> FLAGS_SHIFT) & 0xFF
+    key = machine.fw_lm(2, m.key_size, (arg >> KEY_BYTE_SHIFT) & 3)
+    return m, flags, key, (arg >> VALUE_BYTE_SHIFT) & 3
+
+
 def map_lookup(machine) -> None:
-    m, _ = machine.fw_map()
-    offset = m.lookup_offset(machine.fw_lm(2, m.key_size), machine.config.cpu)
+    m, _, key, _ = map_args(machine)
+    offset = m.lookup_offset(key, machine.config.cpu)
     _result(machine, 0 if offset is None else machine.map_address(m, offset))
 
 
 def map_update(machine) -> None:
-    m, flags = machine.fw_map()
-    err = m.update(machine.fw_lm(2, m.key_size), machine.fw_lm(3, m.value_size), flags, cpu=machine.config.cpu)
-    _result(machine, err)
+    m, flags, key, value_byte = map_args(machine)
+    value = machine.fw_lm(3, m.value_size, value_byte)
+    _result(machine, m.update(key, value, flags, cpu=machine.config.cpu))
 
 
 def map_delete(machine) -> None:
-    m, _ = machine.fw_map()
-    _result(machine, m.delete(machine.fw_lm(2, m.key_size)))
+    m, _, key, _ = map_args(machine)
+    _result(machine, m.delete(key))
 
 
 def _adjust(method: str) -> Callable:

@@ -77,7 +77,7 @@ class Lowered:
     labels: dict[str, int]
     stack_bytes: int
     maps: list[str]
-    notes: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)  # Refused: what the card refuses but nfp-emu runs
 
 
 class Lowering:
@@ -94,6 +94,7 @@ class Lowering:
         self.current: Instruction | None = None
         self.first_of_insn = False
         self.ptr1_base = LM_STACK_OFFSET + flat.stack_bytes - STACK_WINDOW
+        self.warnings: list[Refused] = []
 
     # -- emitting ------------------------------------------------------------------------------
     def emit(self, insn: NfpInsn) -> NfpInsn:
@@ -125,6 +126,10 @@ class Lowering:
 
     def refuse(self, message: str) -> None:
         raise Refused(message, self.current)
+
+    def card_refuses(self, message: str) -> None:
+        """The driver refuses this, but the emulator can run it: a warning, not a refusal."""
+        self.warnings.append(Refused(message, self.current))
 
     # -- operands -------------------------------------------------------------------------------
     def const(self, value: int, limit: int = 0xFF) -> Operand:
@@ -227,7 +232,7 @@ class Lowering:
         self.current = None
         if not self.out or not self.out[-1].is_unconditional:
             self.emit(branch("br", "fw.exit"))  # never reached: the verifier proved every path exits
-        return Lowered(self.out, self.labels, self.flat.stack_bytes, self.maps)
+        return Lowered(self.out, self.labels, self.flat.stack_bytes, self.maps, self.warnings)
 
     def lower_one(self, index: int, insn: Instruction, state: State) -> None:
         cls = insn.cls
@@ -256,6 +261,8 @@ class Lowering:
             return self.set_const(insn.dst, insn.imm64)
         if reloc.kind == RelocKind.MAP:
             return None  # a map pointer is only an argument: the call site names the map
+        if reloc.kind == RelocKind.FUNC:
+            self.refuse("function pointers (callbacks) not supported")
         self.refuse("global data (map values by address) not supported")
 
     # -- ALU -------------------------------------------------------------------------------------------
@@ -617,7 +624,7 @@ class Lowering:
         if base.kind == "stack":
             return self.stack_store(insn, state, base)
         if base.kind == "emem":
-            self.refuse("map writes not supported")
+            self.card_refuses("map writes not supported")
         if base.kind == "ctx":
             self.refuse("ctx writes not supported")
         lo, hi = self.store_value(insn, state)
@@ -736,6 +743,8 @@ class Lowering:
         val = state.reg(reg)
         if val.kind != "stack" or val.offset is None:
             self.refuse(f"{what}: unsupported ptr type (must be the stack at a constant offset)")
+        if val.offset % 4:  # bpf/verifier.c nfp_bpf_stack_arg_ok
+            self.card_refuses(f"{what}: unaligned stack pointer {-val.offset}")
         return self.stack_address(val.offset)
 
     def point(self, ptr: int, address: int) -> None:
@@ -775,14 +784,17 @@ class Lowering:
             self.refuse(f"{name}: R1 is not a known map")
         map_id = self.maps.index(m.map)
         flags = 0
-        self.point(2, self.stack_arg(state, 2, name))
+        key = self.stack_arg(state, 2, name)
+        self.point(2, key & ~3)
+        arg = map_id | (key & 3) << firmware.KEY_BYTE_SHIFT
         if fid == 2:
-            self.point(3, self.stack_arg(state, 3, name))
+            value = self.stack_arg(state, 3, name)
+            self.point(3, value & ~3)
             f = state.reg(4)
             if f.kind != "scalar" or f.const is None or f.const > 2:
                 self.refuse(f"{name}: flags must be a constant BPF_ANY, BPF_NOEXIST or BPF_EXIST")
-            flags = f.const
-        return self.call_firmware(routine, self.const(map_id | flags << 16))
+            arg |= f.const << firmware.FLAGS_SHIFT | (value & 3) << firmware.VALUE_BYTE_SHIFT
+        return self.call_firmware(routine, self.const(arg))
 
 
 def lower(program: Program, flat: Flat, maps: list[str]) -> Lowered:

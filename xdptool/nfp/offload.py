@@ -1,23 +1,35 @@
-"""The offload pipeline: check, flatten, lower, allocate, link -> an `Image` and its figures."""
+"""The offload pipeline: check, flatten, lower, allocate, link -> an `Image`, and its report.
+
+`offload(program, contexts, baseline)` never raises for a program the card
+refuses: the report says `offloaded: false` with the driver's reasons.  It
+raises XdpError only for bad input.
+"""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
-from ..elf.model import Program
+from ..elf.model import Program, ProgType
 from ..errors import XdpError
-from . import firmware
+from . import firmware, timing
+from .check import Reason, size_reasons, verifier_reasons
 from .flatten import flatten
-from .image import Image, link
-from .lower import lower
+from .image import BPF_WINDOW, Image, link
+from .lower import Refused, lower
 from .regalloc import allocate
 
 
-def build_image(program: Program, contexts="auto", baseline: bool = False) -> Image:
-    """Lower and allocate `program` (refusals raise lower.Refused)."""
+def build_image(program: Program, contexts="auto", baseline: bool = False) -> tuple[Image, list[Refused]]:
+    """Lower and allocate `program` (lowering refusals raise lower.Refused); returns warnings too."""
     obj = program.object
     maps = list(obj.maps) if obj is not None else []
-    flat = flatten(program)
+    try:
+        flat = flatten(program)
+    except Refused:
+        raise
+    except XdpError as exc:
+        raise Refused(str(exc)) from None
     lowered = lower(program, flat, maps)
     if baseline:
         from .baseline import allocate_baseline
@@ -29,4 +41,105 @@ def build_image(program: Program, contexts="auto", baseline: bool = False) -> Im
     stats = dict(alloc.stats, registers=alloc.used, virtual_insns=len(lowered.insns))
     image = Image(insns, alloc.labels, alloc.contexts, lowered.stack_bytes, alloc.spill_slots, maps,
                   program.name, baseline, stats)
-    return image
+    return image, lowered.warnings
+
+
+def _ipv4(proto: int, l4: bytes) -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, proto, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    return ip + l4
+
+
+def sample_packets() -> list[bytes]:
+    """A few typical 64-byte frames for the throughput estimate (IPv4 UDP/TCP, IPv6 UDP, ARP)."""
+    eth = bytes.fromhex("020000000002" "020000000001")
+    udp = struct.pack("!HHHH", 40000, 53, 8 + 18, 0) + bytes(18)
+    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 0x50, 0x02, 65535, 0, 0) + bytes(6)
+    ip6 = struct.pack("!IHBB16s16s", 0x60000000, len(udp), 17, 64, bytes(15) + b"\1", bytes(15) + b"\2") + udp
+    arp = bytes.fromhex("0001080006040001") + bytes(20) + bytes(18)
+    frames = [eth + b"\x08\x00" + _ipv4(17, udp), eth + b"\x08\x00" + _ipv4(6, tcp), eth + b"\x86\xdd" + ip6,
+              eth + b"\x08\x06" + arp]
+    return [f.ljust(64, b"\0")[:max(64, len(f))] for f in frames]
+
+
+@dataclass
+class OffloadReport:
+    program: str
+    offloaded: bool
+    reasons: list[Reason] = field(default_factory=list)
+    warnings: list[Reason] = field(default_factory=list)
+    image: Image | None = None
+    baseline: Image | None = None
+    timing: dict | None = None
+
+    def as_json(self) -> dict:
+        image = self.image
+        doc = {
+            "program": self.program,
+            "offloaded": self.offloaded,
+            "reasons": [r.as_json() for r in self.reasons],
+            "warnings": [w.as_json() for w in self.warnings],
+            "nfp_instructions": len(image.insns) if image else None,
+            "window": BPF_WINDOW,
+            "contexts": image.contexts if image else None,
+            "registers": image.stats["registers"] if image else None,
+            "registers_per_bank": image.regs_per_bank if image else None,
+            "spills": image.spill_slots if image else None,
+            "lm_bytes": image.lm_bytes if image else None,
+            "stack_bytes": image.stack_bytes if image else None,
+            "coalesced_moves": image.stats.get("coalesced_moves") if image else None,
+            "bank_fixups": image.stats.get("bank_fixups") if image else None,
+            "baseline": ({"nfp_instructions": len(self.baseline.insns), "contexts": self.baseline.contexts,
+                          "registers": self.baseline.stats["registers"]} if self.baseline else None),
+            "timing": self.timing,
+        }
+        return doc
+
+
+def _reasons(items: list[Refused]) -> list[Reason]:
+    return [Reason.at(r.message, r.line, r.pc) for r in items]
+
+
+def offload(program: Program, contexts="auto", *, baseline: bool = True, estimate: bool = True,
+            verify: bool = True) -> OffloadReport:
+    if contexts not in ("auto", "4", "8", 4, 8):
+        raise XdpError(f"contexts must be auto, 4 or 8, not {contexts!r}")
+    contexts = str(contexts)
+    report = OffloadReport(program.name, False)
+    if program.type not in (ProgType.XDP, ProgType.UNSPEC):
+        report.reasons.append(Reason(f"program type {program.type_name} cannot be offloaded (XDP only)"))
+        return report
+    if verify:
+        report.reasons = verifier_reasons(program)
+        if report.reasons:
+            return report
+    try:
+        image, warnings = build_image(program, contexts)
+    except Refused as refused:
+        report.reasons = _reasons([refused])
+        return report
+    report.warnings = _reasons(warnings)
+    report.reasons = size_reasons(len(image.insns))
+    report.image = image
+    report.offloaded = not report.reasons
+    if baseline:
+        try:
+            report.baseline, _ = build_image(program, "4", baseline=True)
+        except XdpError:
+            report.baseline = None
+    if estimate and report.offloaded:
+        report.timing = estimate_timing(image, program)
+    return report
+
+
+def estimate_timing(image: Image, program: Program, packets: list[bytes] | None = None) -> dict:
+    """Run sample packets on a scratch copy of the maps and turn the counts into rates."""
+    from ..runtime.maps import MapStore
+    from .executor import Executor
+
+    store = MapStore.for_object(program.object) if program.object is not None else MapStore({})
+    executor = Executor(image, store)
+    costs = []
+    for index, packet in enumerate(packets or sample_packets()):
+        _, stats = executor.run(packet, thread=index % image.contexts)
+        costs.append(timing.packet_cost(stats))
+    return timing.throughput(costs, image.contexts)

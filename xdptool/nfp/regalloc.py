@@ -81,6 +81,8 @@ def source_pairs(insn: NfpInsn) -> tuple | None:
     if insn.kind == "alu" and insn.op in ALU_IGNORES_A:
         return None
     if is_reg(first) and is_reg(second):
+        if any(isinstance(r, Gpr) and r.bank == "AB" for r in (first, second)):
+            return None  # a register in both banks pairs with anything (the baseline mapping)
         return first, second
     return None
 
@@ -216,7 +218,7 @@ class Colouring:
 
         def mine(r) -> bool:
             if isinstance(r, Gpr):
-                return r.bank == bank
+                return r.bank in (bank, "AB")
             return banks.get(r) == bank
 
         live = live_out(insns, labels)
@@ -459,10 +461,12 @@ def _colour_all(insns, labels, banks, K, allow_spill, ids, stats):
     raise XdpError("NFP register allocation did not converge")
 
 
-def allocate(insns: list[NfpInsn], labels: dict[str, int], contexts="auto", first_id: int = 1 << 20) -> Allocation:
+def allocate(insns: list[NfpInsn], labels: dict[str, int], contexts="auto", first_id: int = 1 << 20,
+             dce: bool = True) -> Allocation:
     insns = [i.copy() for i in insns]
     ids = itertools.count(first_id)
-    insns, labels = eliminate_dead_code(insns, dict(labels))
+    if dce:
+        insns, labels = eliminate_dead_code(insns, dict(labels))
     assigner = BankAssigner(insns, labels, ids)
     insns, labels, banks = assigner.run()
     stats = {"bank_fixups": assigner.fixups}
@@ -493,7 +497,8 @@ def _finish(insns, labels, colours, banks, contexts, slots, stats) -> Allocation
         insn.replace_regs(physical)
         for r in insn.uses() + insn.defs():
             if isinstance(r, Gpr):
-                used[r.bank].add(r.index)
+                for bank in ("A", "B") if r.bank == "AB" else (r.bank,):
+                    used[bank].add(r.index)
     drop = {i for i, insn in enumerate(insns) if insn.is_move and insn.dst == insn.b}
     insns, labels = remove(insns, labels, drop)
     stats["coalesced_moves"] = len(drop)
