@@ -5,7 +5,11 @@ the card refuses cannot make an engine (XdpError with the driver's reason).
 Packets go to the ME's threads in turn, as the card's dispatcher would, so
 every thread's registers and LM area get used.  Map state lives in the shared
 MapStore; `last_stats` / `timing()` give the executor's counts and the
-throughput they imply.
+throughput they imply.  Built from a state directory (state.py), the engine
+checks the image against the one offloaded and saves the maps back on close().
+
+Offloading runs the verifier, which can take seconds on loops; reports are
+cached per program object and contexts setting.
 """
 
 from __future__ import annotations
@@ -21,35 +25,65 @@ from . import timing
 from .executor import Executor
 from .offload import offload
 
+_REPORTS: dict[tuple[int, str], tuple[Program, object]] = {}
+
+
+def offload_cached(program: Program, contexts: str = "auto"):
+    key = (id(program), str(contexts))
+    hit = _REPORTS.get(key)
+    if hit is None or hit[0] is not program:
+        if len(_REPORTS) > 64:
+            _REPORTS.clear()
+        hit = _REPORTS[key] = (program, offload(program, contexts, baseline=False, estimate=False))
+    return hit[1]
+
 
 class NfpEngine:
     name = "nfp-emu"
 
     def __init__(self, program: Program, maps: MapStore | None = None, config: RuntimeConfig | None = None,
-                 contexts="auto", report=None, **_ignored):
+                 contexts="auto", report=None, state_dir: str | None = None, **_ignored):
         self.config = config or (maps.config if maps is not None else RuntimeConfig())
         self.maps = maps if maps is not None else MapStore.for_object(program.object, self.config)
         self.program = program
-        self.report = report or offload(program, contexts, baseline=False, estimate=False)
+        self.report = report or offload_cached(program, str(contexts))
         if not self.report.offloaded:
             raise XdpError(f"nfp-emu: {program.name} cannot be offloaded: {self.report.reasons[0]}")
         self.image = self.report.image
+        self.state_dir = state_dir
+        if state_dir is not None:
+            from . import state
+
+            state.check_image(state.offloaded(state_dir) or {}, self.image)
         self.executor = Executor(self.image, self.maps, self.config)
         self.next_thread = 0
         self.last_stats = None
-        self.costs: list[timing.PacketCost] = []
+        self.totals = [0.0, 0.0, 0]  # issue cycles, wait cycles, packets
 
     def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult:
         thread = self.next_thread
         self.next_thread = (thread + 1) % self.image.contexts
         result, stats = self.executor.run(packet, ctx, thread)
         self.last_stats = stats
-        self.costs.append(timing.packet_cost(stats))
+        cost = timing.packet_cost(stats)
+        self.totals[0] += cost.issue
+        self.totals[1] += cost.wait
+        self.totals[2] += 1
         return result
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
         return [self.run(p, ctx) for p in packets]
 
+    def close(self) -> None:
+        """Save the card's maps to the state directory it was loaded from (if any)."""
+        if self.state_dir is not None:
+            from . import state
+
+            state.save_maps(self.state_dir, self.maps.dump())
+
     def timing(self) -> dict:
         """Cycles per packet and throughput over every packet run so far."""
-        return timing.throughput(self.costs, self.image.contexts)
+        issue, wait, count = self.totals
+        if not count:
+            return {}
+        return timing.throughput([timing.PacketCost(issue / count, wait / count)], self.image.contexts, count)

@@ -122,3 +122,24 @@ def format_listing(insns: Iterable[NfpInsn], labels: dict[str, int] | None = Non
     for name in by_address.get(len(insns), ()):
         lines.append(f"{name}:")
     return "\n".join(lines) + "\n"
+
+
+def format_image_listing(image) -> str:
+    """An offloaded image: each NFP instruction with the eBPF instruction it came from
+    (first instruction of each) and the C line whenever it changes, as comments."""
+    by_address: dict[int, list[str]] = {}
+    for name, address in image.labels.items():
+        by_address.setdefault(address, []).append(name)
+    head = [f"; {image.program}: {len(image.insns)} NFP instructions, {image.contexts} contexts"
+            f"{' (baseline mapping)' if image.baseline else ''}"]
+    lines, last = head, None
+    for address, insn in enumerate(image.insns):
+        line = insn.meta.get("line")
+        if line is not None and line != last:
+            lines.append(f"    ; {line.file}:{line.line}: {(line.source or '').strip()}")
+            last = line
+        for name in by_address.get(address, ()):
+            lines.append(f"{name}:")
+        text = f"{address:5d}  {format_insn(insn)}"
+        lines.append(f"{text:<60} ; {insn.note}" if insn.note else text)
+    return "\n".join(lines) + "\n"

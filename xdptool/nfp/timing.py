@@ -51,7 +51,7 @@ def packet_cost(stats) -> PacketCost:
     return PacketCost(issue, wait)
 
 
-def throughput(costs: list[PacketCost], contexts: int) -> dict:
+def throughput(costs: list[PacketCost], contexts: int, packets: int | None = None) -> dict:
     """Mean cycles per packet and the rates they allow (Mpps)."""
     if not costs:
         return {}
@@ -61,7 +61,7 @@ def throughput(costs: list[PacketCost], contexts: int) -> dict:
     me_mpps = CLOCK_HZ / bound / 1e6
     card_mpps = MES * me_mpps
     return {
-        "packets": len(costs),
+        "packets": packets if packets is not None else len(costs),
         "issue_cycles": round(issue, 1),
         "wait_cycles": round(wait, 1),
         "cycles_per_packet": round(bound, 1),

@@ -1,0 +1,93 @@
+"""`xdptool maps dump|set|reset`: the emulated NIC's maps, between replays."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import XdpError
+from .console import out, print_json
+
+STATE_OPTION = click.option("--state", "state_dir", default=".xdptool", show_default=True,
+                            type=click.Path(file_okay=False), help="The emulated NIC's state directory.")
+
+
+def _store(state_dir: str):
+    """The offloaded object's MapStore, filled from the saved state."""
+    from ..nfp import state
+    from ..runtime.maps import MapStore
+
+    loaded = state.load(state_dir)
+    if loaded is None:
+        raise XdpError(f"nothing offloaded in {state_dir}; run `xdptool offload OBJ --target nfp-emu`")
+    obj, _, _ = loaded
+    store = MapStore.for_object(obj)
+    saved = state.load_maps(state_dir)
+    if saved:
+        store.load(saved)
+    return store
+
+
+def _hex(text: str, what: str) -> bytes:
+    digits = text.replace(" ", "").replace(":", "")
+    digits = digits[2:] if digits[:2].lower() == "0x" else digits
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise XdpError(f"{what}: not hex bytes: {text!r}") from None
+
+
+@click.group("maps")
+def command():
+    """Dump, set or reset the maps of the emulated NIC (after `xdptool offload`)."""
+
+
+@command.command("dump")
+@STATE_OPTION
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def dump(state_dir, names, as_json):
+    """Show the maps' contents (all, or the NAMES given)."""
+    store = _store(state_dir)
+    state = store.dump()
+    for name in names:
+        store[name]  # unknown names: one-line error
+    if names:
+        state = {n: state[n] for n in names}
+    if as_json:
+        print_json(state)
+        return
+    for name, entries in state.items():
+        out.print(f"{name} ({store[name].type.kernel_name}, {len(entries)} entries)", markup=False)
+        for entry in entries:
+            out.print(f"  {entry['key']} -> {entry['value']}", markup=False)
+
+
+@command.command("set")
+@STATE_OPTION
+@click.argument("name")
+@click.argument("key")
+@click.argument("value")
+def set_entry(state_dir, name, key, value):
+    """Set NAME[KEY] = VALUE (hex bytes, as `dump` shows them)."""
+    from ..nfp import state
+
+    store = _store(state_dir)
+    err = store[name].update(_hex(key, "KEY"), _hex(value, "VALUE"))
+    if err:
+        raise XdpError(f"map {name}: update refused (errno {-err})")
+    state.save_maps(state_dir, store.dump())
+    out.print(f"{name}[{key}] = {value}", markup=False)
+
+
+@command.command("reset")
+@STATE_OPTION
+def reset(state_dir):
+    """Return every map to the object's initial contents."""
+    from ..nfp import state
+    from ..runtime.maps import MapStore
+
+    loaded = state.load(state_dir)
+    if loaded is None:
+        raise XdpError(f"nothing offloaded in {state_dir}")
+    state.save_maps(state_dir, MapStore.for_object(loaded[0]).dump())
+    out.print("maps reset", markup=False)
