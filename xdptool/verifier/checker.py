@@ -32,6 +32,7 @@ MAX_PACKET_OFF = 0xFFFF
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
 MAX_VAR_SIZ = 1 << 29  # BPF_MAX_VAR_SIZ
 STATES_PER_INSN = 64
+END = -1  # what a jump handler returns at the program's final exit
 
 # struct xdp_md: offset -> the type a 4-byte load gives (None: a u32 scalar).
 # egress_ifindex (20) is readable only by devmap programs (xdp_is_valid_access).
@@ -101,47 +102,74 @@ class Checker:
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> None:
         self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops)
-        if self.profile.rules is not None:
-            self.profile.rules.check_program(self)
+        rules = self.profile.rules
+        if rules is not None:
+            rules.check_program(self)
         frame = Frame()
         frame.regs[1] = Reg.pointer(RegType.CTX)
         self.state = State([frame])
-        if self.log_level:
+        log_level, collect_facts = self.log_level, self.collect_facts
+        if log_level:
             self.lines.append(f"0: {format_frame(frame)}")
-        pc = 0
         by_pc = self.cfg.by_pc
+        handlers = {pc: self._handler(insn) for pc, insn in by_pc.items()}
         prune_points = self.cfg.prune_points
-        while True:
-            if pc in prune_points and self._visit(pc):
-                pc = self._pop()
-                if pc is None:
-                    break
-                continue
-            self.processed += 1
-            if self.processed > INSN_LIMIT:
-                raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
-            insn = by_pc[pc]
-            if self.collect_facts:
-                divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (AluOp.DIV, AluOp.MOD) else None
-                record(self.facts, pc, self.state, divisor, self.cfg.live_in[pc])
-            if self.profile.rules is not None:
-                self.profile.rules.check_insn(self, insn)
-            if self.log_level:
-                self.scratched.clear()
-                self.scratched_slots.clear()
-            nxt = self.step(insn)
-            if self.log_level:
-                self._log_insn(insn)
-            if nxt is None:
-                self._end_path()
-                pc = self._pop()
-                if pc is None:
-                    break
-            else:
-                pc = nxt
+        visit, pop, end_path = self._visit, self._pop, self._end_path
+        pc = 0
+        try:
+            while True:
+                if pc in prune_points and visit(pc):
+                    pc = pop()
+                    if pc is None:
+                        break
+                    continue
+                self.processed += 1
+                if self.processed > INSN_LIMIT:
+                    raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
+                insn = by_pc[pc]
+                if collect_facts:
+                    self._record_facts(insn)
+                if rules is not None:
+                    rules.check_insn(self, insn)
+                if log_level:
+                    self.scratched.clear()
+                    self.scratched_slots.clear()
+                nxt = handlers[pc](insn)
+                if log_level:
+                    self._log_insn(insn)
+                if nxt is None:  # not a jump: the next slot
+                    pc += insn.slots
+                elif nxt >= 0:
+                    pc = nxt
+                else:  # the final exit
+                    end_path()
+                    pc = pop()
+                    if pc is None:
+                        break
+        except Reject as reject:
+            if reject.pc is None:
+                reject.pc = pc
+            raise
         self._check_stack_depth()
-        if self.profile.rules is not None:
-            self.profile.rules.check_finish(self)
+        if rules is not None:
+            rules.check_finish(self)
+
+    def _handler(self, insn: Instruction):
+        """The method that interprets `insn`, chosen once per instruction."""
+        cls = insn.cls
+        if cls in (Cls.ALU, Cls.ALU64):
+            return self.alu
+        if cls == Cls.LDX:
+            return self.ldx
+        if cls in (Cls.ST, Cls.STX):
+            return self.atomic if insn.is_atomic else self.store
+        if cls == Cls.LD:
+            return self.ld
+        return self.jmp
+
+    def _record_facts(self, insn: Instruction) -> None:
+        divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (AluOp.DIV, AluOp.MOD) else None
+        record(self.facts, insn.pc, self.state, divisor, self.cfg.live_in[insn.pc])
 
     def _pop(self) -> int | None:
         if not self.pending:
@@ -172,41 +200,63 @@ class Checker:
             entry = entry.parent
 
     def _visit(self, pc: int) -> bool:
-        """is_state_visited: True when a proven-safe state here subsumes the current one."""
-        live = self.cfg.live_in[pc]
+        """is_state_visited: True when a proven-safe state here subsumes the current one.
+
+        New checkpoints follow the kernel's heuristic (only after 2 jumps and 8
+        instructions since the last one), except at bpf_loop calls and loop heads,
+        which always get one: without the kernel's precision marks, checkpoints
+        at every iteration are what lets the paths through a loop body prune.
+        """
+        cfg = self.cfg
+        live = cfg.live_in[pc]
         state = self.state
-        key = pruning.exact_key(state, live)
-        active = self.active.setdefault(pc, {})
-        if pc in self.cfg.callback_calls:  # callback iterations converge by subsumption
-            for entry in active.values():
-                if pruning.states_safe(entry.state, state, live, self.profile.allow_uninit_stack):
+        callback = pc in cfg.callback_calls
+        jmps, insns = self.last_checkpoint
+        add = callback or pc in cfg.loop_heads or (self.jmps - jmps >= 2 and self.processed - insns >= 8)
+        active = self.active.get(pc)
+        key = None
+        if active:
+            if callback:  # callback iterations converge by subsumption
+                for entry in active.values():
+                    if pruning.states_safe(entry.state, state, live, self.profile.allow_uninit_stack):
+                        self._end_path()
+                        return True
+            else:
+                key = pruning.exact_key(state, live)
+                if key in active:
+                    raise Reject(f"infinite loop detected at insn {pc}", pc)
+        done = self.done.get(pc)
+        if done:
+            allow_uninit = self.profile.allow_uninit_stack
+            for entry in done:
+                if pruning.states_safe(entry.state, state, live, allow_uninit):
+                    entry.hits += 1
+                    if self.log_level:
+                        self.lines.append(f"{pc}: safe")
                     self._end_path()
                     return True
-        elif key in active:
-            raise Reject(f"infinite loop detected at insn {pc}", pc)
-        done = self.done.get(pc, ())
-        for entry in done:
-            if pruning.states_safe(entry.state, state, live, self.profile.allow_uninit_stack):
-                entry.hits += 1
-                if self.log_level:
-                    self.lines.append(f"{pc}: safe")
-                self._end_path()
-                return True
-            entry.misses += 1
-        if len(done) > STATES_PER_INSN:
-            self.done[pc] = [e for e in done if e.misses <= e.hits * 3 + 3]
-            self.cur_states -= len(done) - len(self.done[pc])
-        jmps, insns = self.last_checkpoint
-        if self.jmps - jmps < 2 and self.processed - insns < 8 and pc not in self.cfg.loop_heads and pc not in self.cfg.callback_calls:
+                if add:
+                    entry.misses += 1
+            if len(done) > STATES_PER_INSN:  # drop states that keep missing (the kernel's miss_cnt)
+                kept = self.done[pc] = [e for e in done if e.misses <= e.hits * 3 + 3]
+                self.cur_states -= len(done) - len(kept)
+        if not add:
             return False
+        if key is None:
+            key = pruning.exact_key(state, live)
+        if active is None:
+            active = self.active[pc] = {}
         self.last_checkpoint = (self.jmps, self.processed)
         entry = Entry(state.copy(), pc, self.head, key)
         active[key] = entry
         self.head = entry
         self.total_states += 1
         self.cur_states += 1
-        self.peak_states = max(self.peak_states, self.cur_states)
-        self.max_states_per_insn = max(self.max_states_per_insn, len(active) + len(done))
+        if self.cur_states > self.peak_states:
+            self.peak_states = self.cur_states
+        count = len(active) + (len(done) if done else 0)
+        if count > self.max_states_per_insn:
+            self.max_states_per_insn = count
         return False
 
     def _log_insn(self, insn: Instruction) -> None:
@@ -245,26 +295,16 @@ class Checker:
 
     # -- one instruction ---------------------------------------------------------------------
     def step(self, insn: Instruction) -> int | None:
+        """Interpret one instruction: the next pc, or None at the program's final exit."""
         try:
-            cls = insn.cls
-            if cls in (Cls.ALU, Cls.ALU64):
-                self.alu(insn)
-            elif cls == Cls.LDX:
-                self.ldx(insn)
-            elif cls in (Cls.ST, Cls.STX):
-                if insn.is_atomic:
-                    self.atomic(insn)
-                else:
-                    self.store(insn)
-            elif cls == Cls.LD:
-                self.ld(insn)
-            else:
-                return self.jmp(insn)
+            nxt = self._handler(insn)(insn)
         except Reject as reject:
             if reject.pc is None:
                 reject.pc = insn.pc
             raise
-        return insn.pc + insn.slots
+        if nxt is None:
+            return insn.pc + insn.slots
+        return nxt if nxt >= 0 else None
 
     # -- ALU -----------------------------------------------------------------------------------
     def alu(self, insn: Instruction) -> None:
@@ -700,7 +740,8 @@ class Checker:
         return self.maps[name]
 
     # -- jumps, calls, exit -----------------------------------------------------------------------
-    def jmp(self, insn: Instruction) -> int | None:
+    def jmp(self, insn: Instruction) -> int:
+        """The next pc, or END at the program's final exit."""
         op = insn.op
         if op == JmpOp.JA:
             return insn.target
@@ -715,7 +756,7 @@ class Checker:
         self.jmps += 1
         return self._cond_jmp(insn)
 
-    def _exit(self, insn: Instruction) -> int | None:
+    def _exit(self, insn: Instruction) -> int:
         state = self.state
         r0 = self.read_reg(0)
         if len(state.frames) > 1:
@@ -733,7 +774,7 @@ class Checker:
             return callee.callsite + 1
         if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject("R0 leaks addr as return value")
-        return None
+        return END
 
     def _local_call(self, insn: Instruction) -> int:
         state = self.state

@@ -41,22 +41,18 @@ class RegType(enum.Enum):
     MEM_OR_NULL = "ringbuf_mem_or_null"
     FUNC = "func"  # address of a subprogram (bpf_loop callbacks); `off` is its first slot
 
-    @property
-    def is_pointer(self) -> bool:
-        return self in POINTER_TYPES
-
-    @property
-    def is_pkt(self) -> bool:
-        return self in PKT_TYPES
-
-    @property
-    def maybe_null(self) -> bool:
-        return self in MAYBE_NULL_TYPES
+    __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
 
 
 POINTER_TYPES = frozenset(t for t in RegType if t not in (RegType.NOT_INIT, RegType.SCALAR))
 PKT_TYPES = frozenset({RegType.PKT, RegType.PKT_META})
 MAYBE_NULL_TYPES = frozenset({RegType.MAP_VALUE_OR_NULL, RegType.MEM_OR_NULL})
+
+# Plain attributes rather than properties: the interpreter asks these on every instruction.
+for _t in RegType:
+    _t.is_pointer = _t in POINTER_TYPES
+    _t.is_pkt = _t in PKT_TYPES
+    _t.maybe_null = _t in MAYBE_NULL_TYPES
 
 
 NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM}
