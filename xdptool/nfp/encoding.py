@@ -130,8 +130,8 @@ def ur_operand(op: Operand, is_dst: bool) -> int:
     raise EncodeError(f"{op}: not a physical operand (allocate registers first)")
 
 
-def re_operand(op: Operand, is_dst: bool) -> tuple[int, int]:
-    """nfp_swreg_to_rereg: an 8-bit restricted operand and its I8 bit."""
+def re_operand(op: Operand, is_dst: bool, has_i8: bool = True) -> tuple[int, int]:
+    """nfp_swreg_to_rereg: an 8-bit restricted operand and its I8 bit (where the kind has one)."""
     if isinstance(op, Gpr):
         return _small(op.index, 0x1F, op), 0
     if isinstance(op, Xfer):
@@ -141,7 +141,7 @@ def re_operand(op: Operand, is_dst: bool) -> tuple[int, int]:
             raise EncodeError(f"{op}: LM post-modify in a restricted operand")
         return RE_LM | (op.ptr & 1) << 3 | _small(op.offset, 0x7, op), 0
     if isinstance(op, Imm):
-        v = _small(op.value, 0xFF, op)
+        v = _small(op.value, 0xFF if has_i8 else 0x7F, op)
         return RE_IMM | (v & 0x1F) | ((v & 0x60) << 1), v >> 7
     if op is NONE:
         return (RE_IMM if is_dst else 0), 0
@@ -195,20 +195,20 @@ def _needs_swap(a: Operand, b: Operand) -> bool:
 
 
 def _check_pair(a: Operand, b: Operand) -> None:
-    if a is not NONE and b is not NONE and a.cls == b.cls:
-        raise EncodeError(f"operands {a} and {b} are of the same class ({a.cls})")
     if isinstance(a, Gpr) and isinstance(b, Gpr) and a.bank == b.bank:
         raise EncodeError(f"operands {a} and {b} are in the same bank")
+    if a is not NONE and b is not NONE and a.cls == b.cls:
+        raise EncodeError(f"operands {a} and {b} are of the same class ({a.cls})")
 
 
-def place_sources(a: Operand, b: Operand, restricted: bool):
+def place_sources(a: Operand, b: Operand, restricted: bool, has_i8: bool = True):
     """(A field, B field, swap, i8, src_lmextn) for two sources."""
     _check_pair(a, b)
     swap = _needs_swap(a, b)
     first, second = (b, a) if swap else (a, b)
     if restricted:
-        fa, i8a = re_operand(first, False)
-        fb, i8b = re_operand(second, False)
+        fa, i8a = re_operand(first, False, has_i8)
+        fb, i8b = re_operand(second, False, has_i8)
         i8 = i8a | i8b
     else:
         fa, fb, i8 = ur_operand(first, False), ur_operand(second, False), 0
@@ -423,7 +423,7 @@ def _dec_br(w: int) -> NfpInsn:
 
 def _enc_br_bit(i: NfpInsn) -> int:
     # bpf/jit.c emit_br_bit_relo: the bit is given as a rotate-right amount of bit + 1
-    fa, fb, _, _, src_ext = place_sources(i.a, Imm(i.value + 1), True)
+    fa, fb, _, _, src_ext = place_sources(i.a, Imm(i.value + 1), True, has_i8=False)
     addr = _address(i)
     return _pack(BR_BIT, a=fa, b=fb, bv=int(i.op == "br_bset"), defer=i.defer, addr_lo=addr & 0x1FFF,
                  addr_hi=addr >> 13, src_lmextn=src_ext)
@@ -452,7 +452,7 @@ def _dec_rtn(w: int) -> NfpInsn:
 
 def _enc_mem(i: NfpInsn) -> int:
     token, tgt, _, unit = MEM_COMMANDS[i.op]
-    fa, fb, _, _, _ = place_sources(i.a, i.b, True)
+    fa, fb, _, _, _ = place_sources(i.a, i.b, True, has_i8=False)
     # no swap bit: the address is the sum of the two, decoded in (A field, B field) order
     if not isinstance(i.dst, Xfer):
         raise EncodeError(f"memory command transfer operand {i.dst} is not a transfer register")

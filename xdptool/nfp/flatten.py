@@ -48,19 +48,26 @@ def _local_targets(insns: list) -> list:
     return out
 
 
-def frame_size(program: Program, sub: Subprogram) -> int:
+def frame_size(program: Program, sub: Subprogram, is_callee: bool) -> int:
     insns = _local_targets(_body(program, sub))
     for insn in insns:
         if insn.is_local_call:  # a lone function: calls only clobber r0-r5
             insn.meta["opaque_call"] = True
-    states = analysis.analyze(insns, analysis.entry_state(0, args=sub is not program.subprograms[0]))
+    states = analysis.analyze(insns, analysis.entry_state(0, args=is_callee))
     lowest = min((offset for _, offset, _ in analysis.stack_accesses(insns, states)), default=0)
     return (-lowest + 7) & ~7
 
 
+def _subprograms(program: Program) -> list[Subprogram]:
+    if program.subprograms:
+        return program.subprograms
+    return [Subprogram(program.name, 0, program.slot_count, program.section)]  # hand-made programs
+
+
 def flatten(program: Program) -> Flat:
-    subs = {sub.start: sub for sub in program.subprograms}
-    sizes = {sub.start: frame_size(program, sub) for sub in program.subprograms}
+    subprograms = _subprograms(program)
+    subs = {sub.start: sub for sub in subprograms}
+    sizes = {sub.start: frame_size(program, sub, sub is not subprograms[0]) for sub in subprograms}
     out: list = []
     deepest = 0
     fresh = iter(range(11, 10_000))
@@ -103,7 +110,7 @@ def flatten(program: Program) -> Flat:
             out[k].meta["target"] = position[target]
         return exits
 
-    emit(program.subprograms[0], 0, {}, 0)
+    emit(subprograms[0], 0, {}, 0)
     for index, insn in enumerate(out):
         insn.pc = index
     if deepest > MAX_STACK:
