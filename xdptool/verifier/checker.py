@@ -18,6 +18,7 @@ from ..errors import XdpError
 from . import branches, pruning
 from .cfg import Cfg, build_cfg
 from .facts import record
+from .fastpath import specialise
 from .helpers import Arg, Helper, Ret, helper_name, map_func_compatible
 from .log import align_comment, format_frame, format_reg, kernel_insn_text
 from .profiles import Profile
@@ -112,7 +113,7 @@ class Checker:
         if log_level:
             self.lines.append(f"0: {format_frame(frame)}")
         by_pc = self.cfg.by_pc
-        handlers = {pc: self._handler(insn) for pc, insn in by_pc.items()}
+        handlers = {pc: specialise(self, insn) for pc, insn in by_pc.items()}
         prune_points = self.cfg.prune_points
         visit, pop, end_path = self._visit, self._pop, self._end_path
         pc = 0
@@ -154,8 +155,8 @@ class Checker:
         if rules is not None:
             rules.check_finish(self)
 
-    def _handler(self, insn: Instruction):
-        """The method that interprets `insn`, chosen once per instruction."""
+    def general_handler(self, insn: Instruction):
+        """The method that interprets `insn` in every case (fastpath adds cases on constants)."""
         cls = insn.cls
         if cls in (Cls.ALU, Cls.ALU64):
             return self.alu
@@ -297,7 +298,7 @@ class Checker:
     def step(self, insn: Instruction) -> int | None:
         """Interpret one instruction: the next pc, or None at the program's final exit."""
         try:
-            nxt = self._handler(insn)(insn)
+            nxt = self.general_handler(insn)(insn)
         except Reject as reject:
             if reject.pc is None:
                 reject.pc = insn.pc

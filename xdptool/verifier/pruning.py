@@ -16,15 +16,20 @@ _EXACT_TYPES = (RegType.CTX, RegType.PKT_END, RegType.MAP_PTR, RegType.STACK)
 
 
 def exact_key(state: State, live: int) -> tuple:
-    frames = []
-    last = len(state.frames) - 1
-    for index, frame in enumerate(state.frames):
-        regs = tuple(
-            reg.key() if (index != last or live >> i & 1) else None for i, reg in enumerate(frame.regs)
-        )
-        stack = tuple(sorted((spi, slot.key()) for spi, slot in frame.stack.items()))
-        frames.append((frame.callsite, regs, stack))
-    return tuple(frames)
+    """A hashable identity of the state (dead registers of the current frame left out)."""
+    key = []
+    last = state.frames[-1]
+    for frame in state.frames:
+        key.append(frame.callsite)
+        if frame is last:
+            key.extend([reg._key or reg.key() if live >> i & 1 else None for i, reg in enumerate(frame.regs)])
+        else:
+            key.extend([reg._key or reg.key() for reg in frame.regs])
+        if frame.stack:
+            key.append(tuple(sorted((spi, slot.key()) for spi, slot in frame.stack.items())))
+        else:
+            key.append(None)
+    return tuple(key)
 
 
 class _IdMap:

@@ -1,0 +1,144 @@
+"""Specialised handlers for the instructions that dominate loops: work on constants.
+
+`specialise(checker, insn)` returns a closure that decodes `insn` once and, when
+the registers involved are constant scalars, computes the result concretely
+(a constant's abstract result is that constant, so this is exactly what the
+general transfer functions would produce, only without building bounds); in
+every other case it calls the general handler.  Instructions without a fast
+form get the general handler directly.
+"""
+
+from __future__ import annotations
+
+from ..ebpf.insn import Instruction
+from ..ebpf.opcodes import AluOp, Cls, JmpOp
+from .scalar import CONCRETE, const_alu, s32, s64
+from .state import Reg, RegType
+from .tnum import U32, U64
+
+_SCALAR = RegType.SCALAR
+_SHIFTS = (AluOp.LSH, AluOp.RSH, AluOp.ARSH)
+
+# Conditional jumps on two constants of one width, unsigned or signed (kernel is_branch_taken).
+_COMPARE = {
+    JmpOp.JEQ: lambda a, b: a == b, JmpOp.JNE: lambda a, b: a != b,
+    JmpOp.JGT: lambda a, b: a > b, JmpOp.JGE: lambda a, b: a >= b,
+    JmpOp.JLT: lambda a, b: a < b, JmpOp.JLE: lambda a, b: a <= b,
+    JmpOp.JSET: lambda a, b: bool(a & b),
+    JmpOp.JSGT: lambda a, b: a > b, JmpOp.JSGE: lambda a, b: a >= b,
+    JmpOp.JSLT: lambda a, b: a < b, JmpOp.JSLE: lambda a, b: a <= b,
+}
+_SIGNED = frozenset({JmpOp.JSGT, JmpOp.JSGE, JmpOp.JSLT, JmpOp.JSLE})
+
+
+def specialise(checker, insn: Instruction):
+    cls = insn.cls
+    if cls in (Cls.ALU, Cls.ALU64) and not insn.off:
+        if insn.op == AluOp.MOV:
+            return _mov(checker, insn)
+        if insn.op in CONCRETE:
+            return _alu(checker, insn)
+    if cls in (Cls.JMP, Cls.JMP32) and insn.op in _COMPARE:
+        return _cond_jmp(checker, insn)
+    return checker.general_handler(insn)
+
+
+def _mov(checker, insn: Instruction):
+    general = checker.general_handler(insn)
+    d, s = insn.dst, insn.src
+    if d == 10:
+        return general
+    is64 = insn.cls == Cls.ALU64
+    if not insn.uses_reg_src:
+        value = Reg.shared_const(insn.imm if is64 else insn.imm & U32)
+
+        def mov_imm(insn: Instruction):
+            checker.scratched.add(d)
+            checker.state.frames[-1].regs[d] = value
+
+        return mov_imm
+    if not is64:
+        return general
+
+    def mov_reg(insn: Instruction):
+        regs = checker.state.frames[-1].regs
+        src = regs[s]
+        if src.type is _SCALAR and not src.var_off.mask:  # a constant: share it (ids included)
+            checker.scratched.add(s)
+            checker.scratched.add(d)
+            regs[d] = src
+            return None
+        return general(insn)
+
+    return mov_reg
+
+
+def _alu(checker, insn: Instruction):
+    general = checker.general_handler(insn)
+    op, d, s = insn.op, insn.dst, insn.src
+    is64 = insn.cls == Cls.ALU64
+    bits, mask = (64, U64) if is64 else (32, U32)
+    fn = CONCRETE[op]
+    shared_const = Reg.shared_const
+    if not insn.uses_reg_src:
+        imm = (insn.imm if is64 else insn.imm & U32) & mask
+        if op in _SHIFTS and imm >= bits:
+            return general
+
+        def alu_imm(insn: Instruction):
+            regs = checker.state.frames[-1].regs
+            dst = regs[d]
+            if dst.type is _SCALAR and not dst.var_off.mask:
+                checker.scratched.add(d)
+                regs[d] = shared_const(fn(dst.var_off.value & mask, imm, bits) & mask)
+                return None
+            return general(insn)
+
+        return alu_imm
+
+    def alu_reg(insn: Instruction):
+        regs = checker.state.frames[-1].regs
+        dst, src = regs[d], regs[s]
+        if dst.type is _SCALAR and src.type is _SCALAR and not dst.var_off.mask and not src.var_off.mask:
+            value = const_alu(op, dst.var_off.value, src.var_off.value, is64)
+            if value is not None:
+                checker.scratched.add(s)
+                checker.scratched.add(d)
+                regs[d] = shared_const(value)
+                return None
+        return general(insn)
+
+    return alu_reg
+
+
+def _cond_jmp(checker, insn: Instruction):
+    general = checker._cond_jmp
+    op, d, s = insn.op, insn.dst, insn.src
+    is64 = insn.cls == Cls.JMP
+    signed = op in _SIGNED
+    compare = _COMPARE[JmpOp(op)]
+    fall, target = insn.pc + 1, insn.target
+    uses_reg = insn.uses_reg_src
+    imm = insn.imm & U64 if is64 else insn.imm & U32
+
+    def cond_jmp(insn: Instruction):
+        checker.jmps += 1
+        regs = checker.state.frames[-1].regs
+        dst = regs[d]
+        src = regs[s] if uses_reg else None
+        if dst.type is _SCALAR and not dst.var_off.mask and (
+                src is None or (src.type is _SCALAR and not src.var_off.mask)):
+            a = dst.var_off.value
+            b = src.var_off.value if src is not None else imm
+            if is64:
+                if signed:
+                    a, b = s64(a), s64(b)
+            else:
+                a, b = (s32(a), s32(b)) if signed else (a & U32, b & U32)
+            checker.scratched.add(d)
+            if uses_reg:
+                checker.scratched.add(s)
+            return target if compare(a, b) else fall
+        return general(insn)
+
+    return cond_jmp
