@@ -473,13 +473,13 @@ def allocate(insns: list[NfpInsn], labels: dict[str, int], contexts="auto", firs
     tries = [(8, False), (4, True)] if contexts == "auto" else [(int(contexts), True)]
     for ctx, allow_spill in tries:
         K = REGS_PER_BANK[ctx]
-        attempt = [i.copy() for i in insns]
+        attempt, attempt_banks = [i.copy() for i in insns], dict(banks)
         try:
-            final, final_labels, colours, slots = _colour_all(attempt, dict(labels), dict(banks), K,
+            final, final_labels, colours, slots = _colour_all(attempt, dict(labels), attempt_banks, K,
                                                               allow_spill, ids, stats)
         except NeedsSpill:
             continue
-        return _finish(final, final_labels, colours, banks, ctx, slots, stats)
+        return _finish(final, final_labels, colours, attempt_banks, ctx, slots, stats)
     raise XdpError("NFP register allocation failed")
 
 
