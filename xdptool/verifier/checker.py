@@ -23,7 +23,7 @@ from .helpers import Arg, Helper, Ret, helper_name, map_func_compatible
 from .log import align_comment, format_frame, format_reg, kernel_insn_text
 from .profiles import Profile
 from .result import Reject
-from .scalar import S64_MIN, scalar_alu, scalar_neg, sign_extend, truncate
+from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, truncate
 from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, RegType, StackSlot, State
 from .tnum import U32, U64, Tnum
 
@@ -99,6 +99,7 @@ class Checker:
         self.jmps = 0
         self.last_checkpoint = (0, 0)
         self.prev_line = None
+        clear_caches()
 
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> None:

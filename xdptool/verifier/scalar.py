@@ -23,6 +23,8 @@ S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
 S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
 
 
+_SYNC_CACHE: dict[tuple, tuple] = {}
+_CACHE_LIMIT = 1 << 16
 _TWO64 = 1 << 64
 _SIGN64 = 1 << 63
 _HIGH32 = U64 & ~U32
@@ -106,123 +108,18 @@ class Bounds:
     def sync(self) -> None:
         """reg_bounds_sync(): make the five views agree as far as cheaply provable.
 
-        One pass over local variables (this is the verifier's hottest function):
-        bounds from the tnum, the 32/64 and signed/unsigned deductions twice,
-        the tnum from the bounds, and the bounds from the tnum once more.  The
-        readable step-by-step form is the oracle in tests/test_verifier_domains.py.
+        Memoised: a verification meets the same few dozen bounds thousands of
+        times (paths and loop iterations repeat the same arithmetic).
         """
-        tv, tm = self.var_off
-        smin, smax, umin, umax = self.smin, self.smax, self.umin, self.umax
-        s32_min, s32_max, u32_min, u32_max = self.s32_min, self.s32_max, self.u32_min, self.u32_max
-        for rnd in (0, 1, 2, 3):
-            if rnd != 1 and rnd != 2:  # bounds from the tnum (before and after the deductions)
-                v32, m32 = tv & U32, tm & U32
-                x = v32 | (m32 & 0x80000000)
-                x = x - 0x100000000 if x >> 31 else x
-                if x > s32_min:
-                    s32_min = x
-                x = v32 | (m32 & 0x7FFFFFFF)
-                x = x - 0x100000000 if x >> 31 else x
-                if x < s32_max:
-                    s32_max = x
-                if v32 > u32_min:
-                    u32_min = v32
-                x = v32 | m32
-                if x < u32_max:
-                    u32_max = x
-                x = tv | (tm & _SIGN64)
-                x = x - _TWO64 if x >> 63 else x
-                if x > smin:
-                    smin = x
-                x = tv | (tm & S64_MAX)
-                x = x - _TWO64 if x >> 63 else x
-                if x < smax:
-                    smax = x
-                if tv > umin:
-                    umin = tv
-                x = tv | tm
-                if x < umax:
-                    umax = x
-                if rnd == 3:
-                    break
-                continue
-            # __reg_deduce_bounds: 32-bit views from 64-bit ranges whose upper halves agree
-            for lo, hi in ((umin, umax), (smin, smax)):
-                if lo >> 32 != hi >> 32:
-                    continue
-                lo32, hi32 = lo & U32, hi & U32
-                if lo32 <= hi32:
-                    if lo32 > u32_min:
-                        u32_min = lo32
-                    if hi32 < u32_max:
-                        u32_max = hi32
-                slo = lo32 - 0x100000000 if lo32 >> 31 else lo32
-                shi = hi32 - 0x100000000 if hi32 >> 31 else hi32
-                if slo <= shi:
-                    if slo > s32_min:
-                        s32_min = slo
-                    if shi < s32_max:
-                        s32_max = shi
-            # signed <-> unsigned within 32 bits, when no sign boundary is crossed
-            lo = u32_min - 0x100000000 if u32_min >> 31 else u32_min
-            hi = u32_max - 0x100000000 if u32_max >> 31 else u32_max
-            if lo <= hi:
-                if lo > s32_min:
-                    s32_min = lo
-                if hi < s32_max:
-                    s32_max = hi
-            lo, hi = s32_min & U32, s32_max & U32
-            if lo <= hi:
-                if lo > u32_min:
-                    u32_min = lo
-                if hi < u32_max:
-                    u32_max = hi
-            # signed <-> unsigned within 64 bits
-            lo = umin - _TWO64 if umin >> 63 else umin
-            hi = umax - _TWO64 if umax >> 63 else umax
-            if lo <= hi:
-                if lo > smin:
-                    smin = lo
-                if hi < smax:
-                    smax = hi
-            lo, hi = smin & U64, smax & U64
-            if lo <= hi:
-                if lo > umin:
-                    umin = lo
-                if hi < umax:
-                    umax = hi
-            # 64-bit ranges from the 32-bit one (kernel __reg_deduce_mixed_bounds)
-            if u32_min <= u32_max:
-                x = (umin & _HIGH32) | u32_min
-                if x > umin:
-                    umin = x
-                x = (umax & _HIGH32) | u32_max
-                if x < umax:
-                    umax = x
-                x = (smin & _HIGH32) | u32_min
-                x = x - _TWO64 if x >> 63 else x
-                if x > smin:
-                    smin = x
-                x = (smax & _HIGH32) | u32_max
-                x = x - _TWO64 if x >> 63 else x
-                if x < smax:
-                    smax = x
-            if rnd == 2 and umin <= umax and u32_min <= u32_max:
-                # __reg_bound_offset: var_off &= tnum_range(umin, umax), and the same in 32 bits
-                chi = umin ^ umax
-                bits = chi.bit_length()
-                if bits <= 63:
-                    delta = (1 << bits) - 1
-                    v, m = tv | (umin & ~delta), tm & delta
-                    tv, tm = v & ~m & U64, m
-                chi = u32_min ^ u32_max
-                delta = (1 << chi.bit_length()) - 1
-                v, m = (tv & U32) | (u32_min & ~delta & U32), tm & delta & U32
-                v &= ~m
-                tv, tm = (tv & _HIGH32) | v, (tm & _HIGH32) | m
-        self.var_off = Tnum(tv, tm)
-        self.smin, self.smax, self.umin, self.umax = smin, smax, umin, umax
-        self.s32_min, self.s32_max, self.u32_min, self.u32_max = s32_min, s32_max, u32_min, u32_max
+        key = (self.var_off, self.smin, self.smax, self.umin, self.umax,
+               self.s32_min, self.s32_max, self.u32_min, self.u32_max)
+        out = _SYNC_CACHE.get(key)
+        if out is None:
+            if len(_SYNC_CACHE) > _CACHE_LIMIT:
+                _SYNC_CACHE.clear()
+            out = _SYNC_CACHE[key] = _sync(*key)
+        (self.var_off, self.smin, self.smax, self.umin, self.umax,
+         self.s32_min, self.s32_max, self.u32_min, self.u32_max) = out
 
     # -- width views ------------------------------------------------------------------
     def view(self, bits: int) -> "View":
@@ -249,6 +146,126 @@ class Bounds:
         else:
             self.smin, self.smax = 0, U32
         self.sync()
+
+
+def _sync(var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max) -> tuple:
+    """reg_bounds_sync() in one pass over locals: bounds from the tnum, the 32/64 and
+    signed/unsigned deductions twice, the tnum from the bounds, and the bounds from
+    the tnum once more.  The step-by-step form is the oracle in tests/test_verifier_domains.py.
+    """
+    tv, tm = var_off
+    for rnd in (0, 1, 2, 3):
+        if rnd != 1 and rnd != 2:  # bounds from the tnum (before and after the deductions)
+            v32, m32 = tv & U32, tm & U32
+            x = v32 | (m32 & 0x80000000)
+            x = x - 0x100000000 if x >> 31 else x
+            if x > s32_min:
+                s32_min = x
+            x = v32 | (m32 & 0x7FFFFFFF)
+            x = x - 0x100000000 if x >> 31 else x
+            if x < s32_max:
+                s32_max = x
+            if v32 > u32_min:
+                u32_min = v32
+            x = v32 | m32
+            if x < u32_max:
+                u32_max = x
+            x = tv | (tm & _SIGN64)
+            x = x - _TWO64 if x >> 63 else x
+            if x > smin:
+                smin = x
+            x = tv | (tm & S64_MAX)
+            x = x - _TWO64 if x >> 63 else x
+            if x < smax:
+                smax = x
+            if tv > umin:
+                umin = tv
+            x = tv | tm
+            if x < umax:
+                umax = x
+            if rnd == 3:
+                break
+            continue
+        # __reg_deduce_bounds: 32-bit views from 64-bit ranges whose upper halves agree
+        for lo, hi in ((umin, umax), (smin, smax)):
+            if lo >> 32 != hi >> 32:
+                continue
+            lo32, hi32 = lo & U32, hi & U32
+            if lo32 <= hi32:
+                if lo32 > u32_min:
+                    u32_min = lo32
+                if hi32 < u32_max:
+                    u32_max = hi32
+            slo = lo32 - 0x100000000 if lo32 >> 31 else lo32
+            shi = hi32 - 0x100000000 if hi32 >> 31 else hi32
+            if slo <= shi:
+                if slo > s32_min:
+                    s32_min = slo
+                if shi < s32_max:
+                    s32_max = shi
+        # signed <-> unsigned within 32 bits, when no sign boundary is crossed
+        lo = u32_min - 0x100000000 if u32_min >> 31 else u32_min
+        hi = u32_max - 0x100000000 if u32_max >> 31 else u32_max
+        if lo <= hi:
+            if lo > s32_min:
+                s32_min = lo
+            if hi < s32_max:
+                s32_max = hi
+        lo, hi = s32_min & U32, s32_max & U32
+        if lo <= hi:
+            if lo > u32_min:
+                u32_min = lo
+            if hi < u32_max:
+                u32_max = hi
+        # signed <-> unsigned within 64 bits
+        lo = umin - _TWO64 if umin >> 63 else umin
+        hi = umax - _TWO64 if umax >> 63 else umax
+        if lo <= hi:
+            if lo > smin:
+                smin = lo
+            if hi < smax:
+                smax = hi
+        lo, hi = smin & U64, smax & U64
+        if lo <= hi:
+            if lo > umin:
+                umin = lo
+            if hi < umax:
+                umax = hi
+        # 64-bit ranges from the 32-bit one (kernel __reg_deduce_mixed_bounds)
+        if u32_min <= u32_max:
+            x = (umin & _HIGH32) | u32_min
+            if x > umin:
+                umin = x
+            x = (umax & _HIGH32) | u32_max
+            if x < umax:
+                umax = x
+            x = (smin & _HIGH32) | u32_min
+            x = x - _TWO64 if x >> 63 else x
+            if x > smin:
+                smin = x
+            x = (smax & _HIGH32) | u32_max
+            x = x - _TWO64 if x >> 63 else x
+            if x < smax:
+                smax = x
+        if rnd == 2 and umin <= umax and u32_min <= u32_max:
+            # __reg_bound_offset: var_off &= tnum_range(umin, umax), and the same in 32 bits
+            chi = umin ^ umax
+            bits = chi.bit_length()
+            if bits <= 63:
+                delta = (1 << bits) - 1
+                v, m = tv | (umin & ~delta), tm & delta
+                tv, tm = v & ~m & U64, m
+            chi = u32_min ^ u32_max
+            delta = (1 << chi.bit_length()) - 1
+            v, m = (tv & U32) | (u32_min & ~delta & U32), tm & delta & U32
+            v &= ~m
+            tv, tm = (tv & _HIGH32) | v, (tm & _HIGH32) | m
+    return Tnum(tv, tm), smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max
+
+
+def clear_caches() -> None:
+    """Forget memoised results (each verification starts cold, so timings stay honest)."""
+    _SYNC_CACHE.clear()
 
 
 class View(NamedTuple):
