@@ -318,6 +318,15 @@ class Executor:
             raise IsaViolation(f"at {self._pc}: {reg} read before it was written")
         return value
 
+    def read_dst(self, op: Operand) -> int:
+        """The old value of a destination that is also read (immed_w*/b*, ld_field)."""
+        if isinstance(op, Gpr) and op.bank == "AB":
+            a, b = self.read_reg(Gpr("A", op.index)), self.read_reg(Gpr("B", op.index))
+            if a != b:
+                raise IsaViolation(f"at {self._pc}: {op} differs between its banks")
+            return a
+        return self.read(op)
+
     def write_reg(self, reg, value: int) -> None:
         value &= MASK32
         if isinstance(reg, VReg):
@@ -485,7 +494,7 @@ class Executor:
     def _ld_field(self, i: NfpInsn) -> None:
         src = self._shifted(i.shift, self.read(i.b))
         mask = sum(0xFF << (8 * k) for k in range(4) if i.value >> k & 1)
-        old = 0 if i.width == "w_clr" else self.read(i.dst)
+        old = 0 if i.width == "w_clr" else self.read_dst(i.dst)
         self.write(i.dst, (old & ~mask) | (src & mask))
 
     def _immed(self, i: NfpInsn) -> None:
@@ -496,7 +505,7 @@ class Executor:
         value, mask = immed_value(i)
         if i.target is not None:
             value, mask = i.target, MASK32
-        old = self.read(i.dst) if i.width else 0
+        old = self.read_dst(i.dst) if i.width else 0
         self.write(i.dst, (old & ~mask) | value)
 
     def _mul_step(self, i: NfpInsn) -> None:
