@@ -29,6 +29,7 @@ class Cfg:
     loop_heads: set[int] = field(default_factory=set)  # targets of back-edges
     live_in: dict[int, int] = field(default_factory=dict)  # pc -> bitmask of live registers
     callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
+    succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
 
     def subprog_of(self, pc: int) -> int:
         index = 0
@@ -52,15 +53,21 @@ def _reserved_message(insn: Instruction) -> str:
     return {Cls.LDX: "BPF_LDX", Cls.ST: "BPF_ST", Cls.STX: "BPF_STX"}[Cls(cls)] + " uses reserved fields"
 
 
+_PSEUDO_SRCS = frozenset(int(s) for s in PseudoSrc)
+_RULES: dict[tuple[int, int], dict] = {}  # (code, src) -> field rules (they depend on nothing else)
+
+
 def check_insn_fields(insn: Instruction) -> None:
     if not insn.is_valid_opcode:
         raise Reject(f"unknown opcode {insn.code:02x}", insn.pc)
     if insn.is_ld_imm64:
         if insn.ext != b"\0\0\0\0":
             raise Reject("invalid bpf_ld_imm64 insn", insn.pc)
-        if insn.src not in {int(s) for s in PseudoSrc}:
+        if insn.src not in _PSEUDO_SRCS:
             raise Reject("unrecognized bpf_ld_imm64 insn", insn.pc)
-    _, rules = rules_for(insn)
+    rules = _RULES.get((insn.code, insn.src))
+    if rules is None:
+        rules = _RULES[(insn.code, insn.src)] = rules_for(insn)[1]
     for name in FIELDS:
         allowed = rules[name]
         if allowed is not ANY and getattr(insn, name) not in allowed:
@@ -101,66 +108,71 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True) -> Cfg:
             starts.add(target)
     subprog_starts = sorted(starts)
     cfg = Cfg(insns, by_pc, subprog_starts)
+    succ = cfg.succ = {insn.pc: successors(insn) for insn in insns}
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
-    for first, stop in bounds:  # check_subprogs
-        last = None
-        for insn in insns:
-            if not first <= insn.pc < stop:
-                continue
-            last = insn
-            if insn.is_branch and not first <= insn.target < stop:
-                raise Reject(f"jump out of range from insn {insn.pc} to {insn.target}", insn.pc)
-        if last is None or not (last.is_exit or (last.is_branch and last.op == JmpOp.JA)):
-            raise Reject("last insn is not an exit or jmp", last.pc if last else first)
+    sub, (first, stop) = 0, bounds[0]
+    for i, insn in enumerate(insns):  # check_subprogs, in pc order as the kernel reports
+        if insn.is_branch and not first <= insn.target < stop:
+            raise Reject(f"jump out of range from insn {insn.pc} to {insn.target}", insn.pc)
+        if i + 1 == len(insns) or insns[i + 1].pc >= stop:
+            if not (insn.is_exit or (insn.is_branch and insn.op == JmpOp.JA)):
+                raise Reject("last insn is not an exit or jmp", insn.pc)
+            sub += 1
+            if sub < len(bounds) and (i + 1 == len(insns) or bounds[sub][1] <= insns[i + 1].pc):
+                raise Reject("last insn is not an exit or jmp", bounds[sub][0])  # an empty subprogram
+            if sub < len(bounds):
+                first, stop = bounds[sub]
     for insn in insns:
         if insn.is_branch and insn.target not in by_pc:
             raise Reject(f"jump into the middle of ldimm64 insn {insn.target - 1}", insn.pc)
+    _mark_prune_points(cfg)
     _walk(cfg, allow_loops)
     _liveness(cfg)
     return cfg
 
 
+def _mark_prune_points(cfg: Cfg) -> None:
+    """Jump targets, both sides of conditional jumps and calls, bpf_loop calls (checkpoint sites)."""
+    for insn in cfg.insns:
+        if insn.is_call or (insn.is_branch and insn.op != JmpOp.JA):
+            cfg.prune_points.update(cfg.succ[insn.pc])
+        elif insn.is_branch:
+            cfg.prune_points.add(insn.target)
+        if insn.is_helper_call and insn.imm == BPF_LOOP:
+            cfg.prune_points.add(insn.pc)
+            cfg.callback_calls.add(insn.pc)
+
+
 def _walk(cfg: Cfg, allow_loops: bool) -> None:
     """Iterative DFS from every subprogram entry (check_cfg): back-edges, unreachable code."""
+    edges = {pc: [(s, False) for s in succ] for pc, succ in cfg.succ.items()}
+    for insn in cfg.insns:
+        if insn.is_local_call:
+            edges[insn.pc].append((insn.target, True))
     color: dict[int, int] = {}  # 1 = on the DFS stack, 2 = done
     for entry in cfg.subprog_starts:
         if entry in color:
             continue
-        stack = [(entry, iter(_edges(cfg, cfg.by_pc[entry])))]
+        stack = [(entry, iter(edges[entry]))]
         color[entry] = 1
         while stack:
-            pc, edges = stack[-1]
-            for succ, is_call in edges:
-                state = color.get(succ)
+            pc, out = stack[-1]
+            for target, is_call in out:
+                state = color.get(target)
                 if state is None:
-                    color[succ] = 1
-                    stack.append((succ, iter(_edges(cfg, cfg.by_pc[succ]))))
+                    color[target] = 1
+                    stack.append((target, iter(edges[target])))
                     break
                 if state == 1:
                     if is_call or not allow_loops:
-                        raise Reject(f"back-edge from insn {pc} to {succ}", pc)
-                    cfg.loop_heads.add(succ)
+                        raise Reject(f"back-edge from insn {pc} to {target}", pc)
+                    cfg.loop_heads.add(target)
             else:
                 color[pc] = 2
                 stack.pop()
     for insn in cfg.insns:
         if insn.pc not in color:
             raise Reject(f"unreachable insn {insn.pc}", insn.pc)
-
-
-def _edges(cfg: Cfg, insn: Instruction) -> list[tuple[int, bool]]:
-    edges = [(s, False) for s in successors(insn)]
-    if insn.is_call or (insn.is_branch and insn.op != JmpOp.JA):
-        for s, _ in edges:
-            cfg.prune_points.add(s)
-    elif insn.is_branch:
-        cfg.prune_points.add(insn.target)
-    if insn.is_local_call:
-        edges.append((insn.target, True))
-    if insn.is_helper_call and insn.imm == BPF_LOOP:
-        cfg.prune_points.add(insn.pc)
-        cfg.callback_calls.add(insn.pc)
-    return edges
 
 
 def _reads_writes(insn: Instruction) -> tuple[int, int]:
@@ -182,26 +194,24 @@ def _liveness(cfg: Cfg) -> None:
     Calls keep r6-r9 and r10 live across (callees and callers use them); exits of
     subprograms return r0 and the caller's callee-saved registers stay live.
     """
-    insns = cfg.insns
-    info = {insn.pc: _reads_writes(insn) for insn in insns}
-    succ = {insn.pc: successors(insn) for insn in insns}
-    live_in = {insn.pc: 0 for insn in insns}
-    changed = True
     callee_saved = 0b11111000000  # r6-r10
+    order = []  # reverse pc order: (pc, successors, reads, kept-mask, extra) with everything decoded once
+    for insn in reversed(cfg.insns):
+        reads, writes = _reads_writes(insn)
+        extra = 1 << 10
+        if insn.is_local_call:
+            extra |= callee_saved
+        order.append((insn.pc, cfg.succ[insn.pc], reads | extra, ~writes, callee_saved if insn.is_exit else 0))
+    live_in = {pc: 0 for pc, *_ in order}
+    changed = True
     while changed:
         changed = False
-        for insn in reversed(insns):
-            out = 0
-            for s in succ[insn.pc]:
+        for pc, succ, gen, keep, exit_out in order:
+            out = exit_out
+            for s in succ:
                 out |= live_in.get(s, 0)
-            if insn.is_exit:
-                out |= callee_saved  # a subprogram's exit returns to a caller that may use them
-            reads, writes = info[insn.pc]
-            new = reads | (out & ~writes)
-            if insn.is_local_call:
-                new |= callee_saved
-            new |= 1 << 10
-            if new != live_in[insn.pc]:
-                live_in[insn.pc] = new
+            new = gen | (out & keep)
+            if new != live_in[pc]:
+                live_in[pc] = new
                 changed = True
     cfg.live_in = live_in
