@@ -24,6 +24,7 @@ S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 _SYNC_CACHE: dict[tuple, tuple] = {}
+_ALU_CACHE: dict[tuple, tuple] = {}
 _CACHE_LIMIT = 1 << 16
 _TWO64 = 1 << 64
 _SIGN64 = 1 << 63
@@ -266,6 +267,7 @@ def _sync(var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max) -
 def clear_caches() -> None:
     """Forget memoised results (each verification starts cold, so timings stay honest)."""
     _SYNC_CACHE.clear()
+    _ALU_CACHE.clear()
 
 
 class View(NamedTuple):
@@ -422,12 +424,28 @@ def const_alu(op: int, a: int, b: int, is64: bool) -> int | None:
 
 
 def scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
-    """dst = dst <op> src on scalars (adjust_scalar_min_max_vals)."""
+    """dst = dst <op> src on scalars (adjust_scalar_min_max_vals); memoised like sync()."""
     if not dst.var_off.mask and not src.var_off.mask:
         value = const_alu(op, dst.var_off.value, src.var_off.value, is64)
         if value is not None:
             dst.set_const_bounds(value)
             return
+    key = (op, is64, dst.var_off, dst.smin, dst.smax, dst.umin, dst.umax, dst.s32_min, dst.s32_max, dst.u32_min,
+           dst.u32_max, src.var_off, src.smin, src.smax, src.umin, src.umax, src.s32_min, src.s32_max,
+           src.u32_min, src.u32_max)
+    out = _ALU_CACHE.get(key)
+    if out is None:
+        _scalar_alu(dst, op, src, is64)
+        if len(_ALU_CACHE) > _CACHE_LIMIT:
+            _ALU_CACHE.clear()
+        _ALU_CACHE[key] = (dst.var_off, dst.smin, dst.smax, dst.umin, dst.umax,
+                           dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max)
+        return
+    (dst.var_off, dst.smin, dst.smax, dst.umin, dst.umax,
+     dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max) = out
+
+
+def _scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
     bits = 64 if is64 else 32
     if op in _LOW_HALF_OPS:
         result = _binary_view(op, dst.view(bits), src.view(bits), bits)
