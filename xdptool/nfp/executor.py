@@ -259,7 +259,9 @@ class Executor:
             if self.csr_latch is not None and insn.kind != "immed":
                 raise IsaViolation(f"at {pc}: local_csr_rd not followed by immed")
             if self.mul is not None and insn.kind != "mul_step":
-                raise IsaViolation(f"at {pc}: mul_step sequence interrupted")
+                if not self.mul.get("last_done"):
+                    raise IsaViolation(f"at {pc}: mul_step sequence interrupted")
+                self.mul = None  # a 32x32 product whose high half nobody wanted
             self.step += 1
             self.stats.insns += 1
             taken = handlers[insn.kind](self, insn)
@@ -532,6 +534,7 @@ class Executor:
         product = {"32x32": a * b, "16x16": (a & 0xFFFF) * (b & 0xFFFF), "24x8": (a & 0xFFFFFF) * (b & 0xFF)}[kind]
         if step == "last":
             self.write(i.dst, product & MASK32)
+            state["last_done"] = True
             if kind != "32x32":
                 self.mul = None
         elif step == "last2" and kind == "32x32":
