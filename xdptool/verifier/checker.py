@@ -63,12 +63,13 @@ for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_
 class Entry:
     """A checkpointed state at a prune point; `branches` counts unfinished paths through it."""
 
-    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses")
+    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses", "hint")
 
     def __init__(self, state: State, pc: int, parent: "Entry | None", key):
         self.state, self.pc, self.parent, self.key = state, pc, parent, key
         self.branches = 1
         self.hits = self.misses = 0
+        self.hint = None  # the register that made the last comparison fail
 
 
 class Checker:
@@ -231,12 +232,16 @@ class Checker:
         if done:
             allow_uninit = self.profile.allow_uninit_stack
             for entry in done:
-                if pruning.states_safe(entry.state, state, live, allow_uninit):
-                    entry.hits += 1
-                    if self.log_level:
-                        self.lines.append(f"{pc}: safe")
-                    self._end_path()
-                    return True
+                hint = entry.hint
+                if hint is None or hint == pruning.ELSEWHERE or not live >> hint & 1 or not pruning.quick_miss(
+                        entry.state, state, hint):
+                    hint = entry.hint = pruning.first_difference(entry.state, state, live, allow_uninit)
+                    if hint is None:
+                        entry.hits += 1
+                        if self.log_level:
+                            self.lines.append(f"{pc}: safe")
+                        self._end_path()
+                        return True
                 if add:
                     entry.misses += 1
             if len(done) > STATES_PER_INSN:  # drop states that keep missing (the kernel's miss_cnt)

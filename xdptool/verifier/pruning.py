@@ -115,20 +115,41 @@ def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool) -> bool:
     return True
 
 
-def states_safe(old: State, cur: State, live: int, allow_uninit: bool) -> bool:
+ELSEWHERE = 11  # what first_difference reports for anything but a register of the current frame
+
+
+def first_difference(old: State, cur: State, live: int, allow_uninit: bool) -> int | None:
+    """None when `old` subsumes `cur`, else where it failed: a register of the current
+    frame (0-10) or ELSEWHERE (frames, callers' registers, stacks).  The caller keeps
+    the answer as a hint: the same register tends to fail again (see `quick_miss`)."""
     if len(old.frames) != len(cur.frames):
-        return False
+        return ELSEWHERE
     ids = _IdMap()
     last = len(old.frames) - 1
     for index, (of, cf) in enumerate(zip(old.frames, cur.frames)):
         if of.callsite != cf.callsite:
-            return False
-        mask = live if index == last else 0x7FF
-        for i, (o, c) in enumerate(zip(of.regs, cf.regs)):
-            if (o is c and not o.id) or not mask >> i & 1:
-                continue  # the same (unchanging) register, with no id to map; or dead here
-            if not regsafe(o, c, ids):
-                return False
+            return ELSEWHERE
+        if index == last:
+            for i, (o, c) in enumerate(zip(of.regs, cf.regs)):
+                if (o is c and not o.id) or not live >> i & 1:
+                    continue  # the same (unchanging) register, with no id to map; or dead here
+                if not regsafe(o, c, ids):
+                    return i
+        else:
+            for o, c in zip(of.regs, cf.regs):
+                if not (o is c and not o.id) and not regsafe(o, c, ids):
+                    return ELSEWHERE
         if not stacksafe(of, cf, ids, allow_uninit):
-            return False
-    return True
+            return ELSEWHERE
+    return None
+
+
+def states_safe(old: State, cur: State, live: int, allow_uninit: bool) -> bool:
+    return first_difference(old, cur, live, allow_uninit) is None
+
+
+def quick_miss(old: State, cur: State, regno: int) -> bool:
+    """True when register `regno` alone already shows that `old` cannot subsume `cur`
+    (a necessary condition: with no ids mapped yet, id checks cannot fail)."""
+    o, c = old.frames[-1].regs[regno], cur.frames[-1].regs[regno]
+    return o is not c and len(old.frames) == len(cur.frames) and not regsafe(o, c, _IdMap())
