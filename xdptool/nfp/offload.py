@@ -78,6 +78,7 @@ class OffloadReport:
             "offloaded": self.offloaded,
             "reasons": [r.as_json() for r in self.reasons],
             "warnings": [w.as_json() for w in self.warnings],
+            "mapping": ("baseline" if image.baseline else "allocator") if image else None,
             "nfp_instructions": len(image.insns) if image else None,
             "window": BPF_WINDOW,
             "contexts": image.contexts if image else None,

@@ -1,0 +1,134 @@
+"""`xdptool offload` and `xdptool maps` through click's CliRunner, and replaying the offloaded image."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xdptool.cli.main import cli
+from xdptool.nfp import firmware
+from xdptool.nfp.assembler import assemble
+from xdptool.nfp.image import link
+from xdptool.nfp.encoding import encode
+
+PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line_error(result, code: int) -> str:
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: ") and "Traceback" not in result.output, result.stderr
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    if shutil.which("clang") is None:
+        pytest.skip("clang is not installed")
+    from xdptool import toolchain
+
+    out = tmp_path_factory.mktemp("nfp-cli")
+    return {name: Path(toolchain.build(PROGRAMS / f"{name}.c", out / f"{name}.o").output)
+            for name in ("port_blocklist", "mac_swap", "syn_ratelimit")}
+
+
+def test_offload_reports_and_writes_an_assemblable_listing(objects, tmp_path):
+    state, listing = tmp_path / "state", tmp_path / "fw.s"
+    result = invoke("offload", objects["mac_swap"], "--target", "nfp-emu", "--state", state, "-o", listing)
+    assert result.exit_code == 0, result.output
+    assert "offloaded xdp_mac_swap" in result.output and "of 2560" in result.output
+    assert "contexts          8 per ME" in result.output
+    text = listing.read_text()
+    insns, labels = assemble(text)
+    link(insns, labels, firmware.SYMBOLS)
+    saved = json.loads((state / "nfp" / "offload.json").read_text())
+    assert [format(encode(i), "016x") for i in insns] == saved["image"]
+    assert "mac_swap.c:" in text and "; 0: " in text  # C lines and eBPF instructions as comments
+
+
+def test_offload_json_document(objects, tmp_path):
+    result = invoke("offload", objects["port_blocklist"], "--state", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["offloaded"] is True and doc["reasons"] == []
+    assert doc["contexts"] == 8 and set(doc["registers"]) == {"A", "B"}
+    assert doc["baseline"]["contexts"] == 4 and doc["baseline"]["nfp_instructions"] > doc["nfp_instructions"]
+    assert doc["spills"] == 0 and doc["lm_bytes"] >= 64
+    assert any("unaligned stack pointer" in w["message"] for w in doc["warnings"])
+
+
+def test_baseline_flag_offloads_the_kernel_mapping(objects, tmp_path):
+    result = invoke("offload", objects["mac_swap"], "--state", tmp_path, "--baseline", "--json")
+    doc = json.loads(result.stdout)
+    saved = json.loads((tmp_path / "nfp" / "offload.json").read_text())
+    assert doc["mapping"] == "baseline" and doc["contexts"] == 4
+    assert len(saved["image"]) == doc["nfp_instructions"] == doc["baseline"]["nfp_instructions"]
+
+
+def test_contexts_4_is_honoured(objects, tmp_path):
+    doc = json.loads(invoke("offload", objects["mac_swap"], "--state", tmp_path, "--contexts", "4", "--json").stdout)
+    assert doc["contexts"] == 4 and doc["registers_per_bank"] == 32
+
+
+def test_refused_program_exits_1_with_the_reason(objects, tmp_path):
+    line = one_line_error(invoke("offload", objects["syn_ratelimit"], "--state", tmp_path), 1)
+    assert "cannot be offloaded" in line and "lru_hash" in line
+    result = invoke("offload", objects["syn_ratelimit"], "--state", tmp_path, "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["offloaded"] is False
+    assert not (tmp_path / "nfp" / "offload.json").exists()
+
+
+def test_bad_input_is_one_line(tmp_path):
+    assert "no such file" in one_line_error(invoke("offload", tmp_path / "missing.o"), 2)
+    bogus = tmp_path / "bogus.o"
+    bogus.write_bytes(b"not an elf")
+    one_line_error(invoke("offload", bogus), 2)
+    assert "nothing offloaded" in one_line_error(invoke("maps", "dump", "--state", tmp_path), 2)
+
+
+def test_maps_set_replay_and_reset_persist_like_a_card(objects, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default state directory .xdptool
+    assert invoke("offload", objects["port_blocklist"]).exit_code == 0
+    # block UDP/TCP port 53 in both directions (value bit 0: source? see port_blocklist.c; set all bits)
+    result = invoke("maps", "set", "blocklist", "0035", "03")
+    assert result.exit_code == 0, result.output
+    dump = json.loads(invoke("maps", "dump", "--json").stdout)
+    assert dump["blocklist"] == [{"key": "0035", "value": "03"}]
+    replay = invoke("replay", PROGRAMS / "port_blocklist.pcap", "--json")
+    assert replay.exit_code == 0, replay.output
+    summary = json.loads(replay.stdout)["summary"]
+    assert summary["target"] == "nfp-emu" if "target" in summary else True
+    after = json.loads(invoke("maps", "dump", "--json").stdout)
+    assert after["drops"], "the replay's drop counters were saved back to the card's maps"
+    again = json.loads(invoke("replay", PROGRAMS / "port_blocklist.pcap", "--json").stdout)
+    counts = {e["key"]: int.from_bytes(bytes.fromhex(e["value"]), "little") for e in after["drops"]}
+    later = json.loads(invoke("maps", "dump", "--json").stdout)
+    counts2 = {e["key"]: int.from_bytes(bytes.fromhex(e["value"]), "little") for e in later["drops"]}
+    assert all(counts2[k] == 2 * v for k, v in counts.items()), (counts, counts2)
+    assert again["maps"] == later
+    assert invoke("maps", "reset").exit_code == 0
+    assert json.loads(invoke("maps", "dump", "--json").stdout) == {"blocklist": [], "drops": []}
+
+
+def test_maps_set_rejects_bad_keys(objects, tmp_path):
+    assert invoke("offload", objects["port_blocklist"], "--state", tmp_path).exit_code == 0
+    assert "key of 3 bytes" in one_line_error(invoke("maps", "set", "--state", tmp_path, "blocklist", "000000", "01"), 2)
+    assert "not hex" in one_line_error(invoke("maps", "set", "--state", tmp_path, "blocklist", "zz", "01"), 2)
+    assert "no map named" in one_line_error(invoke("maps", "dump", "--state", tmp_path, "nope"), 2)
+
+
+def test_replay_refuses_a_changed_object(objects, tmp_path, monkeypatch):
+    obj = tmp_path / "fw.o"
+    shutil.copy(objects["mac_swap"], obj)
+    monkeypatch.chdir(tmp_path)
+    assert invoke("offload", obj).exit_code == 0
+    obj.write_bytes(objects["port_blocklist"].read_bytes())
+    assert "changed since it was offloaded" in one_line_error(invoke("replay", PROGRAMS / "mac_swap.pcap"), 2)
