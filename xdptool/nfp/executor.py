@@ -152,8 +152,10 @@ def check_image(image: Image, virtual: bool = False) -> None:
             bad("more than 32 bytes in one memory command")
         if insn.kind == "csr_rd" and (pc + 1 >= len(insns) or insns[pc + 1].kind != "immed"):
             bad("local_csr_rd must be followed by immed (the value arrives through it)")
-    if not insns or not insns[-1].is_unconditional:
-        raise IsaViolation("NFP image: the last instruction must be an unconditional branch")
+    ends = [k for k in range(max(0, len(insns) - 4), len(insns))
+            if insns[k].is_unconditional and k + insns[k].defer == len(insns) - 1]
+    if not ends:
+        raise IsaViolation("NFP image: the last instruction must be an unconditional branch (or its defer slot)")
 
 
 # -- the machine -------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .flatten import flatten
 from .image import BPF_WINDOW, Image, link
 from .lower import Refused, lower
 from .regalloc import allocate
+from .schedule import fill_defer_slots
 
 
 def build_image(program: Program, contexts="auto", baseline: bool = False) -> tuple[Image, list[Refused]]:
@@ -37,7 +38,8 @@ def build_image(program: Program, contexts="auto", baseline: bool = False) -> tu
         alloc = allocate_baseline(lowered.insns, lowered.labels)
     else:
         alloc = allocate(lowered.insns, lowered.labels, contexts)
-    insns = link(alloc.insns, alloc.labels, firmware.SYMBOLS)
+    insns, labels = fill_defer_slots(alloc.insns, alloc.labels) if not baseline else (alloc.insns, alloc.labels)
+    insns = link(insns, labels, firmware.SYMBOLS)
     stats = dict(alloc.stats, registers=alloc.used, virtual_insns=len(lowered.insns))
     image = Image(insns, alloc.labels, alloc.contexts, lowered.stack_bytes, alloc.spill_slots, maps,
                   program.name, baseline, stats)

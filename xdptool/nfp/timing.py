@@ -42,7 +42,7 @@ class PacketCost:
 
 
 def packet_cost(stats) -> PacketCost:
-    issue = stats.insns + BRANCH_PENALTY * stats.taken + DATAPATH_ISSUE
+    issue = stats.insns + max(0, BRANCH_PENALTY * stats.taken - stats.defer_filled) + DATAPATH_ISSUE
     wait = sum(LATENCY.get(target, LATENCY["emem"]) * n for target, n in stats.mem.items()) + DATAPATH_WAIT
     for name, calls in stats.fw.items():
         routine = firmware.ROUTINES[name]
