@@ -17,6 +17,7 @@ from .check import Reason, size_reasons, verifier_reasons
 from .flatten import flatten
 from .image import BPF_WINDOW, Image, link
 from .lower import Refused, lower
+from .merge import merge_reads
 from .regalloc import allocate
 from .schedule import fill_defer_slots
 
@@ -32,6 +33,7 @@ def build_image(program: Program, contexts="auto", baseline: bool = False) -> tu
     except XdpError as exc:
         raise Refused(str(exc)) from None
     lowered = lower(program, flat, maps)
+    lowered.insns, lowered.labels, merged = merge_reads(lowered.insns, lowered.labels)
     if baseline:
         from .baseline import allocate_baseline
 
@@ -40,7 +42,7 @@ def build_image(program: Program, contexts="auto", baseline: bool = False) -> tu
         alloc = allocate(lowered.insns, lowered.labels, contexts)
     insns, labels = fill_defer_slots(alloc.insns, alloc.labels) if not baseline else (alloc.insns, alloc.labels)
     insns = link(insns, labels, firmware.SYMBOLS)
-    stats = dict(alloc.stats, registers=alloc.used, virtual_insns=len(lowered.insns))
+    stats = dict(alloc.stats, registers=alloc.used, virtual_insns=len(lowered.insns), merged_loads=merged)
     image = Image(insns, alloc.labels, alloc.contexts, lowered.stack_bytes, alloc.spill_slots, maps,
                   program.name, baseline, stats)
     return image, lowered.warnings
