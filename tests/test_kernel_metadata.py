@@ -60,3 +60,4 @@ def test_metadata_is_not_in_the_output_frame():
     for target, result in results.items():
         assert result.verdict == "XDP_PASS", target
         assert bytes(result.packet) == b"\xcd" + packet[1:], target
+        assert bytes(result.meta) == b"\xab" + bytes(7), target

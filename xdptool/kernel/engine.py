@@ -123,7 +123,7 @@ class KernelEngine:
 
     def _result(self, packet: bytes, ctx: XdpContext | None) -> RunResult:
         out = self.runner.run(packet, ctx)
-        return RunResult(retval=out.retval, packet=out.data)
+        return RunResult(retval=out.retval, packet=out.data, meta=out.meta)
 
     def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult:
         with self._on_configured_cpu():

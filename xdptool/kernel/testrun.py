@@ -32,6 +32,7 @@ class TestRunOutput:
     data: bytes
     duration_ns: int  # mean per repetition, as the kernel reports it
     ctx: XdpMd
+    meta: bytes = b""  # the metadata adjust_meta put in front of data
 
 
 class TestRunner:
@@ -83,7 +84,8 @@ class TestRunner:
         # (net/bpf/test_run.c: xdp_convert_buff_to_md); engines report the frame
         # from data on, what goes on the wire, so the metadata is cut off here.
         frame = self.out.raw[out_ctx.data : attr.data_size_out]
-        return TestRunOutput(attr.retval, frame, attr.duration, out_ctx)
+        meta = self.out.raw[: out_ctx.data]
+        return TestRunOutput(attr.retval, frame, attr.duration, out_ctx, meta)
 
 
 def test_run(prog_fd: int, packet: bytes, ctx: XdpContext | None = None, repeat: int = 1) -> TestRunOutput:

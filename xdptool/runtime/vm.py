@@ -159,7 +159,7 @@ class VmEngine:
         redirect = run.redirect if fault is None and retval == helper_table.XDP_REDIRECT else None
         return RunResult(retval=0 if fault else retval, packet=self.xdp.packet, redirect=redirect, fault=fault,
                          trace_printk=run.trace_printk, events=run.events, insns_executed=self.count,
-                         **({"trace": self._trace} if self._trace is not None else {}))
+                         meta=self.xdp.meta, **({"trace": self._trace} if self._trace is not None else {}))
 
     def _begin_run(self) -> RunState:
         self.state = RunState([], [])

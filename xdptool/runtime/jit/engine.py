@@ -283,7 +283,8 @@ class JitEngine:
         retval = 0 if fault is not None else r0 & M32
         redirect = run.redirect if fault is None and retval == XDP_REDIRECT else None
         return RunResult(retval=retval, packet=shadow.xdp.packet, redirect=redirect, fault=fault,
-                         trace_printk=run.trace_printk, events=run.events, insns_executed=self.env.insns)
+                         trace_printk=run.trace_printk, events=run.events, insns_executed=self.env.insns,
+                         meta=shadow.xdp.meta)
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
         """Every packet through the native packet loop (`run_packed`), as RunResults."""
