@@ -22,7 +22,8 @@ from .console import fail, out, print_json, warn
 def command(obj_path, target, selector, contexts, baseline, listing_path, state_dir, as_json):
     """Offload a program in OBJ to the NFP: say whether it fits, show its assembly and its speed."""
     from ..nfp import state
-    from ..nfp.offload import build_image, estimate_timing, offload
+    from ..errors import XdpError
+    from ..nfp.offload import estimate_timing, offload
     from ..nfp.printer import format_image_listing
     from ..runtime.maps import MapStore
     from .objects import load
@@ -31,7 +32,9 @@ def command(obj_path, target, selector, contexts, baseline, listing_path, state_
     program = obj.program(selector)
     report = offload(program, contexts)
     if report.offloaded and baseline:
-        report.image, _ = build_image(program, "4", baseline=True)
+        if report.baseline is None:
+            raise XdpError(f"{program.name}: the kernel JIT's fixed mapping cannot hold this program's registers")
+        report.image = report.baseline
         report.timing = estimate_timing(report.image, program)
     if report.offloaded:
         listing = format_image_listing(report.image)

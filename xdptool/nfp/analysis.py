@@ -299,4 +299,27 @@ def stack_accesses(insns: list[Instruction], states: list[State | None]):
                 yield index, offset + insn.off, insn.size_bytes
 
 
+def refine(state: State, facts, rename: dict[int, int]) -> State:
+    """Strengthen a state with the verifier's facts at the same pc (never weaken it).
+
+    The verifier is path-sensitive, so it knows more: a register that is the
+    same constant, or whose upper half is zero, on every path it explored.
+    `rename` maps the original register numbers to the flattened ones.
+    """
+    if facts is None:
+        return state
+    for reg, fact in facts.regs.items():
+        if not isinstance(reg, int) or fact.types != {"scalar"}:
+            continue
+        n = rename.get(reg, reg)
+        val = state.reg(n)
+        if val.kind not in ("scalar", "unknown"):
+            continue
+        if fact.const is not None:
+            state = state.with_reg(n, scalar(fact.const))
+        elif fact.upper_zero and not val.hi_zero:
+            state = state.with_reg(n, Val("scalar", val.const if val.kind == "scalar" else None, True))
+    return state
+
+
 __all__ = ["Val", "State", "analyze", "entry_state", "successors", "Src"]

@@ -70,17 +70,17 @@ def map_reasons(program: Program) -> list[Reason]:
     return out
 
 
-def verifier_reasons(program: Program) -> list[Reason]:
-    """The nfp profile's verdict; our own map checks when the verifier is unavailable."""
+def verifier_reasons(program: Program) -> tuple[list[Reason], dict | None]:
+    """The nfp profile's verdict and per-pc facts; our own map checks when the verifier is unavailable."""
     try:
         from ..verifier import analyze
     except ImportError:
-        return map_reasons(program)
-    result = analyze(program, "nfp", collect_facts=False)
+        return map_reasons(program), None
+    result = analyze(program, "nfp", collect_facts=True)
     if result.accepted:
-        return map_reasons(program)
+        return map_reasons(program), result.facts
     error = result.error
-    return [Reason(error.first_line, error.insn, error.file, error.line, error.source)]
+    return [Reason(error.first_line, error.insn, error.file, error.line, error.source)], None
 
 
 def size_reasons(count: int) -> list[Reason]:

@@ -87,7 +87,7 @@ def flatten(program: Program) -> Flat:
             position[insn.pc] = len(out)
             copy = insn.copy()
             copy.dst, copy.src = rename.get(insn.dst, insn.dst), rename.get(insn.src, insn.src)
-            copy.meta.update(frame=frame, origin=insn.pc, function=sub.name)
+            copy.meta.update(frame=frame, origin=insn.pc, function=sub.name, rename=rename)
             if insn.is_local_call:
                 callee = subs.get(insn.target)
                 if callee is None:

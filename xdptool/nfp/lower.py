@@ -81,7 +81,8 @@ class Lowered:
 
 
 class Lowering:
-    def __init__(self, program: Program, flat: Flat, maps: list[str]):
+    def __init__(self, program: Program, flat: Flat, maps: list[str], facts: dict | None = None):
+        self.facts = facts or {}
         self.program = program
         self.flat = flat
         self.maps = maps
@@ -217,6 +218,10 @@ class Lowering:
     def lower(self) -> Lowered:
         insns = self.flat.insns
         states = analysis.analyze(insns, analysis.entry_state())
+        if self.facts:
+            states = [None if st is None else analysis.refine(st, self.facts.get(i.meta.get("origin", i.pc)),
+                                                                i.meta.get("rename", {}))
+                      for i, st in zip(insns, states)]
         self.states = states
         for index, insn in enumerate(insns):
             if index in self.labels_needed:
@@ -224,7 +229,7 @@ class Lowering:
             state = states[index]
             if state is None:
                 continue  # unreachable
-            self.current, self.first_of_insn = insn, True
+            self.current, self.first_of_insn, self.index = insn, True, index
             start = len(self.out)
             self.lower_one(index, insn, state)
             if len(self.out) == start:  # keep a trace of the eBPF instruction in the listing
@@ -272,7 +277,7 @@ class Lowering:
         d = insn.dst
         if op == AluOp.MOD or insn.is_signed_divmod or insn.is_movsx or (op == AluOp.END and (is64 or not insn.uses_reg_src)):
             self.refuse(f"instruction {insn.code:#04x} not supported")
-        after = analysis.transfer(state, insn).reg(d)
+        after = self.after(insn, state, d)
         if after.kind == "scalar" and after.const is not None:
             return self.set_const(d, after.const)
         if after.kind in ("map", "ctx"):
@@ -312,6 +317,23 @@ class Lowering:
         else:
             self.set_hi(d, Imm(0))
         return None
+
+    def after(self, insn: Instruction, state: State, d: int) -> analysis.Val:
+        """What `d` holds after `insn`: our transfer, strengthened by the (refined) state of
+        the instruction it falls through to, which every value it writes reaches."""
+        val = analysis.transfer(state, insn).reg(d)
+        index = self.index
+        if index + 1 < len(self.states) and self.states[index + 1] is not None:
+            following = self.flat.insns[index + 1]
+            if following.meta.get("origin") == insn.meta.get("origin", insn.pc) + insn.slots \
+                    and following.meta.get("rename") is insn.meta.get("rename"):
+                nxt = self.states[index + 1].reg(d)
+                if val.kind in ("scalar", "unknown") and nxt.kind == "scalar":
+                    if nxt.const is not None:
+                        return nxt
+                    if nxt.hi_zero and not val.hi_zero:
+                        return analysis.Val("scalar", None, True)
+        return val
 
     def lower_bswap(self, insn: Instruction, state: State) -> None:
         d = insn.dst
@@ -797,8 +819,8 @@ class Lowering:
         return self.call_firmware(routine, self.const(arg))
 
 
-def lower(program: Program, flat: Flat, maps: list[str]) -> Lowered:
-    return Lowering(program, flat, maps).lower()
+def lower(program: Program, flat: Flat, maps: list[str], facts: dict | None = None) -> Lowered:
+    return Lowering(program, flat, maps, facts).lower()
 
 
 __all__ = ["Refused", "Lowered", "lower", "Gpr"]

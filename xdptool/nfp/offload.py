@@ -22,7 +22,8 @@ from .regalloc import allocate
 from .schedule import fill_defer_slots
 
 
-def build_image(program: Program, contexts="auto", baseline: bool = False) -> tuple[Image, list[Refused]]:
+def build_image(program: Program, contexts="auto", baseline: bool = False,
+                facts: dict | None = None) -> tuple[Image, list[Refused]]:
     """Lower and allocate `program` (lowering refusals raise lower.Refused); returns warnings too."""
     obj = program.object
     maps = list(obj.maps) if obj is not None else []
@@ -32,7 +33,7 @@ def build_image(program: Program, contexts="auto", baseline: bool = False) -> tu
         raise
     except XdpError as exc:
         raise Refused(str(exc)) from None
-    lowered = lower(program, flat, maps)
+    lowered = lower(program, flat, maps, facts)
     lowered.insns, lowered.labels, merged = merge_reads(lowered.insns, lowered.labels)
     if baseline:
         from .baseline import allocate_baseline
@@ -113,12 +114,13 @@ def offload(program: Program, contexts="auto", *, baseline: bool = True, estimat
     if program.type not in (ProgType.XDP, ProgType.UNSPEC):
         report.reasons.append(Reason(f"program type {program.type_name} cannot be offloaded (XDP only)"))
         return report
+    facts = None
     if verify:
-        report.reasons = verifier_reasons(program)
+        report.reasons, facts = verifier_reasons(program)
         if report.reasons:
             return report
     try:
-        image, warnings = build_image(program, contexts)
+        image, warnings = build_image(program, contexts, facts=facts)
     except Refused as refused:
         report.reasons = _reasons([refused])
         return report
@@ -128,7 +130,7 @@ def offload(program: Program, contexts="auto", *, baseline: bool = True, estimat
     report.offloaded = not report.reasons
     if baseline:
         try:
-            report.baseline, _ = build_image(program, "4", baseline=True)
+            report.baseline, _ = build_image(program, "4", baseline=True, facts=facts)
         except XdpError:
             report.baseline = None
     if estimate and report.offloaded:
