@@ -51,12 +51,16 @@ ROUTINES = {
         Routine("map_update", FW_BASE + 0x10, uses_key=True, uses_value=True, cost=40, emem_trips=4),
         Routine("map_delete", FW_BASE + 0x20, uses_key=True, cost=35, emem_trips=3),
         Routine("adjust_head", FW_BASE + 0x30, cost=14),
+        # bpf/jit.c: a program's only adjust_head, with a constant delta the firmware
+        # guarantees room for, takes a 5-cycle path instead of the general 14-cycle one
+        Routine("adjust_head_fast", FW_BASE + 0x60, cost=5),
         Routine("adjust_tail", FW_BASE + 0x40, cost=8),
         Routine("exit", FW_BASE + 0x50, returns=False, cost=0),
     )
 }
 BY_ADDRESS = {r.address: r for r in ROUTINES.values()}
 SYMBOLS = {f"fw.{name}": r.address for name, r in ROUTINES.items()}
+ADJUST_HEAD_FAST_RANGE = (-84, 112)  # nfp-facts: the guaranteed headroom / minimum packet
 HELPER_ROUTINES = {1: "map_lookup", 2: "map_update", 3: "map_delete", 44: "adjust_head", 65: "adjust_tail"}
 
 
@@ -111,5 +115,6 @@ IMPLEMENTATIONS: dict[str, Callable] = {
     "map_update": map_update,
     "map_delete": map_delete,
     "adjust_head": _adjust("adjust_head"),
+    "adjust_head_fast": _adjust("adjust_head"),
     "adjust_tail": _adjust("adjust_tail"),
 }

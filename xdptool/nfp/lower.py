@@ -784,6 +784,16 @@ class Lowering:
         self.set_lo(0, firmware.A0)
         self.set_hi(0, firmware.B0)
 
+    def fast_adjust_head(self, state: State) -> bool:
+        calls = sum(1 for i in self.flat.insns if i.is_helper_call and i.imm == 44)
+        delta = state.reg(2)
+        low, high = firmware.ADJUST_HEAD_FAST_RANGE
+        if calls != 1 or delta.kind != "scalar" or delta.const is None:
+            return False
+        value = delta.const & M32  # the helper takes an int
+        value = value - (1 << 32) if value >> 31 else value
+        return low <= value <= high
+
     def lower_call(self, insn: Instruction, state: State) -> None:
         if not insn.is_helper_call:
             self.refuse("calls other than helpers are not supported here (BPF-to-BPF calls are inlined)")
@@ -799,6 +809,8 @@ class Lowering:
         if fid == 25:
             raise XdpError(f"insn {insn.meta.get('origin', insn.pc)}: perf_event_output is not implemented in nfp-emu")
         routine = firmware.HELPER_ROUTINES[fid]
+        if fid == 44 and self.fast_adjust_head(state):
+            routine = "adjust_head_fast"
         if fid in (44, 65):
             return self.call_firmware(routine, self.lo(2, state))
         m = state.reg(1)
