@@ -608,7 +608,7 @@ class Checker:
                     raise Reject(f"invalid variable-offset read from stack R{regno} var_off={reg.var_off}+{off} size={size}")
             return Reg.shared_unknown(size)
         if write:
-            self._stack_write(frame, lo, size, value)
+            self._stack_write(frame, lo, size, value, value_regno)
             return None
         return self._stack_read(frame, lo, size, regno)
 
@@ -621,8 +621,12 @@ class Checker:
             slot.spilled = None
         slot.kinds[j] = "m"
 
-    def _stack_write(self, frame: Frame, lo: int, size: int, value: Reg) -> None:
-        """check_stack_write_fixed_off: spills keep the register, other bytes become misc/zero."""
+    def _stack_write(self, frame: Frame, lo: int, size: int, value: Reg, value_regno: int | None = None) -> None:
+        """check_stack_write_fixed_off: spills keep the register, other bytes become misc/zero.
+
+        A scalar spill whose value fits the store links the slot and the source
+        register by an id (a later branch on a fill also teaches the source); a
+        narrowing spill breaks the link."""
         spi, j = divmod(-lo - 1, SLOT)
         slot_start = lo % SLOT == 0
         if value.type.is_pointer and size != SLOT:
@@ -636,8 +640,17 @@ class Checker:
             slot.spilled = None
         if slot_start and (value.type.is_pointer or (value.type is RegType.SCALAR and (size == SLOT or self.profile.privileged))):
             spilled = value
-            if size < SLOT:
-                spilled = value.copy()
+            if value.type is RegType.SCALAR and self.profile.privileged:
+                if value.umax.bit_length() <= size * 8:  # reg_value_fits: assign_scalar_id_before_mov
+                    if not value.id and value.var_off.mask and value_regno is not None:
+                        spilled = value.copy()
+                        spilled.id = self.new_id()
+                        self.state.regs[value_regno] = spilled
+                elif value.id:
+                    spilled = value.copy()
+                    spilled.id = 0
+            if size < SLOT and spilled.umax.bit_length() > size * 8:
+                spilled = spilled.copy()
                 truncate(spilled, size)
             slot.spilled = spilled
             for k in range(SLOT):
@@ -659,20 +672,31 @@ class Checker:
     def _stack_read(self, frame: Frame, lo: int, size: int, regno: int) -> Reg:
         spi, _ = divmod(-lo - 1, SLOT)
         slot = frame.stack.get(spi)
-        if slot is not None and slot.is_spill and slot.spilled is not None and lo % SLOT == 0:
-            spill_size = slot.kinds.count("r")
+        if slot is not None and slot.is_spill and slot.spilled is not None:
+            # check_stack_read_fixed_off on a spilled register
+            kinds = "".join(slot.kinds)
+            spill_size = len(kinds) - len(kinds.rstrip("r"))  # spilled bytes up from the slot start
             spilled = slot.spilled
-            if size != SLOT and spilled.type.is_pointer:
-                raise Reject("invalid size of register fill")
-            if size == spill_size or (size == SLOT and spill_size == SLOT):
-                self.scratched_slots.add(spi)
+            self.scratched_slots.add(spi)
+            if size == SLOT and spill_size == SLOT:
                 return spilled
-            if spilled.type.is_pointer:
+            if spilled.type is not RegType.SCALAR:
                 raise Reject("invalid size of register fill")
-            loaded = spilled.copy() if size > spill_size else Reg.unknown()
-            loaded.id = 0
-            truncate(loaded, size)
-            return loaded
+            if size <= spill_size and lo % SLOT == 0:  # a narrow fill of the spilled value
+                if spilled.umax.bit_length() <= size * 8:
+                    return spilled
+                loaded = spilled.copy()
+                loaded.id = 0
+                truncate(loaded, size)
+                return loaded
+            spilled_bytes = 0
+            for byte in range(lo, lo + size):
+                kind = frame.byte_kind(byte)
+                if kind == "?" and not self.profile.allow_uninit_stack:
+                    raise Reject(f"invalid read from stack off {lo}+{byte - lo} size {size}")
+                spilled_bytes += kind == "r"
+            if spilled_bytes == size and spilled.is_const and spilled.const_value == 0:
+                return Reg.shared_const(0)
         kinds = [frame.byte_kind(b) for b in range(lo, lo + size)]
         for index, kind in enumerate(kinds):
             if kind == "r":
