@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, Src
+from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode
 from ..elf.model import RelocKind
 
 M32, M64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
@@ -322,4 +322,4 @@ def refine(state: State, facts, rename: dict[int, int]) -> State:
     return state
 
 
-__all__ = ["Val", "State", "analyze", "entry_state", "successors", "Src"]
+__all__ = ["Val", "State", "analyze", "entry_state", "successors", "refine"]

@@ -40,7 +40,7 @@ from .analysis import M32, State
 from .flatten import Flat
 from .image import LM_CTX_BASE, LM_CTX_DATA, LM_CTX_DATA_END, LM_CTX_IFINDEX, LM_CTX_RXQ, LM_STACK_OFFSET, STACK_WINDOW
 from .isa import NfpInsn, Shift, alu, branch, constant_insns, immed, mov, nop, shf
-from .registers import NONE, Gpr, Imm, Lm, Operand, VReg, Xfer
+from .registers import NONE, Imm, Lm, Operand, VReg, Xfer
 
 
 class Refused(XdpError):
@@ -835,4 +835,4 @@ def lower(program: Program, flat: Flat, maps: list[str], facts: dict | None = No
     return Lowering(program, flat, maps, facts).lower()
 
 
-__all__ = ["Refused", "Lowered", "lower", "Gpr"]
+__all__ = ["Refused", "Lowered", "lower"]
