@@ -178,3 +178,53 @@ def test_values_live_across_a_firmware_call_avoid_a0_and_b0():
     alloc = run_both(code, labels, PACKET)
     call = next(i for i, insn in enumerate(alloc.insns) if insn.meta.get("fw") == "adjust_head")
     assert all(r not in (firmware.A0, firmware.B0) for r in alloc.insns[call + 1].uses())
+
+
+# -- random programs -----------------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+OPS = ["+", "-", "AND", "OR", "XOR", "~AND", "AND~", "+16"]
+
+
+@st.composite
+def random_program(draw):
+    """Loads, then ALU operations over random earlier values (the same value twice included),
+    sometimes a loop, then a store of several results."""
+    b = Builder()
+    values = [b.load(k) for k in range(draw(st.integers(2, 12)))]
+    for _ in range(draw(st.integers(1, 60))):
+        kind = draw(st.integers(0, 9))
+        x = draw(st.sampled_from(values))
+        if kind == 0:
+            values.append(b.load(draw(st.integers(0, 63))))
+        elif kind == 1:
+            v = b.new()
+            b.code.append(alu(v, x, draw(st.sampled_from(OPS)), Imm(draw(st.integers(0, 255)))))
+            values.append(v)
+        else:
+            v = b.new()
+            b.code.append(alu(v, x, draw(st.sampled_from(OPS)), draw(st.sampled_from(values))))
+            values.append(v)
+    for k, v in enumerate(draw(st.lists(st.sampled_from(values), min_size=1, max_size=8))):
+        b.store(64 + 4 * k, v)
+    return b.finish()
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(random_program(), st.sampled_from(["auto", "4", "8"]))
+def test_random_programs_allocate_correctly(program, contexts):
+    code, labels = program
+    try:
+        run_both(code, labels, PACKET, contexts)
+    except XdpError as exc:  # only acceptable failure: more spills than the direct LM slots
+        assert "register pressure too high" in str(exc)
+
+
+def test_one_value_as_both_sources_gets_a_copy():
+    b = Builder()
+    x = b.load(3)
+    b.store(64, b.add(x, x))
+    code, labels = b.finish()
+    alloc = run_both(code, labels, PACKET)
+    assert alloc.stats["bank_fixups"] == 1
