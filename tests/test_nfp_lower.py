@@ -235,3 +235,44 @@ sub:
     packet = bytes(64)
     assert nfp.run(packet).retval == vm.run(packet).retval == (105 + 5) & 3
     assert nfp.image.stack_bytes == 16
+
+
+LOOKUP = "r1 = 0 ll\n r2 = r10\n r2 += -4\n r3 = 0\n *(u32 *)(r10 - 4) = r3\n call 1\n if r0 == 0 goto out\n"
+ARRAY = {"m": MapDef("m", MapType.ARRAY, 4, 8, 4)}
+
+
+@pytest.mark.parametrize("body, message", [
+    (LOOKUP + " r1 = 1\n r1 = atomic_fetch_add((u64 *)(r0 + 0), r1)\n", "atomic op not implemented"),
+    (LOOKUP + " r1 = 1\n *(u64 *)(r0 + 0) = r1\n", "map writes not supported"),
+    ("r1 = 1\n *(u64 *)(r10 - 8) = r1\n lock *(u64 *)(r10 - 8) += r1\n", "atomic add not to a map value"),
+    ("r1 = 1\n r2 = 0\n call 23\n", "unsupported function id: 23"),
+])
+def test_map_and_atomic_refusals(body, message):
+    assert message in refusal(body + "out:\n r0 = 2\n exit\n", ARRAY)
+
+
+def test_atomic_add_into_a_map_value_runs():
+    text = LOOKUP + " r1 = 3\n lock *(u64 *)(r0 + 0) += r1\n lock *(u32 *)(r0 + 4) += r1\nout:\n r0 = 2\n exit\n"
+    prog = program(text)
+    prog.object = Object("t.o", [prog], ARRAY, "GPL", 0, [])
+    for insn in prog.insns:
+        if insn.is_ld_imm64:
+            insn.src, insn.reloc = 1, Reloc(RelocKind.MAP, "m", map="m")
+    stores = MapStore(ARRAY), MapStore(ARRAY)
+    vm, nfp = VmEngine(prog, stores[0]), NfpEngine(prog, stores[1])
+    for _ in range(3):
+        assert vm.run(bytes(64)).retval == nfp.run(bytes(64)).retval == 2
+    assert stores[0].dump() == stores[1].dump()
+    assert stores[1].dump()["m"][0]["value"] == (9 + (9 << 32)).to_bytes(8, "little").hex()
+
+
+def test_unaligned_map_keys_run_with_a_warning():
+    text = ("r1 = 0 ll\n r2 = r10\n r2 += -6\n r3 = 0\n *(u32 *)(r10 - 8) = r3\n *(u16 *)(r10 - 4) = r3\n"
+            " call 1\n r0 = 2\n exit\n")
+    prog = program(text)
+    prog.object = Object("t.o", [prog], ARRAY, "GPL", 0, [])
+    for insn in prog.insns:
+        if insn.is_ld_imm64:
+            insn.src, insn.reloc = 1, Reloc(RelocKind.MAP, "m", map="m")
+    report = offload(prog)
+    assert report.offloaded and "unaligned stack pointer 6" in str(report.warnings[0])
