@@ -887,6 +887,12 @@ class Checker:
             regno = insn.dst if dst.type.is_pointer else insn.src
             raise Reject(f"R{regno} pointer comparison prohibited")
         other = self.state.copy()
+        if (bits == 64 and insn.uses_reg_src and op in (JmpOp.JEQ, JmpOp.JNE) and dst.type.is_pointer
+                and src.type.is_pointer and dst.type.maybe_null != src.type.maybe_null):
+            # equal to a pointer that is not NULL: not NULL either (the kernel's jeq/jne inference)
+            equal_state = other if op == JmpOp.JEQ else self.state
+            regno = insn.src if src.type.maybe_null else insn.dst
+            equal_state.regs[regno] = _not_null(equal_state.regs[regno])
         self.push(other, target, insn.pc)
         return fall
 
@@ -1049,14 +1055,24 @@ def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
     def change(reg: Reg) -> Reg | None:
         if not (reg.type.maybe_null and reg.id == reg_id):
             return None
-        if is_null:
-            return Reg.shared_const(0)
-        new = reg.copy()
-        new.type = NON_NULL_OF[reg.type]
-        new.id = 0
-        return new
+        return Reg.shared_const(0) if is_null else _not_null(reg)
 
     state.replace_regs(change)
+
+
+_MAP_OF_MAPS = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+
+
+def _not_null(reg: Reg) -> Reg:
+    """mark_ptr_not_null_reg: a lookup in a map of maps gives the inner map once not NULL."""
+    new = reg.copy()
+    new.type = NON_NULL_OF[reg.type]
+    new.id = 0
+    if new.type is RegType.MAP_VALUE and new.map.type in _MAP_OF_MAPS:
+        if new.map.inner is None:
+            raise XdpError(f"verifier: map of maps {new.map.name} without an inner map template is not implemented")
+        new.type, new.map, new.off = RegType.MAP_PTR, new.map.inner, 0
+    return new
 
 
 def _sync_linked(state: State, regno: int) -> None:
