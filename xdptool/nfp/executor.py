@@ -199,12 +199,14 @@ class Executor:
         self.map_objects = [maps[name] for name in image.maps]
         self.map_ids = {m.name: i for i, m in enumerate(self.map_objects)}
         self.thread = 0
+        self.base = 0
 
     # == running ==========================================================================
     def run(self, packet: bytes, ctx: XdpContext | None = None, thread: int = 0) -> tuple[RunResult, RunStats]:
         if not 0 <= thread < self.image.contexts:
             raise XdpError(f"thread {thread} outside 0..{self.image.contexts - 1}")
         self.thread = thread
+        self.base = thread * self.K
         self.stats = RunStats()
         self._reset_thread(packet, ctx)
         try:
@@ -306,18 +308,13 @@ class Executor:
         return ret
 
     # == registers ==============================================================================
-    def _slot(self, reg: Gpr) -> int:
-        if reg.index >= self.K and not self.virtual:
-            raise IsaViolation(f"{reg}: beyond the thread's {self.K} registers")
-        return self.thread * self.K + reg.index
-
     def read_reg(self, reg) -> int:
-        if isinstance(reg, VReg):
+        if type(reg) is VReg:
             value = self.vregs.get(reg.id)
         else:
             if reg.bank == "AB":
                 raise IsaViolation(f"{reg} read as a source")
-            value = self.gpr[reg.bank][self._slot(reg)]
+            value = self.gpr[reg.bank][self.base + reg.index]  # the index was checked with the image
         if value is None:
             raise IsaViolation(f"at {self._pc}: {reg} read before it was written")
         return value
@@ -333,23 +330,25 @@ class Executor:
 
     def write_reg(self, reg, value: int) -> None:
         value &= MASK32
-        if isinstance(reg, VReg):
+        if type(reg) is VReg:
             self.vregs[reg.id] = value
             return
-        slot = self._slot(reg)
-        if reg.bank in ("A", "AB"):
-            self.gpr["A"][slot] = value
-        if reg.bank in ("B", "AB"):
-            self.gpr["B"][slot] = value
+        slot = self.base + reg.index
+        bank = reg.bank
+        if bank == "AB":
+            self.gpr["A"][slot] = self.gpr["B"][slot] = value
+        else:
+            self.gpr[bank][slot] = value
 
     def read(self, op: Operand) -> int:
-        if isinstance(op, (Gpr, VReg)):
+        kind = type(op)
+        if kind is Gpr or kind is VReg:
             return self.read_reg(op)
-        if isinstance(op, Imm):
+        if kind is Imm:
             return op.value
-        if isinstance(op, Lm):
+        if kind is Lm:
             return self._read_lm_word(self._lm_address(op))
-        if isinstance(op, Xfer):
+        if kind is Xfer:
             if op.direction != "in":
                 raise IsaViolation(f"at {self._pc}: {op} read as a source")
             if op.index in self.xin_pending:
@@ -358,22 +357,22 @@ class Executor:
             if value is None:
                 raise IsaViolation(f"at {self._pc}: {op} read before a memory read filled it")
             return value
-        if isinstance(op, NN):
+        if kind is NN:
             return self.nn[op.index]
         raise IsaViolation(f"at {self._pc}: reading {op}")
 
     def write(self, op: Operand, value: int) -> None:
-        value &= MASK32
-        if isinstance(op, (Gpr, VReg)):
+        kind = type(op)
+        if kind is Gpr or kind is VReg:
             self.write_reg(op, value)
-        elif isinstance(op, Lm):
-            self._write_lm_word(self._lm_address(op), value)
-        elif isinstance(op, Xfer):
+        elif kind is Lm:
+            self._write_lm_word(self._lm_address(op), value & MASK32)
+        elif kind is Xfer:
             if op.direction != "out":
                 raise IsaViolation(f"at {self._pc}: {op} written by an instruction")
-            self.xout[op.index] = value
-        elif isinstance(op, NN):
-            self.nn[op.index] = value
+            self.xout[op.index] = value & MASK32
+        elif kind is NN:
+            self.nn[op.index] = value & MASK32
         elif op is not NONE:
             raise IsaViolation(f"at {self._pc}: writing {op}")
 
