@@ -77,8 +77,9 @@ def show(doc: dict, report) -> None:
         rates = ", ".join(f"{name} " + ("line rate" if r["reached"] else f"{100 * r['share']:.0f} %")
                           for name, r in timing["line_rate"].items())
         lines.append(f"  estimated         {timing['cycles_per_packet']} cycles/packet "
-                     f"(issue {timing['issue_cycles']}, memory wait {timing['wait_cycles']}), "
-                     f"{timing['card_mpps']} Mpps on 50 MEs")
+                     f"(issue {timing['issue_cycles']}, memory wait {timing['wait_cycles']}; "
+                     f"{timing['packets']} sample frames), {timing['card_mpps']} Mpps on 50 MEs")
         lines.append(f"  vs line rate      {rates}")
-    lines.append(f"  state             {doc['state']} (replay a capture with `xdptool replay CAPTURE`)")
+    hint = "replay a capture with `xdptool replay CAPTURE`" if doc["state"] == ".xdptool" else "maps: --state"
+    lines.append(f"  state             {doc['state']} ({hint})")
     out.print("\n".join(lines), markup=False)
