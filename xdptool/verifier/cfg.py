@@ -54,7 +54,8 @@ def _reserved_message(insn: Instruction) -> str:
 
 
 _PSEUDO_SRCS = frozenset(int(s) for s in PseudoSrc)
-_RULES: dict[tuple[int, int], dict] = {}  # (code, src) -> field rules (they depend on nothing else)
+# (code, src) -> [(field, allowed values)] for the restricted fields (rules depend on nothing else)
+_RULES: dict[tuple[int, int], list] = {}
 
 
 def check_insn_fields(insn: Instruction) -> None:
@@ -65,12 +66,12 @@ def check_insn_fields(insn: Instruction) -> None:
             raise Reject("invalid bpf_ld_imm64 insn", insn.pc)
         if insn.src not in _PSEUDO_SRCS:
             raise Reject("unrecognized bpf_ld_imm64 insn", insn.pc)
-    rules = _RULES.get((insn.code, insn.src))
-    if rules is None:
-        rules = _RULES[(insn.code, insn.src)] = rules_for(insn)[1]
-    for name in FIELDS:
-        allowed = rules[name]
-        if allowed is not ANY and getattr(insn, name) not in allowed:
+    restricted = _RULES.get((insn.code, insn.src))
+    if restricted is None:
+        rules = rules_for(insn)[1]
+        restricted = _RULES[(insn.code, insn.src)] = [(n, rules[n]) for n in FIELDS if rules[n] is not ANY]
+    for name, allowed in restricted:
+        if getattr(insn, name) not in allowed:
             raise Reject(_reserved_message(insn), insn.pc)
     if insn.is_alu and not insn.uses_reg_src:
         if insn.op in (AluOp.DIV, AluOp.MOD) and insn.imm == 0:
@@ -93,6 +94,7 @@ def successors(insn: Instruction) -> list[int]:
 
 
 def build_cfg(insns: list[Instruction], *, allow_loops: bool = True) -> Cfg:
+    _EFFECTS.clear()  # memoised within one program only, so that timings stay honest
     if not insns:
         raise Reject("last insn is not an exit or jmp", 0)
     by_pc = {insn.pc: insn for insn in insns}
@@ -175,8 +177,21 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
             raise Reject(f"unreachable insn {insn.pc}", insn.pc)
 
 
+_EFFECTS: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+
+
 def _reads_writes(insn: Instruction) -> tuple[int, int]:
-    """Registers read and written, as bit masks (for liveness)."""
+    """Registers read and written, as bit masks (for liveness); memoised on the fields they depend on."""
+    key = (insn.code, insn.dst, insn.src, insn.imm)
+    effects = _EFFECTS.get(key)
+    if effects is None:
+        if len(_EFFECTS) > 1 << 14:
+            _EFFECTS.clear()
+        effects = _EFFECTS[key] = _decode_reads_writes(insn)
+    return effects
+
+
+def _decode_reads_writes(insn: Instruction) -> tuple[int, int]:
     if insn.is_call:
         reads = 0b111110  # r1-r5 may be arguments
         return reads, 0b111111
