@@ -105,6 +105,12 @@ class BankAssigner:
                 edges[a].add(b)
                 edges[b].add(a)
         pressure = self._pressure()
+        # move partners: the same bank lets the allocator coalesce the move away
+        self.partners: dict = defaultdict(list)
+        for insn in insns:
+            if insn.is_move:
+                self.partners[insn.dst].append(insn.b)
+                self.partners[insn.b].append(insn.dst)
         banks: dict[VReg, str] = {}
         # components of the conflict graph, biggest first; precoloured GPRs anchor theirs
         seen: set = set()
@@ -122,7 +128,7 @@ class BankAssigner:
                     if isinstance(n, VReg):
                         banks[n] = anchor.bank if p2 == anchor_parity else other
             else:
-                best = min(("A", "B"), key=lambda first: self._cost(parity, first, pressure))
+                best = min(("A", "B"), key=lambda first: self._cost(parity, first, pressure, banks))
                 for n, p2 in parity.items():
                     banks[n] = best if not p2 else ("B" if best == "A" else "A")
             for n in component:
@@ -169,14 +175,22 @@ class BankAssigner:
         for point in self.live_points.get(v, ()):
             pressure[bank][point] += 1
 
-    def _cost(self, parity, first: str, pressure) -> int:
+    def _cost(self, parity, first: str, pressure, banks) -> tuple:
+        """(registers beyond 16 in a bank, moves left between banks, peak pressure): lower is better."""
         other = "B" if first == "A" else "A"
         extra = {"A": defaultdict(int), "B": defaultdict(int)}
+        cross = 0
         for n, p in parity.items():
             bank = first if not p else other
             for point in self.live_points.get(n, ()):
                 extra[bank][point] += 1
-        return max([pressure[b][pt] + c for b in ("A", "B") for pt, c in extra[b].items()] or [0])
+            for partner in self.partners.get(n, ()):
+                theirs = _bank_of(partner, banks)
+                if partner in parity:
+                    theirs = first if not parity[partner] else other
+                cross += theirs is not None and theirs != bank
+        peak = max([pressure[b][pt] + c for b in ("A", "B") for pt, c in extra[b].items()] or [0])
+        return max(0, peak - REGS_PER_BANK[8]), cross, peak
 
     @staticmethod
     def _bfs(start, edges, seen) -> tuple[list, dict]:
