@@ -276,3 +276,14 @@ def test_unaligned_map_keys_run_with_a_warning():
             insn.src, insn.reloc = 1, Reloc(RelocKind.MAP, "m", map="m")
     report = offload(prog)
     assert report.offloaded and "unaligned stack pointer 6" in str(report.warnings[0])
+
+
+def test_a_big_stack_takes_4_contexts():
+    stores = "".join(f" *(u64 *)(r10 - {off}) = r1\n" for off in range(8, 489, 8))
+    text = f"r1 = 7\n{stores} r0 = *(u64 *)(r10 - 480)\n r0 &= 3\n exit\n"
+    prog = program(text)
+    nfp = NfpEngine(prog, MapStore({}))
+    assert nfp.image.stack_bytes == 488 and nfp.image.contexts == 4
+    assert nfp.run(bytes(64)).retval == VmEngine(prog, MapStore({})).run(bytes(64)).retval == 3
+    report = offload(prog, "8")
+    assert not report.offloaded and "8 contexts leave 512 B" in str(report.reasons[0])

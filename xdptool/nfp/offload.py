@@ -15,7 +15,7 @@ from ..errors import XdpError
 from . import firmware, timing
 from .check import Reason, size_reasons, verifier_reasons
 from .flatten import flatten
-from .image import BPF_WINDOW, Image, link
+from .image import BPF_WINDOW, LM_STACK_OFFSET, Image, link, lm_area_bytes
 from .lower import Refused, lower
 from .merge import merge_reads
 from .regalloc import allocate
@@ -34,6 +34,12 @@ def build_image(program: Program, contexts="auto", baseline: bool = False,
     except XdpError as exc:
         raise Refused(str(exc)) from None
     lowered = lower(program, flat, maps, facts)
+    needed = LM_STACK_OFFSET + lowered.stack_bytes
+    if str(contexts) in ("auto", "8") and needed > lm_area_bytes(8):
+        if str(contexts) == "8":
+            raise Refused(f"8 contexts leave {lm_area_bytes(8)} B of local memory per thread; "
+                          f"the program needs {needed} B (its stack is {lowered.stack_bytes} B)")
+        contexts = "4"  # the stack decides before the registers do
     lowered.insns, lowered.labels, merged = merge_reads(lowered.insns, lowered.labels)
     if baseline:
         from .baseline import allocate_baseline
