@@ -38,7 +38,7 @@ LM_CTX_DATA, LM_CTX_DATA_END, LM_CTX_IFINDEX, LM_CTX_RXQ, LM_CTX_BASE = 0, 1, 2,
 LM_SPILL_FIRST, LM_SPILL_LAST = 5, 15
 LM_STACK_OFFSET = 64
 STACK_WINDOW = 64  # bytes reachable through one LM pointer (16 words)
-CONTROL_STORE = 8192
+CONTROL_STORE = 8192  # instructions per ME; the firmware routines live above the program's window
 BPF_WINDOW = 2560  # nfp-facts: the firmware's window for the offloaded program
 REGS_PER_BANK = {8: 16, 4: 32}
 

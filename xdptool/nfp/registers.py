@@ -144,8 +144,3 @@ def parse_operand(text: str, line: int | None = None) -> Operand:
 def is_reg(op: object) -> bool:
     """A GPR, physical or virtual: what liveness and allocation track."""
     return isinstance(op, (Gpr, VReg))
-
-
-def source_class(op: Operand) -> str:
-    """The operand class for the two-sources-differ rule ("vreg" before allocation)."""
-    return op.cls
