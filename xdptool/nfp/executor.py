@@ -200,13 +200,15 @@ class Executor:
         self.map_ids = {m.name: i for i, m in enumerate(self.map_objects)}
         self.thread = 0
         self.base = 0
+        self._base = [0]  # the same, for the compiled steps' closures
+        self._steps = [None if virtual else self._compile(insn) for insn in image.insns]
 
     # == running ==========================================================================
     def run(self, packet: bytes, ctx: XdpContext | None = None, thread: int = 0) -> tuple[RunResult, RunStats]:
         if not 0 <= thread < self.image.contexts:
             raise XdpError(f"thread {thread} outside 0..{self.image.contexts - 1}")
         self.thread = thread
-        self.base = thread * self.K
+        self.base = self._base[0] = thread * self.K
         self.stats = RunStats()
         self._reset_thread(packet, ctx)
         try:
@@ -251,6 +253,7 @@ class Executor:
     def _loop(self) -> int:
         insns = self.image.insns
         handlers = self._handlers
+        steps = self._steps
         pc = 0
         jump_at, jump_to = -1, 0
         while True:
@@ -268,7 +271,8 @@ class Executor:
                 self.mul = None  # a 32x32 product whose high half nobody wanted
             self.step += 1
             self.stats.insns += 1
-            taken = handlers[insn.kind](self, insn)
+            fast = steps[pc]
+            taken = fast() if fast is not None else handlers[insn.kind](self, insn)
             if taken is not None:
                 if insn.defer:
                     jump_at, jump_to = pc + insn.defer, taken
@@ -306,6 +310,90 @@ class Executor:
         firmware.IMPLEMENTATIONS[routine.name](self)
         self._context_swapped()
         return ret
+
+    # == compiled steps for the common instructions =================================================
+    def _compile(self, insn: NfpInsn):
+        """A closure doing what the generic handler does, for alu/immed/br on GPRs and immediates
+        (the bulk of any image); None leaves the instruction to the generic handler."""
+        simple = (Gpr, Imm, type(NONE))
+        if insn.kind == "alu" and all(type(getattr(insn, f)) in simple for f in ("dst", "a", "b")):
+            return self._compile_alu(insn)
+        if insn.kind == "immed" and not insn.width and type(insn.dst) is Gpr and insn.dst.bank != "AB":
+            value = insn.target if insn.target is not None else immed_value(insn)[0]
+            setter = self._setter(insn.dst)
+
+            def immed_step():
+                if self.csr_latch is not None:
+                    self._immed(insn)
+                else:
+                    setter(value)
+
+            return immed_step
+        if insn.kind == "br":
+            condition, target = CONDITIONS[insn.op][1], insn.target
+            if insn.op == "br":
+                return lambda: target
+            return lambda: target if condition(*self.cc) else None
+        return None
+
+    def _getter(self, op):
+        if type(op) is Imm:
+            value = op.value
+            return lambda: value
+        regs, index, base = self.gpr[op.bank], op.index, self._base
+
+        def get():
+            value = regs[base[0] + index]
+            if value is None:
+                raise IsaViolation(f"at {self._pc}: {op} read before it was written")
+            return value
+
+        return get
+
+    def _setter(self, op):
+        if op is NONE:
+            return lambda value: None
+        base, index = self._base, op.index
+        if op.bank == "AB":
+            a, b = self.gpr["A"], self.gpr["B"]
+
+            def set_both(value):
+                a[base[0] + index] = b[base[0] + index] = value
+
+            return set_both
+        regs = self.gpr[op.bank]
+
+        def set_one(value):
+            regs[base[0] + index] = value
+
+        return set_one
+
+    def _compile_alu(self, insn: NfpInsn):
+        op = insn.op
+        fn = ALU_OPS[op][1]
+        get_a = (lambda: 0) if op in ALU_IGNORES_A else self._getter(insn.a)
+        get_b, put = self._getter(insn.b), self._setter(insn.dst)
+        arith, subtract = op in ALU_ARITH, op in ("-", "-carry", "B-A")
+        reverse = op == "B-A"
+
+        def alu_step():
+            a, b = get_a(), get_b()
+            raw = fn(a, b, self.cc[2])
+            result = raw & MASK32
+            if arith:
+                c = (raw >> 32) & 1
+                if subtract:
+                    x, y = (b, a) if reverse else (a, b)
+                    v = (((x ^ y) & (x ^ result)) >> 31) & 1
+                else:
+                    v = (((a ^ result) & (b ^ result)) >> 31) & 1
+                self.cc = (int(result == 0), result >> 31, c, v)
+            else:
+                self.cc = (int(result == 0), result >> 31, 0, 0)
+            self.prev_alu = result
+            put(result)
+
+        return alu_step
 
     # == registers ==============================================================================
     def read_reg(self, reg) -> int:
