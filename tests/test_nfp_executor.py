@@ -161,6 +161,13 @@ def test_memory_reads_words_in_both_byte_orders_and_bytes():
     assert stats.mem == {"ctm": 6} and stats.swaps == 6
 
 
+def test_jump_tables_and_returns():
+    text = ("immed[gprA_1, 2]\n jump[gprA_1, table]\ntable:\n immed[gprA_0, 0]\n immed[gprA_0, 1]\n"
+            " immed[gprA_0, 3]\n immed[gprB_2, back]\n rtn[gprB_2]\n immed[gprA_0, 1]\nback:\n" + EXIT)
+    result, _ = run(text)
+    assert result.retval == 3
+
+
 def test_exit_maps_return_codes_above_tx_to_aborted():
     for code, verdict in ((0, 0), (3, 3), (4, 0), (99, 0)):
         result, _ = run(f"immed[gprA_0, {code}]\n" + EXIT)

@@ -80,6 +80,8 @@ CORPUS = """
     br_bclr[gprB_1, 31, 3], defer[1]
     rtn[gprB_0]
     rtn[gprA_5], defer[2]
+    jump[gprA_5, 300]
+    jump[gprB_2, 7], defer[1]
     mem[read8, $in_0, gprA_1, 0xe, 2], ctx_swap[sig1]
     mem[read32, $in_4, gprA_1, gprB_2, 8], ctx_swap[sig2], defer[1]
     mem[read32_swap, $in_4, gprA_1, gprB_2, 1], sig_done[sig2]

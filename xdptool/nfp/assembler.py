@@ -135,6 +135,11 @@ def _rtn(name, args, line):
     return NfpInsn("rtn", a=parse_operand(args[0], line))
 
 
+def _jump(name, args, line):
+    _need(args, (2,), name, line)
+    return NfpInsn("jump", a=parse_operand(args[0], line), target=_label_or_int(args[1], line))
+
+
 def _mem(name, args, line):
     _need(args, (5,), name, line)
     if args[0] not in MEM_COMMANDS:
@@ -184,6 +189,7 @@ PARSERS = {
     "br_bset": _br_bit,
     "br_bclr": _br_bit,
     "rtn": _rtn,
+    "jump": _jump,
     "mem": _mem,
     "local_csr_wr": _csr,
     "local_csr_rd": _csr,

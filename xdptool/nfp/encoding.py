@@ -439,15 +439,20 @@ def _dec_br_bit(w: int) -> NfpInsn:
 
 
 def _enc_rtn(i: NfpInsn) -> int:
-    fa, fb, _, _, src_ext = place_sources(i.a, Imm(0), False)
-    return _pack(BR_ALU, a=fa, b=fb, defer=i.defer, src_lmextn=src_ext)
+    """rtn[reg] and jump[reg, label]: the branch-on-ALU form; the label (0 for rtn) is the
+    immediate operand's byte plus IMM_HI (so rtn[r] is jump[r, 0])."""
+    label = _address(i) if i.kind == "jump" else 0
+    fa, fb, _, _, src_ext = place_sources(i.a, Imm(label & 0xFF), False)
+    return _pack(BR_ALU, a=fa, b=fb, defer=i.defer, imm_hi=label >> 8, src_lmextn=src_ext)
 
 
 def _dec_rtn(w: int) -> NfpInsn:
     f = _unpack(BR_ALU, w)
     a_imm = f["a"] & 0x300 == UR_IMM
     reg = decode_ur(f["b"], "B") if a_imm else decode_ur(f["a"], "A")
-    return NfpInsn("rtn", a=_with_ext(reg, f["src_lmextn"]), defer=f["defer"])
+    label = ((f["a"] if a_imm else f["b"]) & 0xFF) | f["imm_hi"] << 8
+    kind = "jump" if label else "rtn"
+    return NfpInsn(kind, a=_with_ext(reg, f["src_lmextn"]), defer=f["defer"], target=label if label else None)
 
 
 def _enc_mem(i: NfpInsn) -> int:
@@ -519,7 +524,7 @@ def _enc_nop(i: NfpInsn) -> int:
 
 ENCODERS = {
     "alu": _enc_alu, "alu_shf": _enc_shf, "ld_field": _enc_ldf, "immed": _enc_immed, "mul_step": _enc_mul,
-    "br": _enc_br, "br_bit": _enc_br_bit, "rtn": _enc_rtn, "mem": _enc_mem, "csr_wr": _enc_csr_wr,
+    "br": _enc_br, "br_bit": _enc_br_bit, "rtn": _enc_rtn, "jump": _enc_rtn, "mem": _enc_mem, "csr_wr": _enc_csr_wr,
     "csr_rd": _enc_csr_rd, "ctx_arb": _enc_ctx_arb, "nop": _enc_nop,
 }
 

@@ -644,6 +644,9 @@ class Executor:
     def _rtn(self, i: NfpInsn):
         return self.read(i.a)
 
+    def _jump(self, i: NfpInsn):
+        return (i.target + self.read(i.a)) & MASK32
+
     def _mem(self, i: NfpInsn) -> None:
         _, _, direction, unit = MEM_COMMANDS[i.op]
         address = (self.read(i.a) + self.read(i.b)) & MASK32
@@ -720,7 +723,7 @@ class Executor:
 
     _handlers = {
         "alu": _alu, "alu_shf": _alu_shf, "ld_field": _ld_field, "immed": _immed, "mul_step": _mul_step,
-        "br": _br, "br_bit": _br_bit, "rtn": _rtn, "mem": _mem, "csr_wr": _csr_wr, "csr_rd": _csr_rd,
+        "br": _br, "br_bit": _br_bit, "rtn": _rtn, "jump": _jump, "mem": _mem, "csr_wr": _csr_wr, "csr_rd": _csr_rd,
         "ctx_arb": _ctx_arb, "nop": _nop,
     }
 

@@ -159,6 +159,7 @@ KINDS: dict[str, Kind] = {
     "br": Kind((), (), None, False, branch=True),
     "br_bit": Kind(("a",), (), None, True, branch=True),
     "rtn": Kind(("a",), (), None, False, branch=True),
+    "jump": Kind(("a",), (), None, False, branch=True),  # to target + a: a jump table
     "mem": Kind(("a", "b"), (), ("a", "b"), True),
     "csr_wr": Kind(("b",), (), None, False),
     "csr_rd": Kind((), (), None, False),
@@ -231,7 +232,7 @@ class NfpInsn:
 
     @property
     def is_unconditional(self) -> bool:
-        return self.kind == "rtn" or (self.kind == "br" and self.op == "br")
+        return self.kind in ("rtn", "jump") or (self.kind == "br" and self.op == "br")
 
     @property
     def is_move(self) -> bool:

@@ -28,8 +28,8 @@ def successors(insns: list[NfpInsn], labels: dict[str, int]) -> list[list[int]]:
                 continue
             target = insn.target if isinstance(insn.target, int) else labels[insn.target]
             out.append([target] if insn.is_unconditional else sorted(set(nxt + [target])))
-        elif insn.kind == "rtn":
-            out.append([])
+        elif insn.kind in ("rtn", "jump"):
+            out.append([])  # computed targets: the lowering never emits them
         else:
             out.append(nxt)
     return out

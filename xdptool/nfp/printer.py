@@ -60,6 +60,10 @@ def _rtn(i: NfpInsn) -> str:
     return f"rtn[{i.a}]{_defer(i)}"
 
 
+def _jump(i: NfpInsn) -> str:
+    return f"jump[{i.a}, {_target(i)}]{_defer(i)}"
+
+
 def _mem(i: NfpInsn) -> str:
     sync = f", {i.sync}[sig{i.sig}]" if i.sync else ""
     return f"mem[{i.op}, {i.dst}, {i.a}, {i.b}, {i.value}]{sync}{_defer(i)}"
@@ -90,6 +94,7 @@ FORMATTERS = {
     "br": _br,
     "br_bit": _br_bit,
     "rtn": _rtn,
+    "jump": _jump,
     "mem": _mem,
     "csr_wr": _csr_wr,
     "csr_rd": _csr_rd,
