@@ -287,3 +287,21 @@ def test_a_big_stack_takes_4_contexts():
     assert nfp.run(bytes(64)).retval == VmEngine(prog, MapStore({})).run(bytes(64)).retval == 3
     report = offload(prog, "8")
     assert not report.offloaded and "8 contexts leave 512 B" in str(report.reasons[0])
+
+
+def test_random_verified_programs_agree_with_the_vm():
+    """The verifier's random program generator: every program the nfp check accepts runs like the vm."""
+    from xdptool.verifier.fuzz import random_packets, random_program
+
+    offloaded = 0
+    for seed in range(600):
+        prog = random_program(seed)
+        report = offload(prog, baseline=False, estimate=False)
+        if not report.offloaded:
+            continue
+        offloaded += 1
+        vm, nfp = VmEngine(prog, MapStore({})), NfpEngine(prog, MapStore({}), report=report)
+        for packet in random_packets(seed, 8):
+            want, got = vm.run(packet), nfp.run(packet)
+            assert (got.verdict, got.packet) == (want.verdict, want.packet), (seed, packet.hex(), got.fault)
+    assert offloaded >= 150

@@ -114,3 +114,16 @@ short:
     nfp = NfpEngine(program(text), MapStore({}))
     funnel = [i for i in nfp.image.insns if i.kind == "alu_shf" and i.shift and i.shift.kind == ">>dbl"]
     assert not funnel, "the verifier proves r5 < 2^32, so no 64-bit shift is needed"
+
+
+def test_a_branch_does_not_take_another_branch_s_defer_slot():
+    insns, labels = nfp_assemble("""
+        immed[gprA_1, 1]
+        immed[gprA_2, 2]
+        br[out]
+        br[out]
+    out:
+        nop
+    """)
+    out, _ = fill_defer_slots(insns, labels)
+    assert [i.kind for i in out] == ["br", "immed", "immed", "br", "nop"] and out[3].defer == 0

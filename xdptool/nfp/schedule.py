@@ -47,7 +47,7 @@ def fill_defer_slots(insns: list[NfpInsn], labels: dict[str, int]) -> tuple[list
 
 
 def _tied(insns: list[NfpInsn], at: int) -> bool:
-    before = insns[at - 1] if at > 0 else None
-    if before is None:
-        return False
-    return before.kind == "csr_rd" or (before.is_branch and before.defer >= 1)
+    """Bound to what comes before: the immed of a local_csr_rd, or another branch's defer slot."""
+    if at > 0 and insns[at - 1].kind == "csr_rd":
+        return True
+    return any(insns[k].is_branch and k + insns[k].defer >= at for k in range(max(0, at - 3), at))
