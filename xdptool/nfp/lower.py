@@ -217,6 +217,10 @@ class Lowering:
     # -- the walk -------------------------------------------------------------------------------
     def lower(self) -> Lowered:
         insns = self.flat.insns
+        for insn in insns:  # the driver checks helpers first (bpf/verifier.c): say it the same way
+            if insn.is_helper_call and insn.imm not in HELPER_NAMES:
+                self.current = insn
+                self.refuse(f"unsupported function id: {insn.imm}")
         states = analysis.analyze(insns, analysis.entry_state())
         if self.facts:
             states = [None if st is None else analysis.refine(st, self.facts.get(i.meta.get("origin", i.pc)),
