@@ -43,3 +43,30 @@ def test_fast_paths_agree_on_random_programs(monkeypatch):
     for seed in range(60):
         fast, general = _both(random_program(seed), monkeypatch)
         assert (fast.accepted, fast.log) == (general.accepted, general.log), seed
+
+
+def test_imprecise_scalars_prune_but_not_when_collecting_facts():
+    """proto_counters stores a per-protocol key it never branches on: the key does
+    not keep states apart when pruning (fewer instructions), except for facts."""
+    program = load_object(str(ROOT / "programs" / "proto_counters.o")).program()
+    relaxed = analyze(program, collect_facts=False)
+    exact = analyze(program, collect_facts=True)
+    assert relaxed.accepted and exact.accepted
+    assert relaxed.processed_insns < exact.processed_insns
+
+
+def test_precision_follows_values_through_stack_pointers(monkeypatch):
+    """Without what the walk observed (a store and a load through a stack pointer),
+    the static precision table would let a state with an out-of-range offset be pruned."""
+    import importlib.util
+
+    from xdptool.verifier import precision
+
+    spec = importlib.util.spec_from_file_location("verifier_cases", ROOT / "tests" / "verifier_corpus" / "cases.py")
+    cases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cases)
+    program = cases.load_case("precise_via_stack_pointer")
+    assert not analyze(program, collect_facts=False).accepted
+    compute = precision.compute
+    monkeypatch.setattr(precision, "compute", lambda cfg, seen: compute(cfg, precision.Observed()))
+    assert analyze(program, collect_facts=False).accepted  # the hazard the observations guard against

@@ -58,6 +58,9 @@ CLASSES = {
     # found by scripts/kernel_selftests.py (verifier_spill_fill.c), recorded from the live kernel
     "spill_narrow_clears_id": "narrowing spill keeps a scalar id", "wide_fill_of_narrow_spill": "wide fill of a narrow spill",
     "loop_dead_counter": "too complex (loop never converges)",
+    # pruning with imprecise scalars (precision.py) must keep these apart
+    "precise_pointer_offset": "precise scalar (pointer offset)", "precise_via_stack": "precise scalar (through a spill)",
+    "precise_via_stack_pointer": "precise scalar (through a stack pointer)",
 }
 SLOW = {"too_many_insns", "loop_dead_counter"}
 

@@ -11,6 +11,7 @@ returns from calls, and loop heads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AluOp, Cls, JmpOp, PseudoSrc
@@ -30,6 +31,12 @@ class Cfg:
     live_in: dict[int, int] = field(default_factory=dict)  # pc -> bitmask of live registers
     callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
     succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
+    helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
+
+    def args_read(self, insn: Instruction) -> int:
+        """Mask of the argument registers a call reads: the helper's, or all of r1-r5."""
+        count = self.helper_args.get(insn.imm, 5) if insn.is_helper_call else 5
+        return ((1 << count) - 1) << 1
 
     def subprog_of(self, pc: int) -> int:
         index = 0
@@ -93,8 +100,9 @@ def successors(insn: Instruction) -> list[int]:
     return [insn.pc + insn.slots]
 
 
-def build_cfg(insns: list[Instruction], *, allow_loops: bool = True) -> Cfg:
-    _EFFECTS.clear()  # memoised within one program only, so that timings stay honest
+def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args: Mapping[int, int] | None = None) -> Cfg:
+    """`helper_args`: helper id -> how many argument registers it reads (default: all five)."""
+    _EFFECTS.clear()  # memoised within one program only (and one helper table), so that timings stay honest
     if not insns:
         raise Reject("last insn is not an exit or jmp", 0)
     by_pc = {insn.pc: insn for insn in insns}
@@ -109,7 +117,7 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True) -> Cfg:
                 raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
             starts.add(target)
     subprog_starts = sorted(starts)
-    cfg = Cfg(insns, by_pc, subprog_starts)
+    cfg = Cfg(insns, by_pc, subprog_starts, helper_args=dict(helper_args or {}))
     succ = cfg.succ = {insn.pc: successors(insn) for insn in insns}
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
     sub, (first, stop) = 0, bounds[0]
@@ -180,21 +188,20 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
 _EFFECTS: dict[tuple[int, int, int, int], tuple[int, int]] = {}
 
 
-def _reads_writes(insn: Instruction) -> tuple[int, int]:
+def _reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
     """Registers read and written, as bit masks (for liveness); memoised on the fields they depend on."""
     key = (insn.code, insn.dst, insn.src, insn.imm)
     effects = _EFFECTS.get(key)
     if effects is None:
         if len(_EFFECTS) > 1 << 14:
             _EFFECTS.clear()
-        effects = _EFFECTS[key] = _decode_reads_writes(insn)
+        effects = _EFFECTS[key] = _decode_reads_writes(cfg, insn)
     return effects
 
 
-def _decode_reads_writes(insn: Instruction) -> tuple[int, int]:
-    if insn.is_call:
-        reads = 0b111110  # r1-r5 may be arguments
-        return reads, 0b111111
+def _decode_reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
+    if insn.is_call:  # reads its arguments (as the kernel's compute_live_registers), clobbers r0-r5
+        return cfg.args_read(insn), 0b111111
     if insn.is_exit:
         return 0b1, 0
     reads, writes, kills = register_effects(insn)
@@ -212,7 +219,7 @@ def _liveness(cfg: Cfg) -> None:
     callee_saved = 0b11111000000  # r6-r10
     order = []  # reverse pc order: (pc, successors, reads, kept-mask, extra) with everything decoded once
     for insn in reversed(cfg.insns):
-        reads, writes = _reads_writes(insn)
+        reads, writes = _reads_writes(cfg, insn)
         extra = 1 << 10
         if insn.is_local_call:
             extra |= callee_saved

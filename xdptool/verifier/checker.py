@@ -15,7 +15,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
-from . import branches, pruning
+from . import branches, precision, pruning
 from .cfg import Cfg, build_cfg
 from .facts import record
 from .fastpath import specialise
@@ -100,11 +100,20 @@ class Checker:
         self.jmps = 0
         self.last_checkpoint = (0, 0)
         self.prev_line = None
+        # Imprecise scalars match any scalar when pruning (as in the kernel), except when
+        # collecting facts: those describe every path, so no path may be pruned by a
+        # state that differs in any value.
+        self.relax_imprecise = not collect_facts
+        self.observed = precision.Observed()
+        self._precise: dict[int, tuple[int, int]] = {}
+        self._precise_version = None
         clear_caches()
 
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> None:
-        self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops)
+        helper_args = {func_id: len(helper.args) for func_id, helper in self.profile.helpers.items()
+                       if not helper.unsupported}
+        self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops, helper_args=helper_args)
         rules = self.profile.rules
         if rules is not None:
             rules.check_program(self)
@@ -231,11 +240,12 @@ class Checker:
         done = self.done.get(pc)
         if done:
             allow_uninit = self.profile.allow_uninit_stack
+            precise = self._precise_at(pc) if self.relax_imprecise else (-1, -1)
             for entry in done:
                 hint = entry.hint
                 if hint is None or hint == pruning.ELSEWHERE or not live >> hint & 1 or not pruning.quick_miss(
-                        entry.state, state, hint):
-                    hint = entry.hint = pruning.first_difference(entry.state, state, live, allow_uninit)
+                        entry.state, state, hint, precise[0]):
+                    hint = entry.hint = pruning.first_difference(entry.state, state, live, allow_uninit, precise)
                     if hint is None:
                         entry.hits += 1
                         if self.log_level:
@@ -265,6 +275,13 @@ class Checker:
         if count > self.max_states_per_insn:
             self.max_states_per_insn = count
         return False
+
+    def _precise_at(self, pc: int) -> tuple[int, int]:
+        """precision.compute's answer at pc, recomputed when the walk has observed more."""
+        if self._precise_version != self.observed.version:
+            self._precise = precision.compute(self.cfg, self.observed)
+            self._precise_version = self.observed.version
+        return self._precise[pc]
 
     def _log_insn(self, insn: Instruction) -> None:
         line = insn.line
@@ -341,6 +358,7 @@ class Checker:
         if insn.dst == 10:
             raise Reject("frame pointer is read only")
         if dst.type.is_pointer or src.type.is_pointer:
+            self.observed.pointer_arith.add(insn.pc)
             self.write_reg(insn.dst, self._pointer_alu(insn, dst, src, is64))
             return
         result = dst.copy()
@@ -449,6 +467,8 @@ class Checker:
         base = self.read_reg(insn.src)
         if insn.dst == 10:
             raise Reject("frame pointer is read only")
+        if base.type is RegType.STACK and insn.src != 10:
+            self.observed.stack_via_pointer.add(insn.pc)
         value = self.mem_access(insn.src, base, insn.off, insn.size_bytes, write=False)
         if insn.mode == Mode.MEMSX:
             value = value.copy()
@@ -461,6 +481,8 @@ class Checker:
         else:
             value = Reg.shared_const(insn.imm)
         base = self.read_reg(insn.dst)
+        if base.type is RegType.STACK and insn.dst != 10:
+            self.observed.stack_via_pointer.add(insn.pc)
         self.mem_access(insn.dst, base, insn.off, insn.size_bytes, write=True, value=value,
                         value_regno=insn.src if insn.cls == Cls.STX else None)
 
@@ -472,6 +494,8 @@ class Checker:
         if insn.imm == AtomicOp.CMPXCHG:
             self.read_reg(0)
         base = self.read_reg(insn.dst)
+        if base.type is RegType.STACK and insn.dst != 10:
+            self.observed.stack_via_pointer.add(insn.pc)
         if src.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject(f"R{insn.src} leaks addr into mem")
         if base.type in (RegType.CTX, RegType.PKT, RegType.PKT_META):
@@ -774,6 +798,7 @@ class Checker:
     def jmp(self, insn: Instruction) -> int:
         """The next pc, or END at the program's final exit."""
         op = insn.op
+        self.jmps += 1  # every jump-class instruction counts, as the kernel's jmps_processed
         if op == JmpOp.JA:
             return insn.target
         if op == JmpOp.EXIT:
@@ -784,7 +809,6 @@ class Checker:
             if insn.is_kfunc_call:
                 raise XdpError("verifier: calls to kernel functions (kfuncs) are not implemented")
             return self.helper_call(insn) or insn.pc + 1
-        self.jmps += 1
         return self._cond_jmp(insn)
 
     def _exit(self, insn: Instruction) -> int:

@@ -96,7 +96,7 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
     return _within(old, cur)
 
 
-def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool) -> bool:
+def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool, precise_slots: int = -1) -> bool:
     cstack = cur.stack
     for spi, oslot in old.stack.items():
         cslot = cstack.get(spi)
@@ -110,7 +110,11 @@ def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool) -> bool:
                 continue
             return False
         if oslot.is_spill and oslot.spilled is not None:
-            if cslot is None or cslot.spilled is None or not regsafe(oslot.spilled, cslot.spilled, ids):
+            if cslot is None or cslot.spilled is None:
+                return False
+            if not precise_slots >> spi & 1 and oslot.spilled.type is _SCALAR and cslot.spilled.type is _SCALAR:
+                continue  # an imprecise spilled scalar: any scalar will do
+            if not regsafe(oslot.spilled, cslot.spilled, ids):
                 return False
     return True
 
@@ -118,10 +122,16 @@ def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool) -> bool:
 ELSEWHERE = 11  # what first_difference reports for anything but a register of the current frame
 
 
-def first_difference(old: State, cur: State, live: int, allow_uninit: bool) -> int | None:
+def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
+                     precise: tuple[int, int] = (-1, -1)) -> int | None:
     """None when `old` subsumes `cur`, else where it failed: a register of the current
     frame (0-10) or ELSEWHERE (frames, callers' registers, stacks).  The caller keeps
-    the answer as a hint: the same register tends to fail again (see `quick_miss`)."""
+    the answer as a hint: the same register tends to fail again (see `quick_miss`).
+
+    `precise` (registers, stack slots) of the current frame whose scalar values can
+    matter from here on (precision.py); the others match any scalar, as imprecise
+    scalars do in the kernel.  The default treats everything as precise."""
+    precise_regs, precise_slots = precise
     if len(old.frames) != len(cur.frames):
         return ELSEWHERE
     ids = _IdMap()
@@ -133,23 +143,29 @@ def first_difference(old: State, cur: State, live: int, allow_uninit: bool) -> i
             for i, (o, c) in enumerate(zip(of.regs, cf.regs)):
                 if (o is c and not o.id) or not live >> i & 1:
                     continue  # the same (unchanging) register, with no id to map; or dead here
+                if not precise_regs >> i & 1 and o.type is _SCALAR and c.type is _SCALAR:
+                    continue
                 if not regsafe(o, c, ids):
                     return i
         else:
             for o, c in zip(of.regs, cf.regs):
                 if not (o is c and not o.id) and not regsafe(o, c, ids):
                     return ELSEWHERE
-        if not stacksafe(of, cf, ids, allow_uninit):
+        if not stacksafe(of, cf, ids, allow_uninit, precise_slots if index == last else -1):
             return ELSEWHERE
     return None
 
 
-def states_safe(old: State, cur: State, live: int, allow_uninit: bool) -> bool:
-    return first_difference(old, cur, live, allow_uninit) is None
+def states_safe(old: State, cur: State, live: int, allow_uninit: bool, precise: tuple[int, int] = (-1, -1)) -> bool:
+    return first_difference(old, cur, live, allow_uninit, precise) is None
 
 
-def quick_miss(old: State, cur: State, regno: int) -> bool:
+def quick_miss(old: State, cur: State, regno: int, precise_regs: int = -1) -> bool:
     """True when register `regno` alone already shows that `old` cannot subsume `cur`
     (a necessary condition: with no ids mapped yet, id checks cannot fail)."""
     o, c = old.frames[-1].regs[regno], cur.frames[-1].regs[regno]
-    return o is not c and len(old.frames) == len(cur.frames) and not regsafe(o, c, _IdMap())
+    if o is c or len(old.frames) != len(cur.frames):
+        return False
+    if not precise_regs >> regno & 1 and o.type is _SCALAR and c.type is _SCALAR:
+        return False
+    return not regsafe(o, c, _IdMap())

@@ -1,0 +1,146 @@
+"""Which scalars' exact values can matter: a stand-in for the kernel's precision marks.
+
+The kernel's mark_chain_precision backtracks, path by path, from every place a
+scalar's value decides safety (a branch, pointer arithmetic, a helper argument,
+the return value) and marks the scalars it was computed from "precise"; when
+pruning, a scalar that is not precise in the explored state matches any scalar.
+
+Here the same idea is a backward dataflow over all paths: `precise[pc]` is the
+(register mask, stack slot mask) of the current frame whose values may still
+flow into such a use.  Uses: both operands of conditional jumps, of add/sub
+where a pointer took part, of mul/div/mod (target rules check their ranges),
+memory access bases, the argument registers of helpers (as many as each takes)
+and subprograms (r1-r5), r0 at exits.
+Values flow through ALU operations, moves and the stack: a store with r10 as
+base into slot s, a load from s; loads and stores through other bases that
+pointed into the stack count for every slot.  Calls of subprograms and
+callbacks (which can read this frame through pointers) make every slot precise.
+
+Which add/sub saw a pointer and which accesses went through a stack pointer are
+what the walk has observed so far (`Observed`).  That is enough: an explored
+state prunes only after all its continuations were walked, and a state it
+subsumes has the same register types (only scalars are compared loosely), so
+takes no path with other types than those already observed.
+"""
+
+from __future__ import annotations
+
+from ..ebpf.opcodes import AluOp, Cls, JmpOp, Mode
+from .cfg import Cfg
+from .state import SLOT
+
+_RANGE_CHECKED = frozenset({AluOp.MUL, AluOp.DIV, AluOp.MOD})  # the nfp rules check their operands
+ALL_SLOTS = (1 << 64) - 1  # 512 bytes of stack = 64 slots
+ARGS = 0b111110  # r1-r5
+CALLER_SAVED = 0b111111  # r0-r5
+
+
+def _slots(off: int, size: int) -> int:
+    """Mask of the slots a fixed r10-relative access [off, off+size) touches."""
+    mask = 0
+    for byte in (off, off + size - 1):
+        if -512 <= byte < 0:
+            mask |= 1 << ((-byte - 1) // SLOT)
+    return mask
+
+
+class Observed:
+    """What the walk saw, per pc: add/sub with a pointer operand, accesses through a
+    stack pointer other than r10.  Both only grow; `version` says when."""
+
+    def __init__(self):
+        self.pointer_arith: set[int] = set()
+        self.stack_via_pointer: set[int] = set()
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return len(self.pointer_arith), len(self.stack_via_pointer)
+
+
+def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args: int = ARGS) -> tuple[int, int]:
+    """(regs, slots) precise before `insn`, given those precise after it."""
+    code = insn.code
+    cls = code & 0x07
+    bit_dst, bit_src = 1 << insn.dst, 1 << insn.src
+    if cls in (Cls.ALU, Cls.ALU64):
+        op = code & 0xF0
+        uses_src = bool(code & 0x08)
+        if op == AluOp.MOV:
+            if regs & bit_dst:
+                regs &= ~bit_dst
+                if uses_src:
+                    regs |= bit_src
+            return regs, slots
+        if op in (AluOp.NEG, AluOp.END):
+            return regs, slots
+        if op in _RANGE_CHECKED or (uses_src and insn.pc in seen.pointer_arith):
+            return regs | bit_dst | (bit_src if uses_src else 0), slots
+        if regs & bit_dst and uses_src:
+            regs |= bit_src
+        return regs, slots
+    if cls in (Cls.JMP, Cls.JMP32):
+        op = code & 0xF0
+        if op == JmpOp.EXIT:
+            return 1, 0  # r0 leaves; nothing else of this frame survives
+        if op == JmpOp.CALL:
+            regs &= ~CALLER_SAVED
+            if insn.src == 1 or bpf_loop:  # subprograms and callbacks may read this frame's stack
+                slots = ALL_SLOTS
+            return regs | args, slots
+        if op == JmpOp.JA:
+            return regs, slots
+        return regs | bit_dst | (bit_src if code & 0x08 else 0), slots
+    if cls == Cls.LD:
+        if insn.is_ld_imm64:
+            return regs & ~bit_dst, slots
+        return (regs & ~CALLER_SAVED) | (1 << 6) | (bit_src if (code & 0xE0) == Mode.IND else 0), slots
+    if cls == Cls.LDX:
+        if regs & bit_dst:
+            regs &= ~bit_dst
+            if insn.src == 10:
+                slots |= _slots(insn.off, insn.size_bytes)
+            elif insn.pc in seen.stack_via_pointer:
+                slots = ALL_SLOTS
+        return regs | bit_src, slots
+    # ST / STX: the base always matters
+    regs |= bit_dst
+    if cls == Cls.ST:
+        return regs, slots
+    if (code & 0xE0) == Mode.ATOMIC:  # reads and writes memory; fetches load into src (cmpxchg: r0)
+        regs |= bit_src | 1
+        if insn.dst == 10:
+            slots |= _slots(insn.off, insn.size_bytes)
+        elif insn.pc in seen.stack_via_pointer:
+            slots = ALL_SLOTS
+        return regs, slots
+    if insn.dst == 10:
+        if slots & _slots(insn.off, insn.size_bytes):
+            regs |= bit_src
+    elif insn.pc in seen.stack_via_pointer and slots:
+        regs |= bit_src
+    return regs, slots
+
+
+def compute(cfg: Cfg, seen: Observed) -> dict[int, tuple[int, int]]:
+    """pc -> (precise register mask, precise slot mask) before the instruction."""
+    insns = cfg.insns
+    precise = {insn.pc: (0, 0) for insn in insns}
+    order = [(insn, cfg.succ[insn.pc], insn.pc in cfg.callback_calls, cfg.args_read(insn) if insn.is_call else 0)
+             for insn in reversed(insns)]
+    changed = True
+    while changed:
+        changed = False
+        for insn, succ, bpf_loop, args in order:
+            regs = slots = 0
+            for s in succ:
+                r, sl = precise[s]
+                regs |= r
+                slots |= sl
+            new = _transfer(insn, regs, slots, bpf_loop, seen, args)
+            old = precise[insn.pc]
+            if new != old:
+                merged = (new[0] | old[0], new[1] | old[1])
+                if merged != old:
+                    precise[insn.pc] = merged
+                    changed = True
+    return precise
