@@ -19,6 +19,7 @@ from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
 from .result import Reject
 
 BPF_LOOP = 181  # helper id of bpf_loop(nr, callback, ctx, flags)
+_CALL = Cls.JMP | JmpOp.CALL
 
 
 @dataclass
@@ -118,36 +119,41 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
             starts.add(target)
     subprog_starts = sorted(starts)
     cfg = Cfg(insns, by_pc, subprog_starts, helper_args=dict(helper_args or {}))
-    succ = cfg.succ = {insn.pc: successors(insn) for insn in insns}
+    cfg.succ = {insn.pc: successors(insn) for insn in insns}
+    branches = {insn.pc: insn.target for insn in insns if insn.is_branch}  # decoded once: pc -> target
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
     sub, (first, stop) = 0, bounds[0]
     for i, insn in enumerate(insns):  # check_subprogs, in pc order as the kernel reports
-        if insn.is_branch and not first <= insn.target < stop:
-            raise Reject(f"jump out of range from insn {insn.pc} to {insn.target}", insn.pc)
+        target = branches.get(insn.pc)
+        if target is not None and not first <= target < stop:
+            raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
         if i + 1 == len(insns) or insns[i + 1].pc >= stop:
-            if not (insn.is_exit or (insn.is_branch and insn.op == JmpOp.JA)):
+            if not (insn.is_exit or (target is not None and insn.op == JmpOp.JA)):
                 raise Reject("last insn is not an exit or jmp", insn.pc)
             sub += 1
             if sub < len(bounds) and (i + 1 == len(insns) or bounds[sub][1] <= insns[i + 1].pc):
                 raise Reject("last insn is not an exit or jmp", bounds[sub][0])  # an empty subprogram
             if sub < len(bounds):
                 first, stop = bounds[sub]
-    for insn in insns:
-        if insn.is_branch and insn.target not in by_pc:
-            raise Reject(f"jump into the middle of ldimm64 insn {insn.target - 1}", insn.pc)
-    _mark_prune_points(cfg)
+    for pc, target in branches.items():
+        if target not in by_pc:
+            raise Reject(f"jump into the middle of ldimm64 insn {target - 1}", pc)
+    _mark_prune_points(cfg, branches)
     _walk(cfg, allow_loops)
     _liveness(cfg)
     return cfg
 
 
-def _mark_prune_points(cfg: Cfg) -> None:
+def _mark_prune_points(cfg: Cfg, branches: dict[int, int]) -> None:
     """Jump targets, both sides of conditional jumps and calls, bpf_loop calls (checkpoint sites)."""
     for insn in cfg.insns:
-        if insn.is_call or (insn.is_branch and insn.op != JmpOp.JA):
+        if insn.code & 0x07 not in (Cls.JMP, Cls.JMP32):
+            continue
+        target = branches.get(insn.pc)
+        if insn.is_call or (target is not None and insn.op != JmpOp.JA):
             cfg.prune_points.update(cfg.succ[insn.pc])
-        elif insn.is_branch:
-            cfg.prune_points.add(insn.target)
+        elif target is not None:
+            cfg.prune_points.add(target)
         if insn.is_helper_call and insn.imm == BPF_LOOP:
             cfg.prune_points.add(insn.pc)
             cfg.callback_calls.add(insn.pc)
@@ -157,7 +163,7 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
     """Iterative DFS from every subprogram entry (check_cfg): back-edges, unreachable code."""
     edges = {pc: [(s, False) for s in succ] for pc, succ in cfg.succ.items()}
     for insn in cfg.insns:
-        if insn.is_local_call:
+        if insn.code == _CALL and insn.src == 1:  # a local call: its entry is an edge too
             edges[insn.pc].append((insn.target, True))
     color: dict[int, int] = {}  # 1 = on the DFS stack, 2 = done
     for entry in cfg.subprog_starts:
