@@ -38,8 +38,11 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-static __always_inline void count_drop(__be16 port)
+static __always_inline void count_drop(__be16 wire_port)
 {
+	/* Map keys on the stack 4-byte aligned: the NFP offload refuses helper
+	 * arguments at unaligned stack offsets (nfp bpf/verifier.c). */
+	__be16 port __attribute__((aligned(4))) = wire_port;
 	__u64 *count = bpf_map_lookup_elem(&drops, &port);
 	__u64 first = 1;
 
@@ -54,7 +57,7 @@ int xdp_port_blocklist(struct xdp_md *ctx)
 {
 	struct headers h = {};
 	struct cursor c;
-	__be16 port;
+	__be16 port __attribute__((aligned(4)));	/* NFP: aligned stack key */
 	__u8 block_bit, *mask;
 	int proto;
 

@@ -41,7 +41,8 @@ int xdp_port_rewrite(struct xdp_md *ctx)
 	struct cursor c;
 	struct rewrite *rw;
 	struct udphdr *udp;
-	__be16 old_port, new_port;
+	__be16 old_port __attribute__((aligned(4)));	/* NFP: aligned stack key */
+	__be16 new_port;
 	__be32 new_daddr;
 	int proto;
 

@@ -5,8 +5,8 @@ Specs that run everywhere go through `--target all`, so the runner also demands
 that the engines agree with each other. Specs that pin `target` (the *_runts specs,
 whose frames are shorter than the 14 bytes the kernel's test run accepts, and
 specs that depend on the userspace engines' deterministic clock) run on each
-userspace engine in turn. Cases skipped for a kernel-side bug are still run on the
-userspace engines, so the skip does not hide them there.
+userspace engine in turn. Programs the NFP offload refuses ("NFP offload: no" in
+their header) must be refused by nfp-emu, which then skips their cases with the reason.
 
 The expectations in the specs are derived from the C sources and the protocols,
 never from an engine's output; the last tests here make sure that a wrong
@@ -37,8 +37,18 @@ ETH_HLEN = 14  # the kernel's BPF_PROG_TEST_RUN refuses shorter XDP packets
 MIN_CASES, MAX_CASES = 4, 12
 
 
-def userspace_targets() -> list[str]:
-    return [t for t in available_targets() if t != "kernel"]
+def offloadable(spec) -> bool:
+    """What the program's header says ("NFP offload: yes|no"); the NFP tests check the claim."""
+    return re.search(r"NFP offload:\s*yes", spec.program.read_text(), re.IGNORECASE) is not None
+
+
+def engines_for(spec) -> set[str]:
+    """The available engines that can load the spec's program."""
+    return {t for t in available_targets() if t != "nfp-emu" or offloadable(spec)}
+
+
+def userspace_targets(spec) -> list[str]:
+    return sorted(t for t in engines_for(spec) if t != "kernel")
 
 
 def pins_target(spec) -> bool:
@@ -59,35 +69,21 @@ def failures_of(document: dict) -> list[str]:
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_spec_passes_on_every_available_engine(path: Path):
     spec = load_spec(path)
-    targets = userspace_targets() if pins_target(spec) else ["all"]
+    targets = userspace_targets(spec) if pins_target(spec) else ["all"]
     for target in targets:
         code, document = run_cli(path, target)
         assert failures_of(document) == [], f"{path.name} on {target}"
         assert code == 0 and document["failed"] == 0
         ran = {c["target"] for c in document["cases"] if not c["skipped"]}
-        expected = set(available_targets()) if target == "all" else {target}
+        expected = engines_for(spec) if target == "all" else {target}
         if any(not case.skip for case in spec.cases):
             assert ran == expected, f"{path.name}: ran on {sorted(ran)}, expected {sorted(expected)}"
-        assert document["passed"] + document["skipped"] == len(spec.cases) * len(expected)
+        refused = {c["target"] for c in document["cases"] if (c["skipped"] or "").startswith("nfp-emu cannot load")}
+        assert refused == (set(available_targets()) - engines_for(spec) if target == "all" else set())
+        assert document["passed"] + document["skipped"] == len(spec.cases) * len(expected | refused)
     if pins_target(spec) and len(targets) > 1:  # one CLI run per engine: check they agree too
         results = run_spec(spec, targets)
         assert [f"{r.test_id}: {r.failures}" for r in results if r.failures] == []
-
-
-KERNEL_SKIPPED = [
-    (path, case.name) for path in SPECS for case in load_spec(path).cases if (case.skip or "").startswith("kernel")
-]
-
-
-@pytest.mark.parametrize("path", sorted({p for p, _ in KERNEL_SKIPPED}), ids=lambda p: p.stem)
-def test_cases_skipped_for_the_kernel_pass_on_the_userspace_engines(path: Path):
-    spec = load_spec(path)
-    for case in spec.cases:
-        if (case.skip or "").startswith("kernel"):
-            case.skip = None
-    results = run_spec(spec, userspace_targets())
-    assert [f"{r.test_id}: {r.failures}" for r in results if not r.passed] == []
-    assert len(results) == len(spec.cases) * len(userspace_targets())
 
 
 def test_every_example_program_has_a_spec():

@@ -62,7 +62,7 @@ def test_offload_json_document(objects, tmp_path):
     assert doc["contexts"] == 8 and set(doc["registers"]) == {"A", "B"}
     assert doc["baseline"]["contexts"] == 4 and doc["baseline"]["nfp_instructions"] > doc["nfp_instructions"]
     assert doc["spills"] == 0 and doc["lm_bytes"] >= 64
-    assert any("unaligned stack pointer" in w["message"] for w in doc["warnings"])
+    assert doc["warnings"] == []  # its map keys sit 4-byte aligned on the stack, as the card requires
 
 
 def test_baseline_flag_offloads_the_kernel_mapping(objects, tmp_path):

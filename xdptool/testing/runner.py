@@ -211,8 +211,21 @@ def available_targets() -> list[str]:
 
 
 def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverage=None) -> list[CaseResult]:
+    """Run a spec's cases in order on each target.
+
+    With several targets (`--target all`), a target that refuses the program
+    itself (the NFP offload refuses a devmap, say) skips its cases with the
+    reason; with one target that refusal is an error, as the user asked for it.
+    """
     obj, program = load_program(spec.program, spec.prog)
-    runs = [TargetRun(spec, t, obj, program) for t in targets]
+    runs, refused = [], {}
+    for target in targets:
+        try:
+            runs.append(TargetRun(spec, target, obj, program))
+        except XdpError as exc:
+            if len(targets) == 1:
+                raise
+            refused[target] = f"{target} cannot load the program: {exc}"
     cover = None
     if coverage is not None:
         cover = coverage.engine_for(spec, obj, program)
@@ -223,6 +236,7 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
                 continue
             if cover is not None:
                 cover.run(case)
+            results.extend(CaseResult(spec, case, target, skipped=why) for target, why in refused.items())
             outcomes = []
             for run in runs:
                 reason = case.skip or (None if not case.targets or run.target in case.targets
