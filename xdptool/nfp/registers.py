@@ -21,6 +21,12 @@ from ..errors import AsmError
 
 MASK32 = 0xFFFFFFFF
 
+# Operands hash through these small numbers rather than their strings: str hashes
+# change from process to process (PYTHONHASHSEED), and the allocator's worklists
+# are sets, so string hashes would make the allocation, and the image, differ
+# between the `offload` run and the `replay` that rebuilds it.
+_STABLE = {"": 0, "A": 1, "B": 2, "AB": 3, "in": 4, "out": 5, "++": 6, "--": 7}
+
 
 @dataclass(frozen=True)
 class Gpr:
@@ -35,6 +41,9 @@ class Gpr:
 
     def __str__(self) -> str:
         return f"gpr{self.bank}_{self.index}"
+
+    def __hash__(self) -> int:
+        return hash((1, _STABLE[self.bank], self.index))
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class VReg:
         return isinstance(other, VReg) and other.id == self.id
 
     def __hash__(self) -> int:
-        return hash(("vreg", self.id))
+        return hash((2, self.id))
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,9 @@ class Xfer:
     def __str__(self) -> str:
         return f"${self.direction}_{self.index}"
 
+    def __hash__(self) -> int:
+        return hash((3, _STABLE[self.direction], self.index))
+
 
 @dataclass(frozen=True)
 class Lm:
@@ -81,6 +93,9 @@ class Lm:
     mode: str = ""
 
     cls = "lm"
+
+    def __hash__(self) -> int:
+        return hash((4, self.ptr, self.offset, _STABLE[self.mode]))
 
     def __str__(self) -> str:
         if self.mode:
