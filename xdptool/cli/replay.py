@@ -28,8 +28,9 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
 @click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without --prog).")
 def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
-            ifindex, rx_queue, compare_target):  # fmt: skip
+            ifindex, rx_queue, compare_target, state_dir):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program; map state carries across packets."""
     from ..replay.pcap import read_capture
     from ..replay.session import offloaded_target, program_target, write_maps_file
@@ -42,7 +43,7 @@ def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out
     if obj_path is None:
         if selector or maps_in:
             fail("-p and --maps-in need --prog (the offloaded image has its own maps)")
-        chosen = offloaded_target()
+        chosen = offloaded_target(state_dir)
     else:
         chosen = program_target(obj_path, selector, target or "jit", maps_in)
     if target and obj_path is None:
