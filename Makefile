@@ -34,14 +34,22 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# The main job on a bundled example: build -> inspect -> disasm -> verify -> replay.
+# The main job on a bundled example: build -> verify -> offload -> replay (and inspect,
+# disasm, the JIT replay and the example's spec on every engine).
+STATE := .xdptool/demo
 demo: setup
 	$(VENV)/bin/xdptool build $(EXAMPLE).c
 	$(VENV)/bin/xdptool inspect $(EXAMPLE).o
-	$(VENV)/bin/xdptool disasm $(EXAMPLE).o --source | head -40
+	$(VENV)/bin/xdptool disasm $(EXAMPLE).o --source | head -30
 	$(VENV)/bin/xdptool verify $(EXAMPLE).o
-	$(VENV)/bin/xdptool replay $(EXAMPLE).pcap --prog $(EXAMPLE).o --maps-in $(EXAMPLE).maps.json --out-dir .xdptool/demo
-	$(VENV)/bin/xdptool test programs/specs/port_blocklist.toml --target vm
+	rm -rf $(STATE)
+	$(VENV)/bin/xdptool offload $(EXAMPLE).o --target nfp-emu --state $(STATE) -o $(STATE)/listing.s
+	$(VENV)/bin/xdptool maps set --state $(STATE) blocklist 0035 01
+	$(VENV)/bin/xdptool maps set --state $(STATE) blocklist 01bd 02
+	$(VENV)/bin/xdptool replay $(EXAMPLE).pcap --state $(STATE)
+	$(VENV)/bin/xdptool maps dump --state $(STATE) drops
+	$(VENV)/bin/xdptool replay $(EXAMPLE).pcap --prog $(EXAMPLE).o --maps-in $(EXAMPLE).maps.json --out-dir $(STATE)/out
+	$(VENV)/bin/xdptool test programs/specs/port_blocklist.toml --target all
 
 test: setup
 	$(VENV)/bin/pytest -q

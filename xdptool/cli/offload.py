@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .console import fail, out, print_json, warn
@@ -40,8 +42,8 @@ def command(obj_path, target, selector, contexts, baseline, listing_path, state_
         listing = format_image_listing(report.image)
         if listing_path:
             try:
-                with open(listing_path, "w") as handle:
-                    handle.write(listing)
+                Path(listing_path).parent.mkdir(parents=True, exist_ok=True)
+                Path(listing_path).write_text(listing)
             except OSError as exc:
                 fail(f"{listing_path}: cannot write: {exc.strerror}")
         state.save_offload(state_dir, obj_path, report, listing, MapStore.for_object(obj).dump())
