@@ -243,8 +243,7 @@ class Checker:
             precise = self._precise_at(pc) if self.relax_imprecise else (-1, -1)
             for entry in done:
                 hint = entry.hint
-                if hint is None or hint == pruning.ELSEWHERE or not live >> hint & 1 or not pruning.quick_miss(
-                        entry.state, state, hint, precise[0]):
+                if hint is None or not pruning.quick_miss(entry.state, state, hint, live, allow_uninit, precise):
                     hint = entry.hint = pruning.first_difference(entry.state, state, live, allow_uninit, precise)
                     if hint is None:
                         entry.hits += 1

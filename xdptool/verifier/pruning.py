@@ -84,7 +84,10 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
             return cur.var_off == old.var_off and ids.check_scalar(old.id, cur.id)
         return _within(old, cur) and ids.check_scalar(old.id, cur.id)
     if t in _EXACT_TYPES:
-        return old.off == cur.off and old.frameno == cur.frameno and old.map is cur.map and old.bounds_key() == cur.bounds_key()
+        return (old.off == cur.off and old.frameno == cur.frameno and old.map is cur.map
+                and old.var_off == cur.var_off and old.smin == cur.smin and old.smax == cur.smax
+                and old.umin == cur.umin and old.umax == cur.umax and old.s32_min == cur.s32_min
+                and old.s32_max == cur.s32_max and old.u32_min == cur.u32_min and old.u32_max == cur.u32_max)
     if t in PKT_TYPES:
         if old.range > cur.range or old.off != cur.off or not ids.check(old.id, cur.id):
             return False
@@ -96,37 +99,47 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
     return _within(old, cur)
 
 
-def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool, precise_slots: int = -1) -> bool:
-    cstack = cur.stack
-    for spi, oslot in old.stack.items():
-        cslot = cstack.get(spi)
-        if cslot is oslot and (oslot.spilled is None or not oslot.spilled.id):
-            continue  # the same (unchanging) slot, with no ids to map
-        ckinds = cslot.kinds if cslot is not None else ["?"] * 8
-        for okind, ckind in zip(oslot.kinds, ckinds):
-            if okind == "?" or okind == ckind:
-                continue
-            if okind == "m" and (allow_uninit or ckind == "0"):
-                continue
+def slotsafe(spi: int, oslot, cslot, ids: _IdMap, allow_uninit: bool, precise_slots: int) -> bool:
+    """One stack slot of `old` subsumes the same slot of `cur` (kernel stacksafe, per slot)."""
+    if cslot is oslot and (oslot.spilled is None or not oslot.spilled.id):
+        return True  # the same (unchanging) slot, with no ids to map
+    ckinds = cslot.kinds if cslot is not None else _INVALID_SLOT
+    for okind, ckind in zip(oslot.kinds, ckinds):
+        if okind == "?" or okind == ckind:
+            continue
+        if okind == "m" and (allow_uninit or ckind == "0"):
+            continue
+        return False
+    if oslot.is_spill and oslot.spilled is not None:
+        if cslot is None or cslot.spilled is None:
             return False
-        if oslot.is_spill and oslot.spilled is not None:
-            if cslot is None or cslot.spilled is None:
-                return False
-            if not precise_slots >> spi & 1 and oslot.spilled.type is _SCALAR and cslot.spilled.type is _SCALAR:
-                continue  # an imprecise spilled scalar: any scalar will do
-            if not regsafe(oslot.spilled, cslot.spilled, ids):
-                return False
+        if not precise_slots >> spi & 1 and oslot.spilled.type is _SCALAR and cslot.spilled.type is _SCALAR:
+            return True  # an imprecise spilled scalar: any scalar will do
+        return regsafe(oslot.spilled, cslot.spilled, ids)
     return True
 
 
-ELSEWHERE = 11  # what first_difference reports for anything but a register of the current frame
+def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool, precise_slots: int = -1) -> int | None:
+    """None when every slot of `old` subsumes `cur`'s, else the first slot that does not."""
+    cstack = cur.stack
+    for spi, oslot in old.stack.items():
+        if not slotsafe(spi, oslot, cstack.get(spi), ids, allow_uninit, precise_slots):
+            return spi
+    return None
+
+
+_INVALID_SLOT = ["?"] * 8
+
+
+ELSEWHERE = 11  # what first_difference reports for frames and callers' registers and stacks
+SLOT_HINT = 16  # ... and SLOT_HINT + spi for a stack slot of the current frame
 
 
 def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
                      precise: tuple[int, int] = (-1, -1)) -> int | None:
     """None when `old` subsumes `cur`, else where it failed: a register of the current
-    frame (0-10) or ELSEWHERE (frames, callers' registers, stacks).  The caller keeps
-    the answer as a hint: the same register tends to fail again (see `quick_miss`).
+    frame (0-10), SLOT_HINT + a stack slot of it, or ELSEWHERE (callers' frames).  The
+    caller keeps the answer as a hint: the same place tends to fail again (`quick_miss`).
 
     `precise` (registers, stack slots) of the current frame whose scalar values can
     matter from here on (precision.py); the others match any scalar, as imprecise
@@ -151,8 +164,9 @@ def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
             for o, c in zip(of.regs, cf.regs):
                 if not (o is c and not o.id) and not regsafe(o, c, ids):
                     return ELSEWHERE
-        if not stacksafe(of, cf, ids, allow_uninit, precise_slots if index == last else -1):
-            return ELSEWHERE
+        spi = stacksafe(of, cf, ids, allow_uninit, precise_slots if index == last else -1)
+        if spi is not None:
+            return SLOT_HINT + spi if index == last else ELSEWHERE
     return None
 
 
@@ -160,12 +174,20 @@ def states_safe(old: State, cur: State, live: int, allow_uninit: bool, precise: 
     return first_difference(old, cur, live, allow_uninit, precise) is None
 
 
-def quick_miss(old: State, cur: State, regno: int, precise_regs: int = -1) -> bool:
-    """True when register `regno` alone already shows that `old` cannot subsume `cur`
-    (a necessary condition: with no ids mapped yet, id checks cannot fail)."""
-    o, c = old.frames[-1].regs[regno], cur.frames[-1].regs[regno]
-    if o is c or len(old.frames) != len(cur.frames):
+def quick_miss(old: State, cur: State, hint: int, live: int, allow_uninit: bool, precise: tuple[int, int]) -> bool:
+    """True when the place `hint` (from first_difference) alone already shows that `old`
+    cannot subsume `cur` (a necessary condition: with no ids mapped yet, id checks
+    cannot fail)."""
+    if hint == ELSEWHERE or len(old.frames) != len(cur.frames):
         return False
-    if not precise_regs >> regno & 1 and o.type is _SCALAR and c.type is _SCALAR:
+    oframe, cframe = old.frames[-1], cur.frames[-1]
+    if hint >= SLOT_HINT:
+        spi = hint - SLOT_HINT
+        oslot = oframe.stack.get(spi)
+        return oslot is not None and not slotsafe(spi, oslot, cframe.stack.get(spi), _IdMap(), allow_uninit, precise[1])
+    if not live >> hint & 1:
+        return False
+    o, c = oframe.regs[hint], cframe.regs[hint]
+    if o is c or (not precise[0] >> hint & 1 and o.type is _SCALAR and c.type is _SCALAR):
         return False
     return not regsafe(o, c, _IdMap())
