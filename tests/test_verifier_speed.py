@@ -67,6 +67,25 @@ def test_precision_follows_values_through_stack_pointers(monkeypatch):
     spec.loader.exec_module(cases)
     program = cases.load_case("precise_via_stack_pointer")
     assert not analyze(program, collect_facts=False).accepted
-    compute = precision.compute
-    monkeypatch.setattr(precision, "compute", lambda cfg, seen: compute(cfg, precision.Observed()))
+    blind = precision.Precision
+    monkeypatch.setattr(precision, "Precision", lambda cfg, seen: blind(cfg, precision.Observed()))
     assert analyze(program, collect_facts=False).accepted  # the hazard the observations guard against
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def test_incremental_precision_equals_a_fresh_computation(path):
+    """Precision.at re-propagates only from newly observed pcs; the table must be what a
+    computation from scratch with everything observed gives."""
+    from xdptool.verifier import precision
+    from xdptool.verifier.checker import Checker
+    from xdptool.verifier.profiles import get_profile
+
+    checker = Checker(load_object(str(path)).program(), get_profile("linux"), collect_facts=False)
+    seen = precision.Observed()
+    checker.observed = seen
+    checker.run()
+    incremental = precision.Precision(checker.cfg, precision.Observed())
+    incremental.seen = seen  # everything observed arrives after the first solve
+    for pc in incremental.table:
+        incremental.at(pc)
+    assert incremental.table == precision.compute(checker.cfg, seen)

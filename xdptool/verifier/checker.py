@@ -105,8 +105,7 @@ class Checker:
         # state that differs in any value.
         self.relax_imprecise = not collect_facts
         self.observed = precision.Observed()
-        self._precise: dict[int, tuple[int, int]] = {}
-        self._precise_version = None
+        self._precision: precision.Precision | None = None  # built at the first comparison
         clear_caches()
 
     # -- driver ----------------------------------------------------------------------------
@@ -276,11 +275,9 @@ class Checker:
         return False
 
     def _precise_at(self, pc: int) -> tuple[int, int]:
-        """precision.compute's answer at pc, recomputed when the walk has observed more."""
-        if self._precise_version != self.observed.version:
-            self._precise = precision.compute(self.cfg, self.observed)
-            self._precise_version = self.observed.version
-        return self._precise[pc]
+        if self._precision is None:
+            self._precision = precision.Precision(self.cfg, self.observed)
+        return self._precision.at(pc)
 
     def _log_insn(self, insn: Instruction) -> None:
         line = insn.line

@@ -46,15 +46,11 @@ def _slots(off: int, size: int) -> int:
 
 class Observed:
     """What the walk saw, per pc: add/sub with a pointer operand, accesses through a
-    stack pointer other than r10.  Both only grow; `version` says when."""
+    stack pointer other than r10.  Both only grow."""
 
     def __init__(self):
         self.pointer_arith: set[int] = set()
         self.stack_via_pointer: set[int] = set()
-
-    @property
-    def version(self) -> tuple[int, int]:
-        return len(self.pointer_arith), len(self.stack_via_pointer)
 
 
 def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args: int = ARGS) -> tuple[int, int]:
@@ -121,26 +117,56 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
     return regs, slots
 
 
-def compute(cfg: Cfg, seen: Observed) -> dict[int, tuple[int, int]]:
-    """pc -> (precise register mask, precise slot mask) before the instruction."""
-    insns = cfg.insns
-    precise = {insn.pc: (0, 0) for insn in insns}
-    order = [(insn, cfg.succ[insn.pc], insn.pc in cfg.callback_calls, cfg.args_read(insn) if insn.is_call else 0)
-             for insn in reversed(insns)]
-    changed = True
-    while changed:
-        changed = False
-        for insn, succ, bpf_loop, args in order:
+class Precision:
+    """precise[pc] kept up to date as the walk observes more (a worklist over predecessors:
+    a new observation at pc only re-propagates from there)."""
+
+    def __init__(self, cfg: Cfg, seen: Observed):
+        self.seen = seen
+        self.info = {insn.pc: (insn, cfg.succ[insn.pc], insn.pc in cfg.callback_calls,
+                               cfg.args_read(insn) if insn.is_call else 0) for insn in cfg.insns}
+        self.preds: dict[int, list[int]] = {pc: [] for pc in self.info}
+        for pc, (_, succ, _, _) in self.info.items():
+            for s in succ:
+                self.preds[s].append(pc)
+        self.table = {pc: (0, 0) for pc in self.info}
+        self.pointer_arith: set[int] = set()
+        self.stack_via_pointer: set[int] = set()
+        self._solve(sorted(self.info))  # popped from the end: reverse pc order first
+
+    def at(self, pc: int) -> tuple[int, int]:
+        """(precise register mask, precise slot mask) before the instruction at pc."""
+        seen = self.seen
+        if len(seen.pointer_arith) != len(self.pointer_arith) or len(seen.stack_via_pointer) != len(
+                self.stack_via_pointer):
+            new = (seen.pointer_arith - self.pointer_arith) | (seen.stack_via_pointer - self.stack_via_pointer)
+            self.pointer_arith, self.stack_via_pointer = set(seen.pointer_arith), set(seen.stack_via_pointer)
+            self._solve(sorted(new))
+        return self.table[pc]
+
+    def _solve(self, work: list[int]) -> None:
+        table, info, preds, seen = self.table, self.info, self.preds, self.seen
+        pending = set(work)
+        while work:
+            pc = work.pop()
+            pending.discard(pc)
+            insn, succ, bpf_loop, args = info[pc]
             regs = slots = 0
             for s in succ:
-                r, sl = precise[s]
+                r, sl = table[s]
                 regs |= r
                 slots |= sl
-            new = _transfer(insn, regs, slots, bpf_loop, seen, args)
-            old = precise[insn.pc]
-            if new != old:
-                merged = (new[0] | old[0], new[1] | old[1])
-                if merged != old:
-                    precise[insn.pc] = merged
-                    changed = True
-    return precise
+            new_regs, new_slots = _transfer(insn, regs, slots, bpf_loop, seen, args)
+            old_regs, old_slots = table[pc]
+            merged = (new_regs | old_regs, new_slots | old_slots)
+            if merged != (old_regs, old_slots):
+                table[pc] = merged
+                for p in preds[pc]:
+                    if p not in pending:
+                        pending.add(p)
+                        work.append(p)
+
+
+def compute(cfg: Cfg, seen: Observed) -> dict[int, tuple[int, int]]:
+    """pc -> (precise register mask, precise slot mask) before the instruction, from scratch."""
+    return Precision(cfg, seen).table
