@@ -4,8 +4,10 @@
 (kernel wording, instruction, C line), the log, the kernel's statistics and the
 per-instruction facts the NFP lowering uses.  Modules: `tnum` and `scalar`
 (value domains), `branches` (what comparisons teach), `state` (registers, stack,
-frames), `helpers` (prototypes), `profiles` (linux, unprivileged, nfp), `cfg`
-(structural checks), `checker` (the interpreter), `pruning`, `facts`, `log`.
+frames; shared copy-on-write), `helpers` (prototypes), `profiles` (linux,
+unprivileged, nfp), `cfg` (structural checks, liveness), `checker` (the
+interpreter), `fastpath` (instructions on constants), `pruning`, `precision`
+(which scalars must match when pruning), `facts`, `log`.
 """
 
 from __future__ import annotations
