@@ -273,29 +273,23 @@ class Executor:
             self.stats.insns += 1
             fast = steps[pc]
             taken = fast() if fast is not None else handlers[insn.kind](self, insn)
-            if taken is not None:
-                if insn.defer:
-                    jump_at, jump_to = pc + insn.defer, taken
-                    self.stats.defer_filled += insn.defer
-                else:
-                    pc = taken
-                    self.stats.taken += 1
-                    if pc >= firmware.FW_BASE:
-                        result = self._firmware(pc)
-                        if isinstance(result, tuple):
-                            return result[1]
-                        pc = result
+            if taken is None:  # fell through: a deferred branch lands after its last defer slot
+                if pc != jump_at:
+                    pc += 1
                     continue
-            if pc == jump_at:
-                pc, jump_at = jump_to, -1
-                self.stats.taken += 1
-                if pc >= firmware.FW_BASE:
-                    result = self._firmware(pc)
-                    if isinstance(result, tuple):
-                        return result[1]
-                    pc = result
+                taken, jump_at = jump_to, -1
+            elif insn.defer:
+                jump_at, jump_to = pc + insn.defer, taken
+                self.stats.defer_filled += insn.defer
+                pc += 1
                 continue
-            pc += 1
+            pc = taken
+            self.stats.taken += 1
+            if pc >= firmware.FW_BASE:
+                result = self._firmware(pc)
+                if isinstance(result, tuple):
+                    return result[1]
+                pc = result
 
     def _firmware(self, address: int):
         routine = firmware.BY_ADDRESS.get(address)
