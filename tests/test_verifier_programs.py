@@ -19,12 +19,13 @@ from xdptool.verifier import analyze
 from xdptool.verifier.fuzz import random_packets, random_program
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = sorted((ROOT / "programs").glob("*.o"))
+EXAMPLES = sorted(p.stem for p in (ROOT / "programs").glob("*.c"))  # built by the built_examples fixture
 CORPUS = ROOT / "tests" / "verifier_corpus"
 
 
-@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
-def test_every_example_program_is_accepted(path):
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_program_is_accepted(name, built_examples):
+    path = built_examples[name]
     for program in load_object(str(path)).programs:
         result = analyze(program)
         assert result.accepted, result.error
@@ -32,8 +33,9 @@ def test_every_example_program_is_accepted(path):
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
-def test_examples_agree_with_the_kernel(path):
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_examples_agree_with_the_kernel(name, built_examples):
+    path = built_examples[name]
     from xdptool.kernel import kernel_unavailable_reason, verify_with_kernel
 
     reason = kernel_unavailable_reason()
@@ -61,8 +63,8 @@ def test_soundness_fuzz_against_the_vm():
     assert accepted >= 20 and rejected >= 20  # the generator exercises both sides
 
 
-def test_facts_for_the_lowering():
-    program = load_object(str(ROOT / "programs" / "l4_lb.o")).program()
+def test_facts_for_the_lowering(built_examples):
+    program = load_object(str(built_examples["l4_lb"])).program()
     result = analyze(program)
     first = result.facts[0]
     assert first.reg(1).types == {"ctx"}
@@ -83,16 +85,16 @@ def test_log_level_1_prints_kernel_style_lines():
     assert log[-1].startswith("processed ")
 
 
-def test_nfp_profile_refusals():
-    program = load_object(str(ROOT / "programs" / "redirect_devmap.o")).program()
+def test_nfp_profile_refusals(built_examples):
+    program = load_object(str(built_examples["redirect_devmap"])).program()
     result = analyze(program, "nfp")
     assert not result.accepted and "not supported" in result.error.message
-    program = load_object(str(ROOT / "programs" / "drop_all.o")).program()
+    program = load_object(str(built_examples["drop_all"])).program()
     assert analyze(program, "nfp").accepted
 
 
-def test_unprivileged_refuses_loops_that_root_may_run():
-    program = load_object(str(ROOT / "programs" / "bounded_loop.o")).program()
+def test_unprivileged_refuses_loops_that_root_may_run(built_examples):
+    program = load_object(str(built_examples["bounded_loop"])).program()
     assert analyze(program).accepted
     assert analyze(program, unprivileged=True).error.message.startswith("back-edge from insn")
 
@@ -101,8 +103,8 @@ def _cli(*args):
     return CliRunner().invoke(verify_command, [str(a) for a in args])
 
 
-def test_cli_exit_codes_and_json():
-    ok = _cli(ROOT / "programs" / "l4_lb.o")
+def test_cli_exit_codes_and_json(built_examples):
+    ok = _cli(built_examples["l4_lb"])
     assert ok.exit_code == 0 and "accepted" in ok.output
     bad = _cli(CORPUS / "pkt_off_by_one.o", "--json")
     assert bad.exit_code == 1

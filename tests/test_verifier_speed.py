@@ -16,7 +16,7 @@ from xdptool.verifier import analyze, checker
 from xdptool.verifier.fuzz import random_program
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = sorted((ROOT / "programs").glob("*.o"))
+EXAMPLES = sorted(p.stem for p in (ROOT / "programs").glob("*.c"))  # built by the built_examples fixture
 
 
 def _general_only(monkeypatch):
@@ -31,9 +31,9 @@ def _both(program, monkeypatch):
     return fast, general
 
 
-@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
-def test_fast_paths_log_exactly_what_the_general_handlers_log(path, monkeypatch):
-    program = load_object(str(path)).program()
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_fast_paths_log_exactly_what_the_general_handlers_log(name, built_examples, monkeypatch):
+    program = load_object(str(built_examples[name])).program()
     fast, general = _both(program, monkeypatch)
     assert fast.log == general.log
     assert fast.accepted == general.accepted
@@ -45,10 +45,10 @@ def test_fast_paths_agree_on_random_programs(monkeypatch):
         assert (fast.accepted, fast.log) == (general.accepted, general.log), seed
 
 
-def test_imprecise_scalars_prune_but_not_when_collecting_facts():
+def test_imprecise_scalars_prune_but_not_when_collecting_facts(built_examples):
     """proto_counters stores a per-protocol key it never branches on: the key does
     not keep states apart when pruning (fewer instructions), except for facts."""
-    program = load_object(str(ROOT / "programs" / "proto_counters.o")).program()
+    program = load_object(str(built_examples["proto_counters"])).program()
     relaxed = analyze(program, collect_facts=False)
     exact = analyze(program, collect_facts=True)
     assert relaxed.accepted and exact.accepted
@@ -72,8 +72,9 @@ def test_precision_follows_values_through_stack_pointers(monkeypatch):
     assert analyze(program, collect_facts=False).accepted  # the hazard the observations guard against
 
 
-@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
-def test_incremental_precision_equals_a_fresh_computation(path):
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_incremental_precision_equals_a_fresh_computation(name, built_examples):
+    path = built_examples[name]
     """Precision.at re-propagates only from newly observed pcs; the table must be what a
     computation from scratch with everything observed gives."""
     from xdptool.verifier import precision
