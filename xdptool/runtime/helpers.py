@@ -240,24 +240,32 @@ def xdp_get_buff_len(env, *_):
     return env.xdp.length
 
 
-def xdp_load_bytes(env, _ctx, offset, buf, length, *_):
-    offset, length = offset & 0xFFFFFFFF, length & 0xFFFFFFFF
-    err = env.xdp.check_span(offset, length)
-    if err:
-        return err & U64
-    start = env.xdp.data + offset
+def _xdp_bytes(name: str, copy):
+    """bpf_xdp_load_bytes / store_bytes: the same span check, then `copy(env, start, buf, length)`
+    moves the bytes between the frame (from `start`) and the program's buffer."""
+
+    def helper(env, _ctx, offset, buf, length, *_):
+        offset, length = offset & 0xFFFFFFFF, length & 0xFFFFFFFF
+        err = env.xdp.check_span(offset, length)
+        if err:
+            return err & U64
+        copy(env, env.xdp.data + offset, buf, length)
+        return 0
+
+    helper.__name__ = name
+    return helper
+
+
+def _frame_to_buffer(env, start, buf, length):
     env.mem.write(buf, bytes(env.xdp.frame[start:start + length]))
-    return 0
 
 
-def xdp_store_bytes(env, _ctx, offset, buf, length, *_):
-    offset, length = offset & 0xFFFFFFFF, length & 0xFFFFFFFF
-    err = env.xdp.check_span(offset, length)
-    if err:
-        return err & U64
-    start = env.xdp.data + offset
+def _buffer_to_frame(env, start, buf, length):
     env.xdp.frame[start:start + length] = env.mem.read(buf, length)
-    return 0
+
+
+xdp_load_bytes = _xdp_bytes("xdp_load_bytes", _frame_to_buffer)
+xdp_store_bytes = _xdp_bytes("xdp_store_bytes", _buffer_to_frame)
 
 
 def csum_partial(data: bytes, seed: int) -> int:
