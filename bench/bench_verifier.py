@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -27,7 +28,7 @@ from xdptool.verifier.fuzz import random_packets, random_program  # noqa: E402
 LOOP_10K = "r0 = 0\nr1 = 0\nl1: r1 += 1\nr0 += r1\nif r1 < 10000 goto l1\nr0 &= 3\nexit\n"
 
 
-def fuzz(count: int, packets: int) -> None:
+def fuzz(count: int, packets: int) -> dict:
     from xdptool.runtime.vm import VmEngine
 
     accepted = rejected = faults = 0
@@ -47,6 +48,7 @@ def fuzz(count: int, packets: int) -> None:
     took = time.perf_counter() - start
     print(f"fuzz: {count} programs, accepted {accepted}, rejected {rejected}, faulting accepted programs {faults} "
           f"({took:.1f} s)")
+    return {"fuzz_programs": count, "fuzz_accepted": accepted, "fuzz_rejected": rejected, "fuzz_faults": faults}
 
 
 def _kernel(program) -> tuple[float, int] | None:
@@ -74,14 +76,20 @@ def _ours_ms(program) -> tuple[float, int]:
     return min(times), processed
 
 
-def timing() -> None:
+def timing() -> dict:
     from xdptool.ebpf.asm import assemble
     from xdptool.ebpf.insn import renumber
     from xdptool.elf.model import Object, Program, ProgType, Subprogram
 
+    import tempfile
+
+    from xdptool import toolchain
+
     rows = []
-    for path in sorted((ROOT / "programs").glob("*.o")):
-        rows.append((path.stem, load_object(str(path)).program()))
+    build_dir = Path(tempfile.mkdtemp(prefix="xdptool-bench-verifier-"))
+    for source in sorted((ROOT / "programs").glob("*.c")):
+        built = toolchain.build(source, build_dir / f"{source.stem}.o").output
+        rows.append((source.stem, load_object(built).program()))
     insns = renumber(assemble(LOOP_10K))
     loop = Program("loop10k", "xdp", ProgType.XDP, "xdp", insns, [Subprogram("loop10k", 0, insns[-1].pc + 1, "xdp")], "GPL")
     loop.object = Object("loop10k", [loop], {}, "GPL", 0, [])
@@ -101,10 +109,13 @@ def timing() -> None:
         print(f"{name:32s} {processed:7d} {kernel_insns:7d} {ours:10.2f} {kernel_ms:9.3f} "
               f"{(f'{ratio:.1f}x' if ratio else '-'):>7s} {processed / ours * 1e3:14,.0f} "
               f"{(f'{kernel_insns / kernel_ms * 1e3:,.0f}' if kernel else '-'):>13s}")
+    figures = {"processed_insns_per_second": round(total_insns / total_ms * 1e3)}
     if ratios:
         print(f"median ratio xdptool/kernel: {statistics.median(ratios):.1f}x (examples and loop; "
               f"loop alone {ratios[-1]:.1f}x)")
+        figures.update(median_ratio_to_kernel=round(statistics.median(ratios), 1), loop10k_ratio_to_kernel=round(ratios[-1], 1))
     print(f"xdptool overall: {total_insns / total_ms * 1e3:,.0f} processed insns/s")
+    return figures
 
 
 def main() -> None:
@@ -112,8 +123,9 @@ def main() -> None:
     parser.add_argument("--programs", type=int, default=10_000)
     parser.add_argument("--packets", type=int, default=16)
     args = parser.parse_args()
-    timing()
-    fuzz(args.programs, args.packets)
+    figures = timing()
+    figures.update(fuzz(args.programs, args.packets))
+    print("RESULT " + json.dumps({"figures": figures}))
 
 
 if __name__ == "__main__":
