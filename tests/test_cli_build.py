@@ -95,3 +95,12 @@ def test_missing_source_exits_2(tmp_path):
 def test_unknown_command_and_help():
     assert invoke("--help").exit_code == 0
     assert invoke("frobnicate").exit_code == 2
+
+
+def test_a_file_clang_does_not_compile_is_an_error(tmp_path):
+    """clang exits 0 on README.md (a 'linker input') and writes nothing; build must not say 'built'."""
+    notes = tmp_path / "README.md"
+    notes.write_text("# not C\n")
+    result = invoke("build", str(notes))
+    assert result.exit_code == 1
+    assert "produced no object" in result.output and "built" not in result.output

@@ -32,7 +32,7 @@ MULTIARCH = {
 
 BASE_FLAGS = ["-O2", "-g", "-target", "bpf"]
 
-_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning|note|fatal error): (?P<message>.*)$")
+_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?:(?P<line>\d+):(?P<col>\d+):)? ?(?P<severity>error|warning|note|fatal error): (?P<message>.*)$")
 
 
 def find_clang(explicit: str | None = None) -> str:
@@ -102,7 +102,7 @@ def parse_diagnostics(stderr: str) -> list[Diagnostic]:
         m = _DIAG.match(line)
         if m:
             found.append(
-                Diagnostic(m["file"], int(m["line"]), int(m["col"]), m["severity"], m["message"])
+                Diagnostic(m["file"], int(m["line"] or 0), int(m["col"] or 0), m["severity"], m["message"])
             )
     return found
 
@@ -123,20 +123,26 @@ def build(
     output = Path(output) if output else default_output(source)
     command = compile_command(source, output, includes=includes, defines=defines, clang=clang)
     env = dict(os.environ, TERM="dumb")
+    before = output.stat().st_mtime_ns if output.exists() else None
     try:
         proc = subprocess.run(command, capture_output=True, text=True, env=env)
     except OSError as exc:
         raise ToolchainError(f"cannot run {command[0]}: {exc.strerror}") from None
+    stderr = proc.stderr
+    produced = output.exists() and output.stat().st_mtime_ns != before
+    if proc.returncode == 0 and not produced:
+        # clang exits 0 on an input it does not compile (e.g. README.md is a "linker input")
+        stderr += f"{source}: error: clang produced no object (is it a C source file?)\n"
     result = BuildResult(
         source=str(source),
         output=str(output),
         command=command,
-        ok=proc.returncode == 0,
-        stderr=proc.stderr,
-        diagnostics=parse_diagnostics(proc.stderr),
+        ok=proc.returncode == 0 and produced,
+        stderr=stderr,
+        diagnostics=parse_diagnostics(stderr),
     )
     if check and not result.ok:
         first = result.errors[0] if result.errors else None
-        summary = f"{first.file}:{first.line}:{first.col}: {first.message}" if first else proc.stderr.strip()
+        summary = f"{first.file}:{first.line}:{first.col}: {first.message}" if first else stderr.strip().splitlines()[-1]
         raise CompileError(f"compilation failed: {summary}")
     return result
