@@ -14,30 +14,27 @@ from typing import Callable
 import llvmlite.ir as ir
 
 from ...ebpf.opcodes import AluOp, JmpOp
+from .irtypes import const
 
 Builder = ir.IRBuilder
 Value = ir.Value
 
 
-def _const(ty: ir.IntType, value: int) -> ir.Constant:
-    return ir.Constant(ty, value & ((1 << ty.width) - 1))
-
-
 def _divmod_guarded(b: Builder, dst: Value, src: Value, op: str) -> Value:
     """udiv/urem/sdiv/srem with eBPF's results where LLVM's are undefined."""
     ty = dst.type
-    zero = _const(ty, 0)
+    zero = const(ty, 0)
     is_zero = b.icmp_unsigned("==", src, zero)
     if op in ("sdiv", "srem"):
-        minus_one = _const(ty, -1)
+        minus_one = const(ty, -1)
         is_minus_one = b.icmp_unsigned("==", src, minus_one)
         # Divide by 1 instead of 0 or -1; the selects below pick the defined result.
-        safe = b.select(b.or_(is_zero, is_minus_one), _const(ty, 1), src)
+        safe = b.select(b.or_(is_zero, is_minus_one), const(ty, 1), src)
         raw = b.sdiv(dst, safe) if op == "sdiv" else b.srem(dst, safe)
         on_minus_one = b.neg(dst) if op == "sdiv" else zero
         raw = b.select(is_minus_one, on_minus_one, raw)
     else:
-        safe = b.select(is_zero, _const(ty, 1), src)
+        safe = b.select(is_zero, const(ty, 1), src)
         raw = b.udiv(dst, safe) if op == "udiv" else b.urem(dst, safe)
     on_zero = zero if op in ("udiv", "sdiv") else dst
     return b.select(is_zero, on_zero, raw)
@@ -45,7 +42,7 @@ def _divmod_guarded(b: Builder, dst: Value, src: Value, op: str) -> Value:
 
 def _shift(kind: str) -> Callable[[Builder, Value, Value], Value]:
     def emit(b: Builder, dst: Value, src: Value) -> Value:
-        amount = b.and_(src, _const(dst.type, dst.type.width - 1))
+        amount = b.and_(src, const(dst.type, dst.type.width - 1))
         return getattr(b, kind)(dst, amount)
 
     return emit
@@ -112,6 +109,6 @@ JUMP_PREDICATE: dict[JmpOp, tuple[str, bool] | None] = {
 def compare(b: Builder, op: JmpOp, dst: Value, src: Value) -> Value:
     predicate = JUMP_PREDICATE[op]
     if predicate is None:
-        return b.icmp_unsigned("!=", b.and_(dst, src), _const(dst.type, 0))
+        return b.icmp_unsigned("!=", b.and_(dst, src), const(dst.type, 0))
     symbol, signed = predicate
     return (b.icmp_signed if signed else b.icmp_unsigned)(symbol, dst, src)

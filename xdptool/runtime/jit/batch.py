@@ -22,13 +22,8 @@ import llvmlite.ir as ir
 
 from ..config import SKB_SHARED_INFO_TAILROOM
 from .env import ENV, R_HI, R_LO, REGION_WORDS
+from .irtypes import I1, I8, I32, I64, I8P, c64
 from .memory import MemoryModel
-
-I1 = ir.IntType(1)
-I8 = ir.IntType(8)
-I32 = ir.IntType(32)
-I64 = ir.IntType(64)
-I8P = I8.as_pointer()
 
 
 UNCHANGED = (1 << 64) - 1  # out_offsets value: the output packet is the input packet
@@ -39,10 +34,6 @@ def _declare_memcmp(module: ir.Module) -> ir.Function:
     if fn is None:
         fn = ir.Function(module, ir.FunctionType(I32, [I8P, I8P, I64]), name="memcmp")
     return fn
-
-
-def c64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value)
 
 
 def _array_ptr(b: ir.IRBuilder, env: ir.Value, name: str, ty: ir.IntType, index: ir.Value) -> ir.Value:

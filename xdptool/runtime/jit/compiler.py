@@ -21,8 +21,9 @@ from . import backend
 from .batch import build_batch
 from .env import ENV
 from .helpers import HelperEmitter
+from .irtypes import I64
 from .memory import MemoryModel
-from .translate import ENV_PTR, I64, Translator
+from .translate import ENV_PTR, Translator
 
 STACK_SIZE = 512
 

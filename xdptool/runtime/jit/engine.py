@@ -30,6 +30,7 @@ from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _TailCall
 from .compiler import CompiledProgram, compile_program
 from .env import ENV, FaultKind
 from .helpers import CALLBACK_TYPE
+from .irtypes import M64
 from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
@@ -38,7 +39,6 @@ from .translate import needs_budget_checks
 from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
 
 M32 = 0xFFFFFFFF
-M64 = (1 << 64) - 1
 _RUN_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
 _BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 

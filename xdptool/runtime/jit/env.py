@@ -15,8 +15,7 @@ import enum
 
 import llvmlite.ir as ir
 
-I8 = ir.IntType(8)
-I64 = ir.IntType(64)
+from .irtypes import I64
 
 
 class FaultKind(enum.IntEnum):

@@ -18,21 +18,16 @@ import llvmlite.ir as ir
 
 from ..helpers import resolve_helper
 from .env import ENV
+from .irtypes import I64, c64
 
 if TYPE_CHECKING:
     from .translate import Translator
 
-I64 = ir.IntType(64)
-I8P = ir.IntType(8).as_pointer()
 
 # uint64 callback(env, helper id, pc, r1..r5)
 CALLBACK_ARGS = (ctypes.c_uint64,) * 8
 CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, *CALLBACK_ARGS)
 _CALLBACK_IR = ir.FunctionType(I64, [I64] * 8)
-
-
-def c64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
 
 
 # A native emitter: (translator, builder, insn, args r1..r5) -> r0 value, or None (use the callback).

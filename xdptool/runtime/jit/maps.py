@@ -32,16 +32,11 @@ from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVA
 from ..maps_hash import FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, USED, EMPTY, HashMap
 from ..memory import ORIGIN, REGION_SHIFT
 from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
+from .irtypes import I1, I32, I64, I8P, I64P, c64
 
 if TYPE_CHECKING:
     from .translate import Translator
 
-I1 = ir.IntType(1)
-I8 = ir.IntType(8)
-I32 = ir.IntType(32)
-I64 = ir.IntType(64)
-I8P = I8.as_pointer()
-I64P = I64.as_pointer()
 
 MAP_WORDS = 2  # per map in env.map_table: host address of buffer, host address of its id table
 GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region table
@@ -50,10 +45,6 @@ HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_P
 ARRAY_TYPES = {MapType.ARRAY, MapType.PERCPU_ARRAY}
 MAX_NATIVE_KEY = 256
 _WRITES_DST = {0x00, 0x01, 0x04, 0x07}  # LD, LDX, ALU, ALU64 write their dst register
-
-
-def c64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
 
 
 def neg(err: int) -> ir.Constant:

@@ -25,21 +25,14 @@ import llvmlite.ir as ir
 
 from ..memory import ORIGIN, REGION_SHIFT
 from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS, FaultKind
+from .irtypes import I8, I64, I8P, I64P, c64
 
 if TYPE_CHECKING:
     from .translate import Translator
 
-I8 = ir.IntType(8)
-I64 = ir.IntType(64)
-I8P = I8.as_pointer()
-I64P = I64.as_pointer()
 
 CTX_FIELDS = 6
 ACCESS_HELPER = 2  # fault_write bit: the access was a helper's read/write of memory  # data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
-
-
-def c64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
 
 
 class MemoryModel:

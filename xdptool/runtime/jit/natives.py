@@ -22,21 +22,11 @@ from ..config import ETH_HLEN, XDP_FRAME_SIZE
 from ..xdp import XDP_META_MAX
 from .batch import set_packet_window
 from .env import ENV
+from .irtypes import I1, I8, I32, I64, I8P, c64
 from .maps import MapHelpers, MapShape
 
 if TYPE_CHECKING:
     from .translate import Translator
-
-I1 = ir.IntType(1)
-I8 = ir.IntType(8)
-I32 = ir.IntType(32)
-I64 = ir.IntType(64)
-I8P = I8.as_pointer()
-M64 = (1 << 64) - 1
-
-
-def c64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value & M64)
 
 
 def _ktime(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:

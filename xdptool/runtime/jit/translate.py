@@ -32,15 +32,13 @@ from ...ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, Cls, JmpOp, Mode
 from ...errors import XdpError
 from . import alu
 from .env import ENV, FaultKind
+from .irtypes import I32, I64, I8P, c64, c32
 
 if TYPE_CHECKING:
     from .helpers import HelperEmitter
     from .memory import MemoryModel
 
-I8 = ir.IntType(8)
-I32 = ir.IntType(32)
-I64 = ir.IntType(64)
-ENV_PTR = I8.as_pointer()
+ENV_PTR = I8P
 
 MAX_FRAMES = 8  # MAX_CALL_FRAMES in the kernel's verifier (include/linux/bpf_verifier.h)
 CALLEE_SAVED = (6, 7, 8, 9, 10)
@@ -60,14 +58,6 @@ def needs_budget_checks(insns: list[Instruction], max_insns: int) -> bool:
     return slots > max_insns or any(
         insn.is_local_call or insn.uses_reg_src and insn.is_call or (insn.is_branch and insn.target <= insn.pc)
         for insn in insns)
-
-
-def c64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
-
-
-def c32(value: int) -> ir.Constant:
-    return ir.Constant(I32, value & 0xFFFFFFFF)
 
 
 class Translator:

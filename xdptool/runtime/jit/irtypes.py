@@ -1,0 +1,26 @@
+"""The LLVM integer types and constant makers every JIT module builds IR with."""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+I8P = I8.as_pointer()
+I64P = I64.as_pointer()
+M64 = (1 << 64) - 1
+
+
+def const(ty: ir.IntType, value: int) -> ir.Constant:
+    """`value` wrapped to `ty`'s width (eBPF's two's-complement immediates)."""
+    return ir.Constant(ty, value & ((1 << ty.width) - 1))
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value & M64)
+
+
+def c32(value: int) -> ir.Constant:
+    return ir.Constant(I32, value & 0xFFFFFFFF)
