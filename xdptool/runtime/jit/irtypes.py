@@ -1,4 +1,4 @@
-"""The LLVM integer types and constant makers every JIT module builds IR with."""
+"""The LLVM integer types, constant makers and control-flow join every JIT module builds IR with."""
 
 from __future__ import annotations
 
@@ -24,3 +24,13 @@ def c64(value: int) -> ir.Constant:
 
 def c32(value: int) -> ir.Constant:
     return ir.Constant(I32, value & 0xFFFFFFFF)
+
+
+def join(b: ir.IRBuilder, at: ir.Block, incoming, ty: ir.IntType = I64) -> ir.Value:
+    """Continue `b` at the block `at`, where paths meet, with the value each path brings:
+    a phi of the (value, block it comes from) pairs."""
+    b.position_at_end(at)
+    phi = b.phi(ty)
+    for value, block in incoming:
+        phi.add_incoming(value, block)
+    return phi

@@ -32,7 +32,7 @@ from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVA
 from ..maps_hash import FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, USED, EMPTY, HashMap
 from ..memory import ORIGIN, REGION_SHIFT
 from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
-from .irtypes import I1, I32, I64, I8P, I64P, c64
+from .irtypes import I1, I32, I64, I8P, I64P, c64, join
 
 if TYPE_CHECKING:
     from .translate import Translator
@@ -171,11 +171,7 @@ class MapHelpers:
         python = t.helpers.callback(t, fb, insn, c64(op), args)
         results.append((python, fb.block))
         fb.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(I64)
-        for value, block in results:
-            phi.add_incoming(value, block)
-        return phi
+        return join(b, done, results)
 
 
 # -- pieces ---------------------------------------------------------------------------------
@@ -223,10 +219,7 @@ def _value_pointer(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, posi
     fresh_end = fb.block
     fb.branch(have_block)
 
-    b.position_at_end(have_block)
-    rid = b.phi(I64)
-    rid.add_incoming(known, start)
-    rid.add_incoming(new_id, fresh_end)
+    rid = join(b, have_block, [(known, start), (new_id, fresh_end)])
     return b.or_(b.shl(rid, c64(REGION_SHIFT)), c64(ORIGIN))
 
 
@@ -287,10 +280,7 @@ def _hash_find(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, key: ir.
     tries.add_incoming(b.add(tries, c64(1)), step)
     b.branch(loop)
 
-    b.position_at_end(out)
-    found = b.phi(I1)
-    found.add_incoming(ir.Constant(I1, 0), loop_end)
-    found.add_incoming(ir.Constant(I1, 1), check_end)
+    found = join(b, out, [(ir.Constant(I1, 0), loop_end), (ir.Constant(I1, 1), check_end)], I1)
     return found, n, slot_ptr
 
 
@@ -347,11 +337,7 @@ def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
     pointer = _value_pointer(t, b, insn, shape, position, offset)
     hit_end = b.block
     b.branch(done)
-    b.position_at_end(done)
-    phi = b.phi(I64)
-    phi.add_incoming(c64(0), miss_block)
-    phi.add_incoming(pointer, hit_end)
-    return phi
+    return join(b, done, [(c64(0), miss_block), (pointer, hit_end)])
 
 
 def _update(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
@@ -373,11 +359,7 @@ def _update(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
         offset = b.mul(b.add(index, c64(shape.cpu * shape.entries)), c64(shape.value_stride))
         _memcpy(b, t.module, b.gep(_buffer(b, t.env, shape), [offset]), value, shape.value_size)
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(I64)
-        phi.add_incoming(error, start)
-        phi.add_incoming(c64(0), write)
-        return phi
+        return join(b, done, [(error, start), (c64(0), write)])
     key = _helper_read(t, b, insn, args[1], shape.key_size)
     checked = fn.append_basic_block(f"pc{insn.pc}.update.flags_ok")
     answer = fn.append_basic_block(f"pc{insn.pc}.update.answer")
@@ -411,14 +393,8 @@ def _update(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
     inserted = t.helpers.callback(t, ib, insn, c64(UPDATE), args)
     insert_end = ib.block
     ib.branch(done)
-    b.position_at_end(done)
-    phi = b.phi(I64)
-    phi.add_incoming(neg(EINVAL), start)
-    phi.add_incoming(neg(EEXIST), answer_end)
-    phi.add_incoming(c64(0), overwrite_end)
-    phi.add_incoming(neg(ENOENT), python_end)
-    phi.add_incoming(inserted, insert_end)
-    return phi
+    return join(b, done, [(neg(EINVAL), start), (neg(EEXIST), answer_end), (c64(0), overwrite_end),
+                          (neg(ENOENT), python_end), (inserted, insert_end)])
 
 
 def _delete(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:

@@ -25,7 +25,7 @@ import llvmlite.ir as ir
 
 from ..memory import ORIGIN, REGION_SHIFT
 from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS, FaultKind
-from .irtypes import I8, I64, I8P, I64P, c64
+from .irtypes import I8, I64, I8P, I64P, c64, join
 
 if TYPE_CHECKING:
     from .translate import Translator
@@ -120,11 +120,7 @@ class MemoryModel:
         mem_end = mb.block
         mb.branch(done)
 
-        b.position_at_end(done)
-        phi = b.phi(I64)
-        phi.add_incoming(ctx_value, ctx_ok)
-        phi.add_incoming(mem_value, mem_end)
-        return phi
+        return join(b, done, [(ctx_value, ctx_ok), (mem_value, mem_end)])
 
     def imm64_value(self, t: "Translator", b: ir.IRBuilder, insn) -> ir.Value:
         """ld_imm64: a constant, or (map references, global data, function pointers) a
