@@ -68,39 +68,43 @@ def _offset_arg(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
     return b.sext(b.trunc(value, I32), I64)
 
 
-def _guarded(b: ir.IRBuilder, error: ir.Value, apply) -> ir.Value:
-    """Run `apply(builder)` when `error` is 0; the helper's result (0 or the error)."""
-    ok = b.icmp_unsigned("==", error, c64(0))
-    with b.if_then(ok):
-        apply(b)
-    return error
+def _packet_adjust(check):
+    """bpf_xdp_adjust_head/tail/meta: `check(t, b, offset, (meta, data, end))` gives the
+    helper's result (0 or -errno) and `apply(builder)`, which moves the packet window and
+    runs only when that result is 0."""
+
+    def emit(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+        error, apply = check(t, b, _offset_arg(b, args[1]), _packet(b, t.env))
+        with b.if_then(b.icmp_unsigned("==", error, c64(0))):
+            apply(b)
+        return error
+
+    return emit
 
 
-def _adjust_head(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+@_packet_adjust
+def _adjust_head(t: "Translator", b: ir.IRBuilder, offset: ir.Value, window) -> tuple:
     env = t.env
-    offset = _offset_arg(b, args[1])
-    meta, data, end = _packet(b, env)
+    meta, data, end = window
     metalen = b.sub(data, meta)
     new_data = b.add(data, offset)
     invalid = b.or_(b.icmp_signed("<", new_data, b.add(c64(XDP_FRAME_SIZE), metalen)),
                     b.icmp_signed(">", new_data, b.sub(end, c64(ETH_HLEN))))
-    error = b.select(invalid, c64(-errno.EINVAL), c64(0))
 
     def apply(ab: ir.IRBuilder) -> None:
         memmove = t.module.declare_intrinsic("llvm.memmove", [I8P, I8P, I64])
         ab.call(memmove, [_frame(ab, env, b.add(meta, offset)), _frame(ab, env, meta), metalen, ir.Constant(I1, 0)])
         set_packet_window(ab, env, ab.add(meta, offset), new_data, end)
-    return _guarded(b, error, apply)
+    return b.select(invalid, c64(-errno.EINVAL), c64(0)), apply
 
 
-def _adjust_tail(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+@_packet_adjust
+def _adjust_tail(t: "Translator", b: ir.IRBuilder, offset: ir.Value, window) -> tuple:
     env = t.env
-    offset = _offset_arg(b, args[1])
-    meta, data, end = _packet(b, env)
+    meta, data, end = window
     new_end = b.add(end, offset)
     invalid = b.or_(b.icmp_signed(">", new_end, ENV.load(b, env, "pkt_hard_end")),
                     b.icmp_signed("<", new_end, b.add(data, c64(ETH_HLEN))))
-    error = b.select(invalid, c64(-errno.EINVAL), c64(0))
 
     def apply(ab: ir.IRBuilder) -> None:
         grown = ab.icmp_signed(">", offset, c64(0))
@@ -108,13 +112,12 @@ def _adjust_tail(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
             memset = t.module.declare_intrinsic("llvm.memset", [I8P, I64])
             ab.call(memset, [_frame(ab, env, end), ir.Constant(I8, 0), offset, ir.Constant(I1, 0)])
         set_packet_window(ab, env, meta, data, new_end)
-    return _guarded(b, error, apply)
+    return b.select(invalid, c64(-errno.EINVAL), c64(0)), apply
 
 
-def _adjust_meta(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
-    env = t.env
-    offset = _offset_arg(b, args[1])
-    meta, data, end = _packet(b, env)
+@_packet_adjust
+def _adjust_meta(t: "Translator", b: ir.IRBuilder, offset: ir.Value, window) -> tuple:
+    meta, data, end = window
     new_meta = b.add(meta, offset)
     out_of_frame = b.or_(b.icmp_signed("<", new_meta, c64(XDP_FRAME_SIZE)), b.icmp_signed(">", new_meta, data))
     metalen = b.sub(data, new_meta)
@@ -123,8 +126,8 @@ def _adjust_meta(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
     error = b.select(out_of_frame, c64(-errno.EINVAL), b.select(bad_length, c64(-errno.EACCES), c64(0)))
 
     def apply(ab: ir.IRBuilder) -> None:
-        set_packet_window(ab, env, new_meta, data, end)
-    return _guarded(b, error, apply)
+        set_packet_window(ab, t.env, new_meta, data, end)
+    return error, apply
 
 
 SIMPLE_NATIVES = {
