@@ -19,7 +19,7 @@ from typing import Iterable
 
 from ..elf.model import MapDef, MapType
 from .config import RuntimeConfig
-from .maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, Map, u32_key
+from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, Map, u32_key, update_flags_error
 
 
 class ArrayMap(Map):
@@ -49,10 +49,9 @@ class ArrayMap(Map):
         return self.offset_of(index, cpu if self.ncpus > 1 else 0)
 
     def update(self, key, value, flags=0, cpu=None) -> int:
-        if (flags & ~BPF_F_LOCK) > BPF_EXIST:
-            return -EINVAL
-        if flags & BPF_F_LOCK:  # needs a bpf_spin_lock in the value, which the runtime has no BTF for
-            return -EINVAL
+        error = update_flags_error(flags)
+        if error:
+            return error
         index = u32_key(self.check_key(key))
         if index >= self.max_entries:
             return -E2BIG

@@ -36,6 +36,14 @@ def u32_key(key: bytes) -> int:
     return int.from_bytes(key[:4], "little")
 
 
+def update_flags_error(flags: int) -> int:
+    """-EINVAL for update flags the maps cannot honour (unknown bits; BPF_F_LOCK, which needs a
+    bpf_spin_lock in the value, and the runtime has no BTF for it), else 0."""
+    if (flags & ~BPF_F_LOCK) > BPF_EXIST or flags & BPF_F_LOCK:
+        return -EINVAL
+    return 0
+
+
 Value = bytes | list[bytes]
 
 

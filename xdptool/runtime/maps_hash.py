@@ -32,7 +32,7 @@ from typing import Iterable
 
 from ..elf.model import MapDef, MapType
 from .config import RuntimeConfig
-from .maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, Map, round8
+from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, ENOENT, Map, round8, update_flags_error
 
 HEADER = 16
 SLOT_HEADER = 16
@@ -118,10 +118,9 @@ class HashMap(Map):
         return self.value_offset(slot, cpu if self.ncpus > 1 else 0)
 
     def update(self, key, value, flags=0, cpu=None) -> int:
-        if (flags & ~BPF_F_LOCK) > BPF_EXIST:
-            return -EINVAL
-        if flags & BPF_F_LOCK:  # needs a bpf_spin_lock in the value, which the runtime has no BTF for
-            return -EINVAL
+        error = update_flags_error(flags)
+        if error:
+            return error
         key = self.check_key(key)
         values = self.per_cpu_values(value, cpu if self.ncpus > 1 else None)
         slot = self.index.get(key)
