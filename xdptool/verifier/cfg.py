@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AluOp, Cls, JmpOp, PseudoSrc
+from ..ebpf.opcodes import LD_IMM64, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc, Src
 from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
 from .result import Reject
 
@@ -66,39 +66,59 @@ _PSEUDO_SRCS = frozenset(int(s) for s in PseudoSrc)
 _RULES: dict[tuple[int, int], list] = {}
 
 
+_ALU_CLASSES = (Cls.ALU, Cls.ALU64)
+_JMP_CLASSES = (Cls.JMP, Cls.JMP32)
+_DIVS = (AluOp.DIV, AluOp.MOD)
+_SHIFTS = (AluOp.LSH, AluOp.RSH, AluOp.ARSH)
+_EXIT = Cls.JMP | JmpOp.EXIT
+_GOTOL = Cls.JMP32 | JmpOp.JA
+
+
 def check_insn_fields(insn: Instruction) -> None:
-    if not insn.is_valid_opcode:
-        raise Reject(f"unknown opcode {insn.code:02x}", insn.pc)
-    if insn.is_ld_imm64:
+    code = insn.code
+    if code not in VALID_OPCODES:
+        raise Reject(f"unknown opcode {code:02x}", insn.pc)
+    if code == LD_IMM64:
         if insn.ext != b"\0\0\0\0":
             raise Reject("invalid bpf_ld_imm64 insn", insn.pc)
         if insn.src not in _PSEUDO_SRCS:
             raise Reject("unrecognized bpf_ld_imm64 insn", insn.pc)
-    restricted = _RULES.get((insn.code, insn.src))
+    restricted = _RULES.get((code, insn.src))
     if restricted is None:
         rules = rules_for(insn)[1]
-        restricted = _RULES[(insn.code, insn.src)] = [(n, rules[n]) for n in FIELDS if rules[n] is not ANY]
+        restricted = _RULES[(code, insn.src)] = [(n, rules[n]) for n in FIELDS if rules[n] is not ANY]
     for name, allowed in restricted:
         if getattr(insn, name) not in allowed:
             raise Reject(_reserved_message(insn), insn.pc)
-    if insn.is_alu and not insn.uses_reg_src:
-        if insn.op in (AluOp.DIV, AluOp.MOD) and insn.imm == 0:
+    if code & 0x07 in _ALU_CLASSES and not code & Src.X:
+        op = code & 0xF0
+        if op in _DIVS and insn.imm == 0:
             raise Reject("div by zero", insn.pc)
-        if insn.op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH):
-            width = 64 if insn.cls == Cls.ALU64 else 32
+        if op in _SHIFTS:
+            width = 64 if code & 0x07 == Cls.ALU64 else 32
             if not 0 <= insn.imm < width:
                 raise Reject(f"invalid shift {insn.imm}", insn.pc)
 
 
 def successors(insn: Instruction) -> list[int]:
     """Slots control can reach next (a local call's entry is not among them)."""
-    if insn.is_exit:
-        return []
-    if insn.is_branch:
-        if insn.op == JmpOp.JA:
-            return [insn.target]
-        return [insn.pc + 1, insn.target]
-    return [insn.pc + insn.slots]
+    return _decode_flow(insn)[0]
+
+
+def _decode_flow(insn: Instruction) -> tuple[list[int], int | None]:
+    """(successors, branch target or None), from the raw fields in one go (no property chains)."""
+    code, pc = insn.code, insn.pc
+    if code & 0x07 not in _JMP_CLASSES:
+        return [pc + 2 if code == LD_IMM64 else pc + 1], None
+    op = code & 0xF0
+    if op == JmpOp.EXIT:
+        return [], None
+    if op == JmpOp.CALL:
+        return [pc + 1], None
+    target = pc + 1 + (insn.imm if code == _GOTOL else insn.off)
+    if op == JmpOp.JA:
+        return [target], target
+    return [pc + 1, target], target
 
 
 def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args: Mapping[int, int] | None = None) -> Cfg:
@@ -111,16 +131,22 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
     for insn in insns:
         check_insn_fields(insn)
     starts = {0}
+    succ: dict[int, list[int]] = {}
+    branches: dict[int, int] = {}  # decoded once: pc -> target
     for insn in insns:
-        if insn.is_local_call or (insn.is_ld_imm64 and insn.src == PseudoSrc.FUNC):
+        code = insn.code
+        if (code == _CALL and insn.src == 1) or (code == LD_IMM64 and insn.src == PseudoSrc.FUNC):
             target = insn.pc + 1 + insn.imm
             if not 0 <= target < end:
                 raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
             starts.add(target)
+        nxt, target = _decode_flow(insn)
+        succ[insn.pc] = nxt
+        if target is not None:
+            branches[insn.pc] = target
     subprog_starts = sorted(starts)
     cfg = Cfg(insns, by_pc, subprog_starts, helper_args=dict(helper_args or {}))
-    cfg.succ = {insn.pc: successors(insn) for insn in insns}
-    branches = {insn.pc: insn.target for insn in insns if insn.is_branch}  # decoded once: pc -> target
+    cfg.succ = succ
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
     sub, (first, stop) = 0, bounds[0]
     for i, insn in enumerate(insns):  # check_subprogs, in pc order as the kernel reports
@@ -128,7 +154,7 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
         if target is not None and not first <= target < stop:
             raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
         if i + 1 == len(insns) or insns[i + 1].pc >= stop:
-            if not (insn.is_exit or (target is not None and insn.op == JmpOp.JA)):
+            if not (insn.code == _EXIT or (target is not None and insn.op == JmpOp.JA)):
                 raise Reject("last insn is not an exit or jmp", insn.pc)
             sub += 1
             if sub < len(bounds) and (i + 1 == len(insns) or bounds[sub][1] <= insns[i + 1].pc):
@@ -146,16 +172,18 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
 
 def _mark_prune_points(cfg: Cfg, branches: dict[int, int]) -> None:
     """Jump targets, both sides of conditional jumps and calls, bpf_loop calls (checkpoint sites)."""
+    prune_points = cfg.prune_points
     for insn in cfg.insns:
-        if insn.code & 0x07 not in (Cls.JMP, Cls.JMP32):
+        code = insn.code
+        if code & 0x07 not in _JMP_CLASSES:
             continue
         target = branches.get(insn.pc)
-        if insn.is_call or (target is not None and insn.op != JmpOp.JA):
-            cfg.prune_points.update(cfg.succ[insn.pc])
+        if code == _CALL or (target is not None and code & 0xF0 != JmpOp.JA):
+            prune_points.update(cfg.succ[insn.pc])
         elif target is not None:
-            cfg.prune_points.add(target)
-        if insn.is_helper_call and insn.imm == BPF_LOOP:
-            cfg.prune_points.add(insn.pc)
+            prune_points.add(target)
+        if code == _CALL and insn.src == 0 and insn.imm == BPF_LOOP:
+            prune_points.add(insn.pc)
             cfg.callback_calls.add(insn.pc)
 
 
@@ -164,7 +192,7 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
     edges = {pc: [(s, False) for s in succ] for pc, succ in cfg.succ.items()}
     for insn in cfg.insns:
         if insn.code == _CALL and insn.src == 1:  # a local call: its entry is an edge too
-            edges[insn.pc].append((insn.target, True))
+            edges[insn.pc].append((insn.pc + 1 + insn.imm, True))
     color: dict[int, int] = {}  # 1 = on the DFS stack, 2 = done
     for entry in cfg.subprog_starts:
         if entry in color:
@@ -192,11 +220,16 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
 
 
 _EFFECTS: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+_ATOMIC_STX = frozenset(code for code in VALID_OPCODES if code & 0x07 == Cls.STX and code & 0xE0 == Mode.ATOMIC)
 
 
 def _reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
-    """Registers read and written, as bit masks (for liveness); memoised on the fields they depend on."""
-    key = (insn.code, insn.dst, insn.src, insn.imm)
+    """Registers read and written, as bit masks (for liveness); memoised on the fields they depend on.
+
+    The immediate matters only to calls (which helper) and atomics (which operation).
+    """
+    code = insn.code
+    key = (code, insn.dst, insn.src, insn.imm if code == _CALL or code in _ATOMIC_STX else 0)
     effects = _EFFECTS.get(key)
     if effects is None:
         if len(_EFFECTS) > 1 << 14:
@@ -224,22 +257,29 @@ def _liveness(cfg: Cfg) -> None:
     """
     callee_saved = 0b11111000000  # r6-r10
     order = []  # reverse pc order: (pc, successors, reads, kept-mask, extra) with everything decoded once
+    succ = cfg.succ
+    backward = False  # a jump to an earlier slot: reverse pc order needs more than one pass
     for insn in reversed(cfg.insns):
         reads, writes = _reads_writes(cfg, insn)
+        code, nxt = insn.code, succ[insn.pc]
+        if nxt and nxt[-1] <= insn.pc:  # a branch target comes last
+            backward = True
         extra = 1 << 10
-        if insn.is_local_call:
+        if code == _CALL and insn.src == 1:
             extra |= callee_saved
-        order.append((insn.pc, cfg.succ[insn.pc], reads | extra, ~writes, callee_saved if insn.is_exit else 0))
+        order.append((insn.pc, nxt, reads | extra, ~writes, callee_saved if code == _EXIT else 0))
     live_in = {pc: 0 for pc, *_ in order}
     changed = True
     while changed:
         changed = False
-        for pc, succ, gen, keep, exit_out in order:
+        for pc, nxt, gen, keep, exit_out in order:
             out = exit_out
-            for s in succ:
+            for s in nxt:
                 out |= live_in.get(s, 0)
             new = gen | (out & keep)
             if new != live_in[pc]:
                 live_in[pc] = new
                 changed = True
+        if not backward:
+            break  # every successor came before its predecessors: one pass is the fixpoint
     cfg.live_in = live_in
