@@ -389,50 +389,46 @@ class Lowering:
         self.emit(mov(NONE, src))
         self.emit(shf(dst, NONE, "ASR", src, Shift(">>", k)))
 
+    @staticmethod
+    def halves(op, a_lo: Operand, a_hi: Operand, lo_d: Operand, hi_d: Operand) -> tuple:
+        """((source, destination) of the half bits leave, (source, destination) of the half
+        they enter): a left shift moves bits from lo into hi, a right shift from hi into lo."""
+        if op == AluOp.LSH:
+            return (a_lo, lo_d), (a_hi, hi_d)
+        return (a_hi, hi_d), (a_lo, lo_d)
+
+    def vacate(self, op, dst: Operand, src: Operand) -> None:
+        """The half a shift by 32 or more empties: zero, or (ARSH) the sign of `src`."""
+        if op == AluOp.ARSH:
+            self.asr(dst, src, 31)
+        else:
+            self.move(dst, Imm(0))
+
+    def shift_word(self, op, dst: Operand, src: Operand, k: int) -> None:
+        """One 32-bit word shifted by a constant 0..31."""
+        if k == 0:
+            self.move(dst, src)
+        elif op == AluOp.ARSH:
+            self.asr(dst, src, k)
+        else:
+            self.emit(shf(dst, NONE, "B", src, Shift("<<" if op == AluOp.LSH else ">>", k)))
+
     def shift_const(self, op, k, a_lo, a_hi, lo_d, hi_d, is64) -> None:
-        kind = {AluOp.LSH: "<<", AluOp.RSH: ">>"}.get(op)
         if not is64:
-            if k == 0:
-                self.move(lo_d, a_lo)
-            elif op == AluOp.ARSH:
-                self.asr(lo_d, a_lo, k)
-            else:
-                self.emit(shf(lo_d, NONE, "B", a_lo, Shift(kind, k)))
+            self.shift_word(op, lo_d, a_lo, k)
             self.move(hi_d, Imm(0))
             return
+        (from_src, from_d), (_, to_d) = self.halves(op, a_lo, a_hi, lo_d, hi_d)
         if k == 0:
             self.move(lo_d, a_lo)
             self.move(hi_d, a_hi)
         elif k < 32:
-            if op == AluOp.LSH:
-                hi_src, lo_src = self.pair(a_hi, a_lo, restricted=True)
-                self.emit(shf(hi_d, hi_src, "B", lo_src, Shift(">>dbl", 32 - k)))
-                self.emit(shf(lo_d, NONE, "B", a_lo, Shift("<<", k)))
-            else:
-                hi_src, lo_src = self.pair(a_hi, a_lo, restricted=True)
-                self.emit(shf(lo_d, hi_src, "B", lo_src, Shift(">>dbl", k)))
-                if op == AluOp.RSH:
-                    self.emit(shf(hi_d, NONE, "B", a_hi, Shift(">>", k)))
-                else:
-                    self.asr(hi_d, a_hi, k)
-        elif op == AluOp.LSH:
-            if k == 32:
-                self.move(hi_d, a_lo)
-            else:
-                self.emit(shf(hi_d, NONE, "B", a_lo, Shift("<<", k - 32)))
-            self.move(lo_d, Imm(0))
-        elif op == AluOp.RSH:
-            if k == 32:
-                self.move(lo_d, a_hi)
-            else:
-                self.emit(shf(lo_d, NONE, "B", a_hi, Shift(">>", k - 32)))
-            self.move(hi_d, Imm(0))
+            hi_src, lo_src = self.pair(a_hi, a_lo, restricted=True)
+            self.emit(shf(to_d, hi_src, "B", lo_src, Shift(">>dbl", 32 - k if op == AluOp.LSH else k)))
+            self.shift_word(op, from_d, from_src, k)
         else:
-            if k == 32:
-                self.move(lo_d, a_hi)
-            else:
-                self.asr(lo_d, a_hi, k - 32)
-            self.asr(hi_d, a_hi, 31)
+            self.shift_word(op, to_d, from_src, k - 32)
+            self.vacate(op, from_d, from_src)
 
     def sign_and_amount(self, value: Operand, n: Operand) -> None:
         """Previous ALU result = value's sign bit | (n & 31): what an indirect ASR needs."""
@@ -453,34 +449,22 @@ class Lowering:
     def shift64_indirect(self, op, n: VReg, a_lo: Operand, a_hi: Operand, lo_d: VReg, hi_d: VReg) -> None:
         big, done = self.fresh_label("big"), self.fresh_label("done")
         self.emit(NfpInsn("br_bit", op="br_bset", a=n, value=5, target=big))
+        (from_src, from_d), (to_src, to_d) = self.halves(op, a_lo, a_hi, lo_d, hi_d)
+        # n < 32, left:  hi = hi << n | (lo >> 1) >> (31 - n); lo <<= n
+        #         right: lo = lo >> n | (hi << 1) << (31 - n); hi >>= n (ASR for ARSH)
+        back, logical = (">>", AluOp.LSH) if op == AluOp.LSH else ("<<", AluOp.RSH)
         far = self.tmp()
-        if op == AluOp.LSH:  # hi = hi << n | (lo >> 1) >> (31 - n); lo <<= n
-            self.emit(shf(far, NONE, "B", a_lo, Shift(">>", 1)))
-            self.emit(alu(NONE, Imm(31), "-", n))
-            self.emit(shf(far, NONE, "B", far, Shift(">>", None)))
-            near = self.tmp()
-            self.shift_indirect(AluOp.LSH, n, a_hi, near)
-            self.emit(alu(hi_d, near, "OR", far))
-            self.shift_indirect(AluOp.LSH, n, a_lo, lo_d)
-        else:  # lo = lo >> n | (hi << 1) << (31 - n); hi >>= n
-            self.emit(shf(far, NONE, "B", a_hi, Shift("<<", 1)))
-            self.emit(alu(NONE, Imm(31), "-", n))
-            self.emit(shf(far, NONE, "B", far, Shift("<<", None)))
-            near = self.tmp()
-            self.shift_indirect(AluOp.RSH, n, a_lo, near)
-            self.emit(alu(lo_d, near, "OR", far))
-            self.shift_indirect(op, n, a_hi, hi_d)
+        self.emit(shf(far, NONE, "B", from_src, Shift(back, 1)))
+        self.emit(alu(NONE, Imm(31), "-", n))
+        self.emit(shf(far, NONE, "B", far, Shift(back, None)))
+        near = self.tmp()
+        self.shift_indirect(logical, n, to_src, near)
+        self.emit(alu(to_d, near, "OR", far))
+        self.shift_indirect(op, n, from_src, from_d)
         self.emit(branch("br", done))
         self.label(big)
-        if op == AluOp.LSH:
-            self.shift_indirect(AluOp.LSH, n, a_lo, hi_d)
-            self.move(lo_d, Imm(0))
-        elif op == AluOp.RSH:
-            self.shift_indirect(AluOp.RSH, n, a_hi, lo_d)
-            self.move(hi_d, Imm(0))
-        else:
-            self.shift_indirect(AluOp.ARSH, n, a_hi, lo_d)
-            self.asr(hi_d, a_hi, 31)
+        self.shift_indirect(op, n, from_src, to_d)
+        self.vacate(op, from_d, from_src)
         self.label(done)
 
     def fresh_label(self, what: str) -> str:
