@@ -107,12 +107,17 @@ def format_insn(insn: NfpInsn) -> str:
     return FORMATTERS[insn.kind](insn)
 
 
+def _labels_by_address(labels: dict[str, int]) -> dict[int, list[str]]:
+    by_address: dict[int, list[str]] = {}
+    for name, address in labels.items():
+        by_address.setdefault(address, []).append(name)
+    return by_address
+
+
 def format_listing(insns: Iterable[NfpInsn], labels: dict[str, int] | None = None, *,
                    addresses: bool = False, notes: bool = True) -> str:
     """Labels on their own lines, one instruction per line, notes as comments."""
-    by_address: dict[int, list[str]] = {}
-    for name, address in (labels or {}).items():
-        by_address.setdefault(address, []).append(name)
+    by_address = _labels_by_address(labels or {})
     lines = []
     insns = list(insns)
     for address, insn in enumerate(insns):
@@ -132,9 +137,7 @@ def format_listing(insns: Iterable[NfpInsn], labels: dict[str, int] | None = Non
 def format_image_listing(image) -> str:
     """An offloaded image: each NFP instruction with the eBPF instruction it came from
     (first instruction of each) and the C line whenever it changes, as comments."""
-    by_address: dict[int, list[str]] = {}
-    for name, address in image.labels.items():
-        by_address.setdefault(address, []).append(name)
+    by_address = _labels_by_address(image.labels)
     head = [f"; {image.program}: {len(image.insns)} NFP instructions, {image.contexts} contexts"
             f"{' (baseline mapping)' if image.baseline else ''}"]
     lines, last = head, None
