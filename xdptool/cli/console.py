@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -29,6 +30,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then exit with `code` (2: bad input, 1: the program failed)."""
     err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     sys.exit(code)
+
+
+def parse_hex(text: str, what: str, separators: str = r"\s:.\-", shown: int | None = None) -> bytes:
+    """Bytes from hex typed on the command line: `separators` (a regex character class's
+    contents) and a 0x prefix are ignored; bad hex is an XdpError quoting `shown` characters."""
+    digits = re.sub(f"[{separators}]", "", text)
+    digits = digits[2:] if digits[:2].lower() == "0x" else digits
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise XdpError(f"{what}: not hex bytes: {text[:shown]!r}") from None
 
 
 def warn(message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import XdpError
-from .console import out, print_json
+from .console import out, parse_hex, print_json
 
 STATE_OPTION = click.option("--state", "state_dir", default=".xdptool", show_default=True,
                             type=click.Path(file_okay=False), help="The emulated NIC's state directory.")
@@ -25,15 +25,6 @@ def _store(state_dir: str):
     if saved:
         store.load(saved)
     return store
-
-
-def _hex(text: str, what: str) -> bytes:
-    digits = text.replace(" ", "").replace(":", "")
-    digits = digits[2:] if digits[:2].lower() == "0x" else digits
-    try:
-        return bytes.fromhex(digits)
-    except ValueError:
-        raise XdpError(f"{what}: not hex bytes: {text!r}") from None
 
 
 @click.group("maps")
@@ -72,7 +63,7 @@ def set_entry(state_dir, name, key, value):
     from ..nfp import state
 
     store = _store(state_dir)
-    err = store[name].update(_hex(key, "KEY"), _hex(value, "VALUE"))
+    err = store[name].update(parse_hex(key, "KEY", " :"), parse_hex(value, "VALUE", " :"))
     if err:
         raise XdpError(f"map {name}: update refused (errno {-err})")
     state.save_maps(state_dir, store.dump())

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from ..errors import XdpError
-from .console import err, out, print_json
+from .console import err, out, parse_hex, print_json
 from .replay import TARGET_CHOICE, format_trace
 
-HEX_SEPARATORS = re.compile(r"[\s:.\-]")
 BYTES_PER_LINE = 16
-
-
-def parse_hex(text: str) -> bytes:
-    """Packet bytes from hex; spaces, colons, dots, dashes and a 0x prefix are ignored."""
-    digits = HEX_SEPARATORS.sub("", text)
-    digits = digits[2:] if digits[:2].lower() == "0x" else digits
-    try:
-        return bytes.fromhex(digits)
-    except ValueError:
-        raise XdpError(f"--packet: not hex bytes: {text[:40]!r}") from None
 
 
 @click.command("run")
@@ -43,7 +30,7 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, 
 
     if (packet_hex is None) == (scapy_expr is None):
         raise XdpError("give the packet with exactly one of --packet HEX or --scapy EXPR")
-    packet = parse_hex(packet_hex) if packet_hex is not None else scapy_bytes(scapy_expr)
+    packet = parse_hex(packet_hex, "--packet", shown=40) if packet_hex is not None else scapy_bytes(scapy_expr)
     chosen = program_target(obj_path, selector, target, maps_in)
     ctx = XdpContext(ingress_ifindex=ifindex, rx_queue_index=rx_queue)
     engine, store = chosen.make()
