@@ -123,7 +123,6 @@ def _decode_flow(insn: Instruction) -> tuple[list[int], int | None]:
 
 def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args: Mapping[int, int] | None = None) -> Cfg:
     """`helper_args`: helper id -> how many argument registers it reads (default: all five)."""
-    _EFFECTS.clear()  # memoised within one program only (and one helper table), so that timings stay honest
     if not insns:
         raise Reject("last insn is not an exit or jmp", 0)
     by_pc = {insn.pc: insn for insn in insns}
@@ -219,23 +218,38 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
             raise Reject(f"unreachable insn {insn.pc}", insn.pc)
 
 
-_EFFECTS: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+def _effect_shapes() -> dict[int, tuple[int, int, int, int, int, int]]:
+    """code -> (fixed reads, reads dst, reads src, fixed writes, writes dst, writes src).
+
+    Derived once from validate.register_effects by probing each opcode with dst=r7
+    and src=r8 (no opcode implies r7-r9 by itself), so that liveness needs no
+    per-instruction decoding.  Calls, exit and atomics (whose effects depend on
+    the immediate) are left out and decoded per instruction.
+    """
+    shapes = {}
+    for code in VALID_OPCODES:
+        if code in (_CALL, _EXIT) or code in _ATOMIC_STX:
+            continue
+        reads, writes, kills = register_effects(Instruction(code, dst=7, src=8))
+        writes = set(writes) | set(kills)
+        shapes[code] = (sum(1 << r for r in reads - {7, 8}), 7 in reads, 8 in reads,
+                        sum(1 << r for r in writes - {7, 8}), 7 in writes, 8 in writes)
+    return shapes
+
+
 _ATOMIC_STX = frozenset(code for code in VALID_OPCODES if code & 0x07 == Cls.STX and code & 0xE0 == Mode.ATOMIC)
+_SHAPES = _effect_shapes()
 
 
 def _reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
-    """Registers read and written, as bit masks (for liveness); memoised on the fields they depend on.
-
-    The immediate matters only to calls (which helper) and atomics (which operation).
-    """
-    code = insn.code
-    key = (code, insn.dst, insn.src, insn.imm if code == _CALL or code in _ATOMIC_STX else 0)
-    effects = _EFFECTS.get(key)
-    if effects is None:
-        if len(_EFFECTS) > 1 << 14:
-            _EFFECTS.clear()
-        effects = _EFFECTS[key] = _decode_reads_writes(cfg, insn)
-    return effects
+    """Registers read and written, as bit masks (for liveness)."""
+    shape = _SHAPES.get(insn.code)
+    if shape is None:
+        return _decode_reads_writes(cfg, insn)
+    fixed_r, dst_r, src_r, fixed_w, dst_w, src_w = shape
+    dst, src = 1 << insn.dst, 1 << insn.src
+    return (fixed_r | (dst if dst_r else 0) | (src if src_r else 0),
+            fixed_w | (dst if dst_w else 0) | (src if src_w else 0))
 
 
 def _decode_reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
