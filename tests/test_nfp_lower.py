@@ -62,10 +62,14 @@ def engines(prog: Program):
     return VmEngine(prog, MapStore({})), NfpEngine(prog, MapStore({}))
 
 
-def agree(vm, nfp, a: int, b: int):
-    packet = a.to_bytes(8, "little") + b.to_bytes(8, "little") + bytes(48)
+def same_outcome(vm, nfp, packet: bytes, *context):
+    """The NFP emulator gives the VM's verdict and output packet (`context` names the case)."""
     want, got = vm.run(packet), nfp.run(packet)
-    assert (got.verdict, got.packet) == (want.verdict, want.packet), (a, b, got.fault)
+    assert (got.verdict, got.packet) == (want.verdict, want.packet), (*context, got.fault)
+
+
+def agree(vm, nfp, a: int, b: int):
+    same_outcome(vm, nfp, a.to_bytes(8, "little") + b.to_bytes(8, "little") + bytes(48), a, b)
 
 
 def check_op(text: str):
@@ -302,6 +306,5 @@ def test_random_verified_programs_agree_with_the_vm():
         offloaded += 1
         vm, nfp = VmEngine(prog, MapStore({})), NfpEngine(prog, MapStore({}), report=report)
         for packet in random_packets(seed, 8):
-            want, got = vm.run(packet), nfp.run(packet)
-            assert (got.verdict, got.packet) == (want.verdict, want.packet), (seed, packet.hex(), got.fault)
+            same_outcome(vm, nfp, packet, seed, packet.hex())
     assert offloaded >= 150

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 
-from xdptool.ebpf.asm import assemble
-from xdptool.elf.model import Program, ProgType
+from test_nfp_lower import program, same_outcome
 from xdptool.nfp.assembler import assemble as nfp_assemble
 from xdptool.nfp.engine import NfpEngine
 from xdptool.nfp.isa import NfpInsn, alu, immed
@@ -40,10 +39,6 @@ short:
 """
 
 
-def program(text: str) -> Program:
-    return Program("p", "xdp", ProgType.XDP, "xdp", assemble(text), [], "GPL")
-
-
 def test_loads_through_one_pointer_become_one_read():
     prog = program(LOADS)
     nfp = NfpEngine(prog, MapStore({}))
@@ -52,9 +47,7 @@ def test_loads_through_one_pointer_become_one_read():
     vm = VmEngine(prog, MapStore({}))
     rng = random.Random(9)
     for _ in range(100):
-        packet = bytes(rng.randrange(256) for _ in range(rng.choice([20, 40, 64])))
-        want, got = vm.run(packet), nfp.run(packet)
-        assert (got.verdict, got.packet) == (want.verdict, want.packet)
+        same_outcome(vm, nfp, bytes(rng.randrange(256) for _ in range(rng.choice([20, 40, 64]))))
     assert nfp.last_stats.mem.get("ctm", 0) <= 2  # the merged read and the store
 
 
