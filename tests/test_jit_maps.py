@@ -89,16 +89,20 @@ char _license[] SEC("license") = "GPL";
 """
 
 
-@pytest.fixture(scope="module")
-def maps_object(tmp_path_factory):
+def compiled(directory, name: str, source: str):
+    """The object clang builds from C `source` (the test is skipped without clang)."""
     if shutil.which("clang") is None:
         pytest.skip("clang is not installed (make setup installs it)")
     from xdptool import toolchain
 
-    out = tmp_path_factory.mktemp("jitmaps")
-    source = out / "maps_prog.c"
-    source.write_text(textwrap.dedent(SOURCE))
-    return load_object(toolchain.build(source, out / "maps_prog.o").output)
+    path = directory / f"{name}.c"
+    path.write_text(textwrap.dedent(source))
+    return load_object(toolchain.build(path, directory / f"{name}.o").output)
+
+
+@pytest.fixture(scope="module")
+def maps_object(tmp_path_factory):
+    return compiled(tmp_path_factory.mktemp("jitmaps"), "maps_prog", SOURCE)
 
 
 def random_packets(seed: int, count: int) -> list[bytes]:
@@ -220,12 +224,7 @@ def test_run_packed_rejects_packets_outside_the_buffer():
 
 
 def test_value_pointer_faults_match_vm(tmp_path):
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed")
-    from xdptool import toolchain
-
-    source = tmp_path / "oob.c"
-    source.write_text(textwrap.dedent(r"""
+    obj = compiled(tmp_path, "oob", r"""
         #include <linux/bpf.h>
         #include <bpf/bpf_helpers.h>
         struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 2);
@@ -248,8 +247,7 @@ def test_value_pointer_faults_match_vm(tmp_path):
             return *(volatile unsigned char *)(v + off); /* off >= 4 is past the value */
         }
         char _license[] SEC("license") = "GPL";
-    """))
-    obj = load_object(toolchain.build(source, tmp_path / "oob.o").output)
+    """)
     packets = [bytes([k, off]) + bytes(20) for k in range(4) for off in (0, 3, 4, 8, 200)]
     results = []
     for engine_class in (VmEngine, JitEngine):
@@ -261,12 +259,7 @@ def test_value_pointer_faults_match_vm(tmp_path):
 
 
 def test_tail_calls_run_interpreted_with_vm_results(tmp_path):
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed")
-    from xdptool import toolchain
-
-    source = tmp_path / "tail.c"
-    source.write_text(textwrap.dedent(r"""
+    obj = compiled(tmp_path, "tail", r"""
         #include <linux/bpf.h>
         #include <bpf/bpf_helpers.h>
         struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 4);
@@ -283,8 +276,7 @@ def test_tail_calls_run_interpreted_with_vm_results(tmp_path):
             return XDP_DROP;
         }
         char _license[] SEC("license") = "GPL";
-    """))
-    obj = load_object(toolchain.build(source, tmp_path / "tail.o").output)
+    """)
     packets = [bytes([k]) + bytes(20) for k in range(4)]
     outcomes = []
     for engine_class in (VmEngine, JitEngine):
