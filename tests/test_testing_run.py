@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from test_testing_spec import write
 from xdptool.cli.main import cli
 
 pytestmark = pytest.mark.skipif(shutil.which("clang") is None, reason="clang is not installed")
@@ -58,12 +58,6 @@ expect.verdict = "XDP_DROP"
 expect.packet = "Ether()/IP()/TCP(dport=81)"
 expect.maps.drops = [{ key = "0050", value = "0100000000000000" }]
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "spec.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def xdptool(*args: str):
@@ -190,8 +184,8 @@ def test_pytest_plugin_fixture_and_spec_items(pytester):
             assert res.verdict == "XDP_PASS" and res.packet[TCP].dport == 80
         """
     )
-    (pytester.path / "test_spec.toml").write_text(textwrap.dedent(SPEC))
-    (pytester.path / "test_bad.toml").write_text(textwrap.dedent(FAILING))
+    write(pytester.path, SPEC, "test_spec.toml")
+    write(pytester.path, FAILING, "test_bad.toml")
     result = pytester.runpytest("--xdp-target", "vm")  # the plugin loads through its pytest11 entry point
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*wrong expectations*verdict: expected XDP_DROP, got XDP_PASS*"])
