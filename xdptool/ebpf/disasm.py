@@ -205,10 +205,21 @@ def section_lines(section, *, raw: bool = False, source: bool = False) -> Iterat
     for sym in symbols:
         by_address.setdefault(sym.value, []).append(sym)
     yield Line("section", f"Disassembly of section {section.name}:")
+    headers = {address: [_symbol_header(address, sym.name) for sym in syms] for address, syms in by_address.items()}
+    yield from _insn_lines(section.insns, headers, symbols, raw=raw, source=source)
+
+
+def _symbol_header(address: int, name: str) -> str:
+    return f"\n{address:016x} <{name}>:"
+
+
+def _insn_lines(insns, headers: dict[int, list[str]], symbols: list = (), *, raw: bool, source: bool) -> Iterator[Line]:
+    """Each instruction's line, after the symbol headers at its byte address and (with
+    `source`) the C source line whenever it changes, as llvm-objdump -S prints them."""
     last_line = None
-    for insn in section.insns:
-        for sym in by_address.get(insn.pc * 8, ()):
-            yield Line("symbol", f"\n{sym.value:016x} <{sym.name}>:")
+    for insn in insns:
+        for text in headers.get(insn.pc * 8, ()):
+            yield Line("symbol", text)
         if source and insn.line is not None and insn.line is not last_line:
             if last_line is None or (insn.line.file, insn.line.line) != (last_line.file, last_line.line):
                 yield Line("source", f"; {insn.line.source.strip()}")
@@ -240,17 +251,8 @@ def disassemble(obj, *, raw: bool = False, source: bool = False) -> str:
 
 def program_lines(program, *, raw: bool = False, source: bool = False) -> Iterator[Line]:
     """The linked program (entry + subprograms), one header per subprogram."""
-    starts = {sub.start: sub for sub in program.subprograms}
-    last_line = None
-    for insn in program.insns:
-        sub = starts.get(insn.pc)
-        if sub is not None:
-            yield Line("symbol", f"\n{sub.start * 8:016x} <{sub.name}>:")
-        if source and insn.line is not None and insn.line is not last_line:
-            if last_line is None or (insn.line.file, insn.line.line) != (last_line.file, last_line.line):
-                yield Line("source", f"; {insn.line.source.strip()}")
-            last_line = insn.line
-        yield Line("insn", format_line(insn, raw=raw), insn)
+    headers = {sub.start * 8: [_symbol_header(sub.start * 8, sub.name)] for sub in program.subprograms}
+    yield from _insn_lines(program.insns, headers, raw=raw, source=source)
 
 
 def format_program(insns: Iterable[Instruction]) -> str:
