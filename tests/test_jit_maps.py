@@ -12,6 +12,7 @@ from array import array
 
 import pytest
 
+from test_jit_diff import observable
 from xdptool.elf.loader import load_object
 from xdptool.errors import XdpError
 from xdptool.runtime.config import RuntimeConfig
@@ -115,13 +116,6 @@ def random_packets(seed: int, count: int) -> list[bytes]:
                       rng.choice([0x77, 0])])
         packets.append(head + bytes(rng.randrange(0, 90)))
     return packets
-
-
-def observable(result):
-    fault = result.fault
-    return (result.verdict, result.retval, result.packet, result.redirect,
-            None if fault is None else (fault.pc, fault.message, fault.address, fault.region),
-            result.trace_printk, result.events, result.insns_executed)
 
 
 def engines(obj, config=None):

@@ -15,13 +15,7 @@ from xdptool.runtime.maps import MapStore
 from xdptool.runtime.vm import VmEngine
 
 from conftest import PROGRAMS, example_sources
-
-
-def observable(result):
-    fault = result.fault
-    return (result.verdict, result.retval, result.packet, result.redirect,
-            None if fault is None else (fault.pc, fault.message, fault.address, fault.region),
-            result.trace_printk, result.events, result.insns_executed)
+from test_jit_diff import observable
 
 
 def replay(engine_class, obj_path, name):
