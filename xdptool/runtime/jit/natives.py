@@ -69,12 +69,12 @@ def _offset_arg(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
 
 
 def _packet_adjust(check):
-    """bpf_xdp_adjust_head/tail/meta: `check(t, b, offset, (meta, data, end))` gives the
+    """bpf_xdp_adjust_head/tail/meta: `check(t, b, offset, meta, data, end)` gives the
     helper's result (0 or -errno) and `apply(builder)`, which moves the packet window and
     runs only when that result is 0."""
 
     def emit(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
-        error, apply = check(t, b, _offset_arg(b, args[1]), _packet(b, t.env))
+        error, apply = check(t, b, _offset_arg(b, args[1]), *_packet(b, t.env))
         with b.if_then(b.icmp_unsigned("==", error, c64(0))):
             apply(b)
         return error
@@ -83,9 +83,9 @@ def _packet_adjust(check):
 
 
 @_packet_adjust
-def _adjust_head(t: "Translator", b: ir.IRBuilder, offset: ir.Value, window) -> tuple:
+def _adjust_head(t: "Translator", b: ir.IRBuilder, offset: ir.Value, meta: ir.Value, data: ir.Value,
+                 end: ir.Value) -> tuple:
     env = t.env
-    meta, data, end = window
     metalen = b.sub(data, meta)
     new_data = b.add(data, offset)
     invalid = b.or_(b.icmp_signed("<", new_data, b.add(c64(XDP_FRAME_SIZE), metalen)),
@@ -99,9 +99,9 @@ def _adjust_head(t: "Translator", b: ir.IRBuilder, offset: ir.Value, window) -> 
 
 
 @_packet_adjust
-def _adjust_tail(t: "Translator", b: ir.IRBuilder, offset: ir.Value, window) -> tuple:
+def _adjust_tail(t: "Translator", b: ir.IRBuilder, offset: ir.Value, meta: ir.Value, data: ir.Value,
+                 end: ir.Value) -> tuple:
     env = t.env
-    meta, data, end = window
     new_end = b.add(end, offset)
     invalid = b.or_(b.icmp_signed(">", new_end, ENV.load(b, env, "pkt_hard_end")),
                     b.icmp_signed("<", new_end, b.add(data, c64(ETH_HLEN))))
@@ -116,8 +116,8 @@ def _adjust_tail(t: "Translator", b: ir.IRBuilder, offset: ir.Value, window) -> 
 
 
 @_packet_adjust
-def _adjust_meta(t: "Translator", b: ir.IRBuilder, offset: ir.Value, window) -> tuple:
-    meta, data, end = window
+def _adjust_meta(t: "Translator", b: ir.IRBuilder, offset: ir.Value, meta: ir.Value, data: ir.Value,
+                 end: ir.Value) -> tuple:
     new_meta = b.add(meta, offset)
     out_of_frame = b.or_(b.icmp_signed("<", new_meta, c64(XDP_FRAME_SIZE)), b.icmp_signed(">", new_meta, data))
     metalen = b.sub(data, new_meta)
