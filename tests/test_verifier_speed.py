@@ -90,3 +90,41 @@ def test_incremental_precision_equals_a_fresh_computation(name, built_examples):
     for pc in incremental.table:
         incremental.at(pc)
     assert incremental.table == precision.compute(checker.cfg, seen)
+
+
+def _quick_pairs(program):
+    """(entry, other state, live, precise) for every pair of checkpoints at one pc."""
+    from xdptool.verifier.checker import Checker
+    from xdptool.verifier.profiles import get_profile
+
+    checker = Checker(program, get_profile("linux"), collect_facts=False)
+    try:
+        checker.run()
+    except Exception:
+        pass
+    for pc, entries in checker.done.items():
+        precise = checker._precise_at(pc)
+        for entry in entries:
+            for other in entries:
+                yield entry, other.state, checker.cfg.live_in[pc], precise
+
+
+def test_hinted_miss_equals_quick_miss(built_examples):
+    """The short test on a constant or packet-pointer hint is quick_miss exactly."""
+    from xdptool.verifier import pruning
+
+    programs = [load_object(str(built_examples[name])).program() for name in ("bounded_loop", "l4_lb", "port_blocklist")]
+    programs += [random_program(seed) for seed in range(40)]
+    compared = misses = 0
+    for program in programs:
+        for entry, cur, live, precise in _quick_pairs(program):
+            for hint in range(11):
+                quick = pruning.quick_hint(entry.state, hint)
+                if quick is None or not live >> hint & 1 or (entry.state.frames[-1].regs[hint].type is
+                                                             checker.RegType.SCALAR and not precise[0] >> hint & 1):
+                    continue  # quick hints come only from first_difference: live, and precise for scalars
+                expected = pruning.quick_miss(entry.state, cur, hint, live, False, precise)
+                assert pruning.hinted_miss(quick, len(cur.frames), cur.frames[-1].regs[hint]) == expected
+                compared += 1
+                misses += expected
+    assert compared > 1000 and 0 < misses < compared

@@ -63,13 +63,14 @@ for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_
 class Entry:
     """A checkpointed state at a prune point; `branches` counts unfinished paths through it."""
 
-    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses", "hint")
+    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses", "hint", "quick")
 
     def __init__(self, state: State, pc: int, parent: "Entry | None", key):
         self.state, self.pc, self.parent, self.key = state, pc, parent, key
         self.branches = 1
         self.hits = self.misses = 0
         self.hint = None  # the register that made the last comparison fail
+        self.quick = None  # pruning.constant_hint: that register as a constant, tested inline
 
 
 class Checker:
@@ -240,10 +241,17 @@ class Checker:
         if done:
             allow_uninit = self.profile.allow_uninit_stack
             precise = self._precise_at(pc) if self.relax_imprecise else (-1, -1)
+            depth, regs, hinted_miss = len(state.frames), state.frames[-1].regs, pruning.hinted_miss
             for entry in done:
-                hint = entry.hint
-                if hint is None or not pruning.quick_miss(entry.state, state, hint, live, allow_uninit, precise):
+                quick = entry.quick
+                if quick is not None:  # most entries end here
+                    miss = hinted_miss(quick, depth, regs[quick[1]])
+                else:
+                    hint = entry.hint
+                    miss = hint is not None and pruning.quick_miss(entry.state, state, hint, live, allow_uninit, precise)
+                if not miss:
                     hint = entry.hint = pruning.first_difference(entry.state, state, live, allow_uninit, precise)
+                    entry.quick = pruning.quick_hint(entry.state, hint)
                     if hint is None:
                         entry.hits += 1
                         if self.log_level:

@@ -61,7 +61,8 @@ class _IdMap:
         return self.check(old, cur)
 
 
-def _within(old: Reg, cur: Reg) -> bool:
+def within(old: Reg, cur: Reg) -> bool:
+    """Every bound of `cur` inside `old`'s (kernel range_within and tnum_in)."""
     return (
         old.umin <= cur.umin and old.umax >= cur.umax and old.smin <= cur.smin and old.smax >= cur.smax
         and old.u32_min <= cur.u32_min and old.u32_max >= cur.u32_max
@@ -82,7 +83,7 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
     if t is _SCALAR:
         if old.var_off.mask == 0:  # constants: the common case in loops
             return cur.var_off == old.var_off and ids.check_scalar(old.id, cur.id)
-        return _within(old, cur) and ids.check_scalar(old.id, cur.id)
+        return within(old, cur) and ids.check_scalar(old.id, cur.id)
     if t in _EXACT_TYPES:
         return (old.off == cur.off and old.frameno == cur.frameno and old.map is cur.map
                 and old.var_off == cur.var_off and old.smin == cur.smin and old.smax == cur.smax
@@ -96,7 +97,7 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
             return False
         if t in MAYBE_NULL_TYPES and not ids.check(old.id, cur.id):
             return False
-    return _within(old, cur)
+    return within(old, cur)
 
 
 def slotsafe(spi: int, oslot, cslot, ids: _IdMap, allow_uninit: bool, precise_slots: int) -> bool:
@@ -174,6 +175,43 @@ def states_safe(old: State, cur: State, live: int, allow_uninit: bool, precise: 
     return first_difference(old, cur, live, allow_uninit, precise) is None
 
 
+def quick_hint(old: State, hint: int | None) -> tuple | None:
+    """(frames, register, type, off, range, old register) when `hint` is a register of the
+    current frame holding a constant scalar or a packet pointer in `old`: for those,
+    quick_miss reduces to a few field tests on the current register (`hinted_miss`),
+    without looking at `old` again.  The hint is live (liveness is per pc) and, once
+    it failed, precise (precision only grows).  Loops meet many such entries per pc."""
+    if hint is None or hint >= ELSEWHERE:
+        return None
+    reg = old.frames[-1].regs[hint]
+    if (reg.type is _SCALAR and not reg.var_off.mask) or reg.type in PKT_TYPES:
+        return len(old.frames), hint, reg.type, reg.off, reg.range, reg
+    return None
+
+
+def hinted_miss(quick: tuple, depth: int, c: Reg) -> bool:
+    """quick_miss(old, cur, hint) for the `quick_hint` of old, given cur's depth and register."""
+    qdepth, _, qtype, qoff, qrange, o = quick
+    if qdepth != depth:
+        return False
+    if qtype is _SCALAR:
+        return c.type is not _SCALAR or c.var_off != o.var_off
+    return c.type is not qtype or c.off != qoff or c.range < qrange or not within(o, c)
+
+
+class _FreshIds:
+    """The id map of a single register comparison: nothing mapped yet, so every id check passes."""
+
+    @staticmethod
+    def check(old: int, cur: int) -> bool:
+        return True
+
+    check_scalar = check
+
+
+_FRESH_IDS = _FreshIds()
+
+
 def quick_miss(old: State, cur: State, hint: int, live: int, allow_uninit: bool, precise: tuple[int, int]) -> bool:
     """True when the place `hint` (from first_difference) alone already shows that `old`
     cannot subsume `cur` (a necessary condition: with no ids mapped yet, id checks
@@ -184,10 +222,10 @@ def quick_miss(old: State, cur: State, hint: int, live: int, allow_uninit: bool,
     if hint >= SLOT_HINT:
         spi = hint - SLOT_HINT
         oslot = oframe.stack.get(spi)
-        return oslot is not None and not slotsafe(spi, oslot, cframe.stack.get(spi), _IdMap(), allow_uninit, precise[1])
+        return oslot is not None and not slotsafe(spi, oslot, cframe.stack.get(spi), _FRESH_IDS, allow_uninit, precise[1])
     if not live >> hint & 1:
         return False
     o, c = oframe.regs[hint], cframe.regs[hint]
     if o is c or (not precise[0] >> hint & 1 and o.type is _SCALAR and c.type is _SCALAR):
         return False
-    return not regsafe(o, c, _IdMap())
+    return not regsafe(o, c, _FRESH_IDS)
