@@ -128,3 +128,25 @@ def test_hinted_miss_equals_quick_miss(built_examples):
                 compared += 1
                 misses += expected
     assert compared > 1000 and 0 < misses < compared
+
+
+def test_const_registers_have_the_bounds_of_a_constant():
+    """Reg.const sets each field once; the oracle is the definition: every view is the value."""
+    from hypothesis import given, strategies as st
+
+    from xdptool.verifier.scalar import s32, s64
+    from xdptool.verifier.state import Reg, RegType
+    from xdptool.verifier.tnum import Tnum
+
+    @given(st.integers(min_value=-(1 << 63), max_value=(1 << 64) - 1))
+    def check(value):
+        reg = Reg.const(value)
+        v = value & ((1 << 64) - 1)
+        assert reg.type is RegType.SCALAR and (reg.off, reg.id, reg.range, reg.map, reg.frameno, reg.mem_size) == (
+            0, 0, 0, None, 0, 0)
+        assert reg.var_off == Tnum.const(v) and type(reg.var_off) is Tnum
+        assert (reg.smin, reg.smax, reg.umin, reg.umax) == (s64(v), s64(v), v, v)
+        assert (reg.s32_min, reg.s32_max, reg.u32_min, reg.u32_max) == (s32(v), s32(v), v & 0xFFFFFFFF, v & 0xFFFFFFFF)
+        assert reg.key() == Reg.const(v).key()
+
+    check()

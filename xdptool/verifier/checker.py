@@ -123,10 +123,11 @@ class Checker:
         log_level, collect_facts = self.log_level, self.collect_facts
         if log_level:
             self.lines.append(f"0: {format_frame(frame)}")
-        by_pc = self.cfg.by_pc
-        handlers = {pc: specialise(self, insn) for pc, insn in by_pc.items()}
+        # pc -> (instruction, its handler, the slot after it): one lookup per step
+        steps = {pc: (insn, specialise(self, insn), pc + insn.slots) for pc, insn in self.cfg.by_pc.items()}
         prune_points = self.cfg.prune_points
         visit, pop, end_path = self._visit, self._pop, self._end_path
+        per_insn_checks = collect_facts or rules is not None or log_level
         pc = 0
         try:
             while True:
@@ -138,19 +139,20 @@ class Checker:
                 self.processed += 1
                 if self.processed > INSN_LIMIT:
                     raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
-                insn = by_pc[pc]
-                if collect_facts:
-                    self._record_facts(insn)
-                if rules is not None:
-                    rules.check_insn(self, insn)
-                if log_level:
-                    self.scratched.clear()
-                    self.scratched_slots.clear()
-                nxt = handlers[pc](insn)
+                insn, handler, after = steps[pc]
+                if per_insn_checks:
+                    if collect_facts:
+                        self._record_facts(insn)
+                    if rules is not None:
+                        rules.check_insn(self, insn)
+                    if log_level:
+                        self.scratched.clear()
+                        self.scratched_slots.clear()
+                nxt = handler(insn)
                 if log_level:
                     self._log_insn(insn)
                 if nxt is None:  # not a jump: the next slot
-                    pc += insn.slots
+                    pc = after
                 elif nxt >= 0:
                     pc = nxt
                 else:  # the final exit

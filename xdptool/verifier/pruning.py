@@ -17,19 +17,27 @@ _EXACT_TYPES = (RegType.CTX, RegType.PKT_END, RegType.MAP_PTR, RegType.STACK)
 
 def exact_key(state: State, live: int) -> tuple:
     """A hashable identity of the state (dead registers of the current frame left out)."""
+    live_regs = _LIVE_INDICES.get(live)
+    if live_regs is None:
+        live_regs = _LIVE_INDICES[live] = tuple(i for i in range(11) if live >> i & 1)
     key = []
+    append = key.append
     last = state.frames[-1]
     for frame in state.frames:
-        key.append(frame.callsite)
+        append(frame.callsite)
+        regs = frame.regs
         if frame is last:
-            key.extend([reg._key or reg.key() if live >> i & 1 else None for i, reg in enumerate(frame.regs)])
+            for i in live_regs:
+                reg = regs[i]
+                append(reg._key or reg.key())
         else:
-            key.extend([reg._key or reg.key() for reg in frame.regs])
-        if frame.stack:
-            key.append(tuple(sorted((spi, slot.key()) for spi, slot in frame.stack.items())))
-        else:
-            key.append(None)
+            key.extend([reg._key or reg.key() for reg in regs])
+        stack = frame.stack
+        append(tuple(sorted([(spi, slot.key()) for spi, slot in stack.items()])) if stack else None)
     return tuple(key)
+
+
+_LIVE_INDICES: dict[int, tuple[int, ...]] = {}  # live mask -> the live register numbers
 
 
 class _IdMap:

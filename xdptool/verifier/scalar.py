@@ -27,6 +27,7 @@ _SYNC_CACHE: dict[tuple, tuple] = {}
 _ALU_CACHE: dict[tuple, tuple] = {}
 _CACHE_LIMIT = 1 << 16
 _TWO64 = 1 << 64
+_new_tuple = tuple.__new__
 _SIGN64 = 1 << 63
 _HIGH32 = U64 & ~U32
 
@@ -53,11 +54,12 @@ class Bounds:
 
     def set_const_bounds(self, v: int) -> None:
         v &= U64
-        self.var_off = Tnum(v, 0)
-        self.smin = self.smax = s64(v)
+        self.var_off = _new_tuple(Tnum, (v, 0))  # Tnum(v, 0) without the Python-level __new__
+        self.smin = self.smax = v - _TWO64 if v >> 63 else v
         self.umin = self.umax = v
-        self.s32_min = self.s32_max = s32(v)
-        self.u32_min = self.u32_max = v & U32
+        low = v & U32
+        self.s32_min = self.s32_max = low - 0x100000000 if low >> 31 else low
+        self.u32_min = self.u32_max = low
 
     def copy_bounds_from(self, other: "Bounds") -> None:
         for name in Bounds.__slots__:

@@ -121,7 +121,10 @@ class Reg(Bounds):
 
     @staticmethod
     def const(value: int) -> "Reg":
-        reg = Reg(RegType.SCALAR)
+        reg = Reg.__new__(Reg)  # every field set once (Reg() would set the bounds twice)
+        reg.type = RegType.SCALAR
+        reg.off = reg.id = reg.range = reg.frameno = reg.mem_size = 0
+        reg.map = reg._key = None
         reg.set_const_bounds(value)
         return reg
 
