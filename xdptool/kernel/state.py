@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from ..elf.model import MapType
 from ..errors import XdpError
+from ..runtime.maps_base import value_from_hex
 from .maps import FD_VALUE_TYPES, NOT_ITERABLE_TYPES, KernelMap, KernelMaps, possible_cpus
 
 # Maps whose keys are u32 indices, dumped in index order (the kernel iterates them so).
@@ -62,10 +63,6 @@ def dump_maps(kmaps: KernelMaps, ncpus: int = 1, names: Iterable[str] | None = N
     }
 
 
-def _parse_value(raw: str | list[str]) -> bytes | list[bytes]:
-    return [bytes.fromhex(v) for v in raw] if isinstance(raw, list) else bytes.fromhex(raw)
-
-
 def load_map(kmap: KernelMap, entries: list[dict[str, Any]]) -> None:
     """Replace a kernel map's contents with the entries (read-only maps are left as created)."""
     if kmap.mapdef.readonly:
@@ -73,7 +70,7 @@ def load_map(kmap: KernelMap, entries: list[dict[str, Any]]) -> None:
     kmap.clear()
     for entry in entries:
         try:
-            key, value = bytes.fromhex(entry["key"]), _parse_value(entry["value"])
+            key, value = bytes.fromhex(entry["key"]), value_from_hex(entry["value"])
         except (KeyError, TypeError, ValueError) as err:
             raise XdpError(f"map {kmap.name!r}: malformed entry {entry!r} ({err})") from None
         kmap.update(key, value)

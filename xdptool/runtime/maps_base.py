@@ -47,6 +47,16 @@ def update_flags_error(flags: int) -> int:
 Value = bytes | list[bytes]
 
 
+def value_to_hex(value: Value) -> str | list[str]:
+    """A value as the JSON map state writes it: hex, or a list of hex (one per CPU)."""
+    return [v.hex() for v in value] if isinstance(value, list) else value.hex()
+
+
+def value_from_hex(raw: str | list[str]) -> Value:
+    """The inverse of `value_to_hex` (malformed hex raises ValueError)."""
+    return [bytes.fromhex(v) for v in raw] if isinstance(raw, list) else bytes.fromhex(raw)
+
+
 class MapError(XdpError):
     """A user-supplied key or value does not fit the map (wrong size, bad dump)."""
 
@@ -137,16 +147,14 @@ class Map:
         out = []
         for key in self.keys():
             value = self.lookup(key)
-            shown = [v.hex() for v in value] if isinstance(value, list) else value.hex()
-            out.append({"key": key.hex(), "value": shown})
+            out.append({"key": key.hex(), "value": value_to_hex(value)})
         return out
 
     def load(self, entries: list[dict[str, Any]]) -> None:
         """Replace the contents with a dump's entries."""
         self.clear()
         for entry in entries:
-            raw = entry["value"]
-            value = [bytes.fromhex(v) for v in raw] if isinstance(raw, list) else bytes.fromhex(raw)
+            value = value_from_hex(entry["value"])
             err = self.update(bytes.fromhex(entry["key"]), value, BPF_ANY)
             if err:
                 raise MapError(f"map {self.name}: cannot load key {entry['key']}: errno {-err}")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import XdpError
 from ..runtime.contract import RunResult, XdpContext, verdict_name
+from ..runtime.maps_base import value_to_hex
 from .spec import Case, MapEntry, Spec
 
 ALL_TARGETS = ("vm", "jit", "kernel", "nfp-emu")
@@ -83,10 +84,8 @@ def load_program(spec_program: Path, prog: str | None):
 
 def map_state_doc(entries: dict[str, list[MapEntry]]) -> dict:
     """Spec map entries in the runtime's JSON map-state form."""
-    def value(v):
-        return [x.hex() for x in v] if isinstance(v, list) else v.hex()
-
-    return {name: [{"key": e.key.hex(), "value": value(e.value)} for e in items] for name, items in entries.items()}
+    return {name: [{"key": e.key.hex(), "value": value_to_hex(e.value)} for e in items]
+            for name, items in entries.items()}
 
 
 # -- judging ------------------------------------------------------------------
@@ -137,7 +136,7 @@ def judge(case: Case, result: RunResult, maps_doc: dict, unobservable: frozenset
                 if got is not None:
                     failures.append(f"map {name} key {key}: expected absent, got {got}")
                 continue
-            wanted = [v.hex() for v in entry.value] if isinstance(entry.value, list) else entry.value.hex()
+            wanted = value_to_hex(entry.value)
             if got != wanted:
                 failures.append(f"map {name} key {key}: expected {wanted}, got {got if got is not None else '<absent>'}")
     return failures
