@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AluOp, Cls, JmpOp
-from .scalar import CONCRETE, const_alu, s32, s64
+from .scalar import CONCRETE, const_alu, s32, s64, scalar_alu
 from .state import Reg, RegType
 from .tnum import U32, U64
 
-_SCALAR = RegType.SCALAR
+_SCALAR, _NOT_INIT = RegType.SCALAR, RegType.NOT_INIT
 _SHIFTS = (AluOp.LSH, AluOp.RSH, AluOp.ARSH)
 
 # Conditional jumps on two constants of one width, unsigned or signed (kernel is_branch_taken).
@@ -63,7 +63,11 @@ def _mov(checker, insn: Instruction):
     def mov_reg(insn: Instruction):
         regs = checker.state.frames[-1].regs
         src = regs[s]
-        if src.type is _SCALAR and not src.var_off.mask:  # a constant: share it (ids included)
+        t = src.type
+        # Stored registers never change, so the general handler's copy can be the source
+        # itself: constants, scalars already linked by an id, and pointers.  Unlinked
+        # unknown scalars get a new id in both registers (general); r0-r9 unset: rejected.
+        if (t is _SCALAR and (not src.var_off.mask or src.id)) or (t is not _SCALAR and t is not _NOT_INIT):
             checker.scratched.add(s)
             checker.scratched.add(d)
             regs[d] = src
@@ -85,12 +89,17 @@ def _alu(checker, insn: Instruction):
         if op in _SHIFTS and imm >= bits:
             return general
 
+        src_imm = shared_const(insn.imm if is64 else insn.imm & U32)  # what the general handler uses
+
         def alu_imm(insn: Instruction):
             regs = checker.state.frames[-1].regs
             dst = regs[d]
-            if dst.type is _SCALAR and not dst.var_off.mask:
+            if dst.type is _SCALAR:
                 checker.scratched.add(d)
-                regs[d] = shared_const(fn(dst.var_off.value & mask, imm, bits) & mask)
+                if not dst.var_off.mask:
+                    regs[d] = shared_const(fn(dst.var_off.value & mask, imm, bits) & mask)
+                else:
+                    regs[d] = _scalar_result(dst, op, src_imm, is64)
                 return None
             return general(insn)
 
@@ -99,16 +108,25 @@ def _alu(checker, insn: Instruction):
     def alu_reg(insn: Instruction):
         regs = checker.state.frames[-1].regs
         dst, src = regs[d], regs[s]
-        if dst.type is _SCALAR and src.type is _SCALAR and not dst.var_off.mask and not src.var_off.mask:
-            value = const_alu(op, dst.var_off.value, src.var_off.value, is64)
-            if value is not None:
-                checker.scratched.add(s)
-                checker.scratched.add(d)
-                regs[d] = shared_const(value)
-                return None
+        if dst.type is _SCALAR and src.type is _SCALAR:
+            checker.scratched.add(s)
+            checker.scratched.add(d)
+            value = None
+            if not dst.var_off.mask and not src.var_off.mask:
+                value = const_alu(op, dst.var_off.value, src.var_off.value, is64)
+            regs[d] = shared_const(value) if value is not None else _scalar_result(dst, op, src, is64)
+            return None
         return general(insn)
 
     return alu_reg
+
+
+def _scalar_result(dst: Reg, op: int, src: Reg, is64: bool) -> Reg:
+    """Checker.alu on two scalars: a private copy of dst, its id dropped, the transfer applied."""
+    result = dst.copy()
+    result.id = 0
+    scalar_alu(result, op, src, is64)
+    return result
 
 
 def _cond_jmp(checker, insn: Instruction):
