@@ -150,3 +150,67 @@ def test_const_registers_have_the_bounds_of_a_constant():
         assert reg.key() == Reg.const(v).key()
 
     check()
+
+
+def _branch_taken_by_views(a, b, op, bits):
+    """is_branch_taken written over View objects, as the kernel states it (the reference)."""
+    from xdptool.ebpf.opcodes import JmpOp
+    from xdptool.verifier import branches
+
+    va, vb = a.view(bits), b.view(bits)
+    if op in (JmpOp.JLT, JmpOp.JLE, JmpOp.JSLT, JmpOp.JSLE):
+        return _branch_taken_by_views(b, a, branches.SWAPPED[op], bits)
+    if op in (JmpOp.JEQ, JmpOp.JNE):
+        if va.tnum.is_const and vb.tnum.is_const:
+            equal = va.tnum.value == vb.tnum.value
+        elif (va.umin > vb.umax or va.umax < vb.umin or va.smin > vb.smax or va.smax < vb.smin
+              or (va.tnum.value ^ vb.tnum.value) & ~(va.tnum.mask | vb.tnum.mask)):
+            equal = False
+        else:
+            return None
+        return equal if op == JmpOp.JEQ else not equal
+    if op in (JmpOp.JSET, branches.JSET_FALSE):
+        if va.tnum.value & vb.tnum.value:
+            result = True
+        elif not ((va.tnum.value | va.tnum.mask) & (vb.tnum.value | vb.tnum.mask)):
+            result = False
+        else:
+            return None
+        return result if op == JmpOp.JSET else not result
+    unsigned = op in (JmpOp.JGT, JmpOp.JGE)
+    lo_a, hi_a = (va.umin, va.umax) if unsigned else (va.smin, va.smax)
+    lo_b, hi_b = (vb.umin, vb.umax) if unsigned else (vb.smin, vb.smax)
+    if op in (JmpOp.JGT, JmpOp.JSGT):
+        return True if lo_a > hi_b else False if hi_a <= lo_b else None
+    return True if lo_a >= hi_b else False if hi_a < lo_b else None
+
+
+def test_branch_taken_equals_the_view_reference():
+    from hypothesis import given, settings, strategies as st
+
+    from xdptool.ebpf.opcodes import JmpOp
+    from xdptool.verifier import branches
+    from xdptool.verifier.state import Reg
+
+    def reg_of(lo, hi, bits_known):
+        reg = Reg.unknown()
+        reg.umin, reg.umax = min(lo, hi), max(lo, hi)
+        reg.var_off = reg.var_off.intersect(type(reg.var_off).const(lo & bits_known)) if bits_known else reg.var_off
+        reg.sync()
+        return reg
+
+    small = st.one_of(st.integers(0, 300), st.integers(0, (1 << 64) - 1), st.integers((1 << 32) - 5, (1 << 32) + 5))
+    ops = [JmpOp.JEQ, JmpOp.JNE, JmpOp.JGT, JmpOp.JGE, JmpOp.JLT, JmpOp.JLE, JmpOp.JSGT, JmpOp.JSGE, JmpOp.JSLT,
+           JmpOp.JSLE, JmpOp.JSET, branches.JSET_FALSE]
+
+    @settings(max_examples=600, deadline=None)
+    @given(small, small, small, small, st.sampled_from([0, 0xFF00, (1 << 64) - 1]), st.booleans(),
+           st.sampled_from(ops), st.sampled_from([32, 64]))
+    def check(a_lo, a_hi, b_lo, b_hi, known, b_const, op, bits):
+        a = reg_of(a_lo, a_hi, known)
+        b = Reg.const(b_lo) if b_const else reg_of(b_lo, b_hi, 0)
+        if a.is_empty() or b.is_empty():
+            return
+        assert branches.branch_taken(a, b, op, bits) == _branch_taken_by_views(a, b, op, bits)
+
+    check()

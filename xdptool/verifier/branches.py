@@ -35,34 +35,38 @@ _FIELDS = {64: ("smin", "smax", "umin", "umax"), 32: ("s32_min", "s32_max", "u32
 
 def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
     """True/False when `a op b` is decided by the bounds, None when both ways are possible."""
-    va, vb = a.view(bits), b.view(bits)
-    ta, tb = va.tnum, vb.tnum
-    if op in (JmpOp.JEQ, JmpOp.JNE):
-        equal = None
-        if ta.is_const and tb.is_const:
-            equal = ta.value == tb.value
-        elif (
-            va.umin > vb.umax or va.umax < vb.umin or va.smin > vb.smax or va.smax < vb.smin
-            or (ta.value ^ tb.value) & ~(ta.mask | tb.mask)
-        ):
+    if bits == 64:  # the fields of one width, read once (no View objects)
+        (av, am), a_smin, a_smax, a_umin, a_umax = a.var_off, a.smin, a.smax, a.umin, a.umax
+        (bv, bm), b_smin, b_smax, b_umin, b_umax = b.var_off, b.smin, b.smax, b.umin, b.umax
+    else:
+        (av, am), a_smin, a_smax, a_umin, a_umax = a.var_off.subreg(), a.s32_min, a.s32_max, a.u32_min, a.u32_max
+        (bv, bm), b_smin, b_smax, b_umin, b_umax = b.var_off.subreg(), b.s32_min, b.s32_max, b.u32_min, b.u32_max
+    if op == JmpOp.JEQ or op == JmpOp.JNE:
+        if not am and not bm:
+            equal = av == bv
+        elif (a_umin > b_umax or a_umax < b_umin or a_smin > b_smax or a_smax < b_smin
+              or (av ^ bv) & ~(am | bm)):
             equal = False
-        if equal is None:
+        else:
             return None
         return equal if op == JmpOp.JEQ else not equal
-    if op in (JmpOp.JSET, JSET_FALSE):
-        result = None
-        if ta.value & tb.value:
+    if op == JmpOp.JSET or op == JSET_FALSE:
+        if av & bv:
             result = True
-        elif not ((ta.value | ta.mask) & (tb.value | tb.mask)):
+        elif not ((av | am) & (bv | bm)):
             result = False
-        if result is None:
+        else:
             return None
         return result if op == JmpOp.JSET else not result
-    if op in (JmpOp.JLT, JmpOp.JLE, JmpOp.JSLT, JmpOp.JSLE):
-        return branch_taken(b, a, SWAPPED[op], bits)
-    lo_a, hi_a, lo_b, hi_b = (va.umin, va.umax, vb.umin, vb.umax) if op in (JmpOp.JGT, JmpOp.JGE) else (
-        va.smin, va.smax, vb.smin, vb.smax)
-    if op in (JmpOp.JGT, JmpOp.JSGT):
+    if op in _SWAP_FIRST:  # a < b is b > a: swap the operands
+        op = SWAPPED[op]
+        a_smin, a_smax, a_umin, a_umax, b_smin, b_smax, b_umin, b_umax = (
+            b_smin, b_smax, b_umin, b_umax, a_smin, a_smax, a_umin, a_umax)
+    if op == JmpOp.JGT or op == JmpOp.JGE:
+        lo_a, hi_a, lo_b, hi_b = a_umin, a_umax, b_umin, b_umax
+    else:
+        lo_a, hi_a, lo_b, hi_b = a_smin, a_smax, b_smin, b_smax
+    if op == JmpOp.JGT or op == JmpOp.JSGT:
         if lo_a > hi_b:
             return True
         if hi_a <= lo_b:
@@ -73,6 +77,9 @@ def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
         if hi_a < lo_b:
             return False
     return None
+
+
+_SWAP_FIRST = frozenset({JmpOp.JLT, JmpOp.JLE, JmpOp.JSLT, JmpOp.JSLE})
 
 
 def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
