@@ -170,13 +170,14 @@ class Checker:
 
     def general_handler(self, insn: Instruction):
         """The method that interprets `insn` in every case (fastpath adds cases on constants)."""
-        cls = insn.cls
-        if cls in (Cls.ALU, Cls.ALU64):
+        code = insn.code
+        cls = code & 0x07
+        if cls == Cls.ALU or cls == Cls.ALU64:
             return self.alu
         if cls == Cls.LDX:
             return self.ldx
-        if cls in (Cls.ST, Cls.STX):
-            return self.atomic if insn.is_atomic else self.store
+        if cls == Cls.ST or cls == Cls.STX:
+            return self.atomic if cls == Cls.STX and code & 0xE0 == Mode.ATOMIC else self.store
         if cls == Cls.LD:
             return self.ld
         return self.jmp

@@ -32,13 +32,14 @@ _SIGNED = frozenset({JmpOp.JSGT, JmpOp.JSGE, JmpOp.JSLT, JmpOp.JSLE})
 
 
 def specialise(checker, insn: Instruction):
-    cls = insn.cls
-    if cls in (Cls.ALU, Cls.ALU64) and not insn.off:
-        if insn.op == AluOp.MOV:
+    code = insn.code
+    cls, op = code & 0x07, code & 0xF0
+    if (cls == Cls.ALU or cls == Cls.ALU64) and not insn.off:
+        if op == AluOp.MOV:
             return _mov(checker, insn)
-        if insn.op in CONCRETE:
+        if op in CONCRETE:
             return _alu(checker, insn)
-    if cls in (Cls.JMP, Cls.JMP32) and insn.op in _COMPARE:
+    elif (cls == Cls.JMP or cls == Cls.JMP32) and op in _COMPARE:
         return _cond_jmp(checker, insn)
     return checker.general_handler(insn)
 
@@ -134,7 +135,7 @@ def _cond_jmp(checker, insn: Instruction):
     op, d, s = insn.op, insn.dst, insn.src
     is64 = insn.cls == Cls.JMP
     signed = op in _SIGNED
-    compare = _COMPARE[JmpOp(op)]
+    compare = _COMPARE[op]
     fall, target = insn.pc + 1, insn.target
     uses_reg = insn.uses_reg_src
     imm = insn.imm & U64 if is64 else insn.imm & U32
