@@ -60,6 +60,8 @@ def main() -> int:
     for name, outcome in summary.items():
         print(f"{name}: {outcome['status']}")
         for key, value in outcome.get("figures", {}).items():
+            if isinstance(value, (list, dict)):
+                continue  # per-program detail: the bench printed it above
             shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
             print(f"  {key}: {shown}")
     print_ratios(summary)
