@@ -1088,7 +1088,7 @@ def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
             return None
         return Reg.shared_const(0) if is_null else _not_null(reg)
 
-    state.replace_regs(change)
+    state.replace_regs(change, reg_id)
 
 
 _MAP_OF_MAPS = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
@@ -1119,7 +1119,7 @@ def _sync_linked(state: State, regno: int) -> None:
         new.copy_bounds_from(reg)
         return new
 
-    state.replace_regs(change)
+    state.replace_regs(change, reg.id)
 
 
 def _pkt_compare(dst: Reg, src: Reg, op: int):
@@ -1153,4 +1153,4 @@ def _find_good_pkt_pointers(state: State, good: Reg, open_right: bool) -> None:
         new.range = new_range
         return new
 
-    state.replace_regs(change)
+    state.replace_regs(change, good.id)

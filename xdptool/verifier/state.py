@@ -264,16 +264,19 @@ class Frame:
         self.owned.add(spi)
         return slot
 
-    def replace_regs(self, change) -> None:
-        """Replace every register (spilled ones too) for which change(reg) returns a new one."""
+    def replace_regs(self, change, reg_id: int | None = None) -> None:
+        """Replace every register (spilled ones too) for which change(reg) returns a new one;
+        with `reg_id`, change is asked only about registers with that id (the callers'
+        changes all start by requiring it, and most registers fail it)."""
         regs = self.regs
-        for i, reg in enumerate(regs):
-            new = change(reg)
+        for i in range(11) if reg_id is None else [i for i, reg in enumerate(regs) if reg.id == reg_id]:
+            new = change(regs[i])
             if new is not None:
                 regs[i] = new
         for spi, slot in list(self.stack.items()):
-            if slot.spilled is not None:
-                new = change(slot.spilled)
+            spilled = slot.spilled
+            if spilled is not None and (reg_id is None or spilled.id == reg_id):
+                new = change(spilled)
                 if new is not None:
                     self.slot(spi).spilled = new
 
@@ -313,9 +316,9 @@ class State:
         for frame in self.frames:
             yield from frame.all_regs()
 
-    def replace_regs(self, change) -> None:
+    def replace_regs(self, change, reg_id: int | None = None) -> None:
         for frame in self.frames:
-            frame.replace_regs(change)
+            frame.replace_regs(change, reg_id)
 
     def key(self) -> tuple:
         return tuple(
