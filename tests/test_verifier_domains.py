@@ -215,3 +215,38 @@ def test_constant_fast_path_is_the_concrete_result(a, b, op, is64):
     else:
         assert reg.is_const and reg.const_value == concrete(op, a, b, is64)
         assert contains(reg, concrete(op, a, b, is64))
+
+
+def test_sync_of_a_constant_tnum_equals_the_step_by_step_definition():
+    """The shortcut for constant tnums (inside every range, or not), against the oracle."""
+    import random
+
+    rng = random.Random(2)
+    shortcut = 0
+    for _ in range(20_000):
+        v = rng.choice(EDGES) if rng.random() < 0.5 else rng.randrange(1 << rng.choice((8, 32, 33, 64)))
+        v &= U64
+        reg = Reg.unknown()
+        reg.var_off = Tnum(v, 0)
+        widen = lambda: rng.choice((0, 1, 7, 1 << 31, 1 << 40))  # noqa: E731
+        reg.umin, reg.umax = max(0, v - widen()), min(U64, v + widen())
+        reg.smin, reg.smax = s64(v) - widen(), s64(v) + widen()
+        reg.u32_min, reg.u32_max = max(0, (v & U32) - widen()), min(U32, (v & U32) + widen())
+        reg.s32_min, reg.s32_max = s32(v) - widen(), s32(v) + widen()
+        reg.smin, reg.smax = max(reg.smin, -(1 << 63)), min(reg.smax, (1 << 63) - 1)
+        reg.s32_min, reg.s32_max = max(reg.s32_min, -(1 << 31)), min(reg.s32_max, (1 << 31) - 1)
+        miss = rng.choice(("umin", "smax", "u32_max", "s32_min")) if rng.random() < 0.3 else None
+        if miss:  # one range that leaves the value out
+            value = {"umin": v, "smax": s64(v), "u32_max": v & U32, "s32_min": s32(v)}[miss]
+            changed = value + 1 if miss.endswith("min") else value - 1
+            domain = {"umin": (0, U64), "smax": (-(1 << 63), (1 << 63) - 1), "u32_max": (0, U32),
+                      "s32_min": (-(1 << 31), (1 << 31) - 1)}[miss]
+            if not domain[0] <= changed <= domain[1]:
+                continue  # no value of the domain lies on that side
+            setattr(reg, miss, changed)
+        expected = reg.copy()
+        _reference_sync(expected)
+        shortcut += miss is None
+        reg.sync()
+        assert reg.bounds_key() == expected.bounds_key(), (v, expected.bounds_key())
+    assert shortcut > 10_000

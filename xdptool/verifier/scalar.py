@@ -112,8 +112,21 @@ class Bounds:
         """reg_bounds_sync(): make the five views agree as far as cheaply provable.
 
         Memoised: a verification meets the same few dozen bounds thousands of
-        times (paths and loop iterations repeat the same arithmetic).
+        times (paths and loop iterations repeat the same arithmetic).  A constant
+        tnum inside all four ranges needs no deduction: every view is the value.
         """
+        tv, tm = self.var_off
+        if not tm:
+            sv = tv - _TWO64 if tv >> 63 else tv
+            low = tv & U32
+            slow = low - 0x100000000 if low >> 31 else low
+            if (self.umin <= tv <= self.umax and self.smin <= sv <= self.smax
+                    and self.u32_min <= low <= self.u32_max and self.s32_min <= slow <= self.s32_max):
+                self.smin = self.smax = sv
+                self.umin = self.umax = tv
+                self.s32_min = self.s32_max = slow
+                self.u32_min = self.u32_max = low
+                return
         key = (self.var_off, self.smin, self.smax, self.umin, self.umax,
                self.s32_min, self.s32_max, self.u32_min, self.u32_max)
         out = _SYNC_CACHE.get(key)
