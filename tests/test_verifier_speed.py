@@ -214,3 +214,22 @@ def test_branch_taken_equals_the_view_reference():
         assert branches.branch_taken(a, b, op, bits) == _branch_taken_by_views(a, b, op, bits)
 
     check()
+
+
+def test_precision_sweep_equals_the_worklist_alone(built_examples, monkeypatch):
+    """The one reverse pass (exact without backward jumps) against the plain worklist from zero."""
+    from xdptool.verifier import precision
+    from xdptool.verifier.cfg import build_cfg
+
+    programs = [load_object(str(built_examples[name])).program() for name in EXAMPLES]
+    programs += [random_program(seed) for seed in range(40)]
+    cfgs = []
+    for program in programs:
+        try:
+            cfgs.append(build_cfg(program.insns))
+        except Exception:
+            continue
+    swept = [precision.compute(cfg, precision.Observed()) for cfg in cfgs]
+    monkeypatch.setattr(precision.Precision, "_sweep", lambda self: True)
+    assert swept == [precision.compute(cfg, precision.Observed()) for cfg in cfgs]
+    assert any(any(regs for regs, _ in table.values()) for table in swept)

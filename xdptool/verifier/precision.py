@@ -33,6 +33,7 @@ _RANGE_CHECKED = frozenset({AluOp.MUL, AluOp.DIV, AluOp.MOD})  # the nfp rules c
 ALL_SLOTS = (1 << 64) - 1  # 512 bytes of stack = 64 slots
 ARGS = 0b111110  # r1-r5
 CALLER_SAVED = 0b111111  # r0-r5
+_CALL = Cls.JMP | JmpOp.CALL
 
 
 def _slots(off: int, size: int) -> int:
@@ -123,8 +124,9 @@ class Precision:
 
     def __init__(self, cfg: Cfg, seen: Observed):
         self.seen = seen
-        self.info = {insn.pc: (insn, cfg.succ[insn.pc], insn.pc in cfg.callback_calls,
-                               cfg.args_read(insn) if insn.is_call else 0) for insn in cfg.insns}
+        succ_of, callbacks = cfg.succ, cfg.callback_calls
+        self.info = {insn.pc: (insn, succ_of[insn.pc], insn.pc in callbacks,
+                               cfg.args_read(insn) if insn.code == _CALL else 0) for insn in cfg.insns}
         self.preds: dict[int, list[int]] = {pc: [] for pc in self.info}
         for pc, (_, succ, _, _) in self.info.items():
             for s in succ:
@@ -132,7 +134,24 @@ class Precision:
         self.table = {pc: (0, 0) for pc in self.info}
         self.pointer_arith: set[int] = set()
         self.stack_via_pointer: set[int] = set()
-        self._solve(sorted(self.info))  # popped from the end: reverse pc order first
+        if self._sweep():
+            self._solve(sorted(self.info))  # popped from the end: reverse pc order first
+
+    def _sweep(self) -> bool:
+        """One pass in reverse pc order, which is the whole solution when every successor
+        comes after its instruction; True when some does not (a loop or a backward jump),
+        and the worklist must go on from this under-approximation."""
+        table, seen, backward = self.table, self.seen, False
+        for pc, (insn, succ, bpf_loop, args) in reversed(self.info.items()):
+            regs = slots = 0
+            for s in succ:
+                if s <= pc:
+                    backward = True
+                r, sl = table[s]
+                regs |= r
+                slots |= sl
+            table[pc] = _transfer(insn, regs, slots, bpf_loop, seen, args)
+        return backward
 
     def at(self, pc: int) -> tuple[int, int]:
         """(precise register mask, precise slot mask) before the instruction at pc."""
