@@ -188,10 +188,10 @@ def _mark_prune_points(cfg: Cfg, branches: dict[int, int]) -> None:
 
 def _walk(cfg: Cfg, allow_loops: bool) -> None:
     """Iterative DFS from every subprogram entry (check_cfg): back-edges, unreachable code."""
-    edges = {pc: [(s, False) for s in succ] for pc, succ in cfg.succ.items()}
+    edges = dict(cfg.succ)  # shared lists: only read here
     for insn in cfg.insns:
-        if insn.code == _CALL and insn.src == 1:  # a local call: its entry is an edge too
-            edges[insn.pc].append((insn.pc + 1 + insn.imm, True))
+        if insn.code == _CALL and insn.src == 1:  # a local call: its entry is an edge too, stored as ~entry
+            edges[insn.pc] = edges[insn.pc] + [~(insn.pc + 1 + insn.imm)]
     color: dict[int, int] = {}  # 1 = on the DFS stack, 2 = done
     for entry in cfg.subprog_starts:
         if entry in color:
@@ -200,7 +200,10 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
         color[entry] = 1
         while stack:
             pc, out = stack[-1]
-            for target, is_call in out:
+            for target in out:
+                is_call = target < 0
+                if is_call:
+                    target = ~target
                 state = color.get(target)
                 if state is None:
                     color[target] = 1
