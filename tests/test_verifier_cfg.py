@@ -103,3 +103,16 @@ def test_effect_shapes_agree_with_register_effects_for_every_opcode():
             reads, writes, kills = register_effects(Instruction(code, dst=dst, src=src))
             expected = (sum(1 << r for r in reads), sum(1 << r for r in set(writes) | set(kills)))
             assert _reads_writes(cfg, Instruction(code, dst=dst, src=src)) == expected, (hex(code), dst, src)
+
+
+def test_a_recursive_call_is_a_back_edge_and_a_loop_is_a_loop_head():
+    """Call edges take part in the DFS (and are never allowed back), jumps back make loop heads."""
+    from xdptool.verifier.result import Reject
+
+    recursive = renumber(assemble("r0 = 0\ncall f\nexit\nf: r0 = 0\ncall f\nexit\n"))
+    with pytest.raises(Reject, match="^back-edge from insn 4 to 3$"):
+        build_cfg(recursive)
+    looping = renumber(assemble("r0 = 0\ncall f\nexit\nf: r0 = 1\nif r0 > 2 goto f\nexit\n"))
+    assert build_cfg(looping).loop_heads == {3}
+    with pytest.raises(Reject, match="^back-edge from insn 4 to 3$"):
+        build_cfg(looping, allow_loops=False)
