@@ -85,7 +85,7 @@ _SWAP_FIRST = frozenset({JmpOp.JLT, JmpOp.JLE, JmpOp.JSLT, JmpOp.JSLE})
 def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
     """Narrow a and b assuming `a op b`; False when that assumption is impossible."""
     smin, smax, umin, umax = _FIELDS[bits]
-    if op in (JmpOp.JLT, JmpOp.JLE, JmpOp.JSLT, JmpOp.JSLE):
+    if op in _SWAP_FIRST:
         a, b, op = b, a, SWAPPED[op]
     if op == JmpOp.JEQ:
         for lo, hi in ((smin, smax), (umin, umax)):
@@ -102,11 +102,10 @@ def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
             b.var_off = b.var_off.with_subreg(sub)
     elif op == JmpOp.JNE:
         for x, y in ((a, b), (b, a)):
-            view = y.view(bits)
-            if not view.tnum.is_const:
+            c, mask = y.var_off if bits == 64 else y.var_off.subreg()
+            if mask:
                 continue
-            c = view.tnum.value
-            sc = view.smin
+            sc = getattr(y, smin)
             if getattr(x, umin) == c:
                 setattr(x, umin, c + 1)
             if getattr(x, umax) == c:
