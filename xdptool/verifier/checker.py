@@ -70,7 +70,7 @@ class Entry:
         self.branches = 1
         self.hits = self.misses = 0
         self.hint = None  # the register that made the last comparison fail
-        self.quick = None  # pruning.constant_hint: that register as a constant, tested inline
+        self.quick = None  # pruning.quick_hint: what that register must hold to match
 
 
 class Checker:
