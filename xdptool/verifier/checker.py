@@ -911,8 +911,7 @@ class Checker:
                 _find_good_pkt_pointers(good_state, good, open_right)
                 self.push(other, target, insn.pc)
                 return fall
-        non_null = (RegType.MAP_VALUE, RegType.STACK, RegType.CTX, RegType.PKT, RegType.PKT_META, RegType.PKT_END, RegType.MAP_PTR)
-        if op in (JmpOp.JEQ, JmpOp.JNE) and src.is_scalar and src.is_const and src.const_value == 0 and dst.type in non_null:
+        if op in (JmpOp.JEQ, JmpOp.JNE) and src.is_scalar and src.is_const and src.const_value == 0 and dst.type in _NON_NULL:
             return target if op == JmpOp.JNE else fall
         if not self.profile.allow_ptr_leaks:
             regno = insn.dst if dst.type.is_pointer else insn.src
@@ -1080,6 +1079,8 @@ def _gpl_compatible(license: str) -> bool:
 
 
 _PKT_DATA_TYPES = frozenset({RegType.PKT, RegType.PKT_META, RegType.PKT_END})
+_NON_NULL = frozenset({RegType.MAP_VALUE, RegType.STACK, RegType.CTX, RegType.PKT, RegType.PKT_META, RegType.PKT_END,
+                       RegType.MAP_PTR})
 
 
 def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
@@ -1129,14 +1130,18 @@ def _pkt_compare(dst: Reg, src: Reg, op: int):
             a.type is RegType.PKT_META and b.type is RegType.PKT and b.off == 0 and b.is_const and b.const_value == 0)
 
     if is_pkt_vs_end(dst, src):
-        # pkt' op end: good where pkt' <= end (closed) or pkt' < end (open)
-        return {JmpOp.JGT: (True, False, False), JmpOp.JGE: (True, False, True),
-                JmpOp.JLT: (True, True, True), JmpOp.JLE: (True, True, False)}[op]
+        return _PKT_LEFT[op]
     if is_pkt_vs_end(src, dst):
-        # end op pkt'
-        return {JmpOp.JGT: (False, True, True), JmpOp.JGE: (False, True, False),
-                JmpOp.JLT: (False, False, False), JmpOp.JLE: (False, False, True)}[op]
+        return _PKT_RIGHT[op]
     return None
+
+
+# pkt' op end: good where pkt' <= end (closed) or pkt' < end (open)
+_PKT_LEFT = {JmpOp.JGT: (True, False, False), JmpOp.JGE: (True, False, True),
+             JmpOp.JLT: (True, True, True), JmpOp.JLE: (True, True, False)}
+# end op pkt'
+_PKT_RIGHT = {JmpOp.JGT: (False, True, True), JmpOp.JGE: (False, True, False),
+              JmpOp.JLT: (False, False, False), JmpOp.JLE: (False, False, True)}
 
 
 def _find_good_pkt_pointers(state: State, good: Reg, open_right: bool) -> None:
