@@ -18,7 +18,7 @@ from ..errors import XdpError
 from . import branches, precision, pruning
 from .cfg import Cfg, build_cfg
 from .facts import record
-from .fastpath import specialise
+from .fastpath import decode_cond_jmp, specialise
 from .helpers import Arg, Helper, Ret, helper_name, map_func_compatible
 from .log import align_comment, format_frame, format_reg, kernel_insn_text
 from .profiles import Profile
@@ -853,19 +853,20 @@ class Checker:
         return insn.target
 
     def _cond_jmp(self, insn: Instruction) -> int:
-        op, bits = insn.op, 32 if insn.cls == Cls.JMP32 else 64
-        if insn.uses_reg_src:
-            src = self.read_reg(insn.src)
-        else:
-            src = Reg.shared_const(insn.imm if bits == 64 else insn.imm & U32)
-        dst = self.read_reg(insn.dst)
-        fall, target = insn.pc + 1, insn.target
+        return self.cond_jmp_decoded(insn, *decode_cond_jmp(insn))
+
+    def cond_jmp_decoded(self, insn: Instruction, op: int, bits: int, d: int, s: int | None, imm: Reg | None,
+                         fall: int, target: int) -> int:
+        """A conditional jump with its fields decoded once (decode_cond_jmp): s is None
+        when the source is the immediate, given as the register `imm`."""
+        src = self.read_reg(s) if s is not None else imm
+        dst = self.read_reg(d)
         if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (JmpOp.JEQ, JmpOp.JNE) and bits == 64:
             other = self.state.copy()
             null_state, ok_state = (other, self.state) if op == JmpOp.JEQ else (self.state, other)
             _mark_ptr_or_null(null_state, dst.id, is_null=True)
             _mark_ptr_or_null(ok_state, dst.id, is_null=False)
-            self.push(other, target, insn.pc)
+            self.push(other, target, fall - 1)
             return fall
         if dst.type.is_pointer or src.type.is_pointer:
             return self._pointer_cond(insn, dst, src, bits, fall, target)
@@ -873,24 +874,24 @@ class Checker:
         if decided is not None:
             return target if decided else fall
         other = self.state.copy()
-        t_dst = other.regs[insn.dst] = dst.copy()
-        f_dst = self.state.regs[insn.dst] = dst.copy()
-        if not insn.uses_reg_src:
+        t_dst = other.regs[d] = dst.copy()
+        f_dst = self.state.regs[d] = dst.copy()
+        if s is None:
             t_src, f_src = src.copy(), src.copy()
-        elif insn.src == insn.dst:
+        elif s == d:
             t_src, f_src = t_dst, f_dst
         else:
-            t_src = other.regs[insn.src] = src.copy()
-            f_src = self.state.regs[insn.src] = src.copy()
+            t_src = other.regs[s] = src.copy()
+            f_src = self.state.regs[s] = src.copy()
         taken_ok = branches.refine(t_dst, t_src, op, bits)
         fall_ok = branches.refine(f_dst, f_src, branches.NEGATE[op], bits)
-        linked = (insn.dst, insn.src) if insn.uses_reg_src else (insn.dst,)
+        linked = (d, s) if s is not None else (d,)
         for state, feasible in ((other, taken_ok), (self.state, fall_ok)):
             if feasible:
                 for regno in linked:
                     _sync_linked(state, regno)
         if taken_ok and fall_ok:
-            self.push(other, target, insn.pc)
+            self.push(other, target, fall - 1)
             return fall
         if taken_ok:
             self.state = other

@@ -130,8 +130,18 @@ def _scalar_result(dst: Reg, op: int, src: Reg, is64: bool) -> Reg:
     return result
 
 
+def decode_cond_jmp(insn: Instruction) -> tuple:
+    """(op, bits, dst, src or None, immediate as a register or None, fall-through, target)."""
+    code = insn.code
+    bits = 32 if code & 0x07 == Cls.JMP32 else 64
+    uses_reg = code & 0x08
+    imm = None if uses_reg else Reg.shared_const(insn.imm if bits == 64 else insn.imm & U32)
+    return (code & 0xF0, bits, insn.dst, insn.src if uses_reg else None, imm, insn.pc + 1,
+            insn.pc + 1 + insn.off)
+
+
 def _cond_jmp(checker, insn: Instruction):
-    general = checker._cond_jmp
+    general_decoded, decoded = checker.cond_jmp_decoded, decode_cond_jmp(insn)
     op, d, s = insn.op, insn.dst, insn.src
     is64 = insn.cls == Cls.JMP
     signed = op in _SIGNED
@@ -158,6 +168,6 @@ def _cond_jmp(checker, insn: Instruction):
             if uses_reg:
                 checker.scratched.add(s)
             return target if compare(a, b) else fall
-        return general(insn)
+        return general_decoded(insn, *decoded)
 
     return cond_jmp
