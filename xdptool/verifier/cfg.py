@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import LD_IMM64, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc, Src
+from ..ebpf.opcodes import LD_IMM64, SIZE_BYTES, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc, Src
 from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
 from .result import Reject
 
 BPF_LOOP = 181  # helper id of bpf_loop(nr, callback, ctx, flags)
+SIZE_OF_CODE = {int(size): n for size, n in SIZE_BYTES.items()}  # code & 0x18 -> bytes (no Size() per access)
 _CALL = Cls.JMP | JmpOp.CALL
 
 

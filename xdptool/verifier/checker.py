@@ -16,7 +16,7 @@ from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import branches, precision, pruning
-from .cfg import Cfg, build_cfg
+from .cfg import SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastpath import decode_cond_jmp, specialise
 from .helpers import Arg, Helper, Ret, helper_name, map_func_compatible
@@ -476,10 +476,11 @@ class Checker:
             raise Reject("frame pointer is read only")
         if base.type is RegType.STACK and insn.src != 10:
             self.observed.stack_via_pointer.add(insn.pc)
-        value = self.mem_access(insn.src, base, insn.off, insn.size_bytes, write=False)
-        if insn.mode == Mode.MEMSX:
+        size = SIZE_OF_CODE[insn.code & 0x18]
+        value = self.mem_access(insn.src, base, insn.off, size, write=False)
+        if insn.code & 0xE0 == Mode.MEMSX:
             value = value.copy()
-            sign_extend(value, insn.size_bytes * 8, 64)
+            sign_extend(value, size * 8, 64)
         self.write_reg(insn.dst, value)
 
     def store(self, insn: Instruction) -> None:
@@ -490,7 +491,7 @@ class Checker:
         base = self.read_reg(insn.dst)
         if base.type is RegType.STACK and insn.dst != 10:
             self.observed.stack_via_pointer.add(insn.pc)
-        self.mem_access(insn.dst, base, insn.off, insn.size_bytes, write=True, value=value,
+        self.mem_access(insn.dst, base, insn.off, SIZE_OF_CODE[insn.code & 0x18], write=True, value=value,
                         value_regno=insn.src if insn.cls == Cls.STX else None)
 
     def atomic(self, insn: Instruction) -> None:
@@ -507,7 +508,7 @@ class Checker:
             raise Reject(f"R{insn.src} leaks addr into mem")
         if base.type in (RegType.CTX, RegType.PKT, RegType.PKT_META):
             raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not allowed")
-        size = insn.size_bytes
+        size = SIZE_OF_CODE[insn.code & 0x18]
         self.mem_access(insn.dst, base, insn.off, size, write=False)
         self.mem_access(insn.dst, base, insn.off, size, write=True, value=Reg.shared_unknown())
         if insn.imm & AtomicOp.FETCH:

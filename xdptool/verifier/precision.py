@@ -26,7 +26,7 @@ takes no path with other types than those already observed.
 from __future__ import annotations
 
 from ..ebpf.opcodes import AluOp, Cls, JmpOp, Mode
-from .cfg import Cfg
+from .cfg import SIZE_OF_CODE, Cfg
 from .state import SLOT
 
 _RANGE_CHECKED = frozenset({AluOp.MUL, AluOp.DIV, AluOp.MOD})  # the nfp rules check their operands
@@ -95,7 +95,7 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
         if regs & bit_dst:
             regs &= ~bit_dst
             if insn.src == 10:
-                slots |= _slots(insn.off, insn.size_bytes)
+                slots |= _slots(insn.off, SIZE_OF_CODE[code & 0x18])
             elif insn.pc in seen.stack_via_pointer:
                 slots = ALL_SLOTS
         return regs | bit_src, slots
@@ -106,12 +106,12 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
     if (code & 0xE0) == Mode.ATOMIC:  # reads and writes memory; fetches load into src (cmpxchg: r0)
         regs |= bit_src | 1
         if insn.dst == 10:
-            slots |= _slots(insn.off, insn.size_bytes)
+            slots |= _slots(insn.off, SIZE_OF_CODE[code & 0x18])
         elif insn.pc in seen.stack_via_pointer:
             slots = ALL_SLOTS
         return regs, slots
     if insn.dst == 10:
-        if slots & _slots(insn.off, insn.size_bytes):
+        if slots & _slots(insn.off, SIZE_OF_CODE[code & 0x18]):
             regs |= bit_src
     elif insn.pc in seen.stack_via_pointer and slots:
         regs |= bit_src
