@@ -9,10 +9,8 @@ Every check raises `Reject` with the kernel's wording.
 
 from __future__ import annotations
 
-import struct
-
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
+from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import branches, precision, pruning
@@ -20,12 +18,12 @@ from .cfg import SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastpath import decode_cond_jmp, specialise
 from .helpers import Arg, Helper, Ret, helper_name, map_func_compatible
-from .log import align_comment, format_frame, format_reg, kernel_insn_text
+from .log import align_comment, format_frame, kernel_insn_text
 from .profiles import Profile
 from .result import Reject
 from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, truncate
-from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, RegType, StackSlot, State
-from .tnum import U32, U64, Tnum
+from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, RegType, State
+from .tnum import U32, Tnum
 
 INSN_LIMIT = 1_000_000  # BPF_COMPLEXITY_LIMIT_INSNS
 JMP_SEQ_LIMIT = 8192  # BPF_COMPLEXITY_LIMIT_JMP_SEQ
