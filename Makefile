@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := clang llvm libbpf-dev linux-libc-dev bpftool
 EXAMPLE := programs/port_blocklist
 
-.PHONY: setup system-deps venv demo test bench clean
+.PHONY: setup system-deps venv native demo test bench clean
 
-setup: system-deps venv
+setup: system-deps venv native
 
 # Installs the C toolchain and headers with apt-get when missing (as root), else says what to install.
 system-deps:
@@ -26,13 +26,20 @@ system-deps:
 	  fi; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+# The build tools go into the venv first: `make native` compiles the verifier with them
+# (setup.py; the editable install leaves that to it, which builds in parallel).
+$(VENV)/.installed: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=64' wheel 'Cython>=3.0'
+	XDPTOOL_NO_NATIVE=1 $(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $@
 
 venv: $(VENV)/.installed
+
+# Recompiles the verifier modules whose .py/.pxd changed (Cython and setuptools skip the
+# rest); without this an edited module would run interpreted (xdptool/verifier/native.py).
+native: venv
+	$(PY) setup.py -q build_ext --inplace -j 2
 
 # The main job on a bundled example: build -> verify -> offload -> replay (and inspect,
 # disasm, the JIT replay and the example's spec on every engine).
@@ -58,4 +65,4 @@ bench: setup
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .xdptool
+	rm -rf $(VENV) .pytest_cache .hypothesis .xdptool build xdptool/verifier/*.so xdptool/verifier/native.json

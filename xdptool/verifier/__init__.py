@@ -7,13 +7,18 @@ per-instruction facts the NFP lowering uses.  Modules: `tnum` and `scalar`
 frames; shared copy-on-write), `helpers` (prototypes), `profiles` (linux,
 unprivileged, nfp), `cfg` (structural checks, liveness), `checker` (the
 interpreter), `fastpath` (instructions on constants), `pruning`, `precision`
-(which scalars must match when pruning), `facts`, `log`.
+(which scalars must match when pruning), `facts`, `log`; `native` picks
+compiled or interpreted forms of the hot modules.
 """
 
 from __future__ import annotations
 
-from .profiles import PROFILE_NAMES, Profile, get_profile
-from .result import Reject, VerifierError, VerifierResult
+from . import native
+
+native.select()  # before anything imports the modules that may run compiled
+
+from .profiles import PROFILE_NAMES, Profile, get_profile  # noqa: E402
+from .result import Reject, VerifierError, VerifierResult  # noqa: E402
 
 __all__ = ["analyze", "VerifierResult", "VerifierError", "Profile", "get_profile", "PROFILE_NAMES"]
 
