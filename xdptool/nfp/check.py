@@ -8,8 +8,10 @@ Three layers, first refusal wins:
      driver's JIT refuses it (non-constant divisors, wide multipliers, ...);
   3. the exact size of the allocated image against the firmware's window
      (`program too long`, bpf/offload.c).
-What the driver refuses but the emulator can still run (unaligned map keys,
-direct map writes) comes back as warnings, not reasons.
+The driver's tables and messages live in driver.py, shared by all three.
+Without layer 1 (offload(..., verify=False)), what the driver refuses but the
+emulator can still run (unaligned map keys, direct map writes) comes back from
+the lowering as warnings, not reasons.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..elf.model import MapType, Program
+from ..elf.model import Program
+from . import driver
 from .image import BPF_WINDOW
-
-# bpf/offload.c nfp_bpf_map_alloc and the firmware's capabilities (nfp-facts.md)
-MAX_MAPS, MAX_KEY, MAX_VALUE, MAX_ELEM = 128, 56, 56, 64
 
 
 @dataclass
@@ -51,22 +51,12 @@ def map_reasons(program: Program) -> list[Reason]:
     obj = program.object
     maps = obj.maps if obj is not None else {}
     used = program.referenced_maps()
-    out = []
-    if len(used) > MAX_MAPS:
-        out.append(Reason("too many maps for a device"))
+    too_many = driver.too_many_maps(len(used))
+    out = [Reason(too_many)] if too_many else []
     for name in used:
-        m = maps[name]
-        if m.type not in (MapType.HASH, MapType.ARRAY):
-            out.append(Reason(f"map {name}: map type not supported ({m.type.kernel_name})"))
-        elif m.flags or m.is_global_data:
-            out.append(Reason(f"map {name}: map flags are not supported"))
-        elif m.key_size > MAX_KEY:
-            out.append(Reason(f"map {name}: map key size {m.key_size}, FW max is {MAX_KEY}"))
-        elif m.value_size > MAX_VALUE:
-            out.append(Reason(f"map {name}: map value size {m.value_size}, FW max is {MAX_VALUE}"))
-        elif ((m.key_size + 7) & ~7) + ((m.value_size + 7) & ~7) > MAX_ELEM:
-            out.append(Reason(f"map {name}: map elements too large: {m.key_size + m.value_size}, "
-                              f"FW max element size (key+value): {MAX_ELEM}"))
+        message = driver.map_refusal(maps[name])
+        if message:
+            out.append(Reason(f"map {name}: {message}"))
     return out
 
 

@@ -35,7 +35,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode
 from ..elf.model import Program, RelocKind
 from ..errors import XdpError
-from . import analysis, firmware
+from . import analysis, driver, firmware
 from .analysis import M32, State
 from .flatten import Flat
 from .image import LM_CTX_BASE, LM_CTX_DATA, LM_CTX_DATA_END, LM_CTX_IFINDEX, LM_CTX_RXQ, LM_STACK_OFFSET, STACK_WINDOW
@@ -60,8 +60,6 @@ class Refused(XdpError):
 
 # ctx field offset -> LM context word (xdp_md, uapi/linux/bpf.h)
 CTX_WORDS = {0: LM_CTX_DATA, 4: LM_CTX_DATA_END, 12: LM_CTX_IFINDEX, 16: LM_CTX_RXQ}
-HELPER_NAMES = {1: "map_lookup_elem", 2: "map_update_elem", 3: "map_delete_elem", 7: "get_prandom_u32",
-                25: "perf_event_output", 44: "xdp_adjust_head", 65: "xdp_adjust_tail"}
 # eBPF conditional jump -> (NFP condition, swap operands); bpf/jit.c jmp_code_map
 ORDERED = {
     JmpOp.JGT: ("blo", True), JmpOp.JGE: ("bhs", False), JmpOp.JLT: ("blo", False), JmpOp.JLE: ("bhs", True),
@@ -218,9 +216,9 @@ class Lowering:
     def lower(self) -> Lowered:
         insns = self.flat.insns
         for insn in insns:  # the driver checks helpers first (bpf/verifier.c): say it the same way
-            if insn.is_helper_call and insn.imm not in HELPER_NAMES:
+            if insn.is_helper_call and insn.imm not in driver.HELPERS:
                 self.current = insn
-                self.refuse(f"unsupported function id: {insn.imm}")
+                self.refuse(driver.unsupported_helper(insn.imm))
         states = analysis.analyze(insns, analysis.entry_state())
         if self.facts:
             states = [None if st is None else analysis.refine(st, self.facts.get(i.meta.get("origin", i.pc)),
@@ -753,8 +751,9 @@ class Lowering:
         val = state.reg(reg)
         if val.kind != "stack" or val.offset is None:
             self.refuse(f"{what}: unsupported ptr type (must be the stack at a constant offset)")
-        if val.offset % 4:  # bpf/verifier.c nfp_bpf_stack_arg_ok
-            self.card_refuses(f"{what}: unaligned stack pointer {-val.offset}")
+        refusal = driver.stack_arg_refusal(what, driver.PTR_TO_STACK, val.offset)
+        if refusal:  # unaligned: the driver refuses it, the emulator can run it
+            self.card_refuses(refusal)
         return self.stack_address(val.offset)
 
     def point(self, ptr: int, address: int) -> None:
@@ -786,9 +785,10 @@ class Lowering:
         if not insn.is_helper_call:
             self.refuse("calls other than helpers are not supported here (BPF-to-BPF calls are inlined)")
         fid = insn.imm
-        name = HELPER_NAMES.get(fid)
-        if name is None:
-            self.refuse(f"unsupported function id: {fid}")
+        helper = driver.HELPERS.get(fid)
+        if helper is None:
+            self.refuse(driver.unsupported_helper(fid))
+        name = helper.name
         if fid == 7:
             self.emit(NfpInsn("csr_rd", op="PSEUDO_RND_NUM"))
             self.emit(immed(self.reg(0, "lo"), 0))

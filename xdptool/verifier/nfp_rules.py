@@ -1,7 +1,12 @@
 """What the Netronome NFP offload refuses, on top of the kernel's rules.
 
 Messages are the kernel driver's (drivers/net/ethernet/netronome/nfp/bpf/
-verifier.c, offload.c, jit.c; summarised in /work/shared/nfp-facts.md).
+verifier.c, offload.c, jit.c; summarised in /work/shared/nfp-facts.md); the
+helper and map tables and their messages are shared with the offload pipeline
+(xdptool/nfp/driver.py).  The driver checks each instruction before the
+kernel's verifier does (bpf_prog_offload_verify_insn at the top of do_check),
+so check_insn runs before the checker's own handler: a helper call gets the
+driver's refusals before the kernel's argument checks.
 The program-size rule counts eBPF instructions as an upper bound of the NFP
 window; the lowering checks the exact size later.
 """
@@ -9,49 +14,66 @@ window; the lowering checks the exact size later.
 from __future__ import annotations
 
 from ..ebpf.opcodes import AluOp, AtomicOp, Cls, Mode
-from ..elf.model import MapType
-from .helpers import HELPER_ID
+from ..nfp import driver
+from ..nfp.driver import HELPERS
 from .result import Reject
 from .state import RegType
 
-ALLOWED_HELPERS = frozenset(HELPER_ID[n] for n in (
-    "map_lookup_elem", "map_update_elem", "map_delete_elem", "xdp_adjust_head", "xdp_adjust_tail",
-    "get_prandom_u32", "perf_event_output"))
-ALLOWED_MAP_TYPES = frozenset({MapType.HASH, MapType.ARRAY})
-MAX_MAPS = 128
-MAX_KEY, MAX_VALUE, MAX_ENTRY = 56, 56, 64
 MAX_STACK = 512
 FW_WINDOW = 2560  # NFP instructions in the public firmware's BPF window
 U32 = 0xFFFFFFFF
 
+# The kernel's enum bpf_reg_type (include/linux/bpf.h, Linux 6.9+) for the driver's
+# "unsupported ptr type %d": base types, PTR_MAYBE_NULL = 1 << 8, MEM_RINGBUF = 1 << 10.
+KERNEL_REG_TYPE = {
+    RegType.NOT_INIT: 0, RegType.SCALAR: 1, RegType.CTX: 2, RegType.MAP_PTR: 3, RegType.MAP_VALUE: 4,
+    RegType.MAP_KEY: 5, RegType.STACK: driver.PTR_TO_STACK, RegType.PKT_META: 7, RegType.PKT: 8,
+    RegType.PKT_END: 9, RegType.MEM: 17 | 1 << 10, RegType.MEM_OR_NULL: 17 | 1 << 10 | 1 << 8,
+    RegType.FUNC: 20, RegType.MAP_VALUE_OR_NULL: 4 | 1 << 8,
+}
+
+
+def stack_offset(reg) -> int | None:
+    """A pointer's byte offset (off + constant var_off); None when variable."""
+    if not reg.is_const:
+        return None
+    value = reg.var_off.value
+    return reg.off + (value - (1 << 64) if value >> 63 else value)
+
 
 class NfpRules:
     def refuse_helper(self, func_id: int) -> str:
-        return f"unsupported function id: {func_id}"
+        return driver.unsupported_helper(func_id)
 
     def check_program(self, checker) -> None:
         """Map definitions and size, before the walk."""
         if len(checker.program.insns) > FW_WINDOW:
             raise Reject("program too long", 0)
         used = checker.program.referenced_maps()
-        if len(used) > MAX_MAPS:
-            raise Reject(f"too many maps: {len(used)} > {MAX_MAPS}", 0)
+        message = driver.too_many_maps(len(used))
+        if message:
+            raise Reject(message, 0)
         for name in used:
             mapdef = checker.maps.get(name)
-            if mapdef is None:
-                continue
-            if mapdef.type not in ALLOWED_MAP_TYPES:
-                raise Reject(f"map type {mapdef.type.kernel_name} ({int(mapdef.type)}) not supported by the NFP offload", 0)
-            if mapdef.key_size > MAX_KEY:
-                raise Reject(f"map key size {mapdef.key_size}, FW max is {MAX_KEY}", 0)
-            if mapdef.value_size > MAX_VALUE:
-                raise Reject(f"map value size {mapdef.value_size}, FW max is {MAX_VALUE}", 0)
-            if mapdef.key_size + mapdef.value_size > MAX_ENTRY:
-                raise Reject(f"map elem size {mapdef.key_size + mapdef.value_size}, FW max is {MAX_ENTRY}", 0)
-            if mapdef.flags:
-                raise Reject(f"map flags are not supported ({mapdef.flags:#x})", 0)
+            message = driver.map_refusal(mapdef) if mapdef is not None else None
+            if message:
+                raise Reject(message, 0)
+
+    def check_helper_call(self, checker, insn) -> None:
+        """nfp_bpf_check_helper_call: the driver's helpers and their pointer arguments."""
+        helper = HELPERS.get(insn.imm)
+        if helper is None:
+            raise Reject(self.refuse_helper(insn.imm), insn.pc)
+        regs = checker.state.regs
+        for regno in helper.stack_args:
+            reg = regs[regno]
+            message = driver.stack_arg_refusal(helper.name, KERNEL_REG_TYPE[reg.type], stack_offset(reg))
+            if message:
+                raise Reject(message, insn.pc)
 
     def check_insn(self, checker, insn) -> None:
+        if insn.is_call and not insn.is_local_call:  # is_mbpf_helper_call: kfuncs too
+            return self.check_helper_call(checker, insn)
         regs = checker.state.regs
         if insn.is_alu:
             op = insn.op

@@ -3,7 +3,8 @@
 `linux` is a privileged load on a current kernel (CAP_BPF + CAP_PERFMON: bounded
 loops, pointer comparisons, uninitialised stack reads and pointer leaks allowed);
 `unprivileged` is the same kernel with those allowances off; `nfp` is the
-privileged kernel plus the restrictions of the Netronome offload (nfp_rules).
+privileged kernel with only the helpers the Netronome driver supports, plus the
+restrictions of the offload (nfp_rules).
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ def get_profile(name: str, *, unprivileged: bool = False) -> Profile:
     if name == "unprivileged":
         return Profile("unprivileged", privileged=False)
     if name == "nfp":
+        from ..nfp.driver import HELPERS
         from .nfp_rules import NfpRules
 
-        return Profile("nfp", privileged=not unprivileged, rules=NfpRules())
+        helpers = {func_id: helper for func_id, helper in XDP_HELPERS.items() if func_id in HELPERS}
+        return Profile("nfp", privileged=not unprivileged, helpers=helpers, rules=NfpRules())
     raise XdpError(f"unknown verifier profile {name!r} (have linux, nfp)")
 
 

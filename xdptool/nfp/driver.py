@@ -1,0 +1,82 @@
+"""The kernel NFP driver's rules as data, with its messages.
+
+From drivers/net/ethernet/netronome/nfp/bpf/: verifier.c
+(nfp_bpf_check_helper_call, nfp_bpf_stack_arg_ok), offload.c
+(nfp_bpf_map_alloc) and the firmware's capabilities; summarised in
+/work/shared/nfp-facts.md.  Everything that applies these rules reads them
+here: the verifier's `nfp` profile (xdptool/verifier/nfp_rules.py), which
+decides what the card accepts, and the offload pipeline (check.py, lower.py),
+which must refuse the same programs the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..elf.model import MapDef, MapType
+
+
+@dataclass(frozen=True)
+class DriverHelper:
+    id: int
+    name: str  # as the driver's messages call it (its `fname`)
+    stack_args: tuple[int, ...] = ()  # argument registers nfp_bpf_stack_arg_ok checks
+
+
+# nfp_bpf_check_helper_call: every other helper is "unsupported function id".
+HELPERS: dict[int, DriverHelper] = {h.id: h for h in (
+    DriverHelper(1, "map_lookup", (2,)),  # bpf_map_lookup_elem(map, key)
+    DriverHelper(2, "map_update", (2, 3)),  # bpf_map_update_elem(map, key, value, flags)
+    DriverHelper(3, "map_delete", (2,)),  # bpf_map_delete_elem(map, key)
+    DriverHelper(7, "get_prandom_u32"),
+    DriverHelper(25, "event_output"),  # bpf_perf_event_output (its R3/R4 rules are not modelled)
+    DriverHelper(44, "adjust_head"),  # bpf_xdp_adjust_head
+    DriverHelper(65, "adjust_tail"),  # bpf_xdp_adjust_tail
+)}
+
+PTR_TO_STACK = 6  # enum bpf_reg_type (include/linux/bpf.h)
+
+
+def unsupported_helper(func_id: int) -> str:
+    return f"unsupported function id: {func_id}"
+
+
+def stack_arg_refusal(fname: str, reg_type: int, offset: int | None) -> str | None:
+    """nfp_bpf_stack_arg_ok: why the driver refuses a helper's pointer argument, or None.
+
+    `reg_type` is the kernel's enum bpf_reg_type of the register, `offset` its byte
+    offset from the frame pointer (None when not constant).  The argument must
+    point to the stack at a constant offset that is a multiple of 4.
+    """
+    if reg_type != PTR_TO_STACK:
+        return f"{fname}: unsupported ptr type {reg_type}"
+    if offset is None:
+        return f"{fname}: variable pointer"
+    if -offset % 4:
+        return f"{fname}: unaligned stack pointer {-offset}"
+    return None
+
+
+# offload.c nfp_bpf_map_alloc with the public firmware's capabilities
+MAP_TYPES = frozenset({MapType.HASH, MapType.ARRAY})
+MAX_MAPS, MAX_KEY, MAX_VALUE, MAX_ELEM = 128, 56, 56, 64
+
+
+def too_many_maps(count: int) -> str | None:
+    return f"too many maps for a device: {count} > {MAX_MAPS}" if count > MAX_MAPS else None
+
+
+def map_refusal(mapdef: MapDef) -> str | None:
+    """Why nfp_bpf_map_alloc refuses the map, in its order; None when the card takes it."""
+    if mapdef.flags or mapdef.is_global_data:  # libbpf creates global data with flags
+        return f"map flags are not supported ({mapdef.flags:#x})"
+    if mapdef.type not in MAP_TYPES:
+        return f"map type {mapdef.type.kernel_name} ({int(mapdef.type)}) not supported by the NFP offload"
+    elem = -(-mapdef.key_size // 8) * 8 + -(-mapdef.value_size // 8) * 8
+    if elem > MAX_ELEM:
+        return f"map elements too large: {elem}, FW max element size (key+value): {MAX_ELEM}"
+    if mapdef.key_size > MAX_KEY:
+        return f"map key size {mapdef.key_size}, FW max is {MAX_KEY}"
+    if mapdef.value_size > MAX_VALUE:
+        return f"map value size {mapdef.value_size}, FW max is {MAX_VALUE}"
+    return None
