@@ -1,11 +1,31 @@
 # Class layout for the Cython build (setup.py, native.py): the .py is the source;
 # this only makes its classes extension types with C slots for their attributes.
+cimport cython
+
 from .scalar cimport Bounds
+
+
 cdef class Reg(Bounds):
-    cdef public object type, off, id, range, map, frameno, mem_size, _key
+    cdef public object type, map, _key
+    cdef public long off, id, range, frameno, mem_size
+
+    @cython.locals(new=Reg)
+    cpdef Reg copy(self)
+
+
 cdef class StackSlot:
     cdef public object kinds, spilled
+
+    @cython.locals(new=StackSlot)
+    cpdef StackSlot copy(self)
+
+
 cdef class Frame:
     cdef public object regs, stack, frameno, callsite, subprog, callback, owned
+
+    @cython.locals(new=Frame)
+    cpdef Frame copy(self)
+
+
 cdef class State:
     cdef public object frames
