@@ -20,7 +20,7 @@ from .result import Reject
 
 BPF_LOOP = 181  # helper id of bpf_loop(nr, callback, ctx, flags)
 SIZE_OF_CODE = {int(size): n for size, n in SIZE_BYTES.items()}  # code & 0x18 -> bytes (no Size() per access)
-_CALL = Cls.JMP | JmpOp.CALL
+_CALL = int(Cls.JMP | JmpOp.CALL)
 
 
 @dataclass
@@ -67,19 +67,23 @@ _PSEUDO_SRCS = frozenset(int(s) for s in PseudoSrc)
 _RULES: dict[tuple[int, int], list] = {}
 
 
-_ALU_CLASSES = (Cls.ALU, Cls.ALU64)
-_JMP_CLASSES = (Cls.JMP, Cls.JMP32)
-_DIVS = (AluOp.DIV, AluOp.MOD)
-_SHIFTS = (AluOp.LSH, AluOp.RSH, AluOp.ARSH)
-_EXIT = Cls.JMP | JmpOp.EXIT
-_GOTOL = Cls.JMP32 | JmpOp.JA
+# Plain ints (not enum members): these are compared once or more per instruction.
+_ALU_CLASSES = frozenset({int(Cls.ALU), int(Cls.ALU64)})
+_JMP_CLASSES = frozenset({int(Cls.JMP), int(Cls.JMP32)})
+_DIVS = frozenset({int(AluOp.DIV), int(AluOp.MOD)})
+_SHIFTS = frozenset({int(AluOp.LSH), int(AluOp.RSH), int(AluOp.ARSH)})
+_EXIT = int(Cls.JMP | JmpOp.EXIT)
+_GOTOL = int(Cls.JMP32 | JmpOp.JA)
+_ALU64, _X, _JA, _EXIT_OP, _CALL_OP = int(Cls.ALU64), int(Src.X), int(JmpOp.JA), int(JmpOp.EXIT), int(JmpOp.CALL)
+_LD_IMM64, _PSEUDO_FUNC = int(LD_IMM64), int(PseudoSrc.FUNC)
+_VALID_OPCODES = frozenset(int(code) for code in VALID_OPCODES)
 
 
 def check_insn_fields(insn: Instruction) -> None:
     code = insn.code
-    if code not in VALID_OPCODES:
+    if code not in _VALID_OPCODES:
         raise Reject(f"unknown opcode {code:02x}", insn.pc)
-    if code == LD_IMM64:
+    if code == _LD_IMM64:
         if insn.ext != b"\0\0\0\0":
             raise Reject("invalid bpf_ld_imm64 insn", insn.pc)
         if insn.src not in _PSEUDO_SRCS:
@@ -91,12 +95,12 @@ def check_insn_fields(insn: Instruction) -> None:
     for name, allowed in restricted:
         if getattr(insn, name) not in allowed:
             raise Reject(_reserved_message(insn), insn.pc)
-    if code & 0x07 in _ALU_CLASSES and not code & Src.X:
+    if code & 0x07 in _ALU_CLASSES and not code & _X:
         op = code & 0xF0
         if op in _DIVS and insn.imm == 0:
             raise Reject("div by zero", insn.pc)
         if op in _SHIFTS:
-            width = 64 if code & 0x07 == Cls.ALU64 else 32
+            width = 64 if code & 0x07 == _ALU64 else 32
             if not 0 <= insn.imm < width:
                 raise Reject(f"invalid shift {insn.imm}", insn.pc)
 
@@ -110,14 +114,14 @@ def _decode_flow(insn: Instruction) -> tuple[list[int], int | None]:
     """(successors, branch target or None), from the raw fields in one go (no property chains)."""
     code, pc = insn.code, insn.pc
     if code & 0x07 not in _JMP_CLASSES:
-        return [pc + 2 if code == LD_IMM64 else pc + 1], None
+        return [pc + 2 if code == _LD_IMM64 else pc + 1], None
     op = code & 0xF0
-    if op == JmpOp.EXIT:
+    if op == _EXIT_OP:
         return [], None
-    if op == JmpOp.CALL:
+    if op == _CALL_OP:
         return [pc + 1], None
     target = pc + 1 + (insn.imm if code == _GOTOL else insn.off)
-    if op == JmpOp.JA:
+    if op == _JA:
         return [target], target
     return [pc + 1, target], target
 
@@ -135,7 +139,7 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
     branches: dict[int, int] = {}  # decoded once: pc -> target
     for insn in insns:
         code = insn.code
-        if (code == _CALL and insn.src == 1) or (code == LD_IMM64 and insn.src == PseudoSrc.FUNC):
+        if (code == _CALL and insn.src == 1) or (code == _LD_IMM64 and insn.src == _PSEUDO_FUNC):
             target = insn.pc + 1 + insn.imm
             if not 0 <= target < end:
                 raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
@@ -154,7 +158,7 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
         if target is not None and not first <= target < stop:
             raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
         if i + 1 == len(insns) or insns[i + 1].pc >= stop:
-            if not (insn.code == _EXIT or (target is not None and insn.op == JmpOp.JA)):
+            if not (insn.code == _EXIT or (target is not None and insn.code & 0xF0 == _JA)):
                 raise Reject("last insn is not an exit or jmp", insn.pc)
             sub += 1
             if sub < len(bounds) and (i + 1 == len(insns) or bounds[sub][1] <= insns[i + 1].pc):
@@ -178,7 +182,7 @@ def _mark_prune_points(cfg: Cfg, branches: dict[int, int]) -> None:
         if code & 0x07 not in _JMP_CLASSES:
             continue
         target = branches.get(insn.pc)
-        if code == _CALL or (target is not None and code & 0xF0 != JmpOp.JA):
+        if code == _CALL or (target is not None and code & 0xF0 != _JA):
             prune_points.update(cfg.succ[insn.pc])
         elif target is not None:
             prune_points.add(target)

@@ -10,7 +10,7 @@ Every check raises `Reject` with the kernel's wording.
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
+from ..ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import branches, precision, pruning
@@ -32,6 +32,7 @@ MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
 MAX_VAR_SIZ = 1 << 29  # BPF_MAX_VAR_SIZ
 STATES_PER_INSN = 64
 END = -1  # what a jump handler returns at the program's final exit
+_ATOMIC_STX = Cls.STX | Mode.ATOMIC  # code & 0xE7 of every atomic instruction
 
 # struct xdp_md: offset -> the type a 4-byte load gives (None: a u32 scalar).
 # egress_ifindex (20) is readable only by devmap programs (xdp_is_valid_access).
@@ -122,7 +123,12 @@ class Checker:
         if log_level:
             self.lines.append(f"0: {format_frame(frame)}")
         # pc -> (instruction, its handler, the slot after it): one lookup per step
-        steps = {pc: (insn, specialise(self, insn), pc + insn.slots) for pc, insn in self.cfg.by_pc.items()}
+        by_class = self.handlers_by_class()
+        steps = {}
+        for insn in self.insns:
+            code = insn.code
+            general = self.atomic if code & 0xE7 == _ATOMIC_STX else by_class[code & 0x07]
+            steps[insn.pc] = (insn, specialise(self, insn, general), insn.pc + (2 if code == LD_IMM64 else 1))
         prune_points = self.cfg.prune_points
         visit, pop, end_path = self._visit, self._pop, self._end_path
         per_insn_checks = collect_facts or rules is not None or log_level
@@ -166,19 +172,14 @@ class Checker:
         if rules is not None:
             rules.check_finish(self)
 
+    def handlers_by_class(self) -> tuple:
+        """Instruction class -> the method that interprets it (atomics aside)."""
+        return (self.ld, self.ldx, self.store, self.store, self.alu, self.jmp, self.jmp, self.alu)
+
     def general_handler(self, insn: Instruction):
         """The method that interprets `insn` in every case (fastpath adds cases on constants)."""
         code = insn.code
-        cls = code & 0x07
-        if cls == Cls.ALU or cls == Cls.ALU64:
-            return self.alu
-        if cls == Cls.LDX:
-            return self.ldx
-        if cls == Cls.ST or cls == Cls.STX:
-            return self.atomic if cls == Cls.STX and code & 0xE0 == Mode.ATOMIC else self.store
-        if cls == Cls.LD:
-            return self.ld
-        return self.jmp
+        return self.atomic if code & 0xE7 == _ATOMIC_STX else self.handlers_by_class()[code & 0x07]
 
     def _record_facts(self, insn: Instruction) -> None:
         divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (AluOp.DIV, AluOp.MOD) else None

@@ -1,6 +1,6 @@
 """Specialised handlers for the instructions that dominate loops: work on constants.
 
-`specialise(checker, insn)` returns a closure that decodes `insn` once and, when
+`specialise(checker, insn, general)` returns a closure that decodes `insn` once and, when
 the registers involved are constant scalars, computes the result concretely
 (a constant's abstract result is that constant, so this is exactly what the
 general transfer functions would produce, only without building bounds); in
@@ -11,13 +11,16 @@ form get the general handler directly.
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AluOp, Cls, JmpOp
+from ..ebpf.opcodes import AluOp, Cls, JmpOp, Src
 from .scalar import CONCRETE, const_alu, s32, s64, scalar_alu
 from .state import Reg, RegType
 from .tnum import U32, U64
 
 _SCALAR, _NOT_INIT = RegType.SCALAR, RegType.NOT_INIT
 _SHIFTS = (AluOp.LSH, AluOp.RSH, AluOp.ARSH)
+# Plain ints: compared once per instruction while building the handlers.
+_ALU, _ALU64, _JMP, _JMP32 = int(Cls.ALU), int(Cls.ALU64), int(Cls.JMP), int(Cls.JMP32)
+_MOV, _X = int(AluOp.MOV), int(Src.X)
 
 # Conditional jumps on two constants of one width, unsigned or signed (kernel is_branch_taken).
 _COMPARE = {
@@ -31,26 +34,28 @@ _COMPARE = {
 _SIGNED = frozenset({JmpOp.JSGT, JmpOp.JSGE, JmpOp.JSLT, JmpOp.JSLE})
 
 
-def specialise(checker, insn: Instruction):
+def specialise(checker, insn: Instruction, general):
+    """The handler for `insn`: a fast form where one exists, else `general` (the checker's)."""
     code = insn.code
     cls, op = code & 0x07, code & 0xF0
-    if (cls == Cls.ALU or cls == Cls.ALU64) and not insn.off:
-        if op == AluOp.MOV:
-            return _mov(checker, insn)
+    if cls == _ALU or cls == _ALU64:
+        if insn.off:  # movsx, sdiv/smod: general only
+            return general
+        if op == _MOV:
+            return _mov(checker, insn, general)
         if op in CONCRETE:
-            return _alu(checker, insn)
-    elif (cls == Cls.JMP or cls == Cls.JMP32) and op in _COMPARE:
+            return _alu(checker, insn, general)
+    elif (cls == _JMP or cls == _JMP32) and op in _COMPARE:
         return _cond_jmp(checker, insn)
-    return checker.general_handler(insn)
+    return general
 
 
-def _mov(checker, insn: Instruction):
-    general = checker.general_handler(insn)
-    d, s = insn.dst, insn.src
+def _mov(checker, insn: Instruction, general):
+    code, d, s = insn.code, insn.dst, insn.src
     if d == 10:
         return general
-    is64 = insn.cls == Cls.ALU64
-    if not insn.uses_reg_src:
+    is64 = code & 0x07 == _ALU64
+    if not code & _X:
         value = Reg.shared_const(insn.imm if is64 else insn.imm & U32)
 
         def mov_imm(insn: Instruction):
@@ -78,14 +83,14 @@ def _mov(checker, insn: Instruction):
     return mov_reg
 
 
-def _alu(checker, insn: Instruction):
-    general = checker.general_handler(insn)
-    op, d, s = insn.op, insn.dst, insn.src
-    is64 = insn.cls == Cls.ALU64
+def _alu(checker, insn: Instruction, general):
+    code, d, s = insn.code, insn.dst, insn.src
+    op = code & 0xF0
+    is64 = code & 0x07 == _ALU64
     bits, mask = (64, U64) if is64 else (32, U32)
     fn = CONCRETE[op]
     shared_const = Reg.shared_const
-    if not insn.uses_reg_src:
+    if not code & _X:
         imm = (insn.imm if is64 else insn.imm & U32) & mask
         if op in _SHIFTS and imm >= bits:
             return general
@@ -133,8 +138,8 @@ def _scalar_result(dst: Reg, op: int, src: Reg, is64: bool) -> Reg:
 def decode_cond_jmp(insn: Instruction) -> tuple:
     """(op, bits, dst, src or None, immediate as a register or None, fall-through, target)."""
     code = insn.code
-    bits = 32 if code & 0x07 == Cls.JMP32 else 64
-    uses_reg = code & 0x08
+    bits = 32 if code & 0x07 == _JMP32 else 64
+    uses_reg = code & _X
     imm = None if uses_reg else Reg.shared_const(insn.imm if bits == 64 else insn.imm & U32)
     return (code & 0xF0, bits, insn.dst, insn.src if uses_reg else None, imm, insn.pc + 1,
             insn.pc + 1 + insn.off)
@@ -142,12 +147,12 @@ def decode_cond_jmp(insn: Instruction) -> tuple:
 
 def _cond_jmp(checker, insn: Instruction):
     general_decoded, decoded = checker.cond_jmp_decoded, decode_cond_jmp(insn)
-    op, d, s = insn.op, insn.dst, insn.src
-    is64 = insn.cls == Cls.JMP
+    op, bits, d, _, _, fall, target = decoded
+    s = insn.src
+    is64 = bits == 64
     signed = op in _SIGNED
     compare = _COMPARE[op]
-    fall, target = insn.pc + 1, insn.target
-    uses_reg = insn.uses_reg_src
+    uses_reg = bool(insn.code & _X)
     imm = insn.imm & U64 if is64 else insn.imm & U32
 
     def cond_jmp(insn: Instruction):
