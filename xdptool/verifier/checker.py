@@ -202,7 +202,7 @@ class Checker:
             raise Reject(f"The sequence of {len(self.pending)} jumps is too complex.", prev)
 
     def _end_path(self) -> None:
-        entry = self.head
+        entry: Entry | None = self.head
         while entry is not None:
             entry.branches -= 1
             if entry.branches:
@@ -223,7 +223,8 @@ class Checker:
         """
         cfg = self.cfg
         live = cfg.live_in[pc]
-        state = self.state
+        state: State = self.state
+        entry: Entry
         callback = pc in cfg.callback_calls
         jmps, insns = self.last_checkpoint
         add = callback or (self.jmps - jmps >= 2 and self.processed - insns >= 8)

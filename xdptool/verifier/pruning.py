@@ -10,7 +10,7 @@ infinite-loop detection against states still being explored.
 
 from __future__ import annotations
 
-from .state import MAYBE_NULL_TYPES, PKT_TYPES, Frame, Reg, RegType, State
+from .state import MAYBE_NULL_TYPES, PKT_TYPES, SLOT, Frame, Reg, RegType, StackSlot, State
 
 _EXACT_TYPES = (RegType.CTX, RegType.PKT_END, RegType.MAP_PTR, RegType.STACK)
 
@@ -71,12 +71,13 @@ class _IdMap:
 
 def within(old: Reg, cur: Reg) -> bool:
     """Every bound of `cur` inside `old`'s (kernel range_within and tnum_in)."""
-    return (
-        old.umin <= cur.umin and old.umax >= cur.umax and old.smin <= cur.smin and old.smax >= cur.smax
-        and old.u32_min <= cur.u32_min and old.u32_max >= cur.u32_max
-        and old.s32_min <= cur.s32_min and old.s32_max >= cur.s32_max
-        and old.var_off.contains(cur.var_off)
-    )
+    if not (old.umin <= cur.umin and old.umax >= cur.umax and old.smin <= cur.smin and old.smax >= cur.smax
+            and old.u32_min <= cur.u32_min and old.u32_max >= cur.u32_max
+            and old.s32_min <= cur.s32_min and old.s32_max >= cur.s32_max):
+        return False
+    ov, om = old.var_off
+    cv, cm = cur.var_off
+    return not (cm & ~om) and ov == cv & ~om  # Tnum.contains, inline
 
 
 _NOT_INIT, _SCALAR = RegType.NOT_INIT, RegType.SCALAR
@@ -108,29 +109,34 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
     return within(old, cur)
 
 
-def slotsafe(spi: int, oslot, cslot, ids: _IdMap, allow_uninit: bool, precise_slots: int) -> bool:
+def slotsafe(spi: int, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uninit: bool, precise_slots: int) -> bool:
     """One stack slot of `old` subsumes the same slot of `cur` (kernel stacksafe, per slot)."""
-    if cslot is oslot and (oslot.spilled is None or not oslot.spilled.id):
+    ospilled: Reg | None = oslot.spilled
+    if cslot is oslot and (ospilled is None or not ospilled.id):
         return True  # the same (unchanging) slot, with no ids to map
-    ckinds = cslot.kinds if cslot is not None else _INVALID_SLOT
-    for okind, ckind in zip(oslot.kinds, ckinds):
-        if okind == "?" or okind == ckind:
-            continue
-        if okind == "m" and (allow_uninit or ckind == "0"):
-            continue
-        return False
-    if oslot.is_spill and oslot.spilled is not None:
+    okinds: list = oslot.kinds
+    ckinds: list = cslot.kinds if cslot is not None else _INVALID_SLOT
+    if okinds != ckinds:
+        for j in range(SLOT):
+            okind = okinds[j]
+            if okind == "?" or okind == ckinds[j]:
+                continue
+            if okind == "m" and (allow_uninit or ckinds[j] == "0"):
+                continue
+            return False
+    if okinds[SLOT - 1] == "r" and ospilled is not None:
         if cslot is None or cslot.spilled is None:
             return False
-        if not precise_slots >> spi & 1 and oslot.spilled.type is _SCALAR and cslot.spilled.type is _SCALAR:
+        cspilled: Reg = cslot.spilled
+        if not precise_slots >> spi & 1 and ospilled.type is _SCALAR and cspilled.type is _SCALAR:
             return True  # an imprecise spilled scalar: any scalar will do
-        return regsafe(oslot.spilled, cslot.spilled, ids)
+        return regsafe(ospilled, cspilled, ids)
     return True
 
 
-def stacksafe(old: Frame, cur: Frame, ids: _IdMap, allow_uninit: bool, precise_slots: int = -1) -> int | None:
+def stacksafe(old: Frame, cur: Frame, ids, allow_uninit: bool, precise_slots: int = -1) -> int | None:
     """None when every slot of `old` subsumes `cur`'s, else the first slot that does not."""
-    cstack = cur.stack
+    cstack: dict = cur.stack
     for spi, oslot in old.stack.items():
         if not slotsafe(spi, oslot, cstack.get(spi), ids, allow_uninit, precise_slots):
             return spi
@@ -154,25 +160,33 @@ def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
     matter from here on (precision.py); the others match any scalar, as imprecise
     scalars do in the kernel.  The default treats everything as precise."""
     precise_regs, precise_slots = precise
-    if len(old.frames) != len(cur.frames):
+    oframes: list = old.frames
+    cframes: list = cur.frames
+    if len(oframes) != len(cframes):
         return ELSEWHERE
     ids = _IdMap()
-    last = len(old.frames) - 1
-    for index, (of, cf) in enumerate(zip(old.frames, cur.frames)):
+    last = len(oframes) - 1
+    for index in range(last + 1):
+        of: Frame = oframes[index]
+        cf: Frame = cframes[index]
         if of.callsite != cf.callsite:
             return ELSEWHERE
-        if index == last:
-            for i, (o, c) in enumerate(zip(of.regs, cf.regs)):
-                if (o is c and not o.id) or not live >> i & 1:
-                    continue  # the same (unchanging) register, with no id to map; or dead here
+        oregs: list = of.regs
+        cregs: list = cf.regs
+        for i in range(11):
+            o: Reg = oregs[i]
+            c: Reg = cregs[i]
+            if o is c and not o.id:
+                continue  # the same (unchanging) register, with no id to map
+            if index == last:
+                if not live >> i & 1:
+                    continue  # dead here
                 if not precise_regs >> i & 1 and o.type is _SCALAR and c.type is _SCALAR:
                     continue
                 if not regsafe(o, c, ids):
                     return i
-        else:
-            for o, c in zip(of.regs, cf.regs):
-                if not (o is c and not o.id) and not regsafe(o, c, ids):
-                    return ELSEWHERE
+            elif not regsafe(o, c, ids):
+                return ELSEWHERE
         spi = stacksafe(of, cf, ids, allow_uninit, precise_slots if index == last else -1)
         if spi is not None:
             return SLOT_HINT + spi if index == last else ELSEWHERE
