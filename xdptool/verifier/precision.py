@@ -25,7 +25,7 @@ takes no path with other types than those already observed.
 
 from __future__ import annotations
 
-from ..ebpf.opcodes import AluOp, Cls, JmpOp, Mode
+from ..ebpf.opcodes import LD_IMM64, AluOp, Cls, JmpOp, Mode
 from .cfg import SIZE_OF_CODE, Cfg
 from .state import SLOT
 
@@ -33,7 +33,15 @@ _RANGE_CHECKED = frozenset({AluOp.MUL, AluOp.DIV, AluOp.MOD})  # the nfp rules c
 ALL_SLOTS = (1 << 64) - 1  # 512 bytes of stack = 64 slots
 ARGS = 0b111110  # r1-r5
 CALLER_SAVED = 0b111111  # r0-r5
-_CALL = Cls.JMP | JmpOp.CALL
+_CALL = int(Cls.JMP | JmpOp.CALL)
+# Plain ints for the per-instruction transfer (enum members cost a class lookup each).
+_ALU_CLASSES = frozenset({int(Cls.ALU), int(Cls.ALU64)})
+_JMP_CLASSES = frozenset({int(Cls.JMP), int(Cls.JMP32)})
+_LD, _LDX, _ST = int(Cls.LD), int(Cls.LDX), int(Cls.ST)
+_MOV, _EXIT, _CALL_OP, _JA = int(AluOp.MOV), int(JmpOp.EXIT), int(JmpOp.CALL), int(JmpOp.JA)
+_NO_EFFECT = frozenset({int(AluOp.NEG), int(AluOp.END)})
+_IND, _ATOMIC = int(Mode.IND), int(Mode.ATOMIC)
+_LD_IMM64 = int(LD_IMM64)
 
 
 def _slots(off: int, size: int) -> int:
@@ -59,39 +67,39 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
     code = insn.code
     cls = code & 0x07
     bit_dst, bit_src = 1 << insn.dst, 1 << insn.src
-    if cls in (Cls.ALU, Cls.ALU64):
+    if cls in _ALU_CLASSES:
         op = code & 0xF0
         uses_src = bool(code & 0x08)
-        if op == AluOp.MOV:
+        if op == _MOV:
             if regs & bit_dst:
                 regs &= ~bit_dst
                 if uses_src:
                     regs |= bit_src
             return regs, slots
-        if op in (AluOp.NEG, AluOp.END):
+        if op in _NO_EFFECT:
             return regs, slots
         if op in _RANGE_CHECKED or (uses_src and insn.pc in seen.pointer_arith):
             return regs | bit_dst | (bit_src if uses_src else 0), slots
         if regs & bit_dst and uses_src:
             regs |= bit_src
         return regs, slots
-    if cls in (Cls.JMP, Cls.JMP32):
+    if cls in _JMP_CLASSES:
         op = code & 0xF0
-        if op == JmpOp.EXIT:
+        if op == _EXIT:
             return 1, 0  # r0 leaves; nothing else of this frame survives
-        if op == JmpOp.CALL:
+        if op == _CALL_OP:
             regs &= ~CALLER_SAVED
             if insn.src == 1 or bpf_loop:  # subprograms and callbacks may read this frame's stack
                 slots = ALL_SLOTS
             return regs | args, slots
-        if op == JmpOp.JA:
+        if op == _JA:
             return regs, slots
         return regs | bit_dst | (bit_src if code & 0x08 else 0), slots
-    if cls == Cls.LD:
-        if insn.is_ld_imm64:
+    if cls == _LD:
+        if code == _LD_IMM64:
             return regs & ~bit_dst, slots
-        return (regs & ~CALLER_SAVED) | (1 << 6) | (bit_src if (code & 0xE0) == Mode.IND else 0), slots
-    if cls == Cls.LDX:
+        return (regs & ~CALLER_SAVED) | (1 << 6) | (bit_src if (code & 0xE0) == _IND else 0), slots
+    if cls == _LDX:
         if regs & bit_dst:
             regs &= ~bit_dst
             if insn.src == 10:
@@ -101,9 +109,9 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
         return regs | bit_src, slots
     # ST / STX: the base always matters
     regs |= bit_dst
-    if cls == Cls.ST:
+    if cls == _ST:
         return regs, slots
-    if (code & 0xE0) == Mode.ATOMIC:  # reads and writes memory; fetches load into src (cmpxchg: r0)
+    if (code & 0xE0) == _ATOMIC:  # reads and writes memory; fetches load into src (cmpxchg: r0)
         regs |= bit_src | 1
         if insn.dst == 10:
             slots |= _slots(insn.off, SIZE_OF_CODE[code & 0x18])
