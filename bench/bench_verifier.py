@@ -123,7 +123,11 @@ def main() -> None:
     parser.add_argument("--programs", type=int, default=10_000)
     parser.add_argument("--packets", type=int, default=16)
     args = parser.parse_args()
+    from xdptool.verifier import native
+
+    print(f"verifier: {native.describe()}")  # XDPTOOL_PURE_PYTHON=1 measures the interpreted one
     figures = timing()
+    figures["verifier_build"] = "compiled" if native.WHY_PURE is None else "interpreted"
     figures.update(fuzz(args.programs, args.packets))
     print("RESULT " + json.dumps({"figures": figures}))
 
