@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from xdptool.verifier import analyze, native
-from xdptool.verifier.fuzz import random_program
+from xdptool.verifier import native
 
 HERE = Path(__file__).resolve().parent
 RANDOM_SEEDS = range(300)

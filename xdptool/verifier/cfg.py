@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import LD_IMM64, SIZE_BYTES, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc, Src
+from ..ebpf.opcodes import SIZE_BYTES, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc
 from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
+from . import codes
 from .result import Reject
 
 BPF_LOOP = 181  # helper id of bpf_loop(nr, callback, ctx, flags)
 SIZE_OF_CODE = {int(size): n for size, n in SIZE_BYTES.items()}  # code & 0x18 -> bytes (no Size() per access)
-_CALL = int(Cls.JMP | JmpOp.CALL)
+_CALL = codes.CALL
 
 
 @dataclass
@@ -67,15 +68,13 @@ _PSEUDO_SRCS = frozenset(int(s) for s in PseudoSrc)
 _RULES: dict[tuple[int, int], list] = {}
 
 
-# Plain ints (not enum members): these are compared once or more per instruction.
-_ALU_CLASSES = frozenset({int(Cls.ALU), int(Cls.ALU64)})
-_JMP_CLASSES = frozenset({int(Cls.JMP), int(Cls.JMP32)})
+# Plain ints (not enum members, see codes.py): compared once or more per instruction.
+_ALU_CLASSES, _JMP_CLASSES = codes.ALU_CLASSES, codes.JMP_CLASSES
 _DIVS = frozenset({int(AluOp.DIV), int(AluOp.MOD)})
 _SHIFTS = frozenset({int(AluOp.LSH), int(AluOp.RSH), int(AluOp.ARSH)})
-_EXIT = int(Cls.JMP | JmpOp.EXIT)
-_GOTOL = int(Cls.JMP32 | JmpOp.JA)
-_ALU64, _X, _JA, _EXIT_OP, _CALL_OP = int(Cls.ALU64), int(Src.X), int(JmpOp.JA), int(JmpOp.EXIT), int(JmpOp.CALL)
-_LD_IMM64, _PSEUDO_FUNC = int(LD_IMM64), int(PseudoSrc.FUNC)
+_EXIT, _GOTOL, _ALU64, _X = codes.EXIT, codes.GOTOL, codes.ALU64, codes.X
+_JA, _EXIT_OP, _CALL_OP, _LD_IMM64 = codes.OP_JA, codes.OP_EXIT, codes.OP_CALL, codes.LD_IMM64
+_PSEUDO_FUNC = int(PseudoSrc.FUNC)
 _VALID_OPCODES = frozenset(int(code) for code in VALID_OPCODES)
 
 

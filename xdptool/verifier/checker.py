@@ -10,10 +10,10 @@ Every check raises `Reject` with the kernel's wording.
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
+from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
-from . import branches, precision, pruning
+from . import branches, codes, precision, pruning
 from .cfg import SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastpath import decode_cond_jmp, specialise
@@ -32,7 +32,6 @@ MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
 MAX_VAR_SIZ = 1 << 29  # BPF_MAX_VAR_SIZ
 STATES_PER_INSN = 64
 END = -1  # what a jump handler returns at the program's final exit
-_ATOMIC_STX = Cls.STX | Mode.ATOMIC  # code & 0xE7 of every atomic instruction
 
 # struct xdp_md: offset -> the type a 4-byte load gives (None: a u32 scalar).
 # egress_ifindex (20) is readable only by devmap programs (xdp_is_valid_access).
@@ -124,11 +123,8 @@ class Checker:
             self.lines.append(f"0: {format_frame(frame)}")
         # pc -> (instruction, its handler, the slot after it): one lookup per step
         by_class = self.handlers_by_class()
-        steps = {}
-        for insn in self.insns:
-            code = insn.code
-            general = self.atomic if code & 0xE7 == _ATOMIC_STX else by_class[code & 0x07]
-            steps[insn.pc] = (insn, specialise(self, insn, general), insn.pc + (2 if code == LD_IMM64 else 1))
+        steps = {insn.pc: (insn, specialise(self, insn, self.general_handler(insn, by_class)), insn.pc + insn.slots)
+                 for insn in self.insns}
         prune_points = self.cfg.prune_points
         visit, pop, end_path = self._visit, self._pop, self._end_path
         per_insn_checks = collect_facts or rules is not None or log_level
@@ -176,10 +172,13 @@ class Checker:
         """Instruction class -> the method that interprets it (atomics aside)."""
         return (self.ld, self.ldx, self.store, self.store, self.alu, self.jmp, self.jmp, self.alu)
 
-    def general_handler(self, insn: Instruction):
-        """The method that interprets `insn` in every case (fastpath adds cases on constants)."""
+    def general_handler(self, insn: Instruction, by_class: tuple | None = None):
+        """The method that interprets `insn` in every case (fastpath adds cases on constants);
+        `by_class` is handlers_by_class(), when the caller asks for many instructions."""
         code = insn.code
-        return self.atomic if code & 0xE7 == _ATOMIC_STX else self.handlers_by_class()[code & 0x07]
+        if code & 0xE7 == codes.ATOMIC_STX:
+            return self.atomic
+        return (by_class or self.handlers_by_class())[code & 0x07]
 
     def _record_facts(self, insn: Instruction) -> None:
         divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (AluOp.DIV, AluOp.MOD) else None

@@ -11,16 +11,16 @@ form get the general handler directly.
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AluOp, Cls, JmpOp, Src
+from ..ebpf.opcodes import AluOp, JmpOp
+from . import codes
 from .scalar import CONCRETE, const_alu, s32, s64, scalar_alu
 from .state import Reg, RegType
 from .tnum import U32, U64
 
 _SCALAR, _NOT_INIT = RegType.SCALAR, RegType.NOT_INIT
 _SHIFTS = (AluOp.LSH, AluOp.RSH, AluOp.ARSH)
-# Plain ints: compared once per instruction while building the handlers.
-_ALU, _ALU64, _JMP, _JMP32 = int(Cls.ALU), int(Cls.ALU64), int(Cls.JMP), int(Cls.JMP32)
-_MOV, _X = int(AluOp.MOV), int(Src.X)
+# Plain ints (codes.py): compared once per instruction while building the handlers.
+_ALU, _ALU64, _JMP, _JMP32, _MOV, _X = codes.ALU, codes.ALU64, codes.JMP, codes.JMP32, codes.MOV, codes.X
 
 # Conditional jumps on two constants of one width, unsigned or signed (kernel is_branch_taken).
 _COMPARE = {

@@ -25,7 +25,8 @@ takes no path with other types than those already observed.
 
 from __future__ import annotations
 
-from ..ebpf.opcodes import LD_IMM64, AluOp, Cls, JmpOp, Mode
+from ..ebpf.opcodes import AluOp
+from . import codes
 from .cfg import SIZE_OF_CODE, Cfg
 from .state import SLOT
 
@@ -33,15 +34,12 @@ _RANGE_CHECKED = frozenset({AluOp.MUL, AluOp.DIV, AluOp.MOD})  # the nfp rules c
 ALL_SLOTS = (1 << 64) - 1  # 512 bytes of stack = 64 slots
 ARGS = 0b111110  # r1-r5
 CALLER_SAVED = 0b111111  # r0-r5
-_CALL = int(Cls.JMP | JmpOp.CALL)
-# Plain ints for the per-instruction transfer (enum members cost a class lookup each).
-_ALU_CLASSES = frozenset({int(Cls.ALU), int(Cls.ALU64)})
-_JMP_CLASSES = frozenset({int(Cls.JMP), int(Cls.JMP32)})
-_LD, _LDX, _ST = int(Cls.LD), int(Cls.LDX), int(Cls.ST)
-_MOV, _EXIT, _CALL_OP, _JA = int(AluOp.MOV), int(JmpOp.EXIT), int(JmpOp.CALL), int(JmpOp.JA)
+# Plain ints for the per-instruction transfer (codes.py: enum members cost a class lookup each).
+_CALL, _ALU_CLASSES, _JMP_CLASSES = codes.CALL, codes.ALU_CLASSES, codes.JMP_CLASSES
+_LD, _LDX, _ST, _LD_IMM64 = codes.LD, codes.LDX, codes.ST, codes.LD_IMM64
+_MOV, _EXIT, _CALL_OP, _JA = codes.MOV, codes.OP_EXIT, codes.OP_CALL, codes.OP_JA
 _NO_EFFECT = frozenset({int(AluOp.NEG), int(AluOp.END)})
-_IND, _ATOMIC = int(Mode.IND), int(Mode.ATOMIC)
-_LD_IMM64 = int(LD_IMM64)
+_IND, _ATOMIC = codes.MODE_IND, codes.MODE_ATOMIC
 
 
 def _slots(off: int, size: int) -> int:
