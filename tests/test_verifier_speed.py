@@ -55,9 +55,12 @@ def test_imprecise_scalars_prune_but_not_when_collecting_facts(built_examples):
     assert relaxed.processed_insns < exact.processed_insns
 
 
-def test_precision_follows_values_through_stack_pointers(monkeypatch):
-    """Without what the walk observed (a store and a load through a stack pointer),
-    the static precision table would let a state with an out-of-range offset be pruned."""
+@pytest.mark.parametrize("name", ["precise_via_stack_pointer", "live_via_stack_pointer"])
+def test_pruning_follows_what_the_walk_observed(name, monkeypatch):
+    """Without what the walk observed (a store and a load through a stack pointer), the
+    dataflow would call a scalar imprecise or a slot dead, and a state with an
+    out-of-range offset (precise_...) or a scalar where a pointer was (live_...) would
+    be pruned."""
     import importlib.util
 
     from xdptool.verifier import precision
@@ -65,7 +68,7 @@ def test_precision_follows_values_through_stack_pointers(monkeypatch):
     spec = importlib.util.spec_from_file_location("verifier_cases", ROOT / "tests" / "verifier_corpus" / "cases.py")
     cases = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cases)
-    program = cases.load_case("precise_via_stack_pointer")
+    program = cases.load_case(name)
     assert not analyze(program, collect_facts=False).accepted
     blind = precision.Precision
     monkeypatch.setattr(precision, "Precision", lambda cfg, seen: blind(cfg, precision.Observed()))
@@ -112,6 +115,7 @@ def _quick_pairs(program):
 def test_hinted_miss_equals_quick_miss(built_examples):
     """The short test on a constant or packet-pointer hint is quick_miss exactly."""
     from xdptool.verifier import pruning
+    from xdptool.verifier.state import RegType
 
     programs = [load_object(str(built_examples[name])).program() for name in ("bounded_loop", "l4_lb", "port_blocklist")]
     programs += [random_program(seed) for seed in range(40)]
@@ -121,7 +125,7 @@ def test_hinted_miss_equals_quick_miss(built_examples):
             for hint in range(11):
                 quick = pruning.quick_hint(entry.state, hint)
                 if quick is None or not live >> hint & 1 or (entry.state.frames[-1].regs[hint].type is
-                                                             checker.RegType.SCALAR and not precise[0] >> hint & 1):
+                                                             RegType.SCALAR and not precise[0] >> hint & 1):
                     continue  # quick hints come only from first_difference: live, and precise for scalars
                 expected = pruning.quick_miss(entry.state, cur, hint, live, False, precise)
                 assert pruning.hinted_miss(quick, len(cur.frames), cur.frames[-1].regs[hint]) == expected
@@ -232,4 +236,5 @@ def test_precision_sweep_equals_the_worklist_alone(built_examples, monkeypatch):
     swept = [precision.compute(cfg, precision.Observed()) for cfg in cfgs]
     monkeypatch.setattr(precision.Precision, "_sweep", lambda self: True)
     assert swept == [precision.compute(cfg, precision.Observed()) for cfg in cfgs]
-    assert any(any(regs for regs, _ in table.values()) for table in swept)
+    assert any(any(regs for regs, _, _ in table.values()) for table in swept)
+    assert any(any(live for _, _, live in table.values()) for table in swept)  # calls of subprograms

@@ -61,6 +61,8 @@ CLASSES = {
     # pruning with imprecise scalars (precision.py) must keep these apart
     "precise_pointer_offset": "precise scalar (pointer offset)", "precise_via_stack": "precise scalar (through a spill)",
     "precise_via_stack_pointer": "precise scalar (through a stack pointer)",
+    # pruning with dead stack slots (precision.py, stack liveness) must keep this apart
+    "live_via_stack_pointer": "live stack slot (read through a stack pointer)",
 }
 SLOW = {"too_many_insns", "loop_dead_counter"}
 

@@ -8,26 +8,26 @@ and reports an infeasible assumption (empty bounds) as False.
 
 from __future__ import annotations
 
-from ..ebpf.opcodes import JmpOp
 from .scalar import Bounds
 from .tnum import U32, U64, Tnum
+from .codes import OP_JEQ, OP_JGE, OP_JGT, OP_JLE, OP_JLT, OP_JNE, OP_JSET, OP_JSGE, OP_JSGT, OP_JSLE, OP_JSLT
 
 JSET_FALSE = 0x1000  # pseudo op: "a & b == 0", the false side of JSET
 
 NEGATE = {
-    JmpOp.JEQ: JmpOp.JNE, JmpOp.JNE: JmpOp.JEQ,
-    JmpOp.JGT: JmpOp.JLE, JmpOp.JLE: JmpOp.JGT,
-    JmpOp.JGE: JmpOp.JLT, JmpOp.JLT: JmpOp.JGE,
-    JmpOp.JSGT: JmpOp.JSLE, JmpOp.JSLE: JmpOp.JSGT,
-    JmpOp.JSGE: JmpOp.JSLT, JmpOp.JSLT: JmpOp.JSGE,
-    JmpOp.JSET: JSET_FALSE, JSET_FALSE: JmpOp.JSET,
+    OP_JEQ: OP_JNE, OP_JNE: OP_JEQ,
+    OP_JGT: OP_JLE, OP_JLE: OP_JGT,
+    OP_JGE: OP_JLT, OP_JLT: OP_JGE,
+    OP_JSGT: OP_JSLE, OP_JSLE: OP_JSGT,
+    OP_JSGE: OP_JSLT, OP_JSLT: OP_JSGE,
+    OP_JSET: JSET_FALSE, JSET_FALSE: OP_JSET,
 }
 
 # a <op> b  <=>  b <SWAPPED[op]> a
 SWAPPED = {
-    JmpOp.JEQ: JmpOp.JEQ, JmpOp.JNE: JmpOp.JNE, JmpOp.JSET: JmpOp.JSET, JSET_FALSE: JSET_FALSE,
-    JmpOp.JGT: JmpOp.JLT, JmpOp.JLT: JmpOp.JGT, JmpOp.JGE: JmpOp.JLE, JmpOp.JLE: JmpOp.JGE,
-    JmpOp.JSGT: JmpOp.JSLT, JmpOp.JSLT: JmpOp.JSGT, JmpOp.JSGE: JmpOp.JSLE, JmpOp.JSLE: JmpOp.JSGE,
+    OP_JEQ: OP_JEQ, OP_JNE: OP_JNE, OP_JSET: OP_JSET, JSET_FALSE: JSET_FALSE,
+    OP_JGT: OP_JLT, OP_JLT: OP_JGT, OP_JGE: OP_JLE, OP_JLE: OP_JGE,
+    OP_JSGT: OP_JSLT, OP_JSLT: OP_JSGT, OP_JSGE: OP_JSLE, OP_JSLE: OP_JSGE,
 }
 
 _FIELDS = {64: ("smin", "smax", "umin", "umax"), 32: ("s32_min", "s32_max", "u32_min", "u32_max")}
@@ -41,7 +41,7 @@ def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
     else:
         (av, am), a_smin, a_smax, a_umin, a_umax = a.var_off.subreg(), a.s32_min, a.s32_max, a.u32_min, a.u32_max
         (bv, bm), b_smin, b_smax, b_umin, b_umax = b.var_off.subreg(), b.s32_min, b.s32_max, b.u32_min, b.u32_max
-    if op == JmpOp.JEQ or op == JmpOp.JNE:
+    if op == OP_JEQ or op == OP_JNE:
         if not am and not bm:
             equal = av == bv
         elif (a_umin > b_umax or a_umax < b_umin or a_smin > b_smax or a_smax < b_smin
@@ -49,24 +49,24 @@ def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
             equal = False
         else:
             return None
-        return equal if op == JmpOp.JEQ else not equal
-    if op == JmpOp.JSET or op == JSET_FALSE:
+        return equal if op == OP_JEQ else not equal
+    if op == OP_JSET or op == JSET_FALSE:
         if av & bv:
             result = True
         elif not ((av | am) & (bv | bm)):
             result = False
         else:
             return None
-        return result if op == JmpOp.JSET else not result
+        return result if op == OP_JSET else not result
     if op in _SWAP_FIRST:  # a < b is b > a: swap the operands
         op = SWAPPED[op]
         a_smin, a_smax, a_umin, a_umax, b_smin, b_smax, b_umin, b_umax = (
             b_smin, b_smax, b_umin, b_umax, a_smin, a_smax, a_umin, a_umax)
-    if op == JmpOp.JGT or op == JmpOp.JGE:
+    if op == OP_JGT or op == OP_JGE:
         lo_a, hi_a, lo_b, hi_b = a_umin, a_umax, b_umin, b_umax
     else:
         lo_a, hi_a, lo_b, hi_b = a_smin, a_smax, b_smin, b_smax
-    if op == JmpOp.JGT or op == JmpOp.JSGT:
+    if op == OP_JGT or op == OP_JSGT:
         if lo_a > hi_b:
             return True
         if hi_a <= lo_b:
@@ -79,7 +79,7 @@ def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
     return None
 
 
-_SWAP_FIRST = frozenset({JmpOp.JLT, JmpOp.JLE, JmpOp.JSLT, JmpOp.JSLE})
+_SWAP_FIRST = frozenset({OP_JLT, OP_JLE, OP_JSLT, OP_JSLE})
 
 
 def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
@@ -87,7 +87,7 @@ def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
     smin, smax, umin, umax = _FIELDS[bits]
     if op in _SWAP_FIRST:
         a, b, op = b, a, SWAPPED[op]
-    if op == JmpOp.JEQ:
+    if op == OP_JEQ:
         for lo, hi in ((smin, smax), (umin, umax)):
             new_lo = max(getattr(a, lo), getattr(b, lo))
             new_hi = min(getattr(a, hi), getattr(b, hi))
@@ -100,7 +100,7 @@ def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
             sub = a.var_off.subreg().intersect(b.var_off.subreg())
             a.var_off = a.var_off.with_subreg(sub)
             b.var_off = b.var_off.with_subreg(sub)
-    elif op == JmpOp.JNE:
+    elif op == OP_JNE:
         for x, y in ((a, b), (b, a)):
             c, mask = y.var_off if bits == 64 else y.var_off.subreg()
             if mask:
@@ -114,17 +114,17 @@ def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
                 setattr(x, smin, sc + 1)
             if getattr(x, smax) == sc:
                 setattr(x, smax, sc - 1)
-    elif op in (JmpOp.JSET, JSET_FALSE):
+    elif op in (OP_JSET, JSET_FALSE):
         x, y = (a, b) if b.view(bits).tnum.is_const else (b, a)
         cview = y.view(bits).tnum
         if cview.is_const:
-            _refine_jset(x, cview.value, op == JmpOp.JSET, bits)
-    elif op in (JmpOp.JGT, JmpOp.JGE):
-        strict = 1 if op == JmpOp.JGT else 0
+            _refine_jset(x, cview.value, op == OP_JSET, bits)
+    elif op in (OP_JGT, OP_JGE):
+        strict = 1 if op == OP_JGT else 0
         setattr(a, umin, max(getattr(a, umin), getattr(b, umin) + strict))
         setattr(b, umax, min(getattr(b, umax), getattr(a, umax) - strict))
-    elif op in (JmpOp.JSGT, JmpOp.JSGE):
-        strict = 1 if op == JmpOp.JSGT else 0
+    elif op in (OP_JSGT, OP_JSGE):
+        strict = 1 if op == OP_JSGT else 0
         setattr(a, smin, max(getattr(a, smin), getattr(b, smin) + strict))
         setattr(b, smax, min(getattr(b, smax), getattr(a, smax) - strict))
     for reg in (a, b):

@@ -38,7 +38,7 @@ class Cfg:
 
     def args_read(self, insn: Instruction) -> int:
         """Mask of the argument registers a call reads: the helper's, or all of r1-r5."""
-        count = self.helper_args.get(insn.imm, 5) if insn.is_helper_call else 5
+        count = self.helper_args.get(insn.imm, 5) if insn.code == _CALL and insn.src == 0 else 5
         return ((1 << count) - 1) << 1
 
     def subprog_of(self, pc: int) -> int:
@@ -174,20 +174,29 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
 
 
 def _mark_prune_points(cfg: Cfg, branches: dict[int, int]) -> None:
-    """Jump targets, both sides of conditional jumps and calls, bpf_loop calls (checkpoint sites)."""
+    """Where the walk looks for equivalent states, as the kernel's check_cfg marks them
+    (visit_insn, push_insn; Linux 6.18): a conditional jump itself and its target (not
+    its fall-through), the target of a goto, the slot after a call, a local call and its
+    callee's entry, and bpf_loop calls (forced checkpoints)."""
     prune_points = cfg.prune_points
     for insn in cfg.insns:
-        code = insn.code
+        code, pc = insn.code, insn.pc
         if code & 0x07 not in _JMP_CLASSES:
             continue
-        target = branches.get(insn.pc)
-        if code == _CALL or (target is not None and code & 0xF0 != _JA):
-            prune_points.update(cfg.succ[insn.pc])
-        elif target is not None:
-            prune_points.add(target)
-        if code == _CALL and insn.src == 0 and insn.imm == BPF_LOOP:
-            prune_points.add(insn.pc)
-            cfg.callback_calls.add(insn.pc)
+        if code == _CALL:
+            prune_points.add(pc + 1)
+            if insn.src == 1:
+                prune_points.update((pc, pc + 1 + insn.imm))
+            elif insn.src == 0 and insn.imm == BPF_LOOP:
+                prune_points.add(pc)
+                cfg.callback_calls.add(pc)
+            continue
+        target = branches.get(pc)
+        if target is None:  # exit
+            continue
+        prune_points.add(target)
+        if code & 0xF0 != _JA:
+            prune_points.add(pc)
 
 
 def _walk(cfg: Cfg, allow_loops: bool) -> None:
@@ -260,9 +269,9 @@ def _reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
 
 
 def _decode_reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
-    if insn.is_call:  # reads its arguments (as the kernel's compute_live_registers), clobbers r0-r5
+    if insn.code == _CALL:  # reads its arguments (as the kernel's compute_live_registers), clobbers r0-r5
         return cfg.args_read(insn), 0b111111
-    if insn.is_exit:
+    if insn.code == _EXIT:
         return 0b1, 0
     reads, writes, kills = register_effects(insn)
     r = sum(1 << x for x in reads)
@@ -290,17 +299,35 @@ def _liveness(cfg: Cfg) -> None:
             extra |= callee_saved
         order.append((insn.pc, nxt, reads | extra, ~writes, callee_saved if code == _EXIT else 0))
     live_in = {pc: 0 for pc, *_ in order}
-    changed = True
-    while changed:
-        changed = False
-        for pc, nxt, gen, keep, exit_out in order:
-            out = exit_out
-            for s in nxt:
-                out |= live_in.get(s, 0)
-            new = gen | (out & keep)
-            if new != live_in[pc]:
-                live_in[pc] = new
-                changed = True
-        if not backward:
-            break  # every successor came before its predecessors: one pass is the fixpoint
+    for pc, nxt, gen, keep, exit_out in order:  # one pass in reverse pc order
+        out = exit_out
+        for s in nxt:
+            out |= live_in[s]
+        live_in[pc] = gen | (out & keep)
+    if backward:  # then a worklist from every instruction whose successor came later in that pass
+        solve_backward(live_in, {pc: (nxt, gen, keep, exit_out) for pc, nxt, gen, keep, exit_out in order},
+                       [pc for pc, nxt, *_ in order if nxt and nxt[-1] <= pc])
     cfg.live_in = live_in
+
+
+def solve_backward(live_in: dict[int, int], nodes: dict, work: list[int]) -> None:
+    """Finish a may-live fixpoint from `work`: nodes[pc] = (successors, gen, keep mask,
+    live at an exit); a change re-queues the predecessors."""
+    preds: dict[int, list[int]] = {pc: [] for pc in nodes}
+    for pc, (nxt, *_) in nodes.items():
+        for s in nxt:
+            preds[s].append(pc)
+    pending = set(work)
+    while work:
+        pc = work.pop()
+        pending.discard(pc)
+        nxt, gen, keep, out = nodes[pc]
+        for s in nxt:
+            out |= live_in[s]
+        new = gen | (out & keep)
+        if new != live_in[pc]:
+            live_in[pc] = new
+            for p in preds[pc]:
+                if p not in pending:
+                    pending.add(p)
+                    work.append(p)

@@ -10,7 +10,7 @@ Every check raises `Reject` with the kernel's wording.
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
+from ..ebpf.opcodes import AtomicOp, Mode, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import branches, codes, precision, pruning
@@ -22,8 +22,16 @@ from .log import align_comment, format_frame, kernel_insn_text
 from .profiles import Profile
 from .result import Reject
 from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, truncate
-from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, RegType, State
+from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, State
 from .tnum import U32, Tnum
+from .codes import (
+    ALU, ALU64, STX, OP_ADD, OP_AND, OP_ARSH, OP_CALL, OP_DIV, OP_END, OP_EXIT, OP_JA, OP_JEQ, OP_JGE, OP_JGT,
+    OP_JLE, OP_JLT, OP_JNE, OP_LSH, OP_MOD, OP_MOV, OP_MUL, OP_NEG, OP_OR, OP_RSH, OP_SUB, OP_XOR,
+)
+from .state import (
+    T_CTX, T_FUNC, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MEM, T_NOT_INIT, T_PKT, T_PKT_END,
+    T_PKT_META, T_SCALAR, T_STACK,
+)
 
 INSN_LIMIT = 1_000_000  # BPF_COMPLEXITY_LIMIT_INSNS
 JMP_SEQ_LIMIT = 8192  # BPF_COMPLEXITY_LIMIT_JMP_SEQ
@@ -35,25 +43,25 @@ END = -1  # what a jump handler returns at the program's final exit
 
 # struct xdp_md: offset -> the type a 4-byte load gives (None: a u32 scalar).
 # egress_ifindex (20) is readable only by devmap programs (xdp_is_valid_access).
-XDP_CTX_FIELDS = {0: RegType.PKT, 4: RegType.PKT_END, 8: RegType.PKT_META, 12: None, 16: None}
+XDP_CTX_FIELDS = {0: T_PKT, 4: T_PKT_END, 8: T_PKT_META, 12: None, 16: None}
 XDP_CTX_SIZE = 24
 
 # bpf_alu_string[]: how the kernel's messages name ALU operators.
-ALU_STRING = {AluOp.ADD: "+=", AluOp.SUB: "-=", AluOp.MUL: "*=", AluOp.DIV: "/=", AluOp.OR: "|=",
-              AluOp.AND: "&=", AluOp.LSH: "<<=", AluOp.RSH: ">>=", AluOp.NEG: "neg", AluOp.MOD: "%=",
-              AluOp.XOR: "^=", AluOp.MOV: "=", AluOp.ARSH: "s>>=", AluOp.END: "endian"}
+ALU_STRING = {OP_ADD: "+=", OP_SUB: "-=", OP_MUL: "*=", OP_DIV: "/=", OP_OR: "|=",
+              OP_AND: "&=", OP_LSH: "<<=", OP_RSH: ">>=", OP_NEG: "neg", OP_MOD: "%=",
+              OP_XOR: "^=", OP_MOV: "=", OP_ARSH: "s>>=", OP_END: "endian"}
 
 # check_reg_type's lists of acceptable register types, as printed after "expected=".
 MEM_TYPES = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
 EXPECTED = {
-    Arg.CONST_MAP_PTR: ("map_ptr", {RegType.MAP_PTR}),
-    Arg.CTX: ("ctx", {RegType.CTX}),
-    Arg.CONST_SIZE: ("scalar", {RegType.SCALAR}),
-    Arg.CONST_SIZE_OR_ZERO: ("scalar", {RegType.SCALAR}),
-    Arg.CONST_ALLOC_SIZE: ("scalar", {RegType.SCALAR}),
-    Arg.CALLBACK: ("func", {RegType.FUNC}),
+    Arg.CONST_MAP_PTR: ("map_ptr", {T_MAP_PTR}),
+    Arg.CTX: ("ctx", {T_CTX}),
+    Arg.CONST_SIZE: ("scalar", {T_SCALAR}),
+    Arg.CONST_SIZE_OR_ZERO: ("scalar", {T_SCALAR}),
+    Arg.CONST_ALLOC_SIZE: ("scalar", {T_SCALAR}),
+    Arg.CALLBACK: ("func", {T_FUNC}),
 }
-MEM_REG_TYPES = {RegType.STACK, RegType.PKT, RegType.PKT_META, RegType.MAP_KEY, RegType.MAP_VALUE, RegType.MEM}
+MEM_REG_TYPES = {T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM}
 for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM, Arg.FIXED_MEM4):
     EXPECTED[_arg] = (MEM_TYPES, MEM_REG_TYPES)
 
@@ -97,6 +105,7 @@ class Checker:
         self.scratched: set[int] = set()
         self.scratched_slots: set[int] = set()
         self.jmps = 0
+        self.pc = 0  # the instruction being interpreted (observations are noted against it)
         self.last_checkpoint = (0, 0)
         self.prev_line = None
         # Imprecise scalars match any scalar when pruning (as in the kernel), except when
@@ -116,7 +125,7 @@ class Checker:
         if rules is not None:
             rules.check_program(self)
         frame = Frame()
-        frame.regs[1] = Reg.pointer(RegType.CTX)
+        frame.regs[1] = Reg.pointer(T_CTX)
         self.state = State([frame])
         log_level, collect_facts = self.log_level, self.collect_facts
         if log_level:
@@ -140,6 +149,7 @@ class Checker:
                 if self.processed > INSN_LIMIT:
                     raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
                 insn, handler, after = steps[pc]
+                self.pc = pc
                 if per_insn_checks:
                     if collect_facts:
                         self._record_facts(insn)
@@ -181,7 +191,7 @@ class Checker:
         return (by_class or self.handlers_by_class())[code & 0x07]
 
     def _record_facts(self, insn: Instruction) -> None:
-        divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (AluOp.DIV, AluOp.MOD) else None
+        divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (OP_DIV, OP_MOD) else None
         record(self.facts, insn.pc, self.state, divisor, self.cfg.live_in[insn.pc])
 
     def _pop(self) -> int | None:
@@ -242,7 +252,7 @@ class Checker:
         done = self.done.get(pc)
         if done:
             allow_uninit = self.profile.allow_uninit_stack
-            precise = self._precise_at(pc) if self.relax_imprecise else (-1, -1)
+            precise = self._precise_at(pc) if self.relax_imprecise else pruning.ALL_PRECISE
             depth, regs, hinted_miss = len(state.frames), state.frames[-1].regs, pruning.hinted_miss
             for entry in done:
                 quick = entry.quick
@@ -284,7 +294,7 @@ class Checker:
             self.max_states_per_insn = count
         return False
 
-    def _precise_at(self, pc: int) -> tuple[int, int]:
+    def _precise_at(self, pc: int) -> tuple[int, int, int]:
         if self._precision is None:
             self._precision = precision.Precision(self.cfg, self.observed)
         return self._precision.at(pc)
@@ -296,7 +306,7 @@ class Checker:
             self.prev_line = line
         text = f"{insn.pc}: {kernel_insn_text(insn)}"
         frame = self.state.cur
-        regs = {r for r in self.scratched if frame.regs[r].type is not RegType.NOT_INIT}
+        regs = {r for r in self.scratched if frame.regs[r].type is not T_NOT_INIT}
         detail = format_frame(frame, regs, self.scratched_slots) if (regs or self.scratched_slots) else ""
         if self.log_level >= 2 and (insn.is_branch or insn.is_call):
             detail = format_frame(frame)
@@ -306,7 +316,7 @@ class Checker:
     def read_reg(self, regno: int) -> Reg:
         reg = self.state.regs[regno]
         self.scratched.add(regno)
-        if reg.type is RegType.NOT_INIT:
+        if reg.type is T_NOT_INIT:
             raise Reject(f"R{regno} !read_ok")
         return reg
 
@@ -338,18 +348,18 @@ class Checker:
 
     # -- ALU -----------------------------------------------------------------------------------
     def alu(self, insn: Instruction) -> None:
-        op, is64 = insn.op, insn.cls == Cls.ALU64
-        regs = self.state.regs
-        if op == AluOp.MOV:
+        code = insn.code
+        op, is64 = code & 0xF0, code & 0x07 == ALU64
+        if op == OP_MOV:
             self._mov(insn, is64)
             return
-        if op in (AluOp.NEG, AluOp.END):
+        if op in (OP_NEG, OP_END):
             dst = self.read_reg(insn.dst).copy()
             if dst.type.is_pointer:
                 if self.is_pointer_value(dst):
                     raise Reject(f"R{insn.dst} pointer arithmetic prohibited")
                 dst.mark_unknown()
-            elif op == AluOp.NEG:
+            elif op == OP_NEG:
                 scalar_neg(dst, is64)
             else:
                 self._endian(dst, insn)
@@ -364,7 +374,7 @@ class Checker:
         if insn.dst == 10:
             raise Reject("frame pointer is read only")
         if dst.type.is_pointer or src.type.is_pointer:
-            self.observed.pointer_arith.add(insn.pc)
+            self.observed.pointer_arith_at(insn.pc)
             self.write_reg(insn.dst, self._pointer_alu(insn, dst, src, is64))
             return
         result = dst.copy()
@@ -391,7 +401,7 @@ class Checker:
         elif not is64:
             result.id = 0
             truncate(result, 4)
-        elif src.type is RegType.SCALAR and not src.is_const:
+        elif src.type is T_SCALAR and not src.is_const:
             if not src.id:  # link the copies (sync_linked_regs); the stored source is replaced, not changed
                 result.id = self.new_id()
                 self.state.regs[insn.src] = result
@@ -401,7 +411,7 @@ class Checker:
 
     def _endian(self, dst: Reg, insn: Instruction) -> None:
         size = insn.imm // 8
-        if insn.cls == Cls.ALU and not insn.uses_reg_src:  # to_le: a truncation on little endian
+        if insn.cls == ALU and not insn.uses_reg_src:  # to_le: a truncation on little endian
             truncate(dst, size)
             return
         if dst.is_const:
@@ -415,34 +425,34 @@ class Checker:
         """adjust_ptr_min_max_vals: pointer +/- scalar keeps the pointer, anything else is refused."""
         op, d = insn.op, insn.dst
         if dst.type.is_pointer and src.type.is_pointer:
-            if op == AluOp.SUB and self.profile.allow_ptr_leaks:
+            if op == OP_SUB and self.profile.allow_ptr_leaks:
                 return Reg.unknown()
             raise Reject(f"R{d} pointer {ALU_STRING[op]} pointer prohibited")
         ptr, off = (dst, src) if dst.type.is_pointer else (src, dst)
         if not is64:
-            if op == AluOp.SUB and self.profile.allow_ptr_leaks:
+            if op == OP_SUB and self.profile.allow_ptr_leaks:
                 return Reg.unknown()
             raise Reject(f"R{d} 32-bit pointer arithmetic prohibited")
         if ptr.type.maybe_null:
             raise Reject(f"R{d} pointer arithmetic on {ptr.type.value} prohibited, null-check it first")
         known = off.is_const
-        if ptr.type in (RegType.MAP_PTR, RegType.PKT_END):
-            if not (ptr.type is RegType.MAP_PTR and known and off.smin == 0 and op == AluOp.ADD):
+        if ptr.type in (T_MAP_PTR, T_PKT_END):
+            if not (ptr.type is T_MAP_PTR and known and off.smin == 0 and op == OP_ADD):
                 raise Reject(f"R{d} pointer arithmetic on {ptr.type.value} prohibited")
-        if op in (AluOp.AND, AluOp.OR, AluOp.XOR):
+        if op in (OP_AND, OP_OR, OP_XOR):
             raise Reject(f"R{d} bitwise operator {ALU_STRING[op]} on pointer prohibited")
-        if op not in (AluOp.ADD, AluOp.SUB):
+        if op not in (OP_ADD, OP_SUB):
             raise Reject(f"R{d} pointer arithmetic with {ALU_STRING[op]} operator prohibited")
         tname = ptr.type.value
         self._sane_offset(off, tname, known)
         self._sane_offset(ptr, tname, False, check_off=True)
         result = ptr.copy()
-        if op == AluOp.SUB:
+        if op == OP_SUB:
             if dst is off:
                 raise Reject(f"R{d} tried to subtract pointer from scalar")
-            if ptr.type is RegType.STACK and not known and not self.profile.allow_ptr_leaks:
+            if ptr.type is T_STACK and not known and not self.profile.allow_ptr_leaks:
                 raise Reject(f"R{d} subtraction from stack pointer prohibited")
-        sign = 1 if op == AluOp.ADD else -1
+        sign = 1 if op == OP_ADD else -1
         if known and -(1 << 31) <= ptr.off + sign * off.smin < (1 << 31):
             result.off = ptr.off + sign * off.smin
         else:
@@ -473,8 +483,8 @@ class Checker:
         base = self.read_reg(insn.src)
         if insn.dst == 10:
             raise Reject("frame pointer is read only")
-        if base.type is RegType.STACK and insn.src != 10:
-            self.observed.stack_via_pointer.add(insn.pc)
+        if base.type is T_STACK and insn.src != 10:
+            self.observed.stack_via_pointer_at(insn.pc)
         size = SIZE_OF_CODE[insn.code & 0x18]
         value = self.mem_access(insn.src, base, insn.off, size, write=False)
         if insn.code & 0xE0 == Mode.MEMSX:
@@ -483,15 +493,16 @@ class Checker:
         self.write_reg(insn.dst, value)
 
     def store(self, insn: Instruction) -> None:
-        if insn.cls == Cls.STX:
+        is_stx = insn.code & 0x07 == STX
+        if is_stx:
             value = self.read_reg(insn.src)
         else:
             value = Reg.shared_const(insn.imm)
         base = self.read_reg(insn.dst)
-        if base.type is RegType.STACK and insn.dst != 10:
-            self.observed.stack_via_pointer.add(insn.pc)
+        if base.type is T_STACK and insn.dst != 10:
+            self.observed.stack_via_pointer_at(insn.pc)
         self.mem_access(insn.dst, base, insn.off, SIZE_OF_CODE[insn.code & 0x18], write=True, value=value,
-                        value_regno=insn.src if insn.cls == Cls.STX else None)
+                        value_regno=insn.src if is_stx else None)
 
     def atomic(self, insn: Instruction) -> None:
         if insn.imm not in (AtomicOp.ADD, AtomicOp.OR, AtomicOp.AND, AtomicOp.XOR, AtomicOp.FETCH_ADD,
@@ -501,11 +512,11 @@ class Checker:
         if insn.imm == AtomicOp.CMPXCHG:
             self.read_reg(0)
         base = self.read_reg(insn.dst)
-        if base.type is RegType.STACK and insn.dst != 10:
-            self.observed.stack_via_pointer.add(insn.pc)
+        if base.type is T_STACK and insn.dst != 10:
+            self.observed.stack_via_pointer_at(insn.pc)
         if src.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject(f"R{insn.src} leaks addr into mem")
-        if base.type in (RegType.CTX, RegType.PKT, RegType.PKT_META):
+        if base.type in (T_CTX, T_PKT, T_PKT_META):
             raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not allowed")
         size = SIZE_OF_CODE[insn.code & 0x18]
         self.mem_access(insn.dst, base, insn.off, size, write=False)
@@ -517,16 +528,16 @@ class Checker:
                    value: Reg | None = None, value_regno: int | None = None) -> Reg | None:
         """check_mem_access: a load (returns the loaded register) or a store through `base`."""
         t = base.type
-        if t is RegType.STACK:
+        if t is T_STACK:
             return self._stack_access(regno, base, off, size, write, value, value_regno)
         total = off + base.off
-        if t is RegType.CTX:
+        if t is T_CTX:
             return self._ctx_access(regno, base, total, size, write, value)
         if t.is_pkt:
             if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
                 raise Reject(f"R{value_regno} leaks addr into packet")
             self.check_packet_access(regno, base, total, size)
-        elif t is RegType.MAP_VALUE:
+        elif t is T_MAP_VALUE:
             if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
                 raise Reject(f"R{value_regno} leaks addr into map")
             if write and base.map.readonly:
@@ -534,8 +545,8 @@ class Checker:
             self.check_region_access(regno, base, total, size, base.map.value_size)
             if not write:
                 return self._map_read(base, total, size)
-        elif t in (RegType.MEM, RegType.MAP_KEY):
-            limit = base.mem_size if t is RegType.MEM else base.map.key_size
+        elif t in (T_MEM, T_MAP_KEY):
+            limit = base.mem_size if t is T_MEM else base.map.key_size
             self.check_region_access(regno, base, total, size, limit)
         else:
             raise Reject(f"R{regno} invalid mem access '{t.value}'")
@@ -595,9 +606,9 @@ class Checker:
     def _mem_error(reg: Reg, off: int, size: int, mem_size: int, zero_ok: bool) -> str | None:
         if off >= 0 and (size > 0 or (size == 0 and zero_ok)) and off + size <= mem_size:
             return None
-        if reg.type is RegType.MAP_VALUE:
+        if reg.type is T_MAP_VALUE:
             return f"invalid access to map value, value_size={mem_size} off={off} size={size}"
-        if reg.type is RegType.MAP_KEY:
+        if reg.type is T_MAP_KEY:
             return f"invalid access to map key, key_size={mem_size} off={off} size={size}"
         return f"invalid access to memory, mem_size={mem_size} off={off} size={size}"
 
@@ -634,6 +645,7 @@ class Checker:
                 for byte in range(lo, hi):
                     self._scrub_byte(frame, byte)
                 return None
+            self._read_slots(frame, lo, hi)
             for byte in range(lo, hi):
                 if frame.byte_kind(byte) == "?" and not self.profile.allow_uninit_stack:
                     raise Reject(f"invalid variable-offset read from stack R{regno} var_off={reg.var_off}+{off} size={size}")
@@ -642,6 +654,12 @@ class Checker:
             self._stack_write(frame, lo, size, value, value_regno)
             return None
         return self._stack_read(frame, lo, size, regno)
+
+    def _read_slots(self, frame: Frame, lo: int, hi: int) -> None:
+        """The current instruction reads stack bytes [lo, hi) of `frame` (precision.py:
+        stack liveness; a callee reading its caller's slots is the caller's call reading)."""
+        if frame is self.state.frames[-1]:
+            self.observed.stack_read_at(self.pc, precision.slot_mask(lo, hi))
 
     def _scrub_byte(self, frame: Frame, byte: int) -> None:
         spi, j = divmod(-byte - 1, SLOT)
@@ -662,6 +680,8 @@ class Checker:
         slot_start = lo % SLOT == 0
         if value.type.is_pointer and size != SLOT:
             raise Reject("invalid size of register spill")
+        if not (slot_start and size == SLOT) and not self.profile.allow_ptr_leaks:
+            self._read_slots(frame, lo, lo + size)  # what was there decides (a spilled pointer is refused)
         slot = frame.slot(spi)
         self.scratched_slots.add(spi)
         if slot.is_spill and not (slot_start and size == SLOT):
@@ -669,9 +689,9 @@ class Checker:
                 raise Reject("attempt to corrupt spilled pointer on stack")
             slot.kinds = ["m" if k == "r" else k for k in slot.kinds]
             slot.spilled = None
-        if slot_start and (value.type.is_pointer or (value.type is RegType.SCALAR and (size == SLOT or self.profile.privileged))):
+        if slot_start and (value.type.is_pointer or (value.type is T_SCALAR and (size == SLOT or self.profile.privileged))):
             spilled = value
-            if value.type is RegType.SCALAR and self.profile.privileged:
+            if value.type is T_SCALAR and self.profile.privileged:
                 if value.umax.bit_length() <= size * 8:  # reg_value_fits: assign_scalar_id_before_mov
                     if not value.id and value.var_off.mask and value_regno is not None:
                         spilled = value.copy()
@@ -701,6 +721,7 @@ class Checker:
             target.kinds[k] = kind
 
     def _stack_read(self, frame: Frame, lo: int, size: int, regno: int) -> Reg:
+        self._read_slots(frame, lo, lo + size)
         spi, _ = divmod(-lo - 1, SLOT)
         slot = frame.stack.get(spi)
         if slot is not None and slot.is_spill and slot.spilled is not None:
@@ -711,7 +732,7 @@ class Checker:
             self.scratched_slots.add(spi)
             if size == SLOT and spill_size == SLOT:
                 return spilled
-            if spilled.type is not RegType.SCALAR:
+            if spilled.type is not T_SCALAR:
                 raise Reject("invalid size of register fill")
             if size <= spill_size and lo % SLOT == 0:  # a narrow fill of the spilled value
                 if spilled.umax.bit_length() <= size * 8:
@@ -749,6 +770,8 @@ class Checker:
         lo, hi = self._stack_bounds(regno, reg, 0, size, " write to" if write else " read from")
         if not reg.is_const:
             hi = reg.smax + reg.off + size
+        if not write:
+            self._read_slots(frame, lo, hi)
         for byte in range(lo, hi):
             kind = frame.byte_kind(byte)
             if write:
@@ -759,7 +782,7 @@ class Checker:
             if kind == "r":
                 spi = (-byte - 1) // SLOT
                 spilled = frame.stack[spi].spilled
-                if spilled is None or spilled.type is RegType.SCALAR or self.profile.allow_ptr_leaks:
+                if spilled is None or spilled.type is T_SCALAR or self.profile.allow_ptr_leaks:
                     continue
             if reg.is_const:
                 raise Reject(f"invalid read from stack R{regno} off {lo}+{byte - lo} size {size}")
@@ -775,7 +798,7 @@ class Checker:
         elif reloc is not None and reloc.kind == RelocKind.MAP_VALUE:
             src = PseudoSrc.MAP_VALUE
         if src == PseudoSrc.FUNC:
-            self.write_reg(insn.dst, Reg.pointer(RegType.FUNC, off=insn.pc + 1 + insn.imm))
+            self.write_reg(insn.dst, Reg.pointer(T_FUNC, off=insn.pc + 1 + insn.imm))
             return
         if reloc is not None and reloc.kind in (RelocKind.KFUNC, RelocKind.EXTERN):
             raise XdpError(f"verifier: ld_imm64 of {reloc.kind.value} symbol {reloc.symbol} is not implemented")
@@ -783,14 +806,14 @@ class Checker:
             self.write_reg(insn.dst, Reg.shared_const(insn.imm64))
             return
         if src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX):
-            self.write_reg(insn.dst, Reg.pointer(RegType.MAP_PTR, map=self._map_of(insn)))
+            self.write_reg(insn.dst, Reg.pointer(T_MAP_PTR, map=self._map_of(insn)))
             return
         if src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
             mapdef = self._map_of(insn)
             offset = reloc.offset if reloc is not None else insn.imm_hi
             if not 0 <= offset < max(mapdef.value_size, 1):
                 raise Reject(f"invalid access to map value pointer, value_size={mapdef.value_size} off={offset}")
-            self.write_reg(insn.dst, Reg.pointer(RegType.MAP_VALUE, map=mapdef, off=offset))
+            self.write_reg(insn.dst, Reg.pointer(T_MAP_VALUE, map=mapdef, off=offset))
             return
         raise XdpError(f"verifier: ld_imm64 with src {src} (BTF ids, subprogram addresses for callbacks) is not implemented")
 
@@ -804,13 +827,13 @@ class Checker:
     # -- jumps, calls, exit -----------------------------------------------------------------------
     def jmp(self, insn: Instruction) -> int:
         """The next pc, or END at the program's final exit."""
-        op = insn.op
+        op = insn.code & 0xF0
         self.jmps += 1  # every jump-class instruction counts, as the kernel's jmps_processed
-        if op == JmpOp.JA:
+        if op == OP_JA:
             return insn.target
-        if op == JmpOp.EXIT:
+        if op == OP_EXIT:
             return self._exit(insn)
-        if op == JmpOp.CALL:
+        if op == OP_CALL:
             if insn.is_local_call:
                 return self._local_call(insn)
             if insn.is_kfunc_call:
@@ -823,7 +846,7 @@ class Checker:
         r0 = self.read_reg(0)
         if len(state.frames) > 1:
             callee = state.frames.pop()
-            if r0.type is RegType.STACK and r0.frameno == callee.frameno:
+            if r0.type is T_STACK and r0.frameno == callee.frameno:
                 raise Reject("cannot return stack pointer to the caller frame")
             if callee.callback:
                 if not (r0.is_scalar and 0 <= r0.smin and r0.umax <= 1):
@@ -861,9 +884,9 @@ class Checker:
         when the source is the immediate, given as the register `imm`."""
         src = self.read_reg(s) if s is not None else imm
         dst = self.read_reg(d)
-        if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (JmpOp.JEQ, JmpOp.JNE) and bits == 64:
+        if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (OP_JEQ, OP_JNE) and bits == 64:
             other = self.state.copy()
-            null_state, ok_state = (other, self.state) if op == JmpOp.JEQ else (self.state, other)
+            null_state, ok_state = (other, self.state) if op == OP_JEQ else (self.state, other)
             _mark_ptr_or_null(null_state, dst.id, is_null=True)
             _mark_ptr_or_null(ok_state, dst.id, is_null=False)
             self.push(other, target, fall - 1)
@@ -902,7 +925,7 @@ class Checker:
 
     def _pointer_cond(self, insn: Instruction, dst: Reg, src: Reg, bits: int, fall: int, target: int) -> int:
         op = insn.op
-        if bits == 64 and op in (JmpOp.JGT, JmpOp.JGE, JmpOp.JLT, JmpOp.JLE) and insn.uses_reg_src:
+        if bits == 64 and op in (OP_JGT, OP_JGE, OP_JLT, OP_JLE) and insn.uses_reg_src:
             pkt_cmp = _pkt_compare(dst, src, op)
             if pkt_cmp is not None:
                 other = self.state.copy()
@@ -912,16 +935,16 @@ class Checker:
                 _find_good_pkt_pointers(good_state, good, open_right)
                 self.push(other, target, insn.pc)
                 return fall
-        if op in (JmpOp.JEQ, JmpOp.JNE) and src.is_scalar and src.is_const and src.const_value == 0 and dst.type in _NON_NULL:
-            return target if op == JmpOp.JNE else fall
+        if op in (OP_JEQ, OP_JNE) and src.is_scalar and src.is_const and src.const_value == 0 and dst.type in _NON_NULL:
+            return target if op == OP_JNE else fall
         if not self.profile.allow_ptr_leaks:
             regno = insn.dst if dst.type.is_pointer else insn.src
             raise Reject(f"R{regno} pointer comparison prohibited")
         other = self.state.copy()
-        if (bits == 64 and insn.uses_reg_src and op in (JmpOp.JEQ, JmpOp.JNE) and dst.type.is_pointer
+        if (bits == 64 and insn.uses_reg_src and op in (OP_JEQ, OP_JNE) and dst.type.is_pointer
                 and src.type.is_pointer and dst.type.maybe_null != src.type.maybe_null):
             # equal to a pointer that is not NULL: not NULL either (the kernel's jeq/jne inference)
-            equal_state = other if op == JmpOp.JEQ else self.state
+            equal_state = other if op == OP_JEQ else self.state
             regno = insn.src if src.type.maybe_null else insn.dst
             equal_state.regs[regno] = _not_null(equal_state.regs[regno])
         self.push(other, target, insn.pc)
@@ -956,7 +979,7 @@ class Checker:
             self.scratched.add(r)
         self.scratched.add(0)
         if helper.ret is Ret.MAP_VALUE_OR_NULL:
-            regs[0] = Reg.pointer(RegType.MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
+            regs[0] = Reg.pointer(T_MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
         elif helper.ret is Ret.VOID:
             regs[0] = NOT_INIT
         else:
@@ -1034,27 +1057,29 @@ class Checker:
 
     def helper_mem_access(self, regno: int, reg: Reg, size: int, *, write: bool, zero_ok: bool) -> None:
         t = reg.type
-        if t is RegType.STACK:
+        if t is T_STACK:
             self.helper_stack_access(regno, reg, size, write, zero_ok)
         elif t.is_pkt:
             self.check_packet_access(regno, reg, reg.off, size, zero_ok)
-        elif t is RegType.MAP_VALUE:
+        elif t is T_MAP_VALUE:
             if write and reg.map.readonly:
                 raise Reject(f"write into map forbidden, value_size={reg.map.value_size} off={reg.off} size={size}")
             self.check_region_access(regno, reg, reg.off, size, reg.map.value_size, zero_ok)
-        elif t in (RegType.MEM, RegType.MAP_KEY):
-            limit = reg.mem_size if t is RegType.MEM else reg.map.key_size
+        elif t in (T_MEM, T_MAP_KEY):
+            limit = reg.mem_size if t is T_MEM else reg.map.key_size
             self.check_region_access(regno, reg, reg.off, size, limit, zero_ok)
 
     # -- after the walk -------------------------------------------------------------------------
     def _check_stack_depth(self) -> None:
         """check_max_stack_depth: frames along any call chain share 512 bytes (32-byte rounded)."""
+        starts = self.cfg.subprog_starts
+        if len(starts) == 1:
+            return  # one frame: its accesses were bounded by 512 bytes already
         depth = {s: -(-d // 8) * 8 for s, d in self.stack_depth.items()}
         calls: dict[int, set[int]] = {}
-        starts = self.cfg.subprog_starts
         for insn in self.insns:
-            if insn.is_local_call:
-                calls.setdefault(self.cfg.subprog_of(insn.pc), set()).add(starts.index(insn.target))
+            if insn.code == codes.CALL and insn.src == 1:
+                calls.setdefault(self.cfg.subprog_of(insn.pc), set()).add(starts.index(insn.pc + 1 + insn.imm))
 
         def walk(sub: int, total: int, frames: int) -> None:
             total += depth.get(sub, 0)
@@ -1063,25 +1088,24 @@ class Checker:
             for callee in calls.get(sub, ()):
                 walk(callee, total, frames + 1)
 
-        if len(starts) > 1:
-            walk(0, 0, 1)
+        walk(0, 0, 1)
 
 
 def _add_variable(result: Reg, ptr: Reg, off: Reg, sign: int) -> None:
     """Variable part of pointer +/- scalar (the bounds add/sub of adjust_ptr_min_max_vals)."""
     if sign > 0:
-        scalar_alu(result, AluOp.ADD, off, True)
+        scalar_alu(result, OP_ADD, off, True)
     else:
-        scalar_alu(result, AluOp.SUB, off, True)
+        scalar_alu(result, OP_SUB, off, True)
 
 
 def _gpl_compatible(license: str) -> bool:
     return license in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL")
 
 
-_PKT_DATA_TYPES = frozenset({RegType.PKT, RegType.PKT_META, RegType.PKT_END})
-_NON_NULL = frozenset({RegType.MAP_VALUE, RegType.STACK, RegType.CTX, RegType.PKT, RegType.PKT_META, RegType.PKT_END,
-                       RegType.MAP_PTR})
+_PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
+_NON_NULL = frozenset({T_MAP_VALUE, T_STACK, T_CTX, T_PKT, T_PKT_META, T_PKT_END,
+                       T_MAP_PTR})
 
 
 def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
@@ -1101,10 +1125,10 @@ def _not_null(reg: Reg) -> Reg:
     new = reg.copy()
     new.type = NON_NULL_OF[reg.type]
     new.id = 0
-    if new.type is RegType.MAP_VALUE and new.map.type in _MAP_OF_MAPS:
+    if new.type is T_MAP_VALUE and new.map.type in _MAP_OF_MAPS:
         if new.map.inner is None:
             raise XdpError(f"verifier: map of maps {new.map.name} without an inner map template is not implemented")
-        new.type, new.map, new.off = RegType.MAP_PTR, new.map.inner, 0
+        new.type, new.map, new.off = T_MAP_PTR, new.map.inner, 0
     return new
 
 
@@ -1127,8 +1151,8 @@ def _sync_linked(state: State, regno: int) -> None:
 def _pkt_compare(dst: Reg, src: Reg, op: int):
     """try_match_pkt_pointers: (good register is dst?, good in the taken branch?, right-open range?)."""
     def is_pkt_vs_end(a: Reg, b: Reg) -> bool:
-        return (a.type is RegType.PKT and b.type is RegType.PKT_END) or (
-            a.type is RegType.PKT_META and b.type is RegType.PKT and b.off == 0 and b.is_const and b.const_value == 0)
+        return (a.type is T_PKT and b.type is T_PKT_END) or (
+            a.type is T_PKT_META and b.type is T_PKT and b.off == 0 and b.is_const and b.const_value == 0)
 
     if is_pkt_vs_end(dst, src):
         return _PKT_LEFT[op]
@@ -1138,11 +1162,11 @@ def _pkt_compare(dst: Reg, src: Reg, op: int):
 
 
 # pkt' op end: good where pkt' <= end (closed) or pkt' < end (open)
-_PKT_LEFT = {JmpOp.JGT: (True, False, False), JmpOp.JGE: (True, False, True),
-             JmpOp.JLT: (True, True, True), JmpOp.JLE: (True, True, False)}
+_PKT_LEFT = {OP_JGT: (True, False, False), OP_JGE: (True, False, True),
+             OP_JLT: (True, True, True), OP_JLE: (True, True, False)}
 # end op pkt'
-_PKT_RIGHT = {JmpOp.JGT: (False, True, True), JmpOp.JGE: (False, True, False),
-              JmpOp.JLT: (False, False, False), JmpOp.JLE: (False, False, True)}
+_PKT_RIGHT = {OP_JGT: (False, True, True), OP_JGE: (False, True, False),
+              OP_JLT: (False, False, False), OP_JLE: (False, False, True)}
 
 
 def _find_good_pkt_pointers(state: State, good: Reg, open_right: bool) -> None:

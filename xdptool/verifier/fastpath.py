@@ -11,27 +11,31 @@ form get the general handler directly.
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AluOp, JmpOp
 from . import codes
 from .scalar import CONCRETE, const_alu, s32, s64, scalar_alu
-from .state import Reg, RegType
+from .state import Reg
 from .tnum import U32, U64
+from .codes import (
+    OP_ARSH, OP_JEQ, OP_JGE, OP_JGT, OP_JLE, OP_JLT, OP_JNE, OP_JSET, OP_JSGE, OP_JSGT, OP_JSLE, OP_JSLT,
+    OP_LSH, OP_RSH,
+)
+from .state import T_NOT_INIT, T_SCALAR
 
-_SCALAR, _NOT_INIT = RegType.SCALAR, RegType.NOT_INIT
-_SHIFTS = (AluOp.LSH, AluOp.RSH, AluOp.ARSH)
+_SCALAR, _NOT_INIT = T_SCALAR, T_NOT_INIT
+_SHIFTS = (OP_LSH, OP_RSH, OP_ARSH)
 # Plain ints (codes.py): compared once per instruction while building the handlers.
 _ALU, _ALU64, _JMP, _JMP32, _MOV, _X = codes.ALU, codes.ALU64, codes.JMP, codes.JMP32, codes.MOV, codes.X
 
 # Conditional jumps on two constants of one width, unsigned or signed (kernel is_branch_taken).
 _COMPARE = {
-    JmpOp.JEQ: lambda a, b: a == b, JmpOp.JNE: lambda a, b: a != b,
-    JmpOp.JGT: lambda a, b: a > b, JmpOp.JGE: lambda a, b: a >= b,
-    JmpOp.JLT: lambda a, b: a < b, JmpOp.JLE: lambda a, b: a <= b,
-    JmpOp.JSET: lambda a, b: bool(a & b),
-    JmpOp.JSGT: lambda a, b: a > b, JmpOp.JSGE: lambda a, b: a >= b,
-    JmpOp.JSLT: lambda a, b: a < b, JmpOp.JSLE: lambda a, b: a <= b,
+    OP_JEQ: lambda a, b: a == b, OP_JNE: lambda a, b: a != b,
+    OP_JGT: lambda a, b: a > b, OP_JGE: lambda a, b: a >= b,
+    OP_JLT: lambda a, b: a < b, OP_JLE: lambda a, b: a <= b,
+    OP_JSET: lambda a, b: bool(a & b),
+    OP_JSGT: lambda a, b: a > b, OP_JSGE: lambda a, b: a >= b,
+    OP_JSLT: lambda a, b: a < b, OP_JSLE: lambda a, b: a <= b,
 }
-_SIGNED = frozenset({JmpOp.JSGT, JmpOp.JSGE, JmpOp.JSLT, JmpOp.JSLE})
+_SIGNED = frozenset({OP_JSGT, OP_JSGE, OP_JSLT, OP_JSLE})
 
 
 def specialise(checker, insn: Instruction, general):

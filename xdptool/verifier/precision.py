@@ -1,4 +1,5 @@
-"""Which scalars' exact values can matter: a stand-in for the kernel's precision marks.
+"""Which scalars' exact values and which stack slots can matter: the kernel's precision
+marks and stack liveness, as dataflow over the CFG.
 
 The kernel's mark_chain_precision backtracks, path by path, from every place a
 scalar's value decides safety (a branch, pointer arithmetic, a helper argument,
@@ -21,6 +22,14 @@ what the walk has observed so far (`Observed`).  That is enough: an explored
 state prunes only after all its continuations were walked, and a state it
 subsumes has the same register types (only scalars are compared loosely), so
 takes no path with other types than those already observed.
+
+Stack liveness (`live slots`, Linux 6.18's liveness.c does the same): a slot of
+the current frame is live before an instruction when some path from there reads
+it before overwriting all of it.  Reads are what the walk observed (loads, helper
+arguments, atomics, partial writes where the profile forbids corrupting a spilled
+pointer); a store of 8 bytes to r10+off overwrites its slot; calls of subprograms
+and callbacks read every slot.  A dead slot of an explored state matches anything
+when pruning.  The same argument makes the observations enough.
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ ARGS = 0b111110  # r1-r5
 CALLER_SAVED = 0b111111  # r0-r5
 # Plain ints for the per-instruction transfer (codes.py: enum members cost a class lookup each).
 _CALL, _ALU_CLASSES, _JMP_CLASSES = codes.CALL, codes.ALU_CLASSES, codes.JMP_CLASSES
-_LD, _LDX, _ST, _LD_IMM64 = codes.LD, codes.LDX, codes.ST, codes.LD_IMM64
+_LD, _LDX, _ST, _STX, _LD_IMM64 = codes.LD, codes.LDX, codes.ST, codes.STX, codes.LD_IMM64
+_MEM, _DW = codes.MODE_MEM, codes.SIZE_DW
 _MOV, _EXIT, _CALL_OP, _JA = codes.MOV, codes.OP_EXIT, codes.OP_CALL, codes.OP_JA
 _NO_EFFECT = frozenset({int(AluOp.NEG), int(AluOp.END)})
 _IND, _ATOMIC = codes.MODE_IND, codes.MODE_ATOMIC
@@ -53,11 +63,53 @@ def _slots(off: int, size: int) -> int:
 
 class Observed:
     """What the walk saw, per pc: add/sub with a pointer operand, accesses through a
-    stack pointer other than r10.  Both only grow."""
+    stack pointer other than r10, the slots of its own frame an instruction read.  All
+    only grow; `news` lists each pc whose observations grew, in order (append-only, so
+    that every reader can keep its own place in it)."""
 
     def __init__(self):
         self.pointer_arith: set[int] = set()
         self.stack_via_pointer: set[int] = set()
+        self.stack_reads: dict[int, int] = {}
+        self.news: list[int] = []
+
+    def pointer_arith_at(self, pc: int) -> None:
+        if pc not in self.pointer_arith:
+            self.pointer_arith.add(pc)
+            self.news.append(pc)
+
+    def stack_via_pointer_at(self, pc: int) -> None:
+        if pc not in self.stack_via_pointer:
+            self.stack_via_pointer.add(pc)
+            self.news.append(pc)
+
+    def stack_read_at(self, pc: int, slots: int) -> None:
+        old = self.stack_reads.get(pc, 0)
+        if slots & ~old:
+            self.stack_reads[pc] = old | slots
+            self.news.append(pc)
+
+
+def slot_mask(lo: int, hi: int) -> int:
+    """Mask of the slots holding the stack bytes [lo, hi) (negative offsets from r10)."""
+    low, high = (-hi) // SLOT, (-lo - 1) // SLOT
+    return ((1 << (high - low + 1)) - 1) << low
+
+
+def _live_transfer(insn, live: int, bpf_loop: bool, seen: Observed) -> int:
+    """Slots of the current frame live before `insn`, given those live after it."""
+    code = insn.code
+    cls = code & 0x07
+    if cls in _JMP_CLASSES:
+        op = code & 0xF0
+        if op == _EXIT:
+            return 0
+        if op == _CALL_OP and (insn.src == 1 or bpf_loop):
+            return ALL_SLOTS
+    elif (cls == _ST or cls == _STX) and insn.dst == 10 and code & 0xE0 == _MEM and code & 0x18 == _DW \
+            and insn.off % SLOT == 0 and -512 <= insn.off < 0:
+        live &= ~(1 << ((-insn.off - 1) // SLOT))  # the whole slot is overwritten
+    return live | seen.stack_reads.get(insn.pc, 0)
 
 
 def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args: int = ARGS) -> tuple[int, int]:
@@ -125,8 +177,9 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
 
 
 class Precision:
-    """precise[pc] kept up to date as the walk observes more (a worklist over predecessors:
-    a new observation at pc only re-propagates from there)."""
+    """precise[pc] = (registers, slots, live slots) kept up to date as the walk observes
+    more (a worklist over predecessors: a new observation at pc only re-propagates from
+    there)."""
 
     def __init__(self, cfg: Cfg, seen: Observed):
         self.seen = seen
@@ -137,54 +190,55 @@ class Precision:
         for pc, (_, succ, _, _) in self.info.items():
             for s in succ:
                 self.preds[s].append(pc)
-        self.table = {pc: (0, 0) for pc in self.info}
-        self.pointer_arith: set[int] = set()
-        self.stack_via_pointer: set[int] = set()
+        self.table = {pc: (0, 0, 0) for pc in self.info}
+        self.consumed = len(seen.news)  # what the first solve below takes into account
         if self._sweep():
             self._solve(sorted(self.info))  # popped from the end: reverse pc order first
+
+    def _step(self, pc: int) -> tuple[int, int, int]:
+        """The masks before pc from those of its successors."""
+        insn, succ, bpf_loop, args = self.info[pc]
+        table = self.table
+        regs = slots = live = 0
+        for s in succ:
+            r, sl, lv = table[s]
+            regs |= r
+            slots |= sl
+            live |= lv
+        regs, slots = _transfer(insn, regs, slots, bpf_loop, self.seen, args)
+        return regs, slots, _live_transfer(insn, live, bpf_loop, self.seen)
 
     def _sweep(self) -> bool:
         """One pass in reverse pc order, which is the whole solution when every successor
         comes after its instruction; True when some does not (a loop or a backward jump),
         and the worklist must go on from this under-approximation."""
-        table, seen, backward = self.table, self.seen, False
-        for pc, (insn, succ, bpf_loop, args) in reversed(self.info.items()):
-            regs = slots = 0
+        table, backward = self.table, False
+        for pc, (_, succ, _, _) in reversed(self.info.items()):
             for s in succ:
                 if s <= pc:
                     backward = True
-                r, sl = table[s]
-                regs |= r
-                slots |= sl
-            table[pc] = _transfer(insn, regs, slots, bpf_loop, seen, args)
+            table[pc] = self._step(pc)
         return backward
 
-    def at(self, pc: int) -> tuple[int, int]:
-        """(precise register mask, precise slot mask) before the instruction at pc."""
-        seen = self.seen
-        if len(seen.pointer_arith) != len(self.pointer_arith) or len(seen.stack_via_pointer) != len(
-                self.stack_via_pointer):
-            new = (seen.pointer_arith - self.pointer_arith) | (seen.stack_via_pointer - self.stack_via_pointer)
-            self.pointer_arith, self.stack_via_pointer = set(seen.pointer_arith), set(seen.stack_via_pointer)
-            self._solve(sorted(new))
+    def at(self, pc: int) -> tuple[int, int, int]:
+        """(precise register mask, precise slot mask, live slot mask) before the instruction at pc."""
+        news = self.seen.news
+        if len(news) != self.consumed:
+            fresh = news[self.consumed:]
+            self.consumed = len(news)
+            self._solve(sorted(set(fresh)))
         return self.table[pc]
 
     def _solve(self, work: list[int]) -> None:
-        table, info, preds, seen = self.table, self.info, self.preds, self.seen
+        table, preds = self.table, self.preds
         pending = set(work)
         while work:
             pc = work.pop()
             pending.discard(pc)
-            insn, succ, bpf_loop, args = info[pc]
-            regs = slots = 0
-            for s in succ:
-                r, sl = table[s]
-                regs |= r
-                slots |= sl
-            new_regs, new_slots = _transfer(insn, regs, slots, bpf_loop, seen, args)
-            old_regs, old_slots = table[pc]
-            merged = (new_regs | old_regs, new_slots | old_slots)
-            if merged != (old_regs, old_slots):
+            new_regs, new_slots, new_live = self._step(pc)
+            old = table[pc]
+            merged = (new_regs | old[0], new_slots | old[1], new_live | old[2])
+            if merged != old:
                 table[pc] = merged
                 for p in preds[pc]:
                     if p not in pending:
@@ -192,6 +246,6 @@ class Precision:
                         work.append(p)
 
 
-def compute(cfg: Cfg, seen: Observed) -> dict[int, tuple[int, int]]:
-    """pc -> (precise register mask, precise slot mask) before the instruction, from scratch."""
+def compute(cfg: Cfg, seen: Observed) -> dict[int, tuple[int, int, int]]:
+    """pc -> (precise register mask, precise slot mask, live slot mask) before the instruction, from scratch."""
     return Precision(cfg, seen).table

@@ -3,16 +3,17 @@
 `states_safe(old, cur)` holds when every concrete machine state described by
 `cur` is also described by `old`: same frames, and register by register and
 stack byte by stack byte, old's knowledge is weaker (regsafe/stacksafe).
-Registers dead at the prune point (static liveness) are ignored, as the
-kernel's clean_live_states does.  `exact_key` is the identity used for
+Registers dead at the prune point (static liveness) and stack slots no path
+from there reads (precision.py) are ignored, as the kernel's clean_live_states does.  `exact_key` is the identity used for
 infinite-loop detection against states still being explored.
 """
 
 from __future__ import annotations
 
-from .state import MAYBE_NULL_TYPES, PKT_TYPES, SLOT, Frame, Reg, RegType, StackSlot, State
+from .state import MAYBE_NULL_TYPES, PKT_TYPES, SLOT, Frame, Reg, StackSlot, State
+from .state import T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
 
-_EXACT_TYPES = (RegType.CTX, RegType.PKT_END, RegType.MAP_PTR, RegType.STACK)
+_EXACT_TYPES = (T_CTX, T_PKT_END, T_MAP_PTR, T_STACK)
 
 
 def exact_key(state: State, live: int) -> tuple:
@@ -80,7 +81,7 @@ def within(old: Reg, cur: Reg) -> bool:
     return not (cm & ~om) and ov == cv & ~om  # Tnum.contains, inline
 
 
-_NOT_INIT, _SCALAR = RegType.NOT_INIT, RegType.SCALAR
+_NOT_INIT, _SCALAR = T_NOT_INIT, T_SCALAR
 
 
 def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
@@ -134,11 +135,12 @@ def slotsafe(spi: int, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uni
     return True
 
 
-def stacksafe(old: Frame, cur: Frame, ids, allow_uninit: bool, precise_slots: int = -1) -> int | None:
-    """None when every slot of `old` subsumes `cur`'s, else the first slot that does not."""
+def stacksafe(old: Frame, cur: Frame, ids, allow_uninit: bool, precise_slots: int = -1,
+              live_slots: int = -1) -> int | None:
+    """None when every live slot of `old` subsumes `cur`'s, else the first slot that does not."""
     cstack: dict = cur.stack
     for spi, oslot in old.stack.items():
-        if not slotsafe(spi, oslot, cstack.get(spi), ids, allow_uninit, precise_slots):
+        if live_slots >> spi & 1 and not slotsafe(spi, oslot, cstack.get(spi), ids, allow_uninit, precise_slots):
             return spi
     return None
 
@@ -150,16 +152,20 @@ ELSEWHERE = 11  # what first_difference reports for frames and callers' register
 SLOT_HINT = 16  # ... and SLOT_HINT + spi for a stack slot of the current frame
 
 
+ALL_PRECISE = (-1, -1, -1)  # every register and slot precise, every slot live
+
+
 def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
-                     precise: tuple[int, int] = (-1, -1)) -> int | None:
+                     precise: tuple[int, int, int] = ALL_PRECISE) -> int | None:
     """None when `old` subsumes `cur`, else where it failed: a register of the current
     frame (0-10), SLOT_HINT + a stack slot of it, or ELSEWHERE (callers' frames).  The
     caller keeps the answer as a hint: the same place tends to fail again (`quick_miss`).
 
-    `precise` (registers, stack slots) of the current frame whose scalar values can
-    matter from here on (precision.py); the others match any scalar, as imprecise
-    scalars do in the kernel.  The default treats everything as precise."""
-    precise_regs, precise_slots = precise
+    `precise` (registers, stack slots, live stack slots) of the current frame: whose
+    scalar values can matter from here on (precision.py) -- the others match any
+    scalar, as imprecise scalars do in the kernel -- and which slots may still be read
+    (the others match anything).  The default treats everything as precise and live."""
+    precise_regs, precise_slots, live_slots = precise
     oframes: list = old.frames
     cframes: list = cur.frames
     if len(oframes) != len(cframes):
@@ -187,13 +193,15 @@ def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
                     return i
             elif not regsafe(o, c, ids):
                 return ELSEWHERE
-        spi = stacksafe(of, cf, ids, allow_uninit, precise_slots if index == last else -1)
+        spi = (stacksafe(of, cf, ids, allow_uninit, precise_slots, live_slots) if index == last
+               else stacksafe(of, cf, ids, allow_uninit))
         if spi is not None:
             return SLOT_HINT + spi if index == last else ELSEWHERE
     return None
 
 
-def states_safe(old: State, cur: State, live: int, allow_uninit: bool, precise: tuple[int, int] = (-1, -1)) -> bool:
+def states_safe(old: State, cur: State, live: int, allow_uninit: bool,
+                precise: tuple[int, int, int] = ALL_PRECISE) -> bool:
     return first_difference(old, cur, live, allow_uninit, precise) is None
 
 
@@ -234,7 +242,8 @@ class _FreshIds:
 _FRESH_IDS = _FreshIds()
 
 
-def quick_miss(old: State, cur: State, hint: int, live: int, allow_uninit: bool, precise: tuple[int, int]) -> bool:
+def quick_miss(old: State, cur: State, hint: int, live: int, allow_uninit: bool,
+               precise: tuple[int, int, int]) -> bool:
     """True when the place `hint` (from first_difference) alone already shows that `old`
     cannot subsume `cur` (a necessary condition: with no ids mapped yet, id checks
     cannot fail)."""
@@ -244,7 +253,7 @@ def quick_miss(old: State, cur: State, hint: int, live: int, allow_uninit: bool,
     if hint >= SLOT_HINT:
         spi = hint - SLOT_HINT
         oslot = oframe.stack.get(spi)
-        return oslot is not None and not slotsafe(spi, oslot, cframe.stack.get(spi), _FRESH_IDS, allow_uninit, precise[1])
+        return oslot is not None and precise[2] >> spi & 1 and not slotsafe(spi, oslot, cframe.stack.get(spi), _FRESH_IDS, allow_uninit, precise[1])
     if not live >> hint & 1:
         return False
     o, c = oframe.regs[hint], cframe.regs[hint]

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..ebpf.opcodes import AluOp
 from .tnum import U32, U64, UNKNOWN, Tnum
+from .codes import OP_ADD, OP_AND, OP_ARSH, OP_LSH, OP_MUL, OP_OR, OP_RSH, OP_SUB, OP_XOR
 
 S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
 S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
@@ -379,12 +379,12 @@ def _xor(a: View, b: View, bits: int, t: Tnum) -> View:
 # op -> (tnum function, range function); the low half of these ops' results
 # depends only on the low halves of the operands.
 _LOW_HALF_OPS = {
-    AluOp.ADD: (Tnum.add, _add),
-    AluOp.SUB: (Tnum.sub, _sub),
-    AluOp.MUL: (Tnum.mul, _mul),
-    AluOp.AND: (Tnum.and_, _and),
-    AluOp.OR: (Tnum.or_, _or),
-    AluOp.XOR: (Tnum.xor, _xor),
+    OP_ADD: (Tnum.add, _add),
+    OP_SUB: (Tnum.sub, _sub),
+    OP_MUL: (Tnum.mul, _mul),
+    OP_AND: (Tnum.and_, _and),
+    OP_OR: (Tnum.or_, _or),
+    OP_XOR: (Tnum.xor, _xor),
 }
 
 
@@ -395,12 +395,12 @@ def _binary_view(op: int, a: View, b: View, bits: int) -> View:
 
 def _shift_view(op: int, a: View, k: int, bits: int) -> View:
     umax_all, smin_all, smax_all = _limits(bits)
-    if op == AluOp.LSH:
+    if op == OP_LSH:
         t = a.tnum.lshift(k).cast(bits // 8)
         if a.umax << k > umax_all:
             return View(t, smin_all, smax_all, 0, umax_all)
         return View(t, smin_all, smax_all, a.umin << k, a.umax << k)
-    if op == AluOp.RSH:
+    if op == OP_RSH:
         return View(a.tnum.rshift(k), smin_all, smax_all, a.umin >> k, a.umax >> k)
     t = a.tnum.arshift(k, bits)
     return View(t, a.smin >> k, a.smax >> k, 0, umax_all)
@@ -413,19 +413,19 @@ def _concrete_arsh(a: int, k: int, bits: int) -> int:
 # Concrete semantics of the ops whose abstract result on two constants is that
 # constant (the tnum and both ranges collapse to it); a, b already truncated.
 CONCRETE = {
-    AluOp.ADD: lambda a, b, bits: a + b,
-    AluOp.SUB: lambda a, b, bits: a - b,
-    AluOp.MUL: lambda a, b, bits: a * b,
-    AluOp.AND: lambda a, b, bits: a & b,
-    AluOp.OR: lambda a, b, bits: a | b,
-    AluOp.XOR: lambda a, b, bits: a ^ b,
-    AluOp.LSH: lambda a, b, bits: a << b,
-    AluOp.RSH: lambda a, b, bits: a >> b,
-    AluOp.ARSH: _concrete_arsh,
+    OP_ADD: lambda a, b, bits: a + b,
+    OP_SUB: lambda a, b, bits: a - b,
+    OP_MUL: lambda a, b, bits: a * b,
+    OP_AND: lambda a, b, bits: a & b,
+    OP_OR: lambda a, b, bits: a | b,
+    OP_XOR: lambda a, b, bits: a ^ b,
+    OP_LSH: lambda a, b, bits: a << b,
+    OP_RSH: lambda a, b, bits: a >> b,
+    OP_ARSH: _concrete_arsh,
 }
 
 
-_SHIFTS = frozenset({AluOp.LSH, AluOp.RSH, AluOp.ARSH})
+_SHIFTS = frozenset({OP_LSH, OP_RSH, OP_ARSH})
 
 
 def const_alu(op: int, a: int, b: int, is64: bool) -> int | None:
@@ -470,7 +470,7 @@ def _scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
         else:
             dst.set_view32_zext(result)
         return
-    shift_known = op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH) and src.is_const and src.const_value < bits
+    shift_known = op in (OP_LSH, OP_RSH, OP_ARSH) and src.is_const and src.const_value < bits
     if shift_known:
         result = _shift_view(op, dst.view(bits), src.const_value, bits)
     else:  # div, mod, shifts by unknown amounts: nothing is known (as in the kernel)
@@ -483,9 +483,9 @@ def _scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
 
 def scalar_neg(dst: Bounds, is64: bool) -> None:
     bits = 64 if is64 else 32
-    result = _binary_view(AluOp.SUB, const_view(0, bits), dst.view(bits), bits)
+    result = _binary_view(OP_SUB, const_view(0, bits), dst.view(bits), bits)
     if is64:
-        low = _binary_view(AluOp.SUB, const_view(0, 32), dst.view(32), 32)
+        low = _binary_view(OP_SUB, const_view(0, 32), dst.view(32), 32)
         dst.set_view64(result, low)
     else:
         dst.set_view32_zext(result)

@@ -44,6 +44,13 @@ class RegType(enum.Enum):
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
 
 
+# The members as module constants: `RegType.X` is a class-attribute lookup (~100 ns) on
+# every use, and the interpreter asks for them on every instruction.
+T_NOT_INIT, T_SCALAR, T_CTX, T_MAP_PTR = RegType.NOT_INIT, RegType.SCALAR, RegType.CTX, RegType.MAP_PTR
+T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MAP_KEY, T_STACK = RegType.MAP_VALUE, RegType.MAP_VALUE_OR_NULL, RegType.MAP_KEY, RegType.STACK
+T_PKT, T_PKT_META, T_PKT_END, T_MEM = RegType.PKT, RegType.PKT_META, RegType.PKT_END, RegType.MEM
+T_MEM_OR_NULL, T_FUNC = RegType.MEM_OR_NULL, RegType.FUNC
+
 POINTER_TYPES = frozenset(t for t in RegType if t not in (RegType.NOT_INIT, RegType.SCALAR))
 PKT_TYPES = frozenset({RegType.PKT, RegType.PKT_META})
 MAYBE_NULL_TYPES = frozenset({RegType.MAP_VALUE_OR_NULL, RegType.MEM_OR_NULL})
@@ -61,7 +68,7 @@ NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL
 class Reg(Bounds):
     __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "_key")
 
-    def __init__(self, type: RegType = RegType.NOT_INIT):
+    def __init__(self, type: RegType = T_NOT_INIT):
         self.type = type
         self.off = 0
         self.id = 0
@@ -115,14 +122,14 @@ class Reg(Bounds):
     # -- constructors -------------------------------------------------------------
     @staticmethod
     def unknown() -> "Reg":
-        reg = Reg(RegType.SCALAR)
+        reg = Reg(T_SCALAR)
         reg.set_unknown_bounds()
         return reg
 
     @staticmethod
     def const(value: int) -> "Reg":
         reg = Reg.__new__(Reg)  # every field set once (Reg() would set the bounds twice)
-        reg.type = RegType.SCALAR
+        reg.type = T_SCALAR
         reg.off = reg.id = reg.range = reg.frameno = reg.mem_size = 0
         reg.map = reg._key = None
         reg.set_const_bounds(value)
@@ -136,7 +143,7 @@ class Reg(Bounds):
         return reg
 
     def mark_unknown(self) -> None:
-        self.type = RegType.SCALAR
+        self.type = T_SCALAR
         self.off = self.id = self.range = self.mem_size = self.frameno = 0
         self.map = None
         self.set_unknown_bounds()
@@ -147,16 +154,16 @@ class Reg(Bounds):
 
     def mark_not_init(self) -> None:
         self.mark_unknown()
-        self.type = RegType.NOT_INIT
+        self.type = T_NOT_INIT
 
     # -- queries ------------------------------------------------------------------
     @property
     def is_scalar(self) -> bool:
-        return self.type is RegType.SCALAR
+        return self.type is T_SCALAR
 
     @property
     def is_init(self) -> bool:
-        return self.type is not RegType.NOT_INIT
+        return self.type is not T_NOT_INIT
 
     def key(self) -> tuple:
         """Everything that distinguishes two register states (exact comparison); cached,
@@ -243,7 +250,7 @@ class Frame:
         self.callsite = callsite
         self.subprog = subprog
         self.callback = callback  # a bpf_loop callback: its exit returns to the call insn
-        self.regs[10] = Reg.pointer(RegType.STACK, frameno=frameno)
+        self.regs[10] = Reg.pointer(T_STACK, frameno=frameno)
 
     def copy(self) -> "Frame":
         """Copy-on-write: both frames share registers and slots from now on."""
