@@ -10,7 +10,7 @@ Every check raises `Reject` with the kernel's wording.
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction
-from ..ebpf.opcodes import AtomicOp, Mode, PseudoSrc
+from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import branches, codes, precision, pruning
@@ -25,8 +25,9 @@ from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, 
 from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, State
 from .tnum import U32, Tnum
 from .codes import (
-    ALU, ALU64, STX, OP_ADD, OP_AND, OP_ARSH, OP_CALL, OP_DIV, OP_END, OP_EXIT, OP_JA, OP_JEQ, OP_JGE, OP_JGT,
-    OP_JLE, OP_JLT, OP_JNE, OP_LSH, OP_MOD, OP_MOV, OP_MUL, OP_NEG, OP_OR, OP_RSH, OP_SUB, OP_XOR,
+    ALU, ALU64, GOTOL, MODE_MEMSX, STX, X,
+    OP_ADD, OP_AND, OP_ARSH, OP_CALL, OP_DIV, OP_END, OP_EXIT, OP_JA, OP_JEQ, OP_JGE, OP_JGT, OP_JLE, OP_JLT, OP_JNE,
+    OP_LSH, OP_MOD, OP_MOV, OP_MUL, OP_NEG, OP_OR, OP_RSH, OP_SUB, OP_XOR,
 )
 from .state import (
     T_CTX, T_FUNC, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MEM, T_NOT_INIT, T_PKT, T_PKT_END,
@@ -132,7 +133,8 @@ class Checker:
             self.lines.append(f"0: {format_frame(frame)}")
         # pc -> (instruction, its handler, the slot after it): one lookup per step
         by_class = self.handlers_by_class()
-        steps = {insn.pc: (insn, specialise(self, insn, self.general_handler(insn, by_class)), insn.pc + insn.slots)
+        steps = {insn.pc: (insn, specialise(self, insn, self.general_handler(insn, by_class)),
+                           insn.pc + (2 if insn.code == codes.LD_IMM64 else 1))
                  for insn in self.insns}
         prune_points = self.cfg.prune_points
         visit, pop, end_path = self._visit, self._pop, self._end_path
@@ -366,7 +368,7 @@ class Checker:
             dst.id = 0
             self.write_reg(insn.dst, dst)
             return
-        if insn.uses_reg_src:
+        if code & X:
             src = self.read_reg(insn.src)
         else:
             src = Reg.shared_const(insn.imm if is64 else insn.imm & U32)
@@ -383,7 +385,7 @@ class Checker:
         self.write_reg(insn.dst, result)
 
     def _mov(self, insn: Instruction, is64: bool) -> None:
-        if not insn.uses_reg_src:
+        if not insn.code & X:
             self.write_reg(insn.dst, Reg.shared_const(insn.imm if is64 else insn.imm & U32))
             return
         src = self.read_reg(insn.src)
@@ -411,7 +413,7 @@ class Checker:
 
     def _endian(self, dst: Reg, insn: Instruction) -> None:
         size = insn.imm // 8
-        if insn.cls == ALU and not insn.uses_reg_src:  # to_le: a truncation on little endian
+        if insn.code & 0x07 == ALU and not insn.code & X:  # to_le: a truncation on little endian
             truncate(dst, size)
             return
         if dst.is_const:
@@ -423,7 +425,7 @@ class Checker:
 
     def _pointer_alu(self, insn: Instruction, dst: Reg, src: Reg, is64: bool) -> Reg:
         """adjust_ptr_min_max_vals: pointer +/- scalar keeps the pointer, anything else is refused."""
-        op, d = insn.op, insn.dst
+        op, d = insn.code & 0xF0, insn.dst
         if dst.type.is_pointer and src.type.is_pointer:
             if op == OP_SUB and self.profile.allow_ptr_leaks:
                 return Reg.unknown()
@@ -487,7 +489,7 @@ class Checker:
             self.observed.stack_via_pointer_at(insn.pc)
         size = SIZE_OF_CODE[insn.code & 0x18]
         value = self.mem_access(insn.src, base, insn.off, size, write=False)
-        if insn.code & 0xE0 == Mode.MEMSX:
+        if insn.code & 0xE0 == MODE_MEMSX:
             value = value.copy()
             sign_extend(value, size * 8, 64)
         self.write_reg(insn.dst, value)
@@ -830,13 +832,13 @@ class Checker:
         op = insn.code & 0xF0
         self.jmps += 1  # every jump-class instruction counts, as the kernel's jmps_processed
         if op == OP_JA:
-            return insn.target
+            return insn.pc + 1 + (insn.imm if insn.code == GOTOL else insn.off)
         if op == OP_EXIT:
             return self._exit(insn)
         if op == OP_CALL:
-            if insn.is_local_call:
+            if insn.src == 1:
                 return self._local_call(insn)
-            if insn.is_kfunc_call:
+            if insn.src == 2:  # a kfunc
                 raise XdpError("verifier: calls to kernel functions (kfuncs) are not implemented")
             return self.helper_call(insn) or insn.pc + 1
         return self._cond_jmp(insn)
@@ -924,8 +926,8 @@ class Checker:
         return fall  # both impossible: cannot happen with sound bounds; keep walking
 
     def _pointer_cond(self, insn: Instruction, dst: Reg, src: Reg, bits: int, fall: int, target: int) -> int:
-        op = insn.op
-        if bits == 64 and op in (OP_JGT, OP_JGE, OP_JLT, OP_JLE) and insn.uses_reg_src:
+        op, uses_reg = insn.code & 0xF0, insn.code & X
+        if bits == 64 and op in (OP_JGT, OP_JGE, OP_JLT, OP_JLE) and uses_reg:
             pkt_cmp = _pkt_compare(dst, src, op)
             if pkt_cmp is not None:
                 other = self.state.copy()
@@ -941,7 +943,7 @@ class Checker:
             regno = insn.dst if dst.type.is_pointer else insn.src
             raise Reject(f"R{regno} pointer comparison prohibited")
         other = self.state.copy()
-        if (bits == 64 and insn.uses_reg_src and op in (OP_JEQ, OP_JNE) and dst.type.is_pointer
+        if (bits == 64 and uses_reg and op in (OP_JEQ, OP_JNE) and dst.type.is_pointer
                 and src.type.is_pointer and dst.type.maybe_null != src.type.maybe_null):
             # equal to a pointer that is not NULL: not NULL either (the kernel's jeq/jne inference)
             equal_state = other if op == OP_JEQ else self.state

@@ -26,6 +26,6 @@ OP_JGT, OP_JGE, OP_JLT, OP_JLE = int(JmpOp.JGT), int(JmpOp.JGE), int(JmpOp.JLT),
 OP_JSGT, OP_JSGE, OP_JSLT, OP_JSLE = int(JmpOp.JSGT), int(JmpOp.JSGE), int(JmpOp.JSLT), int(JmpOp.JSLE)
 CALL, EXIT, GOTOL = JMP | OP_CALL, JMP | OP_EXIT, JMP32 | OP_JA  # whole codes
 LD_IMM64 = int(_LD_IMM64_ENUM)
-MODE_IND, MODE_MEM, MODE_ATOMIC = int(Mode.IND), int(Mode.MEM), int(Mode.ATOMIC)
+MODE_IND, MODE_MEM, MODE_MEMSX, MODE_ATOMIC = int(Mode.IND), int(Mode.MEM), int(Mode.MEMSX), int(Mode.ATOMIC)
 SIZE_DW = int(Size.DW)
 ATOMIC_STX = STX | MODE_ATOMIC  # code & 0xE7 of every atomic instruction

@@ -212,12 +212,18 @@ class Precision:
         """One pass in reverse pc order, which is the whole solution when every successor
         comes after its instruction; True when some does not (a loop or a backward jump),
         and the worklist must go on from this under-approximation."""
-        table, backward = self.table, False
-        for pc, (_, succ, _, _) in reversed(self.info.items()):
+        table, seen, backward = self.table, self.seen, False
+        for pc, (insn, succ, bpf_loop, args) in reversed(self.info.items()):
+            regs = slots = live = 0
             for s in succ:
                 if s <= pc:
                     backward = True
-            table[pc] = self._step(pc)
+                r, sl, lv = table[s]
+                regs |= r
+                slots |= sl
+                live |= lv
+            regs, slots = _transfer(insn, regs, slots, bpf_loop, seen, args)
+            table[pc] = regs, slots, _live_transfer(insn, live, bpf_loop, seen)
         return backward
 
     def at(self, pc: int) -> tuple[int, int, int]:
