@@ -11,7 +11,9 @@ Here the same idea is a backward dataflow over all paths: `precise[pc]` is the
 flow into such a use.  Uses: both operands of conditional jumps, of add/sub
 where a pointer took part, of mul/div/mod (target rules check their ranges),
 memory access bases, the argument registers of helpers (as many as each takes)
-and subprograms (r1-r5), r0 at exits.
+and subprograms (r1-r5), r0 at the exits of subprograms and callbacks (the
+program's own return value decides nothing: the kernel range-checks it only for
+devmap/cpumap programs, and the pointer-leak check is on its type).
 Values flow through ALU operations, moves and the stack: a store with r10 as
 base into slot s, a load from s; loads and stores through other bases that
 pointed into the stack count for every slot.  Calls of subprograms and
@@ -41,7 +43,6 @@ from .state import SLOT
 
 _RANGE_CHECKED = frozenset({AluOp.MUL, AluOp.DIV, AluOp.MOD})  # the nfp rules check their operands
 ALL_SLOTS = (1 << 64) - 1  # 512 bytes of stack = 64 slots
-ARGS = 0b111110  # r1-r5
 CALLER_SAVED = 0b111111  # r0-r5
 # Plain ints for the per-instruction transfer (codes.py: enum members cost a class lookup each).
 _CALL, _ALU_CLASSES, _JMP_CLASSES = codes.CALL, codes.ALU_CLASSES, codes.JMP_CLASSES
@@ -112,8 +113,9 @@ def _live_transfer(insn, live: int, bpf_loop: bool, seen: Observed) -> int:
     return live | seen.stack_reads.get(insn.pc, 0)
 
 
-def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args: int = ARGS) -> tuple[int, int]:
-    """(regs, slots) precise before `insn`, given those precise after it."""
+def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args: int) -> tuple[int, int]:
+    """(regs, slots) precise before `insn`, given those precise after it; `args`: the registers
+    a call or exit passes on (Precision.info)."""
     code = insn.code
     cls = code & 0x07
     bit_dst, bit_src = 1 << insn.dst, 1 << insn.src
@@ -136,7 +138,7 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
     if cls in _JMP_CLASSES:
         op = code & 0xF0
         if op == _EXIT:
-            return 1, 0  # r0 leaves; nothing else of this frame survives
+            return args, 0  # r0 if it goes back to a caller; nothing else of this frame survives
         if op == _CALL_OP:
             regs &= ~CALLER_SAVED
             if insn.src == 1 or bpf_loop:  # subprograms and callbacks may read this frame's stack
@@ -184,8 +186,11 @@ class Precision:
     def __init__(self, cfg: Cfg, seen: Observed):
         self.seen = seen
         succ_of, callbacks = cfg.succ, cfg.callback_calls
+        main_end = cfg.subprog_starts[1] if len(cfg.subprog_starts) > 1 else 1 << 62
+        # what a call or exit passes on: a call's argument registers, r0 from a subprogram's exit
         self.info = {insn.pc: (insn, succ_of[insn.pc], insn.pc in callbacks,
-                               cfg.args_read(insn) if insn.code == _CALL else 0) for insn in cfg.insns}
+                               cfg.args_read(insn) if insn.code == _CALL else
+                               int(insn.code == codes.EXIT and insn.pc >= main_end)) for insn in cfg.insns}
         self.preds: dict[int, list[int]] = {pc: [] for pc in self.info}
         for pc, (_, succ, _, _) in self.info.items():
             for s in succ:
