@@ -14,7 +14,6 @@ ALU, ALU64, JMP, JMP32 = int(Cls.ALU), int(Cls.ALU64), int(Cls.JMP), int(Cls.JMP
 ALU_CLASSES = frozenset({ALU, ALU64})
 JMP_CLASSES = frozenset({JMP, JMP32})
 X = int(Src.X)  # the source is a register
-MOV = int(AluOp.MOV)
 OP_JA, OP_CALL, OP_EXIT = int(JmpOp.JA), int(JmpOp.CALL), int(JmpOp.EXIT)
 OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD = (int(AluOp.ADD), int(AluOp.SUB), int(AluOp.MUL), int(AluOp.DIV),
                                           int(AluOp.MOD))

@@ -24,7 +24,7 @@ from .state import T_NOT_INIT, T_SCALAR
 _SCALAR, _NOT_INIT = T_SCALAR, T_NOT_INIT
 _SHIFTS = (OP_LSH, OP_RSH, OP_ARSH)
 # Plain ints (codes.py): compared once per instruction while building the handlers.
-_ALU, _ALU64, _JMP, _JMP32, _MOV, _X = codes.ALU, codes.ALU64, codes.JMP, codes.JMP32, codes.MOV, codes.X
+_ALU, _ALU64, _JMP, _JMP32, _MOV, _X = codes.ALU, codes.ALU64, codes.JMP, codes.JMP32, codes.OP_MOV, codes.X
 
 # Conditional jumps on two constants of one width, unsigned or signed (kernel is_branch_taken).
 _COMPARE = {

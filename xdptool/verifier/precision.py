@@ -36,30 +36,20 @@ when pruning.  The same argument makes the observations enough.
 
 from __future__ import annotations
 
-from ..ebpf.opcodes import AluOp
 from . import codes
 from .cfg import SIZE_OF_CODE, Cfg
 from .state import SLOT
 
-_RANGE_CHECKED = frozenset({AluOp.MUL, AluOp.DIV, AluOp.MOD})  # the nfp rules check their operands
+_RANGE_CHECKED = frozenset({codes.OP_MUL, codes.OP_DIV, codes.OP_MOD})  # the nfp rules check their operands
 ALL_SLOTS = (1 << 64) - 1  # 512 bytes of stack = 64 slots
 CALLER_SAVED = 0b111111  # r0-r5
 # Plain ints for the per-instruction transfer (codes.py: enum members cost a class lookup each).
 _CALL, _ALU_CLASSES, _JMP_CLASSES = codes.CALL, codes.ALU_CLASSES, codes.JMP_CLASSES
 _LD, _LDX, _ST, _STX, _LD_IMM64 = codes.LD, codes.LDX, codes.ST, codes.STX, codes.LD_IMM64
 _MEM, _DW = codes.MODE_MEM, codes.SIZE_DW
-_MOV, _EXIT, _CALL_OP, _JA = codes.MOV, codes.OP_EXIT, codes.OP_CALL, codes.OP_JA
-_NO_EFFECT = frozenset({int(AluOp.NEG), int(AluOp.END)})
+_MOV, _EXIT, _CALL_OP, _JA = codes.OP_MOV, codes.OP_EXIT, codes.OP_CALL, codes.OP_JA
+_NO_EFFECT = frozenset({codes.OP_NEG, codes.OP_END})
 _IND, _ATOMIC = codes.MODE_IND, codes.MODE_ATOMIC
-
-
-def _slots(off: int, size: int) -> int:
-    """Mask of the slots a fixed r10-relative access [off, off+size) touches."""
-    mask = 0
-    for byte in (off, off + size - 1):
-        if -512 <= byte < 0:
-            mask |= 1 << ((-byte - 1) // SLOT)
-    return mask
 
 
 class Observed:
@@ -92,7 +82,11 @@ class Observed:
 
 
 def slot_mask(lo: int, hi: int) -> int:
-    """Mask of the slots holding the stack bytes [lo, hi) (negative offsets from r10)."""
+    """Mask of the slots holding the stack bytes [lo, hi) (negative offsets from r10;
+    bytes outside the 512-byte stack are left out)."""
+    lo, hi = max(lo, -512), min(hi, 0)
+    if lo >= hi:
+        return 0
     low, high = (-hi) // SLOT, (-lo - 1) // SLOT
     return ((1 << (high - low + 1)) - 1) << low
 
@@ -155,7 +149,7 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
         if regs & bit_dst:
             regs &= ~bit_dst
             if insn.src == 10:
-                slots |= _slots(insn.off, SIZE_OF_CODE[code & 0x18])
+                slots |= slot_mask(insn.off, insn.off + SIZE_OF_CODE[code & 0x18])
             elif insn.pc in seen.stack_via_pointer:
                 slots = ALL_SLOTS
         return regs | bit_src, slots
@@ -166,16 +160,24 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
     if (code & 0xE0) == _ATOMIC:  # reads and writes memory; fetches load into src (cmpxchg: r0)
         regs |= bit_src | 1
         if insn.dst == 10:
-            slots |= _slots(insn.off, SIZE_OF_CODE[code & 0x18])
+            slots |= slot_mask(insn.off, insn.off + SIZE_OF_CODE[code & 0x18])
         elif insn.pc in seen.stack_via_pointer:
             slots = ALL_SLOTS
         return regs, slots
     if insn.dst == 10:
-        if slots & _slots(insn.off, SIZE_OF_CODE[code & 0x18]):
+        if slots & slot_mask(insn.off, insn.off + SIZE_OF_CODE[code & 0x18]):
             regs |= bit_src
     elif insn.pc in seen.stack_via_pointer and slots:
         regs |= bit_src
     return regs, slots
+
+
+def _passes_on(cfg: Cfg, insn, main_end: int) -> int:
+    """The registers a call or exit hands on: a call's arguments, r0 from the exit of a
+    subprogram or callback (the program's own exit, before `main_end`, hands on nothing)."""
+    if insn.code == _CALL:
+        return cfg.args_read(insn)
+    return int(insn.code == codes.EXIT and insn.pc >= main_end)
 
 
 class Precision:
@@ -187,10 +189,8 @@ class Precision:
         self.seen = seen
         succ_of, callbacks = cfg.succ, cfg.callback_calls
         main_end = cfg.subprog_starts[1] if len(cfg.subprog_starts) > 1 else 1 << 62
-        # what a call or exit passes on: a call's argument registers, r0 from a subprogram's exit
-        self.info = {insn.pc: (insn, succ_of[insn.pc], insn.pc in callbacks,
-                               cfg.args_read(insn) if insn.code == _CALL else
-                               int(insn.code == codes.EXIT and insn.pc >= main_end)) for insn in cfg.insns}
+        self.info = {insn.pc: (insn, succ_of[insn.pc], insn.pc in callbacks, _passes_on(cfg, insn, main_end))
+                     for insn in cfg.insns}
         self.preds: dict[int, list[int]] = {pc: [] for pc in self.info}
         for pc, (_, succ, _, _) in self.info.items():
             for s in succ:
@@ -217,18 +217,10 @@ class Precision:
         """One pass in reverse pc order, which is the whole solution when every successor
         comes after its instruction; True when some does not (a loop or a backward jump),
         and the worklist must go on from this under-approximation."""
-        table, seen, backward = self.table, self.seen, False
-        for pc, (insn, succ, bpf_loop, args) in reversed(self.info.items()):
-            regs = slots = live = 0
-            for s in succ:
-                if s <= pc:
-                    backward = True
-                r, sl, lv = table[s]
-                regs |= r
-                slots |= sl
-                live |= lv
-            regs, slots = _transfer(insn, regs, slots, bpf_loop, seen, args)
-            table[pc] = regs, slots, _live_transfer(insn, live, bpf_loop, seen)
+        table, backward = self.table, False
+        for pc, (_, succ, _, _) in reversed(self.info.items()):
+            backward = backward or any(s <= pc for s in succ)
+            table[pc] = self._step(pc)
         return backward
 
     def at(self, pc: int) -> tuple[int, int, int]:
