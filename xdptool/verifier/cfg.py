@@ -35,11 +35,21 @@ class Cfg:
     callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
     succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
     helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
+    _preds: dict[int, list[int]] | None = None
 
     def args_read(self, insn: Instruction) -> int:
         """Mask of the argument registers a call reads: the helper's, or all of r1-r5."""
         count = self.helper_args.get(insn.imm, 5) if insn.code == _CALL and insn.src == 0 else 5
         return ((1 << count) - 1) << 1
+
+    def predecessors(self) -> dict[int, list[int]]:
+        """pc -> the slots whose successors include it (built once, on first use)."""
+        if self._preds is None:
+            self._preds = {pc: [] for pc in self.succ}
+            for pc, nxt in self.succ.items():
+                for s in nxt:
+                    self._preds[s].append(pc)
+        return self._preds
 
     def subprog_of(self, pc: int) -> int:
         index = 0
@@ -305,28 +315,29 @@ def _liveness(cfg: Cfg) -> None:
             out |= live_in[s]
         live_in[pc] = gen | (out & keep)
     if backward:  # then a worklist from every instruction whose successor came later in that pass
-        solve_backward(live_in, {pc: (nxt, gen, keep, exit_out) for pc, nxt, gen, keep, exit_out in order},
-                       [pc for pc, nxt, *_ in order if nxt and nxt[-1] <= pc])
+        nodes = {pc: (nxt, gen, keep, exit_out) for pc, nxt, gen, keep, exit_out in order}
+
+        def update(pc: int) -> bool:
+            nxt, gen, keep, out = nodes[pc]
+            for s in nxt:
+                out |= live_in[s]
+            new = gen | (out & keep)
+            changed = new != live_in[pc]
+            live_in[pc] = new
+            return changed
+
+        propagate([pc for pc, nxt, *_ in order if nxt and nxt[-1] <= pc], cfg.predecessors(), update)
     cfg.live_in = live_in
 
 
-def solve_backward(live_in: dict[int, int], nodes: dict, work: list[int]) -> None:
-    """Finish a may-live fixpoint from `work`: nodes[pc] = (successors, gen, keep mask,
-    live at an exit); a change re-queues the predecessors."""
-    preds: dict[int, list[int]] = {pc: [] for pc in nodes}
-    for pc, (nxt, *_) in nodes.items():
-        for s in nxt:
-            preds[s].append(pc)
+def propagate(work: list[int], preds: Mapping[int, list[int]], update) -> None:
+    """The worklist of a backward dataflow: `update(pc)` recomputes pc from its successors
+    and says whether it changed; then its predecessors are due again."""
     pending = set(work)
     while work:
         pc = work.pop()
         pending.discard(pc)
-        nxt, gen, keep, out = nodes[pc]
-        for s in nxt:
-            out |= live_in[s]
-        new = gen | (out & keep)
-        if new != live_in[pc]:
-            live_in[pc] = new
+        if update(pc):
             for p in preds[pc]:
                 if p not in pending:
                     pending.add(p)

@@ -37,7 +37,7 @@ when pruning.  The same argument makes the observations enough.
 from __future__ import annotations
 
 from . import codes
-from .cfg import SIZE_OF_CODE, Cfg
+from .cfg import SIZE_OF_CODE, Cfg, propagate
 from .state import SLOT
 
 _RANGE_CHECKED = frozenset({codes.OP_MUL, codes.OP_DIV, codes.OP_MOD})  # the nfp rules check their operands
@@ -191,10 +191,7 @@ class Precision:
         main_end = cfg.subprog_starts[1] if len(cfg.subprog_starts) > 1 else 1 << 62
         self.info = {insn.pc: (insn, succ_of[insn.pc], insn.pc in callbacks, _passes_on(cfg, insn, main_end))
                      for insn in cfg.insns}
-        self.preds: dict[int, list[int]] = {pc: [] for pc in self.info}
-        for pc, (_, succ, _, _) in self.info.items():
-            for s in succ:
-                self.preds[s].append(pc)
+        self.preds = cfg.predecessors()
         self.table = {pc: (0, 0, 0) for pc in self.info}
         self.consumed = len(seen.news)  # what the first solve below takes into account
         if self._sweep():
@@ -233,20 +230,16 @@ class Precision:
         return self.table[pc]
 
     def _solve(self, work: list[int]) -> None:
-        table, preds = self.table, self.preds
-        pending = set(work)
-        while work:
-            pc = work.pop()
-            pending.discard(pc)
+        table = self.table
+
+        def update(pc: int) -> bool:  # masks only grow: merged with what pc had
             new_regs, new_slots, new_live = self._step(pc)
             old = table[pc]
             merged = (new_regs | old[0], new_slots | old[1], new_live | old[2])
-            if merged != old:
-                table[pc] = merged
-                for p in preds[pc]:
-                    if p not in pending:
-                        pending.add(p)
-                        work.append(p)
+            table[pc] = merged
+            return merged != old
+
+        propagate(work, self.preds, update)
 
 
 def compute(cfg: Cfg, seen: Observed) -> dict[int, tuple[int, int, int]]:
