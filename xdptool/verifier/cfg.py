@@ -34,6 +34,7 @@ class Cfg:
     live_in: dict[int, int] = field(default_factory=dict)  # pc -> bitmask of live registers
     callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
     succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
+    targets: dict[int, int] = field(default_factory=dict)  # pc -> where a goto or conditional jump goes
     helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
     _preds: dict[int, list[int]] | None = None
 
@@ -159,7 +160,7 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
             branches[insn.pc] = target
     subprog_starts = sorted(starts)
     cfg = Cfg(insns, by_pc, subprog_starts, helper_args=dict(helper_args or {}))
-    cfg.succ = succ
+    cfg.succ, cfg.targets = succ, branches
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
     sub, (first, stop) = 0, bounds[0]
     for i, insn in enumerate(insns):  # check_subprogs, in pc order as the kernel reports

@@ -25,7 +25,7 @@ from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, 
 from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, State
 from .tnum import U32, Tnum
 from .codes import (
-    ALU, ALU64, GOTOL, MODE_MEMSX, STX, X,
+    ALU, ALU64, MODE_MEMSX, STX, X,
     OP_ADD, OP_AND, OP_ARSH, OP_CALL, OP_DIV, OP_END, OP_EXIT, OP_JA, OP_JEQ, OP_JGE, OP_JGT, OP_JLE, OP_JLT, OP_JNE,
     OP_LSH, OP_MOD, OP_MOV, OP_MUL, OP_NEG, OP_OR, OP_RSH, OP_SUB, OP_XOR,
 )
@@ -832,7 +832,7 @@ class Checker:
         op = insn.code & 0xF0
         self.jmps += 1  # every jump-class instruction counts, as the kernel's jmps_processed
         if op == OP_JA:
-            return insn.pc + 1 + (insn.imm if insn.code == GOTOL else insn.off)
+            return self.cfg.targets[insn.pc]
         if op == OP_EXIT:
             return self._exit(insn)
         if op == OP_CALL:
@@ -1081,7 +1081,7 @@ class Checker:
         calls: dict[int, set[int]] = {}
         for insn in self.insns:
             if insn.code == codes.CALL and insn.src == 1:
-                calls.setdefault(self.cfg.subprog_of(insn.pc), set()).add(starts.index(insn.pc + 1 + insn.imm))
+                calls.setdefault(self.cfg.subprog_of(insn.pc), set()).add(starts.index(insn.target))
 
         def walk(sub: int, total: int, frames: int) -> None:
             total += depth.get(sub, 0)
