@@ -94,15 +94,16 @@ def test_a_backward_jump_without_a_loop_needs_a_second_pass():
 def test_effect_shapes_agree_with_register_effects_for_every_opcode():
     """The per-opcode shape table, for every register pair (including dst == src and r0/r6)."""
     from xdptool.ebpf.insn import Instruction
-    from xdptool.verifier.cfg import _SHAPES, Cfg, _reads_writes
+    from xdptool.verifier.cfg import _SHAPES, Cfg, _reads_writes, rows_of
 
-    cfg = Cfg([], {}, [0])
+    cfg = Cfg([], {}, [], [0])
     assert len(_SHAPES) > 100
     for code in _SHAPES:
         for dst, src in ((0, 0), (1, 6), (6, 1), (3, 3), (9, 10), (10, 2)):
             reads, writes, kills = register_effects(Instruction(code, dst=dst, src=src))
             expected = (sum(1 << r for r in reads), sum(1 << r for r in set(writes) | set(kills)))
-            assert _reads_writes(cfg, Instruction(code, dst=dst, src=src)) == expected, (hex(code), dst, src)
+            row = rows_of([Instruction(code, dst=dst, src=src)])[0]
+            assert _reads_writes(cfg, row) == expected, (hex(code), dst, src)
 
 
 def test_a_recursive_call_is_a_back_edge_and_a_loop_is_a_loop_head():

@@ -11,6 +11,7 @@ returns from calls, and loop heads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Mapping
 
 from ..ebpf.insn import Instruction
@@ -20,6 +21,16 @@ from . import codes
 from .result import Reject
 
 BPF_LOOP = 181  # helper id of bpf_loop(nr, callback, ctx, flags)
+# The static passes read every instruction's fields several times; a tuple of plain ints
+# costs a fraction of a dataclass attribute lookup per field, so they are read once.
+PC, CODE, DST, SRC, OFF, IMM = range(6)
+
+
+def rows_of(insns: list[Instruction]) -> list[tuple[int, int, int, int, int, int]]:
+    """(pc, code, dst, src, off, imm) of every instruction, in program order."""
+    return [(i.pc, i.code, i.dst, i.src, i.off, i.imm) for i in insns]
+
+
 SIZE_OF_CODE = {int(size): n for size, n in SIZE_BYTES.items()}  # code & 0x18 -> bytes (no Size() per access)
 _CALL = codes.CALL
 
@@ -28,6 +39,7 @@ _CALL = codes.CALL
 class Cfg:
     insns: list[Instruction]
     by_pc: dict[int, Instruction]
+    rows: list[tuple[int, int, int, int, int, int]]  # rows_of(insns)
     subprog_starts: list[int]  # sorted first slots; [0] is the entry
     prune_points: set[int] = field(default_factory=set)
     loop_heads: set[int] = field(default_factory=set)  # targets of back-edges
@@ -38,9 +50,9 @@ class Cfg:
     helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
     _preds: dict[int, list[int]] | None = None
 
-    def args_read(self, insn: Instruction) -> int:
-        """Mask of the argument registers a call reads: the helper's, or all of r1-r5."""
-        count = self.helper_args.get(insn.imm, 5) if insn.code == _CALL and insn.src == 0 else 5
+    def args_read(self, row: tuple) -> int:
+        """Mask of the argument registers a call (a row) reads: the helper's, or all of r1-r5."""
+        count = self.helper_args.get(row[IMM], 5) if row[CODE] == _CALL and row[SRC] == 0 else 5
         return ((1 << count) - 1) << 1
 
     def predecessors(self) -> dict[int, list[int]]:
@@ -89,40 +101,40 @@ _PSEUDO_FUNC = int(PseudoSrc.FUNC)
 _VALID_OPCODES = frozenset(int(code) for code in VALID_OPCODES)
 
 
-def check_insn_fields(insn: Instruction) -> None:
-    code = insn.code
+_FIELD_AT = {"dst": DST, "src": SRC, "off": OFF, "imm": IMM}
+
+
+def check_insn_fields(row: tuple, insn: Instruction) -> None:
+    """Opcode and reserved fields of one instruction (`row` is its rows_of form)."""
+    pc, code, _, src, _, imm = row
     if code not in _VALID_OPCODES:
-        raise Reject(f"unknown opcode {code:02x}", insn.pc)
+        raise Reject(f"unknown opcode {code:02x}", pc)
     if code == _LD_IMM64:
         if insn.ext != b"\0\0\0\0":
-            raise Reject("invalid bpf_ld_imm64 insn", insn.pc)
-        if insn.src not in _PSEUDO_SRCS:
-            raise Reject("unrecognized bpf_ld_imm64 insn", insn.pc)
-    restricted = _RULES.get((code, insn.src))
+            raise Reject("invalid bpf_ld_imm64 insn", pc)
+        if src not in _PSEUDO_SRCS:
+            raise Reject("unrecognized bpf_ld_imm64 insn", pc)
+    restricted = _RULES.get((code, src))
     if restricted is None:
         rules = rules_for(insn)[1]
-        restricted = _RULES[(code, insn.src)] = [(n, rules[n]) for n in FIELDS if rules[n] is not ANY]
-    for name, allowed in restricted:
-        if getattr(insn, name) not in allowed:
-            raise Reject(_reserved_message(insn), insn.pc)
+        restricted = _RULES[(code, src)] = [(_FIELD_AT[n], rules[n]) for n in FIELDS if rules[n] is not ANY]
+    for index, allowed in restricted:
+        if row[index] not in allowed:
+            raise Reject(_reserved_message(insn), pc)
     if code & 0x07 in _ALU_CLASSES and not code & _X:
         op = code & 0xF0
-        if op in _DIVS and insn.imm == 0:
-            raise Reject("div by zero", insn.pc)
+        if op in _DIVS and imm == 0:
+            raise Reject("div by zero", pc)
         if op in _SHIFTS:
             width = 64 if code & 0x07 == _ALU64 else 32
-            if not 0 <= insn.imm < width:
-                raise Reject(f"invalid shift {insn.imm}", insn.pc)
+            if not 0 <= imm < width:
+                raise Reject(f"invalid shift {imm}", pc)
 
 
-def successors(insn: Instruction) -> list[int]:
-    """Slots control can reach next (a local call's entry is not among them)."""
-    return _decode_flow(insn)[0]
-
-
-def _decode_flow(insn: Instruction) -> tuple[list[int], int | None]:
-    """(successors, branch target or None), from the raw fields in one go (no property chains)."""
-    code, pc = insn.code, insn.pc
+def _decode_flow(row: tuple) -> tuple[list[int], int | None]:
+    """(slots control can reach next, branch target or None) of a row; a local call's
+    entry is not among the successors."""
+    pc, code, _, _, off, imm = row
     if code & 0x07 not in _JMP_CLASSES:
         return [pc + 2 if code == _LD_IMM64 else pc + 1], None
     op = code & 0xF0
@@ -130,7 +142,7 @@ def _decode_flow(insn: Instruction) -> tuple[list[int], int | None]:
         return [], None
     if op == _CALL_OP:
         return [pc + 1], None
-    target = pc + 1 + (insn.imm if code == _GOTOL else insn.off)
+    target = pc + 1 + (imm if code == _GOTOL else off)
     if op == _JA:
         return [target], target
     return [pc + 1, target], target
@@ -140,38 +152,41 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
     """`helper_args`: helper id -> how many argument registers it reads (default: all five)."""
     if not insns:
         raise Reject("last insn is not an exit or jmp", 0)
+    rows = rows_of(insns)
     by_pc = {insn.pc: insn for insn in insns}
-    end = insns[-1].pc + insns[-1].slots
-    for insn in insns:
-        check_insn_fields(insn)
+    end = rows[-1][PC] + (2 if rows[-1][CODE] == _LD_IMM64 else 1)
+    for row, insn in zip(rows, insns):
+        check_insn_fields(row, insn)
     starts = {0}
     succ: dict[int, list[int]] = {}
     branches: dict[int, int] = {}  # decoded once: pc -> target
-    for insn in insns:
-        code = insn.code
-        if (code == _CALL and insn.src == 1) or (code == _LD_IMM64 and insn.src == _PSEUDO_FUNC):
-            target = insn.pc + 1 + insn.imm
+    for row in rows:
+        pc, code, _, src, _, imm = row
+        if (code == _CALL and src == 1) or (code == _LD_IMM64 and src == _PSEUDO_FUNC):
+            target = pc + 1 + imm
             if not 0 <= target < end:
-                raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
+                raise Reject(f"jump out of range from insn {pc} to {target}", pc)
             starts.add(target)
-        nxt, target = _decode_flow(insn)
-        succ[insn.pc] = nxt
+        nxt, target = _decode_flow(row)
+        succ[pc] = nxt
         if target is not None:
-            branches[insn.pc] = target
+            branches[pc] = target
     subprog_starts = sorted(starts)
-    cfg = Cfg(insns, by_pc, subprog_starts, helper_args=dict(helper_args or {}))
+    cfg = Cfg(insns, by_pc, rows, subprog_starts, helper_args=dict(helper_args or {}))
     cfg.succ, cfg.targets = succ, branches
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
     sub, (first, stop) = 0, bounds[0]
-    for i, insn in enumerate(insns):  # check_subprogs, in pc order as the kernel reports
-        target = branches.get(insn.pc)
+    count = len(rows)
+    for i, row in enumerate(rows):  # check_subprogs, in pc order as the kernel reports
+        pc, code = row[PC], row[CODE]
+        target = branches.get(pc)
         if target is not None and not first <= target < stop:
-            raise Reject(f"jump out of range from insn {insn.pc} to {target}", insn.pc)
-        if i + 1 == len(insns) or insns[i + 1].pc >= stop:
-            if not (insn.code == _EXIT or (target is not None and insn.code & 0xF0 == _JA)):
-                raise Reject("last insn is not an exit or jmp", insn.pc)
+            raise Reject(f"jump out of range from insn {pc} to {target}", pc)
+        if i + 1 == count or rows[i + 1][PC] >= stop:
+            if not (code == _EXIT or (target is not None and code & 0xF0 == _JA)):
+                raise Reject("last insn is not an exit or jmp", pc)
             sub += 1
-            if sub < len(bounds) and (i + 1 == len(insns) or bounds[sub][1] <= insns[i + 1].pc):
+            if sub < len(bounds) and (i + 1 == count or bounds[sub][1] <= rows[i + 1][PC]):
                 raise Reject("last insn is not an exit or jmp", bounds[sub][0])  # an empty subprogram
             if sub < len(bounds):
                 first, stop = bounds[sub]
@@ -184,21 +199,21 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
     return cfg
 
 
-def _mark_prune_points(cfg: Cfg, branches: dict[int, int]) -> None:
+def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
     """Where the walk looks for equivalent states, as the kernel's check_cfg marks them
     (visit_insn, push_insn; Linux 6.18): a conditional jump itself and its target (not
     its fall-through), the target of a goto, the slot after a call, a local call and its
     callee's entry, and bpf_loop calls (forced checkpoints)."""
     prune_points = cfg.prune_points
-    for insn in cfg.insns:
-        code, pc = insn.code, insn.pc
+    for pc, code, _, src, _, imm in cfg.rows:
         if code & 0x07 not in _JMP_CLASSES:
             continue
         if code == _CALL:
             prune_points.add(pc + 1)
-            if insn.src == 1:
-                prune_points.update((pc, pc + 1 + insn.imm))
-            elif insn.src == 0 and insn.imm == BPF_LOOP:
+            if src == 1:
+                prune_points.add(pc)
+                prune_points.add(pc + 1 + imm)
+            elif src == 0 and imm == BPF_LOOP:
                 prune_points.add(pc)
                 cfg.callback_calls.add(pc)
             continue
@@ -213,9 +228,9 @@ def _mark_prune_points(cfg: Cfg, branches: dict[int, int]) -> None:
 def _walk(cfg: Cfg, allow_loops: bool) -> None:
     """Iterative DFS from every subprogram entry (check_cfg): back-edges, unreachable code."""
     edges = dict(cfg.succ)  # shared lists: only read here
-    for insn in cfg.insns:
-        if insn.code == _CALL and insn.src == 1:  # a local call: its entry is an edge too, stored as ~entry
-            edges[insn.pc] = edges[insn.pc] + [~(insn.pc + 1 + insn.imm)]
+    for pc, code, _, src, _, imm in cfg.rows:
+        if code == _CALL and src == 1:  # a local call: its entry is an edge too, stored as ~entry
+            edges[pc] = edges[pc] + [~(pc + 1 + imm)]
     color: dict[int, int] = {}  # 1 = on the DFS stack, 2 = done
     for entry in cfg.subprog_starts:
         if entry in color:
@@ -240,9 +255,10 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
             else:
                 color[pc] = 2
                 stack.pop()
-    for insn in cfg.insns:
-        if insn.pc not in color:
-            raise Reject(f"unreachable insn {insn.pc}", insn.pc)
+    if len(color) < len(cfg.rows):
+        for row in cfg.rows:
+            if row[PC] not in color:
+                raise Reject(f"unreachable insn {row[PC]}", row[PC])
 
 
 def _effect_shapes() -> dict[int, tuple[int, int, int, int, int, int]]:
@@ -268,67 +284,72 @@ _ATOMIC_STX = frozenset(code for code in VALID_OPCODES if code & 0x07 == Cls.STX
 _SHAPES = _effect_shapes()
 
 
-def _reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
-    """Registers read and written, as bit masks (for liveness)."""
-    shape = _SHAPES.get(insn.code)
+def _reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
+    """Registers a row reads and writes, as bit masks (for liveness)."""
+    shape = _SHAPES.get(row[CODE])
     if shape is None:
-        return _decode_reads_writes(cfg, insn)
+        return _decode_reads_writes(cfg, row)
     fixed_r, dst_r, src_r, fixed_w, dst_w, src_w = shape
-    dst, src = 1 << insn.dst, 1 << insn.src
+    dst, src = 1 << row[DST], 1 << row[SRC]
     return (fixed_r | (dst if dst_r else 0) | (src if src_r else 0),
             fixed_w | (dst if dst_w else 0) | (src if src_w else 0))
 
 
-def _decode_reads_writes(cfg: Cfg, insn: Instruction) -> tuple[int, int]:
-    if insn.code == _CALL:  # reads its arguments (as the kernel's compute_live_registers), clobbers r0-r5
-        return cfg.args_read(insn), 0b111111
-    if insn.code == _EXIT:
+def _decode_reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
+    if row[CODE] == _CALL:  # reads its arguments (as the kernel's compute_live_registers), clobbers r0-r5
+        return cfg.args_read(row), 0b111111
+    if row[CODE] == _EXIT:
         return 0b1, 0
-    reads, writes, kills = register_effects(insn)
+    reads, writes, kills = register_effects(cfg.by_pc[row[PC]])
     r = sum(1 << x for x in reads)
     w = sum(1 << x for x in writes) | sum(1 << x for x in kills)
     return r, w
+
+
+_CALLEE_SAVED = 0b11111000000  # r6-r10
 
 
 def _liveness(cfg: Cfg) -> None:
     """Backward may-live analysis of registers (kernel compute_live_registers).
 
     Calls keep r6-r9 and r10 live across (callees and callers use them); exits of
-    subprograms return r0 and the caller's callee-saved registers stay live.
+    subprograms return r0 and the caller's callee-saved registers stay live.  One
+    pass in reverse pc order is the whole solution unless a jump goes backwards; then
+    a worklist goes on from every instruction with such a successor.
     """
-    callee_saved = 0b11111000000  # r6-r10
-    order = []  # reverse pc order: (pc, successors, reads, kept-mask, extra) with everything decoded once
     succ = cfg.succ
-    backward = False  # a jump to an earlier slot: reverse pc order needs more than one pass
-    for insn in reversed(cfg.insns):
-        reads, writes = _reads_writes(cfg, insn)
-        code, nxt = insn.code, succ[insn.pc]
-        if nxt and nxt[-1] <= insn.pc:  # a branch target comes last
-            backward = True
-        extra = 1 << 10
-        if code == _CALL and insn.src == 1:
-            extra |= callee_saved
-        order.append((insn.pc, nxt, reads | extra, ~writes, callee_saved if code == _EXIT else 0))
-    live_in = {pc: 0 for pc, *_ in order}
-    for pc, nxt, gen, keep, exit_out in order:  # one pass in reverse pc order
-        out = exit_out
+    live_in: dict[int, int] = {}
+    nodes: dict[int, tuple] = {}  # pc -> (successors, gen, kept mask, live after an exit)
+    backward: list[int] = []
+    for row in reversed(cfg.rows):
+        reads, writes = _reads_writes(cfg, row)
+        pc, code = row[PC], row[CODE]
+        gen = reads | (1 << 10)
+        if code == _CALL and row[SRC] == 1:
+            gen |= _CALLEE_SAVED
+        out = exit_out = _CALLEE_SAVED if code == _EXIT else 0
+        nxt = succ[pc]
         for s in nxt:
-            out |= live_in[s]
-        live_in[pc] = gen | (out & keep)
-    if backward:  # then a worklist from every instruction whose successor came later in that pass
-        nodes = {pc: (nxt, gen, keep, exit_out) for pc, nxt, gen, keep, exit_out in order}
-
-        def update(pc: int) -> bool:
-            nxt, gen, keep, out = nodes[pc]
-            for s in nxt:
+            if s > pc:
                 out |= live_in[s]
-            new = gen | (out & keep)
-            changed = new != live_in[pc]
-            live_in[pc] = new
-            return changed
-
-        propagate([pc for pc, nxt, *_ in order if nxt and nxt[-1] <= pc], cfg.predecessors(), update)
+            elif not backward or backward[-1] != pc:
+                backward.append(pc)  # not known yet: the worklist below takes it into account
+        live_in[pc] = gen | (out & ~writes)
+        nodes[pc] = (nxt, gen, ~writes, exit_out)
+    if backward:
+        propagate(backward, cfg.predecessors(), partial(_live_update, nodes, live_in))
     cfg.live_in = live_in
+
+
+def _live_update(nodes: dict[int, tuple], live_in: dict[int, int], pc: int) -> bool:
+    """Liveness before pc again from its successors' (the worklist's `update`)."""
+    nxt, gen, keep, out = nodes[pc]
+    for s in nxt:
+        out |= live_in.get(s, 0)
+    new = gen | (out & keep)
+    changed = new != live_in[pc]
+    live_in[pc] = new
+    return changed
 
 
 def propagate(work: list[int], preds: Mapping[int, list[int]], update) -> None:

@@ -91,28 +91,28 @@ def slot_mask(lo: int, hi: int) -> int:
     return ((1 << (high - low + 1)) - 1) << low
 
 
-def _live_transfer(insn, live: int, bpf_loop: bool, seen: Observed) -> int:
-    """Slots of the current frame live before `insn`, given those live after it."""
-    code = insn.code
+def _live_transfer(row: tuple, live, bpf_loop, seen: Observed):  # types: precision.pxd
+    """Slots of the current frame live before an instruction (a cfg row), given those live after it."""
+    pc, code, dst, src, off, _ = row
     cls = code & 0x07
     if cls in _JMP_CLASSES:
         op = code & 0xF0
         if op == _EXIT:
             return 0
-        if op == _CALL_OP and (insn.src == 1 or bpf_loop):
+        if op == _CALL_OP and (src == 1 or bpf_loop):
             return ALL_SLOTS
-    elif (cls == _ST or cls == _STX) and insn.dst == 10 and code & 0xE0 == _MEM and code & 0x18 == _DW \
-            and insn.off % SLOT == 0 and -512 <= insn.off < 0:
-        live &= ~(1 << ((-insn.off - 1) // SLOT))  # the whole slot is overwritten
-    return live | seen.stack_reads.get(insn.pc, 0)
+    elif (cls == _ST or cls == _STX) and dst == 10 and code & 0xE0 == _MEM and code & 0x18 == _DW \
+            and off % SLOT == 0 and -512 <= off < 0:
+        live &= ~(1 << ((-off - 1) // SLOT))  # the whole slot is overwritten
+    return live | seen.stack_reads.get(pc, 0)
 
 
-def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args: int) -> tuple[int, int]:
-    """(regs, slots) precise before `insn`, given those precise after it; `args`: the registers
-    a call or exit passes on (Precision.info)."""
-    code = insn.code
+def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:  # types: precision.pxd
+    """(regs, slots) precise before an instruction (a cfg row), given those precise after it;
+    `args`: the registers a call or exit passes on (Precision.info)."""
+    pc, code, dst, src, off, _ = row
     cls = code & 0x07
-    bit_dst, bit_src = 1 << insn.dst, 1 << insn.src
+    bit_dst, bit_src = 1 << dst, 1 << src
     if cls in _ALU_CLASSES:
         op = code & 0xF0
         uses_src = bool(code & 0x08)
@@ -124,7 +124,7 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
             return regs, slots
         if op in _NO_EFFECT:
             return regs, slots
-        if op in _RANGE_CHECKED or (uses_src and insn.pc in seen.pointer_arith):
+        if op in _RANGE_CHECKED or (uses_src and pc in seen.pointer_arith):
             return regs | bit_dst | (bit_src if uses_src else 0), slots
         if regs & bit_dst and uses_src:
             regs |= bit_src
@@ -135,7 +135,7 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
             return args, 0  # r0 if it goes back to a caller; nothing else of this frame survives
         if op == _CALL_OP:
             regs &= ~CALLER_SAVED
-            if insn.src == 1 or bpf_loop:  # subprograms and callbacks may read this frame's stack
+            if src == 1 or bpf_loop:  # subprograms and callbacks may read this frame's stack
                 slots = ALL_SLOTS
             return regs | args, slots
         if op == _JA:
@@ -148,9 +148,9 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
     if cls == _LDX:
         if regs & bit_dst:
             regs &= ~bit_dst
-            if insn.src == 10:
-                slots |= slot_mask(insn.off, insn.off + SIZE_OF_CODE[code & 0x18])
-            elif insn.pc in seen.stack_via_pointer:
+            if src == 10:
+                slots |= slot_mask(off, off + SIZE_OF_CODE[code & 0x18])
+            elif pc in seen.stack_via_pointer:
                 slots = ALL_SLOTS
         return regs | bit_src, slots
     # ST / STX: the base always matters
@@ -159,25 +159,26 @@ def _transfer(insn, regs: int, slots: int, bpf_loop: bool, seen: Observed, args:
         return regs, slots
     if (code & 0xE0) == _ATOMIC:  # reads and writes memory; fetches load into src (cmpxchg: r0)
         regs |= bit_src | 1
-        if insn.dst == 10:
-            slots |= slot_mask(insn.off, insn.off + SIZE_OF_CODE[code & 0x18])
-        elif insn.pc in seen.stack_via_pointer:
+        if dst == 10:
+            slots |= slot_mask(off, off + SIZE_OF_CODE[code & 0x18])
+        elif pc in seen.stack_via_pointer:
             slots = ALL_SLOTS
         return regs, slots
-    if insn.dst == 10:
-        if slots & slot_mask(insn.off, insn.off + SIZE_OF_CODE[code & 0x18]):
+    if dst == 10:
+        if slots & slot_mask(off, off + SIZE_OF_CODE[code & 0x18]):
             regs |= bit_src
-    elif insn.pc in seen.stack_via_pointer and slots:
+    elif pc in seen.stack_via_pointer and slots:
         regs |= bit_src
     return regs, slots
 
 
-def _passes_on(cfg: Cfg, insn, main_end: int) -> int:
+def _passes_on(cfg: Cfg, row: tuple, main_end: int) -> int:
     """The registers a call or exit hands on: a call's arguments, r0 from the exit of a
     subprogram or callback (the program's own exit, before `main_end`, hands on nothing)."""
-    if insn.code == _CALL:
-        return cfg.args_read(insn)
-    return int(insn.code == codes.EXIT and insn.pc >= main_end)
+    code = row[1]
+    if code == _CALL:
+        return cfg.args_read(row)
+    return int(code == codes.EXIT and row[0] >= main_end)
 
 
 class Precision:
@@ -189,17 +190,17 @@ class Precision:
         self.seen = seen
         succ_of, callbacks = cfg.succ, cfg.callback_calls
         main_end = cfg.subprog_starts[1] if len(cfg.subprog_starts) > 1 else 1 << 62
-        self.info = {insn.pc: (insn, succ_of[insn.pc], insn.pc in callbacks, _passes_on(cfg, insn, main_end))
-                     for insn in cfg.insns}
+        self.info = {row[0]: (row, succ_of[row[0]], row[0] in callbacks, _passes_on(cfg, row, main_end))
+                     for row in cfg.rows}
         self.preds = cfg.predecessors()
         self.table = {pc: (0, 0, 0) for pc in self.info}
         self.consumed = len(seen.news)  # what the first solve below takes into account
         if self._sweep():
             self._solve(sorted(self.info))  # popped from the end: reverse pc order first
 
-    def _step(self, pc: int) -> tuple[int, int, int]:
+    def _step(self, pc) -> tuple:  # types: precision.pxd
         """The masks before pc from those of its successors."""
-        insn, succ, bpf_loop, args = self.info[pc]
+        row, succ, bpf_loop, args = self.info[pc]
         table = self.table
         regs = slots = live = 0
         for s in succ:
@@ -207,16 +208,19 @@ class Precision:
             regs |= r
             slots |= sl
             live |= lv
-        regs, slots = _transfer(insn, regs, slots, bpf_loop, self.seen, args)
-        return regs, slots, _live_transfer(insn, live, bpf_loop, self.seen)
+        regs, slots = _transfer(row, regs, slots, bpf_loop, self.seen, args)
+        return regs, slots, _live_transfer(row, live, bpf_loop, self.seen)
 
     def _sweep(self) -> bool:
         """One pass in reverse pc order, which is the whole solution when every successor
         comes after its instruction; True when some does not (a loop or a backward jump),
         and the worklist must go on from this under-approximation."""
-        table, backward = self.table, False
-        for pc, (_, succ, _, _) in reversed(self.info.items()):
-            backward = backward or any(s <= pc for s in succ)
+        table, info, backward = self.table, self.info, False
+        for pc in reversed(info):
+            if not backward:
+                for s in info[pc][1]:
+                    if s <= pc:
+                        backward = True
             table[pc] = self._step(pc)
         return backward
 

@@ -1,0 +1,28 @@
+# Types for the Cython build (setup.py, native.py): the .py is the source; these
+# declarations give the per-instruction passes C integers for the fields of a row.
+cimport cython
+
+
+@cython.locals(pc=cython.long, code=cython.long, src=cython.long, imm=cython.long, op=cython.long,
+               width=cython.long, index=cython.Py_ssize_t)
+cpdef check_insn_fields(tuple row, insn)
+
+
+@cython.locals(pc=cython.long, code=cython.long, off=cython.long, imm=cython.long, op=cython.long,
+               target=cython.long)
+cpdef tuple _decode_flow(tuple row)
+
+
+@cython.locals(pc=cython.long, code=cython.long, src=cython.long, imm=cython.long)
+cpdef _mark_prune_points(cfg, dict branches)
+
+
+@cython.locals(fixed_r=cython.long, fixed_w=cython.long, dst=cython.long, src=cython.long)
+cpdef tuple _reads_writes(cfg, tuple row)
+
+
+@cython.locals(reads=cython.long, writes=cython.long, pc=cython.long, code=cython.long, gen=cython.long,
+               out=cython.long, exit_out=cython.long, s=cython.long, live_in=dict, nodes=dict, succ=dict,
+               backward=list, nxt=list)
+cpdef _liveness(cfg)
+

@@ -1,0 +1,26 @@
+# Types for the Cython build (setup.py, native.py): the .py is the source; these
+# declarations give the per-instruction transfer C integers for a row's fields and the
+# register masks (slot masks stay Python ints: 64 slots fill an unsigned 64-bit word).
+cimport cython
+
+
+cdef class Observed:
+    cdef public object pointer_arith, stack_via_pointer, stack_reads, news
+
+
+@cython.locals(pc=cython.long, code=cython.long, dst=cython.long, src=cython.long, off=cython.long,
+               cls=cython.long, op=cython.long)
+cpdef _live_transfer(tuple row, live, bint bpf_loop, Observed seen)
+
+
+@cython.locals(pc=cython.long, code=cython.long, dst=cython.long, src=cython.long, off=cython.long,
+               cls=cython.long, op=cython.long, bit_dst=cython.long, bit_src=cython.long, uses_src=cython.bint,
+               regs=cython.long)
+cpdef tuple _transfer(tuple row, regs, slots, bint bpf_loop, Observed seen, args)
+
+
+cdef class Precision:
+    cdef public object seen, info, preds, table, consumed
+
+    @cython.locals(regs=cython.long, table=dict)
+    cpdef tuple _step(self, long pc)
