@@ -28,7 +28,9 @@ _ALU_CACHE: dict[tuple, tuple] = {}
 _CACHE_LIMIT = 1 << 16
 _TWO64 = 1 << 64
 _new_tuple = tuple.__new__
-_SIGN64 = 1 << 63
+# Constants of _sync, C integers when compiled (scalar.pxd): Cython reads a literal over 31 bits as a Python int.
+_SIGN64, _SMAX64 = 0x8000000000000000, 0x7FFFFFFFFFFFFFFF
+_M32, _B31, _B32 = 0xFFFFFFFF, 0x80000000, 0x100000000
 _HIGH32 = U64 & ~U32
 
 
@@ -133,7 +135,8 @@ class Bounds:
         if out is None:
             if len(_SYNC_CACHE) > _CACHE_LIMIT:
                 _SYNC_CACHE.clear()
-            out = _SYNC_CACHE[key] = _sync(*key)
+            out = _SYNC_CACHE[key] = _sync(self.var_off, self.smin, self.smax, self.umin, self.umax,
+                                           self.s32_min, self.s32_max, self.u32_min, self.u32_max)
         (self.var_off, self.smin, self.smax, self.umin, self.umax,
          self.s32_min, self.s32_max, self.u32_min, self.u32_max) = out
 
@@ -168,80 +171,89 @@ def _sync(var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max) -
     """reg_bounds_sync() in one pass over locals: bounds from the tnum, the 32/64 and
     signed/unsigned deductions twice, the tnum from the bounds, and the bounds from
     the tnum once more.  The step-by-step form is the oracle in tests/test_verifier_domains.py.
+
+    Compiled, the locals are C integers (scalar.pxd): unsigned 64-bit for the tnum and
+    the unsigned range, signed 64-bit for the rest.  Every expression is written to give
+    the same value with Python's unbounded integers and with C's wrapping ones: a bit
+    pattern u becomes signed as (u ^ 2**63) - 2**63 and a signed s becomes its pattern
+    as (s + 2**63) ^ 2**63 (exact in Python, modulo 2**64 in C); a mask of n low bits is
+    (one << n) - 1 with an unsigned one.
     """
     tv, tm = var_off
-    for rnd in (0, 1, 2, 3):
+    one = 1
+    for rnd in range(4):
         if rnd != 1 and rnd != 2:  # bounds from the tnum (before and after the deductions)
-            v32, m32 = tv & U32, tm & U32
-            x = v32 | (m32 & 0x80000000)
-            x = x - 0x100000000 if x >> 31 else x
-            if x > s32_min:
-                s32_min = x
-            x = v32 | (m32 & 0x7FFFFFFF)
-            x = x - 0x100000000 if x >> 31 else x
-            if x < s32_max:
-                s32_max = x
+            v32, m32 = tv & _M32, tm & _M32
+            x32 = v32 | (m32 & _B31)
+            x32 = x32 - _B32 if x32 >> 31 else x32
+            if x32 > s32_min:
+                s32_min = x32
+            x32 = v32 | (m32 & 0x7FFFFFFF)
+            x32 = x32 - _B32 if x32 >> 31 else x32
+            if x32 < s32_max:
+                s32_max = x32
             if v32 > u32_min:
                 u32_min = v32
-            x = v32 | m32
-            if x < u32_max:
-                u32_max = x
-            x = tv | (tm & _SIGN64)
-            x = x - _TWO64 if x >> 63 else x
-            if x > smin:
-                smin = x
-            x = tv | (tm & S64_MAX)
-            x = x - _TWO64 if x >> 63 else x
-            if x < smax:
-                smax = x
+            x32 = v32 | m32
+            if x32 < u32_max:
+                u32_max = x32
+            xs = ((tv | (tm & _SIGN64)) ^ _SIGN64) - _SIGN64
+            if xs > smin:
+                smin = xs
+            xs = ((tv | (tm & _SMAX64)) ^ _SIGN64) - _SIGN64
+            if xs < smax:
+                smax = xs
             if tv > umin:
                 umin = tv
-            x = tv | tm
-            if x < umax:
-                umax = x
+            xu = tv | tm
+            if xu < umax:
+                umax = xu
             if rnd == 3:
                 break
             continue
         # __reg_deduce_bounds: 32-bit views from 64-bit ranges whose upper halves agree
-        for lo, hi in ((umin, umax), (smin, smax)):
+        for pair in range(2):
+            if pair == 0:
+                lo, hi = umin, umax
+            else:
+                lo, hi = (smin + _SIGN64) ^ _SIGN64, (smax + _SIGN64) ^ _SIGN64
             if lo >> 32 != hi >> 32:
                 continue
-            lo32, hi32 = lo & U32, hi & U32
+            lo32, hi32 = lo & _M32, hi & _M32
             if lo32 <= hi32:
                 if lo32 > u32_min:
                     u32_min = lo32
                 if hi32 < u32_max:
                     u32_max = hi32
-            slo = lo32 - 0x100000000 if lo32 >> 31 else lo32
-            shi = hi32 - 0x100000000 if hi32 >> 31 else hi32
+            slo = lo32 - _B32 if lo32 >> 31 else lo32
+            shi = hi32 - _B32 if hi32 >> 31 else hi32
             if slo <= shi:
                 if slo > s32_min:
                     s32_min = slo
                 if shi < s32_max:
                     s32_max = shi
         # signed <-> unsigned within 32 bits, when no sign boundary is crossed
-        lo = u32_min - 0x100000000 if u32_min >> 31 else u32_min
-        hi = u32_max - 0x100000000 if u32_max >> 31 else u32_max
-        if lo <= hi:
-            if lo > s32_min:
-                s32_min = lo
-            if hi < s32_max:
-                s32_max = hi
-        lo, hi = s32_min & U32, s32_max & U32
-        if lo <= hi:
-            if lo > u32_min:
-                u32_min = lo
-            if hi < u32_max:
-                u32_max = hi
+        slo = u32_min - _B32 if u32_min >> 31 else u32_min
+        shi = u32_max - _B32 if u32_max >> 31 else u32_max
+        if slo <= shi:
+            if slo > s32_min:
+                s32_min = slo
+            if shi < s32_max:
+                s32_max = shi
+        lo32, hi32 = s32_min & _M32, s32_max & _M32
+        if lo32 <= hi32:
+            if lo32 > u32_min:
+                u32_min = lo32
+            if hi32 < u32_max:
+                u32_max = hi32
         # signed <-> unsigned within 64 bits
-        lo = umin - _TWO64 if umin >> 63 else umin
-        hi = umax - _TWO64 if umax >> 63 else umax
-        if lo <= hi:
-            if lo > smin:
-                smin = lo
-            if hi < smax:
-                smax = hi
-        lo, hi = smin & U64, smax & U64
+        xs, ys = (umin ^ _SIGN64) - _SIGN64, (umax ^ _SIGN64) - _SIGN64
+        if xs <= ys:
+            if xs > smin:
+                smin = xs
+            if ys < smax:
+                smax = ys
+        lo, hi = (smin + _SIGN64) ^ _SIGN64, (smax + _SIGN64) ^ _SIGN64
         if lo <= hi:
             if lo > umin:
                 umin = lo
@@ -249,34 +261,40 @@ def _sync(var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max) -
                 umax = hi
         # 64-bit ranges from the 32-bit one (kernel __reg_deduce_mixed_bounds)
         if u32_min <= u32_max:
-            x = (umin & _HIGH32) | u32_min
-            if x > umin:
-                umin = x
-            x = (umax & _HIGH32) | u32_max
-            if x < umax:
-                umax = x
-            x = (smin & _HIGH32) | u32_min
-            x = x - _TWO64 if x >> 63 else x
-            if x > smin:
-                smin = x
-            x = (smax & _HIGH32) | u32_max
-            x = x - _TWO64 if x >> 63 else x
-            if x < smax:
-                smax = x
+            xu = (umin & _HIGH32) | u32_min
+            if xu > umin:
+                umin = xu
+            xu = (umax & _HIGH32) | u32_max
+            if xu < umax:
+                umax = xu
+            xs = (((((smin + _SIGN64) ^ _SIGN64) & _HIGH32) | u32_min) ^ _SIGN64) - _SIGN64
+            if xs > smin:
+                smin = xs
+            xs = (((((smax + _SIGN64) ^ _SIGN64) & _HIGH32) | u32_max) ^ _SIGN64) - _SIGN64
+            if xs < smax:
+                smax = xs
         if rnd == 2 and umin <= umax and u32_min <= u32_max:
             # __reg_bound_offset: var_off &= tnum_range(umin, umax), and the same in 32 bits
-            chi = umin ^ umax
-            bits = chi.bit_length()
+            bits = _bit_length(umin ^ umax)
             if bits <= 63:
-                delta = (1 << bits) - 1
-                v, m = tv | (umin & ~delta), tm & delta
-                tv, tm = v & ~m & U64, m
-            chi = u32_min ^ u32_max
-            delta = (1 << chi.bit_length()) - 1
-            v, m = (tv & U32) | (u32_min & ~delta & U32), tm & delta & U32
-            v &= ~m
-            tv, tm = (tv & _HIGH32) | v, (tm & _HIGH32) | m
-    return Tnum(tv, tm), smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max
+                delta = (one << bits) - 1
+                xu, yu = tv | (umin & ~delta), tm & delta
+                tv, tm = xu & ~yu, yu
+            delta = (one << _bit_length(u32_min ^ u32_max)) - 1
+            xu, yu = (tv & _M32) | (u32_min & ~delta & _M32), tm & delta & _M32
+            xu &= ~yu
+            tv, tm = (tv & _HIGH32) | xu, (tm & _HIGH32) | yu
+    return _new_tuple(Tnum, (tv, tm)), smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max
+
+
+def _bit_length(x):  # types: scalar.pxd
+    """x.bit_length() for 0 <= x < 2**64, in steps that compile to C (int methods do not)."""
+    n = 0
+    for step in (32, 16, 8, 4, 2, 1):
+        if x >> step:
+            x >>= step
+            n += step
+    return n + x
 
 
 def clear_caches() -> None:
