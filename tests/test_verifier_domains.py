@@ -250,3 +250,59 @@ def test_sync_of_a_constant_tnum_equals_the_step_by_step_definition():
         reg.sync()
         assert reg.bounds_key() == expected.bounds_key(), (v, expected.bounds_key())
     assert shortcut > 10_000
+
+
+def test_plain_view_equals_the_view_definitions():
+    """_plain_view (C integers when compiled) against _binary_view on views of both widths:
+    at the edges, where adds and subtracts overflow, and at random."""
+    import random
+
+    from xdptool.verifier.scalar import View, _binary_view, _plain_view
+    from xdptool.verifier.codes import OP_ADD, OP_AND, OP_OR, OP_SUB, OP_XOR
+
+    rng = random.Random(3)
+    for bits in (32, 64):
+        top = (1 << bits) - 1
+        edges = [e & top for e in EDGES] + [top >> 1, (top >> 1) + 1]
+
+        def pick():
+            return rng.choice(edges) if rng.random() < 0.6 else rng.randrange(top + 1)
+
+        def signed(v):
+            return v - (1 << bits) if v >> (bits - 1) else v
+
+        def view():
+            v, m = pick(), pick()
+            return View(Tnum(v & ~m & top, m), *sorted((signed(pick()), signed(pick()))), *sorted((pick(), pick())))
+
+        for _ in range(6_000):
+            a, b, op = view(), view(), rng.choice((OP_ADD, OP_SUB, OP_AND, OP_OR, OP_XOR))
+            expected = _binary_view(op, a, b, bits)
+            got = _plain_view(op, bits, *a.tnum, *a[1:], *b.tnum, *b[1:])
+            assert got == (*expected.tnum, *expected[1:]), (op, bits, a, b)
+
+
+def test_plain_shift_equals_the_view_definition():
+    """_plain_shift (C integers when compiled) against _shift_view, every amount, both widths."""
+    import random
+
+    from xdptool.verifier.scalar import View, _plain_shift, _shift_view
+    from xdptool.verifier.codes import OP_ARSH, OP_LSH, OP_RSH
+
+    rng = random.Random(4)
+    for bits in (32, 64):
+        top = (1 << bits) - 1
+        edges = [e & top for e in EDGES] + [top >> 1, (top >> 1) + 1]
+
+        def pick():
+            return rng.choice(edges) if rng.random() < 0.6 else rng.randrange(top + 1) >> rng.randrange(bits)
+
+        def signed(v):
+            return v - (1 << bits) if v >> (bits - 1) else v
+
+        for _ in range(6_000):
+            v, m = pick(), pick()
+            a = View(Tnum(v & ~m & top, m), *sorted((signed(pick()), signed(pick()))), *sorted((pick(), pick())))
+            op, k = rng.choice((OP_LSH, OP_RSH, OP_ARSH)), rng.randrange(bits)
+            expected = _shift_view(op, a, k, bits)
+            assert _plain_shift(op, bits, k, *a.tnum, *a[1:]) == (*expected.tnum, *expected[1:]), (op, bits, k, a)

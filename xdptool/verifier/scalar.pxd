@@ -7,7 +7,7 @@ cdef class Bounds:
 
 
 # _sync runs on C integers; see its docstring for how its expressions stay exact.
-cdef unsigned long long _SIGN64, _SMAX64, _HIGH32
+cdef unsigned long long _SIGN64, _SMAX64, _ALL64, _HIGH32
 cdef long long _M32, _B31, _B32
 
 
@@ -22,3 +22,25 @@ cpdef tuple _sync(var_off, long long smin, long long smax, unsigned long long um
 
 @cython.locals(n=cython.long, step=cython.long)
 cdef inline long _bit_length(unsigned long long x)
+
+
+@cython.locals(umax_all=cython.ulonglong, sign=cython.ulonglong, smax_all=cython.longlong, smin_all=cython.longlong,
+               x=cython.ulonglong, y=cython.ulonglong, v=cython.ulonglong, mu=cython.ulonglong, tv=cython.ulonglong,
+               tm=cython.ulonglong, ulo=cython.ulonglong, uhi=cython.ulonglong, slo=cython.longlong,
+               shi=cython.longlong, over_lo=cython.bint, over_hi=cython.bint, signed_over=cython.bint)
+cpdef tuple _plain_view(long op, long bits, unsigned long long av, unsigned long long am, long long asmin,
+                        long long asmax, unsigned long long aumin, unsigned long long aumax, unsigned long long bv,
+                        unsigned long long bm, long long bsmin, long long bsmax, unsigned long long bumin,
+                        unsigned long long bumax)
+
+
+cdef inline bint _add_overflows(long long x, long long y, long long lo, long long hi)
+
+
+cdef inline bint _sub_overflows(long long x, long long y, long long lo, long long hi)
+
+
+@cython.locals(umax_all=cython.ulonglong, sign=cython.ulonglong, smax_all=cython.longlong, smin_all=cython.longlong,
+               tv=cython.ulonglong, tm=cython.ulonglong, sv=cython.longlong, sm=cython.longlong)
+cpdef tuple _plain_shift(long op, long bits, long k, unsigned long long av, unsigned long long am, long long asmin,
+                         long long asmax, unsigned long long aumin, unsigned long long aumax)

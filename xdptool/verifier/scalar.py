@@ -29,7 +29,7 @@ _CACHE_LIMIT = 1 << 16
 _TWO64 = 1 << 64
 _new_tuple = tuple.__new__
 # Constants of _sync, C integers when compiled (scalar.pxd): Cython reads a literal over 31 bits as a Python int.
-_SIGN64, _SMAX64 = 0x8000000000000000, 0x7FFFFFFFFFFFFFFF
+_SIGN64, _SMAX64, _ALL64 = 0x8000000000000000, 0x7FFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 _M32, _B31, _B32 = 0xFFFFFFFF, 0x80000000, 0x100000000
 _HIGH32 = U64 & ~U32
 
@@ -478,8 +478,111 @@ def scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
      dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max) = out
 
 
+_PLAIN_OPS = frozenset({OP_ADD, OP_SUB, OP_AND, OP_OR, OP_XOR})  # what _plain_view computes
+
+
+def _plain_view(op, bits, av, am, asmin, asmax, aumin, aumax, bv, bm, bsmin, bsmax, bumin, bumax) -> tuple:
+    """_binary_view(op, a, b, bits) for add, sub, and, or and xor, on the fields of the two
+    views, as (tnum value, tnum mask, smin, smax, umin, umax).  The same definitions
+    (tnum.py, _add ... _xor), written to be exact both with Python integers and with the
+    wrapping C integers they are compiled to (scalar.pxd): overflow is tested without
+    overflowing, and bit patterns are masked to the width before they are read as signed.
+    tests/test_verifier_domains.py checks it against _binary_view.
+    """
+    umax_all = _ALL64 >> (64 - bits)
+    sign = _SIGN64 >> (64 - bits)
+    smax_all = sign - 1
+    smin_all = -smax_all - 1
+    if op == OP_ADD or op == OP_SUB:
+        if op == OP_ADD:
+            x = (am + bm) & _ALL64
+            v = (av + bv) & _ALL64
+            y = (x + v) & _ALL64  # sigma (tnum add)
+            mu = (y ^ v) | am | bm
+            over_lo, over_hi = aumin > umax_all - bumin, aumax > umax_all - bumax
+            ulo, uhi = (aumin + bumin) & umax_all, (aumax + bumax) & umax_all
+            slo, shi = asmin + bsmin, asmax + bsmax
+            signed_over = (_add_overflows(asmin, bsmin, smin_all, smax_all)
+                           or _add_overflows(asmax, bsmax, smin_all, smax_all))
+        else:
+            v = (av - bv) & _ALL64
+            x = (v + am) & _ALL64  # alpha (tnum sub)
+            y = (v - bm) & _ALL64  # beta
+            mu = (x ^ y) | am | bm
+            over_lo, over_hi = aumin < bumax, aumax < bumin
+            ulo, uhi = (aumin - bumax) & umax_all, (aumax - bumin) & umax_all
+            slo, shi = asmin - bsmax, asmax - bsmin
+            signed_over = (_sub_overflows(asmin, bsmax, smin_all, smax_all)
+                           or _sub_overflows(asmax, bsmin, smin_all, smax_all))
+        tv, tm = v & ~mu & umax_all, mu & umax_all
+        if over_lo != over_hi:
+            ulo, uhi = 0, umax_all
+        if signed_over:
+            slo, shi = smin_all, smax_all
+        return tv, tm, slo, shi, ulo, uhi
+    if op == OP_AND:
+        v = av & bv
+        tv, tm = v & umax_all, (av | am) & (bv | bm) & ~v & umax_all
+        ulo, uhi = tv, min(aumax, bumax)
+    elif op == OP_OR:
+        v = av | bv
+        tv, tm = v & umax_all, (am | bm) & ~v & umax_all
+        ulo, uhi = max(aumin, bumin), tv | tm
+    else:  # xor
+        mu = am | bm
+        tv, tm = (av ^ bv) & ~mu & umax_all, mu & umax_all
+        ulo, uhi = tv, tv | tm
+    if (ulo & sign) == (uhi & sign):  # _signed_from_unsigned
+        slo, shi = (ulo ^ sign) - sign, (uhi ^ sign) - sign
+    else:
+        slo, shi = smin_all, smax_all
+    return tv, tm, slo, shi, ulo, uhi
+
+
+def _add_overflows(x, y, lo, hi):  # types: scalar.pxd
+    """x + y leaves [lo, hi] (x, y inside it), found without computing x + y."""
+    return (y < 0 and x < lo - y) or (y > 0 and x > hi - y)
+
+
+def _plain_shift(op, bits, k, av, am, asmin, asmax, aumin, aumax) -> tuple:
+    """_shift_view(op, a, k, bits) on the fields of the view (0 <= k < bits), as _plain_view
+    returns them and written the same way (exact with Python and with C integers)."""
+    umax_all = _ALL64 >> (64 - bits)
+    sign = _SIGN64 >> (64 - bits)
+    smax_all = sign - 1
+    smin_all = -smax_all - 1
+    if op == OP_LSH:
+        tv, tm = (av << k) & umax_all, (am << k) & umax_all
+        if aumax > umax_all >> k:  # aumax << k overflows
+            return tv, tm, smin_all, smax_all, 0, umax_all
+        return tv, tm, smin_all, smax_all, aumin << k, aumax << k
+    if op == OP_RSH:
+        return av >> k, am >> k, smin_all, smax_all, aumin >> k, aumax >> k
+    sv, sm = (av ^ sign) - sign, (am ^ sign) - sign  # arsh: the bit patterns as signed, shifted
+    return (sv >> k) & umax_all, (sm >> k) & umax_all, asmin >> k, asmax >> k, 0, umax_all
+
+
+def _sub_overflows(x, y, lo, hi):  # types: scalar.pxd
+    """x - y leaves [lo, hi] (x, y inside it), found without computing x - y."""
+    return (y > 0 and x < lo + y) or (y < 0 and x > hi + y)
+
+
 def _scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
     bits = 64 if is64 else 32
+    if op in _PLAIN_OPS:
+        dt, st = dst.var_off, src.var_off
+        low = _plain_view(op, 32, dt[0] & U32, dt[1] & U32, dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max,
+                          st[0] & U32, st[1] & U32, src.s32_min, src.s32_max, src.u32_min, src.u32_max)
+        if is64:
+            tv, tm, dst.smin, dst.smax, dst.umin, dst.umax = _plain_view(
+                op, 64, dt[0], dt[1], dst.smin, dst.smax, dst.umin, dst.umax,
+                st[0], st[1], src.smin, src.smax, src.umin, src.umax)
+            dst.var_off = _new_tuple(Tnum, (tv, tm))
+            _, _, dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max = low
+            dst.sync()
+        else:
+            dst.set_view32_zext(_new_tuple(View, (_new_tuple(Tnum, (low[0], low[1])), low[2], low[3], low[4], low[5])))
+        return
     if op in _LOW_HALF_OPS:
         result = _binary_view(op, dst.view(bits), src.view(bits), bits)
         if is64:
@@ -490,7 +593,13 @@ def _scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
         return
     shift_known = op in (OP_LSH, OP_RSH, OP_ARSH) and src.is_const and src.const_value < bits
     if shift_known:
-        result = _shift_view(op, dst.view(bits), src.const_value, bits)
+        dt = dst.var_off
+        if is64:
+            fields = _plain_shift(op, 64, src.const_value, dt[0], dt[1], dst.smin, dst.smax, dst.umin, dst.umax)
+        else:
+            fields = _plain_shift(op, 32, src.const_value, dt[0] & U32, dt[1] & U32, dst.s32_min, dst.s32_max,
+                                  dst.u32_min, dst.u32_max)
+        result = _new_tuple(View, (_new_tuple(Tnum, (fields[0], fields[1])), fields[2], fields[3], fields[4], fields[5]))
     else:  # div, mod, shifts by unknown amounts: nothing is known (as in the kernel)
         result = unknown_view(bits)
     if is64:
