@@ -21,7 +21,7 @@ cpdef tuple _sync(var_off, long long smin, long long smax, unsigned long long um
 
 
 @cython.locals(n=cython.long, step=cython.long)
-cdef inline long _bit_length(unsigned long long x)
+cdef long _bit_length(unsigned long long x)
 
 
 @cython.locals(umax_all=cython.ulonglong, sign=cython.ulonglong, smax_all=cython.longlong, smin_all=cython.longlong,
@@ -34,10 +34,10 @@ cpdef tuple _plain_view(long op, long bits, unsigned long long av, unsigned long
                         unsigned long long bumax)
 
 
-cdef inline bint _add_overflows(long long x, long long y, long long lo, long long hi)
+cdef bint _add_overflows(long long x, long long y, long long lo, long long hi)
 
 
-cdef inline bint _sub_overflows(long long x, long long y, long long lo, long long hi)
+cdef bint _sub_overflows(long long x, long long y, long long lo, long long hi)
 
 
 @cython.locals(umax_all=cython.ulonglong, sign=cython.ulonglong, smax_all=cython.longlong, smin_all=cython.longlong,
