@@ -90,8 +90,8 @@ def test_incremental_precision_equals_a_fresh_computation(name, built_examples):
     checker.run()
     incremental = precision.Precision(checker.cfg, precision.Observed())
     incremental.seen = seen  # everything observed arrives after the first solve
-    for pc in incremental.table:
-        incremental.at(pc)
+    for insn in checker.insns:
+        incremental.at(insn.pc)
     assert incremental.table == precision.compute(checker.cfg, seen)
 
 
@@ -239,5 +239,5 @@ def test_precision_sweep_equals_the_worklist_alone(built_examples):
             return True
 
     assert swept == [WorklistOnly(cfg, precision.Observed()).table for cfg in cfgs]
-    assert any(any(regs for regs, _, _ in table.values()) for table in swept)
-    assert any(any(live for _, _, live in table.values()) for table in swept)  # calls of subprograms
+    assert any(any(regs for regs, _, _ in table) for table in swept)
+    assert any(any(live for _, _, live in table) for table in swept)  # calls of subprograms

@@ -21,8 +21,16 @@ cpdef _mark_prune_points(cfg, dict branches)
 cpdef tuple _reads_writes(cfg, tuple row)
 
 
-@cython.locals(reads=cython.long, writes=cython.long, pc=cython.long, code=cython.long, gen=cython.long,
-               out=cython.long, exit_out=cython.long, s=cython.long, live_in=dict, nodes=dict, succ=dict,
+@cython.locals(reads=cython.long, writes=cython.long, gen=cython.long)
+cpdef tuple _live_node(cfg, tuple row)
+
+
+@cython.locals(pc=cython.long, gen=cython.long, keep=cython.long, out=cython.long, s=cython.long, live_in=list,
                backward=list, nxt=list)
 cpdef _liveness(cfg)
 
+
+@cython.locals(size=cython.Py_ssize_t, pc=cython.long, code=cython.long, src=cython.long, imm=cython.long,
+               entry=cython.long, i=cython.Py_ssize_t, target=cython.long, is_call=cython.bint, state=cython.long,
+               edges=list, color=list, stack=list, positions=list, out=list)
+cpdef _walk(cfg, bint allow_loops)

@@ -43,7 +43,7 @@ class Cfg:
     subprog_starts: list[int]  # sorted first slots; [0] is the entry
     prune_points: set[int] = field(default_factory=set)
     loop_heads: set[int] = field(default_factory=set)  # targets of back-edges
-    live_in: dict[int, int] = field(default_factory=dict)  # pc -> bitmask of live registers
+    live_in: list[int] = field(default_factory=list)  # slot -> bitmask of registers live before it
     callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
     succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
     targets: dict[int, int] = field(default_factory=dict)  # pc -> where a goto or conditional jump goes
@@ -87,8 +87,8 @@ def _reserved_message(insn: Instruction) -> str:
 
 
 _PSEUDO_SRCS = frozenset(int(s) for s in PseudoSrc)
-# (code, src) -> [(field, allowed values)] for the restricted fields (rules depend on nothing else)
-_RULES: dict[tuple[int, int], list] = {}
+# code << 4 | src -> [(row index, allowed values)] for the restricted fields (rules depend on nothing else)
+_RULES: dict[int, list] = {}
 
 
 # Plain ints (not enum members, see codes.py): compared once or more per instruction.
@@ -114,10 +114,10 @@ def check_insn_fields(row: tuple, insn: Instruction) -> None:
             raise Reject("invalid bpf_ld_imm64 insn", pc)
         if src not in _PSEUDO_SRCS:
             raise Reject("unrecognized bpf_ld_imm64 insn", pc)
-    restricted = _RULES.get((code, src))
+    restricted = _RULES.get(code << 4 | src)
     if restricted is None:
         rules = rules_for(insn)[1]
-        restricted = _RULES[(code, src)] = [(_FIELD_AT[n], rules[n]) for n in FIELDS if rules[n] is not ANY]
+        restricted = _RULES[code << 4 | src] = [(_FIELD_AT[n], rules[n]) for n in FIELDS if rules[n] is not ANY]
     for index, allowed in restricted:
         if row[index] not in allowed:
             raise Reject(_reserved_message(insn), pc)
@@ -227,38 +227,46 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
 
 def _walk(cfg: Cfg, allow_loops: bool) -> None:
     """Iterative DFS from every subprogram entry (check_cfg): back-edges, unreachable code."""
-    edges = dict(cfg.succ)  # shared lists: only read here
-    for pc, code, _, src, _, imm in cfg.rows:
-        if code == _CALL and src == 1:  # a local call: its entry is an edge too, stored as ~entry
+    rows = cfg.rows
+    size = rows[-1][PC] + 2
+    edges: list = [None] * size  # slot -> successors, and a local call's entry stored as ~entry
+    for pc, nxt in cfg.succ.items():
+        edges[pc] = nxt
+    for pc, code, _, src, _, imm in rows:
+        if code == _CALL and src == 1:
             edges[pc] = edges[pc] + [~(pc + 1 + imm)]
-    color: dict[int, int] = {}  # 1 = on the DFS stack, 2 = done
+    color = [0] * size  # 1 = on the DFS stack, 2 = done
     for entry in cfg.subprog_starts:
-        if entry in color:
+        if color[entry]:
             continue
-        stack = [(entry, iter(edges[entry]))]
+        stack, positions = [entry], [0]  # the path, and how far each node's edges have been followed
         color[entry] = 1
         while stack:
-            pc, out = stack[-1]
-            for target in out:
-                is_call = target < 0
-                if is_call:
-                    target = ~target
-                state = color.get(target)
-                if state is None:
-                    color[target] = 1
-                    stack.append((target, iter(edges[target])))
-                    break
-                if state == 1:
-                    if is_call or not allow_loops:
-                        raise Reject(f"back-edge from insn {pc} to {target}", pc)
-                    cfg.loop_heads.add(target)
-            else:
+            pc = stack[-1]
+            out = edges[pc]
+            i = positions[-1]
+            if i == len(out):
                 color[pc] = 2
                 stack.pop()
-    if len(color) < len(cfg.rows):
-        for row in cfg.rows:
-            if row[PC] not in color:
-                raise Reject(f"unreachable insn {row[PC]}", row[PC])
+                positions.pop()
+                continue
+            positions[-1] = i + 1
+            target = out[i]
+            is_call = target < 0
+            if is_call:
+                target = ~target
+            state = color[target]
+            if state == 0:
+                color[target] = 1
+                stack.append(target)
+                positions.append(0)
+            elif state == 1:
+                if is_call or not allow_loops:
+                    raise Reject(f"back-edge from insn {pc} to {target}", pc)
+                cfg.loop_heads.add(target)
+    for row in rows:
+        if not color[row[PC]]:
+            raise Reject(f"unreachable insn {row[PC]}", row[PC])
 
 
 def _effect_shapes() -> dict[int, tuple[int, int, int, int, int, int]]:
@@ -284,9 +292,12 @@ _ATOMIC_STX = frozenset(code for code in VALID_OPCODES if code & 0x07 == Cls.STX
 _SHAPES = _effect_shapes()
 
 
+_SHAPE_OF = [_SHAPES.get(code) for code in range(256)]  # the same, by list index
+
+
 def _reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
     """Registers a row reads and writes, as bit masks (for liveness)."""
-    shape = _SHAPES.get(row[CODE])
+    shape = _SHAPE_OF[row[CODE]]
     if shape is None:
         return _decode_reads_writes(cfg, row)
     fixed_r, dst_r, src_r, fixed_w, dst_w, src_w = shape
@@ -309,43 +320,44 @@ def _decode_reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
 _CALLEE_SAVED = 0b11111000000  # r6-r10
 
 
-def _liveness(cfg: Cfg) -> None:
-    """Backward may-live analysis of registers (kernel compute_live_registers).
+def _live_node(cfg: Cfg, row: tuple) -> tuple:
+    """(successors, registers live before whatever comes after, kept mask, live after an exit)
+    of a row: calls keep r6-r10 live across (callees and callers use them), exits of
+    subprograms return r0 and leave the caller's callee-saved registers live."""
+    reads, writes = _reads_writes(cfg, row)
+    gen = reads | (1 << 10)
+    if row[CODE] == _CALL and row[SRC] == 1:
+        gen |= _CALLEE_SAVED
+    return cfg.succ[row[PC]], gen, ~writes, _CALLEE_SAVED if row[CODE] == _EXIT else 0
 
-    Calls keep r6-r9 and r10 live across (callees and callers use them); exits of
-    subprograms return r0 and the caller's callee-saved registers stay live.  One
-    pass in reverse pc order is the whole solution unless a jump goes backwards; then
-    a worklist goes on from every instruction with such a successor.
-    """
-    succ = cfg.succ
-    live_in: dict[int, int] = {}
-    nodes: dict[int, tuple] = {}  # pc -> (successors, gen, kept mask, live after an exit)
-    backward: list[int] = []
-    for row in reversed(cfg.rows):
-        reads, writes = _reads_writes(cfg, row)
-        pc, code = row[PC], row[CODE]
-        gen = reads | (1 << 10)
-        if code == _CALL and row[SRC] == 1:
-            gen |= _CALLEE_SAVED
-        out = exit_out = _CALLEE_SAVED if code == _EXIT else 0
-        nxt = succ[pc]
+
+def _liveness(cfg: Cfg) -> None:
+    """Backward may-live analysis of registers (kernel compute_live_registers): live_in[pc],
+    a list by slot.  One pass in reverse pc order is the whole solution unless a jump goes
+    backwards; then a worklist goes on from every instruction with such a successor."""
+    rows = cfg.rows
+    live_in = [0] * (rows[-1][PC] + 2)
+    backward = []
+    for row in reversed(rows):
+        pc = row[PC]
+        nxt, gen, keep, out = _live_node(cfg, row)
         for s in nxt:
             if s > pc:
                 out |= live_in[s]
             elif not backward or backward[-1] != pc:
                 backward.append(pc)  # not known yet: the worklist below takes it into account
-        live_in[pc] = gen | (out & ~writes)
-        nodes[pc] = (nxt, gen, ~writes, exit_out)
+        live_in[pc] = gen | (out & keep)
     if backward:
+        nodes = {row[PC]: _live_node(cfg, row) for row in rows}
         propagate(backward, cfg.predecessors(), partial(_live_update, nodes, live_in))
     cfg.live_in = live_in
 
 
-def _live_update(nodes: dict[int, tuple], live_in: dict[int, int], pc: int) -> bool:
+def _live_update(nodes: dict, live_in: list, pc: int) -> bool:
     """Liveness before pc again from its successors' (the worklist's `update`)."""
     nxt, gen, keep, out = nodes[pc]
     for s in nxt:
-        out |= live_in.get(s, 0)
+        out |= live_in[s]
     new = gen | (out & keep)
     changed = new != live_in[pc]
     live_in[pc] = new

@@ -20,7 +20,11 @@ cpdef tuple _transfer(tuple row, regs, slots, bint bpf_loop, Observed seen, args
 
 
 cdef class Precision:
-    cdef public object seen, info, preds, table, consumed
+    cdef public object seen, rows, info, preds, table, consumed
 
-    @cython.locals(regs=cython.long, table=dict)
+    @cython.locals(regs=cython.long, table=list)
     cpdef tuple _step(self, long pc)
+
+
+@cython.locals(code=cython.long)
+cpdef _passes_on(cfg, tuple row, long main_end)

@@ -43,6 +43,7 @@ from .state import SLOT
 _RANGE_CHECKED = frozenset({codes.OP_MUL, codes.OP_DIV, codes.OP_MOD})  # the nfp rules check their operands
 ALL_SLOTS = (1 << 64) - 1  # 512 bytes of stack = 64 slots
 CALLER_SAVED = 0b111111  # r0-r5
+_NOTHING = (0, 0, 0)
 # Plain ints for the per-instruction transfer (codes.py: enum members cost a class lookup each).
 _CALL, _ALU_CLASSES, _JMP_CLASSES = codes.CALL, codes.ALU_CLASSES, codes.JMP_CLASSES
 _LD, _LDX, _ST, _STX, _LD_IMM64 = codes.LD, codes.LDX, codes.ST, codes.STX, codes.LD_IMM64
@@ -172,7 +173,7 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
     return regs, slots
 
 
-def _passes_on(cfg: Cfg, row: tuple, main_end: int) -> int:
+def _passes_on(cfg: Cfg, row: tuple, main_end) -> int:  # types: precision.pxd
     """The registers a call or exit hands on: a call's arguments, r0 from the exit of a
     subprogram or callback (the program's own exit, before `main_end`, hands on nothing)."""
     code = row[1]
@@ -184,19 +185,23 @@ def _passes_on(cfg: Cfg, row: tuple, main_end: int) -> int:
 class Precision:
     """precise[pc] = (registers, slots, live slots) kept up to date as the walk observes
     more (a worklist over predecessors: a new observation at pc only re-propagates from
-    there)."""
+    there).  `table` and `info` are lists by slot."""
 
     def __init__(self, cfg: Cfg, seen: Observed):
         self.seen = seen
+        self.rows = cfg.rows
         succ_of, callbacks = cfg.succ, cfg.callback_calls
         main_end = cfg.subprog_starts[1] if len(cfg.subprog_starts) > 1 else 1 << 62
-        self.info = {row[0]: (row, succ_of[row[0]], row[0] in callbacks, _passes_on(cfg, row, main_end))
-                     for row in cfg.rows}
+        size = self.rows[-1][0] + 2
+        self.info = [None] * size
+        for row in self.rows:
+            pc = row[0]
+            self.info[pc] = (row, succ_of[pc], pc in callbacks, _passes_on(cfg, row, main_end))
         self.preds = cfg.predecessors()
-        self.table = {pc: (0, 0, 0) for pc in self.info}
+        self.table = [_NOTHING] * size
         self.consumed = len(seen.news)  # what the first solve below takes into account
         if self._sweep():
-            self._solve(sorted(self.info))  # popped from the end: reverse pc order first
+            self._solve([row[0] for row in self.rows])  # popped from the end: reverse pc order first
 
     def _step(self, pc) -> tuple:  # types: precision.pxd
         """The masks before pc from those of its successors."""
@@ -216,7 +221,8 @@ class Precision:
         comes after its instruction; True when some does not (a loop or a backward jump),
         and the worklist must go on from this under-approximation."""
         table, info, backward = self.table, self.info, False
-        for pc in reversed(info):
+        for row in reversed(self.rows):
+            pc = row[0]
             if not backward:
                 for s in info[pc][1]:
                     if s <= pc:
@@ -246,6 +252,7 @@ class Precision:
         propagate(work, self.preds, update)
 
 
-def compute(cfg: Cfg, seen: Observed) -> dict[int, tuple[int, int, int]]:
-    """pc -> (precise register mask, precise slot mask, live slot mask) before the instruction, from scratch."""
+def compute(cfg: Cfg, seen: Observed) -> list[tuple[int, int, int]]:
+    """By slot: (precise register mask, precise slot mask, live slot mask) before the
+    instruction there, from scratch."""
     return Precision(cfg, seen).table
