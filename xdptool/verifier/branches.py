@@ -30,9 +30,6 @@ SWAPPED = {
     OP_JSGT: OP_JSLT, OP_JSLT: OP_JSGT, OP_JSGE: OP_JSLE, OP_JSLE: OP_JSGE,
 }
 
-_FIELDS = {64: ("smin", "smax", "umin", "umax"), 32: ("s32_min", "s32_max", "u32_min", "u32_max")}
-
-
 def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
     """True/False when `a op b` is decided by the bounds, None when both ways are possible."""
     if bits == 64:  # the fields of one width, read once (no View objects)
@@ -82,18 +79,31 @@ def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
 _SWAP_FIRST = frozenset({OP_JLT, OP_JLE, OP_JSLT, OP_JSLE})
 
 
+def _get(reg: Bounds, bits) -> tuple:  # types: branches.pxd
+    """(smin, smax, umin, umax) of one width."""
+    if bits == 64:
+        return reg.smin, reg.smax, reg.umin, reg.umax
+    return reg.s32_min, reg.s32_max, reg.u32_min, reg.u32_max
+
+
+def _put(reg: Bounds, bits, smin, smax, umin, umax) -> None:  # types: branches.pxd
+    if bits == 64:
+        reg.smin, reg.smax, reg.umin, reg.umax = smin, smax, umin, umax
+    else:
+        reg.s32_min, reg.s32_max, reg.u32_min, reg.u32_max = smin, smax, umin, umax
+
+
 def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
-    """Narrow a and b assuming `a op b`; False when that assumption is impossible."""
-    smin, smax, umin, umax = _FIELDS[bits]
+    """Narrow a and b assuming `a op b`; False when that assumption is impossible.
+    a and b may be one register (a comparison with itself): every step reads afresh."""
     if op in _SWAP_FIRST:
         a, b, op = b, a, SWAPPED[op]
     if op == OP_JEQ:
-        for lo, hi in ((smin, smax), (umin, umax)):
-            new_lo = max(getattr(a, lo), getattr(b, lo))
-            new_hi = min(getattr(a, hi), getattr(b, hi))
-            for reg in (a, b):
-                setattr(reg, lo, new_lo)
-                setattr(reg, hi, new_hi)
+        a_smin, a_smax, a_umin, a_umax = _get(a, bits)
+        b_smin, b_smax, b_umin, b_umax = _get(b, bits)
+        smin, smax, umin, umax = max(a_smin, b_smin), min(a_smax, b_smax), max(a_umin, b_umin), min(a_umax, b_umax)
+        _put(a, bits, smin, smax, umin, umax)
+        _put(b, bits, smin, smax, umin, umax)
         if bits == 64:
             a.var_off = b.var_off = a.var_off.intersect(b.var_off)
         else:
@@ -105,28 +115,34 @@ def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
             c, mask = y.var_off if bits == 64 else y.var_off.subreg()
             if mask:
                 continue
-            sc = getattr(y, smin)
-            if getattr(x, umin) == c:
-                setattr(x, umin, c + 1)
-            if getattr(x, umax) == c:
-                setattr(x, umax, c - 1)
-            if getattr(x, smin) == sc:
-                setattr(x, smin, sc + 1)
-            if getattr(x, smax) == sc:
-                setattr(x, smax, sc - 1)
+            sc = _get(y, bits)[0]
+            smin, smax, umin, umax = _get(x, bits)
+            if umin == c:
+                umin = c + 1
+            if umax == c:
+                umax = c - 1
+            if smin == sc:
+                smin = sc + 1
+            if smax == sc:
+                smax = sc - 1
+            _put(x, bits, smin, smax, umin, umax)
     elif op in (OP_JSET, JSET_FALSE):
         x, y = (a, b) if b.view(bits).tnum.is_const else (b, a)
         cview = y.view(bits).tnum
         if cview.is_const:
             _refine_jset(x, cview.value, op == OP_JSET, bits)
-    elif op in (OP_JGT, OP_JGE):
+    elif op in (OP_JGT, OP_JGE):  # a > b: a's lower bound above b's, b's upper bound below a's
         strict = 1 if op == OP_JGT else 0
-        setattr(a, umin, max(getattr(a, umin), getattr(b, umin) + strict))
-        setattr(b, umax, min(getattr(b, umax), getattr(a, umax) - strict))
+        smin, smax, umin, umax = _get(a, bits)
+        _put(a, bits, smin, smax, max(umin, _get(b, bits)[2] + strict), umax)
+        smin, smax, umin, umax = _get(b, bits)
+        _put(b, bits, smin, smax, umin, min(umax, _get(a, bits)[3] - strict))
     elif op in (OP_JSGT, OP_JSGE):
         strict = 1 if op == OP_JSGT else 0
-        setattr(a, smin, max(getattr(a, smin), getattr(b, smin) + strict))
-        setattr(b, smax, min(getattr(b, smax), getattr(a, smax) - strict))
+        smin, smax, umin, umax = _get(a, bits)
+        _put(a, bits, max(smin, _get(b, bits)[0] + strict), smax, umin, umax)
+        smin, smax, umin, umax = _get(b, bits)
+        _put(b, bits, smin, min(smax, _get(a, bits)[1] - strict), umin, umax)
     for reg in (a, b):
         if reg.is_empty():
             return False

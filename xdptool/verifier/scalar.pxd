@@ -5,6 +5,9 @@ cimport cython
 cdef class Bounds:
     cdef public object var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max
 
+    cpdef bint is_empty(self)
+    cpdef sync(self)
+
 
 # _sync runs on C integers; see its docstring for how its expressions stay exact.
 cdef unsigned long long _SIGN64, _SMAX64, _ALL64, _HIGH32

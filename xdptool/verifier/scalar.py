@@ -82,15 +82,16 @@ class Bounds:
     def is_const32(self) -> bool:
         return self.var_off.mask & U32 == 0
 
-    def is_empty(self) -> bool:
+    def is_empty(self):  # -> bool (scalar.pxd)
         """Contradictory bounds: no concrete value fits (an infeasible branch)."""
+        tv, tm = self.var_off
         return (
             self.smin > self.smax
             or self.umin > self.umax
             or self.s32_min > self.s32_max
             or self.u32_min > self.u32_max
-            or self.umin > self.var_off.umax
-            or self.umax < self.var_off.umin
+            or self.umin > tv | tm
+            or self.umax < tv
         )
 
     def range_within(self, other: "Bounds") -> bool:
@@ -110,7 +111,7 @@ class Bounds:
         return self.umax <= U32
 
     # -- synchronisation ------------------------------------------------------------
-    def sync(self) -> None:
+    def sync(self):  # (scalar.pxd)
         """reg_bounds_sync(): make the five views agree as far as cheaply provable.
 
         Memoised: a verification meets the same few dozen bounds thousands of
