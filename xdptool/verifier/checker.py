@@ -131,18 +131,21 @@ class Checker:
         log_level, collect_facts = self.log_level, self.collect_facts
         if log_level:
             self.lines.append(f"0: {format_frame(frame)}")
-        # pc -> (instruction, its handler, the slot after it): one lookup per step
         by_class = self.handlers_by_class()
-        steps = {insn.pc: (insn, specialise(self, insn, self.general_handler(insn, by_class)),
-                           insn.pc + (2 if insn.code == codes.LD_IMM64 else 1))
-                 for insn in self.insns}
+        # pc -> (instruction, its handler, the slot after it, a prune point?), a list by slot
+        steps: list = [None] * (self.cfg.rows[-1][0] + 2)
         prune_points = self.cfg.prune_points
+        for insn, row in zip(self.insns, self.cfg.rows):
+            pc = row[0]
+            steps[pc] = (insn, specialise(self, insn, self.general_handler(insn, by_class)),
+                         pc + (2 if row[1] == codes.LD_IMM64 else 1), pc in prune_points)
         visit, pop, end_path = self._visit, self._pop, self._end_path
         per_insn_checks = collect_facts or rules is not None or log_level
         pc = 0
         try:
             while True:
-                if pc in prune_points and visit(pc):
+                insn, handler, after, prune_point = steps[pc]
+                if prune_point and visit(pc):
                     pc = pop()
                     if pc is None:
                         break
@@ -150,7 +153,6 @@ class Checker:
                 self.processed += 1
                 if self.processed > INSN_LIMIT:
                     raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
-                insn, handler, after = steps[pc]
                 self.pc = pc
                 if per_insn_checks:
                     if collect_facts:
