@@ -278,7 +278,8 @@ def test_plain_view_equals_the_view_definitions():
         for _ in range(6_000):
             a, b, op = view(), view(), rng.choice((OP_ADD, OP_SUB, OP_AND, OP_OR, OP_XOR))
             expected = _binary_view(op, a, b, bits)
-            got = _plain_view(op, bits, *a.tnum, *a[1:], *b.tnum, *b[1:])
+            high = 0 if bits == 64 else rng.randrange(1 << 32) << 32  # a whole tnum: only the low half counts
+            got = _plain_view(op, bits, a.tnum.value | high, a.tnum.mask | high, *a[1:], *b.tnum, *b[1:])
             assert got == (*expected.tnum, *expected[1:]), (op, bits, a, b)
 
 
@@ -306,3 +307,12 @@ def test_plain_shift_equals_the_view_definition():
             op, k = rng.choice((OP_LSH, OP_RSH, OP_ARSH)), rng.randrange(bits)
             expected = _shift_view(op, a, k, bits)
             assert _plain_shift(op, bits, k, *a.tnum, *a[1:]) == (*expected.tnum, *expected[1:]), (op, bits, k, a)
+
+
+def test_copy_bounds_from_copies_every_field():
+    source = Reg.unknown()
+    source.var_off, source.smin, source.smax, source.umin, source.umax = Tnum(4, 3), -5, 9, 2, 70
+    source.s32_min, source.s32_max, source.u32_min, source.u32_max = -3, 8, 1, 60
+    target = Reg.const(0)
+    target.copy_bounds_from(source)
+    assert target.bounds_key() == source.bounds_key()

@@ -638,8 +638,11 @@ class Checker:
         return lo, hi
 
     def _stack_access(self, regno, reg, off, size, write, value, value_regno) -> Reg | None:
-        aligned = reg.var_off.add(Tnum.const(reg.off + off))
-        if not aligned.is_aligned(size):
+        if reg.var_off.mask:
+            aligned = reg.var_off.add(Tnum.const(reg.off + off)).is_aligned(size)
+        else:  # a constant offset (r10 and its copies): Tnum.add and is_aligned on constants
+            aligned = not size or not (reg.var_off.value + reg.off + off) & (size - 1)
+        if not aligned:
             var = str(reg.var_off.value) if reg.is_const else str(reg.var_off)
             raise Reject(f"misaligned stack access off {var}+{reg.off}+{off} size {size}")
         frame = self.state.frames[reg.frameno]

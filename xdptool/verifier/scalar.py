@@ -64,8 +64,8 @@ class Bounds:
         self.u32_min = self.u32_max = low
 
     def copy_bounds_from(self, other: "Bounds") -> None:
-        for name in Bounds.__slots__:
-            setattr(self, name, getattr(other, name))
+        self.var_off, self.smin, self.smax, self.umin, self.umax = other.var_off, other.smin, other.smax, other.umin, other.umax
+        self.s32_min, self.s32_max, self.u32_min, self.u32_max = other.s32_min, other.s32_max, other.u32_min, other.u32_max
 
     def bounds_key(self) -> tuple:
         return tuple(getattr(self, name) for name in Bounds.__slots__)
@@ -484,7 +484,8 @@ _PLAIN_OPS = frozenset({OP_ADD, OP_SUB, OP_AND, OP_OR, OP_XOR})  # what _plain_v
 
 def _plain_view(op, bits, av, am, asmin, asmax, aumin, aumax, bv, bm, bsmin, bsmax, bumin, bumax) -> tuple:
     """_binary_view(op, a, b, bits) for add, sub, and, or and xor, on the fields of the two
-    views, as (tnum value, tnum mask, smin, smax, umin, umax).  The same definitions
+    views (the tnums may be given whole: only their low `bits` are read), as (tnum value,
+    tnum mask, smin, smax, umin, umax).  The same definitions
     (tnum.py, _add ... _xor), written to be exact both with Python integers and with the
     wrapping C integers they are compiled to (scalar.pxd): overflow is tested without
     overflowing, and bit patterns are masked to the width before they are read as signed.
@@ -494,6 +495,7 @@ def _plain_view(op, bits, av, am, asmin, asmax, aumin, aumax, bv, bm, bsmin, bsm
     sign = _SIGN64 >> (64 - bits)
     smax_all = sign - 1
     smin_all = -smax_all - 1
+    av, am, bv, bm = av & umax_all, am & umax_all, bv & umax_all, bm & umax_all  # the tnums' low halves for 32
     if op == OP_ADD or op == OP_SUB:
         if op == OP_ADD:
             x = (am + bm) & _ALL64
@@ -572,8 +574,8 @@ def _scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
     bits = 64 if is64 else 32
     if op in _PLAIN_OPS:
         dt, st = dst.var_off, src.var_off
-        low = _plain_view(op, 32, dt[0] & U32, dt[1] & U32, dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max,
-                          st[0] & U32, st[1] & U32, src.s32_min, src.s32_max, src.u32_min, src.u32_max)
+        low = _plain_view(op, 32, dt[0], dt[1], dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max,
+                          st[0], st[1], src.s32_min, src.s32_max, src.u32_min, src.u32_max)
         if is64:
             tv, tm, dst.smin, dst.smax, dst.umin, dst.umax = _plain_view(
                 op, 64, dt[0], dt[1], dst.smin, dst.smax, dst.umin, dst.umax,
