@@ -8,21 +8,29 @@ cdef class Observed:
     cdef public object pointer_arith, stack_via_pointer, stack_reads, news
 
 
+cdef unsigned long long ALL_SLOTS, _ONE
+
+
+@cython.locals(low=cython.long, high=cython.long)
+cpdef unsigned long long slot_mask(long lo, long hi)
+
+
 @cython.locals(pc=cython.long, code=cython.long, dst=cython.long, src=cython.long, off=cython.long,
                cls=cython.long, op=cython.long)
-cpdef _live_transfer(tuple row, live, bint bpf_loop, Observed seen)
+cpdef unsigned long long _live_transfer(tuple row, unsigned long long live, bint bpf_loop, Observed seen)
 
 
 @cython.locals(pc=cython.long, code=cython.long, dst=cython.long, src=cython.long, off=cython.long,
                cls=cython.long, op=cython.long, bit_dst=cython.long, bit_src=cython.long, uses_src=cython.bint,
                regs=cython.long)
-cpdef tuple _transfer(tuple row, regs, slots, bint bpf_loop, Observed seen, args)
+cpdef tuple _transfer(tuple row, regs, unsigned long long slots, bint bpf_loop, Observed seen, args)
 
 
 cdef class Precision:
     cdef public object seen, rows, info, preds, table, consumed
 
-    @cython.locals(regs=cython.long, table=list)
+    @cython.locals(regs=cython.long, slots=cython.ulonglong, live=cython.ulonglong, r=cython.long,
+                   sl=cython.ulonglong, lv=cython.ulonglong, table=list)
     cpdef tuple _step(self, long pc)
 
 

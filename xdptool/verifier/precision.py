@@ -41,7 +41,8 @@ from .cfg import SIZE_OF_CODE, Cfg, propagate
 from .state import SLOT
 
 _RANGE_CHECKED = frozenset({codes.OP_MUL, codes.OP_DIV, codes.OP_MOD})  # the nfp rules check their operands
-ALL_SLOTS = (1 << 64) - 1  # 512 bytes of stack = 64 slots
+ALL_SLOTS = 0xFFFFFFFFFFFFFFFF  # 512 bytes of stack = 64 slots
+_ONE = 1  # (slot masks are unsigned 64-bit C integers when compiled: precision.pxd)
 CALLER_SAVED = 0b111111  # r0-r5
 _NOTHING = (0, 0, 0)
 # Plain ints for the per-instruction transfer (codes.py: enum members cost a class lookup each).
@@ -82,14 +83,14 @@ class Observed:
             self.news.append(pc)
 
 
-def slot_mask(lo: int, hi: int) -> int:
+def slot_mask(lo, hi):  # ints; types: precision.pxd
     """Mask of the slots holding the stack bytes [lo, hi) (negative offsets from r10;
     bytes outside the 512-byte stack are left out)."""
     lo, hi = max(lo, -512), min(hi, 0)
     if lo >= hi:
         return 0
     low, high = (-hi) // SLOT, (-lo - 1) // SLOT
-    return ((1 << (high - low + 1)) - 1) << low
+    return (ALL_SLOTS >> (63 - (high - low))) << low  # high - low + 1 ones (no 1 << 64 in C)
 
 
 def _live_transfer(row: tuple, live, bpf_loop, seen: Observed):  # types: precision.pxd
@@ -104,7 +105,7 @@ def _live_transfer(row: tuple, live, bpf_loop, seen: Observed):  # types: precis
             return ALL_SLOTS
     elif (cls == _ST or cls == _STX) and dst == 10 and code & 0xE0 == _MEM and code & 0x18 == _DW \
             and off % SLOT == 0 and -512 <= off < 0:
-        live &= ~(1 << ((-off - 1) // SLOT))  # the whole slot is overwritten
+        live &= ~(_ONE << ((-off - 1) // SLOT))  # the whole slot is overwritten
     return live | seen.stack_reads.get(pc, 0)
 
 
