@@ -23,7 +23,6 @@ from xdptool.verifier.fuzz import random_program
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.stem for p in (ROOT / "programs").glob("*.c"))
-CALLEE_SAVED = 0b11111000000
 
 
 def _live_by_pc(cfg) -> dict[int, int]:
@@ -51,8 +50,7 @@ def _reference_liveness(insns, helper_args) -> dict[int, int]:
         else:
             r, w, k = register_effects(insn)
             reads, writes = sum(1 << x for x in r), sum(1 << x for x in w | set(k))
-        extra = (1 << 10) | (CALLEE_SAVED if insn.is_local_call else 0)
-        gen[insn.pc], kill[insn.pc] = reads | extra, writes
+        gen[insn.pc], kill[insn.pc] = reads | (1 << 10), writes  # r10: always read
         succ[insn.pc] = _reference_successors(insn)
     live = {insn.pc: 0 for insn in insns}
     changed = True
@@ -60,7 +58,7 @@ def _reference_liveness(insns, helper_args) -> dict[int, int]:
         changed = False
         for insn in insns:  # forward order on purpose: the slowest way to converge
             pc = insn.pc
-            out = CALLEE_SAVED if insn.is_exit else 0
+            out = 0  # an exit has no successors: r0 is all it reads
             for s in succ[pc]:
                 out |= live.get(s, 0)
             new = gen[pc] | (out & ~kill[pc])

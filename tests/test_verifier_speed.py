@@ -55,12 +55,29 @@ def test_imprecise_scalars_prune_but_not_when_collecting_facts(built_examples):
     assert relaxed.processed_insns < exact.processed_insns
 
 
-@pytest.mark.parametrize("name", ["precise_via_stack_pointer", "live_via_stack_pointer"])
-def test_pruning_follows_what_the_walk_observed(name, monkeypatch):
-    """Without what the walk observed (a store and a load through a stack pointer), the
-    dataflow would call a scalar imprecise or a slot dead, and a state with an
-    out-of-range offset (precise_...) or a scalar where a pointer was (live_...) would
-    be pruned."""
+def _blind_to_branches(real):
+    """Precision as if no conditional jump had been decided by values (the rest observed)."""
+    from xdptool.verifier import precision
+
+    def build(cfg, seen):
+        proxy = precision.Observed()
+        proxy.pointer_arith, proxy.stack_via_pointer = seen.pointer_arith, seen.stack_via_pointer
+        proxy.stack_reads, proxy.news = seen.stack_reads, seen.news
+        return real(cfg, proxy)
+
+    return build
+
+
+@pytest.mark.parametrize("name, blind_to", [
+    ("precise_via_stack_pointer", "everything"), ("live_via_stack_pointer", "everything"),
+    ("precise_via_decided_branch", "branches"), ("precise_via_linked_copy", "branches"),
+])
+def test_pruning_follows_what_the_walk_observed(name, blind_to, monkeypatch):
+    """Without what the walk observed, the dataflow would call a scalar imprecise or a
+    slot dead, and a state that the kernel rejects would be pruned: a store and a load
+    through a stack pointer (an out-of-range offset, a scalar where a pointer was), a
+    branch its value decided, a branch that taught a linked copy (kernel
+    check_cond_jmp_op and bt_sync_linked_regs)."""
     import importlib.util
 
     from xdptool.verifier import precision
@@ -70,9 +87,45 @@ def test_pruning_follows_what_the_walk_observed(name, monkeypatch):
     spec.loader.exec_module(cases)
     program = cases.load_case(name)
     assert not analyze(program, collect_facts=False).accepted
-    blind = precision.Precision
-    monkeypatch.setattr(precision, "Precision", lambda cfg, seen: blind(cfg, precision.Observed()))
+    real = precision.Precision
+    blind = (lambda cfg, seen: real(cfg, precision.Observed())) if blind_to == "everything" else _blind_to_branches(real)
+    monkeypatch.setattr(precision, "Precision", blind)
     assert analyze(program, collect_facts=False).accepted  # the hazard the observations guard against
+
+
+UNDECIDED_BRANCH = """
+call 7
+r8 = 100
+r3 = 0
+r3 = 0
+r3 = 0
+r3 = 0
+r3 = 0
+r3 = 0
+if r0 == 0 goto a
+r8 = 4
+a: call 7
+if r8 > r0 goto b
+r0 = 1
+b: r0 = 2
+exit
+"""
+
+
+def test_a_branch_both_ways_open_leaves_its_operands_imprecise():
+    """As in the kernel (backtrack_insn): a conditional jump whose sides were both feasible
+    and taught no linked copy only passes precision between its operands, so the second
+    path (r8 = 100 instead of 4) is pruned at the call after `a`."""
+    from xdptool.ebpf.asm import assemble
+    from xdptool.ebpf.insn import renumber
+    from xdptool.elf.model import Object, Program, ProgType, Subprogram
+
+    insns = renumber(assemble(UNDECIDED_BRANCH))
+    program = Program("undecided", "xdp", ProgType.XDP, "xdp", insns, [Subprogram("undecided", 0, insns[-1].pc + 1, "xdp")], "GPL")
+    program.object = Object("undecided", [program], {}, "GPL", 0, [])
+    result = analyze(program, log_level=2, collect_facts=False)
+    assert result.accepted
+    assert "10: safe" in result.log.splitlines()
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

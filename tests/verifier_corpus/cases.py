@@ -61,6 +61,9 @@ CLASSES = {
     # pruning with imprecise scalars (precision.py) must keep these apart
     "precise_pointer_offset": "precise scalar (pointer offset)", "precise_via_stack": "precise scalar (through a spill)",
     "precise_via_stack_pointer": "precise scalar (through a stack pointer)",
+    # ... and conditional jumps where values decided something (precision.py, value branches)
+    "precise_via_decided_branch": "precise scalar (a branch its value decided)",
+    "precise_via_linked_copy": "precise scalar (a branch that taught a linked copy)",
     # pruning with dead stack slots (precision.py, stack liveness) must keep this apart
     "live_via_stack_pointer": "live stack slot (read through a stack pointer)",
 }

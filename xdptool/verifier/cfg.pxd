@@ -21,7 +21,7 @@ cpdef _mark_prune_points(cfg, dict branches)
 cpdef tuple _reads_writes(cfg, tuple row)
 
 
-@cython.locals(reads=cython.long, writes=cython.long, gen=cython.long)
+@cython.locals(reads=cython.long, writes=cython.long)
 cpdef tuple _live_node(cfg, tuple row)
 
 

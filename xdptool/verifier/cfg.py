@@ -317,18 +317,13 @@ def _decode_reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
     return r, w
 
 
-_CALLEE_SAVED = 0b11111000000  # r6-r10
-
-
 def _live_node(cfg: Cfg, row: tuple) -> tuple:
-    """(successors, registers live before whatever comes after, kept mask, live after an exit)
-    of a row: calls keep r6-r10 live across (callees and callers use them), exits of
-    subprograms return r0 and leave the caller's callee-saved registers live."""
+    """(successors, registers read, mask of those not written) of a row, as the kernel's
+    compute_insn_live_regs: an exit reads r0 only (a callee's registers end with it, and
+    its caller's are in the caller's frame), a call reads its arguments and writes r0-r5
+    (r6-r9 pass through to the slot after it).  r10 counts as read everywhere."""
     reads, writes = _reads_writes(cfg, row)
-    gen = reads | (1 << 10)
-    if row[CODE] == _CALL and row[SRC] == 1:
-        gen |= _CALLEE_SAVED
-    return cfg.succ[row[PC]], gen, ~writes, _CALLEE_SAVED if row[CODE] == _EXIT else 0
+    return cfg.succ[row[PC]], reads | (1 << 10), ~writes
 
 
 def _liveness(cfg: Cfg) -> None:
@@ -340,7 +335,8 @@ def _liveness(cfg: Cfg) -> None:
     backward = []
     for row in reversed(rows):
         pc = row[PC]
-        nxt, gen, keep, out = _live_node(cfg, row)
+        nxt, gen, keep = _live_node(cfg, row)
+        out = 0
         for s in nxt:
             if s > pc:
                 out |= live_in[s]
@@ -355,7 +351,8 @@ def _liveness(cfg: Cfg) -> None:
 
 def _live_update(nodes: dict, live_in: list, pc: int) -> bool:
     """Liveness before pc again from its successors' (the worklist's `update`)."""
-    nxt, gen, keep, out = nodes[pc]
+    nxt, gen, keep = nodes[pc]
+    out = 0
     for s in nxt:
         out |= live_in[s]
     new = gen | (out & keep)

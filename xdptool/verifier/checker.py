@@ -891,6 +891,8 @@ class Checker:
         when the source is the immediate, given as the register `imm`."""
         src = self.read_reg(s) if s is not None else imm
         dst = self.read_reg(d)
+        if dst.type.is_pointer or src.type.is_pointer:  # what happens depends on the scalar operand's value
+            self.observed.value_branch_at(insn.pc)
         if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (OP_JEQ, OP_JNE) and bits == 64:
             other = self.state.copy()
             null_state, ok_state = (other, self.state) if op == OP_JEQ else (self.state, other)
@@ -902,6 +904,7 @@ class Checker:
             return self._pointer_cond(insn, dst, src, bits, fall, target)
         decided = branches.branch_taken(dst, src, op, bits)
         if decided is not None:
+            self.observed.value_branch_at(insn.pc)
             return target if decided else fall
         other = self.state.copy()
         t_dst = other.regs[d] = dst.copy()
@@ -916,10 +919,13 @@ class Checker:
         taken_ok = branches.refine(t_dst, t_src, op, bits)
         fall_ok = branches.refine(f_dst, f_src, branches.NEGATE[op], bits)
         linked = (d, s) if s is not None else (d,)
+        taught_copies = False
         for state, feasible in ((other, taken_ok), (self.state, fall_ok)):
             if feasible:
                 for regno in linked:
-                    _sync_linked(state, regno)
+                    taught_copies = _sync_linked(state, regno) or taught_copies
+        if taught_copies or not (taken_ok and fall_ok):  # copies' bounds, or one side ruled out, by values
+            self.observed.value_branch_at(insn.pc)
         if taken_ok and fall_ok:
             self.push(other, target, fall - 1)
             return fall
@@ -1139,20 +1145,24 @@ def _not_null(reg: Reg) -> Reg:
     return new
 
 
-def _sync_linked(state: State, regno: int) -> None:
-    """Scalars copied from one another (same id) learn what a branch taught one of them."""
+def _sync_linked(state: State, regno: int) -> bool:
+    """Scalars copied from one another (same id) learn what a branch taught one of them;
+    True when there were such copies."""
     reg = state.regs[regno]
     if not reg.is_scalar or not reg.id:
-        return
+        return False
+    copies = []
 
     def change(other: Reg) -> Reg | None:
         if other is reg or not (other.is_scalar and other.id == reg.id):
             return None
         new = other.copy()
         new.copy_bounds_from(reg)
+        copies.append(new)
         return new
 
     state.replace_regs(change, reg.id)
+    return bool(copies)
 
 
 def _pkt_compare(dst: Reg, src: Reg, op: int):

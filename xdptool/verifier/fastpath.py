@@ -158,8 +158,10 @@ def _cond_jmp(checker, insn: Instruction):
     compare = _COMPARE[op]
     uses_reg = bool(insn.code & _X)
     imm = insn.imm & U64 if is64 else insn.imm & U32
+    pc, noted = insn.pc, False  # noted: the walk's observation that values decided this jump
 
     def cond_jmp(insn: Instruction):
+        nonlocal noted
         checker.jmps += 1
         regs = checker.state.frames[-1].regs
         dst = regs[d]
@@ -176,6 +178,9 @@ def _cond_jmp(checker, insn: Instruction):
             checker.scratched.add(d)
             if uses_reg:
                 checker.scratched.add(s)
+            if not noted:
+                checker.observed.value_branch_at(pc)
+                noted = True
             return target if compare(a, b) else fall
         return general_decoded(insn, *decoded)
 

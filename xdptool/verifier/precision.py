@@ -63,6 +63,7 @@ class Observed:
     def __init__(self):
         self.pointer_arith: set[int] = set()
         self.stack_via_pointer: set[int] = set()
+        self.value_branches: set[int] = set()
         self.stack_reads: dict[int, int] = {}
         self.news: list[int] = []
 
@@ -74,6 +75,11 @@ class Observed:
     def stack_via_pointer_at(self, pc: int) -> None:
         if pc not in self.stack_via_pointer:
             self.stack_via_pointer.add(pc)
+            self.news.append(pc)
+
+    def value_branch_at(self, pc: int) -> None:
+        if pc not in self.value_branches:
+            self.value_branches.add(pc)
             self.news.append(pc)
 
     def stack_read_at(self, pc: int, slots: int) -> None:
@@ -142,7 +148,13 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
             return regs | args, slots
         if op == _JA:
             return regs, slots
-        return regs | bit_dst | (bit_src if code & 0x08 else 0), slots
+        # A conditional jump (kernel backtrack_insn and check_cond_jmp_op): a use of its
+        # operands where values decided something; else it passes precision between them.
+        if pc in seen.value_branches:
+            return regs | bit_dst | (bit_src if code & 0x08 else 0), slots
+        if code & 0x08 and regs & (bit_dst | bit_src):
+            return regs | bit_dst | bit_src, slots
+        return regs, slots
     if cls == _LD:
         if code == _LD_IMM64:
             return regs & ~bit_dst, slots
