@@ -136,10 +136,9 @@ class Reg(Bounds):
         return reg
 
     @staticmethod
-    def pointer(type: RegType, **fields) -> "Reg":
+    def pointer(type: RegType, *, off: int = 0, map=None, id: int = 0, frameno: int = 0) -> "Reg":
         reg = Reg(type)
-        for name, value in fields.items():
-            setattr(reg, name, value)
+        reg.off, reg.map, reg.id, reg.frameno = off, map, id, frameno
         return reg
 
     def mark_unknown(self) -> None:
