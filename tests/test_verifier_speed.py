@@ -148,6 +148,41 @@ def test_incremental_precision_equals_a_fresh_computation(name, built_examples):
     assert incremental.table == precision.compute(checker.cfg, seen)
 
 
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_walks_own_precision_table_is_exact_where_it_was_asked(name, built_examples):
+    """The walk's table grows lazily (a sweep down to the lowest pc asked about) while
+    observations arrive in between; from the frontier up, once the last news are taken in,
+    it must equal a computation from scratch with everything observed."""
+    from xdptool.verifier import precision
+    from xdptool.verifier.checker import Checker
+    from xdptool.verifier.profiles import get_profile
+
+    checker = Checker(load_object(str(built_examples[name])).program(), get_profile("linux"), collect_facts=False)
+    checker.run()
+    lazy = checker._precision
+    if lazy is None:
+        pytest.skip("no state comparison in this program")
+    lazy.at(checker.cfg.rows[-1][0])  # takes in the observations made after the last comparison
+    fresh = precision.compute(checker.cfg, checker.observed)
+    pcs = [insn.pc for insn in checker.insns if insn.pc >= lazy.frontier]
+    assert pcs and [lazy.table[pc] for pc in pcs] == [fresh[pc] for pc in pcs]
+
+
+def test_a_forward_program_asked_at_its_exit_sweeps_only_the_exit(built_examples):
+    """Without backward jumps, a question about the last instruction needs nothing below it."""
+    from xdptool.verifier import precision
+    from xdptool.verifier.cfg import build_cfg
+
+    cfg = build_cfg(load_object(str(built_examples["encap"])).program().insns)
+    assert not cfg.backward
+    solver = precision.Precision(cfg, precision.Observed())
+    last = cfg.rows[-1][0]
+    solver.at(last)
+    assert solver.frontier == last and solver.info[cfg.rows[-2][0]] is None
+    solver.at(cfg.rows[0][0])
+    assert solver.frontier == cfg.rows[0][0] and solver.table == precision.compute(cfg, precision.Observed())
+
+
 def _quick_pairs(program):
     """(entry, other state, live, precise) for every pair of checkpoints at one pc."""
     from xdptool.verifier.checker import Checker
@@ -288,9 +323,17 @@ def test_precision_sweep_equals_the_worklist_alone(built_examples):
             continue
     swept = [precision.compute(cfg, precision.Observed()) for cfg in cfgs]
     class WorklistOnly(precision.Precision):  # (compiled, Precision's methods cannot be patched)
-        def _sweep(self) -> bool:
-            return True
+        def _sweep_down_to(self, pc: int) -> None:  # no pass: the worklist from all zeros alone
+            for row in self.rows:
+                self.info[row[0]] = self._describe(row)
+            self.next_row, self.frontier = -1, 0
+            self._solve([row[0] for row in self.rows])
 
-    assert swept == [WorklistOnly(cfg, precision.Observed()).table for cfg in cfgs]
+    def worklist_only(cfg):
+        solver = WorklistOnly(cfg, precision.Observed())
+        solver.at(cfg.rows[0][0])
+        return solver.table
+
+    assert swept == [worklist_only(cfg) for cfg in cfgs]
     assert any(any(regs for regs, _, _ in table) for table in swept)
     assert any(any(live for _, _, live in table) for table in swept)  # calls of subprograms

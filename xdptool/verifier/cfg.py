@@ -47,6 +47,7 @@ class Cfg:
     callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
     succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
     targets: dict[int, int] = field(default_factory=dict)  # pc -> where a goto or conditional jump goes
+    backward: list[int] = field(default_factory=list)  # pcs with a successor at or before them (loops)
     helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
     _preds: dict[int, list[int]] | None = None
 
@@ -345,8 +346,8 @@ def _liveness(cfg: Cfg) -> None:
         live_in[pc] = gen | (out & keep)
     if backward:
         nodes = {row[PC]: _live_node(cfg, row) for row in rows}
-        propagate(backward, cfg.predecessors(), partial(_live_update, nodes, live_in))
-    cfg.live_in = live_in
+        propagate(list(backward), cfg.predecessors(), partial(_live_update, nodes, live_in))
+    cfg.live_in, cfg.backward = live_in, backward
 
 
 def _live_update(nodes: dict, live_in: list, pc: int) -> bool:

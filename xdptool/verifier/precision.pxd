@@ -27,7 +27,7 @@ cpdef tuple _transfer(tuple row, regs, unsigned long long slots, bint bpf_loop, 
 
 
 cdef class Precision:
-    cdef public object seen, rows, info, preds, table, consumed
+    cdef public object seen, cfg, rows, main_end, info, preds, table, consumed, next_row, frontier
 
     @cython.locals(regs=cython.long, slots=cython.ulonglong, live=cython.ulonglong, r=cython.long,
                    sl=cython.ulonglong, lv=cython.ulonglong, table=list)

@@ -198,23 +198,47 @@ def _passes_on(cfg: Cfg, row: tuple, main_end) -> int:  # types: precision.pxd
 class Precision:
     """precise[pc] = (registers, slots, live slots) kept up to date as the walk observes
     more (a worklist over predecessors: a new observation at pc only re-propagates from
-    there).  `table` and `info` are lists by slot."""
+    there).  `table` and `info` are lists by slot.
+
+    Where no successor comes before its instruction, one pass in reverse pc order is the
+    whole solution, and it is made lazily: down to the lowest pc asked about so far
+    (`frontier`).  A parser that only ever compares states at its exit sweeps a handful
+    of instructions.  With a loop or a backward jump, the pass covers everything and a
+    worklist goes on from that under-approximation."""
 
     def __init__(self, cfg: Cfg, seen: Observed):
         self.seen = seen
+        self.cfg = cfg
         self.rows = cfg.rows
-        succ_of, callbacks = cfg.succ, cfg.callback_calls
-        main_end = cfg.subprog_starts[1] if len(cfg.subprog_starts) > 1 else 1 << 62
+        self.main_end = cfg.subprog_starts[1] if len(cfg.subprog_starts) > 1 else 1 << 62
         size = self.rows[-1][0] + 2
         self.info = [None] * size
-        for row in self.rows:
-            pc = row[0]
-            self.info[pc] = (row, succ_of[pc], pc in callbacks, _passes_on(cfg, row, main_end))
-        self.preds = cfg.predecessors()
         self.table = [_NOTHING] * size
-        self.consumed = len(seen.news)  # what the first solve below takes into account
-        if self._sweep():
+        self.preds = None  # built at the first solve
+        self.next_row = len(self.rows) - 1  # the sweep goes on from here, downwards
+        self.frontier = size  # every slot from here up is solved
+        self.consumed = len(seen.news)  # what the table takes into account
+        if cfg.backward:
+            self._sweep_down_to(0)
             self._solve([row[0] for row in self.rows])  # popped from the end: reverse pc order first
+
+    def _sweep_down_to(self, pc: int) -> None:
+        """Extend the reverse-pc pass over every instruction at or after pc."""
+        rows, info, table = self.rows, self.info, self.table
+        i = self.next_row
+        while i >= 0 and rows[i][0] >= pc:
+            row = rows[i]
+            at = row[0]
+            info[at] = self._describe(row)
+            table[at] = self._step(at)
+            self.frontier = at
+            i -= 1
+        self.next_row = i
+
+    def _describe(self, row: tuple) -> tuple:
+        """info[pc]: (row, successors, a bpf_loop call?, registers a call or exit hands on)."""
+        pc, cfg = row[0], self.cfg
+        return row, cfg.succ[pc], pc in cfg.callback_calls, _passes_on(cfg, row, self.main_end)
 
     def _step(self, pc) -> tuple:  # types: precision.pxd
         """The masks before pc from those of its successors."""
@@ -229,33 +253,26 @@ class Precision:
         regs, slots = _transfer(row, regs, slots, bpf_loop, self.seen, args)
         return regs, slots, _live_transfer(row, live, bpf_loop, self.seen)
 
-    def _sweep(self) -> bool:
-        """One pass in reverse pc order, which is the whole solution when every successor
-        comes after its instruction; True when some does not (a loop or a backward jump),
-        and the worklist must go on from this under-approximation."""
-        table, info, backward = self.table, self.info, False
-        for row in reversed(self.rows):
-            pc = row[0]
-            if not backward:
-                for s in info[pc][1]:
-                    if s <= pc:
-                        backward = True
-            table[pc] = self._step(pc)
-        return backward
-
     def at(self, pc: int) -> tuple[int, int, int]:
         """(precise register mask, precise slot mask, live slot mask) before the instruction at pc."""
         news = self.seen.news
         if len(news) != self.consumed:
             fresh = news[self.consumed:]
             self.consumed = len(news)
-            self._solve(sorted(set(fresh)))
+            frontier = self.frontier  # below it, the sweep will read the observations itself
+            self._solve(sorted({p for p in fresh if p >= frontier}))
+        if pc < self.frontier:
+            self._sweep_down_to(pc)
         return self.table[pc]
 
     def _solve(self, work: list[int]) -> None:
-        table = self.table
+        table, frontier = self.table, self.frontier
+        if self.preds is None:
+            self.preds = self.cfg.predecessors()
 
         def update(pc: int) -> bool:  # masks only grow: merged with what pc had
+            if pc < frontier:
+                return False  # not swept yet: the sweep computes it when it gets there
             new_regs, new_slots, new_live = self._step(pc)
             old = table[pc]
             merged = (new_regs | old[0], new_slots | old[1], new_live | old[2])
@@ -268,4 +285,6 @@ class Precision:
 def compute(cfg: Cfg, seen: Observed) -> list[tuple[int, int, int]]:
     """By slot: (precise register mask, precise slot mask, live slot mask) before the
     instruction there, from scratch."""
-    return Precision(cfg, seen).table
+    precision = Precision(cfg, seen)
+    precision.at(cfg.rows[0][0])
+    return precision.table
