@@ -145,14 +145,14 @@ class Checker:
         try:
             while True:
                 insn, handler, after, prune_point = steps[pc]
+                self.processed += 1  # before the pruning check, as the kernel's do_check counts
+                if self.processed > INSN_LIMIT:
+                    raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
                 if prune_point and visit(pc):
                     pc = pop()
                     if pc is None:
                         break
                     continue
-                self.processed += 1
-                if self.processed > INSN_LIMIT:
-                    raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
                 self.pc = pc
                 if per_insn_checks:
                     if collect_facts:
@@ -1117,8 +1117,9 @@ def _gpl_compatible(license: str) -> bool:
 
 
 _PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
-_NON_NULL = frozenset({T_MAP_VALUE, T_STACK, T_CTX, T_PKT, T_PKT_META, T_PKT_END,
-                       T_MAP_PTR})
+# Pointers a comparison with 0 decides (kernel reg_not_null, Linux 6.18): packet, stack
+# and ctx pointers are not among them, so both sides of `if r1 != 0` are explored.
+_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_MAP_PTR})
 
 
 def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
