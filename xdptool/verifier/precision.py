@@ -8,8 +8,12 @@ pruning, a scalar that is not precise in the explored state matches any scalar.
 
 Here the same idea is a backward dataflow over all paths: `precise[pc]` is the
 (register mask, stack slot mask) of the current frame whose values may still
-flow into such a use.  Uses: both operands of conditional jumps, of add/sub
-where a pointer took part, of mul/div/mod (target rules check their ranges),
+flow into such a use.  Uses: both operands of conditional jumps where values
+decided something (the outcome, an infeasible side, a linked copy's bounds, a
+pointer operand; kernel check_cond_jmp_op and bt_sync_linked_regs) -- any other
+conditional jump only passes precision between its register operands, as
+backtrack_insn does -- both operands of add/sub where a pointer took part, of
+mul/div/mod (target rules check their ranges),
 memory access bases, the argument registers of helpers (as many as each takes)
 and subprograms (r1-r5), r0 at the exits of subprograms and callbacks (the
 program's own return value decides nothing: the kernel range-checks it only for
@@ -19,8 +23,9 @@ base into slot s, a load from s; loads and stores through other bases that
 pointed into the stack count for every slot.  Calls of subprograms and
 callbacks (which can read this frame through pointers) make every slot precise.
 
-Which add/sub saw a pointer and which accesses went through a stack pointer are
-what the walk has observed so far (`Observed`).  That is enough: an explored
+Which add/sub saw a pointer, which accesses went through a stack pointer and
+which conditional jumps values decided are what the walk has observed so far
+(`Observed`).  That is enough: an explored
 state prunes only after all its continuations were walked, and a state it
 subsumes has the same register types (only scalars are compared loosely), so
 takes no path with other types than those already observed.
