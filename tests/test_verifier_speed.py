@@ -55,6 +55,16 @@ def test_imprecise_scalars_prune_but_not_when_collecting_facts(built_examples):
     assert relaxed.processed_insns < exact.processed_insns
 
 
+def _corpus_case(name: str):
+    """A case of tests/verifier_corpus as a Program (cases.load_case)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("verifier_cases", ROOT / "tests" / "verifier_corpus" / "cases.py")
+    cases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cases)
+    return cases.load_case(name)
+
+
 def _blind_to_branches(real):
     """Precision as if no conditional jump had been decided by values (the rest observed)."""
     from xdptool.verifier import precision
@@ -78,14 +88,9 @@ def test_pruning_follows_what_the_walk_observed(name, blind_to, monkeypatch):
     through a stack pointer (an out-of-range offset, a scalar where a pointer was), a
     branch its value decided, a branch that taught a linked copy (kernel
     check_cond_jmp_op and bt_sync_linked_regs)."""
-    import importlib.util
-
     from xdptool.verifier import precision
 
-    spec = importlib.util.spec_from_file_location("verifier_cases", ROOT / "tests" / "verifier_corpus" / "cases.py")
-    cases = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cases)
-    program = cases.load_case(name)
+    program = _corpus_case(name)
     assert not analyze(program, collect_facts=False).accepted
     real = precision.Precision
     blind = (lambda cfg, seen: real(cfg, precision.Observed())) if blind_to == "everything" else _blind_to_branches(real)
@@ -93,37 +98,12 @@ def test_pruning_follows_what_the_walk_observed(name, blind_to, monkeypatch):
     assert analyze(program, collect_facts=False).accepted  # the hazard the observations guard against
 
 
-UNDECIDED_BRANCH = """
-call 7
-r8 = 100
-r3 = 0
-r3 = 0
-r3 = 0
-r3 = 0
-r3 = 0
-r3 = 0
-if r0 == 0 goto a
-r8 = 4
-a: call 7
-if r8 > r0 goto b
-r0 = 1
-b: r0 = 2
-exit
-"""
-
-
 def test_a_branch_both_ways_open_leaves_its_operands_imprecise():
     """As in the kernel (backtrack_insn): a conditional jump whose sides were both feasible
     and taught no linked copy only passes precision between its operands, so the second
-    path (r8 = 100 instead of 4) is pruned at the call after `a`."""
-    from xdptool.ebpf.asm import assemble
-    from xdptool.ebpf.insn import renumber
-    from xdptool.elf.model import Object, Program, ProgType, Subprogram
-
-    insns = renumber(assemble(UNDECIDED_BRANCH))
-    program = Program("undecided", "xdp", ProgType.XDP, "xdp", insns, [Subprogram("undecided", 0, insns[-1].pc + 1, "xdp")], "GPL")
-    program.object = Object("undecided", [program], {}, "GPL", 0, [])
-    result = analyze(program, log_level=2, collect_facts=False)
+    path (r8 = 100 instead of 4) is pruned at the call after `a` (the kernel: `from 8 to
+    10: safe`)."""
+    result = analyze(_corpus_case("accept_undecided_branch"), log_level=2, collect_facts=False)
     assert result.accepted
     assert "10: safe" in result.log.splitlines()
 

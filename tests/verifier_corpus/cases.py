@@ -64,6 +64,7 @@ CLASSES = {
     # ... and conditional jumps where values decided something (precision.py, value branches)
     "precise_via_decided_branch": "precise scalar (a branch its value decided)",
     "precise_via_linked_copy": "precise scalar (a branch that taught a linked copy)",
+    "accept_undecided_branch": "imprecise operands of a branch open both ways (pruned as the kernel does)",
     # a packet pointer compared with 0: not known non-NULL (kernel reg_not_null), both sides walked
     "pkt_pointer_null_side": "packet pointer compared with 0",
     # pruning with dead stack slots (precision.py, stack liveness) must keep this apart

@@ -51,6 +51,11 @@ class Cfg:
     helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
     _preds: dict[int, list[int]] | None = None
 
+    @property
+    def slots(self) -> int:
+        """Length of a list indexed by slot (one past the last instruction's, with room for ld_imm64)."""
+        return self.rows[-1][PC] + 2
+
     def args_read(self, row: tuple) -> int:
         """Mask of the argument registers a call (a row) reads: the helper's, or all of r1-r5."""
         count = self.helper_args.get(row[IMM], 5) if row[CODE] == _CALL and row[SRC] == 0 else 5
@@ -229,7 +234,7 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
 def _walk(cfg: Cfg, allow_loops: bool) -> None:
     """Iterative DFS from every subprogram entry (check_cfg): back-edges, unreachable code."""
     rows = cfg.rows
-    size = rows[-1][PC] + 2
+    size = cfg.slots
     edges: list = [None] * size  # slot -> successors, and a local call's entry stored as ~entry
     for pc, nxt in cfg.succ.items():
         edges[pc] = nxt
@@ -332,7 +337,7 @@ def _liveness(cfg: Cfg) -> None:
     a list by slot.  One pass in reverse pc order is the whole solution unless a jump goes
     backwards; then a worklist goes on from every instruction with such a successor."""
     rows = cfg.rows
-    live_in = [0] * (rows[-1][PC] + 2)
+    live_in = [0] * cfg.slots
     backward = []
     for row in reversed(rows):
         pc = row[PC]

@@ -14,7 +14,7 @@ from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import branches, codes, precision, pruning
-from .cfg import SIZE_OF_CODE, Cfg, build_cfg
+from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastpath import decode_cond_jmp, specialise
 from .helpers import Arg, Helper, Ret, helper_name, map_func_compatible
@@ -133,12 +133,12 @@ class Checker:
             self.lines.append(f"0: {format_frame(frame)}")
         by_class = self.handlers_by_class()
         # pc -> (instruction, its handler, the slot after it, a prune point?), a list by slot
-        steps: list = [None] * (self.cfg.rows[-1][0] + 2)
+        steps: list = [None] * self.cfg.slots
         prune_points = self.cfg.prune_points
         for insn, row in zip(self.insns, self.cfg.rows):
-            pc = row[0]
+            pc = row[PC]
             steps[pc] = (insn, specialise(self, insn, self.general_handler(insn, by_class)),
-                         pc + (2 if row[1] == codes.LD_IMM64 else 1), pc in prune_points)
+                         pc + (2 if row[CODE] == codes.LD_IMM64 else 1), pc in prune_points)
         visit, pop, end_path = self._visit, self._pop, self._end_path
         per_insn_checks = collect_facts or rules is not None or log_level
         pc = 0

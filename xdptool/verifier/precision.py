@@ -42,7 +42,7 @@ when pruning.  The same argument makes the observations enough.
 from __future__ import annotations
 
 from . import codes
-from .cfg import SIZE_OF_CODE, Cfg, propagate
+from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, propagate
 from .state import SLOT
 
 _RANGE_CHECKED = frozenset({codes.OP_MUL, codes.OP_DIV, codes.OP_MOD})  # the nfp rules check their operands
@@ -194,10 +194,10 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
 def _passes_on(cfg: Cfg, row: tuple, main_end) -> int:  # types: precision.pxd
     """The registers a call or exit hands on: a call's arguments, r0 from the exit of a
     subprogram or callback (the program's own exit, before `main_end`, hands on nothing)."""
-    code = row[1]
+    code = row[CODE]
     if code == _CALL:
         return cfg.args_read(row)
-    return int(code == codes.EXIT and row[0] >= main_end)
+    return int(code == codes.EXIT and row[PC] >= main_end)
 
 
 class Precision:
@@ -216,7 +216,7 @@ class Precision:
         self.cfg = cfg
         self.rows = cfg.rows
         self.main_end = cfg.subprog_starts[1] if len(cfg.subprog_starts) > 1 else 1 << 62
-        size = self.rows[-1][0] + 2
+        size = cfg.slots
         self.info = [None] * size
         self.table = [_NOTHING] * size
         self.preds = None  # built at the first solve
@@ -225,7 +225,7 @@ class Precision:
         self.consumed = len(seen.news)  # what the table takes into account
         if cfg.backward:
             self._sweep_down_to(0)
-            self._solve([row[0] for row in self.rows])  # popped from the end: reverse pc order first
+            self._solve([row[PC] for row in self.rows])  # popped from the end: reverse pc order first
 
     def _sweep_down_to(self, pc: int) -> None:
         """Extend the reverse-pc pass over every instruction at or after pc."""
@@ -233,7 +233,7 @@ class Precision:
         i = self.next_row
         while i >= 0 and rows[i][0] >= pc:
             row = rows[i]
-            at = row[0]
+            at = row[PC]
             info[at] = self._describe(row)
             table[at] = self._step(at)
             self.frontier = at
@@ -242,7 +242,7 @@ class Precision:
 
     def _describe(self, row: tuple) -> tuple:
         """info[pc]: (row, successors, a bpf_loop call?, registers a call or exit hands on)."""
-        pc, cfg = row[0], self.cfg
+        pc, cfg = row[PC], self.cfg
         return row, cfg.succ[pc], pc in cfg.callback_calls, _passes_on(cfg, row, self.main_end)
 
     def _step(self, pc) -> tuple:  # types: precision.pxd
@@ -291,5 +291,5 @@ def compute(cfg: Cfg, seen: Observed) -> list[tuple[int, int, int]]:
     """By slot: (precise register mask, precise slot mask, live slot mask) before the
     instruction there, from scratch."""
     precision = Precision(cfg, seen)
-    precision.at(cfg.rows[0][0])
+    precision.at(cfg.rows[0][PC])
     return precision.table
