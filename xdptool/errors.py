@@ -1,7 +1,10 @@
 """The project's error types.
 
 Every error a user can cause by giving bad input derives from XdpError; the CLI
-turns it into one line on stderr and exit code 2.  Anything else escaping is a bug.
+turns it into one line on stderr and exit code 2.  Anything else escaping is a bug:
+the CLI reports it as an InternalError (exit code 3), so that a broken invariant is
+never mistaken for bad input.  InternalError is deliberately not an XdpError: code
+that catches XdpError ("this engine cannot run that input") must let bugs through.
 """
 
 
@@ -35,3 +38,18 @@ class AsmError(XdpError):
     def __init__(self, message: str, line: int | None = None):
         self.line = line
         super().__init__(f"line {line}: {message}" if line is not None else message)
+
+
+ISSUE_TRACKER = "the xdptool issue tracker"  # the README names no other place to report bugs
+
+
+class InternalError(Exception):
+    """A broken internal invariant (xdptool's bug, not the user's): exit code 3."""
+
+    exit_code = 3
+
+
+def internal_error_line(detail: str) -> str:
+    """The one line the CLI prints for a bug: what broke and where to report it."""
+    first = detail.splitlines()[0] if detail else "unknown"
+    return f"internal error: {first} — please report this at {ISSUE_TRACKER}"

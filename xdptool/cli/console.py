@@ -2,6 +2,12 @@
 
 Colour only on a terminal and never with NO_COLOR; `--json` commands print one
 JSON document on stdout and nothing else there.
+
+Everything printed is text, never rich markup or emoji codes: both consoles are
+made with markup and emoji off, so a path, a section name or a C comment holding
+`[/x]` or `[[case]]` prints as it is (and table cells and titles likewise).
+Style goes through `styled`, which builds a `rich.text.Text` from plain strings and
+(string, style) pairs, so user text never passes through the markup parser.
 """
 
 from __future__ import annotations
@@ -10,25 +16,36 @@ import json
 import os
 import re
 import sys
+import traceback
 from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.text import Text
 
-from ..errors import XdpError
+from ..errors import XdpError, internal_error_line
 
 
 def _color() -> bool:
     return "NO_COLOR" not in os.environ
 
 
-out = Console(highlight=False, no_color=not _color(), soft_wrap=True)
-err = Console(stderr=True, highlight=False, no_color=not _color(), soft_wrap=True)
+def _console(stderr: bool) -> Console:
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, no_color=not _color(), soft_wrap=True)
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
+out = _console(stderr=False)
+err = _console(stderr=True)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Text from plain strings and (text, style) pairs: `styled(("error:", "bold red"), " ", message)`."""
+    return Text.assemble(*parts)
+
+
+def fail(message: str, code: int = 2, label: str = "error:") -> NoReturn:
     """One line on stderr, then exit with `code` (2: bad input, 1: the program failed)."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err.print(styled((label, "bold red"), " ", message))
     sys.exit(code)
 
 
@@ -44,7 +61,7 @@ def parse_hex(text: str, what: str, separators: str = r"\s:.\-", shown: int | No
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}")
+    err.print(styled(("warning:", "yellow"), " ", message))
 
 
 def print_json(document: Any) -> None:
@@ -61,3 +78,18 @@ def _json_default(value: Any) -> Any:
 
 def report_error(exc: XdpError) -> NoReturn:
     fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+
+
+DEBUG_ENV = "XDPTOOL_DEBUG"  # =1: a bug also prints its full traceback
+
+
+def report_internal(exc: BaseException) -> NoReturn:
+    """A bug: one line saying so and where to report it (exit 3); the traceback only
+    with XDPTOOL_DEBUG=1, since users need the line and developers the stack."""
+    if os.environ.get(DEBUG_ENV) == "1":
+        traceback.print_exception(exc, file=sys.stderr)
+    from ..errors import InternalError
+
+    detail = str(exc) if isinstance(exc, InternalError) and str(exc) else ": ".join(filter(None, (type(exc).__name__, str(exc))))
+    err.print(styled((internal_error_line(detail), "bold red")))
+    sys.exit(InternalError.exit_code)

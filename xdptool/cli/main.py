@@ -2,11 +2,15 @@
 
 Each subcommand is a module `xdptool.cli.<name>` exposing `command`; importing
 only the one that runs keeps `--help` instant (scapy alone costs 0.6 s).
-XdpError escaping a command becomes one line on stderr and its exit code.
+XdpError escaping a command becomes one line on stderr and its exit code; any
+other exception is a bug and becomes one "internal error" line and exit code 3
+(its traceback only with XDPTOOL_DEBUG=1).  click's own exceptions, SystemExit
+and KeyboardInterrupt keep their meaning.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -53,10 +57,24 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except XdpError as exc:
-            from .console import report_error
+        except Exception as exc:  # noqa: BLE001 - sorted by _report
+            _report(exc)
 
-            report_error(exc)
+
+# click's exceptions (usage errors, aborts, exits) are handled by click; EOFError
+# becomes click's Abort in standalone mode.
+CLICK_EXCEPTIONS = (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, EOFError)
+
+
+def _report(exc: Exception):
+    """Bad input: its one line and exit code; a bug: the internal-error line, exit 3."""
+    from .console import report_error, report_internal
+
+    if isinstance(exc, XdpError):
+        report_error(exc)
+    if isinstance(exc, CLICK_EXCEPTIONS) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+        raise exc  # a closed pipe (`xdptool disasm ... | head`): click exits quietly
+    report_internal(exc)
 
 
 def _not_available(name: str, help_text: str) -> click.Command:
@@ -79,10 +97,8 @@ def cli() -> None:
 def main() -> None:
     try:
         cli.main(standalone_mode=True)
-    except XdpError as exc:  # raised outside a command's invoke (e.g. while parsing)
-        from .console import report_error
-
-        report_error(exc)
+    except Exception as exc:  # noqa: BLE001 - raised outside a command's invoke (e.g. while parsing)
+        _report(exc)
 
 
 if __name__ == "__main__":

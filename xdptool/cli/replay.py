@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from .console import err, fail, out, print_json, warn
+from .console import err, fail, out, print_json, styled, warn
 
 TARGET_CHOICE = click.Choice(["jit", "vm", "kernel", "nfp-emu"])
 PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print progress lines
@@ -120,7 +120,7 @@ def show_traces(chosen, capture, ctx, count: int) -> None:
     engine, _store = chosen.make_tracing_vm()
     for index in range(min(count, len(capture))):
         result = engine.run(capture.data(index), ctx)
-        err.print(f"[bold]packet {index}[/] ({len(capture.data(index))} bytes): {result.verdict}")
+        err.print(styled((f"packet {index}", "bold"), f" ({len(capture.data(index))} bytes): {result.verdict}"))
         for line in format_trace(result):
             err.print(line, markup=False, highlight=False)
 

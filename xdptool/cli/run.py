@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import XdpError
-from .console import err, out, parse_hex, print_json
+from .console import err, out, parse_hex, print_json, styled
 from .replay import TARGET_CHOICE, format_trace
 
 BYTES_PER_LINE = 16
@@ -79,16 +79,14 @@ def changed_offsets(before: bytes, after: bytes) -> list[int]:
     return [i for i, byte in enumerate(after) if i >= len(before) or before[i] != byte]
 
 
-def hexdump(data: bytes, highlight: set[int]) -> list[str]:
-    """Rich-markup hex lines; highlighted offsets shown in reverse video."""
-    lines = []
+def hexdump(data: bytes, highlight: set[int]):
+    """Hex lines as one Text; highlighted offsets shown in reverse video."""
+    parts: list = []
     for base in range(0, len(data), BYTES_PER_LINE):
-        cells = []
+        parts.append(("\n" if parts else "") + f"  {base:04x} ")
         for i in range(base, min(base + BYTES_PER_LINE, len(data))):
-            cell = f"{data[i]:02x}"
-            cells.append(f"[reverse]{cell}[/reverse]" if i in highlight else cell)
-        lines.append(f"  {base:04x}  " + " ".join(cells))
-    return lines or ["  (empty)"]
+            parts += [" ", (f"{data[i]:02x}", "reverse") if i in highlight else f"{data[i]:02x}"]
+    return styled(*(parts or ["  (empty)"]))
 
 
 def field_changes(before: bytes, after: bytes) -> list[str] | None:
@@ -116,19 +114,19 @@ def dissection(data: bytes) -> str:
 
 
 def show(chosen, target, packet, result, changed, changes, traced) -> None:
-    out.print(f"{chosen.program.name} on {target}: [bold]{result.verdict}[/] (retval {result.retval})")
+    out.print(styled(f"{chosen.program.name} on {target}: ", (str(result.verdict), "bold"), f" (retval {result.retval})"))
     if result.fault is not None:
-        err.print(f"[red]fault:[/] {result.fault}", highlight=False)
+        err.print(styled(("fault:", "red"), f" {result.fault}"))
     if result.redirect:
         out.print(f"redirect: {result.redirect}", markup=False)
     for line in result.trace_printk:
         out.print(f"trace_printk: {line}", markup=False)
-    out.print(f"[bold]input[/] ({len(packet)} bytes)")
+    out.print(styled(("input", "bold"), f" ({len(packet)} bytes)"))
     out.print(dissection(packet), markup=False, highlight=False)
-    out.print("\n".join(hexdump(packet, set())))
+    out.print(hexdump(packet, set()))
     output = bytes(result.packet)
     note = "unchanged" if output == packet else f"{len(changed)} bytes changed, highlighted"
-    out.print(f"[bold]output[/] ({len(output)} bytes, {note})")
+    out.print(styled(("output", "bold"), f" ({len(output)} bytes, {note})"))
     if output != packet:
         fields_changed = field_changes(packet, output) if packet and output else None
         if fields_changed is None:
@@ -136,11 +134,11 @@ def show(chosen, target, packet, result, changed, changes, traced) -> None:
         else:
             for line in fields_changed:
                 out.print(f"  {line}", markup=False, highlight=False)
-    out.print("\n".join(hexdump(output, set(changed))))
+    out.print(hexdump(output, set(changed)))
     for name, change in changes.items():
         parts = [f"{change[k]} {k}" for k in ("added", "changed", "removed") if change[k]]
         out.print(f"map {name}: {', '.join(parts)}", markup=False)
     if traced is not None:
-        out.print("[bold]trace[/] (vm)")
+        out.print(styled(("trace", "bold"), " (vm)"))
         for line in format_trace(traced):
             out.print("  " + line, markup=False, highlight=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..testing.runner import ALL_TARGETS
-from .console import out, print_json
+from .console import out, print_json, styled
 
 
 def resolve_targets(option: str | None, spec_target: str | None) -> list[str]:
@@ -85,17 +85,12 @@ def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file):
 
 
 def show(r) -> None:
+    where = f" {r.spec.path.name}::{r.case.name} [{r.target}]"
     if r.skipped:
-        out.print(f"[yellow]SKIP[/] {_esc(r.spec.path.name)}::{_esc(r.case.name)} \\[{r.target}] ({_esc(r.skipped)})")
+        out.print(styled(("SKIP", "yellow"), f"{where} ({r.skipped})"))
         return
-    mark = "[green]PASS[/]" if r.passed else "[red]FAIL[/]"
+    mark = ("PASS", "green") if r.passed else ("FAIL", "red")
     verdict = r.result.verdict if r.result else "-"
-    out.print(f"{mark} {_esc(r.spec.path.name)}::{_esc(r.case.name)} \\[{r.target}] -> {verdict}")
+    out.print(styled(mark, f"{where} -> {verdict}"))
     for failure in r.failures:
-        out.print(f"     {_esc(failure)}")
-
-
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+        out.print(f"     {failure}")

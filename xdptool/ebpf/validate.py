@@ -18,6 +18,10 @@ reason when a program breaks one of:
 
 What needs value tracking (bounds, pointer types, division by a zero immediate,
 shift ranges) is the verifier's business, not this module's.
+
+`check_runnable(program)` is the subset every engine needs before it executes a
+program (fields and control flow; not register initialisation, which is
+path-insensitive here and would refuse programs the kernel accepts).
 """
 
 from __future__ import annotations
@@ -268,3 +272,24 @@ def validate(insns: Sequence[Instruction], *, entry_regs: Iterable[int] = XDP_EN
         check_fields(insn)
     bounds = check_control_flow(insns)
     check_initialised(insns, bounds, entry_regs)
+
+
+RUNNABLE = "_xdptool_runnable"  # set in a Program's __dict__ once it passed check_runnable
+
+
+def check_runnable(program) -> None:
+    """Raise `InvalidProgram` naming the program unless every instruction has a known
+    opcode, fields in range (registers r0-r10, a defined mode) and jumps that land on an
+    instruction of its subprogram.  The engines call this before compiling; the result
+    is remembered on the Program, so an object is checked once however many engines run it."""
+    if program.__dict__.get(RUNNABLE):
+        return
+    try:
+        if not program.insns:
+            raise InvalidProgram("the program has no instructions")
+        for insn in program.insns:
+            check_fields(insn)
+        check_control_flow(program.insns)
+    except InvalidProgram as exc:
+        raise InvalidProgram(f"{program.name}: {exc}") from None
+    program.__dict__[RUNNABLE] = True

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import XdpError
+from ..errors import InternalError, XdpError
 from ..runtime.config import RuntimeConfig
 from ..runtime.contract import Fault, RunResult, XdpContext
 from ..runtime.helpers import Services
@@ -69,8 +69,8 @@ from .registers import MASK32, NONE, NN, Gpr, Imm, Lm, Operand, VReg, Xfer
 MAX_STEPS = 1_000_000
 
 
-class IsaViolation(XdpError):
-    """The image breaks an NFP rule (a lowering or register-allocation bug)."""
+class IsaViolation(InternalError):
+    """The image breaks an NFP rule (a lowering or register-allocation bug, so exit code 3)."""
 
 
 class _MemFault(Exception):

@@ -51,11 +51,15 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..errors import XdpError
+from ..errors import InternalError, XdpError
 from .image import LM_SPILL_FIRST, LM_SPILL_LAST, REGS_PER_BANK
 from .isa import ALU_IGNORES_A, NfpInsn, mov
 from .liveness import eliminate_dead_code, insert, live_out, remove
 from .registers import Gpr, Lm, VReg, is_reg
+
+
+class AllocatorInvariant(InternalError):
+    """The allocator broke one of its own guarantees (a bug, not a property of the program)."""
 
 
 class NeedsSpill(Exception):
@@ -472,7 +476,7 @@ def _colour_all(insns, labels, banks, K, allow_spill, ids, stats):
             raise NeedsSpill
         stats["spilled_values"] = stats.get("spilled_values", 0) + len(spilled)
         insns, labels = rewrite_spills(insns, labels, spilled, banks, slots, ids, no_spill)
-    raise XdpError("NFP register allocation did not converge")
+    raise AllocatorInvariant("NFP register allocation did not converge")
 
 
 def allocate(insns: list[NfpInsn], labels: dict[str, int], contexts="auto", first_id: int = 1 << 20,
@@ -494,7 +498,7 @@ def allocate(insns: list[NfpInsn], labels: dict[str, int], contexts="auto", firs
         except NeedsSpill:
             continue
         return _finish(final, final_labels, colours, attempt_banks, ctx, slots, stats)
-    raise XdpError("NFP register allocation failed")
+    raise AllocatorInvariant("NFP register allocation failed")
 
 
 def _finish(insns, labels, colours, banks, contexts, slots, stats) -> Allocation:
@@ -502,7 +506,7 @@ def _finish(insns, labels, colours, banks, contexts, slots, stats) -> Allocation
         if isinstance(r, VReg):
             bank = banks.get(r)
             if bank is None:  # spill temporaries record their bank in the same table
-                raise XdpError(f"NFP allocation: {r} has no bank")
+                raise AllocatorInvariant(f"NFP allocation: {r} has no bank")
             return Gpr(bank, colours[r])
         return r
 

@@ -59,8 +59,14 @@ def target_available(target: str) -> tuple[bool, str | None]:
 
 
 def make_engine(target: str, program, maps=None, config: RuntimeConfig | None = None, **opts: Any) -> Engine:
-    """An engine for `program` over `maps` (a MapStore; a fresh one when None)."""
+    """An engine for `program` over `maps` (a MapStore; a fresh one when None).
+
+    Every engine is made here, so this is where a program's instructions are checked
+    (once per Program) before any engine compiles or executes them."""
+    from ..ebpf.validate import check_runnable
     from .maps import MapStore
+
+    check_runnable(program)
 
     if maps is None:
         obj = getattr(program, "object", None)
