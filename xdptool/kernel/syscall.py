@@ -16,6 +16,7 @@ import os
 import platform
 
 from ..errors import XdpError
+from ..platform.ctx import XDP_MD
 
 # syscall numbers by machine (arch/x86/entry/syscalls/syscall_64.tbl,
 # include/uapi/asm-generic/unistd.h for the generic table used by arm64/riscv).
@@ -181,14 +182,7 @@ class BtfLoadAttr(_Attr):
 class XdpMd(ctypes.Structure):
     """struct xdp_md: the ctx_in/ctx_out of an XDP test run."""
 
-    _fields_ = [
-        ("data", u32),
-        ("data_end", u32),
-        ("data_meta", u32),
-        ("ingress_ifindex", u32),
-        ("rx_queue_index", u32),
-        ("egress_ifindex", u32),
-    ]
+    _fields_ = [(field.name, u32) for field in XDP_MD]
 
 
 class ProgInfo(ctypes.Structure):

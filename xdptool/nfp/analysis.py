@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode
 from ..elf.model import RelocKind
+from ..platform import ctx
 
 M32, M64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 POINTERS = {"ctx", "pkt", "stack", "map", "emem"}
@@ -185,8 +186,8 @@ def _load(state: State, insn: Instruction) -> State:
     base = state.reg(insn.src)
     size = insn.size_bytes
     if base.kind == "ctx":
-        field = {0: pointer("pkt"), 4: pointer("pkt")}.get(insn.off, scalar(hi_zero=True))
-        return state.with_reg(insn.dst, field)
+        field = ctx.BY_OFFSET.get(insn.off)
+        return state.with_reg(insn.dst, pointer("pkt") if field is not None and field.is_pointer else scalar(hi_zero=True))
     if base.kind == "stack" and base.offsets is not None and size == 8:
         spilled = [state.slot(o + insn.off) for o in base.offsets]
         if all(v is not None for v in spilled):

@@ -8,7 +8,7 @@ Three layers, first refusal wins:
      driver's JIT refuses it (non-constant divisors, wide multipliers, ...);
   3. the exact size of the allocated image against the firmware's window
      (`program too long`, bpf/offload.c).
-The driver's tables and messages live in driver.py, shared by all three.
+The driver's tables and messages live in platform/nfp_driver.py and platform/helpers.py.
 Without layer 1 (offload(..., verify=False)), what the driver refuses but the
 emulator can still run (unaligned map keys, direct map writes) comes back from
 the lowering as warnings, not reasons.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..elf.model import Program
-from . import driver
+from ..platform import nfp_driver as driver
 from .image import BPF_WINDOW
 
 

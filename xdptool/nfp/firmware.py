@@ -61,7 +61,9 @@ ROUTINES = {
 BY_ADDRESS = {r.address: r for r in ROUTINES.values()}
 SYMBOLS = {f"fw.{name}": r.address for name, r in ROUTINES.items()}
 ADJUST_HEAD_FAST_RANGE = (-84, 112)  # nfp-facts: the guaranteed headroom / minimum packet
-HELPER_ROUTINES = {1: "map_lookup", 2: "map_update", 3: "map_delete", 44: "adjust_head", 65: "adjust_tail"}
+# helper (platform/helpers.py name) -> the firmware routine that implements it
+HELPER_ROUTINES = {"map_lookup_elem": "map_lookup", "map_update_elem": "map_update", "map_delete_elem": "map_delete",
+                   "xdp_adjust_head": "adjust_head", "xdp_adjust_tail": "adjust_tail"}
 
 
 def _signed(value: int) -> int:

@@ -35,9 +35,12 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode
 from ..elf.model import Program, RelocKind
 from ..errors import XdpError
-from . import analysis, driver, firmware
+from ..platform import nfp_driver as driver
+from ..platform.helpers import HELPER_ID, NFP_HELPERS
+from . import analysis, firmware
 from .analysis import M32, State
 from .flatten import Flat
+from ..platform import ctx
 from .image import LM_CTX_BASE, LM_CTX_DATA, LM_CTX_DATA_END, LM_CTX_IFINDEX, LM_CTX_RXQ, LM_STACK_OFFSET, STACK_WINDOW
 from .isa import NfpInsn, Shift, alu, branch, constant_insns, immed, mov, nop, shf
 from .registers import NONE, Imm, Lm, Operand, VReg, Xfer
@@ -59,7 +62,8 @@ class Refused(XdpError):
 
 
 # ctx field offset -> LM context word (xdp_md, uapi/linux/bpf.h)
-CTX_WORDS = {0: LM_CTX_DATA, 4: LM_CTX_DATA_END, 12: LM_CTX_IFINDEX, 16: LM_CTX_RXQ}
+CTX_WORDS = {ctx.BY_NAME[name].offset: word for name, word in (
+    ("data", LM_CTX_DATA), ("data_end", LM_CTX_DATA_END), ("ingress_ifindex", LM_CTX_IFINDEX), ("rx_queue_index", LM_CTX_RXQ))}
 # eBPF conditional jump -> (NFP condition, swap operands); bpf/jit.c jmp_code_map
 ORDERED = {
     JmpOp.JGT: ("blo", True), JmpOp.JGE: ("bhs", False), JmpOp.JLT: ("blo", False), JmpOp.JLE: ("bhs", True),
@@ -216,7 +220,7 @@ class Lowering:
     def lower(self) -> Lowered:
         insns = self.flat.insns
         for insn in insns:  # the driver checks helpers first (bpf/verifier.c): say it the same way
-            if insn.is_helper_call and insn.imm not in driver.HELPERS:
+            if insn.is_helper_call and insn.imm not in NFP_HELPERS:
                 self.current = insn
                 self.refuse(driver.unsupported_helper(insn.imm))
         states = analysis.analyze(insns, analysis.entry_state())
@@ -772,7 +776,7 @@ class Lowering:
         self.set_hi(0, firmware.B0)
 
     def fast_adjust_head(self, state: State) -> bool:
-        calls = sum(1 for i in self.flat.insns if i.is_helper_call and i.imm == 44)
+        calls = sum(1 for i in self.flat.insns if i.is_helper_call and i.imm == HELPER_ID["xdp_adjust_head"])
         delta = state.reg(2)
         low, high = firmware.ADJUST_HEAD_FAST_RANGE
         if calls != 1 or delta.kind != "scalar" or delta.const is None:
@@ -785,21 +789,21 @@ class Lowering:
         if not insn.is_helper_call:
             self.refuse("calls other than helpers are not supported here (BPF-to-BPF calls are inlined)")
         fid = insn.imm
-        helper = driver.HELPERS.get(fid)
+        helper = NFP_HELPERS.get(fid)
         if helper is None:
             self.refuse(driver.unsupported_helper(fid))
-        name = helper.name
-        if fid == 7:
+        name = helper.nfp.fname
+        if helper.name == "get_prandom_u32":
             self.emit(NfpInsn("csr_rd", op="PSEUDO_RND_NUM"))
             self.emit(immed(self.reg(0, "lo"), 0))
             self.set_hi(0, Imm(0))
             return None
-        if fid == 25:
+        if helper.name == "perf_event_output":
             raise XdpError(f"insn {insn.meta.get('origin', insn.pc)}: perf_event_output is not implemented in nfp-emu")
-        routine = firmware.HELPER_ROUTINES[fid]
-        if fid == 44 and self.fast_adjust_head(state):
+        routine = firmware.HELPER_ROUTINES[helper.name]
+        if helper.name == "xdp_adjust_head" and self.fast_adjust_head(state):
             routine = "adjust_head_fast"
-        if fid in (44, 65):
+        if helper.name in ("xdp_adjust_head", "xdp_adjust_tail"):
             return self.call_firmware(routine, self.lo(2, state))
         m = state.reg(1)
         if m.kind != "map" or m.map is None:
@@ -809,7 +813,7 @@ class Lowering:
         key = self.stack_arg(state, 2, name)
         self.point(2, key & ~3)
         arg = map_id | (key & 3) << firmware.KEY_BYTE_SHIFT
-        if fid == 2:
+        if helper.name == "map_update_elem":
             value = self.stack_arg(state, 3, name)
             self.point(3, value & ~3)
             f = state.reg(4)

@@ -22,8 +22,8 @@ from typing import Any, Callable, Protocol
 
 from ..elf.model import MapType
 from ..errors import XdpError
+from ..platform.helpers import HELPER_ID, helper_name, known_helper
 from .config import RuntimeConfig
-from .helper_names import helper_name
 from .maps_base import Map
 from .maps_misc import EventMap, QueueStackMap
 from .memory import MemoryFault
@@ -104,7 +104,6 @@ class HelperSpec:
     id: int
     name: str
     impl: Callable[..., int | None]
-    changes_packet: bool = False  # invalidates packet pointers (the verifier cares)
 
 
 # -- map helpers (kernel/bpf/helpers.c) --------------------------------------------------
@@ -564,48 +563,49 @@ def fib_lookup(env, _ctx, params, plen, flags, *_):
 
 # -- the table ------------------------------------------------------------------------------
 
-_IMPLS: dict[int, tuple[Callable, bool]] = {
-    1: (map_lookup_elem, False),
-    2: (map_update_elem, False),
-    3: (map_delete_elem, False),
-    5: (ktime_get_ns, False),
-    6: (trace_printk, False),
-    7: (get_prandom_u32, False),
-    8: (get_smp_processor_id, False),
-    12: (tail_call, False),
-    23: (redirect, False),
-    25: (perf_event_output, False),
-    28: (csum_diff, False),
-    44: (_adjust("adjust_head"), True),
-    51: (redirect_map, False),
-    54: (_adjust("adjust_meta"), True),
-    65: (_adjust("adjust_tail"), True),
-    69: (fib_lookup, False),
-    87: (map_push_elem, False),
-    88: (map_pop_elem, False),
-    89: (map_peek_elem, False),
-    118: (jiffies64, False),
-    125: (ktime_get_ns, False),  # ktime_get_boot_ns: the same deterministic clock
-    130: (ringbuf_output, False),
-    131: (ringbuf_reserve, False),
-    132: (_ringbuf_finish(True), False),
-    133: (_ringbuf_finish(False), False),
-    164: (for_each_map_elem, False),
-    181: (loop, False),
-    188: (xdp_get_buff_len, False),
-    189: (xdp_load_bytes, False),
-    190: (xdp_store_bytes, True),
+# Implementations by helper name (ids and names: platform/helpers.py).
+_IMPLS: dict[str, Callable] = {
+    "map_lookup_elem": map_lookup_elem,
+    "map_update_elem": map_update_elem,
+    "map_delete_elem": map_delete_elem,
+    "ktime_get_ns": ktime_get_ns,
+    "trace_printk": trace_printk,
+    "get_prandom_u32": get_prandom_u32,
+    "get_smp_processor_id": get_smp_processor_id,
+    "tail_call": tail_call,
+    "redirect": redirect,
+    "perf_event_output": perf_event_output,
+    "csum_diff": csum_diff,
+    "xdp_adjust_head": _adjust("adjust_head"),
+    "redirect_map": redirect_map,
+    "xdp_adjust_meta": _adjust("adjust_meta"),
+    "xdp_adjust_tail": _adjust("adjust_tail"),
+    "fib_lookup": fib_lookup,
+    "map_push_elem": map_push_elem,
+    "map_pop_elem": map_pop_elem,
+    "map_peek_elem": map_peek_elem,
+    "jiffies64": jiffies64,
+    "ktime_get_boot_ns": ktime_get_ns,  # the same deterministic clock
+    "ringbuf_output": ringbuf_output,
+    "ringbuf_reserve": ringbuf_reserve,
+    "ringbuf_submit": _ringbuf_finish(True),
+    "ringbuf_discard": _ringbuf_finish(False),
+    "for_each_map_elem": for_each_map_elem,
+    "loop": loop,
+    "xdp_get_buff_len": xdp_get_buff_len,
+    "xdp_load_bytes": xdp_load_bytes,
+    "xdp_store_bytes": xdp_store_bytes,
 }
 
 HELPERS: dict[int, HelperSpec] = {
-    hid: HelperSpec(hid, helper_name(hid) or f"#{hid}", impl, changes)
-    for hid, (impl, changes) in _IMPLS.items()
+    HELPER_ID[name]: HelperSpec(HELPER_ID[name], f"bpf_{name}", impl) for name, impl in _IMPLS.items()
 }
 
 
 def helper_label(helper_id: int) -> str:
-    name = helper_name(helper_id)
-    return f"{name}#{helper_id}" if name else f"unknown helper #{helper_id}"
+    if not known_helper(helper_id):
+        return f"unknown helper #{helper_id}"
+    return f"{helper_name(helper_id)}#{helper_id}"
 
 
 def resolve_helper(helper_id: int) -> HelperSpec:
@@ -613,7 +613,6 @@ def resolve_helper(helper_id: int) -> HelperSpec:
     spec = HELPERS.get(helper_id)
     if spec is not None:
         return spec
-    name = helper_name(helper_id)
-    if name is None:
+    if not known_helper(helper_id):
         raise XdpError(f"program calls unknown helper #{helper_id}")
-    raise XdpError(f"program calls {name}#{helper_id}, which the runtime does not implement")
+    raise XdpError(f"program calls {helper_label(helper_id)}, which the runtime does not implement")

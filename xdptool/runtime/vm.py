@@ -29,6 +29,7 @@ from ..ebpf.insn import Instruction, renumber
 from ..ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, CallSrc, Cls, JmpOp, Mode, PseudoSrc, Src
 from ..elf.model import Program, RelocKind
 from ..errors import XdpError
+from ..platform.ctx import XDP_MD_SIZE
 from . import helpers as helper_table
 from .config import MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, RuntimeConfig
 from .contract import Fault, RunResult, XdpContext
@@ -37,7 +38,7 @@ from .maps import MapStore
 from .maps_base import Map
 from .memory import MASK, OFFSET_MASK, ORIGIN, PACK, REGION_SHIFT, UNPACK, AddressSpace, MemoryFault, Region
 from .vm_ops import ALU32, ALU64, ATOMIC_RMW, JMP32, JMP64, M32, M64, byteswap, sign_extend
-from .xdp import XDP_MD_SIZE, XdpBuffer
+from .xdp import XdpBuffer
 
 EXIT = -1
 

@@ -24,22 +24,12 @@ import errno
 from .config import ETH_HLEN, SKB_SHARED_INFO_TAILROOM, XDP_FRAME_SIZE, RuntimeConfig
 from .contract import XdpContext
 from .memory import MemoryFault
+from ..platform.ctx import BY_NAME, BY_OFFSET, FIELD_SIZE
 
 # include/net/xdp.h xdp_metalen_invalid(): a multiple of 4 and at most
 # type_max(skb_shared_info.meta_len), a u8 => 255 (Linux >= 6.x; was 32 before).
 XDP_META_MAX = 255
 
-# struct xdp_md (uapi/linux/bpf.h): offset -> field; all __u32.
-XDP_MD_FIELDS = {
-    0: "data",
-    4: "data_end",
-    8: "data_meta",
-    12: "ingress_ifindex",
-    16: "rx_queue_index",
-    20: "egress_ifindex",
-}
-XDP_MD_SIZE = 24
-POINTER_FIELDS = {"data", "data_end", "data_meta"}
 
 
 class XdpBuffer:
@@ -128,13 +118,13 @@ class XdpBuffer:
     # -- xdp_md ------------------------------------------------------------------
     def md_field(self, offset: int, size: int) -> str:
         """The field a context read addresses, or MemoryFault (kernel: __is_valid_xdp_access)."""
-        name = XDP_MD_FIELDS.get(offset) if size == 4 else None
-        if name is None:
+        field = BY_OFFSET.get(offset) if size == FIELD_SIZE else None
+        if field is None:
             raise MemoryFault(f"invalid xdp_md access off={offset} size={size}", None, "ctx")
-        return name
+        return field.name
 
     def md_value(self, name: str, packet_base: int) -> int:
         """Value of an xdp_md field; pointer fields are addresses in the packet region."""
-        if name in POINTER_FIELDS:
+        if BY_NAME[name].is_pointer:
             return packet_base + getattr(self, name)
         return getattr(self.ctx, name) & 0xFFFFFFFF

@@ -17,11 +17,12 @@ from . import branches, codes, precision, pruning
 from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastpath import decode_cond_jmp, specialise
-from .helpers import Arg, Helper, Ret, helper_name, map_func_compatible
+from ..platform.helpers import Arg, Helper, Ret, helper_name, map_func_compatible
 from .log import align_comment, format_frame, kernel_insn_text
 from .profiles import Profile
 from .result import Reject
 from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, truncate
+from ..platform.ctx import CtxKind, attach_of, readable as ctx_readable
 from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, State
 from .tnum import U32, Tnum
 from .codes import (
@@ -42,10 +43,8 @@ MAX_VAR_SIZ = 1 << 29  # BPF_MAX_VAR_SIZ
 STATES_PER_INSN = 64
 END = -1  # what a jump handler returns at the program's final exit
 
-# struct xdp_md: offset -> the type a 4-byte load gives (None: a u32 scalar).
-# egress_ifindex (20) is readable only by devmap programs (xdp_is_valid_access).
-XDP_CTX_FIELDS = {0: T_PKT, 4: T_PKT_END, 8: T_PKT_META, 12: None, 16: None}
-XDP_CTX_SIZE = 24
+# The register type a read of an xdp_md field gives (None: a u32 scalar).
+CTX_KIND_TYPES = {CtxKind.PACKET: T_PKT, CtxKind.PACKET_END: T_PKT_END, CtxKind.PACKET_META: T_PKT_META, CtxKind.SCALAR: None}
 
 # bpf_alu_string[]: how the kernel's messages name ALU operators.
 ALU_STRING = {OP_ADD: "+=", OP_SUB: "-=", OP_MUL: "*=", OP_DIV: "/=", OP_OR: "|=",
@@ -83,6 +82,7 @@ class Entry:
 class Checker:
     def __init__(self, program: Program, profile: Profile, log_level: int = 0, collect_facts: bool = True):
         self.program = program
+        self.attach = attach_of(program.attach_type)
         self.profile = profile
         self.log_level = log_level
         self.collect_facts = collect_facts
@@ -577,9 +577,10 @@ class Checker:
             raise Reject(f"dereference of modified ctx ptr R{regno} off={base.off} disallowed")
         if not base.is_const or base.const_value:
             raise Reject(f"variable ctx access var_off={base.var_off} disallowed")
-        if write or size != 4 or off not in XDP_CTX_FIELDS:
+        field = None if write else ctx_readable(off, size, self.attach)
+        if field is None:
             raise Reject(f"invalid bpf_context access off={off} size={size}")
-        kind = XDP_CTX_FIELDS[off]
+        kind = CTX_KIND_TYPES[field.kind]
         if kind is None:
             return Reg.shared_unknown(4)
         return Reg.pointer(kind)

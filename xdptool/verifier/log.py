@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..ebpf.insn import Instruction, s32
 from ..ebpf.opcodes import ALU_SYMBOL, JMP_COND_SYMBOL, AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
-from .helpers import helper_name
+from ..platform.helpers import helper_name
 from .scalar import S32_MAX, S32_MIN, S64_MAX, S64_MIN
 from .state import Frame, Reg, RegType, StackSlot
 from .tnum import U32, U64

@@ -3,7 +3,7 @@
 Messages are the kernel driver's (drivers/net/ethernet/netronome/nfp/bpf/
 verifier.c, offload.c, jit.c; summarised in /work/shared/nfp-facts.md); the
 helper and map tables and their messages are shared with the offload pipeline
-(xdptool/nfp/driver.py).  The driver checks each instruction before the
+(xdptool/platform/nfp_driver.py).  The driver checks each instruction before the
 kernel's verifier does (bpf_prog_offload_verify_insn at the top of do_check),
 so check_insn runs before the checker's own handler: a helper call gets the
 driver's refusals before the kernel's argument checks.
@@ -14,8 +14,8 @@ window; the lowering checks the exact size later.
 from __future__ import annotations
 
 from ..ebpf.opcodes import AluOp, AtomicOp, Cls, Mode
-from ..nfp import driver
-from ..nfp.driver import HELPERS
+from ..platform import nfp_driver as driver
+from ..platform.helpers import NFP_HELPERS
 from .result import Reject
 from .state import RegType
 
@@ -61,13 +61,13 @@ class NfpRules:
 
     def check_helper_call(self, checker, insn) -> None:
         """nfp_bpf_check_helper_call: the driver's helpers and their pointer arguments."""
-        helper = HELPERS.get(insn.imm)
+        helper = NFP_HELPERS.get(insn.imm)
         if helper is None:
             raise Reject(self.refuse_helper(insn.imm), insn.pc)
         regs = checker.state.regs
-        for regno in helper.stack_args:
+        for regno in helper.nfp.stack_args:
             reg = regs[regno]
-            message = driver.stack_arg_refusal(helper.name, KERNEL_REG_TYPE[reg.type], stack_offset(reg))
+            message = driver.stack_arg_refusal(helper.nfp.fname, KERNEL_REG_TYPE[reg.type], stack_offset(reg))
             if message:
                 raise Reject(message, insn.pc)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import XdpError
-from .helpers import XDP_HELPERS, Helper, helper_name
+from ..platform.helpers import NFP_HELPERS, XDP_HELPERS, Helper, helper_name
 
 
 def _linux_refusal(func_id: int) -> str:
@@ -51,11 +51,9 @@ def get_profile(name: str, *, unprivileged: bool = False) -> Profile:
     if name == "unprivileged":
         return Profile("unprivileged", privileged=False)
     if name == "nfp":
-        from ..nfp.driver import HELPERS
         from .nfp_rules import NfpRules
 
-        helpers = {func_id: helper for func_id, helper in XDP_HELPERS.items() if func_id in HELPERS}
-        return Profile("nfp", privileged=not unprivileged, helpers=helpers, rules=NfpRules())
+        return Profile("nfp", privileged=not unprivileged, helpers=NFP_HELPERS, rules=NfpRules())
     raise XdpError(f"unknown verifier profile {name!r} (have linux, nfp)")
 
 

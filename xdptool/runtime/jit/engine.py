@@ -21,6 +21,7 @@ from typing import Sequence
 from ...ebpf.insn import Instruction
 from ...elf.model import Program
 from ...errors import XdpError
+from ...platform.ctx import FIELD_SIZE, XDP_MD
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, RunResult, XdpContext
 from ..helpers import XDP_REDIRECT
@@ -37,6 +38,9 @@ from .mirror import RegionMirror
 from .natives import native_emitters
 from .translate import needs_budget_checks
 from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
+
+# (ctx_values index, XdpContext attribute) of each scalar xdp_md field
+SCALAR_SLOTS = tuple((f.offset // FIELD_SIZE, f.name) for f in XDP_MD if not f.is_pointer)
 
 M32 = 0xFFFFFFFF
 _RUN_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
@@ -159,8 +163,8 @@ class JitEngine:
 
     def _set_ctx(self, ctx: XdpContext) -> None:
         values = self.env.ctx_values
-        values[3], values[4], values[5] = (ctx.ingress_ifindex & M32, ctx.rx_queue_index & M32,
-                                           ctx.egress_ifindex & M32)
+        for index, name in SCALAR_SLOTS:
+            values[index] = getattr(ctx, name) & M32
 
     # -- helper callback ---------------------------------------------------------------
     def _helper_callback(self, env_addr, helper_id, pc, r1, r2, r3, r4, r5):

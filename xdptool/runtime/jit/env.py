@@ -15,6 +15,7 @@ import enum
 
 import llvmlite.ir as ir
 
+from ...platform.ctx import XDP_MD
 from .irtypes import I64
 
 
@@ -42,7 +43,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("region_count", 1),  # capacity of the region table (ids beyond the live ones are empty)
     ("next_region_id", 1),  # the id the next new region gets (the shadow's AddressSpace._next_id)
     ("ctx_id", 1),  # region id of the xdp_md context
-    ("ctx_values", 6),  # data, data_end, data_meta (as addresses), ifindex, rx queue, egress
+    ("ctx_values", len(XDP_MD)),  # one word per xdp_md field; the scalar fields are read from here
     ("stack_ids", 8),  # region id of each call frame's stack
     ("helper_cb", 1),  # pointer to the Python helper callback
     ("clock_start", 1),  # ktime = clock_start + clock_reads * clock_step (helpers.Services)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import llvmlite.ir as ir
 
+from ...platform.ctx import XDP_MD, XDP_MD_SIZE, CtxKind
 from ..memory import ORIGIN, REGION_SHIFT
 from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS, FaultKind
 from .irtypes import I8, I64, I8P, I64P, c64, join
@@ -31,8 +32,9 @@ if TYPE_CHECKING:
     from .translate import Translator
 
 
-CTX_FIELDS = 6
-ACCESS_HELPER = 2  # fault_write bit: the access was a helper's read/write of memory  # data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+ACCESS_HELPER = 2  # fault_write bit: the access was a helper's read/write of memory
+# Where the engine keeps each pointer field of xdp_md (the scalar ones are in ctx_values).
+POINTER_STATE = {CtxKind.PACKET: "pkt_data", CtxKind.PACKET_END: "pkt_end", CtxKind.PACKET_META: "pkt_meta"}
 
 
 class MemoryModel:
@@ -80,13 +82,14 @@ class MemoryModel:
 
     @staticmethod
     def ctx_field(b: ir.IRBuilder, env: ir.Value, off: ir.Value) -> ir.Value:
-        """xdp_md field at byte offset `off` (checked: aligned, < 24): the pointer
+        """xdp_md field at byte offset `off` (checked: aligned, in the struct): the pointer
         fields are computed from the packet state, the rest read from ctx_values."""
         value = ENV.load(b, env, "ctx_values", b.lshr(off, c64(2)))
         base = ENV.load(b, env, "pkt_base")
-        for field_off, name in ((0, "pkt_data"), (4, "pkt_end"), (8, "pkt_meta")):
-            pointer = b.add(base, ENV.load(b, env, name))
-            value = b.select(b.icmp_unsigned("==", off, c64(field_off)), pointer, value)
+        for field in XDP_MD:
+            if field.is_pointer:
+                pointer = b.add(base, ENV.load(b, env, POINTER_STATE[field.kind]))
+                value = b.select(b.icmp_unsigned("==", off, c64(field.offset)), pointer, value)
         return value
 
     def load_value(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int) -> ir.Value:
@@ -102,7 +105,7 @@ class MemoryModel:
         cb = ir.IRBuilder(ctx_block)
         off = cb.sub(cb.and_(addr, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
         aligned = cb.icmp_unsigned("==", cb.and_(off, c64(3)), c64(0))
-        in_range = cb.icmp_unsigned("<", off, c64(4 * CTX_FIELDS))
+        in_range = cb.icmp_unsigned("<", off, c64(XDP_MD_SIZE))
         ok = cb.and_(aligned, in_range) if size == 4 else ir.Constant(ir.IntType(1), 0)
         ctx_ok = cb.append_basic_block(f"pc{insn.pc}.ctxok")
         ctx_bad = cb.append_basic_block(f"pc{insn.pc}.ctxbad")

@@ -11,28 +11,13 @@ which must refuse the same programs the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..elf.model import MapDef, MapType
+from .maps import MapType
 
+if TYPE_CHECKING:
+    from ..elf.model import MapDef
 
-@dataclass(frozen=True)
-class DriverHelper:
-    id: int
-    name: str  # as the driver's messages call it (its `fname`)
-    stack_args: tuple[int, ...] = ()  # argument registers nfp_bpf_stack_arg_ok checks
-
-
-# nfp_bpf_check_helper_call: every other helper is "unsupported function id".
-HELPERS: dict[int, DriverHelper] = {h.id: h for h in (
-    DriverHelper(1, "map_lookup", (2,)),  # bpf_map_lookup_elem(map, key)
-    DriverHelper(2, "map_update", (2, 3)),  # bpf_map_update_elem(map, key, value, flags)
-    DriverHelper(3, "map_delete", (2,)),  # bpf_map_delete_elem(map, key)
-    DriverHelper(7, "get_prandom_u32"),
-    DriverHelper(25, "event_output"),  # bpf_perf_event_output (its R3/R4 rules are not modelled)
-    DriverHelper(44, "adjust_head"),  # bpf_xdp_adjust_head
-    DriverHelper(65, "adjust_tail"),  # bpf_xdp_adjust_tail
-)}
 
 PTR_TO_STACK = 6  # enum bpf_reg_type (include/linux/bpf.h)
 

@@ -1,9 +1,17 @@
-"""Helper prototypes as data: what each helper takes and returns, who may call it.
+"""Helpers as data: every id and name, what an XDP program may call, the prototypes,
+and what the NFP offload driver accepts.
 
 Facts from the Linux kernel (include/uapi/linux/bpf.h for ids and names; the
 `bpf_func_proto` definitions in net/core/filter.c and kernel/bpf/helpers.c for
 argument and return types; xdp_func_proto/bpf_base_func_proto for what an XDP
-program may call; check_map_func_compatibility for the map-type pairings).
+program may call; check_map_func_compatibility for the map-type pairings;
+drivers/net/ethernet/netronome/nfp/bpf/verifier.c nfp_bpf_check_helper_call for
+the offload column).
+
+A new helper goes here once: its name is already in HELPER_NAMES (uapi order);
+add its prototype to `_XDP_PROTOS` (or its reason to `_XDP_UNSUPPORTED`), and a
+row to `_NFP_CALLS` if the nfp driver accepts it.  The verifier, the runtime's
+implementations (runtime/helpers.py, keyed by id) and the NFP stages read it here.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..elf.model import MapType
+from .maps import MapType
 
 
 class Arg(enum.Enum):
@@ -41,6 +49,14 @@ class Ret(enum.Enum):
 
 
 @dataclass(frozen=True)
+class NfpCall:
+    """A helper the nfp driver accepts (nfp_bpf_check_helper_call)."""
+
+    fname: str  # as the driver's messages call it
+    stack_args: tuple[int, ...] = ()  # argument registers nfp_bpf_stack_arg_ok checks
+
+
+@dataclass(frozen=True)
 class Helper:
     id: int
     name: str
@@ -49,6 +65,7 @@ class Helper:
     changes_pkt_data: bool = False
     gpl_only: bool = False
     unsupported: str | None = None  # why xdptool's verifier cannot check calls to it
+    nfp: "NfpCall | None" = None  # how the nfp driver accepts it; None: "unsupported function id"
 
     @property
     def full_name(self) -> str:
@@ -93,7 +110,7 @@ xdp_store_bytes copy_from_user_task skb_set_tstamp ima_file_hash kptr_xchg map_l
 skc_to_mptcp_sock dynptr_from_mem ringbuf_reserve_dynptr ringbuf_submit_dynptr
 ringbuf_discard_dynptr dynptr_read dynptr_write dynptr_data tcp_raw_gen_syncookie_ipv4
 tcp_raw_gen_syncookie_ipv6 tcp_raw_check_syncookie_ipv4 tcp_raw_check_syncookie_ipv6
-ktime_get_tai_ns user_ringbuf_drain
+ktime_get_tai_ns user_ringbuf_drain cgrp_storage_get cgrp_storage_delete
 """.split()
 
 HELPER_ID = {name: i for i, name in enumerate(HELPER_NAMES)}
@@ -168,13 +185,25 @@ _XDP_UNSUPPORTED = {
 }
 
 
+# nfp_bpf_check_helper_call: every other helper is "unsupported function id".
+_NFP_CALLS = {
+    "map_lookup_elem": NfpCall("map_lookup", (2,)),  # bpf_map_lookup_elem(map, key)
+    "map_update_elem": NfpCall("map_update", (2, 3)),  # bpf_map_update_elem(map, key, value, flags)
+    "map_delete_elem": NfpCall("map_delete", (2,)),  # bpf_map_delete_elem(map, key)
+    "get_prandom_u32": NfpCall("get_prandom_u32"),
+    "perf_event_output": NfpCall("event_output"),
+    "xdp_adjust_head": NfpCall("adjust_head"),
+    "xdp_adjust_tail": NfpCall("adjust_tail"),
+}
+
+
 def _build() -> dict[int, Helper]:
     table: dict[int, Helper] = {}
     for entry in _XDP_PROTOS:
         name, args, *ret = entry
         table[HELPER_ID[name]] = Helper(
             HELPER_ID[name], name, args, ret[0] if ret else Ret.INTEGER,
-            changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY,
+            changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY, nfp=_NFP_CALLS.get(name),
         )
     for name, why in _XDP_UNSUPPORTED.items():
         table[HELPER_ID[name]] = Helper(HELPER_ID[name], name, unsupported=why)
@@ -189,6 +218,14 @@ def helper_name(func_id: int) -> str:
     if 0 <= func_id < len(HELPER_NAMES):
         return f"bpf_{HELPER_NAMES[func_id]}"
     return "unknown"
+
+
+def known_helper(func_id: int) -> bool:
+    """A helper id the uapi names (0, BPF_FUNC_unspec, is not one)."""
+    return 0 < func_id < len(HELPER_NAMES)
+
+
+NFP_HELPERS: dict[int, Helper] = {i: h for i, h in XDP_HELPERS.items() if h.nfp is not None}
 
 
 # check_map_func_compatibility, first half: special map types accept only these helpers.

@@ -1,0 +1,57 @@
+"""Map types as data: the uapi enum and the facts that hang off a type.
+
+Where a new map type goes: add it to `MapType` (enum bpf_map_type,
+include/uapi/linux/bpf.h) and, if it is per-CPU, to `PERCPU_MAP_TYPES`; which
+helpers may use it is in platform/helpers.py (check_map_func_compatibility).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class MapType(enum.IntEnum):
+    """enum bpf_map_type (uapi/linux/bpf.h)."""
+
+    UNSPEC = 0
+    HASH = 1
+    ARRAY = 2
+    PROG_ARRAY = 3
+    PERF_EVENT_ARRAY = 4
+    PERCPU_HASH = 5
+    PERCPU_ARRAY = 6
+    STACK_TRACE = 7
+    CGROUP_ARRAY = 8
+    LRU_HASH = 9
+    LRU_PERCPU_HASH = 10
+    LPM_TRIE = 11
+    ARRAY_OF_MAPS = 12
+    HASH_OF_MAPS = 13
+    DEVMAP = 14
+    SOCKMAP = 15
+    CPUMAP = 16
+    XSKMAP = 17
+    SOCKHASH = 18
+    CGROUP_STORAGE = 19
+    REUSEPORT_SOCKARRAY = 20
+    PERCPU_CGROUP_STORAGE = 21
+    QUEUE = 22
+    STACK = 23
+    SK_STORAGE = 24
+    DEVMAP_HASH = 25
+    STRUCT_OPS = 26
+    RINGBUF = 27
+    INODE_STORAGE = 28
+    TASK_STORAGE = 29
+    BLOOM_FILTER = 30
+    USER_RINGBUF = 31
+    CGRP_STORAGE = 32
+    ARENA = 33
+
+    @property
+    def kernel_name(self) -> str:
+        """Lower-case name without the BPF_MAP_TYPE_ prefix, as bpftool prints it."""
+        return self.name.lower()
+
+
+PERCPU_MAP_TYPES = {MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH}
