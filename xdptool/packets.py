@@ -1,47 +1,34 @@
 """Packets from scapy expressions, and scapy's view of packet bytes.
 
 Users write packets the way scapy users do (`Ether()/IP(dst='10.0.0.1')/UDP()`);
-the expression is evaluated with scapy's names only and no builtins, so a spec
-file or a command-line option cannot reach arbitrary code by accident.
+packet_expr parses and evaluates such text over an allow-list (layer classes and
+literals, never `eval`), so a spec file or a command-line option cannot run code.
 scapy is imported lazily: it costs over half a second.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from .packet_expr import PacketError, evaluate, one_line, shorten
 
-from .errors import XdpError
-
-
-class PacketError(XdpError):
-    """A packet expression that does not evaluate to a packet."""
-
-
-@lru_cache(maxsize=1)
-def _namespace() -> dict[str, Any]:
-    import scapy.all as scapy
-
-    names = {name: getattr(scapy, name) for name in dir(scapy) if not name.startswith("_")}
-    names["__builtins__"] = {}
-    return names
+__all__ = ["PacketError", "dissect", "field_differences", "layer_fields", "scapy_bytes", "scapy_packet"]
 
 
 def scapy_packet(expression: str):
-    try:
-        value = eval(expression, _namespace(), {})  # noqa: S307 - scapy names only, no builtins
-    except Exception as exc:  # any error inside the user's expression
-        raise PacketError(f"bad packet expression {expression!r}: {type(exc).__name__}: {exc}") from None
+    """A scapy packet (or bytes) from expression text; PacketError for anything else."""
+    value = evaluate(expression)
     if isinstance(value, (bytes, bytearray)):
         return value
     if not hasattr(value, "build"):
-        raise PacketError(f"packet expression {expression!r} gave {type(value).__name__}, not a packet")
+        raise PacketError(f"packet expression {shorten(expression)!r} gave {type(value).__name__}, not a packet")
     return value
 
 
 def scapy_bytes(expression: str) -> bytes:
     value = scapy_packet(expression)
-    return bytes(value)
+    try:
+        return bytes(value)
+    except Exception as exc:  # scapy refusing a field value only when it builds the packet
+        raise PacketError(f"bad packet expression {shorten(expression)!r}: {one_line(exc)}") from None
 
 
 def dissect(data: bytes):

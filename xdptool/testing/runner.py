@@ -278,15 +278,52 @@ def describe_difference(name: str, first, other) -> str:
 
 
 def matches(expression: str, text: str) -> bool:
-    """A small -k: words joined by `and`/`or`/`not`, each a case-insensitive substring."""
+    """A small -k: words joined by `and`/`or`/`not` and parentheses, each a case-insensitive substring.
+
+    Parsed by recursive descent with Python's precedence (not, then and, then or), never
+    handed to eval; nesting is bounded so a long `not not ...` is an error, not a crash.
+    """
     tokens = re.findall(r"\(|\)|\band\b|\bor\b|\bnot\b|[^\s()]+", expression)
-    python = []
-    for token in tokens:
-        if token in ("and", "or", "not", "(", ")"):
-            python.append(token)
-        else:
-            python.append(repr(token.lower() in text.lower()))
-    try:
-        return bool(eval(" ".join(python), {"__builtins__": {}}, {}))  # noqa: S307 - only literals and operators
-    except SyntaxError:
-        raise XdpError(f"bad -k expression {expression!r}") from None
+    haystack, position, max_depth = text.lower(), 0, 50
+
+    def bad(why: str) -> XdpError:
+        return XdpError(f"bad -k expression {expression!r}: {why}")
+
+    def take() -> str | None:
+        nonlocal position
+        position += 1
+        return tokens[position - 1] if position <= len(tokens) else None
+
+    def either(depth: int) -> bool:
+        value = both(depth)
+        while tokens[position:position + 1] == ["or"]:
+            take()
+            value = both(depth) or value  # parse the right side even when the left is true
+        return value
+
+    def both(depth: int) -> bool:
+        value = term(depth)
+        while tokens[position:position + 1] == ["and"]:
+            take()
+            value = term(depth) and value
+        return value
+
+    def term(depth: int) -> bool:
+        if depth > max_depth:
+            raise bad(f"nested deeper than {max_depth} levels")
+        token = take()
+        if token == "not":
+            return not term(depth + 1)
+        if token == "(":
+            value = either(depth + 1)
+            if take() != ")":
+                raise bad("missing )")
+            return value
+        if token in (None, ")", "and", "or"):
+            raise bad(f"expected a word, got {repr(token) if token else 'the end'}")
+        return token.lower() in haystack
+
+    value = either(0)
+    if position < len(tokens):
+        raise bad(f"unexpected {tokens[position]!r}")
+    return value
