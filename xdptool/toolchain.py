@@ -4,6 +4,13 @@ The BPF target has no libc; kernel UAPI headers live under the multiarch
 include directory (asm/types.h) and libbpf's under /usr/include/bpf, so both
 must be on the include path for `#include <linux/bpf.h>` and
 `#include <bpf/bpf_helpers.h>` to work the way libbpf users expect.
+
+clang writes the object under a temporary name beside the output, renamed into
+place only when the build succeeded: a failed build leaves whatever file was
+there (clang itself deletes its output on error), and a parallel build never
+sees half an object.  The output is guarded as every output is (xdptool.files):
+never the source or one of its local includes, never through a link, and an
+existing file only if it is an ELF object (an earlier build) or with force.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CompileError, ToolchainError
+from .files import AtomicFile, check_output
 
 INSTALL_HINT = "install it with: apt-get install clang llvm libbpf-dev linux-libc-dev"
 
@@ -96,6 +104,20 @@ def compile_command(
     return command
 
 
+def local_includes(source: str | Path) -> set[Path]:
+    """`source` and every file it includes with #include "..." (recursively), resolved."""
+    found: set[Path] = set()
+    pending = [Path(source).resolve()]
+    while pending:
+        path = pending.pop()
+        if path in found or not path.is_file():
+            continue
+        found.add(path)
+        text = path.read_text(errors="replace")
+        pending += [(path.parent / name).resolve() for name in re.findall(r'#\s*include\s+"([^"]+)"', text)]
+    return found
+
+
 def parse_diagnostics(stderr: str) -> list[Diagnostic]:
     found = []
     for line in stderr.splitlines():
@@ -115,21 +137,35 @@ def build(
     defines: tuple[str, ...] = (),
     clang: str | None = None,
     check: bool = True,
+    force: bool = False,
 ) -> BuildResult:
-    """Compile `source`; with check=True a compile error raises CompileError."""
+    """Compile `source`; with check=True a compile error raises CompileError.
+
+    force: replace an existing output that is not an ELF object, or a link (never the source).
+    """
     source = Path(source)
     if not source.is_file():
         raise ToolchainError(f"{source}: no such source file")
     output = Path(output) if output else default_output(source)
+    check_output(output, "object", sorted(local_includes(source)), force)
     command = compile_command(source, output, includes=includes, defines=defines, clang=clang)
     env = dict(os.environ, TERM="dumb")
-    before = output.stat().st_mtime_ns if output.exists() else None
+    staged = AtomicFile(output)
+    staged.file.close()  # clang writes it
+    command[-1] = str(staged.temp or output)
     try:
         proc = subprocess.run(command, capture_output=True, text=True, env=env)
     except OSError as exc:
+        staged.discard()
         raise ToolchainError(f"cannot run {command[0]}: {exc.strerror}") from None
-    stderr = proc.stderr
-    produced = output.exists() and output.stat().st_mtime_ns != before
+    finally:
+        command[-1] = str(output)  # the command as shown: the output the user asked for
+    stderr = proc.stderr.replace(str(staged.temp), str(output)) if staged.temp else proc.stderr
+    produced = staged.temp is None or (staged.temp.exists() and staged.temp.stat().st_size > 0)
+    if proc.returncode == 0 and produced:
+        staged.commit()
+    else:
+        staged.discard()
     if proc.returncode == 0 and not produced:
         # clang exits 0 on an input it does not compile (e.g. README.md is a "linker input")
         stderr += f"{source}: error: clang produced no object (is it a C source file?)\n"

@@ -14,11 +14,12 @@ from .console import err, fail, out, print_json
 @click.option("-I", "includes", multiple=True, metavar="DIR", help="Add an include directory.")
 @click.option("-D", "defines", multiple=True, metavar="NAME[=VAL]", help="Define a macro.")
 @click.option("--clang", "clang_path", metavar="PATH", help="clang to use (default: $CLANG or clang).")
+@click.option("--force", is_flag=True, help="Let -o replace a file that is not an object, or a link (never the source).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def command(source, output, includes, defines, clang_path, as_json):
+def command(source, output, includes, defines, clang_path, force, as_json):
     """Compile SOURCE with clang -O2 -g -target bpf."""
     result = toolchain.build(
-        source, output, includes=tuple(includes), defines=tuple(defines), clang=clang_path, check=False
+        source, output, includes=tuple(includes), defines=tuple(defines), clang=clang_path, check=False, force=force
     )
     if as_json:
         print_json(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import click
 
 from ..errors import XdpError
@@ -11,19 +13,47 @@ STATE_OPTION = click.option("--state", "state_dir", default=".xdptool", show_def
                             type=click.Path(file_okay=False), help="The emulated NIC's state directory.")
 
 
-def _store(state_dir: str):
+def _nothing_offloaded(state_dir: str) -> XdpError:
+    return XdpError(f"nothing offloaded in {state_dir}; run `xdptool offload OBJ --target nfp-emu`")
+
+
+def _loaded(state_dir: str):
+    """(object, offload document) of the offloaded program."""
+    from ..nfp import state
+
+    loaded = state.load(state_dir)
+    if loaded is None:
+        raise _nothing_offloaded(state_dir)
+    return loaded[0], loaded[2]
+
+
+@contextmanager
+def _card(state_dir: str):
+    """The offloaded object, with the card's lock held for a read-modify-write.
+
+    The object is loaded before the lock (the slow part), and again under it only if
+    an offload replaced it meanwhile: writers hold the lock for milliseconds.
+    """
+    from ..nfp import state
+
+    obj, document = _loaded(state_dir)
+    with state.locked(state_dir):
+        if state.offloaded(state_dir) != document:
+            obj, document = _loaded(state_dir)
+        yield obj
+
+
+def _store(state_dir: str, obj=None):
     """The offloaded object's MapStore, filled from the saved state."""
     from ..nfp import state
     from ..runtime.maps import MapStore
 
-    loaded = state.load(state_dir)
-    if loaded is None:
-        raise XdpError(f"nothing offloaded in {state_dir}; run `xdptool offload OBJ --target nfp-emu`")
-    obj, _, _ = loaded
-    store = MapStore.for_object(obj)
+    store = MapStore.for_object(obj if obj is not None else _loaded(state_dir)[0])
     saved = state.load_maps(state_dir)
-    if saved:
+    try:
         store.load(saved)
+    except XdpError as exc:
+        raise XdpError(f"{state.maps_path(state_dir)}: {exc}; {state.RESET_MAPS}") from None
     return store
 
 
@@ -62,11 +92,13 @@ def set_entry(state_dir, name, key, value):
     """Set NAME[KEY] = VALUE (hex bytes, as `dump` shows them)."""
     from ..nfp import state
 
-    store = _store(state_dir)
-    err = store[name].update(parse_hex(key, "KEY", " :"), parse_hex(value, "VALUE", " :"))
-    if err:
-        raise XdpError(f"map {name}: update refused (errno {-err})")
-    state.save_maps(state_dir, store.dump())
+    key_bytes, value_bytes = parse_hex(key, "KEY", " :"), parse_hex(value, "VALUE", " :")
+    with _card(state_dir) as obj:  # read, update and write back with no other writer in between
+        store = _store(state_dir, obj)
+        err = store[name].update(key_bytes, value_bytes)
+        if err:
+            raise XdpError(f"map {name}: update refused (errno {-err})")
+        state.save_maps(state_dir, store.dump())
     out.print(f"{name}[{key}] = {value}", markup=False)
 
 
@@ -77,8 +109,6 @@ def reset(state_dir):
     from ..nfp import state
     from ..runtime.maps import MapStore
 
-    loaded = state.load(state_dir)
-    if loaded is None:
-        raise XdpError(f"nothing offloaded in {state_dir}")
-    state.save_maps(state_dir, MapStore.for_object(loaded[0]).dump())
+    with _card(state_dir) as obj:
+        state.save_maps(state_dir, MapStore.for_object(obj).dump())
     out.print("maps reset", markup=False)

@@ -20,16 +20,22 @@ from .console import fail, out, print_json, warn
 @click.option("-o", "--output", "listing_path", type=click.Path(dir_okay=False), help="Write the NFP assembly listing.")
 @click.option("--state", "state_dir", default=".xdptool", show_default=True, type=click.Path(file_okay=False),
               help="The emulated NIC's state directory (image and maps).")
+@click.option("--force", is_flag=True, help="Let -o replace a file that is not an earlier listing, or a link.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def command(obj_path, target, selector, contexts, baseline, listing_path, state_dir, as_json):
+def command(obj_path, target, selector, contexts, baseline, listing_path, state_dir, force, as_json):
     """Offload a program in OBJ to the NFP: say whether it fits, show its assembly and its speed."""
     from ..nfp import state
     from ..errors import XdpError
     from ..nfp.offload import estimate_timing, offload
     from ..nfp.printer import format_image_listing
     from ..runtime.maps import MapStore
+    from ..files import atomic_write, check_output
+    from ..toolchain import default_output
     from .objects import load
 
+    if listing_path:
+        built = default_output(obj_path) if obj_path.endswith(".c") else None
+        check_output(listing_path, "listing", [obj_path, built, *state.state_files(state_dir)], force)
     obj = load(obj_path)
     program = obj.program(selector)
     report = offload(program, contexts)
@@ -43,9 +49,9 @@ def command(obj_path, target, selector, contexts, baseline, listing_path, state_
         if listing_path:
             try:
                 Path(listing_path).parent.mkdir(parents=True, exist_ok=True)
-                Path(listing_path).write_text(listing)
             except OSError as exc:
                 fail(f"{listing_path}: cannot write: {exc.strerror}")
+            atomic_write(listing_path, listing)
         state.save_offload(state_dir, obj_path, report, listing, MapStore.for_object(obj).dump())
     document = dict(report.as_json(), object=obj_path, target=target, state=state_dir if report.offloaded else None)
     if as_json:

@@ -29,8 +29,9 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
 @click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without --prog).")
+@click.option("--force", is_flag=True, help="Let --out-dir/--maps-out replace files of another kind, or links (never an input).")
 def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
-            ifindex, rx_queue, compare_target, state_dir):  # fmt: skip
+            ifindex, rx_queue, compare_target, state_dir, force):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program; map state carries across packets."""
     from ..replay.pcap import read_capture
     from ..replay.session import offloaded_target, program_target, write_maps_file
@@ -48,6 +49,15 @@ def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out
         chosen = program_target(obj_path, selector, target or "jit", maps_in)
     if target and obj_path is None:
         chosen = chosen.with_engine(target)
+    inputs = replay_inputs(capture_path, chosen, obj_path, maps_in, state_dir)
+    if maps_out:
+        from ..files import check_output
+        from ..replay.outputs import VERDICT_FILES
+
+        produced = [os.path.join(out_dir, name) for name in VERDICT_FILES.values()] if out_dir else []
+        # --maps-out may name the --maps-in file (state carried from replay to replay): it is
+        # read whole before the replay and replaced atomically after it
+        check_output(maps_out, "json", [p for p in inputs if p != maps_in], force, produced)
     capture = read_capture(capture_path)
     for line in capture.warnings:
         warn(line)
@@ -63,23 +73,28 @@ def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out
 
     sinks = []
     if out_dir:
-        sinks.append(OutDirSink(out_dir, capture))
+        sinks.append(OutDirSink(out_dir, capture, inputs, force, [maps_out]))
     if as_jsonl:
         sinks.append(JsonLinesSink(sys.stdout))
     records = RecordsSink() if as_json else None
     if records:
         sinks.append(records)
-    engine, store = chosen.make()
     try:
-        with progress_reporter(len(capture), quiet=as_jsonl) as progress:
-            outcome = replay(
-                capture, engine, store, program_name=chosen.program.name, target=chosen.name,
-                ctx=ctx, sinks=tuple(sinks), progress=progress,
-            )  # fmt: skip
-    finally:
-        close = getattr(engine, "close", None)
-        if close is not None:
-            close()
+        engine, store = chosen.make()
+        try:
+            with progress_reporter(len(capture), quiet=as_jsonl) as progress:
+                outcome = replay(
+                    capture, engine, store, program_name=chosen.program.name, target=chosen.name,
+                    ctx=ctx, sinks=tuple(sinks), progress=progress,
+                )  # fmt: skip
+        finally:
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
+    except BaseException:
+        for sink in sinks:
+            getattr(sink, "discard", lambda: None)()  # an earlier run's outputs stay as they were
+        raise
     if out_dir:
         outcome.summary["outputs"] = sinks[0].files
     if maps_out:
@@ -88,6 +103,18 @@ def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out
         print_json({"summary": outcome.summary, "packets": records.records, "maps": outcome.maps})
     elif not as_jsonl:
         show_summary(outcome.summary)
+
+
+def replay_inputs(capture_path: str, chosen, obj_path: str | None, maps_in: str | None, state_dir: str) -> list:
+    """Every file a replay reads: its outputs must be none of them."""
+    from ..toolchain import default_output
+
+    if obj_path is None:
+        from ..nfp.state import state_files
+
+        return [capture_path, chosen.object.path, *state_files(state_dir)]
+    built = default_output(obj_path) if obj_path.endswith(".c") else None
+    return [capture_path, obj_path, built, maps_in]
 
 
 def run_compare(chosen, other: str, capture, ctx, as_json: bool) -> int:

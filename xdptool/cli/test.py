@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from contextlib import contextmanager
 
 import click
 
@@ -25,7 +25,8 @@ def resolve_targets(option: str | None, spec_target: str | None) -> list[str]:
 @click.option("-k", "keyword", metavar="EXPR", help="Only cases whose spec file or name match (and/or/not).")
 @click.option("--coverage", is_flag=True, help="Instruction and C-line coverage from the reference VM.")
 @click.option("--lcov", "lcov_file", type=click.Path(dir_okay=False), help="lcov file for --coverage (default: xdptool.lcov).")
-def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file):
+@click.option("--force", is_flag=True, help="Let --junit/--lcov replace files of another kind, or links (never a spec or program).")
+def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file, force):
     """Run the test specs in PATHS (files, or directories of *.toml)."""
     from ..testing.coverage import CoverageCollector
     from ..testing.junit import junit_xml
@@ -35,21 +36,22 @@ def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file):
     specs = [load_spec(p) for p in find_specs(list(paths))]  # a bad spec stops here: exit 2
     collector = CoverageCollector() if coverage else None
     results = []
-    for spec in specs:
-        spec_results = run_spec(spec, resolve_targets(target, spec.target), keyword, collector)
-        for r in spec_results:
-            if not as_json:
-                show(r)
-        results.extend(spec_results)
+    with report_files(specs, junit_file, (lcov_file or "xdptool.lcov") if coverage else None, force) as reports:
+        for spec in specs:
+            spec_results = run_spec(spec, resolve_targets(target, spec.target), keyword, collector)
+            for r in spec_results:
+                if not as_json:
+                    show(r)
+            results.extend(spec_results)
+        if "junit" in reports:
+            reports["junit"].write(junit_xml(results))
+        cover_rows = None
+        if collector is not None:
+            cover_rows = collector.summary()
+            reports["lcov"].write(collector.lcov())
     passed = sum(1 for r in results if r.passed)
     failed = sum(1 for r in results if r.failures)
     skipped = sum(1 for r in results if r.skipped)
-    if junit_file:
-        Path(junit_file).write_text(junit_xml(results))
-    cover_rows = None
-    if collector is not None:
-        cover_rows = collector.summary()
-        Path(lcov_file or "xdptool.lcov").write_text(collector.lcov())
     if as_json:
         print_json(
             {
@@ -82,6 +84,30 @@ def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file):
         line = f"{passed} passed, {failed} failed"
         out.print(line + (f", {skipped} skipped" if skipped else ""), markup=False)
     raise SystemExit(1 if failed else 0)
+
+
+@contextmanager
+def report_files(specs, junit_file: str | None, lcov_file: str | None, force: bool):
+    """{"junit" | "lcov": AtomicFile}, checked (xdptool.files) and opened before any test
+    runs, so a bad or unwritable path is exit 2 at once; published when the block ends
+    normally, discarded (the old reports kept) when the run breaks off."""
+    from ..files import AtomicFile, check_output
+
+    inputs = [p for spec in specs for p in (spec.path, spec.program)]
+    wanted = {kind: path for kind, path in (("junit", junit_file), ("lcov", lcov_file)) if path}
+    for kind, path in wanted.items():
+        check_output(path, kind, inputs, force, [p for k, p in wanted.items() if k != kind])
+    reports: dict = {}
+    try:
+        for kind, path in wanted.items():
+            reports[kind] = AtomicFile(path, "w")
+        yield reports
+    except BaseException:
+        for staged in reports.values():
+            staged.discard()
+        raise
+    for staged in reports.values():
+        staged.commit()
 
 
 def show(r) -> None:

@@ -6,12 +6,27 @@ Layout (default `.xdptool/` in the working directory):
                        contexts, figures, the image as 64-bit words (hex)
     nfp/listing.s      the image as assembly
     nfp/maps.json      map contents, as MapStore.dump() writes them
+    nfp/lock           the card's lock (see below)
 
 Like a real card, the maps persist: `xdptool replay CAPTURE` (no --prog) runs
 the offloaded program on nfp-emu from these maps and saves them back when it
 closes the engine; `xdptool maps reset` returns them to the object's initial
 contents.  The image is rebuilt from the object on load (deterministic) and
 checked against the saved words, so a changed object is caught.
+
+No update is lost.  Every file is replaced atomically (xdptool.files), so a
+reader sees a whole file and a killed or failing writer leaves the old one.
+Every read-modify-write (offload, maps set/reset, a replay on the card) holds
+the card's lock from its read to its write.  A replay holds it for the whole
+replay rather than merging its map changes into whatever the card holds at its
+end: then concurrent commands take effect before or after it, exactly as if
+run one after the other, and no merge rule has to guess whether a changed
+8-byte value is a counter (add the increments) or an address or a timestamp
+(one side wins).  The cost: a `maps set` waits for a running replay (it says
+so); readers (`maps dump`, a replay on another engine) never wait.  An
+offload writes maps.json before offload.json, so an interrupted offload leaves
+the previous program, with maps that the load either accepts or names as
+inconsistent.  A damaged or missing file is an error naming it, never a reset.
 """
 
 from __future__ import annotations
@@ -22,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import XdpError
+from ..files import FileLock, atomic_write
 
 STATE_DIR = ".xdptool"
 SUBDIR = "nfp"
@@ -35,21 +51,56 @@ def _sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _read_json(path: Path) -> Any:
+# offload.json: key -> type its value must have
+OFFLOAD_FIELDS = {"object": str, "object_sha256": str, "program": str, "contexts": int, "image": list}
+
+
+REOFFLOAD = "run `xdptool offload` again"
+RESET_MAPS = "`xdptool maps reset` restores the object's initial maps"
+
+
+def _read_json(path: Path, remedy: str) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise XdpError(f"{path}: unreadable NIC state ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise XdpError(f"{path}: unreadable NIC state ({exc}); {remedy}") from None
+
+
+def _damaged(path: Path, what: str, remedy: str) -> XdpError:
+    return XdpError(f"{path}: damaged NIC state ({what}); {remedy}")
 
 
 def _write_json(path: Path, document: Any) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=2) + "\n")
     except OSError as exc:
-        raise XdpError(f"{path}: cannot write NIC state: {exc.strerror}") from None
+        raise XdpError(f"{path.parent}: cannot create the NIC state directory: {exc.strerror}") from None
+    atomic_write(path, json.dumps(document, indent=2) + "\n")
+
+
+class CardLock(FileLock):
+    """The card's lock.  Every writer of the state directory holds it, so a temporary
+    file found there when it is taken was left by a killed writer: removed."""
+
+    def acquire(self) -> "CardLock":
+        super().acquire()
+        if self.outermost:
+            for stale in self.path.parent.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        return self
+
+
+def locked(state_dir: str | Path) -> CardLock:
+    """The card's lock: hold it from reading the state to writing it back."""
+    path = _dir(state_dir) / "lock"
+    return CardLock(path, waiting=f"waiting for {path}: another xdptool command is using the card")
+
+
+def state_files(state_dir: str | Path) -> list[Path]:
+    """The files an offload writes (for the output guard of commands that read or write beside them)."""
+    return [_dir(state_dir) / name for name in ("offload.json", "listing.s", "maps.json")]
 
 
 def save_offload(state_dir: str | Path, object_path: str, report, listing: str, maps_state: dict) -> None:
@@ -64,22 +115,44 @@ def save_offload(state_dir: str | Path, object_path: str, report, listing: str, 
         "report": report.as_json(),
         "image": [format(encode(i), "016x") for i in image.insns],
     }
-    _write_json(_dir(state_dir) / "offload.json", document)
-    (_dir(state_dir) / "listing.s").write_text(listing)
-    save_maps(state_dir, maps_state)
+    with locked(state_dir):
+        save_maps(state_dir, maps_state)
+        atomic_write(_dir(state_dir) / "listing.s", listing)
+        _write_json(_dir(state_dir) / "offload.json", document)  # last: the offload's commit point
 
 
 def save_maps(state_dir: str | Path, maps_state: dict) -> None:
-    _write_json(_dir(state_dir) / "maps.json", maps_state)
+    """Replace the card's maps (atomically; the caller holds `locked` for a read-modify-write)."""
+    _write_json(maps_path(state_dir), maps_state)
 
 
-def load_maps(state_dir: str | Path) -> dict | None:
-    return _read_json(_dir(state_dir) / "maps.json")
+def maps_path(state_dir: str | Path) -> Path:
+    return _dir(state_dir) / "maps.json"
+
+
+def load_maps(state_dir: str | Path) -> dict:
+    """The card's maps; a missing or malformed maps.json is an error, never a silent reset."""
+    path = maps_path(state_dir)
+    document = _read_json(path, RESET_MAPS)
+    if document is None:
+        raise XdpError(f"{path}: missing (the card's maps); {RESET_MAPS}")
+    if not isinstance(document, dict) or not all(isinstance(v, list) for v in document.values()):
+        raise _damaged(path, 'expected {"MAP": [entries]}', RESET_MAPS)
+    return document
 
 
 def offloaded(state_dir: str | Path) -> dict | None:
     """The offload.json document, or None when nothing is offloaded."""
-    return _read_json(_dir(state_dir) / "offload.json")
+    path = _dir(state_dir) / "offload.json"
+    document = _read_json(path, REOFFLOAD)
+    if document is None:
+        return None
+    if not isinstance(document, dict):
+        raise _damaged(path, "not a JSON object", REOFFLOAD)
+    for key, kind in OFFLOAD_FIELDS.items():
+        if not isinstance(document.get(key), kind):
+            raise _damaged(path, f"no {kind.__name__} {key!r}", REOFFLOAD)
+    return document
 
 
 def load(state_dir: str | Path):
@@ -89,10 +162,10 @@ def load(state_dir: str | Path):
     document = offloaded(state_dir)
     if document is None:
         return None
-    path = document.get("object")
-    if not path or not Path(path).exists():
+    path = document["object"]
+    if not Path(path).exists():
         raise XdpError(f"the offloaded object {path} is gone; offload again")
-    if _sha256(path) != document.get("object_sha256"):
+    if _sha256(path) != document["object_sha256"]:
         raise XdpError(f"{path} changed since it was offloaded; run `xdptool offload` again")
     obj = load_object(path)
     return obj, obj.program(document["program"]), document
@@ -109,20 +182,37 @@ def load_offloaded(state_dir: str | Path = STATE_DIR):
     obj, program, document = loaded
 
     class OffloadedTarget(Target):
-        """Makes engines that save the card's maps back when closed."""
+        """Makes engines that run on the card's maps, under its lock, and save them back when closed."""
 
         def make(self, name: str | None = None):
             if name not in (None, "nfp-emu"):
                 return super().make(name)
-            from .engine import NfpEngine
+            return _card_engine(self, state_dir, document["contexts"])
 
-            store = self.new_store()
-            engine = NfpEngine(self.program, store, self.config, contexts=str(document["contexts"]),
-                               state_dir=str(state_dir))
-            return engine, store
+    return OffloadedTarget("nfp-emu", obj, program, RuntimeConfig(), load_maps(state_dir), str(maps_path(state_dir)))
 
-    maps_path = str(_dir(state_dir) / "maps.json")
-    return OffloadedTarget("nfp-emu", obj, program, RuntimeConfig(), load_maps(state_dir), maps_path)
+
+def _card_engine(target, state_dir: str | Path, contexts: int):
+    """(engine, store) on the card's maps as they are now; the engine holds the card's
+    lock until close(), which saves the maps and releases it."""
+    from .engine import NfpEngine
+
+    lock = locked(state_dir).acquire()
+
+    class CardEngine(NfpEngine):
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                lock.release()
+
+    try:
+        target.initial_maps = load_maps(state_dir)
+        store = target.new_store()
+        return CardEngine(target.program, store, target.config, contexts=str(contexts), state_dir=str(state_dir)), store
+    except BaseException:
+        lock.release()
+        raise
 
 
 def check_image(document: dict, image) -> None:

@@ -34,10 +34,10 @@ def read_maps_file(path: str) -> dict[str, list]:
 
 
 def write_maps_file(path: str, state: dict[str, list]) -> None:
-    try:
-        Path(path).write_text(json.dumps(state, indent=2) + "\n")
-    except OSError as exc:
-        raise XdpError(f"{path}: cannot write: {exc.strerror}") from None
+    """--maps-out, replaced atomically (the caller has checked the path with files.check_output)."""
+    from ..files import atomic_write
+
+    atomic_write(path, json.dumps(state, indent=2) + "\n")
 
 
 @dataclass

@@ -45,30 +45,26 @@ class CaseResult:
 # -- building and loading -----------------------------------------------------
 
 
-def _local_includes(source: Path, seen: set[Path]) -> None:
-    if source in seen or not source.is_file():
-        return
-    seen.add(source)
-    for name in re.findall(r'#\s*include\s+"([^"]+)"', source.read_text(errors="replace")):
-        _local_includes((source.parent / name).resolve(), seen)
-
-
 def build_cached(source: Path, cache_dir: Path | None = None) -> Path:
-    """Compile `source` once per content: the source and its local includes hashed."""
+    """Compile `source` once per content: the source and its local includes hashed.
+
+    toolchain.build publishes the object by renaming it into place, so parallel
+    runs building the same source each write a whole, identical object and no run
+    reads half of one: no lock is needed.
+    """
     from .. import toolchain
 
-    files: set[Path] = set()
-    _local_includes(source.resolve(), files)
     digest = hashlib.sha256()
-    for path in sorted(files):
+    for path in sorted(toolchain.local_includes(source)):
         digest.update(str(path).encode() + b"\0" + path.read_bytes())
     cache = cache_dir or CACHE_DIR
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XdpError(f"{cache}: cannot create the build cache: {exc.strerror}") from None
     output = cache / f"{source.stem}-{digest.hexdigest()[:16]}.o"
     if not output.exists():
-        tmp = output.with_suffix(".tmp.o")
-        toolchain.build(source, tmp)
-        tmp.replace(output)
+        toolchain.build(source, output)
     return output
 
 
