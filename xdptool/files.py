@@ -21,10 +21,11 @@ and a guard that keeps every command's outputs off its inputs.
    Devices, pipes and descriptor links (/dev/null, /dev/stdout) are streams:
    written in place, never replaced.
 
-Test hook: XDPTOOL_TEST_WRITE_FAULT="pause:NAME" or "enospc:NAME" acts when a file
-named NAME is about to be renamed into place, after all its bytes are written:
-`pause` prints "xdptool-test: paused writing PATH" on stderr and sleeps (so a test
-can kill the process there), `enospc` fails as a full disk would.
+Test hook: XDPTOOL_TEST_WRITE_FAULT="pause:NAME[:SECONDS]" or "enospc:NAME" acts
+when a file named NAME is about to be renamed into place, its bytes all written:
+`pause` prints "xdptool-test: paused writing PATH" on stderr and sleeps (60 s
+unless SECONDS is given), so a test can kill the process there or act while it
+holds a lock; `enospc` fails as a full disk would.
 """
 
 from __future__ import annotations
@@ -84,12 +85,13 @@ def _new_file_mode(path: Path) -> int:
 
 
 def _fault_hook(path: Path) -> None:
-    action, _, name = os.environ.get(FAULT_HOOK, "").partition(":")
+    action, _, rest = os.environ.get(FAULT_HOOK, "").partition(":")
+    name, _, seconds = rest.partition(":")
     if not action or name != path.name:
         return
     if action == "pause":
         print(f"xdptool-test: paused writing {path}", file=sys.stderr, flush=True)
-        time.sleep(60)
+        time.sleep(float(seconds or 60))
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
