@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -112,6 +113,22 @@ def test_a_full_disk_leaves_the_old_state(card, command):
     before = maps.read_bytes()
     result = invoke(*command, "--state", card, env={FAULT_HOOK: "enospc:maps.json"})
     assert "maps.json: cannot write: No space left on device" in one_line_error(result)
+    assert maps.read_bytes() == before
+    assert not list((card / "nfp").glob(".*.tmp"))
+
+
+def test_a_write_the_file_system_really_refuses_leaves_the_old_state(card):
+    """RLIMIT_FSIZE makes write(2) fail with EFBIG past the limit: a real short write, no hook."""
+    maps = card / "nfp" / "maps.json"
+    before = maps.read_bytes()
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 8, resource.RLIM_INFINITY))
+
+    proc = subprocess.run([*XDPTOOL, "maps", "set", "--state", str(card), "drops", "0035", "0100000000000000"],
+                          capture_output=True, text=True, preexec_fn=limit_file_size)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.strip().endswith("maps.json: cannot write: File too large"), proc.stderr
     assert maps.read_bytes() == before
     assert not list((card / "nfp").glob(".*.tmp"))
 

@@ -123,14 +123,14 @@ class AtomicFile:
         try:
             if _is_stream(self.path):
                 self.temp = None
-                self.file = open(self.path, mode)
+                self.file = open(self.path, mode, encoding=None if "b" in mode else "utf-8")
                 return
             fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         except OSError as exc:
-            raise XdpError(f"{path}: cannot write: {exc.strerror}") from None
+            raise XdpError(f"{path}: cannot write: {exc.strerror or exc}") from None
         self.temp = Path(temp)
         os.fchmod(fd, _new_file_mode(self.path))
-        self.file = os.fdopen(fd, mode)
+        self.file = os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
 
     def write(self, data):
         return self.file.write(data)
@@ -158,7 +158,7 @@ class AtomicFile:
             os.replace(self.temp, self.path)
         except OSError as exc:
             self._remove_temp()
-            raise XdpError(f"{self.path}: cannot write: {exc.strerror}") from None
+            raise XdpError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         fsync_directory(self.path.parent)
 
     def discard(self) -> None:
@@ -166,19 +166,15 @@ class AtomicFile:
         if self.done:
             return
         self.done = True
-        try:
-            self.file.close()
-        except OSError:
-            pass
         self._remove_temp()
 
     def _remove_temp(self) -> None:
+        try:
+            self.file.close()  # may fail again flushing what a full disk refused
+        except OSError:
+            pass
         if self.temp is not None:
-            try:
-                self.file.close()
-                os.unlink(self.temp)
-            except OSError:
-                pass
+            self.temp.unlink(missing_ok=True)
 
     def __enter__(self) -> "AtomicFile":
         return self
