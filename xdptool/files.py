@@ -206,6 +206,7 @@ class FileLock:
 
     `waiting` is printed on stderr once when another process keeps the lock for
     more than QUIET_WAIT seconds (a replay holding the card, not a `maps set`).
+    Re-entrant within a process, so it orders processes, not threads.
     """
 
     def __init__(self, path: str | os.PathLike, waiting: str | None = None):
