@@ -25,6 +25,7 @@ from typing import Callable
 from ..errors import AsmError
 from .insn import Instruction, ld_imm64
 from .opcodes import (
+    ALU_ENCODING,
     ALU_SYMBOL,
     JMP_COND_SYMBOL,
     SIZE_BY_BYTES,
@@ -60,8 +61,7 @@ MEM = rf"\({ADDR}\)"
 PTR = r"\*\((?P<sign_ext>[us])(?P<bits>8|16|32|64) \*\)"
 TARGET = rf"(?P<target>[+-]?\d+|{IDENT})"
 
-_ALU_BY_SYMBOL: dict[str, tuple[int, int]] = {sym: (op, 0) for op, sym in ALU_SYMBOL.items()}
-_ALU_BY_SYMBOL.update({"s/=": (AluOp.DIV, 1), "s%=": (AluOp.MOD, 1)})
+_ALU_BY_SYMBOL: dict[str, tuple[int, int]] = {sym: ALU_ENCODING[variant] for variant, sym in ALU_SYMBOL.items()}
 _JMP_BY_SYMBOL = {sym: op for op, sym in JMP_COND_SYMBOL.items()}
 _ATOMIC_RMW = {"+=": AtomicOp.ADD, "|=": AtomicOp.OR, "&=": AtomicOp.AND, "^=": AtomicOp.XOR}
 _ATOMIC_FETCH = {"add": AtomicOp.FETCH_ADD, "or": AtomicOp.FETCH_OR, "and": AtomicOp.FETCH_AND, "xor": AtomicOp.FETCH_XOR}

@@ -17,9 +17,12 @@ from typing import Iterable, Iterator
 from .insn import Instruction, s64
 from .opcodes import (
     ALU_SYMBOL,
+    BYTE_SWAPS,
+    ENDIAN_WIDTHS,
     JMP_COND_SYMBOL,
     LD_IMM64,
-    AluOp,
+    MOVSX_BITS,
+    Alu,
     AtomicOp,
     Cls,
     JmpOp,
@@ -55,25 +58,19 @@ def _ptr(size: int, signed: bool = False) -> str:
     return f"*({'s' if signed else 'u'}{_SIZE_NAME[Size(size)]} *)"
 
 
-def _format_alu(insn: Instruction) -> str:
-    wide = insn.cls == Cls.ALU64
-    r = "r" if wide else "w"
+def format_alu(insn: Instruction) -> str:
+    """An ALU instruction as llvm-objdump and the kernel's verifier log both write it."""
+    variant = insn.alu
+    r = "r" if insn.cls == Cls.ALU64 else "w"
     dst = f"{r}{insn.dst}"
-    op = insn.op
-    if op == AluOp.NEG:
+    if variant is Alu.NEG:
         return f"{dst} = -{dst}"
-    if op == AluOp.END:
-        if wide:
-            return f"r{insn.dst} = bswap{insn.imm} r{insn.dst}"
-        order = "be" if insn.uses_reg_src else "le"
-        return f"r{insn.dst} = {order}{insn.imm} r{insn.dst}"
+    if variant in BYTE_SWAPS:
+        return f"r{insn.dst} = {variant.value}{insn.imm} r{insn.dst}"
     operand = f"{r}{insn.src}" if insn.uses_reg_src else str(insn.imm)
-    if op == AluOp.MOV and insn.off:
-        return f"{dst} = (s{insn.off}){operand}"
-    symbol = ALU_SYMBOL[AluOp(op)]
-    if insn.off == 1 and op in (AluOp.DIV, AluOp.MOD):
-        symbol = "s" + symbol
-    return f"{dst} {symbol} {operand}"
+    if variant in MOVSX_BITS:
+        return f"{dst} = (s{MOVSX_BITS[variant]}){operand}"
+    return f"{dst} {ALU_SYMBOL[variant]} {operand}"
 
 
 def _format_jmp(insn: Instruction) -> str:
@@ -132,8 +129,8 @@ def _format_stx(insn: Instruction) -> str:
 
 
 _FORMATTERS = {
-    Cls.ALU: _format_alu,
-    Cls.ALU64: _format_alu,
+    Cls.ALU: format_alu,
+    Cls.ALU64: format_alu,
     Cls.JMP: _format_jmp,
     Cls.JMP32: _format_jmp,
     Cls.LD: _format_ld,
@@ -148,13 +145,8 @@ def is_printable(insn: Instruction) -> bool:
     if insn.code not in VALID_OPCODES:
         return False
     if insn.is_alu:
-        if insn.op in (AluOp.DIV, AluOp.MOD) and insn.off not in (0, 1):
-            return False
-        if insn.op == AluOp.MOV and insn.off not in (0, 8, 16, 32):
-            return False
-        if insn.op == AluOp.MOV and insn.off and not insn.uses_reg_src:
-            return False
-        if insn.op == AluOp.END and insn.imm not in (16, 32, 64):
+        variant = insn.alu
+        if variant is None or (variant in BYTE_SWAPS and insn.imm not in ENDIAN_WIDTHS):
             return False
     if insn.is_atomic and insn.imm not in set(AtomicOp):
         return False

@@ -14,9 +14,12 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import DecodeError
 from .opcodes import (
+    ALU_VARIANTS,
     LD_IMM64,
+    MOVSX_BITS,
     SIZE_BYTES,
     VALID_OPCODES,
+    Alu,
     AluOp,
     Cls,
     JmpOp,
@@ -145,12 +148,17 @@ class Instruction:
         return self.code in VALID_OPCODES
 
     @property
+    def alu(self) -> Alu | None:
+        """The ALU operation with its ISA v4 variant; None for other classes and undefined encodings."""
+        return ALU_VARIANTS.get((self.code, self.off))
+
+    @property
     def is_signed_divmod(self) -> bool:
-        return self.is_alu and self.op in (AluOp.DIV, AluOp.MOD) and self.off == 1
+        return self.alu in (Alu.SDIV, Alu.SMOD)
 
     @property
     def is_movsx(self) -> bool:
-        return self.is_alu and self.op == AluOp.MOV and self.off != 0
+        return self.alu in MOVSX_BITS
 
     @property
     def is_load(self) -> bool:

@@ -143,18 +143,71 @@ def is_mem(code: int) -> bool:
 
 LD_IMM64 = Cls.LD | Mode.IMM | Size.DW  # 0x18: the only 16-byte instruction
 
-# ALU ops whose `off` selects a signed variant (ISA v4).
-SIGNED_OFF_ALU = {AluOp.DIV, AluOp.MOD}
+class Alu(enum.Enum):
+    """An ALU operation with the ISA v4 variant its `off` field (or class and source, for
+    byte swaps) selects folded in: what engines, printers and checkers dispatch on."""
 
-# Allowed `off` values per ALU op, for validation: {op: {off,...}}
-ALU_OFFSETS = {
-    AluOp.DIV: {0, 1},
-    AluOp.MOD: {0, 1},
-    AluOp.MOV: {0, 8, 16, 32},  # movsx: sign-extend from 8/16/32 bits (X source only)
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    DIV = "div"
+    SDIV = "sdiv"
+    OR = "or"
+    AND = "and"
+    LSH = "lsh"
+    RSH = "rsh"
+    NEG = "neg"
+    MOD = "mod"
+    SMOD = "smod"
+    XOR = "xor"
+    MOV = "mov"
+    MOVSX8 = "movsx8"
+    MOVSX16 = "movsx16"
+    MOVSX32 = "movsx32"
+    ARSH = "arsh"
+    TO_LE = "le"
+    TO_BE = "be"
+    BSWAP = "bswap"
+
+
+# (opcode bits 0xf0, off) -> the variant, for ALU and ALU64 with either source; the
+# exceptions by class and source are in _alu_variants below.
+_ALU_BY_OP_OFF = {
+    (AluOp.ADD, 0): Alu.ADD, (AluOp.SUB, 0): Alu.SUB, (AluOp.MUL, 0): Alu.MUL,
+    (AluOp.DIV, 0): Alu.DIV, (AluOp.DIV, 1): Alu.SDIV, (AluOp.MOD, 0): Alu.MOD, (AluOp.MOD, 1): Alu.SMOD,
+    (AluOp.OR, 0): Alu.OR, (AluOp.AND, 0): Alu.AND, (AluOp.XOR, 0): Alu.XOR,
+    (AluOp.LSH, 0): Alu.LSH, (AluOp.RSH, 0): Alu.RSH, (AluOp.ARSH, 0): Alu.ARSH,
+    (AluOp.MOV, 0): Alu.MOV, (AluOp.MOV, 8): Alu.MOVSX8, (AluOp.MOV, 16): Alu.MOVSX16, (AluOp.MOV, 32): Alu.MOVSX32,
 }
+ALU_ENCODING = {variant: op_off for op_off, variant in _ALU_BY_OP_OFF.items()}  # variant -> (op bits, off)
+PLAIN_ALU = {int(op): variant for (op, off), variant in _ALU_BY_OP_OFF.items() if off == 0}  # op bits -> variant
+MOVSX_BITS = {Alu.MOVSX8: 8, Alu.MOVSX16: 16, Alu.MOVSX32: 32}
+
+
+def _alu_variants() -> dict[tuple[int, int], Alu]:
+    """(opcode byte, off) -> variant, for every ALU/ALU64 encoding ISA v4 defines (RFC 9669 §4.1-4.2)."""
+    table: dict[tuple[int, int], Alu] = {}
+    for cls in (Cls.ALU, Cls.ALU64):
+        for (op, off), variant in _ALU_BY_OP_OFF.items():
+            for src in Src:
+                if variant in MOVSX_BITS and (src is Src.K or (cls is Cls.ALU and variant is Alu.MOVSX32)):
+                    continue  # movsx takes a register; the 32-bit form extends from 8 or 16 bits only
+                table[(cls | op | src, off)] = variant
+        table[(cls | AluOp.NEG | Src.K, 0)] = Alu.NEG
+    table[(Cls.ALU | AluOp.END | Src.K, 0)] = Alu.TO_LE
+    table[(Cls.ALU | AluOp.END | Src.X, 0)] = Alu.TO_BE
+    table[(Cls.ALU64 | AluOp.END | Src.K, 0)] = Alu.BSWAP
+    return table
+
+
+ALU_VARIANTS = _alu_variants()
+# opcode byte -> the `off` values it is defined with (0 for all but div/mod and mov)
+ALU_OFFSETS: dict[int, frozenset[int]] = {
+    code: frozenset(off for c, off in ALU_VARIANTS if c == code) for code, _ in ALU_VARIANTS}
+BYTE_SWAPS = frozenset({Alu.TO_LE, Alu.TO_BE, Alu.BSWAP})
 
 # Byte swap widths allowed in `imm` for the END op.
-ENDIAN_WIDTHS = {16, 32, 64}
+ENDIAN_WIDTHS = frozenset({16, 32, 64})
 
 # Condition of each conditional jump: (mnemonic in llvm syntax, signed?)
 JMP_COND_SYMBOL = {
@@ -171,19 +224,22 @@ JMP_COND_SYMBOL = {
     JmpOp.JSLE: "s<=",
 }
 
+# How llvm-objdump (and the kernel's log) writes each two-operand variant: "dst SYMBOL src".
 ALU_SYMBOL = {
-    AluOp.ADD: "+=",
-    AluOp.SUB: "-=",
-    AluOp.MUL: "*=",
-    AluOp.DIV: "/=",
-    AluOp.OR: "|=",
-    AluOp.AND: "&=",
-    AluOp.LSH: "<<=",
-    AluOp.RSH: ">>=",
-    AluOp.MOD: "%=",
-    AluOp.XOR: "^=",
-    AluOp.MOV: "=",
-    AluOp.ARSH: "s>>=",
+    Alu.ADD: "+=",
+    Alu.SUB: "-=",
+    Alu.MUL: "*=",
+    Alu.DIV: "/=",
+    Alu.SDIV: "s/=",
+    Alu.OR: "|=",
+    Alu.AND: "&=",
+    Alu.LSH: "<<=",
+    Alu.RSH: ">>=",
+    Alu.MOD: "%=",
+    Alu.SMOD: "s%=",
+    Alu.XOR: "^=",
+    Alu.MOV: "=",
+    Alu.ARSH: "s>>=",
 }
 
 # Names as the kernel's verifier log and the conformance suite spell them.

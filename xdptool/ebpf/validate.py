@@ -30,7 +30,10 @@ from typing import Iterable, Sequence
 
 from ..errors import DecodeError
 from .insn import Instruction
-from .opcodes import ALU_NAME, ATOMIC_OPS, JMP_NAME, AluOp, AtomicOp, CallSrc, Cls, JmpOp, Mode, PseudoSrc, Src
+from .opcodes import (
+    ALU_OFFSETS, ALU_VARIANTS, ATOMIC_OPS, BYTE_SWAPS, ENDIAN_WIDTHS, JMP_NAME, Alu, AluOp, AtomicOp, CallSrc, Cls, JmpOp, Mode,
+    PseudoSrc,
+)
 
 XDP_ENTRY_REGS = frozenset({1, 10})
 FRAME_POINTER = 10
@@ -57,10 +60,6 @@ def _rules(dst=ZERO, src=ZERO, off=ZERO, imm=ZERO) -> dict:
     return {"dst": dst, "src": src, "off": off, "imm": imm}
 
 
-_SIGNED_OFF = frozenset({0, 1})
-_MOVSX_OFF = {Cls.ALU64: frozenset({0, 8, 16, 32}), Cls.ALU: frozenset({0, 8, 16})}
-_END_WIDTHS = frozenset({16, 32, 64})
-_END_NAME = {Cls.ALU | AluOp.END | Src.K: "le", Cls.ALU | AluOp.END | Src.X: "be", Cls.ALU64 | AluOp.END | Src.K: "bswap"}
 _CALL_SRC = frozenset(int(s) for s in CallSrc)
 _PSEUDO_SRC = frozenset(int(s) for s in PseudoSrc)
 
@@ -77,23 +76,20 @@ FIELD_RULES = {
     "gotol": _rules(imm=ANY),
     "exit": _rules(),
     "neg": _rules(dst=REG),
-    "end": _rules(dst=REG, imm=_END_WIDTHS),
+    "end": _rules(dst=REG, imm=ENDIAN_WIDTHS),
 }
 
 
 def _alu_rules(insn: Instruction) -> tuple[str, dict]:
-    op = insn.op
+    """The rules of an ALU opcode ISA v4 defines (callers check the opcode is valid first)."""
     suffix = "" if insn.cls == Cls.ALU64 else "32"
-    if op == AluOp.NEG:
+    base = ALU_VARIANTS[(insn.code, 0)]  # every defined ALU opcode has its off = 0 form
+    if base is Alu.NEG:
         return "neg" + suffix, FIELD_RULES["neg"]
-    if op == AluOp.END:
-        return _END_NAME.get(insn.code, "end"), FIELD_RULES["end"]
-    off = ZERO
-    if op in (AluOp.DIV, AluOp.MOD):
-        off = _SIGNED_OFF
-    elif op == AluOp.MOV and insn.uses_reg_src:
-        off = _MOVSX_OFF[Cls(insn.cls)]
-    name = f"{ALU_NAME[AluOp(op)]}{suffix}"
+    if base in BYTE_SWAPS:
+        return base.value, FIELD_RULES["end"]
+    off = ALU_OFFSETS[insn.code]
+    name = f"{base.value}{suffix}"
     if insn.uses_reg_src:
         return name + " reg", _rules(dst=REG, src=REG, off=off)
     return name + " imm", _rules(dst=REG, off=off, imm=ANY)
@@ -140,7 +136,7 @@ def check_fields(insn: Instruction) -> None:
         allowed, value = rules[field], getattr(insn, field)
         if allowed is ANY or value in allowed:
             continue
-        if allowed is ZERO:
+        if allowed == ZERO:
             reason = f"reserved field {field} must be 0, got {value}"
         elif allowed is REG:
             reason = f"{field} register r{value} does not exist"

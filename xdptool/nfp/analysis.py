@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AluOp, AtomicOp, Cls, JmpOp, Mode
+from ..ebpf.semantics import ALU32, ALU64
 from ..elf.model import RelocKind
 from ..platform import ctx
 
@@ -118,29 +119,8 @@ class State:
         return State(regs, tuple(sorted(merged.items())))
 
 
-# ALU on constants: op -> f(a, b, bits) (eBPF semantics; div/mod by zero as the ISA says)
-def _shift_mask(bits: int) -> int:
-    return bits - 1
-
-
-CONST_ALU = {
-    AluOp.ADD: lambda a, b, w: a + b,
-    AluOp.SUB: lambda a, b, w: a - b,
-    AluOp.MUL: lambda a, b, w: a * b,
-    AluOp.DIV: lambda a, b, w: a // b if b else 0,
-    AluOp.MOD: lambda a, b, w: a % b if b else a,
-    AluOp.OR: lambda a, b, w: a | b,
-    AluOp.AND: lambda a, b, w: a & b,
-    AluOp.XOR: lambda a, b, w: a ^ b,
-    AluOp.LSH: lambda a, b, w: a << (b & _shift_mask(w)),
-    AluOp.RSH: lambda a, b, w: a >> (b & _shift_mask(w)),
-    AluOp.MOV: lambda a, b, w: b,
-}
-
-
 def _alu(state: State, insn: Instruction) -> State:
     is64 = insn.cls == Cls.ALU64
-    width = 64 if is64 else 32
     mask = M64 if is64 else M32
     dst = state.reg(insn.dst)
     if insn.op == AluOp.END:
@@ -164,10 +144,10 @@ def _alu(state: State, insn: Instruction) -> State:
         return state.with_reg(insn.dst, dst)
     if is64 and op == AluOp.ADD and src.kind in POINTERS - {"map", "stack"} and dst.kind == "scalar":
         return state.with_reg(insn.dst, src)
+    concrete = (ALU64 if is64 else ALU32).get(insn.alu)  # ebpf/semantics.py: the ISA's meaning
     if dst.kind == "scalar" and src.kind == "scalar" and dst.const is not None and src.const is not None \
-            and op in CONST_ALU and not insn.off:
-        a, b = dst.const & mask, src.const & mask
-        return state.with_reg(insn.dst, scalar(CONST_ALU[op](a, b, width) & mask))
+            and concrete is not None:
+        return state.with_reg(insn.dst, scalar(concrete(dst.const & mask, src.const & mask)))
     if op == AluOp.MOV and not insn.off:  # mov32
         return state.with_reg(insn.dst, scalar(src.const & M32 if src.const is not None and src.kind == "scalar"
                                                else None, hi_zero=True))

@@ -2,7 +2,7 @@
 
 Each program is compiled once into a list of closures, one per instruction slot
 (`code[pc]()` executes the instruction and returns the next pc, -1 on exit), built
-from the operation tables in vm_ops.py; the interpreter loop is then just
+from the operation tables in ebpf/semantics.py; the interpreter loop is then just
 ``pc = code[pc]()``.  Registers are a list of 11 unsigned 64-bit ints.  Memory
 goes through the checked address space of memory.py: the packet frame, one
 512-byte region per call frame (at most 8), the xdp_md context (computed on
@@ -26,7 +26,8 @@ from collections import defaultdict
 from typing import Callable, Sequence
 
 from ..ebpf.insn import Instruction, renumber
-from ..ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, CallSrc, Cls, JmpOp, Mode, PseudoSrc, Src
+from ..ebpf.opcodes import BYTE_SWAPS, LD_IMM64, Alu, AtomicOp, CallSrc, Cls, JmpOp, Mode, PseudoSrc, Src
+from ..ebpf.semantics import ALU32, ALU64, ATOMIC_RMW, JMP32, JMP64, M32, M64, byteswap, sign_extend
 from ..elf.model import Program, RelocKind
 from ..errors import XdpError
 from ..platform.ctx import XDP_MD_SIZE
@@ -37,7 +38,6 @@ from .helpers import RunState, Services
 from .maps import MapStore
 from .maps_base import Map
 from .memory import MASK, OFFSET_MASK, ORIGIN, PACK, REGION_SHIFT, UNPACK, AddressSpace, MemoryFault, Region
-from .vm_ops import ALU32, ALU64, ATOMIC_RMW, JMP32, JMP64, M32, M64, byteswap, sign_extend
 from .xdp import XdpBuffer
 
 EXIT = -1
@@ -440,20 +440,16 @@ def _build_alu(vm: VmEngine, insn: Instruction, comp, nxt: int, slots: int):
     R = vm.R
     dst, src = insn.dst, insn.src
     is64 = insn.cls == Cls.ALU64
-    op = insn.op
+    variant = insn.alu
     reg = bool(insn.code & Src.X)
-    if op == AluOp.END:
+    if variant in BYTE_SWAPS:
         return _build_end(R, insn, nxt)
-    table = ALU64 if is64 else ALU32
-    off = insn.off if op in (AluOp.DIV, AluOp.MOD, AluOp.MOV) else 0
-    fn = table.get((op, off))
+    fn = (ALU64 if is64 else ALU32).get(variant)
     if fn is None or dst > 10 or (reg and src > 10):
         return _fault_handler(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})")
-    if op == AluOp.MOV and off and not reg:
-        return _fault_handler(f"invalid movsx with an immediate (code {insn.code:#04x})")
     mask = M64 if is64 else M32
     imm = (insn.imm & M64) if is64 else (insn.imm & M32)
-    if op == AluOp.MOV and not off:  # the most common instruction: no table call
+    if variant is Alu.MOV:  # the most common instruction: no table call
         if reg:
             def mov():
                 R[dst] = R[src] & mask
@@ -477,7 +473,7 @@ def _build_end(R: list, insn: Instruction, nxt: int):
     if bits not in (16, 32, 64):
         return _fault_handler(f"invalid byte swap width {bits}")
     mask = (1 << bits) - 1
-    swap = insn.cls == Cls.ALU64 or bool(insn.code & Src.X)  # bswap, or to_be on a little-endian host
+    swap = insn.alu is not Alu.TO_LE  # bswap, or to_be on a little-endian host
 
     def end():
         R[dst] = byteswap(R[dst], bits) if swap else R[dst] & mask

@@ -92,7 +92,7 @@ def _alu(checker, insn: Instruction, general):
     op = code & 0xF0
     is64 = code & 0x07 == _ALU64
     bits, mask = (64, U64) if is64 else (32, U32)
-    fn = CONCRETE[op]
+    fn = CONCRETE[op][0 if is64 else 1]
     shared_const = Reg.shared_const
     if not code & _X:
         imm = (insn.imm if is64 else insn.imm & U32) & mask
@@ -107,7 +107,7 @@ def _alu(checker, insn: Instruction, general):
             if dst.type is _SCALAR:
                 checker.scratched.add(d)
                 if not dst.var_off.mask:
-                    regs[d] = shared_const(fn(dst.var_off.value & mask, imm, bits) & mask)
+                    regs[d] = shared_const(fn(dst.var_off.value & mask, imm))
                 else:
                     regs[d] = _scalar_result(dst, op, src_imm, is64)
                 return None

@@ -8,7 +8,8 @@ register states as print_reg_state does in 6.x (`pkt(off=14,r=14)`,
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction, s32
-from ..ebpf.opcodes import ALU_SYMBOL, JMP_COND_SYMBOL, AluOp, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
+from ..ebpf.disasm import format_alu
+from ..ebpf.opcodes import JMP_COND_SYMBOL, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
 from ..platform.helpers import helper_name
 from .scalar import S32_MAX, S32_MIN, S64_MAX, S64_MIN
 from .state import Frame, Reg, RegType, StackSlot
@@ -32,22 +33,7 @@ def kernel_insn_text(insn: Instruction) -> str:
 def _body(insn: Instruction) -> str:
     cls = insn.cls
     if insn.is_alu:
-        r = "r" if cls == Cls.ALU64 else "w"
-        op = insn.op
-        if op == AluOp.NEG:
-            return f"{r}{insn.dst} = -{r}{insn.dst}"
-        if op == AluOp.END:
-            kind = "bswap" if cls == Cls.ALU64 else ("be" if insn.uses_reg_src else "le")
-            return f"r{insn.dst} = {kind}{insn.imm} r{insn.dst}"
-        sym = ALU_SYMBOL[AluOp(op)]
-        if insn.is_signed_divmod:
-            sym = "s" + sym
-        if insn.uses_reg_src:
-            src = f"{r}{insn.src}"
-            if insn.is_movsx:
-                src = f"(s{insn.off}){src}"
-            return f"{r}{insn.dst} {sym} {src}"
-        return f"{r}{insn.dst} {sym} {insn.imm}"
+        return format_alu(insn)
     if cls == Cls.LDX:
         size = Size(insn.code & 0x18)
         ptr = _SSIZE[size] if insn.mode == Mode.MEMSX else _SIZE[size]

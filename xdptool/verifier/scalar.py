@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .tnum import U32, U64, UNKNOWN, Tnum
+from ..ebpf.opcodes import PLAIN_ALU
+from ..ebpf.semantics import ALU32, ALU64
 from .codes import OP_ADD, OP_AND, OP_ARSH, OP_LSH, OP_MUL, OP_OR, OP_RSH, OP_SUB, OP_XOR
 
 S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
@@ -425,23 +427,11 @@ def _shift_view(op: int, a: View, k: int, bits: int) -> View:
     return View(t, a.smin >> k, a.smax >> k, 0, umax_all)
 
 
-def _concrete_arsh(a: int, k: int, bits: int) -> int:
-    return (a - (1 << bits) if a >> (bits - 1) else a) >> k
-
-
-# Concrete semantics of the ops whose abstract result on two constants is that
-# constant (the tnum and both ranges collapse to it); a, b already truncated.
-CONCRETE = {
-    OP_ADD: lambda a, b, bits: a + b,
-    OP_SUB: lambda a, b, bits: a - b,
-    OP_MUL: lambda a, b, bits: a * b,
-    OP_AND: lambda a, b, bits: a & b,
-    OP_OR: lambda a, b, bits: a | b,
-    OP_XOR: lambda a, b, bits: a ^ b,
-    OP_LSH: lambda a, b, bits: a << b,
-    OP_RSH: lambda a, b, bits: a >> b,
-    OP_ARSH: _concrete_arsh,
-}
+# The ops whose abstract result on two constants is that constant (the tnum and both
+# ranges collapse to it): opcode bits -> (64-bit, 32-bit) concrete meaning, from
+# ebpf/semantics.py; operands already truncated to the width, shifts below it.
+CONCRETE = {op: (ALU64[PLAIN_ALU[op]], ALU32[PLAIN_ALU[op]])
+            for op in (OP_ADD, OP_SUB, OP_MUL, OP_AND, OP_OR, OP_XOR, OP_LSH, OP_RSH, OP_ARSH)}
 
 
 _SHIFTS = frozenset({OP_LSH, OP_RSH, OP_ARSH})
@@ -449,12 +439,12 @@ _SHIFTS = frozenset({OP_LSH, OP_RSH, OP_ARSH})
 
 def const_alu(op: int, a: int, b: int, is64: bool) -> int | None:
     """dst <op> src on two constants, or None when the abstract result is not that constant."""
-    fn = CONCRETE.get(op)
+    fns = CONCRETE.get(op)
     bits = 64 if is64 else 32
-    if fn is None or (op in _SHIFTS and b >= bits):
+    if fns is None or (op in _SHIFTS and b >= bits):
         return None  # div/mod and over-wide shifts: unknown, as in the kernel
     mask = U64 if is64 else U32
-    return fn(a & mask, b & mask, bits) & mask
+    return fns[0 if is64 else 1](a & mask, b & mask)
 
 
 def scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import llvmlite.ir as ir
 
-from ...ebpf.opcodes import AluOp, JmpOp
+from ...ebpf.opcodes import MOVSX_BITS, Alu, JmpOp
 from .irtypes import const
 
 Builder = ir.IRBuilder
@@ -49,22 +49,28 @@ def _shift(kind: str) -> Callable[[Builder, Value, Value], Value]:
 
 
 # (op, signed variant) -> emitter(builder, dst, src) -> result of the same width.
-BINARY: dict[tuple[AluOp, bool], Callable[[Builder, Value, Value], Value]] = {
-    (AluOp.ADD, False): lambda b, d, s: b.add(d, s),
-    (AluOp.SUB, False): lambda b, d, s: b.sub(d, s),
-    (AluOp.MUL, False): lambda b, d, s: b.mul(d, s),
-    (AluOp.DIV, False): lambda b, d, s: _divmod_guarded(b, d, s, "udiv"),
-    (AluOp.DIV, True): lambda b, d, s: _divmod_guarded(b, d, s, "sdiv"),
-    (AluOp.MOD, False): lambda b, d, s: _divmod_guarded(b, d, s, "urem"),
-    (AluOp.MOD, True): lambda b, d, s: _divmod_guarded(b, d, s, "srem"),
-    (AluOp.OR, False): lambda b, d, s: b.or_(d, s),
-    (AluOp.AND, False): lambda b, d, s: b.and_(d, s),
-    (AluOp.XOR, False): lambda b, d, s: b.xor(d, s),
-    (AluOp.LSH, False): _shift("shl"),
-    (AluOp.RSH, False): _shift("lshr"),
-    (AluOp.ARSH, False): _shift("ashr"),
-    (AluOp.MOV, False): lambda b, d, s: s,
-    (AluOp.NEG, False): lambda b, d, s: b.neg(d),
+def _movsx(bits: int) -> Callable[[Builder, Value, Value], Value]:
+    return lambda b, d, s: sign_extend_from(b, s, bits, s.type.width)
+
+
+# Every two-operand ALU variant (byte swaps apart: see byte_swap/truncate_to).
+BINARY: dict[Alu, Callable[[Builder, Value, Value], Value]] = {
+    Alu.ADD: lambda b, d, s: b.add(d, s),
+    Alu.SUB: lambda b, d, s: b.sub(d, s),
+    Alu.MUL: lambda b, d, s: b.mul(d, s),
+    Alu.DIV: lambda b, d, s: _divmod_guarded(b, d, s, "udiv"),
+    Alu.SDIV: lambda b, d, s: _divmod_guarded(b, d, s, "sdiv"),
+    Alu.MOD: lambda b, d, s: _divmod_guarded(b, d, s, "urem"),
+    Alu.SMOD: lambda b, d, s: _divmod_guarded(b, d, s, "srem"),
+    Alu.OR: lambda b, d, s: b.or_(d, s),
+    Alu.AND: lambda b, d, s: b.and_(d, s),
+    Alu.XOR: lambda b, d, s: b.xor(d, s),
+    Alu.LSH: _shift("shl"),
+    Alu.RSH: _shift("lshr"),
+    Alu.ARSH: _shift("ashr"),
+    Alu.MOV: lambda b, d, s: s,
+    Alu.NEG: lambda b, d, s: b.neg(d),
+    **{variant: _movsx(bits) for variant, bits in MOVSX_BITS.items()},
 }
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ir
 
 from ...ebpf.insn import Instruction
-from ...ebpf.opcodes import LD_IMM64, AluOp, AtomicOp, Cls, JmpOp, Mode
+from ...ebpf.opcodes import BYTE_SWAPS, LD_IMM64, Alu, AtomicOp, Cls, JmpOp, Mode
 from ...errors import XdpError
 from . import alu
 from .env import ENV, FaultKind
@@ -197,39 +197,24 @@ class Translator:
     def _alu(self, b: ir.IRBuilder, insn: Instruction) -> None:
         wide = insn.cls == Cls.ALU64
         width = I64 if wide else I32
-        try:
-            op = AluOp(insn.op)
-        except ValueError:
-            raise _Invalid(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})") from None
-        if op is not AluOp.END and (insn.dst > 10 or (insn.uses_reg_src and insn.src > 10)):
+        variant = insn.alu
+        if variant is None or insn.dst > 10 or (insn.uses_reg_src and insn.src > 10):
             raise _Invalid(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})")
-        if op is AluOp.END:
-            self._endian(b, insn, wide)
+        if variant in BYTE_SWAPS:
+            self._endian(b, insn, variant)
         else:
             dst = self.reg(b, insn.dst)
             if not wide:
                 dst = b.trunc(dst, I32)
-            if op is AluOp.MOV and insn.off:
-                if insn.off not in (8, 16, 32) or (not wide and insn.off == 32):
-                    raise _Invalid(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})")
-                if not insn.uses_reg_src:
-                    raise _Invalid(f"invalid movsx with an immediate (code {insn.code:#04x})")
-                result = alu.sign_extend_from(b, self._source(b, insn, width), insn.off, width.width)
-            else:
-                signed = op in (AluOp.DIV, AluOp.MOD) and insn.off == 1
-                emit = alu.BINARY.get((op, signed))
-                if emit is None or (op in (AluOp.DIV, AluOp.MOD) and insn.off not in (0, 1)):
-                    raise _Invalid(f"invalid ALU instruction (code {insn.code:#04x}, off {insn.off})")
-                result = emit(b, dst, self._source(b, insn, width))
-            self.set_reg(b, insn.dst, result)
+            self.set_reg(b, insn.dst, alu.BINARY[variant](b, dst, self._source(b, insn, width)))
         b.branch(self.next_block(insn))
 
-    def _endian(self, b: ir.IRBuilder, insn: Instruction, wide: bool) -> None:
+    def _endian(self, b: ir.IRBuilder, insn: Instruction, variant: Alu) -> None:
         bits = insn.imm
         if bits not in (16, 32, 64):
             raise _Invalid(f"invalid byte swap width {bits}")
         value = self.reg(b, insn.dst)
-        swap = wide or insn.uses_reg_src  # bswap (ALU64) or to_be (ALU|X); to_le otherwise
+        swap = variant is not Alu.TO_LE  # bswap, or to_be on a little-endian host
         result = alu.byte_swap(b, self.module, value, bits) if swap else alu.truncate_to(b, value, bits)
         self.set_reg(b, insn.dst, result)
 

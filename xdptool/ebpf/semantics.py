@@ -1,4 +1,6 @@
-"""Semantics of the eBPF ALU, jump and atomic operations as tables of small functions.
+"""The concrete meaning of the eBPF ALU, jump and atomic operations, as tables of small
+functions: the one definition the interpreter, the verifier's constant paths and the
+NFP analysis compute with.
 
 Every function takes operands already reduced to the operation's width (64 or
 32 bits, unsigned) and returns the unsigned result in that width, so the 32-bit
@@ -10,7 +12,7 @@ the dividend's sign); movsx sign-extends from 8/16/32 bits.
 
 from __future__ import annotations
 
-from ..ebpf.opcodes import AluOp, AtomicOp, JmpOp
+from .opcodes import MOVSX_BITS, Alu, AtomicOp, JmpOp
 
 M64 = (1 << 64) - 1
 M32 = 0xFFFFFFFF
@@ -27,8 +29,8 @@ def byteswap(value: int, bits: int) -> int:
     return int.from_bytes((value & ((1 << bits) - 1)).to_bytes(n, "little"), "big")
 
 
-def _alu_table(bits: int) -> dict[tuple[int, int], object]:
-    """{(op, off): fn(a, b)} for one width; `off` selects the ISA v4 variants."""
+def _alu_table(bits: int) -> dict[Alu, object]:
+    """{variant: fn(a, b)} for one width (byte swaps: see `byteswap`)."""
     mask = (1 << bits) - 1
     shift = bits - 1
 
@@ -50,25 +52,25 @@ def _alu_table(bits: int) -> dict[tuple[int, int], object]:
         return (-r if sa < 0 else r) & mask
 
     table = {
-        (AluOp.ADD, 0): lambda a, b: (a + b) & mask,
-        (AluOp.SUB, 0): lambda a, b: (a - b) & mask,
-        (AluOp.MUL, 0): lambda a, b: (a * b) & mask,
-        (AluOp.DIV, 0): lambda a, b: a // b if b else 0,
-        (AluOp.DIV, 1): sdiv,
-        (AluOp.MOD, 0): lambda a, b: a % b if b else a,
-        (AluOp.MOD, 1): smod,
-        (AluOp.OR, 0): lambda a, b: a | b,
-        (AluOp.AND, 0): lambda a, b: a & b,
-        (AluOp.XOR, 0): lambda a, b: a ^ b,
-        (AluOp.LSH, 0): lambda a, b: (a << (b & shift)) & mask,
-        (AluOp.RSH, 0): lambda a, b: a >> (b & shift),
-        (AluOp.ARSH, 0): lambda a, b: (signed(a) >> (b & shift)) & mask,
-        (AluOp.NEG, 0): lambda a, b: (-a) & mask,
-        (AluOp.MOV, 0): lambda a, b: b,
+        Alu.ADD: lambda a, b: (a + b) & mask,
+        Alu.SUB: lambda a, b: (a - b) & mask,
+        Alu.MUL: lambda a, b: (a * b) & mask,
+        Alu.DIV: lambda a, b: a // b if b else 0,
+        Alu.SDIV: sdiv,
+        Alu.MOD: lambda a, b: a % b if b else a,
+        Alu.SMOD: smod,
+        Alu.OR: lambda a, b: a | b,
+        Alu.AND: lambda a, b: a & b,
+        Alu.XOR: lambda a, b: a ^ b,
+        Alu.LSH: lambda a, b: (a << (b & shift)) & mask,
+        Alu.RSH: lambda a, b: a >> (b & shift),
+        Alu.ARSH: lambda a, b: (signed(a) >> (b & shift)) & mask,
+        Alu.NEG: lambda a, b: (-a) & mask,
+        Alu.MOV: lambda a, b: b,
     }
-    for width in (8, 16, 32):
+    for variant, width in MOVSX_BITS.items():
         if width < bits:
-            table[(AluOp.MOV, width)] = lambda a, b, w=width: sign_extend(b, w) & mask
+            table[variant] = lambda a, b, w=width: sign_extend(b, w) & mask
     return table
 
 
