@@ -117,11 +117,14 @@ def test_directory_of_specs(tmp_path):
     assert result.exit_code == 0 and "8 passed, 0 failed" in result.output
 
 
-def test_unknown_map_in_expectation_fails_the_case(tmp_path):
+def test_unknown_map_in_expectation_is_a_bad_spec(tmp_path):
+    """README: an unknown map is a bad spec (exit 2 naming the file, line and key), not a failing case."""
     text = SPEC.replace('expect.maps.drops = [{ key = "0035", value = "0100000000000000" }]\n\n[[case]]\nname = "second',
                         'expect.maps.nomap = [{ key = "00", value = "00" }]\n\n[[case]]\nname = "second', 1)
-    result = xdptool("test", str(write(tmp_path, text)), "--target", "vm")
-    assert result.exit_code == 1 and "map nomap: no such map" in result.output
+    path = write(tmp_path, text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "expect.maps.nomap" in t)
+    result = xdptool("test", str(path), "--target", "vm")
+    assert result.exit_code == 2 and f"{path}:{line}: expect.maps.nomap: no map named 'nomap'" in result.output
 
 
 def test_unknown_map_in_initial_state_exits_2(tmp_path):

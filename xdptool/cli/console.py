@@ -90,6 +90,7 @@ def report_internal(exc: BaseException) -> NoReturn:
         traceback.print_exception(exc, file=sys.stderr)
     from ..errors import InternalError
 
-    detail = str(exc) if isinstance(exc, InternalError) and str(exc) else ": ".join(filter(None, (type(exc).__name__, str(exc))))
+    kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__name__}"
+    detail = str(exc) if isinstance(exc, InternalError) and str(exc) else ": ".join(filter(None, (kind, str(exc))))
     err.print(styled((internal_error_line(detail), "bold red")))
     sys.exit(InternalError.exit_code)

@@ -31,20 +31,24 @@ def _kernel_verdict(program, log_level: int) -> dict:
 @click.option("--kernel", "with_kernel", is_flag=True, help="Also load into the running kernel and compare verdicts.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def command(obj, selector, profile, unprivileged, log_level, with_kernel, as_json):
-    """Verify a program of OBJ; exit 0 when accepted, 1 when rejected."""
+    """Verify a program of OBJ; exit 0 when accepted, 1 when rejected (or, with --kernel,
+    when the kernel's verdict differs from xdptool's)."""
     from ..verifier import analyze
 
     program = load(obj).program(selector)
     result = analyze(program, profile, log_level=log_level, unprivileged=unprivileged, collect_facts=False)
     kernel = _kernel_verdict(program, log_level) if with_kernel else None
+    agree = kernel is None or kernel["accepted"] == result.accepted
+    code = 0 if result.accepted and agree else 1
     if as_json:
         doc = result.as_json()
         doc["program"] = program.name
         doc["profile"] = "unprivileged" if unprivileged and profile == "linux" else profile
         if kernel is not None:
             doc["kernel"] = kernel
+            doc["verdicts_agree"] = agree
         print_json(doc)
-        raise SystemExit(0 if result.accepted else 1)
+        raise SystemExit(code)
     if log_level:
         out.print(result.log.rstrip(), markup=False)
     stats = f"processed {result.processed_insns} insns, stack depth {result.stack_depth_total}"
@@ -60,6 +64,5 @@ def command(obj, selector, profile, unprivileged, log_level, with_kernel, as_jso
     if kernel is not None:
         ours = "accepted" if result.accepted else f"rejected: {result.error.first_line}"
         theirs = "accepted" if kernel["accepted"] else f"rejected: {kernel['message']}"
-        agree = "agree" if kernel["accepted"] == result.accepted else "DISAGREE"
-        out.print(f"xdptool: {ours}\nkernel:  {theirs}\nverdicts {agree}", markup=False)
-    raise SystemExit(0 if result.accepted else 1)
+        out.print(f"xdptool: {ours}\nkernel:  {theirs}\nverdicts {'agree' if agree else 'DISAGREE'}", markup=False)
+    raise SystemExit(code)

@@ -263,7 +263,7 @@ class _Loader:
             value=sym.value,
             size=sym.size,
             kind=kind,
-            bind=SYMBOL_BINDS.get(sym.bind, sym.bind.lower()),
+            bind=SYMBOL_BINDS.get(sym.bind) or str(sym.bind).lower().removeprefix("stb_"),  # int: a value pyelftools cannot name
         )
 
     # -- code ---------------------------------------------------------------------

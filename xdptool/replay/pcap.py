@@ -28,6 +28,7 @@ MAX_CAPLEN = 256 * 1024  # larger records are corrupt, not jumbo frames (libpcap
 LINKTYPE_ETHERNET = 1
 CLASSIC_HEADER = 24
 WARNINGS_LISTED = 5  # individually named records per warning class
+MAX_SECONDS = (1 << 32) - 1  # a record's ts_sec is a u32
 
 # magic as read little-endian -> (big endian file, nanosecond timestamps)
 CLASSIC_MAGICS = {
@@ -275,6 +276,10 @@ class PcapWriter:
 
     def write(self, data: bytes, timestamp_ns: int = 0, orig_len: int | None = None) -> None:
         seconds, rest = divmod(timestamp_ns, 1_000_000_000)
+        if not 0 <= seconds <= MAX_SECONDS:
+            name = getattr(self._file, "name", "pcap output")
+            raise PcapError(f"{name}: packet {self.count}: timestamp {timestamp_ns} ns is outside what a classic pcap "
+                            f"record holds (0 to {MAX_SECONDS} s); the capture's clock (pcapng if_tsoffset?) is beyond 2106")
         header = self._record(seconds, rest // self._frac_unit, len(data), len(data) if orig_len is None else orig_len)
         self._file.write(header)
         self._file.write(data)

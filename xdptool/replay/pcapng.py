@@ -28,6 +28,9 @@ IF_NAME = 2
 IF_TSRESOL = 9
 IF_TSOFFSET = 14
 DEFAULT_TSRESOL = 6  # microseconds
+# fixed-size interface options: code -> the bytes the reader needs (longer is tolerated, as by libpcap)
+OPTION_SIZES = {IF_TSRESOL: 1, IF_TSOFFSET: 8}
+OPTION_NAMES = {IF_TSRESOL: "if_tsresol", IF_TSOFFSET: "if_tsoffset"}
 
 
 @dataclass
@@ -121,13 +124,16 @@ class _Reader:
             raise self.fail(block, pos, f"interface description block too short ({length} bytes)")
         linktype, _reserved, snaplen = struct.unpack_from(self.order + "HHI", self.buffer, pos + 8)
         options = self.options(block, pos + 16, pos + length - 4)
+        for code, size in OPTION_SIZES.items():
+            if code in options and len(options[code]) < size:
+                raise self.fail(block, pos, f"{OPTION_NAMES[code]} option of {len(options[code])} bytes (needs {size})")
         tsresol = options.get(IF_TSRESOL, bytes([DEFAULT_TSRESOL]))[0]
         exponent = tsresol & 0x7F
-        units = (2 if tsresol & 0x80 else 10) ** exponent
         if exponent > 63:
             raise self.fail(block, pos, f"unusable if_tsresol 0x{tsresol:02x}")
+        units = (2 if tsresol & 0x80 else 10) ** exponent
         self.nanosecond |= units >= 1_000_000_000
-        offset = struct.unpack(self.order + "q", options[IF_TSOFFSET][:8])[0] if IF_TSOFFSET in options else 0
+        offset = struct.unpack_from(self.order + "q", options[IF_TSOFFSET])[0] if IF_TSOFFSET in options else 0
         name = options[IF_NAME].rstrip(b"\0").decode("utf-8", "replace") if IF_NAME in options else None
         public = Interface(linktype, snaplen, name)
         self.section_ifaces.append(_Iface(public, len(self.interfaces), units, offset))

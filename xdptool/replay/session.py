@@ -20,14 +20,9 @@ NO_OFFLOAD = "no program offloaded; run `xdptool offload OBJ --target nfp-emu` o
 
 def read_maps_file(path: str) -> dict[str, list]:
     """A --maps-in document: {NAME: [{"key": HEX, "value": HEX | [HEX...]}]}."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise XdpError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise XdpError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise XdpError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    from ..jsontext import read_json
+
+    document = read_json(path)
     if not isinstance(document, dict) or not all(isinstance(v, list) for v in document.values()):
         raise XdpError(f'{path}: expected {{"MAP": [{{"key": HEX, "value": HEX}}, ...]}}')
     return document

@@ -44,10 +44,20 @@ MAP_KINDS: dict[MapType, type[Map]] = {
 }
 
 
+# Maps are preallocated (as the kernel's are by default); a map whose entries would need
+# more than this is refused instead of exhausting the machine's memory.
+MAX_MAP_BYTES = 512 << 20
+
+
 def create_map(mdef: MapDef, config: RuntimeConfig) -> Map:
     kind = MAP_KINDS.get(mdef.type)
     if kind is None:
         raise XdpError(f"map {mdef.name}: map type {mdef.type.kernel_name} is not supported by the runtime")
+    ncpus = config.ncpus if mdef.is_percpu else 1
+    needed = mdef.max_entries * (mdef.key_size + mdef.value_size) * ncpus
+    if needed > MAX_MAP_BYTES:
+        raise XdpError(f"map {mdef.name}: {mdef.max_entries} entries of {mdef.key_size}+{mdef.value_size} bytes "
+                       f"need {needed >> 20} MiB; the emulated maps hold at most {MAX_MAP_BYTES >> 20} MiB each")
     return kind(mdef, config)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import XdpError
 from ..runtime.contract import RunResult, XdpContext, verdict_name
 from ..runtime.maps_base import value_to_hex
-from .spec import Case, MapEntry, Spec
+from .spec import Case, MapEntry, Spec, check_maps
 
 ALL_TARGETS = ("vm", "jit", "kernel", "nfp-emu")
 CACHE_DIR = Path(".xdptool") / "cache"
@@ -213,6 +213,7 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
     reason; with one target that refusal is an error, as the user asked for it.
     """
     obj, program = load_program(spec.program, spec.prog)
+    check_maps(spec, list(obj.maps))
     runs, refused = [], {}
     for target in targets:
         try:

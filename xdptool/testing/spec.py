@@ -44,6 +44,8 @@ CASE_KEYS = {"name", "packet", "packet_hex", "ctx", "expect", "fresh_maps", "ski
 EXPECT_KEYS = {"verdict", "packet", "packet_hex", "maps", "redirect", "trace_printk", "retval", "fault"}
 CTX_KEYS = {"ingress_ifindex", "rx_queue_index", "egress_ifindex"}
 ENTRY_KEYS = {"key", "value", "absent"}
+TARGET_NAMES = ("vm", "jit", "kernel", "nfp-emu")  # runtime/engines.py ENGINES; "all" also for `target`
+MAX_NCPUS = 1024  # per-CPU maps hold one value per CPU; more is a typo, not a machine
 
 
 class SpecError(XdpError):
@@ -88,6 +90,7 @@ class Spec:
     maps: dict[str, list[MapEntry]]
     cases: list[Case]
     ncpus: int | None = None
+    text: str = ""  # the file's text, for locating keys in later messages
 
 
 class _Locator:
@@ -247,9 +250,7 @@ def _case(raw: Any, loc: _Locator, index: int, spec_targets: list[str] | None = 
     fresh = raw.get("fresh_maps", False)
     if not isinstance(fresh, bool):
         raise loc.error("expected true or false", "fresh_maps", index)
-    targets = raw.get("targets", spec_targets)
-    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
-        raise loc.error("expected a list of engine names", "targets", index)
+    targets = _targets(raw["targets"], "targets", loc, index) if "targets" in raw else spec_targets
     return Case(
         name=name,
         targets=targets,
@@ -258,43 +259,98 @@ def _case(raw: Any, loc: _Locator, index: int, spec_targets: list[str] | None = 
         ctx=ctx,
         expect=_expect(raw.get("expect", {}), loc, index),
         fresh_maps=fresh,
-        skip=raw.get("skip"),
+        skip=_skip(raw.get("skip"), loc, index),
     )
+
+
+def _skip(value: Any, loc: _Locator, index: int) -> str | None:
+    """`skip = "why"` or `skip = true`: the reason the case is skipped (None: it runs)."""
+    if value is None or value is False or value == "":
+        return None
+    if value is True:
+        return "skipped in the spec"
+    if not isinstance(value, str):
+        raise loc.error("expected a reason (a string) or true", "skip", index)
+    return value
+
+
+def _targets(value: Any, where: str, loc: _Locator, case: int | None = None) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise loc.error("expected a list of engine names", where, case)
+    for name in value:
+        _target_name(name, where, loc, case)
+    return value
+
+
+def _target_name(name: Any, where: str, loc: _Locator, case: int | None = None, extra: tuple = ()) -> str:
+    if not isinstance(name, str):
+        raise loc.error("expected a string", where, case)
+    if name not in TARGET_NAMES + extra:
+        raise loc.error(f"unknown target {name!r} (targets: {', '.join(TARGET_NAMES + extra)})", where, case)
+    return name
+
+
+def _ncpus(value: Any, loc: _Locator) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NCPUS:
+        raise loc.error(f"expected an integer from 1 to {MAX_NCPUS}, got {value!r}", "ncpus")
+    return value
 
 
 def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     loc = _Locator(path, text)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: TOML nested too deeply") from None
+    except ValueError as exc:  # an integer over Python's 4,300-digit conversion limit
+        raise SpecError(f"{path}: unusable TOML: {str(exc).split(';')[0]}") from None
     _check_keys(doc, TOP_KEYS, "", loc)
     program = doc.get("program")
-    if not isinstance(program, str):
+    if not isinstance(program, str) or not program or "\0" in program:
         raise loc.error("required: the program to test (.c or .o)", "program")
+    prog = doc.get("prog")
+    if prog is not None and not isinstance(prog, str):
+        raise loc.error("expected a program name or section (a string)", "prog")
     target = doc.get("target")
-    if target is not None and not isinstance(target, str):
-        raise loc.error("expected a string", "target")
-    targets = doc.get("targets")
-    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
-        raise loc.error("expected a list of engine names", "targets")
+    if target is not None:
+        _target_name(target, "target", loc, extra=("all",))
+    targets = _targets(doc["targets"], "targets", loc) if "targets" in doc else None
     cases_raw = doc.get("case", [])
     if not isinstance(cases_raw, list) or not cases_raw:
         raise loc.error("a spec needs at least one [[case]]", "case")
     return Spec(
         path=path,
         program=(path.parent / program).resolve(),
-        prog=doc.get("prog"),
+        prog=prog,
         target=target,
         maps=_maps(doc.get("maps", {}), "maps", loc),
         cases=[_case(raw, loc, i, targets) for i, raw in enumerate(cases_raw)],
-        ncpus=doc.get("ncpus"),
+        ncpus=_ncpus(doc.get("ncpus"), loc),
+        text=text,
     )
+
+
+def check_maps(spec: Spec, map_names) -> None:
+    """Every map the spec names (initial contents, expect.maps) must be one of the program's:
+    a misspelt map is a bad spec (exit 2), not a failing case."""
+    loc = _Locator(spec.path, spec.text)
+    named = [(f"maps.{name}", name, None) for name in spec.maps]
+    named += [(f"expect.maps.{name}", name, i) for i, case in enumerate(spec.cases) for name in case.expect.maps]
+    for key, name, case in named:
+        if name not in map_names:
+            raise loc.error(f"no map named {name!r} in {spec.program.name} (maps: {', '.join(map_names) or 'none'})",
+                            key, case)
 
 
 def find_specs(paths: list[str | Path]) -> list[Path]:
