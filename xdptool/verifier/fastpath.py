@@ -11,14 +11,12 @@ form get the general handler directly.
 from __future__ import annotations
 
 from ..ebpf.insn import Instruction
+from ..ebpf.semantics import JMP32, JMP64
 from . import codes
-from .scalar import CONCRETE, const_alu, s32, s64, scalar_alu
+from .scalar import CONCRETE, const_alu, scalar_alu
 from .state import Reg
 from .tnum import U32, U64
-from .codes import (
-    OP_ARSH, OP_JEQ, OP_JGE, OP_JGT, OP_JLE, OP_JLT, OP_JNE, OP_JSET, OP_JSGE, OP_JSGT, OP_JSLE, OP_JSLT,
-    OP_LSH, OP_RSH,
-)
+from .codes import OP_ARSH, OP_LSH, OP_RSH
 from .state import T_NOT_INIT, T_SCALAR
 
 _SCALAR, _NOT_INIT = T_SCALAR, T_NOT_INIT
@@ -26,16 +24,8 @@ _SHIFTS = (OP_LSH, OP_RSH, OP_ARSH)
 # Plain ints (codes.py): compared once per instruction while building the handlers.
 _ALU, _ALU64, _JMP, _JMP32, _MOV, _X = codes.ALU, codes.ALU64, codes.JMP, codes.JMP32, codes.OP_MOV, codes.X
 
-# Conditional jumps on two constants of one width, unsigned or signed (kernel is_branch_taken).
-_COMPARE = {
-    OP_JEQ: lambda a, b: a == b, OP_JNE: lambda a, b: a != b,
-    OP_JGT: lambda a, b: a > b, OP_JGE: lambda a, b: a >= b,
-    OP_JLT: lambda a, b: a < b, OP_JLE: lambda a, b: a <= b,
-    OP_JSET: lambda a, b: bool(a & b),
-    OP_JSGT: lambda a, b: a > b, OP_JSGE: lambda a, b: a >= b,
-    OP_JSLT: lambda a, b: a < b, OP_JSLE: lambda a, b: a <= b,
-}
-_SIGNED = frozenset({OP_JSGT, OP_JSGE, OP_JSLT, OP_JSLE})
+# Conditional jumps on two constants (kernel is_branch_taken): the ISA's meaning, per width.
+_COMPARE = frozenset(JMP64)
 
 
 def specialise(checker, insn: Instruction, general):
@@ -154,8 +144,7 @@ def _cond_jmp(checker, insn: Instruction):
     op, bits, d, _, _, fall, target = decoded
     s = insn.src
     is64 = bits == 64
-    signed = op in _SIGNED
-    compare = _COMPARE[op]
+    compare = (JMP64 if is64 else JMP32)[op]
     uses_reg = bool(insn.code & _X)
     imm = insn.imm & U64 if is64 else insn.imm & U32
     pc, noted = insn.pc, False  # noted: the walk's observation that values decided this jump
@@ -170,11 +159,8 @@ def _cond_jmp(checker, insn: Instruction):
                 src is None or (src.type is _SCALAR and not src.var_off.mask)):
             a = dst.var_off.value
             b = src.var_off.value if src is not None else imm
-            if is64:
-                if signed:
-                    a, b = s64(a), s64(b)
-            else:
-                a, b = (s32(a), s32(b)) if signed else (a & U32, b & U32)
+            if not is64:
+                a, b = a & U32, b & U32
             checker.scratched.add(d)
             if uses_reg:
                 checker.scratched.add(s)
