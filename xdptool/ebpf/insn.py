@@ -144,6 +144,16 @@ class Instruction:
         return self.pc + 1 + self.jump_offset
 
     @property
+    def successors(self) -> tuple[int, ...]:
+        """The slots control may reach next (a local call's callee is not among them: it returns)."""
+        if self.is_exit:
+            return ()
+        nxt = self.pc + self.slots
+        if self.is_branch:
+            return (self.target,) if self.op == JmpOp.JA else (nxt, self.target)
+        return (nxt,)
+
+    @property
     def is_valid_opcode(self) -> bool:
         return self.code in VALID_OPCODES
 

@@ -150,16 +150,6 @@ def check_fields(insn: Instruction) -> None:
 # -- control flow ----------------------------------------------------------------------
 
 
-def _successors(insn: Instruction) -> list[int]:
-    if insn.is_exit:
-        return []
-    if insn.is_branch:
-        if insn.op == JmpOp.JA:
-            return [insn.target]
-        return [insn.pc + 1, insn.target]
-    return [insn.pc + insn.slots]
-
-
 def _subprogram_starts(insns: Sequence[Instruction], starts_at: set[int]) -> list[int]:
     entries = {0}
     for insn in insns:
@@ -248,7 +238,7 @@ def check_initialised(insns: Sequence[Instruction], bounds, entry_regs: Iterable
         if FRAME_POINTER in writes:
             raise InvalidProgram("r10 is the read-only frame pointer", pc)
         out = (live - kills) | writes
-        for succ in _successors(insn):
+        for succ in insn.successors:
             if succ not in by_pc:
                 continue  # calls fall through past the end only in broken programs
             merged = state[succ] & out if succ in state else out
