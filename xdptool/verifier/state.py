@@ -24,22 +24,31 @@ SLOT = 8  # bytes per stack slot
 
 
 class RegType(enum.Enum):
-    """Register types with the names the kernel's log prints (reg_type_str)."""
+    """Register types with the names the kernel's log prints (reg_type_str), and what each is.
 
-    NOT_INIT = "?"
-    SCALAR = "scalar"
-    CTX = "ctx"
-    MAP_PTR = "map_ptr"
-    MAP_VALUE = "map_value"
-    MAP_VALUE_OR_NULL = "map_value_or_null"
-    MAP_KEY = "map_key"
-    STACK = "fp"
-    PKT = "pkt"
-    PKT_META = "pkt_meta"
-    PKT_END = "pkt_end"
-    MEM = "mem"  # ringbuf_reserve result after the null check
-    MEM_OR_NULL = "ringbuf_mem_or_null"
-    FUNC = "func"  # address of a subprogram (bpf_loop callbacks); `off` is its first slot
+    `is_pointer`, `is_pkt` and `maybe_null` are plain member attributes set where the
+    members are made (not properties: the interpreter asks them on every instruction)."""
+
+    def __new__(cls, log_name: str, is_pointer: bool = True, is_pkt: bool = False, maybe_null: bool = False):
+        member = object.__new__(cls)
+        member._value_ = log_name
+        member.is_pointer, member.is_pkt, member.maybe_null = is_pointer, is_pkt, maybe_null
+        return member
+
+    NOT_INIT = ("?", False)
+    SCALAR = ("scalar", False)
+    CTX = ("ctx",)
+    MAP_PTR = ("map_ptr",)
+    MAP_VALUE = ("map_value",)
+    MAP_VALUE_OR_NULL = ("map_value_or_null", True, False, True)
+    MAP_KEY = ("map_key",)
+    STACK = ("fp",)
+    PKT = ("pkt", True, True)
+    PKT_META = ("pkt_meta", True, True)
+    PKT_END = ("pkt_end",)
+    MEM = ("mem",)  # ringbuf_reserve result after the null check
+    MEM_OR_NULL = ("ringbuf_mem_or_null", True, False, True)
+    FUNC = ("func",)  # address of a subprogram (bpf_loop callbacks); `off` is its first slot
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
 
@@ -51,15 +60,9 @@ T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MAP_KEY, T_STACK = RegType.MAP_VALUE, RegTyp
 T_PKT, T_PKT_META, T_PKT_END, T_MEM = RegType.PKT, RegType.PKT_META, RegType.PKT_END, RegType.MEM
 T_MEM_OR_NULL, T_FUNC = RegType.MEM_OR_NULL, RegType.FUNC
 
-POINTER_TYPES = frozenset(t for t in RegType if t not in (RegType.NOT_INIT, RegType.SCALAR))
-PKT_TYPES = frozenset({RegType.PKT, RegType.PKT_META})
-MAYBE_NULL_TYPES = frozenset({RegType.MAP_VALUE_OR_NULL, RegType.MEM_OR_NULL})
-
-# Plain attributes rather than properties: the interpreter asks these on every instruction.
-for _t in RegType:
-    _t.is_pointer = _t in POINTER_TYPES
-    _t.is_pkt = _t in PKT_TYPES
-    _t.maybe_null = _t in MAYBE_NULL_TYPES
+POINTER_TYPES = frozenset(t for t in RegType if t.is_pointer)
+PKT_TYPES = frozenset(t for t in RegType if t.is_pkt)
+MAYBE_NULL_TYPES = frozenset(t for t in RegType if t.maybe_null)
 
 
 NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM}
