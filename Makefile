@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := clang llvm libbpf-dev linux-libc-dev bpftool
 EXAMPLE := programs/port_blocklist
 
-.PHONY: setup system-deps venv native demo test bench clean
+.PHONY: setup system-deps venv native demo lint test bench clean
 
 setup: system-deps venv native
 
@@ -58,7 +58,11 @@ demo: setup
 	$(VENV)/bin/xdptool replay $(EXAMPLE).pcap --prog $(EXAMPLE).o --maps-in $(EXAMPLE).maps.json --out-dir $(STATE)/out
 	$(VENV)/bin/xdptool test programs/specs/port_blocklist.toml --target all
 
-test: setup
+# Errors only (pyproject.toml [tool.ruff]); the layer contract is a test (tests/test_layers.py).
+lint: venv
+	$(VENV)/bin/ruff check xdptool tests bench scripts
+
+test: setup lint
 	$(VENV)/bin/pytest -q
 
 bench: setup

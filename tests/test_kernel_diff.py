@@ -169,7 +169,7 @@ def packets(draw) -> bytes:
     """A plausible frame, sometimes malformed (bad IHL, fragments, truncated)."""
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
-    from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
+    from scapy.layers.l2 import ARP, Dot1Q, Ether
 
     frame = Ether(src=draw(MACS), dst=draw(MACS))
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):

@@ -77,10 +77,10 @@ class Comparison:
 def packet_differences(a: Chunk, b: Chunk, i: int, skip: frozenset[str] = frozenset()) -> list[Mismatch]:
     index = a.index(i)
     found = []
-    for field, get in (("verdict", Chunk.verdict), ("retval", lambda c, j: c.retvals[j])):
+    for name, get in (("verdict", Chunk.verdict), ("retval", lambda c, j: c.retvals[j])):
         va, vb = get(a, i), get(b, i)
         if va != vb:
-            found.append(Mismatch(index, field, (va, vb)))
+            found.append(Mismatch(index, name, (va, vb)))
     out_a, out_b = a.output(i), b.output(i)
     if out_a != out_b:
         offset = next((k for k, (x, y) in enumerate(zip(out_a, out_b)) if x != y), None)

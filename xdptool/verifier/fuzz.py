@@ -32,7 +32,7 @@ def _block(rng: random.Random, label: int) -> list[str]:
     if kind == "alu":
         op = rng.choice(("+=", "&=", "|=", "^=", "-=", "*=", ">>=", "<<="))
         imm = rng.randint(0, 63) if op in (">>=", "<<=") else rng.randint(-64, 255)
-        return [f"r3 = 0" if rng.random() < 0.2 else f"r3 {op} {imm}", f"r4 {rng.choice(('+=', '&=', '|='))} r3"]
+        return ["r3 = 0" if rng.random() < 0.2 else f"r3 {op} {imm}", f"r4 {rng.choice(('+=', '&=', '|='))} r3"]
     if kind == "varoff":
         mask = rng.choice((1, 3, 7, 15, 31, 63))
         size = rng.choice(SIZES)

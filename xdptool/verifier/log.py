@@ -7,7 +7,7 @@ register states as print_reg_state does in 6.x (`pkt(off=14,r=14)`,
 
 from __future__ import annotations
 
-from ..ebpf.insn import Instruction, s32
+from ..ebpf.insn import Instruction
 from ..ebpf.disasm import format_alu
 from ..ebpf.opcodes import JMP_COND_SYMBOL, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
 from ..platform.helpers import helper_name
