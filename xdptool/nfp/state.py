@@ -41,6 +41,7 @@ from ..files import FileLock, atomic_write
 
 STATE_DIR = ".xdptool"
 SUBDIR = "nfp"
+OFFLOAD_FILE, LISTING_FILE, MAPS_FILE, LOCK_FILE = "offload.json", "listing.s", "maps.json", "lock"
 
 
 def _dir(state_dir: str | Path) -> Path:
@@ -94,13 +95,13 @@ class CardLock(FileLock):
 
 def locked(state_dir: str | Path) -> CardLock:
     """The card's lock: hold it from reading the state to writing it back."""
-    path = _dir(state_dir) / "lock"
+    path = _dir(state_dir) / LOCK_FILE
     return CardLock(path, waiting=f"waiting for {path}: another xdptool command is using the card")
 
 
 def state_files(state_dir: str | Path) -> list[Path]:
     """The files an offload writes (for the output guard of commands that read or write beside them)."""
-    return [_dir(state_dir) / name for name in ("offload.json", "listing.s", "maps.json")]
+    return [_dir(state_dir) / name for name in (OFFLOAD_FILE, LISTING_FILE, MAPS_FILE)]
 
 
 def save_offload(state_dir: str | Path, object_path: str, report, listing: str, maps_state: dict) -> None:
@@ -117,8 +118,8 @@ def save_offload(state_dir: str | Path, object_path: str, report, listing: str, 
     }
     with locked(state_dir):
         save_maps(state_dir, maps_state)
-        atomic_write(_dir(state_dir) / "listing.s", listing)
-        _write_json(_dir(state_dir) / "offload.json", document)  # last: the offload's commit point
+        atomic_write(_dir(state_dir) / LISTING_FILE, listing)
+        _write_json(_dir(state_dir) / OFFLOAD_FILE, document)  # last: the offload's commit point
 
 
 def save_maps(state_dir: str | Path, maps_state: dict) -> None:
@@ -127,7 +128,7 @@ def save_maps(state_dir: str | Path, maps_state: dict) -> None:
 
 
 def maps_path(state_dir: str | Path) -> Path:
-    return _dir(state_dir) / "maps.json"
+    return _dir(state_dir) / MAPS_FILE
 
 
 def load_maps(state_dir: str | Path) -> dict:
@@ -143,7 +144,7 @@ def load_maps(state_dir: str | Path) -> dict:
 
 def offloaded(state_dir: str | Path) -> dict | None:
     """The offload.json document, or None when nothing is offloaded."""
-    path = _dir(state_dir) / "offload.json"
+    path = _dir(state_dir) / OFFLOAD_FILE
     document = _read_json(path, REOFFLOAD)
     if document is None:
         return None
