@@ -9,15 +9,21 @@
  *   blocklist  HASH __be16 port -> __u8 protocol mask: bit 0 (1) blocks UDP,
  *              bit 1 (2) blocks TCP, 3 blocks both. A port absent or with mask 0 is
  *              allowed. Filled by the operator (see port_blocklist.maps.json).
- *   drops      HASH __be16 port -> __u64 number of packets dropped for that port,
- *              created by the program on the first drop.
+ *   drops      HASH __be16 port -> __u32 number of packets dropped for that port,
+ *              created (at zero) by the program on the first drop.
  * Verdicts: XDP_DROP for a blocked UDP/TCP destination port; XDP_DROP for malformed
  *           frames (runt, cut VLAN tag, bad or cut IPv4/IPv6 header, cut UDP header,
  *           cut TCP header or TCP data offset < 5); XDP_PASS for non-IP frames, other
  *           L4 protocols (ICMP, IPv6 extension headers...), non-first IPv4 fragments
  *           (they carry no port) and allowed ports.
- * NFP offload: yes — HASH maps with 2-byte keys and 1/8-byte values; helpers
+ * NFP offload: yes — HASH maps with 2-byte keys and 1/4-byte values; helpers
  *           map_lookup and map_update; drop counters bumped by atomic add only.
+ *           The nfp driver wants a counter that is added to atomically to be created
+ *           with bytes its verifier knows are zero (nfp_bpf_map_update_value_ok: the
+ *           card keeps counters big-endian), and since Linux 6.8 the verifier records
+ *           an 8-byte-aligned store of zero as a spilled register, not as zero bytes:
+ *           the zero must sit at a 4-byte stack slot that is not 8-byte aligned, so the
+ *           counters are __u32 and `zero` is declared first (clang puts it at fp-4).
  */
 #include "parsing.h"
 
@@ -35,21 +41,24 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __be16);
-	__type(value, __u64);
+	__type(value, __u32);
 } drops SEC(".maps");
 
 static __always_inline void count_drop(__be16 wire_port)
 {
+	__u32 zero = 0;	/* first: at fp-4, see the NFP note above */
 	/* Map keys on the stack 4-byte aligned: the NFP offload refuses helper
 	 * arguments at unaligned stack offsets (nfp bpf/verifier.c). */
 	__be16 port __attribute__((aligned(4))) = wire_port;
-	__u64 *count = bpf_map_lookup_elem(&drops, &port);
-	__u64 first = 1;
+	__u32 *count = bpf_map_lookup_elem(&drops, &port);
 
-	if (count)
-		__sync_fetch_and_add(count, 1);
-	else
-		bpf_map_update_elem(&drops, &port, &first, BPF_NOEXIST);
+	if (!count) {
+		bpf_map_update_elem(&drops, &port, &zero, BPF_NOEXIST);
+		count = bpf_map_lookup_elem(&drops, &port);
+		if (!count)
+			return;
+	}
+	__sync_fetch_and_add(count, 1);
 }
 
 SEC("xdp")

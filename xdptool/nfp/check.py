@@ -1,17 +1,15 @@
 """Does a program fit the NFP?  The driver's reasons, with the C line.
 
-Three layers, first refusal wins:
-  1. xdptool's verifier with the `nfp` profile (kernel rules plus the driver's
-     map, helper and opcode restrictions - xdptool/verifier/nfp_rules.py);
-     where the verifier cannot run, `map_reasons` below checks the maps;
-  2. the lowering (lower.py), which refuses what it cannot express the way the
-     driver's JIT refuses it (non-constant divisors, wide multipliers, ...);
-  3. the exact size of the allocated image against the firmware's window
-     (`program too long`, bpf/offload.c).
-The driver's tables and messages live in platform/nfp_driver.py and platform/helpers.py.
-Without layer 1 (offload(..., verify=False)), what the driver refuses but the
-emulator can still run (unaligned map keys, direct map writes) comes back from
-the lowering as warnings, not reasons.
+The decision is the verifier's `nfp` profile (xdptool/verifier/nfp_rules.py): the
+kernel's rules plus the driver's, run where the kernel runs them - map creation,
+nfp_verify_insn at every visited instruction, nfp_bpf_finalize, and the device
+JIT's translation of what the verifier kept - against a firmware's capabilities
+(platform/nfp_driver.py FIRMWARES).  After it, only the image can still refuse:
+its exact size against the firmware's window (`size_reasons`).  The lowering
+(lower.py) may refuse what it cannot express; those are xdptool's limits, not
+the card's.  Where the verifier cannot run, `map_reasons` checks the maps.
+Every message is a row of platform/nfp_driver.py RULES; `detail` says in our
+words what the driver's line refers to (a map's name, why a translation failed).
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ from typing import Any
 
 from ..elf.model import Program
 from ..platform import nfp_driver as driver
-from .image import BPF_WINDOW
 
 
 @dataclass
@@ -31,6 +28,7 @@ class Reason:
     file: str | None = None
     line: int | None = None
     source: str | None = None
+    detail: str | None = None  # ours: what the driver's message refers to
 
     @classmethod
     def at(cls, message: str, line: Any, insn: int | None) -> "Reason":
@@ -41,39 +39,39 @@ class Reason:
     def __str__(self) -> str:
         where = f"insn {self.insn}: " if self.insn is not None else ""
         source = f" ({self.file}:{self.line}: {self.source})" if self.file else ""
-        return f"{where}{self.message}{source}"
+        detail = f" [{self.detail}]" if self.detail else ""
+        return f"{where}{self.message}{detail}{source}"
 
     def as_json(self) -> dict:
         return dict(vars(self))
 
 
-def map_reasons(program: Program) -> list[Reason]:
+def map_reasons(program: Program, firmware=None) -> list[Reason]:
+    """nfp_bpf_map_alloc's refusals of the maps the program uses, in the object's order."""
     obj = program.object
     maps = obj.maps if obj is not None else {}
-    used = program.referenced_maps()
-    too_many = driver.too_many_maps(len(used))
-    out = [Reason(too_many)] if too_many else []
-    for name in used:
-        message = driver.map_refusal(maps[name])
-        if message:
-            out.append(Reason(f"map {name}: {message}"))
-    return out
+    used = set(program.referenced_maps())
+    refused = driver.map_refusals([m for n, m in maps.items() if n in used], driver.firmware_named(firmware))
+    return [Reason(message, detail=f"map {name}") for name, message in refused]
 
 
-def verifier_reasons(program: Program) -> tuple[list[Reason], dict | None]:
+def verifier_reasons(program: Program, firmware=None) -> tuple[list[Reason], dict | None]:
     """The nfp profile's verdict and per-pc facts; our own map checks when the verifier is unavailable."""
     try:
-        from ..verifier import analyze
+        from ..verifier import analyze, get_profile
     except ImportError:
-        return map_reasons(program), None
-    result = analyze(program, "nfp", collect_facts=True)
+        return map_reasons(program, firmware), None
+    result = analyze(program, get_profile("nfp", firmware=firmware), collect_facts=True)
     if result.accepted:
-        return map_reasons(program), result.facts
+        return [], result.facts
     error = result.error
-    return [Reason(error.first_line, error.insn, error.file, error.line, error.source)], None
+    detail = "\n".join(error.message.splitlines()[1:]) or None
+    return [Reason(error.first_line, error.insn, error.file, error.line, error.source, detail)], None
 
 
-def size_reasons(count: int) -> list[Reason]:
-    if count > BPF_WINDOW:
-        return [Reason(f"program too long: {count} NFP instructions, the firmware's window holds {BPF_WINDOW}")]
+def size_reasons(count: int, firmware=None) -> list[Reason]:
+    """The image against the firmware's window (jit.c nfp_prog_push stops at NFP_NET_CFG_BPF_MAX_LEN)."""
+    window = driver.firmware_named(firmware).max_insns
+    if count > window:
+        return [Reason(driver.message("jit_window", fw=window), detail=f"the image has {count} NFP instructions")]
     return []

@@ -1,8 +1,8 @@
 """The offload pipeline: check, flatten, lower, allocate, link -> an `Image`, and its report.
 
-`offload(program, contexts, baseline)` never raises for a program the card
-refuses: the report says `offloaded: false` with the driver's reasons.  It
-raises XdpError only for bad input.
+`offload(program, contexts, baseline, firmware)` never raises for a program the
+card refuses: the report says `offloaded: false` with the driver's reasons (the
+verifier's nfp profile decides, check.py).  It raises XdpError only for bad input.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..elf.model import Program, ProgType
 from ..errors import XdpError
+from ..platform import nfp_driver as driver
 from . import firmware, timing
 from .check import Reason, size_reasons, verifier_reasons
 from .flatten import flatten
@@ -81,6 +82,7 @@ class OffloadReport:
     image: Image | None = None
     baseline: Image | None = None
     timing: dict | None = None
+    firmware: str = driver.DEFAULT_FIRMWARE.name
 
     def as_json(self) -> dict:
         image = self.image
@@ -103,6 +105,7 @@ class OffloadReport:
             "baseline": ({"nfp_instructions": len(self.baseline.insns), "contexts": self.baseline.contexts,
                           "registers": self.baseline.stats["registers"]} if self.baseline else None),
             "timing": self.timing,
+            "firmware": self.firmware,
         }
         return doc
 
@@ -112,17 +115,18 @@ def _reasons(items: list[Refused]) -> list[Reason]:
 
 
 def offload(program: Program, contexts="auto", *, baseline: bool = True, estimate: bool = True,
-            verify: bool = True) -> OffloadReport:
+            verify: bool = True, firmware=None) -> OffloadReport:
     if contexts not in ("auto", "4", "8", 4, 8):
         raise XdpError(f"contexts must be auto, 4 or 8, not {contexts!r}")
     contexts = str(contexts)
-    report = OffloadReport(program.name, False)
+    fw = driver.firmware_named(firmware)
+    report = OffloadReport(program.name, False, firmware=fw.name)
     if program.type not in (ProgType.XDP, ProgType.UNSPEC):
         report.reasons.append(Reason(f"program type {program.type_name} cannot be offloaded (XDP only)"))
         return report
     facts = None
     if verify:
-        report.reasons, facts = verifier_reasons(program)
+        report.reasons, facts = verifier_reasons(program, fw)
         if report.reasons:
             return report
     try:
@@ -131,7 +135,7 @@ def offload(program: Program, contexts="auto", *, baseline: bool = True, estimat
         report.reasons = _reasons([refused])
         return report
     report.warnings = _reasons(warnings)
-    report.reasons = size_reasons(len(image.insns))
+    report.reasons = size_reasons(len(image.insns), fw)
     report.image = image
     report.offloaded = not report.reasons
     if baseline:

@@ -50,10 +50,13 @@ class Ret(enum.Enum):
 
 @dataclass(frozen=True)
 class NfpCall:
-    """A helper the nfp driver accepts (nfp_bpf_check_helper_call)."""
+    """A helper the nfp driver accepts (nfp_bpf_check_helper_call), and on what condition."""
 
     fname: str  # as the driver's messages call it
     stack_args: tuple[int, ...] = ()  # argument registers nfp_bpf_stack_arg_ok checks
+    needs: str = ""  # the firmware capability it needs (nfp_driver.Firmware.has)
+    missing: str = ""  # nfp_driver.RULES row when the firmware lacks it
+    check: str = ""  # a further check of the driver's (nfp_rules.NfpRules.CALL_CHECKS)
 
 
 @dataclass(frozen=True)
@@ -185,15 +188,16 @@ _XDP_UNSUPPORTED = {
 }
 
 
-# nfp_bpf_check_helper_call: every other helper is "unsupported function id".
+# nfp_bpf_check_helper_call: every other helper is "unsupported function id"; each case first
+# asks the firmware (main.c reads its capability TLVs), then checks the arguments in this order.
 _NFP_CALLS = {
-    "map_lookup_elem": NfpCall("map_lookup", (2,)),  # bpf_map_lookup_elem(map, key)
-    "map_update_elem": NfpCall("map_update", (2, 3)),  # bpf_map_update_elem(map, key, value, flags)
-    "map_delete_elem": NfpCall("map_delete", (2,)),  # bpf_map_delete_elem(map, key)
-    "get_prandom_u32": NfpCall("get_prandom_u32"),
-    "perf_event_output": NfpCall("event_output"),
-    "xdp_adjust_head": NfpCall("adjust_head"),
-    "xdp_adjust_tail": NfpCall("adjust_tail"),
+    "map_lookup_elem": NfpCall("map_lookup", (2,), "map_lookup", "fw_map_call"),  # (map, key)
+    "map_update_elem": NfpCall("map_update", (2, 3), "map_update", "fw_map_call", "update_value"),  # (map, key, value, flags)
+    "map_delete_elem": NfpCall("map_delete", (2,), "map_delete", "fw_map_call"),  # (map, key)
+    "get_prandom_u32": NfpCall("get_prandom_u32", (), "pseudo_random", "fw_random"),
+    "perf_event_output": NfpCall("event_output", (), "perf_event_output", "fw_event_output", "event_output"),
+    "xdp_adjust_head": NfpCall("adjust_head", (), "adjust_head", "fw_adjust_head", "adjust_head"),
+    "xdp_adjust_tail": NfpCall("adjust_tail", (), "adjust_tail", "fw_adjust_tail"),
 }
 
 

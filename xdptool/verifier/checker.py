@@ -178,9 +178,11 @@ class Checker:
             if reject.pc is None:
                 reject.pc = pc
             raise
+        if rules is not None:
+            rules.check_finish(self)  # bpf_prog_offload_finalize runs before check_max_stack_depth
         self._check_stack_depth()
         if rules is not None:
-            rules.check_finish(self)
+            rules.check_translate(self)  # the device JIT, after verification
 
     def handlers_by_class(self) -> tuple:
         """Instruction class -> the method that interprets it (atomics aside)."""
@@ -577,9 +579,11 @@ class Checker:
             raise Reject(f"dereference of modified ctx ptr R{regno} off={base.off} disallowed")
         if not base.is_const or base.const_value:
             raise Reject(f"variable ctx access var_off={base.var_off} disallowed")
-        field = None if write else ctx_readable(off, size, self.attach)
+        field = self.profile.ctx_writable(off, size) if write else ctx_readable(off, size, self.attach)
         if field is None:
             raise Reject(f"invalid bpf_context access off={off} size={size}")
+        if write:
+            return None
         kind = CTX_KIND_TYPES[field.kind]
         if kind is None:
             return Reg.shared_unknown(4)
