@@ -3,7 +3,7 @@
 Read from the folder names, lowest first (README, "Architecture"):
 
     errors                      the project's error types
-    platform, files             what the kernel and the NFP driver define, as data; safe file writes
+    platform, files, jsontext   what the kernel and the NFP driver define, as data; safe file writes; bounded JSON
     ebpf, toolchain, packet_expr  the ISA; clang; the packet expression language
     elf, packets                the object model and its loader; packets from expressions
     verifier, runtime           static analysis; concrete semantics and engines
@@ -29,7 +29,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xdptool"
 
 LAYERS: list[set[str]] = [
     {"errors", "__init__"},
-    {"platform", "files"},
+    {"platform", "files", "jsontext"},
     {"ebpf", "toolchain", "packet_expr"},
     {"elf", "packets"},
     {"verifier", "runtime"},
