@@ -3,8 +3,9 @@
 Read from the folder names, lowest first (README, "Architecture"):
 
     errors                      the project's error types
-    platform, files, jsontext   what the kernel and the NFP driver define, as data; safe file writes; bounded JSON
-    ebpf, toolchain, packet_expr  the ISA; clang; the packet expression language
+    ebpf, files, jsontext, toolchain, packet_expr
+                                the ISA; safe file writes; bounded JSON; clang; packet expressions
+    platform                    what the kernel and the NFP driver define, as data
     elf, packets                the object model and its loader; packets from expressions
     verifier, runtime           static analysis; concrete semantics and engines
     kernel, nfp                 engines with a world of their own (bpf(2), the card)
@@ -29,8 +30,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xdptool"
 
 LAYERS: list[set[str]] = [
     {"errors", "__init__"},
-    {"platform", "files", "jsontext"},
-    {"ebpf", "toolchain", "packet_expr"},
+    {"ebpf", "files", "jsontext", "toolchain", "packet_expr"},
+    {"platform"},
     {"elf", "packets"},
     {"verifier", "runtime"},
     {"kernel", "nfp"},
