@@ -3,8 +3,8 @@
 Read from the folder names, lowest first (README, "Architecture"):
 
     errors                      the project's error types
-    ebpf, files, jsontext, toolchain, packet_expr
-                                the ISA; safe file writes; bounded JSON; clang; packet expressions
+    files, jsontext             safe file writes; bounded JSON
+    ebpf, toolchain, packet_expr  the ISA; clang; the packet expression language
     platform                    what the kernel and the NFP driver define, as data
     elf, packets                the object model and its loader; packets from expressions
     verifier, runtime           static analysis; concrete semantics and engines
@@ -30,7 +30,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xdptool"
 
 LAYERS: list[set[str]] = [
     {"errors", "__init__"},
-    {"ebpf", "files", "jsontext", "toolchain", "packet_expr"},
+    {"files", "jsontext"},
+    {"ebpf", "toolchain", "packet_expr"},
     {"platform"},
     {"elf", "packets"},
     {"verifier", "runtime"},
