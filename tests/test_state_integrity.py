@@ -52,6 +52,14 @@ def one_line_error(result, code: int = 2) -> str:
     return lines[0]
 
 
+def counter(n: int, state: Path) -> str:
+    """A `drops` value holding n, as wide as the offloaded object's map says."""
+    from xdptool.elf import load_object
+
+    obj = json.loads((state / "nfp" / "offload.json").read_text())["object"]
+    return n.to_bytes(load_object(obj).maps["drops"].value_size, "little").hex()
+
+
 def dump(state: Path) -> dict:
     result = invoke("maps", "dump", "--state", state, "--json")
     assert result.exit_code == 0, result.output
@@ -126,7 +134,7 @@ def test_a_write_the_file_system_really_refuses_leaves_the_old_state(card):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 8, resource.RLIM_INFINITY))
 
-    proc = subprocess.run([*XDPTOOL, "maps", "set", "--state", str(card), "drops", "0035", "0100000000000000"],
+    proc = subprocess.run([*XDPTOOL, "maps", "set", "--state", str(card), "drops", "0035", counter(1, card)],
                           capture_output=True, text=True, preexec_fn=limit_file_size)  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.strip().endswith("maps.json: cannot write: File too large"), proc.stderr
     assert maps.read_bytes() == before
@@ -142,9 +150,9 @@ def test_an_offload_failing_on_a_full_disk_leaves_the_card_usable(card):
 WRITER = """
 import sys
 from xdptool.cli.main import main
-state, keys = sys.argv[1], sys.argv[2:]
+state, value, keys = sys.argv[1], sys.argv[2], sys.argv[3:]
 for key in keys:
-    sys.argv = ["xdptool", "maps", "set", "--state", state, "drops", key, "0100000000000000"]
+    sys.argv = ["xdptool", "maps", "set", "--state", state, "drops", key, value]
     try:
         main()
     except SystemExit as exc:
@@ -155,7 +163,7 @@ for key in keys:
 
 def test_parallel_maps_set_writers_lose_nothing(card):
     keys = [f"{k:04x}" for k in range(0x1000, 0x1000 + 60)]
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(card), *keys[w::8]], stdout=subprocess.PIPE,
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(card), counter(1, card), *keys[w::8]], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for w in range(8)]  # fmt: skip
     acknowledged, errors = set(), []
     for proc in writers:
@@ -170,12 +178,12 @@ def test_parallel_replays_add_up_and_a_maps_set_during_a_replay_survives(card):
     first = spawn("replay", CAPTURE, "--state", card, env={FAULT_HOOK: "pause:maps.json:1"})
     wait_for_pause(first)  # the first replay holds the card until it has saved its maps
     second = spawn("replay", CAPTURE, "--state", card)
-    setter = spawn("maps", "set", "--state", card, "drops", "9999", "0700000000000000")
+    setter = spawn("maps", "set", "--state", card, "drops", "9999", counter(7, card))
     for proc in (first, second, setter):
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     maps = dump(card)
-    assert maps["drops"] == {"0035": (2 * DROPS_PER_REPLAY).to_bytes(8, "little").hex(), "9999": "0700000000000000"}
+    assert maps["drops"] == {"0035": counter(2 * DROPS_PER_REPLAY, card), "9999": counter(7, card)}
     assert maps["blocklist"] == {"0035": "01"}
 
 
