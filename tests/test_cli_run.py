@@ -19,7 +19,7 @@ def fake_engine(monkeypatch):
         store = CounterStore()
         return FakeEngine(store), store
 
-    monkeypatch.setattr("xdptool.replay.session.Target.make", make)
+    monkeypatch.setattr("xdptool.runtime.target.Target.make", make)
 
 
 def test_hex_and_scapy_give_the_same_packet(blocklist_obj, fake_engine):

@@ -104,23 +104,8 @@ def test_every_package_has_a_layer():
     assert tops - set(LAYER_OF) == set()
 
 
-# Known violations being removed (this set only shrinks; an entry that no longer
-# occurs fails the test, so it is taken out when fixed).
-PENDING = {
-    "xdptool/nfp/state.py: nfp imports xdptool.replay.session",
-    "xdptool/replay/session.py: replay imports xdptool.cli.objects",
-}
-
-
-def _key(violation: str) -> str:
-    where, _, what = violation.partition(": ")
-    return f"{where.rsplit(':', 1)[0]}: {what.split(' (layer')[0]}"
-
-
 def test_no_import_reaches_up_or_sideways():
-    found = {_key(v): v for v in _violations()}
-    assert sorted(v for k, v in found.items() if k not in PENDING) == []
-    assert PENDING - set(found) == set(), "fixed: remove these from PENDING"
+    assert _violations() == []
 
 
 @pytest.mark.parametrize("folder, source, expected", [

@@ -85,7 +85,7 @@ def fake_engines(monkeypatch):
         flip = state["flip_jit_at"] if (name or self.name) == "jit" else None
         return FakeEngine(store, flip_at=flip), store
 
-    monkeypatch.setattr("xdptool.replay.session.Target.make", make)
+    monkeypatch.setattr("xdptool.runtime.target.Target.make", make)
     return state
 
 

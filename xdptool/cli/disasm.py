@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from ..ebpf import disasm
-from .console import out, print_json
-from .objects import load
+from .console import print_json
+from ..runtime.target import load_object_or_source as load
 
 
 def _insn_json(line) -> dict:

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from .console import out, print_json
-from .objects import load
+from ..runtime.target import load_object_or_source as load
 
 
 def describe(obj) -> dict:

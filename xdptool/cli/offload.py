@@ -31,7 +31,7 @@ def command(obj_path, target, selector, contexts, baseline, listing_path, state_
     from ..runtime.maps import MapStore
     from ..files import atomic_write, check_output
     from ..toolchain import default_output
-    from .objects import load
+    from ..runtime.target import load_object_or_source as load
 
     if listing_path:
         built = default_output(obj_path) if obj_path.endswith(".c") else None

@@ -34,7 +34,8 @@ def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out
             ifindex, rx_queue, compare_target, state_dir, force):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program; map state carries across packets."""
     from ..replay.pcap import read_capture
-    from ..replay.session import offloaded_target, program_target, write_maps_file
+    from ..replay.session import offloaded_target
+    from ..runtime.target import program_target, write_maps_file
     from ..runtime.contract import XdpContext
 
     if as_json and as_jsonl:

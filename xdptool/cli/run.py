@@ -25,7 +25,7 @@ BYTES_PER_LINE = 16
 def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, ifindex, rx_queue, as_json):
     """Run one packet through a program in OBJ and show what it did to the packet."""
     from ..packets import scapy_bytes
-    from ..replay.session import program_target
+    from ..runtime.target import program_target
     from ..runtime.contract import XdpContext
 
     if (packet_hex is None) == (scapy_expr is None):

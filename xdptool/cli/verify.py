@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .console import err, out, print_json
-from .objects import load
+from ..runtime.target import load_object_or_source as load
 
 
 def _kernel_verdict(program, log_level: int) -> dict:

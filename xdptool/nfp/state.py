@@ -174,7 +174,7 @@ def load(state_dir: str | Path):
 
 def load_offloaded(state_dir: str | Path = STATE_DIR):
     """A replay Target running the offloaded image on nfp-emu from the saved maps (None: nothing offloaded)."""
-    from ..replay.session import Target
+    from ..runtime.target import Target
     from ..runtime.config import RuntimeConfig
 
     loaded = load(state_dir)

@@ -1,0 +1,100 @@
+"""What `run`, `replay` and `test` execute: an object, one of its programs, the map state
+every run starts from, and the engine kind to run it on.
+
+A `Target` makes any number of fresh (engine, map store) pairs from the same starting
+state, which is what a comparison between two engines needs.  It sits in the runtime
+layer so the NFP card's state (nfp/state.py) and the replay driver can both build one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import XdpError
+
+
+def load_object_or_source(path: str):
+    """Load OBJ; a `.c` path is built first (next to the source), as users expect."""
+    from .. import toolchain
+    from ..elf import load_object
+
+    p = Path(path)
+    if not p.exists():
+        raise XdpError(f"{path}: no such file")
+    if p.suffix == ".c":
+        p = Path(toolchain.build(p).output)
+    return load_object(p)
+
+
+def read_maps_file(path: str) -> dict[str, list]:
+    """A --maps-in document: {NAME: [{"key": HEX, "value": HEX | [HEX...]}]}."""
+    from ..jsontext import read_json
+
+    document = read_json(path)
+    if not isinstance(document, dict) or not all(isinstance(v, list) for v in document.values()):
+        raise XdpError(f'{path}: expected {{"MAP": [{{"key": HEX, "value": HEX}}, ...]}}')
+    return document
+
+
+def write_maps_file(path: str, state: dict[str, list]) -> None:
+    """--maps-out, replaced atomically (the caller has checked the path with files.check_output)."""
+    from ..files import atomic_write
+
+    atomic_write(path, json.dumps(state, indent=2) + "\n")
+
+
+@dataclass
+class Target:
+    """A program on an engine kind, with the map state every fresh run starts from."""
+
+    name: str  # engine kind: a key of runtime.engines.ENGINES
+    object: Any  # elf.model.Object
+    program: Any  # elf.model.Program
+    config: Any = None  # runtime.config.RuntimeConfig
+    initial_maps: dict[str, list] | None = None
+    maps_source: str | None = None  # where initial_maps came from, for messages
+
+    def new_store(self):
+        from .maps import MapStore
+
+        store = MapStore.for_object(self.object, self.config)
+        if self.initial_maps:
+            try:
+                store.load(self.initial_maps)
+            except XdpError as exc:
+                raise XdpError(f"{self.maps_source or 'maps'}: {exc}") from None
+        return store
+
+    def make(self, name: str | None = None):
+        """A fresh (engine, map store) pair; `name` overrides the engine kind."""
+        from .engines import make_engine
+
+        store = self.new_store()
+        return make_engine(name or self.name, self.program, store, self.config), store
+
+    def make_tracing_vm(self):
+        """A fresh reference interpreter that records every executed instruction."""
+        from .vm import VmEngine
+
+        store = self.new_store()
+        return VmEngine(self.program, store, self.config, trace=True), store
+
+    def with_engine(self, name: str) -> "Target":
+        return Target(name, self.object, self.program, self.config, self.initial_maps, self.maps_source)
+
+
+def program_target(obj_path: str, selector: str | None, engine: str, maps_in: str | None = None) -> Target:
+    """OBJ (or a .c source, built first) + -p + --maps-in, on `engine`."""
+    from .config import RuntimeConfig
+
+    obj = load_object_or_source(obj_path)
+    program = obj.program(selector)
+    initial = read_maps_file(maps_in) if maps_in else None
+    if initial:
+        unknown = sorted(set(initial) - set(obj.maps))
+        if unknown:
+            raise XdpError(f"{maps_in}: no map named {unknown[0]!r} in {obj_path} (maps: {', '.join(obj.maps) or 'none'})")
+    return Target(engine, obj, program, RuntimeConfig(), initial, maps_in)
