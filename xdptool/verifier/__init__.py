@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import gc
 
+from ..errors import XdpError
+
 from . import native
 
 native.select()  # before anything imports the modules that may run compiled
@@ -30,6 +32,7 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
     """Verify one program; bad input (unsupported features) raises XdpError."""
     from .checker import Checker
 
+    _require_xdp(program)
     if isinstance(profile, str):
         profile = get_profile(profile, unprivileged=unprivileged)
     checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts)
@@ -67,6 +70,15 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
         stack_depth=depths,
         facts=checker.facts,
     )
+
+
+def _require_xdp(program) -> None:
+    """The checks, the context and the helpers are XDP's: another program type is bad input."""
+    from ..platform.programs import ProgType
+
+    if program.type not in (ProgType.XDP, ProgType.UNSPEC):
+        raise XdpError(f"{program.name}: section {program.section!r} makes it a {program.type_name} program "
+                       f"(BPF_PROG_TYPE_{ProgType(program.type).name}); xdptool verifies XDP programs only")
 
 
 def _error_for(program, reject: Reject) -> VerifierError:
