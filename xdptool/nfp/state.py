@@ -65,8 +65,8 @@ def _read_json(path: Path, remedy: str) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise XdpError(f"{path}: unreadable NIC state ({exc}); {remedy}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, 4,300+ digits
+        raise XdpError(f"{path}: unreadable NIC state ({str(exc).split(';')[0]}); {remedy}") from None
 
 
 def _damaged(path: Path, what: str, remedy: str) -> XdpError:
