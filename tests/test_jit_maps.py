@@ -252,7 +252,7 @@ def test_value_pointer_faults_match_vm(tmp_path):
     assert any(r[4] is not None for r in results[0])
 
 
-def test_tail_calls_run_interpreted_with_vm_results(tmp_path):
+def test_tail_calls_run_natively_with_vm_results(tmp_path):
     obj = compiled(tmp_path, "tail", r"""
         #include <linux/bpf.h>
         #include <bpf/bpf_helpers.h>
@@ -279,7 +279,8 @@ def test_tail_calls_run_interpreted_with_vm_results(tmp_path):
         engine = engine_class(obj.program("first"), store)
         outcomes.append([observable(r) for r in engine.run_batch(packets)])
         if engine_class is JitEngine:
-            assert engine.interpreted
+            assert not engine.interpreted
+            assert engine.helper_fallbacks() == {"bpf_tail_call": 0}
             packed = engine.run_packed(b"".join(packets), [21 * i for i in range(4)], [21] * 4)
             outcomes.append([observable(packed.result(i)) for i in range(4)])
     assert outcomes[1] == outcomes[0] == outcomes[2]

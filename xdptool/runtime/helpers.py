@@ -311,7 +311,7 @@ def csum_diff(env, from_ptr, from_size, to_ptr, to_size, seed):
 
 BPF_F_BROADCAST = 1 << 3
 BPF_F_EXCLUDE_INGRESS = 1 << 4
-_REDIRECT_FLAG_MASK = {
+REDIRECT_FLAG_MASK = {
     MapType.DEVMAP: BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS,
     MapType.DEVMAP_HASH: BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS,
     MapType.CPUMAP: 0,
@@ -322,35 +322,51 @@ _REDIRECT_TARGET_FIELD = {
 }
 
 
+REDIRECT_ACTION_MASK = XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX  # flags' low bits: the fallback verdict
+
+
+def ifindex_target(ifindex: int) -> dict:
+    """RunResult.redirect of bpf_redirect (the compiled engine builds it here too)."""
+    return {"ifindex": ifindex & 0xFFFFFFFF}
+
+
+def map_target(m: Map, key: int, target: int) -> dict:
+    """RunResult.redirect of a bpf_redirect_map hit: the slot's first u32 named by map kind."""
+    record = {"map": m.name, "key": key, _REDIRECT_TARGET_FIELD[m.type]: target}
+    if m.type == MapType.CPUMAP:
+        record["cpu"] = key
+        record["qsize"] = target
+    return record
+
+
+def broadcast_target(m: Map, flags: int) -> dict:
+    return {"map": m.name, "broadcast": True, "exclude_ingress": bool(flags & BPF_F_EXCLUDE_INGRESS)}
+
+
 def redirect(env, ifindex, flags, *_):
     if flags:
         return XDP_ABORTED
-    env.state.redirect = {"ifindex": ifindex & 0xFFFFFFFF}
+    env.state.redirect = ifindex_target(ifindex)
     return XDP_REDIRECT
 
 
 def redirect_map(env, map_ptr, key, flags, *_):
     m = env.map_arg(map_ptr)
-    flag_mask = _REDIRECT_FLAG_MASK.get(m.type)
+    flag_mask = REDIRECT_FLAG_MASK.get(m.type)
     if flag_mask is None:
         raise MemoryFault(f"bpf_redirect_map on map {m.name} of type {m.type.kernel_name}",
                           map_ptr, f"map {m.name}")
-    action_mask = XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX
-    if flags & ~(action_mask | flag_mask):
+    if flags & ~(REDIRECT_ACTION_MASK | flag_mask):
         return XDP_ABORTED
     key &= 0xFFFFFFFF
     if flags & BPF_F_BROADCAST:
-        env.state.redirect = {"map": m.name, "broadcast": True,
-                            "exclude_ingress": bool(flags & BPF_F_EXCLUDE_INGRESS)}
+        env.state.redirect = broadcast_target(m, flags)
         return XDP_REDIRECT
     offset = m.find_offset(key.to_bytes(8, "little")[: m.key_size])
     if offset is None:
-        return flags & action_mask
+        return flags & REDIRECT_ACTION_MASK
     target = int.from_bytes(m.buffer[offset:offset + 4], "little")
-    env.state.redirect = {"map": m.name, "key": key, _REDIRECT_TARGET_FIELD[m.type]: target}
-    if m.type == MapType.CPUMAP:
-        env.state.redirect["cpu"] = key
-        env.state.redirect["qsize"] = target
+    env.state.redirect = map_target(m, key, target)
     return XDP_REDIRECT
 
 

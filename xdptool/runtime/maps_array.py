@@ -19,7 +19,7 @@ from typing import Iterable
 
 from ..elf.model import MapDef, MapType
 from .config import RuntimeConfig
-from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, Map, u32_key, update_flags_error
+from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, Map, clear, u32_key, update_flags_error, zeroed
 
 
 class ArrayMap(Map):
@@ -28,7 +28,7 @@ class ArrayMap(Map):
     def __init__(self, mdef: MapDef, config: RuntimeConfig):
         super().__init__(mdef, config)
         self.values_size = self.ncpus * self.max_entries * self.value_stride
-        self.buffer = bytearray(self._buffer_size())
+        self.buffer = zeroed(self._buffer_size())
         self.layout.update(stride=self.value_stride, entries=self.max_entries, ncpus=self.ncpus,
                            value_size=self.value_size, cpu_stride=self.max_entries * self.value_stride)
         self.clear()
@@ -69,7 +69,7 @@ class ArrayMap(Map):
         return (i.to_bytes(4, "little") for i in range(self.max_entries))
 
     def clear(self) -> None:
-        self.buffer[:] = bytes(len(self.buffer))
+        clear(self.buffer)
         initial = self.mdef.initial
         if initial:
             self.buffer[: len(initial)] = initial
@@ -124,7 +124,7 @@ class SparseArrayMap(ArrayMap):
         return (i.to_bytes(4, "little") for i in range(self.max_entries) if self.present(i))
 
     def clear(self) -> None:
-        self.buffer[:] = bytes(len(self.buffer))
+        clear(self.buffer)
 
     def slot_value(self, index: int) -> int | None:
         """The first u32 of a present slot (ifindex, qsize, prog index, socket), else None."""

@@ -14,6 +14,7 @@ space sees all of them (a list of bytes in dumps and updates).
 from __future__ import annotations
 
 import errno
+import mmap
 from typing import Any, Iterable
 
 from ..elf.model import MapDef, MapType
@@ -26,6 +27,27 @@ BPF_F_RDONLY_PROG = 1 << 7  # map_flags: the program may only read the map
 ENOENT, EEXIST, E2BIG, EINVAL = errno.ENOENT, errno.EEXIST, errno.E2BIG, errno.EINVAL
 ENOSPC, EOPNOTSUPP, EFAULT, EBUSY = errno.ENOSPC, errno.EOPNOTSUPP, errno.EFAULT, errno.EBUSY
 ENOTSUPP = 524  # kernel-internal (include/linux/errno.h), returned by some map ops
+
+
+# Buffers from this size on are anonymous memory mappings: the kernel hands out zeroed
+# pages on first touch, so a map costs the memory its used entries touch, not its
+# max_entries (a 100M-entry array is a few pages until a program writes to it).
+LAZY_BYTES = 1 << 20
+
+
+def zeroed(size: int):
+    """A zero-filled, writable, fixed-size buffer (bytearray, or mmap when large)."""
+    if size < LAZY_BYTES:
+        return bytearray(size)
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
+def clear(buf) -> None:
+    """Zero a buffer from `zeroed` in place (a large one gives its pages back)."""
+    if isinstance(buf, mmap.mmap):
+        buf.madvise(mmap.MADV_DONTNEED)  # private anonymous pages read back as zeros
+    else:
+        buf[:] = bytes(len(buf))
 
 
 def round8(n: int) -> int:

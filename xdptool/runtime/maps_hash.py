@@ -6,6 +6,7 @@ deleted.  Layout of `buffer` (little-endian):
 
     header   0: u64 count   (live elements)
              8: u64 tick    (LRU clock: bumped and stored in a slot on every use)
+            16: u64 version (bumped by every insert and delete)
     slot i at HEADER + i * slot_size, i < capacity = next_pow2(max(2 * max_entries, 2)):
         +0   u32 state      0 empty, 1 used, 2 deleted (tombstone)
         +4   u32 reserved
@@ -16,9 +17,11 @@ deleted.  Layout of `buffer` (little-endian):
 Hash: FNV-1a 64 over the key bytes (offset basis 0xcbf29ce484222325, prime
 0x100000001b3); home slot = hash & (capacity - 1); probe i, i+1, ... (mod
 capacity) until the key or an empty slot; tombstones are skipped by lookups and
-reused by inserts.  A compiled engine may look keys up directly in these bytes
-(and must bump `tick`/`stamp` for LRU maps); every insert and delete goes through
-this class, which keeps a Python index of key -> slot beside the table.
+reused by inserts.  The bytes are the whole state: a compiled engine looks up,
+inserts and deletes in them directly (bumping `tick`/`stamp` for LRU maps and
+`version` for inserts and deletes); this class keeps a Python index of
+key -> slot beside the table and rebuilds it when `version` is not the one it
+last saw.
 
 Kernel semantics (kernel/bpf/hashtab.c): flags > BPF_EXIST -> -EINVAL; NOEXIST on a
 present key -> -EEXIST; EXIST on a missing key -> -ENOENT; inserting into a full
@@ -32,9 +35,10 @@ from typing import Iterable
 
 from ..elf.model import MapDef, MapType
 from .config import RuntimeConfig
-from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, ENOENT, Map, round8, update_flags_error
+from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, ENOENT, Map, clear, round8, update_flags_error, zeroed
 
-HEADER = 16
+HEADER = 24
+COUNT_OFFSET, TICK_OFFSET, VERSION_OFFSET = 0, 8, 16
 SLOT_HEADER = 16
 EMPTY, USED, DELETED = 0, 1, 2
 FNV_OFFSET = 0xCBF29CE484222325
@@ -63,14 +67,36 @@ class HashMap(Map):
         self.key_stride = round8(self.key_size)
         self.slot_size = SLOT_HEADER + self.key_stride + self.ncpus * self.value_stride
         self.capacity = next_pow2(max(2 * self.max_entries, 2))
-        self.buffer = bytearray(HEADER + self.capacity * self.slot_size)
-        self.index: dict[bytes, int] = {}  # key -> slot number
+        self.buffer = zeroed(HEADER + self.capacity * self.slot_size)
+        self._header = memoryview(self.buffer)[:HEADER].cast("Q")
+        self._index: dict[bytes, int] = {}  # key -> slot number, as of version _version
+        self._version = 0
         self.layout.update(
             header=HEADER, slot_size=self.slot_size, capacity=self.capacity, key_offset=SLOT_HEADER,
             key_size=self.key_size, value_offset=SLOT_HEADER + self.key_stride, value_stride=self.value_stride,
             ncpus=self.ncpus, hash="fnv1a64", states={"empty": EMPTY, "used": USED, "deleted": DELETED},
-            count_offset=0, tick_offset=8, stamp_offset=8, lru=self.lru,
+            count_offset=COUNT_OFFSET, tick_offset=TICK_OFFSET, version_offset=VERSION_OFFSET, stamp_offset=8,
+            lru=self.lru,
         )
+
+    @property
+    def index(self) -> dict[bytes, int]:
+        """key -> slot, rebuilt from the table when someone else inserted or deleted."""
+        if self._header[2] != self._version:
+            self._index = {}
+            states = self.buffer[HEADER:HEADER + self.capacity * self.slot_size:self.slot_size]  # byte 0 of each slot
+            n = states.find(USED)
+            while n >= 0:
+                base = self._slot(n) + SLOT_HEADER
+                self._index[bytes(self.buffer[base:base + self.key_size])] = n
+                n = states.find(USED, n + 1)
+            self._version = self._header[2]
+        return self._index
+
+    def _changed(self) -> None:
+        """After an insert or delete here: the count, and a version this index has seen."""
+        self._header[COUNT_OFFSET // 8] = len(self._index)
+        self._version = self._header[2] = (self._header[2] + 1) & U64
 
     # -- slots ---------------------------------------------------------------------
     def _slot(self, n: int) -> int:
@@ -79,13 +105,10 @@ class HashMap(Map):
     def value_offset(self, slot: int, cpu: int = 0) -> int:
         return self._slot(slot) + SLOT_HEADER + self.key_stride + cpu * self.value_stride
 
-    def _set_count(self) -> None:
-        self.buffer[0:8] = len(self.index).to_bytes(8, "little")
-
     def touch(self, slot: int) -> None:
         """LRU: stamp the slot with the next tick."""
-        tick = int.from_bytes(self.buffer[8:16], "little") + 1
-        self.buffer[8:16] = tick.to_bytes(8, "little")
+        tick = (self._header[TICK_OFFSET // 8] + 1) & U64
+        self._header[TICK_OFFSET // 8] = tick
         base = self._slot(slot)
         self.buffer[base + 8:base + 16] = tick.to_bytes(8, "little")
 
@@ -153,7 +176,7 @@ class HashMap(Map):
         self.buffer[base] = USED
         self.buffer[base + SLOT_HEADER:base + SLOT_HEADER + self.key_size] = key
         self.index[key] = slot
-        self._set_count()
+        self._changed()
         return slot
 
     def _evict(self) -> None:
@@ -165,7 +188,7 @@ class HashMap(Map):
         if slot is None:
             return -ENOENT
         self.buffer[self._slot(slot)] = DELETED
-        self._set_count()
+        self._changed()
         return 0
 
     def keys(self) -> Iterable[bytes]:
@@ -176,5 +199,6 @@ class HashMap(Map):
         return sorted(self.index, key=lambda k: self._stamp(self.index[k]))
 
     def clear(self) -> None:
-        self.buffer[:] = bytes(len(self.buffer))
-        self.index.clear()
+        clear(self.buffer)
+        self._index = {}
+        self._version = 0

@@ -18,7 +18,7 @@ from typing import Iterable
 
 from ..elf.model import MapDef, MapType
 from .config import RuntimeConfig
-from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC, Map, MapError
+from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC, Map, MapError, clear, zeroed
 
 
 def _mask_prefix(data: bytes, bits: int) -> bytes:
@@ -38,7 +38,7 @@ class LpmTrieMap(Map):
             raise MapError(f"map {self.name}: lpm_trie key_size must exceed 4 (u32 prefixlen + data)")
         self.data_size = self.key_size - 4
         self.max_prefixlen = 8 * self.data_size
-        self.buffer = bytearray(self.max_entries * self.value_stride)
+        self.buffer = zeroed(self.max_entries * self.value_stride)
         self.entries: dict[tuple[int, bytes], tuple[int, bytes]] = {}  # (plen, prefix) -> (slot, key)
         self.free: list[int] = []
         self.layout.update(stride=self.value_stride, entries=self.max_entries)
@@ -101,7 +101,7 @@ class LpmTrieMap(Map):
         return sorted(key for _, key in self.entries.values())
 
     def clear(self) -> None:
-        self.buffer[:] = bytes(len(self.buffer))
+        clear(self.buffer)
         self.entries.clear()
         self.free = list(range(self.max_entries - 1, -1, -1))
 

@@ -10,10 +10,13 @@ they came, and copying them would cost more than running the program).  Only the
 dirtied are re-zeroed (`env.dirty_lo/hi`, widened by every packet-pointer move),
 so a 64-byte packet does not pay for clearing a 4 KiB frame.
 
+A redirected packet's target (env.redir_*, set by the native redirect helpers)
+is appended to the redirect log: its index, then the REDIRECT_FIELDS.
+
 It returns early — the index of the first packet not run — when Python must
 look: after a packet that faulted or called a Python helper (its fault wording,
-redirect, trace output and scratch regions live on the Python side), or before
-a packet that may not fit the frame or the output buffer.
+trace output and scratch regions live on the Python side), or before a packet
+that may not fit the frame, the output buffer or the redirect log.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ..config import SKB_SHARED_INFO_TAILROOM
-from .env import ENV, R_HI, R_LO, REGION_WORDS
+from ..helpers import XDP_REDIRECT
+from .env import ENV, R_HI, R_LO, REDIRECT_FIELDS, REDIRECT_WORDS, REGION_WORDS, RedirectKind
 from .irtypes import I1, I8, I32, I64, I8P, c64
 from .memory import MemoryModel
 
@@ -96,6 +100,8 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     inside = b.icmp_unsigned("<=", b.add(offset, length), ENV.load(b, env, "in_size"))
     fits = b.and_(b.icmp_unsigned("<=", need, capacity), b.icmp_unsigned(">=", room, capacity))
     fits = b.and_(fits, inside)
+    log_room = b.icmp_unsigned("<", ENV.load(b, env, "redir_used"), ENV.load(b, env, "redir_capacity"))
+    fits = b.and_(fits, log_room)
     ready = fn.append_basic_block("ready")
     b.cbranch(fits, ready, stop_before)
 
@@ -117,7 +123,7 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
         ENV.store(b, env, "init_regs", c64(0), index=n)
     ENV.store(b, env, "init_regs", ENV.load(b, env, "ctx_base"), index=1)
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, c64(0)), index=10)
-    for name in ("fault_kind", "cb_used", "insns"):
+    for name in ("fault_kind", "cb_used", "insns", "redir_kind"):
         ENV.store(b, env, name, c64(0))
     r0 = b.call(prog, [env])
 
@@ -151,6 +157,17 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     ENV.store(b, env, "out_used", b.add(used, out_len))
     b.branch(recorded)
     b.position_at_end(recorded)
+    redir_kind = ENV.load(b, env, "redir_kind")
+    logged = b.and_(b.icmp_unsigned("==", retval, ir.Constant(I32, XDP_REDIRECT)),
+                    b.and_(b.icmp_unsigned("!=", redir_kind, c64(RedirectKind.NONE)),
+                           b.icmp_unsigned("!=", redir_kind, c64(RedirectKind.PYTHON))))
+    with b.if_then(logged):
+        used = ENV.load(b, env, "redir_used")
+        base = b.mul(used, c64(REDIRECT_WORDS))
+        b.store(i, _array_ptr(b, env, "redir_log", I64, base))
+        for n, name in enumerate(REDIRECT_FIELDS):
+            b.store(ENV.load(b, env, name), _array_ptr(b, env, "redir_log", I64, b.add(base, c64(1 + n))))
+        ENV.store(b, env, "redir_used", b.add(used, c64(1)))
     after = b.add(i, c64(1))
     attention = b.or_(faulted, b.icmp_unsigned("!=", ENV.load(b, env, "cb_used"), c64(0)))
     back = b.block

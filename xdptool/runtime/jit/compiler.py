@@ -5,9 +5,10 @@ Exported functions (C ABI):
     uint64 xdp_batch(env*, start, end)    the packet loop of batch.py; returns
                                           the index of the first packet not run
 
-The result is cached on the `Program` object, keyed by what the code depends
-on (the instructions never change; the map shapes and the CPU count do), so
-engines created for the same program share native code.
+LLVM's object code for the module goes through the persistent cache (cache.py):
+a program compiled once starts in milliseconds the next time.  Within a process
+the result is also cached on the `Program` object (engine.py), keyed by what the
+code depends on, so engines created for the same program share native code.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from dataclasses import dataclass, field
 
 import llvmlite.ir as ir
 
-from ...ebpf.insn import Instruction
-from . import backend
+from . import backend, cache
 from .batch import build_batch
 from .env import ENV
 from .helpers import HelperEmitter
 from .irtypes import I64
 from .memory import MemoryModel
-from .translate import ENV_PTR, Translator
+from .natives import native_emitters
+from .translate import ENV_PTR, Translator, Unit
 
 STACK_SIZE = 512
 
@@ -34,17 +35,21 @@ class CompiledProgram:
     run_address: int
     batch_address: int
     helpers_called: set[int] = field(default_factory=set)
-    imm_slots: dict[int, int] = field(default_factory=dict)  # ld_imm64 pc -> env.imm_table index
+    imm_slots: dict[tuple[int, int], int] = field(default_factory=dict)  # (unit, ld_imm64 pc) -> env.imm_table index
     messages: list[str] = field(default_factory=list)  # MESSAGE fault texts by index
+    from_cache: bool = False
+
+    def meta(self) -> dict:
+        """The tables beside the code, as the cache stores them (JSON)."""
+        return {"helpers_called": sorted(self.helpers_called), "messages": self.messages,
+                "imm_slots": [[unit, pc, slot] for (unit, pc), slot in self.imm_slots.items()]}
 
 
-def compile_program(insns: list[Instruction], *, natives=None, name: str = "prog",
-                    checked: bool = True) -> CompiledProgram:
-    """Native code for `insns`: the program, `xdp_run` and the `xdp_batch` loop."""
+def _build(units: list[Unit], shapes, tail_targets, name: str, checked: bool) -> tuple[bytes, dict]:
     module = backend.new_module(name)
-    helpers = HelperEmitter(natives)
+    helpers = HelperEmitter(native_emitters(shapes, tail_targets))
     memory = MemoryModel(STACK_SIZE)
-    translator = Translator(module, insns, "prog", memory, helpers, checked)
+    translator = Translator(module, units, "prog", memory, helpers, checked)
     prog = translator.translate()
     run = ir.Function(module, ir.FunctionType(I64, [ENV_PTR]), name="xdp_run")
     b = ir.IRBuilder(run.append_basic_block("entry"))
@@ -53,7 +58,32 @@ def compile_program(insns: list[Instruction], *, natives=None, name: str = "prog
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, ir.Constant(I64, 0)), index=10)
     b.ret(b.call(prog, [env]))
     build_batch(module, prog, memory)
-    compiled = backend.compile_module(module)
-    batch = compiled.address("xdp_batch")
-    return CompiledProgram(compiled, compiled.address("xdp_run"), batch, helpers.called, translator.imm_slots,
-                           translator.messages)
+    meta = CompiledProgram(None, 0, 0, helpers.called, translator.imm_slots, translator.messages).meta()
+    return backend.emit_object(module), meta
+
+
+def compile_program(units: list[Unit], shapes=(), *, tail_targets: dict[int, int] | None = None,
+                    name: str = "prog", checked: bool = True) -> CompiledProgram:
+    """Native code for `units` (unit 0 the entry program): the program, `xdp_run` and
+    the `xdp_batch` loop, from the persistent cache when it has them."""
+    key = cache.key_for(units, shapes, tail_targets, checked, name)
+    entry = cache.load(key)
+    compiled = None
+    if entry is not None:
+        code, meta = entry
+        try:
+            compiled = backend.load_object(code)
+            result = _program(compiled, meta, True)
+        except (RuntimeError, KeyError, TypeError, ValueError):
+            compiled = None  # a damaged entry: rebuilt below
+    if compiled is None:
+        code, meta = _build(units, shapes, tail_targets, name, checked)
+        cache.store(key, code, meta)
+        result = _program(backend.load_object(code), meta, False)
+    return result
+
+
+def _program(compiled: backend.Compiled, meta: dict, from_cache: bool) -> CompiledProgram:
+    return CompiledProgram(compiled, compiled.address("xdp_run"), compiled.address("xdp_batch"),
+                           set(meta["helpers_called"]), {(u, pc): slot for u, pc, slot in meta["imm_slots"]},
+                           list(meta["messages"]), from_cache)

@@ -15,29 +15,31 @@ results identical by construction rather than by imitation:
 from __future__ import annotations
 
 import ctypes
+import sys
 from array import array
+from collections import Counter
 from typing import Sequence
 
 from ...ebpf.insn import Instruction
 from ...elf.model import Program
 from ...errors import XdpError
 from ...platform.ctx import FIELD_SIZE, XDP_MD
+from ...platform.helpers import helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, RunResult, XdpContext
-from ..helpers import XDP_REDIRECT
+from ..helpers import XDP_REDIRECT, broadcast_target, ifindex_target, map_target
 from ..maps import MapStore
 from ..memory import MemoryFault
-from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _TailCall
-from .compiler import CompiledProgram, compile_program
-from .env import ENV, FaultKind
+from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _Compiled, _TailCall
+from .compiler import compile_program
+from .env import ENV, REDIRECT_FIELDS, REDIRECT_WORDS, FaultKind, RedirectKind
 from .helpers import CALLBACK_TYPE
 from .irtypes import M64
 from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
-from .natives import native_emitters
-from .translate import needs_budget_checks
 from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
+from .translate import Unit, needs_budget_checks
 
 # (ctx_values index, XdpContext attribute) of each scalar xdp_md field
 SCALAR_SLOTS = tuple((f.offset // FIELD_SIZE, f.name) for f in XDP_MD if not f.is_pointer)
@@ -48,18 +50,50 @@ _BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64
 
 
 _NATIVE_FRAME = (-1, None, 0, 0, 0, 0, 0)  # a native call frame, as the shadow's frame stack sees it
+TAIL_CALL = 12  # bpf_tail_call
+# Programs larger than this run on the interpreter (one line on stderr says so): LLVM's
+# memory and time grow faster than the program, and a million-instruction program
+# (which the kernel accepts) would need gigabytes to compile.
+MAX_JIT_SLOTS = 100_000
+REDIRECT_LOG = 4096  # records in the batch's redirect log (the batch stops when it is full)
 
 
-def compiled_for(program: Program, shapes: tuple[MapShape, ...], max_insns: int) -> CompiledProgram:
-    """Native code for `program`, compiled once per map shapes and budget checking and
-    cached on the program."""
-    checked = needs_budget_checks(program.insns, max_insns)
+def program_units(shadow: VmEngine, program: Program) -> tuple[list[Unit], list, dict[int, int] | None]:
+    """The units a program's module holds: the program, and when it makes tail calls every
+    program of its object (a prog_array slot may name any); with the interpreter's
+    compiled form of each (fault lines) and {program index: unit} for tail calls."""
+    main = shadow.main
+    if not any(insn.is_helper_call and insn.imm == TAIL_CALL for insn in program.insns):
+        return [Unit(0, program.name, program.insns)], [main], None
+    units, comps, targets = [Unit(0, program.name, program.insns)], [main], {}
+    for index, other in enumerate(shadow._programs):
+        if other is program:
+            targets[index] = 0
+            continue
+        comp = shadow._compiled.get(other.name)
+        if comp is None:
+            try:
+                comp = shadow._compile(other.name, other.insns)
+            except XdpError as exc:
+                comp = _Compiled(other.name, [])
+                comp.error = str(exc)
+        targets[index] = len(units)
+        units.append(Unit(len(units), other.name, other.insns if comp.error is None else [], comp.error))
+        comps.append(comp)
+    return units, comps, targets
+
+
+def compiled_for(program: Program, shadow: VmEngine, shapes: tuple[MapShape, ...]):
+    """(native code, units, their interpreter forms) for `program`, compiled once per map
+    shapes and budget checking and cached on the program."""
+    units, comps, targets = program_units(shadow, program)
+    checked = needs_budget_checks([u.insns for u in units], shadow.config.max_insns)
     cache = program.__dict__.setdefault("_jit_cache", {})
     compiled = cache.get((shapes, checked))
     if compiled is None:
         compiled = cache[(shapes, checked)] = compile_program(
-            program.insns, natives=native_emitters(shapes), name=program.name, checked=checked)
-    return compiled
+            units, shapes, tail_targets=targets, name=program.name, checked=checked)
+    return compiled, units, comps
 
 
 def _shapes(shadow: VmEngine) -> tuple[MapShape, ...]:
@@ -67,13 +101,11 @@ def _shapes(shadow: VmEngine) -> tuple[MapShape, ...]:
     return map_shapes(shadow.maps, handles, shadow.config.cpu)
 
 
-TAIL_CALL = 12  # bpf_tail_call
-
-
-def interpreted_only(program: Program) -> bool:
-    """Programs the JIT leaves to the interpreter: tail calls replace the running
-    program mid-run, which the native code does not do (yet)."""
-    return any(insn.is_helper_call and insn.imm == TAIL_CALL for insn in program.insns)
+def too_large(program: Program) -> bool:
+    """Whether the program runs on the interpreter instead (MAX_JIT_SLOTS)."""
+    programs = program.object.programs if program.object is not None else []
+    unique = {id(p): p for p in [program, *programs]}.values()
+    return sum(insn.slots for p in unique for insn in p.insns) > MAX_JIT_SLOTS
 
 
 class JitEngine:
@@ -83,24 +115,29 @@ class JitEngine:
 
     def __init__(self, program: Program | None, maps: MapStore | None = None,
                  config: RuntimeConfig | None = None, *, _raw: tuple[list[Instruction], dict] | None = None):
+        self.fallbacks: Counter[int] = Counter()  # helper id -> calls that went through Python
         if _raw is None:
             # The shadow refuses what the interpreter refuses (unknown helpers, kfuncs, ...).
             self.shadow = VmEngine(program, maps, config)
-            self.interpreted = interpreted_only(program)
+            self._init_common(program)
+            self.interpreted = too_large(program)
+            if self.interpreted:
+                print(f"xdptool: note: {program.name} has more than {MAX_JIT_SLOTS} instructions "
+                      "(with its object's programs); the jit runs it on the vm engine", file=sys.stderr)
+                return
             shapes = _shapes(self.shadow)
-            self.native = compiled_for(program, shapes, self.shadow.config.max_insns)
+            self.native, self.units, self.comps = compiled_for(program, self.shadow, shapes)
             self.comp = self.shadow.main
         else:
             insns, helpers = _raw
             self.shadow = VmEngine(None, maps, config, helpers=helpers)
+            self._init_common(program)
             self.interpreted = False
             self.comp = self.shadow._compile("raw", insns)
             shapes = _shapes(self.shadow)
-            self.native = compile_program(insns, natives=native_emitters(shapes),
+            self.units, self.comps = [Unit(0, "raw", insns)], [self.comp]
+            self.native = compile_program(self.units, shapes,
                                           checked=needs_budget_checks(insns, self.shadow.config.max_insns))
-        self.program = program
-        self.maps = self.shadow.maps
-        self.config = self.shadow.config
         self.env = ENV.struct()
         self._env_addr = ctypes.addressof(self.env)
         self._callback = CALLBACK_TYPE(self._helper_callback)
@@ -109,11 +146,25 @@ class JitEngine:
         self._pending_fault: Fault | None = None
         self._error: BaseException | None = None
         self._imm = (ctypes.c_uint64 * max(1, len(self.native.imm_slots)))()
-        by_pc = {insn.pc: insn for insn in (program.insns if program is not None else insns)}
-        for pc, slot in self.native.imm_slots.items():
-            self._imm[slot] = self.shadow._imm64(by_pc[pc]) & M64
+        by_pc = [{insn.pc: insn for insn in unit.insns} for unit in self.units]
+        for (unit, pc), slot in self.native.imm_slots.items():
+            self._imm[slot] = self.shadow._imm64(by_pc[unit][pc]) & M64
+        self._redirect_log = array("Q", bytes(8 * REDIRECT_WORDS * REDIRECT_LOG))
         self._setup_env()
         self.mirror = RegionMirror(self.shadow, self.env, shapes)
+
+    def _init_common(self, program) -> None:
+        self.program = program
+        self.maps = self.shadow.maps
+        self.config = self.shadow.config
+
+    def helper_fallbacks(self) -> dict[str, int]:
+        """Per helper the program calls: how many of its calls ran a Python implementation
+        (all of them when the program runs interpreted)."""
+        if self.interpreted:
+            return {}
+        ids = sorted(self.native.helpers_called | set(self.fallbacks))
+        return {helper_name(i) if known_helper(i) else f"#{i}": self.fallbacks.get(i, 0) for i in ids}
 
     # -- env -------------------------------------------------------------------------
     def _setup_env(self) -> None:
@@ -131,6 +182,9 @@ class JitEngine:
         env.clock_step = self.config.clock_step_ns & M64
         env.cpu = self.config.cpu
         env.jiffies = self.config.jiffies & M64
+        env.func_id = shadow.func_region.id
+        env.redir_log = address_of(self._redirect_log)
+        env.redir_capacity = REDIRECT_LOG
         for depth, region in enumerate(shadow.stack_regions[:MAX_CALL_FRAMES]):
             env.stack_ids[depth] = region.id
 
@@ -173,14 +227,16 @@ class JitEngine:
             if helper_id == GROW_REGIONS:
                 self.mirror.grow()
                 return 0
+            self.fallbacks[helper_id] += 1
             self.mirror.to_python()
             self._services_to_shadow()
             self._packet_to_shadow()
             spec = shadow.helpers.get(helper_id)
             if spec is None:
                 raise MemoryFault(f"callx to helper #{helper_id}, which the runtime does not implement")
-            shadow._current_comp = self.comp
             env = self.env
+            shadow._current_comp = self.comps[env.cb_prog]
+            redirect = shadow.state.redirect
             # Callbacks (bpf_loop ...) run in the interpreter one frame below the
             # native call depth, on the same instruction budget.
             shadow.frames[:] = [_NATIVE_FRAME] * env.cb_depth
@@ -193,13 +249,17 @@ class JitEngine:
             finally:
                 env.cb_insns = shadow.count - before
                 self._services_to_native()
+            if shadow.state.redirect is not redirect:
+                env.redir_kind = RedirectKind.PYTHON
             self._packet_to_native()
             return env.cb_r0 if result is None else result & M64
         except MemoryFault as exc:
-            where = getattr(exc, "where", None)  # a fault inside a callback: its own pc
-            self._pending_fault = self._fault_from(exc, where[1] if where else pc)
-        except _TailCall:  # only a callx can get here: direct tail calls run interpreted
-            self._error = XdpError("the jit engine cannot make a tail call through callx; use --target vm")
+            where = getattr(exc, "where", None)  # a fault inside a callback: its own program and pc
+            self._pending_fault = (self._fault_from(exc, where[1], where[0]) if where else
+                                   self._fault_from(exc, pc, self.comps[self.env.cb_prog]))
+        except _TailCall:  # only a callx or a callback run in Python gets here: tail calls are native
+            self._error = XdpError("the jit engine cannot make a tail call through callx or from a callback "
+                                   "run by a Python helper; use --target vm")
         except BaseException as exc:  # noqa: BLE001 - must not unwind through native frames
             self._error = exc
         self.env.fault_kind = FaultKind.HELPER
@@ -207,8 +267,8 @@ class JitEngine:
         return 0
 
     # -- faults ----------------------------------------------------------------------------
-    def _fault_from(self, exc: MemoryFault, pc: int) -> Fault:
-        insn = self.comp.insns.get(pc)
+    def _fault_from(self, exc: MemoryFault, pc: int, comp=None) -> Fault:
+        insn = (comp or self.comp).insns.get(pc)
         return Fault(pc=pc, message=exc.message, address=exc.address, region=exc.region,
                      line=insn.line if insn is not None else None)
 
@@ -217,15 +277,15 @@ class JitEngine:
         kind = env.fault_kind
         if kind == FaultKind.NONE:
             return None
-        pc = env.fault_pc
+        pc, comp = env.fault_pc, self.comps[env.fault_prog]
         if kind == FaultKind.HELPER:
             return self._pending_fault
         if kind == FaultKind.MEMORY:
-            return self._fault_from(self._memory_fault(env.fault_addr, env.fault_size, env.fault_write), pc)
+            return self._fault_from(self._memory_fault(env.fault_addr, env.fault_size, env.fault_write), pc, comp)
         if kind == FaultKind.INSN_LIMIT:
             exc = MemoryFault(f"executed more than {self.config.max_insns} instructions (max_insns): runaway loop?")
-            return self._fault_from(exc, pc)
-        return self._fault_from(MemoryFault(self.native.messages[env.fault_addr]), pc)
+            return self._fault_from(exc, pc, comp)
+        return self._fault_from(MemoryFault(self.native.messages[env.fault_addr]), pc, comp)
 
     def _memory_fault(self, addr: int, size: int, write: int) -> MemoryFault:
         """The interpreter's own fault for this access (it must fail there too)."""
@@ -235,7 +295,7 @@ class JitEngine:
         try:
             if write & ACCESS_HELPER:
                 if write & 1:
-                    mem.write(addr, bytes(size))
+                    mem.resolve(addr, size, True)  # what mem.write checks, without the bytes
                 else:
                     mem.read(addr, size)
             elif write:
@@ -257,6 +317,7 @@ class JitEngine:
         env.fault_kind = 0
         env.stop = 0
         env.insns = 0
+        env.redir_kind = RedirectKind.NONE
         self._pending_fault = None
         self._error = None
         self._services_to_native()
@@ -285,10 +346,23 @@ class JitEngine:
             shadow._end_run()
         shadow.count = self.env.insns
         retval = 0 if fault is not None else r0 & M32
-        redirect = run.redirect if fault is None and retval == XDP_REDIRECT else None
+        redirect = self._redirect(run) if fault is None and retval == XDP_REDIRECT else None
         return RunResult(retval=retval, packet=shadow.xdp.packet, redirect=redirect, fault=fault,
                          trace_printk=run.trace_printk, events=run.events, insns_executed=self.env.insns,
                          meta=shadow.xdp.meta)
+
+    def _redirect(self, run, record=None) -> dict | None:
+        """RunResult.redirect from the env's redirect fields (or a log record of them)."""
+        kind, map_index, key, target, flags = record or [getattr(self.env, name) for name in REDIRECT_FIELDS]
+        if kind == RedirectKind.PYTHON:
+            return run.redirect
+        if kind == RedirectKind.IFINDEX:
+            return ifindex_target(target)
+        if kind == RedirectKind.MAP:
+            return map_target(self.maps.by_index[map_index], key, target)
+        if kind == RedirectKind.BROADCAST:
+            return broadcast_target(self.maps.by_index[map_index], flags)
+        return None
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
         """Every packet through the native packet loop (`run_packed`), as RunResults."""
@@ -332,6 +406,7 @@ class JitEngine:
             env.out_buf, env.out_capacity = ctypes.addressof(out_view), len(out)
             done, run = self._native_batch(index, count)
             del out_view
+            self._drain_redirects(results)
             if done == index:  # packet `index` is not in the buffer, or needs a bigger frame or output
                 offset, length = offsets[index], lengths[index]
                 if offset + length > size:
@@ -393,12 +468,19 @@ class JitEngine:
             raise error
         return done, run
 
+    def _drain_redirects(self, results: PackedResults) -> None:
+        """The native redirect log of the last batch call into `results.redirects`."""
+        log, used = self._redirect_log, self.env.redir_used
+        for at in range(0, used * REDIRECT_WORDS, REDIRECT_WORDS):
+            results.redirects[log[at]] = self._redirect(None, log[at + 1:at + REDIRECT_WORDS])
+        self.env.redir_used = 0
+
     def _collect(self, results: PackedResults, index: int, run) -> None:
         """What a packet left on the Python side: its fault, redirect, output."""
         fault = self._native_fault()
         if fault is not None:
             results.faults[index] = fault
-        elif results.retvals[index] == XDP_REDIRECT and run.redirect is not None:
+        elif results.retvals[index] == XDP_REDIRECT and self.env.redir_kind == RedirectKind.PYTHON:
             results.redirects[index] = run.redirect
         if run.trace_printk:
             results.trace_printk[index] = run.trace_printk

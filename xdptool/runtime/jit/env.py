@@ -39,6 +39,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("fault_addr", 1),  # out
     ("fault_size", 1),  # out
     ("fault_write", 1),  # out: 1 if the faulting access was a write
+    ("fault_prog", 1),  # out: the unit (program) the fault is in (translate.Unit.index)
     ("regions", 1),  # pointer to the region table (REGION_WORDS words per region id)
     ("region_count", 1),  # capacity of the region table (ids beyond the live ones are empty)
     ("next_region_id", 1),  # the id the next new region gets (the shadow's AddressSpace._next_id)
@@ -78,7 +79,8 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("cb_r0", 1),  # r0 before a Python helper call (a helper may leave it unchanged)
     ("cb_depth", 1),  # call depth at a Python helper call (callbacks run one frame deeper)
     ("cb_total", 1),  # instructions Python helpers ran so far in this run
-    ("cb_insns", 1),  # instructions the interpreter ran inside a Python helper (callbacks)
+    ("cb_insns", 1),
+    ("cb_prog", 1),  # the unit (program) a Python helper is called from  # instructions the interpreter ran inside a Python helper (callbacks)
     ("stop", 1),  # set by a callback to end the batch early (a Python exception)
     ("cb_used", 1),  # set by every Python helper call: the packet needs Python's attention
     ("ctx_base", 1),  # address of the xdp_md context (r1 at entry)
@@ -86,7 +88,31 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("min_frame_size", 1),  # config.frame_size (a bigger packet gets a bigger frame)
     ("dirty_lo", 1),  # frame bytes [dirty_lo, dirty_hi) may be non-zero
     ("dirty_hi", 1),
+    ("func_id", 1),  # region id of function pointers (callbacks: VmEngine.func_region)
+    # the run's redirect (RunState.redirect, natively): RedirectKind, map index, key, target, flags
+    ("redir_kind", 1),
+    ("redir_map", 1),
+    ("redir_key", 1),
+    ("redir_target", 1),
+    ("redir_flags", 1),
+    # the batch's redirect log: REDIRECT_WORDS words per redirected packet (index, then the above)
+    ("redir_log", 1),
+    ("redir_capacity", 1),  # records
+    ("redir_used", 1),
 )
+
+class RedirectKind(enum.IntEnum):
+    """What env.redir_kind says about the run's redirect target."""
+
+    NONE = 0
+    IFINDEX = 1  # bpf_redirect: redir_target
+    MAP = 2  # bpf_redirect_map hit: redir_map, redir_key, redir_target
+    BROADCAST = 3  # bpf_redirect_map with BPF_F_BROADCAST: redir_map, redir_flags
+    PYTHON = 4  # set by a Python helper: the shadow's RunState.redirect
+
+
+REDIRECT_FIELDS = ("redir_kind", "redir_map", "redir_key", "redir_target", "redir_flags")
+REDIRECT_WORDS = 1 + len(REDIRECT_FIELDS)
 
 # Region table entry: host address of buf[0], lo, hi, writable (1) / read-only (0).
 REGION_WORDS = 4

@@ -1,8 +1,9 @@
 """Helper calls in IR: native code for the hot helpers, a Python callback for the rest.
 
-Native (no Python on the path): map_lookup_elem / update / delete on array,
-percpu_array, hash and percpu_hash maps (maps.py emits them over the runtime's
-own map buffers), and the helpers `natives.py` lists.  Every other helper goes
+Native (no Python on the path): the map helpers on the kinds maps.py handles
+(over the runtime's own map buffers), and the helpers `natives.py` lists.  A
+native emitter may still take the callback on a path it cannot handle (a map
+kind handled in Python, a function pointer from elsewhere).  Every other helper goes
 through one ctypes callback into the runtime's Python implementation
 (xdptool/runtime/helpers.py), with the run state synchronised around it, so
 semantics are the interpreter's by construction.  After a callback the code
@@ -71,13 +72,12 @@ class HelperEmitter:
         ENV.store(b, t.env, "cb_r0", t.reg(b, 0))
         ENV.store(b, t.env, "cb_depth", b.load(t.depth))
         ENV.store(b, t.env, "cb_total", b.load(t.callback_count))
+        ENV.store(b, t.env, "cb_prog", c64(t.unit.index))
         fn_ptr = b.inttoptr(ENV.load(b, t.env, "helper_cb"), _CALLBACK_IR.as_pointer())
         env_int = b.ptrtoint(t.env, I64)
         result = b.call(fn_ptr, [env_int, helper_id, c64(insn.pc), *args])
         failed = b.icmp_unsigned("!=", ENV.load(b, t.env, "fault_kind"), c64(0))
-        ran = ENV.load(b, t.env, "cb_insns")
-        b.store(b.add(b.load(t.count), ran), t.count)
-        b.store(b.add(b.load(t.callback_count), ran), t.callback_count)
+        t.add_nested(b, ENV.load(b, t.env, "cb_insns"))
         with b.if_then(failed, likely=False):
             t.store_count(b)
             b.ret(c64(0))

@@ -3,10 +3,13 @@
 map_lookup_elem, map_update_elem and map_delete_elem are emitted in IR for the
 kinds whose storage layout is documented for this purpose (maps_array.py,
 maps_hash.py): array and percpu_array (update and lookup; delete is -EINVAL),
-hash, percpu_hash, lru_hash and lru_percpu_hash (lookup, LRU recency included;
-update of a present key, or -ENOENT/-EEXIST/-EINVAL answers).  Inserting a new
-hash key and deleting one change the Python index beside the table, so those
-go through the Python helper, as does every other map kind.
+hash, percpu_hash, lru_hash, lru_percpu_hash and devmap_hash (lookup, LRU
+recency included; update, insert with the kernel's -E2BIG or LRU eviction;
+delete), and the sparse arrays (prog_array, devmap, cpumap, xskmap: lookup).
+An insert or delete bumps the table's version word, which tells the Python
+side (HashMap) to rebuild its key index before it next looks.  Every other map
+kind goes through the Python helper.  `dispatch` is also how redirect_map and
+tail calls (control.py) find their map.
 
 A value pointer is an address in the value's own region, as the interpreter's
 `value_pointer` makes it: regions are numbered in first-use order, so native
@@ -29,7 +32,10 @@ import llvmlite.ir as ir
 from ...elf.model import MapType, RelocKind
 from ..maps_array import ArrayMap, SparseArrayMap
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
-from ..maps_hash import FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, USED, EMPTY, HashMap
+from ..maps_hash import (
+    COUNT_OFFSET, DELETED, EMPTY, FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, TICK_OFFSET, USED, VERSION_OFFSET,
+    HashMap,
+)
 from ..memory import ORIGIN, REGION_SHIFT
 from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
 from .irtypes import I1, I32, I64, I8P, I64P, c64, join
@@ -41,7 +47,7 @@ if TYPE_CHECKING:
 MAP_WORDS = 2  # per map in env.map_table: host address of buffer, host address of its id table
 GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region table
 LOOKUP, UPDATE, DELETE = 1, 2, 3
-HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
+HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.DEVMAP_HASH}
 ARRAY_TYPES = {MapType.ARRAY, MapType.PERCPU_ARRAY}
 MAX_NATIVE_KEY = 256
 _WRITES_DST = {0x00, 0x01, 0x04, 0x07}  # LD, LDX, ALU, ALU64 write their dst register
@@ -69,6 +75,12 @@ class MapShape:
     key_stride: int = 0
     lru: bool = False
     readonly: bool = False
+    max_entries: int = 0
+    present_offset: int = -1  # sparse arrays: where the presence bytes start (-1: not sparse)
+
+    @property
+    def sparse(self) -> bool:
+        return self.present_offset >= 0
 
     @property
     def is_hash(self) -> bool:
@@ -90,18 +102,18 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int) -> tuple[MapShape, ..
     """Shapes of the maps native code handles (the others go through Python)."""
     shapes = []
     for index, m in enumerate(maps.by_index):
-        if isinstance(m, SparseArrayMap) or m.type not in HASH_TYPES | ARRAY_TYPES:
-            continue
-        if m.type in HASH_TYPES:
-            if m.key_size > MAX_NATIVE_KEY or not isinstance(m, HashMap):
+        if isinstance(m, HashMap):
+            if m.key_size > MAX_NATIVE_KEY:
                 continue
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.capacity, m.ncpus, cpu if m.ncpus > 1 else 0,
-                                   m.slot_size, m.key_stride, m.lru, m.readonly_for_program))
+                                   m.slot_size, m.key_stride, m.lru, m.readonly_for_program, m.max_entries))
         elif isinstance(m, ArrayMap) and m.key_size == 4:
+            present = m.layout["present_offset"] if isinstance(m, SparseArrayMap) else -1
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, m.ncpus, cpu if m.ncpus > 1 else 0,
-                                   readonly=m.readonly_for_program))
+                                   readonly=m.readonly_for_program, max_entries=m.max_entries,
+                                   present_offset=present))
     return tuple(shapes)
 
 
@@ -113,28 +125,26 @@ class MapHelpers:
         self.by_name = {s.name: s for s in shapes}
 
     def emitters(self) -> dict:
-        return {LOOKUP: self._emitter(LOOKUP), UPDATE: self._emitter(UPDATE), DELETE: self._emitter(DELETE)}
+        return {op: self._emitter(op) for op in _OPS}
 
     def _emitter(self, op: int):
         def emit(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | None:
-            if not self.shapes:
-                return None
-            return self._dispatch(t, b, insn, op, args)
+            return self.dispatch(t, b, insn, op, args, _OPS[op])
         return emit
 
     # -- which map -------------------------------------------------------------------
-    def _static_map(self, t: "Translator", insn) -> MapShape | None | bool:
-        """The map r1 certainly holds at `insn`: found when an ld_imm64 of a map sets
-        r1 earlier in the same straight-line run (False: a map handled in Python);
-        None when r1 may come from elsewhere."""
-        position = next(i for i, x in enumerate(t.insns) if x.pc == insn.pc)
+    def _static_map(self, t: "Translator", insn, reg: int) -> MapShape | None | bool:
+        """The map register `reg` certainly holds at `insn`: found when an ld_imm64 of a
+        map sets it earlier in the same straight-line run (False: a map handled in
+        Python); None when it may come from elsewhere."""
+        position = t.position[insn.pc]
         current = insn.pc
-        for prev in reversed(t.insns[:position]):
+        for prev in reversed(t.insns[max(0, position - 64):position]):
             if current in t.join_points or prev.is_call or prev.is_exit or (prev.is_branch and prev.op == 0):
-                return None  # another path may arrive here, or r1 was clobbered
-            if prev.is_atomic and prev.src == 1:
+                return None  # another path may arrive here, or the register was clobbered
+            if prev.is_atomic and prev.src == reg:
                 return None
-            if prev.dst == 1 and prev.cls in _WRITES_DST:
+            if prev.dst == reg and prev.cls in _WRITES_DST:
                 return self._shape_of(prev) if prev.is_ld_imm64 else None
             current = prev.pc
         return None
@@ -145,14 +155,18 @@ class MapHelpers:
             return self.by_name.get(reloc.map, False)
         return None
 
-    def _dispatch(self, t: "Translator", b: ir.IRBuilder, insn, op: int, args: list) -> ir.Value | None:
-        static = self._static_map(t, insn)
-        if static is False:
+    def dispatch(self, t: "Translator", b: ir.IRBuilder, insn, helper_id: int, args: list, op,
+                 reg: int = 1) -> ir.Value | None:
+        """r0 of helper `helper_id` whose map is in register `reg`: `op(t, b, insn, shape,
+        args)` for each map it may be (None from op: that map through Python), the Python
+        helper for any other map or a value that is not a map handle."""
+        static = self._static_map(t, insn, reg)
+        if static is False or not self.shapes:
             return None
         fallback = b.append_basic_block(f"pc{insn.pc}.map.python")
         done = b.append_basic_block(f"pc{insn.pc}.map.done")
         results: list[tuple[ir.Value, ir.Block]] = []
-        handle = args[0]
+        handle = args[reg - 1]
         is_handle = b.icmp_unsigned("==", b.and_(handle, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
         rid = b.select(is_handle, b.lshr(handle, c64(REGION_SHIFT)), c64(0))
         candidates = [static] if static is not None else list(self.shapes)
@@ -161,14 +175,14 @@ class MapHelpers:
             block = b.append_basic_block(f"pc{insn.pc}.map.{shape.name}")
             switch.add_case(c64(shape.handle_id), block)
             mb = ir.IRBuilder(block)
-            value = _OPS[op](t, mb, insn, shape, args)
+            value = op(t, mb, insn, shape, args)
             if value is None:  # this op on this kind: Python
                 mb.branch(fallback)
                 continue
             results.append((value, mb.block))
             mb.branch(done)
         fb = ir.IRBuilder(fallback)
-        python = t.helpers.callback(t, fb, insn, c64(op), args)
+        python = t.helpers.callback(t, fb, insn, c64(helper_id), args)
         results.append((python, fb.block))
         fb.branch(done)
         return join(b, done, results)
@@ -244,7 +258,7 @@ def _memcpy(b: ir.IRBuilder, module: ir.Module, dst: ir.Value, src: ir.Value, si
 
 
 def _hash_find(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, key: ir.Value):
-    """Probe the table: (found i1, slot number i64, slot host pointer)."""
+    """Probe the table: (found i1, slot number i64, slot host pointer, home slot)."""
     fn = b.function
     buf = _buffer(b, t.env, shape)
     mask = shape.entries - 1
@@ -281,25 +295,125 @@ def _hash_find(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, key: ir.
     b.branch(loop)
 
     found = join(b, out, [(ir.Constant(I1, 0), loop_end), (ir.Constant(I1, 1), check_end)], I1)
-    return found, n, slot_ptr
+    return found, n, slot_ptr, home
+
+
+def _header_word(b: ir.IRBuilder, env, shape: MapShape, offset: int) -> ir.Value:
+    return b.bitcast(b.gep(_buffer(b, env, shape), [c64(offset)]), I64P)
+
+
+def _add_to(b: ir.IRBuilder, pointer: ir.Value, delta: int) -> None:
+    b.store(b.add(b.load(pointer, align=1), c64(delta)), pointer, align=1)
+
+
+def _slot_pointer(b: ir.IRBuilder, env, shape: MapShape, slot: ir.Value) -> ir.Value:
+    return b.gep(_buffer(b, env, shape), [b.add(c64(HEADER), b.mul(slot, c64(shape.slot_size)))])
+
+
+def _slot_state(b: ir.IRBuilder, slot_ptr: ir.Value) -> ir.Value:
+    return b.bitcast(slot_ptr, I32.as_pointer())
+
+
+def _removed(b: ir.IRBuilder, env, shape: MapShape, slot_ptr: ir.Value) -> None:
+    """HashMap.delete on a found slot: a tombstone, one element fewer, a new version."""
+    b.store(ir.Constant(I32, DELETED), _slot_state(b, slot_ptr))
+    _add_to(b, _header_word(b, env, shape, COUNT_OFFSET), -1)
+    _add_to(b, _header_word(b, env, shape, VERSION_OFFSET), 1)
+
+
+def _evict_lru(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape) -> None:
+    """HashMap._evict: delete the element with the oldest stamp (a scan of the slots)."""
+    fn = b.function
+    env = t.env
+    entry = b.block
+    loop = fn.append_basic_block(f"pc{insn.pc}.evict")
+    body = fn.append_basic_block(f"pc{insn.pc}.evict.slot")
+    out = fn.append_basic_block(f"pc{insn.pc}.evict.done")
+    b.branch(loop)
+    b.position_at_end(loop)
+    n = b.phi(I64)
+    best = b.phi(I64)
+    victim = b.phi(I64)
+    n.add_incoming(c64(0), entry)
+    best.add_incoming(c64(-1), entry)
+    victim.add_incoming(c64(0), entry)
+    b.cbranch(b.icmp_unsigned("<", n, c64(shape.entries)), body, out)
+    b.position_at_end(body)
+    slot_ptr = _slot_pointer(b, env, shape, n)
+    used = b.icmp_unsigned("==", b.load(_slot_state(b, slot_ptr)), ir.Constant(I32, USED))
+    stamp = b.load(b.bitcast(b.gep(slot_ptr, [c64(8)]), I64P), align=1)
+    better = b.and_(used, b.icmp_unsigned("<", stamp, best))
+    best.add_incoming(b.select(better, stamp, best), body)
+    victim.add_incoming(b.select(better, n, victim), body)
+    n.add_incoming(b.add(n, c64(1)), body)
+    b.branch(loop)
+    b.position_at_end(out)
+    _removed(b, env, shape, _slot_pointer(b, env, shape, victim))
+
+
+def _insert(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, key: ir.Value, value: ir.Value,
+            home: ir.Value) -> None:
+    """HashMap._insert and the value writes of a fresh element (other CPUs' copies zeroed)."""
+    fn = b.function
+    env = t.env
+    entry = b.block
+    loop = fn.append_basic_block(f"pc{insn.pc}.insert.probe")
+    step = fn.append_basic_block(f"pc{insn.pc}.insert.next")
+    out = fn.append_basic_block(f"pc{insn.pc}.insert.slot")
+    b.branch(loop)
+    b.position_at_end(loop)
+    n = b.phi(I64)
+    n.add_incoming(home, entry)
+    slot_ptr = _slot_pointer(b, env, shape, n)
+    taken = b.icmp_unsigned("==", b.load(_slot_state(b, slot_ptr)), ir.Constant(I32, USED))
+    b.cbranch(taken, step, out)
+    b.position_at_end(step)
+    n.add_incoming(b.and_(b.add(n, c64(1)), c64(shape.entries - 1)), step)
+    b.branch(loop)
+    b.position_at_end(out)
+    memset = t.module.declare_intrinsic("llvm.memset", [I8P, I64])
+    b.call(memset, [slot_ptr, ir.Constant(ir.IntType(8), 0), c64(SLOT_HEADER), ir.Constant(I1, 0)])
+    b.store(ir.Constant(I32, USED), _slot_state(b, slot_ptr))
+    _memcpy(b, t.module, b.gep(slot_ptr, [c64(SLOT_HEADER)]), key, shape.key_size)
+    _add_to(b, _header_word(b, env, shape, COUNT_OFFSET), 1)
+    _add_to(b, _header_word(b, env, shape, VERSION_OFFSET), 1)
+    values = b.gep(slot_ptr, [c64(SLOT_HEADER + shape.key_stride)])
+    for cpu in range(shape.ncpus):
+        copy = b.gep(values, [c64(cpu * shape.value_stride)])
+        if cpu == shape.cpu:
+            _memcpy(b, t.module, copy, value, shape.value_size)
+        else:
+            b.call(memset, [copy, ir.Constant(ir.IntType(8), 0), c64(shape.value_size), ir.Constant(I1, 0)])
+    if shape.lru:
+        _lru_touch(b, env, shape, slot_ptr)
 
 
 def _lru_touch(b: ir.IRBuilder, env, shape: MapShape, slot_ptr: ir.Value) -> None:
-    tick_ptr = b.bitcast(b.gep(_buffer(b, env, shape), [c64(8)]), I64P)
+    tick_ptr = _header_word(b, env, shape, TICK_OFFSET)
     tick = b.add(b.load(tick_ptr, align=1), c64(1))
     b.store(tick, tick_ptr, align=1)
     b.store(tick, b.bitcast(b.gep(slot_ptr, [c64(8)]), I64P), align=1)
 
 
-def _hash_value_offset(b: ir.IRBuilder, shape: MapShape, slot: ir.Value) -> ir.Value:
-    base = b.add(c64(HEADER + SLOT_HEADER + shape.key_stride + shape.cpu * shape.value_stride),
+def _hash_value_offset(b: ir.IRBuilder, shape: MapShape, slot: ir.Value, cpu: int | None = None) -> ir.Value:
+    cpu = shape.cpu if cpu is None else cpu
+    return b.add(c64(HEADER + SLOT_HEADER + shape.key_stride + cpu * shape.value_stride),
                  b.mul(slot, c64(shape.slot_size)))
-    return base
 
 
 def _array_index(t, b, insn, shape, key_addr):
     key = _helper_read(t, b, insn, key_addr, shape.key_size)
     return b.zext(b.load(b.bitcast(key, I32.as_pointer()), align=1), I64)
+
+
+def _present(b: ir.IRBuilder, env, shape: MapShape, index: ir.Value) -> ir.Value:
+    """Whether array index `index` holds an element (sparse arrays: its presence byte)."""
+    inside = b.icmp_unsigned("<", index, c64(shape.entries))
+    if not shape.sparse:
+        return inside
+    safe = b.select(inside, index, c64(0))
+    flag = b.load(b.gep(_buffer(b, env, shape), [b.add(c64(shape.present_offset), safe)]))
+    return b.and_(inside, b.icmp_unsigned("==", flag, ir.Constant(ir.IntType(8), 1)))
 
 
 def _select_on(b: ir.IRBuilder, cases: list[tuple[ir.Value, ir.Value]], default: ir.Value) -> ir.Value:
@@ -308,6 +422,24 @@ def _select_on(b: ir.IRBuilder, cases: list[tuple[ir.Value, ir.Value]], default:
     for cond, value in reversed(cases):
         result = b.select(cond, value, result)
     return result
+
+
+def find_element(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, key: ir.Value):
+    """Map.find_offset for a u32 key held in a register (redirect_map, tail calls): (present
+    i1, byte offset of the CPU-0 value in the buffer)."""
+    if not shape.is_hash:
+        return _present(b, t.env, shape, key), b.mul(key, c64(shape.value_stride))
+    if shape.key_size > 8:  # redirect_map's key is 8 bytes at most: never a match
+        return ir.Constant(I1, 0), c64(0)
+    b.store(key, t.key_slot)  # the key as bytes, as redirect_map hands it to find_offset
+    found, n, _ptr, _home = _hash_find(t, b, insn, shape, b.bitcast(t.key_slot, I8P))
+    return found, _hash_value_offset(b, shape, n, cpu=0)
+
+
+def map_u32(b: ir.IRBuilder, env, shape: MapShape, offset: ir.Value) -> ir.Value:
+    """The u32 at byte `offset` of the map's buffer, zero-extended."""
+    pointer = b.bitcast(b.gep(_buffer(b, env, shape), [offset]), I32.as_pointer())
+    return b.zext(b.load(pointer, align=1), I64)
 
 
 # -- the operations --------------------------------------------------------------------
@@ -319,7 +451,7 @@ def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
     done = fn.append_basic_block(f"pc{insn.pc}.lookup.done")
     if shape.is_hash:
         key = _helper_read(t, b, insn, args[1], shape.key_size)
-        found, slot, slot_ptr = _hash_find(t, b, insn, shape, key)
+        found, slot, slot_ptr, _home = _hash_find(t, b, insn, shape, key)
         miss_block = b.block
         b.cbranch(found, hit, done)
         b.position_at_end(hit)
@@ -330,7 +462,7 @@ def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
     else:
         index = _array_index(t, b, insn, shape, args[1])
         miss_block = b.block
-        b.cbranch(b.icmp_unsigned("<", index, c64(shape.entries)), hit, done)
+        b.cbranch(_present(b, t.env, shape, index), hit, done)
         b.position_at_end(hit)
         position = b.add(index, c64(shape.cpu * shape.entries))
         offset = b.mul(position, c64(shape.value_stride))
@@ -341,11 +473,14 @@ def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
 
 
 def _update(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
+    if shape.sparse:
+        return None  # programs cannot update devmaps, cpumaps or prog arrays (the verifier says no)
     fn = b.function
     flags = args[3]
     # map_update_elem reads the value, then the key (helpers.map_update_elem)
     value = _helper_read(t, b, insn, args[2], shape.value_size)
     bad_flags = b.icmp_unsigned(">", b.and_(flags, c64(~BPF_F_LOCK)), c64(BPF_EXIST))
+    bad_flags = b.or_(bad_flags, b.icmp_unsigned("!=", b.and_(flags, c64(BPF_F_LOCK)), c64(0)))
     if not shape.is_hash:
         index = _array_index(t, b, insn, shape, args[1])
         write = fn.append_basic_block(f"pc{insn.pc}.update.write")
@@ -363,14 +498,16 @@ def _update(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
     key = _helper_read(t, b, insn, args[1], shape.key_size)
     checked = fn.append_basic_block(f"pc{insn.pc}.update.flags_ok")
     answer = fn.append_basic_block(f"pc{insn.pc}.update.answer")
-    python = fn.append_basic_block(f"pc{insn.pc}.update.insert")
+    absent = fn.append_basic_block(f"pc{insn.pc}.update.absent")
     overwrite = fn.append_basic_block(f"pc{insn.pc}.update.overwrite")
+    room = fn.append_basic_block(f"pc{insn.pc}.update.room")
+    insert = fn.append_basic_block(f"pc{insn.pc}.update.insert")
     done = fn.append_basic_block(f"pc{insn.pc}.update.done")
     start = b.block
     b.cbranch(bad_flags, done, checked)
     b.position_at_end(checked)
-    found, slot, slot_ptr = _hash_find(t, b, insn, shape, key)
-    b.cbranch(found, answer, python)
+    found, slot, slot_ptr, home = _hash_find(t, b, insn, shape, key)
+    b.cbranch(found, answer, absent)
     # present: NOEXIST -> -EEXIST, else overwrite this CPU's copy
     b.position_at_end(answer)
     noexist = b.icmp_unsigned("!=", b.and_(flags, c64(BPF_NOEXIST)), c64(0))
@@ -383,25 +520,49 @@ def _update(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
         _lru_touch(b, t.env, shape, slot_ptr)
     overwrite_end = b.block
     b.branch(done)
-    # absent: EXIST -> -ENOENT natively, an insert through Python
-    b.position_at_end(python)
+    # absent: EXIST -> -ENOENT; full -> -E2BIG (LRU: evict first); else insert
+    b.position_at_end(absent)
     exist = b.icmp_unsigned("!=", b.and_(flags, c64(BPF_EXIST)), c64(0))
-    insert = fn.append_basic_block(f"pc{insn.pc}.update.python")
-    python_end = b.block
-    b.cbranch(exist, done, insert)
+    absent_end = b.block
+    b.cbranch(exist, done, room)
+    b.position_at_end(room)
+    full = b.icmp_unsigned(">=", b.load(_header_word(b, t.env, shape, COUNT_OFFSET), align=1),
+                           c64(shape.max_entries))
+    room_end = b.block
+    incoming = [(neg(EINVAL), start), (neg(EEXIST), answer_end), (c64(0), overwrite_end), (neg(ENOENT), absent_end)]
+    if shape.lru:
+        evict = fn.append_basic_block(f"pc{insn.pc}.update.evict")
+        b.cbranch(full, evict, insert)
+        eb = ir.IRBuilder(evict)
+        _evict_lru(t, eb, insn, shape)
+        eb.branch(insert)
+    else:
+        b.cbranch(full, done, insert)
+        incoming.append((neg(E2BIG), room_end))
     ib = ir.IRBuilder(insert)
-    inserted = t.helpers.callback(t, ib, insn, c64(UPDATE), args)
-    insert_end = ib.block
+    _insert(t, ib, insn, shape, key, value, home)
+    incoming.append((c64(0), ib.block))
     ib.branch(done)
-    return join(b, done, [(neg(EINVAL), start), (neg(EEXIST), answer_end), (c64(0), overwrite_end),
-                          (neg(ENOENT), python_end), (inserted, insert_end)])
+    return join(b, done, incoming)
 
 
 def _delete(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
-    if shape.is_hash:
-        return None  # the Python index must see every delete
-    _array_index(t, b, insn, shape, args[1])  # the key is read (and checked) first
-    return neg(EINVAL)
+    if shape.sparse:
+        return None
+    if not shape.is_hash:
+        _array_index(t, b, insn, shape, args[1])  # the key is read (and checked) first
+        return neg(EINVAL)
+    fn = b.function
+    key = _helper_read(t, b, insn, args[1], shape.key_size)
+    found, _slot, slot_ptr, _home = _hash_find(t, b, insn, shape, key)
+    remove = fn.append_basic_block(f"pc{insn.pc}.delete.found")
+    done = fn.append_basic_block(f"pc{insn.pc}.delete.done")
+    miss = b.block
+    b.cbranch(found, remove, done)
+    rb = ir.IRBuilder(remove)
+    _removed(rb, t.env, shape, slot_ptr)
+    rb.branch(done)
+    return join(b, done, [(neg(ENOENT), miss), (c64(0), remove)])
 
 
 _OPS = {LOOKUP: _lookup, UPDATE: _update, DELETE: _delete}

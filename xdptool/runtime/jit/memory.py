@@ -48,16 +48,20 @@ class MemoryModel:
         index = b.add(b.mul(rid, c64(REGION_WORDS)), c64(word))
         return b.load(b.gep(table, [index]))
 
-    def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool,
-               helper: bool = False) -> None:
+    def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: ir.Value | int,
+               write: bool, helper: bool = False) -> None:
         ENV.store(b, t.env, "fault_write", c64(int(write) | (ACCESS_HELPER if helper else 0)))
         t.fault(b, FaultKind.MEMORY, pc, addr, size)
 
-    def access(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int,
+    def access(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: ir.Value | int,
                write: bool, atomic: bool = False, helper: bool = False) -> ir.Value:
         """Host pointer (i8*) for a checked access of `size` bytes at `addr`
-        (`helper`: a helper's bulk read/write, which the interpreter words apart)."""
+        (`helper`: a helper's bulk read/write, which the interpreter words apart;
+        `size` may then be a run-time value, and an access of 0 bytes is never checked,
+        as AddressSpace.read/write do not check it)."""
         env = t.env
+        if not isinstance(size, int):
+            return self._sized_access(t, b, insn, addr, size, write)
         rid = b.lshr(addr, c64(REGION_SHIFT))
         count = ENV.load(b, env, "region_count")
         mapped = b.icmp_unsigned("<", rid, count)
@@ -73,12 +77,34 @@ class MemoryModel:
         plain = b.and_(ok, b.not_(is_ctx))
         fault_block = b.append_basic_block(f"pc{insn.pc}.fault")
         good = b.append_basic_block(f"pc{insn.pc}.mem")
-        b.cbranch(plain, good, fault_block, )
+        b.cbranch(plain, good, fault_block)
         fb = ir.IRBuilder(fault_block)
         self._fault(t, fb, insn.pc, addr, size, write, helper)
         b.position_at_end(good)
         host = self._entry(b, env, safe_rid, R_HOST)
         return b.inttoptr(b.add(host, off), I8P)
+
+    def _sized_access(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: ir.Value,
+                      write: bool) -> ir.Value:
+        """A helper's access of a run-time number of bytes (at most 2**32 - 1)."""
+        env = t.env
+        rid = b.lshr(addr, c64(REGION_SHIFT))
+        mapped = b.icmp_unsigned("<", rid, ENV.load(b, env, "region_count"))
+        safe_rid = b.select(mapped, rid, c64(0))
+        off = b.sub(b.and_(addr, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
+        lo = self._entry(b, env, safe_rid, R_LO)
+        hi = self._entry(b, env, safe_rid, R_HI)
+        ok = b.and_(b.icmp_signed(">=", off, lo), b.icmp_signed("<=", b.add(off, size), hi))
+        if write:
+            ok = b.and_(ok, b.icmp_unsigned("!=", self._entry(b, env, safe_rid, R_WRITABLE), c64(0)))
+        ok = b.and_(ok, b.icmp_unsigned("!=", safe_rid, ENV.load(b, env, "ctx_id")))
+        ok = b.or_(ok, b.icmp_unsigned("==", size, c64(0)))
+        fault_block = b.append_basic_block(f"pc{insn.pc}.fault")
+        good = b.append_basic_block(f"pc{insn.pc}.mem")
+        b.cbranch(ok, good, fault_block)
+        self._fault(t, ir.IRBuilder(fault_block), insn.pc, addr, size, write, True)
+        b.position_at_end(good)
+        return b.inttoptr(b.add(self._entry(b, env, safe_rid, R_HOST), off), I8P)
 
     @staticmethod
     def ctx_field(b: ir.IRBuilder, env: ir.Value, off: ir.Value) -> ir.Value:
@@ -130,7 +156,7 @@ class MemoryModel:
         value the engine resolves per map store, read from `env.imm_table`."""
         if insn.reloc is None and insn.src == 0:
             return c64(insn.imm64)
-        slot = t.imm_slots.setdefault(insn.pc, len(t.imm_slots))
+        slot = t.imm_slots.setdefault((t.unit.index, insn.pc), len(t.imm_slots))
         table = b.inttoptr(ENV.load(b, t.env, "imm_table"), I64P)
         return b.load(b.gep(table, [c64(slot)]))
 

@@ -13,8 +13,8 @@ touch many map values must not pay per region per sync).
 from __future__ import annotations
 
 import ctypes
-from array import array
 
+from ..maps_base import zeroed
 from ..memory import Region
 from .env import R_HOST, REGION_WORDS
 from .maps import MAP_WORDS, MapShape
@@ -32,13 +32,17 @@ class RegionMirror:
         self.shapes = shapes
         self.maps = {s.name: shadow.maps[s.name] for s in shapes}
         self._pins = [host_address(self.maps[s.name].buffer) for s in shapes]
-        self.ids = {s.name: array("I", bytes(4 * s.positions)) for s in shapes}
+        # region id per value position, 0 = not numbered yet (lazily zeroed: a huge map
+        # costs only the pages of the positions a program touches)
+        id_buffers = [zeroed(4 * max(1, s.positions)) for s in shapes]
+        self._id_pins = [host_address(buf) for buf in id_buffers]
+        self.ids = {s.name: memoryview(buf).cast("I") for s, buf in zip(shapes, id_buffers)}
         rows = max((s.index for s in shapes), default=-1) + 1
         self.map_table = (ctypes.c_uint64 * max(1, rows * MAP_WORDS))()
         self._bases: list[tuple[int, int, MapShape]] = []
         for shape, (address, _view) in zip(shapes, self._pins):
             self.map_table[shape.index * MAP_WORDS] = address
-            self.map_table[shape.index * MAP_WORDS + 1] = self.ids[shape.name].buffer_info()[0]
+            self.map_table[shape.index * MAP_WORDS + 1] = self._id_pins[len(self._bases)][0]
             self._bases.append((address, address + len(self.maps[shape.name].buffer), shape))
         self._synced_next = 0  # ids below this are mirrored (or known removed)
         self._transient: set[int] = set()  # mirrored ids Python may remove (scratch)

@@ -3,12 +3,16 @@
 Native: map_lookup_elem (1), map_update_elem (2), map_delete_elem (3) for the
 map kinds maps.py handles; ktime_get_ns (5) and ktime_get_boot_ns (125) on the
 deterministic clock, get_prandom_u32 (7) with the same splitmix64 generator,
-get_smp_processor_id (8), jiffies64 (118), xdp_get_buff_len (188), and
+get_smp_processor_id (8), jiffies64 (118), xdp_get_buff_len (188),
 xdp_adjust_head (44), xdp_adjust_meta (54), xdp_adjust_tail (65) with the
-limits of `XdpBuffer` (xdp.py, after net/core/filter.c).  The clock and
-generator state lives in the env while native code runs and is handed to the
-interpreter's `Services` around every Python call.  Every other helper is the
-runtime's Python implementation behind the callback (helpers.py).
+limits of `XdpBuffer` (xdp.py, after net/core/filter.c), csum_diff (28),
+xdp_load_bytes (189) and xdp_store_bytes (190) as runtime/helpers.py defines
+them, redirect (23) and redirect_map (51) recording the target in the env
+(`RedirectKind`), and the control helpers of control.py: tail_call (12) and
+loop (181).  The clock and generator state lives in the env while native code
+runs and is handed to the interpreter's `Services` around every Python call.
+Every other helper is the runtime's Python implementation behind the callback
+(helpers.py).
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ir
 
 from ..config import ETH_HLEN, XDP_FRAME_SIZE
+from ..helpers import BPF_F_BROADCAST, REDIRECT_ACTION_MASK, REDIRECT_FLAG_MASK, XDP_ABORTED, XDP_REDIRECT
 from ..xdp import XDP_META_MAX
 from .batch import set_packet_window
-from .env import ENV
-from .irtypes import I1, I8, I32, I64, I8P, c64
-from .maps import MapHelpers, MapShape
+from .control import LOOP, emit_loop, tail_call_emitter
+from .env import ENV, RedirectKind
+from .irtypes import I1, I8, I32, I64, I8P, c64, join
+from .maps import MapHelpers, MapShape, find_element, map_u32
+from .translate import TAIL_CALL
 
 if TYPE_CHECKING:
     from .translate import Translator
@@ -130,19 +137,193 @@ def _adjust_meta(t: "Translator", b: ir.IRBuilder, offset: ir.Value, meta: ir.Va
     return error, apply
 
 
+# -- checksums (runtime/helpers.py csum_diff: Linux 6.13+ bpf_csum_diff) ---------------------
+
+M32 = 0xFFFFFFFF
+
+
+def _csum_partial_fn(module: ir.Module) -> ir.Function:
+    """i64 xdp_csum_partial(i8* data, i64 len, i64 seed): helpers.csum_partial, defined once."""
+    fn = module.globals.get("xdp_csum_partial")
+    if fn is not None:
+        return fn
+    fn = ir.Function(module, ir.FunctionType(I64, [I8P, I64, I64]), name="xdp_csum_partial")
+    fn.linkage = "internal"
+    data, length, seed = fn.args
+    entry, words, word, tail, tail_byte, fold = (fn.append_basic_block(n) for n in
+                                                 ("entry", "words", "word", "tail", "tail_byte", "fold"))
+    b = ir.IRBuilder(entry)
+    count = b.lshr(length, c64(2))
+    b.branch(words)
+    b.position_at_end(words)
+    i = b.phi(I64)
+    total = b.phi(I64)
+    i.add_incoming(c64(0), entry)
+    total.add_incoming(seed, entry)
+    b.cbranch(b.icmp_unsigned("<", i, count), word, tail)
+    b.position_at_end(word)
+    pointer = b.bitcast(b.gep(data, [b.shl(i, c64(2))]), I32.as_pointer())
+    total.add_incoming(b.add(total, b.zext(b.load(pointer, align=1), I64)), word)
+    i.add_incoming(b.add(i, c64(1)), word)
+    b.branch(words)
+    # the last 1-3 bytes, zero-padded to a little-endian word
+    b.position_at_end(tail)
+    rest = b.and_(length, c64(3))
+    k = b.phi(I64)
+    value = b.phi(I64)
+    k.add_incoming(c64(0), words)
+    value.add_incoming(c64(0), words)
+    b.cbranch(b.icmp_unsigned("<", k, rest), tail_byte, fold)
+    b.position_at_end(tail_byte)
+    byte = b.zext(b.load(b.gep(data, [b.add(b.shl(count, c64(2)), k)])), I64)
+    value.add_incoming(b.or_(value, b.shl(byte, b.shl(k, c64(3)))), tail_byte)
+    k.add_incoming(b.add(k, c64(1)), tail_byte)
+    b.branch(tail)
+    b.position_at_end(fold)
+    result = b.add(total, value)
+    for _ in range(3):  # the sum stays below 2**63: three end-around folds reach 32 bits
+        result = b.add(b.and_(result, c64(M32)), b.lshr(result, c64(32)))
+    b.ret(result)
+    return fn
+
+
+def _csum_sub(b: ir.IRBuilder, a: ir.Value, x: ir.Value) -> ir.Value:
+    """csum_sub: a + ~x in 32 bits with the end-around carry."""
+    nx = b.xor(x, c64(M32))
+    r = b.and_(b.add(a, nx), c64(M32))
+    return b.and_(b.add(r, b.zext(b.icmp_unsigned("<", r, nx), I64)), c64(M32))
+
+
+def _from32to16(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    for _ in range(2):
+        x = b.add(b.and_(x, c64(0xFFFF)), b.lshr(x, c64(16)))
+    return x
+
+
+def _csum_diff(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+    from_size, to_size = b.and_(args[1], c64(M32)), b.and_(args[3], c64(M32))
+    source = t.memory.access(t, b, insn, args[0], from_size, write=False, helper=True)
+    target = t.memory.access(t, b, insn, args[2], to_size, write=False, helper=True)
+    partial = _csum_partial_fn(t.module)
+    seed = b.and_(args[4], c64(M32))
+    has_from = b.icmp_unsigned("!=", from_size, c64(0))
+    has_to = b.icmp_unsigned("!=", to_size, c64(0))
+    # csum_partial of an empty buffer is its seed: one formula per case, selected
+    to_sum = b.call(partial, [target, to_size, seed])
+    both = _csum_sub(b, to_sum, b.call(partial, [source, from_size, c64(0)]))
+    from_only = b.xor(b.call(partial, [source, from_size, b.xor(seed, c64(M32))]), c64(M32))
+    total = b.select(has_from, b.select(has_to, both, from_only), to_sum)
+    return _from32to16(b, total)
+
+
+# -- packet bytes (runtime/helpers.py xdp_load_bytes / xdp_store_bytes) ----------------------
+
+
+def _xdp_bytes(to_packet: bool):
+    def emit(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+        env = t.env
+        offset, length = b.and_(args[1], c64(M32)), b.and_(args[3], c64(M32))
+        meta, data, end = _packet(b, env)
+        too_far = b.or_(b.icmp_unsigned(">", offset, c64(0xFFFF)), b.icmp_unsigned(">", length, c64(0xFFFF)))
+        past_end = b.icmp_unsigned(">", b.add(offset, length), b.sub(end, data))
+        error = b.select(too_far, c64(-errno.EFAULT), b.select(past_end, c64(-errno.EINVAL), c64(0)))
+        copy = b.append_basic_block(f"pc{insn.pc}.bytes.copy")
+        done = b.append_basic_block(f"pc{insn.pc}.bytes.done")
+        start = b.block
+        b.cbranch(b.icmp_unsigned("==", error, c64(0)), copy, done)
+        b.position_at_end(copy)
+        buf = t.memory.access(t, b, insn, args[2], length, write=not to_packet, helper=True)
+        packet = _frame(b, env, b.add(data, offset))
+        memmove = t.module.declare_intrinsic("llvm.memmove", [I8P, I8P, I64])
+        dst, src = (packet, buf) if to_packet else (buf, packet)
+        b.call(memmove, [dst, src, length, ir.Constant(I1, 0)])
+        copied = b.block
+        b.branch(done)
+        return join(b, done, [(error, start), (c64(0), copied)])
+    return emit
+
+
+# -- redirect (runtime/helpers.py redirect, redirect_map) ------------------------------------
+
+
+def _record_redirect(b: ir.IRBuilder, env, kind: RedirectKind, **fields: ir.Value) -> None:
+    ENV.store(b, env, "redir_kind", c64(kind))
+    for name, value in fields.items():
+        ENV.store(b, env, f"redir_{name}", value)
+
+
+def _redirect(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+    bad = b.icmp_unsigned("!=", args[1], c64(0))
+    ok = b.append_basic_block(f"pc{insn.pc}.redirect.ok")
+    done = b.append_basic_block(f"pc{insn.pc}.redirect.done")
+    start = b.block
+    b.cbranch(bad, done, ok)
+    b.position_at_end(ok)
+    _record_redirect(b, t.env, RedirectKind.IFINDEX, target=b.and_(args[0], c64(M32)))
+    b.branch(done)
+    return join(b, done, [(c64(XDP_ABORTED), start), (c64(XDP_REDIRECT), ok)])
+
+
+def _redirect_map_op(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
+    flag_mask = REDIRECT_FLAG_MASK.get(shape.type)
+    if flag_mask is None:
+        return None  # the Python helper faults: not a redirect map
+    env = t.env
+    fn = b.function
+    key, flags = b.and_(args[1], c64(M32)), args[2]
+    done = fn.append_basic_block(f"pc{insn.pc}.redirect_map.done")
+    valid = fn.append_basic_block(f"pc{insn.pc}.redirect_map.valid")
+    incoming = [(c64(XDP_ABORTED), b.block)]
+    b.cbranch(b.icmp_unsigned("!=", b.and_(flags, c64(~(REDIRECT_ACTION_MASK | flag_mask))), c64(0)), done, valid)
+    b.position_at_end(valid)
+    if flag_mask & BPF_F_BROADCAST:
+        broadcast = fn.append_basic_block(f"pc{insn.pc}.redirect_map.broadcast")
+        single = fn.append_basic_block(f"pc{insn.pc}.redirect_map.single")
+        b.cbranch(b.icmp_unsigned("!=", b.and_(flags, c64(BPF_F_BROADCAST)), c64(0)), broadcast, single)
+        bb = ir.IRBuilder(broadcast)
+        _record_redirect(bb, env, RedirectKind.BROADCAST, map=c64(shape.index), flags=flags)
+        bb.branch(done)
+        incoming.append((c64(XDP_REDIRECT), broadcast))
+        b.position_at_end(single)
+    present, offset = find_element(t, b, insn, shape, key)
+    hit = fn.append_basic_block(f"pc{insn.pc}.redirect_map.hit")
+    incoming.append((b.and_(flags, c64(REDIRECT_ACTION_MASK)), b.block))
+    b.cbranch(present, hit, done)
+    b.position_at_end(hit)
+    _record_redirect(b, env, RedirectKind.MAP, map=c64(shape.index), key=key, target=map_u32(b, env, shape, offset))
+    incoming.append((c64(XDP_REDIRECT), b.block))
+    b.branch(done)
+    return join(b, done, incoming)
+
+
 SIMPLE_NATIVES = {
     5: _ktime,
     7: _prandom,
     8: _env_value("cpu"),
+    23: _redirect,
+    28: _csum_diff,
     44: _adjust_head,
     54: _adjust_meta,
     65: _adjust_tail,
     118: _env_value("jiffies"),
     125: _ktime,
     188: _buff_len,
+    189: _xdp_bytes(to_packet=False),
+    190: _xdp_bytes(to_packet=True),
+    LOOP: emit_loop,
 }
+REDIRECT_MAP = 51
 
 
-def native_emitters(shapes: tuple[MapShape, ...]) -> dict:
-    """{helper id: emitter} for a program whose natively handled maps are `shapes`."""
-    return {**SIMPLE_NATIVES, **MapHelpers(shapes).emitters()}
+def native_emitters(shapes: tuple[MapShape, ...], tail_targets: dict[int, int] | None = None) -> dict:
+    """{helper id: emitter} for a program whose natively handled maps are `shapes` and
+    whose tail calls may enter the programs `tail_targets` names ({program index: unit})."""
+    maps = MapHelpers(shapes)
+
+    def redirect_map(t, b, insn, args):
+        return maps.dispatch(t, b, insn, REDIRECT_MAP, args, _redirect_map_op)
+
+    emitters = {**SIMPLE_NATIVES, **maps.emitters(), REDIRECT_MAP: redirect_map}
+    if tail_targets is not None:
+        emitters[TAIL_CALL] = tail_call_emitter(maps, tail_targets)
+    return emitters

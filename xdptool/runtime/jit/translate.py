@@ -1,16 +1,23 @@
-"""Translate one eBPF program into an LLVM function `i64 prog(env*)`.
+"""Translate eBPF programs into one LLVM function `i64 prog(env*)`.
+
+The function holds the entry program and, when it makes tail calls, every
+program a prog_array slot may name (a *unit* each, unit 0 the entry): a tail
+call is a branch to another unit's first block, so frames, the instruction
+count and the budget carry across it as in the interpreter.
 
 Shape of the generated code:
 - the eleven registers are i64 allocas (LLVM's mem2reg turns them into SSA);
 - one basic block per instruction slot, fall-through made explicit, so jumps
   are plain branches and LLVM merges the straight-line runs;
 - an executed-instruction counter, incremented per instruction (constant-folded
-  per run of straight-line code); when the program can run long (backward
-  jumps, calls, or more slots than the budget) every instruction first checks
-  it against `env.insn_limit`, which is exactly where the interpreter stops a
-  runaway run (after the budget's last instruction, reporting the next one;
-  instructions a Python helper ran in the interpreter are counted but, as
-  there, not charged to this budget);
+  per run of straight-line code); when a run could exceed the budget (a real
+  cycle in the control-flow graph, callbacks, or a worst-case path longer than
+  the budget: `needs_budget_checks`) every instruction first checks it against
+  `env.insn_limit`, which is exactly where the interpreter stops a runaway run
+  (after the budget's last instruction, reporting the next one).  Each
+  activation (the program, each callback invocation) has its own budget, as
+  `VmEngine._loop` gives it: `count - base` is the activation's own count;
+  instructions run by nested callbacks raise `base`;
 - BPF-to-BPF calls use an explicit frame stack inside the one function (return
   site, R6-R10 saved per frame) and return through a `switch` on the return
   site; the depth limit is the VM's;
@@ -23,12 +30,14 @@ looks at `env.fault_kind`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import llvmlite.ir as ir
 
 from ...ebpf.insn import Instruction
-from ...ebpf.opcodes import BYTE_SWAPS, LD_IMM64, Alu, AtomicOp, Cls, JmpOp, Mode
+from ...ebpf.opcodes import BYTE_SWAPS, LD_IMM64, Alu, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
+from ...elf.model import RelocKind
 from ...errors import XdpError
 from . import alu
 from .env import ENV, FaultKind
@@ -42,6 +51,20 @@ ENV_PTR = I8P
 
 MAX_FRAMES = 8  # MAX_CALL_FRAMES in the kernel's verifier (include/linux/bpf_verifier.h)
 CALLEE_SAVED = (6, 7, 8, 9, 10)
+ARGS = (1, 2, 3, 4, 5)
+# Words saved per call frame: the return site, R6-R10, and for bpf_loop callbacks
+# (control.py) R0-R5 and the loop's state.
+FRAME_SITE = 0
+FRAME_CALLEE = 1  # .. +5: R6-R10
+FRAME_ARGS = 6  # .. +6: R0-R5 (VmEngine.call_function restores them after each callback)
+FRAME_LOOP_I, FRAME_LOOP_N, FRAME_LOOP_CTX, FRAME_LOOP_FUNC = 12, 13, 14, 15
+# when the callback began: the caller's budget base, the count, the callbacks' count
+FRAME_BASE, FRAME_ENTRY_COUNT, FRAME_ENTRY_CALLBACKS = 16, 17, 18
+FRAME_WORDS = 19
+TAIL_CALL = 12  # bpf_tail_call
+# Helpers that run a program function (a callback) many times: budget checks needed.
+CALLBACK_HELPERS = frozenset({164, 170, 180, 181, 203})  # for_each_map_elem, timer_set_callback, find_vma, loop, user_ringbuf_drain
+TAIL_CALL_RUNS = 34  # a program runs at most MAX_TAIL_CALL_CNT + 1 times per packet
 
 
 class JitUnsupported(XdpError):
@@ -52,34 +75,129 @@ class _Invalid(Exception):
     """An instruction the interpreter faults on when it runs; carries its message."""
 
 
-def needs_budget_checks(insns: list[Instruction], max_insns: int) -> bool:
-    """Whether a run could exceed `max_insns`: backward jumps, calls, or a long program."""
-    slots = sum(insn.slots for insn in insns)
-    return slots > max_insns or any(
-        insn.is_local_call or insn.uses_reg_src and insn.is_call or (insn.is_branch and insn.target <= insn.pc)
-        for insn in insns)
+@dataclass
+class Unit:
+    """One program in the function: the entry program (index 0) or a tail-call target."""
+
+    index: int
+    name: str
+    insns: list[Instruction]
+    broken: str | None = None  # why it cannot run: a tail call into it faults with this
+
+
+def _successors(insn: Instruction) -> tuple[int, ...]:
+    if insn.is_exit:
+        return ()
+    nxt = insn.pc + insn.slots
+    if insn.is_branch:
+        return (insn.target,) if insn.op == JmpOp.JA else (insn.target, nxt)
+    return (nxt,)
+
+
+def worst_case_insns(insns: list[Instruction], cap: int) -> int | None:
+    """Most instructions one run of `insns` can execute (capped at `cap`), or None
+    when it is unbounded: a cycle in the control-flow graph (loops, recursion).
+
+    W(pc) = 1 + max W(successor), a call adding W(callee); computed by an iterative
+    depth-first walk (programs may have a million instructions), so an edge back to
+    an instruction still on the walk is exactly a cycle.  Clang's backward jumps
+    that are not loops (shared tails, block reordering) do not count."""
+    by_pc = {insn.pc: insn for insn in insns}
+    worst: dict[int, int] = {}
+    on_path: set[int] = set()
+    if not insns:
+        return 0
+    stack = [(insns[0].pc, 0)]
+    while stack:
+        pc, state = stack.pop()
+        if pc in worst:
+            continue
+        insn = by_pc.get(pc)
+        if insn is None:  # past the end or an invalid target: a fault, one slot
+            worst[pc] = 1
+            continue
+        deps = _successors(insn) + ((insn.target,) if insn.is_local_call else ())
+        if state == 0:
+            on_path.add(pc)
+            stack.append((pc, 1))
+            for dep in deps:
+                if dep in on_path:
+                    return None
+                if dep not in worst:
+                    stack.append((dep, 0))
+            continue
+        on_path.discard(pc)
+        best = max((worst.get(s, 1) for s in _successors(insn)), default=0)
+        if insn.is_local_call:
+            best += worst.get(insn.target, 1)
+        worst[pc] = min(cap, 1 + best)
+    return worst[insns[0].pc]
+
+
+def needs_budget_checks(units, max_insns: int) -> bool:
+    """Whether a run could exceed `max_insns`: a real cycle, callbacks (callx, helpers
+    that call back, function pointers), or a worst-case path (tail calls included)
+    longer than the budget.  `units` is a list of instruction lists (or one list)."""
+    if units and isinstance(units[0], Instruction):
+        units = [units]
+    runs = TAIL_CALL_RUNS if len(units) > 1 else 1
+    for insns in units:
+        for insn in insns:
+            if insn.is_call and (insn.uses_reg_src or (insn.is_helper_call and insn.imm in CALLBACK_HELPERS)):
+                return True
+            if insn.is_ld_imm64 and (insn.src == PseudoSrc.FUNC or
+                                     (insn.reloc is not None and insn.reloc.kind is RelocKind.FUNC)):
+                return True
+        worst = worst_case_insns(insns, max_insns + 1)
+        if worst is None or worst * runs > max_insns:
+            return True
+    return False
 
 
 class Translator:
-    """Builds the function for one program; `translate()` returns it."""
+    """Builds the function for a list of units; `translate()` returns it."""
 
-    def __init__(self, module: ir.Module, insns: list[Instruction], name: str,
+    def __init__(self, module: ir.Module, units: list[Unit], name: str,
                  memory: "MemoryModel", helpers: "HelperEmitter", checked: bool = True):
         self.module = module
-        self.insns = insns
-        self.by_pc = {insn.pc: insn for insn in insns}
+        self.units = units
         self.memory = memory
         self.helpers = helpers
         self.checked = checked
         self.fn = ir.Function(module, ir.FunctionType(I64, [ENV_PTR]), name=name)
         self.fn.linkage = "internal"
         self.env = self.fn.args[0]
-        self.blocks: dict[int, ir.Block] = {}
         self.return_sites: list[ir.Block] = []
-        self.slots = sum(insn.slots for insn in insns)
-        self.bad_jumps: list[str] = []
         self.messages: list[str] = []  # texts of MESSAGE faults, by index
-        self.imm_slots: dict[int, int] = {}  # pc of a relocated ld_imm64 -> env.imm_table index
+        self.imm_slots: dict[tuple[int, int], int] = {}  # (unit, pc) of a relocated ld_imm64 -> env.imm_table index
+        self.unit_entries: dict[int, ir.Block] = {}
+        self._unit_state: dict[int, dict] = {}
+
+    # -- the unit being emitted -------------------------------------------------
+    def _enter(self, unit: Unit) -> None:
+        """Point the per-program attributes (insns, blocks, ...) at `unit`."""
+        self.unit = unit
+        self.__dict__.update(self._unit_state[unit.index])
+
+    def _prepare(self, unit: Unit) -> None:
+        prefix = f"u{unit.index}." if unit.index else ""
+        blocks = {insn.pc: self.fn.append_basic_block(f"{prefix}pc{insn.pc}") for insn in unit.insns}
+        fall_off_end = self.fn.append_basic_block(f"{prefix}fall_off_end")
+        self._unit_state[unit.index] = {
+            "insns": unit.insns,
+            "by_pc": {insn.pc: insn for insn in unit.insns},
+            "position": {insn.pc: i for i, insn in enumerate(unit.insns)},
+            "blocks": blocks,
+            "fall_off_end": fall_off_end,
+            "slots": sum(insn.slots for insn in unit.insns),
+            "bad_jumps": [],
+            "join_points": _join_points(unit.insns),
+        }
+        if unit.broken is not None or not unit.insns:
+            entry = fall_off_end
+        else:
+            entry = blocks[unit.insns[0].pc]
+        self.unit_entries[unit.index] = entry
 
     # -- small helpers -------------------------------------------------------
     def reg(self, b: ir.IRBuilder, n: int) -> ir.Value:
@@ -110,12 +228,13 @@ class Translator:
         return block
 
     def fault(self, b: ir.IRBuilder, kind: FaultKind, pc: int, address: ir.Value | None = None,
-              size: int = 0) -> None:
+              size: ir.Value | int = 0) -> None:
         """Record a fault in the env and leave the function (terminates the block)."""
         ENV.store(b, self.env, "fault_kind", c32(kind))
         ENV.store(b, self.env, "fault_pc", c64(pc))
+        ENV.store(b, self.env, "fault_prog", c64(self.unit.index))
         ENV.store(b, self.env, "fault_addr", address if address is not None else c64(0))
-        ENV.store(b, self.env, "fault_size", c64(size))
+        ENV.store(b, self.env, "fault_size", c64(size) if isinstance(size, int) else size)
         self.store_count(b)
         b.ret(c64(0))
 
@@ -130,45 +249,53 @@ class Translator:
     def store_count(self, b: ir.IRBuilder) -> None:
         ENV.store(b, self.env, "insns", b.load(self.count))
 
+    def add_nested(self, b: ir.IRBuilder, ran: ir.Value) -> None:
+        """`ran` instructions ran in a completed nested activation (a callback): they are
+        counted, and charged to the callbacks' total, not to this activation's budget."""
+        b.store(b.add(b.load(self.count), ran), self.count)
+        b.store(b.add(b.load(self.callback_count), ran), self.callback_count)
+        b.store(b.add(b.load(self.base), ran), self.base)
+
     # -- driver ----------------------------------------------------------------
     def translate(self) -> ir.Function:
         entry = self.fn.append_basic_block("entry")
         b = ir.IRBuilder(entry)
         self.regs = [b.alloca(I64, name=f"r{n}") for n in range(11)]
         self.count = b.alloca(I64, name="count")
-        self.callback_count = b.alloca(I64, name="callback_count")  # run by Python helpers
+        self.callback_count = b.alloca(I64, name="callback_count")  # run by callbacks (all levels)
+        self.base = b.alloca(I64, name="base")  # count - base = this activation's own count
         self.depth = b.alloca(I64, name="depth")
-        self.saved = b.alloca(ir.ArrayType(I64, MAX_FRAMES * (len(CALLEE_SAVED) + 1)), name="frames")
+        self.tail_calls = b.alloca(I64, name="tail_calls")
+        self.saved = b.alloca(ir.ArrayType(I64, MAX_FRAMES * FRAME_WORDS), name="frames")
+        self.key_slot = b.alloca(I64, name="key_slot")  # a u32 key in memory (redirect_map on devmap_hash)
         for n in range(11):
             b.store(ENV.load(b, self.env, "init_regs", index=n), self.regs[n])
-        b.store(c64(0), self.count)
-        b.store(c64(0), self.callback_count)
-        b.store(c64(0), self.depth)
+        for var in (self.count, self.callback_count, self.base, self.depth, self.tail_calls):
+            b.store(c64(0), var)
         self.limit = ENV.load(b, self.env, "insn_limit")
-        for insn in self.insns:
-            self.blocks[insn.pc] = self.fn.append_basic_block(f"pc{insn.pc}")
-        self.fall_off_end = self.fn.append_basic_block("fall_off_end")
-        self.join_points = self._join_points()
-        b.branch(self.blocks[self.insns[0].pc])
-        for insn in self.insns:
-            self._emit(insn)
+        for unit in self.units:
+            self._prepare(unit)
+        self._enter(self.units[0])
+        b.branch(self.unit_entries[0])
+        for unit in self.units:
+            self._enter(unit)
+            self._emit_unit(unit)
+        self._enter(self.units[0])
+        self._emit_return_dispatch()
+        return self.fn
+
+    def _emit_unit(self, unit: Unit) -> None:
         fb = ir.IRBuilder(self.fall_off_end)
+        if unit.broken is not None:
+            # a tail call into a program the interpreter could not compile (VmEngine.tail_call)
+            self.message_fault(fb, 0, f"tail call into {unit.name}: {unit.broken}")
+            return
+        for insn in unit.insns:
+            self._emit(insn)
         self._check_budget(fb, self.slots)
         # Past the end is slot `slots`: the first invalid-target slot if there is one.
         end_text = self.bad_jumps[0] if self.bad_jumps else "execution ran past the end of the program"
         self.message_fault(fb, self.slots, end_text, executed=1)
-        self._emit_return_dispatch()
-        return self.fn
-
-    def _join_points(self) -> set[int]:
-        """Slots control may reach other than by falling through (jump and call targets)."""
-        heads = set()
-        for insn in self.insns:
-            if insn.is_branch:
-                heads.add(insn.target)
-            elif insn.is_local_call:
-                heads.add(insn.target)
-        return heads
 
     def _emit(self, insn: Instruction) -> None:
         b = ir.IRBuilder(self.blocks[insn.pc])
@@ -183,7 +310,7 @@ class Translator:
         """Stop before running `pc` once the budget is spent (VmEngine._loop's n > budget)."""
         if not self.checked:
             return
-        own = b.sub(b.load(self.count), b.load(self.callback_count))
+        own = b.sub(b.load(self.count), b.load(self.base))
         with b.if_then(b.icmp_unsigned(">", own, self.limit), likely=False):
             self.fault(b, FaultKind.INSN_LIMIT, pc)
 
@@ -252,24 +379,34 @@ class Translator:
         else:
             raise JitUnsupported(f"insn {insn.pc}: kfunc calls are not supported")
 
-    def _frame_slot(self, b: ir.IRBuilder, depth: ir.Value, index: int) -> ir.Value:
-        stride = len(CALLEE_SAVED) + 1
-        at = b.add(b.mul(depth, c64(stride)), c64(index))
+    def frame_slot(self, b: ir.IRBuilder, depth: ir.Value, index: int) -> ir.Value:
+        """Pointer to word `index` (FRAME_*) of the frame saved at call depth `depth`."""
+        at = b.add(b.mul(depth, c64(FRAME_WORDS)), c64(index))
         return b.gep(self.saved, [c32(0), at])
 
-    def _local_call(self, b: ir.IRBuilder, insn: Instruction) -> None:
+    def push_frame(self, b: ir.IRBuilder, insn: Instruction, return_to: ir.Block) -> ir.Value:
+        """A call's frame: the depth check (the interpreter's _push_frame), the return site
+        and R6-R10 saved; returns the caller's depth (the frame's index)."""
         depth = b.load(self.depth)
         too_deep = b.icmp_unsigned(">=", depth, c64(MAX_FRAMES - 1))
         with b.if_then(too_deep, likely=False):
             self.message_fault(b, insn.pc, f"call depth exceeds {MAX_FRAMES} frames")
         site = len(self.return_sites)
-        self.return_sites.append(self.next_block(insn))
-        b.store(c64(site), self._frame_slot(b, depth, 0))
+        self.return_sites.append(return_to)
+        b.store(c64(site), self.frame_slot(b, depth, FRAME_SITE))
         for i, n in enumerate(CALLEE_SAVED):
-            b.store(self.reg(b, n), self._frame_slot(b, depth, i + 1))
+            b.store(self.reg(b, n), self.frame_slot(b, depth, FRAME_CALLEE + i))
+        return depth
+
+    def enter_callee(self, b: ir.IRBuilder, depth: ir.Value) -> None:
+        """One frame deeper, with a fresh zeroed stack for the callee."""
         new_depth = b.add(depth, c64(1))
         b.store(new_depth, self.depth)
         self.set_reg(b, 10, self.memory.frame_pointer(self, b, new_depth))
+
+    def _local_call(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        depth = self.push_frame(b, insn, self.next_block(insn))
+        self.enter_callee(b, depth)
         b.branch(self.target_block(insn, insn.target))
 
     def _exit(self, b: ir.IRBuilder, insn: Instruction) -> None:
@@ -282,7 +419,7 @@ class Translator:
         prev = rb.sub(depth, c64(1))
         rb.store(prev, self.depth)
         for i, n in enumerate(CALLEE_SAVED):
-            rb.store(rb.load(self._frame_slot(rb, prev, i + 1)), self.regs[n])
+            rb.store(rb.load(self.frame_slot(rb, prev, FRAME_CALLEE + i)), self.regs[n])
         rb.branch(self.return_dispatch)
         b.position_at_end(leaving)
         self.store_count(b)
@@ -300,7 +437,7 @@ class Translator:
         if block is None:
             return
         b = ir.IRBuilder(block)
-        site = b.load(self._frame_slot(b, b.load(self.depth), 0))
+        site = b.load(self.frame_slot(b, b.load(self.depth), FRAME_SITE))
         switch = b.switch(site, self.fall_off_end)
         for n, target in enumerate(self.return_sites):
             switch.add_case(c64(n), target)
@@ -367,6 +504,19 @@ class Translator:
             if fetch:
                 self.set_reg(b, insn.src, old)
         b.branch(self.next_block(insn))
+
+
+def _join_points(insns: list[Instruction]) -> set[int]:
+    """Slots control may reach other than by falling through (jump, call and callback targets)."""
+    heads = set()
+    for insn in insns:
+        if insn.is_branch or insn.is_local_call:
+            heads.add(insn.target)
+        elif insn.is_ld_imm64 and insn.src == PseudoSrc.FUNC:
+            heads.add(insn.pc + 1 + insn.imm)
+        elif insn.is_ld_imm64 and insn.reloc is not None and insn.reloc.kind is RelocKind.FUNC:
+            heads.add(insn.reloc.offset)
+    return heads
 
 
 def _mode_name(mode: int) -> str:
