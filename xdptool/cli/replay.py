@@ -8,9 +8,10 @@ from contextlib import contextmanager
 
 import click
 
+from ..runtime.engines import TARGETS
 from .console import err, fail, out, print_json, styled, warn
 
-TARGET_CHOICE = click.Choice(["jit", "vm", "kernel", "nfp-emu"])
+TARGET_CHOICE = click.Choice(TARGETS)
 PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print progress lines
 
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import click
 
-from ..testing.runner import ALL_TARGETS
+from ..runtime.engines import TARGETS
 from .console import out, print_json, styled
 
 
@@ -19,7 +19,7 @@ def resolve_targets(option: str | None, spec_target: str | None) -> list[str]:
 
 @click.command("test")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--target", type=click.Choice([*ALL_TARGETS, "all"]), help="Engine (default: the spec's, else jit); all = every available engine, which must agree.")
+@click.option("--target", type=click.Choice([*TARGETS, "all"]), help="Engine (default: the spec's, else jit); all = every available engine, which must agree.")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write a JUnit XML report.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("-k", "keyword", metavar="EXPR", help="Only cases whose spec file or name match (and/or/not).")

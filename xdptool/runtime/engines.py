@@ -24,6 +24,7 @@ ENGINES: dict[str, str] = {
     "kernel": "xdptool.kernel.engine:KernelEngine",
     "nfp-emu": "xdptool.nfp.engine:NfpEngine",
 }
+TARGETS: tuple[str, ...] = tuple(ENGINES)  # every --target and spec `target` names one of these
 
 
 def engine_class(target: str) -> type:

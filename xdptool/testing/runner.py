@@ -16,10 +16,10 @@ from pathlib import Path
 
 from ..errors import XdpError
 from ..runtime.contract import RunResult, XdpContext, verdict_name
+from ..runtime.engines import TARGETS
 from ..runtime.maps_base import value_to_hex
 from .spec import Case, MapEntry, Spec, check_maps
 
-ALL_TARGETS = ("vm", "jit", "kernel", "nfp-emu")
 CACHE_DIR = Path(".xdptool") / "cache"
 
 
@@ -202,7 +202,7 @@ class TargetRun:
 def available_targets() -> list[str]:
     from ..runtime.engines import target_available
 
-    return [t for t in ALL_TARGETS if target_available(t)[0]]
+    return [t for t in TARGETS if target_available(t)[0]]
 
 
 def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverage=None) -> list[CaseResult]:

@@ -38,13 +38,13 @@ from typing import Any
 
 from ..errors import XdpError
 from ..runtime.contract import VERDICT_BY_NAME
+from ..runtime.engines import TARGETS
 
 TOP_KEYS = {"program", "prog", "target", "targets", "maps", "case", "ncpus", "description"}
 CASE_KEYS = {"name", "packet", "packet_hex", "ctx", "expect", "fresh_maps", "skip", "targets"}
 EXPECT_KEYS = {"verdict", "packet", "packet_hex", "maps", "redirect", "trace_printk", "retval", "fault"}
 CTX_KEYS = {"ingress_ifindex", "rx_queue_index", "egress_ifindex"}
 ENTRY_KEYS = {"key", "value", "absent"}
-TARGET_NAMES = ("vm", "jit", "kernel", "nfp-emu")  # runtime/engines.py ENGINES; "all" also for `target`
 MAX_NCPUS = 1024  # per-CPU maps hold one value per CPU; more is a typo, not a machine
 
 
@@ -285,8 +285,8 @@ def _targets(value: Any, where: str, loc: _Locator, case: int | None = None) -> 
 def _target_name(name: Any, where: str, loc: _Locator, case: int | None = None, extra: tuple = ()) -> str:
     if not isinstance(name, str):
         raise loc.error("expected a string", where, case)
-    if name not in TARGET_NAMES + extra:
-        raise loc.error(f"unknown target {name!r} (targets: {', '.join(TARGET_NAMES + extra)})", where, case)
+    if name not in TARGETS + extra:
+        raise loc.error(f"unknown target {name!r} (targets: {', '.join(TARGETS + extra)})", where, case)
     return name
 
 
