@@ -110,6 +110,10 @@ class OffloadReport:
         return doc
 
 
+# After the nfp profile accepted the program, a refusal is nfp-emu's, not the driver's.
+LOWERING_LIMIT = "xdptool's lowering cannot express this yet; the nfp driver accepts the program"
+
+
 def _reasons(items: list[Refused]) -> list[Reason]:
     return [Reason.at(r.message, r.line, r.pc) for r in items]
 
@@ -133,6 +137,13 @@ def offload(program: Program, contexts="auto", *, baseline: bool = True, estimat
         image, warnings = build_image(program, contexts, facts=facts)
     except Refused as refused:
         report.reasons = _reasons([refused])
+        if verify:
+            report.reasons[0].detail = LOWERING_LIMIT
+        return report
+    except XdpError as exc:
+        if not verify:
+            raise
+        report.reasons = [Reason(str(exc), detail=LOWERING_LIMIT)]  # an emulator gap, not bad input
         return report
     report.warnings = _reasons(warnings)
     report.reasons = size_reasons(len(image.insns), fw)
