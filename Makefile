@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := clang llvm libbpf-dev linux-libc-dev bpftool
 EXAMPLE := programs/port_blocklist
 
-.PHONY: setup system-deps venv native demo lint test bench clean
+.PHONY: setup system-deps venv native demo lint test fuzz bench clean
 
 setup: system-deps venv native
 
@@ -64,6 +64,11 @@ lint: venv
 
 test: setup lint
 	$(VENV)/bin/pytest -q
+
+# The fuzz suite that `make test` runs briefly (tests/fuzz), with random seeds and 40 times
+# the inputs (profile "long" in tests/fuzz/fuzz_support.py): about seven minutes on 2 cores.
+fuzz: setup
+	XDPTOOL_FUZZ=long $(VENV)/bin/pytest -q tests/fuzz
 
 bench: setup
 	$(PY) bench/run.py

@@ -19,7 +19,7 @@ from xdptool.errors import XdpError
 
 PROFILES = {
     "ci": dict(max_examples=25, derandomize=True, database=None),
-    "long": dict(max_examples=1500),
+    "long": dict(max_examples=1000),
 }
 for _name, _options in PROFILES.items():
     settings.register_profile(f"xdptool-fuzz-{_name}", deadline=None, print_blob=True,

@@ -94,7 +94,7 @@ def test_mutated_objects_verify(objects, name, region, mutations):
     use_object(mutate(objects[name], region, mutations), verify=True)
 
 
-@fuzz(2)
+@fuzz(1)
 @given(st.sampled_from(EXAMPLES), st.data())
 def test_mutated_code_runs_on_vm_and_jit_or_is_refused(objects, name, data):
     """Instruction bytes only (opcode, registers, offset, immediate), then both engines."""

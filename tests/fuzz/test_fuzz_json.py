@@ -51,7 +51,7 @@ def maps_text(draw, map_names):
     return data
 
 
-@fuzz(6)
+@fuzz(2)
 @given(st.sampled_from(WITH_MAPS), st.data())
 def test_maps_files_load_or_are_refused(built_examples, fuzz_dir, name, data):
     from xdptool.runtime.target import program_target

@@ -61,7 +61,7 @@ def corruption(draw, original: bytes, is_json: bool) -> bytes:
     return bytes(data)
 
 
-@fuzz(1)
+@fuzz(0.6)
 @given(st.sampled_from(FILES), st.sampled_from(COMMANDS), st.data())
 def test_corrupt_state_is_reported_in_one_line(offloaded, fuzz_dir, name, command, data):
     state = fuzz_dir / "state"
