@@ -91,7 +91,7 @@ def test_programs_sections_and_types(multi):
         "xdp_frag": ("xdp.frags", ProgType.XDP, "xdp", attach["XDP"], True),
         "tc_prog": ("tc", ProgType.SCHED_CLS, "tc", 0, False),
         "probe": ("kprobe/do_sys_open", ProgType.KPROBE, "kprobe", 0, False),
-        "unknown_prog": ("weird_section_name", ProgType.UNSPEC, "unknown", 0, False),
+        "unknown_prog": ("weird_section_name", ProgType.XDP, "xdp", 0, False),  # as iproute2 loads it for XDP
     }
     assert all(p.license == "Dual BSD/GPL" for p in multi.programs)
     assert multi.program("xdp_frag").section == "xdp.frags"

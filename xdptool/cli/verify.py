@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..elf.sections import XDP_TYPE_NAMES, retyped, xdp_type
 from .console import err, out, print_json
 from ..runtime.target import load_object_or_source as load
 
@@ -28,14 +29,19 @@ def _kernel_verdict(program, log_level: int) -> dict:
 @click.option("--unprivileged", is_flag=True, help="Check as an unprivileged load (no loops, no pointer leaks).")
 @click.option("--log-level", type=click.IntRange(0, 2), default=0, show_default=True,
               help="1: every processed instruction with the registers it touched; 2: full states at branches.")
+@click.option("--type", "prog_type", type=click.Choice(XDP_TYPE_NAMES),
+              help="Check (and load, with --kernel) as this XDP program type whatever the section says, "
+                   "as bpftool's `prog load ... type`: xdp/devmap may read egress_ifindex.")
 @click.option("--kernel", "with_kernel", is_flag=True, help="Also load into the running kernel and compare verdicts.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def command(obj, selector, profile, unprivileged, log_level, with_kernel, as_json):
+def command(obj, selector, profile, unprivileged, log_level, prog_type, with_kernel, as_json):
     """Verify a program of OBJ; exit 0 when accepted, 1 when rejected (or, with --kernel,
     when the kernel's verdict differs from xdptool's)."""
     from ..verifier import analyze
 
     program = load(obj).program(selector)
+    if prog_type is not None:
+        program = retyped(program, xdp_type(prog_type))
     result = analyze(program, profile, log_level=log_level, unprivileged=unprivileged, collect_facts=False)
     kernel = _kernel_verdict(program, log_level) if with_kernel else None
     agree = kernel is None or kernel["accepted"] == result.accepted

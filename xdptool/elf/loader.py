@@ -40,7 +40,7 @@ from .model import (
     Subprogram,
     Symbol,
 )
-from .sections import section_def
+from .sections import program_def
 
 EM_BPF = 247
 MACHINE_NAMES = {0: "none", 3: "i386", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "s390",
@@ -479,7 +479,7 @@ class _Loader:
             Subprogram(f.name, placed[f.key], placed[f.key] + f.end - f.start, f.section.name) for f in order
         ]
         renumber(insns)
-        definition = section_def(entry.section.name)
+        definition = program_def(entry.section.name)
         return Program(
             name=entry.name,
             section=entry.section.name,

@@ -1,4 +1,4 @@
-"""Section name -> program type, as libbpf decides it.
+"""Section name -> program type, as libbpf decides it (and iproute2 for the rest).
 
 Modelled on the `section_defs` table in libbpf (tools/lib/bpf/libbpf.c, Linux 6.x)
 and its matching rules (`sec_def_matches`): a pattern ending in "+" matches the
@@ -6,76 +6,24 @@ exact name or the name followed by "/extras"; one ending in "/" matches any name
 with that prefix; any other pattern matches exactly.  The first match wins, so the
 more specific patterns come first.  Attach-type numbers are `enum bpf_attach_type`
 from uapi/linux/bpf.h.
+
+Sections libbpf 1.x does not know are typed as the older loaders typed them
+(`program_def`): libbpf before 1.0 matched "xdp" as a prefix (SEC_SLOPPY_PFX:
+`xdp1`, `xdp_prog`, `xdp_prog/0`) and knew "xdp_devmap/" and "xdp_cpumap/";
+iproute2 (`ip link set dev D xdp obj O sec S`) loads any section with the type
+its command names and no expected_attach_type (`from-netdev`, `prog`), which for
+an XDP tool is XDP.
 """
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 from dataclasses import dataclass
 
-from .model import ProgType
+from ..platform.programs import AttachType, ProgType
 
-
-class AttachType(enum.IntEnum):
-    """enum bpf_attach_type (uapi/linux/bpf.h)."""
-
-    CGROUP_INET_INGRESS = 0
-    CGROUP_INET_EGRESS = 1
-    CGROUP_INET_SOCK_CREATE = 2
-    CGROUP_SOCK_OPS = 3
-    SK_SKB_STREAM_PARSER = 4
-    SK_SKB_STREAM_VERDICT = 5
-    CGROUP_DEVICE = 6
-    SK_MSG_VERDICT = 7
-    CGROUP_INET4_BIND = 8
-    CGROUP_INET6_BIND = 9
-    CGROUP_INET4_CONNECT = 10
-    CGROUP_INET6_CONNECT = 11
-    CGROUP_INET4_POST_BIND = 12
-    CGROUP_INET6_POST_BIND = 13
-    CGROUP_UDP4_SENDMSG = 14
-    CGROUP_UDP6_SENDMSG = 15
-    LIRC_MODE2 = 16
-    FLOW_DISSECTOR = 17
-    CGROUP_SYSCTL = 18
-    CGROUP_UDP4_RECVMSG = 19
-    CGROUP_UDP6_RECVMSG = 20
-    CGROUP_GETSOCKOPT = 21
-    CGROUP_SETSOCKOPT = 22
-    TRACE_RAW_TP = 23
-    TRACE_FENTRY = 24
-    TRACE_FEXIT = 25
-    MODIFY_RETURN = 26
-    LSM_MAC = 27
-    TRACE_ITER = 28
-    CGROUP_INET4_GETPEERNAME = 29
-    CGROUP_INET6_GETPEERNAME = 30
-    CGROUP_INET4_GETSOCKNAME = 31
-    CGROUP_INET6_GETSOCKNAME = 32
-    XDP_DEVMAP = 33
-    CGROUP_INET_SOCK_RELEASE = 34
-    XDP_CPUMAP = 35
-    SK_LOOKUP = 36
-    XDP = 37
-    SK_SKB_VERDICT = 38
-    SK_REUSEPORT_SELECT = 39
-    SK_REUSEPORT_SELECT_OR_MIGRATE = 40
-    PERF_EVENT = 41
-    TRACE_KPROBE_MULTI = 42
-    LSM_CGROUP = 43
-    STRUCT_OPS = 44
-    NETFILTER = 45
-    TCX_INGRESS = 46
-    TCX_EGRESS = 47
-    TRACE_UPROBE_MULTI = 48
-    CGROUP_UNIX_CONNECT = 49
-    CGROUP_UNIX_SENDMSG = 50
-    CGROUP_UNIX_RECVMSG = 51
-    CGROUP_UNIX_GETPEERNAME = 52
-    CGROUP_UNIX_GETSOCKNAME = 53
-    NETKIT_PRIMARY = 54
-    NETKIT_PEER = 55
-    TRACE_KPROBE_SESSION = 56
+__all__ = ["AttachType", "SectionDef", "SECTION_DEFS", "LEGACY_XDP_DEFS", "UNKNOWN", "section_def", "program_def",
+           "XDP_TYPE_NAMES", "xdp_type", "retyped"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +33,7 @@ class SectionDef:
     attach_type: int = 0
     frags: bool = False  # BPF_F_XDP_HAS_FRAGS
     sleepable: bool = False
+    convention: str = "libbpf"  # whose rule typed the section: libbpf, libbpf<1.0 or iproute2
 
     @property
     def type_name(self) -> str:
@@ -93,6 +42,10 @@ class SectionDef:
         return stem.removesuffix(".s").removesuffix(".frags")
 
     def matches(self, name: str) -> bool:
+        if self.convention == "iproute2":
+            return True
+        if self.convention == "libbpf<1.0" and not self.pattern.endswith("/"):
+            return name.startswith(self.pattern)  # SEC_SLOPPY_PFX
         if self.pattern.endswith("/"):
             return name.startswith(self.pattern)
         if self.pattern.endswith("+"):
@@ -209,10 +162,43 @@ SECTION_DEFS: tuple[SectionDef, ...] = (
 
 UNKNOWN = SectionDef("unknown", ProgType.UNSPEC)
 
+# What older loaders made of the sections libbpf 1.x does not know (libbpf 0.x's
+# section_defs: "xdp_devmap/", "xdp_cpumap/", "xdp" with SEC_SLOPPY_PFX; iproute2).
+LEGACY_XDP_DEFS: tuple[SectionDef, ...] = (
+    SectionDef("xdp_devmap/", P.XDP, A.XDP_DEVMAP, convention="libbpf<1.0"),
+    SectionDef("xdp_cpumap/", P.XDP, A.XDP_CPUMAP, convention="libbpf<1.0"),
+    SectionDef("xdp", P.XDP, A.XDP, convention="libbpf<1.0"),
+    SectionDef("xdp", P.XDP, 0, convention="iproute2"),
+)
+
 
 def section_def(name: str) -> SectionDef:
-    """The definition libbpf would pick for a section name (UNKNOWN if none)."""
+    """The definition libbpf 1.x would pick for a section name (UNKNOWN if none)."""
     for definition in SECTION_DEFS:
         if definition.matches(name):
             return definition
     return UNKNOWN
+
+
+def program_def(name: str) -> SectionDef:
+    """How a program in section `name` is typed: by libbpf 1.x, else as libbpf 0.x or iproute2 did."""
+    definition = section_def(name)
+    if definition is not UNKNOWN:
+        return definition
+    return next(d for d in LEGACY_XDP_DEFS if d.matches(name))
+
+
+# `verify --type`: the XDP flavours, named as bpftool's `prog load ... type` and SEC() name them.
+XDP_TYPE_NAMES: tuple[str, ...] = tuple(sorted((d.pattern for d in SECTION_DEFS if d.prog_type == P.XDP),
+                                               key=lambda n: (n.count("/"), n.count("."), n)))
+
+
+def xdp_type(name: str) -> SectionDef:
+    """The XDP section definition named `name` (one of XDP_TYPE_NAMES)."""
+    return next(d for d in SECTION_DEFS if d.prog_type == P.XDP and d.pattern == name)
+
+
+def retyped(program, definition: SectionDef):
+    """A copy of `program` typed by `definition` instead of its section (bpftool's `prog load ... type`)."""
+    return dataclasses.replace(program, type=definition.prog_type, type_name=definition.type_name,
+                               attach_type=definition.attach_type, frags=definition.frags)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .programs import AttachType
+
 
 class CtxKind(enum.Enum):
     """What a 4-byte read of the field gives a program."""
@@ -30,9 +32,9 @@ class CtxKind(enum.Enum):
 class XdpAttach(enum.IntEnum):
     """expected_attach_type values an XDP program can carry (enum bpf_attach_type)."""
 
-    XDP = 37  # BPF_XDP: a device's XDP hook
-    CPUMAP = 38  # BPF_XDP_CPUMAP: runs on the CPU a cpumap redirected to
-    DEVMAP = 39  # BPF_XDP_DEVMAP: runs before transmit on the device a devmap redirected to
+    XDP = AttachType.XDP  # a device's XDP hook
+    CPUMAP = AttachType.XDP_CPUMAP  # runs on the CPU a cpumap redirected to
+    DEVMAP = AttachType.XDP_DEVMAP  # runs before transmit on the device a devmap redirected to
 
 
 @dataclass(frozen=True)

@@ -76,9 +76,10 @@ def _require_xdp(program) -> None:
     """The checks, the context and the helpers are XDP's: another program type is bad input."""
     from ..platform.programs import ProgType
 
-    if program.type not in (ProgType.XDP, ProgType.UNSPEC):
+    if program.type != ProgType.XDP:
         raise XdpError(f"{program.name}: section {program.section!r} makes it a {program.type_name} program "
-                       f"(BPF_PROG_TYPE_{ProgType(program.type).name}); xdptool verifies XDP programs only")
+                       f"(BPF_PROG_TYPE_{ProgType(program.type).name}); xdptool verifies XDP programs only "
+                       "(verify --type xdp checks it as one)")
 
 
 def _error_for(program, reject: Reject) -> VerifierError:
