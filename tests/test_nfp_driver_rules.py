@@ -275,7 +275,7 @@ def test_the_element_budget_is_the_devices():
 def test_a_perf_event_array_stays_on_the_host():
     """bpf_map_offload_neutral: nfp_bpf_map_alloc never sees it."""
     assert driver.map_refusals([EVENTS]) == []
-    assert driver.map_refusals([MapDef("l", MapType.LRU_HASH, 4, 8, 16)])[0][1].startswith("map type lru_hash cannot")
+    assert driver.map_refusals([MapDef("l", MapType.LRU_HASH, 4, 8, 16)])[0][1].startswith("map type lru_hash not supported")
 
 
 # -- the stack: nfp_bpf_finalize / nfp_bpf_get_stack_usage --------------------------------------------------------------------
@@ -310,7 +310,7 @@ def test_saving_r6_to_r9_costs_32_bytes_of_the_callees_frame():
 # -- the offload reports what the profile decides, with the C line --------------------------------------------------------
 def test_the_offload_json_reason_is_the_drivers_message():
     program = probe(QUEUE.format(off=12))
-    doc = offload(program, baseline=False, estimate=False).as_json()
+    doc = offload(program, estimate=False).as_json()
     assert doc["offloaded"] is False and doc["firmware"] == "agilio-bpf"
     reason = doc["reasons"][0]
     assert {"message", "insn", "file", "line"} <= set(reason)

@@ -234,7 +234,7 @@ char _license[] SEC("license") = "GPL";
     assert result.error.line == 16 and "bpf_map_lookup_elem(&counts, &buf[KEY])" in result.error.source
     assert next(i for i in programs[2].insns if i.pc == result.error.insn).is_helper_call
     # the offload says the same, at the same place
-    reason = offload(programs[2], baseline=False, estimate=False).reasons[0]
+    reason = offload(programs[2], estimate=False).reasons[0]
     assert (reason.message, reason.insn, reason.line) == (result.error.first_line, result.error.insn, 16)
 
 
@@ -251,7 +251,7 @@ def test_map_elements_are_rounded_to_8_bytes_as_the_driver_does():
 def test_the_nfp_profile_and_the_offload_agree_on_every_example(name, built_examples):
     for program in load_object(str(built_examples[name])).programs:
         result = analyze(program, "nfp", collect_facts=False)
-        report = offload(program, baseline=False, estimate=False)
+        report = offload(program, estimate=False)
         assert result.accepted == report.offloaded, (result.error, [str(r) for r in report.reasons])
         if not result.accepted:
             assert report.reasons[0].message == result.error.first_line

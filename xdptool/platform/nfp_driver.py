@@ -164,7 +164,8 @@ RULES: dict[str, Rule] = {r.key: r for r in (
     # after the walk: the stack of the deepest call chain (nfp_bpf_finalize, nfp_bpf_get_stack_usage)
     Rule("stack", "stack too large: program {size}B > FW stack {fw}B", "verifier.c nfp_bpf_finalize", _F),
     # map creation (offload.c nfp_bpf_map_alloc), in its order; the kernel core offloads HASH and ARRAY only
-    Rule("map_core_type", "map type {type} cannot be offloaded: the kernel offloads only hash and array maps (EINVAL)",
+    # (the kernel prints nothing there, it returns EINVAL: these words are ours)
+    Rule("map_core_type", "map type {type} not supported: the kernel offloads only hash and array maps (EINVAL)",
          "kernel/bpf/offload.c bpf_map_offload_map_alloc", _M),
     Rule("map_flags", "map flags are not supported", "offload.c nfp_bpf_map_alloc", _M),
     Rule("map_type", "map type not supported", "offload.c nfp_bpf_map_alloc", _M),
