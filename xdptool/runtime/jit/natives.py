@@ -154,6 +154,7 @@ def _csum_partial_fn(module: ir.Module) -> ir.Function:
                                                  ("entry", "words", "word", "tail", "tail_byte", "fold"))
     b = ir.IRBuilder(entry)
     count = b.lshr(length, c64(2))
+    rest = b.and_(length, c64(3))
     b.branch(words)
     b.position_at_end(words)
     i = b.phi(I64)
@@ -168,7 +169,6 @@ def _csum_partial_fn(module: ir.Module) -> ir.Function:
     b.branch(words)
     # the last 1-3 bytes, zero-padded to a little-endian word
     b.position_at_end(tail)
-    rest = b.and_(length, c64(3))
     k = b.phi(I64)
     value = b.phi(I64)
     k.add_incoming(c64(0), words)
