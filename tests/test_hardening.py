@@ -60,7 +60,7 @@ def test_map_too_large_to_emulate_is_refused(blocklist):
 
     mdef = load_object("x.o", blocklist).maps["blocklist"]
     with pytest.raises(XdpError, match=r"map blocklist: 4294967295 entries of 2\+1 bytes need 12287 MiB; "
-                                       r"the emulated maps hold at most 512 MiB each"):
+                                       r"the emulated maps hold at most 8192 MiB each"):
         MapStore({"blocklist": dataclasses.replace(mdef, max_entries=(1 << 32) - 1)})
 
 

@@ -44,9 +44,11 @@ MAP_KINDS: dict[MapType, type[Map]] = {
 }
 
 
-# Maps are preallocated (as the kernel's are by default); a map whose entries would need
-# more than this is refused instead of exhausting the machine's memory.
-MAX_MAP_BYTES = 512 << 20
+# Maps are preallocated (as the kernel's are by default), large ones as lazily zeroed
+# memory (maps_base.zeroed: only the pages a program touches cost memory); a map whose
+# entries would need more address space than this is refused, as is one the system
+# cannot reserve.
+MAX_MAP_BYTES = 8 << 30
 
 
 def create_map(mdef: MapDef, config: RuntimeConfig) -> Map:
@@ -58,7 +60,11 @@ def create_map(mdef: MapDef, config: RuntimeConfig) -> Map:
     if needed > MAX_MAP_BYTES:
         raise XdpError(f"map {mdef.name}: {mdef.max_entries} entries of {mdef.key_size}+{mdef.value_size} bytes "
                        f"need {needed >> 20} MiB; the emulated maps hold at most {MAX_MAP_BYTES >> 20} MiB each")
-    return kind(mdef, config)
+    try:
+        return kind(mdef, config)
+    except (MemoryError, OSError) as exc:
+        raise XdpError(f"map {mdef.name}: {mdef.max_entries} entries of {mdef.key_size}+{mdef.value_size} bytes "
+                       f"cannot be reserved ({getattr(exc, 'strerror', None) or 'out of memory'})") from None
 
 
 class MapStore(Mapping):

@@ -1,0 +1,155 @@
+"""The persistent compile cache, memory bounded by what a program touches, and programs
+too large for the jit.
+
+Cache: a second engine for the same program in a new process state loads the object
+code instead of compiling (CompiledProgram.from_cache), gives the same results, is
+off with XDPTOOL_NO_CACHE, and a damaged entry is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from test_jit_diff import observable, program
+from xdptool.elf.model import MapDef, MapType, Reloc, RelocKind
+from xdptool.runtime.jit import JitEngine, cache, engine as jit_engine
+from xdptool.runtime.jit.translate import needs_budget_checks
+from xdptool.runtime.maps import MapStore
+from xdptool.ebpf.asm import assemble
+
+TEXT = """
+    r2 = *(u32 *)(r1 + 0)
+    r3 = *(u32 *)(r1 + 4)
+    r3 -= r2
+    r0 = r3
+    r0 &= 3
+    exit"""
+PACKETS = [bytes(n) for n in (14, 15, 60, 61)]
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDPTOOL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("XDPTOOL_NO_CACHE", raising=False)
+    return tmp_path / "cache"
+
+
+def results_and_source():
+    prog = program(TEXT)  # a new Program: nothing cached in memory
+    engine = JitEngine(prog, MapStore({}))
+    return [observable(engine.run(p)) for p in PACKETS], engine.native.from_cache
+
+
+def test_second_compile_comes_from_the_cache(cache_dir):
+    first, cached = results_and_source()
+    assert not cached
+    entries = list(cache_dir.glob("jit/*/*"))
+    assert len(entries) == 1
+    second, cached = results_and_source()
+    assert cached and second == first
+    assert [r[1] for r in first] == [2, 3, 0, 1]  # data_end - data, & 3
+
+
+def test_no_cache_leaves_nothing_behind(cache_dir, monkeypatch):
+    monkeypatch.setenv("XDPTOOL_NO_CACHE", "1")
+    results_and_source()
+    assert not cache_dir.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
+def test_damaged_entry_is_ignored_and_rebuilt(cache_dir, damage):
+    first, _ = results_and_source()
+    [entry] = cache_dir.glob("jit/*/*")
+    raw = entry.read_bytes()
+    entry.write_bytes({"truncate": raw[: len(raw) // 2], "flip": raw[:-10] + bytes(10), "empty": b""}[damage])
+    again, cached = results_and_source()
+    assert not cached and again == first
+    assert entry.read_bytes() == raw  # rebuilt: the same code again
+
+
+def test_key_covers_instructions_maps_and_budget_checks():
+    a, b = assemble(TEXT), assemble(TEXT.replace("&= 3", "&= 1"))
+    from xdptool.runtime.jit.translate import Unit
+
+    keys = {cache.key_for([Unit(0, "p", a)], (), None, False, "p"),
+            cache.key_for([Unit(0, "p", b)], (), None, False, "p"),
+            cache.key_for([Unit(0, "p", a)], (), None, True, "p"),
+            cache.key_for([Unit(0, "p", a)], (), {0: 0}, False, "p")}
+    assert len(keys) == 4
+
+
+def test_budget_checks_only_for_real_cycles():
+    forward = assemble("""
+        r0 = 0
+        if r1 > 5 goto +1
+        r0 = 1
+        exit""")
+    # clang-style backward jump that is no loop: a shared tail placed before its users
+    shared_tail = assemble("""
+        goto +2
+        r0 = 7
+        exit
+        if r1 > 5 goto -3
+        r0 = 1
+        exit""")
+    loop = assemble("""
+        r0 = 0
+        r0 += 1
+        if r0 < 10 goto -2
+        exit""")
+    assert not needs_budget_checks(forward, 1_000_000)
+    assert not needs_budget_checks(shared_tail, 1_000_000)
+    assert needs_budget_checks(loop, 1_000_000)
+    assert needs_budget_checks(forward, 3)  # the longest path is over the budget
+
+
+# -- memory bounded by what the program touches -----------------------------------------------
+
+LOOKUP = """
+    r6 = r1
+    r1 = 0 ll
+    *(u32 *)(r10 - 4) = 99999999
+    r2 = r10
+    r2 += -4
+    call 1
+    if r0 == 0 goto +2
+    r1 = 7
+    *(u64 *)(r0 + 0) = r1
+    r0 = 2
+    exit"""
+
+
+def test_a_huge_array_costs_only_what_is_touched():
+    """100M entries of 8 bytes: the map and the jit's region-id table are lazily zeroed
+    memory, so creating them and running a packet allocates almost nothing."""
+    insns = assemble(LOOKUP)
+    next(i for i in insns if i.is_ld_imm64).reloc = Reloc(RelocKind.MAP, "big", map="big")
+    prog = program(insns)
+    tracemalloc.start()
+    try:
+        store = MapStore({"big": MapDef("big", MapType.ARRAY, 4, 8, 100_000_000)})
+        engine = JitEngine(prog, store)
+        result = engine.run(bytes(64))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.verdict == "XDP_PASS"
+    assert store["big"].lookup((99_999_999).to_bytes(4, "little")) == (7).to_bytes(8, "little")
+    assert peak < 64 << 20, f"{peak >> 20} MiB traced"
+    status = Path("/proc/self/status")
+    if status.exists():  # resident memory: far below the map's 800 MB
+        rss = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS"))
+        assert rss < 600 * 1024, f"VmRSS {rss} kB"
+
+
+def test_programs_too_large_for_the_jit_run_on_the_vm(monkeypatch, capsys):
+    monkeypatch.setattr(jit_engine, "MAX_JIT_SLOTS", 50)
+    prog = program("\n".join(["r0 += 1"] * 60 + ["exit"]))
+    engine = JitEngine(prog, MapStore({}))
+    assert engine.interpreted
+    assert engine.run(bytes(14)).retval == 60
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "more than 50 instructions" in err and "vm engine" in err
