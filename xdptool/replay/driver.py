@@ -9,6 +9,7 @@ engine's map store and is never reset between packets or chunks.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -94,6 +95,27 @@ def engine_chunks(
         yield run(capture, start, min(start + chunk_packets, len(capture)), ctx)
 
 
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux /proc), start-up included."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+            return float(uptime.read().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def timing(capture: Capture, engine, run_seconds: float) -> dict[str, float | None]:
+    """Where a replay's time went: reading the capture, making the engine (the jit's
+    compile), running packets, and the whole process so far."""
+    return {"read_s": _seconds(capture.read_seconds), "compile_s": _seconds(getattr(engine, "compile_seconds", None)),
+            "run_s": _seconds(run_seconds), "total_s": _seconds(process_age())}
+
+
 def replay(
     capture: Capture,
     engine,
@@ -121,6 +143,10 @@ def replay(
     elapsed = time.perf_counter() - started
     after = maps.dump()
     document = summary.finish(before, after, elapsed)
+    document["timing"] = timing(capture, engine, elapsed)
+    fallbacks = getattr(engine, "helper_fallbacks", None)
+    if fallbacks is not None:  # per helper: calls that ran a Python implementation
+        document["helper_fallbacks"] = fallbacks()
     for sink in sinks:
         sink.close(document, after)
     return ReplayOutcome(document, after)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import time
 from array import array
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
@@ -82,6 +83,7 @@ class Capture:
     nanosecond: bool = False  # the file's timestamps have ns resolution
     warnings: list[str] = field(default_factory=list)
     source_index: array | None = None  # 'Q' index in the file of each packet, when a subset
+    read_seconds: float | None = None  # how long read_capture took
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -163,6 +165,7 @@ class Capture:
 def read_capture(path: str | os.PathLike) -> Capture:
     """Read a pcap or pcapng file whole; raise PcapError on anything malformed."""
     path = os.fspath(path)
+    started = time.perf_counter()
     buffer = _read_file(path)
     if len(buffer) < 4:
         raise PcapError(f"{path}: truncated global header ({len(buffer)} of {CLASSIC_HEADER} bytes)")
@@ -176,6 +179,7 @@ def read_capture(path: str | os.PathLike) -> Capture:
     else:
         raise PcapError(f"{path}: not a pcap or pcapng file (magic 0x{magic:08x})")
     capture.flag_records()
+    capture.read_seconds = time.perf_counter() - started
     return capture
 
 

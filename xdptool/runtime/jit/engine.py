@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import time
 from array import array
 from collections import Counter
 from typing import Sequence
@@ -115,7 +116,9 @@ class JitEngine:
 
     def __init__(self, program: Program | None, maps: MapStore | None = None,
                  config: RuntimeConfig | None = None, *, _raw: tuple[list[Instruction], dict] | None = None):
+        started = time.perf_counter()
         self.fallbacks: Counter[int] = Counter()  # helper id -> calls that went through Python
+        self.compile_seconds: float | None = None  # making this engine: translate + LLVM, or the cache
         if _raw is None:
             # The shadow refuses what the interpreter refuses (unknown helpers, kfuncs, ...).
             self.shadow = VmEngine(program, maps, config)
@@ -152,6 +155,7 @@ class JitEngine:
         self._redirect_log = array("Q", bytes(8 * REDIRECT_WORDS * REDIRECT_LOG))
         self._setup_env()
         self.mirror = RegionMirror(self.shadow, self.env, shapes)
+        self.compile_seconds = time.perf_counter() - started
 
     def _init_common(self, program) -> None:
         self.program = program
