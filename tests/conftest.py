@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "programs"
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
+# The bpf_conformance suite ships in ../shared beside the checkout; XDPTOOL_CONFORMANCE points elsewhere.
+CONFORMANCE = Path(os.environ.get("XDPTOOL_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
+NO_CONFORMANCE = None if (CONFORMANCE / "tests").is_dir() else (
+    f"no bpf_conformance suite at {CONFORMANCE} (it ships in ../shared/conformance beside the checkout; "
+    "set XDPTOOL_CONFORMANCE to its directory)")
+needs_conformance = pytest.mark.skipif(NO_CONFORMANCE is not None, reason=NO_CONFORMANCE or "")
 
 
 def example_sources() -> list[Path]:

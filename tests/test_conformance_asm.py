@@ -20,10 +20,12 @@ from xdptool.ebpf.insn import decode, encode
 from xdptool.ebpf.validate import InvalidProgram
 from xdptool.errors import AsmError, XdpError
 
-SUITE = Path("/work/shared/conformance")
+from conftest import CONFORMANCE, needs_conformance
+
+SUITE = CONFORMANCE
 TESTS = sorted((SUITE / "tests").glob("*.data"))
 NEGATIVE = sorted((SUITE / "negative").glob("*.data"))
-pytestmark = pytest.mark.skipif(not TESTS, reason=f"no conformance suite at {SUITE}")
+pytestmark = needs_conformance
 
 # The one positive case `validate` refuses: callx (opcode 0x8d) is no ISA v4
 # instruction (the kernel refuses it too: "unknown opcode 8d").

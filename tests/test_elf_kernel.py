@@ -37,12 +37,33 @@ def libbpf_version() -> tuple[int, int]:
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
+BPFFS = Path("/sys/fs/bpf")
+
+
+def _is_bpffs() -> bool:
+    mounts = Path("/proc/mounts").read_text().splitlines() if Path("/proc/mounts").exists() else []
+    return any(line.split()[1:3] == [str(BPFFS), "bpf"] for line in mounts if len(line.split()) > 2)
+
+
+def bpffs_unavailable() -> str | None:
+    """None when a bpffs is mounted at /sys/fs/bpf; mounted here when root, as bpftool does."""
+    if _is_bpffs():
+        return None
+    if os.geteuid() != 0:
+        return f"bpffs is not mounted at {BPFFS} (mounting it needs root)"
+    mounted = subprocess.run(["mount", "-t", "bpf", "bpf", str(BPFFS)], capture_output=True, text=True)
+    if mounted.returncode == 0 and _is_bpffs():
+        return None
+    return f"bpffs is not mounted at {BPFFS} and mounting it failed: {mounted.stderr.strip() or mounted.returncode}"
+
+
 @pytest.fixture
 def pin_dir():
     if shutil.which("bpftool") is None:
         pytest.skip("bpftool is not installed")
-    if not Path("/sys/fs/bpf").is_dir():
-        pytest.skip("bpffs is not mounted at /sys/fs/bpf")
+    reason = bpffs_unavailable()
+    if reason:
+        pytest.skip(reason)
     path = Path(f"/sys/fs/bpf/xdptool_test_{os.getpid()}")
     shutil.rmtree(path, ignore_errors=True)
     yield path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import CONFORMANCE
+from conftest import CONFORMANCE, needs_conformance
 from xdptool.ebpf.conformance import load_suite
 from xdptool.ebpf.insn import decode, encode
 from xdptool.elf import load_object
@@ -25,6 +25,7 @@ def test_linked_programs_encode_back_to_their_slots(built_examples):
             assert encode(decode(data)) == data
 
 
+@needs_conformance
 def test_conformance_suite_round_trips():
     cases = [c for c in load_suite(CONFORMANCE / "tests")]
     assert len(cases) == 313

@@ -15,10 +15,12 @@ from xdptool.ebpf.asm import assemble
 from xdptool.kernel.conformance import run_conformance, wrap
 from xdptool.kernel.probe import kernel_unavailable_reason
 
-_REASON = kernel_unavailable_reason()
-pytestmark = [pytest.mark.kernel, pytest.mark.skipif(_REASON is not None, reason=f"kernel: {_REASON}")]
+from conftest import CONFORMANCE, needs_conformance
 
-SUITE = Path("/work/shared/conformance/tests")
+_REASON = kernel_unavailable_reason()
+pytestmark = [pytest.mark.kernel, pytest.mark.skipif(_REASON is not None, reason=f"kernel: {_REASON}"), needs_conformance]
+
+SUITE = CONFORMANCE / "tests"
 CASES = sorted(SUITE.glob("*.data")) if SUITE.is_dir() else []
 
 # Deliberate kernel refusals (the verifier's last log line): immediate shift amounts

@@ -6,7 +6,6 @@ result (`incorrect_return_value_high_bits`) must come out different.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -14,12 +13,12 @@ from xdptool.ebpf.conformance import CaseFormatError, parse_case
 from xdptool.errors import XdpError
 from xdptool.runtime.vm import run_raw
 
-SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
-if not SUITE.is_dir():
-    SUITE = Path("/work/shared/conformance")
+from conftest import CONFORMANCE, needs_conformance
+
+SUITE = CONFORMANCE
 CASES = sorted((SUITE / "tests").glob("*.data"))
 NEGATIVE = sorted((SUITE / "negative").glob("*.data"))
-pytestmark = pytest.mark.skipif(not CASES, reason=f"no conformance suite at {SUITE}")
+pytestmark = needs_conformance
 
 
 def test_suite_size():
