@@ -21,15 +21,21 @@ translate.py + alu.py (eBPF -> IR), memory.py (checked access over the
 interpreter's tagged address space), helpers.py (helper calls: native or a
 ctypes callback into the runtime's Python helpers), natives.py + maps.py
 (native helpers: map lookup/update/delete on array/percpu_array/hash/percpu_hash/
-lru hashes, adjust_head/meta/tail, ktime, prandom, cpu id, jiffies, buff_len),
+lru hashes/devmap_hash, sparse-array lookups, adjust_head/meta/tail, csum_diff,
+xdp_load/store_bytes, redirect and redirect_map, ktime, prandom, cpu id,
+jiffies, buff_len), control.py (tail calls and bpf_loop callbacks as branches
+in the one function), cache.py (object code kept on disk between runs),
 batch.py (the packet loop in IR), compiler.py (one module per program, cached
 on the Program), env.py (the shared run environment), regions.py + mirror.py
 (the native region table kept equal to the interpreter's), engine.py (the
 engine, with a shadow interpreter as the source of truth for regions, Python
 helpers and fault wording), packed.py (the bulk results).
 
-Programs that make tail calls run on the interpreter inside this engine
-(`engine.interpreted`), with the same API.
+A program that makes tail calls is compiled with every program of its object
+(one unit each).  Helpers without a native path still run as Python;
+`engine.helper_fallbacks()` counts those calls per helper.  Programs over
+MAX_JIT_SLOTS instructions run on the interpreter inside this engine
+(`engine.interpreted`, one line on stderr), with the same API.
 """
 
 from .engine import JitEngine, run_raw
