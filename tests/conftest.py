@@ -18,6 +18,10 @@ NO_CONFORMANCE = None if (CONFORMANCE / "tests").is_dir() else (
 needs_conformance = pytest.mark.skipif(NO_CONFORMANCE is not None, reason=NO_CONFORMANCE or "")
 
 
+# The JIT's compile cache for test runs lives in the build tree, not the user's ~/.cache.
+os.environ.setdefault("XDPTOOL_CACHE_DIR", str(ROOT / "build" / "jit-cache"))
+
+
 def example_sources() -> list[Path]:
     return sorted(PROGRAMS.glob("*.c"))
 

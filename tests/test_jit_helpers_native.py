@@ -138,7 +138,8 @@ int loop(struct xdp_md *ctx)
 	PACKET(34)
 	struct loop_ctx c = { .sum = 0, .stop = p[1] };
 	__builtin_memcpy(c.bytes, p + 2, 32);
-	long n = bpf_loop(p[0], add_byte, &c, 0);
+	/* the count is a u32 to the kernel: bit 32 set on odd stop bytes must not matter */
+	long n = bpf_loop(p[0] | (__u64)(p[1] & 1) << 32, add_byte, &c, 0);
 	__u32 k = 0;
 	__u64 *hop = bpf_map_lookup_elem(&hops, &k);
 	if (hop)

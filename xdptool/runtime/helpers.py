@@ -192,7 +192,11 @@ def for_each_map_elem(env, map_ptr, callback, ctx_ptr, flags, *_):
 
 
 def loop(env, nr_loops, callback, ctx_ptr, flags, *_):
-    """bpf_loop: callback(i, ctx) for i < nr_loops (at most 1 << 23); 1 stops early."""
+    """bpf_loop: callback(i, ctx) for i < nr_loops (at most 1 << 23); 1 stops early.
+
+    The count is a u32: BPF_CALL_4(bpf_loop, u32, nr_loops, ...) in kernel/bpf/bpf_iter.c
+    truncates the register, so 2^32 + 1 loops once."""
+    nr_loops &= 0xFFFFFFFF
     if flags:
         return neg(errno.EINVAL)
     if nr_loops > 1 << 23:

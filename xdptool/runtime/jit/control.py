@@ -95,6 +95,7 @@ def emit_loop(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | 
     fn = b.function
     env = t.env
     nr, func, ctx, flags = args[0], args[1], args[2], args[3]
+    nr = b.and_(nr, c64(0xFFFFFFFF))  # the count is a u32 (helpers.loop)
     pc = b.sub(b.and_(func, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
     done = fn.append_basic_block(f"pc{insn.pc}.loop.done")
     checked = fn.append_basic_block(f"pc{insn.pc}.loop.args_ok")
