@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from fuzz_support import PROFILE, TRIED
+from .fuzz_support import PROFILE, TRIED
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from fuzz_support import fuzz, only_our_errors
+from .fuzz_support import fuzz, only_our_errors
 from hypothesis import given
 from hypothesis import strategies as st
 

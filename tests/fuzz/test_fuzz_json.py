@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from fuzz_support import fuzz, only_our_errors
+from .fuzz_support import fuzz, only_our_errors
 from hypothesis import given
 from hypothesis import strategies as st
 
