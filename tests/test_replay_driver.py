@@ -20,7 +20,7 @@ from xdptool.replay.driver import replay
 from xdptool.replay.outputs import JsonLinesSink, OutDirSink, RecordsSink
 from xdptool.replay.pcap import read_capture
 from xdptool.replay.results import SHORT_PACKET_NOTE
-from xdptool.runtime.contract import VERDICTS, Fault, RunResult, XdpContext
+from xdptool.runtime.contract import VERDICTS, Engine, Fault, RunResult, XdpContext
 
 FAULT_BYTE = 0xEE
 FAULT_LINE = LineInfo("fake.c", 42, 3, "x = *p;")
@@ -43,7 +43,7 @@ class CounterStore:
         return {"hits": [{"key": f"{k:02x}", "value": f"{v:016x}"} for k, v in sorted(self.counts.items())]}
 
 
-class FakeEngine:
+class FakeEngine(Engine):
     name = "fake"
 
     def __init__(self, store: CounterStore, ctx_log: list | None = None, flip_at: int | None = None):
@@ -61,9 +61,6 @@ class FakeEngine:
         self.store.counts[retval] = self.store.counts.get(retval, 0) + 1
         redirect = {"ifindex": 9} if retval == 4 else None
         return RunResult(retval=retval, packet=output, redirect=redirect)
-
-    def run_batch(self, packets, ctx=None):
-        return [self.run(p, ctx) for p in packets]
 
 
 def frames_with_tails(tails: list[int]) -> list[bytes]:

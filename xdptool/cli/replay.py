@@ -90,9 +90,7 @@ def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out
                     ctx=ctx, sinks=tuple(sinks), progress=progress,
                 )  # fmt: skip
         finally:
-            close = getattr(engine, "close", None)
-            if close is not None:
-                close()
+            engine.close()
     except BaseException:
         for sink in sinks:
             getattr(sink, "discard", lambda: None)()  # an earlier run's outputs stay as they were

@@ -39,7 +39,7 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, 
         result = engine.run(packet, ctx)
         after = store.dump()
     finally:
-        getattr(engine, "close", lambda: None)()
+        engine.close()
     traced = trace_run(chosen, packet, ctx) if trace else None
 
     from ..replay.results import fault_record, map_changes

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence
 
 from ..elf.model import MapType, Program
 from ..errors import XdpError
-from ..runtime.contract import RunResult, XdpContext
+from ..runtime.contract import Engine, RunResult, XdpContext
 from .load import LoadedProgram, load_program
 from .maps import KernelMaps, possible_cpus
 from .probe import require_kernel
@@ -46,7 +46,7 @@ def prog_array_targets(program: Program) -> dict[str, dict[int, str]]:
     return targets
 
 
-class KernelEngine:
+class KernelEngine(Engine):
     """Engine protocol over the kernel; use as a context manager or call close()."""
 
     name = "kernel"
@@ -164,12 +164,6 @@ class KernelEngine:
             loaded.close()
         self._loaded = []
         self.kmaps.close()
-
-    def __enter__(self) -> "KernelEngine":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:

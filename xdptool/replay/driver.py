@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ..errors import XdpError
-from ..runtime.contract import XdpContext
+from ..runtime.contract import PackedEngine, XdpContext
 from .pcap import LINKTYPE_ETHERNET, Capture
 from .results import Chunk, SummaryBuilder
 
@@ -49,14 +49,11 @@ def runnable(capture: Capture, *engines) -> Capture:
 
 def chunk_runner(engine) -> Callable[[Capture, int, int, XdpContext], Chunk]:
     """The fastest way this engine offers to run packets start..stop of a capture."""
-    if hasattr(engine, "run_packed"):
+    if isinstance(engine, PackedEngine):
         run = _packed_runner(engine)
-    elif hasattr(engine, "run_batch"):
-        def run(capture, start, stop, ctx):
-            return Chunk.from_results(start, engine.run_batch([capture.data(i) for i in range(start, stop)], ctx))
     else:
         def run(capture, start, stop, ctx):
-            return Chunk.from_results(start, [engine.run(capture.data(i), ctx) for i in range(start, stop)])
+            return Chunk.from_results(start, engine.run_batch([capture.data(i) for i in range(start, stop)], ctx))
 
     def run_indexed(capture: Capture, start: int, stop: int, ctx: XdpContext) -> Chunk:
         chunk = run(capture, start, stop, ctx)

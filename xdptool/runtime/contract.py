@@ -8,8 +8,9 @@ Each is created from a `Program` plus a `MapStore` and runs one packet at a time
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 VERDICTS = ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT")
 VERDICT_BY_NAME = {name: code for code, name in enumerate(VERDICTS)}
@@ -63,12 +64,34 @@ class RunResult:
         return verdict_name(self.retval)
 
 
-class Engine(Protocol):
-    name: str
-    # RunResult fields this engine cannot observe (e.g. the kernel's test-run does
-    # not report redirect targets or trace_printk output); optional attribute.
-    unobservable: frozenset[str]
+class Engine(abc.ABC):
+    """What every engine offers the replay driver, the spec runner and a comparison:
+    one packet, many packets, and letting go of what it holds."""
 
+    name: str = ""  # its target name (runtime/engines.py)
+    # RunResult fields this engine cannot observe (e.g. the kernel's test-run does
+    # not report redirect targets or trace_printk output).
+    unobservable: frozenset[str] = frozenset()
+
+    @abc.abstractmethod
     def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult: ...
 
-    def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]: ...
+    def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
+        return [self.run(packet, ctx) for packet in packets]
+
+    def close(self) -> None:
+        """Release what the engine holds (kernel objects, the card's lock); nothing by default."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PackedEngine(Engine):
+    """An engine with the bulk API (packets in one flat buffer, results in flat arrays):
+    the replay driver's fast path, no object per packet."""
+
+    @abc.abstractmethod
+    def run_packed(self, buffer, offsets, lengths, ctx: XdpContext | None = None): ...

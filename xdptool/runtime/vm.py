@@ -33,7 +33,7 @@ from ..errors import XdpError
 from ..platform.ctx import XDP_MD_SIZE
 from . import helpers as helper_table
 from .config import MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, RuntimeConfig
-from .contract import Fault, RunResult, XdpContext
+from .contract import Engine, Fault, RunResult, XdpContext
 from .helpers import RunState, Services
 from .maps import MapStore
 from .maps_base import Map
@@ -68,7 +68,7 @@ class _Compiled:
         self.ways: defaultdict[int, set[bool]] = defaultdict(set)  # conditional jump pc -> {taken?}
 
 
-class VmEngine:
+class VmEngine(Engine):
     name = "vm"
 
     def __init__(self, program: Program | None, maps: MapStore | None = None, config: RuntimeConfig | None = None,

@@ -110,8 +110,7 @@ class LoadedProgram:
         return Result(self.engine.run(bytes(data), XdpContext(**ctx)))
 
     def close(self) -> None:
-        if hasattr(self.engine, "close"):
-            self.engine.close()
+        self.engine.close()
 
 
 class XdpFixture:

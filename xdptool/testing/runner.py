@@ -173,7 +173,7 @@ class TargetRun:
         from ..runtime.engines import make_engine
         from ..runtime.maps import MapStore
 
-        if self.engine is not None and hasattr(self.engine, "close"):
+        if self.engine is not None:
             self.engine.close()
         self.maps = MapStore(self.obj.maps, self.config)
         try:
@@ -195,7 +195,7 @@ class TargetRun:
         return result, self.maps.dump()
 
     def close(self) -> None:
-        if self.engine is not None and hasattr(self.engine, "close"):
+        if self.engine is not None:
             self.engine.close()
 
 

@@ -27,7 +27,7 @@ from ...errors import XdpError
 from ...platform.ctx import FIELD_SIZE, XDP_MD
 from ...platform.helpers import helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
-from ..contract import Fault, RunResult, XdpContext
+from ..contract import Fault, PackedEngine, RunResult, XdpContext
 from ..helpers import XDP_REDIRECT, broadcast_target, ifindex_target, map_target
 from ..maps import MapStore
 from ..memory import MemoryFault
@@ -109,7 +109,7 @@ def too_large(program: Program) -> bool:
     return sum(insn.slots for p in unique for insn in p.insns) > MAX_JIT_SLOTS
 
 
-class JitEngine:
+class JitEngine(PackedEngine):
     """See the module docstring; `interpreted` is True when runs fall back to the VM."""
 
     name = "jit"
