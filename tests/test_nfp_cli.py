@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from xdptool.cli.main import cli
-from xdptool.nfp import firmware
+from xdptool.nfp import abi, firmware
 from xdptool.nfp.assembler import assemble
 from xdptool.nfp.image import link
 from xdptool.nfp.encoding import encode
@@ -40,15 +40,18 @@ def objects(tmp_path_factory):
             for name in ("port_blocklist", "mac_swap", "syn_ratelimit")}
 
 
-def test_offload_reports_and_writes_an_assemblable_listing(objects, tmp_path):
+@pytest.mark.parametrize("allocator, base, symbols", [("kernel", abi.START_OFF, abi.SYMBOLS),
+                                                      ("xdptool", 0, firmware.SYMBOLS)])
+def test_offload_reports_and_writes_an_assemblable_listing(objects, tmp_path, allocator, base, symbols):
     state, listing = tmp_path / "state", tmp_path / "fw.s"
-    result = invoke("offload", objects["mac_swap"], "--target", "nfp-emu", "--state", state, "-o", listing)
+    result = invoke("offload", objects["mac_swap"], "--target", "nfp-emu", "--state", state, "-o", listing,
+                    "--allocator", allocator)
     assert result.exit_code == 0, result.output
-    assert "offloaded xdp_mac_swap" in result.output and "of 2560" in result.output
-    assert "contexts          8 per ME" in result.output
+    assert "offloaded xdp_mac_swap" in result.output and "of 2560 instructions" in result.output
+    assert "kernel JIT (runs on the card)" in result.output and "xdptool allocator (what-if)" in result.output
     text = listing.read_text()
     insns, labels = assemble(text)
-    link(insns, labels, firmware.SYMBOLS)
+    link(insns, labels, symbols, base)
     saved = json.loads((state / "nfp" / "offload.json").read_text())
     assert [format(encode(i), "016x") for i in insns] == saved["image"]
     assert "mac_swap.c:" in text and "; 0: " in text  # C lines and eBPF instructions as comments
@@ -59,23 +62,38 @@ def test_offload_json_document(objects, tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["offloaded"] is True and doc["reasons"] == []
-    assert doc["contexts"] == 8 and set(doc["registers"]) == {"A", "B"}
-    assert doc["baseline"]["contexts"] == 4 and doc["baseline"]["nfp_instructions"] > doc["nfp_instructions"]
-    assert doc["spills"] == 0 and doc["lm_bytes"] >= 64
+    kernel, what_if = doc["images"]["kernel"], doc["images"]["xdptool"]
+    assert doc["image"] == {"instructions": kernel["instructions"], "contexts": 4, "allocator": "kernel",
+                            "runs_on_card": True}
+    assert doc["contexts"] == 4 and doc["registers_per_bank"] == 24 and set(doc["registers"]) == {"A", "B"}
+    assert what_if["contexts"] == 8 and what_if["instructions"] < kernel["instructions"]
+    assert not what_if["runs_on_card"] and what_if["cycles_per_packet"] > 0
     assert doc["warnings"] == []  # its map keys sit 4-byte aligned on the stack, as the card requires
 
 
-def test_baseline_flag_offloads_the_kernel_mapping(objects, tmp_path):
-    result = invoke("offload", objects["mac_swap"], "--state", tmp_path, "--baseline", "--json")
+def test_allocator_xdptool_offloads_the_what_if_and_replay_rebuilds_it(objects, tmp_path):
+    result = invoke("offload", objects["mac_swap"], "--state", tmp_path, "--allocator", "xdptool", "--json")
     doc = json.loads(result.stdout)
     saved = json.loads((tmp_path / "nfp" / "offload.json").read_text())
-    assert doc["mapping"] == "baseline" and doc["contexts"] == 4
-    assert len(saved["image"]) == doc["nfp_instructions"] == doc["baseline"]["nfp_instructions"]
+    assert doc["image"]["allocator"] == doc["mapping"] == "xdptool" and doc["contexts"] == 8
+    assert len(saved["image"]) == doc["nfp_instructions"] == doc["images"]["xdptool"]["instructions"]
+    replay = invoke("replay", PROGRAMS / "mac_swap.pcap", "--state", tmp_path, "--json")
+    assert replay.exit_code == 0, replay.output
 
 
-def test_contexts_4_is_honoured(objects, tmp_path):
-    doc = json.loads(invoke("offload", objects["mac_swap"], "--state", tmp_path, "--contexts", "4", "--json").stdout)
-    assert doc["contexts"] == 4 and doc["registers_per_bank"] == 32
+def test_baseline_is_the_old_name_of_the_kernel_image(objects, tmp_path):
+    doc = json.loads(invoke("offload", objects["mac_swap"], "--state", tmp_path, "--baseline", "--json").stdout)
+    assert doc["image"]["allocator"] == "kernel"
+    assert "give one of them" in one_line_error(invoke("offload", objects["mac_swap"], "--state", tmp_path,
+                                                       "--baseline", "--allocator", "xdptool"), 2)
+
+
+def test_contexts(objects, tmp_path):
+    doc = json.loads(invoke("offload", objects["mac_swap"], "--state", tmp_path, "--contexts", "4", "--allocator",
+                            "xdptool", "--json").stdout)
+    assert doc["contexts"] == 4 and doc["registers_per_bank"] == 24
+    line = one_line_error(invoke("offload", objects["mac_swap"], "--state", tmp_path, "--contexts", "8"), 2)
+    assert "what-if of --allocator xdptool" in line
 
 
 def test_refused_program_exits_1_with_the_reason(objects, tmp_path):

@@ -17,7 +17,9 @@ from xdptool.elf import load_object
 from xdptool.nfp.encoding import encode
 from xdptool.nfp.offload import offload
 program = load_object(sys.argv[1]).program()
-print(",".join(format(encode(i), "x") for i in offload(program, "auto", baseline=False, estimate=False).image.insns))
+for allocator in ("kernel", "xdptool"):
+    report = offload(program, "auto", allocator=allocator, compare=False, estimate=False)
+    print(",".join(format(encode(i), "x") for i in report.image.insns))
 """
 
 

@@ -1,7 +1,7 @@
 """The NFP executor: instruction semantics against Python references, and the ISA rules it enforces.
 
 Programs are written in NFP assembly; results leave through the packet (a
-`mem[write8]` into the CTM frame) and the verdict (the firmware's exit routine),
+`mem[write8_swap]` into the CTM frame) and the verdict (the firmware's exit routine),
 so the tests observe only what the card would.
 """
 
@@ -30,7 +30,7 @@ def store_result(reg: str, offset: int = 0) -> str:
     """Write `reg` (4 bytes, little-endian) at packet offset `offset`."""
     other = "gprB_15" if reg.startswith("gprA") or reg.startswith("*") else "gprA_15"
     return (f"alu[{other}, --, B, *l$index0[0]]\n alu[$out_0, --, B, {reg}]\n"
-            f" mem[write8, $out_0, {other}, {offset}, 4], ctx_swap[sig1]\n")
+            f" mem[write8_swap, $out_0, {other}, {offset}, 4], ctx_swap[sig1]\n")
 
 
 def run(text: str, packet: bytes = bytes(64), contexts: int = 8, thread: int = 0, stack: int = 0):
@@ -51,7 +51,7 @@ u32 = st.integers(0, M32)
 REFERENCE = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "AND": lambda a, b: a & b, "OR": lambda a, b: a | b,
     "XOR": lambda a, b: a ^ b, "~AND": lambda a, b: ~a & b, "AND~": lambda a, b: a & ~b,
-    "B": lambda a, b: b, "~B": lambda a, b: ~b, "+16": lambda a, b: (a & 0xFFFF) + b,
+    "B": lambda a, b: b, "~B": lambda a, b: ~b, "+16": lambda a, b: (a + b) & 0xFFFF,
     "+8": lambda a, b: (a & 0xFF) + b, "B-A": lambda a, b: b - a,
 }
 
@@ -157,7 +157,7 @@ def test_memory_reads_words_in_both_byte_orders_and_bytes():
     result, stats = run(text, packet)
     assert result.packet[20:24] == bytes([7, 6, 5, 4])  # read32: big-endian word, stored little-endian
     assert result.packet[24:28] == bytes([4, 5, 6, 7])
-    assert result.packet[28:32] == bytes([9, 10, 11, 0])  # read8 of 3 bytes, zero-filled
+    assert result.packet[28:32] == bytes([0, 11, 10, 9])  # read8: 3 bytes big-endian, zero-filled
     assert stats.mem == {"ctm": 6} and stats.swaps == 6
 
 
@@ -209,7 +209,6 @@ def test_static_rules(body, message):
     ("immed[gprA_1, 0x40]\n local_csr_wr[ACT_LM_ADDR2, gprA_1]\n alu[gprB_1, --, B, *l$index2[0]]\n",
      "within 3 cycles"),
     ("alu[gprB_1, --, B, *l$index3[0]]\n", "before LM pointer 3 was set"),
-    ("immed[gprA_1, 0x42]\n local_csr_wr[ACT_LM_ADDR2, gprA_1]\n", "unaligned"),
     ("immed[gprA_1, 0x800]\n local_csr_wr[ACT_LM_ADDR2, gprA_1]\n nop\n nop\n nop\n"
      " alu[gprB_1, --, B, *l$index2[0]]\n", "outside thread 0's area"),
     ("alu[gprB_1, --, B, *l$index0[0]]\n mem[read8, $in_0, gprB_1, 0, 1], ctx_swap[sig1]\n"
@@ -227,8 +226,17 @@ def test_run_time_rules(body, message):
         run(body + "immed[gprA_0, 2]\n" + EXIT)
 
 
+def test_lm_pointers_drop_the_low_address_bits():
+    """jit.c mem_op_stack writes unaligned addresses and relies on the CSR discarding bits 1:0."""
+    text = ("immed[gprA_1, 0x23]\n local_csr_wr[ACT_LM_ADDR2, gprA_1]\n nop\n nop\n nop\n"
+            "immed[gprB_3, 0x77]\n alu[*l$index2[0], --, B, gprB_3]\n alu[gprA_2, --, B, *l$index0[8]]\n"
+            + store_result("gprA_2") + "immed[gprA_0, 2]\n" + EXIT)
+    result, _ = run(text)
+    assert result.packet[0] == 0x77
+
+
 def test_signal_wait_makes_transfer_registers_readable():
-    text = ("alu[gprB_1, --, B, *l$index0[0]]\n mem[read8, $in_0, gprB_1, 0, 4], sig_done[sig2]\n"
+    text = ("alu[gprB_1, --, B, *l$index0[0]]\n mem[read32_swap, $in_0, gprB_1, 0, 1], sig_done[sig2]\n"
             "ctx_arb[sig2]\n alu[gprA_2, --, B, $in_0]\n" + store_result("gprA_2", 8) + "immed[gprA_0, 2]\n" + EXIT)
     result, _ = run(text, bytes(range(64)))
     assert result.packet[8:12] == bytes([0, 1, 2, 3])

@@ -85,10 +85,12 @@ CORPUS = """
     mem[read8, $in_0, gprA_1, 0xe, 2], ctx_swap[sig1]
     mem[read32, $in_4, gprA_1, gprB_2, 8], ctx_swap[sig2], defer[1]
     mem[read32_swap, $in_4, gprA_1, gprB_2, 1], sig_done[sig2]
-    mem[write8, $out_2, gprA_3, gprB_1, 32], sig_done[sig3]
+    mem[write8_swap, $out_2, gprA_3, gprB_1, 8, indirect_ref], sig_done[sig3]
     mem[write32_swap, $out_2, gprA_3, gprB_1, 2], ctx_swap[sig3]
-    mem[add64, $out_2, 0, gprB_1, 2], ctx_swap[sig3], defer[2]
-    mem[test_add, $out_0, gprA_3, 0x10, 1], ctx_swap[sig4]
+    mem[read32_swap, $in_0, gprA_1, 0x10, 7], ctx_swap[sig1]
+    mem[add, $out_2, gprA_4, gprB_5, 2, 40b_BA], ctx_swap[sig1], defer[2]
+    mem[add_imm, $out_0, gprA_3, gprB_4, 1, 40b_BA, indirect_ref], sig_done[sig0]
+    mem[read_swap_le, $in_0, gprA_3, gprB_4, 1, 40b_AB], ctx_swap[sig1]
     local_csr_wr[ACT_LM_ADDR1, gprA_2]
     local_csr_wr[ACT_LM_ADDR3, gprB_2]
     local_csr_rd[PSEUDO_RND_NUM]
@@ -112,7 +114,7 @@ def test_text_and_binary_round_trip(line):
     insn = parse_insn(line)
     assert format_insn(insn) == line
     word = encode(insn)
-    assert word >> 48 == 0, "instructions are at most 48 bits (45 + our length bits)"
+    assert word >> 46 == 0, "nfp_ustore_check_valid_no_ecc: GENMASK(45, 0)"
     back = decode(word)
     assert format_insn(back) == line
     assert encode(back) == word
@@ -181,6 +183,7 @@ def test_immed_carries_the_high_byte_in_its_own_field():
     ("alu_shf[gprA_1, --, B, gprB_40, <<1]", "out of range"),
     ("alu_shf[gprA_1, *l$index0[9], OR, gprB_1, <<1]", "out of range"),
     ("mem[read8, $in_0, gprA_1, 0x80, 1], ctx_swap[sig1]", "out of range"),
+    ("mem[read32_swap, $in_0, gprA_1, 0, 9], ctx_swap[sig1]", "indirect length"),
     ("br[fw.exit]", "unresolved label"),
 ])
 def test_unencodable_instructions_are_refused(line, message):

@@ -41,9 +41,9 @@ short:
 
 def test_loads_through_one_pointer_become_one_read():
     prog = program(LOADS)
-    nfp = NfpEngine(prog, MapStore({}))
-    reads = [i for i in nfp.image.insns if i.kind == "mem" and i.op == "read8"]
-    assert len(reads) == 1 and reads[0].value == 32 - 12 and nfp.image.stats["merged_loads"] == 4
+    nfp = NfpEngine(prog, MapStore({}), allocator="xdptool")
+    reads = [i for i in nfp.image.insns if i.kind == "mem" and i.op == "read32_swap"]
+    assert len(reads) == 1 and reads[0].value == (32 - 12) // 4 and nfp.image.stats["merged_loads"] == 4
     vm = VmEngine(prog, MapStore({}))
     rng = random.Random(9)
     for _ in range(100):
@@ -104,7 +104,7 @@ short:
     r0 = 2
     exit
     """
-    nfp = NfpEngine(program(text), MapStore({}))
+    nfp = NfpEngine(program(text), MapStore({}), allocator="xdptool")
     funnel = [i for i in nfp.image.insns if i.kind == "alu_shf" and i.shift and i.shift.kind == ">>dbl"]
     assert not funnel, "the verifier proves r5 < 2^32, so no 64-bit shift is needed"
 

@@ -14,19 +14,23 @@ from .console import fail, out, print_json, warn
 @click.option("--target", type=click.Choice(["nfp-emu"]), default="nfp-emu", show_default=True,
               help="The device (the emulated Netronome NFP-4000).")
 @click.option("-p", "--prog", "selector", metavar="PROG", help="Program name or section when OBJ has several.")
+@click.option("--allocator", type=click.Choice(["kernel", "xdptool"]), default="kernel", show_default=True,
+              help="Whose image to load: the kernel JIT's (what the card runs) or xdptool's allocator "
+                   "(a what-if with 8 contexts where registers fit; no shipping firmware runs it).")
 @click.option("--contexts", type=click.Choice(["auto", "4", "8"]), default="auto", show_default=True,
-              help="Threads per microengine: 8 needs the program to fit 16+16 registers without spills.")
-@click.option("--baseline", is_flag=True, help="Use the kernel JIT's fixed register mapping instead of the allocator.")
+              help="Threads per microengine for --allocator xdptool (8 needs 16+16 registers without spills); "
+                   "the kernel image runs the firmware's 4.")
+@click.option("--baseline", is_flag=True, hidden=True, help="Old name of --allocator kernel (the default).")
 @click.option("-o", "--output", "listing_path", type=click.Path(dir_okay=False), help="Write the NFP assembly listing.")
 @click.option("--state", "state_dir", default=".xdptool", show_default=True, type=click.Path(file_okay=False),
               help="The emulated NIC's state directory (image and maps).")
 @click.option("--force", is_flag=True, help="Let -o replace a file that is not an earlier listing, or a link.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def command(obj_path, target, selector, contexts, baseline, listing_path, state_dir, force, as_json):
+def command(obj_path, target, selector, allocator, contexts, baseline, listing_path, state_dir, force, as_json):
     """Offload a program in OBJ to the NFP: say whether it fits, show its assembly and its speed."""
     from ..nfp import state
     from ..errors import XdpError
-    from ..nfp.offload import estimate_timing, offload
+    from ..nfp.offload import offload
     from ..nfp.printer import format_image_listing
     from ..runtime.maps import MapStore
     from ..files import atomic_write, check_output
@@ -38,12 +42,9 @@ def command(obj_path, target, selector, contexts, baseline, listing_path, state_
         check_output(listing_path, "listing", [obj_path, built, *state.state_files(state_dir)], force)
     obj = load(obj_path)
     program = obj.program(selector)
-    report = offload(program, contexts)
-    if report.offloaded and baseline:
-        if report.baseline is None:
-            raise XdpError(f"{program.name}: the kernel JIT's fixed mapping cannot hold this program's registers")
-        report.image = report.baseline
-        report.timing = estimate_timing(report.image, program)
+    if baseline and allocator != "kernel":
+        raise XdpError("--baseline is the old name of --allocator kernel; give one of them")
+    report = offload(program, contexts, allocator=allocator)
     if report.offloaded:
         listing = format_image_listing(report.image)
         if listing_path:
@@ -64,22 +65,38 @@ def command(obj_path, target, selector, contexts, baseline, listing_path, state_
     show(document, report)
 
 
+IMAGE_TITLES = {"kernel": "kernel JIT (runs on the card)", "xdptool": "xdptool allocator (what-if)"}
+
+
 def show(doc: dict, report) -> None:
+    """The chosen image's fit and speed, with both images side by side."""
     image = report.image
+    images = doc["images"]
+    kernel = images.get("kernel")
     lines = [f"offloaded {doc['program']} ({doc['object']}) to {doc['target']}"]
-    share = 100 * doc["nfp_instructions"] / doc["window"]
-    lines.append(f"  NFP instructions  {doc['nfp_instructions']} of {doc['window']} ({share:.1f} %)")
-    base = doc.get("baseline")
-    if base:
-        gain = 100 * (1 - doc["nfp_instructions"] / base["nfp_instructions"])
-        lines.append(f"  kernel JIT map    {base['nfp_instructions']} instructions, {base['contexts']} contexts "
-                     f"({gain:.0f} % fewer with the allocator)")
-    regs = doc["registers"]
-    lines.append(f"  contexts          {doc['contexts']} per ME ({image.regs_per_bank} A + {image.regs_per_bank} B "
-                 f"registers per thread)")
-    lines.append(f"  registers used    A {regs['A']}, B {regs['B']}; spills {doc['spills']}; "
-                 f"moves coalesced {doc['coalesced_moves']}")
-    lines.append(f"  local memory      {doc['lm_bytes']} B per thread (stack {doc['stack_bytes']} B)")
+    if image.allocator == "kernel":
+        lines.append("  image             the kernel JIT's (bpf/jit.c): what the driver would load")
+    else:
+        lines.append(f"  image             xdptool's allocator, {image.contexts} contexts: a what-if, "
+                     "not runnable on shipping firmware (4 contexts, GPRs 0-23)")
+    if kernel:
+        share = 100 * kernel["instructions"] / doc["window"]
+        lines.append(f"  firmware window   {kernel['instructions']} of {doc['window']} instructions ({share:.1f} %, "
+                     "the kernel image)")
+    order = [a for a in ("kernel", "xdptool") if a in images]
+    rows = [("", [IMAGE_TITLES[a] for a in order]),
+            ("instructions", [str(images[a]["instructions"]) for a in order]),
+            ("contexts", [str(images[a]["contexts"]) for a in order]),
+            ("registers A/B", [f"{images[a]['registers']['A']}/{images[a]['registers']['B']} of "
+                               f"{images[a]['registers_per_bank']}" for a in order]),
+            ("spills", [str(images[a]["spills"]) for a in order]),
+            ("cycles/packet", [str(images[a]["cycles_per_packet"] or "-") for a in order])]
+    for label, cells in rows:
+        lines.append(f"  {label:<17} " + "".join(f"{c:<32}" for c in cells).rstrip())
+    if len(order) == 2:
+        ratio = images["xdptool"]["instructions"] / images["kernel"]["instructions"]
+        lines.append(f"  what-if / kernel  {ratio:.2f} of the instructions")
+    lines.append(f"  local memory      stack {doc['stack_bytes']} B per thread")
     timing = doc.get("timing")
     if timing:
         rates = ", ".join(f"{name} " + ("line rate" if r["reached"] else f"{100 * r['share']:.0f} %")

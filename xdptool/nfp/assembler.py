@@ -19,6 +19,7 @@ from .isa import (
     CTX_SWAP_MODES,
     IMMED_FORMS,
     MEM_COMMANDS,
+    MEM_MODES,
     MUL_STEPS,
     MUL_TYPES,
     SHF_OPS,
@@ -141,11 +142,18 @@ def _jump(name, args, line):
 
 
 def _mem(name, args, line):
-    _need(args, (5,), name, line)
+    """mem[command, $xfer, a, b, count(, 40b_BA | 40b_AB)(, indirect_ref)]"""
+    _need(args, (5, 6, 7), name, line)
     if args[0] not in MEM_COMMANDS:
         raise AsmError(f"unknown memory command {args[0]!r}", line)
+    options = args[5:]
+    unknown = [o for o in options if o not in MEM_MODES and o != "indirect_ref"]
+    if unknown:
+        raise AsmError(f"unknown memory command option {unknown[0]!r}", line)
+    mode = next((o for o in options if o in MEM_MODES), "")
     return NfpInsn("mem", op=args[0], dst=parse_operand(args[1], line), a=parse_operand(args[2], line),
-                   b=parse_operand(args[3], line), value=int(args[4], 0))
+                   b=parse_operand(args[3], line), value=int(args[4], 0), mode=mode,
+                   indirect="indirect_ref" in options)
 
 
 def _csr(name, args, line):
@@ -175,8 +183,8 @@ def _nop(name, args, line):
 
 def _signal(text: str, line: int | None) -> int:
     match = re.fullmatch(r"sig(\d+)", text.strip())
-    if not match or not 1 <= int(match[1]) <= 15:
-        raise AsmError(f"bad signal {text!r} (sig1..sig15)", line)
+    if not match or not 0 <= int(match[1]) <= 15:
+        raise AsmError(f"bad signal {text!r} (sig0..sig15; sig0: nobody waits)", line)
     return int(match[1])
 
 

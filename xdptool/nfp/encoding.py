@@ -16,12 +16,16 @@ Operands (nfp_asm.c, swreg_to_unrestricted / swreg_to_restricted):
   Two sources go to the A and B fields; SW (swap) says the printed order is B, A —
   set when the first source is a B-bank register or the second an A-bank one.
 
-Ours [inv], where nfp_asm.h is silent: alu op codes for `+8`/`B-A`; memory command
-target codes other than cmd_tgt_act's; byte counts above 8 keep bits 4:3 of
-(count - 1) in bits 46:45 (the driver's indirect length, CMD_OVE_LEN, moves that
-count out of the instruction word); ctx_arb's signal mask in bits 15:0 (bit 0 =
-voluntary); the LCSR address field holds the CSR address / 4; `nop` is the
-driver's `immed` with no destination and no value.
+Memory commands as jit.c __emit_cmd: the 3-bit count holds count - 1 (a longer
+transfer is `indirect`: the previous ALU result carries the length, CMD_OVE_LEN,
+and the field keeps the low 3 bits), except `add`, whose count field is 0 or 4
+for a 32- or 64-bit add (mem_xadd: `is64 << 2`); the signal field is 1 for a
+context swap and 0 otherwise.  Every word fits GENMASK(45, 0), the ustore's
+validity check (nfp_ustore_check_valid_no_ecc): `encode` asserts it.
+
+Ours [inv], where nfp_asm.h is silent: alu op codes for `+8`/`B-A`; ctx_arb's
+signal mask in bits 15:0 (bit 0 = voluntary); the LCSR address field holds the
+CSR address / 4; `nop` is the driver's `immed` with no destination and no value.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from .isa import (
     IMMED_FORMS,
     MEM_BY_CODE,
     MEM_COMMANDS,
+    MEM_DIRECT_MAX,
+    MEM_INDIRECT_MAX,
+    MEM_MODES,
     MUL_STEPS,
     MUL_TYPES,
     SHF_BY_CODE,
@@ -92,13 +99,12 @@ BR_BIT = dict(base=0x0D000000000, a=0x000000000FF, b=0x0000003FC00, bv=0x0000004
 BR_ALU = dict(base=0x0E800000000, a=0x000000003FF, b=0x000000FFC00, defer=0x00000300000, imm_hi=0x0007FC00000,
               src_lmextn=0x40000000000, dst_lmextn=0x80000000000)
 CMD = dict(a=0x000000000FF, ctx=0x00000000300, b=0x0000003FC00, token=0x000000C0000, xfer=0x00001F00000,
-           cnt=0x0000E000000, sig=0x000F0000000, tgt=0x07F00000000, indir=0x20000000000, mode=0x1C0000000000,
-           cnt_hi=0x600000000000)
+           cnt=0x0000E000000, sig=0x000F0000000, tgt=0x07F00000000, indir=0x20000000000, mode=0x1C0000000000)
 LCSR = dict(base=0x0FC00000000, a=0x000000003FF, b=0x000000FFC00, write=0x00000200000, addr=0x001FFC00000,
             src_lmextn=0x40000000000, dst_lmextn=0x80000000000)
 CARB = dict(base=0x0E000000000, sigs=0x0000000FFFF)
 
-CMD_MODE_32B = 4
+USTORE_VALID = (1 << 46) - 1  # nfp_asm.c nfp_ustore_check_valid_no_ecc: GENMASK(45, 0)
 BR_CSS_NONE = 2
 UR_IMM, UR_XFR, UR_LM, UR_NN = 0x300, 0x180, 0x200, 0x280
 RE_IMM, RE_XFR, RE_LM = 0x20, 0x80, 0x50
@@ -345,7 +351,8 @@ def _enc_immed(i: NfpInsn) -> int:
     else:
         fa, fb = ur_operand(dst, True), ur_operand(lo, False)
     return _pack(IMMED, a=fa, b=fb, imm=value >> 8, width=width_code, inv=int(i.invert), shift=shift,
-                 wr_ab=int(isinstance(i.dst, Gpr) and i.dst.bank == "AB"), dst_lmextn=_lm_ext(i.dst))
+                 wr_ab=int(isinstance(i.dst, Gpr) and i.dst.bank == "AB"), dst_lmextn=_lm_ext(i.dst),
+                 src_lmextn=_lm_ext(i.dst))
 
 
 def _dec_immed(w: int) -> NfpInsn:
@@ -377,10 +384,11 @@ def _mul_codes(step: str) -> tuple[int, int]:
 def _enc_mul(i: NfpInsn) -> int:
     mtype, mstep = _mul_codes(i.op)
     if i.op.endswith(("last", "last2")):
+        # jit.c emit_mul: the destination goes to the A field whatever its bank (dst_ab says which)
         dst_ab, wr_ab = _dst_bits(i.dst)
         dst = ur_operand(Gpr("A", i.dst.index) if isinstance(i.dst, Gpr) else i.dst, True)
-        fa, fb = (ur_operand(i.b, False), dst) if dst_ab else (dst, ur_operand(i.b, False))
-        return _pack(MUL, a=fa, b=fb, type=mtype, step=mstep, dst_ab=dst_ab, wr_ab=wr_ab, dst_lmextn=_lm_ext(i.dst))
+        return _pack(MUL, a=dst, b=ur_operand(i.b, False), type=mtype, step=mstep, dst_ab=dst_ab, wr_ab=wr_ab,
+                     dst_lmextn=_lm_ext(i.dst))
     fa, fb, sw, _, src_ext = place_sources(i.a, i.b, False)
     return _pack(MUL, a=fa, b=fb, sw=sw, type=mtype, step=mstep, src_lmextn=src_ext)
 
@@ -392,10 +400,10 @@ def _dec_mul(w: int) -> NfpInsn:
     op = "start" if mtype == "start" else f"{mtype}_{step}"
     if step in ("last", "last2") and mtype != "start":
         bank = "AB" if f["wr_ab"] else ("B" if f["dst_ab"] else "A")
-        dst = decode_ur(f["b"] if f["dst_ab"] else f["a"], bank, True)
-        other = decode_ur(f["a"] if f["dst_ab"] else f["b"], "A" if f["dst_ab"] else "B")
+        dst = decode_ur(f["a"], bank, True)
+        other = decode_ur(f["b"], "B")
         return NfpInsn("mul_step", dst=_with_ext(dst, f["dst_lmextn"]), op=op,
-                       b=NONE if other == Gpr("A" if f["dst_ab"] else "B", 0) else other)
+                       b=NONE if other == Gpr("B", 0) else other)
     a, b = _sources(f["a"], f["b"], f["sw"], 0, f["src_lmextn"], False)
     return NfpInsn("mul_step", a=a, op=op, b=b)
 
@@ -455,24 +463,32 @@ def _dec_rtn(w: int) -> NfpInsn:
     return NfpInsn(kind, a=_with_ext(reg, f["src_lmextn"]), defer=f["defer"], target=label if label else None)
 
 
+def _count_field(i: NfpInsn) -> int:
+    if i.op == "add":  # mem_xadd: 0 for a 32-bit add, 4 for a 64-bit one
+        if i.value not in (1, 2):
+            raise EncodeError(f"add of {i.value} words (1 or 2)")
+        return (i.value - 1) << 2
+    limit = MEM_INDIRECT_MAX if i.indirect else MEM_DIRECT_MAX
+    if not 1 <= i.value <= limit:
+        raise EncodeError(f"memory command count {i.value} outside 1..{limit}"
+                          + ("" if i.indirect else " (longer transfers take an indirect length)"))
+    return (i.value - 1) & 7
+
+
 def _enc_mem(i: NfpInsn) -> int:
-    token, tgt, _, unit = MEM_COMMANDS[i.op]
+    token, tgt, _, _ = MEM_COMMANDS[i.op]
     fa, fb, _, _, _ = place_sources(i.a, i.b, True, has_i8=False)
     # no swap bit: the address is the sum of the two, decoded in (A field, B field) order
     if not isinstance(i.dst, Xfer):
         raise EncodeError(f"memory command transfer operand {i.dst} is not a transfer register")
-    count = i.value - 1
-    limit = 32 if unit == "byte" else 8
-    if not 0 <= count < limit:
-        raise EncodeError(f"memory command count {i.value} outside 1..{limit}")
     if i.sync == "sig_done":
         if i.defer:
             raise EncodeError("sig_done takes no defer slots")
         ctx = CTX_SWAP_MODES["sig_done"]
     else:
         ctx = i.defer
-    return _pack(CMD, a=fa, b=fb, ctx=ctx, token=token, xfer=i.dst.index, cnt=count & 7, cnt_hi=count >> 3,
-                 sig=i.sig, tgt=tgt, mode=CMD_MODE_32B)
+    return _pack(CMD, a=fa, b=fb, ctx=ctx, token=token, xfer=i.dst.index, cnt=_count_field(i), sig=i.sig, tgt=tgt,
+                 indir=int(i.indirect), mode=MEM_MODES[i.mode])
 
 
 def _dec_mem(w: int) -> NfpInsn:
@@ -480,15 +496,22 @@ def _dec_mem(w: int) -> NfpInsn:
     op = MEM_BY_CODE.get((f["token"], f["tgt"]))
     if op is None:
         raise EncodeError(f"unknown memory command (token {f['token']}, target {f['tgt']:#x})")
+    mode = next((name for name, code in MEM_MODES.items() if code == f["mode"]), None)
+    if mode is None:
+        raise EncodeError(f"unknown memory command mode {f['mode']}")
     direction = MEM_COMMANDS[op][2]
     a = decode_re(f["a"], "A", 0)
     b = decode_re(f["b"], "B", 0)
     sync, defer = ("sig_done", 0) if f["ctx"] == 3 else ("ctx_swap", f["ctx"])
+    count = (f["cnt"] >> 2) + 1 if op == "add" else f["cnt"] + 1
     return NfpInsn("mem", op=op, dst=Xfer("in" if direction == "read" else "out", f["xfer"]), a=a, b=b,
-                   value=(f["cnt"] | f["cnt_hi"] << 3) + 1, sync=sync, sig=f["sig"], defer=defer)
+                   value=count, sync=sync, sig=f["sig"], defer=defer, mode=mode, indirect=bool(f["indir"]))
 
 
 def _enc_csr_wr(i: NfpInsn) -> int:
+    if isinstance(i.b, Imm):  # jit.c emit_csr_wr: an immediate goes to both fields
+        field = ur_operand(i.b, False)
+        return _pack(LCSR, a=field, b=field, write=1, addr=CSRS[i.op] // 4)
     fa, fb, _, _, src_ext = place_sources(i.b, Imm(0), False)
     return _pack(LCSR, a=fa, b=fb, write=1, addr=CSRS[i.op] // 4, src_lmextn=src_ext)
 
@@ -505,6 +528,8 @@ def _dec_csr(w: int) -> NfpInsn:
     if not f["write"]:
         return NfpInsn("csr_rd", op=name)
     a_imm = f["a"] & 0x300 == UR_IMM
+    if a_imm and f["a"] == f["b"]:
+        return NfpInsn("csr_wr", op=name, b=Imm(f["a"] & 0xFF))
     src = decode_ur(f["b"], "B") if a_imm else decode_ur(f["a"], "A")
     return NfpInsn("csr_wr", op=name, b=_with_ext(src, f["src_lmextn"]))
 
@@ -546,7 +571,10 @@ DECODERS = [
 
 
 def encode(insn: NfpInsn) -> int:
-    return ENCODERS[insn.kind](insn)
+    word = ENCODERS[insn.kind](insn)
+    if word & ~USTORE_VALID:
+        raise EncodeError(f"{insn.kind} encodes as {word:#x}, outside the ustore's 46 bits")
+    return word
 
 
 def decode(word: int) -> NfpInsn:

@@ -1,5 +1,7 @@
 """`NfpEngine`: the engine contract for target "nfp-emu" - the offloaded image on the executor.
 
+The image is the kernel JIT's (kernel_jit.py) unless the engine is asked for our
+allocator's what-if (`allocator="xdptool"`, or a state directory offloaded with it).
 The program is offloaded once per engine (check, lower, allocate); a program
 the card refuses cannot make an engine (XdpError with the driver's reason).
 Packets go to the ME's threads in turn, as the card's dispatcher would, so
@@ -25,16 +27,17 @@ from . import timing
 from .executor import Executor
 from .offload import offload
 
-_REPORTS: dict[tuple[int, str], tuple[Program, object]] = {}
+_REPORTS: dict[tuple[int, str, str], tuple[Program, object]] = {}
 
 
-def offload_cached(program: Program, contexts: str = "auto"):
-    key = (id(program), str(contexts))
+def offload_cached(program: Program, contexts: str = "auto", allocator: str = "kernel"):
+    key = (id(program), str(contexts), allocator)
     hit = _REPORTS.get(key)
     if hit is None or hit[0] is not program:
         if len(_REPORTS) > 64:
             _REPORTS.clear()
-        hit = _REPORTS[key] = (program, offload(program, contexts, baseline=False, estimate=False))
+        hit = _REPORTS[key] = (program, offload(program, contexts, allocator=allocator, compare=False,
+                                                estimate=False))
     return hit[1]
 
 
@@ -42,11 +45,16 @@ class NfpEngine:
     name = "nfp-emu"
 
     def __init__(self, program: Program, maps: MapStore | None = None, config: RuntimeConfig | None = None,
-                 contexts="auto", report=None, state_dir: str | None = None, **_ignored):
+                 contexts="auto", report=None, state_dir: str | None = None, allocator: str | None = None,
+                 **_ignored):
         self.config = config or (maps.config if maps is not None else RuntimeConfig())
         self.maps = maps if maps is not None else MapStore.for_object(program.object, self.config)
         self.program = program
-        self.report = report or offload_cached(program, str(contexts))
+        if allocator is None:
+            allocator = _offloaded_allocator(state_dir) if state_dir is not None else "kernel"
+        if allocator == "kernel" and str(contexts) == "8":
+            contexts = "4"  # a what-if's setting: the kernel image runs the firmware's 4
+        self.report = report or offload_cached(program, str(contexts), allocator)
         if not self.report.offloaded:
             raise XdpError(f"nfp-emu: {program.name} cannot be offloaded: {self.report.reasons[0]}")
         self.image = self.report.image
@@ -65,6 +73,7 @@ class NfpEngine:
         self.next_thread = (thread + 1) % self.image.contexts
         result, stats = self.executor.run(packet, ctx, thread)
         self.last_stats = stats
+        self._last_queue = result.rx_queue
         cost = timing.packet_cost(stats)
         self.totals[0] += cost.issue
         self.totals[1] += cost.wait
@@ -81,9 +90,23 @@ class NfpEngine:
 
             state.save_maps(self.state_dir, self.maps.dump())
 
+    @property
+    def rx_queue(self) -> int | None:
+        """The queue the last packet selected (a write to xdp_md.rx_queue_index), if any."""
+        return getattr(self, "_last_queue", None)
+
     def timing(self) -> dict:
         """Cycles per packet and throughput over every packet run so far."""
         issue, wait, count = self.totals
         if not count:
             return {}
         return timing.throughput([timing.PacketCost(issue / count, wait / count)], self.image.contexts, count)
+
+
+def _offloaded_allocator(state_dir: str) -> str:
+    """The allocator the state directory's image was built with (the kernel JIT when unsaid)."""
+    from . import state
+
+    document = state.offloaded(state_dir) or {}
+    image = (document.get("report") or {}).get("image") or {}
+    return image.get("allocator", "kernel")

@@ -36,7 +36,7 @@ from ..runtime.contract import Fault, RunResult, XdpContext
 from ..runtime.helpers import Services
 from ..runtime.maps import MapStore
 from ..runtime.xdp import XdpBuffer
-from . import firmware
+from . import abi, firmware
 from .image import (
     CTM_BASE,
     EMEM_BASE,
@@ -56,10 +56,16 @@ from .isa import (
     ALU_ARITH,
     ALU_IGNORES_A,
     ALU_OPS,
+    CMD_OV_LEN_MASK,
+    CMD_OV_LEN_SHIFT,
+    CMD_OVE_LEN,
     CONDITIONS,
     CSR_WRITE_LATENCY,
     MAX_DEFER,
     MEM_COMMANDS,
+    MEM_DIRECT_MAX,
+    MEM_INDIRECT_MAX,
+    MEM_LITTLE_ENDIAN,
     MUL_STEP_COUNT,
     NfpInsn,
     immed_value,
@@ -139,7 +145,7 @@ def check_image(image: Image, virtual: bool = False) -> None:
                     elif first.cls == second.cls:
                         bad(f"two sources of class {first.cls}")
         if insn.is_branch:
-            limit = MAX_DEFER["br" if insn.is_unconditional else "cond"]
+            limit = MAX_DEFER["br" if insn.kind == "br" and insn.op == "br" else "cond"]
             if insn.defer > limit:
                 bad(f"{insn.defer} defer slots (at most {limit})")
             for slot in range(pc + 1, pc + 1 + insn.defer):
@@ -148,14 +154,30 @@ def check_image(image: Image, virtual: bool = False) -> None:
                 other = insns[slot]
                 if other.is_branch or other.swaps_context:
                     bad(f"a branch or context swap in a defer slot (at {slot})")
-        if insn.kind == "mem" and insn.value > (32 if MEM_COMMANDS[insn.op][3] == "byte" else 8):
-            bad("more than 32 bytes in one memory command")
+        if insn.kind == "mem" and insn.value > (MEM_INDIRECT_MAX if insn.indirect else MEM_DIRECT_MAX):
+            bad(f"{insn.value} units in one memory command (at most {MEM_DIRECT_MAX}, "
+                f"{MEM_INDIRECT_MAX} with an indirect length)")
+        if insn.kind == "mem" and insn.defer:
+            for slot in range(pc + 1, pc + 1 + insn.defer):
+                if slot >= len(insns) or insns[slot].is_branch or insns[slot].swaps_context:
+                    bad(f"a branch or context swap in a memory command's defer slot (at {slot})")
         if insn.kind == "csr_rd" and (pc + 1 >= len(insns) or insns[pc + 1].kind != "immed"):
             bad("local_csr_rd must be followed by immed (the value arrives through it)")
-    ends = [k for k in range(max(0, len(insns) - 4), len(insns))
-            if insns[k].is_unconditional and k + insns[k].defer == len(insns) - 1]
+    last = len(insns)
+    while last and insns[last - 1].kind == "nop":  # jit.c ends with the ustore's prefetch window of NOPs
+        last -= 1
+    ends = [k for k in range(max(0, last - 4), last) if insns[k].is_unconditional and k + insns[k].defer == last - 1]
     if not ends:
         raise IsaViolation("NFP image: the last instruction must be an unconditional branch (or its defer slot)")
+
+
+def _a_field_is_b(insn: NfpInsn) -> bool:
+    """Whether the encoding puts the instruction's second source in the A field (the swap bit):
+    the NFP takes an indirect shift amount from the A-field source of the previous ALU
+    instruction (jit.c ashr_reg: "the first insn will set both indirect shift amount
+    (source A) and signedness bit (MSB of result)")."""
+    first = NONE if insn.kind == "alu" and insn.op in ALU_IGNORES_A else insn.a
+    return (isinstance(first, Gpr) and first.bank == "B") or (isinstance(insn.b, Gpr) and insn.b.bank == "A")
 
 
 # -- the machine -------------------------------------------------------------------------------------
@@ -182,11 +204,23 @@ class Executor:
         self.config = config or maps.config
         self.virtual = virtual
         check_image(image, virtual)
-        self.K = image.regs_per_bank
+        self.K = abi.REGS_PER_BANK[image.contexts]  # the thread's slice of each bank
         self.area = lm_area_bytes(image.contexts)
-        if image.lm_bytes > self.area:
-            raise IsaViolation(f"NFP image needs {image.lm_bytes} B of LM per thread; "
+        self.card = image.abi == "card"
+        needed = abi.STACK_BYTES + 4 * abi.PV_WORDS if self.card else image.lm_bytes
+        if needed > self.area:
+            raise IsaViolation(f"NFP image needs {needed} B of LM per thread; "
                                f"{image.contexts} contexts leave {self.area}")
+        if self.card and image.stack_bytes > abi.STACK_BYTES:
+            raise IsaViolation(f"NFP image needs {image.stack_bytes} B of stack; the firmware gives "
+                               f"{abi.STACK_BYTES}")
+        # what a register a routine does not preserve holds afterwards: the kernel image reads
+        # stale registers it never uses (jit.c copies R6 = R1 away, for one), so it gets a value;
+        # our allocator's image gets "unwritten", so reading one fails at once
+        self.clobber_value = abi.POISON if image.allocator == "kernel" else _POISON
+        self.base_addr = image.load_address
+        self.end_addr = image.load_address + len(image.insns)
+        self.ctm_shift = 0
         self.gpr = {"A": [_POISON] * 128, "B": [_POISON] * 128}
         self.vregs: dict[int, int | None] = {}
         self.nn = [0] * 128
@@ -210,40 +244,78 @@ class Executor:
         self.thread = thread
         self.base = self._base[0] = thread * self.K
         self.stats = RunStats()
+        self.events: list[dict] = []
+        self.rx_queue: int | None = None
         self._reset_thread(packet, ctx)
         try:
             retval = self._loop()
-            return RunResult(retval=retval, packet=self.xdp.packet, insns_executed=self.stats.insns), self.stats
+            result = RunResult(retval=retval, packet=self.xdp.packet, insns_executed=self.stats.insns,
+                               events=self.events)
+            result.rx_queue = self.rx_queue
+            return result, self.stats
         except _MemFault as exc:
             pc = self._pc
-            insn = self.image.insns[pc]
-            fault = Fault(pc=insn.ebpf_pc if insn.ebpf_pc is not None else -1, message=f"NFP: {exc}")
+            insn = self.image.insns[pc] if 0 <= pc < len(self.image.insns) else None
+            where = insn.ebpf_pc if insn is not None and insn.ebpf_pc is not None else -1
+            fault = Fault(pc=where, message=f"NFP: {exc}")
             return RunResult(retval=0, packet=self.xdp.packet, fault=fault, insns_executed=self.stats.insns), self.stats
 
     def _reset_thread(self, packet: bytes, ctx: XdpContext | None) -> None:
         t, K = self.thread, self.K
+        start = self.clobber_value if self.card else _POISON
         for bank in self.gpr.values():
-            bank[t * K:(t + 1) * K] = [_POISON] * K
+            bank[t * K:(t + 1) * K] = [start] * K
         self.vregs.clear()
         self.xin: dict[int, int | None] = {}
         self.xin_pending: dict[int, int] = {}  # index -> signal it waits for
         self.xout: dict[int, int] = {}
         self.cc = (0, 0, 0, 0)
         self.prev_alu: int | None = None
+        self.prev_a: int | None = None  # the previous ALU instruction's A-field source: indirect shift amounts
         self.mul: dict[str, Any] | None = None
         self.csr_latch: int | None = None
+        self.deferred_mem = None
         self.step = 0
         self.xdp.reset(packet, ctx)
         base = self.image.lm_base(t)
         self.lm[base:base + self.area] = bytes(self.area)
         ptrs = self.lm_ptr[t]
+        self.lm_ready[t][:] = [0, 0, 0, 0]
+        if self.card:
+            self._reset_card(base)
+            return
         ptrs[:] = [base, base + LM_STACK_OFFSET + self.image.stack_bytes - STACK_WINDOW, 0, 0]
         self.lm_set[t][:] = [True, True, False, False]
-        self.lm_ready[t][:] = [0, 0, 0, 0]
         self._write_lm_word(base + 4 * LM_CTX_IFINDEX, self.xdp.ctx.ingress_ifindex & MASK32)
         self._write_lm_word(base + 4 * LM_CTX_RXQ, self.xdp.ctx.rx_queue_index & MASK32)
         self._write_lm_word(base + 4 * LM_CTX_BASE, base)
         self.packet_moved()
+
+    def _reset_card(self, base: int) -> None:
+        """What the firmware hands the program (abi.py): LM pointer 0 and A22 = the thread's stack,
+        LM pointer 1 = the packet vector (length, CTM address of the packet, queue selection)."""
+        t = self.thread
+        self.ctm_shift = self.xdp.data - abi.PACKET_START
+        pv = base + abi.STACK_BYTES
+        self.lm_ptr[t][:] = [base, pv, 0, 0]
+        self.lm_set[t][:] = [True, True, False, False]
+        self.write_reg(Gpr("A", abi.STACK_A), base)
+        # bits above the length belong to other packet-vector fields [inv]: nfp_intro masks them
+        self._write_lm_word(pv + 4 * abi.PV_LEN, 0x5A << 24 | self.xdp.length)
+        self._write_lm_word(pv + 4 * abi.PV_PTR, CTM_BASE + abi.PACKET_START)
+
+    def _card_exit(self) -> int:
+        """At DONE_OFF: the datapath reads the verdict in A0 and the packet and queue from the vector."""
+        pv = self.image.lm_base(self.thread) + abi.STACK_BYTES
+        data = self._read_lm_word(pv + 4 * abi.PV_PTR) - CTM_BASE + self.ctm_shift
+        length = self._read_lm_word(pv + 4 * abi.PV_LEN) & abi.PV_LEN_MASK
+        if not 0 <= data <= data + length <= len(self.xdp.frame):
+            raise _MemFault(f"the packet vector points outside the frame ({data}, {length} bytes)")
+        self.xdp.data = self.xdp.data_meta = data
+        self.xdp.data_end = data + length
+        if self._read_lm_word(pv + 4 * abi.PV_QSEL_SET) >> abi.PV_QSEL_SET_BIT & 1:
+            self.rx_queue = self._read_lm_word(pv + 4 * abi.PV_QSEL_VAL) & 0xFF
+        return abi.xdp_code(self.read_reg(Gpr("A", 0)))
 
     def packet_moved(self) -> None:
         base = self.image.lm_base(self.thread)
@@ -254,6 +326,7 @@ class Executor:
         insns = self.image.insns
         handlers = self._handlers
         steps = self._steps
+        base, end = self.base_addr, self.end_addr
         pc = 0
         jump_at, jump_to = -1, 0
         while True:
@@ -273,6 +346,8 @@ class Executor:
             self.stats.insns += 1
             fast = steps[pc]
             taken = fast() if fast is not None else handlers[insn.kind](self, insn)
+            if self.deferred_mem is not None and self.step >= self.deferred_mem[0]:
+                self._finish_mem(*self.deferred_mem[1:])
             if taken is None:  # fell through: a deferred branch lands after its last defer slot
                 if pc != jump_at:
                     pc += 1
@@ -283,15 +358,17 @@ class Executor:
                 self.stats.defer_filled += insn.defer
                 pc += 1
                 continue
-            pc = taken
             self.stats.taken += 1
-            if pc >= firmware.FW_BASE:
-                result = self._firmware(pc)
+            while not base <= taken < end:
+                result = self._firmware(taken)
                 if isinstance(result, tuple):
                     return result[1]
-                pc = result
+                taken = result
+            pc = taken - base
 
     def _firmware(self, address: int):
+        if self.card:
+            return self._card_firmware(address)
         routine = firmware.BY_ADDRESS.get(address)
         if routine is None:
             raise IsaViolation(f"branch to {address:#x}: no firmware routine there")
@@ -302,6 +379,24 @@ class Executor:
             return ("exit", lo if hi == 0 and lo <= 3 else 0)
         ret = self.read_reg(firmware.B0)
         firmware.IMPLEMENTATIONS[routine.name](self)
+        self._context_swapped()
+        return ret
+
+    def _card_firmware(self, address: int):
+        if address == abi.DONE_OFF:
+            return ("exit", self._card_exit())
+        routine = abi.BY_ADDRESS.get(address)
+        if routine is None:
+            raise IsaViolation(f"branch to {address:#x}: outside the image and no firmware routine there")
+        self.stats.count(self.stats.fw, routine.name)
+        ret = self.read_reg(Gpr("B", 0))
+        result = firmware.CARD_ROUTINES[routine.name](self)
+        for n in abi.CLOBBERED:  # abi.py: a routine keeps GPRs 12-22 only
+            for bank in ("A", "B"):
+                self.gpr[bank][self.base + n] = self.clobber_value
+        result &= (1 << 64) - 1
+        self.write_reg(Gpr("AB", 0), result & MASK32)
+        self.write_reg(Gpr("AB", 1), result >> 32)
         self._context_swapped()
         return ret
 
@@ -320,6 +415,7 @@ class Executor:
                 if self.csr_latch is not None:
                     self._immed(insn)
                 else:
+                    self.prev_alu = self.prev_a = value
                     setter(value)
 
             return immed_step
@@ -369,9 +465,11 @@ class Executor:
         get_b, put = self._getter(insn.b), self._setter(insn.dst)
         arith, subtract = op in ALU_ARITH, op in ("-", "-carry", "B-A")
         reverse = op == "B-A"
+        swapped = _a_field_is_b(insn)
 
         def alu_step():
             a, b = get_a(), get_b()
+            self.prev_a = b if swapped else a
             raw = fn(a, b, self.cc[2])
             result = raw & MASK32
             if arith:
@@ -490,6 +588,14 @@ class Executor:
         self._check_lm(address, (byte + size + 3) & ~3)
         return bytes(self.lm[address + byte:address + byte + size])
 
+    def fw_bytes(self, address: int, size: int) -> bytes:
+        """`size` bytes a routine was pointed at: the thread's LM (a stack address) or memory."""
+        if address < LM_BYTES:
+            self._check_lm(address & ~3, (address % 4 + size + 3) & ~3)
+            return bytes(self.lm[address:address + size])
+        buffer, offset, _ = self._memory(address, size)
+        return bytes(buffer[offset:offset + size])
+
     def map_by_id(self, index: int):
         if index >= len(self.map_objects):
             raise IsaViolation(f"firmware: no map with id {index}")
@@ -508,20 +614,21 @@ class Executor:
                 if offset + size <= len(buffer):
                     return buffer, offset, "emem"
         elif address >= CTM_BASE:
-            offset = address - CTM_BASE
-            if offset + size <= len(self.xdp.frame):
+            offset = address - CTM_BASE + self.ctm_shift
+            if 0 <= offset and offset + size <= len(self.xdp.frame):
                 return self.xdp.frame, offset, "ctm"
         raise _MemFault(f"memory command at {address:#x} size {size} outside CTM and EMEM")
 
     def _context_swapped(self) -> None:
         """Other threads ran: the shared latches are theirs now [inv]."""
-        self.prev_alu = None
+        self.prev_alu = self.prev_a = None
         self.stats.swaps += 1
 
     # == handlers =====================================================================================
     def _alu(self, i: NfpInsn) -> None:
         a = 0 if i.op in ALU_IGNORES_A else self.read(i.a)
         b = self.read(i.b)
+        self.prev_a = b if _a_field_is_b(i) else a
         code, fn = ALU_OPS[i.op]
         z, n, c, v = self.cc
         raw = fn(a, b, c)
@@ -542,9 +649,9 @@ class Executor:
     def _shift_amount(self, shift) -> int:
         if shift.amount is not None:
             return shift.amount
-        if self.prev_alu is None:
+        if self.prev_a is None:
             raise IsaViolation(f"at {self._pc}: indirect shift without a previous ALU result in this context")
-        return self.prev_alu & 31
+        return self.prev_a & 31
 
     def _shifted(self, shift, b: int, a: int = 0, arith: bool = False) -> int:
         if shift is None:
@@ -569,6 +676,7 @@ class Executor:
         dbl = i.shift is not None and i.shift.kind == ">>dbl"
         a = self.read(i.a) if (i.op in ("AND", "OR") or dbl) else 0
         shifted = self._shifted(i.shift, b, a, arith=i.op == "ASR")
+        self.prev_a = b if _a_field_is_b(i) else a
         result = {"B": shifted, "ASR": shifted, "AND": a & shifted, "OR": a | shifted}[i.op]
         if dbl and i.op != "B":
             raise IsaViolation(f"at {self._pc}: a funnel shift combines only with B")
@@ -580,7 +688,8 @@ class Executor:
         src = self._shifted(i.shift, self.read(i.b))
         mask = sum(0xFF << (8 * k) for k in range(4) if i.value >> k & 1)
         old = 0 if i.width == "w_clr" else self.read_dst(i.dst)
-        self.write(i.dst, (old & ~mask) | (src & mask))
+        self.prev_alu = (old & ~mask) | (src & mask)  # what mem_xadd's indirect add_imm reads
+        self.write(i.dst, self.prev_alu)
 
     def _immed(self, i: NfpInsn) -> None:
         if self.csr_latch is not None:
@@ -591,7 +700,8 @@ class Executor:
         if i.target is not None:
             value, mask = i.target, MASK32
         old = self.read_dst(i.dst) if i.width else 0
-        self.write(i.dst, (old & ~mask) | value)
+        self.prev_alu = self.prev_a = ((old & ~mask) | value) & MASK32  # immed[--, ...]: a command's length
+        self.write(i.dst, self.prev_alu)
 
     def _mul_step(self, i: NfpInsn) -> None:
         if i.op == "start":
@@ -642,27 +752,50 @@ class Executor:
         return (i.target + self.read(i.a)) & MASK32
 
     def _mem(self, i: NfpInsn) -> None:
+        a, b = self.read(i.a), self.read(i.b)
+        if i.mode == "40b_BA":  # jit.c addr40_offset: A the low word, B the high byte
+            address = (b & 0xFF) << 32 | a
+        elif i.mode == "40b_AB":
+            address = (a & 0xFF) << 32 | b
+        else:
+            address = (a + b) & MASK32
+        prev = self.prev_alu
+        if i.indirect:
+            if prev is None or not prev & CMD_OVE_LEN:
+                raise IsaViolation(f"at {self._pc}: an indirect length without CMD_OVE_LEN in the previous ALU result")
+            if i.op != "add_imm" and (prev >> CMD_OV_LEN_SHIFT & CMD_OV_LEN_MASK) + 1 != i.value:
+                raise IsaViolation(f"at {self._pc}: the previous ALU result sets length "
+                                   f"{(prev >> CMD_OV_LEN_SHIFT & CMD_OV_LEN_MASK) + 1}, the command says {i.value}")
+        if i.defer:  # the transfer registers are filled in the defer slots: the data moves after them
+            self.deferred_mem = (self.step + i.defer, i, address, prev)
+        else:
+            self._finish_mem(i, address, prev)
+        if i.sync.startswith("ctx_swap") and not i.defer:
+            self._context_swapped()
+
+    def _finish_mem(self, i: NfpInsn, address: int, prev: int | None) -> None:
+        self.deferred_mem = None
         _, _, direction, unit = MEM_COMMANDS[i.op]
-        address = (self.read(i.a) + self.read(i.b)) & MASK32
+        little = i.op in MEM_LITTLE_ENDIAN
+        if i.op == "add_imm":  # mem_xadd: the addend is bits 31:16 of the previous ALU result
+            width = 8 if prev >> (CMD_OV_LEN_SHIFT + 2) & 1 else 4
+            addend = prev >> 16 & 0xFFFF
+        elif i.op == "add":
+            width = 4 * i.value
+            addend = int.from_bytes(self._from_xfer(i.dst.index, width, False), "little")
         nbytes = i.value if unit == "byte" else 4 * i.value
-        if unit == "word" and address % 4:
-            raise _MemFault(f"{i.op} at unaligned address {address:#x}")
+        if i.op in ("add", "add_imm"):
+            nbytes = width
         buffer, offset, target = self._memory(address, nbytes)
         self.stats.count(self.stats.mem, target)
-        first = i.dst.index
-        if direction == "write" and i.op.startswith("write"):
-            data = self._from_xfer(first, nbytes, i.op == "write32")
-            buffer[offset:offset + nbytes] = data
-        elif i.op in ("add", "add64", "test_add"):
-            width = 8 if i.op == "add64" or (i.op == "test_add" and i.value == 2) else 4
+        if i.op in ("add", "add_imm"):
             old = int.from_bytes(buffer[offset:offset + width], "little")
-            addend = int.from_bytes(self._from_xfer(first, width, False), "little")
             buffer[offset:offset + width] = ((old + addend) & ((1 << 8 * width) - 1)).to_bytes(width, "little")
-            if i.op == "test_add":
-                self._to_xfer(first, old.to_bytes(width, "little"), False, i)
+        elif direction == "write":
+            buffer[offset:offset + nbytes] = self._from_xfer(i.dst.index, nbytes, not little)
         else:
-            self._to_xfer(first, bytes(buffer[offset:offset + nbytes]), i.op == "read32", i)
-        if i.sync.startswith("ctx_swap"):
+            self._to_xfer(i.dst.index, bytes(buffer[offset:offset + nbytes]), not little, i)
+        if i.defer and i.sync.startswith("ctx_swap"):
             self._context_swapped()
 
     def _to_xfer(self, first: int, data: bytes, big_endian: bool, i: NfpInsn) -> None:
@@ -687,10 +820,8 @@ class Executor:
         value = self.read(i.b)
         if i.op.startswith("ACT_LM_ADDR"):
             ptr = int(i.op[-1])
-            if value % 4:
-                raise IsaViolation(f"at {self._pc}: LM pointer {ptr} set to unaligned {value:#x}")
             t = self.thread
-            self.lm_ptr[t][ptr] = value
+            self.lm_ptr[t][ptr] = value & ~3  # the CSR drops the low bits (jit.c mem_op_stack relies on it)
             self.lm_set[t][ptr] = True
             self.lm_ready[t][ptr] = self.step + CSR_WRITE_LATENCY
         elif i.op != "PSEUDO_RND_NUM":

@@ -1,4 +1,8 @@
-"""The firmware routines the offloaded program branches to, and their calling convention.
+"""The firmware routines the offloaded program branches to, and their calling conventions.
+
+`CARD_ROUTINES` are the shipping firmware's, on abi.py's ABI (both images run
+them).  The rest of this module is the what-if allocator's own convention [inv],
+kept until its lowering moves onto the card's ABI:
 
 The card's firmware (not the program) owns map storage, packet headroom and
 the datapath; the program reaches it by branching to a routine outside its own
@@ -119,4 +123,57 @@ IMPLEMENTATIONS: dict[str, Callable] = {
     "adjust_head": _adjust("adjust_head"),
     "adjust_head_fast": _adjust("adjust_head"),
     "adjust_tail": _adjust("adjust_tail"),
+}
+
+
+# -- the card's routines (abi.py): map id in A0, key at LM pointer 0, value at LM pointer 2,
+# R4 (flags) in GPR 8, R0 back in A0/B0 (low) and A1/B1 (high) - the executor writes those
+def _card_key(machine, m) -> bytes:
+    return machine.fw_lm(0, m.key_size)
+
+
+def _card_map(machine):
+    return machine.map_by_id(machine.read_reg(Gpr("A", 0)))
+
+
+def card_lookup(machine) -> int:
+    m = _card_map(machine)
+    offset = m.lookup_offset(_card_key(machine, m), machine.config.cpu)
+    return 0 if offset is None else machine.map_address(m, offset)
+
+
+def card_update(machine) -> int:
+    m = _card_map(machine)
+    flags = machine.read_reg(Gpr("A", 8))  # R4's low word [inv: the firmware's draft ignores flags]
+    return m.update(_card_key(machine, m), machine.fw_lm(2, m.value_size), flags, cpu=machine.config.cpu)
+
+
+def card_delete(machine) -> int:
+    m = _card_map(machine)
+    return m.delete(_card_key(machine, m))
+
+
+def card_perf_event_output(machine) -> int:
+    """The record (R4, R5 bytes: on the stack or in the packet) and the first flags[51:32] packet
+    bytes, as the host's bpf_xdp_event_output would append them [inv: not in the public firmware]."""
+    from ..runtime.helpers import BPF_F_CTXLEN_MASK, BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK
+
+    m = machine.map_by_id(machine.read_reg(Gpr("A", 4)))
+    flags = machine.read_reg(Gpr("A", 6)) | machine.read_reg(Gpr("A", 7)) << 32
+    pointer, size = machine.read_reg(Gpr("A", 8)), machine.read_reg(Gpr("A", 10))
+    ctx_len = (flags & BPF_F_CTXLEN_MASK) >> 32
+    index = flags & BPF_F_INDEX_MASK
+    if flags & ~(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) or ctx_len > machine.xdp.length:
+        return -22
+    record = machine.fw_bytes(pointer, size) + machine.xdp.packet[:ctx_len]
+    machine.events.append({"type": "perf", "map": m.name,
+                           "cpu": machine.config.cpu if index == BPF_F_CURRENT_CPU else index, "data": record.hex()})
+    return 0
+
+
+CARD_ROUTINES: dict[str, Callable] = {
+    "map_lookup": card_lookup,
+    "map_update": card_update,
+    "map_delete": card_delete,
+    "perf_event_output": card_perf_event_output,
 }

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import XdpError
+from . import abi
 from .isa import NfpInsn
 
 CTM_BASE = 0x0010_0000
@@ -40,7 +41,6 @@ LM_STACK_OFFSET = 64
 STACK_WINDOW = 64  # bytes reachable through one LM pointer (16 words)
 CONTROL_STORE = 8192  # instructions per ME; the firmware routines live above the program's window
 BPF_WINDOW = 2560  # nfp-facts: the firmware's window for the offloaded program
-REGS_PER_BANK = {8: 16, 4: 32}
 
 
 def lm_area_bytes(contexts: int) -> int:
@@ -58,12 +58,15 @@ class Image:
     spill_slots: int
     maps: list[str]  # map id -> map name
     program: str = ""
-    baseline: bool = False
     stats: dict = field(default_factory=dict)  # allocator figures for reports
+    allocator: str = "xdptool"  # "kernel": the driver's JIT (kernel_jit.py); "xdptool": regalloc.py
+    load_address: int = 0  # where instruction 0 sits in the control store (branch targets are absolute)
+    abi: str = "xdptool"  # "card": abi.py's firmware ABI; "xdptool": firmware.py's (the what-if's own)
 
     @property
     def regs_per_bank(self) -> int:
-        return REGS_PER_BANK[self.contexts]
+        """GPRs per bank the program may use: BPF's share (abi.py)."""
+        return abi.regs_per_bank(self.contexts)
 
     @property
     def lm_bytes(self) -> int:
@@ -74,9 +77,10 @@ class Image:
         return thread * lm_area_bytes(self.contexts)
 
 
-def link(insns: list[NfpInsn], labels: dict[str, int], symbols: dict[str, int]) -> list[NfpInsn]:
-    """Resolve label targets (branches, immed of a return address) to addresses."""
-    table = {**symbols, **labels}
+def link(insns: list[NfpInsn], labels: dict[str, int], symbols: dict[str, int], base: int = 0) -> list[NfpInsn]:
+    """Resolve label targets (branches, immed of a return address) to addresses; instruction 0
+    sits at `base` (the kernel image's abi.START_OFF, with abi.SYMBOLS for the firmware's)."""
+    table = {**symbols, **{name: base + at for name, at in labels.items()}}
     for insn in insns:
         if isinstance(insn.target, str):
             if insn.target not in table:

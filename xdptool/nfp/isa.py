@@ -30,13 +30,20 @@ def _sub(a: int, b: int, borrow_in: int) -> int:
     return (result & MASK32) | ((result >= 0) << 32)
 
 
+def _add16(a: int, b: int) -> int:
+    total = (a & 0xFFFF) + (b & 0xFFFF)
+    return (total & 0xFFFF) | (total >> 16) << 32
+
+
 ALU_OPS: dict[str, tuple[int, Callable[[int, int, int], int]]] = {
     "B": (0x00, lambda a, b, c: b),
     "+": (0x01, lambda a, b, c: a + b),
     "+8": (0x02, lambda a, b, c: (a & 0xFF) + b),  # [inv] code
     "B-A": (0x03, lambda a, b, c: _sub(b, a, 0)),  # [inv] code
     "~B": (0x04, lambda a, b, c: ~b & MASK32),
-    "+16": (0x05, lambda a, b, c: (a & 0xFFFF) + b),  # ALU_OP_ADD_2B
+    # ALU_OP_ADD_2B: a 16-bit sum, carry out of bit 15 [inv: jit.c adjust_head compares the
+    # result with the firmware's 44..248 window, which only a 16-bit result makes meaningful]
+    "+16": (0x05, lambda a, b, c: _add16(a, b)),
     "AND": (0x08, lambda a, b, c: a & b),
     "~AND": (0x0C, lambda a, b, c: ~a & b),  # ALU_OP_AND_NOT_A
     "-carry": (0x0D, lambda a, b, c: _sub(a, b, 1 - c)),  # ALU_OP_SUB_C
@@ -88,7 +95,9 @@ CONDITIONS: dict[str, tuple[int, Callable[[int, int, int, int], bool]]] = {
     "br": (0x18, lambda z, n, c, v: True),  # BR_UNC
 }
 COND_BY_MASK = {mask: name for name, (mask, _) in CONDITIONS.items()}
-MAX_DEFER = {"br": 2, "cond": 3}  # nfp-facts: up to 2 (unconditional) / 3 (conditional) defer slots
+# defer slots: 2 for an unconditional br (jit.c emit_br_relo refuses more), 3 for a conditional
+# branch and for rtn/jump (jit.c nfp_push_callee_registers: rtn with defer 3)
+MAX_DEFER = {"br": 2, "cond": 3}
 
 # -- immed (enum immed_width / immed_shift) ------------------------------------------------
 # width name -> (width code, byte shift, value bits); "" = the whole register
@@ -107,22 +116,30 @@ MUL_TYPES = {"start": 0, "24x8": 1, "16x16": 2, "32x32": 3}
 MUL_STEPS = {"step1": 0, "step2": 1, "step3": 2, "step4": 3, "last": 4, "last2": 5}
 MUL_STEP_COUNT = {"24x8": 1, "16x16": 2, "32x32": 4}
 
-# -- memory commands (cmd_tgt_act in nfp_asm.c where listed; the rest [inv]) ----------------
-# name -> (token, target command, direction, unit): unit "byte" counts bytes, "word" 32-bit words
+# -- memory commands (nfp_asm.c cmd_tgt_act: token and target command, exactly) --------------
+# name -> (token, target command, direction, unit): unit "byte" counts bytes, "word" 32-bit words.
+# Byte order into/out of transfer registers: "swap" commands move host-order (little-endian)
+# words, the others the memory's big-endian order (jit.c data_ld / data_ld_host_order).
 MEM_COMMANDS: dict[str, tuple[int, int, str, str]] = {
-    "read8": (1, 0x43, "read", "byte"),
-    "write8": (2, 0x42, "write", "byte"),
-    "read32": (0, 0x5C, "read", "word"),
-    "read32_le": (1, 0x5C, "read", "word"),
-    "read32_swap": (2, 0x5C, "read", "word"),
-    "write32": (0, 0x5F, "write", "word"),
-    "write32_swap": (2, 0x5F, "write", "word"),
-    "add": (0, 0x46, "write", "word"),
-    "add64": (1, 0x46, "write", "word"),
-    "test_add": (2, 0x46, "both", "word"),
+    "read8": (0x01, 0x43, "read", "byte"),
+    "write8_swap": (0x02, 0x42, "write", "byte"),
+    "write32_swap": (0x02, 0x5F, "write", "word"),
+    "read32": (0x00, 0x5C, "read", "word"),
+    "read32_le": (0x01, 0x5C, "read", "word"),
+    "read32_swap": (0x02, 0x5C, "read", "word"),
+    "read_le": (0x01, 0x40, "read", "word"),
+    "read_swap_le": (0x03, 0x40, "read", "word"),
+    "add": (0x00, 0x47, "write", "word"),  # CMD_TGT_ADD: 40-bit addressing in the JIT (mem_xadd)
+    "add_imm": (0x02, 0x47, "write", "word"),  # CMD_TGT_ADD_IMM: the addend rides in the previous ALU result
 }
 MEM_BY_CODE = {(tok, tgt): name for name, (tok, tgt, _, _) in MEM_COMMANDS.items()}
-MEM_MAX_BYTES = 32  # a command moves at most 32 B directly (nfp-facts)
+MEM_LITTLE_ENDIAN = {"write8_swap", "write32_swap", "read32_swap", "read32_le", "read_le", "read_swap_le"}
+MEM_DIRECT_MAX = 8  # the 3-bit count field (OP_CMD_CNT): longer transfers take an indirect length
+MEM_MAX_BYTES = 4 * MEM_DIRECT_MAX  # one direct read32 moves at most 32 bytes (nfp-facts)
+MEM_INDIRECT_MAX = 32  # CMD_OV_LEN, 5 bits of the previous ALU result (nfp_cpp_memcpy: <= 128 B)
+MEM_MODES = {"": 4, "40b_AB": 0, "40b_BA": 1}  # enum cmd_mode: "" is CMD_MODE_32b
+# the previous ALU result overriding a command (nfp_asm.h CMD_OVE_LEN, CMD_OV_LEN, CMD_OVE_DATA)
+CMD_OVE_LEN, CMD_OV_LEN_SHIFT, CMD_OV_LEN_MASK = 1 << 7, 8, 0x1F
 CTX_SWAP_MODES = {"ctx_swap": 0, "ctx_swap_defer1": 1, "ctx_swap_defer2": 2, "sig_done": 3}
 
 # -- local CSRs (nfp_asm.h) -------------------------------------------------------------------
@@ -177,7 +194,7 @@ class NfpInsn:
     ld_field byte mask, memory byte/word count, tested bit, CSR address.
     `width`: immed form ("", "w0", "w1", "b0".."b3") or "w_clr" for ld_field.
     `target`: branch label (str) or address (int).  `sync`/`sig`: how a memory
-    command signals.  The rest is metadata for listings and analyses.
+    command signals; `mode`, `indirect`: its addressing and length override.  The rest is metadata for listings and analyses.
     """
 
     kind: str
@@ -193,6 +210,8 @@ class NfpInsn:
     defer: int = 0
     sync: str = ""
     sig: int = 0
+    mode: str = ""  # memory commands: address mode (MEM_MODES)
+    indirect: bool = False  # memory commands: the length comes from the previous ALU result
     note: str = ""
     ebpf_pc: int | None = None
     extra_uses: tuple = ()
@@ -304,14 +323,13 @@ def immed_value(insn: NfpInsn) -> tuple[int, int]:
 
 
 def constant_insns(dst: Operand, value: int) -> list[NfpInsn]:
-    """The fewest immed instructions that load a 32-bit constant (one or two)."""
+    """The fewest immed instructions that load a 32-bit constant, in jit.c wrp_immed's order:
+    16 bits shifted by 0, 1 or 2 bytes, then the same inverted, else two instructions."""
     value &= MASK32
-    for shift in (0, 1, 2):
-        if value & ~(0xFFFF << (8 * shift)) & MASK32 == 0:
-            return [immed(dst, value >> (8 * shift), shift_bytes=shift)]
-        inverted = ~value & MASK32
-        if inverted & ~(0xFFFF << (8 * shift)) & MASK32 == 0:
-            return [immed(dst, inverted >> (8 * shift), shift_bytes=shift, invert=True)]
+    for candidate, invert in ((value, False), (~value & MASK32, True)):
+        for shift in (0, 1, 2):
+            if candidate & ~(0xFFFF << (8 * shift)) & MASK32 == 0:
+                return [immed(dst, candidate >> (8 * shift), shift_bytes=shift, invert=invert)]
     return [immed(dst, value & 0xFFFF), immed(dst, value >> 16, width="w1")]
 
 

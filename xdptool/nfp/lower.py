@@ -14,13 +14,14 @@ Idioms (the kernel's bpf/jit.c does the same things; the sequences are ours):
   (JGT/JLE swap the operands, as jit.c's jmp_code_map), equality by XOR (+OR);
   constants through `immed` (one or two instructions);
   shifts by a constant with the shifter, 64-bit ones with the funnel `>>dbl`;
-  shifts by a register through the previous ALU result (`alu[--, --, B, n]`
-  then `>>indirect`), 64-bit ones split on bit 5 of the amount;
+  shifts by a register through the A-field source of the ALU instruction before
+  (`alu[--, n, OR, 0]` with n in bank A, then `>>indirect`), 64-bit ones split on
+  bit 5 of the amount;
   mul with mul_step 32x32 (operands must fit 32 bits); div only by a constant,
   by reciprocal multiplication (Granlund & Montgomery, PLDI 1994, fig. 4.1);
   be16/be32/be64 with two ld_field byte moves per word;
-  packet and map-value access through `mem[read8|write8]` into transfer
-  registers (CTM / EMEM), the stack in LM (image.py), sub-word stack stores
+  packet and map-value access through `mem[read32_swap|write8_swap]` into transfer
+  registers (CTM / EMEM), atomic add as `mem[add]` with 40-bit addressing (jit.c mem_xadd), the stack in LM (image.py), sub-word stack stores
   as read-modify-write with ld_field;
   helpers as firmware routines (firmware.py), exit through the `exit` routine.
 """
@@ -432,20 +433,26 @@ class Lowering:
             self.shift_word(op, to_d, from_src, k - 32)
             self.vacate(op, from_d, from_src)
 
+    def set_amount(self, t: VReg) -> None:
+        """`t` as the A-field source of an ALU instruction: the next indirect shift's amount (its low
+        5 bits) and, as the result, the ASR fill bit (bit 31).  regalloc keeps `t` in bank A."""
+        self.emit(NfpInsn("alu", dst=NONE, a=t, op="OR", b=Imm(0), meta={"a_bank": "A"}))
+
     def sign_and_amount(self, value: Operand, n: Operand) -> None:
-        """Previous ALU result = value's sign bit | (n & 31): what an indirect ASR needs."""
-        sign, amount = self.tmp(), self.tmp()
+        """value's sign bit | (n & 31): what an indirect ASR needs from the instruction before it."""
+        sign, amount, both = self.tmp(), self.tmp(), self.tmp()
         self.emit(shf(sign, NONE, "B", value, Shift(">>", 31)))
         self.emit(shf(sign, NONE, "B", sign, Shift("<<", 31)))
         self.emit(alu(amount, n, "AND", Imm(31)))
-        self.emit(alu(NONE, sign, "OR", amount))
+        self.emit(alu(both, sign, "OR", amount))
+        self.set_amount(both)
 
     def shift_indirect(self, op, n: Operand, src: Operand, dst: Operand) -> None:
         if op == AluOp.ARSH:
             self.sign_and_amount(src, n)
             self.emit(shf(dst, NONE, "ASR", src, Shift(">>", None)))
             return
-        self.emit(mov(NONE, n))
+        self.set_amount(self.copy(n))
         self.emit(shf(dst, NONE, "B", src, Shift("<<" if op == AluOp.LSH else ">>", None)))
 
     def shift64_indirect(self, op, n: VReg, a_lo: Operand, a_hi: Operand, lo_d: VReg, hi_d: VReg) -> None:
@@ -455,9 +462,10 @@ class Lowering:
         # n < 32, left:  hi = hi << n | (lo >> 1) >> (31 - n); lo <<= n
         #         right: lo = lo >> n | (hi << 1) << (31 - n); hi >>= n (ASR for ARSH)
         back, logical = (">>", AluOp.LSH) if op == AluOp.LSH else ("<<", AluOp.RSH)
-        far = self.tmp()
+        far, rest = self.tmp(), self.tmp()
         self.emit(shf(far, NONE, "B", from_src, Shift(back, 1)))
-        self.emit(alu(NONE, Imm(31), "-", n))
+        self.emit(alu(rest, Imm(31), "-", n))
+        self.set_amount(rest)
         self.emit(shf(far, NONE, "B", far, Shift(back, None)))
         near = self.tmp()
         self.shift_indirect(logical, n, to_src, near)
@@ -619,8 +627,14 @@ class Lowering:
         if base.kind == "stack":
             return self.stack_load(insn, state, base)
         a, b = self.address(insn.src, insn.off)
-        self.emit(NfpInsn("mem", op="read8", dst=Xfer("in", 0), a=a, b=b, value=size, sync="ctx_swap", sig=SIG))
-        self.set_lo(d, Xfer("in", 0))
+        # whole host-order words, as jit.c data_ld_host_order; a narrow load keeps its low bytes
+        self.emit(NfpInsn("mem", op="read32_swap", dst=Xfer("in", 0), a=a, b=b, value=-(-size // 4),
+                          sync="ctx_swap", sig=SIG, meta={"bytes": size}))
+        if size < 4:
+            self.emit(NfpInsn("ld_field", dst=self.reg(d, "lo"), b=Xfer("in", 0), value=(1 << size) - 1,
+                              width="w_clr"))
+        else:
+            self.set_lo(d, Xfer("in", 0))
         self.set_hi(d, Xfer("in", 1) if size == 8 else Imm(0))
         return None
 
@@ -644,7 +658,7 @@ class Lowering:
         if size == 8:
             self.move(Xfer("out", 1), hi)
         a, b = self.address(insn.dst, insn.off)
-        self.emit(NfpInsn("mem", op="write8", dst=Xfer("out", 0), a=a, b=b, value=size, sync="ctx_swap", sig=SIG))
+        self.emit(NfpInsn("mem", op="write8_swap", dst=Xfer("out", 0), a=a, b=b, value=size, sync="ctx_swap", sig=SIG))
         return None
 
     def lower_atomic(self, insn: Instruction, state: State) -> None:
@@ -657,9 +671,13 @@ class Lowering:
         self.move(Xfer("out", 0), self.lo(insn.src, state))
         if size == 8:
             self.move(Xfer("out", 1), self.hi(insn.src, state))
-        a, b = self.address(insn.dst, insn.off)
-        self.emit(NfpInsn("mem", op="add64" if size == 8 else "add", dst=Xfer("out", 0), a=a, b=b,
-                          value=size // 4, sync="ctx_swap", sig=SIG))
+        # CMD_TGT_ADD with 40-bit addressing, as jit.c mem_xadd: A the low word, B the high byte (0)
+        address = self.reg(insn.dst, "lo")
+        if insn.off:
+            address = self.tmp()
+            self.emit(alu(address, self.reg(insn.dst, "lo"), "+", self.const(insn.off & M32)))
+        self.emit(NfpInsn("mem", op="add", dst=Xfer("out", 0), a=address, b=Imm(0), value=size // 4,
+                          sync="ctx_swap", sig=SIG, mode="40b_BA"))
 
     # -- the stack in LM --------------------------------------------------------------------------------
     def stack_address(self, offset: int) -> int:

@@ -4,9 +4,10 @@ The kernel's JIT merges packet loads within a 64-byte window of one packet
 pointer into one read (nfp-facts.md); a memory command moves at most 32 bytes
 directly, so we merge loads that fall within a 32-byte span.  Within a basic
 block (no label, branch or firmware call in between), consecutive
-`mem[read8]`s through the same base register at constant offsets become one
-read of the whole span into $in_0.., issued where the first one was; each
-load's consumers then take their bytes out of the transfer registers:
+`mem[read32_swap]`s through the same base register at constant offsets become
+one read of the whole span into $in_0.., issued where the first one was; each
+load's consumers (a move of a word, or the low bytes of a narrow load) then
+take their bytes out of the transfer registers:
 
     aligned word        alu[x, --, B, $in_k]
     part of one word    ld_field_w_clr[x, mask, $in_k, >>8b]
@@ -35,13 +36,14 @@ class _Load:
 
 
 def _is_read(insn: NfpInsn) -> bool:
-    return (insn.kind == "mem" and insn.op == "read8" and insn.sync == "ctx_swap" and insn.dst == Xfer("in", 0)
-            and isinstance(insn.a, VReg) and isinstance(insn.b, Imm))
+    return (insn.kind == "mem" and insn.op == "read32_swap" and insn.sync == "ctx_swap" and insn.dst == Xfer("in", 0)
+            and isinstance(insn.a, VReg) and isinstance(insn.b, Imm) and "bytes" in insn.meta)
 
 
 def _consumes(insn: NfpInsn) -> bool:
-    return insn.kind == "alu" and insn.op == "B" and isinstance(insn.b, Xfer) \
-        and insn.b.direction == "in"
+    takes = isinstance(insn.b, Xfer) and insn.b.direction == "in"
+    narrow = insn.kind == "ld_field" and insn.width == "w_clr" and insn.shift is None
+    return takes and ((insn.kind == "alu" and insn.op == "B") or narrow)
 
 
 def merge_reads(insns: list[NfpInsn], labels: dict[str, int], first_id: int = 1 << 22):
@@ -64,7 +66,7 @@ def merge_reads(insns: list[NfpInsn], labels: dict[str, int], first_id: int = 1 
         if index in starts:
             close()
         if _is_read(insn):
-            load = _Load(index, insn.b.value, insn.value)
+            load = _Load(index, insn.b.value, insn.meta["bytes"])
             span_lo = min([load.offset] + [g.offset for g in current])
             span_hi = max([load.offset + load.size] + [g.offset + g.size for g in current])
             if current and (insn.a != base or span_hi - span_lo > MEM_MAX_BYTES):
@@ -90,7 +92,7 @@ def merge_reads(insns: list[NfpInsn], labels: dict[str, int], first_id: int = 1 
         lo = min(g.offset for g in group)
         hi = max(g.offset + g.size for g in group)
         first = insns[group[0].index]
-        replace[group[0].index] = [first.copy(b=Imm(lo), value=hi - lo)]
+        replace[group[0].index] = [first.copy(b=Imm(lo), value=-(-(hi - lo) // 4), meta={**first.meta, "bytes": hi - lo})]
         for load in group[1:]:
             replace[load.index] = []
         for load in group:

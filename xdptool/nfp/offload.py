@@ -1,6 +1,13 @@
-"""The offload pipeline: check, flatten, lower, allocate, link -> an `Image`, and its report.
+"""The offload pipeline: check, lower -> an `Image`, and its report.
 
-`offload(program, contexts, baseline, firmware)` never raises for a program the
+Two images of one program: the kernel JIT's (kernel_jit.py: what the nfp driver
+loads, the default, and the one the firmware window is checked on) and our
+allocator's what-if (flatten, lower, merge, regalloc, schedule: 8 contexts
+where the registers fit - no shipping firmware runs that).  `allocator` picks
+the one the report, the listing and nfp-emu use; `compare` builds the other
+for the side-by-side figures.
+
+`offload(program, contexts, allocator, firmware)` never raises for a program the
 card refuses: the report says `offloaded: false` with the driver's reasons (the
 verifier's nfp profile decides, check.py).  It raises XdpError only for bad input.
 """
@@ -16,6 +23,7 @@ from ..platform import nfp_driver as driver
 from . import firmware, timing
 from .check import Reason, size_reasons, verifier_reasons
 from .flatten import flatten
+from .kernel_jit import build_kernel_image
 from .image import BPF_WINDOW, LM_STACK_OFFSET, Image, link, lm_area_bytes
 from .lower import Refused, lower
 from .merge import merge_reads
@@ -23,9 +31,16 @@ from .regalloc import allocate
 from .schedule import fill_defer_slots
 
 
-def build_image(program: Program, contexts="auto", baseline: bool = False,
+ALLOCATORS = ("kernel", "xdptool")
+
+
+def build_image(program: Program, contexts="auto", allocator: str = "kernel",
                 facts: dict | None = None) -> tuple[Image, list[Refused]]:
-    """Lower and allocate `program` (lowering refusals raise lower.Refused); returns warnings too."""
+    """`program`'s image by `allocator` (lowering refusals raise lower.Refused); returns warnings too."""
+    if allocator == "kernel":
+        return build_kernel_image(program, facts), []
+    if allocator != "xdptool":
+        raise XdpError(f"allocator must be one of {', '.join(ALLOCATORS)}, not {allocator!r}")
     obj = program.object
     maps = list(obj.maps) if obj is not None else []
     try:
@@ -42,18 +57,21 @@ def build_image(program: Program, contexts="auto", baseline: bool = False,
                           f"the program needs {needed} B (its stack is {lowered.stack_bytes} B)")
         contexts = "4"  # the stack decides before the registers do
     lowered.insns, lowered.labels, merged = merge_reads(lowered.insns, lowered.labels)
-    if baseline:
-        from .baseline import allocate_baseline
-
-        alloc = allocate_baseline(lowered.insns, lowered.labels)
-    else:
-        alloc = allocate(lowered.insns, lowered.labels, contexts)
-    insns, labels = fill_defer_slots(alloc.insns, alloc.labels) if not baseline else (alloc.insns, alloc.labels)
+    alloc = allocate(lowered.insns, lowered.labels, contexts)
+    insns, labels = fill_defer_slots(alloc.insns, alloc.labels)
     insns = link(insns, labels, firmware.SYMBOLS)
     stats = dict(alloc.stats, registers=alloc.used, virtual_insns=len(lowered.insns), merged_loads=merged)
     image = Image(insns, alloc.labels, alloc.contexts, lowered.stack_bytes, alloc.spill_slots, maps,
-                  program.name, baseline, stats)
+                  program.name, stats=stats, allocator="xdptool")
     return image, lowered.warnings
+
+
+def image_summary(image: Image, timing_doc: dict | None) -> dict:
+    """One image's figures for the side-by-side report."""
+    return {"allocator": image.allocator, "instructions": len(image.insns), "contexts": image.contexts,
+            "registers": image.stats["registers"], "registers_per_bank": image.regs_per_bank,
+            "spills": image.spill_slots, "runs_on_card": image.allocator == "kernel",
+            "cycles_per_packet": timing_doc["cycles_per_packet"] if timing_doc else None}
 
 
 def _ipv4(proto: int, l4: bytes) -> bytes:
@@ -79,9 +97,11 @@ class OffloadReport:
     offloaded: bool
     reasons: list[Reason] = field(default_factory=list)
     warnings: list[Reason] = field(default_factory=list)
-    image: Image | None = None
-    baseline: Image | None = None
+    image: Image | None = None  # the chosen allocator's image: the listing, the state, nfp-emu
+    kernel: Image | None = None  # the kernel JIT's image: what the firmware window is checked on
+    what_if: Image | None = None  # our allocator's image, when built
     timing: dict | None = None
+    timings: dict = field(default_factory=dict)  # allocator -> timing, for the side-by-side figures
     firmware: str = driver.DEFAULT_FIRMWARE.name
 
     def as_json(self) -> dict:
@@ -91,7 +111,12 @@ class OffloadReport:
             "offloaded": self.offloaded,
             "reasons": [r.as_json() for r in self.reasons],
             "warnings": [w.as_json() for w in self.warnings],
-            "mapping": ("baseline" if image.baseline else "allocator") if image else None,
+            "image": ({"instructions": len(image.insns), "contexts": image.contexts,
+                       "allocator": image.allocator, "runs_on_card": image.allocator == "kernel"}
+                      if image else None),
+            "images": {i.allocator: image_summary(i, self.timings.get(i.allocator))
+                       for i in (self.kernel, self.what_if) if i is not None},
+            "mapping": image.allocator if image else None,
             "nfp_instructions": len(image.insns) if image else None,
             "window": BPF_WINDOW,
             "contexts": image.contexts if image else None,
@@ -102,8 +127,8 @@ class OffloadReport:
             "stack_bytes": image.stack_bytes if image else None,
             "coalesced_moves": image.stats.get("coalesced_moves") if image else None,
             "bank_fixups": image.stats.get("bank_fixups") if image else None,
-            "baseline": ({"nfp_instructions": len(self.baseline.insns), "contexts": self.baseline.contexts,
-                          "registers": self.baseline.stats["registers"]} if self.baseline else None),
+            "baseline": ({"nfp_instructions": len(self.kernel.insns), "contexts": self.kernel.contexts,
+                          "registers": self.kernel.stats["registers"]} if self.kernel else None),
             "timing": self.timing,
             "firmware": self.firmware,
         }
@@ -118,7 +143,8 @@ def _reasons(items: list[Refused]) -> list[Reason]:
     return [Reason.at(r.message, r.line, r.pc) for r in items]
 
 
-def offload(program: Program, contexts="auto", *, baseline: bool = True, estimate: bool = True,
+def offload(program: Program, contexts="auto", *, allocator: str = "kernel", compare: bool = True,
+            estimate: bool = True,
             verify: bool = True, firmware=None) -> OffloadReport:
     if contexts not in ("auto", "4", "8", 4, 8):
         raise XdpError(f"contexts must be auto, 4 or 8, not {contexts!r}")
@@ -147,15 +173,28 @@ def offload(program: Program, contexts="auto", *, baseline: bool = True, estimat
         return report
     report.warnings = _reasons(warnings)
     report.reasons = size_reasons(len(image.insns), fw)
-    report.image = image
+    report.image = report.kernel = image
     report.offloaded = not report.reasons
-    if baseline:
+    if allocator not in ALLOCATORS:
+        raise XdpError(f"allocator must be one of {', '.join(ALLOCATORS)}, not {allocator!r}")
+    if allocator == "kernel" and contexts == "8":
+        raise XdpError("the kernel JIT's image runs 4 contexts (the shipping firmware's); "
+                       "8 contexts are a what-if of --allocator xdptool")
+    if allocator == "xdptool" or compare:
         try:
-            report.baseline, _ = build_image(program, "4", baseline=True, facts=facts)
-        except XdpError:
-            report.baseline = None
+            report.what_if, what_if_warnings = build_image(program, contexts, "xdptool", facts=facts)
+        except XdpError as exc:
+            if allocator == "xdptool":
+                raise XdpError(f"{program.name}: xdptool's allocator cannot build this program: {exc}") from None
+            report.what_if = None
+        if allocator == "xdptool":
+            report.image = report.what_if
+            report.warnings = _reasons(what_if_warnings)
     if estimate and report.offloaded:
-        report.timing = estimate_timing(image, program)
+        for other in (report.kernel, report.what_if):
+            if other is not None:
+                report.timings[other.allocator] = estimate_timing(other, program)
+        report.timing = report.timings[report.image.allocator]
     return report
 
 

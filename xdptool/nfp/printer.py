@@ -66,7 +66,8 @@ def _jump(i: NfpInsn) -> str:
 
 def _mem(i: NfpInsn) -> str:
     sync = f", {i.sync}[sig{i.sig}]" if i.sync else ""
-    return f"mem[{i.op}, {i.dst}, {i.a}, {i.b}, {i.value}]{sync}{_defer(i)}"
+    options = "".join(f", {o}" for o in (i.mode, "indirect_ref" if i.indirect else "") if o)
+    return f"mem[{i.op}, {i.dst}, {i.a}, {i.b}, {i.value}{options}]{sync}{_defer(i)}"
 
 
 def _csr_wr(i: NfpInsn) -> str:
@@ -138,8 +139,9 @@ def format_image_listing(image) -> str:
     """An offloaded image: each NFP instruction with the eBPF instruction it came from
     (first instruction of each) and the C line whenever it changes, as comments."""
     by_address = _labels_by_address(image.labels)
-    head = [f"; {image.program}: {len(image.insns)} NFP instructions, {image.contexts} contexts"
-            f"{' (baseline mapping)' if image.baseline else ''}"]
+    whose = ("the kernel JIT's image, loaded at {:#x}".format(image.load_address) if image.allocator == "kernel"
+             else "xdptool's allocator: a what-if, not runnable on shipping firmware")
+    head = [f"; {image.program}: {len(image.insns)} NFP instructions, {image.contexts} contexts ({whose})"]
     lines, last = head, None
     for address, insn in enumerate(image.insns):
         line = insn.meta.get("line")

@@ -52,7 +52,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..errors import InternalError, XdpError
-from .image import LM_SPILL_FIRST, LM_SPILL_LAST, REGS_PER_BANK
+from . import abi
+from .image import LM_SPILL_FIRST, LM_SPILL_LAST
 from .isa import ALU_IGNORES_A, NfpInsn, mov
 from .liveness import eliminate_dead_code, insert, live_out, remove
 from .registers import Gpr, Lm, VReg, is_reg
@@ -86,7 +87,7 @@ def source_pairs(insn: NfpInsn) -> tuple | None:
         return None
     if is_reg(first) and is_reg(second):
         if any(isinstance(r, Gpr) and r.bank == "AB" for r in (first, second)):
-            return None  # a register in both banks pairs with anything (the baseline mapping)
+            return None  # a register written to both banks pairs with anything
         return first, second
     return None
 
@@ -138,6 +139,9 @@ class BankAssigner:
             for n in component:
                 if isinstance(n, VReg):
                     self._add_pressure(n, banks[n], pressure)
+        for insn in insns:  # an indirect shift amount is read from the A field (lower.set_amount)
+            if insn.meta.get("a_bank") and isinstance(insn.a, VReg):
+                banks[insn.a] = insn.meta["a_bank"]
         # fix monochromatic edges (odd cycles) with copies into the other bank
         before: dict[int, list[NfpInsn]] = defaultdict(list)
         for index, insn in enumerate(insns):
@@ -194,7 +198,7 @@ class BankAssigner:
                     theirs = first if not parity[partner] else other
                 cross += theirs is not None and theirs != bank
         peak = max([pressure[b][pt] + c for b in ("A", "B") for pt, c in extra[b].items()] or [0])
-        return max(0, peak - REGS_PER_BANK[8]), cross, peak
+        return max(0, peak - abi.regs_per_bank(8)), cross, peak
 
     @staticmethod
     def _bfs(start, edges, seen) -> tuple[list, dict]:
@@ -490,7 +494,7 @@ def allocate(insns: list[NfpInsn], labels: dict[str, int], contexts="auto", firs
     stats = {"bank_fixups": assigner.fixups}
     tries = [(8, False), (4, True)] if contexts == "auto" else [(int(contexts), True)]
     for ctx, allow_spill in tries:
-        K = REGS_PER_BANK[ctx]
+        K = abi.regs_per_bank(ctx)
         attempt, attempt_banks = [i.copy() for i in insns], dict(banks)
         try:
             final, final_labels, colours, slots = _colour_all(attempt, dict(labels), attempt_banks, K,

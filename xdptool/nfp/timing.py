@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import firmware
+from . import abi, firmware
 
 CLOCK_HZ = 800e6
 MES = 50
@@ -45,7 +45,7 @@ def packet_cost(stats) -> PacketCost:
     issue = stats.insns + max(0, BRANCH_PENALTY * stats.taken - stats.defer_filled) + DATAPATH_ISSUE
     wait = sum(LATENCY.get(target, LATENCY["emem"]) * n for target, n in stats.mem.items()) + DATAPATH_WAIT
     for name, calls in stats.fw.items():
-        routine = firmware.ROUTINES[name]
+        routine = abi.ROUTINES.get(name) or firmware.ROUTINES[name]
         issue += routine.cost * calls
         wait += routine.emem_trips * LATENCY["emem"] * calls
     return PacketCost(issue, wait)

@@ -53,6 +53,7 @@ class RunResult:
     fault: Fault | None = None
     trace_printk: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # ringbuf / perf output
+    rx_queue: int | None = None  # the queue the program selected (NFP: a write to xdp_md.rx_queue_index)
     insns_executed: int = 0
     meta: bytes = b""  # metadata in front of the packet (adjust_meta), where the engine reports it
     trace: list[dict[str, Any]] | None = None  # vm --trace: [{"pc", "insn", "changed": {"rN": value}}]
