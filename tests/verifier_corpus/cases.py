@@ -69,8 +69,10 @@ CLASSES = {
     "pkt_pointer_null_side": "packet pointer compared with 0",
     # pruning with dead stack slots (precision.py, stack liveness) must keep this apart
     "live_via_stack_pointer": "live stack slot (read through a stack pointer)",
+    # may_goto (cond_break): a packet walk it alone bounds never converges
+    "may_goto_pkt_walk": "too complex (may_goto loop over packet offsets)",
 }
-SLOW = {"too_many_insns", "loop_dead_counter"}
+SLOW = {"too_many_insns", "loop_dead_counter", "may_goto_pkt_walk"}
 
 _INSN_LINE = re.compile(r"^(\d+: \(|; |from \d+ to \d+|\d+: R\d|\d+: safe|Live regs|\s+\d+: [.0-9]{10} )")
 _STATS = re.compile(r"^(verification time|stack depth|processed \d+ insns|func#\d+ @\d+$)")

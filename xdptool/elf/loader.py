@@ -25,7 +25,7 @@ from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
 
 from ..ebpf.insn import Instruction, decode, renumber
-from ..ebpf.opcodes import PseudoSrc
+from ..ebpf.opcodes import CallSrc, PseudoSrc
 from ..errors import DecodeError, ObjectFormatError, XdpError
 from .btf import BTF, BTFExt, Kind
 from .model import (
@@ -386,6 +386,8 @@ class _Loader:
         if sym.shndx == SHN_UNDEF:
             if not sym.name:
                 raise ObjectFormatError(f"{where}: against an unnamed undefined symbol")
+            if insn.is_call:  # a kfunc: libbpf makes it BPF_PSEUDO_KFUNC_CALL (imm: the BTF id, at load)
+                insn.src = CallSrc.KFUNC
             return Reloc(RelocKind.KFUNC if insn.is_call else RelocKind.EXTERN, sym.name)
         target = self._section_of(sym)
         if target is None:

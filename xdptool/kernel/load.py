@@ -12,7 +12,8 @@ program loads that way except those the kernel only accepts with BTF: callbacks
 (bpf_loop, bpf_for_each_map_elem: "missing btf func_info").  For those the load
 is retried with the object's BTF (fixed up, see `btf.py`) and its func_info.
 Still unsupported: line_info, map values with bpf_spin_lock/timers/kptrs (need
-BTF-typed maps), and kfunc/extern calls (refused here before the kernel sees them).
+BTF-typed maps), and extern variables (refused here before the kernel sees them).
+A kfunc call gets the running kernel's BTF id of its function, as libbpf gives it.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from dataclasses import dataclass
 
 from ..elf.model import Program, ProgType, RelocKind
 from ..errors import XdpError
-from .btf import LoadedBtf, load_btf
+from .btf import LoadedBtf, load_btf, vmlinux_func_id
 from .syscall import (
     BPF_F_XDP_HAS_FRAGS,
     BPF_PSEUDO_FUNC,
+    BPF_PSEUDO_KFUNC_CALL,
     BPF_PSEUDO_MAP_FD,
     BPF_PSEUDO_MAP_VALUE,
     BpfError,
@@ -78,10 +80,12 @@ def relocate(program: Program, map_fds: dict[str, int]) -> bytes:
             out += insn.copy(src=_PSEUDO_BY_KIND[reloc.kind], imm=fd, imm_hi=imm_hi).encode()
         elif reloc.kind == RelocKind.FUNC:
             out += insn.copy(src=BPF_PSEUDO_FUNC).encode()
+        elif reloc.kind == RelocKind.KFUNC:  # libbpf: the kernel's BTF id, off 0 (vmlinux)
+            out += insn.copy(src=BPF_PSEUDO_KFUNC_CALL, imm=vmlinux_func_id(reloc.symbol), off=0).encode()
         else:
             raise XdpError(
                 f"{program.name}: instruction {insn.pc} uses {reloc.kind.value} symbol {reloc.symbol!r}; "
-                "the kernel target does not resolve kfuncs/externs"
+                "the kernel target does not resolve extern variables"
             )
     return bytes(out)
 

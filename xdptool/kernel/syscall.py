@@ -69,6 +69,7 @@ BPF_EXIST = 2
 BPF_PSEUDO_MAP_FD = 1
 BPF_PSEUDO_MAP_VALUE = 2
 BPF_PSEUDO_FUNC = 4
+BPF_PSEUDO_KFUNC_CALL = 2  # a call's src: imm is a kernel function's BTF id
 
 u32 = ctypes.c_uint32
 u64 = ctypes.c_uint64

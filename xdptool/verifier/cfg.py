@@ -45,6 +45,7 @@ class Cfg:
     loop_heads: set[int] = field(default_factory=set)  # targets of back-edges
     live_in: list[int] = field(default_factory=list)  # slot -> bitmask of registers live before it
     callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
+    may_gotos: set[int] = field(default_factory=set)  # may_goto instructions (forced checkpoints)
     succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
     targets: dict[int, int] = field(default_factory=dict)  # pc -> where a goto or conditional jump goes
     backward: list[int] = field(default_factory=list)  # pcs with a successor at or before them (loops)
@@ -105,6 +106,7 @@ _EXIT, _GOTOL, _ALU64, _X = codes.EXIT, codes.GOTOL, codes.ALU64, codes.X
 _JA, _EXIT_OP, _CALL_OP, _LD_IMM64 = codes.OP_JA, codes.OP_EXIT, codes.OP_CALL, codes.LD_IMM64
 _PSEUDO_FUNC = int(PseudoSrc.FUNC)
 _VALID_OPCODES = frozenset(int(code) for code in VALID_OPCODES)
+_MAY_GOTO = codes.MAY_GOTO
 
 
 _FIELD_AT = {"dst": DST, "src": SRC, "off": OFF, "imm": IMM}
@@ -113,6 +115,8 @@ _FIELD_AT = {"dst": DST, "src": SRC, "off": OFF, "imm": IMM}
 def check_insn_fields(row: tuple, insn: Instruction) -> None:
     """Opcode and reserved fields of one instruction (`row` is its rows_of form)."""
     pc, code, _, src, _, imm = row
+    if code == _MAY_GOTO:
+        return  # its fields are checked where it runs (check_cond_jmp_op: "invalid may_goto imm")
     if code not in _VALID_OPCODES:
         raise Reject(f"unknown opcode {code:02x}", pc)
     if code == _LD_IMM64:
@@ -229,6 +233,8 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
         prune_points.add(target)
         if code & 0xF0 != _JA:
             prune_points.add(pc)
+        if code == _MAY_GOTO:
+            cfg.may_gotos.add(pc)
 
 
 def _walk(cfg: Cfg, allow_loops: bool) -> None:
@@ -317,6 +323,8 @@ def _decode_reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
         return cfg.args_read(row), 0b111111
     if row[CODE] == _EXIT:
         return 0b1, 0
+    if row[CODE] == _MAY_GOTO:
+        return 0, 0
     reads, writes, kills = register_effects(cfg.by_pc[row[PC]])
     r = sum(1 << x for x in reads)
     w = sum(1 << x for x in writes) | sum(1 << x for x in kills)

@@ -18,6 +18,7 @@ from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastpath import decode_cond_jmp, specialise
 from ..platform.helpers import Arg, Helper, Ret, helper_name, map_func_compatible
+from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, XDP_KFUNCS
 from .log import align_comment, format_frame, kernel_insn_text
 from .profiles import Profile
 from .result import Reject
@@ -26,7 +27,7 @@ from ..platform.ctx import CtxKind, attach_of, readable as ctx_readable
 from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, State
 from .tnum import U32, Tnum
 from .codes import (
-    ALU, ALU64, MODE_MEMSX, STX, X,
+    ALU, ALU64, MODE_MEMSX, OP_JCOND, STX, X,
     OP_ADD, OP_AND, OP_ARSH, OP_CALL, OP_DIV, OP_END, OP_EXIT, OP_JA, OP_JEQ, OP_JGE, OP_JGT, OP_JLE, OP_JLT, OP_JNE,
     OP_LSH, OP_MOD, OP_MOV, OP_MUL, OP_NEG, OP_OR, OP_RSH, OP_SUB, OP_XOR,
 )
@@ -121,6 +122,7 @@ class Checker:
     def run(self) -> None:
         helper_args = {func_id: len(helper.args) for func_id, helper in self.profile.helpers.items()
                        if not helper.unsupported}
+        self._add_kfunc_calls()
         self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops, helper_args=helper_args)
         rules = self.profile.rules
         if rules is not None:
@@ -184,6 +186,18 @@ class Checker:
         if rules is not None:
             rules.check_translate(self)  # the device JIT, after verification
 
+    def _add_kfunc_calls(self) -> None:
+        """add_kfunc_call, before any other pass: kfuncs are for GPL-compatible programs only,
+        and the metadata kfuncs for device-bound programs only (xdptool checks host loads)."""
+        for insn in self.insns:
+            if insn.code != codes.CALL or insn.src != 2:
+                continue
+            if not _gpl_compatible(self.program.license):
+                raise Reject("cannot call kernel function from non-GPL compatible program", insn.pc)
+            kfunc = XDP_KFUNCS.get(insn.reloc.symbol) if insn.reloc is not None else None
+            if kfunc is not None and kfunc.dev_bound:
+                raise Reject("metadata kfuncs require device-bound program", insn.pc)
+
     def handlers_by_class(self) -> tuple:
         """Instruction class -> the method that interprets it (atomics aside)."""
         return (self.ld, self.ldx, self.store, self.store, self.alu, self.jmp, self.jmp, self.alu)
@@ -241,10 +255,18 @@ class Checker:
         state: State = self.state
         entry: Entry
         callback = pc in cfg.callback_calls
+        may_goto = pc in cfg.may_gotos
         jmps, insns = self.last_checkpoint
-        add = callback or (self.jmps - jmps >= 2 and self.processed - insns >= 8)
+        add = callback or may_goto or (self.jmps - jmps >= 2 and self.processed - insns >= 8)
         active = self.active.get(pc)
         key = None
+        if active and may_goto:  # another iteration within the ranges of one still open ends the path
+            depth = state.may_goto_depth
+            for entry in active.values():
+                if entry.state.may_goto_depth != depth and pruning.states_safe(
+                        entry.state, state, live, self.profile.allow_uninit_stack):
+                    self._end_path()
+                    return True
         if active:
             if callback:  # callback iterations converge by subsumption
                 for entry in active.values():
@@ -845,11 +867,13 @@ class Checker:
             return self.cfg.targets[insn.pc]
         if op == OP_EXIT:
             return self._exit(insn)
+        if op == OP_JCOND:
+            return self._may_goto(insn)
         if op == OP_CALL:
             if insn.src == 1:
                 return self._local_call(insn)
             if insn.src == 2:  # a kfunc
-                raise XdpError("verifier: calls to kernel functions (kfuncs) are not implemented")
+                return self._kfunc_call(insn)
             return self.helper_call(insn) or insn.pc + 1
         return self._cond_jmp(insn)
 
@@ -872,6 +896,44 @@ class Checker:
         if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject("R0 leaks addr as return value")
         return END
+
+    def _may_goto(self, insn: Instruction) -> int:
+        """may_goto (check_cond_jmp_op, BPF_JCOND): the walk goes on at the jump target (the
+        loop gives up) and queues the fall-through (one more iteration) with may_goto_depth
+        + 1, its imprecise scalars widened against the previous iteration's checkpoint here
+        (widen_imprecise_scalars), so that the iterations converge."""
+        if insn.src or insn.dst or insn.imm:
+            raise Reject(f"invalid may_goto imm {insn.imm}")
+        pc = insn.pc
+        queued = self.state.copy()
+        queued.may_goto_depth += 1
+        entry = self.head.parent if self.head is not None and self.head.pc == pc else self.head
+        while entry is not None and entry.pc != pc:  # find_prev_entry: this pc earlier on the path
+            entry = entry.parent
+        if entry is not None and len(entry.state.frames) == len(queued.frames):
+            self._widen(entry.state, queued, pc + 1)
+        self.push(queued, pc + 1, pc)
+        return self.cfg.targets[pc]
+
+    def _widen(self, old: State, cur: State, pc: int) -> None:
+        """maybe_widen_reg over the current frame: a scalar that is not precise at `pc` and
+        differs from the previous iteration's becomes unknown (callers' frames are left
+        as they are: no precision is known for them)."""
+        precise_regs, precise_slots, _ = self._precise_at(pc)
+        oframe, frame = old.frames[-1], cur.frames[-1]
+        for i in range(10):
+            o, c = oframe.regs[i], frame.regs[i]
+            if (o.type is T_SCALAR and c.type is T_SCALAR and not precise_regs >> i & 1
+                    and o is not c and o.key() != c.key()):
+                frame.regs[i] = Reg.shared_unknown()
+        for spi, slot in list(frame.stack.items()):
+            oslot = oframe.stack.get(spi)
+            if oslot is None or not (slot.is_spill and oslot.is_spill) or precise_slots >> spi & 1:
+                continue
+            o, c = oslot.spilled, slot.spilled
+            if (o is not None and c is not None and o.type is T_SCALAR and c.type is T_SCALAR
+                    and o is not c and o.key() != c.key()):
+                frame.slot(spi).spilled = Reg.shared_unknown()
 
     def _local_call(self, insn: Instruction) -> int:
         state = self.state
@@ -1002,6 +1064,22 @@ class Checker:
             regs[0] = NOT_INIT
         else:
             regs[0] = Reg.shared_unknown()
+
+    def _kfunc_call(self, insn: Instruction) -> int:
+        """check_kfunc_call: a kfunc XDP may not call is refused in the kernel's words; the
+        others are named with the machinery xdptool's walk would need to check them."""
+        name = insn.reloc.symbol if insn.reloc is not None else None
+        if name is None:
+            raise XdpError(f"verifier: the kfunc call at insn {insn.pc} has no symbol name (BTF id {insn.imm})")
+        kfunc = XDP_KFUNCS.get(name)
+        if kfunc is None:
+            if name in NOT_FOR_XDP:
+                raise Reject(f"calling kernel function {name} is not allowed")
+            if name in OTHER_XDP_KFUNCS:
+                raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({OTHER_XDP_KFUNCS[name]})")
+            raise XdpError(f"verifier: kfunc {name} is not in xdptool's table of Linux 6.18 kfuncs")
+        # every kfunc in the table needs machinery the walk lacks, or is refused before it (dev_bound)
+        raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({kfunc.needs or 'arguments'})")
 
     def _loop_call(self, insn: Instruction) -> int:
         """bpf_loop: either the loop is over (continue after the call) or the callback runs once more."""

@@ -11,6 +11,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.disasm import format_alu
 from ..ebpf.opcodes import JMP_COND_SYMBOL, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
 from ..platform.helpers import helper_name
+from .codes import MAY_GOTO
 from .scalar import S32_MAX, S32_MIN, S64_MAX, S64_MIN
 from .state import Frame, Reg, RegType, StackSlot
 from .tnum import U32, U64
@@ -65,6 +66,8 @@ def _body(insn: Instruction) -> str:
         if insn.mode == Mode.IND:
             return f"r0 = *({size} *)skb[r{insn.src} + {insn.imm}]"
         return f"r0 = *({size} *)skb[{insn.imm}]"
+    if insn.code == MAY_GOTO:
+        return f"may_goto pc{insn.off:+d}"
     op = insn.op
     if op == JmpOp.EXIT:
         return "exit"

@@ -35,6 +35,7 @@ def exact_key(state: State, live: int) -> tuple:
             key.extend([reg._key or reg.key() for reg in regs])
         stack = frame.stack
         append(tuple(sorted([(spi, slot.key()) for spi, slot in stack.items()])) if stack else None)
+    append(state.may_goto_depth)  # another may_goto iteration is not the same state (no infinite loop)
     return tuple(key)
 
 

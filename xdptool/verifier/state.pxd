@@ -29,3 +29,4 @@ cdef class Frame:
 
 cdef class State:
     cdef public object frames
+    cdef public long may_goto_depth

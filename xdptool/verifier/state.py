@@ -303,12 +303,14 @@ class Frame:
 
 
 class State:
-    """The whole machine: the stack of call frames (bpf_verifier_state)."""
+    """The whole machine: the stack of call frames (bpf_verifier_state), and how many
+    may_goto fall-throughs the path has taken (may_goto_depth)."""
 
-    __slots__ = ("frames",)
+    __slots__ = ("frames", "may_goto_depth")
 
-    def __init__(self, frames: list[Frame]):
+    def __init__(self, frames: list[Frame], may_goto_depth: int = 0):
         self.frames = frames
+        self.may_goto_depth = may_goto_depth
 
     @property
     def cur(self) -> Frame:
@@ -319,7 +321,7 @@ class State:
         return self.frames[-1].regs
 
     def copy(self) -> "State":
-        return State([f.copy() for f in self.frames])
+        return State([f.copy() for f in self.frames], self.may_goto_depth)
 
     def all_regs(self):
         for frame in self.frames:
@@ -333,4 +335,4 @@ class State:
         return tuple(
             (f.callsite, tuple(r.key() for r in f.regs), tuple(sorted((s, v.key()) for s, v in f.stack.items())))
             for f in self.frames
-        )
+        ) + (self.may_goto_depth,)

@@ -1,0 +1,169 @@
+"""Kernel functions (kfuncs) an XDP program may call, as data.
+
+Facts from Linux 6.18: the prototypes are the kernel's BTF (`bpftool btf dump file
+/sys/kernel/btf/vmlinux`, and the __bpf_kfunc definitions in net/core/xdp.c,
+net/core/filter.c, kernel/bpf/helpers.c, net/netfilter/nf_conntrack_bpf.c,
+net/netfilter/nf_flow_table_bpf.c, net/xfrm/xfrm_state_bpf.c); the flags are the
+BTF_ID_FLAGS of the sets registered for BPF_PROG_TYPE_XDP (xdp_metadata_kfunc_set,
+bpf_kfunc_set_xdp, common_kfunc_set, generic_kfunc_set, nf_conntrack_kfunc_set,
+nf_ft_kfunc_set, xfrm_state_xdp_kfunc_set); `since` is the release that added the
+kfunc.  Kfuncs of other program types that XDP programs are refused are listed in
+NOT_FOR_XDP ("calling kernel function %s is not allowed").
+
+A kfunc is added here once; the verifier checks the calls whose parameters it
+models (`Param.kind`) and names the machinery it lacks for the others.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class KF(enum.Flag):
+    """include/linux/btf.h KF_* flags."""
+
+    NONE = 0
+    ACQUIRE = enum.auto()  # returns a reference the program must release
+    RELEASE = enum.auto()  # releases the reference it is passed
+    RET_NULL = enum.auto()  # may return NULL: check before use
+    TRUSTED_ARGS = enum.auto()
+    SLEEPABLE = enum.auto()
+    DESTRUCTIVE = enum.auto()
+    RCU = enum.auto()
+    ITER_NEW = enum.auto()
+    ITER_NEXT = enum.auto()
+    ITER_DESTROY = enum.auto()
+    RCU_PROTECTED = enum.auto()
+
+
+class P(enum.Enum):
+    """What the verifier asks of an argument (get_kfunc_ptr_arg_type's classes, as far as modelled)."""
+
+    CTX = "ctx"  # the program's context (struct xdp_md *)
+    SCALAR = "scalar"  # an integer
+    MEM_OUT = "mem"  # pointer to `size` bytes the kfunc writes (KF_ARG_PTR_TO_MEM of a scalar type)
+    MEM = "mem_sized"  # pointer to memory whose size is the next (__sz) argument
+    SIZE = "size"  # the __sz (or __szk constant) size of the previous argument
+    DYNPTR = "dynptr"  # an initialised struct bpf_dynptr on the stack
+    DYNPTR_UNINIT = "dynptr_uninit"  # a stack slot the kfunc makes a dynptr (ptr__uninit)
+    ITER = "iter"  # a struct bpf_iter_num on the stack
+    BTF_PTR = "btf_ptr"  # a BTF-typed kernel object (trusted pointer)
+    NULLABLE_MEM = "mem_nullable"  # memory or NULL (__nullable / opts__nullable)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    ctype: str
+    kind: P
+    size: int = 0  # bytes of MEM_OUT
+
+
+@dataclass(frozen=True)
+class Kfunc:
+    name: str
+    params: tuple[Param, ...]
+    ret: str  # the C return type, as BTF gives it
+    flags: KF = KF.NONE
+    since: str = ""
+    needs: str = ""  # what the verifier lacks to check calls to it ("" when it checks them)
+    dev_bound: bool = False  # only for device-bound programs (bpf_dev_bound_kfunc_id)
+
+    @property
+    def returns_scalar(self) -> bool:
+        return "*" not in self.ret and self.ret != "void"
+
+
+_CTX = Param("ctx", "const struct xdp_md *", P.CTX)
+_DYNPTR_NEEDS = "dynptrs"
+_ITER_NEEDS = "open-coded iterators"
+_REF_NEEDS = "reference-tracked BTF objects"
+
+XDP_KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
+    # net/core/xdp.c, xdp_metadata_kfunc_set: only a device-bound program (loaded with
+    # prog_ifindex and BPF_F_XDP_DEV_BOUND_ONLY) may call them: add_kfunc_call refuses the
+    # others before any other check ("metadata kfuncs require device-bound program")
+    Kfunc("bpf_xdp_metadata_rx_timestamp", (_CTX, Param("timestamp", "u64 *", P.MEM_OUT, 8)), "int", since="6.3",
+          dev_bound=True),
+    Kfunc("bpf_xdp_metadata_rx_hash", (_CTX, Param("hash", "u32 *", P.MEM_OUT, 4),
+                                       Param("rss_type", "enum xdp_rss_hash_type *", P.MEM_OUT, 4)), "int", since="6.3",
+          dev_bound=True),
+    Kfunc("bpf_xdp_metadata_rx_vlan_tag", (_CTX, Param("vlan_proto", "__be16 *", P.MEM_OUT, 2),
+                                           Param("vlan_tci", "u16 *", P.MEM_OUT, 2)), "int", since="6.8",
+          dev_bound=True),
+    # net/core/filter.c, bpf_kfunc_set_xdp
+    Kfunc("bpf_dynptr_from_xdp", (Param("xdp", "struct xdp_md *", P.CTX), Param("flags", "u64", P.SCALAR),
+                                  Param("ptr__uninit", "struct bpf_dynptr *", P.DYNPTR_UNINIT)), "int", since="6.4",
+          needs=_DYNPTR_NEEDS),
+    # kernel/bpf/helpers.c, common_kfunc_set (every program type)
+    Kfunc("bpf_dynptr_slice", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),
+                               Param("offset", "u32", P.SCALAR), Param("buffer__opt", "void *", P.NULLABLE_MEM),
+                               Param("buffer__szk", "u32", P.SIZE)), "void *", KF.RET_NULL, "6.4", _DYNPTR_NEEDS),
+    Kfunc("bpf_dynptr_slice_rdwr", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),
+                                    Param("offset", "u32", P.SCALAR), Param("buffer__opt", "void *", P.NULLABLE_MEM),
+                                    Param("buffer__szk", "u32", P.SIZE)), "void *", KF.RET_NULL, "6.4", _DYNPTR_NEEDS),
+    Kfunc("bpf_dynptr_adjust", (Param("p", "const struct bpf_dynptr *", P.DYNPTR), Param("start", "u32", P.SCALAR),
+                                Param("end", "u32", P.SCALAR)), "int", since="6.4", needs=_DYNPTR_NEEDS),
+    Kfunc("bpf_dynptr_size", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "u32", since="6.4",
+          needs=_DYNPTR_NEEDS),
+    Kfunc("bpf_dynptr_is_null", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "bool", since="6.4",
+          needs=_DYNPTR_NEEDS),
+    Kfunc("bpf_dynptr_is_rdonly", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "bool", since="6.4",
+          needs=_DYNPTR_NEEDS),
+    Kfunc("bpf_dynptr_clone", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),
+                               Param("clone__uninit", "struct bpf_dynptr *", P.DYNPTR_UNINIT)), "int", since="6.4",
+          needs=_DYNPTR_NEEDS),
+    Kfunc("bpf_iter_num_new", (Param("it", "struct bpf_iter_num *", P.ITER), Param("start", "int", P.SCALAR),
+                               Param("end", "int", P.SCALAR)), "int", KF.ITER_NEW, "6.4", _ITER_NEEDS),
+    Kfunc("bpf_iter_num_next", (Param("it", "struct bpf_iter_num *", P.ITER),), "int *",
+          KF.ITER_NEXT | KF.RET_NULL, "6.4", _ITER_NEEDS),
+    Kfunc("bpf_iter_num_destroy", (Param("it", "struct bpf_iter_num *", P.ITER),), "void", KF.ITER_DESTROY, "6.4",
+          _ITER_NEEDS),
+    Kfunc("bpf_rdonly_cast", (Param("obj__ign", "const void *", P.SCALAR), Param("btf_id__k", "u32", P.SCALAR)),
+          "void *", since="6.2", needs="BTF-typed pointers"),
+    Kfunc("bpf_cast_to_kern_ctx", (Param("obj", "void *", P.CTX),), "void *", since="6.2",
+          needs="BTF-typed pointers"),
+    Kfunc("bpf_preempt_disable", (), "void", since="6.10", needs="preemption sections"),
+    Kfunc("bpf_preempt_enable", (), "void", since="6.10", needs="preemption sections"),
+    Kfunc("bpf_rcu_read_lock", (), "void", since="6.2", needs="RCU sections"),
+    Kfunc("bpf_rcu_read_unlock", (), "void", since="6.2", needs="RCU sections"),
+    # net/netfilter/nf_conntrack_bpf.c (XDP and TC)
+    Kfunc("bpf_xdp_ct_lookup", (_CTX, Param("bpf_tuple", "struct bpf_sock_tuple *", P.MEM),
+                                Param("tuple__sz", "u32", P.SIZE), Param("opts", "struct bpf_ct_opts *", P.MEM),
+                                Param("opts__sz", "u32", P.SIZE)), "struct nf_conn *",
+          KF.ACQUIRE | KF.RET_NULL, "5.18", _REF_NEEDS),
+    Kfunc("bpf_xdp_ct_alloc", (_CTX, Param("bpf_tuple", "struct bpf_sock_tuple *", P.MEM),
+                               Param("tuple__sz", "u32", P.SIZE), Param("opts", "struct bpf_ct_opts *", P.MEM),
+                               Param("opts__sz", "u32", P.SIZE)), "struct nf_conn___init *",
+          KF.ACQUIRE | KF.RET_NULL, "6.1", _REF_NEEDS),
+    Kfunc("bpf_ct_insert_entry", (Param("nfct_i", "struct nf_conn___init *", P.BTF_PTR),), "struct nf_conn *",
+          KF.ACQUIRE | KF.RET_NULL | KF.RELEASE, "6.1", _REF_NEEDS),
+    Kfunc("bpf_ct_release", (Param("nfct", "struct nf_conn *", P.BTF_PTR),), "void", KF.RELEASE, "5.18", _REF_NEEDS),
+    # net/netfilter/nf_flow_table_bpf.c (needs CONFIG_NF_FLOW_TABLE built in)
+    Kfunc("bpf_xdp_flow_lookup", (_CTX, Param("fib_tuple", "struct bpf_fib_lookup *", P.MEM),
+                                  Param("opts", "struct bpf_flowtable_opts *", P.MEM),
+                                  Param("opts_len", "u32", P.SIZE)), "struct flow_offload_tuple_rhash *",
+          KF.TRUSTED_ARGS | KF.RET_NULL, "6.10", "BTF-typed pointers"),
+    # net/xfrm/xfrm_state_bpf.c
+    Kfunc("bpf_xdp_get_xfrm_state", (_CTX, Param("opts", "struct bpf_xfrm_state_opts *", P.MEM),
+                                     Param("opts__sz", "u32", P.SIZE)), "struct xfrm_state *",
+          KF.RET_NULL | KF.ACQUIRE, "6.8", _REF_NEEDS),
+    Kfunc("bpf_xdp_xfrm_state_release", (Param("x", "struct xfrm_state *", P.BTF_PTR),), "void", KF.RELEASE, "6.8",
+          _REF_NEEDS),
+)}
+
+# Kfuncs of Linux 6.18 registered only for other program types: an XDP program calling one
+# is refused at the call ("calling kernel function %s is not allowed"; each checked on 6.18).
+NOT_FOR_XDP = frozenset({
+    "bpf_dynptr_from_skb", "bpf_dynptr_from_skb_meta", "bpf_get_task_exe_file", "bpf_put_file",
+    "bpf_sock_addr_set_sun_path", "bpf_sock_destroy", "bpf_sock_ops_enable_tx_tstamp",
+})
+
+# Kfuncs XDP may call (generic_kfunc_set and common_kfunc_set, checked on 6.18) whose
+# prototypes are not recorded above: what the verifier would need to check calls to them.
+OTHER_XDP_KFUNCS: dict[str, str] = {
+    **dict.fromkeys(("bpf_task_acquire", "bpf_task_release", "bpf_task_from_pid", "bpf_cgroup_acquire",
+                     "bpf_cgroup_release", "bpf_send_signal_task", "bpf_get_kmem_cache"), _REF_NEEDS),
+    "bpf_copy_from_user_str": "sleepable kfuncs (refused: an XDP program is not sleepable)",
+}
