@@ -558,3 +558,27 @@ def test_csum_diff_matches_kernel(source, target, seed):
     finally:
         kernel.close()
     assert make_engine("vm", program, MapStore({})).run(bytes(64)).retval == want
+
+
+@pytest.mark.parametrize("engine_name", ["vm", "jit"])
+def test_a_tail_call_into_a_malformed_program_faults_instead_of_crashing(engine_name):
+    """Tail-call targets are checked like the entry program (r12 does not exist): the
+    call faults with the reason; a run that never makes it is unaffected."""
+    from xdptool.ebpf.insn import Instruction
+    from xdptool.ebpf.opcodes import AluOp, Cls, JmpOp, Src
+    from xdptool.elf.model import Program, ProgType, Subprogram
+    from xdptool.runtime.engines import make_engine
+
+    jumps = MapDef("jumps", MapType.PROG_ARRAY, 4, 4, 2, extra={"values": {0: "broken"}})
+    first = xdp("r6 = r1\nr0 = *(u32 *)(r6 + 16)\nif r0 != 0 goto +6\nr1 = r6\nr2 = map:jumps\nr3 = 0\ncall 12\nr0 = 1\nexit",
+                [jumps], name="first")
+    insns = [Instruction(Cls.ALU64 | AluOp.MOV | Src.K, dst=12, imm=3), Instruction(Cls.JMP | JmpOp.EXIT, pc=1)]
+    broken = Program("broken", "xdp", ProgType.XDP, "xdp", insns, [Subprogram("broken", 0, 2, "xdp")], "GPL")
+    first.object.programs.append(broken)
+    broken.object = first.object
+    engine = make_engine(engine_name, first, MapStore.for_object(first.object))
+    faulted = engine.run(PACKET)
+    assert faulted.verdict == "XDP_ABORTED" and "r12" in faulted.fault.message
+    from xdptool.runtime.contract import XdpContext
+
+    assert engine.run(PACKET, XdpContext(rx_queue_index=1)).retval == 1

@@ -192,7 +192,8 @@ def register_effects(insn: Instruction) -> tuple[set[int], set[int], frozenset[i
     """(registers read, registers written, registers left uninitialised)."""
     cls, op = insn.cls, insn.op
     if insn.is_alu:
-        reads = {insn.src} if insn.uses_reg_src else set()
+        # a byte swap's source bit is its byte order, not a register (kernel: check_alu_op BPF_END)
+        reads = {insn.src} if insn.uses_reg_src and insn.alu not in BYTE_SWAPS else set()
         if op != AluOp.MOV:
             reads.add(insn.dst)
         return reads, {insn.dst}, frozenset()

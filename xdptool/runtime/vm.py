@@ -26,6 +26,7 @@ from collections import defaultdict
 from typing import Callable, Sequence
 
 from ..ebpf.insn import Instruction, renumber
+from ..ebpf.validate import check_runnable
 from ..ebpf.opcodes import BYTE_SWAPS, LD_IMM64, Alu, AtomicOp, CallSrc, Cls, JmpOp, Mode, PseudoSrc, Src
 from ..ebpf.semantics import ALU32, ALU64, ATOMIC_RMW, JMP32, JMP64, M32, M64, byteswap, sign_extend
 from ..elf.model import Program, RelocKind
@@ -111,6 +112,7 @@ class VmEngine(Engine):
             for other in self._programs:
                 if other is not program and other.type == program.type:
                     try:
+                        check_runnable(other)  # make_engine checked `program`; its tail-call targets too
                         self._compile(other.name, other.insns)
                     except XdpError as exc:  # only an error if it is ever tail-called
                         self._compiled[other.name] = broken = _Compiled(other.name, [])
