@@ -132,6 +132,9 @@ def test_cli_exit_codes_and_json(built_examples):
     assert doc["accepted"] is False and "p[14]" in source[doc["error"]["line"] - 1]
     assert doc["error"]["file"].endswith("pkt_off_by_one.c")
     assert set(doc) >= {"processed_insns", "total_states", "peak_states", "stack_depth"}
+    stats = doc["stats"]  # issue 16: the verifier's own cost, next to the kernel's BPF_LOG_STATS
+    assert stats["processed_insns"] == doc["processed_insns"] == 6 and stats["states"] == doc["total_states"]
+    assert 0 < stats["time_ms"] < 10_000
     human = _cli(CORPUS / "pkt_off_by_one.o")
     assert human.exit_code == 1 and "R2 offset is outside of the packet" in human.output
     from xdptool.errors import XdpError

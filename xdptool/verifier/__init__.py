@@ -14,6 +14,7 @@ compiled or interpreted forms of the hot modules.
 from __future__ import annotations
 
 import gc
+import time
 
 from ..errors import XdpError
 
@@ -41,11 +42,13 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
     # the cyclic collector would only re-scan live states (about 5% of the time).
     collecting = gc.isenabled()
     gc.disable()
+    start = time.perf_counter()
     try:
         checker.run()
     except Reject as reject:
         error = _error_for(program, reject)
     finally:
+        elapsed_ms = (time.perf_counter() - start) * 1000
         if collecting:
             gc.enable()
     lines = list(checker.lines)
@@ -69,6 +72,7 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
         max_states_per_insn=checker.max_states_per_insn,
         stack_depth=depths,
         facts=checker.facts,
+        time_ms=elapsed_ms,
     )
 
 

@@ -46,6 +46,7 @@ class VerifierResult:
     max_states_per_insn: int
     stack_depth: list[int]  # per subprogram, as the kernel's "stack depth a+b" line
     facts: dict[int, Any] = field(default_factory=dict)  # pc -> facts.PcFacts
+    time_ms: float = 0.0  # wall time of the walk, as the kernel's "verification time" (BPF_LOG_STATS)
 
     @property
     def stack_depth_total(self) -> int:
@@ -59,4 +60,6 @@ class VerifierResult:
             "total_states": self.total_states,
             "peak_states": self.peak_states,
             "stack_depth": self.stack_depth_total,
+            "stats": {"processed_insns": self.processed_insns, "states": self.total_states,
+                      "time_ms": round(self.time_ms, 3)},
         }
