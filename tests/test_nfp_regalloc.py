@@ -12,8 +12,8 @@ import random
 import pytest
 
 from xdptool.errors import XdpError
-from xdptool.nfp import firmware
-from xdptool.nfp.executor import Executor
+from xdptool.nfp import abi, firmware
+from xdptool.nfp.executor import Executor, IsaViolation
 from xdptool.nfp.image import Image, link
 from xdptool.nfp.isa import NfpInsn, alu, branch, immed, mov
 from xdptool.nfp.regalloc import allocate, source_pairs
@@ -165,20 +165,36 @@ def test_moves_coalesce_and_loops_keep_values_alive():
     assert alloc.stats["coalesced_moves"] >= 1
 
 
-def test_values_live_across_a_firmware_call_avoid_a0_and_b0():
+def call_keeping(declared: bool):
+    """A value loaded before a firmware routine and stored after it; the call declares the registers
+    the routine clobbers (abi.py) when `declared`."""
     b = Builder()
     kept = b.load(7)
     ret = "after"
     b.code += [mov(firmware.A0, Imm(0)), immed(firmware.B0, 0)]
     b.code[-1].target = ret
+    clobbered = tuple(Gpr(bank, n) for n in abi.CLOBBERED if n for bank in "AB") if declared else ()
     b.code.append(NfpInsn("br", op="br", target="fw.adjust_head", extra_uses=(firmware.A0, firmware.B0),
-                          extra_defs=(firmware.A0, firmware.B0), meta={"fw": "adjust_head"}))
+                          extra_defs=(firmware.A0, firmware.B0) + clobbered, meta={"fw": "adjust_head"}))
     b.labels[ret] = len(b.code)
     b.store(64, kept)
-    code, labels = b.finish()
+    return b.finish()
+
+
+def test_values_live_across_a_firmware_call_stay_in_the_registers_routines_keep():
+    code, labels = call_keeping(declared=True)
     alloc = run_both(code, labels, PACKET)
     call = next(i for i, insn in enumerate(alloc.insns) if insn.meta.get("fw") == "adjust_head")
-    assert all(r not in (firmware.A0, firmware.B0) for r in alloc.insns[call + 1].uses())
+    kept = [r for r in alloc.insns[call + 1].uses() if isinstance(r, Gpr)]
+    assert kept and all(r.index in abi.PRESERVED for r in kept)
+
+
+def test_the_executor_clobbers_what_a_routine_does_not_keep():
+    """Told only about A0/B0, the allocator keeps the value in a low register; the routine's
+    clobbering (abi.CLOBBERED) makes reading it fail."""
+    code, labels = call_keeping(declared=False)
+    with pytest.raises(IsaViolation, match="read before it was written"):
+        run_both(code, labels, PACKET)
 
 
 # -- random programs -----------------------------------------------------------------------------------

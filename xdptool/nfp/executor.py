@@ -379,8 +379,17 @@ class Executor:
             return ("exit", lo if hi == 0 and lo <= 3 else 0)
         ret = self.read_reg(firmware.B0)
         firmware.IMPLEMENTATIONS[routine.name](self)
+        self._clobber(n for n in abi.CLOBBERED if n)  # the what-if's routines keep what the card's keep
         self._context_swapped()
         return ret
+
+    def _clobber(self, indices) -> None:
+        """What a firmware routine leaves in the registers it does not preserve (abi.py)."""
+        for n in indices:
+            if n >= self.K:  # 8 contexts (the what-if): a thread has 16 per bank
+                continue
+            for bank in ("A", "B"):
+                self.gpr[bank][self.base + n] = self.clobber_value
 
     def _card_firmware(self, address: int):
         if address == abi.DONE_OFF:
@@ -391,9 +400,7 @@ class Executor:
         self.stats.count(self.stats.fw, routine.name)
         ret = self.read_reg(Gpr("B", 0))
         result = firmware.CARD_ROUTINES[routine.name](self)
-        for n in abi.CLOBBERED:  # abi.py: a routine keeps GPRs 12-22 only
-            for bank in ("A", "B"):
-                self.gpr[bank][self.base + n] = self.clobber_value
+        self._clobber(abi.CLOBBERED)  # abi.py: a routine keeps GPRs 12-22 only
         result &= (1 << 64) - 1
         self.write_reg(Gpr("AB", 0), result & MASK32)
         self.write_reg(Gpr("AB", 1), result >> 32)

@@ -38,13 +38,13 @@ from ..elf.model import Program, RelocKind
 from ..errors import XdpError
 from ..platform import nfp_driver as driver
 from ..platform.helpers import HELPER_ID, NFP_HELPERS
-from . import analysis, firmware
+from . import abi, analysis, firmware
 from .analysis import M32, State
 from .flatten import Flat
 from ..platform import ctx
 from .image import LM_CTX_BASE, LM_CTX_DATA, LM_CTX_DATA_END, LM_CTX_IFINDEX, LM_CTX_RXQ, LM_STACK_OFFSET, STACK_WINDOW
 from .isa import NfpInsn, Shift, alu, branch, constant_insns, immed, mov, nop, shf
-from .registers import NONE, Imm, Lm, Operand, VReg, Xfer
+from .registers import NONE, Gpr, Imm, Lm, Operand, VReg, Xfer
 
 
 class Refused(XdpError):
@@ -787,8 +787,10 @@ class Lowering:
         ret = self.fresh_label("ret")
         self.move(firmware.A0, a0)
         self.emit(immed(firmware.B0, 0)).target = ret
+        # abi.py: a routine keeps GPRs 12-22 only, so nothing may live across it anywhere else
+        clobbered = tuple(Gpr(bank, n) for n in abi.CLOBBERED if n for bank in ("A", "B"))
         self.emit(NfpInsn("br", op="br", target=f"fw.{routine}", extra_uses=(firmware.A0, firmware.B0),
-                          extra_defs=(firmware.A0, firmware.B0), meta={"fw": routine}))
+                          extra_defs=(firmware.A0, firmware.B0) + clobbered, meta={"fw": routine}))
         self.label(ret)
         self.set_lo(0, firmware.A0)
         self.set_hi(0, firmware.B0)

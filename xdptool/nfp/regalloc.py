@@ -517,7 +517,7 @@ def _finish(insns, labels, colours, banks, contexts, slots, stats) -> Allocation
     used = {"A": set(), "B": set()}
     for insn in insns:
         insn.replace_regs(physical)
-        for r in insn.uses() + insn.defs():
+        for r in (getattr(insn, f) for f in insn.operand_fields()):  # not a call's declared clobbers
             if isinstance(r, Gpr):
                 for bank in ("A", "B") if r.bank == "AB" else (r.bank,):
                     used[bank].add(r.index)
