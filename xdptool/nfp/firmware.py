@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from . import abi
 from .registers import MASK32, Gpr
 
 FLAGS_SHIFT, KEY_BYTE_SHIFT, VALUE_BYTE_SHIFT = 16, 24, 26
@@ -106,10 +107,21 @@ def map_delete(machine) -> None:
     _result(machine, m.delete(key))
 
 
+def card_adjust_refusal(machine, method: str, delta: int) -> bool:
+    """What the card refuses that the host allows (abi.py; jit.c adjust_head / adjust_tail emit
+    these checks inline): a head outside the firmware's 44..248-byte window of the packet buffer,
+    a tail that does not shrink, fewer than ETH_HLEN bytes left."""
+    length = machine.xdp.data_end - machine.xdp.data
+    if method == "adjust_tail":
+        return delta >= 0 or length + delta < abi.ETH_HLEN
+    offset = abi.PACKET_START + machine.xdp.data - machine.xdp.headroom + delta
+    return not abi.ADJUST_HEAD_OFF_MIN <= offset <= abi.ADJUST_HEAD_OFF_MAX or length - delta < abi.ETH_HLEN
+
+
 def _adjust(method: str) -> Callable:
     def routine(machine) -> None:
         delta = _signed(machine.read_reg(A0))
-        err = getattr(machine.xdp, method)(delta)
+        err = -22 if card_adjust_refusal(machine, method, delta) else getattr(machine.xdp, method)(delta)
         machine.packet_moved()
         _result(machine, err)
 
