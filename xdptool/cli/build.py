@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import toolchain
-from .console import err, fail, out, print_json
+from .console import err, fail, json_option, out, print_json
 
 
 @click.command("build")
@@ -15,7 +15,7 @@ from .console import err, fail, out, print_json
 @click.option("-D", "defines", multiple=True, metavar="NAME[=VAL]", help="Define a macro.")
 @click.option("--clang", "clang_path", metavar="PATH", help="clang to use (default: $CLANG or clang).")
 @click.option("--force", is_flag=True, help="Let -o replace a file that is not an object, or a link (never the source).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option()
 def command(source, output, includes, defines, clang_path, force, as_json):
     """Compile SOURCE with clang -O2 -g -target bpf."""
     result = toolchain.build(

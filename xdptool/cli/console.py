@@ -1,7 +1,11 @@
 """A small console facade over rich: results on stdout, diagnostics on stderr.
 
 Colour only on a terminal and never with NO_COLOR; `--json` commands print one
-JSON document on stdout and nothing else there.
+JSON document on stdout and nothing else there: on an error that document is
+`{"error": {"message", "code", "kind"}}` (as `bpftool -j` prints its errors), with
+the one line on stderr as without --json.  Whether the running command was given
+--json (or --jsonl) is recorded in click's context (`ctx.meta`, shared by the group
+and its subcommand) by the options' callback, so the error path reads it there.
 
 Everything printed is text, never rich markup or emoji codes: both consoles are
 made with markup and emoji off, so a path, a section name or a C comment holding
@@ -43,8 +47,47 @@ def styled(*parts: str | tuple[str, str]) -> Text:
     return Text.assemble(*parts)
 
 
-def fail(message: str, code: int = 2, label: str = "error:") -> NoReturn:
-    """One line on stderr, then exit with `code` (2: bad input, 1: the program failed)."""
+JSON_MODE = "xdptool.json"  # ctx.meta key: "json" or "jsonl" when the command was asked for JSON
+
+# exit code -> the error object's "kind" (errors.py says what each code means)
+ERROR_KINDS = {1: "failed", 2: "bad_input", 3: "internal"}
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[JSON_MODE] = param.name.removeprefix("as_")
+    return value
+
+
+def json_option(help: str = "Print one JSON document (an error too: {\"error\": {\"message\", \"code\", \"kind\"}}).",
+                name: str = "json"):
+    """The --json flag of every command (--jsonl: name="jsonl"); the parameter is `as_<name>`."""
+    return click.option(f"--{name}", f"as_{name}", is_flag=True, callback=_remember_json, help=help)
+
+
+def json_mode() -> str | None:
+    """"json", "jsonl" or None: how the running command prints, for its errors."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(JSON_MODE) if ctx is not None else None
+
+
+def error_document(message: str, code: int, kind: str | None = None, **extra: Any) -> dict:
+    """The error object --json prints: {"error": {"message", "code", "kind", ...}}."""
+    return {"error": {"message": message, "code": code, "kind": kind or ERROR_KINDS.get(code, "failed"), **extra}}
+
+
+def print_error_json(document: dict, mode: str | None) -> None:
+    """The error object as the command's one document (--json) or one more line (--jsonl)."""
+    if mode == "jsonl":
+        click.echo(json.dumps(document, default=_json_default))
+    elif mode:
+        print_json(document)
+
+
+def fail(message: str, code: int = 2, label: str = "error:", **extra: Any) -> NoReturn:
+    """One line on stderr (and with --json the error object on stdout), then exit with
+    `code` (2: bad input, 1: the program failed)."""
+    print_error_json(error_document(message, code, **extra), json_mode())
     err.print(styled((label, "bold red"), " ", message))
     sys.exit(code)
 
@@ -77,7 +120,7 @@ def _json_default(value: Any) -> Any:
 
 
 def report_error(exc: XdpError) -> NoReturn:
-    fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+    fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code, type=type(exc).__name__)
 
 
 DEBUG_ENV = "XDPTOOL_DEBUG"  # =1: a bug also prints its full traceback
@@ -92,5 +135,7 @@ def report_internal(exc: BaseException) -> NoReturn:
 
     kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__name__}"
     detail = str(exc) if isinstance(exc, InternalError) and str(exc) else ": ".join(filter(None, (kind, str(exc))))
-    err.print(styled((internal_error_line(detail), "bold red")))
+    line = internal_error_line(detail)
+    print_error_json(error_document(line, InternalError.exit_code, type=kind), json_mode())
+    err.print(styled((line, "bold red")))
     sys.exit(InternalError.exit_code)

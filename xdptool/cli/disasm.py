@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..ebpf import disasm
-from .console import print_json
+from .console import json_option, print_json
 from ..runtime.target import load_object_or_source as load
 
 
@@ -22,7 +22,7 @@ def _insn_json(line) -> dict:
 @click.option("-p", "--prog", "selector", help="Only this program (linked with its subprograms).")
 @click.option("--source", is_flag=True, help="Interleave the C source lines.")
 @click.option("--raw", is_flag=True, help="Show the instruction bytes, as plain llvm-objdump -d.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option()
 def command(obj, selector, source, raw, as_json):
     """Disassemble OBJ; identical to `llvm-objdump -d --no-show-raw-insn` by default."""
     loaded = load(obj)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from .console import out, print_json
+from .console import json_option, out, print_json
 from ..runtime.target import load_object_or_source as load
 
 
@@ -62,7 +62,7 @@ def btf_summary(obj) -> dict | None:
 
 @click.command("inspect")
 @click.argument("obj", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option()
 def command(obj, as_json):
     """Show the programs, maps, global data and BTF of OBJ."""
     info = describe(load(obj))

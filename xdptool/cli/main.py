@@ -5,7 +5,9 @@ only the one that runs keeps `--help` instant (scapy alone costs 0.6 s).
 XdpError escaping a command becomes one line on stderr and its exit code; any
 other exception is a bug and becomes one "internal error" line and exit code 3
 (its traceback only with XDPTOOL_DEBUG=1).  click's own exceptions, SystemExit
-and KeyboardInterrupt keep their meaning.
+and KeyboardInterrupt keep their meaning.  A command given --json (or --jsonl) also
+prints the error as `{"error": {"message", "code", "kind"}}` on stdout, usage
+errors included (console.py).
 """
 
 from __future__ import annotations
@@ -54,11 +56,18 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGS] = list(args)  # for a usage error met before --json's own callback ran
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except Exception as exc:  # noqa: BLE001 - sorted by _report
-            _report(exc)
+            _report(exc, ctx)
+
+
+ARGS = "xdptool.args"  # ctx.meta key: the command line after `xdptool`
 
 
 # click's exceptions (usage errors, aborts, exits) are handled by click; EOFError
@@ -66,15 +75,28 @@ class LazyGroup(click.Group):
 CLICK_EXCEPTIONS = (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, EOFError)
 
 
-def _report(exc: Exception):
+def _report(exc: Exception, ctx: click.Context | None = None):
     """Bad input: its one line and exit code; a bug: the internal-error line, exit 3."""
     from .console import report_error, report_internal
 
     if isinstance(exc, XdpError):
         report_error(exc)
+    if isinstance(exc, click.exceptions.ClickException) and ctx is not None:
+        _usage_error_json(exc, ctx)
     if isinstance(exc, CLICK_EXCEPTIONS) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
         raise exc  # a closed pipe (`xdptool disasm ... | head`): click exits quietly
     report_internal(exc)
+
+
+def _usage_error_json(exc: click.exceptions.ClickException, ctx: click.Context) -> None:
+    """With --json on the command line, a usage error's object on stdout; click then prints
+    its own message on stderr and exits with its code."""
+    from .console import JSON_MODE, error_document, print_error_json
+
+    args = ctx.meta.get(ARGS, [])
+    args = args[: args.index("--")] if "--" in args else args
+    mode = ctx.meta.get(JSON_MODE) or next((a[2:] for a in args if a in ("--json", "--jsonl")), None)
+    print_error_json(error_document(exc.format_message(), exc.exit_code, "usage"), mode)
 
 
 def _not_available(name: str, help_text: str) -> click.Command:

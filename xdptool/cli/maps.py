@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import click
 
 from ..errors import XdpError
-from .console import out, parse_hex, print_json
+from .console import json_option, out, parse_hex, print_json
 
 STATE_OPTION = click.option("--state", "state_dir", default=".xdptool", show_default=True,
                             type=click.Path(file_okay=False), help="The emulated NIC's state directory.")
@@ -65,7 +65,7 @@ def command():
 @command.command("dump")
 @STATE_OPTION
 @click.argument("names", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option()
 def dump(state_dir, names, as_json):
     """Show the maps' contents (all, or the NAMES given)."""
     store = _store(state_dir)
@@ -88,7 +88,8 @@ def dump(state_dir, names, as_json):
 @click.argument("name")
 @click.argument("key")
 @click.argument("value")
-def set_entry(state_dir, name, key, value):
+@json_option()
+def set_entry(state_dir, name, key, value, as_json):
     """Set NAME[KEY] = VALUE (hex bytes, as `dump` shows them)."""
     from ..nfp import state
 
@@ -99,16 +100,24 @@ def set_entry(state_dir, name, key, value):
         if err:
             raise XdpError(f"map {name}: update refused (errno {-err})")
         state.save_maps(state_dir, store.dump())
+    if as_json:
+        print_json({"map": name, "key": key_bytes.hex(), "value": value_bytes.hex(), "state": state_dir})
+        return
     out.print(f"{name}[{key}] = {value}", markup=False)
 
 
 @command.command("reset")
 @STATE_OPTION
-def reset(state_dir):
+@json_option()
+def reset(state_dir, as_json):
     """Return every map to the object's initial contents."""
     from ..nfp import state
     from ..runtime.maps import MapStore
 
     with _card(state_dir) as obj:
-        state.save_maps(state_dir, MapStore.for_object(obj).dump())
+        initial = MapStore.for_object(obj).dump()
+        state.save_maps(state_dir, initial)
+    if as_json:
+        print_json({"reset": sorted(initial), "state": state_dir})
+        return
     out.print("maps reset", markup=False)

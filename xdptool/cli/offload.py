@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .console import fail, out, print_json, warn
+from .console import fail, json_option, out, print_json, warn
 
 
 @click.command("offload")
@@ -25,7 +25,7 @@ from .console import fail, out, print_json, warn
 @click.option("--state", "state_dir", default=".xdptool", show_default=True, type=click.Path(file_okay=False),
               help="The emulated NIC's state directory (image and maps).")
 @click.option("--force", is_flag=True, help="Let -o replace a file that is not an earlier listing, or a link.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option()
 def command(obj_path, target, selector, allocator, contexts, baseline, listing_path, state_dir, force, as_json):
     """Offload a program in OBJ to the NFP: say whether it fits, show its assembly and its speed."""
     from ..nfp import state

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import click
 
 from ..runtime.engines import TARGETS
-from .console import err, fail, out, print_json, styled, warn
+from .console import err, fail, json_option, out, print_json, styled, warn
 
 TARGET_CHOICE = click.Choice(TARGETS)
 PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print progress lines
@@ -23,8 +23,8 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write pass/drop/tx/redirect/aborted.pcap here.")
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON, as --maps-out writes).")
 @click.option("--maps-out", type=click.Path(dir_okay=False), help="Write the map state after the replay (JSON).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document: summary, packets, maps.")
-@click.option("--jsonl", "as_jsonl", is_flag=True, help="Stream one JSON line per packet, then the summary.")
+@json_option("Print one JSON document: summary, packets, maps (an error: {\"error\": {...}}).")
+@json_option("Stream one JSON line per packet, then the summary (an error: one {\"error\": {...}} line).", "jsonl")
 @click.option("--trace", "trace_count", type=click.IntRange(min=0), default=0, metavar="N", help="Trace the first N packets on the vm engine.")
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")

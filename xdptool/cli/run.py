@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import XdpError
-from .console import err, out, parse_hex, print_json, styled
+from .console import err, json_option, out, parse_hex, print_json, styled
 from .replay import TARGET_CHOICE, format_trace
 
 BYTES_PER_LINE = 16
@@ -21,7 +21,7 @@ BYTES_PER_LINE = 16
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON).")
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option()
 def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, ifindex, rx_queue, as_json):
     """Run one packet through a program in OBJ and show what it did to the packet."""
     from ..packets import scapy_bytes

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import click
 
 from ..runtime.engines import TARGETS
-from .console import out, print_json, styled
+from .console import json_option, out, print_json, styled
 
 
 def resolve_targets(option: str | None, spec_target: str | None) -> list[str]:
@@ -21,7 +21,7 @@ def resolve_targets(option: str | None, spec_target: str | None) -> list[str]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--target", type=click.Choice([*TARGETS, "all"]), help="Engine (default: the spec's, else jit); all = every available engine, which must agree.")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write a JUnit XML report.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option()
 @click.option("-k", "keyword", metavar="EXPR", help="Only cases whose spec file or name match (and/or/not).")
 @click.option("--coverage", is_flag=True, help="Instruction and C-line coverage from the reference VM.")
 @click.option("--lcov", "lcov_file", type=click.Path(dir_okay=False), help="lcov file for --coverage (default: xdptool.lcov).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..elf.sections import XDP_TYPE_NAMES, retyped, xdp_type
-from .console import err, out, print_json
+from .console import err, json_option, out, print_json
 from ..runtime.target import load_object_or_source as load
 
 
@@ -33,7 +33,7 @@ def _kernel_verdict(program, log_level: int) -> dict:
               help="Check (and load, with --kernel) as this XDP program type whatever the section says, "
                    "as bpftool's `prog load ... type`: xdp/devmap may read egress_ifindex.")
 @click.option("--kernel", "with_kernel", is_flag=True, help="Also load into the running kernel and compare verdicts.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option()
 def command(obj, selector, profile, unprivileged, log_level, prog_type, with_kernel, as_json):
     """Verify a program of OBJ; exit 0 when accepted, 1 when rejected (or, with --kernel,
     when the kernel's verdict differs from xdptool's)."""
