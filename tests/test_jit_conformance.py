@@ -19,7 +19,7 @@ def _outcome(run, case):
     try:
         return run(case.insns, case.mem)
     except vm.VmFault as fault:
-        return ("fault", fault.fault.pc, fault.fault.message)
+        return ("fault", fault.fault.insn, fault.fault.message)
 
 
 def test_suite_is_complete():

@@ -35,7 +35,7 @@ def program(text_or_insns, name="p") -> Program:
 def observable(result):
     fault = result.fault
     return (result.verdict, result.retval, result.packet, result.redirect,
-            None if fault is None else (fault.pc, fault.message, fault.address, fault.region),
+            None if fault is None else (fault.insn, fault.message, fault.address, fault.region),
             result.trace_printk, result.events, result.insns_executed)
 
 
@@ -56,7 +56,7 @@ def raw_outcome(run, insns, mem=b""):
     try:
         return run(insns, mem)
     except vm.VmFault as exc:
-        return ("fault", exc.fault.pc, exc.fault.message)
+        return ("fault", exc.fault.insn, exc.fault.message)
 
 
 def fold_registers() -> list[Instruction]:

@@ -3,7 +3,7 @@
 Read from the folder names, lowest first (README, "Architecture"):
 
     errors                      the project's error types
-    files, jsontext             safe file writes; bounded JSON
+    files, jsontext, diagnostic safe file writes; bounded JSON; a message located at an insn and C line
     ebpf, toolchain, packet_expr  the ISA; clang; the packet expression language
     platform                    what the kernel and the NFP driver define, as data
     elf, packets                the object model and its loader; packets from expressions
@@ -30,7 +30,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xdptool"
 
 LAYERS: list[set[str]] = [
     {"errors", "__init__"},
-    {"files", "jsontext"},
+    {"files", "jsontext", "diagnostic"},
     {"ebpf", "toolchain", "packet_expr"},
     {"platform"},
     {"elf", "packets"},

@@ -57,7 +57,7 @@ class FakeEngine(Engine):
             output = output[:5] + bytes([output[5] ^ 1]) + output[6:]
         self.seen += 1
         if faults:
-            return RunResult(retval=0, packet=output, fault=Fault(pc=7, message="invalid read", line=FAULT_LINE))
+            return RunResult(retval=0, packet=output, fault=Fault.at("invalid read", 7, FAULT_LINE))
         self.store.counts[retval] = self.store.counts.get(retval, 0) + 1
         redirect = {"ifindex": 9} if retval == 4 else None
         return RunResult(retval=retval, packet=output, redirect=redirect)
@@ -119,9 +119,9 @@ def test_a_faulting_packet_is_reported_counted_as_aborted_and_replay_goes_on(tmp
     assert summary["packets"] == 6
     assert summary["verdicts"]["XDP_ABORTED"] == 2 and summary["verdicts"]["XDP_PASS"] == 2
     assert summary["faults"]["count"] == 2
-    assert summary["faults"]["first"][0] == {"index": 1, "pc": 7, "line": "fake.c:42", "source": "x = *p;", "message": "invalid read"}
+    assert summary["faults"]["first"][0] == {"index": 1, "insn": 7, "line": "fake.c:42", "source": "x = *p;", "message": "invalid read"}
     assert [r["verdict"] for r in records.records] == ["XDP_PASS", "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_ABORTED", "XDP_TX"]
-    assert records.records[4]["fault"]["pc"] == 7
+    assert records.records[4]["fault"]["insn"] == 7
 
 
 def test_short_and_zero_length_packets_run_and_are_called_out(tmp_path):

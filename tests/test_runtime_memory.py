@@ -27,7 +27,7 @@ def faulting(asm, maps=(), packet=PACKET, **kw):
 def test_packet_read_one_past_the_end():
     n = len(PACKET)
     engine, fault = faulting(LOAD_PACKET + f"r0 = *(u8 *)(r2 + {n})\nexit")
-    assert fault.pc == 2 and fault.region == "packet"
+    assert fault.insn == 2 and fault.region == "packet"
     assert f"packet+{n}" in fault.message and "read of 1 bytes" in fault.message
     ok = engine.run(PACKET[:-1] + b"\x07" + bytes(1))  # one byte longer: the same read is fine
     assert ok.fault is None and ok.retval == 0
@@ -45,7 +45,7 @@ def test_packet_write_before_data():
 
 def test_stack_out_of_bounds():
     _, fault = faulting("*(u64 *)(r10 + 0) = 1\nr0 = 2\nexit")
-    assert fault.pc == 0 and fault.region == "stack frame 0"
+    assert fault.insn == 0 and fault.region == "stack frame 0"
     _, fault = faulting("*(u8 *)(r10 - 513) = 1\nr0 = 2\nexit")
     assert "stack frame 0-1" in fault.message
 
@@ -64,7 +64,7 @@ r0 = 1
 exit
 """
     _, fault = faulting(asm, [array(value_size=8)])
-    assert fault.pc == 7 and fault.region == "map arr value"
+    assert fault.insn == 7 and fault.region == "map arr value"
     assert fault.address is not None
 
 
@@ -132,7 +132,8 @@ def test_fault_carries_the_c_line():
     line = LineInfo("fw.c", 42, 5, "return data[4000];")
     engine.program.insns[2].line = line
     result = engine.run(PACKET)
-    assert result.fault.line is line and "fw.c:42" in str(result.fault)
+    assert (result.fault.file, result.fault.line, result.fault.source) == ("fw.c", 42, "return data[4000];")
+    assert "fw.c:42" in str(result.fault)
 
 
 def test_address_space_tags_and_negative_offsets():

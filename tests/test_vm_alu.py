@@ -84,7 +84,7 @@ def test_sign_extending_loads():
 def test_memory_fault_in_raw_mode_raises_with_pc():
     with pytest.raises(VmFault) as info:
         conf("mov %r0, 0\nldxb %r0, [%r1+4]\nexit", b"\x01\x02\x03\x04")
-    assert info.value.fault.pc == 1
+    assert info.value.fault.insn == 1
     assert "out-of-bounds read of 1 bytes at mem+4" in info.value.fault.message
 
 

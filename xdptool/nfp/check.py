@@ -15,35 +15,23 @@ words what the driver's line refers to (a map's name, why a translation failed).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ..elf.model import Program
+from ..diagnostic import Located
 from ..platform import nfp_driver as driver
 
 
 @dataclass
-class Reason:
-    message: str
-    insn: int | None = None
-    file: str | None = None
-    line: int | None = None
-    source: str | None = None
-    detail: str | None = None  # ours: what the driver's message refers to
+class Reason(Located):
+    """Why the card refuses the program: the driver's message (or ours, labelled so)."""
 
-    @classmethod
-    def at(cls, message: str, line: Any, insn: int | None) -> "Reason":
-        if line is None:
-            return cls(message, insn)
-        return cls(message, insn, line.file, line.line, (line.source or "").strip())
+    detail: str | None = None  # ours: what the driver's message refers to
 
     def __str__(self) -> str:
         where = f"insn {self.insn}: " if self.insn is not None else ""
         source = f" ({self.file}:{self.line}: {self.source})" if self.file else ""
         detail = f" [{self.detail}]" if self.detail else ""
         return f"{where}{self.message}{detail}{source}"
-
-    def as_json(self) -> dict:
-        return dict(vars(self))
 
 
 def map_reasons(program: Program, firmware=None) -> list[Reason]:

@@ -257,7 +257,7 @@ class Executor:
             pc = self._pc
             insn = self.image.insns[pc] if 0 <= pc < len(self.image.insns) else None
             where = insn.ebpf_pc if insn is not None and insn.ebpf_pc is not None else -1
-            fault = Fault(pc=where, message=f"NFP: {exc}")
+            fault = Fault(f"NFP: {exc}", where)
             return RunResult(retval=0, packet=self.xdp.packet, fault=fault, insns_executed=self.stats.insns), self.stats
 
     def _reset_thread(self, packet: bytes, ctx: XdpContext | None) -> None:

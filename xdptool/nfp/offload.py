@@ -140,7 +140,7 @@ LOWERING_LIMIT = "xdptool's lowering cannot express this yet; the nfp driver acc
 
 
 def _reasons(items: list[Refused]) -> list[Reason]:
-    return [Reason.at(r.message, r.line, r.pc) for r in items]
+    return [Reason.at(r.message, r.pc, r.line) for r in items]
 
 
 def offload(program: Program, contexts="auto", *, allocator: str = "kernel", compare: bool = True,

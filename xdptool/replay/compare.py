@@ -91,7 +91,7 @@ def packet_differences(a: Chunk, b: Chunk, i: int, skip: frozenset[str] = frozen
     if "redirect" not in skip and a.redirects.get(i) != b.redirects.get(i):
         found.append(Mismatch(index, "redirect", (a.redirects.get(i), b.redirects.get(i))))
     fault_a, fault_b = a.faults.get(i), b.faults.get(i)
-    if (fault_a is None) != (fault_b is None) or (fault_a and fault_b and fault_a.pc != fault_b.pc):
+    if (fault_a is None) != (fault_b is None) or (fault_a and fault_b and fault_a.insn != fault_b.insn):
         found.append(Mismatch(index, "fault", (fault_a and str(fault_a), fault_b and str(fault_b))))
     return found
 

@@ -58,13 +58,7 @@ class Chunk:
 
 
 def fault_record(fault: Fault) -> dict[str, Any]:
-    line = fault.line
-    return {
-        "pc": fault.pc,
-        "line": str(line) if line is not None else None,
-        "source": getattr(line, "source", None) or None,
-        "message": fault.message,
-    }
+    return {"insn": fault.insn, "line": fault.where or None, "source": fault.source or None, "message": fault.message}
 
 
 def packet_record(chunk: Chunk, i: int) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..diagnostic import Located
+
 VERDICTS = ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT")
 VERDICT_BY_NAME = {name: code for code, name in enumerate(VERDICTS)}
 
@@ -31,18 +33,15 @@ class XdpContext:
 
 
 @dataclass
-class Fault:
+class Fault(Located):
     """A checked-memory violation or other runtime fault; the run stops as XDP_ABORTED."""
 
-    pc: int
-    message: str
     address: int | None = None
     region: str | None = None
-    line: Any = None  # elf.model.LineInfo
 
     def __str__(self) -> str:
-        where = f" at {self.line}" if self.line is not None else ""
-        return f"insn {self.pc}{where}: {self.message}"
+        where = f" at {self.where}" if self.file else ""
+        return f"insn {self.insn}{where}: {self.message}"
 
 
 @dataclass

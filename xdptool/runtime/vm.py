@@ -188,8 +188,8 @@ class VmEngine(Engine):
     def _fault(self, exc: MemoryFault) -> Fault:
         comp, pc = getattr(exc, "where", (None, -1))
         insn = comp.insns.get(pc) if comp is not None else None
-        return Fault(pc=pc, message=exc.message, address=exc.address, region=exc.region,
-                     line=insn.line if insn is not None else None)
+        return Fault.at(exc.message, pc, insn.line if insn is not None else None, address=exc.address,
+                        region=exc.region)
 
     # == the interpreter loop =================================================================
     def _loop(self, comp: _Compiled, pc: int, base: int) -> int:

@@ -93,6 +93,4 @@ def _error_for(program, reject: Reject) -> VerifierError:
             line = program.insn_at(reject.pc).line
         except KeyError:
             line = None
-    if line is None:
-        return VerifierError(reject.pc, reject.message)
-    return VerifierError(reject.pc, reject.message, line.file, line.line, (line.source or "").strip())
+    return VerifierError.at(reject.message, reject.pc, line)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..diagnostic import Located
+
 
 class Reject(Exception):
     """The program is refused; `message` is worded as the kernel words it (may span lines)."""
@@ -16,19 +18,8 @@ class Reject(Exception):
 
 
 @dataclass
-class VerifierError:
-    insn: int | None
-    message: str
-    file: str | None = None
-    line: int | None = None
-    source: str | None = None
-
-    @property
-    def first_line(self) -> str:
-        return self.message.splitlines()[0] if self.message else ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {"insn": self.insn, "message": self.message, "file": self.file, "line": self.line, "source": self.source}
+class VerifierError(Located):
+    """Why the program is refused, in the kernel's words, at the instruction and C line."""
 
     def __str__(self) -> str:
         where = f"\n{self.file}:{self.line}: {self.source}" if self.file else ""

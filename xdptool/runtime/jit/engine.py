@@ -273,8 +273,8 @@ class JitEngine(PackedEngine):
     # -- faults ----------------------------------------------------------------------------
     def _fault_from(self, exc: MemoryFault, pc: int, comp=None) -> Fault:
         insn = (comp or self.comp).insns.get(pc)
-        return Fault(pc=pc, message=exc.message, address=exc.address, region=exc.region,
-                     line=insn.line if insn is not None else None)
+        return Fault.at(exc.message, pc, insn.line if insn is not None else None, address=exc.address,
+                        region=exc.region)
 
     def _native_fault(self) -> Fault | None:
         env = self.env

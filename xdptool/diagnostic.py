@@ -1,0 +1,41 @@
+"""A message about one instruction of a program, located at the C line it came from.
+
+The verifier's rejection (verifier.result.VerifierError), a refusal of the NFP
+offload (nfp.check.Reason) and an engine's run-time fault (runtime.contract.Fault)
+are all this: what went wrong, at which instruction, on which source line (BTF
+line info); each adds only what is its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Located:
+    message: str
+    insn: int | None = None  # slot index in the program (pc)
+    file: str | None = None
+    line: int | None = None
+    source: str | None = None  # the C line's text
+
+    @classmethod
+    def at(cls, message: str, insn: int | None, line_info: Any = None, **own: Any):
+        """From an instruction's line info (elf.model.LineInfo, or None where there is none)."""
+        if line_info is None:
+            return cls(message, insn, **own)
+        return cls(message, insn, line_info.file, line_info.line, (line_info.source or "").strip(), **own)
+
+    @property
+    def first_line(self) -> str:
+        return self.message.splitlines()[0] if self.message else ""
+
+    @property
+    def where(self) -> str:
+        """"file:line" of the C source, or "" when the object has no line info."""
+        return f"{self.file}:{self.line}" if self.file else ""
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
