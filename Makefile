@@ -55,7 +55,7 @@ demo: setup
 	$(VENV)/bin/xdptool maps set --state $(STATE) blocklist 01bd 02
 	$(VENV)/bin/xdptool replay $(EXAMPLE).pcap --state $(STATE)
 	$(VENV)/bin/xdptool maps dump --state $(STATE) drops
-	$(VENV)/bin/xdptool replay $(EXAMPLE).pcap --prog $(EXAMPLE).o --maps-in $(EXAMPLE).maps.json --out-dir $(STATE)/out
+	$(VENV)/bin/xdptool replay $(EXAMPLE).o $(EXAMPLE).pcap --maps-in $(EXAMPLE).maps.json --out-dir $(STATE)/out
 	$(VENV)/bin/xdptool test programs/specs/port_blocklist.toml --target all
 
 # Errors only (pyproject.toml [tool.ruff]); the layer contract is a test (tests/test_layers.py).

@@ -35,7 +35,7 @@ MISSING_INPUT = {
     "disasm": ["disasm", f"{MISSING}.o"],
     "verify": ["verify", f"{MISSING}.o"],
     "run": ["run", f"{MISSING}.o", "--packet", "00" * 14],
-    "replay": ["replay", f"{MISSING}.pcap", "--prog", f"{MISSING}.o"],
+    "replay": ["replay", f"{MISSING}.o", f"{MISSING}.pcap"],
     "offload": ["offload", f"{MISSING}.o"],
     "maps dump": ["maps", "dump", "--state", MISSING],
     "maps set": ["maps", "set", "--state", MISSING, "drops", "00", "01"],
@@ -84,7 +84,7 @@ def test_an_internal_error_is_kind_internal(monkeypatch, tmp_path):
 
 def test_jsonl_gets_the_error_as_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke("replay", "nothing.pcap", "--prog", "nothing.o", "--jsonl")
+    result = invoke("replay", "nothing.o", "nothing.pcap", "--jsonl")
     assert result.exit_code == 2
     (line,) = result.stdout.splitlines()
     assert json.loads(line)["error"]["message"] == "nothing.o: no such file"

@@ -80,7 +80,7 @@ def test_pcapng_short_clock_options_are_one_line_errors(tmp_path, blocklist, raw
     path.write_bytes(shb() + idb_with(raw) + epb(0, 1, ether_frame(b"x" * 20)))
     obj = tmp_path / "prog.o"
     obj.write_bytes(blocklist)
-    line = one_line(cli_run("replay", path, "--prog", obj, "--target", "vm"))
+    line = one_line(cli_run("replay", obj, path, "--target", "vm"))
     assert str(path) in line and "block 1" in line and message in line
 
 
@@ -95,7 +95,7 @@ def test_timestamps_past_2106_cannot_be_written_to_classic_pcap(tmp_path, blockl
     path.write_bytes(capture)
     obj = tmp_path / "prog.o"
     obj.write_bytes(blocklist)
-    line = one_line(cli_run("replay", path, "--prog", obj, "--target", "vm", "--out-dir", tmp_path / "out"))
+    line = one_line(cli_run("replay", obj, path, "--target", "vm", "--out-dir", tmp_path / "out"))
     assert "outside what a classic pcap record holds" in line
 
 

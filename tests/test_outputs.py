@@ -57,7 +57,7 @@ def work(tmp_path_factory) -> Path:
 
 
 def replay(work: Path, *args):
-    return invoke("replay", *args, "--prog", work / "port_blocklist.o")
+    return invoke("replay", work / "port_blocklist.o", *args)
 
 
 def test_replaying_an_output_into_its_own_directory_is_refused_and_the_input_intact(work, tmp_path):

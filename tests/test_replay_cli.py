@@ -47,7 +47,7 @@ def test_malformed_capture_exits_2_with_one_line(tmp_path, blocklist_obj, case):
     content, message = MALFORMED[case]
     path = tmp_path / "bad.pcap"
     path.write_bytes(content)
-    line = one_line_error(invoke("replay", path, "--prog", blocklist_obj))
+    line = one_line_error(invoke("replay", blocklist_obj, path))
     assert str(path) in line and message in line
 
 
@@ -66,7 +66,7 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, monkeypatch, blocklist_obj, a
     (tmp_path / "good.pcap").write_bytes(classic([ether_frame()]))
     (tmp_path / "bad.json").write_text("{nope")
     (tmp_path / "wrong.json").write_text('{"nope": []}')
-    assert message in one_line_error(invoke("replay", *args, "--prog", blocklist_obj))
+    assert message in one_line_error(invoke("replay", blocklist_obj, *args))
 
 
 def test_without_prog_and_nothing_offloaded_says_what_to_do(tmp_path, monkeypatch):
@@ -96,7 +96,7 @@ def test_json_document_out_dir_and_maps_out(tmp_path, blocklist_obj, fake_engine
     frames = frames_with_tails([2, 1, FAULT_BYTE, 3, 2])
     capture = tmp_path / "in.pcap"
     capture.write_bytes(classic(frames))
-    result = invoke("replay", capture, "--prog", blocklist_obj, "--json", "--out-dir", tmp_path / "out",
+    result = invoke("replay", blocklist_obj, capture, "--json", "--out-dir", tmp_path / "out",
                     "--maps-out", tmp_path / "maps.json")  # fmt: skip
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
@@ -114,7 +114,7 @@ def test_json_document_out_dir_and_maps_out(tmp_path, blocklist_obj, fake_engine
 def test_jsonl_streams_one_line_per_packet_then_the_summary(tmp_path, blocklist_obj, fake_engines):
     capture = tmp_path / "in.pcap"
     capture.write_bytes(classic(frames_with_tails([2, 2, 1])))
-    result = invoke("replay", capture, "--prog", blocklist_obj, "--jsonl")
+    result = invoke("replay", blocklist_obj, capture, "--jsonl")
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line.get("index") for line in lines] == [0, 1, 2, None]
@@ -125,7 +125,7 @@ def test_jsonl_streams_one_line_per_packet_then_the_summary(tmp_path, blocklist_
 def test_human_summary_calls_out_short_packets(tmp_path, blocklist_obj, fake_engines):
     capture = tmp_path / "in.pcap"
     capture.write_bytes(classic([ether_frame(b"\x02"), b"\x02" * 9]))
-    result = invoke("replay", capture, "--prog", blocklist_obj)
+    result = invoke("replay", blocklist_obj, capture)
     assert result.exit_code == 0, result.output
     assert "replayed 2 packets" in result.stdout
     assert "1 packets under 14 bytes (records 1): the kernel's test-run refuses packets under 14 bytes" in result.stderr
@@ -136,16 +136,16 @@ def test_compare_exit_codes_and_mismatch_report(tmp_path, blocklist_obj, fake_en
     frames = frames_with_tails([2, 1, 2, 3, 2])
     capture = tmp_path / "in.pcap"
     capture.write_bytes(classic(frames))
-    same = invoke("replay", capture, "--prog", blocklist_obj, "--target", "vm", "--compare", "jit")
+    same = invoke("replay", blocklist_obj, capture, "--target", "vm", "--compare", "jit")
     assert same.exit_code == 0, same.output
     assert "5 packets: vm and jit agree" in same.stdout
 
     fake_engines["flip_jit_at"] = 3
-    differ = invoke("replay", capture, "--prog", blocklist_obj, "--target", "vm", "--compare", "jit")
+    differ = invoke("replay", blocklist_obj, capture, "--target", "vm", "--compare", "jit")
     assert differ.exit_code == 1, differ.output
     byte = rule(frames[3])[1][5]
     assert f"packet 3: data_out byte 5: vm 0x{byte:02x}, jit 0x{byte ^ 1:02x}" in differ.stdout
-    as_json = json.loads(invoke("replay", capture, "--prog", blocklist_obj, "--target", "vm", "--compare", "jit", "--json").stdout)
+    as_json = json.loads(invoke("replay", blocklist_obj, capture, "--target", "vm", "--compare", "jit", "--json").stdout)
     assert as_json["mismatches"] == [{"index": 3, "field": "data_out byte 5", "vm": f"0x{byte:02x}", "jit": f"0x{byte ^ 1:02x}"}]
 
 
@@ -187,7 +187,7 @@ def test_compare_vm_and_jit_on_the_blocklist_agree(tmp_path, blocklist_obj):
     capture.write_bytes(classic(list(blocklist_traffic()) * 3))
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
-    result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "vm", "--compare", "jit")
+    result = invoke("replay", blocklist_obj, capture, "--maps-in", maps, "--target", "vm", "--compare", "jit")
     assert result.exit_code == 0, result.output
 
 
@@ -201,7 +201,7 @@ def test_replay_blocklist_verdicts_and_drop_counters(tmp_path, blocklist_obj, ta
     capture.write_bytes(classic(frames))
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
-    result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", target, "--json")
+    result = invoke("replay", blocklist_obj, capture, "--maps-in", maps, "--target", target, "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     verdicts = [p["verdict"] for p in document["packets"]]
@@ -221,7 +221,7 @@ def test_kernel_replay_agrees_with_jit(tmp_path, blocklist_obj):
     capture.write_bytes(classic(list(blocklist_traffic()[:-2]) * 2))  # the kernel refuses packets under 14 bytes
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
-    result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "kernel", "--compare", "jit")
+    result = invoke("replay", blocklist_obj, capture, "--maps-in", maps, "--target", "kernel", "--compare", "jit")
     assert result.exit_code == 0, result.output
 
 
@@ -238,7 +238,7 @@ def replay_compare_all(built_examples, other: str, skip: dict[str, str]) -> dict
     for pcap in bundled_captures():
         if pcap.stem in skip:
             continue
-        args = ["replay", pcap, "--prog", built_examples[pcap.stem], "--target", "vm", "--compare", other, "--json"]
+        args = ["replay", built_examples[pcap.stem], pcap, "--target", "vm", "--compare", other, "--json"]
         maps = pcap.with_suffix(".maps.json")
         if maps.exists():
             args += ["--maps-in", maps]
@@ -270,7 +270,7 @@ def test_trace_n_traces_the_first_packets_on_the_vm(tmp_path, blocklist_obj):
     require_engines("vm", "jit")
     capture = tmp_path / "traffic.pcap"
     capture.write_bytes(classic(list(blocklist_traffic()[:4])))
-    result = invoke("replay", capture, "--prog", blocklist_obj, "--trace", 2, "--json")
+    result = invoke("replay", blocklist_obj, capture, "--trace", 2, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["summary"]["packets"] == 4  # stdout stays one JSON document
     headers = [line for line in result.stderr.splitlines() if line.startswith("packet ")]
@@ -306,7 +306,7 @@ def test_a_large_mapped_capture_replays_alike_on_vm_and_jit(tmp_path, blocklist_
     assert not isinstance(read_capture(capture).buffer, bytes)
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
-    result = invoke("replay", capture, "--prog", blocklist_obj, "--maps-in", maps, "--target", "jit", "--compare", "vm")
+    result = invoke("replay", blocklist_obj, capture, "--maps-in", maps, "--target", "jit", "--compare", "vm")
     assert result.exit_code == 0, result.output
 
 
@@ -319,4 +319,4 @@ def test_without_prog_an_unreadable_state_dir_is_named_not_misread(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".xdptool").mkdir()
     (tmp_path / "good.pcap").write_bytes(classic([ether_frame()]))
-    assert "is not implemented in this version; give --prog" in one_line_error(invoke("replay", "good.pcap"))
+    assert "is not implemented in this version; give the object" in one_line_error(invoke("replay", "good.pcap"))

@@ -115,4 +115,4 @@ def test_mutated_captures_replay_with_out_dir(frames, fuzz_dir, drop_all, data, 
     for old in out.glob("*.pcap") if out.exists() else ():
         old.unlink()
     with only_our_errors("capture replay"):
-        assert_handled(cli_run("replay", path, "--prog", drop_all, "--target", "vm", "--out-dir", out))
+        assert_handled(cli_run("replay", drop_all, path, "--target", "vm", "--out-dir", out))

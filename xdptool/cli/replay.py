@@ -16,10 +16,10 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
 
 
 @click.command("replay")
-@click.argument("capture_path", metavar="CAPTURE", type=click.Path(dir_okay=True))
-@click.option("--prog", "obj_path", metavar="OBJ", help="Object (or .c source); default: the offloaded NFP image.")
-@click.option("-p", "selector", metavar="PROG", help="Program name or section when OBJ has several.")
-@click.option("--target", type=TARGET_CHOICE, help="Engine (default: jit; nfp-emu without --prog).")
+@click.argument("inputs", metavar="[OBJ] CAPTURE", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("-p", "--prog", "selectors", metavar="PROG", multiple=True,
+              help="Program name or section when OBJ has several (as in every command).")
+@click.option("--target", type=TARGET_CHOICE, help="Engine (default: jit; nfp-emu without OBJ).")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write pass/drop/tx/redirect/aborted.pcap here.")
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON, as --maps-out writes).")
 @click.option("--maps-out", type=click.Path(dir_okay=False), help="Write the map state after the replay (JSON).")
@@ -29,23 +29,26 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
 @click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without --prog).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without OBJ).")
 @click.option("--force", is_flag=True, help="Let --out-dir/--maps-out replace files of another kind, or links (never an input).")
-def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
+def command(inputs, selectors, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
             ifindex, rx_queue, compare_target, state_dir, force):  # fmt: skip
-    """Replay CAPTURE (pcap or pcapng) through a program; map state carries across packets."""
+    """Replay CAPTURE (pcap or pcapng) through a program of OBJ (.o, or .c built first), or
+    without OBJ through the program offloaded to the emulated NIC; map state carries
+    across packets.  As `bpftool prog run PROG data_in FILE`: the program, then the data."""
     from ..replay.pcap import read_capture
     from ..replay.session import offloaded_target
     from ..runtime.target import program_target, write_maps_file
     from ..runtime.contract import XdpContext
 
+    obj_path, capture_path, selector = replay_operands(inputs, selectors)
     if as_json and as_jsonl:
         fail("--json and --jsonl are exclusive")
     if compare_target and (out_dir or maps_out or as_jsonl):
         fail("--compare reports differences only; it does not take --out-dir, --maps-out or --jsonl")
     if obj_path is None:
         if selector or maps_in:
-            fail("-p and --maps-in need --prog (the offloaded image has its own maps)")
+            fail("-p and --maps-in need OBJ (the offloaded image has its own maps): xdptool replay OBJ CAPTURE")
         chosen = offloaded_target(state_dir)
     else:
         chosen = program_target(obj_path, selector, target or "jit", maps_in)
@@ -103,6 +106,43 @@ def command(capture_path, obj_path, selector, target, out_dir, maps_in, maps_out
         print_json({"summary": outcome.summary, "packets": records.records, "maps": outcome.maps})
     elif not as_jsonl:
         show_summary(outcome.summary)
+
+
+DEPRECATED_PROG = ("replay --prog OBJ is deprecated: give the object first, `xdptool replay OBJ CAPTURE`; "
+                   "-p/--prog selects a program, as in every other command")
+
+
+def replay_operands(inputs: tuple[str, ...], selectors: tuple[str, ...]) -> tuple[str | None, str, str | None]:
+    """(OBJ or None, CAPTURE, program selector) from `[OBJ] CAPTURE` and -p/--prog.
+
+    Before -p/--prog meant a program everywhere, `replay --prog` took the object: a
+    --prog value that is an object file (.o, .c or ELF) and no OBJ argument is still
+    read that way, with a warning.
+    """
+    if len(inputs) > 2:
+        fail(f"expected [OBJ] CAPTURE, got {len(inputs)} arguments")
+    obj_path, capture_path = (None, inputs[0]) if len(inputs) == 1 else inputs
+    objects = [s for s in selectors if _is_object_file(s)]
+    if obj_path is None and len(objects) == 1:
+        warn(DEPRECATED_PROG)
+        obj_path = objects[0]
+        selectors = tuple(s for s in selectors if s != obj_path)
+    if len(selectors) > 1:
+        fail("give -p/--prog once")
+    if obj_path is None and os.path.isfile(capture_path) and _is_object_file(capture_path):
+        fail(f"{capture_path} is an object; give the capture too: xdptool replay OBJ CAPTURE")
+    return obj_path, capture_path, (selectors[0] if selectors else None)
+
+
+def _is_object_file(path: str) -> bool:
+    """Named like an object or a source (existing or not), or an ELF file."""
+    if path.endswith((".o", ".c")):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def replay_inputs(capture_path: str, chosen, obj_path: str | None, maps_in: str | None, state_dir: str) -> list:

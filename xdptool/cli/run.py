@@ -15,7 +15,7 @@ BYTES_PER_LINE = 16
 @click.argument("obj_path", metavar="OBJ", type=click.Path(dir_okay=False))
 @click.option("--packet", "packet_hex", metavar="HEX", help="The packet as hex bytes.")
 @click.option("--scapy", "scapy_expr", metavar="EXPR", help='The packet as a scapy expression, e.g. "Ether()/IP()/UDP()".')
-@click.option("-p", "selector", metavar="PROG", help="Program name or section when OBJ has several.")
+@click.option("-p", "--prog", "selector", metavar="PROG", help="Program name or section when OBJ has several.")
 @click.option("--target", type=TARGET_CHOICE, default="jit", show_default=True, help="Engine.")
 @click.option("--trace", is_flag=True, help="Print each executed instruction and the registers it changed (vm).")
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON).")

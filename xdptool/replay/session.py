@@ -9,7 +9,7 @@ from ..errors import XdpError
 from ..nfp.state import STATE_DIR, load_offloaded
 from ..runtime.target import Target
 
-NO_OFFLOAD = "no program offloaded; run `xdptool offload OBJ --target nfp-emu` or give --prog"
+NO_OFFLOAD = "no program offloaded; run `xdptool offload OBJ --target nfp-emu` or give the object: `xdptool replay OBJ CAPTURE`"
 
 
 def offloaded_target(state_dir: str = STATE_DIR) -> Target:
