@@ -4,7 +4,8 @@ Read from the folder names, lowest first (README, "Architecture"):
 
     errors                      the project's error types
     files, jsontext, diagnostic safe file writes; bounded JSON; a message located at an insn and C line
-    ebpf, toolchain, packet_expr  the ISA; clang; the packet expression language
+    ebpf, toolchain, packet_expr, codegen
+                                the ISA; clang; packet expressions; a target-independent register allocator
     platform                    what the kernel and the NFP driver define, as data
     elf, packets                the object model and its loader; packets from expressions
     verifier, runtime           static analysis; concrete semantics and engines
@@ -31,7 +32,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xdptool"
 LAYERS: list[set[str]] = [
     {"errors", "__init__"},
     {"files", "jsontext", "diagnostic"},
-    {"ebpf", "toolchain", "packet_expr"},
+    {"ebpf", "toolchain", "packet_expr", "codegen"},
     {"platform"},
     {"elf", "packets"},
     {"verifier", "runtime"},

@@ -829,7 +829,6 @@ class Lowering:
         if m.kind != "map" or m.map is None:
             self.refuse(f"{name}: R1 is not a known map")
         map_id = self.maps.index(m.map)
-        flags = 0
         key = self.stack_arg(state, 2, name)
         self.point(2, key & ~3)
         arg = map_id | (key & 3) << firmware.KEY_BYTE_SHIFT

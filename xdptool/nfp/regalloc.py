@@ -20,19 +20,13 @@ because a bank-less colouring cannot be split into two banks of K afterwards
 without spills it did not foresee; the pressure-guided choice recovers most of
 what "allocate first" gains (ibid.).
 
-Step 2 - registers, per bank: George & Appel's iterated register coalescing
-(TOPLAS 1996; Appel, "Modern Compiler Implementation", ch. 11).  Build the
-interference graph from liveness (a definition interferes with everything live
-after it, except the source of a move); then repeat: *simplify* (remove a
-non-move-related node of degree < K, it will always find a colour), *coalesce*
-(merge the two ends of a move when that cannot make the graph uncolourable:
-Briggs' test - the merged node has fewer than K neighbours of significant
-degree - or George's test for a precoloured end), *freeze* (give up coalescing
-a low-degree move-related node), *potential spill* (remove a high-degree node,
-cheapest first: uses+defs over degree), until the graph is empty; then *select*
-colours popping the stack.  A node that finds no colour is an actual spill: it
-gets an LM word (image.py: words 5..15 of the thread's area) and every use and
-definition goes through a short-lived temporary; allocation restarts.
+Step 2 - registers, per bank: the bank is a register class, coloured by the
+target-independent iterated register coalescing of codegen/regalloc.py (George &
+Appel).  A value it cannot colour is spilled here: it gets an LM word (image.py:
+words 5..15 of the thread's area) and every use and definition goes through a
+short-lived temporary; allocation restarts.  Every choice is made in program
+order or by `register_key`, never by hash, so the image is the same in every
+process.
 
 The firmware convention pins A0 and B0 (firmware.py): they are precoloured
 nodes, so values live across a routine call interfere with them.  All GPRs
@@ -51,12 +45,13 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ..codegen.regalloc import Problem, colour
 from ..errors import InternalError, XdpError
 from . import abi
 from .image import LM_SPILL_FIRST, LM_SPILL_LAST
 from .isa import ALU_IGNORES_A, NfpInsn, mov
 from .liveness import eliminate_dead_code, insert, live_out, remove
-from .registers import Gpr, Lm, VReg, is_reg
+from .registers import Gpr, Lm, VReg, is_reg, register_key
 
 
 class AllocatorInvariant(InternalError):
@@ -120,7 +115,7 @@ class BankAssigner:
         # components of the conflict graph, biggest first; precoloured GPRs anchor theirs
         seen: set = set()
         vregs = self._vregs()
-        order = sorted(vregs, key=lambda v: -len(self.live_points.get(v, ())))
+        order = sorted(vregs, key=lambda v: (-len(self.live_points.get(v, ())), register_key(v)))
         for start in [g for g in edges if isinstance(g, Gpr)] + order:
             if start in seen or (start not in edges and isinstance(start, Gpr)):
                 continue
@@ -209,7 +204,7 @@ class BankAssigner:
         while queue:
             node = queue.pop()
             component.append(node)
-            for other in edges.get(node, ()):
+            for other in sorted(edges.get(node, ()), key=register_key):
                 if other not in parity:
                     parity[other] = 1 - parity[node]
                     if isinstance(other, Gpr):
@@ -219,219 +214,20 @@ class BankAssigner:
         return component, parity
 
 
-# == step 2: iterated register coalescing, one bank ===================================================
-class Colouring:
-    """Appel's worklists, for the nodes of one bank (see the module docstring)."""
+# == step 2: iterated register coalescing, one bank (codegen/regalloc.py) ==================================
+def _colour_bank(insns, labels, bank: str, banks: dict, K: int, no_spill: set) -> tuple[dict, list]:
+    """One bank's values coloured with K registers: the bank is the register class."""
 
-    def __init__(self, insns, labels, bank: str, banks: dict, K: int, no_spill: set):
-        self.K = K
-        self.bank = bank
-        self.precoloured: dict = {}
-        self.adj: set = set()
-        self.adj_list: dict = defaultdict(set)
-        self.degree: dict = defaultdict(int)
-        self.move_list: dict = defaultdict(set)
-        self.moves: set = set()
-        self.alias: dict = {}
-        self.colour: dict = {}
-        self.no_spill = no_spill
-        self.uses: dict = defaultdict(int)
-        nodes: set = set()
+    def member(r) -> bool:
+        if isinstance(r, Gpr):
+            return r.bank in (bank, "AB")
+        return banks.get(r) == bank
 
-        def mine(r) -> bool:
-            if isinstance(r, Gpr):
-                return r.bank in (bank, "AB")
-            return banks.get(r) == bank
-
-        live = live_out(insns, labels)
-        for index, insn in enumerate(insns):
-            defs = [d for d in insn.defs() if mine(d)]
-            uses = [u for u in insn.uses() if mine(u)]
-            for r in defs + uses:
-                nodes.add(r)
-                self.uses[r] += 1
-            out = {r for r in live[index] if mine(r)}
-            if insn.is_move and mine(insn.dst) and mine(insn.b):
-                out.discard(insn.b)
-                move = (index, insn.dst, insn.b)
-                self.moves.add(move)
-                self.move_list[insn.dst].add(move)
-                self.move_list[insn.b].add(move)
-            for d in defs:
-                for other in out | set(defs):
-                    self.add_edge(d, other)
-        for n in nodes:
-            if isinstance(n, Gpr):
-                self.precoloured[n] = n.index
-                self.colour[n] = n.index
-        self.initial = {n for n in nodes if n not in self.precoloured}
-
-    def add_edge(self, u, v) -> None:
-        if u == v or (u, v) in self.adj:
-            return
-        self.adj.add((u, v))
-        self.adj.add((v, u))
-        for a, b in ((u, v), (v, u)):
-            if a not in self.precoloured:
-                self.adj_list[a].add(b)
-                self.degree[a] += 1
-
-    # -- the algorithm ----------------------------------------------------------------------------
-    def run(self) -> tuple[dict, set]:
-        K = self.K
-        self.simplify_wl, self.freeze_wl, self.spill_wl = set(), set(), set()
-        self.coalesced, self.constrained, self.frozen = set(), set(), set()
-        self.worklist_moves = set(self.moves)
-        self.active_moves: set = set()
-        self.coalesced_nodes: set = set()
-        self.stack: list = []
-        self.spilled: set = set()
-        for n in self.initial:
-            if self.degree[n] >= K:
-                self.spill_wl.add(n)
-            elif self.move_related(n):
-                self.freeze_wl.add(n)
-            else:
-                self.simplify_wl.add(n)
-        while self.simplify_wl or self.worklist_moves or self.freeze_wl or self.spill_wl:
-            if self.simplify_wl:
-                self.simplify()
-            elif self.worklist_moves:
-                self.coalesce()
-            elif self.freeze_wl:
-                self.freeze()
-            else:
-                self.select_spill()
-        self.assign_colours()
-        return self.colour, self.spilled
-
-    def node_moves(self, n) -> set:
-        return self.move_list[n] & (self.active_moves | self.worklist_moves)
-
-    def move_related(self, n) -> bool:
-        return bool(self.node_moves(n))
-
-    def adjacent(self, n) -> set:
-        return self.adj_list[n] - set(self.stack) - self.coalesced_nodes
-
-    def simplify(self) -> None:
-        n = self.simplify_wl.pop()
-        self.stack.append(n)
-        for m in self.adjacent(n):
-            self.decrement_degree(m)
-
-    def decrement_degree(self, m) -> None:
-        d = self.degree[m]
-        self.degree[m] = d - 1
-        if d == self.K and m not in self.precoloured:
-            self.enable_moves({m} | self.adjacent(m))
-            self.spill_wl.discard(m)
-            if self.move_related(m):
-                self.freeze_wl.add(m)
-            else:
-                self.simplify_wl.add(m)
-
-    def enable_moves(self, nodes) -> None:
-        for n in nodes:
-            for m in self.node_moves(n):
-                if m in self.active_moves:
-                    self.active_moves.discard(m)
-                    self.worklist_moves.add(m)
-
-    def get_alias(self, n):
-        while n in self.coalesced_nodes:
-            n = self.alias[n]
-        return n
-
-    def add_worklist(self, u) -> None:
-        if u not in self.precoloured and not self.move_related(u) and self.degree[u] < self.K:
-            self.freeze_wl.discard(u)
-            self.simplify_wl.add(u)
-
-    def ok(self, t, r) -> bool:
-        return self.degree[t] < self.K or t in self.precoloured or (t, r) in self.adj
-
-    def conservative(self, nodes) -> bool:
-        return sum(1 for n in nodes if self.degree[n] >= self.K or n in self.precoloured) < self.K
-
-    def coalesce(self) -> None:
-        m = self.worklist_moves.pop()
-        _, x, y = m
-        x, y = self.get_alias(x), self.get_alias(y)
-        u, v = (y, x) if y in self.precoloured else (x, y)
-        if u == v:
-            self.coalesced.add(m)
-            self.add_worklist(u)
-        elif v in self.precoloured or (u, v) in self.adj:
-            self.constrained.add(m)
-            self.add_worklist(u)
-            self.add_worklist(v)
-        elif (u in self.precoloured and all(self.ok(t, u) for t in self.adjacent(v))) or \
-                (u not in self.precoloured and self.conservative(self.adjacent(u) | self.adjacent(v))):
-            self.coalesced.add(m)
-            self.combine(u, v)
-            self.add_worklist(u)
-        else:
-            self.active_moves.add(m)
-
-    def combine(self, u, v) -> None:
-        if v in self.freeze_wl:
-            self.freeze_wl.discard(v)
-        else:
-            self.spill_wl.discard(v)
-        self.coalesced_nodes.add(v)
-        self.alias[v] = u
-        self.move_list[u] |= self.move_list[v]
-        self.enable_moves({v})
-        for t in self.adjacent(v):
-            self.add_edge(t, u)
-            self.decrement_degree(t)
-        if self.degree[u] >= self.K and u in self.freeze_wl:
-            self.freeze_wl.discard(u)
-            self.spill_wl.add(u)
-
-    def freeze(self) -> None:
-        u = self.freeze_wl.pop()
-        self.simplify_wl.add(u)
-        self.freeze_moves(u)
-
-    def freeze_moves(self, u) -> None:
-        for m in list(self.node_moves(u)):
-            _, x, y = m
-            v = self.get_alias(y) if self.get_alias(x) == self.get_alias(u) else self.get_alias(x)
-            self.active_moves.discard(m)
-            self.frozen.add(m)
-            if v not in self.precoloured and not self.node_moves(v) and self.degree[v] < self.K:
-                self.freeze_wl.discard(v)
-                self.simplify_wl.add(v)
-
-    def select_spill(self) -> None:
-        def cost(n) -> float:
-            if n in self.no_spill:
-                return float("inf")
-            return self.uses[n] / max(1, self.degree[n])
-
-        m = min(self.spill_wl, key=lambda n: (cost(n), str(n)))
-        self.spill_wl.discard(m)
-        self.simplify_wl.add(m)
-        self.freeze_moves(m)
-
-    def assign_colours(self) -> None:
-        while self.stack:
-            n = self.stack.pop()
-            taken = {self.colour[self.get_alias(w)] for w in self.adj_list[n]
-                     if self.get_alias(w) in self.colour}
-            free = [c for c in range(self.K) if c not in taken]
-            if free:
-                self.colour[n] = free[0]
-            else:
-                self.spilled.add(n)
-        for n in self.coalesced_nodes:
-            a = self.get_alias(n)
-            if a in self.colour:
-                self.colour[n] = self.colour[a]
-            else:
-                self.spilled.add(n)
+    return colour(Problem(
+        insns, live_out(insns, labels), defs=NfpInsn.defs, uses=NfpInsn.uses,
+        move=lambda insn: (insn.dst, insn.b) if insn.is_move else None, member=member,
+        precolour=lambda r: r.index if isinstance(r, Gpr) else None, key=register_key, K=K, no_spill=no_spill,
+    ))
 
 
 # == spilling =========================================================================================
@@ -451,7 +247,7 @@ def rewrite_spills(insns, labels, spilled: set, banks: dict, slots: dict, ids, n
         if not touched:
             continue
         mapping = {}
-        for v in touched:
+        for v in sorted(touched, key=register_key):
             t = VReg(next(ids), "spill")
             banks[t] = banks[v]
             no_spill.add(t)
@@ -469,11 +265,11 @@ def _colour_all(insns, labels, banks, K, allow_spill, ids, stats):
     slots: dict = {}
     no_spill: set = set()
     for _ in range(20):
-        colours, spilled = {}, set()
+        colours, spilled = {}, []
         for bank in ("A", "B"):
-            c, s = Colouring(insns, labels, bank, banks, K, no_spill).run()
+            c, s = _colour_bank(insns, labels, bank, banks, K, no_spill)
             colours.update(c)
-            spilled |= s
+            spilled += [v for v in s if v not in spilled]
         if not spilled:
             return insns, labels, colours, slots
         if not allow_spill:

@@ -21,11 +21,6 @@ from ..errors import AsmError
 
 MASK32 = 0xFFFFFFFF
 
-# Operands hash through these small numbers rather than their strings: str hashes
-# change from process to process (PYTHONHASHSEED), and the allocator's worklists
-# are sets, so string hashes would make the allocation, and the image, differ
-# between the `offload` run and the `replay` that rebuilds it.
-_STABLE = {"": 0, "A": 1, "B": 2, "AB": 3, "in": 4, "out": 5, "++": 6, "--": 7}
 
 
 @dataclass(frozen=True)
@@ -41,9 +36,6 @@ class Gpr:
 
     def __str__(self) -> str:
         return f"gpr{self.bank}_{self.index}"
-
-    def __hash__(self) -> int:
-        return hash((1, _STABLE[self.bank], self.index))
 
 
 @dataclass(frozen=True)
@@ -61,8 +53,8 @@ class VReg:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, VReg) and other.id == self.id
 
-    def __hash__(self) -> int:
-        return hash((2, self.id))
+    def __hash__(self) -> int:  # equality ignores the hint
+        return hash(self.id)
 
 
 @dataclass(frozen=True)
@@ -79,9 +71,6 @@ class Xfer:
     def __str__(self) -> str:
         return f"${self.direction}_{self.index}"
 
-    def __hash__(self) -> int:
-        return hash((3, _STABLE[self.direction], self.index))
-
 
 @dataclass(frozen=True)
 class Lm:
@@ -93,9 +82,6 @@ class Lm:
     mode: str = ""
 
     cls = "lm"
-
-    def __hash__(self) -> int:
-        return hash((4, self.ptr, self.offset, _STABLE[self.mode]))
 
     def __str__(self) -> str:
         if self.mode:
@@ -159,3 +145,13 @@ def parse_operand(text: str, line: int | None = None) -> Operand:
 def is_reg(op: object) -> bool:
     """A GPR, physical or virtual: what liveness and allocation track."""
     return isinstance(op, (Gpr, VReg))
+
+
+def register_key(reg) -> tuple:
+    """A total order on registers: GPRs by bank and index, then virtual ones by id.  The
+    allocator breaks ties with it, so its choices never depend on (per-process) hashing."""
+    if isinstance(reg, Gpr):
+        return (0, reg.bank, reg.index)
+    if isinstance(reg, VReg):
+        return (1, "", reg.id)
+    return (2, str(reg), 0)

@@ -1,0 +1,1 @@
+"""Target-independent code generation: what a backend for any machine can reuse."""
