@@ -157,3 +157,41 @@ def test_verify_kernel_columns(monkeypatch):
     header, _, first, second, _ = result.stdout.splitlines()
     assert header.split()[-8:] == ["Kernel", "verdict", "Kernel", "(us)", "Kernel", "insns", "Kernel", "states"]
     assert first.split()[-4:] == ["accepted", "50", "7", "2"]
+
+
+def test_run_repeat_gives_the_mean_and_the_kernels_own_figure():
+    """`run --repeat N`, as `bpftool prog run PROG ... repeat N`: ns per run on the target and,
+    where bpf(2) is usable, the kernel's own mean for the same program (else why not)."""
+    from xdptool.runtime.engines import target_available
+
+    frame = ether_frame()
+    result = invoke("run", DROP_ALL, "--packet", frame.hex(), "--target", "vm", "--repeat", 200, "--json")
+    assert result.exit_code == 0, result.output
+    timing = json.loads(result.stdout)["repeat"]
+    assert timing["count"] == 200 and timing["target"] == "vm" and timing["ns_per_run"] > 0
+    kernel_ok, why = target_available("kernel")
+    if kernel_ok:
+        assert isinstance(timing["kernel_ns_per_run"], int) and timing["kernel_note"] is None
+    else:
+        assert timing["kernel_ns_per_run"] is None and timing["kernel_note"] == why
+    text = invoke("run", DROP_ALL, "--packet", frame.hex(), "--target", "vm", "--repeat", 50).stdout.splitlines()[-1]
+    assert text.startswith("repeat 50: vm ") and " ns per run (mean)" in text
+    assert ("kernel " in text and "BPF_PROG_TEST_RUN repeat 50" in text) if kernel_ok else "kernel not measured" in text
+
+
+def test_run_repeat_leaves_the_shown_result_alone():
+    """The timed runs start from the initial maps on their own engines: the run shown,
+    its map changes included, is the same with and without --repeat."""
+    drop = {"verdict", "map_changes", "maps", "data_out"}
+    args = ("run", ROOT / "programs" / "port_blocklist.o", "--scapy",
+            "Ether(src='02:00:00:00:00:01', dst='02:00:00:00:00:02')/IP()/UDP(dport=53)", "--target", "vm",
+            "--maps-in", ROOT / "programs" / "port_blocklist.maps.json", "--json")
+    once = json.loads(invoke(*args).stdout)
+    repeated = json.loads(invoke(*args, "--repeat", 20).stdout)
+    assert {k: once[k] for k in drop} == {k: repeated[k] for k in drop}
+
+
+def test_run_repeat_a_runt_says_why_the_kernel_has_no_figure():
+    result = invoke("run", DROP_ALL, "--packet", "00" * 10, "--target", "vm", "--repeat", 5, "--json")
+    timing = json.loads(result.stdout)["repeat"]
+    assert timing["kernel_ns_per_run"] is None and timing["kernel_note"]

@@ -119,7 +119,7 @@ def test_maps_set_replay_and_reset_persist_like_a_card(objects, tmp_path, monkey
     result = invoke("maps", "set", "blocklist", "0035", "03")
     assert result.exit_code == 0, result.output
     dump = json.loads(invoke("maps", "dump", "--json").stdout)
-    assert dump["blocklist"] == [{"key": "0035", "value": "03"}]
+    assert dump["blocklist"] == [{"key": "0035", "value": "03", "formatted": {"key": 53, "value": 3}}]  # BTF: __be16 -> __u8
     replay = invoke("replay", PROGRAMS / "port_blocklist.pcap", "--json")
     assert replay.exit_code == 0, replay.output
     summary = json.loads(replay.stdout)["summary"]

@@ -11,6 +11,8 @@ from ..runtime.target import load_object_or_source as load
 
 def describe(obj) -> dict:
     """The JSON document of `inspect --json` (also used by tests and `test`)."""
+    from ..elf.values import MapValues
+
     return {
         "path": obj.path,
         "license": obj.license,
@@ -42,7 +44,8 @@ def describe(obj) -> dict:
             for m in obj.maps.values()
         ],
         "global_data": [
-            {"name": m.name, "size": m.value_size, "readonly": m.readonly}
+            {"name": m.name, "size": m.value_size, "readonly": m.readonly,
+             "values": MapValues(obj).value(m.name, m.initial)}  # the initial contents, through BTF
             for m in obj.maps.values()
             if m.is_global_data
         ],
@@ -65,6 +68,8 @@ def btf_summary(obj) -> dict | None:
 @json_option()
 def command(obj, as_json):
     """Show the programs, maps, global data and BTF of OBJ."""
+    from ..elf.values import render
+
     info = describe(load(obj))
     if as_json:
         print_json(info)
@@ -87,6 +92,9 @@ def command(obj, as_json):
             kind += " (global data)"
         maps.add_row(m["name"], kind, str(m["key_size"]), str(m["value_size"]), str(m["max_entries"]), hex(m["flags"]))
     out.print(maps)
+    for data in info["global_data"]:
+        shown = render(data["values"]) if data["values"] is not None else "(no BTF)"
+        out.print(f"{data['name']} initial values: {shown}", markup=False)
     if info["btf"]:
         out.print("BTF: " + ", ".join(f"{k} {v}" for k, v in info["btf"].items()), markup=False)
     else:

@@ -68,19 +68,34 @@ def command():
 @json_option()
 def dump(state_dir, names, as_json):
     """Show the maps' contents (all, or the NAMES given)."""
-    store = _store(state_dir)
+    from ..elf.values import MapValues
+
+    obj = _loaded(state_dir)[0]
+    store = _store(state_dir, obj)
     state = store.dump()
     for name in names:
         store[name]  # unknown names: one-line error
     if names:
         state = {n: state[n] for n in names}
+    state = MapValues(obj).state(state)  # "formatted" beside the hex, as bpftool -j map dump
     if as_json:
         print_json(state)
         return
     for name, entries in state.items():
         out.print(f"{name} ({store[name].type.kernel_name}, {len(entries)} entries)", markup=False)
         for entry in entries:
-            out.print(f"  {entry['key']} -> {entry['value']}", markup=False)
+            out.print(f"  {entry_line(entry)}", markup=False)
+
+
+def entry_line(entry: dict) -> str:
+    """`key -> value` through BTF, with the bytes as stored after it; the bytes alone without BTF."""
+    from ..elf.values import render
+
+    raw = f"{entry['key']} -> {entry['value'] if isinstance(entry['value'], str) else ' '.join(entry['value'])}"
+    formatted = entry.get("formatted")
+    if formatted is None:
+        return raw
+    return f"{render(formatted['key'])} -> {render(formatted['value'])}    ({raw})"
 
 
 @command.command("set")

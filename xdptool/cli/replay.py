@@ -100,12 +100,15 @@ def command(inputs, selectors, target, out_dir, maps_in, maps_out, as_json, as_j
         raise
     if out_dir:
         outcome.summary["outputs"] = sinks[0].files
+    from ..elf.values import MapValues
+
+    maps = MapValues(chosen.object).state(outcome.maps)  # "formatted" through BTF beside the hex
     if maps_out:
-        write_maps_file(maps_out, outcome.maps)
+        write_maps_file(maps_out, maps)
     if as_json:
-        print_json({"summary": outcome.summary, "packets": records.records, "maps": outcome.maps})
+        print_json({"summary": outcome.summary, "packets": records.records, "maps": maps})
     elif not as_jsonl:
-        show_summary(outcome.summary)
+        show_summary(outcome.summary, maps)
 
 
 DEPRECATED_PROG = ("replay --prog OBJ is deprecated: give the object first, `xdptool replay OBJ CAPTURE`; "
@@ -226,7 +229,29 @@ def progress_reporter(total: int, quiet: bool = False):
         yield lambda done, all_: bar.update(task, completed=done)
 
 
-def show_summary(summary: dict) -> None:
+SHOWN_ENTRIES = 4  # changed map entries the summary shows per map
+
+
+def changed_entries(name: str, change: dict, maps: dict) -> str:
+    """The first entries a replay added or changed in map `name`, through BTF where the
+    object has it (`53 -> 5`), else as hex."""
+    from ..elf.values import render
+
+    keys = [k for kind in ("added", "changed") for k in change.get("keys", {}).get(kind, [])]
+    by_key = {e["key"]: e for e in maps.get(name, [])}
+    shown = []
+    for key in keys[:SHOWN_ENTRIES]:
+        entry = by_key.get(key)
+        if entry is None:
+            continue
+        formatted = entry.get("formatted")
+        shown.append(f"{render(formatted['key'])} -> {render(formatted['value'])}" if formatted
+                     else f"{key} -> {render(entry['value'])}")
+    more = ", ..." if len(keys) > SHOWN_ENTRIES else ""
+    return f" ({', '.join(shown)}{more})" if shown else ""
+
+
+def show_summary(summary: dict, maps: dict | None = None) -> None:
     from rich.table import Table
 
     rate = summary["packets_per_second"]
@@ -243,7 +268,7 @@ def show_summary(summary: dict) -> None:
     out.print(f"bytes in {summary['bytes_in']}, bytes out {summary['bytes_out']}", markup=False)
     for name, change in summary["map_changes"].items():
         parts = [f"{change[k]} {k}" for k in ("added", "changed", "removed") if change[k]]
-        out.print(f"map {name}: {', '.join(parts)}", markup=False)
+        out.print(f"map {name}: {', '.join(parts)}{changed_entries(name, change, maps or {})}", markup=False)
     faults = summary["faults"]
     for fault in faults["first"]:
         where = f" ({fault['line']})" if fault["line"] else ""

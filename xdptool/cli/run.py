@@ -9,6 +9,7 @@ from .console import err, json_option, out, parse_hex, print_json, styled
 from .replay import TARGET_CHOICE, format_trace
 
 BYTES_PER_LINE = 16
+MAX_REPEAT = 100_000_000  # the kernel accepts any u32; this keeps a typo from running for hours
 
 
 @click.command("run")
@@ -18,11 +19,15 @@ BYTES_PER_LINE = 16
 @click.option("-p", "--prog", "selector", metavar="PROG", help="Program name or section when OBJ has several.")
 @click.option("--target", type=TARGET_CHOICE, default="jit", show_default=True, help="Engine.")
 @click.option("--trace", is_flag=True, help="Print each executed instruction and the registers it changed (vm).")
+@click.option("--repeat", type=click.IntRange(1, MAX_REPEAT), metavar="N",
+              help="Also time N runs (from the same initial maps): mean ns per run on the target, and the "
+                   "kernel's own figure for the same program (BPF_PROG_TEST_RUN repeat N, as `bpftool prog run "
+                   "... repeat N`) where the kernel is reachable.")
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON).")
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
 @json_option()
-def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, ifindex, rx_queue, as_json):
+def command(obj_path, packet_hex, scapy_expr, selector, target, trace, repeat, maps_in, ifindex, rx_queue, as_json):
     """Run one packet through a program in OBJ and show what it did to the packet."""
     from ..packets import scapy_bytes
     from ..runtime.target import program_target
@@ -41,6 +46,7 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, 
     finally:
         engine.close()
     traced = trace_run(chosen, packet, ctx) if trace else None
+    timing = time_runs(chosen, packet, ctx, repeat) if repeat else None
 
     from ..replay.results import fault_record, map_changes
 
@@ -62,10 +68,89 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, maps_in, 
         }
         if traced is not None:
             document["trace"] = format_trace(traced)
+        if timing is not None:
+            document["repeat"] = timing
         print_json(document)
     else:
         show(chosen, target, packet, result, changed, map_changes(before, after), traced)
+        if timing is not None:
+            show_timing(timing)
     raise SystemExit(1 if result.fault else 0)
+
+
+def time_runs(chosen, packet: bytes, ctx, repeat: int) -> dict:
+    """Mean ns per run over `repeat` runs on the target (its batch loop: the jit's is
+    native) and the kernel's own mean for the same program and packet, each on a fresh
+    engine from the initial maps; the kernel's figure is None with the reason when it
+    cannot be had (no bpf(2), a packet under 14 bytes, a program it refuses)."""
+    from ..errors import XdpError
+
+    doc = {"count": repeat, "target": chosen.name, "ns_per_run": None, "kernel_ns_per_run": None, "kernel_note": None}
+    engine, _store = chosen.make()
+    try:
+        if chosen.name == "kernel":
+            doc["ns_per_run"] = engine.time_per_packet_ns(packet, repeat, ctx)
+        else:
+            doc["ns_per_run"] = round(_timed_runs(engine, packet, ctx, repeat) / repeat, 1)
+    finally:
+        engine.close()
+    if chosen.name == "kernel":
+        doc["kernel_ns_per_run"] = doc["ns_per_run"]
+        return doc
+    from ..runtime.engines import target_available
+
+    available, why = target_available("kernel")
+    if not available:
+        doc["kernel_note"] = why
+        return doc
+    try:
+        kernel, _store = chosen.make("kernel")
+    except XdpError as exc:
+        doc["kernel_note"] = f"the kernel does not load it: {exc}"
+        return doc
+    try:
+        doc["kernel_ns_per_run"] = kernel.time_per_packet_ns(packet, repeat, ctx)
+    except XdpError as exc:
+        doc["kernel_note"] = str(exc)
+    finally:
+        kernel.close()
+    return doc
+
+
+REPEAT_CHUNK = 1 << 16  # runs per bulk call: bounded memory for any N
+
+
+def _timed_runs(engine, packet: bytes, ctx, repeat: int) -> int:
+    """ns spent in `repeat` runs through the engine's bulk API (the replay's fast path:
+    the jit's packet loop is native), else its batch of runs."""
+    import time
+    from array import array
+
+    from ..runtime.contract import PackedEngine
+
+    elapsed = 0
+    for start in range(0, repeat, REPEAT_CHUNK):
+        count = min(REPEAT_CHUNK, repeat - start)
+        if isinstance(engine, PackedEngine):
+            offsets, lengths = array("Q", [0]) * count, array("I", [len(packet)]) * count
+            started = time.perf_counter_ns()
+            engine.run_packed(packet, offsets, lengths, ctx)
+        else:
+            batch = [packet] * count
+            started = time.perf_counter_ns()
+            engine.run_batch(batch, ctx)
+        elapsed += time.perf_counter_ns() - started
+    return elapsed
+
+
+def show_timing(timing: dict) -> None:
+    count = timing["count"]
+    line = f"repeat {count}: {timing['target']} {timing['ns_per_run']} ns per run (mean)"
+    if timing["target"] != "kernel":
+        kernel = timing["kernel_ns_per_run"]
+        line += (f"; kernel {kernel} ns per run (BPF_PROG_TEST_RUN repeat {count}, its own mean)" if kernel is not None
+                 else f"; kernel not measured: {timing['kernel_note']}")
+    out.print(line, markup=False)
 
 
 def trace_run(chosen, packet: bytes, ctx):

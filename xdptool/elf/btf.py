@@ -11,9 +11,12 @@ so later stages can index `BTF.types` without checks; malformed input raises
 from __future__ import annotations
 
 import enum
+import ipaddress
+import re
 import struct
 from collections import namedtuple
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import ObjectFormatError
 
@@ -319,6 +322,130 @@ class BTF:
                 self._by_name.setdefault((t.name, t.kind), t.id)
                 self._by_name.setdefault((t.name, None), t.id)
         return self._by_name.get((name, kind))
+
+
+    # -- values ---------------------------------------------------------------------
+    def format_value(self, type_id: int, data: bytes, name: str = "", plain: bool = False) -> Any:
+        """`data` laid out as type `type_id`, as JSON-able values, the way bpftool's BTF
+        dumper (`bpftool map dump` of a map with BTF) shows a value: integers as numbers,
+        structs and unions as {field: value} (bitfields included, anonymous members
+        merged), arrays as lists, char arrays as strings, enums by name, DATASECs as
+        {variable: value}.  Beyond bpftool: a __be16/32/64 is read in network order, and
+        byte arrays and __be32s that look like addresses are written as addresses -- six
+        bytes as a MAC, four (or a __be32) named like an address as IPv4, sixteen as IPv6.
+        `name` is the field's, for that guess.  Bytes the type does not cover are left out;
+        a value too short for its type is shown as hex.  plain=True leaves those out and
+        gives exactly bpftool's "formatted" (the differential tests' mode)."""
+        try:
+            return _Formatter(self, plain).format(type_id, data, name, 0)
+        except (struct.error, IndexError, ValueError):
+            return data.hex()
+
+MAX_FORMAT_DEPTH = 32  # nesting of structs and arrays shown; deeper is shown as hex
+_BYTE_ORDER = {"<": "little", ">": "big"}
+# Linux's network-order integer types (include/uapi/linux/types.h)
+NETWORK_ORDER_TYPEDEFS = {"__be16", "__be32", "__be64"}
+# a field named like an address (saddr, daddr, addr, ip, src_ip, nexthop, gw, ...)
+ADDRESS_NAME = re.compile(r"addr|(^|_)(ip|ip4|ip6|ipv4|ipv6|src|dst|nexthop|gw)(_|$|\d)", re.IGNORECASE)
+
+
+class _Formatter:
+    """BTF.format_value's walk over one value."""
+
+    def __init__(self, btf: "BTF", plain: bool):
+        self.btf, self.plain = btf, plain
+
+    def format(self, type_id: int, data: bytes, name: str, depth: int) -> Any:
+        if depth > MAX_FORMAT_DEPTH:
+            return data.hex()
+        typedefs, t = self._typedef_names(type_id)
+        if t.kind in SIZED_KINDS and t.kind is not Kind.DATASEC and len(data) < t.size:
+            return data.hex()
+        kind = t.kind
+        if kind is Kind.INT:
+            return self._format_int(t, data, typedefs, name)
+        if kind in (Kind.ENUM, Kind.ENUM64):
+            value = int.from_bytes(data[: t.size], _BYTE_ORDER[self.btf.endian], signed=t.kind_flag)
+            return next((m.name for m in t.members if m.value == value), value)
+        if kind is Kind.FLOAT:
+            return struct.unpack(self.btf.endian + {4: "f", 8: "d"}[t.size], data[: t.size])[0]
+        if kind is Kind.PTR:
+            address = int.from_bytes(data[:8], _BYTE_ORDER[self.btf.endian])
+            return address if self.plain else hex(address)
+        if kind is Kind.ARRAY:
+            return self._format_array(t, data, name, depth)
+        if kind in (Kind.STRUCT, Kind.UNION):
+            fields: dict[str, Any] = {}
+            for m in t.members:
+                value = self._format_member(m, data, depth)
+                if not m.name and isinstance(value, dict) and not self.plain:
+                    fields.update(value)  # an anonymous struct or union: its fields are the parent's
+                else:
+                    fields[m.name] = value
+            return fields
+        if kind is Kind.VAR:
+            return self.format(t.type, data, t.name, depth + 1)
+        if kind is Kind.DATASEC:
+            variables = {self.btf.types[v.type].name: self.format(v.type, data[v.bit_offset: v.bit_offset + v.size], "", depth + 1)
+                         for v in t.members}
+            return {t.name: [{k: v} for k, v in variables.items()]} if self.plain else variables
+        return data.hex()
+
+    def _typedef_names(self, type_id: int) -> tuple[list[str], BtfType]:
+        """The typedef names on the way to the underlying type (e.g. __be16, __u16), and it."""
+        names, t = [], self.btf.type(type_id)
+        for _ in range(len(self.btf.types)):
+            if t.kind not in MODIFIER_KINDS:
+                return names, t
+            if t.kind is Kind.TYPEDEF:
+                names.append(t.name)
+            t = self.btf.types[t.type]
+        raise ObjectFormatError(f"BTF: type [{type_id}] is part of a modifier loop")
+
+    def _format_int(self, t: BtfType, data: bytes, typedefs: list[str], name: str) -> Any:
+        big_endian = not self.plain and any(n in NETWORK_ORDER_TYPEDEFS for n in typedefs)
+        order = "big" if big_endian else _BYTE_ORDER[self.btf.endian]
+        value = int.from_bytes(data[: t.size], order, signed=bool(t.int_encoding & 1))
+        if t.int_encoding & 4:
+            return bool(value)
+        if big_endian and t.size == 4 and ADDRESS_NAME.search(name):
+            return str(ipaddress.IPv4Address(value))
+        return value
+
+    def _format_array(self, t: BtfType, data: bytes, name: str, depth: int) -> Any:
+        elem_id, _, count = t.array
+        elem = self.btf.resolve(elem_id)
+        size = self.btf.sizeof(elem_id) if count else 0
+        if elem.kind is Kind.INT and size == 1:
+            raw = data[:count]
+            if (elem.int_encoding & 2 or elem.name == "char") and b"\0" in raw:
+                text = raw.split(b"\0", 1)[0]  # a string: printable up to a NUL inside the array (as bpftool)
+                if all(32 <= b < 127 for b in text):
+                    return text.decode("ascii")
+            if self.plain:
+                pass
+            elif count == 6:
+                return ":".join(f"{b:02x}" for b in raw)
+            elif count == 4 and ADDRESS_NAME.search(name):
+                return str(ipaddress.IPv4Address(raw))
+            elif count == 16 and ADDRESS_NAME.search(name):
+                return str(ipaddress.IPv6Address(raw))
+        return [self.format(elem_id, data[i * size: (i + 1) * size], "", depth + 1) for i in range(count)]
+
+    def _format_member(self, m: Member, data: bytes, depth: int) -> Any:
+        if m.bitfield_size:
+            t = self.btf.resolve(m.type)
+            container = int.from_bytes(data, _BYTE_ORDER[self.btf.endian])
+            shift = m.bit_offset if self.btf.endian == "<" else len(data) * 8 - m.bit_offset - m.bitfield_size
+            value = (container >> shift) & ((1 << m.bitfield_size) - 1)
+            if self.plain:
+                return hex(value)  # bpftool prints a bitfield's bits as hex (btf_dumper_bitfield)
+            if t.kind is Kind.INT and t.int_encoding & 1 and value >> (m.bitfield_size - 1):
+                value -= 1 << m.bitfield_size
+            return value
+        start = m.bit_offset // 8
+        return self.format(m.type, data[start: start + self.btf.sizeof(m.type)], m.name, depth + 1)
+
 
 
 @dataclass

@@ -91,12 +91,15 @@ def _verdict_text(code: int) -> str:
     return verdict_name(code)
 
 
-def judge(case: Case, result: RunResult, maps_doc: dict, unobservable: frozenset[str] = frozenset()) -> list[str]:
+def judge(case: Case, result: RunResult, maps_doc: dict, unobservable: frozenset[str] = frozenset(),
+          values=None) -> list[str]:
     """What differs between the expectations and the result (empty: pass).
 
     A fault fails the case unless the case expects one: a verified program that
     faults is a bug even when XDP_ABORTED was the expected verdict.  Fields the
-    engine cannot observe (`Engine.unobservable`) are not judged on it.
+    engine cannot observe (`Engine.unobservable`) are not judged on it.  `values`
+    (elf.values.MapValues) shows map keys and values through the object's BTF
+    beside their bytes.
     """
     from ..packets import field_differences
 
@@ -125,17 +128,41 @@ def judge(case: Case, result: RunResult, maps_doc: dict, unobservable: frozenset
             failures.append(f"map {name}: no such map (have {', '.join(maps_doc) or 'none'})")
             continue
         actual_entries = {e["key"]: e["value"] for e in maps_doc[name]}
+        show = _Shown(values, name)
         for entry in entries:
             key = entry.key.hex()
             got = actual_entries.get(key)
             if entry.value is None:
                 if got is not None:
-                    failures.append(f"map {name} key {key}: expected absent, got {got}")
+                    failures.append(f"map {name} key {show.key(key)}: expected absent, got {show.value(got)}")
                 continue
             wanted = value_to_hex(entry.value)
             if got != wanted:
-                failures.append(f"map {name} key {key}: expected {wanted}, got {got if got is not None else '<absent>'}")
+                failures.append(f"map {name} key {show.key(key)}: expected {show.value(wanted)}, "
+                                f"got {show.value(got) if got is not None else '<absent>'}")
     return failures
+
+
+class _Shown:
+    """A map key or value for a failure message: through BTF with the hex beside it
+    (`53 (0035)`, `{packets: 2} (02000000)`), the hex alone where BTF says nothing."""
+
+    def __init__(self, values, name: str):
+        self.values, self.name = values, name
+
+    def key(self, key_hex: str) -> str:
+        return self._with(key_hex, self.values.key(self.name, bytes.fromhex(key_hex)) if self.values else None)
+
+    def value(self, value) -> str:
+        raw = [bytes.fromhex(v) for v in value] if isinstance(value, list) else bytes.fromhex(value)
+        return self._with(value, self.values.value(self.name, raw) if self.values else None)
+
+    @staticmethod
+    def _with(raw, formatted) -> str:
+        from ..elf.values import render
+
+        shown = render(raw) if isinstance(raw, list) else raw
+        return shown if formatted is None else f"{render(formatted)} ({shown})"
 
 
 COMPARED_FIELDS = ("verdict", "retval", "packet", "redirect", "trace_printk", "maps")
@@ -212,8 +239,11 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
     itself (the NFP offload refuses a devmap, say) skips its cases with the
     reason; with one target that refusal is an error, as the user asked for it.
     """
+    from ..elf.values import MapValues
+
     obj, program = load_program(spec.program, spec.prog)
     check_maps(spec, list(obj.maps))
+    values = MapValues(obj)
     runs, refused = [], {}
     for target in targets:
         try:
@@ -247,7 +277,7 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
                     results.append(CaseResult(spec, case, run.target, skipped=f"{run.target} cannot run it: {exc}"))
                     continue
                 elapsed = time.perf_counter() - started
-                failures = judge(case, result, maps_doc, run.unobservable)
+                failures = judge(case, result, maps_doc, run.unobservable, values)
                 outcome = CaseResult(spec, case, run.target, failures, result, duration=elapsed)
                 outcomes.append((outcome, run.unobservable, result, maps_doc))
                 results.append(outcome)
