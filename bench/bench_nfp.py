@@ -7,7 +7,7 @@ NFP instructions, registers per bank and contexts of the kernel JIT's image
 (kernel_jit.py: what the card would run, 4 contexts) and of the what-if
 (regalloc.py: 8 contexts where the registers fit; no shipping firmware runs it);
 the what-if/kernel instruction ratio; the estimated cycles per packet of each
-on the example's capture (timing.py) and the card's rate with the kernel image;
+on the example's capture and the card's rate with the kernel image (card.py, Agilio CX 2x10GbE);
 the executor's speed (packets/s of this emulator running the kernel image, next
 to the reference VM on the same capture).
 """
@@ -57,7 +57,7 @@ def main() -> int:
     out = Path(tempfile.mkdtemp(prefix="bench-nfp-"))
     rows, ratios, eight = [], [], 0
     print(f"{'program':18} {'ok':3} {'kernel':>6} {'what-if':>7} {'ratio':>5} {'regs A/B':>8} {'w-i A/B':>8} "
-          f"{'ctx':>3} {'w-i':>3} {'cyc/pkt':>7} {'w-i cyc':>7} {'Mpps':>6} {'10G':>4} {'emu pps':>8} {'vm pps':>8}")
+          f"{'ctx':>3} {'w-i':>3} {'cyc/pkt':>7} {'w-i cyc':>7} {'Mpps':>6} {'bound':>10} {'emu pps':>8} {'vm pps':>8}")
     for source in sorted((ROOT / "programs").glob("*.c")):
         name = source.stem
         obj = load_object(toolchain.build(source, out / f"{name}.o").output)
@@ -74,7 +74,7 @@ def main() -> int:
             if image is not None:
                 engine = NfpEngine(program, MapStore.for_object(obj), report=replace(report, image=image))
                 engine.run_batch(packets)
-                timings[image.allocator] = engine.timing()
+                timings[image.allocator] = engine.estimate()
         emu_pps = packets_per_second(NfpEngine(program, MapStore.for_object(obj), report=report), packets)
         vm_pps = packets_per_second(VmEngine(program, MapStore.for_object(obj)), packets)
         ratio = len(what_if.insns) / len(kernel.insns) if what_if else None
@@ -87,15 +87,15 @@ def main() -> int:
         print(f"{name:18} yes {len(kernel.insns):6} {len(what_if.insns) if what_if else '-':>7} "
               f"{ratio if ratio is None else round(ratio, 2):>5} {regs['A']:>3}/{regs['B']:<4} "
               f"{w_regs['A']:>3}/{w_regs['B']:<4} {kernel.contexts:3} {what_if.contexts if what_if else '-':>3} "
-              f"{k_t['cycles_per_packet']:7} {w_t.get('cycles_per_packet', '-'):>7} {k_t['card_mpps']:6} "
-              f"{'yes' if k_t['line_rate']['10GbE']['reached'] else 'no':>4} {emu_pps:8.0f} {vm_pps:8.0f}")
+              f"{k_t['cycles_per_packet']:7} {w_t.get('cycles_per_packet', '-'):>7} {k_t['mpps']:6} "
+              f"{k_t['bottleneck']:>10} {emu_pps:8.0f} {vm_pps:8.0f}")
         rows.append({"program": name, "offloaded": True, "kernel_instructions": len(kernel.insns),
                      "what_if_instructions": len(what_if.insns) if what_if else None,
                      "what_if_over_kernel": round(ratio, 3) if ratio is not None else None,
                      "kernel_registers": regs, "what_if_registers": w_regs, "kernel_contexts": kernel.contexts,
                      "what_if_contexts": what_if.contexts if what_if else None,
                      "kernel_cycles_per_packet": k_t["cycles_per_packet"],
-                     "what_if_cycles_per_packet": w_t.get("cycles_per_packet"), "card_mpps": k_t["card_mpps"],
+                     "what_if_cycles_per_packet": w_t.get("cycles_per_packet"), "card_mpps": k_t["mpps"], "bottleneck": k_t["bottleneck"],
                      "emulator_pps": round(emu_pps), "vm_pps": round(vm_pps)})
     count = len(ratios)
     mean_ratio = sum(ratios) / count if count else 0.0

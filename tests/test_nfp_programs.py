@@ -210,7 +210,7 @@ def test_offload_json_fields(name):
         assert key in doc
     if report.offloaded:
         assert doc["nfp_instructions"] <= doc["window"] and set(doc["registers"]) == {"A", "B"}
-        assert doc["timing"]["cycles_per_packet"] > 0
+        assert doc["estimate"]["cycles_per_packet"] > 0 and doc["estimate"]["threads"] == 4
         assert doc["image"] == {"instructions": len(report.kernel.insns), "contexts": 4, "allocator": "kernel",
                                 "runs_on_card": True}
         assert doc["images"]["kernel"]["runs_on_card"] and not doc["images"]["xdptool"]["runs_on_card"]

@@ -20,13 +20,15 @@ from .console import fail, json_option, out, print_json, warn
 @click.option("--contexts", type=click.Choice(["auto", "4", "8"]), default="auto", show_default=True,
               help="Threads per microengine for --allocator xdptool (8 needs 16+16 registers without spills); "
                    "the kernel image runs the firmware's 4.")
+@click.option("--card", "card_name", metavar="CARD", default="agilio-cx-2x10", show_default=True,
+              help="The card the estimate is for: agilio-cx-2x10, agilio-cx-2x25 or agilio-cx-1x40.")
 @click.option("--baseline", is_flag=True, hidden=True, help="Old name of --allocator kernel (the default).")
 @click.option("-o", "--output", "listing_path", type=click.Path(dir_okay=False), help="Write the NFP assembly listing.")
 @click.option("--state", "state_dir", default=".xdptool", show_default=True, type=click.Path(file_okay=False),
               help="The emulated NIC's state directory (image and maps).")
 @click.option("--force", is_flag=True, help="Let -o replace a file that is not an earlier listing, or a link.")
 @json_option()
-def command(obj_path, target, selector, allocator, contexts, baseline, listing_path, state_dir, force, as_json):
+def command(obj_path, target, selector, allocator, contexts, card_name, baseline, listing_path, state_dir, force, as_json):
     """Offload a program in OBJ to the NFP: say whether it fits, show its assembly and its speed."""
     from ..nfp import state
     from ..errors import XdpError
@@ -44,7 +46,7 @@ def command(obj_path, target, selector, allocator, contexts, baseline, listing_p
     program = obj.program(selector)
     if baseline and allocator != "kernel":
         raise XdpError("--baseline is the old name of --allocator kernel; give one of them")
-    report = offload(program, contexts, allocator=allocator)
+    report = offload(program, contexts, allocator=allocator, card=card_name)
     if report.offloaded:
         listing = format_image_listing(report.image)
         if listing_path:
@@ -97,14 +99,24 @@ def show(doc: dict, report) -> None:
         ratio = images["xdptool"]["instructions"] / images["kernel"]["instructions"]
         lines.append(f"  what-if / kernel  {ratio:.2f} of the instructions")
     lines.append(f"  local memory      stack {doc['stack_bytes']} B per thread")
-    timing = doc.get("timing")
-    if timing:
-        rates = ", ".join(f"{name} " + ("line rate" if r["reached"] else f"{100 * r['share']:.0f} %")
-                          for name, r in timing["line_rate"].items())
-        lines.append(f"  estimated         {timing['cycles_per_packet']} cycles/packet "
-                     f"(issue {timing['issue_cycles']}, memory wait {timing['wait_cycles']}; "
-                     f"{timing['packets']} sample frames), {timing['card_mpps']} Mpps on 50 MEs")
-        lines.append(f"  vs line rate      {rates}")
+    show_estimate(lines, doc.get("estimate"))
     hint = "replay a capture with `xdptool replay CAPTURE`" if doc["state"] == ".xdptool" else "maps: --state"
     lines.append(f"  state             {doc['state']} ({hint})")
     out.print("\n".join(lines), markup=False)
+
+
+def show_estimate(lines: list[str], estimate: dict | None) -> None:
+    """The card model's answer (nfp/card.py): rate, bottleneck, and the same per verdict class."""
+    if not estimate:
+        return
+    lines.append(f"  estimate          {estimate['mpps']} Mpps on {estimate['card_title']}, bound by "
+                 f"{estimate['bottleneck_text']} (line rate {estimate['line_rate_mpps']} Mpps)")
+    lines.append(f"  per packet        {estimate['cycles_per_packet']} ME cycles (issue {estimate['issue_cycles']}, "
+                 f"memory wait {estimate['wait_cycles']}, {estimate['threads']} threads x {estimate['mes']} MEs)")
+    for verdict, row in estimate["verdicts"].items():
+        lines.append(f"  {verdict:<17} {100 * row['share']:.0f} % of packets, {row['issue_cycles']} + "
+                     f"{row['wait_cycles']} cycles; alone {row['mpps']} Mpps ({row['bottleneck']})")
+    if "all_ports" in estimate:
+        every = estimate["all_ports"]
+        lines.append(f"  all {every['ports']} ports       {every['mpps']} Mpps ({every['bottleneck']})")
+    lines.append(f"  traffic           {estimate['traffic']}")

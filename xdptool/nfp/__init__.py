@@ -18,7 +18,7 @@ The pipeline, one module per idea (see /work/shared/nfp-facts.md for the card):
   both:
     image      the linked image and the memory layout; firmware: the routines it calls
     executor   runs an image functionally, enforcing the ISA's rules
-    timing     cycles per packet and throughput from the executor's counts
+    card       the Agilio CX card model: stage rates, bottleneck, constants with sources
     engine     NfpEngine, the engine contract for target "nfp-emu"
     offload    the pipeline and its report; state: the NIC's state directory
 

@@ -88,17 +88,15 @@ class Routine:
 
     name: str
     address: int
-    helper: str  # platform/helpers.py name
-    cost: int  # issue cycles of the routine itself [inv]
-    emem_trips: int  # EMEM round trips it waits for (nfp-facts: lookup ~3)
+    helper: str  # platform/helpers.py name (its cost: card.py)
 
 
 FW_BASE = 0x1F00  # above START_OFF + MAX_LEN, inside the 8192-word control store [inv]
 ROUTINES = {r.name: r for r in (
-    Routine("map_lookup", FW_BASE + 0x00, "map_lookup_elem", 30, 3),
-    Routine("map_update", FW_BASE + 0x10, "map_update_elem", 40, 4),
-    Routine("map_delete", FW_BASE + 0x20, "map_delete_elem", 35, 3),
-    Routine("perf_event_output", FW_BASE + 0x30, "perf_event_output", 40, 2),
+    Routine("map_lookup", FW_BASE + 0x00, "map_lookup_elem"),
+    Routine("map_update", FW_BASE + 0x10, "map_update_elem"),
+    Routine("map_delete", FW_BASE + 0x20, "map_delete_elem"),
+    Routine("perf_event_output", FW_BASE + 0x30, "perf_event_output"),
 )}
 BY_ADDRESS = {r.address: r for r in ROUTINES.values()}
 BY_HELPER = {r.helper: r for r in ROUTINES.values()}

@@ -6,8 +6,9 @@ The program is offloaded once per engine (check, lower, allocate); a program
 the card refuses cannot make an engine (XdpError with the driver's reason).
 Packets go to the ME's threads in turn, as the card's dispatcher would, so
 every thread's registers and LM area get used.  Map state lives in the shared
-MapStore; `last_stats` / `timing()` give the executor's counts and the
-throughput they imply.  Built from a state directory (state.py), the engine
+MapStore; `last_stats` is the executor's counts for the last packet, `traffic`
+their sums per verdict class over every packet run, and `estimate(card)` the
+card's rate for that traffic (card.py).  Built from a state directory (state.py), the engine
 checks the image against the one offloaded and saves the maps back on close().
 
 Offloading runs the verifier, which can take seconds on loops; reports are
@@ -23,7 +24,7 @@ from ..errors import XdpError
 from ..runtime.config import RuntimeConfig
 from ..runtime.contract import RunResult, XdpContext
 from ..runtime.maps import MapStore
-from . import timing
+from . import card
 from .executor import Executor
 from .offload import offload
 
@@ -66,7 +67,7 @@ class NfpEngine:
         self.executor = Executor(self.image, self.maps, self.config)
         self.next_thread = 0
         self.last_stats = None
-        self.totals = [0.0, 0.0, 0]  # issue cycles, wait cycles, packets
+        self.traffic = card.Traffic("the packets run on this engine")
 
     def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult:
         thread = self.next_thread
@@ -74,10 +75,8 @@ class NfpEngine:
         result, stats = self.executor.run(packet, ctx, thread)
         self.last_stats = stats
         self._last_queue = result.rx_queue
-        cost = timing.packet_cost(stats)
-        self.totals[0] += cost.issue
-        self.totals[1] += cost.wait
-        self.totals[2] += 1
+        events = sum(len(e.get("data", "")) // 2 for e in result.events) if result.events else 0
+        self.traffic.add(stats, result.verdict, len(packet), len(result.packet), events)
         return result
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
@@ -95,12 +94,11 @@ class NfpEngine:
         """The queue the last packet selected (a write to xdp_md.rx_queue_index), if any."""
         return getattr(self, "_last_queue", None)
 
-    def timing(self) -> dict:
-        """Cycles per packet and throughput over every packet run so far."""
-        issue, wait, count = self.totals
-        if not count:
-            return {}
-        return timing.throughput([timing.PacketCost(issue / count, wait / count)], self.image.contexts, count)
+    def estimate(self, card_name: str | None = None, description: str | None = None) -> dict:
+        """The card's rate for every packet run so far (card.estimate; {} before the first)."""
+        if description:
+            self.traffic.description = description
+        return card.estimate(self.traffic, card_name, self.image.contexts)
 
 
 def _offloaded_allocator(state_dir: str) -> str:

@@ -36,7 +36,7 @@ from ..runtime.contract import Fault, RunResult, XdpContext
 from ..runtime.helpers import Services
 from ..runtime.maps import MapStore
 from ..runtime.xdp import XdpBuffer
-from . import abi, firmware
+from . import abi, card, firmware
 from .image import (
     CTM_BASE,
     EMEM_BASE,
@@ -73,6 +73,7 @@ from .isa import (
 from .registers import MASK32, NONE, NN, Gpr, Imm, Lm, Operand, VReg, Xfer
 
 MAX_STEPS = 1_000_000
+BRANCH_STALL = int(card.constant("branch_stall"))
 
 
 class IsaViolation(InternalError):
@@ -189,6 +190,7 @@ class RunStats:
     mem: dict[str, int] = field(default_factory=dict)  # target -> commands
     fw: dict[str, int] = field(default_factory=dict)  # routine -> calls
     swaps: int = 0
+    stall: int = 0  # cycles lost to taken branches, less their filled defer slots (card.py)
 
     def count(self, table: dict[str, int], key: str) -> None:
         table[key] = table.get(key, 0) + 1
@@ -356,8 +358,11 @@ class Executor:
             elif insn.defer:
                 jump_at, jump_to = pc + insn.defer, taken
                 self.stats.defer_filled += insn.defer
+                self.stats.stall += max(0, BRANCH_STALL - insn.defer)
                 pc += 1
                 continue
+            else:
+                self.stats.stall += BRANCH_STALL
             self.stats.taken += 1
             while not base <= taken < end:
                 result = self._firmware(taken)

@@ -44,23 +44,21 @@ class Routine:
     address: int
     uses_key: bool = False
     uses_value: bool = False
-    returns: bool = True
-    cost: int = 0  # issue cycles of the routine itself [inv]
-    emem_trips: int = 0  # EMEM round trips it waits for (nfp-facts: lookup ~3)
+    returns: bool = True  # (its cost: card.py)
 
 
 ROUTINES = {
     r.name: r
     for r in (
-        Routine("map_lookup", FW_BASE + 0x00, uses_key=True, cost=30, emem_trips=3),
-        Routine("map_update", FW_BASE + 0x10, uses_key=True, uses_value=True, cost=40, emem_trips=4),
-        Routine("map_delete", FW_BASE + 0x20, uses_key=True, cost=35, emem_trips=3),
-        Routine("adjust_head", FW_BASE + 0x30, cost=14),
+        Routine("map_lookup", FW_BASE + 0x00, uses_key=True),
+        Routine("map_update", FW_BASE + 0x10, uses_key=True, uses_value=True),
+        Routine("map_delete", FW_BASE + 0x20, uses_key=True),
+        Routine("adjust_head", FW_BASE + 0x30),
         # bpf/jit.c: a program's only adjust_head, with a constant delta the firmware
         # guarantees room for, takes a 5-cycle path instead of the general 14-cycle one
-        Routine("adjust_head_fast", FW_BASE + 0x60, cost=5),
-        Routine("adjust_tail", FW_BASE + 0x40, cost=8),
-        Routine("exit", FW_BASE + 0x50, returns=False, cost=0),
+        Routine("adjust_head_fast", FW_BASE + 0x60),
+        Routine("adjust_tail", FW_BASE + 0x40),
+        Routine("exit", FW_BASE + 0x50, returns=False),
     )
 }
 BY_ADDRESS = {r.address: r for r in ROUTINES.values()}

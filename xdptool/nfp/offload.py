@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from ..elf.model import Program, ProgType
 from ..errors import XdpError
 from ..platform import nfp_driver as driver
-from . import firmware, timing
+from . import card as cards
+from . import firmware
 from .check import Reason, size_reasons, verifier_reasons
 from .flatten import flatten
 from .kernel_jit import build_kernel_image
@@ -66,12 +67,12 @@ def build_image(program: Program, contexts="auto", allocator: str = "kernel",
     return image, lowered.warnings
 
 
-def image_summary(image: Image, timing_doc: dict | None) -> dict:
+def image_summary(image: Image, estimate: dict | None) -> dict:
     """One image's figures for the side-by-side report."""
     return {"allocator": image.allocator, "instructions": len(image.insns), "contexts": image.contexts,
             "registers": image.stats["registers"], "registers_per_bank": image.regs_per_bank,
             "spills": image.spill_slots, "runs_on_card": image.allocator == "kernel",
-            "cycles_per_packet": timing_doc["cycles_per_packet"] if timing_doc else None}
+            "cycles_per_packet": estimate["cycles_per_packet"] if estimate else None}
 
 
 def _ipv4(proto: int, l4: bytes) -> bytes:
@@ -79,16 +80,19 @@ def _ipv4(proto: int, l4: bytes) -> bytes:
     return ip + l4
 
 
+DEFAULT_TRAFFIC = ("64-byte frames (60 B + FCS): IPv4 UDP, IPv4 TCP SYN and ARP in turn, on one port, "
+                   "the maps as offloaded")
+
+
 def sample_packets() -> list[bytes]:
-    """A few typical 64-byte frames for the throughput estimate (IPv4 UDP/TCP, IPv6 UDP, ARP)."""
+    """The default traffic of the estimate (DEFAULT_TRAFFIC): minimum-size frames, as the
+    published line-rate tests use (RFC 2544)."""
     eth = bytes.fromhex("020000000002" "020000000001")
     udp = struct.pack("!HHHH", 40000, 53, 8 + 18, 0) + bytes(18)
-    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 0x50, 0x02, 65535, 0, 0) + bytes(6)
-    ip6 = struct.pack("!IHBB16s16s", 0x60000000, len(udp), 17, 64, bytes(15) + b"\1", bytes(15) + b"\2") + udp
-    arp = bytes.fromhex("0001080006040001") + bytes(20) + bytes(18)
-    frames = [eth + b"\x08\x00" + _ipv4(17, udp), eth + b"\x08\x00" + _ipv4(6, tcp), eth + b"\x86\xdd" + ip6,
-              eth + b"\x08\x06" + arp]
-    return [f.ljust(64, b"\0")[:max(64, len(f))] for f in frames]
+    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 0x50, 0x02, 65535, 0, 0)
+    arp = bytes.fromhex("0001080006040001") + bytes(20)
+    frames = [eth + b"\x08\x00" + _ipv4(17, udp), eth + b"\x08\x00" + _ipv4(6, tcp), eth + b"\x08\x06" + arp]
+    return [f.ljust(60, b"\0")[:60] for f in frames]
 
 
 @dataclass
@@ -100,8 +104,8 @@ class OffloadReport:
     image: Image | None = None  # the chosen allocator's image: the listing, the state, nfp-emu
     kernel: Image | None = None  # the kernel JIT's image: what the firmware window is checked on
     what_if: Image | None = None  # our allocator's image, when built
-    timing: dict | None = None
-    timings: dict = field(default_factory=dict)  # allocator -> timing, for the side-by-side figures
+    estimate: dict | None = None  # card.estimate of the chosen image on the default traffic
+    estimates: dict = field(default_factory=dict)  # allocator -> estimate, for the side-by-side figures
     firmware: str = driver.DEFAULT_FIRMWARE.name
 
     def as_json(self) -> dict:
@@ -114,7 +118,7 @@ class OffloadReport:
             "image": ({"instructions": len(image.insns), "contexts": image.contexts,
                        "allocator": image.allocator, "runs_on_card": image.allocator == "kernel"}
                       if image else None),
-            "images": {i.allocator: image_summary(i, self.timings.get(i.allocator))
+            "images": {i.allocator: image_summary(i, self.estimates.get(i.allocator))
                        for i in (self.kernel, self.what_if) if i is not None},
             "mapping": image.allocator if image else None,
             "nfp_instructions": len(image.insns) if image else None,
@@ -129,7 +133,7 @@ class OffloadReport:
             "bank_fixups": image.stats.get("bank_fixups") if image else None,
             "baseline": ({"nfp_instructions": len(self.kernel.insns), "contexts": self.kernel.contexts,
                           "registers": self.kernel.stats["registers"]} if self.kernel else None),
-            "timing": self.timing,
+            "estimate": self.estimate,
             "firmware": self.firmware,
         }
         return doc
@@ -144,12 +148,12 @@ def _reasons(items: list[Refused]) -> list[Reason]:
 
 
 def offload(program: Program, contexts="auto", *, allocator: str = "kernel", compare: bool = True,
-            estimate: bool = True,
-            verify: bool = True, firmware=None) -> OffloadReport:
+            estimate: bool = True, verify: bool = True, firmware=None, card: str | None = None) -> OffloadReport:
     if contexts not in ("auto", "4", "8", 4, 8):
         raise XdpError(f"contexts must be auto, 4 or 8, not {contexts!r}")
     contexts = str(contexts)
     fw = driver.firmware_named(firmware)
+    profile = cards.card_named(card)  # a wrong name is bad input even for a refused program
     report = OffloadReport(program.name, False, firmware=fw.name)
     if program.type not in (ProgType.XDP, ProgType.UNSPEC):
         report.reasons.append(Reason(f"program type {program.type_name} cannot be offloaded (XDP only)"))
@@ -193,20 +197,22 @@ def offload(program: Program, contexts="auto", *, allocator: str = "kernel", com
     if estimate and report.offloaded:
         for other in (report.kernel, report.what_if):
             if other is not None:
-                report.timings[other.allocator] = estimate_timing(other, program)
-        report.timing = report.timings[report.image.allocator]
+                report.estimates[other.allocator] = estimate_default(other, program, profile)
+        report.estimate = report.estimates[report.image.allocator]
     return report
 
 
-def estimate_timing(image: Image, program: Program, packets: list[bytes] | None = None) -> dict:
-    """Run sample packets on a scratch copy of the maps and turn the counts into rates."""
+def estimate_default(image: Image, program: Program, card: cards.CardProfile,
+                     packets: list[bytes] | None = None) -> dict:
+    """The card's rate for `packets` (the default traffic) on a scratch copy of the maps."""
     from ..runtime.maps import MapStore
     from .executor import Executor
 
     store = MapStore.for_object(program.object) if program.object is not None else MapStore({})
     executor = Executor(image, store)
-    costs = []
+    traffic = cards.Traffic(DEFAULT_TRAFFIC if packets is None else f"{len(packets)} given packets")
     for index, packet in enumerate(packets or sample_packets()):
-        _, stats = executor.run(packet, thread=index % image.contexts)
-        costs.append(timing.packet_cost(stats))
-    return timing.throughput(costs, image.contexts)
+        result, stats = executor.run(packet, thread=index % image.contexts)
+        events = sum(len(e.get("data", "")) // 2 for e in result.events)
+        traffic.add(stats, result.verdict, len(packet), len(result.packet), events)
+    return cards.estimate(traffic, card, image.contexts)

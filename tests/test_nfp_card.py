@@ -1,0 +1,149 @@
+"""The card model (nfp/card.py) against the published figures and hand-computed stage rates.
+
+Published: XDP_DROP offloaded to an Agilio CX 2x10GbE runs at the 10 GbE line rate,
+14.88 Mpps of 64-byte frames (SOSCON 2019, DanielTimLee/soscon19_xdp); no NFP-4000
+CX port carries more than 59.52 Mpps of 64-byte frames (40 GbE).  The other
+expectations are computed here by hand from the constants' values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xdptool.cli.main import cli
+from xdptool.nfp import abi, card, firmware
+from xdptool.nfp.executor import RunStats
+
+PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
+
+
+def offload_json(name, *args, tmp_path):
+    result = CliRunner().invoke(cli, ["offload", str(PROGRAMS / f"{name}.o"), "--target", "nfp-emu",
+                                      "--state", str(tmp_path), "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_line_rates_of_64_byte_frames():
+    assert card.wire_bytes(60) == 84  # a 60-byte capture is a 64-byte frame: 84 bytes on the wire
+    assert card.wire_bytes(20) == 84  # runts are padded to the minimum frame
+    assert card.wire_bytes(1514) == 1538
+    rates = {name: round(card.line_rate_mpps(c), 2) for name, c in card.CARDS.items()}
+    assert rates == {"agilio-cx-2x10": 14.88, "agilio-cx-2x25": 37.2, "agilio-cx-1x40": 59.52}
+
+
+def test_drop_all_runs_at_the_published_10g_line_rate(tmp_path):
+    estimate = offload_json("drop_all", "--card", "agilio-cx-2x10", tmp_path=tmp_path)["estimate"]
+    assert estimate["mpps"] == estimate["line_rate_mpps"] == 14.88
+    assert estimate["bottleneck"] == "line_rate" and estimate["threads"] == 4
+    assert estimate["cycles_per_packet"] > 0 and set(estimate["verdicts"]) == {"XDP_DROP"}
+    assert "64-byte frames" in estimate["traffic"]  # the stated default traffic
+
+
+@pytest.mark.parametrize("name", sorted(card.CARDS))
+def test_no_port_carries_more_than_40g_line_rate(name, tmp_path):
+    for program in ("drop_all", "mac_swap", "port_blocklist"):
+        estimate = offload_json(program, "--card", name, tmp_path=tmp_path)["estimate"]
+        assert estimate["ports_loaded"] == 1 and estimate["mpps"] <= estimate["line_rate_mpps"] <= 59.52
+
+
+def test_pass_traffic_is_bound_by_pcie_where_the_link_is_short(tmp_path):
+    # port_blocklist with empty maps passes every default frame: 68 B (frame + prepend) to the host
+    # = 68 + 24 (one TLP) + 8 + 24 (descriptor) + 24 / 4 (freelist fetch) = 130 B on the link,
+    # whose 62.96 Gb/s less 5 % DLLPs carry 7.4765e9 B/s: 57.51 Mpps, under 40 GbE's 59.52
+    forty = offload_json("port_blocklist", "--card", "agilio-cx-1x40", tmp_path=tmp_path)["estimate"]
+    assert set(forty["verdicts"]) == {"XDP_PASS"}
+    assert forty["bottleneck"] == "pcie" and forty["mpps"] == round(62.96e9 / 8 * 0.95 / 130 / 1e6, 2) == 57.51
+    ten = offload_json("port_blocklist", "--card", "agilio-cx-2x10", tmp_path=tmp_path)["estimate"]
+    assert ten["bottleneck"] == "line_rate" and ten["all_ports"]["bottleneck"] == "line_rate"
+    both_25 = offload_json("port_blocklist", "--card", "agilio-cx-2x25", tmp_path=tmp_path)["estimate"]
+    assert both_25["bottleneck"] == "line_rate" and both_25["all_ports"] == {
+        "ports": 2, "mpps": 57.51, "bottleneck": "pcie", "line_rate_mpps": 74.4}
+
+
+def test_the_what_if_runs_its_own_contexts(tmp_path):
+    estimate = offload_json("mac_swap", "--allocator", "xdptool", tmp_path=tmp_path)["estimate"]
+    assert estimate["threads"] == 8 and set(estimate["verdicts"]) == {"XDP_TX"}
+
+
+def test_a_wrong_card_lists_the_profiles(tmp_path):
+    result = CliRunner().invoke(cli, ["offload", str(PROGRAMS / "drop_all.o"), "--card", "agilio-cx-9x9",
+                                      "--state", str(tmp_path)])
+    assert result.exit_code == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: unknown card 'agilio-cx-9x9'") and "Traceback" not in result.output
+    for name in card.CARDS:
+        assert name in line
+
+
+def stats(insns=10, **mem) -> RunStats:
+    return RunStats(insns=insns, mem=mem)
+
+
+def test_me_issue_and_memory_latency_bottlenecks():
+    # DROP: issue = insns + rx 40 + drop 10; wait = the rx CTM read 75 + commands x latency
+    busy = card.Traffic("hand-made")
+    busy.add(stats(insns=4000), "XDP_DROP", 60, 60)
+    doc = card.estimate(busy, "agilio-cx-2x10")
+    assert doc["bottleneck"] == "me_issue" and doc["cycles_per_packet"] == 4050
+    assert doc["mpps"] == round(50 * 800e6 / 4050 / 1e6, 2)
+    waiting = card.Traffic("hand-made")
+    waiting.add(stats(insns=10, emem=80), "XDP_DROP", 60, 60)
+    doc = card.estimate(waiting, "agilio-cx-2x10")
+    issue, wait = 10 + 40 + 10, 75 + 80 * 200
+    assert doc["bottleneck"] == "me_latency" and doc["cycles_per_packet"] == (issue + wait) / 4
+    assert doc["mpps"] == round(50 * 800e6 / ((issue + wait) / 4) / 1e6, 2)
+    # eight threads hide twice the latency: the same traffic is back under the line rate
+    assert card.estimate(waiting, "agilio-cx-2x10", threads=8)["bottleneck"] == "line_rate"
+
+
+def test_tx_of_grown_packets_is_bound_by_the_egress_port():
+    traffic = card.Traffic("encapsulated")
+    traffic.add(stats(), "XDP_TX", 60, 200)  # 84 B in, 224 B out on the same port
+    doc = card.estimate(traffic, "agilio-cx-2x10")
+    assert doc["bottleneck"] == "egress" and doc["mpps"] == round(10e9 / 8 / 224 / 1e6, 2)
+
+
+def test_verdict_classes_are_estimated_apart():
+    traffic = card.Traffic("mixed")
+    for _ in range(3):
+        traffic.add(stats(), "XDP_DROP", 60, 60)
+    traffic.add(stats(insns=40), "XDP_PASS", 60, 60)
+    doc = card.estimate(traffic, "agilio-cx-1x40")
+    assert doc["verdicts"]["XDP_DROP"]["share"] == 0.75 and doc["verdicts"]["XDP_PASS"]["packets"] == 1
+    # PASS alone: 40 + 40 + 60 issue, 75 + 150 wait
+    assert doc["verdicts"]["XDP_PASS"]["issue_cycles"] == 140 and doc["verdicts"]["XDP_PASS"]["wait_cycles"] == 225
+    assert doc["verdicts"]["XDP_PASS"]["bottleneck"] == "pcie"  # 57.51 < 59.52 when all traffic passes
+    assert doc["bottleneck"] == "line_rate"  # a quarter passing leaves PCIe room
+
+
+def test_every_constant_has_a_source_and_every_routine_a_cost():
+    for row in card.constants_table():
+        assert row["source"] and row["unit"], row
+    estimated = {row["name"] for row in card.constants_table() if row["estimate"]}
+    assert "rx_issue" in estimated and "clock_hz" not in estimated and "pcie_bps" not in estimated
+    names = set(abi.ROUTINES) | {n for n in firmware.ROUTINES if n != "exit"}
+    for name in names:
+        assert card.routine_cost(name)[0] > 0, name
+    assert card.routine_cost("map_lookup")[1] == 3  # nfp-facts: ~3 EMEM round trips
+
+
+def test_taken_branches_stall_less_their_defer_slots():
+    from xdptool.nfp.assembler import assemble
+    from xdptool.nfp.executor import Executor
+    from xdptool.nfp.image import Image, link
+    from xdptool.runtime.maps import MapStore
+
+    # three taken branches: no defer slot (3 cycles lost), one filled slot (2), three (0);
+    # the branch to the exit routine loses its 3 too
+    text = ("immed[gprA_1, 1]\n br[a]\n nop\na:\n br[b], defer[1]\n nop\n nop\nb:\n"
+            "alu[--, gprA_1, -, 1]\n beq[c], defer[3]\n nop\n nop\n nop\n nop\nc:\n"
+            "immed[gprA_0, 1]\n immed[gprB_0, 0]\n br[fw.exit]\n")
+    insns, labels = assemble(text)
+    link(insns, labels, firmware.SYMBOLS)
+    _, run_stats = Executor(Image(insns, labels, 8, 0, 0, []), MapStore({})).run(bytes(60))
+    assert run_stats.taken == 4 and run_stats.defer_filled == 4 and run_stats.stall == 3 + 2 + 0 + 3
