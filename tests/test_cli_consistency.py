@@ -192,6 +192,6 @@ def test_run_repeat_leaves_the_shown_result_alone():
 
 
 def test_run_repeat_a_runt_says_why_the_kernel_has_no_figure():
-    result = invoke("run", DROP_ALL, "--packet", "00" * 10, "--target", "vm", "--repeat", 5, "--json")
+    result = invoke("run", DROP_ALL, "--packet", "00" * 10, "--target", "vm", "--repeat", 5, "--json", "--run-runts")
     timing = json.loads(result.stdout)["repeat"]
     assert timing["kernel_ns_per_run"] is None and timing["kernel_note"]

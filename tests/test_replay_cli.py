@@ -127,8 +127,11 @@ def test_human_summary_calls_out_short_packets(tmp_path, blocklist_obj, fake_eng
     capture.write_bytes(classic([ether_frame(b"\x02"), b"\x02" * 9]))
     result = invoke("replay", blocklist_obj, capture)
     assert result.exit_code == 0, result.output
+    assert "replayed 1 packets" in result.stdout and "refused (runt)  1" in result.stdout
+    assert "1 frames under 14 bytes refused (records 1): BPF_PROG_TEST_RUN refuses frames that short" in result.stderr
+    result = invoke("replay", blocklist_obj, capture, "--run-runts")
     assert "replayed 2 packets" in result.stdout
-    assert "1 packets under 14 bytes (records 1): the kernel's test-run refuses packets under 14 bytes" in result.stderr
+    assert "1 frames under 14 bytes run (records 1, --run-runts)" in result.stderr
 
 
 @needs_clang
@@ -201,7 +204,7 @@ def test_replay_blocklist_verdicts_and_drop_counters(tmp_path, blocklist_obj, ta
     capture.write_bytes(classic(frames))
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
-    result = invoke("replay", blocklist_obj, capture, "--maps-in", maps, "--target", target, "--json")
+    result = invoke("replay", blocklist_obj, capture, "--maps-in", maps, "--target", target, "--json", "--run-runts")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     verdicts = [p["verdict"] for p in document["packets"]]

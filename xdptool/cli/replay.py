@@ -12,6 +12,8 @@ from ..runtime.engines import TARGETS
 from .console import err, fail, json_option, out, print_json, styled, warn
 
 TARGET_CHOICE = click.Choice(TARGETS)
+ETH_HLEN = 14  # the shortest frame the kernel's test-run takes (net/bpf/test_run.c: EINVAL below it)
+RUNT_REASON = "BPF_PROG_TEST_RUN refuses frames that short (EINVAL) and a NIC drops runts"
 PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print progress lines
 
 
@@ -28,11 +30,13 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
 @click.option("--trace", "trace_count", type=click.IntRange(min=0), default=0, metavar="N", help="Trace the first N packets on the vm engine.")
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
+@click.option("--run-runts", is_flag=True, help=f"Run frames under {ETH_HLEN} bytes too; by default they are refused and "
+              "counted, as BPF_PROG_TEST_RUN refuses them and a NIC drops runts (never run on the kernel).")
 @click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without OBJ).")
 @click.option("--force", is_flag=True, help="Let --out-dir/--maps-out replace files of another kind, or links (never an input).")
 def command(inputs, selectors, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
-            ifindex, rx_queue, compare_target, state_dir, force):  # fmt: skip
+            ifindex, rx_queue, compare_target, state_dir, force, run_runts):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program of OBJ (.o, or .c built first), or
     without OBJ through the program offloaded to the emulated NIC; map state carries
     across packets.  As `bpftool prog run PROG data_in FILE`: the program, then the data."""
@@ -71,7 +75,7 @@ def command(inputs, selectors, target, out_dir, maps_in, maps_out, as_json, as_j
     if trace_count:
         show_traces(chosen, capture, ctx, trace_count)
     if compare_target:
-        raise SystemExit(run_compare(chosen, compare_target, capture, ctx, as_json))
+        raise SystemExit(run_compare(chosen, compare_target, capture, ctx, as_json, run_runts))
 
     from ..replay.driver import replay
     from ..replay.outputs import JsonLinesSink, OutDirSink, RecordsSink
@@ -90,7 +94,7 @@ def command(inputs, selectors, target, out_dir, maps_in, maps_out, as_json, as_j
             with progress_reporter(len(capture), quiet=as_jsonl) as progress:
                 outcome = replay(
                     capture, engine, store, program_name=chosen.program.name, target=chosen.name,
-                    ctx=ctx, sinks=tuple(sinks), progress=progress,
+                    ctx=ctx, sinks=tuple(sinks), progress=progress, run_short=run_runts,
                 )  # fmt: skip
         finally:
             engine.close()
@@ -160,16 +164,17 @@ def replay_inputs(capture_path: str, chosen, obj_path: str | None, maps_in: str 
     return [capture_path, obj_path, built, maps_in]
 
 
-def run_compare(chosen, other: str, capture, ctx, as_json: bool) -> int:
+def run_compare(chosen, other: str, capture, ctx, as_json: bool, run_runts: bool = False) -> int:
     from ..replay.compare import Side, compare
 
     if other == chosen.name:
         fail(f"--compare {other} compares {other} with itself; choose another target")
     first = Side(chosen.name, chosen.make)
     second = Side(other, lambda: chosen.make(other))
-    result = compare(capture, first, second, ctx)
+    result = compare(capture, first, second, ctx, run_short=run_runts)
     if result.not_run and not as_json:
-        warn(f"{result.not_run} packets under 14 bytes left out: the kernel's test-run refuses them")
+        warn(f"{result.not_run} frames under {ETH_HLEN} bytes left out: {RUNT_REASON}"
+             + ("" if run_runts else " (--run-runts runs them where the kernel is not a side)"))
     if result.not_compared and not as_json:
         warn(f"not compared (the kernel does not report them): {', '.join(result.not_compared)}")
     if as_json:
@@ -264,6 +269,9 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
     for verdict, count in summary["verdicts"].items():
         if count:
             table.add_row(verdict, str(count))
+    refused = summary["short_packets"].get("not_run", 0)
+    if refused:
+        table.add_row("refused (runt)", str(refused))
     out.print(table)
     out.print(f"bytes in {summary['bytes_in']}, bytes out {summary['bytes_out']}", markup=False)
     for name, change in summary["map_changes"].items():
@@ -278,6 +286,12 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
     short = summary["short_packets"]
     if short["count"]:
         listed = ", ".join(map(str, short["first"]))
-        warn(f"{short['count']} packets under 14 bytes (records {listed}): {short['note']}")
+        if short.get("not_run"):
+            ran = short["count"] - short["not_run"]
+            warn(f"{short['not_run']} frames under {ETH_HLEN} bytes refused (records {listed}): {RUNT_REASON}"
+                 + (f"; {ran} run" if ran else "; --run-runts runs them" if summary["target"] != "kernel" else ""))
+        else:
+            warn(f"{short['count']} frames under {ETH_HLEN} bytes run (records {listed}, --run-runts): {RUNT_REASON}, "
+                 "so their results and map changes are not what a kernel would show")
     for path, count in summary.get("outputs", {}).items():
         out.print(f"wrote {count} packets to {path}", markup=False)

@@ -6,7 +6,7 @@ import click
 
 from ..errors import XdpError
 from .console import err, json_option, out, parse_hex, print_json, styled
-from .replay import TARGET_CHOICE, format_trace
+from .replay import ETH_HLEN, RUNT_REASON, TARGET_CHOICE, format_trace
 
 BYTES_PER_LINE = 16
 MAX_REPEAT = 100_000_000  # the kernel accepts any u32; this keeps a typo from running for hours
@@ -24,10 +24,13 @@ MAX_REPEAT = 100_000_000  # the kernel accepts any u32; this keeps a typo from r
                    "kernel's own figure for the same program (BPF_PROG_TEST_RUN repeat N, as `bpftool prog run "
                    "... repeat N`) where the kernel is reachable.")
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON).")
+@click.option("--run-runts", is_flag=True, help=f"Run a frame under {ETH_HLEN} bytes; by default it is refused, as "
+              "BPF_PROG_TEST_RUN refuses it and a NIC drops runts.")
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
 @json_option()
-def command(obj_path, packet_hex, scapy_expr, selector, target, trace, repeat, maps_in, ifindex, rx_queue, as_json):
+def command(obj_path, packet_hex, scapy_expr, selector, target, trace, repeat, maps_in, run_runts, ifindex, rx_queue,
+            as_json):
     """Run one packet through a program in OBJ and show what it did to the packet."""
     from ..packets import scapy_bytes
     from ..runtime.target import program_target
@@ -36,6 +39,9 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, repeat, m
     if (packet_hex is None) == (scapy_expr is None):
         raise XdpError("give the packet with exactly one of --packet HEX or --scapy EXPR")
     packet = parse_hex(packet_hex, "--packet", shown=40) if packet_hex is not None else scapy_bytes(scapy_expr)
+    if len(packet) < ETH_HLEN and not run_runts:
+        raise XdpError(f"the packet is {len(packet)} bytes, under the {ETH_HLEN}-byte Ethernet header: refused, as "
+                       f"{RUNT_REASON}; --run-runts runs it anyway")
     chosen = program_target(obj_path, selector, target, maps_in)
     ctx = XdpContext(ingress_ifindex=ifindex, rx_queue_index=rx_queue)
     engine, store = chosen.make()

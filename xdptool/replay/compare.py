@@ -114,13 +114,15 @@ def compare(
     second: Side,
     ctx: XdpContext | None = None,
     chunk_packets: int = CHUNK_PACKETS,
+    run_short: bool = True,
 ) -> Comparison:
+    """Both sides over the capture in lockstep; run_short=False leaves runts out on both."""
     check_linktype(capture)
     file_packets = len(capture)
     ctx = ctx or XdpContext()
     sides = [side.make() for side in (first, second)]
     runners = [chunk_runner(engine) for engine, _ in sides]
-    capture = runnable(capture, *(engine for engine, _ in sides))
+    capture = runnable(capture, *(engine for engine, _ in sides), run_short=run_short)
     skip = frozenset().union(*(UNREPORTED_FIELDS.get(getattr(engine, "name", ""), set()) for engine, _ in sides))
     differing: set[int] = set()
     kept: list[Mismatch] = []

@@ -40,9 +40,11 @@ def check_linktype(capture: Capture) -> None:
         raise XdpError(f"{capture.path}: {found}; XDP replays need Ethernet captures (link type 1, DLT_EN10MB)")
 
 
-def runnable(capture: Capture, *engines) -> Capture:
-    """The packets every one of `engines` accepts (all but runts on the kernel)."""
-    if any(getattr(engine, "name", None) in REFUSES_SHORT_PACKETS for engine in engines):
+def runnable(capture: Capture, *engines, run_short: bool = True) -> Capture:
+    """The packets every one of `engines` accepts (all but runts on the kernel); with
+    run_short=False runts are left out on every engine, as a NIC drops them and the
+    kernel's test-run refuses them (the CLI's default: `--run-runts` runs them)."""
+    if not run_short or any(getattr(engine, "name", None) in REFUSES_SHORT_PACKETS for engine in engines):
         return capture.without_short()
     return capture
 
@@ -124,10 +126,12 @@ def replay(
     sinks: tuple = (),
     progress: Progress | None = None,
     chunk_packets: int = CHUNK_PACKETS,
+    run_short: bool = True,
 ) -> ReplayOutcome:
-    """Run every packet of `capture` through `engine` in order; feed each chunk to `sinks`."""
+    """Run every packet of `capture` through `engine` in order; feed each chunk to `sinks`.
+    run_short=False leaves packets under 14 bytes out (counted in the summary)."""
     check_linktype(capture)
-    run_capture = runnable(capture, engine)
+    run_capture = runnable(capture, engine, run_short=run_short)
     before = maps.dump()
     summary = SummaryBuilder(capture, program_name, target, run_capture)
     started = time.perf_counter()
