@@ -188,8 +188,8 @@ out:
 
 
 def test_a_key_at_a_variable_stack_offset_is_refused():
-    body = "r3 = *(u32 *)(r6 + 16)\n r3 &= 4\n r2 -= r3"  # rx_queue_index & 4: fp-8 or fp-12 (refused first)
-    program = lookup(8, body)
+    body = "r3 = *(u32 *)(r6 + 16)\n r3 &= 4\n r2 += r3"  # rx_queue_index & 4: fp-12 or fp-8 (the kernel refuses r2 -= r3)
+    program = lookup(12, body)
     assert analyze(program, "linux").accepted
     assert analyze(program, "nfp").error.first_line == "map_lookup: variable pointer"
 

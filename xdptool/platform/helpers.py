@@ -67,6 +67,7 @@ class Helper:
     ret: Ret = Ret.INTEGER
     changes_pkt_data: bool = False
     gpl_only: bool = False
+    writes_map: bool = False  # changes the map itself: refused on BPF_F_RDONLY_PROG maps (record_func_map)
     unsupported: str | None = None  # why xdptool's verifier cannot check calls to it
     nfp: "NfpCall | None" = None  # how the nfp driver accepts it; None: "unsupported function id"
 
@@ -167,6 +168,7 @@ _XDP_PROTOS = [
 
 _GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_kernel_str", "perf_event_output"}
 _CHANGES_PKT_DATA = {"xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail"}
+_WRITES_MAP = {"map_update_elem", "map_delete_elem", "map_push_elem", "map_pop_elem"}
 
 # XDP may call these, but checking them needs machinery xdptool's verifier lacks.
 _XDP_UNSUPPORTED = {
@@ -207,7 +209,8 @@ def _build() -> dict[int, Helper]:
         name, args, *ret = entry
         table[HELPER_ID[name]] = Helper(
             HELPER_ID[name], name, args, ret[0] if ret else Ret.INTEGER,
-            changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY, nfp=_NFP_CALLS.get(name),
+            changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY, writes_map=name in _WRITES_MAP,
+            nfp=_NFP_CALLS.get(name),
         )
     for name, why in _XDP_UNSUPPORTED.items():
         table[HELPER_ID[name]] = Helper(HELPER_ID[name], name, unsupported=why)

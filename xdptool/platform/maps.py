@@ -55,3 +55,17 @@ class MapType(enum.IntEnum):
 
 
 PERCPU_MAP_TYPES = {MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH}
+
+# map_flags bits that limit what the program (not user space) may do with the values
+# (uapi/linux/bpf.h; bpf_map_flags_to_cap: with RDONLY_PROG it may only read, with
+# WRONLY_PROG only write).
+BPF_F_RDONLY_PROG = 1 << 7
+BPF_F_WRONLY_PROG = 1 << 8
+
+
+def map_prog_can_write(mapdef) -> bool:
+    return not (mapdef.readonly or mapdef.flags & BPF_F_RDONLY_PROG)
+
+
+def map_prog_can_read(mapdef) -> bool:
+    return mapdef.flags & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG) != BPF_F_WRONLY_PROG

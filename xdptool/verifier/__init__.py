@@ -7,8 +7,9 @@ per-instruction facts the NFP lowering uses.  Modules: `tnum` and `scalar`
 frames; shared copy-on-write), `helpers` (prototypes), `profiles` (linux,
 unprivileged, nfp), `cfg` (structural checks, liveness), `checker` (the
 interpreter), `fastpath` (instructions on constants), `pruning`, `precision`
-(which scalars must match when pruning), `facts`, `log`; `native` picks
-compiled or interpreted forms of the hot modules.
+(which scalars must match when pruning), `subprogs` (global functions, checked on
+their own), `facts`, `log`; `native` picks compiled or interpreted forms of the hot
+modules.
 """
 
 from __future__ import annotations

@@ -19,20 +19,24 @@ from .facts import record
 from .fastpath import decode_cond_jmp, specialise
 from ..platform.helpers import Arg, Helper, Ret, helper_name, map_func_compatible
 from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, XDP_KFUNCS
-from .log import align_comment, format_frame, kernel_insn_text
+from ..platform.maps import map_prog_can_read, map_prog_can_write
+from .log import align_comment, format_frame, kernel_insn_text, unum
 from .profiles import Profile
 from .result import Reject
+from .subprogs import ArgKind, GlobalArg, GlobalFunc, global_funcs
 from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, truncate
 from ..platform.ctx import CtxKind, attach_of, readable as ctx_readable
 from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, State
 from .tnum import U32, Tnum
+from .tnum import UNKNOWN as TNUM_UNKNOWN
 from .codes import (
     ALU, ALU64, MODE_MEMSX, OP_JCOND, STX, X,
     OP_ADD, OP_AND, OP_ARSH, OP_CALL, OP_DIV, OP_END, OP_EXIT, OP_JA, OP_JEQ, OP_JGE, OP_JGT, OP_JLE, OP_JLT, OP_JNE,
     OP_LSH, OP_MOD, OP_MOV, OP_MUL, OP_NEG, OP_OR, OP_RSH, OP_SUB, OP_XOR,
 )
 from .state import (
-    T_CTX, T_FUNC, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MEM, T_NOT_INIT, T_PKT, T_PKT_END,
+    T_CTX, T_FUNC, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MEM, T_MEM_OR_NULL, T_NOT_INIT, T_PKT,
+    T_PKT_END, T_RINGBUF_MEM,
     T_PKT_META, T_SCALAR, T_STACK,
 )
 
@@ -62,7 +66,7 @@ EXPECTED = {
     Arg.CONST_ALLOC_SIZE: ("scalar", {T_SCALAR}),
     Arg.CALLBACK: ("func", {T_FUNC}),
 }
-MEM_REG_TYPES = {T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM}
+MEM_REG_TYPES = {T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM, T_RINGBUF_MEM}
 for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM, Arg.FIXED_MEM4):
     EXPECTED[_arg] = (MEM_TYPES, MEM_REG_TYPES)
 
@@ -115,6 +119,8 @@ class Checker:
         # state that differs in any value.
         self.relax_imprecise = not collect_facts
         self.observed = precision.Observed()
+        self.global_funcs: dict = {}  # start pc -> subprogs.GlobalFunc
+        self.called_globals: set[int] = set()  # global functions a walked path called
         self._precision: precision.Precision | None = None  # built at the first comparison
         clear_caches()
 
@@ -127,12 +133,9 @@ class Checker:
         rules = self.profile.rules
         if rules is not None:
             rules.check_program(self)
+        self.global_funcs = global_funcs(self.program, self.cfg.subprog_starts)
         frame = Frame()
         frame.regs[1] = Reg.pointer(T_CTX)
-        self.state = State([frame])
-        log_level, collect_facts = self.log_level, self.collect_facts
-        if log_level:
-            self.lines.append(f"0: {format_frame(frame)}")
         by_class = self.handlers_by_class()
         # pc -> (instruction, its handler, the slot after it, a prune point?), a list by slot
         steps: list = [None] * self.cfg.slots
@@ -141,9 +144,56 @@ class Checker:
             pc = row[PC]
             steps[pc] = (insn, specialise(self, insn, self.general_handler(insn, by_class)),
                          pc + (2 if row[CODE] == codes.LD_IMM64 else 1), pc in prune_points)
+        self._walk(steps, State([frame]), 0)
+        self._check_global_funcs(steps)
+        if rules is not None:
+            rules.check_finish(self)  # bpf_prog_offload_finalize runs before check_max_stack_depth
+        self._check_stack_depth()
+        if rules is not None:
+            rules.check_translate(self)  # the device JIT, after verification
+
+    def _check_global_funcs(self, steps: list) -> None:
+        """do_check_subprogs: each global function a verified path called, checked on its
+        own from its prototype, in subprogram order, until no new one was called."""
+        verified = set()
+        while True:
+            due = [f for start, f in sorted(self.global_funcs.items())
+                   if start in self.called_globals and start not in verified]
+            if not due:
+                return
+            for func in due:
+                verified.add(func.start)
+                if self.log_level:
+                    self.lines.append(f"Validating {func.name}() func#{func.index}...")
+                frame = Frame(0, -1, func.index)
+                for regno, arg in enumerate(func.args, 1):
+                    frame.regs[regno] = self._global_arg_reg(arg)
+                self._walk(steps, State([frame]), func.start)
+                if self.log_level:
+                    self.lines.append(f"Func#{func.index} ('{func.name}') is safe for any args that match its prototype")
+
+    def _global_arg_reg(self, arg: GlobalArg) -> Reg:
+        """The register a global function starts with for one argument (do_check_common)."""
+        if arg.kind is ArgKind.CTX:
+            return Reg.pointer(T_CTX)
+        if arg.kind is ArgKind.SCALAR:
+            return Reg.shared_unknown()
+        reg = Reg.pointer(T_MEM_OR_NULL if arg.nullable else T_MEM, id=self.new_id())
+        reg.mem_size = arg.size
+        return reg
+
+    def _walk(self, steps: list, state: State, pc: int) -> None:
+        """do_check from `pc` with `state` until every path ended (at the final exit or
+        pruned); explored states are the walk's own (free_states after each function)."""
+        self.state = state
+        self.done, self.active, self.pending, self.head = {}, {}, [], None
+        self.last_checkpoint = (self.jmps, self.processed)
+        rules = self.profile.rules
+        log_level, collect_facts = self.log_level, self.collect_facts
+        if log_level:
+            self.lines.append(f"{pc}: {format_frame(state.cur)}")
         visit, pop, end_path = self._visit, self._pop, self._end_path
         per_insn_checks = collect_facts or rules is not None or log_level
-        pc = 0
         try:
             while True:
                 insn, handler, after, prune_point = steps[pc]
@@ -180,11 +230,6 @@ class Checker:
             if reject.pc is None:
                 reject.pc = pc
             raise
-        if rules is not None:
-            rules.check_finish(self)  # bpf_prog_offload_finalize runs before check_max_stack_depth
-        self._check_stack_depth()
-        if rules is not None:
-            rules.check_translate(self)  # the device JIT, after verification
 
     def _add_kfunc_calls(self) -> None:
         """add_kfunc_call, before any other pass: kfuncs are for GPL-compatible programs only,
@@ -478,7 +523,7 @@ class Checker:
         if op == OP_SUB:
             if dst is off:
                 raise Reject(f"R{d} tried to subtract pointer from scalar")
-            if ptr.type is T_STACK and not known and not self.profile.allow_ptr_leaks:
+            if ptr.type is T_STACK:  # whatever the privileges (adjust_ptr_min_max_vals, BPF_SUB)
                 raise Reject(f"R{d} subtraction from stack pointer prohibited")
         sign = 1 if op == OP_ADD else -1
         if known and -(1 << 31) <= ptr.off + sign * off.smin < (1 << 31):
@@ -514,8 +559,9 @@ class Checker:
         if base.type is T_STACK and insn.src != 10:
             self.observed.stack_via_pointer_at(insn.pc)
         size = SIZE_OF_CODE[insn.code & 0x18]
-        value = self.mem_access(insn.src, base, insn.off, size, write=False)
-        if insn.code & 0xE0 == MODE_MEMSX:
+        is_ldsx = insn.code & 0xE0 == MODE_MEMSX
+        value = self.mem_access(insn.src, base, insn.off, size, write=False, is_ldsx=is_ldsx)
+        if is_ldsx:
             value = value.copy()
             sign_extend(value, size * 8, 64)
         self.write_reg(insn.dst, value)
@@ -547,20 +593,24 @@ class Checker:
         if base.type in (T_CTX, T_PKT, T_PKT_META):
             raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not allowed")
         size = SIZE_OF_CODE[insn.code & 0x18]
-        self.mem_access(insn.dst, base, insn.off, size, write=False)
-        self.mem_access(insn.dst, base, insn.off, size, write=True, value=Reg.shared_unknown())
+        self.mem_access(insn.dst, base, insn.off, size, write=False, strict=True)
+        self.mem_access(insn.dst, base, insn.off, size, write=True, value=Reg.shared_unknown(), strict=True)
         if insn.imm & AtomicOp.FETCH:
             self.write_reg(0 if insn.imm == AtomicOp.CMPXCHG else insn.src, Reg.shared_unknown(size))
 
     def mem_access(self, regno: int, base: Reg, off: int, size: int, *, write: bool,
-                   value: Reg | None = None, value_regno: int | None = None) -> Reg | None:
-        """check_mem_access: a load (returns the loaded register) or a store through `base`."""
+                   value: Reg | None = None, value_regno: int | None = None, is_ldsx: bool = False,
+                   strict: bool = False) -> Reg | None:
+        """check_mem_access: a load (returns the loaded register) or a store through `base`;
+        `strict`: alignment is checked whatever the pointer (atomics: strict_alignment_once)."""
         t = base.type
         if t is T_STACK:
             return self._stack_access(regno, base, off, size, write, value, value_regno)
         total = off + base.off
+        if strict and size > 1 and t in _ALIGN_DESC and not base.var_off.add(Tnum.const(total)).is_aligned(size):
+            raise Reject(f"misaligned {_ALIGN_DESC[t]}access off {_tnum_text(base.var_off)}+{base.off}+{off} size {size}")
         if t is T_CTX:
-            return self._ctx_access(regno, base, total, size, write, value)
+            return self._ctx_access(regno, base, total, size, write, value, is_ldsx)
         if t.is_pkt:
             if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
                 raise Reject(f"R{value_regno} leaks addr into packet")
@@ -568,13 +618,12 @@ class Checker:
         elif t is T_MAP_VALUE:
             if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
                 raise Reject(f"R{value_regno} leaks addr into map")
-            if write and base.map.readonly:
-                raise Reject(f"write into map forbidden, value_size={base.map.value_size} off={total} size={size}")
+            _check_map_access_type(base.map, total, size, write)
             self.check_region_access(regno, base, total, size, base.map.value_size)
             if not write:
                 return self._map_read(base, total, size)
-        elif t in (T_MEM, T_MAP_KEY):
-            limit = base.mem_size if t is T_MEM else base.map.key_size
+        elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
+            limit = base.map.key_size if t is T_MAP_KEY else base.mem_size
             self.check_region_access(regno, base, total, size, limit)
         else:
             raise Reject(f"R{regno} invalid mem access '{t.value}'")
@@ -592,7 +641,8 @@ class Checker:
                 return Reg.shared_const(int.from_bytes(chunk, "little"))
         return Reg.shared_unknown(size)
 
-    def _ctx_access(self, regno: int, base: Reg, off: int, size: int, write: bool, value: Reg | None) -> Reg | None:
+    def _ctx_access(self, regno: int, base: Reg, off: int, size: int, write: bool, value: Reg | None,
+                    is_ldsx: bool = False) -> Reg | None:
         if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject(f"R{regno} leaks addr into ctx")
         if base.off < 0:
@@ -602,6 +652,8 @@ class Checker:
         if not base.is_const or base.const_value:
             raise Reject(f"variable ctx access var_off={base.var_off} disallowed")
         field = self.profile.ctx_writable(off, size) if write else ctx_readable(off, size, self.attach)
+        if field is not None and is_ldsx and CTX_KIND_TYPES[field.kind] is not None:
+            field = None  # xdp_is_valid_access: no sign-extending load of data, data_meta, data_end
         if field is None:
             raise Reject(f"invalid bpf_context access off={off} size={size}")
         if write:
@@ -895,6 +947,8 @@ class Checker:
             return callee.callsite + 1
         if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject("R0 leaks addr as return value")
+        if state.frames[0].subprog and r0.type is not T_SCALAR:  # a global function's own walk
+            raise Reject(f"At subprogram exit the register R0 is not a scalar value ({r0.type.value})")
         return END
 
     def _may_goto(self, insn: Instruction) -> int:
@@ -935,7 +989,73 @@ class Checker:
                     and o is not c and o.key() != c.key()):
                 frame.slot(spi).spilled = Reg.shared_unknown()
 
+    def _global_call(self, insn: Instruction, func: GlobalFunc) -> int:
+        """check_func_call of a global function: the caller's registers must fit its prototype
+        (btf_check_func_arg_match); it is checked on its own later, and returns a scalar."""
+        try:
+            if func.args is None:
+                raise Reject(func.error)
+            for regno, arg in enumerate(func.args, 1):
+                self._check_global_arg(regno, arg)
+        except Reject as reject:
+            raise Reject(f"{reject.message}\nCaller passes invalid args into func#{func.index} ('{func.name}')")
+        if self.log_level:
+            self.lines.append(f"Func#{func.index} ('{func.name}') is global and assumed valid.")
+        self.called_globals.add(func.start)
+        regs = self.state.regs
+        for r in range(0, 6):
+            regs[r] = NOT_INIT
+            self.scratched.add(r)
+        regs[0] = Reg.shared_unknown()
+        return insn.pc + 1
+
+    def _check_global_arg(self, regno: int, arg: GlobalArg) -> None:
+        reg = self.state.regs[regno]  # not read_reg: the kernel does not ask for an initialised register
+        self.scratched.add(regno)
+        if arg.kind is ArgKind.SCALAR:
+            if reg.type is not T_SCALAR:
+                raise Reject(f"R{regno} is not a scalar")
+            return
+        self._check_arg_reg_off(regno, reg)
+        if arg.kind is ArgKind.CTX:
+            if reg.type is not T_CTX:
+                raise Reject(f"arg#{regno - 1} expects pointer to ctx")
+            return
+        # check_mem_reg: NULL passes; else the memory must be readable and writable
+        if reg.is_scalar and reg.is_const and reg.const_value == 0:
+            return
+        mem = _not_null(reg) if reg.type.maybe_null else reg
+        if mem.type not in MEM_REG_TYPES:
+            raise Reject(f"R{regno} type={mem.type.value} expected=fp")
+        self.helper_mem_access(regno, mem, arg.size, write=False, zero_ok=True)
+        if mem.type is T_MAP_KEY:
+            raise Reject(f"R{regno} cannot write into map_key")
+        if mem.type is T_MAP_VALUE:
+            _check_map_access_type(mem.map, mem.off, arg.size, True)
+        if reg.type.maybe_null and not arg.nullable:
+            raise Reject(f"arg#{regno - 1} is expected to be non-NULL")
+
+    def _check_arg_reg_off(self, regno: int, reg: Reg, release: bool = False) -> None:
+        """check_func_arg_reg_off: a pointer passed on must be unmodified, except those whose
+        offsets the callee checks; one passed to a release function unmodified in any case."""
+        t = reg.type
+        if release:
+            if reg.off:
+                raise Reject(f"R{regno} must have zero offset when passed to release func or trusted arg to kfunc")
+        elif t in _OFF_OK_TYPES:
+            return
+        if reg.off < 0:
+            raise Reject(f"negative offset {t.value} ptr R{regno} off={reg.off} disallowed")
+        if reg.off:
+            raise Reject(f"dereference of modified {t.value} ptr R{regno} off={reg.off} disallowed")
+        var_off = TNUM_UNKNOWN if t is T_NOT_INIT else reg.var_off  # an uninitialised register is unknown
+        if var_off.mask or var_off.value:
+            raise Reject(f"variable {t.value} access var_off={_tnum_text(var_off)} disallowed")
+
     def _local_call(self, insn: Instruction) -> int:
+        func = self.global_funcs.get(insn.target)
+        if func is not None:
+            return self._global_call(insn, func)
         state = self.state
         if len(state.frames) >= MAX_CALL_FRAMES:
             raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep")
@@ -1046,6 +1166,8 @@ class Checker:
         for index, arg in enumerate(helper.args):
             self._check_arg(helper, index + 1, arg, meta)
         mapdef = meta["map"]
+        if mapdef is not None and helper.writes_map and not map_prog_can_write(mapdef):
+            raise Reject("write into map forbidden")  # record_func_map
         if mapdef is not None and not map_func_compatible(mapdef.type, func_id):
             raise Reject(f"cannot pass map_type {int(mapdef.type)} into func {helper.full_name}#{func_id}")
         if helper.name == "loop":
@@ -1158,11 +1280,10 @@ class Checker:
         elif t.is_pkt:
             self.check_packet_access(regno, reg, reg.off, size, zero_ok)
         elif t is T_MAP_VALUE:
-            if write and reg.map.readonly:
-                raise Reject(f"write into map forbidden, value_size={reg.map.value_size} off={reg.off} size={size}")
+            _check_map_access_type(reg.map, reg.off, size, write)
             self.check_region_access(regno, reg, reg.off, size, reg.map.value_size, zero_ok)
-        elif t in (T_MEM, T_MAP_KEY):
-            limit = reg.mem_size if t is T_MEM else reg.map.key_size
+        elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
+            limit = reg.map.key_size if t is T_MAP_KEY else reg.mem_size
             self.check_region_access(regno, reg, reg.off, size, limit, zero_ok)
 
     # -- after the walk -------------------------------------------------------------------------
@@ -1195,6 +1316,27 @@ def _add_variable(result: Reg, ptr: Reg, off: Reg, sign: int) -> None:
         scalar_alu(result, OP_SUB, off, True)
 
 
+# check_ptr_alignment's names of the pointers whose alignment a strict access checks (the
+# stack's is checked on every access, packets cannot take atomics)
+_OFF_OK_TYPES = frozenset({T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM, T_RINGBUF_MEM, T_SCALAR})
+_ALIGN_DESC = {T_MAP_KEY: "key ", T_MAP_VALUE: "value ", T_CTX: "context ", T_MEM: "", T_RINGBUF_MEM: ""}
+
+
+def _tnum_text(t: Tnum) -> str:
+    """tnum_strn: a constant in decimal (hex when large), else (value; mask)."""
+    if not t.mask:
+        return unum(t.value)
+    return str(t)
+
+
+def _check_map_access_type(mapdef, off: int, size: int, write: bool) -> None:
+    """check_map_access_type: what bpf_map_flags_to_cap lets the program do with the values."""
+    if write and not map_prog_can_write(mapdef):
+        raise Reject(f"write into map forbidden, value_size={mapdef.value_size} off={off} size={size}")
+    if not write and not map_prog_can_read(mapdef):
+        raise Reject(f"read from map forbidden, value_size={mapdef.value_size} off={off} size={size}")
+
+
 def _gpl_compatible(license: str) -> bool:
     return license in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL")
 
@@ -1202,7 +1344,7 @@ def _gpl_compatible(license: str) -> bool:
 _PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
 # Pointers a comparison with 0 decides (kernel reg_not_null, Linux 6.18): packet, stack
 # and ctx pointers are not among them, so both sides of `if r1 != 0` are explored.
-_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_MAP_PTR})
+_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR})
 
 
 def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:

@@ -32,7 +32,8 @@ U64 = 0xFFFFFFFFFFFFFFFF
 KERNEL_REG_TYPE = {
     RegType.NOT_INIT: 0, RegType.SCALAR: 1, RegType.CTX: 2, RegType.MAP_PTR: 3, RegType.MAP_VALUE: 4,
     RegType.MAP_KEY: 5, RegType.STACK: driver.PTR_TO_STACK, RegType.PKT_META: 7, RegType.PKT: 8,
-    RegType.PKT_END: 9, RegType.MEM: 17 | 1 << 10, RegType.MEM_OR_NULL: 17 | 1 << 10 | 1 << 8,
+    RegType.PKT_END: 9, RegType.MEM: 17, RegType.MEM_OR_NULL: 17 | 1 << 8,
+    RegType.RINGBUF_MEM: 17 | 1 << 10, RegType.RINGBUF_MEM_OR_NULL: 17 | 1 << 10 | 1 << 8,
     RegType.FUNC: 20, RegType.MAP_VALUE_OR_NULL: 4 | 1 << 8,
 }
 _MEMORY = (RegType.CTX, RegType.STACK, RegType.MAP_VALUE, RegType.PKT)  # nfp_bpf_check_ptr

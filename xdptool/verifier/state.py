@@ -46,8 +46,10 @@ class RegType(enum.Enum):
     PKT = ("pkt", True, True)
     PKT_META = ("pkt_meta", True, True)
     PKT_END = ("pkt_end",)
-    MEM = ("mem",)  # ringbuf_reserve result after the null check
-    MEM_OR_NULL = ("ringbuf_mem_or_null", True, False, True)
+    MEM = ("mem",)  # mem_size bytes (a global function's pointer argument)
+    MEM_OR_NULL = ("mem_or_null", True, False, True)
+    RINGBUF_MEM = ("ringbuf_mem",)  # a ringbuf_reserve record after the null check
+    RINGBUF_MEM_OR_NULL = ("ringbuf_mem_or_null", True, False, True)
     FUNC = ("func",)  # address of a subprogram (bpf_loop callbacks); `off` is its first slot
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
@@ -59,13 +61,15 @@ T_NOT_INIT, T_SCALAR, T_CTX, T_MAP_PTR = RegType.NOT_INIT, RegType.SCALAR, RegTy
 T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MAP_KEY, T_STACK = RegType.MAP_VALUE, RegType.MAP_VALUE_OR_NULL, RegType.MAP_KEY, RegType.STACK
 T_PKT, T_PKT_META, T_PKT_END, T_MEM = RegType.PKT, RegType.PKT_META, RegType.PKT_END, RegType.MEM
 T_MEM_OR_NULL, T_FUNC = RegType.MEM_OR_NULL, RegType.FUNC
+T_RINGBUF_MEM, T_RINGBUF_MEM_OR_NULL = RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL
 
 POINTER_TYPES = frozenset(t for t in RegType if t.is_pointer)
 PKT_TYPES = frozenset(t for t in RegType if t.is_pkt)
 MAYBE_NULL_TYPES = frozenset(t for t in RegType if t.maybe_null)
 
 
-NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM}
+NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM,
+               RegType.RINGBUF_MEM_OR_NULL: RegType.RINGBUF_MEM}
 
 
 class Reg(Bounds):

@@ -1,0 +1,25 @@
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* BPF_F_RDONLY_PROG: the program may read the values, not write them */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__type(key, __u32);
+	__type(value, __u64);
+} config SEC(".maps");
+
+SEC("xdp")
+int prog(struct xdp_md *ctx)
+{
+	__u32 key = 0;
+	__u64 *value = bpf_map_lookup_elem(&config, &key);
+
+	if (!value)
+		return XDP_PASS;
+	*value = 1;
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";
