@@ -21,8 +21,13 @@ from xdptool.nfp.executor import RunStats
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 
 
-def offload_json(name, *args, tmp_path):
-    result = CliRunner().invoke(cli, ["offload", str(PROGRAMS / f"{name}.o"), "--target", "nfp-emu",
+@pytest.fixture(scope="module")
+def objects(built_examples):
+    return built_examples
+
+
+def offload_json(objects, name, *args, tmp_path):
+    result = CliRunner().invoke(cli, ["offload", str(objects[name]), "--target", "nfp-emu",
                                       "--state", str(tmp_path), "--json", *args])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -36,8 +41,8 @@ def test_line_rates_of_64_byte_frames():
     assert rates == {"agilio-cx-2x10": 14.88, "agilio-cx-2x25": 37.2, "agilio-cx-1x40": 59.52}
 
 
-def test_drop_all_runs_at_the_published_10g_line_rate(tmp_path):
-    estimate = offload_json("drop_all", "--card", "agilio-cx-2x10", tmp_path=tmp_path)["estimate"]
+def test_drop_all_runs_at_the_published_10g_line_rate(objects, tmp_path):
+    estimate = offload_json(objects, "drop_all", "--card", "agilio-cx-2x10", tmp_path=tmp_path)["estimate"]
     assert estimate["mpps"] == estimate["line_rate_mpps"] == 14.88
     assert estimate["bottleneck"] == "line_rate" and estimate["threads"] == 4
     assert estimate["cycles_per_packet"] > 0 and set(estimate["verdicts"]) == {"XDP_DROP"}
@@ -45,33 +50,33 @@ def test_drop_all_runs_at_the_published_10g_line_rate(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(card.CARDS))
-def test_no_port_carries_more_than_40g_line_rate(name, tmp_path):
+def test_no_port_carries_more_than_40g_line_rate(name, objects, tmp_path):
     for program in ("drop_all", "mac_swap", "port_blocklist"):
-        estimate = offload_json(program, "--card", name, tmp_path=tmp_path)["estimate"]
+        estimate = offload_json(objects, program, "--card", name, tmp_path=tmp_path)["estimate"]
         assert estimate["ports_loaded"] == 1 and estimate["mpps"] <= estimate["line_rate_mpps"] <= 59.52
 
 
-def test_pass_traffic_is_bound_by_pcie_where_the_link_is_short(tmp_path):
+def test_pass_traffic_is_bound_by_pcie_where_the_link_is_short(objects, tmp_path):
     # port_blocklist with empty maps passes every default frame: 68 B (frame + prepend) to the host
     # = 68 + 24 (one TLP) + 8 + 24 (descriptor) + 24 / 4 (freelist fetch) = 130 B on the link,
     # whose 62.96 Gb/s less 5 % DLLPs carry 7.4765e9 B/s: 57.51 Mpps, under 40 GbE's 59.52
-    forty = offload_json("port_blocklist", "--card", "agilio-cx-1x40", tmp_path=tmp_path)["estimate"]
+    forty = offload_json(objects, "port_blocklist", "--card", "agilio-cx-1x40", tmp_path=tmp_path)["estimate"]
     assert set(forty["verdicts"]) == {"XDP_PASS"}
     assert forty["bottleneck"] == "pcie" and forty["mpps"] == round(62.96e9 / 8 * 0.95 / 130 / 1e6, 2) == 57.51
-    ten = offload_json("port_blocklist", "--card", "agilio-cx-2x10", tmp_path=tmp_path)["estimate"]
+    ten = offload_json(objects, "port_blocklist", "--card", "agilio-cx-2x10", tmp_path=tmp_path)["estimate"]
     assert ten["bottleneck"] == "line_rate" and ten["all_ports"]["bottleneck"] == "line_rate"
-    both_25 = offload_json("port_blocklist", "--card", "agilio-cx-2x25", tmp_path=tmp_path)["estimate"]
+    both_25 = offload_json(objects, "port_blocklist", "--card", "agilio-cx-2x25", tmp_path=tmp_path)["estimate"]
     assert both_25["bottleneck"] == "line_rate" and both_25["all_ports"] == {
         "ports": 2, "mpps": 57.51, "bottleneck": "pcie", "line_rate_mpps": 74.4}
 
 
-def test_the_what_if_runs_its_own_contexts(tmp_path):
-    estimate = offload_json("mac_swap", "--allocator", "xdptool", tmp_path=tmp_path)["estimate"]
+def test_the_what_if_runs_its_own_contexts(objects, tmp_path):
+    estimate = offload_json(objects, "mac_swap", "--allocator", "xdptool", tmp_path=tmp_path)["estimate"]
     assert estimate["threads"] == 8 and set(estimate["verdicts"]) == {"XDP_TX"}
 
 
-def test_a_wrong_card_lists_the_profiles(tmp_path):
-    result = CliRunner().invoke(cli, ["offload", str(PROGRAMS / "drop_all.o"), "--card", "agilio-cx-9x9",
+def test_a_wrong_card_lists_the_profiles(objects, tmp_path):
+    result = CliRunner().invoke(cli, ["offload", str(objects["drop_all"]), "--card", "agilio-cx-9x9",
                                       "--state", str(tmp_path)])
     assert result.exit_code == 2
     line = result.stderr.strip().splitlines()[-1]
@@ -147,3 +152,49 @@ def test_taken_branches_stall_less_their_defer_slots():
     link(insns, labels, firmware.SYMBOLS)
     _, run_stats = Executor(Image(insns, labels, 8, 0, 0, []), MapStore({})).run(bytes(60))
     assert run_stats.taken == 4 and run_stats.defer_filled == 4 and run_stats.stall == 3 + 2 + 0 + 3
+
+
+def test_replay_on_the_card_reports_the_executors_cycles_per_verdict(objects, tmp_path):
+    from xdptool.elf import load_object
+    from xdptool.nfp.executor import Executor
+    from xdptool.nfp.offload import offload
+    from xdptool.replay.pcap import read_capture
+    from xdptool.runtime.maps import MapStore
+
+    runner = CliRunner()
+    state = tmp_path / "card"
+    assert runner.invoke(cli, ["offload", str(objects["port_blocklist"]), "--state", str(state)]).exit_code == 0
+    assert runner.invoke(cli, ["maps", "set", "--state", str(state), "blocklist", "0035", "01"]).exit_code == 0
+    result = runner.invoke(cli, ["replay", str(PROGRAMS / "port_blocklist.pcap"), "--state", str(state),
+                                 "--card", "agilio-cx-1x40", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    estimate = summary["estimate"]
+    assert estimate["card"] == "agilio-cx-1x40" and "port_blocklist.pcap" in estimate["traffic"]
+    # the same packets on a fresh executor, the same map entry: instructions per verdict by hand
+    program = load_object(str(objects["port_blocklist"])).program()
+    image = offload(program, estimate=False).image
+    store = MapStore.for_object(program.object)
+    store["blocklist"].update(bytes.fromhex("0035"), bytes.fromhex("01"), 0)
+    executor = Executor(image, store)
+    capture = read_capture(str(PROGRAMS / "port_blocklist.pcap"))
+    insns, wires = {}, []
+    for index in range(len(capture)):
+        packet = bytes(capture.data(index))
+        if len(packet) < 14:
+            continue  # refused as a runt, as the replay does
+        run, run_stats = executor.run(packet, thread=index % 4)
+        insns.setdefault(run.verdict, []).append(run_stats.insns)
+        wires.append(max(len(packet) + 4, 64) + 20)
+    for verdict, counts in insns.items():
+        row = estimate["verdicts"][verdict]
+        assert row["packets"] == len(counts) == summary["verdicts"][verdict]
+        assert row["instructions"] == round(sum(counts) / len(counts), 2)
+    assert estimate["line_rate_mpps"] == round(40e9 / 8 / (sum(wires) / len(wires)) / 1e6, 2)
+    assert 0 < estimate["mpps"] <= estimate["line_rate_mpps"]
+
+
+def test_replay_card_is_for_nfp_emu_only(objects):
+    result = CliRunner().invoke(cli, ["replay", str(objects["drop_all"]), str(PROGRAMS / "drop_all.pcap"),
+                                      "--card", "agilio-cx-2x10"])
+    assert result.exit_code == 2 and "--target nfp-emu" in result.stderr

@@ -34,8 +34,9 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
               "counted, as BPF_PROG_TEST_RUN refuses them and a NIC drops runts (never run on the kernel).")
 @click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without OBJ).")
+@click.option("--card", "card_name", metavar="CARD", help="nfp-emu: the card the rate estimate is for (agilio-cx-2x10, the default; agilio-cx-2x25; agilio-cx-1x40).")
 @click.option("--force", is_flag=True, help="Let --out-dir/--maps-out replace files of another kind, or links (never an input).")
-def command(inputs, selectors, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
+def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
             ifindex, rx_queue, compare_target, state_dir, force, run_runts):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program of OBJ (.o, or .c built first), or
     without OBJ through the program offloaded to the emulated NIC; map state carries
@@ -46,6 +47,7 @@ def command(inputs, selectors, target, out_dir, maps_in, maps_out, as_json, as_j
     from ..runtime.contract import XdpContext
 
     obj_path, capture_path, selector = replay_operands(inputs, selectors)
+    check_card(card_name, target, obj_path)
     if as_json and as_jsonl:
         fail("--json and --jsonl are exclusive")
     if compare_target and (out_dir or maps_out or as_jsonl):
@@ -96,6 +98,7 @@ def command(inputs, selectors, target, out_dir, maps_in, maps_out, as_json, as_j
                     capture, engine, store, program_name=chosen.program.name, target=chosen.name,
                     ctx=ctx, sinks=tuple(sinks), progress=progress, run_short=run_runts,
                 )  # fmt: skip
+            add_card_estimate(outcome.summary, engine, card_name, capture_path)
         finally:
             engine.close()
     except BaseException:
@@ -295,3 +298,37 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
                  "so their results and map changes are not what a kernel would show")
     for path, count in summary.get("outputs", {}).items():
         out.print(f"wrote {count} packets to {path}", markup=False)
+    show_card_estimate(summary.get("estimate"))
+
+
+def check_card(card_name: str | None, target: str | None, obj_path: str | None) -> None:
+    """--card is nfp-emu's: a wrong name lists the profiles (exit 2) before anything runs."""
+    if card_name is None:
+        return
+    from ..nfp.card import card_named
+
+    card_named(card_name)
+    if (target or ("jit" if obj_path else "nfp-emu")) != "nfp-emu":
+        fail("--card sets the card nfp-emu's rate estimate is for; give --target nfp-emu (or no OBJ)")
+
+
+def add_card_estimate(summary: dict, engine, card_name: str | None, capture_path: str) -> None:
+    """nfp-emu: cycles per packet per verdict from the executor's counts on this capture and the
+    card's modelled rate for that traffic (nfp/card.py), as summary["estimate"]."""
+    if getattr(engine, "estimate", None) is None or not summary["packets"]:
+        return
+    summary["estimate"] = engine.estimate(card_name, f"{capture_path} as captured, on one port, "
+                                                     "the card's maps as they were")
+
+
+def show_card_estimate(estimate: dict | None) -> None:
+    if not estimate:
+        return
+    out.print(f"card estimate: {estimate['mpps']} Mpps on {estimate['card_title']} for this traffic, bound by "
+              f"{estimate['bottleneck_text']} (line rate {estimate['line_rate_mpps']} Mpps; "
+              f"{estimate['cycles_per_packet']} ME cycles per packet, {estimate['threads']} threads x "
+              f"{estimate['mes']} MEs)", markup=False)
+    for verdict, row in estimate["verdicts"].items():
+        out.print(f"  {verdict:<12} {row['packets']} packets, {row['instructions']} instructions, "
+                  f"{row['issue_cycles']} issue + {row['wait_cycles']} wait cycles per packet; "
+                  f"alone {row['mpps']} Mpps ({row['bottleneck']})", markup=False)
