@@ -10,6 +10,7 @@ import click
 
 from ..runtime.engines import TARGETS
 from .console import err, fail, json_option, out, print_json, styled, warn
+from .trace import format_trace
 
 TARGET_CHOICE = click.Choice(TARGETS)
 ETH_HLEN = 14  # the shortest frame the kernel's test-run takes (net/bpf/test_run.c: EINVAL below it)
@@ -199,17 +200,8 @@ def show_traces(chosen, capture, ctx, count: int) -> None:
     for index in range(min(count, len(capture))):
         result = engine.run(capture.data(index), ctx)
         err.print(styled((f"packet {index}", "bold"), f" ({len(capture.data(index))} bytes): {result.verdict}"))
-        for line in format_trace(result):
+        for line in format_trace(result, chosen.program):
             err.print(line, markup=False, highlight=False)
-
-
-def format_trace(result) -> list[str]:
-    """One line per executed instruction: pc, instruction text, registers it changed."""
-    lines = []
-    for step in getattr(result, "trace", None) or []:
-        changed = " ".join(f"{reg}={value:#x}" for reg, value in step["changed"].items())
-        lines.append(f"{step['pc']:>5}: {step['insn']:<40} {changed}".rstrip())
-    return lines
 
 
 @contextmanager

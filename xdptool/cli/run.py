@@ -6,7 +6,8 @@ import click
 
 from ..errors import XdpError
 from .console import err, json_option, out, parse_hex, print_json, styled
-from .replay import ETH_HLEN, RUNT_REASON, TARGET_CHOICE, format_trace
+from .replay import ETH_HLEN, RUNT_REASON, TARGET_CHOICE
+from .trace import format_trace
 
 BYTES_PER_LINE = 16
 MAX_REPEAT = 100_000_000  # the kernel accepts any u32; this keeps a typo from running for hours
@@ -73,7 +74,7 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, repeat, m
             "maps": after,
         }
         if traced is not None:
-            document["trace"] = format_trace(traced)
+            document["trace"] = format_trace(traced, chosen.program)
         if timing is not None:
             document["repeat"] = timing
         print_json(document)
@@ -231,5 +232,5 @@ def show(chosen, target, packet, result, changed, changes, traced) -> None:
         out.print(f"map {name}: {', '.join(parts)}", markup=False)
     if traced is not None:
         out.print(styled(("trace", "bold"), " (vm)"))
-        for line in format_trace(traced):
+        for line in format_trace(traced, chosen.program):
             out.print("  " + line, markup=False, highlight=False)

@@ -267,11 +267,16 @@ class VmEngine(Engine):
         def traced():
             counts[pc] += 1
             before = R[:]
-            entry = {"pc": pc, "insn": text, "changed": {}}
+            entry = {"pc": pc, "insn": text, "changed": {}, "prog": comp.name}
             if self._trace is not None:
                 self._trace.append(entry)
             nxt = inner()
             entry["changed"] = {f"r{i}": v for i, (v, old) in enumerate(zip(R, before)) if v != old}
+            entry["next"] = nxt  # the branch outcome; below 0 after an exit
+            # pointers as (region, offset in its window, window size) now: adjust_head moves the packet's
+            regions = self.mem.regions
+            entry["pointers"] = {r: (g.name, (v & OFFSET_MASK) - ORIGIN - g.lo, g.hi - g.lo)
+                                 for r, v in entry["changed"].items() if (g := regions.get(v >> REGION_SHIFT))}
             return nxt
         return traced
 
