@@ -54,6 +54,7 @@ PCAP_MAGICS = tuple(
 KINDS: dict[str, tuple[str, Callable[[bytes], bool]]] = {
     "object": ("an ELF object", lambda head: head.startswith(b"\x7fELF")),
     "pcap": ("a pcap capture", lambda head: head[:4] in PCAP_MAGICS),
+    "pcapng": ("a pcapng capture", lambda head: head[:4] == b"\x0a\x0d\x0d\x0a"),  # a section header block
     "json": ("a JSON document", lambda head: head.lstrip()[:1] in (b"{", b"[")),
     "junit": ("a JUnit XML report", lambda head: head.lstrip().startswith((b"<?xml", b"<testsuite"))),
     "lcov": ("an lcov tracefile", lambda head: head.startswith((b"TN:", b"SF:"))),

@@ -24,6 +24,10 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
               help="Program name or section when OBJ has several (as in every command).")
 @click.option("--target", type=TARGET_CHOICE, help="Engine (default: jit; nfp-emu without OBJ).")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write pass/drop/tx/redirect/aborted.pcap here.")
+@click.option("--pcapng", "pcapng_out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write one pcapng with each packet before and after the program (interfaces PROG@entry and "
+                   "PROG@exit), commented with its verdict, program, queue and redirect target, as xdpdump "
+                   "--rx-capture entry,exit does.")
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON, as --maps-out writes).")
 @click.option("--maps-out", type=click.Path(dir_okay=False), help="Write the map state after the replay (JSON).")
 @json_option("Print one JSON document: summary, packets, maps (an error: {\"error\": {...}}).")
@@ -36,9 +40,9 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
 @click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without OBJ).")
 @click.option("--card", "card_name", metavar="CARD", help="nfp-emu: the card the rate estimate is for (agilio-cx-2x10, the default; agilio-cx-2x25; agilio-cx-1x40).")
-@click.option("--force", is_flag=True, help="Let --out-dir/--maps-out replace files of another kind, or links (never an input).")
+@click.option("--force", is_flag=True, help="Let --out-dir/--pcapng/--maps-out replace files of another kind, or links (never an input).")
 def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
-            ifindex, rx_queue, compare_target, state_dir, force, run_runts):  # fmt: skip
+            ifindex, rx_queue, compare_target, state_dir, force, run_runts, pcapng_out):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program of OBJ (.o, or .c built first), or
     without OBJ through the program offloaded to the emulated NIC; map state carries
     across packets.  As `bpftool prog run PROG data_in FILE`: the program, then the data."""
@@ -51,8 +55,8 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
     check_card(card_name, target, obj_path)
     if as_json and as_jsonl:
         fail("--json and --jsonl are exclusive")
-    if compare_target and (out_dir or maps_out or as_jsonl):
-        fail("--compare reports differences only; it does not take --out-dir, --maps-out or --jsonl")
+    if compare_target and (out_dir or maps_out or as_jsonl or pcapng_out):
+        fail("--compare reports differences only; it does not take --out-dir, --pcapng, --maps-out or --jsonl")
     if obj_path is None:
         if selector or maps_in:
             fail("-p and --maps-in need OBJ (the offloaded image has its own maps): xdptool replay OBJ CAPTURE")
@@ -67,6 +71,7 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         from ..replay.outputs import VERDICT_FILES
 
         produced = [os.path.join(out_dir, name) for name in VERDICT_FILES.values()] if out_dir else []
+        produced.append(pcapng_out)
         # --maps-out may name the --maps-in file (state carried from replay to replay): it is
         # read whole before the replay and replaced atomically after it
         check_output(maps_out, "json", [p for p in inputs if p != maps_in], force, produced)
@@ -85,7 +90,13 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
 
     sinks = []
     if out_dir:
-        sinks.append(OutDirSink(out_dir, capture, inputs, force, [maps_out]))
+        sinks.append(OutDirSink(out_dir, capture, inputs, force, [maps_out, pcapng_out]))
+    if pcapng_out:
+        from ..replay.outputs import VERDICT_FILES
+        from ..replay.pcapng_writer import BeforeAfterSink
+
+        sinks.append(BeforeAfterSink(pcapng_out, capture, chosen.program.name, rx_queue, inputs=inputs, force=force,
+                                     outputs=[maps_out, *(os.path.join(out_dir, n) for n in VERDICT_FILES.values() if out_dir)]))
     if as_jsonl:
         sinks.append(JsonLinesSink(sys.stdout))
     records = RecordsSink() if as_json else None
@@ -106,8 +117,9 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         for sink in sinks:
             getattr(sink, "discard", lambda: None)()  # an earlier run's outputs stay as they were
         raise
-    if out_dir:
-        outcome.summary["outputs"] = sinks[0].files
+    outputs = {path: count for sink in sinks for path, count in getattr(sink, "files", {}).items()}
+    if outputs:
+        outcome.summary["outputs"] = outputs
     from ..elf.values import MapValues
 
     maps = MapValues(chosen.object).state(outcome.maps)  # "formatted" through BTF beside the hex
