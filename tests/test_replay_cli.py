@@ -100,10 +100,13 @@ def test_json_document_out_dir_and_maps_out(tmp_path, blocklist_obj, fake_engine
                     "--maps-out", tmp_path / "maps.json")  # fmt: skip
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert set(document) == {"summary", "packets", "maps"}
-    assert [p["index"] for p in document["packets"]] == list(range(5))
-    assert [p["verdict"] for p in document["packets"]] == ["XDP_PASS", "XDP_DROP", "XDP_ABORTED", "XDP_TX", "XDP_PASS"]
-    assert document["packets"][3]["data_out"] == rule(frames[3])[1].hex()
+    assert set(document) == {"summary", "maps"}  # per-packet records are --jsonl's
+    lines = [json.loads(line) for line in invoke("replay", blocklist_obj, capture, "--jsonl").stdout.splitlines()]
+    packets = lines[:-1]
+    assert [p["index"] for p in packets] == list(range(5))
+    assert [p["verdict"] for p in packets] == ["XDP_PASS", "XDP_DROP", "XDP_ABORTED", "XDP_TX", "XDP_PASS"]
+    assert packets[3]["data_out"] == rule(frames[3])[1].hex()
+    assert lines[-1]["summary"]["verdicts"] == document["summary"]["verdicts"]
     assert document["summary"]["faults"]["count"] == 1 and document["summary"]["faults"]["first"][0]["index"] == 2
     assert json.loads((tmp_path / "maps.json").read_text()) == document["maps"]
     passed = [data for data, _ in RawPcapReader(str(tmp_path / "out" / "pass.pcap"))]
@@ -204,10 +207,10 @@ def test_replay_blocklist_verdicts_and_drop_counters(tmp_path, blocklist_obj, ta
     capture.write_bytes(classic(frames))
     maps = tmp_path / "maps.json"
     maps.write_text(json.dumps(BLOCK_53_UDP_80_TCP))
-    result = invoke("replay", blocklist_obj, capture, "--maps-in", maps, "--target", target, "--json", "--run-runts")
+    result = invoke("replay", blocklist_obj, capture, "--maps-in", maps, "--target", target, "--jsonl", "--run-runts")
     assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    verdicts = [p["verdict"] for p in document["packets"]]
+    *packets, document = [json.loads(line) for line in result.stdout.splitlines()]
+    verdicts = [p["verdict"] for p in packets]
     # per IP version: UDP 53, 80, 443, 8080 then TCP 53, 80, 443, 8080; then a runt and a cut IPv4 header
     per_ip = ["XDP_DROP", "XDP_PASS", "XDP_PASS", "XDP_PASS", "XDP_PASS", "XDP_DROP", "XDP_PASS", "XDP_PASS"]
     assert verdicts == per_ip * 2 + ["XDP_DROP", "XDP_DROP"], target
@@ -285,14 +288,14 @@ def test_plain_progress_lines_without_a_terminal(capsys, monkeypatch):
     from xdptool.cli import replay as replay_cli
 
     monkeypatch.setenv("NO_COLOR", "1")
-    with replay_cli.progress_reporter(1_000_000) as progress:
+    with replay_cli.progress_reporter(100 << 20) as progress:  # a 100 MiB capture, packet count unknown
         for done in range(0, 1_000_001, 65536):
-            progress(min(done, 1_000_000), 1_000_000)
-        progress(1_000_000, 1_000_000)
+            progress(min(done, 1_000_000), min(done, 1_000_000) / 1_000_000)
+        progress(1_000_000, 1.0)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[-1] == "replayed 1000000/1000000 packets" and lines.count(lines[-1]) == 1
+    assert lines[-1] == "replayed 1000000 packets (100% of the capture)" and lines.count(lines[-1]) == 1
     assert 5 <= len(lines) <= 11  # about every tenth, not once per chunk
-    with replay_cli.progress_reporter(1000) as progress:
+    with replay_cli.progress_reporter(100_000) as progress:
         assert progress is None  # short replays print nothing
 
 

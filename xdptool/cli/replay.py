@@ -10,12 +10,11 @@ import click
 
 from ..runtime.engines import TARGETS
 from .console import err, fail, json_option, out, print_json, styled, warn
-from .trace import format_trace
 
 TARGET_CHOICE = click.Choice(TARGETS)
 ETH_HLEN = 14  # the shortest frame the kernel's test-run takes (net/bpf/test_run.c: EINVAL below it)
 RUNT_REASON = "BPF_PROG_TEST_RUN refuses frames that short (EINVAL) and a NIC drops runts"
-PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print progress lines
+PLAIN_PROGRESS_MIN_BYTES = 16 << 20  # without a terminal, only long replays (~200k packets) print progress lines
 
 
 @click.command("replay")
@@ -24,13 +23,9 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
               help="Program name or section when OBJ has several (as in every command).")
 @click.option("--target", type=TARGET_CHOICE, help="Engine (default: jit; nfp-emu without OBJ).")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write pass/drop/tx/redirect/aborted.pcap here.")
-@click.option("--pcapng", "pcapng_out", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write one pcapng with each packet before and after the program (interfaces PROG@entry and "
-                   "PROG@exit), commented with its verdict, program, queue and redirect target, as xdpdump "
-                   "--rx-capture entry,exit does.")
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON, as --maps-out writes).")
 @click.option("--maps-out", type=click.Path(dir_okay=False), help="Write the map state after the replay (JSON).")
-@json_option("Print one JSON document: summary, packets, maps (an error: {\"error\": {...}}).")
+@json_option("Print one JSON document: the summary and the maps (per-packet records: --jsonl; an error: {\"error\": {...}}).")
 @json_option("Stream one JSON line per packet, then the summary (an error: one {\"error\": {...}} line).", "jsonl")
 @click.option("--trace", "trace_count", type=click.IntRange(min=0), default=0, metavar="N", help="Trace the first N packets on the vm engine.")
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
@@ -40,13 +35,17 @@ PLAIN_PROGRESS_MIN = 200_000  # without a terminal, only long replays print prog
 @click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without OBJ).")
 @click.option("--card", "card_name", metavar="CARD", help="nfp-emu: the card the rate estimate is for (agilio-cx-2x10, the default; agilio-cx-2x25; agilio-cx-1x40).")
-@click.option("--force", is_flag=True, help="Let --out-dir/--pcapng/--maps-out replace files of another kind, or links (never an input).")
+@click.option("--force", is_flag=True, help="Let --out-dir/--maps-out replace files of another kind, or links (never an input).")
+@click.option("--queues", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
+              help="Spread packets over N receive queues by RSS (Toeplitz), one worker process and CPU each.")
+@click.option("--sum-shared-maps", is_flag=True,
+              help="With --queues: accept a program that changes shared (non-per-CPU) maps; the queues' changes are added up.")
 def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
-            ifindex, rx_queue, compare_target, state_dir, force, run_runts, pcapng_out):  # fmt: skip
+            ifindex, rx_queue, compare_target, state_dir, force, run_runts, queues, sum_shared_maps):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program of OBJ (.o, or .c built first), or
     without OBJ through the program offloaded to the emulated NIC; map state carries
     across packets.  As `bpftool prog run PROG data_in FILE`: the program, then the data."""
-    from ..replay.pcap import read_capture
+    from ..replay.pcap import CaptureStream, read_capture
     from ..replay.session import offloaded_target
     from ..runtime.target import program_target, write_maps_file
     from ..runtime.contract import XdpContext
@@ -55,8 +54,12 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
     check_card(card_name, target, obj_path)
     if as_json and as_jsonl:
         fail("--json and --jsonl are exclusive")
-    if compare_target and (out_dir or maps_out or as_jsonl or pcapng_out):
-        fail("--compare reports differences only; it does not take --out-dir, --pcapng, --maps-out or --jsonl")
+    if compare_target and (out_dir or maps_out or as_jsonl):
+        fail("--compare reports differences only; it does not take --out-dir, --maps-out or --jsonl")
+    if queues > 1 and compare_target:
+        fail("--compare runs one queue; it does not take --queues")
+    if sum_shared_maps and queues == 1:
+        fail("--sum-shared-maps is for --queues N > 1 (one queue has one copy of every map)")
     if obj_path is None:
         if selector or maps_in:
             fail("-p and --maps-in need OBJ (the offloaded image has its own maps): xdptool replay OBJ CAPTURE")
@@ -71,62 +74,77 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         from ..replay.outputs import VERDICT_FILES
 
         produced = [os.path.join(out_dir, name) for name in VERDICT_FILES.values()] if out_dir else []
-        produced.append(pcapng_out)
         # --maps-out may name the --maps-in file (state carried from replay to replay): it is
         # read whole before the replay and replaced atomically after it
         check_output(maps_out, "json", [p for p in inputs if p != maps_in], force, produced)
-    capture = read_capture(capture_path)
-    for line in capture.warnings:
-        warn(line)
     ctx = XdpContext(ingress_ifindex=ifindex, rx_queue_index=rx_queue)
-
-    if trace_count:
-        show_traces(chosen, capture, ctx, trace_count)
     if compare_target:
+        capture = read_capture(capture_path)  # both sides run each chunk in lockstep
+        for line in capture.warnings:
+            warn(line)
+        if trace_count:
+            show_traces(chosen, capture, ctx, trace_count)
         raise SystemExit(run_compare(chosen, compare_target, capture, ctx, as_json, run_runts))
+    if rx_queue and queues > 1:
+        fail("--rx-queue names the one queue of a single-queue replay; with --queues each queue has its own")
+    if trace_count:
+        with CaptureStream(capture_path, trace_count) as head:
+            first = next(head.chunks(), None)
+        if first is not None:
+            show_traces(chosen, first, ctx, trace_count)
 
     from ..replay.driver import replay
-    from ..replay.outputs import JsonLinesSink, OutDirSink, RecordsSink
+    from ..replay.outputs import JsonLinesSink, OutDirSink
 
-    sinks = []
-    if out_dir:
-        sinks.append(OutDirSink(out_dir, capture, inputs, force, [maps_out, pcapng_out]))
-    if pcapng_out:
-        from ..replay.outputs import VERDICT_FILES
-        from ..replay.pcapng_writer import BeforeAfterSink
-
-        sinks.append(BeforeAfterSink(pcapng_out, capture, chosen.program.name, rx_queue, inputs=inputs, force=force,
-                                     outputs=[maps_out, *(os.path.join(out_dir, n) for n in VERDICT_FILES.values() if out_dir)]))
-    if as_jsonl:
-        sinks.append(JsonLinesSink(sys.stdout))
-    records = RecordsSink() if as_json else None
-    if records:
-        sinks.append(records)
+    # The capture streams through in chunks: the summary is built as they pass and every
+    # sink writes each chunk before the next is read (--json keeps no per-packet record).
+    sinks, runner, stream = [], None, None
     try:
-        engine, store = chosen.make()
-        try:
-            with progress_reporter(len(capture), quiet=as_jsonl) as progress:
-                outcome = replay(
-                    capture, engine, store, program_name=chosen.program.name, target=chosen.name,
-                    ctx=ctx, sinks=tuple(sinks), progress=progress, run_short=run_runts,
-                )  # fmt: skip
-            add_card_estimate(outcome.summary, engine, card_name, capture_path)
-        finally:
-            engine.close()
+        if queues > 1:
+            from ..replay.queues import QueueReplay
+
+            runner = QueueReplay(capture_path, chosen, queues, ctx=ctx, sum_shared=sum_shared_maps, run_short=run_runts)
+            stream = runner.stream
+        else:
+            stream = CaptureStream(capture_path)
+        if out_dir:
+            sinks.append(OutDirSink(out_dir, stream, inputs, force, [maps_out]))
+        if as_jsonl:
+            sinks.append(JsonLinesSink(sys.stdout))
+        if queues > 1:
+            with progress_reporter(stream.size, quiet=as_jsonl) as progress:  # after the workers' fork
+                outcome = runner.run(program_name=chosen.program.name, sinks=tuple(sinks), progress=progress)
+        else:
+            engine, store = chosen.make()
+            try:
+                with progress_reporter(stream.size, quiet=as_jsonl) as progress:
+                    outcome = replay(
+                        stream, engine, store, program_name=chosen.program.name, target=chosen.name,
+                        ctx=ctx, sinks=tuple(sinks), progress=progress, run_short=run_runts,
+                    )  # fmt: skip
+                add_card_estimate(outcome.summary, engine, card_name, capture_path)
+            finally:
+                engine.close()
     except BaseException:
         for sink in sinks:
             getattr(sink, "discard", lambda: None)()  # an earlier run's outputs stay as they were
+        if runner is not None:
+            runner.close()
         raise
-    outputs = {path: count for sink in sinks for path, count in getattr(sink, "files", {}).items()}
-    if outputs:
-        outcome.summary["outputs"] = outputs
+    finally:
+        if stream is not None:
+            stream.close()
+    for line in outcome.summary["warnings"]:  # known once the whole capture has streamed through
+        warn(line)
+    if out_dir:
+        outcome.summary["outputs"] = sinks[0].files
     from ..elf.values import MapValues
 
     maps = MapValues(chosen.object).state(outcome.maps)  # "formatted" through BTF beside the hex
     if maps_out:
         write_maps_file(maps_out, maps)
     if as_json:
-        print_json({"summary": outcome.summary, "packets": records.records, "maps": maps})
+        print_json({"summary": outcome.summary, "maps": maps})
     elif not as_jsonl:
         show_summary(outcome.summary, maps)
 
@@ -212,33 +230,44 @@ def show_traces(chosen, capture, ctx, count: int) -> None:
     for index in range(min(count, len(capture))):
         result = engine.run(capture.data(index), ctx)
         err.print(styled((f"packet {index}", "bold"), f" ({len(capture.data(index))} bytes): {result.verdict}"))
-        for line in format_trace(result, chosen.program):
+        for line in format_trace(result):
             err.print(line, markup=False, highlight=False)
 
 
+def format_trace(result) -> list[str]:
+    """One line per executed instruction: pc, instruction text, registers it changed."""
+    lines = []
+    for step in getattr(result, "trace", None) or []:
+        changed = " ".join(f"{reg}={value:#x}" for reg, value in step["changed"].items())
+        lines.append(f"{step['pc']:>5}: {step['insn']:<40} {changed}".rstrip())
+    return lines
+
+
 @contextmanager
-def progress_reporter(total: int, quiet: bool = False):
-    """A rich bar on a colour terminal; occasional plain lines otherwise; nothing for short runs."""
+def progress_reporter(size: int, quiet: bool = False):
+    """A rich bar on a colour terminal; a line per tenth of the capture otherwise; nothing
+    for short runs.  The callback gets (packets done, fraction of the capture read): a
+    streamed capture's packet count is known only at its end."""
     interactive = err.is_terminal and "NO_COLOR" not in os.environ
-    if quiet or (not interactive and total < PLAIN_PROGRESS_MIN):
+    if quiet or (not interactive and size < PLAIN_PROGRESS_MIN_BYTES):
         yield None
         return
     if not interactive:
-        step = max(total // 10, 1)
-        marks = {"next": step, "printed": 0}
+        marks = {"next": 0.1, "printed": 0}
 
-        def plain(done: int, all_: int) -> None:
-            if done > marks["printed"] and (done >= marks["next"] or done == all_):
-                print(f"replayed {done}/{all_} packets", file=sys.stderr, flush=True)
-                marks["next"], marks["printed"] = done + step, done
+        def plain(done: int, fraction: float) -> None:
+            if done > marks["printed"] and (fraction >= marks["next"] or fraction >= 1.0):
+                print(f"replayed {done} packets ({fraction:.0%} of the capture)", file=sys.stderr, flush=True)
+                marks["next"], marks["printed"] = fraction + 0.1, done
 
         yield plain
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress("replay", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("replay", total=total)
-        yield lambda done, all_: bar.update(task, completed=done)
+    columns = ("replay", BarColumn(), TextColumn("{task.fields[packets]:,} packets"), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("replay", total=1.0, packets=0)
+        yield lambda done, fraction: bar.update(task, completed=fraction, packets=done)
 
 
 SHOWN_ENTRIES = 4  # changed map entries the summary shows per map

@@ -1,9 +1,10 @@
 """Drive an engine over a capture: every packet in order, map state carried across.
 
-The capture is cut into chunks; each chunk goes to the engine in the fastest
-form it offers — the compiled engine's bulk `run_packed` (packets stay in the
-capture's buffer), else `run_batch`, else `run` packet by packet — and comes
-back as a `Chunk` for the summary and the sinks.  Map state lives in the
+The capture is read as a stream of chunks (pcap.CaptureStream: memory does not
+grow with the capture); each chunk goes to the engine in the fastest form it
+offers — the compiled engine's bulk `run_packed` (packets stay in the chunk's
+buffer), else `run_batch` — and comes back as a `Chunk` for the summary and the
+sinks, which consume it before the next chunk is read.  Map state lives in the
 engine's map store and is never reset between packets or chunks.
 """
 
@@ -16,15 +17,15 @@ from typing import Any, Callable, Iterator
 
 from ..errors import XdpError
 from ..runtime.contract import PackedEngine, XdpContext
-from .pcap import LINKTYPE_ETHERNET, Capture
+from .pcap import CHUNK_PACKETS, LINKTYPE_ETHERNET, Capture, CaptureStream
 from .results import Chunk, SummaryBuilder
 
-CHUNK_PACKETS = 65536  # packets per engine call; the progress bar moves once per chunk
+# CHUNK_PACKETS: packets per engine call; the progress bar moves once per chunk
 # BPF_PROG_TEST_RUN answers EINVAL for packets under ETH_HLEN (net/bpf/test_run.c,
 # bpf_test_init): on these engines such packets are left out, and the summary says so.
 REFUSES_SHORT_PACKETS = {"kernel"}
 
-Progress = Callable[[int, int], None]  # (packets done, packets total)
+Progress = Callable[[int, float], None]  # (packets done, fraction of the capture read)
 
 
 @dataclass
@@ -33,9 +34,9 @@ class ReplayOutcome:
     maps: dict[str, list]  # map state after the replay, MapStore.dump() form
 
 
-def check_linktype(capture: Capture) -> None:
+def check_linktype(capture: Capture | CaptureStream) -> None:
     """XDP programs see Ethernet frames; other link types would be misparsed silently."""
-    if len(capture) and capture.linktype != LINKTYPE_ETHERNET:
+    if (not isinstance(capture, Capture) or len(capture)) and capture.linktype != LINKTYPE_ETHERNET:
         found = "mixed link types" if capture.linktype < 0 else f"link type {capture.linktype}"
         raise XdpError(f"{capture.path}: {found}; XDP replays need Ethernet captures (link type 1, DLT_EN10MB)")
 
@@ -59,8 +60,11 @@ def chunk_runner(engine) -> Callable[[Capture, int, int, XdpContext], Chunk]:
 
     def run_indexed(capture: Capture, start: int, stop: int, ctx: XdpContext) -> Chunk:
         chunk = run(capture, start, stop, ctx)
+        chunk.start = capture.first_index + start
         if capture.source_index is not None:
             chunk.indices = capture.source_index[start:stop]
+        if start == 0 and stop == len(capture):
+            chunk.capture = capture  # packet i of the chunk is packet i of the piece
         return chunk
 
     return run_indexed
@@ -80,6 +84,7 @@ def _packed_runner(engine):
             output=packed.packet,
             faults=dict(packed.faults),
             redirects=dict(packed.redirects),
+            packed=packed,
         )
 
     return run
@@ -108,15 +113,19 @@ def process_age() -> float | None:
         return None
 
 
-def timing(capture: Capture, engine, run_seconds: float) -> dict[str, float | None]:
+def timing(stream, engine, run_seconds: float) -> dict[str, float | None]:
     """Where a replay's time went: reading the capture, making the engine (the jit's
     compile), running packets, and the whole process so far."""
-    return {"read_s": _seconds(capture.read_seconds), "compile_s": _seconds(getattr(engine, "compile_seconds", None)),
+    return {"read_s": _seconds(stream.read_seconds), "compile_s": _seconds(getattr(engine, "compile_seconds", None)),
             "run_s": _seconds(run_seconds), "total_s": _seconds(process_age())}
 
 
+def as_stream(capture: Capture | CaptureStream, chunk_packets: int = CHUNK_PACKETS) -> CaptureStream:
+    return capture if isinstance(capture, CaptureStream) else CaptureStream.of(capture, chunk_packets)
+
+
 def replay(
-    capture: Capture,
+    capture: Capture | CaptureStream,
     engine,
     maps,
     *,
@@ -130,21 +139,28 @@ def replay(
 ) -> ReplayOutcome:
     """Run every packet of `capture` through `engine` in order; feed each chunk to `sinks`.
     run_short=False leaves packets under 14 bytes out (counted in the summary)."""
-    check_linktype(capture)
-    run_capture = runnable(capture, engine, run_short=run_short)
+    stream = as_stream(capture, chunk_packets)
+    check_linktype(stream)
+    ctx = ctx or XdpContext()
+    run = chunk_runner(engine)
     before = maps.dump()
-    summary = SummaryBuilder(capture, program_name, target, run_capture)
+    summary = SummaryBuilder(stream, program_name, target)
+    run_seconds, read_before = 0.0, stream.read_seconds
     started = time.perf_counter()
-    for chunk in engine_chunks(engine, run_capture, ctx, chunk_packets):
-        summary.add(chunk)
+    for piece in stream.chunks():
+        run_piece = runnable(piece, engine, run_short=run_short)
+        began = time.perf_counter()
+        chunk = run(run_piece, 0, len(run_piece), ctx)
+        run_seconds += time.perf_counter() - began
+        summary.add(chunk, run_piece.bytes_captured())
         for sink in sinks:
             sink.add(chunk)
         if progress is not None:
-            progress(summary.done, len(run_capture))
-    elapsed = time.perf_counter() - started
+            progress(summary.done, stream.fraction)
+    elapsed = time.perf_counter() - started - (stream.read_seconds - read_before)  # as before streaming: without reading
     after = maps.dump()
     document = summary.finish(before, after, elapsed)
-    document["timing"] = timing(capture, engine, elapsed)
+    document["timing"] = timing(stream, engine, run_seconds)
     fallbacks = getattr(engine, "helper_fallbacks", None)
     if fallbacks is not None:  # per helper: calls that ran a Python implementation
         document["helper_fallbacks"] = fallbacks()

@@ -2,6 +2,8 @@
 
 Each sink takes chunks as the driver produces them and is closed with the final
 summary and map state, so a huge capture streams through without being held.
+Output pcaps get one write per chunk and file: the records are laid out natively
+(kernels.py `emit`) from the engine's flat results into one buffer.
 Output pcaps are checked before the replay starts (xdptool.files: never an
 input, never through a link, an existing file only if it is a pcap or with
 --force) and written under temporary names renamed into place at close: the
@@ -11,6 +13,7 @@ that fails or is killed leaves them as they were.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 from pathlib import Path
@@ -18,7 +21,8 @@ from typing import Any, Iterable, TextIO
 
 from ..errors import XdpError
 from ..files import AtomicFile, check_output
-from .pcap import PcapWriter
+from .pcap import MAX_SECONDS, PcapError, PcapWriter
+from ..runtime.contract import verdict_name
 from .results import Chunk, packet_record
 
 # verdict -> output file.  The kernel treats return values outside 0..4 as
@@ -31,6 +35,8 @@ VERDICT_FILES = {
     "XDP_ABORTED": "aborted.pcap",
 }
 UNKNOWN_VERDICT_FILE = VERDICT_FILES["XDP_ABORTED"]
+VERDICT_CODES = {"XDP_ABORTED": 0, "XDP_DROP": 1, "XDP_PASS": 2, "XDP_TX": 3, "XDP_REDIRECT": 4}  # uapi enum xdp_action
+RECORD_HEADER = 16
 
 
 class OutDirSink:
@@ -60,17 +66,53 @@ class OutDirSink:
         self.capture = capture
 
     def add(self, chunk: Chunk) -> None:
-        stamps, origs, lengths = self.capture.timestamps, self.capture.orig_lengths, self.capture.lengths
+        try:
+            if chunk.packed is not None and chunk.capture is not None and chunk.indices is None:
+                self._add_bulk(chunk)
+            else:
+                self._add_each(chunk)
+        except OSError as exc:
+            raise XdpError(f"{self.directory}: cannot write: {exc.strerror}") from None
+
+    def _add_bulk(self, chunk: Chunk) -> None:
+        """Each file's records of the chunk laid out natively, then written at once."""
+        from .kernels import address, native, pinned
+
+        packed, piece, count = chunk.packed, chunk.capture, len(chunk)
+        if not count:
+            return
+        emit = native()["emit"]
+        records = bytearray(sum(packed.out_lengths) + RECORD_HEADER * count)
+        dst, _pin_dst = pinned(records)
+        in_base, _pin_in = pinned(piece.buffer)
+        out_base, _pin_out = pinned(packed.out)
+        state = (ctypes.c_int64 * 3)()
+        frac_div = 1 if self.capture.nanosecond else 1000
+        for verdict, code in VERDICT_CODES.items():
+            state[2] = 0
+            size = emit(count, address(packed.retvals), address(packed.fault_codes), code, in_base,
+                        address(packed.source_offsets), out_base, address(packed.out_offsets),
+                        address(packed.out_lengths), address(piece.timestamps), address(piece.lengths),
+                        address(piece.orig_lengths), frac_div, dst, state)
+            if state[2]:
+                index = chunk.index(state[1])
+                raise PcapError(f"{self.directory / VERDICT_FILES[verdict]}: packet {index}: timestamp "
+                                f"{piece.timestamps[state[1]]} ns is outside what a classic pcap record holds "
+                                f"(0 to {MAX_SECONDS} s)")
+            if state[0]:
+                self.writers[VERDICT_FILES[verdict]].write_records(memoryview(records)[:size], state[0])
+
+    def _add_each(self, chunk: Chunk) -> None:
+        """Packet by packet (engines without flat results, pieces with packets left out)."""
+        piece = chunk.capture
+        capture = piece if piece is not None else self.capture
         for i in range(len(chunk)):
-            index = chunk.index(i)
             data = chunk.output(i)
+            at = i if piece is not None else chunk.index(i)  # without a piece: a whole capture's file index
             # keep the wire length's excess when the input was snaplen-cut
-            orig = len(data) + max(0, origs[index] - lengths[index])
+            orig = len(data) + max(0, capture.orig_lengths[at] - capture.lengths[at])
             writer = self.writers[VERDICT_FILES.get(chunk.verdict(i), UNKNOWN_VERDICT_FILE)]
-            try:
-                writer.write(data, stamps[index], orig)
-            except OSError as exc:
-                raise XdpError(f"{self.directory}: cannot write: {exc.strerror}") from None
+            writer.write(data, capture.timestamps[at], orig)
 
     def close(self, summary: dict[str, Any], maps: dict) -> None:
         try:
@@ -100,9 +142,20 @@ class JsonLinesSink:
         self.stream = stream
 
     def add(self, chunk: Chunk) -> None:
-        write = self.stream.write
+        """The chunk's lines joined and written at once; a packet without a fault or a
+        redirect is formatted directly (the same text json.dumps gives)."""
+        lines = []
+        rare = chunk.faults.keys() | chunk.redirects.keys()
+        retvals, output, index = chunk.retvals, chunk.output, chunk.index
         for i in range(len(chunk)):
-            write(json.dumps(packet_record(chunk, i)) + "\n")
+            if i in rare:
+                lines.append(json.dumps(packet_record(chunk, i)))
+            else:
+                retval = retvals[i]
+                lines.append(f'{{"index": {index(i)}, "verdict": "{verdict_name(retval)}", '
+                             f'"retval": {retval}, "data_out": "{output(i).hex()}"}}')
+        lines.append("")
+        self.stream.write("\n".join(lines))
 
     def close(self, summary: dict[str, Any], maps: dict) -> None:
         self.stream.write(json.dumps({"summary": summary, "maps": maps}) + "\n")

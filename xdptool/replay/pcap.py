@@ -84,6 +84,7 @@ class Capture:
     warnings: list[str] = field(default_factory=list)
     source_index: array | None = None  # 'Q' index in the file of each packet, when a subset
     read_seconds: float | None = None  # how long read_capture took
+    first_index: int = 0  # index in the file of packet 0 (a piece of a streamed capture)
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -115,6 +116,7 @@ class Capture:
             return self
         keep = [i for i, length in enumerate(self.lengths) if length >= scan.ETH_HLEN]
         source = self.source_index
+        first = self.first_index
 
         def pick(values: array | None) -> array | None:
             return None if values is None else array(values.typecode, (values[i] for i in keep))
@@ -134,7 +136,24 @@ class Capture:
             short_count=0,
             nanosecond=self.nanosecond,
             warnings=self.warnings,
-            source_index=array("Q", keep) if source is None else pick(source),
+            source_index=array("Q", (first + i for i in keep)) if source is None else pick(source),
+            first_index=first,
+        )
+
+    def piece(self, start: int, stop: int) -> "Capture":
+        """Packets start..stop-1 (same buffer), as a streamed chunk of this capture."""
+
+        def cut(values: array | None) -> array | None:
+            return None if values is None else values[start:stop]
+
+        lengths = self.lengths[start:stop]
+        return Capture(
+            path=self.path, format=self.format, buffer=self.buffer, offsets=self.offsets[start:stop], lengths=lengths,
+            orig_lengths=self.orig_lengths[start:stop], timestamps=self.timestamps[start:stop],
+            interfaces=self.interfaces, interface_ids=cut(self.interface_ids),
+            short_count=sum(1 for n in lengths if n < scan.ETH_HLEN) if self.short_count else 0,
+            total_bytes=sum(lengths), nanosecond=self.nanosecond, source_index=cut(self.source_index),
+            first_index=self.first_index + start,
         )
 
     def is_cut(self, index: int) -> bool:
@@ -181,6 +200,201 @@ def read_capture(path: str | os.PathLike) -> Capture:
     capture.flag_records()
     capture.read_seconds = time.perf_counter() - started
     return capture
+
+
+CHUNK_PACKETS = 65536  # packets per streamed chunk (and per engine call)
+CHUNK_BYTES = 8 << 20  # bytes read from the file at a time; a chunk never holds more than this plus one record
+
+
+class CaptureStream:
+    """A capture read in bounded chunks: `chunks()` yields `Capture` pieces of at most
+    `chunk_packets` packets (each knows its `first_index` in the file), so memory does
+    not grow with the capture.  What the whole file holds (counts of odd records, the
+    first few of each, bytes, warnings) is known once the chunks have been read.
+
+    Classic pcap is read CHUNK_BYTES at a time.  pcapng is read whole by pcapng.py
+    (mapped, not copied, for large files) and handed out in the same pieces."""
+
+    def __init__(self, path: str | os.PathLike, chunk_packets: int = CHUNK_PACKETS, chunk_bytes: int = CHUNK_BYTES,
+                 capture: Capture | None = None):
+        self.path = os.fspath(path) if capture is None else capture.path
+        self.chunk_packets = max(1, chunk_packets)
+        self.chunk_bytes = max(chunk_bytes, MAX_CAPLEN + scan.RECORD_HEADER)
+        self.packets = self.cut_count = self.zero_count = self.short_count = 0
+        self.bytes_captured = 0
+        self.first: dict[str, list[int]] = {"cut": [], "zero": [], "short": []}
+        self.read_seconds = 0.0
+        self._whole = capture
+        self._file = None
+        self._consumed = 0  # file bytes the chunks so far covered
+        self.size = 0  # of the file, once open
+        if capture is None:
+            started = time.perf_counter()
+            self._open()
+            self.read_seconds += time.perf_counter() - started
+        else:
+            self._describe_whole(capture)
+
+    @classmethod
+    def of(cls, capture: Capture, chunk_packets: int = CHUNK_PACKETS) -> "CaptureStream":
+        """A capture already in memory, handed out in pieces like a streamed one."""
+        return cls(capture.path, chunk_packets, capture=capture)
+
+    def _open(self) -> None:
+        path = self.path
+        try:
+            self._file = open(path, "rb")
+            self.size = os.fstat(self._file.fileno()).st_size
+        except FileNotFoundError:
+            raise PcapError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise PcapError(f"{path}: is a directory, not a capture file") from None
+        except OSError as exc:
+            raise PcapError(f"{path}: cannot read: {exc.strerror}") from None
+        head = self._file.read(CLASSIC_HEADER)
+        if len(head) < 4:
+            self.close()
+            raise PcapError(f"{path}: truncated global header ({len(head)} of {CLASSIC_HEADER} bytes)")
+        (magic,) = struct.unpack_from("<I", head)
+        if magic == PCAPNG_MAGIC:
+            self.close()
+            whole = read_capture(path)
+            self._whole = whole
+            self._describe_whole(whole)
+            return
+        if magic not in CLASSIC_MAGICS:
+            self.close()
+            raise PcapError(f"{path}: not a pcap or pcapng file (magic 0x{magic:08x})")
+        if len(head) < CLASSIC_HEADER:
+            self.close()
+            raise PcapError(f"{path}: truncated global header ({len(head)} of {CLASSIC_HEADER} bytes)")
+        big_endian, self.nanosecond = CLASSIC_MAGICS[magic]
+        order = ">" if big_endian else "<"
+        *_, snaplen, network = struct.unpack_from(order + "IHHiIII", head)
+        self.format = "pcap"
+        self.interfaces = [Interface(network & 0xFFFF, snaplen)]
+        self._big_endian, self._snaplen = big_endian, snaplen
+        self._limit = snaplen if 0 < snaplen <= MAX_CAPLEN else MAX_CAPLEN
+
+    def _describe_whole(self, capture: Capture) -> None:
+        self.format, self.nanosecond, self.interfaces = capture.format, capture.nanosecond, capture.interfaces
+        self.read_seconds += capture.read_seconds or 0.0
+
+    @property
+    def linktype(self) -> int:
+        types = {iface.linktype for iface in self.interfaces}
+        return types.pop() if len(types) == 1 else -1
+
+    @property
+    def fraction(self) -> float:
+        """How much of the capture the chunks so far covered (0..1), for progress bars."""
+        if self._whole is not None:
+            return self.packets / len(self._whole) if len(self._whole) else 1.0
+        return min(1.0, self._consumed / self.size) if self.size else 1.0
+
+    def chunks(self) -> Iterator[Capture]:
+        if self._whole is not None:
+            whole = self._whole
+            for start in range(0, len(whole), self.chunk_packets):
+                piece = whole.piece(start, min(start + self.chunk_packets, len(whole)))
+                self._count(piece, piece.total_bytes or 0)
+                yield piece
+            self.cut_count, self.zero_count, self.short_count = whole.cut_count, whole.zero_count, whole.short_count
+            self.first = {"cut": _first_indices(whole.is_cut, len(whole)),
+                          "zero": _first_indices(lambda i: whole.lengths[i] == 0, len(whole)),
+                          "short": whole.short_indices()}
+            return
+        try:
+            yield from self._classic_chunks()
+        finally:
+            self.close()
+
+    def _classic_chunks(self) -> Iterator[Capture]:
+        handle, file_offset, carry = self._file, CLASSIC_HEADER, b""
+        frac_ns = 1 if self.nanosecond else 1000
+        while True:
+            started = time.perf_counter()
+            buffer = bytearray(len(carry) + self.chunk_bytes)
+            buffer[: len(carry)] = carry
+            filled = len(carry)
+            try:
+                while filled < len(buffer):
+                    got = handle.readinto(memoryview(buffer)[filled:])
+                    if not got:
+                        break
+                    filled += got
+            except OSError as exc:
+                raise PcapError(f"{self.path}: cannot read: {exc.strerror}") from None
+            at_end = filled < len(buffer)
+            del buffer[filled:]
+            pos = 0
+            while pos < len(buffer):
+                records, stop, error = scan.walk(buffer, pos, self._big_endian, frac_ns, self._limit, MAX_CAPLEN,
+                                                 self.chunk_packets)
+                if error is not None and (at_end or error.code in (scan.CAPLEN_OVER_MAX, scan.CAPLEN_OVER_SNAPLEN)):
+                    error = scan.ScanError(error.code, self.packets + error.index, file_offset + error.offset,
+                                           error.caplen)
+                    raise PcapError(_describe(self.path, error, self._snaplen, self.size))
+                count = len(records.offsets)
+                if count:
+                    piece = Capture(
+                        path=self.path, format="pcap", buffer=buffer, offsets=records.offsets,
+                        lengths=records.lengths, orig_lengths=records.orig_lengths, timestamps=records.timestamps,
+                        interfaces=self.interfaces, cut_count=records.cut, zero_count=records.zero,
+                        short_count=records.short, total_bytes=records.total_bytes, nanosecond=self.nanosecond,
+                        first_index=self.packets,
+                    )
+                    self._count(piece, records.total_bytes)
+                    self._consumed = file_offset + stop
+                    self.read_seconds += time.perf_counter() - started
+                    yield piece
+                    started = time.perf_counter()
+                pos = stop
+                if error is not None:
+                    break  # a record runs past this buffer: read on
+            carry = bytes(buffer[pos:])
+            file_offset += pos
+            self.read_seconds += time.perf_counter() - started
+            if at_end:
+                return
+
+    def _count(self, piece: Capture, total_bytes: int) -> None:
+        """Totals over the file, and the first few odd records of each kind."""
+        lengths, origs = piece.lengths, piece.orig_lengths
+        for kind, present, odd in (("cut", piece.cut_count, lambda i: lengths[i] < origs[i]),
+                                   ("zero", piece.zero_count, lambda i: lengths[i] == 0),
+                                   ("short", piece.short_count, lambda i: lengths[i] < scan.ETH_HLEN)):
+            listed = self.first[kind]
+            if present and len(listed) < WARNINGS_LISTED:
+                listed += [piece.first_index + i for i in _first_indices(odd, len(piece), WARNINGS_LISTED - len(listed))]
+        self.cut_count += piece.cut_count
+        self.zero_count += piece.zero_count
+        self.short_count += piece.short_count
+        self.bytes_captured += total_bytes
+        self.packets += len(piece)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per class of odd record (cut, zero-length), as Capture.flag_records."""
+        lines = []
+        if self.cut_count:
+            lines.append(f"{self.path}: {_count(self.cut_count, 'packet')} cut short by the snaplen (caplen < len): "
+                         f"{_records(self.first['cut'], self.cut_count)}")
+        if self.zero_count:
+            lines.append(f"{self.path}: {_count(self.zero_count, 'zero-length packet')}: "
+                         f"{_records(self.first['zero'], self.zero_count)}")
+        return lines
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "CaptureStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _read_file(path: str) -> bytes | mmap.mmap:
@@ -288,6 +502,11 @@ class PcapWriter:
         self._file.write(header)
         self._file.write(data)
         self.count += 1
+
+    def write_records(self, records: bytes | bytearray | memoryview, count: int) -> None:
+        """Append `count` records already laid out as this writer's (one write per chunk)."""
+        self._file.write(records)
+        self.count += count
 
     def close(self) -> None:
         if self._own:

@@ -34,6 +34,8 @@ class Chunk:
     faults: dict[int, Fault] = field(default_factory=dict)  # relative index -> fault
     redirects: dict[int, dict[str, Any]] = field(default_factory=dict)  # relative index -> target
     indices: Sequence[int] | None = None  # index in the capture file of each packet, when not start+i
+    packed: Any = None  # the engine's PackedResults, when it gave flat arrays (bulk pcap output)
+    capture: Any = None  # the Capture piece these packets came from, packet i at its i (when indices is None)
 
     def __len__(self) -> int:
         return len(self.retvals)
@@ -112,20 +114,23 @@ def count_small_values(values, limit: int) -> list[int]:
 
 
 class SummaryBuilder:
-    """Accumulates verdict counts, byte totals and faults chunk by chunk."""
+    """Accumulates verdict counts, byte totals and faults chunk by chunk; what the
+    capture held (odd records, warnings) comes from the stream when it is finished."""
 
-    def __init__(self, capture, program_name: str, target: str, run_capture=None):
-        self.capture = capture
-        self.run_capture = capture if run_capture is None else run_capture
+    def __init__(self, stream, program_name: str, target: str):
+        self.stream = stream
         self.program_name = program_name
         self.target = target
         self.verdicts: Counter[str] = Counter({name: 0 for name in VERDICTS})
+        self.bytes_in = 0
         self.bytes_out = 0
         self.fault_count = 0
         self.faults: list[dict[str, Any]] = []
         self.done = 0
 
-    def add(self, chunk: Chunk) -> None:
+    def add(self, chunk: Chunk, bytes_in: int = 0) -> None:
+        """One chunk's results (any packets, in any order: faults keep the lowest indices);
+        `bytes_in`: the captured bytes of the packets it ran."""
         retvals = chunk.retvals
         known = 0
         for code, count in enumerate(count_small_values(retvals, len(VERDICTS))):
@@ -137,33 +142,37 @@ class SummaryBuilder:
             self.verdicts[verdict_name(retvals[i])] -= 1
             self.verdicts["XDP_ABORTED"] += 1
             self.fault_count += 1
-            if len(self.faults) < FAULTS_LISTED:
-                self.faults.append({"index": chunk.index(i), **fault_record(fault)})
+            index = chunk.index(i)
+            if len(self.faults) < FAULTS_LISTED or index < self.faults[-1]["index"]:
+                self.faults.append({"index": index, **fault_record(fault)})
+                self.faults.sort(key=lambda f: f["index"])
+                del self.faults[FAULTS_LISTED:]
         self.bytes_out += sum(chunk.out_lengths)
+        self.bytes_in += bytes_in
         self.done += len(chunk)
 
     def finish(self, maps_before: dict, maps_after: dict, elapsed: float) -> dict[str, Any]:
-        capture = self.capture
-        left_out = len(capture) - len(self.run_capture)
+        stream = self.stream
+        left_out = stream.packets - self.done
         return {
-            "capture": capture.path,
+            "capture": stream.path,
             "program": self.program_name,
             "target": self.target,
             "packets": self.done,
             "verdicts": dict(self.verdicts),
-            "bytes_in": self.run_capture.bytes_captured(),
+            "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "short_packets": {
-                "count": capture.short_count,
-                "first": capture.short_indices(),
-                "note": (SHORT_PACKET_NOT_RUN if left_out else SHORT_PACKET_NOTE) if capture.short_count else None,
+                "count": stream.short_count,
+                "first": stream.first["short"],
+                "note": (SHORT_PACKET_NOT_RUN if left_out else SHORT_PACKET_NOTE) if stream.short_count else None,
                 "not_run": left_out,
             },
-            "zero_length": capture.zero_count,
-            "snaplen_cut": capture.cut_count,
+            "zero_length": stream.zero_count,
+            "snaplen_cut": stream.cut_count,
             "faults": {"count": self.fault_count, "first": self.faults},
             "map_changes": map_changes(maps_before, maps_after),
-            "warnings": list(capture.warnings),
+            "warnings": list(stream.warnings),
             "seconds": round(elapsed, 6),
             "packets_per_second": round(self.done / elapsed) if elapsed > 0 else None,
         }

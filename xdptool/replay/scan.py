@@ -67,22 +67,37 @@ def scan_records(
 def scan_records_python(
     buf: bytes, start: int, big_endian: bool, frac_ns: int, snaplen: int, max_caplen: int
 ) -> Records | ScanError:
+    records, _end, error = walk_python(buf, start, big_endian, frac_ns, snaplen, max_caplen)
+    return records if error is None else error
+
+
+def walk_python(
+    buf: bytes, start: int, big_endian: bool, frac_ns: int, snaplen: int, max_caplen: int, limit: int | None = None
+) -> tuple[Records, int, ScanError | None]:
+    """Records from `start` until `limit` of them, the end of `buf` or a bad record:
+    (records, offset where the walk stopped, the bad record or None)."""
     header = struct.Struct(">IIII" if big_endian else "<IIII").unpack_from
     offsets, lengths, origs, stamps = array("Q"), array("I"), array("I"), array("Q")
     add_offset, add_length, add_orig, add_stamp = offsets.append, lengths.append, origs.append, stamps.append
     cut = zero = short = total = 0
     pos, end, index = start, len(buf), 0
-    while pos < end:
+    limit = -1 if limit is None else limit
+    error = None
+    while pos < end and index != limit:
         if end - pos < RECORD_HEADER:
-            return ScanError(TRUNCATED_HEADER, index, pos)
+            error = ScanError(TRUNCATED_HEADER, index, pos)
+            break
         sec, frac, caplen, orig = header(buf, pos)
         if caplen > max_caplen:
-            return ScanError(CAPLEN_OVER_MAX, index, pos, caplen)
+            error = ScanError(CAPLEN_OVER_MAX, index, pos, caplen)
+            break
         if caplen > snaplen:
-            return ScanError(CAPLEN_OVER_SNAPLEN, index, pos, caplen)
+            error = ScanError(CAPLEN_OVER_SNAPLEN, index, pos, caplen)
+            break
         data = pos + RECORD_HEADER
         if caplen > end - data:
-            return ScanError(TRUNCATED_DATA, index, pos, caplen)
+            error = ScanError(TRUNCATED_DATA, index, pos, caplen)
+            break
         add_offset(data)
         add_length(caplen)
         add_orig(orig)
@@ -93,7 +108,19 @@ def scan_records_python(
         total += caplen
         pos = data + caplen
         index += 1
-    return Records(offsets, lengths, origs, stamps, cut, zero, short, total)
+    return Records(offsets, lengths, origs, stamps, cut, zero, short, total), pos, error
+
+
+def walk(
+    buf, start: int, big_endian: bool, frac_ns: int, snaplen: int, max_caplen: int, limit: int
+) -> tuple[Records, int, ScanError | None]:
+    """`walk_python`'s results with the compiled walk when `buf` is large enough to pay
+    for compiling it (the streaming reader's chunks)."""
+    if len(buf) >= NATIVE_MIN_BYTES:
+        native = _native_scanner()
+        if native is not None:
+            return native.walk(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit)
+    return walk_python(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit)
 
 
 # One pass fills the arrays until they hold `cap` records, the buffer ends, or a
@@ -292,5 +319,17 @@ def _compile():
             if pos >= len(buf):
                 return total
 
+    def walk_native(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit):
+        base, _pinned = buffer_address(buf)
+        state = (ctypes.c_int64 * 7)()
+        arrays = [array("Q", [0]) * limit, array("I", [0]) * limit, array("I", [0]) * limit, array("Q", [0]) * limit]
+        pointers = (a.buffer_info()[0] for a in arrays)
+        count = function(base, len(buf), start, int(big_endian), frac_ns, snaplen, max_caplen, *pointers, limit, state)
+        for part in arrays:
+            del part[count:]
+        error = ScanError(state[1], count, state[0], state[4]) if state[1] else None
+        return Records(*arrays, state[2], state[3], state[5], state[6]), state[0], error
+
+    scan_native.walk = walk_native
     scan_native.engine = engine  # keep the machine code alive with the wrapper
     return scan_native

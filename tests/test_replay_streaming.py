@@ -1,0 +1,184 @@
+"""Streaming replays (issue 15 item 3): the capture read in bounded chunks, output pcaps
+written in bulk per chunk, --json a summary without per-packet records.
+
+Expectations come from the whole-file reader (read_capture), the per-packet pcap
+writer (PcapWriter.write) and json.dumps of packet_record: independent paths that
+the streamed ones must reproduce byte for byte.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import shutil
+import struct
+
+import pytest
+from click.testing import CliRunner
+
+from test_pcap_builders import classic, ether_frame
+from xdptool.cli.main import cli
+from xdptool.errors import XdpError
+from xdptool.replay import scan
+from xdptool.replay.driver import replay
+from xdptool.replay.outputs import VERDICT_FILES, JsonLinesSink, OutDirSink
+from xdptool.replay.pcap import MAX_CAPLEN, CaptureStream, read_capture
+from xdptool.replay.results import packet_record
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+SMALL_CHUNK = MAX_CAPLEN + scan.RECORD_HEADER  # the smallest read size the stream accepts
+
+
+def records(count: int, seed: int = 1) -> list[tuple]:
+    """Mixed sizes, some snaplen-cut (orig > caplen), a runt and a zero-length record."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        data = ether_frame(bytes(rng.randrange(256) for _ in range(rng.choice((0, 10, 200, 1400)))))
+        orig = len(data) + (20 if i % 97 == 5 else 0)
+        out.append((data, 1_700_000_000 + i // 1000, i % 1000, orig))
+    out[7] = (b"\x01" * 9, 5, 5)  # under 14 bytes
+    out[11] = (b"", 6, 6)  # zero-length
+    return out
+
+
+def same_packets(stream: CaptureStream, whole) -> list:
+    pieces = list(stream.chunks())
+    got = [(p.first_index + i, bytes(p.data(i)), p.timestamps[i], p.orig_lengths[i]) for p in pieces for i in range(len(p))]
+    want = [(i, bytes(whole.data(i)), whole.timestamps[i], whole.orig_lengths[i]) for i in range(len(whole))]
+    assert got == want
+    return pieces
+
+
+@pytest.mark.parametrize("chunk_packets", [1, 7, 65536])
+def test_stream_yields_the_packets_of_the_whole_file(tmp_path, chunk_packets):
+    path = tmp_path / "in.pcap"
+    path.write_bytes(classic(records(400)))
+    whole = read_capture(path)
+    stream = CaptureStream(path, chunk_packets)
+    pieces = same_packets(stream, whole)
+    assert all(len(p) <= chunk_packets for p in pieces)
+    assert (stream.cut_count, stream.zero_count, stream.short_count) == (whole.cut_count, whole.zero_count, whole.short_count)
+    assert stream.first["short"] == whole.short_indices() and stream.warnings == whole.warnings
+    assert stream.bytes_captured == whole.bytes_captured() and stream.packets == len(whole)
+
+
+def test_native_walk_across_read_boundaries(tmp_path):
+    """A file over 1 MiB read a quarter MiB at a time: records straddle every read, and
+    the compiled walk (buffers of at least NATIVE_MIN_BYTES) agrees with the whole file."""
+    path = tmp_path / "big.pcap"
+    path.write_bytes(classic(records(3000, seed=2)))
+    assert path.stat().st_size > 4 * SMALL_CHUNK
+    whole = read_capture(path)
+    same_packets(CaptureStream(path, 1000, chunk_bytes=SMALL_CHUNK), whole)
+    same_packets(CaptureStream(path, 500, chunk_bytes=scan.NATIVE_MIN_BYTES), whole)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "over_snaplen"])
+def test_bad_record_far_into_the_file_reads_as_the_whole_file_reader_says(tmp_path, damage):
+    data = bytearray(classic(records(2000, seed=3), snaplen=4000))
+    if damage == "truncated":
+        del data[-5:]
+    else:  # the last record's caplen over the snaplen
+        last = len(data) - 16 - len(records(2000, seed=3)[-1][0])
+        struct.pack_into("<I", data, last + 8, 5000)
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(bytes(data))
+    with pytest.raises(XdpError) as whole:
+        read_capture(path)
+    with pytest.raises(XdpError) as streamed:
+        list(CaptureStream(path, 64, chunk_bytes=SMALL_CHUNK).chunks())
+    assert str(streamed.value) == str(whole.value)
+
+
+def test_pcapng_streams_in_pieces(tmp_path):
+    from test_pcap_builders import epb, idb, shb
+
+    frames = [ether_frame(bytes([i]) * 40) for i in range(10)]
+    body = shb() + idb() + b"".join(epb(0, i, f) for i, f in enumerate(frames))
+    path = tmp_path / "in.pcapng"
+    path.write_bytes(body)
+    pieces = same_packets(CaptureStream(path, 3), read_capture(path))
+    assert [len(p) for p in pieces] == [3, 3, 3, 1]
+
+
+@pytest.fixture(scope="module")
+def rewrite_obj(tmp_path_factory):
+    """port_rewrite changes some packets (NAT of listed ports) and passes the rest as they came."""
+    if shutil.which("clang") is None:
+        pytest.skip("clang is not installed")
+    from xdptool import toolchain
+
+    out = tmp_path_factory.mktemp("stream_obj") / "port_rewrite.o"
+    return toolchain.build(ROOT / "programs" / "port_rewrite.c", out).output
+
+
+def _target(obj, engine):
+    from xdptool.runtime.target import program_target
+
+    return program_target(str(obj), None, engine, str(ROOT / "programs" / "port_rewrite.maps.json"))
+
+
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_bulk_pcap_output_equals_packet_by_packet_output(tmp_path, rewrite_obj, nanosecond):
+    """jit chunks (flat results) take the native bulk writer, vm chunks the per-packet
+    PcapWriter: the files must be byte-identical, across chunks, with cut and changed packets."""
+    from xdptool.runtime.engines import target_available
+
+    for engine in ("jit", "vm"):
+        if not target_available(engine)[0]:
+            pytest.skip(f"{engine} is unavailable")
+    base = read_capture(ROOT / "programs" / "port_rewrite.pcap")
+    rng = random.Random(4)
+    packets = [(bytes(base.data(rng.randrange(len(base)))), 100 + i, i * 7, base.lengths[0] + (i % 3))
+               for i in range(300)]
+    path = tmp_path / "in.pcap"
+    path.write_bytes(classic(packets, nanosecond=nanosecond))
+    outputs = {}
+    for engine in ("jit", "vm"):
+        target = _target(rewrite_obj, engine)
+        eng, store = target.make()
+        stream = CaptureStream(path, 64)
+        sink = OutDirSink(tmp_path / engine, stream)
+        replay(stream, eng, store, program_name=target.program.name, target=engine, sinks=(sink,))
+        outputs[engine] = {name: (tmp_path / engine / name).read_bytes() for name in VERDICT_FILES.values()}
+    assert outputs["jit"] == outputs["vm"]
+    changed = read_capture(tmp_path / "jit" / "pass.pcap")
+    assert any(bytes(changed.data(i)) != packets[i][0] for i in range(len(changed)))  # the test covers rewrites
+
+
+def test_jsonl_lines_are_json_dumps_of_the_records(tmp_path, rewrite_obj):
+    from xdptool.runtime.engines import target_available
+
+    if not target_available("jit")[0]:
+        pytest.skip("jit is unavailable")
+    target = _target(rewrite_obj, "jit")
+    engine, store = target.make()
+    seen = []
+
+    class Keep:
+        def add(self, chunk):
+            seen.extend(json.dumps(packet_record(chunk, i)) for i in range(len(chunk)))
+
+        def close(self, summary, maps):
+            pass
+
+    text = io.StringIO()
+    stream = CaptureStream(ROOT / "programs" / "port_rewrite.pcap", 3)
+    replay(stream, engine, store, program_name=target.program.name, target="jit", sinks=(JsonLinesSink(text), Keep()))
+    lines = text.getvalue().splitlines()
+    assert lines[:-1] == seen and len(seen) == stream.packets
+
+
+def test_json_is_a_summary_without_records(tmp_path, rewrite_obj):
+    path = tmp_path / "in.pcap"
+    base = read_capture(ROOT / "programs" / "port_rewrite.pcap")
+    path.write_bytes(classic([bytes(base.data(i % len(base))) for i in range(500)]))
+    result = CliRunner().invoke(cli, ["replay", str(rewrite_obj), str(path), "--maps-in",
+                                      str(ROOT / "programs" / "port_rewrite.maps.json"), "--json", "--run-runts"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert set(document) == {"summary", "maps"}
+    assert document["summary"]["packets"] == 500
+    assert document["summary"]["bytes_in"] == sum(len(base.data(i % len(base))) for i in range(500))

@@ -1,0 +1,427 @@
+"""Per-packet loops of the replay that must not run in Python: writing output pcap
+records in bulk, the RSS flow hash that picks a packet's receive queue, and
+scattering a queue's results back into capture order.
+
+Like the record walk in scan.py, each is a short LLVM IR loop compiled once per
+process with llvmlite (~40 ms); the Python versions beside them (outputs.py,
+rss.py) say what they compute and are what the tests hold them to.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from array import array
+
+from .scan import buffer_address
+
+# Output pcap records (classic pcap, little-endian, as PcapWriter writes them by default).
+# Class of a packet = its output file: the verdict, or XDP_ABORTED (0) for a fault or a
+# return value above XDP_REDIRECT (4), as outputs.VERDICT_FILES says.
+_IR = r"""
+declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)
+declare i16 @llvm.bswap.i16(i16)
+
+define i64 @emit(i64 %n, ptr %retvals, ptr %faults, i32 %want, ptr %in_base, ptr %in_offs,
+                 ptr %out_base, ptr %out_offs, ptr %out_lens, ptr %stamps, ptr %in_lens, ptr %origs,
+                 i64 %frac_div, ptr %dst, ptr %state) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %next ]
+  %pos = phi i64 [ 0, %entry ], [ %pos2, %next ]
+  %cnt = phi i64 [ 0, %entry ], [ %cnt2, %next ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %rp = getelementptr i32, ptr %retvals, i64 %i
+  %r = load i32, ptr %rp, align 4
+  %fp = getelementptr i8, ptr %faults, i64 %i
+  %f = load i8, ptr %fp, align 1
+  %faulted = icmp ne i8 %f, 0
+  %unknown = icmp ugt i32 %r, 4
+  %aborted = or i1 %faulted, %unknown
+  %class = select i1 %aborted, i32 0, i32 %r
+  %hit = icmp eq i32 %class, %want
+  br i1 %hit, label %stamp, label %next
+stamp:
+  %sp = getelementptr i64, ptr %stamps, i64 %i
+  %st = load i64, ptr %sp, align 8
+  %sec = udiv i64 %st, 1000000000
+  %late = icmp ugt i64 %sec, 4294967295
+  br i1 %late, label %bad, label %write
+write:
+  %oop = getelementptr i64, ptr %out_offs, i64 %i
+  %oo = load i64, ptr %oop, align 8
+  %unchanged = icmp eq i64 %oo, -1
+  %iop = getelementptr i64, ptr %in_offs, i64 %i
+  %io = load i64, ptr %iop, align 8
+  %src_in = getelementptr i8, ptr %in_base, i64 %io
+  %src_out = getelementptr i8, ptr %out_base, i64 %oo
+  %src = select i1 %unchanged, ptr %src_in, ptr %src_out
+  %olp = getelementptr i32, ptr %out_lens, i64 %i
+  %ol = load i32, ptr %olp, align 4
+  %ol64 = zext i32 %ol to i64
+  %ilp = getelementptr i32, ptr %in_lens, i64 %i
+  %il = load i32, ptr %ilp, align 4
+  %orp = getelementptr i32, ptr %origs, i64 %i
+  %orig_in = load i32, ptr %orp, align 4
+  %was_cut = icmp ugt i32 %orig_in, %il
+  %excess = sub i32 %orig_in, %il
+  %extra = select i1 %was_cut, i32 %excess, i32 0
+  %orig_out = add i32 %ol, %extra
+  %rem = urem i64 %st, 1000000000
+  %frac = udiv i64 %rem, %frac_div
+  %sec32 = trunc i64 %sec to i32
+  %frac32 = trunc i64 %frac to i32
+  %h0 = getelementptr i8, ptr %dst, i64 %pos
+  store i32 %sec32, ptr %h0, align 1
+  %h1 = getelementptr i8, ptr %h0, i64 4
+  store i32 %frac32, ptr %h1, align 1
+  %h2 = getelementptr i8, ptr %h0, i64 8
+  store i32 %ol, ptr %h2, align 1
+  %h3 = getelementptr i8, ptr %h0, i64 12
+  store i32 %orig_out, ptr %h3, align 1
+  %d = getelementptr i8, ptr %h0, i64 16
+  call void @llvm.memcpy.p0.p0.i64(ptr %d, ptr %src, i64 %ol64, i1 false)
+  %rec = add i64 %ol64, 16
+  %pos1 = add i64 %pos, %rec
+  %cnt1 = add i64 %cnt, 1
+  br label %next
+next:
+  %pos2 = phi i64 [ %pos, %body ], [ %pos1, %write ]
+  %cnt2 = phi i64 [ %cnt, %body ], [ %cnt1, %write ]
+  %i1 = add i64 %i, 1
+  br label %loop
+bad:
+  %s1 = getelementptr i64, ptr %state, i64 1
+  store i64 %i, ptr %s1, align 8
+  %s2 = getelementptr i64, ptr %state, i64 2
+  store i64 1, ptr %s2, align 8
+  br label %done
+done:
+  %pos_end = phi i64 [ %pos, %loop ], [ %pos, %bad ]
+  %cnt_end = phi i64 [ %cnt, %loop ], [ %cnt, %bad ]
+  store i64 %cnt_end, ptr %state, align 8
+  ret i64 %pos_end
+}
+
+define internal i32 @be16(ptr %p) alwaysinline {
+  %v = load i16, ptr %p, align 1
+  %s = call i16 @llvm.bswap.i16(i16 %v)
+  %z = zext i16 %s to i32
+  ret i32 %z
+}
+
+; XOR of table[(pos0 + k) * 256 + p[k]] for k < count: the Toeplitz hash of count input bytes
+define internal i32 @toeplitz(ptr %table, ptr %p, i64 %count, i64 %pos0, i32 %h0) {
+entry:
+  br label %loop
+loop:
+  %k = phi i64 [ 0, %entry ], [ %k1, %body ]
+  %h = phi i32 [ %h0, %entry ], [ %h1, %body ]
+  %more = icmp ult i64 %k, %count
+  br i1 %more, label %body, label %done
+body:
+  %bp = getelementptr i8, ptr %p, i64 %k
+  %b = load i8, ptr %bp, align 1
+  %b64 = zext i8 %b to i64
+  %at = add i64 %pos0, %k
+  %row = mul i64 %at, 256
+  %ix = add i64 %row, %b64
+  %tp = getelementptr i32, ptr %table, i64 %ix
+  %t = load i32, ptr %tp, align 4
+  %h1 = xor i32 %h, %t
+  %k1 = add i64 %k, 1
+  br label %loop
+done:
+  ret i32 %h
+}
+
+; rss.flow_hash: Ethernet (one 802.1Q/802.1ad tag), IPv4 or IPv6 addresses, TCP/UDP ports
+define i32 @flow_hash(ptr %pkt, i64 %len, ptr %table) {
+entry:
+  %short = icmp ult i64 %len, 14
+  br i1 %short, label %none, label %eth
+eth:
+  %etp = getelementptr i8, ptr %pkt, i64 12
+  %et0 = call i32 @be16(ptr %etp)
+  %q1 = icmp eq i32 %et0, 33024
+  %q2 = icmp eq i32 %et0, 34984
+  %tagged = or i1 %q1, %q2
+  br i1 %tagged, label %vlan, label %l3
+vlan:
+  %vshort = icmp ult i64 %len, 18
+  br i1 %vshort, label %none, label %vlan_ok
+vlan_ok:
+  %etp2 = getelementptr i8, ptr %pkt, i64 16
+  %et1 = call i32 @be16(ptr %etp2)
+  br label %l3
+l3:
+  %et = phi i32 [ %et0, %eth ], [ %et1, %vlan_ok ]
+  %l3off = phi i64 [ 14, %eth ], [ 18, %vlan_ok ]
+  %is4 = icmp eq i32 %et, 2048
+  br i1 %is4, label %v4, label %not4
+not4:
+  %is6 = icmp eq i32 %et, 34525
+  br i1 %is6, label %v6, label %none
+v4:
+  %need4 = add i64 %l3off, 20
+  %short4 = icmp ult i64 %len, %need4
+  br i1 %short4, label %none, label %v4hdr
+v4hdr:
+  %ip = getelementptr i8, ptr %pkt, i64 %l3off
+  %vihl = load i8, ptr %ip, align 1
+  %ver = lshr i8 %vihl, 4
+  %isv4 = icmp eq i8 %ver, 4
+  %ihl8 = and i8 %vihl, 15
+  %ihl = zext i8 %ihl8 to i64
+  %ihlb = mul i64 %ihl, 4
+  %ihl_ok = icmp uge i64 %ihlb, 20
+  %v4ok = and i1 %isv4, %ihl_ok
+  br i1 %v4ok, label %v4addr, label %none
+v4addr:
+  %a4 = getelementptr i8, ptr %ip, i64 12
+  %h4 = call i32 @toeplitz(ptr %table, ptr %a4, i64 8, i64 0, i32 0)
+  %pp = getelementptr i8, ptr %ip, i64 9
+  %proto = load i8, ptr %pp, align 1
+  %fragp = getelementptr i8, ptr %ip, i64 6
+  %frag = call i32 @be16(ptr %fragp)
+  %fragbits = and i32 %frag, 16383
+  %whole = icmp eq i32 %fragbits, 0
+  %l4a = add i64 %l3off, %ihlb
+  br label %ports_check
+v6:
+  %need6 = add i64 %l3off, 40
+  %short6 = icmp ult i64 %len, %need6
+  br i1 %short6, label %none, label %v6hdr
+v6hdr:
+  %ip6 = getelementptr i8, ptr %pkt, i64 %l3off
+  %vb = load i8, ptr %ip6, align 1
+  %ver6 = lshr i8 %vb, 4
+  %isv6 = icmp eq i8 %ver6, 6
+  br i1 %isv6, label %v6addr, label %none
+v6addr:
+  %a6 = getelementptr i8, ptr %ip6, i64 8
+  %h6 = call i32 @toeplitz(ptr %table, ptr %a6, i64 32, i64 0, i32 0)
+  %nhp = getelementptr i8, ptr %ip6, i64 6
+  %nh = load i8, ptr %nhp, align 1
+  %l4b = add i64 %l3off, 40
+  br label %ports_check
+ports_check:
+  %h = phi i32 [ %h4, %v4addr ], [ %h6, %v6addr ]
+  %l4proto = phi i8 [ %proto, %v4addr ], [ %nh, %v6addr ]
+  %unfragmented = phi i1 [ %whole, %v4addr ], [ true, %v6addr ]
+  %alen = phi i64 [ 8, %v4addr ], [ 32, %v6addr ]
+  %l4 = phi i64 [ %l4a, %v4addr ], [ %l4b, %v6addr ]
+  %tcp = icmp eq i8 %l4proto, 6
+  %udp = icmp eq i8 %l4proto, 17
+  %has_ports = or i1 %tcp, %udp
+  %need_p = add i64 %l4, 4
+  %room = icmp ule i64 %need_p, %len
+  %c1 = and i1 %has_ports, %unfragmented
+  %c2 = and i1 %c1, %room
+  br i1 %c2, label %ports, label %addresses
+ports:
+  %pptr = getelementptr i8, ptr %pkt, i64 %l4
+  %hp = call i32 @toeplitz(ptr %table, ptr %pptr, i64 4, i64 %alen, i32 %h)
+  ret i32 %hp
+addresses:
+  ret i32 %h
+none:
+  ret i32 0
+}
+
+; hashes[i] = flow_hash(packet i)
+define void @hashes(ptr %base, ptr %offs, ptr %lens, i64 %n, ptr %table, ptr %out) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %op = getelementptr i64, ptr %offs, i64 %i
+  %o = load i64, ptr %op, align 8
+  %lp = getelementptr i32, ptr %lens, i64 %i
+  %l = load i32, ptr %lp, align 4
+  %l64 = zext i32 %l to i64
+  %pkt = getelementptr i8, ptr %base, i64 %o
+  %h = call i32 @flow_hash(ptr %pkt, i64 %l64, ptr %table)
+  %hp = getelementptr i32, ptr %out, i64 %i
+  store i32 %h, ptr %hp, align 4
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret void
+}
+
+; The packets whose queue (reta[hash & 127]) is `want`: their index, offset and length.
+define i64 @select(ptr %base, ptr %offs, ptr %lens, i64 %n, ptr %table, ptr %reta, i32 %want,
+                   ptr %oidx, ptr %ooff, ptr %olen) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %next ]
+  %j = phi i64 [ 0, %entry ], [ %j2, %next ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %op = getelementptr i64, ptr %offs, i64 %i
+  %o = load i64, ptr %op, align 8
+  %lp = getelementptr i32, ptr %lens, i64 %i
+  %l = load i32, ptr %lp, align 4
+  %l64 = zext i32 %l to i64
+  %pkt = getelementptr i8, ptr %base, i64 %o
+  %h = call i32 @flow_hash(ptr %pkt, i64 %l64, ptr %table)
+  %slot = and i32 %h, 127
+  %slot64 = zext i32 %slot to i64
+  %qp = getelementptr i8, ptr %reta, i64 %slot64
+  %q = load i8, ptr %qp, align 1
+  %q32 = zext i8 %q to i32
+  %mine = icmp eq i32 %q32, %want
+  br i1 %mine, label %take, label %next
+take:
+  %i32 = trunc i64 %i to i32
+  %xp = getelementptr i32, ptr %oidx, i64 %j
+  store i32 %i32, ptr %xp, align 4
+  %fo = getelementptr i64, ptr %ooff, i64 %j
+  store i64 %o, ptr %fo, align 8
+  %fl = getelementptr i32, ptr %olen, i64 %j
+  store i32 %l, ptr %fl, align 4
+  %j1 = add i64 %j, 1
+  br label %next
+next:
+  %j2 = phi i64 [ %j, %body ], [ %j1, %take ]
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret i64 %j
+}
+
+; dst[idx[i]] = src[i] for 1-, 4- and 8-byte elements; the 8-byte form adds `add` to
+; every value but -1 (an unchanged packet's output offset, jit/batch.py UNCHANGED)
+define void @scatter8(ptr %dst, ptr %idx, ptr %src, i64 %n) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %xp = getelementptr i32, ptr %idx, i64 %i
+  %x = load i32, ptr %xp, align 4
+  %x64 = zext i32 %x to i64
+  %sp = getelementptr i8, ptr %src, i64 %i
+  %v = load i8, ptr %sp, align 1
+  %dp = getelementptr i8, ptr %dst, i64 %x64
+  store i8 %v, ptr %dp, align 1
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret void
+}
+
+define void @scatter32(ptr %dst, ptr %idx, ptr %src, i64 %n) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %xp = getelementptr i32, ptr %idx, i64 %i
+  %x = load i32, ptr %xp, align 4
+  %x64 = zext i32 %x to i64
+  %sp = getelementptr i32, ptr %src, i64 %i
+  %v = load i32, ptr %sp, align 4
+  %dp = getelementptr i32, ptr %dst, i64 %x64
+  store i32 %v, ptr %dp, align 4
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret void
+}
+
+define void @scatter64(ptr %dst, ptr %idx, ptr %src, i64 %n, i64 %add) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %xp = getelementptr i32, ptr %idx, i64 %i
+  %x = load i32, ptr %xp, align 4
+  %x64 = zext i32 %x to i64
+  %sp = getelementptr i64, ptr %src, i64 %i
+  %v = load i64, ptr %sp, align 8
+  %keep = icmp eq i64 %v, -1
+  %moved = add i64 %v, %add
+  %w = select i1 %keep, i64 %v, i64 %moved
+  %dp = getelementptr i64, ptr %dst, i64 %x64
+  store i64 %w, ptr %dp, align 8
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret void
+}
+"""
+
+P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
+_SIGNATURES = {
+    "emit": ctypes.CFUNCTYPE(I64, I64, P, P, I32, P, P, P, P, P, P, P, P, I64, P, P),
+    "hashes": ctypes.CFUNCTYPE(None, P, P, P, I64, P, P),
+    "select": ctypes.CFUNCTYPE(I64, P, P, P, I64, P, P, I32, P, P, P),
+    "scatter8": ctypes.CFUNCTYPE(None, P, P, P, I64),
+    "scatter32": ctypes.CFUNCTYPE(None, P, P, P, I64),
+    "scatter64": ctypes.CFUNCTYPE(None, P, P, P, I64, I64),
+}
+
+_compiled: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def native():
+    """{name: ctypes function} of the compiled loops (compiled on first use)."""
+    with _lock:
+        if not _compiled:
+            import llvmlite.binding as llvm
+
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            module = llvm.parse_assembly(_IR)
+            module.verify()
+            machine = llvm.Target.from_default_triple().create_target_machine(opt=2)
+            engine = llvm.create_mcjit_compiler(module, machine)
+            engine.finalize_object()
+            _compiled["engine"] = engine  # keeps the machine code alive
+            for name, signature in _SIGNATURES.items():
+                _compiled[name] = signature(engine.get_function_address(name))
+    return _compiled
+
+
+def address(values) -> int:
+    """Address of an array's or a bytes-like buffer's first element (kept alive by the caller)."""
+    if isinstance(values, array):
+        return values.buffer_info()[0]
+    return buffer_address(values)[0]
+
+
+def pinned(buffer) -> tuple[int, object]:
+    """(address, pin) of a bytes, bytearray or mmap; an empty buffer has address 0."""
+    if len(buffer) == 0:
+        return 0, None
+    return buffer_address(buffer)
+
+
+def scatter(dst: array, idx: array, src: array, add: int = 0) -> None:
+    """dst[idx[i]] = src[i] (+ add for 8-byte offsets other than UNCHANGED)."""
+    if len(idx) != len(src) or (len(idx) and max(idx) >= len(dst)):
+        raise ValueError("scatter: index out of range")
+    functions = native()
+    if dst.itemsize == 8:
+        functions["scatter64"](address(dst), address(idx), address(src), len(idx), add)
+    else:
+        name = {1: "scatter8", 4: "scatter32"}[dst.itemsize]
+        functions[name](address(dst), address(idx), address(src), len(idx))

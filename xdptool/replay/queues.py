@@ -1,0 +1,302 @@
+"""Multi-queue replay: a capture spread over N receive queues as a multi-queue NIC would.
+
+Packet -> queue by RSS (rss.py: Toeplitz over the flow, fixed key, 128-entry
+indirection table); queue i runs in worker process i, on CPU i of the runtime
+(RuntimeConfig ncpus=N, cpu=i: per-CPU map values are per queue, and
+bpf_get_smp_processor_id() is i), with xdp_md.rx_queue_index = i.  Each worker
+streams the capture itself, keeps its own packets (the hash is computed
+natively), runs them in capture order on its engine (the jit compiles through
+the persistent cache) and sends each chunk's results to the parent, which puts
+them back in capture order (kernels.scatter) for the summary and the sinks, so
+outputs are the same whatever the scheduling.
+
+Map state after the replay: slot i of a per-CPU value comes from queue i, as on
+the NIC.  A shared (non-per-CPU) map is one object on a real NIC, updated by
+every CPU concurrently; worker processes each have a copy and cannot reproduce
+the interleaving, so a replay in which any queue changed a shared map (or
+added/removed keys of a per-CPU hash) is refused unless `sum_shared` accepts an
+approximation: the queues' changes to each value are added up (little-endian
+64-bit words, a shorter tail word as its own width), keys added by any queue
+are kept, keys removed by any queue are removed.  That is exact for counters —
+what XDP programs keep in shared maps most — and stated in the summary.
+Refusing rather than sharing the maps in shared memory keeps results
+deterministic; hash maps would also need the kernel's bucket locks across
+processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import traceback
+from array import array
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..errors import XdpError
+from ..runtime.contract import PackedEngine, XdpContext
+from ..runtime.target import Target
+from . import rss
+from .driver import ReplayOutcome, check_linktype, process_age, runnable
+from .kernels import scatter
+from .pcap import CHUNK_PACKETS, CaptureStream
+from .results import Chunk, SummaryBuilder
+
+QUEUE_ENGINES = ("jit", "vm")  # engines a worker can run (the kernel's test-run has one queue per device)
+UNCHANGED = (1 << 64) - 1  # jit/batch.py: the output packet is the input packet
+
+
+@dataclass
+class QueueResults:
+    """Flat results of one chunk, as the bulk API gives them (packed.py), in capture order."""
+
+    retvals: array
+    fault_codes: array
+    out: bytearray
+    out_offsets: array
+    out_lengths: array
+    source: Any
+    source_offsets: array
+
+    def packet(self, index: int) -> bytes:
+        start = self.out_offsets[index]
+        if start == UNCHANGED:
+            start = self.source_offsets[index]
+            return bytes(self.source[start:start + self.out_lengths[index]])
+        return bytes(self.out[start:start + self.out_lengths[index]])
+
+
+def queue_target(target: Target, queues: int, queue: int) -> Target:
+    """The program as CPU `queue` of `queues` sees it."""
+    from ..runtime.config import RuntimeConfig
+
+    config = replace(target.config or RuntimeConfig(), ncpus=queues, cpu=queue)
+    return Target(target.name, target.object, target.program, config, target.initial_maps, target.maps_source)
+
+
+def _run(engine, buffer, offsets: array, lengths: array, ctx: XdpContext):
+    if isinstance(engine, PackedEngine):
+        return engine.run_packed(buffer, offsets, lengths, ctx)
+    from ..runtime.jit.packed import PackedResults
+
+    view = memoryview(buffer)
+    packets = [bytes(view[o:o + n]) for o, n in zip(offsets, lengths)]
+    return PackedResults.from_results(engine.run_batch(packets, ctx))
+
+
+def _worker(conn, target: Target, queues: int, queue: int, path: str, chunk_packets: int, ctx: XdpContext,
+            run_short: bool) -> None:
+    """One queue: its engine, its packets of every chunk, its results to the parent."""
+    try:
+        engine, store = queue_target(target, queues, queue).make()
+        ctx = replace(ctx, rx_queue_index=queue)
+        run_seconds = 0.0
+        try:
+            for piece in CaptureStream(path, chunk_packets).chunks():
+                piece = runnable(piece, run_short=run_short)  # as the parent cuts it
+                index, offsets, lengths = rss.select(piece.buffer, piece.offsets, piece.lengths, queues, queue)
+                began = time.perf_counter()
+                packed = _run(engine, piece.buffer, offsets, lengths, ctx)
+                run_seconds += time.perf_counter() - began
+                conn.send(("chunk", index, packed.retvals, packed.fault_codes, packed.out, packed.out_offsets,
+                           packed.out_lengths, packed.faults, packed.redirects))
+            fallbacks = getattr(engine, "helper_fallbacks", None)
+            conn.send(("done", store.dump(), fallbacks() if fallbacks else None,
+                       getattr(engine, "compile_seconds", None), run_seconds))
+        finally:
+            engine.close()
+    except XdpError as exc:
+        conn.send(("error", str(exc)))
+    except BaseException:  # noqa: BLE001 - reported by the parent as an internal error
+        conn.send(("internal", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class QueueReplay:
+    """Workers started at construction (before any thread, e.g. a progress bar, exists:
+    they are forked), results merged by `run`."""
+
+    def __init__(self, path: str, target: Target, queues: int, *, ctx: XdpContext | None = None,
+                 sum_shared: bool = False, chunk_packets: int = CHUNK_PACKETS, run_short: bool = True):
+        if target.name not in QUEUE_ENGINES:
+            raise XdpError(f"--queues runs on the {' or '.join(QUEUE_ENGINES)} engine, not {target.name}")
+        if not 1 <= queues <= rss.MAX_QUEUES:
+            raise XdpError(f"--queues must be 1..{rss.MAX_QUEUES}, got {queues}")
+        self.path, self.target, self.queues = path, target, queues
+        self.sum_shared, self.chunk_packets, self.run_short = sum_shared, chunk_packets, run_short
+        self.stream = CaptureStream(path, chunk_packets)  # the header is checked before any worker starts
+        check_linktype(self.stream)
+        # the initial state, as every queue starts from it (a bad --maps-in fails here, once)
+        self.before = queue_target(target, queues, 0).new_store().dump()
+        context = multiprocessing.get_context("fork")
+        self.conns, self.workers = [], []
+        for queue in range(queues):
+            parent_end, child_end = context.Pipe(duplex=False)
+            worker = context.Process(target=_worker, name=f"xdptool-queue-{queue}", daemon=True,
+                                     args=(child_end, target, queues, queue, path, chunk_packets, ctx or XdpContext(), run_short))
+            worker.start()
+            child_end.close()
+            self.conns.append(parent_end)
+            self.workers.append(worker)
+
+    def _receive(self, queue: int, expect: str) -> tuple:
+        try:
+            message = self.conns[queue].recv()
+        except EOFError:
+            worker = self.workers[queue]
+            worker.join(1)
+            raise RuntimeError(f"queue {queue}'s worker process ended without a result (exit code {worker.exitcode})")
+        if message[0] == "error":
+            raise XdpError(message[1])
+        if message[0] == "internal":
+            raise RuntimeError(f"queue {queue}'s worker failed:\n{message[1]}")
+        if message[0] != expect:
+            raise RuntimeError(f"queue {queue}'s worker sent {message[0]!r}, expected {expect!r}")
+        return message
+
+    def run(self, *, program_name: str, sinks: tuple = (), progress=None) -> ReplayOutcome:
+        try:
+            return self._run(program_name, sinks, progress)
+        finally:
+            self.close()
+
+    def _run(self, program_name: str, sinks: tuple, progress) -> ReplayOutcome:
+        stream = self.stream
+        summary = SummaryBuilder(stream, program_name, self.target.name)
+        per_queue = [0] * self.queues
+        read_before = stream.read_seconds
+        started = time.perf_counter()
+        for piece in stream.chunks():
+            piece = runnable(piece, run_short=self.run_short)  # runts left out (counted) unless run_short
+            chunk = self._merge(piece, [self._receive(q, "chunk") for q in range(self.queues)], per_queue)
+            summary.add(chunk, piece.bytes_captured())
+            for sink in sinks:
+                sink.add(chunk)
+            if progress is not None:
+                progress(summary.done, stream.fraction)
+        finals = [self._receive(q, "done") for q in range(self.queues)]
+        elapsed = time.perf_counter() - started - (stream.read_seconds - read_before)
+        after, summed = self._merge_maps([final[1] for final in finals])
+        document = summary.finish(self.before, after, elapsed)
+        compile_times = [final[3] for final in finals if final[3] is not None]
+        document["timing"] = {
+            "read_s": round(stream.read_seconds, 6),
+            "compile_s": round(max(compile_times), 6) if compile_times else None,  # in parallel: the slowest
+            "run_s": round(max(final[4] for final in finals), 6),
+            "total_s": None if process_age() is None else round(process_age(), 6),
+        }
+        fallbacks = [final[2] for final in finals if final[2] is not None]
+        if fallbacks:
+            document["helper_fallbacks"] = {name: sum(f.get(name, 0) for f in fallbacks) for name in fallbacks[0]}
+        document["queues"] = {
+            "count": self.queues,
+            "packets": per_queue,
+            "hash": "toeplitz",
+            "key": rss.KEY.hex(),
+            "indirection_entries": rss.INDIRECTION_ENTRIES,
+            "shared_maps_summed": summed,
+        }
+        for sink in sinks:
+            sink.close(document, after)
+        return ReplayOutcome(document, after)
+
+    def _merge(self, piece, parts: list[tuple], per_queue: list[int]) -> Chunk:
+        """The queues' results of one chunk back in capture order."""
+        count = len(piece)
+        retvals, fault_codes = array("I", bytes(4 * count)), array("B", bytes(count))
+        out_lengths, out_offsets = array("I", bytes(4 * count)), array("Q", bytes(8 * count))
+        out = bytearray()
+        faults, redirects, covered = {}, {}, 0
+        for queue, (_, index, q_retvals, q_faults, q_out, q_offsets, q_lengths, q_fault_map, q_redirects) in enumerate(parts):
+            scatter(retvals, index, q_retvals)
+            scatter(fault_codes, index, q_faults)
+            scatter(out_lengths, index, q_lengths)
+            scatter(out_offsets, index, q_offsets, len(out))
+            out += q_out
+            faults.update((index[i], fault) for i, fault in q_fault_map.items())
+            redirects.update((index[i], target) for i, target in q_redirects.items())
+            per_queue[queue] += len(index)
+            covered += len(index)
+        if covered != count:
+            raise RuntimeError(f"the queues ran {covered} of the {count} packets of chunk at {piece.first_index}")
+        merged = QueueResults(retvals, fault_codes, out, out_offsets, out_lengths, piece.buffer, piece.offsets)
+        return Chunk(start=piece.first_index, retvals=retvals, out_lengths=out_lengths, output=merged.packet,
+                     faults=faults, redirects=redirects, packed=merged, capture=piece,
+                     indices=piece.source_index)
+
+    def _merge_maps(self, finals: list[dict]) -> tuple[dict, list[str]]:
+        """(merged map state, shared maps whose changes were summed); see the module docstring."""
+        written, merged = [], {}
+        mapdefs = self.target.object.maps
+        for name, entries in self.before.items():
+            before = {e["key"]: e["value"] for e in entries}
+            states = [{e["key"]: e["value"] for e in final.get(name, [])} for final in finals]
+            percpu = mapdefs[name].is_percpu if name in mapdefs else False
+            if percpu:
+                if any(state.keys() != before.keys() for state in states):
+                    written.append(name)
+                merged[name] = _percpu_merge(before, states)
+            elif all(state == before for state in states):
+                merged[name] = entries
+            else:
+                written.append(name)
+                merged[name] = _summed(name, before, states)
+        if written and not self.sum_shared:
+            names = ", ".join(written)
+            raise XdpError(f"--queues {self.queues}: the program changed {names}, shared by every CPU (not per-CPU "
+                           f"values); each queue's process has its own copy, so their updates cannot be combined "
+                           f"exactly: replay with --queues 1, or add --sum-shared-maps to add up the queues' "
+                           f"changes (exact for counters)")
+        store = queue_target(self.target, self.queues, 0).new_store()
+        try:
+            store.load(merged)  # the canonical dump order, and the maps' own checks (capacity)
+        except XdpError as exc:
+            raise XdpError(f"--queues {self.queues}: the queues' map states cannot be combined: {exc}") from None
+        return store.dump(), written
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        for worker in self.workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+        self.stream.close()
+
+
+def _percpu_merge(before: dict, states: list[dict]) -> list[dict]:
+    """Slot i of every value from queue i; keys any queue added kept, removed ones dropped."""
+    keys = [k for k in before if all(k in s for s in states)]
+    keys += [k for state in states for k in state if k not in before and k not in keys]
+    entries = []
+    for key in keys:
+        sample = next(s[key] for s in states if key in s) if key not in before else before[key]
+        zero = "00" * (len(sample[0]) // 2)
+        entries.append({"key": key, "value": [s[key][q] if key in s else zero for q, s in enumerate(states)]})
+    return entries
+
+
+def _summed(name: str, before: dict, states: list[dict]) -> list[dict]:
+    """before + the sum of each queue's change, per little-endian 64-bit word."""
+    removed = {k for k in before for s in states if k not in s}
+    keys = [k for k in before if k not in removed]
+    keys += [k for state in states for k in state if k not in before and k not in keys]
+    entries = []
+    for key in keys:
+        values = [s[key] for s in states if key in s]
+        if not all(isinstance(v, str) for v in values):
+            raise XdpError(f"map {name}: its values cannot be added up across queues")
+        base = bytes.fromhex(before[key]) if key in before else bytes(len(values[0]) // 2)
+        total = bytearray(base)
+        for value in values:
+            raw = bytes.fromhex(value)
+            for at in range(0, len(raw), 8):
+                width = min(8, len(raw) - at)
+                mask = (1 << (8 * width)) - 1
+                word = int.from_bytes(total[at:at + width], "little")
+                change = int.from_bytes(raw[at:at + width], "little") - int.from_bytes(base[at:at + width], "little")
+                total[at:at + width] = ((word + change) & mask).to_bytes(width, "little")
+        entries.append({"key": key, "value": total.hex()})
+    return entries
