@@ -101,7 +101,7 @@ def timed_replay(target, path: Path) -> tuple[float, dict, float]:
 def main() -> int:
     try:
         from xdptool import toolchain
-        from xdptool.replay.session import program_target
+        from xdptool.runtime.target import program_target
         from xdptool.runtime.engines import target_available
     except ImportError as exc:
         result(skipped=f"xdptool is incomplete here: {exc}")

@@ -416,8 +416,9 @@ def pinned(buffer) -> tuple[int, object]:
 
 
 def scatter(dst: array, idx: array, src: array, add: int = 0) -> None:
-    """dst[idx[i]] = src[i] (+ add for 8-byte offsets other than UNCHANGED)."""
-    if len(idx) != len(src) or (len(idx) and max(idx) >= len(dst)):
+    """dst[idx[i]] = src[i] (+ add for 8-byte offsets other than UNCHANGED); `idx` ascending,
+    as rss.select makes it (so its last index bounds them all)."""
+    if len(idx) != len(src) or (len(idx) and idx[-1] >= len(dst)):
         raise ValueError("scatter: index out of range")
     functions = native()
     if dst.itemsize == 8:
