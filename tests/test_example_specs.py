@@ -145,8 +145,8 @@ MUTATIONS = [
     ("port_blocklist", 'UDP(dport=9999)"', 'UDP(dport=11211)"', "verdict: expected XDP_PASS, got XDP_DROP"),
     ("port_rewrite", "UDP(sport=40000, dport=53)/Raw(b'mdns query')", "UDP(sport=40000, dport=54)/Raw(b'mdns query')", "packet:"),
     ("l4_lb", "dst='02:00:00:00:01:01')/IP(src='10.0.0.1', dst='10.1.0.1', id=1)", "dst='02:00:00:00:01:02')/IP(src='10.0.0.1', dst='10.1.0.1', id=1)", "packet:"),
-    ("ip_parse", '{ key = "11000000", value = "0100000000000000" }]\nexpect.maps.parse_stats', '{ key = "11000000", value = "0200000000000000" }]\nexpect.maps.parse_stats', "map l4_counts key 11000000"),
-    ("proto_counters", 'key = "11000000", value = ["3c00000000000000", "0000000000000000"]', 'key = "11000000", value = ["0000000000000000", "3c00000000000000"]', "map bytes key 11000000"),
+    ("ip_parse", '{ key = "11000000", value = "0100000000000000" }]\nexpect.maps.parse_stats', '{ key = "11000000", value = "0200000000000000" }]\nexpect.maps.parse_stats', "map l4_counts key 17 (11000000)"),
+    ("proto_counters", 'key = "11000000", value = ["3c00000000000000", "0000000000000000"]', 'key = "11000000", value = ["0000000000000000", "3c00000000000000"]', "map bytes key 17 (11000000)"),
 ]
 
 

@@ -79,7 +79,7 @@ def test_failing_spec_names_case_field_expected_and_actual(tmp_path):
     assert "wrong expectations" in failure
     assert "verdict: expected XDP_DROP, got XDP_PASS" in failure
     assert "TCP.dport: expected 81, got 80" in failure
-    assert "map drops key 0050: expected 01000000, got <absent>" in failure
+    assert "map drops key 80 (0050): expected 1 (01000000), got <absent>" in failure  # through BTF, with the bytes
 
 
 def test_json_report(tmp_path):

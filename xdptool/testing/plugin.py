@@ -8,6 +8,11 @@
 
 Registered through the `pytest11` entry point, so installing xdptool is enough.
 Nothing heavy is imported until a test uses it.
+
+Each [[case]] of a spec file is one pytest item, `test_fw.toml::blocked source is
+dropped` (with `[target]` appended when the spec runs on several), so `-k` and node
+ids select cases.  The cases of a file run once, in order, on first use: a selected
+case sees the map state the cases before it left, as in a full run (runner.py).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ def pytest_addoption(parser) -> None:
     group = parser.getgroup("xdptool")
     group.addoption(
         "--xdp-target",
-        default="jit",
-        help="engine for the xdp fixture and spec files: vm, jit, kernel, nfp-emu (default jit)",
+        default=None,
+        help="engine for the xdp fixture and spec files: vm, jit, kernel, nfp-emu, or all (spec files); "
+             "default: a spec's own target, else jit",
     )
 
 
@@ -133,7 +139,7 @@ class XdpFixture:
 
 @pytest.fixture
 def xdp(request):
-    fixture = XdpFixture(request.config.getoption("--xdp-target"), Path(request.fspath).parent)
+    fixture = XdpFixture(request.config.getoption("--xdp-target") or "jit", Path(request.fspath).parent)
     yield fixture
     fixture.close()
 
@@ -148,38 +154,67 @@ def pytest_collect_file(parent, file_path: Path):
 
 
 class SpecFile(pytest.File):
+    """A spec file: one item per case (per case and target when it runs on several)."""
+
     def collect(self):
         from .spec import load_spec
 
-        spec = load_spec(self.path)
-        yield SpecItem.from_parent(self, name=spec.path.stem, spec=spec)
+        self.spec = load_spec(self.path)
+        self.targets = spec_targets(self.config.getoption("--xdp-target"), self.spec.target)
+        self._results = None
+        seen: dict[str, int] = {}
+        for case in self.spec.cases:
+            seen[case.name] = seen.get(case.name, 0) + 1
+            name = case.name if seen[case.name] == 1 else f"{case.name} ({seen[case.name]})"
+            for target in self.targets:
+                item_name = name if len(self.targets) == 1 else f"{name}[{target}]"
+                yield SpecItem.from_parent(self, name=item_name, spec=self.spec, case=case, target=target)
+
+    def results(self) -> list:
+        """Every case on every target, run once in order (what each item reports from)."""
+        if self._results is None:
+            from .runner import run_spec
+
+            self._results = run_spec(self.spec, self.targets)
+        return self._results
+
+
+def spec_targets(option: str | None, spec_target: str | None) -> list[str]:
+    """--xdp-target, else the spec's `target`, else jit; `all`: every available engine."""
+    from .runner import available_targets
+
+    chosen = option or spec_target or "jit"
+    return available_targets() if chosen == "all" else [chosen]
 
 
 class SpecItem(pytest.Item):
-    """One spec file run in order (cases share map state, as in `xdptool test`)."""
+    """One case of a spec on one target."""
 
-    def __init__(self, *, spec, **kwargs):
+    def __init__(self, *, spec, case, target, **kwargs):
         super().__init__(**kwargs)
-        self.spec = spec
+        self.spec, self.case, self.target = spec, case, target
 
     def runtest(self) -> None:
-        from .runner import run_spec
-
-        target = self.config.getoption("--xdp-target") or self.spec.target or "jit"
-        failed = [r for r in run_spec(self.spec, [target]) if r.failures]
-        if failed:
-            raise SpecFailure(failed)
+        mine = [r for r in self.parent.results() if r.case is self.case and r.target == self.target]
+        if not mine:
+            raise SpecFailure([], f"case {self.case.name!r} did not run on {self.target}")
+        (result,) = mine
+        if result.skipped:
+            pytest.skip(result.skipped)
+        if result.failures:
+            raise SpecFailure([result])
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, SpecFailure):
-            return "\n".join(f"{r.case.name} [{r.target}]: " + "; ".join(r.failures) for r in excinfo.value.results)
+            return str(excinfo.value) if not excinfo.value.results else "\n".join(
+                f"{r.case.name} [{r.target}]: " + "; ".join(r.failures) for r in excinfo.value.results)
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, 0, f"xdp spec {self.name}"
+        return self.path, self.case.line - 1, f"xdp spec case {self.name}"
 
 
 class SpecFailure(Exception):
-    def __init__(self, results):
-        super().__init__(f"{len(results)} case(s) failed")
+    def __init__(self, results, message: str | None = None):
+        super().__init__(message or f"{len(results)} case(s) failed")
         self.results = results

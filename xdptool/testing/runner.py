@@ -1,9 +1,11 @@
 """Running test specs on one or more engines and judging the results.
 
 Cases of a spec run in order on one MapStore, so map state carries from case to
-case unless a case asks for `fresh_maps`.  With several targets each target
-gets its own store; a case passes only if every target meets the expectations
-and, with more than one target, all targets agree with each other.
+case unless a case asks for `fresh_maps`.  Selecting cases (`-k`, a pytest node id)
+never changes a case's result: the earlier cases it depends on (back to the last
+`fresh_maps` one) run too, unreported.  With several targets each target gets its
+own store; a case passes only if every target meets the expectations and, with
+more than one target, all targets agree with each other.
 """
 
 from __future__ import annotations
@@ -137,7 +139,16 @@ def judge(case: Case, result: RunResult, maps_doc: dict, unobservable: frozenset
                     failures.append(f"map {name} key {show.key(key)}: expected absent, got {show.value(got)}")
                 continue
             wanted = value_to_hex(entry.value)
-            if got != wanted:
+            if isinstance(got, list) and not isinstance(wanted, list):
+                # a per-CPU map and one expected value: every CPU's copy must hold it
+                if any(v != wanted for v in got):
+                    cpus = ", ".join(f"cpu{i} {show.value(v)}" for i, v in enumerate(got))
+                    failures.append(f"map {name} key {show.key(key)} (per-CPU, {len(got)} CPUs): expected "
+                                    f"{show.value(wanted)} on every CPU, got {cpus}")
+            elif isinstance(got, list) and len(got) != len(wanted):
+                failures.append(f"map {name} key {show.key(key)} (per-CPU): expected values for {len(wanted)} CPUs, "
+                                f"the run has {len(got)} (spec `ncpus`; one value instead of a list means every CPU)")
+            elif got != wanted:
                 failures.append(f"map {name} key {show.key(key)}: expected {show.value(wanted)}, "
                                 f"got {show.value(got) if got is not None else '<absent>'}")
     return failures
@@ -244,8 +255,11 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
     obj, program = load_program(spec.program, spec.prog)
     check_maps(spec, list(obj.maps))
     values = MapValues(obj)
-    runs, refused = [], {}
+    runs, refused, excluded = [], {}, []
     for target in targets:
+        if all(case.targets and target not in case.targets for case in spec.cases):
+            excluded.append(target)  # no case runs here: not worth an engine (an offload, a kernel load)
+            continue
         try:
             runs.append(TargetRun(spec, target, obj, program))
         except XdpError as exc:
@@ -255,32 +269,37 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
     cover = None
     if coverage is not None:
         cover = coverage.engine_for(spec, obj, program)
+    selected = [keyword is None or matches(keyword, f"{spec.path.name} {case.name}") for case in spec.cases]
+    needed = needed_cases(spec.cases, selected)
     results: list[CaseResult] = []
     try:
-        for case in spec.cases:
-            if keyword and not matches(keyword, f"{spec.path.name} {case.name}"):
+        for case, wanted, runs_it in zip(spec.cases, selected, needed):
+            if not runs_it:
                 continue
             if cover is not None:
                 cover.run(case)
-            results.extend(CaseResult(spec, case, target, skipped=why) for target, why in refused.items())
+            reported = results if wanted else []  # an unselected case runs for the state it leaves
+            reported.extend(CaseResult(spec, case, target, skipped=why) for target, why in refused.items())
+            reported.extend(CaseResult(spec, case, target, skipped=f"case limited to {', '.join(case.targets)}")
+                            for target in excluded)
             outcomes = []
             for run in runs:
                 reason = case.skip or (None if not case.targets or run.target in case.targets
                                        else f"case limited to {', '.join(case.targets)}")
                 if reason:
-                    results.append(CaseResult(spec, case, run.target, skipped=str(reason)))
+                    reported.append(CaseResult(spec, case, run.target, skipped=str(reason)))
                     continue
                 started = time.perf_counter()
                 try:
                     result, maps_doc = run.run(case)
                 except XdpError as exc:
-                    results.append(CaseResult(spec, case, run.target, skipped=f"{run.target} cannot run it: {exc}"))
+                    reported.append(CaseResult(spec, case, run.target, skipped=f"{run.target} cannot run it: {exc}"))
                     continue
                 elapsed = time.perf_counter() - started
                 failures = judge(case, result, maps_doc, run.unobservable, values)
                 outcome = CaseResult(spec, case, run.target, failures, result, duration=elapsed)
                 outcomes.append((outcome, run.unobservable, result, maps_doc))
-                results.append(outcome)
+                reported.append(outcome)
             for outcome, blind, result, maps_doc in outcomes[1:]:
                 first, first_blind, first_result, first_maps = outcomes[0]
                 hidden = blind | first_blind
@@ -295,6 +314,17 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
         for run in runs:
             run.close()
     return results
+
+
+def needed_cases(cases: list[Case], selected: list[bool]) -> list[bool]:
+    """Which cases must run for the selected ones to see the map state a full run gives
+    them: each selected case and every case before it back to (and including) the
+    nearest one that starts from fresh maps."""
+    needed, pending = [False] * len(cases), False
+    for i in range(len(cases) - 1, -1, -1):
+        needed[i] = selected[i] or pending
+        pending = needed[i] and not cases[i].fresh_maps
+    return needed
 
 
 def describe_difference(name: str, first, other) -> str:
