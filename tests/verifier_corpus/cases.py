@@ -83,6 +83,14 @@ CLASSES = {
     "global_arg_nonnull_gets_null": "global function arg:nonnull given a maybe-NULL pointer",
     "global_arg_void_ptr": "global function with a void * argument",
     "global_arg_uninit_ctx": "global function ctx argument left uninitialised",
+    # reference tracking (sockets, ring buffer records): acquire, release, leaks, use after release
+    "sk_unreleased": "unreleased reference", "sk_leak_one_branch": "unreleased reference (on one path)",
+    "sk_use_after_release": "use after release", "sk_release_unchecked": "release before the NULL check",
+    "sk_write": "write into a socket", "sk_bad_field": "socket field access", "skc_hidden_field": "socket field access",
+    "sk_tail_call_leak": "tail call holding a reference", "sk_double_release": "double release",
+    "ringbuf_unreleased": "unreleased reference", "ringbuf_oob": "ring buffer record out of bounds",
+    "ringbuf_submit_unchecked": "release before the NULL check", "ringbuf_submit_offset": "release of a moved pointer",
+    "ringbuf_use_after_submit": "use after release", "ringbuf_var_size": "ring buffer reservation of unknown size",
 }
 # Cases loaded with the object's BTF and func_info, as libbpf loads them (global functions are
 # only global to a kernel that sees their BTF linkage); the others load without BTF.

@@ -38,6 +38,8 @@ class Arg(enum.Enum):
     CONST_ALLOC_SIZE = "alloc_size"  # ringbuf_reserve size: a known constant
     CTX = "ctx"
     CALLBACK = "callback"  # a subprogram address (ld_imm64 of a function)
+    SOCK_COMMON = "sock_common"  # ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket (not NULL)
+    RINGBUF_MEM = "ringbuf_mem"  # a ringbuf_reserve record (not NULL)
     UNSUPPORTED = "unsupported"  # callbacks, const strings, BTF objects, references
 
 
@@ -46,6 +48,8 @@ class Ret(enum.Enum):
     VOID = "void"
     MAP_VALUE_OR_NULL = "map_value_or_null"
     RINGBUF_MEM_OR_NULL = "ringbuf_mem_or_null"
+    SOCKET_OR_NULL = "sock_or_null"
+    SOCK_COMMON_OR_NULL = "sock_common_or_null"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Helper:
     changes_pkt_data: bool = False
     gpl_only: bool = False
     writes_map: bool = False  # changes the map itself: refused on BPF_F_RDONLY_PROG maps (record_func_map)
+    acquires: bool = False  # returns a reference the program must release (is_acquire_function)
+    releases: int = 0  # the argument (1-5) whose reference it releases (OBJ_RELEASE), 0 none
     unsupported: str | None = None  # why xdptool's verifier cannot check calls to it
     nfp: "NfpCall | None" = None  # how the nfp driver accepts it; None: "unsupported function id"
 
@@ -164,19 +170,29 @@ _XDP_PROTOS = [
     ("ringbuf_output", (A.CONST_MAP_PTR, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
     ("ringbuf_query", (A.CONST_MAP_PTR, A.ANYTHING)),
     ("loop", (A.ANYTHING, A.CALLBACK, A.ANYTHING, A.ANYTHING)),
+    # reference-tracked objects: sockets and ring buffer records
+    ("sk_lookup_tcp", (A.CTX, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING, A.ANYTHING), Ret.SOCKET_OR_NULL),
+    ("sk_lookup_udp", (A.CTX, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING, A.ANYTHING), Ret.SOCKET_OR_NULL),
+    ("skc_lookup_tcp", (A.CTX, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING, A.ANYTHING), Ret.SOCK_COMMON_OR_NULL),
+    ("sk_release", (A.SOCK_COMMON,)),
+    ("tcp_check_syncookie", (A.SOCK_COMMON, A.MEM, A.CONST_SIZE, A.MEM, A.CONST_SIZE)),
+    ("tcp_gen_syncookie", (A.SOCK_COMMON, A.MEM, A.CONST_SIZE, A.MEM, A.CONST_SIZE)),
+    ("ringbuf_reserve", (A.CONST_MAP_PTR, A.CONST_ALLOC_SIZE, A.ANYTHING), Ret.RINGBUF_MEM_OR_NULL),
+    ("ringbuf_submit", (A.RINGBUF_MEM, A.ANYTHING), Ret.VOID),
+    ("ringbuf_discard", (A.RINGBUF_MEM, A.ANYTHING), Ret.VOID),
 ]
 
-_GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_kernel_str", "perf_event_output"}
+_GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_kernel_str", "perf_event_output",
+             "tcp_check_syncookie", "tcp_gen_syncookie"}
 _CHANGES_PKT_DATA = {"xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail"}
 _WRITES_MAP = {"map_update_elem", "map_delete_elem", "map_push_elem", "map_pop_elem"}
+_ACQUIRES = {"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"}
+_RELEASES = {"sk_release": 1, "ringbuf_submit": 1, "ringbuf_discard": 1}
 
 # XDP may call these, but checking them needs machinery xdptool's verifier lacks.
 _XDP_UNSUPPORTED = {
-    "sk_lookup_tcp": _REF, "sk_lookup_udp": _REF, "skc_lookup_tcp": _REF, "sk_release": _REF,
-    "tcp_check_syncookie": _REF, "tcp_gen_syncookie": _REF,
     "tcp_raw_gen_syncookie_ipv4": "BTF-typed arguments", "tcp_raw_gen_syncookie_ipv6": "BTF-typed arguments",
     "tcp_raw_check_syncookie_ipv4": "BTF-typed arguments", "tcp_raw_check_syncookie_ipv6": "BTF-typed arguments",
-    "ringbuf_reserve": _REF, "ringbuf_submit": _REF, "ringbuf_discard": _REF,
     "ringbuf_reserve_dynptr": _REF, "ringbuf_submit_dynptr": _REF, "ringbuf_discard_dynptr": _REF,
     "dynptr_from_mem": _REF, "dynptr_read": _REF, "dynptr_write": _REF, "dynptr_data": _REF,
     "kptr_xchg": _REF, "spin_lock": _REF, "spin_unlock": _REF,
@@ -210,7 +226,7 @@ def _build() -> dict[int, Helper]:
         table[HELPER_ID[name]] = Helper(
             HELPER_ID[name], name, args, ret[0] if ret else Ret.INTEGER,
             changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY, writes_map=name in _WRITES_MAP,
-            nfp=_NFP_CALLS.get(name),
+            acquires=name in _ACQUIRES, releases=_RELEASES.get(name, 0), nfp=_NFP_CALLS.get(name),
         )
     for name, why in _XDP_UNSUPPORTED.items():
         table[HELPER_ID[name]] = Helper(HELPER_ID[name], name, unsupported=why)

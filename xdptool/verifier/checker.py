@@ -20,13 +20,14 @@ from .fastpath import decode_cond_jmp, specialise
 from ..platform.helpers import Arg, Helper, Ret, helper_name, map_func_compatible
 from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, XDP_KFUNCS
 from ..platform.maps import map_prog_can_read, map_prog_can_write
+from ..platform import sock as bpf_sock
 from .log import align_comment, format_frame, kernel_insn_text, unum
 from .profiles import Profile
 from .result import Reject
 from .subprogs import ArgKind, GlobalArg, GlobalFunc, global_funcs
 from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, truncate
 from ..platform.ctx import CtxKind, attach_of, readable as ctx_readable
-from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, Frame, Reg, State
+from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, SOCK_TYPES, Frame, Reg, State
 from .tnum import U32, Tnum
 from .tnum import UNKNOWN as TNUM_UNKNOWN
 from .codes import (
@@ -36,7 +37,7 @@ from .codes import (
 )
 from .state import (
     T_CTX, T_FUNC, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MEM, T_MEM_OR_NULL, T_NOT_INIT, T_PKT,
-    T_PKT_END, T_RINGBUF_MEM,
+    T_PKT_END, T_RINGBUF_MEM, T_RINGBUF_MEM_OR_NULL, T_SOCK_COMMON, T_SOCK_COMMON_OR_NULL, T_SOCKET, T_SOCKET_OR_NULL,
     T_PKT_META, T_SCALAR, T_STACK,
 )
 
@@ -65,7 +66,12 @@ EXPECTED = {
     Arg.CONST_SIZE_OR_ZERO: ("scalar", {T_SCALAR}),
     Arg.CONST_ALLOC_SIZE: ("scalar", {T_SCALAR}),
     Arg.CALLBACK: ("func", {T_FUNC}),
+    Arg.SOCK_COMMON: ("sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_", {T_SOCK_COMMON, T_SOCKET}),
+    Arg.RINGBUF_MEM: ("ringbuf_mem", {T_RINGBUF_MEM}),
 }
+# What an acquiring helper returns: the register type (not yet checked for NULL).
+RET_TYPES = {Ret.SOCKET_OR_NULL: T_SOCKET_OR_NULL, Ret.SOCK_COMMON_OR_NULL: T_SOCK_COMMON_OR_NULL,
+             Ret.RINGBUF_MEM_OR_NULL: T_RINGBUF_MEM_OR_NULL}
 MEM_REG_TYPES = {T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM, T_RINGBUF_MEM}
 for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM, Arg.FIXED_MEM4):
     EXPECTED[_arg] = (MEM_TYPES, MEM_REG_TYPES)
@@ -509,7 +515,7 @@ class Checker:
         if ptr.type.maybe_null:
             raise Reject(f"R{d} pointer arithmetic on {ptr.type.value} prohibited, null-check it first")
         known = off.is_const
-        if ptr.type in (T_MAP_PTR, T_PKT_END):
+        if ptr.type in (T_MAP_PTR, T_PKT_END) or ptr.type in SOCK_TYPES:
             if not (ptr.type is T_MAP_PTR and known and off.smin == 0 and op == OP_ADD):
                 raise Reject(f"R{d} pointer arithmetic on {ptr.type.value} prohibited")
         if op in (OP_AND, OP_OR, OP_XOR):
@@ -625,6 +631,11 @@ class Checker:
         elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
             limit = base.map.key_size if t is T_MAP_KEY else base.mem_size
             self.check_region_access(regno, base, total, size, limit)
+        elif t in SOCK_TYPES:  # check_sock_access
+            if write:
+                raise Reject(f"R{regno} cannot write into {t.value}")
+            if not bpf_sock.readable(total, size, common=t is T_SOCK_COMMON):
+                raise Reject(f"R{regno} invalid {t.value} access off={total} size={size}")
         else:
             raise Reject(f"R{regno} invalid mem access '{t.value}'")
         if write:
@@ -945,6 +956,7 @@ class Checker:
             caller.regs[0] = r0
             self.scratched.add(0)
             return callee.callsite + 1
+        self._check_reference_leak("BPF_EXIT instruction in main prog")
         if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject("R0 leaks addr as return value")
         if state.frames[0].subprog and r0.type is not T_SCALAR:  # a global function's own walk
@@ -1162,12 +1174,16 @@ class Checker:
             raise XdpError(f"verifier: calls to {helper.full_name}#{func_id} are not implemented ({helper.unsupported})")
         if helper.gpl_only and not _gpl_compatible(self.program.license):
             raise Reject("cannot call GPL-restricted function from non-GPL compatible program")
-        meta = {"map": None, "mem": None}
+        meta = {"map": None, "mem": None, "ref": 0, "alloc": 0}
         for index, arg in enumerate(helper.args):
             self._check_arg(helper, index + 1, arg, meta)
         mapdef = meta["map"]
         if mapdef is not None and helper.writes_map and not map_prog_can_write(mapdef):
             raise Reject("write into map forbidden")  # record_func_map
+        if helper.releases:
+            self._release_reference(meta["ref"], f"func {helper.full_name}#{func_id}")
+        elif helper.name == "tail_call":
+            self._check_reference_leak("tail_call")
         if mapdef is not None and not map_func_compatible(mapdef.type, func_id):
             raise Reject(f"cannot pass map_type {int(mapdef.type)} into func {helper.full_name}#{func_id}")
         if helper.name == "loop":
@@ -1182,10 +1198,37 @@ class Checker:
         self.scratched.add(0)
         if helper.ret is Ret.MAP_VALUE_OR_NULL:
             regs[0] = Reg.pointer(T_MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
+        elif helper.acquires:
+            self.new_id()  # the id of the _or_null pointer, which the reference's id then replaces
+            ref = self._acquire_reference(insn.pc)
+            regs[0] = Reg.pointer(RET_TYPES[helper.ret], id=ref, ref_obj_id=ref, mem_size=meta["alloc"])
         elif helper.ret is Ret.VOID:
             regs[0] = NOT_INIT
         else:
             regs[0] = Reg.shared_unknown()
+
+    # -- references (acquire_reference_state, release_reference, check_reference_leak) -----------
+    def _acquire_reference(self, pc: int) -> int:
+        ref = self.new_id()
+        self.state.refs = self.state.refs + ((ref, pc),)
+        return ref
+
+    def _release_reference(self, ref: int, caller: str) -> None:
+        """The reference is gone: every pointer derived from it becomes unusable (an unknown
+        scalar when pointers may leak, as mark_reg_invalid does, else uninitialised)."""
+        state = self.state
+        kept = tuple(r for r in state.refs if r[0] != ref)
+        if len(kept) == len(state.refs):
+            raise Reject(f"{caller} reference has not been acquired before")
+        state.refs = kept
+        invalid = Reg.shared_unknown() if self.profile.allow_ptr_leaks else NOT_INIT
+        state.replace_regs(lambda reg: invalid if reg.ref_obj_id == ref else None)
+
+    def _check_reference_leak(self, what: str) -> None:
+        refs = self.state.refs
+        if refs:
+            lines = [f"Unreleased reference id={ref} alloc_insn={pc}" for ref, pc in refs]
+            raise Reject("\n".join(lines + [f"{what} would lead to reference leak"]))
 
     def _kfunc_call(self, insn: Instruction) -> int:
         """check_kfunc_call: a kfunc XDP may not call is refused in the kernel's words; the
@@ -1238,6 +1281,13 @@ class Checker:
         expected, allowed = EXPECTED[arg]
         if reg.type not in allowed:
             raise Reject(f"R{regno} type={reg.type.value} expected={expected}")
+        if helper.releases == regno:
+            self._check_arg_reg_off(regno, reg, release=True)
+            if not reg.ref_obj_id:
+                raise Reject(f"R{regno} must be referenced when passed to release function")
+            meta["ref"] = reg.ref_obj_id
+        elif reg.type.is_pointer and reg.type is not T_FUNC:  # (a func's `off` is its first slot, not an offset)
+            self._check_arg_reg_off(regno, reg)
         if arg is Arg.CONST_MAP_PTR:
             meta["map"] = reg.map
             if helper.name == "tail_call" and reg.map.type != MapType.PROG_ARRAY:
@@ -1272,6 +1322,7 @@ class Checker:
         elif arg is Arg.CONST_ALLOC_SIZE:
             if not reg.is_const:
                 raise Reject(f"R{regno} is not a known constant'")
+            meta["alloc"] = reg.const_value
 
     def helper_mem_access(self, regno: int, reg: Reg, size: int, *, write: bool, zero_ok: bool) -> None:
         t = reg.type
@@ -1344,10 +1395,14 @@ def _gpl_compatible(license: str) -> bool:
 _PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
 # Pointers a comparison with 0 decides (kernel reg_not_null, Linux 6.18): packet, stack
 # and ctx pointers are not among them, so both sides of `if r1 != 0` are explored.
-_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR})
+_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR, T_SOCKET, T_SOCK_COMMON})
 
 
 def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
+    """mark_ptr_or_null_regs: on the NULL side a reference the pointer carried is no more."""
+    if is_null:
+        state.refs = tuple(r for r in state.refs if r[0] != reg_id)
+
     def change(reg: Reg) -> Reg | None:
         if not (reg.type.maybe_null and reg.id == reg_id):
             return None

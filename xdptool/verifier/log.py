@@ -133,6 +133,8 @@ def format_reg(reg: Reg, frameno: int = 0) -> str:
     parts = []
     if reg.id:
         parts.append(f"id={reg.id}")
+    if reg.ref_obj_id:
+        parts.append(f"ref_obj_id={reg.ref_obj_id}")
     if t is not RegType.SCALAR and reg.off:
         parts.append(f"off={snum(reg.off)}")
     if t.is_pkt:

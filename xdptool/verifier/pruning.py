@@ -10,10 +10,12 @@ infinite-loop detection against states still being explored.
 
 from __future__ import annotations
 
-from .state import MAYBE_NULL_TYPES, PKT_TYPES, SLOT, Frame, Reg, StackSlot, State
-from .state import T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
+from .state import MAYBE_NULL_TYPES, NON_NULL_OF, PKT_TYPES, SLOT, Frame, Reg, StackSlot, State
+from .state import SOCK_TYPES, T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
 
 _EXACT_TYPES = (T_CTX, T_PKT_END, T_MAP_PTR, T_STACK)
+# compared exactly, ids mapped (the kernel's regs_exact, the default case of regsafe)
+_EXACT_ID_TYPES = SOCK_TYPES | {t for t in MAYBE_NULL_TYPES if NON_NULL_OF[t] in SOCK_TYPES}
 
 
 def exact_key(state: State, live: int) -> tuple:
@@ -36,6 +38,8 @@ def exact_key(state: State, live: int) -> tuple:
         stack = frame.stack
         append(tuple(sorted([(spi, slot.key()) for spi, slot in stack.items()])) if stack else None)
     append(state.may_goto_depth)  # another may_goto iteration is not the same state (no infinite loop)
+    append(state.refs)
+    append(state.lock)
     return tuple(key)
 
 
@@ -51,6 +55,8 @@ class _IdMap:
         self.tmp = 0
 
     def check(self, old: int, cur: int) -> bool:
+        if not old or not cur:  # both set or both zero
+            return old == cur
         if old in self.forward:
             return self.forward[old] == cur
         if cur in self.backward:
@@ -95,6 +101,9 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
         if old.var_off.mask == 0:  # constants: the common case in loops
             return cur.var_off == old.var_off and ids.check_scalar(old.id, cur.id)
         return within(old, cur) and ids.check_scalar(old.id, cur.id)
+    if t in _EXACT_ID_TYPES:
+        return (old.off == cur.off and old.var_off == cur.var_off and ids.check(old.id, cur.id)
+                and ids.check(old.ref_obj_id, cur.ref_obj_id))
     if t in _EXACT_TYPES:
         return (old.off == cur.off and old.frameno == cur.frameno and old.map is cur.map
                 and old.var_off == cur.var_off and old.smin == cur.smin and old.smax == cur.smax
@@ -106,7 +115,7 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
     else:  # map values, memory, their _or_null forms
         if old.map is not cur.map or old.off != cur.off or old.mem_size != cur.mem_size:
             return False
-        if t in MAYBE_NULL_TYPES and not ids.check(old.id, cur.id):
+        if not ids.check(old.id, cur.id) or not ids.check(old.ref_obj_id, cur.ref_obj_id):
             return False
     return within(old, cur)
 
@@ -114,7 +123,7 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
 def slotsafe(spi: int, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uninit: bool, precise_slots: int) -> bool:
     """One stack slot of `old` subsumes the same slot of `cur` (kernel stacksafe, per slot)."""
     ospilled: Reg | None = oslot.spilled
-    if cslot is oslot and (ospilled is None or not ospilled.id):
+    if cslot is oslot and (ospilled is None or not (ospilled.id or ospilled.ref_obj_id)):
         return True  # the same (unchanging) slot, with no ids to map
     okinds: list = oslot.kinds
     ckinds: list = cslot.kinds if cslot is not None else _INVALID_SLOT
@@ -183,7 +192,7 @@ def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
         for i in range(11):
             o: Reg = oregs[i]
             c: Reg = cregs[i]
-            if o is c and not o.id:
+            if o is c and not (o.id or o.ref_obj_id):
                 continue  # the same (unchanging) register, with no id to map
             if index == last:
                 if not live >> i & 1:
@@ -198,7 +207,23 @@ def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
                else stacksafe(of, cf, ids, allow_uninit))
         if spi is not None:
             return SLOT_HINT + spi if index == last else ELSEWHERE
+    if not _refsafe(old, cur, ids):
+        return ELSEWHERE
     return None
+
+
+def _refsafe(old: State, cur: State, ids: _IdMap) -> bool:
+    """refsafe and the held lock: the same references, in the same order, ids mapped."""
+    orefs, crefs = old.refs, cur.refs
+    if len(orefs) != len(crefs):
+        return False
+    for (oid, _), (cid, _) in zip(orefs, crefs):
+        if not ids.check(oid, cid):
+            return False
+    olock, clock = old.lock, cur.lock
+    if olock is None or clock is None:
+        return olock is clock
+    return olock[0] == clock[0] and ids.check(olock[1], clock[1])
 
 
 def states_safe(old: State, cur: State, live: int, allow_uninit: bool,

@@ -7,7 +7,7 @@ from .scalar cimport Bounds
 
 cdef class Reg(Bounds):
     cdef public object type, map, _key
-    cdef public long off, id, range, frameno, mem_size
+    cdef public long off, id, range, frameno, mem_size, ref_obj_id
 
     @cython.locals(new=Reg)
     cpdef Reg copy(self)
@@ -28,5 +28,5 @@ cdef class Frame:
 
 
 cdef class State:
-    cdef public object frames
+    cdef public object frames, refs, lock
     cdef public long may_goto_depth

@@ -50,6 +50,10 @@ class RegType(enum.Enum):
     MEM_OR_NULL = ("mem_or_null", True, False, True)
     RINGBUF_MEM = ("ringbuf_mem",)  # a ringbuf_reserve record after the null check
     RINGBUF_MEM_OR_NULL = ("ringbuf_mem_or_null", True, False, True)
+    SOCKET = ("sock",)  # struct bpf_sock (sk_lookup_tcp/udp), a reference
+    SOCKET_OR_NULL = ("sock_or_null", True, False, True)
+    SOCK_COMMON = ("sock_common",)  # struct bpf_sock, common fields only (skc_lookup_tcp)
+    SOCK_COMMON_OR_NULL = ("sock_common_or_null", True, False, True)
     FUNC = ("func",)  # address of a subprogram (bpf_loop callbacks); `off` is its first slot
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
@@ -62,6 +66,9 @@ T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MAP_KEY, T_STACK = RegType.MAP_VALUE, RegTyp
 T_PKT, T_PKT_META, T_PKT_END, T_MEM = RegType.PKT, RegType.PKT_META, RegType.PKT_END, RegType.MEM
 T_MEM_OR_NULL, T_FUNC = RegType.MEM_OR_NULL, RegType.FUNC
 T_RINGBUF_MEM, T_RINGBUF_MEM_OR_NULL = RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL
+T_SOCKET, T_SOCKET_OR_NULL = RegType.SOCKET, RegType.SOCKET_OR_NULL
+T_SOCK_COMMON, T_SOCK_COMMON_OR_NULL = RegType.SOCK_COMMON, RegType.SOCK_COMMON_OR_NULL
+SOCK_TYPES = frozenset({T_SOCKET, T_SOCK_COMMON})
 
 POINTER_TYPES = frozenset(t for t in RegType if t.is_pointer)
 PKT_TYPES = frozenset(t for t in RegType if t.is_pkt)
@@ -69,11 +76,12 @@ MAYBE_NULL_TYPES = frozenset(t for t in RegType if t.maybe_null)
 
 
 NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM,
-               RegType.RINGBUF_MEM_OR_NULL: RegType.RINGBUF_MEM}
+               RegType.RINGBUF_MEM_OR_NULL: RegType.RINGBUF_MEM, RegType.SOCKET_OR_NULL: RegType.SOCKET,
+               RegType.SOCK_COMMON_OR_NULL: RegType.SOCK_COMMON}
 
 
 class Reg(Bounds):
-    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "_key")
+    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "ref_obj_id", "_key")
 
     def __init__(self, type: RegType = T_NOT_INIT):
         self.type = type
@@ -83,6 +91,7 @@ class Reg(Bounds):
         self.map = None  # MapDef for map_ptr / map_value(_or_null) / map_key
         self.frameno = 0
         self.mem_size = 0
+        self.ref_obj_id = 0  # the reference (State.refs) this pointer is or derives from
         self._key = None
         self.set_const_bounds(0)
 
@@ -97,6 +106,7 @@ class Reg(Bounds):
         new.map = self.map
         new.frameno = self.frameno
         new.mem_size = self.mem_size
+        new.ref_obj_id = self.ref_obj_id
         new.var_off = self.var_off
         new.smin = self.smin
         new.smax = self.smax
@@ -116,6 +126,7 @@ class Reg(Bounds):
         self.map = other.map
         self.frameno = other.frameno
         self.mem_size = other.mem_size
+        self.ref_obj_id = other.ref_obj_id
         self.var_off = other.var_off
         self.smin = other.smin
         self.smax = other.smax
@@ -137,20 +148,22 @@ class Reg(Bounds):
     def const(value: int) -> "Reg":
         reg = Reg.__new__(Reg)  # every field set once (Reg() would set the bounds twice)
         reg.type = T_SCALAR
-        reg.off = reg.id = reg.range = reg.frameno = reg.mem_size = 0
+        reg.off = reg.id = reg.range = reg.frameno = reg.mem_size = reg.ref_obj_id = 0
         reg.map = reg._key = None
         reg.set_const_bounds(value)
         return reg
 
     @staticmethod
-    def pointer(type: RegType, *, off: int = 0, map=None, id: int = 0, frameno: int = 0) -> "Reg":
+    def pointer(type: RegType, *, off: int = 0, map=None, id: int = 0, frameno: int = 0, ref_obj_id: int = 0,
+                mem_size: int = 0) -> "Reg":
         reg = Reg(type)
         reg.off, reg.map, reg.id, reg.frameno = off, map, id, frameno
+        reg.ref_obj_id, reg.mem_size = ref_obj_id, mem_size
         return reg
 
     def mark_unknown(self) -> None:
         self.type = T_SCALAR
-        self.off = self.id = self.range = self.mem_size = self.frameno = 0
+        self.off = self.id = self.range = self.mem_size = self.frameno = self.ref_obj_id = 0
         self.map = None
         self.set_unknown_bounds()
 
@@ -177,7 +190,8 @@ class Reg(Bounds):
         key = self._key
         if key is None:
             key = self._key = (
-                self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.var_off,
+                self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.ref_obj_id,
+                self.var_off,
                 self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max, self.u32_min, self.u32_max)
         return key
 
@@ -307,14 +321,18 @@ class Frame:
 
 
 class State:
-    """The whole machine: the stack of call frames (bpf_verifier_state), and how many
-    may_goto fall-throughs the path has taken (may_goto_depth)."""
+    """The whole machine: the stack of call frames (bpf_verifier_state), how many
+    may_goto fall-throughs the path has taken (may_goto_depth), the references it holds
+    (`refs`: (id, insn that acquired it) in acquisition order, Linux 6.13+ keeps them
+    per state) and the spin lock it holds (`lock`: (map name or "", pointer id), or None)."""
 
-    __slots__ = ("frames", "may_goto_depth")
+    __slots__ = ("frames", "may_goto_depth", "refs", "lock")
 
-    def __init__(self, frames: list[Frame], may_goto_depth: int = 0):
+    def __init__(self, frames: list[Frame], may_goto_depth: int = 0, refs: tuple = (), lock=None):
         self.frames = frames
         self.may_goto_depth = may_goto_depth
+        self.refs = refs
+        self.lock = lock
 
     @property
     def cur(self) -> Frame:
@@ -325,7 +343,7 @@ class State:
         return self.frames[-1].regs
 
     def copy(self) -> "State":
-        return State([f.copy() for f in self.frames], self.may_goto_depth)
+        return State([f.copy() for f in self.frames], self.may_goto_depth, self.refs, self.lock)
 
     def all_regs(self):
         for frame in self.frames:
@@ -339,4 +357,4 @@ class State:
         return tuple(
             (f.callsite, tuple(r.key() for r in f.regs), tuple(sorted((s, v.key()) for s, v in f.stack.items())))
             for f in self.frames
-        ) + (self.may_goto_depth,)
+        ) + (self.may_goto_depth, self.refs, self.lock)
