@@ -9,7 +9,9 @@ NFP instructions, registers per bank and contexts of the kernel JIT's image
 the what-if/kernel instruction ratio; the estimated cycles per packet of each
 on the example's capture and the card's rate with the kernel image (card.py, Agilio CX 2x10GbE);
 the executor's speed (packets/s of this emulator running the kernel image, next
-to the reference VM on the same capture).
+to the reference VM on the same capture); and nfp-emu's native code (native.py) against
+the eBPF jit on the same capture in the same run: port_blocklist's packets repeated to
+SPEED_PACKETS, both through their bulk `run_packed`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,45 @@ def packets_per_second(engine, packets: list[bytes], repeat: int = 20) -> float:
     for _ in range(repeat):
         engine.run_batch(packets)
     return repeat * len(packets) / (time.perf_counter() - start)
+
+
+SPEED_PACKETS = 300_000
+
+
+def speed_figures(obj) -> dict:
+    """nfp-emu (native), nfp-emu (interpreted, fewer packets) and jit packets/s, same packets."""
+    from array import array
+
+    from xdptool.nfp.engine import NfpEngine
+    from xdptool.runtime.jit import JitEngine
+    from xdptool.runtime.maps import MapStore
+
+    program = obj.program()
+    packets = [p for p in capture_packets("port_blocklist") if len(p) >= 14]
+    buffer, offsets, lengths = bytearray(), array("Q"), array("I")
+    for k in range(SPEED_PACKETS):
+        packet = packets[k % len(packets)]
+        offsets.append(len(buffer))
+        lengths.append(len(packet))
+        buffer += packet
+
+    def rate(engine, count):
+        engine.run_packed(buffer, offsets[:64], lengths[:64])  # compiled (or from the cache) and warm
+        best = 0.0
+        for _ in range(3):
+            start = time.perf_counter()
+            engine.run_packed(buffer, offsets[:count], lengths[:count])
+            best = max(best, count / (time.perf_counter() - start))
+        return best
+
+    jit = rate(JitEngine(program, MapStore.for_object(obj)), SPEED_PACKETS)
+    fast = rate(NfpEngine(program, MapStore.for_object(obj)), SPEED_PACKETS)
+    slow = rate(NfpEngine(program, MapStore.for_object(obj), native=False), 2000)
+    print(f"port_blocklist x {SPEED_PACKETS}: nfp-emu native {fast:,.0f} packets/s, jit {jit:,.0f}, "
+          f"nfp-emu / jit = {fast / jit:.2f} (goal >= 0.25); nfp-emu interpreted {slow:,.0f} "
+          f"(native / interpreted = {fast / slow:.0f}x)")
+    return {"nfp_emu_native_pps": round(fast), "jit_pps": round(jit), "nfp_emu_over_jit": round(fast / jit, 3),
+            "nfp_emu_interpreted_pps": round(slow), "nfp_native_over_interpreted": round(fast / slow, 1)}
 
 
 def main() -> int:
@@ -75,7 +116,8 @@ def main() -> int:
                 engine = NfpEngine(program, MapStore.for_object(obj), report=replace(report, image=image))
                 engine.run_batch(packets)
                 timings[image.allocator] = engine.estimate()
-        emu_pps = packets_per_second(NfpEngine(program, MapStore.for_object(obj), report=report), packets)
+        emu_pps = packets_per_second(NfpEngine(program, MapStore.for_object(obj), report=report, native=False),
+                                     packets)
         vm_pps = packets_per_second(VmEngine(program, MapStore.for_object(obj)), packets)
         ratio = len(what_if.insns) / len(kernel.insns) if what_if else None
         if ratio is not None:
@@ -103,7 +145,9 @@ def main() -> int:
     print(f"offloadable {count}; what-if / kernel-image instructions: mean {mean_ratio:.2f} "
           f"(range {min(ratios, default=0):.2f}-{max(ratios, default=0):.2f}); what-if at 8 contexts for "
           f"{100 * share8:.0f} % (the kernel image: 4, the shipping firmware's)")
-    figures = {"offloadable": count, "mean_what_if_over_kernel_instructions": round(mean_ratio, 3),
+    speed = speed_figures(load_object(toolchain.build(ROOT / "programs" / "port_blocklist.c",
+                                                      out / "speed.o").output))
+    figures = {"offloadable": count, **speed, "mean_what_if_over_kernel_instructions": round(mean_ratio, 3),
                "what_if_share_8_contexts": round(share8, 3), "programs": rows}
     print("RESULT " + json.dumps({"figures": figures}))
     return 0

@@ -182,22 +182,6 @@ COUNTERS = ("packets", "insns", "stall", "ctm", "emem", "imem", "cls", "fw_issue
             "wire_in", "wire_out", "pcie")
 
 
-def packet_counters(stats, verdict: str, in_len: int, out_len: int, event_bytes: int = 0) -> dict[str, float]:
-    """What one run adds to its verdict class (stats: executor.RunStats)."""
-    fw_issue = fw_trips = 0.0
-    for name, calls in stats.fw.items():
-        issue, trips = routine_cost(name)
-        fw_issue += issue * calls
-        fw_trips += trips * calls
-    row = {"packets": 1, "insns": stats.insns, "stall": stats.stall, "fw_issue": fw_issue, "fw_trips": fw_trips,
-           "wire_in": wire_bytes(in_len), "wire_out": wire_bytes(out_len) if verdict == "XDP_TX" else 0,
-           "pcie": (pcie_bytes(out_len + constant("rx_prepend")) if verdict == "XDP_PASS" else 0)
-           + (pcie_bytes(event_bytes) if event_bytes else 0)}
-    for target in ("ctm", "emem", "imem", "cls"):
-        row[target] = stats.mem.get(target, 0)
-    return row
-
-
 @dataclass
 class Traffic:
     """Sums of the per-packet counters per verdict class; `description` says what traffic it was."""
@@ -206,10 +190,31 @@ class Traffic:
     classes: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def add(self, stats, verdict: str, in_len: int, out_len: int, event_bytes: int = 0) -> None:
-        verdict = verdict if verdict in VERDICTS else "XDP_ABORTED"  # the card aborts anything else
-        self.add_counters(verdict, packet_counters(stats, verdict, in_len, out_len, event_bytes))
+        """One run (stats: executor.RunStats)."""
+        self.add_counts(verdict, 1, stats.insns, stats.stall, stats.mem, stats.fw, {in_len: 1}, {out_len: 1},
+                        event_bytes)
 
-    def add_counters(self, verdict: str, row: dict[str, float]) -> None:
+    def add_counts(self, verdict: str, packets: int, insns: int, stall: int, mem: dict, fw: dict,
+                   lengths_in: dict[int, int], lengths_out: dict[int, int], event_bytes: int = 0) -> None:
+        """`packets` runs of one verdict at once: their summed counts, their lengths as
+        {bytes: packets} (nfp-emu's native loop keeps these)."""
+        if not packets:
+            return
+        verdict = verdict if verdict in VERDICTS else "XDP_ABORTED"  # the card aborts anything else
+        row = {"packets": packets, "insns": insns, "stall": stall, "fw_issue": 0.0, "fw_trips": 0.0,
+               "wire_in": sum(n * wire_bytes(size) for size, n in lengths_in.items()), "wire_out": 0, "pcie": 0.0}
+        for name, calls in fw.items():
+            issue, trips = routine_cost(name)
+            row["fw_issue"] += issue * calls
+            row["fw_trips"] += trips * calls
+        if verdict == "XDP_TX":
+            row["wire_out"] = sum(n * wire_bytes(size) for size, n in lengths_out.items())
+        elif verdict == "XDP_PASS":
+            row["pcie"] = sum(n * pcie_bytes(size + constant("rx_prepend")) for size, n in lengths_out.items())
+        if event_bytes:
+            row["pcie"] += pcie_bytes(event_bytes)
+        for target in ("ctm", "emem", "imem", "cls"):
+            row[target] = mem.get(target, 0)
         sums = self.classes.setdefault(verdict, dict.fromkeys(COUNTERS, 0.0))
         for key, value in row.items():
             sums[key] += value

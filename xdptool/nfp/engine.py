@@ -17,12 +17,13 @@ cached per program object and contexts setting.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 from ..elf.model import Program
 from ..errors import XdpError
 from ..runtime.config import RuntimeConfig
-from ..runtime.contract import RunResult, XdpContext
+from ..runtime.contract import PackedEngine, RunResult, XdpContext
 from ..runtime.maps import MapStore
 from . import card
 from .executor import Executor
@@ -42,12 +43,15 @@ def offload_cached(program: Program, contexts: str = "auto", allocator: str = "k
     return hit[1]
 
 
-class NfpEngine:
+NATIVE_OFF = "XDPTOOL_NFP_INTERPRET"  # =1: batches run on the executor too (the reference)
+
+
+class NfpEngine(PackedEngine):
     name = "nfp-emu"
 
     def __init__(self, program: Program, maps: MapStore | None = None, config: RuntimeConfig | None = None,
                  contexts="auto", report=None, state_dir: str | None = None, allocator: str | None = None,
-                 **_ignored):
+                 native: bool = True, **_ignored):
         self.config = config or (maps.config if maps is not None else RuntimeConfig())
         self.maps = maps if maps is not None else MapStore.for_object(program.object, self.config)
         self.program = program
@@ -68,6 +72,13 @@ class NfpEngine:
         self.next_thread = 0
         self.last_stats = None
         self.traffic = card.Traffic("the packets run on this engine")
+        self.native = None  # native.NativeRunner: batches run natively (run() stays on the executor)
+        if native and os.environ.get(NATIVE_OFF, "") in ("", "0"):
+            from .native import NativeRunner, compile_image
+
+            compiled = compile_image(self.image, self.maps)
+            if compiled is not None:
+                self.native = NativeRunner(compiled, self.image, self.maps, self.config)
 
     def run(self, packet: bytes, ctx: XdpContext | None = None) -> RunResult:
         thread = self.next_thread
@@ -80,7 +91,35 @@ class NfpEngine:
         return result
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
-        return [self.run(p, ctx) for p in packets]
+        if self.native is None:
+            return [self.run(p, ctx) for p in packets]
+        from array import array
+
+        offsets, lengths, at = array("Q"), array("I"), 0
+        for packet in packets:
+            offsets.append(at)
+            lengths.append(len(packet))
+            at += len(packet)
+        packed = self.run_packed(b"".join(packets), offsets, lengths, ctx)
+        results = [packed.result(i) for i in range(len(packets))]
+        for result, queue in zip(results, packed.rx_queues):
+            result.rx_queue = queue if queue >= 0 else None
+        return results
+
+    def run_packed(self, buffer, offsets, lengths, ctx: XdpContext | None = None):
+        """The bulk API (runtime/jit/packed.py): natively when the image compiles (native.py), with
+        `rx_queues` (the queue each packet selected, -1 for none) beside the usual arrays."""
+        from ..runtime.jit.packed import PackedResults
+
+        if self.native is None:
+            view = memoryview(buffer)
+            results = [self.run(bytes(view[o:o + n]), ctx) for o, n in zip(offsets, lengths)]
+            packed = PackedResults.from_results(results)
+            packed.rx_queues = [-1 if r.rx_queue is None else r.rx_queue for r in results]
+            return packed
+        packed, queues, self.next_thread = self.native.run(buffer, offsets, lengths, self.next_thread, self.traffic)
+        packed.rx_queues = queues
+        return packed
 
     def close(self) -> None:
         """Save the card's maps to the state directory it was loaded from (if any)."""
