@@ -40,10 +40,10 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, repeat, m
     if (packet_hex is None) == (scapy_expr is None):
         raise XdpError("give the packet with exactly one of --packet HEX or --scapy EXPR")
     packet = parse_hex(packet_hex, "--packet", shown=40) if packet_hex is not None else scapy_bytes(scapy_expr)
+    chosen = program_target(obj_path, selector, target, maps_in)
     if len(packet) < ETH_HLEN and not run_runts:
         raise XdpError(f"the packet is {len(packet)} bytes, under the {ETH_HLEN}-byte Ethernet header: refused, as "
                        f"{RUNT_REASON}; --run-runts runs it anyway")
-    chosen = program_target(obj_path, selector, target, maps_in)
     ctx = XdpContext(ingress_ifindex=ifindex, rx_queue_index=rx_queue)
     engine, store = chosen.make()
     try:
