@@ -114,9 +114,7 @@ class NfpEngine(PackedEngine):
         if self.native is None:
             view = memoryview(buffer)
             results = [self.run(bytes(view[o:o + n]), ctx) for o, n in zip(offsets, lengths)]
-            packed = PackedResults.from_results(results)
-            packed.rx_queues = [-1 if r.rx_queue is None else r.rx_queue for r in results]
-            return packed
+            return PackedResults.from_results(results)
         packed, queues, self.next_thread = self.native.run(buffer, offsets, lengths, self.next_thread, self.traffic)
         packed.rx_queues = queues
         return packed

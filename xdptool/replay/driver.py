@@ -84,6 +84,7 @@ def _packed_runner(engine):
             output=packed.packet,
             faults=dict(packed.faults),
             redirects=dict(packed.redirects),
+            queues={i: q for i, q in enumerate(packed.rx_queues or ()) if q >= 0},
             packed=packed,
         )
 

@@ -142,10 +142,10 @@ class JsonLinesSink:
         self.stream = stream
 
     def add(self, chunk: Chunk) -> None:
-        """The chunk's lines joined and written at once; a packet without a fault or a
-        redirect is formatted directly (the same text json.dumps gives)."""
+        """The chunk's lines joined and written at once; a packet without a fault, a
+        redirect or a selected queue is formatted directly (the same text json.dumps gives)."""
         lines = []
-        rare = chunk.faults.keys() | chunk.redirects.keys()
+        rare = chunk.faults.keys() | chunk.redirects.keys() | chunk.queues.keys()
         retvals, output, index = chunk.retvals, chunk.output, chunk.index
         for i in range(len(chunk)):
             if i in rare:

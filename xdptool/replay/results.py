@@ -33,6 +33,7 @@ class Chunk:
     output: Callable[[int], bytes]  # relative index -> packet after the program
     faults: dict[int, Fault] = field(default_factory=dict)  # relative index -> fault
     redirects: dict[int, dict[str, Any]] = field(default_factory=dict)  # relative index -> target
+    queues: dict[int, int] = field(default_factory=dict)  # relative index -> rx queue the program selected
     indices: Sequence[int] | None = None  # index in the capture file of each packet, when not start+i
     packed: Any = None  # the engine's PackedResults, when it gave flat arrays (bulk pcap output)
     capture: Any = None  # the Capture piece these packets came from, packet i at its i (when indices is None)
@@ -56,6 +57,7 @@ class Chunk:
             output=lambda i: results[i].packet,
             faults={i: r.fault for i, r in enumerate(results) if r.fault is not None},
             redirects={i: r.redirect for i, r in enumerate(results) if r.redirect is not None},
+            queues={i: r.rx_queue for i, r in enumerate(results) if r.rx_queue is not None},
         )
 
 
@@ -73,6 +75,8 @@ def packet_record(chunk: Chunk, i: int) -> dict[str, Any]:
     }
     if i in chunk.redirects:
         record["redirect"] = chunk.redirects[i]
+    if i in chunk.queues:
+        record["rx_queue"] = chunk.queues[i]
     if i in chunk.faults:
         record["fault"] = fault_record(chunk.faults[i])
     return record
@@ -126,6 +130,7 @@ class SummaryBuilder:
         self.bytes_out = 0
         self.fault_count = 0
         self.faults: list[dict[str, Any]] = []
+        self.queues: Counter[int] = Counter()  # rx queue the program selected -> packets (the NFP's queue select)
         self.done = 0
 
     def add(self, chunk: Chunk, bytes_in: int = 0) -> None:
@@ -147,6 +152,7 @@ class SummaryBuilder:
                 self.faults.append({"index": index, **fault_record(fault)})
                 self.faults.sort(key=lambda f: f["index"])
                 del self.faults[FAULTS_LISTED:]
+        self.queues.update(chunk.queues.values())
         self.bytes_out += sum(chunk.out_lengths)
         self.bytes_in += bytes_in
         self.done += len(chunk)
@@ -171,6 +177,7 @@ class SummaryBuilder:
             "zero_length": stream.zero_count,
             "snaplen_cut": stream.cut_count,
             "faults": {"count": self.fault_count, "first": self.faults},
+            "selected_queues": {str(q): n for q, n in sorted(self.queues.items())},
             "map_changes": map_changes(maps_before, maps_after),
             "warnings": list(stream.warnings),
             "seconds": round(elapsed, 6),

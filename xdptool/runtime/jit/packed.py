@@ -50,13 +50,15 @@ class PackedResults:
     events: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     source: Any = None  # the input buffer and offsets (for packets that came out unchanged)
     source_offsets: array | None = None
+    rx_queues: Any = None  # per packet, the rx queue the program selected, -1 for none (the NFP's queue select)
 
     @classmethod
     def from_results(cls, results: list[RunResult]) -> "PackedResults":
         """The same shape from per-packet results (engines that cannot run natively)."""
         packed = cls(array("I", (r.retval & 0xFFFFFFFF for r in results)),
                      array("B", (1 if r.fault else 0 for r in results)),
-                     array("Q", (r.insns_executed for r in results)), bytearray(), array("Q"), array("I"))
+                     array("Q", (r.insns_executed for r in results)), bytearray(), array("Q"), array("I"),
+                     rx_queues=array("q", (-1 if r.rx_queue is None else r.rx_queue for r in results)))
         for index, r in enumerate(results):
             packed.out_offsets.append(len(packed.out))
             packed.out_lengths.append(len(r.packet))
