@@ -326,3 +326,12 @@ def test_without_prog_an_unreadable_state_dir_is_named_not_misread(tmp_path, mon
     (tmp_path / ".xdptool").mkdir()
     (tmp_path / "good.pcap").write_bytes(classic([ether_frame()]))
     assert "is not implemented in this version; give the object" in one_line_error(invoke("replay", "good.pcap"))
+
+
+@needs_clang
+def test_the_text_report_names_a_faults_instruction_and_c_line(tmp_path, blocklist_obj, fake_engines):
+    capture = tmp_path / "in.pcap"
+    capture.write_bytes(classic(frames_with_tails([2, FAULT_BYTE, 1])))
+    result = invoke("replay", blocklist_obj, capture)
+    assert result.exit_code == 0, result.output
+    assert "fault: packet 1 at insn 7 (fake.c:42): invalid read" in result.stdout
