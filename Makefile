@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := clang llvm libbpf-dev linux-libc-dev bpftool
+# glibc's headers seen from clang -target bpf include gnu/stubs-32.h (BPF is not x86_64 to them):
+# BPF sources that include <string.h> or <stdint.h> need the i386 headers, as xdp-tutorial's configure says
+ifeq ($(shell uname -m),x86_64)
+APT_PACKAGES += libc6-dev-i386
+STUBS_32 := /usr/include/x86_64-linux-gnu/gnu/stubs-32.h
+endif
 EXAMPLE := programs/port_blocklist
 
 .PHONY: setup system-deps venv native demo lint test fuzz bench clean
@@ -17,10 +23,11 @@ system-deps:
 	test -f /usr/include/bpf/bpf_helpers.h || missing="$$missing libbpf-dev"; \
 	test -f /usr/include/linux/bpf.h || missing="$$missing linux-libc-dev"; \
 	command -v bpftool >/dev/null 2>&1 || test -x /usr/sbin/bpftool || missing="$$missing bpftool"; \
+	test -z "$(STUBS_32)" || test -f "$(STUBS_32)" || missing="$$missing libc6-dev-i386"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	  else \
 	    echo "xdptool needs:$$missing (apt-get install $(APT_PACKAGES))"; \
 	  fi; \

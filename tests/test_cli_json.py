@@ -74,7 +74,7 @@ def test_a_usage_error_is_an_error_object_too():
 
 
 def test_an_internal_error_is_kind_internal(monkeypatch, tmp_path):
-    def broken(path):
+    def broken(path, build=None):
         raise RuntimeError("invariant broken")
 
     monkeypatch.setattr("xdptool.cli.inspect.load", broken)

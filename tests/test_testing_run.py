@@ -190,7 +190,7 @@ def test_pytest_plugin_fixture_and_spec_items(pytester):
     write(pytester.path, SPEC, "test_spec.toml")
     write(pytester.path, FAILING, "test_bad.toml")
     result = pytester.runpytest("--xdp-target", "vm")  # the plugin loads through its pytest11 entry point
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=9, failed=1)  # the fixture test, then one item per case: 4 + 4 pass, 1 fails
     result.stdout.fnmatch_lines(["*wrong expectations*verdict: expected XDP_DROP, got XDP_PASS*"])
 
 

@@ -43,6 +43,18 @@ from typing import Callable, Iterable
 from .errors import XdpError
 
 FAULT_HOOK = "XDPTOOL_TEST_WRITE_FAULT"
+CACHE_ENV = "XDPTOOL_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """Where xdptool keeps what it can rebuild (compiled objects, the JIT's code):
+    $XDPTOOL_CACHE_DIR, else $XDG_CACHE_HOME/xdptool, else ~/.cache/xdptool."""
+    root = os.environ.get(CACHE_ENV)
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "xdptool")
+    return Path(root)
+
 # descriptor links: written in place even when they lead to a regular file (`--junit /dev/stdout > f`)
 FD_LINKS = ("/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/")
 

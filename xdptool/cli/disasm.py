@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..ebpf import disasm
+from .buildopts import build_args, build_options
 from .console import json_option, print_json
 from ..runtime.target import load_object_or_source as load
 
@@ -22,10 +23,11 @@ def _insn_json(line) -> dict:
 @click.option("-p", "--prog", "selector", help="Only this program (linked with its subprograms).")
 @click.option("--source", is_flag=True, help="Interleave the C source lines.")
 @click.option("--raw", is_flag=True, help="Show the instruction bytes, as plain llvm-objdump -d.")
+@build_options
 @json_option()
-def command(obj, selector, source, raw, as_json):
+def command(obj, selector, source, raw, includes, defines, cflags, as_json):
     """Disassemble OBJ; identical to `llvm-objdump -d --no-show-raw-insn` by default."""
-    loaded = load(obj)
+    loaded = load(obj, build_args(includes, defines, cflags))
     if as_json:
         if selector:
             prog = loaded.program(selector)

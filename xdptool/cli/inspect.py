@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from .buildopts import build_args, build_options
 from .console import json_option, out, print_json
 from ..runtime.target import load_object_or_source as load
 
@@ -65,12 +66,13 @@ def btf_summary(obj) -> dict | None:
 
 @click.command("inspect")
 @click.argument("obj", type=click.Path(dir_okay=False))
+@build_options
 @json_option()
-def command(obj, as_json):
+def command(obj, includes, defines, cflags, as_json):
     """Show the programs, maps, global data and BTF of OBJ."""
     from ..elf.values import render
 
-    info = describe(load(obj))
+    info = describe(load(obj, build_args(includes, defines, cflags)))
     if as_json:
         print_json(info)
         return

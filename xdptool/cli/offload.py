@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .buildopts import build_args, build_options
 from .console import fail, json_option, out, print_json, warn
 
 
@@ -27,8 +28,9 @@ from .console import fail, json_option, out, print_json, warn
 @click.option("--state", "state_dir", default=".xdptool", show_default=True, type=click.Path(file_okay=False),
               help="The emulated NIC's state directory (image and maps).")
 @click.option("--force", is_flag=True, help="Let -o replace a file that is not an earlier listing, or a link.")
+@build_options
 @json_option()
-def command(obj_path, target, selector, allocator, contexts, card_name, baseline, listing_path, state_dir, force, as_json):
+def command(obj_path, target, selector, allocator, contexts, card_name, baseline, listing_path, state_dir, force, includes, defines, cflags, as_json):
     """Offload a program in OBJ to the NFP: say whether it fits, show its assembly and its speed."""
     from ..nfp import state
     from ..errors import XdpError
@@ -42,7 +44,7 @@ def command(obj_path, target, selector, allocator, contexts, card_name, baseline
     if listing_path:
         built = default_output(obj_path) if obj_path.endswith(".c") else None
         check_output(listing_path, "listing", [obj_path, built, *state.state_files(state_dir)], force)
-    obj = load(obj_path)
+    obj = load(obj_path, build_args(includes, defines, cflags))
     program = obj.program(selector)
     if baseline and allocator != "kernel":
         raise XdpError("--baseline is the old name of --allocator kernel; give one of them")

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 import click
 
 from ..runtime.engines import TARGETS
+from .buildopts import build_args, build_options
 from .console import err, fail, json_option, out, print_json, styled, warn
+from .trace import format_trace
 
 TARGET_CHOICE = click.Choice(TARGETS)
 ETH_HLEN = 14  # the shortest frame the kernel's test-run takes (net/bpf/test_run.c: EINVAL below it)
@@ -23,6 +25,10 @@ PLAIN_PROGRESS_MIN_BYTES = 16 << 20  # without a terminal, only long replays (~2
               help="Program name or section when OBJ has several (as in every command).")
 @click.option("--target", type=TARGET_CHOICE, help="Engine (default: jit; nfp-emu without OBJ).")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write pass/drop/tx/redirect/aborted.pcap here.")
+@click.option("--pcapng", "pcapng_out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write one pcapng with each packet before and after the program (interfaces PROG@entry and "
+                   "PROG@exit), commented with its verdict, program, queue and redirect target, as xdpdump "
+                   "--rx-capture entry,exit does.")
 @click.option("--maps-in", type=click.Path(dir_okay=False), help="Initial map state (JSON, as --maps-out writes).")
 @click.option("--maps-out", type=click.Path(dir_okay=False), help="Write the map state after the replay (JSON).")
 @json_option("Print one JSON document: the summary and the maps (per-packet records: --jsonl; an error: {\"error\": {...}}).")
@@ -35,13 +41,14 @@ PLAIN_PROGRESS_MIN_BYTES = 16 << 20  # without a terminal, only long replays (~2
 @click.option("--compare", "compare_target", type=TARGET_CHOICE, metavar="TARGET", help="Also run on TARGET and report every difference (exit 1 if any).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False), default=".xdptool", show_default=True, help="The emulated NIC's state directory (without OBJ).")
 @click.option("--card", "card_name", metavar="CARD", help="nfp-emu: the card the rate estimate is for (agilio-cx-2x10, the default; agilio-cx-2x25; agilio-cx-1x40).")
-@click.option("--force", is_flag=True, help="Let --out-dir/--maps-out replace files of another kind, or links (never an input).")
+@click.option("--force", is_flag=True, help="Let --out-dir/--pcapng/--maps-out replace files of another kind, or links (never an input).")
 @click.option("--queues", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
               help="Spread packets over N receive queues by RSS (Toeplitz), one worker process and CPU each.")
 @click.option("--sum-shared-maps", is_flag=True,
               help="With --queues: accept a program that changes shared (non-per-CPU) maps; the queues' changes are added up.")
+@build_options
 def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
-            ifindex, rx_queue, compare_target, state_dir, force, run_runts, queues, sum_shared_maps):  # fmt: skip
+            ifindex, rx_queue, compare_target, state_dir, force, run_runts, pcapng_out, includes, defines, cflags, queues, sum_shared_maps):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program of OBJ (.o, or .c built first), or
     without OBJ through the program offloaded to the emulated NIC; map state carries
     across packets.  As `bpftool prog run PROG data_in FILE`: the program, then the data."""
@@ -54,8 +61,8 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
     check_card(card_name, target, obj_path)
     if as_json and as_jsonl:
         fail("--json and --jsonl are exclusive")
-    if compare_target and (out_dir or maps_out or as_jsonl):
-        fail("--compare reports differences only; it does not take --out-dir, --maps-out or --jsonl")
+    if compare_target and (out_dir or maps_out or as_jsonl or pcapng_out):
+        fail("--compare reports differences only; it does not take --out-dir, --pcapng, --maps-out or --jsonl")
     if queues > 1 and compare_target:
         fail("--compare runs one queue; it does not take --queues")
     if sum_shared_maps and queues == 1:
@@ -65,7 +72,7 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
             fail("-p and --maps-in need OBJ (the offloaded image has its own maps): xdptool replay OBJ CAPTURE")
         chosen = offloaded_target(state_dir)
     else:
-        chosen = program_target(obj_path, selector, target or "jit", maps_in)
+        chosen = program_target(obj_path, selector, target or "jit", maps_in, build_args(includes, defines, cflags))
     if target and obj_path is None:
         chosen = chosen.with_engine(target)
     inputs = replay_inputs(capture_path, chosen, obj_path, maps_in, state_dir)
@@ -74,6 +81,7 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         from ..replay.outputs import VERDICT_FILES
 
         produced = [os.path.join(out_dir, name) for name in VERDICT_FILES.values()] if out_dir else []
+        produced.append(pcapng_out)
         # --maps-out may name the --maps-in file (state carried from replay to replay): it is
         # read whole before the replay and replaced atomically after it
         check_output(maps_out, "json", [p for p in inputs if p != maps_in], force, produced)
@@ -108,7 +116,13 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         else:
             stream = CaptureStream(capture_path)
         if out_dir:
-            sinks.append(OutDirSink(out_dir, stream, inputs, force, [maps_out]))
+            sinks.append(OutDirSink(out_dir, stream, inputs, force, [maps_out, pcapng_out]))
+        if pcapng_out:
+            from ..replay.outputs import VERDICT_FILES
+            from ..replay.pcapng_writer import BeforeAfterSink
+
+            sinks.append(BeforeAfterSink(pcapng_out, stream, chosen.program.name, rx_queue, inputs=inputs, force=force,
+                                         outputs=[maps_out, *(os.path.join(out_dir, n) for n in VERDICT_FILES.values() if out_dir)]))
         if as_jsonl:
             sinks.append(JsonLinesSink(sys.stdout))
         if queues > 1:
@@ -136,8 +150,9 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
             stream.close()
     for line in outcome.summary["warnings"]:  # known once the whole capture has streamed through
         warn(line)
-    if out_dir:
-        outcome.summary["outputs"] = sinks[0].files
+    outputs = {path: count for sink in sinks for path, count in getattr(sink, "files", {}).items()}
+    if outputs:
+        outcome.summary["outputs"] = outputs
     from ..elf.values import MapValues
 
     maps = MapValues(chosen.object).state(outcome.maps)  # "formatted" through BTF beside the hex
@@ -230,17 +245,8 @@ def show_traces(chosen, capture, ctx, count: int) -> None:
     for index in range(min(count, len(capture))):
         result = engine.run(capture.data(index), ctx)
         err.print(styled((f"packet {index}", "bold"), f" ({len(capture.data(index))} bytes): {result.verdict}"))
-        for line in format_trace(result):
+        for line in format_trace(result, chosen.program):
             err.print(line, markup=False, highlight=False)
-
-
-def format_trace(result) -> list[str]:
-    """One line per executed instruction: pc, instruction text, registers it changed."""
-    lines = []
-    for step in getattr(result, "trace", None) or []:
-        changed = " ".join(f"{reg}={value:#x}" for reg, value in step["changed"].items())
-        lines.append(f"{step['pc']:>5}: {step['insn']:<40} {changed}".rstrip())
-    return lines
 
 
 @contextmanager
@@ -313,13 +319,10 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
     for name, change in summary["map_changes"].items():
         parts = [f"{change[k]} {k}" for k in ("added", "changed", "removed") if change[k]]
         out.print(f"map {name}: {', '.join(parts)}{changed_entries(name, change, maps or {})}", markup=False)
-    if summary.get("selected_queues"):  # the program chose rx queues (an offloaded rx_queue_index write)
-        chosen = ", ".join(f"queue {q}: {n}" for q, n in summary["selected_queues"].items())
-        out.print(f"queues selected by the program: {chosen}", markup=False)
     faults = summary["faults"]
     for fault in faults["first"]:
         where = f" ({fault['line']})" if fault["line"] else ""
-        out.print(f"fault: packet {fault['index']} at insn {fault['insn']}{where}: {fault['message']}", markup=False)
+        out.print(f"fault: packet {fault['index']} at insn {fault['pc']}{where}: {fault['message']}", markup=False)
     if faults["count"] > len(faults["first"]):
         out.print(f"... {faults['count']} faults in all, each counted as XDP_ABORTED", markup=False)
     short = summary["short_packets"]

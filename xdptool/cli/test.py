@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import click
 
 from ..runtime.engines import TARGETS
+from .buildopts import build_args, build_options
 from .console import json_option, out, print_json, styled
 
 
@@ -26,7 +27,8 @@ def resolve_targets(option: str | None, spec_target: str | None) -> list[str]:
 @click.option("--coverage", is_flag=True, help="Instruction and C-line coverage from the reference VM.")
 @click.option("--lcov", "lcov_file", type=click.Path(dir_okay=False), help="lcov file for --coverage (default: xdptool.lcov).")
 @click.option("--force", is_flag=True, help="Let --junit/--lcov replace files of another kind, or links (never a spec or program).")
-def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file, force):
+@build_options
+def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file, force, includes, defines, cflags):
     """Run the test specs in PATHS (files, or directories of *.toml)."""
     from ..testing.coverage import CoverageCollector
     from ..testing.junit import junit_xml
@@ -38,7 +40,8 @@ def command(paths, target, junit_file, as_json, keyword, coverage, lcov_file, fo
     results = []
     with report_files(specs, junit_file, (lcov_file or "xdptool.lcov") if coverage else None, force) as reports:
         for spec in specs:
-            spec_results = run_spec(spec, resolve_targets(target, spec.target), keyword, collector)
+            spec_results = run_spec(spec, resolve_targets(target, spec.target), keyword, collector,
+                                    build_args(includes, defines, cflags))
             for r in spec_results:
                 if not as_json:
                     show(r)

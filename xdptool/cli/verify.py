@@ -15,6 +15,7 @@ import click
 
 from ..elf.sections import XDP_TYPE_NAMES, retyped, xdp_type
 from ..errors import XdpError
+from .buildopts import build_args, build_options
 from .console import err, json_option, out, print_json
 from ..runtime.target import load_object_or_source as load
 
@@ -71,10 +72,10 @@ class Row:
         return 0 if self.result.accepted and self.agree else 1
 
 
-def _programs(paths, selector):
+def _programs(paths, selector, build: dict):
     """(file, program) for every program of every OBJ, or the one -p names in each."""
     for path in paths:
-        obj = load(path)
+        obj = load(path, build)
         programs = [obj.program(selector)] if selector else obj.programs
         if not programs:
             raise XdpError(f"{path}: no programs in the object")
@@ -114,15 +115,16 @@ def _verify(path, program, *, profile, unprivileged, log_level, prog_type, with_
                    "as bpftool's `prog load ... type`: xdp/devmap may read egress_ifindex.")
 @click.option("--kernel", "with_kernel", is_flag=True,
               help="Also load into the running kernel: its verdict, processed insns, states and load time.")
+@build_options
 @json_option()
-def command(objs, selector, profile, unprivileged, log_level, prog_type, with_kernel, as_json):
+def command(objs, selector, profile, unprivileged, log_level, prog_type, with_kernel, includes, defines, cflags, as_json):
     """Verify the programs of each OBJ (.o, or .c built first); exit 0 when all are accepted,
     1 when one is rejected (or, with --kernel, the kernel's verdict differs from xdptool's).
 
     One program prints its verdict and, when rejected, the reason with its C line; several
     print one row each, as veristat does (`xdptool verify a.o b.o`).
     """
-    selected = list(_programs(objs, selector))
+    selected = list(_programs(objs, selector, build_args(includes, defines, cflags)))
     several = len(selected) > 1
     rows = [_verify(path, program, profile=profile, unprivileged=unprivileged, log_level=log_level,
                     prog_type=prog_type, with_kernel=with_kernel, several=several) for path, program in selected]

@@ -131,13 +131,12 @@ class BeforeAfterSink:
 
     def add(self, chunk) -> None:
         piece = getattr(chunk, "capture", None)
-        queues = getattr(chunk, "queues", None)  # per packet, when the replay spread them over queues
+        queues = getattr(chunk, "queues", None) or {}  # packet -> queue, where it is not the replay's one
         try:
             for i in range(len(chunk)):
                 capture, at = (piece, i) if piece is not None else (self.capture, chunk.index(i))
                 verdict = chunk.verdict(i)
-                comment = packet_comment(chunk.index(i), self.program, verdict,
-                                         queues[i] if queues is not None else self.queue,
+                comment = packet_comment(chunk.index(i), self.program, verdict, queues.get(i, self.queue),
                                          chunk.redirects.get(i), chunk.faults.get(i))
                 stamp, data = capture.timestamps[at], capture.data(at)
                 cut = max(0, capture.orig_lengths[at] - capture.lengths[at])  # the wire's bytes the snaplen cut

@@ -16,8 +16,9 @@ from typing import Any
 from ..errors import XdpError
 
 
-def load_object_or_source(path: str):
-    """Load OBJ; a `.c` path is built first (next to the source), as users expect."""
+def load_object_or_source(path: str, build: dict | None = None):
+    """Load OBJ; a `.c` path is built first, into the build cache (toolchain.build_cached),
+    with `build`'s includes, defines and cflags."""
     from .. import toolchain
     from ..elf import load_object
 
@@ -25,7 +26,7 @@ def load_object_or_source(path: str):
     if not p.exists():
         raise XdpError(f"{path}: no such file")
     if p.suffix == ".c":
-        p = Path(toolchain.build(p).output)
+        p = toolchain.build_cached(p, **(build or {}))
     return load_object(p)
 
 
@@ -86,11 +87,12 @@ class Target:
         return Target(name, self.object, self.program, self.config, self.initial_maps, self.maps_source)
 
 
-def program_target(obj_path: str, selector: str | None, engine: str, maps_in: str | None = None) -> Target:
-    """OBJ (or a .c source, built first) + -p + --maps-in, on `engine`."""
+def program_target(obj_path: str, selector: str | None, engine: str, maps_in: str | None = None,
+                   build: dict | None = None) -> Target:
+    """OBJ (or a .c source, built first with `build`'s flags) + -p + --maps-in, on `engine`."""
     from .config import RuntimeConfig
 
-    obj = load_object_or_source(obj_path)
+    obj = load_object_or_source(obj_path, build)
     program = obj.program(selector)
     initial = read_maps_file(maps_in) if maps_in else None
     if initial:

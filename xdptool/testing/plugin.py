@@ -104,7 +104,7 @@ class LoadedProgram:
         from ..runtime.maps import MapStore
         from .runner import load_program
 
-        self.object, self.program = load_program(path, prog)
+        self.object, self.program = load_program(path, prog)  # a .c: built into the cache
         self.store = MapStore(self.object.maps)
         self.engine = make_engine(target, self.program, self.store)
         self.maps = {name: MapView(self.store[name]) for name in self.object.maps}

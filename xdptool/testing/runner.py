@@ -10,7 +10,6 @@ more than one target, all targets agree with each other.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from ..runtime.engines import TARGETS
 from ..runtime.maps_base import value_to_hex
 from .spec import Case, MapEntry, Spec, check_maps
 
-CACHE_DIR = Path(".xdptool") / "cache"
 
 
 @dataclass
@@ -47,35 +45,20 @@ class CaseResult:
 # -- building and loading -----------------------------------------------------
 
 
-def build_cached(source: Path, cache_dir: Path | None = None) -> Path:
-    """Compile `source` once per content: the source and its local includes hashed.
-
-    toolchain.build publishes the object by renaming it into place, so parallel
-    runs building the same source each write a whole, identical object and no run
-    reads half of one: no lock is needed.
-    """
+def build_cached(source: Path, cache_dir: Path | None = None, **build) -> Path:
+    """The object of a spec's .c, built once per content and flags (toolchain.build_cached:
+    the same cache as every other command's implicit builds)."""
     from .. import toolchain
 
-    digest = hashlib.sha256()
-    for path in sorted(toolchain.local_includes(source)):
-        digest.update(str(path).encode() + b"\0" + path.read_bytes())
-    cache = cache_dir or CACHE_DIR
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise XdpError(f"{cache}: cannot create the build cache: {exc.strerror}") from None
-    output = cache / f"{source.stem}-{digest.hexdigest()[:16]}.o"
-    if not output.exists():
-        toolchain.build(source, output)
-    return output
+    return toolchain.build_cached(source, cache_dir=cache_dir, **build)
 
 
-def load_program(spec_program: Path, prog: str | None):
+def load_program(spec_program: Path, prog: str | None, build: dict | None = None):
     from ..elf import load_object
 
     if not spec_program.exists():
         raise XdpError(f"{spec_program}: no such program")
-    path = build_cached(spec_program) if spec_program.suffix == ".c" else spec_program
+    path = build_cached(spec_program, **(build or {})) if spec_program.suffix == ".c" else spec_program
     obj = load_object(path)
     return obj, obj.program(prog)
 
@@ -243,16 +226,19 @@ def available_targets() -> list[str]:
     return [t for t in TARGETS if target_available(t)[0]]
 
 
-def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverage=None) -> list[CaseResult]:
+def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverage=None,
+             build: dict | None = None) -> list[CaseResult]:
     """Run a spec's cases in order on each target.
 
     With several targets (`--target all`), a target that refuses the program
     itself (the NFP offload refuses a devmap, say) skips its cases with the
     reason; with one target that refusal is an error, as the user asked for it.
+    `build`: -I/-D/--cflags from the command line, after the spec's own.
     """
     from ..elf.values import MapValues
 
-    obj, program = load_program(spec.program, spec.prog)
+    options = {k: spec.build.get(k, ()) + (build or {}).get(k, ()) for k in {*spec.build, *(build or {})}}
+    obj, program = load_program(spec.program, spec.prog, options)
     check_maps(spec, list(obj.maps))
     values = MapValues(obj)
     runs, refused, excluded = [], {}, []

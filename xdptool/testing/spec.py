@@ -1,6 +1,9 @@
 """The test-spec format: TOML files describing packets in and expectations out.
 
     program = "fw.c"          # built automatically (cached by content hash), or an .o
+    include = ["../include"]  # optional, for a .c: -I directories (relative to the spec), -D macros,
+    defines = ["MAX=4"]       #   more clang flags
+    cflags = ["-mcpu=v3"]
     prog = "xdp_fw"           # optional: program name or section
     target = "jit"            # optional default target
     targets = ["vm", "jit"]   # optional: the only engines these cases can run on
@@ -40,7 +43,8 @@ from ..errors import XdpError
 from ..runtime.contract import VERDICT_BY_NAME
 from ..runtime.engines import TARGETS
 
-TOP_KEYS = {"program", "prog", "target", "targets", "maps", "case", "ncpus", "description"}
+TOP_KEYS = {"program", "prog", "target", "targets", "maps", "case", "ncpus", "description", "include", "defines", "cflags"}
+BUILD_KEYS = {"include": "includes", "defines": "defines", "cflags": "cflags"}  # spec key -> toolchain.build_cached argument
 CASE_KEYS = {"name", "packet", "packet_hex", "ctx", "expect", "fresh_maps", "skip", "targets"}
 EXPECT_KEYS = {"verdict", "packet", "packet_hex", "maps", "redirect", "trace_printk", "retval", "fault"}
 CTX_KEYS = {"ingress_ifindex", "rx_queue_index", "egress_ifindex"}
@@ -91,6 +95,7 @@ class Spec:
     cases: list[Case]
     ncpus: int | None = None
     text: str = ""  # the file's text, for locating keys in later messages
+    build: dict = field(default_factory=dict)  # toolchain.build_cached keywords for a .c program
 
 
 class _Locator:
@@ -298,6 +303,19 @@ def _ncpus(value: Any, loc: _Locator) -> int | None:
     return value
 
 
+def _build(doc: dict, base: Path, loc: _Locator) -> dict:
+    """include/defines/cflags: lists of strings; include directories relative to the spec."""
+    build = {}
+    for key, argument in BUILD_KEYS.items():
+        if key not in doc:
+            continue
+        value = doc[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v and "\0" not in v for v in value):
+            raise loc.error("expected a list of strings", key)
+        build[argument] = tuple(str(base / v) for v in value) if key == "include" else tuple(value)
+    return build
+
+
 def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     try:
@@ -338,6 +356,7 @@ def load_spec(path: str | Path) -> Spec:
         cases=[_case(raw, loc, i, targets) for i, raw in enumerate(cases_raw)],
         ncpus=_ncpus(doc.get("ncpus"), loc),
         text=text,
+        build=_build(doc, path.parent, loc),
     )
 
 

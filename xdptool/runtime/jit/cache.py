@@ -39,11 +39,9 @@ def cache_dir() -> Path | None:
     """The folder entries live in, or None when caching is off."""
     if os.environ.get(ENV_OFF, "") not in ("", "0"):
         return None
-    root = os.environ.get(ENV_DIR)
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "xdptool")
-    return Path(root) / "jit"
+    from ...files import cache_root
+
+    return cache_root() / "jit"
 
 
 @lru_cache(maxsize=1)
