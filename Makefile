@@ -37,7 +37,7 @@ system-deps:
 # (setup.py; the editable install leaves that to it, which builds in parallel).
 $(VENV)/.installed: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip 'setuptools>=64' wheel 'Cython==3.3.1'
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' wheel 'Cython==3.3.1'
 	XDPTOOL_NO_NATIVE=1 $(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $@
 

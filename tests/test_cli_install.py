@@ -1,0 +1,62 @@
+"""Install and discoverability: the package metadata, `--help` covering every option of
+every command, and click's shell completion through the lazy command group."""
+
+from __future__ import annotations
+
+import tomllib
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT
+from xdptool.cli.main import COMMANDS, cli
+
+
+def commands():
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        yield [name], command
+        if isinstance(command, click.Group):
+            yield from (([name, sub], c) for sub, c in command.commands.items())
+
+
+@pytest.mark.parametrize("path, command", list(commands()), ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_help_names_and_explains_every_option(path, command):
+    result = CliRunner().invoke(cli, [*path, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert command.help and " ".join(command.help.split()).split(".")[0] in text
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            assert param.help, (path, param.opts)
+            assert all(opt in text for opt in param.opts), (path, param.opts)
+            assert " ".join(param.help.split())[:30] in text, (path, param.opts)
+
+
+def test_top_level_help_lists_every_command():
+    text = CliRunner().invoke(cli, ["--help"]).output
+    assert all(f"  {name}" in text for name in COMMANDS)
+
+
+def complete(words: str, cword: int) -> list[str]:
+    env = {"_XDPTOOL_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    result = CliRunner().invoke(cli, [], env=env, prog_name="xdptool")
+    return [line.split(",", 1)[1] for line in result.output.splitlines()]
+
+
+def test_shell_completion_of_commands_and_options():
+    assert complete("xdptool rep", 1) == ["replay"]
+    assert set(complete("xdptool replay --p", 2)) == {"--prog", "--pcapng"}
+    assert "bash_source" in (ROOT / "README.md").read_text()
+
+
+def test_package_metadata():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11" and project["readme"] == "README.md"
+    assert project["license"] == "GPL-2.0-only" and project["license-files"] == ["LICENSE"]
+    assert "GNU GENERAL PUBLIC LICENSE" in (ROOT / "LICENSE").read_text()[:200]
+    assert any(c.startswith("Programming Language :: Python :: 3.11") for c in project["classifiers"])
+    readme = (ROOT / "README.md").read_text()
+    assert "## Installation" in readme and "pip install ." in readme and "libc6-dev-i386" in readme
