@@ -18,7 +18,6 @@ from test_pcap_builders import classic, ether_frame
 from xdptool.cli.main import COMMANDS, cli
 
 needs_clang = pytest.mark.skipif(shutil.which("clang") is None, reason="clang is not installed")
-DROP_ALL = ROOT / "programs" / "drop_all.o"
 CORPUS = ROOT / "tests" / "verifier_corpus"
 
 
@@ -74,16 +73,16 @@ def capture(tmp_path):
     return path
 
 
-def test_replay_takes_the_object_first(capture):
-    result = invoke("replay", DROP_ALL, capture, "--target", "vm", "--json")
+def test_replay_takes_the_object_first(capture, built_examples):
+    result = invoke("replay", built_examples["drop_all"], capture, "--target", "vm", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["summary"]["verdicts"]["XDP_DROP"] == 2
     assert result.stderr == ""
 
 
-def test_replay_dash_dash_prog_with_an_object_still_works_and_says_it_is_deprecated(capture):
-    new = invoke("replay", DROP_ALL, capture, "--target", "vm", "--json")
-    old = invoke("replay", capture, "--prog", DROP_ALL, "--target", "vm", "--json")
+def test_replay_dash_dash_prog_with_an_object_still_works_and_says_it_is_deprecated(capture, built_examples):
+    new = invoke("replay", built_examples["drop_all"], capture, "--target", "vm", "--json")
+    old = invoke("replay", capture, "--prog", built_examples["drop_all"], "--target", "vm", "--json")
     assert old.exit_code == 0, old.output
     assert "replay --prog OBJ is deprecated" in old.stderr and "xdptool replay OBJ CAPTURE" in old.stderr
     summary = lambda r: {k: v for k, v in json.loads(r.stdout)["summary"].items() if k not in ("seconds", "timing", "packets_per_second")}  # noqa: E731
@@ -101,8 +100,8 @@ def test_replay_dash_p_and_dash_dash_prog_pick_the_program(multi_obj, capture):
     assert json.loads(result.stdout)["summary"]["verdicts"]["XDP_PASS"] == 2
 
 
-def test_replay_given_only_an_object_asks_for_the_capture():
-    result = invoke("replay", DROP_ALL)
+def test_replay_given_only_an_object_asks_for_the_capture(built_examples):
+    result = invoke("replay", built_examples["drop_all"])
     assert result.exit_code == 2 and "give the capture too: xdptool replay OBJ CAPTURE" in result.stderr
 
 
@@ -126,8 +125,8 @@ def test_verify_checks_every_program_of_a_multi_program_object(multi_obj):
     assert one.exit_code == 0 and one.stdout.startswith("second: accepted")
 
 
-def test_verify_several_objects_one_row_each_like_veristat():
-    objs = [DROP_ALL, ROOT / "programs" / "mac_swap.o", CORPUS / "pkt_off_by_one.o"]
+def test_verify_several_objects_one_row_each_like_veristat(built_examples):
+    objs = [built_examples["drop_all"], built_examples["mac_swap"], CORPUS / "pkt_off_by_one.o"]
     result = invoke("verify", *objs)
     assert result.exit_code == 1
     header, dashes, *rows, total = result.stdout.splitlines()
@@ -148,24 +147,24 @@ def test_verify_several_objects_one_row_each_like_veristat():
     assert all({"processed_insns", "states", "time_ms"} <= set(p["stats"]) for p in document["programs"])
 
 
-def test_verify_kernel_columns(monkeypatch):
+def test_verify_kernel_columns(monkeypatch, built_examples):
     """--kernel adds the kernel's verdict, load time, processed insns and states per row."""
     monkeypatch.setattr("xdptool.cli.verify._kernel_verdict", lambda program, level: {
         "accepted": True, "message": None, "processed_insns": 7, "total_states": 2, "peak_states": 2,
         "load_time_ms": 0.05})
-    result = invoke("verify", DROP_ALL, ROOT / "programs" / "mac_swap.o", "--kernel")
+    result = invoke("verify", built_examples["drop_all"], built_examples["mac_swap"], "--kernel")
     header, _, first, second, _ = result.stdout.splitlines()
     assert header.split()[-8:] == ["Kernel", "verdict", "Kernel", "(us)", "Kernel", "insns", "Kernel", "states"]
     assert first.split()[-4:] == ["accepted", "50", "7", "2"]
 
 
-def test_run_repeat_gives_the_mean_and_the_kernels_own_figure():
+def test_run_repeat_gives_the_mean_and_the_kernels_own_figure(built_examples):
     """`run --repeat N`, as `bpftool prog run PROG ... repeat N`: ns per run on the target and,
     where bpf(2) is usable, the kernel's own mean for the same program (else why not)."""
     from xdptool.runtime.engines import target_available
 
     frame = ether_frame()
-    result = invoke("run", DROP_ALL, "--packet", frame.hex(), "--target", "vm", "--repeat", 200, "--json")
+    result = invoke("run", built_examples["drop_all"], "--packet", frame.hex(), "--target", "vm", "--repeat", 200, "--json")
     assert result.exit_code == 0, result.output
     timing = json.loads(result.stdout)["repeat"]
     assert timing["count"] == 200 and timing["target"] == "vm" and timing["ns_per_run"] > 0
@@ -174,16 +173,16 @@ def test_run_repeat_gives_the_mean_and_the_kernels_own_figure():
         assert isinstance(timing["kernel_ns_per_run"], int) and timing["kernel_note"] is None
     else:
         assert timing["kernel_ns_per_run"] is None and timing["kernel_note"] == why
-    text = invoke("run", DROP_ALL, "--packet", frame.hex(), "--target", "vm", "--repeat", 50).stdout.splitlines()[-1]
+    text = invoke("run", built_examples["drop_all"], "--packet", frame.hex(), "--target", "vm", "--repeat", 50).stdout.splitlines()[-1]
     assert text.startswith("repeat 50: vm ") and " ns per run (mean)" in text
     assert ("kernel " in text and "BPF_PROG_TEST_RUN repeat 50" in text) if kernel_ok else "kernel not measured" in text
 
 
-def test_run_repeat_leaves_the_shown_result_alone():
+def test_run_repeat_leaves_the_shown_result_alone(built_examples):
     """The timed runs start from the initial maps on their own engines: the run shown,
     its map changes included, is the same with and without --repeat."""
     drop = {"verdict", "map_changes", "maps", "data_out"}
-    args = ("run", ROOT / "programs" / "port_blocklist.o", "--scapy",
+    args = ("run", built_examples["port_blocklist"], "--scapy",
             "Ether(src='02:00:00:00:00:01', dst='02:00:00:00:00:02')/IP()/UDP(dport=53)", "--target", "vm",
             "--maps-in", ROOT / "programs" / "port_blocklist.maps.json", "--json")
     once = json.loads(invoke(*args).stdout)
@@ -191,7 +190,7 @@ def test_run_repeat_leaves_the_shown_result_alone():
     assert {k: once[k] for k in drop} == {k: repeated[k] for k in drop}
 
 
-def test_run_repeat_a_runt_says_why_the_kernel_has_no_figure():
-    result = invoke("run", DROP_ALL, "--packet", "00" * 10, "--target", "vm", "--repeat", 5, "--json", "--run-runts")
+def test_run_repeat_a_runt_says_why_the_kernel_has_no_figure(built_examples):
+    result = invoke("run", built_examples["drop_all"], "--packet", "00" * 10, "--target", "vm", "--repeat", 5, "--json", "--run-runts")
     timing = json.loads(result.stdout)["repeat"]
     assert timing["kernel_ns_per_run"] is None and timing["kernel_note"]

@@ -104,13 +104,11 @@ def test_a_bad_spec_names_its_type(tmp_path):
     assert error["type"] == "SpecError" and "bad.toml:2: nope: unknown key" in error["message"]
 
 
-def test_verify_kernel_disagreement_exits_1(monkeypatch):
+def test_verify_kernel_disagreement_exits_1(monkeypatch, built_examples):
     """verify --kernel: a verdict the kernel does not share is a failure (exit 1), in both forms."""
-    from conftest import ROOT
-
     monkeypatch.setattr("xdptool.cli.verify._kernel_verdict", lambda program, level: {
         "accepted": False, "message": "R1 invalid mem access", "processed_insns": 3, "load_time_ms": 0.1})
-    obj = ROOT / "programs" / "drop_all.o"
+    obj = built_examples["drop_all"]
     assert invoke("verify", obj, "--kernel").exit_code == 1
     result = invoke("verify", obj, "--kernel", "--json")
     assert result.exit_code == 1
