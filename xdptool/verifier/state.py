@@ -29,6 +29,10 @@ class RegType(enum.Enum):
     `is_pointer`, `is_pkt` and `maybe_null` are plain member attributes set where the
     members are made (not properties: the interpreter asks them on every instruction)."""
 
+    is_pointer: bool  # (declared for type checkers: annotations alone make no enum members)
+    is_pkt: bool
+    maybe_null: bool
+
     def __new__(cls, log_name: str, is_pointer: bool = True, is_pkt: bool = False, maybe_null: bool = False):
         member = object.__new__(cls)
         member._value_ = log_name
