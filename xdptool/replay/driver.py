@@ -83,7 +83,7 @@ def _packed_runner(engine):
             out_lengths=packed.out_lengths,
             output=packed.packet,
             faults=dict(packed.faults),
-            redirects=dict(packed.redirects),
+            redirects=packed.redirects,  # decoded per packet only when a sink asks
             queues={i: q for i, q in enumerate(packed.rx_queues or ()) if q >= 0},
             packed=packed,
         )

@@ -98,7 +98,7 @@ def _worker(conn, target: Target, queues: int, queue: int, path: str, chunk_pack
                 began = time.perf_counter()
                 packed = _run(engine, piece.buffer, offsets, lengths, ctx)
                 run_seconds += time.perf_counter() - began
-                conn.send(("chunk", index, packed.retvals, packed.fault_codes, packed.out, packed.out_offsets,
+                conn.send(("chunk", index, packed.retvals, packed.fault_codes, bytes(packed.out), packed.out_offsets,
                            packed.out_lengths, packed.faults, packed.redirects))
             fallbacks = getattr(engine, "helper_fallbacks", None)
             conn.send(("done", store.dump(), fallbacks() if fallbacks else None,

@@ -28,7 +28,7 @@ from ...platform.ctx import FIELD_SIZE, XDP_MD
 from ...platform.helpers import helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, PackedEngine, RunResult, XdpContext
-from ..helpers import XDP_REDIRECT, broadcast_target, ifindex_target, map_target
+from ..helpers import XDP_REDIRECT
 from ..maps import MapStore
 from ..memory import MemoryFault
 from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _Compiled, _TailCall
@@ -39,7 +39,8 @@ from .irtypes import M64
 from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
-from .packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
+from .packed import (OUT_RESERVE_MAX, OUT_SLACK, MapRef, OutputArea, PackedResults, RedirectTargets, address_of,
+                     as_array, readable_address)
 from .translate import Unit, needs_budget_checks
 
 # (ctx_values index, XdpContext attribute) of each scalar xdp_md field
@@ -153,6 +154,8 @@ class JitEngine(PackedEngine):
         for (unit, pc), slot in self.native.imm_slots.items():
             self._imm[slot] = self.shadow._imm64(by_pc[unit][pc]) & M64
         self._redirect_log = array("Q", bytes(8 * REDIRECT_WORDS * REDIRECT_LOG))
+        self._map_refs = tuple(MapRef(m.name, m.type) for m in self.maps.by_index)
+        self._area: OutputArea | None = None  # run_packed's output area, reused when free
         self._setup_env()
         self.mirror = RegionMirror(self.shadow, self.env, shapes)
         self.compile_seconds = time.perf_counter() - started
@@ -355,18 +358,12 @@ class JitEngine(PackedEngine):
                          trace_printk=run.trace_printk, events=run.events, insns_executed=self.env.insns,
                          meta=shadow.xdp.meta)
 
-    def _redirect(self, run, record=None) -> dict | None:
-        """RunResult.redirect from the env's redirect fields (or a log record of them)."""
-        kind, map_index, key, target, flags = record or [getattr(self.env, name) for name in REDIRECT_FIELDS]
-        if kind == RedirectKind.PYTHON:
+    def _redirect(self, run) -> dict | None:
+        """RunResult.redirect from the env's redirect fields."""
+        record = [getattr(self.env, name) for name in REDIRECT_FIELDS]
+        if record[0] == RedirectKind.PYTHON:
             return run.redirect
-        if kind == RedirectKind.IFINDEX:
-            return ifindex_target(target)
-        if kind == RedirectKind.MAP:
-            return map_target(self.maps.by_index[map_index], key, target)
-        if kind == RedirectKind.BROADCAST:
-            return broadcast_target(self.maps.by_index[map_index], flags)
-        return None
+        return RedirectTargets(self._map_refs).decode(record)
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
         """Every packet through the native packet loop (`run_packed`), as RunResults."""
@@ -381,7 +378,9 @@ class JitEngine(PackedEngine):
         return [results.result(i) for i in range(len(results))]
 
     def run_packed(self, buffer, offsets, lengths, ctx: XdpContext | None = None) -> PackedResults:
-        """The bulk API (see packed.py): no Python object per packet on the hot path."""
+        """The bulk API (see packed.py): no Python object per packet on the hot path.
+        Changed packets go into one OutputArea, redirect targets into a raw log
+        (packed.RedirectTargets) that is decoded only when a target is asked for."""
         offsets, lengths = as_array(offsets, "Q"), as_array(lengths, "I")
         if self.interpreted:
             return self._run_packed_interpreted(buffer, offsets, lengths, ctx)
@@ -395,9 +394,10 @@ class JitEngine(PackedEngine):
         self._use_frame(self.config.frame_size)
         shadow.xdp.ctx = ctx
         self._set_ctx(ctx)
-        results = PackedResults(array("I", [0]) * count, array("B", [0]) * count, array("Q", [0]) * count,
-                                bytearray(), array("Q", [0]) * count, array("I", [0]) * count)
-        out = bytearray(OUT_SLACK)  # only changed packets are stored; it doubles when full
+        results = PackedResults(array("I", bytes(4 * count)), array("B", bytes(count)), array("Q", bytes(8 * count)),
+                                b"", array("Q", bytes(8 * count)), array("I", bytes(4 * count)),
+                                redirects=RedirectTargets(self._map_refs))
+        out = self._output_area(min(OUT_RESERVE_MAX, OUT_SLACK + count * env.frame_capacity))
         env.in_buf, env.in_offsets, env.in_lengths = in_addr, address_of(offsets), address_of(lengths)
         env.in_size = size
         env.retvals, env.fault_kinds = address_of(results.retvals), address_of(results.fault_codes)
@@ -406,10 +406,8 @@ class JitEngine(PackedEngine):
         env.out_used = 0
         index = 0
         while index < count:
-            out_view = (ctypes.c_char * len(out)).from_buffer(out)
-            env.out_buf, env.out_capacity = ctypes.addressof(out_view), len(out)
+            env.out_buf, env.out_capacity = out.address(), out.capacity
             done, run = self._native_batch(index, count)
-            del out_view
             self._drain_redirects(results)
             if done == index:  # packet `index` is not in the buffer, or needs a bigger frame or output
                 offset, length = offsets[index], lengths[index]
@@ -419,18 +417,27 @@ class JitEngine(PackedEngine):
                 if need > env.frame_capacity:
                     self._use_frame(need)
                 if env.out_capacity - env.out_used < env.frame_capacity:
-                    out = out + out  # one copy; what lies beyond out_used does not matter
+                    out.grow()
                 continue
             last = done - 1
             if results.fault_codes[last] or env.cb_used:
                 self._collect(results, last, run)
             shadow._end_run()  # after _collect: fault wording may need the packet's scratch regions
             index = done
-        del out[env.out_used:]
-        results.out = out
+        results.out = out.result(env.out_used)
         results.source, results.source_offsets = buffer, offsets
         shadow.count = env.insns
         return results
+
+    def _output_area(self, reserve: int) -> OutputArea:
+        """The last call's output area when no result views it any more, else a new one
+        (reserved, not committed: only the bytes of changed packets are ever touched)."""
+        area = self._area
+        if area is None or not area.free():
+            area = self._area = OutputArea(reserve)
+        elif area.capacity < reserve:
+            area.grow(reserve)
+        return area
 
     def _run_packed_interpreted(self, buffer, offsets, lengths, ctx) -> PackedResults:
         if len(lengths) != len(offsets):
@@ -473,11 +480,11 @@ class JitEngine(PackedEngine):
         return done, run
 
     def _drain_redirects(self, results: PackedResults) -> None:
-        """The native redirect log of the last batch call into `results.redirects`."""
-        log, used = self._redirect_log, self.env.redir_used
-        for at in range(0, used * REDIRECT_WORDS, REDIRECT_WORDS):
-            results.redirects[log[at]] = self._redirect(None, log[at + 1:at + REDIRECT_WORDS])
-        self.env.redir_used = 0
+        """The native redirect log of the last batch call, appended raw to `results.redirects`."""
+        used = self.env.redir_used
+        if used:
+            results.redirects.append_log(self._redirect_log[:used * REDIRECT_WORDS])
+            self.env.redir_used = 0
 
     def _collect(self, results: PackedResults, index: int, run) -> None:
         """What a packet left on the Python side: its fault, redirect, output."""

@@ -10,13 +10,15 @@ without copying).  The result, `PackedResults`, holds per packet:
 - `retvals`      array('I'): the program's return value (0 when it faulted)
 - `fault_codes`  array('B'): 0, or non-zero (the FaultKind) when the packet faulted
 - `insns`        array('Q'): instructions executed
-- `out`, `out_offsets` array('Q'), `out_lengths` array('I'): the output packet
-  (after adjust_head/tail and writes) is ``out[out_offsets[i]:][:out_lengths[i]]``,
+- `out` (a bytes-like buffer: the changed packets back to back), `out_offsets`
+  array('Q'), `out_lengths` array('I'): the output packet (after
+  adjust_head/tail and writes) is ``out[out_offsets[i]:][:out_lengths[i]]``,
   except where the program left the packet as it came: there `out_offsets[i]`
   is UNCHANGED and the output is the input packet (`packet(i)` handles both;
   `changed(i)` tells them apart)
-- sparse dicts by packet index for what is rare and rich: `faults` (Fault),
-  `redirects`, `trace_printk`, `events`
+- sparse mappings by packet index for what is rare and rich: `faults` (Fault),
+  `redirects` (a `RedirectTargets`: the native log, each target decoded into its
+  dict only when asked for), `trace_printk`, `events`
 
 and `verdict(i)`, `packet(i)`, `result(i)` (a RunResult, built on demand) and
 `verdict_counts()`.  Map state carries across packets exactly as with `run`.
@@ -25,15 +27,137 @@ and `verdict(i)`, `packet(i)`, `result(i)` (a RunResult, built on demand) and
 from __future__ import annotations
 
 import ctypes
+import mmap
 from array import array
+from bisect import bisect_left
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator, NamedTuple
 
 from ..contract import Fault, RunResult, verdict_name
+from ..helpers import broadcast_target, ifindex_target, map_target
 from .batch import UNCHANGED
+from .env import REDIRECT_WORDS, RedirectKind
 
 OUT_SLACK = 64 * 1024
+MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)  # Linux's value; Python 3.11 does not export it
+OUT_RESERVE_MAX = 1 << 30  # address space reserved for one call's output before it must grow
+
+
+class OutputArea:
+    """Where the packet loop appends changed packets: an anonymous mapping reserved
+    large (MAP_NORESERVE) and touched only as far as it is written, so neither a
+    zero-fill nor a copy-on-grow costs anything per packet; it grows in place
+    (mremap).  An engine keeps the area of its last call and reuses it once nothing
+    holds that call's `out` any more (a streaming replay's chunks, one after the
+    other), so its pages are not faulted in again for every chunk."""
+
+    def __init__(self, reserve: int):
+        size = max(reserve, mmap.PAGESIZE)
+        try:
+            self._map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | MAP_NORESERVE)
+        except OSError:  # a system that refuses the reservation: commit it
+            self._map = mmap.mmap(-1, size)
+
+    @property
+    def capacity(self) -> int:
+        return len(self._map)
+
+    def address(self) -> int:
+        """Host address of byte 0 (valid until `grow`)."""
+        pin = ctypes.c_char.from_buffer(self._map)
+        address = ctypes.addressof(pin)
+        del pin
+        return address
+
+    def grow(self, at_least: int = 0) -> None:
+        """Twice the capacity (or `at_least`), its bytes kept."""
+        self._map.resize(max(2 * len(self._map), at_least))
+
+    def free(self) -> bool:
+        """Whether no earlier result still views these bytes (mmap refuses to resize then)."""
+        try:
+            self._map.resize(len(self._map))
+        except BufferError:
+            return False
+        return True
+
+    def result(self, used: int) -> memoryview:
+        """The first `used` bytes, for PackedResults.out (the mapping lives as long as the view)."""
+        return memoryview(self._map)[:used]
+
+
+class MapRef(NamedTuple):
+    """What a redirect target's record says about its map (as helpers.map_target reads a Map)."""
+
+    name: str
+    type: Any
+
+
+class RedirectTargets(Mapping):
+    """Packet index -> redirect target (RunResult.redirect), kept as the packet loop
+    logged it: REDIRECT_WORDS words per redirected packet (index, kind, map index,
+    key, target, flags) in ascending index order, decoded into a dict only when
+    looked up.  Targets set by Python helpers are kept as dicts beside the log."""
+
+    def __init__(self, maps: tuple[MapRef, ...] = (), log: array | None = None):
+        self.maps = maps
+        self.log = log if log is not None else array("Q")
+        self.extra: dict[int, dict] = {}
+        self._indices: array | None = None
+
+    def append_log(self, records: array) -> None:
+        self.log.extend(records)
+        self._indices = None
+
+    def __setitem__(self, index: int, target: dict) -> None:
+        self.extra[index] = target
+
+    def _position(self, index: int) -> int:
+        if self._indices is None:
+            self._indices = self.log[::REDIRECT_WORDS]
+        at = bisect_left(self._indices, index)
+        return at if at < len(self._indices) and self._indices[at] == index else -1
+
+    def __getitem__(self, index: int) -> dict:
+        if index in self.extra:
+            return self.extra[index]
+        at = self._position(index) if index >= 0 else -1
+        if at < 0:
+            raise KeyError(index)
+        return self.decode(self.log[at * REDIRECT_WORDS + 1:(at + 1) * REDIRECT_WORDS])
+
+    def __contains__(self, index: object) -> bool:
+        return index in self.extra or (isinstance(index, int) and index >= 0 and self._position(index) >= 0)
+
+    def __len__(self) -> int:
+        return len(self.log) // REDIRECT_WORDS + len(self.extra)
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.extra:
+            return iter(self.log[::REDIRECT_WORDS])
+        return iter(sorted([*self.log[::REDIRECT_WORDS], *self.extra]))
+
+    def decode(self, record) -> dict | None:
+        """RunResult.redirect from one record's (kind, map index, key, target, flags)."""
+        kind, map_index, key, target, flags = record
+        if kind == RedirectKind.IFINDEX:
+            return ifindex_target(target)
+        if kind == RedirectKind.MAP:
+            return map_target(self.maps[map_index], key, target)
+        if kind == RedirectKind.BROADCAST:
+            return broadcast_target(self.maps[map_index], flags)
+        return None
+
+    def __reduce__(self):  # sent between processes as the raw log
+        return _rebuild_targets, (self.maps, self.log, self.extra)
+
+
+def _rebuild_targets(maps, log, extra) -> RedirectTargets:
+    targets = RedirectTargets(maps, log)
+    targets.extra.update(extra)
+    return targets
 
 
 @dataclass
@@ -41,11 +165,11 @@ class PackedResults:
     retvals: array
     fault_codes: array
     insns: array
-    out: bytearray
+    out: Any  # bytes-like: bytearray, or a memoryview of the engine's OutputArea
     out_offsets: array
     out_lengths: array
     faults: dict[int, Fault] = field(default_factory=dict)
-    redirects: dict[int, dict[str, Any]] = field(default_factory=dict)
+    redirects: RedirectTargets = field(default_factory=RedirectTargets)
     trace_printk: dict[int, list[str]] = field(default_factory=dict)
     events: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     source: Any = None  # the input buffer and offsets (for packets that came out unchanged)

@@ -1,0 +1,83 @@
+"""The jit's bulk output path (runtime/jit/packed.py): changed packets in one output
+area reused between calls only when no earlier result views it, and redirect targets
+kept as the native log and decoded on demand -- each checked against the vm's own
+per-packet results."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from array import array
+
+from xdptool.elf.loader import load_object
+from xdptool.replay.pcap import read_capture
+from xdptool.runtime.jit import JitEngine
+from xdptool.runtime.jit.packed import OutputArea, RedirectTargets
+from xdptool.runtime.maps import MapStore
+from xdptool.runtime.vm import VmEngine
+
+from conftest import PROGRAMS
+
+
+def _engine(engine_class, obj_path, name):
+    obj = load_object(obj_path)
+    store = MapStore.for_object(obj)
+    maps_json = PROGRAMS / f"{name}.maps.json"
+    if maps_json.exists():
+        store.load(json.loads(maps_json.read_text()))
+    return engine_class(obj.programs[0], store)
+
+
+def _packets(name, repeat=1):
+    capture = read_capture(PROGRAMS / f"{name}.pcap")
+    frames = [i for i in range(len(capture)) if capture.lengths[i] >= 14] * repeat
+    offsets = array("Q", (capture.offsets[i] for i in frames))
+    lengths = array("I", (capture.lengths[i] for i in frames))
+    return capture.buffer, offsets, lengths, [bytes(capture.data(i)) for i in frames]
+
+
+def test_redirect_targets_decoded_on_demand_equal_the_vms(built_examples):
+    buffer, offsets, lengths, packets = _packets("redirect_devmap", repeat=3)
+    want = {i: r.redirect for i, r in enumerate(_engine(VmEngine, built_examples["redirect_devmap"],
+                                                       "redirect_devmap").run_batch(packets)) if r.redirect}
+    assert want, "the capture must redirect some packets"
+    results = _engine(JitEngine, built_examples["redirect_devmap"], "redirect_devmap").run_packed(
+        buffer, offsets, lengths)
+    targets = results.redirects
+    assert isinstance(targets, RedirectTargets)
+    assert len(targets) == len(want) and list(targets) == sorted(want)
+    first_plain = next(i for i in range(len(packets)) if i not in want)
+    assert first_plain not in targets and targets.get(first_plain) is None
+    assert dict(targets) == want
+    assert dict(pickle.loads(pickle.dumps(targets))) == want  # as --queues workers send them
+
+
+def test_output_area_is_reused_only_when_no_result_views_it(built_examples):
+    buffer, offsets, lengths, packets = _packets("mac_swap", repeat=2)
+    want = [r.packet for r in _engine(VmEngine, built_examples["mac_swap"], "mac_swap").run_batch(packets)]
+    jit = _engine(JitEngine, built_examples["mac_swap"], "mac_swap")
+    held = jit.run_packed(buffer, offsets, lengths)
+    assert all(held.changed(i) for i in range(len(packets)))  # every packet is rewritten (and stored)
+    first_area = jit._area
+    again = jit.run_packed(buffer, offsets[::-1], lengths[::-1])  # `held` still views the first area
+    assert jit._area is not first_area
+    assert [held.packet(i) for i in range(len(packets))] == want
+    assert [again.packet(i) for i in range(len(packets))] == want[::-1]
+    second_area = jit._area
+    del again
+    third = jit.run_packed(buffer, offsets, lengths)
+    assert jit._area is second_area  # nothing viewed it any more: its pages are used again
+    assert [third.packet(i) for i in range(len(packets))] == want
+    assert [held.packet(i) for i in range(len(packets))] == want
+
+
+def test_output_area_grows_in_place_keeping_its_bytes():
+    area = OutputArea(4096)
+    pattern = bytes(range(256)) * 16
+    area.result(0).obj[:4096] = pattern
+    area.grow()
+    assert area.capacity >= 8192 and bytes(area.result(4096)) == pattern
+    view = area.result(10)
+    assert not area.free()
+    del view
+    assert area.free()
