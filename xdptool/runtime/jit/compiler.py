@@ -49,6 +49,7 @@ def _build(units: list[Unit], shapes, tail_targets, name: str, checked: bool) ->
     module = backend.new_module(name)
     helpers = HelperEmitter(native_emitters(shapes, tail_targets))
     memory = MemoryModel(STACK_SIZE)
+    memory.tag(module)
     translator = Translator(module, units, "prog", memory, helpers, checked)
     prog = translator.translate()
     run = ir.Function(module, ir.FunctionType(I64, [ENV_PTR]), name="xdp_run")

@@ -33,6 +33,30 @@ if TYPE_CHECKING:
 
 
 ACCESS_HELPER = 2  # fault_write bit: the access was a helper's read/write of memory
+
+
+class Aliasing:
+    """Type-based alias classes (LLVM TBAA) that let LLVM keep the run-time state an
+    access check reads (env fields, region table entries) in registers across the
+    program's own stores: "guest" is memory the program reads and writes through a
+    checked pointer (packet, stack, map values, globals), "runtime" the env and the
+    region table, which no guest pointer can reach.  Untagged accesses (helpers,
+    the packet loop, every store to the env) still alias both."""
+
+    def __init__(self, module: ir.Module):
+        root = module.add_metadata(["xdptool memory"])
+        self.tags = {}
+        for name in ("guest", "runtime"):
+            kind = module.add_metadata([name, root, ir.Constant(I64, 0)])
+            self.tags[name] = module.add_metadata([kind, kind, ir.Constant(I64, 0)])
+
+    def guest(self, instr) -> ir.Instruction:
+        instr.set_metadata("tbaa", self.tags["guest"])
+        return instr
+
+    def runtime(self, instr) -> ir.Instruction:
+        instr.set_metadata("tbaa", self.tags["runtime"])
+        return instr
 # Where the engine keeps each pointer field of xdp_md (the scalar ones are in ctx_values).
 POINTER_STATE = {CtxKind.PACKET: "pkt_data", CtxKind.PACKET_END: "pkt_end", CtxKind.PACKET_META: "pkt_meta"}
 
@@ -42,11 +66,41 @@ class MemoryModel:
 
     def __init__(self, stack_size: int):
         self.stack_size = stack_size
+        self.aliasing: Aliasing | None = None  # set per module (tag)
+
+    def tag(self, module: ir.Module) -> None:
+        """Tag this module's guest accesses and check reads (see Aliasing)."""
+        self.aliasing = Aliasing(module)
+
+    def guest(self, instr) -> ir.Instruction:
+        return self.aliasing.guest(instr) if self.aliasing is not None else instr
+
+    def _state(self, b: ir.IRBuilder, env: ir.Value, name: str, index=0) -> ir.Value:
+        """An env field a check reads (tagged runtime: guest stores do not change it)."""
+        instr = ENV.load(b, env, name, index)
+        return self.aliasing.runtime(instr) if self.aliasing is not None else instr
 
     def _entry(self, b: ir.IRBuilder, env: ir.Value, rid: ir.Value, word: int) -> ir.Value:
-        table = b.inttoptr(ENV.load(b, env, "regions"), I64P)
+        table = b.inttoptr(self._state(b, env, "regions"), I64P)
         index = b.add(b.mul(rid, c64(REGION_WORDS)), c64(word))
-        return b.load(b.gep(table, [index]))
+        instr = b.load(b.gep(table, [index]))
+        return self.aliasing.runtime(instr) if self.aliasing is not None else instr
+
+    @staticmethod
+    def _split(b: ir.IRBuilder, addr: ir.Value, parts) -> tuple[ir.Value, ir.Value]:
+        """(region id, offset in the region) of `addr`.  With `parts` = (base register,
+        constant offset) they come from the base: every access through one register then
+        shares its id and table entries.  That equals the address's own split whenever
+        the access can succeed: an offset crossing a 2**32 boundary puts the base's
+        offset outside [0, 2**31), outside every region's window, so both fail (and the
+        fault is worded from the full address either way)."""
+        if parts is None:
+            rid = b.lshr(addr, c64(REGION_SHIFT))
+            return rid, b.sub(b.and_(addr, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
+        base, constant = parts
+        rid = b.lshr(base, c64(REGION_SHIFT))
+        off = b.sub(b.and_(base, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
+        return rid, b.add(off, c64(constant))
 
     def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: ir.Value | int,
                write: bool, helper: bool = False) -> None:
@@ -54,26 +108,25 @@ class MemoryModel:
         t.fault(b, FaultKind.MEMORY, pc, addr, size)
 
     def access(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: ir.Value | int,
-               write: bool, atomic: bool = False, helper: bool = False) -> ir.Value:
+               write: bool, atomic: bool = False, helper: bool = False, parts=None) -> ir.Value:
         """Host pointer (i8*) for a checked access of `size` bytes at `addr`
         (`helper`: a helper's bulk read/write, which the interpreter words apart;
         `size` may then be a run-time value, and an access of 0 bytes is never checked,
-        as AddressSpace.read/write do not check it)."""
+        as AddressSpace.read/write do not check it; `parts`: see _split)."""
         env = t.env
         if not isinstance(size, int):
             return self._sized_access(t, b, insn, addr, size, write)
-        rid = b.lshr(addr, c64(REGION_SHIFT))
-        count = ENV.load(b, env, "region_count")
+        rid, off = self._split(b, addr, parts)
+        count = self._state(b, env, "region_count")
         mapped = b.icmp_unsigned("<", rid, count)
         safe_rid = b.select(mapped, rid, c64(0))  # id 0 has an empty window
-        off = b.sub(b.and_(addr, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
         lo = self._entry(b, env, safe_rid, R_LO)
         hi = self._entry(b, env, safe_rid, R_HI)
         ok = b.and_(b.icmp_signed(">=", off, lo), b.icmp_signed("<=", b.add(off, c64(size)), hi))
         if write:
             writable = self._entry(b, env, safe_rid, R_WRITABLE)
             ok = b.and_(ok, b.icmp_unsigned("!=", writable, c64(0)))
-        is_ctx = b.icmp_unsigned("==", safe_rid, ENV.load(b, env, "ctx_id"))
+        is_ctx = b.icmp_unsigned("==", safe_rid, self._state(b, env, "ctx_id"))
         plain = b.and_(ok, b.not_(is_ctx))
         fault_block = b.append_basic_block(f"pc{insn.pc}.fault")
         good = b.append_basic_block(f"pc{insn.pc}.mem")
@@ -118,18 +171,19 @@ class MemoryModel:
                 value = b.select(b.icmp_unsigned("==", off, c64(field.offset)), pointer, value)
         return value
 
-    def load_value(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int) -> ir.Value:
+    def load_value(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int,
+                   parts=None) -> ir.Value:
         """i64 loaded (zero-extended) from `addr`: the context's fields or checked memory."""
         env = t.env
-        rid = b.lshr(addr, c64(REGION_SHIFT))
-        is_ctx = b.icmp_unsigned("==", rid, ENV.load(b, env, "ctx_id"))
+        rid, split_off = self._split(b, addr, parts)
+        is_ctx = b.icmp_unsigned("==", rid, self._state(b, env, "ctx_id"))
         ctx_block = b.append_basic_block(f"pc{insn.pc}.ctx")
         mem_block = b.append_basic_block(f"pc{insn.pc}.load")
         done = b.append_basic_block(f"pc{insn.pc}.loaded")
         b.cbranch(is_ctx, ctx_block, mem_block)
 
         cb = ir.IRBuilder(ctx_block)
-        off = cb.sub(cb.and_(addr, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
+        off = split_off
         aligned = cb.icmp_unsigned("==", cb.and_(off, c64(3)), c64(0))
         in_range = cb.icmp_unsigned("<", off, c64(XDP_MD_SIZE))
         ok = cb.and_(aligned, in_range) if size == 4 else ir.Constant(ir.IntType(1), 0)
@@ -142,9 +196,9 @@ class MemoryModel:
         cb.branch(done)
 
         mb = ir.IRBuilder(mem_block)
-        ptr = self.access(t, mb, insn, addr, size, write=False)
+        ptr = self.access(t, mb, insn, addr, size, write=False, parts=parts)
         ty = ir.IntType(size * 8)
-        raw = mb.load(mb.bitcast(ptr, ty.as_pointer()), align=1)
+        raw = self.guest(mb.load(mb.bitcast(ptr, ty.as_pointer()), align=1))
         mem_value = mb.zext(raw, I64) if size < 8 else raw
         mem_end = mb.block
         mb.branch(done)

@@ -451,15 +451,17 @@ class Translator:
         self.set_reg(b, insn.dst, self.memory.imm64_value(self, b, insn))
         b.branch(self.next_block(insn))
 
-    def _address(self, b: ir.IRBuilder, base: int, off: int) -> ir.Value:
-        return b.add(self.reg(b, base), c64(off))
+    def _address(self, b: ir.IRBuilder, base: int, off: int) -> tuple[ir.Value, tuple[ir.Value, int]]:
+        """The address reg[base] + off, and its parts (MemoryModel._split)."""
+        value = self.reg(b, base)
+        return b.add(value, c64(off)), (value, off)
 
     def _ldx(self, b: ir.IRBuilder, insn: Instruction) -> None:
         if insn.mode not in (Mode.MEM, Mode.MEMSX):
             raise _Invalid(f"{_mode_name(insn.mode)} loads are not supported for XDP programs")
         size = insn.size_bytes
-        addr = self._address(b, insn.src, insn.off)
-        value = self.memory.load_value(self, b, insn, addr, size)
+        addr, parts = self._address(b, insn.src, insn.off)
+        value = self.memory.load_value(self, b, insn, addr, size, parts)
         if size < 8 and insn.mode == Mode.MEMSX:
             value = b.sext(b.trunc(value, ir.IntType(size * 8)), I64)
         self.set_reg(b, insn.dst, value)
@@ -474,9 +476,9 @@ class Translator:
         size = insn.size_bytes
         ty = ir.IntType(size * 8)
         value = self.reg(b, insn.src) if insn.cls == Cls.STX else c64(insn.imm)
-        addr = self._address(b, insn.dst, insn.off)
-        ptr = self.memory.access(self, b, insn, addr, size, write=True)
-        b.store(b.trunc(value, ty) if size < 8 else value, b.bitcast(ptr, ty.as_pointer()), align=1)
+        addr, parts = self._address(b, insn.dst, insn.off)
+        ptr = self.memory.access(self, b, insn, addr, size, write=True, parts=parts)
+        self.memory.guest(b.store(b.trunc(value, ty) if size < 8 else value, b.bitcast(ptr, ty.as_pointer()), align=1))
         b.branch(self.next_block(insn))
 
     def _atomic(self, b: ir.IRBuilder, insn: Instruction) -> None:
@@ -486,8 +488,9 @@ class Translator:
         if insn.imm not in _ATOMIC_RMW and insn.imm not in (AtomicOp.XCHG, AtomicOp.CMPXCHG):
             raise _Invalid(f"invalid atomic operation {insn.imm:#x}")
         ty = ir.IntType(size * 8)
-        addr = self._address(b, insn.dst, insn.off)
-        ptr = b.bitcast(self.memory.access(self, b, insn, addr, size, write=True, atomic=True), ty.as_pointer())
+        addr, parts = self._address(b, insn.dst, insn.off)
+        ptr = b.bitcast(self.memory.access(self, b, insn, addr, size, write=True, atomic=True, parts=parts),
+                        ty.as_pointer())
         old = b.load(ptr, align=1)
         src = b.trunc(self.reg(b, insn.src), ty) if size == 4 else self.reg(b, insn.src)
         op = insn.imm
