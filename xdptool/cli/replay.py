@@ -322,7 +322,7 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
     faults = summary["faults"]
     for fault in faults["first"]:
         where = f" ({fault['line']})" if fault["line"] else ""
-        out.print(f"fault: packet {fault['index']} at insn {fault['pc']}{where}: {fault['message']}", markup=False)
+        out.print(f"fault: packet {fault['index']} at insn {fault['insn']}{where}: {fault['message']}", markup=False)
     if faults["count"] > len(faults["first"]):
         out.print(f"... {faults['count']} faults in all, each counted as XDP_ABORTED", markup=False)
     short = summary["short_packets"]

@@ -51,12 +51,14 @@ def insn_text(insn, text: str) -> str:
     """The disassembly with map and helper names where the bytes hold numbers."""
     from ..platform.helpers import helper_name
 
-    reloc = insn.reloc if insn is not None else None
+    if insn is None:
+        return text
+    reloc = insn.reloc
     if reloc is not None and reloc.kind is RelocKind.MAP:
         return f"r{insn.dst} = map[{reloc.map}] ll"
     if reloc is not None and reloc.kind is RelocKind.MAP_VALUE:
         return f"r{insn.dst} = map_value[{reloc.map}]" + (f"+{reloc.offset}" if reloc.offset else "") + " ll"
-    if insn is not None and insn.is_helper_call:
+    if insn.is_helper_call:
         return f"call {helper_name(insn.imm)}#{insn.imm}"
     if reloc is not None and reloc.kind is RelocKind.KFUNC:
         return f"call {reloc.symbol} (kfunc)"

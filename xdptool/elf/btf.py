@@ -16,7 +16,7 @@ import re
 import struct
 from collections import namedtuple
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ObjectFormatError
 
@@ -342,7 +342,8 @@ class BTF:
             return data.hex()
 
 MAX_FORMAT_DEPTH = 32  # nesting of structs and arrays shown; deeper is shown as hex
-_BYTE_ORDER = {"<": "little", ">": "big"}
+ByteOrder = Literal["little", "big"]
+_BYTE_ORDER: dict[str, ByteOrder] = {"<": "little", ">": "big"}
 # Linux's network-order integer types (include/uapi/linux/types.h)
 NETWORK_ORDER_TYPEDEFS = {"__be16", "__be32", "__be64"}
 # a field named like an address (saddr, daddr, addr, ip, src_ip, nexthop, gw, ...)
@@ -404,7 +405,7 @@ class _Formatter:
 
     def _format_int(self, t: BtfType, data: bytes, typedefs: list[str], name: str) -> Any:
         big_endian = not self.plain and any(n in NETWORK_ORDER_TYPEDEFS for n in typedefs)
-        order = "big" if big_endian else _BYTE_ORDER[self.btf.endian]
+        order: ByteOrder = "big" if big_endian else _BYTE_ORDER[self.btf.endian]
         value = int.from_bytes(data[: t.size], order, signed=bool(t.int_encoding & 1))
         if t.int_encoding & 4:
             return bool(value)
@@ -413,7 +414,7 @@ class _Formatter:
         return value
 
     def _format_array(self, t: BtfType, data: bytes, name: str, depth: int) -> Any:
-        elem_id, _, count = t.array
+        elem_id, _, count = t.array or (0, 0, 0)  # an ARRAY always has its record (the parser sets it)
         elem = self.btf.resolve(elem_id)
         size = self.btf.sizeof(elem_id) if count else 0
         if elem.kind is Kind.INT and size == 1:

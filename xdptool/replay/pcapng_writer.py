@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable
+from typing import IO, Any, Iterable
 
 from ..errors import XdpError
 from ..files import AtomicFile, check_output
@@ -60,7 +60,7 @@ def block(kind: int, body: bytes) -> bytes:
 class PcapngWriter:
     """Blocks to a binary file: a section header at once, then interfaces and packets."""
 
-    def __init__(self, file: BinaryIO, application: str):
+    def __init__(self, file: IO[bytes], application: str):
         self.file = file
         self.interfaces = 0
         self.count = 0  # enhanced packet blocks written

@@ -195,7 +195,9 @@ class SpecItem(pytest.Item):
         self.spec, self.case, self.target = spec, case, target
 
     def runtest(self) -> None:
-        mine = [r for r in self.parent.results() if r.case is self.case and r.target == self.target]
+        spec_file = self.parent
+        assert isinstance(spec_file, SpecFile)  # SpecFile.collect makes every SpecItem
+        mine = [r for r in spec_file.results() if r.case is self.case and r.target == self.target]
         if not mine:
             raise SpecFailure([], f"case {self.case.name!r} did not run on {self.target}")
         (result,) = mine

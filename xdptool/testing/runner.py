@@ -266,7 +266,7 @@ def run_spec(spec: Spec, targets: list[str], keyword: str | None = None, coverag
                 cover.run(case)
             reported = results if wanted else []  # an unselected case runs for the state it leaves
             reported.extend(CaseResult(spec, case, target, skipped=why) for target, why in refused.items())
-            reported.extend(CaseResult(spec, case, target, skipped=f"case limited to {', '.join(case.targets)}")
+            reported.extend(CaseResult(spec, case, target, skipped=f"case limited to {', '.join(case.targets or ())}")
                             for target in excluded)
             outcomes = []
             for run in runs:
