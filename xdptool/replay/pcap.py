@@ -203,7 +203,7 @@ def read_capture(path: str | os.PathLike) -> Capture:
 
 
 CHUNK_PACKETS = 65536  # packets per streamed chunk (and per engine call)
-CHUNK_BYTES = 8 << 20  # bytes read from the file at a time; a chunk never holds more than this plus one record
+CHUNK_BYTES = 8 << 20  # file bytes one chunk spans at most (a record larger than what is left starts the next)
 
 
 class CaptureStream:
@@ -212,7 +212,7 @@ class CaptureStream:
     not grow with the capture.  What the whole file holds (counts of odd records, the
     first few of each, bytes, warnings) is known once the chunks have been read.
 
-    Classic pcap is read CHUNK_BYTES at a time.  pcapng is read whole by pcapng.py
+    Classic pcap is mapped and walked CHUNK_BYTES at a time.  pcapng is read whole by pcapng.py
     (mapped, not copied, for large files) and handed out in the same pieces."""
 
     def __init__(self, path: str | os.PathLike, chunk_packets: int = CHUNK_PACKETS, chunk_bytes: int = CHUNK_BYTES,
@@ -226,6 +226,7 @@ class CaptureStream:
         self.read_seconds = 0.0
         self._whole = capture
         self._file = None
+        self._map: mmap.mmap | None = None
         self._consumed = 0  # file bytes the chunks so far covered
         self.size = 0  # of the file, once open
         if capture is None:
@@ -310,53 +311,48 @@ class CaptureStream:
             self.close()
 
     def _classic_chunks(self) -> Iterator[Capture]:
-        handle, file_offset, carry = self._file, CLASSIC_HEADER, b""
+        """Pieces over the file mapped copy-on-write (never written): no read copies it,
+        packets stay where the file has them (offsets are file offsets), and the pages of
+        records already handed out are dropped from the process (MADV_DONTNEED: they read
+        back from the file if a piece is used again), so memory does not grow with the file."""
+        whole = self.mapping()
         frac_ns = 1 if self.nanosecond else 1000
-        while True:
+        pos = released = CLASSIC_HEADER
+        while pos < len(whole):
             started = time.perf_counter()
-            buffer = bytearray(len(carry) + self.chunk_bytes)
-            buffer[: len(carry)] = carry
-            filled = len(carry)
-            try:
-                while filled < len(buffer):
-                    got = handle.readinto(memoryview(buffer)[filled:])
-                    if not got:
-                        break
-                    filled += got
-            except OSError as exc:
-                raise PcapError(f"{self.path}: cannot read: {exc.strerror}") from None
-            at_end = filled < len(buffer)
-            del buffer[filled:]
-            pos = 0
-            while pos < len(buffer):
-                records, stop, error = scan.walk(buffer, pos, self._big_endian, frac_ns, self._limit, MAX_CAPLEN,
-                                                 self.chunk_packets)
-                if error is not None and (at_end or error.code in (scan.CAPLEN_OVER_MAX, scan.CAPLEN_OVER_SNAPLEN)):
-                    error = scan.ScanError(error.code, self.packets + error.index, file_offset + error.offset,
-                                           error.caplen)
-                    raise PcapError(_describe(self.path, error, self._snaplen, self.size))
-                count = len(records.offsets)
-                if count:
-                    piece = Capture(
-                        path=self.path, format="pcap", buffer=buffer, offsets=records.offsets,
-                        lengths=records.lengths, orig_lengths=records.orig_lengths, timestamps=records.timestamps,
-                        interfaces=self.interfaces, cut_count=records.cut, zero_count=records.zero,
-                        short_count=records.short, total_bytes=records.total_bytes, nanosecond=self.nanosecond,
-                        first_index=self.packets,
-                    )
-                    self._count(piece, records.total_bytes)
-                    self._consumed = file_offset + stop
-                    self.read_seconds += time.perf_counter() - started
-                    yield piece
-                    started = time.perf_counter()
-                pos = stop
-                if error is not None:
-                    break  # a record runs past this buffer: read on
-            carry = bytes(buffer[pos:])
-            file_offset += pos
+            end = min(len(whole), pos + self.chunk_bytes)  # a chunk spans at most chunk_bytes
+            with memoryview(whole) as view:
+                records, stop, error = scan.walk(view[:end], pos, self._big_endian, frac_ns, self._limit,
+                                                 MAX_CAPLEN, self.chunk_packets)
+            if error is not None and (end == len(whole) or error.code in (scan.CAPLEN_OVER_MAX,
+                                                                          scan.CAPLEN_OVER_SNAPLEN)):
+                error = scan.ScanError(error.code, self.packets + error.index, error.offset, error.caplen)
+                raise PcapError(_describe(self.path, error, self._snaplen, self.size))
+            # else the window ended inside a record: the next chunk starts with it
+            piece = Capture(
+                path=self.path, format="pcap", buffer=whole, offsets=records.offsets,
+                lengths=records.lengths, orig_lengths=records.orig_lengths, timestamps=records.timestamps,
+                interfaces=self.interfaces, cut_count=records.cut, zero_count=records.zero,
+                short_count=records.short, total_bytes=records.total_bytes, nanosecond=self.nanosecond,
+                first_index=self.packets,
+            )
+            self._count(piece, records.total_bytes)
+            self._consumed = stop
             self.read_seconds += time.perf_counter() - started
-            if at_end:
-                return
+            if len(piece):
+                yield piece
+            released = _release(whole, released, pos)  # the previous piece's records
+            pos = stop
+        self._consumed = len(whole)
+
+    def mapping(self) -> mmap.mmap:
+        """The classic capture file, mapped copy-on-write (what the pieces' offsets index)."""
+        if self._map is None:
+            try:
+                self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_COPY)
+            except (OSError, ValueError) as exc:
+                raise PcapError(f"{self.path}: cannot read: {exc}") from None
+        return self._map
 
     def _count(self, piece: Capture, total_bytes: int) -> None:
         """Totals over the file, and the first few odd records of each kind."""
@@ -395,6 +391,16 @@ class CaptureStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _release(whole: mmap.mmap, start: int, stop: int) -> int:
+    """Drop the whole pages of [start, stop) from memory; the new start."""
+    stop -= stop % mmap.PAGESIZE
+    start -= start % mmap.PAGESIZE
+    if stop > start and hasattr(whole, "madvise"):
+        whole.madvise(mmap.MADV_DONTNEED, start, stop - start)
+        return stop
+    return start
 
 
 def _read_file(path: str) -> bytes | mmap.mmap:
