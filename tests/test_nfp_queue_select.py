@@ -60,3 +60,5 @@ def test_replay_on_the_card_shows_the_queue_each_packet_selected(tmp_path):
     for s, d in ADDRESSES:
         want[str(expected_queue(s, d))] = want.get(str(expected_queue(s, d)), 0) + 1
     assert summary["selected_queues"] == dict(sorted(want.items()))
+    text = invoke("replay", capture, "--state", state).stdout
+    assert "queues selected by the program: " + ", ".join(f"queue {q}: {n}" for q, n in sorted(want.items())) in text

@@ -319,6 +319,9 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
     for name, change in summary["map_changes"].items():
         parts = [f"{change[k]} {k}" for k in ("added", "changed", "removed") if change[k]]
         out.print(f"map {name}: {', '.join(parts)}{changed_entries(name, change, maps or {})}", markup=False)
+    if summary.get("selected_queues"):  # the program chose rx queues (an offloaded rx_queue_index write)
+        chosen = ", ".join(f"queue {q}: {n}" for q, n in summary["selected_queues"].items())
+        out.print(f"queues selected by the program: {chosen}", markup=False)
     faults = summary["faults"]
     for fault in faults["first"]:
         where = f" ({fault['line']})" if fault["line"] else ""
