@@ -1,16 +1,22 @@
-"""The NFP microengine instruction set as data.
+"""The NFP microengine instruction set as data: each instruction form declared once.
 
-One `NfpInsn` dataclass carries every instruction; what its fields mean for a
-kind is declared once in `KINDS` (operand roles: which fields are read and
-written, which pair of fields is the instruction's two sources, whether the
-operands use the *restricted* encoding).  The printer, assembler, encoder,
-executor and the allocator's def/use sets all walk these declarations.
+One `NfpInsn` dataclass carries every instruction.  `FORMS` declares, once per
+instruction form, its text syntax, its word layout (a token of tokens.py), and
+how each attribute maps onto the token's fields; operands are slots that say
+whether they are read or written and in which operand field (registers.py:
+unrestricted or restricted, with their limits).  The encoder and decoder
+(encoding.py), printer, assembler, the def/use sets liveness and allocation use,
+and the executor's static operand rules all walk these declarations
+(forms.py says how).
 
 Facts are from the Linux NFP driver (drivers/net/ethernet/netronome/nfp/
 nfp_asm.h, nfp_asm.c, bpf/jit.c): the ALU operation codes, shift classes,
 branch masks, immed widths and shifts, mul_step types and steps, memory
 command targets.  Where the public sources are silent the choice is ours and
-marked [inv] (see /work/shared/nfp-facts.md).
+marked [inv] (see /work/shared/nfp-facts.md): alu op codes for `+8`/`B-A`;
+ctx_arb's signal mask in bits 15:0 (bit 0 = voluntary); the LCSR address field
+holds the CSR address / 4; `nop` is the driver's `immed` with no destination
+and no value.
 """
 
 from __future__ import annotations
@@ -18,7 +24,44 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .registers import MASK32, NONE, Gpr, Imm, Lm, Operand, VReg, Xfer, is_reg
+from . import tokens
+from .forms import (
+    ZERO,
+    Address,
+    BothBanks,
+    BothFields,
+    Const,
+    Dest,
+    Enum,
+    Flag,
+    Form,
+    Immediate,
+    Number,
+    ShiftField,
+    Slot,
+    Source,
+    Sources,
+    Special,
+    WithImmediate,
+    mem_xfer_problems,
+)
+from .registers import (
+    MASK32,
+    NO_SHIFT,
+    NONE,
+    RESTRICTED,
+    RESTRICTED_I8,
+    UNRESTRICTED,
+    Gpr,
+    Imm,
+    Lm,
+    Operand,
+    Shift,
+    VReg,
+    Xfer,
+    is_reg,
+)
+from .tokens import EncodeError
 
 # -- ALU operations (enum alu_op in nfp_asm.h; `+8` and `B-A` codes are [inv]) -------------
 # name -> (code, result(a, b, carry_in) -> 33-bit value whose bit 32 is the carry out)
@@ -53,29 +96,12 @@ ALU_OPS: dict[str, tuple[int, Callable[[int, int, int], int]]] = {
     "-": (0x15, lambda a, b, c: _sub(a, b, 0)),
     "XOR": (0x18, lambda a, b, c: a ^ b),
 }
-ALU_BY_CODE = {code: name for name, (code, _) in ALU_OPS.items()}
 ALU_IGNORES_A = {"B", "~B"}
 ALU_ARITH = {"+", "+8", "+16", "+carry", "-", "-carry", "B-A"}  # set C and V
 
 # -- shifts (enum shf_sc, enum shf_op) -------------------------------------------------------
 SHF_OPS = {"B": 0, "AND": 2, "OR": 5, "ASR": 6}  # ASR: fill bit = bit 31 of the previous ALU result
-SHF_BY_CODE = {v: k for k, v in SHF_OPS.items()}
-SHIFT_CLASS = {"none": 0, ">>rot": 0, ">>": 1, "<<": 2, ">>dbl": 3}
-
-
-@dataclass(frozen=True)
-class Shift:
-    """A shifter setting: kind is "<<", ">>", ">>rot" or ">>dbl" (64-bit funnel of A:B);
-    amount None = indirect (the low 5 bits of the previous ALU result)."""
-
-    kind: str
-    amount: int | None
-
-    def __str__(self) -> str:
-        return f"{self.kind}{'indirect' if self.amount is None else self.amount}"
-
-
-NO_SHIFT = Shift(">>rot", 0)
+SHIFT_CLASSES = {">>rot": 0, ">>": 1, "<<": 2, ">>dbl": 3}  # enum shf_sc
 
 # -- branches (enum br_mask; bpl/bvs/bvc/bgt/ble codes are [inv]) ---------------------------
 # name -> (mask, condition(z, n, c, v))
@@ -94,7 +120,7 @@ CONDITIONS: dict[str, tuple[int, Callable[[int, int, int, int], bool]]] = {
     "ble": (0x0B, lambda z, n, c, v: z == 1 or n != v),
     "br": (0x18, lambda z, n, c, v: True),  # BR_UNC
 }
-COND_BY_MASK = {mask: name for name, (mask, _) in CONDITIONS.items()}
+BR_CSS_NONE = 2
 # defer slots: 2 for an unconditional br (jit.c emit_br_relo refuses more), 3 for a conditional
 # branch and for rtn/jump (jit.c nfp_push_callee_registers: rtn with defer 3)
 MAX_DEFER = {"br": 2, "cond": 3}
@@ -132,7 +158,6 @@ MEM_COMMANDS: dict[str, tuple[int, int, str, str]] = {
     "add": (0x00, 0x47, "write", "word"),  # CMD_TGT_ADD: 40-bit addressing in the JIT (mem_xadd)
     "add_imm": (0x02, 0x47, "write", "word"),  # CMD_TGT_ADD_IMM: the addend rides in the previous ALU result
 }
-MEM_BY_CODE = {(tok, tgt): name for name, (tok, tgt, _, _) in MEM_COMMANDS.items()}
 MEM_LITTLE_ENDIAN = {"write8_swap", "write32_swap", "read32_swap", "read32_le", "read_le", "read_swap_le"}
 MEM_DIRECT_MAX = 8  # the 3-bit count field (OP_CMD_CNT): longer transfers take an indirect length
 MEM_MAX_BYTES = 4 * MEM_DIRECT_MAX  # one direct read32 moves at most 32 bytes (nfp-facts)
@@ -151,50 +176,234 @@ CSRS = {
     "ACT_LM_ADDR3": 0x9C,
     "PSEUDO_RND_NUM": 0x148,
 }
-CSR_BY_ADDR = {v: k for k, v in CSRS.items()}
-LM_ADDR_CSRS = [CSRS[f"ACT_LM_ADDR{i}"] for i in range(4)]
 CSR_WRITE_LATENCY = 3  # local CSR write -> use: 3 cycles (nfp-facts; the JIT's wrp_nops(3))
 
 
-@dataclass(frozen=True)
-class Kind:
-    """How the fields of an `NfpInsn` of one kind are used."""
-
-    reads: tuple[str, ...]  # operand fields read
-    writes: tuple[str, ...]  # operand fields written
-    pair: tuple[str, str] | None  # the two source fields that must differ in class
-    restricted: bool  # restricted operand encoding (imm <= 127 (+i8), GPR <= 31, LM offset <= 7)
-    branch: bool = False
+# == the forms ===================================================================================
+def _shf_reads_b_only(v: dict) -> bool:
+    """B and ASR shift the second source only, unless the shift is a funnel of both."""
+    return v["op"] in ("B", "ASR") and (v["shift"] is None or v["shift"].kind != ">>dbl")
 
 
-KINDS: dict[str, Kind] = {
-    "alu": Kind(("a", "b"), ("dst",), ("a", "b"), False),
-    "alu_shf": Kind(("a", "b"), ("dst",), ("a", "b"), True),
-    "ld_field": Kind(("dst", "b"), ("dst",), ("dst", "b"), True),
-    "immed": Kind((), ("dst",), None, False),
-    "mul_step": Kind(("a", "b"), ("dst",), ("a", "b"), False),
-    "br": Kind((), (), None, False, branch=True),
-    "br_bit": Kind(("a",), (), None, True, branch=True),
-    "rtn": Kind(("a",), (), None, False, branch=True),
-    "jump": Kind(("a",), (), None, False, branch=True),  # to target + a: a jump table
-    "mem": Kind(("a", "b"), (), ("a", "b"), True),
-    "csr_wr": Kind(("b",), (), None, False),
-    "csr_rd": Kind((), (), None, False),
-    "ctx_arb": Kind((), (), None, False),
-    "nop": Kind((), (), None, False),
-}
+def _immed_number(insn) -> int:
+    if insn.target is not None and not isinstance(insn.target, int):
+        raise EncodeError(f"immed of unresolved label {insn.target!r}")
+    return insn.target if insn.target is not None else insn.value
+
+
+def _label(insn) -> int:
+    if not isinstance(insn.target, int):
+        raise EncodeError(f"branch to unresolved label {insn.target!r}")
+    return insn.target
+
+
+def _setter(attr: str, offset: int = 0) -> Callable[[dict, int], None]:
+    def put(attrs: dict, value: int) -> None:
+        attrs[attr] = value + offset
+
+    return put
+
+
+IMMED_VALUE = Immediate(_immed_number, _setter("value"))
+LABEL = Immediate(_label, _setter("target"))
+BIT = Immediate(lambda insn: insn.value + 1, _setter("value", -1))  # jit.c emit_br_bit_relo: rotate by bit + 1
+
+
+def _byte_shift_encode(insn, fields: dict) -> None:
+    fields["shift"] = insn.shift.amount // 8 if insn.shift else 0
+
+
+def _byte_shift_decode(fields: dict, attrs: dict) -> None:
+    if fields["shift"]:
+        attrs["shift"] = Shift("<<", 8 * fields["shift"])
+
+
+# Memory commands as jit.c __emit_cmd: the 3-bit count holds count - 1 (a longer transfer is
+# `indirect`: the previous ALU result carries the length, CMD_OVE_LEN, and the field keeps the low
+# 3 bits), except `add`, whose count field is 0 or 4 for a 32- or 64-bit add (mem_xadd: is64 << 2);
+# the ctx field holds the defer count for ctx_swap and 3 for sig_done.
+def _count_problems(insn):
+    if insn.op == "add":
+        if insn.value not in (1, 2):
+            yield f"add of {insn.value} words (1 or 2)"
+        return
+    limit = MEM_INDIRECT_MAX if insn.indirect else MEM_DIRECT_MAX
+    if not 1 <= insn.value <= limit:
+        yield (f"memory command count {insn.value} outside 1..{limit} (at most {MEM_DIRECT_MAX}, "
+               f"{MEM_INDIRECT_MAX} with an indirect length)")
+
+
+def _count_encode(insn, fields: dict) -> None:
+    fields["cnt"] = (insn.value - 1) << 2 if insn.op == "add" else (insn.value - 1) & 7
+
+
+def _count_decode(fields: dict, attrs: dict) -> None:
+    attrs["value"] = (fields["cnt"] >> 2) + 1 if attrs["op"] == "add" else fields["cnt"] + 1
+
+
+def _sync_problems(insn):
+    if insn.sync == "sig_done" and insn.defer:
+        yield "sig_done takes no defer slots"
+    elif insn.defer >= CTX_SWAP_MODES["sig_done"]:
+        yield f"{insn.defer} defer slots after a memory command (at most {CTX_SWAP_MODES['sig_done'] - 1})"
+
+
+def _sync_encode(insn, fields: dict) -> None:
+    fields["ctx"] = CTX_SWAP_MODES["sig_done"] if insn.sync == "sig_done" else insn.defer
+
+
+def _sync_decode(fields: dict, attrs: dict) -> None:
+    done = fields["ctx"] == CTX_SWAP_MODES["sig_done"]
+    attrs["sync"], attrs["defer"] = ("sig_done", 0) if done else ("ctx_swap", fields["ctx"])
+
+
+def _xfer_problems(insn):
+    command = MEM_COMMANDS.get(insn.op)
+    return mem_xfer_problems(insn, command[2]) if command else iter(())
+
+
+def _xfer_encode(insn, fields: dict) -> None:
+    fields["xfer"] = insn.dst.index
+
+
+def _xfer_decode(fields: dict, attrs: dict) -> None:
+    attrs["dst"] = Xfer("in" if MEM_COMMANDS[attrs["op"]][2] == "read" else "out", fields["xfer"])
+
+
+def _sigs_encode(insn, fields: dict) -> None:
+    fields["sigs"] = 1 << insn.sig
+
+
+def _sigs_decode(fields: dict, attrs: dict) -> None:
+    attrs["sig"] = fields["sigs"].bit_length() - 1
+
+
+UR, RE, RE8 = UNRESTRICTED, RESTRICTED, RESTRICTED_I8
+MUL_OPS = {"start": (MUL_TYPES["start"], 0)} | {
+    f"{mtype}_{step}": (code, MUL_STEPS[step]) for mtype, code in MUL_TYPES.items() if mtype != "start"
+    for step in MUL_STEPS}
+_MUL_LAST = ("last", "last2")
+
+# Per token, decoding tries its forms in this order (nop before immed, rtn before jump).
+FORMS: tuple[Form, ...] = (
+    Form("alu", "alu[{dst}, {a}, {op}, {b}]", tokens.ALU,
+         Dest(UR), Enum("op", "op", {name: code for name, (code, _) in ALU_OPS.items()}, "alu operation"),
+         Sources(Slot("a", "r", UR), Slot("b", "r", UR), swap="sw", ext="src_lmextn",
+                 unused_first=lambda v: v["op"] in ALU_IGNORES_A)),
+    Form("alu_shf", "alu_shf[{dst}, {a}, {op}, {b}, {shift}]", tokens.SHF,
+         Dest(RE8), Enum("op", "op", SHF_OPS, "shifter operation"), ShiftField(SHIFT_CLASSES, NO_SHIFT),
+         Sources(Slot("a", "r", RE8), Slot("b", "r", RE8), swap="sw", i8="i8", ext="src_lmextn",
+                 unused_first=_shf_reads_b_only)),
+    *(Form("ld_field", f"{name}[{{dst}}, {{value:mask}}, {{b}}, {{shift?}}]", tokens.LDF,
+           Const("zf", int(clear)),
+           Sources(Slot("dst", "w" if clear else "rw", RE8, required=True), Slot("b", "r", RE8),
+                   swap="sw", i8="i8", ext="src_lmextn"),
+           BothBanks(), Number("value", "bmask"), ShiftField(SHIFT_CLASSES, None),
+           fixed={"width": "w_clr" if clear else ""})
+      for name, clear in (("ld_field", False), ("ld_field_w_clr", True))),
+    Form("nop", "nop", tokens.IMMED, *(Const(f, v) for f, v in
+                                       dict(a=0x300, b=0x300, imm=0, width=0, inv=0, shift=0).items())),
+    *(Form("immed", f"immed{'_' + width if width else ''}[{{dst}}, {{value:immed}}"
+           + (", {shift:byteshift?}]" if byte_shift is None else "]"), tokens.IMMED,
+           Const("width", code),
+           Special(_byte_shift_encode, _byte_shift_decode) if byte_shift is None else Const("shift", byte_shift),
+           Flag("invert", "inv"),
+           WithImmediate(Slot("dst", "rw" if width else "w", UR), IMMED_VALUE, hi="imm",
+                         ext=("dst_lmextn", "src_lmextn"), both="wr_ab", dst=True),
+           fixed={"width": width}, value_bits=bits)
+      for width, (code, byte_shift, bits) in IMMED_FORMS.items()),
+    Form("mul_step", "mul_step[{a}, {b}, {op}]", tokens.MUL,
+         Enum("op", ("type", "step"), {k: v for k, v in MUL_OPS.items() if not k.endswith(_MUL_LAST)}, "mul_step"),
+         Sources(Slot("a", "r", UR), Slot("b", "r", UR), swap="sw", ext="src_lmextn")),
+    # jit.c emit_mul: the destination goes to the A field whatever its bank (DST_AB says which)
+    Form("mul_step", "mul_step[{dst}, {b}, {op}]", tokens.MUL,
+         Enum("op", ("type", "step"), {k: v for k, v in MUL_OPS.items() if k.endswith(_MUL_LAST)}, "mul_step"),
+         Dest(UR, field="a"), Source(UR)),
+    *(Form("br", f"{cond}[{{target}}]{{defer}}", tokens.BR,
+           Const("mask", mask), Const("ev_pip", int(cond != "br"), strict=False),
+           Const("css", BR_CSS_NONE, strict=False), Number("defer", "defer"), Address(),
+           fixed={"op": cond}, branch=True, max_defer=MAX_DEFER["br" if cond == "br" else "cond"])
+      for cond, (mask, _) in CONDITIONS.items()),
+    *(Form("br_bit", f"{name}[{{a}}, {{value}}, {{target}}]{{defer}}", tokens.BR_BIT,
+           Const("bv", bv), WithImmediate(Slot("a", "r", RE), BIT), Number("defer", "defer"), Address(),
+           fixed={"op": name}, branch=True, max_defer=MAX_DEFER["cond"])
+      for name, bv in (("br_bset", 1), ("br_bclr", 0))),
+    # rtn[reg] is jump[reg, 0]: the branch-on-ALU form, the label in the immediate and IMM_HI
+    Form("rtn", "rtn[{a}]{defer}", tokens.BR_ALU,
+         WithImmediate(Slot("a", "r", UR), ZERO, hi="imm_hi"), Number("defer", "defer"),
+         branch=True, max_defer=MAX_DEFER["cond"]),
+    Form("jump", "jump[{a}, {target}]{defer}", tokens.BR_ALU,
+         WithImmediate(Slot("a", "r", UR), LABEL, hi="imm_hi"), Number("defer", "defer"),
+         branch=True, max_defer=MAX_DEFER["cond"]),
+    # no swap bit: the address is the sum of the two, decoded in (A field, B field) order
+    Form("mem", "mem[{op}, {dst}, {a}, {b}, {value}, {mode:options?}]{sync}{defer}", tokens.CMD,
+         Enum("op", ("token", "tgt"), {name: (tok, tgt) for name, (tok, tgt, _, _) in MEM_COMMANDS.items()},
+              "memory command"),
+         Sources(Slot("a", "r", RE), Slot("b", "r", RE)),
+         Special(_xfer_encode, _xfer_decode, _xfer_problems),
+         Special(_count_encode, _count_decode, _count_problems),
+         Special(_sync_encode, _sync_decode, _sync_problems), Number("sig", "sig"),
+         Flag("indirect", "indir"), Enum("mode", "mode", MEM_MODES, "memory command mode"),
+         sync_modes=tuple(CTX_SWAP_MODES)),
+    Form("csr_rd", "local_csr_rd[{op:csr}]", tokens.LCSR,
+         Const("write", 0), Enum("op", "addr", {name: addr // 4 for name, addr in CSRS.items()}, "local CSR")),
+    # jit.c emit_csr_wr: an immediate goes to both fields
+    Form("csr_wr", "local_csr_wr[{op:csr}, {b}]", tokens.LCSR,
+         Const("write", 1), Enum("op", "addr", {name: addr // 4 for name, addr in CSRS.items()}, "local CSR"),
+         BothFields(UR)),
+    Form("csr_wr", "local_csr_wr[{op:csr}, {b}]", tokens.LCSR,
+         Const("write", 1), Enum("op", "addr", {name: addr // 4 for name, addr in CSRS.items()}, "local CSR"),
+         WithImmediate(Slot("b", "r", UR), ZERO)),
+    Form("ctx_arb", "ctx_arb[{sig:signal}]", tokens.CARB, Special(_sigs_encode, _sigs_decode)),
+)
+
+KINDS: dict[str, tuple[Form, ...]] = {}
+for _form in FORMS:
+    KINDS[_form.kind] = KINDS.get(_form.kind, ()) + (_form,)
+BRANCH_KINDS = frozenset(f.kind for f in FORMS if f.branch)
+# the attributes that pick a kind's form (its forms' `fixed` keys): immed and ld_field by width, br by op
+_KEYS = {kind: tuple(sorted({k for f in forms for k in f.fixed})) for kind, forms in KINDS.items()}
+_BY_KEY = {kind: {} for kind in KINDS}
+for _form in FORMS:
+    _BY_KEY[_form.kind].setdefault(tuple(_form.fixed.get(k) for k in _KEYS[_form.kind]), []).append(_form)
+
+
+def form_of(insn: "NfpInsn") -> Form:
+    """The form that holds `insn`: picked by the fixed attributes, then by what the parts accept."""
+    kind = insn.kind
+    keys = _KEYS.get(kind)
+    if keys is None:
+        raise EncodeError(f"unknown NFP instruction kind {kind!r}")
+    forms = _BY_KEY[kind].get(tuple(getattr(insn, k) for k in keys))
+    if forms is None:
+        raise EncodeError(f"no {kind} form for {', '.join(f'{k}={getattr(insn, k)!r}' for k in keys)}")
+    if len(forms) > 1:
+        return next((f for f in forms if f.matches(insn)), forms[0])
+    return forms[0]
+
+
+def problems(insn: "NfpInsn", regs_per_bank: int | None = None):
+    """The operand rules `insn` breaks (see Form.problems); the encoder and the executor share them."""
+    return form_of(insn).problems(insn, regs_per_bank)
+
+
+def sources_swapped(insn: "NfpInsn") -> bool:
+    """Whether the word holds the two sources as (B, A) (the SW bit)."""
+    sources = form_of(insn).sources
+    return sources is not None and sources.swapped(insn)
 
 
 @dataclass(eq=False)
 class NfpInsn:
-    """One NFP instruction (see `KINDS` for which fields a kind uses).
+    """One NFP instruction (its form in `FORMS` says which fields it uses).
 
     `op`: ALU operation, shifter operation, branch condition, mul_step
     "<type>_<step>", memory command or CSR name.  `value`: immed constant,
     ld_field byte mask, memory byte/word count, tested bit, CSR address.
     `width`: immed form ("", "w0", "w1", "b0".."b3") or "w_clr" for ld_field.
     `target`: branch label (str) or address (int).  `sync`/`sig`: how a memory
-    command signals; `mode`, `indirect`: its addressing and length override.  The rest is metadata for listings and analyses.
+    command signals; `mode`, `indirect`: its addressing and length override.
+The rest is metadata for listings and analyses.
     """
 
     kind: str
@@ -219,24 +428,22 @@ class NfpInsn:
     meta: dict = field(default_factory=dict)
 
     @property
-    def spec(self) -> Kind:
-        return KINDS[self.kind]
+    def form(self) -> Form:
+        return form_of(self)
+
+    spec = form  # what the allocator reads (`pair`)
 
     # -- def/use, for liveness and allocation --------------------------------------------
     def uses(self) -> list:
-        out = [getattr(self, f) for f in self.spec.reads]
-        if self.kind == "ld_field" and self.width == "w_clr":
-            out = [self.b]
-        if self.kind == "immed" and self.width:
-            out.append(self.dst)
+        out = [getattr(self, f) for f in form_of(self).reads]
         return [r for r in out if is_reg(r)] + list(self.extra_uses)
 
     def defs(self) -> list:
-        out = [getattr(self, f) for f in self.spec.writes]
+        out = [getattr(self, f) for f in form_of(self).writes]
         return [r for r in out if is_reg(r)] + list(self.extra_defs)
 
     def operand_fields(self) -> list[str]:
-        return sorted(set(self.spec.reads) | set(self.spec.writes))
+        return form_of(self).operand_fields
 
     def replace_regs(self, mapping: Callable[[Operand], Operand]) -> None:
         for name in self.operand_fields():
@@ -247,7 +454,7 @@ class NfpInsn:
     # -- control flow ---------------------------------------------------------------------
     @property
     def is_branch(self) -> bool:
-        return self.spec.branch
+        return self.kind in BRANCH_KINDS
 
     @property
     def is_unconditional(self) -> bool:
