@@ -383,21 +383,24 @@ _lock = threading.Lock()
 
 
 def native():
-    """{name: ctypes function} of the compiled loops (compiled on first use)."""
+    """{name: ctypes function} of the compiled loops (compiled on first use; the object
+    code is kept in the jit's persistent cache, so later processes only load it)."""
     with _lock:
         if not _compiled:
-            import llvmlite.binding as llvm
+            import hashlib
 
-            llvm.initialize_native_target()
-            llvm.initialize_native_asmprinter()
-            module = llvm.parse_assembly(_IR)
-            module.verify()
-            machine = llvm.Target.from_default_triple().create_target_machine(opt=2)
-            engine = llvm.create_mcjit_compiler(module, machine)
-            engine.finalize_object()
-            _compiled["engine"] = engine  # keeps the machine code alive
+            from ..runtime.jit import backend, cache
+
+            key = hashlib.sha256(f"{cache.environment_digest()}\nreplay kernels\n{_IR}".encode()).hexdigest()
+            entry = cache.load(key)
+            code = entry[0] if entry is not None else None
+            if code is None:
+                code = backend.emit_object(_IR)  # IR text: parsed, verified and optimised there
+                cache.store(key, code, {})
+            compiled = backend.load_object(code)
+            _compiled["engine"] = compiled  # keeps the machine code alive
             for name, signature in _SIGNATURES.items():
-                _compiled[name] = signature(engine.get_function_address(name))
+                _compiled[name] = signature(compiled.address(name))
     return _compiled
 
 

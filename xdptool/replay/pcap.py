@@ -341,7 +341,7 @@ class CaptureStream:
             self.read_seconds += time.perf_counter() - started
             if len(piece):
                 yield piece
-            released = _release(whole, released, pos)  # the previous piece's records
+            released = release_pages(whole, released, pos)  # the previous piece's records
             pos = stop
         self._consumed = len(whole)
 
@@ -393,7 +393,7 @@ class CaptureStream:
         self.close()
 
 
-def _release(whole: mmap.mmap, start: int, stop: int) -> int:
+def release_pages(whole: mmap.mmap, start: int, stop: int) -> int:
     """Drop the whole pages of [start, stop) from memory; the new start."""
     stop -= stop % mmap.PAGESIZE
     start -= start % mmap.PAGESIZE

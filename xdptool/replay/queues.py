@@ -3,12 +3,14 @@
 Packet -> queue by RSS (rss.py: Toeplitz over the flow, fixed key, 128-entry
 indirection table); queue i runs in worker process i, on CPU i of the runtime
 (RuntimeConfig ncpus=N, cpu=i: per-CPU map values are per queue, and
-bpf_get_smp_processor_id() is i), with xdp_md.rx_queue_index = i.  Each worker
-streams the capture itself, keeps its own packets (the hash is computed
-natively), runs them in capture order on its engine (the jit compiles through
-the persistent cache) and sends each chunk's results to the parent, which puts
-them back in capture order (kernels.scatter) for the summary and the sinks, so
-outputs are the same whatever the scheduling.
+bpf_get_smp_processor_id() is i), with xdp_md.rx_queue_index = i.  The capture
+is mapped, not read (pcap.CaptureStream): each worker walks the mapped file
+(the page cache is shared, nothing is copied), keeps its own packets (the hash
+is computed natively) and runs them in capture order on its engine (the jit
+compiles through the persistent cache); it sends each chunk's results to the
+parent, which puts them back in capture order (kernels.scatter) for the summary
+and the sinks, so outputs are the same whatever the scheduling.  Output packet
+bytes come back only when a sink writes packets.
 
 Map state after the replay: slot i of a per-CPU value comes from queue i, as on
 the NIC.  A shared (non-per-CPU) map is one object on a real NIC, updated by
@@ -26,6 +28,7 @@ processes.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import time
 import traceback
@@ -66,6 +69,10 @@ class QueueResults:
         return bytes(self.out[start:start + self.out_lengths[index]])
 
 
+def _not_kept(index: int) -> bytes:
+    raise RuntimeError("--queues: output packets are brought back only for a replay with sinks")
+
+
 def queue_target(target: Target, queues: int, queue: int) -> Target:
     """The program as CPU `queue` of `queues` sees it."""
     from ..runtime.config import RuntimeConfig
@@ -86,11 +93,14 @@ def _run(engine, buffer, offsets: array, lengths: array, ctx: XdpContext):
 
 def _worker(conn, target: Target, queues: int, queue: int, path: str, chunk_packets: int, ctx: XdpContext,
             run_short: bool) -> None:
-    """One queue: its engine, its packets of every chunk, its results to the parent."""
+    """One queue: its engine, its packets of every chunk (walked in the mapped file, which
+    copies nothing: the page cache is shared), its results to the parent; packet bytes
+    only when the parent says a sink wants them."""
     try:
         engine, store = queue_target(target, queues, queue).make()
         ctx = replace(ctx, rx_queue_index=queue)
         run_seconds = 0.0
+        _, want_out = conn.recv()  # ("start", want_out)
         try:
             for piece in CaptureStream(path, chunk_packets).chunks():
                 piece = runnable(piece, run_short=run_short)  # as the parent cuts it
@@ -98,7 +108,8 @@ def _worker(conn, target: Target, queues: int, queue: int, path: str, chunk_pack
                 began = time.perf_counter()
                 packed = _run(engine, piece.buffer, offsets, lengths, ctx)
                 run_seconds += time.perf_counter() - began
-                conn.send(("chunk", index, packed.retvals, packed.fault_codes, bytes(packed.out), packed.out_offsets,
+                conn.send(("chunk", index, packed.retvals, packed.fault_codes,
+                           bytes(packed.out) if want_out else b"", packed.out_offsets if want_out else None,
                            packed.out_lengths, packed.faults, packed.redirects))
             fallbacks = getattr(engine, "helper_fallbacks", None)
             conn.send(("done", store.dump(), fallbacks() if fallbacks else None,
@@ -131,14 +142,17 @@ class QueueReplay:
         self.before = queue_target(target, queues, 0).new_store().dump()
         context = multiprocessing.get_context("fork")
         self.conns, self.workers = [], []
+        gc.freeze()  # the parent's objects stay out of every collection: pages shared with the workers stay shared
         for queue in range(queues):
-            parent_end, child_end = context.Pipe(duplex=False)
+            parent_end, child_end = context.Pipe()
             worker = context.Process(target=_worker, name=f"xdptool-queue-{queue}", daemon=True,
-                                     args=(child_end, target, queues, queue, path, chunk_packets, ctx or XdpContext(), run_short))
+                                     args=(child_end, target, queues, queue, path, chunk_packets, ctx or XdpContext(),
+                                           run_short))
             worker.start()
             child_end.close()
             self.conns.append(parent_end)
             self.workers.append(worker)
+        gc.unfreeze()
 
     def _receive(self, queue: int, expect: str) -> tuple:
         try:
@@ -165,6 +179,8 @@ class QueueReplay:
         stream = self.stream
         summary = SummaryBuilder(stream, program_name, self.target.name)
         per_queue = [0] * self.queues
+        for conn in self.conns:
+            conn.send(("start", bool(sinks)))  # the summary needs lengths only; packet bytes are for the sinks
         read_before = stream.read_seconds
         started = time.perf_counter()
         for piece in stream.chunks():
@@ -208,11 +224,13 @@ class QueueReplay:
         out_lengths, out_offsets = array("I", bytes(4 * count)), array("Q", bytes(8 * count))
         out = bytearray()
         faults, redirects, covered = {}, {}, 0
-        for queue, (_, index, q_retvals, q_faults, q_out, q_offsets, q_lengths, q_fault_map, q_redirects) in enumerate(parts):
+        for queue, (_, index, q_retvals, q_faults, q_out, q_offsets, q_lengths, q_fault_map,
+                    q_redirects) in enumerate(parts):
             scatter(retvals, index, q_retvals)
             scatter(fault_codes, index, q_faults)
             scatter(out_lengths, index, q_lengths)
-            scatter(out_offsets, index, q_offsets, len(out))
+            if q_offsets is not None:
+                scatter(out_offsets, index, q_offsets, len(out))
             out += q_out
             faults.update((index[i], fault) for i, fault in q_fault_map.items())
             redirects.update((index[i], target) for i, target in q_redirects.items())
@@ -221,8 +239,10 @@ class QueueReplay:
         if covered != count:
             raise RuntimeError(f"the queues ran {covered} of the {count} packets of chunk at {piece.first_index}")
         merged = QueueResults(retvals, fault_codes, out, out_offsets, out_lengths, piece.buffer, piece.offsets)
-        return Chunk(start=piece.first_index, retvals=retvals, out_lengths=out_lengths, output=merged.packet,
-                     faults=faults, redirects=redirects, packed=merged, capture=piece,
+        kept = all(part[5] is not None for part in parts)
+        return Chunk(start=piece.first_index, retvals=retvals, out_lengths=out_lengths,
+                     output=merged.packet if kept else _not_kept,
+                     faults=faults, redirects=redirects, packed=merged if kept else None, capture=piece,
                      indices=piece.source_index)
 
     def _merge_maps(self, finals: list[dict]) -> tuple[dict, list[str]]:

@@ -38,7 +38,15 @@ MAX_JIT_SLOTS instructions run on the interpreter inside this engine
 (`engine.interpreted`, one line on stderr), with the same API.
 """
 
-from .engine import JitEngine, run_raw
-from .packed import PackedResults
-
 __all__ = ["JitEngine", "PackedResults", "run_raw"]
+_HOMES = {"JitEngine": "engine", "run_raw": "engine", "PackedResults": "packed"}
+
+
+def __getattr__(name: str):
+    """The package's names, imported on first use: a submodule (backend, cache) can be
+    used without loading the engine and its code generator."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{_HOMES[name]}", __name__), name)
