@@ -61,14 +61,13 @@ from .isa import (
     CMD_OVE_LEN,
     CONDITIONS,
     CSR_WRITE_LATENCY,
-    MAX_DEFER,
     MEM_COMMANDS,
-    MEM_DIRECT_MAX,
-    MEM_INDIRECT_MAX,
     MEM_LITTLE_ENDIAN,
     MUL_STEP_COUNT,
     NfpInsn,
+    form_of,
     immed_value,
+    sources_swapped,
 )
 from .registers import MASK32, NONE, NN, Gpr, Imm, Lm, Operand, VReg, Xfer
 
@@ -85,79 +84,29 @@ class _MemFault(Exception):
 
 
 # -- static checks ------------------------------------------------------------------------------
-def _operand_limits(insn: NfpInsn, name: str, op: Operand, regs_per_bank: int) -> str | None:
-    restricted = insn.spec.restricted
-    if isinstance(op, Gpr):
-        if op.bank == "AB" and name != "dst":
-            return f"{op} as a source"
-        if op.index >= regs_per_bank:
-            return f"{op}: a thread has {regs_per_bank} registers per bank"
-        if restricted and op.index > 31:
-            return f"{op}: restricted operands reach GPR 0-31"
-    elif isinstance(op, Imm):
-        # restricted: 7 bits, +1 (I8) on shifts and ld_field (nfp_asm.c nfp_swreg_to_rereg)
-        limit = (0xFF if insn.kind in ("alu_shf", "ld_field") else 0x7F) if restricted else 0xFF
-        if not 0 <= op.value <= limit:
-            return f"immediate {op.value:#x} exceeds {limit:#x}"
-    elif isinstance(op, Lm):
-        limit = 7 if restricted else 15
-        if op.mode and restricted:
-            return f"{op}: post-modify in a restricted operand"
-        if op.offset > limit:
-            return f"{op}: LM offset beyond {limit} words"
-    elif isinstance(op, NN) and restricted:
-        return f"{op}: NN registers in a restricted operand"
-    elif isinstance(op, Xfer):
-        wanted = "out" if name == "dst" and insn.kind != "mem" else "in"
-        if insn.kind == "mem":
-            wanted = {"read": "in", "write": "out", "both": "out"}[MEM_COMMANDS[insn.op][2]]
-        if op.direction != wanted:
-            return f"{op}: a {op.direction} transfer register used as {'destination' if name == 'dst' else 'source'}"
-    return None
-
-
 def check_image(image: Image, virtual: bool = False) -> None:
-    """The static rules; raises IsaViolation naming the instruction."""
+    """The static rules; raises IsaViolation naming the instruction.  The operand rules (classes,
+    field limits, source pairs, counts) are the ones the encoder enforces, from isa.FORMS."""
     insns = image.insns
     for pc, insn in enumerate(insns):
-        spec = insn.spec
 
         def bad(message: str) -> None:
             from .printer import format_insn
 
             raise IsaViolation(f"NFP image breaks an ISA rule at {pc} ({format_insn(insn)}): {message}")
 
-        if not virtual:
-            for name in insn.operand_fields():
-                op = getattr(insn, name)
-                if isinstance(op, VReg):
-                    bad(f"virtual register {op} left after allocation")
-                problem = _operand_limits(insn, name, op, image.regs_per_bank)
-                if problem:
-                    bad(problem)
-            if spec.pair:
-                first, second = (getattr(insn, f) for f in spec.pair)
-                if insn.kind == "alu" and insn.op in ALU_IGNORES_A:
-                    first = NONE
-                if first is not NONE and second is not NONE:
-                    if isinstance(first, Gpr) and isinstance(second, Gpr):
-                        if first.bank == second.bank:
-                            bad(f"two sources in bank {first.bank}")
-                    elif first.cls == second.cls:
-                        bad(f"two sources of class {first.cls}")
-        if insn.is_branch:
-            limit = MAX_DEFER["br" if insn.kind == "br" and insn.op == "br" else "cond"]
-            if insn.defer > limit:
-                bad(f"{insn.defer} defer slots (at most {limit})")
+        form = form_of(insn)
+        for problem in form.problems(insn, image.regs_per_bank, operands=not virtual):
+            bad(problem)
+        if form.branch:
+            if insn.defer > form.max_defer:
+                bad(f"{insn.defer} defer slots (at most {form.max_defer})")
             for slot in range(pc + 1, pc + 1 + insn.defer):
                 if slot >= len(insns):
                     bad("defer slots run past the end of the image")
                 other = insns[slot]
                 if other.is_branch or other.swaps_context:
                     bad(f"a branch or context swap in a defer slot (at {slot})")
-        if insn.kind == "mem" and insn.value > (MEM_INDIRECT_MAX if insn.indirect else MEM_DIRECT_MAX):
-            bad(f"{insn.value} units in one memory command (at most {MEM_DIRECT_MAX}, "
-                f"{MEM_INDIRECT_MAX} with an indirect length)")
         if insn.kind == "mem" and insn.defer:
             for slot in range(pc + 1, pc + 1 + insn.defer):
                 if slot >= len(insns) or insns[slot].is_branch or insns[slot].swaps_context:
@@ -170,15 +119,6 @@ def check_image(image: Image, virtual: bool = False) -> None:
     ends = [k for k in range(max(0, last - 4), last) if insns[k].is_unconditional and k + insns[k].defer == last - 1]
     if not ends:
         raise IsaViolation("NFP image: the last instruction must be an unconditional branch (or its defer slot)")
-
-
-def _a_field_is_b(insn: NfpInsn) -> bool:
-    """Whether the encoding puts the instruction's second source in the A field (the swap bit):
-    the NFP takes an indirect shift amount from the A-field source of the previous ALU
-    instruction (jit.c ashr_reg: "the first insn will set both indirect shift amount
-    (source A) and signedness bit (MSB of result)")."""
-    first = NONE if insn.kind == "alu" and insn.op in ALU_IGNORES_A else insn.a
-    return (isinstance(first, Gpr) and first.bank == "B") or (isinstance(insn.b, Gpr) and insn.b.bank == "A")
 
 
 # -- the machine -------------------------------------------------------------------------------------
@@ -237,6 +177,10 @@ class Executor:
         self.thread = 0
         self.base = 0
         self._base = [0]  # the same, for the compiled steps' closures
+        # the NFP takes an indirect shift amount from the A-field source of the previous ALU instruction
+        # (jit.c ashr_reg: "the first insn will set both indirect shift amount (source A) and
+        # signedness bit (MSB of result)"): whether that is the second source (the SW bit)
+        self._swapped = [insn.kind in ("alu", "alu_shf") and sources_swapped(insn) for insn in image.insns]
         self._steps = [None if virtual else self._compile(insn) for insn in image.insns]
 
     # == running ==========================================================================
@@ -477,7 +421,7 @@ class Executor:
         get_b, put = self._getter(insn.b), self._setter(insn.dst)
         arith, subtract = op in ALU_ARITH, op in ("-", "-carry", "B-A")
         reverse = op == "B-A"
-        swapped = _a_field_is_b(insn)
+        swapped = sources_swapped(insn)
 
         def alu_step():
             a, b = get_a(), get_b()
@@ -640,7 +584,7 @@ class Executor:
     def _alu(self, i: NfpInsn) -> None:
         a = 0 if i.op in ALU_IGNORES_A else self.read(i.a)
         b = self.read(i.b)
-        self.prev_a = b if _a_field_is_b(i) else a
+        self.prev_a = b if self._swapped[self._pc] else a
         code, fn = ALU_OPS[i.op]
         z, n, c, v = self.cc
         raw = fn(a, b, c)
@@ -688,7 +632,7 @@ class Executor:
         dbl = i.shift is not None and i.shift.kind == ">>dbl"
         a = self.read(i.a) if (i.op in ("AND", "OR") or dbl) else 0
         shifted = self._shifted(i.shift, b, a, arith=i.op == "ASR")
-        self.prev_a = b if _a_field_is_b(i) else a
+        self.prev_a = b if self._swapped[self._pc] else a
         result = {"B": shifted, "ASR": shifted, "AND": a & shifted, "OR": a | shifted}[i.op]
         if dbl and i.op != "B":
             raise IsaViolation(f"at {self._pc}: a funnel shift combines only with B")

@@ -88,6 +88,7 @@ def _bank(dst_ab: int, wr_ab: int) -> str:
 # == parts ===========================================================================================
 class Part:
     slots: tuple[Slot, ...] = ()
+    operand_rules = False  # its `problems` are rules on operands (which code with virtual registers skips)
 
     def accepts(self, insn) -> bool:
         """Whether this form can hold `insn` (picks among the forms of one kind)."""
@@ -249,6 +250,8 @@ class Sources(Part):
     `i8`: the field holding a restricted immediate's bit 7; `ext`: the LM extension bit.
     `unused_first(attrs)`: the operation reads only the second source (the first encodes as "--")."""
 
+    operand_rules = True
+
     def __init__(self, first: Slot, second: Slot, swap: str | None = None, i8: str | None = None,
                  ext: str | None = None, unused_first: Callable[[dict], bool] | None = None):
         self.slots, self.code = (first, second), first.code
@@ -332,6 +335,8 @@ class WithImmediate(Part):
     the operand in field A unless it is a bank-B register; bits above 8 of the immediate in
     `hi`; `ext`: the fields the operand's LM extension bit goes to (the first is read back);
     `both`: the field saying a destination is written to both banks."""
+
+    operand_rules = True
 
     def __init__(self, slot: Slot, imm: Immediate, hi: str | None = None, ext: tuple[str, ...] = ("src_lmextn",),
                  both: str | None = None, dst: bool = False):
@@ -671,9 +676,10 @@ class Form:
     def matches(self, insn) -> bool:
         return all(getattr(insn, k) == v for k, v in self.fixed.items()) and all(p.accepts(insn) for p in self.parts)
 
-    def problems(self, insn, regs_per_bank: int | None = None) -> Iterator[str]:
-        """Every operand rule `insn` breaks: each slot's field limits, then the parts' rules."""
-        for slot in self._checked:
+    def problems(self, insn, regs_per_bank: int | None = None, operands: bool = True) -> Iterator[str]:
+        """Every rule `insn` breaks: each slot's field limits, then the parts' rules (source pairs,
+        counts); `operands=False` leaves out the rules on operands (for virtual registers)."""
+        for slot in self._checked if operands else ():
             op = getattr(insn, slot.attr)
             if slot.required and op is NONE:
                 yield f"{self.mnemonic} needs a {slot.attr} operand"
@@ -681,7 +687,8 @@ class Form:
             if problem:
                 yield problem
         for part in self.parts:
-            yield from part.problems(insn)
+            if operands or not part.operand_rules:
+                yield from part.problems(insn)
 
     def encode(self, insn) -> int:
         problem = next(self.problems(insn), None)

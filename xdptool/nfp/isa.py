@@ -164,7 +164,7 @@ MEM_MAX_BYTES = 4 * MEM_DIRECT_MAX  # one direct read32 moves at most 32 bytes (
 MEM_INDIRECT_MAX = 32  # CMD_OV_LEN, 5 bits of the previous ALU result (nfp_cpp_memcpy: <= 128 B)
 MEM_MODES = {"": 4, "40b_AB": 0, "40b_BA": 1}  # enum cmd_mode: "" is CMD_MODE_32b
 # the previous ALU result overriding a command (nfp_asm.h CMD_OVE_LEN, CMD_OV_LEN, CMD_OVE_DATA)
-CMD_OVE_LEN, CMD_OV_LEN_SHIFT, CMD_OV_LEN_MASK = 1 << 7, 8, 0x1F
+CMD_OVE_LEN, CMD_OV_LEN_SHIFT, CMD_OV_LEN_MASK, CMD_OVE_DATA_SHIFT = 1 << 7, 8, 0x1F, 3
 CTX_SWAP_MODES = {"ctx_swap": 0, "ctx_swap_defer1": 1, "ctx_swap_defer2": 2, "sig_done": 3}
 
 # -- local CSRs (nfp_asm.h) -------------------------------------------------------------------
@@ -361,30 +361,36 @@ KINDS: dict[str, tuple[Form, ...]] = {}
 for _form in FORMS:
     KINDS[_form.kind] = KINDS.get(_form.kind, ()) + (_form,)
 BRANCH_KINDS = frozenset(f.kind for f in FORMS if f.branch)
-# the attributes that pick a kind's form (its forms' `fixed` keys): immed and ld_field by width, br by op
-_KEYS = {kind: tuple(sorted({k for f in forms for k in f.fixed})) for kind, forms in KINDS.items()}
-_BY_KEY = {kind: {} for kind in KINDS}
+_SOLE = {kind: forms[0] for kind, forms in KINDS.items() if len(forms) == 1}
+# the attribute that picks among a kind's forms (their `fixed` key): immed and ld_field by width,
+# br and br_bit by op; mul_step and local_csr_wr by what their parts accept
+_KEY = {kind: next(iter(forms[0].fixed), None) for kind, forms in KINDS.items() if len(forms) > 1}
+_BY_KEY: dict[str, dict] = {kind: {} for kind in _KEY}
 for _form in FORMS:
-    _BY_KEY[_form.kind].setdefault(tuple(_form.fixed.get(k) for k in _KEYS[_form.kind]), []).append(_form)
+    if _form.kind in _KEY:
+        _BY_KEY[_form.kind].setdefault(_form.fixed.get(_KEY[_form.kind]), []).append(_form)
 
 
 def form_of(insn: "NfpInsn") -> Form:
-    """The form that holds `insn`: picked by the fixed attributes, then by what the parts accept."""
-    kind = insn.kind
-    keys = _KEYS.get(kind)
-    if keys is None:
-        raise EncodeError(f"unknown NFP instruction kind {kind!r}")
-    forms = _BY_KEY[kind].get(tuple(getattr(insn, k) for k in keys))
+    """The form that holds `insn`: the kind's only one, else picked by the fixed attribute, then
+    by what the parts accept."""
+    form = _SOLE.get(insn.kind)
+    if form is not None:
+        return form
+    key = _KEY.get(insn.kind, "kind")
+    if key == "kind":
+        raise EncodeError(f"unknown NFP instruction kind {insn.kind!r}")
+    forms = _BY_KEY[insn.kind].get(getattr(insn, key) if key else None)
     if forms is None:
-        raise EncodeError(f"no {kind} form for {', '.join(f'{k}={getattr(insn, k)!r}' for k in keys)}")
+        raise EncodeError(f"no {insn.kind} form with {key} {getattr(insn, key)!r}")
     if len(forms) > 1:
         return next((f for f in forms if f.matches(insn)), forms[0])
     return forms[0]
 
 
-def problems(insn: "NfpInsn", regs_per_bank: int | None = None):
-    """The operand rules `insn` breaks (see Form.problems); the encoder and the executor share them."""
-    return form_of(insn).problems(insn, regs_per_bank)
+def problems(insn: "NfpInsn", regs_per_bank: int | None = None, operands: bool = True):
+    """The rules `insn` breaks (see Form.problems); the encoder and the executor share them."""
+    return form_of(insn).problems(insn, regs_per_bank, operands)
 
 
 def sources_swapped(insn: "NfpInsn") -> bool:

@@ -46,19 +46,14 @@ from ..platform.helpers import HELPER_ID
 from . import abi, analysis
 from .flatten import _local_targets, _subprograms
 from .image import Image
-from .isa import NfpInsn, Shift, constant_insns
+from .isa import CMD_OV_LEN_SHIFT, CMD_OVE_DATA_SHIFT, CMD_OVE_LEN, MEM_COMMANDS, NfpInsn, Shift, constant_insns
 from .lower import Refused
-from .registers import NONE, Gpr, Imm, Lm, Operand, Xfer
+from .registers import NONE, RESTRICTED, UNRESTRICTED, Gpr, Imm, Lm, Operand, Xfer
 
 M32, M64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 STACK_FRAME_ALIGN = 64  # main.h
 PREFETCH_NOPS = 8  # nfp_asm.h NFP_USTORE_PREFETCH_WINDOW
 PKT_CACHE_BYTES = 64  # nfp_bpf_opt_pkt_cache
-UR_IMM_MAX, RE_IMM_MAX = 0xFF, 0x7F  # nfp_asm.h UR_REG_IMM_MAX, RE_REG_IMM_MAX
-RE_LM_IDX_MAX = 7
-CMD_OVE_LEN = 1 << 7  # nfp_asm.h: the previous ALU result overrides a command's length
-CMD_OV_LEN_SHIFT = 8
-CMD_OVE_DATA_SHIFT = 3
 PTR_TO_CTX = 2  # include/linux/bpf.h enum bpf_reg_type, which nfp_perf_event_output passes in A1
 
 
@@ -214,20 +209,20 @@ class KernelJit:
 
     def cmd(self, op: str, xfer: int, a: Operand, b: Operand, count: int, *, mode: str = "", sync: str = "ctx_swap",
             defer: int = 0, indirect: bool = False) -> None:
-        direction = "in" if op.startswith("read") else "out"
+        direction = "in" if MEM_COMMANDS[op][2] == "read" else "out"
         self.emit(NfpInsn("mem", op=op, dst=Xfer(direction, xfer), a=a, b=b, value=count, sync=sync,
                           sig=0 if sync == "sig_done" else 1, defer=defer, mode=mode, indirect=indirect))
 
     def ur_imm(self, value: int, tmp: Operand) -> Operand:  # ur_load_imm_any
         value &= M32
-        if value <= UR_IMM_MAX:
+        if value <= UNRESTRICTED.imm:
             return Imm(value)
         self.immed(tmp, value)
         return tmp
 
     def re_imm(self, value: int, tmp: Operand) -> Operand:  # re_load_imm_any
         value &= M32
-        if value <= RE_IMM_MAX:
+        if value <= RESTRICTED.imm:
             return Imm(value)
         self.immed(tmp, value)
         return tmp
@@ -1164,7 +1159,7 @@ class KernelJit:
             return
         mask = ((1 << size) - 1) << dst_byte
         shift = self._field_shift(off % 4, dst_byte)
-        if idx <= RE_LM_IDX_MAX:
+        if idx <= RESTRICTED.lm:
             reg = Lm(3 if lm3 else 0, idx)
         else:
             reg = IMM_A
@@ -1183,7 +1178,7 @@ class KernelJit:
         dst_byte = off % 4
         mask = ((1 << size) - 1) << dst_byte
         shift = self._field_shift(src_byte, dst_byte)
-        if idx <= RE_LM_IDX_MAX:
+        if idx <= RESTRICTED.lm:
             reg = Lm(3 if lm3 else 0, idx)
         else:
             reg = IMM_A
@@ -1191,7 +1186,7 @@ class KernelJit:
                 self.mov(reg, Lm(0, idx))
         self.ld_field(reg, mask, B(src), shift)
         if new_gpr or last:
-            if idx > RE_LM_IDX_MAX:
+            if idx > RESTRICTED.lm:
                 self.mov(Lm(0, idx), reg)
             if should_inc:
                 self.mov(NONE, LM3_INC)

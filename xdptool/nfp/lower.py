@@ -44,7 +44,7 @@ from .flatten import Flat
 from ..platform import ctx
 from .image import LM_CTX_BASE, LM_CTX_DATA, LM_CTX_DATA_END, LM_CTX_IFINDEX, LM_CTX_RXQ, LM_STACK_OFFSET, STACK_WINDOW
 from .isa import NfpInsn, Shift, alu, branch, constant_insns, immed, mov, nop, shf
-from .registers import NONE, Gpr, Imm, Lm, Operand, VReg, Xfer
+from .registers import NONE, RESTRICTED, RESTRICTED_I8, UNRESTRICTED, Gpr, Imm, Lm, Operand, VReg, Xfer
 
 
 class Refused(XdpError):
@@ -136,7 +136,7 @@ class Lowering:
         self.warnings.append(Refused(message, self.current))
 
     # -- operands -------------------------------------------------------------------------------
-    def const(self, value: int, limit: int = 0xFF) -> Operand:
+    def const(self, value: int, limit: int = UNRESTRICTED.imm) -> Operand:
         value &= M32
         if value <= limit:
             return Imm(value)
@@ -189,10 +189,10 @@ class Lowering:
             b = self.copy(b)
         return a, b
 
-    def restricted(self, op: Operand, limit: int = 0x7F) -> Operand:
+    def restricted(self, op: Operand, limit: int = RESTRICTED.imm) -> Operand:
         if isinstance(op, Imm) and op.value > limit:
             return self.in_reg(op)
-        if isinstance(op, Lm) and op.offset > 7:
+        if isinstance(op, Lm) and op.offset > RESTRICTED.lm:
             return self.copy(op)
         return op
 
@@ -374,8 +374,8 @@ class Lowering:
     def lower_shift(self, insn: Instruction, state: State, a_lo: Operand, a_hi: Operand, is64: bool) -> None:
         d, op = insn.dst, insn.op
         lo_d, hi_d = self.reg(d, "lo"), self.reg(d, "hi")
-        a_lo = self.restricted(a_lo, 0xFF)
-        a_hi = self.restricted(a_hi, 0xFF)
+        a_lo = self.restricted(a_lo, RESTRICTED_I8.imm)
+        a_hi = self.restricted(a_hi, RESTRICTED_I8.imm)
         amount = state.reg(insn.src) if insn.uses_reg_src else analysis.scalar(insn.imm)
         if amount.kind == "scalar" and amount.const is not None:
             k = amount.const & (63 if is64 else 31)
@@ -519,7 +519,7 @@ class Lowering:
         elif value & (value - 1) == 0:
             k = value.bit_length() - 1
             if k:
-                self.emit(shf(lo_d, NONE, "B", self.restricted(n, 0xFF), Shift(">>", k)))
+                self.emit(shf(lo_d, NONE, "B", self.restricted(n, RESTRICTED_I8.imm), Shift(">>", k)))
             else:
                 self.move(lo_d, n)
         else:
@@ -610,7 +610,7 @@ class Lowering:
 
     def address(self, base_reg: int, off: int) -> tuple[Operand, Operand]:
         base = self.reg(base_reg, "lo")
-        return self.pair(base, self.const(off & M32, 0x7F), restricted=True)
+        return self.pair(base, self.const(off & M32, RESTRICTED.imm), restricted=True)
 
     def lower_load(self, insn: Instruction, state: State) -> None:
         if insn.mode != Mode.MEM:
@@ -743,7 +743,7 @@ class Lowering:
             lo = lo if isinstance(lo, (VReg, Imm)) else self.copy(lo)
             hi = hi if isinstance(hi, (VReg, Imm)) else self.copy(hi)
         else:
-            lo = self.restricted(lo, 0xFF)
+            lo = self.restricted(lo, RESTRICTED_I8.imm)
         access, byte = self.stack_word_access(insn, state, base, insn.dst)
         if size >= 4:
             access(0, lambda op: self.emit(mov(op, lo)))

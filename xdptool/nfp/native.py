@@ -62,6 +62,7 @@ from .isa import (
     MEM_LITTLE_ENDIAN,
     NfpInsn,
     immed_value,
+    sources_swapped,
 )
 from .registers import MASK32, NONE, Gpr, Imm, Lm, Xfer
 
@@ -492,9 +493,9 @@ class _Compiler:
         self.st("v", v if v is not None else c32(0))
 
     def _a_field_is_b(self, insn):
-        from .executor import _a_field_is_b
-
-        return _a_field_is_b(insn)
+        """Whether the word holds the sources swapped: the A field (the next indirect shift's
+        amount) then holds the second source."""
+        return sources_swapped(insn)
 
     def _alu(self, i):
         b = self.b
