@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from xdptool.errors import AsmError
 from xdptool.nfp.assembler import assemble, parse_insn
 from xdptool.nfp.encoding import EncodeError, decode, encode
-from xdptool.nfp.isa import KINDS, NfpInsn, Shift, constant_insns, immed_value
+from xdptool.nfp.isa import FORMS, KINDS, NfpInsn, Shift, constant_insns, form_of, immed_value
 from xdptool.nfp.printer import format_insn, format_listing
 from xdptool.nfp.registers import NONE, NN, Gpr, Imm, Lm, Xfer
 
-# one line per instruction form; every kind of KINDS appears
+# one line per instruction form; every form of FORMS appears
 CORPUS = """
     alu[gprA_3, gprB_4, +, 0x1c]
     alu[gprB_3, gprB_4, -, gprA_1]
@@ -56,6 +56,8 @@ CORPUS = """
     immed_w0[gprB_1, 0xffff]
     immed_w1[gprB_1, 0xffff]
     immed_b0[gprA_2, 0x12]
+    immed_b1[gprB_2, 0x34]
+    immed_b2[gprA_2, ~0x56]
     immed_b3[*l$index0[2], 0xff]
     mul_step[gprA_1, gprB_1, start]
     mul_step[gprB_1, gprA_1, 32x32_step1]
@@ -93,6 +95,7 @@ CORPUS = """
     mem[read_swap_le, $in_0, gprA_3, gprB_4, 1, 40b_AB], ctx_swap[sig1]
     local_csr_wr[ACT_LM_ADDR1, gprA_2]
     local_csr_wr[ACT_LM_ADDR3, gprB_2]
+    local_csr_wr[PSEUDO_RND_NUM, 0x5a]
     local_csr_rd[PSEUDO_RND_NUM]
     ctx_arb[sig2]
     ctx_arb[voluntary]
@@ -105,8 +108,9 @@ def corpus():
     return insns
 
 
-def test_corpus_covers_every_kind():
+def test_corpus_covers_every_form():
     assert {i.kind for i in corpus()} == set(KINDS)
+    assert {form_of(i) for i in corpus()} == set(FORMS)
 
 
 @pytest.mark.parametrize("line", [line.strip() for line in CORPUS.strip().splitlines()])

@@ -349,9 +349,13 @@ class WithImmediate(Part):
         return getattr(insn, self.slot.attr), Imm(value & 0xFF if self.hi else value)
 
     def problems(self, insn):
-        problem = pair_problem(*self._operands(insn))
-        if problem:
-            yield problem
+        try:
+            op, imm = self._operands(insn)
+        except EncodeError:  # an unresolved label: the encoder says so
+            return
+        for problem in (self.code.problem(imm, False), pair_problem(op, imm)):
+            if problem:
+                yield problem
 
     def encode(self, insn, fields):
         op, imm = self._operands(insn)
