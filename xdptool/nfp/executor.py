@@ -67,6 +67,7 @@ from .isa import (
     NfpInsn,
     form_of,
     immed_value,
+    shf_reads_b_only,
     sources_swapped,
 )
 from .registers import MASK32, NONE, NN, Gpr, Imm, Lm, Operand, VReg, Xfer
@@ -630,7 +631,7 @@ class Executor:
     def _alu_shf(self, i: NfpInsn) -> None:
         b = self.read(i.b)
         dbl = i.shift is not None and i.shift.kind == ">>dbl"
-        a = self.read(i.a) if (i.op in ("AND", "OR") or dbl) else 0
+        a = 0 if shf_reads_b_only(i.op, i.shift) else self.read(i.a)
         shifted = self._shifted(i.shift, b, a, arith=i.op == "ASR")
         self.prev_a = b if self._swapped[self._pc] else a
         result = {"B": shifted, "ASR": shifted, "AND": a & shifted, "OR": a | shifted}[i.op]

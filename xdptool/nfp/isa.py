@@ -101,6 +101,7 @@ ALU_ARITH = {"+", "+8", "+16", "+carry", "-", "-carry", "B-A"}  # set C and V
 
 # -- shifts (enum shf_sc, enum shf_op) -------------------------------------------------------
 SHF_OPS = {"B": 0, "AND": 2, "OR": 5, "ASR": 6}  # ASR: fill bit = bit 31 of the previous ALU result
+SHF_IGNORES_A = frozenset({"B", "ASR"})  # shift the second source alone (unless a funnel of both)
 SHIFT_CLASSES = {">>rot": 0, ">>": 1, "<<": 2, ">>dbl": 3}  # enum shf_sc
 
 # -- branches (enum br_mask; bpl/bvs/bvc/bgt/ble codes are [inv]) ---------------------------
@@ -180,9 +181,9 @@ CSR_WRITE_LATENCY = 3  # local CSR write -> use: 3 cycles (nfp-facts; the JIT's 
 
 
 # == the forms ===================================================================================
-def _shf_reads_b_only(v: dict) -> bool:
-    """B and ASR shift the second source only, unless the shift is a funnel of both."""
-    return v["op"] in ("B", "ASR") and (v["shift"] is None or v["shift"].kind != ">>dbl")
+def shf_reads_b_only(op: str, shift: Shift | None) -> bool:
+    """Whether an alu_shf reads only its second source (its first encodes as "--")."""
+    return op in SHF_IGNORES_A and (shift is None or shift.kind != ">>dbl")
 
 
 def _immed_number(insn) -> int:
@@ -293,7 +294,7 @@ FORMS: tuple[Form, ...] = (
     Form("alu_shf", "alu_shf[{dst}, {a}, {op}, {b}, {shift}]", tokens.SHF,
          Dest(RE8), Enum("op", "op", SHF_OPS, "shifter operation"), ShiftField(SHIFT_CLASSES, NO_SHIFT),
          Sources(Slot("a", "r", RE8), Slot("b", "r", RE8), swap="sw", i8="i8", ext="src_lmextn",
-                 unused_first=_shf_reads_b_only)),
+                 unused_first=lambda v: shf_reads_b_only(v["op"], v["shift"]))),
     *(Form("ld_field", f"{name}[{{dst}}, {{value:mask}}, {{b}}, {{shift?}}]", tokens.LDF,
            Const("zf", int(clear)),
            Sources(Slot("dst", "w" if clear else "rw", RE8, required=True), Slot("b", "r", RE8),
@@ -301,8 +302,9 @@ FORMS: tuple[Form, ...] = (
            BothBanks(), Number("value", "bmask"), ShiftField(SHIFT_CLASSES, None),
            fixed={"width": "w_clr" if clear else ""})
       for name, clear in (("ld_field", False), ("ld_field_w_clr", True))),
+    # the driver's nop: an immed with no destination and no value
     Form("nop", "nop", tokens.IMMED, *(Const(f, v) for f, v in
-                                       dict(a=0x300, b=0x300, imm=0, width=0, inv=0, shift=0).items())),
+                                       dict(a=UR.IMM, b=UR.IMM, imm=0, width=0, inv=0, shift=0).items())),
     *(Form("immed", f"immed{'_' + width if width else ''}[{{dst}}, {{value:immed}}"
            + (", {shift:byteshift?}]" if byte_shift is None else "]"), tokens.IMMED,
            Const("width", code),

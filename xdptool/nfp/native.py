@@ -62,6 +62,7 @@ from .isa import (
     MEM_LITTLE_ENDIAN,
     NfpInsn,
     immed_value,
+    shf_reads_b_only,
     sources_swapped,
 )
 from .registers import MASK32, NONE, Gpr, Imm, Lm, Xfer
@@ -386,7 +387,7 @@ class _Compiler:
     # -- instructions ------------------------------------------------------------------------
     def _insn(self, pc, insn: NfpInsn):
         self.bump("step")
-        if insn.kind in ("br", "br_bit", "rtn", "jump"):
+        if insn.is_branch:
             self._branch(pc, insn)
             return
         getattr(self, f"_{insn.kind}")(insn)
@@ -572,7 +573,7 @@ class _Compiler:
     def _alu_shf(self, i):
         bv = self.read(i.b)
         dbl = i.shift is not None and i.shift.kind == ">>dbl"
-        a = self.read(i.a) if (i.op in ("AND", "OR") or dbl) else c32(0)
+        a = c32(0) if shf_reads_b_only(i.op, i.shift) else self.read(i.a)
         shifted = self._shifted(i.shift, bv, a, arith=i.op == "ASR")
         b = self.b
         self.st("prev_a", bv if self._a_field_is_b(i) else a)

@@ -208,10 +208,6 @@ class OperandCode:
     lm_modify: bool  # LM post-increment/decrement encodable
     imm: int  # highest immediate
 
-    @property
-    def restricted(self) -> bool:
-        return self.nn is None
-
     def problem(self, op: Operand, written: bool, regs_per_bank: int | None = None) -> str | None:
         """What makes `op` illegal in this field (as a destination when `written`), or None;
         `regs_per_bank`: the thread's share of a bank, when known."""
@@ -259,6 +255,7 @@ class OperandCode:
 
 class Unrestricted(OperandCode):
     IMM, XFER, LM, NN = 0x300, 0x180, 0x200, 0x280
+    restricted = False
 
     def encode(self, op: Operand, written: bool) -> tuple[int, int]:
         kind = type(op)
@@ -300,6 +297,7 @@ class Unrestricted(OperandCode):
 
 class Restricted(OperandCode):
     IMM, XFER, LM = 0x20, 0x80, 0x50
+    restricted = True
 
     def encode(self, op: Operand, written: bool) -> tuple[int, int]:
         kind = type(op)
