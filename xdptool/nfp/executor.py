@@ -11,10 +11,11 @@ range run the routines of firmware.py.
 
 Rules are enforced so that a lowering or allocation mistake fails loudly
 (`IsaViolation`) rather than computing something: statically when the image
-is loaded (two sources of one class - A+A, B+B, imm+imm...; restricted and
-unrestricted operand limits; GPR numbers within the thread's share; what may
-sit in defer slots; defer counts) and while running (a GPR, transfer or LM
-pointer read before it is written in this run; LM outside the thread's area
+is loaded (the encoder's own operand rules, from isa.FORMS: two sources of one
+class - A+A, B+B, imm+imm...; restricted and unrestricted operand limits;
+transfer register directions; command counts; plus GPR numbers within the
+thread's share, what may sit in defer slots, defer counts) and while running
+(a GPR, transfer or LM pointer read before it is written in this run; LM outside the thread's area
 or misaligned; an LM pointer used within 3 cycles of its CSR write; transfer
 registers read before their signal; indirect shifts or ASR after a context
 swap (the latch is another thread's by then) [inv]; mul_step out of order;

@@ -162,6 +162,13 @@ class Enum(Part):
         attrs[self.attr] = self.names[codes]
 
 
+def address(target: Any) -> int:
+    """A branch target once linked (image.link resolves labels to addresses)."""
+    if not isinstance(target, int):
+        raise EncodeError(f"branch to unresolved label {target!r}")
+    return target
+
+
 class Address(Part):
     """A branch target: 13 bits in `lo`, the rest in `hi`."""
 
@@ -169,9 +176,7 @@ class Address(Part):
         self.attr, self.lo, self.hi = attr, lo, hi
 
     def encode(self, insn, fields):
-        target = getattr(insn, self.attr)
-        if not isinstance(target, int):
-            raise EncodeError(f"branch to unresolved label {target!r}")
+        target = address(getattr(insn, self.attr))
         fields[self.lo], fields[self.hi] = target & 0x1FFF, target >> 13
 
     def decode(self, fields, attrs):

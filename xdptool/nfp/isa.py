@@ -43,6 +43,7 @@ from .forms import (
     Sources,
     Special,
     WithImmediate,
+    address,
     mem_xfer_problems,
 )
 from .registers import (
@@ -192,12 +193,6 @@ def _immed_number(insn) -> int:
     return insn.target if insn.target is not None else insn.value
 
 
-def _label(insn) -> int:
-    if not isinstance(insn.target, int):
-        raise EncodeError(f"branch to unresolved label {insn.target!r}")
-    return insn.target
-
-
 def _setter(attr: str, offset: int = 0) -> Callable[[dict, int], None]:
     def put(attrs: dict, value: int) -> None:
         attrs[attr] = value + offset
@@ -206,7 +201,7 @@ def _setter(attr: str, offset: int = 0) -> Callable[[dict, int], None]:
 
 
 IMMED_VALUE = Immediate(_immed_number, _setter("value"))
-LABEL = Immediate(_label, _setter("target"))
+LABEL = Immediate(lambda insn: address(insn.target), _setter("target"))
 BIT = Immediate(lambda insn: insn.value + 1, _setter("value", -1))  # jit.c emit_br_bit_relo: rotate by bit + 1
 
 
@@ -284,6 +279,7 @@ MUL_OPS = {"start": (MUL_TYPES["start"], 0)} | {
     f"{mtype}_{step}": (code, MUL_STEPS[step]) for mtype, code in MUL_TYPES.items() if mtype != "start"
     for step in MUL_STEPS}
 _MUL_LAST = ("last", "last2")
+CSR_ADDRESS = Enum("op", "addr", {name: addr // 4 for name, addr in CSRS.items()}, "local CSR")  # [inv] / 4
 
 # Per token, decoding tries its forms in this order (nop before immed, rtn before jump).
 FORMS: tuple[Form, ...] = (
@@ -347,14 +343,10 @@ FORMS: tuple[Form, ...] = (
          Special(_sync_encode, _sync_decode, _sync_problems), Number("sig", "sig"),
          Flag("indirect", "indir"), Enum("mode", "mode", MEM_MODES, "memory command mode"),
          sync_modes=tuple(CTX_SWAP_MODES)),
-    Form("csr_rd", "local_csr_rd[{op:csr}]", tokens.LCSR,
-         Const("write", 0), Enum("op", "addr", {name: addr // 4 for name, addr in CSRS.items()}, "local CSR")),
+    Form("csr_rd", "local_csr_rd[{op:csr}]", tokens.LCSR, Const("write", 0), CSR_ADDRESS),
     # jit.c emit_csr_wr: an immediate goes to both fields
-    Form("csr_wr", "local_csr_wr[{op:csr}, {b}]", tokens.LCSR,
-         Const("write", 1), Enum("op", "addr", {name: addr // 4 for name, addr in CSRS.items()}, "local CSR"),
-         BothFields(UR)),
-    Form("csr_wr", "local_csr_wr[{op:csr}, {b}]", tokens.LCSR,
-         Const("write", 1), Enum("op", "addr", {name: addr // 4 for name, addr in CSRS.items()}, "local CSR"),
+    Form("csr_wr", "local_csr_wr[{op:csr}, {b}]", tokens.LCSR, Const("write", 1), CSR_ADDRESS, BothFields(UR)),
+    Form("csr_wr", "local_csr_wr[{op:csr}, {b}]", tokens.LCSR, Const("write", 1), CSR_ADDRESS,
          WithImmediate(Slot("b", "r", UR), ZERO)),
     Form("ctx_arb", "ctx_arb[{sig:signal}]", tokens.CARB, Special(_sigs_encode, _sigs_decode)),
 )
@@ -379,9 +371,9 @@ def form_of(insn: "NfpInsn") -> Form:
     form = _SOLE.get(insn.kind)
     if form is not None:
         return form
-    key = _KEY.get(insn.kind, "kind")
-    if key == "kind":
+    if insn.kind not in _KEY:
         raise EncodeError(f"unknown NFP instruction kind {insn.kind!r}")
+    key = _KEY[insn.kind]
     forms = _BY_KEY[insn.kind].get(getattr(insn, key) if key else None)
     if forms is None:
         raise EncodeError(f"no {insn.kind} form with {key} {getattr(insn, key)!r}")
