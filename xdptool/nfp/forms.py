@@ -596,7 +596,17 @@ class MemOptionsArg(Arg):
         attrs["indirect"] = "indirect_ref" in texts
 
 
-class DeferSuffix(Arg):
+class Suffix(Arg):
+    """Text after the brackets, `, name[arg]`: the names it answers to in `form`, and its parse."""
+
+    def names(self, form: "Form") -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def parse_suffix(self, name: str, text: str, attrs: dict, line: int | None) -> None:
+        raise NotImplementedError
+
+
+class DeferSuffix(Suffix):
     """`defer[n]`: the instructions after a branch or memory command that run before it acts."""
 
     def names(self, form: "Form") -> tuple[str, ...]:
@@ -611,7 +621,7 @@ class DeferSuffix(Arg):
         attrs["defer"] = int(text)
 
 
-class SyncSuffix(Arg):
+class SyncSuffix(Suffix):
     """How a memory command signals, one of the form's `sync_modes`: ctx_swap[sigN] (the thread
     sleeps until the signal) or sig_done[sigN] (it runs on); required where declared."""
 
@@ -632,7 +642,7 @@ CODECS: dict[str, type[Arg]] = {
 }
 DEFAULT_CODEC = {"dst": "operand", "a": "operand", "b": "operand", "op": "enum", "shift": "shift",
                  "target": "target", "value": "int"}
-SUFFIXES: dict[str, Arg] = {"defer": DeferSuffix("defer"), "sync": SyncSuffix("sync")}
+SUFFIXES: dict[str, Suffix] = {"defer": DeferSuffix("defer"), "sync": SyncSuffix("sync")}
 _TEMPLATE = re.compile(r"^([a-z_0-9]+)(?:\[(.*)\])?((?:\{\w+\})*)$")
 _PLACEHOLDER = re.compile(r"^\{(\w+)(?::(\w+))?(\?)?\}$")
 
@@ -657,7 +667,7 @@ class Form:
     """One instruction form: kind, syntax, token, parts, and the attribute values it implies."""
 
     def __init__(self, kind: str, syntax: str, token: Token, *parts: Part, fixed: dict | None = None,
-                 branch: bool = False, max_defer: int | None = None, value_bits: int = 0,
+                 branch: bool = False, max_defer: int = 0, value_bits: int = 0,
                  sync_modes: tuple[str, ...] = ()):
         self.kind, self.syntax, self.token, self.parts = kind, syntax, token, parts
         self.fixed = fixed or {}
@@ -676,7 +686,10 @@ class Form:
 
     @property
     def pair(self) -> tuple[str, str] | None:
-        return tuple(s.attr for s in self.sources.slots) if self.sources else None
+        if self.sources is None:
+            return None
+        first, second = self.sources.slots
+        return first.attr, second.attr
 
     @property
     def restricted(self) -> bool:

@@ -374,9 +374,10 @@ def form_of(insn: "NfpInsn") -> Form:
     if insn.kind not in _KEY:
         raise EncodeError(f"unknown NFP instruction kind {insn.kind!r}")
     key = _KEY[insn.kind]
-    forms = _BY_KEY[insn.kind].get(getattr(insn, key) if key else None)
+    value = getattr(insn, key) if key else None
+    forms = _BY_KEY[insn.kind].get(value)
     if forms is None:
-        raise EncodeError(f"no {insn.kind} form with {key} {getattr(insn, key)!r}")
+        raise EncodeError(f"no {insn.kind} form with {key} {value!r}")
     if len(forms) > 1:
         return next((f for f in forms if f.matches(insn)), forms[0])
     return forms[0]

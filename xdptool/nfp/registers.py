@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import AsmError
 from .tokens import EncodeError
@@ -207,38 +208,38 @@ class OperandCode:
     lm: int  # highest LM offset, in words
     lm_modify: bool  # LM post-increment/decrement encodable
     imm: int  # highest immediate
+    restricted: ClassVar[bool] = False
 
     def problem(self, op: Operand, written: bool, regs_per_bank: int | None = None) -> str | None:
         """What makes `op` illegal in this field (as a destination when `written`), or None;
         `regs_per_bank`: the thread's share of a bank, when known."""
-        kind = type(op)
-        if kind is Gpr:
+        if isinstance(op, Gpr):
             if op.bank == "AB" and not written:
                 return f"{op} as a source"
             if regs_per_bank is not None and op.index >= regs_per_bank:
                 return f"{op}: a thread has {regs_per_bank} registers per bank"
             if not 0 <= op.index <= self.gpr:
                 return f"{op}: out of range ({self.name} operands reach GPR 0-{self.gpr})"
-        elif kind is Imm:
+        elif isinstance(op, Imm):
             if not 0 <= op.value <= self.imm:
                 return f"immediate {op.value:#x} out of range (exceeds {self.imm:#x})"
-        elif kind is Lm:
+        elif isinstance(op, Lm):
             if op.mode and not self.lm_modify:
                 return f"{op}: post-modify in a {self.name} operand"
             if not 0 <= op.offset <= self.lm:
                 return f"{op}: out of range (LM offset beyond {self.lm} words)"
-        elif kind is NN:
+        elif isinstance(op, NN):
             if self.nn is None:
                 return f"{op}: NN registers in a {self.name} operand"
             if not 0 <= op.index <= self.nn:
                 return f"{op}: out of range (NN 0-{self.nn})"
-        elif kind is Xfer:
+        elif isinstance(op, Xfer):
             wanted = "out" if written else "in"
             if op.direction != wanted:
                 return f"{op}: a {op.direction} transfer register used as {'destination' if written else 'source'}"
             if not 0 <= op.index <= self.xfer:
                 return f"{op}: out of range (transfer registers 0-{self.xfer})"
-        elif kind is VReg:
+        elif isinstance(op, VReg):
             return f"virtual register {op} left after allocation (not a physical operand)"
         return None
 
@@ -255,21 +256,20 @@ class OperandCode:
 
 class Unrestricted(OperandCode):
     IMM, XFER, LM, NN = 0x300, 0x180, 0x200, 0x280
-    restricted = False
+
 
     def encode(self, op: Operand, written: bool) -> tuple[int, int]:
-        kind = type(op)
-        if kind is Gpr:
+        if isinstance(op, Gpr):
             return op.index, 0
-        if kind is Xfer:
+        if isinstance(op, Xfer):
             return self.XFER | op.index, 0
-        if kind is NN:
+        if isinstance(op, NN):
             return self.NN | op.index, 0
-        if kind is Lm:
+        if isinstance(op, Lm):
             if op.mode:
                 return self.LM | 0x10 | (op.ptr & 1) << 5 | (op.mode == "--"), 0
             return self.LM | (op.ptr & 1) << 5 | op.offset, 0
-        if kind is Imm:
+        if isinstance(op, Imm):
             return self.IMM | op.value, 0
         if op is NONE:
             return (self.IMM if written else 0), 0
@@ -297,17 +297,16 @@ class Unrestricted(OperandCode):
 
 class Restricted(OperandCode):
     IMM, XFER, LM = 0x20, 0x80, 0x50
-    restricted = True
+    restricted: ClassVar[bool] = True
 
     def encode(self, op: Operand, written: bool) -> tuple[int, int]:
-        kind = type(op)
-        if kind is Gpr:
+        if isinstance(op, Gpr):
             return op.index, 0
-        if kind is Xfer:
+        if isinstance(op, Xfer):
             return self.XFER | op.index, 0
-        if kind is Lm:
+        if isinstance(op, Lm):
             return self.LM | (op.ptr & 1) << 3 | op.offset, 0
-        if kind is Imm:
+        if isinstance(op, Imm):
             v = op.value
             return self.IMM | (v & 0x1F) | ((v & 0x60) << 1), v >> 7
         if op is NONE:
