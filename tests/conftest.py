@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "programs"
@@ -17,6 +18,11 @@ NO_CONFORMANCE = None if (CONFORMANCE / "tests").is_dir() else (
     "set XDPTOOL_CONFORMANCE to its directory)")
 needs_conformance = pytest.mark.skipif(NO_CONFORMANCE is not None, reason=NO_CONFORMANCE or "")
 
+
+# Property tests draw the same examples on every run (a red build names a regression, not an
+# unlucky draw; `make fuzz` is where inputs are explored) and never fail on time: machines are shared.
+settings.register_profile("xdptool", derandomize=True, database=None, deadline=None)
+settings.load_profile("xdptool")
 
 # The JIT's compile cache for test runs lives in the build tree, not the user's ~/.cache.
 os.environ.setdefault("XDPTOOL_CACHE_DIR", str(ROOT / "build" / "jit-cache"))
