@@ -126,7 +126,8 @@ class LoadedProgram:
 
 
 def _attempt(
-    program: Program, code: bytes, prog_type: int, log_level: int, log_size: int, btf: LoadedBtf | None
+    program: Program, code: bytes, prog_type: int, log_level: int, log_size: int, btf: LoadedBtf | None,
+    extra: dict,
 ) -> tuple[int, str, int, int]:
     """One PROG_LOAD; returns (fd or -errno, log, elapsed ns, log_true_size)."""
     insns = ctypes.create_string_buffer(code, len(code))
@@ -140,9 +141,10 @@ def _attempt(
         log_level=log_level,
         log_size=log_size if log_level else 0,
         log_buf=ctypes.addressof(logbuf) if logbuf is not None else 0,
-        prog_flags=BPF_F_XDP_HAS_FRAGS if program.frags else 0,
+        prog_flags=(BPF_F_XDP_HAS_FRAGS if program.frags else 0) | extra.get("prog_flags", 0),
         prog_name=obj_name(program.name),
         expected_attach_type=program.attach_type,
+        attach_btf_id=extra.get("attach_btf_id", 0),
     )
     if btf is not None:
         attr.prog_btf_fd = btf.fd
@@ -167,6 +169,8 @@ def load_program(
     log_size: int = DEFAULT_LOG_SIZE,
     prog_type: ProgType | int | None = None,
     use_btf: bool | None = None,
+    prog_flags: int = 0,
+    attach_btf_id: int = 0,
 ) -> LoadedProgram:
     """Load `program`; on rejection raise KernelRejected with the full verifier log.
 
@@ -174,32 +178,34 @@ def load_program(
     libbpf does); a log buffer that is too small is grown to the size the kernel
     reports (log_true_size, Linux 6.4+) or doubled.  `use_btf`: True loads the
     object's BTF with func_info, False never does, None (default) does so only
-    when the kernel refuses the program for lack of it.
+    when the kernel refuses the program for lack of it.  `prog_flags` (BPF_F_*) and
+    `attach_btf_id` are passed as given (the selftests' flags; tracing programs' targets).
     """
+    extra = {"prog_flags": prog_flags, "attach_btf_id": attach_btf_id}
     if use_btf is None:
         try:
             return load_program(program, map_fds, log_level=log_level, log_size=log_size, prog_type=prog_type,
-                                use_btf=False)
+                                use_btf=False, **extra)
         except KernelRejected as rejected:
             if "btf" not in rejected.reason.lower() or not program.func_info:
                 raise
         use_btf = True
     btf = load_btf(program) if use_btf else None
     try:
-        return _load(program, map_fds, log_level, log_size, prog_type, btf)
+        return _load(program, map_fds, log_level, log_size, prog_type, btf, extra)
     finally:
         if btf is not None:
             btf.close()  # the program holds its own reference
 
 
-def _load(program, map_fds, log_level, log_size, prog_type, btf) -> LoadedProgram:
-    if log_level not in (0, 1, 2, 3):
-        raise XdpError(f"verifier log level must be 0, 1 or 2, not {log_level}")
+def _load(program, map_fds, log_level, log_size, prog_type, btf, extra) -> LoadedProgram:
+    if log_level not in range(8):  # BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS
+        raise XdpError(f"verifier log level must be 0, 1 or 2 (4 adds statistics), not {log_level}")
     code = relocate(program, map_fds)
     ptype = int(program.type if prog_type is None else prog_type)
     level = log_level
     while True:
-        fd, log, elapsed, true_size = _attempt(program, code, ptype, level, log_size, btf)
+        fd, log, elapsed, true_size = _attempt(program, code, ptype, level, log_size, btf, extra)
         if fd == -28 and level and log_size < MAX_LOG_SIZE:  # ENOSPC: log buffer too small
             log_size = min(MAX_LOG_SIZE, max(log_size * 2, true_size + 1))
             continue

@@ -76,6 +76,18 @@ NOT_ITERABLE_TYPES = KEYLESS_TYPES | {MapType.PERF_EVENT_ARRAY}
 REQUIRED_FLAGS = {MapType.LPM_TRIE: BPF_F_NO_PREALLOC}
 
 
+def ringbuf_size(size: int) -> int:
+    """A ring buffer's max_entries as libbpf passes it (adjust_ringbuf_sz): the kernel wants a
+    power-of-2 multiple of the page size, so a size that is not one is rounded up to the
+    smallest that holds it; 0 stays 0 (and is refused)."""
+    if size == 0 or (size % PAGE_SIZE == 0 and (size // PAGE_SIZE) & (size // PAGE_SIZE - 1) == 0):
+        return size
+    pages = 1
+    while pages * PAGE_SIZE <= size:
+        pages <<= 1
+    return pages * PAGE_SIZE
+
+
 def _create_attr(mapdef: MapDef) -> MapCreateAttr:
     """The MAP_CREATE attributes libbpf would pass for this definition."""
     key_size, value_size, max_entries = mapdef.key_size, mapdef.value_size, mapdef.max_entries
@@ -84,6 +96,7 @@ def _create_attr(mapdef: MapDef) -> MapCreateAttr:
         key_size = 0
     if mapdef.type in (MapType.RINGBUF, MapType.USER_RINGBUF):
         value_size = 0
+        max_entries = ringbuf_size(max_entries)
     if mapdef.type == MapType.PERF_EVENT_ARRAY:
         key_size, value_size = 4, 4
         max_entries = max_entries or possible_cpus()
@@ -112,8 +125,23 @@ class KernelMap:
     closed: bool = field(default=False, repr=False)
 
     @classmethod
-    def create(cls, mapdef: MapDef) -> "KernelMap":
+    def create(cls, mapdef: MapDef, btf_fd: int | None = None) -> "KernelMap":
+        """Create the map; with `btf_fd` (the object's BTF) and the definition's BTF key/value
+        types it is created with them, and retried without if the kernel refuses (as libbpf's
+        bpf_object__create_map does): maps whose values hold a bpf_spin_lock, a timer or a
+        kptr, and local storage maps, exist only with BTF."""
         attr = _create_attr(mapdef)
+        if btf_fd is not None and (mapdef.btf_key_type_id or mapdef.btf_value_type_id):
+            attr.btf_fd, attr.btf_key_type_id, attr.btf_value_type_id = (
+                btf_fd, mapdef.btf_key_type_id, mapdef.btf_value_type_id)
+            try:
+                return cls._create(mapdef, attr)
+            except BpfError:
+                attr.btf_fd = attr.btf_key_type_id = attr.btf_value_type_id = 0
+        return cls._create(mapdef, attr)
+
+    @classmethod
+    def _create(cls, mapdef: MapDef, attr: MapCreateAttr) -> "KernelMap":
         inner_fd = None
         if mapdef.type in MAP_IN_MAP_TYPES:
             if mapdef.inner is None:
@@ -274,15 +302,28 @@ class KernelMap:
 class KernelMaps:
     """The kernel maps of one object, by name; a context manager that closes them all."""
 
-    def __init__(self, mapdefs: dict[str, MapDef] | list[MapDef]):
+    def __init__(self, mapdefs: dict[str, MapDef] | list[MapDef], obj=None):
+        """`obj`: the elf Object the definitions come from; with it, maps are created with its
+        BTF as libbpf creates them (an object whose BTF the kernel refuses gets maps without)."""
         defs = list(mapdefs.values()) if isinstance(mapdefs, dict) else list(mapdefs)
         self.maps: dict[str, KernelMap] = {}
+        btf_fd = None
+        if obj is not None and obj.btf is not None and any(d.btf_key_type_id or d.btf_value_type_id for d in defs):
+            from .btf import load_object_btf
+
+            try:
+                btf_fd = load_object_btf(obj)
+            except XdpError:
+                btf_fd = None
         try:
             for mapdef in defs:
-                self.maps[mapdef.name] = KernelMap.create(mapdef)
+                self.maps[mapdef.name] = KernelMap.create(mapdef, btf_fd)
         except BaseException:
             self.close()
             raise
+        finally:
+            if btf_fd is not None:
+                close_fd(btf_fd)  # each map holds its own reference
 
     def __getitem__(self, name: str) -> KernelMap:
         try:

@@ -33,7 +33,7 @@ def program_maps(program: Program) -> dict:
 def verify_with_kernel(program: Program, log_level: int = 1, log_size: int = DEFAULT_LOG_SIZE) -> KernelVerdict:
     """Load `program` into the kernel once and report what the verifier said."""
     require_kernel()
-    with KernelMaps(program_maps(program)) as kmaps:
+    with KernelMaps(program_maps(program), program.object) as kmaps:
         try:
             loaded = load_program(program, kmaps.fds(), log_level=log_level, log_size=log_size)
         except KernelRejected as rejected:
