@@ -178,12 +178,10 @@ def test_each_packet_runs_on_its_rss_queue_and_cpu(tmp_path, queue_obj, engine):
         assert entries[q] == [expected.count(q) if cpu == q else 0 for cpu in range(queues)]
 
 
-def test_one_queue_and_many_agree_on_what_does_not_depend_on_the_queue(tmp_path):
+def test_one_queue_and_many_agree_on_what_does_not_depend_on_the_queue(tmp_path, built_examples):
     """proto_counters: verdicts, bytes and the shared counters (summed) as with one queue;
     the per-CPU byte counts of all queues add up to the single queue's."""
-    obj, capture = ROOT / "programs" / "proto_counters.o", ROOT / "programs" / "proto_counters.pcap"
-    if not obj.exists():
-        pytest.skip("programs/proto_counters.o is not built")
+    obj, capture = built_examples["proto_counters"], ROOT / "programs" / "proto_counters.pcap"
     one = json.loads(invoke("replay", obj, capture, "--json").stdout)
     refused = invoke("replay", obj, capture, "--queues", 2, "--json")
     assert refused.exit_code == 2 and "--sum-shared-maps" in refused.output and "packets" in refused.output
