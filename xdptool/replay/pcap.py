@@ -301,9 +301,9 @@ class CaptureStream:
                 self._count(piece, piece.total_bytes or 0)
                 yield piece
             self.cut_count, self.zero_count, self.short_count = whole.cut_count, whole.zero_count, whole.short_count
-            self.first = {"cut": _first_indices(whole.is_cut, len(whole)),
-                          "zero": _first_indices(lambda i: whole.lengths[i] == 0, len(whole)),
-                          "short": whole.short_indices()}
+            self.first = {"cut": _first_indices(whole.is_cut, len(whole)) if whole.cut_count else [],
+                          "zero": _first_indices(lambda i: whole.lengths[i] == 0, len(whole)) if whole.zero_count else [],
+                          "short": whole.short_indices()}  # each scans the capture only when there are some
             return
         try:
             yield from self._classic_chunks()
