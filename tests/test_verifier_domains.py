@@ -144,19 +144,34 @@ def _reference_sync(b) -> None:
         if s32(lo) <= s32(hi):
             b.s32_min, b.s32_max = max(b.s32_min, s32(lo)), min(b.s32_max, s32(hi))
 
+    def consecutive_upper(lo, hi):  # __reg32_deduce_bounds' special case
+        lo, hi = lo & U64, hi & U64
+        if ((lo >> 32) + 1) & U32 == hi >> 32 and s32(lo) < 0 <= s32(hi):
+            b.s32_min, b.s32_max = max(b.s32_min, s32(lo)), min(b.s32_max, s32(hi))
+
     def deduce():
         if b.umin >> 32 == b.umax >> 32:
             narrow32(b.umin, b.umax)
         if b.smin >> 32 == b.smax >> 32:
             narrow32(b.smin, b.smax)
+        consecutive_upper(b.umin, b.umax)
+        consecutive_upper(b.smin, b.smax)
         if s32(b.u32_min) <= s32(b.u32_max):
             b.s32_min, b.s32_max = max(b.s32_min, s32(b.u32_min)), min(b.s32_max, s32(b.u32_max))
         if b.s32_min & U32 <= b.s32_max & U32:
             b.u32_min, b.u32_max = max(b.u32_min, b.s32_min & U32), min(b.u32_max, b.s32_max & U32)
+        elif b.u32_max < b.s32_min & U32:  # the s32 range crosses the sign boundary
+            b.s32_min, b.u32_max = s32(b.u32_min), min(b.u32_max, b.s32_max & U32)
+        elif b.s32_max & U32 < b.u32_min:
+            b.s32_max, b.u32_min = s32(b.u32_max), max(b.u32_min, b.s32_min & U32)
         if s64(b.umin) <= s64(b.umax):
             b.smin, b.smax = max(b.smin, s64(b.umin)), min(b.smax, s64(b.umax))
         if b.smin & U64 <= b.smax & U64:
             b.umin, b.umax = max(b.umin, b.smin & U64), min(b.umax, b.smax & U64)
+        elif b.umax < b.smin & U64:  # the s64 range crosses the sign boundary
+            b.smin, b.umax = s64(b.umin), min(b.umax, b.smax & U64)
+        elif b.smax & U64 < b.umin:
+            b.smax, b.umin = s64(b.umax), max(b.umin, b.smin & U64)
         if b.u32_min <= b.u32_max:
             b.umin = max(b.umin, (b.umin & ~U32) | b.u32_min)
             b.umax = min(b.umax, (b.umax & ~U32) | b.u32_max)

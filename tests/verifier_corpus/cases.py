@@ -91,11 +91,16 @@ CLASSES = {
     "ringbuf_unreleased": "unreleased reference", "ringbuf_oob": "ring buffer record out of bounds",
     "ringbuf_submit_unchecked": "release before the NULL check", "ringbuf_submit_offset": "release of a moved pointer",
     "ringbuf_use_after_submit": "use after release", "ringbuf_var_size": "ring buffer reservation of unknown size",
+    # found by scripts/kernel_selftests.py with every case loaded as XDP (issue 16), recorded from the live kernel
+    "sockmap_lookup_leak": "unreleased reference (a sockmap lookup)", "sockmap_update_value": "wrong helper argument type",
+    "xskmap_write": "write into an xdp_sock", "global_arg_ctx_wrong_type": "global function arg:ctx of another type",
+    "loop_iter_limit_overflow": "bpf_loop iteration limit (map value out of bounds)",
 }
 # Cases loaded with the object's BTF and func_info, as libbpf loads them (global functions are
 # only global to a kernel that sees their BTF linkage); the others load without BTF.
 WITH_BTF = {"global_arg_unchecked", "accept_global_args_checked", "global_arg_ctx_as_mem",
-            "global_arg_nonnull_gets_null", "global_arg_void_ptr", "global_arg_uninit_ctx"}
+            "global_arg_nonnull_gets_null", "global_arg_void_ptr", "global_arg_uninit_ctx", "global_arg_ctx_wrong_type",
+            "accept_loop_iter_limit", "loop_iter_limit_overflow"}
 SLOW = {"too_many_insns", "loop_dead_counter", "may_goto_pkt_walk"}
 
 _INSN_LINE = re.compile(r"^(\d+: \(|; |from \d+ to \d+|\d+: R\d|\d+: safe|Live regs|\s+\d+: [.0-9]{10} )")

@@ -32,7 +32,8 @@ class Arg(enum.Enum):
     MEM = "mem"  # read-only memory, size in the next argument
     MEM_OR_NULL = "mem_or_null"  # like MEM, NULL allowed (with size 0)
     UNINIT_MEM = "uninit_mem"  # memory the helper writes, size in the next argument
-    FIXED_MEM4 = "fixed_mem4"  # 4 bytes the helper writes (check_mtu's mtu_len)
+    FIXED_MEM4 = "fixed_mem4"  # 4 aligned bytes the helper writes (check_mtu's mtu_len)
+    FIXED_MEM8 = "fixed_mem8"  # 8 aligned bytes the helper writes, may be uninitialised (strtol's res)
     CONST_SIZE = "size"  # size of the previous memory argument, > 0
     CONST_SIZE_OR_ZERO = "size_or_zero"
     CONST_ALLOC_SIZE = "alloc_size"  # ringbuf_reserve size: a known constant
@@ -170,6 +171,8 @@ _XDP_PROTOS = [
     ("ringbuf_output", (A.CONST_MAP_PTR, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
     ("ringbuf_query", (A.CONST_MAP_PTR, A.ANYTHING)),
     ("loop", (A.ANYTHING, A.CALLBACK, A.ANYTHING, A.ANYTHING)),
+    ("strtol", (A.MEM, A.CONST_SIZE, A.ANYTHING, A.FIXED_MEM8)),  # bpf_base_func_proto (Linux 6.18)
+    ("strtoul", (A.MEM, A.CONST_SIZE, A.ANYTHING, A.FIXED_MEM8)),
     # reference-tracked objects: sockets and ring buffer records
     ("sk_lookup_tcp", (A.CTX, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING, A.ANYTHING), Ret.SOCKET_OR_NULL),
     ("sk_lookup_udp", (A.CTX, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING, A.ANYTHING), Ret.SOCKET_OR_NULL),
@@ -273,6 +276,13 @@ MAP_ONLY_FUNCS: dict[MapType, frozenset[int]] = {
     MapType.BLOOM_FILTER: frozenset({_ID["map_peek_elem"], _ID["map_push_elem"]}),
     MapType.REUSEPORT_SOCKARRAY: frozenset({_ID["sk_select_reuseport"]}),
     MapType.SK_STORAGE: frozenset({_ID["sk_storage_get"], _ID["sk_storage_delete"], _ID["kptr_xchg"]}),
+    # ... with map_update/delete_elem, which may_update_sockmap allows an XDP program
+    MapType.SOCKMAP: frozenset({_ID[n] for n in ("sk_redirect_map", "sock_map_update", "msg_redirect_map",
+                                                 "sk_select_reuseport", "map_lookup_elem", "map_update_elem",
+                                                 "map_delete_elem")}),
+    MapType.SOCKHASH: frozenset({_ID[n] for n in ("sk_redirect_hash", "sock_hash_update", "msg_redirect_hash",
+                                                  "sk_select_reuseport", "map_lookup_elem", "map_update_elem",
+                                                  "map_delete_elem")}),
 }
 
 # ... second half: these helpers accept only these map types.

@@ -38,3 +38,9 @@ def readable(off: int, size: int, common: bool) -> bool:
     if _DST_PORT_PAD[0] <= off < _DST_PORT_PAD[1]:
         return False
     return size == FIELD
+
+
+def xdp_sock_readable(off: int, size: int) -> bool:
+    """struct bpf_xdp_sock (an xskmap element): only queue_id, a whole __u32 at 0
+    (bpf_xdp_sock_is_valid_access)."""
+    return off == 0 and size == FIELD

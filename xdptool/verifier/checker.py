@@ -37,7 +37,7 @@ from .codes import (
 )
 from .state import (
     T_CTX, T_FUNC, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MEM, T_MEM_OR_NULL, T_NOT_INIT, T_PKT,
-    T_PKT_END, T_RINGBUF_MEM, T_RINGBUF_MEM_OR_NULL, T_SOCK_COMMON, T_SOCK_COMMON_OR_NULL, T_SOCKET, T_SOCKET_OR_NULL,
+    T_PKT_END, T_RINGBUF_MEM, T_RINGBUF_MEM_OR_NULL, T_SOCK_COMMON, T_SOCK_COMMON_OR_NULL, T_SOCKET, T_SOCKET_OR_NULL, T_XDP_SOCK,
     T_PKT_META, T_SCALAR, T_STACK,
 )
 
@@ -66,14 +66,16 @@ EXPECTED = {
     Arg.CONST_SIZE_OR_ZERO: ("scalar", {T_SCALAR}),
     Arg.CONST_ALLOC_SIZE: ("scalar", {T_SCALAR}),
     Arg.CALLBACK: ("func", {T_FUNC}),
-    Arg.SOCK_COMMON: ("sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_", {T_SOCK_COMMON, T_SOCKET}),
+    Arg.SOCK_COMMON: ("sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_", {T_SOCK_COMMON, T_SOCKET, T_XDP_SOCK}),
     Arg.RINGBUF_MEM: ("ringbuf_mem", {T_RINGBUF_MEM}),
 }
 # What an acquiring helper returns: the register type (not yet checked for NULL).
 RET_TYPES = {Ret.SOCKET_OR_NULL: T_SOCKET_OR_NULL, Ret.SOCK_COMMON_OR_NULL: T_SOCK_COMMON_OR_NULL,
              Ret.RINGBUF_MEM_OR_NULL: T_RINGBUF_MEM_OR_NULL}
 MEM_REG_TYPES = {T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM, T_RINGBUF_MEM}
-for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM, Arg.FIXED_MEM4):
+# ARG_PTR_TO_FIXED_SIZE_MEM | MEM_WRITE | MEM_ALIGNED: bytes the helper writes, at an aligned address
+FIXED_SIZE = {Arg.FIXED_MEM4: 4, Arg.FIXED_MEM8: 8}
+for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM, *FIXED_SIZE):
     EXPECTED[_arg] = (MEM_TYPES, MEM_REG_TYPES)
 
 
@@ -474,12 +476,21 @@ class Checker:
             self.write_reg(insn.dst, Reg.shared_unknown())
             return
         result = src.copy()
-        if insn.off:
-            result.id = 0
-            sign_extend(result, insn.off, 64 if is64 else 32)
-        elif not is64:
-            result.id = 0
-            truncate(result, 4)
+        if insn.off or not is64:
+            # a scalar the narrowing or sign extension leaves unchanged stays linked to its
+            # copy (assign_scalar_id_before_mov): one below 2**(off-1), or fitting in 32 bits
+            linked = src.type is T_SCALAR and not src.is_const and (
+                src.umax < 1 << (insn.off - 1) if insn.off else src.umax <= U32)
+            if linked and not src.id:
+                src = src.copy()
+                src.id = self.new_id()
+                self.state.regs[insn.src] = src  # the stored source is replaced, not changed
+                result = src.copy()
+            if insn.off:
+                sign_extend(result, insn.off, 64 if is64 else 32)
+            else:
+                truncate(result, 4)
+            result.id = src.id if linked else 0
         elif src.type is T_SCALAR and not src.is_const:
             if not src.id:  # link the copies (sync_linked_regs); the stored source is replaced, not changed
                 result.id = self.new_id()
@@ -634,7 +645,8 @@ class Checker:
         elif t in SOCK_TYPES:  # check_sock_access
             if write:
                 raise Reject(f"R{regno} cannot write into {t.value}")
-            if not bpf_sock.readable(total, size, common=t is T_SOCK_COMMON):
+            if not (bpf_sock.xdp_sock_readable(total, size) if t is T_XDP_SOCK
+                    else bpf_sock.readable(total, size, common=t is T_SOCK_COMMON)):
                 raise Reject(f"R{regno} invalid {t.value} access off={total} size={size}")
         else:
             raise Reject(f"R{regno} invalid mem access '{t.value}'")
@@ -727,14 +739,21 @@ class Checker:
         self.stack_depth[subprog] = max(self.stack_depth.get(subprog, 0), -lo)
         return lo, hi
 
+    def _check_alignment(self, reg: Reg, off: int, size: int) -> None:
+        """check_ptr_alignment with strict alignment (the stack is always strict)."""
+        if reg.type is T_STACK:
+            if reg.var_off.mask:
+                aligned = reg.var_off.add(Tnum.const(reg.off + off)).is_aligned(size)
+            else:  # a constant offset (r10 and its copies): Tnum.add and is_aligned on constants
+                aligned = not size or not (reg.var_off.value + reg.off + off) & (size - 1)
+            if not aligned:
+                var = str(reg.var_off.value) if reg.is_const else str(reg.var_off)
+                raise Reject(f"misaligned stack access off {var}+{reg.off}+{off} size {size}")
+        elif size > 1 and reg.type in _ALIGN_DESC and not reg.var_off.add(Tnum.const(off + reg.off)).is_aligned(size):
+            raise Reject(f"misaligned {_ALIGN_DESC[reg.type]}access off {_tnum_text(reg.var_off)}+{reg.off}+{off} size {size}")
+
     def _stack_access(self, regno, reg, off, size, write, value, value_regno) -> Reg | None:
-        if reg.var_off.mask:
-            aligned = reg.var_off.add(Tnum.const(reg.off + off)).is_aligned(size)
-        else:  # a constant offset (r10 and its copies): Tnum.add and is_aligned on constants
-            aligned = not size or not (reg.var_off.value + reg.off + off) & (size - 1)
-        if not aligned:
-            var = str(reg.var_off.value) if reg.is_const else str(reg.var_off)
-            raise Reject(f"misaligned stack access off {var}+{reg.off}+{off} size {size}")
+        self._check_alignment(reg, off, size)
         frame = self.state.frames[reg.frameno]
         lo, hi = self._stack_bounds(regno, reg, off, size, " write to" if write else " read from")
         if not reg.is_const:  # variable offset: every byte it may touch
@@ -942,21 +961,29 @@ class Checker:
 
     def _exit(self, insn: Instruction) -> int:
         state = self.state
-        r0 = self.read_reg(0)
-        if len(state.frames) > 1:
+        if len(state.frames) > 1:  # prepare_func_exit: whatever R0 holds goes back, read or not
+            r0 = state.regs[0]
+            self.scratched.add(0)
             callee = state.frames.pop()
             if r0.type is T_STACK and r0.frameno == callee.frameno:
                 raise Reject("cannot return stack pointer to the caller frame")
             if callee.callback:
+                if not r0.is_scalar:
+                    raise Reject("R0 not a scalar value")
                 if not (r0.is_scalar and 0 <= r0.smin and r0.umax <= 1):
                     shown = "has unknown scalar value" if r0.var_off.is_unknown else f"has value {r0.var_off}"
                     raise Reject(f"At callback return the register R0 {shown} should have been in [0x0; 0x1]")
-                return callee.callsite  # the helper runs the callback again, or returns
+                # back to the call, which runs the callback again or returns; imprecise scalars
+                # that changed since the call's previous visit are widened (prepare_func_exit)
+                entry = self._prev_entry(callee.callsite, len(state.frames))
+                if entry is not None:
+                    self._widen(entry.state, state, callee.callsite)
+                return callee.callsite
             caller = state.cur
             caller.regs[0] = r0
-            self.scratched.add(0)
             return callee.callsite + 1
         self._check_reference_leak("BPF_EXIT instruction in main prog")
+        r0 = self.read_reg(0)  # check_return_code
         if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject("R0 leaks addr as return value")
         if state.frames[0].subprog and r0.type is not T_SCALAR:  # a global function's own walk
@@ -1197,7 +1224,12 @@ class Checker:
             self.scratched.add(r)
         self.scratched.add(0)
         if helper.ret is Ret.MAP_VALUE_OR_NULL:
-            regs[0] = Reg.pointer(T_MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
+            if helper.name == "map_lookup_elem" and mapdef.type in _SOCK_MAPS:  # is_acquire_function
+                self.new_id()
+                ref = self._acquire_reference(insn.pc)
+                regs[0] = Reg.pointer(T_MAP_VALUE_OR_NULL, map=mapdef, id=ref, ref_obj_id=ref)
+            else:
+                regs[0] = Reg.pointer(T_MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
         elif helper.acquires:
             self.new_id()  # the id of the _or_null pointer, which the reference's id then replaces
             ref = self._acquire_reference(insn.pc)
@@ -1247,23 +1279,41 @@ class Checker:
         raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({kfunc.needs or 'arguments'})")
 
     def _loop_call(self, insn: Instruction) -> int:
-        """bpf_loop: either the loop is over (continue after the call) or the callback runs once more."""
-        after = self.state.copy()
-        regs = after.regs
+        """bpf_loop (check_helper_call, push_callback_call): while the caller has run fewer
+        callbacks than R1 may ask for (callback_depth < umax), a walk of the callback is
+        queued with the count one higher; this path goes on after the call (the loop is
+        over) with the count reset.  The callback's exit comes back to this call."""
+        state = self.state
+        caller = state.cur
+        if caller.callback_depth < state.regs[1].umax:
+            if len(state.frames) >= MAX_CALL_FRAMES:
+                raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep")
+            queued = state.copy()
+            queued.cur.callback_depth += 1
+            target = queued.regs[2].off
+            callee = Frame(len(queued.frames), insn.pc, self.cfg.subprog_of(target), callback=True)
+            callee.regs[1] = Reg.shared_unknown()
+            callee.regs[2] = queued.regs[3]
+            queued.frames.append(callee)
+            self.stack_depth.setdefault(callee.subprog, 0)
+            self.push(queued, target, insn.pc)
+        caller.callback_depth = 0
+        regs = caller.regs
         for r in range(1, 6):
             regs[r] = NOT_INIT
+            self.scratched.add(r)
         regs[0] = Reg.shared_unknown()
-        self.push(after, insn.pc + 1, insn.pc)
-        state = self.state
-        if len(state.frames) >= MAX_CALL_FRAMES:
-            raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep")
-        target = state.regs[2].off
-        callee = Frame(len(state.frames), insn.pc, self.cfg.subprog_of(target), callback=True)
-        callee.regs[1] = Reg.shared_unknown()
-        callee.regs[2] = state.regs[3]
-        state.frames.append(callee)
-        self.stack_depth.setdefault(callee.subprog, 0)
-        return target
+        self.scratched.add(0)
+        return insn.pc + 1
+
+    def _prev_entry(self, pc: int, frames: int, skip_head: bool = False) -> Entry | None:
+        """find_prev_entry: the checkpoint at `pc` earlier on this path, with as many frames."""
+        entry = self.head
+        if skip_head and entry is not None and entry.pc == pc:
+            entry = entry.parent
+        while entry is not None and not (entry.pc == pc and len(entry.state.frames) == frames):
+            entry = entry.parent
+        return entry
 
     def _check_arg(self, helper: Helper, regno: int, arg: Arg, meta: dict) -> None:
         if arg is Arg.DONTCARE:
@@ -1275,6 +1325,10 @@ class Checker:
             return
         if arg is Arg.UNSUPPORTED:
             raise XdpError(f"verifier: argument {regno} of {helper.full_name} is not implemented")
+        if arg in (Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE) and meta["map"] is not None and meta["map"].type in _SOCK_MAPS:
+            if arg is Arg.UNINIT_MAP_VALUE:  # resolve_map_arg_type
+                raise Reject("invalid arg_type for sockmap/sockhash")
+            arg = Arg.SOCK_COMMON  # a sockmap's values are sockets
         if arg is Arg.MEM_OR_NULL and reg.is_scalar and reg.is_const and reg.const_value == 0:
             meta["mem"] = (regno, reg, True)
             return
@@ -1303,8 +1357,10 @@ class Checker:
             self.helper_mem_access(regno, reg, size, write=arg is Arg.UNINIT_MAP_VALUE, zero_ok=False)
         elif arg in (Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM):
             meta["mem"] = (regno, reg, arg is Arg.UNINIT_MEM)
-        elif arg is Arg.FIXED_MEM4:
-            self.helper_mem_access(regno, reg, 4, write=True, zero_ok=False)
+        elif arg in FIXED_SIZE:
+            size = FIXED_SIZE[arg]
+            self.helper_mem_access(regno, reg, size, write=True, zero_ok=False)
+            self._check_alignment(reg, 0, size)
         elif arg in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
             zero_ok = arg is Arg.CONST_SIZE_OR_ZERO
             if reg.smin < 0:
@@ -1395,7 +1451,7 @@ def _gpl_compatible(license: str) -> bool:
 _PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
 # Pointers a comparison with 0 decides (kernel reg_not_null, Linux 6.18): packet, stack
 # and ctx pointers are not among them, so both sides of `if r1 != 0` are explored.
-_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR, T_SOCKET, T_SOCK_COMMON})
+_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR, T_SOCKET, T_SOCK_COMMON, T_XDP_SOCK})
 
 
 def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
@@ -1412,17 +1468,24 @@ def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
 
 
 _MAP_OF_MAPS = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+_SOCK_MAPS = frozenset({MapType.SOCKMAP, MapType.SOCKHASH})
+# mark_ptr_not_null_reg: what a lookup in these maps gives once not NULL
+_LOOKUP_GIVES = {MapType.XSKMAP: T_XDP_SOCK, MapType.SOCKMAP: T_SOCKET, MapType.SOCKHASH: T_SOCKET}
 
 
 def _not_null(reg: Reg) -> Reg:
-    """mark_ptr_not_null_reg: a lookup in a map of maps gives the inner map once not NULL."""
+    """mark_ptr_not_null_reg: a lookup in a map of maps gives the inner map once not NULL,
+    one in an xskmap an xdp_sock, one in a sockmap/sockhash a socket (a reference)."""
     new = reg.copy()
     new.type = NON_NULL_OF[reg.type]
     new.id = 0
-    if new.type is T_MAP_VALUE and new.map.type in _MAP_OF_MAPS:
-        if new.map.inner is None:
-            raise XdpError(f"verifier: map of maps {new.map.name} without an inner map template is not implemented")
-        new.type, new.map, new.off = T_MAP_PTR, new.map.inner, 0
+    if new.type is T_MAP_VALUE:
+        if new.map.type in _MAP_OF_MAPS:
+            if new.map.inner is None:
+                raise XdpError(f"verifier: map of maps {new.map.name} without an inner map template is not implemented")
+            new.type, new.map, new.off = T_MAP_PTR, new.map.inner, 0
+        elif new.map.type in _LOOKUP_GIVES:
+            new.type, new.map = _LOOKUP_GIVES[new.map.type], None
     return new
 
 

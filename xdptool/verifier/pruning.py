@@ -28,6 +28,7 @@ def exact_key(state: State, live: int) -> tuple:
     last = state.frames[-1]
     for frame in state.frames:
         append(frame.callsite)
+        append(frame.callback_depth)
         regs = frame.regs
         if frame is last:
             for i in live_regs:
@@ -185,7 +186,7 @@ def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
     for index in range(last + 1):
         of: Frame = oframes[index]
         cf: Frame = cframes[index]
-        if of.callsite != cf.callsite:
+        if of.callsite != cf.callsite or of.callback_depth > cf.callback_depth:  # func_states_equal
             return ELSEWHERE
         oregs: list = of.regs
         cregs: list = cf.regs

@@ -221,6 +221,15 @@ def _sync(var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max) -
             else:
                 lo, hi = (smin + _SIGN64) ^ _SIGN64, (smax + _SIGN64) ^ _SIGN64
             if lo >> 32 != hi >> 32:
+                # upper halves two consecutive numbers, lower halves from negative to not:
+                # still one s32 range (the kernel's special case)
+                lo32, hi32 = lo & _M32, hi & _M32  # (signed locals when compiled: compared with s32 bounds)
+                if ((lo >> 32) + 1) & _M32 == (hi >> 32) & _M32 and lo32 >> 31 and not hi32 >> 31:
+                    slo = lo32 - _B32
+                    if slo > s32_min:
+                        s32_min = slo
+                    if hi32 < s32_max:
+                        s32_max = hi32
                 continue
             lo32, hi32 = lo & _M32, hi & _M32
             if lo32 <= hi32:
@@ -249,6 +258,14 @@ def _sync(var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max) -
                 u32_min = lo32
             if hi32 < u32_max:
                 u32_max = hi32
+        elif u32_max < lo32:  # the s32 range crosses the sign: the u32 one meets only its non-negative part
+            s32_min = u32_min - _B32 if u32_min >> 31 else u32_min
+            if hi32 < u32_max:
+                u32_max = hi32
+        elif hi32 < u32_min:  # ... only its negative part
+            s32_max = u32_max - _B32 if u32_max >> 31 else u32_max
+            if lo32 > u32_min:
+                u32_min = lo32
         # signed <-> unsigned within 64 bits
         xs, ys = (umin ^ _SIGN64) - _SIGN64, (umax ^ _SIGN64) - _SIGN64
         if xs <= ys:
@@ -262,6 +279,14 @@ def _sync(var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max) -
                 umin = lo
             if hi < umax:
                 umax = hi
+        elif umax < lo:  # the s64 range crosses the sign: the u64 one meets only its non-negative part
+            smin = (umin ^ _SIGN64) - _SIGN64
+            if hi < umax:
+                umax = hi
+        elif hi < umin:  # ... only its negative part
+            smax = (umax ^ _SIGN64) - _SIGN64
+            if lo > umin:
+                umin = lo
         # 64-bit ranges from the 32-bit one (kernel __reg_deduce_mixed_bounds)
         if u32_min <= u32_max:
             xu = (umin & _HIGH32) | u32_min
@@ -629,20 +654,36 @@ def truncate(dst: Bounds, size: int) -> None:
 
 
 def sign_extend(dst: Bounds, from_bits: int, to_bits: int) -> None:
-    """Sign-extend the low `from_bits` to `to_bits` (movsx, ldsx); 32-bit results zero-extend."""
-    low_max = (1 << (from_bits - 1)) - 1
+    """Sign-extend the low `from_bits` to `to_bits` (movsx, ldsx) as the kernel does:
+    coerce_reg_to_size_sx for 64-bit results, coerce_subreg_to_size_sx then zext_32_to_64
+    for 32-bit ones.  A signed range whose bits above `from_bits` agree maps to the range
+    of its ends' extensions when those share a sign; any other becomes the full range of
+    the narrow type (the tnum is rebuilt from the range either way)."""
+    half = 1 << (from_bits - 1)
     if dst.is_const:
         value = _sext(dst.const_value, from_bits)
         dst.set_const_bounds(value if to_bits == 64 else value & U32)
         return
-    if dst.umax <= low_max:  # small non-negative values are unchanged
-        return
-    umax_all, _, _ = _limits(to_bits)
-    result = View(Tnum(0, umax_all), -(low_max + 1), low_max, 0, umax_all)
     if to_bits == 64:
-        dst.set_view64(result, None)
+        lo, hi, mask = dst.smin, dst.smax, U64
     else:
-        dst.set_view32_zext(result)
+        lo, hi, mask = dst.s32_min, dst.s32_max, U32
+    same_top = (lo & mask) >> from_bits == (hi & mask) >> from_bits
+    a, b = _sext(lo, from_bits), _sext(hi, from_bits)
+    lo, hi = min(a, b), max(a, b)
+    exact = same_top and (lo >= 0) == (hi >= 0)
+    if exact:
+        tnum = Tnum.range(lo & U64, hi & U64)
+        ulo, uhi = lo & mask, hi & mask
+    else:  # set_sext64/32_default_val
+        lo, hi, tnum = -half, half - 1, UNKNOWN
+        ulo, uhi = 0, mask
+    if to_bits == 64:
+        dst.var_off, dst.smin, dst.smax, dst.s32_min, dst.s32_max = tnum, lo, hi, lo, hi
+        dst.umin, dst.umax = ulo, uhi
+        dst.u32_min, dst.u32_max = (lo & U32, hi & U32) if exact else (0, U32)
+    else:
+        dst.set_view32_zext(View(tnum, lo, hi, ulo, uhi))
 
 
 def _sext(v: int, bits: int) -> int:

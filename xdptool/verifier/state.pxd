@@ -21,7 +21,7 @@ cdef class StackSlot:
 
 
 cdef class Frame:
-    cdef public object regs, stack, frameno, callsite, subprog, callback, owned
+    cdef public object regs, stack, frameno, callsite, subprog, callback, owned, callback_depth
 
     @cython.locals(new=Frame)
     cpdef Frame copy(self)

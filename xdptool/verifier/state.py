@@ -58,6 +58,7 @@ class RegType(enum.Enum):
     SOCKET_OR_NULL = ("sock_or_null", True, False, True)
     SOCK_COMMON = ("sock_common",)  # struct bpf_sock, common fields only (skc_lookup_tcp)
     SOCK_COMMON_OR_NULL = ("sock_common_or_null", True, False, True)
+    XDP_SOCK = ("xdp_sock",)  # struct bpf_xdp_sock: an xskmap lookup after the NULL check
     FUNC = ("func",)  # address of a subprogram (bpf_loop callbacks); `off` is its first slot
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
@@ -72,7 +73,8 @@ T_MEM_OR_NULL, T_FUNC = RegType.MEM_OR_NULL, RegType.FUNC
 T_RINGBUF_MEM, T_RINGBUF_MEM_OR_NULL = RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL
 T_SOCKET, T_SOCKET_OR_NULL = RegType.SOCKET, RegType.SOCKET_OR_NULL
 T_SOCK_COMMON, T_SOCK_COMMON_OR_NULL = RegType.SOCK_COMMON, RegType.SOCK_COMMON_OR_NULL
-SOCK_TYPES = frozenset({T_SOCKET, T_SOCK_COMMON})
+T_XDP_SOCK = RegType.XDP_SOCK
+SOCK_TYPES = frozenset({T_SOCKET, T_SOCK_COMMON, T_XDP_SOCK})
 
 POINTER_TYPES = frozenset(t for t in RegType if t.is_pointer)
 PKT_TYPES = frozenset(t for t in RegType if t.is_pkt)
@@ -264,7 +266,7 @@ class Frame:
     copied since the frame was last copied); every other slot is shared.
     """
 
-    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog", "callback", "owned")
+    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog", "callback", "owned", "callback_depth")
 
     def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0, callback: bool = False):
         self.regs = [NOT_INIT] * 11
@@ -274,6 +276,7 @@ class Frame:
         self.callsite = callsite
         self.subprog = subprog
         self.callback = callback  # a bpf_loop callback: its exit returns to the call insn
+        self.callback_depth = 0  # callbacks this frame's bpf_loop call has run so far (callback_depth)
         self.regs[10] = Reg.pointer(T_STACK, frameno=frameno)
 
     def copy(self) -> "Frame":
@@ -284,6 +287,7 @@ class Frame:
         new.owned = set()
         self.owned = set()
         new.frameno, new.callsite, new.subprog, new.callback = self.frameno, self.callsite, self.subprog, self.callback
+        new.callback_depth = self.callback_depth
         return new
 
     def slot(self, spi: int) -> StackSlot:
@@ -359,6 +363,6 @@ class State:
 
     def key(self) -> tuple:
         return tuple(
-            (f.callsite, tuple(r.key() for r in f.regs), tuple(sorted((s, v.key()) for s, v in f.stack.items())))
+            (f.callsite, f.callback_depth, tuple(r.key() for r in f.regs), tuple(sorted((s, v.key()) for s, v in f.stack.items())))
             for f in self.frames
         ) + (self.may_goto_depth, self.refs, self.lock)

@@ -107,6 +107,11 @@ def _args(btf, func) -> tuple[GlobalArg, ...]:
         if "ctx" in tags or (pointee is not None and pointee.kind is Kind.STRUCT and pointee.name == XDP_CTX_STRUCT):
             if tags - {"ctx"}:
                 raise Reject(f"arg#{i} has invalid combination of tags")
+            if "ctx" in tags and pointee is not None and pointee.kind is not Kind.VOID:  # btf_validate_prog_ctx_type
+                if not pointee.name:
+                    raise Reject(f"arg#{i} type doesn't have a name")
+                if pointee.kind is not Kind.STRUCT or pointee.name != XDP_CTX_STRUCT:
+                    raise Reject(f"arg#{i} should be `struct {XDP_CTX_STRUCT} *`")
             args.append(GlobalArg(ArgKind.CTX))
             continue
         if pointee is not None and pointee.kind is Kind.STRUCT and pointee.name == "bpf_dynptr":
