@@ -50,6 +50,7 @@ class Cfg:
     targets: dict[int, int] = field(default_factory=dict)  # pc -> where a goto or conditional jump goes
     backward: list[int] = field(default_factory=list)  # pcs with a successor at or before them (loops)
     helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
+    visit_errors: dict[int, str] = field(default_factory=dict)  # pc -> refusal when the walk reaches it
     _preds: dict[int, list[int]] | None = None
 
     @property
@@ -112,8 +113,9 @@ _MAY_GOTO = codes.MAY_GOTO
 _FIELD_AT = {"dst": DST, "src": SRC, "off": OFF, "imm": IMM}
 
 
-def check_insn_fields(row: tuple, insn: Instruction) -> None:
-    """Opcode and reserved fields of one instruction (`row` is its rows_of form)."""
+def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
+    """Opcode and reserved fields of one instruction (`row` is its rows_of form); returns the
+    refusal of an ALU immediate the kernel makes only when its walk reaches the instruction."""
     pc, code, _, src, _, imm = row
     if code == _MAY_GOTO:
         return  # its fields are checked where it runs (check_cond_jmp_op: "invalid may_goto imm")
@@ -131,14 +133,15 @@ def check_insn_fields(row: tuple, insn: Instruction) -> None:
     for index, allowed in restricted:
         if row[index] not in allowed:
             raise Reject(_reserved_message(insn), pc)
-    if code & 0x07 in _ALU_CLASSES and not code & _X:
+    if code & 0x07 in _ALU_CLASSES and not code & _X:  # refused only where the walk gets (check_alu_op)
         op = code & 0xF0
         if op in _DIVS and imm == 0:
-            raise Reject("div by zero", pc)
+            return "div by zero"
         if op in _SHIFTS:
             width = 64 if code & 0x07 == _ALU64 else 32
             if not 0 <= imm < width:
-                raise Reject(f"invalid shift {imm}", pc)
+                return f"invalid shift {imm}"
+    return None
 
 
 def _decode_flow(row: tuple) -> tuple[list[int], int | None]:
@@ -165,8 +168,11 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
     rows = rows_of(insns)
     by_pc = {insn.pc: insn for insn in insns}
     end = rows[-1][PC] + (2 if rows[-1][CODE] == _LD_IMM64 else 1)
+    visit_errors = {}
     for row, insn in zip(rows, insns):
-        check_insn_fields(row, insn)
+        error = check_insn_fields(row, insn)
+        if error is not None:
+            visit_errors[row[PC]] = error
     starts = {0}
     succ: dict[int, list[int]] = {}
     branches: dict[int, int] = {}  # decoded once: pc -> target
@@ -182,7 +188,7 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
         if target is not None:
             branches[pc] = target
     subprog_starts = sorted(starts)
-    cfg = Cfg(insns, by_pc, rows, subprog_starts, helper_args=dict(helper_args or {}))
+    cfg = Cfg(insns, by_pc, rows, subprog_starts, helper_args=dict(helper_args or {}), visit_errors=visit_errors)
     cfg.succ, cfg.targets = succ, branches
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
     sub, (first, stop) = 0, bounds[0]

@@ -148,10 +148,12 @@ class Checker:
         # pc -> (instruction, its handler, the slot after it, a prune point?), a list by slot
         steps: list = [None] * self.cfg.slots
         prune_points = self.cfg.prune_points
+        visit_errors = self.cfg.visit_errors
         for insn, row in zip(self.insns, self.cfg.rows):
             pc = row[PC]
-            steps[pc] = (insn, specialise(self, insn, self.general_handler(insn, by_class)),
-                         pc + (2 if row[CODE] == codes.LD_IMM64 else 1), pc in prune_points)
+            handler = (self._refusal(visit_errors[pc]) if pc in visit_errors
+                       else specialise(self, insn, self.general_handler(insn, by_class)))
+            steps[pc] = (insn, handler, pc + (2 if row[CODE] == codes.LD_IMM64 else 1), pc in prune_points)
         self._walk(steps, State([frame]), 0)
         self._check_global_funcs(steps)
         if rules is not None:
@@ -159,6 +161,13 @@ class Checker:
         self._check_stack_depth()
         if rules is not None:
             rules.check_translate(self)  # the device JIT, after verification
+
+    def _refusal(self, message: str):
+        """The handler of an instruction refused when reached (check_alu_op reads dst first)."""
+        def refuse(insn: Instruction) -> None:
+            self.read_reg(insn.dst)
+            raise Reject(message)
+        return refuse
 
     def _check_global_funcs(self, steps: list) -> None:
         """do_check_subprogs: each global function a verified path called, checked on its
