@@ -95,12 +95,20 @@ CLASSES = {
     "sockmap_lookup_leak": "unreleased reference (a sockmap lookup)", "sockmap_update_value": "wrong helper argument type",
     "xskmap_write": "write into an xdp_sock", "global_arg_ctx_wrong_type": "global function arg:ctx of another type",
     "loop_iter_limit_overflow": "bpf_loop iteration limit (map value out of bounds)",
+    # spin locks (process_spin_lock, the held-lock rules of do_check, check_map_access's special fields)
+    "spin_lock_call_held": "helper call holding a spin lock", "spin_lock_exit_held": "exit holding a spin lock",
+    "spin_lock_global_call_held": "global function call holding a spin lock",
+    "spin_unlock_without_lock": "unlock without a lock", "spin_unlock_different": "unlock of another lock",
+    "spin_lock_direct_store": "store into a bpf_spin_lock", "spin_lock_helper_reads_lock": "helper reading a bpf_spin_lock",
+    "spin_lock_wrong_offset": "spin lock at the wrong offset", "spin_lock_no_lock_field": "map value without a spin lock",
+    "spin_lock_var_offset": "spin lock at a variable offset", "spin_lock_on_stack": "spin lock not in a map value",
+    "timer_direct_read": "load from a bpf_timer", "spin_lock_map_without_btf": "spin lock in a map without BTF",
 }
 # Cases loaded with the object's BTF and func_info, as libbpf loads them (global functions are
 # only global to a kernel that sees their BTF linkage); the others load without BTF.
 WITH_BTF = {"global_arg_unchecked", "accept_global_args_checked", "global_arg_ctx_as_mem",
             "global_arg_nonnull_gets_null", "global_arg_void_ptr", "global_arg_uninit_ctx", "global_arg_ctx_wrong_type",
-            "accept_loop_iter_limit", "loop_iter_limit_overflow"}
+            "accept_loop_iter_limit", "loop_iter_limit_overflow", "spin_lock_global_call_held"}
 SLOW = {"too_many_insns", "loop_dead_counter", "may_goto_pkt_walk"}
 
 _INSN_LINE = re.compile(r"^(\d+: \(|; |from \d+ to \d+|\d+: R\d|\d+: safe|Live regs|\s+\d+: [.0-9]{10} )")
@@ -178,7 +186,7 @@ def ask_kernel(name: str) -> tuple[bool, str]:
     from xdptool.kernel.maps import KernelMaps
     from xdptool.kernel.verify import program_maps
 
-    with KernelMaps(program_maps(program)) as kmaps:
+    with KernelMaps(program_maps(program), program.object) as kmaps:
         try:
             with load_program(program, kmaps.fds(), log_level=1, log_size=1 << 26, use_btf=True) as loaded:
                 return True, loaded.log

@@ -40,6 +40,7 @@ class Arg(enum.Enum):
     CTX = "ctx"
     CALLBACK = "callback"  # a subprogram address (ld_imm64 of a function)
     SOCK_COMMON = "sock_common"  # ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket (not NULL)
+    SPIN_LOCK = "spin_lock"  # ARG_PTR_TO_SPIN_LOCK: the bpf_spin_lock in a map value
     RINGBUF_MEM = "ringbuf_mem"  # a ringbuf_reserve record (not NULL)
     UNSUPPORTED = "unsupported"  # callbacks, const strings, BTF objects, references
 
@@ -127,7 +128,7 @@ ktime_get_tai_ns user_ringbuf_drain cgrp_storage_get cgrp_storage_delete
 HELPER_ID = {name: i for i, name in enumerate(HELPER_NAMES)}
 
 A = Arg
-_REF = "reference-tracked objects (sockets, ringbuf records, kptrs, dynptrs, spin locks)"
+_REF = "reference-tracked BTF objects (kptrs, dynptrs, BTF-typed sockets)"
 _CALLBACK = "callback functions other than bpf_loop's"
 
 # The helpers an XDP program may call (xdp_func_proto + bpf_sk_base_func_proto +
@@ -183,6 +184,8 @@ _XDP_PROTOS = [
     ("ringbuf_reserve", (A.CONST_MAP_PTR, A.CONST_ALLOC_SIZE, A.ANYTHING), Ret.RINGBUF_MEM_OR_NULL),
     ("ringbuf_submit", (A.RINGBUF_MEM, A.ANYTHING), Ret.VOID),
     ("ringbuf_discard", (A.RINGBUF_MEM, A.ANYTHING), Ret.VOID),
+    ("spin_lock", (A.SPIN_LOCK,), Ret.VOID),  # the held lock is the state's (verifier checker.py)
+    ("spin_unlock", (A.SPIN_LOCK,), Ret.VOID),
 ]
 
 _GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_kernel_str", "perf_event_output",
@@ -198,7 +201,7 @@ _XDP_UNSUPPORTED = {
     "tcp_raw_check_syncookie_ipv4": "BTF-typed arguments", "tcp_raw_check_syncookie_ipv6": "BTF-typed arguments",
     "ringbuf_reserve_dynptr": _REF, "ringbuf_submit_dynptr": _REF, "ringbuf_discard_dynptr": _REF,
     "dynptr_from_mem": _REF, "dynptr_read": _REF, "dynptr_write": _REF, "dynptr_data": _REF,
-    "kptr_xchg": _REF, "spin_lock": _REF, "spin_unlock": _REF,
+    "kptr_xchg": _REF,
     "for_each_map_elem": _CALLBACK, "user_ringbuf_drain": _CALLBACK,
     "timer_init": _CALLBACK, "timer_set_callback": _CALLBACK, "timer_start": _CALLBACK, "timer_cancel": _CALLBACK,
     "snprintf": "constant-string arguments", "strncmp": "constant-string arguments",

@@ -16,8 +16,9 @@ from ..errors import XdpError
 from . import branches, codes, precision, pruning
 from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
+from .fields import record_of, spin_lock_of
 from .fastpath import decode_cond_jmp, specialise
-from ..platform.helpers import Arg, Helper, Ret, helper_name, map_func_compatible
+from ..platform.helpers import HELPER_ID, Arg, Helper, Ret, helper_name, map_func_compatible
 from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, XDP_KFUNCS
 from ..platform.maps import map_prog_can_read, map_prog_can_write
 from ..platform import sock as bpf_sock
@@ -68,6 +69,7 @@ EXPECTED = {
     Arg.CALLBACK: ("func", {T_FUNC}),
     Arg.SOCK_COMMON: ("sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_", {T_SOCK_COMMON, T_SOCKET, T_XDP_SOCK}),
     Arg.RINGBUF_MEM: ("ringbuf_mem", {T_RINGBUF_MEM}),
+    Arg.SPIN_LOCK: ("map_value, ptr_", {T_MAP_VALUE}),
 }
 # What an acquiring helper returns: the register type (not yet checked for NULL).
 RET_TYPES = {Ret.SOCKET_OR_NULL: T_SOCKET_OR_NULL, Ret.SOCK_COMMON_OR_NULL: T_SOCK_COMMON_OR_NULL,
@@ -100,6 +102,7 @@ class Checker:
         self.log_level = log_level
         self.collect_facts = collect_facts
         self.maps = dict(program.object.maps) if program.object is not None else {}
+        self.btf = program.object.btf if program.object is not None else None  # map values' special fields
         self.insns = program.insns
         self.cfg: Cfg | None = None
         self.lines: list[str] = []
@@ -646,6 +649,7 @@ class Checker:
                 raise Reject(f"R{value_regno} leaks addr into map")
             _check_map_access_type(base.map, total, size, write)
             self.check_region_access(regno, base, total, size, base.map.value_size)
+            self._check_special_fields(base, total, size, helper=False)
             if not write:
                 return self._map_read(base, total, size)
         elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
@@ -961,6 +965,8 @@ class Checker:
         if op == OP_JCOND:
             return self._may_goto(insn)
         if op == OP_CALL:
+            if self.state.lock is not None and (insn.src == 2 or (insn.src == 0 and insn.imm != _SPIN_UNLOCK)):
+                raise Reject("function calls are not allowed while holding a lock")  # do_check
             if insn.src == 1:
                 return self._local_call(insn)
             if insn.src == 2:  # a kfunc
@@ -991,6 +997,8 @@ class Checker:
             caller = state.cur
             caller.regs[0] = r0
             return callee.callsite + 1
+        if state.lock is not None:  # check_resource_leak: the lock first, then references
+            raise Reject("BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region")
         self._check_reference_leak("BPF_EXIT instruction in main prog")
         r0 = self.read_reg(0)  # check_return_code
         if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
@@ -1040,6 +1048,8 @@ class Checker:
     def _global_call(self, insn: Instruction, func: GlobalFunc) -> int:
         """check_func_call of a global function: the caller's registers must fit its prototype
         (btf_check_func_arg_match); it is checked on its own later, and returns a scalar."""
+        if self.state.lock is not None:
+            raise Reject("global function calls are not allowed while holding a lock,\nuse static function instead")
         try:
             if func.args is None:
                 raise Reject(func.error)
@@ -1131,8 +1141,9 @@ class Checker:
         if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (OP_JEQ, OP_JNE) and bits == 64:
             other = self.state.copy()
             null_state, ok_state = (other, self.state) if op == OP_JEQ else (self.state, other)
+            keep_id = self._may_point_to_spin_lock(dst)
             _mark_ptr_or_null(null_state, dst.id, is_null=True)
-            _mark_ptr_or_null(ok_state, dst.id, is_null=False)
+            _mark_ptr_or_null(ok_state, dst.id, is_null=False, keep_id=keep_id)
             self.push(other, target, fall - 1)
             return fall
         if dst.type.is_pointer or src.type.is_pointer:
@@ -1248,6 +1259,55 @@ class Checker:
         else:
             regs[0] = Reg.shared_unknown()
 
+    # -- spin locks (process_spin_lock; the held lock is State.lock: (map name, pointer id)) -----
+    def _record(self, mapdef):
+        return record_of(mapdef, self.btf)
+
+    def _may_point_to_spin_lock(self, reg: Reg) -> bool:
+        """reg_may_point_to_spin_lock: a map value of a map whose value holds one."""
+        return reg.map is not None and reg.type in (T_MAP_VALUE, T_MAP_VALUE_OR_NULL) and \
+            spin_lock_of(self._record(reg.map)) is not None
+
+    def _spin_lock(self, regno: int, reg: Reg, lock: bool) -> None:
+        if not reg.is_const:
+            raise Reject(f"R{regno} doesn't have constant offset. bpf_spin_lock has to be at the constant offset")
+        mapdef = reg.map
+        record = self._record(mapdef)
+        if record is None:
+            raise Reject(f"map '{mapdef.name}' has to have BTF in order to use bpf_spin_lock")
+        field = spin_lock_of(record)
+        if field is None:
+            raise Reject(f"map '{mapdef.name}' has no valid bpf_spin_lock")
+        off = reg.const_value + reg.off
+        if field.offset != off:
+            raise Reject(f"off {off} doesn't point to 'struct bpf_spin_lock' that is at {field.offset}")
+        state = self.state
+        if lock:
+            if state.lock is not None:
+                raise Reject("Locking two bpf_spin_locks are not allowed")
+            state.lock = (mapdef.name, reg.id)
+        else:
+            if state.lock is None:
+                raise Reject("bpf_spin_unlock without taking a lock")
+            if state.lock != (mapdef.name, reg.id):
+                raise Reject("bpf_spin_unlock of different lock")
+            state.lock = None
+
+    def _check_special_fields(self, reg: Reg, off: int, size: int, helper: bool) -> None:
+        """check_map_access: no access may touch a special field of the value (kptrs have
+        rules of their own, which xdptool does not model)."""
+        record = self._record(reg.map)
+        if not record:
+            return
+        lo, hi = reg.smin + off, reg.umax + off + size
+        for field in record:
+            if lo < field.offset + field.size and field.offset < hi:
+                if field.is_kptr:
+                    if helper:
+                        raise Reject(f"{field.name} cannot be accessed indirectly by helper")
+                    raise XdpError(f"verifier: accesses to {field.name} fields of map values are not implemented")
+                raise Reject(f"{field.name} cannot be accessed directly by load/store")
+
     # -- references (acquire_reference_state, release_reference, check_reference_leak) -----------
     def _acquire_reference(self, pc: int) -> int:
         ref = self.new_id()
@@ -1358,6 +1418,8 @@ class Checker:
         elif arg is Arg.CTX:
             if reg.off:
                 raise Reject(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed")
+        elif arg is Arg.SPIN_LOCK:
+            self._spin_lock(regno, reg, helper.name == "spin_lock")
         elif arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE):
             mapdef = meta["map"]
             if mapdef is None:
@@ -1398,6 +1460,7 @@ class Checker:
         elif t is T_MAP_VALUE:
             _check_map_access_type(reg.map, reg.off, size, write)
             self.check_region_access(regno, reg, reg.off, size, reg.map.value_size, zero_ok)
+            self._check_special_fields(reg, reg.off, size, helper=True)
         elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
             limit = reg.map.key_size if t is T_MAP_KEY else reg.mem_size
             self.check_region_access(regno, reg, reg.off, size, limit, zero_ok)
@@ -1463,31 +1526,34 @@ _PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
 _NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR, T_SOCKET, T_SOCK_COMMON, T_XDP_SOCK})
 
 
-def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool) -> None:
-    """mark_ptr_or_null_regs: on the NULL side a reference the pointer carried is no more."""
+def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool, keep_id: bool = False) -> None:
+    """mark_ptr_or_null_regs: on the NULL side a reference the pointer carried is no more;
+    `keep_id`: a map value that may hold a spin lock keeps its id (which lock it is)."""
     if is_null:
         state.refs = tuple(r for r in state.refs if r[0] != reg_id)
 
     def change(reg: Reg) -> Reg | None:
         if not (reg.type.maybe_null and reg.id == reg_id):
             return None
-        return Reg.shared_const(0) if is_null else _not_null(reg)
+        return Reg.shared_const(0) if is_null else _not_null(reg, keep_id)
 
     state.replace_regs(change, reg_id)
 
 
 _MAP_OF_MAPS = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
 _SOCK_MAPS = frozenset({MapType.SOCKMAP, MapType.SOCKHASH})
+_SPIN_UNLOCK = HELPER_ID["spin_unlock"]  # the one helper a held lock allows
 # mark_ptr_not_null_reg: what a lookup in these maps gives once not NULL
 _LOOKUP_GIVES = {MapType.XSKMAP: T_XDP_SOCK, MapType.SOCKMAP: T_SOCKET, MapType.SOCKHASH: T_SOCKET}
 
 
-def _not_null(reg: Reg) -> Reg:
+def _not_null(reg: Reg, keep_id: bool = False) -> Reg:
     """mark_ptr_not_null_reg: a lookup in a map of maps gives the inner map once not NULL,
     one in an xskmap an xdp_sock, one in a sockmap/sockhash a socket (a reference)."""
     new = reg.copy()
     new.type = NON_NULL_OF[reg.type]
-    new.id = 0
+    if not keep_id:
+        new.id = 0
     if new.type is T_MAP_VALUE:
         if new.map.type in _MAP_OF_MAPS:
             if new.map.inner is None:
