@@ -102,7 +102,13 @@ CLASSES = {
     "spin_lock_direct_store": "store into a bpf_spin_lock", "spin_lock_helper_reads_lock": "helper reading a bpf_spin_lock",
     "spin_lock_wrong_offset": "spin lock at the wrong offset", "spin_lock_no_lock_field": "map value without a spin lock",
     "spin_lock_var_offset": "spin lock at a variable offset", "spin_lock_on_stack": "spin lock not in a map value",
-    "timer_direct_read": "load from a bpf_timer", "spin_lock_map_without_btf": "spin lock in a map without BTF",
+    "timer_direct_read": "load from a bpf_timer",
+    # array lookups with a constant key (get_constant_map_key, Linux 6.14+): non-NULL when in range
+    "array_const_key_out_of_range": "unchecked map value (constant key out of range)",
+    "array_const_key_wide_spill": "unchecked map value (key spilled wider than the key)",
+    "hash_const_key": "unchecked map value (a hash lookup)", "array_variable_key": "unchecked map value (variable key)",
+    "array_const_key_pruned": "precise constant key (pruning)",
+    "inner_map_flag_const_key": "unchecked map value (BPF_F_INNER_MAP template)", "spin_lock_map_without_btf": "spin lock in a map without BTF",
 }
 # Cases loaded with the object's BTF and func_info, as libbpf loads them (global functions are
 # only global to a kernel that sees their BTF linkage); the others load without BTF.

@@ -61,6 +61,7 @@ PERCPU_MAP_TYPES = {MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCP
 # WRONLY_PROG only write).
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_WRONLY_PROG = 1 << 8
+BPF_F_INNER_MAP = 1 << 12  # an inner map template whose instances may have other max_entries
 
 
 def map_prog_can_write(mapdef) -> bool:

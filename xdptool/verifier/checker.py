@@ -20,7 +20,7 @@ from .fields import record_of, spin_lock_of
 from .fastpath import decode_cond_jmp, specialise
 from ..platform.helpers import HELPER_ID, Arg, Helper, Ret, helper_name, map_func_compatible
 from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, XDP_KFUNCS
-from ..platform.maps import map_prog_can_read, map_prog_can_write
+from ..platform.maps import BPF_F_INNER_MAP, map_prog_can_read, map_prog_can_write
 from ..platform import sock as bpf_sock
 from .log import align_comment, format_frame, kernel_insn_text, unum
 from .profiles import Profile
@@ -1221,7 +1221,7 @@ class Checker:
             raise XdpError(f"verifier: calls to {helper.full_name}#{func_id} are not implemented ({helper.unsupported})")
         if helper.gpl_only and not _gpl_compatible(self.program.license):
             raise Reject("cannot call GPL-restricted function from non-GPL compatible program")
-        meta = {"map": None, "mem": None, "ref": 0, "alloc": 0}
+        meta = {"map": None, "mem": None, "ref": 0, "alloc": 0, "const_key": None}
         for index, arg in enumerate(helper.args):
             self._check_arg(helper, index + 1, arg, meta)
         mapdef = meta["map"]
@@ -1244,10 +1244,16 @@ class Checker:
             self.scratched.add(r)
         self.scratched.add(0)
         if helper.ret is Ret.MAP_VALUE_OR_NULL:
+            const_key = meta["const_key"]
             if helper.name == "map_lookup_elem" and mapdef.type in _SOCK_MAPS:  # is_acquire_function
                 self.new_id()
                 ref = self._acquire_reference(insn.pc)
                 regs[0] = Reg.pointer(T_MAP_VALUE_OR_NULL, map=mapdef, id=ref, ref_obj_id=ref)
+            elif helper.name == "map_lookup_elem" and const_key is not None and 0 <= const_key < mapdef.max_entries:
+                # an array element that exists (Linux 6.14+: no NULL check needed); one that may
+                # hold a spin lock gets an id of its own
+                lock_id = self.new_id() if spin_lock_of(self._record(mapdef)) is not None else 0
+                regs[0] = Reg.pointer(T_MAP_VALUE, map=mapdef, id=lock_id)
             else:
                 regs[0] = Reg.pointer(T_MAP_VALUE_OR_NULL, map=mapdef, id=self.new_id())
         elif helper.acquires:
@@ -1307,6 +1313,37 @@ class Checker:
                         raise Reject(f"{field.name} cannot be accessed indirectly by helper")
                     raise XdpError(f"verifier: accesses to {field.name} fields of map values are not implemented")
                 raise Reject(f"{field.name} cannot be accessed directly by load/store")
+
+    def _const_map_key(self, reg: Reg, key_size: int) -> int | None:
+        """get_constant_map_key (Linux 6.18): the key a stack pointer points at, when the stack
+        says it: key_size zero bytes (STACK_ZERO), or a constant scalar spilled with exactly
+        key_size bytes (then its slot is precise: pruning must not let another key in)."""
+        if not self.profile.privileged or reg.type is not T_STACK or not reg.is_const:
+            return None
+        value = reg.const_value
+        slot = -(reg.off + (value - (1 << 64) if value >> 63 else value)) - 1
+        spi, off = divmod(slot, SLOT)
+        stack_slot = self.state.frames[reg.frameno].stack.get(spi)
+        if stack_slot is None:
+            return None
+        kinds = stack_slot.kinds
+        zeros = 0
+        while off - zeros >= 0 and kinds[off - zeros] == "0":
+            zeros += 1
+        if zeros >= key_size:
+            return 0
+        spilled = stack_slot.spilled
+        if not stack_slot.is_spill or spilled is None or spilled.type is not T_SCALAR:
+            return None
+        spill = 0
+        while off - spill >= 0 and kinds[off - spill] == "r":
+            spill += 1
+        if spill != key_size or not spilled.is_const:
+            return None
+        if reg.frameno == len(self.state.frames) - 1:
+            self.observed.call_slots_at(self.pc, 1 << spi)
+        key = spilled.const_value
+        return key - (1 << 64) if key >> 63 else key
 
     # -- references (acquire_reference_state, release_reference, check_reference_leak) -----------
     def _acquire_reference(self, pc: int) -> int:
@@ -1426,6 +1463,8 @@ class Checker:
                 raise Reject("invalid map_ptr to access map->key" if arg is Arg.MAP_KEY else "invalid map_ptr to access map->value")
             size = mapdef.key_size if arg is Arg.MAP_KEY else mapdef.value_size
             self.helper_mem_access(regno, reg, size, write=arg is Arg.UNINIT_MAP_VALUE, zero_ok=False)
+            if arg is Arg.MAP_KEY and mapdef.type in _ELIDE_NULL_TYPES and not mapdef.flags & BPF_F_INNER_MAP:
+                meta["const_key"] = self._const_map_key(reg, size)
         elif arg in (Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM):
             meta["mem"] = (regno, reg, arg is Arg.UNINIT_MEM)
         elif arg in FIXED_SIZE:
@@ -1542,6 +1581,7 @@ def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool, keep_id: bool = 
 
 _MAP_OF_MAPS = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
 _SOCK_MAPS = frozenset({MapType.SOCKMAP, MapType.SOCKHASH})
+_ELIDE_NULL_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})  # can_elide_value_nullness
 _SPIN_UNLOCK = HELPER_ID["spin_unlock"]  # the one helper a held lock allows
 # mark_ptr_not_null_reg: what a lookup in these maps gives once not NULL
 _LOOKUP_GIVES = {MapType.XSKMAP: T_XDP_SOCK, MapType.SOCKMAP: T_SOCKET, MapType.SOCKHASH: T_SOCKET}

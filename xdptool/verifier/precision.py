@@ -70,6 +70,7 @@ class Observed:
         self.stack_via_pointer: set[int] = set()
         self.value_branches: set[int] = set()
         self.stack_reads: dict[int, int] = {}
+        self.call_slots: dict[int, int] = {}  # helper calls whose decision read these slots' values
         self.news: list[int] = []
 
     def pointer_arith_at(self, pc: int) -> None:
@@ -85,6 +86,14 @@ class Observed:
     def value_branch_at(self, pc: int) -> None:
         if pc not in self.value_branches:
             self.value_branches.add(pc)
+            self.news.append(pc)
+
+    def call_slots_at(self, pc: int, slots: int) -> None:
+        """A helper call decided something from the values in these slots (a constant map key
+        that made a lookup non-NULL: get_constant_map_key marks it precise)."""
+        old = self.call_slots.get(pc, 0)
+        if slots & ~old:
+            self.call_slots[pc] = old | slots
             self.news.append(pc)
 
     def stack_read_at(self, pc: int, slots: int) -> None:
@@ -150,7 +159,7 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
             regs &= ~CALLER_SAVED
             if src == 1 or bpf_loop:  # subprograms and callbacks may read this frame's stack
                 slots = ALL_SLOTS
-            return regs | args, slots
+            return regs | args, slots | seen.call_slots.get(pc, 0)
         if op == _JA:
             return regs, slots
         # A conditional jump (kernel backtrack_insn and check_cond_jmp_op): a use of its

@@ -1,0 +1,35 @@
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* an inner map not marked BPF_F_INNER_MAP has its template's max_entries, so the
+ * element with key 0 exists (no NULL check) */
+struct inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+
+struct inner in0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct inner);
+} outer SEC(".maps") = { .values = { &in0 } };
+
+char _license[] SEC("license") = "GPL";
+
+SEC("xdp")
+int prog(struct xdp_md *ctx)
+{
+	__u32 key = 0;
+	void *inner = bpf_map_lookup_elem(&outer, &key);
+	__u64 *v;
+
+	if (!inner)
+		return XDP_PASS;
+	v = bpf_map_lookup_elem(inner, &key);
+	return *v & 1;
+}
