@@ -108,7 +108,8 @@ CLASSES = {
     "array_const_key_wide_spill": "unchecked map value (key spilled wider than the key)",
     "hash_const_key": "unchecked map value (a hash lookup)", "array_variable_key": "unchecked map value (variable key)",
     "array_const_key_pruned": "precise constant key (pruning)",
-    "inner_map_flag_const_key": "unchecked map value (BPF_F_INNER_MAP template)", "spin_lock_map_without_btf": "spin lock in a map without BTF",
+    "inner_map_flag_const_key": "unchecked map value (BPF_F_INNER_MAP template)",
+    "kfunc_sleepable": "sleepable kfunc", "kfunc_cpumask_not_for_xdp": "kfunc not for XDP", "spin_lock_map_without_btf": "spin lock in a map without BTF",
 }
 # Cases loaded with the object's BTF and func_info, as libbpf loads them (global functions are
 # only global to a kernel that sees their BTF linkage); the others load without BTF.

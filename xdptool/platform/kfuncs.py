@@ -158,12 +158,18 @@ XDP_KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
 NOT_FOR_XDP = frozenset({
     "bpf_dynptr_from_skb", "bpf_dynptr_from_skb_meta", "bpf_get_task_exe_file", "bpf_put_file",
     "bpf_sock_addr_set_sun_path", "bpf_sock_destroy", "bpf_sock_ops_enable_tx_tstamp",
+    "bpf_cpumask_create", "bpf_cpumask_release", "bpf_path_d_path",  # (the selftests, loaded as XDP on 6.18)
 })
+
+# KF_SLEEPABLE kfuncs of the sets XDP may use: an XDP program is never sleepable, so the kernel
+# refuses them where the walk reaches them ("program must be sleepable to call sleepable kfunc %s")
+SLEEPABLE_FOR_XDP = frozenset({"bpf_copy_from_user_str", "bpf_lookup_user_key"})
 
 # Kfuncs XDP may call (generic_kfunc_set and common_kfunc_set, checked on 6.18) whose
 # prototypes are not recorded above: what the verifier would need to check calls to them.
 OTHER_XDP_KFUNCS: dict[str, str] = {
     **dict.fromkeys(("bpf_task_acquire", "bpf_task_release", "bpf_task_from_pid", "bpf_cgroup_acquire",
-                     "bpf_cgroup_release", "bpf_send_signal_task", "bpf_get_kmem_cache"), _REF_NEEDS),
-    "bpf_copy_from_user_str": "sleepable kfuncs (refused: an XDP program is not sleepable)",
+                     "bpf_cgroup_release", "bpf_send_signal_task", "bpf_get_kmem_cache", "bpf_cgroup_from_id",
+                     "bpf_lookup_system_key", "bpf_key_put"), _REF_NEEDS),
+    **dict.fromkeys(("bpf_iter_bits_new", "bpf_iter_bits_next", "bpf_iter_bits_destroy"), _ITER_NEEDS),
 }

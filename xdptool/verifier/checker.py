@@ -19,7 +19,7 @@ from .facts import record
 from .fields import record_of, spin_lock_of
 from .fastpath import decode_cond_jmp, specialise
 from ..platform.helpers import HELPER_ID, Arg, Helper, Ret, helper_name, map_func_compatible
-from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, XDP_KFUNCS
+from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, SLEEPABLE_FOR_XDP, XDP_KFUNCS
 from ..platform.maps import BPF_F_INNER_MAP, map_prog_can_read, map_prog_can_write
 from ..platform import sock as bpf_sock
 from .log import align_comment, format_frame, kernel_insn_text, unum
@@ -1378,6 +1378,8 @@ class Checker:
         if kfunc is None:
             if name in NOT_FOR_XDP:
                 raise Reject(f"calling kernel function {name} is not allowed")
+            if name in SLEEPABLE_FOR_XDP:
+                raise Reject(f"program must be sleepable to call sleepable kfunc {name}")
             if name in OTHER_XDP_KFUNCS:
                 raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({OTHER_XDP_KFUNCS[name]})")
             raise XdpError(f"verifier: kfunc {name} is not in xdptool's table of Linux 6.18 kfuncs")
