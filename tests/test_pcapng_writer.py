@@ -15,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import PROGRAMS
-from test_pcap_builders import classic
 from xdptool.cli.main import cli
 
 ENTRY, EXIT = 0, 1
