@@ -38,7 +38,8 @@ def main() -> int:
         out = Path(tmp) / "selftests.json"
         done = subprocess.run([sys.executable, str(SCRIPT), "--budget", str(args.budget), "--json", str(out)],
                               capture_output=True, text=True)
-        summary = [line for line in done.stdout.splitlines() if not line.startswith(("DISAGREE", "FALSE", "    "))]
+        summary = [line for line in done.stdout.splitlines()
+                   if not line.startswith(("DISAGREE", "FALSE", "UNSUPPORTED", "TIMEOUT", "NOT BUILT", "agree ", "    "))]
         print("\n".join(summary[-8:]))
         if done.returncode or not out.exists():
             why = (done.stderr.strip().splitlines() or ["no output"])[-1]
