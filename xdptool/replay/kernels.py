@@ -301,48 +301,6 @@ done:
 
 ; dst[idx[i]] = src[i] for 1-, 4- and 8-byte elements; the 8-byte form adds `add` to
 ; every value but -1 (an unchanged packet's output offset, jit/batch.py UNCHANGED)
-define void @scatter8(ptr %dst, ptr %idx, ptr %src, i64 %n) {
-entry:
-  br label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
-  %more = icmp ult i64 %i, %n
-  br i1 %more, label %body, label %done
-body:
-  %xp = getelementptr i32, ptr %idx, i64 %i
-  %x = load i32, ptr %xp, align 4
-  %x64 = zext i32 %x to i64
-  %sp = getelementptr i8, ptr %src, i64 %i
-  %v = load i8, ptr %sp, align 1
-  %dp = getelementptr i8, ptr %dst, i64 %x64
-  store i8 %v, ptr %dp, align 1
-  %i1 = add i64 %i, 1
-  br label %loop
-done:
-  ret void
-}
-
-define void @scatter32(ptr %dst, ptr %idx, ptr %src, i64 %n) {
-entry:
-  br label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
-  %more = icmp ult i64 %i, %n
-  br i1 %more, label %body, label %done
-body:
-  %xp = getelementptr i32, ptr %idx, i64 %i
-  %x = load i32, ptr %xp, align 4
-  %x64 = zext i32 %x to i64
-  %sp = getelementptr i32, ptr %src, i64 %i
-  %v = load i32, ptr %sp, align 4
-  %dp = getelementptr i32, ptr %dst, i64 %x64
-  store i32 %v, ptr %dp, align 4
-  %i1 = add i64 %i, 1
-  br label %loop
-done:
-  ret void
-}
-
 define void @scatter64(ptr %dst, ptr %idx, ptr %src, i64 %n, i64 %add) {
 entry:
   br label %loop
@@ -367,6 +325,32 @@ done:
   ret void
 }
 """
+
+# dst[idx[i]] = src[i] for narrow elements: one loop text, instantiated per LLVM type
+_SCATTER = r"""
+define void @scatter{bits}(ptr %dst, ptr %idx, ptr %src, i64 %n) {{
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %xp = getelementptr i32, ptr %idx, i64 %i
+  %x = load i32, ptr %xp, align 4
+  %x64 = zext i32 %x to i64
+  %sp = getelementptr i{bits}, ptr %src, i64 %i
+  %v = load i{bits}, ptr %sp, align {align}
+  %dp = getelementptr i{bits}, ptr %dst, i64 %x64
+  store i{bits} %v, ptr %dp, align {align}
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret void
+}}
+"""
+_IR += "".join(_SCATTER.format(bits=bits, align=bits // 8) for bits in (8, 32))
+
 
 P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
 _SIGNATURES = {
