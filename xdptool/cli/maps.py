@@ -1,4 +1,11 @@
-"""`xdptool maps dump|set|reset`: the emulated NIC's maps, between replays."""
+"""`xdptool maps`: the emulated NIC's maps, between replays, reached as the host reaches a card's.
+
+Every read and write of the card's maps goes through the control-message channel
+(nfp/cmsg.py): the driver's request, the firmware's answer, the driver's errno, so
+`lookup`, `next`, `delete` and `set` fail where bpftool on a real card would, with
+the errno the nfp driver returns (a full hash map: E2BIG; an array element cannot
+be deleted: EINVAL).  `stats` shows the card's counters (ethtool -S names).
+"""
 
 from __future__ import annotations
 
@@ -59,7 +66,7 @@ def _store(state_dir: str, obj=None):
 
 @click.group("maps")
 def command():
-    """Dump, set or reset the maps of the emulated NIC (after `xdptool offload`)."""
+    """The emulated NIC's maps through its control messages: dump, lookup, next, set, delete, reset; its counters: stats."""
 
 
 @command.command("dump")
@@ -72,11 +79,10 @@ def dump(state_dir, names, as_json):
 
     obj = _loaded(state_dir)[0]
     store = _store(state_dir, obj)
-    state = store.dump()
     for name in names:
         store[name]  # unknown names: one-line error
-    if names:
-        state = {n: state[n] for n in names}
+    driver = _channel(store)
+    state = {n: _walk(driver, store[n]) for n in (names or store) if n in driver.tids}
     state = MapValues(obj).state(state)  # "formatted" beside the hex, as bpftool -j map dump
     if as_json:
         print_json(state)
@@ -98,27 +104,187 @@ def entry_line(entry: dict) -> str:
     return f"{render(formatted['key'])} -> {render(formatted['value'])}    ({raw})"
 
 
+UPDATE_FLAGS = {"any": 0, "noexist": 1, "exist": 2}  # uapi BPF_ANY, BPF_NOEXIST, BPF_EXIST
+
+
+def _flags(text: str) -> int:
+    if text.lower() in UPDATE_FLAGS:
+        return UPDATE_FLAGS[text.lower()]
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise XdpError(f"--flags: {text!r} is none of {', '.join(UPDATE_FLAGS)} nor a number") from None
+
+
+def _channel(store):
+    """The driver's end of the control-message channel to the card holding `store`'s maps."""
+    from ..nfp.cmsg import open_channel
+
+    return open_channel(store)
+
+
+def _on_card(driver, store, name: str):
+    """The map NAME, which must live on the card (perf event arrays stay on the host)."""
+    m = store[name]
+    if name not in driver.tids:
+        raise XdpError(f"map {name} is a {m.type.kernel_name}: it stays on the host (offload-neutral), "
+                       "not in the card's memory")
+    return m
+
+
+def _refused(driver, m, op: str, result) -> XdpError:
+    """The driver's errno as one line, with the driver's log and what the errno means here."""
+    import errno
+    import os
+
+    from ..nfp.cmsg import refusal_reason
+
+    code = -result.errno
+    logged = f"; nfp driver: {driver.log[-1]}" if driver.log else ""
+    return XdpError(f"map {m.name}: {op} refused by the card: {errno.errorcode.get(code, code)} ({os.strerror(code)})"
+                    f"{refusal_reason(m, op, result.errno)}{logged}")
+
+
+def _sized(m, key: bytes, value: bytes | None = None) -> None:
+    """The key and value must be the map's sizes (bpf(2) copies exactly that many bytes)."""
+    m.check_key(key)
+    if value is not None and len(value) != m.value_size:
+        raise XdpError(f"map {m.name}: value of {len(value)} bytes, value_size is {m.value_size}")
+
+
+def _walk(driver, m) -> list[dict]:
+    """Every entry as bpftool dumps a map: get_next_key from none, a lookup per key."""
+    entries, key = [], None
+    while True:
+        found = driver.get_next_key(m, key)
+        if found.errno:
+            if found.errno != -2:  # ENOENT: the end
+                raise _refused(driver, m, "get_next_key", found)
+            return entries
+        key = found.key
+        value = driver.lookup(m, key)
+        if value.errno:
+            raise _refused(driver, m, "lookup", value)
+        entries.append({"key": key.hex(), "value": value.value.hex()})
+
+
 @command.command("set")
 @STATE_OPTION
 @click.argument("name")
 @click.argument("key")
 @click.argument("value")
+@click.option("--flags", "flags_text", default="any", show_default=True, metavar="any|noexist|exist|N",
+              help="BPF_ANY, BPF_NOEXIST (only a new key) or BPF_EXIST (only an existing one).")
 @json_option()
-def set_entry(state_dir, name, key, value, as_json):
-    """Set NAME[KEY] = VALUE (hex bytes, as `dump` shows them)."""
+def set_entry(state_dir, name, key, value, flags_text, as_json):
+    """Set NAME[KEY] = VALUE (hex bytes, as `dump` shows them): a map update message to the card."""
     from ..nfp import state
 
     key_bytes, value_bytes = parse_hex(key, "KEY", " :"), parse_hex(value, "VALUE", " :")
+    flags = _flags(flags_text)
     with _card(state_dir) as obj:  # read, update and write back with no other writer in between
         store = _store(state_dir, obj)
-        err = store[name].update(key_bytes, value_bytes)
-        if err:
-            raise XdpError(f"map {name}: update refused (errno {-err})")
+        driver = _channel(store)
+        m = _on_card(driver, store, name)
+        _sized(m, key_bytes, value_bytes)
+        result = driver.update(m, key_bytes, value_bytes, flags)
+        if result.errno:
+            raise _refused(driver, m, "update", result)
         state.save_maps(state_dir, store.dump())
     if as_json:
         print_json({"map": name, "key": key_bytes.hex(), "value": value_bytes.hex(), "state": state_dir})
         return
     out.print(f"{name}[{key}] = {value}", markup=False)
+
+
+@command.command("lookup")
+@STATE_OPTION
+@click.argument("name")
+@click.argument("key")
+@json_option()
+def lookup(state_dir, name, key, as_json):
+    """Look NAME[KEY] up on the card (a map lookup message)."""
+    from ..elf.values import MapValues
+
+    obj = _loaded(state_dir)[0]
+    store = _store(state_dir, obj)
+    driver = _channel(store)
+    m = _on_card(driver, store, name)
+    key_bytes = parse_hex(key, "KEY", " :")
+    _sized(m, key_bytes)
+    result = driver.lookup(m, key_bytes)
+    if result.errno:
+        raise _refused(driver, m, "lookup", result)
+    entry = MapValues(obj).state({name: [{"key": key_bytes.hex(), "value": result.value.hex()}]})[name][0]
+    if as_json:
+        print_json({"map": name, **entry})
+        return
+    out.print(entry_line(entry), markup=False)
+
+
+@command.command("next")
+@STATE_OPTION
+@click.argument("name")
+@click.argument("key", required=False)
+@json_option()
+def next_key(state_dir, name, key, as_json):
+    """The key after KEY in NAME on the card (without KEY: the first), as bpf_map_get_next_key."""
+    obj = _loaded(state_dir)[0]
+    store = _store(state_dir, obj)
+    driver = _channel(store)
+    m = _on_card(driver, store, name)
+    key_bytes = None if key is None else parse_hex(key, "KEY", " :")
+    if key_bytes is not None:
+        _sized(m, key_bytes)
+    result = driver.get_next_key(m, key_bytes)
+    if result.errno:
+        raise _refused(driver, m, "get_next_key", result)
+    if as_json:
+        print_json({"map": name, "key": None if key_bytes is None else key_bytes.hex(), "next_key": result.key.hex()})
+        return
+    out.print(result.key.hex(), markup=False)
+
+
+@command.command("delete")
+@STATE_OPTION
+@click.argument("name")
+@click.argument("key")
+@json_option()
+def delete(state_dir, name, key, as_json):
+    """Delete NAME[KEY] on the card (a map delete message)."""
+    from ..nfp import state
+
+    key_bytes = parse_hex(key, "KEY", " :")
+    with _card(state_dir) as obj:
+        store = _store(state_dir, obj)
+        driver = _channel(store)
+        m = _on_card(driver, store, name)
+        _sized(m, key_bytes)
+        result = driver.delete(m, key_bytes)
+        if result.errno:
+            raise _refused(driver, m, "delete", result)
+        state.save_maps(state_dir, store.dump())
+    if as_json:
+        print_json({"map": name, "deleted": key_bytes.hex(), "state": state_dir})
+        return
+    out.print(f"deleted {name}[{key}]", markup=False)
+
+
+@command.command("stats")
+@STATE_OPTION
+@json_option()
+def stats(state_dir, as_json):
+    """The card's counters since the offload, as `ethtool -S` names them (every replay on the card adds to them)."""
+    from ..nfp import state
+
+    _loaded(state_dir)
+    counters = state.load_stats(state_dir)
+    if as_json:
+        print_json(counters)
+        return
+    out.print("NIC statistics:", markup=False)
+    for name, value in counters.items():
+        out.print(f"     {name}: {value}", markup=False)
 
 
 @command.command("reset")

@@ -43,12 +43,17 @@ PLAIN_PROGRESS_MIN_BYTES = 16 << 20  # without a terminal, only long replays (~2
 @click.option("--card", "card_name", metavar="CARD", help="nfp-emu: the card the rate estimate is for (agilio-cx-2x10, the default; agilio-cx-2x25; agilio-cx-1x40).")
 @click.option("--force", is_flag=True, help="Let --out-dir/--pcapng/--maps-out replace files of another kind, or links (never an input).")
 @click.option("--queues", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
-              help="Spread packets over N receive queues by RSS (Toeplitz), one worker process and CPU each.")
+              help="Spread packets over N receive queues by RSS (Toeplitz), one worker process and CPU each; on "
+                   "nfp-emu the card's N host queues (its firmware's CRC-32 RSS after the program, XDP_PASS only).")
+@click.option("--per-queue", is_flag=True, help="nfp-emu, with --out-dir: also write rxq_N.pcap, what each host queue received.")
+@click.option("--events", "events_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="nfp-emu: write the perf events the host reader gets (bpf_perf_event_output), one JSON line each.")
 @click.option("--sum-shared-maps", is_flag=True,
               help="With --queues: accept a program that changes shared (non-per-CPU) maps; the queues' changes are added up.")
 @build_options
 def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
-            ifindex, rx_queue, compare_target, state_dir, force, run_runts, pcapng_out, includes, defines, cflags, queues, sum_shared_maps):  # fmt: skip
+            ifindex, rx_queue, compare_target, state_dir, force, run_runts, pcapng_out, includes, defines, cflags, queues, sum_shared_maps,
+            per_queue, events_path):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program of OBJ (.o, or .c built first), or
     without OBJ through the program offloaded to the emulated NIC; map state carries
     across packets.  As `bpftool prog run PROG data_in FILE`: the program, then the data."""
@@ -75,13 +80,18 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         chosen = program_target(obj_path, selector, target or "jit", maps_in, build_args(includes, defines, cflags))
     if target and obj_path is None:
         chosen = chosen.with_engine(target)
+    from ..replay.card import check_card_options, is_card
+
+    card_queues = check_card_options(chosen, queues, per_queue, out_dir, events_path, compare_target, sum_shared_maps)
+    if card_queues:
+        queues = 1  # the card's host queues are its datapath's, in this process
     inputs = replay_inputs(capture_path, chosen, obj_path, maps_in, state_dir)
     if maps_out:
         from ..files import check_output
         from ..replay.outputs import VERDICT_FILES
 
         produced = [os.path.join(out_dir, name) for name in VERDICT_FILES.values()] if out_dir else []
-        produced.append(pcapng_out)
+        produced.extend([pcapng_out, events_path])
         # --maps-out may name the --maps-in file (state carried from replay to replay): it is
         # read whole before the replay and replaced atomically after it
         check_output(maps_out, "json", [p for p in inputs if p != maps_in], force, produced)
@@ -131,6 +141,12 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         else:
             engine, store = chosen.make()
             try:
+                if is_card(chosen):  # after the program: verdicts, host queues, counters, perf events
+                    from ..replay.card import CardSink
+
+                    sinks.append(CardSink(store, stream, card_queues or 1, out_dir if per_queue else None, events_path,
+                                          sys.stdout if as_jsonl else None, inputs, force, [maps_out, pcapng_out],
+                                          state_dir if obj_path is None else None))
                 with progress_reporter(stream.size, quiet=as_jsonl) as progress:
                     outcome = replay(
                         stream, engine, store, program_name=chosen.program.name, target=chosen.name,
@@ -338,6 +354,10 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
         else:
             warn(f"{short['count']} frames under {ETH_HLEN} bytes run (records {listed}, --run-runts): {RUNT_REASON}, "
                  "so their results and map changes are not what a kernel would show")
+    from ..replay.card import card_lines
+
+    for line in card_lines(summary.get("card")):
+        out.print(line, markup=False)
     for path, count in summary.get("outputs", {}).items():
         out.print(f"wrote {count} packets to {path}", markup=False)
     show_card_estimate(summary.get("estimate"))

@@ -177,7 +177,8 @@ def card_perf_event_output(machine) -> int:
         return -22
     record = machine.fw_bytes(pointer, size) + machine.xdp.packet[:ctx_len]
     machine.events.append({"type": "perf", "map": m.name,
-                           "cpu": machine.config.cpu if index == BPF_F_CURRENT_CPU else index, "data": record.hex()})
+                           "cpu": machine.config.cpu if index == BPF_F_CURRENT_CPU else index, "data": record.hex(),
+                           "size": size, "ctx_len": ctx_len})  # the two parts the event message carries apart
     return 0
 
 

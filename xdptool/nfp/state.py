@@ -6,6 +6,8 @@ Layout (default `.xdptool/` in the working directory):
                        contexts, figures, the image as 64-bit words (hex)
     nfp/listing.s      the image as assembly
     nfp/maps.json      map contents, as MapStore.dump() writes them
+    nfp/stats.json     the card's counters since the offload, by the driver's ethtool -S
+                       names (datapath.py; every replay on the card adds its own)
     nfp/lock           the card's lock (see below)
 
 Like a real card, the maps persist: `xdptool replay CAPTURE` (no --prog) runs
@@ -42,6 +44,7 @@ from ..files import FileLock, atomic_write
 STATE_DIR = ".xdptool"
 SUBDIR = "nfp"
 OFFLOAD_FILE, LISTING_FILE, MAPS_FILE, LOCK_FILE = "offload.json", "listing.s", "maps.json", "lock"
+STATS_FILE = "stats.json"
 
 
 def _dir(state_dir: str | Path) -> Path:
@@ -101,7 +104,7 @@ def locked(state_dir: str | Path) -> CardLock:
 
 def state_files(state_dir: str | Path) -> list[Path]:
     """The files an offload writes (for the output guard of commands that read or write beside them)."""
-    return [_dir(state_dir) / name for name in (OFFLOAD_FILE, LISTING_FILE, MAPS_FILE)]
+    return [_dir(state_dir) / name for name in (OFFLOAD_FILE, LISTING_FILE, MAPS_FILE, STATS_FILE)]
 
 
 def save_offload(state_dir: str | Path, object_path: str, report, listing: str, maps_state: dict) -> None:
@@ -118,6 +121,7 @@ def save_offload(state_dir: str | Path, object_path: str, report, listing: str, 
     }
     with locked(state_dir):
         save_maps(state_dir, maps_state)
+        save_stats(state_dir, {})  # a new program: the counters start again
         atomic_write(_dir(state_dir) / LISTING_FILE, listing)
         _write_json(_dir(state_dir) / OFFLOAD_FILE, document)  # last: the offload's commit point
 
@@ -125,6 +129,22 @@ def save_offload(state_dir: str | Path, object_path: str, report, listing: str, 
 def save_maps(state_dir: str | Path, maps_state: dict) -> None:
     """Replace the card's maps (atomically; the caller holds `locked` for a read-modify-write)."""
     _write_json(maps_path(state_dir), maps_state)
+
+
+def save_stats(state_dir: str | Path, stats: dict[str, int]) -> None:
+    """Replace the card's counters (the caller holds `locked`)."""
+    _write_json(_dir(state_dir) / STATS_FILE, stats)
+
+
+def load_stats(state_dir: str | Path) -> dict[str, int]:
+    """The card's counters since the offload ({} for a card offloaded before they were kept)."""
+    path = _dir(state_dir) / STATS_FILE
+    document = _read_json(path, REOFFLOAD)
+    if document is None:
+        return {}
+    if not isinstance(document, dict) or not all(isinstance(v, int) for v in document.values()):
+        raise _damaged(path, 'expected {"COUNTER": integer}', REOFFLOAD)
+    return document
 
 
 def maps_path(state_dir: str | Path) -> Path:

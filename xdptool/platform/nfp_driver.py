@@ -110,7 +110,8 @@ class Rule:
     text: str  # the driver's message as a str.format template
     where: str  # driver file and function
     phase: str  # verifier ([nfp] lines in the verifier log), finalize, map (dmesg at map creation),
-    # jit (dmesg at translation), xdptool (ours: the driver would accept and miscompile)
+    # jit (dmesg at translation), xdptool (ours: the driver would accept and miscompile); for
+    # MAP_OP_RULES the errno the operation returns
 
 
 _V, _F, _M, _J, _X = "verifier", "finalize", "map", "jit", "xdptool"
@@ -300,3 +301,93 @@ def stack_usage(frames: dict[int, int], calls: dict[int, Iterable[int]], sub: in
     """nfp_bpf_get_stack_usage: the deepest call chain from `sub`, each frame rounded up to 64 bytes."""
     here = -(-frames.get(sub, 0) // STACK_FRAME_ALIGN) * STACK_FRAME_ALIGN
     return here + max((stack_usage(frames, calls, callee) for callee in calls.get(sub, ())), default=0)
+
+
+# -- the control-message channel: bpf/fw.h, ccm.h, bpf/cmsg.c, bpf/offload.c ----------------------------
+# The host reaches the card's maps only through control messages on the control vNIC: one request,
+# one reply matched by its tag (ccm.c nfp_ccm_communicate).  nfp/cmsg.py lays them out.
+class CcmType:
+    """enum nfp_ccm_type (ccm.h; enum nfp_bpf_cmsg_type CMSG_TYPE_* in the older fw.h)."""
+
+    MAP_ALLOC, MAP_FREE, MAP_LOOKUP, MAP_UPDATE, MAP_DELETE, MAP_GETNEXT, MAP_GETFIRST, BPF_EVENT = range(1, 9)
+
+
+CCM_TYPE_NAMES = {v: k for k, v in vars(CcmType).items() if k.isupper()}
+CCM_ABI_VERSION = 1  # NFP_CCM_ABI_VERSION: every header's `ver`; nfp_bpf_event_output drops other versions
+CCM_REPLY_BIT = 7  # NFP_CCM_TYPE_REPLY_BIT: a reply's type is BIT(7) | the request's
+
+
+def ccm_reply_type(request_type: int) -> int:
+    return 1 << CCM_REPLY_BIT | request_type
+
+
+class CmsgRc:
+    """enum nfp_bpf_cmsg_status (fw.h): the firmware's reply codes (nic-firmware cmsg_map_types.h agrees)."""
+
+    SUCCESS, ERR_MAP_FD, ERR_MAP_NOENT, ERR_MAP_ERR, ERR_MAP_PARSE, ERR_MAP_EXIST, ERR_MAP_NOMEM, ERR_MAP_E2BIG = range(8)
+
+
+EBADFD, ENOENT, EINVAL, EIO, EEXIST, ENOMEM, E2BIG, ETIMEDOUT = 77, 2, 22, 5, 17, 12, 7, 110
+# cmsg.c nfp_bpf_ctrl_rc_to_errno: reply code -> the errno the driver returns (a code past the table: -EIO,
+# "FW responded with invalid status: %u")
+RC_ERRNO = {CmsgRc.SUCCESS: 0, CmsgRc.ERR_MAP_FD: -EBADFD, CmsgRc.ERR_MAP_NOENT: -ENOENT, CmsgRc.ERR_MAP_ERR: -EINVAL,
+            CmsgRc.ERR_MAP_PARSE: -EIO, CmsgRc.ERR_MAP_EXIST: -EEXIST, CmsgRc.ERR_MAP_NOMEM: -ENOMEM,
+            CmsgRc.ERR_MAP_E2BIG: -E2BIG}
+# main.c nfp_bpf_init: a firmware without an ABI-version TLV is ABI 2 (nfp_bpf_init_capabilities), and below
+# ABI 3 every key and value travels in a fixed slot of CMSG_MAP_KEY_LW / CMSG_MAP_VALUE_LW words (fw.h);
+# nic-firmware's ebpf.uc advertises no ABI TLV and its cmsg_map.uc steps 64 bytes per key and per value.
+BPF_ABI_VERSION = 2
+CMSG_KEY_SLOT = CMSG_VALUE_SLOT = 16 * 4
+CMSG_ENTRIES_PER_OP = 1  # no NFP_BPF_CAP_TYPE_CMSG_MULTI_ENT: cmsg_cache_cnt = 1 (main.c nfp_bpf_ndo_init)
+BPF_ANY, BPF_NOEXIST, BPF_EXIST = 0, 1, 2  # uapi: map update flags
+
+# Driver-side rules of the map operations, before or instead of a message, with the errno each returns.
+MAP_OP_RULES: dict[str, Rule] = {r.key: r for r in (
+    Rule("update_flags", "update flags {flags:#x} > BPF_EXIST", "kernel/bpf/offload.c bpf_map_offload_update_elem", "EINVAL"),
+    Rule("flags_64", "FW messages have no space for more than 32 bits of flags", "cmsg.c nfp_bpf_ctrl_entry_op",
+         "EOPNOTSUPP"),
+    Rule("array_delete", "array elements cannot be deleted", "offload.c nfp_bpf_map_delete_elem", "EINVAL"),
+    Rule("reply_type", "cmsg drop - wrong type {got:#04x} != {want:#04x}!", "ccm.c nfp_ccm_communicate", "EIO"),
+    Rule("reply_short", "cmsg drop - type {type:#04x} too short {len}!", "cmsg.c nfp_bpf_ctrl_entry_op", "EIO"),
+    Rule("reply_size", "cmsg drop - type {type:#04x} too short {len} for {entries} entries!", "cmsg.c nfp_bpf_ctrl_entry_op",
+         "EIO"),
+    Rule("reply_rc", "FW responded with invalid status: {rc}", "cmsg.c nfp_bpf_ctrl_rc_to_errno", "EIO"),
+    Rule("reply_tag", "cmsg drop - no one is waiting for tag {tag}!", "ccm.c nfp_ccm_rx", "ETIMEDOUT"),
+    Rule("event_short", "perf event: message of {len} bytes, shorter than its header or payload",
+         "offload.c nfp_bpf_event_output", "EINVAL"),
+    Rule("event_version", "perf event: ABI version {ver}", "offload.c nfp_bpf_event_output", "EINVAL"),
+    Rule("event_map", "perf event: map id {id} ({id:#x}) not recognized, dropping event", "offload.c nfp_bpf_event_output",
+         "EINVAL"),
+)}
+
+
+# -- the datapath around the program (CoreNIC: firmware/apps/nic/) ----------------------------------------------
+# Action order for a packet from the wire with a BPF program loaded (app_config_tables.c, the list at its top):
+# RX_WIRE -> CHECKSUM -> BPF -> RSS -> TX_HOST.  So only packets the program passes reach RSS and a host queue,
+# hashed as the program left them; XDP_DROP ends on the card, XDP_TX leaves by the ingress port.
+DATAPATH_ORDER = ("rx_wire", "checksum", "bpf", "rss", "tx_host")
+# jit.c nfp_outro_xdp: the verdict picks the firmware's action and one of four app counters, which the
+# driver's ethtool -S names (nfp_net_ethtool.c nfp_net_et_stats: APP0 = bpf_pass_*, APP1-3 = bpf_app1-3_*);
+# a return code above XDP_TX (XDP_REDIRECT included) aborts: "unknown 0x82 -> drop, count as stat3".
+VERDICT_STATS = {"XDP_PASS": "bpf_pass", "XDP_DROP": "bpf_app1", "XDP_TX": "bpf_app2", "XDP_ABORTED": "bpf_app3"}
+CARD_VERDICTS = ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX")  # return codes 0..3; anything else aborts
+# nfp_vnic_get_hw_stats_strings: per host queue; nfp_mac_et_stats: per physical port
+QUEUE_STATS = ("rxq_{q}_pkts", "rxq_{q}_bytes")
+PORT_STATS = ("rx_frames_received_ok", "rx_octets", "tx_frames_transmitted_ok", "tx_octets", "rx_undersize_pkts")
+# RSS (actions.uc __actions_rss; nfd_user_cfg.h NFD_RSS_HASH_FUNC = NFP_NET_CFG_RSS_CRC32, which
+# nfp_net_rss_init selects as the first function NFP_NET_CFG_RSS_CAP offers): CRC-32 from a 32-bit key
+# word, the first word of the driver's 40-byte key (cfg_act_append_rss: instr_rss.key = rss_key[0]; the
+# driver writes each word as get_unaligned_le32 of the key's bytes, nfp_net_rss_write_key), over L3
+# addresses always and L4 ports for TCP and UDP over IPv4 and IPv6 (nfp_net_rss_init enables all four);
+# queue = the 128-entry table (ethtool_rxfh_indir_default) at hash & 127.
+RSS_HASH = "crc32"
+RSS_KEY_BYTES = 40  # NFP_NET_CFG_RSS_KEY_SZ
+
+
+def rss_key_word(key: bytes) -> int:
+    return int.from_bytes(key[:4], "little")
+
+
+# Queue selection (actions.uc __actions_rss, rss.rst): a program that wrote rx_queue_index sets
+# PV_QUEUE_SELECTED and RSS is skipped, unless the queue exceeds the vNIC's rings (max_queue, from the
+# enabled-rings mask), when "normal RSS processing is performed".

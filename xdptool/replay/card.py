@@ -1,0 +1,204 @@
+"""A replay on the emulated card: the card's datapath after the program, as a sink of the replay driver.
+
+Each chunk's results go through nfp/datapath.py (verdict counters by the driver's ethtool
+names, XDP_TX out the ingress port, XDP_PASS to a host queue by the program's selection
+or the firmware's RSS) and each perf event through the firmware's control message to the
+driver's decoder (nfp/cmsg.py).  On request it writes what each host queue received
+(`rxq_N.pcap` beside `--out-dir`'s per-verdict files, which stay as they are: pass.pcap
+is everything the host received) and the events as JSON lines.  The summary gets
+`card`; a replay on the card's state directory adds its counters to the card's
+(`xdptool maps stats`).
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import compress
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import XdpError
+from ..files import AtomicFile, check_output
+from ..nfp.cmsg import Event, open_channel
+from ..nfp.datapath import CONTROL_CPU, MASKS, Datapath, small_values
+from ..platform.nfp_driver import BPF_F_CURRENT_CPU, VERDICT_STATS
+from .pcap import PcapWriter
+
+PASS_CODE = 2
+CONTROL_QUEUE = "control vNIC"  # perf events arrive as control messages, not on a data queue
+
+
+def queue_file(queue: int) -> str:
+    return f"rxq_{queue}.pcap"
+
+
+class CardSink:
+    """The card's datapath over a replay's chunks; summary["card"] at close."""
+
+    def __init__(self, store, stream, rings: int = 1, per_queue_dir: str | None = None, events_path: str | None = None,
+                 jsonl: TextIO | None = None, inputs=(), force: bool = False, outputs=(), state_dir: str | None = None):
+        self.datapath = Datapath(rings)
+        self.driver = open_channel(store)
+        self.map_ids = {name: i for i, name in enumerate(store)}
+        self.stream, self.jsonl, self.state_dir = stream, jsonl, state_dir
+        self.staged: dict[str, AtomicFile] = {}
+        self.queue_paths: list[Path] = []
+        self.events_path = events_path
+        self.writers: dict[int, PcapWriter] = {}
+        self.events_file = None
+        try:
+            if per_queue_dir is not None:
+                directory = Path(per_queue_dir)
+                paths = [directory / queue_file(q) for q in range(rings)]
+                for path in paths:
+                    check_output(path, "pcap", [stream.path, *inputs], force, [*outputs, events_path])
+                directory.mkdir(parents=True, exist_ok=True)
+                options = {"linktype": stream.linktype if stream.linktype >= 0 else 1, "nanosecond": stream.nanosecond}
+                self.queue_paths = paths
+                for q, path in enumerate(paths):
+                    self.staged[str(path)] = AtomicFile(path)
+                    self.writers[q] = PcapWriter(self.staged[str(path)].file, **options)
+            if events_path is not None:
+                check_output(events_path, "json", [stream.path, *inputs], force, outputs)
+                self.staged[events_path] = AtomicFile(events_path, "w")
+                self.events_file = self.staged[events_path].file
+        except OSError as exc:
+            self.discard()
+            raise XdpError(f"{per_queue_dir or events_path}: cannot write: {exc.strerror}") from None
+        except BaseException:
+            self.discard()
+            raise
+        self.event_counts: dict[str, int] = {}
+
+    # -- per chunk ----------------------------------------------------------------------------------------
+    def add(self, chunk) -> None:
+        retvals, faults = chunk.retvals, chunk.faults
+        piece = chunk.capture
+        self.datapath.received(len(chunk), piece.bytes_captured() if piece is not None else sum(chunk.out_lengths))
+        self.datapath.count_retvals(retvals, chunk.out_lengths, faults)
+        for i in self._passed(chunk):
+            data = chunk.output(i)
+            queue, how = self.datapath.queue_of(data, chunk.queues.get(i))
+            self.datapath.deliver(queue, how, len(data))
+            writer = self.writers.get(queue)
+            if writer is not None:
+                at = i if piece is not None else chunk.index(i)
+                capture = piece if piece is not None else self.stream
+                orig = len(data) + max(0, capture.orig_lengths[at] - capture.lengths[at])
+                writer.write(data, capture.timestamps[at], orig)
+        events = getattr(chunk.packed, "events", None) or {}
+        lines = [self._event(chunk.index(i), event) for i in sorted(events) for event in events[i]
+                 if event.get("type") == "perf"]
+        lines = [line for line in lines if line is not None]
+        if lines and self.events_file is not None:
+            self.events_file.write("".join(json.dumps(line) + "\n" for line in lines))
+        if lines and self.jsonl is not None:
+            self.jsonl.write("".join(json.dumps({"perf_event": line}) + "\n" for line in lines))
+
+    def _passed(self, chunk):
+        """Indices of the chunk's XDP_PASS packets (those that reach RSS and a host queue)."""
+        low = small_values(chunk.retvals)
+        if low is None or chunk.faults:
+            return [i for i, r in enumerate(chunk.retvals) if r == PASS_CODE and i not in chunk.faults]
+        mask = low.translate(MASKS[PASS_CODE])
+        if self.datapath.rings == 1 and not self.writers and not chunk.queues:  # queue 0 for all: count at once
+            packets = mask.count(1)
+            if packets:
+                row = self.datapath.queues[0]
+                row["pkts"] += packets
+                row["bytes"] += sum(compress(chunk.out_lengths, mask))
+                row["rss"] += packets
+            return []
+        return list(compress(range(len(low)), mask))
+
+    def _event(self, index: int, event: dict) -> dict | None:
+        """The event as the firmware sends it and the driver decodes it; None if the driver drops it."""
+        data = bytes.fromhex(event["data"])
+        size = event.get("size", len(data))
+        message = Event(BPF_F_CURRENT_CPU, self.map_ids.get(event["map"], 0xFFFFFFFF), data[:size], data[size:])
+        decoded = self.driver.event_output(message.encode())
+        self.datapath.event(decoded)
+        if decoded is None:
+            return None
+        cpu = CONTROL_CPU if decoded["cpu_id"] == BPF_F_CURRENT_CPU else decoded["cpu_id"]
+        return {"index": index, "map": decoded["map"], "cpu": cpu, "queue": CONTROL_QUEUE, "size": decoded["size"],
+                "pkt_size": decoded["pkt_size"], "bytes": decoded["data"]}
+
+    # -- end ------------------------------------------------------------------------------------------------
+    def close(self, summary: dict[str, Any], maps: dict) -> None:
+        self.datapath.ports[self.datapath.port]["rx_undersize_pkts"] += summary["short_packets"].get("not_run", 0)
+        report = self.datapath.report()
+        if self.driver.log:
+            report["driver_log"] = list(self.driver.log)
+        if self.events_path is not None:
+            report["perf_events"]["file"] = self.events_path
+        summary["card"] = report
+        for writer in self.writers.values():
+            writer.close()
+        for staged in self.staged.values():
+            staged.commit()
+        if self.state_dir is not None:
+            from ..nfp import state
+            from ..nfp.datapath import merge_stats
+
+            state.save_stats(self.state_dir, merge_stats(state.load_stats(self.state_dir), report))
+
+    def discard(self) -> None:
+        for staged in self.staged.values():
+            staged.discard()
+
+    def staged_path(self, queue: int) -> Path:
+        return self.queue_paths[queue]
+
+    @property
+    def files(self) -> dict[str, int]:
+        """Output pcap path -> packets written (the events file is named in summary["card"])."""
+        return {str(self.staged_path(q)): writer.count for q, writer in self.writers.items()}
+
+
+def card_lines(card: dict | None) -> list[str]:
+    """The card's datapath in text, after replay's summary."""
+    if not card:
+        return []
+    rss = card["rss"]
+    lines = [f"card datapath: port 0, {rss['rings']} host queue{'s' * (rss['rings'] > 1)}, RSS {rss['hash']} "
+             f"(key word {rss['key_word']})"]
+    for verdict, row in card["verdicts"].items():
+        lines.append(f"  {verdict:<12} {row['packets']:>8} packets {row['bytes']:>10} bytes   "
+                     f"(ethtool {VERDICT_STATS[verdict]}_pkts)")
+    for port, counters in card["ports"].items():
+        lines.append(f"  port {port}: in {counters['rx_frames_received_ok']} frames ({counters['rx_octets']} octets), "
+                     f"out {counters['tx_frames_transmitted_ok']} frames ({counters['tx_octets']} octets, XDP_TX)"
+                     + (f", {counters['rx_undersize_pkts']} runts" if counters["rx_undersize_pkts"] else ""))
+    for queue, row in card["queues"].items():
+        how = ", ".join(f"{row[k]} {label}" for k, label in (("rss", "by RSS"), ("program", "selected by the program"),
+                                                              ("selected_beyond", "selected past the rings, RSS"))
+                        if row[k])
+        lines.append(f"  host queue {queue}: {row['pkts']} packets, {row['bytes']} bytes" + (f" ({how})" if how else ""))
+    events = card["perf_events"]
+    if events["delivered"] or events["dropped"]:
+        lines.append(f"  perf events: {events['delivered']} delivered to the host ({events['bytes']} bytes), "
+                     f"{events['dropped']} dropped by the driver"
+                     + (f"; written to {events['file']}" if events.get("file") else ""))
+    lines.extend(f"  nfp driver: {line}" for line in card.get("driver_log", []))
+    return lines
+
+
+def is_card(target) -> bool:
+    return getattr(target, "name", None) == "nfp-emu"
+
+
+def check_card_options(target, queues: int, per_queue: bool, out_dir: str | None, events_path: str | None,
+                       compare: str | None, sum_shared: bool) -> int:
+    """The card's options before anything runs: the number of host queues for a replay on the card
+    (0: not the card), or a one-line error."""
+    card = is_card(target)
+    if (per_queue or events_path) and not card:
+        raise XdpError("--per-queue and --events are the card's datapath: replay on nfp-emu (no OBJ, or --target nfp-emu)")
+    if per_queue and not out_dir:
+        raise XdpError("--per-queue writes rxq_N.pcap into --out-dir; give --out-dir")
+    if card and compare and (per_queue or events_path):
+        raise XdpError("--compare reports differences only; it does not take --per-queue or --events")
+    if card and sum_shared:
+        raise XdpError("--sum-shared-maps is for host queues in worker processes; the card has one copy of every map")
+    return queues if card else 0
