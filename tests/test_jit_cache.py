@@ -3,11 +3,16 @@ too large for the jit.
 
 Cache: a second engine for the same program in a new process state loads the object
 code instead of compiling (CompiledProgram.from_cache), gives the same results, is
-off with XDPTOOL_NO_CACHE, and a damaged entry is ignored and rebuilt.
+off with XDPTOOL_NO_CACHE, and a damaged entry is ignored and rebuilt.  A warm
+process loads the entry's shared object and never imports llvmlite's LLVM binding;
+without a linker, or where the shared object cannot be loaded, MCJIT runs the
+entry's object code instead, with the same results.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -15,7 +20,7 @@ import pytest
 
 from test_jit_diff import observable, program
 from xdptool.elf.model import MapDef, MapType, Reloc, RelocKind
-from xdptool.runtime.jit import JitEngine, cache, engine as jit_engine
+from xdptool.runtime.jit import JitEngine, backend, cache, engine as jit_engine
 from xdptool.runtime.jit.translate import needs_budget_checks
 from xdptool.runtime.maps import MapStore
 from xdptool.ebpf.asm import assemble
@@ -68,6 +73,45 @@ def test_damaged_entry_is_ignored_and_rebuilt(cache_dir, damage):
     again, cached = results_and_source()
     assert not cached and again == first
     assert entry.read_bytes() == raw  # rebuilt: the same code again
+
+
+def test_entries_hold_a_shared_object_and_a_warm_process_loads_no_llvm(cache_dir):
+    """A fresh process finds the entry, runs the shared object, and never imports
+    llvmlite.binding (its LLVM costs ~40 ms of every start-up)."""
+    first, _ = results_and_source()
+    [entry] = cache_dir.glob("jit/*/*")
+    loaded = cache.load_entry(entry.name)
+    assert loaded.shared[:4] == b"\x7fELF" and loaded.code[:4] == b"\x7fELF"
+    script = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_jit_cache import results_and_source
+results, cached = results_and_source()
+print(cached, "llvmlite.binding" in sys.modules, repr(results))
+"""
+    # the first process records the LLVM facts beside the entries (this one's are cached in memory)
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    cached, binding, results = runs[1].stdout.strip().split(" ", 2)
+    assert (cached, binding) == ("True", "False")
+    assert results == repr(first)
+    assert not list(cache_dir.glob("jit/.loading/*"))  # the private copies are unlinked once mapped
+
+
+@pytest.mark.parametrize("missing", ["linker", "dlopen"])
+def test_without_a_shared_object_mcjit_runs_the_object_code(cache_dir, monkeypatch, missing):
+    first, _ = results_and_source()
+    if missing == "linker":  # the entry is rebuilt without its shared object
+        monkeypatch.setattr(backend, "linker", lambda: None)
+        [entry] = cache_dir.glob("jit/*/*")
+        entry.unlink()
+        again, cached = results_and_source()
+        assert not cached and again == first
+        assert cache.load_entry(entry.name).shared == b""
+    else:  # a cache folder on a noexec mount: dlopen refuses the shared object
+        monkeypatch.setattr(backend, "load_shared", lambda image, folder: None)
+    again, cached = results_and_source()
+    assert cached and again == first
 
 
 def test_key_covers_instructions_maps_and_budget_checks():

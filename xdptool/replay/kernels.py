@@ -2,8 +2,9 @@
 records in bulk, the RSS flow hash that picks a packet's receive queue, and
 scattering a queue's results back into capture order.
 
-Like the record walk in scan.py, each is a short LLVM IR loop compiled once per
-process with llvmlite (~40 ms); the Python versions beside them (outputs.py,
+Like the record walk in scan.py, each is a short LLVM IR loop, compiled with
+llvmlite once and kept in the jit's persistent cache as a shared object (later
+processes load it in a millisecond); the Python versions beside them (outputs.py,
 rss.py) say what they compute and are what the tests hold them to.
 """
 
@@ -367,24 +368,13 @@ _lock = threading.Lock()
 
 
 def native():
-    """{name: ctypes function} of the compiled loops (compiled on first use; the object
-    code is kept in the jit's persistent cache, so later processes only load it)."""
+    """{name: ctypes function} of the compiled loops (compiled on first use; the code is
+    kept in the jit's persistent cache as a shared object, so later processes only load it)."""
     with _lock:
         if not _compiled:
-            import hashlib
+            from ..runtime.jit.cache import ir_functions
 
-            from ..runtime.jit import backend, cache
-
-            key = hashlib.sha256(f"{cache.environment_digest()}\nreplay kernels\n{_IR}".encode()).hexdigest()
-            entry = cache.load(key)
-            code = entry[0] if entry is not None else None
-            if code is None:
-                code = backend.emit_object(_IR)  # IR text: parsed, verified and optimised there
-                cache.store(key, code, {})
-            compiled = backend.load_object(code)
-            _compiled["engine"] = compiled  # keeps the machine code alive
-            for name, signature in _SIGNATURES.items():
-                _compiled[name] = signature(compiled.address(name))
+            _compiled.update(ir_functions("replay kernels", _IR, _SIGNATURES))
     return _compiled
 
 

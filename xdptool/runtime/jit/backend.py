@@ -1,28 +1,50 @@
 """LLVM, once per process: target set-up, optimisation, object code, and loading it.
 
-A module is optimised and turned into object code (`emit_object`), which the
-compile cache can keep; `load_object` links object code into an MCJIT engine of
-its own.  llvmlite keeps the native code alive only as long as its execution
-engine; a `Compiled` holds the engine and hands out function addresses, so the
-engine object owning a `Compiled` owns its machine code.
+A module is optimised and turned into position-independent object code
+(`emit_object`).  The system linker makes that a shared object (`link_shared`),
+which the compile cache keeps and a later process loads with the C library's
+dlopen (`load_shared`): a warm start never imports llvmlite's LLVM binding
+(~40 ms of a replay's start-up).  Without a linker, or where a shared object
+cannot be loaded (a cache on a noexec mount), the object code is linked into an
+MCJIT engine of its own (`load_object`), as before the shared objects.
+
+Native code lives as long as what loaded it: a `Compiled` holds the MCJIT
+engine or the ctypes library and hands out function addresses, so the owner of
+a `Compiled` owns its machine code.  Shared objects are never unloaded.
+
+llvmlite is imported inside the functions that use it, never at module level.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
-
-import llvmlite.binding as llvm
-import llvmlite.ir as ir
+from pathlib import Path
 
 _lock = threading.Lock()
 _initialised = False
 
+# Linkers tried in order for `link_shared` (the first found on PATH is used): GNU ld and
+# lld take the object as it is; a compiler driver needs -nostdlib so that nothing but the
+# object goes in (memcmp, memset and memcpy resolve against the process's C library when
+# the shared object is loaded).
+LINKERS = (("ld", "-shared", "-z", "noexecstack"), ("ld.lld", "-shared", "-z", "noexecstack"),
+           ("cc", "-shared", "-nostdlib", "-Wl,-z,noexecstack"))
+LINK_TIMEOUT = 60  # seconds
+
 
 def target_machine():
-    """A new host target machine (an MCJIT engine takes ownership of the one it is
-    given and frees it with itself, so each engine gets its own); LLVM itself
-    is initialised once per process."""
+    """A new host target machine emitting position-independent code (an MCJIT engine
+    takes ownership of the one it is given and frees it with itself, so each engine
+    gets its own); LLVM itself is initialised once per process."""
+    import llvmlite.binding as llvm
+
     global _initialised
     with _lock:
         if not _initialised:
@@ -30,18 +52,37 @@ def target_machine():
             llvm.initialize_native_asmprinter()
             _initialised = True
     target = llvm.Target.from_default_triple()
-    return target.create_target_machine(opt=3, codemodel="jitdefault")
+    return target.create_target_machine(opt=3, reloc="pic", codemodel="default")
 
 
-def new_module(name: str) -> ir.Module:
+def llvm_facts() -> tuple:
+    """(llvmlite version, LLVM version, process triple): what object code depends on
+    besides its IR.  Imports the binding (cache.environment_digest keeps this on disk)."""
+    import llvmlite
+    import llvmlite.binding as llvm
+
+    return (llvmlite.__version__, tuple(llvm.llvm_version_info), llvm.get_process_triple())
+
+
+def new_module(name: str):
+    import llvmlite.binding as llvm
+    import llvmlite.ir as ir
+
     module = ir.Module(name=name)
     module.triple = llvm.get_process_triple()
     return module
 
 
-@dataclass
 class Compiled:
     """Native code for one module; keep it referenced while its functions run."""
+
+    def address(self, name: str) -> int:
+        raise NotImplementedError
+
+
+@dataclass
+class McjitCompiled(Compiled):
+    """Object code linked by an MCJIT engine."""
 
     engine: object
     objects: object
@@ -53,8 +94,27 @@ class Compiled:
         return addr
 
 
-def emit_object(module: ir.Module, opt_level: int = 2) -> bytes:
-    """Verify, optimise (the `default<O2>` pipeline) and compile `module` to object code."""
+@dataclass
+class SharedCompiled(Compiled):
+    """A shared object loaded with dlopen (ctypes)."""
+
+    library: object
+
+    def address(self, name: str) -> int:
+        import ctypes
+
+        try:
+            function = getattr(self.library, name)
+        except AttributeError:
+            raise KeyError(name) from None
+        return ctypes.cast(function, ctypes.c_void_p).value
+
+
+def emit_object(module, opt_level: int = 2) -> bytes:
+    """Verify, optimise (the `default<O2>` pipeline) and compile `module` (an llvmlite
+    module or IR text) to object code."""
+    import llvmlite.binding as llvm
+
     tm = target_machine()
     parsed = llvm.parse_assembly(str(module))
     parsed.verify()
@@ -65,11 +125,67 @@ def emit_object(module: ir.Module, opt_level: int = 2) -> bytes:
 
 
 def load_object(code: bytes) -> Compiled:
-    """Object code from `emit_object` (or the cache), linked into the process."""
+    """Object code from `emit_object` (or the cache), linked into the process by MCJIT."""
+    import llvmlite.binding as llvm
+
     empty = llvm.parse_assembly("")
     empty.triple = llvm.get_process_triple()
     engine = llvm.create_mcjit_compiler(empty, target_machine())
     objects = llvm.ObjectFileRef.from_data(code)
     engine.add_object_file(objects)
     engine.finalize_object()
-    return Compiled(engine=engine, objects=objects)
+    return McjitCompiled(engine=engine, objects=objects)
+
+
+def linker() -> tuple[str, ...] | None:
+    """The command line (without files) of the first linker found, or None."""
+    for command in LINKERS:
+        found = shutil.which(command[0])
+        if found:
+            return (found, *command[1:])
+    return None
+
+
+def link_shared(code: bytes) -> bytes | None:
+    """Object code as a shared object's bytes, or None when no linker can make one."""
+    command = linker()
+    if command is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="xdptool-link-") as folder:
+        source, output = Path(folder, "code.o"), Path(folder, "code.so")
+        source.write_bytes(code)
+        try:
+            subprocess.run([*command, "-o", str(output), str(source)], check=True, timeout=LINK_TIMEOUT,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return output.read_bytes()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+
+_loads = itertools.count()
+
+
+def load_shared(image: bytes, folder: Path) -> Compiled | None:
+    """`image` (a shared object's bytes) loaded from a private copy written into `folder`,
+    or None when it cannot be (a noexec mount, a read-only folder).
+
+    The copy is unlinked once loaded: each load maps its own inode, so later changes to
+    the cache never touch loaded code, and the name (pid and a per-process counter) is
+    never reused within the process, whose dynamic loader would otherwise hand back an
+    earlier library of the same name."""
+    import ctypes
+
+    path = folder / f"{os.getpid()}-{next(_loads)}.so"
+    created = False
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as handle:
+            created = True
+            handle.write(image)
+        return SharedCompiled(ctypes.CDLL(str(path)))
+    except OSError:
+        return None
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                path.unlink()

@@ -1,11 +1,19 @@
 """The persistent compile cache: native code kept on disk between runs.
 
-An entry is the object code LLVM emitted for one module plus what the engine
-needs beside it (compiler.CompiledProgram's tables), stored under a key that
-hashes everything the code depends on: the instructions and relocations of
-every unit, the map shapes, the tail-call targets, whether budget checks are
-on, the xdptool, llvmlite and LLVM versions, the target triple, and the source
-of the code generator itself (so an edited jit never runs stale code).
+An entry is the code LLVM emitted for one module — as a shared object made by
+the system linker, and as the object code itself — plus what the engine needs
+beside it (compiler.CompiledProgram's tables), stored under a key that hashes
+everything the code depends on: the instructions and relocations of every
+unit, the map shapes, the tail-call targets, whether budget checks are on, the
+xdptool, llvmlite and LLVM versions, the target triple, and the source of the
+code generator itself (so an edited jit never runs stale code).
+
+`native(key, build)` is the whole path: a verified entry's shared object is
+loaded with dlopen (backend.load_shared), so a warm start does not import
+llvmlite's LLVM binding at all; else its object code goes to MCJIT; else
+`build()` compiles, and the result is linked, stored and loaded.  The LLVM
+facts of the key are kept on disk too (`llvm-*.json`, keyed by the identity of
+llvmlite's library file), so computing a key needs no LLVM either.
 
 Where: `$XDPTOOL_CACHE_DIR`, else `$XDG_CACHE_HOME/xdptool`, else
 `~/.cache/xdptool`, in a `jit/` folder; `XDPTOOL_NO_CACHE=1` turns it off.
@@ -14,8 +22,9 @@ so a parallel run sees a whole entry or none; an entry that does not verify
 (bad magic, digest, or JSON) is ignored and rebuilt.  A cache that cannot be
 written (read-only home, full disk) only costs the compile.
 
-File layout: MAGIC, then the SHA-256 of the rest (32 bytes), then the length of
-the JSON metadata (8 bytes, little-endian), the metadata, the object code.
+File layout: MAGIC, then the SHA-256 of the rest (32 bytes), then the lengths of
+the JSON metadata and of the shared object (8 bytes each, little-endian), the
+metadata, the shared object (empty when no linker was found), the object code.
 """
 
 from __future__ import annotations
@@ -23,16 +32,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-MAGIC = b"XDPJIT\x00\x01"
+MAGIC = b"XDPJIT\x00\x02"
 ENV_DIR, ENV_OFF = "XDPTOOL_CACHE_DIR", "XDPTOOL_NO_CACHE"
+LOADING = ".loading"  # subfolder of private copies of shared objects while dlopen maps them
 # Sources the generated code depends on besides the program (relative to xdptool/).
 GENERATOR_SOURCES = ("runtime/jit/*.py", "runtime/config.py", "runtime/memory.py", "runtime/maps_hash.py",
                      "runtime/maps_array.py", "runtime/maps_base.py", "runtime/xdp.py", "runtime/helpers.py",
                      "platform/*.py")
+LLVMLITE_LIBRARY = ("binding", "libllvmlite.so")  # in the llvmlite package: LLVM itself, linked in
 
 
 def cache_dir() -> Path | None:
@@ -44,17 +56,46 @@ def cache_dir() -> Path | None:
     return cache_root() / "jit"
 
 
+def _llvmlite_library() -> Path | None:
+    """llvmlite's shared library, found without importing llvmlite."""
+    from importlib.util import find_spec
+
+    spec = find_spec("llvmlite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0], *LLVMLITE_LIBRARY)
+    return path if path.is_file() else None
+
+
+def llvm_facts() -> tuple:
+    """backend.llvm_facts(), read from the cache when llvmlite's library file is the one
+    they were recorded for (its path, size and modification time)."""
+    from . import backend
+
+    folder, library = cache_dir(), _llvmlite_library()
+    memo = None
+    if folder is not None and library is not None:
+        stat = library.stat()
+        identity = hashlib.sha256(repr((str(library.resolve()), stat.st_size, stat.st_mtime_ns)).encode())
+        memo = folder / f"llvm-{identity.hexdigest()[:32]}.json"
+        try:
+            version, llvm_version, triple = json.loads(memo.read_text())
+            return (str(version), tuple(int(v) for v in llvm_version), str(triple))
+        except (OSError, ValueError, TypeError):
+            pass
+    facts = backend.llvm_facts()
+    if memo is not None:
+        _write(memo, json.dumps(facts).encode())
+    return facts
+
+
 @lru_cache(maxsize=1)
 def environment_digest() -> str:
     """What every key shares: versions, target, and the code generator's source."""
-    import llvmlite
-    import llvmlite.binding as llvm
-
     from ... import __version__
 
     digest = hashlib.sha256()
-    digest.update(repr((__version__, llvmlite.__version__, llvm.llvm_version_info,
-                        llvm.get_process_triple())).encode())
+    digest.update(repr((__version__, *llvm_facts())).encode())
     package = Path(__file__).resolve().parents[2]
     for pattern in GENERATOR_SOURCES:
         for path in sorted(package.glob(pattern)):
@@ -79,8 +120,15 @@ def key_for(units, shapes, tail_targets, checked: bool, name: str) -> str:
     return digest.hexdigest()
 
 
-def load(key: str) -> tuple[bytes, dict[str, Any]] | None:
-    """(object code, metadata) of a verified entry, else None."""
+@dataclass
+class Entry:
+    meta: dict[str, Any]
+    shared: bytes  # the shared object (b"" when no linker made one)
+    code: bytes  # the object code
+
+
+def load_entry(key: str) -> Entry | None:
+    """A verified entry, else None."""
     folder = cache_dir()
     if folder is None:
         return None
@@ -92,28 +140,87 @@ def load(key: str) -> tuple[bytes, dict[str, Any]] | None:
     if raw[:head] != MAGIC or hashlib.sha256(raw[head + 32:]).digest() != raw[head:head + 32]:
         return None
     body = raw[head + 32:]
-    size = int.from_bytes(body[:8], "little")
+    meta_size, shared_size = int.from_bytes(body[:8], "little"), int.from_bytes(body[8:16], "little")
+    meta_end = 16 + meta_size
     try:
-        meta = json.loads(body[8:8 + size])
+        meta = json.loads(body[16:meta_end])
     except ValueError:
         return None
-    if not isinstance(meta, dict):
+    if not isinstance(meta, dict) or meta_end + shared_size > len(body):
         return None
-    return body[8 + size:], meta
+    return Entry(meta, body[meta_end:meta_end + shared_size], body[meta_end + shared_size:])
 
 
-def store(key: str, code: bytes, meta: dict[str, Any]) -> None:
-    """Write an entry atomically; failures leave the cache as it was."""
-    from ...errors import XdpError
-    from ...files import atomic_write
+def load(key: str) -> tuple[bytes, dict[str, Any]] | None:
+    """(object code, metadata) of a verified entry, else None."""
+    entry = load_entry(key)
+    return None if entry is None else (entry.code, entry.meta)
 
+
+def store(key: str, code: bytes, meta: dict[str, Any], shared: bytes | None = None) -> None:
+    """Write an entry atomically (`shared`: the object code linked as a shared object);
+    failures leave the cache as it was."""
     folder = cache_dir()
     if folder is None:
         return
     text = json.dumps(meta, separators=(",", ":")).encode()
-    body = len(text).to_bytes(8, "little") + text + code
+    shared = shared or b""
+    body = len(text).to_bytes(8, "little") + len(shared).to_bytes(8, "little") + text + shared + code
+    _write(folder / key[:2] / key, MAGIC + hashlib.sha256(body).digest() + body)
+
+
+def _write(path: Path, data: bytes) -> None:
+    from ...errors import XdpError
+    from ...files import atomic_write
+
     try:
-        (folder / key[:2]).mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / key[:2] / key, MAGIC + hashlib.sha256(body).digest() + body)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
     except (OSError, XdpError):
         pass
+
+
+def _open(entry: Entry, folder: Path | None):
+    """The entry's code in this process: its shared object, else its object code (MCJIT)."""
+    from . import backend
+
+    if entry.shared and folder is not None:
+        compiled = backend.load_shared(entry.shared, folder / LOADING)
+        if compiled is not None:
+            return compiled
+    return backend.load_object(entry.code)
+
+
+def native(key: str, build: Callable[[], tuple[bytes, dict[str, Any]]],
+           check: Callable[[Any, dict[str, Any]], Any] = lambda compiled, meta: compiled) -> tuple[Any, bool]:
+    """(check(code, metadata), whether it came from the cache) for the module under `key`;
+    `build()` gives (object code, metadata) when the cache has no usable entry.  `check`
+    turns the loaded code into what the caller keeps; its KeyError, TypeError or
+    ValueError (a missing function, damaged metadata) mark the entry as damaged: it is
+    rebuilt."""
+    from . import backend
+
+    folder = cache_dir()
+    entry = load_entry(key)
+    if entry is not None:
+        try:
+            return check(_open(entry, folder), entry.meta), True
+        except (RuntimeError, KeyError, TypeError, ValueError):
+            pass  # a damaged entry: rebuilt below
+    code, meta = build()
+    shared = backend.link_shared(code) if folder is not None else None
+    store(key, code, meta, shared)
+    return check(_open(Entry(meta, shared or b"", code), folder), meta), False
+
+
+def ir_functions(name: str, ir_text: str, signatures: dict[str, Any]) -> dict[str, Any]:
+    """{function name: ctypes function (signatures[name] over its address)} of a module
+    given as IR text, through the cache (a process that finds it there loads no LLVM);
+    "code" keeps the machine code alive.  `name` says what the module is, in its key."""
+    from . import backend
+
+    def functions(compiled, _meta) -> dict[str, Any]:
+        return {"code": compiled, **{fn: signature(compiled.address(fn)) for fn, signature in signatures.items()}}
+
+    key = hashlib.sha256(f"{environment_digest()}\n{name}\n{ir_text}".encode()).hexdigest()
+    return native(key, lambda: (backend.emit_object(ir_text), {}), functions)[0]

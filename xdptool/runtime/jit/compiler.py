@@ -5,26 +5,19 @@ Exported functions (C ABI):
     uint64 xdp_batch(env*, start, end)    the packet loop of batch.py; returns
                                           the index of the first packet not run
 
-LLVM's object code for the module goes through the persistent cache (cache.py):
-a program compiled once starts in milliseconds the next time.  Within a process
-the result is also cached on the `Program` object (engine.py), keyed by what the
-code depends on, so engines created for the same program share native code.
+LLVM's code for the module goes through the persistent cache (cache.py): a
+program compiled once starts in milliseconds the next time, from a shared
+object, without importing LLVM or this package's code generator (translate,
+natives, batch ... are imported only to build).  Within a process the result
+is also cached on the `Program` object (engine.py), keyed by what the code
+depends on, so engines created for the same program share native code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import llvmlite.ir as ir
-
 from . import backend, cache
-from .batch import build_batch
-from .env import ENV
-from .helpers import HelperEmitter
-from .irtypes import I64
-from .memory import MemoryModel
-from .natives import native_emitters
-from .translate import ENV_PTR, Translator, Unit
 
 STACK_SIZE = 512
 
@@ -45,7 +38,17 @@ class CompiledProgram:
                 "imm_slots": [[unit, pc, slot] for (unit, pc), slot in self.imm_slots.items()]}
 
 
-def _build(units: list[Unit], shapes, tail_targets, name: str, checked: bool) -> tuple[bytes, dict]:
+def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes, dict]:
+    import llvmlite.ir as ir
+
+    from .batch import build_batch
+    from .env import ENV
+    from .helpers import HelperEmitter
+    from .irtypes import I64
+    from .memory import MemoryModel
+    from .natives import native_emitters
+    from .translate import ENV_PTR, Translator
+
     module = backend.new_module(name)
     helpers = HelperEmitter(native_emitters(shapes, tail_targets))
     memory = MemoryModel(STACK_SIZE)
@@ -63,28 +66,17 @@ def _build(units: list[Unit], shapes, tail_targets, name: str, checked: bool) ->
     return backend.emit_object(module), meta
 
 
-def compile_program(units: list[Unit], shapes=(), *, tail_targets: dict[int, int] | None = None,
+def compile_program(units, shapes=(), *, tail_targets: dict[int, int] | None = None,
                     name: str = "prog", checked: bool = True) -> CompiledProgram:
-    """Native code for `units` (unit 0 the entry program): the program, `xdp_run` and
-    the `xdp_batch` loop, from the persistent cache when it has them."""
+    """Native code for `units` (translate.Unit; unit 0 the entry program): the program,
+    `xdp_run` and the `xdp_batch` loop, from the persistent cache when it has them."""
     key = cache.key_for(units, shapes, tail_targets, checked, name)
-    entry = cache.load(key)
-    compiled = None
-    if entry is not None:
-        code, meta = entry
-        try:
-            compiled = backend.load_object(code)
-            result = _program(compiled, meta, True)
-        except (RuntimeError, KeyError, TypeError, ValueError):
-            compiled = None  # a damaged entry: rebuilt below
-    if compiled is None:
-        code, meta = _build(units, shapes, tail_targets, name, checked)
-        cache.store(key, code, meta)
-        result = _program(backend.load_object(code), meta, False)
+    result, from_cache = cache.native(key, lambda: _build(units, shapes, tail_targets, name, checked), _program)
+    result.from_cache = from_cache
     return result
 
 
-def _program(compiled: backend.Compiled, meta: dict, from_cache: bool) -> CompiledProgram:
+def _program(compiled: backend.Compiled, meta: dict) -> CompiledProgram:
     return CompiledProgram(compiled, compiled.address("xdp_run"), compiled.address("xdp_batch"),
                            set(meta["helpers_called"]), {(u, pc): slot for u, pc, slot in meta["imm_slots"]},
-                           list(meta["messages"]), from_cache)
+                           list(meta["messages"]))
