@@ -35,7 +35,6 @@ import fcntl
 import os
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -138,6 +137,8 @@ class AtomicFile:
                 self.temp = None
                 self.file = open(self.path, mode, encoding=None if "b" in mode else "utf-8")
                 return
+            import tempfile  # here: it costs start-up, and most commands never write a file
+
             fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         except OSError as exc:
             raise XdpError(f"{path}: cannot write: {exc.strerror or exc}") from None

@@ -24,26 +24,57 @@ import traceback
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from ..errors import XdpError, internal_error_line
+
+# What makes rich's Console.is_terminal true for a stream that is not a tty (rich/console.py).
+TERMINAL_OVERRIDES = ("TTY_COMPATIBLE", "FORCE_COLOR")
 
 
 def _color() -> bool:
     return "NO_COLOR" not in os.environ
 
 
-def _console(stderr: bool) -> Console:
+def _console(stderr: bool):
+    from rich.console import Console
+
     return Console(stderr=stderr, markup=False, emoji=False, highlight=False, no_color=not _color(), soft_wrap=True)
 
 
-out = _console(stderr=False)
-err = _console(stderr=True)
+class _LazyConsole:
+    """The rich Console for stdout or stderr, made on first use: importing rich costs
+    ~30 ms of every start-up, and a command that prints only JSON never needs it."""
+
+    def __init__(self, stderr: bool):
+        self._stderr = stderr
+        self._console = None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            self._console = _console(self._stderr)
+        return getattr(self._console, name)
 
 
-def styled(*parts: str | tuple[str, str]) -> Text:
+out = _LazyConsole(stderr=False)
+err = _LazyConsole(stderr=True)
+
+
+def stderr_is_terminal() -> bool:
+    """`err.is_terminal`, answered without rich when stderr is plainly not a terminal."""
+    if not any(name in os.environ for name in TERMINAL_OVERRIDES):
+        isatty = getattr(sys.stderr, "isatty", None)
+        try:
+            if isatty is None or not isatty():
+                return False
+        except ValueError:  # a closed stream
+            return False
+    return err.is_terminal
+
+
+def styled(*parts: str | tuple[str, str]):
     """Text from plain strings and (text, style) pairs: `styled(("error:", "bold red"), " ", message)`."""
+    from rich.text import Text
+
     return Text.assemble(*parts)
 
 

@@ -10,8 +10,7 @@ import click
 
 from ..runtime.engines import TARGETS
 from .buildopts import build_args, build_options
-from .console import err, fail, json_option, out, print_json, styled, warn
-from .trace import format_trace
+from .console import err, fail, json_option, out, print_json, stderr_is_terminal, styled, warn
 
 TARGET_CHOICE = click.Choice(TARGETS)
 ETH_HLEN = 14  # the shortest frame the kernel's test-run takes (net/bpf/test_run.c: EINVAL below it)
@@ -58,7 +57,6 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
     without OBJ through the program offloaded to the emulated NIC; map state carries
     across packets.  As `bpftool prog run PROG data_in FILE`: the program, then the data."""
     from ..replay.pcap import CaptureStream, read_capture
-    from ..replay.session import offloaded_target
     from ..runtime.target import program_target, write_maps_file
     from ..runtime.contract import XdpContext
 
@@ -75,6 +73,8 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
     if obj_path is None:
         if selector or maps_in:
             fail("-p and --maps-in need OBJ (the offloaded image has its own maps): xdptool replay OBJ CAPTURE")
+        from ..replay.session import offloaded_target
+
         chosen = offloaded_target(state_dir)
     else:
         chosen = program_target(obj_path, selector, target or "jit", maps_in, build_args(includes, defines, cflags))
@@ -219,13 +219,15 @@ def _is_object_file(path: str) -> bool:
 
 def replay_inputs(capture_path: str, chosen, obj_path: str | None, maps_in: str | None, state_dir: str) -> list:
     """Every file a replay reads: its outputs must be none of them."""
-    from ..toolchain import default_output
-
     if obj_path is None:
         from ..nfp.state import state_files
 
         return [capture_path, chosen.object.path, *state_files(state_dir)]
-    built = default_output(obj_path) if obj_path.endswith(".c") else None
+    built = None
+    if obj_path.endswith(".c"):
+        from ..toolchain import default_output
+
+        built = default_output(obj_path)
     return [capture_path, obj_path, built, maps_in]
 
 
@@ -257,6 +259,8 @@ def run_compare(chosen, other: str, capture, ctx, as_json: bool, run_runts: bool
 
 def show_traces(chosen, capture, ctx, count: int) -> None:
     """The vm's instruction trace of the first `count` packets, from the initial map state."""
+    from .trace import format_trace
+
     engine, _store = chosen.make_tracing_vm()
     for index in range(min(count, len(capture))):
         result = engine.run(capture.data(index), ctx)
@@ -270,7 +274,7 @@ def progress_reporter(size: int, quiet: bool = False):
     """A rich bar on a colour terminal; a line per tenth of the capture otherwise; nothing
     for short runs.  The callback gets (packets done, fraction of the capture read): a
     streamed capture's packet count is known only at its end."""
-    interactive = err.is_terminal and "NO_COLOR" not in os.environ
+    interactive = "NO_COLOR" not in os.environ and stderr_is_terminal()
     if quiet or (not interactive and size < PLAIN_PROGRESS_MIN_BYTES):
         yield None
         return

@@ -20,9 +20,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +136,8 @@ def load_object(code: bytes) -> Compiled:
 
 def linker() -> tuple[str, ...] | None:
     """The command line (without files) of the first linker found, or None."""
+    import shutil
+
     for command in LINKERS:
         found = shutil.which(command[0])
         if found:
@@ -148,6 +147,9 @@ def linker() -> tuple[str, ...] | None:
 
 def link_shared(code: bytes) -> bytes | None:
     """Object code as a shared object's bytes, or None when no linker can make one."""
+    import subprocess
+    import tempfile
+
     command = linker()
     if command is None:
         return None
