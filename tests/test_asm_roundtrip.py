@@ -77,6 +77,8 @@ def _jmp_samples(code: int) -> list[Instruction]:
         return [Instruction(code, imm=1), Instruction(code, imm=212), Instruction(code, src=CallSrc.LOCAL, imm=-3)]
     if op == JmpOp.EXIT:
         return [Instruction(code)]
+    if op == JmpOp.JCOND:  # may_goto
+        return [Instruction(code, off=3), Instruction(code, off=-2)]
     if code & Src.X:
         return [Instruction(code, dst=1, src=2, off=-2), Instruction(code, dst=10, src=9, off=32767)]
     return [Instruction(code, dst=1, imm=-2, off=1), Instruction(code, dst=4, imm=0x7FFFFFFF, off=-32768)]
@@ -121,12 +123,13 @@ SAMPLES = samples()
 
 def _is_llvm14_gap(insn: Instruction, alu32: bool) -> bool:
     """What llvm-objdump 14 prints as <unknown> (measured): mod, bswap, gotol, jset,
-    sign-extending loads, ST immediates and, without +alu32, 32-bit atomics but add."""
+    sign-extending loads, ST immediates, may_goto and, without +alu32, 32-bit atomics but add."""
     cls, op = insn.cls, insn.op
     return (
         (insn.is_alu and op == AluOp.MOD)
         or insn.code == Cls.ALU64 | AluOp.END
         or insn.is_gotol
+        or insn.is_may_goto
         or (insn.is_jmp and op == JmpOp.JSET)
         or (cls == Cls.LDX and insn.mode == Mode.MEMSX)
         or cls == Cls.ST

@@ -24,6 +24,7 @@ from .opcodes import (
     ALU_NAME,
     ATOMIC_NAME,
     JMP_NAME,
+    MAY_GOTO,
     AluOp,
     AtomicOp,
     CallSrc,
@@ -122,9 +123,10 @@ def _jmp_rows() -> dict[str, Row]:
         "ja": (Cls.JMP | JmpOp.JA, {}, (TARGET_OFF,)),
         "ja32": (Cls.JMP32 | JmpOp.JA, {}, (TARGET_IMM,)),
         "exit": (Cls.JMP | JmpOp.EXIT, {}, ()),
+        "may_goto": (MAY_GOTO, {}, (TARGET_OFF,)),
     }
     for op, name in JMP_NAME.items():
-        if op in (JmpOp.JA, JmpOp.CALL, JmpOp.EXIT):
+        if op in (JmpOp.JA, JmpOp.CALL, JmpOp.EXIT, JmpOp.JCOND):
             continue
         rows[name] = (Cls.JMP | op, {}, (DST, SRC_OR_IMM, TARGET_OFF))
         rows[name + "32"] = (Cls.JMP32 | op, {}, (DST, SRC_OR_IMM, TARGET_OFF))

@@ -5,7 +5,7 @@ builder; operator spellings come from the tables in `opcodes` so printer and
 reader cannot drift.  Forms cover everything llvm-objdump 14 prints plus the
 spellings of newer LLVM releases that `disasm.format_insn` uses for ISA v4
 (`s/=`, `(s8)r2`, `bswap16`, `*(s8 *)`, `gotol`, ST immediates, 32-bit fetch
-atomics).  A line reaches here without its slot number, raw bytes, comment and
+atomics, `may_goto +N`).  A line reaches here without its slot number, raw bytes, comment and
 `<label>` annotation.
 
 Calls: `call N` with N >= 0 is a helper call; a negative N is a local
@@ -28,6 +28,7 @@ from .opcodes import (
     ALU_ENCODING,
     ALU_SYMBOL,
     JMP_COND_SYMBOL,
+    MAY_GOTO,
     SIZE_BY_BYTES,
     AluOp,
     AtomicOp,
@@ -239,6 +240,10 @@ def _goto(g: dict) -> Parsed:
     return set_jump(Parsed(Instruction(code=Cls.JMP | JmpOp.JA)), g["target"], "off")
 
 
+def _may_goto(g: dict) -> Parsed:
+    return set_jump(Parsed(Instruction(code=MAY_GOTO)), g["target"], "off")
+
+
 def _call(g: dict) -> Parsed:
     target = g["target"]
     insn = Instruction(code=Cls.JMP | JmpOp.CALL)
@@ -283,6 +288,7 @@ FORMS: list[tuple[str, Callable[[dict], Parsed]]] = [
     (rf"{_reg('dst')} (?P<op>{_alt(*_ALU_BY_SYMBOL)}) {_SRC_OR_IMM}", _alu),
     (rf"if {_reg('dst')} (?P<cond>{_alt(*_JMP_BY_SYMBOL)}) {_SRC_OR_IMM} goto {TARGET}", _jcond),
     (rf"(?P<kind>goto|gotol) {TARGET}", _goto),
+    (rf"may_goto {TARGET}", _may_goto),
     (rf"call {TARGET}", _call),
     (rf"callx {_reg('dst')}", _callx),
     (r"exit", _exit),

@@ -3,8 +3,8 @@
 `format_insn` prints one instruction exactly as `llvm-objdump -d` (LLVM 14) does
 for the instructions clang emits.  Where LLVM 14 prints `<unknown>` or hides an
 ISA v4 variant (mod, sdiv/smod shown as `/=`, movsx shown as `=`, bswap,
-sign-extending loads, gotol, jset, ST with an immediate, 32-bit fetch atomics)
-it uses the syntax of newer LLVM releases instead, so every valid instruction
+sign-extending loads, gotol, jset, ST with an immediate, 32-bit fetch atomics,
+may_goto) it uses the syntax of newer LLVM releases instead, so every valid instruction
 has a distinct readable form that the assembler reads back.
 `disassemble` prints a whole object section by section, as llvm-objdump does.
 """
@@ -21,10 +21,12 @@ from .opcodes import (
     ENDIAN_WIDTHS,
     JMP_COND_SYMBOL,
     LD_IMM64,
+    MAY_GOTO,
     MOVSX_BITS,
     Alu,
     AtomicOp,
     Cls,
+    JcondSrc,
     JmpOp,
     Mode,
     Size,
@@ -81,6 +83,8 @@ def _format_jmp(insn: Instruction) -> str:
         return f"call {insn.imm}"
     if op == JmpOp.JA:
         return f"gotol {_jump(insn.imm)}" if insn.cls == Cls.JMP32 else f"goto {_jump(insn.off)}"
+    if op == JmpOp.JCOND:  # LLVM 19's BPFInstrInfo.td: JMP_JCOND<BPF_JCOND, "may_goto">, "$BrDst"
+        return f"may_goto {_jump(insn.off)}"
     r = "w" if insn.cls == Cls.JMP32 else "r"
     operand = f"{r}{insn.src}" if insn.uses_reg_src else str(insn.imm)
     return f"if {r}{insn.dst} {JMP_COND_SYMBOL[JmpOp(op)]} {operand} goto {_jump(insn.off)}"
@@ -150,6 +154,8 @@ def is_printable(insn: Instruction) -> bool:
             return False
     if insn.is_atomic and insn.imm not in set(AtomicOp):
         return False
+    if insn.code == MAY_GOTO and (insn.src, insn.dst, insn.imm) != (JcondSrc.MAY_GOTO, 0, 0):
+        return False  # the one JCOND LLVM knows is src 0, no registers, no immediate
     return True
 
 

@@ -16,6 +16,7 @@ from ..errors import DecodeError
 from .opcodes import (
     ALU_VARIANTS,
     LD_IMM64,
+    MAY_GOTO,
     MOVSX_BITS,
     SIZE_BYTES,
     VALID_OPCODES,
@@ -123,8 +124,13 @@ class Instruction:
         return self.is_call and self.src == 2
 
     @property
+    def is_may_goto(self) -> bool:
+        """may_goto (BPF_JCOND, src BPF_MAY_GOTO): a branch taken once its frame's loop budget is spent."""
+        return self.code == MAY_GOTO and self.src == 0
+
+    @property
     def is_branch(self) -> bool:
-        """A jump with a target (ja, gotol, conditional), not call/exit."""
+        """A jump with a target (ja, gotol, conditional, may_goto), not call/exit."""
         return self.is_jmp and self.op not in (JmpOp.CALL, JmpOp.EXIT)
 
     @property
@@ -145,7 +151,8 @@ class Instruction:
 
     @property
     def successors(self) -> tuple[int, ...]:
-        """The slots control may reach next (a local call's callee is not among them: it returns)."""
+        """The slots control may reach next (a local call's callee is not among them: it returns);
+        a may_goto has two, as a conditional jump: on (budget left) and its target (spent)."""
         if self.is_exit:
             return ()
         nxt = self.pc + self.slots

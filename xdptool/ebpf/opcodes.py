@@ -84,6 +84,7 @@ class JmpOp(enum.IntEnum):
     JLE = 0xB0
     JSLT = 0xC0
     JSLE = 0xD0
+    JCOND = 0xE0  # BPF_JCOND: a pseudo-jump whose `src` says what decides it (JcondSrc)
 
 
 class AtomicOp(enum.IntEnum):
@@ -117,6 +118,12 @@ class PseudoSrc(enum.IntEnum):
     MAP_IDX_VALUE = 6
 
 
+class JcondSrc(enum.IntEnum):
+    """`src` of a BPF_JCOND jump (uapi bpf.h enum bpf_cond_pseudo_jmp)."""
+
+    MAY_GOTO = 0  # may_goto: taken once the frame's hidden loop budget is spent (semantics.MayGoto)
+
+
 class CallSrc(enum.IntEnum):
     """`src` of a call instruction."""
 
@@ -142,6 +149,9 @@ def is_mem(code: int) -> bool:
 
 
 LD_IMM64 = Cls.LD | Mode.IMM | Size.DW  # 0x18: the only 16-byte instruction
+# 0xe5, `may_goto +off` (clang's cond_break and can_loop, Linux 6.9+): JMP class, immediate
+# form, src 0, dst and imm 0; the only JCOND encoding defined.
+MAY_GOTO = Cls.JMP | JmpOp.JCOND | Src.K
 
 class Alu(enum.Enum):
     """An ALU operation with the ISA v4 variant its `off` field (or class and source, for
@@ -275,6 +285,7 @@ JMP_NAME = {
     JmpOp.JLE: "jle",
     JmpOp.JSLT: "jslt",
     JmpOp.JSLE: "jsle",
+    JmpOp.JCOND: "may_goto",
 }
 
 ATOMIC_NAME = {
@@ -313,6 +324,10 @@ def valid_opcodes() -> frozenset[int]:
                 continue
             if op is JmpOp.JA:
                 codes.add(cls | op | Src.K)
+                continue
+            if op is JmpOp.JCOND:
+                if cls is Cls.JMP:
+                    codes.add(MAY_GOTO)
                 continue
             codes.update({cls | op | Src.K, cls | op | Src.X})
     for size in Size:

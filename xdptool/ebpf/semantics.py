@@ -7,7 +7,8 @@ Every function takes operands already reduced to the operation's width (64 or
 forms get their zero-extension for free.  Rules (RFC 9669 §4; Linux
 kernel/bpf/core.c): division by zero gives 0, modulo by zero gives the dividend;
 shift amounts are masked to width-1; sdiv/smod truncate toward zero (smod takes
-the dividend's sign); movsx sign-extends from 8/16/32 bits.
+the dividend's sign); movsx sign-extends from 8/16/32 bits.  may_goto: see
+`MayGoto`.
 """
 
 from __future__ import annotations
@@ -109,3 +110,28 @@ ATOMIC_RMW = {
     AtomicOp.AND: lambda old, v: old & v,
     AtomicOp.XOR: lambda old, v: old ^ v,
 }
+
+
+# include/linux/bpf.h: the most iterations bpf_loop runs and the budget of a may_goto frame.
+BPF_MAX_LOOPS = 8 * 1024 * 1024
+
+
+class MayGoto:
+    """What `may_goto +off` (opcodes.MAY_GOTO) does at run time, after the kernel's rewrite
+    of it (kernel/bpf/verifier.c do_misc_fixups, "if (is_may_goto_insn(insn))"): each
+    program frame has a hidden u64 below its stack (at fp - stack_depth - 8) that the
+    frame's first instruction sets to BPF_MAX_LOOPS (the `BPF_ST_MEM(BPF_DW, BPF_REG_FP,
+    -stack_depth, BPF_MAX_LOOPS)` put in front of each subprogram that has a may_goto, so
+    again at every call, callback invocation and tail call); a may_goto reads it, jumps
+    when it is 0, else takes one from it and falls through.  A loop guarded by one falls
+    through BPF_MAX_LOOPS times per frame, then leaves.
+
+    The x86-64 JIT replaces the count since Linux 6.15 (bpf_jit_supports_timed_may_goto):
+    batches of BPF_MAX_TIMED_LOOPS (0xffff) that arch_bpf_timed_may_goto refreshes until
+    250 ms have passed since the first refresh (kernel/bpf/core.c bpf_check_timed_may_goto),
+    a wall-clock budget no replay can reproduce; the engines count BPF_MAX_LOOPS, as the
+    kernel does where the JIT has no timed variant.  Only a program whose
+    result depends on how many times an exhausted loop ran can tell the two apart."""
+
+    budget = BPF_MAX_LOOPS  # RuntimeConfig.may_goto_budget's default
+    timed_batch = 0xFFFF  # BPF_MAX_TIMED_LOOPS, include/linux/bpf.h

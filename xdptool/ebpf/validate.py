@@ -73,6 +73,7 @@ FIELD_RULES = {
     "stx": _rules(dst=REG, src=REG, off=ANY),
     "atomic": _rules(dst=REG, src=REG, off=ANY, imm=frozenset(ATOMIC_OPS)),
     "ja": _rules(off=ANY),
+    "may_goto": _rules(off=ANY),  # kernel: "invalid may_goto imm" unless src, dst and imm are 0
     "gotol": _rules(imm=ANY),
     "exit": _rules(),
     "neg": _rules(dst=REG),
@@ -101,6 +102,8 @@ def _jmp_rules(insn: Instruction) -> tuple[str, dict]:
         return ("gotol", FIELD_RULES["gotol"]) if insn.cls == Cls.JMP32 else ("ja", FIELD_RULES["ja"])
     if op == JmpOp.EXIT:
         return "exit", FIELD_RULES["exit"]
+    if op == JmpOp.JCOND:
+        return "may_goto", FIELD_RULES["may_goto"]
     if op == JmpOp.CALL:  # kfunc calls keep a BTF fd index in `off`
         return "call", _rules(src=_CALL_SRC, off=ANY if insn.src == CallSrc.KFUNC else ZERO, imm=ANY)
     name = JMP_NAME[JmpOp(op)] + ("32" if insn.cls == Cls.JMP32 else "")
@@ -202,7 +205,7 @@ def register_effects(insn: Instruction) -> tuple[set[int], set[int], frozenset[i
             return {0}, set(), frozenset()
         if op == JmpOp.CALL:
             return ({insn.dst} if insn.uses_reg_src else set()), {0}, CALLER_SAVED
-        if op == JmpOp.JA:
+        if op in (JmpOp.JA, JmpOp.JCOND):
             return set(), set(), frozenset()
         return ({insn.dst, insn.src} if insn.uses_reg_src else {insn.dst}), set(), frozenset()
     if cls == Cls.LD:

@@ -211,7 +211,7 @@ SUPPORTED_OPCODES: frozenset[int] = frozenset(
     + [Cls.LD | m | s for m in (Mode.ABS, Mode.IND) for s in (Size.B, Size.H, Size.W)]
     + [Cls.LDX | Mode.MEM | s for s in _SIZES] + [Cls.STX | Mode.MEM | s for s in _SIZES]
     + [Cls.ST | Mode.MEM | s for s in _SIZES] + [Cls.STX | Mode.ATOMIC | s for s in (Size.W, Size.DW)]
-    + [Cls.JMP | JmpOp.JA]  # JMP32 JA (gotol) has no emitter
+    + [Cls.JMP | JmpOp.JA]  # JMP32 JA (gotol) has no emitter, nor JCOND (may_goto): instr_cb predates both
     + [c | op | s for c in (Cls.JMP, Cls.JMP32) for op in _COND_JMPS for s in Src]
     + [Cls.JMP | JmpOp.CALL, Cls.JMP | JmpOp.EXIT])
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ebpf.semantics import MayGoto
+
 XDP_PACKET_HEADROOM = 256  # include/uapi/linux/bpf.h
 ETH_HLEN = 14  # include/uapi/linux/if_ether.h
 # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86_64: the tailroom the kernel
@@ -49,11 +51,16 @@ class RuntimeConfig:
     prandom_seed: int = 0x5EED
     fib_table: list[FibRoute] = field(default_factory=list)
     max_insns: int = 1_000_000  # runaway guard per run: beyond it the run faults
+    # may_goto's loop budget per program frame (ebpf.semantics.MayGoto): BPF_MAX_LOOPS, as the
+    # kernel counts it where the JIT has no timed may_goto (x86-64's stops after 250 ms instead)
+    may_goto_budget: int = MayGoto.budget
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from ..errors import XdpError
 
+        if self.may_goto_budget < 0:
+            raise XdpError(f"may_goto_budget must not be negative, got {self.may_goto_budget}")
         if self.ncpus < 1:
             raise XdpError(f"ncpus must be at least 1, got {self.ncpus}")
         if not 0 <= self.cpu < self.ncpus:
@@ -62,6 +69,15 @@ class RuntimeConfig:
             raise XdpError(f"headroom {self.headroom} is below the xdp_frame size {XDP_FRAME_SIZE}")
         if self.frame_size < self.headroom + ETH_HLEN + SKB_SHARED_INFO_TAILROOM:
             raise XdpError(f"frame_size {self.frame_size} leaves no room for a packet")
+
+    def runaway_message(self, may_goto: bool) -> str:
+        """The fault of a run past max_insns; for a program with may_goto, why that may be
+        its loop budget (which the kernel lets run) rather than a runaway."""
+        text = f"executed more than {self.max_insns} instructions (max_insns): runaway loop?"
+        if may_goto:
+            text += (f" (its may_goto loops may each run {self.may_goto_budget} times per frame; "
+                     "the x86-64 kernel stops them after 250 ms instead)")
+        return text
 
     @property
     def max_packet(self) -> int:

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from ..ebpf.semantics import BPF_MAX_LOOPS
 from ..elf.model import MapType
 from ..errors import XdpError
 from ..platform.helpers import HELPER_ID, helper_name, known_helper
@@ -199,7 +200,7 @@ def loop(env, nr_loops, callback, ctx_ptr, flags, *_):
     nr_loops &= 0xFFFFFFFF
     if flags:
         return neg(errno.EINVAL)
-    if nr_loops > 1 << 23:
+    if nr_loops > BPF_MAX_LOOPS:
         return neg(errno.E2BIG)
     for i in range(nr_loops):
         if env.call_function(callback, (i, ctx_ptr, 0, 0, 0)) & U64:

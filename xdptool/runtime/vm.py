@@ -12,7 +12,9 @@ XDP_ABORTED with a `Fault` (pc, message, address, region, C line) in the result.
 
 BPF-to-BPF calls save r6-r9 and r10 and give the callee its own frame; callbacks
 (bpf_loop, bpf_for_each_map_elem) run as nested activations; tail calls replace
-the running program (at most 33, MAX_TAIL_CALL_CNT) and keep the frame.
+the running program (at most 33, MAX_TAIL_CALL_CNT) and keep the frame.  Each
+frame has may_goto's hidden loop budget (semantics.MayGoto), set afresh by the
+frame's start: the entry, each call and callback invocation, each tail call.
 
 With `trace=True` every executed instruction is recorded (pc, text, registers it
 changed) in `RunResult.trace`; trace or `coverage=True` also count executions per
@@ -63,6 +65,7 @@ class _Compiled:
     def __init__(self, name: str, insns: list[Instruction]):
         self.name = name
         self.insns = {insn.pc: insn for insn in insns}
+        self.has_may_goto = any(insn.is_may_goto for insn in insns)
         self.code: list[Callable[[], int]] = []
         self.error: str | None = None  # a tail-call target that could not be compiled
         self.counts: defaultdict[int, int] = defaultdict(int)  # pc -> executions
@@ -85,6 +88,8 @@ class VmEngine(Engine):
         self.xdp = XdpBuffer(self.config)
         self.R = [0] * 11
         self.frames: list[tuple] = []
+        # may_goto's hidden per-frame budget (semantics.MayGoto), by call depth
+        self.may_goto_left = [self.config.may_goto_budget] * MAX_CALL_FRAMES
         self.count = 0
         self.state = RunState([], [])  # the current run's accumulators (helpers write here)
         self._current_comp: _Compiled | None = None  # the program a helper was called from
@@ -183,6 +188,7 @@ class VmEngine(Engine):
         frame = self.stack_regions[0]
         frame.buf[:] = bytes(MAX_BPF_STACK)
         R[10] = frame.base + MAX_BPF_STACK
+        self.may_goto_left[0] = self.config.may_goto_budget
         return self._loop(comp, 0, 0)
 
     def _fault(self, exc: MemoryFault) -> Fault:
@@ -211,12 +217,12 @@ class VmEngine(Engine):
                             pc, comp, R[6], R[7], R[8], R[9], R[10] = frames.pop()
                             code = comp.code
                         if n > budget:
-                            raise MemoryFault(f"executed more than {self.config.max_insns} instructions "
-                                              "(max_insns): runaway loop?")
+                            raise MemoryFault(self.config.runaway_message(comp.has_may_goto))
                 except _TailCall as call:
                     comp = call.target
                     code = comp.code
                     pc = 0
+                    self.may_goto_left[len(frames)] = self.config.may_goto_budget  # its prologue sets it
         except MemoryFault as exc:
             if not hasattr(exc, "where"):
                 exc.where = (comp, pc)
@@ -394,6 +400,7 @@ class VmEngine(Engine):
         frame = self.stack_regions[depth]
         frame.buf[:] = bytes(MAX_BPF_STACK)
         R[10] = frame.base + MAX_BPF_STACK
+        self.may_goto_left[depth] = self.config.may_goto_budget
 
     def tail_call(self, m: Map, index: int) -> None:
         """kernel/bpf/core.c JMP_TAIL_CALL: bounds, then the count, then the slot."""
@@ -498,6 +505,8 @@ def _build_jmp(vm: VmEngine, insn: Instruction, comp, nxt: int, slots: int):
     target = vm._target(insn, slots, comp)
     if op == JmpOp.JA:
         return lambda: target
+    if op == JmpOp.JCOND:
+        return _build_may_goto(vm, insn, target, nxt)
     is64 = insn.cls == Cls.JMP
     cond = (JMP64 if is64 else JMP32).get(op)
     if cond is None:
@@ -513,6 +522,22 @@ def _build_jmp(vm: VmEngine, insn: Instruction, comp, nxt: int, slots: int):
     def jmp_imm():
         return target if cond(R[dst] & mask, imm) else nxt
     return jmp_imm
+
+
+def _build_may_goto(vm: VmEngine, insn: Instruction, target: int, nxt: int):
+    """semantics.MayGoto: fall through while the frame's budget lasts, taking one from it."""
+    if not insn.is_may_goto or insn.dst or insn.imm:
+        return _fault_handler(f"invalid may_goto (src {insn.src}, dst {insn.dst}, imm {insn.imm})")
+    left, frames = vm.may_goto_left, vm.frames
+
+    def may_goto():
+        depth = len(frames)
+        budget = left[depth]
+        if budget == 0:
+            return target
+        left[depth] = budget - 1
+        return nxt
+    return may_goto
 
 
 def _build_call(vm: VmEngine, insn: Instruction, comp: _Compiled, nxt: int):

@@ -7,6 +7,7 @@ these are the same values, looked up once (`code & 0x07`, `code & 0xF0`, ...).
 from __future__ import annotations
 
 from ..ebpf.opcodes import LD_IMM64 as _LD_IMM64_ENUM
+from ..ebpf.opcodes import MAY_GOTO as _MAY_GOTO
 from ..ebpf.opcodes import AluOp, Cls, JmpOp, Mode, Size, Src
 
 LD, LDX, ST, STX = int(Cls.LD), int(Cls.LDX), int(Cls.ST), int(Cls.STX)
@@ -28,8 +29,7 @@ LD_IMM64 = int(_LD_IMM64_ENUM)
 MODE_IND, MODE_MEM, MODE_MEMSX, MODE_ATOMIC = int(Mode.IND), int(Mode.MEM), int(Mode.MEMSX), int(Mode.ATOMIC)
 SIZE_DW = int(Size.DW)
 ATOMIC_STX = STX | MODE_ATOMIC  # code & 0xE7 of every atomic instruction
-# BPF_JCOND (0xe0) with src BPF_MAY_GOTO: `may_goto`, the instruction under cond_break and
-# can_loop (Linux 6.9+).  The kernel knows it only as JMP|JCOND|K; ebpf.opcodes does not
-# list it (the engines do not run it), so the verifier decodes it itself.
-OP_JCOND = 0xE0
-MAY_GOTO = JMP | OP_JCOND
+# BPF_JCOND with src BPF_MAY_GOTO: `may_goto`, the instruction under cond_break and can_loop
+# (Linux 6.9+); the kernel knows it only as JMP|JCOND|K.
+OP_JCOND = int(JmpOp.JCOND)
+MAY_GOTO = int(_MAY_GOTO)

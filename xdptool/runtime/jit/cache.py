@@ -43,7 +43,7 @@ LOADING = ".loading"  # subfolder of private copies of shared objects while dlop
 # Sources the generated code depends on besides the program (relative to xdptool/).
 GENERATOR_SOURCES = ("runtime/jit/*.py", "runtime/config.py", "runtime/memory.py", "runtime/maps_hash.py",
                      "runtime/maps_array.py", "runtime/maps_base.py", "runtime/xdp.py", "runtime/helpers.py",
-                     "platform/*.py")
+                     "platform/*.py", "ebpf/opcodes.py", "ebpf/semantics.py")
 LLVMLITE_LIBRARY = ("binding", "libllvmlite.so")  # in the llvmlite package: LLVM itself, linked in
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ir
 
 from ...ebpf.opcodes import PseudoSrc
+from ...ebpf.semantics import BPF_MAX_LOOPS
 from ...elf.model import MapType, RelocKind
 from ..config import MAX_TAIL_CALL_CNT
 from ..memory import ORIGIN, REGION_SHIFT
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from .translate import Translator
 
 LOOP = 181  # bpf_loop
-MAX_LOOPS = 1 << 23  # BPF_MAX_LOOPS (kernel/bpf/bpf_iter.c)
 
 
 def tail_call_emitter(maps: MapHelpers, targets: dict[int, int]):
@@ -110,7 +110,7 @@ def emit_loop(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | 
 
     # helpers.loop: flags, then the count; nothing runs for nr_loops == 0
     error = b.select(b.icmp_unsigned("!=", flags, c64(0)), c64(-errno.EINVAL),
-                     b.select(b.icmp_unsigned(">", nr, c64(MAX_LOOPS)), c64(-errno.E2BIG), c64(0)))
+                     b.select(b.icmp_unsigned(">", nr, c64(BPF_MAX_LOOPS)), c64(-errno.E2BIG), c64(0)))
     stop_early = b.or_(b.icmp_unsigned("!=", error, c64(0)), b.icmp_unsigned("==", nr, c64(0)))
     incoming.append((error, b.block))  # error, or 0 loops run
     b.cbranch(stop_early, done, checked)

@@ -177,6 +177,7 @@ class JitEngine(PackedEngine):
     def _setup_env(self) -> None:
         env, shadow = self.env, self.shadow
         env.insn_limit = self.config.max_insns
+        env.may_goto_budget = self.config.may_goto_budget
         env.helper_cb = ctypes.cast(self._callback, ctypes.c_void_p).value
         env.imm_table = ctypes.addressof(self._imm)
         env.ctx_id = shadow.ctx_region.id
@@ -290,7 +291,7 @@ class JitEngine(PackedEngine):
         if kind == FaultKind.MEMORY:
             return self._fault_from(self._memory_fault(env.fault_addr, env.fault_size, env.fault_write), pc, comp)
         if kind == FaultKind.INSN_LIMIT:
-            exc = MemoryFault(f"executed more than {self.config.max_insns} instructions (max_insns): runaway loop?")
+            exc = MemoryFault(self.config.runaway_message(comp.has_may_goto))
             return self._fault_from(exc, pc, comp)
         return self._fault_from(MemoryFault(self.native.messages[env.fault_addr]), pc, comp)
 

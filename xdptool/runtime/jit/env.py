@@ -33,6 +33,7 @@ class FaultKind(enum.IntEnum):
 FIELDS: tuple[tuple[str, int], ...] = (
     ("init_regs", 11),
     ("insn_limit", 1),
+    ("may_goto_budget", 1),  # config.may_goto_budget: each frame's may_goto budget at its start
     ("insns", 1),  # out: instructions executed
     ("fault_kind", 1),  # out
     ("fault_pc", 1),  # out

@@ -21,6 +21,10 @@ Shape of the generated code:
 - BPF-to-BPF calls use an explicit frame stack inside the one function (return
   site, R6-R10 saved per frame) and return through a `switch` on the return
   site; the depth limit is the VM's;
+- may_goto's hidden loop budget (semantics.MayGoto) is one word per call depth,
+  set where a frame starts (the entry, each call and callback invocation, each
+  tail call, through the unit's prologue block), emitted only for programs that
+  have a may_goto;
 - memory accesses and helper calls are delegated to `MemoryModel` and
   `HelperEmitter` (memory.py, helpers.py) which also own the fault paths.
 
@@ -197,6 +201,12 @@ class Translator:
             entry = fall_off_end
         else:
             entry = blocks[unit.insns[0].pc]
+            if self.has_may_goto:  # the program's first instruction is no jump target's
+                prologue = self.fn.append_basic_block(f"{prefix}prologue")
+                pb = ir.IRBuilder(prologue)
+                pb.store(self.may_goto_budget, self.may_goto_slot(pb, pb.load(self.depth)))
+                pb.branch(entry)
+                entry = prologue
         self.unit_entries[unit.index] = entry
 
     # -- small helpers -------------------------------------------------------
@@ -268,6 +278,10 @@ class Translator:
         self.tail_calls = b.alloca(I64, name="tail_calls")
         self.saved = b.alloca(ir.ArrayType(I64, MAX_FRAMES * FRAME_WORDS), name="frames")
         self.key_slot = b.alloca(I64, name="key_slot")  # a u32 key in memory (redirect_map on devmap_hash)
+        self.has_may_goto = any(insn.is_may_goto for unit in self.units for insn in unit.insns)
+        if self.has_may_goto:
+            self.may_goto_left = b.alloca(ir.ArrayType(I64, MAX_FRAMES), name="may_goto_left")
+            self.may_goto_budget = ENV.load(b, self.env, "may_goto_budget")
         for n in range(11):
             b.store(ENV.load(b, self.env, "init_regs", index=n), self.regs[n])
         for var in (self.count, self.callback_count, self.base, self.depth, self.tail_calls):
@@ -357,6 +371,9 @@ class Translator:
         if op == JmpOp.CALL:
             self._call(b, insn)
             return
+        if op == JmpOp.JCOND:
+            self._may_goto(b, insn)
+            return
         width = I32 if insn.cls == Cls.JMP32 else I64
         dst = self.reg(b, insn.dst)
         if width is I32:
@@ -399,10 +416,25 @@ class Translator:
         return depth
 
     def enter_callee(self, b: ir.IRBuilder, depth: ir.Value) -> None:
-        """One frame deeper, with a fresh zeroed stack for the callee."""
+        """One frame deeper, with a fresh zeroed stack (and may_goto budget) for the callee."""
         new_depth = b.add(depth, c64(1))
         b.store(new_depth, self.depth)
         self.set_reg(b, 10, self.memory.frame_pointer(self, b, new_depth))
+        if self.has_may_goto:
+            b.store(self.may_goto_budget, self.may_goto_slot(b, new_depth))
+
+    def may_goto_slot(self, b: ir.IRBuilder, depth: ir.Value) -> ir.Value:
+        return b.gep(self.may_goto_left, [c32(0), depth])
+
+    def _may_goto(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        """semantics.MayGoto: fall through while the frame's budget lasts, taking one from it."""
+        if not insn.is_may_goto or insn.dst or insn.imm:
+            raise _Invalid(f"invalid may_goto (src {insn.src}, dst {insn.dst}, imm {insn.imm})")
+        slot = self.may_goto_slot(b, b.load(self.depth))
+        left = b.load(slot)
+        spent = b.icmp_unsigned("==", left, c64(0))
+        b.store(b.select(spent, left, b.sub(left, c64(1))), slot)
+        b.cbranch(spent, self.target_block(insn, insn.target), self.next_block(insn))
 
     def _local_call(self, b: ir.IRBuilder, insn: Instruction) -> None:
         depth = self.push_frame(b, insn, self.next_block(insn))
