@@ -450,18 +450,17 @@ def _flags(case: Case) -> int:
 
 def _target_id(section: str) -> int | None:
     """The vmlinux BTF id a tracing/LSM/iterator section attaches to (None: not found)."""
-    from xdptool.elf.btf import Kind
-    from xdptool.kernel import btf as kbtf
+    from xdptool.elf.btf import VMLINUX_BTF, Kind, btf_file
 
     kind, _, target = section.lstrip("?").partition("/")
     spec = _TARGETS.get(kind)
     if spec is None or not target:
         return None
     try:
-        kbtf.vmlinux_func_id("bpf_xdp_adjust_head")  # parses and caches the running kernel's BTF
+        btf = btf_file(VMLINUX_BTF)  # parsed once per process
     except Exception:
         return None
-    return kbtf._VMLINUX["btf"].find(spec[0].format(target), Kind.FUNC if spec[1] == "func" else Kind.TYPEDEF)
+    return btf.find(spec[0].format(target), Kind.FUNC if spec[1] == "func" else Kind.TYPEDEF)
 
 
 def judge_kernel(case: Case, program) -> None:

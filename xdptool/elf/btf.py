@@ -341,6 +341,20 @@ class BTF:
         except (struct.error, IndexError, ValueError):
             return data.hex()
 
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"  # the running kernel's own types (CONFIG_DEBUG_INFO_BTF)
+_FILES: dict[str, BTF] = {}  # BTF files parsed in this process, by path (a vmlinux BTF takes ~1 s)
+
+
+def btf_file(path: str) -> BTF:
+    """The raw BTF in a file (the kernel's, or a copy of it), parsed once per process;
+    OSError when it cannot be read, ObjectFormatError when it is not BTF."""
+    btf = _FILES.get(path)
+    if btf is None:
+        with open(path, "rb") as file:
+            btf = _FILES[path] = BTF(file.read())
+    return btf
+
+
 MAX_FORMAT_DEPTH = 32  # nesting of structs and arrays shown; deeper is shown as hex
 ByteOrder = Literal["little", "big"]
 _BYTE_ORDER: dict[str, ByteOrder] = {"<": "little", ">": "big"}

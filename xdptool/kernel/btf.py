@@ -33,22 +33,15 @@ TRAILER = {
     17: (4, 0), 18: (0, 0), 19: (0, 12),
 }
 FUNC_INFO = struct.Struct("<II")  # struct bpf_func_info: insn_off, type_id
-VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
-_VMLINUX: dict = {}  # the running kernel's BTF, parsed once per process
-
-
 def vmlinux_func_id(name: str) -> int:
     """The BTF id of the running kernel's function `name`, as libbpf resolves a kfunc
     (an extern __ksym function); a name the kernel does not have is refused in libbpf's words."""
-    from ..elf.btf import BTF, Kind
+    from ..elf.btf import VMLINUX_BTF, Kind, btf_file
 
-    btf = _VMLINUX.get("btf")
-    if btf is None:
-        try:
-            with open(VMLINUX_BTF, "rb") as file:
-                btf = _VMLINUX["btf"] = BTF(file.read())
-        except OSError as error:
-            raise XdpError(f"kfunc {name}: cannot read the kernel's BTF ({VMLINUX_BTF}: {error.strerror})") from None
+    try:
+        btf = btf_file(VMLINUX_BTF)
+    except OSError as error:
+        raise XdpError(f"kfunc {name}: cannot read the kernel's BTF ({VMLINUX_BTF}: {error.strerror})") from None
     type_id = btf.find(name, Kind.FUNC)
     if type_id is None:
         raise XdpError(f"extern (func ksym) '{name}': not found in kernel BTF")

@@ -39,7 +39,7 @@ class Arg(enum.Enum):
     CONST_ALLOC_SIZE = "alloc_size"  # ringbuf_reserve size: a known constant
     CTX = "ctx"
     CALLBACK = "callback"  # a subprogram address (ld_imm64 of a function)
-    SOCK_COMMON = "sock_common"  # ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket (not NULL)
+    SOCK_COMMON = "sock_common"  # ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket (not NULL), BTF-typed ones too
     SPIN_LOCK = "spin_lock"  # ARG_PTR_TO_SPIN_LOCK: the bpf_spin_lock in a map value
     RINGBUF_MEM = "ringbuf_mem"  # a ringbuf_reserve record (not NULL)
     UNSUPPORTED = "unsupported"  # callbacks, const strings, BTF objects, references
@@ -52,6 +52,8 @@ class Ret(enum.Enum):
     RINGBUF_MEM_OR_NULL = "ringbuf_mem_or_null"
     SOCKET_OR_NULL = "sock_or_null"
     SOCK_COMMON_OR_NULL = "sock_common_or_null"
+    BTF_ID_TRUSTED = "trusted_ptr_"  # RET_PTR_TO_BTF_ID_TRUSTED: a kernel object of `ret_struct`
+    BTF_ID_OR_NULL = "ptr_or_null_"  # RET_PTR_TO_BTF_ID_OR_NULL
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Helper:
     writes_map: bool = False  # changes the map itself: refused on BPF_F_RDONLY_PROG maps (record_func_map)
     acquires: bool = False  # returns a reference the program must release (is_acquire_function)
     releases: int = 0  # the argument (1-5) whose reference it releases (OBJ_RELEASE), 0 none
+    ret_struct: str = ""  # the kernel struct a Ret.BTF_ID_* helper returns (its ret_btf_id)
+    casts_pointer: bool = False  # R0 keeps the argument's reference (is_ptr_cast_function)
     unsupported: str | None = None  # why xdptool's verifier cannot check calls to it
     nfp: "NfpCall | None" = None  # how the nfp driver accepts it; None: "unsupported function id"
 
@@ -186,10 +190,24 @@ _XDP_PROTOS = [
     ("ringbuf_discard", (A.RINGBUF_MEM, A.ANYTHING), Ret.VOID),
     ("spin_lock", (A.SPIN_LOCK,), Ret.VOID),  # the held lock is the state's (verifier checker.py)
     ("spin_unlock", (A.SPIN_LOCK,), Ret.VOID),
+    # BTF-typed kernel objects (verifier btf_ptr.py; the types come from the kernel's BTF)
+    ("get_current_task_btf", (), Ret.BTF_ID_TRUSTED),
+    ("skc_to_tcp6_sock", (A.SOCK_COMMON,), Ret.BTF_ID_OR_NULL),
+    ("skc_to_tcp_sock", (A.SOCK_COMMON,), Ret.BTF_ID_OR_NULL),
+    ("skc_to_tcp_timewait_sock", (A.SOCK_COMMON,), Ret.BTF_ID_OR_NULL),
+    ("skc_to_tcp_request_sock", (A.SOCK_COMMON,), Ret.BTF_ID_OR_NULL),
+    ("skc_to_udp6_sock", (A.SOCK_COMMON,), Ret.BTF_ID_OR_NULL),
+    ("skc_to_unix_sock", (A.SOCK_COMMON,), Ret.BTF_ID_OR_NULL),
+    ("skc_to_mptcp_sock", (A.SOCK_COMMON,), Ret.BTF_ID_OR_NULL),
 ]
+# the struct each BTF-typed return points to (the helpers' ret_btf_id, net/core/filter.c btf_sock_ids)
+_RET_STRUCT = {"get_current_task_btf": "task_struct", "skc_to_tcp6_sock": "tcp6_sock", "skc_to_tcp_sock": "tcp_sock",
+               "skc_to_tcp_timewait_sock": "tcp_timewait_sock", "skc_to_tcp_request_sock": "tcp_request_sock",
+               "skc_to_udp6_sock": "udp6_sock", "skc_to_unix_sock": "unix_sock", "skc_to_mptcp_sock": "mptcp_sock"}
+_CASTS_POINTER = {name for name in _RET_STRUCT if name.startswith("skc_to_")}
 
 _GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_kernel_str", "perf_event_output",
-             "tcp_check_syncookie", "tcp_gen_syncookie"}
+             "tcp_check_syncookie", "tcp_gen_syncookie", "get_current_task_btf"}
 _CHANGES_PKT_DATA = {"xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail"}
 _WRITES_MAP = {"map_update_elem", "map_delete_elem", "map_push_elem", "map_pop_elem"}
 _ACQUIRES = {"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"}
@@ -206,9 +224,7 @@ _XDP_UNSUPPORTED = {
     "timer_init": _CALLBACK, "timer_set_callback": _CALLBACK, "timer_start": _CALLBACK, "timer_cancel": _CALLBACK,
     "snprintf": "constant-string arguments", "strncmp": "constant-string arguments",
     "per_cpu_ptr": "BTF-typed pointers", "this_cpu_ptr": "BTF-typed pointers",
-    "get_current_task": "BTF-typed pointers", "get_current_task_btf": "BTF-typed pointers",
-    "skc_to_tcp6_sock": _REF, "skc_to_tcp_sock": _REF, "skc_to_tcp_timewait_sock": _REF,
-    "skc_to_tcp_request_sock": _REF, "skc_to_udp6_sock": _REF, "skc_to_unix_sock": _REF, "skc_to_mptcp_sock": _REF,
+    "get_current_task": "BTF-typed pointers", "find_vma": _CALLBACK,
 }
 
 
@@ -233,6 +249,7 @@ def _build() -> dict[int, Helper]:
             HELPER_ID[name], name, args, ret[0] if ret else Ret.INTEGER,
             changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY, writes_map=name in _WRITES_MAP,
             acquires=name in _ACQUIRES, releases=_RELEASES.get(name, 0), nfp=_NFP_CALLS.get(name),
+            ret_struct=_RET_STRUCT.get(name, ""), casts_pointer=name in _CASTS_POINTER,
         )
     for name, why in _XDP_UNSUPPORTED.items():
         table[HELPER_ID[name]] = Helper(HELPER_ID[name], name, unsupported=why)

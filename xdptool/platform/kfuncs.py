@@ -48,8 +48,10 @@ class P(enum.Enum):
     DYNPTR = "dynptr"  # an initialised struct bpf_dynptr on the stack
     DYNPTR_UNINIT = "dynptr_uninit"  # a stack slot the kfunc makes a dynptr (ptr__uninit)
     ITER = "iter"  # a struct bpf_iter_num on the stack
-    BTF_PTR = "btf_ptr"  # a BTF-typed kernel object (trusted pointer)
+    BTF_PTR = "btf_ptr"  # a BTF-typed kernel object (trusted pointer) of the struct `ctype` names
     NULLABLE_MEM = "mem_nullable"  # memory or NULL (__nullable / opts__nullable)
+    IGNORED = "ign"  # not checked at all (an __ign parameter)
+    CONST = "const"  # a scalar whose value must be known (a __k parameter: bpf_rdonly_cast's BTF id)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,21 @@ class Kfunc:
     @property
     def returns_scalar(self) -> bool:
         return "*" not in self.ret and self.ret != "void"
+
+    @property
+    def returns_struct(self) -> str:
+        """The struct a `struct NAME *` return points to ("" for any other return type)."""
+        return _struct_name(self.ret)
+
+
+def _struct_name(ctype: str) -> str:
+    words = ctype.replace("*", " ").split()
+    return words[words.index("struct") + 1] if "struct" in words and ctype.endswith("*") else ""
+
+
+def param_struct(param: Param) -> str:
+    """The struct a BTF_PTR parameter points to (`struct task_struct *` -> task_struct)."""
+    return _struct_name(param.ctype)
 
 
 _CTX = Param("ctx", "const struct xdp_md *", P.CTX)
@@ -120,10 +137,26 @@ XDP_KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
           KF.ITER_NEXT | KF.RET_NULL, "6.4", _ITER_NEEDS),
     Kfunc("bpf_iter_num_destroy", (Param("it", "struct bpf_iter_num *", P.ITER),), "void", KF.ITER_DESTROY, "6.4",
           _ITER_NEEDS),
-    Kfunc("bpf_rdonly_cast", (Param("obj__ign", "const void *", P.SCALAR), Param("btf_id__k", "u32", P.SCALAR)),
-          "void *", since="6.2", needs="BTF-typed pointers"),
-    Kfunc("bpf_cast_to_kern_ctx", (Param("obj", "void *", P.CTX),), "void *", since="6.2",
-          needs="BTF-typed pointers"),
+    # (the two casts' results are typed by check_kfunc_call itself: an untrusted pointer to the
+    # struct whose vmlinux BTF id btf_id__k is; the trusted struct xdp_buff behind the ctx)
+    Kfunc("bpf_rdonly_cast", (Param("obj__ign", "const void *", P.IGNORED), Param("btf_id__k", "u32", P.CONST)),
+          "void *", since="6.2"),
+    Kfunc("bpf_cast_to_kern_ctx", (Param("obj", "void *", P.CTX),), "void *", since="6.2"),
+    # kernel/bpf/helpers.c, generic_kfunc_set: reference-counted tasks and cgroups
+    Kfunc("bpf_task_acquire", (Param("p", "struct task_struct *", P.BTF_PTR),), "struct task_struct *",
+          KF.ACQUIRE | KF.RCU | KF.RET_NULL, "6.2"),
+    Kfunc("bpf_task_release", (Param("p", "struct task_struct *", P.BTF_PTR),), "void", KF.RELEASE, "6.2"),
+    Kfunc("bpf_task_from_pid", (Param("pid", "s32", P.SCALAR),), "struct task_struct *",
+          KF.ACQUIRE | KF.RET_NULL, "6.2"),
+    Kfunc("bpf_cgroup_acquire", (Param("cgrp", "struct cgroup *", P.BTF_PTR),), "struct cgroup *",
+          KF.ACQUIRE | KF.RCU | KF.RET_NULL, "6.2"),
+    Kfunc("bpf_cgroup_release", (Param("cgrp", "struct cgroup *", P.BTF_PTR),), "void", KF.RELEASE, "6.2"),
+    Kfunc("bpf_cgroup_from_id", (Param("cgid", "u64", P.SCALAR),), "struct cgroup *",
+          KF.ACQUIRE | KF.RET_NULL, "6.2"),
+    # kernel/trace/bpf_trace.c, key_sig_kfunc_set (every program type on 6.18)
+    Kfunc("bpf_lookup_system_key", (Param("id", "u64", P.SCALAR),), "struct bpf_key *",
+          KF.ACQUIRE | KF.RET_NULL, "6.1"),
+    Kfunc("bpf_key_put", (Param("bkey", "struct bpf_key *", P.BTF_PTR),), "void", KF.RELEASE, "6.1"),
     Kfunc("bpf_preempt_disable", (), "void", since="6.10", needs="preemption sections"),
     Kfunc("bpf_preempt_enable", (), "void", since="6.10", needs="preemption sections"),
     Kfunc("bpf_rcu_read_lock", (), "void", since="6.2", needs="RCU sections"),
@@ -168,8 +201,6 @@ SLEEPABLE_FOR_XDP = frozenset({"bpf_copy_from_user_str", "bpf_lookup_user_key"})
 # Kfuncs XDP may call (generic_kfunc_set and common_kfunc_set, checked on 6.18) whose
 # prototypes are not recorded above: what the verifier would need to check calls to them.
 OTHER_XDP_KFUNCS: dict[str, str] = {
-    **dict.fromkeys(("bpf_task_acquire", "bpf_task_release", "bpf_task_from_pid", "bpf_cgroup_acquire",
-                     "bpf_cgroup_release", "bpf_send_signal_task", "bpf_get_kmem_cache", "bpf_cgroup_from_id",
-                     "bpf_lookup_system_key", "bpf_key_put"), _REF_NEEDS),
+    **dict.fromkeys(("bpf_send_signal_task", "bpf_get_kmem_cache"), _REF_NEEDS),
     **dict.fromkeys(("bpf_iter_bits_new", "bpf_iter_bits_next", "bpf_iter_bits_destroy"), _ITER_NEEDS),
 }

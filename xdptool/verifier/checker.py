@@ -29,6 +29,8 @@ from .subprogs import ArgKind, GlobalArg, GlobalFunc, global_funcs
 from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, truncate
 from ..platform.ctx import CtxKind, attach_of, readable as ctx_readable
 from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, SOCK_TYPES, Frame, Reg, State
+from .state import BTF_ID_TYPES, RegType
+from . import btf_ptr
 from .tnum import U32, Tnum
 from .tnum import UNKNOWN as TNUM_UNKNOWN
 from .codes import (
@@ -67,7 +69,8 @@ EXPECTED = {
     Arg.CONST_SIZE_OR_ZERO: ("scalar", {T_SCALAR}),
     Arg.CONST_ALLOC_SIZE: ("scalar", {T_SCALAR}),
     Arg.CALLBACK: ("func", {T_FUNC}),
-    Arg.SOCK_COMMON: ("sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_", {T_SOCK_COMMON, T_SOCKET, T_XDP_SOCK}),
+    Arg.SOCK_COMMON: ("sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
+                      {T_SOCK_COMMON, T_SOCKET, T_XDP_SOCK, RegType.BTF_ID, RegType.TRUSTED_BTF_ID}),
     Arg.RINGBUF_MEM: ("ringbuf_mem", {T_RINGBUF_MEM}),
     Arg.SPIN_LOCK: ("map_value, ptr_", {T_MAP_VALUE}),
 }
@@ -95,8 +98,11 @@ class Entry:
 
 
 class Checker:
-    def __init__(self, program: Program, profile: Profile, log_level: int = 0, collect_facts: bool = True):
+    def __init__(self, program: Program, profile: Profile, log_level: int = 0, collect_facts: bool = True,
+                 btf_path: str | None = None):
         self.program = program
+        # BTF-typed kernel pointers, typed by the kernel's BTF (btf_path, else the running kernel's)
+        self.btf_ptrs = btf_ptr.BtfPointers(self, btf_path, _gpl_compatible(program.license))
         self.attach = attach_of(program.attach_type)
         self.profile = profile
         self.log_level = log_level
@@ -655,6 +661,8 @@ class Checker:
         elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
             limit = base.map.key_size if t is T_MAP_KEY else base.mem_size
             self.check_region_access(regno, base, total, size, limit)
+        elif t in BTF_ID_TYPES and not t.maybe_null:
+            return self.btf_ptrs.access(regno, base, total, size, write)
         elif t in SOCK_TYPES:  # check_sock_access
             if write:
                 raise Reject(f"R{regno} cannot write into {t.value}")
@@ -1104,7 +1112,7 @@ class Checker:
             return
         if reg.off < 0:
             raise Reject(f"negative offset {t.value} ptr R{regno} off={reg.off} disallowed")
-        if reg.off:
+        if reg.off and (release or t not in btf_ptr.FIXED_OFF_OK):
             raise Reject(f"dereference of modified {t.value} ptr R{regno} off={reg.off} disallowed")
         var_off = TNUM_UNKNOWN if t is T_NOT_INIT else reg.var_off  # an uninitialised register is unknown
         if var_off.mask or var_off.value:
@@ -1194,7 +1202,8 @@ class Checker:
                 _find_good_pkt_pointers(good_state, good, open_right)
                 self.push(other, target, insn.pc)
                 return fall
-        if op in (OP_JEQ, OP_JNE) and src.is_scalar and src.is_const and src.const_value == 0 and dst.type in _NON_NULL:
+        if op in (OP_JEQ, OP_JNE) and src.is_scalar and src.is_const and src.const_value == 0 and (
+                dst.type in _NON_NULL or (dst.type in BTF_ID_TYPES and btf_ptr.not_null(dst))):
             return target if op == OP_JNE else fall
         if not self.profile.allow_ptr_leaks:
             regno = insn.dst if dst.type.is_pointer else insn.src
@@ -1221,7 +1230,7 @@ class Checker:
             raise XdpError(f"verifier: calls to {helper.full_name}#{func_id} are not implemented ({helper.unsupported})")
         if helper.gpl_only and not _gpl_compatible(self.program.license):
             raise Reject("cannot call GPL-restricted function from non-GPL compatible program")
-        meta = {"map": None, "mem": None, "ref": 0, "alloc": 0, "const_key": None}
+        meta = {"map": None, "mem": None, "ref": 0, "alloc": 0, "const_key": None, "ref_obj_id": 0}
         for index, arg in enumerate(helper.args):
             self._check_arg(helper, index + 1, arg, meta)
         mapdef = meta["map"]
@@ -1260,6 +1269,8 @@ class Checker:
             self.new_id()  # the id of the _or_null pointer, which the reference's id then replaces
             ref = self._acquire_reference(insn.pc)
             regs[0] = Reg.pointer(RET_TYPES[helper.ret], id=ref, ref_obj_id=ref, mem_size=meta["alloc"])
+        elif helper.ret_struct:
+            regs[0] = self.btf_ptrs.helper_return(helper, meta)
         elif helper.ret is Ret.VOID:
             regs[0] = NOT_INIT
         else:
@@ -1383,8 +1394,10 @@ class Checker:
             if name in OTHER_XDP_KFUNCS:
                 raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({OTHER_XDP_KFUNCS[name]})")
             raise XdpError(f"verifier: kfunc {name} is not in xdptool's table of Linux 6.18 kfuncs")
-        # every kfunc in the table needs machinery the walk lacks, or is refused before it (dev_bound)
-        raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({kfunc.needs or 'arguments'})")
+        if kfunc.needs or kfunc.dev_bound:  # (dev_bound ones are refused before the walk)
+            raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({kfunc.needs or 'arguments'})")
+        self.btf_ptrs.kfunc_call(insn, kfunc)
+        return insn.pc + 1
 
     def _loop_call(self, insn: Instruction) -> int:
         """bpf_loop (check_helper_call, push_callback_call): while the caller has run fewer
@@ -1441,8 +1454,15 @@ class Checker:
             meta["mem"] = (regno, reg, True)
             return
         expected, allowed = EXPECTED[arg]
+        if reg.type is RegType.TRUSTED_BTF_ID and allowed is MEM_REG_TYPES:
+            raise XdpError(f"verifier: a {reg.type.value}{reg.btf_type.name} as memory for {helper.full_name} "
+                           "is not implemented")
         if reg.type not in allowed:
             raise Reject(f"R{regno} type={reg.type.value} expected={expected}")
+        if reg.ref_obj_id:
+            meta["ref_obj_id"] = reg.ref_obj_id
+        if reg.btf_type is not None and arg is Arg.SOCK_COMMON:
+            self.btf_ptrs.sock_common_arg(regno, reg, helper.releases == regno)
         if helper.releases == regno:
             self._check_arg_reg_off(regno, reg, release=True)
             if not reg.ref_obj_id:

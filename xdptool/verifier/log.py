@@ -125,6 +125,8 @@ def format_reg(reg: Reg, frameno: int = 0) -> str:
     if t is RegType.SCALAR and reg.is_const:
         return snum(reg.const_value)
     name = t.value
+    if reg.btf_type is not None:  # print_reg_state: a BTF pointer's struct follows its type
+        name += reg.btf_type.name
     if t is RegType.STACK:
         prefix = f"fp[{reg.frameno}]" if reg.frameno != frameno else "fp"
         if reg.is_const:

@@ -11,11 +11,11 @@ infinite-loop detection against states still being explored.
 from __future__ import annotations
 
 from .state import MAYBE_NULL_TYPES, NON_NULL_OF, PKT_TYPES, SLOT, Frame, Reg, StackSlot, State
-from .state import SOCK_TYPES, T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
+from .state import BTF_ID_TYPES, SOCK_TYPES, T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
 
 _EXACT_TYPES = (T_CTX, T_PKT_END, T_MAP_PTR, T_STACK)
 # compared exactly, ids mapped (the kernel's regs_exact, the default case of regsafe)
-_EXACT_ID_TYPES = SOCK_TYPES | {t for t in MAYBE_NULL_TYPES if NON_NULL_OF[t] in SOCK_TYPES}
+_EXACT_ID_TYPES = SOCK_TYPES | BTF_ID_TYPES | {t for t in MAYBE_NULL_TYPES if NON_NULL_OF[t] in SOCK_TYPES}
 
 
 def exact_key(state: State, live: int) -> tuple:
@@ -103,8 +103,8 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
             return cur.var_off == old.var_off and ids.check_scalar(old.id, cur.id)
         return within(old, cur) and ids.check_scalar(old.id, cur.id)
     if t in _EXACT_ID_TYPES:
-        return (old.off == cur.off and old.var_off == cur.var_off and ids.check(old.id, cur.id)
-                and ids.check(old.ref_obj_id, cur.ref_obj_id))
+        return (old.off == cur.off and old.var_off == cur.var_off and old.btf_type is cur.btf_type
+                and ids.check(old.id, cur.id) and ids.check(old.ref_obj_id, cur.ref_obj_id))
     if t in _EXACT_TYPES:
         return (old.off == cur.off and old.frameno == cur.frameno and old.map is cur.map
                 and old.var_off == cur.var_off and old.smin == cur.smin and old.smax == cur.smax

@@ -60,6 +60,14 @@ class RegType(enum.Enum):
     SOCK_COMMON_OR_NULL = ("sock_common_or_null", True, False, True)
     XDP_SOCK = ("xdp_sock",)  # struct bpf_xdp_sock: an xskmap lookup after the NULL check
     FUNC = ("func",)  # address of a subprogram (bpf_loop callbacks); `off` is its first slot
+    # PTR_TO_BTF_ID: a kernel object of the BTF struct `btf_type` (verifier btf_ptr.py), by trust
+    BTF_ID = ("ptr_",)  # no flag: referenced (ref_obj_id) or of old, unflagged origin
+    BTF_ID_OR_NULL = ("ptr_or_null_", True, False, True)
+    TRUSTED_BTF_ID = ("trusted_ptr_",)  # PTR_TRUSTED
+    TRUSTED_BTF_ID_OR_NULL = ("trusted_ptr_or_null_", True, False, True)
+    RCU_BTF_ID = ("rcu_ptr_",)  # MEM_RCU: valid inside the RCU section an XDP program runs in
+    RCU_BTF_ID_OR_NULL = ("rcu_ptr_or_null_", True, False, True)
+    UNTRUSTED_BTF_ID = ("untrusted_ptr_",)  # PTR_UNTRUSTED: readable (probe-read), never passed on
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
 
@@ -75,6 +83,8 @@ T_SOCKET, T_SOCKET_OR_NULL = RegType.SOCKET, RegType.SOCKET_OR_NULL
 T_SOCK_COMMON, T_SOCK_COMMON_OR_NULL = RegType.SOCK_COMMON, RegType.SOCK_COMMON_OR_NULL
 T_XDP_SOCK = RegType.XDP_SOCK
 SOCK_TYPES = frozenset({T_SOCKET, T_SOCK_COMMON, T_XDP_SOCK})
+BTF_ID_TYPES = frozenset({RegType.BTF_ID, RegType.BTF_ID_OR_NULL, RegType.TRUSTED_BTF_ID, RegType.TRUSTED_BTF_ID_OR_NULL,
+                          RegType.RCU_BTF_ID, RegType.RCU_BTF_ID_OR_NULL, RegType.UNTRUSTED_BTF_ID})
 
 POINTER_TYPES = frozenset(t for t in RegType if t.is_pointer)
 PKT_TYPES = frozenset(t for t in RegType if t.is_pkt)
@@ -83,11 +93,12 @@ MAYBE_NULL_TYPES = frozenset(t for t in RegType if t.maybe_null)
 
 NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM,
                RegType.RINGBUF_MEM_OR_NULL: RegType.RINGBUF_MEM, RegType.SOCKET_OR_NULL: RegType.SOCKET,
-               RegType.SOCK_COMMON_OR_NULL: RegType.SOCK_COMMON}
+               RegType.SOCK_COMMON_OR_NULL: RegType.SOCK_COMMON, RegType.BTF_ID_OR_NULL: RegType.BTF_ID,
+               RegType.TRUSTED_BTF_ID_OR_NULL: RegType.TRUSTED_BTF_ID, RegType.RCU_BTF_ID_OR_NULL: RegType.RCU_BTF_ID}
 
 
 class Reg(Bounds):
-    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "ref_obj_id", "_key")
+    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "ref_obj_id", "btf_type", "_key")
 
     def __init__(self, type: RegType = T_NOT_INIT):
         self.type = type
@@ -98,6 +109,7 @@ class Reg(Bounds):
         self.frameno = 0
         self.mem_size = 0
         self.ref_obj_id = 0  # the reference (State.refs) this pointer is or derives from
+        self.btf_type = None  # BTF_ID_TYPES: the kernel struct pointed to (btf_ptr.KType)
         self._key = None
         self.set_const_bounds(0)
 
@@ -113,6 +125,7 @@ class Reg(Bounds):
         new.frameno = self.frameno
         new.mem_size = self.mem_size
         new.ref_obj_id = self.ref_obj_id
+        new.btf_type = self.btf_type
         new.var_off = self.var_off
         new.smin = self.smin
         new.smax = self.smax
@@ -133,6 +146,7 @@ class Reg(Bounds):
         self.frameno = other.frameno
         self.mem_size = other.mem_size
         self.ref_obj_id = other.ref_obj_id
+        self.btf_type = other.btf_type
         self.var_off = other.var_off
         self.smin = other.smin
         self.smax = other.smax
@@ -155,22 +169,22 @@ class Reg(Bounds):
         reg = Reg.__new__(Reg)  # every field set once (Reg() would set the bounds twice)
         reg.type = T_SCALAR
         reg.off = reg.id = reg.range = reg.frameno = reg.mem_size = reg.ref_obj_id = 0
-        reg.map = reg._key = None
+        reg.map = reg._key = reg.btf_type = None
         reg.set_const_bounds(value)
         return reg
 
     @staticmethod
     def pointer(type: RegType, *, off: int = 0, map=None, id: int = 0, frameno: int = 0, ref_obj_id: int = 0,
-                mem_size: int = 0) -> "Reg":
+                mem_size: int = 0, btf_type=None) -> "Reg":
         reg = Reg(type)
         reg.off, reg.map, reg.id, reg.frameno = off, map, id, frameno
-        reg.ref_obj_id, reg.mem_size = ref_obj_id, mem_size
+        reg.ref_obj_id, reg.mem_size, reg.btf_type = ref_obj_id, mem_size, btf_type
         return reg
 
     def mark_unknown(self) -> None:
         self.type = T_SCALAR
         self.off = self.id = self.range = self.mem_size = self.frameno = self.ref_obj_id = 0
-        self.map = None
+        self.map = self.btf_type = None
         self.set_unknown_bounds()
 
     def mark_const(self, value: int) -> None:
@@ -197,7 +211,7 @@ class Reg(Bounds):
         if key is None:
             key = self._key = (
                 self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.ref_obj_id,
-                self.var_off,
+                id(self.btf_type), self.var_off,
                 self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max, self.u32_min, self.u32_max)
         return key
 
