@@ -143,10 +143,34 @@ def test_maps_set_rejects_bad_keys(objects, tmp_path):
     assert "no map named" in one_line_error(invoke("maps", "dump", "--state", tmp_path, "nope"), 2)
 
 
-def test_replay_refuses_a_changed_object(objects, tmp_path, monkeypatch):
+def test_the_card_keeps_running_what_was_offloaded(objects, tmp_path, monkeypatch):
+    """As on a real card: rebuilding or deleting the user's object changes nothing until the next offload."""
     obj = tmp_path / "fw.o"
     shutil.copy(objects["mac_swap"], obj)
     monkeypatch.chdir(tmp_path)
     assert invoke("offload", obj).exit_code == 0
+    before = invoke("replay", PROGRAMS / "mac_swap.pcap", "--json")
     obj.write_bytes(objects["port_blocklist"].read_bytes())
-    assert "changed since it was offloaded" in one_line_error(invoke("replay", PROGRAMS / "mac_swap.pcap"), 2)
+    after = invoke("replay", PROGRAMS / "mac_swap.pcap", "--json")
+    obj.unlink()
+    gone = invoke("replay", PROGRAMS / "mac_swap.pcap", "--json")
+    assert before.exit_code == after.exit_code == gone.exit_code == 0, (after.output, gone.output)
+    verdicts = [json.loads(r.stdout)["summary"]["verdicts"] for r in (before, after, gone)]
+    assert verdicts[0] == verdicts[1] == verdicts[2] and verdicts[0]["XDP_TX"] > 0  # mac_swap bounces every frame
+
+
+def test_a_damaged_card_copy_is_named(objects, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert invoke("offload", objects["mac_swap"]).exit_code == 0
+    (tmp_path / ".xdptool" / "nfp" / "program.o").write_bytes(objects["port_blocklist"].read_bytes())
+    assert "damaged NIC state" in one_line_error(invoke("replay", PROGRAMS / "mac_swap.pcap"), 2)
+
+
+def test_offloading_a_source_file_leaves_a_usable_card(tmp_path, monkeypatch):
+    """`offload X.c` builds first; maps and replay then use the built object (they once reopened the .c as ELF)."""
+    monkeypatch.chdir(tmp_path)
+    assert invoke("offload", PROGRAMS / "port_blocklist.c").exit_code == 0
+    assert json.loads(invoke("maps", "dump", "--json").stdout) == {"blocklist": [], "drops": []}
+    result = invoke("replay", PROGRAMS / "port_blocklist.pcap", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["packets"] > 0

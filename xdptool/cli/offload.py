@@ -57,7 +57,11 @@ def command(obj_path, target, selector, allocator, contexts, card_name, baseline
             except OSError as exc:
                 fail(f"{listing_path}: cannot write: {exc.strerror}")
             atomic_write(listing_path, listing)
-        state.save_offload(state_dir, obj_path, report, listing, MapStore.for_object(obj).dump())
+        try:  # the card keeps its own copy of what it was loaded from (a rebuild does not change the card)
+            object_data = Path(obj.path).read_bytes()
+        except OSError as exc:
+            fail(f"{obj.path}: cannot read: {exc.strerror}")
+        state.save_offload(state_dir, obj_path, object_data, report, listing, MapStore.for_object(obj).dump())
     document = dict(report.as_json(), object=obj_path, target=target, state=state_dir if report.offloaded else None)
     if as_json:
         print_json(document)

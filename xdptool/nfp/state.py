@@ -2,8 +2,10 @@
 
 Layout (default `.xdptool/` in the working directory):
 
-    nfp/offload.json   what was offloaded: object path and SHA-256, program,
-                       contexts, figures, the image as 64-bit words (hex)
+    nfp/offload.json   what was offloaded: the path the user gave (a .o, or a .c
+                       built first) and its SHA-256, program, contexts, figures,
+                       the image as 64-bit words (hex), the SHA-256 of program.o
+    nfp/program.o      the object the card was loaded from (a copy)
     nfp/listing.s      the image as assembly
     nfp/maps.json      map contents, as MapStore.dump() writes them
     nfp/stats.json     the card's counters since the offload, by the driver's ethtool -S
@@ -13,8 +15,10 @@ Layout (default `.xdptool/` in the working directory):
 Like a real card, the maps persist: `xdptool replay CAPTURE` (no --prog) runs
 the offloaded program on nfp-emu from these maps and saves them back when it
 closes the engine; `xdptool maps reset` returns them to the object's initial
-contents.  The image is rebuilt from the object on load (deterministic) and
-checked against the saved words, so a changed object is caught.
+contents.  As on a real card, what was offloaded stays loaded: the card keeps
+its own copy of the object (program.o), so rebuilding or deleting the user's
+file does not change what runs until the next offload.  The image is rebuilt
+from that copy on load (deterministic) and checked against the saved words.
 
 No update is lost.  Every file is replaced atomically (xdptool.files), so a
 reader sees a whole file and a killed or failing writer leaves the old one.
@@ -45,6 +49,7 @@ STATE_DIR = ".xdptool"
 SUBDIR = "nfp"
 OFFLOAD_FILE, LISTING_FILE, MAPS_FILE, LOCK_FILE = "offload.json", "listing.s", "maps.json", "lock"
 STATS_FILE = "stats.json"
+OBJECT_FILE = "program.o"
 
 
 def _dir(state_dir: str | Path) -> Path:
@@ -104,16 +109,19 @@ def locked(state_dir: str | Path) -> CardLock:
 
 def state_files(state_dir: str | Path) -> list[Path]:
     """The files an offload writes (for the output guard of commands that read or write beside them)."""
-    return [_dir(state_dir) / name for name in (OFFLOAD_FILE, LISTING_FILE, MAPS_FILE, STATS_FILE)]
+    return [_dir(state_dir) / name for name in (OFFLOAD_FILE, LISTING_FILE, MAPS_FILE, STATS_FILE, OBJECT_FILE)]
 
 
-def save_offload(state_dir: str | Path, object_path: str, report, listing: str, maps_state: dict) -> None:
+def save_offload(state_dir: str | Path, object_path: str, object_data: bytes, report, listing: str,
+                 maps_state: dict) -> None:
+    """Load the card: `object_path` is what the user gave, `object_data` the ELF it was (or built to)."""
     from .encoding import encode
 
     image = report.image
     document = {
         "object": str(Path(object_path).resolve()),
         "object_sha256": _sha256(object_path),
+        "card_object_sha256": hashlib.sha256(object_data).hexdigest(),
         "program": report.program,
         "contexts": image.contexts,
         "report": report.as_json(),
@@ -123,6 +131,7 @@ def save_offload(state_dir: str | Path, object_path: str, report, listing: str, 
         save_maps(state_dir, maps_state)
         save_stats(state_dir, {})  # a new program: the counters start again
         atomic_write(_dir(state_dir) / LISTING_FILE, listing)
+        atomic_write(_dir(state_dir) / OBJECT_FILE, object_data)
         _write_json(_dir(state_dir) / OFFLOAD_FILE, document)  # last: the offload's commit point
 
 
@@ -183,7 +192,17 @@ def load(state_dir: str | Path):
     document = offloaded(state_dir)
     if document is None:
         return None
-    path = document["object"]
+    copy = _dir(state_dir) / OBJECT_FILE
+    if "card_object_sha256" in document:  # the card's own copy
+        try:
+            data = copy.read_bytes()
+        except OSError as exc:
+            raise XdpError(f"{copy}: unreadable NIC state ({exc.strerror}); {REOFFLOAD}") from None
+        if hashlib.sha256(data).hexdigest() != document["card_object_sha256"]:
+            raise _damaged(copy, "not the object offloaded", REOFFLOAD)
+        obj = load_object(copy, data)
+        return obj, obj.program(document["program"]), document
+    path = document["object"]  # a state written before the card kept a copy
     if not Path(path).exists():
         raise XdpError(f"the offloaded object {path} is gone; offload again")
     if _sha256(path) != document["object_sha256"]:
