@@ -207,3 +207,72 @@ def test_queue_options_refused_where_they_cannot_apply(tmp_path, queue_obj):
     for args, message in cases:
         result = invoke("replay", queue_obj, capture, *args)
         assert result.exit_code == 2 and message in result.output, (args, result.output)
+
+
+class Recorder:
+    """A sink keeping every packet's verdict code and output bytes, in the order given."""
+
+    def __init__(self):
+        self.retvals, self.packets = [], []
+
+    def add(self, chunk):
+        self.retvals += list(chunk.retvals)
+        self.packets += [chunk.output(i) for i in range(len(chunk))]
+
+    def close(self, document, maps):
+        pass
+
+
+def small_chunks_replay(tmp_path, queue_obj, queues: int, chunk_packets: int = 7):
+    from xdptool.replay.queues import QueueReplay
+    from xdptool.runtime.target import program_target
+
+    frames = [f for f in frame_mix(200, seed=5) if len(f) >= 15]
+    path = tmp_path / "in.pcap"
+    path.write_bytes(classic(frames))
+    runner = QueueReplay(str(path), program_target(str(queue_obj), None, "jit"), queues, chunk_packets=chunk_packets)
+    return frames, runner
+
+
+def test_queues_share_the_hashing_of_every_chunk(tmp_path, queue_obj):
+    """Many chunks: each worker hashes a slice of every chunk into shared memory (two arrays,
+    used alternately) and picks its own packets from the whole; every packet still runs once,
+    on its RSS queue, and comes back in capture order."""
+    frames, runner = small_chunks_replay(tmp_path, queue_obj, 3)
+    recorder = Recorder()
+    outcome = runner.run(program_name="queue_check", sinks=(recorder,))
+    expected = [rss.queue_of(f, 3) for f in frames]
+    assert recorder.retvals == [2] * len(frames)  # XDP_PASS: rx_queue_index == CPU on every packet
+    assert recorder.packets == [f[:14] + bytes([q]) + f[15:] for f, q in zip(frames, expected)]
+    assert outcome.summary["queues"]["packets"] == [expected.count(q) for q in range(3)]
+
+
+@pytest.mark.parametrize("failure", ["killed", "error"])
+def test_a_failing_worker_stops_the_replay(tmp_path, queue_obj, monkeypatch, failure):
+    """A worker that dies (killed) or fails (bad input) ends the replay with its error; the
+    other workers, waiting at the shared hashing's barrier, stop too instead of hanging."""
+    import os
+    import signal
+    import time
+
+    from xdptool.errors import XdpError
+    from xdptool.replay import queues as queue_module
+
+    real_run = queue_module._run
+
+    def failing_run(engine, buffer, offsets, lengths, ctx):
+        if ctx.rx_queue_index == 1:
+            if failure == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise XdpError("queue one refuses")
+        return real_run(engine, buffer, offsets, lengths, ctx)
+
+    monkeypatch.setattr(queue_module, "_run", failing_run)
+    _, runner = small_chunks_replay(tmp_path, queue_obj, 2)
+    started = time.monotonic()
+    expected = (RuntimeError, "queue 1's worker process ended without a result") if failure == "killed" else (
+        XdpError, "queue one refuses")
+    with pytest.raises(expected[0], match=expected[1]):
+        runner.run(program_name="queue_check")
+    assert time.monotonic() - started < 4  # not the 5 s a hung worker gets before it is terminated
+    assert not any(worker.is_alive() for worker in runner.workers)

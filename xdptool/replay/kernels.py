@@ -257,14 +257,12 @@ done:
   ret void
 }
 
-; The packets whose queue (reta[hash & 127]) is `want`: their index, offset and length.
-define i64 @select(ptr %base, ptr %offs, ptr %lens, i64 %n, ptr %table, ptr %reta, i32 %want,
-                   ptr %oidx, ptr %ooff, ptr %olen) {
+; assigned[i] = reta[flow_hash(packet i) & 127]: the queue of every packet
+define void @assign(ptr %base, ptr %offs, ptr %lens, i64 %n, ptr %table, ptr %reta, ptr %assigned) {
 entry:
   br label %loop
 loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %next ]
-  %j = phi i64 [ 0, %entry ], [ %j2, %next ]
+  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
   %more = icmp ult i64 %i, %n
   br i1 %more, label %body, label %done
 body:
@@ -279,10 +277,34 @@ body:
   %slot64 = zext i32 %slot to i64
   %qp = getelementptr i8, ptr %reta, i64 %slot64
   %q = load i8, ptr %qp, align 1
+  %ap = getelementptr i8, ptr %assigned, i64 %i
+  store i8 %q, ptr %ap, align 1
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret void
+}
+
+; The packets with assigned[i] == want: their index, offset and length; returns how many.
+define i64 @pick(ptr %assigned, ptr %offs, ptr %lens, i64 %n, i32 %want, ptr %oidx, ptr %ooff, ptr %olen) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %next ]
+  %j = phi i64 [ 0, %entry ], [ %j2, %next ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %ap = getelementptr i8, ptr %assigned, i64 %i
+  %q = load i8, ptr %ap, align 1
   %q32 = zext i8 %q to i32
   %mine = icmp eq i32 %q32, %want
   br i1 %mine, label %take, label %next
 take:
+  %op = getelementptr i64, ptr %offs, i64 %i
+  %o = load i64, ptr %op, align 8
+  %lp = getelementptr i32, ptr %lens, i64 %i
+  %l = load i32, ptr %lp, align 4
   %i32 = trunc i64 %i to i32
   %xp = getelementptr i32, ptr %oidx, i64 %j
   store i32 %i32, ptr %xp, align 4
@@ -357,7 +379,8 @@ P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
 _SIGNATURES = {
     "emit": ctypes.CFUNCTYPE(I64, I64, P, P, I32, P, P, P, P, P, P, P, P, I64, P, P),
     "hashes": ctypes.CFUNCTYPE(None, P, P, P, I64, P, P),
-    "select": ctypes.CFUNCTYPE(I64, P, P, P, I64, P, P, I32, P, P, P),
+    "assign": ctypes.CFUNCTYPE(None, P, P, P, I64, P, P, P),
+    "pick": ctypes.CFUNCTYPE(I64, P, P, P, I64, I32, P, P, P),
     "scatter8": ctypes.CFUNCTYPE(None, P, P, P, I64),
     "scatter32": ctypes.CFUNCTYPE(None, P, P, P, I64),
     "scatter64": ctypes.CFUNCTYPE(None, P, P, P, I64, I64),

@@ -3,14 +3,16 @@
 Packet -> queue by RSS (rss.py: Toeplitz over the flow, fixed key, 128-entry
 indirection table); queue i runs in worker process i, on CPU i of the runtime
 (RuntimeConfig ncpus=N, cpu=i: per-CPU map values are per queue, and
-bpf_get_smp_processor_id() is i), with xdp_md.rx_queue_index = i.  The capture
-is mapped, not read (pcap.CaptureStream): each worker walks the mapped file
-(the page cache is shared, nothing is copied), keeps its own packets (the hash
-is computed natively) and runs them in capture order on its engine (the jit
-compiles through the persistent cache); it sends each chunk's results to the
-parent, which puts them back in capture order (kernels.scatter) for the summary
-and the sinks, so outputs are the same whatever the scheduling.  Output packet
-bytes come back only when a sink writes packets.
+bpf_get_smp_processor_id() is i), with xdp_md.rx_queue_index = i.  Every
+queue's engine is made (the jit's code compiled or loaded) and the RSS tables
+and native loops are ready before the workers are forked, so a worker imports
+and compiles nothing.  The capture is mapped, not read (pcap.CaptureStream):
+each worker walks the mapped file (the page cache is shared, nothing is
+copied), keeps its own packets (the hash is computed natively) and runs them in
+capture order on its engine; it sends each chunk's results to the parent,
+which puts them back in capture order (kernels.scatter) for the summary and the
+sinks, so outputs are the same whatever the scheduling.  Output packet bytes
+come back only when a sink writes packets.
 
 Map state after the replay: slot i of a per-CPU value comes from queue i, as on
 the NIC.  A shared (non-per-CPU) map is one object on a real NIC, updated by
@@ -29,6 +31,7 @@ processes.
 from __future__ import annotations
 
 import gc
+import mmap
 import multiprocessing
 import time
 import traceback
@@ -39,12 +42,13 @@ from typing import Any
 from ..errors import XdpError
 from ..runtime.contract import PackedEngine, XdpContext
 from ..runtime.target import Target
-from . import rss
+from . import rss, scan
 from .driver import ReplayOutcome, check_linktype, process_age, runnable
 from .kernels import scatter
 from .pcap import CHUNK_PACKETS, CaptureStream
 from .results import Chunk, SummaryBuilder
 
+FINAL_MESSAGES = ("done", "error", "internal", "aborted")  # a worker's last message
 QUEUE_ENGINES = ("jit", "vm")  # engines a worker can run (the kernel's test-run has one queue per device)
 UNCHANGED = (1 << 64) - 1  # jit/batch.py: the output packet is the input packet
 
@@ -91,20 +95,52 @@ def _run(engine, buffer, offsets: array, lengths: array, ctx: XdpContext):
     return PackedResults.from_results(engine.run_batch(packets, ctx))
 
 
-def _worker(conn, target: Target, queues: int, queue: int, path: str, chunk_packets: int, ctx: XdpContext,
-            run_short: bool) -> None:
-    """One queue: its engine, its packets of every chunk (walked in the mapped file, which
-    copies nothing: the page cache is shared), its results to the parent; packet bytes
-    only when the parent says a sink wants them."""
+@dataclass
+class SharedAssignment:
+    """What the queues' workers share to hash every packet once: each hashes its share of a
+    chunk's packets (queue q the q-th of N slices) into one of two byte arrays in shared
+    memory (chunks alternate between them), then waits at the barrier for the others, then
+    picks its own packets from the whole array.  Two arrays: a worker hashing chunk k+1
+    never overwrites what a slower one is still picking from for chunk k (the barrier of
+    chunk k+1 is passed only once every worker has picked chunk k)."""
+
+    barrier: Any
+    arrays: tuple  # two anonymous shared mappings of chunk_packets bytes
+
+    def share(self, queues: int, queue: int, number: int, piece) -> tuple[array, array, array]:
+        """Hash this worker's slice of chunk `number`, wait for the other workers, and
+        pick this queue's packets: (their index in the piece, offsets, lengths)."""
+        assigned, count = self.arrays[number % 2], len(piece)
+        rss.assign(piece.buffer, piece.offsets, piece.lengths, queues, assigned,
+                   queue * count // queues, (queue + 1) * count // queues)
+        self.barrier.wait()
+        return rss.pick(assigned, piece.offsets, piece.lengths, queue, count)
+
+
+class _Aborted(Exception):
+    """Another queue's worker failed: this one stops (the parent reports the other's error)."""
+
+
+def _worker(conn, made: tuple, queues: int, queue: int, path: str, chunk_packets: int, ctx: XdpContext,
+            run_short: bool, shared: SharedAssignment) -> None:
+    """One queue: its (engine, map store), made before the fork; its packets of every chunk
+    (walked in the mapped file, which copies nothing: the page cache is shared; hashed
+    together with the other workers through `shared`), its results to the parent; packet
+    bytes only when the parent says a sink wants them."""
+    import threading
+
     try:
-        engine, store = queue_target(target, queues, queue).make()
+        engine, store = made
         ctx = replace(ctx, rx_queue_index=queue)
         run_seconds = 0.0
         _, want_out = conn.recv()  # ("start", want_out)
         try:
-            for piece in CaptureStream(path, chunk_packets).chunks():
+            for number, piece in enumerate(CaptureStream(path, chunk_packets).chunks()):
                 piece = runnable(piece, run_short=run_short)  # as the parent cuts it
-                index, offsets, lengths = rss.select(piece.buffer, piece.offsets, piece.lengths, queues, queue)
+                try:
+                    index, offsets, lengths = shared.share(queues, queue, number, piece)
+                except threading.BrokenBarrierError:
+                    raise _Aborted from None
                 began = time.perf_counter()
                 packed = _run(engine, piece.buffer, offsets, lengths, ctx)
                 run_seconds += time.perf_counter() - began
@@ -116,9 +152,13 @@ def _worker(conn, target: Target, queues: int, queue: int, path: str, chunk_pack
                        getattr(engine, "compile_seconds", None), run_seconds))
         finally:
             engine.close()
+    except _Aborted:
+        conn.send(("aborted",))
     except XdpError as exc:
+        shared.barrier.abort()  # the others stop at their next chunk instead of waiting for this one
         conn.send(("error", str(exc)))
     except BaseException:  # noqa: BLE001 - reported by the parent as an internal error
+        shared.barrier.abort()
         conn.send(("internal", traceback.format_exc()))
     finally:
         conn.close()
@@ -140,14 +180,23 @@ class QueueReplay:
         check_linktype(self.stream)
         # the initial state, as every queue starts from it (a bad --maps-in fails here, once)
         self.before = queue_target(target, queues, 0).new_store().dump()
+        # Everything a worker needs, made once here: its engine (the jit's code for its CPU),
+        # the RSS tables and the native loops; the workers only run.
+        made = [queue_target(target, queues, queue).make() for queue in range(queues)]
+        rss.prepare(queues)
+        scan.prepare()
         context = multiprocessing.get_context("fork")
+        self.shared = SharedAssignment(context.Barrier(queues),
+                                       tuple(mmap.mmap(-1, max(1, chunk_packets)) for _ in range(2)))
         self.conns, self.workers = [], []
+        self.finished: set[int] = set()  # queues whose worker sent its last message
+        self.exited: set[int] = set()  # queues whose worker process has ended
         gc.freeze()  # the parent's objects stay out of every collection: pages shared with the workers stay shared
         for queue in range(queues):
             parent_end, child_end = context.Pipe()
             worker = context.Process(target=_worker, name=f"xdptool-queue-{queue}", daemon=True,
-                                     args=(child_end, target, queues, queue, path, chunk_packets, ctx or XdpContext(),
-                                           run_short))
+                                     args=(child_end, made[queue], queues, queue, path, chunk_packets,
+                                           ctx or XdpContext(), run_short, self.shared))
             worker.start()
             child_end.close()
             self.conns.append(parent_end)
@@ -155,19 +204,49 @@ class QueueReplay:
         gc.unfreeze()
 
     def _receive(self, queue: int, expect: str) -> tuple:
+        """Queue `queue`'s next message, which must be `expect`; a worker's error is raised here
+        (when a worker stopped because another failed, the other's error)."""
+        message = self._next(queue)
+        if message[0] == "aborted":  # another worker failed first: its report is the one that counts
+            for other in range(self.queues):
+                while other not in self.finished:
+                    self._check(other, self._next(other))
+            raise RuntimeError("the queues' workers stopped without saying why")
+        self._check(queue, message)
+        if message[0] != expect:
+            raise RuntimeError(f"queue {queue}'s worker sent {message[0]!r}, expected {expect!r}")
+        return message
+
+    def _next(self, queue: int) -> tuple:
+        """The next message of queue `queue`.  While waiting, a worker that dies without a word
+        (killed, crashed) breaks the barrier, so that the others stop instead of waiting for it."""
+        from multiprocessing.connection import wait
+
+        conn = self.conns[queue]
+        while not conn.poll():
+            watched = {self.workers[q].sentinel: q for q in range(self.queues) if q not in self.exited}
+            for ready in wait([conn, *watched]):
+                if ready in watched:
+                    self.exited.add(watched[ready])
+                    if self.workers[watched[ready]].exitcode:
+                        self.shared.barrier.abort()
         try:
-            message = self.conns[queue].recv()
+            message = conn.recv()
         except EOFError:
+            self.finished.add(queue)
             worker = self.workers[queue]
             worker.join(1)
             raise RuntimeError(f"queue {queue}'s worker process ended without a result (exit code {worker.exitcode})")
+        if message[0] in FINAL_MESSAGES:
+            self.finished.add(queue)
+        return message
+
+    @staticmethod
+    def _check(queue: int, message: tuple) -> None:
         if message[0] == "error":
             raise XdpError(message[1])
         if message[0] == "internal":
             raise RuntimeError(f"queue {queue}'s worker failed:\n{message[1]}")
-        if message[0] != expect:
-            raise RuntimeError(f"queue {queue}'s worker sent {message[0]!r}, expected {expect!r}")
-        return message
 
     def run(self, *, program_name: str, sinks: tuple = (), progress=None) -> ReplayOutcome:
         try:
@@ -276,13 +355,14 @@ class QueueReplay:
         return store.dump(), written
 
     def close(self) -> None:
-        for conn in self.conns:
-            conn.close()
+        self.shared.barrier.abort()  # a worker still waiting for another stops at once (after an error)
         for worker in self.workers:
             worker.join(timeout=5)
             if worker.is_alive():
                 worker.terminate()
                 worker.join()
+        for conn in self.conns:
+            conn.close()
         self.stream.close()
 
 

@@ -59,16 +59,40 @@ def native_hashes(buffer, offsets: array, lengths: array) -> array:
 def select(buffer, offsets: array, lengths: array, queues: int, want: int) -> tuple[array, array, array]:
     """The packets RSS puts on queue `want` of `queues`: (their index in these arrays,
     their offsets, their lengths), in order, natively."""
-    from .kernels import native, pinned
+    assigned = bytearray(len(offsets))
+    assign(buffer, offsets, lengths, queues, assigned)
+    return pick(assigned, offsets, lengths, want)
 
-    count = len(offsets)
+
+def assign(buffer, offsets: array, lengths: array, queues: int, out, start: int = 0, stop: int | None = None) -> None:
+    """out[i] = the queue of packet i of `offsets`/`lengths`, for i in start..stop-1, natively
+    (`out`: a writable buffer, e.g. memory shared by the queues' workers)."""
+    from .kernels import address, native, pinned
+
+    stop = len(offsets) if stop is None else stop
+    if not 0 <= start <= stop <= min(len(offsets), len(lengths), len(out)):
+        raise ValueError("rss.assign: range out of bounds")
+    if stop == start:
+        return
+    base, _pin = pinned(buffer)
+    target, _out_pin = pinned(out)
+    native()["assign"](base, address(offsets) + 8 * start, address(lengths) + 4 * start, stop - start,
+                       address(byte_table()), address(_reta(queues)), target + start)
+
+
+def pick(assigned, offsets: array, lengths: array, want: int, count: int | None = None) -> tuple[array, array, array]:
+    """The first `count` packets (all by default) whose assigned[i] is `want`: (their index,
+    their offsets, their lengths), in order, natively."""
+    from .kernels import address, native, pinned
+
+    count = len(offsets) if count is None else count
+    if count > min(len(offsets), len(lengths), len(assigned)):
+        raise ValueError("rss.pick: count out of bounds")
     index, offs, lens = array("I", [0]) * count, array("Q", [0]) * count, array("I", [0]) * count
     if count:
-        base, _pin = pinned(buffer)
-        table, reta = byte_table(), _reta(queues)
-        kept = native()["select"](base, offsets.buffer_info()[0], lengths.buffer_info()[0], count,
-                                  table.buffer_info()[0], reta.buffer_info()[0], want,
-                                  index.buffer_info()[0], offs.buffer_info()[0], lens.buffer_info()[0])
+        source, _pin = pinned(assigned)
+        kept = native()["pick"](source, address(offsets), address(lengths), count, want,
+                                address(index), address(offs), address(lens))
         for part in (index, offs, lens):
             del part[kept:]
     return index, offs, lens
@@ -77,3 +101,13 @@ def select(buffer, offsets: array, lengths: array, queues: int, want: int) -> tu
 @lru_cache(maxsize=None)
 def _reta(queues: int) -> array:
     return array("B", indirection_table(queues))
+
+
+def prepare(queues: int) -> None:
+    """Build what `select` uses for `queues` (the byte table, the indirection table, the
+    native loops) now: before worker processes are forked, so that none builds its own."""
+    from .kernels import native
+
+    byte_table()
+    _reta(queues)
+    native()

@@ -277,6 +277,11 @@ _compiled: dict[str, object] = {}
 _compile_lock = threading.Lock()
 
 
+def prepare() -> None:
+    """Load the native walk now (before worker processes are forked, so none loads its own)."""
+    _native_scanner()
+
+
 def _native_scanner():
     """The compiled walk wrapped to return Records | ScanError, or None without llvmlite."""
     with _compile_lock:
