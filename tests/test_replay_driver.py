@@ -256,3 +256,19 @@ def test_verdict_counting_shortcut_agrees_with_plain_counting(typecode):
         tricky = [0x200, 0, 2, 0x2_0000 if typecode not in "H" else 0x202, 1]
         assert count_small_values(array(typecode, tricky), 5) == [tricky.count(v) for v in range(5)]
     assert count_small_values(small, 5) == [small.count(v) for v in range(5)]
+
+
+def test_native_tally_agrees_with_counting_and_summing_in_python():
+    """The summary's per-chunk pass (kernels.tally): counts of 0..limit-1, one count for
+    everything larger, and the sum, as Python counts and sums them."""
+    import random
+    from array import array
+
+    from xdptool.replay.kernels import tally
+
+    rng = random.Random(3)
+    values = [rng.choice([0, 1, 2, 3, 4, 5, 77, 0xFFFFFFFF]) for _ in range(5000)]
+    counts, total = tally(array("I", values), 5)
+    assert counts == [values.count(v) for v in range(5)] + [sum(v >= 5 for v in values)]
+    assert total == sum(values)  # no 32-bit wrap: 0xFFFFFFFF many times over
+    assert tally(array("I"), 5) == ([0] * 6, 0)

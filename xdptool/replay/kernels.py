@@ -14,7 +14,7 @@ import ctypes
 import threading
 from array import array
 
-from .scan import buffer_address
+from .scan import SCAN_SIGNATURE, SCANNER_IR, buffer_address
 
 # Output pcap records (classic pcap, little-endian, as PcapWriter writes them by default).
 # Class of a packet = its output file: the verdict, or XDP_ABORTED (0) for a fault or a
@@ -374,6 +374,36 @@ done:
 """
 _IR += "".join(_SCATTER.format(bits=bits, align=bits // 8) for bits in (8, 32))
 
+# The summary's per-chunk counts (results.SummaryBuilder): how often each value occurs
+# (values above `limit` share counts[limit]) and their sum.
+_IR += r"""
+define i64 @tally(ptr %values, i64 %n, ptr %counts, i64 %limit) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
+  %sum = phi i64 [ 0, %entry ], [ %sum1, %body ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %vp = getelementptr i32, ptr %values, i64 %i
+  %v = load i32, ptr %vp, align 4
+  %v64 = zext i32 %v to i64
+  %sum1 = add i64 %sum, %v64
+  %big = icmp ugt i64 %v64, %limit
+  %slot = select i1 %big, i64 %limit, i64 %v64
+  %cp = getelementptr i64, ptr %counts, i64 %slot
+  %c = load i64, ptr %cp, align 8
+  %c1 = add i64 %c, 1
+  store i64 %c1, ptr %cp, align 8
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret i64 %sum
+}
+"""
+_IR += SCANNER_IR  # the record walk (scan.py): one module holds every loop of a replay
+
 
 P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
 _SIGNATURES = {
@@ -384,6 +414,8 @@ _SIGNATURES = {
     "scatter8": ctypes.CFUNCTYPE(None, P, P, P, I64),
     "scatter32": ctypes.CFUNCTYPE(None, P, P, P, I64),
     "scatter64": ctypes.CFUNCTYPE(None, P, P, P, I64, I64),
+    "tally": ctypes.CFUNCTYPE(I64, P, I64, P, I64),
+    "scan": SCAN_SIGNATURE,
 }
 
 _compiled: dict[str, object] = {}
@@ -426,3 +458,13 @@ def scatter(dst: array, idx: array, src: array, add: int = 0) -> None:
     else:
         name = {1: "scatter8", 4: "scatter32"}[dst.itemsize]
         functions[name](address(dst), address(idx), address(src), len(idx))
+
+
+def tally(values: array, limit: int) -> tuple[list[int], int]:
+    """(counts, total) of a 4-byte unsigned array: counts[v] for v < limit, counts[limit]
+    how many are larger; total their sum."""
+    if values.itemsize != 4 or values.typecode not in "IL":
+        raise ValueError("tally: expected 4-byte unsigned values")
+    counts = array("Q", [0]) * (limit + 1)
+    total = native()["tally"](address(values), len(values), address(counts), limit) if len(values) else 0
+    return list(counts), total

@@ -117,6 +117,20 @@ def count_small_values(values, limit: int) -> list[int]:
     return [values.count(code) for code in range(limit)]
 
 
+def _tallies(retvals, out_lengths) -> tuple[list[int], int]:
+    """(count of each verdict code, total output bytes) of a chunk: one native pass over each
+    of the bulk API's flat arrays, else Python (lists, or no native code)."""
+    if all(isinstance(a, array) and a.typecode in "IL" and a.itemsize == 4 for a in (retvals, out_lengths)):
+        from .kernels import tally
+
+        try:
+            counts, _ = tally(retvals, len(VERDICTS))
+            return counts[:-1], tally(out_lengths, 0)[1]
+        except ImportError:  # no llvmlite and nothing cached
+            pass
+    return count_small_values(retvals, len(VERDICTS)), sum(out_lengths)
+
+
 class SummaryBuilder:
     """Accumulates verdict counts, byte totals and faults chunk by chunk; what the
     capture held (odd records, warnings) comes from the stream when it is finished."""
@@ -137,8 +151,9 @@ class SummaryBuilder:
         """One chunk's results (any packets, in any order: faults keep the lowest indices);
         `bytes_in`: the captured bytes of the packets it ran."""
         retvals = chunk.retvals
+        counts, bytes_out = _tallies(retvals, chunk.out_lengths)
         known = 0
-        for code, count in enumerate(count_small_values(retvals, len(VERDICTS))):
+        for code, count in enumerate(counts):
             self.verdicts[VERDICTS[code]] += count
             known += count
         if known != len(retvals):  # unusual return values: name them by number
@@ -153,7 +168,7 @@ class SummaryBuilder:
                 self.faults.sort(key=lambda f: f["index"])
                 del self.faults[FAULTS_LISTED:]
         self.queues.update(chunk.queues.values())
-        self.bytes_out += sum(chunk.out_lengths)
+        self.bytes_out += bytes_out
         self.bytes_in += bytes_in
         self.done += len(chunk)
 

@@ -127,7 +127,7 @@ def walk(
 # One pass fills the arrays until they hold `cap` records, the buffer ends, or a
 # record is bad; it returns the number of records stored.
 # state: [end/error offset, error code, cut, zero, bad caplen, short, total bytes].
-_SCANNER_IR = r"""
+SCANNER_IR = r"""
 declare i32 @llvm.bswap.i32(i32)
 
 define i32 @load32(ptr %p, i1 %swap) alwaysinline {
@@ -266,7 +266,7 @@ def _joined(first: Records, second: Records) -> Records:
     )
 
 
-_SCAN_SIGNATURE = ctypes.CFUNCTYPE(
+SCAN_SIGNATURE = ctypes.CFUNCTYPE(
     ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64,
     ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
@@ -291,10 +291,10 @@ def _native_scanner():
 
 
 def _compile():
-    from ..runtime.jit.cache import ir_functions
+    from .kernels import native  # the replay's native loops, this walk among them
 
     try:
-        functions = ir_functions("pcap record walk", _SCANNER_IR, {"scan": _SCAN_SIGNATURE})
+        functions = native()
     except ImportError:  # no llvmlite and nothing cached: the Python walk still works, only slower
         return None
     function = functions["scan"]
