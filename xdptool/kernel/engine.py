@@ -63,7 +63,7 @@ class KernelEngine(Engine):
         if self.config.cpu >= possible_cpus():
             raise XdpError(f"cpu {self.config.cpu} does not exist in the kernel ({possible_cpus()} possible CPUs)")
         self._loaded: list[LoadedProgram] = []
-        self.kmaps = KernelMaps(self._definitions(program))
+        self.kmaps = KernelMaps(self._definitions(program), program.object)  # with BTF, as libbpf creates them
         try:
             if self.store is not None:
                 load_maps(self.kmaps, self.store.dump(), self.config.ncpus)

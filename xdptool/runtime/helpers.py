@@ -75,6 +75,7 @@ class RunState:
     redirect: dict | None = None
     tail_calls: int = 0
     ringbuf_used: dict | None = None
+    lock: int | None = None  # the bpf_spin_lock the program holds (its address)
 
 
 class Services:
@@ -582,6 +583,107 @@ def fib_lookup(env, _ctx, params, plen, flags, *_):
     return BPF_FIB_LKUP_RET_SUCCESS
 
 
+# -- spin locks (kernel/bpf/helpers.c bpf_spin_lock, bpf_spin_unlock) --------------------
+# A replay runs one program at a time, so a lock is always free; what is kept is which one
+# the run holds, so that what the kernel's verifier refuses (process_spin_lock,
+# check_resource_leak) stops the run with the verifier's words instead of deadlocking.
+# The lock word itself is not written: a program cannot read it, nor the map's user.
+
+SPIN_LOCK_REFUSED = "the kernel's verifier refuses this program"
+LOCK_HELD_AT_EXIT = ("BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region "
+                     f"({SPIN_LOCK_REFUSED})")
+SPIN_LOCK_FAULTS = {
+    # check_helper_call: any helper but bpf_spin_unlock while a lock is held (a second
+    # bpf_spin_lock too); BPF-to-BPF calls are allowed
+    "call": f"function calls are not allowed while holding a lock ({SPIN_LOCK_REFUSED})",
+    "not_held": f"bpf_spin_unlock without taking a lock ({SPIN_LOCK_REFUSED})",
+    "other": f"bpf_spin_unlock of different lock ({SPIN_LOCK_REFUSED})",
+}
+SPIN_LOCK_SIZE = 4  # sizeof(struct bpf_spin_lock)
+SPIN_LOCK_ID, SPIN_UNLOCK_ID = HELPER_ID["spin_lock"], HELPER_ID["spin_unlock"]
+
+
+def spin_lock(env, lock_ptr, *_):
+    env.mem.read(lock_ptr, SPIN_LOCK_SIZE)  # a pointer the program may use, or a fault
+    if env.state.lock is not None:
+        raise MemoryFault(SPIN_LOCK_FAULTS["call"])
+    env.state.lock = lock_ptr
+    return 0
+
+
+def spin_unlock(env, lock_ptr, *_):
+    env.mem.read(lock_ptr, SPIN_LOCK_SIZE)
+    held = env.state.lock
+    if held != lock_ptr:
+        raise MemoryFault(SPIN_LOCK_FAULTS["not_held" if held is None else "other"])
+    env.state.lock = None
+    return 0
+
+
+# -- strtol, strtoul (kernel/bpf/helpers.c __bpf_strtoull, lib/kstrtox.c) ------------------
+
+BPF_STRTOX_BASE_MASK = 0x1F
+STRTOX_BASES = frozenset({0, 8, 10, 16})
+STRTOX_MAX_DIGITS = 63  # __bpf_strtoull copies at most sizeof(char[64]) - 1 bytes to parse
+KERNEL_SPACE = frozenset(b" \t\n\v\f\r\xa0")  # isspace() of lib/ctype.c (Latin-1: 0xa0 too)
+_DIGIT = {c: int(chr(c), 16) for c in b"0123456789abcdefABCDEF"}
+U64_MAX = U64
+
+
+def strtoull(buf: bytes, flags: int) -> tuple[int, int, bool] | int:
+    """__bpf_strtoull: (bytes consumed, value, negative?) or a negative errno.  Leading
+    isspace() bytes, then one optional '-' (no '+'), then digits of the base in `flags`
+    (0: "0x" hex, "0" octal, else decimal, as _parse_integer_fixup_radix); a value past
+    64 bits is -ERANGE, no digit -EINVAL."""
+    base = flags & BPF_STRTOX_BASE_MASK
+    if not buf or base not in STRTOX_BASES or flags & ~BPF_STRTOX_BASE_MASK:
+        return -errno.EINVAL
+    at = 0
+    while at < len(buf) and buf[at] in KERNEL_SPACE:
+        at += 1
+    negative = at < len(buf) and buf[at] == ord("-")
+    at += negative
+    if at == len(buf):
+        return -errno.EINVAL
+    text = buf[at:at + STRTOX_MAX_DIGITS] + b"\0\0"  # NUL-terminated as the kernel's copy
+    hex_prefix = text[0] == ord("0") and text[1] | 0x20 == ord("x")
+    if base == 0:
+        base = (16 if hex_prefix and text[2] in _DIGIT else 8) if text[0] == ord("0") else 10
+    start = 2 if base == 16 and hex_prefix else 0
+    value, end, overflow = 0, start, False
+    while (digit := _DIGIT.get(text[end], base)) < base:  # the NUL ends it
+        overflow |= value >> 60 != 0 and value > (U64_MAX - digit) // base
+        value = (value * base + digit) & U64_MAX
+        end += 1
+    if overflow:
+        return -errno.ERANGE
+    if end == start:
+        return -errno.EINVAL
+    return at + end, value, negative
+
+
+def _strtox(signed: bool):
+    """bpf_strtol / bpf_strtoul: *res = 0 first, then the value; r0 = bytes consumed or -errno."""
+
+    def helper(env, buf_ptr, buf_len, flags, res_ptr, *_):
+        env.mem.write(res_ptr, bytes(8))
+        parsed = strtoull(env.mem.read(buf_ptr, buf_len), flags)
+        if isinstance(parsed, int):
+            return parsed & U64
+        consumed, value, negative = parsed
+        if signed:
+            result = -value if negative else value
+            if not -(1 << 63) <= result < 1 << 63:
+                return neg(errno.ERANGE)
+        elif negative:
+            return neg(errno.EINVAL)
+        else:
+            result = value
+        env.mem.write(res_ptr, (result & U64).to_bytes(8, "little"))
+        return consumed
+    return helper
+
+
 # -- the table ------------------------------------------------------------------------------
 
 # Implementations by helper name (ids and names: platform/helpers.py).
@@ -616,6 +718,10 @@ _IMPLS: dict[str, Callable] = {
     "xdp_get_buff_len": xdp_get_buff_len,
     "xdp_load_bytes": xdp_load_bytes,
     "xdp_store_bytes": xdp_store_bytes,
+    "spin_lock": spin_lock,
+    "spin_unlock": spin_unlock,
+    "strtol": _strtox(signed=True),
+    "strtoul": _strtox(signed=False),
 }
 
 HELPERS: dict[int, HelperSpec] = {

@@ -66,6 +66,7 @@ class _Compiled:
         self.name = name
         self.insns = {insn.pc: insn for insn in insns}
         self.has_may_goto = any(insn.is_may_goto for insn in insns)
+        self.takes_locks = any(insn.is_helper_call and insn.imm == helper_table.SPIN_LOCK_ID for insn in insns)
         self.code: list[Callable[[], int]] = []
         self.error: str | None = None  # a tail-call target that could not be compiled
         self.counts: defaultdict[int, int] = defaultdict(int)  # pc -> executions
@@ -499,7 +500,7 @@ def _build_jmp(vm: VmEngine, insn: Instruction, comp, nxt: int, slots: int):
     R = vm.R
     op = insn.op
     if op == JmpOp.EXIT:
-        return lambda: EXIT
+        return _build_exit(vm, comp) if comp.takes_locks else (lambda: EXIT)
     if op == JmpOp.CALL:
         return _build_call(vm, insn, comp, nxt)
     target = vm._target(insn, slots, comp)
@@ -522,6 +523,17 @@ def _build_jmp(vm: VmEngine, insn: Instruction, comp, nxt: int, slots: int):
     def jmp_imm():
         return target if cond(R[dst] & mask, imm) else nxt
     return jmp_imm
+
+
+def _build_exit(vm: VmEngine, comp: _Compiled):
+    """The main program's exit must not hold a bpf_spin_lock (check_resource_leak)."""
+    frames = vm.frames
+
+    def exit_unlocked():
+        if not frames and vm.state.lock is not None:
+            raise MemoryFault(helper_table.LOCK_HELD_AT_EXIT)
+        return EXIT
+    return exit_unlocked
 
 
 def _build_may_goto(vm: VmEngine, insn: Instruction, target: int, nxt: int):
@@ -568,6 +580,13 @@ def _build_call(vm: VmEngine, insn: Instruction, comp: _Compiled, nxt: int):
         if spec is None:
             raise XdpError(f"program calls {helper_table.helper_label(insn.imm)}, which the runtime does not implement")
     impl = spec.impl
+    if comp.takes_locks and insn.imm != helper_table.SPIN_UNLOCK_ID:
+        def call_unlocked():  # check_helper_call: no helper but the unlock while a lock is held
+            if vm.state.lock is not None:
+                raise MemoryFault(helper_table.SPIN_LOCK_FAULTS["call"])
+            vm._current_comp = comp
+            return _invoke(vm, impl, nxt)
+        return call_unlocked
 
     def call_helper():
         vm._current_comp = comp

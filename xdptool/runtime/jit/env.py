@@ -100,6 +100,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("redir_log", 1),
     ("redir_capacity", 1),  # records
     ("redir_used", 1),
+    ("spin_lock", 1),  # the address of the bpf_spin_lock the run holds, 0 when none (natives.py)
 )
 
 class RedirectKind(enum.IntEnum):

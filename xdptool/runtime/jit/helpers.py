@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 
 import llvmlite.ir as ir
 
-from ..helpers import resolve_helper
+from ..helpers import SPIN_LOCK_FAULTS, SPIN_UNLOCK_ID, resolve_helper
 from .env import ENV
 from .irtypes import I64, c64
 
@@ -49,6 +49,10 @@ class HelperEmitter:
         helper_id = insn.imm
         resolve_helper(helper_id)  # refuses unknown helpers with the VM's message
         self.called.add(helper_id)
+        if t.takes_locks and helper_id != SPIN_UNLOCK_ID:  # check_helper_call, as the interpreter
+            held = b.icmp_unsigned("!=", ENV.load(b, t.env, "spin_lock"), c64(0))
+            with b.if_then(held, likely=False):
+                t.message_fault(b, insn.pc, SPIN_LOCK_FAULTS["call"])
         args = self._args(t, b)
         native = self.natives.get(helper_id)
         result = native(t, b, insn, args) if native is not None else None

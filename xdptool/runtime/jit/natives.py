@@ -7,7 +7,8 @@ get_smp_processor_id (8), jiffies64 (118), xdp_get_buff_len (188),
 xdp_adjust_head (44), xdp_adjust_meta (54), xdp_adjust_tail (65) with the
 limits of `XdpBuffer` (xdp.py, after net/core/filter.c), csum_diff (28),
 xdp_load_bytes (189) and xdp_store_bytes (190) as runtime/helpers.py defines
-them, redirect (23) and redirect_map (51) recording the target in the env
+them, spin_lock (93) and spin_unlock (94) keeping the held lock in the env,
+strtol (105) and strtoul (106) as one IR function, redirect (23) and redirect_map (51) recording the target in the env
 (`RedirectKind`), and the control helpers of control.py: tail_call (12) and
 loop (181).  The clock and generator state lives in the env while native code
 runs and is handed to the interpreter's `Services` around every Python call.
@@ -23,7 +24,11 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ir
 
 from ..config import ETH_HLEN, XDP_FRAME_SIZE
-from ..helpers import BPF_F_BROADCAST, REDIRECT_ACTION_MASK, REDIRECT_FLAG_MASK, XDP_ABORTED, XDP_REDIRECT
+from ...platform.helpers import HELPER_ID
+from ..helpers import (
+    BPF_F_BROADCAST, BPF_STRTOX_BASE_MASK, KERNEL_SPACE, REDIRECT_ACTION_MASK, REDIRECT_FLAG_MASK, SPIN_LOCK_FAULTS,
+    SPIN_LOCK_SIZE, STRTOX_BASES, STRTOX_MAX_DIGITS, U64_MAX, XDP_ABORTED, XDP_REDIRECT,
+)
 from ..xdp import XDP_META_MAX
 from .batch import set_packet_window
 from .control import LOOP, emit_loop, tail_call_emitter
@@ -296,6 +301,143 @@ def _redirect_map_op(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, ar
     return join(b, done, incoming)
 
 
+# -- spin locks (runtime/helpers.py spin_lock, spin_unlock) ------------------------------------
+# env.spin_lock holds the address of the lock the run holds (0: none); the main program's
+# exit checks it (Translator._exit).
+
+
+def _spin_lock(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+    t.memory.access(t, b, insn, args[0], SPIN_LOCK_SIZE, write=False, helper=True)
+    with b.if_then(b.icmp_unsigned("!=", ENV.load(b, t.env, "spin_lock"), c64(0)), likely=False):
+        t.message_fault(b, insn.pc, SPIN_LOCK_FAULTS["call"])
+    ENV.store(b, t.env, "spin_lock", args[0])
+    return c64(0)
+
+
+def _spin_unlock(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+    t.memory.access(t, b, insn, args[0], SPIN_LOCK_SIZE, write=False, helper=True)
+    held = ENV.load(b, t.env, "spin_lock")
+    with b.if_then(b.icmp_unsigned("==", held, c64(0)), likely=False):
+        t.message_fault(b, insn.pc, SPIN_LOCK_FAULTS["not_held"])
+    with b.if_then(b.icmp_unsigned("!=", held, args[0]), likely=False):
+        t.message_fault(b, insn.pc, SPIN_LOCK_FAULTS["other"])
+    ENV.store(b, t.env, "spin_lock", c64(0))
+    return c64(0)
+
+
+# -- strtol, strtoul (runtime/helpers.py strtoull, _strtox) --------------------------------------
+
+
+def _strtox_fn(module: ir.Module) -> ir.Function:
+    """i64 xdp_strtox(i8* buf, i64 len, i64 flags, i64 signed, i64* res): r0 of bpf_strtol
+    (signed) or bpf_strtoul, storing the value in *res on success; defined once."""
+    fn = module.globals.get("xdp_strtox")
+    if fn is not None:
+        return fn
+    fn = ir.Function(module, ir.FunctionType(I64, [I8P, I64, I64, I64, I64.as_pointer()]), name="xdp_strtox")
+    fn.linkage = "internal"
+    buf, length, flags, signed, out = fn.args
+    names = ("entry", "skip", "space", "skipped", "setup", "digit", "more", "parsed", "some", "sign", "store",
+             "einval", "erange")
+    blocks = dict(zip(names, (fn.append_basic_block(n) for n in names)))
+    b = ir.IRBuilder(blocks["entry"])
+
+    def byte(at: ir.Value) -> ir.Value:
+        return b.zext(b.load(b.gep(buf, [at])), I64)
+
+    def one_of(value: ir.Value, options) -> ir.Value:
+        hit = ir.Constant(I1, 0)
+        for option in sorted(options):
+            hit = b.or_(hit, b.icmp_unsigned("==", value, c64(option)))
+        return hit
+
+    base = b.and_(flags, c64(BPF_STRTOX_BASE_MASK))
+    bad = b.or_(b.not_(one_of(base, STRTOX_BASES)), b.icmp_unsigned("!=", b.and_(flags, c64(~BPF_STRTOX_BASE_MASK)),
+                                                                      c64(0)))
+    b.cbranch(b.or_(bad, b.icmp_unsigned("==", length, c64(0))), blocks["einval"], blocks["skip"])
+    # leading isspace() bytes
+    b.position_at_end(blocks["skip"])
+    i = b.phi(I64)
+    i.add_incoming(c64(0), blocks["entry"])
+    b.cbranch(b.icmp_unsigned("<", i, length), blocks["space"], blocks["skipped"])
+    b.position_at_end(blocks["space"])
+    i.add_incoming(b.add(i, c64(1)), blocks["space"])
+    b.cbranch(one_of(byte(i), KERNEL_SPACE), blocks["skip"], blocks["skipped"])
+    # one '-', then at least one byte to parse
+    b.position_at_end(blocks["skipped"])
+    inside = b.icmp_unsigned("<", i, length)
+    negative = b.and_(inside, b.icmp_unsigned("==", byte(b.select(inside, i, c64(0))), c64(ord("-"))))
+    at = b.add(i, b.zext(negative, I64))
+    b.cbranch(b.icmp_unsigned("==", at, length), blocks["einval"], blocks["setup"])
+    # the kernel's NUL-terminated copy of at most 63 bytes: char_at(k) is 0 from `rest` on
+    b.position_at_end(blocks["setup"])
+    left = b.sub(length, at)
+    rest = b.select(b.icmp_unsigned("<", left, c64(STRTOX_MAX_DIGITS)), left, c64(STRTOX_MAX_DIGITS))
+
+    def char_at(k: ir.Value) -> ir.Value:
+        within = b.icmp_unsigned("<", k, rest)
+        return b.select(within, byte(b.add(at, b.select(within, k, c64(0)))), c64(0))
+
+    def digit(c: ir.Value) -> ir.Value:
+        lower = b.or_(c, c64(0x20))
+        decimal = b.icmp_unsigned("<", b.sub(c, c64(ord("0"))), c64(10))
+        letter = b.icmp_unsigned("<", b.sub(lower, c64(ord("a"))), c64(6))
+        return b.select(decimal, b.sub(c, c64(ord("0"))), b.select(letter, b.sub(lower, c64(ord("a") - 10)), c64(99)))
+
+    c0, c1, c2 = (char_at(c64(k)) for k in range(3))
+    zero = b.icmp_unsigned("==", c0, c64(ord("0")))
+    hex_prefix = b.and_(zero, b.icmp_unsigned("==", b.or_(c1, c64(0x20)), c64(ord("x"))))
+    hex_digit = b.icmp_unsigned("<", digit(c2), c64(16))
+    implied = b.select(zero, b.select(b.and_(hex_prefix, hex_digit), c64(16), c64(8)), c64(10))
+    base = b.select(b.icmp_unsigned("==", base, c64(0)), implied, base)
+    start = b.select(b.and_(b.icmp_unsigned("==", base, c64(16)), hex_prefix), c64(2), c64(0))
+    b.branch(blocks["digit"])
+    # digits while they are the base's (_parse_integer_limit), overflow noted past 60 bits
+    b.position_at_end(blocks["digit"])
+    k, value, overflow = b.phi(I64), b.phi(I64), b.phi(I1)
+    for phi, initial in ((k, start), (value, c64(0)), (overflow, ir.Constant(I1, 0))):
+        phi.add_incoming(initial, blocks["setup"])
+    d = digit(char_at(k))
+    b.cbranch(b.icmp_unsigned("<", d, base), blocks["more"], blocks["parsed"])
+    b.position_at_end(blocks["more"])
+    high = b.icmp_unsigned("!=", b.lshr(value, c64(60)), c64(0))
+    past = b.icmp_unsigned(">", value, b.udiv(b.sub(c64(U64_MAX), d), base))
+    overflow.add_incoming(b.or_(overflow, b.and_(high, past)), blocks["more"])
+    value.add_incoming(b.add(b.mul(value, base), d), blocks["more"])
+    k.add_incoming(b.add(k, c64(1)), blocks["more"])
+    b.branch(blocks["digit"])
+    b.position_at_end(blocks["parsed"])
+    b.cbranch(overflow, blocks["erange"], blocks["some"])
+    b.position_at_end(blocks["some"])
+    b.cbranch(b.icmp_unsigned("==", k, start), blocks["einval"], blocks["sign"])
+    # bpf_strtol: the value must fit an s64 with its sign; bpf_strtoul: no sign at all
+    b.position_at_end(blocks["sign"])
+    negated = b.sub(c64(0), value)
+    is_signed = b.icmp_unsigned("!=", signed, c64(0))
+    unfit = b.select(negative, b.icmp_signed(">", negated, c64(0)), b.icmp_signed("<", value, c64(0)))
+    b.cbranch(b.and_(is_signed, unfit), blocks["erange"], blocks["store"])
+    b.position_at_end(blocks["store"])
+    refused = fn.append_basic_block("unsigned_negative")
+    stored = fn.append_basic_block("stored")
+    b.cbranch(b.and_(b.not_(is_signed), negative), refused, stored)
+    ir.IRBuilder(refused).ret(c64(-errno.EINVAL))
+    b.position_at_end(stored)
+    b.store(b.select(negative, negated, value), out, align=1)
+    b.ret(b.add(at, k))
+    ir.IRBuilder(blocks["einval"]).ret(c64(-errno.EINVAL))
+    ir.IRBuilder(blocks["erange"]).ret(c64(-errno.ERANGE))
+    return fn
+
+
+def _strtox(signed: bool):
+    def emit(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
+        res = b.bitcast(t.memory.access(t, b, insn, args[3], 8, write=True, helper=True), I64.as_pointer())
+        b.store(c64(0), res, align=1)  # *res = 0 before anything is read, as the helper
+        buf = t.memory.access(t, b, insn, args[0], args[1], write=False, helper=True)
+        return b.call(_strtox_fn(t.module), [buf, args[1], args[2], c64(int(signed)), res])
+    return emit
+
+
 SIMPLE_NATIVES = {
     5: _ktime,
     7: _prandom,
@@ -311,6 +453,10 @@ SIMPLE_NATIVES = {
     189: _xdp_bytes(to_packet=False),
     190: _xdp_bytes(to_packet=True),
     LOOP: emit_loop,
+    HELPER_ID["spin_lock"]: _spin_lock,
+    HELPER_ID["spin_unlock"]: _spin_unlock,
+    HELPER_ID["strtol"]: _strtox(signed=True),
+    HELPER_ID["strtoul"]: _strtox(signed=False),
 }
 REDIRECT_MAP = 51
 

@@ -43,6 +43,7 @@ from ...ebpf.insn import Instruction
 from ...ebpf.opcodes import BYTE_SWAPS, LD_IMM64, Alu, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
 from ...elf.model import RelocKind
 from ...errors import XdpError
+from ..helpers import LOCK_HELD_AT_EXIT, SPIN_LOCK_ID
 from . import alu
 from .env import ENV, FaultKind
 from .irtypes import I32, I64, I8P, c64, c32
@@ -279,6 +280,10 @@ class Translator:
         self.saved = b.alloca(ir.ArrayType(I64, MAX_FRAMES * FRAME_WORDS), name="frames")
         self.key_slot = b.alloca(I64, name="key_slot")  # a u32 key in memory (redirect_map on devmap_hash)
         self.has_may_goto = any(insn.is_may_goto for unit in self.units for insn in unit.insns)
+        self.takes_locks = any(insn.is_helper_call and insn.imm == SPIN_LOCK_ID
+                               for unit in self.units for insn in unit.insns)
+        if self.takes_locks:
+            ENV.store(b, self.env, "spin_lock", c64(0))
         if self.has_may_goto:
             self.may_goto_left = b.alloca(ir.ArrayType(I64, MAX_FRAMES), name="may_goto_left")
             self.may_goto_budget = ENV.load(b, self.env, "may_goto_budget")
@@ -454,6 +459,10 @@ class Translator:
             rb.store(rb.load(self.frame_slot(rb, prev, FRAME_CALLEE + i)), self.regs[n])
         rb.branch(self.return_dispatch)
         b.position_at_end(leaving)
+        if self.takes_locks:  # check_resource_leak: the main program exits with no lock held
+            held = b.icmp_unsigned("!=", ENV.load(b, self.env, "spin_lock"), c64(0))
+            with b.if_then(held, likely=False):
+                self.message_fault(b, insn.pc, LOCK_HELD_AT_EXIT)
         self.store_count(b)
         b.ret(self.reg(b, 0))
 
