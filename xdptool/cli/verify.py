@@ -83,7 +83,7 @@ def _programs(paths, selector, build: dict):
             yield path, program
 
 
-def _verify(path, program, *, profile, unprivileged, log_level, prog_type, with_kernel, several) -> Row:
+def _verify(path, program, *, profile, unprivileged, log_level, prog_type, with_kernel, several, btf=None) -> Row:
     from ..platform.programs import ProgType
     from ..verifier import analyze
 
@@ -93,7 +93,8 @@ def _verify(path, program, *, profile, unprivileged, log_level, prog_type, with_
         return Row(path, program, skipped=f"a {program.type_name} program (section {program.section!r}); "
                                           "xdptool verifies XDP programs (--type xdp checks it as one)")
     try:
-        result = analyze(program, profile, log_level=log_level, unprivileged=unprivileged, collect_facts=False)
+        result = analyze(program, profile, log_level=log_level, unprivileged=unprivileged, collect_facts=False,
+                         btf=btf)
     except XdpError as exc:
         if not several:
             raise
@@ -115,9 +116,13 @@ def _verify(path, program, *, profile, unprivileged, log_level, prog_type, with_
                    "as bpftool's `prog load ... type`: xdp/devmap may read egress_ifindex.")
 @click.option("--kernel", "with_kernel", is_flag=True,
               help="Also load into the running kernel: its verdict, processed insns, states and load time.")
+@click.option("--btf", "btf", metavar="FILE", type=click.Path(dir_okay=False),
+              help="The kernel's BTF, for programs that use kernel objects (bpf_get_current_task_btf, kfuncs); "
+                   "default: the running kernel's, /sys/kernel/btf/vmlinux.")
 @build_options
 @json_option()
-def command(objs, selector, profile, unprivileged, log_level, prog_type, with_kernel, includes, defines, cflags, as_json):
+def command(objs, selector, profile, unprivileged, log_level, prog_type, with_kernel, btf, includes, defines, cflags,
+            as_json):
     """Verify the programs of each OBJ (.o, or .c built first); exit 0 when all are accepted,
     1 when one is rejected (or, with --kernel, the kernel's verdict differs from xdptool's).
 
@@ -127,7 +132,7 @@ def command(objs, selector, profile, unprivileged, log_level, prog_type, with_ke
     selected = list(_programs(objs, selector, build_args(includes, defines, cflags)))
     several = len(selected) > 1
     rows = [_verify(path, program, profile=profile, unprivileged=unprivileged, log_level=log_level,
-                    prog_type=prog_type, with_kernel=with_kernel, several=several) for path, program in selected]
+                    prog_type=prog_type, with_kernel=with_kernel, several=several, btf=btf) for path, program in selected]
     code = max(row.code for row in rows)
     shown_profile = "unprivileged" if unprivileged and profile == "linux" else profile
     if as_json:

@@ -30,14 +30,15 @@ __all__ = ["analyze", "VerifierResult", "VerifierError", "Profile", "get_profile
 
 
 def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, unprivileged: bool = False,
-            collect_facts: bool = True) -> VerifierResult:
-    """Verify one program; bad input (unsupported features) raises XdpError."""
+            collect_facts: bool = True, btf: str | None = None) -> VerifierResult:
+    """Verify one program; bad input (unsupported features) raises XdpError.  `btf`: a file
+    with the kernel's BTF, for programs that use kernel objects (default: the running kernel's)."""
     from .checker import Checker
 
     _require_xdp(program)
     if isinstance(profile, str):
         profile = get_profile(profile, unprivileged=unprivileged)
-    checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts)
+    checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts, btf_path=btf)
     error = None
     # The walk allocates many short-lived tuples and no reference cycles that outlive it:
     # the cyclic collector would only re-scan live states (about 5% of the time).

@@ -37,6 +37,10 @@ T_BTF_ID, T_BTF_ID_OR_NULL = RegType.BTF_ID, RegType.BTF_ID_OR_NULL
 T_TRUSTED, T_TRUSTED_OR_NULL = RegType.TRUSTED_BTF_ID, RegType.TRUSTED_BTF_ID_OR_NULL
 T_RCU, T_RCU_OR_NULL = RegType.RCU_BTF_ID, RegType.RCU_BTF_ID_OR_NULL
 T_UNTRUSTED = RegType.UNTRUSTED_BTF_ID
+T_RDONLY_UNTRUSTED_MEM = RegType.RDONLY_UNTRUSTED_MEM
+# what a load or store through the register checks here (check_mem_access's PTR_TO_BTF_ID case, and
+# PTR_TO_MEM's for untrusted read-only memory)
+ACCESS_TYPES = frozenset({T_BTF_ID, T_TRUSTED, T_RCU, T_UNTRUSTED, T_RDONLY_UNTRUSTED_MEM})
 
 NEEDS_BTF = f"needs the kernel's BTF ({VMLINUX_BTF}, or --btf FILE)"
 MAX_RESOLVE_DEPTH = 32  # btf.c
@@ -112,7 +116,8 @@ class KernelTypes:
     # -- btf_struct_access / btf_struct_walk ----------------------------------------------------
     def access(self, type_id: int, off: int, size: int) -> tuple[int, int, str, str]:
         """btf_struct_access for a load of `size` bytes at `off`: (0, ...) a scalar, or
-        (target struct id, 0/1 untrusted-by-union, the pointer's type tag, the field's name)."""
+        (target struct id, 0/1 untrusted-by-union, the pointer's type tag, the field's name);
+        target -1: a pointer to something else than a struct (Linux 6.18: untrusted memory)."""
         untrusted = False
         t_id = type_id
         for _ in range(MAX_RESOLVE_DEPTH * 4):
@@ -231,6 +236,7 @@ class KernelTypes:
                 target = self.skip_modifiers(mtype.type)
                 if self.btf.type(target).kind in (Kind.STRUCT, Kind.UNION):
                     return ("ptr", target, tag, member.name)
+                return ("ptr", -1, tag, member.name)  # (6.18, as asked: void *, int *)
             if off + size > mtrue_end and not untrusted:
                 raise Reject(f"access beyond the end of member {member.name} (mend:{mtrue_end}) in struct {tname} "
                              f"with off {off} size {size}")
@@ -238,23 +244,24 @@ class KernelTypes:
         raise Reject(f"struct {tname} doesn't have field at offset {off}")
 
     # -- type matches ---------------------------------------------------------------------------
-    def ids_match(self, type_id: int, off: int, need_id: int, strict: bool) -> bool:
-        """btf_struct_ids_match: the object at `off` of `type_id` is (or starts with) a `need_id`."""
+    def mismatch(self, type_id: int, off: int, need_id: int, strict: bool) -> str | None:
+        """btf_struct_ids_match: None when the object at `off` of `type_id` is (or starts with)
+        a `need_id`, else what the walk logged on the way ("" or lines ending in a newline)."""
         if off == 0 and type_id == need_id:
-            return True
+            return None
         if strict:
-            return False
+            return ""
         for _ in range(MAX_RESOLVE_DEPTH):
             try:
                 kind, next_id, _, _, _ = self._walk(type_id, off, 1, False)
-            except Reject:
-                return False
+            except Reject as reject:
+                return reject.message + "\n"
             if kind != "struct":
-                return False
+                return ""
             if next_id == need_id:
-                return True
+                return None
             type_id, off = next_id, 0
-        return False
+        return ""
 
     def safe_field(self, outer: KType, field: str, target_id: int, suffix: str) -> bool:
         """btf_nested_type_is_trusted: the kernel lists `field` of `outer` (a pointer to the
@@ -331,6 +338,10 @@ class BtfPointers:
     # -- loads and stores (check_ptr_to_btf_access) --------------------------------------------
     def access(self, regno: int, base: Reg, off: int, size: int, write: bool) -> Reg | None:
         ck = self.ck
+        if base.type is T_RDONLY_UNTRUSTED_MEM:  # probe-read memory: no bounds, no writes
+            if write:
+                raise Reject(f"R{regno} cannot write into {base.type.value}")
+            return Reg.shared_unknown(size)
         kt = base.btf_type
         if not ck.profile.allow_ptr_leaks:
             raise Reject(f"'struct {kt.name}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN")
@@ -348,6 +359,8 @@ class BtfPointers:
         target, by_union, tag, field = types.access(kt.id, off, size)
         if not target:
             return Reg.shared_unknown(size)
+        if target < 0:
+            return Reg.pointer(T_RDONLY_UNTRUSTED_MEM)
         new_type = self._walked_type(types, base, kt, target, bool(by_union), tag, field)
         reg = Reg.pointer(new_type, btf_type=types.ktype(target))
         if new_type.maybe_null:
@@ -387,6 +400,13 @@ class BtfPointers:
             reg.ref_obj_id = meta["ref_obj_id"]
         return reg
 
+    def helper_access(self, regno: int, reg: Reg, size: int) -> None:
+        """check_helper_mem_access of a trusted object: its bytes are read as fields are."""
+        if size <= 0:
+            raise XdpError(f"verifier: a {reg.type.value}{reg.btf_type.name} as helper memory of "
+                           "possibly zero size is not implemented")
+        self.access(regno, reg, reg.off, size, write=False)
+
     def sock_common_arg(self, regno: int, reg: Reg, release: bool) -> None:
         """ARG_PTR_TO_BTF_ID_SOCK_COMMON given a BTF pointer: it must be (or start with) a
         struct sock_common (check_reg_type; bpf_sk_release matches loosely)."""
@@ -394,8 +414,9 @@ class BtfPointers:
             raise Reject(f"Possibly NULL pointer passed to helper arg{regno}")
         types = self.types("a socket helper's BTF-typed argument")
         need = types.struct("sock_common", "ARG_PTR_TO_BTF_ID_SOCK_COMMON")
-        if not types.ids_match(reg.btf_type.id, reg.off, need.id, strict=False):
-            raise Reject(f"R{regno} is of type {reg.btf_type.name} but sock_common is expected")
+        note = types.mismatch(reg.btf_type.id, reg.off, need.id, strict=False)
+        if note is not None:
+            raise Reject(f"{note}R{regno} is of type {reg.btf_type.name} but sock_common is expected")
 
     # -- kfuncs (check_kfunc_call, check_kfunc_args) ---------------------------------------------
     def kfunc_call(self, insn, kfunc: Kfunc) -> None:
@@ -475,8 +496,9 @@ class BtfPointers:
             raise Reject(f"arg#{i} is {reg.type.value} expected {_trusted_base(reg.type)} or socket")
         types = self.types(f"kfunc {kfunc.name}")
         need = types.struct(struct, f"kfunc {kfunc.name}")
-        if not types.ids_match(reg.btf_type.id, reg.off, need.id, strict=release):
-            raise Reject(f"kernel function {kfunc.name} args#{i} expected pointer to STRUCT {struct} "
+        note = types.mismatch(reg.btf_type.id, reg.off, need.id, strict=release)
+        if note is not None:
+            raise Reject(f"{note}kernel function {kfunc.name} args#{i} expected pointer to STRUCT {struct} "
                          f"but R{regno} has a pointer to {reg.btf_type.kind_text} {reg.btf_type.name}")
 
     def check_off(self, regno: int, reg: Reg) -> None:
@@ -499,8 +521,10 @@ class BtfPointers:
             types = self.types(kfunc.name)
             type_id = meta["constant"]
             t = types.btf.types[type_id] if 0 <= type_id < len(types.btf.types) else None
+            if t is not None and t.kind is Kind.VOID:
+                return Reg.pointer(T_RDONLY_UNTRUSTED_MEM)
             if t is None or t.kind not in (Kind.STRUCT, Kind.UNION):
-                raise Reject("kfunc bpf_rdonly_cast type ID argument must be of a struct")
+                raise Reject("kfunc bpf_rdonly_cast type ID argument must be of a struct or void")
             return Reg.pointer(T_UNTRUSTED, btf_type=types.ktype(type_id))
         if kfunc.flags & KF.ACQUIRE and not kfunc.returns_struct:
             raise Reject("acquire kernel function does not return PTR_TO_BTF_ID")
@@ -544,14 +568,15 @@ class BtfPointers:
         is_null = reg.type is RegType.SCALAR and reg.is_const and reg.const_value == 0
         if is_null and nullable:
             return
-        if not is_trusted(reg):
+        if not (is_trusted(reg) or (nullable and reg.type is T_TRUSTED_OR_NULL)):  # (6.18, as asked)
             raise Reject(f"R{regno} must be referenced or trusted")
         allowed = _GLOBAL_TRUSTED_OK | ({_NULLABLE_OF[t] for t in _GLOBAL_TRUSTED_OK} if nullable else set())
         if reg.type not in allowed:
             raise Reject(f"R{regno} type={reg.type.value} expected={_GLOBAL_TRUSTED_EXPECTED}")
         types = self.types("arg:trusted")
-        if not types.ids_match(reg.btf_type.id, reg.off, kt.id, strict=False):
-            raise Reject(f"R{regno} is of type {reg.btf_type.name} but {kt.name} is expected")
+        note = types.mismatch(reg.btf_type.id, reg.off, kt.id, strict=False)
+        if note is not None:
+            raise Reject(f"{note}R{regno} is of type {reg.btf_type.name} but {kt.name} is expected")
         self.check_off(regno, reg)
 
 

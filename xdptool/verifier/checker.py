@@ -77,7 +77,7 @@ EXPECTED = {
 # What an acquiring helper returns: the register type (not yet checked for NULL).
 RET_TYPES = {Ret.SOCKET_OR_NULL: T_SOCKET_OR_NULL, Ret.SOCK_COMMON_OR_NULL: T_SOCK_COMMON_OR_NULL,
              Ret.RINGBUF_MEM_OR_NULL: T_RINGBUF_MEM_OR_NULL}
-MEM_REG_TYPES = {T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM, T_RINGBUF_MEM}
+MEM_REG_TYPES = {T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM, T_RINGBUF_MEM, RegType.TRUSTED_BTF_ID}
 # ARG_PTR_TO_FIXED_SIZE_MEM | MEM_WRITE | MEM_ALIGNED: bytes the helper writes, at an aligned address
 FIXED_SIZE = {Arg.FIXED_MEM4: 4, Arg.FIXED_MEM8: 8}
 for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM, *FIXED_SIZE):
@@ -193,13 +193,16 @@ class Checker:
                     self.lines.append(f"Validating {func.name}() func#{func.index}...")
                 frame = Frame(0, -1, func.index)
                 for regno, arg in enumerate(func.args, 1):
-                    frame.regs[regno] = self._global_arg_reg(arg)
+                    frame.regs[regno] = self._global_arg_reg(func, regno, arg)
                 self._walk(steps, State([frame]), func.start)
                 if self.log_level:
                     self.lines.append(f"Func#{func.index} ('{func.name}') is safe for any args that match its prototype")
 
-    def _global_arg_reg(self, arg: GlobalArg) -> Reg:
+    def _global_arg_reg(self, func: GlobalFunc, regno: int, arg: GlobalArg) -> Reg:
         """The register a global function starts with for one argument (do_check_common)."""
+        if arg.kind is ArgKind.TRUSTED:
+            kt = self.btf_ptrs.global_arg_type(func.name, regno - 1, arg.struct)
+            return self.btf_ptrs.global_arg_reg(kt, arg.nullable)
         if arg.kind is ArgKind.CTX:
             return Reg.pointer(T_CTX)
         if arg.kind is ArgKind.SCALAR:
@@ -661,7 +664,7 @@ class Checker:
         elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
             limit = base.map.key_size if t is T_MAP_KEY else base.mem_size
             self.check_region_access(regno, base, total, size, limit)
-        elif t in BTF_ID_TYPES and not t.maybe_null:
+        elif t in btf_ptr.ACCESS_TYPES:
             return self.btf_ptrs.access(regno, base, total, size, write)
         elif t in SOCK_TYPES:  # check_sock_access
             if write:
@@ -1062,7 +1065,7 @@ class Checker:
             if func.args is None:
                 raise Reject(func.error)
             for regno, arg in enumerate(func.args, 1):
-                self._check_global_arg(regno, arg)
+                self._check_global_arg(func, regno, arg)
         except Reject as reject:
             raise Reject(f"{reject.message}\nCaller passes invalid args into func#{func.index} ('{func.name}')")
         if self.log_level:
@@ -1075,9 +1078,13 @@ class Checker:
         regs[0] = Reg.shared_unknown()
         return insn.pc + 1
 
-    def _check_global_arg(self, regno: int, arg: GlobalArg) -> None:
+    def _check_global_arg(self, func: GlobalFunc, regno: int, arg: GlobalArg) -> None:
         reg = self.state.regs[regno]  # not read_reg: the kernel does not ask for an initialised register
         self.scratched.add(regno)
+        if arg.kind is ArgKind.TRUSTED:
+            kt = self.btf_ptrs.global_arg_type(func.name, regno - 1, arg.struct)
+            self.btf_ptrs.check_global_arg(regno, reg, kt, arg.nullable)
+            return
         if arg.kind is ArgKind.SCALAR:
             if reg.type is not T_SCALAR:
                 raise Reject(f"R{regno} is not a scalar")
@@ -1454,9 +1461,6 @@ class Checker:
             meta["mem"] = (regno, reg, True)
             return
         expected, allowed = EXPECTED[arg]
-        if reg.type is RegType.TRUSTED_BTF_ID and allowed is MEM_REG_TYPES:
-            raise XdpError(f"verifier: a {reg.type.value}{reg.btf_type.name} as memory for {helper.full_name} "
-                           "is not implemented")
         if reg.type not in allowed:
             raise Reject(f"R{regno} type={reg.type.value} expected={expected}")
         if reg.ref_obj_id:
@@ -1525,6 +1529,8 @@ class Checker:
         elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
             limit = reg.map.key_size if t is T_MAP_KEY else reg.mem_size
             self.check_region_access(regno, reg, reg.off, size, limit, zero_ok)
+        elif t is RegType.TRUSTED_BTF_ID:  # check_helper_mem_access: the bytes must be readable fields
+            self.btf_ptrs.helper_access(regno, reg, size)
 
     # -- after the walk -------------------------------------------------------------------------
     def _check_stack_depth(self) -> None:

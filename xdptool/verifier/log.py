@@ -141,7 +141,8 @@ def format_reg(reg: Reg, frameno: int = 0) -> str:
         parts.append(f"off={snum(reg.off)}")
     if t.is_pkt:
         parts.append(f"r={unum(reg.range)}")
-    if t in (RegType.MEM, RegType.MEM_OR_NULL, RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL):
+    if t in (RegType.MEM, RegType.MEM_OR_NULL, RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL,
+             RegType.RDONLY_UNTRUSTED_MEM):
         parts.append(f"sz={reg.mem_size}")
     if reg.map is not None:
         parts.append(f"ks={reg.map.key_size},vs={reg.map.value_size}")

@@ -68,6 +68,9 @@ class RegType(enum.Enum):
     RCU_BTF_ID = ("rcu_ptr_",)  # MEM_RCU: valid inside the RCU section an XDP program runs in
     RCU_BTF_ID_OR_NULL = ("rcu_ptr_or_null_", True, False, True)
     UNTRUSTED_BTF_ID = ("untrusted_ptr_",)  # PTR_UNTRUSTED: readable (probe-read), never passed on
+    # PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED: what a kernel object's `void *` (or other non-struct
+    # pointer) field holds, and bpf_rdonly_cast to void: read anywhere (probe-read), never written
+    RDONLY_UNTRUSTED_MEM = ("rdonly_untrusted_mem",)
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
 

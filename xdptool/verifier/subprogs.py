@@ -3,8 +3,10 @@
 A subprogram whose BTF FUNC has global linkage (func_info present) is checked once,
 by itself, with its arguments typed from the prototype (btf_prepare_func_args,
 Linux 6.12/6.18 kernel/bpf/btf.c): `struct xdp_md *` or an `arg:ctx` tag is the
-context, an integer or enum any scalar, any other pointer memory of the pointee's
-size that may be NULL (`arg:nonnull` says it is not).  A call only checks that the
+context, an integer or enum any scalar, `arg:trusted` a trusted kernel object (the
+kernel's struct of the pointee's name, flavour suffix `___x` dropped; `arg:nullable`
+lets it be NULL; verifier btf_ptr.py), any other pointer memory of the pointee's size
+that may be NULL (`arg:nonnull` says it is not).  A call only checks that the
 caller's registers fit the prototype, and its result is an unknown scalar; so a
 global function must not dereference a pointer argument before checking it.
 """
@@ -27,6 +29,7 @@ class ArgKind(enum.Enum):
     CTX = "ctx"
     SCALAR = "scalar"
     MEM = "mem"  # `size` bytes, NULL allowed unless `nonnull`
+    TRUSTED = "trusted"  # a trusted kernel object of the struct `struct` names (NULL allowed if `nullable`)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class GlobalArg:
     kind: ArgKind
     size: int = 0
     nullable: bool = True
+    struct: str = ""  # TRUSTED: the program's name of the struct (kernel's name + a flavour suffix)
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,16 @@ def _args(btf, func) -> tuple[GlobalArg, ...]:
             continue
         if pointee is not None and pointee.kind is Kind.STRUCT and pointee.name == "bpf_dynptr":
             raise XdpError(f"verifier: dynptr arguments of global functions ({func.name}) are not implemented")
-        if tags & {"trusted", "arena"}:
-            raise XdpError(f"verifier: arg:{'/'.join(sorted(tags))} arguments of global functions ({func.name}) "
-                           "are not implemented")
+        if "trusted" in tags:
+            if "nonnull" in tags:
+                raise Reject(f"arg#{i} has invalid combination of tags")
+            if pointee is None or pointee.kind not in (Kind.STRUCT, Kind.UNION):
+                raise XdpError(f"verifier: arg:trusted arguments of global functions ({func.name}) that do not "
+                               "point to a struct are not implemented")
+            args.append(GlobalArg(ArgKind.TRUSTED, nullable="nullable" in tags, struct=pointee.name))
+            continue
+        if "arena" in tags:
+            raise XdpError(f"verifier: arg:arena arguments of global functions ({func.name}) are not implemented")
         if "nullable" in tags:
             raise Reject(f"arg#{i} has invalid combination of tags")
         if pointee is None or pointee.kind in (Kind.FUNC_PROTO, Kind.FWD, Kind.VOID, Kind.FUNC):
