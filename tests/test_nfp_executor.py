@@ -203,7 +203,7 @@ def test_static_rules(body, message):
         run(body + "immed[gprA_0, 2]\n" + EXIT)
 
 
-@pytest.mark.parametrize("body, message", [
+RUN_TIME_RULES = [  # tests/test_nfp_native.py holds the native code to the same
     ("alu[gprA_1, --, B, gprB_3]\n", "gprB_3 read before it was written"),
     ("alu[gprA_1, --, B, $in_2]\n", "before a memory read filled it"),
     ("immed[gprA_1, 0x40]\n local_csr_wr[ACT_LM_ADDR2, gprA_1]\n alu[gprB_1, --, B, *l$index2[0]]\n",
@@ -220,7 +220,10 @@ def test_static_rules(body, message):
     ("immed[gprA_1, 1]\n immed[gprB_1, 1]\n mul_step[gprA_1, gprB_1, start]\n nop\n", "interrupted"),
     ("alu[gprB_1, --, B, *l$index0[0]]\n mem[read8, $in_0, gprB_1, 0, 4], sig_done[sig2]\n"
      " alu[gprA_1, --, B, $in_0]\n", "before sig2 arrived"),
-])
+]
+
+
+@pytest.mark.parametrize("body, message", RUN_TIME_RULES)
 def test_run_time_rules(body, message):
     with pytest.raises(IsaViolation, match=message):
         run(body + "immed[gprA_0, 2]\n" + EXIT)

@@ -195,9 +195,11 @@ class Traffic:
                         event_bytes)
 
     def add_counts(self, verdict: str, packets: int, insns: int, stall: int, mem: dict, fw: dict,
-                   lengths_in: dict[int, int], lengths_out: dict[int, int], event_bytes: int = 0) -> None:
+                   lengths_in: dict[int, int], lengths_out: dict[int, int], event_bytes: int = 0,
+                   event_runs: dict[int, int] | None = None) -> None:
         """`packets` runs of one verdict at once: their summed counts, their lengths as
-        {bytes: packets} (nfp-emu's native loop keeps these)."""
+        {bytes: packets} (nfp-emu's native loop keeps these), the perf events' bytes of one run
+        (`event_bytes`) or of many as {bytes per run: runs}."""
         if not packets:
             return
         verdict = verdict if verdict in VERDICTS else "XDP_ABORTED"  # the card aborts anything else
@@ -213,6 +215,9 @@ class Traffic:
             row["pcie"] = sum(n * pcie_bytes(size + constant("rx_prepend")) for size, n in lengths_out.items())
         if event_bytes:
             row["pcie"] += pcie_bytes(event_bytes)
+        for size, runs in (event_runs or {}).items():
+            if size:
+                row["pcie"] += runs * pcie_bytes(size)
         for target in ("ctm", "emem", "imem", "cls"):
             row[target] = mem.get(target, 0)
         sums = self.classes.setdefault(verdict, dict.fromkeys(COUNTERS, 0.0))

@@ -115,7 +115,8 @@ class NfpEngine(PackedEngine):
             view = memoryview(buffer)
             results = [self.run(bytes(view[o:o + n]), ctx) for o, n in zip(offsets, lengths)]
             return PackedResults.from_results(results)
-        packed, queues, self.next_thread = self.native.run(buffer, offsets, lengths, self.next_thread, self.traffic)
+        packed, queues, self.next_thread = self.native.run(buffer, offsets, lengths, self.next_thread, self.traffic,
+                                                           ctx)
         packed.rx_queues = queues
         return packed
 
