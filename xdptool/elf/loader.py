@@ -8,21 +8,19 @@ program's BPF-to-BPF callees and attach BTF line info.  The rules follow libbpf
 bpf_object__reloc_code, parse_btf_map_def); the code is our own.
 
 Every malformed input raises `ObjectFormatError` naming the file and the problem;
-pyelftools and struct errors are translated at the single entry point.
+struct and decoding errors are translated at the single entry point.  The ELF
+level (section headers, names, symbols) is read here with struct, after the
+ELF-64 gABI (System V ABI, "Sections" and "Symbol Table"): an object needs no
+more, and pyelftools cost every command ~20 ms of start-up.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import struct
 from bisect import bisect_right
 from dataclasses import dataclass
-
-from elftools.common.exceptions import ELFError
-from elftools.construct.core import ConstructError
-from elftools.elf.elffile import ELFFile
 
 from ..ebpf.insn import Instruction, decode, renumber
 from ..ebpf.opcodes import CallSrc, PseudoSrc
@@ -68,9 +66,21 @@ MAX_NOBITS_SIZE = 64 << 20  # the kernel caps array values far lower (KMALLOC_MA
 SYMBOL_KINDS = {"STT_FUNC": "func", "STT_OBJECT": "object", "STT_SECTION": "section", "STT_FILE": "file"}
 SYMBOL_BINDS = {"STB_LOCAL": "local", "STB_GLOBAL": "global", "STB_WEAK": "weak"}
 
-# Errors pyelftools/struct raise on malformed bytes; anything else escaping is our bug.
-PARSE_ERRORS = (ELFError, ConstructError, struct.error, UnicodeDecodeError, ValueError,
-                IndexError, KeyError, ZeroDivisionError, OverflowError, EOFError)  # fmt: skip
+# The ELF-64 records read (gABI): Elf64_Shdr and Elf64_Sym, field names as the gABI's.
+SECTION_HEADER = ("IIQQQQIIQQ", ("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size", "sh_link",
+                                 "sh_info", "sh_addralign", "sh_entsize"))
+SYMBOL_ENTRY = "IBBHQQ"  # st_name, st_info, st_other, st_shndx, st_value, st_size
+# gABI names of the values the loader tells apart; any other value stays a number.
+SECTION_TYPES = {1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 4: "SHT_RELA", 8: "SHT_NOBITS", 9: "SHT_REL"}
+SYMBOL_TYPES = {0: "STT_NOTYPE", 1: "STT_OBJECT", 2: "STT_FUNC", 3: "STT_SECTION", 4: "STT_FILE"}
+SYMBOL_BIND_NAMES = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK", 3: "STB_NUM", 10: "STB_LOOS", 12: "STB_HIOS",
+                     13: "STB_LOPROC", 15: "STB_HIPROC"}  # fmt: skip
+RELOCATION_ENTRY_SIZES = {"SHT_REL": 16, "SHT_RELA": 24}  # Elf64_Rel, Elf64_Rela
+SPECIAL_SECTION_INDICES = (0xFFF1, 0xFFF2)  # SHN_ABS, SHN_COMMON: no section of the file
+
+# Errors struct and decoding raise on malformed bytes; anything else escaping is our bug.
+PARSE_ERRORS = (struct.error, UnicodeDecodeError, ValueError, IndexError, KeyError, ZeroDivisionError,
+                OverflowError, EOFError)  # fmt: skip
 
 
 def load_object(path: str | os.PathLike, data: bytes | None = None) -> Object:
@@ -137,7 +147,6 @@ class _Loader:
         self.path = path
         self.data = data
         self.endian = self._check_header()
-        self.elf = ELFFile(io.BytesIO(data))
         self.sections = self._read_sections()
         self.by_name = {s.name: s for s in reversed(self.sections)}  # first of a name wins
         self.symbols = self._read_symbols()
@@ -171,16 +180,30 @@ class _Loader:
         return endian
 
     def _read_sections(self) -> list[_Section]:
+        data, endian = self.data, self.endian
+        shoff = struct.unpack_from(endian + "Q", data, 40)[0]
+        shnum, shstrndx = struct.unpack_from(endian + "HH", data, 60)
+        if shoff == 0:  # gABI: no section header table
+            shnum = 0
+        layout, fields = struct.Struct(endian + SECTION_HEADER[0]), SECTION_HEADER[1]
+        headers = [dict(zip(fields, layout.unpack_from(data, shoff + 64 * i))) for i in range(shnum)]
+        if shnum and shstrndx >= shnum:
+            raise ObjectFormatError(f"bad section name table index {shstrndx} ({shnum} sections)")
+        names_at = headers[shstrndx]["sh_offset"] if shnum else 0
         sections = []
-        for index, sec in enumerate(self.elf.iter_sections()):
-            header = sec.header
+        for index, header in enumerate(headers):
+            header["sh_type"] = SECTION_TYPES.get(header["sh_type"], header["sh_type"])
+            name = _c_string(data, names_at + header["sh_name"]) if index else ""
+            entry_size = RELOCATION_ENTRY_SIZES.get(header["sh_type"])
+            if entry_size is not None and header["sh_entsize"] != entry_size:  # every one, used or not
+                raise ObjectFormatError(f"relocation section {name}: bad entry size {header['sh_entsize']}")
             if header["sh_type"] == "SHT_NOBITS":
-                data = b""
+                section_data = b""
             else:
-                if header["sh_offset"] + header["sh_size"] > len(self.data):
-                    raise ObjectFormatError(f"truncated ELF (section {sec.name or index} runs past the end of the file)")
-                data = self.data[header["sh_offset"] : header["sh_offset"] + header["sh_size"]]
-            sections.append(_Section(index, sec.name, header["sh_type"], header["sh_flags"], data, header))
+                if header["sh_offset"] + header["sh_size"] > len(data):
+                    raise ObjectFormatError(f"truncated ELF (section {name or index} runs past the end of the file)")
+                section_data = data[header["sh_offset"] : header["sh_offset"] + header["sh_size"]]
+            sections.append(_Section(index, name, header["sh_type"], header["sh_flags"], section_data, header))
         return sections
 
     def _read_symbols(self) -> list[_RawSymbol]:
@@ -190,20 +213,24 @@ class _Loader:
         symtab = symtabs[0]
         if symtab.header["sh_entsize"] != 24:
             raise ObjectFormatError(f"bad symbol table entry size {symtab.header['sh_entsize']}")
-        section = self.elf.get_section(symtab.index)
+        link = symtab.header["sh_link"]
+        if not 0 < link < len(self.sections) or self.sections[link].type != "SHT_STRTAB":
+            raise ObjectFormatError(f"symbol table: section {link} is not a string table")
+        if len(symtab.data) % 24:
+            raise ObjectFormatError(f"symbol table: size {len(symtab.data)} is not a multiple of 24")
+        names_at = self.sections[link].header["sh_offset"]
+        entry = struct.Struct(self.endian + SYMBOL_ENTRY)
         result = []
-        for index in range(section.num_symbols()):
-            sym = section.get_symbol(index)
-            shndx = sym["st_shndx"]
-            if not isinstance(shndx, int):  # pyelftools names the special indices
-                shndx = SHN_UNDEF if shndx == "SHN_UNDEF" else SHN_LORESERVE  # SHN_ABS, SHN_COMMON ...
-            kind = sym["st_info"]["type"]
-            name = sym.name
+        for index in range(len(symtab.data) // entry.size):
+            st_name, st_info, _other, shndx, value, size = entry.unpack_from(symtab.data, index * entry.size)
+            if shndx in SPECIAL_SECTION_INDICES:
+                shndx = SHN_LORESERVE
+            kind = SYMBOL_TYPES.get(st_info & 0xF, st_info & 0xF)
+            bind = SYMBOL_BIND_NAMES.get(st_info >> 4, st_info >> 4)
+            name = _c_string(self.data, names_at + st_name) if st_name else ""
             if kind == "STT_SECTION" and not name and 0 < shndx < len(self.sections):
                 name = self.sections[shndx].name  # as libbpf and llvm-objdump name them
-            result.append(
-                _RawSymbol(index, name, sym["st_value"], sym["st_size"], kind, sym["st_info"]["bind"], shndx)
-            )
+            result.append(_RawSymbol(index, name, value, size, kind, bind, shndx))
         return result
 
     def _section_of(self, sym: _RawSymbol) -> _Section | None:
@@ -351,9 +378,7 @@ class _Loader:
             if sec.type not in ("SHT_REL", "SHT_RELA") or sec.header["sh_info"] != target_index:
                 continue
             rela = sec.type == "SHT_RELA"
-            entsize = 24 if rela else 16
-            if sec.header["sh_entsize"] != entsize:
-                raise ObjectFormatError(f"relocation section {sec.name}: bad entry size {sec.header['sh_entsize']}")
+            entsize = RELOCATION_ENTRY_SIZES[sec.type]  # sh_entsize checked by _read_sections
             fmt = struct.Struct(self.endian + ("QQq" if rela else "QQ"))
             for i in range(len(sec.data) // entsize):
                 fields = fmt.unpack_from(sec.data, i * entsize)
@@ -692,6 +717,12 @@ class _Loader:
             if var.kind is Kind.VAR and var.linkage != BTF_VAR_STATIC:
                 return True
         return False
+
+
+def _c_string(data: bytes, offset: int) -> str:
+    """The NUL-terminated string at `offset` of the file (a string table entry; "" past its end)."""
+    end = data.find(b"\0", offset)
+    return data[offset : len(data) if end < 0 else end].decode("utf-8", "replace")
 
 
 def _is_global_data(sec: _Section) -> bool:
