@@ -23,7 +23,10 @@ def build_options(command):
 
 
 def build_args(includes, defines, cflags) -> dict:
-    """The keyword arguments of toolchain.build_cached from the options' values."""
-    from ..toolchain import split_cflags
+    """The keyword arguments of toolchain.build_cached from the options' values (the
+    toolchain module only imported for --cflags: its imports cost every command's start-up)."""
+    if cflags:
+        from ..toolchain import split_cflags
 
-    return {"includes": tuple(includes), "defines": tuple(defines), "cflags": split_cflags(cflags)}
+        cflags = split_cflags(cflags)
+    return {"includes": tuple(includes), "defines": tuple(defines), "cflags": tuple(cflags)}

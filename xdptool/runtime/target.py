@@ -19,13 +19,14 @@ from ..errors import XdpError
 def load_object_or_source(path: str, build: dict | None = None):
     """Load OBJ; a `.c` path is built first, into the build cache (toolchain.build_cached),
     with `build`'s includes, defines and cflags."""
-    from .. import toolchain
     from ..elf import load_object
 
     p = Path(path)
     if not p.exists():
         raise XdpError(f"{path}: no such file")
     if p.suffix == ".c":
+        from .. import toolchain  # here: its imports (subprocess, shutil, tempfile) cost an object's start-up
+
         p = toolchain.build_cached(p, **(build or {}))
     return load_object(p)
 
