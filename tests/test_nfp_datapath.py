@@ -195,6 +195,73 @@ def test_program_queue_selection_beyond_the_rings_falls_back_to_rss(card_objects
     assert [beyond["card"]["queues"][str(q)]["selected_beyond"] for q in range(2)] == want
 
 
+def _random_frames(seed: int, count: int) -> list[bytes]:
+    """Frames RSS treats differently: IPv4 TCP/UDP/other (some fragments, IHL 6), IPv6, one VLAN tag,
+    ARP, truncated headers, runts."""
+    import random
+
+    rng = random.Random(seed)
+    frames = []
+    for _ in range(count):
+        vlan = b"\x81\x00\x00\x05" if rng.random() < 0.2 else b""
+        kind = rng.random()
+        if kind < 0.55:
+            ihl = rng.choice([5, 5, 6])
+            proto = rng.choice([6, 17, 17, 1])
+            frag = rng.choice([0, 0, 0x2000, 0x0010])
+            header = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, 0, 0, frag, 64, proto, 0, rng.randbytes(4),
+                                 rng.randbytes(4)) + bytes(4 * (ihl - 5))
+            frame = vlan + b"\x08\x00" + header + rng.randbytes(rng.choice([2, 8, 20]))
+        elif kind < 0.8:
+            frame = vlan + b"\x86\xdd" + struct.pack("!IHBB16s16s", 0x60000000, 8, rng.choice([6, 17, 58]), 64,
+                                                      rng.randbytes(16), rng.randbytes(16)) + rng.randbytes(8)
+        else:
+            frame = vlan + b"\x08\x06" + rng.randbytes(rng.randrange(0, 30))
+        frames.append(rng.randbytes(12) + frame[:rng.choice([len(frame)] * 5 + [20, 30])])
+    return frames
+
+
+@pytest.mark.parametrize("rings", [1, 3, 4, 128])
+def test_native_host_queues_are_the_firmware_hash_and_the_programs_selection(rings):
+    """Datapath.deliver_packed (one native pass) against the bit-by-bit CRC and the selection rule:
+    PASS packets only (faults, other verdicts and codes above XDP_TX stay on the card), changed and
+    unchanged packets, selections within and past the rings."""
+    from array import array
+
+    from xdptool.nfp.datapath import NOT_PASSED, Datapath
+    from xdptool.runtime.jit.packed import PackedResults
+
+    frames = _random_frames(rings, 400)
+    source = b"".join(frames)
+    offsets = array("Q", [sum(map(len, frames[:k])) for k in range(len(frames))])
+    retvals = array("I", [(2, 2, 2, 1, 3, 0, 7)[k % 7] for k in range(len(frames))])
+    faults = array("B", [int(k % 11 == 0) for k in range(len(frames))])
+    selected = array("q", [(-1, -1, 2, 200, 1)[k % 5] for k in range(len(frames))])
+    out, out_offsets = bytearray(), array("Q")
+    for k, frame in enumerate(frames):  # every third packet "changed": its bytes in the output area
+        out_offsets.append(len(out) if k % 3 == 0 else (1 << 64) - 1)
+        out += frame if k % 3 == 0 else b""
+    packed = PackedResults(retvals, faults, array("Q", bytes(8 * len(frames))), out, out_offsets,
+                           array("I", map(len, frames)), source=source, source_offsets=offsets, rx_queues=selected)
+    datapath = Datapath(rings)
+    queue_of, classes = datapath.deliver_packed(packed, len(frames), per_queue_classes=True)
+    want = {q: {"pkts": 0, "bytes": 0, "rss": 0, "program": 0, "selected_beyond": 0} for q in range(rings)}
+    for k, frame in enumerate(frames):
+        if retvals[k] != 2 or faults[k]:
+            assert queue_of[k] == NOT_PASSED
+            continue
+        chosen = selected[k]
+        if 0 <= chosen < rings:
+            queue, how = chosen, "program"
+        else:
+            queue, how = expected_queue(frame, rings), ("rss" if chosen < 0 else "selected_beyond")
+        assert queue_of[k] == queue, k
+        assert [classes[q * len(frames) + k] for q in range(rings)] == [2 * (q == queue) for q in range(rings)]
+        for key, value in (("pkts", 1), ("bytes", len(frame)), (how, 1)):
+            want[queue][key] += value
+    assert datapath.queues == [want[q] for q in range(rings)]
+
+
 # -- control messages ----------------------------------------------------------------------------------------
 def test_message_layouts_are_fw_h_structs():
     # struct cmsg_req_map_op / cmsg_reply_map_op: 16 bytes, then 64-byte key and value slots (ABI 2)

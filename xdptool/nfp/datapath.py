@@ -17,12 +17,14 @@ Ports: the capture arrives on port 0, as the card model's traffic (card.py).
 
 from __future__ import annotations
 
+import ctypes
 import sys
+from array import array
 from itertools import compress
 from typing import Any
 
 from ..platform import nfp_driver as drv
-from ..platform.rss import INDIRECTION_ENTRIES, KEY, crc32_be, hash_input, indirection_table
+from ..platform.rss import INDIRECTION_ENTRIES, KEY, crc32_be, crc_table, hash_input, indirection_table
 
 RETVAL_VERDICT = dict(enumerate(drv.CARD_VERDICTS))  # jit.c nfp_outro_xdp; others abort
 CONTROL_CPU = 0  # [inv] the host CPU that takes the control vNIC's messages (events with BPF_F_CURRENT_CPU)
@@ -76,6 +78,35 @@ class Datapath:
             port = self.ports[self.port]
             port["tx_frames_transmitted_ok"] += packets
             port["tx_octets"] += octets
+
+    def deliver_packed(self, packed, count: int, per_queue_classes: bool = False) -> tuple[bytes, array | None]:
+        """queue_of and deliver for a chunk's flat results (runtime/jit/packed.py) in one native
+        pass: (each packet's host queue, NOT_PASSED for the others; with per_queue_classes,
+        rings x count codes, PASS where packet i went to queue q, for the per-queue pcaps)."""
+        from ..runtime.jit.packed import address_of, readable_address
+
+        queue_of = bytearray(count)
+        counts = array("Q", bytes(8 * len(HOW_COLUMNS) * self.rings))
+        classes = array("I", bytes(4 * self.rings * count)) if per_queue_classes else None
+        if count:
+            in_base, _keep_in = readable_address(packed.source) if packed.source is not None else (0, None)
+            out_base, _keep_out = readable_address(packed.out)
+            selected = packed.rx_queues if isinstance(packed.rx_queues, array) else None
+            in_offsets = packed.source_offsets if packed.source_offsets is not None else packed.out_offsets
+            table = (ctypes.c_uint32 * 256)(*crc_table())
+            reta = (ctypes.c_uint8 * INDIRECTION_ENTRIES)(*self.table)
+            queue_pin = (ctypes.c_char * count).from_buffer(queue_of)
+            _native()(count, address_of(packed.retvals), address_of(packed.fault_codes),
+                      address_of(selected) if selected is not None and len(selected) else None, in_base,
+                      address_of(in_offsets) if len(in_offsets) else None, out_base, address_of(packed.out_offsets),
+                      address_of(packed.out_lengths), self.key_word, table, reta, self.rings,
+                      ctypes.addressof(queue_pin), address_of(counts), address_of(classes) if classes else None)
+            del queue_pin
+        width = len(HOW_COLUMNS)
+        for q, row in enumerate(self.queues):
+            for k, name in enumerate(HOW_COLUMNS):
+                row[name] += counts[q * width + k]
+        return bytes(queue_of), classes
 
     def deliver(self, queue: int, how: str, octets: int) -> None:
         row = self.queues[queue]
@@ -153,3 +184,249 @@ def merge_stats(saved: dict[str, int] | None, report: dict[str, Any]) -> dict[st
     for name, value in flat.items():
         total[name] = total.get(name, 0) + value
     return total
+
+# -- the host queue of every passed packet, natively -------------------------------------------------------
+# What queue_of does per packet, over a chunk's flat results (runtime/jit/packed.py): for each
+# XDP_PASS that did not fault, the packet as the program left it (out, or the input when
+# unchanged) is hashed as platform/rss.hash_input and crc32_be say (one 802.1Q/802.1ad tag;
+# IPv4 with IHL >= 5, IPv6; the addresses, then the TCP/UDP ports unless an IPv4 fragment),
+# the queue is the program's when it selected one within the rings, else the table's entry at
+# hash & 127 (queue 0 without a hash).  Per queue it counts packets, bytes and how each was
+# chosen (HOW order), and it marks class[q * n + i] = PASS for the per-queue pcaps (emit).
+HOW = ("rss", "program", "selected_beyond")
+HOW_COLUMNS = ("pkts", "bytes", *HOW)  # the kernel's counts per queue, the report's row keys
+NOT_PASSED = 0xFF
+_QUEUES_IR = r"""
+define internal i32 @be16(ptr %p) alwaysinline {
+  %v = load i16, ptr %p, align 1
+  %s = call i16 @llvm.bswap.i16(i16 %v)
+  %z = zext i16 %s to i32
+  ret i32 %z
+}
+declare i16 @llvm.bswap.i16(i16)
+
+; crc = (crc << 8) ^ table[(crc >> 24) ^ byte] over count bytes (platform/rss.crc32_be)
+define internal i32 @crc(ptr %table, ptr %p, i64 %count, i32 %c0) {
+entry:
+  br label %loop
+loop:
+  %k = phi i64 [ 0, %entry ], [ %k1, %body ]
+  %c = phi i32 [ %c0, %entry ], [ %c1, %body ]
+  %more = icmp ult i64 %k, %count
+  br i1 %more, label %body, label %done
+body:
+  %bp = getelementptr i8, ptr %p, i64 %k
+  %b = load i8, ptr %bp, align 1
+  %b32 = zext i8 %b to i32
+  %top = lshr i32 %c, 24
+  %ix = xor i32 %top, %b32
+  %ix64 = zext i32 %ix to i64
+  %tp = getelementptr i32, ptr %table, i64 %ix64
+  %t = load i32, ptr %tp, align 4
+  %sh = shl i32 %c, 8
+  %c1 = xor i32 %sh, %t
+  %k1 = add i64 %k, 1
+  br label %loop
+done:
+  ret i32 %c
+}
+
+; the firmware's hash of a frame, or -1 when it has no IP header (platform/rss.hash_input)
+define internal i64 @rss_hash(ptr %pkt, i64 %len, ptr %table, i32 %key) {
+entry:
+  %short = icmp ult i64 %len, 14
+  br i1 %short, label %none, label %eth
+eth:
+  %etp = getelementptr i8, ptr %pkt, i64 12
+  %et0 = call i32 @be16(ptr %etp)
+  %q1 = icmp eq i32 %et0, 33024
+  %q2 = icmp eq i32 %et0, 34984
+  %tagged = or i1 %q1, %q2
+  br i1 %tagged, label %vlan, label %l3
+vlan:
+  %vshort = icmp ult i64 %len, 18
+  br i1 %vshort, label %none, label %vlan_ok
+vlan_ok:
+  %etp2 = getelementptr i8, ptr %pkt, i64 16
+  %et1 = call i32 @be16(ptr %etp2)
+  br label %l3
+l3:
+  %et = phi i32 [ %et0, %eth ], [ %et1, %vlan_ok ]
+  %l3off = phi i64 [ 14, %eth ], [ 18, %vlan_ok ]
+  %is4 = icmp eq i32 %et, 2048
+  br i1 %is4, label %v4, label %not4
+not4:
+  %is6 = icmp eq i32 %et, 34525
+  br i1 %is6, label %v6, label %none
+v4:
+  %need4 = add i64 %l3off, 20
+  %short4 = icmp ult i64 %len, %need4
+  br i1 %short4, label %none, label %v4hdr
+v4hdr:
+  %ip = getelementptr i8, ptr %pkt, i64 %l3off
+  %vihl = load i8, ptr %ip, align 1
+  %ver = lshr i8 %vihl, 4
+  %isv4 = icmp eq i8 %ver, 4
+  %ihl8 = and i8 %vihl, 15
+  %ihl = zext i8 %ihl8 to i64
+  %ihlb = mul i64 %ihl, 4
+  %ihl_ok = icmp uge i64 %ihlb, 20
+  %v4ok = and i1 %isv4, %ihl_ok
+  br i1 %v4ok, label %v4addr, label %none
+v4addr:
+  %a4 = getelementptr i8, ptr %ip, i64 12
+  %h4 = call i32 @crc(ptr %table, ptr %a4, i64 8, i32 %key)
+  %pp = getelementptr i8, ptr %ip, i64 9
+  %proto = load i8, ptr %pp, align 1
+  %fragp = getelementptr i8, ptr %ip, i64 6
+  %frag = call i32 @be16(ptr %fragp)
+  %fragbits = and i32 %frag, 16383
+  %whole = icmp eq i32 %fragbits, 0
+  %l4a = add i64 %l3off, %ihlb
+  br label %ports_check
+v6:
+  %need6 = add i64 %l3off, 40
+  %short6 = icmp ult i64 %len, %need6
+  br i1 %short6, label %none, label %v6hdr
+v6hdr:
+  %ip6 = getelementptr i8, ptr %pkt, i64 %l3off
+  %vb = load i8, ptr %ip6, align 1
+  %ver6 = lshr i8 %vb, 4
+  %isv6 = icmp eq i8 %ver6, 6
+  br i1 %isv6, label %v6addr, label %none
+v6addr:
+  %a6 = getelementptr i8, ptr %ip6, i64 8
+  %h6 = call i32 @crc(ptr %table, ptr %a6, i64 32, i32 %key)
+  %nhp = getelementptr i8, ptr %ip6, i64 6
+  %nh = load i8, ptr %nhp, align 1
+  %l4b = add i64 %l3off, 40
+  br label %ports_check
+ports_check:
+  %h = phi i32 [ %h4, %v4addr ], [ %h6, %v6addr ]
+  %l4proto = phi i8 [ %proto, %v4addr ], [ %nh, %v6addr ]
+  %unfragmented = phi i1 [ %whole, %v4addr ], [ true, %v6addr ]
+  %l4 = phi i64 [ %l4a, %v4addr ], [ %l4b, %v6addr ]
+  %tcp = icmp eq i8 %l4proto, 6
+  %udp = icmp eq i8 %l4proto, 17
+  %has_ports = or i1 %tcp, %udp
+  %need_p = add i64 %l4, 4
+  %room = icmp ule i64 %need_p, %len
+  %c1 = and i1 %has_ports, %unfragmented
+  %c2 = and i1 %c1, %room
+  br i1 %c2, label %ports, label %addresses
+ports:
+  %pptr = getelementptr i8, ptr %pkt, i64 %l4
+  %hp = call i32 @crc(ptr %table, ptr %pptr, i64 4, i32 %h)
+  %hp64 = zext i32 %hp to i64
+  ret i64 %hp64
+addresses:
+  %h64 = zext i32 %h to i64
+  ret i64 %h64
+none:
+  ret i64 -1
+}
+
+define void @card_queues(i64 %n, ptr %retvals, ptr %faults, ptr %selected, ptr %in_base, ptr %in_offs,
+                         ptr %out_base, ptr %out_offs, ptr %out_lens, i32 %key, ptr %table, ptr %reta,
+                         i64 %rings, ptr %queue_of, ptr %counts, ptr %classes) {
+entry:
+  %has_sel = icmp ne ptr %selected, null
+  %has_classes = icmp ne ptr %classes, null
+  %hashing = icmp ugt i64 %rings, 1
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %next ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+body:
+  %qp = getelementptr i8, ptr %queue_of, i64 %i
+  store i8 -1, ptr %qp, align 1
+  %rp = getelementptr i32, ptr %retvals, i64 %i
+  %r = load i32, ptr %rp, align 4
+  %fp = getelementptr i8, ptr %faults, i64 %i
+  %f = load i8, ptr %fp, align 1
+  %pass = icmp eq i32 %r, 2
+  %clean = icmp eq i8 %f, 0
+  %passed = and i1 %pass, %clean
+  br i1 %passed, label %sel, label %next
+sel:
+  br i1 %has_sel, label %sel_load, label %sel_none
+sel_load:
+  %sp = getelementptr i64, ptr %selected, i64 %i
+  %s = load i64, ptr %sp, align 8
+  br label %sel_have
+sel_none:
+  br label %sel_have
+sel_have:
+  %chosen = phi i64 [ %s, %sel_load ], [ -1, %sel_none ]
+  %asked = icmp sge i64 %chosen, 0
+  %within = icmp ult i64 %chosen, %rings
+  %program = and i1 %asked, %within
+  %olp = getelementptr i32, ptr %out_lens, i64 %i
+  %ol = load i32, ptr %olp, align 4
+  %ol64 = zext i32 %ol to i64
+  br i1 %program, label %deliver, label %rss
+rss:
+  br i1 %hashing, label %hash, label %deliver
+hash:
+  %oop = getelementptr i64, ptr %out_offs, i64 %i
+  %oo = load i64, ptr %oop, align 8
+  %unchanged = icmp eq i64 %oo, -1
+  %iop = getelementptr i64, ptr %in_offs, i64 %i
+  %io = load i64, ptr %iop, align 8
+  %src_in = getelementptr i8, ptr %in_base, i64 %io
+  %src_out = getelementptr i8, ptr %out_base, i64 %oo
+  %pkt = select i1 %unchanged, ptr %src_in, ptr %src_out
+  %h = call i64 @rss_hash(ptr %pkt, i64 %ol64, ptr %table, i32 %key)
+  %nohash = icmp eq i64 %h, -1
+  %slot = and i64 %h, 127
+  %tp = getelementptr i8, ptr %reta, i64 %slot
+  %tq = load i8, ptr %tp, align 1
+  %tq64 = zext i8 %tq to i64
+  %hq = select i1 %nohash, i64 0, i64 %tq64
+  br label %deliver
+deliver:
+  %q = phi i64 [ %chosen, %sel_have ], [ 0, %rss ], [ %hq, %hash ]
+  %how_rss = select i1 %asked, i64 4, i64 2
+  %how = select i1 %program, i64 3, i64 %how_rss
+  %q8 = trunc i64 %q to i8
+  store i8 %q8, ptr %qp, align 1
+  %row = mul i64 %q, 5
+  %cp = getelementptr i64, ptr %counts, i64 %row
+  %c = load i64, ptr %cp, align 8
+  %c1 = add i64 %c, 1
+  store i64 %c1, ptr %cp, align 8
+  %bp = getelementptr i64, ptr %cp, i64 1
+  %bc = load i64, ptr %bp, align 8
+  %bc1 = add i64 %bc, %ol64
+  store i64 %bc1, ptr %bp, align 8
+  %hp = getelementptr i64, ptr %cp, i64 %how
+  %hc = load i64, ptr %hp, align 8
+  %hc1 = add i64 %hc, 1
+  store i64 %hc1, ptr %hp, align 8
+  br i1 %has_classes, label %mark, label %next
+mark:
+  %at0 = mul i64 %q, %n
+  %at = add i64 %at0, %i
+  %kp = getelementptr i32, ptr %classes, i64 %at
+  store i32 2, ptr %kp, align 4
+  br label %next
+next:
+  %i1 = add i64 %i, 1
+  br label %loop
+done:
+  ret void
+}
+"""
+_P, _I64, _I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint32
+_SIGNATURES = {"card_queues": ctypes.CFUNCTYPE(None, _I64, *([_P] * 8), _I32, _P, _P, _I64, _P, _P, _P)}
+_kernel: dict[str, Any] = {}
+
+
+def _native() -> Any:
+    """The compiled card_queues (the jit's persistent cache keeps it: later processes only load it)."""
+    if not _kernel:
+        from ..runtime.jit.cache import ir_functions
+
+        _kernel.update(ir_functions("nfp card queues", _QUEUES_IR, _SIGNATURES))
+    return _kernel["card_queues"]

@@ -54,7 +54,7 @@ def toeplitz(data: bytes, key: bytes = KEY) -> int:
 
 
 @lru_cache(maxsize=1)
-def _crc_table() -> tuple[int, ...]:
+def crc_table() -> tuple[int, ...]:
     table = []
     for byte in range(256):
         crc = byte << 24
@@ -67,7 +67,7 @@ def _crc_table() -> tuple[int, ...]:
 def crc32_be(data: bytes, remainder: int) -> int:
     """CRC-32 most significant bit first from `remainder`, no final XOR: what the NFP's CRC
     unit leaves in CRC_REMAINDER after crc_be[crc_32, ...] over `data`'s words."""
-    table, crc = _crc_table(), remainder & 0xFFFFFFFF
+    table, crc = crc_table(), remainder & 0xFFFFFFFF
     for byte in data:
         crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
     return crc

@@ -20,11 +20,13 @@ from typing import Any, TextIO
 from ..errors import XdpError
 from ..files import AtomicFile, check_output
 from ..nfp.cmsg import Event, open_channel
-from ..nfp.datapath import CONTROL_CPU, MASKS, Datapath, small_values
+from ..nfp.datapath import CONTROL_CPU, MASKS, NOT_PASSED, Datapath, small_values
 from ..platform.nfp_driver import BPF_F_CURRENT_CPU, VERDICT_STATS
+from .outputs import RECORD_HEADER
 from .pcap import PcapWriter
 
 PASS_CODE = 2
+PASSED = bytes(0 if q == NOT_PASSED else 1 for q in range(256))  # queue_of byte -> passed (a mask)
 CONTROL_QUEUE = "control vNIC"  # perf events arrive as control messages, not on a data queue
 
 
@@ -76,16 +78,10 @@ class CardSink:
         piece = chunk.capture
         self.datapath.received(len(chunk), piece.bytes_captured() if piece is not None else sum(chunk.out_lengths))
         self.datapath.count_retvals(retvals, chunk.out_lengths, faults)
-        for i in self._passed(chunk):
-            data = chunk.output(i)
-            queue, how = self.datapath.queue_of(data, chunk.queues.get(i))
-            self.datapath.deliver(queue, how, len(data))
-            writer = self.writers.get(queue)
-            if writer is not None:
-                at = i if piece is not None else chunk.index(i)
-                capture = piece if piece is not None else self.stream
-                orig = len(data) + max(0, capture.orig_lengths[at] - capture.lengths[at])
-                writer.write(data, capture.timestamps[at], orig)
+        if chunk.packed is not None:
+            self._deliver_native(chunk)
+        else:
+            self._deliver_each(chunk)
         events = getattr(chunk.packed, "events", None) or {}
         lines = [self._event(chunk.index(i), event) for i in sorted(events) for event in events[i]
                  if event.get("type") == "perf"]
@@ -95,21 +91,71 @@ class CardSink:
         if lines and self.jsonl is not None:
             self.jsonl.write("".join(json.dumps({"perf_event": line}) + "\n" for line in lines))
 
+    def _deliver_native(self, chunk) -> None:
+        """Host queues, their counters and the per-queue pcaps of a chunk with flat results, without a
+        Python step per packet (nfp/datapath.py card_queues; the records laid out by kernels.emit)."""
+        piece, count = chunk.capture, len(chunk)
+        bulk = bool(self.writers) and piece is not None and chunk.indices is None
+        queue_of, classes = self.datapath.deliver_packed(chunk.packed, count, per_queue_classes=bulk)
+        if not self.writers or not count:
+            return
+        if bulk:
+            self._write_queues(chunk, classes)
+            return
+        for i in compress(range(count), queue_of.translate(PASSED)):
+            self._write(chunk, i, queue_of[i], chunk.output(i))
+
+    def _write_queues(self, chunk, classes) -> None:
+        """Each host queue's records of the chunk, laid out natively (as OutDirSink._add_bulk)."""
+        import ctypes
+
+        from .kernels import address, native, pinned
+
+        packed, piece, count = chunk.packed, chunk.capture, len(chunk)
+        emit = native()["emit"]
+        records = bytearray(sum(packed.out_lengths) + RECORD_HEADER * count)
+        dst, _pin_dst = pinned(records)
+        in_base, _pin_in = pinned(piece.buffer)
+        out_base, _pin_out = pinned(packed.out)
+        no_faults = bytes(count)
+        state = (ctypes.c_int64 * 3)()
+        frac_div = 1 if self.stream.nanosecond else 1000
+        width = 4 * count
+        base = address(classes)
+        for queue, writer in self.writers.items():
+            state[2] = 0
+            size = emit(count, base + queue * width, address(no_faults), PASS_CODE, in_base,
+                        address(packed.source_offsets), out_base, address(packed.out_offsets),
+                        address(packed.out_lengths), address(piece.timestamps), address(piece.lengths),
+                        address(piece.orig_lengths), frac_div, dst, state)
+            if state[2]:
+                raise XdpError(f"{self.staged_path(queue)}: packet {chunk.index(state[1])}: timestamp "
+                               f"{piece.timestamps[state[1]]} ns is outside what a classic pcap record holds")
+            if state[0]:
+                writer.write_records(memoryview(records)[:size], state[0])
+
+    def _deliver_each(self, chunk) -> None:
+        """Packet by packet, for engines that return RunResults."""
+        for i in self._passed(chunk):
+            data = chunk.output(i)
+            queue, how = self.datapath.queue_of(data, chunk.queues.get(i))
+            self.datapath.deliver(queue, how, len(data))
+            if queue in self.writers:
+                self._write(chunk, i, queue, data)
+
+    def _write(self, chunk, i: int, queue: int, data: bytes) -> None:
+        piece = chunk.capture
+        at = i if piece is not None else chunk.index(i)
+        capture = piece if piece is not None else self.stream
+        orig = len(data) + max(0, capture.orig_lengths[at] - capture.lengths[at])
+        self.writers[queue].write(data, capture.timestamps[at], orig)
+
     def _passed(self, chunk):
         """Indices of the chunk's XDP_PASS packets (those that reach RSS and a host queue)."""
         low = small_values(chunk.retvals)
         if low is None or chunk.faults:
             return [i for i, r in enumerate(chunk.retvals) if r == PASS_CODE and i not in chunk.faults]
-        mask = low.translate(MASKS[PASS_CODE])
-        if self.datapath.rings == 1 and not self.writers and not chunk.queues:  # queue 0 for all: count at once
-            packets = mask.count(1)
-            if packets:
-                row = self.datapath.queues[0]
-                row["pkts"] += packets
-                row["bytes"] += sum(compress(chunk.out_lengths, mask))
-                row["rss"] += packets
-            return []
-        return list(compress(range(len(low)), mask))
+        return list(compress(range(len(low)), low.translate(MASKS[PASS_CODE])))
 
     def _event(self, index: int, event: dict) -> dict | None:
         """The event as the firmware sends it and the driver decodes it; None if the driver drops it."""
