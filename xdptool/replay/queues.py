@@ -299,8 +299,8 @@ class QueueReplay:
     def _merge(self, piece, parts: list[tuple], per_queue: list[int]) -> Chunk:
         """The queues' results of one chunk back in capture order."""
         count = len(piece)
-        retvals, fault_codes = array("I", bytes(4 * count)), array("B", bytes(count))
-        out_lengths, out_offsets = array("I", bytes(4 * count)), array("Q", bytes(8 * count))
+        retvals, fault_codes = array("I", [0]) * count, array("B", [0]) * count
+        out_lengths, out_offsets = array("I", [0]) * count, array("Q", [0]) * count
         out = bytearray()
         faults, redirects, covered = {}, {}, 0
         for queue, (_, index, q_retvals, q_faults, q_out, q_offsets, q_lengths, q_fault_map,
