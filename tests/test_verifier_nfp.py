@@ -59,6 +59,7 @@ def loop_program() -> Program:
     cb = program.slot_count - 2  # the callback's two instructions end the program
     ld.src, ld.imm = PseudoSrc.FUNC, cb - ld.pc - 1
     program.subprograms = [Subprogram("p", 0, cb, "xdp"), Subprogram("cb", cb, program.slot_count, ".text")]
+    program.func_info = [(0, 1), (cb, 2)]  # the kernel wants BTF func_info for a callback's address
     return program
 
 

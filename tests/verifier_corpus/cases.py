@@ -110,12 +110,23 @@ CLASSES = {
     "array_const_key_pruned": "precise constant key (pruning)",
     "inner_map_flag_const_key": "unchecked map value (BPF_F_INNER_MAP template)",
     "kfunc_sleepable": "sleepable kfunc", "kfunc_cpumask_not_for_xdp": "kfunc not for XDP", "spin_lock_map_without_btf": "spin lock in a map without BTF",
+    # callbacks (callbacks.py): timers, bpf_for_each_map_elem, bpf_user_ringbuf_drain, callbacks' stack
+    "timer_callback_returns_one": "async callback return value", "timer_callback_value_oob": "timer callback value out of bounds",
+    "timer_wrong_offset": "timer at the wrong offset", "timer_other_map": "timer initialised with another map",
+    "timer_no_timer_field": "map value without a timer", "for_each_write_key": "write into a callback's map key",
+    "for_each_returns_two": "callback return value", "for_each_context_not_stack": "callback context not on the stack",
+    "for_each_lpm_trie": "map without for_each callbacks", "user_ringbuf_dynptr_deref": "load through a dynptr",
+    "loop_callback_stack_too_large": "combined stack size (a callback's stack)", "loop_callback_global": "global function as a callback",
 }
 # Cases loaded with the object's BTF and func_info, as libbpf loads them (global functions are
 # only global to a kernel that sees their BTF linkage); the others load without BTF.
 WITH_BTF = {"global_arg_unchecked", "accept_global_args_checked", "global_arg_ctx_as_mem",
             "global_arg_nonnull_gets_null", "global_arg_void_ptr", "global_arg_uninit_ctx", "global_arg_ctx_wrong_type",
-            "accept_loop_iter_limit", "loop_iter_limit_overflow", "spin_lock_global_call_held"}
+            "accept_loop_iter_limit", "loop_iter_limit_overflow", "spin_lock_global_call_held",
+            "accept_timer", "timer_callback_returns_one", "timer_callback_value_oob", "timer_wrong_offset",
+            "timer_other_map", "timer_no_timer_field", "accept_for_each_sum", "for_each_write_key", "for_each_returns_two",
+            "for_each_context_not_stack", "for_each_lpm_trie", "accept_user_ringbuf_drain", "user_ringbuf_dynptr_deref",
+            "loop_callback_stack_too_large", "loop_callback_global"}
 SLOW = {"too_many_insns", "loop_dead_counter", "may_goto_pkt_walk"}
 
 _INSN_LINE = re.compile(r"^(\d+: \(|; |from \d+ to \d+|\d+: R\d|\d+: safe|Live regs|\s+\d+: [.0-9]{10} )")

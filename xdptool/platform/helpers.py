@@ -42,6 +42,8 @@ class Arg(enum.Enum):
     SOCK_COMMON = "sock_common"  # ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket (not NULL), BTF-typed ones too
     SPIN_LOCK = "spin_lock"  # ARG_PTR_TO_SPIN_LOCK: the bpf_spin_lock in a map value
     RINGBUF_MEM = "ringbuf_mem"  # a ringbuf_reserve record (not NULL)
+    TIMER = "timer"  # ARG_PTR_TO_TIMER: the struct bpf_timer in a map value
+    STACK_OR_NULL = "stack_or_null"  # ARG_PTR_TO_STACK_OR_NULL: a callback's context
     UNSUPPORTED = "unsupported"  # callbacks, const strings, BTF objects, references
 
 
@@ -54,6 +56,28 @@ class Ret(enum.Enum):
     SOCK_COMMON_OR_NULL = "sock_common_or_null"
     BTF_ID_TRUSTED = "trusted_ptr_"  # RET_PTR_TO_BTF_ID_TRUSTED: a kernel object of `ret_struct`
     BTF_ID_OR_NULL = "ptr_or_null_"  # RET_PTR_TO_BTF_ID_OR_NULL
+
+
+class CallbackParam(enum.Enum):
+    """What a helper's callback finds in R1, R2, ... (the kernel's set_*_callback_state)."""
+
+    INDEX = "index"  # an unknown scalar (bpf_loop's iteration number)
+    MAP = "map"  # the map the helper works on (CONST_PTR_TO_MAP)
+    MAP_KEY = "map_key"  # a key of that map (PTR_TO_MAP_KEY)
+    MAP_VALUE = "map_value"  # its value (PTR_TO_MAP_VALUE)
+    CONTEXT = "context"  # the caller's R3 as it was (callback_ctx: stack or NULL)
+    DYNPTR = "dynptr"  # const struct bpf_dynptr * over a user ring buffer record
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A helper whose argument 2 is a callback (is_callback_calling_function).  A sync one
+    runs during the call, any number of times (bpf_loop: at most R1), returning 0 or 1;
+    an async one (a timer's) runs later, from a state of its own, and returns 0."""
+
+    params: tuple[CallbackParam, ...]
+    is_async: bool = False
+    bounded_by_r1: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,7 @@ class Helper:
     ret_struct: str = ""  # the kernel struct a Ret.BTF_ID_* helper returns (its ret_btf_id)
     casts_pointer: bool = False  # R0 keeps the argument's reference (is_ptr_cast_function)
     unsupported: str | None = None  # why xdptool's verifier cannot check calls to it
+    callback: Callback | None = None  # its argument 2 is a callback: how it is called
     nfp: "NfpCall | None" = None  # how the nfp driver accepts it; None: "unsupported function id"
 
     @property
@@ -133,7 +158,7 @@ HELPER_ID = {name: i for i, name in enumerate(HELPER_NAMES)}
 
 A = Arg
 _REF = "reference-tracked BTF objects (kptrs, dynptrs, BTF-typed sockets)"
-_CALLBACK = "callback functions other than bpf_loop's"
+_CALLBACK = "callback functions with BTF-typed arguments"
 
 # The helpers an XDP program may call (xdp_func_proto + bpf_sk_base_func_proto +
 # bpf_base_func_proto for a privileged loader), with their prototypes.
@@ -175,7 +200,14 @@ _XDP_PROTOS = [
     ("xdp_store_bytes", (A.CTX, A.ANYTHING, A.MEM, A.CONST_SIZE)),
     ("ringbuf_output", (A.CONST_MAP_PTR, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
     ("ringbuf_query", (A.CONST_MAP_PTR, A.ANYTHING)),
-    ("loop", (A.ANYTHING, A.CALLBACK, A.ANYTHING, A.ANYTHING)),
+    ("loop", (A.ANYTHING, A.CALLBACK, A.STACK_OR_NULL, A.ANYTHING)),  # bpf_iter.c bpf_loop_proto
+    # callbacks (bpf_iter.c, ringbuf.c, helpers.c): how each is called is in CALLBACKS
+    ("for_each_map_elem", (A.CONST_MAP_PTR, A.CALLBACK, A.STACK_OR_NULL, A.ANYTHING)),
+    ("user_ringbuf_drain", (A.CONST_MAP_PTR, A.CALLBACK, A.STACK_OR_NULL, A.ANYTHING)),
+    ("timer_init", (A.TIMER, A.CONST_MAP_PTR, A.ANYTHING)),
+    ("timer_set_callback", (A.TIMER, A.CALLBACK)),
+    ("timer_start", (A.TIMER, A.ANYTHING, A.ANYTHING)),
+    ("timer_cancel", (A.TIMER,)),
     ("strtol", (A.MEM, A.CONST_SIZE, A.ANYTHING, A.FIXED_MEM8)),  # bpf_base_func_proto (Linux 6.18)
     ("strtoul", (A.MEM, A.CONST_SIZE, A.ANYTHING, A.FIXED_MEM8)),
     # reference-tracked objects: sockets and ring buffer records
@@ -207,11 +239,25 @@ _RET_STRUCT = {"get_current_task_btf": "task_struct", "skc_to_tcp6_sock": "tcp6_
 _CASTS_POINTER = {name for name in _RET_STRUCT if name.startswith("skc_to_")}
 
 _GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_kernel_str", "perf_event_output",
-             "tcp_check_syncookie", "tcp_gen_syncookie", "get_current_task_btf"}
+             "tcp_check_syncookie", "tcp_gen_syncookie", "get_current_task_btf",
+             "timer_init", "timer_set_callback", "timer_start", "timer_cancel"}
 _CHANGES_PKT_DATA = {"xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail"}
 _WRITES_MAP = {"map_update_elem", "map_delete_elem", "map_push_elem", "map_pop_elem"}
 _ACQUIRES = {"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"}
 _RELEASES = {"sk_release": 1, "ringbuf_submit": 1, "ringbuf_discard": 1}
+P = CallbackParam
+# set_loop_callback_state, set_map_elem_callback_state (map_set_for_each_callback_args),
+# set_user_ringbuf_callback_state, set_timer_callback_state (kernel/bpf/verifier.c)
+CALLBACKS = {
+    "loop": Callback((P.INDEX, P.CONTEXT), bounded_by_r1=True),
+    "for_each_map_elem": Callback((P.MAP, P.MAP_KEY, P.MAP_VALUE, P.CONTEXT)),
+    "user_ringbuf_drain": Callback((P.DYNPTR, P.CONTEXT)),
+    "timer_set_callback": Callback((P.MAP, P.MAP_KEY, P.MAP_VALUE), is_async=True),
+}
+# the maps whose ops have map_set_for_each_callback_args (arraymap.c, hashtab.c); with any
+# other the kernel says "callback function not allowed for map"
+FOR_EACH_MAP_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.HASH, MapType.LRU_HASH,
+                                MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH})
 
 # XDP may call these, but checking them needs machinery xdptool's verifier lacks.
 _XDP_UNSUPPORTED = {
@@ -220,8 +266,6 @@ _XDP_UNSUPPORTED = {
     "ringbuf_reserve_dynptr": _REF, "ringbuf_submit_dynptr": _REF, "ringbuf_discard_dynptr": _REF,
     "dynptr_from_mem": _REF, "dynptr_read": _REF, "dynptr_write": _REF, "dynptr_data": _REF,
     "kptr_xchg": _REF,
-    "for_each_map_elem": _CALLBACK, "user_ringbuf_drain": _CALLBACK,
-    "timer_init": _CALLBACK, "timer_set_callback": _CALLBACK, "timer_start": _CALLBACK, "timer_cancel": _CALLBACK,
     "snprintf": "constant-string arguments", "strncmp": "constant-string arguments",
     "per_cpu_ptr": "BTF-typed pointers", "this_cpu_ptr": "BTF-typed pointers",
     "get_current_task": "BTF-typed pointers", "find_vma": _CALLBACK,
@@ -250,6 +294,7 @@ def _build() -> dict[int, Helper]:
             changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY, writes_map=name in _WRITES_MAP,
             acquires=name in _ACQUIRES, releases=_RELEASES.get(name, 0), nfp=_NFP_CALLS.get(name),
             ret_struct=_RET_STRUCT.get(name, ""), casts_pointer=name in _CASTS_POINTER,
+            callback=CALLBACKS.get(name),
         )
     for name, why in _XDP_UNSUPPORTED.items():
         table[HELPER_ID[name]] = Helper(HELPER_ID[name], name, unsupported=why)
@@ -311,6 +356,7 @@ FUNC_ONLY_MAPS: dict[int, frozenset[MapType]] = {
     _ID["tail_call"]: frozenset({MapType.PROG_ARRAY}),
     **{_ID[n]: frozenset({MapType.PERF_EVENT_ARRAY}) for n in ("perf_event_read", "perf_event_output", "perf_event_read_value", "skb_output", "xdp_output")},
     **{_ID[n]: frozenset({MapType.RINGBUF}) for n in ("ringbuf_output", "ringbuf_reserve", "ringbuf_query")},
+    _ID["user_ringbuf_drain"]: frozenset({MapType.USER_RINGBUF}),
     _ID["redirect_map"]: frozenset({MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP}),
     _ID["map_push_elem"]: frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER}),
     _ID["map_peek_elem"]: frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER}),

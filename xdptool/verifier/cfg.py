@@ -17,10 +17,14 @@ from typing import Mapping
 from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import SIZE_BYTES, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc
 from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
+from ..platform.helpers import CALLBACKS, HELPER_ID
 from . import codes
 from .result import Reject
 
 BPF_LOOP = 181  # helper id of bpf_loop(nr, callback, ctx, flags)
+# helpers that run a callback during the call (is_sync_callback_calling_function) or later
+SYNC_CALLBACK_HELPERS = frozenset(HELPER_ID[n] for n, c in CALLBACKS.items() if not c.is_async)
+ASYNC_CALLBACK_HELPERS = frozenset(HELPER_ID[n] for n, c in CALLBACKS.items() if c.is_async)
 # The static passes read every instruction's fields several times; a tuple of plain ints
 # costs a fraction of a dataclass attribute lookup per field, so they are read once.
 PC, CODE, DST, SRC, OFF, IMM = range(6)
@@ -44,7 +48,7 @@ class Cfg:
     prune_points: set[int] = field(default_factory=set)
     loop_heads: set[int] = field(default_factory=set)  # targets of back-edges
     live_in: list[int] = field(default_factory=list)  # slot -> bitmask of registers live before it
-    callback_calls: set[int] = field(default_factory=set)  # helper calls that run a callback (loops)
+    callback_calls: set[int] = field(default_factory=set)  # helper calls that run a sync callback (loops)
     may_gotos: set[int] = field(default_factory=set)  # may_goto instructions (forced checkpoints)
     succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
     targets: dict[int, int] = field(default_factory=dict)  # pc -> where a goto or conditional jump goes
@@ -219,7 +223,8 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
     """Where the walk looks for equivalent states, as the kernel's check_cfg marks them
     (visit_insn, push_insn; Linux 6.18): a conditional jump itself and its target (not
     its fall-through), the target of a goto, the slot after a call, a local call and its
-    callee's entry, and bpf_loop calls (forced checkpoints)."""
+    callee's entry, calls of helpers that run a sync callback (bpf_loop: forced checkpoints)
+    and of those that set an async one (a prune point: before another walk is queued)."""
     prune_points = cfg.prune_points
     for pc, code, _, src, _, imm in cfg.rows:
         if code & 0x07 not in _JMP_CLASSES:
@@ -229,9 +234,11 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
             if src == 1:
                 prune_points.add(pc)
                 prune_points.add(pc + 1 + imm)
-            elif src == 0 and imm == BPF_LOOP:
+            elif src == 0 and imm in SYNC_CALLBACK_HELPERS:
                 prune_points.add(pc)
                 cfg.callback_calls.add(pc)
+            elif src == 0 and imm in ASYNC_CALLBACK_HELPERS:
+                prune_points.add(pc)
             continue
         target = branches.get(pc)
         if target is None:  # exit

@@ -13,7 +13,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
-from . import branches, codes, precision, pruning
+from . import branches, callbacks, codes, precision, pruning
 from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fields import record_of, spin_lock_of
@@ -73,6 +73,8 @@ EXPECTED = {
                       {T_SOCK_COMMON, T_SOCKET, T_XDP_SOCK, RegType.BTF_ID, RegType.TRUSTED_BTF_ID}),
     Arg.RINGBUF_MEM: ("ringbuf_mem", {T_RINGBUF_MEM}),
     Arg.SPIN_LOCK: ("map_value, ptr_", {T_MAP_VALUE}),
+    Arg.TIMER: ("map_value", {T_MAP_VALUE}),
+    Arg.STACK_OR_NULL: ("fp", {T_STACK}),
 }
 # What an acquiring helper returns: the register type (not yet checked for NULL).
 RET_TYPES = {Ret.SOCKET_OR_NULL: T_SOCKET_OR_NULL, Ret.SOCK_COMMON_OR_NULL: T_SOCK_COMMON_OR_NULL,
@@ -138,6 +140,7 @@ class Checker:
         self.observed = precision.Observed()
         self.global_funcs: dict = {}  # start pc -> subprogs.GlobalFunc
         self.called_globals: set[int] = set()  # global functions a walked path called
+        self.async_subprogs: set[int] = set()  # subprograms walked as timer callbacks (callbacks.py)
         self._precision: precision.Precision | None = None  # built at the first comparison
         clear_caches()
 
@@ -662,6 +665,8 @@ class Checker:
             if not write:
                 return self._map_read(base, total, size)
         elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
+            if write and t is T_MAP_KEY:
+                raise Reject(f"write to change key R{regno} not allowed")
             limit = base.map.key_size if t is T_MAP_KEY else base.mem_size
             self.check_region_access(regno, base, total, size, limit)
         elif t in btf_ptr.ACCESS_TYPES:
@@ -938,6 +943,7 @@ class Checker:
         elif reloc is not None and reloc.kind == RelocKind.MAP_VALUE:
             src = PseudoSrc.MAP_VALUE
         if src == PseudoSrc.FUNC:
+            callbacks.check_func_load(self, insn.pc + 1 + insn.imm)
             self.write_reg(insn.dst, Reg.pointer(T_FUNC, off=insn.pc + 1 + insn.imm))
             return
         if reloc is not None and reloc.kind in (RelocKind.KFUNC, RelocKind.EXTERN):
@@ -994,16 +1000,13 @@ class Checker:
             if r0.type is T_STACK and r0.frameno == callee.frameno:
                 raise Reject("cannot return stack pointer to the caller frame")
             if callee.callback:
-                if not r0.is_scalar:
-                    raise Reject("R0 not a scalar value")
-                if not (r0.is_scalar and 0 <= r0.smin and r0.umax <= 1):
-                    shown = "has unknown scalar value" if r0.var_off.is_unknown else f"has value {r0.var_off}"
-                    raise Reject(f"At callback return the register R0 {shown} should have been in [0x0; 0x1]")
+                callbacks.check_return(r0, is_async=False)
                 # back to the call, which runs the callback again or returns; imprecise scalars
                 # that changed since the call's previous visit are widened (prepare_func_exit)
                 entry = self._prev_entry(callee.callsite, len(state.frames))
                 if entry is not None:
-                    self._widen(entry.state, state, callee.callsite)
+                    self._widen(entry.state, state, callee.callsite,
+                                callbacks.caller_precise_slots(self, callee.callsite, callee.subprog))
                 return callee.callsite
             caller = state.cur
             caller.regs[0] = r0
@@ -1014,7 +1017,9 @@ class Checker:
         r0 = self.read_reg(0)  # check_return_code
         if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
             raise Reject("R0 leaks addr as return value")
-        if state.frames[0].subprog and r0.type is not T_SCALAR:  # a global function's own walk
+        if state.frames[0].callback:  # a timer callback's own walk
+            callbacks.check_return(r0, is_async=True)
+        elif state.frames[0].subprog and r0.type is not T_SCALAR:  # a global function's own walk
             raise Reject(f"At subprogram exit the register R0 is not a scalar value ({r0.type.value})")
         return END
 
@@ -1036,11 +1041,14 @@ class Checker:
         self.push(queued, pc + 1, pc)
         return self.cfg.targets[pc]
 
-    def _widen(self, old: State, cur: State, pc: int) -> None:
+    def _widen(self, old: State, cur: State, pc: int, precise_slots: int | None = None) -> None:
         """maybe_widen_reg over the current frame: a scalar that is not precise at `pc` and
         differs from the previous iteration's becomes unknown (callers' frames are left
-        as they are: no precision is known for them)."""
-        precise_regs, precise_slots, _ = self._precise_at(pc)
+        as they are: no precision is known for them).  `precise_slots` overrides the
+        slots precise at pc (widening only ever loses values: any choice is sound)."""
+        precise_regs, slots_at_pc, _ = self._precise_at(pc)
+        if precise_slots is None:
+            precise_slots = slots_at_pc
         oframe, frame = old.frames[-1], cur.frames[-1]
         for i in range(10):
             o, c = oframe.regs[i], frame.regs[i]
@@ -1251,6 +1259,8 @@ class Checker:
             raise Reject(f"cannot pass map_type {int(mapdef.type)} into func {helper.full_name}#{func_id}")
         if helper.name == "loop":
             return self._loop_call(insn)
+        if helper.callback is not None:
+            callbacks.push_callback(self, insn, helper, meta)
         if helper.changes_pkt_data:
             invalid = Reg.shared_unknown() if self.profile.allow_ptr_leaks else NOT_INIT
             self.state.replace_regs(lambda reg: invalid if reg.type in _PKT_DATA_TYPES else None)
@@ -1457,8 +1467,9 @@ class Checker:
             if arg is Arg.UNINIT_MAP_VALUE:  # resolve_map_arg_type
                 raise Reject("invalid arg_type for sockmap/sockhash")
             arg = Arg.SOCK_COMMON  # a sockmap's values are sockets
-        if arg is Arg.MEM_OR_NULL and reg.is_scalar and reg.is_const and reg.const_value == 0:
-            meta["mem"] = (regno, reg, True)
+        if arg in _NULLABLE_ARGS and reg.is_scalar and reg.is_const and reg.const_value == 0:
+            if arg is Arg.MEM_OR_NULL:
+                meta["mem"] = (regno, reg, True)
             return
         expected, allowed = EXPECTED[arg]
         if reg.type not in allowed:
@@ -1475,6 +1486,7 @@ class Checker:
         elif reg.type.is_pointer and reg.type is not T_FUNC:  # (a func's `off` is its first slot, not an offset)
             self._check_arg_reg_off(regno, reg)
         if arg is Arg.CONST_MAP_PTR:
+            callbacks.check_map_arg(meta, reg)
             meta["map"] = reg.map
             if helper.name == "tail_call" and reg.map.type != MapType.PROG_ARRAY:
                 raise Reject("expected prog array map for tail call")
@@ -1483,6 +1495,8 @@ class Checker:
                 raise Reject(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed")
         elif arg is Arg.SPIN_LOCK:
             self._spin_lock(regno, reg, helper.name == "spin_lock")
+        elif arg is Arg.TIMER:
+            callbacks.check_timer_arg(self, regno, reg, meta)
         elif arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE):
             mapdef = meta["map"]
             if mapdef is None:
@@ -1527,6 +1541,8 @@ class Checker:
             self.check_region_access(regno, reg, reg.off, size, reg.map.value_size, zero_ok)
             self._check_special_fields(reg, reg.off, size, helper=True)
         elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
+            if write and t is T_MAP_KEY:
+                raise Reject(f"R{regno} cannot write into {t.value}")
             limit = reg.map.key_size if t is T_MAP_KEY else reg.mem_size
             self.check_region_access(regno, reg, reg.off, size, limit, zero_ok)
         elif t is RegType.TRUSTED_BTF_ID:  # check_helper_mem_access: the bytes must be readable fields
@@ -1542,7 +1558,14 @@ class Checker:
         calls: dict[int, set[int]] = {}
         for insn in self.insns:
             if insn.code == codes.CALL and insn.src == 1:
-                calls.setdefault(self.cfg.subprog_of(insn.pc), set()).add(starts.index(insn.target))
+                callee = starts.index(insn.target)
+            elif insn.code == codes.LD_IMM64 and insn.src == PseudoSrc.FUNC:  # a callback runs on its caller's stack
+                callee = starts.index(insn.pc + 1 + insn.imm)
+                if callee in self.async_subprogs:  # ... unless it is a timer's: a root of its own
+                    continue
+            else:
+                continue
+            calls.setdefault(self.cfg.subprog_of(insn.pc), set()).add(callee)
 
         def walk(sub: int, total: int, frames: int) -> None:
             total += depth.get(sub, 0)
@@ -1551,7 +1574,8 @@ class Checker:
             for callee in calls.get(sub, ()):
                 walk(callee, total, frames + 1)
 
-        walk(0, 0, 1)
+        for root in (0, *sorted(self.async_subprogs)):
+            walk(root, 0, 1)
 
 
 def _add_variable(result: Reg, ptr: Reg, off: Reg, sign: int) -> None:
@@ -1608,6 +1632,7 @@ def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool, keep_id: bool = 
 
 
 _MAP_OF_MAPS = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+_NULLABLE_ARGS = frozenset({Arg.MEM_OR_NULL, Arg.STACK_OR_NULL})  # NULL (a scalar 0) passes unchecked
 _SOCK_MAPS = frozenset({MapType.SOCKMAP, MapType.SOCKHASH})
 _ELIDE_NULL_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})  # can_elide_value_nullness
 _SPIN_UNLOCK = HELPER_ID["spin_unlock"]  # the one helper a held lock allows

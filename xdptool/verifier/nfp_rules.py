@@ -36,7 +36,7 @@ KERNEL_REG_TYPE = {
     RegType.RINGBUF_MEM: 17 | 1 << 10, RegType.RINGBUF_MEM_OR_NULL: 17 | 1 << 10 | 1 << 8,
     RegType.FUNC: 20, RegType.MAP_VALUE_OR_NULL: 4 | 1 << 8,
     RegType.SOCKET: 11, RegType.SOCKET_OR_NULL: 11 | 1 << 8, RegType.SOCK_COMMON: 12,
-    RegType.SOCK_COMMON_OR_NULL: 12 | 1 << 8, RegType.XDP_SOCK: 15,
+    RegType.SOCK_COMMON_OR_NULL: 12 | 1 << 8, RegType.XDP_SOCK: 15, RegType.DYNPTR: 21,  # CONST_PTR_TO_DYNPTR
 }
 _MEMORY = (RegType.CTX, RegType.STACK, RegType.MAP_VALUE, RegType.PKT)  # nfp_bpf_check_ptr
 _EVENT_DATA = (RegType.SCALAR, RegType.STACK, RegType.MAP_VALUE, RegType.PKT)  # event_output's 4th argument

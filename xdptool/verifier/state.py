@@ -71,6 +71,7 @@ class RegType(enum.Enum):
     # PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED: what a kernel object's `void *` (or other non-struct
     # pointer) field holds, and bpf_rdonly_cast to void: read anywhere (probe-read), never written
     RDONLY_UNTRUSTED_MEM = ("rdonly_untrusted_mem",)
+    DYNPTR = ("dynptr_ptr",)  # const struct bpf_dynptr * (a user ring buffer callback's record)
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
 
@@ -84,7 +85,7 @@ T_MEM_OR_NULL, T_FUNC = RegType.MEM_OR_NULL, RegType.FUNC
 T_RINGBUF_MEM, T_RINGBUF_MEM_OR_NULL = RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL
 T_SOCKET, T_SOCKET_OR_NULL = RegType.SOCKET, RegType.SOCKET_OR_NULL
 T_SOCK_COMMON, T_SOCK_COMMON_OR_NULL = RegType.SOCK_COMMON, RegType.SOCK_COMMON_OR_NULL
-T_XDP_SOCK = RegType.XDP_SOCK
+T_XDP_SOCK, T_DYNPTR = RegType.XDP_SOCK, RegType.DYNPTR
 SOCK_TYPES = frozenset({T_SOCKET, T_SOCK_COMMON, T_XDP_SOCK})
 BTF_ID_TYPES = frozenset({RegType.BTF_ID, RegType.BTF_ID_OR_NULL, RegType.TRUSTED_BTF_ID, RegType.TRUSTED_BTF_ID_OR_NULL,
                           RegType.RCU_BTF_ID, RegType.RCU_BTF_ID_OR_NULL, RegType.UNTRUSTED_BTF_ID})
@@ -292,7 +293,7 @@ class Frame:
         self.frameno = frameno
         self.callsite = callsite
         self.subprog = subprog
-        self.callback = callback  # a bpf_loop callback: its exit returns to the call insn
+        self.callback = callback  # a sync callback: its exit returns to the call insn (callbacks.ASYNC: a timer's)
         self.callback_depth = 0  # callbacks this frame's bpf_loop call has run so far (callback_depth)
         self.regs[10] = Reg.pointer(T_STACK, frameno=frameno)
 
