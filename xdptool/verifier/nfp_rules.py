@@ -37,6 +37,11 @@ KERNEL_REG_TYPE = {
     RegType.FUNC: 20, RegType.MAP_VALUE_OR_NULL: 4 | 1 << 8,
     RegType.SOCKET: 11, RegType.SOCKET_OR_NULL: 11 | 1 << 8, RegType.SOCK_COMMON: 12,
     RegType.SOCK_COMMON_OR_NULL: 12 | 1 << 8, RegType.XDP_SOCK: 15, RegType.DYNPTR: 21,  # CONST_PTR_TO_DYNPTR
+    # PTR_TO_BTF_ID (16) with PTR_TRUSTED = 1 << 20, MEM_RCU = 1 << 21, PTR_UNTRUSTED = 1 << 14; MEM_RDONLY = 1 << 9
+    RegType.BTF_ID: 16, RegType.BTF_ID_OR_NULL: 16 | 1 << 8, RegType.TRUSTED_BTF_ID: 16 | 1 << 20,
+    RegType.TRUSTED_BTF_ID_OR_NULL: 16 | 1 << 20 | 1 << 8, RegType.RCU_BTF_ID: 16 | 1 << 21,
+    RegType.RCU_BTF_ID_OR_NULL: 16 | 1 << 21 | 1 << 8, RegType.UNTRUSTED_BTF_ID: 16 | 1 << 14,
+    RegType.RDONLY_UNTRUSTED_MEM: 17 | 1 << 9 | 1 << 14,
 }
 _MEMORY = (RegType.CTX, RegType.STACK, RegType.MAP_VALUE, RegType.PKT)  # nfp_bpf_check_ptr
 _EVENT_DATA = (RegType.SCALAR, RegType.STACK, RegType.MAP_VALUE, RegType.PKT)  # event_output's 4th argument
