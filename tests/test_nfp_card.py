@@ -194,6 +194,37 @@ def test_replay_on_the_card_reports_the_executors_cycles_per_verdict(objects, tm
     assert 0 < estimate["mpps"] <= estimate["line_rate_mpps"]
 
 
+def test_host_queues_share_the_cards_rate(objects, tmp_path):
+    """replay --target nfp-emu --queues N: the card's rate does not depend on N (every worker thread
+    serves every queue), each queue gets the card's rate times its share of the packets, and
+    together they stay within the PCIe stage; a 1x40GbE card passing everything is PCIe-bound."""
+    from scapy.all import IP, TCP, UDP, Ether, Raw, wrpcap
+
+    capture = tmp_path / "flows.pcap"
+    frames = [Ether() / IP(src=f"10.0.{i // 250}.{i % 250}", dst="10.9.0.1") / (UDP if i % 2 else TCP)(sport=1024 + i,
+                                                                                                      dport=80)
+              for i in range(600)]
+    wrpcap(str(capture), [f / Raw(bytes(60 - len(f))) for f in frames])  # 64-byte frames on the wire
+
+    def summary(queues):
+        result = CliRunner().invoke(cli, ["replay", str(objects["port_blocklist"]),
+                                          str(capture), "--target", "nfp-emu", "--queues", str(queues),
+                                          "--card", "agilio-cx-1x40", "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["summary"]
+
+    one, four = summary(1), summary(4)
+    assert one["verdicts"]["XDP_PASS"] == 600
+    assert one["estimate"]["mpps"] == four["estimate"]["mpps"] and four["estimate"]["bottleneck"] == "pcie"
+    queues = four["estimate"]["host_queues"]
+    assert queues["count"] == 4 and queues["pcie_mpps"] == four["estimate"]["stages"]["pcie"]
+    delivered = four["card"]["queues"]
+    for q, row in queues["queues"].items():
+        assert row["packets"] == delivered[q]["pkts"] > 0
+        assert row["mpps"] == round(four["estimate"]["mpps"] * delivered[q]["pkts"] / 600, 2)
+    assert abs(sum(r["mpps"] for r in queues["queues"].values()) - queues["pcie_mpps"]) < 0.05
+
+
 def test_replay_card_is_for_nfp_emu_only(objects):
     result = CliRunner().invoke(cli, ["replay", str(objects["drop_all"]), str(PROGRAMS / "drop_all.pcap"),
                                       "--card", "agilio-cx-2x10"])

@@ -384,7 +384,8 @@ def add_card_estimate(summary: dict, engine, card_name: str | None, capture_path
     if getattr(engine, "estimate", None) is None or not summary["packets"]:
         return
     summary["estimate"] = engine.estimate(card_name, f"{capture_path} as captured, on one port, "
-                                                     "the card's maps as they were")
+                                                     "the card's maps as they were",
+                                          host_queues=(summary.get("card") or {}).get("queues"))
 
 
 def show_card_estimate(estimate: dict | None) -> None:
@@ -398,3 +399,7 @@ def show_card_estimate(estimate: dict | None) -> None:
         out.print(f"  {verdict:<12} {row['packets']} packets, {row['instructions']} instructions, "
                   f"{row['issue_cycles']} issue + {row['wait_cycles']} wait cycles per packet; "
                   f"alone {row['mpps']} Mpps ({row['bottleneck']})", markup=False)
+    from ..replay.card import queue_estimate_lines
+
+    for line in queue_estimate_lines(estimate):
+        out.print(line, markup=False)

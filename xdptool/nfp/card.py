@@ -287,9 +287,10 @@ def _rounded(doc: dict) -> dict:
 
 
 def estimate(traffic: Traffic, card: CardProfile | str | None = None, threads: int | None = None,
-             ports: int = 1) -> dict:
+             ports: int = 1, host_queues: dict | None = None) -> dict:
     """The card's rate for `traffic` offered on `ports` of its ports (1: as the published tests),
-    the bottleneck, and the same per verdict class (that class's packets alone)."""
+    the bottleneck, and the same per verdict class (that class's packets alone); with the host
+    queues the datapath delivered to (Datapath.report()["queues"]), each queue's share of it."""
     card = card if isinstance(card, CardProfile) else card_named(card)
     threads = int(threads or constant("threads"))
     if not traffic.packets:
@@ -319,7 +320,26 @@ def estimate(traffic: Traffic, card: CardProfile | str | None = None, threads: i
         every = _rates(traffic.classes, card, threads, card.ports)
         doc["all_ports"] = {"ports": card.ports, "mpps": every["mpps"], "bottleneck": every["bottleneck"],
                             "line_rate_mpps": every["line_rate_mpps"]}
+    if host_queues:
+        doc["host_queues"] = queue_rates(host_queues, traffic.packets, mix)
     return _rounded(doc)
+
+
+def queue_rates(queues: dict, packets: int, mix: dict) -> dict:
+    """Each host queue's delivery rate at the card's rate.  The queues do not change the card's rate:
+    every worker thread serves every queue (CoreNIC picks the queue after the program, per packet),
+    and all of them share one PCIe link, so a queue receives the card's rate times its share of the
+    packets, and together they stay within the PCIe stage.  The host's own cost per packet is not
+    modelled (the model ends when the packet is in host memory)."""
+    rows = {}
+    for queue, row in queues.items():
+        share = row["pkts"] / packets
+        mpps = mix["mpps"] * share
+        size = row["bytes"] / row["pkts"] if row["pkts"] else 0.0
+        rows[str(queue)] = {"packets": row["pkts"], "share": share, "mpps": mpps,
+                            "gbps": mpps * 1e6 * 8 * size / 1e9}
+    return {"count": len(rows), "pcie_mpps": mix["stages"].get("pcie"), "card_mpps": mix["mpps"],
+            "delivered_mpps": sum(r["mpps"] for r in rows.values()), "queues": rows}
 
 
 def constants_table() -> list[dict]:

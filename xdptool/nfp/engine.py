@@ -132,11 +132,13 @@ class NfpEngine(PackedEngine):
         """The queue the last packet selected (a write to xdp_md.rx_queue_index), if any."""
         return getattr(self, "_last_queue", None)
 
-    def estimate(self, card_name: str | None = None, description: str | None = None) -> dict:
-        """The card's rate for every packet run so far (card.estimate; {} before the first)."""
+    def estimate(self, card_name: str | None = None, description: str | None = None,
+                 host_queues: dict | None = None) -> dict:
+        """The card's rate for every packet run so far (card.estimate; {} before the first), with
+        each host queue's share when the datapath's queue counts are given."""
         if description:
             self.traffic.description = description
-        return card.estimate(self.traffic, card_name, self.image.contexts)
+        return card.estimate(self.traffic, card_name, self.image.contexts, host_queues=host_queues)
 
 
 def _offloaded_allocator(state_dir: str) -> str:

@@ -230,6 +230,19 @@ def card_lines(card: dict | None) -> list[str]:
     return lines
 
 
+def queue_estimate_lines(estimate: dict) -> list[str]:
+    """The card estimate's host queues in text (nfp/card.py queue_rates), when there are several."""
+    queues = estimate.get("host_queues") or {}
+    if queues.get("count", 0) < 2:
+        return []
+    pcie = f"; PCIe carries {queues['pcie_mpps']} Mpps of this mix" if queues.get("pcie_mpps") else ""
+    lines = [f"  host queues  {queues['count']}, served by every worker thread: together {queues['delivered_mpps']} "
+             f"Mpps of the card's {queues['card_mpps']}{pcie}"]
+    lines.extend(f"    queue {q}: {row['packets'] / estimate['packets']:.1%} of the packets, {row['mpps']} Mpps ({row['gbps']} Gb/s)"
+                 for q, row in queues["queues"].items())
+    return lines
+
+
 def is_card(target) -> bool:
     return getattr(target, "name", None) == "nfp-emu"
 
