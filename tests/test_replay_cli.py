@@ -335,3 +335,32 @@ def test_the_text_report_names_a_faults_instruction_and_c_line(tmp_path, blockli
     result = invoke("replay", blocklist_obj, capture)
     assert result.exit_code == 0, result.output
     assert "fault: packet 1 at insn 7 (fake.c:42): invalid read" in result.stdout
+
+
+# What a warm `xdptool replay --json` must not import: LLVM's binding (the jit's code is a
+# cached shared object), rich (nothing is printed through it), pyelftools (the loader reads
+# ELF itself), scapy, the toolchain's subprocess machinery, the code generator's helper
+# and control-flow emitters.
+NOT_ON_THE_REPLAY_PATH = ("llvmlite.binding", "rich", "elftools", "scapy", "xdptool.toolchain",
+                          "xdptool.runtime.jit.natives", "xdptool.runtime.jit.control")
+
+
+def test_a_warm_replay_process_imports_only_what_it_runs(tmp_path, blocklist_obj):
+    """Start-up is most of a replay of a million packets (issue 15): a second process with
+    the compile cache warm loads the jit's code without LLVM and prints JSON without rich."""
+    import os
+    import subprocess
+    import sys
+
+    capture = tmp_path / "in.pcap"
+    capture.write_bytes(classic([ether_frame(bytes([i]) * 40) for i in range(64)]))
+    script = ("import runpy, sys\n"
+              f"sys.argv = ['xdptool', 'replay', {str(blocklist_obj)!r}, {str(capture)!r}, '--json']\n"
+              "try:\n    runpy.run_module('xdptool.cli.main', run_name='__main__')\n"
+              "except SystemExit:\n    pass\n"
+              f"print(sorted(m for m in {NOT_ON_THE_REPLAY_PATH!r} if m in sys.modules), file=sys.stderr)\n")
+    env = {**os.environ, "XDPTOOL_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+            for _ in range(2)]  # the first compiles and records the LLVM facts; the second is warm
+    assert json.loads(runs[1].stdout)["summary"]["packets"] == 64
+    assert runs[1].stderr.strip().splitlines()[-1] == "[]"
