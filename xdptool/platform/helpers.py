@@ -254,6 +254,9 @@ CALLBACKS = {
     "user_ringbuf_drain": Callback((P.DYNPTR, P.CONTEXT)),
     "timer_set_callback": Callback((P.MAP, P.MAP_KEY, P.MAP_VALUE), is_async=True),
 }
+# allow_fastcall helpers the kernel inlines on x86-64 (verifier_inlines_helper_call): the
+# spills and fills around their calls are removed, and the stack they used with them (verifier fastcall.py)
+FASTCALL_INLINED = frozenset({HELPER_ID["get_smp_processor_id"]})
 # the maps whose ops have map_set_for_each_callback_args (arraymap.c, hashtab.c); with any
 # other the kernel says "callback function not allowed for map"
 FOR_EACH_MAP_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.HASH, MapType.LRU_HASH,

@@ -16,9 +16,10 @@ from ..errors import XdpError
 from . import branches, callbacks, codes, precision, pruning
 from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
+from .fastcall import Fastcall
 from .fields import record_of, spin_lock_of
 from .fastpath import decode_cond_jmp, specialise
-from ..platform.helpers import HELPER_ID, Arg, Helper, Ret, helper_name, map_func_compatible
+from ..platform.helpers import FASTCALL_INLINED, HELPER_ID, Arg, Helper, Ret, helper_name, map_func_compatible
 from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, SLEEPABLE_FOR_XDP, XDP_KFUNCS
 from ..platform.maps import BPF_F_INNER_MAP, map_prog_can_read, map_prog_can_write
 from ..platform import sock as bpf_sock
@@ -141,6 +142,7 @@ class Checker:
         self.global_funcs: dict = {}  # start pc -> subprogs.GlobalFunc
         self.called_globals: set[int] = set()  # global functions a walked path called
         self.async_subprogs: set[int] = set()  # subprograms walked as timer callbacks (callbacks.py)
+        self.fastcall: Fastcall | None = None  # spill/fill patterns around inlined helper calls, if any
         self._precision: precision.Precision | None = None  # built at the first comparison
         clear_caches()
 
@@ -150,6 +152,8 @@ class Checker:
                        if not helper.unsupported}
         self._add_kfunc_calls()
         self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops, helper_args=helper_args)
+        fastcall = Fastcall(self.insns, self.cfg.subprog_starts, self.profile.helpers, FASTCALL_INLINED)
+        self.fastcall = fastcall if fastcall.any else None
         rules = self.profile.rules
         if rules is not None:
             rules.check_program(self)
@@ -785,6 +789,8 @@ class Checker:
         self._check_alignment(reg, off, size)
         frame = self.state.frames[reg.frameno]
         lo, hi = self._stack_bounds(regno, reg, off, size, " write to" if write else " read from")
+        if self.fastcall is not None:
+            self.fastcall.check_access(frame.subprog, lo, self.pc)
         if not reg.is_const:  # variable offset: every byte it may touch
             if write:
                 for byte in range(lo, hi):
@@ -1550,11 +1556,15 @@ class Checker:
 
     # -- after the walk -------------------------------------------------------------------------
     def _check_stack_depth(self) -> None:
-        """check_max_stack_depth: frames along any call chain share 512 bytes (32-byte rounded)."""
+        """check_max_stack_depth: frames along any call chain share 512 bytes, each frame rounded
+        up to 16 bytes (round_up_stack_depth with the JIT, as x86-64 kernels run programs)."""
         starts = self.cfg.subprog_starts
+        if self.fastcall is not None:  # remove_fastcall_spills_fills runs first
+            for sub, d in self.stack_depth.items():
+                self.stack_depth[sub] = self.fastcall.stack_depth(sub, d)
         if len(starts) == 1:
             return  # one frame: its accesses were bounded by 512 bytes already
-        depth = {s: -(-d // 8) * 8 for s, d in self.stack_depth.items()}
+        depth = {s: -(-d // 16) * 16 for s, d in self.stack_depth.items()}
         calls: dict[int, set[int]] = {}
         for insn in self.insns:
             if insn.code == codes.CALL and insn.src == 1:

@@ -1,0 +1,117 @@
+"""bpf_fastcall: spills and fills around an inlined helper call do not count as stack.
+
+Linux 6.12+ kernel/bpf/verifier.c (mark_fastcall_patterns, mark_fastcall_pattern_for_call,
+check_fastcall_stack_contract, remove_fastcall_spills_fills): around a call, pairs
+
+    *(u64 *)(r10 - Y) = rX   ...   call   ...   rX = *(u64 *)(r10 - Y)
+
+at the subprogram's lowest spill offsets, innermost first (Y = lowest, lowest + 8, ...),
+of registers the helper does not clobber, form the call's pattern.  When the helper is
+one the kernel inlines (allow_fastcall: bpf_get_smp_processor_id on x86-64) the pairs are
+removed after verification and the subprogram's stack depth drops to what lies above
+them -- unless a pattern surrounds a call that is not inlined (keep_fastcall_stack), or
+an instruction outside the patterns touched the stack below that boundary
+(the contract: then nothing is removed in that subprogram).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..platform.helpers import Arg, Ret
+from . import codes
+
+_STX_DW = codes.STX | codes.MODE_MEM | codes.SIZE_DW
+_LDX_DW = codes.LDX | codes.MODE_MEM | codes.SIZE_DW
+_CALLER_SAVED = 0b111111  # r0-r5
+S16_MIN = -(1 << 15)
+
+
+@dataclass
+class _Subprog:
+    stack_off: int = 1 << 15  # fastcall_stack_off: the patterns lie below it (S16_MAX: none)
+    inlined: bool = False  # some call's pairs would be removed (fastcall_spills_num > 0)
+    keep_stack: bool = False  # keep_fastcall_stack
+    pattern_pcs: set[int] = field(default_factory=set)  # insn_aux_data.fastcall_pattern
+
+
+class Fastcall:
+    """The patterns of every subprogram (found before the walk, as the kernel's check_cfg
+    does), the contract as the walk's stack accesses keep or break it, and the stack
+    depth each subprogram is left with."""
+
+    def __init__(self, insns: list, subprog_starts: list[int], helpers, inlined_helpers: frozenset[int]):
+        by_pc = {insn.pc: insn for insn in insns}
+        bodies: list[list] = [[] for _ in subprog_starts]
+        sub = 0
+        for insn in insns:
+            while sub + 1 < len(subprog_starts) and insn.pc >= subprog_starts[sub + 1]:
+                sub += 1
+            bodies[sub].append(insn)
+        self.subprogs: list[_Subprog] = []
+        for body in bodies:
+            sub_info = _Subprog()
+            lowest = min([0] + [i.off for i in body if i.code == _STX_DW and i.dst == 10])
+            for call in body:
+                if call.code == codes.CALL:
+                    _mark_call(sub_info, call, by_pc, lowest, helpers, inlined_helpers)
+            self.subprogs.append(sub_info)
+        self.any = any(s.pattern_pcs for s in self.subprogs)  # without patterns nothing is to be checked
+
+    def check_access(self, subprog: int, off: int, pc: int) -> None:
+        """check_fastcall_stack_contract: `off` is the lowest stack byte an access touches."""
+        sub = self.subprogs[subprog]
+        if sub.stack_off <= off or pc in sub.pattern_pcs:
+            return
+        sub.stack_off = S16_MIN
+        sub.inlined = False
+        sub.pattern_pcs = set()
+
+    def stack_depth(self, subprog: int, depth: int) -> int:
+        """remove_fastcall_spills_fills: the depth the subprogram keeps."""
+        sub = self.subprogs[subprog]
+        if sub.inlined and not sub.keep_stack:
+            return -sub.stack_off
+        return depth
+
+
+def _mark_call(sub: _Subprog, call, by_pc: dict, lowest: int, helpers, inlined_helpers: frozenset[int]) -> None:
+    """mark_fastcall_pattern_for_call."""
+    clobbered = _CALLER_SAVED
+    inlined = False
+    if call.src == 0:
+        helper = helpers.get(call.imm)
+        if helper is None or helper.unsupported:
+            return  # refused later, or not checked at all
+        clobbered = (0 if helper.ret is Ret.VOID else 1) | sum(
+            1 << (i + 1) for i, arg in enumerate(helper.args) if arg is not Arg.DONTCARE)
+        inlined = call.imm in inlined_helpers
+    elif call.src == 2:
+        # a kfunc: its clobbers depend on its BTF prototype; taking only r0 matches every
+        # pattern the kernel could see, and calling none of them inlined keeps the stack
+        clobbered = 1
+    if clobbered == _CALLER_SAVED:
+        return
+    expected = ~clobbered & _CALLER_SAVED
+    i, off = 1, lowest
+    pcs = []
+    while i <= 5:
+        stx, ldx = by_pc.get(call.pc - i), by_pc.get(call.pc + i)
+        if stx is None or ldx is None:
+            break
+        if not (stx.code == _STX_DW and ldx.code == _LDX_DW and stx.dst == 10 and ldx.src == 10):
+            break
+        if stx.src != ldx.dst or not expected >> stx.src & 1 or stx.off != off or ldx.off != off:
+            break
+        expected &= ~(1 << stx.src)
+        pcs += [stx.pc, ldx.pc]
+        i += 1
+        off += 8
+    if i == 1:
+        return
+    sub.pattern_pcs.update(pcs)
+    if inlined:
+        sub.inlined = True
+    else:
+        sub.keep_stack = True
+    sub.stack_off = min(sub.stack_off, off)
