@@ -70,3 +70,19 @@ def map_prog_can_write(mapdef) -> bool:
 
 def map_prog_can_read(mapdef) -> bool:
     return mapdef.flags & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG) != BPF_F_WRONLY_PROG
+
+
+# The kernel struct behind a map of each type (its ops' map_btf_id: kernel/bpf/arraymap.c,
+# hashtab.c, lpm_trie.c, devmap.c, cpumap.c, net/xdp/xskmap.c, queue_stack_maps.c,
+# ringbuf.c, bloom_filter.c, stackmap.c): what a load through a map pointer reads
+# (check_ptr_to_map_access, in the kernel's BTF).
+MAP_KERNEL_STRUCT = {
+    **dict.fromkeys((MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY,
+                     MapType.CGROUP_ARRAY, MapType.ARRAY_OF_MAPS), "bpf_array"),
+    **dict.fromkeys((MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH,
+                     MapType.HASH_OF_MAPS), "bpf_htab"),
+    MapType.LPM_TRIE: "lpm_trie", MapType.DEVMAP: "bpf_dtab", MapType.DEVMAP_HASH: "bpf_dtab",
+    MapType.CPUMAP: "bpf_cpu_map", MapType.XSKMAP: "xsk_map", MapType.QUEUE: "bpf_queue_stack",
+    MapType.STACK: "bpf_queue_stack", MapType.RINGBUF: "bpf_ringbuf_map", MapType.USER_RINGBUF: "bpf_ringbuf_map",
+    MapType.BLOOM_FILTER: "bpf_bloom_filter", MapType.STACK_TRACE: "bpf_stack_map",
+}

@@ -13,7 +13,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
-from . import branches, callbacks, codes, precision, pruning
+from . import branches, callbacks, codes, map_fields, precision, pruning
 from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastcall import Fastcall
@@ -675,6 +675,8 @@ class Checker:
             self.check_region_access(regno, base, total, size, limit)
         elif t in btf_ptr.ACCESS_TYPES:
             return self.btf_ptrs.access(regno, base, total, size, write)
+        elif t is T_MAP_PTR:
+            return map_fields.load(self, regno, base, total, size, write)
         elif t in SOCK_TYPES:  # check_sock_access
             if write:
                 raise Reject(f"R{regno} cannot write into {t.value}")

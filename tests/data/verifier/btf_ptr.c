@@ -77,4 +77,15 @@ SEC("xdp") int kctx_to_task(struct xdp_md *ctx) { return g_nonnull(bpf_cast_to_k
 SEC("xdp") int kctx_wrong_kfunc(struct xdp_md *ctx) { struct cgroup *g = bpf_cgroup_acquire(bpf_cast_to_kern_ctx(ctx)); if (g) bpf_cgroup_release(g); return 0; }
 SEC("xdp") int acquired_twice(struct xdp_md *ctx) { struct task_struct *a = bpf_task_acquire(bpf_get_current_task_btf()), *b; if (!a) return 0; b = bpf_task_acquire(a); bpf_task_release(a); if (b) bpf_task_release(b); return 0; }
 SEC("xdp") int release_unchecked(struct xdp_md *ctx) { struct task_struct *a = bpf_task_acquire(bpf_get_current_task_btf()); bpf_task_release(a); return 0; }
+/* loads through map pointers (verifier map_fields.py): the kernel's struct behind each map */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4); __type(key, __u32); __type(value, __u64); } mp_hash SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 4); __type(key, __u32); __type(value, __u64); } mp_array SEC(".maps");
+SEC("xdp") int map_max_entries(struct xdp_md *ctx) { return ((struct bpf_map *)&mp_hash)->max_entries; }
+SEC("xdp") int map_ops_fn(struct xdp_md *ctx) { return ((struct bpf_map *)&mp_hash)->ops->map_lookup_elem ? 1 : 0; }
+SEC("xdp") int map_inner(struct xdp_md *ctx) { struct bpf_map *i = ((struct bpf_map *)&mp_hash)->inner_map_meta; return i ? i->max_entries : 0; }
+SEC("xdp") int htab_buckets(struct xdp_md *ctx) { return ((struct bpf_htab *)&mp_hash)->n_buckets; }
+SEC("xdp") int array_elem_size(struct xdp_md *ctx) { return ((struct bpf_array *)&mp_array)->elem_size; }
+SEC("xdp") int array_value(struct xdp_md *ctx) { return ((struct bpf_array *)&mp_array)->value[0]; }
+SEC("xdp") int map_beyond(struct xdp_md *ctx) { return *(int *)((char *)&mp_hash + 4096); }
+SEC("xdp") int map_write(struct xdp_md *ctx) { ((struct bpf_map *)&mp_hash)->max_entries = 1; return 0; }
 char _license[] SEC("license") = "GPL";
