@@ -84,7 +84,7 @@ def push_callback(checker, insn, helper: Helper, meta: dict) -> None:
         _set_params(checker, frame, spec.params, state.regs, mapdef)
         checker.async_subprogs.add(subprog)
         checker.stack_depth.setdefault(subprog, 0)
-        checker.pending.append((State([frame]), target, insn.pc, None))  # no parent: a walk of its own
+        checker.pending.append((State([frame]), target, insn.pc, None, []))  # no parent, no history: a walk of its own
         return
     if len(state.frames) >= MAX_CALL_FRAMES:
         raise Reject(f"the call stack of {len(state.frames) + 1} frames is too deep")

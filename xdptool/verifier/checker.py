@@ -13,7 +13,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
-from . import branches, callbacks, codes, map_fields, precision, pruning
+from . import backtrack, branches, callbacks, codes, map_fields, precision, pruning
 from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastcall import Fastcall
@@ -90,7 +90,7 @@ for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_
 class Entry:
     """A checkpointed state at a prune point; `branches` counts unfinished paths through it."""
 
-    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses", "hint", "quick")
+    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses", "hint", "quick", "marks", "hist", "loose")
 
     def __init__(self, state: State, pc: int, parent: "Entry | None", key):
         self.state, self.pc, self.parent, self.key = state, pc, parent, key
@@ -98,6 +98,9 @@ class Entry:
         self.hits = self.misses = 0
         self.hint = None  # the register that made the last comparison fail
         self.quick = None  # pruning.quick_hint: what that register must hold to match
+        self.marks = None  # backtrack.py: [registers, slots] per frame whose values mattered after it
+        self.hist = None  # backtrack.py: the path from the parent checkpoint to this one
+        self.loose = False  # its marks are not final: prune by precision.py's alone
 
 
 class Checker:
@@ -138,12 +141,16 @@ class Checker:
         # collecting facts: those describe every path, so no path may be pruned by a
         # state that differs in any value.
         self.relax_imprecise = not collect_facts
-        self.observed = precision.Observed()
+        self.observed = precision.Observed(range_checked=profile.rules is not None)
         self.global_funcs: dict = {}  # start pc -> subprogs.GlobalFunc
         self.called_globals: set[int] = set()  # global functions a walked path called
         self.async_subprogs: set[int] = set()  # subprograms walked as timer callbacks (callbacks.py)
         self.fastcall: Fastcall | None = None  # spill/fill patterns around inlined helper calls, if any
         self._precision: precision.Precision | None = None  # built at the first comparison
+        # path-sensitive precision (backtrack.py) where imprecise scalars may match; the nfp
+        # rules' range checks are precision.py's only
+        self.track = backtrack.Tracker(self) if self.relax_imprecise and profile.rules is None else None
+        self.hist: list = []
         clear_caches()
 
     # -- driver ----------------------------------------------------------------------------
@@ -223,6 +230,7 @@ class Checker:
         pruned); explored states are the walk's own (free_states after each function)."""
         self.state = state
         self.done, self.active, self.pending, self.head = {}, {}, [], None
+        self.hist = []
         self.last_checkpoint = (self.jmps, self.processed)
         rules = self.profile.rules
         log_level, collect_facts = self.log_level, self.collect_facts
@@ -230,6 +238,7 @@ class Checker:
             self.lines.append(f"{pc}: {format_frame(state.cur)}")
         visit, pop, end_path = self._visit, self._pop, self._end_path
         per_insn_checks = collect_facts or rules is not None or log_level
+        track = self.track is not None
         try:
             while True:
                 insn, handler, after, prune_point = steps[pc]
@@ -242,6 +251,8 @@ class Checker:
                         break
                     continue
                 self.pc = pc
+                if track:
+                    self.hist.append(pc)
                 if per_insn_checks:
                     if collect_facts:
                         self._record_facts(insn)
@@ -298,7 +309,7 @@ class Checker:
     def _pop(self) -> int | None:
         if not self.pending:
             return None
-        state, pc, prev, head = self.pending.pop()
+        state, pc, prev, head, self.hist = self.pending.pop()
         self.state, self.head = state, head
         if self.log_level:
             self.lines.append(f"from {prev} to {pc}: {format_frame(state.cur)}")
@@ -307,7 +318,7 @@ class Checker:
     def push(self, state: State, pc: int, prev: int) -> None:
         if self.head is not None:
             self.head.branches += 1
-        self.pending.append((state, pc, prev, self.head))
+        self.pending.append((state, pc, prev, self.head, self.hist[:] if self.track is not None else None))
         if len(self.pending) > JMP_SEQ_LIMIT:
             raise Reject(f"The sequence of {len(self.pending)} jumps is too complex.", prev)
 
@@ -346,12 +357,14 @@ class Checker:
             for entry in active.values():
                 if entry.state.may_goto_depth != depth and pruning.states_safe(
                         entry.state, state, live, self.profile.allow_uninit_stack):
+                    self._pruned_by(entry)
                     self._end_path()
                     return True
         if active:
             if callback:  # callback iterations converge by subsumption
                 for entry in active.values():
                     if pruning.states_safe(entry.state, state, live, self.profile.allow_uninit_stack):
+                        self._pruned_by(entry)
                         self._end_path()
                         return True
             else:
@@ -361,9 +374,12 @@ class Checker:
         done = self.done.get(pc)
         if done:
             allow_uninit = self.profile.allow_uninit_stack
-            precise = self._precise_at(pc) if self.relax_imprecise else pruning.ALL_PRECISE
+            precise = static = self._precise_at(pc) if self.relax_imprecise else pruning.ALL_PRECISE
+            track = self.track is not None
             depth, regs, hinted_miss = len(state.frames), state.frames[-1].regs, pruning.hinted_miss
             for entry in done:
+                if track:
+                    precise = backtrack.precise_of(entry, static)
                 quick = entry.quick
                 if quick is not None:  # most entries end here
                     miss = hinted_miss(quick, depth, regs[quick[1]])
@@ -375,6 +391,7 @@ class Checker:
                     entry.quick = pruning.quick_hint(entry.state, hint)
                     if hint is None:
                         entry.hits += 1
+                        self._pruned_by(entry)
                         if self.log_level:
                             self.lines.append(f"{pc}: safe")
                         self._end_path()
@@ -392,6 +409,7 @@ class Checker:
             active = self.active[pc] = {}
         self.last_checkpoint = (self.jmps, self.processed)
         entry = Entry(state.copy(), pc, self.head, key)
+        entry.hist, self.hist = self.hist, []
         active[key] = entry
         self.head = entry
         self.total_states += 1
@@ -402,6 +420,27 @@ class Checker:
         if count > self.max_states_per_insn:
             self.max_states_per_insn = count
         return False
+
+    def _pruned_by(self, entry: Entry) -> None:
+        """The current path ends here on the strength of `entry` (backtrack.py)."""
+        if self.track is not None:
+            self.track.propagate(entry)
+            if entry.branches or entry.loose:
+                self.track.hit_loose(entry)
+
+    def _value_decided(self, *regnos) -> None:
+        """The scalars among these registers decided something here (mark_chain_precision)."""
+        if self.track is not None:
+            regs, mask = self.state.regs, 0
+            for regno in regnos:
+                if regno is not None and regs[regno].type is T_SCALAR:
+                    mask |= 1 << regno
+            self.track.mark_regs(mask)
+
+    def _note(self, kind: int, frameno: int = 0, slots: int = 0) -> None:
+        """Annotate the current instruction in the path's history (backtrack.py)."""
+        if self.track is not None and self.hist:
+            self.hist[-1] = (self.pc, kind, frameno, slots)
 
     def _precise_at(self, pc: int) -> tuple[int, int, int]:
         if self._precision is None:
@@ -484,6 +523,8 @@ class Checker:
             raise Reject("frame pointer is read only")
         if dst.type.is_pointer or src.type.is_pointer:
             self.observed.pointer_arith_at(insn.pc)
+            self._value_decided(insn.src if dst.type.is_pointer and code & X else None,
+                                insn.dst if src.type.is_pointer else None)
             self.write_reg(insn.dst, self._pointer_alu(insn, dst, src, is64))
             return
         result = dst.copy()
@@ -793,6 +834,7 @@ class Checker:
         lo, hi = self._stack_bounds(regno, reg, off, size, " write to" if write else " read from")
         if self.fastcall is not None:
             self.fastcall.check_access(frame.subprog, lo, self.pc)
+        self._note(backtrack.STACK, reg.frameno, precision.slot_mask(lo, hi))
         if not reg.is_const:  # variable offset: every byte it may touch
             if write:
                 for byte in range(lo, hi):
@@ -1002,6 +1044,10 @@ class Checker:
     def _exit(self, insn: Instruction) -> int:
         state = self.state
         if len(state.frames) > 1:  # prepare_func_exit: whatever R0 holds goes back, read or not
+            callback = state.cur.callback
+            if callback:
+                self._value_decided(0)  # checked to be 0 or 1
+            self._note(backtrack.EXIT_CALLBACK if callback else backtrack.EXIT_LOCAL)
             r0 = state.regs[0]
             self.scratched.add(0)
             callee = state.frames.pop()
@@ -1156,6 +1202,7 @@ class Checker:
             caller.regs[r] = NOT_INIT
         state.frames.append(callee)
         self.stack_depth.setdefault(callee.subprog, 0)
+        self._note(backtrack.CALL_LOCAL)
         return insn.target
 
     def _cond_jmp(self, insn: Instruction) -> int:
@@ -1169,6 +1216,7 @@ class Checker:
         dst = self.read_reg(d)
         if dst.type.is_pointer or src.type.is_pointer:  # what happens depends on the scalar operand's value
             self.observed.value_branch_at(insn.pc)
+            self._value_decided(d, s)
         if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (OP_JEQ, OP_JNE) and bits == 64:
             other = self.state.copy()
             null_state, ok_state = (other, self.state) if op == OP_JEQ else (self.state, other)
@@ -1182,6 +1230,7 @@ class Checker:
         decided = branches.branch_taken(dst, src, op, bits)
         if decided is not None:
             self.observed.value_branch_at(insn.pc)
+            self._value_decided(d, s)
             return target if decided else fall
         other = self.state.copy()
         t_dst = other.regs[d] = dst.copy()
@@ -1203,6 +1252,7 @@ class Checker:
                     taught_copies = _sync_linked(state, regno) or taught_copies
         if taught_copies or not (taken_ok and fall_ok):  # copies' bounds, or one side ruled out, by values
             self.observed.value_branch_at(insn.pc)
+            self._value_decided(d, s)
         if taken_ok and fall_ok:
             self.push(other, target, fall - 1)
             return fall
@@ -1265,10 +1315,14 @@ class Checker:
             self._check_reference_leak("tail_call")
         if mapdef is not None and not map_func_compatible(mapdef.type, func_id):
             raise Reject(f"cannot pass map_type {int(mapdef.type)} into func {helper.full_name}#{func_id}")
+        self._value_decided(*range(1, len(helper.args) + 1))  # sizes, flags, bpf_loop's count...
         if helper.name == "loop":
             return self._loop_call(insn)
         if helper.callback is not None:
+            queued = len(self.pending)
             callbacks.push_callback(self, insn, helper, meta)
+            if self.track is not None and not helper.callback.is_async and len(self.pending) > queued:
+                self.pending[-1][4][-1] = (insn.pc, backtrack.CALL_CALLBACK, 0, 0)  # that path went into it
         if helper.changes_pkt_data:
             invalid = Reg.shared_unknown() if self.profile.allow_ptr_leaks else NOT_INIT
             self.state.replace_regs(lambda reg: invalid if reg.type in _PKT_DATA_TYPES else None)
@@ -1378,6 +1432,8 @@ class Checker:
             return None
         if reg.frameno == len(self.state.frames) - 1:
             self.observed.call_slots_at(self.pc, 1 << spi)
+        if self.track is not None:
+            self.track.mark_slots(reg.frameno, 1 << spi)
         key = spilled.const_value
         return key - (1 << 64) if key >> 63 else key
 
@@ -1443,6 +1499,8 @@ class Checker:
             queued.frames.append(callee)
             self.stack_depth.setdefault(callee.subprog, 0)
             self.push(queued, target, insn.pc)
+            if self.track is not None:  # that path went into the callback
+                self.pending[-1][4][-1] = (insn.pc, backtrack.CALL_CALLBACK, 0, 0)
         caller.callback_depth = 0
         regs = caller.regs
         for r in range(1, 6):

@@ -167,6 +167,8 @@ def _cond_jmp(checker, insn: Instruction):
             if not noted:
                 checker.observed.value_branch_at(pc)
                 noted = True
+            if checker.track is not None:  # backtrack.py: the path's precision
+                checker.track.mark_regs(1 << d | (1 << s if uses_reg else 0))
             return target if compare(a, b) else fall
         return general_decoded(insn, *decoded)
 

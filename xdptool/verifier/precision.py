@@ -13,7 +13,8 @@ decided something (the outcome, an infeasible side, a linked copy's bounds, a
 pointer operand; kernel check_cond_jmp_op and bt_sync_linked_regs) -- any other
 conditional jump only passes precision between its register operands, as
 backtrack_insn does -- both operands of add/sub where a pointer took part, of
-mul/div/mod (target rules check their ranges),
+mul/div/mod where the profile's rules check their ranges (the nfp's; the kernel
+marks nothing there: a hash multiplied in a loop stays imprecise and the loop converges),
 memory access bases, the argument registers of helpers (as many as each takes)
 and subprograms (r1-r5), r0 at the exits of subprograms and callbacks (the
 program's own return value decides nothing: the kernel range-checks it only for
@@ -65,7 +66,8 @@ class Observed:
     only grow; `news` lists each pc whose observations grew, in order (append-only, so
     that every reader can keep its own place in it)."""
 
-    def __init__(self):
+    def __init__(self, range_checked: bool = False):
+        self.range_checked = range_checked  # mul/div/mod operands matter (the profile's rules check them)
         self.pointer_arith: set[int] = set()
         self.stack_via_pointer: set[int] = set()
         self.value_branches: set[int] = set()
@@ -146,7 +148,7 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
             return regs, slots
         if op in _NO_EFFECT:
             return regs, slots
-        if op in _RANGE_CHECKED or (uses_src and pc in seen.pointer_arith):
+        if (op in _RANGE_CHECKED and seen.range_checked) or (uses_src and pc in seen.pointer_arith):
             return regs | bit_dst | (bit_src if uses_src else 0), slots
         if regs & bit_dst and uses_src:
             regs |= bit_src
