@@ -1123,6 +1123,7 @@ class Checker:
         (btf_check_func_arg_match); it is checked on its own later, and returns a scalar."""
         if self.state.lock is not None:
             raise Reject("global function calls are not allowed while holding a lock,\nuse static function instead")
+        self._value_decided(1, 2, 3, 4, 5)  # a scalar 0 passes for a NULL pointer
         try:
             if func.args is None:
                 raise Reject(func.error)
@@ -1477,6 +1478,7 @@ class Checker:
             raise XdpError(f"verifier: kfunc {name} is not in xdptool's table of Linux 6.18 kfuncs")
         if kfunc.needs or kfunc.dev_bound:  # (dev_bound ones are refused before the walk)
             raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({kfunc.needs or 'arguments'})")
+        self._value_decided(*range(1, len(kfunc.params) + 1))  # constants, NULL for memory...
         self.btf_ptrs.kfunc_call(insn, kfunc)
         return insn.pc + 1
 
