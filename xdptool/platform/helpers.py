@@ -44,6 +44,11 @@ class Arg(enum.Enum):
     RINGBUF_MEM = "ringbuf_mem"  # a ringbuf_reserve record (not NULL)
     TIMER = "timer"  # ARG_PTR_TO_TIMER: the struct bpf_timer in a map value
     STACK_OR_NULL = "stack_or_null"  # ARG_PTR_TO_STACK_OR_NULL: a callback's context
+    # ARG_PTR_TO_DYNPTR with its flags (what each asks: verifier dynptr.py)
+    DYNPTR = "dynptr"  # | MEM_RDONLY: an initialised dynptr of any type, not changed
+    DYNPTR_LOCAL_UNINIT = "dynptr_local_uninit"  # | DYNPTR_TYPE_LOCAL | MEM_UNINIT: the helper makes one
+    DYNPTR_RINGBUF_UNINIT = "dynptr_ringbuf_uninit"  # | DYNPTR_TYPE_RINGBUF | MEM_UNINIT: ... with a reference
+    DYNPTR_RINGBUF_RELEASE = "dynptr_ringbuf_release"  # | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE: releases it
     UNSUPPORTED = "unsupported"  # callbacks, const strings, BTF objects, references
 
 
@@ -56,6 +61,7 @@ class Ret(enum.Enum):
     SOCK_COMMON_OR_NULL = "sock_common_or_null"
     BTF_ID_TRUSTED = "trusted_ptr_"  # RET_PTR_TO_BTF_ID_TRUSTED: a kernel object of `ret_struct`
     BTF_ID_OR_NULL = "ptr_or_null_"  # RET_PTR_TO_BTF_ID_OR_NULL
+    DYNPTR_MEM_OR_NULL = "mem_or_null"  # RET_PTR_TO_DYNPTR_MEM_OR_NULL: bpf_dynptr_data's `len` bytes
 
 
 class CallbackParam(enum.Enum):
@@ -157,7 +163,7 @@ ktime_get_tai_ns user_ringbuf_drain cgrp_storage_get cgrp_storage_delete
 HELPER_ID = {name: i for i, name in enumerate(HELPER_NAMES)}
 
 A = Arg
-_REF = "reference-tracked BTF objects (kptrs, dynptrs, BTF-typed sockets)"
+_REF = "reference-tracked BTF objects (kptrs)"
 _CALLBACK = "callback functions with BTF-typed arguments"
 
 # The helpers an XDP program may call (xdp_func_proto + bpf_sk_base_func_proto +
@@ -222,6 +228,14 @@ _XDP_PROTOS = [
     ("ringbuf_discard", (A.RINGBUF_MEM, A.ANYTHING), Ret.VOID),
     ("spin_lock", (A.SPIN_LOCK,), Ret.VOID),  # the held lock is the state's (verifier checker.py)
     ("spin_unlock", (A.SPIN_LOCK,), Ret.VOID),
+    # dynptrs (kernel/bpf/helpers.c, kernel/bpf/ringbuf.c; verifier dynptr.py)
+    ("dynptr_from_mem", (A.UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING, A.DYNPTR_LOCAL_UNINIT)),
+    ("dynptr_read", (A.UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.DYNPTR, A.ANYTHING, A.ANYTHING)),
+    ("dynptr_write", (A.DYNPTR, A.ANYTHING, A.MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
+    ("dynptr_data", (A.DYNPTR, A.ANYTHING, A.CONST_ALLOC_SIZE), Ret.DYNPTR_MEM_OR_NULL),
+    ("ringbuf_reserve_dynptr", (A.CONST_MAP_PTR, A.ANYTHING, A.ANYTHING, A.DYNPTR_RINGBUF_UNINIT)),
+    ("ringbuf_submit_dynptr", (A.DYNPTR_RINGBUF_RELEASE, A.ANYTHING), Ret.VOID),
+    ("ringbuf_discard_dynptr", (A.DYNPTR_RINGBUF_RELEASE, A.ANYTHING), Ret.VOID),
     # BTF-typed kernel objects (verifier btf_ptr.py; the types come from the kernel's BTF)
     ("get_current_task_btf", (), Ret.BTF_ID_TRUSTED),
     ("skc_to_tcp6_sock", (A.SOCK_COMMON,), Ret.BTF_ID_OR_NULL),
@@ -266,8 +280,6 @@ FOR_EACH_MAP_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.HAS
 _XDP_UNSUPPORTED = {
     "tcp_raw_gen_syncookie_ipv4": "BTF-typed arguments", "tcp_raw_gen_syncookie_ipv6": "BTF-typed arguments",
     "tcp_raw_check_syncookie_ipv4": "BTF-typed arguments", "tcp_raw_check_syncookie_ipv6": "BTF-typed arguments",
-    "ringbuf_reserve_dynptr": _REF, "ringbuf_submit_dynptr": _REF, "ringbuf_discard_dynptr": _REF,
-    "dynptr_from_mem": _REF, "dynptr_read": _REF, "dynptr_write": _REF, "dynptr_data": _REF,
     "kptr_xchg": _REF,
     "snprintf": "constant-string arguments", "strncmp": "constant-string arguments",
     "per_cpu_ptr": "BTF-typed pointers", "this_cpu_ptr": "BTF-typed pointers",
@@ -358,7 +370,8 @@ _PERCPU = frozenset({MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERC
 FUNC_ONLY_MAPS: dict[int, frozenset[MapType]] = {
     _ID["tail_call"]: frozenset({MapType.PROG_ARRAY}),
     **{_ID[n]: frozenset({MapType.PERF_EVENT_ARRAY}) for n in ("perf_event_read", "perf_event_output", "perf_event_read_value", "skb_output", "xdp_output")},
-    **{_ID[n]: frozenset({MapType.RINGBUF}) for n in ("ringbuf_output", "ringbuf_reserve", "ringbuf_query")},
+    **{_ID[n]: frozenset({MapType.RINGBUF}) for n in ("ringbuf_output", "ringbuf_reserve", "ringbuf_query",
+                                                      "ringbuf_reserve_dynptr")},
     _ID["user_ringbuf_drain"]: frozenset({MapType.USER_RINGBUF}),
     _ID["redirect_map"]: frozenset({MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP}),
     _ID["map_push_elem"]: frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER}),

@@ -93,7 +93,6 @@ def param_struct(param: Param) -> str:
 
 
 _CTX = Param("ctx", "const struct xdp_md *", P.CTX)
-_DYNPTR_NEEDS = "dynptrs"
 _ITER_NEEDS = "open-coded iterators"
 _REF_NEEDS = "reference-tracked BTF objects"
 
@@ -111,26 +110,21 @@ XDP_KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
           dev_bound=True),
     # net/core/filter.c, bpf_kfunc_set_xdp
     Kfunc("bpf_dynptr_from_xdp", (Param("xdp", "struct xdp_md *", P.CTX), Param("flags", "u64", P.SCALAR),
-                                  Param("ptr__uninit", "struct bpf_dynptr *", P.DYNPTR_UNINIT)), "int", since="6.4",
-          needs=_DYNPTR_NEEDS),
+                                  Param("ptr__uninit", "struct bpf_dynptr *", P.DYNPTR_UNINIT)), "int", since="6.4"),
     # kernel/bpf/helpers.c, common_kfunc_set (every program type)
     Kfunc("bpf_dynptr_slice", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),
                                Param("offset", "u32", P.SCALAR), Param("buffer__opt", "void *", P.NULLABLE_MEM),
-                               Param("buffer__szk", "u32", P.SIZE)), "void *", KF.RET_NULL, "6.4", _DYNPTR_NEEDS),
+                               Param("buffer__szk", "u32", P.SIZE)), "void *", KF.RET_NULL, "6.4"),
     Kfunc("bpf_dynptr_slice_rdwr", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),
                                     Param("offset", "u32", P.SCALAR), Param("buffer__opt", "void *", P.NULLABLE_MEM),
-                                    Param("buffer__szk", "u32", P.SIZE)), "void *", KF.RET_NULL, "6.4", _DYNPTR_NEEDS),
+                                    Param("buffer__szk", "u32", P.SIZE)), "void *", KF.RET_NULL, "6.4"),
     Kfunc("bpf_dynptr_adjust", (Param("p", "const struct bpf_dynptr *", P.DYNPTR), Param("start", "u32", P.SCALAR),
-                                Param("end", "u32", P.SCALAR)), "int", since="6.4", needs=_DYNPTR_NEEDS),
-    Kfunc("bpf_dynptr_size", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "u32", since="6.4",
-          needs=_DYNPTR_NEEDS),
-    Kfunc("bpf_dynptr_is_null", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "bool", since="6.4",
-          needs=_DYNPTR_NEEDS),
-    Kfunc("bpf_dynptr_is_rdonly", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "bool", since="6.4",
-          needs=_DYNPTR_NEEDS),
+                                Param("end", "u32", P.SCALAR)), "int", since="6.4"),
+    Kfunc("bpf_dynptr_size", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "u32", since="6.4"),
+    Kfunc("bpf_dynptr_is_null", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "bool", since="6.4"),
+    Kfunc("bpf_dynptr_is_rdonly", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "bool", since="6.4"),
     Kfunc("bpf_dynptr_clone", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),
-                               Param("clone__uninit", "struct bpf_dynptr *", P.DYNPTR_UNINIT)), "int", since="6.4",
-          needs=_DYNPTR_NEEDS),
+                               Param("clone__uninit", "struct bpf_dynptr *", P.DYNPTR_UNINIT)), "int", since="6.4"),
     Kfunc("bpf_iter_num_new", (Param("it", "struct bpf_iter_num *", P.ITER), Param("start", "int", P.SCALAR),
                                Param("end", "int", P.SCALAR)), "int", KF.ITER_NEW, "6.4", _ITER_NEEDS),
     Kfunc("bpf_iter_num_next", (Param("it", "struct bpf_iter_num *", P.ITER),), "int *",
@@ -193,6 +187,10 @@ NOT_FOR_XDP = frozenset({
     "bpf_sock_addr_set_sun_path", "bpf_sock_destroy", "bpf_sock_ops_enable_tx_tstamp",
     "bpf_cpumask_create", "bpf_cpumask_release", "bpf_path_d_path",  # (the selftests, loaded as XDP on 6.18)
 })
+
+# Kfuncs Linux 6.18 refuses an XDP program once their arguments are checked ("%s() is not
+# allowed"; recorded from the running kernel: a tc program may call them)
+REFUSED_AFTER_ARGS_FOR_XDP = frozenset({"bpf_dynptr_slice_rdwr"})
 
 # KF_SLEEPABLE kfuncs of the sets XDP may use: an XDP program is never sleepable, so the kernel
 # refuses them where the walk reaches them ("program must be sleepable to call sleepable kfunc %s")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import re
+import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -514,6 +515,124 @@ def _ringbuf_finish(keep: bool):
     return impl
 
 
+# -- dynptrs (kernel/bpf/helpers.c, kernel/bpf/ringbuf.c) ----------------------------------------
+# struct bpf_dynptr_kern on the program's stack: data, size (low 24 bits; the type from bit 28,
+# read-only at bit 31), offset.  An XDP dynptr's data is the context pointer it was made from.
+DYNPTR = struct.Struct("<QII")
+DYNPTR_LOCAL, DYNPTR_RINGBUF, DYNPTR_SKB, DYNPTR_XDP = 1, 2, 3, 4  # enum bpf_dynptr_type
+DYNPTR_MAX_SIZE = DYNPTR_SIZE_MASK = (1 << 24) - 1
+DYNPTR_TYPE_SHIFT, DYNPTR_RDONLY_BIT = 28, 1 << 31
+
+
+@dataclass
+class Dynptr:
+    data: int
+    size: int
+    type: int
+    rdonly: bool
+    offset: int
+
+
+def dynptr_load(env, addr: int) -> Dynptr:
+    data, size, offset = DYNPTR.unpack(env.mem.read(addr, DYNPTR.size))
+    return Dynptr(data, size & DYNPTR_SIZE_MASK, size >> DYNPTR_TYPE_SHIFT & 7, bool(size & DYNPTR_RDONLY_BIT),
+                  offset)
+
+
+def dynptr_store(env, addr: int, d: Dynptr | None) -> None:
+    """bpf_dynptr_init, or bpf_dynptr_set_null for None."""
+    if d is None:
+        env.mem.write(addr, bytes(DYNPTR.size))
+        return
+    size = d.size | d.type << DYNPTR_TYPE_SHIFT | (DYNPTR_RDONLY_BIT if d.rdonly else 0)
+    env.mem.write(addr, DYNPTR.pack(d.data, size, d.offset & 0xFFFFFFFF))
+
+
+def dynptr_check_off_len(d: Dynptr, offset: int, length: int) -> int:
+    """bpf_dynptr_check_off_len: 0 or -E2BIG."""
+    return -errno.E2BIG if length > d.size or offset > d.size - length else 0
+
+
+def dynptr_from_mem(env, data, size, flags, ptr, *_):
+    size &= 0xFFFFFFFF
+    err = -errno.E2BIG if size > DYNPTR_MAX_SIZE else -errno.EINVAL if flags else 0
+    dynptr_store(env, ptr, None if err else Dynptr(data, size, DYNPTR_LOCAL, False, 0))
+    return err & U64
+
+
+def _dynptr_xdp_copy(env, d: Dynptr, offset: int, buf: int, length: int, to_frame: bool) -> int:
+    """__bpf_xdp_load_bytes / __bpf_xdp_store_bytes at the dynptr's offset (linear frames)."""
+    offset += d.offset
+    err = env.xdp.check_span(offset, length)
+    if err:
+        return err
+    (_buffer_to_frame if to_frame else _frame_to_buffer)(env, env.xdp.data + offset, buf, length)
+    return 0
+
+
+def dynptr_read(env, dst, length, src, offset, flags):
+    length, offset = length & 0xFFFFFFFF, offset & 0xFFFFFFFF
+    d = dynptr_load(env, src)
+    if not d.data or flags:
+        return neg(errno.EINVAL)
+    err = dynptr_check_off_len(d, offset, length)
+    if not err:
+        if d.type == DYNPTR_XDP:
+            err = _dynptr_xdp_copy(env, d, offset, dst, length, to_frame=False)
+        else:
+            env.mem.write(dst, env.mem.read(d.data + d.offset + offset, length))
+    return err & U64
+
+
+def dynptr_write(env, dst, offset, src, length, flags):
+    length, offset = length & 0xFFFFFFFF, offset & 0xFFFFFFFF
+    d = dynptr_load(env, dst)
+    if not d.data or d.rdonly:
+        return neg(errno.EINVAL)
+    err = dynptr_check_off_len(d, offset, length) or (-errno.EINVAL if flags else 0)
+    if not err:
+        if d.type == DYNPTR_XDP:
+            err = _dynptr_xdp_copy(env, d, offset, src, length, to_frame=True)
+        else:
+            env.mem.write(d.data + d.offset + offset, env.mem.read(src, length))
+    return err & U64
+
+
+def dynptr_data(env, ptr, offset, length, *_):
+    """A pointer into a LOCAL or RINGBUF dynptr; skb and xdp ones must use the slice kfuncs."""
+    d = dynptr_load(env, ptr)
+    offset, length = offset & 0xFFFFFFFF, length & 0xFFFFFFFF
+    if not d.data or dynptr_check_off_len(d, offset, length) or d.rdonly or d.type not in (DYNPTR_LOCAL,
+                                                                                          DYNPTR_RINGBUF):
+        return 0
+    return (d.data + d.offset + offset) & U64
+
+
+def ringbuf_reserve_dynptr(env, map_ptr, size, flags, ptr, *_):
+    m = _ringbuf(env, map_ptr)
+    size &= 0xFFFFFFFF
+    err = -errno.EINVAL if flags else -errno.E2BIG if size > DYNPTR_MAX_SIZE else 0
+    if not err and not _ringbuf_room(env, m, size):
+        err = -errno.ENOMEM
+    record = 0 if err else env.scratch(f"ringbuf {m.name} record", size)
+    dynptr_store(env, ptr, None if err else Dynptr(record, size, DYNPTR_RINGBUF, False, 0))
+    return err & U64
+
+
+def _ringbuf_finish_dynptr(keep: bool):
+    finish = _ringbuf_finish(keep)
+
+    def impl(env, ptr, flags, *_):
+        d = dynptr_load(env, ptr)
+        if d.data:
+            finish(env, d.data, flags)
+        dynptr_store(env, ptr, None)
+        return None
+
+    impl.__name__ = "ringbuf_submit_dynptr" if keep else "ringbuf_discard_dynptr"
+    return impl
+
+
 BPF_F_INDEX_MASK = 0xFFFFFFFF
 BPF_F_CURRENT_CPU = BPF_F_INDEX_MASK
 BPF_F_CTXLEN_MASK = 0xFFFFF << 32
@@ -722,6 +841,13 @@ _IMPLS: dict[str, Callable] = {
     "spin_unlock": spin_unlock,
     "strtol": _strtox(signed=True),
     "strtoul": _strtox(signed=False),
+    "dynptr_from_mem": dynptr_from_mem,
+    "dynptr_read": dynptr_read,
+    "dynptr_write": dynptr_write,
+    "dynptr_data": dynptr_data,
+    "ringbuf_reserve_dynptr": ringbuf_reserve_dynptr,
+    "ringbuf_submit_dynptr": _ringbuf_finish_dynptr(True),
+    "ringbuf_discard_dynptr": _ringbuf_finish_dynptr(False),
 }
 
 HELPERS: dict[int, HelperSpec] = {

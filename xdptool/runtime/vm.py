@@ -38,6 +38,7 @@ from . import helpers as helper_table
 from .config import MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, RuntimeConfig
 from .contract import Engine, Fault, RunResult, XdpContext
 from .helpers import RunState, Services
+from .kfuncs import resolve_kfunc
 from .maps import MapStore
 from .maps_base import Map
 from .memory import MASK, OFFSET_MASK, ORIGIN, PACK, REGION_SHIFT, UNPACK, AddressSpace, MemoryFault, Region
@@ -561,8 +562,13 @@ def _build_call(vm: VmEngine, insn: Instruction, comp: _Compiled, nxt: int):
             vm._push_frame(nxt, comp)
             return target
         return local_call
-    if insn.src == CallSrc.KFUNC:
-        raise XdpError(f"program calls kfunc (BTF id {insn.imm}), which the runtime does not implement")
+    if insn.src == CallSrc.KFUNC:  # by its symbol (runtime/kfuncs.py)
+        kfunc = resolve_kfunc(insn).impl
+
+        def call_kfunc():
+            vm._current_comp = comp
+            return _invoke(vm, kfunc, nxt)
+        return call_kfunc
     if insn.code & Src.X:  # callx (ubpf/bpf_conformance): the helper id is in a register
         reg = insn.dst or insn.imm
 

@@ -22,11 +22,12 @@ what the callback finds in its registers, is data in platform/helpers.py CALLBAC
 from __future__ import annotations
 
 from ..platform.helpers import FOR_EACH_MAP_TYPES, CallbackParam, Helper
+from . import dynptr
 from .fields import record_of
 from .precision import ALL_SLOTS
 from .result import Reject
 from .state import (
-    MAX_CALL_FRAMES, NOT_INIT, T_DYNPTR, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_SCALAR, Frame, Reg, State,
+    MAX_CALL_FRAMES, NOT_INIT, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_SCALAR, Frame, Reg, State,
 )
 from ..errors import XdpError
 
@@ -113,8 +114,8 @@ def _set_params(checker, callee: Frame, params: tuple[CallbackParam, ...], calle
             reg = Reg.pointer(T_MAP_KEY, map=mapdef)
         elif param is CallbackParam.MAP_VALUE:
             reg = Reg.pointer(T_MAP_VALUE, map=mapdef)
-        else:  # DYNPTR: mark_dynptr_cb_reg, with an id of its own
-            reg = Reg.pointer(T_DYNPTR, id=checker.new_id())
+        else:  # DYNPTR: mark_dynptr_cb_reg, a LOCAL dynptr with an id of its own
+            reg = dynptr.dynptr_reg(dynptr.DynptrType.LOCAL, True, checker.new_id())
         callee.regs[regno] = reg
     for regno in range(len(params) + 1, 6):
         callee.regs[regno] = NOT_INIT

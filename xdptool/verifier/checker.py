@@ -13,7 +13,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
-from . import backtrack, branches, callbacks, codes, map_fields, precision, pruning
+from . import backtrack, branches, callbacks, codes, dynptr, map_fields, precision, pruning
 from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastcall import Fastcall
@@ -77,6 +77,7 @@ EXPECTED = {
     Arg.TIMER: ("map_value", {T_MAP_VALUE}),
     Arg.STACK_OR_NULL: ("fp", {T_STACK}),
 }
+T_RDONLY_MEM = RegType.RDONLY_MEM
 # What an acquiring helper returns: the register type (not yet checked for NULL).
 RET_TYPES = {Ret.SOCKET_OR_NULL: T_SOCKET_OR_NULL, Ret.SOCK_COMMON_OR_NULL: T_SOCK_COMMON_OR_NULL,
              Ret.RINGBUF_MEM_OR_NULL: T_RINGBUF_MEM_OR_NULL}
@@ -221,6 +222,8 @@ class Checker:
             return Reg.pointer(T_CTX)
         if arg.kind is ArgKind.SCALAR:
             return Reg.shared_unknown()
+        if arg.kind is ArgKind.DYNPTR:  # a LOCAL dynptr, read only (do_check_common)
+            return dynptr.dynptr_reg(dynptr.DynptrType.LOCAL, True, self.new_id())
         reg = Reg.pointer(T_MEM_OR_NULL if arg.nullable else T_MEM, id=self.new_id())
         reg.mem_size = arg.size
         return reg
@@ -709,9 +712,11 @@ class Checker:
             self._check_special_fields(base, total, size, helper=False)
             if not write:
                 return self._map_read(base, total, size)
-        elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
+        elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY, T_RDONLY_MEM):
             if write and t is T_MAP_KEY:
                 raise Reject(f"write to change key R{regno} not allowed")
+            if write and t is T_RDONLY_MEM:
+                raise Reject(f"R{regno} cannot write into {t.value}")
             limit = base.map.key_size if t is T_MAP_KEY else base.mem_size
             self.check_region_access(regno, base, total, size, limit)
         elif t in btf_ptr.ACCESS_TYPES:
@@ -842,7 +847,8 @@ class Checker:
                 return None
             self._read_slots(frame, lo, hi)
             for byte in range(lo, hi):
-                if frame.byte_kind(byte) == "?" and not self.profile.allow_uninit_stack:
+                if (frame.byte_kind(byte) == "?" and not self.profile.allow_uninit_stack) or \
+                        frame.byte_kind(byte) == dynptr.KIND:
                     raise Reject(f"invalid variable-offset read from stack R{regno} var_off={reg.var_off}+{off} size={size}")
             return Reg.shared_unknown(size)
         if write:
@@ -858,6 +864,9 @@ class Checker:
 
     def _scrub_byte(self, frame: Frame, byte: int) -> None:
         spi, j = divmod(-byte - 1, SLOT)
+        existing = frame.stack.get(spi)
+        if existing is not None and existing.kinds[0] == dynptr.KIND:
+            dynptr.destroy_slot(self, frame, spi)
         slot = frame.slot(spi)
         self.scratched_slots.add(spi)
         if slot.is_spill:
@@ -873,6 +882,9 @@ class Checker:
         narrowing spill breaks the link."""
         spi, j = divmod(-lo - 1, SLOT)
         slot_start = lo % SLOT == 0
+        existing = frame.stack.get(spi)
+        if existing is not None and existing.kinds[0] == dynptr.KIND:
+            dynptr.destroy_slot(self, frame, spi)
         if value.type.is_pointer and size != SLOT:
             raise Reject("invalid size of register spill")
         if not (slot_start and size == SLOT) and not self.profile.allow_ptr_leaks:
@@ -951,7 +963,7 @@ class Checker:
                 spilled = frame.stack[s].spilled
                 if spilled is not None and spilled.type.is_pointer:
                     raise Reject("invalid size of register fill")
-            if kind == "?" and not self.profile.allow_uninit_stack:
+            if (kind == "?" and not self.profile.allow_uninit_stack) or kind == dynptr.KIND:
                 raise Reject(f"invalid read from stack off {lo}+{index} size {size}")
         if all(k == "0" for k in kinds):
             return Reg.shared_const(0)
@@ -967,6 +979,8 @@ class Checker:
             hi = reg.smax + reg.off + size
         if not write:
             self._read_slots(frame, lo, hi)
+        elif reg.is_const:
+            dynptr.check_helper_write(frame, lo, hi)
         for byte in range(lo, hi):
             kind = frame.byte_kind(byte)
             if write:
@@ -1153,6 +1167,9 @@ class Checker:
                 raise Reject(f"R{regno} is not a scalar")
             return
         self._check_arg_reg_off(regno, reg)
+        if arg.kind is ArgKind.DYNPTR:  # btf_check_func_arg_match: ARG_PTR_TO_DYNPTR | MEM_RDONLY
+            dynptr.process(self, regno, reg, dynptr.DynptrArg(rdonly=True))
+            return
         if arg.kind is ArgKind.CTX:
             if reg.type is not T_CTX:
                 raise Reject(f"arg#{regno - 1} expects pointer to ctx")
@@ -1307,6 +1324,8 @@ class Checker:
         meta = {"map": None, "mem": None, "ref": 0, "alloc": 0, "const_key": None, "ref_obj_id": 0}
         for index, arg in enumerate(helper.args):
             self._check_arg(helper, index + 1, arg, meta)
+        if "dynptr" in meta:
+            dynptr.after_helper_args(self, helper, meta)
         mapdef = meta["map"]
         if mapdef is not None and helper.writes_map and not map_prog_can_write(mapdef):
             raise Reject("write into map forbidden")  # record_func_map
@@ -1326,7 +1345,8 @@ class Checker:
                 self.pending[-1][4][-1] = (insn.pc, backtrack.CALL_CALLBACK, 0, 0)  # that path went into it
         if helper.changes_pkt_data:
             invalid = Reg.shared_unknown() if self.profile.allow_ptr_leaks else NOT_INIT
-            self.state.replace_regs(lambda reg: invalid if reg.type in _PKT_DATA_TYPES else None)
+            self.state.replace_regs(lambda reg: invalid if reg.type in _PKT_DATA_TYPES or dynptr.is_pkt_slice(reg)
+                                    else None)
         regs = self.state.regs
         for r in range(1, 6):
             regs[r] = NOT_INIT
@@ -1351,6 +1371,8 @@ class Checker:
             regs[0] = Reg.pointer(RET_TYPES[helper.ret], id=ref, ref_obj_id=ref, mem_size=meta["alloc"])
         elif helper.ret_struct:
             regs[0] = self.btf_ptrs.helper_return(helper, meta)
+        elif helper.ret is Ret.DYNPTR_MEM_OR_NULL:
+            regs[0] = dynptr.data_return(self, meta)
         elif helper.ret is Ret.VOID:
             regs[0] = NOT_INIT
         else:
@@ -1476,6 +1498,8 @@ class Checker:
             if name in OTHER_XDP_KFUNCS:
                 raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({OTHER_XDP_KFUNCS[name]})")
             raise XdpError(f"verifier: kfunc {name} is not in xdptool's table of Linux 6.18 kfuncs")
+        if dynptr.is_dynptr_kfunc(kfunc):
+            return dynptr.kfunc_call(self, insn, kfunc)
         if kfunc.needs or kfunc.dev_bound:  # (dev_bound ones are refused before the walk)
             raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({kfunc.needs or 'arguments'})")
         self._value_decided(*range(1, len(kfunc.params) + 1))  # constants, NULL for memory...
@@ -1531,6 +1555,8 @@ class Checker:
             return
         if arg is Arg.UNSUPPORTED:
             raise XdpError(f"verifier: argument {regno} of {helper.full_name} is not implemented")
+        if arg in dynptr.HELPER_ARGS:
+            return dynptr.check_helper_arg(self, helper, regno, reg, arg, meta)
         if arg in (Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE) and meta["map"] is not None and meta["map"].type in _SOCK_MAPS:
             if arg is Arg.UNINIT_MAP_VALUE:  # resolve_map_arg_type
                 raise Reject("invalid arg_type for sockmap/sockhash")
@@ -1608,8 +1634,8 @@ class Checker:
             _check_map_access_type(reg.map, reg.off, size, write)
             self.check_region_access(regno, reg, reg.off, size, reg.map.value_size, zero_ok)
             self._check_special_fields(reg, reg.off, size, helper=True)
-        elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY):
-            if write and t is T_MAP_KEY:
+        elif t in (T_MEM, T_RINGBUF_MEM, T_MAP_KEY, T_RDONLY_MEM):
+            if write and t in (T_MAP_KEY, T_RDONLY_MEM):
                 raise Reject(f"R{regno} cannot write into {t.value}")
             limit = reg.map.key_size if t is T_MAP_KEY else reg.mem_size
             self.check_region_access(regno, reg, reg.off, size, limit, zero_ok)
@@ -1660,8 +1686,10 @@ def _add_variable(result: Reg, ptr: Reg, off: Reg, sign: int) -> None:
 
 # check_ptr_alignment's names of the pointers whose alignment a strict access checks (the
 # stack's is checked on every access, packets cannot take atomics)
-_OFF_OK_TYPES = frozenset({T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM, T_RINGBUF_MEM, T_SCALAR})
-_ALIGN_DESC = {T_MAP_KEY: "key ", T_MAP_VALUE: "value ", T_CTX: "context ", T_MEM: "", T_RINGBUF_MEM: ""}
+_OFF_OK_TYPES = frozenset({T_STACK, T_PKT, T_PKT_META, T_MAP_KEY, T_MAP_VALUE, T_MEM, T_RINGBUF_MEM, T_SCALAR,
+                           T_RDONLY_MEM})
+_ALIGN_DESC = {T_MAP_KEY: "key ", T_MAP_VALUE: "value ", T_CTX: "context ", T_MEM: "", T_RINGBUF_MEM: "",
+               T_RDONLY_MEM: ""}
 
 
 def _tnum_text(t: Tnum) -> str:
@@ -1686,7 +1714,8 @@ def _gpl_compatible(license: str) -> bool:
 _PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
 # Pointers a comparison with 0 decides (kernel reg_not_null, Linux 6.18): packet, stack
 # and ctx pointers are not among them, so both sides of `if r1 != 0` are explored.
-_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR, T_SOCKET, T_SOCK_COMMON, T_XDP_SOCK})
+_NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR, T_SOCKET, T_SOCK_COMMON, T_XDP_SOCK,
+                       T_RDONLY_MEM})
 
 
 def _mark_ptr_or_null(state: State, reg_id: int, is_null: bool, keep_id: bool = False) -> None:

@@ -142,7 +142,7 @@ def format_reg(reg: Reg, frameno: int = 0) -> str:
     if t.is_pkt:
         parts.append(f"r={unum(reg.range)}")
     if t in (RegType.MEM, RegType.MEM_OR_NULL, RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL,
-             RegType.RDONLY_UNTRUSTED_MEM):
+             RegType.RDONLY_UNTRUSTED_MEM, RegType.RDONLY_MEM, RegType.RDONLY_MEM_OR_NULL):
         parts.append(f"sz={reg.mem_size}")
     if reg.map is not None:
         parts.append(f"ks={reg.map.key_size},vs={reg.map.value_size}")
@@ -157,6 +157,10 @@ def format_reg(reg: Reg, frameno: int = 0) -> str:
 
 
 def format_slot(slot: StackSlot, frameno: int) -> str:
+    if slot.kinds[0] == "d":  # print_verifier_state: a dynptr, at its first slot
+        reg = slot.spilled
+        ids = [f"id={reg.id}"] + ([f"ref_id={reg.ref_obj_id}"] if reg.ref_obj_id else [])
+        return f"dynptr_{reg.dynptr[0].value}({','.join(ids)})"
     if slot.is_spill and slot.spilled is not None:
         return format_reg(slot.spilled, frameno)
     return "".join(slot.kinds)
@@ -173,7 +177,7 @@ def format_frame(frame: Frame, regs: set[int] | None = None, slots: set[int] | N
         if slots is not None and spi not in slots:
             continue
         slot = frame.stack[spi]
-        if all(k == "?" for k in slot.kinds):
+        if all(k == "?" for k in slot.kinds) or (slot.kinds[0] == "d" and not slot.spilled.dynptr[1]):
             continue
         parts.append(f"fp{-(spi + 1) * 8}={format_slot(slot, frame.frameno)}")
     return " ".join(parts)

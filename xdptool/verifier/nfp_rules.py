@@ -42,6 +42,7 @@ KERNEL_REG_TYPE = {
     RegType.TRUSTED_BTF_ID_OR_NULL: 16 | 1 << 20 | 1 << 8, RegType.RCU_BTF_ID: 16 | 1 << 21,
     RegType.RCU_BTF_ID_OR_NULL: 16 | 1 << 21 | 1 << 8, RegType.UNTRUSTED_BTF_ID: 16 | 1 << 14,
     RegType.RDONLY_UNTRUSTED_MEM: 17 | 1 << 9 | 1 << 14,
+    RegType.RDONLY_MEM: 17 | 1 << 9, RegType.RDONLY_MEM_OR_NULL: 17 | 1 << 9 | 1 << 8,  # (slices' DYNPTR_TYPE_* left out)
 }
 _MEMORY = (RegType.CTX, RegType.STACK, RegType.MAP_VALUE, RegType.PKT)  # nfp_bpf_check_ptr
 _EVENT_DATA = (RegType.SCALAR, RegType.STACK, RegType.MAP_VALUE, RegType.PKT)  # event_output's 4th argument

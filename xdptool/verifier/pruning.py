@@ -116,6 +116,9 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
     else:  # map values, memory, their _or_null forms
         if old.map is not cur.map or old.off != cur.off or old.mem_size != cur.mem_size:
             return False
+        od, cd = old.dynptr, cur.dynptr  # a dynptr slice: the dynptr's type, its id mapped
+        if od is not cd and (od is None or cd is None or od[:2] != cd[:2] or not ids.check(od[2], cd[2])):
+            return False
         if not ids.check(old.id, cur.id) or not ids.check(old.ref_obj_id, cur.ref_obj_id):
             return False
     return within(old, cur)
@@ -136,6 +139,10 @@ def slotsafe(spi: int, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uni
             if okind == "m" and (allow_uninit or ckinds[j] == "0"):
                 continue
             return False
+    if okinds[0] == "d":  # STACK_DYNPTR: the same type and slot, the reference (and id) mapped
+        cspilled = cslot.spilled
+        return (ospilled.dynptr == cspilled.dynptr and ids.check(ospilled.id, cspilled.id)
+                and ids.check(ospilled.ref_obj_id, cspilled.ref_obj_id))
     if okinds[SLOT - 1] == "r" and ospilled is not None:
         if cslot is None or cslot.spilled is None:
             return False

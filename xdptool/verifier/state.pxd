@@ -6,7 +6,7 @@ from .scalar cimport Bounds
 
 
 cdef class Reg(Bounds):
-    cdef public object type, map, btf_type, _key
+    cdef public object type, map, btf_type, dynptr, _key
     cdef public long off, id, range, frameno, mem_size, ref_obj_id
 
     @cython.locals(new=Reg)

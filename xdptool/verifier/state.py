@@ -72,6 +72,9 @@ class RegType(enum.Enum):
     # pointer) field holds, and bpf_rdonly_cast to void: read anywhere (probe-read), never written
     RDONLY_UNTRUSTED_MEM = ("rdonly_untrusted_mem",)
     DYNPTR = ("dynptr_ptr",)  # const struct bpf_dynptr * (a user ring buffer callback's record)
+    # PTR_TO_MEM | MEM_RDONLY: a bpf_dynptr_slice (verifier dynptr.py); `mem_size` bytes, read only
+    RDONLY_MEM = ("rdonly_mem",)
+    RDONLY_MEM_OR_NULL = ("rdonly_mem_or_null", True, False, True)
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, in C (states hash types a lot)
 
@@ -96,13 +99,15 @@ MAYBE_NULL_TYPES = frozenset(t for t in RegType if t.maybe_null)
 
 
 NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL: RegType.MEM,
+               RegType.RDONLY_MEM_OR_NULL: RegType.RDONLY_MEM,
                RegType.RINGBUF_MEM_OR_NULL: RegType.RINGBUF_MEM, RegType.SOCKET_OR_NULL: RegType.SOCKET,
                RegType.SOCK_COMMON_OR_NULL: RegType.SOCK_COMMON, RegType.BTF_ID_OR_NULL: RegType.BTF_ID,
                RegType.TRUSTED_BTF_ID_OR_NULL: RegType.TRUSTED_BTF_ID, RegType.RCU_BTF_ID_OR_NULL: RegType.RCU_BTF_ID}
 
 
 class Reg(Bounds):
-    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "ref_obj_id", "btf_type", "_key")
+    __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "ref_obj_id", "btf_type", "dynptr",
+                 "_key")
 
     def __init__(self, type: RegType = T_NOT_INIT):
         self.type = type
@@ -114,6 +119,7 @@ class Reg(Bounds):
         self.mem_size = 0
         self.ref_obj_id = 0  # the reference (State.refs) this pointer is or derives from
         self.btf_type = None  # BTF_ID_TYPES: the kernel struct pointed to (btf_ptr.KType)
+        self.dynptr = None  # dynptr.py: a dynptr's (type, first slot, 0) or a slice's (type, False, dynptr id)
         self._key = None
         self.set_const_bounds(0)
 
@@ -130,6 +136,7 @@ class Reg(Bounds):
         new.mem_size = self.mem_size
         new.ref_obj_id = self.ref_obj_id
         new.btf_type = self.btf_type
+        new.dynptr = self.dynptr
         new.var_off = self.var_off
         new.smin = self.smin
         new.smax = self.smax
@@ -151,6 +158,7 @@ class Reg(Bounds):
         self.mem_size = other.mem_size
         self.ref_obj_id = other.ref_obj_id
         self.btf_type = other.btf_type
+        self.dynptr = other.dynptr
         self.var_off = other.var_off
         self.smin = other.smin
         self.smax = other.smax
@@ -173,22 +181,22 @@ class Reg(Bounds):
         reg = Reg.__new__(Reg)  # every field set once (Reg() would set the bounds twice)
         reg.type = T_SCALAR
         reg.off = reg.id = reg.range = reg.frameno = reg.mem_size = reg.ref_obj_id = 0
-        reg.map = reg._key = reg.btf_type = None
+        reg.map = reg._key = reg.btf_type = reg.dynptr = None
         reg.set_const_bounds(value)
         return reg
 
     @staticmethod
     def pointer(type: RegType, *, off: int = 0, map=None, id: int = 0, frameno: int = 0, ref_obj_id: int = 0,
-                mem_size: int = 0, btf_type=None) -> "Reg":
+                mem_size: int = 0, btf_type=None, dynptr=None) -> "Reg":
         reg = Reg(type)
         reg.off, reg.map, reg.id, reg.frameno = off, map, id, frameno
-        reg.ref_obj_id, reg.mem_size, reg.btf_type = ref_obj_id, mem_size, btf_type
+        reg.ref_obj_id, reg.mem_size, reg.btf_type, reg.dynptr = ref_obj_id, mem_size, btf_type, dynptr
         return reg
 
     def mark_unknown(self) -> None:
         self.type = T_SCALAR
         self.off = self.id = self.range = self.mem_size = self.frameno = self.ref_obj_id = 0
-        self.map = self.btf_type = None
+        self.map = self.btf_type = self.dynptr = None
         self.set_unknown_bounds()
 
     def mark_const(self, value: int) -> None:
@@ -215,7 +223,7 @@ class Reg(Bounds):
         if key is None:
             key = self._key = (
                 self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.ref_obj_id,
-                id(self.btf_type), self.var_off,
+                id(self.btf_type), self.dynptr, self.var_off,
                 self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max, self.u32_min, self.u32_max)
         return key
 
@@ -253,7 +261,9 @@ class StackSlot:
     """Eight bytes of stack: per-byte kind, plus the spilled register if any.
 
     `kinds[j]` describes the byte at offset -(8*spi + j + 1) from the frame base,
-    as the kernel indexes slot_type[]: '?' invalid, 'm' misc, '0' zero, 'r' spill.
+    as the kernel indexes slot_type[]: '?' invalid, 'm' misc, '0' zero, 'r' spill,
+    'd' a dynptr's (both slots of one are all 'd'; `spilled` is its dynptr_ptr register,
+    which says which slot is the first: verifier dynptr.py).
     """
 
     __slots__ = ("kinds", "spilled")

@@ -29,6 +29,7 @@ class ArgKind(enum.Enum):
     CTX = "ctx"
     SCALAR = "scalar"
     MEM = "mem"  # `size` bytes, NULL allowed unless `nonnull`
+    DYNPTR = "dynptr"  # struct bpf_dynptr *: an initialised dynptr, read only (verifier dynptr.py)
     TRUSTED = "trusted"  # a trusted kernel object of the struct `struct` names (NULL allowed if `nullable`)
 
 
@@ -118,8 +119,11 @@ def _args(btf, func) -> tuple[GlobalArg, ...]:
                     raise Reject(f"arg#{i} should be `struct {XDP_CTX_STRUCT} *`")
             args.append(GlobalArg(ArgKind.CTX))
             continue
-        if pointee is not None and pointee.kind is Kind.STRUCT and pointee.name == "bpf_dynptr":
-            raise XdpError(f"verifier: dynptr arguments of global functions ({func.name}) are not implemented")
+        if pointee is not None and pointee.kind is Kind.STRUCT and pointee.name == "bpf_dynptr":  # btf_is_dynptr_ptr
+            if tags:
+                raise Reject(f"arg#{i} has invalid combination of tags")
+            args.append(GlobalArg(ArgKind.DYNPTR))
+            continue
         if "trusted" in tags:
             if "nonnull" in tags:
                 raise Reject(f"arg#{i} has invalid combination of tags")

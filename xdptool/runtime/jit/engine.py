@@ -29,6 +29,7 @@ from ...platform.helpers import helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, PackedEngine, RunResult, XdpContext
 from ..helpers import XDP_REDIRECT
+from ..kfuncs import SPECS as KFUNC_SPECS
 from ..maps import MapStore
 from ..memory import MemoryFault
 from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _Compiled, _TailCall
@@ -171,7 +172,8 @@ class JitEngine(PackedEngine):
         if self.interpreted:
             return {}
         ids = sorted(self.native.helpers_called | set(self.fallbacks))
-        return {helper_name(i) if known_helper(i) else f"#{i}": self.fallbacks.get(i, 0) for i in ids}
+        return {helper_name(i) if known_helper(i) else KFUNC_SPECS[i].name if i in KFUNC_SPECS else f"#{i}":
+                self.fallbacks.get(i, 0) for i in ids}
 
     # -- env -------------------------------------------------------------------------
     def _setup_env(self) -> None:
@@ -239,7 +241,7 @@ class JitEngine(PackedEngine):
             self.mirror.to_python()
             self._services_to_shadow()
             self._packet_to_shadow()
-            spec = shadow.helpers.get(helper_id)
+            spec = shadow.helpers.get(helper_id) or KFUNC_SPECS.get(helper_id)
             if spec is None:
                 raise MemoryFault(f"callx to helper #{helper_id}, which the runtime does not implement")
             env = self.env

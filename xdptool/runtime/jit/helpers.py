@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 import llvmlite.ir as ir
 
 from ..helpers import SPIN_LOCK_FAULTS, SPIN_UNLOCK_ID, resolve_helper
+from ..kfuncs import resolve_kfunc
 from .env import ENV
 from .irtypes import I64, c64
 
@@ -59,6 +60,17 @@ class HelperEmitter:
         if result is None:
             result = self.callback(t, b, insn, c64(helper_id), args)
         t.set_reg(b, 0, result)
+        self.clobber(t, b)
+
+    def emit_kfunc_call(self, t: "Translator", b: ir.IRBuilder, insn) -> None:
+        """A kfunc: always through the callback, under its runtime/kfuncs.py id."""
+        kfunc_id = resolve_kfunc(insn).id  # refuses kfuncs the runtime lacks with the VM's message
+        self.called.add(kfunc_id)
+        if t.takes_locks:  # check_kfunc_call: no kfunc while a lock is held
+            held = b.icmp_unsigned("!=", ENV.load(b, t.env, "spin_lock"), c64(0))
+            with b.if_then(held, likely=False):
+                t.message_fault(b, insn.pc, SPIN_LOCK_FAULTS["call"])
+        t.set_reg(b, 0, self.callback(t, b, insn, c64(kfunc_id), self._args(t, b)))
         self.clobber(t, b)
 
     def emit_dynamic_call(self, t: "Translator", b: ir.IRBuilder, insn) -> None:

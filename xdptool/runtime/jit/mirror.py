@@ -45,7 +45,7 @@ class RegionMirror:
             self.map_table[shape.index * MAP_WORDS + 1] = self._id_pins[len(self._bases)][0]
             self._bases.append((address, address + len(self.maps[shape.name].buffer), shape))
         self._synced_next = 0  # ids below this are mirrored (or known removed)
-        self._transient: set[int] = set()  # mirrored ids Python may remove (scratch)
+        self._transient: dict[int, object] = {}  # mirrored regions Python may remove (scratch), by id
         self._value_count = 0
         env.map_table = ctypes.addressof(self.map_table)
         self.to_native(force=True)
@@ -59,9 +59,10 @@ class RegionMirror:
             table.grow(max(top + GROWTH, 2 * table.capacity))
         if force:
             self._synced_next = 0
-        for rid in [r for r in self._transient if r not in space.regions]:
-            table.clear(rid)
-            self._transient.discard(rid)
+        for rid, region in list(self._transient.items()):  # (a freed id is reused for a later region)
+            if space.regions.get(rid) is not region:
+                table.clear(rid)
+                del self._transient[rid]
         values = self.shadow._value_regions
         for rid in range(self._synced_next, top):
             region = space.regions.get(rid)
@@ -69,7 +70,11 @@ class RegionMirror:
                 continue
             table.put(rid, region.buf, region.lo, region.hi, region.writable)
             if rid in self.shadow._scratch:
-                self._transient.add(rid)
+                self._transient[rid] = region
+        for rid, region in self.shadow._scratch.items():  # scratch regions under reused ids
+            if self._transient.get(rid) is not region:
+                table.put(rid, region.buf, region.lo, region.hi, region.writable)
+                self._transient[rid] = region
         packet = self.shadow.packet_region
         table.put(packet.id, packet.buf, packet.lo, packet.hi, packet.writable)
         if len(values) != self._value_count:

@@ -398,8 +398,9 @@ class Translator:
         elif insn.is_helper_call:
             self.helpers.emit_call(self, b, insn)
             b.branch(self.next_block(insn))
-        else:
-            raise JitUnsupported(f"insn {insn.pc}: kfunc calls are not supported")
+        else:  # a kfunc: through the Python callback (runtime/kfuncs.py)
+            self.helpers.emit_kfunc_call(self, b, insn)
+            b.branch(self.next_block(insn))
 
     def frame_slot(self, b: ir.IRBuilder, depth: ir.Value, index: int) -> ir.Value:
         """Pointer to word `index` (FRAME_*) of the frame saved at call depth `depth`."""
