@@ -48,7 +48,7 @@ def complete(words: str, cword: int) -> list[str]:
 
 def test_shell_completion_of_commands_and_options():
     assert complete("xdptool rep", 1) == ["replay"]
-    assert set(complete("xdptool replay --p", 2)) == {"--prog", "--pcapng"}
+    assert set(complete("xdptool replay --p", 2)) == {"--prog", "--pcapng", "--per-queue"}
     assert "bash_source" in (ROOT / "README.md").read_text()
 
 

@@ -27,10 +27,10 @@ REFUSED = {
     "rx_timestamp": "metadata kfuncs require device-bound program",
     "skb_dynptr": "calling kernel function bpf_dynptr_from_skb is not allowed",
     "sock_destroy": "calling kernel function bpf_sock_destroy is not allowed",
+    "task_acquire": "arg#0 pointer type STRUCT task_struct must point to scalar, or struct with scalar",
 }
 NOT_IMPLEMENTED = {
     "iter_num": "verifier: calls to kfunc bpf_iter_num_new are not implemented (open-coded iterators)",
-    "task_acquire": "verifier: calls to kfunc bpf_task_acquire are not implemented (reference-tracked BTF objects)",
     "no_such_kfunc": "verifier: kfunc bpf_no_such_kfunc is not in xdptool's table of Linux 6.18 kfuncs",
 }
 NON_GPL = "cannot call kernel function from non-GPL compatible program"
