@@ -413,3 +413,26 @@ def test_section_without_function_symbols_is_one_program(tmp_path):
     assert [s.name for s in prog.subprograms] == ["xdp", "global_helper"]
     xdp = next(s for s in obj.code_sections if s.name == "xdp")
     assert prog.subprograms[0].end == len(xdp.data) // 8  # the whole section
+
+
+def test_arena_map_extra_and_data(tmp_path):
+    """An arena: map_extra from __ulong (a one-value enum), the .addr_space.1 globals as its
+    initial data at the end of the arena, and their addresses as offsets into it (libbpf
+    init_arena_map_data: max_entries pages minus the data rounded up to a page).  Needs a
+    clang that places __arena globals in .addr_space.1 (clang 18+)."""
+    clang = next((c for c in (f"clang-{v}" for v in range(25, 17, -1)) if shutil.which(c)), None)
+    if clang is None:
+        pytest.skip("needs clang 18+ (the .addr_space.1 section)")
+    obj = tmp_path / "arena.o"
+    subprocess.run([clang, "-target", "bpf", *CFLAGS, str(DATA / "arena.c"), "-o", str(obj)], check=True)
+    loaded = load_object(obj)
+    arena = loaded.maps["arena"]
+    assert arena.type == MapType.ARENA and arena.max_entries == 4 and arena.flags == 1 << 10
+    assert arena.extra["map_extra"] == (1 << 44) | 0x10000000
+    data_off = 4 * 4096 - 4096
+    assert arena.extra["arena_data"] == (data_off, bytes([7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]))
+    offsets = nm_offsets(obj)
+    relocs = {i.reloc.symbol: i.reloc for i in loaded.program().insns if i.reloc is not None}
+    for symbol in ("counter", "table"):
+        assert relocs[symbol].kind == RelocKind.MAP_VALUE and relocs[symbol].map == "arena"
+        assert relocs[symbol].offset == data_off + offsets[symbol]

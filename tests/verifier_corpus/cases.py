@@ -123,6 +123,8 @@ CLASSES = {
     "combined_stack_rounded": "combined stack size (16-byte rounding)",
     # loads through a map pointer (map_fields.py); what depends on the kernel's BTF is in tests/data/verifier/btf_ptr.c
     "map_ptr_write": "store through a map pointer",
+    # arenas: XDP may not call their kfuncs (live 6.18), and addr_space_cast needs an arena map
+    "addr_space_cast_no_arena": "addr_space_cast without an arena", "arena_alloc_not_for_xdp": "kfunc not for XDP",
 }
 # Cases loaded with the object's BTF and func_info, as libbpf loads them (global functions are
 # only global to a kernel that sees their BTF linkage); the others load without BTF.
@@ -133,7 +135,8 @@ WITH_BTF = {"global_arg_unchecked", "accept_global_args_checked", "global_arg_ct
             "timer_other_map", "timer_no_timer_field", "accept_for_each_sum", "for_each_write_key", "for_each_returns_two",
             "for_each_context_not_stack", "for_each_lpm_trie", "accept_user_ringbuf_drain", "user_ringbuf_dynptr_deref",
             "loop_callback_stack_too_large", "loop_callback_global", "accept_fastcall_stack", "fastcall_contract_broken",
-            "fastcall_not_inlined", "combined_stack_rounded", "map_ptr_write"}
+            "fastcall_not_inlined", "combined_stack_rounded", "map_ptr_write",
+            "addr_space_cast_no_arena", "arena_alloc_not_for_xdp"}
 SLOW = {"too_many_insns", "loop_dead_counter", "may_goto_pkt_walk"}
 
 _INSN_LINE = re.compile(r"^(\d+: \(|; |from \d+ to \d+|\d+: R\d|\d+: safe|Live regs|\s+\d+: [.0-9]{10} )")

@@ -61,6 +61,8 @@ MAP_IN_MAP_TYPES = {MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS}
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_MMAPABLE = 1 << 10
 BTF_VAR_STATIC = 0
+ARENA_DATA_SECTION = ".addr_space.1"  # globals declared __arena: the arena map's initial pages (libbpf)
+ARENA_PAGE = 4096  # libbpf lays the arena's data out in pages (sysconf(_SC_PAGE_SIZE) on x86-64)
 MAX_NOBITS_SIZE = 64 << 20  # the kernel caps array values far lower (KMALLOC_MAX_SIZE)
 
 SYMBOL_KINDS = {"STT_FUNC": "func", "STT_OBJECT": "object", "STT_SECTION": "section", "STT_FILE": "file"}
@@ -247,6 +249,7 @@ class _Loader:
         self.code_sections = self._code_sections()
         self.functions = self._functions()
         maps = self._maps()
+        self.arena = self._arena_data(maps)
         for section in self.code_sections:
             self._apply_relocations(section)
             self._attach_lines(section)
@@ -444,6 +447,9 @@ class _Loader:
             # libbpf: the byte offset is st_value (variable symbols) + imm (section symbols).
             offset = sym.value + insn.imm + (addend or 0)
             return Reloc(RelocKind.MAP_VALUE, sym.name, map=target.name, offset=offset)
+        if target.name == ARENA_DATA_SECTION and self.arena is not None:  # an address in the arena
+            arena, data_off = self.arena
+            return Reloc(RelocKind.MAP_VALUE, sym.name, map=arena, offset=data_off + sym.value + insn.imm + (addend or 0))
         raise ObjectFormatError(f"{where}: ld_imm64 of {sym.name} in section {target.name}, which is not a map")
 
     # -- lines ----------------------------------------------------------------------
@@ -612,7 +618,7 @@ class _Loader:
         inner = None
         for index, member in enumerate(struct_type.members):
             if member.name in BTF_MAP_INT_FIELDS:
-                value = self._btf_map_uint(name, member)
+                value = self._btf_map_long(name, member) if member.name == "map_extra" else self._btf_map_uint(name, member)
                 attribute = BTF_MAP_INT_FIELDS[member.name]
                 if attribute is None:
                     extra[member.name] = value
@@ -652,6 +658,36 @@ class _Loader:
         if pointer.kind is not Kind.PTR or array.kind is not Kind.ARRAY:
             raise ObjectFormatError(f"map {name}: {member.name} must be declared with __uint()")
         return array.array[2]
+
+    def _btf_map_long(self, name: str, member) -> int:
+        """map_extra may be 64 bits: __ulong(field, N) is an enum whose one value is N (libbpf
+        get_map_field_long); __uint() is accepted too."""
+        t = self.btf.resolve(member.type)
+        if t.kind is Kind.PTR:
+            return self._btf_map_uint(name, member)
+        if t.kind not in (Kind.ENUM, Kind.ENUM64) or len(t.members) != 1:
+            raise ObjectFormatError(f"map {name}: {member.name} must be declared with __uint() or __ulong()")
+        return t.members[0].value & ((1 << 64) - 1)
+
+    def _arena_data(self, maps: dict[str, MapDef]) -> tuple[str, int] | None:
+        """The .addr_space.1 section (__arena globals) is the arena map's initial data, placed
+        at the end of the arena (libbpf init_arena_map_data): (arena map, offset of the data)."""
+        section = self.by_name.get(ARENA_DATA_SECTION)
+        if section is None:
+            return None
+        arenas = [m for m in maps.values() if m.type == MapType.ARENA]
+        if len(arenas) != 1:
+            raise ObjectFormatError(f"section {ARENA_DATA_SECTION} needs exactly one arena map, the object has {len(arenas)}")
+        arena = arenas[0]
+        size = section.header["sh_size"]
+        pages = -(-size // ARENA_PAGE) * ARENA_PAGE
+        if pages > arena.max_entries * ARENA_PAGE:
+            raise ObjectFormatError(f"map {arena.name}: declared arena data size {size} exceeds arena size "
+                                    f"{arena.max_entries * ARENA_PAGE}")
+        offset = arena.max_entries * ARENA_PAGE - pages
+        data = bytes(size) if section.type == "SHT_NOBITS" else section.data
+        arena.extra["arena_data"] = (offset, data)  # kept: the runtime would copy it in
+        return arena.name, offset
 
     def _btf_map_values(self, name: str, member, fields: dict, inner_allowed: bool) -> MapDef | None:
         """`__array(values, T)`: T is the inner map template or a prog_array's function type."""

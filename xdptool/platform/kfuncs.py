@@ -186,6 +186,8 @@ NOT_FOR_XDP = frozenset({
     "bpf_dynptr_from_skb", "bpf_dynptr_from_skb_meta", "bpf_get_task_exe_file", "bpf_put_file",
     "bpf_sock_addr_set_sun_path", "bpf_sock_destroy", "bpf_sock_ops_enable_tx_tstamp",
     "bpf_cpumask_create", "bpf_cpumask_release", "bpf_path_d_path",  # (the selftests, loaded as XDP on 6.18)
+    # the arena's (kernel/bpf/arena.c; the live 6.18 kernel refuses them for XDP, and creates no arena maps)
+    "bpf_arena_alloc_pages", "bpf_arena_free_pages", "bpf_arena_reserve_pages",
 })
 
 # Kfuncs Linux 6.18 refuses an XDP program once their arguments are checked ("%s() is not

@@ -85,4 +85,5 @@ MAP_KERNEL_STRUCT = {
     MapType.CPUMAP: "bpf_cpu_map", MapType.XSKMAP: "xsk_map", MapType.QUEUE: "bpf_queue_stack",
     MapType.STACK: "bpf_queue_stack", MapType.RINGBUF: "bpf_ringbuf_map", MapType.USER_RINGBUF: "bpf_ringbuf_map",
     MapType.BLOOM_FILTER: "bpf_bloom_filter", MapType.STACK_TRACE: "bpf_stack_map",
+    MapType.ARENA: "bpf_arena",  # kernel/bpf/arena.c (not checked live: this kernel creates no arena maps)
 }

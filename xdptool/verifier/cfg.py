@@ -25,6 +25,8 @@ BPF_LOOP = 181  # helper id of bpf_loop(nr, callback, ctx, flags)
 # helpers that run a callback during the call (is_sync_callback_calling_function) or later
 SYNC_CALLBACK_HELPERS = frozenset(HELPER_ID[n] for n, c in CALLBACKS.items() if not c.is_async)
 ASYNC_CALLBACK_HELPERS = frozenset(HELPER_ID[n] for n, c in CALLBACKS.items() if c.is_async)
+# visit_errors' value for BPF_ADDR_SPACE_CAST (a mov with off 1): the checker decides when it gets there
+ADDR_SPACE_CAST = "addr_space_cast"
 # The static passes read every instruction's fields several times; a tuple of plain ints
 # costs a fraction of a dataclass attribute lookup per field, so they are read once.
 PC, CODE, DST, SRC, OFF, IMM = range(6)
@@ -112,6 +114,7 @@ _JA, _EXIT_OP, _CALL_OP, _LD_IMM64 = codes.OP_JA, codes.OP_EXIT, codes.OP_CALL, 
 _PSEUDO_FUNC = int(PseudoSrc.FUNC)
 _VALID_OPCODES = frozenset(int(code) for code in VALID_OPCODES)
 _MAY_GOTO = codes.MAY_GOTO
+_MOV64_X = codes.ALU64 | codes.OP_MOV | codes.X
 
 
 _FIELD_AT = {"dst": DST, "src": SRC, "off": OFF, "imm": IMM}
@@ -130,6 +133,10 @@ def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
             raise Reject("invalid bpf_ld_imm64 insn", pc)
         if src not in _PSEUDO_SRCS:
             raise Reject("unrecognized bpf_ld_imm64 insn", pc)
+    if code == _MOV64_X and insn.off == 1:  # BPF_ADDR_SPACE_CAST: check_alu_op, where the walk gets
+        if imm not in (1, 1 << 16):
+            return "addr_space_cast insn can only convert between address space 1 and 0"
+        return ADDR_SPACE_CAST
     restricted = _RULES.get(code << 4 | src)
     if restricted is None:
         rules = rules_for(insn)[1]

@@ -14,7 +14,7 @@ from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import backtrack, branches, callbacks, codes, dynptr, map_fields, precision, pruning
-from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
+from .cfg import ADDR_SPACE_CAST, CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastcall import Fastcall
 from .fields import record_of, spin_lock_of
@@ -175,7 +175,8 @@ class Checker:
         visit_errors = self.cfg.visit_errors
         for insn, row in zip(self.insns, self.cfg.rows):
             pc = row[PC]
-            handler = (self._refusal(visit_errors[pc]) if pc in visit_errors
+            handler = (self._refusal(visit_errors[pc]) if pc in visit_errors and visit_errors[pc] is not ADDR_SPACE_CAST
+                       else self._addr_space_cast if pc in visit_errors
                        else specialise(self, insn, self.general_handler(insn, by_class)))
             steps[pc] = (insn, handler, pc + (2 if row[CODE] == codes.LD_IMM64 else 1), pc in prune_points)
         self._walk(steps, State([frame]), 0)
@@ -192,6 +193,14 @@ class Checker:
             self.read_reg(insn.dst)
             raise Reject(message)
         return refuse
+
+    def _addr_space_cast(self, insn: Instruction) -> None:
+        """check_alu_op, BPF_ADDR_SPACE_CAST: a cast between arena and kernel addresses, for
+        programs that use an arena map (prog->aux->arena)."""
+        if not any(i.reloc is not None and i.reloc.map in self.maps and self.maps[i.reloc.map].type == MapType.ARENA
+                   for i in self.insns if i.is_ld_imm64):
+            raise Reject("addr_space_cast insn can only be used in a program that has an associated arena")
+        raise XdpError(f"verifier: addr_space_cast at insn {insn.pc} (arena pointers) is not implemented")
 
     def _check_global_funcs(self, steps: list) -> None:
         """do_check_subprogs: each global function a verified path called, checked on its
@@ -1020,6 +1029,9 @@ class Checker:
             return
         if src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
             mapdef = self._map_of(insn)
+            if mapdef.type == MapType.ARENA:  # an address in the arena: a scalar (check_ld_imm)
+                self.write_reg(insn.dst, Reg.shared_unknown())
+                return
             offset = reloc.offset if reloc is not None else insn.imm_hi
             if not 0 <= offset < max(mapdef.value_size, 1):
                 raise Reject(f"invalid access to map value pointer, value_size={mapdef.value_size} off={offset}")
