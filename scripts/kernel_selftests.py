@@ -1,6 +1,7 @@
 """Agreement with the kernel's own verifier selftests, every case loaded as XDP (`make bench`, not CI).
 
     .venv/bin/python scripts/kernel_selftests.py [--tree DIR] [--cache DIR] [--no-kernel] [--only GLOB]
+                                                 [--files GLOB]
                                                  [--budget SECONDS] [-v] [--json FILE]
 
 Fetches Debian's linux-source package once (`apt-get download linux-source-<newest>`,
@@ -498,12 +499,13 @@ def judge_kernel(case: Case, program) -> None:
             case.kind = "kernel differs"
 
 
-def run(tree: Path, cache: Path, with_kernel: bool, only: str | None, budget: float | None) -> tuple[list[Case], bool]:
+def run(tree: Path, cache: Path, with_kernel: bool, only: str | None, budget: float | None,
+        files: str = "verifier_*.c") -> tuple[list[Case], bool]:
     """Every case judged; the flag says whether the time budget cut the run short."""
     cases: list[Case] = []
     started = time.monotonic()
     worker = Worker()
-    sources = sorted((tree / SELFTESTS / "progs").glob("verifier_*.c"))
+    sources = sorted((tree / SELFTESTS / "progs").glob(files))
     for src in sources:
         if only and not fnmatch.fnmatch(src.name, only):
             continue
@@ -598,6 +600,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"download and build directory (default {CACHE})")
     parser.add_argument("--no-kernel", action="store_true", help="do not ask the live kernel")
     parser.add_argument("--only", help="only the selftest files matching this glob (verifier_spin_lock.c)")
+    parser.add_argument("--files", default="verifier_*.c",
+                        help="which progs/*.c files hold the cases (default verifier_*.c; dynptr_*.c: the "
+                             "dynptr selftests, annotated the same way)")
     parser.add_argument("--budget", type=float, help="start no new file after this many seconds (a partial run)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print agreeing cases too")
     parser.add_argument("--json", type=Path, help="write every case and the figures to this file")
@@ -611,7 +616,7 @@ def main() -> None:
         if reason:
             print(f"live kernel not asked: {reason}")
             with_kernel = False
-    cases, partial = run(tree, args.cache, with_kernel, args.only, args.budget)
+    cases, partial = run(tree, args.cache, with_kernel, args.only, args.budget, args.files)
     figures = report(cases, args.verbose)
     figures["partial"] = partial
     figures["kernel"] = with_kernel
