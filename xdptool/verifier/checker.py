@@ -1117,16 +1117,22 @@ class Checker:
         while entry is not None and entry.pc != pc:  # find_prev_entry: this pc earlier on the path
             entry = entry.parent
         if entry is not None and len(entry.state.frames) == len(queued.frames):
-            self._widen(entry.state, queued, pc + 1)
+            self._widen(entry.state, queued, pc + 1, entry=entry)
         self.push(queued, pc + 1, pc)
         return self.cfg.targets[pc]
 
-    def _widen(self, old: State, cur: State, pc: int, precise_slots: int | None = None) -> None:
+    def _widen(self, old: State, cur: State, pc: int, precise_slots: int | None = None,
+               entry: Entry | None = None) -> None:
         """maybe_widen_reg over the current frame: a scalar that is not precise at `pc` and
         differs from the previous iteration's becomes unknown (callers' frames are left
         as they are: no precision is known for them).  `precise_slots` overrides the
-        slots precise at pc (widening only ever loses values: any choice is sound)."""
-        precise_regs, slots_at_pc, _ = self._precise_at(pc)
+        slots precise at pc (widening only ever loses values: any choice is sound).
+        With the previous iteration's checkpoint `entry`, precise means marked there so
+        far (backtrack.py), as the kernel's precise flags: a sum a subprogram returns
+        is not precise until a caller's decision makes it so."""
+        precise_regs, slots_at_pc, live_slots = self._precise_at(pc)
+        if entry is not None and self.track is not None:
+            precise_regs, slots_at_pc, _ = backtrack.precise_of(entry, (precise_regs, slots_at_pc, live_slots))
         if precise_slots is None:
             precise_slots = slots_at_pc
         oframe, frame = old.frames[-1], cur.frames[-1]
