@@ -367,9 +367,10 @@ class _Compiler:
         b, env = self.b, self.env
         if pc is None:
             pc = b.zext(self.ld("cur_pc"), I64)
+        stop_pc = pc if isinstance(pc, ir.Value) else c64(int(pc))
         NENV.store(b, env, "stop_kind", c64(kind))
         NENV.store(b, env, "stop_code", c64(code))
-        NENV.store(b, env, "stop_pc", pc if isinstance(pc, ir.Value) else c64(pc))
+        NENV.store(b, env, "stop_pc", stop_pc)
         NENV.store(b, env, "stop_addr", addr if addr is not None else c64(0))
         NENV.store(b, env, "stop_size", size if size is not None else c64(0))
         b.branch(self.stopped)
@@ -842,10 +843,11 @@ class _Compiler:
                 self.violation(V_LEN_MISMATCH, cond=b.icmp_unsigned("!=", length, c32(i.value)))
                 b = self.b
         if i.defer:  # the transfer registers are filled in the defer slots: the data moves after them
-            where, latched = self.deferred[self.pc]
+            issued = int(self.pc or 0)  # compiling an instruction: its pc
+            where, latched = self.deferred[issued]
             b.store(address, where)
             b.store(prev, latched)
-            self.st("dmem_from", c32(self.pc))
+            self.st("dmem_from", c32(issued))
             return
         self._move(i, address, prev)
         if i.sync.startswith("ctx_swap"):
@@ -1567,9 +1569,9 @@ class NativeRunner:
         buffers = [getattr(m, "buffer", None) for m in objects]  # a perf event array has none (length 0)
         pins = [(ctypes.c_char * len(buf)).from_buffer(buf) if buf else None for buf in buffers]
         table = array("Q", [0]) * (2 * max(len(objects), 1))
-        for k, (buf, pin) in enumerate(zip(buffers, pins)):
+        for k, pin in enumerate(pins):
             if pin is not None:
-                table[2 * k], table[2 * k + 1] = ctypes.addressof(pin), len(buf)
+                table[2 * k], table[2 * k + 1] = ctypes.addressof(pin), ctypes.sizeof(pin)
         self.env.maps = address_of(table)
         self.jenv.map_table = address_of(table)  # word 0 of each map: its buffer (runtime/jit/maps.py)
         return pins, table

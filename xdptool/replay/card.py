@@ -112,7 +112,7 @@ class CardSink:
         from .kernels import address, native, pinned
 
         packed, piece, count = chunk.packed, chunk.capture, len(chunk)
-        emit = native()["emit"]
+        emit: Any = native()["emit"]
         records = bytearray(sum(packed.out_lengths) + RECORD_HEADER * count)
         dst, _pin_dst = pinned(records)
         in_base, _pin_in = pinned(piece.buffer)
