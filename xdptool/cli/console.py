@@ -49,10 +49,14 @@ class _LazyConsole:
         self._stderr = stderr
         self._console = None
 
-    def __getattr__(self, name: str):
+    def console(self):
+        """The rich Console itself (made now if it was not yet)."""
         if self._console is None:
             self._console = _console(self._stderr)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.console(), name)
 
 
 out = _LazyConsole(stderr=False)

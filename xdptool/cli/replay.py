@@ -291,7 +291,7 @@ def progress_reporter(size: int, quiet: bool = False):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = ("replay", BarColumn(), TextColumn("{task.fields[packets]:,} packets"), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err.console(), transient=True) as bar:
         task = bar.add_task("replay", total=1.0, packets=0)
         yield lambda done, fraction: bar.update(task, completed=fraction, packets=done)
 

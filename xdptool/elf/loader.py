@@ -21,6 +21,7 @@ import os
 import struct
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Any
 
 from ..ebpf.insn import Instruction, decode, renumber
 from ..ebpf.opcodes import CallSrc, PseudoSrc
@@ -114,8 +115,8 @@ class _RawSymbol:
     name: str
     value: int
     size: int
-    type: str  # STT_*
-    bind: str  # STB_*
+    type: str | int  # STT_* (a number the gABI does not name)
+    bind: str | int  # STB_*
     shndx: int
 
 
@@ -138,10 +139,10 @@ class _Function:
 class _Section:
     index: int
     name: str
-    type: str
+    type: str | int  # SHT_* (a number the loader has no name for)
     flags: int
     data: bytes
-    header: object
+    header: dict[str, Any]  # the Elf64_Shdr fields by their gABI names
 
 
 class _Loader:
@@ -188,7 +189,8 @@ class _Loader:
         if shoff == 0:  # gABI: no section header table
             shnum = 0
         layout, fields = struct.Struct(endian + SECTION_HEADER[0]), SECTION_HEADER[1]
-        headers = [dict(zip(fields, layout.unpack_from(data, shoff + 64 * i))) for i in range(shnum)]
+        headers: list[dict[str, Any]] = [dict(zip(fields, layout.unpack_from(data, shoff + 64 * i)))
+                                         for i in range(shnum)]
         if shnum and shstrndx >= shnum:
             raise ObjectFormatError(f"bad section name table index {shstrndx} ({shnum} sections)")
         names_at = headers[shstrndx]["sh_offset"] if shnum else 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from array import array
+from typing import Any
 
 from .scan import SCAN_SIGNATURE, SCANNER_IR, buffer_address
 
@@ -418,7 +419,7 @@ _SIGNATURES = {
     "scan": SCAN_SIGNATURE,
 }
 
-_compiled: dict[str, object] = {}
+_compiled: dict[str, Any] = {}  # function name -> ctypes function; "code" keeps the code alive
 _lock = threading.Lock()
 
 

@@ -23,6 +23,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _lock = threading.Lock()
 _initialised = False
@@ -81,8 +82,8 @@ class Compiled:
 class McjitCompiled(Compiled):
     """Object code linked by an MCJIT engine."""
 
-    engine: object
-    objects: object
+    engine: Any  # llvmlite.binding.ExecutionEngine
+    objects: Any
 
     def address(self, name: str) -> int:
         addr = self.engine.get_function_address(name)
@@ -95,7 +96,7 @@ class McjitCompiled(Compiled):
 class SharedCompiled(Compiled):
     """A shared object loaded with dlopen (ctypes)."""
 
-    library: object
+    library: Any  # ctypes.CDLL
 
     def address(self, name: str) -> int:
         import ctypes
@@ -104,7 +105,10 @@ class SharedCompiled(Compiled):
             function = getattr(self.library, name)
         except AttributeError:
             raise KeyError(name) from None
-        return ctypes.cast(function, ctypes.c_void_p).value
+        address = ctypes.cast(function, ctypes.c_void_p).value
+        if not address:
+            raise KeyError(name)
+        return address
 
 
 def emit_object(module, opt_level: int = 2) -> bytes:
