@@ -181,7 +181,7 @@ def load_shared(image: bytes, folder: Path) -> Compiled | None:
     earlier library of the same name."""
     import ctypes
 
-    path = folder / f"{os.getpid()}-{next(_loads)}.so"
+    path = folder / f"xdptool-jit-{os.getpid()}-{next(_loads)}.so"
     created = False
     try:
         folder.mkdir(parents=True, exist_ok=True)

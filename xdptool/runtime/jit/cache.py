@@ -186,6 +186,10 @@ def _open(entry: Entry, folder: Path | None):
 
     if entry.shared and folder is not None:
         compiled = backend.load_shared(entry.shared, folder / LOADING)
+        if compiled is None:  # a read-only cache (shared by users?): the copy goes to the temp folder
+            import tempfile
+
+            compiled = backend.load_shared(entry.shared, Path(tempfile.gettempdir()))
         if compiled is not None:
             return compiled
     return backend.load_object(entry.code)
