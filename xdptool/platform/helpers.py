@@ -44,6 +44,7 @@ class Arg(enum.Enum):
     RINGBUF_MEM = "ringbuf_mem"  # a ringbuf_reserve record (not NULL)
     TIMER = "timer"  # ARG_PTR_TO_TIMER: the struct bpf_timer in a map value
     STACK_OR_NULL = "stack_or_null"  # ARG_PTR_TO_STACK_OR_NULL: a callback's context
+    TASK = "task"  # ARG_PTR_TO_BTF_ID of struct task_struct (btf_tracing_ids[BTF_TRACING_TYPE_TASK])
     # ARG_PTR_TO_DYNPTR with its flags (what each asks: verifier dynptr.py)
     DYNPTR = "dynptr"  # | MEM_RDONLY: an initialised dynptr of any type, not changed
     DYNPTR_LOCAL_UNINIT = "dynptr_local_uninit"  # | DYNPTR_TYPE_LOCAL | MEM_UNINIT: the helper makes one
@@ -71,19 +72,22 @@ class CallbackParam(enum.Enum):
     MAP = "map"  # the map the helper works on (CONST_PTR_TO_MAP)
     MAP_KEY = "map_key"  # a key of that map (PTR_TO_MAP_KEY)
     MAP_VALUE = "map_value"  # its value (PTR_TO_MAP_VALUE)
-    CONTEXT = "context"  # the caller's R3 as it was (callback_ctx: stack or NULL)
+    CONTEXT = "context"  # the helper's callback_ctx argument as it was (stack or NULL)
+    CALLER_R1 = "caller_r1"  # the helper's first argument as it was (bpf_find_vma's task)
+    VMA = "vma"  # a struct vm_area_struct (PTR_TO_BTF_ID)
     DYNPTR = "dynptr"  # const struct bpf_dynptr * over a user ring buffer record
 
 
 @dataclass(frozen=True)
 class Callback:
-    """A helper whose argument 2 is a callback (is_callback_calling_function).  A sync one
+    """A helper with a callback argument (is_callback_calling_function).  A sync one
     runs during the call, any number of times (bpf_loop: at most R1), returning 0 or 1;
     an async one (a timer's) runs later, from a state of its own, and returns 0."""
 
     params: tuple[CallbackParam, ...]
     is_async: bool = False
     bounded_by_r1: bool = False
+    context_arg: int = 3  # the helper's argument the callback gets as CONTEXT
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class Helper:
     ret_struct: str = ""  # the kernel struct a Ret.BTF_ID_* helper returns (its ret_btf_id)
     casts_pointer: bool = False  # R0 keeps the argument's reference (is_ptr_cast_function)
     unsupported: str | None = None  # why xdptool's verifier cannot check calls to it
-    callback: Callback | None = None  # its argument 2 is a callback: how it is called
+    callback: Callback | None = None  # one of its arguments (Arg.CALLBACK) is a callback: how it is called
     nfp: "NfpCall | None" = None  # how the nfp driver accepts it; None: "unsupported function id"
 
     @property
@@ -164,7 +168,6 @@ HELPER_ID = {name: i for i, name in enumerate(HELPER_NAMES)}
 
 A = Arg
 _REF = "reference-tracked BTF objects (kptrs)"
-_CALLBACK = "callback functions with BTF-typed arguments"
 
 # The helpers an XDP program may call (xdp_func_proto + bpf_sk_base_func_proto +
 # bpf_base_func_proto for a privileged loader), with their prototypes.
@@ -214,6 +217,7 @@ _XDP_PROTOS = [
     ("timer_set_callback", (A.TIMER, A.CALLBACK)),
     ("timer_start", (A.TIMER, A.ANYTHING, A.ANYTHING)),
     ("timer_cancel", (A.TIMER,)),
+    ("find_vma", (A.TASK, A.ANYTHING, A.CALLBACK, A.STACK_OR_NULL, A.ANYTHING)),  # kernel/bpf/task_iter.c
     ("strtol", (A.MEM, A.CONST_SIZE, A.ANYTHING, A.FIXED_MEM8)),  # bpf_base_func_proto (Linux 6.18)
     ("strtoul", (A.MEM, A.CONST_SIZE, A.ANYTHING, A.FIXED_MEM8)),
     # reference-tracked objects: sockets and ring buffer records
@@ -267,6 +271,7 @@ CALLBACKS = {
     "for_each_map_elem": Callback((P.MAP, P.MAP_KEY, P.MAP_VALUE, P.CONTEXT)),
     "user_ringbuf_drain": Callback((P.DYNPTR, P.CONTEXT)),
     "timer_set_callback": Callback((P.MAP, P.MAP_KEY, P.MAP_VALUE), is_async=True),
+    "find_vma": Callback((P.CALLER_R1, P.VMA, P.CONTEXT), context_arg=4),  # set_find_vma_callback_state
 }
 # allow_fastcall helpers the kernel inlines on x86-64 (verifier_inlines_helper_call): the
 # spills and fills around their calls are removed, and the stack they used with them (verifier fastcall.py)
@@ -283,7 +288,7 @@ _XDP_UNSUPPORTED = {
     "kptr_xchg": _REF,
     "snprintf": "constant-string arguments", "strncmp": "constant-string arguments",
     "per_cpu_ptr": "BTF-typed pointers", "this_cpu_ptr": "BTF-typed pointers",
-    "get_current_task": "BTF-typed pointers", "find_vma": _CALLBACK,
+    "get_current_task": "BTF-typed pointers",
 }
 
 

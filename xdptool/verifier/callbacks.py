@@ -21,13 +21,13 @@ what the callback finds in its registers, is data in platform/helpers.py CALLBAC
 
 from __future__ import annotations
 
-from ..platform.helpers import FOR_EACH_MAP_TYPES, CallbackParam, Helper
+from ..platform.helpers import FOR_EACH_MAP_TYPES, Arg, Callback, CallbackParam, Helper
 from . import dynptr
 from .fields import record_of
 from .precision import ALL_SLOTS
 from .result import Reject
 from .state import (
-    MAX_CALL_FRAMES, NOT_INIT, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_SCALAR, Frame, Reg, State,
+    MAX_CALL_FRAMES, NOT_INIT, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_SCALAR, Frame, Reg, RegType, State,
 )
 from ..errors import XdpError
 
@@ -65,6 +65,16 @@ def check_timer_arg(checker, regno: int, reg: Reg, meta: dict) -> None:
     meta["map"] = mapdef
 
 
+def check_task_arg(checker, regno: int, reg: Reg) -> None:
+    """check_reg_type for bpf_find_vma's ARG_PTR_TO_BTF_ID: (a struct that starts with) a
+    struct task_struct."""
+    types = checker.btf_ptrs.types("bpf_find_vma's task argument")
+    need = types.struct("task_struct", "bpf_find_vma's task argument")
+    note = types.mismatch(reg.btf_type.id, reg.off, need.id, strict=False)
+    if note is not None:
+        raise Reject(f"{note}R{regno} is of type {reg.btf_type.name} but task_struct is expected")
+
+
 def check_map_arg(meta: dict, reg: Reg) -> None:
     """check_func_arg, ARG_CONST_MAP_PTR after a timer argument: the timer's own map."""
     if meta["map"] is not None and meta["map"] is not reg.map:
@@ -72,17 +82,17 @@ def check_map_arg(meta: dict, reg: Reg) -> None:
 
 
 def push_callback(checker, insn, helper: Helper, meta: dict) -> None:
-    """push_callback_call for a helper whose argument 2 is a callback (R2 holds its address)."""
+    """push_callback_call for a helper one of whose arguments is a callback (its address)."""
     spec = helper.callback
     state: State = checker.state
-    target = state.regs[2].off
+    target = state.regs[helper.args.index(Arg.CALLBACK) + 1].off  # ARG_PTR_TO_FUNC: meta->subprogno
     subprog = checker.cfg.subprog_of(target)
     mapdef = meta["map"]
     if spec.is_async:
         if len(checker.pending) + 1 > JMP_SEQ_LIMIT:
             raise Reject(f"The sequence of {len(checker.pending) + 1} jumps is too complex for async cb.")
         frame = Frame(0, -1, subprog, callback=ASYNC)
-        _set_params(checker, frame, spec.params, state.regs, mapdef)
+        _set_params(checker, frame, spec, state.regs, mapdef)
         checker.async_subprogs.add(subprog)
         checker.stack_depth.setdefault(subprog, 0)
         checker.pending.append((State([frame]), target, insn.pc, None, []))  # no parent, no history: a walk of its own
@@ -94,20 +104,26 @@ def push_callback(checker, insn, helper: Helper, meta: dict) -> None:
     queued = state.copy()
     queued.cur.callback_depth += 1
     callee = Frame(len(queued.frames), insn.pc, subprog, callback=True)
-    _set_params(checker, callee, spec.params, queued.regs, mapdef)
+    _set_params(checker, callee, spec, queued.regs, mapdef)
     queued.frames.append(callee)
     checker.stack_depth.setdefault(subprog, 0)
     checker.push(queued, target, insn.pc)
     state.cur.callback_depth = 0
 
 
-def _set_params(checker, callee: Frame, params: tuple[CallbackParam, ...], caller_regs: list, mapdef) -> None:
+def _set_params(checker, callee: Frame, spec: Callback, caller_regs: list, mapdef) -> None:
     """The callee's R1.. as the helper's set_*_callback_state sets them (others uninitialised)."""
+    params = spec.params
     for regno, param in enumerate(params, 1):
         if param is CallbackParam.INDEX:
             reg = Reg.shared_unknown()
         elif param is CallbackParam.CONTEXT:
-            reg = caller_regs[3]
+            reg = caller_regs[spec.context_arg]
+        elif param is CallbackParam.CALLER_R1:
+            reg = caller_regs[1]
+        elif param is CallbackParam.VMA:
+            types = checker.btf_ptrs.types("bpf_find_vma's callback")
+            reg = Reg.pointer(RegType.BTF_ID, btf_type=types.struct("vm_area_struct", "bpf_find_vma's callback"))
         elif param is CallbackParam.MAP:
             reg = Reg.pointer(T_MAP_PTR, map=mapdef)
         elif param is CallbackParam.MAP_KEY:

@@ -76,6 +76,7 @@ EXPECTED = {
     Arg.SPIN_LOCK: ("map_value, ptr_", {T_MAP_VALUE}),
     Arg.TIMER: ("map_value", {T_MAP_VALUE}),
     Arg.STACK_OR_NULL: ("fp", {T_STACK}),
+    Arg.TASK: ("ptr_, trusted_ptr_, rcu_ptr_", {RegType.BTF_ID, RegType.TRUSTED_BTF_ID, RegType.RCU_BTF_ID}),  # btf_ptr_types
 }
 T_RDONLY_MEM = RegType.RDONLY_MEM
 # What an acquiring helper returns: the register type (not yet checked for NULL).
@@ -1590,6 +1591,8 @@ class Checker:
             meta["ref_obj_id"] = reg.ref_obj_id
         if reg.btf_type is not None and arg is Arg.SOCK_COMMON:
             self.btf_ptrs.sock_common_arg(regno, reg, helper.releases == regno)
+        elif arg is Arg.TASK:
+            callbacks.check_task_arg(self, regno, reg)
         if helper.releases == regno:
             self._check_arg_reg_off(regno, reg, release=True)
             if not reg.ref_obj_id:

@@ -88,4 +88,13 @@ SEC("xdp") int array_elem_size(struct xdp_md *ctx) { return ((struct bpf_array *
 SEC("xdp") int array_value(struct xdp_md *ctx) { return ((struct bpf_array *)&mp_array)->value[0]; }
 SEC("xdp") int map_beyond(struct xdp_md *ctx) { return *(int *)((char *)&mp_hash + 4096); }
 SEC("xdp") int map_write(struct xdp_md *ctx) { ((struct bpf_map *)&mp_hash)->max_entries = 1; return 0; }
+/* bpf_find_vma (verifier callbacks.py): a task argument, a callback given the vma */
+struct vma_ctx { __u64 start; };
+static long vma_start(struct task_struct *task, struct vm_area_struct *vma, struct vma_ctx *c) { c->start = vma->vm_start; return 0; }
+static long vma_oob(struct task_struct *task, struct vm_area_struct *vma, struct vma_ctx *c) { return *(volatile int *)((char *)vma + 100000) & 1; }
+SEC("xdp") int vma_find(struct xdp_md *ctx) { struct vma_ctx c = {}; bpf_find_vma(bpf_get_current_task_btf(), 0, vma_start, &c, 0); return c.start & 1; }
+SEC("xdp") int vma_find_rcu(struct xdp_md *ctx) { struct vma_ctx c = {}; bpf_find_vma(bpf_get_current_task_btf()->group_leader, 0, vma_start, &c, 0); return 0; }
+SEC("xdp") int vma_find_ctx(struct xdp_md *ctx) { struct vma_ctx c = {}; bpf_find_vma((void *)ctx, 0, vma_start, &c, 0); return 0; }
+SEC("xdp") int vma_find_wrong(struct xdp_md *ctx) { struct vma_ctx c = {}; bpf_find_vma((void *)bpf_get_current_task_btf()->cgroups, 0, vma_start, &c, 0); return 0; }
+SEC("xdp") int vma_find_oob(struct xdp_md *ctx) { struct vma_ctx c = {}; bpf_find_vma(bpf_get_current_task_btf(), 0, vma_oob, &c, 0); return 0; }
 char _license[] SEC("license") = "GPL";
