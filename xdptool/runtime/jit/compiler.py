@@ -46,11 +46,12 @@ def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes
     from .helpers import HelperEmitter
     from .irtypes import I64
     from .memory import MemoryModel
+    from .dynptr import KFUNC_NATIVES
     from .natives import native_emitters
     from .translate import ENV_PTR, Translator
 
     module = backend.new_module(name)
-    helpers = HelperEmitter(native_emitters(shapes, tail_targets))
+    helpers = HelperEmitter(native_emitters(shapes, tail_targets), KFUNC_NATIVES)
     memory = MemoryModel(STACK_SIZE)
     memory.tag(module)
     translator = Translator(module, units, "prog", memory, helpers, checked)

@@ -1,7 +1,8 @@
 """Helper calls in IR: native code for the hot helpers, a Python callback for the rest.
 
 Native (no Python on the path): the map helpers on the kinds maps.py handles
-(over the runtime's own map buffers), and the helpers `natives.py` lists.  A
+(over the runtime's own map buffers), the helpers `natives.py` lists, and the
+kfuncs dynptr.py implements.  A
 native emitter may still take the callback on a path it cannot handle (a map
 kind handled in Python, a function pointer from elsewhere).  Every other helper goes
 through one ctypes callback into the runtime's Python implementation
@@ -39,8 +40,10 @@ NativeEmitter = Callable[["Translator", ir.IRBuilder, object, list], ir.Value | 
 class HelperEmitter:
     """Emits helper calls; `natives` maps helper ids to native emitters."""
 
-    def __init__(self, natives: dict[int, NativeEmitter] | None = None):
+    def __init__(self, natives: dict[int, NativeEmitter] | None = None,
+                 kfunc_natives: dict[str, NativeEmitter] | None = None):
         self.natives = natives or {}
+        self.kfunc_natives = kfunc_natives or {}  # by the kfunc's name (runtime/kfuncs.py)
         self.called: set[int] = set()
 
     def _args(self, t: "Translator", b: ir.IRBuilder) -> list[ir.Value]:
@@ -63,14 +66,20 @@ class HelperEmitter:
         self.clobber(t, b)
 
     def emit_kfunc_call(self, t: "Translator", b: ir.IRBuilder, insn) -> None:
-        """A kfunc: always through the callback, under its runtime/kfuncs.py id."""
-        kfunc_id = resolve_kfunc(insn).id  # refuses kfuncs the runtime lacks with the VM's message
-        self.called.add(kfunc_id)
+        """A kfunc: native when `kfunc_natives` has it, else through the callback under its
+        runtime/kfuncs.py id."""
+        spec = resolve_kfunc(insn)  # refuses kfuncs the runtime lacks with the VM's message
+        self.called.add(spec.id)
         if t.takes_locks:  # check_kfunc_call: no kfunc while a lock is held
             held = b.icmp_unsigned("!=", ENV.load(b, t.env, "spin_lock"), c64(0))
             with b.if_then(held, likely=False):
                 t.message_fault(b, insn.pc, SPIN_LOCK_FAULTS["call"])
-        t.set_reg(b, 0, self.callback(t, b, insn, c64(kfunc_id), self._args(t, b)))
+        args = self._args(t, b)
+        native = self.kfunc_natives.get(spec.name)
+        result = native(t, b, insn, args) if native is not None else None
+        if result is None:
+            result = self.callback(t, b, insn, c64(spec.id), args)
+        t.set_reg(b, 0, result)
         self.clobber(t, b)
 
     def emit_dynamic_call(self, t: "Translator", b: ir.IRBuilder, insn) -> None:

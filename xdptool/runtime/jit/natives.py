@@ -8,7 +8,8 @@ xdp_adjust_head (44), xdp_adjust_meta (54), xdp_adjust_tail (65) with the
 limits of `XdpBuffer` (xdp.py, after net/core/filter.c), csum_diff (28),
 xdp_load_bytes (189) and xdp_store_bytes (190) as runtime/helpers.py defines
 them, spin_lock (93) and spin_unlock (94) keeping the held lock in the env,
-strtol (105) and strtoul (106) as one IR function, redirect (23) and redirect_map (51) recording the target in the env
+strtol (105) and strtoul (106) as one IR function, the dynptr helpers but the
+ring buffer ones (dynptr.py, which also has the dynptr kfuncs), redirect (23) and redirect_map (51) recording the target in the env
 (`RedirectKind`), and the control helpers of control.py: tail_call (12) and
 loop (181).  The clock and generator state lives in the env while native code
 runs and is handed to the interpreter's `Services` around every Python call.
@@ -32,6 +33,7 @@ from ..helpers import (
 from ..xdp import XDP_META_MAX
 from .batch import set_packet_window
 from .control import LOOP, emit_loop, tail_call_emitter
+from .dynptr import HELPER_NATIVES as DYNPTR_HELPERS
 from .env import ENV, RedirectKind
 from .irtypes import I1, I8, I32, I64, I8P, c64, join
 from .maps import MapHelpers, MapShape, find_element, map_u32
@@ -457,6 +459,7 @@ SIMPLE_NATIVES = {
     HELPER_ID["spin_unlock"]: _spin_unlock,
     HELPER_ID["strtol"]: _strtox(signed=True),
     HELPER_ID["strtoul"]: _strtox(signed=False),
+    **{HELPER_ID[name]: emit for name, emit in DYNPTR_HELPERS.items()},
 }
 REDIRECT_MAP = 51
 
