@@ -148,8 +148,9 @@ def _worker(conn, made: tuple, queues: int, queue: int, path: str, chunk_packets
                            bytes(packed.out) if want_out else b"", packed.out_offsets if want_out else None,
                            packed.out_lengths, packed.faults, packed.redirects))
             fallbacks = getattr(engine, "helper_fallbacks", None)
+            notes = getattr(engine, "notes", None)
             conn.send(("done", store.dump(), fallbacks() if fallbacks else None,
-                       getattr(engine, "compile_seconds", None), run_seconds))
+                       getattr(engine, "compile_seconds", None), run_seconds, notes() if notes else []))
         finally:
             engine.close()
     except _Aborted:
@@ -281,6 +282,8 @@ class QueueReplay:
             "run_s": round(max(final[4] for final in finals), 6),
             "total_s": None if process_age() is None else round(process_age(), 6),
         }
+        for note in dict.fromkeys(note for final in finals for note in final[5]):  # each once
+            document["warnings"].append(note)
         fallbacks = [final[2] for final in finals if final[2] is not None]
         if fallbacks:
             document["helper_fallbacks"] = {name: sum(f.get(name, 0) for f in fallbacks) for name in fallbacks[0]}

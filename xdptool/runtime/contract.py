@@ -82,6 +82,11 @@ class Engine(abc.ABC):
     def close(self) -> None:
         """Release what the engine holds (kernel objects, the card's lock); nothing by default."""
 
+    def notes(self) -> list[str]:
+        """Lines for a replay's warnings about what the engine's model left out of the runs
+        so far (runtime/helpers.py: an armed timer never fires); none by default."""
+        return []
+
     def __enter__(self):
         return self
 

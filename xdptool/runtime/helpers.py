@@ -56,6 +56,7 @@ class HelperEnv(Protocol):
     xdp: XdpBuffer
     services: "Services"
     state: "RunState"  # the current run's accumulators
+    timers: "Timers"  # the bpf_timers programs initialised, for the engine's lifetime
 
     def map_arg(self, handle: int) -> Map: ...  # the Map a map pointer argument refers to
     def value_pointer(self, m: Map, offset: int) -> int: ...  # address of m.buffer[offset:]
@@ -803,6 +804,82 @@ def _strtox(signed: bool):
     return helper
 
 
+# -- timers (kernel/bpf/helpers.c bpf_timer_init/set_callback/start/cancel, __bpf_async_init) --------
+# A timer is the struct bpf_timer in a map value; the kernel keeps a pointer to its hrtimer in
+# it, which user space never sees (a map read shows zeros there).  The engines keep the timer's
+# state beside the map instead, by the timer's address, for the engine's lifetime.  No clock
+# advances between packets in a replay, so an armed timer never fires: its callback never runs
+# (`Timers.armed` counts the starts, for the replay's warning).  Not modelled: -EPERM (the map
+# has no user reference: a replay's maps always have one), -EDEADLK (a cancel from the timer's
+# own callback, which never runs), and the timer freed with its element by a hash map's
+# delete or update (the state stays with the address).
+
+MAX_CLOCKS = 16
+TIMER_CLOCKS = frozenset({0, 1, 7})  # CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME
+BPF_F_TIMER_ABS, BPF_F_TIMER_CPU_PIN = 1, 2
+TIMER_SIZE = 16  # sizeof(struct bpf_timer)
+TIMERS_NEVER_FIRE = ("the program armed a bpf_timer: timers never fire during a replay (no clock advances "
+                     "between packets), so its callback did not run")
+
+
+@dataclass
+class Timer:
+    map: str
+    clock: int
+    callback: int | None = None  # the function pointer bpf_timer_set_callback gave
+    armed: bool = False
+
+
+class Timers(dict):
+    """timer address -> Timer; `armed` counts successful bpf_timer_start calls."""
+
+    armed = 0
+
+
+def _timer(env, timer_ptr) -> Timer | None:
+    env.mem.read(timer_ptr, TIMER_SIZE)  # a pointer the program may use, or a fault
+    return env.timers.get(timer_ptr)
+
+
+def timer_init(env, timer_ptr, map_ptr, flags, *_):
+    m = env.map_arg(map_ptr)
+    if flags >= MAX_CLOCKS or flags & (MAX_CLOCKS - 1) not in TIMER_CLOCKS:
+        return neg(errno.EINVAL)
+    if _timer(env, timer_ptr) is not None:
+        return neg(errno.EBUSY)
+    env.timers[timer_ptr] = Timer(m.name, flags)
+    return 0
+
+
+def timer_set_callback(env, timer_ptr, callback, *_):
+    timer = _timer(env, timer_ptr)
+    if timer is None:
+        return neg(errno.EINVAL)
+    timer.callback = callback
+    return 0
+
+
+def timer_start(env, timer_ptr, nsecs, flags, *_):
+    if flags & ~(BPF_F_TIMER_ABS | BPF_F_TIMER_CPU_PIN):
+        return neg(errno.EINVAL)
+    timer = _timer(env, timer_ptr)
+    if timer is None or timer.callback is None:
+        return neg(errno.EINVAL)
+    timer.armed = True
+    env.timers.armed += 1
+    return 0
+
+
+def timer_cancel(env, timer_ptr, *_):
+    """hrtimer_cancel's answer: 1 when the timer was armed (and is no longer), else 0; the
+    callback is dropped too (drop_prog_refcnt): a start needs bpf_timer_set_callback again."""
+    timer = _timer(env, timer_ptr)
+    if timer is None:
+        return neg(errno.EINVAL)
+    was_armed, timer.armed, timer.callback = timer.armed, False, None
+    return int(was_armed)
+
+
 # -- the table ------------------------------------------------------------------------------
 
 # Implementations by helper name (ids and names: platform/helpers.py).
@@ -848,6 +925,10 @@ _IMPLS: dict[str, Callable] = {
     "ringbuf_reserve_dynptr": ringbuf_reserve_dynptr,
     "ringbuf_submit_dynptr": _ringbuf_finish_dynptr(True),
     "ringbuf_discard_dynptr": _ringbuf_finish_dynptr(False),
+    "timer_init": timer_init,
+    "timer_set_callback": timer_set_callback,
+    "timer_start": timer_start,
+    "timer_cancel": timer_cancel,
 }
 
 HELPERS: dict[int, HelperSpec] = {

@@ -86,6 +86,7 @@ class VmEngine(Engine):
         self.counting = trace or coverage
         self.helpers = helper_table.HELPERS if helpers is None else helpers
         self.services = Services(self.config)
+        self.timers = helper_table.Timers()
         self.mem = AddressSpace()
         self.xdp = XdpBuffer(self.config)
         self.R = [0] * 11
@@ -132,6 +133,9 @@ class VmEngine(Engine):
 
     def run_batch(self, packets: Sequence[bytes], ctx: XdpContext | None = None) -> list[RunResult]:
         return [self._run_packet(p, ctx) for p in packets]
+
+    def notes(self) -> list[str]:
+        return [helper_table.TIMERS_NEVER_FIRE] if self.timers.armed else []
 
     @property
     def coverage(self) -> dict[int, int]:

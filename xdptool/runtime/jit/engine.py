@@ -175,6 +175,9 @@ class JitEngine(PackedEngine):
         return {helper_name(i) if known_helper(i) else KFUNC_SPECS[i].name if i in KFUNC_SPECS else f"#{i}":
                 self.fallbacks.get(i, 0) for i in ids}
 
+    def notes(self) -> list[str]:
+        return self.shadow.notes()  # the Python helpers (timers) run with the shadow as their env
+
     # -- env -------------------------------------------------------------------------
     def _setup_env(self) -> None:
         env, shadow = self.env, self.shadow
