@@ -102,6 +102,9 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     fits = b.and_(fits, inside)
     log_room = b.icmp_unsigned("<", ENV.load(b, env, "redir_used"), ENV.load(b, env, "redir_capacity"))
     fits = b.and_(fits, log_room)
+    # the event log half full: Python reads it before more packets run (it grows only for one packet's)
+    events_room = b.icmp_unsigned("<=", b.shl(ENV.load(b, env, "ev_used"), c64(1)), ENV.load(b, env, "ev_capacity"))
+    fits = b.and_(fits, events_room)
     ready = fn.append_basic_block("ready")
     b.cbranch(fits, ready, stop_before)
 
@@ -125,6 +128,8 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, c64(0)), index=10)
     for name in ("fault_kind", "cb_used", "insns", "redir_kind"):
         ENV.store(b, env, name, c64(0))
+    ENV.store(b, env, "ev_index", i)
+    ENV.store(b, env, "ev_run", b.add(ENV.load(b, env, "ev_run"), c64(1)))
     r0 = b.call(prog, [env])
 
     kind = ENV.load(b, env, "fault_kind")

@@ -37,6 +37,7 @@ from .compiler import compile_program
 from .env import ENV, REDIRECT_FIELDS, REDIRECT_WORDS, FaultKind, RedirectKind
 from .helpers import CALLBACK_TYPE
 from .irtypes import M64
+from .events import EV_MAP_WORDS, GROW_EVENTS, decode as decode_events
 from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
@@ -59,6 +60,7 @@ TAIL_CALL = 12  # bpf_tail_call
 # (which the kernel accepts) would need gigabytes to compile.
 MAX_JIT_SLOTS = 50_000  # measured: 20k slots compile in 4.9 s and 320 MB RSS, 100k in 29 s and 1.2 GB
 REDIRECT_LOG = 4096  # records in the batch's redirect log (the batch stops when it is full)
+EVENT_LOG = 1 << 16  # words of the native event log at first (events.py; the batch stops when half full)
 
 
 def program_units(shadow: VmEngine, program: Program) -> tuple[list[Unit], list, dict[int, int] | None]:
@@ -156,6 +158,9 @@ class JitEngine(PackedEngine):
             self._imm[slot] = self.shadow._imm64(by_pc[unit][pc]) & M64
         self._redirect_log = array("Q", bytes(8 * REDIRECT_WORDS * REDIRECT_LOG))
         self._map_refs = tuple(MapRef(m.name, m.type) for m in self.maps.by_index)
+        self._map_names = [m.name for m in self.maps.by_index]
+        self._event_log = array("Q", bytes(8 * EVENT_LOG))
+        self._event_maps = array("Q", bytes(8 * EV_MAP_WORDS * max(1, len(self._map_names))))
         self._area: OutputArea | None = None  # run_packed's output area, reused when free
         self._setup_env()
         self.mirror = RegionMirror(self.shadow, self.env, shapes)
@@ -198,6 +203,8 @@ class JitEngine(PackedEngine):
         env.func_id = shadow.func_region.id
         env.redir_log = address_of(self._redirect_log)
         env.redir_capacity = REDIRECT_LOG
+        env.ev_log, env.ev_capacity = address_of(self._event_log), len(self._event_log)
+        env.ev_maps = address_of(self._event_maps)
         for depth, region in enumerate(shadow.stack_regions[:MAX_CALL_FRAMES]):
             env.stack_ids[depth] = region.id
 
@@ -237,8 +244,9 @@ class JitEngine(PackedEngine):
     def _helper_callback(self, env_addr, helper_id, pc, r1, r2, r3, r4, r5):
         shadow = self.shadow
         try:
-            if helper_id == GROW_REGIONS:
-                self.mirror.grow()
+            if helper_id in (GROW_REGIONS, GROW_EVENTS):
+                self.env.cb_insns = 0  # no instructions ran
+                self.mirror.grow() if helper_id == GROW_REGIONS else self._grow_events(r1)
                 return 0
             self.fallbacks[helper_id] += 1
             self.mirror.to_python()
@@ -278,6 +286,22 @@ class JitEngine(PackedEngine):
         self.env.fault_kind = FaultKind.HELPER
         self.env.stop = 1
         return 0
+
+    def _grow_events(self, need: int) -> None:
+        """A bigger event log for a record of `need` words (its records kept)."""
+        env = self.env
+        log = array("Q", bytes(8 * max(2 * len(self._event_log), env.ev_used + need)))
+        log[:env.ev_used] = self._event_log[:env.ev_used]
+        self._event_log = log
+        env.ev_log, env.ev_capacity = address_of(log), len(log)
+
+    def _native_events(self) -> list[tuple[int, dict]]:
+        """(packet index, event) of the records in the event log, which is emptied."""
+        used = self.env.ev_used
+        if not used:
+            return []
+        self.env.ev_used = 0
+        return list(decode_events(self._event_log, used, self._map_names))
 
     # -- faults ----------------------------------------------------------------------------
     def _fault_from(self, exc: MemoryFault, pc: int, comp=None) -> Fault:
@@ -331,6 +355,8 @@ class JitEngine(PackedEngine):
         env.stop = 0
         env.insns = 0
         env.redir_kind = RedirectKind.NONE
+        env.ev_used = env.ev_index = 0
+        env.ev_run += 1
         self._pending_fault = None
         self._error = None
         self._services_to_native()
@@ -360,8 +386,9 @@ class JitEngine(PackedEngine):
         shadow.count = self.env.insns
         retval = 0 if fault is not None else r0 & M32
         redirect = self._redirect(run) if fault is None and retval == XDP_REDIRECT else None
+        events = [event for _, event in self._native_events()] + run.events  # Python's come later (events.py)
         return RunResult(retval=retval, packet=shadow.xdp.packet, redirect=redirect, fault=fault,
-                         trace_printk=run.trace_printk, events=run.events, insns_executed=self.env.insns,
+                         trace_printk=run.trace_printk, events=events, insns_executed=self.env.insns,
                          meta=shadow.xdp.meta)
 
     def _redirect(self, run) -> dict | None:
@@ -416,6 +443,8 @@ class JitEngine(PackedEngine):
             env.out_buf, env.out_capacity = out.address(), out.capacity
             done, run = self._native_batch(index, count)
             self._drain_redirects(results)
+            for packet, event in self._native_events():
+                results.events.setdefault(packet, []).append(event)
             if done == index:  # packet `index` is not in the buffer, or needs a bigger frame or output
                 offset, length = offsets[index], lengths[index]
                 if offset + length > size:
@@ -502,8 +531,8 @@ class JitEngine(PackedEngine):
             results.redirects[index] = run.redirect
         if run.trace_printk:
             results.trace_printk[index] = run.trace_printk
-        if run.events:
-            results.events[index] = run.events
+        if run.events:  # after the packet's native events (events.py)
+            results.events.setdefault(index, []).extend(run.events)
 
     def run_raw_once(self, mem: bytes) -> int:
         region = self.shadow.mem.add("mem", bytearray(mem))

@@ -101,6 +101,13 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("redir_capacity", 1),  # records
     ("redir_used", 1),
     ("spin_lock", 1),  # the address of the bpf_spin_lock the run holds, 0 when none (natives.py)
+    # the native event log (events.py): ringbuf_output and perf_event_output records
+    ("ev_log", 1),  # host pointer to the log's words
+    ("ev_capacity", 1),  # words
+    ("ev_used", 1),
+    ("ev_index", 1),  # the packet the records are for (the batch's index; 0 for one run)
+    ("ev_run", 1),  # the run's number: a ring buffer's bytes used count from 0 in each run
+    ("ev_maps", 1),  # host pointer to EV_MAP_WORDS words per map index (run number, bytes used)
 )
 
 class RedirectKind(enum.IntEnum):

@@ -31,6 +31,7 @@ import llvmlite.ir as ir
 
 from ...elf.model import MapType, RelocKind
 from ..maps_array import ArrayMap, SparseArrayMap
+from ..maps_misc import EventMap
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
 from ..maps_hash import (
     COUNT_OFFSET, DELETED, EMPTY, FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, TICK_OFFSET, USED, VERSION_OFFSET,
@@ -77,6 +78,7 @@ class MapShape:
     readonly: bool = False
     max_entries: int = 0
     present_offset: int = -1  # sparse arrays: where the presence bytes start (-1: not sparse)
+    events: bool = False  # a ringbuf or perf_event_array: no values, output appended (events.py)
 
     @property
     def sparse(self) -> bool:
@@ -102,7 +104,10 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int) -> tuple[MapShape, ..
     """Shapes of the maps native code handles (the others go through Python)."""
     shapes = []
     for index, m in enumerate(maps.by_index):
-        if isinstance(m, HashMap):
+        if isinstance(m, EventMap):
+            size = m.ring_size if m.type == MapType.RINGBUF else m.perf_slots
+            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, 0, 0, size, 1, 0, events=True))
+        elif isinstance(m, HashMap):
             if m.key_size > MAX_NATIVE_KEY:
                 continue
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
@@ -128,8 +133,11 @@ class MapHelpers:
         return {op: self._emitter(op) for op in _OPS}
 
     def _emitter(self, op: int):
+        def value_op(t, b, insn, shape: MapShape, args: list) -> ir.Value | None:
+            return None if shape.events else _OPS[op](t, b, insn, shape, args)  # no values: Python
+
         def emit(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | None:
-            return self.dispatch(t, b, insn, op, args, _OPS[op])
+            return self.dispatch(t, b, insn, op, args, value_op)
         return emit
 
     # -- which map -------------------------------------------------------------------

@@ -29,7 +29,7 @@ class RegionMirror:
         self.space = shadow.mem
         self.env = env
         self.table = RegionTable(max(64, self.space._next_id + GROWTH))
-        self.shapes = shapes
+        self.shapes = shapes = tuple(s for s in shapes if not s.events)  # event maps have no values
         self.maps = {s.name: shadow.maps[s.name] for s in shapes}
         self._pins = [host_address(self.maps[s.name].buffer) for s in shapes]
         # region id per value position, 0 = not numbered yet (lazily zeroed: a huge map
