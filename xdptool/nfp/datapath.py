@@ -23,6 +23,7 @@ from array import array
 from itertools import compress
 from typing import Any
 
+from ..codegen.flow_ir import BE16_IR, flow_walk_ir
 from ..platform import nfp_driver as drv
 from ..platform.rss import INDIRECTION_ENTRIES, KEY, crc32_be, crc_table, hash_input, indirection_table
 
@@ -197,16 +198,9 @@ HOW = ("rss", "program", "selected_beyond")
 HOW_COLUMNS = ("pkts", "bytes", *HOW)  # the kernel's counts per queue, the report's row keys
 NOT_PASSED = 0xFF
 _QUEUES_IR = r"""
-define internal i32 @be16(ptr %p) alwaysinline {
-  %v = load i16, ptr %p, align 1
-  %s = call i16 @llvm.bswap.i16(i16 %v)
-  %z = zext i16 %s to i32
-  ret i32 %z
-}
-declare i16 @llvm.bswap.i16(i16)
-
 ; crc = (crc << 8) ^ table[(crc >> 24) ^ byte] over count bytes (platform/rss.crc32_be)
-define internal i32 @crc(ptr %table, ptr %p, i64 %count, i32 %c0) {
+; (the position is the flow walk's step argument; CRC-32 does not need it)
+define internal i32 @crc(ptr %table, ptr %p, i64 %count, i64 %position, i32 %c0) {
 entry:
   br label %loop
 loop:
@@ -229,101 +223,6 @@ body:
   br label %loop
 done:
   ret i32 %c
-}
-
-; the firmware's hash of a frame, or -1 when it has no IP header (platform/rss.hash_input)
-define internal i64 @rss_hash(ptr %pkt, i64 %len, ptr %table, i32 %key) {
-entry:
-  %short = icmp ult i64 %len, 14
-  br i1 %short, label %none, label %eth
-eth:
-  %etp = getelementptr i8, ptr %pkt, i64 12
-  %et0 = call i32 @be16(ptr %etp)
-  %q1 = icmp eq i32 %et0, 33024
-  %q2 = icmp eq i32 %et0, 34984
-  %tagged = or i1 %q1, %q2
-  br i1 %tagged, label %vlan, label %l3
-vlan:
-  %vshort = icmp ult i64 %len, 18
-  br i1 %vshort, label %none, label %vlan_ok
-vlan_ok:
-  %etp2 = getelementptr i8, ptr %pkt, i64 16
-  %et1 = call i32 @be16(ptr %etp2)
-  br label %l3
-l3:
-  %et = phi i32 [ %et0, %eth ], [ %et1, %vlan_ok ]
-  %l3off = phi i64 [ 14, %eth ], [ 18, %vlan_ok ]
-  %is4 = icmp eq i32 %et, 2048
-  br i1 %is4, label %v4, label %not4
-not4:
-  %is6 = icmp eq i32 %et, 34525
-  br i1 %is6, label %v6, label %none
-v4:
-  %need4 = add i64 %l3off, 20
-  %short4 = icmp ult i64 %len, %need4
-  br i1 %short4, label %none, label %v4hdr
-v4hdr:
-  %ip = getelementptr i8, ptr %pkt, i64 %l3off
-  %vihl = load i8, ptr %ip, align 1
-  %ver = lshr i8 %vihl, 4
-  %isv4 = icmp eq i8 %ver, 4
-  %ihl8 = and i8 %vihl, 15
-  %ihl = zext i8 %ihl8 to i64
-  %ihlb = mul i64 %ihl, 4
-  %ihl_ok = icmp uge i64 %ihlb, 20
-  %v4ok = and i1 %isv4, %ihl_ok
-  br i1 %v4ok, label %v4addr, label %none
-v4addr:
-  %a4 = getelementptr i8, ptr %ip, i64 12
-  %h4 = call i32 @crc(ptr %table, ptr %a4, i64 8, i32 %key)
-  %pp = getelementptr i8, ptr %ip, i64 9
-  %proto = load i8, ptr %pp, align 1
-  %fragp = getelementptr i8, ptr %ip, i64 6
-  %frag = call i32 @be16(ptr %fragp)
-  %fragbits = and i32 %frag, 16383
-  %whole = icmp eq i32 %fragbits, 0
-  %l4a = add i64 %l3off, %ihlb
-  br label %ports_check
-v6:
-  %need6 = add i64 %l3off, 40
-  %short6 = icmp ult i64 %len, %need6
-  br i1 %short6, label %none, label %v6hdr
-v6hdr:
-  %ip6 = getelementptr i8, ptr %pkt, i64 %l3off
-  %vb = load i8, ptr %ip6, align 1
-  %ver6 = lshr i8 %vb, 4
-  %isv6 = icmp eq i8 %ver6, 6
-  br i1 %isv6, label %v6addr, label %none
-v6addr:
-  %a6 = getelementptr i8, ptr %ip6, i64 8
-  %h6 = call i32 @crc(ptr %table, ptr %a6, i64 32, i32 %key)
-  %nhp = getelementptr i8, ptr %ip6, i64 6
-  %nh = load i8, ptr %nhp, align 1
-  %l4b = add i64 %l3off, 40
-  br label %ports_check
-ports_check:
-  %h = phi i32 [ %h4, %v4addr ], [ %h6, %v6addr ]
-  %l4proto = phi i8 [ %proto, %v4addr ], [ %nh, %v6addr ]
-  %unfragmented = phi i1 [ %whole, %v4addr ], [ true, %v6addr ]
-  %l4 = phi i64 [ %l4a, %v4addr ], [ %l4b, %v6addr ]
-  %tcp = icmp eq i8 %l4proto, 6
-  %udp = icmp eq i8 %l4proto, 17
-  %has_ports = or i1 %tcp, %udp
-  %need_p = add i64 %l4, 4
-  %room = icmp ule i64 %need_p, %len
-  %c1 = and i1 %has_ports, %unfragmented
-  %c2 = and i1 %c1, %room
-  br i1 %c2, label %ports, label %addresses
-ports:
-  %pptr = getelementptr i8, ptr %pkt, i64 %l4
-  %hp = call i32 @crc(ptr %table, ptr %pptr, i64 4, i32 %h)
-  %hp64 = zext i32 %hp to i64
-  ret i64 %hp64
-addresses:
-  %h64 = zext i32 %h to i64
-  ret i64 %h64
-none:
-  ret i64 -1
 }
 
 define void @card_queues(i64 %n, ptr %retvals, ptr %faults, ptr %selected, ptr %in_base, ptr %in_offs,
@@ -417,7 +316,7 @@ next:
 done:
   ret void
 }
-"""
+""" + BE16_IR + flow_walk_ir("rss_hash", "crc")  # the firmware's hash: the shared walk, CRC-32 seeded with the key word
 _P, _I64, _I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint32
 _SIGNATURES = {"card_queues": ctypes.CFUNCTYPE(None, _I64, *([_P] * 8), _I32, _P, _P, _I64, _P, _P, _P)}
 _kernel: dict[str, Any] = {}
