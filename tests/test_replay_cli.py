@@ -342,7 +342,8 @@ def test_the_text_report_names_a_faults_instruction_and_c_line(tmp_path, blockli
 # ELF itself), scapy, the toolchain's subprocess machinery, the code generator's helper
 # and control-flow emitters.
 NOT_ON_THE_REPLAY_PATH = ("llvmlite.binding", "rich", "elftools", "scapy", "xdptool.toolchain",
-                          "xdptool.runtime.jit.natives", "xdptool.runtime.jit.control")
+                          "xdptool.runtime.jit.natives", "xdptool.runtime.jit.control", "xdptool.nfp.datapath",
+                          "xdptool.nfp.cmsg")
 
 
 def test_a_warm_replay_process_imports_only_what_it_runs(tmp_path, blocklist_obj):

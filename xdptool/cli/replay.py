@@ -80,7 +80,7 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         chosen = program_target(obj_path, selector, target or "jit", maps_in, build_args(includes, defines, cflags))
     if target and obj_path is None:
         chosen = chosen.with_engine(target)
-    from ..replay.card import check_card_options, is_card
+    from ..replay.card_options import check_card_options, is_card
 
     card_queues = check_card_options(chosen, queues, per_queue, out_dir, events_path, compare_target, sum_shared_maps)
     if card_queues:
@@ -358,10 +358,11 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
         else:
             warn(f"{short['count']} frames under {ETH_HLEN} bytes run (records {listed}, --run-runts): {RUNT_REASON}, "
                  "so their results and map changes are not what a kernel would show")
-    from ..replay.card import card_lines
+    if summary.get("card"):
+        from ..replay.card import card_lines
 
-    for line in card_lines(summary.get("card")):
-        out.print(line, markup=False)
+        for line in card_lines(summary["card"]):
+            out.print(line, markup=False)
     for path, count in summary.get("outputs", {}).items():
         out.print(f"wrote {count} packets to {path}", markup=False)
     show_card_estimate(summary.get("estimate"))
