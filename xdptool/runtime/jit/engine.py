@@ -37,12 +37,11 @@ from .compiler import compile_program
 from .env import ENV, REDIRECT_FIELDS, REDIRECT_WORDS, FaultKind, RedirectKind
 from .helpers import CALLBACK_TYPE
 from .irtypes import M64
-from .events import EV_MAP_WORDS, GROW_EVENTS, decode as decode_events
 from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
-from .packed import (OUT_RESERVE_MAX, OUT_SLACK, MapRef, OutputArea, PackedResults, RedirectTargets, address_of,
-                     as_array, readable_address)
+from .packed import (EV_MAP_WORDS, GROW_EVENTS, OUT_RESERVE_MAX, OUT_SLACK, MapRef, OutputArea, PackedResults,
+                     RedirectTargets, address_of, as_array, decode_events, readable_address)
 from .translate import Unit, needs_budget_checks
 
 # (ctx_values index, XdpContext attribute) of each scalar xdp_md field
@@ -295,13 +294,10 @@ class JitEngine(PackedEngine):
         self._event_log = log
         env.ev_log, env.ev_capacity = address_of(log), len(log)
 
-    def _native_events(self) -> list[tuple[int, dict]]:
-        """(packet index, event) of the records in the event log, which is emptied."""
-        used = self.env.ev_used
-        if not used:
-            return []
-        self.env.ev_used = 0
-        return list(decode_events(self._event_log, used, self._map_names))
+    def _native_events(self) -> list[dict]:
+        """The events of the one run's records in the event log, which is emptied."""
+        used, self.env.ev_used = self.env.ev_used, 0
+        return [event for _, event in decode_events(self._event_log, used, self._map_names)]
 
     # -- faults ----------------------------------------------------------------------------
     def _fault_from(self, exc: MemoryFault, pc: int, comp=None) -> Fault:
@@ -386,7 +382,7 @@ class JitEngine(PackedEngine):
         shadow.count = self.env.insns
         retval = 0 if fault is not None else r0 & M32
         redirect = self._redirect(run) if fault is None and retval == XDP_REDIRECT else None
-        events = [event for _, event in self._native_events()] + run.events  # Python's come later (events.py)
+        events = self._native_events() + run.events  # Python's come later (events.py)
         return RunResult(retval=retval, packet=shadow.xdp.packet, redirect=redirect, fault=fault,
                          trace_printk=run.trace_printk, events=events, insns_executed=self.env.insns,
                          meta=shadow.xdp.meta)
@@ -443,8 +439,9 @@ class JitEngine(PackedEngine):
             env.out_buf, env.out_capacity = out.address(), out.capacity
             done, run = self._native_batch(index, count)
             self._drain_redirects(results)
-            for packet, event in self._native_events():
-                results.events.setdefault(packet, []).append(event)
+            if env.ev_used:  # decoded when the results are first asked for events
+                results.events.add_log(self._event_log[:env.ev_used], self._map_names)
+                env.ev_used = 0
             if done == index:  # packet `index` is not in the buffer, or needs a bigger frame or output
                 offset, length = offsets[index], lengths[index]
                 if offset + length > size:

@@ -4,8 +4,8 @@ The runtime's helpers (runtime/helpers.py ringbuf_output, perf_event_output) app
 event per call to the run's `RunState.events`; native code appends the same event as a
 record to a log of 64-bit words (`env.ev_log`): the packet index, the map's index, the perf
 CPU slot (RINGBUF_CPU for a ring buffer), the payload's byte count, then the payload padded
-to whole words.  The engine turns the records back into the events (`decode`) after each
-run or batch.  A log without room for a record asks the engine to grow it (GROW_EVENTS).
+to whole words.  The engine turns the records back into the events (packed.decode_events) after a run, or
+when a batch's results are first asked for them (packed.EventRecords).  A log without room for a record asks the engine to grow it (GROW_EVENTS).
 
 A ring buffer's room is counted per run, as helpers._ringbuf_room counts it: per map index
 two words (`env.ev_maps`): the run number the count belongs to (`env.ev_run`) and the bytes.
@@ -27,16 +27,13 @@ from ..helpers import (
     BPF_F_CTXLEN_MASK, BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RINGBUF_HDR_SZ,
 )
 from .env import ENV
-from .irtypes import I1, I64, I8P, I64P, M64, c64, join
+from .irtypes import I1, I64, I8P, I64P, c64, join
 from .maps import MapHelpers, MapShape
+from .packed import EV_MAP_WORDS, GROW_EVENTS, HEADER_WORDS, RINGBUF_CPU
 
 if TYPE_CHECKING:
     from .translate import Translator
 
-HEADER_WORDS = 4  # packet index, map index, CPU slot, payload bytes
-RINGBUF_CPU = M64
-EV_MAP_WORDS = 2
-GROW_EVENTS = (1 << 32) + 2  # pseudo helper id: the callback grows the log (maps.GROW_REGIONS is + 1)
 RINGBUF_OUTPUT, PERF_EVENT_OUTPUT = HELPER_ID["ringbuf_output"], HELPER_ID["perf_event_output"]
 # Python helpers that append events or run program code: with any of them (or callx) in the
 # program, the event helpers stay in Python too, so that events keep their order.
@@ -161,18 +158,3 @@ def event_emitters(maps: MapHelpers) -> dict:
         return maps.dispatch(t, b, insn, PERF_EVENT_OUTPUT, args, _perf_event_output, reg=2)
 
     return {RINGBUF_OUTPUT: ringbuf_output, PERF_EVENT_OUTPUT: perf_event_output}
-
-
-def decode(words, used: int, map_names: list[str]):
-    """(packet index, event) for each record of a log's first `used` words, as the runtime's
-    helpers make the events."""
-    at = 0
-    while at < used:
-        index, map_index, cpu, length = words[at:at + HEADER_WORDS]
-        start = (at + HEADER_WORDS) * 8
-        data = bytes(memoryview(words).cast("B")[start:start + length])
-        if cpu == RINGBUF_CPU:
-            yield index, {"type": "ringbuf", "map": map_names[map_index], "data": data.hex()}
-        else:
-            yield index, {"type": "perf", "map": map_names[map_index], "cpu": cpu, "data": data.hex()}
-        at += HEADER_WORDS + (length + 7) // 8

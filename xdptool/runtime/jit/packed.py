@@ -160,6 +160,66 @@ def _rebuild_targets(maps, log, extra) -> RedirectTargets:
     return targets
 
 
+# -- the native event log (events.py writes it) ---------------------------------------------------
+HEADER_WORDS = 4  # per record: packet index, map index, CPU slot (RINGBUF_CPU: a ring buffer), payload bytes
+RINGBUF_CPU = (1 << 64) - 1
+EV_MAP_WORDS = 2  # per map index: the run a ring buffer's count is for, the bytes it used
+GROW_EVENTS = (1 << 32) + 2  # pseudo helper id: the callback grows the log (maps.GROW_REGIONS is + 1)
+
+
+def decode_events(words, used: int, map_names: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(packet index, event) for each record of a log's first `used` words, as the runtime's
+    helpers (ringbuf_output, perf_event_output) make the events."""
+    raw = memoryview(words).cast("B")
+    at = 0
+    while at < used:
+        index, map_index, cpu, length = words[at:at + HEADER_WORDS]
+        start = (at + HEADER_WORDS) * 8
+        data = raw[start:start + length].hex()
+        if cpu == RINGBUF_CPU:
+            yield index, {"type": "ringbuf", "map": map_names[map_index], "data": data}
+        else:
+            yield index, {"type": "perf", "map": map_names[map_index], "cpu": cpu, "data": data}
+        at += HEADER_WORDS + (length + 7) // 8
+
+
+class EventRecords(dict):
+    """packet index -> its events: a dict whose native log pieces (`add_log`) are decoded only
+    when something looks (a replay's summary never does), before anything else is added."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._pending: list[tuple[array, list[str]]] = []
+
+    def add_log(self, words: array, map_names: list[str]) -> None:
+        self._pending.append((words, map_names))
+
+    def settle(self) -> "EventRecords":
+        """Decode the pending log pieces into the dict."""
+        pending, self._pending = self._pending, []
+        for words, names in pending:
+            for index, event in decode_events(words, len(words), names):
+                dict.setdefault(self, index, []).append(event)
+        return self
+
+    def __eq__(self, other) -> bool:
+        return dict.__eq__(self.settle(), other.settle() if isinstance(other, EventRecords) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _settling(method):
+    def settled(self, *args, **kw):
+        return method(self.settle() if self._pending else self, *args, **kw)
+    settled.__name__ = method.__name__
+    return settled
+
+
+for _read in ("__getitem__", "__contains__", "__iter__", "__len__", "__repr__", "get", "items", "keys", "values",
+              "setdefault", "pop", "copy"):
+    setattr(EventRecords, _read, _settling(getattr(dict, _read)))
+
+
 @dataclass
 class PackedResults:
     retvals: array
@@ -171,7 +231,7 @@ class PackedResults:
     faults: dict[int, Fault] = field(default_factory=dict)
     redirects: RedirectTargets = field(default_factory=RedirectTargets)
     trace_printk: dict[int, list[str]] = field(default_factory=dict)
-    events: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    events: dict[int, list[dict[str, Any]]] = field(default_factory=EventRecords)
     source: Any = None  # the input buffer and offsets (for packets that came out unchanged)
     source_offsets: array | None = None
     rx_queues: Any = None  # per packet, the rx queue the program selected, -1 for none (the NFP's queue select)
