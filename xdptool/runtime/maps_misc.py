@@ -41,6 +41,7 @@ class LpmTrieMap(Map):
         self.buffer = zeroed(self.max_entries * self.value_stride)
         self.entries: dict[tuple[int, bytes], tuple[int, bytes]] = {}  # (plen, prefix) -> (slot, key)
         self.free: list[int] = []
+        self.version = 0  # bumped by every change: the jit's prefix index (native_index) is rebuilt
         self.layout.update(stride=self.value_stride, entries=self.max_entries)
         self.clear()
 
@@ -63,7 +64,32 @@ class LpmTrieMap(Map):
                 return hit[0] * self.value_stride
         return None
 
+    def native_index(self) -> bytearray:
+        """The prefixes as the jit's lookup reads them (little-endian u64 words): the number
+        of prefix lengths; per length, longest first: its bits, its prefix count, the byte
+        offset of its records; then the records, each the prefix's data masked and
+        zero-padded to `index_record - 8` bytes, then its slot, sorted bytewise per length
+        (a binary search with memcmp finds one)."""
+        by_length: dict[int, list[tuple[bytes, int]]] = {}
+        pad = self.index_record - 8
+        for (plen, prefix), (slot, _) in self.entries.items():
+            by_length.setdefault(plen, []).append((prefix.ljust(pad, b"\0"), slot))
+        lengths = sorted(by_length, reverse=True)
+        out = bytearray(8 + 24 * len(lengths))
+        out[0:8] = len(lengths).to_bytes(8, "little")
+        for n, plen in enumerate(lengths):
+            records = sorted(by_length[plen])
+            out[8 + 24 * n:32 + 24 * n] = b"".join(v.to_bytes(8, "little") for v in (plen, len(records), len(out)))
+            for data, slot in records:
+                out += data + slot.to_bytes(8, "little")
+        return out
+
+    @property
+    def index_record(self) -> int:
+        return (self.data_size + 7) // 8 * 8 + 8
+
     def update(self, key, value, flags=0, cpu=None) -> int:
+        self.version += 1
         if flags > BPF_EXIST:
             return -EINVAL
         key = self.check_key(key)
@@ -88,6 +114,7 @@ class LpmTrieMap(Map):
         return 0
 
     def delete(self, key) -> int:
+        self.version += 1
         plen, data = self._split(self.check_key(key))
         if plen > self.max_prefixlen:
             return -EINVAL
@@ -101,6 +128,7 @@ class LpmTrieMap(Map):
         return sorted(key for _, key in self.entries.values())
 
     def clear(self) -> None:
+        self.version += 1
         clear(self.buffer)
         self.entries.clear()
         self.free = list(range(self.max_entries - 1, -1, -1))

@@ -31,7 +31,7 @@ import llvmlite.ir as ir
 
 from ...elf.model import MapType, RelocKind
 from ..maps_array import ArrayMap, SparseArrayMap
-from ..maps_misc import EventMap
+from ..maps_misc import EventMap, LpmTrieMap
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
 from ..maps_hash import (
     COUNT_OFFSET, DELETED, EMPTY, FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, TICK_OFFSET, USED, VERSION_OFFSET,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .translate import Translator
 
 
-MAP_WORDS = 2  # per map in env.map_table: host address of buffer, host address of its id table
+MAP_WORDS = 3  # per map in env.map_table: host address of buffer, of its id table, of its prefix index (lpm_trie)
 GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region table
 LOOKUP, UPDATE, DELETE = 1, 2, 3
 HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.DEVMAP_HASH}
@@ -79,6 +79,8 @@ class MapShape:
     max_entries: int = 0
     present_offset: int = -1  # sparse arrays: where the presence bytes start (-1: not sparse)
     events: bool = False  # a ringbuf or perf_event_array: no values, output appended (events.py)
+    lpm: bool = False  # an lpm_trie: lookups through its prefix index (LpmTrieMap.native_index)
+    index_record: int = 0  # lpm_trie: bytes per prefix record of the index
 
     @property
     def sparse(self) -> bool:
@@ -104,7 +106,11 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int) -> tuple[MapShape, ..
     """Shapes of the maps native code handles (the others go through Python)."""
     shapes = []
     for index, m in enumerate(maps.by_index):
-        if isinstance(m, EventMap):
+        if isinstance(m, LpmTrieMap):
+            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
+                                   m.value_stride, m.max_entries, 1, 0, readonly=m.readonly_for_program,
+                                   max_entries=m.max_entries, lpm=True, index_record=m.index_record))
+        elif isinstance(m, EventMap):
             size = m.ring_size if m.type == MapType.RINGBUF else m.perf_slots
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, 0, 0, size, 1, 0, events=True))
         elif isinstance(m, HashMap):
@@ -134,6 +140,8 @@ class MapHelpers:
 
     def _emitter(self, op: int):
         def value_op(t, b, insn, shape: MapShape, args: list) -> ir.Value | None:
+            if shape.lpm:  # updates and deletes in Python (LpmTrieMap), which bumps its version
+                return _lpm_lookup(t, b, insn, shape, args) if op == LOOKUP else None
             return None if shape.events else _OPS[op](t, b, insn, shape, args)  # no values: Python
 
         def emit(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | None:
@@ -571,6 +579,93 @@ def _delete(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
     _removed(rb, t.env, shape, slot_ptr)
     rb.branch(done)
     return join(b, done, [(neg(ENOENT), miss), (c64(0), remove)])
+
+
+def _lpm_lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value:
+    """LpmTrieMap.lookup_offset over its native_index: for each stored prefix length, longest
+    first, that is at most the key's prefixlen, the key's data masked to it is searched for
+    (binary search, memcmp order) among that length's prefixes; the first hit is the longest
+    match."""
+    fn = b.function
+    data_size = shape.key_size - 4
+    width = shape.index_record - 8
+    key = _helper_read(t, b, insn, args[1], shape.key_size)
+    plen = b.zext(b.load(b.bitcast(key, I32.as_pointer()), align=1), I64)
+    masked = b.bitcast(_entry_alloca(t, "lpm_key", width), I8P)
+    index = b.inttoptr(_map_word(b, t.env, shape, 2), I8P)
+    words = b.bitcast(index, I64P)
+    count = b.load(words)
+    entry = b.block
+    next_length = fn.append_basic_block(f"pc{insn.pc}.lpm.length")
+    try_length = fn.append_basic_block(f"pc{insn.pc}.lpm.try")
+    search = fn.append_basic_block(f"pc{insn.pc}.lpm.search")
+    probe = fn.append_basic_block(f"pc{insn.pc}.lpm.probe")
+    narrow = fn.append_basic_block(f"pc{insn.pc}.lpm.narrow")
+    hit = fn.append_basic_block(f"pc{insn.pc}.lpm.hit")
+    done = fn.append_basic_block(f"pc{insn.pc}.lpm.done")
+    b.cbranch(b.icmp_unsigned(">", plen, c64(8 * data_size)), done, next_length)  # a miss
+    # the lengths, longest first
+    b.position_at_end(next_length)
+    n = b.phi(I64)
+    n.add_incoming(c64(0), entry)
+    b.cbranch(b.icmp_unsigned("<", n, count), try_length, done)
+    b.position_at_end(try_length)
+    header = b.add(c64(1), b.mul(n, c64(3)))
+    bits = b.load(b.gep(words, [header]))
+    records = b.load(b.gep(words, [b.add(header, c64(1))]))
+    base = b.gep(index, [b.load(b.gep(words, [b.add(header, c64(2))]))])
+    following = b.add(n, c64(1))
+    skip = b.icmp_unsigned(">", bits, plen)
+    with b.if_then(b.not_(skip)):  # the key's data masked to `bits`, zero-padded as the records are
+        memset = t.module.declare_intrinsic("llvm.memset", [I8P, I64])
+        b.call(memset, [masked, ir.Constant(ir.IntType(8), 0), c64(width), ir.Constant(I1, 0)])
+        whole, rest = b.lshr(bits, c64(3)), b.and_(bits, c64(7))
+        memcpy = t.module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
+        b.call(memcpy, [masked, b.gep(key, [c64(4)]), whole, ir.Constant(I1, 0)])
+        with b.if_then(b.icmp_unsigned("!=", rest, c64(0))):
+            byte = b.load(b.gep(key, [b.add(c64(4), whole)]))
+            keep = b.trunc(b.shl(c64(0xFF), b.sub(c64(8), rest)), ir.IntType(8))
+            b.store(b.and_(byte, keep), b.gep(masked, [whole]))
+    length_end = b.block
+    b.cbranch(skip, next_length, search)
+    n.add_incoming(following, length_end)
+    n.add_incoming(following, narrow)  # set below: the search ended without a hit
+    # binary search among this length's records
+    b.position_at_end(search)
+    lo, hi = b.phi(I64), b.phi(I64)
+    lo.add_incoming(c64(0), length_end)
+    hi.add_incoming(records, length_end)
+    b.cbranch(b.icmp_unsigned("<", lo, hi), probe, narrow)
+    b.position_at_end(probe)
+    mid = b.lshr(b.add(lo, hi), c64(1))
+    record = b.gep(base, [b.mul(mid, c64(shape.index_record))])
+    order = b.call(_memcmp(t.module), [record, masked, c64(width)])
+    found = b.icmp_signed("==", order, ir.Constant(I32, 0))
+    below = b.icmp_signed("<", order, ir.Constant(I32, 0))
+    lo.add_incoming(b.select(below, b.add(mid, c64(1)), lo), probe)
+    hi.add_incoming(b.select(below, hi, mid), probe)
+    b.cbranch(found, hit, search)
+    b.position_at_end(narrow)
+    b.branch(next_length)
+    # a hit: the value of the record's slot
+    b.position_at_end(hit)
+    slot = b.load(b.bitcast(b.gep(record, [c64(width)]), I64P), align=1)
+    pointer = _value_pointer(t, b, insn, shape, slot, b.mul(slot, c64(shape.value_stride)))
+    hit_end = b.block
+    b.branch(done)
+    return join(b, done, [(c64(0), entry), (c64(0), next_length), (pointer, hit_end)])
+
+
+def _entry_alloca(t: "Translator", name: str, size: int) -> ir.Value:
+    """An [i8 x size] of the function's frame: an alloca in its entry block, one per name and size."""
+    slots = t.__dict__.setdefault("_entry_allocas", {})
+    slot = slots.get((name, size))
+    if slot is None:
+        entry = t.fn.entry_basic_block
+        builder = ir.IRBuilder(entry)
+        builder.position_at_start(entry)
+        slot = slots[(name, size)] = builder.alloca(ir.ArrayType(ir.IntType(8), size), name=name)
+    return slot
 
 
 _OPS = {LOOKUP: _lookup, UPDATE: _update, DELETE: _delete}

@@ -44,6 +44,7 @@ class RegionMirror:
             self.map_table[shape.index * MAP_WORDS] = address
             self.map_table[shape.index * MAP_WORDS + 1] = self._id_pins[len(self._bases)][0]
             self._bases.append((address, address + len(self.maps[shape.name].buffer), shape))
+        self._indexes = {s.name: (s.index, -1, None) for s in shapes if s.lpm}  # name -> (row, version, pin)
         self._synced_next = 0  # ids below this are mirrored (or known removed)
         self._transient: dict[int, object] = {}  # mirrored regions Python may remove (scratch), by id
         self._value_count = 0
@@ -77,6 +78,12 @@ class RegionMirror:
                 self._transient[rid] = region
         packet = self.shadow.packet_region
         table.put(packet.id, packet.buf, packet.lo, packet.hi, packet.writable)
+        for name, (row, version, _) in self._indexes.items():  # lpm_trie prefix indexes, rebuilt when changed
+            m = self.maps[name]
+            if m.version != version:
+                pin = host_address(m.native_index())
+                self._indexes[name] = (row, m.version, pin)
+                self.map_table[row * MAP_WORDS + 2] = pin[0]
         if len(values) != self._value_count:
             for (name, offset), region in list(values.items())[self._value_count:]:
                 self._note_value(name, offset, region.id)
