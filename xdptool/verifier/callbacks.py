@@ -84,6 +84,7 @@ def check_map_arg(meta: dict, reg: Reg) -> None:
 def push_callback(checker, insn, helper: Helper, meta: dict) -> None:
     """push_callback_call for a helper one of whose arguments is a callback (its address)."""
     spec = helper.callback
+    assert spec is not None  # called for helpers with a callback only
     state: State = checker.state
     target = state.regs[helper.args.index(Arg.CALLBACK) + 1].off  # ARG_PTR_TO_FUNC: meta->subprogno
     subprog = checker.cfg.subprog_of(target)

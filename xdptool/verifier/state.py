@@ -296,7 +296,7 @@ class Frame:
 
     __slots__ = ("regs", "stack", "frameno", "callsite", "subprog", "callback", "owned", "callback_depth")
 
-    def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0, callback: bool = False):
+    def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0, callback: "bool | str" = False):
         self.regs = [NOT_INIT] * 11
         self.stack: dict[int, StackSlot] = {}
         self.owned: set[int] = set()
