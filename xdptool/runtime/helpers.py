@@ -153,12 +153,11 @@ def map_push_elem(env, map_ptr, value_ptr, flags, *_):
 
 
 def _pop_or_peek(env, map_ptr, value_ptr, take: bool):
+    """__queue_map_get / __stack_map_get: an empty map zeroes the buffer and says -ENOENT."""
     m = _queue(env, map_ptr)
     value = m.pop() if take else m.peek()
-    if value is None:
-        return neg(errno.ENOENT)
-    env.mem.write(value_ptr, value)
-    return 0
+    env.mem.write(value_ptr, bytes(m.value_size) if value is None else value)
+    return neg(errno.ENOENT) if value is None else 0
 
 
 def map_pop_elem(env, map_ptr, value_ptr, *_):

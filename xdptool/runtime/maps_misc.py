@@ -6,14 +6,13 @@ slots) so value pointers stay valid; the prefix index is a Python dict.  Keys ar
 network order); a lookup returns the longest stored prefix that matches the first
 ``min(node prefixlen, key prefixlen)`` bits (kernel/bpf/lpm_trie.c).
 
-queue and stack hold copies (programs never point into them); ringbuf and
+queue and stack hold copies in a ring (programs never point into them); ringbuf and
 perf_event_array hold no state at all: what programs send is captured per run in
 `RunResult.events`.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Iterable
 
 from ..elf.model import MapDef, MapType
@@ -134,9 +133,15 @@ class LpmTrieMap(Map):
         self.free = list(range(self.max_entries - 1, -1, -1))
 
 
+QUEUE_HEADER = 16  # queue/stack buffer: u64 slot of the oldest element, u64 element count
+
+
 class QueueStackMap(Map):
     """queue (FIFO) and stack (LIFO); push with BPF_EXIST overwrites the oldest when full
-    (kernel/bpf/queue_stack_maps.c)."""
+    (kernel/bpf/queue_stack_maps.c).  The elements are a ring in `buffer` (the jit reads and
+    writes it too): after QUEUE_HEADER bytes (the oldest element's slot, the count), slot i
+    at QUEUE_HEADER + i * value_stride, max_entries slots; the newest is count - 1 slots after
+    the oldest."""
 
     kind = "queue_stack"
     has_values = False
@@ -144,28 +149,52 @@ class QueueStackMap(Map):
     def __init__(self, mdef: MapDef, config: RuntimeConfig):
         super().__init__(mdef, config)
         self.lifo = mdef.type == MapType.STACK
-        self.items: deque[bytes] = deque()
+        self.buffer = zeroed(QUEUE_HEADER + self.max_entries * self.value_stride)
+        self.layout.update(header=QUEUE_HEADER, stride=self.value_stride, entries=self.max_entries)
+
+    # the ring's state
+    def _state(self) -> tuple[int, int]:
+        return int.from_bytes(self.buffer[0:8], "little"), int.from_bytes(self.buffer[8:16], "little")
+
+    def _set_state(self, oldest: int, count: int) -> None:
+        self.buffer[0:16] = oldest.to_bytes(8, "little") + count.to_bytes(8, "little")
+
+    def _slot(self, n: int) -> bytes:
+        """The element n places after the oldest."""
+        oldest, _ = self._state()
+        at = QUEUE_HEADER + (oldest + n) % self.max_entries * self.value_stride
+        return bytes(self.buffer[at:at + self.value_size])
+
+    @property
+    def items(self) -> list[bytes]:
+        """The elements, oldest first."""
+        return [self._slot(n) for n in range(self._state()[1])]
 
     def push(self, value: bytes, flags: int = 0) -> int:
         if flags & ~BPF_EXIST:
             return -EINVAL
         value = self._checked(value)
-        if len(self.items) >= self.max_entries:
+        oldest, count = self._state()
+        if count >= self.max_entries:
             if not flags & BPF_EXIST:
                 return -E2BIG
-            self.items.popleft()  # the oldest element, for queue and stack alike
-        self.items.append(value)
+            oldest, count = (oldest + 1) % self.max_entries, count - 1  # the oldest element, for queue and stack alike
+        self.write_value(QUEUE_HEADER + (oldest + count) % self.max_entries * self.value_stride, value)
+        self._set_state(oldest, count + 1)
         return 0
 
     def peek(self) -> bytes | None:
-        if not self.items:
+        _, count = self._state()
+        if not count:
             return None
-        return self.items[-1] if self.lifo else self.items[0]
+        return self._slot(count - 1 if self.lifo else 0)
 
     def pop(self) -> bytes | None:
-        if not self.items:
-            return None
-        return self.items.pop() if self.lifo else self.items.popleft()
+        value = self.peek()
+        if value is not None:
+            oldest, count = self._state()
+            self._set_state(oldest if self.lifo else (oldest + 1) % self.max_entries, count - 1)
+        return value
 
     # the generic interface: update = push, lookup = peek (as bpf(2) does)
     def find_offset(self, key, cpu=0):
@@ -187,7 +216,7 @@ class QueueStackMap(Map):
         return []
 
     def clear(self) -> None:
-        self.items.clear()
+        clear(self.buffer)
 
 
 class EventMap(Map):

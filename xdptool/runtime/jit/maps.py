@@ -31,7 +31,7 @@ import llvmlite.ir as ir
 
 from ...elf.model import MapType, RelocKind
 from ..maps_array import ArrayMap, SparseArrayMap
-from ..maps_misc import EventMap, LpmTrieMap
+from ..maps_misc import EventMap, LpmTrieMap, QueueStackMap
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
 from ..maps_hash import (
     COUNT_OFFSET, DELETED, EMPTY, FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, TICK_OFFSET, USED, VERSION_OFFSET,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 MAP_WORDS = 3  # per map in env.map_table: host address of buffer, of its id table, of its prefix index (lpm_trie)
 GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region table
 LOOKUP, UPDATE, DELETE = 1, 2, 3
+QUEUE_TYPES = {MapType.QUEUE, MapType.STACK}
 HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.DEVMAP_HASH}
 ARRAY_TYPES = {MapType.ARRAY, MapType.PERCPU_ARRAY}
 MAX_NATIVE_KEY = 256
@@ -83,6 +84,11 @@ class MapShape:
     index_record: int = 0  # lpm_trie: bytes per prefix record of the index
 
     @property
+    def has_values(self) -> bool:
+        """Whether lookups give value pointers (not a queue, stack, ringbuf, perf_event_array)."""
+        return not self.events and self.type not in QUEUE_TYPES
+
+    @property
     def sparse(self) -> bool:
         return self.present_offset >= 0
 
@@ -110,6 +116,9 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int) -> tuple[MapShape, ..
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, 1, 0, readonly=m.readonly_for_program,
                                    max_entries=m.max_entries, lpm=True, index_record=m.index_record))
+        elif isinstance(m, QueueStackMap):
+            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, m.value_size, m.value_stride,
+                                   m.max_entries, 1, 0, max_entries=m.max_entries))
         elif isinstance(m, EventMap):
             size = m.ring_size if m.type == MapType.RINGBUF else m.perf_slots
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, 0, 0, size, 1, 0, events=True))
@@ -142,7 +151,7 @@ class MapHelpers:
         def value_op(t, b, insn, shape: MapShape, args: list) -> ir.Value | None:
             if shape.lpm:  # updates and deletes in Python (LpmTrieMap), which bumps its version
                 return _lpm_lookup(t, b, insn, shape, args) if op == LOOKUP else None
-            return None if shape.events else _OPS[op](t, b, insn, shape, args)  # no values: Python
+            return _OPS[op](t, b, insn, shape, args) if shape.has_values else None  # no values: Python
 
         def emit(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | None:
             return self.dispatch(t, b, insn, op, args, value_op)
