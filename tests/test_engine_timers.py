@@ -3,7 +3,8 @@ values the kernel gives (kernel/bpf/helpers.c: -EINVAL for bad clocks and flags,
 not initialised or without a callback, -EBUSY for a second init, cancel's 1 for an armed
 timer) in a sequence of calls the packets choose, the same on the vm, the jit and the live
 kernel (BPF_PROG_TEST_RUN; every start is far in the future, so no timer fires there either);
-and a replay of a program that armed a timer says in its warnings that timers never fire."""
+the jit runs them natively; and a replay of a program that armed a timer says in its warnings
+that timers never fire."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from test_jit_diff import observable
 from test_jit_maps import compiled
 from xdptool.kernel.probe import kernel_unavailable_reason
-from xdptool.runtime.helpers import TIMERS_NEVER_FIRE
+from xdptool.runtime.helpers import TIMERS_NEVER_FIRE, Timers
 from xdptool.runtime.jit import JitEngine
 from xdptool.runtime.maps import MapStore
 from xdptool.runtime.vm import VmEngine
@@ -123,15 +124,27 @@ def test_the_engines_answer_as_the_kernel_source_says(obj, engine_class):
     assert all(entry["value"] == "00" * 24 for entry in store.dump()["timers"])  # never fired, state not in the map
 
 
-def test_vm_and_jit_agree(obj):
+def test_vm_and_jit_agree_and_the_jit_is_native(obj):
     outcomes = []
     for engine_class in (VmEngine, JitEngine):
         store = MapStore.for_object(obj)
         engine = engine_class(obj.program("timer_calls"), store)
         outcomes.append(([observable(engine.run(p)) for p in PACKETS], store.dump()))
-        batched = JitEngine(obj.program("timer_calls"), MapStore.for_object(obj)).run_batch(PACKETS)
-        assert answers(batched) == WANT
     assert outcomes[0] == outcomes[1]
+    assert not any(engine.helper_fallbacks().values()), engine.helper_fallbacks()
+    batched = JitEngine(obj.program("timer_calls"), MapStore.for_object(obj))
+    assert answers(batched.run_batch(PACKETS)) == WANT and batched.notes() == [TIMERS_NEVER_FIRE]
+
+
+def test_timers_in_regions_past_the_first_words_grow_them(obj):
+    """A timer whose value region has an id past what the words cover is initialised by the
+    Python helper, which grows them; native code then uses the new words."""
+    store = MapStore.for_object(obj)
+    engine = JitEngine(obj.program("timer_calls"), store)
+    engine.shadow.timers = Timers(regions=2)  # every value region is past it
+    assert answers([engine.run(p) for p in PACKETS]) == WANT
+    fallbacks = engine.helper_fallbacks()
+    assert 0 < fallbacks["bpf_timer_init"] <= 3 and fallbacks["bpf_timer_start"] == 0, fallbacks
 
 
 def test_a_timer_never_started_gives_no_note(obj):
@@ -171,4 +184,4 @@ def test_replay_warns_that_timers_never_fire(obj, tmp_path, queues):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)["summary"]
     assert summary["warnings"] == [TIMERS_NEVER_FIRE]
-    assert summary["helper_fallbacks"]["bpf_timer_start"] > 0
+    assert summary["helper_fallbacks"]["bpf_timer_start"] == 0  # native in the jit

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+from array import array
 import re
 import struct
 from dataclasses import dataclass
@@ -806,12 +807,12 @@ def _strtox(signed: bool):
 # -- timers (kernel/bpf/helpers.c bpf_timer_init/set_callback/start/cancel, __bpf_async_init) --------
 # A timer is the struct bpf_timer in a map value; the kernel keeps a pointer to its hrtimer in
 # it, which user space never sees (a map read shows zeros there).  The engines keep the timer's
-# state beside the map instead, by the timer's address, for the engine's lifetime.  No clock
-# advances between packets in a replay, so an armed timer never fires: its callback never runs
-# (`Timers.armed` counts the starts, for the replay's warning).  Not modelled: -EPERM (the map
-# has no user reference: a replay's maps always have one), -EDEADLK (a cancel from the timer's
-# own callback, which never runs), and the timer freed with its element by a hash map's
-# delete or update (the state stays with the address).
+# state beside the map instead (`Timers`), by the value's region (a map value holds at most one
+# bpf_timer), for the engine's lifetime.  No clock advances between packets in a replay, so an
+# armed timer never fires: its callback never runs (`Timers.armed` counts the starts, for the
+# replay's warning).  Not modelled: -EPERM (the map has no user reference: a replay's maps
+# always have one), -EDEADLK (a cancel from the timer's own callback, which never runs), and
+# the timer freed with its element by a hash map's delete or update (the state stays).
 
 MAX_CLOCKS = 16
 TIMER_CLOCKS = frozenset({0, 1, 7})  # CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME
@@ -819,64 +820,82 @@ BPF_F_TIMER_ABS, BPF_F_TIMER_CPU_PIN = 1, 2
 TIMER_SIZE = 16  # sizeof(struct bpf_timer)
 TIMERS_NEVER_FIRE = ("the program armed a bpf_timer: timers never fire during a replay (no clock advances "
                      "between packets), so its callback did not run")
+TIMER_WORDS = 2  # per region id: the state (TIMER_INIT | TIMER_ARMED), the callback (0: none)
+TIMER_INIT, TIMER_ARMED = 1, 2
 
 
-@dataclass
-class Timer:
-    map: str
-    clock: int
-    callback: int | None = None  # the function pointer bpf_timer_set_callback gave
-    armed: bool = False
+class Timers:
+    """The timers' state as 64-bit words the jit reads and writes too: TIMER_WORDS per region
+    id of the map value a timer is in; region id 0 (never a region) holds the count of
+    successful bpf_timer_start calls."""
+
+    def __init__(self, regions: int = 1024):
+        self.words = array("Q", bytes(8 * TIMER_WORDS * regions))
+
+    @property
+    def capacity(self) -> int:
+        return len(self.words) // TIMER_WORDS
+
+    @property
+    def armed(self) -> int:
+        return self.words[0]
+
+    def state(self, timer_ptr: int) -> tuple[int, int]:
+        """(state, callback) of the timer at this address (zeros: never initialised)."""
+        rid = timer_ptr >> 32
+        if rid >= self.capacity:
+            return 0, 0
+        return self.words[TIMER_WORDS * rid], self.words[TIMER_WORDS * rid + 1]
+
+    def set(self, timer_ptr: int, state: int, callback: int) -> None:
+        rid = timer_ptr >> 32
+        if rid >= self.capacity:  # (the jit takes the new address after every Python helper)
+            self.words.extend(bytes(8 * TIMER_WORDS * (max(rid + 1, 2 * self.capacity) - self.capacity)))
+        self.words[TIMER_WORDS * rid], self.words[TIMER_WORDS * rid + 1] = state, callback
 
 
-class Timers(dict):
-    """timer address -> Timer; `armed` counts successful bpf_timer_start calls."""
-
-    armed = 0
-
-
-def _timer(env, timer_ptr) -> Timer | None:
+def _timer(env, timer_ptr) -> tuple[int, int]:
     env.mem.read(timer_ptr, TIMER_SIZE)  # a pointer the program may use, or a fault
-    return env.timers.get(timer_ptr)
+    return env.timers.state(timer_ptr)
 
 
 def timer_init(env, timer_ptr, map_ptr, flags, *_):
-    m = env.map_arg(map_ptr)
+    env.map_arg(map_ptr)
     if flags >= MAX_CLOCKS or flags & (MAX_CLOCKS - 1) not in TIMER_CLOCKS:
         return neg(errno.EINVAL)
-    if _timer(env, timer_ptr) is not None:
+    if _timer(env, timer_ptr)[0] & TIMER_INIT:
         return neg(errno.EBUSY)
-    env.timers[timer_ptr] = Timer(m.name, flags)
+    env.timers.set(timer_ptr, TIMER_INIT, 0)
     return 0
 
 
 def timer_set_callback(env, timer_ptr, callback, *_):
-    timer = _timer(env, timer_ptr)
-    if timer is None:
+    state, _ = _timer(env, timer_ptr)
+    if not state & TIMER_INIT:
         return neg(errno.EINVAL)
-    timer.callback = callback
+    env.timers.set(timer_ptr, state, callback)
     return 0
 
 
 def timer_start(env, timer_ptr, nsecs, flags, *_):
     if flags & ~(BPF_F_TIMER_ABS | BPF_F_TIMER_CPU_PIN):
         return neg(errno.EINVAL)
-    timer = _timer(env, timer_ptr)
-    if timer is None or timer.callback is None:
+    state, callback = _timer(env, timer_ptr)
+    if not state & TIMER_INIT or not callback:
         return neg(errno.EINVAL)
-    timer.armed = True
-    env.timers.armed += 1
+    env.timers.set(timer_ptr, state | TIMER_ARMED, callback)
+    env.timers.words[0] += 1
     return 0
 
 
 def timer_cancel(env, timer_ptr, *_):
     """hrtimer_cancel's answer: 1 when the timer was armed (and is no longer), else 0; the
     callback is dropped too (drop_prog_refcnt): a start needs bpf_timer_set_callback again."""
-    timer = _timer(env, timer_ptr)
-    if timer is None:
+    state, _ = _timer(env, timer_ptr)
+    if not state & TIMER_INIT:
         return neg(errno.EINVAL)
-    was_armed, timer.armed, timer.callback = timer.armed, False, None
-    return int(was_armed)
+    env.timers.set(timer_ptr, TIMER_INIT, 0)
+    return int(bool(state & TIMER_ARMED))
 
 
 # -- the table ------------------------------------------------------------------------------

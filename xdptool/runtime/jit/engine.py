@@ -209,6 +209,8 @@ class JitEngine(PackedEngine):
 
     def _sync_regions(self) -> None:
         self.mirror.to_native()
+        timers = self.shadow.timers  # a Python helper may have grown them
+        self.env.timers, self.env.timer_capacity = address_of(timers.words), timers.capacity
 
     def _packet_to_native(self) -> None:
         xdp, env = self.shadow.xdp, self.env

@@ -108,6 +108,8 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("ev_index", 1),  # the packet the records are for (the batch's index; 0 for one run)
     ("ev_run", 1),  # the run's number: a ring buffer's bytes used count from 0 in each run
     ("ev_maps", 1),  # host pointer to EV_MAP_WORDS words per map index (run number, bytes used)
+    ("timers", 1),  # host pointer to the shadow's helpers.Timers words (timers.py)
+    ("timer_capacity", 1),  # region ids they cover
 )
 
 class RedirectKind(enum.IntEnum):
