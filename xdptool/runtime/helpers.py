@@ -663,7 +663,7 @@ def perf_event_output(env, _ctx, map_ptr, flags, data, size):
 
 AF_INET, AF_INET6 = 2, 10
 BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_FRAG_NEEDED = 0, 4, 8
-_FIB_FLAGS = 0x3F  # DIRECT | OUTPUT | SKIP_NEIGH | TBID | SRC | MARK
+FIB_FLAGS = 0x3F  # DIRECT | OUTPUT | SKIP_NEIGH | TBID | SRC | MARK
 FIB_PARAMS_SIZE = 64
 
 
@@ -671,9 +671,28 @@ def _mac(text: str) -> bytes:
     return bytes(int(part, 16) for part in text.split(":"))
 
 
+FIB_RECORD = 64  # fib_records: bytes per route
+
+
+def fib_records(routes) -> bytes:
+    """The routes as the jit's fib_lookup scans them, longest prefix first (ties in the table's
+    order, as fib_lookup picks): per route 64 bytes -- u8 family, u8 zero[7], the address mask
+    and the masked prefix (16 bytes each, IPv4 in their first 4), u32 ifindex, u16 mtu, the
+    source and destination MACs, zero padding."""
+    nets = [(ipaddress.ip_network(route.prefix, strict=False), route) for route in routes]
+    out = bytearray()
+    for net, route in sorted(nets, key=lambda pair: -pair[0].prefixlen):
+        family = AF_INET if net.version == 4 else AF_INET6
+        record = bytes([family]) + bytes(7) + net.netmask.packed.ljust(16, b"\0")
+        record += net.network_address.packed.ljust(16, b"\0") + route.ifindex.to_bytes(4, "little")
+        record += (route.mtu & 0xFFFF).to_bytes(2, "little") + _mac(route.smac) + _mac(route.dmac)
+        out += record.ljust(FIB_RECORD, b"\0")
+    return bytes(out)
+
+
 def fib_lookup(env, _ctx, params, plen, flags, *_):
     """Answered from `config.fib_table` (longest prefix); no route -> NOT_FWDED."""
-    if (plen & 0xFFFFFFFF) < FIB_PARAMS_SIZE or flags & ~_FIB_FLAGS:
+    if (plen & 0xFFFFFFFF) < FIB_PARAMS_SIZE or flags & ~FIB_FLAGS:
         return neg(errno.EINVAL)
     raw = bytearray(env.mem.read(params, FIB_PARAMS_SIZE))
     family = raw[0]

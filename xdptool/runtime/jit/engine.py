@@ -28,7 +28,7 @@ from ...platform.ctx import FIELD_SIZE, XDP_MD
 from ...platform.helpers import helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, PackedEngine, RunResult, XdpContext
-from ..helpers import XDP_REDIRECT
+from ..helpers import FIB_RECORD, XDP_REDIRECT, fib_records
 from ..kfuncs import SPECS as KFUNC_SPECS
 from ..maps import MapStore
 from ..memory import MemoryFault
@@ -204,6 +204,9 @@ class JitEngine(PackedEngine):
         env.redir_capacity = REDIRECT_LOG
         env.ev_log, env.ev_capacity = address_of(self._event_log), len(self._event_log)
         env.ev_maps = address_of(self._event_maps)
+        routes = fib_records(self.config.fib_table)
+        self._fib_routes = ctypes.create_string_buffer(routes, max(1, len(routes)))
+        env.fib_routes, env.fib_count = ctypes.addressof(self._fib_routes), len(routes) // FIB_RECORD
         for depth, region in enumerate(shadow.stack_regions[:MAX_CALL_FRAMES]):
             env.stack_ids[depth] = region.id
 

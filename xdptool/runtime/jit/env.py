@@ -110,6 +110,8 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("ev_maps", 1),  # host pointer to EV_MAP_WORDS words per map index (run number, bytes used)
     ("timers", 1),  # host pointer to the shadow's helpers.Timers words (timers.py)
     ("timer_capacity", 1),  # region ids they cover
+    ("fib_routes", 1),  # host pointer to helpers.fib_records(config.fib_table) (fib.py)
+    ("fib_count", 1),  # routes there
 )
 
 class RedirectKind(enum.IntEnum):

@@ -12,7 +12,7 @@ strtol (105) and strtoul (106) as one IR function, the dynptr helpers but the
 ring buffer ones (dynptr.py, which also has the dynptr kfuncs), redirect (23) and redirect_map (51) recording the target in the env
 (`RedirectKind`), ringbuf_output (130) and perf_event_output (25) appended to the
 env's event log (events.py), map_push_elem/pop_elem/peek_elem on queues and stacks
-(queue_stack.py), the bpf_timer helpers (timers.py), and the control helpers of control.py: tail_call (12) and
+(queue_stack.py), the bpf_timer helpers (timers.py), fib_lookup over the configured routes (fib.py), and the control helpers of control.py: tail_call (12) and
 loop (181).  The clock and generator state lives in the env while native code
 runs and is handed to the interpreter's `Services` around every Python call.
 Every other helper is the runtime's Python implementation behind the callback
@@ -38,6 +38,7 @@ from .control import LOOP, emit_loop, tail_call_emitter
 from .dynptr import HELPER_NATIVES as DYNPTR_HELPERS
 from .env import ENV, RedirectKind
 from .events import event_emitters
+from .fib import fib_lookup
 from .queue_stack import queue_stack_emitters
 from .timers import timer_emitters
 from .irtypes import I1, I8, I32, I64, I8P, c64, join
@@ -464,6 +465,7 @@ SIMPLE_NATIVES = {
     HELPER_ID["spin_unlock"]: _spin_unlock,
     HELPER_ID["strtol"]: _strtox(signed=True),
     HELPER_ID["strtoul"]: _strtox(signed=False),
+    HELPER_ID["fib_lookup"]: fib_lookup,
     **{HELPER_ID[name]: emit for name, emit in DYNPTR_HELPERS.items()},
 }
 REDIRECT_MAP = 51
