@@ -65,6 +65,7 @@ class HelperEnv(Protocol):
     def scratch(self, name: str, size: int) -> int: ...  # a fresh zeroed region, for this run
     def scratch_bytes(self, addr: int) -> tuple[str, bytes] | None: ...  # name/contents of a scratch region
     def release_scratch(self, addr: int) -> None: ...
+    def record(self, name: str, size: int) -> int: ...  # a ring buffer record (scratch), 0 if RECORD_SLOTS are held
     def call_function(self, func: int, args: tuple[int, ...]) -> int: ...  # run a callback
     def tail_call(self, m: Map, index: int) -> None: ...  # transfers control if the slot is set
 
@@ -494,11 +495,15 @@ def ringbuf_output(env, map_ptr, data, size, flags, *_):
     return 0
 
 
+RECORD_SLOTS = 64  # ring buffer records a run may hold at once (a model limit: one more is refused as a full ring)
+
+
 def ringbuf_reserve(env, map_ptr, size, flags, *_):
+    """flags, then the ring's room (taken), then a record (RECORD_SLOTS at most: else NULL)."""
     m = _ringbuf(env, map_ptr)
     if flags or not _ringbuf_room(env, m, size):
         return 0
-    return env.scratch(f"ringbuf {m.name} record", size)
+    return env.record(f"ringbuf {m.name} record", size)
 
 
 def _ringbuf_finish(keep: bool):
@@ -615,7 +620,9 @@ def ringbuf_reserve_dynptr(env, map_ptr, size, flags, ptr, *_):
     err = -errno.EINVAL if flags else -errno.E2BIG if size > DYNPTR_MAX_SIZE else 0
     if not err and not _ringbuf_room(env, m, size):
         err = -errno.ENOMEM
-    record = 0 if err else env.scratch(f"ringbuf {m.name} record", size)
+    record = 0 if err else env.record(f"ringbuf {m.name} record", size)
+    if not record and not err:  # RECORD_SLOTS held: as a full ring
+        err = -errno.ENOMEM
     dynptr_store(env, ptr, None if err else Dynptr(record, size, DYNPTR_RINGBUF, False, 0))
     return err & U64
 

@@ -109,6 +109,11 @@ class VmEngine(Engine):
             region = self.mem.add(f"map {m.name}", b"", writable=False)  # a handle: no bytes to access
             self._map_regions[m.name] = region
             self._map_by_region[region.id] = m
+        # region ids of ring buffer records (helpers.RECORD_SLOTS a run may hold at once): the
+        # lowest free one each time, so that native code allocates them alike (jit/records.py)
+        self.record_base = self.mem._next_id
+        self.mem._next_id += helper_table.RECORD_SLOTS
+        self.record_bits = 0
         self._value_regions: dict[tuple[str, int], Region] = {}
         self._programs: list[Program] = []
         self._compiled: dict[str, _Compiled] = {}
@@ -184,7 +189,7 @@ class VmEngine(Engine):
 
     def _end_run(self) -> None:
         for region in self._scratch.values():
-            self.mem.remove(region)
+            self._drop_scratch(region)
         self._scratch.clear()
 
     def _call_entry(self, comp: _Compiled, r1: int, r2: int = 0) -> int:
@@ -380,6 +385,28 @@ class VmEngine(Engine):
     def release_scratch(self, addr: int) -> None:
         region = self._scratch.pop(addr >> REGION_SHIFT, None)
         if region is not None:
+            self._drop_scratch(region)
+
+    def record(self, name: str, size: int) -> int:
+        """A ring buffer record: a zeroed region under the lowest free record id, 0 when the
+        run holds RECORD_SLOTS already."""
+        free = ~self.record_bits & ((1 << helper_table.RECORD_SLOTS) - 1)
+        if not free:
+            return 0
+        slot = (free & -free).bit_length() - 1
+        region = Region(self.record_base + slot, name, bytearray(size))
+        self.mem.regions[region.id] = region
+        self._scratch[region.id] = region
+        self.record_bits |= 1 << slot
+        return region.base
+
+    def _drop_scratch(self, region: Region) -> None:
+        slot = region.id - self.record_base
+        if 0 <= slot < helper_table.RECORD_SLOTS:  # a record id goes back to the pool, not the free list
+            if self.mem.regions.get(region.id) is region:
+                del self.mem.regions[region.id]
+            self.record_bits &= ~(1 << slot)
+        else:
             self.mem.remove(region)
 
     def call_function(self, func: int, args: tuple[int, ...]) -> int:

@@ -72,6 +72,8 @@ def set_packet_window(b: ir.IRBuilder, env: ir.Value, meta: ir.Value, data: ir.V
 
 
 def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir.Function:
+    from .records import reset_records  # an emitter: imported to build only (packed.py imports this module)
+
     fn = ir.Function(module, ir.FunctionType(I64, [I8P, I64, I64]), name="xdp_batch")
     env, start, end = fn.args
     entry = fn.append_basic_block("entry")
@@ -128,6 +130,7 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, c64(0)), index=10)
     for name in ("fault_kind", "cb_used", "insns", "redir_kind"):
         ENV.store(b, env, name, c64(0))
+    b.call(reset_records(module), [env])  # no ring buffer record held (records.py)
     ENV.store(b, env, "ev_index", i)
     ENV.store(b, env, "ev_run", b.add(ENV.load(b, env, "ev_run"), c64(1)))
     r0 = b.call(prog, [env])

@@ -48,6 +48,7 @@ def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes
     from .memory import MemoryModel
     from .dynptr import KFUNC_NATIVES
     from .natives import native_emitters
+    from .records import reset_records
     from .translate import ENV_PTR, Translator
 
     module = backend.new_module(name)
@@ -60,6 +61,7 @@ def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes
     b = ir.IRBuilder(run.append_basic_block("entry"))
     env = run.args[0]
     ENV.store(b, env, "fault_kind", ir.Constant(I64, 0))
+    b.call(reset_records(module), [env])
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, ir.Constant(I64, 0)), index=10)
     b.ret(b.call(prog, [env]))
     build_batch(module, prog, memory)

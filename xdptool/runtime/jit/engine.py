@@ -28,10 +28,10 @@ from ...platform.ctx import FIELD_SIZE, XDP_MD
 from ...platform.helpers import helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, PackedEngine, RunResult, XdpContext
-from ..helpers import FIB_RECORD, XDP_REDIRECT, fib_records
+from ..helpers import FIB_RECORD, RECORD_SLOTS, XDP_REDIRECT, fib_records
 from ..kfuncs import SPECS as KFUNC_SPECS
 from ..maps import MapStore
-from ..memory import MemoryFault
+from ..memory import MemoryFault, Region
 from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _Compiled, _TailCall
 from .compiler import compile_program
 from .env import ENV, REDIRECT_FIELDS, REDIRECT_WORDS, FaultKind, RedirectKind
@@ -40,7 +40,7 @@ from .irtypes import M64
 from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
-from .packed import (EV_MAP_WORDS, GROW_EVENTS, OUT_RESERVE_MAX, OUT_SLACK, MapRef, OutputArea, PackedResults,
+from .packed import (EV_MAP_WORDS, GROW_ARENA, GROW_EVENTS, OUT_RESERVE_MAX, RECORD_META_WORDS, OUT_SLACK, MapRef, OutputArea, PackedResults,
                      RedirectTargets, address_of, as_array, decode_events, readable_address)
 from .translate import Unit, needs_budget_checks
 
@@ -60,6 +60,7 @@ TAIL_CALL = 12  # bpf_tail_call
 MAX_JIT_SLOTS = 50_000  # measured: 20k slots compile in 4.9 s and 320 MB RSS, 100k in 29 s and 1.2 GB
 REDIRECT_LOG = 4096  # records in the batch's redirect log (the batch stops when it is full)
 EVENT_LOG = 1 << 16  # words of the native event log at first (events.py; the batch stops when half full)
+RECORD_ARENA = 1 << 16  # bytes for a run's ring buffer records at first (records.py; grown when one run needs more)
 
 
 def program_units(shadow: VmEngine, program: Program) -> tuple[list[Unit], list, dict[int, int] | None]:
@@ -163,6 +164,7 @@ class JitEngine(PackedEngine):
         self._area: OutputArea | None = None  # run_packed's output area, reused when free
         self._setup_env()
         self.mirror = RegionMirror(self.shadow, self.env, shapes)
+        self.mirror.before_python = self._records_to_python
         self.compile_seconds = time.perf_counter() - started
 
     def _init_common(self, program) -> None:
@@ -204,6 +206,12 @@ class JitEngine(PackedEngine):
         env.redir_capacity = REDIRECT_LOG
         env.ev_log, env.ev_capacity = address_of(self._event_log), len(self._event_log)
         env.ev_maps = address_of(self._event_maps)
+        env.rec_base = shadow.record_base
+        self._record_meta = array("Q", bytes(8 * RECORD_META_WORDS * RECORD_SLOTS))
+        env.rec_meta = address_of(self._record_meta)
+        self._arenas: list[tuple[int, bytearray, object]] = []  # (host address, bytes, pin) of each arena
+        self._adopted: dict[int, Region] = {}  # record id -> the shadow's region for it
+        self._grow_arena(RECORD_ARENA)
         routes = fib_records(self.config.fib_table)
         self._fib_routes = ctypes.create_string_buffer(routes, max(1, len(routes)))
         env.fib_routes, env.fib_count = ctypes.addressof(self._fib_routes), len(routes) // FIB_RECORD
@@ -248,9 +256,9 @@ class JitEngine(PackedEngine):
     def _helper_callback(self, env_addr, helper_id, pc, r1, r2, r3, r4, r5):
         shadow = self.shadow
         try:
-            if helper_id in (GROW_REGIONS, GROW_EVENTS):
+            if helper_id in self._GROWERS:
                 self.env.cb_insns = 0  # no instructions ran
-                self.mirror.grow() if helper_id == GROW_REGIONS else self._grow_events(r1)
+                self._GROWERS[helper_id](self, r1)
                 return 0
             self.fallbacks[helper_id] += 1
             self.mirror.to_python()
@@ -298,6 +306,45 @@ class JitEngine(PackedEngine):
         log[:env.ev_used] = self._event_log[:env.ev_used]
         self._event_log = log
         env.ev_log, env.ev_capacity = address_of(log), len(log)
+
+    def _grow_arena(self, need: int) -> None:
+        """A fresh arena for the run's next records (the records already made keep theirs)."""
+        last = len(self._arenas[-1][1]) if self._arenas else 0
+        arena = bytearray(max(need, 2 * last))
+        pin = (ctypes.c_char * len(arena)).from_buffer(arena)
+        self._arenas.append((ctypes.addressof(pin), arena, pin))
+        env = self.env
+        env.rec_arena, env.rec_arena_cap, env.rec_arena_used = ctypes.addressof(pin), len(arena), 0
+
+    _GROWERS = {GROW_REGIONS: lambda self, need: self.mirror.grow(), GROW_EVENTS: lambda self, need: self._grow_events(need),
+                GROW_ARENA: lambda self, need: self._grow_arena(need)}
+
+    def _records_to_python(self) -> None:
+        """The shadow's ring buffer records made equal to native code's (records.py): the
+        records native code holds adopted as regions over their arena bytes, the ones it let go
+        dropped."""
+        env, shadow = self.env, self.shadow
+        if not env.rec_native:
+            return
+        bits, base = env.rec_bits, shadow.record_base
+        for rid, region in list(shadow._scratch.items()):
+            slot = rid - base
+            if 0 <= slot < RECORD_SLOTS and not bits >> slot & 1:
+                del shadow._scratch[rid]
+                shadow._drop_scratch(region)
+        meta = self._record_meta
+        for slot in range(RECORD_SLOTS):
+            if not bits >> slot & 1:
+                continue
+            rid = base + slot
+            if shadow._scratch.get(rid) is self._adopted.get(rid) is not None:
+                continue
+            host, size, map_index = meta[RECORD_META_WORDS * slot:RECORD_META_WORDS * (slot + 1)]
+            start, arena = next((start, arena) for start, arena, _ in self._arenas if start <= host < start + len(arena))
+            view = memoryview(arena)[host - start:host - start + size]
+            region = Region(rid, f"ringbuf {self._map_names[map_index]} record", view)
+            shadow.mem.regions[rid] = shadow._scratch[rid] = self._adopted[rid] = region
+        shadow.record_bits = bits
 
     def _native_events(self) -> list[dict]:
         """The events of the one run's records in the event log, which is emptied."""

@@ -112,6 +112,14 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("timer_capacity", 1),  # region ids they cover
     ("fib_routes", 1),  # host pointer to helpers.fib_records(config.fib_table) (fib.py)
     ("fib_count", 1),  # routes there
+    # ring buffer records made natively (records.py): region ids rec_base + slot
+    ("rec_base", 1),
+    ("rec_bits", 1),  # the slots held in this run
+    ("rec_meta", 1),  # host pointer to RECORD_META_WORDS words per slot: host address, size, map index
+    ("rec_arena", 1),  # host pointer to the bytes records get, bump-allocated per run
+    ("rec_arena_cap", 1),
+    ("rec_arena_used", 1),
+    ("rec_native", 1),  # set once native code made a record: the shadow adopts them (engine.py)
 )
 
 class RedirectKind(enum.IntEnum):

@@ -10,8 +10,9 @@ when a batch's results are first asked for them (packed.EventRecords).  A log wi
 A ring buffer's room is counted per run, as helpers._ringbuf_room counts it: per map index
 two words (`env.ev_maps`): the run number the count belongs to (`env.ev_run`) and the bytes.
 Native events keep their order with the Python helpers' only when no Python helper of the
-program appends events or runs program code (ring buffer reservations, for_each_map_elem,
-callx): such a program keeps both helpers in Python (`native_events`).
+program runs program code (for_each_map_elem, user_ringbuf_drain, callx): such a program
+keeps every event helper, ring buffer reservations (records.py) included, in Python
+(`native_events`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,7 @@ if TYPE_CHECKING:
 RINGBUF_OUTPUT, PERF_EVENT_OUTPUT = HELPER_ID["ringbuf_output"], HELPER_ID["perf_event_output"]
 # Python helpers that append events or run program code: with any of them (or callx) in the
 # program, the event helpers stay in Python too, so that events keep their order.
-PYTHON_ORDERED = frozenset(HELPER_ID[name] for name in (
-    "ringbuf_reserve", "ringbuf_submit", "ringbuf_discard", "ringbuf_reserve_dynptr", "ringbuf_submit_dynptr",
-    "ringbuf_discard_dynptr", "for_each_map_elem", "user_ringbuf_drain"))
+PYTHON_ORDERED = frozenset(HELPER_ID[name] for name in ("for_each_map_elem", "user_ringbuf_drain"))
 
 
 def native_events(t: "Translator") -> bool:
@@ -56,8 +55,8 @@ def _words(b: ir.IRBuilder, length: ir.Value) -> ir.Value:
     return b.lshr(b.add(length, c64(7)), c64(3))
 
 
-def _append(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, cpu: ir.Value,
-            parts: list[tuple[ir.Value, ir.Value]]) -> None:
+def append_event(t: "Translator", b: ir.IRBuilder, insn, map_index: ir.Value, cpu: ir.Value,
+                 parts: list[tuple[ir.Value, ir.Value]]) -> None:
     """One record: the header, then each (host pointer, length) part of the payload."""
     env = t.env
     total = c64(0)
@@ -69,7 +68,7 @@ def _append(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, cpu: ir.Val
         t.helpers.callback(t, b, insn, c64(GROW_EVENTS), [need, c64(0), c64(0), c64(0), c64(0)])
     log = b.inttoptr(ENV.load(b, env, "ev_log"), I64P)
     record = b.gep(log, [used])
-    for n, value in enumerate((ENV.load(b, env, "ev_index"), c64(shape.index), cpu, total)):
+    for n, value in enumerate((ENV.load(b, env, "ev_index"), map_index, cpu, total)):
         b.store(value, b.gep(record, [c64(n)]))
     last = b.gep(record, [b.add(c64(HEADER_WORDS - 1), _words(b, total))])
     b.store(c64(0), last)  # the padding of the last word
@@ -82,11 +81,29 @@ def _append(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, cpu: ir.Val
     ENV.store(b, env, "ev_used", b.add(used, need))
 
 
+def ring_room(t: "Translator", b: ir.IRBuilder, shape: MapShape, size: ir.Value):
+    """helpers._ringbuf_room for a record of `size` bytes: (whether this run's records leave
+    room for it, `take(builder)` which counts it)."""
+    env = t.env
+    state = b.inttoptr(ENV.load(b, env, "ev_maps"), I64P)
+    stamp_ptr = b.gep(state, [c64(shape.index * EV_MAP_WORDS)])
+    used_ptr = b.gep(state, [c64(shape.index * EV_MAP_WORDS + 1)])
+    run = ENV.load(b, env, "ev_run")
+    used = b.select(b.icmp_unsigned("==", b.load(stamp_ptr), run), b.load(used_ptr), c64(0))
+    need = b.add(c64(BPF_RINGBUF_HDR_SZ), b.and_(b.add(size, c64(7)), c64(~7)))
+    room = b.icmp_unsigned("<=", b.add(used, need), c64(shape.entries))
+
+    def take(tb: ir.IRBuilder) -> None:
+        tb.store(run, stamp_ptr)
+        tb.store(tb.add(used, need), used_ptr)
+
+    return room, take
+
+
 def _ringbuf_output(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
     """helpers.ringbuf_output: flags, then the payload read, then the run's room (-EAGAIN)."""
     if shape.type != MapType.RINGBUF or not native_events(t):
         return None
-    env = t.env
     fn = b.function
     done = fn.append_basic_block(f"pc{insn.pc}.ringbuf.done")
     go = fn.append_basic_block(f"pc{insn.pc}.ringbuf.flags_ok")
@@ -96,20 +113,13 @@ def _ringbuf_output(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, arg
     b.cbranch(bad_flags, done, go)
     b.position_at_end(go)
     payload = t.memory.access(t, b, insn, args[1], size, write=False, helper=True)
-    state = b.inttoptr(ENV.load(b, env, "ev_maps"), I64P)
-    stamp_ptr = b.gep(state, [c64(shape.index * EV_MAP_WORDS)])
-    used_ptr = b.gep(state, [c64(shape.index * EV_MAP_WORDS + 1)])
-    run = ENV.load(b, env, "ev_run")
-    used = b.select(b.icmp_unsigned("==", b.load(stamp_ptr), run), b.load(used_ptr), c64(0))
-    need = b.add(c64(BPF_RINGBUF_HDR_SZ), b.and_(b.add(size, c64(7)), c64(~7)))
-    room = b.icmp_unsigned("<=", b.add(used, need), c64(shape.entries))
+    room, take_room = ring_room(t, b, shape, size)
     write = fn.append_basic_block(f"pc{insn.pc}.ringbuf.write")
     incoming.append((c64(-errno.EAGAIN), b.block))
     b.cbranch(room, write, done)
     b.position_at_end(write)
-    b.store(run, stamp_ptr)
-    b.store(b.add(used, need), used_ptr)
-    _append(t, b, insn, shape, c64(RINGBUF_CPU), [(payload, size)])
+    take_room(b)
+    append_event(t, b, insn, c64(shape.index), c64(RINGBUF_CPU), [(payload, size)])
     incoming.append((c64(0), b.block))
     b.branch(done)
     return join(b, done, incoming)
@@ -140,7 +150,7 @@ def _perf_event_output(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, 
     b.position_at_end(write)
     payload = t.memory.access(t, b, insn, data, size, write=False, helper=True)
     frame = b.gep(b.inttoptr(ENV.load(b, env, "frame"), I8P), [pkt_data])
-    _append(t, b, insn, shape, index, [(payload, size), (frame, ctx_len)])
+    append_event(t, b, insn, c64(shape.index), index, [(payload, size), (frame, ctx_len)])
     incoming.append((c64(0), b.block))
     b.branch(done)
     return join(b, done, incoming)

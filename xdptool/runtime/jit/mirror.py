@@ -47,6 +47,7 @@ class RegionMirror:
         self._indexes = {s.name: (s.index, -1, None) for s in shapes if s.lpm}  # name -> (row, version, pin)
         self._synced_next = 0  # ids below this are mirrored (or known removed)
         self._transient: dict[int, object] = {}  # mirrored regions Python may remove (scratch), by id
+        self.before_python = None  # called first by to_python
         self._value_count = 0
         env.map_table = ctypes.addressof(self.map_table)
         self.to_native(force=True)
@@ -111,6 +112,8 @@ class RegionMirror:
     # -- native -> Python -------------------------------------------------------------------
     def to_python(self) -> None:
         """Adopt the value regions native code created; take the counter back."""
+        if self.before_python is not None:  # the engine's own adoptions (ring buffer records)
+            self.before_python()
         space, words = self.space, self.table.words
         top = self.env.next_region_id
         for rid in range(space._next_id, top):

@@ -11,7 +11,8 @@ them, spin_lock (93) and spin_unlock (94) keeping the held lock in the env,
 strtol (105) and strtoul (106) as one IR function, the dynptr helpers but the
 ring buffer ones (dynptr.py, which also has the dynptr kfuncs), redirect (23) and redirect_map (51) recording the target in the env
 (`RedirectKind`), ringbuf_output (130) and perf_event_output (25) appended to the
-env's event log (events.py), map_push_elem/pop_elem/peek_elem on queues and stacks
+env's event log (events.py), ring buffer reservations and their submit/discard, dynptr
+forms too (records.py), map_push_elem/pop_elem/peek_elem on queues and stacks
 (queue_stack.py), the bpf_timer helpers (timers.py), fib_lookup over the configured routes (fib.py), and the control helpers of control.py: tail_call (12) and
 loop (181).  The clock and generator state lives in the env while native code
 runs and is handed to the interpreter's `Services` around every Python call.
@@ -40,6 +41,7 @@ from .env import ENV, RedirectKind
 from .events import event_emitters
 from .fib import fib_lookup
 from .queue_stack import queue_stack_emitters
+from .records import record_emitters
 from .timers import timer_emitters
 from .irtypes import I1, I8, I32, I64, I8P, c64, join
 from .maps import MapHelpers, MapShape, find_element, map_u32
@@ -480,7 +482,7 @@ def native_emitters(shapes: tuple[MapShape, ...], tail_targets: dict[int, int] |
         return maps.dispatch(t, b, insn, REDIRECT_MAP, args, _redirect_map_op)
 
     emitters = {**SIMPLE_NATIVES, **maps.emitters(), REDIRECT_MAP: redirect_map, **event_emitters(maps),
-                **queue_stack_emitters(maps), **timer_emitters(maps)}
+                **queue_stack_emitters(maps), **timer_emitters(maps), **record_emitters(maps)}
     if tail_targets is not None:
         emitters[TAIL_CALL] = tail_call_emitter(maps, tail_targets)
     return emitters

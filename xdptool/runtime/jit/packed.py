@@ -165,6 +165,9 @@ HEADER_WORDS = 4  # per record: packet index, map index, CPU slot (RINGBUF_CPU: 
 RINGBUF_CPU = (1 << 64) - 1
 EV_MAP_WORDS = 2  # per map index: the run a ring buffer's count is for, the bytes it used
 GROW_EVENTS = (1 << 32) + 2  # pseudo helper id: the callback grows the log (maps.GROW_REGIONS is + 1)
+# ring buffer records made natively (records.py)
+RECORD_META_WORDS = 3  # per record slot: host address, size, map index
+GROW_ARENA = (1 << 32) + 3  # pseudo helper id: a fresh arena for the run's next records
 
 
 def decode_events(words, used: int, map_names: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
