@@ -43,6 +43,7 @@ class FibRoute:
 class RuntimeConfig:
     ncpus: int = 1  # number of per-CPU value copies in percpu maps
     cpu: int = 0  # bpf_get_smp_processor_id(); which per-CPU copy the program sees
+    numa_node: int = 0  # bpf_get_numa_node_id()
     frame_size: int = 4096  # xdp_buff.frame_sz (PAGE_SIZE in BPF_PROG_TEST_RUN)
     headroom: int = XDP_PACKET_HEADROOM
     clock_start_ns: int = 1_000_000_000  # first bpf_ktime_get_ns() value

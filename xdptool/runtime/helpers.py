@@ -127,6 +127,17 @@ def map_lookup_elem(env, map_ptr, key_ptr, *_):
     return 0 if offset is None else env.value_pointer(m, offset)
 
 
+def map_lookup_percpu_elem(env, map_ptr, key_ptr, cpu, *_):
+    """A per-CPU map's value of CPU `cpu` (a u32); NULL from nr_cpu_ids (config.ncpus) on."""
+    m = env.map_arg(map_ptr)
+    key = _key(env, m, key_ptr)
+    cpu &= 0xFFFFFFFF
+    if cpu >= env.config.ncpus or not m.has_values:
+        return 0
+    offset = m.lookup_offset(key, cpu)
+    return 0 if offset is None else env.value_pointer(m, offset)
+
+
 def map_update_elem(env, map_ptr, key_ptr, value_ptr, flags, *_):
     m = env.map_arg(map_ptr)
     if isinstance(m, QueueStackMap) or not m.has_values:
@@ -229,6 +240,10 @@ def get_prandom_u32(env, *_):
 
 def get_smp_processor_id(env, *_):
     return env.config.cpu
+
+
+def get_numa_node_id(env, *_):
+    return env.config.numa_node
 
 
 # -- the XDP buffer (net/core/filter.c) --------------------------------------------------
@@ -949,6 +964,10 @@ _IMPLS: dict[str, Callable] = {
     "map_peek_elem": map_peek_elem,
     "jiffies64": jiffies64,
     "ktime_get_boot_ns": ktime_get_ns,  # the same deterministic clock
+    "ktime_get_coarse_ns": ktime_get_ns,
+    "ktime_get_tai_ns": ktime_get_ns,
+    "get_numa_node_id": get_numa_node_id,
+    "map_lookup_percpu_elem": map_lookup_percpu_elem,
     "ringbuf_output": ringbuf_output,
     "ringbuf_reserve": ringbuf_reserve,
     "ringbuf_submit": _ringbuf_finish(True),

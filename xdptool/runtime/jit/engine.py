@@ -200,6 +200,7 @@ class JitEngine(PackedEngine):
         env.clock_start = self.config.clock_start_ns & M64
         env.clock_step = self.config.clock_step_ns & M64
         env.cpu = self.config.cpu
+        env.numa_node = self.config.numa_node
         env.jiffies = self.config.jiffies & M64
         env.func_id = shadow.func_region.id
         env.redir_log = address_of(self._redirect_log)

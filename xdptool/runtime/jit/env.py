@@ -53,6 +53,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("clock_reads", 1),
     ("prandom_state", 1),  # splitmix64 state (Services.rng)
     ("cpu", 1),  # config.cpu
+    ("numa_node", 1),  # config.numa_node
     ("jiffies", 1),  # config.jiffies
     ("map_table", 1),  # pointer to per-map descriptors (see maps.py)
     ("imm_table", 1),  # pointer to the resolved values of relocated ld_imm64 (by slot)

@@ -43,12 +43,12 @@ PYTHON_ORDERED = frozenset(HELPER_ID[name] for name in ("for_each_map_elem", "us
 
 def native_events(t: "Translator") -> bool:
     """Whether this module's event helpers may be native (see the module docstring)."""
-    allowed = getattr(t, "_native_events", None)
-    if allowed is None:
-        allowed = t._native_events = not any(
+    cached = t.__dict__
+    if "_native_events" not in cached:
+        cached["_native_events"] = not any(
             insn.is_call and (insn.uses_reg_src or (insn.is_helper_call and insn.imm in PYTHON_ORDERED))
             for unit in t.units for insn in unit.insns)
-    return allowed
+    return cached["_native_events"]
 
 
 def _words(b: ir.IRBuilder, length: ir.Value) -> ir.Value:

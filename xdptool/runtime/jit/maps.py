@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ir
 
 from ...elf.model import MapType, RelocKind
+from ...platform.helpers import HELPER_ID
+from ...platform.maps import PERCPU_MAP_TYPES
 from ..maps_array import ArrayMap, SparseArrayMap
 from ..maps_misc import EventMap, LpmTrieMap, QueueStackMap
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 MAP_WORDS = 3  # per map in env.map_table: host address of buffer, of its id table, of its prefix index (lpm_trie)
 GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region table
 LOOKUP, UPDATE, DELETE = 1, 2, 3
+LOOKUP_PERCPU = HELPER_ID["map_lookup_percpu_elem"]
 QUEUE_TYPES = {MapType.QUEUE, MapType.STACK}
 HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.DEVMAP_HASH}
 ARRAY_TYPES = {MapType.ARRAY, MapType.PERCPU_ARRAY}
@@ -146,6 +149,30 @@ class MapHelpers:
 
     def emitters(self) -> dict:
         return {op: self._emitter(op) for op in _OPS}
+
+    def percpu_emitters(self) -> dict:
+        """bpf_map_lookup_percpu_elem: per-CPU maps natively (the others: Python)."""
+        def op(t, b, insn, shape: MapShape, args: list) -> ir.Value | None:
+            if shape.type not in PERCPU_MAP_TYPES:
+                return None
+            cpu = b.and_(args[2], c64(0xFFFFFFFF))
+            fn = b.function
+            valid = fn.append_basic_block(f"pc{insn.pc}.percpu.cpu")
+            done = fn.append_basic_block(f"pc{insn.pc}.percpu.done")
+            key_ptr = args[1]  # the key is read first, as the helper reads it
+            _helper_read(t, b, insn, key_ptr, shape.key_size)
+            start = b.block
+            b.cbranch(b.icmp_unsigned("<", cpu, c64(shape.ncpus)), valid, done)
+            b.position_at_end(valid)
+            found = _lookup(t, b, insn, shape, args, cpu=cpu)
+            end = b.block
+            b.branch(done)
+            return join(b, done, [(c64(0), start), (found, end)])
+
+        def emit(t, b, insn, args):
+            return self.dispatch(t, b, insn, LOOKUP_PERCPU, args, op)
+
+        return {LOOKUP_PERCPU: emit}
 
     def _emitter(self, op: int):
         def value_op(t, b, insn, shape: MapShape, args: list) -> ir.Value | None:
@@ -470,8 +497,12 @@ def map_u32(b: ir.IRBuilder, env, shape: MapShape, offset: ir.Value) -> ir.Value
 # -- the operations --------------------------------------------------------------------
 
 
-def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value:
+def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list,
+            cpu: ir.Value | None = None) -> ir.Value:
+    """The value pointer of the key at args[1] for the program's CPU, or for `cpu` (a per-CPU
+    map's, bpf_map_lookup_percpu_elem); 0 when absent."""
     fn = b.function
+    copy = c64(shape.cpu) if cpu is None else cpu
     hit = fn.append_basic_block(f"pc{insn.pc}.lookup.hit")
     done = fn.append_basic_block(f"pc{insn.pc}.lookup.done")
     if shape.is_hash:
@@ -482,14 +513,14 @@ def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
         b.position_at_end(hit)
         if shape.lru:
             _lru_touch(b, t.env, shape, slot_ptr)
-        position = b.add(b.mul(slot, c64(shape.ncpus)), c64(shape.cpu))
-        offset = _hash_value_offset(b, shape, slot)
+        position = b.add(b.mul(slot, c64(shape.ncpus)), copy)
+        offset = b.add(_hash_value_offset(b, shape, slot, cpu=0), b.mul(copy, c64(shape.value_stride)))
     else:
         index = _array_index(t, b, insn, shape, args[1])
         miss_block = b.block
         b.cbranch(_present(b, t.env, shape, index), hit, done)
         b.position_at_end(hit)
-        position = b.add(index, c64(shape.cpu * shape.entries))
+        position = b.add(index, b.mul(copy, c64(shape.entries)))
         offset = b.mul(position, c64(shape.value_stride))
     pointer = _value_pointer(t, b, insn, shape, position, offset)
     hit_end = b.block

@@ -13,6 +13,7 @@ touch many map values must not pay per region per sync).
 from __future__ import annotations
 
 import ctypes
+from typing import Callable
 
 from ..maps_base import zeroed
 from ..memory import Region
@@ -44,10 +45,12 @@ class RegionMirror:
             self.map_table[shape.index * MAP_WORDS] = address
             self.map_table[shape.index * MAP_WORDS + 1] = self._id_pins[len(self._bases)][0]
             self._bases.append((address, address + len(self.maps[shape.name].buffer), shape))
-        self._indexes = {s.name: (s.index, -1, None) for s in shapes if s.lpm}  # name -> (row, version, pin)
+        # lpm_trie name -> (map_table row, the map version indexed, the index's pinned address)
+        self._indexes: dict[str, tuple[int, int, tuple[int, object] | None]] = {
+            s.name: (s.index, -1, None) for s in shapes if s.lpm}
         self._synced_next = 0  # ids below this are mirrored (or known removed)
         self._transient: dict[int, object] = {}  # mirrored regions Python may remove (scratch), by id
-        self.before_python = None  # called first by to_python
+        self.before_python: Callable[[], None] | None = None  # called first by to_python
         self._value_count = 0
         env.map_table = ctypes.addressof(self.map_table)
         self.to_native(force=True)

@@ -459,6 +459,9 @@ SIMPLE_NATIVES = {
     65: _adjust_tail,
     118: _env_value("jiffies"),
     125: _ktime,
+    HELPER_ID["ktime_get_coarse_ns"]: _ktime,
+    HELPER_ID["ktime_get_tai_ns"]: _ktime,
+    HELPER_ID["get_numa_node_id"]: _env_value("numa_node"),
     188: _buff_len,
     189: _xdp_bytes(to_packet=False),
     190: _xdp_bytes(to_packet=True),
@@ -481,7 +484,7 @@ def native_emitters(shapes: tuple[MapShape, ...], tail_targets: dict[int, int] |
     def redirect_map(t, b, insn, args):
         return maps.dispatch(t, b, insn, REDIRECT_MAP, args, _redirect_map_op)
 
-    emitters = {**SIMPLE_NATIVES, **maps.emitters(), REDIRECT_MAP: redirect_map, **event_emitters(maps),
+    emitters = {**SIMPLE_NATIVES, **maps.emitters(), REDIRECT_MAP: redirect_map, **maps.percpu_emitters(), **event_emitters(maps),
                 **queue_stack_emitters(maps), **timer_emitters(maps), **record_emitters(maps)}
     if tail_targets is not None:
         emitters[TAIL_CALL] = tail_call_emitter(maps, tail_targets)

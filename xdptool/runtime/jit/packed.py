@@ -234,7 +234,7 @@ class PackedResults:
     faults: dict[int, Fault] = field(default_factory=dict)
     redirects: RedirectTargets = field(default_factory=RedirectTargets)
     trace_printk: dict[int, list[str]] = field(default_factory=dict)
-    events: dict[int, list[dict[str, Any]]] = field(default_factory=EventRecords)
+    events: EventRecords = field(default_factory=EventRecords)
     source: Any = None  # the input buffer and offsets (for packets that came out unchanged)
     source_offsets: array | None = None
     rx_queues: Any = None  # per packet, the rx queue the program selected, -1 for none (the NFP's queue select)
