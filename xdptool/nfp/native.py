@@ -56,7 +56,7 @@ from ..runtime.helpers import BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK
 from ..runtime.jit import backend, cache
 from ..runtime.jit.env import ENV, _Layout
 from ..runtime.jit.irtypes import I1, I8, I32, I64, I8P, c32, c64, join
-from ..runtime.jit.maps import _delete, _hash_find, _hash_value_offset, _update, map_shapes
+from ..runtime.jit.maps import MAP_WORDS, _delete, _hash_find, _hash_value_offset, _update, map_shapes
 from ..runtime.jit.packed import OUT_SLACK, PackedResults, address_of, as_array, readable_address
 from . import abi, firmware
 from .executor import BRANCH_STALL, MAX_STEPS, check_image
@@ -1568,13 +1568,15 @@ class NativeRunner:
         objects = [self.maps[name] for name in self.image.maps]
         buffers = [getattr(m, "buffer", None) for m in objects]  # a perf event array has none (length 0)
         pins = [(ctypes.c_char * len(buf)).from_buffer(buf) if buf else None for buf in buffers]
-        table = array("Q", [0]) * (2 * max(len(objects), 1))
+        table = array("Q", [0]) * (2 * max(len(objects), 1))  # EMEM: (address, size) per map
+        jit_table = array("Q", [0]) * (MAP_WORDS * max(len(objects), 1))  # the JIT map code's rows: word 0 the buffer
         for k, pin in enumerate(pins):
             if pin is not None:
                 table[2 * k], table[2 * k + 1] = ctypes.addressof(pin), ctypes.sizeof(pin)
+                jit_table[MAP_WORDS * k] = ctypes.addressof(pin)
         self.env.maps = address_of(table)
-        self.jenv.map_table = address_of(table)  # word 0 of each map: its buffer (runtime/jit/maps.py)
-        return pins, table
+        self.jenv.map_table = address_of(jit_table)  # runtime/jit/maps.py's layout, whatever its row width
+        return pins, (table, jit_table)
 
     def _stopped(self, results: PackedResults, index: int) -> None:
         from ..runtime.contract import Fault

@@ -41,8 +41,8 @@ MAGIC = b"XDPJIT\x00\x02"
 ENV_DIR, ENV_OFF = "XDPTOOL_CACHE_DIR", "XDPTOOL_NO_CACHE"
 LOADING = ".loading"  # subfolder of private copies of shared objects while dlopen maps them
 # Sources the generated code depends on besides the program (relative to xdptool/).
-GENERATOR_SOURCES = ("runtime/jit/*.py", "runtime/config.py", "runtime/memory.py", "runtime/maps_hash.py",
-                     "runtime/maps_array.py", "runtime/maps_base.py", "runtime/xdp.py", "runtime/helpers.py",
+GENERATOR_SOURCES = ("runtime/jit/*.py", "runtime/config.py", "runtime/memory.py", "runtime/maps*.py",
+                     "runtime/xdp.py", "runtime/helpers.py", "runtime/kfuncs.py",
                      "platform/*.py", "ebpf/opcodes.py", "ebpf/semantics.py")
 LLVMLITE_LIBRARY = ("binding", "libllvmlite.so")  # in the llvmlite package: LLVM itself, linked in
 
