@@ -103,7 +103,7 @@ def compiled_for(program: Program, shadow: VmEngine, shapes: tuple[MapShape, ...
 
 def _shapes(shadow: VmEngine) -> tuple[MapShape, ...]:
     handles = {name: region.id for name, region in shadow._map_regions.items()}
-    return map_shapes(shadow.maps, handles, shadow.config.cpu)
+    return map_shapes(shadow.maps, handles, shadow.config.cpu, all_kinds=True)
 
 
 def too_large(program: Program) -> bool:

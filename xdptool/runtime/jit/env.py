@@ -56,6 +56,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("numa_node", 1),  # config.numa_node
     ("jiffies", 1),  # config.jiffies
     ("map_table", 1),  # pointer to per-map descriptors (see maps.py)
+    ("lpm_indexes", 1),  # pointer to one word per map index: an lpm_trie's prefix index (maps.py _lpm_lookup)
     ("imm_table", 1),  # pointer to the resolved values of relocated ld_imm64 (by slot)
     # batch driver
     ("in_buf", 1),

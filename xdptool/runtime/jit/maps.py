@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from .translate import Translator
 
 
-MAP_WORDS = 3  # per map in env.map_table: host address of buffer, of its id table, of its prefix index (lpm_trie)
+MAP_WORDS = 2  # per map in env.map_table: host address of buffer, host address of its id table (nfp/native.py too)
 GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region table
 LOOKUP, UPDATE, DELETE = 1, 2, 3
 LOOKUP_PERCPU = HELPER_ID["map_lookup_percpu_elem"]
@@ -111,10 +111,14 @@ class MapShape:
         return position * self.value_stride
 
 
-def map_shapes(maps, handle_ids: dict[str, int], cpu: int) -> tuple[MapShape, ...]:
-    """Shapes of the maps native code handles (the others go through Python)."""
+def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = False) -> tuple[MapShape, ...]:
+    """Shapes of the maps native code handles (the others go through Python): the array and
+    hash kinds, and with `all_kinds` (the jit engine's natives) lpm_trie, queue, stack, ringbuf
+    and perf_event_array too."""
     shapes = []
     for index, m in enumerate(maps.by_index):
+        if not all_kinds and isinstance(m, (LpmTrieMap, QueueStackMap, EventMap)):
+            continue
         if isinstance(m, LpmTrieMap):
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, 1, 0, readonly=m.readonly_for_program,
@@ -632,7 +636,8 @@ def _lpm_lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: l
     key = _helper_read(t, b, insn, args[1], shape.key_size)
     plen = b.zext(b.load(b.bitcast(key, I32.as_pointer()), align=1), I64)
     masked = b.bitcast(_entry_alloca(t, "lpm_key", width), I8P)
-    index = b.inttoptr(_map_word(b, t.env, shape, 2), I8P)
+    indexes = b.inttoptr(ENV.load(b, t.env, "lpm_indexes"), I64P)
+    index = b.inttoptr(b.load(b.gep(indexes, [c64(shape.index)])), I8P)
     words = b.bitcast(index, I64P)
     count = b.load(words)
     entry = b.block

@@ -40,6 +40,7 @@ class RegionMirror:
         self.ids = {s.name: memoryview(buf).cast("I") for s, buf in zip(shapes, id_buffers)}
         rows = max((s.index for s in shapes), default=-1) + 1
         self.map_table = (ctypes.c_uint64 * max(1, rows * MAP_WORDS))()
+        self.lpm_indexes = (ctypes.c_uint64 * max(1, rows))()
         self._bases: list[tuple[int, int, MapShape]] = []
         for shape, (address, _view) in zip(shapes, self._pins):
             self.map_table[shape.index * MAP_WORDS] = address
@@ -53,6 +54,7 @@ class RegionMirror:
         self.before_python: Callable[[], None] | None = None  # called first by to_python
         self._value_count = 0
         env.map_table = ctypes.addressof(self.map_table)
+        env.lpm_indexes = ctypes.addressof(self.lpm_indexes)
         self.to_native(force=True)
 
     # -- Python -> native ------------------------------------------------------------------
@@ -87,7 +89,7 @@ class RegionMirror:
             if m.version != version:
                 pin = host_address(m.native_index())
                 self._indexes[name] = (row, m.version, pin)
-                self.map_table[row * MAP_WORDS + 2] = pin[0]
+                self.lpm_indexes[row] = pin[0]
         if len(values) != self._value_count:
             for (name, offset), region in list(values.items())[self._value_count:]:
                 self._note_value(name, offset, region.id)
