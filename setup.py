@@ -36,6 +36,8 @@ class OptionalBuildExt(build_ext):
     """Builds the extensions if it can, else says so and leaves the pure-Python package."""
 
     def run(self):
+        if not self.extensions:  # Cython missing or failed: no manifest, so an older build is not vouched for
+            return
         try:
             super().run()
         except Exception as error:  # no compiler, no Python headers, ...: interpreted is still correct

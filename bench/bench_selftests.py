@@ -6,7 +6,7 @@ Too slow for CI (the first run downloads Debian's linux-source, ~150 MB, and bui
 ~100 selftest files with clang); `make bench` runs it.  The figures are the script's:
 cases, comparable ones and agreement with their annotations, agreement with the live
 kernel over every case it judged, false accepts, exit-2 cases and cases over the time
-limit.  A run the budget cut short says so ("partial": true) rather than failing.
+limit, and the verification time per case next to the kernel's (the median of the ratios).  A run the budget cut short says so ("partial": true) rather than failing.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def main() -> int:
             return 0
         figures = json.loads(out.read_text())["figures"]
     keep = ("cases", "not_built", "judged", "comparable", "agree_with_annotation", "kernel_asked", "agree_with_kernel",
-            "false_accepts", "false_rejects", "exit_2", "timeouts", "msg_cases", "msg_agree", "partial", "kernel")
+            "false_accepts", "false_rejects", "exit_2", "timeouts", "msg_cases", "msg_agree", "partial", "kernel",
+            "median_ratio_to_kernel", "median_ours_ms", "median_kernel_ms", "ours_ms_total", "kernel_ms_total")
     result = {k: figures[k] for k in keep if k in figures}
     for name, (num, den) in {"annotation_pct": ("agree_with_annotation", "comparable"),
                              "kernel_pct": ("agree_with_kernel", "kernel_asked")}.items():

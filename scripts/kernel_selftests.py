@@ -33,7 +33,10 @@ Figures: agreement with the annotations over the comparable cases; agreement wit
 live kernel over every case both judged (the kernel's verdict as XDP is what a user
 of xdptool gets, type-dependent or not); false accepts (xdptool accepts, the kernel
 as XDP refuses); exit-2 cases (xdptool raises XdpError: a feature it does not
-implement, or an object it cannot read) and cases over the time limit.  Without
+implement, or an object it cannot read) and cases over the time limit.  Timing per case:
+xdptool's analyze() in its worker (the object already read, as libbpf's parse is not in
+the kernel's figure) next to the kernel's PROG_LOAD call, both at the case's log level;
+the median of the ratios is reported, and the worker's round trip apart.  Without
 the kernel only SEC("xdp") cases are compared, with their annotations.
 """
 
@@ -45,6 +48,7 @@ import functools
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -91,7 +95,8 @@ class Case:
     log_level: int = 1
     ours: str = ""  # "accept", "reject: <first line>", "unsupported: <why>", "not built: <why>", "timeout: ..."
     ours_log: str = ""
-    ours_ms: float = 0.0
+    ours_ms: float = 0.0  # analyze() in the worker: setup, walk and log, as the kernel's PROG_LOAD call
+    ours_wall_ms: float = 0.0  # the round trip to the worker: that, its ELF parse and the pipe
     kernel: str | None = None  # as XDP: "accept", "reject: <reason>", "error: <why>", None when not asked
     kernel_msgs: bool = False  # the kernel's log (as XDP) matches the __msg texts
     kernel_ms: float = 0.0
@@ -355,8 +360,8 @@ def file_cases(tree: Path, src: Path, build_dir: Path) -> list[tuple[Case | str,
 _LOADED: dict = {}  # the worker's last object
 
 
-def _analyze(path: str, name: str, frags: bool, log_level: int) -> tuple[str, str]:
-    """(verdict, log) of xdptool's verifier on one program checked as XDP (in the worker)."""
+def _analyze(path: str, name: str, frags: bool, log_level: int) -> tuple[str, str, float]:
+    """(verdict, log, ms analyze took) of xdptool's verifier on one program checked as XDP (in the worker)."""
     from xdptool.elf import load_object
     from xdptool.elf.sections import retyped, xdp_type
     from xdptool.errors import XdpError
@@ -366,13 +371,15 @@ def _analyze(path: str, name: str, frags: bool, log_level: int) -> tuple[str, st
         _LOADED.update(path=path, obj=load_object(path))
     program = _LOADED["obj"].program(name)
     as_xdp = retyped(program, xdp_type("xdp.frags" if frags else "xdp"))
+    start = time.perf_counter()
     try:
         result = analyze(as_xdp, log_level=log_level, collect_facts=False)
     except XdpError as error:
-        return f"unsupported: {error}", ""
+        return f"unsupported: {error}", "", (time.perf_counter() - start) * 1000
     except Exception as error:  # an internal error is a finding, not a reason to stop the run
-        return f"unsupported: internal error {type(error).__name__}: {error}", ""
-    return ("accept" if result.accepted else f"reject: {result.error.first_line}"), result.log
+        return f"unsupported: internal error {type(error).__name__}: {error}", "", 0.0
+    took = (time.perf_counter() - start) * 1000
+    return ("accept" if result.accepted else f"reject: {result.error.first_line}"), result.log, took
 
 
 def _serve(conn) -> None:
@@ -401,11 +408,12 @@ class Worker:
         start = time.perf_counter()
         self.conn.send((program.object.path, program.name, "BPF_F_XDP_HAS_FRAGS" in case.flags, case.log_level & 3))
         if self.conn.poll(CASE_TIME_LIMIT_S):
-            case.ours, case.ours_log = self.conn.recv()
+            case.ours, case.ours_log, case.ours_ms = self.conn.recv()
+            case.ours_wall_ms = (time.perf_counter() - start) * 1000
         else:
             case.ours = f"timeout: over {CASE_TIME_LIMIT_S} s"
+            case.ours_ms = case.ours_wall_ms = (time.perf_counter() - start) * 1000
             self.close()
-        case.ours_ms = (time.perf_counter() - start) * 1000
 
     def close(self) -> None:
         if self.process is not None:
@@ -561,8 +569,23 @@ def figures_of(cases: list[Case]) -> dict:
         "false_rejects": sum(c.ours_accepted is False and c.kernel_accepted for c in asked),
         "false_accepts_vs_annotation": sum(c.ours_accepted and not c.expect_success for c in comparable),
         "ours_ms_total": round(sum(c.ours_ms for c in cases), 1),
+        "ours_wall_ms_total": round(sum(c.ours_wall_ms for c in cases), 1),
         "kernel_ms_total": round(sum(c.kernel_ms for c in cases), 1),
+        **_timing(asked),
     }
+
+
+def _timing(asked: list[Case]) -> dict:
+    """Per case, xdptool's analyze() next to the kernel's PROG_LOAD call (both with the case's
+    log level, both after the object was read); the median of the ratios, and of each side."""
+    timed = [c for c in asked if c.kernel_ms > 0 and c.ours_ms > 0]
+    if not timed:
+        return {}
+    return {"timed_cases": len(timed),
+            "median_ratio_to_kernel": round(statistics.median(c.ours_ms / c.kernel_ms for c in timed), 2),
+            "median_ours_ms": round(statistics.median(c.ours_ms for c in timed), 3),
+            "median_ours_wall_ms": round(statistics.median(c.ours_wall_ms for c in timed), 3),
+            "median_kernel_ms": round(statistics.median(c.kernel_ms for c in timed), 3)}
 
 
 def report(cases: list[Case], verbose: bool) -> dict:
@@ -589,6 +612,12 @@ def report(cases: list[Case], verbose: bool) -> dict:
         print(f"verdict agreement with the live kernel (every case, loaded as XDP): "
               f"{_pct(figures['agree_with_kernel'], figures['kernel_asked'])}; false accepts {figures['false_accepts']}, "
               f"false rejects {figures['false_rejects']}")
+    if figures.get("timed_cases"):
+        print(f"verification time per case, median: xdptool {figures['median_ours_ms']:.3f} ms (with the worker's "
+              f"round trip and ELF parse {figures['median_ours_wall_ms']:.3f} ms), kernel PROG_LOAD "
+              f"{figures['median_kernel_ms']:.3f} ms; median ratio {figures['median_ratio_to_kernel']:.2f}x over "
+              f"{figures['timed_cases']} cases; totals {figures['ours_ms_total'] / 1000:.1f} s and "
+              f"{figures['kernel_ms_total'] / 1000:.1f} s")
     if figures["msg_cases"]:
         print(f"__msg agreement on rejected comparable cases: {_pct(figures['msg_agree'], figures['msg_cases'])}")
     return figures

@@ -38,21 +38,31 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
     _require_xdp(program)
     if isinstance(profile, str):
         profile = get_profile(profile, unprivileged=unprivileged)
-    checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts, btf_path=btf)
-    error = None
     # The walk allocates many short-lived tuples and no reference cycles that outlive it:
-    # the cyclic collector would only re-scan live states (about 5% of the time).
+    # the cyclic collector would only re-scan live states (about 5% of the time), and
+    # re-enabled while the checker still holds them, its next young-generation pass would
+    # traverse every state of the walk; so it stays off until the checker is gone.
     collecting = gc.isenabled()
     gc.disable()
-    start = time.perf_counter()
     try:
-        checker.run()
-    except Reject as reject:
-        error = _error_for(program, reject)
-    finally:
+        error = None
+        start = time.perf_counter()
+        checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts, btf_path=btf)
+        try:
+            checker.run()
+        except Reject as reject:
+            error = _error_for(program, reject)
         elapsed_ms = (time.perf_counter() - start) * 1000
+        result = _result(checker, error, elapsed_ms)
+        del checker
+    finally:
         if collecting:
             gc.enable()
+    return result
+
+
+def _result(checker, error: VerifierError | None, elapsed_ms: float) -> VerifierResult:
+    """The verdict, the log with the kernel's closing statistics lines, and the facts."""
     lines = list(checker.lines)
     if error is not None:
         lines.append(error.message)

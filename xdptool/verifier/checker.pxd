@@ -1,6 +1,8 @@
 # Class layout for the Cython build (setup.py, native.py): the .py is the source;
 # this only makes its classes extension types with C slots for their attributes
 # (and, with the cimports, lets annotations of the state classes compile to slot access).
+cimport cython
+
 from .state cimport Frame, Reg, StackSlot, State
 
 cdef class Entry:
@@ -16,3 +18,17 @@ cdef class Checker:
     cdef public object global_funcs, called_globals, btf, btf_ptrs, async_subprogs, fastcall, track, hist
     cdef public long log_level, processed, total_states, peak_states, cur_states, max_states_per_insn, id_gen, jmps, pc
     cdef public bint collect_facts, relax_imprecise
+
+    # The methods every instruction calls: direct C calls from the compiled walk and
+    # handlers instead of a Python method lookup per call (still callable from Python).
+    cpdef object _pop(self)
+    cpdef push(self, State state, long pc, long prev)
+    @cython.locals(entry=Entry, active=dict)
+    cpdef _end_path(self)
+    @cython.locals(state=State, entry=Entry, active=dict, done=list)
+    cpdef bint _visit(self, long pc) except -1
+    cpdef tuple _precise_at(self, long pc)
+    cpdef Reg read_reg(self, long regno)
+    cpdef write_reg(self, long regno, Reg value)
+    cpdef long new_id(self) except -1
+    cpdef bint is_pointer_value(self, Reg reg) except -1

@@ -328,7 +328,7 @@ class Checker:
             self.lines.append(f"from {prev} to {pc}: {format_frame(state.cur)}")
         return pc
 
-    def push(self, state: State, pc: int, prev: int) -> None:
+    def push(self, state: State, pc, prev) -> None:  # types: checker.pxd
         if self.head is not None:
             self.head.branches += 1
         self.pending.append((state, pc, prev, self.head, self.hist[:] if self.track is not None else None))
@@ -347,7 +347,7 @@ class Checker:
             self.done.setdefault(entry.pc, []).append(entry)
             entry = entry.parent
 
-    def _visit(self, pc: int) -> bool:
+    def _visit(self, pc) -> bool:  # types: checker.pxd
         """is_state_visited: True when a proven-safe state here subsumes the current one.
 
         New checkpoints follow the kernel's heuristic: only after 2 jumps and 8
@@ -455,7 +455,7 @@ class Checker:
         if self.track is not None and self.hist:
             self.hist[-1] = (self.pc, kind, frameno, slots)
 
-    def _precise_at(self, pc: int) -> tuple[int, int, int]:
+    def _precise_at(self, pc) -> tuple[int, int, int]:  # types: checker.pxd
         if self._precision is None:
             self._precision = precision.Precision(self.cfg, self.observed)
         return self._precision.at(pc)
@@ -474,14 +474,14 @@ class Checker:
         self.lines.append(align_comment(text) + " " + detail if detail else text)
 
     # -- registers ---------------------------------------------------------------------------
-    def read_reg(self, regno: int) -> Reg:
+    def read_reg(self, regno) -> Reg:  # types: checker.pxd
         reg = self.state.regs[regno]
         self.scratched.add(regno)
         if reg.type is T_NOT_INIT:
             raise Reject(f"R{regno} !read_ok")
         return reg
 
-    def write_reg(self, regno: int, value: Reg) -> None:
+    def write_reg(self, regno, value: Reg) -> None:  # types: checker.pxd
         if regno == 10:
             raise Reject("frame pointer is read only")
         self.scratched.add(regno)

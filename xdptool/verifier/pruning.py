@@ -18,11 +18,11 @@ _EXACT_TYPES = (T_CTX, T_PKT_END, T_MAP_PTR, T_STACK)
 _EXACT_ID_TYPES = SOCK_TYPES | BTF_ID_TYPES | {t for t in MAYBE_NULL_TYPES if NON_NULL_OF[t] in SOCK_TYPES}
 
 
-def exact_key(state: State, live: int) -> tuple:
+def exact_key(state: State, live) -> tuple:  # types: pruning.pxd
     """A hashable identity of the state (dead registers of the current frame left out)."""
     live_regs = _LIVE_INDICES.get(live)
     if live_regs is None:
-        live_regs = _LIVE_INDICES[live] = tuple(i for i in range(11) if live >> i & 1)
+        live_regs = _LIVE_INDICES[live] = tuple([i for i in range(11) if live >> i & 1])
     key = []
     append = key.append
     last = state.frames[-1]

@@ -37,7 +37,7 @@ class VerifierResult:
     max_states_per_insn: int
     stack_depth: list[int]  # per subprogram, as the kernel's "stack depth a+b" line
     facts: dict[int, Any] = field(default_factory=dict)  # pc -> facts.PcFacts
-    time_ms: float = 0.0  # wall time of the walk, as the kernel's "verification time" (BPF_LOG_STATS)
+    time_ms: float = 0.0  # wall time of the check (setup, cfg, walk), as the kernel's "verification time" (BPF_LOG_STATS)
 
     @property
     def stack_depth_total(self) -> int:
