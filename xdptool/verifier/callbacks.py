@@ -24,7 +24,7 @@ from __future__ import annotations
 from ..platform.helpers import FOR_EACH_MAP_TYPES, Arg, Callback, CallbackParam, Helper
 from . import dynptr
 from .fields import record_of
-from .precision import ALL_SLOTS
+from .precision import slot_mask
 from .result import Reject
 from .state import (
     MAX_CALL_FRAMES, NOT_INIT, T_MAP_KEY, T_MAP_PTR, T_MAP_VALUE, T_SCALAR, Frame, Reg, RegType, State,
@@ -33,6 +33,9 @@ from ..errors import XdpError
 
 ASYNC = "async"  # Frame.callback of an async callback's frame (its frame 0): it returns 0, not to a caller
 JMP_SEQ_LIMIT = 8192  # BPF_COMPLEXITY_LIMIT_JMP_SEQ (push_async_cb counts the queue too)
+
+# every stack slot (precision.ALL_SLOTS is a C constant in the compiled build: not importable)
+ALL_SLOTS = slot_mask(-512, 0)
 
 
 def check_func_load(checker, target: int) -> None:
