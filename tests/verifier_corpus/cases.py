@@ -125,6 +125,9 @@ CLASSES = {
     "map_ptr_write": "store through a map pointer",
     # arenas: XDP may not call their kfuncs (live 6.18), and addr_space_cast needs an arena map
     "addr_space_cast_no_arena": "addr_space_cast without an arena", "arena_alloc_not_for_xdp": "kfunc not for XDP",
+    # linked scalars with a delta (r1 = r0; r1 += K: BPF_ADD_CONST, linked.py)
+    "add_const_delta_oob": "linked scalar with a delta out of bounds",
+    "add_const_pruned_delta": "linked scalar with another delta (pruning)",
 }
 # Cases loaded with the object's BTF and func_info, as libbpf loads them (global functions are
 # only global to a kernel that sees their BTF linkage); the others load without BTF.

@@ -13,7 +13,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
-from . import backtrack, branches, callbacks, codes, dynptr, map_fields, precision, pruning
+from . import backtrack, branches, callbacks, codes, dynptr, linked, map_fields, precision, pruning
 from .cfg import ADDR_SPACE_CAST, CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastcall import Fastcall
@@ -524,7 +524,7 @@ class Checker:
                 scalar_neg(dst, is64)
             else:
                 self._endian(dst, insn)
-            dst.id = 0
+            dst.id = dst.off = 0
             self.write_reg(insn.dst, dst)
             return
         if code & X:
@@ -541,8 +541,9 @@ class Checker:
             self.write_reg(insn.dst, self._pointer_alu(insn, dst, src, is64))
             return
         result = dst.copy()
-        result.id = 0
         scalar_alu(result, op, src, is64)
+        linked.link_after_alu(result, dst, op, src, is64, bool(code & X) and insn.src == insn.dst,
+                              self.profile.privileged)
         self.write_reg(insn.dst, result)
 
     def _mov(self, insn: Instruction, is64: bool) -> None:
@@ -557,29 +558,30 @@ class Checker:
                 raise Reject(f"R{insn.src} {'sign-extension' if insn.off else 'partial copy'} of pointer")
             self.write_reg(insn.dst, Reg.shared_unknown())
             return
-        result = src.copy()
         if insn.off or not is64:
-            # a scalar the narrowing or sign extension leaves unchanged stays linked to its
-            # copy (assign_scalar_id_before_mov): one below 2**(off-1), or fitting in 32 bits
-            linked = src.type is T_SCALAR and not src.is_const and (
-                src.umax < 1 << (insn.off - 1) if insn.off else src.umax <= U32)
-            if linked and not src.id:
-                src = src.copy()
-                src.id = self.new_id()
-                self.state.regs[insn.src] = src  # the stored source is replaced, not changed
-                result = src.copy()
+            # a copy the narrowing or sign extension leaves unchanged stays linked to its source
+            # (assign_scalar_id_before_mov): one below 2**(off-1), or fitting in 32 bits
+            fits = src.umax < 1 << (insn.off - 1) if insn.off else src.umax <= U32
+            if fits:
+                src = self._before_mov(insn.src, src)
+            result = src.copy()
+            if not fits:
+                result.id = result.off = 0
             if insn.off:
                 sign_extend(result, insn.off, 64 if is64 else 32)
             else:
                 truncate(result, 4)
-            result.id = src.id if linked else 0
-        elif src.type is T_SCALAR and not src.is_const:
-            if not src.id:  # link the copies (sync_linked_regs); the stored source is replaced, not changed
-                result.id = self.new_id()
-                self.state.regs[insn.src] = result
-                return self.write_reg(insn.dst, result)
-            result = src  # an identical register: share it
-        self.write_reg(insn.dst, result)
+            self.write_reg(insn.dst, result)
+            return
+        self.write_reg(insn.dst, self._before_mov(insn.src, src))  # the copy shares the (stored) source
+
+    def _before_mov(self, regno: int, src: Reg) -> Reg:
+        """The source of a copy, linked to it (linked.before_mov); the stored source is
+        replaced, not changed."""
+        new = linked.before_mov(src, self.new_id)
+        if new is not src:
+            self.state.regs[regno] = new
+        return new
 
     def _endian(self, dst: Reg, insn: Instruction) -> None:
         size = insn.imm // 8
@@ -910,10 +912,8 @@ class Checker:
             spilled = value
             if value.type is T_SCALAR and self.profile.privileged:
                 if value.umax.bit_length() <= size * 8:  # reg_value_fits: assign_scalar_id_before_mov
-                    if not value.id and value.var_off.mask and value_regno is not None:
-                        spilled = value.copy()
-                        spilled.id = self.new_id()
-                        self.state.regs[value_regno] = spilled
+                    if value_regno is not None:
+                        spilled = self._before_mov(value_regno, value)
                 elif value.id:
                     spilled = value.copy()
                     spilled.id = 0
@@ -955,7 +955,7 @@ class Checker:
                 if spilled.umax.bit_length() <= size * 8:
                     return spilled
                 loaded = spilled.copy()
-                loaded.id = 0
+                loaded.id = loaded.off = 0
                 truncate(loaded, size)
                 return loaded
             spilled_bytes = 0
@@ -1281,12 +1281,12 @@ class Checker:
             f_src = self.state.regs[s] = src.copy()
         taken_ok = branches.refine(t_dst, t_src, op, bits)
         fall_ok = branches.refine(f_dst, f_src, branches.NEGATE[op], bits)
-        linked = (d, s) if s is not None else (d,)
+        operands = (d, s) if s is not None else (d,)
         taught_copies = False
         for state, feasible in ((other, taken_ok), (self.state, fall_ok)):
             if feasible:
-                for regno in linked:
-                    taught_copies = _sync_linked(state, regno) or taught_copies
+                for regno in operands:
+                    taught_copies = linked.sync_linked(state, regno) or taught_copies
         if taught_copies or not (taken_ok and fall_ok):  # copies' bounds, or one side ruled out, by values
             self.observed.value_branch_at(insn.pc)
             self._value_decided(d, s)
@@ -1777,26 +1777,6 @@ def _not_null(reg: Reg, keep_id: bool = False) -> Reg:
         elif new.map.type in _LOOKUP_GIVES:
             new.type, new.map = _LOOKUP_GIVES[new.map.type], None
     return new
-
-
-def _sync_linked(state: State, regno: int) -> bool:
-    """Scalars copied from one another (same id) learn what a branch taught one of them;
-    True when there were such copies."""
-    reg = state.regs[regno]
-    if not reg.is_scalar or not reg.id:
-        return False
-    copies = []
-
-    def change(other: Reg) -> Reg | None:
-        if other is reg or not (other.is_scalar and other.id == reg.id):
-            return None
-        new = other.copy()
-        new.copy_bounds_from(reg)
-        copies.append(new)
-        return new
-
-    state.replace_regs(change, reg.id)
-    return bool(copies)
 
 
 def _pkt_compare(dst: Reg, src: Reg, op: int):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..ebpf.insn import Instruction
 from ..ebpf.semantics import JMP32, JMP64
 from . import codes
+from .linked import ADD_CONST, link_after_alu
 from .scalar import CONCRETE, const_alu, scalar_alu
 from .state import Reg
 from .tnum import U32, U64
@@ -66,8 +67,10 @@ def _mov(checker, insn: Instruction, general):
         t = src.type
         # Stored registers never change, so the general handler's copy can be the source
         # itself: constants, scalars already linked by an id, and pointers.  Unlinked
-        # unknown scalars get a new id in both registers (general); r0-r9 unset: rejected.
-        if (t is _SCALAR and (not src.var_off.mask or src.id)) or (t is not _SCALAR and t is not _NOT_INIT):
+        # unknown scalars get a new id in both registers, one linked with a delta loses
+        # it (general); r0-r9 unset: rejected.
+        if (t is _SCALAR and (not src.var_off.mask or src.id) and not src.id & ADD_CONST) or (
+                t is not _SCALAR and t is not _NOT_INIT):
             checker.scratched.add(s)
             checker.scratched.add(d)
             regs[d] = src
@@ -84,6 +87,7 @@ def _alu(checker, insn: Instruction, general):
     bits, mask = (64, U64) if is64 else (32, U32)
     fn = CONCRETE[op][0 if is64 else 1]
     shared_const = Reg.shared_const
+    capable = checker.profile.privileged
     if not code & _X:
         imm = (insn.imm if is64 else insn.imm & U32) & mask
         if op in _SHIFTS and imm >= bits:
@@ -99,7 +103,7 @@ def _alu(checker, insn: Instruction, general):
                 if not dst.var_off.mask:
                     regs[d] = shared_const(fn(dst.var_off.value & mask, imm))
                 else:
-                    regs[d] = _scalar_result(dst, op, src_imm, is64)
+                    regs[d] = _scalar_result(dst, op, src_imm, is64, False, capable)
                 return None
             return general(insn)
 
@@ -114,18 +118,20 @@ def _alu(checker, insn: Instruction, general):
             value = None
             if not dst.var_off.mask and not src.var_off.mask:
                 value = const_alu(op, dst.var_off.value, src.var_off.value, is64)
-            regs[d] = shared_const(value) if value is not None else _scalar_result(dst, op, src, is64)
+            regs[d] = (shared_const(value) if value is not None
+                       else _scalar_result(dst, op, src, is64, s == d, capable))
             return None
         return general(insn)
 
     return alu_reg
 
 
-def _scalar_result(dst: Reg, op: int, src: Reg, is64: bool) -> Reg:
-    """Checker.alu on two scalars: a private copy of dst, its id dropped, the transfer applied."""
+def _scalar_result(dst: Reg, op: int, src: Reg, is64: bool, same_reg: bool, capable: bool) -> Reg:
+    """Checker.alu on two scalars: a private copy of dst, the transfer applied, its id
+    dropped or kept with a delta (linked.py)."""
     result = dst.copy()
-    result.id = 0
     scalar_alu(result, op, src, is64)
+    link_after_alu(result, dst, op, src, is64, same_reg, capable)
     return result
 
 

@@ -12,6 +12,7 @@ from ..ebpf.disasm import format_alu
 from ..ebpf.opcodes import JMP_COND_SYMBOL, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
 from ..platform.helpers import helper_name
 from .codes import MAY_GOTO
+from .linked import ADD_CONST, base_id
 from .scalar import S32_MAX, S32_MIN, S64_MAX, S64_MIN
 from .state import Frame, Reg, RegType, StackSlot
 from .tnum import U32, U64
@@ -133,8 +134,8 @@ def format_reg(reg: Reg, frameno: int = 0) -> str:
             return prefix + snum(reg.const_value + reg.off)
         name = prefix
     parts = []
-    if reg.id:
-        parts.append(f"id={reg.id}")
+    if reg.id:  # a scalar linked with a delta: its base id and the delta (BPF_ADD_CONST)
+        parts.append(f"id={base_id(reg.id)}{reg.off:+d}" if reg.id & ADD_CONST else f"id={reg.id}")
     if reg.ref_obj_id:
         parts.append(f"ref_obj_id={reg.ref_obj_id}")
     if t is not RegType.SCALAR and reg.off:

@@ -10,6 +10,7 @@ infinite-loop detection against states still being explored.
 
 from __future__ import annotations
 
+from .linked import ids_safe
 from .state import MAYBE_NULL_TYPES, NON_NULL_OF, PKT_TYPES, SLOT, Frame, Reg, StackSlot, State
 from .state import BTF_ID_TYPES, SOCK_TYPES, T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
 
@@ -100,8 +101,8 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
         return False
     if t is _SCALAR:
         if old.var_off.mask == 0:  # constants: the common case in loops
-            return cur.var_off == old.var_off and ids.check_scalar(old.id, cur.id)
-        return within(old, cur) and ids.check_scalar(old.id, cur.id)
+            return cur.var_off == old.var_off and (not old.id or ids_safe(old, cur, ids))
+        return within(old, cur) and (not old.id or ids_safe(old, cur, ids))
     if t in _EXACT_ID_TYPES:
         return (old.off == cur.off and old.var_off == cur.var_off and old.btf_type is cur.btf_type
                 and ids.check(old.id, cur.id) and ids.check(old.ref_obj_id, cur.ref_obj_id))
