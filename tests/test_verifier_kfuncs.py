@@ -30,7 +30,7 @@ REFUSED = {
     "task_acquire": "arg#0 pointer type STRUCT task_struct must point to scalar, or struct with scalar",
 }
 NOT_IMPLEMENTED = {
-    "iter_num": "verifier: calls to kfunc bpf_iter_num_new are not implemented (open-coded iterators)",
+    "rcu_lock": "verifier: calls to kfunc bpf_rcu_read_lock are not implemented (RCU sections)",
     "no_such_kfunc": "verifier: kfunc bpf_no_such_kfunc is not in xdptool's table of Linux 6.18 kfuncs",
 }
 NON_GPL = "cannot call kernel function from non-GPL compatible program"

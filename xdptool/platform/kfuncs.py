@@ -47,7 +47,7 @@ class P(enum.Enum):
     SIZE = "size"  # the __sz (or __szk constant) size of the previous argument
     DYNPTR = "dynptr"  # an initialised struct bpf_dynptr on the stack
     DYNPTR_UNINIT = "dynptr_uninit"  # a stack slot the kfunc makes a dynptr (ptr__uninit)
-    ITER = "iter"  # a struct bpf_iter_num on the stack
+    ITER = "iter"  # an iterator (struct bpf_iter_<type>, `size` bytes) on the stack
     BTF_PTR = "btf_ptr"  # a BTF-typed kernel object (trusted pointer) of the struct `ctype` names
     NULLABLE_MEM = "mem_nullable"  # memory or NULL (__nullable / opts__nullable)
     IGNORED = "ign"  # not checked at all (an __ign parameter)
@@ -59,7 +59,7 @@ class Param:
     name: str
     ctype: str
     kind: P
-    size: int = 0  # bytes of MEM_OUT
+    size: int = 0  # bytes of MEM_OUT, or of the ITER struct
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class Kfunc:
     since: str = ""
     needs: str = ""  # what the verifier lacks to check calls to it ("" when it checks them)
     dev_bound: bool = False  # only for device-bound programs (bpf_dev_bound_kfunc_id)
+    ret_size: int = 0  # bytes a returned pointer to a scalar type points to (btf_resolve_size)
 
     @property
     def returns_scalar(self) -> bool:
@@ -93,7 +94,8 @@ def param_struct(param: Param) -> str:
 
 
 _CTX = Param("ctx", "const struct xdp_md *", P.CTX)
-_ITER_NEEDS = "open-coded iterators"
+_ITER_NUM = Param("it", "struct bpf_iter_num *", P.ITER, 8)
+_ITER_BITS = Param("it", "struct bpf_iter_bits *", P.ITER, 16)
 _REF_NEEDS = "reference-tracked BTF objects"
 
 XDP_KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
@@ -125,12 +127,15 @@ XDP_KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
     Kfunc("bpf_dynptr_is_rdonly", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),), "bool", since="6.4"),
     Kfunc("bpf_dynptr_clone", (Param("p", "const struct bpf_dynptr *", P.DYNPTR),
                                Param("clone__uninit", "struct bpf_dynptr *", P.DYNPTR_UNINIT)), "int", since="6.4"),
-    Kfunc("bpf_iter_num_new", (Param("it", "struct bpf_iter_num *", P.ITER), Param("start", "int", P.SCALAR),
-                               Param("end", "int", P.SCALAR)), "int", KF.ITER_NEW, "6.4", _ITER_NEEDS),
-    Kfunc("bpf_iter_num_next", (Param("it", "struct bpf_iter_num *", P.ITER),), "int *",
-          KF.ITER_NEXT | KF.RET_NULL, "6.4", _ITER_NEEDS),
-    Kfunc("bpf_iter_num_destroy", (Param("it", "struct bpf_iter_num *", P.ITER),), "void", KF.ITER_DESTROY, "6.4",
-          _ITER_NEEDS),
+    # open-coded iterators (verifier iterators.py): struct bpf_iter_num is 8 bytes, bpf_iter_bits 16
+    Kfunc("bpf_iter_num_new", (_ITER_NUM, Param("start", "int", P.SCALAR), Param("end", "int", P.SCALAR)), "int",
+          KF.ITER_NEW, "6.4"),
+    Kfunc("bpf_iter_num_next", (_ITER_NUM,), "int *", KF.ITER_NEXT | KF.RET_NULL, "6.4", ret_size=4),
+    Kfunc("bpf_iter_num_destroy", (_ITER_NUM,), "void", KF.ITER_DESTROY, "6.4"),
+    Kfunc("bpf_iter_bits_new", (_ITER_BITS, Param("unsafe_ptr__ign", "const u64 *", P.IGNORED),
+                                Param("nr_words", "u32", P.SCALAR)), "int", KF.ITER_NEW, "6.11"),
+    Kfunc("bpf_iter_bits_next", (_ITER_BITS,), "int *", KF.ITER_NEXT | KF.RET_NULL, "6.11", ret_size=4),
+    Kfunc("bpf_iter_bits_destroy", (_ITER_BITS,), "void", KF.ITER_DESTROY, "6.11"),
     # (the two casts' results are typed by check_kfunc_call itself: an untrusted pointer to the
     # struct whose vmlinux BTF id btf_id__k is; the trusted struct xdp_buff behind the ctx)
     Kfunc("bpf_rdonly_cast", (Param("obj__ign", "const void *", P.IGNORED), Param("btf_id__k", "u32", P.CONST)),
@@ -202,5 +207,4 @@ SLEEPABLE_FOR_XDP = frozenset({"bpf_copy_from_user_str", "bpf_lookup_user_key"})
 # prototypes are not recorded above: what the verifier would need to check calls to them.
 OTHER_XDP_KFUNCS: dict[str, str] = {
     **dict.fromkeys(("bpf_send_signal_task", "bpf_get_kmem_cache"), _REF_NEEDS),
-    **dict.fromkeys(("bpf_iter_bits_new", "bpf_iter_bits_next", "bpf_iter_bits_destroy"), _ITER_NEEDS),
 }

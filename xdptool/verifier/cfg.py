@@ -18,6 +18,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import SIZE_BYTES, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc
 from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
 from ..platform.helpers import CALLBACKS, HELPER_ID
+from ..platform.kfuncs import KF, XDP_KFUNCS
 from . import codes
 from .result import Reject
 
@@ -52,6 +53,7 @@ class Cfg:
     live_in: list[int] = field(default_factory=list)  # slot -> bitmask of registers live before it
     callback_calls: set[int] = field(default_factory=set)  # helper calls that run a sync callback (loops)
     may_gotos: set[int] = field(default_factory=set)  # may_goto instructions (forced checkpoints)
+    iter_nexts: set[int] = field(default_factory=set)  # calls of an iterator's _next kfunc (forced checkpoints)
     succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
     targets: dict[int, int] = field(default_factory=dict)  # pc -> where a goto or conditional jump goes
     backward: list[int] = field(default_factory=list)  # pcs with a successor at or before them (loops)
@@ -231,7 +233,8 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
     (visit_insn, push_insn; Linux 6.18): a conditional jump itself and its target (not
     its fall-through), the target of a goto, the slot after a call, a local call and its
     callee's entry, calls of helpers that run a sync callback (bpf_loop: forced checkpoints)
-    and of those that set an async one (a prune point: before another walk is queued)."""
+    and of those that set an async one (a prune point: before another walk is queued), calls
+    of an iterator's _next kfunc (forced checkpoints: where its loop converges)."""
     prune_points = cfg.prune_points
     for pc, code, _, src, _, imm in cfg.rows:
         if code & 0x07 not in _JMP_CLASSES:
@@ -246,6 +249,9 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
                 cfg.callback_calls.add(pc)
             elif src == 0 and imm in ASYNC_CALLBACK_HELPERS:
                 prune_points.add(pc)
+            elif src == 2 and _is_iter_next(cfg.by_pc[pc]):
+                prune_points.add(pc)
+                cfg.iter_nexts.add(pc)
             continue
         target = branches.get(pc)
         if target is None:  # exit
@@ -255,6 +261,11 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
             prune_points.add(pc)
         if code == _MAY_GOTO:
             cfg.may_gotos.add(pc)
+
+
+def _is_iter_next(insn: Instruction) -> bool:
+    kfunc = XDP_KFUNCS.get(insn.reloc.symbol) if insn.reloc is not None else None
+    return kfunc is not None and bool(kfunc.flags & KF.ITER_NEXT)
 
 
 def _walk(cfg: Cfg, allow_loops: bool) -> None:

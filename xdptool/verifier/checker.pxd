@@ -6,7 +6,7 @@ cimport cython
 from .state cimport Frame, Reg, StackSlot, State
 
 cdef class Entry:
-    cdef public object state, pc, parent, key, hint, quick, marks, hist
+    cdef public object state, pc, parent, key, hint, quick, marks, hist, open_hint
     cdef public long branches, hits, misses
     cdef public bint loose
 

@@ -13,7 +13,7 @@ from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
-from . import backtrack, branches, callbacks, codes, dynptr, linked, map_fields, precision, pruning
+from . import backtrack, branches, callbacks, codes, dynptr, iterators, linked, map_fields, precision, pruning
 from .cfg import ADDR_SPACE_CAST, CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastcall import Fastcall
@@ -92,7 +92,8 @@ for _arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE, Arg.MEM, Arg.MEM_
 class Entry:
     """A checkpointed state at a prune point; `branches` counts unfinished paths through it."""
 
-    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses", "hint", "quick", "marks", "hist", "loose")
+    __slots__ = ("state", "pc", "parent", "branches", "key", "hits", "misses", "hint", "quick", "marks", "hist", "loose",
+                 "open_hint")
 
     def __init__(self, state: State, pc: int, parent: "Entry | None", key):
         self.state, self.pc, self.parent, self.key = state, pc, parent, key
@@ -103,6 +104,7 @@ class Entry:
         self.marks = None  # backtrack.py: [registers, slots] per frame whose values mattered after it
         self.hist = None  # backtrack.py: the path from the parent checkpoint to this one
         self.loose = False  # its marks are not final: prune by precision.py's alone
+        self.open_hint = None  # where comparisons while it is still open failed: (hint, quick) (iterators.converged)
 
 
 class Checker:
@@ -361,8 +363,9 @@ class Checker:
         entry: Entry
         callback = pc in cfg.callback_calls
         may_goto = pc in cfg.may_gotos
+        iter_next = pc in cfg.iter_nexts
         jmps, insns = self.last_checkpoint
-        add = callback or may_goto or (self.jmps - jmps >= 2 and self.processed - insns >= 8)
+        add = callback or may_goto or iter_next or (self.jmps - jmps >= 2 and self.processed - insns >= 8)
         active = self.active.get(pc)
         key = None
         if active and may_goto:  # another iteration within the ranges of one still open ends the path
@@ -373,6 +376,8 @@ class Checker:
                     self._pruned_by(entry)
                     self._end_path()
                     return True
+        if active and iter_next and iterators.converged(self, active, state, live):
+            return True
         if active:
             if callback:  # callback iterations converge by subsumption
                 for entry in active.values():
@@ -380,7 +385,7 @@ class Checker:
                         self._pruned_by(entry)
                         self._end_path()
                         return True
-            else:
+            elif not iter_next:  # (an iterator's _next is where iterations converge)
                 key = pruning.exact_key(state, live)
                 if key in active:
                     raise Reject(f"infinite loop detected at insn {pc}", pc)
@@ -860,7 +865,7 @@ class Checker:
             self._read_slots(frame, lo, hi)
             for byte in range(lo, hi):
                 if (frame.byte_kind(byte) == "?" and not self.profile.allow_uninit_stack) or \
-                        frame.byte_kind(byte) == dynptr.KIND:
+                        frame.byte_kind(byte) in _OBJECT_KINDS:
                     raise Reject(f"invalid variable-offset read from stack R{regno} var_off={reg.var_off}+{off} size={size}")
             return Reg.shared_unknown(size)
         if write:
@@ -897,6 +902,8 @@ class Checker:
         existing = frame.stack.get(spi)
         if existing is not None and existing.kinds[0] == dynptr.KIND:
             dynptr.destroy_slot(self, frame, spi)
+        elif existing is not None and existing.kinds[SLOT - 1] == iterators.KIND:
+            iterators.scrub(self, frame, spi)
         if value.type.is_pointer and size != SLOT:
             raise Reject("invalid size of register spill")
         if not (slot_start and size == SLOT) and not self.profile.allow_ptr_leaks:
@@ -973,7 +980,7 @@ class Checker:
                 spilled = frame.stack[s].spilled
                 if spilled is not None and spilled.type.is_pointer:
                     raise Reject("invalid size of register fill")
-            if (kind == "?" and not self.profile.allow_uninit_stack) or kind == dynptr.KIND:
+            if (kind == "?" and not self.profile.allow_uninit_stack) or kind in _OBJECT_KINDS:
                 raise Reject(f"invalid read from stack off {lo}+{index} size {size}")
         if all(k == "0" for k in kinds):
             return Reg.shared_const(0)
@@ -1114,10 +1121,8 @@ class Checker:
         pc = insn.pc
         queued = self.state.copy()
         queued.may_goto_depth += 1
-        entry = self.head.parent if self.head is not None and self.head.pc == pc else self.head
-        while entry is not None and entry.pc != pc:  # find_prev_entry: this pc earlier on the path
-            entry = entry.parent
-        if entry is not None and len(entry.state.frames) == len(queued.frames):
+        entry = self._prev_entry(pc, len(queued.frames), skip_head=True)
+        if entry is not None:
             self._widen(entry.state, queued, pc + 1, entry=entry)
         self.push(queued, pc + 1, pc)
         return self.cfg.targets[pc]
@@ -1519,6 +1524,8 @@ class Checker:
             raise XdpError(f"verifier: kfunc {name} is not in xdptool's table of Linux 6.18 kfuncs")
         if dynptr.is_dynptr_kfunc(kfunc):
             return dynptr.kfunc_call(self, insn, kfunc)
+        if iterators.is_iter_kfunc(kfunc):
+            return iterators.kfunc_call(self, insn, kfunc)
         if kfunc.needs or kfunc.dev_bound:  # (dev_bound ones are refused before the walk)
             raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({kfunc.needs or 'arguments'})")
         self._value_decided(*range(1, len(kfunc.params) + 1))  # constants, NULL for memory...
@@ -1556,11 +1563,14 @@ class Checker:
         return insn.pc + 1
 
     def _prev_entry(self, pc: int, frames: int, skip_head: bool = False) -> Entry | None:
-        """find_prev_entry: the checkpoint at `pc` earlier on this path, with as many frames."""
+        """find_prev_entry: the checkpoint at `pc` earlier on this path, with as many frames
+        called from the same call sites (same_callsites: a subprogram called twice is two loops)."""
         entry = self.head
         if skip_head and entry is not None and entry.pc == pc:
             entry = entry.parent
-        while entry is not None and not (entry.pc == pc and len(entry.state.frames) == frames):
+        sites = [f.callsite for f in self.state.frames[:frames]]
+        while entry is not None and not (entry.pc == pc and len(entry.state.frames) == frames
+                                         and [f.callsite for f in entry.state.frames] == sites):
             entry = entry.parent
         return entry
 
@@ -1733,6 +1743,7 @@ def _gpl_compatible(license: str) -> bool:
 
 
 _PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
+_OBJECT_KINDS = frozenset({dynptr.KIND, iterators.KIND})  # stack bytes of a dynptr or an iterator: never read
 # Pointers a comparison with 0 decides (kernel reg_not_null, Linux 6.18): packet, stack
 # and ctx pointers are not among them, so both sides of `if r1 != 0` are explored.
 _NON_NULL = frozenset({T_MAP_VALUE, T_MAP_KEY, T_MEM, T_RINGBUF_MEM, T_MAP_PTR, T_SOCKET, T_SOCK_COMMON, T_XDP_SOCK,

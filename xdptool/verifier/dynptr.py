@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ..platform.helpers import Arg, Helper, Ret
 from ..platform.kfuncs import REFUSED_AFTER_ARGS_FOR_XDP, Kfunc, P
 from .result import Reject
-from .state import NOT_INIT, SLOT, Reg, RegType
+from .state import NOT_INIT, SLOT, Reg, RegType, stack_obj_spi
 
 T_STACK, T_DYNPTR, T_SCALAR, T_CTX = RegType.STACK, RegType.DYNPTR, RegType.SCALAR, RegType.CTX
 T_MEM, T_MEM_OR_NULL = RegType.MEM, RegType.MEM_OR_NULL
@@ -94,17 +94,7 @@ def _slot_offset(spi: int) -> int:
 # -- the stack ------------------------------------------------------------------------------
 def _get_spi(ck, reg: Reg) -> tuple[int | None, str]:
     """stack_slot_obj_get_spi: (spi, "") or (None, the kernel's message: "" for -ERANGE)."""
-    if reg.var_off.mask:
-        return None, "dynptr has to be at a constant offset"
-    off = reg.off + (reg.var_off.value - (1 << 64) if reg.var_off.value >> 63 else reg.var_off.value)
-    if off % SLOT:
-        return None, f"cannot pass in dynptr at an offset={off}"
-    spi = (-off - 1) // SLOT
-    if spi + 1 < NR_SLOTS:
-        return None, f"cannot pass in dynptr at an offset={off}"
-    if spi >= 64:  # is_spi_bounds_valid: beyond the stack the function has
-        return None, ""
-    return spi, ""
+    return stack_obj_spi(reg, "dynptr", NR_SLOTS)
 
 
 def _first_slot(frame, spi: int):

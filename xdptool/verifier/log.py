@@ -14,7 +14,7 @@ from ..platform.helpers import helper_name
 from .codes import MAY_GOTO
 from .linked import ADD_CONST, base_id
 from .scalar import S32_MAX, S32_MIN, S64_MAX, S64_MIN
-from .state import Frame, Reg, RegType, StackSlot
+from .state import SLOT, Frame, Reg, RegType, StackSlot
 from .tnum import U32, U64
 
 _SIZE = {Size.B: "u8", Size.H: "u16", Size.W: "u32", Size.DW: "u64"}
@@ -158,6 +158,10 @@ def format_reg(reg: Reg, frameno: int = 0) -> str:
 
 
 def format_slot(slot: StackSlot, frameno: int) -> str:
+    if slot.kinds[SLOT - 1] == "i" and slot.spilled is not None:  # an iterator, at its first slot
+        reg = slot.spilled
+        it = reg.btf_type
+        return f"iter_{it.type}(ref_id={reg.ref_obj_id},state={it.state},depth={it.depth})"
     if slot.kinds[0] == "d":  # print_verifier_state: a dynptr, at its first slot
         reg = slot.spilled
         ids = [f"id={reg.id}"] + ([f"ref_id={reg.ref_obj_id}"] if reg.ref_obj_id else [])
@@ -178,7 +182,8 @@ def format_frame(frame: Frame, regs: set[int] | None = None, slots: set[int] | N
         if slots is not None and spi not in slots:
             continue
         slot = frame.stack[spi]
-        if all(k == "?" for k in slot.kinds) or (slot.kinds[0] == "d" and not slot.spilled.dynptr[1]):
+        if all(k == "?" for k in slot.kinds) or (slot.kinds[0] == "d" and not slot.spilled.dynptr[1]) or (
+                slot.kinds[SLOT - 1] == "i" and slot.spilled is not None and not slot.spilled.ref_obj_id):
             continue
         parts.append(f"fp{-(spi + 1) * 8}={format_slot(slot, frame.frameno)}")
     return " ".join(parts)

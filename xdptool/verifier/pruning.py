@@ -10,6 +10,7 @@ infinite-loop detection against states still being explored.
 
 from __future__ import annotations
 
+from . import iterators
 from .linked import ids_safe
 from .state import MAYBE_NULL_TYPES, NON_NULL_OF, PKT_TYPES, SLOT, Frame, Reg, StackSlot, State
 from .state import BTF_ID_TYPES, SOCK_TYPES, T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
@@ -140,6 +141,8 @@ def slotsafe(spi: int, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uni
             if okind == "m" and (allow_uninit or ckinds[j] == "0"):
                 continue
             return False
+    if okinds[SLOT - 1] == "i":  # STACK_ITER (iterators.py)
+        return iterators.slot_safe(ospilled, cslot.spilled, ids)
     if okinds[0] == "d":  # STACK_DYNPTR: the same type and slot, the reference (and id) mapped
         cspilled = cslot.spilled
         return (ospilled.dynptr == cspilled.dynptr and ids.check(ospilled.id, cspilled.id)

@@ -118,7 +118,9 @@ class Reg(Bounds):
         self.frameno = 0
         self.mem_size = 0
         self.ref_obj_id = 0  # the reference (State.refs) this pointer is or derives from
-        self.btf_type = None  # BTF_ID_TYPES: the kernel struct pointed to (btf_ptr.KType)
+        # BTF_ID_TYPES: the kernel struct pointed to (btf_ptr.KType); in an iterator's stack
+        # slots, the iterator's type, state and depth (iterators.IterState)
+        self.btf_type = None
         self.dynptr = None  # dynptr.py: a dynptr's (type, first slot, 0) or a slice's (type, False, dynptr id)
         self._key = None
         self.set_const_bounds(0)
@@ -255,6 +257,24 @@ def _unknown_of_size(size: int) -> Reg:
 _CONSTS: dict[int, Reg] = {}
 _UNKNOWN_OF_SIZE = {size: _unknown_of_size(size) for size in (1, 2, 4, 8)}
 NOT_INIT = Reg()  # the shared uninitialised register
+
+
+def stack_obj_spi(reg: Reg, obj_kind: str, nr_slots: int) -> tuple[int | None, str]:
+    """stack_slot_obj_get_spi: the first slot of a `nr_slots`-slot object (a dynptr, an
+    iterator) a stack pointer points to, or (None, the kernel's message, "" for -ERANGE:
+    beyond the stack)."""
+    if reg.var_off.mask:
+        return None, f"{obj_kind} has to be at a constant offset"
+    value = reg.var_off.value
+    off = reg.off + (value - (1 << 64) if value >> 63 else value)
+    if off % SLOT:
+        return None, f"cannot pass in {obj_kind} at an offset={off}"
+    spi = (-off - 1) // SLOT
+    if spi + 1 < nr_slots:
+        return None, f"cannot pass in {obj_kind} at an offset={off}"
+    if spi >= MAX_BPF_STACK // SLOT:  # is_spi_bounds_valid: beyond the stack the function has
+        return None, ""
+    return spi, ""
 
 
 class StackSlot:

@@ -8,6 +8,7 @@ extern long bpf_dynptr_from_skb(void *skb, __u64 flags, void *ptr) __ksym;
 extern long bpf_sock_destroy(void *sock) __ksym;
 extern int bpf_iter_num_new(void *it, int start, int end) __ksym;
 extern void *bpf_task_acquire(void *task) __ksym;
+extern void bpf_rcu_read_lock(void) __ksym;
 extern int bpf_no_such_kfunc(void) __ksym;
 
 SEC("xdp") int rx_hash(struct xdp_md *ctx)
@@ -41,6 +42,12 @@ SEC("xdp") int iter_num(struct xdp_md *ctx)
 	__u64 it[1];
 
 	return bpf_iter_num_new(it, 0, 10) ? XDP_PASS : XDP_DROP;
+}
+
+SEC("xdp") int rcu_lock(struct xdp_md *ctx)
+{
+	bpf_rcu_read_lock();
+	return XDP_PASS;
 }
 
 SEC("xdp") int task_acquire(struct xdp_md *ctx)
