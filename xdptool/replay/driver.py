@@ -162,9 +162,7 @@ def replay(
     after = maps.dump()
     document = summary.finish(before, after, elapsed)
     document["timing"] = timing(stream, engine, run_seconds)
-    notes = getattr(engine, "notes", None)
-    if notes is not None:  # what the engine's model left out (an armed timer)
-        document["warnings"].extend(notes())
+    document["warnings"].extend(engine.notes())  # what the engine's model left out (an armed timer)
     fallbacks = getattr(engine, "helper_fallbacks", None)
     if fallbacks is not None:  # per helper: calls that ran a Python implementation
         document["helper_fallbacks"] = fallbacks()

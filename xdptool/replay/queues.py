@@ -148,9 +148,8 @@ def _worker(conn, made: tuple, queues: int, queue: int, path: str, chunk_packets
                            bytes(packed.out) if want_out else b"", packed.out_offsets if want_out else None,
                            packed.out_lengths, packed.faults, packed.redirects))
             fallbacks = getattr(engine, "helper_fallbacks", None)
-            notes = getattr(engine, "notes", None)
             conn.send(("done", store.dump(), fallbacks() if fallbacks else None,
-                       getattr(engine, "compile_seconds", None), run_seconds, notes() if notes else []))
+                       getattr(engine, "compile_seconds", None), run_seconds, engine.notes()))
         finally:
             engine.close()
     except _Aborted:
