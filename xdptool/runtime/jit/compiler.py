@@ -47,12 +47,13 @@ def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes
     from .irtypes import I64
     from .memory import MemoryModel
     from .dynptr import KFUNC_NATIVES
+    from .iters import KFUNC_NATIVES as ITER_NATIVES
     from .natives import native_emitters
     from .records import reset_records
     from .translate import ENV_PTR, Translator
 
     module = backend.new_module(name)
-    helpers = HelperEmitter(native_emitters(shapes, tail_targets), KFUNC_NATIVES)
+    helpers = HelperEmitter(native_emitters(shapes, tail_targets), {**KFUNC_NATIVES, **ITER_NATIVES})
     memory = MemoryModel(STACK_SIZE)
     memory.tag(module)
     translator = Translator(module, units, "prog", memory, helpers, checked)

@@ -2,7 +2,7 @@
 
 Native (no Python on the path): the map helpers on the kinds maps.py handles
 (over the runtime's own map buffers), the helpers `natives.py` lists, and the
-kfuncs dynptr.py implements.  A
+kfuncs dynptr.py and iters.py implement.  A
 native emitter may still take the callback on a path it cannot handle (a map
 kind handled in Python, a function pointer from elsewhere).  Every other helper goes
 through one ctypes callback into the runtime's Python implementation
