@@ -23,6 +23,7 @@ XDP_FRAME_SIZE = 40
 MAX_TAIL_CALL_CNT = 33  # include/linux/bpf.h
 MAX_CALL_FRAMES = 8  # include/linux/bpf_verifier.h
 MAX_BPF_STACK = 512  # include/linux/filter.h
+MAX_MTU = (1 << 31) - 1 - ETH_HLEN  # bpf_check_mtu adds the header to the MTU in an int
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class RuntimeConfig:
     jiffies: int = 4_294_667_296  # bpf_jiffies64() (the kernel's INITIAL_JIFFIES + 0)
     prandom_seed: int = 0x5EED
     fib_table: list[FibRoute] = field(default_factory=list)
+    # bpf_check_mtu's network devices: the receiving one (ifindex 0, or the context's
+    # ingress_ifindex) has `mtu` unless `device_mtus` lists it; `device_mtus` gives the MTU of
+    # the others by ifindex, and an ifindex in neither is no device (-ENODEV)
+    mtu: int = 1500
+    device_mtus: dict[int, int] = field(default_factory=dict)
     max_insns: int = 1_000_000  # runaway guard per run: beyond it the run faults
     # may_goto's loop budget per program frame (ebpf.semantics.MayGoto): BPF_MAX_LOOPS, as the
     # kernel counts it where the JIT has no timed may_goto (x86-64's stops after 250 ms instead)
@@ -62,6 +68,8 @@ class RuntimeConfig:
 
         if self.may_goto_budget < 0:
             raise XdpError(f"may_goto_budget must not be negative, got {self.may_goto_budget}")
+        if not all(0 < mtu <= MAX_MTU for mtu in (self.mtu, *self.device_mtus.values())):
+            raise XdpError(f"a device MTU must be from 1 to {MAX_MTU}")
         if self.ncpus < 1:
             raise XdpError(f"ncpus must be at least 1, got {self.ncpus}")
         if not 0 <= self.cpu < self.ncpus:

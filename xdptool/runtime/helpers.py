@@ -26,7 +26,7 @@ from ..ebpf.semantics import BPF_MAX_LOOPS
 from ..elf.model import MapType
 from ..errors import XdpError
 from ..platform.helpers import HELPER_ID, helper_name, known_helper
-from .config import RuntimeConfig
+from .config import ETH_HLEN, RuntimeConfig
 from .maps_base import Map
 from .maps_misc import EventMap, QueueStackMap
 from .memory import MemoryFault
@@ -744,6 +744,41 @@ def fib_lookup(env, _ctx, params, plen, flags, *_):
     return BPF_FIB_LKUP_RET_SUCCESS
 
 
+# -- check_mtu (net/core/filter.c: bpf_xdp_check_mtu) ---------------------------------------
+
+BPF_MTU_CHK_RET_SUCCESS, BPF_MTU_CHK_RET_FRAG_NEEDED = 0, 1  # enum bpf_check_mtu_ret
+
+
+def mtu_records(config) -> list[int]:
+    """config.device_mtus as the jit's check_mtu scans them: ifindex, MTU, ... (u64 words)."""
+    return [word for pair in sorted(config.device_mtus.items()) for word in pair]
+
+
+def device_mtu(env, ifindex: int) -> int | None:
+    """__dev_via_ifindex: 0 is the receiving device; the MTU of the device, None for no device."""
+    ingress = env.xdp.ctx.ingress_ifindex
+    ifindex = ifindex or ingress
+    mtu = env.config.device_mtus.get(ifindex)
+    return env.config.mtu if mtu is None and ifindex == ingress else mtu
+
+
+def check_mtu(env, _ctx, ifindex, mtu_len_ptr, len_diff, flags):
+    """Whether the frame (or the L3 length *mtu_len, when not 0) changed by len_diff fits the
+    device's MTU plus its Ethernet header (int arithmetic, as the kernel's); *mtu_len is then
+    the MTU.  -EINVAL for any flag (no multi-buffer check for XDP), -ENODEV for no device, and
+    *mtu_len left as it was on both (as the live 6.18 kernel answers)."""
+    if flags:
+        return neg(errno.EINVAL)
+    mtu = device_mtu(env, ifindex & 0xFFFFFFFF)
+    if mtu is None:
+        return neg(errno.ENODEV)
+    given = int.from_bytes(env.mem.read(mtu_len_ptr, 4), "little")
+    length = s32(given + ETH_HLEN) if given else env.xdp.length
+    fits = s32(length + s32(len_diff)) <= mtu + ETH_HLEN
+    env.mem.write(mtu_len_ptr, mtu.to_bytes(4, "little"))
+    return BPF_MTU_CHK_RET_SUCCESS if fits else BPF_MTU_CHK_RET_FRAG_NEEDED
+
+
 # -- spin locks (kernel/bpf/helpers.c bpf_spin_lock, bpf_spin_unlock) --------------------
 # A replay runs one program at a time, so a lock is always free; what is kept is which one
 # the run holds, so that what the kernel's verifier refuses (process_spin_lock,
@@ -959,6 +994,7 @@ _IMPLS: dict[str, Callable] = {
     "xdp_adjust_meta": _adjust("adjust_meta"),
     "xdp_adjust_tail": _adjust("adjust_tail"),
     "fib_lookup": fib_lookup,
+    "check_mtu": check_mtu,
     "map_push_elem": map_push_elem,
     "map_pop_elem": map_pop_elem,
     "map_peek_elem": map_peek_elem,

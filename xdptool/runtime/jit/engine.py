@@ -28,7 +28,7 @@ from ...platform.ctx import FIELD_SIZE, XDP_MD
 from ...platform.helpers import helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, PackedEngine, RunResult, XdpContext
-from ..helpers import FIB_RECORD, RECORD_SLOTS, XDP_REDIRECT, fib_records
+from ..helpers import FIB_RECORD, RECORD_SLOTS, XDP_REDIRECT, fib_records, mtu_records
 from ..kfuncs import SPECS as KFUNC_SPECS
 from ..maps import MapStore
 from ..memory import MemoryFault, Region
@@ -216,6 +216,9 @@ class JitEngine(PackedEngine):
         routes = fib_records(self.config.fib_table)
         self._fib_routes = ctypes.create_string_buffer(routes, max(1, len(routes)))
         env.fib_routes, env.fib_count = ctypes.addressof(self._fib_routes), len(routes) // FIB_RECORD
+        self._mtu_devices = array("Q", mtu_records(self.config) or [0])
+        env.mtu_devices, env.mtu_device_count = address_of(self._mtu_devices), len(self.config.device_mtus)
+        env.mtu_ingress = self.config.mtu
         for depth, region in enumerate(shadow.stack_regions[:MAX_CALL_FRAMES]):
             env.stack_ids[depth] = region.id
 

@@ -114,6 +114,9 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("timer_capacity", 1),  # region ids they cover
     ("fib_routes", 1),  # host pointer to helpers.fib_records(config.fib_table) (fib.py)
     ("fib_count", 1),  # routes there
+    ("mtu_devices", 1),  # host pointer to helpers.mtu_records(config): (ifindex, MTU) words (mtu.py)
+    ("mtu_device_count", 1),  # pairs there
+    ("mtu_ingress", 1),  # config.mtu: the receiving device's unless listed
     # ring buffer records made natively (records.py): region ids rec_base + slot
     ("rec_base", 1),
     ("rec_bits", 1),  # the slots held in this run

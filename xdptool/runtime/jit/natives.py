@@ -13,7 +13,8 @@ ring buffer ones (dynptr.py, which also has the dynptr kfuncs), redirect (23) an
 (`RedirectKind`), ringbuf_output (130) and perf_event_output (25) appended to the
 env's event log (events.py), ring buffer reservations and their submit/discard, dynptr
 forms too (records.py), map_push_elem/pop_elem/peek_elem on queues and stacks
-(queue_stack.py), the bpf_timer helpers (timers.py), fib_lookup over the configured routes (fib.py), and the control helpers of control.py: tail_call (12) and
+(queue_stack.py), the bpf_timer helpers (timers.py), fib_lookup over the configured routes (fib.py),
+check_mtu over the configured devices (mtu.py), and the control helpers of control.py: tail_call (12) and
 loop (181).  The clock and generator state lives in the env while native code
 runs and is handed to the interpreter's `Services` around every Python call.
 Every other helper is the runtime's Python implementation behind the callback
@@ -40,6 +41,7 @@ from .dynptr import HELPER_NATIVES as DYNPTR_HELPERS
 from .env import ENV, RedirectKind
 from .events import event_emitters
 from .fib import fib_lookup
+from .mtu import check_mtu
 from .queue_stack import queue_stack_emitters
 from .records import record_emitters
 from .timers import timer_emitters
@@ -471,6 +473,7 @@ SIMPLE_NATIVES = {
     HELPER_ID["strtol"]: _strtox(signed=True),
     HELPER_ID["strtoul"]: _strtox(signed=False),
     HELPER_ID["fib_lookup"]: fib_lookup,
+    HELPER_ID["check_mtu"]: check_mtu,
     **{HELPER_ID[name]: emit for name, emit in DYNPTR_HELPERS.items()},
 }
 REDIRECT_MAP = 51
