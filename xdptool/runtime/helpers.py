@@ -28,6 +28,7 @@ from ..errors import XdpError
 from ..platform.helpers import HELPER_ID, helper_name, known_helper
 from .config import ETH_HLEN, RuntimeConfig
 from .maps_base import Map
+from .maps_bloom import BloomFilterMap
 from .maps_misc import EventMap, QueueStackMap
 from .memory import MemoryFault
 from .xdp import XdpBuffer
@@ -161,7 +162,9 @@ def _queue(env, map_ptr) -> QueueStackMap:
 
 
 def map_push_elem(env, map_ptr, value_ptr, flags, *_):
-    m = _queue(env, map_ptr)
+    m = env.map_arg(map_ptr)
+    if not isinstance(m, BloomFilterMap):
+        m = _queue(env, map_ptr)
     return m.push(env.mem.read(value_ptr, m.value_size), flags) & U64
 
 
@@ -178,6 +181,11 @@ def map_pop_elem(env, map_ptr, value_ptr, *_):
 
 
 def map_peek_elem(env, map_ptr, value_ptr, *_):
+    """A queue's or stack's element into the buffer; a bloom filter's answer about the value
+    the buffer holds (0: maybe pushed, -ENOENT: never)."""
+    m = env.map_arg(map_ptr)
+    if isinstance(m, BloomFilterMap):
+        return m.peek_value(env.mem.read(value_ptr, m.value_size)) & U64
     return _pop_or_peek(env, map_ptr, value_ptr, False)
 
 

@@ -8,7 +8,7 @@ the whole state as JSON-ready data:
     {NAME: [{"key": HEX, "value": HEX or [HEX per CPU]}, ...]}
 
 with hex of the bytes as stored, hash keys sorted, so two dumps compare with ==.
-Storage layouts per kind: maps_array.py, maps_hash.py, maps_misc.py.
+Storage layouts per kind: maps_array.py, maps_hash.py, maps_misc.py, maps_bloom.py.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..elf.model import MapDef, MapType
 from ..errors import XdpError
 from .config import RuntimeConfig
 from .maps_array import ArrayMap, ProgArrayMap, SparseArrayMap
+from .maps_bloom import BloomFilterMap
 from .maps_base import BPF_ANY, BPF_EXIST, BPF_NOEXIST, Map, MapError  # noqa: F401 (re-exported)
 from .maps_hash import HashMap
 from .maps_misc import EventMap, LpmTrieMap, QueueStackMap
@@ -41,6 +42,7 @@ MAP_KINDS: dict[MapType, type[Map]] = {
     MapType.STACK: QueueStackMap,
     MapType.RINGBUF: EventMap,
     MapType.PERF_EVENT_ARRAY: EventMap,
+    MapType.BLOOM_FILTER: BloomFilterMap,
 }
 
 
