@@ -36,8 +36,10 @@ import os
 import stat
 import sys
 import time
-from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
+
+if TYPE_CHECKING:
+    from pathlib import Path  # imported where used: a warm replay never needs pathlib
 
 from .errors import XdpError
 
@@ -45,14 +47,21 @@ FAULT_HOOK = "XDPTOOL_TEST_WRITE_FAULT"
 CACHE_ENV = "XDPTOOL_CACHE_DIR"
 
 
-def cache_root() -> Path:
+def cache_folder() -> str:
     """Where xdptool keeps what it can rebuild (compiled objects, the JIT's code):
     $XDPTOOL_CACHE_DIR, else $XDG_CACHE_HOME/xdptool, else ~/.cache/xdptool."""
     root = os.environ.get(CACHE_ENV)
     if not root:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(base, "xdptool")
-    return Path(root)
+    return root
+
+
+def cache_root() -> Path:
+    """cache_folder() as a Path."""
+    from pathlib import Path
+
+    return Path(cache_folder())
 
 # descriptor links: written in place even when they lead to a regular file (`--junit /dev/stdout > f`)
 FD_LINKS = ("/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/")
@@ -130,6 +139,8 @@ class AtomicFile:
     """
 
     def __init__(self, path: str | os.PathLike, mode: str = "wb"):
+        from pathlib import Path
+
         self.path = Path(path)
         self.done = False
         try:
@@ -224,6 +235,8 @@ class FileLock:
     """
 
     def __init__(self, path: str | os.PathLike, waiting: str | None = None):
+        from pathlib import Path
+
         self.path = Path(path)
         self.waiting = waiting
         self.key: str | None = None
@@ -302,6 +315,8 @@ def check_output(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.P
 
     inputs: the files the command reads; outputs: the other files it writes.
     """
+    from pathlib import Path
+
     out = Path(path)
     for role, others in (("an input", inputs), ("another output", outputs)):
         for other in others:

@@ -9,7 +9,7 @@ Each is bad input, so each becomes one XdpError line naming the file.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 from typing import Any
 
 from .errors import XdpError
@@ -27,10 +27,11 @@ def parse_json(text: str, where: str) -> Any:
         raise XdpError(f"{where}: not usable JSON: {str(exc).split(';')[0]}") from None
 
 
-def read_json(path: str | Path) -> Any:
+def read_json(path: str | os.PathLike) -> Any:
     """parse_json of a file's text; a missing, unreadable or non-UTF-8 file is an XdpError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except FileNotFoundError:
         raise XdpError(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import sys
-import traceback
 from typing import Any, NoReturn
 
 import click
@@ -165,6 +164,8 @@ def report_internal(exc: BaseException) -> NoReturn:
     """A bug: one line saying so and where to report it (exit 3); the traceback only
     with XDPTOOL_DEBUG=1, since users need the line and developers the stack."""
     if os.environ.get(DEBUG_ENV) == "1":
+        import traceback  # only here: a command that succeeds never imports it
+
         traceback.print_exception(exc, file=sys.stderr)
     from ..errors import InternalError
 

@@ -112,7 +112,6 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
             show_traces(chosen, first, ctx, trace_count)
 
     from ..replay.driver import replay
-    from ..replay.outputs import JsonLinesSink, OutDirSink
 
     # The capture streams through in chunks: the summary is built as they pass and every
     # sink writes each chunk before the next is read (--json keeps no per-packet record).
@@ -126,6 +125,8 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         else:
             stream = CaptureStream(capture_path)
         if out_dir:
+            from ..replay.outputs import OutDirSink
+
             sinks.append(OutDirSink(out_dir, stream, inputs, force, [maps_out, pcapng_out]))
         if pcapng_out:
             from ..replay.outputs import VERDICT_FILES
@@ -134,6 +135,8 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
             sinks.append(BeforeAfterSink(pcapng_out, stream, chosen.program.name, rx_queue, inputs=inputs, force=force,
                                          outputs=[maps_out, *(os.path.join(out_dir, n) for n in VERDICT_FILES.values() if out_dir)]))
         if as_jsonl:
+            from ..replay.outputs import JsonLinesSink
+
             sinks.append(JsonLinesSink(sys.stdout))
         if queues > 1:
             with progress_reporter(stream.size, quiet=as_jsonl) as progress:  # after the workers' fork

@@ -11,7 +11,6 @@ so later stages can index `BTF.types` without checks; malformed input raises
 from __future__ import annotations
 
 import enum
-import ipaddress
 import re
 import struct
 from collections import namedtuple
@@ -361,7 +360,19 @@ _BYTE_ORDER: dict[str, ByteOrder] = {"<": "little", ">": "big"}
 # Linux's network-order integer types (include/uapi/linux/types.h)
 NETWORK_ORDER_TYPEDEFS = {"__be16", "__be32", "__be64"}
 # a field named like an address (saddr, daddr, addr, ip, src_ip, nexthop, gw, ...)
-ADDRESS_NAME = re.compile(r"addr|(^|_)(ip|ip4|ip6|ipv4|ipv6|src|dst|nexthop|gw)(_|$|\d)", re.IGNORECASE)
+# (compiled on first use, by re's cache: loading an object compiles no pattern)
+ADDRESS_NAME = r"(?i)addr|(^|_)(ip|ip4|ip6|ipv4|ipv6|src|dst|nexthop|gw)(_|$|\d)"
+
+
+def _address_named(name: str) -> bool:
+    return re.search(ADDRESS_NAME, name) is not None
+
+
+def _address_text(value: int | bytes) -> str:
+    """An IPv4 (int or 4 bytes) or IPv6 (16 bytes) address as text."""
+    import ipaddress  # formatting an address only: loading an object does not import it
+
+    return str(ipaddress.ip_address(value))
 
 
 class _Formatter:
@@ -423,8 +434,8 @@ class _Formatter:
         value = int.from_bytes(data[: t.size], order, signed=bool(t.int_encoding & 1))
         if t.int_encoding & 4:
             return bool(value)
-        if big_endian and t.size == 4 and ADDRESS_NAME.search(name):
-            return str(ipaddress.IPv4Address(value))
+        if big_endian and t.size == 4 and _address_named(name):
+            return _address_text(value)
         return value
 
     def _format_array(self, t: BtfType, data: bytes, name: str, depth: int) -> Any:
@@ -441,10 +452,10 @@ class _Formatter:
                 pass
             elif count == 6:
                 return ":".join(f"{b:02x}" for b in raw)
-            elif count == 4 and ADDRESS_NAME.search(name):
-                return str(ipaddress.IPv4Address(raw))
-            elif count == 16 and ADDRESS_NAME.search(name):
-                return str(ipaddress.IPv6Address(raw))
+            elif count == 4 and _address_named(name):
+                return _address_text(raw)
+            elif count == 16 and _address_named(name):
+                return _address_text(raw)
         return [self.format(elem_id, data[i * size: (i + 1) * size], "", depth + 1) for i in range(count)]
 
     def _format_member(self, m: Member, data: bytes, depth: int) -> Any:

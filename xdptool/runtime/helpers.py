@@ -15,7 +15,6 @@ any load or store.
 from __future__ import annotations
 
 import errno
-import ipaddress
 from array import array
 import re
 import struct
@@ -412,7 +411,8 @@ def tail_call(env, _ctx, map_ptr, index, *_):
 
 # -- output: trace_printk, ringbuf, perf ---------------------------------------------
 
-_PRINTK_SPEC = re.compile(r"%([-+ #0]*)(\d*)(ll|l|h|hh|z)?([diuxXcs%])|%p([iI][46]|[xKBs])?")
+# compiled on first use (re's cache keeps it): importing the helpers compiles no pattern
+_PRINTK_SPEC = r"%([-+ #0]*)(\d*)(ll|l|h|hh|z)?([diuxXcs%])|%p([iI][46]|[xKBs])?"
 MAX_PRINTK_ARGS = 3
 
 
@@ -429,7 +429,7 @@ def format_printk(env, fmt: bytes, args: tuple[int, ...]) -> str | None:
             out.append(text[pos:])
             return "".join(out)
         out.append(text[pos:percent])
-        match = _PRINTK_SPEC.match(text, percent)
+        match = re.compile(_PRINTK_SPEC).match(text, percent)
         if match is None:
             return None
         pos = match.end()
@@ -709,6 +709,8 @@ def fib_records(routes) -> bytes:
     order, as fib_lookup picks): per route 64 bytes -- u8 family, u8 zero[7], the address mask
     and the masked prefix (16 bytes each, IPv4 in their first 4), u32 ifindex, u16 mtu, the
     source and destination MACs, zero padding."""
+    import ipaddress  # only with routes: most replays have none
+
     nets = [(ipaddress.ip_network(route.prefix, strict=False), route) for route in routes]
     out = bytearray()
     for net, route in sorted(nets, key=lambda pair: -pair[0].prefixlen):
@@ -724,6 +726,8 @@ def fib_lookup(env, _ctx, params, plen, flags, *_):
     """Answered from `config.fib_table` (longest prefix); no route -> NOT_FWDED."""
     if (plen & 0xFFFFFFFF) < FIB_PARAMS_SIZE or flags & ~FIB_FLAGS:
         return neg(errno.EINVAL)
+    import ipaddress
+
     raw = bytearray(env.mem.read(params, FIB_PARAMS_SIZE))
     family = raw[0]
     if family == AF_INET:

@@ -9,8 +9,8 @@ layer so the NFP card's state (nfp/state.py) and the replay driver can both buil
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..errors import XdpError
@@ -21,14 +21,19 @@ def load_object_or_source(path: str, build: dict | None = None):
     with `build`'s includes, defines and cflags."""
     from ..elf import load_object
 
-    p = Path(path)
-    if not p.exists():
+    if not os.path.exists(path):
         raise XdpError(f"{path}: no such file")
-    if p.suffix == ".c":
+    if path.endswith(".c"):
+        from pathlib import Path
+
         from .. import toolchain  # here: its imports (subprocess, shutil, tempfile) cost an object's start-up
 
-        p = toolchain.build_cached(p, **(build or {}))
-    return load_object(p)
+        return load_object(toolchain.build_cached(Path(path), **(build or {})))
+    if "/." in "/" + path or "//" in path or path.endswith("/"):  # spelled as pathlib would not ("./x.o"):
+        from pathlib import Path  # its spelling, as before ("x.o"); plain paths skip importing pathlib
+
+        path = str(Path(path))
+    return load_object(path)
 
 
 def read_maps_file(path: str) -> dict[str, list]:

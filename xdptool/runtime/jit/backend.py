@@ -22,7 +22,6 @@ import itertools
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 _lock = threading.Lock()
@@ -157,6 +156,8 @@ def link_shared(code: bytes) -> bytes | None:
     command = linker()
     if command is None:
         return None
+    from pathlib import Path  # only when linking: a warm start imports no pathlib
+
     with tempfile.TemporaryDirectory(prefix="xdptool-link-") as folder:
         source, output = Path(folder, "code.o"), Path(folder, "code.so")
         source.write_bytes(code)
@@ -171,7 +172,7 @@ def link_shared(code: bytes) -> bytes | None:
 _loads = itertools.count()
 
 
-def load_shared(image: bytes, folder: Path) -> Compiled | None:
+def load_shared(image: bytes, folder: str | os.PathLike) -> Compiled | None:
     """`image` (a shared object's bytes) loaded from a private copy written into `folder`,
     or None when it cannot be (a noexec mount, a read-only folder).
 
@@ -181,10 +182,10 @@ def load_shared(image: bytes, folder: Path) -> Compiled | None:
     earlier library of the same name."""
     import ctypes
 
-    path = folder / f"xdptool-jit-{os.getpid()}-{next(_loads)}.so"
+    path = os.path.join(folder, f"xdptool-jit-{os.getpid()}-{next(_loads)}.so")
     created = False
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         with open(path, "xb") as handle:
             created = True
             handle.write(image)
@@ -194,4 +195,4 @@ def load_shared(image: bytes, folder: Path) -> Compiled | None:
     finally:
         if created:
             with contextlib.suppress(OSError):
-                path.unlink()
+                os.unlink(path)

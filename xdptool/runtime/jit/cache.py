@@ -34,7 +34,6 @@ import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable
 
 MAGIC = b"XDPJIT\x00\x02"
@@ -47,24 +46,25 @@ GENERATOR_SOURCES = ("runtime/jit/*.py", "runtime/config.py", "runtime/memory.py
 LLVMLITE_LIBRARY = ("binding", "libllvmlite.so")  # in the llvmlite package: LLVM itself, linked in
 
 
-def cache_dir() -> Path | None:
-    """The folder entries live in, or None when caching is off."""
+def cache_dir() -> str | None:
+    """The folder entries live in, or None when caching is off (a str: a warm start
+    imports no pathlib)."""
     if os.environ.get(ENV_OFF, "") not in ("", "0"):
         return None
-    from ...files import cache_root
+    from ...files import cache_folder
 
-    return cache_root() / "jit"
+    return os.path.join(cache_folder(), "jit")
 
 
-def _llvmlite_library() -> Path | None:
+def _llvmlite_library() -> str | None:
     """llvmlite's shared library, found without importing llvmlite."""
     from importlib.util import find_spec
 
     spec = find_spec("llvmlite")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(spec.submodule_search_locations[0], *LLVMLITE_LIBRARY)
-    return path if path.is_file() else None
+    path = os.path.join(spec.submodule_search_locations[0], *LLVMLITE_LIBRARY)
+    return path if os.path.isfile(path) else None
 
 
 def llvm_facts() -> tuple:
@@ -75,11 +75,12 @@ def llvm_facts() -> tuple:
     folder, library = cache_dir(), _llvmlite_library()
     memo = None
     if folder is not None and library is not None:
-        stat = library.stat()
-        identity = hashlib.sha256(repr((str(library.resolve()), stat.st_size, stat.st_mtime_ns)).encode())
-        memo = folder / f"llvm-{identity.hexdigest()[:32]}.json"
+        stat = os.stat(library)
+        identity = hashlib.sha256(repr((os.path.realpath(library), stat.st_size, stat.st_mtime_ns)).encode())
+        memo = os.path.join(folder, f"llvm-{identity.hexdigest()[:32]}.json")
         try:
-            version, llvm_version, triple = json.loads(memo.read_text())
+            with open(memo, "rb") as handle:
+                version, llvm_version, triple = json.loads(handle.read())
             return (str(version), tuple(int(v) for v in llvm_version), str(triple))
         except (OSError, ValueError, TypeError):
             pass
@@ -96,11 +97,18 @@ def environment_digest() -> str:
 
     digest = hashlib.sha256()
     digest.update(repr((__version__, *llvm_facts())).encode())
-    package = Path(__file__).resolve().parents[2]
+    import fnmatch
+
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     for pattern in GENERATOR_SOURCES:
-        for path in sorted(package.glob(pattern)):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+        folder, name_pattern = os.path.split(os.path.join(package, pattern))
+        for name in sorted(fnmatch.filter(os.listdir(folder), name_pattern)):
+            path = os.path.join(folder, name)
+            if not os.path.isfile(path):
+                continue
+            digest.update(name.encode())
+            with open(path, "rb") as handle:
+                digest.update(handle.read())
     return digest.hexdigest()
 
 
@@ -133,7 +141,8 @@ def load_entry(key: str) -> Entry | None:
     if folder is None:
         return None
     try:
-        raw = (folder / key[:2] / key).read_bytes()
+        with open(os.path.join(folder, key[:2], key), "rb") as handle:
+            raw = handle.read()
     except OSError:
         return None
     head = len(MAGIC)
@@ -166,30 +175,30 @@ def store(key: str, code: bytes, meta: dict[str, Any], shared: bytes | None = No
     text = json.dumps(meta, separators=(",", ":")).encode()
     shared = shared or b""
     body = len(text).to_bytes(8, "little") + len(shared).to_bytes(8, "little") + text + shared + code
-    _write(folder / key[:2] / key, MAGIC + hashlib.sha256(body).digest() + body)
+    _write(os.path.join(folder, key[:2], key), MAGIC + hashlib.sha256(body).digest() + body)
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: str, data: bytes) -> None:
     from ...errors import XdpError
     from ...files import atomic_write
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_write(path, data)
     except (OSError, XdpError):
         pass
 
 
-def _open(entry: Entry, folder: Path | None):
+def _open(entry: Entry, folder: str | None):
     """The entry's code in this process: its shared object, else its object code (MCJIT)."""
     from . import backend
 
     if entry.shared and folder is not None:
-        compiled = backend.load_shared(entry.shared, folder / LOADING)
+        compiled = backend.load_shared(entry.shared, os.path.join(folder, LOADING))
         if compiled is None:  # a read-only cache (shared by users?): the copy goes to the temp folder
             import tempfile
 
-            compiled = backend.load_shared(entry.shared, Path(tempfile.gettempdir()))
+            compiled = backend.load_shared(entry.shared, tempfile.gettempdir())
         if compiled is not None:
             return compiled
     return backend.load_object(entry.code)
