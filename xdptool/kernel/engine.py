@@ -25,7 +25,7 @@ from ..elf.model import MapType, Program
 from ..errors import XdpError
 from ..runtime.contract import Engine, RunResult, XdpContext
 from .load import LoadedProgram, load_program
-from .maps import KernelMaps, possible_cpus
+from .maps import MAP_IN_MAP_TYPES, KernelMaps, possible_cpus
 from .probe import require_kernel
 from .state import dump_maps, load_maps
 from .testrun import TestRunner
@@ -69,6 +69,7 @@ class KernelEngine(Engine):
                 load_maps(self.kmaps, self.store.dump(), self.config.ncpus)
             self.main = self._load(program, log_level)
             self._fill_prog_arrays(log_level)
+            self._fill_maps_of_maps()
             self.runner = TestRunner(self.main.fd)
         except BaseException:
             self.close()
@@ -104,6 +105,18 @@ class KernelEngine(Engine):
                         raise XdpError(f"prog_array {map_name!r} slot {slot} names unknown program {prog_name!r}")
                     fds[prog_name] = self._load(by_name[prog_name], log_level).fd
                 self.kmaps[map_name].update(slot.to_bytes(4, "little"), fds[prog_name])
+
+    def _fill_maps_of_maps(self) -> None:
+        """Map-in-map slots from libbpf-style `.values` (the inner maps' fds, as libbpf sets them)."""
+        obj = self.program.object
+        for mapdef in (obj.maps.values() if obj is not None else ()):
+            if mapdef.type not in MAP_IN_MAP_TYPES:
+                continue
+            values = mapdef.extra.get("values") or {}
+            items = values.items() if isinstance(values, dict) else enumerate(values)
+            for slot, inner in items:
+                if inner:
+                    self.kmaps[mapdef.name].update(int(slot).to_bytes(4, "little"), self.kmaps[inner].fd)
 
     # -- running --------------------------------------------------------------
     @contextmanager

@@ -28,6 +28,7 @@ from ..platform.helpers import HELPER_ID, helper_name, known_helper
 from .config import ETH_HLEN, RuntimeConfig
 from .maps_base import Map
 from .maps_bloom import BloomFilterMap
+from .maps_of_maps import MapsOfMaps
 from .maps_misc import EventMap, QueueStackMap
 from .memory import MemoryFault
 from .xdp import XdpBuffer
@@ -60,6 +61,7 @@ class HelperEnv(Protocol):
     timers: "Timers"  # the bpf_timers programs initialised, for the engine's lifetime
 
     def map_arg(self, handle: int) -> Map: ...  # the Map a map pointer argument refers to
+    def map_handle(self, m: Map) -> int: ...  # the pointer an ld_imm64 of `m` loads
     def value_pointer(self, m: Map, offset: int) -> int: ...  # address of m.buffer[offset:]
     def packet_changed(self) -> None: ...  # data/data_end/data_meta moved
     def scratch(self, name: str, size: int) -> int: ...  # a fresh zeroed region, for this run
@@ -121,6 +123,9 @@ def _key(env: HelperEnv, m: Map, addr: int) -> bytes:
 
 def map_lookup_elem(env, map_ptr, key_ptr, *_):
     m = env.map_arg(map_ptr)
+    if isinstance(m, MapsOfMaps):  # the inner map's handle
+        inner = m.inner_map(_key(env, m, key_ptr))
+        return 0 if inner is None else env.map_handle(inner)
     if not m.has_values:
         return 0
     offset = m.lookup_offset(_key(env, m, key_ptr), env.config.cpu)

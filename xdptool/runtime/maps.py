@@ -24,6 +24,7 @@ from .maps_bloom import BloomFilterMap
 from .maps_base import BPF_ANY, BPF_EXIST, BPF_NOEXIST, Map, MapError  # noqa: F401 (re-exported)
 from .maps_hash import HashMap
 from .maps_misc import EventMap, LpmTrieMap, QueueStackMap
+from .maps_of_maps import ArrayOfMapsMap, HashOfMapsMap, MapsOfMaps
 
 MAP_KINDS: dict[MapType, type[Map]] = {
     MapType.ARRAY: ArrayMap,
@@ -43,6 +44,8 @@ MAP_KINDS: dict[MapType, type[Map]] = {
     MapType.RINGBUF: EventMap,
     MapType.PERF_EVENT_ARRAY: EventMap,
     MapType.BLOOM_FILTER: BloomFilterMap,
+    MapType.ARRAY_OF_MAPS: ArrayOfMapsMap,
+    MapType.HASH_OF_MAPS: HashOfMapsMap,
 }
 
 
@@ -76,12 +79,29 @@ class MapStore(Mapping):
         self.config = config or RuntimeConfig()
         self._maps: dict[str, Map] = {name: create_map(mdef, self.config) for name, mdef in (mapdefs or {}).items()}
         self.by_index: list[Map] = list(self._maps.values())
+        for m in self.by_index:
+            if isinstance(m, MapsOfMaps):
+                m.bind_store(self.by_index)
+                self._fill_inner_maps(m)
 
     @classmethod
     def for_object(cls, obj, config: RuntimeConfig | None = None) -> "MapStore":
         store = cls(obj.maps, config)
         store.bind_programs([p.name for p in obj.programs])
         return store
+
+    def _fill_inner_maps(self, m: Map) -> None:
+        """A map of maps' slots from its MapDef.extra["values"] initialisers (map names)."""
+        values = m.mdef.extra.get("values") or {}
+        items = values.items() if isinstance(values, dict) else enumerate(values)
+        for index, name in items:
+            if name is None:
+                continue
+            if name not in self._maps:
+                raise XdpError(f"map {m.name}: slot {index} names unknown map {name!r}")
+            inner = self.index_of(name).to_bytes(4, "little")
+            if m.update(int(index).to_bytes(m.key_size, "little"), inner.ljust(m.value_size, b"\0")):
+                raise XdpError(f"map {m.name}: slot {index}: map {name!r} does not match its inner map definition")
 
     def bind_programs(self, program_names: list[str]) -> None:
         """Fill prog_array slots from their MapDef.extra["values"] initialisers."""

@@ -34,6 +34,7 @@ from ...platform.helpers import HELPER_ID
 from ...platform.maps import PERCPU_MAP_TYPES
 from ..maps_array import ArrayMap, SparseArrayMap
 from ..maps_misc import EventMap, LpmTrieMap, QueueStackMap
+from ..maps_of_maps import MapsOfMaps
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
 from ..maps_hash import (
     COUNT_OFFSET, DELETED, EMPTY, FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, TICK_OFFSET, USED, VERSION_OFFSET,
@@ -117,8 +118,8 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = Fal
     and perf_event_array too."""
     shapes = []
     for index, m in enumerate(maps.by_index):
-        if not all_kinds and isinstance(m, (LpmTrieMap, QueueStackMap, EventMap)):
-            continue
+        if not all_kinds and isinstance(m, (LpmTrieMap, QueueStackMap, EventMap)) or isinstance(m, MapsOfMaps):
+            continue  # (a map of maps: its lookups give map handles, through the Python helper)
         if isinstance(m, LpmTrieMap):
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, 1, 0, readonly=m.readonly_for_program,
