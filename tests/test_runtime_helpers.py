@@ -530,6 +530,18 @@ def test_unknown_helpers_are_refused_at_creation():
         vm("call 9999\nexit")
 
 
+@pytest.mark.parametrize("helper", ["sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "sk_release",
+                                    "tcp_check_syncookie", "tcp_gen_syncookie", "user_ringbuf_drain"])
+def test_unimplemented_helpers_say_what_they_need(helper):
+    """The socket and user ring buffer helpers: the refusal names the model that is missing."""
+    from xdptool.platform.helpers import HELPER_ID
+
+    need = "records user space writes" if helper == "user_ringbuf_drain" else "the host's sockets"
+    with pytest.raises(XdpError, match=rf"bpf_{helper}#{HELPER_ID[helper]}, which the runtime does not "
+                                       rf"implement: it needs {need}"):
+        vm(f"call {HELPER_ID[helper]}\nexit")
+
+
 def csum_program(source: bytes, target: bytes, seed: int):
     buf = (source + target).ljust(-(-len(source + target) // 8) * 8, b"\0")
     lines = []

@@ -240,6 +240,8 @@ def test_store_errors_are_one_line_xdp_errors():
         store.load({"h": [{"value": "00000000"}]})
     with pytest.raises(XdpError, match="not supported by the runtime"):
         MapStore({"s": MapDef("s", MapType.SOCKMAP, 4, 4, 8)})
+    with pytest.raises(XdpError, match="user_ringbuf is not supported by the runtime: it needs records written by"):
+        MapStore({"u": MapDef("u", MapType.USER_RINGBUF, 0, 0, 4096)})
 
 
 # -- differential against the kernel ---------------------------------------------------------

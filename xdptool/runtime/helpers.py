@@ -1058,6 +1058,18 @@ def helper_label(helper_id: int) -> str:
     return f"{helper_name(helper_id)}#{helper_id}"
 
 
+# Helpers an XDP program may call that the engines do not run: what running them would need.
+_SOCKETS = ("the host's sockets, which the runtime does not model (a replay would need a list of the "
+            "listening and established sockets to answer from; not designed yet)")
+_SYNCOOKIES = _SOCKETS[:-1] + ", and the kernel's SYN cookie secret)"
+MISSING_MODELS = {HELPER_ID[name]: needs for name, needs in {
+    **dict.fromkeys(("sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "sk_release"), _SOCKETS),
+    **dict.fromkeys(("tcp_check_syncookie", "tcp_gen_syncookie"), _SYNCOOKIES),
+    "user_ringbuf_drain": ("records user space writes into a BPF_MAP_TYPE_USER_RINGBUF, which a replay has "
+                           "no way to give yet"),
+}.items()}
+
+
 def resolve_helper(helper_id: int) -> HelperSpec:
     """The spec for a helper a program calls, or XdpError naming what is missing."""
     spec = HELPERS.get(helper_id)
@@ -1065,4 +1077,6 @@ def resolve_helper(helper_id: int) -> HelperSpec:
         return spec
     if not known_helper(helper_id):
         raise XdpError(f"program calls unknown helper #{helper_id}")
-    raise XdpError(f"program calls {helper_label(helper_id)}, which the runtime does not implement")
+    needs = MISSING_MODELS.get(helper_id)
+    raise XdpError(f"program calls {helper_label(helper_id)}, which the runtime does not implement"
+                   + (f": it needs {needs}" if needs else ""))

@@ -21,7 +21,7 @@ from ..errors import XdpError
 from .config import RuntimeConfig
 from .maps_array import ArrayMap, ProgArrayMap, SparseArrayMap
 from .maps_bloom import BloomFilterMap
-from .maps_base import BPF_ANY, BPF_EXIST, BPF_NOEXIST, Map, MapError  # noqa: F401 (re-exported)
+from .maps_base import BPF_ANY, BPF_EXIST, BPF_NOEXIST, Map, MapError, new_map_type_error  # noqa: F401 (re-exported)
 from .maps_hash import HashMap
 from .maps_misc import EventMap, LpmTrieMap, QueueStackMap
 from .maps_of_maps import ArrayOfMapsMap, HashOfMapsMap, MapsOfMaps
@@ -59,7 +59,7 @@ MAX_MAP_BYTES = 8 << 30
 def create_map(mdef: MapDef, config: RuntimeConfig) -> Map:
     kind = MAP_KINDS.get(mdef.type)
     if kind is None:
-        raise XdpError(f"map {mdef.name}: map type {mdef.type.kernel_name} is not supported by the runtime")
+        raise XdpError(new_map_type_error(mdef))
     ncpus = config.ncpus if mdef.is_percpu else 1
     needed = mdef.max_entries * (mdef.key_size + mdef.value_size) * ncpus
     if needed > MAX_MAP_BYTES:

@@ -185,8 +185,16 @@ class Map:
         return f"<{type(self).__name__} {self.name} {self.type.kernel_name}>"
 
 
+# Map types the runtime does not create: what they would need.
+MISSING_MAP_MODELS = {
+    MapType.USER_RINGBUF: "records written by user space, which a replay has no way to give yet",
+}
+
+
 def new_map_type_error(mdef: MapDef) -> str:
-    return f"map {mdef.name}: map type {mdef.type.kernel_name} is not supported by the runtime"
+    needs = MISSING_MAP_MODELS.get(mdef.type)
+    return (f"map {mdef.name}: map type {mdef.type.kernel_name} is not supported by the runtime"
+            + (f": it needs {needs}" if needs else ""))
 
 
 MAP_TYPE_NAMES = {t: t.kernel_name for t in MapType}
