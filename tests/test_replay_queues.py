@@ -1,5 +1,6 @@
 """Multi-queue replay (issue 15 item 5): RSS (Toeplitz) spreads packets over queues, each
-queue runs in its own process on its own CPU, results come back in capture order.
+queue runs in its own worker (a thread for the jit, a process for the vm) on its own CPU,
+results come back in capture order, the same whichever workers ran them.
 
 The hash is held to Microsoft's published verification results ("Verifying the RSS
 Hash Calculation": key 6d5a56da..., the IPv4 and IPv6 rows); the native hash to the
@@ -154,8 +155,14 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-@pytest.mark.parametrize("engine", ["jit", "vm"])
-def test_each_packet_runs_on_its_rss_queue_and_cpu(tmp_path, queue_obj, engine):
+@pytest.mark.parametrize("engine, workers", [("jit", "threads"), ("jit", "processes"), ("vm", "processes"),
+                                             ("vm", "threads")])
+def test_each_packet_runs_on_its_rss_queue_and_cpu(tmp_path, queue_obj, engine, workers, monkeypatch):
+    """Packet -> queue by RSS, queue i on CPU i: rx_queue_index and the CPU agree, per-CPU
+    slot i counts queue i's packets, whichever workers (threads, processes) run the queues."""
+    from xdptool.replay import queues as queue_module
+
+    monkeypatch.setitem(queue_module.WORKERS, engine, workers)
     frames = [f for f in frame_mix(300, seed=11) if len(f) >= 15]
     path = tmp_path / "in.pcap"
     path.write_bytes(classic(frames))
@@ -166,6 +173,7 @@ def test_each_packet_runs_on_its_rss_queue_and_cpu(tmp_path, queue_obj, engine):
     document = json.loads(result.stdout)
     expected = [rss.queue_of(f, queues) for f in frames]
     summary = document["summary"]
+    assert summary["queues"]["workers"] == workers
     assert summary["verdicts"]["XDP_PASS"] == len(frames)  # rx_queue_index == CPU on every packet
     assert summary["queues"]["packets"] == [expected.count(q) for q in range(queues)]
     # the output pcap holds every packet in capture order, byte 14 set to its queue
@@ -223,22 +231,25 @@ class Recorder:
         pass
 
 
-def small_chunks_replay(tmp_path, queue_obj, queues: int, chunk_packets: int = 7):
+def small_chunks_replay(tmp_path, queue_obj, queues: int, chunk_packets: int = 7, workers: str | None = None):
     from xdptool.replay.queues import QueueReplay
     from xdptool.runtime.target import program_target
 
     frames = [f for f in frame_mix(200, seed=5) if len(f) >= 15]
     path = tmp_path / "in.pcap"
     path.write_bytes(classic(frames))
-    runner = QueueReplay(str(path), program_target(str(queue_obj), None, "jit"), queues, chunk_packets=chunk_packets)
+    runner = QueueReplay(str(path), program_target(str(queue_obj), None, "jit"), queues, chunk_packets=chunk_packets,
+                         workers=workers)
     return frames, runner
 
 
-def test_queues_share_the_hashing_of_every_chunk(tmp_path, queue_obj):
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_queues_share_the_hashing_of_every_chunk(tmp_path, queue_obj, workers):
     """Many chunks: each worker hashes a slice of every chunk into shared memory (two arrays,
     used alternately) and picks its own packets from the whole; every packet still runs once,
     on its RSS queue, and comes back in capture order."""
-    frames, runner = small_chunks_replay(tmp_path, queue_obj, 3)
+    frames, runner = small_chunks_replay(tmp_path, queue_obj, 3, workers=workers)
+    assert runner.pool.kind == workers
     recorder = Recorder()
     outcome = runner.run(program_name="queue_check", sinks=(recorder,))
     expected = [rss.queue_of(f, 3) for f in frames]
@@ -247,10 +258,11 @@ def test_queues_share_the_hashing_of_every_chunk(tmp_path, queue_obj):
     assert outcome.summary["queues"]["packets"] == [expected.count(q) for q in range(3)]
 
 
-@pytest.mark.parametrize("failure", ["killed", "error"])
-def test_a_failing_worker_stops_the_replay(tmp_path, queue_obj, monkeypatch, failure):
-    """A worker that dies (killed) or fails (bad input) ends the replay with its error; the
-    other workers, waiting at the shared hashing's barrier, stop too instead of hanging."""
+@pytest.mark.parametrize("failure, workers", [("killed", "processes"), ("error", "processes"), ("error", "threads")])
+def test_a_failing_worker_stops_the_replay(tmp_path, queue_obj, monkeypatch, failure, workers):
+    """A worker that dies (killed: a process) or fails (bad input) ends the replay with its
+    error; the other workers, waiting at the shared hashing's barrier, stop too instead of
+    hanging."""
     import os
     import signal
     import time
@@ -268,7 +280,7 @@ def test_a_failing_worker_stops_the_replay(tmp_path, queue_obj, monkeypatch, fai
         return real_run(engine, buffer, offsets, lengths, ctx)
 
     monkeypatch.setattr(queue_module, "_run", failing_run)
-    _, runner = small_chunks_replay(tmp_path, queue_obj, 2)
+    _, runner = small_chunks_replay(tmp_path, queue_obj, 2, workers=workers)
     started = time.monotonic()
     expected = (RuntimeError, "queue 1's worker process ended without a result") if failure == "killed" else (
         XdpError, "queue one refuses")
@@ -276,3 +288,122 @@ def test_a_failing_worker_stops_the_replay(tmp_path, queue_obj, monkeypatch, fai
         runner.run(program_name="queue_check")
     assert time.monotonic() - started < 4  # not the 5 s a hung worker gets before it is terminated
     assert not any(worker.is_alive() for worker in runner.workers)
+
+
+# Examples whose verdicts and output packets do not depend on the queue, the CPU or the order
+# in which packets update shared state: --queues N must give what one queue gives.
+QUEUE_BLIND = ("proto_counters", "port_rewrite", "mac_swap", "encap", "decap", "truncate", "port_blocklist")
+# Every example with its capture, for threads against processes (the queues' results are the
+# same whatever runs them, whether the program depends on the queue or not).
+WITH_STATE = QUEUE_BLIND + ("syn_ratelimit", "l4_lb", "global_data", "redirect_devmap")
+TIMES = ("seconds", "packets_per_second", "timing")  # the only summary fields that may differ
+
+
+def replay_outputs(tmp_path, obj, name: str, workers: str | None, *extra, sinks: bool = True) -> dict:
+    """Everything a replay wrote: the JSON document (times removed), the --out-dir pcaps'
+    bytes and --maps-out, with the queues' workers forced to `workers`."""
+    from xdptool.replay import queues as queue_module
+
+    folder = tmp_path / f"{name}-{workers}-{len(extra)}-{sinks}"
+    maps_in = ROOT / "programs" / f"{name}.maps.json"
+    args = ["replay", obj, ROOT / "programs" / f"{name}.pcap", "--json", *extra,
+            *(["--maps-in", maps_in] if maps_in.exists() else []),
+            *(["--out-dir", folder / "out", "--maps-out", folder / "maps.json"] if sinks else [])]
+    saved = dict(queue_module.WORKERS)
+    if workers is not None:
+        queue_module.WORKERS.update(dict.fromkeys(saved, workers))
+    try:
+        result = invoke(*args)
+    finally:
+        queue_module.WORKERS.update(saved)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout.replace(str(folder), "FOLDER"))  # the outputs' paths, named alike
+    for key in TIMES:
+        document["summary"].pop(key)
+    files = {p.name: p.read_bytes() for p in sorted((folder / "out").iterdir())} if sinks else {}
+    if sinks:
+        files["maps.json"] = (folder / "maps.json").read_bytes()
+    return {"document": document, "files": files}
+
+
+@pytest.mark.parametrize("engine", ["jit", "vm"])
+def test_threads_and_processes_give_the_same_bytes(tmp_path, built_examples, engine):
+    """Each example with --queues 3 run by worker threads and by worker processes (the one
+    path before threads): the same JSON document (but the times and `queues.workers`), the
+    same output pcaps and map file, byte for byte; without sinks too (the summary then takes
+    each queue's results unmerged)."""
+    names = WITH_STATE if engine == "jit" else ("proto_counters", "syn_ratelimit", "global_data")  # the vm is slow
+    for name in names:
+        for sinks in (True, False):
+            runs = {workers: replay_outputs(tmp_path, built_examples[name], name, workers, "--target", engine,
+                                            "--queues", 3, "--sum-shared-maps", sinks=sinks)
+                    for workers in ("threads", "processes")}
+            assert runs["threads"]["document"]["summary"]["queues"].pop("workers") == "threads"
+            assert runs["processes"]["document"]["summary"]["queues"].pop("workers") == "processes"
+            assert runs["threads"] == runs["processes"], (name, sinks)
+            assert sum(runs["threads"]["document"]["summary"]["verdicts"].values()) > 0
+
+
+def test_queues_give_what_one_queue_gives_where_the_queue_does_not_matter(tmp_path, built_examples):
+    """Queue-blind examples: --queues 3 (threads, the jit's default) writes the same output
+    pcaps and the same verdict counts, bytes and faults as a plain replay; the per-CPU values
+    of the three queues add up to the single queue's."""
+    for name in QUEUE_BLIND:
+        one = replay_outputs(tmp_path, built_examples[name], name, None)
+        three = replay_outputs(tmp_path, built_examples[name], name, None, "--queues", 3, "--sum-shared-maps")
+        summary = three["document"]["summary"]
+        assert summary.pop("queues")["workers"] == "threads"
+        assert summary == one["document"]["summary"], name
+        assert {k: v for k, v in three["files"].items() if k != "maps.json"} == \
+            {k: v for k, v in one["files"].items() if k != "maps.json"}, name
+        for map_name, entries in one["document"]["maps"].items():
+            for single, spread in zip(entries, three["document"]["maps"][map_name]):
+                assert single["key"] == spread["key"]
+                if isinstance(single["value"], list):  # per-CPU: one slot with one queue, three with three
+                    assert sum(int.from_bytes(bytes.fromhex(v), "little") for v in spread["value"]) == \
+                        int.from_bytes(bytes.fromhex(single["value"][0]), "little"), (name, map_name)
+                else:
+                    assert spread["value"] == single["value"], (name, map_name)
+
+
+FAULTING_PROGRAM = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* About one packet in six (by its 16th byte) reads far outside the packet: a fault */
+SEC("xdp")
+int fault_some(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+
+	if (data + 16 > end)
+		return XDP_PASS;
+	if (data[15] < 43)
+		return *(volatile int *)(data + 100000);
+	return XDP_DROP;
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_faults_are_reported_by_capture_index_with_or_without_sinks(tmp_path, queue_obj):
+    """Faults on several queues: the summary's count and first faults (lowest capture
+    indices) are a plain replay's, whether the queues' results were merged into capture
+    order (a sink) or summarised as each queue gave them (none)."""
+    from xdptool import toolchain
+
+    (tmp_path / "fault_some.c").write_text(FAULTING_PROGRAM)
+    obj = toolchain.build(tmp_path / "fault_some.c", tmp_path / "fault_some.o").output
+    frames = frame_mix(400, seed=3)
+    capture = tmp_path / "in.pcap"
+    capture.write_bytes(classic(frames))
+    plain = json.loads(invoke("replay", obj, capture, "--json").stdout)["summary"]
+    faulting = [i for i, f in enumerate(frames) if len(f) >= 16 and f[15] < 43]
+    assert plain["faults"]["count"] == len(faulting) > 10  # more than the summary lists
+    assert [f["index"] for f in plain["faults"]["first"]] == faulting[:10]
+    for sinks in ([], ["--out-dir", tmp_path / "out", "--force"]):
+        spread = json.loads(invoke("replay", obj, capture, "--json", "--queues", 3, *sinks).stdout)["summary"]
+        assert spread["queues"]["workers"] == "threads" and min(spread["queues"]["packets"]) > 0
+        assert spread["faults"] == plain["faults"] and spread["verdicts"] == plain["verdicts"]
+        assert spread["bytes_out"] == plain["bytes_out"]

@@ -42,7 +42,7 @@ PLAIN_PROGRESS_MIN_BYTES = 16 << 20  # without a terminal, only long replays (~2
 @click.option("--card", "card_name", metavar="CARD", help="nfp-emu: the card the rate estimate is for (agilio-cx-2x10, the default; agilio-cx-2x25; agilio-cx-1x40).")
 @click.option("--force", is_flag=True, help="Let --out-dir/--pcapng/--maps-out replace files of another kind, or links (never an input).")
 @click.option("--queues", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
-              help="Spread packets over N receive queues by RSS (Toeplitz), one worker process and CPU each; on "
+              help="Spread packets over N receive queues by RSS (Toeplitz), one CPU each (jit: a thread each, vm: a process); on "
                    "nfp-emu the card's N host queues (its firmware's CRC-32 RSS after the program, XDP_PASS only).")
 @click.option("--per-queue", is_flag=True, help="nfp-emu, with --out-dir: also write rxq_N.pcap, what each host queue received.")
 @click.option("--events", "events_path", type=click.Path(dir_okay=False), metavar="FILE",
@@ -139,7 +139,7 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
 
             sinks.append(JsonLinesSink(sys.stdout))
         if queues > 1:
-            with progress_reporter(stream.size, quiet=as_jsonl) as progress:  # after the workers' fork
+            with progress_reporter(stream.size, quiet=as_jsonl) as progress:  # after worker processes are forked
                 outcome = runner.run(program_name=chosen.program.name, sinks=tuple(sinks), progress=progress)
         else:
             engine, store = chosen.make()

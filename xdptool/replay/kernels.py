@@ -195,12 +195,14 @@ done:
 }
 
 ; The packets with assigned[i] == want: their index, offset and length; returns how many.
+; Branch-free: every packet is written at j, which moves on only for a wanted one (j <= i < n,
+; so the writes stay inside arrays of n); a branch on the queue mispredicted every other packet.
 define i64 @pick(ptr %assigned, ptr %offs, ptr %lens, i64 %n, i32 %want, ptr %oidx, ptr %ooff, ptr %olen) {
 entry:
   br label %loop
 loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %next ]
-  %j = phi i64 [ 0, %entry ], [ %j2, %next ]
+  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
+  %j = phi i64 [ 0, %entry ], [ %j1, %body ]
   %more = icmp ult i64 %i, %n
   br i1 %more, label %body, label %done
 body:
@@ -208,8 +210,6 @@ body:
   %q = load i8, ptr %ap, align 1
   %q32 = zext i8 %q to i32
   %mine = icmp eq i32 %q32, %want
-  br i1 %mine, label %take, label %next
-take:
   %op = getelementptr i64, ptr %offs, i64 %i
   %o = load i64, ptr %op, align 8
   %lp = getelementptr i32, ptr %lens, i64 %i
@@ -221,10 +221,8 @@ take:
   store i64 %o, ptr %fo, align 8
   %fl = getelementptr i32, ptr %olen, i64 %j
   store i32 %l, ptr %fl, align 4
-  %j1 = add i64 %j, 1
-  br label %next
-next:
-  %j2 = phi i64 [ %j, %body ], [ %j1, %take ]
+  %step = zext i1 %mine to i64
+  %j1 = add i64 %j, %step
   %i1 = add i64 %i, 1
   br label %loop
 done:

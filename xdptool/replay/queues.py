@@ -1,43 +1,55 @@
 """Multi-queue replay: a capture spread over N receive queues as a multi-queue NIC would.
 
 Packet -> queue by RSS (rss.py: Toeplitz over the flow, fixed key, 128-entry
-indirection table); queue i runs in worker process i, on CPU i of the runtime
-(RuntimeConfig ncpus=N, cpu=i: per-CPU map values are per queue, and
-bpf_get_smp_processor_id() is i), with xdp_md.rx_queue_index = i.  Every
-queue's engine is made (the jit's code compiled or loaded) and the RSS tables
-and native loops are ready before the workers are forked, so a worker imports
-and compiles nothing.  The capture is mapped, not read (pcap.CaptureStream):
-each worker walks the mapped file (the page cache is shared, nothing is
-copied), keeps its own packets (the hash is computed natively) and runs them in
-capture order on its engine; it sends each chunk's results to the parent,
-which puts them back in capture order (kernels.scatter) for the summary and the
-sinks, so outputs are the same whatever the scheduling.  Output packet bytes
-come back only when a sink writes packets.
+indirection table); queue i runs on CPU i of the runtime (RuntimeConfig ncpus=N,
+cpu=i: per-CPU map values are per queue, and bpf_get_smp_processor_id() is i),
+with xdp_md.rx_queue_index = i, on an engine (and map store) of its own.  Every
+queue's engine is made (the jit's code compiled or loaded) and the RSS tables and
+native loops are ready before any worker starts, so a worker imports and
+compiles nothing.  Each packet is hashed once: for every chunk, worker q hashes
+the q-th of N slices into an array the workers share, waits for the others at a
+barrier, then picks its own packets and runs them in capture order.  The parent
+puts each chunk's results back in capture order (kernels.scatter) for the summary
+and the sinks, so outputs are the same whatever the scheduling.  Output packet
+bytes come back only when a sink writes packets.
+
+Workers are threads or processes, per engine (WORKERS; `summary.queues.workers`
+says which ran):
+- threads, for the jit: its packet loop is one ctypes call, which releases the
+  GIL, so N queues run on N cores in one process, with nothing to start, copy or
+  send; the parent walks the capture (pcap.CaptureStream) and hands chunk k+1 to
+  the threads while they run chunk k, then merges chunk k.
+- processes, for the vm (Python: threads would take turns on the GIL) and a jit
+  that runs its program interpreted (engine.interpreted): forked after the
+  engines are made, each maps and walks the capture itself (the page cache is
+  shared, nothing is copied) and sends its results through a pipe.
+The two give the same results, byte for byte (tests/test_replay_queues.py).
 
 Map state after the replay: slot i of a per-CPU value comes from queue i, as on
 the NIC.  A shared (non-per-CPU) map is one object on a real NIC, updated by
-every CPU concurrently; worker processes each have a copy and cannot reproduce
-the interleaving, so a replay in which any queue changed a shared map (or
+every CPU concurrently; each queue here has its own copy (its engine's map store,
+threads or processes alike: native hash inserts are not thread-safe) and cannot
+reproduce the interleaving, so a replay in which any queue changed a shared map (or
 added/removed keys of a per-CPU hash) is refused unless `sum_shared` accepts an
 approximation: the queues' changes to each value are added up (little-endian
 64-bit words, a shorter tail word as its own width), keys added by any queue
 are kept, keys removed by any queue are removed.  That is exact for counters —
 what XDP programs keep in shared maps most — and stated in the summary.
-Refusing rather than sharing the maps in shared memory keeps results
-deterministic; hash maps would also need the kernel's bucket locks across
-processes.
+Refusing rather than sharing one map between the queues keeps results
+deterministic; hash maps would also need the kernel's bucket locks.
 """
 
 from __future__ import annotations
 
 import gc
 import mmap
-import multiprocessing
+import queue as queue_module
+import threading
 import time
 import traceback
 from array import array
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import XdpError
 from ..runtime.contract import PackedEngine, XdpContext
@@ -45,11 +57,16 @@ from ..runtime.target import Target
 from . import rss, scan
 from .driver import ReplayOutcome, check_linktype, process_age, runnable
 from .kernels import scatter
-from .pcap import CHUNK_PACKETS, CaptureStream
+from .pcap import CHUNK_PACKETS, Capture, CaptureStream
 from .results import Chunk, SummaryBuilder
 
 FINAL_MESSAGES = ("done", "error", "internal", "aborted")  # a worker's last message
 QUEUE_ENGINES = ("jit", "vm")  # engines a worker can run (the kernel's test-run has one queue per device)
+# How each engine's queues run (see the module docstring).  Measured on 2 cores, port_blocklist
+# (bench/bench_issue15.py; README "Performance"): the jit on 1M packets is faster in threads than in
+# processes (no fork, no second walk of the file, no results through pipes); the vm in threads runs
+# no faster than one queue (the GIL).
+WORKERS = {"jit": "threads", "vm": "processes"}
 UNCHANGED = (1 << 64) - 1  # jit/batch.py: the output packet is the input packet
 
 
@@ -71,6 +88,23 @@ class QueueResults:
             start = self.source_offsets[index]
             return bytes(self.source[start:start + self.out_lengths[index]])
         return bytes(self.out[start:start + self.out_lengths[index]])
+
+
+@dataclass
+class _FileIndices:
+    """Index in the capture file of packet i of one queue's part of a chunk (looked up only
+    for the few packets a summary names)."""
+
+    piece: Capture
+    index: array  # the part's packets' positions in the piece
+
+    def __getitem__(self, i: int) -> int:
+        at = self.index[i]
+        source = self.piece.source_index
+        return self.piece.first_index + at if source is None else source[at]
+
+    def __len__(self) -> int:
+        return len(self.index)
 
 
 def _not_kept(index: int) -> bytes:
@@ -98,14 +132,15 @@ def _run(engine, buffer, offsets: array, lengths: array, ctx: XdpContext):
 @dataclass
 class SharedAssignment:
     """What the queues' workers share to hash every packet once: each hashes its share of a
-    chunk's packets (queue q the q-th of N slices) into one of two byte arrays in shared
-    memory (chunks alternate between them), then waits at the barrier for the others, then
-    picks its own packets from the whole array.  Two arrays: a worker hashing chunk k+1
-    never overwrites what a slower one is still picking from for chunk k (the barrier of
-    chunk k+1 is passed only once every worker has picked chunk k)."""
+    chunk's packets (queue q the q-th of N slices) into one of two byte arrays (memory the
+    processes share, or plain bytearrays for threads; chunks alternate between them), then
+    waits at the barrier for the others, then picks its own packets from the whole array.
+    Two arrays: a worker hashing chunk k+1 never overwrites what a slower one is still
+    picking from for chunk k (the barrier of chunk k+1 is passed only once every worker has
+    picked chunk k)."""
 
-    barrier: Any
-    arrays: tuple  # two anonymous shared mappings of chunk_packets bytes
+    barrier: Any  # threading.Barrier or multiprocessing's
+    arrays: tuple  # two writable buffers of chunk_packets bytes
 
     def share(self, queues: int, queue: int, number: int, piece) -> tuple[array, array, array]:
         """Hash this worker's slice of chunk `number`, wait for the other workers, and
@@ -121,22 +156,18 @@ class _Aborted(Exception):
     """Another queue's worker failed: this one stops (the parent reports the other's error)."""
 
 
-def _worker(conn, made: tuple, queues: int, queue: int, path: str, chunk_packets: int, ctx: XdpContext,
-            run_short: bool, shared: SharedAssignment) -> None:
-    """One queue: its (engine, map store), made before the fork; its packets of every chunk
-    (walked in the mapped file, which copies nothing: the page cache is shared; hashed
-    together with the other workers through `shared`), its results to the parent; packet
-    bytes only when the parent says a sink wants them."""
-    import threading
-
+def _serve(send: Callable[[tuple], None], made: tuple, queues: int, queue: int,
+           pieces: Iterable[tuple[int, Capture]], ctx: XdpContext, shared: SharedAssignment, want_out: bool) -> None:
+    """One queue's work, in a thread or a process: its (engine, map store), made before
+    the workers started; its packets of every chunk (`pieces`: (chunk number, piece), hashed
+    together with the other workers through `shared`); each chunk's results, then its map
+    state, sent with `send`; packet bytes only when a sink wants them."""
     try:
         engine, store = made
         ctx = replace(ctx, rx_queue_index=queue)
         run_seconds = 0.0
-        _, want_out = conn.recv()  # ("start", want_out)
         try:
-            for number, piece in enumerate(CaptureStream(path, chunk_packets).chunks()):
-                piece = runnable(piece, run_short=run_short)  # as the parent cuts it
+            for number, piece in pieces:
                 try:
                     index, offsets, lengths = shared.share(queues, queue, number, piece)
                 except threading.BrokenBarrierError:
@@ -144,36 +175,184 @@ def _worker(conn, made: tuple, queues: int, queue: int, path: str, chunk_packets
                 began = time.perf_counter()
                 packed = _run(engine, piece.buffer, offsets, lengths, ctx)
                 run_seconds += time.perf_counter() - began
-                conn.send(("chunk", index, packed.retvals, packed.fault_codes,
-                           bytes(packed.out) if want_out else b"", packed.out_offsets if want_out else None,
-                           packed.out_lengths, packed.faults, packed.redirects))
+                send(("chunk", index, packed.retvals, packed.fault_codes,
+                      bytes(packed.out) if want_out else b"", packed.out_offsets if want_out else None,
+                      packed.out_lengths, packed.faults, packed.redirects))
+            if shared.barrier.broken:  # stopped by the parent (close) before the end of the capture
+                raise _Aborted
             fallbacks = getattr(engine, "helper_fallbacks", None)
-            conn.send(("done", store.dump(), fallbacks() if fallbacks else None,
-                       getattr(engine, "compile_seconds", None), run_seconds, engine.notes()))
+            send(("done", store.dump(), fallbacks() if fallbacks else None,
+                  getattr(engine, "compile_seconds", None), run_seconds, engine.notes()))
         finally:
             engine.close()
     except _Aborted:
-        conn.send(("aborted",))
+        send(("aborted",))
     except XdpError as exc:
         shared.barrier.abort()  # the others stop at their next chunk instead of waiting for this one
-        conn.send(("error", str(exc)))
+        send(("error", str(exc)))
     except BaseException:  # noqa: BLE001 - reported by the parent as an internal error
         shared.barrier.abort()
-        conn.send(("internal", traceback.format_exc()))
+        send(("internal", traceback.format_exc()))
+
+
+def _process_worker(conn, made: tuple, queues: int, queue: int, path: str, chunk_packets: int, ctx: XdpContext,
+                    run_short: bool, shared: SharedAssignment) -> None:
+    """A forked queue: walks the mapped capture itself (the page cache is shared, nothing is
+    copied), cutting every chunk as the parent does."""
+    try:
+        _, want_out = conn.recv()  # ("start", want_out)
+        pieces = ((number, runnable(piece, run_short=run_short))
+                  for number, piece in enumerate(CaptureStream(path, chunk_packets).chunks()))
+        _serve(conn.send, made, queues, queue, pieces, ctx, shared, want_out)
     finally:
         conn.close()
 
 
+class _Processes:
+    """Forked workers (started at construction, before any thread, e.g. a progress bar,
+    exists), one pipe each."""
+
+    kind = "processes"
+
+    def __init__(self, made: list[tuple], path: str, chunk_packets: int, ctx: XdpContext, run_short: bool):
+        import multiprocessing
+
+        queues = len(made)
+        context = multiprocessing.get_context("fork")
+        self.shared = SharedAssignment(context.Barrier(queues),
+                                       tuple(mmap.mmap(-1, max(1, chunk_packets)) for _ in range(2)))
+        self.run_short = run_short
+        self.conns, self.workers = [], []
+        self.exited: set[int] = set()  # queues whose worker process has ended
+        gc.freeze()  # the parent's objects stay out of every collection: pages shared with the workers stay shared
+        for queue in range(queues):
+            parent_end, child_end = context.Pipe()
+            worker = context.Process(target=_process_worker, name=f"xdptool-queue-{queue}", daemon=True,
+                                     args=(child_end, made[queue], queues, queue, path, chunk_packets, ctx,
+                                           run_short, self.shared))
+            worker.start()
+            child_end.close()
+            self.conns.append(parent_end)
+            self.workers.append(worker)
+        gc.unfreeze()
+
+    def start(self, want_out: bool) -> None:
+        for conn in self.conns:
+            conn.send(("start", want_out))
+
+    def feed(self, chunks: Iterator[Capture]) -> Iterator[Capture]:
+        """The parent's pieces (the workers walk the file themselves)."""
+        for piece in chunks:
+            yield runnable(piece, run_short=self.run_short)
+
+    def next(self, queue: int) -> tuple | None:
+        """The next message of queue `queue`; None when its process ended without one.  While
+        waiting, a worker that dies without a word (killed, crashed) breaks the barrier, so
+        that the others stop instead of waiting for it."""
+        from multiprocessing.connection import wait
+
+        conn = self.conns[queue]
+        while not conn.poll():
+            watched = {self.workers[q].sentinel: q for q in range(len(self.workers)) if q not in self.exited}
+            for ready in wait([conn, *watched]):
+                if ready in watched:
+                    self.exited.add(watched[ready])
+                    if self.workers[watched[ready]].exitcode:
+                        self.shared.barrier.abort()
+        try:
+            return conn.recv()
+        except EOFError:
+            return None
+
+    def lost(self, queue: int) -> str:
+        worker = self.workers[queue]
+        worker.join(1)
+        return f"queue {queue}'s worker process ended without a result (exit code {worker.exitcode})"
+
+    def close(self) -> None:
+        self.shared.barrier.abort()  # a worker still waiting for another stops at once (after an error)
+        for worker in self.workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+        for conn in self.conns:
+            conn.close()
+
+
+class _Threads:
+    """One thread per queue in this process; the parent hands every chunk to all of them."""
+
+    kind = "threads"
+    JOIN_SECONDS = 30  # a thread inside a long native batch cannot be interrupted; it is a daemon
+
+    def __init__(self, made: list[tuple], chunk_packets: int, ctx: XdpContext, run_short: bool):
+        queues = len(made)
+        self.shared = SharedAssignment(threading.Barrier(queues),
+                                       tuple(bytearray(max(1, chunk_packets)) for _ in range(2)))
+        self.run_short, self.made, self.ctx = run_short, made, ctx
+        self.inboxes = [queue_module.SimpleQueue() for _ in range(queues)]
+        self.outboxes = [queue_module.SimpleQueue() for _ in range(queues)]
+        self.workers: list[threading.Thread] = []
+
+    def start(self, want_out: bool) -> None:
+        queues = len(self.made)
+        for queue in range(queues):
+            inbox = self.inboxes[queue]
+            pieces = iter(inbox.get, None)
+            worker = threading.Thread(target=_serve, name=f"xdptool-queue-{queue}", daemon=True,
+                                      args=(self.outboxes[queue].put, self.made[queue], queues, queue, pieces,
+                                            self.ctx, self.shared, want_out))
+            worker.start()
+            self.workers.append(worker)
+
+    def feed(self, chunks: Iterator[Capture]) -> Iterator[Capture]:
+        """The parent's pieces, each yielded (to be merged) once the next one is with the
+        workers: they run chunk k+1 while the parent merges chunk k and walks chunk k+2 (the
+        stream drops a piece's pages only when the piece after the next is read, so the
+        workers' pieces stay in memory)."""
+        previous = None
+        for number, piece in enumerate(chunks):
+            piece = runnable(piece, run_short=self.run_short)
+            for inbox in self.inboxes:
+                inbox.put((number, piece))
+            if previous is not None:
+                yield previous
+            previous = piece
+        self._stop()
+        if previous is not None:
+            yield previous
+
+    def _stop(self) -> None:
+        for inbox in self.inboxes:
+            inbox.put(None)
+
+    def next(self, queue: int) -> tuple | None:
+        return self.outboxes[queue].get()  # _serve always ends with a final message
+
+    def lost(self, queue: int) -> str:
+        return f"queue {queue}'s worker thread ended without a result"
+
+    def close(self) -> None:
+        self.shared.barrier.abort()
+        self._stop()  # a thread waiting for a chunk ends ("aborted": the barrier is broken)
+        for worker in self.workers:
+            worker.join(timeout=self.JOIN_SECONDS)
+
+
 class QueueReplay:
-    """Workers started at construction (before any thread, e.g. a progress bar, exists:
-    they are forked), results merged by `run`."""
+    """Workers made at construction (processes forked then: before any thread exists),
+    results merged by `run`.  `workers` overrides WORKERS ("threads" or "processes")."""
 
     def __init__(self, path: str, target: Target, queues: int, *, ctx: XdpContext | None = None,
-                 sum_shared: bool = False, chunk_packets: int = CHUNK_PACKETS, run_short: bool = True):
+                 sum_shared: bool = False, chunk_packets: int = CHUNK_PACKETS, run_short: bool = True,
+                 workers: str | None = None):
         if target.name not in QUEUE_ENGINES:
             raise XdpError(f"--queues runs on the {' or '.join(QUEUE_ENGINES)} engine, not {target.name}")
         if not 1 <= queues <= rss.MAX_QUEUES:
             raise XdpError(f"--queues must be 1..{rss.MAX_QUEUES}, got {queues}")
+        if workers not in (None, *WORKERS.values()):
+            raise ValueError(f"QueueReplay: workers must be one of {sorted(set(WORKERS.values()))}, not {workers!r}")
         self.path, self.target, self.queues = path, target, queues
         self.sum_shared, self.chunk_packets, self.run_short = sum_shared, chunk_packets, run_short
         self.stream = CaptureStream(path, chunk_packets)  # the header is checked before any worker starts
@@ -185,23 +364,14 @@ class QueueReplay:
         made = [queue_target(target, queues, queue).make() for queue in range(queues)]
         rss.prepare(queues)
         scan.prepare()
-        context = multiprocessing.get_context("fork")
-        self.shared = SharedAssignment(context.Barrier(queues),
-                                       tuple(mmap.mmap(-1, max(1, chunk_packets)) for _ in range(2)))
-        self.conns, self.workers = [], []
+        if workers is None:
+            interpreted = any(getattr(engine, "interpreted", False) for engine, _ in made)  # a too-large program
+            workers = "processes" if interpreted else WORKERS[target.name]
+        ctx = ctx or XdpContext()
+        self.pool = (_Threads(made, chunk_packets, ctx, run_short) if workers == "threads" else
+                     _Processes(made, path, chunk_packets, ctx, run_short))
+        self.workers = self.pool.workers
         self.finished: set[int] = set()  # queues whose worker sent its last message
-        self.exited: set[int] = set()  # queues whose worker process has ended
-        gc.freeze()  # the parent's objects stay out of every collection: pages shared with the workers stay shared
-        for queue in range(queues):
-            parent_end, child_end = context.Pipe()
-            worker = context.Process(target=_worker, name=f"xdptool-queue-{queue}", daemon=True,
-                                     args=(child_end, made[queue], queues, queue, path, chunk_packets,
-                                           ctx or XdpContext(), run_short, self.shared))
-            worker.start()
-            child_end.close()
-            self.conns.append(parent_end)
-            self.workers.append(worker)
-        gc.unfreeze()
 
     def _receive(self, queue: int, expect: str) -> tuple:
         """Queue `queue`'s next message, which must be `expect`; a worker's error is raised here
@@ -218,25 +388,10 @@ class QueueReplay:
         return message
 
     def _next(self, queue: int) -> tuple:
-        """The next message of queue `queue`.  While waiting, a worker that dies without a word
-        (killed, crashed) breaks the barrier, so that the others stop instead of waiting for it."""
-        from multiprocessing.connection import wait
-
-        conn = self.conns[queue]
-        while not conn.poll():
-            watched = {self.workers[q].sentinel: q for q in range(self.queues) if q not in self.exited}
-            for ready in wait([conn, *watched]):
-                if ready in watched:
-                    self.exited.add(watched[ready])
-                    if self.workers[watched[ready]].exitcode:
-                        self.shared.barrier.abort()
-        try:
-            message = conn.recv()
-        except EOFError:
+        message = self.pool.next(queue)
+        if message is None:
             self.finished.add(queue)
-            worker = self.workers[queue]
-            worker.join(1)
-            raise RuntimeError(f"queue {queue}'s worker process ended without a result (exit code {worker.exitcode})")
+            raise RuntimeError(self.pool.lost(queue))
         if message[0] in FINAL_MESSAGES:
             self.finished.add(queue)
         return message
@@ -258,16 +413,18 @@ class QueueReplay:
         stream = self.stream
         summary = SummaryBuilder(stream, program_name, self.target.name)
         per_queue = [0] * self.queues
-        for conn in self.conns:
-            conn.send(("start", bool(sinks)))  # the summary needs lengths only; packet bytes are for the sinks
+        self.pool.start(bool(sinks))  # the summary needs lengths only; packet bytes are for the sinks
         read_before = stream.read_seconds
         started = time.perf_counter()
-        for piece in stream.chunks():
-            piece = runnable(piece, run_short=self.run_short)  # runts left out (counted) unless run_short
-            chunk = self._merge(piece, [self._receive(q, "chunk") for q in range(self.queues)], per_queue)
-            summary.add(chunk, piece.bytes_captured())
-            for sink in sinks:
-                sink.add(chunk)
+        for piece in self.pool.feed(stream.chunks()):  # runts left out (counted) unless run_short
+            parts = [self._receive(q, "chunk") for q in range(self.queues)]
+            if sinks:
+                chunk = self._merge(piece, parts, per_queue)
+                summary.add(chunk, piece.bytes_captured())
+                for sink in sinks:
+                    sink.add(chunk)
+            else:  # the summary takes packets in any order: each queue's as they came
+                self._summarise(summary, piece, parts, per_queue)
             if progress is not None:
                 progress(summary.done, stream.fraction)
         finals = [self._receive(q, "done") for q in range(self.queues)]
@@ -277,7 +434,7 @@ class QueueReplay:
         compile_times = [final[3] for final in finals if final[3] is not None]
         document["timing"] = {
             "read_s": round(stream.read_seconds, 6),
-            "compile_s": round(max(compile_times), 6) if compile_times else None,  # in parallel: the slowest
+            "compile_s": round(sum(compile_times), 6) if compile_times else None,  # made one after another
             "run_s": round(max(final[4] for final in finals), 6),
             "total_s": None if process_age() is None else round(process_age(), 6),
         }
@@ -293,6 +450,7 @@ class QueueReplay:
             "key": rss.KEY.hex(),
             "indirection_entries": rss.INDIRECTION_ENTRIES,
             "shared_maps_summed": summed,
+            "workers": self.pool.kind,
         }
         for sink in sinks:
             sink.close(document, after)
@@ -326,6 +484,20 @@ class QueueReplay:
                      faults=faults, redirects=redirects, packed=merged if kept else None, capture=piece,
                      indices=piece.source_index)
 
+    def _summarise(self, summary: SummaryBuilder, piece: Capture, parts: list[tuple], per_queue: list[int]) -> None:
+        """Each queue's results of one chunk into the summary as they are (no merge into
+        capture order: what a replay without sinks needs is counts, totals and the first
+        faults by index, which do not depend on the order)."""
+        covered = 0
+        for queue, (_, index, q_retvals, _, _, _, q_lengths, q_fault_map, _) in enumerate(parts):
+            summary.add(Chunk(start=piece.first_index, retvals=q_retvals, out_lengths=q_lengths, output=_not_kept,
+                              faults=q_fault_map, indices=_FileIndices(piece, index)),
+                        piece.bytes_captured() if queue == 0 else 0)  # the chunk's captured bytes, once
+            per_queue[queue] += len(index)
+            covered += len(index)
+        if covered != len(piece):
+            raise RuntimeError(f"the queues ran {covered} of the {len(piece)} packets of chunk at {piece.first_index}")
+
     def _merge_maps(self, finals: list[dict]) -> tuple[dict, list[str]]:
         """(merged map state, shared maps whose changes were summed); see the module docstring."""
         written, merged = [], {}
@@ -357,14 +529,7 @@ class QueueReplay:
         return store.dump(), written
 
     def close(self) -> None:
-        self.shared.barrier.abort()  # a worker still waiting for another stops at once (after an error)
-        for worker in self.workers:
-            worker.join(timeout=5)
-            if worker.is_alive():
-                worker.terminate()
-                worker.join()
-        for conn in self.conns:
-            conn.close()
+        self.pool.close()
         self.stream.close()
 
 
