@@ -1,7 +1,7 @@
 """The bloom filter map (runtime/maps_bloom.py, after kernel/bpf/bloom_filter.c): pushes and
 peeks of packet-chosen values on a small filter (so false positives happen) with jhash2 (a
 16-byte value) and jhash (a 14-byte value), 3 and the default 5 hash functions; with
-BPF_F_ZERO_SEED the vm and the jit agree with the live kernel answer for answer, false
+BPF_F_ZERO_SEED the vm and the jit (natively: runtime/jit/bloom.py, no Python call) agree with the live kernel answer for answer, false
 positives included, and flags other than BPF_ANY are -EINVAL alike."""
 
 from __future__ import annotations
@@ -100,6 +100,11 @@ def test_vm_and_jit_agree(obj):
     _, want, vm_maps = _run(VmEngine, obj)
     jit, got, jit_maps = _run(JitEngine, obj)
     assert got == want and jit_maps == vm_maps
+    fallbacks = jit.helper_fallbacks()
+    assert {"bpf_map_push_elem", "bpf_map_peek_elem"} <= set(fallbacks) and not any(fallbacks.values()), fallbacks
+    batch_store = MapStore.for_object(obj)
+    batched = JitEngine(obj.program("bloom"), batch_store).run_batch(PACKETS)
+    assert [observable(r) for r in batched] == [o for o, _ in want] and batch_store.dump() == vm_maps
     answers = {int.from_bytes(value, "little") & 0xFFFFFFFF for _, value in want}
     assert {0, (-2) & 0xFFFFFFFF, (-22) & 0xFFFFFFFF} <= answers, answers  # maybe, never, bad flags
     assert set(vm_maps["words"][0]) == {"key", "value"} and len(vm_maps["words"][0]["value"]) == 16

@@ -34,6 +34,7 @@ from ...platform.helpers import HELPER_ID
 from ...platform.maps import PERCPU_MAP_TYPES
 from ..maps_array import ArrayMap, SparseArrayMap
 from ..maps_misc import EventMap, LpmTrieMap, QueueStackMap
+from ..maps_bloom import BloomFilterMap
 from ..maps_of_maps import MapsOfMaps
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
 from ..maps_hash import (
@@ -86,11 +87,14 @@ class MapShape:
     events: bool = False  # a ringbuf or perf_event_array: no values, output appended (events.py)
     lpm: bool = False  # an lpm_trie: lookups through its prefix index (LpmTrieMap.native_index)
     index_record: int = 0  # lpm_trie: bytes per prefix record of the index
+    hash_funcs: int = 0  # a bloom filter: its hash functions (BloomFilterMap; bloom.py)
+    bloom_mask: int = 0  # a bloom filter: the bit array's mask
 
     @property
     def has_values(self) -> bool:
-        """Whether lookups give value pointers (not a queue, stack, ringbuf, perf_event_array)."""
-        return not self.events and self.type not in QUEUE_TYPES
+        """Whether lookups give value pointers (not a queue, stack, ringbuf, perf_event_array,
+        bloom filter)."""
+        return not self.events and self.type not in QUEUE_TYPES and not self.hash_funcs
 
     @property
     def sparse(self) -> bool:
@@ -118,8 +122,12 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = Fal
     and perf_event_array too."""
     shapes = []
     for index, m in enumerate(maps.by_index):
-        if not all_kinds and isinstance(m, (LpmTrieMap, QueueStackMap, EventMap)) or isinstance(m, MapsOfMaps):
+        if not all_kinds and isinstance(m, (LpmTrieMap, QueueStackMap, EventMap, BloomFilterMap)) \
+                or isinstance(m, MapsOfMaps):
             continue  # (a map of maps: its lookups give map handles, through the Python helper)
+        if isinstance(m, BloomFilterMap):
+            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, m.value_size, m.value_stride, 0, 1,
+                                   0, hash_funcs=m.nr_hash_funcs, bloom_mask=m.bitset_mask))
         if isinstance(m, LpmTrieMap):
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, 1, 0, readonly=m.readonly_for_program,

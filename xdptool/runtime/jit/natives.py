@@ -13,7 +13,7 @@ ring buffer ones (dynptr.py, which also has the dynptr kfuncs), redirect (23) an
 (`RedirectKind`), ringbuf_output (130) and perf_event_output (25) appended to the
 env's event log (events.py), ring buffer reservations and their submit/discard, dynptr
 forms too (records.py), map_push_elem/pop_elem/peek_elem on queues and stacks
-(queue_stack.py), the bpf_timer helpers (timers.py), fib_lookup over the configured routes (fib.py),
+(queue_stack.py) and push/peek on bloom filters (bloom.py), the bpf_timer helpers (timers.py), fib_lookup over the configured routes (fib.py),
 check_mtu over the configured devices (mtu.py), and the control helpers of control.py: tail_call (12) and
 loop (181).  The clock and generator state lives in the env while native code
 runs and is handed to the interpreter's `Services` around every Python call.

@@ -17,6 +17,7 @@ from ...elf.model import MapType
 from ...platform.helpers import HELPER_ID
 from ..maps_base import BPF_EXIST
 from ..maps_misc import QUEUE_HEADER
+from .bloom import BLOOM_OPS
 from .irtypes import I1, I64, I8P, I64P, c64, join
 from .maps import QUEUE_TYPES, MapHelpers, MapShape, _buffer
 
@@ -106,11 +107,16 @@ def _take(take: bool):
 
 
 def queue_stack_emitters(maps: MapHelpers) -> dict:
+    """push/pop/peek: queues and stacks here, bloom filters' push and peek in bloom.py."""
     ops = {PUSH: _push, POP: _take(True), PEEK: _take(False)}
 
     def emitter(helper_id: int):
+        def op(t, b, insn, shape: MapShape, args: list) -> ir.Value | None:
+            bloom = BLOOM_OPS.get(helper_id) if shape.hash_funcs else None
+            return (bloom or ops[helper_id])(t, b, insn, shape, args)
+
         def emit(t, b, insn, args):
-            return maps.dispatch(t, b, insn, helper_id, args, ops[helper_id])
+            return maps.dispatch(t, b, insn, helper_id, args, op)
         return emit
 
     return {helper_id: emitter(helper_id) for helper_id in ops}
