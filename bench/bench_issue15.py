@@ -21,7 +21,8 @@
    interpreter's own start-up, site and the editable install's finder included).
 3. Peak RSS of `xdptool replay --json` at 1M and 10M packets (ru_maxrss of the child).
 4. `--queues 2` against `--queues 1`: the jit on the 1M capture, the vm on 100k (wall
-   time of the process, QUEUE_RUNS alternating runs each, best and median).
+   time of the process, QUEUE_RUNS alternating runs each, best and median; the least CPU
+   time of each, worker processes included; which workers ran the queues).
 The machine's load average is printed beside the timed parts: on a shared machine
 the medians move with it.
 
@@ -77,8 +78,10 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def timed_child(args: list[str]) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in MiB, stdout) of one process (its own rusage: os.wait4)."""
+def timed_child(args: list[str], cpu: list[float] | None = None) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one process (its own rusage: os.wait4);
+    its CPU seconds (user + system, the worker processes it waited for included) appended
+    to `cpu` when given."""
     started = time.perf_counter()
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -100,6 +103,8 @@ def timed_child(args: list[str]) -> tuple[float, int, str]:
     seconds = time.perf_counter() - started
     if status:
         raise RuntimeError(f"{' '.join(args[3:])}: wait status {status}")
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
     return seconds, usage.ru_maxrss // 1024, b"".join(chunks).decode()
 
 
@@ -169,6 +174,39 @@ def kernel_loop_seconds_per_packet(obj: Path, maps: Path, capture_path: Path) ->
         return (time.perf_counter() - started) / len(packets)
 
 
+def queue_speedups(replay: list[str], common: list[str], million: Path, vm_capture: Path, figures: dict) -> None:
+    """--queues 2 against 1: the jit on 1M packets (start-up and reading are most of it: the
+    program runs ~0.1 s), and the vm on 100k (running dominates).  The CPU seconds beside the
+    wall time: what the queues cost in all, which the load of a shared machine does not move."""
+    for label, capture, engine in (("jit_1m", million, []), ("vm_100k", vm_capture, ["--target", "vm"])):
+        commands = {queues: [*replay, str(capture), *common, *engine,
+                             *(["--queues", str(queues), "--sum-shared-maps"] if queues > 1 else [])]
+                    for queues in (1, 2)}
+        for args in commands.values():
+            _, _, out = timed_child(args)  # warm (cpu 1's code is a cache entry of its own)
+        workers = json.loads(out)["summary"]["queues"]["workers"]
+        seconds: dict[int, list[float]] = {1: [], 2: []}
+        cpu: dict[int, list[float]] = {1: [], 2: []}
+        load_before = load_average()
+        for _ in range(QUEUE_RUNS):  # alternating, so that both see the same load
+            for queues, args in commands.items():
+                seconds[queues].append(timed_child(args, cpu[queues])[0])
+        best = {q: min(v) for q, v in seconds.items()}
+        middle = {q: median(v) for q, v in seconds.items()}
+        least_cpu = {q: min(v) for q, v in cpu.items()}
+        figures[f"queues_{label}_seconds"] = [round(best[1], 3), round(best[2], 3)]
+        figures[f"queues_{label}_seconds_median"] = [round(middle[1], 3), round(middle[2], 3)]
+        figures[f"queues_{label}_cpu_seconds"] = [round(least_cpu[1], 3), round(least_cpu[2], 3)]
+        figures[f"queues_{label}_workers"] = workers
+        figures[f"queues_{label}_load_average"] = [load_before, load_average()]
+        figures[f"queues2_speedup_{label}"] = round(best[1] / best[2], 2)
+        figures[f"queues2_speedup_{label}_median"] = round(middle[1] / middle[2], 2)
+        print(f"{label}: --queues 1 {best[1]:.3f} s, --queues 2 ({workers}) {best[2]:.3f} s on {os.cpu_count()} "
+              f"cores = {best[1] / best[2]:.2f}x best of {QUEUE_RUNS} ({middle[1] / middle[2]:.2f}x by the medians, "
+              f"{middle[1]:.3f} vs {middle[2]:.3f} s); CPU {least_cpu[1]:.3f} vs {least_cpu[2]:.3f} s; "
+              f"load average {load_before} -> {load_average()}")
+
+
 def main() -> int:
     try:
         import bench_replay
@@ -235,28 +273,7 @@ def main() -> int:
     print(f"peak RSS: {rss_1m} MiB at 1M packets, {rss_big} MiB at {BIG:,} ({big.stat().st_size >> 20} MiB file, "
           f"{json.loads(out)['summary']['packets']:,} packets in {big_seconds:.1f} s)")
 
-    # --queues 2 against 1: the jit on 1M packets (start-up and reading are most of it: the
-    # program runs ~0.1 s), and the vm on 100k (running dominates)
-    vm_capture = bench_replay.cached_capture(state, 100_000)
-    for label, capture, engine in (("jit_1m", million, []), ("vm_100k", vm_capture, ["--target", "vm"])):
-        commands = {queues: [*replay, str(capture), *common, *engine,
-                             *(["--queues", str(queues), "--sum-shared-maps"] if queues > 1 else [])]
-                    for queues in (1, 2)}
-        for args in commands.values():
-            timed_child(args)  # warm (cpu 1's code is a cache entry of its own)
-        seconds: dict[int, list[float]] = {1: [], 2: []}
-        for _ in range(QUEUE_RUNS):  # alternating, so that both see the same load
-            for queues, args in commands.items():
-                seconds[queues].append(timed_child(args)[0])
-        best = {q: min(v) for q, v in seconds.items()}
-        middle = {q: median(v) for q, v in seconds.items()}
-        figures[f"queues_{label}_seconds"] = [round(best[1], 3), round(best[2], 3)]
-        figures[f"queues_{label}_seconds_median"] = [round(middle[1], 3), round(middle[2], 3)]
-        figures[f"queues2_speedup_{label}"] = round(best[1] / best[2], 2)
-        figures[f"queues2_speedup_{label}_median"] = round(middle[1] / middle[2], 2)
-        print(f"{label}: --queues 1 {best[1]:.3f} s, --queues 2 {best[2]:.3f} s on {os.cpu_count()} cores "
-              f"= {best[1] / best[2]:.2f}x best of {QUEUE_RUNS} ({middle[1] / middle[2]:.2f}x by the medians, "
-              f"{middle[1]:.3f} vs {middle[2]:.3f} s); load average {load_average()}")
+    queue_speedups(replay, common, million, bench_replay.cached_capture(state, 100_000), figures)
     figures["load_average_after"] = load_average()
     result(figures=figures)
     return 0
