@@ -46,7 +46,6 @@ import mmap
 import queue as queue_module
 import threading
 import time
-import traceback
 from array import array
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
@@ -191,6 +190,8 @@ def _serve(send: Callable[[tuple], None], made: tuple, queues: int, queue: int,
         shared.barrier.abort()  # the others stop at their next chunk instead of waiting for this one
         send(("error", str(exc)))
     except BaseException:  # noqa: BLE001 - reported by the parent as an internal error
+        import traceback  # only here: a replay's start-up does not import it
+
         shared.barrier.abort()
         send(("internal", traceback.format_exc()))
 
