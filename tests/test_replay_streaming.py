@@ -103,6 +103,115 @@ def test_pcapng_streams_in_pieces(tmp_path):
     assert [len(p) for p in pieces] == [3, 3, 3, 1]
 
 
+def _several_block_kinds() -> bytes:
+    """Two sections (little- then big-endian), interfaces of three clock resolutions, one
+    declared after packets, skipped blocks, simple and obsolete packet blocks."""
+    from test_pcap_builders import block, epb, idb, obsolete_packet, shb, spb
+
+    rng = random.Random(5)
+    frames = [ether_frame(bytes(rng.randrange(256) for _ in range(rng.choice((0, 30, 300))))) for _ in range(40)]
+    first = [shb(), idb(snaplen=4096, name="eth0"), block(4, struct.pack("<HH", 0, 0))]
+    first += [epb(0, 1_700_000_000_000_000 + i, f) for i, f in enumerate(frames[:15])]
+    first += [idb(snaplen=4096, tsresol=9), spb(frames[15]), obsolete_packet(1, 7, frames[16])]
+    first += [epb(1, 1_700_000_000_000_000_000 + i, f) for i, f in enumerate(frames[17:25])]
+    second = [shb(">"), idb(snaplen=4096, tsresol=3, order=">")]
+    second += [epb(0, 2_500 + i, f, order=">") for i, f in enumerate(frames[25:])]
+    return b"".join(first + second)
+
+
+def _writer_written(frames: list[bytes]) -> bytes:
+    """pcapng_writer's output (what `replay --pcapng` writes): two interfaces, comments."""
+    from xdptool.replay.pcapng_writer import PcapngWriter
+
+    out = io.BytesIO()
+    writer = PcapngWriter(out, "test")
+    entry, exit_ = writer.interface("p@entry", "before"), writer.interface("p@exit", "after")
+    for i, frame in enumerate(frames):
+        writer.packet(entry, 1_000 + i, frame, len(frame), comment=f"packet {i}")
+        writer.packet(exit_, 1_000 + i, frame[:20], len(frame), flags=1)
+    return out.getvalue()
+
+
+def _scapy_written(path, frames: list[bytes]) -> None:
+    from scapy.layers.l2 import Ether
+    from scapy.utils import PcapNgWriter
+
+    with PcapNgWriter(str(path)) as writer:
+        writer.write_header(Ether(frames[0]))  # write_packet alone writes none
+        for i, frame in enumerate(frames):
+            writer.write_packet(Ether(frame), sec=1_700_000_000 + i, usec=i, wirelen=len(frame) + (i % 3))
+
+
+@pytest.mark.parametrize("source", ["several_blocks", "pcapng_writer", "scapy"])
+@pytest.mark.parametrize("chunk_packets", [1, 3, 65536])
+def test_pcapng_streamed_in_bounded_pieces_equals_the_whole_file(tmp_path, source, chunk_packets):
+    """A pcapng streams block by block: each piece holds at most chunk_packets packets (the
+    walker keeps none of the earlier ones), and the pieces together are the file as the
+    whole-file reader and, for the packets, scapy read it."""
+    from test_pcap import pcapng_oracle
+
+    frames = [ether_frame(bytes([i % 251]) * (i * 7 % 300)) for i in range(50)]
+    path = tmp_path / "in.pcapng"
+    if source == "scapy":
+        _scapy_written(path, frames)
+    else:
+        path.write_bytes(_several_block_kinds() if source == "several_blocks" else _writer_written(frames))
+    whole = read_capture(path)
+    assert CaptureStream(path).nanosecond == whole.nanosecond  # looked up ahead of the walk (an interface after packets)
+    stream = CaptureStream(path, chunk_packets)
+    pieces = []
+    for piece in stream.chunks():
+        assert len(piece) <= chunk_packets and len(stream._pcapng.offsets) == 0  # nothing gathered beyond it
+        pieces.append(piece)
+    got = [(p.first_index + i, bytes(p.data(i)), p.timestamps[i], p.orig_lengths[i], p.interface_ids[i])
+           for p in pieces for i in range(len(p))]
+    assert got == [(i, bytes(whole.data(i)), whole.timestamps[i], whole.orig_lengths[i], whole.interface_ids[i])
+                   for i in range(len(whole))]
+    oracle = pcapng_oracle(path)  # its clock is wrong in a big-endian section: there packets and lengths only
+    assert [(data, orig) for _, data, _, orig, _ in got] == [(data, orig) for data, orig, _ in oracle]
+    if source != "several_blocks":
+        assert [stamp for _, _, stamp, _, _ in got] == [stamp for _, _, stamp in oracle]
+    assert (stream.cut_count, stream.zero_count, stream.short_count) == (whole.cut_count, whole.zero_count, whole.short_count)
+    assert stream.warnings == whole.warnings and stream.bytes_captured == whole.bytes_captured()
+    assert stream.format == "pcapng" and stream.nanosecond == (source != "scapy") and stream.linktype == 1
+
+
+def test_pcapng_bad_block_far_into_the_file_fails_after_the_earlier_pieces(tmp_path):
+    """The walk stops at the bad block with the whole-file reader's message; the pieces
+    before it were handed out (a replay's sinks then discard their outputs)."""
+    from test_pcap_builders import epb, idb, shb
+
+    frames = [ether_frame(bytes([i]) * 40) for i in range(30)]
+    body = shb() + idb() + b"".join(epb(0, i, f) for i, f in enumerate(frames))
+    path = tmp_path / "bad.pcapng"
+    path.write_bytes(body[:-6])  # the last block truncated
+    with pytest.raises(XdpError) as whole_error:
+        read_capture(path)
+    seen = []
+    with pytest.raises(XdpError) as stream_error:
+        for piece in CaptureStream(path, 4).chunks():
+            seen.append(len(piece))
+    assert str(stream_error.value) == str(whole_error.value) and "truncated block" in str(whole_error.value)
+    assert seen == [4] * 7
+
+
+def test_pcapng_interface_of_another_link_type_after_packets_is_refused_when_met(tmp_path):
+    """The stream knows the interfaces declared before the first packet; one declared later
+    with another link type makes the capture mixed, as the whole file would be judged."""
+    from test_pcap_builders import epb, idb, shb
+
+    frame = ether_frame(b"x" * 40)
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(shb() + idb() + b"".join(epb(0, i, frame) for i in range(10)) + idb(linktype=113)
+                     + epb(1, 11, frame))
+    stream = CaptureStream(path, 4)
+    assert stream.linktype == 1  # what a replay checks before its first packet
+    with pytest.raises(XdpError, match="mixed link types; XDP replays need Ethernet captures"):
+        list(stream.chunks())
+    result = CliRunner().invoke(cli, ["replay", str(ROOT / "programs" / "drop_all.c"), str(path)])
+    assert result.exit_code == 2 and "mixed link types" in result.output
+
+
 @pytest.fixture(scope="module")
 def rewrite_obj(tmp_path_factory):
     """port_rewrite changes some packets (NAT of listed ports) and passes the rest as they came."""

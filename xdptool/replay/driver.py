@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import XdpError
 from ..runtime.contract import PackedEngine, XdpContext
-from .pcap import CHUNK_PACKETS, LINKTYPE_ETHERNET, Capture, CaptureStream
+from .pcap import CHUNK_PACKETS, Capture, CaptureStream, linktype_problem
 from .results import Chunk, SummaryBuilder
 
 # CHUNK_PACKETS: packets per engine call; the progress bar moves once per chunk
@@ -36,9 +36,9 @@ class ReplayOutcome:
 
 def check_linktype(capture: Capture | CaptureStream) -> None:
     """XDP programs see Ethernet frames; other link types would be misparsed silently."""
-    if (not isinstance(capture, Capture) or len(capture)) and capture.linktype != LINKTYPE_ETHERNET:
-        found = "mixed link types" if capture.linktype < 0 else f"link type {capture.linktype}"
-        raise XdpError(f"{capture.path}: {found}; XDP replays need Ethernet captures (link type 1, DLT_EN10MB)")
+    problem = linktype_problem(capture.path, capture.linktype)
+    if problem and (not isinstance(capture, Capture) or len(capture)):
+        raise XdpError(problem)
 
 
 def runnable(capture: Capture, *engines, run_short: bool = True) -> Capture:

@@ -45,6 +45,14 @@ class PcapError(XdpError):
     """A capture file that cannot be read; the message names the file and the record."""
 
 
+def linktype_problem(path: str, linktype: int) -> str | None:
+    """Why a capture of this link type (-1: mixed) cannot be replayed through XDP, or None."""
+    if linktype == LINKTYPE_ETHERNET:
+        return None
+    found = "mixed link types" if linktype < 0 else f"link type {linktype}"
+    return f"{path}: {found}; XDP replays need Ethernet captures (link type 1, DLT_EN10MB)"
+
+
 @dataclass
 class Interface:
     """Where packets were captured: link type, snaplen, timestamp resolution."""
@@ -212,8 +220,9 @@ class CaptureStream:
     not grow with the capture.  What the whole file holds (counts of odd records, the
     first few of each, bytes, warnings) is known once the chunks have been read.
 
-    Classic pcap is mapped and walked CHUNK_BYTES at a time.  pcapng is read whole by pcapng.py
-    (mapped, not copied, for large files) and handed out in the same pieces."""
+    Both formats are mapped, never copied: classic pcap is walked CHUNK_BYTES at a time by
+    the native walk (scan.py), pcapng block by block by pcapng.py, chunk_packets packets
+    at a time."""
 
     def __init__(self, path: str | os.PathLike, chunk_packets: int = CHUNK_PACKETS, chunk_bytes: int = CHUNK_BYTES,
                  capture: Capture | None = None):
@@ -224,6 +233,9 @@ class CaptureStream:
         self.bytes_captured = 0
         self.first: dict[str, list[int]] = {"cut": [], "zero": [], "short": []}
         self.read_seconds = 0.0
+        self._reader: _PieceReader | None = None
+        self._pcapng = None  # a pcapng file's block walker (pcapng._Reader)
+        self._nanosecond: bool | None = None  # None: not known yet (a pcapng's, looked up when asked)
         self._whole = capture
         self._file = None
         self._map: mmap.mmap | None = None
@@ -258,10 +270,11 @@ class CaptureStream:
             raise PcapError(f"{path}: truncated global header ({len(head)} of {CLASSIC_HEADER} bytes)")
         (magic,) = struct.unpack_from("<I", head)
         if magic == PCAPNG_MAGIC:
-            self.close()
-            whole = read_capture(path)
-            self._whole = whole
-            self._describe_whole(whole)
+            from .pcapng import pcapng_reader
+
+            self._pcapng = pcapng_reader(path, self.mapping())  # the blocks before the first packet
+            self.format = "pcapng"
+            self.interfaces = self._pcapng.interfaces or [Interface(-1, 0)]  # grows as the walk meets more
             return
         if magic not in CLASSIC_MAGICS:
             self.close()
@@ -287,6 +300,19 @@ class CaptureStream:
         return types.pop() if len(types) == 1 else -1
 
     @property
+    def nanosecond(self) -> bool:
+        """Whether the file stamps packets in nanoseconds (any interface of a pcapng, also one
+        declared after packets: asked for by the sinks that write pcaps, before the walk
+        has met it, so it is looked up ahead)."""
+        if self._pcapng is not None and self._nanosecond is None:
+            self._nanosecond = self._pcapng.nanosecond_anywhere()
+        return bool(self._nanosecond)
+
+    @nanosecond.setter
+    def nanosecond(self, value: bool) -> None:
+        self._nanosecond = value
+
+    @property
     def fraction(self) -> float:
         """How much of the capture the chunks so far covered (0..1), for progress bars."""
         if self._whole is not None:
@@ -306,27 +332,50 @@ class CaptureStream:
                           "short": whole.short_indices()}  # each scans the capture only when there are some
             return
         try:
-            yield from self._classic_chunks()
+            yield from self._streamed_chunks()
         finally:
             self.close()
 
-    def _classic_chunks(self) -> Iterator[Capture]:
+    def _start_reading(self) -> None:
+        if self._whole is None and self._reader is None and self._file is not None:
+            pieces = self._pcapng_pieces() if self._pcapng is not None else self._classic_pieces()
+            self._reader = _PieceReader(pieces, self.mapping())
+
+    def _streamed_chunks(self) -> Iterator[Capture]:
         """Pieces over the file mapped copy-on-write (never written): no read copies it,
         packets stay where the file has them (offsets are file offsets), and the pages of
         records already handed out are dropped from the process (MADV_DONTNEED: they read
         back from the file if a piece is used again), so memory does not grow with the file."""
+        self._start_reading()
+        reader = self._reader
+        while True:
+            started = time.perf_counter()
+            got = reader.next_piece()
+            self.read_seconds += time.perf_counter() - started
+            if got is None:
+                break
+            piece, start, stop = got
+            self._count(piece, piece.bytes_captured())
+            self._consumed = stop
+            if len(piece):
+                yield piece
+            reader.release_before(start)  # the pieces before this one are done with
+        self._consumed = self.size
+
+    def _classic_pieces(self) -> Iterator[tuple[Capture, int, int]]:
+        """(piece, file offsets where it starts and ends), in file order (the stream's
+        counters are the consumer's: _streamed_chunks counts each piece it hands out)."""
         whole = self.mapping()
         frac_ns = 1 if self.nanosecond else 1000
-        pos = released = CLASSIC_HEADER
+        pos, first_index = CLASSIC_HEADER, 0
         while pos < len(whole):
-            started = time.perf_counter()
             end = min(len(whole), pos + self.chunk_bytes)  # a chunk spans at most chunk_bytes
             with memoryview(whole) as view:
                 records, stop, error = scan.walk(view[:end], pos, self._big_endian, frac_ns, self._limit,
                                                  MAX_CAPLEN, self.chunk_packets)
             if error is not None and (end == len(whole) or error.code in (scan.CAPLEN_OVER_MAX,
                                                                           scan.CAPLEN_OVER_SNAPLEN)):
-                error = scan.ScanError(error.code, self.packets + error.index, error.offset, error.caplen)
+                error = scan.ScanError(error.code, first_index + error.index, error.offset, error.caplen)
                 raise PcapError(_describe(self.path, error, self._snaplen, self.size))
             # else the window ended inside a record: the next chunk starts with it
             piece = Capture(
@@ -334,16 +383,23 @@ class CaptureStream:
                 lengths=records.lengths, orig_lengths=records.orig_lengths, timestamps=records.timestamps,
                 interfaces=self.interfaces, cut_count=records.cut, zero_count=records.zero,
                 short_count=records.short, total_bytes=records.total_bytes, nanosecond=self.nanosecond,
-                first_index=self.packets,
+                first_index=first_index,
             )
-            self._count(piece, records.total_bytes)
-            self._consumed = stop
-            self.read_seconds += time.perf_counter() - started
-            if len(piece):
-                yield piece
-            released = release_pages(whole, released, pos)  # the previous piece's records
+            first_index += len(piece)
+            yield piece, pos, stop
             pos = stop
-        self._consumed = len(whole)
+
+    def _pcapng_pieces(self) -> Iterator[tuple[Capture, int, int]]:
+        """As _classic_pieces, walking pcapng blocks (pcapng.py) chunk_packets packets at a
+        time.  An interface declared after the first packet must keep the link type the
+        stream started with (a replay checked that one)."""
+        reader, linktype = self._pcapng, self.linktype
+        for stop in reader.walk(self.chunk_packets):
+            start = reader.piece_start
+            piece = reader.take()
+            if self.linktype != linktype:
+                raise PcapError(linktype_problem(self.path, self.linktype))
+            yield piece, start, stop
 
     def mapping(self) -> mmap.mmap:
         """The classic capture file, mapped copy-on-write (what the pieces' offsets index)."""
@@ -382,6 +438,7 @@ class CaptureStream:
         return lines
 
     def close(self) -> None:
+        self._reader = None
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -401,6 +458,23 @@ def release_pages(whole: mmap.mmap, start: int, stop: int) -> int:
         whole.madvise(mmap.MADV_DONTNEED, start, stop - start)
         return stop
     return start
+
+
+class _PieceReader:
+    """Hands out a file's pieces, dropping from memory the pages of those the consumer is
+    done with before walking the next."""
+
+    def __init__(self, pieces: Iterator, whole: mmap.mmap):
+        self._pieces, self._whole = pieces, whole
+        self._done_before = self._released = 0
+
+    def next_piece(self):
+        """The next (piece, start offset, end offset), or None at the end of the file."""
+        self._released = release_pages(self._whole, self._released, self._done_before)
+        return next(self._pieces, None)
+
+    def release_before(self, offset: int) -> None:
+        self._done_before = max(self._done_before, offset)
 
 
 def _read_file(path: str) -> bytes | mmap.mmap:

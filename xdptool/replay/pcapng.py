@@ -5,6 +5,10 @@ the interfaces), Interface Description (link type, snaplen, if_tsresol,
 if_tsoffset, if_name), Enhanced Packet, Simple Packet and the obsolete Packet
 block.  Every other block (name resolution, statistics, custom, ...) is skipped
 by its length.  Packets stay where they are in the file buffer.
+
+The reader walks the file block by block and can stop every N packets
+(`walk(chunk_packets)`, `take()`): pcap.CaptureStream streams a pcapng that way,
+in pieces whose arrays are bounded, as it streams a classic pcap.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass
+from typing import Iterator
 
 from .pcap import MAX_CAPLEN, Capture, Interface, PcapError
 from .scan import ETH_HLEN
@@ -21,6 +26,7 @@ INTERFACE_DESCRIPTION = 0x00000001
 OBSOLETE_PACKET = 0x00000002
 SIMPLE_PACKET = 0x00000003
 ENHANCED_PACKET = 0x00000006
+PACKET_BLOCKS = (OBSOLETE_PACKET, SIMPLE_PACKET, ENHANCED_PACKET)
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 
 OPT_END = 0
@@ -58,18 +64,46 @@ class _Reader:
         self.stamps, self.iface_ids = array("Q"), array("I")
         self.cut = self.zero = self.short = 0
         self.nanosecond = False
+        self.pos = self.block = 0  # where the walk is: file offset and block number
+        self.taken = 0  # packets handed out by take() before the ones gathered now
+        self.piece_start = 0  # file offset of the first block after the last take()
 
     def fail(self, block: int, offset: int, message: str) -> PcapError:
         return PcapError(f"{self.path}: block {block} at offset {offset}: {message}")
 
     def run(self) -> Capture:
-        buffer, pos, block = self.buffer, 0, 0
-        handlers = {
-            INTERFACE_DESCRIPTION: self.interface,
-            ENHANCED_PACKET: self.enhanced_packet,
-            SIMPLE_PACKET: self.simple_packet,
-            OBSOLETE_PACKET: self.obsolete_packet,
-        }
+        """The whole file as one Capture."""
+        for _ in self.walk():
+            pass
+        return self.take()
+
+    def prefix(self) -> None:
+        """Walk the blocks before the first packet (the section header, the interfaces):
+        what a stream knows before its first piece."""
+        for _ in self.walk(stop_before_packet=True):
+            pass
+
+    def nanosecond_anywhere(self) -> bool:
+        """Whether an interface of the file, also one declared further on than the walk has
+        come, stamps in nanoseconds or finer (a pcap written from the capture keeps them):
+        a walk of its own over the rest, parsing only the interface descriptions."""
+        if self.nanosecond:
+            return True
+        probe = _Reader(self.path, self.buffer)
+        probe.order, probe.pos, probe.block = self.order, self.pos, self.block
+        for _ in probe.walk(packets=False):
+            pass
+        return probe.nanosecond
+
+    def walk(self, chunk_packets: int = 0, stop_before_packet: bool = False, packets: bool = True) -> Iterator[int]:
+        """Walk on from where the last walk stopped, gathering packets (none: `packets`
+        False); yield each time `chunk_packets` (0: no limit) are gathered, and once at the
+        end of the file."""
+        buffer, pos, block = self.buffer, self.pos, self.block
+        handlers = {INTERFACE_DESCRIPTION: self.interface}
+        if packets:
+            handlers.update({ENHANCED_PACKET: self.enhanced_packet, SIMPLE_PACKET: self.simple_packet,
+                             OBSOLETE_PACKET: self.obsolete_packet})
         while pos < len(buffer):
             if len(buffer) - pos < 12:
                 raise self.fail(block, pos, f"truncated block header ({len(buffer) - pos} of 12 bytes)")
@@ -83,26 +117,44 @@ class _Reader:
             (trailer,) = struct.unpack_from(self.order + "I", buffer, pos + length - 4)
             if trailer != length:
                 raise self.fail(block, pos, f"block length {length} does not match its trailing copy {trailer}")
+            if stop_before_packet and kind in PACKET_BLOCKS:
+                break
             handler = handlers.get(kind)
             if handler is not None:
                 handler(block, pos, length)
             pos += length
             block += 1
-        return Capture(
+            if chunk_packets and len(self.offsets) >= chunk_packets:
+                self.pos, self.block = pos, block
+                yield pos
+        self.pos, self.block = pos, block
+        yield pos
+
+    def take(self) -> Capture:
+        """The packets gathered since the last take, as a Capture (a piece of the file:
+        its first_index says where it starts); the reader starts gathering anew."""
+        piece = Capture(
             path=self.path,
             format="pcapng",
-            buffer=buffer,
+            buffer=self.buffer,
             offsets=self.offsets,
             lengths=self.lengths,
             orig_lengths=self.origs,
             timestamps=self.stamps,
-            interfaces=self.interfaces or [Interface(-1, 0)],
+            interfaces=list(self.interfaces) or [Interface(-1, 0)],
             interface_ids=self.iface_ids,
             cut_count=self.cut,
             zero_count=self.zero,
             short_count=self.short,
             nanosecond=self.nanosecond,
+            first_index=self.taken,
         )
+        self.taken += len(self.offsets)
+        self.offsets, self.lengths, self.origs = array("Q"), array("I"), array("I")
+        self.stamps, self.iface_ids = array("Q"), array("I")
+        self.cut = self.zero = self.short = 0
+        self.piece_start = self.pos
+        return piece
 
     def section_header(self, block: int, pos: int) -> None:
         if len(self.buffer) - pos < 28:
@@ -180,7 +232,7 @@ class _Reader:
         self.add(block, pos, length, 12, iface, caplen, orig, 0, check_snaplen=False)
 
     def add(self, block, pos, length, header, iface, caplen, orig, stamp, check_snaplen=True) -> None:
-        index = len(self.offsets)
+        index = self.taken + len(self.offsets)
         if caplen > MAX_CAPLEN:
             raise self.fail(block, pos, f"packet {index}: caplen {caplen} is over the 256 KiB limit ({MAX_CAPLEN})")
         snaplen = iface.public.snaplen
@@ -202,3 +254,10 @@ class _Reader:
 
 def read_pcapng(path: str, buffer: bytes) -> Capture:
     return _Reader(path, buffer).run()
+
+
+def pcapng_reader(path: str, buffer) -> _Reader:
+    """A reader that has walked the blocks before the first packet (pcap.CaptureStream's)."""
+    reader = _Reader(path, buffer)
+    reader.prefix()
+    return reader
