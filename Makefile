@@ -35,10 +35,15 @@ system-deps:
 
 # The build tools go into the venv first: `make native` compiles the verifier with them
 # (setup.py; the editable install leaves that to it, which builds in parallel).
+# editable_mode=compat installs a .pth holding the repository's path; the default mode's
+# import hook (__editable___xdptool_*_finder, run by site at every start) costs each
+# command ~12 ms before it begins (it imports pathlib, urllib.parse, re).  Where a
+# setuptools has dropped compat (deprecated), the default mode is installed instead.
+EDITABLE := XDPTOOL_NO_NATIVE=1 $(PY) -m pip install -q --no-build-isolation -e '.[test]'
 $(VENV)/.installed: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' wheel 'Cython==3.3.1'
-	XDPTOOL_NO_NATIVE=1 $(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	$(EDITABLE) --config-settings editable_mode=compat 2>/dev/null || $(EDITABLE)
 	touch $@
 
 venv: $(VENV)/.installed
