@@ -13,6 +13,7 @@ errors included (console.py).
 from __future__ import annotations
 
 import errno
+import gc
 import importlib
 import sys
 
@@ -33,6 +34,10 @@ COMMANDS = {
     "maps": ("maps", "Dump, set or reset the emulated NIC's maps."),
     "test": ("test", "Run XDP test spec files."),
 }
+# Commands that call console.startup_over() themselves, where their own work begins (after
+# their lazy imports and set-up); for the others the collector runs again once the command
+# is resolved.
+ENDS_STARTUP_ITSELF = {"replay"}
 
 
 class LazyGroup(click.Group):
@@ -49,6 +54,10 @@ class LazyGroup(click.Group):
             if exc.name != f"xdptool.cli.{entry[0]}":
                 raise
             return _not_available(name, entry[1])
+        if name not in ENDS_STARTUP_ITSELF:
+            from .console import startup_over
+
+            startup_over()
         return module.command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -117,6 +126,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    gc.disable()  # while modules load (console.startup_over turns it back on)
     try:
         cli.main(standalone_mode=True)
     except Exception as exc:  # noqa: BLE001 - raised outside a command's invoke (e.g. while parsing)

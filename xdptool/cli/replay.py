@@ -10,7 +10,7 @@ import click
 
 from ..runtime.engines import TARGETS
 from .buildopts import build_args, build_options
-from .console import err, fail, json_option, out, print_json, stderr_is_terminal, styled, warn
+from .console import err, fail, json_option, out, print_json, startup_over, stderr_is_terminal, styled, warn
 
 TARGET_CHOICE = click.Choice(TARGETS)
 ETH_HLEN = 14  # the shortest frame the kernel's test-run takes (net/bpf/test_run.c: EINVAL below it)
@@ -96,6 +96,8 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         # read whole before the replay and replaced atomically after it
         check_output(maps_out, "json", [p for p in inputs if p != maps_in], force, produced)
     ctx = XdpContext(ingress_ifindex=ifindex, rx_queue_index=rx_queue)
+    if compare_target or trace_count or queues > 1:
+        startup_over()  # Python engines run packets from here on (the queues' workers are forked with it on)
     if compare_target:
         capture = read_capture(capture_path)  # both sides run each chunk in lockstep
         for line in capture.warnings:
@@ -143,6 +145,7 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
                 outcome = runner.run(program_name=chosen.program.name, sinks=tuple(sinks), progress=progress)
         else:
             engine, store = chosen.make()
+            startup_over()  # the engine is made: the replay's own work begins
             try:
                 if is_card(chosen):  # after the program: verdicts, host queues, counters, perf events
                     from ..replay.card import CardSink
