@@ -19,7 +19,9 @@
    Python, as a user script would; LOOP_SAMPLE packets timed, scaled to 1M).
    Best and median of E2E_RUNS processes, beside a bare `python -c pass` (the
    interpreter's own start-up, site and the editable install's finder included).
-3. Peak RSS of `xdptool replay --json` at 1M and 10M packets (ru_maxrss of the child).
+3. Peak RSS of `xdptool replay --json` at 1M and 10M packets (ru_maxrss of the child), and
+   on the same packets as pcapng at 100k and 1M (streamed block by block; the 1M run's wall
+   time too: the pcapng walk is Python code).
 4. `--queues 2` against `--queues 1`: the jit on the 1M capture, the vm on 100k (wall
    time of the process, QUEUE_RUNS alternating runs each, best and median; the least CPU
    time of each, worker processes included; which workers ran the queues).
@@ -157,6 +159,40 @@ def ratio_per_example(cache: Path) -> list[dict]:
     return rows
 
 
+def cached_pcapng(pcap: Path) -> Path:
+    """The classic capture's packets as a pcapng (pcapng_writer: one interface, ns stamps),
+    made once beside it in the bench cache."""
+    from xdptool.replay.pcap import read_capture
+    from xdptool.replay.pcapng_writer import PcapngWriter
+
+    path = pcap.with_suffix(".pcapng")
+    if not path.exists():
+        capture = read_capture(pcap)
+        partial = path.with_suffix(".pcapng.part")
+        with open(partial, "wb") as handle:
+            writer = PcapngWriter(handle, "bench_issue15")
+            interface = writer.interface("eth0", "generated")
+            for index in range(len(capture)):
+                writer.packet(interface, capture.timestamps[index], capture.data(index), capture.orig_lengths[index])
+        partial.rename(path)
+    return path
+
+
+def pcapng_rss(replay: list[str], common: list[str], state: dict, figures: dict) -> None:
+    """pcapng streams too (issue 15 item 4): peak RSS on the same packets at 100k and 1M."""
+    import bench_replay
+
+    rss = {}
+    for count in (100_000, 1_000_000):
+        pcapng = cached_pcapng(bench_replay.cached_capture(state, count))
+        seconds, rss[count], out = timed_child([*replay, str(pcapng), *common])
+        assert json.loads(out)["summary"]["packets"] == count
+    figures["pcapng_peak_rss_mib_100k"], figures["pcapng_peak_rss_mib_1m"] = rss[100_000], rss[1_000_000]
+    figures["pcapng_e2e_1m_seconds"] = round(seconds, 2)
+    print(f"pcapng, streamed: peak RSS {rss[100_000]} MiB at 100k packets, {rss[1_000_000]} MiB at 1M "
+          f"(the 1M replay {seconds:.1f} s: the block walk is Python)")
+
+
 def kernel_loop_seconds_per_packet(obj: Path, maps: Path, capture_path: Path) -> float:
     """A user's script: load the program, then one BPF_PROG_TEST_RUN per packet."""
     from xdptool.kernel.engine import KernelEngine
@@ -273,6 +309,7 @@ def main() -> int:
     print(f"peak RSS: {rss_1m} MiB at 1M packets, {rss_big} MiB at {BIG:,} ({big.stat().st_size >> 20} MiB file, "
           f"{json.loads(out)['summary']['packets']:,} packets in {big_seconds:.1f} s)")
 
+    pcapng_rss(replay, common, state, figures)
     queue_speedups(replay, common, million, bench_replay.cached_capture(state, 100_000), figures)
     figures["load_average_after"] = load_average()
     result(figures=figures)
