@@ -197,3 +197,40 @@ def test_programs_too_large_for_the_jit_run_on_the_vm(monkeypatch, capsys):
     assert engine.run(bytes(14)).retval == 60
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "more than 50 instructions" in err and "vm engine" in err
+
+
+def test_environment_digest_is_remembered_under_the_sources_identities(cache_dir, tmp_path, monkeypatch):
+    """The generator sources' digest is kept in the cache under their (path, size, mtime):
+    found there while they are unchanged (the kept one is what is returned), computed again
+    from their bytes as soon as one changes."""
+    import hashlib
+    import os
+
+    from xdptool import __version__
+
+    sources = [tmp_path / "a.py", tmp_path / "b.py"]
+    for n, path in enumerate(sources):
+        path.write_text(f"x = {n}\n")
+    monkeypatch.setattr(cache, "_generator_files", lambda: [str(p) for p in sources])
+
+    def fresh() -> str:
+        digest = hashlib.sha256(repr((__version__, *cache.llvm_facts())).encode())
+        for path in sources:
+            digest.update(path.name.encode() + path.read_bytes())
+        return digest.hexdigest()
+
+    cache.environment_digest.cache_clear()
+    first = cache.environment_digest()
+    assert first == fresh()
+    [memo] = cache_dir.glob("jit/env-*.txt")
+    memo.write_text("0" * 64)  # what a later process finds is what it uses
+    cache.environment_digest.cache_clear()
+    assert cache.environment_digest() == "0" * 64
+    stat = sources[1].stat()
+    sources[1].write_text("x = 2\n")  # same size, new bytes and modification time
+    os.utime(sources[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    cache.environment_digest.cache_clear()
+    try:
+        assert cache.environment_digest() == fresh() != first
+    finally:
+        cache.environment_digest.cache_clear()  # the other tests' keys come from the real sources

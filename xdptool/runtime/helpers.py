@@ -714,6 +714,8 @@ def fib_records(routes) -> bytes:
     order, as fib_lookup picks): per route 64 bytes -- u8 family, u8 zero[7], the address mask
     and the masked prefix (16 bytes each, IPv4 in their first 4), u32 ifindex, u16 mtu, the
     source and destination MACs, zero padding."""
+    if not routes:
+        return b""
     import ipaddress  # only with routes: most replays have none
 
     nets = [(ipaddress.ip_network(route.prefix, strict=False), route) for route in routes]

@@ -90,26 +90,52 @@ def llvm_facts() -> tuple:
     return facts
 
 
-@lru_cache(maxsize=1)
-def environment_digest() -> str:
-    """What every key shares: versions, target, and the code generator's source."""
-    from ... import __version__
-
-    digest = hashlib.sha256()
-    digest.update(repr((__version__, *llvm_facts())).encode())
+def _generator_files() -> list[str]:
+    """The code generator's source files (GENERATOR_SOURCES), in a fixed order."""
     import fnmatch
 
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    found = []
     for pattern in GENERATOR_SOURCES:
         folder, name_pattern = os.path.split(os.path.join(package, pattern))
-        for name in sorted(fnmatch.filter(os.listdir(folder), name_pattern)):
-            path = os.path.join(folder, name)
-            if not os.path.isfile(path):
-                continue
-            digest.update(name.encode())
-            with open(path, "rb") as handle:
-                digest.update(handle.read())
-    return digest.hexdigest()
+        found += [path for name in sorted(fnmatch.filter(os.listdir(folder), name_pattern))
+                  if os.path.isfile(path := os.path.join(folder, name))]
+    return found
+
+
+@lru_cache(maxsize=1)
+def environment_digest() -> str:
+    """What every key shares: versions, target, and the code generator's source.  Hashing
+    the source (~0.5 MB) cost every start ~5 ms: the digest is kept in the cache under the
+    files' identities (path, size, modification time in ns, as Python trusts its .pyc files
+    by), and recomputed when any of them differs."""
+    from ... import __version__
+
+    files = _generator_files()
+    head = repr((__version__, *llvm_facts())).encode()
+    folder = cache_dir()
+    memo = None
+    if folder is not None:
+        stats = [(path, (st := os.stat(path)).st_size, st.st_mtime_ns) for path in files]
+        identity = hashlib.sha256(head + repr(stats).encode()).hexdigest()[:32]
+        memo = os.path.join(folder, f"env-{identity}.txt")
+        try:
+            with open(memo, encoding="ascii") as handle:
+                known = handle.read()
+            if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
+                return known
+        except (OSError, ValueError):
+            pass
+    digest = hashlib.sha256()
+    digest.update(head)
+    for path in files:
+        digest.update(os.path.basename(path).encode())
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+    result = digest.hexdigest()
+    if memo is not None:
+        _write(memo, result.encode())
+    return result
 
 
 def _insn_fields(insn) -> tuple:
