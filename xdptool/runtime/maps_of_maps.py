@@ -23,7 +23,7 @@ from .maps_hash import HashMap
 BPF_F_INNER_MAP = 1 << 12  # map_flags: an inner map whose max_entries may differ
 
 
-class MapsOfMaps:
+class MapsOfMaps(Map):
     """What both kinds share: the store's maps their values index, checked against the template."""
 
     inner: MapDef | None
@@ -45,10 +45,10 @@ class MapsOfMaps:
 
     def inner_map(self, key: bytes) -> Map | None:
         """The map a program's lookup of `key` gives, None when there is none."""
-        offset = self.find_offset(key)  # type: ignore[attr-defined]
+        offset = self.find_offset(key)
         if offset is None:
             return None
-        return self.store_maps[u32_key(self.read_value(offset))]  # type: ignore[attr-defined]
+        return self.store_maps[u32_key(self.read_value(offset))]
 
 
 class ArrayOfMapsMap(MapsOfMaps, SparseArrayMap):

@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from .translate import Translator
 
 
-def _c32(value: int) -> ir.Constant:
+def _c32(value: int):
     return ir.Constant(I32, value & 0xFFFFFFFF)
 
 
-def _rol(b: ir.IRBuilder, x: ir.Value, k: int) -> ir.Value:
+def _rol(b: ir.IRBuilder, x, k: int):
     return b.or_(b.shl(x, _c32(k)), b.lshr(x, _c32(32 - k)))
 
 
@@ -39,7 +39,7 @@ def _mix(b: ir.IRBuilder, a, bb, c):
     return a, bb, c
 
 
-def _final(b: ir.IRBuilder, a, bb, c) -> ir.Value:
+def _final(b: ir.IRBuilder, a, bb, c):
     """maps_bloom._final: its c."""
     state = {"a": a, "b": bb, "c": c}
     for shift, target, source in (("14", "c", "b"), ("11", "a", "c"), ("25", "b", "a"), ("16", "c", "b"),
@@ -60,10 +60,10 @@ def _jhash_fn(module: ir.Module, size: int) -> ir.Function:
     data, initval = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
 
-    def word(at: int) -> ir.Value:
+    def word(at: int):
         return b.load(b.bitcast(b.gep(data, [c64(at)]), I32.as_pointer()), align=1)
 
-    def padded_word(at: int) -> ir.Value:  # bytes past the value are 0 (jhash's last block)
+    def padded_word(at: int):  # bytes past the value are 0 (jhash's last block)
         value = _c32(0)
         for k in range(min(4, size - at)):
             value = b.or_(value, b.shl(b.zext(b.load(b.gep(data, [c64(at + k)])), I32), _c32(8 * k)))

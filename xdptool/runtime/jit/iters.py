@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 _ZERO32 = ir.Constant(I32, 0)
 
 
-def _words(t: "Translator", b: ir.IRBuilder, insn, it: ir.Value, read: bool = False) -> tuple[ir.Value, ir.Value]:
+def _words(t: "Translator", b: ir.IRBuilder, insn, it: ir.Value, read: bool = False) -> tuple:
     """Pointers to the iterator's cur and end (a checked write access of its 8 bytes, after a
     checked read when the interpreter reads them first)."""
     if read:

@@ -26,7 +26,7 @@ INGRESS_SLOT = BY_NAME["ingress_ifindex"].offset // FIELD_SIZE  # its word in en
 M32 = 0xFFFFFFFF
 
 
-def _device_mtu(t: "Translator", b: ir.IRBuilder, insn, ifindex: ir.Value) -> tuple[ir.Value, ir.Value]:
+def _device_mtu(t: "Translator", b: ir.IRBuilder, insn, ifindex) -> tuple[ir.Value, ir.Value]:
     """(found, MTU) of the device `ifindex` names (helpers.device_mtu)."""
     fn = b.function
     env = t.env
@@ -66,7 +66,7 @@ def check_mtu(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value:
     ifindex, mtu_len, len_diff, flags = b.and_(args[1], c64(M32)), args[2], args[3], args[4]
     done = fn.append_basic_block(f"pc{insn.pc}.mtu.done")
     lookup = fn.append_basic_block(f"pc{insn.pc}.mtu.lookup")
-    incoming = [(c64(-errno.EINVAL), b.block)]
+    incoming: list = [(c64(-errno.EINVAL), b.block)]
     b.cbranch(b.icmp_unsigned("!=", flags, c64(0)), done, lookup)
     b.position_at_end(lookup)
     found, mtu = _device_mtu(t, b, insn, ifindex)
