@@ -1,6 +1,6 @@
 """Verifier benchmark: soundness fuzz at scale and verification time next to the kernel's.
 
-    .venv/bin/python bench/bench_verifier.py [--programs N] [--packets K]
+    .venv/bin/python bench/bench_verifier.py [--programs N] [--packets K] [--selftests FILE | --no-selftests]
 
 1. N random programs (xdptool.verifier.fuzz): how many the verifier accepts and
    rejects, and how many accepted ones fault in the reference VM (must be 0).
@@ -8,6 +8,10 @@
    iterations, next to the kernel's where CAP_BPF is available: its own "verification
    time" (BPF_LOG_STATS; the PROG_LOAD call, JIT included, is shown beside it),
    instructions processed by each, the ratio of the times, instructions per second.
+3. The kernel's verifier selftests (scripts/kernel_selftests.py, ~2 minutes; or its --json
+   output given with --selftests): per case, analyze() at the case's log level over the
+   kernel's own verification time at that level.  The medians of the ratios are printed
+   for the examples, for the selftests, and for both pooled (issue 16's figure).
 """
 
 from __future__ import annotations
@@ -122,7 +126,7 @@ def timing() -> dict:
         print(f"{name:32s} {processed:7d} {kernel_insns:7d} {ours:10.2f} {kernel_ms:9.3f} "
               f"{(f'{ratio:.1f}x' if ratio else '-'):>7s} {processed / ours * 1e3:14,.0f} "
               f"{(f'{kernel_insns / kernel_ms * 1e3:,.0f}' if kernel and kernel_ms else '-'):>13s} {load_ms:12.3f}")
-    figures = {"processed_insns_per_second": round(total_insns / total_ms * 1e3)}
+    figures = {"processed_insns_per_second": round(total_insns / total_ms * 1e3), "ratios": ratios}
     if ratios:
         print(f"median ratio xdptool/kernel verification time: {statistics.median(ratios):.1f}x (examples and loop; "
               f"loop alone {ratios[-1]:.1f}x)")
@@ -131,15 +135,47 @@ def timing() -> dict:
     return figures
 
 
+def selftest_ratios(json_path: Path | None) -> list[float]:
+    """Per selftest case: analyze()'s time over the kernel's own verification time, both at
+    the case's log level (scripts/kernel_selftests.py; run here unless its --json is given)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if json_path is None:
+            json_path = Path(tmp) / "selftests.json"
+            done = subprocess.run([sys.executable, str(ROOT / "scripts" / "kernel_selftests.py"), "--json", str(json_path)],
+                                  capture_output=True, text=True)
+            if done.returncode or not json_path.exists():
+                print(f"selftests: not run ({(done.stderr.strip().splitlines() or ['no output'])[-1]})")
+                return []
+        cases = json.loads(json_path.read_text())["cases"]
+    return [c["ours_ms"] / c["kernel_verify_ms"] for c in cases
+            if c.get("kernel_verify_ms", 0) > 0 and c.get("ours_ms", 0) > 0]
+
+
+def pooled(figures: dict, examples: list[float], selftests: list[float]) -> None:
+    """The medians of the ratios to the kernel's verification time: apart and pooled."""
+    for name, ratios in (("examples", examples), ("selftests", selftests), ("pooled", examples + selftests)):
+        if ratios:
+            median = statistics.median(ratios)
+            print(f"median ratio to the kernel's verification time, {name}: {median:.2f}x over {len(ratios)} programs")
+            figures[f"median_ratio_{name}"] = round(median, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--programs", type=int, default=10_000)
     parser.add_argument("--packets", type=int, default=16)
+    parser.add_argument("--selftests", type=Path, help="a kernel_selftests.py --json output (else it is run here)")
+    parser.add_argument("--no-selftests", action="store_true", help="the examples only")
     args = parser.parse_args()
     from xdptool.verifier import native
 
     print(f"verifier: {native.describe()}")  # XDPTOOL_PURE_PYTHON=1 measures the interpreted one
     figures = timing()
+    examples = figures.pop("ratios", [])
+    pooled(figures, examples, [] if args.no_selftests else selftest_ratios(args.selftests))
     figures["verifier_build"] = "compiled" if native.WHY_PURE is None else "interpreted"
     figures.update(fuzz(args.programs, args.packets))
     print("RESULT " + json.dumps({"figures": figures}))

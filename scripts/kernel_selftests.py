@@ -35,8 +35,9 @@ of xdptool gets, type-dependent or not); false accepts (xdptool accepts, the ker
 as XDP refuses); exit-2 cases (xdptool raises XdpError: a feature it does not
 implement, or an object it cannot read) and cases over the time limit.  Timing per case:
 xdptool's analyze() in its worker (the object already read, as libbpf's parse is not in
-the kernel's figure) next to the kernel's PROG_LOAD call, both at the case's log level;
-the median of the ratios is reported, and the worker's round trip apart.  Without
+the kernel's figure) next to the kernel's PROG_LOAD call, both at the case's log level,
+and next to the kernel's own verification time (BPF_LOG_STATS, a second load at that
+level); the medians of the ratios are reported, and the worker's round trip apart.  Without
 the kernel only SEC("xdp") cases are compared, with their annotations.
 """
 
@@ -45,6 +46,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import functools
+import hashlib
 import json
 import re
 import shutil
@@ -95,11 +97,15 @@ class Case:
     log_level: int = 1
     ours: str = ""  # "accept", "reject: <first line>", "unsupported: <why>", "not built: <why>", "timeout: ..."
     ours_log: str = ""
+    ours_log_sha: str = ""  # a digest of ours_log (in --json: two builds compared case by case)
     ours_ms: float = 0.0  # analyze() in the worker: setup, walk and log, as the kernel's PROG_LOAD call
     ours_wall_ms: float = 0.0  # the round trip to the worker: that, its ELF parse and the pipe
     kernel: str | None = None  # as XDP: "accept", "reject: <reason>", "error: <why>", None when not asked
     kernel_msgs: bool = False  # the kernel's log (as XDP) matches the __msg texts
-    kernel_ms: float = 0.0
+    kernel_ms: float = 0.0  # the PROG_LOAD call (as XDP, at the case's log level)
+    # the kernel's own "verification time" (BPF_LOG_STATS: bpf_check alone, no JIT nor syscall),
+    # from a second load at the case's log level: what bench_verifier.py compares analyze() with
+    kernel_verify_ms: float = 0.0
     own: str | None = None  # the kernel, loading the case as its own type
     kind: str = ""  # comparable, type-dependent, type-dependent (presumed), kernel differs, load flags, ...
 
@@ -409,6 +415,7 @@ class Worker:
         self.conn.send((program.object.path, program.name, "BPF_F_XDP_HAS_FRAGS" in case.flags, case.log_level & 3))
         if self.conn.poll(CASE_TIME_LIMIT_S):
             case.ours, case.ours_log, case.ours_ms = self.conn.recv()
+            case.ours_log_sha = hashlib.sha256(case.ours_log.encode()).hexdigest()[:16]
             case.ours_wall_ms = (time.perf_counter() - start) * 1000
         else:
             case.ours = f"timeout: over {CASE_TIME_LIMIT_S} s"
@@ -423,8 +430,9 @@ class Worker:
 
 
 def _kernel_load(program, case: Case, prog_type: int, attach_type: int, flags: int,
-                 attach_btf_id: int = 0) -> tuple[str, str, float]:
-    """(verdict, log, ms) of one load as test_loader makes it: with the object's BTF and func_info."""
+                 attach_btf_id: int = 0, log_level: int | None = None) -> tuple[str, str, float]:
+    """(verdict, log, ms) of one load as test_loader makes it: with the object's BTF and func_info
+    (at the case's log level unless `log_level` is given)."""
     import dataclasses
 
     from xdptool.errors import XdpError
@@ -436,7 +444,8 @@ def _kernel_load(program, case: Case, prog_type: int, attach_type: int, flags: i
     try:
         with KernelMaps(program_maps(program), program.object) as kmaps:
             try:
-                with load_program(program, kmaps.fds(), log_level=case.log_level, log_size=1 << 24,
+                with load_program(program, kmaps.fds(), log_level=case.log_level if log_level is None else log_level,
+                                  log_size=1 << 24,
                                   prog_type=prog_type, use_btf=bool(program.func_info), prog_flags=flags,
                                   attach_btf_id=attach_btf_id) as loaded:
                     return "accept", loaded.log, loaded.load_time_ns / 1e6
@@ -446,6 +455,10 @@ def _kernel_load(program, case: Case, prog_type: int, attach_type: int, flags: i
                 return f"reject: {rejected.reason}", rejected.log, rejected.load_time_ns / 1e6
     except XdpError as error:
         return f"error: {error}", "", 0.0
+
+
+LOG_STATS = 4  # BPF_LOG_STATS
+_VERIFICATION_TIME = re.compile(r"^verification time (\d+) usec", re.M)
 
 
 def _flags(case: Case) -> int:
@@ -480,6 +493,11 @@ def judge_kernel(case: Case, program) -> None:
     flags = _flags(case) & ~_FLAG_BITS["BPF_F_SLEEPABLE"]
     case.kernel, log, case.kernel_ms = _kernel_load(program, case, ProgType.XDP, AttachType.XDP, flags)
     case.kernel_msgs = msgs_match(case.msgs, log)
+    if case.kernel_accepted is not None:  # BPF_LOG_STATS: the kernel's own figure, the log at the case's level
+        _, stats_log, _ = _kernel_load(program, case, ProgType.XDP, AttachType.XDP, flags,
+                                       log_level=case.log_level | LOG_STATS)
+        if (stats := _VERIFICATION_TIME.search(stats_log)) is not None:
+            case.kernel_verify_ms = int(stats.group(1)) / 1e3
     if case.kernel_accepted is None:
         case.kind = "kernel error"
     elif case.kernel_accepted == case.expect_success and (case.expect_success or case.kernel_msgs):
@@ -585,7 +603,18 @@ def _timing(asked: list[Case]) -> dict:
             "median_ratio_to_kernel": round(statistics.median(c.ours_ms / c.kernel_ms for c in timed), 2),
             "median_ours_ms": round(statistics.median(c.ours_ms for c in timed), 3),
             "median_ours_wall_ms": round(statistics.median(c.ours_wall_ms for c in timed), 3),
-            "median_kernel_ms": round(statistics.median(c.kernel_ms for c in timed), 3)}
+            "median_kernel_ms": round(statistics.median(c.kernel_ms for c in timed), 3),
+            **_verify_timing(asked)}
+
+
+def _verify_timing(asked: list[Case]) -> dict:
+    """analyze() against the kernel's own verification time (BPF_LOG_STATS), per case."""
+    timed = [c for c in asked if c.kernel_verify_ms > 0 and c.ours_ms > 0]
+    if not timed:
+        return {}
+    return {"verify_timed_cases": len(timed),
+            "median_ratio_to_kernel_verify": round(statistics.median(c.ours_ms / c.kernel_verify_ms for c in timed), 2),
+            "median_kernel_verify_ms": round(statistics.median(c.kernel_verify_ms for c in timed), 3)}
 
 
 def report(cases: list[Case], verbose: bool) -> dict:
@@ -618,6 +647,10 @@ def report(cases: list[Case], verbose: bool) -> dict:
               f"{figures['median_kernel_ms']:.3f} ms; median ratio {figures['median_ratio_to_kernel']:.2f}x over "
               f"{figures['timed_cases']} cases; totals {figures['ours_ms_total'] / 1000:.1f} s and "
               f"{figures['kernel_ms_total'] / 1000:.1f} s")
+    if figures.get("verify_timed_cases"):
+        print(f"against the kernel's own verification time (BPF_LOG_STATS, the case's log level): kernel median "
+              f"{figures['median_kernel_verify_ms']:.3f} ms; median ratio {figures['median_ratio_to_kernel_verify']:.2f}x "
+              f"over {figures['verify_timed_cases']} cases")
     if figures["msg_cases"]:
         print(f"__msg agreement on rejected comparable cases: {_pct(figures['msg_agree'], figures['msg_cases'])}")
     return figures

@@ -54,6 +54,7 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
             error = _error_for(program, reject)
         elapsed_ms = (time.perf_counter() - start) * 1000
         result = _result(checker, error, elapsed_ms)
+        checker.release()
         del checker
     finally:
         if collecting:

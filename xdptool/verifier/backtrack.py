@@ -35,6 +35,10 @@ _ARGS = 0b111110  # r1-r5
 _CALLER_SAVED = 0b111111  # r0-r5
 _MAX_FRAMES = 8
 _FETCH, _CMPXCHG = 0x01, 0xF1  # BPF_FETCH, BPF_CMPXCHG
+# codes.py's fields as this module's own names: C constants in the compiled build (backtrack.pxd)
+_ALU, _ALU64, _LDX, _ST, _STX, _LD = codes.ALU, codes.ALU64, codes.LDX, codes.ST, codes.STX, codes.LD
+_OP_MOV, _OP_NEG, _OP_END, _OP_CALL, _OP_EXIT = codes.OP_MOV, codes.OP_NEG, codes.OP_END, codes.OP_CALL, codes.OP_EXIT
+_OP_JA, _OP_JCOND, _X, _MODE_ATOMIC, _SIZE_DW = codes.OP_JA, codes.OP_JCOND, codes.X, codes.MODE_ATOMIC, codes.SIZE_DW
 
 
 class Tracker:
@@ -42,10 +46,17 @@ class Tracker:
 
     def __init__(self, checker):
         self.checker = checker
-        self.insns = {insn.pc: insn for insn in checker.insns}
+        # per pc: (code, dst, src, imm) of its instruction, read by _back without attribute lookups
+        self.rows = [None] * (max((insn.pc for insn in checker.insns), default=0) + 1)
+        # per pc: whether _back may change the frame depth or give up there (calls, exits)
+        self.structural = bytearray(len(self.rows))
+        for insn in checker.insns:
+            self.rows[insn.pc] = (insn.code, insn.dst, insn.src, insn.imm)
+            if insn.code & 0x07 in (codes.JMP, codes.JMP32) and insn.code & 0xF0 in (codes.OP_CALL, codes.OP_EXIT):
+                self.structural[insn.pc] = 1
 
     # -- the sources: something decided by values ---------------------------------------------
-    def mark_regs(self, regs: int, current_done: bool = True) -> None:
+    def mark_regs(self, regs, current_done=True) -> None:  # types: backtrack.pxd
         """The registers `regs` of the current frame, as they were before the instruction being
         interpreted (`current_done`: it is the history's last entry), decided something."""
         if regs:
@@ -54,7 +65,7 @@ class Tracker:
             masks[depth][0] = regs
             self._walk(masks, current_done)
 
-    def mark_slots(self, frameno: int, slots: int) -> None:
+    def mark_slots(self, frameno, slots) -> None:  # types: backtrack.pxd
         """Stack slots of frame `frameno`, before the current instruction, decided something."""
         if slots:
             masks = [[0, 0] for _ in range(len(self.checker.state.frames))]
@@ -65,7 +76,7 @@ class Tracker:
         """propagate_precision: the current state was pruned by checkpoint `old`, whose marks
         (what its continuations relied on) now hold for this path's checkpoints too."""
         marks = old.marks
-        if marks is not None and any(r or s for r, s in marks):
+        if marks is not None and not self._nothing_marked(marks):
             frames = len(self.checker.state.frames)
             if len(marks) == frames:
                 self._walk([list(m) for m in marks], False)
@@ -80,22 +91,37 @@ class Tracker:
             entry = entry.parent
 
     # -- the walk backwards (backtrack_insn over the history, then the parent checkpoints) ---
-    def _walk(self, masks: list, current_done: bool) -> None:
+    def _walk(self, masks: list, current_done) -> None:  # types: backtrack.pxd
         checker = self.checker
         depth = len(masks) - 1
         seg = checker.hist
         i = len(seg) - (2 if current_done else 1)
         entry = checker.head
-        later = checker.pc if current_done else None
         while True:
             while i >= 0:
                 elem = seg[i]
-                depth = self._back(elem, later, masks, depth)
+                depth = self._back(elem, masks, depth)
                 if depth < 0:  # something this walk does not follow: make the chain loose
                     self._give_up(entry)
                     return
-                later = elem if elem.__class__ is int else elem[0]
                 i -= 1
+                if not masks[depth][0] and self._nothing_marked(masks):
+                    # nothing left to mark (the kernel stops here too): what remains is whether
+                    # the history's calls and exits and the checkpoint's frames are followed
+                    structural = self.structural
+                    while i >= 0:
+                        elem = seg[i]
+                        if elem.__class__ is not int or structural[elem]:
+                            depth = self._back(elem, masks, depth)
+                            if depth < 0:
+                                self._give_up(entry)
+                                return
+                        i -= 1
+                    if entry is not None and len(entry.state.frames) != depth + 1:
+                        self._give_up(entry)
+                    elif entry is not None and entry.marks is None:
+                        entry.marks = [[0, 0] for _ in range(depth + 1)]
+                    return
             if entry is None:
                 return
             if len(entry.state.frames) != depth + 1:
@@ -120,44 +146,49 @@ class Tracker:
             i = len(seg) - 1
             entry = entry.parent
 
+    def _nothing_marked(self, masks: list) -> bool:
+        for mask in masks:
+            if mask[0] or mask[1]:
+                return False
+        return True
+
     def _give_up(self, entry) -> None:
         while entry is not None:
             entry.loose = True
             entry = entry.parent
 
-    def _back(self, elem, later, masks: list, depth: int) -> int:
+    def _back(self, elem, masks: list, depth) -> int:  # types: backtrack.pxd
         """Marks before the history entry `elem` from those after it; the new frame depth
         (-1: a history this walk does not follow)."""
         if elem.__class__ is int:
             pc, kind, frameno, slots = elem, -1, 0, 0
         else:
             pc, kind, frameno, slots = elem
-        insn = self.insns[pc]
-        code = insn.code
+        code, dst, src, imm = self.rows[pc]
         cls = code & 0x07
         mask = masks[depth]
         regs = mask[0]
-        dst_bit, src_bit = 1 << insn.dst, 1 << insn.src
-        if cls in codes.ALU_CLASSES:
+        dst_bit, src_bit = 1 << dst, 1 << src
+        if cls == _ALU or cls == _ALU64:
             op = code & 0xF0
-            if op == codes.OP_MOV:
+            if op == _OP_MOV:
                 if regs & dst_bit:
                     regs &= ~dst_bit
-                    if code & codes.X:
+                    if code & _X:
                         regs |= src_bit
-            elif op not in (codes.OP_NEG, codes.OP_END) and code & codes.X and regs & dst_bit:
+            elif op != _OP_NEG and op != _OP_END and code & _X and regs & dst_bit:
                 regs |= src_bit
             mask[0] = regs
             return depth
-        if cls == codes.LDX:
+        if cls == _LDX:
             if regs & dst_bit:
                 mask[0] = regs & ~dst_bit
                 if kind == STACK:
                     masks[frameno][1] |= slots
             return depth
-        if cls == codes.ST or cls == codes.STX:
-            atomic = code & 0xE0 == codes.MODE_ATOMIC
-            fetched = (1 if insn.imm == _CMPXCHG else src_bit) if atomic and insn.imm & _FETCH else 0
+        if cls == _ST or cls == _STX:
+            atomic = code & 0xE0 == _MODE_ATOMIC
+            fetched = (1 if imm == _CMPXCHG else src_bit) if atomic and imm & _FETCH else 0
             if kind != STACK:
                 mask[0] = regs & ~fetched  # a fetch from other memory: the value came from there
                 return depth
@@ -166,19 +197,19 @@ class Tracker:
                 regs &= ~fetched
                 frame_slots |= slots
             if frame_slots & slots:
-                if cls == codes.STX:
+                if cls == _STX:
                     regs |= src_bit | (1 if fetched == 1 else 0)
-                whole = not atomic and code & 0x18 == codes.SIZE_DW and not slots & (slots - 1)
+                whole = not atomic and code & 0x18 == _SIZE_DW and not slots & (slots - 1)
                 if whole:  # the slot was written whole: its value is the source's
                     frame_slots &= ~slots
             mask[0] = regs
             masks[frameno][1] = frame_slots
             return depth
-        if cls == codes.LD:
+        if cls == _LD:
             mask[0] = regs & ~dst_bit
             return depth
         op = code & 0xF0
-        if op == codes.OP_CALL:
+        if op == _OP_CALL:
             if kind == CALL_LOCAL:  # back into the caller: the callee's r1-r5 were its arguments
                 if depth == 0:
                     return -1
@@ -192,8 +223,8 @@ class Tracker:
                 return depth - 1
             mask[0] = regs & ~_CALLER_SAVED  # a helper, kfunc or global function: r0-r5 are new
             return depth
-        if op == codes.OP_EXIT:
-            if kind not in (EXIT_LOCAL, EXIT_CALLBACK) or depth + 1 >= _MAX_FRAMES:
+        if op == _OP_EXIT:
+            if kind != EXIT_LOCAL and kind != EXIT_CALLBACK or depth + 1 >= _MAX_FRAMES:
                 return -1
             callee = [0, 0]
             if kind == EXIT_LOCAL and regs & 1:  # r0 came back from the callee
@@ -201,9 +232,9 @@ class Tracker:
                 mask[0] = regs & ~1
             masks.append(callee)
             return depth + 1
-        if op == codes.OP_JA or op == codes.OP_JCOND:
+        if op == _OP_JA or op == _OP_JCOND:
             return depth
-        if code & codes.X and regs & (dst_bit | src_bit):  # backtrack_insn: both operands of a compare
+        if code & _X and regs & (dst_bit | src_bit):  # backtrack_insn: both operands of a compare
             mask[0] = regs | dst_bit | src_bit
         return depth
 

@@ -14,10 +14,12 @@ cdef class Entry:
 cdef class Checker:
     cdef public object program, attach, profile, maps, insns, cfg, lines, stack_depth, facts, done, active, pending
     cdef public State state
-    cdef public object head, scratched, scratched_slots, last_checkpoint, prev_line, observed, _precision
+    cdef public object head, scratched, scratched_slots, prev_line, observed, _precision
+    cdef public list live_in
     cdef public object global_funcs, called_globals, btf, btf_ptrs, async_subprogs, fastcall, track, hist
     cdef public long log_level, processed, total_states, peak_states, cur_states, max_states_per_insn, id_gen, jmps, pc
-    cdef public bint collect_facts, relax_imprecise
+    cdef public long checkpoint_jmps, checkpoint_insns
+    cdef public bint collect_facts, relax_imprecise, exact_keys, allow_uninit
 
     # The methods every instruction calls: direct C calls from the compiled walk and
     # handlers instead of a Python method lookup per call (still callable from Python).
@@ -26,9 +28,12 @@ cdef class Checker:
     @cython.locals(entry=Entry, active=dict)
     cpdef _end_path(self)
     @cython.locals(state=State, entry=Entry, active=dict, done=list)
-    cpdef bint _visit(self, long pc) except -1
+    cpdef bint _visit(self, long pc, long kind) except -1
     cpdef tuple _precise_at(self, long pc)
     cpdef Reg read_reg(self, long regno)
     cpdef write_reg(self, long regno, Reg value)
     cpdef long new_id(self) except -1
     cpdef bint is_pointer_value(self, Reg reg) except -1
+
+
+cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT

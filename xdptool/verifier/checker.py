@@ -51,6 +51,9 @@ MAX_PACKET_OFF = 0xFFFF
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
 MAX_VAR_SIZ = 1 << 29  # BPF_MAX_VAR_SIZ
 STATES_PER_INSN = 64
+# What _visit does at an instruction (Checker._visit_kind, kept in the walk's steps):
+# nothing, or a prune point -- plain, or a forced checkpoint of one kind
+VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT = range(5)
 END = -1  # what a jump handler returns at the program's final exit
 
 # The register type a read of an xdp_md field gives (None: a u32 scalar).
@@ -121,6 +124,7 @@ class Checker:
         self.btf = program.object.btf if program.object is not None else None  # map values' special fields
         self.insns = program.insns
         self.cfg: Cfg | None = None
+        self.exact_keys = True  # whether _visit looks for infinite loops (run: whether the program can loop)
         self.lines: list[str] = []
         self.processed = 0
         self.total_states = 0
@@ -139,7 +143,9 @@ class Checker:
         self.scratched_slots: set[int] = set()
         self.jmps = 0
         self.pc = 0  # the instruction being interpreted (observations are noted against it)
-        self.last_checkpoint = (0, 0)
+        self.checkpoint_jmps = self.checkpoint_insns = 0  # jumps and insns processed at the last new checkpoint
+        self.live_in: list = []  # cfg.live_in, once built
+        self.allow_uninit = profile.allow_uninit_stack
         self.prev_line = None
         # Imprecise scalars match any scalar when pruning (as in the kernel), except when
         # collecting facts: those describe every path, so no path may be pruned by a
@@ -163,6 +169,10 @@ class Checker:
                        if not helper.unsupported}
         self._add_kfunc_calls()
         self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops, helper_args=helper_args)
+        # Exact keys find a state met again on its own path (an infinite loop); a program
+        # with no back-edge, callback, may_goto or iterator never meets one (see _visit).
+        self.exact_keys = bool(self.cfg.loop_heads or self.cfg.callback_calls or self.cfg.may_gotos
+                               or self.cfg.iter_nexts)
         fastcall = Fastcall(self.insns, self.cfg.subprog_starts, self.profile.helpers, FASTCALL_INLINED)
         self.fastcall = fastcall if fastcall.any else None
         rules = self.profile.rules
@@ -176,12 +186,14 @@ class Checker:
         steps: list = [None] * self.cfg.slots
         prune_points = self.cfg.prune_points
         visit_errors = self.cfg.visit_errors
+        self.live_in = self.cfg.live_in
+        self.allow_uninit = self.profile.allow_uninit_stack
         for insn, row in zip(self.insns, self.cfg.rows):
             pc = row[PC]
             handler = (self._refusal(visit_errors[pc]) if pc in visit_errors and visit_errors[pc] is not ADDR_SPACE_CAST
                        else self._addr_space_cast if pc in visit_errors
                        else specialise(self, insn, self.general_handler(insn, by_class)))
-            steps[pc] = (insn, handler, pc + (2 if row[CODE] == codes.LD_IMM64 else 1), pc in prune_points)
+            steps[pc] = (insn, handler, pc + (2 if row[CODE] == codes.LD_IMM64 else 1), self._visit_kind(pc, prune_points))
         self._walk(steps, State([frame]), 0)
         self._check_global_funcs(steps)
         if rules is not None:
@@ -189,6 +201,14 @@ class Checker:
         self._check_stack_depth()
         if rules is not None:
             rules.check_translate(self)  # the device JIT, after verification
+
+    def _visit_kind(self, pc: int, prune_points: set) -> int:
+        """What _visit does at `pc`: nothing (not a prune point), or which kind of checkpoint it is."""
+        if pc not in prune_points:
+            return VISIT_NONE
+        cfg = self.cfg
+        return (VISIT_CALLBACK if pc in cfg.callback_calls else VISIT_MAY_GOTO if pc in cfg.may_gotos
+                else VISIT_ITER_NEXT if pc in cfg.iter_nexts else VISIT_PLAIN)
 
     def _refusal(self, message: str):
         """The handler of an instruction refused when reached (check_alu_op reads dst first)."""
@@ -246,7 +266,7 @@ class Checker:
         self.state = state
         self.done, self.active, self.pending, self.head = {}, {}, [], None
         self.hist = []
-        self.last_checkpoint = (self.jmps, self.processed)
+        self.checkpoint_jmps, self.checkpoint_insns = self.jmps, self.processed
         rules = self.profile.rules
         log_level, collect_facts = self.log_level, self.collect_facts
         if log_level:
@@ -256,11 +276,11 @@ class Checker:
         track = self.track is not None
         try:
             while True:
-                insn, handler, after, prune_point = steps[pc]
+                insn, handler, after, visit_kind = steps[pc]
                 self.processed += 1  # before the pruning check, as the kernel's do_check counts
                 if self.processed > INSN_LIMIT:
                     raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
-                if prune_point and visit(pc):
+                if visit_kind and visit(pc, visit_kind):
                     pc = pop()
                     if pc is None:
                         break
@@ -349,7 +369,7 @@ class Checker:
             self.done.setdefault(entry.pc, []).append(entry)
             entry = entry.parent
 
-    def _visit(self, pc) -> bool:  # types: checker.pxd
+    def _visit(self, pc, kind) -> bool:  # types: checker.pxd
         """is_state_visited: True when a proven-safe state here subsumes the current one.
 
         New checkpoints follow the kernel's heuristic: only after 2 jumps and 8
@@ -357,22 +377,20 @@ class Checker:
         sparser checkpoints inside loops (every 20 jumps or 100 insns) are left
         out: they cost more in lost pruning than they save here.
         """
-        cfg = self.cfg
-        live = cfg.live_in[pc]
+        live = self.live_in[pc]
         state: State = self.state
         entry: Entry
-        callback = pc in cfg.callback_calls
-        may_goto = pc in cfg.may_gotos
-        iter_next = pc in cfg.iter_nexts
-        jmps, insns = self.last_checkpoint
-        add = callback or may_goto or iter_next or (self.jmps - jmps >= 2 and self.processed - insns >= 8)
+        callback = kind == VISIT_CALLBACK
+        may_goto = kind == VISIT_MAY_GOTO
+        iter_next = kind == VISIT_ITER_NEXT
+        add = kind != VISIT_PLAIN or (self.jmps - self.checkpoint_jmps >= 2 and self.processed - self.checkpoint_insns >= 8)
         active = self.active.get(pc)
         key = None
         if active and may_goto:  # another iteration within the ranges of one still open ends the path
             depth = state.may_goto_depth
             for entry in active.values():
                 if entry.state.may_goto_depth != depth and pruning.states_safe(
-                        entry.state, state, live, self.profile.allow_uninit_stack):
+                        entry.state, state, live, self.allow_uninit):
                     self._pruned_by(entry)
                     self._end_path()
                     return True
@@ -381,17 +399,17 @@ class Checker:
         if active:
             if callback:  # callback iterations converge by subsumption
                 for entry in active.values():
-                    if pruning.states_safe(entry.state, state, live, self.profile.allow_uninit_stack):
+                    if pruning.states_safe(entry.state, state, live, self.allow_uninit):
                         self._pruned_by(entry)
                         self._end_path()
                         return True
-            elif not iter_next:  # (an iterator's _next is where iterations converge)
+            elif not iter_next and self.exact_keys:  # (an iterator's _next is where iterations converge)
                 key = pruning.exact_key(state, live)
                 if key in active:
                     raise Reject(f"infinite loop detected at insn {pc}", pc)
         done = self.done.get(pc)
         if done:
-            allow_uninit = self.profile.allow_uninit_stack
+            allow_uninit = self.allow_uninit
             precise = static = self._precise_at(pc) if self.relax_imprecise else pruning.ALL_PRECISE
             track = self.track is not None
             depth, regs, hinted_miss = len(state.frames), state.frames[-1].regs, pruning.hinted_miss
@@ -421,11 +439,11 @@ class Checker:
                 self.cur_states -= len(done) - len(kept)
         if not add:
             return False
-        if key is None:
-            key = pruning.exact_key(state, live)
+        if key is None:  # (without loops, a checkpoint is never met again on its own path: any unique key)
+            key = pruning.exact_key(state, live) if self.exact_keys else self.total_states
         if active is None:
             active = self.active[pc] = {}
-        self.last_checkpoint = (self.jmps, self.processed)
+        self.checkpoint_jmps, self.checkpoint_insns = self.jmps, self.processed
         entry = Entry(state.copy(), pc, self.head, key)
         entry.hist, self.hist = self.hist, []
         active[key] = entry
@@ -480,8 +498,9 @@ class Checker:
 
     # -- registers ---------------------------------------------------------------------------
     def read_reg(self, regno) -> Reg:  # types: checker.pxd
-        reg = self.state.regs[regno]
-        self.scratched.add(regno)
+        reg = self.state.frames[-1].regs[regno]
+        if self.log_level:  # (only the log shows what an instruction touched)
+            self.scratched.add(regno)
         if reg.type is T_NOT_INIT:
             raise Reject(f"R{regno} !read_ok")
         return reg
@@ -489,8 +508,9 @@ class Checker:
     def write_reg(self, regno, value: Reg) -> None:  # types: checker.pxd
         if regno == 10:
             raise Reject("frame pointer is read only")
-        self.scratched.add(regno)
-        self.state.regs[regno] = value
+        if self.log_level:
+            self.scratched.add(regno)
+        self.state.frames[-1].regs[regno] = value
 
     def new_id(self) -> int:
         self.id_gen += 1
@@ -1696,15 +1716,25 @@ class Checker:
                 continue
             calls.setdefault(self.cfg.subprog_of(insn.pc), set()).add(callee)
 
-        def walk(sub: int, total: int, frames: int) -> None:
-            total += depth.get(sub, 0)
-            if total > MAX_BPF_STACK:
-                raise Reject(f"combined stack size of {frames} calls is {total}. Too large")
-            for callee in calls.get(sub, ()):
-                walk(callee, total, frames + 1)
-
         for root in (0, *sorted(self.async_subprogs)):
-            walk(root, 0, 1)
+            _walk_stack_depth(depth, calls, root, 0, 1)
+
+    def release(self) -> None:
+        """Drops the helpers that point back at the checker (Tracker, BtfPointers), so reference
+        counting frees the walk's states when the checker goes: as a cycle they waited for the
+        collector, whose next pass traversed them all (7 % of a benchmark's time)."""
+        self.track = None
+        self.btf_ptrs = None
+
+
+def _walk_stack_depth(depth: dict, calls: dict, sub: int, total: int, frames: int) -> None:
+    """check_max_stack_depth along every call chain from `sub` (a function, not a closure: a
+    recursive closure is a reference cycle)."""
+    total += depth.get(sub, 0)
+    if total > MAX_BPF_STACK:
+        raise Reject(f"combined stack size of {frames} calls is {total}. Too large")
+    for callee in calls.get(sub, ()):
+        _walk_stack_depth(depth, calls, callee, total, frames + 1)
 
 
 def _add_variable(result: Reg, ptr: Reg, off: Reg, sign: int) -> None:

@@ -50,11 +50,13 @@ def _mov(checker, insn: Instruction, general):
     if d == 10:
         return general
     is64 = code & 0x07 == _ALU64
+    logging, scratched = bool(checker.log_level), checker.scratched  # (only the log shows what was touched)
     if not code & _X:
         value = Reg.shared_const(insn.imm if is64 else insn.imm & U32)
 
         def mov_imm(insn: Instruction):
-            checker.scratched.add(d)
+            if logging:
+                scratched.add(d)
             checker.state.frames[-1].regs[d] = value
 
         return mov_imm
@@ -62,8 +64,8 @@ def _mov(checker, insn: Instruction, general):
         return general
 
     def mov_reg(insn: Instruction):
-        regs = checker.state.frames[-1].regs
-        src = regs[s]
+        regs: list = checker.state.frames[-1].regs
+        src: Reg = regs[s]
         t = src.type
         # Stored registers never change, so the general handler's copy can be the source
         # itself: constants, scalars already linked by an id, and pointers.  Unlinked
@@ -71,8 +73,9 @@ def _mov(checker, insn: Instruction, general):
         # it (general); r0-r9 unset: rejected.
         if (t is _SCALAR and (not src.var_off.mask or src.id) and not src.id & ADD_CONST) or (
                 t is not _SCALAR and t is not _NOT_INIT):
-            checker.scratched.add(s)
-            checker.scratched.add(d)
+            if logging:
+                scratched.add(s)
+                scratched.add(d)
             regs[d] = src
             return None
         return general(insn)
@@ -88,6 +91,7 @@ def _alu(checker, insn: Instruction, general):
     fn = CONCRETE[op][0 if is64 else 1]
     shared_const = Reg.shared_const
     capable = checker.profile.privileged
+    logging, scratched = bool(checker.log_level), checker.scratched
     if not code & _X:
         imm = (insn.imm if is64 else insn.imm & U32) & mask
         if op in _SHIFTS and imm >= bits:
@@ -96,10 +100,11 @@ def _alu(checker, insn: Instruction, general):
         src_imm = shared_const(insn.imm if is64 else insn.imm & U32)  # what the general handler uses
 
         def alu_imm(insn: Instruction):
-            regs = checker.state.frames[-1].regs
-            dst = regs[d]
+            regs: list = checker.state.frames[-1].regs
+            dst: Reg = regs[d]
             if dst.type is _SCALAR:
-                checker.scratched.add(d)
+                if logging:
+                    scratched.add(d)
                 if not dst.var_off.mask:
                     regs[d] = shared_const(fn(dst.var_off.value & mask, imm))
                 else:
@@ -110,11 +115,13 @@ def _alu(checker, insn: Instruction, general):
         return alu_imm
 
     def alu_reg(insn: Instruction):
-        regs = checker.state.frames[-1].regs
-        dst, src = regs[d], regs[s]
+        regs: list = checker.state.frames[-1].regs
+        dst: Reg = regs[d]
+        src: Reg = regs[s]
         if dst.type is _SCALAR and src.type is _SCALAR:
-            checker.scratched.add(s)
-            checker.scratched.add(d)
+            if logging:
+                scratched.add(s)
+                scratched.add(d)
             value = None
             if not dst.var_off.mask and not src.var_off.mask:
                 value = const_alu(op, dst.var_off.value, src.var_off.value, is64)
@@ -154,22 +161,24 @@ def _cond_jmp(checker, insn: Instruction):
     uses_reg = bool(insn.code & _X)
     imm = insn.imm & U64 if is64 else insn.imm & U32
     pc, noted = insn.pc, False  # noted: the walk's observation that values decided this jump
+    logging, scratched = bool(checker.log_level), checker.scratched
 
     def cond_jmp(insn: Instruction):
         nonlocal noted
         checker.jmps += 1
-        regs = checker.state.frames[-1].regs
-        dst = regs[d]
-        src = regs[s] if uses_reg else None
+        regs: list = checker.state.frames[-1].regs
+        dst: Reg = regs[d]
+        src: Reg | None = regs[s] if uses_reg else None
         if dst.type is _SCALAR and not dst.var_off.mask and (
                 src is None or (src.type is _SCALAR and not src.var_off.mask)):
             a = dst.var_off.value
             b = src.var_off.value if src is not None else imm
             if not is64:
                 a, b = a & U32, b & U32
-            checker.scratched.add(d)
-            if uses_reg:
-                checker.scratched.add(s)
+            if logging:
+                scratched.add(d)
+                if uses_reg:
+                    scratched.add(s)
             if not noted:
                 checker.observed.value_branch_at(pc)
                 noted = True

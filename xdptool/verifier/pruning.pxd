@@ -7,5 +7,32 @@ from .state cimport Frame, Reg, StackSlot, State
 
 # exact_key runs at every checkpoint (loop detection): its loop variables typed, so the
 # frames' and registers' fields are read from their C slots.
+cdef class ExactKey:
+    cdef readonly tuple fields
+    cdef readonly Py_hash_t hash
+
+
 @cython.locals(frame=Frame, last=Frame, reg=Reg, regs=list, key=list, i=cython.Py_ssize_t)
-cpdef tuple exact_key(State state, live)
+cpdef ExactKey exact_key(State state, live)
+
+
+# The comparisons pruning runs at every prune point, register by register and slot by
+# slot: direct C calls between them, frames and registers read from their C slots.
+@cython.locals(ov=object, om=object, cv=object, cm=object)
+cpdef bint within(Reg old, Reg cur) except -1
+
+
+cpdef bint regsafe(Reg old, Reg cur, ids) except -1
+
+
+@cython.locals(ospilled=Reg, cspilled=Reg, okinds=list, ckinds=list, j=cython.Py_ssize_t)
+cpdef bint slotsafe(long spi, StackSlot oslot, StackSlot cslot, ids, bint allow_uninit, precise_slots) except -1
+
+
+@cython.locals(cstack=dict, spi=object, oslot=StackSlot)
+cpdef object stacksafe(Frame old, Frame cur, ids, bint allow_uninit, precise_slots=*, live_slots=*)
+
+
+@cython.locals(precise_regs=cython.long, oframes=list, cframes=list, last=cython.Py_ssize_t,
+               index=cython.Py_ssize_t, i=cython.long, of=Frame, cf=Frame, oregs=list, cregs=list, o=Reg, c=Reg)
+cpdef object first_difference(State old, State cur, long live, bint allow_uninit, tuple precise=*)

@@ -20,7 +20,25 @@ _EXACT_TYPES = (T_CTX, T_PKT_END, T_MAP_PTR, T_STACK)
 _EXACT_ID_TYPES = SOCK_TYPES | BTF_ID_TYPES | {t for t in MAYBE_NULL_TYPES if NON_NULL_OF[t] in SOCK_TYPES}
 
 
-def exact_key(state: State, live) -> tuple:  # types: pruning.pxd
+class ExactKey:
+    """A state's exact key with its hash computed once: the checker looks an active
+    checkpoint up by it several times (the visit, the insertion, the path's end), and a
+    tuple of registers' keys would be hashed again each time."""
+
+    __slots__ = ("fields", "hash")
+
+    def __init__(self, fields: tuple):
+        self.fields = fields
+        self.hash = hash(fields)
+
+    def __hash__(self):
+        return self.hash
+
+    def __eq__(self, other):
+        return isinstance(other, ExactKey) and self.hash == other.hash and self.fields == other.fields
+
+
+def exact_key(state: State, live) -> ExactKey:  # types: pruning.pxd
     """A hashable identity of the state (dead registers of the current frame left out)."""
     live_regs = _LIVE_INDICES.get(live)
     if live_regs is None:
@@ -43,7 +61,7 @@ def exact_key(state: State, live) -> tuple:  # types: pruning.pxd
     append(state.may_goto_depth)  # another may_goto iteration is not the same state (no infinite loop)
     append(state.refs)
     append(state.lock)
-    return tuple(key)
+    return ExactKey(tuple(key))
 
 
 _LIVE_INDICES: dict[int, tuple[int, ...]] = {}  # live mask -> the live register numbers
@@ -80,7 +98,7 @@ class _IdMap:
         return self.check(old, cur)
 
 
-def within(old: Reg, cur: Reg) -> bool:
+def within(old: Reg, cur: Reg) -> bool:  # types: pruning.pxd
     """Every bound of `cur` inside `old`'s (kernel range_within and tnum_in)."""
     if not (old.umin <= cur.umin and old.umax >= cur.umax and old.smin <= cur.smin and old.smax >= cur.smax
             and old.u32_min <= cur.u32_min and old.u32_max >= cur.u32_max
@@ -94,7 +112,7 @@ def within(old: Reg, cur: Reg) -> bool:
 _NOT_INIT, _SCALAR = T_NOT_INIT, T_SCALAR
 
 
-def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
+def regsafe(old: Reg, cur: Reg, ids) -> bool:  # types: pruning.pxd (ids: _IdMap or _FreshIds)
     t = old.type
     if t is _NOT_INIT:
         return True
@@ -126,7 +144,7 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap) -> bool:
     return within(old, cur)
 
 
-def slotsafe(spi: int, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uninit: bool, precise_slots: int) -> bool:
+def slotsafe(spi, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uninit, precise_slots) -> bool:  # types: pruning.pxd
     """One stack slot of `old` subsumes the same slot of `cur` (kernel stacksafe, per slot)."""
     ospilled: Reg | None = oslot.spilled
     if cslot is oslot and (ospilled is None or not (ospilled.id or ospilled.ref_obj_id)):
@@ -157,8 +175,8 @@ def slotsafe(spi: int, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uni
     return True
 
 
-def stacksafe(old: Frame, cur: Frame, ids, allow_uninit: bool, precise_slots: int = -1,
-              live_slots: int = -1) -> int | None:
+def stacksafe(old: Frame, cur: Frame, ids, allow_uninit, precise_slots=-1,
+              live_slots=-1) -> int | None:  # types: pruning.pxd
     """None when every live slot of `old` subsumes `cur`'s, else the first slot that does not."""
     cstack: dict = cur.stack
     for spi, oslot in old.stack.items():
@@ -177,8 +195,8 @@ SLOT_HINT = 16  # ... and SLOT_HINT + spi for a stack slot of the current frame
 ALL_PRECISE = (-1, -1, -1)  # every register and slot precise, every slot live
 
 
-def first_difference(old: State, cur: State, live: int, allow_uninit: bool,
-                     precise: tuple[int, int, int] = ALL_PRECISE) -> int | None:
+def first_difference(old: State, cur: State, live, allow_uninit,
+                     precise: tuple = ALL_PRECISE) -> int | None:  # types: pruning.pxd
     """None when `old` subsumes `cur`, else where it failed: a register of the current
     frame (0-10), SLOT_HINT + a stack slot of it, or ELSEWHERE (callers' frames).  The
     caller keeps the answer as a hint: the same place tends to fail again (`quick_miss`).

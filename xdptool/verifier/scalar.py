@@ -56,7 +56,7 @@ class Bounds:
         self.smin, self.smax, self.umin, self.umax = S64_MIN, S64_MAX, 0, U64
         self.s32_min, self.s32_max, self.u32_min, self.u32_max = S32_MIN, S32_MAX, 0, U32
 
-    def set_const_bounds(self, v: int) -> None:
+    def set_const_bounds(self, v) -> None:  # types: scalar.pxd
         v &= U64
         self.var_off = _new_tuple(Tnum, (v, 0))  # Tnum(v, 0) without the Python-level __new__
         self.smin = self.smax = v - _TWO64 if v >> 63 else v

@@ -30,3 +30,11 @@ cdef class Frame:
 cdef class State:
     cdef public object frames, refs, lock
     cdef public long may_goto_depth
+
+
+@cython.locals(reg=Reg)
+cpdef Reg new_const_reg(value)
+
+
+@cython.locals(reg=Reg)
+cpdef Reg shared_const_reg(value)

@@ -180,12 +180,7 @@ class Reg(Bounds):
 
     @staticmethod
     def const(value: int) -> "Reg":
-        reg = Reg.__new__(Reg)  # every field set once (Reg() would set the bounds twice)
-        reg.type = T_SCALAR
-        reg.off = reg.id = reg.range = reg.frameno = reg.mem_size = reg.ref_obj_id = 0
-        reg.map = reg._key = reg.btf_type = reg.dynptr = None
-        reg.set_const_bounds(value)
-        return reg
+        return new_const_reg(value)
 
     @staticmethod
     def pointer(type: RegType, *, off: int = 0, map=None, id: int = 0, frameno: int = 0, ref_obj_id: int = 0,
@@ -232,18 +227,36 @@ class Reg(Bounds):
     # -- shared, never-changing registers (callers must copy before changing them) -------
     @staticmethod
     def shared_const(value: int) -> "Reg":
-        value &= (1 << 64) - 1
-        reg = _CONSTS.get(value)
-        if reg is None:
-            if len(_CONSTS) > 4096:
-                _CONSTS.clear()
-            reg = _CONSTS[value] = Reg.const(value)
-        return reg
+        return shared_const_reg(value)
 
     @staticmethod
     def shared_unknown(size: int = 8) -> "Reg":
         """An unknown scalar of `size` bytes, zero-extended (what a load gives)."""
         return _UNKNOWN_OF_SIZE[size]
+
+
+def new_const_reg(value) -> Reg:  # types: state.pxd
+    """A new scalar register holding `value` (Reg.const)."""
+    reg = Reg.__new__(Reg)  # every field set once (Reg() would set the bounds twice)
+    reg.type = T_SCALAR
+    reg.off = reg.id = reg.range = reg.frameno = reg.mem_size = reg.ref_obj_id = 0
+    reg.map = reg._key = reg.btf_type = reg.dynptr = None
+    reg.set_const_bounds(value)
+    return reg
+
+
+def shared_const_reg(value) -> Reg:  # types: state.pxd
+    """The shared, never-changing register holding `value` (Reg.shared_const)."""
+    value &= _U64
+    reg = _CONSTS.get(value)
+    if reg is None:
+        if len(_CONSTS) > 4096:
+            _CONSTS.clear()
+        reg = _CONSTS[value] = new_const_reg(value)
+    return reg
+
+
+_U64 = (1 << 64) - 1
 
 
 def _unknown_of_size(size: int) -> Reg:
