@@ -81,3 +81,44 @@ def test_output_area_grows_in_place_keeping_its_bytes():
     assert not area.free()
     del view
     assert area.free()
+
+
+def test_packet_loop_frames_are_zeroed_between_packets_of_every_size():
+    """The packet loop zeroes only what the last packet dirtied and the new one's copy does
+    not cover: each packet here moves its start back by 24 bytes and its end on by 40, marks
+    byte 1 of the grown head when its length is even, and returns the whole window -- after
+    packets longer, shorter and as long as it (each packet's bytes are all 0xff), the rest
+    of the head must be zeros, as in the vm's freshly reset buffer.  (Stale bytes past the
+    end could only show through bpf_xdp_adjust_tail, which zeroes what it grows.)"""
+    from test_jit_diff import observable, program
+
+    prog = program("""
+        r6 = r1
+        r2 = -24
+        call 44
+        r1 = r6
+        r2 = 40
+        call 65
+        r2 = *(u32 *)(r6 + 0)
+        r3 = *(u32 *)(r6 + 4)
+        r4 = r2
+        r4 += 2
+        if r4 > r3 goto out
+        r3 -= r2
+        r3 &= 1
+        if r3 != 0 goto out
+        r5 = 0xaa
+        *(u8 *)(r2 + 1) = r5
+    out:
+        r0 = 2
+        exit""")
+    sizes = [60, 1500, 14, 15, 14, 200, 64, 64, 3000, 15, 301, 60, 61]
+    packets = [b"\xff" * size for size in sizes]
+    buffer = b"".join(packets)
+    offsets = array("Q", [sum(sizes[:i]) for i in range(len(sizes))])
+    lengths = array("I", sizes)
+    want = [observable(r) for r in VmEngine(prog, MapStore({})).run_batch(packets)]
+    packed = JitEngine(prog, MapStore({})).run_packed(buffer, offsets, lengths)
+    assert [observable(packed.result(i)) for i in range(len(sizes))] == want
+    assert [r[2] for r in want] == [bytes([0, 0xAA if size % 2 == 0 else 0]) + bytes(22) + b"\xff" * size + bytes(40)
+                                   for size in sizes]

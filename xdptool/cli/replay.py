@@ -16,6 +16,12 @@ TARGET_CHOICE = click.Choice(TARGETS)
 ETH_HLEN = 14  # the shortest frame the kernel's test-run takes (net/bpf/test_run.c: EINVAL below it)
 RUNT_REASON = "BPF_PROG_TEST_RUN refuses frames that short (EINVAL) and a NIC drops runts"
 PLAIN_PROGRESS_MIN_BYTES = 16 << 20  # without a terminal, only long replays (~200k packets) print progress lines
+# glibc's malloc returns the top of its heap to the kernel once twice its mmap threshold is
+# free, and both thresholds adapt to the largest block freed (~0.5 MiB here): a replay's
+# per-chunk arrays (~3 MiB made and freed per chunk of packets) went back to the kernel and
+# were faulted in, zeroed, again every chunk (~5 ms per 1M packets).  The heap keeps them
+# (mallopt: M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3); it holds no more than its peak.
+MALLOC_SETTINGS = ((-1, 128 << 20), (-3, 32 << 20))
 
 
 @click.command("replay")
@@ -61,6 +67,7 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
     from ..runtime.contract import XdpContext
 
     obj_path, capture_path, selector = replay_operands(inputs, selectors)
+    keep_freed_memory()
     check_card(card_name, target, obj_path)
     if as_json and as_jsonl:
         fail("--json and --jsonl are exclusive")
@@ -188,6 +195,18 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
 
 DEPRECATED_PROG = ("replay --prog OBJ is deprecated: give the object first, `xdptool replay OBJ CAPTURE`; "
                    "-p/--prog selects a program, as in every other command")
+
+
+def keep_freed_memory() -> None:
+    """MALLOC_SETTINGS, where the C library has mallopt (glibc; elsewhere nothing changes)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    for option, value in MALLOC_SETTINGS:
+        mallopt(option, value)
 
 
 def replay_operands(inputs: tuple[str, ...], selectors: tuple[str, ...]) -> tuple[str | None, str, str | None]:
