@@ -407,3 +407,15 @@ def test_faults_are_reported_by_capture_index_with_or_without_sinks(tmp_path, qu
         assert spread["queues"]["workers"] == "threads" and min(spread["queues"]["packets"]) > 0
         assert spread["faults"] == plain["faults"] and spread["verdicts"] == plain["verdicts"]
         assert spread["bytes_out"] == plain["bytes_out"]
+
+
+def test_the_text_summary_names_the_queues_and_their_workers(tmp_path, queue_obj):
+    frames = [f for f in frame_mix(60, seed=2) if len(f) >= 15]
+    path = tmp_path / "in.pcap"
+    path.write_bytes(classic(frames))
+    expected = [rss.queue_of(f, 2) for f in frames]
+    for engine, workers in (("jit", "threads"), ("vm", "processes")):
+        result = invoke("replay", queue_obj, path, "--queues", 2, "--target", engine)
+        assert result.exit_code == 0, result.output
+        assert (f"2 receive queues by RSS (toeplitz), run by {workers}: queue 0: {expected.count(0)}, "
+                f"queue 1: {expected.count(1)}") in result.output

@@ -364,6 +364,14 @@ def show_summary(summary: dict, maps: dict | None = None) -> None:
     for name, change in summary["map_changes"].items():
         parts = [f"{change[k]} {k}" for k in ("added", "changed", "removed") if change[k]]
         out.print(f"map {name}: {', '.join(parts)}{changed_entries(name, change, maps or {})}", markup=False)
+    if summary.get("queues"):  # --queues N on a host engine
+        spread = summary["queues"]
+        per_queue = ", ".join(f"queue {q}: {n}" for q, n in enumerate(spread["packets"]))
+        out.print(f"{spread['count']} receive queues by RSS ({spread['hash']}), run by {spread['workers']}: {per_queue}",
+                  markup=False)
+        if spread["shared_maps_summed"]:
+            out.print(f"shared maps the queues' changes were added up in: {', '.join(spread['shared_maps_summed'])}",
+                      markup=False)
     if summary.get("selected_queues"):  # the program chose rx queues (an offloaded rx_queue_index write)
         chosen = ", ".join(f"queue {q}: {n}" for q, n in summary["selected_queues"].items())
         out.print(f"queues selected by the program: {chosen}", markup=False)
