@@ -89,21 +89,11 @@ class QueueResults:
         return bytes(self.out[start:start + self.out_lengths[index]])
 
 
-@dataclass
-class _FileIndices:
-    """Index in the capture file of packet i of one queue's part of a chunk (looked up only
-    for the few packets a summary names)."""
-
-    piece: Capture
-    index: array  # the part's packets' positions in the piece
-
-    def __getitem__(self, i: int) -> int:
-        at = self.index[i]
-        source = self.piece.source_index
-        return self.piece.first_index + at if source is None else source[at]
-
-    def __len__(self) -> int:
-        return len(self.index)
+def _file_indices(piece: Capture, index: array) -> list[int]:
+    """The capture-file index of each of one queue's packets of a piece (wanted only where
+    the summary names packets: a chunk with faults)."""
+    source = piece.source_index
+    return [piece.first_index + at for at in index] if source is None else [source[at] for at in index]
 
 
 def _not_kept(index: int) -> bytes:
@@ -433,11 +423,12 @@ class QueueReplay:
         after, summed = self._merge_maps([final[1] for final in finals])
         document = summary.finish(self.before, after, elapsed)
         compile_times = [final[3] for final in finals if final[3] is not None]
+        age = process_age()
         document["timing"] = {
             "read_s": round(stream.read_seconds, 6),
             "compile_s": round(sum(compile_times), 6) if compile_times else None,  # made one after another
             "run_s": round(max(final[4] for final in finals), 6),
-            "total_s": None if process_age() is None else round(process_age(), 6),
+            "total_s": None if age is None else round(age, 6),
         }
         for note in dict.fromkeys(note for final in finals for note in final[5]):  # each once
             document["warnings"].append(note)
@@ -492,7 +483,7 @@ class QueueReplay:
         covered = 0
         for queue, (_, index, q_retvals, _, _, _, q_lengths, q_fault_map, _) in enumerate(parts):
             summary.add(Chunk(start=piece.first_index, retvals=q_retvals, out_lengths=q_lengths, output=_not_kept,
-                              faults=q_fault_map, indices=_FileIndices(piece, index)),
+                              faults=q_fault_map, indices=_file_indices(piece, index) if q_fault_map else None),
                         piece.bytes_captured() if queue == 0 else 0)  # the chunk's captured bytes, once
             per_queue[queue] += len(index)
             covered += len(index)
