@@ -94,3 +94,37 @@ def test_collector_is_off_only_while_modules_load(tmp_path, args, frozen):
                           cwd=tmp_path)
     assert done.returncode in (0, 1), done.stderr  # --compare exits 1 on a difference (there is none)
     assert f"collector on: True frozen: {frozen}" in done.stderr
+
+
+EXIT_PROBE = """
+import atexit, sys
+atexit.register(lambda: print("atexit ran", file=sys.stderr))
+sys.argv = ["xdptool", *sys.argv[1:]]
+from xdptool.cli.main import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args, status", [
+    (["replay", "{obj}", "{pcap}", "--json"], 0),  # a replay leaves without Python's teardown (main._leave)
+    (["replay", "{obj}", "{missing}"], 2),  # bad input: its line and status, as always
+    (["replay", "{obj}", "{pcap}", "--target", "vm", "--queues", "2"], 0),  # forked workers, multiprocessing's atexit
+    (["inspect", "{obj}"], 0),  # any other command: the normal exit
+])
+def test_a_replay_leaving_early_keeps_its_status_output_and_atexit_handlers(tmp_path, args, status):
+    import json
+    import subprocess
+    import sys
+
+    from test_pcap_builders import classic, ether_frame
+
+    pcap = tmp_path / "in.pcap"
+    pcap.write_bytes(classic([ether_frame(bytes([i]) * 50) for i in range(20)]))
+    argv = [a.format(obj=ROOT / "programs" / "drop_all.c", pcap=pcap, missing=tmp_path / "none.pcap") for a in args]
+    done = subprocess.run([sys.executable, "-c", EXIT_PROBE, *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == status and done.stderr.splitlines()[-1] == "atexit ran", done.stderr
+    if "--json" in args:
+        assert json.loads(done.stdout)["summary"]["packets"] == 20  # stdout flushed whole
+    if status:
+        assert "none.pcap: no such file" in done.stderr

@@ -355,11 +355,11 @@ def test_a_warm_replay_process_imports_only_what_it_runs(tmp_path, blocklist_obj
 
     capture = tmp_path / "in.pcap"
     capture.write_bytes(classic([ether_frame(bytes([i]) * 40) for i in range(64)]))
-    script = ("import runpy, sys\n"
+    script = ("import atexit, runpy, sys\n"  # atexit: a replay's process leaves without Python's teardown
               f"sys.argv = ['xdptool', 'replay', {str(blocklist_obj)!r}, {str(capture)!r}, '--json']\n"
-              "try:\n    runpy.run_module('xdptool.cli.main', run_name='__main__')\n"
-              "except SystemExit:\n    pass\n"
-              f"print(sorted(m for m in {NOT_ON_THE_REPLAY_PATH!r} if m in sys.modules), file=sys.stderr)\n")
+              f"atexit.register(lambda: print(sorted(m for m in {NOT_ON_THE_REPLAY_PATH!r} if m in sys.modules), "
+              "file=sys.stderr))\n"
+              "runpy.run_module('xdptool.cli.main', run_name='__main__')\n")
     env = {**os.environ, "XDPTOOL_CACHE_DIR": str(tmp_path / "cache")}
     runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
             for _ in range(2)]  # the first compiles and records the LLVM facts; the second is warm

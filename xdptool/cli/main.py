@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import gc
 import importlib
+import os
 import sys
 
 import click
@@ -38,6 +39,11 @@ COMMANDS = {
 # their lazy imports and set-up); for the others the collector runs again once the command
 # is resolved.
 ENDS_STARTUP_ITSELF = {"replay"}
+# Commands whose every output is a file closed (committed) by the command itself or stdout:
+# their process ends without Python's teardown of every module and object (~5 ms after a
+# replay), once the atexit handlers ran and stdout/stderr are flushed (see _leave).
+LEAVES_WITHOUT_TEARDOWN = {"replay"}
+_resolved: list[str] = []  # the subcommand this process runs (get_command's last)
 
 
 class LazyGroup(click.Group):
@@ -58,6 +64,7 @@ class LazyGroup(click.Group):
             from .console import startup_over
 
             startup_over()
+        _resolved.append(name)
         return module.command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -128,9 +135,39 @@ def cli() -> None:
 def main() -> None:
     gc.disable()  # while modules load (console.startup_over turns it back on)
     try:
-        cli.main(standalone_mode=True)
-    except Exception as exc:  # noqa: BLE001 - raised outside a command's invoke (e.g. while parsing)
-        _report(exc)
+        try:
+            cli.main(standalone_mode=True)
+        except Exception as exc:  # noqa: BLE001 - raised outside a command's invoke (e.g. while parsing)
+            _report(exc)
+    except SystemExit as exc:
+        _leave(exc)
+        raise
+
+
+def _leave(exc: SystemExit) -> None:
+    """End the process now, with exc's status, for a LEAVES_WITHOUT_TEARDOWN command (else
+    return: the normal exit).  Also the normal exit where it may matter: another thread
+    still running (it would be joined), a status that is a message, or stdout/stderr that
+    cannot be flushed (a closed pipe: the normal exit reports it as it always did)."""
+    import atexit
+    import threading
+
+    code = 0 if exc.code is None else exc.code
+    if not _resolved or _resolved[-1] not in LEAVES_WITHOUT_TEARDOWN or not isinstance(code, int):
+        return
+    if threading.active_count() > 1:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    atexit._run_exitfuncs()  # what the normal exit runs first (multiprocessing's cleanup, ...)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code & 0xFF)
 
 
 if __name__ == "__main__":
