@@ -243,19 +243,21 @@ def small_chunks_replay(tmp_path, queue_obj, queues: int, chunk_packets: int = 7
     return frames, runner
 
 
-@pytest.mark.parametrize("workers", ["threads", "processes"])
-def test_queues_share_the_hashing_of_every_chunk(tmp_path, queue_obj, workers):
+@pytest.mark.parametrize("workers, queues", [("threads", 3), ("processes", 3), ("threads", 8)])
+def test_queues_share_the_hashing_of_every_chunk(tmp_path, queue_obj, workers, queues):
     """Many chunks: each worker hashes a slice of every chunk into shared memory (two arrays,
     used alternately) and picks its own packets from the whole; every packet still runs once,
-    on its RSS queue, and comes back in capture order."""
-    frames, runner = small_chunks_replay(tmp_path, queue_obj, 3, workers=workers)
+    on its RSS queue, and comes back in capture order (8 threads on chunks of 7 packets: the
+    workers pass the barrier ~30 times, some with no packet of their own)."""
+    frames, runner = small_chunks_replay(tmp_path, queue_obj, queues, workers=workers)
     assert runner.pool.kind == workers
     recorder = Recorder()
     outcome = runner.run(program_name="queue_check", sinks=(recorder,))
-    expected = [rss.queue_of(f, 3) for f in frames]
+    expected = [rss.queue_of(f, queues) for f in frames]
     assert recorder.retvals == [2] * len(frames)  # XDP_PASS: rx_queue_index == CPU on every packet
     assert recorder.packets == [f[:14] + bytes([q]) + f[15:] for f, q in zip(frames, expected)]
-    assert outcome.summary["queues"]["packets"] == [expected.count(q) for q in range(3)]
+    assert outcome.summary["queues"]["packets"] == [expected.count(q) for q in range(queues)]
+    assert not any(worker.is_alive() for worker in runner.workers)
 
 
 @pytest.mark.parametrize("failure, workers", [("killed", "processes"), ("error", "processes"), ("error", "threads")])
