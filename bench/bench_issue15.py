@@ -80,10 +80,14 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def timed_child(args: list[str], cpu: list[float] | None = None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in MiB, stdout) of one process (its own rusage: os.wait4);
-    its CPU seconds (user + system, the worker processes it waited for included) appended
-    to `cpu` when given."""
+# The timed processes are started by a small launcher process of their own: the kernel
+# counts a process's peak RSS from before its exec (the forked copy of whoever forked it:
+# exec_mmap keeps the old mm's high-water mark), so children forked by this bench, which
+# holds captures and engines, would all show this process's size, not their own.
+LAUNCHER = r"""
+import json, os, sys, time
+for line in sys.stdin:
+    args, env = json.loads(line)
     started = time.perf_counter()
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -92,22 +96,43 @@ def timed_child(args: list[str], cpu: list[float] | None = None) -> tuple[float,
         os.dup2(write_end, 1)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
-        os.execve(args[0], args, child_environment())
+        os.execve(args[0], args, env)
     os.close(write_end)
     chunks = []
-    while True:
-        data = os.read(read_end, 1 << 16)
-        if not data:
-            break
+    while data := os.read(read_end, 1 << 16):
         chunks.append(data)
     os.close(read_end)
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - started
+    print(json.dumps([seconds, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime, status,
+                      b"".join(chunks).decode()]), flush=True)
+"""
+_launcher: list = []
+
+
+def start_launcher() -> None:
+    """The launcher, started while this process is still small (main's first step)."""
+    import subprocess
+
+    if not _launcher:
+        _launcher.append(subprocess.Popen([sys.executable, "-c", LAUNCHER], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, text=True))
+
+
+def timed_child(args: list[str], cpu: list[float] | None = None) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one process (its own rusage: os.wait4, in
+    the launcher); its CPU seconds (user + system, the worker processes it waited for
+    included) appended to `cpu` when given."""
+    start_launcher()
+    launcher = _launcher[0]
+    launcher.stdin.write(json.dumps([args, child_environment()]) + "\n")
+    launcher.stdin.flush()
+    seconds, rss, cpu_seconds, status, out = json.loads(launcher.stdout.readline())
     if status:
         raise RuntimeError(f"{' '.join(args[3:])}: wait status {status}")
     if cpu is not None:
-        cpu.append(usage.ru_utime + usage.ru_stime)
-    return seconds, usage.ru_maxrss // 1024, b"".join(chunks).decode()
+        cpu.append(cpu_seconds)
+    return seconds, rss, out
 
 
 def examples() -> list[tuple[str, Path, Path, Path | None]]:
@@ -244,6 +269,7 @@ def queue_speedups(replay: list[str], common: list[str], million: Path, vm_captu
 
 
 def main() -> int:
+    start_launcher()
     try:
         import bench_replay
         from xdptool import toolchain
