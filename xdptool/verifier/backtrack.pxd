@@ -13,6 +13,9 @@ cdef class Tracker:
     cdef public list rows
     cdef public bytearray structural
 
+    @cython.locals(rows=list, by_pc=list, structural=bytearray, row=tuple, pc=cython.long, code=cython.long)
+    cpdef _index_rows(self)
+
     cpdef mark_regs(self, long regs, bint current_done=*)
     cpdef mark_slots(self, long frameno, slots)
     cpdef propagate(self, old)

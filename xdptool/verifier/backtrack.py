@@ -46,14 +46,21 @@ class Tracker:
 
     def __init__(self, checker):
         self.checker = checker
-        # per pc: (code, dst, src, imm) of its instruction, read by _back without attribute lookups
-        self.rows = [None] * (max((insn.pc for insn in checker.insns), default=0) + 1)
-        # per pc: whether _back may change the frame depth or give up there (calls, exits)
-        self.structural = bytearray(len(self.rows))
-        for insn in checker.insns:
-            self.rows[insn.pc] = (insn.code, insn.dst, insn.src, insn.imm)
-            if insn.code & 0x07 in (codes.JMP, codes.JMP32) and insn.code & 0xF0 in (codes.OP_CALL, codes.OP_EXIT):
-                self.structural[insn.pc] = 1
+        # per pc: the cfg's row of its instruction, (pc, code, dst, src, off, imm), and whether
+        # _back may change the frame depth or give up there (calls, exits); built at the first
+        # walk, from the cfg (the checker builds it after this)
+        self.rows = None
+        self.structural = None
+
+    def _index_rows(self) -> None:
+        rows = self.checker.cfg.rows
+        self.rows = by_pc = [None] * (rows[-1][0] + 1 if rows else 1)
+        self.structural = structural = bytearray(len(by_pc))
+        for row in rows:
+            pc, code = row[0], row[1]
+            by_pc[pc] = row
+            if code & 0x07 in (codes.JMP, codes.JMP32) and code & 0xF0 in (codes.OP_CALL, codes.OP_EXIT):
+                structural[pc] = 1
 
     # -- the sources: something decided by values ---------------------------------------------
     def mark_regs(self, regs, current_done=True) -> None:  # types: backtrack.pxd
@@ -93,6 +100,8 @@ class Tracker:
     # -- the walk backwards (backtrack_insn over the history, then the parent checkpoints) ---
     def _walk(self, masks: list, current_done) -> None:  # types: backtrack.pxd
         checker = self.checker
+        if self.rows is None:
+            self._index_rows()
         depth = len(masks) - 1
         seg = checker.hist
         i = len(seg) - (2 if current_done else 1)
@@ -164,7 +173,7 @@ class Tracker:
             pc, kind, frameno, slots = elem, -1, 0, 0
         else:
             pc, kind, frameno, slots = elem
-        code, dst, src, imm = self.rows[pc]
+        _, code, dst, src, _, imm = self.rows[pc]
         cls = code & 0x07
         mask = masks[depth]
         regs = mask[0]

@@ -24,6 +24,7 @@ from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, SLEEPABLE_FOR_XDP, 
 from ..platform.maps import BPF_F_INNER_MAP, map_prog_can_read, map_prog_can_write
 from ..platform import sock as bpf_sock
 from .log import align_comment, format_frame, kernel_insn_text, unum
+from .log import clear_cache as clear_log_cache
 from .profiles import Profile
 from .result import Reject
 from .subprogs import ArgKind, GlobalArg, GlobalFunc, global_funcs
@@ -162,6 +163,7 @@ class Checker:
         self.track = backtrack.Tracker(self) if self.relax_imprecise and profile.rules is None else None
         self.hist: list = []
         clear_caches()
+        clear_log_cache()
 
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -1725,6 +1727,7 @@ class Checker:
         collector, whose next pass traversed them all (7 % of a benchmark's time)."""
         self.track = None
         self.btf_ptrs = None
+        clear_log_cache()
 
 
 def _walk_stack_depth(depth: dict, calls: dict, sub: int, total: int, frames: int) -> None:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from ..ebpf.insn import Instruction
 from ..ebpf.disasm import format_alu
-from ..ebpf.opcodes import JMP_COND_SYMBOL, AtomicOp, Cls, JmpOp, Mode, PseudoSrc, Size
+from ..ebpf.opcodes import JMP_COND_SYMBOL, AtomicOp, PseudoSrc, Size
 from ..platform.helpers import helper_name
+from . import codes
 from .codes import MAY_GOTO
 from .linked import ADD_CONST, base_id
 from .scalar import S32_MAX, S32_MIN, S64_MAX, S64_MIN
 from .state import SLOT, Frame, Reg, RegType, StackSlot
 from .tnum import U32, U64
 
-_SIZE = {Size.B: "u8", Size.H: "u16", Size.W: "u32", Size.DW: "u64"}
-_SSIZE = {Size.B: "s8", Size.H: "s16", Size.W: "s32"}
-_ATOMIC_RMW = {AtomicOp.ADD: "+=", AtomicOp.OR: "|=", AtomicOp.AND: "&=", AtomicOp.XOR: "^="}
-_ATOMIC_FETCH = {AtomicOp.FETCH_ADD: "add", AtomicOp.FETCH_OR: "or", AtomicOp.FETCH_AND: "and", AtomicOp.FETCH_XOR: "xor"}
+# keyed by plain ints (code & 0x18, imm): an int finds its IntEnum member's entry, and back
+_SIZE = {int(Size.B): "u8", int(Size.H): "u16", int(Size.W): "u32", int(Size.DW): "u64"}
+_SSIZE = {int(Size.B): "s8", int(Size.H): "s16", int(Size.W): "s32"}
+_ATOMIC_RMW = {int(AtomicOp.ADD): "+=", int(AtomicOp.OR): "|=", int(AtomicOp.AND): "&=", int(AtomicOp.XOR): "^="}
+_ATOMIC_FETCH = {int(AtomicOp.FETCH_ADD): "add", int(AtomicOp.FETCH_OR): "or", int(AtomicOp.FETCH_AND): "and",
+                 int(AtomicOp.FETCH_XOR): "xor"}
 
 
 def _mem(reg: int, off: int) -> str:
@@ -29,60 +32,95 @@ def _mem(reg: int, off: int) -> str:
 
 def kernel_insn_text(insn: Instruction) -> str:
     """One instruction as the kernel's verifier log prints it, with the opcode byte."""
-    return f"({insn.code:02x}) {_body(insn)}"
+    text = _INSN_TEXTS.get(insn)
+    if text is None:
+        text = _INSN_TEXTS[insn] = f"({insn.code:02x}) {_body(insn)}"
+    return text
+
+
+# A log prints the same instructions and registers again and again (each state a path
+# reaches): their texts are kept for one analysis.  An instruction never changes, nor
+# does a register once stored in a frame (state.py), the only ones format_frame prints.
+_INSN_TEXTS: dict = {}  # instruction -> text
+_REG_TEXTS: dict = {}  # (stored register, frame number) -> text
+
+
+def clear_cache() -> None:
+    """Forget the texts (each analysis starts cold, and the registers they keep are freed)."""
+    _INSN_TEXTS.clear()
+    _REG_TEXTS.clear()
+
+
+def _stored_reg_text(reg: Reg, frameno: int) -> str:
+    key = (reg, frameno)
+    text = _REG_TEXTS.get(key)
+    if text is None:
+        text = _REG_TEXTS[key] = format_reg(reg, frameno)
+    return text
 
 
 def _body(insn: Instruction) -> str:
-    cls = insn.cls
-    if insn.is_alu:
+    code = insn.code
+    cls = code & 0x07
+    if cls == _ALU or cls == _ALU64:
         return format_alu(insn)
-    if cls == Cls.LDX:
-        size = Size(insn.code & 0x18)
-        ptr = _SSIZE[size] if insn.mode == Mode.MEMSX else _SIZE[size]
+    if cls == _LDX:
+        size = code & 0x18
+        ptr = _SSIZE[size] if code & 0xE0 == _MEMSX else _SIZE[size]
         return f"r{insn.dst} = *({ptr} *){_mem(insn.src, insn.off)}"
-    if cls == Cls.ST:
-        return f"*({_SIZE[Size(insn.code & 0x18)]} *){_mem(insn.dst, insn.off)} = {insn.imm}"
-    if cls == Cls.STX:
-        size = Size(insn.code & 0x18)
+    if cls == _ST:
+        return f"*({_SIZE[code & 0x18]} *){_mem(insn.dst, insn.off)} = {insn.imm}"
+    if cls == _STX:
+        size = code & 0x18
         where = f"({_SIZE[size]} *){_mem(insn.dst, insn.off)}"
-        if insn.mode != Mode.ATOMIC:
+        if code & 0xE0 != _ATOMIC:
             return f"*{where} = r{insn.src}"
-        r = "r" if size == Size.DW else "w"
-        bits = "64" if size == Size.DW else ""
+        r = "r" if size == _DW else "w"
+        bits = "64" if size == _DW else ""
         if insn.imm in _ATOMIC_RMW:
             return f"lock *{where} {_ATOMIC_RMW[insn.imm]} {r}{insn.src}"
         if insn.imm in _ATOMIC_FETCH:
             return f"{r}{insn.src} = atomic{bits}_fetch_{_ATOMIC_FETCH[insn.imm]}({where}, {r}{insn.src})"
-        if insn.imm == AtomicOp.XCHG:
+        if insn.imm == _XCHG:
             return f"{r}{insn.src} = atomic{bits}_xchg({where}, {r}{insn.src})"
         return f"{r}0 = atomic{bits}_cmpxchg({where}, {r}0, {r}{insn.src})"
-    if cls == Cls.LD:
-        if insn.is_ld_imm64:
-            if insn.src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX, PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
+    if cls == _LD:
+        if code == _LD_IMM64:
+            if insn.src in _MAP_SRCS:
                 name = insn.reloc.map if insn.reloc is not None and insn.reloc.map else f"fd:{insn.imm}"
-                suffix = f"[0]+{insn.imm_hi}" if insn.src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE) else ""
+                suffix = f"[0]+{insn.imm_hi}" if insn.src in _MAP_VALUE_SRCS else ""
                 return f"r{insn.dst} = map[{name}]{suffix}"
             return f"r{insn.dst} = {insn.imm64:#x}"
-        size = _SIZE[Size(insn.code & 0x18)]
-        if insn.mode == Mode.IND:
+        size = _SIZE[code & 0x18]
+        if code & 0xE0 == _IND:
             return f"r0 = *({size} *)skb[r{insn.src} + {insn.imm}]"
         return f"r0 = *({size} *)skb[{insn.imm}]"
-    if insn.code == MAY_GOTO:
+    if code == MAY_GOTO:
         return f"may_goto pc{insn.off:+d}"
-    op = insn.op
-    if op == JmpOp.EXIT:
+    op = code & 0xF0
+    if op == _EXIT:
         return "exit"
-    if op == JmpOp.CALL:
-        if insn.is_local_call:
+    if op == _CALL:
+        if code == _CALL_CODE and insn.src == 1:
             return f"call pc{insn.imm:+d}"
-        if insn.is_kfunc_call:
+        if code == _CALL_CODE and insn.src == 2:
             return f"call kernel-function#{insn.imm}"
         return f"call {helper_name(insn.imm)}#{insn.imm}"
-    if op == JmpOp.JA:
-        return f"gotol pc{insn.imm:+d}" if cls == Cls.JMP32 else f"goto pc{insn.off:+d}"
-    r = "w" if cls == Cls.JMP32 else "r"
-    rhs = f"{r}{insn.src}" if insn.uses_reg_src else f"{insn.imm & U32:#x}"
-    return f"if {r}{insn.dst} {JMP_COND_SYMBOL[JmpOp(op)]} {rhs} goto pc{insn.off:+d}"
+    if op == _JA:
+        return f"gotol pc{insn.imm:+d}" if cls == _JMP32 else f"goto pc{insn.off:+d}"
+    r = "w" if cls == _JMP32 else "r"
+    rhs = f"{r}{insn.src}" if code & _X else f"{insn.imm & U32:#x}"
+    return f"if {r}{insn.dst} {_COND_SYMBOL[op]} {rhs} goto pc{insn.off:+d}"
+
+
+# The opcode fields as plain ints (codes.py): no enum lookups per logged instruction.
+_ALU, _ALU64, _LDX, _ST, _STX, _LD, _JMP32 = codes.ALU, codes.ALU64, codes.LDX, codes.ST, codes.STX, codes.LD, codes.JMP32
+_MEMSX, _ATOMIC, _IND, _DW, _X = codes.MODE_MEMSX, codes.MODE_ATOMIC, codes.MODE_IND, codes.SIZE_DW, codes.X
+_EXIT, _CALL, _JA, _CALL_CODE, _LD_IMM64 = codes.OP_EXIT, codes.OP_CALL, codes.OP_JA, codes.CALL, codes.LD_IMM64
+_XCHG = int(AtomicOp.XCHG)
+_MAP_SRCS = frozenset(int(s) for s in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX, PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE))
+_MAP_VALUE_SRCS = frozenset(int(s) for s in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE))
+_COND_SYMBOL = {int(op): symbol for op, symbol in JMP_COND_SYMBOL.items()}
 
 
 # -- register and stack states ------------------------------------------------------------
@@ -167,7 +205,7 @@ def format_slot(slot: StackSlot, frameno: int) -> str:
         ids = [f"id={reg.id}"] + ([f"ref_id={reg.ref_obj_id}"] if reg.ref_obj_id else [])
         return f"dynptr_{reg.dynptr[0].value}({','.join(ids)})"
     if slot.is_spill and slot.spilled is not None:
-        return format_reg(slot.spilled, frameno)
+        return _stored_reg_text(slot.spilled, frameno)
     return "".join(slot.kinds)
 
 
@@ -177,7 +215,7 @@ def format_frame(frame: Frame, regs: set[int] | None = None, slots: set[int] | N
     for i, reg in enumerate(frame.regs):
         if reg.type is RegType.NOT_INIT or (regs is not None and i not in regs):
             continue
-        parts.append(f"R{i}={format_reg(reg, frame.frameno)}")
+        parts.append(f"R{i}={_stored_reg_text(reg, frame.frameno)}")
     for spi in sorted(frame.stack):
         if slots is not None and spi not in slots:
             continue
