@@ -421,3 +421,16 @@ def test_the_text_summary_names_the_queues_and_their_workers(tmp_path, queue_obj
         assert result.exit_code == 0, result.output
         assert (f"2 receive queues by RSS (toeplitz), run by {workers}: queue 0: {expected.count(0)}, "
                 f"queue 1: {expected.count(1)}") in result.output
+
+
+def test_a_jit_that_runs_its_program_interpreted_gets_processes(tmp_path, queue_obj, monkeypatch):
+    """A program too large for the jit runs on its shadow interpreter (Python): its queues
+    then run as processes, as the vm's do (threads would take turns on the GIL)."""
+    from xdptool.runtime.jit import engine as jit_engine
+
+    monkeypatch.setattr(jit_engine, "too_large", lambda program: True)
+    frames, runner = small_chunks_replay(tmp_path, queue_obj, 2)
+    assert runner.pool.kind == "processes"
+    outcome = runner.run(program_name="queue_check")
+    assert outcome.summary["queues"]["workers"] == "processes"
+    assert outcome.summary["verdicts"]["XDP_PASS"] == len(frames)
