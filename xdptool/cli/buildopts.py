@@ -30,3 +30,12 @@ def build_args(includes, defines, cflags) -> dict:
 
         cflags = split_cflags(cflags)
     return {"includes": tuple(includes), "defines": tuple(defines), "cflags": tuple(cflags)}
+
+
+def runtime_option(command):
+    """--runtime FILE.json as `runtime_path`: the runtime config (runtime/config.py RUNTIME_KEYS)."""
+    return click.option(
+        "--runtime", "runtime_path", type=click.Path(dir_okay=False), metavar="FILE.json",
+        help="The run's environment for vm and jit (JSON): ncpus, cpu, numa_node, the clock, prandom_seed, "
+             "mtu and device_mtus (bpf_check_mtu), fib_table (bpf_fib_lookup's routes), may_goto_budget, "
+             "max_insns; see the README's \"Runtime config\".")(command)

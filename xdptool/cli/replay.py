@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import click
 
 from ..runtime.engines import TARGETS
-from .buildopts import build_args, build_options
+from .buildopts import build_args, build_options, runtime_option
 from .console import err, fail, json_option, out, print_json, startup_over, stderr_is_terminal, styled, warn
 
 TARGET_CHOICE = click.Choice(TARGETS)
@@ -55,10 +55,11 @@ MALLOC_SETTINGS = ((-1, 128 << 20), (-3, 32 << 20))
               help="nfp-emu: write the perf events the host reader gets (bpf_perf_event_output), one JSON line each.")
 @click.option("--sum-shared-maps", is_flag=True,
               help="With --queues: accept a program that changes shared (non-per-CPU) maps; the queues' changes are added up.")
+@runtime_option
 @build_options
 def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as_json, as_jsonl, trace_count,
             ifindex, rx_queue, compare_target, state_dir, force, run_runts, pcapng_out, includes, defines, cflags, queues, sum_shared_maps,
-            per_queue, events_path):  # fmt: skip
+            per_queue, events_path, runtime_path):  # fmt: skip
     """Replay CAPTURE (pcap or pcapng) through a program of OBJ (.o, or .c built first), or
     without OBJ through the program offloaded to the emulated NIC; map state carries
     across packets.  As `bpftool prog run PROG data_in FILE`: the program, then the data."""
@@ -87,12 +88,16 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         chosen = program_target(obj_path, selector, target or "jit", maps_in, build_args(includes, defines, cflags))
     if target and obj_path is None:
         chosen = chosen.with_engine(target)
+    if runtime_path:
+        chosen = chosen.with_runtime(runtime_path)
     from ..replay.card_options import check_card_options, is_card
 
     card_queues = check_card_options(chosen, queues, per_queue, out_dir, events_path, compare_target, sum_shared_maps)
     if card_queues:
         queues = 1  # the card's host queues are its datapath's, in this process
-    inputs = replay_inputs(capture_path, chosen, obj_path, maps_in, state_dir)
+    if queues > 1 and chosen.queue_conflict(queues):
+        fail(chosen.queue_conflict(queues))
+    inputs = replay_inputs(capture_path, chosen, obj_path, maps_in, state_dir) + [runtime_path]
     if maps_out:
         from ..files import check_output
         from ..replay.outputs import VERDICT_FILES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import XdpError
-from .buildopts import build_args, build_options
+from .buildopts import build_args, build_options, runtime_option
 from .console import err, json_option, out, parse_hex, print_json, styled
 from .replay import ETH_HLEN, RUNT_REASON, TARGET_CHOICE
 from .trace import format_trace
@@ -31,9 +31,10 @@ MAX_REPEAT = 100_000_000  # the kernel accepts any u32; this keeps a typo from r
 @click.option("--ifindex", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True, help="xdp_md.ingress_ifindex.")
 @click.option("--rx-queue", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="xdp_md.rx_queue_index.")
 @build_options
+@runtime_option
 @json_option()
 def command(obj_path, packet_hex, scapy_expr, selector, target, trace, repeat, maps_in, run_runts, ifindex, rx_queue,
-            includes, defines, cflags, as_json):
+            includes, defines, cflags, as_json, runtime_path):
     """Run one packet through a program in OBJ and show what it did to the packet."""
     from ..packets import scapy_bytes
     from ..runtime.target import program_target
@@ -43,6 +44,8 @@ def command(obj_path, packet_hex, scapy_expr, selector, target, trace, repeat, m
         raise XdpError("give the packet with exactly one of --packet HEX or --scapy EXPR")
     packet = parse_hex(packet_hex, "--packet", shown=40) if packet_hex is not None else scapy_bytes(scapy_expr)
     chosen = program_target(obj_path, selector, target, maps_in, build_args(includes, defines, cflags))
+    if runtime_path:
+        chosen = chosen.with_runtime(runtime_path)
     if len(packet) < ETH_HLEN and not run_runts:
         raise XdpError(f"the packet is {len(packet)} bytes, under the {ETH_HLEN}-byte Ethernet header: refused, as "
                        f"{RUNT_REASON}; --run-runts runs it anyway")

@@ -26,6 +26,25 @@ ENGINES: dict[str, str] = {
 }
 TARGETS: tuple[str, ...] = tuple(ENGINES)  # every --target and spec `target` names one of these
 
+# The runtime keys (config.RUNTIME_KEYS) an engine that does not model them all honours, and
+# where it takes the rest from: a user's key it would not honour is refused, never ignored.
+CONFIG_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
+    "kernel": (("ncpus", "cpu"), "the live kernel answers from the host's routes, devices, clock and CPUs"),
+    "nfp-emu": (("ncpus", "cpu", "prandom_seed"),
+                "the card calls no other helper that reads them (nfp_bpf_check_helper_call)"),
+}
+
+
+def check_config(target: str, config: RuntimeConfig | None) -> None:
+    """XdpError when `config` has a user-given key that engine `target` cannot honour."""
+    honoured, why = CONFIG_KEYS.get(target, (None, ""))
+    if config is None or honoured is None:
+        return
+    ignored = sorted(config.given - set(honoured))
+    if ignored:
+        raise XdpError(f"runtime key {ignored[0]} cannot be given to the {target} engine: {why} "
+                       f"(it takes only {', '.join(honoured)})")
+
 
 def engine_class(target: str) -> type:
     spec = ENGINES.get(target)
@@ -68,6 +87,7 @@ def make_engine(target: str, program, maps=None, config: RuntimeConfig | None = 
     from .maps import MapStore
 
     check_runnable(program)
+    check_config(target, config)
 
     if maps is None:
         obj = getattr(program, "object", None)

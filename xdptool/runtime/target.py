@@ -92,6 +92,30 @@ class Target:
     def with_engine(self, name: str) -> "Target":
         return Target(name, self.object, self.program, self.config, self.initial_maps, self.maps_source)
 
+    def with_runtime(self, path: str) -> "Target":
+        """This target under --runtime FILE.json's config (config.RUNTIME_KEYS); a key its engine
+        cannot honour is refused now, before anything runs."""
+        from dataclasses import replace
+
+        from .config import read_runtime_file
+        from .engines import check_config
+
+        config = read_runtime_file(path, self.config)
+        try:
+            check_config(self.name, config)
+        except XdpError as exc:
+            raise XdpError(f"{path}: {exc}") from None
+        return replace(self, config=config)
+
+    def queue_conflict(self, queues: int) -> str | None:
+        """Why --queues N cannot run under this target's runtime config (it sets ncpus N and cpu i
+        for queue i), or None."""
+        given = self.config.given if self.config is not None else frozenset()
+        if "cpu" in given or ("ncpus" in given and self.config.ncpus != queues):
+            return (f"--queues {queues} runs queue i on cpu i of ncpus {queues}: the runtime config's "
+                    f"{'cpu' if 'cpu' in given else 'ncpus'} cannot apply (give neither, or ncpus {queues})")
+        return None
+
 
 def program_target(obj_path: str, selector: str | None, engine: str, maps_in: str | None = None,
                    build: dict | None = None) -> Target:

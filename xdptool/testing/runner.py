@@ -185,7 +185,7 @@ class TargetRun:
         from ..runtime.config import RuntimeConfig
 
         self.spec, self.target, self.obj, self.program = spec, target, obj, program
-        self.config = RuntimeConfig(ncpus=spec.ncpus) if spec.ncpus else RuntimeConfig()
+        self.config = spec.runtime or RuntimeConfig()
         self.coverage = coverage
         self.engine = None
         self.reset()

@@ -8,6 +8,10 @@
     target = "jit"            # optional default target
     targets = ["vm", "jit"]   # optional: the only engines these cases can run on
 
+    [runtime]                 # optional: the run's environment, as replay --runtime FILE.json
+    ncpus = 2                 #   (runtime/config.py RUNTIME_KEYS; the kernel and nfp-emu take few)
+    fib_table = [{ prefix = "10.0.0.0/8", ifindex = 3, dmac = "02:00:00:00:00:03" }]
+
     [[maps.blocklist]]        # initial map contents, hex bytes as stored in memory
     key = "0a000001"
     value = "01"
@@ -40,16 +44,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import XdpError
+from ..runtime.config import MAX_NCPUS, RuntimeConfig, RuntimeKeyError, runtime_config
 from ..runtime.contract import VERDICT_BY_NAME
 from ..runtime.engines import TARGETS
 
-TOP_KEYS = {"program", "prog", "target", "targets", "maps", "case", "ncpus", "description", "include", "defines", "cflags"}
+TOP_KEYS = {"program", "prog", "target", "targets", "maps", "case", "ncpus", "runtime", "description", "include", "defines",
+            "cflags"}
 BUILD_KEYS = {"include": "includes", "defines": "defines", "cflags": "cflags"}  # spec key -> toolchain.build_cached argument
 CASE_KEYS = {"name", "packet", "packet_hex", "ctx", "expect", "fresh_maps", "skip", "targets"}
 EXPECT_KEYS = {"verdict", "packet", "packet_hex", "maps", "redirect", "trace_printk", "retval", "fault"}
 CTX_KEYS = {"ingress_ifindex", "rx_queue_index", "egress_ifindex"}
 ENTRY_KEYS = {"key", "value", "absent"}
-MAX_NCPUS = 1024  # per-CPU maps hold one value per CPU; more is a typo, not a machine
 
 
 class SpecError(XdpError):
@@ -94,6 +99,7 @@ class Spec:
     maps: dict[str, list[MapEntry]]
     cases: list[Case]
     ncpus: int | None = None
+    runtime: RuntimeConfig | None = None  # the [runtime] table (runtime/config.py RUNTIME_KEYS), with ncpus
     text: str = ""  # the file's text, for locating keys in later messages
     build: dict = field(default_factory=dict)  # toolchain.build_cached keywords for a .c program
 
@@ -109,7 +115,7 @@ class _Locator:
     def line_of(self, key: str, case: int | None = None) -> int:
         start = self.case_lines[case] - 1 if case is not None and case < len(self.case_lines) else 0
         end = self.case_lines[case + 1] - 1 if case is not None and case + 1 < len(self.case_lines) else len(self.lines)
-        leaf = key.split(".")[-1]
+        leaf = re.sub(r"\[\d+\]$", "", key.split(".")[-1])
         for number in range(start, end):
             if re.search(rf"(^|[\s.{{,\[]){re.escape(leaf)}\s*=|\[\[?\s*[\w.]*{re.escape(leaf)}\s*\]", self.lines[number]):
                 return number + 1
@@ -303,6 +309,23 @@ def _ncpus(value: Any, loc: _Locator) -> int | None:
     return value
 
 
+def _runtime(doc: dict, loc: _Locator) -> RuntimeConfig | None:
+    """The [runtime] table as the engines' RuntimeConfig (the same keys as replay --runtime's
+    file); the older top-level `ncpus` is its ncpus, and not both."""
+    ncpus = _ncpus(doc.get("ncpus"), loc)
+    if "runtime" not in doc:
+        return RuntimeConfig(ncpus=ncpus) if ncpus else None
+    table = doc["runtime"]
+    if ncpus is not None and isinstance(table, dict) and "ncpus" in table:
+        raise loc.error("given twice: at the top and in [runtime]; keep runtime.ncpus", "ncpus")
+    try:
+        config = runtime_config(table)
+    except RuntimeKeyError as exc:
+        key = "runtime" if exc.key == "runtime" else f"runtime.{exc.key}"
+        raise loc.error(exc.message, key) from None
+    return runtime_config({"ncpus": ncpus}, config) if ncpus else config
+
+
 def _build(doc: dict, base: Path, loc: _Locator) -> dict:
     """include/defines/cflags: lists of strings; include directories relative to the spec."""
     build = {}
@@ -355,6 +378,7 @@ def load_spec(path: str | Path) -> Spec:
         maps=_maps(doc.get("maps", {}), "maps", loc),
         cases=[_case(raw, loc, i, targets) for i, raw in enumerate(cases_raw)],
         ncpus=_ncpus(doc.get("ncpus"), loc),
+        runtime=_runtime(doc, loc),
         text=text,
         build=_build(doc, path.parent, loc),
     )
