@@ -48,7 +48,7 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, cast
 
 from ..errors import XdpError
 from ..runtime.contract import PackedEngine, XdpContext
@@ -58,6 +58,9 @@ from .driver import ReplayOutcome, check_linktype, process_age, runnable
 from .kernels import scatter
 from .pcap import CHUNK_PACKETS, Capture, CaptureStream
 from .results import Chunk, SummaryBuilder
+
+if TYPE_CHECKING:
+    from ..runtime.jit.packed import PackedResults
 
 FINAL_MESSAGES = ("done", "error", "internal", "aborted")  # a worker's last message
 QUEUE_ENGINES = ("jit", "vm")  # engines a worker can run (the kernel's test-run has one queue per device)
@@ -108,9 +111,9 @@ def queue_target(target: Target, queues: int, queue: int) -> Target:
     return Target(target.name, target.object, target.program, config, target.initial_maps, target.maps_source)
 
 
-def _run(engine, buffer, offsets: array, lengths: array, ctx: XdpContext):
+def _run(engine, buffer, offsets: array, lengths: array, ctx: XdpContext) -> "PackedResults":
     if isinstance(engine, PackedEngine):
-        return engine.run_packed(buffer, offsets, lengths, ctx)
+        return cast("PackedResults", engine.run_packed(buffer, offsets, lengths, ctx))  # the contract leaves it untyped
     from ..runtime.jit.packed import PackedResults
 
     view = memoryview(buffer)
