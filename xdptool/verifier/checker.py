@@ -644,9 +644,9 @@ class Checker:
             raise Reject(f"R{d} bitwise operator {ALU_STRING[op]} on pointer prohibited")
         if op not in (OP_ADD, OP_SUB):
             raise Reject(f"R{d} pointer arithmetic with {ALU_STRING[op]} operator prohibited")
-        tname = ptr.type.value
-        self._sane_offset(off, tname, known)
-        self._sane_offset(ptr, tname, False, check_off=True)
+        ptype = ptr.type  # (its log name only for a message: an enum's .value is slow)
+        self._sane_offset(off, ptype, known)
+        self._sane_offset(ptr, ptype, False, check_off=True)
         result = ptr.copy()
         if op == OP_SUB:
             if dst is off:
@@ -662,22 +662,22 @@ class Checker:
                 result.id = self.new_id()
                 result.range = 0
         if result.smin <= -MAX_VAR_OFF or result.smin >= MAX_VAR_OFF:
-            raise Reject(f"value {result.smin} makes {tname} pointer be out of bounds")
+            raise Reject(f"value {result.smin} makes {ptype.value} pointer be out of bounds")
         return result
 
-    def _sane_offset(self, reg: Reg, tname: str, known: bool, check_off: bool = False) -> None:
-        """check_reg_sane_offset."""
+    def _sane_offset(self, reg: Reg, ptype: RegType, known: bool, check_off: bool = False) -> None:
+        """check_reg_sane_offset (`ptype`: the pointer's type)."""
         if known:
             val = reg.smin
             if val >= MAX_VAR_OFF or val <= -MAX_VAR_OFF:
-                raise Reject(f"math between {tname} pointer and {val} is not allowed")
+                raise Reject(f"math between {ptype.value} pointer and {val} is not allowed")
             return
         if check_off and (reg.off >= MAX_VAR_OFF or reg.off <= -MAX_VAR_OFF):
-            raise Reject(f"{tname} pointer offset {reg.off} is not allowed")
+            raise Reject(f"{ptype.value} pointer offset {reg.off} is not allowed")
         if reg.smin == S64_MIN:
-            raise Reject(f"math between {tname} pointer and register with unbounded min value is not allowed")
+            raise Reject(f"math between {ptype.value} pointer and register with unbounded min value is not allowed")
         if reg.smin >= MAX_VAR_OFF or reg.smin <= -MAX_VAR_OFF:
-            raise Reject(f"value {reg.smin} makes {tname} pointer be out of bounds")
+            raise Reject(f"value {reg.smin} makes {ptype.value} pointer be out of bounds")
 
     # -- loads and stores ----------------------------------------------------------------------
     def ldx(self, insn: Instruction) -> None:

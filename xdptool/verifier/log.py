@@ -159,14 +159,20 @@ def _scalar_ranges(reg: Reg) -> list[str]:
     return out
 
 
+_T_SCALAR, _T_STACK, _T_NOT_INIT = RegType.SCALAR, RegType.STACK, RegType.NOT_INIT
+_TYPE_NAME = {t: t.value for t in RegType}  # (an enum member's .value is a slow descriptor)
+_SIZED_TYPES = frozenset({RegType.MEM, RegType.MEM_OR_NULL, RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL,
+                          RegType.RDONLY_UNTRUSTED_MEM, RegType.RDONLY_MEM, RegType.RDONLY_MEM_OR_NULL})
+
+
 def format_reg(reg: Reg, frameno: int = 0) -> str:
     t = reg.type
-    if t is RegType.SCALAR and reg.is_const:
+    if t is _T_SCALAR and reg.is_const:
         return snum(reg.const_value)
-    name = t.value
+    name = _TYPE_NAME[t]
     if reg.btf_type is not None:  # print_reg_state: a BTF pointer's struct follows its type
         name += reg.btf_type.name
-    if t is RegType.STACK:
+    if t is _T_STACK:
         prefix = f"fp[{reg.frameno}]" if reg.frameno != frameno else "fp"
         if reg.is_const:
             return prefix + snum(reg.const_value + reg.off)
@@ -176,12 +182,11 @@ def format_reg(reg: Reg, frameno: int = 0) -> str:
         parts.append(f"id={base_id(reg.id)}{reg.off:+d}" if reg.id & ADD_CONST else f"id={reg.id}")
     if reg.ref_obj_id:
         parts.append(f"ref_obj_id={reg.ref_obj_id}")
-    if t is not RegType.SCALAR and reg.off:
+    if t is not _T_SCALAR and reg.off:
         parts.append(f"off={snum(reg.off)}")
     if t.is_pkt:
         parts.append(f"r={unum(reg.range)}")
-    if t in (RegType.MEM, RegType.MEM_OR_NULL, RegType.RINGBUF_MEM, RegType.RINGBUF_MEM_OR_NULL,
-             RegType.RDONLY_UNTRUSTED_MEM, RegType.RDONLY_MEM, RegType.RDONLY_MEM_OR_NULL):
+    if t in _SIZED_TYPES:
         parts.append(f"sz={reg.mem_size}")
     if reg.map is not None:
         parts.append(f"ks={reg.map.key_size},vs={reg.map.value_size}")
@@ -213,7 +218,7 @@ def format_frame(frame: Frame, regs: set[int] | None = None, slots: set[int] | N
     """Registers (and stack slots) of a frame; only the given ones when filtered."""
     parts = []
     for i, reg in enumerate(frame.regs):
-        if reg.type is RegType.NOT_INIT or (regs is not None and i not in regs):
+        if reg.type is _T_NOT_INIT or (regs is not None and i not in regs):
             continue
         parts.append(f"R{i}={_stored_reg_text(reg, frame.frameno)}")
     for spi in sorted(frame.stack):

@@ -7,6 +7,15 @@ from .state cimport Frame, Reg, StackSlot, State
 
 # exact_key runs at every checkpoint (loop detection): its loop variables typed, so the
 # frames' and registers' fields are read from their C slots.
+cdef class _IdMap:
+    cdef public dict forward, backward
+    cdef public object tmp
+
+    @cython.locals(forward=dict, backward=dict)
+    cpdef bint check(self, old, cur) except -1
+    cpdef bint check_scalar(self, old, cur) except -1
+
+
 cdef class ExactKey:
     cdef readonly tuple fields
     cdef readonly Py_hash_t hash

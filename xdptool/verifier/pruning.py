@@ -70,23 +70,29 @@ _LIVE_INDICES: dict[int, tuple[int, ...]] = {}  # live mask -> the live register
 class _IdMap:
     """A bijection between old and current ids (kernel check_ids), with fresh ids for zeros."""
 
+    __slots__ = ("forward", "backward", "tmp")
+
     def __init__(self):
-        self.forward: dict[int, int] = {}
-        self.backward: dict[int, int] = {}
+        # made at the first pair of ids (most comparisons meet none)
+        self.forward: dict[int, int] | None = None
+        self.backward: dict[int, int] | None = None
         self.tmp = 0
 
-    def check(self, old: int, cur: int) -> bool:
+    def check(self, old, cur) -> bool:  # types: pruning.pxd
         if not old or not cur:  # both set or both zero
             return old == cur
-        if old in self.forward:
-            return self.forward[old] == cur
-        if cur in self.backward:
+        forward, backward = self.forward, self.backward
+        if forward is None:
+            forward, backward = self.forward, self.backward = {}, {}
+        if old in forward:
+            return forward[old] == cur
+        if cur in backward:
             return False
-        self.forward[old] = cur
-        self.backward[cur] = old
+        forward[old] = cur
+        backward[cur] = old
         return True
 
-    def check_scalar(self, old: int, cur: int) -> bool:
+    def check_scalar(self, old, cur) -> bool:  # types: pruning.pxd
         if not old and not cur:
             return True
         if not old:
