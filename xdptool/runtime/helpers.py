@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 from array import array
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -416,78 +415,23 @@ def tail_call(env, _ctx, map_ptr, index, *_):
 
 # -- output: trace_printk, ringbuf, perf ---------------------------------------------
 
-# compiled on first use (re's cache keeps it): importing the helpers compiles no pattern
-_PRINTK_SPEC = r"%([-+ #0]*)(\d*)(ll|l|h|hh|z)?([diuxXcs%])|%p([iI][46]|[xKBs])?"
-MAX_PRINTK_ARGS = 3
-
-
-def format_printk(env, fmt: bytes, args: tuple[int, ...]) -> str | None:
-    """The text bpf_trace_printk prints, or None where bpf_bprintf_prepare refuses
-    (an unsupported conversion or more conversions than the 3 arguments)."""
-    text = fmt.decode("latin-1")
-    out: list[str] = []
-    pos = 0
-    arg_iter = iter(args)
-    while True:
-        percent = text.find("%", pos)
-        if percent < 0:
-            out.append(text[pos:])
-            return "".join(out)
-        out.append(text[pos:percent])
-        match = re.compile(_PRINTK_SPEC).match(text, percent)
-        if match is None:
-            return None
-        pos = match.end()
-        flags, width, length, conv, ptr_ext = match.groups()
-        if conv == "%":
-            out.append("%")
-            continue
-        value = next(arg_iter, None)
-        if value is None:
-            return None
-        out.append(_format_pointer(env, ptr_ext, value) if conv is None else
-                   _format_one(env, flags, width, length, conv, value))
-
-
-def _format_pointer(env, ext: str | None, value: int) -> str:
-    if ext in ("i4", "I4"):
-        raw = env.mem.read(value, 4)
-        return ".".join(str(b) for b in raw) if ext == "I4" else ".".join(f"{b:03d}" for b in raw)
-    if ext in ("i6", "I6"):
-        raw = env.mem.read(value, 16)
-        groups = [raw[i:i + 2].hex() for i in range(0, 16, 2)]
-        return ":".join(groups) if ext == "I6" else "".join(groups)
-    # %p hashes pointers in the kernel; the runtime prints its own (virtual) address
-    return f"{value & U64:016x}" if ext == "x" else f"0x{value & U64:x}"
-
-
-def _format_one(env, flags, width, length, conv, value) -> str:
-    if conv == "s":
-        try:
-            s = env.mem.read_cstring(value, 1024).decode("latin-1")
-        except MemoryFault:
-            s = ""  # the kernel prints an empty string for an unreadable pointer
-        return f"%{flags}{width}s" % s
-    if conv == "c":
-        return chr(value & 0xFF)
-    bits = 64 if length in ("l", "ll", "z") else 32
-    value &= (1 << bits) - 1
-    if conv in "di" and value >> (bits - 1):
-        value -= 1 << bits
-    spec = "d" if conv in "diu" else conv
-    return f"%{flags}{width}{spec}" % value
-
-
 def trace_printk(env, fmt_ptr, fmt_size, a1, a2, a3):
-    fmt_size &= 0xFFFFFFFF
-    fmt = env.mem.read(fmt_ptr, fmt_size)
-    if not fmt or fmt[-1] != 0:
+    """kernel/bpf/helpers.c bpf_trace_printk: the format up to its first NUL within fmt_size
+    (none: -EINVAL) checked and formatted as runtime/printk.py says; the text's length."""
+    from . import printk
+
+    fmt = env.mem.read(fmt_ptr, fmt_size & 0xFFFFFFFF)
+    nul = fmt.find(b"\0")
+    pieces = printk.parse(fmt[:nul]) if nul >= 0 else None
+    if pieces is None:
         return neg(errno.EINVAL)
-    text = format_printk(env, fmt[: fmt.index(b"\0")], (a1, a2, a3))
-    if text is None:
-        return neg(errno.EINVAL)
-    env.state.trace_printk.append(text[:-1] if text.endswith("\n") else text)
-    return len(text.encode("latin-1"))
+    args = (a1, a2, a3)
+    taken = printk.gather(env.mem.copy_string_nofault, env.mem.copy_nofault, pieces, args)
+    if isinstance(taken, int):
+        return neg(-taken)
+    text = printk.render(pieces, args, taken)
+    env.state.trace_printk.append(printk.trace_text(text))
+    return len(text)
 
 
 BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP = 1, 2

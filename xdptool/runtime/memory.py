@@ -140,6 +140,34 @@ class AddressSpace:
         region, off = self.resolve(addr, len(data), True)
         region.buf[off:off + len(data)] = data
 
+    def _readable(self, addr: int) -> tuple[Region, int] | None:
+        region = self.regions.get(addr >> REGION_SHIFT)
+        if region is None or region.reader is not None:  # the context is not memory
+            return None
+        off = (addr & OFFSET_MASK) - ORIGIN
+        return (region, off) if region.lo <= off < region.hi else None
+
+    def copy_string_nofault(self, addr: int, limit: int) -> bytes | None:
+        """strncpy_from_kernel_nofault with count limit + 1: the bytes before a NUL, at most
+        `limit` (a longer string is cut), or None where a byte it reads is not memory."""
+        found = self._readable(addr)
+        if found is None:
+            return None
+        region, off = found
+        window = bytes(region.buf[off:min(region.hi, off + limit + 1)])
+        nul = window.find(b"\0")
+        if nul >= 0:
+            return window[:nul]
+        return window[:limit] if len(window) == limit + 1 else None
+
+    def copy_nofault(self, addr: int, size: int) -> bytes | None:
+        """copy_from_kernel_nofault: `size` bytes, or None where they are not all memory."""
+        found = self._readable(addr)
+        if found is None or found[1] + size > found[0].hi:
+            return None
+        region, off = found
+        return bytes(region.buf[off:off + size])
+
     def read_cstring(self, addr: int, limit: int) -> bytes:
         """Bytes up to the first NUL within `limit` bytes (fault if the region ends first)."""
         region, off = self.resolve(addr, 1)
