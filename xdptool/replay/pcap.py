@@ -20,10 +20,13 @@ import struct
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
 
 from ..errors import XdpError
 from . import scan
+
+if TYPE_CHECKING:
+    from .pcapng import _Reader as PcapngReader
 
 MAX_CAPLEN = 256 * 1024  # larger records are corrupt, not jumbo frames (libpcap's limit for DLT_EN10MB)
 LINKTYPE_ETHERNET = 1
@@ -233,8 +236,7 @@ class CaptureStream:
         self.bytes_captured = 0
         self.first: dict[str, list[int]] = {"cut": [], "zero": [], "short": []}
         self.read_seconds = 0.0
-        self._reader: _PieceReader | None = None
-        self._pcapng = None  # a pcapng file's block walker (pcapng._Reader)
+        self._pcapng: PcapngReader | None = None  # a pcapng file's block walker
         self._nanosecond: bool | None = None  # None: not known yet (a pcapng's, looked up when asked)
         self._whole = capture
         self._file = None
@@ -336,18 +338,14 @@ class CaptureStream:
         finally:
             self.close()
 
-    def _start_reading(self) -> None:
-        if self._whole is None and self._reader is None and self._file is not None:
-            pieces = self._pcapng_pieces() if self._pcapng is not None else self._classic_pieces()
-            self._reader = _PieceReader(pieces, self.mapping())
-
     def _streamed_chunks(self) -> Iterator[Capture]:
         """Pieces over the file mapped copy-on-write (never written): no read copies it,
         packets stay where the file has them (offsets are file offsets), and the pages of
         records already handed out are dropped from the process (MADV_DONTNEED: they read
         back from the file if a piece is used again), so memory does not grow with the file."""
-        self._start_reading()
-        reader = self._reader
+        walker = self._pcapng
+        pieces = self._pcapng_pieces(walker) if walker is not None else self._classic_pieces()
+        reader = _PieceReader(pieces, self.mapping())
         while True:
             started = time.perf_counter()
             got = reader.next_piece()
@@ -389,14 +387,14 @@ class CaptureStream:
             yield piece, pos, stop
             pos = stop
 
-    def _pcapng_pieces(self) -> Iterator[tuple[Capture, int, int]]:
+    def _pcapng_pieces(self, walker: PcapngReader) -> Iterator[tuple[Capture, int, int]]:
         """As _classic_pieces, walking pcapng blocks (pcapng.py) chunk_packets packets at a
         time.  An interface declared after the first packet must keep the link type the
         stream started with (a replay checked that one)."""
-        reader, linktype = self._pcapng, self.linktype
-        for stop in reader.walk(self.chunk_packets):
-            start = reader.piece_start
-            piece = reader.take()
+        linktype = self.linktype
+        for stop in walker.walk(self.chunk_packets):
+            start = walker.piece_start
+            piece = walker.take()
             if self.linktype != linktype:
                 raise PcapError(linktype_problem(self.path, self.linktype))
             yield piece, start, stop
@@ -438,7 +436,6 @@ class CaptureStream:
         return lines
 
     def close(self) -> None:
-        self._reader = None
         if self._file is not None:
             self._file.close()
             self._file = None
