@@ -317,3 +317,48 @@ def test_precision_sweep_equals_the_worklist_alone(built_examples):
     assert swept == [worklist_only(cfg) for cfg in cfgs]
     assert any(any(regs for regs, _, _ in table) for table in swept)
     assert any(any(live for _, _, live in table) for table in swept)  # calls of subprograms
+
+
+@pytest.mark.parametrize("name", ["l4_lb", "bounded_loop", "bpf2bpf_call"])
+def test_an_analysis_leaves_no_garbage_for_the_collector(name, built_examples):
+    """analyze() breaks the checker's cycles (Tracker, BtfPointers): reference counting frees
+    the walk's states, so no pass of the collector has to find them later."""
+    import gc
+
+    program = load_object(str(built_examples[name])).program()
+    gc.collect()
+    analyze(program, collect_facts=False)
+    analyze(program, log_level=2)
+    assert gc.collect() == 0
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_exact_keys_change_nothing_where_no_path_can_meet_itself(name, built_examples, monkeypatch):
+    """Programs without loops, callbacks, may_goto or iterators skip the exact state keys
+    (infinite-loop detection); computing them anyway gives the same log and statistics."""
+    program = load_object(str(built_examples[name])).program()
+    default = analyze(program, log_level=2, collect_facts=False)
+    monkeypatch.setattr(checker, "ALWAYS_EXACT_KEYS", True)
+    exact = analyze(program, log_level=2, collect_facts=False)
+    assert (default.log, default.processed_insns, default.total_states) == (exact.log, exact.processed_insns,
+                                                                            exact.total_states)
+
+
+class _NoTexts(dict):
+    """A text cache that keeps nothing."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
+@pytest.mark.parametrize("name", ["l4_lb", "payload_scan", "bpf2bpf_call", "port_blocklist"])
+def test_the_logs_text_cache_changes_nothing(name, built_examples, monkeypatch):
+    """The log keeps each instruction's and each stored register's text for an analysis
+    (registers never change once stored): the same log as formatting every time."""
+    from xdptool.verifier import log
+
+    program = load_object(str(built_examples[name])).program()
+    cached = analyze(program, log_level=2, collect_facts=False).log
+    monkeypatch.setattr(log, "_REG_TEXTS", _NoTexts())
+    monkeypatch.setattr(log, "_INSN_TEXTS", _NoTexts())
+    assert analyze(program, log_level=2, collect_facts=False).log == cached

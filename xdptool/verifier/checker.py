@@ -52,6 +52,7 @@ MAX_PACKET_OFF = 0xFFFF
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
 MAX_VAR_SIZ = 1 << 29  # BPF_MAX_VAR_SIZ
 STATES_PER_INSN = 64
+ALWAYS_EXACT_KEYS = False  # tests: exact keys for every program (they must change nothing without loops)
 # What _visit does at an instruction (Checker._visit_kind, kept in the walk's steps):
 # nothing, or a prune point -- plain, or a forced checkpoint of one kind
 VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT = range(5)
@@ -173,8 +174,8 @@ class Checker:
         self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops, helper_args=helper_args)
         # Exact keys find a state met again on its own path (an infinite loop); a program
         # with no back-edge, callback, may_goto or iterator never meets one (see _visit).
-        self.exact_keys = bool(self.cfg.loop_heads or self.cfg.callback_calls or self.cfg.may_gotos
-                               or self.cfg.iter_nexts)
+        self.exact_keys = bool(ALWAYS_EXACT_KEYS or self.cfg.loop_heads or self.cfg.callback_calls
+                               or self.cfg.may_gotos or self.cfg.iter_nexts)
         fastcall = Fastcall(self.insns, self.cfg.subprog_starts, self.profile.helpers, FASTCALL_INLINED)
         self.fastcall = fastcall if fastcall.any else None
         rules = self.profile.rules

@@ -60,9 +60,9 @@ class Profile:
 def get_profile(name: str, *, unprivileged: bool = False, firmware=None) -> Profile:
     """`firmware` (nfp only): a name in platform.nfp_driver.FIRMWARES or a Firmware; default agilio-bpf."""
     if name == "linux":
-        return Profile("unprivileged" if unprivileged else "linux", privileged=not unprivileged)
+        return _UNPRIVILEGED if unprivileged else _LINUX
     if name == "unprivileged":
-        return Profile("unprivileged", privileged=False)
+        return _UNPRIVILEGED
     if name == "nfp":
         from .nfp_rules import NfpRules
 
@@ -71,4 +71,7 @@ def get_profile(name: str, *, unprivileged: bool = False, firmware=None) -> Prof
     raise XdpError(f"unknown verifier profile {name!r} (have linux, nfp)")
 
 
+# made once: a Profile is frozen, and making one costs more than a small program's check
+_LINUX = Profile("linux", privileged=True)
+_UNPRIVILEGED = Profile("unprivileged", privileged=False)
 PROFILE_NAMES = ("linux", "nfp")
