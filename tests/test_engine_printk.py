@@ -16,6 +16,7 @@ from test_jit_maps import compiled
 from xdptool.kernel.probe import kernel_unavailable_reason
 from xdptool.runtime import printk
 from xdptool.runtime.config import RuntimeConfig
+from xdptool.runtime.jit import JitEngine
 from xdptool.runtime.maps import MapStore
 
 _KERNEL = kernel_unavailable_reason()
@@ -38,11 +39,11 @@ SEC("xdp") int dynamic(struct xdp_md *ctx)
 	    bpf_xdp_load_bytes(ctx, 102, &ptrs, 1) || bpf_xdp_load_bytes(ctx, 103, str, sizeof(str)))
 		return XDP_PASS;
 	if (ptrs & 1)
-		a[0] = (__u64)(long)(str + (a[0] & 31));
+		a[0] = (__u64)(long)(str + (a[0] & 15));
 	if (ptrs & 2)
-		a[1] = (__u64)(long)(str + (a[1] & 31));
+		a[1] = (__u64)(long)(str + (a[1] & 15));
 	if (ptrs & 4)
-		a[2] = (__u64)(long)(str + (a[2] & 31));
+		a[2] = (__u64)(long)(str + (a[2] & 15));
 	r = bpf_trace_printk(fmt, sizeof(fmt), a[0], a[1], a[2]);
 	bpf_xdp_store_bytes(ctx, 14, &r, sizeof(r));
 	return XDP_TX;
@@ -81,7 +82,8 @@ def _dynamic_packets(seed: int, count: int) -> list[bytes]:
         ptrs = rng.randrange(8) & _reading(fmt)  # an address printed as a number is the kernel's own
         string = bytes(rng.choice(b"abcxyz09 .") for _ in range(32))
         cut = rng.randrange(40)
-        string = string[:cut] + b"\0" + string[cut + 1:] if cut < 32 else string  # 32+: not NUL-terminated
+        string = string[:cut] + b"\0" + string[cut + 1:] if cut < 31 else string
+        string = string[:31] + b"\0"  # what lies past `str` is each engine's own stack
         packets.append(bytes(range(14)) + text + b"".join(a.to_bytes(8, "little") for a in args)
                        + bytes([ptrs]) + string[:32])
     return packets
@@ -118,3 +120,122 @@ def test_the_vm_returns_what_the_kernel_returns(dynamic):
     ours, _, _ = _retvals("vm", dynamic, "dynamic", packets)
     for index, (want, got) in enumerate(zip(kernel, ours)):
         assert got == want, f"packet {index}: {packets[index][14:78]!r} args {packets[index][78:103].hex()}"
+
+
+# Formats the program holds: libbpf's bpf_printk puts them in .rodata, `char f[] = ...` builds
+# them on the stack.  Byte 14 picks the site, 15..38 three u64 arguments, 39 which of them are
+# the address of `str` (40..71); site 13 prints two strings from `big` (72..671) at the offsets in bytes 15..18.  Back: r0 at
+# 14..21.
+STATIC = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#define SITE(n, fmt) case n: r = bpf_printk(fmt, a[0], a[1], a[2]); break
+
+char big[600];  /* site 13's strings: long enough to fill the 512-byte binary buffer */
+
+SEC("xdp") int held(struct xdp_md *ctx)
+{
+	__u64 a[3];
+	char str[32];
+	__u8 site, ptrs;
+	long r = -1;
+
+	if (bpf_xdp_load_bytes(ctx, 14, &site, 1) || bpf_xdp_load_bytes(ctx, 15, a, sizeof(a)) ||
+	    bpf_xdp_load_bytes(ctx, 39, &ptrs, 1) || bpf_xdp_load_bytes(ctx, 40, str, sizeof(str)))
+		return XDP_PASS;
+	if (ptrs & 1)
+		a[0] = (__u64)(long)(str + (a[0] & 15));
+	if (ptrs & 2)
+		a[1] = (__u64)(long)(str + (a[1] & 15));
+	if (ptrs & 4)
+		a[2] = (__u64)(long)(str + (a[2] & 15));
+	switch (site) {
+	SITE(0, "x=%d u=%u h=%x\n");
+	SITE(1, "%lld %llx %c%%");
+	SITE(2, "%5d|%-5d|%05d");
+	SITE(3, "%+d % d %+u");
+	SITE(4, "%lX %lu %li");
+	SITE(5, "str %s! ip %pI4 v6 %pI6");
+	SITE(6, "%pi4 %pi6 %-20s|");
+	SITE(7, "%p %px %pK");
+	SITE(8, "no conversions at all");
+	SITE(9, "%020llu|%-3c|%10x");
+	SITE(10, "%hd %d");
+	SITE(11, "%pks %pus %s");
+	case 13: {
+		__u16 off[2];
+
+		if (bpf_xdp_load_bytes(ctx, 72, big, sizeof(big)) || bpf_xdp_load_bytes(ctx, 15, off, sizeof(off)))
+			return XDP_PASS;
+		big[sizeof(big) - 1] = 0;
+		r = bpf_printk("%s|%s|%d", big + (off[0] & 511), big + (off[1] & 511), a[2]);
+		break;
+	}
+	case 12: {
+		char f[] = "stack %d %s %llx\n";
+
+		r = bpf_trace_printk(f, sizeof(f), a[0], a[1], a[2]);
+		break;
+	}
+	default:
+		return XDP_DROP;
+	}
+	bpf_xdp_store_bytes(ctx, 14, &r, sizeof(r));
+	return XDP_TX;
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+SITE_FORMATS = [b"x=%d u=%u h=%x\n", b"%lld %llx %c%%", b"%5d|%-5d|%05d", b"%+d % d %+u", b"%lX %lu %li",
+                b"str %s! ip %pI4 v6 %pI6", b"%pi4 %pi6 %-20s|", b"%p %px %pK", b"no conversions at all",
+                b"%020llu|%-3c|%10x", b"%hd %d", b"%pks %pus %s", b"stack %d %s %llx\n", b"%s|%s|%d"]
+
+
+def _static_packets(seed: int, count: int) -> list[bytes]:
+    rng = random.Random(seed)
+    packets = []
+    for _ in range(count):
+        site = rng.randrange(len(SITE_FORMATS))
+        args = [rng.choice([0, 1, 9, 10, 99, 100, 255, 1 << 31, (1 << 32) - 1, 1 << 63, (1 << 64) - 1,
+                            rng.randrange(1 << 64), rng.randrange(4096), 10 ** rng.randrange(20)]) for _ in range(3)]
+        string = bytes(rng.choice(b"abcxyz09 .") for _ in range(32))
+        cut = rng.randrange(40)
+        string = (string[:cut] + b"\0" + string[cut + 1:] if cut < 31 else string)[:31] + b"\0"
+        big = bytearray(rng.choice(b"abc ") for _ in range(600))
+        for _ in range(rng.randrange(3)):
+            big[rng.randrange(600)] = 0
+        packets.append(bytes(range(14)) + bytes([site]) + b"".join(a.to_bytes(8, "little") for a in args)
+                       + bytes([rng.randrange(8) & _reading(SITE_FORMATS[site])]) + string + bytes(big))
+    return packets
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory):
+    return compiled(tmp_path_factory.mktemp("printk_held"), "held", STATIC)
+
+
+def test_held_formats_run_natively_and_print_what_the_vm_prints(held):
+    packets = _static_packets(7, 400)
+    _, vm_results, _ = _retvals("vm", held, "held", packets)
+    _, jit_results, fallbacks = _retvals("jit", held, "held", packets)
+    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
+    assert fallbacks["bpf_trace_printk"] == 0, fallbacks
+    values = {int.from_bytes(r.packet[14:22], "little", signed=True) for r in vm_results}
+    assert {-22, -28} <= values  # %hd; two strings past the 512-byte buffer
+    lines = [line for r in vm_results for line in r.trace_printk]
+    assert len(lines) > 300 and any(line.startswith("stack ") for line in lines)
+    # the packet loop: the same lines, by packet
+    config = RuntimeConfig()
+    jit = JitEngine(held.program("held"), MapStore.for_object(held, config), config)
+    assert [observable(r) for r in jit.run_batch(packets)] == [observable(r) for r in vm_results]
+    assert jit.helper_fallbacks()["bpf_trace_printk"] == 0
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
+def test_held_formats_return_what_the_kernel_returns(held):
+    packets = _static_packets(8, 300)
+    kernel, _, _ = _retvals("kernel", held, "held", packets)
+    jit, _, _ = _retvals("jit", held, "held", packets)
+    assert jit == kernel

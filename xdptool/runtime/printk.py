@@ -255,3 +255,20 @@ def trace_text(text: str) -> str:
     """The line the trace keeps: 1023 characters, without a final newline."""
     text = text[:TEXT_MAX]
     return text[:-1] if text.endswith("\n") else text
+
+
+def decode_record(payload: bytes, fmt: bytes) -> str:
+    """The trace line of a native site's record (jit/printk.py): the three arguments, then the
+    byte count and the bytes of each string or address conversion."""
+    pieces = parse(fmt[:fmt.find(b"\0")])
+    convs = conversions(pieces)
+    reading = [c.kind in STRING_KINDS or c.kind in ADDRESS_KINDS for c in convs]
+    words = [int.from_bytes(payload[8 * k:8 * k + 8], "little") for k in range(3 + sum(reading))]
+    sizes = iter(words[3:])
+    at = 8 * len(words)
+    taken = []
+    for reads in reading:
+        size = next(sizes) if reads else 0
+        taken.append(payload[at:at + size])
+        at += size
+    return trace_text(render(pieces, words[:3], taken))

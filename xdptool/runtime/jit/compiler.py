@@ -30,12 +30,16 @@ class CompiledProgram:
     helpers_called: set[int] = field(default_factory=set)
     imm_slots: dict[tuple[int, int], int] = field(default_factory=dict)  # (unit, ld_imm64 pc) -> env.imm_table index
     messages: list[str] = field(default_factory=list)  # MESSAGE fault texts by index
+    # trace_printk (printk.py): whether its lines go to the event log, the native sites' formats
+    printk_native: bool = False
+    printk_formats: list[bytes] = field(default_factory=list)
     from_cache: bool = False
 
     def meta(self) -> dict:
         """The tables beside the code, as the cache stores them (JSON)."""
         return {"helpers_called": sorted(self.helpers_called), "messages": self.messages,
-                "imm_slots": [[unit, pc, slot] for (unit, pc), slot in self.imm_slots.items()]}
+                "imm_slots": [[unit, pc, slot] for (unit, pc), slot in self.imm_slots.items()],
+                "printk_native": self.printk_native, "printk_formats": [f.hex() for f in self.printk_formats]}
 
 
 def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes, dict]:
@@ -66,7 +70,9 @@ def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, ir.Constant(I64, 0)), index=10)
     b.ret(b.call(prog, [env]))
     build_batch(module, prog, memory)
-    meta = CompiledProgram(None, 0, 0, helpers.called, translator.imm_slots, translator.messages).meta()
+    meta = CompiledProgram(None, 0, 0, helpers.called, translator.imm_slots, translator.messages,
+                           translator.__dict__.get("printk_native", False),
+                           translator.__dict__.get("printk_formats", [])).meta()
     return backend.emit_object(module), meta
 
 
@@ -83,4 +89,5 @@ def compile_program(units, shapes=(), *, tail_targets: dict[int, int] | None = N
 def _program(compiled: backend.Compiled, meta: dict) -> CompiledProgram:
     return CompiledProgram(compiled, compiled.address("xdp_run"), compiled.address("xdp_batch"),
                            set(meta["helpers_called"]), {(u, pc): slot for u, pc, slot in meta["imm_slots"]},
-                           list(meta["messages"]))
+                           list(meta["messages"]), meta.get("printk_native", False),
+                           [bytes.fromhex(f) for f in meta.get("printk_formats", [])])

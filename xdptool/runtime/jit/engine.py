@@ -25,7 +25,7 @@ from ...ebpf.insn import Instruction
 from ...elf.model import Program
 from ...errors import XdpError
 from ...platform.ctx import FIELD_SIZE, XDP_MD
-from ...platform.helpers import helper_name, known_helper
+from ...platform.helpers import HELPER_ID, helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, PackedEngine, RunResult, XdpContext
 from ..helpers import FIB_RECORD, RECORD_SLOTS, XDP_REDIRECT, fib_records, mtu_records
@@ -40,8 +40,8 @@ from .irtypes import M64
 from .maps import GROW_REGIONS, MapShape, map_shapes
 from .memory import ACCESS_HELPER
 from .mirror import RegionMirror
-from .packed import (EV_MAP_WORDS, GROW_ARENA, GROW_EVENTS, OUT_RESERVE_MAX, RECORD_META_WORDS, OUT_SLACK, MapRef, OutputArea, PackedResults,
-                     RedirectTargets, address_of, as_array, decode_events, readable_address)
+from .packed import (EV_MAP_WORDS, GROW_ARENA, GROW_EVENTS, HEADER_WORDS, PRINTK_MAP, TEXT_RECORD, OUT_RESERVE_MAX, RECORD_META_WORDS, OUT_SLACK, MapRef, OutputArea, PackedResults,
+                     RedirectTargets, address_of, as_array, decode_events, printk_lines, readable_address)
 from .translate import Unit, needs_budget_checks
 
 # (ctx_values index, XdpContext attribute) of each scalar xdp_md field
@@ -111,6 +111,9 @@ def too_large(program: Program) -> bool:
     programs = program.object.programs if program.object is not None else []
     unique = {id(p): p for p in [program, *programs]}.values()
     return sum(insn.slots for p in unique for insn in p.insns) > MAX_JIT_SLOTS
+
+
+TRACE_PRINTK = HELPER_ID["trace_printk"]
 
 
 class JitEngine(PackedEngine):
@@ -288,6 +291,8 @@ class JitEngine(PackedEngine):
                 self._services_to_native()
             if shadow.state.redirect is not redirect:
                 env.redir_kind = RedirectKind.PYTHON
+            if helper_id == TRACE_PRINTK and self.native.printk_native and shadow.state.trace_printk:
+                self._log_text(shadow.state.trace_printk.pop())
             self._packet_to_native()
             return env.cb_r0 if result is None else result & M64
         except MemoryFault as exc:
@@ -350,10 +355,27 @@ class JitEngine(PackedEngine):
             shadow.mem.regions[rid] = shadow._scratch[rid] = self._adopted[rid] = region
         shadow.record_bits = bits
 
-    def _native_events(self) -> list[dict]:
-        """The events of the one run's records in the event log, which is emptied."""
+    def _native_events(self) -> tuple[list[dict], list[str]]:
+        """The events and trace_printk lines of the one run's records in the event log, which
+        is emptied."""
         used, self.env.ev_used = self.env.ev_used, 0
-        return [event for _, event in decode_events(self._event_log, used, self._map_names)]
+        events = [event for _, event in decode_events(self._event_log, used, self._map_names)]
+        lines = [line for _, line in printk_lines(self._event_log, used, self.native.printk_formats)] \
+            if self.native.printk_native else []
+        return events, lines
+
+    def _log_text(self, text: str) -> None:
+        """A trace line the Python helper made, appended to the event log as a TEXT_RECORD
+        (printk.py), where the native sites' lines are, in the order they were printed."""
+        env = self.env
+        data = text.encode("latin-1")
+        words = HEADER_WORDS + (len(data) + 7) // 8
+        if env.ev_used + words > env.ev_capacity:
+            self._grow_events(words)
+        record = array("Q", [env.ev_index, PRINTK_MAP, TEXT_RECORD, len(data)])
+        record.frombytes(data.ljust(8 * (words - HEADER_WORDS), b"\0"))
+        self._event_log[env.ev_used:env.ev_used + words] = record
+        env.ev_used += words
 
     # -- faults ----------------------------------------------------------------------------
     def _fault_from(self, exc: MemoryFault, pc: int, comp=None) -> Fault:
@@ -438,9 +460,10 @@ class JitEngine(PackedEngine):
         shadow.count = self.env.insns
         retval = 0 if fault is not None else r0 & M32
         redirect = self._redirect(run) if fault is None and retval == XDP_REDIRECT else None
-        events = self._native_events() + run.events  # Python's come later (events.py)
+        events, lines = self._native_events()
+        events += run.events  # Python's come later (events.py)
         return RunResult(retval=retval, packet=shadow.xdp.packet, redirect=redirect, fault=fault,
-                         trace_printk=run.trace_printk, events=events, insns_executed=self.env.insns,
+                         trace_printk=lines + run.trace_printk, events=events, insns_executed=self.env.insns,
                          meta=shadow.xdp.meta)
 
     def _redirect(self, run) -> dict | None:
@@ -496,6 +519,9 @@ class JitEngine(PackedEngine):
             done, run = self._native_batch(index, count)
             self._drain_redirects(results)
             if env.ev_used:  # decoded when the results are first asked for events
+                if self.native.printk_native:
+                    for at, line in printk_lines(self._event_log, env.ev_used, self.native.printk_formats):
+                        results.trace_printk.setdefault(at, []).append(line)
                 results.events.add_log(self._event_log[:env.ev_used], self._map_names)
                 env.ev_used = 0
             if done == index:  # packet `index` is not in the buffer, or needs a bigger frame or output

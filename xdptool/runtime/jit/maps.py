@@ -89,6 +89,7 @@ class MapShape:
     index_record: int = 0  # lpm_trie: bytes per prefix record of the index
     hash_funcs: int = 0  # a bloom filter: its hash functions (BloomFilterMap; bloom.py)
     bloom_mask: int = 0  # a bloom filter: the bit array's mask
+    frozen: bytes = b""  # read-only global data (.rodata): its bytes, where printk.py finds formats
 
     @property
     def has_values(self) -> bool:
@@ -146,10 +147,12 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = Fal
                                    m.slot_size, m.key_stride, m.lru, m.readonly_for_program, m.max_entries))
         elif isinstance(m, ArrayMap) and m.key_size == 4:
             present = m.layout["present_offset"] if isinstance(m, SparseArrayMap) else -1
+            frozen = m.readonly_for_program and m.type == MapType.ARRAY and m.max_entries == 1 and m.ncpus == 1
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, m.ncpus, cpu if m.ncpus > 1 else 0,
                                    readonly=m.readonly_for_program, max_entries=m.max_entries,
-                                   present_offset=present))
+                                   present_offset=present,
+                                   frozen=m.read_value(m.find_offset(bytes(4))) if frozen else b""))
     return tuple(shapes)
 
 

@@ -170,6 +170,27 @@ RECORD_META_WORDS = 3  # per record slot: host address, size, map index
 GROW_ARENA = (1 << 32) + 3  # pseudo helper id: a fresh arena for the run's next records
 
 
+# trace_printk's lines in the same log (printk.py): map index PRINTK_MAP, then the format's
+# number where the CPU slot is (TEXT_RECORD: the line itself, made by the Python helper)
+PRINTK_MAP = (1 << 64) - 1
+TEXT_RECORD = (1 << 64) - 1
+
+
+def printk_lines(words, used: int, formats: list[bytes]) -> Iterator[tuple[int, str]]:
+    """(packet index, trace line) for each trace_printk record of a log's first `used` words."""
+    from ..printk import decode_record
+
+    raw = memoryview(words).cast("B")
+    at = 0
+    while at < used:
+        index, map_index, number, length = words[at:at + HEADER_WORDS]
+        if map_index == PRINTK_MAP:
+            start = (at + HEADER_WORDS) * 8
+            payload = bytes(raw[start:start + length])
+            yield index, payload.decode("latin-1") if number == TEXT_RECORD else decode_record(payload, formats[number])
+        at += HEADER_WORDS + (length + 7) // 8
+
+
 def decode_events(words, used: int, map_names: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(packet index, event) for each record of a log's first `used` words, as the runtime's
     helpers (ringbuf_output, perf_event_output) make the events."""
@@ -179,7 +200,9 @@ def decode_events(words, used: int, map_names: list[str]) -> Iterator[tuple[int,
         index, map_index, cpu, length = words[at:at + HEADER_WORDS]
         start = (at + HEADER_WORDS) * 8
         data = raw[start:start + length].hex()
-        if cpu == RINGBUF_CPU:
+        if map_index == PRINTK_MAP:
+            pass
+        elif cpu == RINGBUF_CPU:
             yield index, {"type": "ringbuf", "map": map_names[map_index], "data": data}
         else:
             yield index, {"type": "perf", "map": map_names[map_index], "cpu": cpu, "data": data}
