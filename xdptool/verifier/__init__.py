@@ -33,18 +33,20 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
             collect_facts: bool = True, btf: str | None = None) -> VerifierResult:
     """Verify one program; bad input (unsupported features) raises XdpError.  `btf`: a file
     with the kernel's BTF, for programs that use kernel objects (default: the running kernel's)."""
-    from .checker import Checker
-
-    _require_xdp(program)
-    if isinstance(profile, str):
-        profile = get_profile(profile, unprivileged=unprivileged)
-    # The walk allocates many short-lived tuples and no reference cycles that outlive it:
-    # the cyclic collector would only re-scan live states (about 5% of the time), and
-    # re-enabled while the checker still holds them, its next young-generation pass would
-    # traverse every state of the walk; so it stays off until the checker is gone.
+    # The walk allocates many short-lived tuples and no reference cycles that outlive it
+    # (the checker's own are broken by release()): the cyclic collector would only re-scan
+    # live states (about 5% of the time), and re-enabled while the checker still holds them,
+    # its next young-generation pass would traverse every state of the walk; so it stays off
+    # until the checker is gone.  It goes off first thing: a pass due to the caller's own
+    # allocations (an object file just read: thousands of young objects) is the caller's.
     collecting = gc.isenabled()
     gc.disable()
     try:
+        from .checker import Checker
+
+        _require_xdp(program)
+        if isinstance(profile, str):
+            profile = get_profile(profile, unprivileged=unprivileged)
         error = None
         start = time.perf_counter()
         checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts, btf_path=btf)

@@ -201,7 +201,8 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
         if target is not None:
             branches[pc] = target
     subprog_starts = sorted(starts)
-    cfg = Cfg(insns, by_pc, rows, subprog_starts, helper_args=dict(helper_args or {}), visit_errors=visit_errors)
+    cfg = Cfg(insns, by_pc, rows, subprog_starts, helper_args=helper_args if helper_args is not None else {},
+              visit_errors=visit_errors)  # (helper_args is only read: no copy)
     cfg.succ, cfg.targets = succ, branches
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
     sub, (first, stop) = 0, bounds[0]

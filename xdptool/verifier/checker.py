@@ -168,10 +168,9 @@ class Checker:
 
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> None:
-        helper_args = {func_id: len(helper.args) for func_id, helper in self.profile.helpers.items()
-                       if not helper.unsupported}
         self._add_kfunc_calls()
-        self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops, helper_args=helper_args)
+        self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops,
+                             helper_args=_helper_args(self.profile.helpers))
         # Exact keys find a state met again on its own path (an infinite loop); a program
         # with no back-edge, callback, may_goto or iterator never meets one (see _visit).
         self.exact_keys = bool(ALWAYS_EXACT_KEYS or self.cfg.loop_heads or self.cfg.callback_calls
@@ -319,8 +318,9 @@ class Checker:
     def _add_kfunc_calls(self) -> None:
         """add_kfunc_call, before any other pass: kfuncs are for GPL-compatible programs only,
         and the metadata kfuncs for device-bound programs only (xdptool checks host loads)."""
+        call = codes.CALL
         for insn in self.insns:
-            if insn.code != codes.CALL or insn.src != 2:
+            if insn.code != call or insn.src != 2:
                 continue
             if not _gpl_compatible(self.program.license):
                 raise Reject("cannot call kernel function from non-GPL compatible program", insn.pc)
@@ -1729,6 +1729,19 @@ class Checker:
         self.track = None
         self.btf_ptrs = None
         clear_log_cache()
+
+
+_HELPER_ARGS: dict = {}  # id(helpers table) -> (the table, helper id -> argument registers it reads)
+
+
+def _helper_args(helpers) -> dict:
+    """Helper id -> how many argument registers it reads, of the helpers it implements: made
+    once per table (a profile's table is a module constant; build_cfg only reads the answer)."""
+    known = _HELPER_ARGS.get(id(helpers))
+    if known is None or known[0] is not helpers:
+        known = _HELPER_ARGS[id(helpers)] = (helpers, {func_id: len(helper.args) for func_id, helper in helpers.items()
+                                                       if not helper.unsupported})
+    return known[1]
 
 
 def _walk_stack_depth(depth: dict, calls: dict, sub: int, total: int, frames: int) -> None:
