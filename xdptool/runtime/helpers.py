@@ -193,27 +193,25 @@ def map_peek_elem(env, map_ptr, value_ptr, *_):
 
 
 def for_each_map_elem(env, map_ptr, callback, ctx_ptr, flags, *_):
-    """bpf_for_each_map_elem: callback(map, key*, value*, ctx) for each element; 1 stops.
+    """bpf_for_each_map_elem: callback(map, key*, value*, ctx) for each element (Map.each:
+    array index order, a hash map's table order as the walk reaches each slot); 1 stops.
 
     Array-family and hash-family maps only (kernel: map_set_for_each_callback_args);
-    returns the number of elements visited.
+    returns the number of elements visited.  The key is copied into the caller's depth's
+    read-only key region (VmEngine.for_each_keys: the same address for every element, as the
+    kernel's array walk passes one local u32), the value pointer is the element's own.
     """
     m = env.map_arg(map_ptr)
     if flags:
         return neg(errno.EINVAL)
     if not m.has_values or m.type == MapType.LPM_TRIE:
         return neg(errno.ENOTSUP)
+    key_region = env.for_each_keys[min(len(env.frames), len(env.for_each_keys) - 1)]
     visited = 0
-    for key in list(m.keys()):
-        offset = m.find_offset(key, env.config.cpu)
-        if offset is None:  # deleted by an earlier callback
-            continue
-        key_addr = env.scratch("for_each key", len(key))
-        env.mem.write(key_addr, key)
+    for key, offset in m.each(env.config.cpu):
+        key_region.buf[:len(key)] = key
         visited += 1
-        stop = env.call_function(callback, (map_ptr, key_addr, env.value_pointer(m, offset), ctx_ptr, 0))
-        env.release_scratch(key_addr)
-        if stop & U64:
+        if env.call_function(callback, (map_ptr, key_region.base, env.value_pointer(m, offset), ctx_ptr, 0)) & U64:
             break
     return visited
 

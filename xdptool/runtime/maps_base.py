@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import errno
 import mmap
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..elf.model import MapDef, MapType
 from ..errors import XdpError
@@ -123,6 +123,14 @@ class Map:
     def keys(self) -> Iterable[bytes]:
         """Present keys in dump order."""
         raise NotImplementedError
+
+    def each(self, cpu: int = 0) -> Iterator[tuple[bytes, int]]:
+        """(key, value offset for `cpu`) of each element, as bpf_for_each_map_elem walks them:
+        looked up as the walk goes (an element deleted before its turn is skipped)."""
+        for key in list(self.keys()):
+            offset = self.find_offset(key, cpu)
+            if offset is not None:
+                yield key, offset
 
     def clear(self) -> None:
         raise NotImplementedError

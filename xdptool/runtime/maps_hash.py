@@ -31,7 +31,7 @@ map -> -E2BIG, except LRU maps, which evict the least recently used element
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..elf.model import MapDef, MapType
 from .config import RuntimeConfig
@@ -193,6 +193,17 @@ class HashMap(Map):
 
     def keys(self) -> Iterable[bytes]:
         return sorted(self.index)
+
+    def each(self, cpu: int = 0) -> Iterator[tuple[bytes, int]]:
+        """The elements in table order, each slot read when the walk reaches it (as the kernel
+        walks its buckets): an element a callback inserts into a later slot is visited, one it
+        deletes before its turn is not (jit/foreach.py walks the same slots)."""
+        buf, copy = self.buffer, cpu if self.ncpus > 1 else 0
+        for slot in range(self.capacity):
+            at = self._slot(slot)
+            if int.from_bytes(buf[at:at + 4], "little") == USED:
+                key_at = at + SLOT_HEADER
+                yield bytes(buf[key_at:key_at + self.key_size]), self.value_offset(slot, copy)
 
     def lru_order(self) -> list[bytes]:
         """Keys from least to most recently used (what eviction will pick first)."""

@@ -34,6 +34,7 @@ from ..ebpf.semantics import ALU32, ALU64, ATOMIC_RMW, JMP32, JMP64, M32, M64, b
 from ..elf.model import Program, RelocKind
 from ..errors import XdpError
 from ..platform.ctx import XDP_MD_SIZE
+from ..platform.helpers import HELPER_ID
 from . import helpers as helper_table
 from .config import MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, RuntimeConfig
 from .contract import Engine, Fault, RunResult, XdpContext
@@ -74,6 +75,16 @@ class _Compiled:
         self.ways: defaultdict[int, set[bool]] = defaultdict(set)  # conditional jump pc -> {taken?}
 
 
+FOR_EACH_MAP_ELEM = HELPER_ID["for_each_map_elem"]
+
+
+def _calls(program: Program, helper_id: int) -> bool:
+    """Whether `program` or a program of its object (a tail call's target) calls the helper."""
+    programs = program.object.programs if program.object is not None else [program]
+    return any(insn.is_helper_call and insn.imm == helper_id for p in {id(p): p for p in [program, *programs]}.values()
+               for insn in p.insns)
+
+
 class VmEngine(Engine):
     name = "vm"
 
@@ -109,6 +120,13 @@ class VmEngine(Engine):
             region = self.mem.add(f"map {m.name}", b"", writable=False)  # a handle: no bytes to access
             self._map_regions[m.name] = region
             self._map_by_region[region.id] = m
+        # bpf_for_each_map_elem's key, one region per call depth (helpers.for_each_map_elem), as
+        # long as the longest key; only for a program that calls it (others' ids stay as they were)
+        self.for_each_keys: list[Region] = []
+        if program is not None and _calls(program, FOR_EACH_MAP_ELEM):
+            size = max([4, *(m.key_size for m in self.maps.values())])
+            self.for_each_keys = [self.mem.add(f"for_each key {depth}", bytearray(size), writable=False)
+                                  for depth in range(MAX_CALL_FRAMES)]
         # region ids of ring buffer records (helpers.RECORD_SLOTS a run may hold at once): the
         # lowest free one each time, so that native code allocates them alike (jit/records.py)
         self.record_base = self.mem._next_id

@@ -219,6 +219,8 @@ class JitEngine(PackedEngine):
         routes = fib_records(self.config.fib_table)
         self._fib_routes = ctypes.create_string_buffer(routes, max(1, len(routes)))
         env.fib_routes, env.fib_count = ctypes.addressof(self._fib_routes), len(routes) // FIB_RECORD
+        keys = self.shadow.for_each_keys
+        env.each_key_base = keys[0].id if keys else 0
         self._mtu_devices = array("Q", mtu_records(self.config) or [0])
         env.mtu_devices, env.mtu_device_count = address_of(self._mtu_devices), len(self.config.device_mtus)
         env.mtu_ingress = self.config.mtu

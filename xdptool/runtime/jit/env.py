@@ -112,6 +112,7 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("ev_maps", 1),  # host pointer to EV_MAP_WORDS words per map index (run number, bytes used)
     ("timers", 1),  # host pointer to the shadow's helpers.Timers words (timers.py)
     ("timer_capacity", 1),  # region ids they cover
+    ("each_key_base", 1),  # region id of bpf_for_each_map_elem's depth-0 key (VmEngine.for_each_keys; foreach.py)
     ("fib_routes", 1),  # host pointer to helpers.fib_records(config.fib_table) (fib.py)
     ("fib_count", 1),  # routes there
     ("mtu_devices", 1),  # host pointer to helpers.mtu_records(config): (ifindex, MTU) words (mtu.py)

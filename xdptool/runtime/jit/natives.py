@@ -15,7 +15,7 @@ env's event log (events.py), ring buffer reservations and their submit/discard, 
 forms too (records.py), map_push_elem/pop_elem/peek_elem on queues and stacks
 (queue_stack.py) and push/peek on bloom filters (bloom.py), the bpf_timer helpers (timers.py), fib_lookup over the configured routes (fib.py),
 check_mtu over the configured devices (mtu.py), trace_printk for the formats a program holds
-(printk.py), and the control helpers of control.py: tail_call (12) and
+(printk.py), for_each_map_elem on arrays and hash maps (foreach.py), and the control helpers of control.py: tail_call (12) and
 loop (181).  The clock and generator state lives in the env while native code
 runs and is handed to the interpreter's `Services` around every Python call.
 Every other helper is the runtime's Python implementation behind the callback
@@ -43,6 +43,7 @@ from .env import ENV, RedirectKind
 from .events import event_emitters
 from .fib import fib_lookup
 from .mtu import check_mtu
+from .foreach import FOR_EACH, for_each_emitter
 from .printk import TRACE_PRINTK, printk_emitter
 from .queue_stack import queue_stack_emitters
 from .records import record_emitters
@@ -491,7 +492,7 @@ def native_emitters(shapes: tuple[MapShape, ...], tail_targets: dict[int, int] |
 
     emitters = {**SIMPLE_NATIVES, **maps.emitters(), REDIRECT_MAP: redirect_map, **maps.percpu_emitters(), **event_emitters(maps),
                 **queue_stack_emitters(maps), **timer_emitters(maps), **record_emitters(maps),
-                TRACE_PRINTK: printk_emitter(shapes)}
+                TRACE_PRINTK: printk_emitter(shapes), FOR_EACH: for_each_emitter(maps)}
     if tail_targets is not None:
         emitters[TAIL_CALL] = tail_call_emitter(maps, tail_targets)
     return emitters
