@@ -23,7 +23,7 @@ from array import array
 from itertools import compress
 from typing import Any
 
-from ..codegen.flow_ir import BE16_IR, flow_walk_ir
+from ..codegen.flow_ir import BE16_IR, flow_walk_ir, step_ir
 from ..platform import nfp_driver as drv
 from ..platform.rss import INDIRECTION_ENTRIES, KEY, crc32_be, crc_table, hash_input, indirection_table
 
@@ -198,32 +198,6 @@ HOW = ("rss", "program", "selected_beyond")
 HOW_COLUMNS = ("pkts", "bytes", *HOW)  # the kernel's counts per queue, the report's row keys
 NOT_PASSED = 0xFF
 _QUEUES_IR = r"""
-; crc = (crc << 8) ^ table[(crc >> 24) ^ byte] over count bytes (platform/rss.crc32_be)
-; (the position is the flow walk's step argument; CRC-32 does not need it)
-define internal i32 @crc(ptr %table, ptr %p, i64 %count, i64 %position, i32 %c0) {
-entry:
-  br label %loop
-loop:
-  %k = phi i64 [ 0, %entry ], [ %k1, %body ]
-  %c = phi i32 [ %c0, %entry ], [ %c1, %body ]
-  %more = icmp ult i64 %k, %count
-  br i1 %more, label %body, label %done
-body:
-  %bp = getelementptr i8, ptr %p, i64 %k
-  %b = load i8, ptr %bp, align 1
-  %b32 = zext i8 %b to i32
-  %top = lshr i32 %c, 24
-  %ix = xor i32 %top, %b32
-  %ix64 = zext i32 %ix to i64
-  %tp = getelementptr i32, ptr %table, i64 %ix64
-  %t = load i32, ptr %tp, align 4
-  %sh = shl i32 %c, 8
-  %c1 = xor i32 %sh, %t
-  %k1 = add i64 %k, 1
-  br label %loop
-done:
-  ret i32 %c
-}
 
 define void @card_queues(i64 %n, ptr %retvals, ptr %faults, ptr %selected, ptr %in_base, ptr %in_offs,
                          ptr %out_base, ptr %out_offs, ptr %out_lens, i32 %key, ptr %table, ptr %reta,
@@ -316,7 +290,20 @@ next:
 done:
   ret void
 }
-""" + BE16_IR + flow_walk_ir("rss_hash", "crc")  # the firmware's hash: the shared walk, CRC-32 seeded with the key word
+"""
+# the firmware's hash: the shared walk, CRC-32 seeded with the key word;
+# crc = (crc << 8) ^ table[(crc >> 24) ^ byte] (platform/rss.crc32_be; the position unused)
+_CRC_FOLD = r"""
+  %b32 = zext i8 %b to i32
+  %top = lshr i32 %h, 24
+  %ix = xor i32 %top, %b32
+  %ix64 = zext i32 %ix to i64
+  %tp = getelementptr i32, ptr %table, i64 %ix64
+  %t = load i32, ptr %tp, align 4
+  %sh = shl i32 %h, 8
+  %h1 = xor i32 %sh, %t
+"""
+_QUEUES_IR += BE16_IR + flow_walk_ir("rss_hash", "crc") + step_ir("crc", "CRC-32 of count bytes", _CRC_FOLD)
 _P, _I64, _I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint32
 _SIGNATURES = {"card_queues": ctypes.CFUNCTYPE(None, _I64, *([_P] * 8), _I32, _P, _P, _I64, _P, _P, _P)}
 _kernel: dict[str, Any] = {}

@@ -15,7 +15,7 @@ import threading
 from array import array
 from typing import Any
 
-from ..codegen.flow_ir import BE16_IR, flow_walk_ir
+from ..codegen.flow_ir import BE16_IR, flow_walk_ir, step_ir
 from .scan import SCAN_SIGNATURE, SCANNER_IR, buffer_address
 
 # Output pcap records (classic pcap, little-endian, as PcapWriter writes them by default).
@@ -108,30 +108,6 @@ done:
   ret i64 %pos_end
 }
 
-; XOR of table[(pos0 + k) * 256 + p[k]] for k < count: the Toeplitz hash of count input bytes
-define internal i32 @toeplitz(ptr %table, ptr %p, i64 %count, i64 %pos0, i32 %h0) {
-entry:
-  br label %loop
-loop:
-  %k = phi i64 [ 0, %entry ], [ %k1, %body ]
-  %h = phi i32 [ %h0, %entry ], [ %h1, %body ]
-  %more = icmp ult i64 %k, %count
-  br i1 %more, label %body, label %done
-body:
-  %bp = getelementptr i8, ptr %p, i64 %k
-  %b = load i8, ptr %bp, align 1
-  %b64 = zext i8 %b to i64
-  %at = add i64 %pos0, %k
-  %row = mul i64 %at, 256
-  %ix = add i64 %row, %b64
-  %tp = getelementptr i32, ptr %table, i64 %ix
-  %t = load i32, ptr %tp, align 4
-  %h1 = xor i32 %h, %t
-  %k1 = add i64 %k, 1
-  br label %loop
-done:
-  ret i32 %h
-}
 
 ; rss.flow_hash: the shared flow walk (codegen/flow_ir.py) with the Toeplitz step; 0 without an IP header
 define i32 @flow_hash(ptr %pkt, i64 %len, ptr %table) {
@@ -309,7 +285,18 @@ done:
   ret i64 %sum
 }
 """
+# Toeplitz: XOR of table[(position + k) * 256 + byte k] (rss.byte_table)
+_TOEPLITZ_FOLD = r"""
+  %b64 = zext i8 %b to i64
+  %at = add i64 %position, %k
+  %row = mul i64 %at, 256
+  %ix = add i64 %row, %b64
+  %tp = getelementptr i32, ptr %table, i64 %ix
+  %t = load i32, ptr %tp, align 4
+  %h1 = xor i32 %h, %t
+"""
 _IR += BE16_IR + flow_walk_ir("flow_walk", "toeplitz")
+_IR += step_ir("toeplitz", "the Toeplitz hash of count input bytes standing at position", _TOEPLITZ_FOLD)
 _IR += SCANNER_IR  # the record walk (scan.py): one module holds every loop of a replay
 
 
