@@ -521,10 +521,10 @@ class JitEngine(PackedEngine):
             done, run = self._native_batch(index, count)
             self._drain_redirects(results)
             if env.ev_used:  # decoded when the results are first asked for events
-                if self.native.printk_native:
-                    for at, line in printk_lines(self._event_log, env.ev_used, self.native.printk_formats):
-                        results.trace_printk.setdefault(at, []).append(line)
-                results.events.add_log(self._event_log[:env.ev_used], self._map_names)
+                piece = self._event_log[:env.ev_used]
+                if self.native.printk_native:  # lines made when first asked for (packed.TraceLines)
+                    results.trace_printk.add_log(piece, self.native.printk_formats)
+                results.events.add_log(piece, self._map_names)
                 env.ev_used = 0
             if done == index:  # packet `index` is not in the buffer, or needs a bigger frame or output
                 offset, length = offsets[index], lengths[index]

@@ -1,0 +1,134 @@
+"""ns per helper call on the jit: the helpers issue 15 made native, each against its Python path.
+
+For each helper a program calls it CALLS times per packet (a loop), and a twin program runs the
+same loop without the call; (time of one - time of the other) / (packets * CALLS) is the cost
+of a call.  Each program runs through the bulk API (`run_packed`, PACKETS packets, best of
+TRIES) twice: with the native code, and with that helper's emitter taken out of the code
+generator (`--python`'s path: the Python helper behind the callback, which is what every call
+cost before).  Without the compile cache (XDPTOOL_NO_CACHE=1), so that both builds are made.
+
+    python bench/bench_natives.py          # prints a table and a `RESULT {json}` line
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+
+os.environ["XDPTOOL_NO_CACHE"] = "1"
+PACKETS = 2_000
+PYTHON_PACKETS = 100  # the Python path: ~10-300 us a call
+CALLS = 32
+TRIES = 5
+
+SOURCE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 64);
+         __type(key, __u32); __type(value, __u64); } arr SEC(".maps");
+
+static long add(void *map, __u32 *key, __u64 *val, __u64 *sum)
+{
+	*sum += *val + *key;
+	return 0;
+}
+
+#define LOOP(body) for (int i = 0; i < CALLS; i++) { body; }
+
+SEC("xdp") int printk(struct xdp_md *ctx)
+{
+	__u64 n = ctx->data_end - ctx->data;
+	LOOP(if (WITH) n += bpf_printk("len %d at %u: %x", n, i, n); else n += n >> 3)
+	return n & 1 ? XDP_PASS : XDP_DROP;
+}
+
+SEC("xdp") int for_each(struct xdp_md *ctx)
+{
+	__u64 sum = ctx->data_end - ctx->data;
+	LOOP(if (WITH) sum += bpf_for_each_map_elem(&arr, add, &sum, 0); else sum += sum >> 3)
+	return sum & 1 ? XDP_PASS : XDP_DROP;
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+# helper: (program, how many elements one call walks, what one call is)
+HELPERS = {"trace_printk": ("printk", 1, "a call with 3 conversions"),
+           "for_each_map_elem": ("for_each", 64, "a 64-element array walk")}
+
+
+def build(tmp: Path, with_call: bool):
+    from xdptool import toolchain
+    from xdptool.elf.loader import load_object
+
+    source = tmp / f"natives_{int(with_call)}.c"
+    source.write_text(SOURCE)
+    built = toolchain.build(source, tmp / f"natives_{int(with_call)}.o",
+                            defines=(f"WITH={int(with_call)}", f"CALLS={CALLS}"))
+    return load_object(built.output)
+
+
+def per_packet_ns(obj, program: str, python: str | None) -> tuple[float, dict]:
+    from xdptool.platform.helpers import HELPER_ID
+    from xdptool.runtime.jit import JitEngine, natives
+    from xdptool.runtime.maps import MapStore
+
+    original = natives.native_emitters
+    if python is not None:
+        def without(*args, **kw):
+            table = original(*args, **kw)
+            table.pop(HELPER_ID[python], None)
+            return table
+        natives.native_emitters = without
+    try:
+        program_obj = obj.program(program)
+        program_obj.__dict__.pop("_jit_cache", None)
+        engine = JitEngine(program_obj, MapStore.for_object(obj))
+    finally:
+        natives.native_emitters = original
+    count, tries = (PACKETS, TRIES) if python is None else (PYTHON_PACKETS, 2)
+    packet = bytes(64)
+    buffer = packet * count
+    offsets = array("Q", range(0, len(buffer), len(packet)))
+    lengths = array("I", [len(packet)] * count)
+    best = float("inf")
+    for _ in range(tries):
+        started = time.perf_counter()
+        engine.run_packed(buffer, offsets, lengths)
+        best = min(best, time.perf_counter() - started)
+    fallbacks = engine.helper_fallbacks()
+    engine.close()
+    return best / count * 1e9, fallbacks
+
+
+def main() -> int:
+    if shutil.which("clang") is None:
+        print("RESULT " + json.dumps({"skipped": "clang is not installed"}))
+        return 0
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        with_call, without_call = build(Path(tmp), True), build(Path(tmp), False)
+        for helper, (program, elements, what) in HELPERS.items():
+            base, _ = per_packet_ns(without_call, program, None)
+            native, native_fb = per_packet_ns(with_call, program, None)
+            python, python_fb = per_packet_ns(with_call, program, helper)
+            name = f"bpf_{helper}"
+            rows[helper] = {"call": what, "native_ns": (native - base) / CALLS, "python_ns": (python - base) / CALLS,
+                            "native_fallbacks": native_fb.get(name), "python_fallbacks": python_fb.get(name),
+                            "per_element_native_ns": (native - base) / CALLS / elements}
+    print(f"{'helper':<20} {'one call':<28} {'native ns':>10} {'python ns':>10} {'speed-up':>9}")
+    for helper, row in rows.items():
+        print(f"{helper:<20} {row['call']:<28} {row['native_ns']:>10.0f} {row['python_ns']:>10.0f} "
+              f"{row['python_ns'] / row['native_ns']:>8.0f}x")
+    print("RESULT " + json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
