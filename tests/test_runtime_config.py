@@ -191,3 +191,94 @@ def test_a_spec_runtime_table(tmp_path):
     spec.write_text("ncpus = 2\n" + SPEC.format(source=SOURCE).replace("mtu = 1500", "mtu = 1500\nncpus = 2"))
     result = invoke("test", spec)
     assert result.exit_code == 2 and "ncpus: given twice" in result.output, result.output
+
+
+# -- the live kernel's routes: a network namespace built from a config, the same packets ------
+
+_NETNS_DEVICES = [  # name, MAC, MTU, gateway MAC, IPv4 routes (prefix, route MTU or None), IPv6 routes
+    ("d2", "02:00:00:00:02:00", 9000, "02:00:00:00:02:01", [("10.0.0.0/8", None)], []),
+    ("d3", "02:00:00:00:03:00", 1500, "02:00:00:00:03:01", [("10.9.0.0/16", 1400)], []),
+    ("d4", "02:00:00:00:04:00", 1280, "02:00:00:00:04:01", [], [("2001:db8::/32", None)]),
+]
+_KERNEL_RUN = """
+import json, sys
+from xdptool.elf import load_object
+from xdptool.runtime.contract import XdpContext
+from xdptool.runtime.engines import make_engine
+obj = load_object(sys.argv[1])
+packets = [bytes.fromhex(p) for p in json.load(sys.stdin)]
+with make_engine("kernel", obj.program("fib_forward")) as engine:
+    print(json.dumps([[r.verdict, r.packet.hex()] for r in (engine.run(p, XdpContext(ingress_ifindex=1)) for p in packets)]))
+"""
+
+
+def _netns(name: str) -> dict:
+    """The namespace's devices, addresses, gateways (permanent neighbours) and routes; the
+    runtime document that describes them (ifindexes as the kernel gave them)."""
+    import subprocess
+
+    def ip(*args):
+        subprocess.run(["ip", "-n", name, *args], check=True, capture_output=True)
+
+    subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1",
+                    "net.ipv6.conf.all.forwarding=1"], check=True, capture_output=True)
+    ip("link", "set", "lo", "up")
+    for n, (dev, mac, mtu, gateway, v4, v6) in enumerate(_NETNS_DEVICES):
+        ip("link", "add", dev, "type", "veth", "peer", "name", f"p{dev}")
+        ip("link", "set", dev, "address", mac, "mtu", str(mtu), "up")
+        ip("link", "set", f"p{dev}", "mtu", str(mtu), "up")
+        ip("addr", "add", f"192.168.{n}.1/30", "dev", dev)
+        ip("addr", "add", f"fd00:{n}::1/64", "dev", dev, "nodad")
+        ip("neigh", "add", f"192.168.{n}.2", "lladdr", gateway, "dev", dev, "nud", "permanent")
+        ip("neigh", "add", f"fd00:{n}::2", "lladdr", gateway, "dev", dev, "nud", "permanent")
+        for prefix, route_mtu in v4:
+            ip("route", "add", prefix, "via", f"192.168.{n}.2", "dev", dev,  # (a route MTU counts when locked)
+               *(("mtu", "lock", str(route_mtu)) if route_mtu else ()))
+        for prefix, route_mtu in v6:
+            ip("-6", "route", "add", prefix, "via", f"fd00:{n}::2", "dev", dev)
+    links = json.loads(subprocess.run(["ip", "-n", name, "-j", "link"], check=True, capture_output=True, text=True).stdout)
+    index = {link["ifname"]: link["ifindex"] for link in links}
+    routes = [{"prefix": prefix, "ifindex": index[dev], "smac": mac, "dmac": gateway, "mtu": route_mtu or mtu}
+              for dev, mac, mtu, gateway, v4, v6 in _NETNS_DEVICES for prefix, route_mtu in v4 + v6]
+    return {"fib_table": routes, "mtu": 65536, "device_mtus": {str(index[d[0]]): d[2] for d in _NETNS_DEVICES}}
+
+
+@pytest.mark.kernel
+def test_the_kernel_routes_as_the_config_says(tmp_path):
+    """The namespace's routes and the config that describes them give the same forwarding:
+    vm == jit == the live kernel's bpf_fib_lookup and bpf_check_mtu (verdict and bytes)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from xdptool.kernel.probe import kernel_unavailable_reason
+
+    reason = kernel_unavailable_reason()
+    if reason is not None or shutil.which("ip") is None:
+        pytest.skip(f"kernel: {reason or 'no ip command'}")
+    name = f"xdpt{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode:
+        pytest.skip("cannot make a network namespace here")
+    try:
+        try:
+            document = _netns(name)
+        except subprocess.CalledProcessError as exc:
+            pytest.skip(f"cannot build the namespace: {exc.stderr.decode().strip()}")
+        config_path = tmp_path / "routes.json"
+        config_path.write_text(json.dumps(document))
+        target = program_target(str(SOURCE), None, "vm")
+        frames = packets()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        run = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-c", _KERNEL_RUN, target.object.path],
+                             input=json.dumps([f.hex() for f in frames]), capture_output=True, text=True, env=env)
+        assert run.returncode == 0, run.stderr
+        kernel = [tuple(row) for row in json.loads(run.stdout)]
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    for engine in ("vm", "jit"):
+        ours, _ = program_target(str(SOURCE), None, engine).with_runtime(str(config_path)).make()
+        got = [(r.verdict, bytes(r.packet).hex()) for r in (ours.run(f, XdpContext(ingress_ifindex=INGRESS)) for f in frames)]
+        for index, (mine, theirs) in enumerate(zip(got, kernel)):
+            assert mine == theirs, f"{engine}, packet {index}: {Ether(frames[index]).summary()}"
+    assert {verdict for verdict, _ in kernel} == {XDP_DROP, XDP_PASS, XDP_REDIRECT}
