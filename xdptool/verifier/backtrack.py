@@ -49,8 +49,8 @@ class Tracker:
         # per pc: the cfg's row of its instruction, (pc, code, dst, src, off, imm), and whether
         # _back may change the frame depth or give up there (calls, exits); built at the first
         # walk, from the cfg (the checker builds it after this)
-        self.rows = None
-        self.structural = None
+        self.rows: list = []
+        self.structural = bytearray()
 
     def _index_rows(self) -> None:
         rows = self.checker.cfg.rows
@@ -100,7 +100,7 @@ class Tracker:
     # -- the walk backwards (backtrack_insn over the history, then the parent checkpoints) ---
     def _walk(self, masks: list, current_done) -> None:  # types: backtrack.pxd
         checker = self.checker
-        if self.rows is None:
+        if not self.rows:  # (every program has an instruction)
             self._index_rows()
         depth = len(masks) - 1
         seg = checker.hist

@@ -174,7 +174,7 @@ def _decode_flow(row: tuple) -> tuple[list[int], int | None]:
     return [pc + 1, target], target
 
 
-def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args: Mapping[int, int] | None = None) -> Cfg:
+def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args: dict[int, int] | None = None) -> Cfg:
     """`helper_args`: helper id -> how many argument registers it reads (default: all five)."""
     if not insns:
         raise Reject("last insn is not an exit or jmp", 0)

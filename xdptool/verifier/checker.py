@@ -195,7 +195,8 @@ class Checker:
             handler = (self._refusal(visit_errors[pc]) if pc in visit_errors and visit_errors[pc] is not ADDR_SPACE_CAST
                        else self._addr_space_cast if pc in visit_errors
                        else specialise(self, insn, self.general_handler(insn, by_class)))
-            steps[pc] = (insn, handler, pc + (2 if row[CODE] == codes.LD_IMM64 else 1), self._visit_kind(pc, prune_points))
+            steps[pc] = (insn, handler, pc + (2 if row[CODE] == codes.LD_IMM64 else 1),
+                         _visit_kind(self.cfg, pc, prune_points))
         self._walk(steps, State([frame]), 0)
         self._check_global_funcs(steps)
         if rules is not None:
@@ -203,14 +204,6 @@ class Checker:
         self._check_stack_depth()
         if rules is not None:
             rules.check_translate(self)  # the device JIT, after verification
-
-    def _visit_kind(self, pc: int, prune_points: set) -> int:
-        """What _visit does at `pc`: nothing (not a prune point), or which kind of checkpoint it is."""
-        if pc not in prune_points:
-            return VISIT_NONE
-        cfg = self.cfg
-        return (VISIT_CALLBACK if pc in cfg.callback_calls else VISIT_MAY_GOTO if pc in cfg.may_gotos
-                else VISIT_ITER_NEXT if pc in cfg.iter_nexts else VISIT_PLAIN)
 
     def _refusal(self, message: str):
         """The handler of an instruction refused when reached (check_alu_op reads dst first)."""
@@ -1727,7 +1720,7 @@ class Checker:
         counting frees the walk's states when the checker goes: as a cycle they waited for the
         collector, whose next pass traversed them all (7 % of a benchmark's time)."""
         self.track = None
-        self.btf_ptrs = None
+        del self.btf_ptrs.ck
         clear_log_cache()
 
 
@@ -1742,6 +1735,14 @@ def _helper_args(helpers) -> dict:
         known = _HELPER_ARGS[id(helpers)] = (helpers, {func_id: len(helper.args) for func_id, helper in helpers.items()
                                                        if not helper.unsupported})
     return known[1]
+
+
+def _visit_kind(cfg: Cfg, pc: int, prune_points: set) -> int:
+    """What Checker._visit does at `pc`: nothing (not a prune point), or which kind of checkpoint it is."""
+    if pc not in prune_points:
+        return VISIT_NONE
+    return (VISIT_CALLBACK if pc in cfg.callback_calls else VISIT_MAY_GOTO if pc in cfg.may_gotos
+            else VISIT_ITER_NEXT if pc in cfg.iter_nexts else VISIT_PLAIN)
 
 
 def _walk_stack_depth(depth: dict, calls: dict, sub: int, total: int, frames: int) -> None:
