@@ -95,8 +95,9 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
     card_queues = check_card_options(chosen, queues, per_queue, out_dir, events_path, compare_target, sum_shared_maps)
     if card_queues:
         queues = 1  # the card's host queues are its datapath's, in this process
-    if queues > 1 and chosen.queue_conflict(queues):
-        fail(chosen.queue_conflict(queues))
+    conflict = chosen.queue_conflict(queues) if queues > 1 else None
+    if conflict:
+        fail(conflict)
     inputs = replay_inputs(capture_path, chosen, obj_path, maps_in, state_dir) + [runtime_path]
     if maps_out:
         from ..files import check_output

@@ -110,8 +110,9 @@ class Target:
     def queue_conflict(self, queues: int) -> str | None:
         """Why --queues N cannot run under this target's runtime config (it sets ncpus N and cpu i
         for queue i), or None."""
-        given = self.config.given if self.config is not None else frozenset()
-        if "cpu" in given or ("ncpus" in given and self.config.ncpus != queues):
+        config = self.config
+        given = config.given if config is not None else frozenset()
+        if "cpu" in given or ("ncpus" in given and config is not None and config.ncpus != queues):
             return (f"--queues {queues} runs queue i on cpu i of ncpus {queues}: the runtime config's "
                     f"{'cpu' if 'cpu' in given else 'ncpus'} cannot apply (give neither, or ncpus {queues})")
         return None

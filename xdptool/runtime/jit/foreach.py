@@ -52,14 +52,14 @@ def for_each_emitter(maps: MapHelpers):
     return emit
 
 
-def _key_host(t: "Translator", b: ir.IRBuilder, depth: ir.Value) -> ir.Value:
+def _key_host(t: "Translator", b: ir.IRBuilder, depth: ir.Value):
     """Host address of the key region of call depth `depth`."""
     rid = b.add(ENV.load(b, t.env, "each_key_base"), depth)
     table = b.inttoptr(ENV.load(b, t.env, "regions"), I64P)
     return b.inttoptr(b.load(b.gep(table, [b.add(b.mul(rid, c64(REGION_WORDS)), c64(R_HOST))])), I8P)
 
 
-def _walk(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list, targets: list[int]) -> ir.Value:
+def _walk(t, b: ir.IRBuilder, insn, shape: MapShape, args: list, targets: list[int]):
     fn = b.function
     env, pc = t.env, insn.pc
     name = f"pc{pc}.each.{shape.name}"
@@ -73,7 +73,7 @@ def _walk(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list, t
     found = fn.append_basic_block(f"{name}.found")
     returned = fn.append_basic_block(f"{name}.returned")
     finish = fn.append_basic_block(f"{name}.finish")
-    incoming = [(c64(-errno.EINVAL), b.block)]
+    incoming: list = [(c64(-errno.EINVAL), b.block)]
     b.cbranch(b.icmp_unsigned("!=", flags, c64(0)), done, checked)
 
     b.position_at_end(checked)
@@ -143,7 +143,7 @@ def _walk(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list, t
         b.store(b.trunc(index, I32), b.bitcast(key, I32.as_pointer()), align=1)
         value_at = b.add(index, b.mul(copy, c64(shape.entries)))
         offset = b.mul(value_at, c64(shape.value_stride))
-    value = _value_pointer(t, b, insn, shape, value_at, offset)
+    value = _value_pointer(t, b, insn, shape, value_at, offset)  # pyright: ignore[reportArgumentType]
     key_addr = b.or_(b.shl(b.add(ENV.load(b, env, "each_key_base"), depth), c64(REGION_SHIFT)), c64(ORIGIN))
 
     # one invocation: its own budget, a fresh stack (control.emit_loop)

@@ -147,12 +147,13 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = Fal
                                    m.slot_size, m.key_stride, m.lru, m.readonly_for_program, m.max_entries))
         elif isinstance(m, ArrayMap) and m.key_size == 4:
             present = m.layout["present_offset"] if isinstance(m, SparseArrayMap) else -1
-            frozen = m.readonly_for_program and m.type == MapType.ARRAY and m.max_entries == 1 and m.ncpus == 1
+            at = m.find_offset(bytes(4)) if m.readonly_for_program and m.type == MapType.ARRAY \
+                and m.max_entries == 1 and m.ncpus == 1 else None
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, m.ncpus, cpu if m.ncpus > 1 else 0,
                                    readonly=m.readonly_for_program, max_entries=m.max_entries,
                                    present_offset=present,
-                                   frozen=m.read_value(m.find_offset(bytes(4))) if frozen else b""))
+                                   frozen=m.read_value(at) if at is not None else b""))
     return tuple(shapes)
 
 

@@ -17,7 +17,7 @@ that a run's lines keep their order.  Only in a module whose event helpers are n
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import llvmlite.ir as ir
 
@@ -134,8 +134,8 @@ def _format(regs: dict, stack: dict, frozen: dict[str, bytes]) -> bytes | None:
         return None
     n = size[1]
     if pointer[0] == "fp":
-        raw = [stack.get(pointer[1] + k) for k in range(n)]
-        return None if None in raw else bytes(raw)
+        raw = [stack.get(pointer[1] + k, -1) for k in range(n)]
+        return None if -1 in raw else bytes(raw)
     if pointer[0] == "map":
         data, start = frozen[pointer[1]], pointer[2]
         return data[start:start + n] if 0 <= start and start + n <= len(data) else None
@@ -161,7 +161,7 @@ def module_formats(t: "Translator") -> list[bytes]:
 
 # -- IR ---------------------------------------------------------------------------------------
 
-def _decimal_length(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+def _decimal_length(b: ir.IRBuilder, value):
     """Digits of an unsigned 64-bit value."""
     length = c64(1)
     for power in _POWERS:
@@ -169,14 +169,14 @@ def _decimal_length(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
     return length
 
 
-def _hex_length(t: "Translator", b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+def _hex_length(t: "Translator", b: ir.IRBuilder, value):
     ctlz = t.module.declare_intrinsic("llvm.ctlz", [I64], ir.FunctionType(I64, [I64, I1]))
     bits = b.sub(c64(64), b.call(ctlz, [value, ir.Constant(I1, 0)]))
     digits = b.lshr(b.add(bits, c64(3)), c64(2))
     return b.select(b.icmp_unsigned("==", digits, c64(0)), c64(1), digits)
 
 
-def _readable(t: "Translator", b: ir.IRBuilder, addr: ir.Value) -> tuple[ir.Value, ir.Value]:
+def _readable(t: "Translator", b: ir.IRBuilder, addr):
     """(host pointer, bytes readable from it) for `addr`, 0 bytes where it is no memory (the
     context included): what a nofault copy may read."""
     memory, env = t.memory, t.env
@@ -191,7 +191,7 @@ def _readable(t: "Translator", b: ir.IRBuilder, addr: ir.Value) -> tuple[ir.Valu
     return host, b.select(ok, b.sub(hi, off), c64(0))
 
 
-def _string(t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, limit: ir.Value) -> tuple[ir.Value, ir.Value]:
+def _string(t: "Translator", b: ir.IRBuilder, pc: int, addr, limit):
     """memory.copy_string_nofault: (host pointer, characters) -- 0 where it cannot read."""
     host, avail = _readable(t, b, addr)
     window = b.add(limit, c64(1))
@@ -222,19 +222,19 @@ def _string(t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, limit: ir
     return host, chars
 
 
-def _zeros(t: "Translator") -> ir.Value:
+def _zeros(t: "Translator"):
     module = t.module
     zeros = module.globals.get("printk_zeros")
     if zeros is None:
         zeros = ir.GlobalVariable(module, ir.ArrayType(I8, 16), name="printk_zeros")
-        zeros.initializer = ir.Constant(ir.ArrayType(I8, 16), bytearray(16))
+        zeros.initializer = ir.Constant(ir.ArrayType(I8, 16), bytearray(16))  # type: ignore[assignment]
         zeros.global_constant = True
     return zeros.bitcast(I8P)
 
 
-def _matches(b: ir.IRBuilder, host: ir.Value, expected: bytes) -> ir.Value:
+def _matches(b: ir.IRBuilder, host, expected: bytes):
     """Whether the `len(expected)` bytes at `host` are `expected` (word by word)."""
-    differ = c64(0)
+    differ: Any = c64(0)
     for at in range(0, len(expected), 8):
         chunk = expected[at:at + 8]
         ty = ir.IntType(8 * len(chunk))
@@ -249,12 +249,12 @@ class _Site:
 
     def __init__(self, t: "Translator", b: ir.IRBuilder, pc: int, args: list):
         self.t, self.b, self.pc, self.args = t, b, pc, args
-        self.length = c64(0)
-        self.used = c64(0)
+        self.length: Any = c64(0)
+        self.used: Any = c64(0)
         self.no_room = ir.Constant(I1, 0)
-        self.blobs: list[tuple[ir.Value, ir.Value]] = []
+        self.blobs: list = []
 
-    def _room(self) -> ir.Value:
+    def _room(self):
         return self.b.sub(c64(printk.BIN_ARGS), self.used)
 
     def _needs(self, size: int | ir.Value) -> None:
@@ -310,7 +310,7 @@ class _Site:
             text = b.select(b.icmp_unsigned("<", text, c64(conv.width)), c64(conv.width), text)
         self.length = b.add(self.length, text)
 
-    def _number(self, conv: printk.Conversion, value: ir.Value) -> ir.Value:
+    def _number(self, conv: printk.Conversion, value):
         b = self.b
         if conv.size == 4:
             low = b.trunc(value, ir.IntType(32))
@@ -324,7 +324,7 @@ class _Site:
         signed = negative if not ("+" in conv.flags or " " in conv.flags) else ir.Constant(I1, 1)
         return b.add(_decimal_length(b, magnitude), b.zext(signed, I64))
 
-    def _address(self, kind: str, raw: ir.Value) -> ir.Value:
+    def _address(self, kind: str, raw):
         b = self.b
         if kind == "I4":
             length = c64(3)
