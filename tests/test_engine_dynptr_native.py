@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from engine_diff import agrees_with_the_kernel, outcomes
 from test_jit_diff import observable
 from test_jit_maps import compiled
 from xdptool.kernel.probe import kernel_unavailable_reason
@@ -125,16 +126,11 @@ def obj(tmp_path_factory):
     return compiled(tmp_path_factory.mktemp("dynptr_native"), "dynptr_native", SOURCE)
 
 
-def _outcomes(engine_class, obj, name, packets):
-    store = MapStore.for_object(obj)
-    engine = engine_class(obj.program(name), store)
-    return engine, [observable(engine.run(p)) for p in packets], store.dump()
-
 
 @pytest.mark.parametrize("name", PROGRAMS)
 def test_vm_and_jit_agree_with_no_python_call(obj, name):
-    _, want, vm_maps = _outcomes(VmEngine, obj, name, PACKETS)
-    jit, got, jit_maps = _outcomes(JitEngine, obj, name, PACKETS)
+    _, want, vm_maps = outcomes(VmEngine, obj, name, PACKETS)
+    jit, got, jit_maps = outcomes(JitEngine, obj, name, PACKETS)
     assert got == want and jit_maps == vm_maps
     assert all(o[4] is None for o in want)
     fallbacks = jit.helper_fallbacks()
@@ -159,8 +155,8 @@ def test_the_arguments_reach_every_answer(obj):
 
 
 def test_a_bad_dynptr_pointer_faults_alike(obj):
-    _, want, _ = _outcomes(VmEngine, obj, "bad_pointer", PACKETS[:2])
-    _, got, _ = _outcomes(JitEngine, obj, "bad_pointer", PACKETS[:2])
+    _, want, _ = outcomes(VmEngine, obj, "bad_pointer", PACKETS[:2])
+    _, got, _ = outcomes(JitEngine, obj, "bad_pointer", PACKETS[:2])
     assert got == want
     assert want[0][0] == "XDP_ABORTED" and "NULL pointer" in want[0][4][1], want[0]
 
@@ -170,14 +166,4 @@ def test_a_bad_dynptr_pointer_faults_alike(obj):
 @pytest.mark.parametrize("engine", ["vm", "jit"])
 @pytest.mark.parametrize("name", PROGRAMS)
 def test_engines_agree_with_the_kernel(obj, name, engine):
-    from xdptool.runtime.engines import make_engine
-
-    runs, dumps = [], []
-    for target in ("kernel", engine):
-        store = MapStore.for_object(obj)
-        with make_engine(target, obj.program(name), store) as running:
-            runs.append([(r.verdict, r.retval, r.packet) for r in running.run_batch(PACKETS)])
-        dumps.append(store.dump())
-    for index, (kernel, ours) in enumerate(zip(*runs)):
-        assert ours == kernel, f"{name} packet {index}: {PACKETS[index].hex()}"
-    assert dumps[1] == dumps[0]
+    agrees_with_the_kernel(obj, name, engine, PACKETS)

@@ -10,6 +10,7 @@ import struct
 
 import pytest
 
+from engine_diff import agrees_with_the_kernel, outcomes
 from test_jit_diff import observable
 from test_jit_maps import compiled
 from xdptool.kernel.probe import kernel_unavailable_reason
@@ -144,11 +145,6 @@ def obj(tmp_path_factory):
     return compiled(tmp_path_factory.mktemp("locks"), "locks_strtol", SOURCE)
 
 
-def outcomes(engine_class, obj, name, packets):
-    store = MapStore.for_object(obj)
-    engine = engine_class(obj.program(name), store)
-    return engine, [observable(engine.run(p)) for p in packets], store.dump()
-
 
 @pytest.mark.parametrize("name", list(PACKETS))
 def test_vm_and_jit_agree_and_the_jit_is_native(obj, name):
@@ -191,19 +187,9 @@ def test_what_the_verifier_refuses_stops_the_run_with_its_words(obj, name):
 @pytest.mark.parametrize("engine", ["vm", "jit"])
 @pytest.mark.parametrize("name", list(PACKETS))
 def test_engines_agree_with_the_kernel(obj, name, engine):
-    from xdptool.runtime.engines import make_engine
-
-    runs, dumps = [], []
-    for target in ("kernel", engine):
-        store = MapStore.for_object(obj)
-        with make_engine(target, obj.program(name), store) as running:
-            runs.append([(r.verdict, r.retval, r.packet) for r in running.run_batch(PACKETS[name])])
-        dumps.append(store.dump())
-    for index, (kernel, ours) in enumerate(zip(*runs)):
-        assert ours == kernel, f"{name} packet {index}: {PACKETS[name][index].hex()}"
-    assert dumps[1] == dumps[0]
+    kernel = agrees_with_the_kernel(obj, name, engine, PACKETS[name])
     if name == "strtox":  # the cases mean what they say: errors and values both occur
-        answers = {struct.unpack_from("<q", packet)[0] for _, _, packet in runs[0]}
+        answers = {struct.unpack_from("<q", packet)[0] for _, _, packet in kernel}
         assert {-22, -34} <= answers and any(a > 0 for a in answers)
 
 

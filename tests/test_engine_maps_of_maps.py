@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from engine_diff import agrees_with_the_kernel
 from test_jit_diff import observable
 from test_jit_maps import compiled
 from xdptool.errors import XdpError
@@ -121,14 +122,4 @@ def test_an_unknown_inner_map_name_is_bad_input(obj):
 @pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
 @pytest.mark.parametrize("engine", ["vm", "jit"])
 def test_engines_agree_with_the_kernel(obj, engine):
-    from xdptool.runtime.engines import make_engine
-
-    runs, dumps = [], []
-    for target in ("kernel", engine):
-        store = MapStore.for_object(obj)
-        with make_engine(target, obj.program("nested"), store) as running:
-            runs.append([(r.verdict, r.retval, r.packet) for r in running.run_batch(PACKETS)])
-        dumps.append({name: entries for name, entries in store.dump().items() if name.startswith("inner")})
-    for index, (kernel, ours) in enumerate(zip(*runs)):
-        assert ours == kernel, f"packet {index}: {PACKETS[index].hex()}"
-    assert dumps[1] == dumps[0]
+    agrees_with_the_kernel(obj, "nested", engine, PACKETS, lambda dump: {n: e for n, e in dump.items() if n.startswith("inner")})

@@ -15,11 +15,10 @@ import random
 
 import pytest
 
-from test_jit_diff import observable
+from engine_diff import outcomes
 from test_jit_maps import compiled
 from xdptool.runtime.jit import JitEngine
 from xdptool.runtime.jit import engine as jit_engine
-from xdptool.runtime.maps import MapStore
 from xdptool.runtime.vm import VmEngine
 
 SOURCE = r"""
@@ -173,17 +172,10 @@ def obj(tmp_path_factory):
     return compiled(tmp_path_factory.mktemp("events"), "events", SOURCE)
 
 
-def _outcomes(engine_class, obj, name, packets, batch=False):
-    store = MapStore.for_object(obj)
-    engine = engine_class(obj.program(name), store)
-    results = engine.run_batch(packets) if batch else [engine.run(p) for p in packets]
-    return engine, [observable(r) for r in results], store.dump()
-
-
 def test_jit_events_are_the_vm_events_with_no_python_call(obj):
-    _, want, vm_maps = _outcomes(VmEngine, obj, "events", PACKETS)
+    _, want, vm_maps = outcomes(VmEngine, obj, "events", PACKETS)
     for batch in (False, True):
-        jit, got, jit_maps = _outcomes(JitEngine, obj, "events", PACKETS, batch)
+        jit, got, jit_maps = outcomes(JitEngine, obj, "events", PACKETS, batch)
         assert got == want and jit_maps == vm_maps
         fallbacks = jit.helper_fallbacks()
         assert fallbacks["bpf_ringbuf_output"] == fallbacks["bpf_perf_event_output"] == 0, fallbacks
@@ -196,24 +188,24 @@ def test_jit_events_are_the_vm_events_with_no_python_call(obj):
 
 def test_a_log_that_must_grow_and_a_batch_that_stops_half_way(obj, monkeypatch):
     monkeypatch.setattr(jit_engine, "EVENT_LOG", 64)  # smaller than one packet's records
-    _, want, _ = _outcomes(VmEngine, obj, "events", PACKETS)
+    _, want, _ = outcomes(VmEngine, obj, "events", PACKETS)
     for batch in (False, True):
-        _, got, _ = _outcomes(JitEngine, obj, "events", PACKETS, batch)
+        _, got, _ = outcomes(JitEngine, obj, "events", PACKETS, batch)
         assert got == want
 
 
 def test_reservations_are_native_and_in_order(obj):
-    _, want, _ = _outcomes(VmEngine, obj, "mixed", PACKETS[:3])
+    _, want, _ = outcomes(VmEngine, obj, "mixed", PACKETS[:3])
     for batch in (False, True):
-        jit, got, _ = _outcomes(JitEngine, obj, "mixed", PACKETS[:3], batch)
+        jit, got, _ = outcomes(JitEngine, obj, "mixed", PACKETS[:3], batch)
         assert got == want
         assert not any(jit.helper_fallbacks().values()), jit.helper_fallbacks()
     assert [e["data"][:2] for e in want[0][6]] == ["07", "09", "07"]
 
 
 def test_beside_a_python_callback_they_all_stay_in_python_and_in_order(obj):
-    _, want, _ = _outcomes(VmEngine, obj, "mixed_python", PACKETS[:3])
-    jit, got, _ = _outcomes(JitEngine, obj, "mixed_python", PACKETS[:3])
+    _, want, _ = outcomes(VmEngine, obj, "mixed_python", PACKETS[:3])
+    jit, got, _ = outcomes(JitEngine, obj, "mixed_python", PACKETS[:3])
     assert got == want
     assert [e["data"][:2] for e in want[0][6]] == ["07", "09", "03"]
     # for_each_map_elem's walk and callback are native (foreach.py), but a program that calls it
@@ -226,9 +218,9 @@ def test_beside_a_python_callback_they_all_stay_in_python_and_in_order(obj):
 def test_many_records_a_full_pool_and_a_growing_arena(obj):
     packets = [bytes(range(14)) + bytes([n, k]) + bytes(8) for n, k in ((3, 1), (70, 7), (64, 255), (65, 3), (79, 128),
                                                                        (0, 0), (10, 99))]
-    _, want, _ = _outcomes(VmEngine, obj, "many_records", packets)
+    _, want, _ = outcomes(VmEngine, obj, "many_records", packets)
     for batch in (False, True):
-        jit, got, _ = _outcomes(JitEngine, obj, "many_records", packets, batch)
+        jit, got, _ = outcomes(JitEngine, obj, "many_records", packets, batch)
         assert got == want
         assert not any(jit.helper_fallbacks().values()), jit.helper_fallbacks()
     assert [o[1] for o in want] == [0, 6, 0, 1, 15, 0, 0]  # NULLs past 64 held records
@@ -236,6 +228,6 @@ def test_many_records_a_full_pool_and_a_growing_arena(obj):
 
 
 def test_a_pointer_inside_a_record_faults_alike(obj):
-    _, want, _ = _outcomes(VmEngine, obj, "submit_inside", PACKETS[:2])
-    _, got, _ = _outcomes(JitEngine, obj, "submit_inside", PACKETS[:2])
+    _, want, _ = outcomes(VmEngine, obj, "submit_inside", PACKETS[:2])
+    _, got, _ = outcomes(JitEngine, obj, "submit_inside", PACKETS[:2])
     assert got == want and "not a reservation" in want[0][4][1], want[0]

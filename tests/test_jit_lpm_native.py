@@ -10,11 +10,10 @@ import random
 
 import pytest
 
-from test_jit_diff import observable
+from engine_diff import agrees_with_the_kernel, outcomes
 from test_jit_maps import compiled
 from xdptool.kernel.probe import kernel_unavailable_reason
 from xdptool.runtime.jit import JitEngine
-from xdptool.runtime.maps import MapStore
 from xdptool.runtime.vm import VmEngine
 
 SOURCE = r"""
@@ -105,17 +104,10 @@ def obj(tmp_path_factory):
     return compiled(tmp_path_factory.mktemp("lpm"), "lpm", SOURCE)
 
 
-def _outcomes(engine_class, obj, batch=False):
-    store = MapStore.for_object(obj)
-    engine = engine_class(obj.program("lpm"), store)
-    results = engine.run_batch(PACKETS) if batch else [engine.run(p) for p in PACKETS]
-    return engine, [observable(r) for r in results], store.dump()
-
-
 def test_vm_and_jit_agree_and_lookups_are_native(obj):
-    _, want, vm_maps = _outcomes(VmEngine, obj)
+    _, want, vm_maps = outcomes(VmEngine, obj, "lpm", PACKETS)
     for batch in (False, True):
-        jit, got, jit_maps = _outcomes(JitEngine, obj, batch)
+        jit, got, jit_maps = outcomes(JitEngine, obj, "lpm", PACKETS, batch)
         assert got == want and jit_maps == vm_maps
     answers = [int.from_bytes(o[2][33:41], "little") for o in want]
     assert 0xffff in answers and any(a < 256 for a in answers[13:])  # misses and hits
@@ -129,14 +121,4 @@ def test_vm_and_jit_agree_and_lookups_are_native(obj):
 @pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
 @pytest.mark.parametrize("engine", ["vm", "jit"])
 def test_engines_agree_with_the_kernel(obj, engine):
-    from xdptool.runtime.engines import make_engine
-
-    runs, dumps = [], []
-    for target in ("kernel", engine):
-        store = MapStore.for_object(obj)
-        with make_engine(target, obj.program("lpm"), store) as running:
-            runs.append([(r.verdict, r.retval, r.packet) for r in running.run_batch(PACKETS)])
-        dumps.append(store.dump())
-    for index, (kernel, ours) in enumerate(zip(*runs)):
-        assert ours == kernel, f"packet {index}: {PACKETS[index].hex()}"
-    assert dumps[1] == dumps[0]
+    agrees_with_the_kernel(obj, "lpm", engine, PACKETS)

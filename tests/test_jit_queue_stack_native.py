@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from engine_diff import agrees_with_the_kernel
 from test_jit_diff import observable
 from test_jit_maps import compiled
 from xdptool.kernel.probe import kernel_unavailable_reason
@@ -98,14 +99,4 @@ def test_vm_and_jit_agree_with_no_python_call(obj):
 @pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
 @pytest.mark.parametrize("engine", ["vm", "jit"])
 def test_engines_agree_with_the_kernel(obj, engine):
-    from xdptool.runtime.engines import make_engine
-
-    runs, dumps = [], []
-    for target in ("kernel", engine):
-        store = MapStore.for_object(obj)
-        with make_engine(target, obj.program("queue_stack"), store) as running:
-            runs.append([(r.verdict, r.retval, r.packet) for r in running.run_batch(PACKETS)])
-        dumps.append(store.dump())
-    for index, (kernel, ours) in enumerate(zip(*runs)):
-        assert ours == kernel, f"packet {index}: {PACKETS[index].hex()}"
-    assert dumps[1] == dumps[0]
+    agrees_with_the_kernel(obj, "queue_stack", engine, PACKETS)

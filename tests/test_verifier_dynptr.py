@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from test_jit_diff import observable
+from engine_diff import agrees_with_the_kernel, outcomes
 from xdptool.kernel.probe import kernel_unavailable_reason
 from xdptool.runtime.jit import JitEngine
-from xdptool.runtime.maps import MapStore
 from xdptool.runtime.vm import VmEngine
 from xdptool.verifier import analyze
 
@@ -130,16 +129,10 @@ def test_the_log_names_the_dynptr_and_its_slice(obj):
 # -- the engines ---------------------------------------------------------------------------------------
 
 
-def _outcomes(engine_class, obj, name):
-    store = MapStore.for_object(obj)
-    engine = engine_class(obj.program(name), store)
-    return engine, [observable(engine.run(p)) for p in PACKETS], store.dump()
-
-
 @pytest.mark.parametrize("name", RUN)
 def test_vm_and_jit_agree(obj, name):
-    _, want, vm_maps = _outcomes(VmEngine, obj, name)
-    jit, got, jit_maps = _outcomes(JitEngine, obj, name)
+    _, want, vm_maps = outcomes(VmEngine, obj, name, PACKETS)
+    jit, got, jit_maps = outcomes(JitEngine, obj, name, PACKETS)
     assert got == want and jit_maps == vm_maps
     assert all(o[4] is None for o in want), want  # no fault
     # the kfuncs and the dynptr helpers, the ring buffer's too, are native code in the jit
@@ -154,14 +147,4 @@ def test_vm_and_jit_agree(obj, name):
 @pytest.mark.parametrize("engine", ["vm", "jit"])
 @pytest.mark.parametrize("name", RUN)
 def test_engines_agree_with_the_kernel(obj, name, engine):
-    from xdptool.runtime.engines import make_engine
-
-    runs, dumps = [], []
-    for target in ("kernel", engine):
-        store = MapStore.for_object(obj)
-        with make_engine(target, obj.program(name), store) as running:
-            runs.append([(r.verdict, r.retval, r.packet) for r in running.run_batch(PACKETS)])
-        dumps.append({m: v for m, v in store.dump().items() if m != "rb"})
-    for index, (kernel, ours) in enumerate(zip(*runs)):
-        assert ours == kernel, f"{name} packet {index}: {PACKETS[index].hex()}"
-    assert dumps[1] == dumps[0]
+    agrees_with_the_kernel(obj, name, engine, PACKETS, lambda dump: {m: v for m, v in dump.items() if m != "rb"})

@@ -1,0 +1,36 @@
+"""The two comparisons every engine test makes: one program over the same packets on two
+engines (`outcomes`, for vm == jit), and on the live kernel beside one of ours
+(`agrees_with_the_kernel`) — written once so each test states only its program and packets."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from test_jit_diff import observable
+from xdptool.runtime.maps import MapStore
+
+
+def outcomes(engine_class, obj, name: str, packets, batch: bool = False):
+    """(engine, the observable result per packet, the maps after) of `name` on a fresh store."""
+    store = MapStore.for_object(obj)
+    engine = engine_class(obj.program(name), store)
+    results = engine.run_batch(packets) if batch else [engine.run(p) for p in packets]
+    return engine, [observable(r) for r in results], store.dump()
+
+
+def agrees_with_the_kernel(obj, name: str, engine: str, packets,
+                           maps: Callable[[dict], dict] = lambda dump: dump) -> list:
+    """Assert `engine` gives the live kernel's verdict, return value and bytes for every packet
+    and the same maps (as `maps` selects them); return the kernel's (verdict, retval, bytes)."""
+    from xdptool.runtime.engines import make_engine
+
+    runs, dumps = [], []
+    for target in ("kernel", engine):
+        store = MapStore.for_object(obj)
+        with make_engine(target, obj.program(name), store) as running:
+            runs.append([(r.verdict, r.retval, r.packet) for r in running.run_batch(packets)])
+        dumps.append(maps(store.dump()))
+    for index, (kernel, ours) in enumerate(zip(*runs)):
+        assert ours == kernel, f"{name} packet {index}: {packets[index].hex()}"
+    assert dumps[1] == dumps[0]
+    return runs[0]
