@@ -29,6 +29,17 @@ class MapsOfMaps(Map):
     inner: MapDef | None
     store_maps: Sequence[Map] = ()
 
+    def __init__(self, mdef: MapDef, config):
+        super().__init__(mdef, config)  # the storage class after this one in the bases
+        self.inner = mdef.inner
+        self.readonly_for_program = True
+
+    def update(self, key, value, flags=0, cpu=None) -> int:
+        value = value[0] if isinstance(value, list) else value
+        if len(value) == self.value_size and not self.compatible(value):
+            return -EINVAL
+        return super().update(key, value, flags, cpu)
+
     def bind_store(self, maps: Sequence[Map]) -> None:
         self.store_maps = maps
 
@@ -55,29 +66,7 @@ class ArrayOfMapsMap(MapsOfMaps, SparseArrayMap):
     kind = "array_of_maps"
     has_values = False
 
-    def __init__(self, mdef: MapDef, config):
-        super().__init__(mdef, config)
-        self.inner = mdef.inner
-        self.readonly_for_program = True
-
-    def update(self, key, value, flags=0, cpu=None) -> int:
-        value = value[0] if isinstance(value, list) else value
-        if len(value) == self.value_size and not self.compatible(value):
-            return -EINVAL
-        return super().update(key, value, flags, cpu)
-
 
 class HashOfMapsMap(MapsOfMaps, HashMap):
     kind = "hash_of_maps"
     has_values = False
-
-    def __init__(self, mdef: MapDef, config):
-        super().__init__(mdef, config)
-        self.inner = mdef.inner
-        self.readonly_for_program = True
-
-    def update(self, key, value, flags=0, cpu=None) -> int:
-        value = value[0] if isinstance(value, list) else value
-        if len(value) == self.value_size and not self.compatible(value):
-            return -EINVAL
-        return super().update(key, value, flags, cpu)

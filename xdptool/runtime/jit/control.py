@@ -88,18 +88,47 @@ def _callback_targets(t: "Translator") -> list[int]:
     return sorted(pc for pc in pcs if pc in t.blocks)
 
 
+def enter_walk(t: "Translator", b: ir.IRBuilder, insn, args: list, helper: int, callee: ir.Value,
+               targets: list[int], blocks: tuple, incoming: list, count: ir.Value, ctx: ir.Value) -> ir.Value:
+    """The entry of a helper that calls a callback over and over (bpf_loop, for_each_map_elem), from
+    the block where its arguments were found good: a function pointer of another program, or to
+    no callback this module compiled, goes to the Python helper (its result joins `incoming` at
+    `done`); ours gets the frame of the whole walk (VmEngine.call_function restores R0-R5 after
+    each call) with the loop words set, in `start`, where the builder is left.  Returns the frame's depth."""
+    start, python, done, returned = blocks
+    func = args[1]
+    ours = b.icmp_unsigned("==", b.lshr(func, c64(REGION_SHIFT)), ENV.load(b, t.env, "func_id"))
+    dispatch = b.function.append_basic_block(f"pc{insn.pc}.{helper}.func")
+    b.cbranch(ours, dispatch, python)
+    b.position_at_end(dispatch)
+    known = b.switch(callee, python)
+    for target in targets:
+        known.add_case(c64(target), start)
+
+    pb = ir.IRBuilder(python)
+    incoming.append((t.helpers.callback(t, pb, insn, c64(helper), args), pb.block))
+    pb.branch(done)
+
+    b.position_at_end(start)
+    depth = t.push_frame(b, insn, returned)
+    for i, n in enumerate((0, *ARGS)):
+        b.store(t.reg(b, n), t.frame_slot(b, depth, FRAME_ARGS + i))
+    for word, value in ((FRAME_LOOP_I, c64(0)), (FRAME_LOOP_N, count), (FRAME_LOOP_CTX, ctx),
+                        (FRAME_LOOP_FUNC, callee)):
+        b.store(value, t.frame_slot(b, depth, word))
+    return depth
+
+
 def emit_loop(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | None:
     targets = _callback_targets(t)
     if not targets:
         return None
     fn = b.function
-    env = t.env
     nr, func, ctx, flags = args[0], args[1], args[2], args[3]
     nr = b.and_(nr, c64(0xFFFFFFFF))  # the count is a u32 (helpers.loop)
     pc = b.sub(b.and_(func, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
     done = fn.append_basic_block(f"pc{insn.pc}.loop.done")
     checked = fn.append_basic_block(f"pc{insn.pc}.loop.args_ok")
-    dispatch = fn.append_basic_block(f"pc{insn.pc}.loop.func")
     python = fn.append_basic_block(f"pc{insn.pc}.loop.python")
     start = fn.append_basic_block(f"pc{insn.pc}.loop.start")
     invoke = fn.append_basic_block(f"pc{insn.pc}.loop.invoke")
@@ -116,24 +145,7 @@ def emit_loop(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | 
     b.cbranch(stop_early, done, checked)
 
     b.position_at_end(checked)
-    ours = b.icmp_unsigned("==", b.lshr(func, c64(REGION_SHIFT)), ENV.load(b, env, "func_id"))
-    b.cbranch(ours, dispatch, python)
-    b.position_at_end(dispatch)
-    known = b.switch(pc, python)
-    for target in targets:
-        known.add_case(c64(target), start)
-
-    pb = ir.IRBuilder(python)
-    incoming.append((t.helpers.callback(t, pb, insn, c64(LOOP), args), pb.block))
-    pb.branch(done)
-
-    # the frame of the whole loop (VmEngine.call_function saves R0-R5 around each call)
-    b.position_at_end(start)
-    depth = t.push_frame(b, insn, returned)
-    for i, n in enumerate((0, *ARGS)):
-        b.store(t.reg(b, n), t.frame_slot(b, depth, FRAME_ARGS + i))
-    for word, value in ((FRAME_LOOP_I, c64(0)), (FRAME_LOOP_N, nr), (FRAME_LOOP_CTX, ctx), (FRAME_LOOP_FUNC, pc)):
-        b.store(value, t.frame_slot(b, depth, word))
+    depth = enter_walk(t, b, insn, args, LOOP, pc, targets, (start, python, done, returned), incoming, nr, ctx)
     b.branch(invoke)
 
     # one invocation: its own budget, a fresh stack, R1 = i, R2 = ctx

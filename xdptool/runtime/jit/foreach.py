@@ -23,7 +23,7 @@ from ...elf.model import MapType
 from ...platform.helpers import HELPER_ID
 from ..maps_hash import HEADER, SLOT_HEADER, USED
 from ..memory import ORIGIN, REGION_SHIFT
-from .control import _callback_targets
+from .control import _callback_targets, enter_walk
 from .env import ENV, R_HOST, REGION_WORDS
 from .irtypes import I1, I32, I64, I8P, I64P, c64, join
 from .maps import MapHelpers, MapShape, _hash_value_offset, _map_word, _present, _value_pointer
@@ -66,7 +66,6 @@ def _walk(t, b: ir.IRBuilder, insn, shape: MapShape, args: list, targets: list[i
     func, ctx, flags = args[1], args[2], args[3]
     done = fn.append_basic_block(f"{name}.done")
     checked = fn.append_basic_block(f"{name}.flags_ok")
-    dispatch = fn.append_basic_block(f"{name}.func")
     python = fn.append_basic_block(f"{name}.python")
     start = fn.append_basic_block(f"{name}.start")
     seek = fn.append_basic_block(f"{name}.seek")
@@ -78,25 +77,8 @@ def _walk(t, b: ir.IRBuilder, insn, shape: MapShape, args: list, targets: list[i
 
     b.position_at_end(checked)
     callee = b.sub(b.and_(func, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
-    ours = b.icmp_unsigned("==", b.lshr(func, c64(REGION_SHIFT)), ENV.load(b, env, "func_id"))
-    b.cbranch(ours, dispatch, python)
-    b.position_at_end(dispatch)
-    known = b.switch(callee, python)
-    for target in targets:
-        known.add_case(c64(target), start)
-
-    pb = ir.IRBuilder(python)
-    incoming.append((t.helpers.callback(t, pb, insn, c64(FOR_EACH), args), pb.block))
-    pb.branch(done)
-
-    # the frame of the whole walk (VmEngine.call_function restores R0-R5 after each callback)
-    b.position_at_end(start)
-    depth = t.push_frame(b, insn, returned)
-    for i, n in enumerate((0, *ARGS)):
-        b.store(t.reg(b, n), t.frame_slot(b, depth, FRAME_ARGS + i))
-    for word, value in ((FRAME_LOOP_I, c64(0)), (FRAME_LOOP_N, c64(0)), (FRAME_LOOP_CTX, ctx),
-                        (FRAME_LOOP_FUNC, callee)):
-        b.store(value, t.frame_slot(b, depth, word))
+    depth = enter_walk(t, b, insn, args, FOR_EACH, callee, targets, (start, python, done, returned), incoming,
+                       c64(0), ctx)
     b.branch(seek)
 
     # the next element from the cursor on (Map.each), or the end of the walk
