@@ -4,7 +4,7 @@ cimport cython
 
 
 @cython.locals(pc=cython.long, code=cython.long, src=cython.long, imm=cython.long, op=cython.long,
-               width=cython.long, index=cython.Py_ssize_t)
+               width=cython.long, index=cython.Py_ssize_t, field_at=cython.Py_ssize_t, restricted=list)
 cpdef check_insn_fields(tuple row, insn)
 
 
@@ -17,16 +17,22 @@ cpdef tuple _decode_flow(tuple row)
 cpdef _mark_prune_points(cfg, dict branches)
 
 
-@cython.locals(fixed_r=cython.long, fixed_w=cython.long, dst=cython.long, src=cython.long)
+@cython.locals(packed=cython.long)
 cpdef tuple _reads_writes(cfg, tuple row)
 
 
-@cython.locals(reads=cython.long, writes=cython.long)
+@cython.locals(fixed_r=cython.long, fixed_w=cython.long, dst=cython.long, src=cython.long, reads=cython.long,
+               writes=cython.long, shift=cython.long, dst_r=cython.bint, src_r=cython.bint, dst_w=cython.bint, src_w=cython.bint)
+cpdef long _reads_writes_packed(cfg, tuple row) except? -1
+
+
+@cython.locals(packed=cython.long)
 cpdef tuple _live_node(cfg, tuple row)
 
 
 @cython.locals(pc=cython.long, gen=cython.long, keep=cython.long, out=cython.long, s=cython.long, live_in=list,
-               backward=list, nxt=list)
+               backward=list, nxt=list, packed=cython.long, succ=dict, shift=cython.long,
+               mask=cython.long)
 cpdef _liveness(cfg)
 
 

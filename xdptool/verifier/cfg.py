@@ -103,8 +103,9 @@ def _reserved_message(insn: Instruction) -> str:
 
 
 _PSEUDO_SRCS = frozenset(int(s) for s in PseudoSrc)
-# code << 4 | src -> [(row index, allowed values)] for the restricted fields (rules depend on nothing else)
-_RULES: dict[int, list] = {}
+# code << 4 | src -> [(row index, allowed values)] for the restricted fields (rules depend on nothing else),
+# a list by that index (None until first needed): no int object hashed per instruction
+_RULES: list = [None] * (256 << 4)
 
 
 # Plain ints (not enum members, see codes.py): compared once or more per instruction.
@@ -115,6 +116,7 @@ _EXIT, _GOTOL, _ALU64, _X = codes.EXIT, codes.GOTOL, codes.ALU64, codes.X
 _JA, _EXIT_OP, _CALL_OP, _LD_IMM64 = codes.OP_JA, codes.OP_EXIT, codes.OP_CALL, codes.LD_IMM64
 _PSEUDO_FUNC = int(PseudoSrc.FUNC)
 _VALID_OPCODES = frozenset(int(code) for code in VALID_OPCODES)
+_IS_VALID_OPCODE = [code in _VALID_OPCODES for code in range(256)]  # by list index: no set lookup per insn
 _MAY_GOTO = codes.MAY_GOTO
 _MOV64_X = codes.ALU64 | codes.OP_MOV | codes.X
 
@@ -128,7 +130,7 @@ def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
     pc, code, _, src, _, imm = row
     if code == _MAY_GOTO:
         return  # its fields are checked where it runs (check_cond_jmp_op: "invalid may_goto imm")
-    if code not in _VALID_OPCODES:
+    if not _IS_VALID_OPCODE[code]:
         raise Reject(f"unknown opcode {code:02x}", pc)
     if code == _LD_IMM64:
         if insn.ext != b"\0\0\0\0":
@@ -139,12 +141,13 @@ def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
         if imm not in (1, 1 << 16):
             return "addr_space_cast insn can only convert between address space 1 and 0"
         return ADDR_SPACE_CAST
-    restricted = _RULES.get(code << 4 | src)
+    index = code << 4 | src
+    restricted = _RULES[index]
     if restricted is None:
         rules = rules_for(insn)[1]
-        restricted = _RULES[code << 4 | src] = [(_FIELD_AT[n], rules[n]) for n in FIELDS if rules[n] is not ANY]
-    for index, allowed in restricted:
-        if row[index] not in allowed:
+        restricted = _RULES[index] = [(_FIELD_AT[n], rules[n]) for n in FIELDS if rules[n] is not ANY]
+    for field_at, allowed in restricted:
+        if row[field_at] not in allowed:
             raise Reject(_reserved_message(insn), pc)
     if code & 0x07 in _ALU_CLASSES and not code & _X:  # refused only where the walk gets (check_alu_op)
         op = code & 0xF0
@@ -341,13 +344,25 @@ _SHAPE_OF = [_SHAPES.get(code) for code in range(256)]  # the same, by list inde
 
 def _reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
     """Registers a row reads and writes, as bit masks (for liveness)."""
+    packed = _reads_writes_packed(cfg, row)
+    return packed & _MASK, packed >> _WRITES_SHIFT
+
+
+_WRITES_SHIFT = 16  # _reads_writes_packed: reads in the low bits, writes above (r0-r10 need 11 bits each)
+_MASK = (1 << _WRITES_SHIFT) - 1
+
+
+def _reads_writes_packed(cfg: Cfg, row: tuple) -> int:
+    """_reads_writes as one int, reads | writes << _WRITES_SHIFT (no tuple per instruction)."""
+    shift = _WRITES_SHIFT  # a C int in the compiled build (a global would make the arithmetic Python's)
     shape = _SHAPE_OF[row[CODE]]
     if shape is None:
-        return _decode_reads_writes(cfg, row)
+        reads, writes = _decode_reads_writes(cfg, row)
+        return reads | writes << shift
     fixed_r, dst_r, src_r, fixed_w, dst_w, src_w = shape
     dst, src = 1 << row[DST], 1 << row[SRC]
-    return (fixed_r | (dst if dst_r else 0) | (src if src_r else 0),
-            fixed_w | (dst if dst_w else 0) | (src if src_w else 0))
+    return ((fixed_r | (dst if dst_r else 0) | (src if src_r else 0))
+            | (fixed_w | (dst if dst_w else 0) | (src if src_w else 0)) << shift)
 
 
 def _decode_reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
@@ -368,8 +383,8 @@ def _live_node(cfg: Cfg, row: tuple) -> tuple:
     compute_insn_live_regs: an exit reads r0 only (a callee's registers end with it, and
     its caller's are in the caller's frame), a call reads its arguments and writes r0-r5
     (r6-r9 pass through to the slot after it).  r10 counts as read everywhere."""
-    reads, writes = _reads_writes(cfg, row)
-    return cfg.succ[row[PC]], reads | (1 << 10), ~writes
+    packed = _reads_writes_packed(cfg, row)
+    return cfg.succ[row[PC]], (packed & _MASK) | (1 << 10), ~(packed >> _WRITES_SHIFT)
 
 
 def _liveness(cfg: Cfg) -> None:
@@ -377,11 +392,14 @@ def _liveness(cfg: Cfg) -> None:
     a list by slot.  One pass in reverse pc order is the whole solution unless a jump goes
     backwards; then a worklist goes on from every instruction with such a successor."""
     rows = cfg.rows
+    succ = cfg.succ
+    shift, mask = _WRITES_SHIFT, _MASK  # C ints in the compiled build
     live_in = [0] * cfg.slots
     backward = []
     for row in reversed(rows):
         pc = row[PC]
-        nxt, gen, keep = _live_node(cfg, row)
+        packed = _reads_writes_packed(cfg, row)  # _live_node's, without a tuple per row
+        nxt, gen, keep = succ[pc], (packed & mask) | (1 << 10), ~(packed >> shift)
         out = 0
         for s in nxt:
             if s > pc:

@@ -175,7 +175,7 @@ class Checker:
         # with no back-edge, callback, may_goto or iterator never meets one (see _visit).
         self.exact_keys = bool(ALWAYS_EXACT_KEYS or self.cfg.loop_heads or self.cfg.callback_calls
                                or self.cfg.may_gotos or self.cfg.iter_nexts)
-        fastcall = Fastcall(self.insns, self.cfg.subprog_starts, self.profile.helpers, FASTCALL_INLINED)
+        fastcall = Fastcall(self.cfg, self.profile.helpers, FASTCALL_INLINED)
         self.fastcall = fastcall if fastcall.any else None
         rules = self.profile.rules
         if rules is not None:

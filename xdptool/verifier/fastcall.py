@@ -40,21 +40,26 @@ class Fastcall:
     does), the contract as the walk's stack accesses keep or break it, and the stack
     depth each subprogram is left with."""
 
-    def __init__(self, insns: list, subprog_starts: list[int], helpers, inlined_helpers: frozenset[int]):
-        by_pc = {insn.pc: insn for insn in insns}
-        bodies: list[list] = [[] for _ in subprog_starts]
-        sub = 0
-        for insn in insns:
-            while sub + 1 < len(subprog_starts) and insn.pc >= subprog_starts[sub + 1]:
+    def __init__(self, cfg, helpers, inlined_helpers: frozenset[int]):
+        """`cfg`: the program's verifier.cfg.Cfg (its rows, instructions by pc, subprograms)."""
+        starts = cfg.subprog_starts
+        lowest = [0] * len(starts)  # per subprogram: its lowest spill offset, or 0
+        calls: list[list[int]] = [[] for _ in starts]  # per subprogram: the pcs of its calls
+        sub, following = 0, starts[1] if len(starts) > 1 else None
+        for pc, code, dst, _, off, _ in cfg.rows:  # the cfg's plain-int rows: no attribute read per insn
+            while following is not None and pc >= following:
                 sub += 1
-            bodies[sub].append(insn)
+                following = starts[sub + 1] if sub + 1 < len(starts) else None
+            if code == _STX_DW and dst == 10 and off < lowest[sub]:
+                lowest[sub] = off
+            elif code == codes.CALL:
+                calls[sub].append(pc)
+        by_pc = cfg.by_pc
         self.subprogs: list[_Subprog] = []
-        for body in bodies:
+        for sub_lowest, sub_calls in zip(lowest, calls):
             sub_info = _Subprog()
-            lowest = min([0] + [i.off for i in body if i.code == _STX_DW and i.dst == 10])
-            for call in body:
-                if call.code == codes.CALL:
-                    _mark_call(sub_info, call, by_pc, lowest, helpers, inlined_helpers)
+            for pc in sub_calls:
+                _mark_call(sub_info, by_pc[pc], by_pc, sub_lowest, helpers, inlined_helpers)
             self.subprogs.append(sub_info)
         self.any = any(s.pattern_pcs for s in self.subprogs)  # without patterns nothing is to be checked
 
