@@ -16,7 +16,7 @@ from array import array
 from typing import Any
 
 from ..codegen.flow_ir import BE16_IR, flow_walk_ir, step_ir
-from .scan import SCAN_SIGNATURE, SCANNER_IR, buffer_address
+from .scan import SCAN_SIGNATURES, SCANNER_IR, buffer_address
 
 # Output pcap records (classic pcap, little-endian, as PcapWriter writes them by default).
 # Class of a packet = its output file: the verdict, or XDP_ABORTED (0) for a fault or a
@@ -297,7 +297,7 @@ _TOEPLITZ_FOLD = r"""
 """
 _IR += BE16_IR + flow_walk_ir("flow_walk", "toeplitz")
 _IR += step_ir("toeplitz", "the Toeplitz hash of count input bytes standing at position", _TOEPLITZ_FOLD)
-_IR += SCANNER_IR  # the record walk (scan.py): one module holds every loop of a replay
+_IR += SCANNER_IR  # the record walks (scan.py: classic pcap, pcapng packet blocks): one module holds every loop of a replay
 
 
 P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
@@ -310,7 +310,7 @@ _SIGNATURES = {
     "scatter32": ctypes.CFUNCTYPE(None, P, P, P, I64),
     "scatter64": ctypes.CFUNCTYPE(None, P, P, P, I64, I64),
     "tally": ctypes.CFUNCTYPE(I64, P, I64, P, I64),
-    "scan": SCAN_SIGNATURE,
+    **SCAN_SIGNATURES,
 }
 
 _compiled: dict[str, Any] = {}  # function name -> ctypes function; "code" keeps the code alive

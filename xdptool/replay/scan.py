@@ -244,6 +244,174 @@ finish:
 }
 """
 
+# The pcapng walk's common case (pcapng.py): Enhanced Packet Blocks on interfaces
+# the section has declared, one after another.  It gathers them until `cap` packets, the
+# end of the buffer, or any block it does not take whole: another kind of block, a
+# malformed one, an interface it has no entry for, a caplen over a limit, a timestamp
+# out of range.  It stops before that block (state[0]: its offset) and the Python
+# walker handles it exactly as it handles every block, then lets this walk go on.
+# ifaces: PCAPNG_IFACE_FIELDS i64 per interface number of the section:
+#   units per second (0: not walked natively), mul, shift, div (the fraction of a
+#   second in ns is ((rest * mul) >> shift) / div), offset seconds (signed), snaplen
+#   (0: none), the capture-wide interface index.
+# state: [stop offset, cut, zero, short, total bytes].
+PCAPNG_IFACE_FIELDS = 7  # i64 per interface in pcapng_walk's table
+PCAPNG_WALK_IR = r"""
+define i64 @pcapng_walk(ptr %buf, i64 %len, i64 %start, i32 %big, ptr %ifaces, i64 %n_ifaces, i64 %maxcap,
+                        ptr %offs, ptr %caps, ptr %origs, ptr %ts, ptr %ifids, i64 %cap, ptr %state) {
+entry:
+  %swap = icmp ne i32 %big, 0
+  br label %loop
+
+loop:
+  %pos = phi i64 [ %start, %entry ], [ %next, %count ]
+  %i = phi i64 [ 0, %entry ], [ %i1, %count ]
+  %cut = phi i64 [ 0, %entry ], [ %cut1, %count ]
+  %zero = phi i64 [ 0, %entry ], [ %zero1, %count ]
+  %short = phi i64 [ 0, %entry ], [ %short1, %count ]
+  %total = phi i64 [ 0, %entry ], [ %total1, %count ]
+  %left = sub i64 %len, %pos
+  %room_in = icmp uge i64 %left, 32
+  %room_out = icmp ult i64 %i, %cap
+  %more = icmp ult i64 %pos, %len
+  %go0 = and i1 %room_in, %room_out
+  %go = and i1 %go0, %more
+  br i1 %go, label %header, label %finish
+
+header:
+  %p0 = getelementptr i8, ptr %buf, i64 %pos
+  %kind = call i32 @load32(ptr %p0, i1 %swap)
+  %p4 = getelementptr i8, ptr %p0, i64 4
+  %blen = call i32 @load32(ptr %p4, i1 %swap)
+  %blen64 = zext i32 %blen to i64
+  %is_epb = icmp eq i32 %kind, 6
+  %long_enough = icmp uge i32 %blen, 32
+  %aligned0 = and i32 %blen, 3
+  %aligned = icmp eq i32 %aligned0, 0
+  %fits = icmp ule i64 %blen64, %left
+  %ok0 = and i1 %is_epb, %long_enough
+  %ok1 = and i1 %ok0, %aligned
+  %ok2 = and i1 %ok1, %fits
+  br i1 %ok2, label %trailer, label %finish
+
+trailer:
+  %tail_at = sub i64 %blen64, 4
+  %pt = getelementptr i8, ptr %p0, i64 %tail_at
+  %tail = call i32 @load32(ptr %pt, i1 %swap)
+  %p8 = getelementptr i8, ptr %p0, i64 8
+  %number = call i32 @load32(ptr %p8, i1 %swap)
+  %number64 = zext i32 %number to i64
+  %same = icmp eq i32 %tail, %blen
+  %known = icmp ult i64 %number64, %n_ifaces
+  %ok3 = and i1 %same, %known
+  br i1 %ok3, label %iface, label %finish
+
+iface:
+  %row = mul i64 %number64, FIELDS
+  %f_units = getelementptr i64, ptr %ifaces, i64 %row
+  %units = load i64, ptr %f_units, align 8
+  %f_mul = getelementptr i64, ptr %f_units, i64 1
+  %mul = load i64, ptr %f_mul, align 8
+  %f_shift = getelementptr i64, ptr %f_units, i64 2
+  %shift = load i64, ptr %f_shift, align 8
+  %f_div = getelementptr i64, ptr %f_units, i64 3
+  %div = load i64, ptr %f_div, align 8
+  %f_offset = getelementptr i64, ptr %f_units, i64 4
+  %offset = load i64, ptr %f_offset, align 8
+  %f_snap = getelementptr i64, ptr %f_units, i64 5
+  %snaplen = load i64, ptr %f_snap, align 8
+  %f_index = getelementptr i64, ptr %f_units, i64 6
+  %index = load i64, ptr %f_index, align 8
+  %p12 = getelementptr i8, ptr %p0, i64 12
+  %high = call i32 @load32(ptr %p12, i1 %swap)
+  %p16 = getelementptr i8, ptr %p0, i64 16
+  %low = call i32 @load32(ptr %p16, i1 %swap)
+  %p20 = getelementptr i8, ptr %p0, i64 20
+  %caplen = call i32 @load32(ptr %p20, i1 %swap)
+  %p24 = getelementptr i8, ptr %p0, i64 24
+  %orig = call i32 @load32(ptr %p24, i1 %swap)
+  %caplen64 = zext i32 %caplen to i64
+  %native = icmp ne i64 %units, 0
+  %under_max = icmp ule i64 %caplen64, %maxcap
+  %no_snap = icmp eq i64 %snaplen, 0
+  %under_snap0 = icmp ule i64 %caplen64, %snaplen
+  %under_snap = or i1 %no_snap, %under_snap0
+  %room = sub i64 %blen64, 32
+  %in_block = icmp ule i64 %caplen64, %room
+  %ok4 = and i1 %native, %under_max
+  %ok5 = and i1 %ok4, %under_snap
+  %ok6 = and i1 %ok5, %in_block
+  br i1 %ok6, label %stamp, label %finish
+
+stamp:
+  %high64 = zext i32 %high to i64
+  %low64 = zext i32 %low to i64
+  %high_up = shl i64 %high64, 32
+  %raw = or i64 %high_up, %low64
+  %whole = udiv i64 %raw, %units
+  %whole_units = mul i64 %whole, %units
+  %rest = sub i64 %raw, %whole_units
+  %rest128 = zext i64 %rest to i128
+  %mul128 = zext i64 %mul to i128
+  %scaled = mul i128 %rest128, %mul128
+  %shift128 = zext i64 %shift to i128
+  %shifted = lshr i128 %scaled, %shift128
+  %shifted64 = trunc i128 %shifted to i64
+  %frac = udiv i64 %shifted64, %div
+  %whole128 = zext i64 %whole to i128
+  %offset128 = sext i64 %offset to i128
+  %seconds = add i128 %whole128, %offset128
+  %sec_ns = mul i128 %seconds, 1000000000
+  %frac128 = zext i64 %frac to i128
+  %ns128 = add i128 %sec_ns, %frac128
+  %in_range = icmp ult i128 %ns128, 18446744073709551616
+  br i1 %in_range, label %count, label %finish
+
+count:
+  %ns = trunc i128 %ns128 to i64
+  %data = add i64 %pos, 28
+  %next = add i64 %pos, %blen64
+  %is_cut = icmp ult i32 %caplen, %orig
+  %is_cut64 = zext i1 %is_cut to i64
+  %cut1 = add i64 %cut, %is_cut64
+  %is_zero = icmp eq i32 %caplen, 0
+  %is_zero64 = zext i1 %is_zero to i64
+  %zero1 = add i64 %zero, %is_zero64
+  %is_short = icmp ult i32 %caplen, 14
+  %is_short64 = zext i1 %is_short to i64
+  %short1 = add i64 %short, %is_short64
+  %total1 = add i64 %total, %caplen64
+  %index32 = trunc i64 %index to i32
+  %o_ptr = getelementptr i64, ptr %offs, i64 %i
+  store i64 %data, ptr %o_ptr, align 8
+  %c_ptr = getelementptr i32, ptr %caps, i64 %i
+  store i32 %caplen, ptr %c_ptr, align 4
+  %l_ptr = getelementptr i32, ptr %origs, i64 %i
+  store i32 %orig, ptr %l_ptr, align 4
+  %t_ptr = getelementptr i64, ptr %ts, i64 %i
+  store i64 %ns, ptr %t_ptr, align 8
+  %n_ptr = getelementptr i32, ptr %ifids, i64 %i
+  store i32 %index32, ptr %n_ptr, align 4
+  %i1 = add i64 %i, 1
+  br label %loop
+
+finish:
+  %s0 = getelementptr i64, ptr %state, i64 0
+  store i64 %pos, ptr %s0, align 8
+  %s1 = getelementptr i64, ptr %state, i64 1
+  store i64 %cut, ptr %s1, align 8
+  %s2 = getelementptr i64, ptr %state, i64 2
+  store i64 %zero, ptr %s2, align 8
+  %s3 = getelementptr i64, ptr %state, i64 3
+  store i64 %short, ptr %s3, align 8
+  %s4 = getelementptr i64, ptr %state, i64 4
+  store i64 %total, ptr %s4, align 8
+  ret i64 %i
+}
+""".replace("FIELDS", str(PCAPNG_IFACE_FIELDS))
+SCANNER_IR += PCAPNG_WALK_IR  # beside the classic walk: it uses its @load32
+
+
 def buffer_address(buf) -> tuple[int, object]:
     """Address of the first byte of bytes or a writable buffer (a copy-on-write mmap), and its pin."""
     if isinstance(buf, bytes):
@@ -272,6 +440,10 @@ SCAN_SIGNATURE = ctypes.CFUNCTYPE(
     ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
     ctypes.c_void_p,
 )  # fmt: skip
+P, I64 = ctypes.c_void_p, ctypes.c_int64
+PCAPNG_WALK_SIGNATURE = ctypes.CFUNCTYPE(I64, P, I64, I64, ctypes.c_int32, P, I64, I64, P, P, P, P, P, I64, P)
+# the native walks' signatures, by function name (kernels.py compiles them with its loops)
+SCAN_SIGNATURES = {"scan": SCAN_SIGNATURE, "pcapng_walk": PCAPNG_WALK_SIGNATURE}
 
 _compiled: dict[str, object] = {}
 _compile_lock = threading.Lock()
@@ -280,6 +452,12 @@ _compile_lock = threading.Lock()
 def prepare() -> None:
     """Load the native walk now (before worker processes are forked, so none loads its own)."""
     _native_scanner()
+
+
+def native_pcapng_walk():
+    """The compiled pcapng_walk (a ctypes function), or None without llvmlite."""
+    scanner = _native_scanner()
+    return None if scanner is None else scanner.functions["pcapng_walk"]
 
 
 def _native_scanner():
