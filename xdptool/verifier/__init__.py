@@ -23,6 +23,7 @@ from . import native
 
 native.select()  # before anything imports the modules that may run compiled
 
+from ..platform.programs import ProgType  # noqa: E402
 from .profiles import PROFILE_NAMES, Profile, get_profile  # noqa: E402
 from .result import Reject, VerifierError, VerifierResult  # noqa: E402
 
@@ -42,8 +43,7 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
     collecting = gc.isenabled()
     gc.disable()
     try:
-        from .checker import Checker
-
+        Checker = _checker_class()
         _require_xdp(program)
         if isinstance(profile, str):
             profile = get_profile(profile, unprivileged=unprivileged)
@@ -62,6 +62,18 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
         if collecting:
             gc.enable()
     return result
+
+
+_CHECKER: list = []  # the Checker class once imported (a relative import per call costs ~1 us of a 20 us check)
+
+
+def _checker_class():
+    """verifier.checker.Checker, imported at the first analysis (importing the package stays cheap)."""
+    if not _CHECKER:
+        from .checker import Checker
+
+        _CHECKER.append(Checker)
+    return _CHECKER[0]
 
 
 def _result(checker, error: VerifierError | None, elapsed_ms: float) -> VerifierResult:
@@ -93,8 +105,6 @@ def _result(checker, error: VerifierError | None, elapsed_ms: float) -> Verifier
 
 def _require_xdp(program) -> None:
     """The checks, the context and the helpers are XDP's: another program type is bad input."""
-    from ..platform.programs import ProgType
-
     if program.type != ProgType.XDP:
         raise XdpError(f"{program.name}: section {program.section!r} makes it a {program.type_name} program "
                        f"(BPF_PROG_TYPE_{ProgType(program.type).name}); xdptool verifies XDP programs only "

@@ -56,6 +56,9 @@ class Fastcall:
                 calls[sub].append(pc)
         by_pc = cfg.by_pc
         self.subprogs: list[_Subprog] = []
+        if not any(calls):  # no call, no pattern: nothing to check (the checker keeps no Fastcall then)
+            self.any = False
+            return
         for sub_lowest, sub_calls in zip(lowest, calls):
             sub_info = _Subprog()
             for pc in sub_calls:
