@@ -30,7 +30,9 @@ cdef class Checker:
     @cython.locals(state=State, entry=Entry, active=dict, done=list)
     cpdef bint _visit(self, long pc, long kind) except -1
     cpdef tuple _precise_at(self, long pc)
+    @cython.locals(frame=Frame)
     cpdef Reg read_reg(self, long regno)
+    @cython.locals(frame=Frame)
     cpdef write_reg(self, long regno, Reg value)
     cpdef long new_id(self) except -1
     cpdef bint is_pointer_value(self, Reg reg) except -1

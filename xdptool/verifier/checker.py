@@ -494,7 +494,8 @@ class Checker:
 
     # -- registers ---------------------------------------------------------------------------
     def read_reg(self, regno) -> Reg:  # types: checker.pxd
-        reg = self.state.frames[-1].regs[regno]
+        frame = self.state.frames[-1]
+        reg = frame.regs[regno]
         if self.log_level:  # (only the log shows what an instruction touched)
             self.scratched.add(regno)
         if reg.type is T_NOT_INIT:
@@ -506,7 +507,8 @@ class Checker:
             raise Reject("frame pointer is read only")
         if self.log_level:
             self.scratched.add(regno)
-        self.state.frames[-1].regs[regno] = value
+        frame = self.state.frames[-1]
+        frame.regs[regno] = value
 
     def new_id(self) -> int:
         self.id_gen += 1

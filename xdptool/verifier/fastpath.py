@@ -15,7 +15,7 @@ from ..ebpf.semantics import JMP32, JMP64
 from . import codes
 from .linked import ADD_CONST, link_after_alu
 from .scalar import CONCRETE, const_alu, scalar_alu
-from .state import Reg
+from .state import Frame, Reg, State
 from .tnum import U32, U64
 from .codes import OP_ARSH, OP_LSH, OP_RSH
 from .state import T_NOT_INIT, T_SCALAR
@@ -57,14 +57,18 @@ def _mov(checker, insn: Instruction, general):
         def mov_imm(insn: Instruction):
             if logging:
                 scratched.add(d)
-            checker.state.frames[-1].regs[d] = value
+            state: State = checker.state  # typed: slot reads in the compiled build
+            frame: Frame = state.frames[-1]
+            frame.regs[d] = value
 
         return mov_imm
     if not is64:
         return general
 
     def mov_reg(insn: Instruction):
-        regs: list = checker.state.frames[-1].regs
+        state: State = checker.state  # typed: slot reads in the compiled build
+        frame: Frame = state.frames[-1]
+        regs: list = frame.regs
         src: Reg = regs[s]
         t = src.type
         # Stored registers never change, so the general handler's copy can be the source
@@ -100,7 +104,9 @@ def _alu(checker, insn: Instruction, general):
         src_imm = shared_const(insn.imm if is64 else insn.imm & U32)  # what the general handler uses
 
         def alu_imm(insn: Instruction):
-            regs: list = checker.state.frames[-1].regs
+            state: State = checker.state  # typed: slot reads in the compiled build
+            frame: Frame = state.frames[-1]
+            regs: list = frame.regs
             dst: Reg = regs[d]
             if dst.type is _SCALAR:
                 if logging:
@@ -115,7 +121,9 @@ def _alu(checker, insn: Instruction, general):
         return alu_imm
 
     def alu_reg(insn: Instruction):
-        regs: list = checker.state.frames[-1].regs
+        state: State = checker.state  # typed: slot reads in the compiled build
+        frame: Frame = state.frames[-1]
+        regs: list = frame.regs
         dst: Reg = regs[d]
         src: Reg = regs[s]
         if dst.type is _SCALAR and src.type is _SCALAR:
@@ -166,7 +174,9 @@ def _cond_jmp(checker, insn: Instruction):
     def cond_jmp(insn: Instruction):
         nonlocal noted
         checker.jmps += 1
-        regs: list = checker.state.frames[-1].regs
+        state: State = checker.state  # typed: slot reads in the compiled build
+        frame: Frame = state.frames[-1]
+        regs: list = frame.regs
         dst: Reg = regs[d]
         src: Reg | None = regs[s] if uses_reg else None
         if dst.type is _SCALAR and not dst.var_off.mask and (

@@ -21,14 +21,18 @@ cdef class StackSlot:
 
 
 cdef class Frame:
-    cdef public object regs, stack, frameno, callsite, subprog, callback, owned, callback_depth
+    cdef public list regs
+    cdef public dict stack
+    cdef public set owned
+    cdef public object frameno, callsite, subprog, callback, callback_depth
 
     @cython.locals(new=Frame)
     cpdef Frame copy(self)
 
 
 cdef class State:
-    cdef public object frames, refs, lock
+    cdef public list frames
+    cdef public object refs, lock
     cdef public long may_goto_depth
 
 

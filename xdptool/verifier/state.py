@@ -409,7 +409,8 @@ class State:
 
     @property
     def regs(self) -> list[Reg]:
-        return self.frames[-1].regs
+        frame: Frame = self.frames[-1]  # typed: a slot read in the compiled build
+        return frame.regs
 
     def copy(self) -> "State":
         return State([f.copy() for f in self.frames], self.may_goto_depth, self.refs, self.lock)
