@@ -35,6 +35,8 @@ cdef class Checker:
     @cython.locals(frame=Frame)
     cpdef write_reg(self, long regno, Reg value)
     cpdef long new_id(self) except -1
+    @cython.locals(regs=list, mask=cython.long, regno=cython.long)
+    cpdef _value_decided(self, long regs_mask)
     cpdef bint is_pointer_value(self, Reg reg) except -1
 
 

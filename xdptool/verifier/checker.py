@@ -408,7 +408,7 @@ class Checker:
             allow_uninit = self.allow_uninit
             precise = static = self._precise_at(pc) if self.relax_imprecise else pruning.ALL_PRECISE
             track = self.track is not None
-            depth, regs, hinted_miss = len(state.frames), state.frames[-1].regs, pruning.hinted_miss
+            depth, regs, hinted_miss = len(state.frames), state.regs, pruning.hinted_miss
             for entry in done:
                 if track:
                     precise = backtrack.precise_of(entry, static)
@@ -460,12 +460,13 @@ class Checker:
             if entry.branches or entry.loose:
                 self.track.hit_loose(entry)
 
-    def _value_decided(self, *regnos) -> None:
-        """The scalars among these registers decided something here (mark_chain_precision)."""
+    def _value_decided(self, regs_mask) -> None:  # types: checker.pxd
+        """The scalars among the registers of this bit mask decided something here
+        (mark_chain_precision).  A mask, not a tuple of register numbers: no allocation per call."""
         if self.track is not None:
             regs, mask = self.state.regs, 0
-            for regno in regnos:
-                if regno is not None and regs[regno].type is T_SCALAR:
+            for regno in range(11):
+                if regs_mask >> regno & 1 and regs[regno].type is T_SCALAR:
                     mask |= 1 << regno
             self.track.mark_regs(mask)
 
@@ -559,8 +560,8 @@ class Checker:
             raise Reject("frame pointer is read only")
         if dst.type.is_pointer or src.type.is_pointer:
             self.observed.pointer_arith_at(insn.pc)
-            self._value_decided(insn.src if dst.type.is_pointer and code & X else None,
-                                insn.dst if src.type.is_pointer else None)
+            self._value_decided((1 << insn.src if dst.type.is_pointer and code & X else 0)
+                                | (1 << insn.dst if src.type.is_pointer else 0))
             self.write_reg(insn.dst, self._pointer_alu(insn, dst, src, is64))
             return
         result = dst.copy()
@@ -1098,7 +1099,7 @@ class Checker:
         if len(state.frames) > 1:  # prepare_func_exit: whatever R0 holds goes back, read or not
             callback = state.cur.callback
             if callback:
-                self._value_decided(0)  # checked to be 0 or 1
+                self._value_decided(1 << 0)  # checked to be 0 or 1
             self._note(backtrack.EXIT_CALLBACK if callback else backtrack.EXIT_LOCAL)
             r0 = state.regs[0]
             self.scratched.add(0)
@@ -1179,7 +1180,7 @@ class Checker:
         (btf_check_func_arg_match); it is checked on its own later, and returns a scalar."""
         if self.state.lock is not None:
             raise Reject("global function calls are not allowed while holding a lock,\nuse static function instead")
-        self._value_decided(1, 2, 3, 4, 5)  # a scalar 0 passes for a NULL pointer
+        self._value_decided(_ARG_REGS)  # a scalar 0 passes for a NULL pointer
         try:
             if func.args is None:
                 raise Reject(func.error)
@@ -1276,7 +1277,7 @@ class Checker:
         dst = self.read_reg(d)
         if dst.type.is_pointer or src.type.is_pointer:  # what happens depends on the scalar operand's value
             self.observed.value_branch_at(insn.pc)
-            self._value_decided(d, s)
+            self._value_decided(1 << d | (1 << s if s is not None else 0))
         if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (OP_JEQ, OP_JNE) and bits == 64:
             other = self.state.copy()
             null_state, ok_state = (other, self.state) if op == OP_JEQ else (self.state, other)
@@ -1290,7 +1291,7 @@ class Checker:
         decided = branches.branch_taken(dst, src, op, bits)
         if decided is not None:
             self.observed.value_branch_at(insn.pc)
-            self._value_decided(d, s)
+            self._value_decided(1 << d | (1 << s if s is not None else 0))
             return target if decided else fall
         other = self.state.copy()
         t_dst = other.regs[d] = dst.copy()
@@ -1312,7 +1313,7 @@ class Checker:
                     taught_copies = linked.sync_linked(state, regno) or taught_copies
         if taught_copies or not (taken_ok and fall_ok):  # copies' bounds, or one side ruled out, by values
             self.observed.value_branch_at(insn.pc)
-            self._value_decided(d, s)
+            self._value_decided(1 << d | (1 << s if s is not None else 0))
         if taken_ok and fall_ok:
             self.push(other, target, fall - 1)
             return fall
@@ -1377,7 +1378,7 @@ class Checker:
             self._check_reference_leak("tail_call")
         if mapdef is not None and not map_func_compatible(mapdef.type, func_id):
             raise Reject(f"cannot pass map_type {int(mapdef.type)} into func {helper.full_name}#{func_id}")
-        self._value_decided(*range(1, len(helper.args) + 1))  # sizes, flags, bpf_loop's count...
+        self._value_decided(_first_args(len(helper.args)))  # sizes, flags, bpf_loop's count...
         if helper.name == "loop":
             return self._loop_call(insn)
         if helper.callback is not None:
@@ -1546,7 +1547,7 @@ class Checker:
             return iterators.kfunc_call(self, insn, kfunc)
         if kfunc.needs or kfunc.dev_bound:  # (dev_bound ones are refused before the walk)
             raise XdpError(f"verifier: calls to kfunc {name} are not implemented ({kfunc.needs or 'arguments'})")
-        self._value_decided(*range(1, len(kfunc.params) + 1))  # constants, NULL for memory...
+        self._value_decided(_first_args(len(kfunc.params)))  # constants, NULL for memory...
         self.btf_ptrs.kfunc_call(insn, kfunc)
         return insn.pc + 1
 
@@ -1737,6 +1738,14 @@ def _helper_args(helpers) -> dict:
         known = _HELPER_ARGS[id(helpers)] = (helpers, {func_id: len(helper.args) for func_id, helper in helpers.items()
                                                        if not helper.unsupported})
     return known[1]
+
+
+_ARG_REGS = 0b111110  # r1-r5, as a register mask
+
+
+def _first_args(count: int) -> int:
+    """The register mask of the first `count` arguments (r1 .. r<count>)."""
+    return (1 << (count + 1)) - 2
 
 
 def _visit_kind(cfg: Cfg, pc: int, prune_points: set) -> int:
