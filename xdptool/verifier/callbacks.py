@@ -8,7 +8,11 @@ what the callback finds in its registers, is data in platform/helpers.py CALLBAC
   of the state gets the callback's frame, set up as set_map_elem_callback_state /
   set_user_ringbuf_callback_state do, and is queued; this path goes on after the call.
   The callback's exit comes back to the call instruction (prepare_func_exit), which
-  queues another run, until the states at the call converge (Checker._visit);
+  queues another run, until the states at the call converge (Checker._visit: is_state_visited
+  compares an open checkpoint at the call RANGE_WITHIN, and stops comparing one after 64
+  misses per hit, its `n` for force checkpoints); the scalars the callback changed
+  are widened against the call's previous checkpoint unless marked precise
+  (caller_precise_slots);
 * an async one (a timer's; push_async_cb) is walked later from a fresh state whose only
   frame is the callback's (set_timer_callback_state), and must return 0
   (check_return_code, "At async callback return");
@@ -142,12 +146,15 @@ def _set_params(checker, callee: Frame, spec: Callback, caller_regs: list, mapde
 
 
 def caller_precise_slots(checker, callsite: int, callee_subprog: int) -> int:
-    """The caller's stack slots a callback's return must not widen: those whose values
-    matter after the call, or all of them when the callback may read one for a value
-    that matters (precision.py's mask at its entry: its via-pointer reads count for
-    every slot).  The kernel widens what its backtracking did not mark precise; at the
-    call itself precision.py counts every slot as precise (callbacks read the caller's
-    stack), which would keep counters apart forever."""
+    """The caller's stack slots a callback's return must not widen when no path-sensitive
+    marks are at hand (facts collected, or the call's checkpoint loose): those whose
+    values matter after the call, or all of them when the callback may read one for a
+    value that matters (precision.py's mask at its entry: its via-pointer reads count for
+    every slot).  Otherwise the kernel's rule holds (prepare_func_exit, find_prev_entry,
+    widen_imprecise_scalars): what this path's decisions marked precise so far at the
+    call's checkpoint (backtrack.py) stays, every other changed scalar becomes unknown --
+    precision.py's static answer counts every slot at the call (callbacks read the
+    caller's stack), which kept a counter like w->seen apart forever."""
     after = checker._precise_at(callsite + 1)[1]
     inside = checker._precise_at(checker.cfg.subprog_starts[callee_subprog])[1]
     return ALL_SLOTS if inside else after

@@ -52,6 +52,10 @@ MAX_PACKET_OFF = 0xFFFF
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
 MAX_VAR_SIZ = 1 << 29  # BPF_MAX_VAR_SIZ
 STATES_PER_INSN = 64
+# is_state_visited: an open checkpoint at a callback call is no longer compared after more
+# than 64 * (hits + 1) misses (its `n` for force checkpoints with branches), so that a walk
+# whose callback never converges costs the kernel's linear time, not quadratic
+CALLSITE_MISSES = 64
 ALWAYS_EXACT_KEYS = False  # tests: exact keys for every program (they must change nothing without loops)
 # What _visit does at an instruction (Checker._visit_kind, kept in the walk's steps):
 # nothing, or a prune point -- plain, or a forced checkpoint of one kind
@@ -394,11 +398,19 @@ class Checker:
             return True
         if active:
             if callback:  # callback iterations converge by subsumption
+                stale = None
                 for entry in active.values():
                     if pruning.states_safe(entry.state, state, live, self.allow_uninit):
+                        entry.hits += 1
                         self._pruned_by(entry)
                         self._end_path()
                         return True
+                    entry.misses += 1
+                    if entry.misses > (entry.hits + 1) * CALLSITE_MISSES:
+                        stale = [entry] if stale is None else stale + [entry]
+                if stale is not None:  # no longer compared here (its path still ends as usual)
+                    for entry in stale:
+                        del active[entry.key]
             elif not iter_next and self.exact_keys:  # (an iterator's _next is where iterations converge)
                 key = pruning.exact_key(state, live)
                 if key in active:
@@ -1111,7 +1123,11 @@ class Checker:
                 # back to the call, which runs the callback again or returns; imprecise scalars
                 # that changed since the call's previous visit are widened (prepare_func_exit)
                 entry = self._prev_entry(callee.callsite, len(state.frames))
-                if entry is not None:
+                if entry is not None and self.track is not None and not entry.loose:
+                    # precise: what this path's decisions marked so far at that call, as the
+                    # kernel's flags (callbacks.py; precision.py counts every slot at the call)
+                    self._widen(entry.state, state, callee.callsite, entry=entry)
+                elif entry is not None:
                     self._widen(entry.state, state, callee.callsite,
                                 callbacks.caller_precise_slots(self, callee.callsite, callee.subprog))
                 return callee.callsite
