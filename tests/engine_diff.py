@@ -18,6 +18,20 @@ def outcomes(engine_class, obj, name: str, packets, batch: bool = False):
     return engine, [observable(r) for r in results], store.dump()
 
 
+def jit_agrees_with_vm(obj, name: str, packets):
+    """Assert the jit gives the vm's result for every packet and the vm's maps, run one packet at
+    a time and in its packet loop; return (the one-at-a-time jit engine, the vm's results)."""
+    from xdptool.runtime.jit import JitEngine
+    from xdptool.runtime.vm import VmEngine
+
+    _, want, vm_maps = outcomes(VmEngine, obj, name, packets)
+    jit, got, jit_maps = outcomes(JitEngine, obj, name, packets)
+    assert got == want and jit_maps == vm_maps
+    _, batched, batch_maps = outcomes(JitEngine, obj, name, packets, batch=True)
+    assert batched == want and batch_maps == vm_maps
+    return jit, want
+
+
 def agrees_with_the_kernel(obj, name: str, engine: str, packets,
                            maps: Callable[[dict], dict] = lambda dump: dump) -> list:
     """Assert `engine` gives the live kernel's verdict, return value and bytes for every packet

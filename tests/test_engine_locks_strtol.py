@@ -145,7 +145,6 @@ def obj(tmp_path_factory):
     return compiled(tmp_path_factory.mktemp("locks"), "locks_strtol", SOURCE)
 
 
-
 @pytest.mark.parametrize("name", list(PACKETS))
 def test_vm_and_jit_agree_and_the_jit_is_native(obj, name):
     _, want, vm_maps = outcomes(VmEngine, obj, name, PACKETS[name])

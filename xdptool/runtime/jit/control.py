@@ -119,6 +119,25 @@ def enter_walk(t: "Translator", b: ir.IRBuilder, insn, args: list, helper: int, 
     return depth
 
 
+def invoke_callback(t: "Translator", b: ir.IRBuilder, depth: ir.Value, targets: list[int]) -> None:
+    """Enter the walk's callback (its arguments already in R1-R5) at the function its frame holds."""
+    t.enter_callee(b, depth)
+    entry = b.switch(b.load(t.frame_slot(b, depth, FRAME_LOOP_FUNC)), t.blocks[targets[0]])
+    for target in targets[1:]:
+        entry.add_case(c64(target), t.blocks[target])
+
+
+def back_from_callback(t: "Translator", b: ir.IRBuilder) -> ir.Value:
+    """Where a callback returns to its walk: everything since the invocation began (its own and
+    nested callbacks' work) is charged to the callbacks' count and kept off the caller's budget.
+    Returns the walk frame's depth."""
+    depth = b.load(t.depth)
+    inside = b.sub(b.load(t.count), b.load(t.frame_slot(b, depth, FRAME_ENTRY_COUNT)))
+    b.store(b.add(b.load(t.frame_slot(b, depth, FRAME_ENTRY_CALLBACKS)), inside), t.callback_count)
+    b.store(b.add(b.load(t.frame_slot(b, depth, FRAME_BASE)), inside), t.base)
+    return depth
+
+
 def emit_loop(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | None:
     targets = _callback_targets(t)
     if not targets:
@@ -162,20 +181,11 @@ def emit_loop(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | 
     t.set_reg(b, 2, b.load(t.frame_slot(b, depth, FRAME_LOOP_CTX)))
     for n in (3, 4, 5):
         t.set_reg(b, n, c64(0))
-    t.enter_callee(b, depth)
-    entry = b.switch(b.load(t.frame_slot(b, depth, FRAME_LOOP_FUNC)), t.blocks[targets[0]])
-    for target in targets[1:]:
-        entry.add_case(c64(target), t.blocks[target])
+    invoke_callback(t, b, depth, targets)
 
     # back from the callback (its exit popped the frame: R6-R10 restored, depth as before)
     b.position_at_end(returned)
-    depth = b.load(t.depth)
-    count = b.load(t.count)
-    # everything since the invocation began (its own and nested callbacks') is callbacks'
-    # work: charged to the callbacks' count and kept off the caller's budget
-    inside = b.sub(count, b.load(t.frame_slot(b, depth, FRAME_ENTRY_COUNT)))
-    b.store(b.add(b.load(t.frame_slot(b, depth, FRAME_ENTRY_CALLBACKS)), inside), t.callback_count)
-    b.store(b.add(b.load(t.frame_slot(b, depth, FRAME_BASE)), inside), t.base)
+    depth = back_from_callback(t, b)
     i_slot = t.frame_slot(b, depth, FRAME_LOOP_I)
     ran = b.add(b.load(i_slot), c64(1))
     b.store(ran, i_slot)

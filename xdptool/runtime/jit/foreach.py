@@ -23,12 +23,12 @@ from ...elf.model import MapType
 from ...platform.helpers import HELPER_ID
 from ..maps_hash import HEADER, SLOT_HEADER, USED
 from ..memory import ORIGIN, REGION_SHIFT
-from .control import _callback_targets, enter_walk
+from .control import _callback_targets, back_from_callback, enter_walk, invoke_callback
 from .env import ENV, R_HOST, REGION_WORDS
 from .irtypes import I1, I32, I64, I8P, I64P, c64, join
 from .maps import MapHelpers, MapShape, _hash_value_offset, _map_word, _present, _value_pointer
 from .translate import (
-    ARGS, FRAME_ARGS, FRAME_BASE, FRAME_ENTRY_CALLBACKS, FRAME_ENTRY_COUNT, FRAME_LOOP_CTX, FRAME_LOOP_FUNC, FRAME_LOOP_I,
+    ARGS, FRAME_ARGS, FRAME_BASE, FRAME_ENTRY_CALLBACKS, FRAME_ENTRY_COUNT, FRAME_LOOP_CTX, FRAME_LOOP_I,
     FRAME_LOOP_N,
 )
 
@@ -141,18 +141,10 @@ def _walk(t, b: ir.IRBuilder, insn, shape: MapShape, args: list, targets: list[i
     t.set_reg(b, 3, value)
     t.set_reg(b, 4, b.load(t.frame_slot(b, depth, FRAME_LOOP_CTX)))
     t.set_reg(b, 5, c64(0))
-    t.enter_callee(b, depth)
-    entry = b.switch(b.load(t.frame_slot(b, depth, FRAME_LOOP_FUNC)), t.blocks[targets[0]])
-    for target in targets[1:]:
-        entry.add_case(c64(target), t.blocks[target])
+    invoke_callback(t, b, depth, targets)
 
-    # back from the callback: its instructions charged as control.emit_loop charges them
     b.position_at_end(returned)
-    depth = b.load(t.depth)
-    count = b.load(t.count)
-    inside_count = b.sub(count, b.load(t.frame_slot(b, depth, FRAME_ENTRY_COUNT)))
-    b.store(b.add(b.load(t.frame_slot(b, depth, FRAME_ENTRY_CALLBACKS)), inside_count), t.callback_count)
-    b.store(b.add(b.load(t.frame_slot(b, depth, FRAME_BASE)), inside_count), t.base)
+    depth = back_from_callback(t, b)
     b.cbranch(b.icmp_unsigned("!=", t.reg(b, 0), c64(0)), finish, seek)
 
     b.position_at_end(finish)
