@@ -54,7 +54,8 @@ GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region 
 LOOKUP, UPDATE, DELETE = 1, 2, 3
 LOOKUP_PERCPU = HELPER_ID["map_lookup_percpu_elem"]
 QUEUE_TYPES = {MapType.QUEUE, MapType.STACK}
-HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.DEVMAP_HASH}
+HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.DEVMAP_HASH,
+              MapType.HASH_OF_MAPS}  # (maps_hash.HashMap storage)
 ARRAY_TYPES = {MapType.ARRAY, MapType.PERCPU_ARRAY}
 MAX_NATIVE_KEY = 256
 _WRITES_DST = {0x00, 0x01, 0x04, 0x07}  # LD, LDX, ALU, ALU64 write their dst register
@@ -90,12 +91,18 @@ class MapShape:
     hash_funcs: int = 0  # a bloom filter: its hash functions (BloomFilterMap; bloom.py)
     bloom_mask: int = 0  # a bloom filter: the bit array's mask
     frozen: bytes = b""  # read-only global data (.rodata): its bytes, where printk.py finds formats
+    inner_handles: tuple[int, ...] = ()  # a map of maps: the handle region id of each store map, by index
+
+    @property
+    def outer(self) -> bool:
+        """A map of maps: a lookup answers the inner map's handle (_outer_lookup)."""
+        return bool(self.inner_handles)
 
     @property
     def has_values(self) -> bool:
         """Whether lookups give value pointers (not a queue, stack, ringbuf, perf_event_array,
         bloom filter)."""
-        return not self.events and self.type not in QUEUE_TYPES and not self.hash_funcs
+        return not self.events and self.type not in QUEUE_TYPES and not self.hash_funcs and not self.outer
 
     @property
     def sparse(self) -> bool:
@@ -119,13 +126,14 @@ class MapShape:
 
 def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = False) -> tuple[MapShape, ...]:
     """Shapes of the maps native code handles (the others go through Python): the array and
-    hash kinds, and with `all_kinds` (the jit engine's natives) lpm_trie, queue, stack, ringbuf
-    and perf_event_array too."""
+    hash kinds, and with `all_kinds` (the jit engine's natives) lpm_trie, queue, stack, ringbuf,
+    perf_event_array, bloom filters and maps of maps too."""
     shapes = []
     for index, m in enumerate(maps.by_index):
-        if not all_kinds and isinstance(m, (LpmTrieMap, QueueStackMap, EventMap, BloomFilterMap)) \
-                or isinstance(m, MapsOfMaps):
-            continue  # (a map of maps: its lookups give map handles, through the Python helper)
+        if not all_kinds and isinstance(m, (LpmTrieMap, QueueStackMap, EventMap, BloomFilterMap, MapsOfMaps)):
+            continue
+        inner_handles = tuple(handle_ids[inner.name] for inner in maps.by_index) if isinstance(m, MapsOfMaps) \
+            else ()
         if isinstance(m, BloomFilterMap):
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, m.value_size, m.value_stride, 0, 1,
                                    0, hash_funcs=m.nr_hash_funcs, bloom_mask=m.bitset_mask))
@@ -144,7 +152,8 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = Fal
                 continue
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.capacity, m.ncpus, cpu if m.ncpus > 1 else 0,
-                                   m.slot_size, m.key_stride, m.lru, m.readonly_for_program, m.max_entries))
+                                   m.slot_size, m.key_stride, m.lru, m.readonly_for_program, m.max_entries,
+                                   inner_handles=inner_handles))
         elif isinstance(m, ArrayMap) and m.key_size == 4:
             present = m.layout["present_offset"] if isinstance(m, SparseArrayMap) else -1
             at = m.find_offset(bytes(4)) if m.readonly_for_program and m.type == MapType.ARRAY \
@@ -152,7 +161,7 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = Fal
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, m.ncpus, cpu if m.ncpus > 1 else 0,
                                    readonly=m.readonly_for_program, max_entries=m.max_entries,
-                                   present_offset=present,
+                                   present_offset=present, inner_handles=inner_handles,
                                    frozen=m.read_value(at) if at is not None else b""))
     return tuple(shapes)
 
@@ -195,6 +204,8 @@ class MapHelpers:
         def value_op(t, b, insn, shape: MapShape, args: list) -> ir.Value | None:
             if shape.lpm:  # updates and deletes in Python (LpmTrieMap), which bumps its version
                 return _lpm_lookup(t, b, insn, shape, args) if op == LOOKUP else None
+            if shape.outer:  # programs cannot update or delete (the verifier refuses them)
+                return _outer_lookup(t, b, insn, shape, args) if op == LOOKUP else None
             return _OPS[op](t, b, insn, shape, args) if shape.has_values else None  # no values: Python
 
         def emit(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | None:
@@ -543,6 +554,36 @@ def _lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list,
     hit_end = b.block
     b.branch(done)
     return join(b, done, [(c64(0), miss_block), (pointer, hit_end)])
+
+
+def _outer_lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value:
+    """A map of maps' lookup (helpers.map_lookup_elem, MapsOfMaps.inner_map): the element's u32
+    is the inner map's store index, the answer that map's handle (what an ld_imm64 of it loads);
+    0 for an empty slot or a missing key."""
+    fn = b.function
+    hit = fn.append_basic_block(f"pc{insn.pc}.outer.hit")
+    done = fn.append_basic_block(f"pc{insn.pc}.outer.done")
+    if shape.is_hash:
+        key = _helper_read(t, b, insn, args[1], shape.key_size)
+        found, slot, _slot_ptr, _home = _hash_find(t, b, insn, shape, key)
+        offset = _hash_value_offset(b, shape, slot, cpu=0)
+    else:
+        index = _array_index(t, b, insn, shape, args[1])
+        found = _present(b, t.env, shape, index)
+        offset = b.mul(index, c64(shape.value_stride))
+    miss = b.block
+    b.cbranch(found, hit, done)
+    b.position_at_end(hit)
+    inner = map_u32(b, t.env, shape, offset)
+    ids = ir.Constant(ir.ArrayType(I64, len(shape.inner_handles)), [c64(i) for i in shape.inner_handles])
+    table = ir.GlobalVariable(t.module, ids.type, name=t.module.get_unique_name(f"inner_handles.{shape.name}"))
+    table.global_constant, table.initializer, table.linkage = True, ids, "private"
+    known = b.icmp_unsigned("<", inner, c64(len(shape.inner_handles)))  # (updates check it: MapsOfMaps.compatible)
+    rid = b.load(b.gep(table, [c64(0), b.select(known, inner, c64(0))]))
+    handle = b.select(known, b.or_(b.shl(rid, c64(REGION_SHIFT)), c64(ORIGIN)), c64(0))
+    hit_end = b.block
+    b.branch(done)
+    return join(b, done, [(c64(0), miss), (handle, hit_end)])
 
 
 def _update(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
