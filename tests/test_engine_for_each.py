@@ -1,5 +1,6 @@
 """bpf_for_each_map_elem (runtime/helpers.py, Map.each; native in the jit: runtime/jit/foreach.py)
-on arrays, per-CPU arrays and hash maps: the callback sees each element's key and value (the
+on arrays, per-CPU arrays and every hash kind the kernel walks (hash, LRU hash, per-CPU hash, LRU
+per-CPU hash: the map_ops with map_for_each_callback in Linux 6.18's hashtab.c and arraymap.c): the callback sees each element's key and value (the
 key in the caller's depth's key region, the value pointer the element's own), may write the
 value, delete the element it is given, stop the walk; the return value counts the elements
 visited.  vm == jit (run and packet loop, no Python call) on everything a program can observe,
@@ -80,4 +81,51 @@ def test_engines_agree_with_the_kernel(obj, program):
     kernel, kernel_maps, _ = _run("kernel", obj, program, packets, config=config)
     for index, (mine, theirs) in enumerate(zip(ours, kernel)):
         assert (mine.verdict, mine.packet[:46]) == (theirs.verdict, theirs.packet[:46]), f"packet {index}"  # no key pointer
+    assert our_maps == kernel_maps
+
+
+# The other hash kinds the kernel walks (LRU hash, per-CPU hash, LRU per-CPU hash): byte 15 the
+# element the walk stops at, 16..19 a key inserted first, 20 keys to delete (key % 4 == this).
+KINDS_SOURCE = (Path(__file__).parent / "data" / "runtime" / "for_each_hash_kinds.c").read_text()
+KIND_PROGRAMS = ["walk_lru", "walk_percpu_hash", "walk_lru_percpu"]
+
+
+def _kind_packets(seed: int, count: int, stops: bool) -> list[bytes]:
+    rng = random.Random(seed)
+    packets = []
+    for _ in range(count):
+        stop = rng.choice([0, 0, 1, 4, 9]) if stops else 0
+        insert = rng.choice([0, rng.randrange(1, 60), rng.randrange(1, 60), rng.randrange(1 << 32)])
+        drop = rng.choice([0, 0, 0, 0, 5, 6])
+        packets.append(bytes(range(14)) + bytes([0, stop]) + insert.to_bytes(4, "little") + bytes([drop]) + bytes(40))
+    return packets
+
+
+@pytest.fixture(scope="module")
+def kinds_obj(tmp_path_factory):
+    return compiled(tmp_path_factory.mktemp("for_each_kinds"), "for_each_hash_kinds", KINDS_SOURCE)
+
+
+@pytest.mark.parametrize("program", KIND_PROGRAMS)
+def test_the_other_hash_kinds_walk_natively(kinds_obj, program):
+    packets = _kind_packets(5, 80, stops=True)
+    vm_results, vm_maps, _ = _run("vm", kinds_obj, program, packets)
+    for batch in (False, True):
+        results, maps, fallbacks = _run("jit", kinds_obj, program, packets, batch)
+        assert [observable(r) for r in results] == [observable(r) for r in vm_results]
+        assert maps == vm_maps
+        assert not any(fallbacks.values()), fallbacks
+    seen = [int.from_bytes(r.packet[38:46], "little") for r in vm_results]
+    assert max(seen) > 10 and 1 in seen, seen  # long walks and stopped ones
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
+@pytest.mark.parametrize("program", KIND_PROGRAMS)
+def test_the_other_hash_kinds_agree_with_the_kernel(kinds_obj, program):
+    packets = _kind_packets(6, 80, stops=False)  # whole walks: the kernel's bucket order cannot show
+    ours, our_maps, _ = _run("jit", kinds_obj, program, packets)
+    kernel, kernel_maps, _ = _run("kernel", kinds_obj, program, packets)
+    for index, (mine, theirs) in enumerate(zip(ours, kernel)):
+        assert (mine.verdict, mine.packet) == (theirs.verdict, theirs.packet), f"packet {index}"
     assert our_maps == kernel_maps
