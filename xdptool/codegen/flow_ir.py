@@ -11,6 +11,8 @@ hash input into `running` (Toeplitz needs the position, CRC-32 ignores it).
 
 from __future__ import annotations
 
+from .ir_text import index_loop
+
 BE16_IR = r"""
 declare i16 @llvm.bswap.i16(i16)
 
@@ -121,32 +123,12 @@ none:
 """
 
 
-_STEP = r"""
-; {comment}
-define internal i32 @{name}(ptr %table, ptr %p, i64 %count, i64 %position, i32 %h0) {{
-entry:
-  br label %loop
-loop:
-  %k = phi i64 [ 0, %entry ], [ %k1, %body ]
-  %h = phi i32 [ %h0, %entry ], [ %h1, %body ]
-  %more = icmp ult i64 %k, %count
-  br i1 %more, label %body, label %done
-body:
-  %bp = getelementptr i8, ptr %p, i64 %k
-  %b = load i8, ptr %bp, align 1
-{fold}
-  %k1 = add i64 %k, 1
-  br label %loop
-done:
-  ret i32 %h
-}}
-"""
-
-
 def step_ir(name: str, comment: str, fold: str) -> str:
     """IR of a hash step `@name`: the byte loop, with `fold` computing %h1 from the running
     %h, the byte %b and its index %k (plus %position, %table)."""
-    return _STEP.format(name=name, comment=comment, fold=fold.strip("\n"))
+    return index_loop(f"; {comment}\ndefine internal i32 @{name}(ptr %table, ptr %p, i64 %count, i64 %position, "
+                      "i32 %h0)", "  %bp = getelementptr i8, ptr %p, i64 %k\n  %b = load i8, ptr %bp, align 1\n" + fold,
+                      "ret i32 %h", index="k", count="%count", carried=(("h", "i32", "%h0"),))
 
 
 def flow_walk_ir(name: str, step: str) -> str:

@@ -24,6 +24,7 @@ from itertools import compress
 from typing import Any
 
 from ..codegen.flow_ir import BE16_IR, flow_walk_ir, step_ir
+from ..codegen.ir_text import OUTPUT_PACKET_IR
 from ..platform import nfp_driver as drv
 from ..platform.rss import INDIRECTION_ENTRIES, KEY, crc32_be, crc_table, hash_input, indirection_table
 
@@ -242,14 +243,7 @@ sel_have:
 rss:
   br i1 %hashing, label %hash, label %deliver
 hash:
-  %oop = getelementptr i64, ptr %out_offs, i64 %i
-  %oo = load i64, ptr %oop, align 8
-  %unchanged = icmp eq i64 %oo, -1
-  %iop = getelementptr i64, ptr %in_offs, i64 %i
-  %io = load i64, ptr %iop, align 8
-  %src_in = getelementptr i8, ptr %in_base, i64 %io
-  %src_out = getelementptr i8, ptr %out_base, i64 %oo
-  %pkt = select i1 %unchanged, ptr %src_in, ptr %src_out
+  %pkt = call ptr @output_packet(i64 %i, ptr %in_base, ptr %in_offs, ptr %out_base, ptr %out_offs)
   %h = call i64 @rss_hash(ptr %pkt, i64 %ol64, ptr %table, i32 %key)
   %nohash = icmp eq i64 %h, -1
   %slot = and i64 %h, 127
@@ -303,7 +297,7 @@ _CRC_FOLD = r"""
   %sh = shl i32 %h, 8
   %h1 = xor i32 %sh, %t
 """
-_QUEUES_IR += BE16_IR + flow_walk_ir("rss_hash", "crc") + step_ir("crc", "CRC-32 of count bytes", _CRC_FOLD)
+_QUEUES_IR += BE16_IR + OUTPUT_PACKET_IR + flow_walk_ir("rss_hash", "crc") + step_ir("crc", "CRC-32 of count bytes", _CRC_FOLD)
 _P, _I64, _I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint32
 _SIGNATURES = {"card_queues": ctypes.CFUNCTYPE(None, _I64, *([_P] * 8), _I32, _P, _P, _I64, _P, _P, _P)}
 _kernel: dict[str, Any] = {}

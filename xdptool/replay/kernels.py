@@ -16,6 +16,7 @@ from array import array
 from typing import Any
 
 from ..codegen.flow_ir import BE16_IR, flow_walk_ir, step_ir
+from ..codegen.ir_text import OUTPUT_PACKET_IR, PACKET_SLOT_AT_I, index_loop
 from .scan import SCAN_SIGNATURES, SCANNER_IR, buffer_address
 
 # Output pcap records (classic pcap, little-endian, as PcapWriter writes them by default).
@@ -53,14 +54,7 @@ stamp:
   %late = icmp ugt i64 %sec, 4294967295
   br i1 %late, label %bad, label %write
 write:
-  %oop = getelementptr i64, ptr %out_offs, i64 %i
-  %oo = load i64, ptr %oop, align 8
-  %unchanged = icmp eq i64 %oo, -1
-  %iop = getelementptr i64, ptr %in_offs, i64 %i
-  %io = load i64, ptr %iop, align 8
-  %src_in = getelementptr i8, ptr %in_base, i64 %io
-  %src_out = getelementptr i8, ptr %out_base, i64 %oo
-  %src = select i1 %unchanged, ptr %src_in, ptr %src_out
+  %src = call ptr @output_packet(i64 %i, ptr %in_base, ptr %in_offs, ptr %out_base, ptr %out_offs)
   %olp = getelementptr i32, ptr %out_lens, i64 %i
   %ol = load i32, ptr %olp, align 4
   %ol64 = zext i32 %ol to i64
@@ -118,44 +112,19 @@ define i32 @flow_hash(ptr %pkt, i64 %len, ptr %table) {
   ret i32 %v
 }
 
-; hashes[i] = flow_hash(packet i)
-define void @hashes(ptr %base, ptr %offs, ptr %lens, i64 %n, ptr %table, ptr %out) {
-entry:
-  br label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
-  %more = icmp ult i64 %i, %n
-  br i1 %more, label %body, label %done
-body:
-  %op = getelementptr i64, ptr %offs, i64 %i
-  %o = load i64, ptr %op, align 8
-  %lp = getelementptr i32, ptr %lens, i64 %i
-  %l = load i32, ptr %lp, align 4
-  %l64 = zext i32 %l to i64
+"""
+
+_IR += index_loop("; hashes[i] = flow_hash(packet i)\n"
+                  "define void @hashes(ptr %base, ptr %offs, ptr %lens, i64 %n, ptr %table, ptr %out)",
+                  PACKET_SLOT_AT_I + """
   %pkt = getelementptr i8, ptr %base, i64 %o
   %h = call i32 @flow_hash(ptr %pkt, i64 %l64, ptr %table)
   %hp = getelementptr i32, ptr %out, i64 %i
   store i32 %h, ptr %hp, align 4
-  %i1 = add i64 %i, 1
-  br label %loop
-done:
-  ret void
-}
-
-; assigned[i] = reta[flow_hash(packet i) & 127]: the queue of every packet
-define void @assign(ptr %base, ptr %offs, ptr %lens, i64 %n, ptr %table, ptr %reta, ptr %assigned) {
-entry:
-  br label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
-  %more = icmp ult i64 %i, %n
-  br i1 %more, label %body, label %done
-body:
-  %op = getelementptr i64, ptr %offs, i64 %i
-  %o = load i64, ptr %op, align 8
-  %lp = getelementptr i32, ptr %lens, i64 %i
-  %l = load i32, ptr %lp, align 4
-  %l64 = zext i32 %l to i64
+""")
+_IR += index_loop("; assigned[i] = reta[flow_hash(packet i) & 127]: the queue of every packet\n"
+                  "define void @assign(ptr %base, ptr %offs, ptr %lens, i64 %n, ptr %table, ptr %reta, ptr %assigned)",
+                  PACKET_SLOT_AT_I + """
   %pkt = getelementptr i8, ptr %base, i64 %o
   %h = call i32 @flow_hash(ptr %pkt, i64 %l64, ptr %table)
   %slot = and i32 %h, 127
@@ -164,32 +133,17 @@ body:
   %q = load i8, ptr %qp, align 1
   %ap = getelementptr i8, ptr %assigned, i64 %i
   store i8 %q, ptr %ap, align 1
-  %i1 = add i64 %i, 1
-  br label %loop
-done:
-  ret void
-}
-
-; The packets with assigned[i] == want: their index, offset and length; returns how many.
-; Branch-free: every packet is written at j, which moves on only for a wanted one (j <= i < n,
-; so the writes stay inside arrays of n); a branch on the queue mispredicted every other packet.
-define i64 @pick(ptr %assigned, ptr %offs, ptr %lens, i64 %n, i32 %want, ptr %oidx, ptr %ooff, ptr %olen) {
-entry:
-  br label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
-  %j = phi i64 [ 0, %entry ], [ %j1, %body ]
-  %more = icmp ult i64 %i, %n
-  br i1 %more, label %body, label %done
-body:
+""")
+# Branch-free: every packet is written at j, which moves on only for a wanted one (j <= i < n,
+# so the writes stay inside arrays of n); a branch on the queue mispredicted every other packet.
+_IR += index_loop("; The packets with assigned[i] == want: their index, offset and length; returns how many.\n"
+                  "define i64 @pick(ptr %assigned, ptr %offs, ptr %lens, i64 %n, i32 %want, ptr %oidx, ptr %ooff, "
+                  "ptr %olen)", """
   %ap = getelementptr i8, ptr %assigned, i64 %i
   %q = load i8, ptr %ap, align 1
   %q32 = zext i8 %q to i32
   %mine = icmp eq i32 %q32, %want
-  %op = getelementptr i64, ptr %offs, i64 %i
-  %o = load i64, ptr %op, align 8
-  %lp = getelementptr i32, ptr %lens, i64 %i
-  %l = load i32, ptr %lp, align 4
+""" + PACKET_SLOT_AT_I + """
   %i32 = trunc i64 %i to i32
   %xp = getelementptr i32, ptr %oidx, i64 %j
   store i32 %i32, ptr %xp, align 4
@@ -199,76 +153,32 @@ body:
   store i32 %l, ptr %fl, align 4
   %step = zext i1 %mine to i64
   %j1 = add i64 %j, %step
-  %i1 = add i64 %i, 1
-  br label %loop
-done:
-  ret i64 %j
-}
+""", "ret i64 %j", carried=(("j", "i64", "0"),))
 
-; dst[idx[i]] = src[i] for 1-, 4- and 8-byte elements; the 8-byte form adds `add` to
-; every value but -1 (an unchanged packet's output offset, jit/batch.py UNCHANGED)
-define void @scatter64(ptr %dst, ptr %idx, ptr %src, i64 %n, i64 %add) {
-entry:
-  br label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
-  %more = icmp ult i64 %i, %n
-  br i1 %more, label %body, label %done
-body:
-  %xp = getelementptr i32, ptr %idx, i64 %i
-  %x = load i32, ptr %xp, align 4
-  %x64 = zext i32 %x to i64
-  %sp = getelementptr i64, ptr %src, i64 %i
-  %v = load i64, ptr %sp, align 8
-  %keep = icmp eq i64 %v, -1
-  %moved = add i64 %v, %add
-  %w = select i1 %keep, i64 %v, i64 %moved
-  %dp = getelementptr i64, ptr %dst, i64 %x64
-  store i64 %w, ptr %dp, align 8
-  %i1 = add i64 %i, 1
-  br label %loop
-done:
-  ret void
-}
-"""
-
-# dst[idx[i]] = src[i] for narrow elements: one loop text, instantiated per LLVM type
-_SCATTER = r"""
-define void @scatter{bits}(ptr %dst, ptr %idx, ptr %src, i64 %n) {{
-entry:
-  br label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
-  %more = icmp ult i64 %i, %n
-  br i1 %more, label %body, label %done
-body:
+# dst[idx[i]] = src[i] for 1-, 4- and 8-byte elements; the 8-byte form adds `add` to
+# every value but -1 (an unchanged packet's output offset, jit/batch.py UNCHANGED)
+_SCATTER_BODY = """
   %xp = getelementptr i32, ptr %idx, i64 %i
   %x = load i32, ptr %xp, align 4
   %x64 = zext i32 %x to i64
   %sp = getelementptr i{bits}, ptr %src, i64 %i
   %v = load i{bits}, ptr %sp, align {align}
-  %dp = getelementptr i{bits}, ptr %dst, i64 %x64
-  store i{bits} %v, ptr %dp, align {align}
-  %i1 = add i64 %i, 1
-  br label %loop
-done:
-  ret void
-}}
+{adjust}  %dp = getelementptr i{bits}, ptr %dst, i64 %x64
+  store i{bits} {stored}, ptr %dp, align {align}
 """
-_IR += "".join(_SCATTER.format(bits=bits, align=bits // 8) for bits in (8, 32))
+_OFFSET_MOVE = """  %keep = icmp eq i64 %v, -1
+  %moved = add i64 %v, %add
+  %w = select i1 %keep, i64 %v, i64 %moved
+"""
+for _bits in (8, 32):
+    _IR += index_loop(f"define void @scatter{_bits}(ptr %dst, ptr %idx, ptr %src, i64 %n)",
+                      _SCATTER_BODY.format(bits=_bits, align=_bits // 8, adjust="", stored="%v"))
+_IR += index_loop("define void @scatter64(ptr %dst, ptr %idx, ptr %src, i64 %n, i64 %add)",
+                  _SCATTER_BODY.format(bits=64, align=8, adjust=_OFFSET_MOVE, stored="%w"))
 
 # The summary's per-chunk counts (results.SummaryBuilder): how often each value occurs
 # (values above `limit` share counts[limit]) and their sum.
-_IR += r"""
-define i64 @tally(ptr %values, i64 %n, ptr %counts, i64 %limit) {
-entry:
-  br label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %body ]
-  %sum = phi i64 [ 0, %entry ], [ %sum1, %body ]
-  %more = icmp ult i64 %i, %n
-  br i1 %more, label %body, label %done
-body:
+_IR += index_loop("define i64 @tally(ptr %values, i64 %n, ptr %counts, i64 %limit)", """
   %vp = getelementptr i32, ptr %values, i64 %i
   %v = load i32, ptr %vp, align 4
   %v64 = zext i32 %v to i64
@@ -279,12 +189,7 @@ body:
   %c = load i64, ptr %cp, align 8
   %c1 = add i64 %c, 1
   store i64 %c1, ptr %cp, align 8
-  %i1 = add i64 %i, 1
-  br label %loop
-done:
-  ret i64 %sum
-}
-"""
+""", "ret i64 %sum", carried=(("sum", "i64", "0"),))
 # Toeplitz: XOR of table[(position + k) * 256 + byte k] (rss.byte_table)
 _TOEPLITZ_FOLD = r"""
   %b64 = zext i8 %b to i64
@@ -295,7 +200,7 @@ _TOEPLITZ_FOLD = r"""
   %t = load i32, ptr %tp, align 4
   %h1 = xor i32 %h, %t
 """
-_IR += BE16_IR + flow_walk_ir("flow_walk", "toeplitz")
+_IR += BE16_IR + OUTPUT_PACKET_IR + flow_walk_ir("flow_walk", "toeplitz")
 _IR += step_ir("toeplitz", "the Toeplitz hash of count input bytes standing at position", _TOEPLITZ_FOLD)
 _IR += SCANNER_IR  # the record walks (scan.py: classic pcap, pcapng packet blocks): one module holds every loop of a replay
 
