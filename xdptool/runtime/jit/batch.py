@@ -27,10 +27,10 @@ from ..config import SKB_SHARED_INFO_TAILROOM
 from ..helpers import XDP_REDIRECT
 from .env import ENV, R_HI, R_LO, REDIRECT_FIELDS, REDIRECT_WORDS, REGION_WORDS, RedirectKind
 from .irtypes import I1, I8, I32, I64, I8P, c64
+from .layout import UNCHANGED
 from .memory import MemoryModel
 
 
-UNCHANGED = (1 << 64) - 1  # out_offsets value: the output packet is the input packet
 
 
 def _declare_memcmp(module: ir.Module) -> ir.Function:

@@ -34,15 +34,12 @@ from ..maps import MapStore
 from ..memory import MemoryFault, Region
 from ..vm import CONFORMANCE_HELPERS, VmEngine, VmFault, _Compiled, _TailCall
 from .compiler import compile_program
-from .env import ENV, REDIRECT_FIELDS, REDIRECT_WORDS, FaultKind, RedirectKind
-from .helpers import CALLBACK_TYPE
-from .irtypes import M64
-from .maps import GROW_REGIONS, MapShape, map_shapes
-from .memory import ACCESS_HELPER
+from .layout import (ACCESS_HELPER, CALLBACK_TYPE, ENV_LAYOUT, GROW_REGIONS, M64, REDIRECT_FIELDS, REDIRECT_WORDS,
+                     FaultKind, MapShape, RedirectKind, map_shapes)
 from .mirror import RegionMirror
 from .packed import (EV_MAP_WORDS, GROW_ARENA, GROW_EVENTS, HEADER_WORDS, PRINTK_MAP, TEXT_RECORD, OUT_RESERVE_MAX, RECORD_META_WORDS, OUT_SLACK, MapRef, OutputArea, PackedResults,
                      RedirectTargets, address_of, as_array, decode_events, printk_lines, readable_address)
-from .translate import Unit, needs_budget_checks
+from .units import Unit, needs_budget_checks
 
 # (ctx_values index, XdpContext attribute) of each scalar xdp_md field
 SCALAR_SLOTS = tuple((f.offset // FIELD_SIZE, f.name) for f in XDP_MD if not f.is_pointer)
@@ -148,7 +145,7 @@ class JitEngine(PackedEngine):
             self.units, self.comps = [Unit(0, "raw", insns)], [self.comp]
             self.native = compile_program(self.units, shapes,
                                           checked=needs_budget_checks(insns, self.shadow.config.max_insns))
-        self.env = ENV.struct()
+        self.env = ENV_LAYOUT.struct()
         self._env_addr = ctypes.addressof(self.env)
         self._callback = CALLBACK_TYPE(self._helper_callback)
         self._run_fn = _RUN_TYPE(self.native.run_address)

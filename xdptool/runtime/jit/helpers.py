@@ -13,7 +13,6 @@ checks `env.fault_kind` (a helper may fault on a bad pointer) and `env.stop`.
 
 from __future__ import annotations
 
-import ctypes
 from typing import TYPE_CHECKING, Callable
 
 import llvmlite.ir as ir
@@ -22,14 +21,12 @@ from ..helpers import SPIN_LOCK_FAULTS, SPIN_UNLOCK_ID, resolve_helper
 from ..kfuncs import resolve_kfunc
 from .env import ENV
 from .irtypes import I64, c64
+from .layout import CALLBACK_ARGS, CALLBACK_TYPE  # noqa: F401 - CALLBACK_TYPE: what the engine imported here
 
 if TYPE_CHECKING:
     from .translate import Translator
 
 
-# uint64 callback(env, helper id, pc, r1..r5)
-CALLBACK_ARGS = (ctypes.c_uint64,) * 8
-CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, *CALLBACK_ARGS)
 _CALLBACK_IR = ir.FunctionType(I64, [I64] * 8)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from .layout import M64
+
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 I8P = I8.as_pointer()
 I64P = I64.as_pointer()
-M64 = (1 << 64) - 1
 
 
 def const(ty: ir.IntType, value: int) -> ir.Constant:

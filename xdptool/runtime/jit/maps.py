@@ -24,7 +24,6 @@ the handle's region id picks the map at run time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import llvmlite.ir as ir
@@ -32,138 +31,29 @@ import llvmlite.ir as ir
 from ...elf.model import MapType, RelocKind
 from ...platform.helpers import HELPER_ID
 from ...platform.maps import PERCPU_MAP_TYPES
-from ..maps_array import ArrayMap, SparseArrayMap
-from ..maps_misc import EventMap, LpmTrieMap, QueueStackMap
-from ..maps_bloom import BloomFilterMap
-from ..maps_of_maps import MapsOfMaps
 from ..maps_base import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT
 from ..maps_hash import (
     COUNT_OFFSET, DELETED, EMPTY, FNV_OFFSET, FNV_PRIME, HEADER, SLOT_HEADER, TICK_OFFSET, USED, VERSION_OFFSET,
-    HashMap,
 )
 from ..memory import ORIGIN, REGION_SHIFT
 from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
 from .irtypes import I1, I32, I64, I8P, I64P, c64, join
+from .layout import (  # noqa: F401 - the shapes' facts, for the IR modules
+    GROW_REGIONS, HASH_TYPES, MAP_WORDS, MAX_NATIVE_KEY, QUEUE_TYPES, MapShape, map_shapes,
+)
 
 if TYPE_CHECKING:
     from .translate import Translator
 
 
-MAP_WORDS = 2  # per map in env.map_table: host address of buffer, host address of its id table (nfp/native.py too)
-GROW_REGIONS = (1 << 32) + 1  # pseudo helper id: the callback grows the region table
 LOOKUP, UPDATE, DELETE = 1, 2, 3
 LOOKUP_PERCPU = HELPER_ID["map_lookup_percpu_elem"]
-QUEUE_TYPES = {MapType.QUEUE, MapType.STACK}
-HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.DEVMAP_HASH,
-              MapType.HASH_OF_MAPS}  # (maps_hash.HashMap storage)
 ARRAY_TYPES = {MapType.ARRAY, MapType.PERCPU_ARRAY}
-MAX_NATIVE_KEY = 256
 _WRITES_DST = {0x00, 0x01, 0x04, 0x07}  # LD, LDX, ALU, ALU64 write their dst register
 
 
 def neg(err: int) -> ir.Constant:
     return c64(-err)
-
-
-@dataclass(frozen=True)
-class MapShape:
-    """What the generated code assumes about one map (part of the compile cache key)."""
-
-    index: int  # position in the MapStore (env.map_table row)
-    name: str
-    type: MapType
-    handle_id: int  # region id of the map's handle (r1 of map helpers)
-    key_size: int
-    value_size: int
-    value_stride: int
-    entries: int  # array: max_entries; hash: capacity (slots)
-    ncpus: int
-    cpu: int  # the CPU copy a program sees
-    slot_size: int = 0
-    key_stride: int = 0
-    lru: bool = False
-    readonly: bool = False
-    max_entries: int = 0
-    present_offset: int = -1  # sparse arrays: where the presence bytes start (-1: not sparse)
-    events: bool = False  # a ringbuf or perf_event_array: no values, output appended (events.py)
-    lpm: bool = False  # an lpm_trie: lookups through its prefix index (LpmTrieMap.native_index)
-    index_record: int = 0  # lpm_trie: bytes per prefix record of the index
-    hash_funcs: int = 0  # a bloom filter: its hash functions (BloomFilterMap; bloom.py)
-    bloom_mask: int = 0  # a bloom filter: the bit array's mask
-    frozen: bytes = b""  # read-only global data (.rodata): its bytes, where printk.py finds formats
-    inner_handles: tuple[int, ...] = ()  # a map of maps: the handle region id of each store map, by index
-
-    @property
-    def outer(self) -> bool:
-        """A map of maps: a lookup answers the inner map's handle (_outer_lookup)."""
-        return bool(self.inner_handles)
-
-    @property
-    def has_values(self) -> bool:
-        """Whether lookups give value pointers (not a queue, stack, ringbuf, perf_event_array,
-        bloom filter)."""
-        return not self.events and self.type not in QUEUE_TYPES and not self.hash_funcs and not self.outer
-
-    @property
-    def sparse(self) -> bool:
-        return self.present_offset >= 0
-
-    @property
-    def is_hash(self) -> bool:
-        return self.type in HASH_TYPES
-
-    @property
-    def positions(self) -> int:
-        """Number of value positions (size of the id table)."""
-        return self.entries * self.ncpus
-
-    def offset_of_position(self, position: int) -> int:
-        if self.is_hash:
-            slot, cpu = divmod(position, self.ncpus)
-            return HEADER + slot * self.slot_size + SLOT_HEADER + self.key_stride + cpu * self.value_stride
-        return position * self.value_stride
-
-
-def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = False) -> tuple[MapShape, ...]:
-    """Shapes of the maps native code handles (the others go through Python): the array and
-    hash kinds, and with `all_kinds` (the jit engine's natives) lpm_trie, queue, stack, ringbuf,
-    perf_event_array, bloom filters and maps of maps too."""
-    shapes = []
-    for index, m in enumerate(maps.by_index):
-        if not all_kinds and isinstance(m, (LpmTrieMap, QueueStackMap, EventMap, BloomFilterMap, MapsOfMaps)):
-            continue
-        inner_handles = tuple(handle_ids[inner.name] for inner in maps.by_index) if isinstance(m, MapsOfMaps) \
-            else ()
-        if isinstance(m, BloomFilterMap):
-            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, m.value_size, m.value_stride, 0, 1,
-                                   0, hash_funcs=m.nr_hash_funcs, bloom_mask=m.bitset_mask))
-        if isinstance(m, LpmTrieMap):
-            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
-                                   m.value_stride, m.max_entries, 1, 0, readonly=m.readonly_for_program,
-                                   max_entries=m.max_entries, lpm=True, index_record=m.index_record))
-        elif isinstance(m, QueueStackMap):
-            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, m.value_size, m.value_stride,
-                                   m.max_entries, 1, 0, max_entries=m.max_entries))
-        elif isinstance(m, EventMap):
-            size = m.ring_size if m.type == MapType.RINGBUF else m.perf_slots
-            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, 0, 0, size, 1, 0, events=True))
-        elif isinstance(m, HashMap):
-            if m.key_size > MAX_NATIVE_KEY:
-                continue
-            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
-                                   m.value_stride, m.capacity, m.ncpus, cpu if m.ncpus > 1 else 0,
-                                   m.slot_size, m.key_stride, m.lru, m.readonly_for_program, m.max_entries,
-                                   inner_handles=inner_handles))
-        elif isinstance(m, ArrayMap) and m.key_size == 4:
-            present = m.layout["present_offset"] if isinstance(m, SparseArrayMap) else -1
-            at = m.find_offset(bytes(4)) if m.readonly_for_program and m.type == MapType.ARRAY \
-                and m.max_entries == 1 and m.ncpus == 1 else None
-            shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
-                                   m.value_stride, m.max_entries, m.ncpus, cpu if m.ncpus > 1 else 0,
-                                   readonly=m.readonly_for_program, max_entries=m.max_entries,
-                                   present_offset=present, inner_handles=inner_handles,
-                                   frozen=m.read_value(at) if at is not None else b""))
-    return tuple(shapes)
 
 
 class MapHelpers:

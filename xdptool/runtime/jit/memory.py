@@ -27,12 +27,12 @@ from ...platform.ctx import XDP_MD, XDP_MD_SIZE, CtxKind
 from ..memory import ORIGIN, REGION_SHIFT
 from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS, FaultKind
 from .irtypes import I8, I64, I8P, I64P, c64, join
+from .layout import ACCESS_HELPER
 
 if TYPE_CHECKING:
     from .translate import Translator
 
 
-ACCESS_HELPER = 2  # fault_write bit: the access was a helper's read/write of memory
 
 
 class Aliasing:

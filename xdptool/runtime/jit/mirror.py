@@ -17,8 +17,7 @@ from typing import Callable
 
 from ..maps_base import zeroed
 from ..memory import Region
-from .env import R_HOST, REGION_WORDS
-from .maps import MAP_WORDS, MapShape
+from .layout import MAP_WORDS, R_HOST, REGION_WORDS, MapShape
 from .regions import RegionTable, host_address
 
 GROWTH = 1024

@@ -37,8 +37,7 @@ from typing import Any, Iterator, NamedTuple
 
 from ..contract import Fault, RunResult, verdict_name
 from ..helpers import broadcast_target, ifindex_target, map_target
-from .batch import UNCHANGED
-from .env import REDIRECT_WORDS, RedirectKind
+from .layout import REDIRECT_WORDS, UNCHANGED, RedirectKind
 
 OUT_SLACK = 64 * 1024
 MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)  # Linux's value; Python 3.11 does not export it

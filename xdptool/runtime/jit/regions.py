@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 
-from .env import R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
+from .layout import R_HI, R_HOST, R_LO, R_WRITABLE, REGION_WORDS
 
 EMPTY_WINDOW = (1, 0)  # lo > hi: every access fails the range check
 
