@@ -1,7 +1,8 @@
 """The remaining map kinds: lpm_trie, queue, stack, ringbuf, perf_event_array.
 
 lpm_trie values sit in a slot pool in `buffer` (slot i at i * stride, max_entries
-slots) so value pointers stay valid; the prefix index is a Python dict.  Keys are
+slots) so value pointers stay valid; the prefix index follows them in the same buffer
+(`lpm_layout`), where the jit's natives look up, insert and delete too.  Keys are
 ``struct { u32 prefixlen; u8 data[key_size - 4]; }`` (prefixlen host order, data
 network order); a lookup returns the longest stored prefix that matches the first
 ``min(node prefixlen, key prefixlen)`` bits (kernel/bpf/lpm_trie.c).
@@ -13,22 +14,65 @@ perf_event_array hold no state at all: what programs send is captured per run in
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from ..elf.model import MapDef, MapType
 from .config import RuntimeConfig
-from .maps_base import BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC, Map, MapError, clear, zeroed
+from .maps_base import (
+    BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC, Map, MapError, clear, round8, zeroed,
+)
+from .maps_hash import fnv1a64, next_pow2
 
 
 def _mask_prefix(data: bytes, bits: int) -> bytes:
+    """`data` with every bit past the first `bits` cleared (its length kept)."""
     whole, rest = divmod(bits, 8)
-    out = bytearray(data[:whole])
-    if rest:
-        out.append(data[whole] & (0xFF << (8 - rest)) & 0xFF)
+    out = bytearray(data)
+    if whole < len(out):
+        out[whole] &= (0xFF << (8 - rest)) & 0xFF
+        out[whole + 1:] = bytes(len(out) - whole - 1)
     return bytes(out)
 
 
+class LpmLayout(NamedTuple):
+    """Where an lpm_trie's state sits in its buffer (byte offsets; u64/u32 little-endian)."""
+
+    header: int  # u64 count, version, free_top (released slots on the free stack), next_unused
+    free: int  # u32 per slot: the free stack (released slots, the last released on top)
+    lengths: int  # u32 per prefix length 0..max_prefixlen: how many entries have it
+    keys: int  # per slot, 2 * key_stride: the masked key (the index's key), then the key as given
+    table: int  # u32 per index position: 0 empty, TOMBSTONE, else slot + 1
+    capacity: int  # index positions (a power of two, at least twice max_entries)
+    key_stride: int
+    size: int
+
+
+LPM_COUNT, LPM_VERSION, LPM_FREE_TOP, LPM_NEXT_UNUSED = 0, 8, 16, 24  # header words
+LPM_TOMBSTONE = 0xFFFFFFFF
+
+
+def lpm_layout(key_size: int, value_size: int, max_entries: int) -> LpmLayout:
+    """The buffer layout of an lpm_trie (LpmTrieMap, and the jit's natives in jit/lpm.py)."""
+    key_stride = round8(key_size)
+    header = max_entries * round8(value_size)
+    free = header + 32
+    lengths = round8(free + 4 * max_entries)
+    keys = round8(lengths + 4 * (8 * (key_size - 4) + 1))
+    table = keys + max_entries * 2 * key_stride
+    capacity = next_pow2(max(2 * max_entries, 2))
+    return LpmLayout(header, free, lengths, keys, table, capacity, key_stride, table + 4 * capacity)
+
+
 class LpmTrieMap(Map):
+    """The entries are an index in the buffer (`lpm_layout`), which the jit's natives read and
+    change too: each entry's key masked to its prefixlen (``u32 prefixlen`` then the masked data)
+    hashed with FNV-1a 64 into an open-addressing table of slot numbers (linear probing,
+    tombstones reused by inserts, as maps_hash); per prefix length a count, so a lookup tries
+    only the lengths some entry has, longest first.  A slot holds the value and the key as last
+    given (the kernel keeps the updater's unmasked data: what a dump shows); released slots are
+    reused last released first (then the never used ones in order).  Python keeps a dict of the
+    index, rebuilt when the version word moved."""
+
     kind = "lpm_trie"
 
     def __init__(self, mdef: MapDef, config: RuntimeConfig):
@@ -37,100 +81,145 @@ class LpmTrieMap(Map):
             raise MapError(f"map {self.name}: lpm_trie key_size must exceed 4 (u32 prefixlen + data)")
         self.data_size = self.key_size - 4
         self.max_prefixlen = 8 * self.data_size
-        self.buffer = zeroed(self.max_entries * self.value_stride)
-        self.entries: dict[tuple[int, bytes], tuple[int, bytes]] = {}  # (plen, prefix) -> (slot, key)
-        self.free: list[int] = []
-        self.version = 0  # bumped by every change: the jit's prefix index (native_index) is rebuilt
-        self.layout.update(stride=self.value_stride, entries=self.max_entries)
-        self.clear()
+        self.shape = lpm_layout(self.key_size, self.value_size, self.max_entries)
+        self.buffer = zeroed(self.shape.size)
+        self._header = memoryview(self.buffer)[self.shape.header:self.shape.header + 32].cast("Q")
+        self._lengths = memoryview(self.buffer)[self.shape.lengths:self.shape.lengths + 4 * (self.max_prefixlen + 1)]\
+            .cast("I")
+        self._index: dict[bytes, int] = {}  # masked key -> slot, as of version _version
+        self._version = 0
+        self.layout.update(stride=self.value_stride, entries=self.max_entries, hash="fnv1a64",
+                           **self.shape._asdict())
 
-    def _split(self, key: bytes) -> tuple[int, bytes]:
-        return int.from_bytes(key[:4], "little"), bytes(key[4:4 + self.data_size])
+    # -- the index ---------------------------------------------------------------------
+    def _masked(self, key: bytes) -> tuple[int, bytes]:
+        """(prefixlen, the index's key: prefixlen and the data masked to it)."""
+        plen = int.from_bytes(key[:4], "little")
+        return plen, key[:4] + _mask_prefix(key[4:4 + self.data_size], plen)
 
-    def find_offset(self, key: bytes, cpu: int = 0) -> int | None:
-        """Exact-key lookup (user space); programs get `lookup_offset`, the longest match."""
-        plen, data = self._split(key)
-        hit = self.entries.get((plen, _mask_prefix(data, plen)))
-        return None if hit is None else hit[0] * self.value_stride
+    def _key_at(self, slot: int, given: bool = False) -> bytes:
+        at = self.shape.keys + slot * 2 * self.shape.key_stride + (self.shape.key_stride if given else 0)
+        return bytes(self.buffer[at:at + self.key_size])
 
-    def lookup_offset(self, key: bytes, cpu: int = 0) -> int | None:
-        plen, data = self._split(key)
-        if plen > self.max_prefixlen:
-            return None
-        for bits in range(plen, -1, -1):
-            hit = self.entries.get((bits, _mask_prefix(data, bits)))
-            if hit is not None:
-                return hit[0] * self.value_stride
-        return None
+    def _entry(self, position: int) -> int:
+        at = self.shape.table + 4 * position
+        return int.from_bytes(self.buffer[at:at + 4], "little")
 
-    def native_index(self) -> bytearray:
-        """The prefixes as the jit's lookup reads them (little-endian u64 words): the number
-        of prefix lengths; per length, longest first: its bits, its prefix count, the byte
-        offset of its records; then the records, each the prefix's data masked and
-        zero-padded to `index_record - 8` bytes, then its slot, sorted bytewise per length
-        (a binary search with memcmp finds one)."""
-        by_length: dict[int, list[tuple[bytes, int]]] = {}
-        pad = self.index_record - 8
-        for (plen, prefix), (slot, _) in self.entries.items():
-            by_length.setdefault(plen, []).append((prefix.ljust(pad, b"\0"), slot))
-        lengths = sorted(by_length, reverse=True)
-        out = bytearray(8 + 24 * len(lengths))
-        out[0:8] = len(lengths).to_bytes(8, "little")
-        for n, plen in enumerate(lengths):
-            records = sorted(by_length[plen])
-            out[8 + 24 * n:32 + 24 * n] = b"".join(v.to_bytes(8, "little") for v in (plen, len(records), len(out)))
-            for data, slot in records:
-                out += data + slot.to_bytes(8, "little")
-        return out
+    def _set_entry(self, position: int, entry: int) -> None:
+        at = self.shape.table + 4 * position
+        self.buffer[at:at + 4] = entry.to_bytes(4, "little")
 
     @property
-    def index_record(self) -> int:
-        return (self.data_size + 7) // 8 * 8 + 8
+    def index(self) -> dict[bytes, int]:
+        """masked key -> slot, rebuilt from the table when native code changed it."""
+        if self._header[LPM_VERSION // 8] != self._version:
+            self._index = {}
+            for position in range(self.shape.capacity):
+                entry = self._entry(position)
+                if entry and entry != LPM_TOMBSTONE:
+                    self._index[self._key_at(entry - 1)] = entry - 1
+            self._version = self._header[LPM_VERSION // 8]
+        return self._index
+
+    def _position(self, masked: bytes, free: bool) -> int:
+        """The table position holding `masked` (free: the first position an insert may take)."""
+        mask = self.shape.capacity - 1
+        n = fnv1a64(masked) & mask
+        for _ in range(self.shape.capacity):
+            entry = self._entry(n)
+            if free and entry in (0, LPM_TOMBSTONE) or not free and entry not in (0, LPM_TOMBSTONE) \
+                    and self._key_at(entry - 1) == masked:
+                return n
+            n = (n + 1) & mask
+        raise AssertionError("lpm_trie index has no such position")  # entries <= max_entries < capacity
+
+    def _changed(self, delta: int) -> None:
+        header = self._header
+        header[LPM_COUNT // 8] += delta
+        self._version = header[LPM_VERSION // 8] = (header[LPM_VERSION // 8] + 1) & ((1 << 64) - 1)
+
+    def _take_slot(self) -> int:
+        header = self._header
+        if header[LPM_FREE_TOP // 8]:
+            header[LPM_FREE_TOP // 8] -= 1
+            at = self.shape.free + 4 * header[LPM_FREE_TOP // 8]
+            return int.from_bytes(self.buffer[at:at + 4], "little")
+        header[LPM_NEXT_UNUSED // 8] += 1
+        return header[LPM_NEXT_UNUSED // 8] - 1
+
+    def _release_slot(self, slot: int) -> None:
+        header = self._header
+        at = self.shape.free + 4 * header[LPM_FREE_TOP // 8]
+        self.buffer[at:at + 4] = slot.to_bytes(4, "little")
+        header[LPM_FREE_TOP // 8] += 1
+
+    # -- operations --------------------------------------------------------------------
+    def find_offset(self, key: bytes, cpu: int = 0) -> int | None:
+        """Exact-key lookup (user space); programs get `lookup_offset`, the longest match."""
+        plen, masked = self._masked(bytes(key))
+        slot = self.index.get(masked) if plen <= self.max_prefixlen else None
+        return None if slot is None else slot * self.value_stride
+
+    def lookup_offset(self, key: bytes, cpu: int = 0) -> int | None:
+        plen, masked = self._masked(bytes(key))
+        if plen > self.max_prefixlen:
+            return None
+        index, lengths, data = self.index, self._lengths, masked[4:]
+        for bits in range(plen, -1, -1):
+            if lengths[bits]:
+                slot = index.get(bits.to_bytes(4, "little") + _mask_prefix(data, bits))
+                if slot is not None:
+                    return slot * self.value_stride
+        return None
 
     def update(self, key, value, flags=0, cpu=None) -> int:
-        self.version += 1
         if flags > BPF_EXIST:
             return -EINVAL
         key = self.check_key(key)
-        plen, data = self._split(key)
+        plen, masked = self._masked(key)
         if plen > self.max_prefixlen:
             return -EINVAL
         value = self._checked(value if not isinstance(value, list) else value[0])
-        ident = (plen, _mask_prefix(data, plen))
-        hit = self.entries.get(ident)
-        if hit is not None and flags == BPF_NOEXIST:
+        slot = self.index.get(masked)
+        if slot is not None and flags == BPF_NOEXIST:
             return -EEXIST
-        if hit is None and flags == BPF_EXIST:
+        if slot is None and flags == BPF_EXIST:
             return -ENOENT
-        if hit is None:
-            if not self.free:
+        if slot is None:
+            if self._header[LPM_COUNT // 8] >= self.max_entries:
                 return -ENOSPC
-            slot = self.free.pop()
-        else:
-            slot = hit[0]
-        self.entries[ident] = (slot, key)
+            slot = self._take_slot()
+            self._set_entry(self._position(masked, free=True), slot + 1)
+            at = self.shape.keys + slot * 2 * self.shape.key_stride
+            self.buffer[at:at + self.key_size] = masked
+            self._lengths[plen] += 1
+            self._index[masked] = slot
+            self._changed(1)
+        at = self.shape.keys + slot * 2 * self.shape.key_stride + self.shape.key_stride
+        self.buffer[at:at + self.key_size] = key  # the key as given replaces the stored one, as the kernel's node
         self.write_value(slot * self.value_stride, value)
         return 0
 
     def delete(self, key) -> int:
-        self.version += 1
-        plen, data = self._split(self.check_key(key))
+        plen, masked = self._masked(self.check_key(key))
         if plen > self.max_prefixlen:
             return -EINVAL
-        hit = self.entries.pop((plen, _mask_prefix(data, plen)), None)
-        if hit is None:
+        slot = self.index.pop(masked, None)
+        if slot is None:
             return -ENOENT
-        self.free.append(hit[0])
+        self._set_entry(self._position(masked, free=False), LPM_TOMBSTONE)
+        self._release_slot(slot)
+        self._lengths[plen] -= 1
+        self._changed(-1)
         return 0
 
     def keys(self) -> Iterable[bytes]:
-        return sorted(key for _, key in self.entries.values())
+        return sorted(self._key_at(slot, given=True) for slot in self.index.values())
 
     def clear(self) -> None:
-        self.version += 1
         clear(self.buffer)
-        self.entries.clear()
-        self.free = list(range(self.max_entries - 1, -1, -1))
+        self._index = {}
+        self._version = 0
 
 
 QUEUE_HEADER = 16  # queue/stack buffer: u64 slot of the oldest element, u64 element count

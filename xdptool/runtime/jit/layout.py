@@ -64,7 +64,6 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("numa_node", 1),  # config.numa_node
     ("jiffies", 1),  # config.jiffies
     ("map_table", 1),  # pointer to per-map descriptors (see maps.py)
-    ("lpm_indexes", 1),  # pointer to one word per map index: an lpm_trie's prefix index (maps.py _lpm_lookup)
     ("imm_table", 1),  # pointer to the resolved values of relocated ld_imm64 (by slot)
     # batch driver
     ("in_buf", 1),
@@ -214,8 +213,7 @@ class MapShape:
     max_entries: int = 0
     present_offset: int = -1  # sparse arrays: where the presence bytes start (-1: not sparse)
     events: bool = False  # a ringbuf or perf_event_array: no values, output appended (events.py)
-    lpm: bool = False  # an lpm_trie: lookups through its prefix index (LpmTrieMap.native_index)
-    index_record: int = 0  # lpm_trie: bytes per prefix record of the index
+    lpm: bool = False  # an lpm_trie: its index in its buffer (maps_misc.lpm_layout; lpm.py)
     hash_funcs: int = 0  # a bloom filter: its hash functions (BloomFilterMap; bloom.py)
     bloom_mask: int = 0  # a bloom filter: the bit array's mask
     frozen: bytes = b""  # read-only global data (.rodata): its bytes, where printk.py finds formats
@@ -268,7 +266,7 @@ def map_shapes(maps, handle_ids: dict[str, int], cpu: int, all_kinds: bool = Fal
         if isinstance(m, LpmTrieMap):
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], m.key_size, m.value_size,
                                    m.value_stride, m.max_entries, 1, 0, readonly=m.readonly_for_program,
-                                   max_entries=m.max_entries, lpm=True, index_record=m.index_record))
+                                   max_entries=m.max_entries, lpm=True))
         elif isinstance(m, QueueStackMap):
             shapes.append(MapShape(index, m.name, m.type, handle_ids[m.name], 0, m.value_size, m.value_stride,
                                    m.max_entries, 1, 0, max_entries=m.max_entries))

@@ -5,10 +5,11 @@ kinds whose storage layout is documented for this purpose (maps_array.py,
 maps_hash.py): array and percpu_array (update and lookup; delete is -EINVAL),
 hash, percpu_hash, lru_hash, lru_percpu_hash and devmap_hash (lookup, LRU
 recency included; update, insert with the kernel's -E2BIG or LRU eviction;
-delete), and the sparse arrays (prog_array, devmap, cpumap, xskmap: lookup).
+delete), the sparse arrays (prog_array, devmap, cpumap, xskmap: lookup), the
+maps of maps (lookup: the inner map's handle) and lpm_trie (lpm.py).
 An insert or delete bumps the table's version word, which tells the Python
-side (HashMap) to rebuild its key index before it next looks.  Every other map
-kind goes through the Python helper.  `dispatch` is also how redirect_map and
+side (HashMap, LpmTrieMap) to rebuild its key index before it next looks.
+Every other map kind goes through the Python helper.  `dispatch` is also how redirect_map and
 tail calls (control.py) find their map.
 
 A value pointer is an address in the value's own region, as the interpreter's
@@ -92,8 +93,9 @@ class MapHelpers:
 
     def _emitter(self, op: int):
         def value_op(t, b, insn, shape: MapShape, args: list) -> ir.Value | None:
-            if shape.lpm:  # updates and deletes in Python (LpmTrieMap), which bumps its version
-                return _lpm_lookup(t, b, insn, shape, args) if op == LOOKUP else None
+            if shape.lpm:
+                from . import lpm  # (lpm.py builds on this module's pieces)
+                return lpm.emit(t, b, insn, op, shape, args)
             if shape.outer:  # programs cannot update or delete (the verifier refuses them)
                 return _outer_lookup(t, b, insn, shape, args) if op == LOOKUP else None
             return _OPS[op](t, b, insn, shape, args) if shape.has_values else None  # no values: Python
@@ -567,94 +569,6 @@ def _delete(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list)
     _removed(rb, t.env, shape, slot_ptr)
     rb.branch(done)
     return join(b, done, [(neg(ENOENT), miss), (c64(0), remove)])
-
-
-def _lpm_lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value:
-    """LpmTrieMap.lookup_offset over its native_index: for each stored prefix length, longest
-    first, that is at most the key's prefixlen, the key's data masked to it is searched for
-    (binary search, memcmp order) among that length's prefixes; the first hit is the longest
-    match."""
-    fn = b.function
-    data_size = shape.key_size - 4
-    width = shape.index_record - 8
-    key = _helper_read(t, b, insn, args[1], shape.key_size)
-    plen = b.zext(b.load(b.bitcast(key, I32.as_pointer()), align=1), I64)
-    masked = b.bitcast(_entry_alloca(t, "lpm_key", width), I8P)
-    indexes = b.inttoptr(ENV.load(b, t.env, "lpm_indexes"), I64P)
-    index = b.inttoptr(b.load(b.gep(indexes, [c64(shape.index)])), I8P)
-    words = b.bitcast(index, I64P)
-    count = b.load(words)
-    entry = b.block
-    next_length = fn.append_basic_block(f"pc{insn.pc}.lpm.length")
-    try_length = fn.append_basic_block(f"pc{insn.pc}.lpm.try")
-    search = fn.append_basic_block(f"pc{insn.pc}.lpm.search")
-    probe = fn.append_basic_block(f"pc{insn.pc}.lpm.probe")
-    narrow = fn.append_basic_block(f"pc{insn.pc}.lpm.narrow")
-    hit = fn.append_basic_block(f"pc{insn.pc}.lpm.hit")
-    done = fn.append_basic_block(f"pc{insn.pc}.lpm.done")
-    b.cbranch(b.icmp_unsigned(">", plen, c64(8 * data_size)), done, next_length)  # a miss
-    # the lengths, longest first
-    b.position_at_end(next_length)
-    n = b.phi(I64)
-    n.add_incoming(c64(0), entry)
-    b.cbranch(b.icmp_unsigned("<", n, count), try_length, done)
-    b.position_at_end(try_length)
-    header = b.add(c64(1), b.mul(n, c64(3)))
-    bits = b.load(b.gep(words, [header]))
-    records = b.load(b.gep(words, [b.add(header, c64(1))]))
-    base = b.gep(index, [b.load(b.gep(words, [b.add(header, c64(2))]))])
-    following = b.add(n, c64(1))
-    skip = b.icmp_unsigned(">", bits, plen)
-    with b.if_then(b.not_(skip)):  # the key's data masked to `bits`, zero-padded as the records are
-        memset = t.module.declare_intrinsic("llvm.memset", [I8P, I64])
-        b.call(memset, [masked, ir.Constant(ir.IntType(8), 0), c64(width), ir.Constant(I1, 0)])
-        whole, rest = b.lshr(bits, c64(3)), b.and_(bits, c64(7))
-        memcpy = t.module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
-        b.call(memcpy, [masked, b.gep(key, [c64(4)]), whole, ir.Constant(I1, 0)])
-        with b.if_then(b.icmp_unsigned("!=", rest, c64(0))):
-            byte = b.load(b.gep(key, [b.add(c64(4), whole)]))
-            keep = b.trunc(b.shl(c64(0xFF), b.sub(c64(8), rest)), ir.IntType(8))
-            b.store(b.and_(byte, keep), b.gep(masked, [whole]))
-    length_end = b.block
-    b.cbranch(skip, next_length, search)
-    n.add_incoming(following, length_end)
-    n.add_incoming(following, narrow)  # set below: the search ended without a hit
-    # binary search among this length's records
-    b.position_at_end(search)
-    lo, hi = b.phi(I64), b.phi(I64)
-    lo.add_incoming(c64(0), length_end)
-    hi.add_incoming(records, length_end)
-    b.cbranch(b.icmp_unsigned("<", lo, hi), probe, narrow)
-    b.position_at_end(probe)
-    mid = b.lshr(b.add(lo, hi), c64(1))
-    record = b.gep(base, [b.mul(mid, c64(shape.index_record))])
-    order = b.call(_memcmp(t.module), [record, masked, c64(width)])
-    found = b.icmp_signed("==", order, ir.Constant(I32, 0))
-    below = b.icmp_signed("<", order, ir.Constant(I32, 0))
-    lo.add_incoming(b.select(below, b.add(mid, c64(1)), lo), probe)
-    hi.add_incoming(b.select(below, hi, mid), probe)
-    b.cbranch(found, hit, search)
-    b.position_at_end(narrow)
-    b.branch(next_length)
-    # a hit: the value of the record's slot
-    b.position_at_end(hit)
-    slot = b.load(b.bitcast(b.gep(record, [c64(width)]), I64P), align=1)
-    pointer = _value_pointer(t, b, insn, shape, slot, b.mul(slot, c64(shape.value_stride)))
-    hit_end = b.block
-    b.branch(done)
-    return join(b, done, [(c64(0), entry), (c64(0), next_length), (pointer, hit_end)])
-
-
-def _entry_alloca(t: "Translator", name: str, size: int) -> ir.Value:
-    """An [i8 x size] of the function's frame: an alloca in its entry block, one per name and size."""
-    slots = t.__dict__.setdefault("_entry_allocas", {})
-    slot = slots.get((name, size))
-    if slot is None:
-        entry = t.fn.entry_basic_block
-        builder = ir.IRBuilder(entry)
-        builder.position_at_start(entry)
-        slot = slots[(name, size)] = builder.alloca(ir.ArrayType(ir.IntType(8), size), name=name)
-    return slot
 
 
 _OPS = {LOOKUP: _lookup, UPDATE: _update, DELETE: _delete}

@@ -39,21 +39,16 @@ class RegionMirror:
         self.ids = {s.name: memoryview(buf).cast("I") for s, buf in zip(shapes, id_buffers)}
         rows = max((s.index for s in shapes), default=-1) + 1
         self.map_table = (ctypes.c_uint64 * max(1, rows * MAP_WORDS))()
-        self.lpm_indexes = (ctypes.c_uint64 * max(1, rows))()
         self._bases: list[tuple[int, int, MapShape]] = []
         for shape, (address, _view) in zip(shapes, self._pins):
             self.map_table[shape.index * MAP_WORDS] = address
             self.map_table[shape.index * MAP_WORDS + 1] = self._id_pins[len(self._bases)][0]
             self._bases.append((address, address + len(self.maps[shape.name].buffer), shape))
-        # lpm_trie name -> (map_table row, the map version indexed, the index's pinned address)
-        self._indexes: dict[str, tuple[int, int, tuple[int, object] | None]] = {
-            s.name: (s.index, -1, None) for s in shapes if s.lpm}
         self._synced_next = 0  # ids below this are mirrored (or known removed)
         self._transient: dict[int, object] = {}  # mirrored regions Python may remove (scratch), by id
         self.before_python: Callable[[], None] | None = None  # called first by to_python
         self._value_count = 0
         env.map_table = ctypes.addressof(self.map_table)
-        env.lpm_indexes = ctypes.addressof(self.lpm_indexes)
         self.to_native(force=True)
 
     # -- Python -> native ------------------------------------------------------------------
@@ -83,12 +78,6 @@ class RegionMirror:
                 self._transient[rid] = region
         packet = self.shadow.packet_region
         table.put(packet.id, packet.buf, packet.lo, packet.hi, packet.writable)
-        for name, (row, version, _) in self._indexes.items():  # lpm_trie prefix indexes, rebuilt when changed
-            m = self.maps[name]
-            if m.version != version:
-                pin = host_address(m.native_index())
-                self._indexes[name] = (row, m.version, pin)
-                self.lpm_indexes[row] = pin[0]
         if len(values) != self._value_count:
             for (name, offset), region in list(values.items())[self._value_count:]:
                 self._note_value(name, offset, region.id)
