@@ -150,6 +150,20 @@ def test_user_space_and_native_changes_see_each_other(obj):
     assert engine.run(delete).packet[33:41] == bytes(8)
     assert [e["key"] for e in store.dump()["trie4"]] == ["100000000a01ffff"]
     assert trie4.find_offset(key) is None and trie4.delete(key) == -errno.ENOENT
+    # the last delete leaves no tombstone behind (the table all empty again), natively and in Python
+    last = bytes(range(14)) + bytes([2, 16]) + bytes.fromhex("0a01").ljust(16, b"\0") + bytes(12)
+    assert engine.run(last).packet[33:41] == bytes(8) and store.dump()["trie4"] == []
+    table = trie4.buffer[trie4.shape.table:trie4.shape.size]
+    assert not any(table)
+    for n in range(40):  # Python's inserts and deletes, then the jit's lookups see the same trie
+        assert trie4.update((32).to_bytes(4, "little") + bytes([10, 1, 2, n]), bytes([n, 0, 0, 0])) == 0
+        if n % 3:
+            assert trie4.delete((32).to_bytes(4, "little") + bytes([10, 1, 2, n - 1])) in (0, -errno.ENOENT)
+    for n in range(40):
+        stored = trie4.lookup((32).to_bytes(4, "little") + bytes([10, 1, 2, n]))  # (the program adds 1)
+        probe = bytes(range(14)) + bytes([0, 32, 10, 1, 2, n]) + bytes(12) + bytes(12)
+        found = int.from_bytes(engine.run(probe).packet[33:41], "little")
+        assert found == (0xffff if stored is None else int.from_bytes(stored, "little")), n
 
 
 @pytest.mark.kernel

@@ -133,6 +133,17 @@ class LpmTrieMap(Map):
             n = (n + 1) & mask
         raise AssertionError("lpm_trie index has no such position")  # entries <= max_entries < capacity
 
+    def _vacate(self, position: int) -> None:
+        """A tombstone at `position`; when the next position is empty, it and the tombstones
+        just before it become empty instead (no probe needs them: each would stop at the empty
+        one), so a trie that keeps changing does not fill up with tombstones."""
+        mask = self.shape.capacity - 1
+        self._set_entry(position, LPM_TOMBSTONE)
+        if self._entry((position + 1) & mask) == 0:
+            while self._entry(position) == LPM_TOMBSTONE:
+                self._set_entry(position, 0)
+                position = (position - 1) & mask
+
     def _changed(self, delta: int) -> None:
         header = self._header
         header[LPM_COUNT // 8] += delta
@@ -207,7 +218,7 @@ class LpmTrieMap(Map):
         slot = self.index.pop(masked, None)
         if slot is None:
             return -ENOENT
-        self._set_entry(self._position(masked, free=False), LPM_TOMBSTONE)
+        self._vacate(self._position(masked, free=False))
         self._release_slot(slot)
         self._lengths[plen] -= 1
         self._changed(-1)

@@ -266,6 +266,28 @@ def _update(module: ir.Module, shape: MapShape) -> ir.Function:
     return _function(module, f"lpm_update.{shape.index}", I64, [I8P, I8P, I8P, I64], body)
 
 
+def _vacate(b: ir.IRBuilder, buf, lay: LpmLayout, position) -> None:
+    """LpmTrieMap._vacate: a tombstone, or empty positions when the next one is empty."""
+    fn = b.function
+    mask = c64(lay.capacity - 1)
+    tombstone = ir.Constant(I32, LPM_TOMBSTONE)
+    b.store(tombstone, _u32_at(b, buf, lay.table, position))
+    following = b.load(_u32_at(b, buf, lay.table, b.and_(b.add(position, c64(1)), mask)))
+    sweep, clear, done = (fn.append_basic_block(n) for n in ("sweep", "clear", "vacated"))
+    start = b.block
+    b.cbranch(b.icmp_unsigned("==", following, ir.Constant(I32, 0)), sweep, done)
+    b.position_at_end(sweep)
+    at = b.phi(I64)
+    at.add_incoming(position, start)
+    entry = _u32_at(b, buf, lay.table, at)
+    b.cbranch(b.icmp_unsigned("==", b.load(entry), tombstone), clear, done)
+    b.position_at_end(clear)
+    b.store(ir.Constant(I32, 0), entry)
+    at.add_incoming(b.and_(b.sub(at, c64(1)), mask), clear)
+    b.branch(sweep)
+    b.position_at_end(done)
+
+
 def _delete(module: ir.Module, shape: MapShape) -> ir.Function:
     lay = layout(shape)
 
@@ -281,7 +303,7 @@ def _delete(module: ir.Module, shape: MapShape) -> ir.Function:
         with b.if_then(b.icmp_signed("<", position, c64(0))):
             answer(c64(-ENOENT))
         slot = _slot_of(b, buf, lay, position)
-        b.store(ir.Constant(I32, LPM_TOMBSTONE), _u32_at(b, buf, lay.table, position))
+        _vacate(b, buf, lay, position)
         top = _word(b, buf, lay.header + LPM_FREE_TOP)
         held = b.load(top, align=1)
         b.store(b.trunc(slot, I32), _u32_at(b, buf, lay.free, held))
