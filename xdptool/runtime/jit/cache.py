@@ -29,12 +29,19 @@ metadata, the shared object (empty when no linker was found), the object code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
+
+try:  # SHA-256 without hashlib, whose import loads OpenSSL's libcrypto (~2.5 ms of every start):
+    from _sha2 import sha256  # the interpreter's own implementation (Python 3.12+; same digests)
+except ImportError:
+    try:
+        from _sha256 import sha256  # (Python 3.11)
+    except ImportError:  # an interpreter built without it
+        from hashlib import sha256
 
 MAGIC = b"XDPJIT\x00\x02"
 ENV_DIR, ENV_OFF = "XDPTOOL_CACHE_DIR", "XDPTOOL_NO_CACHE"
@@ -76,7 +83,7 @@ def llvm_facts() -> tuple:
     memo = None
     if folder is not None and library is not None:
         stat = os.stat(library)
-        identity = hashlib.sha256(repr((os.path.realpath(library), stat.st_size, stat.st_mtime_ns)).encode())
+        identity = sha256(repr((os.path.realpath(library), stat.st_size, stat.st_mtime_ns)).encode())
         memo = os.path.join(folder, f"llvm-{identity.hexdigest()[:32]}.json")
         try:
             with open(memo, "rb") as handle:
@@ -91,15 +98,17 @@ def llvm_facts() -> tuple:
 
 
 def _generator_files() -> list[str]:
-    """The code generator's source files (GENERATOR_SOURCES), in a fixed order."""
-    import fnmatch
-
+    """The code generator's source files (GENERATOR_SOURCES), in a fixed order.  A pattern's
+    one `*` is matched by prefix and suffix (fnmatch would compile a regular expression per
+    pattern at every start)."""
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     found = []
     for pattern in GENERATOR_SOURCES:
         folder, name_pattern = os.path.split(os.path.join(package, pattern))
-        found += [path for name in sorted(fnmatch.filter(os.listdir(folder), name_pattern))
-                  if os.path.isfile(path := os.path.join(folder, name))]
+        head, star, tail = name_pattern.partition("*")
+        names = [name for name in os.listdir(folder) if name == name_pattern or
+                 star and name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail)]
+        found += [path for name in sorted(names) if os.path.isfile(path := os.path.join(folder, name))]
     return found
 
 
@@ -117,7 +126,7 @@ def environment_digest() -> str:
     memo = None
     if folder is not None:
         stats = [(path, (st := os.stat(path)).st_size, st.st_mtime_ns) for path in files]
-        identity = hashlib.sha256(head + repr(stats).encode()).hexdigest()[:32]
+        identity = sha256(head + repr(stats).encode()).hexdigest()[:32]
         memo = os.path.join(folder, f"env-{identity}.txt")
         try:
             with open(memo, encoding="ascii") as handle:
@@ -126,7 +135,7 @@ def environment_digest() -> str:
                 return known
         except (OSError, ValueError):
             pass
-    digest = hashlib.sha256()
+    digest = sha256()
     digest.update(head)
     for path in files:
         digest.update(os.path.basename(path).encode())
@@ -146,7 +155,7 @@ def _insn_fields(insn) -> tuple:
 
 def key_for(units, shapes, tail_targets, checked: bool, name: str) -> str:
     """The entry name for one module (hex SHA-256)."""
-    digest = hashlib.sha256(environment_digest().encode())
+    digest = sha256(environment_digest().encode())
     for unit in units:
         digest.update(repr((unit.index, unit.name, unit.broken)).encode())
         digest.update(repr([_insn_fields(insn) for insn in unit.insns]).encode())
@@ -156,6 +165,8 @@ def key_for(units, shapes, tail_targets, checked: bool, name: str) -> str:
 
 @dataclass
 class Entry:
+    """One verified cache entry: metadata, shared object and object code."""
+
     meta: dict[str, Any]
     shared: bytes  # the shared object (b"" when no linker made one)
     code: bytes  # the object code
@@ -172,7 +183,7 @@ def load_entry(key: str) -> Entry | None:
     except OSError:
         return None
     head = len(MAGIC)
-    if raw[:head] != MAGIC or hashlib.sha256(raw[head + 32:]).digest() != raw[head:head + 32]:
+    if raw[:head] != MAGIC or sha256(raw[head + 32:]).digest() != raw[head:head + 32]:
         return None
     body = raw[head + 32:]
     meta_size, shared_size = int.from_bytes(body[:8], "little"), int.from_bytes(body[8:16], "little")
@@ -201,7 +212,7 @@ def store(key: str, code: bytes, meta: dict[str, Any], shared: bytes | None = No
     text = json.dumps(meta, separators=(",", ":")).encode()
     shared = shared or b""
     body = len(text).to_bytes(8, "little") + len(shared).to_bytes(8, "little") + text + shared + code
-    _write(os.path.join(folder, key[:2], key), MAGIC + hashlib.sha256(body).digest() + body)
+    _write(os.path.join(folder, key[:2], key), MAGIC + sha256(body).digest() + body)
 
 
 def _write(path: str, data: bytes) -> None:
@@ -261,5 +272,5 @@ def ir_functions(name: str, ir_text: str, signatures: dict[str, Any]) -> dict[st
     def functions(compiled, _meta) -> dict[str, Any]:
         return {"code": compiled, **{fn: signature(compiled.address(fn)) for fn, signature in signatures.items()}}
 
-    key = hashlib.sha256(f"{environment_digest()}\n{name}\n{ir_text}".encode()).hexdigest()
+    key = sha256(f"{environment_digest()}\n{name}\n{ir_text}".encode()).hexdigest()
     return native(key, lambda: (backend.emit_object(ir_text), {}), functions)[0]
