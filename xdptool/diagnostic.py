@@ -15,6 +15,8 @@ from typing import Any
 
 @dataclass
 class Located:
+    """A message with where it applies: the instruction, and its C file, line and text when known."""
+
     message: str
     insn: int | None = None  # slot index in the program (pc)
     file: str | None = None

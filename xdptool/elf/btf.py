@@ -125,6 +125,8 @@ class Member:
 
 @dataclass
 class BtfType:
+    """One BTF type record, its kind's fields decoded."""
+
     id: int
     kind: Kind
     name: str = ""
@@ -476,6 +478,8 @@ class _Formatter:
 
 @dataclass
 class LineRecord:
+    """One BTF line-info record: an instruction's source file, line, column and text."""
+
     insn_off: int  # byte offset in the section
     file: str
     line: int

@@ -111,6 +111,8 @@ def _one_line(e: Exception) -> str:
 
 @dataclass
 class _RawSymbol:
+    """A symbol-table entry as read, before it is tied to a section."""
+
     index: int
     name: str
     value: int
@@ -137,6 +139,8 @@ class _Function:
 
 @dataclass
 class _Section:
+    """A section header and its bytes, as read."""
+
     index: int
     name: str
     type: str | int  # SHT_* (a number the loader has no name for)

@@ -52,6 +52,8 @@ class Reloc:
 
 @dataclass
 class Symbol:
+    """An ELF symbol as the model keeps it: names, not indexes."""
+
     name: str
     section: str
     value: int  # byte offset in the section
@@ -106,6 +108,8 @@ class MapDef:
 
 @dataclass
 class Subprogram:
+    """A BPF-to-BPF callee's slots inside its program's instruction list."""
+
     name: str
     start: int  # first slot (pc) inside Program.insns
     end: int  # one past the last slot
@@ -163,6 +167,8 @@ class Program:
 
 @dataclass
 class Object:
+    """A loaded object: its programs, maps, license and sections."""
+
     path: str
     programs: list[Program]
     maps: dict[str, MapDef]  # in declaration order; global data maps included

@@ -28,6 +28,8 @@ __all__ = ["AttachType", "SectionDef", "SECTION_DEFS", "LEGACY_XDP_DEFS", "UNKNO
 
 @dataclass(frozen=True)
 class SectionDef:
+    """A section-name rule: the program type and attach type a matching section gets."""
+
     pattern: str
     prog_type: ProgType
     attach_type: int = 0

@@ -39,6 +39,8 @@ class XdpAttach(enum.IntEnum):
 
 @dataclass(frozen=True)
 class CtxField:
+    """One xdp_md field: where it is, what a read gives, who may read or write it."""
+
     name: str
     offset: int
     kind: CtxKind

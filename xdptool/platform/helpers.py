@@ -103,6 +103,8 @@ class NfpCall:
 
 @dataclass(frozen=True)
 class Helper:
+    """A helper's prototype and the verifier's facts about it, as the kernel states them."""
+
     id: int
     name: str
     args: tuple[Arg, ...] = ()

@@ -30,6 +30,8 @@ Progress = Callable[[int, float], None]  # (packets done, fraction of the captur
 
 @dataclass
 class ReplayOutcome:
+    """What a replay gives back: the summary and the maps after it."""
+
     summary: dict[str, Any]
     maps: dict[str, list]  # map state after the replay, MapStore.dump() form
 

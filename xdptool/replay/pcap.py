@@ -67,6 +67,8 @@ class Interface:
 
 @dataclass
 class Packet:
+    """One captured frame: its bytes, original length, time and interface."""
+
     index: int
     data: bytes
     orig_len: int

@@ -34,6 +34,8 @@ TYPICAL_RECORD = 64  # bytes per record assumed when sizing the output arrays
 
 @dataclass
 class ScanError:
+    """The first record a capture walk could not take, and why (`code`)."""
+
     code: int
     index: int  # record index (0-based)
     offset: int  # file offset of the record header

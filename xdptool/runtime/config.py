@@ -49,6 +49,8 @@ class FibRoute:
 
 @dataclass
 class RuntimeConfig:
+    """The machine a run sees (CPUs, frame, clocks, routes, MTUs, budgets): every engine reads it."""
+
     ncpus: int = 1  # number of per-CPU value copies in percpu maps
     cpu: int = 0  # bpf_get_smp_processor_id(); which per-CPU copy the program sees
     numa_node: int = 0  # bpf_get_numa_node_id()

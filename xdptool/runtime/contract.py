@@ -46,6 +46,8 @@ class Fault(Located):
 
 @dataclass
 class RunResult:
+    """What one run of a program gave: verdict, packet, redirect, fault and output, on any engine."""
+
     retval: int
     packet: bytes  # the packet after the program (adjust_head/tail and writes applied)
     redirect: dict[str, Any] | None = None  # {"ifindex": n} or {"map": name, "key": n, ...}

@@ -108,6 +108,8 @@ class Services:
 
 @dataclass(frozen=True)
 class HelperSpec:
+    """A helper id with its Python implementation."""
+
     id: int
     name: str
     impl: Callable[..., int | None]
@@ -502,6 +504,8 @@ DYNPTR_TYPE_SHIFT, DYNPTR_RDONLY_BIT = 28, 1 << 31
 
 @dataclass
 class Dynptr:
+    """A bpf_dynptr decoded from its 16 bytes (DYNPTR, dynptr_load): data, size, type, read-only, offset."""
+
     data: int
     size: int
     type: int

@@ -24,6 +24,8 @@ STACK_SIZE = 512
 
 @dataclass
 class CompiledProgram:
+    """A program's native code and the tables the engine needs beside it."""
+
     compiled: backend.Compiled
     run_address: int
     batch_address: int

@@ -260,6 +260,8 @@ class TraceLines(EventRecords):
 
 @dataclass
 class PackedResults:
+    """The results of a bulk run as flat arrays, one entry per packet."""
+
     retvals: array
     fault_codes: array
     insns: array
