@@ -56,11 +56,12 @@ def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes
     from .iters import KFUNC_NATIVES as ITER_NATIVES
     from .natives import native_emitters
     from .records import reset_records
+    from .stack_use import zeroed_bytes
     from .translate import ENV_PTR, Translator
 
     module = backend.new_module(name)
     helpers = HelperEmitter(native_emitters(shapes, tail_targets), {**KFUNC_NATIVES, **ITER_NATIVES})
-    memory = MemoryModel(STACK_SIZE)
+    memory = MemoryModel(STACK_SIZE, zeroed_bytes([unit.insns for unit in units], STACK_SIZE))
     memory.tag(module)
     translator = Translator(module, units, "prog", memory, helpers, checked)
     prog = translator.translate()

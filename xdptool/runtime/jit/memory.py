@@ -64,8 +64,10 @@ POINTER_STATE = {CtxKind.PACKET: "pkt_data", CtxKind.PACKET_END: "pkt_end", CtxK
 class MemoryModel:
     """Emits address translation, the context read path, and frame pointers."""
 
-    def __init__(self, stack_size: int):
+    def __init__(self, stack_size: int, zeroed: int | None = None):
         self.stack_size = stack_size
+        # bytes at the top of a frame zeroed when it starts: those the program can reach (stack_use.py)
+        self.zeroed = stack_size if zeroed is None else zeroed
         self.aliasing: Aliasing | None = None  # set per module (tag)
 
     def tag(self, module: ir.Module) -> None:
@@ -219,8 +221,12 @@ class MemoryModel:
         return self.enter_frame(t.module, b, t.env, depth)
 
     def enter_frame(self, module: ir.Module, b: ir.IRBuilder, env: ir.Value, depth: ir.Value) -> ir.Value:
+        """R10 of frame `depth`, the frame's reachable top (`zeroed` bytes) cleared: what no run
+        can reach keeps whatever it held, which no run can see (the interpreter clears it all)."""
         rid = ENV.load(b, env, "stack_ids", depth)
-        host = b.inttoptr(self._entry(b, env, rid, R_HOST), I8P)
-        memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
-        b.call(memset, [host, ir.Constant(I8, 0), c64(self.stack_size), ir.Constant(ir.IntType(1), 0)])
+        if self.zeroed:
+            host = b.inttoptr(self._entry(b, env, rid, R_HOST), I8P)
+            top = b.gep(host, [c64(self.stack_size - self.zeroed)])
+            memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
+            b.call(memset, [top, ir.Constant(I8, 0), c64(self.zeroed), ir.Constant(ir.IntType(1), 0)])
         return b.add(b.shl(rid, c64(REGION_SHIFT)), c64(ORIGIN + self.stack_size))
