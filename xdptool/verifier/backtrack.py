@@ -15,7 +15,8 @@ path's checkpoints (propagate_precision): their safety relied on them.
 
 `Tracker` keeps the history of the current path since its newest checkpoint (`hist`:
 pcs, some annotated as tuples: stack accesses with the frame and slots they touched,
-calls into and exits out of subprograms and callbacks) and each checkpoint's marks
+calls into and exits out of subprograms and callbacks, conditional jumps with the scalars
+they linked, marked together when the walk reaches them with one marked) and each checkpoint's marks
 (`Entry.marks`: [registers, slots] per frame).  Pruning uses the marks of the
 checkpoint together with precision.py's (both are sound over-approximations of what
 matters, so their intersection is too).
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 from . import codes
 
-STACK, CALL_LOCAL, CALL_CALLBACK, EXIT_LOCAL, EXIT_CALLBACK = range(5)  # kinds of annotated history entries
+STACK, CALL_LOCAL, CALL_CALLBACK, EXIT_LOCAL, EXIT_CALLBACK, LINKED = range(6)  # kinds of annotated history entries
 _ARGS = 0b111110  # r1-r5
 _CALLER_SAVED = 0b111111  # r0-r5
 _MAX_FRAMES = 8
@@ -173,6 +174,11 @@ class Tracker:
             pc, kind, frameno, slots = elem, -1, 0, 0
         else:
             pc, kind, frameno, slots = elem
+            if kind == LINKED:  # a conditional jump that taught its operands' links (`slots`: linked.collect)
+                _sync_links(slots, masks)
+                depth = self._back(pc, masks, depth)
+                _sync_links(slots, masks)
+                return depth
         _, code, dst, src, _, imm = self.rows[pc]
         cls = code & 0x07
         mask = masks[depth]
@@ -246,6 +252,18 @@ class Tracker:
         if code & _X and regs & (dst_bit | src_bit):  # backtrack_insn: both operands of a compare
             mask[0] = regs | dst_bit | src_bit
         return depth
+
+
+def _sync_links(links: tuple, masks: list) -> None:
+    """bt_sync_linked_regs: when one of the scalars a jump linked (frameno, register or slot,
+    is a register) is marked, all are: the bounds of each came from the others' there."""
+    for frameno, index, is_reg in links:
+        if masks[frameno][0 if is_reg else 1] >> index & 1:
+            break
+    else:
+        return
+    for frameno, index, is_reg in links:
+        masks[frameno][0 if is_reg else 1] |= 1 << index
 
 
 def precise_of(entry, static: tuple) -> tuple:

@@ -482,8 +482,9 @@ class Checker:
                     mask |= 1 << regno
             self.track.mark_regs(mask)
 
-    def _note(self, kind: int, frameno: int = 0, slots: int = 0) -> None:
-        """Annotate the current instruction in the path's history (backtrack.py)."""
+    def _note(self, kind: int, frameno: int = 0, slots=0) -> None:
+        """Annotate the current instruction in the path's history (backtrack.py): `slots` a
+        mask of stack slots, or for LINKED the scalars a jump linked (linked.collect)."""
         if self.track is not None and self.hist:
             self.hist[-1] = (self.pc, kind, frameno, slots)
 
@@ -1309,6 +1310,9 @@ class Checker:
             self.observed.value_branch_at(insn.pc)
             self._value_decided(1 << d | (1 << s if s is not None else 0))
             return target if decided else fall
+        links = self._collect_links(insn.pc, dst, src if s is not None else None)
+        if links:  # (collecting may have cleared links past six, the operands' too)
+            dst, src = self.state.regs[d], (self.state.regs[s] if s is not None else src)
         other = self.state.copy()
         t_dst = other.regs[d] = dst.copy()
         f_dst = self.state.regs[d] = dst.copy()
@@ -1321,13 +1325,18 @@ class Checker:
             f_src = self.state.regs[s] = src.copy()
         taken_ok = branches.refine(t_dst, t_src, op, bits)
         fall_ok = branches.refine(f_dst, f_src, branches.NEGATE[op], bits)
-        operands = (d, s) if s is not None else (d,)
-        taught_copies = False
-        for state, feasible in ((other, taken_ok), (self.state, fall_ok)):
-            if feasible:
-                for regno in operands:
-                    taught_copies = linked.sync_linked(state, regno) or taught_copies
-        if taught_copies or not (taken_ok and fall_ok):  # copies' bounds, or one side ruled out, by values
+        if links:
+            # the copies learn the bounds (src first, as the kernel's); that marks nothing precise
+            # here: a walk backwards that reaches this jump does (backtrack.py LINKED); the static
+            # answer still counts the operands (it cannot tell which scalars are linked)
+            self.observed.value_branch_at(insn.pc)
+            frameno = len(self.state.frames) - 1
+            for regno in (s, d) if s is not None and src.type is T_SCALAR and src.id else (d,):
+                if self.state.regs[regno].type is T_SCALAR and self.state.regs[regno].id:
+                    for state, feasible in ((self.state, fall_ok), (other, taken_ok)):
+                        if feasible:
+                            linked.sync(state, frameno, regno, links)
+        if not (taken_ok and fall_ok):  # one side ruled out by values
             self.observed.value_branch_at(insn.pc)
             self._value_decided(1 << d | (1 << s if s is not None else 0))
         if taken_ok and fall_ok:
@@ -1339,6 +1348,23 @@ class Checker:
         if fall_ok:
             return fall
         return fall  # both impossible: cannot happen with sound bounds; keep walking
+
+    def _collect_links(self, pc: int, dst: Reg, src: Reg | None) -> list | None:
+        """The scalars linked with a conditional jump's operands (linked.collect, src first), when
+        more than one: noted in the path's history for the walk backwards (push_jmp_history)."""
+        src_id = src.id if src is not None and src.type is T_SCALAR else 0
+        dst_id = dst.id if dst.type is T_SCALAR else 0
+        if not (src_id or dst_id):
+            return None
+        links: list = []
+        if src_id:
+            linked.collect(self.state, src_id, self.live_in, pc, links)
+        if dst_id:
+            linked.collect(self.state, dst_id, self.live_in, pc, links)
+        if len(links) < 2:  # the operand alone: nothing to teach (its id may still have been cleared)
+            return None
+        self._note(backtrack.LINKED, 0, tuple(links))
+        return links
 
     def _pointer_cond(self, insn: Instruction, dst: Reg, src: Reg, bits: int, fall: int, target: int) -> int:
         op, uses_reg = insn.code & 0xF0, insn.code & X

@@ -7,6 +7,11 @@ privileged) keeps r1 linked with the delta: its id gets BPF_ADD_CONST and its `o
 holds K (adjust_reg_min_max_vals), so that what compilers emit for `i + 1` next to a
 loop bound on `i` is bounded too; a second addition, or a copy of such a register,
 ends the link (clear_scalar_id).  A scalar's `off` means nothing without that flag.
+
+A branch on a linked scalar marks nothing precise by itself: the kernel lists the links
+(collect_linked_regs) in the jump's history entry, and a later walk backwards that
+reaches the jump with one of them precise marks them all (bt_sync_linked_regs;
+backtrack.py LINKED).
 """
 
 from __future__ import annotations
@@ -52,31 +57,77 @@ def before_mov(reg: Reg, new_id) -> Reg:
     return changed
 
 
-def sync_linked(state: State, regno: int) -> bool:
-    """sync_linked_regs: the scalars linked with register `regno` (its id, with or without the
-    delta flag) learn what a branch taught it, shifted by their deltas; True when there were such."""
-    reg = state.regs[regno]
-    if reg.type is not T_SCALAR or not reg.id:
-        return False
-    known_delta = reg.off if reg.id & ADD_CONST else 0
-    learnt = False
+LINKED_REGS_MAX = 6  # linked_regs: the links one conditional jump records; more lose their id
 
-    def change(other: Reg) -> Reg | None:
-        nonlocal learnt
-        if other is reg or other.type is not T_SCALAR:
-            return None
-        new = other.copy()
-        new.copy_bounds_from(reg)
-        delta = (other.off if other.id & ADD_CONST else 0) - known_delta
-        if delta:  # reg = known_reg; reg += delta (32-bit deltas: both fit in [0, S32_MAX])
-            scalar_alu(new, OP_ADD, Reg.shared_const(delta), True)
-        learnt = True
-        return new
 
-    base = base_id(reg.id)
-    state.replace_regs(change, base)
-    state.replace_regs(change, base | ADD_CONST)
-    return learnt
+def collect(state: State, reg_id: int, live_in: list, pc: int, entries: list) -> None:
+    """collect_linked_regs: append where the scalars linked with `reg_id` are, as
+    (frameno, register or slot index, is a register), in the kernel's order: the current
+    frame first, its live registers r0-r9, then its spilled scalars by slot; a caller's
+    registers are those live at its call (frame_insn_idx).  Past six, a scalar loses
+    its link (clear_scalar_id), as the kernel's does.  Called twice (dst and src with
+    one id), an entry is listed twice, as there."""
+    base = base_id(reg_id)
+    frames = state.frames
+    for frameno in range(len(frames) - 1, -1, -1):
+        frame = frames[frameno]
+        live = live_in[pc if frameno == len(frames) - 1 else frames[frameno + 1].callsite]
+        regs = frame.regs
+        for regno in range(10):
+            reg = regs[regno]
+            if live >> regno & 1 and reg.type is T_SCALAR and reg.id and base_id(reg.id) == base:
+                if len(entries) < LINKED_REGS_MAX:
+                    entries.append((frameno, regno, True))
+                else:
+                    regs[regno] = _unlinked(reg)
+        stack = frame.stack
+        for spi in sorted(stack):
+            slot = stack[spi]
+            reg = slot.spilled
+            if slot.is_spill and reg is not None and reg.type is T_SCALAR and reg.id and base_id(reg.id) == base:
+                if len(entries) < LINKED_REGS_MAX:
+                    entries.append((frameno, spi, False))
+                else:
+                    frame.slot(spi).spilled = _unlinked(reg)
+
+
+def _unlinked(reg: Reg) -> Reg:
+    """clear_scalar_id"""
+    new = reg.copy()
+    new.id = new.off = 0
+    return new
+
+
+def sync(state: State, frameno: int, regno: int, entries: list) -> None:
+    """sync_linked_regs: the scalars listed in `entries` (collect) that are still linked
+    with register `regno` of frame `frameno` learn what a branch taught it, shifted by
+    their deltas; a copy with the same delta becomes the register itself."""
+    frames = state.frames
+    known = frames[frameno].regs[regno]
+    known_base, known_off = base_id(known.id), _delta(known)
+    for where, index, is_reg in entries:
+        if is_reg and where == frameno and index == regno:
+            continue
+        frame = frames[where]
+        reg = frame.regs[index] if is_reg else frame.stack[index].spilled
+        if reg is None or reg.type is not T_SCALAR or base_id(reg.id) != known_base:
+            continue
+        off = _delta(reg)
+        if off == known_off:
+            new = known.copy()  # copy_register_state
+        else:  # reg = known; reg += delta, keeping reg's own id and delta (both in [0, S32_MAX])
+            new = known.copy()
+            new.id, new.off = reg.id, reg.off
+            scalar_alu(new, OP_ADD, Reg.shared_const(off - known_off), True)
+        if is_reg:
+            frame.regs[index] = new
+        else:
+            frame.slot(index).spilled = new
+
+
+def _delta(reg: Reg) -> int:
+    """A linked scalar's delta (its `off` means nothing without BPF_ADD_CONST)."""
+    return reg.off if reg.id & ADD_CONST else 0
 
 
 def ids_safe(old: Reg, cur: Reg, ids) -> bool:
