@@ -1,9 +1,10 @@
 """bpf_trace_printk as the kernel has it (runtime/printk.py, after kernel/bpf/helpers.c
 bpf_bprintf_prepare and lib/vsprintf.c): which formats are refused (-EINVAL), the binary
 buffer's room (-ENOSPC), strings and addresses that cannot be read (empty, zeros) and the
-return value, the text's length -- the vm and the jit agree with the live kernel on it, and on
-the formats the program holds (.rodata or built on its stack) the jit formats natively: no
-call through Python, the same text as the vm."""
+return value, the text's length -- the vm and the jit agree with the live kernel on it.  The jit
+formats natively, with no call through Python and the same text as the vm, both the formats
+the program holds (.rodata or built on its stack) and those it has only at run time (copied
+from the packet to its stack or to a map value)."""
 
 from __future__ import annotations
 
@@ -49,8 +50,73 @@ SEC("xdp") int dynamic(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+/* the same with the format in a map value (a format table a control plane would fill) */
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, char[64]); }
+	formats SEC(".maps");
+
+SEC("xdp") int from_map(struct xdp_md *ctx)
+{
+	char str[32];
+	__u32 zero = 0;
+	__u64 a[3];
+	__u8 ptrs;
+	char *fmt = bpf_map_lookup_elem(&formats, &zero);
+	long r;
+
+	if (!fmt || bpf_xdp_load_bytes(ctx, 14, fmt, 64) || bpf_xdp_load_bytes(ctx, 78, a, sizeof(a)) ||
+	    bpf_xdp_load_bytes(ctx, 102, &ptrs, 1) || bpf_xdp_load_bytes(ctx, 103, str, sizeof(str)))
+		return XDP_PASS;
+	if (ptrs & 1)
+		a[0] = (__u64)(long)(str + (a[0] & 15));
+	if (ptrs & 2)
+		a[1] = (__u64)(long)(str + (a[1] & 15));
+	if (ptrs & 4)
+		a[2] = (__u64)(long)(str + (a[2] & 15));
+	r = bpf_trace_printk(fmt, 64, a[0], a[1], a[2]);
+	bpf_xdp_store_bytes(ctx, 14, &r, sizeof(r));
+	return XDP_TX;
+}
+
+/* run-time formats with long strings: the format at 14..77, offsets into `big` (103..702) at
+   78..81, a number at 82..89 */
+char big[600];
+
+SEC("xdp") int from_map_long(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u16 off[2];
+	__u64 n;
+	char *fmt = bpf_map_lookup_elem(&formats, &zero);
+	long r;
+
+	if (!fmt || bpf_xdp_load_bytes(ctx, 14, fmt, 64) || bpf_xdp_load_bytes(ctx, 78, off, sizeof(off)) ||
+	    bpf_xdp_load_bytes(ctx, 82, &n, sizeof(n)) || bpf_xdp_load_bytes(ctx, 103, big, sizeof(big)))
+		return XDP_PASS;
+	big[sizeof(big) - 1] = 0;
+	r = bpf_trace_printk(fmt, 64, (long)(big + (off[0] & 511)), (long)(big + (off[1] & 511)), n);
+	bpf_xdp_store_bytes(ctx, 14, &r, sizeof(r));
+	return XDP_TX;
+}
+
 char _license[] SEC("license") = "GPL";
 """
+
+LONG_FORMATS = [b"%s|%s|%d", b"%s%s%s", b"%-600s|%s", b"%s %pI4 %pi6", b"%300s%300s%x", b"%c%s%s"]
+
+
+def _long_packets(seed: int, count: int) -> list[bytes]:
+    rng = random.Random(seed)
+    packets = []
+    for _ in range(count):
+        fmt = rng.choice(LONG_FORMATS).ljust(64, b"\0")
+        offsets = [rng.choice([0, 1, 100, 300, 511, rng.randrange(512)]) for _ in range(2)]
+        big = bytearray(rng.choice(b"abc ") for _ in range(600))
+        for _ in range(rng.randrange(3)):
+            big[rng.randrange(600)] = 0
+        packets.append(bytes(range(14)) + fmt + b"".join(o.to_bytes(2, "little") for o in offsets)
+                       + rng.randrange(1 << 64).to_bytes(8, "little") + bytes(13) + bytes(big))
+    return packets
+
 
 FORMATS = [b"x=%d u=%u h=%x\n", b"%lld %llx %c%%", b"%5d|%-5d|%05d", b"%+d % d %+u", b"%lX %lu %li",
            b"%s!", b"%-12s|%12s|", b"%pI4 %pi4", b"%pI6", b"%pi6 %s", b"%p %px", b"%pK", b"%pks %pus",
@@ -104,22 +170,44 @@ def _retvals(engine_name: str, obj, prog: str, packets, config=None):
     return [int.from_bytes(r.packet[14:22], "little", signed=True) for r in results], results, fallbacks
 
 
-def test_vm_and_jit_agree_on_any_format(dynamic):
+@pytest.mark.parametrize("prog", ["dynamic", "from_map"])
+def test_vm_and_jit_agree_on_any_format_natively(dynamic, prog):
+    """A format known only at run time (the stack, a map value) is parsed natively
+    (jit/printk_format.py): the same lines and values as the vm, no call through Python."""
     packets = _dynamic_packets(5, 300)
-    vm_values, vm_results, _ = _retvals("vm", dynamic, "dynamic", packets)
-    jit_values, jit_results, _ = _retvals("jit", dynamic, "dynamic", packets)
+    vm_values, vm_results, _ = _retvals("vm", dynamic, prog, packets)
+    jit_values, jit_results, fallbacks = _retvals("jit", dynamic, prog, packets)
     assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
+    assert fallbacks["bpf_trace_printk"] == 0, fallbacks
     assert -22 in vm_values and max(vm_values) > 20  # refused, printed
+    assert sum(bool(r.trace_printk) for r in vm_results) > 50
+    with JitEngine(dynamic.program(prog), MapStore.for_object(dynamic)) as engine:  # the packet loop
+        batched = engine.run_batch(packets)
+        assert [observable(r) for r in batched] == [observable(r) for r in vm_results]
+        assert engine.helper_fallbacks()["bpf_trace_printk"] == 0
+
+
+def test_long_strings_fill_the_buffer_natively(dynamic):
+    """-ENOSPC past the 512-byte binary buffer, and strings cut to what is left, with a
+    run-time format: jit == vm, no call through Python."""
+    packets = _long_packets(8, 150)
+    vm_values, vm_results, _ = _retvals("vm", dynamic, "from_map_long", packets)
+    _, jit_results, fallbacks = _retvals("jit", dynamic, "from_map_long", packets)
+    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
+    assert fallbacks["bpf_trace_printk"] == 0, fallbacks
+    assert -28 in vm_values and max(vm_values) > 500
 
 
 @pytest.mark.kernel
 @pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
-def test_the_vm_returns_what_the_kernel_returns(dynamic):
-    packets = _dynamic_packets(6, 300)
-    kernel, _, _ = _retvals("kernel", dynamic, "dynamic", packets)
-    ours, _, _ = _retvals("vm", dynamic, "dynamic", packets)
-    for index, (want, got) in enumerate(zip(kernel, ours)):
-        assert got == want, f"packet {index}: {packets[index][14:78]!r} args {packets[index][78:103].hex()}"
+@pytest.mark.parametrize("prog", ["dynamic", "from_map", "from_map_long"])
+def test_the_engines_return_what_the_kernel_returns(dynamic, prog):
+    packets = _long_packets(9, 150) if prog == "from_map_long" else _dynamic_packets(6, 300)
+    kernel, _, _ = _retvals("kernel", dynamic, prog, packets)
+    for engine in ("vm", "jit"):
+        ours, _, _ = _retvals(engine, dynamic, prog, packets)
+        for index, (want, got) in enumerate(zip(kernel, ours)):
+            assert got == want, f"{engine} packet {index}: {packets[index][14:78]!r} args {packets[index][78:103].hex()}"
 
 
 # Formats the program holds: libbpf's bpf_printk puts them in .rodata, `char f[] = ...` builds

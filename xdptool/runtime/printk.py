@@ -257,6 +257,42 @@ def trace_text(text: str) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
+# A format known only at run time (jit/printk.py parses it natively): each conversion as a code
+# of this table -- the kinds one by one, the numbers by family, size and sign flag.
+RUNTIME_KINDS = ("c", "s", "ks", "us", "i4", "I4", "i6", "I6", "p", "pK", "px", "ps", "pS", "pB")
+NUMBER_CODE = 16  # + 4 * family (d/i, u, x/X) + 2 * (8-byte) + (d/i with "+" or " ")
+NUMBER_FAMILIES = ("d", "u", "x")
+
+
+def runtime_conversion(code: int, arg: int) -> Conversion:
+    """The Conversion (without width: the native code applies it) a runtime code stands for."""
+    if code < NUMBER_CODE:
+        kind = RUNTIME_KINDS[code]
+        return Conversion(kind, 1 if kind == "c" else 8, "", 0, arg)
+    family, rest = divmod(code - NUMBER_CODE, 4)
+    return Conversion(NUMBER_FAMILIES[family], 8 if rest & 2 else 4, "+" if rest & 1 else "", 0, arg)
+
+
+RUNTIME_CODES = tuple(range(len(RUNTIME_KINDS))) + tuple(
+    NUMBER_CODE + 4 * family + rest for family in range(3) for rest in range(4) if family == 0 or rest % 2 == 0)
+RUNTIME_WORDS = 7  # a runtime record: the 3 arguments, the format's length, each conversion's bytes read
+
+
+def decode_runtime_record(payload: bytes) -> str:
+    """The trace line of a native record whose format was read at run time: the arguments, the
+    format's length and the bytes each conversion read (0 for those that read none), then the
+    format, then those bytes."""
+    words = [int.from_bytes(payload[8 * k:8 * k + 8], "little") for k in range(RUNTIME_WORDS)]
+    start = 8 * RUNTIME_WORDS
+    fmt = payload[start:start + words[3]]
+    pieces = parse(fmt)
+    at, taken = start + words[3], []
+    for size, _conv in zip(words[4:], conversions(pieces or ())):
+        taken.append(payload[at:at + size])
+        at += size
+    return trace_text(render(pieces or (), words[:3], taken))
+
+
 def decode_record(payload: bytes, fmt: bytes) -> str:
     """The trace line of a native site's record (jit/printk.py): the three arguments, then the
     byte count and the bytes of each string or address conversion."""

@@ -173,11 +173,12 @@ GROW_ARENA = (1 << 32) + 3  # pseudo helper id: a fresh arena for the run's next
 # number where the CPU slot is (TEXT_RECORD: the line itself, made by the Python helper)
 PRINTK_MAP = (1 << 64) - 1
 TEXT_RECORD = (1 << 64) - 1
+RUNTIME_FORMAT = (1 << 64) - 2  # a native record of a format read at run time (printk.decode_runtime_record)
 
 
 def printk_lines(words, used: int, formats: list[bytes]) -> Iterator[tuple[int, str]]:
     """(packet index, trace line) for each trace_printk record of a log's first `used` words."""
-    from ..printk import decode_record
+    from ..printk import decode_record, decode_runtime_record
 
     raw = memoryview(words).cast("B")
     at = 0
@@ -186,7 +187,8 @@ def printk_lines(words, used: int, formats: list[bytes]) -> Iterator[tuple[int, 
         if map_index == PRINTK_MAP:
             start = (at + HEADER_WORDS) * 8
             payload = bytes(raw[start:start + length])
-            yield index, payload.decode("latin-1") if number == TEXT_RECORD else decode_record(payload, formats[number])
+            yield index, (payload.decode("latin-1") if number == TEXT_RECORD else decode_runtime_record(payload)
+                          if number == RUNTIME_FORMAT else decode_record(payload, formats[number]))
         at += HEADER_WORDS + (length + 7) // 8
 
 
