@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol
 from ..ebpf.semantics import BPF_MAX_LOOPS
 from ..elf.model import MapType
 from ..errors import XdpError
-from ..platform.helpers import HELPER_ID, helper_name, known_helper
+from ..platform.helper_ids import HELPER_ID, helper_name, known_helper
 from .config import ETH_HLEN, RuntimeConfig
 from .maps_base import Map
 from .maps_bloom import BloomFilterMap

@@ -34,7 +34,7 @@ from ..ebpf.semantics import ALU32, ALU64, ATOMIC_RMW, JMP32, JMP64, M32, M64, b
 from ..elf.model import Program, RelocKind
 from ..errors import XdpError
 from ..platform.ctx import XDP_MD_SIZE
-from ..platform.helpers import HELPER_ID
+from ..platform.helper_ids import HELPER_ID
 from . import helpers as helper_table
 from .config import MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, RuntimeConfig
 from .contract import Engine, Fault, RunResult, XdpContext

@@ -25,7 +25,7 @@ from ...ebpf.insn import Instruction
 from ...elf.model import Program
 from ...errors import XdpError
 from ...platform.ctx import FIELD_SIZE, XDP_MD
-from ...platform.helpers import HELPER_ID, helper_name, known_helper
+from ...platform.helper_ids import HELPER_ID, helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
 from ..contract import Fault, PackedEngine, RunResult, XdpContext
 from ..helpers import FIB_RECORD, RECORD_SLOTS, XDP_REDIRECT, fib_records, mtu_records
