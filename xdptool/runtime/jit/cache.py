@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
@@ -64,14 +65,15 @@ def cache_dir() -> str | None:
 
 
 def _llvmlite_library() -> str | None:
-    """llvmlite's shared library, found without importing llvmlite."""
-    from importlib.util import find_spec
-
-    spec = find_spec("llvmlite")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = os.path.join(spec.submodule_search_locations[0], *LLVMLITE_LIBRARY)
-    return path if os.path.isfile(path) else None
+    """llvmlite's shared library, found without importing llvmlite (or importlib.util, ~1.5 ms
+    of a start): in the first sys.path entry holding the llvmlite package, where the import
+    system finds it."""
+    for entry in sys.path:
+        package = os.path.join(entry or os.curdir, "llvmlite")
+        if os.path.isfile(os.path.join(package, "__init__.py")):
+            path = os.path.join(package, *LLVMLITE_LIBRARY)
+            return path if os.path.isfile(path) else None
+    return None
 
 
 def llvm_facts() -> tuple:
