@@ -150,6 +150,22 @@ def test_budget_checks_only_for_real_cycles():
     assert needs_budget_checks(forward, 3)  # the longest path is over the budget
 
 
+def test_forward_only_programs_decided_without_the_walk():
+    """A program whose jumps all go forward is decided from its length (every warm start
+    computes this): the same answer as the longest-path walk, at the budgets around it."""
+    from xdptool.runtime.jit.units import worst_case_insns
+
+    forward = assemble("""
+        r0 = 0
+        if r1 > 5 goto +1
+        r0 = 1
+        if r1 > 9 goto +4""")  # both ways out leave the program: a faulting slot the walk counts as one
+    worst = worst_case_insns(forward, 1_000)
+    assert worst == len(forward) + 1
+    for budget in range(1, len(forward) + 4):
+        assert needs_budget_checks(forward, budget) == (worst > budget), budget
+
+
 # -- memory bounded by what the program touches -----------------------------------------------
 
 LOOKUP = """

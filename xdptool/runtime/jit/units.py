@@ -83,12 +83,20 @@ def needs_budget_checks(units, max_insns: int) -> bool:
         units = [units]
     runs = TAIL_CALL_RUNS if len(units) > 1 else 1
     for insns in units:
+        forward_only = True  # every jump forward and no BPF-to-BPF call: no path runs an instruction twice
         for insn in insns:
-            if insn.is_call and (insn.uses_reg_src or (insn.is_helper_call and insn.imm in CALLBACK_HELPERS)):
-                return True
-            if insn.is_ld_imm64 and (insn.src == PseudoSrc.FUNC or
-                                     (insn.reloc is not None and insn.reloc.kind is RelocKind.FUNC)):
-                return True
+            if insn.is_call:
+                if insn.uses_reg_src or (insn.is_helper_call and insn.imm in CALLBACK_HELPERS):
+                    return True
+                forward_only = forward_only and not insn.is_local_call
+            elif insn.is_ld_imm64:
+                if insn.src == PseudoSrc.FUNC or (insn.reloc is not None and insn.reloc.kind is RelocKind.FUNC):
+                    return True
+            elif forward_only and insn.is_branch and insn.target <= insn.pc:
+                forward_only = False
+        if forward_only and (len(insns) + 1) * runs <= max_insns:
+            continue  # the longest path is at most every instruction (and a jump past the end) once:
+            # what worst_case_insns would bound it by, without its walk (every warm start computes this)
         worst = worst_case_insns(insns, max_insns + 1)
         if worst is None or worst * runs > max_insns:
             return True
