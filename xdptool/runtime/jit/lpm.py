@@ -13,7 +13,7 @@ trie_delete_elem), the key as given kept for dumps).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import llvmlite.ir as ir
 
@@ -33,7 +33,7 @@ def layout(shape: MapShape) -> LpmLayout:
     return lpm_layout(shape.key_size, shape.value_size, shape.max_entries)
 
 
-def emit(t: "Translator", b: ir.IRBuilder, insn, op: int, shape: MapShape, args: list) -> ir.Value | None:
+def emit(t: "Translator", b: ir.IRBuilder, insn, op: int, shape: MapShape, args: list):
     """r0 of map helper `op` on the lpm_trie `shape` (None: through Python)."""
     buf = _buffer(b, t.env, shape)
     if op == LOOKUP:
@@ -45,7 +45,8 @@ def emit(t: "Translator", b: ir.IRBuilder, insn, op: int, shape: MapShape, args:
         miss = b.block
         b.cbranch(b.icmp_signed(">=", slot, c64(0)), hit, done)
         b.position_at_end(hit)
-        pointer = _value_pointer(t, b, insn, shape, slot, b.mul(slot, c64(shape.value_stride)))
+        offset: Any = b.mul(slot, c64(shape.value_stride))
+        pointer = _value_pointer(t, b, insn, shape, slot, offset)
         hit_end = b.block
         b.branch(done)
         return join(b, done, [(c64(0), miss), (pointer, hit_end)])
@@ -72,20 +73,20 @@ def _function(module: ir.Module, name: str, ret, params: list, body: Callable) -
     return fn
 
 
-def _word(b: ir.IRBuilder, buf, offset: int) -> ir.Value:
+def _word(b: ir.IRBuilder, buf, offset: int):
     return b.bitcast(b.gep(buf, [c64(offset)]), I64P)
 
 
-def _u32_at(b: ir.IRBuilder, buf, base: int, index: ir.Value) -> ir.Value:
+def _u32_at(b: ir.IRBuilder, buf, base: int, index):
     """Pointer to u32 number `index` of the array at byte `base`."""
     return b.bitcast(b.gep(buf, [b.add(c64(base), b.mul(index, c64(4)))]), I32.as_pointer())
 
 
-def _stored_key(b: ir.IRBuilder, buf, lay: LpmLayout, slot: ir.Value, given: bool = False) -> ir.Value:
+def _stored_key(b: ir.IRBuilder, buf, lay: LpmLayout, slot, given: bool = False):
     return b.gep(buf, [b.add(c64(lay.keys + (lay.key_stride if given else 0)), b.mul(slot, c64(2 * lay.key_stride)))])
 
 
-def _masked_key(b: ir.IRBuilder, shape: MapShape, key, plen: ir.Value) -> ir.Value:
+def _masked_key(b: ir.IRBuilder, shape: MapShape, key, plen):
     """A frame copy of `key` with its prefixlen and its data masked to `plen` bits."""
     masked = b.bitcast(b.alloca(ir.ArrayType(I8, shape.key_size)), I8P)
     b.store(b.trunc(plen, I32), b.bitcast(masked, I32.as_pointer()), align=1)
@@ -144,7 +145,7 @@ def _probe(module: ir.Module, shape: MapShape, free: bool) -> ir.Function:
     return _function(module, name, I64, [I8P, I8P], body)
 
 
-def _slot_of(b: ir.IRBuilder, buf, lay: LpmLayout, position: ir.Value) -> ir.Value:
+def _slot_of(b: ir.IRBuilder, buf, lay: LpmLayout, position):
     return b.sub(b.zext(b.load(_u32_at(b, buf, lay.table, position)), I64), c64(1))
 
 

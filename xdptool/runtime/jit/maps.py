@@ -25,7 +25,7 @@ the handle's region id picks the map at run time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import llvmlite.ir as ir
 
@@ -455,6 +455,7 @@ def _outer_lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args:
     fn = b.function
     hit = fn.append_basic_block(f"pc{insn.pc}.outer.hit")
     done = fn.append_basic_block(f"pc{insn.pc}.outer.done")
+    offset: Any
     if shape.is_hash:
         key = _helper_read(t, b, insn, args[1], shape.key_size)
         found, slot, _slot_ptr, _home = _hash_find(t, b, insn, shape, key)
@@ -468,7 +469,7 @@ def _outer_lookup(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args:
     b.position_at_end(hit)
     inner = map_u32(b, t.env, shape, offset)
     ids = ir.Constant(ir.ArrayType(I64, len(shape.inner_handles)), [c64(i) for i in shape.inner_handles])
-    table = ir.GlobalVariable(t.module, ids.type, name=t.module.get_unique_name(f"inner_handles.{shape.name}"))
+    table: Any = ir.GlobalVariable(t.module, ids.type, name=t.module.get_unique_name(f"inner_handles.{shape.name}"))
     table.global_constant, table.initializer, table.linkage = True, ids, "private"
     known = b.icmp_unsigned("<", inner, c64(len(shape.inner_handles)))  # (updates check it: MapsOfMaps.compatible)
     rid = b.load(b.gep(table, [c64(0), b.select(known, inner, c64(0))]))

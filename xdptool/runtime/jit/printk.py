@@ -255,7 +255,7 @@ class _Site:
         self.t, self.b, self.pc, self.args = t, b, pc, args
         self.length: Any = c64(0)
         self.used: Any = c64(0)
-        self.no_room = ir.Constant(I1, 0)
+        self.no_room: Any = ir.Constant(I1, 0)
         self.blobs: list = []
 
     def _room(self):
@@ -386,14 +386,14 @@ def _frame_array(t: "Translator", name: str, words: int):
     return arrays[key]
 
 
-def _runtime_site(t: "Translator", b: ir.IRBuilder, insn, args, done: ir.Block) -> list[tuple[ir.Value, ir.Block]]:
+def _runtime_site(t: "Translator", b: ir.IRBuilder, insn, args, done: ir.Block) -> list[tuple[Any, Any]]:
     """The call with a format parsed when it runs (printk_format.parse_function), each of the
     MAX_ARGS conversions measured as a known format's are, by its code (a switch); a format
     it cannot read without faulting goes to the Python helper (its fault).  The record holds
     the format itself (packed.RUNTIME_FORMAT)."""
     fn = b.function
     pc = insn.pc
-    incoming: list[tuple[ir.Value, ir.Block]] = []
+    incoming: list[tuple[Any, Any]] = []
     size = b.and_(args[1], c64(0xFFFFFFFF))
     host, avail = _readable(t, b, args[0])
     parse = fn.append_basic_block(f"pc{pc}.printk.parse")
@@ -434,7 +434,7 @@ def _runtime_site(t: "Translator", b: ir.IRBuilder, insn, args, done: ir.Block) 
     value = b.select(b.icmp_unsigned("==", k, c64(0)), args[2],
                      b.select(b.icmp_unsigned("==", k, c64(1)), args[3], args[4]))
     switch = b.switch(code, measured)
-    states = [(length, used, no_room, body)]
+    states: list[tuple[Any, Any, Any, Any]] = [(length, used, no_room, body)]
     for runtime_code in printk.RUNTIME_CODES:
         case = fn.append_basic_block(f"pc{pc}.printk.code{runtime_code}")
         switch.add_case(c64(runtime_code), case)

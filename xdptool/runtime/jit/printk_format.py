@@ -14,6 +14,8 @@ characters, the conversion count, the format's length, then per conversion its c
 
 from __future__ import annotations
 
+from typing import Any
+
 import llvmlite.ir as ir
 
 from .. import printk
@@ -25,8 +27,8 @@ WIDTH_MAX = 1 << 40
 NAME = "printk_parse"
 
 
-def _one_of(b: ir.IRBuilder, value, chars) -> ir.Value:
-    result = ir.Constant(I1, 0)
+def _one_of(b: ir.IRBuilder, value, chars):
+    result: Any = ir.Constant(I1, 0)
     for char in chars:
         code = char if isinstance(char, int) else ord(char)
         result = b.or_(result, b.icmp_unsigned("==", value, c64(code)))
@@ -157,9 +159,9 @@ def _conversion(b: ir.IRBuilder, at, i, plus):
     """(code, characters) of the conversion at `i` (printk._conversion); code -1: -EINVAL."""
     c, n1, n2 = at(i), at(b.add(i, c64(1))), at(b.add(i, c64(2)))
     kinds = printk.RUNTIME_KINDS
-    cases: list[tuple[ir.Value, ir.Value, int]] = []  # (condition, code, characters), the first that holds
+    cases: list[tuple[Any, Any, int]] = []  # (condition, code, characters), the first that holds
 
-    def code_of(kind: str) -> ir.Value:
+    def code_of(kind: str):
         return c64(kinds.index(kind))
 
     is_p = b.icmp_unsigned("==", c, c64(ord("p")))
