@@ -128,7 +128,7 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
         ENV.store(b, env, "init_regs", c64(0), index=n)
     ENV.store(b, env, "init_regs", ENV.load(b, env, "ctx_base"), index=1)
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, c64(0)), index=10)
-    for name in ("fault_kind", "cb_used", "insns", "redir_kind"):
+    for name in ("fault_kind", "cb_used", "insns", "redir_kind", "pkt_written"):
         ENV.store(b, env, name, c64(0))
     b.call(reset_records(module), [env])  # no ring buffer record held (records.py)
     ENV.store(b, env, "ev_index", i)
@@ -144,16 +144,22 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     data, data_end = ENV.load(b, env, "pkt_data"), ENV.load(b, env, "pkt_end")
     out_len = b.sub(data_end, data)
     b.store(b.trunc(out_len, I32), _array_ptr(b, env, "out_lengths", I32, i))
-    # An unchanged packet is not copied: its output is its input (UNCHANGED offset).
+    # An unchanged packet is not copied: its output is its input (UNCHANGED offset).  Its bytes
+    # are compared with the input only when something may have written them (env.pkt_written, a
+    # Python helper, a fault).
     same_place = b.and_(b.icmp_unsigned("==", data, headroom), b.icmp_unsigned("==", out_len, length))
     compare = fn.append_basic_block("compare")
     copy = fn.append_basic_block("copy")
     recorded = fn.append_basic_block("recorded")
-    b.cbranch(same_place, compare, copy)
+    unchanged_block = fn.append_basic_block("unchanged")
+    placed = fn.append_basic_block("placed")
+    b.cbranch(same_place, placed, copy)
+    b.position_at_end(placed)
+    touched = b.or_(b.or_(ENV.load(b, env, "pkt_written"), ENV.load(b, env, "cb_used")), kind)
+    b.cbranch(b.icmp_unsigned("!=", touched, c64(0)), compare, unchanged_block)
     b.position_at_end(compare)
     memcmp = _declare_memcmp(module)
     differs = b.call(memcmp, [_host(b, env, "frame", data), source, out_len])
-    unchanged_block = fn.append_basic_block("unchanged")
     b.cbranch(b.icmp_signed("!=", differs, ir.Constant(I32, 0)), copy, unchanged_block)
     b.position_at_end(unchanged_block)
     b.store(c64(UNCHANGED), _array_ptr(b, env, "out_offsets", I64, i))

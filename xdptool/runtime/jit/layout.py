@@ -133,6 +133,10 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("rec_arena_cap", 1),
     ("rec_arena_used", 1),
     ("rec_native", 1),  # set once native code made a record: the shadow adopts them (engine.py)
+    # set (non-zero) when the packet's bytes may have been written this run: a store into the packet
+    # region (memory.py) or a helper that can reach the packet (translate.py); the packet loop
+    # compares an unmoved packet with its input only then (batch.py)
+    ("pkt_written", 1),
 )
 
 class RedirectKind(enum.IntEnum):

@@ -46,7 +46,7 @@ class Aliasing:
     def __init__(self, module: ir.Module):
         root = module.add_metadata(["xdptool memory"])
         self.tags = {}
-        for name in ("guest", "runtime"):
+        for name in ("guest", "runtime", "written"):
             kind = module.add_metadata([name, root, ir.Constant(I64, 0)])
             self.tags[name] = module.add_metadata([kind, kind, ir.Constant(I64, 0)])
 
@@ -56,6 +56,11 @@ class Aliasing:
 
     def runtime(self, instr) -> ir.Instruction:
         instr.set_metadata("tbaa", self.tags["runtime"])
+        return instr
+
+    def written(self, instr) -> ir.Instruction:
+        """env.pkt_written, a class of its own: its updates at every store move no other state."""
+        instr.set_metadata("tbaa", self.tags["written"])
         return instr
 # Where the engine keeps each pointer field of xdp_md (the scalar ones are in ctx_values).
 POINTER_STATE = {CtxKind.PACKET: "pkt_data", CtxKind.PACKET_END: "pkt_end", CtxKind.PACKET_META: "pkt_meta"}
@@ -128,6 +133,7 @@ class MemoryModel:
         if write:
             writable = self._entry(b, env, safe_rid, R_WRITABLE)
             ok = b.and_(ok, b.icmp_unsigned("!=", writable, c64(0)))
+            self.note_write(b, env, safe_rid)
         is_ctx = b.icmp_unsigned("==", safe_rid, self._state(b, env, "ctx_id"))
         plain = b.and_(ok, b.not_(is_ctx))
         fault_block = b.append_basic_block(f"pc{insn.pc}.fault")
@@ -152,6 +158,7 @@ class MemoryModel:
         ok = b.and_(b.icmp_signed(">=", off, lo), b.icmp_signed("<=", b.add(off, size), hi))
         if write:
             ok = b.and_(ok, b.icmp_unsigned("!=", self._entry(b, env, safe_rid, R_WRITABLE), c64(0)))
+            self.note_write(b, env, safe_rid)
         ok = b.and_(ok, b.icmp_unsigned("!=", safe_rid, ENV.load(b, env, "ctx_id")))
         ok = b.or_(ok, b.icmp_unsigned("==", size, c64(0)))
         fault_block = b.append_basic_block(f"pc{insn.pc}.fault")
@@ -160,6 +167,23 @@ class MemoryModel:
         self._fault(t, ir.IRBuilder(fault_block), insn.pc, addr, size, write, True)
         b.position_at_end(good)
         return b.inttoptr(b.add(self._entry(b, env, safe_rid, R_HOST), off), I8P)
+
+    def note_write(self, b: ir.IRBuilder, env: ir.Value, rid: ir.Value) -> None:
+        """env.pkt_written |= (this write is to the packet region), before the access is checked
+        (a faulting write stops the run, which then counts as written anyway)."""
+        to_packet = b.zext(b.icmp_unsigned("==", rid, self._state(b, env, "pkt_id")), I64)
+        flag = ENV.pointer(b, env, "pkt_written")
+        old = b.load(flag)
+        new = b.store(b.or_(old, to_packet), flag)
+        if self.aliasing is not None:
+            self.aliasing.written(old)
+            self.aliasing.written(new)
+
+    def mark_written(self, b: ir.IRBuilder, env: ir.Value) -> None:
+        """env.pkt_written = 1: a helper that can reach the packet is called."""
+        store = b.store(c64(1), ENV.pointer(b, env, "pkt_written"))
+        if self.aliasing is not None:
+            self.aliasing.written(store)
 
     @staticmethod
     def ctx_field(b: ir.IRBuilder, env: ir.Value, off: ir.Value) -> ir.Value:

@@ -42,6 +42,7 @@ from ...ebpf.insn import Instruction
 from ...ebpf.opcodes import BYTE_SWAPS, LD_IMM64, Alu, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
 from ...elf.model import RelocKind
 from ...errors import XdpError
+from ...platform.helpers import XDP_HELPERS, Arg
 from ..helpers import LOCK_HELD_AT_EXIT, SPIN_LOCK_ID
 from . import alu
 from .env import ENV, FaultKind
@@ -307,6 +308,8 @@ class Translator:
         b.cbranch(cond, self.target_block(insn, insn.target), self.next_block(insn))
 
     def _call(self, b: ir.IRBuilder, insn: Instruction) -> None:
+        if may_reach_packet(insn):
+            self.memory.mark_written(b, self.env)
         if insn.is_local_call:
             self._local_call(b, insn)
         elif insn.uses_reg_src:  # callx: helper id in a register
@@ -466,6 +469,23 @@ class Translator:
             if fetch:
                 self.set_reg(b, insn.src, old)
         b.branch(self.next_block(insn))
+
+
+# Helper arguments through which a helper reaches the packet's bytes itself (the context:
+# xdp_store_bytes, adjust_*; a dynptr: dynptr_write); memory arguments it writes go through
+# MemoryModel.access, which notes a write to the packet on its own.
+PACKET_ARGS = frozenset({Arg.CTX, Arg.DYNPTR, Arg.DYNPTR_LOCAL_UNINIT, Arg.DYNPTR_RINGBUF_UNINIT,
+                         Arg.DYNPTR_RINGBUF_RELEASE})
+
+
+def may_reach_packet(insn: Instruction) -> bool:
+    """Whether a call may change the packet's bytes other than through a checked store: a
+    helper given the context or a dynptr, a kfunc, callx, or a helper xdptool has no
+    prototype of (Python helpers also set env.cb_used, which the packet loop reads)."""
+    if insn.is_local_call:
+        return False
+    helper = XDP_HELPERS.get(insn.imm) if insn.is_helper_call else None
+    return helper is None or any(arg in PACKET_ARGS for arg in helper.args)
 
 
 def _join_points(insns: list[Instruction]) -> set[int]:
