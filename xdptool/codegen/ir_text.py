@@ -51,3 +51,10 @@ PACKET_SLOT_AT_I = r"""
   %l = load i32, ptr %lp, align 4
   %l64 = zext i32 %l to i64
 """
+
+
+def store_words(array: str, words: tuple[tuple[int, str], ...]) -> str:
+    """Stores i64 values into words of an i64 array: ((index, value), ...) -> IR lines
+    (the native loops' state vectors, whose layout each loop's docstring gives)."""
+    return "".join(f"  %{array}{index} = getelementptr i64, ptr %{array}, i64 {index}\n"
+                   f"  store i64 {value}, ptr %{array}{index}, align 8\n" for index, value in words)

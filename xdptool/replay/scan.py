@@ -20,6 +20,8 @@ import threading
 from array import array
 from dataclasses import dataclass
 
+from ..codegen.ir_text import store_words
+
 # Record-level error codes shared by both walks (checked in this order, as libpcap does).
 TRUNCATED_HEADER = 1
 CAPLEN_OVER_MAX = 2
@@ -126,10 +128,45 @@ def walk(
     return walk_python(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit)
 
 
+# What both record walks (classic pcap, pcapng) keep of each record they take, written
+# once: the running counts of cut, empty and short records and their bytes (phis at
+# the loop head, updated in the block %count), and the record's offset, caplen, original
+# length and timestamp stored at index %i.
+_RECORD_PIECES = {
+    "RECORD_TALLY_PHIS\n": "".join(f"  %{name} = phi i64 [ 0, %entry ], [ %{name}1, %count ]\n"
+                                    for name in ("cut", "zero", "short", "total")),
+    "RECORD_TALLY\n": r"""  %is_cut = icmp ult i32 %caplen, %orig
+  %is_cut64 = zext i1 %is_cut to i64
+  %cut1 = add i64 %cut, %is_cut64
+  %is_zero = icmp eq i32 %caplen, 0
+  %is_zero64 = zext i1 %is_zero to i64
+  %zero1 = add i64 %zero, %is_zero64
+  %is_short = icmp ult i32 %caplen, 14
+  %is_short64 = zext i1 %is_short to i64
+  %short1 = add i64 %short, %is_short64
+  %total1 = add i64 %total, %caplen64
+""",
+    "RECORD_STORES\n": r"""  %o_ptr = getelementptr i64, ptr %offs, i64 %i
+  store i64 %data, ptr %o_ptr, align 8
+  %c_ptr = getelementptr i32, ptr %caps, i64 %i
+  store i32 %caplen, ptr %c_ptr, align 4
+  %l_ptr = getelementptr i32, ptr %origs, i64 %i
+  store i32 %orig, ptr %l_ptr, align 4
+  %t_ptr = getelementptr i64, ptr %ts, i64 %i
+""",
+}
+
+
+def _with_record_pieces(text: str) -> str:
+    for mark, piece in _RECORD_PIECES.items():
+        text = text.replace(mark, piece)
+    return text
+
+
 # One pass fills the arrays until they hold `cap` records, the buffer ends, or a
 # record is bad; it returns the number of records stored.
 # state: [end/error offset, error code, cut, zero, bad caplen, short, total bytes].
-SCANNER_IR = r"""
+SCANNER_IR = _with_record_pieces(r"""
 declare i32 @llvm.bswap.i32(i32)
 
 define i32 @load32(ptr %p, i1 %swap) alwaysinline {
@@ -148,10 +185,7 @@ entry:
 loop:
   %pos = phi i64 [ %start, %entry ], [ %next, %count ]
   %i = phi i64 [ 0, %entry ], [ %i1, %count ]
-  %cut = phi i64 [ 0, %entry ], [ %cut1, %count ]
-  %zero = phi i64 [ 0, %entry ], [ %zero1, %count ]
-  %short = phi i64 [ 0, %entry ], [ %short1, %count ]
-  %total = phi i64 [ 0, %entry ], [ %total1, %count ]
+RECORD_TALLY_PHIS
   %more = icmp ult i64 %pos, %len
   %room_out = icmp ult i64 %i, %cap
   %go = and i1 %more, %room_out
@@ -187,28 +221,13 @@ check_data:
 
 count:
   %next = add i64 %data, %caplen64
-  %is_cut = icmp ult i32 %caplen, %orig
-  %is_cut64 = zext i1 %is_cut to i64
-  %cut1 = add i64 %cut, %is_cut64
-  %is_zero = icmp eq i32 %caplen, 0
-  %is_zero64 = zext i1 %is_zero to i64
-  %zero1 = add i64 %zero, %is_zero64
-  %is_short = icmp ult i32 %caplen, 14
-  %is_short64 = zext i1 %is_short to i64
-  %short1 = add i64 %short, %is_short64
-  %total1 = add i64 %total, %caplen64
+RECORD_TALLY
   %sec64 = zext i32 %sec to i64
   %frac64 = zext i32 %frac to i64
   %sec_ns = mul i64 %sec64, 1000000000
   %frac_part = mul i64 %frac64, %frac_ns
   %stamp = add i64 %sec_ns, %frac_part
-  %o_ptr = getelementptr i64, ptr %offs, i64 %i
-  store i64 %data, ptr %o_ptr, align 8
-  %c_ptr = getelementptr i32, ptr %caps, i64 %i
-  store i32 %caplen, ptr %c_ptr, align 4
-  %l_ptr = getelementptr i32, ptr %origs, i64 %i
-  store i32 %orig, ptr %l_ptr, align 4
-  %t_ptr = getelementptr i64, ptr %ts, i64 %i
+RECORD_STORES
   store i64 %stamp, ptr %t_ptr, align 8
   %i1 = add i64 %i, 1
   br label %loop
@@ -225,26 +244,15 @@ err_data:
 fail:
   %code = phi i64 [ 1, %err_header ], [ 2, %err_max ], [ 3, %err_snap ], [ 4, %err_data ]
   %bad_caplen = phi i64 [ 0, %err_header ], [ %caplen64, %err_max ], [ %caplen64, %err_snap ], [ %caplen64, %err_data ]
-  %s1 = getelementptr i64, ptr %state, i64 1
-  store i64 %code, ptr %s1, align 8
-  %s4 = getelementptr i64, ptr %state, i64 4
-  store i64 %bad_caplen, ptr %s4, align 8
+FAIL_STATE
   br label %finish
 
 finish:
-  %s0 = getelementptr i64, ptr %state, i64 0
-  store i64 %pos, ptr %s0, align 8
-  %s2 = getelementptr i64, ptr %state, i64 2
-  store i64 %cut, ptr %s2, align 8
-  %s3 = getelementptr i64, ptr %state, i64 3
-  store i64 %zero, ptr %s3, align 8
-  %s5 = getelementptr i64, ptr %state, i64 5
-  store i64 %short, ptr %s5, align 8
-  %s6 = getelementptr i64, ptr %state, i64 6
-  store i64 %total, ptr %s6, align 8
+FINISH_STATE
   ret i64 %i
 }
-"""
+""".replace("FAIL_STATE\n", store_words("state", ((1, "%code"), (4, "%bad_caplen")))).replace(
+    "FINISH_STATE\n", store_words("state", ((0, "%pos"), (2, "%cut"), (3, "%zero"), (5, "%short"), (6, "%total")))))
 
 # The pcapng walk's common case (pcapng.py): Enhanced Packet Blocks on interfaces
 # the section has declared, one after another.  It gathers them until `cap` packets, the
@@ -258,7 +266,7 @@ finish:
 #   (0: none), the capture-wide interface index.
 # state: [stop offset, cut, zero, short, total bytes].
 PCAPNG_IFACE_FIELDS = 7  # i64 per interface in pcapng_walk's table
-PCAPNG_WALK_IR = r"""
+PCAPNG_WALK_IR = _with_record_pieces(r"""
 define i64 @pcapng_walk(ptr %buf, i64 %len, i64 %start, i32 %big, ptr %ifaces, i64 %n_ifaces, i64 %maxcap,
                         ptr %offs, ptr %caps, ptr %origs, ptr %ts, ptr %ifids, i64 %cap, ptr %state) {
 entry:
@@ -268,10 +276,7 @@ entry:
 loop:
   %pos = phi i64 [ %start, %entry ], [ %next, %count ]
   %i = phi i64 [ 0, %entry ], [ %i1, %count ]
-  %cut = phi i64 [ 0, %entry ], [ %cut1, %count ]
-  %zero = phi i64 [ 0, %entry ], [ %zero1, %count ]
-  %short = phi i64 [ 0, %entry ], [ %short1, %count ]
-  %total = phi i64 [ 0, %entry ], [ %total1, %count ]
+RECORD_TALLY_PHIS
   %left = sub i64 %len, %pos
   %room_in = icmp uge i64 %left, 32
   %room_out = icmp ult i64 %i, %cap
@@ -373,24 +378,9 @@ count:
   %ns = trunc i128 %ns128 to i64
   %data = add i64 %pos, 28
   %next = add i64 %pos, %blen64
-  %is_cut = icmp ult i32 %caplen, %orig
-  %is_cut64 = zext i1 %is_cut to i64
-  %cut1 = add i64 %cut, %is_cut64
-  %is_zero = icmp eq i32 %caplen, 0
-  %is_zero64 = zext i1 %is_zero to i64
-  %zero1 = add i64 %zero, %is_zero64
-  %is_short = icmp ult i32 %caplen, 14
-  %is_short64 = zext i1 %is_short to i64
-  %short1 = add i64 %short, %is_short64
-  %total1 = add i64 %total, %caplen64
+RECORD_TALLY
   %index32 = trunc i64 %index to i32
-  %o_ptr = getelementptr i64, ptr %offs, i64 %i
-  store i64 %data, ptr %o_ptr, align 8
-  %c_ptr = getelementptr i32, ptr %caps, i64 %i
-  store i32 %caplen, ptr %c_ptr, align 4
-  %l_ptr = getelementptr i32, ptr %origs, i64 %i
-  store i32 %orig, ptr %l_ptr, align 4
-  %t_ptr = getelementptr i64, ptr %ts, i64 %i
+RECORD_STORES
   store i64 %ns, ptr %t_ptr, align 8
   %n_ptr = getelementptr i32, ptr %ifids, i64 %i
   store i32 %index32, ptr %n_ptr, align 4
@@ -398,19 +388,11 @@ count:
   br label %loop
 
 finish:
-  %s0 = getelementptr i64, ptr %state, i64 0
-  store i64 %pos, ptr %s0, align 8
-  %s1 = getelementptr i64, ptr %state, i64 1
-  store i64 %cut, ptr %s1, align 8
-  %s2 = getelementptr i64, ptr %state, i64 2
-  store i64 %zero, ptr %s2, align 8
-  %s3 = getelementptr i64, ptr %state, i64 3
-  store i64 %short, ptr %s3, align 8
-  %s4 = getelementptr i64, ptr %state, i64 4
-  store i64 %total, ptr %s4, align 8
+FINISH_STATE
   ret i64 %i
 }
-""".replace("FIELDS", str(PCAPNG_IFACE_FIELDS))
+""".replace("FIELDS", str(PCAPNG_IFACE_FIELDS)).replace(
+    "FINISH_STATE\n", store_words("state", ((0, "%pos"), (1, "%cut"), (2, "%zero"), (3, "%short"), (4, "%total")))))
 SCANNER_IR += PCAPNG_WALK_IR  # beside the classic walk: it uses its @load32
 
 
