@@ -713,6 +713,8 @@ class Checker:
         base = self.read_reg(insn.dst)
         if base.type is T_STACK and insn.dst != 10:
             self.observed.stack_via_pointer_at(insn.pc)
+            if is_stx and base.frameno != len(self.state.frames) - 1:
+                self.observed.caller_store_at(insn.pc)
         self.mem_access(insn.dst, base, insn.off, SIZE_OF_CODE[insn.code & 0x18], write=True, value=value,
                         value_regno=insn.src if is_stx else None)
 

@@ -5,7 +5,7 @@ cimport cython
 
 
 cdef class Observed:
-    cdef public object pointer_arith, stack_via_pointer, value_branches, stack_reads, call_slots, news, range_checked
+    cdef public object pointer_arith, stack_via_pointer, caller_stores, value_branches, stack_reads, call_slots, news, range_checked
 
 
 cdef unsigned long long ALL_SLOTS, _ONE

@@ -21,7 +21,8 @@ program's own return value decides nothing: the kernel range-checks it only for
 devmap/cpumap programs, and the pointer-leak check is on its type).
 Values flow through ALU operations, moves and the stack: a store with r10 as
 base into slot s, a load from s; loads and stores through other bases that
-pointed into the stack count for every slot.  Calls of subprograms and
+pointed into the stack count for every slot, and a value stored into a caller's
+frame is a use (it may decide something after this function returned).  Calls of subprograms and
 callbacks (which can read this frame through pointers) make every slot precise.
 
 Which add/sub saw a pointer, which accesses went through a stack pointer and
@@ -70,6 +71,7 @@ class Observed:
         self.range_checked = range_checked  # mul/div/mod operands matter (the profile's rules check them)
         self.pointer_arith: set[int] = set()
         self.stack_via_pointer: set[int] = set()
+        self.caller_stores: set[int] = set()  # stores through a pointer into a caller's frame
         self.value_branches: set[int] = set()
         self.stack_reads: dict[int, int] = {}
         self.call_slots: dict[int, int] = {}  # helper calls whose decision read these slots' values
@@ -83,6 +85,14 @@ class Observed:
     def stack_via_pointer_at(self, pc: int) -> None:
         if pc not in self.stack_via_pointer:
             self.stack_via_pointer.add(pc)
+            self.news.append(pc)
+
+    def caller_store_at(self, pc: int) -> None:
+        """A store through a pointer into a caller's stack: the value stored may decide something
+        after this function returns, where this frame's analysis does not reach (the kernel's
+        walk backwards follows it there: the history notes the frame and slot of the access)."""
+        if pc not in self.caller_stores:
+            self.caller_stores.add(pc)
             self.news.append(pc)
 
     def value_branch_at(self, pc: int) -> None:
@@ -197,7 +207,7 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
     if dst == 10:
         if slots & slot_mask(off, off + SIZE_OF_CODE[code & 0x18]):
             regs |= bit_src
-    elif pc in seen.stack_via_pointer and slots:
+    elif pc in seen.caller_stores or (pc in seen.stack_via_pointer and slots):
         regs |= bit_src
     return regs, slots
 
