@@ -7,3 +7,11 @@ cdef tuple _get(Bounds reg, long bits)
 
 
 cdef _put(Bounds reg, long bits, smin, smax, umin, umax)
+
+
+# The checker's conditional jumps call these directly (checker.pxd cimports them); op and
+# bits C integers, the bounds Python integers (refine may go past a range before is_empty).
+cpdef object branch_taken(Bounds a, Bounds b, long op, long bits)
+
+
+cpdef bint refine(Bounds a, Bounds b, long op, long bits) except -1

@@ -30,7 +30,7 @@ SWAPPED = {
     OP_JSGT: OP_JSLT, OP_JSLT: OP_JSGT, OP_JSGE: OP_JSLE, OP_JSLE: OP_JSGE,
 }
 
-def branch_taken(a: Bounds, b: Bounds, op: int, bits: int) -> bool | None:
+def branch_taken(a: Bounds, b: Bounds, op, bits) -> bool | None:  # types: branches.pxd
     """True/False when `a op b` is decided by the bounds, None when both ways are possible."""
     if bits == 64:  # the fields of one width, read once (no View objects)
         (av, am), a_smin, a_smax, a_umin, a_umax = a.var_off, a.smin, a.smax, a.umin, a.umax
@@ -93,7 +93,7 @@ def _put(reg: Bounds, bits, smin, smax, umin, umax) -> None:  # types: branches.
         reg.s32_min, reg.s32_max, reg.u32_min, reg.u32_max = smin, smax, umin, umax
 
 
-def refine(a: Bounds, b: Bounds, op: int, bits: int) -> bool:
+def refine(a: Bounds, b: Bounds, op, bits) -> bool:  # types: branches.pxd
     """Narrow a and b assuming `a op b`; False when that assumption is impossible.
     a and b may be one register (a comparison with itself): every step reads afresh."""
     if op in _SWAP_FIRST:

@@ -3,6 +3,8 @@
 # (and, with the cimports, lets annotations of the state classes compile to slot access).
 cimport cython
 
+from .branches cimport branch_taken, refine
+from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint
 from .state cimport Frame, Reg, StackSlot, State
 
 cdef class Entry:
@@ -38,6 +40,10 @@ cdef class Checker:
     @cython.locals(regs=list, mask=cython.long, regno=cython.long)
     cpdef _value_decided(self, long regs_mask)
     cpdef bint is_pointer_value(self, Reg reg) except -1
+    # fastpath.py's conditional jumps call it directly when the operands are not constants
+    @cython.locals(src=Reg, dst=Reg, t_dst=Reg, f_dst=Reg, t_src=Reg, f_src=Reg, other=State, taken_ok=cython.bint,
+                   fall_ok=cython.bint)
+    cpdef long cond_jmp_decoded(self, insn, long op, long bits, long d, s, imm, long fall, long target) except? -1
 
 
 cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT

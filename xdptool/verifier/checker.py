@@ -14,6 +14,8 @@ from ..ebpf.opcodes import AtomicOp, PseudoSrc
 from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import backtrack, branches, callbacks, codes, dynptr, iterators, linked, map_fields, precision, pruning
+from .branches import branch_taken, refine
+from .pruning import exact_key, first_difference, hinted_miss, quick_hint
 from .cfg import ADDR_SPACE_CAST, CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastcall import Fastcall
@@ -412,7 +414,7 @@ class Checker:
                     for entry in stale:
                         del active[entry.key]
             elif not iter_next and self.exact_keys:  # (an iterator's _next is where iterations converge)
-                key = pruning.exact_key(state, live)
+                key = exact_key(state, live)
                 if key in active:
                     raise Reject(f"infinite loop detected at insn {pc}", pc)
         done = self.done.get(pc)
@@ -420,7 +422,7 @@ class Checker:
             allow_uninit = self.allow_uninit
             precise = static = self._precise_at(pc) if self.relax_imprecise else pruning.ALL_PRECISE
             track = self.track is not None
-            depth, regs, hinted_miss = len(state.frames), state.regs, pruning.hinted_miss
+            depth, regs = len(state.frames), state.frames[-1].regs
             for entry in done:
                 if track:
                     precise = backtrack.precise_of(entry, static)
@@ -431,8 +433,8 @@ class Checker:
                     hint = entry.hint
                     miss = hint is not None and pruning.quick_miss(entry.state, state, hint, live, allow_uninit, precise)
                 if not miss:
-                    hint = entry.hint = pruning.first_difference(entry.state, state, live, allow_uninit, precise)
-                    entry.quick = pruning.quick_hint(entry.state, hint)
+                    hint = entry.hint = first_difference(entry.state, state, live, allow_uninit, precise)
+                    entry.quick = quick_hint(entry.state, hint)
                     if hint is None:
                         entry.hits += 1
                         self._pruned_by(entry)
@@ -448,7 +450,7 @@ class Checker:
         if not add:
             return False
         if key is None:  # (without loops, a checkpoint is never met again on its own path: any unique key)
-            key = pruning.exact_key(state, live) if self.exact_keys else self.total_states
+            key = exact_key(state, live) if self.exact_keys else self.total_states
         if active is None:
             active = self.active[pc] = {}
         self.checkpoint_jmps, self.checkpoint_insns = self.jmps, self.processed
@@ -1288,10 +1290,9 @@ class Checker:
     def _cond_jmp(self, insn: Instruction) -> int:
         return self.cond_jmp_decoded(insn, *decode_cond_jmp(insn))
 
-    def cond_jmp_decoded(self, insn: Instruction, op: int, bits: int, d: int, s: int | None, imm: Reg | None,
-                         fall: int, target: int) -> int:
+    def cond_jmp_decoded(self, insn: Instruction, op, bits, d, s, imm, fall, target):  # types: checker.pxd
         """A conditional jump with its fields decoded once (decode_cond_jmp): s is None
-        when the source is the immediate, given as the register `imm`."""
+        when the source is the immediate, given as the register `imm` (else None); returns the next pc."""
         src = self.read_reg(s) if s is not None else imm
         dst = self.read_reg(d)
         if dst.type.is_pointer or src.type.is_pointer:  # what happens depends on the scalar operand's value
@@ -1307,7 +1308,7 @@ class Checker:
             return fall
         if dst.type.is_pointer or src.type.is_pointer:
             return self._pointer_cond(insn, dst, src, bits, fall, target)
-        decided = branches.branch_taken(dst, src, op, bits)
+        decided = branch_taken(dst, src, op, bits)
         if decided is not None:
             self.observed.value_branch_at(insn.pc)
             self._value_decided(1 << d | (1 << s if s is not None else 0))
@@ -1325,8 +1326,8 @@ class Checker:
         else:
             t_src = other.regs[s] = src.copy()
             f_src = self.state.regs[s] = src.copy()
-        taken_ok = branches.refine(t_dst, t_src, op, bits)
-        fall_ok = branches.refine(f_dst, f_src, branches.NEGATE[op], bits)
+        taken_ok = refine(t_dst, t_src, op, bits)
+        fall_ok = refine(f_dst, f_src, branches.NEGATE[op], bits)
         if links:
             # the copies learn the bounds (src first, as the kernel's); that marks nothing precise
             # here: a walk backwards that reaches this jump does (backtrack.py LINKED); the static

@@ -10,6 +10,8 @@ form get the general handler directly.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..ebpf.insn import Instruction
 from ..ebpf.semantics import JMP32, JMP64
 from . import codes
@@ -19,6 +21,9 @@ from .state import Frame, Reg, State
 from .tnum import U32, U64
 from .codes import OP_ARSH, OP_LSH, OP_RSH
 from .state import T_NOT_INIT, T_SCALAR
+
+if TYPE_CHECKING:  # (a runtime import would be circular: checker.py imports this module; compiled,
+    from .checker import Checker  # fastpath.pxd cimports the class, so `checker` is read from its C slots)
 
 _SCALAR, _NOT_INIT = T_SCALAR, T_NOT_INIT
 _SHIFTS = (OP_LSH, OP_RSH, OP_ARSH)
@@ -45,7 +50,7 @@ def specialise(checker, insn: Instruction, general):
     return general
 
 
-def _mov(checker, insn: Instruction, general):
+def _mov(checker: Checker, insn: Instruction, general):
     code, d, s = insn.code, insn.dst, insn.src
     if d == 10:
         return general
@@ -87,7 +92,7 @@ def _mov(checker, insn: Instruction, general):
     return mov_reg
 
 
-def _alu(checker, insn: Instruction, general):
+def _alu(checker: Checker, insn: Instruction, general):
     code, d, s = insn.code, insn.dst, insn.src
     op = code & 0xF0
     is64 = code & 0x07 == _ALU64
@@ -160,9 +165,8 @@ def decode_cond_jmp(insn: Instruction) -> tuple:
             insn.pc + 1 + insn.off)
 
 
-def _cond_jmp(checker, insn: Instruction):
-    general_decoded, decoded = checker.cond_jmp_decoded, decode_cond_jmp(insn)
-    op, bits, d, _, _, fall, target = decoded
+def _cond_jmp(checker: Checker, insn: Instruction):
+    op, bits, d, s_or_none, imm_reg, fall, target = decode_cond_jmp(insn)
     s = insn.src
     is64 = bits == 64
     compare = (JMP64 if is64 else JMP32)[op]
@@ -196,6 +200,6 @@ def _cond_jmp(checker, insn: Instruction):
             if track is not None:  # backtrack.py: the path's precision
                 track.mark_regs(1 << d | (1 << s if uses_reg else 0))
             return target if compare(a, b) else fall
-        return general_decoded(insn, *decoded)
+        return checker.cond_jmp_decoded(insn, op, bits, d, s_or_none, imm_reg, fall, target)
 
     return cond_jmp

@@ -45,3 +45,11 @@ cpdef object stacksafe(Frame old, Frame cur, ids, bint allow_uninit, precise_slo
 @cython.locals(precise_regs=cython.long, oframes=list, cframes=list, last=cython.Py_ssize_t,
                index=cython.Py_ssize_t, i=cython.long, of=Frame, cf=Frame, oregs=list, cregs=list, o=Reg, c=Reg)
 cpdef object first_difference(State old, State cur, long live, bint allow_uninit, tuple precise=*)
+
+
+# The checker's _visit calls these directly (checker.pxd cimports them).
+cpdef object quick_hint(State old, hint)
+
+
+@cython.locals(qdepth=cython.long, qtype=object, qoff=object, qrange=object, o=Reg)
+cpdef bint hinted_miss(tuple quick, long depth, Reg c) except -1

@@ -267,7 +267,7 @@ def states_safe(old: State, cur: State, live: int, allow_uninit: bool,
     return first_difference(old, cur, live, allow_uninit, precise) is None
 
 
-def quick_hint(old: State, hint: int | None) -> tuple | None:
+def quick_hint(old: State, hint) -> tuple | None:  # types: pruning.pxd (hint: int | None)
     """(frames, register, type, off, range, old register) when `hint` is a register of the
     current frame holding a constant scalar or a packet pointer in `old`: for those,
     quick_miss reduces to a few field tests on the current register (`hinted_miss`),
@@ -281,7 +281,7 @@ def quick_hint(old: State, hint: int | None) -> tuple | None:
     return None
 
 
-def hinted_miss(quick: tuple, depth: int, c: Reg) -> bool:
+def hinted_miss(quick: tuple, depth, c: Reg) -> bool:  # types: pruning.pxd
     """quick_miss(old, cur, hint) for the `quick_hint` of old, given cur's depth and register."""
     qdepth, _, qtype, qoff, qrange, o = quick
     if qdepth != depth:

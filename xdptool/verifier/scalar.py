@@ -57,12 +57,15 @@ class Bounds:
         self.s32_min, self.s32_max, self.u32_min, self.u32_max = S32_MIN, S32_MAX, 0, U32
 
     def set_const_bounds(self, v) -> None:  # types: scalar.pxd
-        v &= U64
-        self.var_off = _new_tuple(Tnum, (v, 0))  # Tnum(v, 0) without the Python-level __new__
-        self.smin = self.smax = v - _TWO64 if v >> 63 else v
-        self.umin = self.umax = v
-        low = v & U32
-        self.s32_min = self.s32_max = low - 0x100000000 if low >> 31 else low
+        """Compiled, on C integers (scalar.pxd); the signed views as in _sync: (u ^ 2**63) - 2**63."""
+        u = v & _ALL64  # (v may be negative or wider: masked as a Python int)
+        self.var_off = _new_tuple(Tnum, (u, 0))  # Tnum(v, 0) without the Python-level __new__
+        signed = (u ^ _SIGN64) - _SIGN64
+        self.smin = self.smax = signed
+        self.umin = self.umax = u
+        low = u & _M32
+        signed = (low ^ _B31) - _B31
+        self.s32_min = self.s32_max = signed
         self.u32_min = self.u32_max = low
 
     def copy_bounds_from(self, other: "Bounds") -> None:

@@ -11,6 +11,7 @@ cdef class Reg(Bounds):
 
     @cython.locals(new=Reg)
     cpdef Reg copy(self)
+    cpdef tuple key(self)
 
 
 cdef class StackSlot:

@@ -217,7 +217,13 @@ class Reg(Bounds):
         """Everything that distinguishes two register states (exact comparison); cached,
         as only stored (hence unchanging) registers are asked."""
         key = self._key
-        if key is None:
+        if key is None and self.type is T_SCALAR and not self.range and self.map is None and not self.frameno \
+                and not self.mem_size and not self.ref_obj_id and self.btf_type is None and self.dynptr is None:
+            # a plain scalar (the common case in loops): only its id, delta and bounds, in a
+            # shorter tuple, which never equals a full one
+            key = self._key = (self.id, self.off, self.var_off, self.smin, self.smax, self.umin, self.umax,
+                               self.s32_min, self.s32_max, self.u32_min, self.u32_max)
+        elif key is None:
             key = self._key = (
                 self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.ref_obj_id,
                 id(self.btf_type), self.dynptr, self.var_off,
