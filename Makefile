@@ -50,8 +50,12 @@ venv: $(VENV)/.installed
 
 # Recompiles the verifier modules whose .py/.pxd changed (Cython and setuptools skip the
 # rest); without this an edited module would run interpreted (xdptool/verifier/native.py).
+# Then the package's bytecode, as pip's install of a wheel writes it: an editable install
+# leaves the modules to be compiled by the first command that imports them, which then
+# starts slower than the next (compileall skips modules whose bytecode is current).
 native: venv
 	$(PY) setup.py -q build_ext --inplace -j 2
+	$(PY) -m compileall -q xdptool
 
 # The main job on a bundled example: build -> verify -> offload -> replay (and inspect,
 # disasm, the JIT replay and the example's spec on every engine).
