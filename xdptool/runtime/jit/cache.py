@@ -37,10 +37,10 @@ from functools import lru_cache
 from typing import Any, Callable
 
 try:  # SHA-256 without hashlib, whose import loads OpenSSL's libcrypto (~2.5 ms of every start):
-    from _sha2 import sha256  # the interpreter's own implementation (Python 3.12+; same digests)
+    from _sha2 import sha256  # pyright: ignore[reportMissingImports] - the interpreter's own (3.12+; same digests)
 except ImportError:
     try:
-        from _sha256 import sha256  # (Python 3.11)
+        from _sha256 import sha256  # pyright: ignore[reportMissingImports] - (Python 3.11)
     except ImportError:  # an interpreter built without it
         from hashlib import sha256
 
