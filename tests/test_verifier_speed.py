@@ -224,6 +224,43 @@ def test_const_registers_have_the_bounds_of_a_constant():
     check()
 
 
+def test_register_keys_are_equal_exactly_when_every_field_is():
+    """Reg.key (pruning.exact_key's parts): a plain scalar's shorter key and a full one, with
+    their hashes made once; the oracle is every field, compared as the kernel's regs_exact."""
+    from hypothesis import given, strategies as st
+
+    from xdptool.verifier.state import T_PKT, T_SCALAR, Reg
+
+    map_a, btf_a = object(), object()
+
+    def fields(reg):
+        return (reg.type, reg.off, reg.id, reg.range, reg.map, reg.frameno, reg.mem_size, reg.ref_obj_id,
+                reg.btf_type, reg.dynptr, reg.var_off, reg.smin, reg.smax, reg.umin, reg.umax,
+                reg.s32_min, reg.s32_max, reg.u32_min, reg.u32_max)
+
+    register = st.builds(
+        lambda t, off, id_, range_, map_, frameno, mem_size, ref, btf, dyn, bounds: _reg_of(
+            Reg, t, off, id_, range_, map_, frameno, mem_size, ref, btf, dyn, bounds),
+        st.sampled_from([T_SCALAR, T_PKT]), st.integers(0, 1), st.integers(0, 1), st.integers(0, 1),
+        st.sampled_from([None, map_a]), st.integers(0, 1), st.sampled_from([0, 8]), st.integers(0, 1),
+        st.sampled_from([None, btf_a]), st.sampled_from([None, (1, 2, 3)]), st.sampled_from([0, 1, None]))
+
+    @given(register, register)
+    def check(a, b):
+        same = fields(a) == fields(b)
+        assert (a.key() == b.key()) == same
+        assert not same or hash(a.key()) == hash(b.key())
+
+    check()
+
+
+def _reg_of(Reg, t, off, id_, range_, map_, frameno, mem_size, ref, btf, dyn, bounds):
+    reg = Reg.unknown() if bounds is None else Reg.const(bounds)
+    reg.type, reg.off, reg.id, reg.range, reg.map, reg.frameno = t, off, id_, range_, map_, frameno
+    reg.mem_size, reg.ref_obj_id, reg.btf_type, reg.dynptr = mem_size, ref, btf, dyn
+    return reg
+
+
 def _branch_taken_by_views(a, b, op, bits):
     """is_branch_taken written over View objects, as the kernel states it (the reference)."""
     from xdptool.ebpf.opcodes import JmpOp

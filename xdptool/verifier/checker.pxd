@@ -3,6 +3,7 @@
 # (and, with the cimports, lets annotations of the state classes compile to slot access).
 cimport cython
 
+from .backtrack cimport Tracker
 from .branches cimport branch_taken, refine
 from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint
 from .state cimport Frame, Reg, StackSlot, State
@@ -18,7 +19,9 @@ cdef class Checker:
     cdef public State state
     cdef public object head, scratched, scratched_slots, prev_line, observed, _precision
     cdef public list live_in
-    cdef public object global_funcs, called_globals, btf, btf_ptrs, async_subprogs, fastcall, track, hist
+    cdef public object global_funcs, called_globals, btf, btf_ptrs, async_subprogs, fastcall
+    cdef public Tracker track
+    cdef public list hist
     cdef public long log_level, processed, total_states, peak_states, cur_states, max_states_per_insn, id_gen, jmps, pc
     cdef public long checkpoint_jmps, checkpoint_insns
     cdef public bint collect_facts, relax_imprecise, exact_keys, allow_uninit
@@ -26,6 +29,9 @@ cdef class Checker:
     # The methods every instruction calls: direct C calls from the compiled walk and
     # handlers instead of a Python method lookup per call (still callable from Python).
     cpdef object _pop(self)
+    @cython.locals(step=tuple, after=cython.long, visit_kind=cython.long, track=cython.bint, per_insn_checks=cython.bint,
+                   log_level=cython.long, collect_facts=cython.bint)
+    cpdef _walk(self, list steps, State state, long pc)
     cpdef push(self, State state, long pc, long prev)
     @cython.locals(entry=Entry, active=dict)
     cpdef _end_path(self)

@@ -261,9 +261,10 @@ class Checker:
         reg.mem_size = arg.size
         return reg
 
-    def _walk(self, steps: list, state: State, pc: int) -> None:
+    def _walk(self, steps: list, state: State, pc) -> None:  # types: checker.pxd
         """do_check from `pc` with `state` until every path ended (at the final exit or
-        pruned); explored states are the walk's own (free_states after each function)."""
+        pruned); explored states are the walk's own (free_states after each function).
+        Compiled, pc and the step's fields are C integers and _visit/_pop/_end_path C calls."""
         self.state = state
         self.done, self.active, self.pending, self.head = {}, {}, [], None
         self.hist = []
@@ -272,19 +273,20 @@ class Checker:
         log_level, collect_facts = self.log_level, self.collect_facts
         if log_level:
             self.lines.append(f"{pc}: {format_frame(state.cur)}")
-        visit, pop, end_path = self._visit, self._pop, self._end_path
         per_insn_checks = collect_facts or rules is not None or log_level
         track = self.track is not None
         try:
             while True:
-                insn, handler, after, visit_kind = steps[pc]
+                step = steps[pc]
+                insn, handler, after, visit_kind = step
                 self.processed += 1  # before the pruning check, as the kernel's do_check counts
                 if self.processed > INSN_LIMIT:
                     raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
-                if visit_kind and visit(pc, visit_kind):
-                    pc = pop()
-                    if pc is None:
+                if visit_kind and self._visit(pc, visit_kind):
+                    popped = self._pop()
+                    if popped is None:
                         break
+                    pc = popped
                     continue
                 self.pc = pc
                 if track:
@@ -305,10 +307,11 @@ class Checker:
                 elif nxt >= 0:
                     pc = nxt
                 else:  # the final exit
-                    end_path()
-                    pc = pop()
-                    if pc is None:
+                    self._end_path()
+                    popped = self._pop()
+                    if popped is None:
                         break
+                    pc = popped
         except Reject as reject:
             if reject.pc is None:
                 reject.pc = pc

@@ -174,7 +174,7 @@ def _cond_jmp(checker: Checker, insn: Instruction):
     imm = insn.imm & U64 if is64 else insn.imm & U32
     pc, noted = insn.pc, False  # noted: the walk's observation that values decided this jump
     logging, scratched = bool(checker.log_level), checker.scratched
-    observed, track = checker.observed, checker.track  # fixed for the checker's walk: read once
+    observed = checker.observed  # fixed for the checker's walk: read once
 
     def cond_jmp(insn: Instruction):
         nonlocal noted
@@ -197,8 +197,8 @@ def _cond_jmp(checker: Checker, insn: Instruction):
             if not noted:
                 observed.value_branch_at(pc)
                 noted = True
-            if track is not None:  # backtrack.py: the path's precision
-                track.mark_regs(1 << d | (1 << s if uses_reg else 0))
+            if checker.track is not None:  # backtrack.py: the path's precision
+                checker.track.mark_regs(1 << d | (1 << s if uses_reg else 0))
             return target if compare(a, b) else fall
         return checker.cond_jmp_decoded(insn, op, bits, d, s_or_none, imm_reg, fall, target)
 

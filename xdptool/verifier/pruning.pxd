@@ -2,7 +2,7 @@
 # let its annotations of the state classes compile to direct slot access.
 cimport cython
 
-from .state cimport Frame, Reg, StackSlot, State
+from .state cimport Frame, HashedKey, Reg, StackSlot, State, hashed_key
 
 
 # exact_key runs at every checkpoint (loop detection): its loop variables typed, so the
@@ -16,13 +16,8 @@ cdef class _IdMap:
     cpdef bint check_scalar(self, old, cur) except -1
 
 
-cdef class ExactKey:
-    cdef readonly tuple fields
-    cdef readonly Py_hash_t hash
-
-
 @cython.locals(frame=Frame, last=Frame, reg=Reg, regs=list, key=list, i=cython.Py_ssize_t)
-cpdef ExactKey exact_key(State state, live)
+cpdef HashedKey exact_key(State state, live)
 
 
 # The comparisons pruning runs at every prune point, register by register and slot by

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import iterators
 from .linked import ids_safe
-from .state import MAYBE_NULL_TYPES, NON_NULL_OF, PKT_TYPES, SLOT, Frame, Reg, StackSlot, State
+from .state import MAYBE_NULL_TYPES, NON_NULL_OF, PKT_TYPES, SLOT, Frame, HashedKey, Reg, StackSlot, State, hashed_key
 from .state import BTF_ID_TYPES, SOCK_TYPES, T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
 
 _EXACT_TYPES = (T_CTX, T_PKT_END, T_MAP_PTR, T_STACK)
@@ -20,25 +20,7 @@ _EXACT_TYPES = (T_CTX, T_PKT_END, T_MAP_PTR, T_STACK)
 _EXACT_ID_TYPES = SOCK_TYPES | BTF_ID_TYPES | {t for t in MAYBE_NULL_TYPES if NON_NULL_OF[t] in SOCK_TYPES}
 
 
-class ExactKey:
-    """A state's exact key with its hash computed once: the checker looks an active
-    checkpoint up by it several times (the visit, the insertion, the path's end), and a
-    tuple of registers' keys would be hashed again each time."""
-
-    __slots__ = ("fields", "hash")
-
-    def __init__(self, fields: tuple):
-        self.fields = fields
-        self.hash = hash(fields)
-
-    def __hash__(self):
-        return self.hash
-
-    def __eq__(self, other):
-        return isinstance(other, ExactKey) and self.hash == other.hash and self.fields == other.fields
-
-
-def exact_key(state: State, live) -> ExactKey:  # types: pruning.pxd
+def exact_key(state: State, live) -> HashedKey:  # types: pruning.pxd
     """A hashable identity of the state (dead registers of the current frame left out)."""
     live_regs = _LIVE_INDICES.get(live)
     if live_regs is None:
@@ -61,7 +43,7 @@ def exact_key(state: State, live) -> ExactKey:  # types: pruning.pxd
     append(state.may_goto_depth)  # another may_goto iteration is not the same state (no infinite loop)
     append(state.refs)
     append(state.lock)
-    return ExactKey(tuple(key))
+    return hashed_key(tuple(key))
 
 
 _LIVE_INDICES: dict[int, tuple[int, ...]] = {}  # live mask -> the live register numbers

@@ -5,13 +5,22 @@ cimport cython
 from .scalar cimport Bounds
 
 
+cdef class HashedKey:
+    cdef readonly tuple fields
+    cdef readonly Py_hash_t hash
+
+
+@cython.locals(key=HashedKey)
+cpdef HashedKey hashed_key(tuple fields)
+
+
 cdef class Reg(Bounds):
     cdef public object type, map, btf_type, dynptr, _key
     cdef public long off, id, range, frameno, mem_size, ref_obj_id
 
     @cython.locals(new=Reg)
     cpdef Reg copy(self)
-    cpdef tuple key(self)
+    cpdef HashedKey key(self)
 
 
 cdef class StackSlot:

@@ -105,6 +105,32 @@ NON_NULL_OF = {RegType.MAP_VALUE_OR_NULL: RegType.MAP_VALUE, RegType.MEM_OR_NULL
                RegType.TRUSTED_BTF_ID_OR_NULL: RegType.TRUSTED_BTF_ID, RegType.RCU_BTF_ID_OR_NULL: RegType.RCU_BTF_ID}
 
 
+class HashedKey:
+    """A tuple with its hash computed once (made by `hashed_key`): a register's exact key,
+    hashed once however many states hold the register, and a state's (pruning.exact_key),
+    which the checker looks up several times.  Equal when the tuples are."""
+
+    __slots__ = ("fields", "hash")
+
+    def __init__(self, fields: tuple):
+        self.fields = fields
+        self.hash = hash(fields)
+
+    def __hash__(self):
+        return self.hash
+
+    def __eq__(self, other):
+        return isinstance(other, HashedKey) and self.hash == other.hash and self.fields == other.fields
+
+
+def hashed_key(fields: tuple) -> HashedKey:  # types: state.pxd
+    """HashedKey(fields) without the constructor call."""
+    key = HashedKey.__new__(HashedKey)
+    key.fields = fields
+    key.hash = hash(fields)
+    return key
+
+
 class Reg(Bounds):
     __slots__ = ("type", "off", "id", "range", "map", "frameno", "mem_size", "ref_obj_id", "btf_type", "dynptr",
                  "_key")
@@ -213,21 +239,21 @@ class Reg(Bounds):
     def is_init(self) -> bool:
         return self.type is not T_NOT_INIT
 
-    def key(self) -> tuple:
-        """Everything that distinguishes two register states (exact comparison); cached,
-        as only stored (hence unchanging) registers are asked."""
+    def key(self) -> HashedKey:
+        """Everything that distinguishes two register states (exact comparison); cached with
+        its hash, as only stored (hence unchanging) registers are asked."""
         key = self._key
         if key is None and self.type is T_SCALAR and not self.range and self.map is None and not self.frameno \
                 and not self.mem_size and not self.ref_obj_id and self.btf_type is None and self.dynptr is None:
             # a plain scalar (the common case in loops): only its id, delta and bounds, in a
             # shorter tuple, which never equals a full one
-            key = self._key = (self.id, self.off, self.var_off, self.smin, self.smax, self.umin, self.umax,
-                               self.s32_min, self.s32_max, self.u32_min, self.u32_max)
+            key = self._key = hashed_key((self.id, self.off, self.var_off, self.smin, self.smax, self.umin, self.umax,
+                                          self.s32_min, self.s32_max, self.u32_min, self.u32_max))
         elif key is None:
-            key = self._key = (
+            key = self._key = hashed_key((
                 self.type, self.off, self.id, self.range, id(self.map), self.frameno, self.mem_size, self.ref_obj_id,
                 id(self.btf_type), self.dynptr, self.var_off,
-                self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max, self.u32_min, self.u32_max)
+                self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max, self.u32_min, self.u32_max))
         return key
 
     # -- shared, never-changing registers (callers must copy before changing them) -------
