@@ -73,9 +73,9 @@ def readable(offset: int, size: int, attach: XdpAttach = XdpAttach.XDP) -> CtxFi
     return found if found is not None and attach in found.readable_by else None
 
 
+_ATTACH_BY_VALUE = {int(a): a for a in XdpAttach}  # (a lookup: no ValueError raised for the usual 0)
+
+
 def attach_of(expected_attach_type: int) -> XdpAttach:
     """The XDP hook a program's expected_attach_type selects (0 and unknown values: the device hook)."""
-    try:
-        return XdpAttach(expected_attach_type)
-    except ValueError:
-        return XdpAttach.XDP
+    return _ATTACH_BY_VALUE.get(expected_attach_type, XdpAttach.XDP)

@@ -78,13 +78,13 @@ def _checker_class():
 
 def _result(checker, error: VerifierError | None, elapsed_ms: float) -> VerifierResult:
     """The verdict, the log with the kernel's closing statistics lines, and the facts."""
-    lines = list(checker.lines)
+    lines = checker.lines  # (the checker is released after this: its list is the log's)
     if error is not None:
         lines.append(error.message)
         if error.file:
             lines.append(f"{error.file}:{error.line}: {error.source}")
     depths = [checker.stack_depth.get(i, 0) for i in range(len(checker.cfg.subprog_starts) if checker.cfg else 1)]
-    lines.append("stack depth " + "+".join(str(d) for d in depths))
+    lines.append("stack depth " + "+".join(map(str, depths)))
     lines.append(
         f"processed {checker.processed} insns (limit 1000000) max_states_per_insn {checker.max_states_per_insn} "
         f"total_states {checker.total_states} peak_states {checker.peak_states} mark_read 0"

@@ -8,9 +8,15 @@ cimport cython
 cpdef check_insn_fields(tuple row, insn)
 
 
-@cython.locals(pc=cython.long, code=cython.long, off=cython.long, imm=cython.long, op=cython.long,
-               target=cython.long)
-cpdef tuple _decode_flow(tuple row)
+@cython.locals(pc=cython.long, code=cython.long, dst=cython.long, src=cython.long, off=cython.long, imm=cython.long,
+               op=cython.long, cls=cython.long, target=cython.long, rows=list, by_pc=dict, visit_errors=dict,
+               succ=dict, branches=dict, starts=set, calls=list, fp_spills=list)
+cpdef tuple _read_insns(list insns, long end)
+
+
+@cython.locals(pc=cython.long, code=cython.long, count=cython.Py_ssize_t, i=cython.Py_ssize_t, sub=cython.Py_ssize_t,
+               subs=cython.Py_ssize_t, first=cython.long, stop=cython.long, row=tuple, bounds=list)
+cpdef _check_subprogs(list rows, dict branches, list subprog_starts, long end)
 
 
 @cython.locals(pc=cython.long, code=cython.long, src=cython.long, imm=cython.long)
@@ -38,5 +44,5 @@ cpdef _liveness(cfg)
 
 @cython.locals(size=cython.Py_ssize_t, pc=cython.long, code=cython.long, src=cython.long, imm=cython.long,
                entry=cython.long, i=cython.Py_ssize_t, target=cython.long, is_call=cython.bint, state=cython.long,
-               edges=list, color=list, stack=list, positions=list, out=list)
+               edges=list, color=list, stack=list, positions=list, out=list, by_pc=dict)
 cpdef _walk(cfg, bint allow_loops)

@@ -59,6 +59,8 @@ class Cfg:
     backward: list[int] = field(default_factory=list)  # pcs with a successor at or before them (loops)
     helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
     visit_errors: dict[int, str] = field(default_factory=dict)  # pc -> refusal when the walk reaches it
+    calls: list[int] = field(default_factory=list)  # pcs of every call (helper, local, kfunc), in order
+    fp_spills: list[tuple] = field(default_factory=list)  # rows of the 8-byte stores through r10 (fastcall.py)
     _preds: dict[int, list[int]] | None = None
 
     @property
@@ -118,6 +120,8 @@ _PSEUDO_FUNC = int(PseudoSrc.FUNC)
 _VALID_OPCODES = frozenset(int(code) for code in VALID_OPCODES)
 _IS_VALID_OPCODE = [code in _VALID_OPCODES for code in range(256)]  # by list index: no set lookup per insn
 _MAY_GOTO = codes.MAY_GOTO
+_JMP, _JMP32 = codes.JMP, codes.JMP32
+_STX_DW = codes.STX | codes.MODE_MEM | codes.SIZE_DW
 _MOV64_X = codes.ALU64 | codes.OP_MOV | codes.X
 
 
@@ -160,57 +164,93 @@ def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
     return None
 
 
-def _decode_flow(row: tuple) -> tuple[list[int], int | None]:
-    """(slots control can reach next, branch target or None) of a row; a local call's
-    entry is not among the successors."""
-    pc, code, _, _, off, imm = row
-    if code & 0x07 not in _JMP_CLASSES:
-        return [pc + 2 if code == _LD_IMM64 else pc + 1], None
-    op = code & 0xF0
-    if op == _EXIT_OP:
-        return [], None
-    if op == _CALL_OP:
-        return [pc + 1], None
-    target = pc + 1 + (imm if code == _GOTOL else off)
-    if op == _JA:
-        return [target], target
-    return [pc + 1, target], target
-
-
 def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args: dict[int, int] | None = None) -> Cfg:
     """`helper_args`: helper id -> how many argument registers it reads (default: all five)."""
     if not insns:
         raise Reject("last insn is not an exit or jmp", 0)
-    rows = rows_of(insns)
-    by_pc = {insn.pc: insn for insn in insns}
-    end = rows[-1][PC] + (2 if rows[-1][CODE] == _LD_IMM64 else 1)
-    visit_errors = {}
-    for row, insn in zip(rows, insns):
-        error = check_insn_fields(row, insn)
-        if error is not None:
-            visit_errors[row[PC]] = error
-    starts = {0}
-    succ: dict[int, list[int]] = {}
-    branches: dict[int, int] = {}  # decoded once: pc -> target
-    for row in rows:
-        pc, code, _, src, _, imm = row
-        if (code == _CALL and src == 1) or (code == _LD_IMM64 and src == _PSEUDO_FUNC):
-            target = pc + 1 + imm
-            if not 0 <= target < end:
-                raise Reject(f"jump out of range from insn {pc} to {target}", pc)
-            starts.add(target)
-        nxt, target = _decode_flow(row)
-        succ[pc] = nxt
-        if target is not None:
-            branches[pc] = target
+    last = insns[-1]
+    end = last.pc + (2 if last.code == _LD_IMM64 else 1)
+    rows, by_pc, visit_errors, starts, succ, branches, calls, fp_spills = _read_insns(insns, end)
     subprog_starts = sorted(starts)
     cfg = Cfg(insns, by_pc, rows, subprog_starts, helper_args=helper_args if helper_args is not None else {},
-              visit_errors=visit_errors)  # (helper_args is only read: no copy)
+              visit_errors=visit_errors, calls=calls, fp_spills=fp_spills)  # (helper_args is only read: no copy)
     cfg.succ, cfg.targets = succ, branches
+    _check_subprogs(rows, branches, subprog_starts, end)
+    for pc, target in branches.items():
+        if target not in by_pc:
+            raise Reject(f"jump into the middle of ldimm64 insn {target - 1}", pc)
+    _mark_prune_points(cfg, branches)
+    _walk(cfg, allow_loops)
+    _liveness(cfg)
+    return cfg
+
+
+def _read_insns(insns: list, end) -> tuple:  # types: cfg.pxd
+    """(rows, by_pc, visit_errors, subprogram starts, successors, branch targets, calls, r10
+    spills): one pass that reads each instruction's fields once -- its row, its fields' check,
+    where control goes next (a local call's entry is not among its successors), the
+    subprograms it starts, the calls and 8-byte stack stores fastcall.py looks at.
+    A call out of range is reported after every instruction's fields were checked (the
+    kernel's order), so the first one is kept until then."""
+    rows: list = []
+    by_pc: dict = {}
+    visit_errors: dict = {}
+    starts = {0}
+    succ: dict = {}
+    branches: dict = {}  # pc -> where a goto or conditional jump goes
+    calls: list = []
+    fp_spills: list = []
+    bad_call = None
+    for insn in insns:
+        pc, code, dst, src, off, imm = insn.pc, insn.code, insn.dst, insn.src, insn.off, insn.imm
+        row = (pc, code, dst, src, off, imm)
+        rows.append(row)
+        by_pc[pc] = insn
+        error = check_insn_fields(row, insn)
+        if error is not None:
+            visit_errors[pc] = error
+        cls = code & 0x07
+        target = pc + 1 + imm  # a local call's or a callback's entry
+        if cls != _JMP and cls != _JMP32:
+            succ[pc] = [pc + 2 if code == _LD_IMM64 else pc + 1]
+            if code == _STX_DW and dst == 10:
+                fp_spills.append(row)
+            if code == _LD_IMM64 and src == _PSEUDO_FUNC:
+                if 0 <= target < end:
+                    starts.add(target)
+                elif bad_call is None:
+                    bad_call = (pc, target)
+            continue
+        op = code & 0xF0
+        if op == _EXIT_OP:
+            succ[pc] = []
+        elif op == _CALL_OP:
+            succ[pc] = [pc + 1]
+            if code == _CALL:
+                calls.append(pc)
+            if code == _CALL and src == 1:
+                if 0 <= target < end:
+                    starts.add(target)
+                elif bad_call is None:
+                    bad_call = (pc, target)
+        else:
+            target = pc + 1 + (imm if code == _GOTOL else off)
+            branches[pc] = target
+            succ[pc] = [target] if op == _JA else [pc + 1, target]
+    if bad_call is not None:
+        raise Reject(f"jump out of range from insn {bad_call[0]} to {bad_call[1]}", bad_call[0])
+    return rows, by_pc, visit_errors, starts, succ, branches, calls, fp_spills
+
+
+def _check_subprogs(rows: list, branches: dict, subprog_starts: list, end) -> None:  # types: cfg.pxd
+    """check_subprogs, in pc order as the kernel reports: jumps stay in their subprogram,
+    which ends with an exit or a goto and is not empty."""
     bounds = list(zip(subprog_starts, subprog_starts[1:] + [end]))
     sub, (first, stop) = 0, bounds[0]
     count = len(rows)
-    for i, row in enumerate(rows):  # check_subprogs, in pc order as the kernel reports
+    subs = len(bounds)
+    for i in range(count):
+        row = rows[i]
         pc, code = row[PC], row[CODE]
         target = branches.get(pc)
         if target is not None and not first <= target < stop:
@@ -219,17 +259,10 @@ def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args
             if not (code == _EXIT or (target is not None and code & 0xF0 == _JA)):
                 raise Reject("last insn is not an exit or jmp", pc)
             sub += 1
-            if sub < len(bounds) and (i + 1 == count or bounds[sub][1] <= rows[i + 1][PC]):
+            if sub < subs and (i + 1 == count or bounds[sub][1] <= rows[i + 1][PC]):
                 raise Reject("last insn is not an exit or jmp", bounds[sub][0])  # an empty subprogram
-            if sub < len(bounds):
+            if sub < subs:
                 first, stop = bounds[sub]
-    for pc, target in branches.items():
-        if target not in by_pc:
-            raise Reject(f"jump into the middle of ldimm64 insn {target - 1}", pc)
-    _mark_prune_points(cfg, branches)
-    _walk(cfg, allow_loops)
-    _liveness(cfg)
-    return cfg
 
 
 def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
@@ -279,9 +312,11 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
     edges: list = [None] * size  # slot -> successors, and a local call's entry stored as ~entry
     for pc, nxt in cfg.succ.items():
         edges[pc] = nxt
-    for pc, code, _, src, _, imm in rows:
-        if code == _CALL and src == 1:
-            edges[pc] = edges[pc] + [~(pc + 1 + imm)]
+    by_pc = cfg.by_pc
+    for pc in cfg.calls:
+        call = by_pc[pc]
+        if call.src == 1:
+            edges[pc] = edges[pc] + [~(pc + 1 + call.imm)]
     color = [0] * size  # 1 = on the DFS stack, 2 = done
     for entry in cfg.subprog_starts:
         if color[entry]:

@@ -50,6 +50,11 @@ cdef class Checker:
     @cython.locals(src=Reg, dst=Reg, t_dst=Reg, f_dst=Reg, t_src=Reg, f_src=Reg, other=State, taken_ok=cython.bint,
                    fall_ok=cython.bint)
     cpdef long cond_jmp_decoded(self, insn, long op, long bits, long d, s, imm, long fall, long target) except? -1
+    # Once per instruction before the walk (a C call, not a method lookup each)
+    cpdef general_handler(self, insn, tuple by_class=*)
+    @cython.locals(pc=cython.long, code=cython.long, steps=list, prune_points=set, visit_errors=dict)
+    cpdef list _steps(self)
 
 
-cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT
+cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT, _LD_IMM64
+cpdef long _visit_kind(cfg, long pc, set prune_points) except -1

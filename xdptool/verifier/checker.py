@@ -63,6 +63,7 @@ ALWAYS_EXACT_KEYS = False  # tests: exact keys for every program (they must chan
 # nothing, or a prune point -- plain, or a forced checkpoint of one kind
 VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT = range(5)
 END = -1  # what a jump handler returns at the program's final exit
+_LD_IMM64 = codes.LD_IMM64
 
 # The register type a read of an xdp_md field gives (None: a u32 scalar).
 CTX_KIND_TYPES = {CtxKind.PACKET: T_PKT, CtxKind.PACKET_END: T_PKT_END, CtxKind.PACKET_META: T_PKT_META, CtxKind.SCALAR: None}
@@ -189,20 +190,9 @@ class Checker:
         self.global_funcs = global_funcs(self.program, self.cfg.subprog_starts)
         frame = Frame()
         frame.regs[1] = Reg.pointer(T_CTX)
-        by_class = self.handlers_by_class()
-        # pc -> (instruction, its handler, the slot after it, a prune point?), a list by slot
-        steps: list = [None] * self.cfg.slots
-        prune_points = self.cfg.prune_points
-        visit_errors = self.cfg.visit_errors
         self.live_in = self.cfg.live_in
         self.allow_uninit = self.profile.allow_uninit_stack
-        for insn, row in zip(self.insns, self.cfg.rows):
-            pc = row[PC]
-            handler = (self._refusal(visit_errors[pc]) if pc in visit_errors and visit_errors[pc] is not ADDR_SPACE_CAST
-                       else self._addr_space_cast if pc in visit_errors
-                       else specialise(self, insn, self.general_handler(insn, by_class)))
-            steps[pc] = (insn, handler, pc + (2 if row[CODE] == codes.LD_IMM64 else 1),
-                         _visit_kind(self.cfg, pc, prune_points))
+        steps = self._steps()
         self._walk(steps, State([frame]), 0)
         self._check_global_funcs(steps)
         if rules is not None:
@@ -210,6 +200,25 @@ class Checker:
         self._check_stack_depth()
         if rules is not None:
             rules.check_translate(self)  # the device JIT, after verification
+
+    def _steps(self) -> list:
+        """pc -> (instruction, its handler, the slot after it, what _visit does there), a list by slot."""
+        cfg = self.cfg
+        by_class = self.handlers_by_class()
+        steps: list = [None] * cfg.slots
+        prune_points, visit_errors = cfg.prune_points, cfg.visit_errors
+        for insn, row in zip(self.insns, cfg.rows):
+            pc, code = row[PC], row[CODE]
+            error = visit_errors.get(pc) if visit_errors else None
+            if error is None:
+                handler = specialise(self, insn, self.general_handler(insn, by_class))
+            elif error is ADDR_SPACE_CAST:
+                handler = self._addr_space_cast
+            else:
+                handler = self._refusal(error)
+            steps[pc] = (insn, handler, pc + (2 if code == _LD_IMM64 else 1),
+                         _visit_kind(cfg, pc, prune_points) if pc in prune_points else VISIT_NONE)
+        return steps
 
     def _refusal(self, message: str):
         """The handler of an instruction refused when reached (check_alu_op reads dst first)."""
@@ -1796,7 +1805,7 @@ def _first_args(count: int) -> int:
     return (1 << (count + 1)) - 2
 
 
-def _visit_kind(cfg: Cfg, pc: int, prune_points: set) -> int:
+def _visit_kind(cfg: Cfg, pc, prune_points: set) -> int:  # types: checker.pxd
     """What Checker._visit does at `pc`: nothing (not a prune point), or which kind of checkpoint it is."""
     if pc not in prune_points:
         return VISIT_NONE

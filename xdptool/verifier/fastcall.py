@@ -16,6 +16,7 @@ an instruction outside the patterns touched the stack below that boundary
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from ..platform.helpers import Arg, Ret
@@ -43,22 +44,19 @@ class Fastcall:
     def __init__(self, cfg, helpers, inlined_helpers: frozenset[int]):
         """`cfg`: the program's verifier.cfg.Cfg (its rows, instructions by pc, subprograms)."""
         starts = cfg.subprog_starts
-        lowest = [0] * len(starts)  # per subprogram: its lowest spill offset, or 0
-        calls: list[list[int]] = [[] for _ in starts]  # per subprogram: the pcs of its calls
-        sub, following = 0, starts[1] if len(starts) > 1 else None
-        for pc, code, dst, _, off, _ in cfg.rows:  # the cfg's plain-int rows: no attribute read per insn
-            while following is not None and pc >= following:
-                sub += 1
-                following = starts[sub + 1] if sub + 1 < len(starts) else None
-            if code == _STX_DW and dst == 10 and off < lowest[sub]:
-                lowest[sub] = off
-            elif code == codes.CALL:
-                calls[sub].append(pc)
-        by_pc = cfg.by_pc
         self.subprogs: list[_Subprog] = []
-        if not any(calls):  # no call, no pattern: nothing to check (the checker keeps no Fastcall then)
+        if not cfg.calls:  # no call, no pattern: nothing to check (the checker keeps no Fastcall then)
             self.any = False
             return
+        lowest = [0] * len(starts)  # per subprogram: its lowest spill offset, or 0
+        calls: list[list[int]] = [[] for _ in starts]  # per subprogram: the pcs of its calls
+        for pc, _, _, _, off, _ in cfg.fp_spills:  # the cfg's rows of 8-byte stores through r10
+            sub = bisect_right(starts, pc) - 1
+            if off < lowest[sub]:
+                lowest[sub] = off
+        for pc in cfg.calls:
+            calls[bisect_right(starts, pc) - 1].append(pc)
+        by_pc = cfg.by_pc
         for sub_lowest, sub_calls in zip(lowest, calls):
             sub_info = _Subprog()
             for pc in sub_calls:
@@ -85,6 +83,10 @@ class Fastcall:
 
 def _mark_call(sub: _Subprog, call, by_pc: dict, lowest: int, helpers, inlined_helpers: frozenset[int]) -> None:
     """mark_fastcall_pattern_for_call."""
+    stx, ldx = by_pc.get(call.pc - 1), by_pc.get(call.pc + 1)
+    if (stx is None or ldx is None or stx.code != _STX_DW or ldx.code != _LDX_DW or stx.dst != 10
+            or stx.off != lowest):
+        return  # no spill and fill around the call (the loop below would stop at once)
     clobbered = _CALLER_SAVED
     inlined = False
     if call.src == 0:

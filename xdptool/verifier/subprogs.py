@@ -52,6 +52,8 @@ class GlobalFunc:
 
 def global_funcs(program, subprog_starts: list[int]) -> dict[int, GlobalFunc]:
     """Start pc -> GlobalFunc for every global subprogram (none without func_info)."""
+    if len(subprog_starts) == 1:  # the entry is never one
+        return {}
     obj = program.object
     btf = obj.btf if obj is not None else None
     if btf is None or not program.func_info:
