@@ -79,7 +79,7 @@ def capture(draw, clean=False):
             data = draw(st.sampled_from(FRAMES))
             iface = draw(st.integers(0, count - 1) if clean else st.sampled_from([0] * 12 + [1, 2, 5]))
             units = draw(st.sampled_from(UNITS[:5]) | st.integers(0, 1 << (40 if clean else 52)))
-            kind = draw(st.sampled_from(["epb"] * 20 + ["epb opts", "spb", "obsolete", "idb", "nrb", "isb", "custom"]
+            kind = draw(st.sampled_from(["epb"] * 20 + ["epb opts", "spb", "spb", "spb cut", "obsolete", "idb", "nrb", "isb", "custom"]
                                         + ([] if clean else ["epb lies"])))
             blocks.append({
                 "epb": lambda: epb(iface, units, data, order=order),
@@ -87,6 +87,7 @@ def capture(draw, clean=False):
                 "epb lies": lambda: epb(iface, units, data, order=order,
                                         caplen=draw(st.sampled_from([len(data) + 4, 1 << 18 | 1, 70000]))),
                 "spb": lambda: spb(data, order=order),
+                "spb cut": lambda: spb(data, draw(st.sampled_from([len(data) + 1, 100, 1 << 18 | 1])), order),
                 "obsolete": lambda: obsolete_packet(iface, units, data, order),
                 "idb": lambda: draw(interface(order, clean)),
                 "nrb": lambda: block(4, struct.pack(order + "HH", 0, 0), order),
@@ -124,17 +125,25 @@ def test_every_clock_and_offset_agrees():
                 assert_same(shb(order) + idb(tsresol=tsresol, tsoffset=offset, order=order) + packets, chunks=(0, 2))
 
 
-def test_the_native_walk_does_the_work(monkeypatch):
-    """Enhanced Packet Blocks on known interfaces never reach the Python handler."""
-    buffer = shb() + idb(tsresol=9) + idb(snaplen=100) + b"".join(epb(i % 2, i, FRAMES[i % 5]) for i in range(50))
+@pytest.mark.parametrize("snaplen", [0, 50])
+def test_the_native_walk_does_the_work(monkeypatch, snaplen):
+    """Enhanced and Simple Packet Blocks on known interfaces never reach the Python handlers
+    (Simple ones cut to the snaplen and their room, with no timestamp)."""
+    packets = b"".join(epb(1, i, FRAMES[i % 5]) if i % 3 else spb(FRAMES[i % 5], len(FRAMES[i % 5]) + i)
+                       for i in range(60))
+    buffer = shb() + idb(tsresol=9, snaplen=snaplen) + idb(snaplen=100) + packets
     expected = outcome(buffer, False)
 
     def python_handler(*_args):
-        raise AssertionError("an Enhanced Packet Block walked in Python")
+        raise AssertionError("a packet block walked in Python")
 
     monkeypatch.setattr(pcapng._Reader, "enhanced_packet", python_handler)
+    monkeypatch.setattr(pcapng._Reader, "simple_packet", python_handler)
     assert outcome(buffer, True) == expected
-    assert len(expected[0][2][0]) == 50
+    assert len(expected[0][2][0]) == 60
+    _offsets, caplens, origs, stamps = expected[0][2][:4]
+    assert list(origs[:4]) == [len(FRAMES[0]), len(FRAMES[1]), len(FRAMES[2]), len(FRAMES[3]) + 3]  # SPB, EPB, EPB, SPB
+    assert caplens[3] == min(len(FRAMES[3]), snaplen or len(FRAMES[3])) and stamps[3] == 0
 
 
 def test_our_writer_and_scapys(tmp_path):

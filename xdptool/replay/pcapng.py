@@ -10,7 +10,7 @@ The reader walks the file block by block and can stop every N packets
 (`walk(chunk_packets)`, `take()`): pcap.CaptureStream streams a pcapng that way,
 in pieces whose arrays are bounded, as it streams a classic pcap.
 
-Runs of Enhanced Packet Blocks (nearly all of a capture) are gathered by a native
+Runs of Enhanced and Simple Packet Blocks (nearly all of a capture) are gathered by a native
 loop (scan.py's pcapng_walk, ~3 µs a packet in Python otherwise); it stops before any
 block it does not take whole, which this walker then handles as it handles every
 block, and goes on.  The Python walk alone is the reference the tests hold it to.

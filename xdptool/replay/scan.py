@@ -255,7 +255,9 @@ FINISH_STATE
     "FINISH_STATE\n", store_words("state", ((0, "%pos"), (2, "%cut"), (3, "%zero"), (5, "%short"), (6, "%total")))))
 
 # The pcapng walk's common case (pcapng.py): Enhanced Packet Blocks on interfaces
-# the section has declared, one after another.  It gathers them until `cap` packets, the
+# the section has declared, and Simple Packet Blocks (interface 0; no timestamp, so 0;
+# caplen min(original length, snaplen if any, room in the block), as pcapng.py's
+# simple_packet takes them), one after another.  It gathers them until `cap` packets, the
 # end of the buffer, or any block it does not take whole: another kind of block, a
 # malformed one, an interface it has no entry for, a caplen over a limit, a timestamp
 # out of range.  It stops before that block (state[0]: its offset) and the Python
@@ -267,6 +269,8 @@ FINISH_STATE
 # state: [stop offset, cut, zero, short, total bytes].
 PCAPNG_IFACE_FIELDS = 7  # i64 per interface in pcapng_walk's table
 PCAPNG_WALK_IR = _with_record_pieces(r"""
+declare i64 @llvm.umin.i64(i64, i64)
+
 define i64 @pcapng_walk(ptr %buf, i64 %len, i64 %start, i32 %big, ptr %ifaces, i64 %n_ifaces, i64 %maxcap,
                         ptr %offs, ptr %caps, ptr %origs, ptr %ts, ptr %ifids, i64 %cap, ptr %state) {
 entry:
@@ -278,7 +282,7 @@ loop:
   %i = phi i64 [ 0, %entry ], [ %i1, %count ]
 RECORD_TALLY_PHIS
   %left = sub i64 %len, %pos
-  %room_in = icmp uge i64 %left, 32
+  %room_in = icmp uge i64 %left, 16
   %room_out = icmp ult i64 %i, %cap
   %more = icmp ult i64 %pos, %len
   %go0 = and i1 %room_in, %room_out
@@ -292,11 +296,14 @@ header:
   %blen = call i32 @load32(ptr %p4, i1 %swap)
   %blen64 = zext i32 %blen to i64
   %is_epb = icmp eq i32 %kind, 6
-  %long_enough = icmp uge i32 %blen, 32
+  %is_spb = icmp eq i32 %kind, 3
+  %is_packet = or i1 %is_epb, %is_spb
+  %least = select i1 %is_epb, i32 32, i32 16
+  %long_enough = icmp uge i32 %blen, %least
   %aligned0 = and i32 %blen, 3
   %aligned = icmp eq i32 %aligned0, 0
   %fits = icmp ule i64 %blen64, %left
-  %ok0 = and i1 %is_epb, %long_enough
+  %ok0 = and i1 %is_packet, %long_enough
   %ok1 = and i1 %ok0, %aligned
   %ok2 = and i1 %ok1, %fits
   br i1 %ok2, label %trailer, label %finish
@@ -306,8 +313,9 @@ trailer:
   %pt = getelementptr i8, ptr %p0, i64 %tail_at
   %tail = call i32 @load32(ptr %pt, i1 %swap)
   %p8 = getelementptr i8, ptr %p0, i64 8
-  %number = call i32 @load32(ptr %p8, i1 %swap)
-  %number64 = zext i32 %number to i64
+  %word8 = call i32 @load32(ptr %p8, i1 %swap)
+  %word8_64 = zext i32 %word8 to i64
+  %number64 = select i1 %is_epb, i64 %word8_64, i64 0
   %same = icmp eq i32 %tail, %blen
   %known = icmp ult i64 %number64, %n_ifaces
   %ok3 = and i1 %same, %known
@@ -329,22 +337,36 @@ iface:
   %snaplen = load i64, ptr %f_snap, align 8
   %f_index = getelementptr i64, ptr %f_units, i64 6
   %index = load i64, ptr %f_index, align 8
+  %native = icmp ne i64 %units, 0
+  %no_snap = icmp eq i64 %snaplen, 0
+  br i1 %is_epb, label %epb, label %spb
+
+spb:
+  %s_limit = select i1 %no_snap, i64 %word8_64, i64 %snaplen
+  %s_room = sub i64 %blen64, 16
+  %s_cap0 = call i64 @llvm.umin.i64(i64 %word8_64, i64 %s_limit)
+  %s_cap = call i64 @llvm.umin.i64(i64 %s_cap0, i64 %s_room)
+  %s_under_max = icmp ule i64 %s_cap, %maxcap
+  %s_ok = and i1 %native, %s_under_max
+  %s_caplen = trunc i64 %s_cap to i32
+  %s_data = add i64 %pos, 12
+  br i1 %s_ok, label %count, label %finish
+
+epb:
   %p12 = getelementptr i8, ptr %p0, i64 12
   %high = call i32 @load32(ptr %p12, i1 %swap)
   %p16 = getelementptr i8, ptr %p0, i64 16
   %low = call i32 @load32(ptr %p16, i1 %swap)
   %p20 = getelementptr i8, ptr %p0, i64 20
-  %caplen = call i32 @load32(ptr %p20, i1 %swap)
+  %caplen_e = call i32 @load32(ptr %p20, i1 %swap)
   %p24 = getelementptr i8, ptr %p0, i64 24
-  %orig = call i32 @load32(ptr %p24, i1 %swap)
-  %caplen64 = zext i32 %caplen to i64
-  %native = icmp ne i64 %units, 0
-  %under_max = icmp ule i64 %caplen64, %maxcap
-  %no_snap = icmp eq i64 %snaplen, 0
-  %under_snap0 = icmp ule i64 %caplen64, %snaplen
+  %orig_e = call i32 @load32(ptr %p24, i1 %swap)
+  %e_cap = zext i32 %caplen_e to i64
+  %under_max = icmp ule i64 %e_cap, %maxcap
+  %under_snap0 = icmp ule i64 %e_cap, %snaplen
   %under_snap = or i1 %no_snap, %under_snap0
   %room = sub i64 %blen64, 32
-  %in_block = icmp ule i64 %caplen64, %room
+  %in_block = icmp ule i64 %e_cap, %room
   %ok4 = and i1 %native, %under_max
   %ok5 = and i1 %ok4, %under_snap
   %ok6 = and i1 %ok5, %in_block
@@ -372,11 +394,16 @@ stamp:
   %frac128 = zext i64 %frac to i128
   %ns128 = add i128 %sec_ns, %frac128
   %in_range = icmp ult i128 %ns128, 18446744073709551616
+  %e_ns = trunc i128 %ns128 to i64
+  %e_data = add i64 %pos, 28
   br i1 %in_range, label %count, label %finish
 
 count:
-  %ns = trunc i128 %ns128 to i64
-  %data = add i64 %pos, 28
+  %ns = phi i64 [ %e_ns, %stamp ], [ 0, %spb ]
+  %data = phi i64 [ %e_data, %stamp ], [ %s_data, %spb ]
+  %caplen64 = phi i64 [ %e_cap, %stamp ], [ %s_cap, %spb ]
+  %caplen = phi i32 [ %caplen_e, %stamp ], [ %s_caplen, %spb ]
+  %orig = phi i32 [ %orig_e, %stamp ], [ %word8, %spb ]
   %next = add i64 %pos, %blen64
 RECORD_TALLY
   %index32 = trunc i64 %index to i32
