@@ -331,3 +331,15 @@ def test_copy_bounds_from_copies_every_field():
     target = Reg.const(0)
     target.copy_bounds_from(source)
     assert target.bounds_key() == source.bounds_key()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.sampled_from(EDGES + [-1, -(1 << 31), -(1 << 63), 1 << 64, (1 << 32) + (1 << 31)]),
+                 st.integers(-(1 << 70), 1 << 70)))
+def test_a_constant_register_holds_its_value_in_every_view(v):
+    """Reg.const (set_const_bounds, which shares one int among the views equal to the value)
+    against the definition: the 64-bit pattern, and its signed and 32-bit readings."""
+    reg, u = Reg.const(v), v & U64
+    views = (reg.var_off, reg.smin, reg.smax, reg.umin, reg.umax, reg.s32_min, reg.s32_max, reg.u32_min, reg.u32_max)
+    assert views == (Tnum(u, 0), s64(u), s64(u), u, u, s32(u), s32(u), u & U32, u & U32)
+    assert all(type(view) is int for view in views[1:])

@@ -6,7 +6,7 @@ cdef class Bounds:
     cdef public object var_off, smin, smax, umin, umax, s32_min, s32_max, u32_min, u32_max
 
     cpdef bint is_empty(self)
-    @cython.locals(u=cython.ulonglong, low=cython.longlong, signed=cython.longlong)
+    @cython.locals(u=cython.ulonglong, low=cython.longlong, signed=cython.longlong, boxed=object)
     cpdef set_const_bounds(self, v)
     cpdef sync(self)
 

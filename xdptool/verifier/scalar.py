@@ -57,16 +57,29 @@ class Bounds:
         self.s32_min, self.s32_max, self.u32_min, self.u32_max = S32_MIN, S32_MAX, 0, U32
 
     def set_const_bounds(self, v) -> None:  # types: scalar.pxd
-        """Compiled, on C integers (scalar.pxd); the signed views as in _sync: (u ^ 2**63) - 2**63."""
+        """Compiled, on C integers (scalar.pxd); the signed views as in _sync: (u ^ 2**63) - 2**63.
+        The views equal to the value share one Python int (`boxed`): compiled, each C integer
+        stored in an object field is a new allocation, and constants are made on every step."""
         u = v & _ALL64  # (v may be negative or wider: masked as a Python int)
-        self.var_off = _new_tuple(Tnum, (u, 0))  # Tnum(v, 0) without the Python-level __new__
-        signed = (u ^ _SIGN64) - _SIGN64
-        self.smin = self.smax = signed
-        self.umin = self.umax = u
+        boxed = u
+        self.var_off = _new_tuple(Tnum, (boxed, 0))  # Tnum(v, 0) without the Python-level __new__
+        self.umin = self.umax = boxed
+        if u >> 63:
+            signed = (u ^ _SIGN64) - _SIGN64
+            self.smin = self.smax = signed
+        else:
+            self.smin = self.smax = boxed
+        if u <= 0x7FFFFFFF:  # every 32-bit view is the value too
+            self.s32_min = self.s32_max = self.u32_min = self.u32_max = boxed
+            return
         low = u & _M32
-        signed = (low ^ _B31) - _B31
-        self.s32_min = self.s32_max = signed
-        self.u32_min = self.u32_max = low
+        boxed = low
+        self.u32_min = self.u32_max = boxed
+        if low >> 31:
+            signed = (low ^ _B31) - _B31
+            self.s32_min = self.s32_max = signed
+        else:
+            self.s32_min = self.s32_max = boxed
 
     def copy_bounds_from(self, other: "Bounds") -> None:
         self.var_off, self.smin, self.smax, self.umin, self.umax = other.var_off, other.smin, other.smax, other.umin, other.umax
