@@ -20,7 +20,7 @@ EXAMPLES = sorted(p.stem for p in (ROOT / "programs").glob("*.c"))  # built by t
 
 
 def _general_only(monkeypatch):
-    monkeypatch.setattr(checker, "specialise", lambda c, insn, general: general)
+    monkeypatch.setattr(checker, "specialise", lambda c, insn, general, row: general)
 
 
 def _both(program, monkeypatch):

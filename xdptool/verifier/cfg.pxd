@@ -32,13 +32,10 @@ cpdef tuple _reads_writes(cfg, tuple row)
 cpdef long _reads_writes_packed(cfg, tuple row) except? -1
 
 
-@cython.locals(packed=cython.long)
-cpdef tuple _live_node(cfg, tuple row)
-
-
 @cython.locals(pc=cython.long, gen=cython.long, keep=cython.long, out=cython.long, s=cython.long, live_in=list,
                backward=list, nxt=list, packed=cython.long, succ=dict, shift=cython.long,
-               mask=cython.long)
+               mask=cython.long, i=cython.Py_ssize_t, top=cython.Py_ssize_t, packs=list, new=cython.long,
+               changed=cython.bint, rows=list)
 cpdef _liveness(cfg)
 
 

@@ -11,7 +11,6 @@ returns from calls, and loop heads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Mapping
 
 from ..ebpf.insn import Instruction
@@ -413,25 +412,23 @@ def _decode_reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
     return r, w
 
 
-def _live_node(cfg: Cfg, row: tuple) -> tuple:
-    """(successors, registers read, mask of those not written) of a row, as the kernel's
-    compute_insn_live_regs: an exit reads r0 only (a callee's registers end with it, and
-    its caller's are in the caller's frame), a call reads its arguments and writes r0-r5
-    (r6-r9 pass through to the slot after it).  r10 counts as read everywhere."""
-    packed = _reads_writes_packed(cfg, row)
-    return cfg.succ[row[PC]], (packed & _MASK) | (1 << 10), ~(packed >> _WRITES_SHIFT)
-
-
 def _liveness(cfg: Cfg) -> None:
     """Backward may-live analysis of registers (kernel compute_live_registers): live_in[pc],
     a list by slot.  One pass in reverse pc order is the whole solution unless a jump goes
-    backwards; then a worklist goes on from every instruction with such a successor."""
+    backwards; then more passes over the instructions up to the last such jump until nothing
+    changes (each starts from an under-approximation and only adds: the same least solution
+    a worklist finds, without a predecessor map or a call per update).  As the kernel's
+    compute_insn_live_regs: an exit reads r0 only, a call reads its arguments and writes
+    r0-r5 (r6-r9 pass through to the slot after it), r10 counts as read everywhere."""
     rows = cfg.rows
     succ = cfg.succ
     shift, mask = _WRITES_SHIFT, _MASK  # C ints in the compiled build
     live_in = [0] * cfg.slots
     backward = []
-    for row in reversed(rows):
+    packs = None  # from the last backward jump down: each row's packed reads/writes, for the passes
+    top = -1  # index in rows of the last instruction with a backward successor
+    for i in range(len(rows) - 1, -1, -1):
+        row = rows[i]
         pc = row[PC]
         packed = _reads_writes_packed(cfg, row)  # _live_node's, without a tuple per row
         nxt, gen, keep = succ[pc], (packed & mask) | (1 << 10), ~(packed >> shift)
@@ -440,24 +437,26 @@ def _liveness(cfg: Cfg) -> None:
             if s > pc:
                 out |= live_in[s]
             elif not backward or backward[-1] != pc:
-                backward.append(pc)  # not known yet: the worklist below takes it into account
+                backward.append(pc)  # not known yet: the passes below take it into account
+        if backward:
+            if packs is None:
+                packs, top = [0] * (i + 1), i
+            packs[i] = packed
         live_in[pc] = gen | (out & keep)
-    if backward:
-        nodes = {row[PC]: _live_node(cfg, row) for row in rows}
-        propagate(list(backward), cfg.predecessors(), partial(_live_update, nodes, live_in))
+    changed = bool(backward)
+    while changed:
+        changed = False
+        for i in range(top, -1, -1):
+            pc = rows[i][PC]
+            packed = packs[i]
+            out = 0
+            for s in succ[pc]:
+                out |= live_in[s]
+            new = (packed & mask) | (1 << 10) | (out & ~(packed >> shift))
+            if new != live_in[pc]:
+                live_in[pc] = new
+                changed = True
     cfg.live_in, cfg.backward = live_in, backward
-
-
-def _live_update(nodes: dict, live_in: list, pc: int) -> bool:
-    """Liveness before pc again from its successors' (the worklist's `update`)."""
-    nxt, gen, keep = nodes[pc]
-    out = 0
-    for s in nxt:
-        out |= live_in[s]
-    new = gen | (out & keep)
-    changed = new != live_in[pc]
-    live_in[pc] = new
-    return changed
 
 
 def propagate(work: list[int], preds: Mapping[int, list[int]], update) -> None:

@@ -211,7 +211,7 @@ class Checker:
             pc, code = row[PC], row[CODE]
             error = visit_errors.get(pc) if visit_errors else None
             if error is None:
-                handler = specialise(self, insn, self.general_handler(insn, by_class))
+                handler = specialise(self, insn, self.general_handler(insn, by_class), row)
             elif error is ADDR_SPACE_CAST:
                 handler = self._addr_space_cast
             else:

@@ -4,3 +4,8 @@ from .state cimport Frame, Reg, State
 # The checker (cimported: checker.py imports this module only after its classes exist, so the
 # type is there when this module's initialisation looks it up): its fields read from C slots.
 from .checker cimport Checker
+cimport cython
+
+# Once per instruction before the walk: the row's fields read as C integers.
+@cython.locals(code=cython.long, cls=cython.long, op=cython.long)
+cpdef specialise(Checker checker, insn, general, tuple row)

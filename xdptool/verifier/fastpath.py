@@ -17,7 +17,8 @@ from ..ebpf.semantics import JMP32, JMP64
 from . import codes
 from .linked import ADD_CONST, link_after_alu
 from .scalar import CONCRETE, const_alu, scalar_alu
-from .state import Frame, Reg, State
+from .cfg import CODE, DST, IMM, OFF, PC, SRC
+from .state import Frame, Reg, State, shared_const_reg
 from .tnum import U32, U64
 from .codes import OP_ARSH, OP_LSH, OP_RSH
 from .state import T_NOT_INIT, T_SCALAR
@@ -34,30 +35,32 @@ _ALU, _ALU64, _JMP, _JMP32, _MOV, _X = codes.ALU, codes.ALU64, codes.JMP, codes.
 _COMPARE = frozenset(JMP64)
 
 
-def specialise(checker, insn: Instruction, general):
-    """The handler for `insn`: a fast form where one exists, else `general` (the checker's)."""
-    code = insn.code
+def specialise(checker, insn: Instruction, general, row: tuple):
+    """The handler for `insn`: a fast form where one exists, else `general` (the checker's).
+    `row` is the instruction's cfg row: its fields as plain ints (C integers compiled), read
+    without a dataclass attribute lookup each -- this runs once per instruction per check."""
+    code = row[CODE]
     cls, op = code & 0x07, code & 0xF0
     if cls == _ALU or cls == _ALU64:
-        if insn.off:  # movsx, sdiv/smod: general only
+        if row[OFF]:  # movsx, sdiv/smod: general only
             return general
         if op == _MOV:
-            return _mov(checker, insn, general)
+            return _mov(checker, row, general)
         if op in CONCRETE:
-            return _alu(checker, insn, general)
+            return _alu(checker, row, general)
     elif (cls == _JMP or cls == _JMP32) and op in _COMPARE:
-        return _cond_jmp(checker, insn)
+        return _cond_jmp(checker, row)
     return general
 
 
-def _mov(checker: Checker, insn: Instruction, general):
-    code, d, s = insn.code, insn.dst, insn.src
+def _mov(checker: Checker, row: tuple, general):
+    code, d, s, imm = row[CODE], row[DST], row[SRC], row[IMM]
     if d == 10:
         return general
     is64 = code & 0x07 == _ALU64
     logging, scratched = bool(checker.log_level), checker.scratched  # (only the log shows what was touched)
     if not code & _X:
-        value = Reg.shared_const(insn.imm if is64 else insn.imm & U32)
+        value = shared_const_reg(imm if is64 else imm & U32)
 
         def mov_imm(insn: Instruction):
             if logging:
@@ -92,21 +95,21 @@ def _mov(checker: Checker, insn: Instruction, general):
     return mov_reg
 
 
-def _alu(checker: Checker, insn: Instruction, general):
-    code, d, s = insn.code, insn.dst, insn.src
+def _alu(checker: Checker, row: tuple, general):
+    code, d, s, row_imm = row[CODE], row[DST], row[SRC], row[IMM]
     op = code & 0xF0
     is64 = code & 0x07 == _ALU64
     bits, mask = (64, U64) if is64 else (32, U32)
     fn = CONCRETE[op][0 if is64 else 1]
-    shared_const = Reg.shared_const
+    shared_const = shared_const_reg
     capable = checker.profile.privileged
     logging, scratched = bool(checker.log_level), checker.scratched
     if not code & _X:
-        imm = (insn.imm if is64 else insn.imm & U32) & mask
+        imm = (row_imm if is64 else row_imm & U32) & mask
         if op in _SHIFTS and imm >= bits:
             return general
 
-        src_imm = shared_const(insn.imm if is64 else insn.imm & U32)  # what the general handler uses
+        src_imm = shared_const(row_imm if is64 else row_imm & U32)  # what the general handler uses
 
         def alu_imm(insn: Instruction):
             state: State = checker.state  # typed: slot reads in the compiled build
@@ -165,14 +168,19 @@ def decode_cond_jmp(insn: Instruction) -> tuple:
             insn.pc + 1 + insn.off)
 
 
-def _cond_jmp(checker: Checker, insn: Instruction):
-    op, bits, d, s_or_none, imm_reg, fall, target = decode_cond_jmp(insn)
-    s = insn.src
-    is64 = bits == 64
+def _cond_jmp(checker: Checker, row: tuple):
+    code, d, s, off, row_imm, pc = row[CODE], row[DST], row[SRC], row[OFF], row[IMM], row[PC]
+    op = code & 0xF0
+    is64 = code & 0x07 != _JMP32
+    bits = 64 if is64 else 32
+    uses_reg = bool(code & _X)
+    # decode_cond_jmp's fields, from the row
+    s_or_none = s if uses_reg else None
+    imm_reg = None if uses_reg else shared_const_reg(row_imm if is64 else row_imm & U32)
+    fall, target = pc + 1, pc + 1 + off
     compare = (JMP64 if is64 else JMP32)[op]
-    uses_reg = bool(insn.code & _X)
-    imm = insn.imm & U64 if is64 else insn.imm & U32
-    pc, noted = insn.pc, False  # noted: the walk's observation that values decided this jump
+    imm = row_imm & U64 if is64 else row_imm & U32
+    noted = False  # noted: the walk's observation that values decided this jump
     logging, scratched = bool(checker.log_level), checker.scratched
     observed = checker.observed  # fixed for the checker's walk: read once
 

@@ -246,7 +246,9 @@ class Precision:
         self.consumed = len(seen.news)  # what the table takes into account
         if cfg.backward:
             self._sweep_down_to(0)
-            self._solve([row[PC] for row in self.rows])  # popped from the end: reverse pc order first
+            # Only an instruction with a backward successor read a mask the sweep had not
+            # made yet; a worklist from those reaches everything that depends on them.
+            self._solve(list(cfg.backward))
 
     def _sweep_down_to(self, pc: int) -> None:
         """Extend the reverse-pc pass over every instruction at or after pc."""
