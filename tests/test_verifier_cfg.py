@@ -120,3 +120,15 @@ def test_a_recursive_call_is_a_back_edge_and_a_loop_is_a_loop_head():
     assert build_cfg(looping).loop_heads == {3}
     with pytest.raises(Reject, match="^back-edge from insn 4 to 3$"):
         build_cfg(looping, allow_loops=False)
+
+
+def test_liveness_around_nested_backward_jumps_reaches_the_entry():
+    """Two backward jumps into one loop body, the outer one the last instruction before the exit:
+    r3, read in the body only, is live at the entry through the back edges alone (the first
+    reverse pass cannot see it; the passes that follow must carry it out of the loop)."""
+    insns = renumber(assemble("r0 = 0\ngoto l2\nl1: r0 += r3\nr3 = 1\nif r0 < 100 goto l1\n"
+                              "l2: if r0 > 5 goto l1\nexit\n"))
+    helper_args = {}
+    cfg = build_cfg(insns, helper_args=helper_args)
+    assert cfg.live_in[insns[0].pc] & (1 << 3)
+    assert _live_by_pc(cfg) == _reference_liveness(insns, helper_args)
