@@ -33,6 +33,10 @@ cdef class Precision:
                    sl=cython.ulonglong, lv=cython.ulonglong, table=list)
     cpdef tuple _step(self, long pc)
 
+    @cython.locals(rows=list, info=list, table=list, succ_of=dict, callbacks=set, i=cython.Py_ssize_t, at=cython.long,
+                   row=tuple)
+    cpdef _sweep_down_to(self, long pc)
+
 
 @cython.locals(code=cython.long)
 cpdef _passes_on(cfg, tuple row, long main_end)

@@ -250,23 +250,20 @@ class Precision:
             # made yet; a worklist from those reaches everything that depends on them.
             self._solve(list(cfg.backward))
 
-    def _sweep_down_to(self, pc: int) -> None:
-        """Extend the reverse-pc pass over every instruction at or after pc."""
-        rows, info, table = self.rows, self.info, self.table
+    def _sweep_down_to(self, pc) -> None:  # types: precision.pxd
+        """Extend the reverse-pc pass over every instruction at or after pc; info[pc] is
+        (row, successors, a bpf_loop call?, registers a call or exit hands on)."""
+        rows, info, table, cfg = self.rows, self.info, self.table, self.cfg
+        succ_of, callbacks, main_end = cfg.succ, cfg.callback_calls, self.main_end  # read once, not per row
         i = self.next_row
         while i >= 0 and rows[i][0] >= pc:
             row = rows[i]
             at = row[PC]
-            info[at] = self._describe(row)
+            info[at] = (row, succ_of[at], at in callbacks, _passes_on(cfg, row, main_end))
             table[at] = self._step(at)
             self.frontier = at
             i -= 1
         self.next_row = i
-
-    def _describe(self, row: tuple) -> tuple:
-        """info[pc]: (row, successors, a bpf_loop call?, registers a call or exit hands on)."""
-        pc, cfg = row[PC], self.cfg
-        return row, cfg.succ[pc], pc in cfg.callback_calls, _passes_on(cfg, row, self.main_end)
 
     def _step(self, pc) -> tuple:  # types: precision.pxd
         """The masks before pc from those of its successors."""
