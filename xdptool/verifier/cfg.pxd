@@ -43,3 +43,9 @@ cpdef _liveness(cfg)
                entry=cython.long, i=cython.Py_ssize_t, target=cython.long, is_call=cython.bint, state=cython.long,
                edges=list, color=list, stack=list, positions=list, out=list, by_pc=dict)
 cpdef _walk(cfg, bint allow_loops)
+
+
+# Opcode constants (plain ints in the .py): C integers, so the per-instruction passes compare
+# and mask a row's code without boxing it and looking a module global up.
+cdef long _CALL, _EXIT, _GOTOL, _ALU64, _X, _JA, _EXIT_OP, _CALL_OP, _LD_IMM64, _PSEUDO_FUNC, _MAY_GOTO, _JMP, _JMP32
+cdef long _STX_DW, _MOV64_X

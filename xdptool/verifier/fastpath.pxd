@@ -9,3 +9,6 @@ cimport cython
 # Once per instruction before the walk: the row's fields read as C integers.
 @cython.locals(code=cython.long, cls=cython.long, op=cython.long)
 cpdef specialise(Checker checker, insn, general, tuple row)
+
+# Opcode constants (plain ints in the .py): C integers while building the handlers.
+cdef long _ALU, _ALU64, _JMP, _JMP32, _MOV, _X

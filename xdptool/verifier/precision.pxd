@@ -40,3 +40,7 @@ cdef class Precision:
 
 @cython.locals(code=cython.long)
 cpdef _passes_on(cfg, tuple row, long main_end)
+
+
+# Opcode constants (plain ints in the .py): C integers for the per-instruction transfer.
+cdef long _CALL, _LD, _LDX, _ST, _STX, _LD_IMM64, _MEM, _DW, _MOV, _EXIT, _CALL_OP, _JA, _IND, _ATOMIC
