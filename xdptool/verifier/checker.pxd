@@ -57,4 +57,7 @@ cdef class Checker:
 
 
 cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT, _LD_IMM64
+# The walk's limits, compared at every instruction, push and visit: C integers, not module globals
+# compared with a boxed counter.
+cdef long INSN_LIMIT, JMP_SEQ_LIMIT, STATES_PER_INSN, CALLSITE_MISSES
 cpdef long _visit_kind(cfg, long pc, set prune_points) except -1
