@@ -134,7 +134,7 @@ class _Walk:
             return regs
         if dst is None and src is None:
             return regs  # scalars (or pointers that are not the stack's)
-        if wide and variant in (Alu.ADD, Alu.SUB) and not insn.uses_reg_src:
+        if wide and variant in (Alu.ADD, Alu.SUB) and dst is not None and not insn.uses_reg_src:
             base, k = dst
             regs[insn.dst] = (base, self.clamp(k + insn.imm if variant is Alu.ADD else k - insn.imm))
             return regs
