@@ -29,15 +29,17 @@ DYNAMIC = r"""
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-SEC("xdp") int dynamic(struct xdp_md *ctx)
+/* the arguments at 78..101, which of them point into the string at 103.. (the byte at 102),
+   the call, and its return value written over the format */
+static __always_inline int print_with(struct xdp_md *ctx, char *fmt, __u32 fmt_size)
 {
-	char fmt[64], str[32];
+	char str[32];
 	__u64 a[3];
 	__u8 ptrs;
 	long r;
 
-	if (bpf_xdp_load_bytes(ctx, 14, fmt, sizeof(fmt)) || bpf_xdp_load_bytes(ctx, 78, a, sizeof(a)) ||
-	    bpf_xdp_load_bytes(ctx, 102, &ptrs, 1) || bpf_xdp_load_bytes(ctx, 103, str, sizeof(str)))
+	if (bpf_xdp_load_bytes(ctx, 78, a, sizeof(a)) || bpf_xdp_load_bytes(ctx, 102, &ptrs, 1) ||
+	    bpf_xdp_load_bytes(ctx, 103, str, sizeof(str)))
 		return XDP_PASS;
 	if (ptrs & 1)
 		a[0] = (__u64)(long)(str + (a[0] & 15));
@@ -45,9 +47,19 @@ SEC("xdp") int dynamic(struct xdp_md *ctx)
 		a[1] = (__u64)(long)(str + (a[1] & 15));
 	if (ptrs & 4)
 		a[2] = (__u64)(long)(str + (a[2] & 15));
-	r = bpf_trace_printk(fmt, sizeof(fmt), a[0], a[1], a[2]);
+	r = bpf_trace_printk(fmt, fmt_size, a[0], a[1], a[2]);
 	bpf_xdp_store_bytes(ctx, 14, &r, sizeof(r));
 	return XDP_TX;
+}
+
+/* the format on the stack, copied from the packet (14..77) */
+SEC("xdp") int dynamic(struct xdp_md *ctx)
+{
+	char fmt[64];
+
+	if (bpf_xdp_load_bytes(ctx, 14, fmt, sizeof(fmt)))
+		return XDP_PASS;
+	return print_with(ctx, fmt, sizeof(fmt));
 }
 
 /* the same with the format in a map value (a format table a control plane would fill) */
@@ -56,25 +68,12 @@ struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, _
 
 SEC("xdp") int from_map(struct xdp_md *ctx)
 {
-	char str[32];
 	__u32 zero = 0;
-	__u64 a[3];
-	__u8 ptrs;
 	char *fmt = bpf_map_lookup_elem(&formats, &zero);
-	long r;
 
-	if (!fmt || bpf_xdp_load_bytes(ctx, 14, fmt, 64) || bpf_xdp_load_bytes(ctx, 78, a, sizeof(a)) ||
-	    bpf_xdp_load_bytes(ctx, 102, &ptrs, 1) || bpf_xdp_load_bytes(ctx, 103, str, sizeof(str)))
+	if (!fmt || bpf_xdp_load_bytes(ctx, 14, fmt, 64))
 		return XDP_PASS;
-	if (ptrs & 1)
-		a[0] = (__u64)(long)(str + (a[0] & 15));
-	if (ptrs & 2)
-		a[1] = (__u64)(long)(str + (a[1] & 15));
-	if (ptrs & 4)
-		a[2] = (__u64)(long)(str + (a[2] & 15));
-	r = bpf_trace_printk(fmt, 64, a[0], a[1], a[2]);
-	bpf_xdp_store_bytes(ctx, 14, &r, sizeof(r));
-	return XDP_TX;
+	return print_with(ctx, fmt, 64);
 }
 
 /* run-time formats with long strings: the format at 14..77, offsets into `big` (103..702) at

@@ -18,41 +18,32 @@ from xdptool.runtime.vm import VmEngine
 
 STORE_BYTES, ADJUST_TAIL = HELPER_ID["xdp_store_bytes"], HELPER_ID["xdp_adjust_tail"]
 
-WRITERS = {
-    "store_other_byte": """
+
+def when_packet_holds(need: int, body: str) -> str:
+    """`body` run when the packet holds `need` bytes (r2 = data, r3 = data_end); XDP_PASS."""
+    return f"""
         r2 = *(u32 *)(r1 + 0)
         r3 = *(u32 *)(r1 + 4)
         r4 = r2
-        r4 += 20
+        r4 += {need}
         if r4 > r3 goto out
+{body}
+    out:
+        r0 = 2
+        exit"""
+
+
+WRITERS = {
+    "store_other_byte": when_packet_holds(20, """
         r5 = *(u8 *)(r2 + 19)
         r5 ^= 1
-        *(u8 *)(r2 + 19) = r5
-    out:
-        r0 = 2
-        exit""",
-    "store_same_byte": """
-        r2 = *(u32 *)(r1 + 0)
-        r3 = *(u32 *)(r1 + 4)
-        r4 = r2
-        r4 += 20
-        if r4 > r3 goto out
+        *(u8 *)(r2 + 19) = r5"""),
+    "store_same_byte": when_packet_holds(20, """
         r5 = *(u8 *)(r2 + 19)
-        *(u8 *)(r2 + 19) = r5
-    out:
-        r0 = 2
-        exit""",
-    "atomic_add": """
-        r2 = *(u32 *)(r1 + 0)
-        r3 = *(u32 *)(r1 + 4)
-        r4 = r2
-        r4 += 24
-        if r4 > r3 goto out
+        *(u8 *)(r2 + 19) = r5"""),
+    "atomic_add": when_packet_holds(24, """
         r5 = 1
-        lock *(u32 *)(r2 + 16) += r5
-    out:
-        r0 = 2
-        exit""",
+        lock *(u32 *)(r2 + 16) += r5"""),
     "helper_store_bytes": f"""
         r6 = 0x55aa
         *(u64 *)(r10 - 8) = r6
@@ -72,17 +63,9 @@ WRITERS = {
         call {ADJUST_TAIL}
         r0 = 2
         exit""",
-    "reads_only": """
-        r2 = *(u32 *)(r1 + 0)
-        r3 = *(u32 *)(r1 + 4)
-        r4 = r2
-        r4 += 20
-        if r4 > r3 goto out
+    "reads_only": when_packet_holds(20, """
         r0 = *(u8 *)(r2 + 19)
-        *(u64 *)(r10 - 8) = r0
-    out:
-        r0 = 2
-        exit""",
+        *(u64 *)(r10 - 8) = r0"""),
 }
 
 

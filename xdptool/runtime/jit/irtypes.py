@@ -35,3 +35,18 @@ def join(b: ir.IRBuilder, at: ir.Block, incoming, ty: ir.IntType = I64) -> ir.Va
     for value, block in incoming:
         phi.add_incoming(value, block)
     return phi
+
+
+def only_if(b: ir.IRBuilder, condition: ir.Value, name: str, then, otherwise: ir.Value) -> ir.Value:
+    """`then(b)`'s value when `condition` holds (its code runs only then), else `otherwise`
+    (a value made before): the one the path took."""
+    fn = b.function
+    taken = fn.append_basic_block(name)
+    done = fn.append_basic_block(f"{name}.done")
+    start = b.block
+    b.cbranch(condition, taken, done)
+    b.position_at_end(taken)
+    value = then(b)
+    end = b.block
+    b.branch(done)
+    return join(b, done, [(otherwise, start), (value, end)], otherwise.type)

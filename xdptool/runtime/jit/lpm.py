@@ -13,13 +13,13 @@ trie_delete_elem), the key as given kept for dumps).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import llvmlite.ir as ir
 
 from ..maps_base import BPF_EXIST, BPF_NOEXIST, EEXIST, EINVAL, ENOENT, ENOSPC
 from ..maps_misc import LPM_COUNT, LPM_FREE_TOP, LPM_NEXT_UNUSED, LPM_TOMBSTONE, LPM_VERSION, LpmLayout, lpm_layout
-from .irtypes import I1, I32, I64, I8P, I64P, c64, join
+from .irtypes import I1, I32, I64, I8P, I64P, c64, join, only_if
 from .maps import MapShape, _buffer, _fnv1a, _helper_read, _memcmp, _value_pointer
 
 if TYPE_CHECKING:
@@ -39,17 +39,8 @@ def emit(t: "Translator", b: ir.IRBuilder, insn, op: int, shape: MapShape, args:
     if op == LOOKUP:
         key = _helper_read(t, b, insn, args[1], shape.key_size)
         slot = b.call(_match(t.module, shape), [buf, key])
-        fn = b.function
-        hit = fn.append_basic_block(f"pc{insn.pc}.lpm.hit")
-        done = fn.append_basic_block(f"pc{insn.pc}.lpm.done")
-        miss = b.block
-        b.cbranch(b.icmp_signed(">=", slot, c64(0)), hit, done)
-        b.position_at_end(hit)
-        offset: Any = b.mul(slot, c64(shape.value_stride))
-        pointer = _value_pointer(t, b, insn, shape, slot, offset)
-        hit_end = b.block
-        b.branch(done)
-        return join(b, done, [(c64(0), miss), (pointer, hit_end)])
+        return only_if(b, b.icmp_signed(">=", slot, c64(0)), f"pc{insn.pc}.lpm.hit",
+                       lambda b: _value_pointer(t, b, insn, shape, slot, b.mul(slot, c64(shape.value_stride))), c64(0))
     if op == UPDATE:  # the value is read first, then the key (helpers.map_update_elem)
         value = _helper_read(t, b, insn, args[2], shape.value_size)
         key = _helper_read(t, b, insn, args[1], shape.key_size)

@@ -17,7 +17,7 @@ from ..helpers import (
 )
 from ..memory import REGION_SHIFT
 from .env import ENV
-from .irtypes import I1, I64, I64P, c64, join
+from .irtypes import I1, I64, I64P, c64, join, only_if
 from .maps import MapHelpers, MapShape
 
 if TYPE_CHECKING:
@@ -47,16 +47,7 @@ class TimerState:
 
 def _answer(b: ir.IRBuilder, insn, name: str, error: ir.Value, update) -> ir.Value:
     """`error` when it is not 0, else `update(builder)` runs and the answer is what it gives."""
-    fn = b.function
-    go = fn.append_basic_block(f"pc{insn.pc}.{name}")
-    done = fn.append_basic_block(f"pc{insn.pc}.{name}.done")
-    start = b.block
-    b.cbranch(b.icmp_unsigned("==", error, c64(0)), go, done)
-    b.position_at_end(go)
-    result = update(b)
-    end = b.block
-    b.branch(done)
-    return join(b, done, [(error, start), (result, end)])
+    return only_if(b, b.icmp_unsigned("==", error, c64(0)), f"pc{insn.pc}.{name}", update, error)
 
 
 def _init(t: "Translator", b: ir.IRBuilder, insn, shape: MapShape, args: list) -> ir.Value | None:
