@@ -24,7 +24,7 @@ cdef class Checker:
     cdef public list hist
     cdef public long log_level, processed, total_states, peak_states, cur_states, max_states_per_insn, id_gen, jmps, pc
     cdef public long checkpoint_jmps, checkpoint_insns
-    cdef public bint collect_facts, relax_imprecise, exact_keys, allow_uninit
+    cdef public bint collect_facts, relax_imprecise, exact_keys, allow_uninit, allow_ptr_leaks, privileged
 
     # The methods every instruction calls: direct C calls from the compiled walk and
     # handlers instead of a Python method lookup per call (still callable from Python).
@@ -50,6 +50,16 @@ cdef class Checker:
     @cython.locals(src=Reg, dst=Reg, t_dst=Reg, f_dst=Reg, t_src=Reg, f_src=Reg, other=State, taken_ok=cython.bint,
                    fall_ok=cython.bint)
     cpdef long cond_jmp_decoded(self, insn, long op, long bits, long d, s, imm, long fall, long target) except? -1
+    # The general handlers of ALU, loads and stores: the instruction's fields read once into C integers
+    @cython.locals(code=cython.long, d=cython.long, s=cython.long, op=cython.long, is64=cython.bint, uses_reg=cython.long)
+    cpdef alu(self, insn)
+    @cython.locals(code=cython.long, d=cython.long, s=cython.long, is_ldsx=cython.bint)
+    cpdef ldx(self, insn)
+    @cython.locals(code=cython.long, d=cython.long, s=cython.long, is_stx=cython.bint)
+    cpdef store(self, insn)
+    # Every load and store: a C call with C integer arguments, not a Python call with keywords
+    cpdef mem_access(self, long regno, Reg base, long off, long size, bint write, value=*, value_regno=*,
+                     bint is_ldsx=*, bint strict=*)
     # Once per instruction before the walk (a C call, not a method lookup each)
     cpdef general_handler(self, insn, tuple by_class=*)
     @cython.locals(pc=cython.long, code=cython.long, steps=list, prune_points=set, visit_errors=dict)

@@ -154,7 +154,11 @@ class Checker:
         self.pc = 0  # the instruction being interpreted (observations are noted against it)
         self.checkpoint_jmps = self.checkpoint_insns = 0  # jumps and insns processed at the last new checkpoint
         self.live_in: list = []  # cfg.live_in, once built
+        # the profile's privilege facts read per instruction: typed fields (checker.pxd), not a
+        # property call on the profile at each use
         self.allow_uninit = profile.allow_uninit_stack
+        self.allow_ptr_leaks = profile.allow_ptr_leaks
+        self.privileged = profile.privileged
         self.prev_line = None
         # Imprecise scalars match any scalar when pruning (as in the kernel), except when
         # collecting facts: those describe every path, so no path may be pruned by a
@@ -191,7 +195,6 @@ class Checker:
         frame = Frame()
         frame.regs[1] = Reg.pointer(T_CTX)
         self.live_in = self.cfg.live_in
-        self.allow_uninit = self.profile.allow_uninit_stack
         steps = self._steps()
         self._walk(steps, State([frame]), 0)
         self._check_global_funcs(steps)
@@ -543,7 +546,7 @@ class Checker:
         return self.id_gen
 
     def is_pointer_value(self, reg: Reg) -> bool:
-        return reg.type.is_pointer and not self.profile.allow_ptr_leaks
+        return reg.type.is_pointer and not self.allow_ptr_leaks
 
     # -- one instruction ---------------------------------------------------------------------
     def step(self, insn: Instruction) -> int | None:
@@ -560,42 +563,45 @@ class Checker:
 
     # -- ALU -----------------------------------------------------------------------------------
     def alu(self, insn: Instruction) -> None:
-        code = insn.code
+        # the fields read once into locals (C integers compiled, checker.pxd), not a
+        # dataclass attribute lookup at each use
+        code, d, s = insn.code, insn.dst, insn.src
         op, is64 = code & 0xF0, code & 0x07 == ALU64
         if op == OP_MOV:
             self._mov(insn, is64)
             return
         if op in (OP_NEG, OP_END):
-            dst = self.read_reg(insn.dst).copy()
+            dst = self.read_reg(d).copy()
             if dst.type.is_pointer:
                 if self.is_pointer_value(dst):
-                    raise Reject(f"R{insn.dst} pointer arithmetic prohibited")
+                    raise Reject(f"R{d} pointer arithmetic prohibited")
                 dst.mark_unknown()
             elif op == OP_NEG:
                 scalar_neg(dst, is64)
             else:
                 self._endian(dst, insn)
             dst.id = dst.off = 0
-            self.write_reg(insn.dst, dst)
+            self.write_reg(d, dst)
             return
-        if code & X:
-            src = self.read_reg(insn.src)
+        uses_reg = code & X
+        if uses_reg:
+            src = self.read_reg(s)
         else:
-            src = Reg.shared_const(insn.imm if is64 else insn.imm & U32)
-        dst = self.read_reg(insn.dst)
-        if insn.dst == 10:
+            imm = insn.imm
+            src = Reg.shared_const(imm if is64 else imm & U32)
+        dst = self.read_reg(d)
+        if d == 10:
             raise Reject("frame pointer is read only")
         if dst.type.is_pointer or src.type.is_pointer:
             self.observed.pointer_arith_at(insn.pc)
-            self._value_decided((1 << insn.src if dst.type.is_pointer and code & X else 0)
-                                | (1 << insn.dst if src.type.is_pointer else 0))
-            self.write_reg(insn.dst, self._pointer_alu(insn, dst, src, is64))
+            self._value_decided((1 << s if dst.type.is_pointer and uses_reg else 0)
+                                | (1 << d if src.type.is_pointer else 0))
+            self.write_reg(d, self._pointer_alu(insn, dst, src, is64))
             return
         result = dst.copy()
         scalar_alu(result, op, src, is64)
-        linked.link_after_alu(result, dst, op, src, is64, bool(code & X) and insn.src == insn.dst,
-                              self.profile.privileged)
-        self.write_reg(insn.dst, result)
+        linked.link_after_alu(result, dst, op, src, is64, bool(uses_reg) and s == d, self.privileged)
+        self.write_reg(d, result)
 
     def _mov(self, insn: Instruction, is64: bool) -> None:
         if not insn.code & X:
@@ -650,12 +656,12 @@ class Checker:
         """adjust_ptr_min_max_vals: pointer +/- scalar keeps the pointer, anything else is refused."""
         op, d = insn.code & 0xF0, insn.dst
         if dst.type.is_pointer and src.type.is_pointer:
-            if op == OP_SUB and self.profile.allow_ptr_leaks:
+            if op == OP_SUB and self.allow_ptr_leaks:
                 return Reg.unknown()
             raise Reject(f"R{d} pointer {ALU_STRING[op]} pointer prohibited")
         ptr, off = (dst, src) if dst.type.is_pointer else (src, dst)
         if not is64:
-            if op == OP_SUB and self.profile.allow_ptr_leaks:
+            if op == OP_SUB and self.allow_ptr_leaks:
                 return Reg.unknown()
             raise Reject(f"R{d} 32-bit pointer arithmetic prohibited")
         if ptr.type.maybe_null:
@@ -705,32 +711,34 @@ class Checker:
 
     # -- loads and stores ----------------------------------------------------------------------
     def ldx(self, insn: Instruction) -> None:
-        base = self.read_reg(insn.src)
-        if insn.dst == 10:
+        code, d, s = insn.code, insn.dst, insn.src  # read once (C integers compiled, checker.pxd)
+        base = self.read_reg(s)
+        if d == 10:
             raise Reject("frame pointer is read only")
-        if base.type is T_STACK and insn.src != 10:
+        if base.type is T_STACK and s != 10:
             self.observed.stack_via_pointer_at(insn.pc)
-        size = SIZE_OF_CODE[insn.code & 0x18]
-        is_ldsx = insn.code & 0xE0 == MODE_MEMSX
-        value = self.mem_access(insn.src, base, insn.off, size, write=False, is_ldsx=is_ldsx)
+        size = SIZE_OF_CODE[code & 0x18]
+        is_ldsx = code & 0xE0 == MODE_MEMSX
+        value = self.mem_access(s, base, insn.off, size, write=False, is_ldsx=is_ldsx)
         if is_ldsx:
             value = value.copy()
             sign_extend(value, size * 8, 64)
-        self.write_reg(insn.dst, value)
+        self.write_reg(d, value)
 
     def store(self, insn: Instruction) -> None:
-        is_stx = insn.code & 0x07 == STX
+        code, d, s = insn.code, insn.dst, insn.src  # read once (C integers compiled, checker.pxd)
+        is_stx = code & 0x07 == STX
         if is_stx:
-            value = self.read_reg(insn.src)
+            value = self.read_reg(s)
         else:
             value = Reg.shared_const(insn.imm)
-        base = self.read_reg(insn.dst)
-        if base.type is T_STACK and insn.dst != 10:
+        base = self.read_reg(d)
+        if base.type is T_STACK and d != 10:
             self.observed.stack_via_pointer_at(insn.pc)
             if is_stx and base.frameno != len(self.state.frames) - 1:
                 self.observed.caller_store_at(insn.pc)
-        self.mem_access(insn.dst, base, insn.off, SIZE_OF_CODE[insn.code & 0x18], write=True, value=value,
-                        value_regno=insn.src if is_stx else None)
+        self.mem_access(d, base, insn.off, SIZE_OF_CODE[code & 0x18], write=True, value=value,
+                        value_regno=s if is_stx else None)
 
     def atomic(self, insn: Instruction) -> None:
         if insn.imm not in (AtomicOp.ADD, AtomicOp.OR, AtomicOp.AND, AtomicOp.XOR, AtomicOp.FETCH_ADD,
@@ -742,7 +750,7 @@ class Checker:
         base = self.read_reg(insn.dst)
         if base.type is T_STACK and insn.dst != 10:
             self.observed.stack_via_pointer_at(insn.pc)
-        if src.type.is_pointer and not self.profile.allow_ptr_leaks:
+        if src.type.is_pointer and not self.allow_ptr_leaks:
             raise Reject(f"R{insn.src} leaks addr into mem")
         if base.type in (T_CTX, T_PKT, T_PKT_META):
             raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not allowed")
@@ -752,9 +760,8 @@ class Checker:
         if insn.imm & AtomicOp.FETCH:
             self.write_reg(0 if insn.imm == AtomicOp.CMPXCHG else insn.src, Reg.shared_unknown(size))
 
-    def mem_access(self, regno: int, base: Reg, off: int, size: int, *, write: bool,
-                   value: Reg | None = None, value_regno: int | None = None, is_ldsx: bool = False,
-                   strict: bool = False) -> Reg | None:
+    def mem_access(self, regno, base: Reg, off, size, write, value=None, value_regno=None, is_ldsx=False,
+                   strict=False) -> Reg | None:  # types: checker.pxd
         """check_mem_access: a load (returns the loaded register) or a store through `base`;
         `strict`: alignment is checked whatever the pointer (atomics: strict_alignment_once)."""
         t = base.type
@@ -766,11 +773,11 @@ class Checker:
         if t is T_CTX:
             return self._ctx_access(regno, base, total, size, write, value, is_ldsx)
         if t.is_pkt:
-            if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
+            if write and value is not None and value.type.is_pointer and not self.allow_ptr_leaks:
                 raise Reject(f"R{value_regno} leaks addr into packet")
             self.check_packet_access(regno, base, total, size)
         elif t is T_MAP_VALUE:
-            if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
+            if write and value is not None and value.type.is_pointer and not self.allow_ptr_leaks:
                 raise Reject(f"R{value_regno} leaks addr into map")
             _check_map_access_type(base.map, total, size, write)
             self.check_region_access(regno, base, total, size, base.map.value_size)
@@ -812,7 +819,7 @@ class Checker:
 
     def _ctx_access(self, regno: int, base: Reg, off: int, size: int, write: bool, value: Reg | None,
                     is_ldsx: bool = False) -> Reg | None:
-        if write and value is not None and value.type.is_pointer and not self.profile.allow_ptr_leaks:
+        if write and value is not None and value.type.is_pointer and not self.allow_ptr_leaks:
             raise Reject(f"R{regno} leaks addr into ctx")
         if base.off < 0:
             raise Reject(f"negative offset ctx ptr R{regno} off={base.off} disallowed")
@@ -912,7 +919,7 @@ class Checker:
                 return None
             self._read_slots(frame, lo, hi)
             for byte in range(lo, hi):
-                if (frame.byte_kind(byte) == "?" and not self.profile.allow_uninit_stack) or \
+                if (frame.byte_kind(byte) == "?" and not self.allow_uninit) or \
                         frame.byte_kind(byte) in _OBJECT_KINDS:
                     raise Reject(f"invalid variable-offset read from stack R{regno} var_off={reg.var_off}+{off} size={size}")
             return Reg.shared_unknown(size)
@@ -954,18 +961,18 @@ class Checker:
             iterators.scrub(self, frame, spi)
         if value.type.is_pointer and size != SLOT:
             raise Reject("invalid size of register spill")
-        if not (slot_start and size == SLOT) and not self.profile.allow_ptr_leaks:
+        if not (slot_start and size == SLOT) and not self.allow_ptr_leaks:
             self._read_slots(frame, lo, lo + size)  # what was there decides (a spilled pointer is refused)
         slot = frame.slot(spi)
         self.scratched_slots.add(spi)
         if slot.is_spill and not (slot_start and size == SLOT):
-            if slot.spilled is not None and slot.spilled.type.is_pointer and not self.profile.allow_ptr_leaks:
+            if slot.spilled is not None and slot.spilled.type.is_pointer and not self.allow_ptr_leaks:
                 raise Reject("attempt to corrupt spilled pointer on stack")
             slot.kinds = ["m" if k == "r" else k for k in slot.kinds]
             slot.spilled = None
-        if slot_start and (value.type.is_pointer or (value.type is T_SCALAR and (size == SLOT or self.profile.privileged))):
+        if slot_start and (value.type.is_pointer or (value.type is T_SCALAR and (size == SLOT or self.privileged))):
             spilled = value
-            if value.type is T_SCALAR and self.profile.privileged:
+            if value.type is T_SCALAR and self.privileged:
                 if value.umax.bit_length() <= size * 8:  # reg_value_fits: assign_scalar_id_before_mov
                     if value_regno is not None:
                         spilled = self._before_mov(value_regno, value)
@@ -1016,7 +1023,7 @@ class Checker:
             spilled_bytes = 0
             for byte in range(lo, lo + size):
                 kind = frame.byte_kind(byte)
-                if kind == "?" and not self.profile.allow_uninit_stack:
+                if kind == "?" and not self.allow_uninit:
                     raise Reject(f"invalid read from stack off {lo}+{byte - lo} size {size}")
                 spilled_bytes += kind == "r"
             if spilled_bytes == size and spilled.is_const and spilled.const_value == 0:
@@ -1028,7 +1035,7 @@ class Checker:
                 spilled = frame.stack[s].spilled
                 if spilled is not None and spilled.type.is_pointer:
                     raise Reject("invalid size of register fill")
-            if (kind == "?" and not self.profile.allow_uninit_stack) or kind in _OBJECT_KINDS:
+            if (kind == "?" and not self.allow_uninit) or kind in _OBJECT_KINDS:
                 raise Reject(f"invalid read from stack off {lo}+{index} size {size}")
         if all(k == "0" for k in kinds):
             return Reg.shared_const(0)
@@ -1051,12 +1058,12 @@ class Checker:
             if write:
                 self._scrub_byte(frame, byte)
                 continue
-            if kind in ("m", "0") or (kind == "?" and self.profile.allow_uninit_stack):
+            if kind in ("m", "0") or (kind == "?" and self.allow_uninit):
                 continue
             if kind == "r":
                 spi = (-byte - 1) // SLOT
                 spilled = frame.stack[spi].spilled
-                if spilled is None or spilled.type is T_SCALAR or self.profile.allow_ptr_leaks:
+                if spilled is None or spilled.type is T_SCALAR or self.allow_ptr_leaks:
                     continue
             if reg.is_const:
                 raise Reject(f"invalid read from stack R{regno} off {lo}+{byte - lo} size {size}")
@@ -1155,7 +1162,7 @@ class Checker:
             raise Reject("BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region")
         self._check_reference_leak("BPF_EXIT instruction in main prog")
         r0 = self.read_reg(0)  # check_return_code
-        if r0.type.is_pointer and not self.profile.allow_ptr_leaks:
+        if r0.type.is_pointer and not self.allow_ptr_leaks:
             raise Reject("R0 leaks addr as return value")
         if state.frames[0].callback:  # a timer callback's own walk
             callbacks.check_return(r0, is_async=True)
@@ -1396,7 +1403,7 @@ class Checker:
         if op in (OP_JEQ, OP_JNE) and src.is_scalar and src.is_const and src.const_value == 0 and (
                 dst.type in _NON_NULL or (dst.type in BTF_ID_TYPES and btf_ptr.not_null(dst))):
             return target if op == OP_JNE else fall
-        if not self.profile.allow_ptr_leaks:
+        if not self.allow_ptr_leaks:
             regno = insn.dst if dst.type.is_pointer else insn.src
             raise Reject(f"R{regno} pointer comparison prohibited")
         other = self.state.copy()
@@ -1444,7 +1451,7 @@ class Checker:
             if self.track is not None and not helper.callback.is_async and len(self.pending) > queued:
                 self.pending[-1][4][-1] = (insn.pc, backtrack.CALL_CALLBACK, 0, 0)  # that path went into it
         if helper.changes_pkt_data:
-            invalid = Reg.shared_unknown() if self.profile.allow_ptr_leaks else NOT_INIT
+            invalid = Reg.shared_unknown() if self.allow_ptr_leaks else NOT_INIT
             self.state.replace_regs(lambda reg: invalid if reg.type in _PKT_DATA_TYPES or dynptr.is_pkt_slice(reg)
                                     else None)
         regs = self.state.regs
@@ -1531,7 +1538,7 @@ class Checker:
         """get_constant_map_key (Linux 6.18): the key a stack pointer points at, when the stack
         says it: key_size zero bytes (STACK_ZERO), or a constant scalar spilled with exactly
         key_size bytes (then its slot is precise: pruning must not let another key in)."""
-        if not self.profile.privileged or reg.type is not T_STACK or not reg.is_const:
+        if not self.privileged or reg.type is not T_STACK or not reg.is_const:
             return None
         value = reg.const_value
         slot = -(reg.off + (value - (1 << 64) if value >> 63 else value)) - 1
@@ -1574,7 +1581,7 @@ class Checker:
         if len(kept) == len(state.refs):
             raise Reject(f"{caller} reference has not been acquired before")
         state.refs = kept
-        invalid = Reg.shared_unknown() if self.profile.allow_ptr_leaks else NOT_INIT
+        invalid = Reg.shared_unknown() if self.allow_ptr_leaks else NOT_INIT
         state.replace_regs(lambda reg: invalid if reg.ref_obj_id == ref else None)
 
     def _check_reference_leak(self, what: str) -> None:
@@ -1655,7 +1662,7 @@ class Checker:
             return
         reg = self.read_reg(regno)
         if arg is Arg.ANYTHING:
-            if reg.type.is_pointer and not self.profile.allow_ptr_leaks:
+            if reg.type.is_pointer and not self.allow_ptr_leaks:
                 raise Reject(f"R{regno} leaks addr into helper function")
             return
         if arg is Arg.UNSUPPORTED:
