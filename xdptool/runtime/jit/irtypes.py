@@ -37,7 +37,8 @@ def join(b: ir.IRBuilder, at: ir.Block, incoming, ty: ir.IntType = I64) -> ir.Va
     return phi
 
 
-def only_if(b: ir.IRBuilder, condition: ir.Value, name: str, then, otherwise: ir.Value) -> ir.Value:
+def only_if(b: ir.IRBuilder, condition: ir.Value, name: str, then, otherwise: ir.Value,
+            ty: ir.IntType = I64) -> ir.Value:
     """`then(b)`'s value when `condition` holds (its code runs only then), else `otherwise`
     (a value made before): the one the path took."""
     fn = b.function
@@ -49,4 +50,4 @@ def only_if(b: ir.IRBuilder, condition: ir.Value, name: str, then, otherwise: ir
     value = then(b)
     end = b.block
     b.branch(done)
-    return join(b, done, [(otherwise, start), (value, end)], otherwise.type)
+    return join(b, done, [(otherwise, start), (value, end)], ty)
