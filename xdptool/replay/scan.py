@@ -129,11 +129,14 @@ def walk(
 
 
 # What both record walks (classic pcap, pcapng) keep of each record they take, written
-# once: the running counts of cut, empty and short records and their bytes (phis at
-# the loop head, updated in the block %count), and the record's offset, caplen, original
+# once: the loop over records (%pos, %i) with the running counts of cut, empty and short
+# records and their bytes (phis at the loop head, updated in the block %count), and the record's offset, caplen, original
 # length and timestamp stored at index %i.
 _RECORD_PIECES = {
-    "RECORD_TALLY_PHIS\n": "".join(f"  %{name} = phi i64 [ 0, %entry ], [ %{name}1, %count ]\n"
+    "RECORD_LOOP_HEAD\n": "entry:\n  %swap = icmp ne i32 %big, 0\n  br label %loop\n\nloop:\n"
+                          "  %pos = phi i64 [ %start, %entry ], [ %next, %count ]\n"
+                          "  %i = phi i64 [ 0, %entry ], [ %i1, %count ]\n"
+                          + "".join(f"  %{name} = phi i64 [ 0, %entry ], [ %{name}1, %count ]\n"
                                     for name in ("cut", "zero", "short", "total")),
     "RECORD_TALLY\n": r"""  %is_cut = icmp ult i32 %caplen, %orig
   %is_cut64 = zext i1 %is_cut to i64
@@ -178,14 +181,7 @@ define i32 @load32(ptr %p, i1 %swap) alwaysinline {
 
 define i64 @scan(ptr %buf, i64 %len, i64 %start, i32 %big, i64 %frac_ns, i64 %snaplen, i64 %maxcap,
                  ptr %offs, ptr %caps, ptr %origs, ptr %ts, i64 %cap, ptr %state) {
-entry:
-  %swap = icmp ne i32 %big, 0
-  br label %loop
-
-loop:
-  %pos = phi i64 [ %start, %entry ], [ %next, %count ]
-  %i = phi i64 [ 0, %entry ], [ %i1, %count ]
-RECORD_TALLY_PHIS
+RECORD_LOOP_HEAD
   %more = icmp ult i64 %pos, %len
   %room_out = icmp ult i64 %i, %cap
   %go = and i1 %more, %room_out
@@ -273,14 +269,7 @@ declare i64 @llvm.umin.i64(i64, i64)
 
 define i64 @pcapng_walk(ptr %buf, i64 %len, i64 %start, i32 %big, ptr %ifaces, i64 %n_ifaces, i64 %maxcap,
                         ptr %offs, ptr %caps, ptr %origs, ptr %ts, ptr %ifids, i64 %cap, ptr %state) {
-entry:
-  %swap = icmp ne i32 %big, 0
-  br label %loop
-
-loop:
-  %pos = phi i64 [ %start, %entry ], [ %next, %count ]
-  %i = phi i64 [ 0, %entry ], [ %i1, %count ]
-RECORD_TALLY_PHIS
+RECORD_LOOP_HEAD
   %left = sub i64 %len, %pos
   %room_in = icmp uge i64 %left, 16
   %room_out = icmp ult i64 %i, %cap

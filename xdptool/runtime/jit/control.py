@@ -127,6 +127,18 @@ def invoke_callback(t: "Translator", b: ir.IRBuilder, depth: ir.Value, targets: 
         entry.add_case(c64(target), t.blocks[target])
 
 
+def begin_invocation(t: "Translator", b: ir.IRBuilder, depth: ir.Value) -> None:
+    """One invocation of a walk's callback begins: its own budget (the count and callback
+    count now, kept in the walk's frame for back_from_callback) and R0 as the frame saved it."""
+    count = b.load(t.count)
+    b.store(b.load(t.base), t.frame_slot(b, depth, FRAME_BASE))
+    b.store(count, t.frame_slot(b, depth, FRAME_ENTRY_COUNT))
+    callbacks = b.load(t.callback_count)
+    b.store(callbacks, t.frame_slot(b, depth, FRAME_ENTRY_CALLBACKS))
+    b.store(b.sub(count, callbacks), t.base)
+    t.set_reg(b, 0, b.load(t.frame_slot(b, depth, FRAME_ARGS)))
+
+
 def back_from_callback(t: "Translator", b: ir.IRBuilder) -> ir.Value:
     """Where a callback returns to its walk: everything since the invocation began (its own and
     nested callbacks' work) is charged to the callbacks' count and kept off the caller's budget.
@@ -170,13 +182,7 @@ def emit_loop(t: "Translator", b: ir.IRBuilder, insn, args: list) -> ir.Value | 
     # one invocation: its own budget, a fresh stack, R1 = i, R2 = ctx
     b.position_at_end(invoke)
     depth = b.load(t.depth)
-    count = b.load(t.count)
-    b.store(b.load(t.base), t.frame_slot(b, depth, FRAME_BASE))
-    b.store(count, t.frame_slot(b, depth, FRAME_ENTRY_COUNT))
-    callbacks = b.load(t.callback_count)
-    b.store(callbacks, t.frame_slot(b, depth, FRAME_ENTRY_CALLBACKS))
-    b.store(b.sub(count, callbacks), t.base)
-    t.set_reg(b, 0, b.load(t.frame_slot(b, depth, FRAME_ARGS)))
+    begin_invocation(t, b, depth)
     t.set_reg(b, 1, b.load(t.frame_slot(b, depth, FRAME_LOOP_I)))
     t.set_reg(b, 2, b.load(t.frame_slot(b, depth, FRAME_LOOP_CTX)))
     for n in (3, 4, 5):

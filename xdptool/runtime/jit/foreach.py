@@ -23,12 +23,12 @@ from ...elf.model import MapType
 from ...platform.helpers import HELPER_ID
 from ..maps_hash import HEADER, SLOT_HEADER, USED
 from ..memory import ORIGIN, REGION_SHIFT
-from .control import _callback_targets, back_from_callback, enter_walk, invoke_callback
+from .control import _callback_targets, back_from_callback, begin_invocation, enter_walk, invoke_callback
 from .env import ENV, R_HOST, REGION_WORDS
 from .irtypes import I1, I32, I64, I8P, I64P, c64, join
 from .maps import MapHelpers, MapShape, _hash_value_offset, _map_word, _present, _value_pointer
 from .translate import (
-    ARGS, FRAME_ARGS, FRAME_BASE, FRAME_ENTRY_CALLBACKS, FRAME_ENTRY_COUNT, FRAME_LOOP_CTX, FRAME_LOOP_I,
+    ARGS, FRAME_ARGS, FRAME_LOOP_CTX, FRAME_LOOP_I,
     FRAME_LOOP_N,
 )
 
@@ -129,13 +129,7 @@ def _walk(t, b: ir.IRBuilder, insn, shape: MapShape, args: list, targets: list[i
     key_addr = b.or_(b.shl(b.add(ENV.load(b, env, "each_key_base"), depth), c64(REGION_SHIFT)), c64(ORIGIN))
 
     # one invocation: its own budget, a fresh stack (control.emit_loop)
-    count = b.load(t.count)
-    b.store(b.load(t.base), t.frame_slot(b, depth, FRAME_BASE))
-    b.store(count, t.frame_slot(b, depth, FRAME_ENTRY_COUNT))
-    callbacks = b.load(t.callback_count)
-    b.store(callbacks, t.frame_slot(b, depth, FRAME_ENTRY_CALLBACKS))
-    b.store(b.sub(count, callbacks), t.base)
-    t.set_reg(b, 0, b.load(t.frame_slot(b, depth, FRAME_ARGS)))
+    begin_invocation(t, b, depth)
     t.set_reg(b, 1, b.load(t.frame_slot(b, depth, FRAME_ARGS + 1)))  # the map, as the program gave it
     t.set_reg(b, 2, key_addr)
     t.set_reg(b, 3, value)
