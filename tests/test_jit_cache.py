@@ -227,7 +227,8 @@ def test_environment_digest_is_remembered_under_the_sources_identities(cache_dir
     sources = [tmp_path / "a.py", tmp_path / "b.py"]
     for n, path in enumerate(sources):
         path.write_text(f"x = {n}\n")
-    monkeypatch.setattr(cache, "_generator_files", lambda: [str(p) for p in sources])
+    monkeypatch.setattr(cache, "_generator_files",  # as it gives them: looked up at every start
+                        lambda: [(str(p), (st := p.stat()).st_size, st.st_mtime_ns) for p in sources])
 
     def fresh() -> str:
         digest = hashlib.sha256(repr((__version__, *cache.llvm_facts())).encode())

@@ -76,9 +76,10 @@ def _packed_runner(engine):
     """The compiled engine's bulk API (runtime/jit/packed.py): flat arrays, no object per packet."""
 
     def run(capture: Capture, start: int, stop: int, ctx: XdpContext) -> Chunk:
-        packed = engine.run_packed(
-            capture.buffer, capture.offsets[start:stop], capture.lengths[start:stop], ctx
-        )
+        offsets, lengths = capture.offsets, capture.lengths
+        if start or stop != len(capture):  # a part of the piece (a whole piece, the replay's case, is not copied)
+            offsets, lengths = offsets[start:stop], lengths[start:stop]
+        packed = engine.run_packed(capture.buffer, offsets, lengths, ctx)
         return Chunk(
             start=start,
             retvals=packed.retvals,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -99,10 +100,11 @@ def llvm_facts() -> tuple:
     return facts
 
 
-def _generator_files() -> list[str]:
-    """The code generator's source files (GENERATOR_SOURCES), in a fixed order.  A pattern's
-    one `*` is matched by prefix and suffix (fnmatch would compile a regular expression per
-    pattern at every start)."""
+def _generator_files() -> list[tuple[str, int, int]]:
+    """The code generator's source files (GENERATOR_SOURCES) in a fixed order, each with its
+    size and modification time in ns: one stat per file (a start stats them all).  A
+    pattern's one `*` is matched by prefix and suffix (fnmatch would compile a regular
+    expression per pattern at every start)."""
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     found = []
     for pattern in GENERATOR_SOURCES:
@@ -110,7 +112,14 @@ def _generator_files() -> list[str]:
         head, star, tail = name_pattern.partition("*")
         names = [name for name in os.listdir(folder) if name == name_pattern or
                  star and name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail)]
-        found += [path for name in sorted(names) if os.path.isfile(path := os.path.join(folder, name))]
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.append((path, st.st_size, st.st_mtime_ns))
     return found
 
 
@@ -127,19 +136,18 @@ def environment_digest() -> str:
     folder = cache_dir()
     memo = None
     if folder is not None:
-        stats = [(path, (st := os.stat(path)).st_size, st.st_mtime_ns) for path in files]
-        identity = sha256(head + repr(stats).encode()).hexdigest()[:32]
+        identity = sha256(head + repr(files).encode()).hexdigest()[:32]
         memo = os.path.join(folder, f"env-{identity}.txt")
         try:
-            with open(memo, encoding="ascii") as handle:
-                known = handle.read()
+            with open(memo, "rb") as handle:  # bytes: a text read would import an encoding module
+                known = handle.read().decode("ascii")
             if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
                 return known
         except (OSError, ValueError):
             pass
     digest = sha256()
     digest.update(head)
-    for path in files:
+    for path, _size, _mtime in files:
         digest.update(os.path.basename(path).encode())
         with open(path, "rb") as handle:
             digest.update(handle.read())
