@@ -4,6 +4,7 @@
 cimport cython
 
 from .backtrack cimport Tracker
+from .handler cimport Handler
 from .branches cimport branch_taken, refine
 from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint
 from .state cimport Frame, Reg, StackSlot, State
@@ -29,7 +30,7 @@ cdef class Checker:
     # The methods every instruction calls: direct C calls from the compiled walk and
     # handlers instead of a Python method lookup per call (still callable from Python).
     cpdef object _pop(self)
-    @cython.locals(step=tuple, after=cython.long, visit_kind=cython.long, track=cython.bint, per_insn_checks=cython.bint,
+    @cython.locals(step=tuple, handler=Handler, after=cython.long, visit_kind=cython.long, track=cython.bint, per_insn_checks=cython.bint,
                    log_level=cython.long, collect_facts=cython.bint)
     cpdef _walk(self, list steps, State state, long pc)
     cpdef push(self, State state, long pc, long prev)
@@ -57,16 +58,54 @@ cdef class Checker:
     cpdef ldx(self, insn)
     @cython.locals(code=cython.long, d=cython.long, s=cython.long, is_stx=cython.bint)
     cpdef store(self, insn)
+    cpdef ld(self, insn)
+    cpdef jmp(self, insn)
+    cpdef atomic(self, insn)
     # Every load and store: a C call with C integer arguments, not a Python call with keywords
     cpdef mem_access(self, long regno, Reg base, long off, long size, bint write, value=*, value_regno=*,
                      bint is_ldsx=*, bint strict=*)
     # Once per instruction before the walk (a C call, not a method lookup each)
-    cpdef general_handler(self, insn, tuple by_class=*)
+    @cython.locals(code=cython.long)
+    cpdef Handler general_handler(self, insn, tuple by_class=*)
     @cython.locals(pc=cython.long, code=cython.long, steps=list, prune_points=set, visit_errors=dict)
     cpdef list _steps(self)
 
 
-cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT, _LD_IMM64
+
+cdef class CallHandler(Handler):
+    cdef object fn
+    cpdef run(self, insn)
+
+
+cdef class MethodHandler(Handler):
+    cdef Checker checker
+
+
+cdef class LdHandler(MethodHandler):
+    cpdef run(self, insn)
+
+
+cdef class LdxHandler(MethodHandler):
+    cpdef run(self, insn)
+
+
+cdef class StoreHandler(MethodHandler):
+    cpdef run(self, insn)
+
+
+cdef class AluHandler(MethodHandler):
+    cpdef run(self, insn)
+
+
+cdef class JmpHandler(MethodHandler):
+    cpdef run(self, insn)
+
+
+cdef class AtomicHandler(MethodHandler):
+    cpdef run(self, insn)
+
+
+cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT, _LD_IMM64, _ATOMIC_STX, _ATOMIC_HANDLER
 # The walk's limits, compared at every instruction, push and visit: C integers, not module globals
 # compared with a boxed counter.
 cdef long INSN_LIMIT, JMP_SEQ_LIMIT, STATES_PER_INSN, CALLSITE_MISSES

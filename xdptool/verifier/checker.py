@@ -21,6 +21,7 @@ from .facts import record
 from .fastcall import Fastcall
 from .fields import record_of, spin_lock_of
 from .fastpath import decode_cond_jmp, specialise
+from .handler import Handler
 from ..platform.helpers import FASTCALL_INLINED, HELPER_ID, Arg, Helper, Ret, helper_name, map_func_compatible
 from ..platform.kfuncs import NOT_FOR_XDP, OTHER_XDP_KFUNCS, SLEEPABLE_FOR_XDP, XDP_KFUNCS
 from ..platform.maps import BPF_F_INNER_MAP, map_prog_can_read, map_prog_can_write
@@ -63,7 +64,7 @@ ALWAYS_EXACT_KEYS = False  # tests: exact keys for every program (they must chan
 # nothing, or a prune point -- plain, or a forced checkpoint of one kind
 VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT = range(5)
 END = -1  # what a jump handler returns at the program's final exit
-_LD_IMM64 = codes.LD_IMM64
+_LD_IMM64, _ATOMIC_STX = codes.LD_IMM64, codes.ATOMIC_STX
 
 # The register type a read of an xdp_md field gives (None: a u32 scalar).
 CTX_KIND_TYPES = {CtxKind.PACKET: T_PKT, CtxKind.PACKET_END: T_PKT_END, CtxKind.PACKET_META: T_PKT_META, CtxKind.SCALAR: None}
@@ -216,9 +217,9 @@ class Checker:
             if error is None:
                 handler = specialise(self, insn, self.general_handler(insn, by_class), row)
             elif error is ADDR_SPACE_CAST:
-                handler = self._addr_space_cast
+                handler = CallHandler(self._addr_space_cast)
             else:
-                handler = self._refusal(error)
+                handler = CallHandler(self._refusal(error))
             steps[pc] = (insn, handler, pc + (2 if code == _LD_IMM64 else 1),
                          _visit_kind(cfg, pc, prune_points) if pc in prune_points else VISIT_NONE)
         return steps
@@ -311,7 +312,7 @@ class Checker:
                     if log_level:
                         self.scratched.clear()
                         self.scratched_slots.clear()
-                nxt = handler(insn)
+                nxt = handler.run(insn)
                 if log_level:
                     self._log_insn(insn)
                 if nxt is None:  # not a jump: the next slot
@@ -343,16 +344,18 @@ class Checker:
                 raise Reject("metadata kfuncs require device-bound program", insn.pc)
 
     def handlers_by_class(self) -> tuple:
-        """Instruction class -> the method that interprets it (atomics aside)."""
-        return (self.ld, self.ldx, self.store, self.store, self.alu, self.jmp, self.jmp, self.alu)
+        """Instruction class -> the handler of the method that interprets it (atomics aside)."""
+        ld, ldx, store, alu, jmp = LdHandler(self), LdxHandler(self), StoreHandler(self), AluHandler(self), JmpHandler(self)
+        return (ld, ldx, store, store, alu, jmp, jmp, alu, AtomicHandler(self))
 
-    def general_handler(self, insn: Instruction, by_class: tuple | None = None):
-        """The method that interprets `insn` in every case (fastpath adds cases on constants);
+    def general_handler(self, insn: Instruction, by_class: tuple | None = None) -> Handler:
+        """The handler that interprets `insn` in every case (fastpath adds cases on constants);
         `by_class` is handlers_by_class(), when the caller asks for many instructions."""
         code = insn.code
-        if code & 0xE7 == codes.ATOMIC_STX:
-            return self.atomic
-        return (by_class or self.handlers_by_class())[code & 0x07]
+        by_class = by_class or self.handlers_by_class()
+        if code & 0xE7 == _ATOMIC_STX:
+            return by_class[_ATOMIC_HANDLER]
+        return by_class[code & 0x07]
 
     def _record_facts(self, insn: Instruction) -> None:
         divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (OP_DIV, OP_MOD) else None
@@ -552,7 +555,7 @@ class Checker:
     def step(self, insn: Instruction) -> int | None:
         """Interpret one instruction: the next pc, or None at the program's final exit."""
         try:
-            nxt = self.general_handler(insn)(insn)
+            nxt = self.general_handler(insn).run(insn)
         except Reject as reject:
             if reject.pc is None:
                 reject.pc = insn.pc
@@ -1792,6 +1795,72 @@ class Checker:
 
 
 _HELPER_ARGS: dict = {}  # id(helpers table) -> (the table, helper id -> argument registers it reads)
+
+
+class CallHandler(Handler):
+    """A handler that is a plain function (refusals: rare, so a Python call is fine)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def run(self, insn: Instruction):
+        return self.fn(insn)
+
+
+class MethodHandler(Handler):
+    """A handler that runs one of the checker's general methods (a C call compiled)."""
+
+    __slots__ = ("checker",)
+
+    def __init__(self, checker: Checker):
+        self.checker = checker
+
+
+class LdHandler(MethodHandler):
+    __slots__ = ()
+
+    def run(self, insn: Instruction):
+        return self.checker.ld(insn)
+
+
+class LdxHandler(MethodHandler):
+    __slots__ = ()
+
+    def run(self, insn: Instruction):
+        return self.checker.ldx(insn)
+
+
+class StoreHandler(MethodHandler):
+    __slots__ = ()
+
+    def run(self, insn: Instruction):
+        return self.checker.store(insn)
+
+
+class AluHandler(MethodHandler):
+    __slots__ = ()
+
+    def run(self, insn: Instruction):
+        return self.checker.alu(insn)
+
+
+class JmpHandler(MethodHandler):
+    __slots__ = ()
+
+    def run(self, insn: Instruction):
+        return self.checker.jmp(insn)
+
+
+class AtomicHandler(MethodHandler):
+    __slots__ = ()
+
+    def run(self, insn: Instruction):
+        return self.checker.atomic(insn)
+
+
+_ATOMIC_HANDLER = 8  # its index in handlers_by_class(), after the eight instruction classes
 
 
 def _helper_args(helpers) -> dict:

@@ -18,6 +18,7 @@ from . import codes
 from .linked import ADD_CONST, link_after_alu
 from .scalar import CONCRETE, const_alu, scalar_alu
 from .cfg import CODE, DST, IMM, OFF, PC, SRC
+from .handler import Handler
 from .state import Frame, Reg, State, shared_const_reg
 from .tnum import U32, U64
 from .codes import OP_ARSH, OP_LSH, OP_RSH
@@ -54,30 +55,58 @@ def specialise(checker, insn: Instruction, general, row: tuple):
 
 
 def _mov(checker: Checker, row: tuple, general):
-    code, d, s, imm = row[CODE], row[DST], row[SRC], row[IMM]
+    code, d, imm = row[CODE], row[DST], row[IMM]
     if d == 10:
         return general
     is64 = code & 0x07 == _ALU64
-    logging, scratched = bool(checker.log_level), checker.scratched  # (only the log shows what was touched)
     if not code & _X:
-        value = shared_const_reg(imm if is64 else imm & U32)
-
-        def mov_imm(insn: Instruction):
-            if logging:
-                scratched.add(d)
-            state: State = checker.state  # typed: slot reads in the compiled build
-            frame: Frame = state.frames[-1]
-            frame.regs[d] = value
-
+        mov_imm = MovImm.__new__(MovImm)  # (fields set here: a C allocation compiled, no __init__ call)
+        mov_imm.checker, mov_imm.d = checker, d
+        mov_imm.logging, mov_imm.scratched = bool(checker.log_level), checker.scratched
+        mov_imm.value = shared_const_reg(imm if is64 else imm & U32)
         return mov_imm
     if not is64:
         return general
+    mov_reg = MovReg.__new__(MovReg)
+    _fill(mov_reg, checker, row, general)
+    return mov_reg
 
-    def mov_reg(insn: Instruction):
+
+class FastHandler(Handler):
+    """A fast form: the checker, the instruction's registers, what the log needs (only the
+    log shows what was touched) and the general handler for the cases it does not cover."""
+
+    __slots__ = ("checker", "d", "s", "logging", "scratched", "general")
+
+
+def _fill(handler: FastHandler, checker: Checker, row: tuple, general) -> None:
+    handler.checker, handler.general = checker, general
+    handler.d, handler.s = row[DST], row[SRC]
+    handler.logging, handler.scratched = bool(checker.log_level), checker.scratched
+
+
+class MovImm(Handler):
+    __slots__ = ("checker", "d", "logging", "scratched", "value")
+
+    def run(self, insn: Instruction):
+        if self.logging:
+            self.scratched.add(self.d)
+        checker: Checker = self.checker
+        state: State = checker.state  # typed: slot reads in the compiled build
+        frame: Frame = state.frames[-1]
+        frame.regs[self.d] = self.value
+        return None
+
+
+class MovReg(FastHandler):
+    __slots__ = ()
+
+    def run(self, insn: Instruction):
+        checker: Checker = self.checker
         state: State = checker.state  # typed: slot reads in the compiled build
         frame: Frame = state.frames[-1]
         regs: list = frame.regs
-        src: Reg = regs[s]
+        src: Reg = regs[self.s]
         t = src.type
         # Stored registers never change, so the general handler's copy can be the source
         # itself: constants, scalars already linked by an id, and pointers.  Unlinked
@@ -85,71 +114,93 @@ def _mov(checker: Checker, row: tuple, general):
         # it (general); r0-r9 unset: rejected.
         if (t is _SCALAR and (not src.var_off.mask or src.id) and not src.id & ADD_CONST) or (
                 t is not _SCALAR and t is not _NOT_INIT):
-            if logging:
-                scratched.add(s)
-                scratched.add(d)
-            regs[d] = src
+            if self.logging:
+                self.scratched.add(self.s)
+                self.scratched.add(self.d)
+            regs[self.d] = src
             return None
-        return general(insn)
-
-    return mov_reg
+        return self.general.run(insn)
 
 
 def _alu(checker: Checker, row: tuple, general):
-    code, d, s, row_imm = row[CODE], row[DST], row[SRC], row[IMM]
+    code, row_imm = row[CODE], row[IMM]
     op = code & 0xF0
     is64 = code & 0x07 == _ALU64
     bits, mask = (64, U64) if is64 else (32, U32)
-    fn = CONCRETE[op][0 if is64 else 1]
-    shared_const = shared_const_reg
-    capable = checker.profile.privileged
-    logging, scratched = bool(checker.log_level), checker.scratched
     if not code & _X:
         imm = (row_imm if is64 else row_imm & U32) & mask
         if op in _SHIFTS and imm >= bits:
             return general
-
-        src_imm = shared_const(row_imm if is64 else row_imm & U32)  # what the general handler uses
-
-        def alu_imm(insn: Instruction):
-            state: State = checker.state  # typed: slot reads in the compiled build
-            frame: Frame = state.frames[-1]
-            regs: list = frame.regs
-            dst: Reg = regs[d]
-            if dst.type is _SCALAR:
-                if logging:
-                    scratched.add(d)
-                if not dst.var_off.mask:
-                    regs[d] = shared_const(fn(dst.var_off.value & mask, imm))
-                else:
-                    regs[d] = _scalar_result(dst, op, src_imm, is64, False, capable)
-                return None
-            return general(insn)
-
+        alu_imm = AluImm.__new__(AluImm)
+        _fill_alu(alu_imm, checker, row, general)
+        alu_imm.imm = imm
+        alu_imm.src_imm = shared_const_reg(row_imm if is64 else row_imm & U32)  # what the general handler uses
         return alu_imm
-
-    def alu_reg(insn: Instruction):
-        state: State = checker.state  # typed: slot reads in the compiled build
-        frame: Frame = state.frames[-1]
-        regs: list = frame.regs
-        dst: Reg = regs[d]
-        src: Reg = regs[s]
-        if dst.type is _SCALAR and src.type is _SCALAR:
-            if logging:
-                scratched.add(s)
-                scratched.add(d)
-            value = None
-            if not dst.var_off.mask and not src.var_off.mask:
-                value = const_alu(op, dst.var_off.value, src.var_off.value, is64)
-            regs[d] = (shared_const(value) if value is not None
-                       else _scalar_result(dst, op, src, is64, s == d, capable))
-            return None
-        return general(insn)
-
+    alu_reg = AluReg.__new__(AluReg)
+    _fill_alu(alu_reg, checker, row, general)
     return alu_reg
 
 
-def _scalar_result(dst: Reg, op: int, src: Reg, is64: bool, same_reg: bool, capable: bool) -> Reg:
+class AluHandler(FastHandler):
+    __slots__ = ("op", "is64", "mask", "fn", "capable")
+
+
+def _fill_alu(handler: AluHandler, checker: Checker, row: tuple, general) -> None:
+    _fill(handler, checker, row, general)
+    code = row[CODE]
+    handler.op = code & 0xF0
+    handler.is64 = code & 0x07 == _ALU64
+    handler.mask = U64 if handler.is64 else U32
+    handler.fn = CONCRETE[handler.op][0 if handler.is64 else 1]
+    handler.capable = checker.profile.privileged
+
+
+class AluImm(AluHandler):
+    __slots__ = ("imm", "src_imm")
+
+    def run(self, insn: Instruction):
+        checker: Checker = self.checker
+        state: State = checker.state  # typed: slot reads in the compiled build
+        frame: Frame = state.frames[-1]
+        regs: list = frame.regs
+        d = self.d
+        dst: Reg = regs[d]
+        if dst.type is _SCALAR:
+            if self.logging:
+                self.scratched.add(d)
+            if not dst.var_off.mask:
+                regs[d] = shared_const_reg(self.fn(dst.var_off.value & self.mask, self.imm))
+            else:
+                regs[d] = _scalar_result(dst, self.op, self.src_imm, self.is64, False, self.capable)
+            return None
+        return self.general.run(insn)
+
+
+class AluReg(AluHandler):
+    __slots__ = ()
+
+    def run(self, insn: Instruction):
+        checker: Checker = self.checker
+        state: State = checker.state  # typed: slot reads in the compiled build
+        frame: Frame = state.frames[-1]
+        regs: list = frame.regs
+        d, s = self.d, self.s
+        dst: Reg = regs[d]
+        src: Reg = regs[s]
+        if dst.type is _SCALAR and src.type is _SCALAR:
+            if self.logging:
+                self.scratched.add(s)
+                self.scratched.add(d)
+            value = None
+            if not dst.var_off.mask and not src.var_off.mask:
+                value = const_alu(self.op, dst.var_off.value, src.var_off.value, self.is64)
+            regs[d] = (shared_const_reg(value) if value is not None
+                       else _scalar_result(dst, self.op, src, self.is64, s == d, self.capable))
+            return None
+        return self.general.run(insn)
+
+
+def _scalar_result(dst: Reg, op, src: Reg, is64, same_reg, capable) -> Reg:  # types: fastpath.pxd
     """Checker.alu on two scalars: a private copy of dst, the transfer applied, its id
     dropped or kept with a delta (linked.py)."""
     result = dst.copy()
@@ -169,45 +220,53 @@ def decode_cond_jmp(insn: Instruction) -> tuple:
 
 
 def _cond_jmp(checker: Checker, row: tuple):
-    code, d, s, off, row_imm, pc = row[CODE], row[DST], row[SRC], row[OFF], row[IMM], row[PC]
-    op = code & 0xF0
-    is64 = code & 0x07 != _JMP32
-    bits = 64 if is64 else 32
-    uses_reg = bool(code & _X)
+    code, row_imm, pc = row[CODE], row[IMM], row[PC]
+    handler = CondJmp.__new__(CondJmp)
+    handler.checker, handler.d, handler.s, handler.pc = checker, row[DST], row[SRC], pc
+    handler.op = code & 0xF0
+    is64 = handler.is64 = code & 0x07 != _JMP32
+    handler.bits = 64 if is64 else 32
+    uses_reg = handler.uses_reg = bool(code & _X)
     # decode_cond_jmp's fields, from the row
-    s_or_none = s if uses_reg else None
-    imm_reg = None if uses_reg else shared_const_reg(row_imm if is64 else row_imm & U32)
-    fall, target = pc + 1, pc + 1 + off
-    compare = (JMP64 if is64 else JMP32)[op]
-    imm = row_imm & U64 if is64 else row_imm & U32
-    noted = False  # noted: the walk's observation that values decided this jump
-    logging, scratched = bool(checker.log_level), checker.scratched
-    observed = checker.observed  # fixed for the checker's walk: read once
+    handler.s_or_none = handler.s if uses_reg else None
+    handler.imm_reg = None if uses_reg else shared_const_reg(row_imm if is64 else row_imm & U32)
+    handler.fall, handler.target = pc + 1, pc + 1 + row[OFF]
+    handler.compare = (JMP64 if is64 else JMP32)[handler.op]
+    handler.imm = row_imm & U64 if is64 else row_imm & U32
+    handler.noted = False  # noted: the walk's observation that values decided this jump
+    handler.logging, handler.scratched = bool(checker.log_level), checker.scratched
+    handler.observed = checker.observed  # fixed for the checker's walk: read once
+    return handler
 
-    def cond_jmp(insn: Instruction):
-        nonlocal noted
+
+class CondJmp(Handler):
+    __slots__ = ("checker", "d", "s", "uses_reg", "is64", "op", "bits", "s_or_none", "imm_reg", "imm", "fall", "target",
+                 "pc", "compare", "noted", "logging", "scratched", "observed")
+
+    def run(self, insn: Instruction):
+        checker: Checker = self.checker
         checker.jmps += 1
         state: State = checker.state  # typed: slot reads in the compiled build
         frame: Frame = state.frames[-1]
         regs: list = frame.regs
+        d, s, uses_reg = self.d, self.s, self.uses_reg
         dst: Reg = regs[d]
         src: Reg | None = regs[s] if uses_reg else None
         if dst.type is _SCALAR and not dst.var_off.mask and (
                 src is None or (src.type is _SCALAR and not src.var_off.mask)):
             a = dst.var_off.value
-            b = src.var_off.value if src is not None else imm
-            if not is64:
+            b = src.var_off.value if src is not None else self.imm
+            if not self.is64:
                 a, b = a & U32, b & U32
-            if logging:
-                scratched.add(d)
+            if self.logging:
+                self.scratched.add(d)
                 if uses_reg:
-                    scratched.add(s)
-            if not noted:
-                observed.value_branch_at(pc)
-                noted = True
+                    self.scratched.add(s)
+            if not self.noted:
+                self.observed.value_branch_at(self.pc)
+                self.noted = True
             if checker.track is not None:  # backtrack.py: the path's precision
                 checker.track.mark_regs(1 << d | (1 << s if uses_reg else 0))
-            return target if compare(a, b) else fall
-        return checker.cond_jmp_decoded(insn, op, bits, d, s_or_none, imm_reg, fall, target)
-
-    return cond_jmp
+            return self.target if self.compare(a, b) else self.fall
+        return checker.cond_jmp_decoded(insn, self.op, self.bits, d, self.s_or_none, self.imm_reg, self.fall,
+                                        self.target)

@@ -27,7 +27,8 @@ from pathlib import Path
 PACKAGE = __name__.rpartition(".")[0]
 HERE = Path(__file__).resolve().parent
 # The modules setup.py compiles, in no particular order.
-MODULES = ("tnum", "scalar", "state", "branches", "pruning", "precision", "cfg", "fastpath", "backtrack", "log", "checker")
+MODULES = ("tnum", "scalar", "state", "branches", "pruning", "precision", "cfg", "fastpath", "backtrack", "log", "checker",
+           "handler")
 MANIFEST = "native.json"
 PURE_ENV = "XDPTOOL_PURE_PYTHON"
 
