@@ -291,3 +291,78 @@ def test_json_is_a_summary_without_records(tmp_path, rewrite_obj):
     assert set(document) == {"summary", "maps"}
     assert document["summary"]["packets"] == 500
     assert document["summary"]["bytes_in"] == sum(len(base.data(i % len(base))) for i in range(500))
+
+
+def _counted_pieces(stream: CaptureStream, log: dict):
+    """stream.chunks(), counting the pieces made and noting whether the walk was closed."""
+    chunks = stream.chunks
+
+    def counted():
+        try:
+            for piece in chunks():
+                log["made"] += 1
+                yield piece
+        finally:
+            log["closed"] = True
+
+    log.update(made=0, closed=False)
+    stream.chunks = counted
+
+
+def _read_ahead_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "xdptool-read-ahead"]
+
+
+def test_read_ahead_gives_every_piece_in_order_reading_at_most_one_ahead(tmp_path):
+    """The helper thread reads piece k+1 while the caller has piece k, never further (the
+    stream drops a piece's pages once the next but one is read), and the fraction handed
+    with each piece is the stream's once that piece was read."""
+    from xdptool.replay.driver import read_ahead
+
+    path = tmp_path / "big.pcap"
+    path.write_bytes(classic(records(3000, seed=5)))
+    whole = read_capture(path)
+    stream, log = CaptureStream(path, 100, chunk_bytes=scan.NATIVE_MIN_BYTES), {}
+    assert stream.reads_ahead
+    _counted_pieces(stream, log)
+    got, fractions = [], []
+    for taken, (piece, fraction) in enumerate(read_ahead(stream), start=1):
+        assert taken <= log["made"] <= taken + 1
+        got += [(piece.first_index + i, bytes(piece.data(i)), piece.timestamps[i]) for i in range(len(piece))]
+        fractions.append(fraction)
+    assert got == [(i, bytes(whole.data(i)), whole.timestamps[i]) for i in range(len(whole))]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and fractions[0] < 1.0
+    assert log["closed"] and not _read_ahead_threads()
+
+
+def test_read_ahead_raises_a_bad_record_in_the_caller_as_the_whole_file_reader_says(tmp_path):
+    from xdptool.replay.driver import read_ahead
+
+    data = bytearray(classic(records(2000, seed=3)))
+    del data[-5:]
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(bytes(data))
+    with pytest.raises(XdpError) as whole:
+        read_capture(path)
+    taken = []
+    with pytest.raises(XdpError) as ahead:
+        for piece, _fraction in read_ahead(CaptureStream(path, 64, chunk_bytes=SMALL_CHUNK)):
+            taken.append(len(piece))
+    assert str(ahead.value) == str(whole.value) and sum(taken) > 0  # the pieces before it came first
+    assert not _read_ahead_threads()
+
+
+def test_read_ahead_left_early_waits_for_the_read_in_flight_then_closes_the_walk(tmp_path):
+    from xdptool.replay.driver import read_ahead
+
+    path = tmp_path / "in.pcap"
+    path.write_bytes(classic(records(400)))
+    stream, log = CaptureStream(path, 7), {}
+    _counted_pieces(stream, log)
+    pieces = read_ahead(stream)
+    first, _fraction = next(pieces)
+    assert first.first_index == 0 and len(first) == 7
+    pieces.close()
+    assert log == {"made": 2, "closed": True} and not _read_ahead_threads()

@@ -11,6 +11,7 @@ engine's map store and is never reset between packets or chunks.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -128,6 +129,80 @@ def as_stream(capture: Capture | CaptureStream, chunk_packets: int = CHUNK_PACKE
     return capture if isinstance(capture, CaptureStream) else CaptureStream.of(capture, chunk_packets)
 
 
+class _Ahead:
+    """A helper thread that runs `step()` when asked (`request`) and hands its result or its
+    exception back (`take`); one request at a time."""
+
+    def __init__(self, step: Callable[[], Any]):
+        self._step = step
+        self._asked, self._done = threading.Semaphore(0), threading.Semaphore(0)
+        self._result: tuple[bool, Any] = (True, None)
+        self._stopping = False
+        self.pending = False
+        self._thread = threading.Thread(target=self._serve, name="xdptool-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            self._asked.acquire()
+            if self._stopping:
+                return
+            try:
+                self._result = (True, self._step())
+            except BaseException as exc:  # handed to the caller, raised there
+                self._result = (False, exc)
+            self._done.release()
+
+    def request(self) -> None:
+        self.pending = True
+        self._asked.release()
+
+    def take(self) -> Any:
+        self._done.acquire()
+        self.pending = False
+        ok, value = self._result
+        self._result = (True, None)
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._asked.release()
+        self._thread.join()
+
+
+def read_ahead(stream: CaptureStream) -> Iterator[tuple[Capture, float]]:
+    """The stream's pieces, each with the fraction of the capture read once it was, the next
+    one read (walked: native code, without the GIL) in a helper thread while the caller
+    runs the current one: the capture walk and the run overlap.  The next piece is asked for
+    only when the caller comes back for one, so the stream releases the pages of a piece
+    only once the caller is done with it, as without the thread."""
+    pieces = stream.chunks()
+
+    def step() -> tuple[Capture | None, float]:
+        piece = next(pieces, None)
+        return piece, stream.fraction
+
+    ahead = _Ahead(step)
+    try:
+        ahead.request()
+        while True:
+            piece, fraction = ahead.take()
+            if piece is None:
+                return
+            ahead.request()
+            yield piece, fraction
+    finally:
+        if ahead.pending:  # the caller stopped early: let the read in flight finish first
+            try:
+                ahead.take()
+            except BaseException:  # noqa: BLE001 - the caller's own exception is the one that matters
+                pass
+        ahead.stop()
+        pieces.close()
+
+
 def replay(
     capture: Capture | CaptureStream,
     engine,
@@ -149,9 +224,16 @@ def replay(
     run = chunk_runner(engine)
     before = maps.dump()
     summary = SummaryBuilder(stream, program_name, target)
-    run_seconds, read_before = 0.0, stream.read_seconds
+    run_seconds = waited = 0.0
     started = time.perf_counter()
-    for piece in stream.chunks():
+    pieces = read_ahead(stream) if stream.reads_ahead else ((piece, stream.fraction) for piece in stream.chunks())
+    while True:
+        asked = time.perf_counter()
+        got = next(pieces, None)
+        waited += time.perf_counter() - asked
+        if got is None:
+            break
+        piece, fraction = got
         run_piece = runnable(piece, engine, run_short=run_short)
         began = time.perf_counter()
         chunk = run(run_piece, 0, len(run_piece), ctx)
@@ -160,8 +242,8 @@ def replay(
         for sink in sinks:
             sink.add(chunk)
         if progress is not None:
-            progress(summary.done, stream.fraction)
-    elapsed = time.perf_counter() - started - (stream.read_seconds - read_before)  # as before streaming: without reading
+            progress(summary.done, fraction)
+    elapsed = time.perf_counter() - started - waited  # as before streaming: without (waiting for) reading
     after = maps.dump()
     document = summary.finish(before, after, elapsed)
     document["timing"] = timing(stream, engine, run_seconds)

@@ -317,6 +317,14 @@ class CaptureStream:
         self._nanosecond = value
 
     @property
+    def reads_ahead(self) -> bool:
+        """Whether the next piece may be read in another thread while the caller runs the
+        current one (driver.read_ahead): a classic pcap file's, whose walk is native code
+        and shares nothing with the sinks; a pcapng walker is Python, and a sink may ask it
+        about interfaces further on (`nanosecond`)."""
+        return self._whole is None and self._pcapng is None
+
+    @property
     def fraction(self) -> float:
         """How much of the capture the chunks so far covered (0..1), for progress bars."""
         if self._whole is not None:
