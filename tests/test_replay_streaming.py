@@ -366,3 +366,28 @@ def test_read_ahead_left_early_waits_for_the_read_in_flight_then_closes_the_walk
     assert first.first_index == 0 and len(first) == 7
     pieces.close()
     assert log == {"made": 2, "closed": True} and not _read_ahead_threads()
+
+
+def test_a_failing_run_stops_the_read_ahead_at_once(tmp_path):
+    """An engine error reaches the caller, and neither the helper thread nor the walk
+    outlives the replay (not left to whenever the traceback, which holds the replay's
+    frame, is collected: `failure` keeps it alive here)."""
+
+    class FailingEngine:  # run_batch only: the driver's generic path
+        name = "failing"
+
+        def run_batch(self, packets, ctx):
+            raise XdpError("the engine failed")
+
+    class NoMaps:
+        def dump(self):
+            return {}
+
+    path = tmp_path / "big.pcap"
+    path.write_bytes(classic(records(3000, seed=6)))
+    stream, log = CaptureStream(path, 100, chunk_bytes=scan.NATIVE_MIN_BYTES), {}
+    _counted_pieces(stream, log)
+    with pytest.raises(XdpError, match="the engine failed") as failure:
+        replay(stream, FailingEngine(), NoMaps(), program_name="p", target="failing")
+    assert log["closed"] and log["made"] <= 2 and not _read_ahead_threads()
+    assert failure.traceback  # still held while the above is checked

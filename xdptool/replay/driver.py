@@ -227,22 +227,25 @@ def replay(
     run_seconds = waited = 0.0
     started = time.perf_counter()
     pieces = read_ahead(stream) if stream.reads_ahead else ((piece, stream.fraction) for piece in stream.chunks())
-    while True:
-        asked = time.perf_counter()
-        got = next(pieces, None)
-        waited += time.perf_counter() - asked
-        if got is None:
-            break
-        piece, fraction = got
-        run_piece = runnable(piece, engine, run_short=run_short)
-        began = time.perf_counter()
-        chunk = run(run_piece, 0, len(run_piece), ctx)
-        run_seconds += time.perf_counter() - began
-        summary.add(chunk, run_piece.bytes_captured())
-        for sink in sinks:
-            sink.add(chunk)
-        if progress is not None:
-            progress(summary.done, fraction)
+    try:
+        while True:
+            asked = time.perf_counter()
+            got = next(pieces, None)
+            waited += time.perf_counter() - asked
+            if got is None:
+                break
+            piece, fraction = got
+            run_piece = runnable(piece, engine, run_short=run_short)
+            began = time.perf_counter()
+            chunk = run(run_piece, 0, len(run_piece), ctx)
+            run_seconds += time.perf_counter() - began
+            summary.add(chunk, run_piece.bytes_captured())
+            for sink in sinks:
+                sink.add(chunk)
+            if progress is not None:
+                progress(summary.done, fraction)
+    finally:
+        pieces.close()  # a failed run stops the read in flight (and the helper thread) now
     elapsed = time.perf_counter() - started - waited  # as before streaming: without (waiting for) reading
     after = maps.dump()
     document = summary.finish(before, after, elapsed)
