@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from ..errors import XdpError
 from ..runtime.contract import PackedEngine, XdpContext
@@ -172,7 +172,7 @@ class _Ahead:
         self._thread.join()
 
 
-def read_ahead(stream: CaptureStream) -> Iterator[tuple[Capture, float]]:
+def read_ahead(stream: CaptureStream) -> Generator[tuple[Capture, float], None, None]:
     """The stream's pieces, each with the fraction of the capture read once it was, the next
     one read (walked: native code, without the GIL) in a helper thread while the caller
     runs the current one: the capture walk and the run overlap.  The next piece is asked for

@@ -20,7 +20,7 @@ import struct
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Generator, Iterable, Iterator
 
 from ..errors import XdpError
 from . import scan
@@ -331,7 +331,7 @@ class CaptureStream:
             return self.packets / len(self._whole) if len(self._whole) else 1.0
         return min(1.0, self._consumed / self.size) if self.size else 1.0
 
-    def chunks(self) -> Iterator[Capture]:
+    def chunks(self) -> Generator[Capture, None, None]:
         if self._whole is not None:
             whole = self._whole
             for start in range(0, len(whole), self.chunk_packets):
