@@ -5,6 +5,8 @@ cimport cython
 
 from .backtrack cimport Tracker
 from .handler cimport Handler
+from .precision cimport Precision
+from .scalar cimport scalar_alu
 from .branches cimport branch_taken, refine
 from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint
 from .state cimport Frame, Reg, StackSlot, State
@@ -18,7 +20,8 @@ cdef class Entry:
 cdef class Checker:
     cdef public object program, attach, profile, maps, insns, cfg, lines, stack_depth, facts, done, active, pending
     cdef public State state
-    cdef public object head, scratched, scratched_slots, prev_line, observed, _precision
+    cdef public object head, scratched, scratched_slots, prev_line, observed
+    cdef public Precision _precision
     cdef public list live_in
     cdef public object global_funcs, called_globals, btf, btf_ptrs, async_subprogs, fastcall
     cdef public Tracker track
@@ -64,6 +67,32 @@ cdef class Checker:
     # Every load and store: a C call with C integer arguments, not a Python call with keywords
     cpdef mem_access(self, long regno, Reg base, long off, long size, bint write, value=*, value_regno=*,
                      bint is_ldsx=*, bint strict=*)
+    # Called per instruction or per branch: C calls, not Python calls (their .py signatures carry no types)
+    cpdef _pruned_by(self, Entry entry)
+    cpdef _note(self, kind, frameno=*, slots=*)
+    cpdef _mov(self, insn, is64)
+    cpdef _before_mov(self, regno, Reg src)
+    cpdef _pointer_alu(self, insn, Reg dst, Reg src, is64)
+    cpdef _map_read(self, Reg base, off, size)
+    cpdef check_packet_access(self, regno, Reg reg, off, size, zero_ok=*)
+    cpdef check_region_access(self, regno, Reg reg, off, size, mem_size, zero_ok=*)
+    cpdef _stack_bounds(self, long regno, Reg reg, long off, long size, what)
+    cpdef _check_alignment(self, Reg reg, long off, long size)
+    cpdef _stack_access(self, long regno, Reg reg, long off, long size, bint write, value, value_regno)
+    cpdef _read_slots(self, Frame frame, lo, hi)
+    cpdef _scrub_byte(self, Frame frame, byte)
+    cpdef _stack_write(self, Frame frame, lo, size, Reg value, value_regno=*)
+    cpdef _stack_read(self, Frame frame, lo, size, regno)
+    cpdef _exit(self, insn)
+    cpdef _may_goto(self, insn)
+    cpdef _local_call(self, insn)
+    cpdef _collect_links(self, pc, Reg dst, src)
+    cpdef _pointer_cond(self, insn, Reg dst, Reg src, bits, fall, target)
+    cpdef helper_call(self, insn)
+    cpdef _record(self, mapdef)
+    cpdef _may_point_to_spin_lock(self, Reg reg)
+    cpdef _kfunc_call(self, insn)
+    cpdef _check_arg(self, helper, regno, arg, meta)
     # Once per instruction before the walk (a C call, not a method lookup each)
     @cython.locals(code=cython.long)
     cpdef Handler general_handler(self, insn, tuple by_class=*)
@@ -109,4 +138,5 @@ cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NE
 # The walk's limits, compared at every instruction, push and visit: C integers, not module globals
 # compared with a boxed counter.
 cdef long INSN_LIMIT, JMP_SEQ_LIMIT, STATES_PER_INSN, CALLSITE_MISSES
+cpdef Reg _not_null(Reg reg, keep_id=*)
 cpdef long _visit_kind(cfg, long pc, set prune_points) except -1

@@ -485,7 +485,7 @@ class Checker:
             self.max_states_per_insn = count
         return False
 
-    def _pruned_by(self, entry: Entry) -> None:
+    def _pruned_by(self, entry):  # types: checker.pxd
         """The current path ends here on the strength of `entry` (backtrack.py)."""
         if self.track is not None:
             self.track.propagate(entry)
@@ -502,7 +502,7 @@ class Checker:
                     mask |= 1 << regno
             self.track.mark_regs(mask)
 
-    def _note(self, kind: int, frameno: int = 0, slots=0) -> None:
+    def _note(self, kind, frameno=0, slots=0):  # types: checker.pxd
         """Annotate the current instruction in the path's history (backtrack.py): `slots` a
         mask of stack slots, or for LINKED the scalars a jump linked (linked.collect)."""
         if self.track is not None and self.hist:
@@ -606,7 +606,7 @@ class Checker:
         linked.link_after_alu(result, dst, op, src, is64, bool(uses_reg) and s == d, self.privileged)
         self.write_reg(d, result)
 
-    def _mov(self, insn: Instruction, is64: bool) -> None:
+    def _mov(self, insn, is64):  # types: checker.pxd
         if not insn.code & X:
             self.write_reg(insn.dst, Reg.shared_const(insn.imm if is64 else insn.imm & U32))
             return
@@ -635,7 +635,7 @@ class Checker:
             return
         self.write_reg(insn.dst, self._before_mov(insn.src, src))  # the copy shares the (stored) source
 
-    def _before_mov(self, regno: int, src: Reg) -> Reg:
+    def _before_mov(self, regno, src):  # types: checker.pxd
         """The source of a copy, linked to it (linked.before_mov); the stored source is
         replaced, not changed."""
         new = linked.before_mov(src, self.new_id)
@@ -655,7 +655,7 @@ class Checker:
         dst.set_unknown_bounds()
         truncate(dst, size)
 
-    def _pointer_alu(self, insn: Instruction, dst: Reg, src: Reg, is64: bool) -> Reg:
+    def _pointer_alu(self, insn, dst, src, is64):  # types: checker.pxd
         """adjust_ptr_min_max_vals: pointer +/- scalar keeps the pointer, anything else is refused."""
         op, d = insn.code & 0xF0, insn.dst
         if dst.type.is_pointer and src.type.is_pointer:
@@ -810,7 +810,7 @@ class Checker:
             return None
         return Reg.shared_unknown(size)
 
-    def _map_read(self, base: Reg, off: int, size: int) -> Reg:
+    def _map_read(self, base, off, size):  # types: checker.pxd
         """Reads of frozen (.rodata) maps at constant offsets give the constant (bpf_map_direct_read)."""
         mapdef = base.map
         if mapdef.readonly and mapdef.initial is not None and base.is_const:
@@ -842,7 +842,7 @@ class Checker:
             return Reg.shared_unknown(4)
         return Reg.pointer(kind)
 
-    def check_packet_access(self, regno: int, reg: Reg, off: int, size: int, zero_ok: bool = False) -> None:
+    def check_packet_access(self, regno, reg, off, size, zero_ok=False):  # types: checker.pxd
         if reg.smin < 0:
             raise Reject(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
         if not (off >= 0 and (size > 0 or (size == 0 and zero_ok)) and off + size <= reg.range):
@@ -851,7 +851,7 @@ class Checker:
                 f"R{regno} offset is outside of the packet"
             )
 
-    def check_region_access(self, regno: int, reg: Reg, off: int, size: int, mem_size: int, zero_ok: bool = False) -> None:
+    def check_region_access(self, regno, reg, off, size, mem_size, zero_ok=False):  # types: checker.pxd
         """check_mem_region_access: both ends of the variable offset must stay inside."""
         if reg.smin < 0 and (reg.smin == S64_MIN or not -(1 << 31) <= off + reg.smin < (1 << 31) or reg.smin + off < 0):
             raise Reject(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
@@ -875,7 +875,7 @@ class Checker:
         return f"invalid access to memory, mem_size={mem_size} off={off} size={size}"
 
     # -- the stack ------------------------------------------------------------------------------
-    def _stack_bounds(self, regno: int, reg: Reg, off: int, size: int, what: str) -> tuple[int, int]:
+    def _stack_bounds(self, regno, reg, off, size, what):  # types: checker.pxd
         """check_stack_access_within_bounds; returns the lowest and highest byte offsets touched."""
         off += reg.off
         if reg.is_const:
@@ -895,7 +895,7 @@ class Checker:
         self.stack_depth[subprog] = max(self.stack_depth.get(subprog, 0), -lo)
         return lo, hi
 
-    def _check_alignment(self, reg: Reg, off: int, size: int) -> None:
+    def _check_alignment(self, reg, off, size):  # types: checker.pxd
         """check_ptr_alignment with strict alignment (the stack is always strict)."""
         if reg.type is T_STACK:
             if reg.var_off.mask:
@@ -908,7 +908,7 @@ class Checker:
         elif size > 1 and reg.type in _ALIGN_DESC and not reg.var_off.add(Tnum.const(off + reg.off)).is_aligned(size):
             raise Reject(f"misaligned {_ALIGN_DESC[reg.type]}access off {_tnum_text(reg.var_off)}+{reg.off}+{off} size {size}")
 
-    def _stack_access(self, regno, reg, off, size, write, value, value_regno) -> Reg | None:
+    def _stack_access(self, regno, reg, off, size, write, value, value_regno):  # types: checker.pxd
         self._check_alignment(reg, off, size)
         frame = self.state.frames[reg.frameno]
         lo, hi = self._stack_bounds(regno, reg, off, size, " write to" if write else " read from")
@@ -931,13 +931,13 @@ class Checker:
             return None
         return self._stack_read(frame, lo, size, regno)
 
-    def _read_slots(self, frame: Frame, lo: int, hi: int) -> None:
+    def _read_slots(self, frame, lo, hi):  # types: checker.pxd
         """The current instruction reads stack bytes [lo, hi) of `frame` (precision.py:
         stack liveness; a callee reading its caller's slots is the caller's call reading)."""
         if frame is self.state.frames[-1]:
             self.observed.stack_read_at(self.pc, precision.slot_mask(lo, hi))
 
-    def _scrub_byte(self, frame: Frame, byte: int) -> None:
+    def _scrub_byte(self, frame, byte):  # types: checker.pxd
         spi, j = divmod(-byte - 1, SLOT)
         existing = frame.stack.get(spi)
         if existing is not None and existing.kinds[0] == dynptr.KIND:
@@ -949,7 +949,7 @@ class Checker:
             slot.spilled = None
         slot.kinds[j] = "m"
 
-    def _stack_write(self, frame: Frame, lo: int, size: int, value: Reg, value_regno: int | None = None) -> None:
+    def _stack_write(self, frame, lo, size, value, value_regno=None):  # types: checker.pxd
         """check_stack_write_fixed_off: spills keep the register, other bytes become misc/zero.
 
         A scalar spill whose value fits the store links the slot and the source
@@ -1002,7 +1002,7 @@ class Checker:
                 target.spilled = None
             target.kinds[k] = kind
 
-    def _stack_read(self, frame: Frame, lo: int, size: int, regno: int) -> Reg:
+    def _stack_read(self, frame, lo, size, regno):  # types: checker.pxd
         self._read_slots(frame, lo, lo + size)
         spi, _ = divmod(-lo - 1, SLOT)
         slot = frame.stack.get(spi)
@@ -1040,7 +1040,7 @@ class Checker:
                     raise Reject("invalid size of register fill")
             if (kind == "?" and not self.allow_uninit) or kind in _OBJECT_KINDS:
                 raise Reject(f"invalid read from stack off {lo}+{index} size {size}")
-        if all(k == "0" for k in kinds):
+        if kinds.count("0") == len(kinds):  # all zero (no generator: this is a C function compiled)
             return Reg.shared_const(0)
         return Reg.shared_unknown(size)
 
@@ -1133,7 +1133,7 @@ class Checker:
             return self.helper_call(insn) or insn.pc + 1
         return self._cond_jmp(insn)
 
-    def _exit(self, insn: Instruction) -> int:
+    def _exit(self, insn):  # types: checker.pxd
         state = self.state
         if len(state.frames) > 1:  # prepare_func_exit: whatever R0 holds goes back, read or not
             callback = state.cur.callback
@@ -1173,7 +1173,7 @@ class Checker:
             raise Reject(f"At subprogram exit the register R0 is not a scalar value ({r0.type.value})")
         return END
 
-    def _may_goto(self, insn: Instruction) -> int:
+    def _may_goto(self, insn):  # types: checker.pxd
         """may_goto (check_cond_jmp_op, BPF_JCOND): the walk goes on at the jump target (the
         loop gives up) and queues the fall-through (one more iteration) with may_goto_depth
         + 1, its imprecise scalars widened against the previous iteration's checkpoint here
@@ -1291,7 +1291,7 @@ class Checker:
         if var_off.mask or var_off.value:
             raise Reject(f"variable {t.value} access var_off={_tnum_text(var_off)} disallowed")
 
-    def _local_call(self, insn: Instruction) -> int:
+    def _local_call(self, insn):  # types: checker.pxd
         func = self.global_funcs.get(insn.target)
         if func is not None:
             return self._global_call(insn, func)
@@ -1374,7 +1374,7 @@ class Checker:
             return fall
         return fall  # both impossible: cannot happen with sound bounds; keep walking
 
-    def _collect_links(self, pc: int, dst: Reg, src: Reg | None) -> list | None:
+    def _collect_links(self, pc, dst, src):  # types: checker.pxd
         """The scalars linked with a conditional jump's operands (linked.collect, src first), when
         more than one: noted in the path's history for the walk backwards (push_jmp_history)."""
         src_id = src.id if src is not None and src.type is T_SCALAR else 0
@@ -1391,7 +1391,7 @@ class Checker:
         self._note(backtrack.LINKED, 0, tuple(links))
         return links
 
-    def _pointer_cond(self, insn: Instruction, dst: Reg, src: Reg, bits: int, fall: int, target: int) -> int:
+    def _pointer_cond(self, insn, dst, src, bits, fall, target):  # types: checker.pxd
         op, uses_reg = insn.code & 0xF0, insn.code & X
         if bits == 64 and op in (OP_JGT, OP_JGE, OP_JLT, OP_JLE) and uses_reg:
             pkt_cmp = _pkt_compare(dst, src, op)
@@ -1420,7 +1420,7 @@ class Checker:
         return fall
 
     # -- helper calls ---------------------------------------------------------------------------
-    def helper_call(self, insn: Instruction) -> None:
+    def helper_call(self, insn):  # types: checker.pxd
         func_id = insn.imm
         if not 0 <= func_id < 212:
             raise Reject(f"invalid func {helper_name(func_id)}#{func_id}")
@@ -1454,9 +1454,7 @@ class Checker:
             if self.track is not None and not helper.callback.is_async and len(self.pending) > queued:
                 self.pending[-1][4][-1] = (insn.pc, backtrack.CALL_CALLBACK, 0, 0)  # that path went into it
         if helper.changes_pkt_data:
-            invalid = Reg.shared_unknown() if self.allow_ptr_leaks else NOT_INIT
-            self.state.replace_regs(lambda reg: invalid if reg.type in _PKT_DATA_TYPES or dynptr.is_pkt_slice(reg)
-                                    else None)
+            _forget_pkt_data(self.state, Reg.shared_unknown() if self.allow_ptr_leaks else NOT_INIT)
         regs = self.state.regs
         for r in range(1, 6):
             regs[r] = NOT_INIT
@@ -1489,10 +1487,10 @@ class Checker:
             regs[0] = Reg.shared_unknown()
 
     # -- spin locks (process_spin_lock; the held lock is State.lock: (map name, pointer id)) -----
-    def _record(self, mapdef):
+    def _record(self, mapdef):  # types: checker.pxd
         return record_of(mapdef, self.btf)
 
-    def _may_point_to_spin_lock(self, reg: Reg) -> bool:
+    def _may_point_to_spin_lock(self, reg):  # types: checker.pxd
         """reg_may_point_to_spin_lock: a map value of a map whose value holds one."""
         return reg.map is not None and reg.type in (T_MAP_VALUE, T_MAP_VALUE_OR_NULL) and \
             spin_lock_of(self._record(reg.map)) is not None
@@ -1593,7 +1591,7 @@ class Checker:
             lines = [f"Unreleased reference id={ref} alloc_insn={pc}" for ref, pc in refs]
             raise Reject("\n".join(lines + [f"{what} would lead to reference leak"]))
 
-    def _kfunc_call(self, insn: Instruction) -> int:
+    def _kfunc_call(self, insn):  # types: checker.pxd
         """check_kfunc_call: a kfunc XDP may not call is refused in the kernel's words; the
         others are named with the machinery xdptool's walk would need to check them."""
         name = insn.reloc.symbol if insn.reloc is not None else None
@@ -1660,7 +1658,7 @@ class Checker:
             entry = entry.parent
         return entry
 
-    def _check_arg(self, helper: Helper, regno: int, arg: Arg, meta: dict) -> None:
+    def _check_arg(self, helper, regno, arg, meta):  # types: checker.pxd
         if arg is Arg.DONTCARE:
             return
         reg = self.read_reg(regno)
@@ -1935,6 +1933,13 @@ def _gpl_compatible(license: str) -> bool:
 
 
 _PKT_DATA_TYPES = frozenset({T_PKT, T_PKT_META, T_PKT_END})
+
+
+def _forget_pkt_data(state: State, invalid: Reg) -> None:
+    """clear_all_pkt_pointers after a helper that changes packet data: every packet pointer
+    (and packet slice) becomes `invalid`.  (A function of its own: helper_call is compiled as
+    a C function, which cannot hold the lambda.)"""
+    state.replace_regs(lambda reg: invalid if reg.type in _PKT_DATA_TYPES or dynptr.is_pkt_slice(reg) else None)
 _OBJECT_KINDS = frozenset({dynptr.KIND, iterators.KIND})  # stack bytes of a dynptr or an iterator: never read
 # Pointers a comparison with 0 decides (kernel reg_not_null, Linux 6.18): packet, stack
 # and ctx pointers are not among them, so both sides of `if r1 != 0` are explored.
@@ -1965,7 +1970,7 @@ _SPIN_UNLOCK = HELPER_ID["spin_unlock"]  # the one helper a held lock allows
 _LOOKUP_GIVES = {MapType.XSKMAP: T_XDP_SOCK, MapType.SOCKMAP: T_SOCKET, MapType.SOCKHASH: T_SOCKET}
 
 
-def _not_null(reg: Reg, keep_id: bool = False) -> Reg:
+def _not_null(reg, keep_id=False):  # types: checker.pxd
     """mark_ptr_not_null_reg: a lookup in a map of maps gives the inner map once not NULL,
     one in an xskmap an xdp_sock, one in a sockmap/sockhash a socket (a reference)."""
     new = reg.copy()

@@ -36,6 +36,8 @@ cdef class Precision:
     @cython.locals(rows=list, info=list, table=list, succ_of=dict, callbacks=set, i=cython.Py_ssize_t, at=cython.long,
                    row=tuple)
     cpdef _sweep_down_to(self, long pc)
+    # per prune point compared (Checker._precise_at): a C call
+    cpdef at(self, long pc)
 
 
 @cython.locals(code=cython.long)

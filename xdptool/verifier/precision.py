@@ -278,7 +278,7 @@ class Precision:
         regs, slots = _transfer(row, regs, slots, bpf_loop, self.seen, args)
         return regs, slots, _live_transfer(row, live, bpf_loop, self.seen)
 
-    def at(self, pc: int) -> tuple[int, int, int]:
+    def at(self, pc) -> tuple[int, int, int]:  # types: precision.pxd
         """(precise register mask, precise slot mask, live slot mask) before the instruction at pc."""
         news = self.seen.news
         if len(news) != self.consumed:

@@ -11,6 +11,12 @@ cdef class Bounds:
     cpdef sync(self)
 
 
+# Per ALU instruction on scalars (checker.py, fastpath.py): C calls.  op and is64 stay
+# Python objects: they are part of the memo's key.
+cpdef scalar_alu(Bounds dst, op, Bounds src, is64)
+cpdef _scalar_alu(Bounds dst, op, Bounds src, is64)
+
+
 # _sync runs on C integers; see its docstring for how its expressions stay exact.
 cdef unsigned long long _SIGN64, _SMAX64, _ALL64, _HIGH32
 cdef long long _M32, _B31, _B32

@@ -488,7 +488,7 @@ def const_alu(op: int, a: int, b: int, is64: bool) -> int | None:
     return fns[0 if is64 else 1](a & mask, b & mask)
 
 
-def scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
+def scalar_alu(dst: Bounds, op, src: Bounds, is64) -> None:  # types: scalar.pxd
     """dst = dst <op> src on scalars (adjust_scalar_min_max_vals); memoised like sync()."""
     if not dst.var_off.mask and not src.var_off.mask:
         value = const_alu(op, dst.var_off.value, src.var_off.value, is64)
@@ -601,7 +601,7 @@ def _sub_overflows(x, y, lo, hi):  # types: scalar.pxd
     return (y > 0 and x < lo + y) or (y < 0 and x > hi + y)
 
 
-def _scalar_alu(dst: Bounds, op: int, src: Bounds, is64: bool) -> None:
+def _scalar_alu(dst: Bounds, op, src: Bounds, is64) -> None:  # types: scalar.pxd
     bits = 64 if is64 else 32
     if op in _PLAIN_OPS:
         dt, st = dst.var_off, src.var_off

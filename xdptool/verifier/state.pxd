@@ -38,12 +38,18 @@ cdef class Frame:
 
     @cython.locals(new=Frame)
     cpdef Frame copy(self)
+    cpdef replace_regs(self, change, reg_id=*)
 
 
 cdef class State:
     cdef public list frames
     cdef public object refs, lock
     cdef public long may_goto_depth
+
+    @cython.locals(frames=list, frame=Frame)
+    cpdef State copy(self)
+    @cython.locals(frame=Frame)
+    cpdef replace_regs(self, change, reg_id=*)
 
 
 @cython.locals(reg=Reg)

@@ -392,7 +392,7 @@ class Frame:
         self.owned.add(spi)
         return slot
 
-    def replace_regs(self, change, reg_id: int | None = None) -> None:
+    def replace_regs(self, change, reg_id=None) -> None:  # types: state.pxd
         """Replace every register (spilled ones too) for which change(reg) returns a new one;
         with `reg_id`, change is asked only about registers with that id (the callers'
         changes all start by requiring it, and most registers fail it)."""
@@ -445,13 +445,16 @@ class State:
         return frame.regs
 
     def copy(self) -> "State":
-        return State([f.copy() for f in self.frames], self.may_goto_depth, self.refs, self.lock)
+        frames = []
+        for frame in self.frames:  # (typed: Frame.copy a C call compiled)
+            frames.append(frame.copy())
+        return State(frames, self.may_goto_depth, self.refs, self.lock)
 
     def all_regs(self):
         for frame in self.frames:
             yield from frame.all_regs()
 
-    def replace_regs(self, change, reg_id: int | None = None) -> None:
+    def replace_regs(self, change, reg_id=None) -> None:  # types: state.pxd
         for frame in self.frames:
             frame.replace_regs(change, reg_id)
 
