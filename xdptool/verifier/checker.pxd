@@ -3,12 +3,12 @@
 # (and, with the cimports, lets annotations of the state classes compile to slot access).
 cimport cython
 
-from .backtrack cimport Tracker
+from .backtrack cimport Tracker, precise_of
 from .handler cimport Handler
 from .precision cimport Precision
 from .scalar cimport scalar_alu
 from .branches cimport branch_taken, refine
-from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint
+from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint, quick_miss
 from .state cimport Frame, Reg, StackSlot, State
 
 cdef class Entry:
@@ -18,7 +18,9 @@ cdef class Entry:
 
 
 cdef class Checker:
-    cdef public object program, attach, profile, maps, insns, cfg, lines, stack_depth, facts, done, active, pending
+    cdef public object program, attach, profile, maps, insns, cfg, lines, stack_depth, facts
+    cdef public dict done, active
+    cdef public list pending
     cdef public State state
     cdef public object head, scratched, scratched_slots, prev_line, observed
     cdef public Precision _precision

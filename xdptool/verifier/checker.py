@@ -15,7 +15,8 @@ from ..elf.model import MapType, Program, RelocKind
 from ..errors import XdpError
 from . import backtrack, branches, callbacks, codes, dynptr, iterators, linked, map_fields, precision, pruning
 from .branches import branch_taken, refine
-from .pruning import exact_key, first_difference, hinted_miss, quick_hint
+from .pruning import ALL_PRECISE, exact_key, first_difference, hinted_miss, quick_hint, quick_miss
+from .backtrack import precise_of
 from .cfg import ADDR_SPACE_CAST, CODE, PC, SIZE_OF_CODE, Cfg, build_cfg
 from .facts import record
 from .fastcall import Fastcall
@@ -438,18 +439,18 @@ class Checker:
         done = self.done.get(pc)
         if done:
             allow_uninit = self.allow_uninit
-            precise = static = self._precise_at(pc) if self.relax_imprecise else pruning.ALL_PRECISE
+            precise = static = self._precise_at(pc) if self.relax_imprecise else ALL_PRECISE
             track = self.track is not None
             depth, regs = len(state.frames), state.frames[-1].regs
             for entry in done:
                 if track:
-                    precise = backtrack.precise_of(entry, static)
+                    precise = precise_of(entry, static)
                 quick = entry.quick
                 if quick is not None:  # most entries end here
                     miss = hinted_miss(quick, depth, regs[quick[1]])
                 else:
                     hint = entry.hint
-                    miss = hint is not None and pruning.quick_miss(entry.state, state, hint, live, allow_uninit, precise)
+                    miss = hint is not None and quick_miss(entry.state, state, hint, live, allow_uninit, precise)
                 if not miss:
                     hint = entry.hint = first_difference(entry.state, state, live, allow_uninit, precise)
                     entry.quick = quick_hint(entry.state, hint)
@@ -1200,7 +1201,7 @@ class Checker:
         is not precise until a caller's decision makes it so."""
         precise_regs, slots_at_pc, live_slots = self._precise_at(pc)
         if entry is not None and self.track is not None:
-            precise_regs, slots_at_pc, _ = backtrack.precise_of(entry, (precise_regs, slots_at_pc, live_slots))
+            precise_regs, slots_at_pc, _ = precise_of(entry, (precise_regs, slots_at_pc, live_slots))
         if precise_slots is None:
             precise_slots = slots_at_pc
         oframe, frame = old.frames[-1], cur.frames[-1]

@@ -46,5 +46,9 @@ cpdef object first_difference(State old, State cur, long live, bint allow_uninit
 cpdef object quick_hint(State old, hint)
 
 
+# Per checkpoint compared (Checker._visit): a C call
+cpdef object quick_miss(State old, State cur, hint, live, allow_uninit, tuple precise)
+
+
 @cython.locals(qdepth=cython.long, qtype=object, qoff=object, qrange=object, o=Reg)
 cpdef bint hinted_miss(tuple quick, long depth, Reg c) except -1

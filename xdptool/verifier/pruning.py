@@ -286,8 +286,7 @@ class _FreshIds:
 _FRESH_IDS = _FreshIds()
 
 
-def quick_miss(old: State, cur: State, hint: int, live: int, allow_uninit: bool,
-               precise: tuple[int, int, int]) -> bool:
+def quick_miss(old: State, cur: State, hint, live, allow_uninit, precise: tuple):  # types: pruning.pxd
     """True when the place `hint` (from first_difference) alone already shows that `old`
     cannot subsume `cur` (a necessary condition: with no ids mapped yet, id checks
     cannot fail)."""
