@@ -44,12 +44,12 @@ cdef class Checker:
     @cython.locals(state=State, entry=Entry, active=dict, done=list)
     cpdef bint _visit(self, long pc, long kind) except -1
     cpdef tuple _precise_at(self, long pc)
-    @cython.locals(frame=Frame)
+    @cython.locals(frame=Frame, reg=Reg)
     cpdef Reg read_reg(self, long regno)
     @cython.locals(frame=Frame)
     cpdef write_reg(self, long regno, Reg value)
     cpdef long new_id(self) except -1
-    @cython.locals(regs=list, mask=cython.long, regno=cython.long)
+    @cython.locals(frame=Frame, regs=list, reg=Reg, mask=cython.long, regno=cython.long)
     cpdef _value_decided(self, long regs_mask)
     cpdef bint is_pointer_value(self, Reg reg) except -1
     # fastpath.py's conditional jumps call it directly when the operands are not constants
@@ -57,11 +57,12 @@ cdef class Checker:
                    fall_ok=cython.bint)
     cpdef long cond_jmp_decoded(self, insn, long op, long bits, long d, s, imm, long fall, long target) except? -1
     # The general handlers of ALU, loads and stores: the instruction's fields read once into C integers
-    @cython.locals(code=cython.long, d=cython.long, s=cython.long, op=cython.long, is64=cython.bint, uses_reg=cython.long)
+    @cython.locals(code=cython.long, d=cython.long, s=cython.long, op=cython.long, is64=cython.bint, uses_reg=cython.long,
+                   dst=Reg, src=Reg, result=Reg)
     cpdef alu(self, insn)
-    @cython.locals(code=cython.long, d=cython.long, s=cython.long, is_ldsx=cython.bint)
+    @cython.locals(code=cython.long, d=cython.long, s=cython.long, is_ldsx=cython.bint, base=Reg)
     cpdef ldx(self, insn)
-    @cython.locals(code=cython.long, d=cython.long, s=cython.long, is_stx=cython.bint)
+    @cython.locals(code=cython.long, d=cython.long, s=cython.long, is_stx=cython.bint, base=Reg, value=Reg)
     cpdef store(self, insn)
     cpdef ld(self, insn)
     cpdef jmp(self, insn)
@@ -85,7 +86,9 @@ cdef class Checker:
     cpdef _scrub_byte(self, Frame frame, byte)
     cpdef _stack_write(self, Frame frame, lo, size, Reg value, value_regno=*)
     cpdef _stack_read(self, Frame frame, lo, size, regno)
+    @cython.locals(state=State, callee=Frame, caller=Frame, r0=Reg)
     cpdef _exit(self, insn)
+    cpdef _check_reference_leak(self, what)
     cpdef _may_goto(self, insn)
     cpdef _local_call(self, insn)
     cpdef _collect_links(self, pc, Reg dst, src)

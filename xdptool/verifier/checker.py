@@ -497,10 +497,13 @@ class Checker:
         """The scalars among the registers of this bit mask decided something here
         (mark_chain_precision).  A mask, not a tuple of register numbers: no allocation per call."""
         if self.track is not None:
-            regs, mask = self.state.regs, 0
+            frame = self.state.frames[-1]  # (typed: slot reads compiled, not State.regs, a property)
+            regs, mask = frame.regs, 0
             for regno in range(11):
-                if regs_mask >> regno & 1 and regs[regno].type is T_SCALAR:
-                    mask |= 1 << regno
+                if regs_mask >> regno & 1:
+                    reg = regs[regno]
+                    if reg.type is T_SCALAR:
+                        mask |= 1 << regno
             self.track.mark_regs(mask)
 
     def _note(self, kind, frameno=0, slots=0):  # types: checker.pxd
@@ -723,7 +726,8 @@ class Checker:
             self.observed.stack_via_pointer_at(insn.pc)
         size = SIZE_OF_CODE[code & 0x18]
         is_ldsx = code & 0xE0 == MODE_MEMSX
-        value = self.mem_access(s, base, insn.off, size, write=False, is_ldsx=is_ldsx)
+        # (positional: a keyword argument would make the compiled call a Python call)
+        value = self.mem_access(s, base, insn.off, size, False, None, None, is_ldsx)  # a read
         if is_ldsx:
             value = value.copy()
             sign_extend(value, size * 8, 64)
@@ -741,8 +745,8 @@ class Checker:
             self.observed.stack_via_pointer_at(insn.pc)
             if is_stx and base.frameno != len(self.state.frames) - 1:
                 self.observed.caller_store_at(insn.pc)
-        self.mem_access(d, base, insn.off, SIZE_OF_CODE[code & 0x18], write=True, value=value,
-                        value_regno=s if is_stx else None)
+        # (positional: a keyword argument would make the compiled call a Python call)
+        self.mem_access(d, base, insn.off, SIZE_OF_CODE[code & 0x18], True, value, s if is_stx else None)  # a write
 
     def atomic(self, insn: Instruction) -> None:
         if insn.imm not in (AtomicOp.ADD, AtomicOp.OR, AtomicOp.AND, AtomicOp.XOR, AtomicOp.FETCH_ADD,
@@ -759,8 +763,9 @@ class Checker:
         if base.type in (T_CTX, T_PKT, T_PKT_META):
             raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not allowed")
         size = SIZE_OF_CODE[insn.code & 0x18]
-        self.mem_access(insn.dst, base, insn.off, size, write=False, strict=True)
-        self.mem_access(insn.dst, base, insn.off, size, write=True, value=Reg.shared_unknown(), strict=True)
+        # (positional: a keyword argument would make the compiled call a Python call)
+        self.mem_access(insn.dst, base, insn.off, size, False, None, None, False, True)  # a strict read
+        self.mem_access(insn.dst, base, insn.off, size, True, Reg.shared_unknown(), None, False, True)  # a strict write
         if insn.imm & AtomicOp.FETCH:
             self.write_reg(0 if insn.imm == AtomicOp.CMPXCHG else insn.src, Reg.shared_unknown(size))
 
@@ -1586,7 +1591,7 @@ class Checker:
         invalid = Reg.shared_unknown() if self.allow_ptr_leaks else NOT_INIT
         state.replace_regs(lambda reg: invalid if reg.ref_obj_id == ref else None)
 
-    def _check_reference_leak(self, what: str) -> None:
+    def _check_reference_leak(self, what):  # types: checker.pxd
         refs = self.state.refs
         if refs:
             lines = [f"Unreleased reference id={ref} alloc_insn={pc}" for ref, pc in refs]

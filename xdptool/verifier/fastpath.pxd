@@ -1,7 +1,7 @@
 # Types for the Cython build (setup.py, native.py): the .py is the source; these cimports
 # let its annotations of the state classes compile to direct slot access.
 from .state cimport Frame, Reg, State
-from .scalar cimport scalar_alu
+from .scalar cimport const_alu, scalar_alu
 # The checker (cimported: checker.py imports this module only after its classes exist, so the
 # type is there when this module's initialisation looks it up): its fields read from C slots.
 from .checker cimport Checker

@@ -14,6 +14,7 @@ cdef class Bounds:
 # Per ALU instruction on scalars (checker.py, fastpath.py): C calls.  op and is64 stay
 # Python objects: they are part of the memo's key.
 cpdef scalar_alu(Bounds dst, op, Bounds src, is64)
+cpdef const_alu(op, a, b, is64)
 cpdef _scalar_alu(Bounds dst, op, Bounds src, is64)
 
 

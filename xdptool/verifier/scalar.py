@@ -478,7 +478,7 @@ CONCRETE = {op: (ALU64[PLAIN_ALU[op]], ALU32[PLAIN_ALU[op]])
 _SHIFTS = frozenset({OP_LSH, OP_RSH, OP_ARSH})
 
 
-def const_alu(op: int, a: int, b: int, is64: bool) -> int | None:
+def const_alu(op, a, b, is64) -> int | None:  # types: scalar.pxd
     """dst <op> src on two constants, or None when the abstract result is not that constant."""
     fns = CONCRETE.get(op)
     bits = 64 if is64 else 32

@@ -38,6 +38,7 @@ cdef class Frame:
 
     @cython.locals(new=Frame)
     cpdef Frame copy(self)
+    @cython.locals(regs=list, slot=StackSlot, spilled=Reg)
     cpdef replace_regs(self, change, reg_id=*)
 
 
