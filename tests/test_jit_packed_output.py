@@ -1,5 +1,6 @@
 """The jit's bulk output path (runtime/jit/packed.py): changed packets in one output
-area reused between calls only when no earlier result views it, and redirect targets
+area and the per-packet result arrays reused between calls only when no earlier result
+views or holds them, and redirect targets
 kept as the native log and decoded on demand -- each checked against the vm's own
 per-packet results."""
 
@@ -69,6 +70,32 @@ def test_output_area_is_reused_only_when_no_result_views_it(built_examples):
     assert jit._area is second_area  # nothing viewed it any more: its pages are used again
     assert [third.packet(i) for i in range(len(packets))] == want
     assert [held.packet(i) for i in range(len(packets))] == want
+
+
+def test_result_arrays_are_reused_only_when_no_result_holds_them(built_examples):
+    buffer, offsets, lengths, packets = _packets("port_blocklist", repeat=2)
+    vm = _engine(VmEngine, built_examples["port_blocklist"], "port_blocklist")
+    jit = _engine(JitEngine, built_examples["port_blocklist"], "port_blocklist")
+
+    def outcomes(results, count):
+        return [(results.verdict(i), results.insns[i], results.packet(i)) for i in range(count)]
+
+    def expected(order):
+        return [(r.verdict, r.insns_executed, r.packet) for r in vm.run_batch(order)]
+
+    held = jit.run_packed(buffer, offsets, lengths)
+    held_want = expected(packets)
+    assert len({verdict for verdict, _, _ in held_want}) > 1 and len({n for _, n, _ in held_want}) > 1
+    again = jit.run_packed(buffer, offsets[::-1], lengths[::-1])  # `held` still holds the first set
+    assert again.retvals is not held.retvals
+    assert outcomes(again, len(packets)) == expected(packets[::-1])
+    second = [id(a) for a in (again.retvals, again.fault_codes, again.insns, again.out_offsets, again.out_lengths)]
+    del again
+    third = jit.run_packed(buffer, offsets, lengths)  # nothing holds the second set: written over, not made anew
+    assert [id(a) for a in (third.retvals, third.fault_codes, third.insns, third.out_offsets,
+                            third.out_lengths)] == second
+    assert outcomes(third, len(packets)) == expected(packets)
+    assert outcomes(held, len(packets)) == held_want
 
 
 def test_output_area_grows_in_place_keeping_its_bytes():

@@ -55,6 +55,10 @@ TAIL_CALL = 12  # bpf_tail_call
 # memory and time grow faster than the program, and a million-instruction program
 # (which the kernel accepts) would need gigabytes to compile.
 MAX_JIT_SLOTS = 50_000  # measured: 20k slots compile in 4.9 s and 320 MB RSS, 100k in 29 s and 1.2 GB
+RESULT_CODES = ("I", "B", "Q", "Q", "I")  # retvals, fault kinds, insn counts, out offsets, out lengths (the env's arrays)
+POOLED_PACKETS = 1 << 17  # larger result sets are not kept (25 bytes a packet)
+RESULT_POOL = 3  # result array sets kept for reuse: a replay holds one piece's while the next runs
+POOLED_REFS = 3  # references to a pooled array nothing else holds: its set, the loop's name, getrefcount's argument
 REDIRECT_LOG = 4096  # records in the batch's redirect log (the batch stops when it is full)
 EVENT_LOG = 1 << 16  # words of the native event log at first (events.py; the batch stops when half full)
 RECORD_ARENA = 1 << 16  # bytes for a run's ring buffer records at first (records.py; grown when one run needs more)
@@ -162,6 +166,7 @@ class JitEngine(PackedEngine):
         self._event_log = array("Q", bytes(8 * EVENT_LOG))
         self._event_maps = array("Q", bytes(8 * EV_MAP_WORDS * max(1, len(self._map_names))))
         self._area: OutputArea | None = None  # run_packed's output area, reused when free
+        self._result_pool: list[tuple[array, ...]] = []  # run_packed's result arrays, reused when free
         self._setup_env()
         self.mirror = RegionMirror(self.shadow, self.env, shapes)
         self.mirror.before_python = self._records_to_python
@@ -501,9 +506,8 @@ class JitEngine(PackedEngine):
         self._use_frame(self.config.frame_size)
         shadow.xdp.ctx = ctx
         self._set_ctx(ctx)
-        # zeroed arrays as array([0]) * count: array(code, bytes(n)) measured ~20x slower (20-30 ms per 1M packets)
-        results = PackedResults(array("I", [0]) * count, array("B", [0]) * count, array("Q", [0]) * count,
-                                b"", array("Q", [0]) * count, array("I", [0]) * count,
+        retvals, fault_codes, insns, out_offsets, out_lengths = self._result_arrays(count)
+        results = PackedResults(retvals, fault_codes, insns, b"", out_offsets, out_lengths,
                                 redirects=RedirectTargets(self._map_refs))
         out = self._output_area(min(OUT_RESERVE_MAX, OUT_SLACK + count * env.frame_capacity))
         env.in_buf, env.in_offsets, env.in_lengths = in_addr, address_of(offsets), address_of(lengths)
@@ -542,6 +546,24 @@ class JitEngine(PackedEngine):
         results.source, results.source_offsets = buffer, offsets
         shadow.count = env.insns
         return results
+
+    def _result_arrays(self, count: int) -> tuple[array, ...]:
+        """run_packed's per-packet arrays (RESULT_CODES) for `count` packets: a set an earlier
+        call made that nothing references any more (only this pool: CPython's reference count),
+        else a new one.  A replay's pieces of 65,536 packets each needed 1.6 MB of fresh pages
+        (3.5-5 ms of page faults per 1M packets).  A reused set is not cleared: the packet loop
+        writes every entry of every packet it runs, and run_packed returns only once all ran."""
+        pool = self._result_pool
+        for held in pool:
+            if len(held[0]) == count and all(sys.getrefcount(a) == POOLED_REFS for a in held):
+                return held
+        # zeroed as array([0]) * count: array(code, bytes(n)) measured ~20x slower (20-30 ms per 1M packets)
+        made = tuple(array(code, [0]) * count for code in RESULT_CODES)
+        if count <= POOLED_PACKETS:  # a big one-off call's arrays are freed with its results
+            if len(pool) == RESULT_POOL:
+                pool.pop(0)
+            pool.append(made)
+        return made
 
     def _output_area(self, reserve: int) -> OutputArea:
         """The last call's output area when no result views it any more, else a new one
