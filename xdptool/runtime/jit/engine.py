@@ -89,6 +89,11 @@ def program_units(shadow: VmEngine, program: Program) -> tuple[list[Unit], list,
     return units, comps, targets
 
 
+def zeroed_words(count: int) -> array:
+    """`count` zeroed u64 words, written once (array("Q", bytes(8 * count)) fills a zeroed copy)."""
+    return array("Q", [0]) * count
+
+
 def compiled_for(program: Program, shadow: VmEngine, shapes: tuple[MapShape, ...]):
     """(native code, units, their interpreter forms) for `program`, compiled once per map
     shapes and budget checking and cached on the program."""
@@ -160,11 +165,11 @@ class JitEngine(PackedEngine):
         by_pc = [{insn.pc: insn for insn in unit.insns} for unit in self.units]
         for (unit, pc), slot in self.native.imm_slots.items():
             self._imm[slot] = self.shadow._imm64(by_pc[unit][pc]) & M64
-        self._redirect_log = array("Q", bytes(8 * REDIRECT_WORDS * REDIRECT_LOG))
+        self._redirect_log = zeroed_words(REDIRECT_WORDS * REDIRECT_LOG)
         self._map_refs = tuple(MapRef(m.name, m.type) for m in self.maps.by_index)
         self._map_names = [m.name for m in self.maps.by_index]
-        self._event_log = array("Q", bytes(8 * EVENT_LOG))
-        self._event_maps = array("Q", bytes(8 * EV_MAP_WORDS * max(1, len(self._map_names))))
+        self._event_log = zeroed_words(EVENT_LOG)
+        self._event_maps = zeroed_words(EV_MAP_WORDS * max(1, len(self._map_names)))
         self._area: OutputArea | None = None  # run_packed's output area, reused when free
         self._result_pool: list[tuple[array, ...]] = []  # run_packed's result arrays, reused when free
         self._setup_env()
@@ -213,7 +218,7 @@ class JitEngine(PackedEngine):
         env.ev_log, env.ev_capacity = address_of(self._event_log), len(self._event_log)
         env.ev_maps = address_of(self._event_maps)
         env.rec_base = shadow.record_base
-        self._record_meta = array("Q", bytes(8 * RECORD_META_WORDS * RECORD_SLOTS))
+        self._record_meta = zeroed_words(RECORD_META_WORDS * RECORD_SLOTS)
         env.rec_meta = address_of(self._record_meta)
         self._arenas: list[tuple[int, bytearray, object]] = []  # (host address, bytes, pin) of each arena
         self._adopted: dict[int, Region] = {}  # record id -> the shadow's region for it
@@ -315,7 +320,7 @@ class JitEngine(PackedEngine):
     def _grow_events(self, need: int) -> None:
         """A bigger event log for a record of `need` words (its records kept)."""
         env = self.env
-        log = array("Q", bytes(8 * max(2 * len(self._event_log), env.ev_used + need)))
+        log = zeroed_words(max(2 * len(self._event_log), env.ev_used + need))
         log[:env.ev_used] = self._event_log[:env.ev_used]
         self._event_log = log
         env.ev_log, env.ev_capacity = address_of(log), len(log)
