@@ -18,7 +18,7 @@ an XDP tool is XDP.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..platform.programs import AttachType, ProgType
 
@@ -26,9 +26,10 @@ __all__ = ["AttachType", "SectionDef", "SECTION_DEFS", "LEGACY_XDP_DEFS", "UNKNO
            "XDP_TYPE_NAMES", "xdp_type", "retyped"]
 
 
-@dataclass(frozen=True)
-class SectionDef:
-    """A section-name rule: the program type and attach type a matching section gets."""
+class SectionDef(NamedTuple):
+    """A section-name rule: the program type and attach type a matching section gets.  A
+    NamedTuple, not a frozen dataclass: defined, and its ~100 rules made, in a fraction of
+    the time at every start."""
 
     pattern: str
     prog_type: ProgType

