@@ -93,6 +93,18 @@ EXPECTED = {
     Arg.TASK: ("ptr_, trusted_ptr_, rcu_ptr_", {RegType.BTF_ID, RegType.TRUSTED_BTF_ID, RegType.RCU_BTF_ID}),  # btf_ptr_types
 }
 T_RDONLY_MEM = RegType.RDONLY_MEM
+# Enum members compared per helper argument (_check_arg) and per ld_imm64 (ld): module names, as an
+# Enum class attribute is read through its metaclass's __getattr__ hook (about 4x a module name).
+(_ARG_ANYTHING, _ARG_CONST_ALLOC_SIZE, _ARG_CONST_MAP_PTR, _ARG_CONST_SIZE, _ARG_CONST_SIZE_OR_ZERO, _ARG_CTX,
+ _ARG_DONTCARE, _ARG_MAP_KEY, _ARG_MAP_VALUE, _ARG_MEM, _ARG_MEM_OR_NULL, _ARG_SOCK_COMMON, _ARG_SPIN_LOCK,
+ _ARG_TASK, _ARG_TIMER, _ARG_UNINIT_MAP_VALUE, _ARG_UNINIT_MEM, _ARG_UNSUPPORTED) = (
+    Arg.ANYTHING, Arg.CONST_ALLOC_SIZE, Arg.CONST_MAP_PTR, Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO, Arg.CTX,
+    Arg.DONTCARE, Arg.MAP_KEY, Arg.MAP_VALUE, Arg.MEM, Arg.MEM_OR_NULL, Arg.SOCK_COMMON, Arg.SPIN_LOCK, Arg.TASK,
+    Arg.TIMER, Arg.UNINIT_MAP_VALUE, Arg.UNINIT_MEM, Arg.UNSUPPORTED)
+(_PSEUDO_FUNC, _PSEUDO_IMM, _PSEUDO_MAP_FD, _PSEUDO_MAP_IDX, _PSEUDO_MAP_IDX_VALUE, _PSEUDO_MAP_VALUE) = (
+    PseudoSrc.FUNC, PseudoSrc.IMM, PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX, PseudoSrc.MAP_IDX_VALUE, PseudoSrc.MAP_VALUE)
+(_RELOC_EXTERN, _RELOC_KFUNC, _RELOC_MAP, _RELOC_MAP_VALUE) = (
+    RelocKind.EXTERN, RelocKind.KFUNC, RelocKind.MAP, RelocKind.MAP_VALUE)
 # What an acquiring helper returns: the register type (not yet checked for NULL).
 RET_TYPES = {Ret.SOCKET_OR_NULL: T_SOCKET_OR_NULL, Ret.SOCK_COMMON_OR_NULL: T_SOCK_COMMON_OR_NULL,
              Ret.RINGBUF_MEM_OR_NULL: T_RINGBUF_MEM_OR_NULL}
@@ -1083,23 +1095,23 @@ class Checker:
         if not insn.is_ld_imm64:
             raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program type")
         src, reloc = insn.src, insn.reloc
-        if reloc is not None and reloc.kind == RelocKind.MAP:
-            src = PseudoSrc.MAP_FD
-        elif reloc is not None and reloc.kind == RelocKind.MAP_VALUE:
-            src = PseudoSrc.MAP_VALUE
-        if src == PseudoSrc.FUNC:
+        if reloc is not None and reloc.kind == _RELOC_MAP:
+            src = _PSEUDO_MAP_FD
+        elif reloc is not None and reloc.kind == _RELOC_MAP_VALUE:
+            src = _PSEUDO_MAP_VALUE
+        if src == _PSEUDO_FUNC:
             callbacks.check_func_load(self, insn.pc + 1 + insn.imm)
             self.write_reg(insn.dst, Reg.pointer(T_FUNC, off=insn.pc + 1 + insn.imm))
             return
-        if reloc is not None and reloc.kind in (RelocKind.KFUNC, RelocKind.EXTERN):
+        if reloc is not None and reloc.kind in (_RELOC_KFUNC, _RELOC_EXTERN):
             raise XdpError(f"verifier: ld_imm64 of {reloc.kind.value} symbol {reloc.symbol} is not implemented")
-        if src == PseudoSrc.IMM:
+        if src == _PSEUDO_IMM:
             self.write_reg(insn.dst, Reg.shared_const(insn.imm64))
             return
-        if src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX):
+        if src in (_PSEUDO_MAP_FD, _PSEUDO_MAP_IDX):
             self.write_reg(insn.dst, Reg.pointer(T_MAP_PTR, map=self._map_of(insn)))
             return
-        if src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
+        if src in (_PSEUDO_MAP_VALUE, _PSEUDO_MAP_IDX_VALUE):
             mapdef = self._map_of(insn)
             if mapdef.type == MapType.ARENA:  # an address in the arena: a scalar (check_ld_imm)
                 self.write_reg(insn.dst, Reg.shared_unknown())
@@ -1665,23 +1677,23 @@ class Checker:
         return entry
 
     def _check_arg(self, helper, regno, arg, meta):  # types: checker.pxd
-        if arg is Arg.DONTCARE:
+        if arg is _ARG_DONTCARE:
             return
         reg = self.read_reg(regno)
-        if arg is Arg.ANYTHING:
+        if arg is _ARG_ANYTHING:
             if reg.type.is_pointer and not self.allow_ptr_leaks:
                 raise Reject(f"R{regno} leaks addr into helper function")
             return
-        if arg is Arg.UNSUPPORTED:
+        if arg is _ARG_UNSUPPORTED:
             raise XdpError(f"verifier: argument {regno} of {helper.full_name} is not implemented")
         if arg in dynptr.HELPER_ARGS:
             return dynptr.check_helper_arg(self, helper, regno, reg, arg, meta)
-        if arg in (Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE) and meta["map"] is not None and meta["map"].type in _SOCK_MAPS:
-            if arg is Arg.UNINIT_MAP_VALUE:  # resolve_map_arg_type
+        if arg in (_ARG_MAP_VALUE, _ARG_UNINIT_MAP_VALUE) and meta["map"] is not None and meta["map"].type in _SOCK_MAPS:
+            if arg is _ARG_UNINIT_MAP_VALUE:  # resolve_map_arg_type
                 raise Reject("invalid arg_type for sockmap/sockhash")
-            arg = Arg.SOCK_COMMON  # a sockmap's values are sockets
+            arg = _ARG_SOCK_COMMON  # a sockmap's values are sockets
         if arg in _NULLABLE_ARGS and reg.is_scalar and reg.is_const and reg.const_value == 0:
-            if arg is Arg.MEM_OR_NULL:
+            if arg is _ARG_MEM_OR_NULL:
                 meta["mem"] = (regno, reg, True)
             return
         expected, allowed = EXPECTED[arg]
@@ -1689,9 +1701,9 @@ class Checker:
             raise Reject(f"R{regno} type={reg.type.value} expected={expected}")
         if reg.ref_obj_id:
             meta["ref_obj_id"] = reg.ref_obj_id
-        if reg.btf_type is not None and arg is Arg.SOCK_COMMON:
+        if reg.btf_type is not None and arg is _ARG_SOCK_COMMON:
             self.btf_ptrs.sock_common_arg(regno, reg, helper.releases == regno)
-        elif arg is Arg.TASK:
+        elif arg is _ARG_TASK:
             callbacks.check_task_arg(self, regno, reg)
         if helper.releases == regno:
             self._check_arg_reg_off(regno, reg, release=True)
@@ -1700,34 +1712,34 @@ class Checker:
             meta["ref"] = reg.ref_obj_id
         elif reg.type.is_pointer and reg.type is not T_FUNC:  # (a func's `off` is its first slot, not an offset)
             self._check_arg_reg_off(regno, reg)
-        if arg is Arg.CONST_MAP_PTR:
+        if arg is _ARG_CONST_MAP_PTR:
             callbacks.check_map_arg(meta, reg)
             meta["map"] = reg.map
             if helper.name == "tail_call" and reg.map.type != MapType.PROG_ARRAY:
                 raise Reject("expected prog array map for tail call")
-        elif arg is Arg.CTX:
+        elif arg is _ARG_CTX:
             if reg.off:
                 raise Reject(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed")
-        elif arg is Arg.SPIN_LOCK:
+        elif arg is _ARG_SPIN_LOCK:
             self._spin_lock(regno, reg, helper.name == "spin_lock")
-        elif arg is Arg.TIMER:
+        elif arg is _ARG_TIMER:
             callbacks.check_timer_arg(self, regno, reg, meta)
-        elif arg in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE):
+        elif arg in (_ARG_MAP_KEY, _ARG_MAP_VALUE, _ARG_UNINIT_MAP_VALUE):
             mapdef = meta["map"]
             if mapdef is None:
-                raise Reject("invalid map_ptr to access map->key" if arg is Arg.MAP_KEY else "invalid map_ptr to access map->value")
-            size = mapdef.key_size if arg is Arg.MAP_KEY else mapdef.value_size
-            self.helper_mem_access(regno, reg, size, write=arg is Arg.UNINIT_MAP_VALUE, zero_ok=False)
-            if arg is Arg.MAP_KEY and mapdef.type in _ELIDE_NULL_TYPES and not mapdef.flags & BPF_F_INNER_MAP:
+                raise Reject("invalid map_ptr to access map->key" if arg is _ARG_MAP_KEY else "invalid map_ptr to access map->value")
+            size = mapdef.key_size if arg is _ARG_MAP_KEY else mapdef.value_size
+            self.helper_mem_access(regno, reg, size, write=arg is _ARG_UNINIT_MAP_VALUE, zero_ok=False)
+            if arg is _ARG_MAP_KEY and mapdef.type in _ELIDE_NULL_TYPES and not mapdef.flags & BPF_F_INNER_MAP:
                 meta["const_key"] = self._const_map_key(reg, size)
-        elif arg in (Arg.MEM, Arg.MEM_OR_NULL, Arg.UNINIT_MEM):
-            meta["mem"] = (regno, reg, arg is Arg.UNINIT_MEM)
+        elif arg in (_ARG_MEM, _ARG_MEM_OR_NULL, _ARG_UNINIT_MEM):
+            meta["mem"] = (regno, reg, arg is _ARG_UNINIT_MEM)
         elif arg in FIXED_SIZE:
             size = FIXED_SIZE[arg]
             self.helper_mem_access(regno, reg, size, write=True, zero_ok=False)
             self._check_alignment(reg, 0, size)
-        elif arg in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
-            zero_ok = arg is Arg.CONST_SIZE_OR_ZERO
+        elif arg in (_ARG_CONST_SIZE, _ARG_CONST_SIZE_OR_ZERO):
+            zero_ok = arg is _ARG_CONST_SIZE_OR_ZERO
             if reg.smin < 0:
                 raise Reject(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
             if reg.umin == 0 and not zero_ok:
@@ -1740,7 +1752,7 @@ class Checker:
                     raise Reject(f"R{mem_regno} type=scalar expected={MEM_TYPES}")
                 return
             self.helper_mem_access(mem_regno, mem_reg, reg.umax, write=write, zero_ok=zero_ok)
-        elif arg is Arg.CONST_ALLOC_SIZE:
+        elif arg is _ARG_CONST_ALLOC_SIZE:
             if not reg.is_const:
                 raise Reject(f"R{regno} is not a known constant'")
             meta["alloc"] = reg.const_value
