@@ -20,8 +20,7 @@ import dataclasses
 import os
 import struct
 from bisect import bisect_right
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..ebpf.insn import Instruction, decode, renumber
 from ..ebpf.opcodes import CallSrc, PseudoSrc
@@ -109,8 +108,9 @@ def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())[:200]
 
 
-@dataclass
-class _RawSymbol:
+# The loader's records are NamedTuples, not dataclasses: a dataclass compiles its methods with exec at every
+# start (~0.4 ms each).
+class _RawSymbol(NamedTuple):
     """A symbol-table entry as read, before it is tied to a section."""
 
     index: int
@@ -122,8 +122,7 @@ class _RawSymbol:
     shndx: int
 
 
-@dataclass
-class _Function:
+class _Function(NamedTuple):
     """A function's slot range [start, end) inside its code section."""
 
     name: str
@@ -137,8 +136,7 @@ class _Function:
         return (self.section.index, self.start)
 
 
-@dataclass
-class _Section:
+class _Section(NamedTuple):
     """A section header and its bytes, as read."""
 
     index: int

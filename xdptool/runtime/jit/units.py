@@ -4,7 +4,7 @@ LLVM (translate.py builds the IR from the same units)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ...ebpf.insn import Instruction
 from ...ebpf.opcodes import JmpOp, PseudoSrc
@@ -16,8 +16,8 @@ CALLBACK_HELPERS = frozenset({164, 170, 180, 181, 203})  # for_each_map_elem, ti
 TAIL_CALL_RUNS = 34  # a program runs at most MAX_TAIL_CALL_CNT + 1 times per packet
 
 
-@dataclass
-class Unit:
+# A NamedTuple, not a dataclass: a dataclass compiles its methods with exec at every start (~0.4 ms).
+class Unit(NamedTuple):
     """One program in the function: the entry program (index 0) or a tail-call target."""
 
     index: int
