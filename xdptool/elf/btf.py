@@ -15,7 +15,7 @@ import re
 import struct
 from collections import namedtuple
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ..errors import ObjectFormatError
 
@@ -111,8 +111,7 @@ KIND_TRAILER: dict[Kind, tuple[Layout | None, Layout | None]] = {
 }
 
 
-@dataclass
-class Member:
+class Member(NamedTuple):  # not a dataclass: compiled with exec at every start
     """A struct/union member, function parameter, enum value or DATASEC entry."""
 
     name: str = ""
@@ -476,8 +475,7 @@ class _Formatter:
 
 
 
-@dataclass
-class LineRecord:
+class LineRecord(NamedTuple):  # not a dataclass: compiled with exec at every start
     """One BTF line-info record: an instruction's source file, line, column and text."""
 
     insn_off: int  # byte offset in the section
