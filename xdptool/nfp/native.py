@@ -1421,7 +1421,7 @@ def _cache_key(image: Image, shapes, sizes) -> str:
     digest = hashlib.sha256((cache.environment_digest() + _source_digest()).encode())
     digest.update(repr([encode(insn) for insn in image.insns]).encode())
     digest.update(repr((image.load_address, image.contexts, image.allocator, image.abi, image.stack_bytes, sizes,
-                        [s and tuple(vars(s).items()) for s in shapes])).encode())
+                        [s and tuple(s._asdict().items()) for s in shapes])).encode())
     return digest.hexdigest()
 
 
