@@ -4,7 +4,8 @@ cimport cython
 
 
 @cython.locals(pc=cython.long, code=cython.long, src=cython.long, imm=cython.long, op=cython.long,
-               width=cython.long, index=cython.Py_ssize_t, field_at=cython.Py_ssize_t, restricted=list)
+               width=cython.long, index=cython.Py_ssize_t, field_at=cython.Py_ssize_t, restricted=list,
+               how=cython.long, value=cython.long, ok=cython.bint)
 cpdef check_insn_fields(tuple row, insn)
 
 
@@ -27,8 +28,8 @@ cpdef _mark_prune_points(cfg, dict branches)
 cpdef tuple _reads_writes(cfg, tuple row)
 
 
-@cython.locals(fixed_r=cython.long, fixed_w=cython.long, dst=cython.long, src=cython.long, reads=cython.long,
-               writes=cython.long, shift=cython.long, dst_r=cython.bint, src_r=cython.bint, dst_w=cython.bint, src_w=cython.bint)
+@cython.locals(shape=cython.long, dst_no=cython.long, src_no=cython.long, dst=cython.long, src=cython.long,
+               reads=cython.long, writes=cython.long, shift=cython.long)
 cpdef long _reads_writes_packed(cfg, tuple row) except? -1
 
 
@@ -41,7 +42,7 @@ cpdef _liveness(cfg)
 
 @cython.locals(size=cython.Py_ssize_t, pc=cython.long, code=cython.long, src=cython.long, imm=cython.long,
                entry=cython.long, i=cython.Py_ssize_t, target=cython.long, is_call=cython.bint, state=cython.long,
-               edges=list, color=list, stack=list, positions=list, out=list, by_pc=dict)
+               edges=list, color=list, stack=list, positions=list, out=list, by_pc=dict, rows=list)
 cpdef _walk(cfg, bint allow_loops)
 
 
@@ -49,3 +50,7 @@ cpdef _walk(cfg, bint allow_loops)
 # and mask a row's code without boxing it and looking a module global up.
 cdef long _CALL, _EXIT, _GOTOL, _ALU64, _X, _JA, _EXIT_OP, _CALL_OP, _LD_IMM64, _PSEUDO_FUNC, _MAY_GOTO, _JMP, _JMP32
 cdef long _STX_DW, _MOV64_X
+# A row's field indices, check_insn_fields' kinds of restriction and the packed shapes' bits: C integers.
+cdef Py_ssize_t _PC_AT, _CODE_AT, _DST_AT, _SRC_AT, _IMM_AT
+cdef long _MUST_BE_ZERO, _MUST_BE_REG, _MUST_BE_IN, _LAST_REG
+cdef long _WRITES_SHIFT, _MASK, _DST_READ, _SRC_READ, _DST_WRITTEN, _SRC_WRITTEN

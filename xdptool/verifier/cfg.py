@@ -15,7 +15,7 @@ from typing import Mapping
 
 from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import SIZE_BYTES, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc
-from ..ebpf.validate import ANY, FIELDS, register_effects, rules_for
+from ..ebpf.validate import ANY, FIELDS, REG, ZERO, register_effects, rules_for
 from ..platform.helpers import CALLBACKS, HELPER_ID
 from ..platform.kfuncs import KF, XDP_KFUNCS
 from . import codes
@@ -30,6 +30,9 @@ ADDR_SPACE_CAST = "addr_space_cast"
 # The static passes read every instruction's fields several times; a tuple of plain ints
 # costs a fraction of a dataclass attribute lookup per field, so they are read once.
 PC, CODE, DST, SRC, OFF, IMM = range(6)
+# The same indices for this module's own passes: C integers in the compiled build (cfg.pxd), where a
+# row indexed by a module global is a generic item lookup with a Python int.
+_PC_AT, _CODE_AT, _DST_AT, _SRC_AT, _IMM_AT = PC, CODE, DST, SRC, IMM
 
 
 def rows_of(insns: list[Instruction]) -> list[tuple[int, int, int, int, int, int]]:
@@ -124,7 +127,20 @@ _STX_DW = codes.STX | codes.MODE_MEM | codes.SIZE_DW
 _MOV64_X = codes.ALU64 | codes.OP_MOV | codes.X
 
 
+_LAST_REG = max(REG)
 _FIELD_AT = {"dst": DST, "src": SRC, "off": OFF, "imm": IMM}
+# How check_insn_fields tests a restricted field: most rules are "must be 0" or "a register",
+# compared as integers instead of looked up in a set per field.
+_MUST_BE_ZERO, _MUST_BE_REG, _MUST_BE_IN = 0, 1, 2
+
+
+def _restriction(allowed: frozenset) -> tuple:
+    """(how, allowed) for one restricted field (see _MUST_BE_ZERO...)."""
+    if allowed == ZERO:
+        return _MUST_BE_ZERO, allowed
+    if allowed == REG:
+        return _MUST_BE_REG, allowed
+    return _MUST_BE_IN, allowed
 
 
 def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
@@ -148,9 +164,16 @@ def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
     restricted = _RULES[index]
     if restricted is None:
         rules = rules_for(insn)[1]
-        restricted = _RULES[index] = [(_FIELD_AT[n], rules[n]) for n in FIELDS if rules[n] is not ANY]
-    for field_at, allowed in restricted:
-        if row[field_at] not in allowed:
+        restricted = _RULES[index] = [(_FIELD_AT[n], *_restriction(rules[n])) for n in FIELDS if rules[n] is not ANY]
+    for field_at, how, allowed in restricted:
+        value = row[field_at]
+        if how == _MUST_BE_ZERO:
+            ok = value == 0
+        elif how == _MUST_BE_REG:
+            ok = 0 <= value <= _LAST_REG
+        else:
+            ok = value in allowed
+        if not ok:
             raise Reject(_reserved_message(insn), pc)
     if code & 0x07 in _ALU_CLASSES and not code & _X:  # refused only where the walk gets (check_alu_op)
         op = code & 0xF0
@@ -250,15 +273,15 @@ def _check_subprogs(rows: list, branches: dict, subprog_starts: list, end) -> No
     subs = len(bounds)
     for i in range(count):
         row = rows[i]
-        pc, code = row[PC], row[CODE]
+        pc, code = row[_PC_AT], row[_CODE_AT]
         target = branches.get(pc)
         if target is not None and not first <= target < stop:
             raise Reject(f"jump out of range from insn {pc} to {target}", pc)
-        if i + 1 == count or rows[i + 1][PC] >= stop:
+        if i + 1 == count or rows[i + 1][_PC_AT] >= stop:
             if not (code == _EXIT or (target is not None and code & 0xF0 == _JA)):
                 raise Reject("last insn is not an exit or jmp", pc)
             sub += 1
-            if sub < subs and (i + 1 == count or bounds[sub][1] <= rows[i + 1][PC]):
+            if sub < subs and (i + 1 == count or bounds[sub][1] <= rows[i + 1][_PC_AT]):
                 raise Reject("last insn is not an exit or jmp", bounds[sub][0])  # an empty subprogram
             if sub < subs:
                 first, stop = bounds[sub]
@@ -346,8 +369,8 @@ def _walk(cfg: Cfg, allow_loops: bool) -> None:
                     raise Reject(f"back-edge from insn {pc} to {target}", pc)
                 cfg.loop_heads.add(target)
     for row in rows:
-        if not color[row[PC]]:
-            raise Reject(f"unreachable insn {row[PC]}", row[PC])
+        if not color[row[_PC_AT]]:
+            raise Reject(f"unreachable insn {row[_PC_AT]}", row[_PC_AT])
 
 
 def _effect_shapes() -> dict[int, tuple[int, int, int, int, int, int]]:
@@ -376,6 +399,16 @@ _SHAPES = _effect_shapes()
 _SHAPE_OF = [_SHAPES.get(code) for code in range(256)]  # the same, by list index
 
 
+def _packed_shape(shape: tuple | None) -> int:
+    """A shape as one int (-1 for none): fixed reads, fixed writes << _WRITES_SHIFT, and the four
+    flags above both, so that _reads_writes_packed converts one int instead of six."""
+    if shape is None:
+        return -1
+    fixed_r, dst_r, src_r, fixed_w, dst_w, src_w = shape
+    return (fixed_r | fixed_w << _WRITES_SHIFT | dst_r << _DST_READ | src_r << _SRC_READ
+            | dst_w << _DST_WRITTEN | src_w << _SRC_WRITTEN)
+
+
 def _reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
     """Registers a row reads and writes, as bit masks (for liveness)."""
     packed = _reads_writes_packed(cfg, row)
@@ -384,19 +417,22 @@ def _reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
 
 _WRITES_SHIFT = 16  # _reads_writes_packed: reads in the low bits, writes above (r0-r10 need 11 bits each)
 _MASK = (1 << _WRITES_SHIFT) - 1
+_DST_READ, _SRC_READ, _DST_WRITTEN, _SRC_WRITTEN = 2 * _WRITES_SHIFT, 2 * _WRITES_SHIFT + 1, 2 * _WRITES_SHIFT + 2, 2 * _WRITES_SHIFT + 3
+_PACKED_SHAPE_OF = [_packed_shape(shape) for shape in _SHAPE_OF]  # by code
 
 
 def _reads_writes_packed(cfg: Cfg, row: tuple) -> int:
     """_reads_writes as one int, reads | writes << _WRITES_SHIFT (no tuple per instruction)."""
     shift = _WRITES_SHIFT  # a C int in the compiled build (a global would make the arithmetic Python's)
-    shape = _SHAPE_OF[row[CODE]]
-    if shape is None:
+    shape = _PACKED_SHAPE_OF[row[_CODE_AT]]
+    if shape < 0:
         reads, writes = _decode_reads_writes(cfg, row)
         return reads | writes << shift
-    fixed_r, dst_r, src_r, fixed_w, dst_w, src_w = shape
-    dst, src = 1 << row[DST], 1 << row[SRC]
-    return ((fixed_r | (dst if dst_r else 0) | (src if src_r else 0))
-            | (fixed_w | (dst if dst_w else 0) | (src if src_w else 0)) << shift)
+    dst_no, src_no = row[_DST_AT], row[_SRC_AT]
+    dst, src = 1 << dst_no, 1 << src_no
+    reads = (shape & _MASK) | (dst if shape >> _DST_READ & 1 else 0) | (src if shape >> _SRC_READ & 1 else 0)
+    writes = (shape >> shift & _MASK) | (dst if shape >> _DST_WRITTEN & 1 else 0) | (src if shape >> _SRC_WRITTEN & 1 else 0)
+    return reads | writes << shift
 
 
 def _decode_reads_writes(cfg: Cfg, row: tuple) -> tuple[int, int]:
@@ -429,7 +465,7 @@ def _liveness(cfg: Cfg) -> None:
     top = -1  # index in rows of the last instruction with a backward successor
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
-        pc = row[PC]
+        pc = row[_PC_AT]
         packed = _reads_writes_packed(cfg, row)  # _live_node's, without a tuple per row
         nxt, gen, keep = succ[pc], (packed & mask) | (1 << 10), ~(packed >> shift)
         out = 0
@@ -447,7 +483,7 @@ def _liveness(cfg: Cfg) -> None:
     while changed:
         changed = False
         for i in range(top, -1, -1):
-            pc = rows[i][PC]
+            pc = rows[i][_PC_AT]
             packed = packs[i]
             out = 0
             for s in succ[pc]:

@@ -1,6 +1,6 @@
 # Types for the Cython build (setup.py, native.py): the .py is the source; these cimports
 # let its annotations of the state classes compile to direct slot access.
-from .state cimport Frame, Reg, State
+from .state cimport Frame, Reg, State, shared_const_reg
 from .scalar cimport const_alu, scalar_alu
 # The checker (cimported: checker.py imports this module only after its classes exist, so the
 # type is there when this module's initialisation looks it up): its fields read from C slots.

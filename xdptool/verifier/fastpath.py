@@ -152,7 +152,7 @@ def _fill_alu(handler: AluHandler, checker: Checker, row: tuple, general) -> Non
     handler.is64 = code & 0x07 == _ALU64
     handler.mask = U64 if handler.is64 else U32
     handler.fn = CONCRETE[handler.op][0 if handler.is64 else 1]
-    handler.capable = checker.profile.privileged
+    handler.capable = checker.privileged
 
 
 class AluImm(AluHandler):
