@@ -16,7 +16,6 @@ more, and pyelftools cost every command ~20 ms of start-up.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 from bisect import bisect_right
@@ -492,7 +491,7 @@ class _Loader:
             for orig in func.section.insns:
                 if not func.start <= orig.pc < func.end:
                     continue
-                insn = orig.copy(reloc=dataclasses.replace(orig.reloc) if orig.reloc is not None else None)
+                insn = orig.copy()  # its reloc is shared: a NamedTuple, never changed in place
                 target = self._code_target(func, orig)
                 if target is not None:
                     callee = self._function_at(*target, caller=f"{func.name} at {func.section.name}+{orig.pc}")

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..ebpf.insn import Instruction
 from ..platform.maps import PERCPU_MAP_TYPES, MapType  # noqa: F401 - re-exported: the model's vocabulary
 from ..platform.programs import ProgType  # noqa: F401 - re-exported
 
 
-@dataclass
-class LineInfo:
+# The model's immutable records are NamedTuples (a dataclass compiles its methods with exec at every
+# start, ~0.4 ms each); those a run mutates or extends stay dataclasses.
+class LineInfo(NamedTuple):
     """Where an instruction came from in the C source (BTF.ext line_info)."""
 
     file: str
@@ -40,8 +41,7 @@ class RelocKind(enum.Enum):
     EXTERN = "extern"  # other extern symbol (kconfig, ksym)
 
 
-@dataclass
-class Reloc:
+class Reloc(NamedTuple):
     """What an instruction refers to, resolved to the model's names."""
 
     kind: RelocKind
@@ -50,8 +50,7 @@ class Reloc:
     offset: int = 0  # MAP_VALUE: byte offset into the map's value; FUNC/CALL: target pc
 
 
-@dataclass
-class Symbol:
+class Symbol(NamedTuple):
     """An ELF symbol as the model keeps it: names, not indexes."""
 
     name: str
@@ -106,8 +105,7 @@ class MapDef:
         return self.type in PERCPU_MAP_TYPES
 
 
-@dataclass
-class Subprogram:
+class Subprogram(NamedTuple):
     """A BPF-to-BPF callee's slots inside its program's instruction list."""
 
     name: str
