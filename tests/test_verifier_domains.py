@@ -343,3 +343,12 @@ def test_a_constant_register_holds_its_value_in_every_view(v):
     views = (reg.var_off, reg.smin, reg.smax, reg.umin, reg.umax, reg.s32_min, reg.s32_max, reg.u32_min, reg.u32_max)
     assert views == (Tnum(u, 0), s64(u), s64(u), u, u, s32(u), s32(u), u & U32, u & U32)
     assert all(type(view) is int for view in views[1:])
+
+
+def test_is_pointer_type_agrees_with_every_register_type():
+    """state.is_pointer_type (two identity comparisons, for the compiled walk) answers what each
+    RegType member says of itself; a new non-pointer type would make it wrong."""
+    from xdptool.verifier.state import RegType, is_pointer_type
+
+    assert [t for t in RegType if is_pointer_type(t) != t.is_pointer] == []
+    assert not is_pointer_type(RegType.SCALAR) and is_pointer_type(RegType.PKT)

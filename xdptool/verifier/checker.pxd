@@ -9,7 +9,7 @@ from .precision cimport Precision
 from .scalar cimport scalar_alu
 from .branches cimport branch_taken, refine
 from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint, quick_miss
-from .state cimport Frame, Reg, StackSlot, State
+from .state cimport Frame, Reg, StackSlot, State, is_pointer_type
 
 cdef class Entry:
     cdef public object state, pc, parent, key, hint, quick, marks, hist, open_hint
@@ -54,7 +54,7 @@ cdef class Checker:
     cpdef bint is_pointer_value(self, Reg reg) except -1
     # fastpath.py's conditional jumps call it directly when the operands are not constants
     @cython.locals(src=Reg, dst=Reg, t_dst=Reg, f_dst=Reg, t_src=Reg, f_src=Reg, other=State, taken_ok=cython.bint,
-                   fall_ok=cython.bint)
+                   fall_ok=cython.bint, fall_frame=Frame, taken_frame=Frame, fall_regs=list, taken_regs=list)
     cpdef long cond_jmp_decoded(self, insn, long op, long bits, long d, s, imm, long fall, long target) except? -1
     # The general handlers of ALU, loads and stores: the instruction's fields read once into C integers
     @cython.locals(code=cython.long, d=cython.long, s=cython.long, op=cython.long, is64=cython.bint, uses_reg=cython.long,
@@ -84,6 +84,7 @@ cdef class Checker:
     cpdef _stack_access(self, long regno, Reg reg, long off, long size, bint write, value, value_regno)
     cpdef _read_slots(self, Frame frame, lo, hi)
     cpdef _scrub_byte(self, Frame frame, byte)
+    @cython.locals(slot=StackSlot, target=StackSlot, spilled=Reg)
     cpdef _stack_write(self, Frame frame, lo, size, Reg value, value_regno=*)
     cpdef _stack_read(self, Frame frame, lo, size, regno)
     @cython.locals(state=State, callee=Frame, caller=Frame, r0=Reg)

@@ -35,7 +35,7 @@ from .subprogs import ArgKind, GlobalArg, GlobalFunc, global_funcs
 from .scalar import S64_MIN, clear_caches, scalar_alu, scalar_neg, sign_extend, truncate
 from ..platform.ctx import CtxKind, attach_of, readable as ctx_readable
 from .state import MAX_BPF_STACK, MAX_CALL_FRAMES, NON_NULL_OF, NOT_INIT, SLOT, SOCK_TYPES, Frame, Reg, State
-from .state import BTF_ID_TYPES, RegType
+from .state import BTF_ID_TYPES, RegType, is_pointer_type
 from . import btf_ptr
 from .tnum import U32, Tnum
 from .tnum import UNKNOWN as TNUM_UNKNOWN
@@ -66,6 +66,9 @@ ALWAYS_EXACT_KEYS = False  # tests: exact keys for every program (they must chan
 VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT = range(5)
 END = -1  # what a jump handler returns at the program's final exit
 _LD_IMM64, _ATOMIC_STX = codes.LD_IMM64, codes.ATOMIC_STX
+_NEGATE = branches.NEGATE  # a module name: read per conditional jump on unknown values
+# What helper_call compares a helper's return with: module names, not Enum class attribute reads
+_RET_MAP_VALUE_OR_NULL, _RET_DYNPTR_MEM_OR_NULL, _RET_VOID = Ret.MAP_VALUE_OR_NULL, Ret.DYNPTR_MEM_OR_NULL, Ret.VOID
 
 # The register type a read of an xdp_md field gives (None: a u32 scalar).
 CTX_KIND_TYPES = {CtxKind.PACKET: T_PKT, CtxKind.PACKET_END: T_PKT_END, CtxKind.PACKET_META: T_PKT_META, CtxKind.SCALAR: None}
@@ -565,7 +568,7 @@ class Checker:
         return self.id_gen
 
     def is_pointer_value(self, reg: Reg) -> bool:
-        return reg.type.is_pointer and not self.allow_ptr_leaks
+        return is_pointer_type(reg.type) and not self.allow_ptr_leaks
 
     # -- one instruction ---------------------------------------------------------------------
     def step(self, insn: Instruction) -> int | None:
@@ -591,7 +594,7 @@ class Checker:
             return
         if op in (OP_NEG, OP_END):
             dst = self.read_reg(d).copy()
-            if dst.type.is_pointer:
+            if is_pointer_type(dst.type):
                 if self.is_pointer_value(dst):
                     raise Reject(f"R{d} pointer arithmetic prohibited")
                 dst.mark_unknown()
@@ -611,10 +614,10 @@ class Checker:
         dst = self.read_reg(d)
         if d == 10:
             raise Reject("frame pointer is read only")
-        if dst.type.is_pointer or src.type.is_pointer:
+        if is_pointer_type(dst.type) or is_pointer_type(src.type):
             self.observed.pointer_arith_at(insn.pc)
-            self._value_decided((1 << s if dst.type.is_pointer and uses_reg else 0)
-                                | (1 << d if src.type.is_pointer else 0))
+            self._value_decided((1 << s if is_pointer_type(dst.type) and uses_reg else 0)
+                                | (1 << d if is_pointer_type(src.type) else 0))
             self.write_reg(d, self._pointer_alu(insn, dst, src, is64))
             return
         result = dst.copy()
@@ -629,7 +632,7 @@ class Checker:
         src = self.read_reg(insn.src)
         if insn.dst == 10:
             raise Reject("frame pointer is read only")
-        if src.type.is_pointer and (insn.off or not is64):
+        if is_pointer_type(src.type) and (insn.off or not is64):
             if self.is_pointer_value(src):
                 raise Reject(f"R{insn.src} {'sign-extension' if insn.off else 'partial copy'} of pointer")
             self.write_reg(insn.dst, Reg.shared_unknown())
@@ -674,11 +677,11 @@ class Checker:
     def _pointer_alu(self, insn, dst, src, is64):  # types: checker.pxd
         """adjust_ptr_min_max_vals: pointer +/- scalar keeps the pointer, anything else is refused."""
         op, d = insn.code & 0xF0, insn.dst
-        if dst.type.is_pointer and src.type.is_pointer:
+        if is_pointer_type(dst.type) and is_pointer_type(src.type):
             if op == OP_SUB and self.allow_ptr_leaks:
                 return Reg.unknown()
             raise Reject(f"R{d} pointer {ALU_STRING[op]} pointer prohibited")
-        ptr, off = (dst, src) if dst.type.is_pointer else (src, dst)
+        ptr, off = (dst, src) if is_pointer_type(dst.type) else (src, dst)
         if not is64:
             if op == OP_SUB and self.allow_ptr_leaks:
                 return Reg.unknown()
@@ -770,7 +773,7 @@ class Checker:
         base = self.read_reg(insn.dst)
         if base.type is T_STACK and insn.dst != 10:
             self.observed.stack_via_pointer_at(insn.pc)
-        if src.type.is_pointer and not self.allow_ptr_leaks:
+        if is_pointer_type(src.type) and not self.allow_ptr_leaks:
             raise Reject(f"R{insn.src} leaks addr into mem")
         if base.type in (T_CTX, T_PKT, T_PKT_META):
             raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not allowed")
@@ -794,11 +797,11 @@ class Checker:
         if t is T_CTX:
             return self._ctx_access(regno, base, total, size, write, value, is_ldsx)
         if t.is_pkt:
-            if write and value is not None and value.type.is_pointer and not self.allow_ptr_leaks:
+            if write and value is not None and is_pointer_type(value.type) and not self.allow_ptr_leaks:
                 raise Reject(f"R{value_regno} leaks addr into packet")
             self.check_packet_access(regno, base, total, size)
         elif t is T_MAP_VALUE:
-            if write and value is not None and value.type.is_pointer and not self.allow_ptr_leaks:
+            if write and value is not None and is_pointer_type(value.type) and not self.allow_ptr_leaks:
                 raise Reject(f"R{value_regno} leaks addr into map")
             _check_map_access_type(base.map, total, size, write)
             self.check_region_access(regno, base, total, size, base.map.value_size)
@@ -840,7 +843,7 @@ class Checker:
 
     def _ctx_access(self, regno: int, base: Reg, off: int, size: int, write: bool, value: Reg | None,
                     is_ldsx: bool = False) -> Reg | None:
-        if write and value is not None and value.type.is_pointer and not self.allow_ptr_leaks:
+        if write and value is not None and is_pointer_type(value.type) and not self.allow_ptr_leaks:
             raise Reject(f"R{regno} leaks addr into ctx")
         if base.off < 0:
             raise Reject(f"negative offset ctx ptr R{regno} off={base.off} disallowed")
@@ -980,18 +983,18 @@ class Checker:
             dynptr.destroy_slot(self, frame, spi)
         elif existing is not None and existing.kinds[SLOT - 1] == iterators.KIND:
             iterators.scrub(self, frame, spi)
-        if value.type.is_pointer and size != SLOT:
+        if is_pointer_type(value.type) and size != SLOT:
             raise Reject("invalid size of register spill")
         if not (slot_start and size == SLOT) and not self.allow_ptr_leaks:
             self._read_slots(frame, lo, lo + size)  # what was there decides (a spilled pointer is refused)
         slot = frame.slot(spi)
         self.scratched_slots.add(spi)
-        if slot.is_spill and not (slot_start and size == SLOT):
-            if slot.spilled is not None and slot.spilled.type.is_pointer and not self.allow_ptr_leaks:
+        if slot.kinds[SLOT - 1] == "r" and not (slot_start and size == SLOT):  # slot.is_spill
+            if slot.spilled is not None and is_pointer_type(slot.spilled.type) and not self.allow_ptr_leaks:
                 raise Reject("attempt to corrupt spilled pointer on stack")
             slot.kinds = ["m" if k == "r" else k for k in slot.kinds]
             slot.spilled = None
-        if slot_start and (value.type.is_pointer or (value.type is T_SCALAR and (size == SLOT or self.privileged))):
+        if slot_start and (is_pointer_type(value.type) or (value.type is T_SCALAR and (size == SLOT or self.privileged))):
             spilled = value
             if value.type is T_SCALAR and self.privileged:
                 if value.umax.bit_length() <= size * 8:  # reg_value_fits: assign_scalar_id_before_mov
@@ -1010,12 +1013,12 @@ class Checker:
                 elif slot.kinds[k] == "r":
                     slot.kinds[k] = "m"
             return
-        kind = "0" if value.is_scalar and value.is_const and value.const_value == 0 else "m"
+        kind = "0" if value.type is T_SCALAR and not value.var_off.mask and value.var_off.value == 0 else "m"
         for byte in range(lo, lo + size):
             s, k = divmod(-byte - 1, SLOT)
             target = frame.slot(s)
             self.scratched_slots.add(s)
-            if target.is_spill:
+            if target.kinds[SLOT - 1] == "r":  # target.is_spill
                 target.kinds = ["m" if x == "r" else x for x in target.kinds]
                 target.spilled = None
             target.kinds[k] = kind
@@ -1054,7 +1057,7 @@ class Checker:
             if kind == "r":
                 s, _ = divmod(-(lo + index) - 1, SLOT)
                 spilled = frame.stack[s].spilled
-                if spilled is not None and spilled.type.is_pointer:
+                if spilled is not None and is_pointer_type(spilled.type):
                     raise Reject("invalid size of register fill")
             if (kind == "?" and not self.allow_uninit) or kind in _OBJECT_KINDS:
                 raise Reject(f"invalid read from stack off {lo}+{index} size {size}")
@@ -1183,7 +1186,7 @@ class Checker:
             raise Reject("BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region")
         self._check_reference_leak("BPF_EXIT instruction in main prog")
         r0 = self.read_reg(0)  # check_return_code
-        if r0.type.is_pointer and not self.allow_ptr_leaks:
+        if is_pointer_type(r0.type) and not self.allow_ptr_leaks:
             raise Reject("R0 leaks addr as return value")
         if state.frames[0].callback:  # a timer callback's own walk
             callbacks.check_return(r0, is_async=True)
@@ -1335,10 +1338,12 @@ class Checker:
         when the source is the immediate, given as the register `imm` (else None); returns the next pc."""
         src = self.read_reg(s) if s is not None else imm
         dst = self.read_reg(d)
-        if dst.type.is_pointer or src.type.is_pointer:  # what happens depends on the scalar operand's value
+        if is_pointer_type(dst.type) or is_pointer_type(src.type):  # what happens depends on the scalar operand's value
             self.observed.value_branch_at(insn.pc)
             self._value_decided(1 << d | (1 << s if s is not None else 0))
-        if dst.type.maybe_null and src.is_scalar and src.is_const and src.const_value == 0 and op in (OP_JEQ, OP_JNE) and bits == 64:
+        # (the cheap tests first: the same answer, fewer attribute reads per jump)
+        if (op in (OP_JEQ, OP_JNE) and bits == 64 and src.type is T_SCALAR and not src.var_off.mask
+                and src.var_off.value == 0 and dst.type.maybe_null):
             other = self.state.copy()
             null_state, ok_state = (other, self.state) if op == OP_JEQ else (self.state, other)
             keep_id = self._may_point_to_spin_lock(dst)
@@ -1346,7 +1351,7 @@ class Checker:
             _mark_ptr_or_null(ok_state, dst.id, is_null=False, keep_id=keep_id)
             self.push(other, target, fall - 1)
             return fall
-        if dst.type.is_pointer or src.type.is_pointer:
+        if is_pointer_type(dst.type) or is_pointer_type(src.type):
             return self._pointer_cond(insn, dst, src, bits, fall, target)
         decided = branch_taken(dst, src, op, bits)
         if decided is not None:
@@ -1354,20 +1359,24 @@ class Checker:
             self._value_decided(1 << d | (1 << s if s is not None else 0))
             return target if decided else fall
         links = self._collect_links(insn.pc, dst, src if s is not None else None)
+        fall_frame: Frame = self.state.frames[-1]  # (typed: slot reads, not the State.regs property)
+        fall_regs: list = fall_frame.regs
         if links:  # (collecting may have cleared links past six, the operands' too)
-            dst, src = self.state.regs[d], (self.state.regs[s] if s is not None else src)
+            dst, src = fall_regs[d], (fall_regs[s] if s is not None else src)
         other = self.state.copy()
-        t_dst = other.regs[d] = dst.copy()
-        f_dst = self.state.regs[d] = dst.copy()
+        taken_frame: Frame = other.frames[-1]
+        taken_regs: list = taken_frame.regs
+        t_dst = taken_regs[d] = dst.copy()
+        f_dst = fall_regs[d] = dst.copy()
         if s is None:
             t_src, f_src = src.copy(), src.copy()
         elif s == d:
             t_src, f_src = t_dst, f_dst
         else:
-            t_src = other.regs[s] = src.copy()
-            f_src = self.state.regs[s] = src.copy()
+            t_src = taken_regs[s] = src.copy()
+            f_src = fall_regs[s] = src.copy()
         taken_ok = refine(t_dst, t_src, op, bits)
-        fall_ok = refine(f_dst, f_src, branches.NEGATE[op], bits)
+        fall_ok = refine(f_dst, f_src, _NEGATE[op], bits)
         if links:
             # the copies learn the bounds (src first, as the kernel's); that marks nothing precise
             # here: a walk backwards that reaches this jump does (backtrack.py LINKED); the static
@@ -1425,11 +1434,11 @@ class Checker:
                 dst.type in _NON_NULL or (dst.type in BTF_ID_TYPES and btf_ptr.not_null(dst))):
             return target if op == OP_JNE else fall
         if not self.allow_ptr_leaks:
-            regno = insn.dst if dst.type.is_pointer else insn.src
+            regno = insn.dst if is_pointer_type(dst.type) else insn.src
             raise Reject(f"R{regno} pointer comparison prohibited")
         other = self.state.copy()
-        if (bits == 64 and uses_reg and op in (OP_JEQ, OP_JNE) and dst.type.is_pointer
-                and src.type.is_pointer and dst.type.maybe_null != src.type.maybe_null):
+        if (bits == 64 and uses_reg and op in (OP_JEQ, OP_JNE) and is_pointer_type(dst.type)
+                and is_pointer_type(src.type) and dst.type.maybe_null != src.type.maybe_null):
             # equal to a pointer that is not NULL: not NULL either (the kernel's jeq/jne inference)
             equal_state = other if op == OP_JEQ else self.state
             regno = insn.src if src.type.maybe_null else insn.dst
@@ -1478,7 +1487,7 @@ class Checker:
             regs[r] = NOT_INIT
             self.scratched.add(r)
         self.scratched.add(0)
-        if helper.ret is Ret.MAP_VALUE_OR_NULL:
+        if helper.ret is _RET_MAP_VALUE_OR_NULL:
             const_key = meta["const_key"]
             if helper.name == "map_lookup_elem" and mapdef.type in _SOCK_MAPS:  # is_acquire_function
                 self.new_id()
@@ -1497,9 +1506,9 @@ class Checker:
             regs[0] = Reg.pointer(RET_TYPES[helper.ret], id=ref, ref_obj_id=ref, mem_size=meta["alloc"])
         elif helper.ret_struct:
             regs[0] = self.btf_ptrs.helper_return(helper, meta)
-        elif helper.ret is Ret.DYNPTR_MEM_OR_NULL:
+        elif helper.ret is _RET_DYNPTR_MEM_OR_NULL:
             regs[0] = dynptr.data_return(self, meta)
-        elif helper.ret is Ret.VOID:
+        elif helper.ret is _RET_VOID:
             regs[0] = NOT_INIT
         else:
             regs[0] = Reg.shared_unknown()
@@ -1681,7 +1690,7 @@ class Checker:
             return
         reg = self.read_reg(regno)
         if arg is _ARG_ANYTHING:
-            if reg.type.is_pointer and not self.allow_ptr_leaks:
+            if is_pointer_type(reg.type) and not self.allow_ptr_leaks:
                 raise Reject(f"R{regno} leaks addr into helper function")
             return
         if arg is _ARG_UNSUPPORTED:
@@ -1710,7 +1719,7 @@ class Checker:
             if not reg.ref_obj_id:
                 raise Reject(f"R{regno} must be referenced when passed to release function")
             meta["ref"] = reg.ref_obj_id
-        elif reg.type.is_pointer and reg.type is not T_FUNC:  # (a func's `off` is its first slot, not an offset)
+        elif is_pointer_type(reg.type) and reg.type is not T_FUNC:  # (a func's `off` is its first slot, not an offset)
             self._check_arg_reg_off(regno, reg)
         if arg is _ARG_CONST_MAP_PTR:
             callbacks.check_map_arg(meta, reg)

@@ -40,6 +40,8 @@ cdef class Frame:
     cpdef Frame copy(self)
     @cython.locals(regs=list, slot=StackSlot, spilled=Reg)
     cpdef replace_regs(self, change, reg_id=*)
+    @cython.locals(slot=StackSlot)
+    cpdef StackSlot slot(self, spi)
 
 
 cdef class State:
@@ -59,3 +61,7 @@ cpdef Reg new_const_reg(value)
 
 @cython.locals(reg=Reg)
 cpdef Reg shared_const_reg(value)
+
+
+# Per instruction (checker.py): `t.is_pointer` without an attribute read on the Enum member.
+cpdef bint is_pointer_type(t) except -1

@@ -82,6 +82,16 @@ class RegType(enum.Enum):
 # The members as module constants: `RegType.X` is a class-attribute lookup (~100 ns) on
 # every use, and the interpreter asks for them on every instruction.
 T_NOT_INIT, T_SCALAR, T_CTX, T_MAP_PTR = RegType.NOT_INIT, RegType.SCALAR, RegType.CTX, RegType.MAP_PTR
+# The register types that are not pointers (every other member's is_pointer is True): what
+# is_pointer_type compares against by identity.
+_NOT_POINTERS = tuple(t for t in RegType if not t.is_pointer)
+assert _NOT_POINTERS == (T_NOT_INIT, T_SCALAR), _NOT_POINTERS  # is_pointer_type's two comparisons
+
+
+def is_pointer_type(t) -> bool:  # types: state.pxd
+    """`t.is_pointer`, as two identity comparisons: compiled, a C call instead of an attribute
+    read on an Enum member (a type lookup through the Enum class and a read of the member's dict)."""
+    return t is not T_SCALAR and t is not T_NOT_INIT
 T_MAP_VALUE, T_MAP_VALUE_OR_NULL, T_MAP_KEY, T_STACK = RegType.MAP_VALUE, RegType.MAP_VALUE_OR_NULL, RegType.MAP_KEY, RegType.STACK
 T_PKT, T_PKT_META, T_PKT_END, T_MEM = RegType.PKT, RegType.PKT_META, RegType.PKT_END, RegType.MEM
 T_MEM_OR_NULL, T_FUNC = RegType.MEM_OR_NULL, RegType.FUNC
@@ -383,7 +393,7 @@ class Frame:
         new.callback_depth = self.callback_depth
         return new
 
-    def slot(self, spi: int) -> StackSlot:
+    def slot(self, spi) -> StackSlot:  # types: state.pxd
         """The slot at `spi`, private to this frame so that it may be changed."""
         if spi in self.owned:
             return self.stack[spi]
