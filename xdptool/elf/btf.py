@@ -485,8 +485,7 @@ class LineRecord(NamedTuple):  # not a dataclass: compiled with exec at every st
     source: str
 
 
-@dataclass
-class BTFExt:
+class BTFExt(NamedTuple):
     """`.BTF.ext`: per-section func_info (byte offset, type id) and line_info."""
 
     func_info: dict[str, list[tuple[int, int]]]

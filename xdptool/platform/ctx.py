@@ -15,7 +15,7 @@ program may write `rx_queue_index` (queue selection; the nfp JIT's
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .programs import AttachType
 
@@ -37,8 +37,7 @@ class XdpAttach(enum.IntEnum):
     DEVMAP = AttachType.XDP_DEVMAP  # runs before transmit on the device a devmap redirected to
 
 
-@dataclass(frozen=True)
-class CtxField:
+class CtxField(NamedTuple):
     """One xdp_md field: where it is, what a read gives, who may read or write it."""
 
     name: str

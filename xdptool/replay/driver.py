@@ -13,8 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Generator, Iterator
+from typing import Any, NamedTuple, Callable, Generator, Iterator
 
 from ..errors import XdpError
 from ..runtime.contract import PackedEngine, XdpContext
@@ -29,8 +28,7 @@ REFUSES_SHORT_PACKETS = {"kernel"}
 Progress = Callable[[int, float], None]  # (packets done, fraction of the capture read)
 
 
-@dataclass
-class ReplayOutcome:
+class ReplayOutcome(NamedTuple):
     """What a replay gives back: the summary and the maps after it."""
 
     summary: dict[str, Any]

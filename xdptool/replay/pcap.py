@@ -20,7 +20,7 @@ import struct
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Generator, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Generator, Iterable, Iterator
 
 from ..errors import XdpError
 from . import scan
@@ -56,8 +56,7 @@ def linktype_problem(path: str, linktype: int) -> str | None:
     return f"{path}: {found}; XDP replays need Ethernet captures (link type 1, DLT_EN10MB)"
 
 
-@dataclass
-class Interface:
+class Interface(NamedTuple):
     """Where packets were captured: link type, snaplen, timestamp resolution."""
 
     linktype: int
@@ -65,8 +64,7 @@ class Interface:
     name: str | None = None
 
 
-@dataclass
-class Packet:
+class Packet(NamedTuple):
     """One captured frame: its bytes, original length, time and interface."""
 
     index: int

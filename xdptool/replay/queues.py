@@ -156,7 +156,7 @@ def _serve(send: Callable[[tuple], None], made: tuple, queues: int, queue: int,
     state, sent with `send`; packet bytes only when a sink wants them."""
     try:
         engine, store = made
-        ctx = replace(ctx, rx_queue_index=queue)
+        ctx = ctx._replace(rx_queue_index=queue)
         run_seconds = 0.0
         try:
             for number, piece in pieces:

@@ -18,7 +18,7 @@ import ctypes
 import struct
 import threading
 from array import array
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..codegen.ir_text import store_words
 
@@ -34,8 +34,7 @@ NATIVE_MIN_BYTES = 1 << 20  # below this the Python walk is quicker than compili
 TYPICAL_RECORD = 64  # bytes per record assumed when sizing the output arrays
 
 
-@dataclass
-class ScanError:
+class ScanError(NamedTuple):
     """The first record a capture walk could not take, and why (`code`)."""
 
     code: int
@@ -44,8 +43,7 @@ class ScanError:
     caplen: int = 0
 
 
-@dataclass
-class Records:
+class Records(NamedTuple):
     """Where each packet is in the file buffer, plus what its header said."""
 
     offsets: array  # 'Q': file offset of packet data

@@ -8,7 +8,7 @@ helper could observe (clock, random numbers, CPU id, routes) is pinned here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..ebpf.semantics import MayGoto
 from ..errors import XdpError
@@ -33,8 +33,7 @@ U64_MAX = (1 << 64) - 1
 S64_MAX = (1 << 63) - 1  # the engines' instruction and loop counters are signed 64-bit
 
 
-@dataclass(frozen=True)
-class FibRoute:
+class FibRoute(NamedTuple):
     """One user-provided route answering bpf_fib_lookup (prefix match on the destination).
 
     `prefix` is "10.0.0.0/8" or "2001:db8::/32"; the answer fills smac/dmac and ifindex.

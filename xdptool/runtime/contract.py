@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from ..diagnostic import Located
 
@@ -23,8 +23,7 @@ def verdict_name(retval: int) -> str:
     return VERDICTS[retval] if 0 <= retval < len(VERDICTS) else str(retval)
 
 
-@dataclass
-class XdpContext:
+class XdpContext(NamedTuple):
     """The xdp_md fields a caller may choose (data pointers are the engine's)."""
 
     ingress_ifindex: int = 1

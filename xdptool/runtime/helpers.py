@@ -17,8 +17,7 @@ from __future__ import annotations
 import errno
 from array import array
 import struct
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 from ..ebpf.semantics import BPF_MAX_LOOPS
 from ..elf.model import MapType
@@ -71,16 +70,19 @@ class HelperEnv(Protocol):
     def tail_call(self, m: Map, index: int) -> None: ...  # transfers control if the slot is set
 
 
-@dataclass
 class RunState:
-    """What one run accumulates besides r0 and the packet."""
+    """What one run accumulates besides r0 and the packet (a plain class: helpers mutate it,
+    and a dataclass would compile its methods at every start)."""
 
-    trace_printk: list
-    events: list
-    redirect: dict | None = None
-    tail_calls: int = 0
-    ringbuf_used: dict | None = None
-    lock: int | None = None  # the bpf_spin_lock the program holds (its address)
+    __slots__ = ("trace_printk", "events", "redirect", "tail_calls", "ringbuf_used", "lock")
+
+    def __init__(self, trace_printk: list, events: list) -> None:
+        self.trace_printk = trace_printk
+        self.events = events
+        self.redirect: dict | None = None
+        self.tail_calls = 0
+        self.ringbuf_used: dict | None = None
+        self.lock: int | None = None  # the bpf_spin_lock the program holds (its address)
 
 
 class Services:
@@ -106,8 +108,7 @@ class Services:
         return (z ^ (z >> 31)) >> 32
 
 
-@dataclass(frozen=True)
-class HelperSpec:
+class HelperSpec(NamedTuple):
     """A helper id with its Python implementation."""
 
     id: int
@@ -502,8 +503,7 @@ DYNPTR_MAX_SIZE = DYNPTR_SIZE_MASK = (1 << 24) - 1
 DYNPTR_TYPE_SHIFT, DYNPTR_RDONLY_BIT = 28, 1 << 31
 
 
-@dataclass
-class Dynptr:
+class Dynptr(NamedTuple):
     """A bpf_dynptr decoded from its 16 bytes (DYNPTR, dynptr_load): data, size, type, read-only, offset."""
 
     data: int

@@ -65,9 +65,7 @@ def bpf_dynptr_adjust(env, ptr, start, end, *_):
         return neg(errno.EINVAL)
     if start > d.size or end > d.size:
         return neg(errno.ERANGE)
-    d.offset += start
-    d.size = end - start
-    dynptr_store(env, ptr, d)
+    dynptr_store(env, ptr, d._replace(offset=d.offset + start, size=end - start))
     return 0
 
 

@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import os
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 _lock = threading.Lock()
@@ -77,12 +76,12 @@ class Compiled:
         raise NotImplementedError
 
 
-@dataclass
 class McjitCompiled(Compiled):
     """Object code linked by an MCJIT engine."""
 
-    engine: Any  # llvmlite.binding.ExecutionEngine
-    objects: Any
+    def __init__(self, engine: Any, objects: Any) -> None:
+        self.engine = engine  # llvmlite.binding.ExecutionEngine
+        self.objects = objects
 
     def address(self, name: str) -> int:
         addr = self.engine.get_function_address(name)
@@ -91,11 +90,11 @@ class McjitCompiled(Compiled):
         return addr
 
 
-@dataclass
 class SharedCompiled(Compiled):
     """A shared object loaded with dlopen (ctypes)."""
 
-    library: Any  # ctypes.CDLL
+    def __init__(self, library: Any) -> None:
+        self.library = library  # ctypes.CDLL
 
     def address(self, name: str) -> int:
         import ctypes
