@@ -19,7 +19,6 @@ import os
 import struct
 import time
 from array import array
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Generator, Iterable, Iterator
 
 from ..errors import XdpError
@@ -74,28 +73,37 @@ class Packet(NamedTuple):
     interface: int = 0
 
 
-@dataclass
 class Capture:
-    """A whole capture: one buffer and flat arrays saying where each packet lives."""
+    """A whole capture: one buffer and flat arrays saying where each packet lives.  (A plain
+    class: read_capture fills in read_seconds, and a dataclass compiles its methods at every start.)"""
 
-    path: str
-    format: str  # "pcap" or "pcapng"
-    buffer: bytes | mmap.mmap
-    offsets: array  # 'Q'
-    lengths: array  # 'I' captured length
-    orig_lengths: array  # 'I' length on the wire
-    timestamps: array  # 'Q' ns since the epoch
-    interfaces: list[Interface]
-    interface_ids: array | None = None  # 'I' per packet (pcapng); None: all interface 0
-    cut_count: int = 0  # packets shorter than on the wire (snaplen)
-    zero_count: int = 0  # packets with no bytes at all
-    short_count: int = 0  # packets under 14 bytes (no Ethernet header; the kernel's test run refuses them)
-    total_bytes: int | None = None  # sum of `lengths`, when the reader counted it
-    nanosecond: bool = False  # the file's timestamps have ns resolution
-    warnings: list[str] = field(default_factory=list)
-    source_index: array | None = None  # 'Q' index in the file of each packet, when a subset
-    read_seconds: float | None = None  # how long read_capture took
-    first_index: int = 0  # index in the file of packet 0 (a piece of a streamed capture)
+    __slots__ = ("path", "format", "buffer", "offsets", "lengths", "orig_lengths", "timestamps", "interfaces",
+                 "interface_ids", "cut_count", "zero_count", "short_count", "total_bytes", "nanosecond", "warnings",
+                 "source_index", "read_seconds", "first_index")
+
+    def __init__(self, path: str, format: str, buffer: bytes | mmap.mmap, offsets: array, lengths: array,
+                 orig_lengths: array, timestamps: array, interfaces: list[Interface], interface_ids: array | None = None,
+                 cut_count: int = 0, zero_count: int = 0, short_count: int = 0, total_bytes: int | None = None,
+                 nanosecond: bool = False, warnings: list[str] | None = None, source_index: array | None = None,
+                 first_index: int = 0) -> None:
+        self.path = path
+        self.format = format  # "pcap" or "pcapng"
+        self.buffer = buffer
+        self.offsets = offsets  # 'Q'
+        self.lengths = lengths  # 'I' captured length
+        self.orig_lengths = orig_lengths  # 'I' length on the wire
+        self.timestamps = timestamps  # 'Q' ns since the epoch
+        self.interfaces = interfaces
+        self.interface_ids = interface_ids  # 'I' per packet (pcapng); None: all interface 0
+        self.cut_count = cut_count  # packets shorter than on the wire (snaplen)
+        self.zero_count = zero_count  # packets with no bytes at all
+        self.short_count = short_count  # packets under 14 bytes (no Ethernet header; the kernel's test run refuses them)
+        self.total_bytes = total_bytes  # sum of `lengths`, when the reader counted it
+        self.nanosecond = nanosecond  # the file's timestamps have ns resolution
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.source_index = source_index  # 'Q' index in the file of each packet, when a subset
+        self.read_seconds: float | None = None  # how long read_capture took
+        self.first_index = first_index  # index in the file of packet 0 (a piece of a streamed capture)
 
     def __len__(self) -> int:
         return len(self.offsets)

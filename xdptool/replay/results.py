@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..runtime.contract import VERDICTS, Fault, RunResult, verdict_name
@@ -23,20 +22,25 @@ FAULTS_LISTED = 10  # individually described faults in a summary
 KEYS_LISTED = 20  # individually listed keys per map and kind of change
 
 
-@dataclass
 class Chunk:
-    """Results of packets start .. start+len-1, in whichever form the engine gave them."""
+    """Results of packets start .. start+len-1, in whichever form the engine gave them.  (A
+    plain class: the driver fills it in, and a dataclass compiles its methods at every start.)"""
 
-    start: int
-    retvals: Sequence[int]
-    out_lengths: Sequence[int]
-    output: Callable[[int], bytes]  # relative index -> packet after the program
-    faults: dict[int, Fault] = field(default_factory=dict)  # relative index -> fault
-    redirects: dict[int, dict[str, Any]] = field(default_factory=dict)  # relative index -> target
-    queues: dict[int, int] = field(default_factory=dict)  # relative index -> rx queue the program selected
-    indices: Sequence[int] | None = None  # index in the capture file of each packet, when not start+i
-    packed: Any = None  # the engine's PackedResults, when it gave flat arrays (bulk pcap output)
-    capture: Any = None  # the Capture piece these packets came from, packet i at its i (when indices is None)
+    __slots__ = ("start", "retvals", "out_lengths", "output", "faults", "redirects", "queues", "indices", "packed",
+                 "capture")
+
+    def __init__(self, start: int, retvals: Sequence[int], out_lengths: Sequence[int], output: Callable[[int], bytes],
+                 faults: dict[int, Fault] | None = None, redirects: dict[int, dict[str, Any]] | None = None,
+                 queues: dict[int, int] | None = None, indices: Sequence[int] | None = None, packed: Any = None,
+                 capture: Any = None) -> None:
+        self.start, self.retvals, self.out_lengths = start, retvals, out_lengths
+        self.output = output  # relative index -> packet after the program
+        self.faults: dict[int, Fault] = {} if faults is None else faults  # relative index -> fault
+        self.redirects: dict[int, dict[str, Any]] = {} if redirects is None else redirects  # relative index -> target
+        self.queues: dict[int, int] = {} if queues is None else queues  # relative index -> rx queue the program selected
+        self.indices = indices  # index in the capture file of each packet, when not start+i
+        self.packed = packed  # the engine's PackedResults, when it gave flat arrays (bulk pcap output)
+        self.capture = capture  # the Capture piece these packets came from, packet i at its i (when indices is None)
 
     def __len__(self) -> int:
         return len(self.retvals)

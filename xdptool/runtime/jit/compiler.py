@@ -15,27 +15,29 @@ depends on, so engines created for the same program share native code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from . import backend, cache
 
 STACK_SIZE = 512
 
 
-@dataclass
 class CompiledProgram:
-    """A program's native code and the tables the engine needs beside it."""
+    """A program's native code and the tables the engine needs beside it.  (A plain class,
+    not a dataclass: a dataclass compiles its methods at every start.)"""
 
-    compiled: backend.Compiled
-    run_address: int
-    batch_address: int
-    helpers_called: set[int] = field(default_factory=set)
-    imm_slots: dict[tuple[int, int], int] = field(default_factory=dict)  # (unit, ld_imm64 pc) -> env.imm_table index
-    messages: list[str] = field(default_factory=list)  # MESSAGE fault texts by index
-    # trace_printk (printk.py): whether its lines go to the event log, the native sites' formats
-    printk_native: bool = False
-    printk_formats: list[bytes] = field(default_factory=list)
-    from_cache: bool = False
+    __slots__ = ("compiled", "run_address", "batch_address", "helpers_called", "imm_slots", "messages",
+                 "printk_native", "printk_formats", "from_cache")
+
+    def __init__(self, compiled: backend.Compiled | None, run_address: int, batch_address: int,
+                 helpers_called: set[int], imm_slots: dict[tuple[int, int], int], messages: list[str],
+                 printk_native: bool, printk_formats: list[bytes]) -> None:
+        self.compiled, self.run_address, self.batch_address = compiled, run_address, batch_address
+        self.helpers_called = helpers_called
+        self.imm_slots = imm_slots  # (unit, ld_imm64 pc) -> env.imm_table index
+        self.messages = messages  # MESSAGE fault texts by index
+        # trace_printk (printk.py): whether its lines go to the event log, the native sites' formats
+        self.printk_native, self.printk_formats = printk_native, printk_formats
+        self.from_cache = False
 
     def meta(self) -> dict:
         """The tables beside the code, as the cache stores them (JSON)."""

@@ -32,7 +32,6 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Iterator, NamedTuple
 
 from ..contract import Fault, RunResult, verdict_name
@@ -260,23 +259,27 @@ class TraceLines(EventRecords):
         return printk_lines(words, used, formats)
 
 
-@dataclass
 class PackedResults:
-    """The results of a bulk run as flat arrays, one entry per packet."""
+    """The results of a bulk run as flat arrays, one entry per packet.  (A plain class, not a
+    dataclass: runs fill it in, and a dataclass compiles its methods at every start.)"""
 
-    retvals: array
-    fault_codes: array
-    insns: array
-    out: Any  # bytes-like: bytearray, or a memoryview of the engine's OutputArea
-    out_offsets: array
-    out_lengths: array
-    faults: dict[int, Fault] = field(default_factory=dict)
-    redirects: RedirectTargets = field(default_factory=RedirectTargets)
-    trace_printk: TraceLines = field(default_factory=TraceLines)
-    events: EventRecords = field(default_factory=EventRecords)
-    source: Any = None  # the input buffer and offsets (for packets that came out unchanged)
-    source_offsets: array | None = None
-    rx_queues: Any = None  # per packet, the rx queue the program selected, -1 for none (the NFP's queue select)
+    __slots__ = ("retvals", "fault_codes", "insns", "out", "out_offsets", "out_lengths", "faults", "redirects",
+                 "trace_printk", "events", "source", "source_offsets", "rx_queues")
+
+    def __init__(self, retvals: array, fault_codes: array, insns: array, out: Any, out_offsets: array,
+                 out_lengths: array, faults: dict[int, Fault] | None = None, redirects: RedirectTargets | None = None,
+                 trace_printk: TraceLines | None = None, events: EventRecords | None = None, source: Any = None,
+                 source_offsets: array | None = None, rx_queues: Any = None) -> None:
+        self.retvals, self.fault_codes, self.insns = retvals, fault_codes, insns
+        self.out = out  # bytes-like: bytearray, or a memoryview of the engine's OutputArea
+        self.out_offsets, self.out_lengths = out_offsets, out_lengths
+        self.faults: dict[int, Fault] = {} if faults is None else faults
+        self.redirects = RedirectTargets() if redirects is None else redirects
+        self.trace_printk = TraceLines() if trace_printk is None else trace_printk
+        self.events = EventRecords() if events is None else events
+        self.source = source  # the input buffer and offsets (for packets that came out unchanged)
+        self.source_offsets = source_offsets
+        self.rx_queues = rx_queues  # per packet, the rx queue the program selected, -1 for none (the NFP's queue select)
 
     @classmethod
     def from_results(cls, results: list[RunResult]) -> "PackedResults":
