@@ -37,4 +37,4 @@ cdef class Tracker:
     cpdef long _back(self, elem, list masks, long depth) except -2
 
 
-cpdef tuple precise_of(entry, tuple static)
+cpdef tuple precise_of(bint loose, marks, tuple static)

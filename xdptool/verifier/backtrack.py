@@ -121,7 +121,7 @@ class Tracker:
                     structural = self.structural
                     while i >= 0:
                         elem = seg[i]
-                        if elem.__class__ is not int or structural[elem]:
+                        if type(elem) is not int or structural[elem]:  # (compiled: a type pointer test)
                             depth = self._back(elem, masks, depth)
                             if depth < 0:
                                 self._give_up(entry)
@@ -170,7 +170,7 @@ class Tracker:
     def _back(self, elem, masks: list, depth) -> int:  # types: backtrack.pxd
         """Marks before the history entry `elem` from those after it; the new frame depth
         (-1: a history this walk does not follow)."""
-        if elem.__class__ is int:
+        if type(elem) is int:  # (compiled: a type pointer test, not an attribute read)
             pc, kind, frameno, slots = elem, -1, 0, 0
         else:
             pc, kind, frameno, slots = elem
@@ -266,12 +266,12 @@ def _sync_links(links: tuple, masks: list) -> None:
         masks[frameno][0 if is_reg else 1] |= 1 << index
 
 
-def precise_of(entry, static: tuple) -> tuple:
-    """What pruning against `entry` compares in the current frame: precision.py's answer
-    (`static`: registers, slots, live slots) narrowed to the checkpoint's own marks."""
-    if entry.loose:
+def precise_of(loose, marks, static: tuple) -> tuple:
+    """What pruning against a checkpoint compares in the current frame: precision.py's answer
+    (`static`: registers, slots, live slots) narrowed to the checkpoint's own marks (its
+    `loose` and `marks`, read by the caller from its typed Entry: no attribute reads here)."""
+    if loose:
         return static
-    marks = entry.marks
     if marks is None:
         return 0, 0, static[2]
     regs, slots = marks[-1]

@@ -459,7 +459,7 @@ class Checker:
             depth, regs = len(state.frames), state.frames[-1].regs
             for entry in done:
                 if track:
-                    precise = precise_of(entry, static)
+                    precise = precise_of(entry.loose, entry.marks, static)
                 quick = entry.quick
                 if quick is not None:  # most entries end here
                     miss = hinted_miss(quick, depth, regs[quick[1]])
@@ -1221,7 +1221,7 @@ class Checker:
         is not precise until a caller's decision makes it so."""
         precise_regs, slots_at_pc, live_slots = self._precise_at(pc)
         if entry is not None and self.track is not None:
-            precise_regs, slots_at_pc, _ = precise_of(entry, (precise_regs, slots_at_pc, live_slots))
+            precise_regs, slots_at_pc, _ = precise_of(entry.loose, entry.marks, (precise_regs, slots_at_pc, live_slots))
         if precise_slots is None:
             precise_slots = slots_at_pc
         oframe, frame = old.frames[-1], cur.frames[-1]
