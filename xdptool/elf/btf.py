@@ -14,7 +14,6 @@ import enum
 import re
 import struct
 from collections import namedtuple
-from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from ..errors import ObjectFormatError
@@ -122,24 +121,24 @@ class Member(NamedTuple):  # not a dataclass: compiled with exec at every start
     size: int = 0  # datasec vars
 
 
-@dataclass
 class BtfType:
-    """One BTF type record, its kind's fields decoded."""
+    """One BTF type record, its kind's fields decoded.  (A plain class: the parser fills in
+    its kind's fields, and a dataclass compiles its methods at every start.)"""
 
-    id: int
-    kind: Kind
-    name: str = ""
-    size: int = 0  # SIZED_KINDS
-    type: int = 0  # REFERRING_KINDS (FUNC_PROTO: return type)
-    vlen: int = 0
-    kind_flag: bool = False
-    members: list[Member] = field(default_factory=list)
-    int_encoding: int = 0  # INT: 1 signed, 2 char, 4 bool
-    int_offset: int = 0
-    int_bits: int = 0
-    array: tuple[int, int, int] | None = None  # ARRAY: (elem type, index type, nelems)
-    linkage: int = 0  # VAR / FUNC
-    component_idx: int = -1  # DECL_TAG
+    __slots__ = ("id", "kind", "name", "size", "type", "vlen", "kind_flag", "members", "int_encoding", "int_offset",
+                 "int_bits", "array", "linkage", "component_idx")
+
+    def __init__(self, id: int, kind: Kind, name: str = "", vlen: int = 0, kind_flag: bool = False) -> None:
+        self.id, self.kind, self.name, self.vlen, self.kind_flag = id, kind, name, vlen, kind_flag
+        self.size = 0  # SIZED_KINDS
+        self.type = 0  # REFERRING_KINDS (FUNC_PROTO: return type)
+        self.members: list[Member] = []
+        self.int_encoding = 0  # INT: 1 signed, 2 char, 4 bool
+        self.int_offset = 0
+        self.int_bits = 0
+        self.array: tuple[int, int, int] | None = None  # ARRAY: (elem type, index type, nelems)
+        self.linkage = 0  # VAR / FUNC
+        self.component_idx = -1  # DECL_TAG
 
     def referenced_ids(self) -> list[int]:
         ids = [self.type] if self.kind in REFERRING_KINDS else []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import XdpError
@@ -53,16 +52,18 @@ def write_maps_file(path: str, state: dict[str, list]) -> None:
     atomic_write(path, json.dumps(state, indent=2) + "\n")
 
 
-@dataclass
 class Target:
-    """A program on an engine kind, with the map state every fresh run starts from."""
+    """A program on an engine kind, with the map state every fresh run starts from.  (A plain
+    class, not a dataclass: a dataclass compiles its methods at every start.)"""
 
-    name: str  # engine kind: a key of runtime.engines.ENGINES
-    object: Any  # elf.model.Object
-    program: Any  # elf.model.Program
-    config: Any = None  # runtime.config.RuntimeConfig
-    initial_maps: dict[str, list] | None = None
-    maps_source: str | None = None  # where initial_maps came from, for messages
+    def __init__(self, name: str, object: Any, program: Any, config: Any = None,
+                 initial_maps: dict[str, list] | None = None, maps_source: str | None = None) -> None:
+        self.name = name  # engine kind: a key of runtime.engines.ENGINES
+        self.object = object  # elf.model.Object
+        self.program = program  # elf.model.Program
+        self.config = config  # runtime.config.RuntimeConfig
+        self.initial_maps = initial_maps
+        self.maps_source = maps_source  # where initial_maps came from, for messages
 
     def new_store(self):
         from .maps import MapStore
@@ -95,8 +96,6 @@ class Target:
     def with_runtime(self, path: str) -> "Target":
         """This target under --runtime FILE.json's config (config.RUNTIME_KEYS); a key its engine
         cannot honour is refused now, before anything runs."""
-        from dataclasses import replace
-
         from .config import read_runtime_file
         from .engines import check_config
 
@@ -105,7 +104,7 @@ class Target:
             check_config(self.name, config)
         except XdpError as exc:
             raise XdpError(f"{path}: {exc}") from None
-        return replace(self, config=config)
+        return type(self)(self.name, self.object, self.program, config, self.initial_maps, self.maps_source)
 
     def queue_conflict(self, queues: int) -> str | None:
         """Why --queues N cannot run under this target's runtime config (it sets ncpus N and cpu i
