@@ -9,7 +9,6 @@ rejects what the kernel would), and encoding gives back the exact input bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from ..errors import DecodeError
@@ -43,22 +42,23 @@ def s64(v: int) -> int:
     return v - (1 << 64) if v & (1 << 63) else v
 
 
-@dataclass(slots=True, eq=False)
 class Instruction:
-    """A decoded instruction; `pc` is its slot index within its program."""
+    """A decoded instruction; `pc` is its slot index within its program.  Compared by
+    identity.  (A plain class with slots, not a dataclass: one compiles its methods at every start.)"""
 
-    code: int
-    dst: int = 0
-    src: int = 0
-    off: int = 0
-    imm: int = 0
-    imm_hi: int = 0  # ld_imm64 only: `imm` of the second slot
-    ext: bytes = b"\0\0\0\0"  # ld_imm64 only: code/regs/off of the second slot (reserved)
-    pc: int = 0
-    # Metadata attached by the loader (not part of the encoding):
-    line: Any = None  # elf.model.LineInfo of the C line this instruction came from
-    reloc: Any = None  # elf.model.Reloc: the symbol this instruction refers to
-    meta: dict = field(default_factory=dict)
+    __slots__ = ("code", "dst", "src", "off", "imm", "imm_hi", "ext", "pc", "line", "reloc", "meta")
+
+    def __init__(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0, imm_hi: int = 0,
+                 ext: bytes = b"\0\0\0\0", pc: int = 0, line: Any = None, reloc: Any = None,
+                 meta: dict | None = None) -> None:
+        self.code, self.dst, self.src, self.off, self.imm = code, dst, src, off, imm
+        self.imm_hi = imm_hi  # ld_imm64 only: `imm` of the second slot
+        self.ext = ext  # ld_imm64 only: code/regs/off of the second slot (reserved)
+        self.pc = pc
+        # Metadata attached by the loader (not part of the encoding):
+        self.line = line  # elf.model.LineInfo of the C line this instruction came from
+        self.reloc = reloc  # elf.model.Reloc: the symbol this instruction refers to
+        self.meta = {} if meta is None else meta
 
     # -- fields ------------------------------------------------------------
     @property
