@@ -17,7 +17,7 @@ implementations (runtime/helpers.py, keyed by id) and the NFP stages read it her
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .helper_ids import HELPER_ID, HELPER_NAMES, helper_name, known_helper  # noqa: F401 - re-exported
 from .maps import MapType
@@ -79,8 +79,7 @@ class CallbackParam(enum.Enum):
     DYNPTR = "dynptr"  # const struct bpf_dynptr * over a user ring buffer record
 
 
-@dataclass(frozen=True)
-class Callback:
+class Callback(NamedTuple):
     """A helper with a callback argument (is_callback_calling_function).  A sync one
     runs during the call, any number of times (bpf_loop: at most R1), returning 0 or 1;
     an async one (a timer's) runs later, from a state of its own, and returns 0."""
@@ -91,8 +90,7 @@ class Callback:
     context_arg: int = 3  # the helper's argument the callback gets as CONTEXT
 
 
-@dataclass(frozen=True)
-class NfpCall:
+class NfpCall(NamedTuple):
     """A helper the nfp driver accepts (nfp_bpf_check_helper_call), and on what condition."""
 
     fname: str  # as the driver's messages call it
@@ -102,8 +100,7 @@ class NfpCall:
     check: str = ""  # a further check of the driver's (nfp_rules.NfpRules.CALL_CHECKS)
 
 
-@dataclass(frozen=True)
-class Helper:
+class Helper(NamedTuple):
     """A helper's prototype and the verifier's facts about it, as the kernel states them."""
 
     id: int

@@ -21,8 +21,8 @@ the same values natively and renders them after the run (jit/printk.py).
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 MAX_ARGS = 3  # MAX_TRACE_PRINTK_VARARGS
 BIN_ARGS = 512  # MAX_BPRINTF_BIN_ARGS
@@ -39,8 +39,7 @@ POINTER_KINDS = frozenset(("p", "pK", "px"))  # 16 hex digits
 SYMBOL_KINDS = frozenset(("ps", "pS", "pB"))  # "0x" and hex digits
 
 
-@dataclass(frozen=True)
-class Conversion:
+class Conversion(NamedTuple):
     kind: str  # "d" "i" "u" "x" "X" "c" "s" "ks" "us" "i4" "I4" "i6" "I6" "p" "pK" "px" "ps" "pS" "pB"
     size: int  # the argument's bytes in the binary buffer: 4 or 8 (numbers, pointers), 1 (c)
     flags: str  # of "0+- "
