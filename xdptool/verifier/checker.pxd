@@ -100,9 +100,9 @@ cdef class Checker:
     cpdef _kfunc_call(self, insn)
     cpdef _check_arg(self, helper, regno, arg, meta)
     # Once per instruction before the walk (a C call, not a method lookup each)
-    @cython.locals(code=cython.long)
     cpdef Handler general_handler(self, insn, tuple by_class=*)
-    @cython.locals(pc=cython.long, code=cython.long, steps=list, prune_points=set, visit_errors=dict)
+    @cython.locals(pc=cython.long, code=cython.long, steps=list, prune_points=set, visit_errors=dict, by_class=tuple,
+                   callback_calls=set, may_gotos=set, iter_nexts=set)
     cpdef list _steps(self)
 
 
@@ -140,9 +140,11 @@ cdef class AtomicHandler(MethodHandler):
     cpdef run(self, insn)
 
 
+cdef Py_ssize_t _PC_AT, _CODE_AT
 cdef long VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT, _LD_IMM64, _ATOMIC_STX, _ATOMIC_HANDLER
 # The walk's limits, compared at every instruction, push and visit: C integers, not module globals
 # compared with a boxed counter.
 cdef long INSN_LIMIT, JMP_SEQ_LIMIT, STATES_PER_INSN, CALLSITE_MISSES
 cpdef Reg _not_null(Reg reg, keep_id=*)
-cpdef long _visit_kind(cfg, long pc, set prune_points) except -1
+cpdef long _visit_kind(long pc, set callback_calls, set may_gotos, set iter_nexts) except -1
+cpdef Handler _general_of(tuple by_class, long code)

@@ -66,6 +66,7 @@ ALWAYS_EXACT_KEYS = False  # tests: exact keys for every program (they must chan
 VISIT_NONE, VISIT_PLAIN, VISIT_CALLBACK, VISIT_MAY_GOTO, VISIT_ITER_NEXT = range(5)
 END = -1  # what a jump handler returns at the program's final exit
 _LD_IMM64, _ATOMIC_STX = codes.LD_IMM64, codes.ATOMIC_STX
+_PC_AT, _CODE_AT = PC, CODE  # a cfg row's fields: C integer indices compiled (checker.pxd)
 _NEGATE = branches.NEGATE  # a module name: read per conditional jump on unknown values
 # What helper_call compares a helper's return with: module names, not Enum class attribute reads
 _RET_MAP_VALUE_OR_NULL, _RET_DYNPTR_MEM_OR_NULL, _RET_VOID = Ret.MAP_VALUE_OR_NULL, Ret.DYNPTR_MEM_OR_NULL, Ret.VOID
@@ -227,17 +228,18 @@ class Checker:
         by_class = self.handlers_by_class()
         steps: list = [None] * cfg.slots
         prune_points, visit_errors = cfg.prune_points, cfg.visit_errors
+        callback_calls, may_gotos, iter_nexts = cfg.callback_calls, cfg.may_gotos, cfg.iter_nexts  # (read once)
         for insn, row in zip(self.insns, cfg.rows):
-            pc, code = row[PC], row[CODE]
+            pc, code = row[_PC_AT], row[_CODE_AT]
             error = visit_errors.get(pc) if visit_errors else None
-            if error is None:
-                handler = specialise(self, insn, self.general_handler(insn, by_class), row)
+            if error is None:  # (the row's code: no attribute read of the instruction's)
+                handler = specialise(self, insn, _general_of(by_class, code), row)
             elif error is ADDR_SPACE_CAST:
                 handler = CallHandler(self._addr_space_cast)
             else:
                 handler = CallHandler(self._refusal(error))
             steps[pc] = (insn, handler, pc + (2 if code == _LD_IMM64 else 1),
-                         _visit_kind(cfg, pc, prune_points) if pc in prune_points else VISIT_NONE)
+                         _visit_kind(pc, callback_calls, may_gotos, iter_nexts) if pc in prune_points else VISIT_NONE)
         return steps
 
     def _refusal(self, message: str):
@@ -367,11 +369,7 @@ class Checker:
     def general_handler(self, insn: Instruction, by_class: tuple | None = None) -> Handler:
         """The handler that interprets `insn` in every case (fastpath adds cases on constants);
         `by_class` is handlers_by_class(), when the caller asks for many instructions."""
-        code = insn.code
-        by_class = by_class or self.handlers_by_class()
-        if code & 0xE7 == _ATOMIC_STX:
-            return by_class[_ATOMIC_HANDLER]
-        return by_class[code & 0x07]
+        return _general_of(by_class or self.handlers_by_class(), insn.code)
 
     def _record_facts(self, insn: Instruction) -> None:
         divisor = insn.src if insn.is_alu and insn.uses_reg_src and insn.op in (OP_DIV, OP_MOD) else None
@@ -1906,12 +1904,18 @@ def _first_args(count: int) -> int:
     return (1 << (count + 1)) - 2
 
 
-def _visit_kind(cfg: Cfg, pc, prune_points: set) -> int:  # types: checker.pxd
-    """What Checker._visit does at `pc`: nothing (not a prune point), or which kind of checkpoint it is."""
-    if pc not in prune_points:
-        return VISIT_NONE
-    return (VISIT_CALLBACK if pc in cfg.callback_calls else VISIT_MAY_GOTO if pc in cfg.may_gotos
-            else VISIT_ITER_NEXT if pc in cfg.iter_nexts else VISIT_PLAIN)
+def _visit_kind(pc, callback_calls: set, may_gotos: set, iter_nexts: set) -> int:  # types: checker.pxd
+    """Which kind of checkpoint Checker._visit makes at the prune point `pc` (the Cfg's sets of
+    forced checkpoints, read once by the caller)."""
+    return (VISIT_CALLBACK if pc in callback_calls else VISIT_MAY_GOTO if pc in may_gotos
+            else VISIT_ITER_NEXT if pc in iter_nexts else VISIT_PLAIN)
+
+
+def _general_of(by_class: tuple, code) -> Handler:  # types: checker.pxd
+    """The general handler of an instruction with opcode `code` (Checker.general_handler)."""
+    if code & 0xE7 == _ATOMIC_STX:
+        return by_class[_ATOMIC_HANDLER]
+    return by_class[code & 0x07]
 
 
 def _walk_stack_depth(depth: dict, calls: dict, sub: int, total: int, frames: int) -> None:
