@@ -4,6 +4,7 @@ engines (`outcomes`, for vm == jit), and on the live kernel beside one of ours
 
 from __future__ import annotations
 
+from array import array
 from typing import Callable
 
 from test_jit_diff import observable
@@ -16,6 +17,15 @@ def outcomes(engine_class, obj, name: str, packets, batch: bool = False):
     engine = engine_class(obj.program(name), store)
     results = engine.run_batch(packets) if batch else [engine.run(p) for p in packets]
     return engine, [observable(r) for r in results], store.dump()
+
+
+def run_packed_over(engine, packets, writable: bool = False):
+    """`engine.run_packed` over `packets` laid end to end in one buffer (a bytearray when the
+    engine may be handed writable memory), as a replay's piece gives them."""
+    buffer = b"".join(packets)
+    offsets = array("Q", [sum(map(len, packets[:i])) for i in range(len(packets))])
+    lengths = array("I", map(len, packets))
+    return engine.run_packed(bytearray(buffer) if writable else buffer, offsets, lengths)
 
 
 def jit_agrees_with_vm(obj, name: str, packets):

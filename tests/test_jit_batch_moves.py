@@ -6,10 +6,10 @@ head a program grows into) after the packet before dirtied it."""
 
 from __future__ import annotations
 
-from array import array
 
 import pytest
 
+from engine_diff import run_packed_over
 from test_jit_diff import program
 from test_jit_unchanged import when_packet_holds
 from xdptool.platform.helpers import HELPER_ID
@@ -56,10 +56,7 @@ PROGRAMS = {
 def test_packets_of_every_length_come_out_as_the_vms(name):
     prog = program(PROGRAMS[name])
     packets = [bytes((i * 7 + n) % 251 + 1 for n in range(size)) for i, size in enumerate(LENGTHS)]
-    buffer = b"".join(packets)
-    offsets = array("Q", [sum(map(len, packets[:i])) for i in range(len(packets))])
-    lengths = array("I", map(len, packets))
-    packed = JitEngine(prog).run_packed(buffer, offsets, lengths)
+    packed = run_packed_over(JitEngine(prog), packets)
     vm = VmEngine(prog)
     for index, packet in enumerate(packets):
         want = vm.run(packet)

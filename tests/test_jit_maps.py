@@ -12,6 +12,7 @@ from array import array
 
 import pytest
 
+from engine_diff import run_packed_over
 from test_jit_diff import observable
 from xdptool.elf.loader import load_object
 from xdptool.errors import XdpError
@@ -194,10 +195,7 @@ def test_run_packed_outputs_changed_and_big_packets():
                for _ in range(300)]
     vm = VmEngine(prog, MapStore({}))
     jit = JitEngine(prog, MapStore({}))
-    buffer = b"".join(packets)
-    offsets = array("Q", [sum(map(len, packets[:i])) for i in range(len(packets))])
-    lengths = array("I", map(len, packets))
-    results = jit.run_packed(bytearray(buffer), offsets, lengths)
+    results = run_packed_over(jit, packets, writable=True)
     for index, packet in enumerate(packets):
         want = vm.run(packet)
         assert results.packet(index) == want.packet, f"packet {index}"

@@ -7,10 +7,10 @@ same bytes."""
 
 from __future__ import annotations
 
-from array import array
 
 import pytest
 
+from engine_diff import run_packed_over
 from test_jit_diff import program
 from xdptool.platform.helpers import HELPER_ID
 from xdptool.runtime.jit import JitEngine
@@ -73,10 +73,7 @@ WRITERS = {
 def test_unchanged_packets_are_the_vms(name):
     prog = program(WRITERS[name])
     packets = [bytes(range(i, i + size)) for i, size in enumerate((14, 19, 20, 24, 60, 61, 128))]
-    buffer = b"".join(packets)
-    offsets = array("Q", [sum(map(len, packets[:i])) for i in range(len(packets))])
-    lengths = array("I", map(len, packets))
-    packed = JitEngine(prog).run_packed(buffer, offsets, lengths)
+    packed = run_packed_over(JitEngine(prog), packets)
     vm = VmEngine(prog)
     for index, packet in enumerate(packets):
         want = vm.run(packet)
