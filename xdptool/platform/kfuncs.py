@@ -17,7 +17,7 @@ models (`Param.kind`) and names the machinery it lacks for the others.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class KF(enum.Flag):
@@ -54,16 +54,14 @@ class P(enum.Enum):
     CONST = "const"  # a scalar whose value must be known (a __k parameter: bpf_rdonly_cast's BTF id)
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: str
     ctype: str
     kind: P
     size: int = 0  # bytes of MEM_OUT, or of the ITER struct
 
 
-@dataclass(frozen=True)
-class Kfunc:
+class Kfunc(NamedTuple):
     name: str
     params: tuple[Param, ...]
     ret: str  # the C return type, as BTF gives it

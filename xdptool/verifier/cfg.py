@@ -10,7 +10,6 @@ returns from calls, and loop heads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..ebpf.insn import Instruction
@@ -44,26 +43,36 @@ SIZE_OF_CODE = {int(size): n for size, n in SIZE_BYTES.items()}  # code & 0x18 -
 _CALL = codes.CALL
 
 
-@dataclass
 class Cfg:
-    insns: list[Instruction]
-    by_pc: dict[int, Instruction]
-    rows: list[tuple[int, int, int, int, int, int]]  # rows_of(insns)
-    subprog_starts: list[int]  # sorted first slots; [0] is the entry
-    prune_points: set[int] = field(default_factory=set)
-    loop_heads: set[int] = field(default_factory=set)  # targets of back-edges
-    live_in: list[int] = field(default_factory=list)  # slot -> bitmask of registers live before it
-    callback_calls: set[int] = field(default_factory=set)  # helper calls that run a sync callback (loops)
-    may_gotos: set[int] = field(default_factory=set)  # may_goto instructions (forced checkpoints)
-    iter_nexts: set[int] = field(default_factory=set)  # calls of an iterator's _next kfunc (forced checkpoints)
-    succ: dict[int, list[int]] = field(default_factory=dict)  # pc -> slots control reaches next
-    targets: dict[int, int] = field(default_factory=dict)  # pc -> where a goto or conditional jump goes
-    backward: list[int] = field(default_factory=list)  # pcs with a successor at or before them (loops)
-    helper_args: dict[int, int] = field(default_factory=dict)  # helper id -> argument registers read
-    visit_errors: dict[int, str] = field(default_factory=dict)  # pc -> refusal when the walk reaches it
-    calls: list[int] = field(default_factory=list)  # pcs of every call (helper, local, kfunc), in order
-    fp_spills: list[tuple] = field(default_factory=list)  # rows of the 8-byte stores through r10 (fastcall.py)
-    _preds: dict[int, list[int]] | None = None
+    """The program's control flow, read once before the walk (a plain class: a dataclass costs
+    ~1 ms to create at the first analysis in a process)."""
+
+    __slots__ = ("insns", "by_pc", "rows", "subprog_starts", "prune_points", "loop_heads", "live_in",
+                 "callback_calls", "may_gotos", "iter_nexts", "succ", "targets", "backward", "helper_args",
+                 "visit_errors", "calls", "fp_spills", "_preds")
+
+    def __init__(self, insns: list[Instruction], by_pc: dict[int, Instruction], rows: list[tuple],
+                 subprog_starts: list[int], helper_args: dict[int, int] | None = None,
+                 visit_errors: dict[int, str] | None = None, calls: list[int] | None = None,
+                 fp_spills: list[tuple] | None = None):
+        self.insns = insns
+        self.by_pc = by_pc
+        self.rows = rows  # rows_of(insns): (pc, code, dst, src, off, imm)
+        self.subprog_starts = subprog_starts  # sorted first slots; [0] is the entry
+        self.prune_points: set[int] = set()
+        self.loop_heads: set[int] = set()  # targets of back-edges
+        self.live_in: list[int] = []  # slot -> bitmask of registers live before it
+        self.callback_calls: set[int] = set()  # helper calls that run a sync callback (loops)
+        self.may_gotos: set[int] = set()  # may_goto instructions (forced checkpoints)
+        self.iter_nexts: set[int] = set()  # calls of an iterator's _next kfunc (forced checkpoints)
+        self.succ: dict[int, list[int]] = {}  # pc -> slots control reaches next
+        self.targets: dict[int, int] = {}  # pc -> where a goto or conditional jump goes
+        self.backward: list[int] = []  # pcs with a successor at or before them (loops)
+        self.helper_args = {} if helper_args is None else helper_args  # helper id -> argument registers read
+        self.visit_errors = {} if visit_errors is None else visit_errors  # pc -> refusal when the walk reaches it
+        self.calls = [] if calls is None else calls  # pcs of every call (helper, local, kfunc), in order
+        self.fp_spills = [] if fp_spills is None else fp_spills  # rows of the 8-byte stores through r10 (fastcall.py)
+        self._preds: dict[int, list[int]] | None = None
 
     @property
     def slots(self) -> int:

@@ -18,7 +18,7 @@ packet-changing helpers invalidate when the dynptr is an XDP one (clear_all_pkt_
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..platform.helpers import Arg, Helper, Ret
 from ..platform.kfuncs import REFUSED_AFTER_ARGS_FOR_XDP, Kfunc, P
@@ -49,8 +49,7 @@ SLICE_TYPES = frozenset({T_MEM, T_MEM_OR_NULL, T_RDONLY_MEM, T_RDONLY_MEM_OR_NUL
 _DATA_TYPES = frozenset({T_MEM, T_MEM_OR_NULL})
 
 
-@dataclass(frozen=True)
-class DynptrArg:
+class DynptrArg(NamedTuple):
     """An ARG_PTR_TO_DYNPTR and its flags."""
 
     type: DynptrType | None = None  # DYNPTR_TYPE_*: the dynptr made, or the one expected (None: any)

@@ -8,22 +8,29 @@ a constant and which map a map pointer names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .state import Reg, RegType, State
 
 _MIXED = object()
 
 
-@dataclass
 class RegFact:
-    types: set[str] = field(default_factory=set)
-    const: object = None  # int when the same constant in every state, else None
-    upper_zero: bool = True  # bits 63..32 known zero in every state (scalars)
-    umax: int = 0  # largest unsigned value seen (scalars)
-    pkt_range: int | None = None  # smallest proven range (packet pointers)
-    maps: set[str] = field(default_factory=set)
-    _seen_const: object = None
+    """What one register held at one pc over every state that reached it (plain classes here:
+    a dataclass costs ~1 ms to create at the first analysis in a process)."""
+
+    __slots__ = ("types", "const", "upper_zero", "umax", "pkt_range", "maps", "_seen_const")
+
+    def __init__(self):
+        self.types: set[str] = set()
+        self.const: object = None  # int when the same constant in every state, else None
+        self.upper_zero = True  # bits 63..32 known zero in every state (scalars)
+        self.umax = 0  # largest unsigned value seen (scalars)
+        self.pkt_range: int | None = None  # smallest proven range (packet pointers)
+        self.maps: set[str] = set()
+        self._seen_const: object = None
+
+    def __repr__(self) -> str:
+        return (f"RegFact(types={self.types!r}, const={self.const!r}, upper_zero={self.upper_zero!r}, "
+                f"umax={self.umax!r}, pkt_range={self.pkt_range!r}, maps={self.maps!r})")
 
     def merge(self, reg: Reg) -> None:
         self.types.add(reg.type.value)
@@ -46,11 +53,16 @@ class RegFact:
             self.maps.add(reg.map.name)
 
 
-@dataclass
 class PcFacts:
-    regs: dict[int, RegFact] = field(default_factory=dict)
-    stack: dict[int, set[str]] = field(default_factory=dict)  # frame offset of slot -> kinds seen
-    visits: int = 0
+    __slots__ = ("regs", "stack", "visits")
+
+    def __init__(self):
+        self.regs: dict[int | str, RegFact] = {}  # register number (or "divisor") -> its fact
+        self.stack: dict[int, set[str]] = {}  # frame offset of slot -> kinds seen
+        self.visits = 0
+
+    def __repr__(self) -> str:
+        return f"PcFacts(regs={self.regs!r}, stack={self.stack!r}, visits={self.visits!r})"
 
     def reg(self, regno: int) -> RegFact | None:
         return self.regs.get(regno)

@@ -17,7 +17,6 @@ an instruction outside the patterns touched the stack below that boundary
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
 
 from ..platform.helpers import Arg, Ret
 from . import codes
@@ -28,12 +27,17 @@ _CALLER_SAVED = 0b111111  # r0-r5
 S16_MIN = -(1 << 15)
 
 
-@dataclass
 class _Subprog:
-    stack_off: int = 1 << 15  # fastcall_stack_off: the patterns lie below it (S16_MAX: none)
-    inlined: bool = False  # some call's pairs would be removed (fastcall_spills_num > 0)
-    keep_stack: bool = False  # keep_fastcall_stack
-    pattern_pcs: set[int] = field(default_factory=set)  # insn_aux_data.fastcall_pattern
+    """One subprogram's fastcall facts (a plain class: a dataclass costs ~1 ms to create at the
+    first analysis in a process)."""
+
+    __slots__ = ("stack_off", "inlined", "keep_stack", "pattern_pcs")
+
+    def __init__(self):
+        self.stack_off = 1 << 15  # fastcall_stack_off: the patterns lie below it (S16_MAX: none)
+        self.inlined = False  # some call's pairs would be removed (fastcall_spills_num > 0)
+        self.keep_stack = False  # keep_fastcall_stack
+        self.pattern_pcs: set[int] = set()  # insn_aux_data.fastcall_pattern
 
 
 class Fastcall:

@@ -12,7 +12,7 @@ kernel then says the map "has to have BTF".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..elf.btf import Kind
 
@@ -28,8 +28,7 @@ POINTER_TAGS = {"kptr": "kptr", "kptr_untrusted": "kptr", "percpu_kptr": "kptr",
 _MAX_DEPTH = 8  # nested structs the search goes into
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     offset: int
     size: int
     name: str  # as the kernel's messages name it

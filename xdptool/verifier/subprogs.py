@@ -14,7 +14,7 @@ global function must not dereference a pointer argument before checking it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..elf.btf import Kind
 from ..errors import ObjectFormatError, XdpError
@@ -33,16 +33,14 @@ class ArgKind(enum.Enum):
     TRUSTED = "trusted"  # a trusted kernel object of the struct `struct` names (NULL allowed if `nullable`)
 
 
-@dataclass(frozen=True)
-class GlobalArg:
+class GlobalArg(NamedTuple):
     kind: ArgKind
     size: int = 0
     nullable: bool = True
     struct: str = ""  # TRUSTED: the program's name of the struct (kernel's name + a flavour suffix)
 
 
-@dataclass(frozen=True)
-class GlobalFunc:
+class GlobalFunc(NamedTuple):
     index: int  # subprogram number (func#N)
     name: str
     start: int
