@@ -44,7 +44,7 @@ class OptionalBuildExt(build_ext):
             print(f"xdptool: verifier not compiled ({error}); it will run interpreted", file=sys.stderr)
             return
         target = Path(self.get_ext_fullpath(f"xdptool.verifier.{native.MODULES[0]}")).parent
-        manifest = {m: native.source_digest(m) for m in native.MODULES}
+        manifest = native.build_manifest()
         target.mkdir(parents=True, exist_ok=True)
         (target / native.MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
 

@@ -168,3 +168,44 @@ def test_digest_covers_py_and_pxd(tmp_path):
     (tmp_path / "m.pxd").write_text("cdef int x\n")
     assert native.source_digest("m", tmp_path) != only_py
     assert only_py == hashlib.sha256(b".py\0x = 1\n").hexdigest()
+
+
+@pytest.fixture
+def stamped_package(fake_package):
+    """The fake build with the manifest setup.py writes: digests and the sources' stamps."""
+    (fake_package / native.MANIFEST).write_text(json.dumps(native.build_manifest(fake_package, ("alpha", "beta"))))
+    return fake_package
+
+
+def test_guard_trusts_unchanged_stamps_without_hashing(stamped_package, monkeypatch):
+    def no_hashing(*args):
+        raise AssertionError("hashed although the stamps are the build's")
+
+    monkeypatch.setattr(native, "source_digest", no_hashing)
+    assert native.check() is None
+
+
+def test_guard_hashes_a_source_whose_stamp_changed(stamped_package):
+    beta = stamped_package / "beta.py"
+    stat = beta.stat()
+    beta.write_text("NAME = 'betb'\n")  # same size, other content...
+    os.utime(beta, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # ...and a later mtime: hashed and refused
+    assert "beta.py" in native.check()
+    beta.write_text("NAME = 'beta'\n")  # the built content again, with a new mtime: hashed and accepted
+    os.utime(beta, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2))
+    assert native.check() is None
+
+
+def test_guard_hashes_a_removed_or_added_pxd(stamped_package):
+    (stamped_package / "beta.pxd").write_text("cdef class B:\n    pass\n")
+    assert "beta.py" in native.check()
+
+
+def test_starting_the_verifier_imports_neither_hashlib_nor_pathlib():
+    """native.select() runs at every start: a current build is recognised by its stamps alone."""
+    code = ("import sys, xdptool.verifier as v; from xdptool.verifier import native; "
+            "print(native.WHY_PURE is None, *(m in sys.modules for m in ('hashlib', 'pathlib', 'importlib.abc')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    if out[0] != "True":
+        pytest.skip("the verifier runs interpreted here")
+    assert out[1:] == ["False", "False", "False"]

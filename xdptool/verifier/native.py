@@ -15,41 +15,76 @@ compiling only tnum and scalar gains nothing).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
 import os
 import sys
-from pathlib import Path
 
+# (no pathlib, no hashlib at import: this module runs at every start, and those two with
+# what they import cost more than the rest of the verifier package's import)
 PACKAGE = __name__.rpartition(".")[0]
-HERE = Path(__file__).resolve().parent
+HERE = os.path.dirname(os.path.realpath(__file__))
 # The modules setup.py compiles, in no particular order.
 MODULES = ("tnum", "scalar", "state", "branches", "pruning", "precision", "cfg", "fastpath", "backtrack", "log", "checker",
            "handler")
 MANIFEST = "native.json"
+STAMPS = "stamps"  # the manifest's key for the sources' sizes and mtimes at the build (not a module)
 PURE_ENV = "XDPTOOL_PURE_PYTHON"
+_SOURCE_SUFFIXES = (".py", ".pxd")
 
 
-def source_digest(module: str, directory: Path | None = None) -> str:
+def source_digest(module: str, directory: str | os.PathLike | None = None) -> str:
     """A hash of what the compiled module was built from: its .py and its .pxd, if any."""
+    import hashlib
+
     directory = HERE if directory is None else directory
     digest = hashlib.sha256()
-    for suffix in (".py", ".pxd"):
-        path = directory / f"{module}{suffix}"
-        if path.exists():
-            digest.update(suffix.encode() + b"\0" + path.read_bytes())
+    for suffix in _SOURCE_SUFFIXES:
+        path = os.path.join(directory, f"{module}{suffix}")
+        if os.path.exists(path):
+            with open(path, "rb") as source:
+                digest.update(suffix.encode() + b"\0" + source.read())
     return digest.hexdigest()
 
 
-def _compiled_path(module: str) -> Path | None:
+def source_stamp(module: str, directory: str | os.PathLike | None = None) -> list:
+    """[size, mtime_ns] of the module's .py and .pxd (None for an absent one): when they are
+    those recorded at the build, the sources are the ones hashed then and need no hashing now."""
+    directory = HERE if directory is None else directory
+    stamp = []
+    for suffix in _SOURCE_SUFFIXES:
+        try:
+            st = os.stat(os.path.join(directory, f"{module}{suffix}"))
+        except OSError:
+            stamp.append(None)
+        else:
+            stamp.append([st.st_size, st.st_mtime_ns])
+    return stamp
+
+
+def build_manifest(directory: str | os.PathLike | None = None, modules: tuple[str, ...] | None = None) -> dict:
+    """What setup.py records beside a build: each module's digest, and the sources' stamps."""
+    modules = MODULES if modules is None else modules
+    manifest: dict = {m: source_digest(m, directory) for m in modules}
+    manifest[STAMPS] = {m: source_stamp(m, directory) for m in modules}
+    return manifest
+
+
+def _compiled_path(module: str) -> str | None:
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = HERE / f"{module}{suffix}"
-        if path.exists():
+        path = os.path.join(HERE, f"{module}{suffix}")
+        if os.path.exists(path):
             return path
     return None
+
+
+def _is_current(module: str, recorded: dict) -> bool:
+    """The module's sources are those it was compiled from: same stamps (no hashing), else same digest."""
+    stamps = recorded.get(STAMPS)
+    if isinstance(stamps, dict) and stamps.get(module) == source_stamp(module):
+        return True
+    return recorded.get(module) == source_digest(module)
 
 
 def check() -> str | None:
@@ -61,19 +96,24 @@ def check() -> str | None:
         return "not compiled (Cython was unavailable when the package was installed)" if len(missing) == len(MODULES) \
             else f"compiled modules missing: {', '.join(missing)}"
     try:
-        recorded = json.loads((HERE / MANIFEST).read_text())
+        with open(os.path.join(HERE, MANIFEST), encoding="utf-8") as manifest:
+            recorded = json.load(manifest)
     except (OSError, ValueError):
         return f"no valid {MANIFEST} beside the compiled modules"
-    stale = [m for m in MODULES if recorded.get(m) != source_digest(m)]
+    if not isinstance(recorded, dict):
+        return f"no valid {MANIFEST} beside the compiled modules"
+    stale = [m for m in MODULES if not _is_current(m, recorded)]
     if stale:
         return f"sources changed since the build: {', '.join(f'{m}.py' for m in stale)} (run `make native`)"
     return None
 
 
-class _SourceFinder(importlib.abc.MetaPathFinder):
-    """Loads the listed verifier modules from their .py files, ahead of any compiled form."""
+class _SourceFinder:
+    """Loads the listed verifier modules from their .py files, ahead of any compiled form (a meta
+    path finder needs only find_spec: importlib.abc's base class would import importlib.resources,
+    tempfile, shutil... ~5 ms at every start)."""
 
-    def __init__(self, names: dict[str, Path]):
+    def __init__(self, names: dict[str, str]):
         self.names = names
 
     def find_spec(self, fullname, path=None, target=None):
@@ -91,7 +131,7 @@ def select() -> None:
     global WHY_PURE
     WHY_PURE = check()
     if WHY_PURE is not None:
-        sys.meta_path.insert(0, _SourceFinder({f"{PACKAGE}.{m}": HERE / f"{m}.py" for m in MODULES}))
+        sys.meta_path.insert(0, _SourceFinder({f"{PACKAGE}.{m}": os.path.join(HERE, f"{m}.py") for m in MODULES}))
 
 
 def describe() -> str:
