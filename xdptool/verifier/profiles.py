@@ -11,8 +11,7 @@ a firmware (platform/nfp_driver.py FIRMWARES).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from ..errors import XdpError
 from ..platform import ctx as xdp_ctx
@@ -23,11 +22,10 @@ def _linux_refusal(func_id: int) -> str:
     return f"program of this type cannot use helper {helper_name(func_id)}#{func_id}"
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):  # (a record, not a dataclass: creating one costs ~1 ms at every start)
     name: str
     privileged: bool = True
-    helpers: Mapping[int, Helper] = field(default_factory=lambda: XDP_HELPERS)
+    helpers: Mapping[int, Helper] = XDP_HELPERS
     rules: Any = None  # extra target rules with hooks (nfp_rules.NfpRules)
     offloaded: bool = False  # bpf_prog_is_offloaded: the program runs on a device
 
