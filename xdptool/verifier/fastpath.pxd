@@ -37,6 +37,9 @@ cdef _alu(Checker checker, tuple row, Handler general)
 cdef _fill_alu(AluHandler handler, Checker checker, tuple row, Handler general)
 @cython.locals(handler=CondJmp, code=cython.long, pc=cython.long, is64=cython.bint, uses_reg=cython.bint)
 cdef _cond_jmp(Checker checker, tuple row)
+# The registers of the frame the walk is in: a C call every fast handler makes first.
+@cython.locals(state=State, frame=Frame)
+cdef inline list current_regs(Checker checker)
 cpdef Reg _scalar_result(Reg dst, long op, Reg src, bint is64, bint same_reg, bint capable)
 
 
@@ -46,12 +49,12 @@ cdef class MovImm(Handler):
     cdef bint logging
     cdef set scratched
     cdef Reg value
-    @cython.locals(state=State, frame=Frame)
+    @cython.locals(regs=list)
     cpdef run(self, insn)
 
 
 cdef class MovReg(FastHandler):
-    @cython.locals(state=State, frame=Frame, regs=list, src=Reg)
+    @cython.locals(regs=list, src=Reg)
     cpdef run(self, insn)
 
 
@@ -64,12 +67,12 @@ cdef class AluHandler(FastHandler):
 cdef class AluImm(AluHandler):
     cdef object imm
     cdef Reg src_imm
-    @cython.locals(state=State, frame=Frame, regs=list, dst=Reg, d=cython.long)
+    @cython.locals(regs=list, dst=Reg, d=cython.long)
     cpdef run(self, insn)
 
 
 cdef class AluReg(AluHandler):
-    @cython.locals(state=State, frame=Frame, regs=list, dst=Reg, src=Reg, d=cython.long, s=cython.long)
+    @cython.locals(regs=list, dst=Reg, src=Reg, d=cython.long, s=cython.long)
     cpdef run(self, insn)
 
 
@@ -79,6 +82,6 @@ cdef class CondJmp(Handler):
     cdef bint uses_reg, is64, noted, logging
     cdef object s_or_none, imm_reg, imm, compare, observed
     cdef set scratched
-    @cython.locals(state=State, frame=Frame, regs=list, dst=Reg, src=Reg, d=cython.long, s=cython.long,
+    @cython.locals(regs=list, dst=Reg, src=Reg, d=cython.long, s=cython.long,
                    uses_reg=cython.bint)
     cpdef run(self, insn)

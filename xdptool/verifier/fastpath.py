@@ -85,16 +85,21 @@ def _fill(handler: FastHandler, checker: Checker, row: tuple, general) -> None:
     handler.logging, handler.scratched = bool(checker.log_level), checker.scratched
 
 
+def current_regs(checker: Checker) -> list:
+    """The registers of the frame the walk is in (compiled: typed slot reads, a C call)."""
+    state: State = checker.state
+    frame: Frame = state.frames[-1]
+    return frame.regs
+
+
 class MovImm(Handler):
     __slots__ = ("checker", "d", "logging", "scratched", "value")
 
     def run(self, insn: Instruction):
         if self.logging:
             self.scratched.add(self.d)
-        checker: Checker = self.checker
-        state: State = checker.state  # typed: slot reads in the compiled build
-        frame: Frame = state.frames[-1]
-        frame.regs[self.d] = self.value
+        regs: list = current_regs(self.checker)
+        regs[self.d] = self.value
         return None
 
 
@@ -102,10 +107,7 @@ class MovReg(FastHandler):
     __slots__ = ()
 
     def run(self, insn: Instruction):
-        checker: Checker = self.checker
-        state: State = checker.state  # typed: slot reads in the compiled build
-        frame: Frame = state.frames[-1]
-        regs: list = frame.regs
+        regs: list = current_regs(self.checker)
         src: Reg = regs[self.s]
         t = src.type
         # Stored registers never change, so the general handler's copy can be the source
@@ -159,10 +161,7 @@ class AluImm(AluHandler):
     __slots__ = ("imm", "src_imm")
 
     def run(self, insn: Instruction):
-        checker: Checker = self.checker
-        state: State = checker.state  # typed: slot reads in the compiled build
-        frame: Frame = state.frames[-1]
-        regs: list = frame.regs
+        regs: list = current_regs(self.checker)
         d = self.d
         dst: Reg = regs[d]
         if dst.type is _SCALAR:
@@ -180,10 +179,7 @@ class AluReg(AluHandler):
     __slots__ = ()
 
     def run(self, insn: Instruction):
-        checker: Checker = self.checker
-        state: State = checker.state  # typed: slot reads in the compiled build
-        frame: Frame = state.frames[-1]
-        regs: list = frame.regs
+        regs: list = current_regs(self.checker)
         d, s = self.d, self.s
         dst: Reg = regs[d]
         src: Reg = regs[s]
@@ -246,9 +242,7 @@ class CondJmp(Handler):
     def run(self, insn: Instruction):
         checker: Checker = self.checker
         checker.jmps += 1
-        state: State = checker.state  # typed: slot reads in the compiled build
-        frame: Frame = state.frames[-1]
-        regs: list = frame.regs
+        regs: list = current_regs(checker)
         d, s, uses_reg = self.d, self.s, self.uses_reg
         dst: Reg = regs[d]
         src: Reg | None = regs[s] if uses_reg else None
