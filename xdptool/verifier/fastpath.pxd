@@ -39,7 +39,7 @@ cdef _fill_alu(AluHandler handler, Checker checker, tuple row, Handler general)
 cdef _cond_jmp(Checker checker, tuple row)
 # The registers of the frame the walk is in: a C call every fast handler makes first.
 @cython.locals(state=State, frame=Frame)
-cdef inline list current_regs(Checker checker)
+cdef list current_regs(Checker checker)
 cpdef Reg _scalar_result(Reg dst, long op, Reg src, bint is64, bint same_reg, bint capable)
 
 

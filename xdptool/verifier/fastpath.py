@@ -85,7 +85,7 @@ def _fill(handler: FastHandler, checker: Checker, row: tuple, general) -> None:
     handler.logging, handler.scratched = bool(checker.log_level), checker.scratched
 
 
-def current_regs(checker: Checker) -> list:
+def current_regs(checker) -> list:  # checker: Checker (fastpath.pxd; its .state is set while it walks)
     """The registers of the frame the walk is in (compiled: typed slot reads, a C call)."""
     state: State = checker.state
     frame: Frame = state.frames[-1]
