@@ -319,7 +319,7 @@ def test_read_ahead_gives_every_piece_in_order_reading_at_most_one_ahead(tmp_pat
     """The helper thread reads piece k+1 while the caller has piece k, never further (the
     stream drops a piece's pages once the next but one is read), and the fraction handed
     with each piece is the stream's once that piece was read."""
-    from xdptool.replay.driver import read_ahead
+    from xdptool.replay.driver import ReadAhead
 
     path = tmp_path / "big.pcap"
     path.write_bytes(classic(records(3000, seed=5)))
@@ -328,7 +328,7 @@ def test_read_ahead_gives_every_piece_in_order_reading_at_most_one_ahead(tmp_pat
     assert stream.reads_ahead
     _counted_pieces(stream, log)
     got, fractions = [], []
-    for taken, (piece, fraction) in enumerate(read_ahead(stream), start=1):
+    for taken, (piece, fraction) in enumerate(ReadAhead(stream), start=1):
         assert taken <= log["made"] <= taken + 1
         got += [(piece.first_index + i, bytes(piece.data(i)), piece.timestamps[i]) for i in range(len(piece))]
         fractions.append(fraction)
@@ -338,7 +338,7 @@ def test_read_ahead_gives_every_piece_in_order_reading_at_most_one_ahead(tmp_pat
 
 
 def test_read_ahead_raises_a_bad_record_in_the_caller_as_the_whole_file_reader_says(tmp_path):
-    from xdptool.replay.driver import read_ahead
+    from xdptool.replay.driver import ReadAhead
 
     data = bytearray(classic(records(2000, seed=3)))
     del data[-5:]
@@ -348,24 +348,49 @@ def test_read_ahead_raises_a_bad_record_in_the_caller_as_the_whole_file_reader_s
         read_capture(path)
     taken = []
     with pytest.raises(XdpError) as ahead:
-        for piece, _fraction in read_ahead(CaptureStream(path, 64, chunk_bytes=SMALL_CHUNK)):
+        for piece, _fraction in ReadAhead(CaptureStream(path, 64, chunk_bytes=SMALL_CHUNK)):
             taken.append(len(piece))
     assert str(ahead.value) == str(whole.value) and sum(taken) > 0  # the pieces before it came first
     assert not _read_ahead_threads()
 
 
 def test_read_ahead_left_early_waits_for_the_read_in_flight_then_closes_the_walk(tmp_path):
-    from xdptool.replay.driver import read_ahead
+    from xdptool.replay.driver import ReadAhead
 
     path = tmp_path / "in.pcap"
     path.write_bytes(classic(records(400)))
     stream, log = CaptureStream(path, 7), {}
     _counted_pieces(stream, log)
-    pieces = read_ahead(stream)
+    pieces = ReadAhead(stream)
     first, _fraction = next(pieces)
     assert first.first_index == 0 and len(first) == 7
     pieces.close()
     assert log == {"made": 2, "closed": True} and not _read_ahead_threads()
+
+
+def test_read_ahead_made_before_the_engine_walks_the_first_piece_at_once_and_closes_unused(tmp_path):
+    """`replay` starts the ReadAhead before making the engine: the first piece is walked
+    with nobody asking yet, no further; closed unused (the engine failed to build), the
+    read in flight is waited for and neither the thread nor the walk is left behind."""
+    import time
+
+    from xdptool.replay.driver import ReadAhead
+
+    path = tmp_path / "in.pcap"
+    path.write_bytes(classic(records(400)))
+    stream, log = CaptureStream(path, 7), {}
+    _counted_pieces(stream, log)
+    pieces = ReadAhead(stream)
+    for _ in range(200):  # the helper thread's first walk, without a next() from here
+        if log["made"]:
+            break
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert log["made"] == 1 and not log["closed"]
+    pieces.close()
+    pieces.close()  # idempotent: the driver and the command may both close it
+    assert log == {"made": 1, "closed": True} and not _read_ahead_threads()
+    assert next(pieces, None) is None
 
 
 def test_a_failing_run_stops_the_read_ahead_at_once(tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, NamedTuple, Callable, Generator, Iterator
+from typing import Any, NamedTuple, Callable, Iterator
 
 from ..errors import XdpError
 from ..runtime.contract import PackedEngine, XdpContext
@@ -170,35 +170,55 @@ class _Ahead:
         self._thread.join()
 
 
-def read_ahead(stream: CaptureStream) -> Generator[tuple[Capture, float], None, None]:
+class ReadAhead:
     """The stream's pieces, each with the fraction of the capture read once it was, the next
     one read (walked: native code, without the GIL) in a helper thread while the caller
-    runs the current one: the capture walk and the run overlap.  The next piece is asked for
-    only when the caller comes back for one, so the stream releases the pages of a piece
-    only once the caller is done with it, as without the thread."""
-    pieces = stream.chunks()
+    runs the current one: the capture walk and the run overlap.  The first piece is asked
+    for at once, so a caller that makes this before its engine has the walk of the first
+    piece overlap the engine's making.  The next piece is asked for only when the caller
+    comes back for one, so the stream releases the pages of a piece only once the caller
+    is done with it, as without the thread.  `close()` (also at the end, or when a read
+    fails) waits for the read in flight, stops the thread and closes the walk."""
 
-    def step() -> tuple[Capture | None, float]:
-        piece = next(pieces, None)
-        return piece, stream.fraction
+    def __init__(self, stream: CaptureStream):
+        self._stream = stream
+        self._pieces = stream.chunks()
+        self._closed = False
+        self._ahead = _Ahead(self._step)
+        self._ahead.request()
 
-    ahead = _Ahead(step)
-    try:
-        ahead.request()
-        while True:
-            piece, fraction = ahead.take()
-            if piece is None:
-                return
-            ahead.request()
-            yield piece, fraction
-    finally:
-        if ahead.pending:  # the caller stopped early: let the read in flight finish first
+    def _step(self) -> tuple[Capture | None, float]:
+        piece = next(self._pieces, None)
+        return piece, self._stream.fraction
+
+    def __iter__(self) -> "ReadAhead":
+        return self
+
+    def __next__(self) -> tuple[Capture, float]:
+        if self._closed:
+            raise StopIteration
+        try:
+            piece, fraction = self._ahead.take()
+        except BaseException:
+            self.close()
+            raise
+        if piece is None:
+            self.close()
+            raise StopIteration
+        self._ahead.request()
+        return piece, fraction
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._ahead.pending:  # the caller stopped early: let the read in flight finish first
             try:
-                ahead.take()
+                self._ahead.take()
             except BaseException:  # noqa: BLE001 - the caller's own exception is the one that matters
                 pass
-        ahead.stop()
-        pieces.close()
+        self._ahead.stop()
+        self._pieces.close()
 
 
 def replay(
@@ -213,9 +233,11 @@ def replay(
     progress: Progress | None = None,
     chunk_packets: int = CHUNK_PACKETS,
     run_short: bool = True,
+    ahead: ReadAhead | None = None,
 ) -> ReplayOutcome:
     """Run every packet of `capture` through `engine` in order; feed each chunk to `sinks`.
-    run_short=False leaves packets under 14 bytes out (counted in the summary)."""
+    run_short=False leaves packets under 14 bytes out (counted in the summary).  `ahead`:
+    the stream's ReadAhead when the caller started it before making the engine."""
     stream = as_stream(capture, chunk_packets)
     check_linktype(stream)
     ctx = ctx or XdpContext()
@@ -224,7 +246,12 @@ def replay(
     summary = SummaryBuilder(stream, program_name, target)
     run_seconds = waited = 0.0
     started = time.perf_counter()
-    pieces = read_ahead(stream) if stream.reads_ahead else ((piece, stream.fraction) for piece in stream.chunks())
+    if ahead is not None:
+        pieces = ahead
+    elif stream.reads_ahead:
+        pieces = ReadAhead(stream)
+    else:
+        pieces = ((piece, stream.fraction) for piece in stream.chunks())
     try:
         while True:
             asked = time.perf_counter()
