@@ -10,7 +10,6 @@ immediates re-pointed at the appended copies, and a subprogram table.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..ebpf.insn import Instruction
@@ -18,8 +17,33 @@ from ..platform.maps import PERCPU_MAP_TYPES, MapType  # noqa: F401 - re-exporte
 from ..platform.programs import ProgType  # noqa: F401 - re-exported
 
 
-# The model's immutable records are NamedTuples (a dataclass compiles its methods with exec at every
-# start, ~0.4 ms each); those a run mutates or extends stay dataclasses.
+# The model's immutable records are NamedTuples, the mutable ones _Record classes: a dataclass
+# compiles its methods with exec at every start of every command (~0.4 ms each).
+class _Record:
+    """A mutable record: its fields (FIELDS, in its __init__'s order) compared by `==` and
+    shown by repr() (but those in HIDDEN), and `replace(**changes)`, a copy with some of them
+    changed (what a dataclass gave; unhashable, as one that compares by value)."""
+
+    FIELDS: tuple[str, ...] = ()
+    HIDDEN: tuple[str, ...] = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.FIELDS)
+
+    def replace(self, **changes):
+        return type(self)(**{**dict(zip(self.FIELDS, self._values())), **changes})
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self is other or self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS if name not in self.HIDDEN)
+        return f"{type(self).__name__}({shown})"
+
+
 class LineInfo(NamedTuple):
     """Where an instruction came from in the C source (BTF.ext line_info)."""
 
@@ -61,36 +85,44 @@ class Symbol(NamedTuple):
     bind: str  # "local", "global", "weak"
 
 
-@dataclass
-class CodeSection:
+class CodeSection(_Record):
     """An executable section as it is in the file (for disasm and diagnostics)."""
 
-    name: str
-    index: int
-    data: bytes
-    insns: list[Instruction]  # decoded, pc = slot index in the section; reloc/line attached
-    symbols: list[Symbol]  # sorted by value
+    FIELDS = ("name", "index", "data", "insns", "symbols")
+
+    def __init__(self, name: str, index: int, data: bytes, insns: list[Instruction], symbols: list[Symbol]):
+        self.name = name
+        self.index = index
+        self.data = data
+        self.insns = insns  # decoded, pc = slot index in the section; reloc/line attached
+        self.symbols = symbols  # sorted by value
 
 
-@dataclass
-class MapDef:
+class MapDef(_Record):
     """A map as the object declares it (BTF `.maps`, legacy `maps`, or global data)."""
 
-    name: str
-    type: MapType
-    key_size: int
-    value_size: int
-    max_entries: int
-    flags: int = 0
-    pinning: int = 0
-    numa_node: int = 0
-    inner: "MapDef | None" = None  # array/hash-of-maps template
-    section: str = ".maps"  # ".maps", "maps", or the global-data section name
-    initial: bytes | None = None  # global data: the section's initial contents
-    readonly: bool = False  # .rodata: frozen after creation (BPF_F_RDONLY_PROG)
-    btf_key_type_id: int = 0
-    btf_value_type_id: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)  # map_extra, values of prog arrays ...
+    FIELDS = ("name", "type", "key_size", "value_size", "max_entries", "flags", "pinning", "numa_node", "inner",
+              "section", "initial", "readonly", "btf_key_type_id", "btf_value_type_id", "extra")
+
+    def __init__(self, name: str, type: MapType, key_size: int, value_size: int, max_entries: int, flags: int = 0,
+                 pinning: int = 0, numa_node: int = 0, inner: "MapDef | None" = None, section: str = ".maps",
+                 initial: bytes | None = None, readonly: bool = False, btf_key_type_id: int = 0,
+                 btf_value_type_id: int = 0, extra: dict[str, Any] | None = None):
+        self.name = name
+        self.type = type
+        self.key_size = key_size
+        self.value_size = value_size
+        self.max_entries = max_entries
+        self.flags = flags
+        self.pinning = pinning
+        self.numa_node = numa_node
+        self.inner = inner  # array/hash-of-maps template
+        self.section = section  # ".maps", "maps", or the global-data section name
+        self.initial = initial  # global data: the section's initial contents
+        self.readonly = readonly  # .rodata: frozen after creation (BPF_F_RDONLY_PROG)
+        self.btf_key_type_id = btf_key_type_id
+        self.btf_value_type_id = btf_value_type_id
+        self.extra: dict[str, Any] = {} if extra is None else extra  # map_extra, values of prog arrays ...
 
     @property
     def type_name(self) -> str:
@@ -114,21 +146,28 @@ class Subprogram(NamedTuple):
     section: str
 
 
-@dataclass
-class Program:
-    """A loadable program: the entry function plus every subprogram it calls."""
+class Program(_Record):
+    """A loadable program: the entry function plus every subprogram it calls (engines keep
+    what they derive from it in its __dict__: `_pc_cache`, `_jit_cache`)."""
 
-    name: str
-    section: str
-    type: ProgType
-    type_name: str  # libbpf's name for the section type ("xdp", "tc", "kprobe", ...)
-    insns: list[Instruction]  # pc renumbered from 0; ld_imm64 take 2 slots
-    subprograms: list[Subprogram]  # [0] is the entry function
-    license: str
-    attach_type: int = 0  # expected_attach_type (BPF_XDP = 37 for xdp programs)
-    frags: bool = False  # xdp.frags: BPF_F_XDP_HAS_FRAGS
-    func_info: list[tuple[int, int]] = field(default_factory=list)  # (pc, BTF type id)
-    object: "Object | None" = field(default=None, repr=False)
+    FIELDS = ("name", "section", "type", "type_name", "insns", "subprograms", "license", "attach_type", "frags",
+              "func_info", "object")
+    HIDDEN = ("object",)
+
+    def __init__(self, name: str, section: str, type: ProgType, type_name: str, insns: list[Instruction],
+                 subprograms: list[Subprogram], license: str, attach_type: int = 0, frags: bool = False,
+                 func_info: list[tuple[int, int]] | None = None, object: "Object | None" = None):
+        self.name = name
+        self.section = section
+        self.type = type
+        self.type_name = type_name  # libbpf's name for the section type ("xdp", "tc", "kprobe", ...)
+        self.insns = insns  # pc renumbered from 0; ld_imm64 take 2 slots
+        self.subprograms = subprograms  # [0] is the entry function
+        self.license = license
+        self.attach_type = attach_type  # expected_attach_type (BPF_XDP = 37 for xdp programs)
+        self.frags = frags  # xdp.frags: BPF_F_XDP_HAS_FRAGS
+        self.func_info: list[tuple[int, int]] = [] if func_info is None else func_info  # (pc, BTF type id)
+        self.object = object
 
     @property
     def slot_count(self) -> int:
@@ -163,19 +202,23 @@ class Program:
         return list(seen)
 
 
-@dataclass
-class Object:
+class Object(_Record):
     """A loaded object: its programs, maps, license and sections."""
 
-    path: str
-    programs: list[Program]
-    maps: dict[str, MapDef]  # in declaration order; global data maps included
-    license: str
-    kern_version: int
-    code_sections: list[CodeSection]
-    btf: Any = None  # elf.btf.BTF (types, strings) or None
-    btf_ext: Any = None  # elf.btf.BTFExt or None
-    symbols: list[Symbol] = field(default_factory=list)
+    FIELDS = ("path", "programs", "maps", "license", "kern_version", "code_sections", "btf", "btf_ext", "symbols")
+
+    def __init__(self, path: str, programs: list[Program], maps: dict[str, MapDef], license: str, kern_version: int,
+                 code_sections: list[CodeSection], btf: Any = None, btf_ext: Any = None,
+                 symbols: list[Symbol] | None = None):
+        self.path = path
+        self.programs = programs
+        self.maps = maps  # in declaration order; global data maps included
+        self.license = license
+        self.kern_version = kern_version
+        self.code_sections = code_sections
+        self.btf = btf  # elf.btf.BTF (types, strings) or None
+        self.btf_ext = btf_ext  # elf.btf.BTFExt or None
+        self.symbols: list[Symbol] = [] if symbols is None else symbols
 
     def program(self, selector: str | None = None) -> Program:
         """Select by name or section; the only program when `selector` is None."""

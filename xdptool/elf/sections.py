@@ -17,7 +17,6 @@ an XDP tool is XDP.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 from ..platform.programs import AttachType, ProgType
@@ -203,5 +202,5 @@ def xdp_type(name: str) -> SectionDef:
 
 def retyped(program, definition: SectionDef):
     """A copy of `program` typed by `definition` instead of its section (bpftool's `prog load ... type`)."""
-    return dataclasses.replace(program, type=definition.prog_type, type_name=definition.type_name,
+    return program.replace(type=definition.prog_type, type_name=definition.type_name,
                                attach_type=definition.attach_type, frags=definition.frags)

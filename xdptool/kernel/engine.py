@@ -15,7 +15,6 @@ events; there are no faults (the verifier rejected anything that could fault).
 
 from __future__ import annotations
 
-import dataclasses
 
 import os
 from contextlib import contextmanager
@@ -86,7 +85,7 @@ class KernelEngine(Engine):
             if mapdef.readonly and mapdef.is_global_data and name in self.store:
                 value = self.store[name].lookup(b"\0\0\0\0")
                 if value is not None:
-                    defs[name] = dataclasses.replace(mapdef, initial=bytes(value))
+                    defs[name] = mapdef.replace(initial=bytes(value))
         return defs
 
     def _load(self, program: Program, log_level: int) -> LoadedProgram:
