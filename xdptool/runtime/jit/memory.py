@@ -104,10 +104,25 @@ class MemoryModel:
         if parts is None:
             rid = b.lshr(addr, c64(REGION_SHIFT))
             return rid, b.sub(b.and_(addr, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
-        base, constant = parts
+        base, constant = parts[0], parts[1]
         rid = b.lshr(base, c64(REGION_SHIFT))
         off = b.sub(b.and_(base, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
         return rid, b.add(off, c64(constant))
+
+    def _in_frame(self, b: ir.IRBuilder, env: ir.Value, parts, size: int) -> ir.Value | None:
+        """The host pointer of an access at a constant offset from the frame pointer that
+        lies inside the frame (`parts` = (r10, offset, True), see Translator._address), else
+        None.  Where no instruction writes r10, r10 is always the top of the current frame's
+        stack region (enter_frame), a region always mapped, writable, [0, stack_size) and
+        neither the context nor the packet: such an access cannot fault (the interpreter's
+        check always passes) and writes no packet byte, so it needs no check."""
+        if parts is None or len(parts) < 3 or not parts[2]:
+            return None
+        start = self.stack_size + parts[1]
+        if start < 0 or start + size > self.stack_size:
+            return None
+        host = self._entry(b, env, b.lshr(parts[0], c64(REGION_SHIFT)), R_HOST)
+        return b.inttoptr(b.add(host, c64(start)), I8P)
 
     def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: ir.Value | int,
                write: bool, helper: bool = False) -> None:
@@ -123,6 +138,9 @@ class MemoryModel:
         env = t.env
         if not isinstance(size, int):
             return self._sized_access(t, b, insn, addr, size, write)
+        in_frame = self._in_frame(b, env, parts, size)
+        if in_frame is not None:
+            return in_frame
         rid, off = self._split(b, addr, parts)
         count = self._state(b, env, "region_count")
         mapped = b.icmp_unsigned("<", rid, count)
@@ -201,6 +219,11 @@ class MemoryModel:
                    parts=None) -> ir.Value:
         """i64 loaded (zero-extended) from `addr`: the context's fields or checked memory."""
         env = t.env
+        ty = ir.IntType(size * 8)
+        in_frame = self._in_frame(b, env, parts, size)
+        if in_frame is not None:
+            raw = self.guest(b.load(b.bitcast(in_frame, ty.as_pointer()), align=1))
+            return b.zext(raw, I64) if size < 8 else raw
         rid, split_off = self._split(b, addr, parts)
         is_ctx = b.icmp_unsigned("==", rid, self._state(b, env, "ctx_id"))
         ctx_block = b.append_basic_block(f"pc{insn.pc}.ctx")
@@ -223,7 +246,6 @@ class MemoryModel:
 
         mb = ir.IRBuilder(mem_block)
         ptr = self.access(t, mb, insn, addr, size, write=False, parts=parts)
-        ty = ir.IntType(size * 8)
         raw = self.guest(mb.load(mb.bitcast(ptr, ty.as_pointer()), align=1))
         mem_value = mb.zext(raw, I64) if size < 8 else raw
         mem_end = mb.block

@@ -40,6 +40,7 @@ import llvmlite.ir as ir
 
 from ...ebpf.insn import Instruction
 from ...ebpf.opcodes import BYTE_SWAPS, LD_IMM64, Alu, AtomicOp, Cls, JmpOp, Mode, PseudoSrc
+from ...ebpf.validate import FRAME_POINTER, register_effects
 from ...elf.model import RelocKind
 from ...errors import XdpError
 from ...platform.helpers import XDP_HELPERS, Arg
@@ -198,6 +199,10 @@ class Translator:
         self.saved = b.alloca(ir.ArrayType(I64, MAX_FRAMES * FRAME_WORDS), name="frames")
         self.key_slot = b.alloca(I64, name="key_slot")  # a u32 key in memory (redirect_map on devmap_hash)
         self.has_may_goto = any(insn.is_may_goto for unit in self.units for insn in unit.insns)
+        # r10 holds nothing but frame pointers unless an instruction writes it (the engines run
+        # programs ebpf.validate.check_initialised would refuse; one unit's r10 is the next's)
+        self.frame_pointer_fixed = not any(FRAME_POINTER in register_effects(insn)[1]
+                                           for unit in self.units for insn in unit.insns)
         self.takes_locks = any(insn.is_helper_call and insn.imm == SPIN_LOCK_ID
                                for unit in self.units for insn in unit.insns)
         if self.takes_locks:
@@ -413,10 +418,11 @@ class Translator:
         self.set_reg(b, insn.dst, self.memory.imm64_value(self, b, insn))
         b.branch(self.next_block(insn))
 
-    def _address(self, b: ir.IRBuilder, base: int, off: int) -> tuple[ir.Value, tuple[ir.Value, int]]:
-        """The address reg[base] + off, and its parts (MemoryModel._split)."""
+    def _address(self, b: ir.IRBuilder, base: int, off: int) -> tuple[ir.Value, tuple[ir.Value, int, bool]]:
+        """The address reg[base] + off, and its parts (MemoryModel._split), the last whether
+        the base is the frame pointer, never written by the program (MemoryModel._in_frame)."""
         value = self.reg(b, base)
-        return b.add(value, c64(off)), (value, off)
+        return b.add(value, c64(off)), (value, off, base == FRAME_POINTER and self.frame_pointer_fixed)
 
     def _ldx(self, b: ir.IRBuilder, insn: Instruction) -> None:
         if insn.mode not in (Mode.MEM, Mode.MEMSX):
