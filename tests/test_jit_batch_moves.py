@@ -1,5 +1,5 @@
 """The packet loop's inline copy-in and frame clear (runtime/jit/batch.py `copy_bytes`,
-`clear_bytes`: 16-byte blocks and an overlapping last block, a libc call below 16 bytes and
+`clear_dirty`, `clear_bytes`: only what the packet before dirtied and this one does not cover; 16-byte blocks and an overlapping last block, a libc call below 16 bytes and
 above INLINE_MOVE): packets of every length around those edges, long ones before short ones,
 come out as the vm's -- every input byte copied, and the frame around a packet zero (the
 head a program grows into) after the packet before dirtied it."""
@@ -18,7 +18,9 @@ from xdptool.runtime.jit.batch import INLINE_MOVE
 from xdptool.runtime.vm import VmEngine
 
 ADJUST_HEAD, ADJUST_TAIL = HELPER_ID["xdp_adjust_head"], HELPER_ID["xdp_adjust_tail"]
-LENGTHS = (INLINE_MOVE + 1, 15, INLINE_MOVE, 1, 16, 1500, 17, 31, 32, 33, INLINE_MOVE - 1, 47, 48, 49, 14, 100)
+# (40, 30, 20, 14: each shorter than the one before by less than a block: its clear is widened into it)
+LENGTHS = (INLINE_MOVE + 1, 15, INLINE_MOVE, 1, 16, 1500, 17, 31, 32, 33, INLINE_MOVE - 1, 47, 48, 49, 14, 100,
+           40, 30, 20, 14, 14)
 
 PROGRAMS = {
     "rewrite_a_byte": when_packet_holds(1, """

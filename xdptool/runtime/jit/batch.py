@@ -122,6 +122,23 @@ def set_packet_window(b: ir.IRBuilder, env: ir.Value, meta: ir.Value, data: ir.V
     ENV.store(b, env, "dirty_hi", _umax(b, ENV.load(b, env, "dirty_hi"), end))
 
 
+def clear_dirty(b: ir.IRBuilder, memset: ir.Function, env: ir.Value, start: ir.Value, end: ir.Value) -> None:
+    """Zero what the packets before dirtied (env.dirty_lo/hi) except what the next packet's
+    copy to [start, end) overwrites anyway: the bytes below `start` (a program moved data
+    below the headroom) and those above `end` (the packet before was longer), the latter
+    widened down to at least one BLOCK, so a few bytes are cleared inline, not by a libc
+    call (the widened part is the packet's, copied after the clear).  Packets of one
+    length clear nothing."""
+    lo, hi = ENV.load(b, env, "dirty_lo"), ENV.load(b, env, "dirty_hi")
+    below_end = _umin(b, hi, start)
+    with b.if_then(b.icmp_unsigned("<", lo, below_end), likely=False):
+        clear_bytes(b, memset, _host(b, env, "frame", lo), b.sub(below_end, lo))
+    above = _umax(b, lo, end)
+    with b.if_then(b.icmp_unsigned("<", above, hi)):
+        widened = _umax(b, lo, _umin(b, above, b.sub(hi, c64(BLOCK))))
+        clear_bytes(b, memset, _host(b, env, "frame", widened), b.sub(hi, widened))
+
+
 def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir.Function:
     from .records import reset_records  # an emitter: imported to build only (packed.py imports this module)
 
@@ -163,14 +180,12 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
 
     b.position_at_end(ready)
     # a fresh zeroed frame with the packet at `headroom` (XdpBuffer.reset)
-    lo, hi = ENV.load(b, env, "dirty_lo"), ENV.load(b, env, "dirty_hi")
-    dirty = b.select(b.icmp_unsigned("<", lo, hi), b.sub(hi, lo), c64(0))
-    clear_bytes(b, memset, _host(b, env, "frame", lo), dirty)
+    pkt_end = b.add(headroom, length)
+    clear_dirty(b, memset, env, headroom, pkt_end)
     source = _host(b, env, "in_buf", offset)
     copy_bytes(b, memcpy, _host(b, env, "frame", headroom), source, length)
     frame_size = _umax(b, need, ENV.load(b, env, "min_frame_size"))
     ENV.store(b, env, "pkt_hard_end", b.sub(frame_size, c64(SKB_SHARED_INFO_TAILROOM)))
-    pkt_end = b.add(headroom, length)
     ENV.store(b, env, "dirty_lo", headroom)
     ENV.store(b, env, "dirty_hi", pkt_end)
     set_packet_window(b, env, headroom, headroom, pkt_end)
