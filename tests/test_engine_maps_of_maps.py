@@ -110,10 +110,9 @@ def test_vm_and_jit_agree_with_no_python_call(obj):
 
 
 def test_an_unknown_inner_map_name_is_bad_input(obj):
-    import dataclasses
 
     maps = dict(obj.maps)
-    maps["outer_array"] = dataclasses.replace(maps["outer_array"], extra={"values": {0: "nowhere"}})
+    maps["outer_array"] = maps["outer_array"].replace(extra={"values": {0: "nowhere"}})
     with pytest.raises(XdpError, match="unknown map 'nowhere'"):
         MapStore(maps)
 

@@ -53,7 +53,6 @@ def test_bad_instruction_is_refused_before_an_engine_runs_it(tmp_path, blocklist
 
 def test_map_too_large_to_emulate_is_refused(blocklist):
     """A mutated BTF gave a map 2^32-1 entries: refused in one line instead of exhausting memory."""
-    import dataclasses
 
     from xdptool.elf import load_object
     from xdptool.runtime.maps import MapStore
@@ -61,7 +60,7 @@ def test_map_too_large_to_emulate_is_refused(blocklist):
     mdef = load_object("x.o", blocklist).maps["blocklist"]
     with pytest.raises(XdpError, match=r"map blocklist: 4294967295 entries of 2\+1 bytes need 12287 MiB; "
                                        r"the emulated maps hold at most 8192 MiB each"):
-        MapStore({"blocklist": dataclasses.replace(mdef, max_entries=(1 << 32) - 1)})
+        MapStore({"blocklist": mdef.replace(max_entries=(1 << 32) - 1)})
 
 
 # -- captures --------------------------------------------------------------------

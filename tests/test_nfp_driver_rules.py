@@ -263,11 +263,11 @@ def test_helpers_outside_the_drivers_switch():
 
 # -- maps: offload.c nfp_bpf_map_alloc with the firmware's limits ----------------------------------------------------------
 def test_the_element_budget_is_the_devices():
-    one = dataclasses.replace(HASH8, max_entries=2_048_000)
+    one = HASH8.replace(max_entries=2_048_000)
     assert verdict(probe(LOOKUP + OUT, one)) == ACCEPTED
-    over = dataclasses.replace(HASH8, max_entries=2_048_001)
+    over = HASH8.replace(max_entries=2_048_001)
     assert verdict(probe(LOOKUP + OUT, over)) == "map with too many elements: 2048001, left: 2048000"
-    big, second = (dataclasses.replace(HASH8, name=n, max_entries=1_500_000) for n in ("a", "b"))
+    big, second = (HASH8.replace(name=n, max_entries=1_500_000) for n in ("a", "b"))
     text = LOOKUP.replace("if r0 == 0 goto out", "") + LOOKUP + OUT
     assert verdict(probe(text, big, second)) == "map with too many elements: 1500000, left: 548000"
 

@@ -7,7 +7,6 @@ or an engine that cannot run the program); faults are results, not exceptions.
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 from .fuzz_support import fuzz, only_our_errors
@@ -51,8 +50,8 @@ def program_from(template, code: bytes):
 
     insns = decode(code)
     slots = sum(i.slots for i in insns)
-    return dataclasses.replace(template, insns=insns, func_info=[],
-                               subprograms=[Subprogram(template.name, 0, slots, template.section)])
+    return template.replace(insns=insns, func_info=[],
+                            subprograms=[Subprogram(template.name, 0, slots, template.section)])
 
 
 @fuzz(2)

@@ -62,6 +62,12 @@ class Aliasing:
         """env.pkt_written, a class of its own: its updates at every store move no other state."""
         instr.set_metadata("tbaa", self.tags["written"])
         return instr
+def ctx_field_at(offset: int, size: int) -> bool:
+    """Whether a load of `size` bytes at `offset` from the context reads a field (the
+    check of load_value's ctx branch: aligned u32 fields inside xdp_md; anything else faults)."""
+    return size == 4 and offset % 4 == 0 and 0 <= offset < XDP_MD_SIZE
+
+
 # Where the engine keeps each pointer field of xdp_md (the scalar ones are in ctx_values).
 POINTER_STATE = {CtxKind.PACKET: "pkt_data", CtxKind.PACKET_END: "pkt_end", CtxKind.PACKET_META: "pkt_meta"}
 
@@ -233,6 +239,7 @@ class MemoryModel:
 
         cb = ir.IRBuilder(ctx_block)
         off = split_off
+        # at run time what ctx_field_at decides at translation
         aligned = cb.icmp_unsigned("==", cb.and_(off, c64(3)), c64(0))
         in_range = cb.icmp_unsigned("<", off, c64(XDP_MD_SIZE))
         ok = cb.and_(aligned, in_range) if size == 4 else ir.Constant(ir.IntType(1), 0)

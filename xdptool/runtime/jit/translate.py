@@ -46,7 +46,9 @@ from ...errors import XdpError
 from ...platform.helpers import XDP_HELPERS, Arg
 from ..helpers import LOCK_HELD_AT_EXIT, SPIN_LOCK_ID
 from . import alu
+from .ctx_regs import ctx_registers
 from .env import ENV, FaultKind
+from .memory import ctx_field_at
 from .irtypes import I32, I64, I8P, c64, c32
 from .units import TAIL_CALL, Unit, needs_budget_checks, worst_case_insns  # noqa: F401 - the names IR modules import from here
 
@@ -116,6 +118,9 @@ class Translator:
             "slots": sum(insn.slots for insn in unit.insns),
             "bad_jumps": [],
             "join_points": _join_points(unit.insns),
+            # registers holding the context (ctx_regs.py); unit 0 alone, and only when no tail call can
+            # enter it again with whatever the caller left in r1
+            "ctx_regs": ctx_registers(unit.insns) if unit.index == 0 and len(self.units) == 1 else {},
         }
         if unit.broken is not None or not unit.insns:
             entry = fall_off_end
@@ -428,6 +433,11 @@ class Translator:
         if insn.mode not in (Mode.MEM, Mode.MEMSX):
             raise _Invalid(f"{_mode_name(insn.mode)} loads are not supported for XDP programs")
         size = insn.size_bytes
+        if insn.src in self.ctx_regs.get(insn.pc, ()) and insn.mode == Mode.MEM and ctx_field_at(insn.off, size):
+            # a context field through the context pointer itself: the region check's ctx branch, decided here
+            self.set_reg(b, insn.dst, self.memory.ctx_field(b, self.env, c64(insn.off)))
+            b.branch(self.next_block(insn))
+            return
         addr, parts = self._address(b, insn.src, insn.off)
         value = self.memory.load_value(self, b, insn, addr, size, parts)
         if size < 8 and insn.mode == Mode.MEMSX:

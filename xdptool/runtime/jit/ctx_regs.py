@@ -1,0 +1,51 @@
+"""Which registers certainly hold the context pointer before each instruction of a program.
+
+The entry program starts with r1 = the context (xdp_run and the packet loop set it); a
+64-bit register move copies it, any other write replaces it, a call scratches r1-r5 and
+BPF-to-BPF callees keep r6-r9.  Where paths meet, a register holds the context only if it
+does on every path; subprograms (callees, callbacks) start knowing nothing.  This is the
+engines' own must-analysis over the instructions, not the verifier's: it holds for any
+program the engines run.  The translator reads a context field through such a register at
+a constant offset without the run-time region check (Translator._ldx).
+"""
+
+from __future__ import annotations
+
+from ...ebpf.insn import Instruction
+from ...ebpf.opcodes import AluOp, Cls
+from ...ebpf.validate import register_effects
+
+ENTRY_CTX = frozenset({1})  # r1 at the entry program's first instruction
+
+
+def _copies(insn: Instruction) -> int | None:
+    """The source register of a plain 64-bit register move (`rD = rS`), else None."""
+    if insn.cls == Cls.ALU64 and insn.op == AluOp.MOV and insn.uses_reg_src and insn.off == 0:
+        return insn.src
+    return None
+
+
+def ctx_registers(insns: list[Instruction]) -> dict[int, frozenset[int]]:
+    """pc -> the registers holding the context pointer on every path to it from pc 0
+    (instructions reached only through calls are left out: nothing is known there)."""
+    by_pc = {insn.pc: insn for insn in insns}
+    if not insns:
+        return {}
+    state: dict[int, frozenset[int]] = {insns[0].pc: ENTRY_CTX}
+    work = [insns[0].pc]
+    while work:
+        pc = work.pop()
+        insn, holding = by_pc[pc], state[pc]
+        _reads, writes, kills = register_effects(insn)
+        out = holding - writes - kills
+        source = _copies(insn)
+        if source is not None and source in holding:
+            out |= {insn.dst}
+        for succ in insn.successors:
+            if succ not in by_pc:
+                continue
+            merged = state[succ] & out if succ in state else out
+            if merged != state.get(succ):
+                state[succ] = merged
+                work.append(succ)
+    return state
