@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_jit_diff import PACKETS, both, program
+from test_jit_diff import agree_with_vm
 
 from xdptool.ebpf.asm import assemble
 from xdptool.runtime.jit.ctx_regs import ctx_registers
@@ -123,19 +123,14 @@ UNCLAIMED = {
 
 @pytest.mark.parametrize("name", list(LOADS))
 def test_context_loads_agree_with_the_vm(name):
-    outcomes = both(program(LOADS[name]), PACKETS)
-    assert all(result[4] is None for result in outcomes[0])
-    assert outcomes[1] == outcomes[0] and outcomes[2] == outcomes[0]
+    agree_with_vm(LOADS[name], faults=False)
 
 
 @pytest.mark.parametrize("name", list(FAULTING))
 def test_bad_context_loads_fault_as_on_the_vm(name):
-    outcomes = both(program(FAULTING[name]), PACKETS)
-    assert all(result[4] is not None for result in outcomes[0]), "the load was meant to fault"
-    assert outcomes[1] == outcomes[0] and outcomes[2] == outcomes[0]
+    agree_with_vm(FAULTING[name], faults=True)
 
 
 @pytest.mark.parametrize("name", list(UNCLAIMED))
 def test_loads_through_a_register_not_certainly_the_context_agree_with_the_vm(name):
-    outcomes = both(program(UNCLAIMED[name]), PACKETS)
-    assert outcomes[1] == outcomes[0] and outcomes[2] == outcomes[0]
+    agree_with_vm(UNCLAIMED[name])

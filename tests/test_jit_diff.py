@@ -32,6 +32,17 @@ def program(text_or_insns, name="p") -> Program:
                    subprograms=[], license="GPL")
 
 
+def agree_with_vm(text: str, packets=None, *, faults: bool | None = None) -> None:
+    """The jit's results (run and run_batch) equal the vm's on `packets`; with `faults` every
+    vm run was meant to fault (True) or to run to its end (False)."""
+    outcomes = both(program(text), PACKETS if packets is None else packets)
+    if faults is not None:
+        assert all((result[4] is not None) == faults for result in outcomes[0]), \
+            "the program was meant to fault" if faults else "the program was meant to run to its end"
+    assert outcomes[1] == outcomes[0]
+    assert outcomes[2] == outcomes[0]
+
+
 def observable(result):
     fault = result.fault
     return (result.verdict, result.retval, result.packet, result.redirect,
@@ -231,10 +242,7 @@ FAULTING_PROGRAMS = {
 
 @pytest.mark.parametrize("name", list(FAULTING_PROGRAMS))
 def test_faults_match_vm(name):
-    outcomes = both(program(FAULTING_PROGRAMS[name]), PACKETS)
-    assert outcomes[0][0][4] is not None, "the program was meant to fault"
-    assert outcomes[1] == outcomes[0]
-    assert outcomes[2] == outcomes[0]
+    agree_with_vm(FAULTING_PROGRAMS[name], faults=True)
 
 
 def test_a_fault_stops_one_packet_and_the_batch_goes_on():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_jit_diff import PACKETS, both, program
+from test_jit_diff import PACKETS, agree_with_vm, both, program
 
 from xdptool.runtime.jit import compiler
 from xdptool.runtime.jit.memory import MemoryModel
@@ -89,18 +89,12 @@ OUTSIDE = {
 
 @pytest.mark.parametrize("name", list(INSIDE))
 def test_frame_accesses_agree_with_the_vm(name):
-    outcomes = both(program(INSIDE[name]), PACKETS)
-    assert all(result[4] is None for result in outcomes[0]), "the program was meant to run to its end"
-    assert outcomes[1] == outcomes[0]
-    assert outcomes[2] == outcomes[0]
+    agree_with_vm(INSIDE[name], faults=False)
 
 
 @pytest.mark.parametrize("name", list(OUTSIDE))
 def test_accesses_outside_the_frame_or_through_a_written_r10_fault_as_on_the_vm(name):
-    outcomes = both(program(OUTSIDE[name]), PACKETS)
-    assert all(result[4] is not None for result in outcomes[0]), "the access was meant to fault"
-    assert outcomes[1] == outcomes[0]
-    assert outcomes[2] == outcomes[0]
+    agree_with_vm(OUTSIDE[name], faults=True)
 
 
 def test_the_fast_path_is_taken_only_where_r10_is_never_written(monkeypatch):
