@@ -83,6 +83,8 @@ class _Invalid(Exception):
 class Translator:
     """Builds the function for a list of units; `translate()` returns it."""
 
+    ctx_regs: dict[int, frozenset[int]]  # the unit being emitted's (see _prepare)
+
     def __init__(self, module: ir.Module, units: list[Unit], name: str,
                  memory: "MemoryModel", helpers: "HelperEmitter", checked: bool = True):
         self.module = module
