@@ -30,7 +30,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "xdptool"
 
 LAYERS: list[set[str]] = [
-    {"errors", "__init__"},
+    {"errors", "__init__", "record"},
     {"files", "jsontext", "diagnostic"},
     {"ebpf", "toolchain", "packet_expr", "codegen"},
     {"platform"},

@@ -8,20 +8,24 @@ line info); each adds only what is its own.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
+from .record import Record
 
-@dataclass
-class Located:
-    """A message with where it applies: the instruction, and its C file, line and text when known."""
 
-    message: str
-    insn: int | None = None  # slot index in the program (pc)
-    file: str | None = None
-    line: int | None = None
-    source: str | None = None  # the C line's text
+class Located(Record):
+    """A message with where it applies: the instruction, and its C file, line and text when known
+    (a subclass adds its own fields after these: FIELDS and its __init__)."""
+
+    FIELDS = ("message", "insn", "file", "line", "source")
+
+    def __init__(self, message: str, insn: int | None = None, file: str | None = None, line: int | None = None,
+                 source: str | None = None):
+        self.message = message
+        self.insn = insn  # slot index in the program (pc)
+        self.file = file
+        self.line = line
+        self.source = source  # the C line's text
 
     @classmethod
     def at(cls, message: str, insn: int | None, line_info: Any = None, **own: Any):
@@ -40,4 +44,4 @@ class Located:
         return f"{self.file}:{self.line}" if self.file else ""
 
     def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.as_dict()

@@ -13,37 +13,13 @@ import enum
 from typing import Any, NamedTuple
 
 from ..ebpf.insn import Instruction
+from ..record import Record
 from ..platform.maps import PERCPU_MAP_TYPES, MapType  # noqa: F401 - re-exported: the model's vocabulary
 from ..platform.programs import ProgType  # noqa: F401 - re-exported
 
 
-# The model's immutable records are NamedTuples, the mutable ones _Record classes: a dataclass
-# compiles its methods with exec at every start of every command (~0.4 ms each).
-class _Record:
-    """A mutable record: its fields (FIELDS, in its __init__'s order) compared by `==` and
-    shown by repr() (but those in HIDDEN), and `replace(**changes)`, a copy with some of them
-    changed (what a dataclass gave; unhashable, as one that compares by value)."""
-
-    FIELDS: tuple[str, ...] = ()
-    HIDDEN: tuple[str, ...] = ()
-    __hash__ = None  # type: ignore[assignment]
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.FIELDS)
-
-    def replace(self, **changes):
-        return type(self)(**{**dict(zip(self.FIELDS, self._values())), **changes})
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self is other or self._values() == other._values()  # type: ignore[attr-defined]
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS if name not in self.HIDDEN)
-        return f"{type(self).__name__}({shown})"
-
-
+# The model's immutable records are NamedTuples, the mutable ones Records (record.py: no
+# dataclass, which compiles its methods with exec at every start of every command).
 class LineInfo(NamedTuple):
     """Where an instruction came from in the C source (BTF.ext line_info)."""
 
@@ -85,7 +61,7 @@ class Symbol(NamedTuple):
     bind: str  # "local", "global", "weak"
 
 
-class CodeSection(_Record):
+class CodeSection(Record):
     """An executable section as it is in the file (for disasm and diagnostics)."""
 
     FIELDS = ("name", "index", "data", "insns", "symbols")
@@ -98,7 +74,7 @@ class CodeSection(_Record):
         self.symbols = symbols  # sorted by value
 
 
-class MapDef(_Record):
+class MapDef(Record):
     """A map as the object declares it (BTF `.maps`, legacy `maps`, or global data)."""
 
     FIELDS = ("name", "type", "key_size", "value_size", "max_entries", "flags", "pinning", "numa_node", "inner",
@@ -146,7 +122,7 @@ class Subprogram(NamedTuple):
     section: str
 
 
-class Program(_Record):
+class Program(Record):
     """A loadable program: the entry function plus every subprogram it calls (engines keep
     what they derive from it in its __dict__: `_pc_cache`, `_jit_cache`)."""
 
@@ -202,7 +178,7 @@ class Program(_Record):
         return list(seen)
 
 
-class Object(_Record):
+class Object(Record):
     """A loaded object: its programs, maps, license and sections."""
 
     FIELDS = ("path", "programs", "maps", "license", "kern_version", "code_sections", "btf", "btf_ext", "symbols")

@@ -14,18 +14,21 @@ words what the driver's line refers to (a map's name, why a translation failed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from ..elf.model import Program
 from ..diagnostic import Located
 from ..platform import nfp_driver as driver
 
 
-@dataclass
 class Reason(Located):
     """Why the card refuses the program: the driver's message (or ours, labelled so)."""
 
-    detail: str | None = None  # ours: what the driver's message refers to
+    FIELDS = (*Located.FIELDS, "detail")
+
+    def __init__(self, message: str, insn: int | None = None, file: str | None = None, line: int | None = None,
+                 source: str | None = None, detail: str | None = None):
+        super().__init__(message, insn, file, line, source)
+        self.detail = detail  # ours: what the driver's message refers to
 
     def __str__(self) -> str:
         where = f"insn {self.insn}: " if self.insn is not None else ""

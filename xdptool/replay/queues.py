@@ -47,7 +47,7 @@ import queue as queue_module
 import threading
 import time
 from array import array
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, cast
 
 from ..errors import XdpError
@@ -107,7 +107,7 @@ def queue_target(target: Target, queues: int, queue: int) -> Target:
     """The program as CPU `queue` of `queues` sees it."""
     from ..runtime.config import RuntimeConfig
 
-    config = replace(target.config or RuntimeConfig(), ncpus=queues, cpu=queue)
+    config = (target.config or RuntimeConfig()).replace(ncpus=queues, cpu=queue)
     return Target(target.name, target.object, target.program, config, target.initial_maps, target.maps_source)
 
 

@@ -7,11 +7,11 @@ helper could observe (clock, random numbers, CPU id, routes) is pinned here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..ebpf.semantics import MayGoto
 from ..errors import XdpError
+from ..record import Record
 
 XDP_PACKET_HEADROOM = 256  # include/uapi/linux/bpf.h
 ETH_HLEN = 14  # include/uapi/linux/if_ether.h
@@ -46,35 +46,45 @@ class FibRoute(NamedTuple):
     mtu: int = 1500
 
 
-@dataclass
-class RuntimeConfig:
+class RuntimeConfig(Record):
     """The machine a run sees (CPUs, frame, clocks, routes, MTUs, budgets): every engine reads it."""
 
-    ncpus: int = 1  # number of per-CPU value copies in percpu maps
-    cpu: int = 0  # bpf_get_smp_processor_id(); which per-CPU copy the program sees
-    numa_node: int = 0  # bpf_get_numa_node_id()
-    frame_size: int = 4096  # xdp_buff.frame_sz (PAGE_SIZE in BPF_PROG_TEST_RUN)
-    headroom: int = XDP_PACKET_HEADROOM
-    clock_start_ns: int = 1_000_000_000  # first bpf_ktime_get_ns() value
-    clock_step_ns: int = 1_000  # each clock read advances the clock by this much
-    jiffies: int = 4_294_667_296  # bpf_jiffies64() (the kernel's INITIAL_JIFFIES + 0)
-    prandom_seed: int = 0x5EED
-    fib_table: list[FibRoute] = field(default_factory=list)
-    # bpf_check_mtu's network devices: the receiving one (ifindex 0, or the context's
-    # ingress_ifindex) has `mtu` unless `device_mtus` lists it; `device_mtus` gives the MTU of
-    # the others by ifindex, and an ifindex in neither is no device (-ENODEV)
-    mtu: int = 1500
-    device_mtus: dict[int, int] = field(default_factory=dict)
-    max_insns: int = 1_000_000  # runaway guard per run: beyond it the run faults
-    # may_goto's loop budget per program frame (ebpf.semantics.MayGoto): BPF_MAX_LOOPS, as the
-    # kernel counts it where the JIT has no timed may_goto (x86-64's stops after 250 ms instead)
-    may_goto_budget: int = MayGoto.budget
-    extra: dict[str, Any] = field(default_factory=dict)
-    # the keys a user's runtime document gave (runtime_config): an engine that cannot honour one
-    # of them refuses it (engines.check_config) instead of silently answering from the host
-    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    FIELDS = ("ncpus", "cpu", "numa_node", "frame_size", "headroom", "clock_start_ns", "clock_step_ns", "jiffies",
+              "prandom_seed", "fib_table", "mtu", "device_mtus", "max_insns", "may_goto_budget", "extra", "given")
+    HIDDEN = UNCOMPARED = ("given",)
 
-    def __post_init__(self) -> None:
+    def __init__(self, ncpus: int = 1, cpu: int = 0, numa_node: int = 0, frame_size: int = 4096,
+                 headroom: int = XDP_PACKET_HEADROOM, clock_start_ns: int = 1_000_000_000, clock_step_ns: int = 1_000,
+                 jiffies: int = 4_294_667_296, prandom_seed: int = 0x5EED, fib_table: list[FibRoute] | None = None,
+                 mtu: int = 1500, device_mtus: dict[int, int] | None = None, max_insns: int = 1_000_000,
+                 may_goto_budget: int = MayGoto.budget, extra: dict[str, Any] | None = None,
+                 given: frozenset[str] = frozenset()):
+        self.ncpus = ncpus  # number of per-CPU value copies in percpu maps
+        self.cpu = cpu  # bpf_get_smp_processor_id(); which per-CPU copy the program sees
+        self.numa_node = numa_node  # bpf_get_numa_node_id()
+        self.frame_size = frame_size  # xdp_buff.frame_sz (PAGE_SIZE in BPF_PROG_TEST_RUN)
+        self.headroom = headroom
+        self.clock_start_ns = clock_start_ns  # first bpf_ktime_get_ns() value
+        self.clock_step_ns = clock_step_ns  # each clock read advances the clock by this much
+        self.jiffies = jiffies  # bpf_jiffies64() (the kernel's INITIAL_JIFFIES + 0)
+        self.prandom_seed = prandom_seed
+        self.fib_table: list[FibRoute] = [] if fib_table is None else fib_table
+        # bpf_check_mtu's network devices: the receiving one (ifindex 0, or the context's
+        # ingress_ifindex) has `mtu` unless `device_mtus` lists it; `device_mtus` gives the MTU of
+        # the others by ifindex, and an ifindex in neither is no device (-ENODEV)
+        self.mtu = mtu
+        self.device_mtus: dict[int, int] = {} if device_mtus is None else device_mtus
+        self.max_insns = max_insns  # runaway guard per run: beyond it the run faults
+        # may_goto's loop budget per program frame (ebpf.semantics.MayGoto): BPF_MAX_LOOPS, as the
+        # kernel counts it where the JIT has no timed may_goto (x86-64's stops after 250 ms instead)
+        self.may_goto_budget = may_goto_budget
+        self.extra: dict[str, Any] = {} if extra is None else extra
+        # the keys a user's runtime document gave (runtime_config): an engine that cannot honour one
+        # of them refuses it (engines.check_config) instead of silently answering from the host
+        self.given = given
+        self._check()
+
+    def _check(self) -> None:
         if self.may_goto_budget < 0:
             raise XdpError(f"may_goto_budget must not be negative, got {self.may_goto_budget}")
         if not all(0 < mtu <= MAX_MTU for mtu in (self.mtu, *self.device_mtus.values())):
@@ -207,8 +217,6 @@ RUNTIME_KEYS = {  # a runtime document's keys: RuntimeConfig's fields a user may
 def runtime_config(document: Any, base: RuntimeConfig | None = None) -> RuntimeConfig:
     """The RuntimeConfig a user's document describes (its keys over `base`'s values, by default
     RuntimeConfig()'s); RuntimeKeyError naming the first bad key."""
-    from dataclasses import replace
-
     if not isinstance(document, dict):
         raise RuntimeKeyError("runtime", f"expected a table of runtime keys ({', '.join(RUNTIME_KEYS)})")
     values = {name: RUNTIME_KEYS[name](value, name) for name, value in _table(document, "", RUNTIME_KEYS).items()}
@@ -216,7 +224,7 @@ def runtime_config(document: Any, base: RuntimeConfig | None = None) -> RuntimeC
     ncpus, cpu = values.get("ncpus", base.ncpus), values.get("cpu", base.cpu)
     if cpu >= ncpus:
         raise RuntimeKeyError("cpu", f"cpu {cpu} is outside 0..{ncpus - 1} (ncpus {ncpus})")
-    return replace(base, **values, given=base.given | frozenset(values))
+    return base.replace(**values, given=base.given | frozenset(values))
 
 
 def read_runtime_file(path: str, base: RuntimeConfig | None = None) -> RuntimeConfig:

@@ -9,10 +9,10 @@ Each is created from a `Program` plus a `MapStore` and runs one packet at a time
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
 from ..diagnostic import Located
+from ..record import Record
 
 VERDICTS = ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT")
 VERDICT_BY_NAME = {name: code for code, name in enumerate(VERDICTS)}
@@ -31,32 +31,42 @@ class XdpContext(NamedTuple):
     egress_ifindex: int = 0
 
 
-@dataclass
 class Fault(Located):
     """A checked-memory violation or other runtime fault; the run stops as XDP_ABORTED."""
 
-    address: int | None = None
-    region: str | None = None
+    FIELDS = (*Located.FIELDS, "address", "region")
+
+    def __init__(self, message: str, insn: int | None = None, file: str | None = None, line: int | None = None,
+                 source: str | None = None, address: int | None = None, region: str | None = None):
+        super().__init__(message, insn, file, line, source)
+        self.address = address
+        self.region = region
 
     def __str__(self) -> str:
         where = f" at {self.where}" if self.file else ""
         return f"insn {self.insn}{where}: {self.message}"
 
 
-@dataclass
-class RunResult:
+class RunResult(Record):
     """What one run of a program gave: verdict, packet, redirect, fault and output, on any engine."""
 
-    retval: int
-    packet: bytes  # the packet after the program (adjust_head/tail and writes applied)
-    redirect: dict[str, Any] | None = None  # {"ifindex": n} or {"map": name, "key": n, ...}
-    fault: Fault | None = None
-    trace_printk: list[str] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)  # ringbuf / perf output
-    rx_queue: int | None = None  # the queue the program selected (NFP: a write to xdp_md.rx_queue_index)
-    insns_executed: int = 0
-    meta: bytes = b""  # metadata in front of the packet (adjust_meta), where the engine reports it
-    trace: list[dict[str, Any]] | None = None  # vm --trace: [{"pc", "insn", "changed": {"rN": value}}]
+    FIELDS = ("retval", "packet", "redirect", "fault", "trace_printk", "events", "rx_queue", "insns_executed", "meta",
+              "trace")
+
+    def __init__(self, retval: int, packet: bytes, redirect: dict[str, Any] | None = None, fault: Fault | None = None,
+                 trace_printk: list[str] | None = None, events: list[dict[str, Any]] | None = None,
+                 rx_queue: int | None = None, insns_executed: int = 0, meta: bytes = b"",
+                 trace: list[dict[str, Any]] | None = None):
+        self.retval = retval
+        self.packet = packet  # the packet after the program (adjust_head/tail and writes applied)
+        self.redirect = redirect  # {"ifindex": n} or {"map": name, "key": n, ...}
+        self.fault = fault
+        self.trace_printk: list[str] = [] if trace_printk is None else trace_printk
+        self.events: list[dict[str, Any]] = [] if events is None else events  # ringbuf / perf output
+        self.rx_queue = rx_queue  # the queue the program selected (NFP: a write to xdp_md.rx_queue_index)
+        self.insns_executed = insns_executed
+        self.meta = meta  # metadata in front of the packet (adjust_meta), where the engine reports it
+        self.trace = trace  # vm --trace: [{"pc", "insn", "changed": {"rN": value}}]
 
     @property
     def verdict(self) -> str:

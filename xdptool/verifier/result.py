@@ -17,7 +17,6 @@ class Reject(Exception):
         self.pc = pc
 
 
-@dataclass
 class VerifierError(Located):
     """Why the program is refused, in the kernel's words, at the instruction and C line."""
 
