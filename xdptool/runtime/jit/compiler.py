@@ -16,9 +16,11 @@ depends on, so engines created for the same program share native code.
 from __future__ import annotations
 
 
+from ..config import MAX_BPF_STACK
 from . import backend, cache
 
-STACK_SIZE = 512
+# a frame's size, as the interpreter's stack regions (MemoryModel._in_frame relies on it being theirs)
+STACK_SIZE = MAX_BPF_STACK
 
 
 class CompiledProgram:
