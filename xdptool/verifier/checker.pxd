@@ -10,6 +10,7 @@ from .scalar cimport scalar_alu
 from .branches cimport branch_taken, refine
 from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint, quick_miss
 from .state cimport Frame, Reg, StackSlot, State, is_pointer_type
+from .log cimport align_comment, kernel_insn_text
 
 cdef class Entry:
     cdef public object state, pc, parent, key, hint, quick, marks, hist, open_hint
@@ -44,6 +45,7 @@ cdef class Checker:
     @cython.locals(state=State, entry=Entry, active=dict, done=list)
     cpdef bint _visit(self, long pc, long kind) except -1
     cpdef tuple _precise_at(self, long pc)
+    cpdef _log_insn(self, insn)
     @cython.locals(frame=Frame, reg=Reg)
     cpdef Reg read_reg(self, long regno)
     @cython.locals(frame=Frame)

@@ -204,8 +204,9 @@ class Checker:
         # with no back-edge, callback, may_goto or iterator never meets one (see _visit).
         self.exact_keys = bool(ALWAYS_EXACT_KEYS or self.cfg.loop_heads or self.cfg.callback_calls
                                or self.cfg.may_gotos or self.cfg.iter_nexts)
-        fastcall = Fastcall(self.cfg, self.profile.helpers, FASTCALL_INLINED)
-        self.fastcall = fastcall if fastcall.any else None
+        if self.cfg.fp_spills:  # a pattern starts with an 8-byte spill through r10: none, nothing to build
+            fastcall = Fastcall(self.cfg, self.profile.helpers, FASTCALL_INLINED)
+            self.fastcall = fastcall if fastcall.any else None
         rules = self.profile.rules
         if rules is not None:
             rules.check_program(self)
@@ -1815,6 +1816,7 @@ class Checker:
         self.track = None
         del self.btf_ptrs.ck
         clear_log_cache()
+        clear_caches()  # while its entries are still in the CPU's caches, not at the next program's start
 
 
 _HELPER_ARGS: dict = {}  # id(helpers table) -> (the table, helper id -> argument registers it reads)
