@@ -1,7 +1,9 @@
 """Context loads through a register that holds the context on every path (runtime/jit/
 ctx_regs.py) skip the run-time region check: the analysis on its own (moves, calls,
 joins, subprograms), and every such load against the vm, with loads that must still fault
-(misaligned, past xdp_md, through a register that may hold something else)."""
+(misaligned, past xdp_md, through a register that may hold something else).  A run that
+starts the program with another r1 (xdp_run: the conformance suite's memory in r1) reads
+through the checked path: test_jit_conformance covers it."""
 
 from __future__ import annotations
 

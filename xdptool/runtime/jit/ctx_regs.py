@@ -1,12 +1,13 @@
-"""Which registers certainly hold the context pointer before each instruction of a program.
+"""Which registers hold the context pointer before each instruction of a program, when
+it started with r1 = the context, as every packet of the packet loop does.
 
-The entry program starts with r1 = the context (xdp_run and the packet loop set it); a
-64-bit register move copies it, any other write replaces it, a call scratches r1-r5 and
+A 64-bit register move copies it, any other write replaces it, a call scratches r1-r5 and
 BPF-to-BPF callees keep r6-r9.  Where paths meet, a register holds the context only if it
 does on every path; subprograms (callees, callbacks) start knowing nothing.  This is the
-engines' own must-analysis over the instructions, not the verifier's: it holds for any
-program the engines run.  The translator reads a context field through such a register at
-a constant offset without the run-time region check (Translator._ldx).
+engines' own must-analysis over the instructions, not the verifier's.  It is a hint: a
+run through xdp_run may start the program with another r1 (the conformance suite's
+memory), so a load it marks checks with one compare that its base is the context before
+reading the field without the region check (MemoryModel.load_expected_field).
 """
 
 from __future__ import annotations

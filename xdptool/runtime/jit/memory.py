@@ -260,6 +260,27 @@ class MemoryModel:
 
         return join(b, done, [(ctx_value, ctx_ok), (mem_value, mem_end)])
 
+    def load_expected_field(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int,
+                            parts) -> ir.Value:
+        """load_value of a load expected to read the context field at insn.off (ctx_regs.py, and
+        ctx_field_at holds): when the base register is the context pointer itself, that field,
+        decided with one compare; otherwise load_value's checked path.  The expectation is
+        only a hint: a run through xdp_run may start the program with any r1."""
+        env = t.env
+        exact = b.icmp_unsigned("==", parts[0], self._state(b, env, "ctx_base"))
+        field_block = b.append_basic_block(f"pc{insn.pc}.field")
+        other_block = b.append_basic_block(f"pc{insn.pc}.notctx")
+        done = b.append_basic_block(f"pc{insn.pc}.read")
+        b.cbranch(exact, field_block, other_block)
+        fb = ir.IRBuilder(field_block)
+        field = self.ctx_field(fb, env, c64(insn.off))
+        fb.branch(done)
+        ob = ir.IRBuilder(other_block)
+        other = self.load_value(t, ob, insn, addr, size, parts)
+        other_end = ob.block
+        ob.branch(done)
+        return join(b, done, [(field, field_block), (other, other_end)])
+
     def imm64_value(self, t: "Translator", b: ir.IRBuilder, insn) -> ir.Value:
         """ld_imm64: a constant, or (map references, global data, function pointers) a
         value the engine resolves per map store, read from `env.imm_table`."""

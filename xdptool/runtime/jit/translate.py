@@ -120,8 +120,8 @@ class Translator:
             "slots": sum(insn.slots for insn in unit.insns),
             "bad_jumps": [],
             "join_points": _join_points(unit.insns),
-            # registers holding the context (ctx_regs.py); unit 0 alone, and only when no tail call can
-            # enter it again with whatever the caller left in r1
+            # registers expected to hold the context (ctx_regs.py); unit 0 alone, and only when no tail
+            # call can enter it again with whatever the caller left in r1
             "ctx_regs": ctx_registers(unit.insns) if unit.index == 0 and len(self.units) == 1 else {},
         }
         if unit.broken is not None or not unit.insns:
@@ -435,13 +435,11 @@ class Translator:
         if insn.mode not in (Mode.MEM, Mode.MEMSX):
             raise _Invalid(f"{_mode_name(insn.mode)} loads are not supported for XDP programs")
         size = insn.size_bytes
-        if insn.src in self.ctx_regs.get(insn.pc, ()) and insn.mode == Mode.MEM and ctx_field_at(insn.off, size):
-            # a context field through the context pointer itself: the region check's ctx branch, decided here
-            self.set_reg(b, insn.dst, self.memory.ctx_field(b, self.env, c64(insn.off)))
-            b.branch(self.next_block(insn))
-            return
         addr, parts = self._address(b, insn.src, insn.off)
-        value = self.memory.load_value(self, b, insn, addr, size, parts)
+        if insn.src in self.ctx_regs.get(insn.pc, ()) and insn.mode == Mode.MEM and ctx_field_at(insn.off, size):
+            value = self.memory.load_expected_field(self, b, insn, addr, size, parts)
+        else:
+            value = self.memory.load_value(self, b, insn, addr, size, parts)
         if size < 8 and insn.mode == Mode.MEMSX:
             value = b.sext(b.trunc(value, ir.IntType(size * 8)), I64)
         self.set_reg(b, insn.dst, value)
