@@ -127,8 +127,8 @@ class MemoryModel:
         start = self.stack_size + parts[1]
         if start < 0 or start + size > self.stack_size:
             return None
-        host = self._entry(b, env, b.lshr(parts[0], c64(REGION_SHIFT)), R_HOST)
-        return b.inttoptr(b.add(host, c64(start)), I8P)
+        rid, _offset = self._split(b, parts[0], parts)
+        return b.inttoptr(b.add(self._entry(b, env, rid, R_HOST), c64(start)), I8P)
 
     def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: ir.Value | int,
                write: bool, helper: bool = False) -> None:
@@ -221,15 +221,19 @@ class MemoryModel:
                 value = b.select(b.icmp_unsigned("==", off, c64(field.offset)), pointer, value)
         return value
 
+    def _loaded(self, b: ir.IRBuilder, ptr: ir.Value, size: int):
+        """The i64 a guest load of `size` bytes at host pointer `ptr` gives (zero-extended)."""
+        ty = ir.IntType(size * 8)
+        raw = self.guest(b.load(b.bitcast(ptr, ty.as_pointer()), align=1))
+        return b.zext(raw, I64) if size < 8 else raw
+
     def load_value(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: int,
                    parts=None) -> ir.Value:
         """i64 loaded (zero-extended) from `addr`: the context's fields or checked memory."""
         env = t.env
-        ty = ir.IntType(size * 8)
         in_frame = self._in_frame(b, env, parts, size)
         if in_frame is not None:
-            raw = self.guest(b.load(b.bitcast(in_frame, ty.as_pointer()), align=1))
-            return b.zext(raw, I64) if size < 8 else raw
+            return self._loaded(b, in_frame, size)
         rid, split_off = self._split(b, addr, parts)
         is_ctx = b.icmp_unsigned("==", rid, self._state(b, env, "ctx_id"))
         ctx_block = b.append_basic_block(f"pc{insn.pc}.ctx")
@@ -253,8 +257,7 @@ class MemoryModel:
 
         mb = ir.IRBuilder(mem_block)
         ptr = self.access(t, mb, insn, addr, size, write=False, parts=parts)
-        raw = self.guest(mb.load(mb.bitcast(ptr, ty.as_pointer()), align=1))
-        mem_value = mb.zext(raw, I64) if size < 8 else raw
+        mem_value = self._loaded(mb, ptr, size)
         mem_end = mb.block
         mb.branch(done)
 
