@@ -447,14 +447,12 @@ def _kernel_load(program, case: Case, prog_type: int, attach_type: int, flags: i
                  attach_btf_id: int = 0, log_level: int | None = None) -> tuple[str, str, float]:
     """(verdict, log, ms) of one load as test_loader makes it: with the object's BTF and func_info
     (at the case's log level unless `log_level` is given)."""
-    import dataclasses
-
     from xdptool.errors import XdpError
     from xdptool.kernel.load import KernelRejected, load_program
     from xdptool.kernel.maps import KernelMaps
     from xdptool.kernel.verify import program_maps
 
-    program = dataclasses.replace(program, attach_type=attach_type, frags=False)
+    program = program.replace(attach_type=attach_type, frags=False)  # (a Record: xdptool/record.py)
     try:
         with KernelMaps(program_maps(program), program.object) as kmaps:
             try:
