@@ -23,19 +23,24 @@ MAX_TYPES = 1 << 20  # far above anything clang emits; guards corrupted lengths
 
 
 class Layout:
-    """A fixed-size record: named fields with struct codes, for either byte order."""
+    """A fixed-size record: named fields with struct codes, for either byte order.  Its
+    record type is made at its first parse (a namedtuple compiles its __new__ with eval,
+    ~0.1 ms; most objects use few of these layouts)."""
 
     def __init__(self, name: str, spec: str):
         names, codes = zip(*(item.split(":") for item in spec.split()))
         self.name = name
-        self.tuple = namedtuple(name, names)
+        self._names = names
+        self._tuple: Any = None
         self._structs = {e: struct.Struct(e + "".join(codes)) for e in "<>"}
         self.size = self._structs["<"].size
 
     def parse(self, data: bytes, offset: int, endian: str):
         if offset < 0 or offset + self.size > len(data):
             raise ObjectFormatError(f"{self.name} at offset {offset} runs past the end of its section")
-        return self.tuple._make(self._structs[endian].unpack_from(data, offset))
+        if self._tuple is None:
+            self._tuple = namedtuple(self.name, self._names)
+        return self._tuple._make(self._structs[endian].unpack_from(data, offset))
 
 
 # -- uapi/linux/btf.h -----------------------------------------------------------
