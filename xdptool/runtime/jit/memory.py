@@ -62,6 +62,8 @@ class Aliasing:
         """env.pkt_written, a class of its own: its updates at every store move no other state."""
         instr.set_metadata("tbaa", self.tags["written"])
         return instr
+
+
 def ctx_field_at(offset: int, size: int) -> bool:
     """Whether a load of `size` bytes at `offset` from the context reads a field (the
     check of load_value's ctx branch: aligned u32 fields inside xdp_md; anything else faults)."""
