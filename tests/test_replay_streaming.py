@@ -368,10 +368,10 @@ def test_read_ahead_left_early_waits_for_the_read_in_flight_then_closes_the_walk
     assert log == {"made": 2, "closed": True} and not _read_ahead_threads()
 
 
-def test_read_ahead_made_before_the_engine_walks_the_first_piece_at_once_and_closes_unused(tmp_path):
-    """`replay` starts the ReadAhead before making the engine: the first piece is walked
-    with nobody asking yet, no further; closed unused (the engine failed to build), the
-    read in flight is waited for and neither the thread nor the walk is left behind."""
+def test_read_ahead_walks_the_first_piece_at_once_and_closes_unused(tmp_path):
+    """A ReadAhead walks its first piece with nobody asking yet, no further; closed unused
+    (its caller failed before the first piece), the read in flight is waited for and
+    neither the thread nor the walk is left behind."""
     import time
 
     from xdptool.replay.driver import ReadAhead

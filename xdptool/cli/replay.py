@@ -126,11 +126,11 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
         if first is not None:
             show_traces(chosen, first, ctx, trace_count)
 
-    from ..replay.driver import ReadAhead, replay
+    from ..replay.driver import replay
 
     # The capture streams through in chunks: the summary is built as they pass and every
     # sink writes each chunk before the next is read (--json keeps no per-packet record).
-    sinks, runner, stream, ahead = [], None, None, None
+    sinks, runner, stream = [], None, None
     try:
         if queues > 1:
             from ..replay.queues import QueueReplay
@@ -139,8 +139,6 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
             stream = runner.stream
         else:
             stream = CaptureStream(capture_path)
-            if stream.reads_ahead:  # its first piece is walked while the engine is made
-                ahead = ReadAhead(stream)
         if out_dir:
             from ..replay.outputs import OutDirSink
 
@@ -171,7 +169,7 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
                 with progress_reporter(stream.size, quiet=as_jsonl) as progress:
                     outcome = replay(
                         stream, engine, store, program_name=chosen.program.name, target=chosen.name,
-                        ctx=ctx, sinks=tuple(sinks), progress=progress, run_short=run_runts, ahead=ahead,
+                        ctx=ctx, sinks=tuple(sinks), progress=progress, run_short=run_runts,
                     )  # fmt: skip
                 add_card_estimate(outcome.summary, engine, card_name, capture_path)
             finally:
@@ -183,8 +181,6 @@ def command(inputs, selectors, card_name, target, out_dir, maps_in, maps_out, as
             runner.close()
         raise
     finally:
-        if ahead is not None:
-            ahead.close()
         if stream is not None:
             stream.close()
     for line in outcome.summary["warnings"]:  # known once the whole capture has streamed through

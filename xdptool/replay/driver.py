@@ -174,8 +174,9 @@ class ReadAhead:
     """The stream's pieces, each with the fraction of the capture read once it was, the next
     one read (walked: native code, without the GIL) in a helper thread while the caller
     runs the current one: the capture walk and the run overlap.  The first piece is asked
-    for at once, so a caller that makes this before its engine has the walk of the first
-    piece overlap the engine's making.  The next piece is asked for only when the caller
+    for at once.  (Made before the engine, so that the first piece's walk overlaps the
+    engine's making, it saved nothing: on this 2-vCPU machine the two busy threads slow
+    each other by what the overlap saves.)  The next piece is asked for only when the caller
     comes back for one, so the stream releases the pages of a piece only once the caller
     is done with it, as without the thread.  `close()` (also at the end, or when a read
     fails) waits for the read in flight, stops the thread and closes the walk."""
@@ -233,11 +234,9 @@ def replay(
     progress: Progress | None = None,
     chunk_packets: int = CHUNK_PACKETS,
     run_short: bool = True,
-    ahead: ReadAhead | None = None,
 ) -> ReplayOutcome:
     """Run every packet of `capture` through `engine` in order; feed each chunk to `sinks`.
-    run_short=False leaves packets under 14 bytes out (counted in the summary).  `ahead`:
-    the stream's ReadAhead when the caller started it before making the engine."""
+    run_short=False leaves packets under 14 bytes out (counted in the summary)."""
     stream = as_stream(capture, chunk_packets)
     check_linktype(stream)
     ctx = ctx or XdpContext()
@@ -246,9 +245,7 @@ def replay(
     summary = SummaryBuilder(stream, program_name, target)
     run_seconds = waited = 0.0
     started = time.perf_counter()
-    if ahead is not None:
-        pieces = ahead
-    elif stream.reads_ahead:
+    if stream.reads_ahead:
         pieces = ReadAhead(stream)
     else:
         pieces = ((piece, stream.fraction) for piece in stream.chunks())
