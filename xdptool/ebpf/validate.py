@@ -26,7 +26,7 @@ path-insensitive here and would refuse programs the kernel accepts).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ..errors import DecodeError
 from .insn import Instruction
@@ -224,24 +224,19 @@ def register_effects(insn: Instruction) -> tuple[set[int], set[int], frozenset[i
     return {insn.dst, insn.src}, ({insn.src} if insn.imm & AtomicOp.FETCH else set()), frozenset()
 
 
-def check_initialised(insns: Sequence[Instruction], bounds, entry_regs: Iterable[int]) -> None:
-    """Forward must-be-written analysis; subprograms start with r1-r5 and r10 set."""
+def forward_must(insns: Sequence[Instruction], starts: dict[int, frozenset[int]],
+                 transfer: Callable[[Instruction, frozenset[int]], frozenset[int]]) -> dict[int, frozenset[int]]:
+    """A forward must-analysis over sets of registers: pc -> the registers a property holds
+    for on every path to pc from `starts` (pc -> the set there), `transfer(insn, before)`
+    giving the set after an instruction (it may raise); where paths meet, the sets intersect.
+    Instructions no path reaches are left out."""
     by_pc = {insn.pc: insn for insn in insns}
-    state: dict[int, frozenset[int]] = {}
-    work = []
-    for first, _ in bounds:
-        state[first] = frozenset(entry_regs) if first == 0 else ARG_REGS | {FRAME_POINTER}
-        work.append(first)
+    state = dict(starts)
+    work = list(starts)
     while work:
         pc = work.pop()
-        insn, live = by_pc[pc], state[pc]
-        reads, writes, kills = register_effects(insn)
-        unset = sorted(reads - live)
-        if unset:
-            raise InvalidProgram(f"r{unset[0]} is read before it is written (kernel: R{unset[0]} !read_ok)", pc)
-        if FRAME_POINTER in writes:
-            raise InvalidProgram("r10 is the read-only frame pointer", pc)
-        out = (live - kills) | writes
+        insn = by_pc[pc]
+        out = transfer(insn, state[pc])
         for succ in insn.successors:
             if succ not in by_pc:
                 continue  # calls fall through past the end only in broken programs
@@ -249,6 +244,23 @@ def check_initialised(insns: Sequence[Instruction], bounds, entry_regs: Iterable
             if merged != state.get(succ):
                 state[succ] = merged
                 work.append(succ)
+    return state
+
+
+def check_initialised(insns: Sequence[Instruction], bounds, entry_regs: Iterable[int]) -> None:
+    """Forward must-be-written analysis; subprograms start with r1-r5 and r10 set."""
+
+    def written(insn: Instruction, live: frozenset[int]) -> frozenset[int]:
+        reads, writes, kills = register_effects(insn)
+        unset = sorted(reads - live)
+        if unset:
+            raise InvalidProgram(f"r{unset[0]} is read before it is written (kernel: R{unset[0]} !read_ok)", insn.pc)
+        if FRAME_POINTER in writes:
+            raise InvalidProgram("r10 is the read-only frame pointer", insn.pc)
+        return (live - kills) | writes
+
+    starts = {first: frozenset(entry_regs) if first == 0 else ARG_REGS | {FRAME_POINTER} for first, _ in bounds}
+    forward_must(insns, starts, written)
 
 
 def validate(insns: Sequence[Instruction], *, entry_regs: Iterable[int] = XDP_ENTRY_REGS) -> None:

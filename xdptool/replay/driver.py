@@ -174,9 +174,7 @@ class ReadAhead:
     """The stream's pieces, each with the fraction of the capture read once it was, the next
     one read (walked: native code, without the GIL) in a helper thread while the caller
     runs the current one: the capture walk and the run overlap.  The first piece is asked
-    for at once.  (Made before the engine, so that the first piece's walk overlaps the
-    engine's making, it saved nothing: on this 2-vCPU machine the two busy threads slow
-    each other by what the overlap saves.)  The next piece is asked for only when the caller
+    for at once.  The next piece is asked for only when the caller
     comes back for one, so the stream releases the pages of a piece only once the caller
     is done with it, as without the thread.  `close()` (also at the end, or when a read
     fails) waits for the read in flight, stops the thread and closes the walk."""

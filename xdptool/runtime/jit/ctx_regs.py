@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ...ebpf.insn import Instruction
 from ...ebpf.opcodes import AluOp, Cls
-from ...ebpf.validate import register_effects
+from ...ebpf.validate import forward_must, register_effects
 
 ENTRY_CTX = frozenset({1})  # r1 at the entry program's first instruction
 
@@ -29,24 +29,11 @@ def _copies(insn: Instruction) -> int | None:
 def ctx_registers(insns: list[Instruction]) -> dict[int, frozenset[int]]:
     """pc -> the registers holding the context pointer on every path to it from pc 0
     (instructions reached only through calls are left out: nothing is known there)."""
-    by_pc = {insn.pc: insn for insn in insns}
-    if not insns:
-        return {}
-    state: dict[int, frozenset[int]] = {insns[0].pc: ENTRY_CTX}
-    work = [insns[0].pc]
-    while work:
-        pc = work.pop()
-        insn, holding = by_pc[pc], state[pc]
+
+    def holding_after(insn: Instruction, holding: frozenset[int]) -> frozenset[int]:
         _reads, writes, kills = register_effects(insn)
         out = holding - writes - kills
         source = _copies(insn)
-        if source is not None and source in holding:
-            out |= {insn.dst}
-        for succ in insn.successors:
-            if succ not in by_pc:
-                continue
-            merged = state[succ] & out if succ in state else out
-            if merged != state.get(succ):
-                state[succ] = merged
-                work.append(succ)
-    return state
+        return out | {insn.dst} if source is not None and source in holding else out
+
+    return forward_must(insns, {insns[0].pc: ENTRY_CTX}, holding_after) if insns else {}

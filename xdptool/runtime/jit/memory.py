@@ -124,7 +124,7 @@ class MemoryModel:
         stack region (enter_frame), a region always mapped, writable, [0, stack_size) and
         neither the context nor the packet: such an access cannot fault (the interpreter's
         check always passes) and writes no packet byte, so it needs no check."""
-        if parts is None or len(parts) < 3 or not parts[2]:
+        if parts is None or not parts[2]:
             return None
         start = self.stack_size + parts[1]
         if start < 0 or start + size > self.stack_size:
