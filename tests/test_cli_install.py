@@ -96,6 +96,37 @@ def test_collector_is_off_only_while_modules_load(tmp_path, args, frozen):
     assert f"collector on: True frozen: {frozen}" in done.stderr
 
 
+SCRIPT_PROBE = """
+import gc, sys
+from importlib.metadata import entry_points
+
+class Watch:  # records whether the collector was on when click started to load
+    def find_spec(self, name, path=None, target=None):
+        if name == "click":
+            print("collector on when click loads:", gc.isenabled(), file=sys.stderr)
+        return None
+
+sys.meta_path.insert(0, Watch())
+(script,) = [e for e in entry_points(group="console_scripts") if e.name == "xdptool"]
+sys.argv = ["xdptool", "--version"]
+script.load()()
+"""
+
+
+def test_console_script_turns_the_collector_off_before_click_loads():
+    """The installed `xdptool` script's entry point (pyproject's [project.scripts]) is the
+    one that turns the collector off, before click's ~50k start-up objects are made."""
+    import subprocess
+    import sys
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["xdptool"] == "xdptool.cli:run"
+    done = subprocess.run([sys.executable, "-c", SCRIPT_PROBE], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "collector on when click loads: False" in done.stderr
+    assert "xdptool, version" in done.stdout
+
+
 EXIT_PROBE = """
 import atexit, sys
 atexit.register(lambda: print("atexit ran", file=sys.stderr))

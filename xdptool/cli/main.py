@@ -133,7 +133,7 @@ def cli() -> None:
 
 
 def main() -> None:
-    gc.disable()  # while modules load (console.startup_over turns it back on)
+    gc.disable()  # while modules load (xdptool.cli.run, the console script, did so before click); console.startup_over turns it back on
     try:
         try:
             cli.main(standalone_mode=True)
