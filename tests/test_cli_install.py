@@ -113,7 +113,7 @@ script.load()()
 """
 
 
-def test_console_script_turns_the_collector_off_before_click_loads():
+def test_console_script_turns_the_collector_off_before_click_loads(tmp_path):
     """The installed `xdptool` script's entry point (pyproject's [project.scripts]) is the
     one that turns the collector off, before click's ~50k start-up objects are made."""
     import subprocess
@@ -121,7 +121,8 @@ def test_console_script_turns_the_collector_off_before_click_loads():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["xdptool"] == "xdptool.cli:run"
-    done = subprocess.run([sys.executable, "-c", SCRIPT_PROBE], capture_output=True, text=True, timeout=60)
+    # run elsewhere: a source tree's own (maybe stale) xdptool.egg-info must not stand in for the install
+    done = subprocess.run([sys.executable, "-c", SCRIPT_PROBE], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "collector on when click loads: False" in done.stderr
     assert "xdptool, version" in done.stdout
