@@ -8,7 +8,6 @@ so later stages can index `BTF.types` without checks; malformed input raises
 `ObjectFormatError` with a one-line reason.
 """
 
-from __future__ import annotations
 
 import enum
 import re

@@ -14,7 +14,6 @@ ELF-64 gABI (System V ABI, "Sections" and "Symbol Table"): an object needs no
 more, and pyelftools cost every command ~20 ms of start-up.
 """
 
-from __future__ import annotations
 
 import os
 import struct

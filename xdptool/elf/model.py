@@ -7,7 +7,6 @@ every BPF-to-BPF callee from `.text` appended after the entry function, local-ca
 immediates re-pointed at the appended copies, and a subprogram table.
 """
 
-from __future__ import annotations
 
 import enum
 from typing import Any, NamedTuple

@@ -15,7 +15,6 @@ its command names and no expected_attach_type (`from-netdev`, `prog`), which for
 an XDP tool is XDP.
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

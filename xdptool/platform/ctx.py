@@ -12,7 +12,6 @@ program may write `rx_queue_index` (queue selection; the nfp JIT's
 `nfp_queue_select`, drivers/net/ethernet/netronome/nfp/bpf/jit.c).
 """
 
-from __future__ import annotations
 
 import enum
 from typing import NamedTuple

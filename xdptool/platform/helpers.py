@@ -14,7 +14,6 @@ row to `_NFP_CALLS` if the nfp driver accepts it.  The verifier, the runtime's
 implementations (runtime/helpers.py, keyed by id) and the NFP stages read it here.
 """
 
-from __future__ import annotations
 
 import enum
 from typing import NamedTuple

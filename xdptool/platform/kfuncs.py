@@ -14,7 +14,6 @@ A kfunc is added here once; the verifier checks the calls whose parameters it
 models (`Param.kind`) and names the machinery it lacks for the others.
 """
 
-from __future__ import annotations
 
 import enum
 from typing import NamedTuple

@@ -8,7 +8,6 @@ sinks, which consume it before the next chunk is read.  Map state lives in the
 engine's map store and is never reset between packets or chunks.
 """
 
-from __future__ import annotations
 
 import os
 import threading

@@ -12,7 +12,6 @@ snaplen (caplen < len) are warnings, zero-length packets are read and flagged.
 Record indices in messages are 0-based, like the `index` in replay output.
 """
 
-from __future__ import annotations
 
 import mmap
 import os
@@ -403,7 +402,7 @@ class CaptureStream:
             yield piece, pos, stop
             pos = stop
 
-    def _pcapng_pieces(self, walker: PcapngReader) -> Iterator[tuple[Capture, int, int]]:
+    def _pcapng_pieces(self, walker: "PcapngReader") -> Iterator[tuple[Capture, int, int]]:
         """As _classic_pieces, walking pcapng blocks (pcapng.py) chunk_packets packets at a
         time.  An interface declared after the first packet must keep the link type the
         stream started with (a replay checked that one)."""

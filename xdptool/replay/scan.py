@@ -12,7 +12,6 @@ Both walks stop at the first bad record and report it as a `ScanError`
 (error code, record index, file offset); `pcap.py` turns that into a message.
 """
 
-from __future__ import annotations
 
 import ctypes
 import struct

@@ -5,7 +5,6 @@ state) must produce byte-identical results, so every source of nondeterminism a
 helper could observe (clock, random numbers, CPU id, routes) is pinned here.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -6,7 +6,6 @@ Each is created from a `Program` plus a `MapStore` and runs one packet at a time
 (or a batch); map state lives in the store and carries across packets.
 """
 
-from __future__ import annotations
 
 import abc
 from typing import Any, NamedTuple, Sequence

@@ -12,7 +12,6 @@ Memory faults inside a helper (a bad pointer argument) raise MemoryFault like
 any load or store.
 """
 
-from __future__ import annotations
 
 import errno
 from array import array

@@ -12,7 +12,6 @@ perf_event_array hold no state at all: what programs send is captured per run in
 `RunResult.events`.
 """
 
-from __future__ import annotations
 
 from typing import Iterable, NamedTuple
 

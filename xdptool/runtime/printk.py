@@ -18,7 +18,6 @@ the kernel does for an address that is no kernel symbol.
 the same values natively and renders them after the run (jit/printk.py).
 """
 
-from __future__ import annotations
 
 import errno
 from functools import lru_cache

@@ -15,7 +15,6 @@ memory of a constant size (rdonly_mem for slice) tagged with the dynptr, which t
 packet-changing helpers invalidate when the dynptr is an XDP one (clear_all_pkt_pointers).
 """
 
-from __future__ import annotations
 
 import enum
 from typing import NamedTuple

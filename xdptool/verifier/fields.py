@@ -10,7 +10,6 @@ a global-data map is its DATASEC).  A map without BTF has no record (None): the
 kernel then says the map "has to have BTF".
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

@@ -9,7 +9,6 @@ helpers the driver supports, what the kernel core allows offloaded programs only
 a firmware (platform/nfp_driver.py FIRMWARES).
 """
 
-from __future__ import annotations
 
 from typing import Any, Mapping, NamedTuple
 

@@ -11,7 +11,6 @@ caller's registers fit the prototype, and its result is an unknown scalar; so a
 global function must not dereference a pointer argument before checking it.
 """
 
-from __future__ import annotations
 
 import enum
 from typing import NamedTuple

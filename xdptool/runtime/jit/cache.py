@@ -27,7 +27,6 @@ the JSON metadata and of the shared object (8 bytes each, little-endian), the
 metadata, the shared object (empty when no linker was found), the object code.
 """
 
-from __future__ import annotations
 
 import json
 import os

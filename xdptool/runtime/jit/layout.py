@@ -8,7 +8,6 @@ batch.py, memory.py, helpers.py, irtypes.py) import the same names from here,
 so each fact is written once.
 """
 
-from __future__ import annotations
 
 import ctypes
 import enum

@@ -24,7 +24,6 @@ and `verdict(i)`, `packet(i)`, `result(i)` (a RunResult, built on demand) and
 `verdict_counts()`.  Map state carries across packets exactly as with `run`.
 """
 
-from __future__ import annotations
 
 import ctypes
 import mmap

@@ -2,7 +2,6 @@
 checks: part of the compile cache's key, so computed on a warm start too, without
 LLVM (translate.py builds the IR from the same units)."""
 
-from __future__ import annotations
 
 from typing import NamedTuple
 
