@@ -10,8 +10,6 @@ returns from calls, and loop heads.
 
 from __future__ import annotations
 
-from typing import Mapping
-
 from ..ebpf.insn import Instruction
 from ..ebpf.opcodes import SIZE_BYTES, VALID_OPCODES, AluOp, Cls, JmpOp, Mode, PseudoSrc
 from ..ebpf.validate import ANY, FIELDS, REG, ZERO, register_effects, rules_for
@@ -31,7 +29,7 @@ ADDR_SPACE_CAST = "addr_space_cast"
 PC, CODE, DST, SRC, OFF, IMM = range(6)
 # The same indices for this module's own passes: C integers in the compiled build (cfg.pxd), where a
 # row indexed by a module global is a generic item lookup with a Python int.
-_PC_AT, _CODE_AT, _DST_AT, _SRC_AT, _IMM_AT = PC, CODE, DST, SRC, IMM
+_PC_AT, _CODE_AT, _DST_AT, _SRC_AT, _OFF_AT, _IMM_AT = PC, CODE, DST, SRC, OFF, IMM
 
 
 def rows_of(insns: list[Instruction]) -> list[tuple[int, int, int, int, int, int]]:
@@ -45,7 +43,8 @@ _CALL = codes.CALL
 
 class Cfg:
     """The program's control flow, read once before the walk (a plain class: a dataclass costs
-    ~1 ms to create at the first analysis in a process)."""
+    ~1 ms to create at the first analysis in a process; compiled, an extension type whose
+    fields the static passes and the checker read from C slots, cfg.pxd)."""
 
     __slots__ = ("insns", "by_pc", "rows", "subprog_starts", "prune_points", "loop_heads", "live_in",
                  "callback_calls", "may_gotos", "iter_nexts", "succ", "targets", "backward", "helper_args",
@@ -84,13 +83,14 @@ class Cfg:
         count = self.helper_args.get(row[IMM], 5) if row[CODE] == _CALL and row[SRC] == 0 else 5
         return ((1 << count) - 1) << 1
 
-    def predecessors(self) -> dict[int, list[int]]:
+    def predecessors(self) -> dict[int, list[int]]:  # types: cfg.pxd
         """pc -> the slots whose successors include it (built once, on first use)."""
         if self._preds is None:
-            self._preds = {pc: [] for pc in self.succ}
+            preds = {pc: [] for pc in self.succ}
             for pc, nxt in self.succ.items():
                 for s in nxt:
-                    self._preds[s].append(pc)
+                    preds[s].append(pc)
+            self._preds = preds
         return self._preds
 
     def subprog_of(self, pc: int) -> int:
@@ -116,15 +116,15 @@ def _reserved_message(insn: Instruction) -> str:
 
 
 _PSEUDO_SRCS = frozenset(int(s) for s in PseudoSrc)
-# code << 4 | src -> [(row index, allowed values)] for the restricted fields (rules depend on nothing else),
-# a list by that index (None until first needed): no int object hashed per instruction
+# code << 4 | src -> check_insn_fields' rule (_rule_of: rules depend on nothing else), a list by
+# that index (None until first needed): no int object hashed per instruction
 _RULES: list = [None] * (256 << 4)
 
 
 # Plain ints (not enum members, see codes.py): compared once or more per instruction.
-_ALU_CLASSES, _JMP_CLASSES = codes.ALU_CLASSES, codes.JMP_CLASSES
-_DIVS = frozenset({int(AluOp.DIV), int(AluOp.MOD)})
-_SHIFTS = frozenset({int(AluOp.LSH), int(AluOp.RSH), int(AluOp.ARSH)})
+_JMP_CLASSES = codes.JMP_CLASSES
+_ALU = codes.ALU
+_OP_DIV, _OP_MOD, _OP_LSH, _OP_RSH, _OP_ARSH = codes.OP_DIV, codes.OP_MOD, codes.OP_LSH, codes.OP_RSH, codes.OP_ARSH
 _EXIT, _GOTOL, _ALU64, _X = codes.EXIT, codes.GOTOL, codes.ALU64, codes.X
 _JA, _EXIT_OP, _CALL_OP, _LD_IMM64 = codes.OP_JA, codes.OP_EXIT, codes.OP_CALL, codes.LD_IMM64
 _PSEUDO_FUNC = int(PseudoSrc.FUNC)
@@ -138,26 +138,35 @@ _MOV64_X = codes.ALU64 | codes.OP_MOV | codes.X
 
 _LAST_REG = max(REG)
 _FIELD_AT = {"dst": DST, "src": SRC, "off": OFF, "imm": IMM}
-# How check_insn_fields tests a restricted field: most rules are "must be 0" or "a register",
-# compared as integers instead of looked up in a set per field.
-_MUST_BE_ZERO, _MUST_BE_REG, _MUST_BE_IN = 0, 1, 2
+# check_insn_fields' rule for one code and src: (fields that must be 0, fields that must name a
+# register, ((row index, allowed values), ...) for the rest), the fields as bits by row index;
+# most rules are the two masks alone, tested on C integers with no set lookup per field.
+_BIT_DST, _BIT_SRC, _BIT_OFF, _BIT_IMM = 1 << DST, 1 << SRC, 1 << OFF, 1 << IMM
 
 
-def _restriction(allowed: frozenset) -> tuple:
-    """(how, allowed) for one restricted field (see _MUST_BE_ZERO...)."""
-    if allowed == ZERO:
-        return _MUST_BE_ZERO, allowed
-    if allowed == REG:
-        return _MUST_BE_REG, allowed
-    return _MUST_BE_IN, allowed
+def _rule_of(insn: Instruction) -> tuple:
+    """check_insn_fields' rule for the instruction's code and src (see above)."""
+    rules = rules_for(insn)[1]
+    zero = reg = 0
+    listed = []
+    for name in FIELDS:
+        allowed, at = rules[name], _FIELD_AT[name]
+        if allowed is ANY:
+            continue
+        if allowed == ZERO:
+            zero |= 1 << at
+        elif allowed == REG:
+            reg |= 1 << at
+        else:
+            listed.append((at, allowed))
+    return zero, reg, tuple(listed)
 
 
-def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
-    """Opcode and reserved fields of one instruction (`row` is its rows_of form); returns the
+def check_insn_fields(pc, code, dst, src, off, imm, insn: Instruction) -> str | None:  # types: cfg.pxd
+    """Opcode and reserved fields of one instruction (its fields as ints); returns the
     refusal of an ALU immediate the kernel makes only when its walk reaches the instruction."""
-    pc, code, _, src, _, imm = row
     if code == _MAY_GOTO:
-        return  # its fields are checked where it runs (check_cond_jmp_op: "invalid may_goto imm")
+        return None  # its fields are checked where it runs (check_cond_jmp_op: "invalid may_goto imm")
     if not _IS_VALID_OPCODE[code]:
         raise Reject(f"unknown opcode {code:02x}", pc)
     if code == _LD_IMM64:
@@ -165,34 +174,40 @@ def check_insn_fields(row: tuple, insn: Instruction) -> str | None:
             raise Reject("invalid bpf_ld_imm64 insn", pc)
         if src not in _PSEUDO_SRCS:
             raise Reject("unrecognized bpf_ld_imm64 insn", pc)
-    if code == _MOV64_X and insn.off == 1:  # BPF_ADDR_SPACE_CAST: check_alu_op, where the walk gets
-        if imm not in (1, 1 << 16):
+    if code == _MOV64_X and off == 1:  # BPF_ADDR_SPACE_CAST: check_alu_op, where the walk gets
+        if imm != 1 and imm != 1 << 16:
             return "addr_space_cast insn can only convert between address space 1 and 0"
         return ADDR_SPACE_CAST
     index = code << 4 | src
-    restricted = _RULES[index]
-    if restricted is None:
-        rules = rules_for(insn)[1]
-        restricted = _RULES[index] = [(_FIELD_AT[n], *_restriction(rules[n])) for n in FIELDS if rules[n] is not ANY]
-    for field_at, how, allowed in restricted:
-        value = row[field_at]
-        if how == _MUST_BE_ZERO:
-            ok = value == 0
-        elif how == _MUST_BE_REG:
-            ok = 0 <= value <= _LAST_REG
-        else:
-            ok = value in allowed
-        if not ok:
-            raise Reject(_reserved_message(insn), pc)
-    if code & 0x07 in _ALU_CLASSES and not code & _X:  # refused only where the walk gets (check_alu_op)
+    rule = _RULES[index]
+    if rule is None:
+        rule = _RULES[index] = _rule_of(insn)
+    zero, reg, listed = rule
+    nonzero = ((_BIT_DST if dst else 0) | (_BIT_SRC if src else 0) | (_BIT_OFF if off else 0)
+               | (_BIT_IMM if imm else 0))
+    not_reg = ((0 if 0 <= dst <= _LAST_REG else _BIT_DST) | (0 if 0 <= src <= _LAST_REG else _BIT_SRC)
+               | (0 if 0 <= off <= _LAST_REG else _BIT_OFF) | (0 if 0 <= imm <= _LAST_REG else _BIT_IMM))
+    if nonzero & zero or not_reg & reg or (listed and not _listed_ok(listed, dst, src, off, imm)):
+        raise Reject(_reserved_message(insn), pc)
+    cls = code & 0x07
+    if (cls == _ALU or cls == _ALU64) and not code & _X:  # refused only where the walk gets (check_alu_op)
         op = code & 0xF0
-        if op in _DIVS and imm == 0:
+        if (op == _OP_DIV or op == _OP_MOD) and imm == 0:
             return "div by zero"
-        if op in _SHIFTS:
-            width = 64 if code & 0x07 == _ALU64 else 32
+        if op == _OP_LSH or op == _OP_RSH or op == _OP_ARSH:
+            width = 64 if cls == _ALU64 else 32
             if not 0 <= imm < width:
                 return f"invalid shift {imm}"
     return None
+
+
+def _listed_ok(listed: tuple, dst, src, off, imm) -> bool:  # types: cfg.pxd
+    """Whether each field a rule lists the values of holds one of them."""
+    for at, allowed in listed:
+        value = dst if at == _DST_AT else src if at == _SRC_AT else off if at == _OFF_AT else imm
+        if value not in allowed:
+            return False
+    return True
 
 
 def build_cfg(insns: list[Instruction], *, allow_loops: bool = True, helper_args: dict[int, int] | None = None) -> Cfg:
@@ -237,7 +252,7 @@ def _read_insns(insns: list, end) -> tuple:  # types: cfg.pxd
         row = (pc, code, dst, src, off, imm)
         rows.append(row)
         by_pc[pc] = insn
-        error = check_insn_fields(row, insn)
+        error = check_insn_fields(pc, code, dst, src, off, imm, insn)
         if error is not None:
             visit_errors[pc] = error
         cls = code & 0x07
@@ -502,17 +517,3 @@ def _liveness(cfg: Cfg) -> None:
                 live_in[pc] = new
                 changed = True
     cfg.live_in, cfg.backward = live_in, backward
-
-
-def propagate(work: list[int], preds: Mapping[int, list[int]], update) -> None:
-    """The worklist of a backward dataflow: `update(pc)` recomputes pc from its successors
-    and says whether it changed; then its predecessors are due again."""
-    pending = set(work)
-    while work:
-        pc = work.pop()
-        pending.discard(pc)
-        if update(pc):
-            for p in preds[pc]:
-                if p not in pending:
-                    pending.add(p)
-                    work.append(p)

@@ -38,6 +38,9 @@ cdef class Precision:
     cpdef _sweep_down_to(self, long pc)
     # per prune point compared (Checker._precise_at): a C call
     cpdef at(self, long pc)
+    @cython.locals(table=list, frontier=cython.long, preds=dict, pending=set, pc=cython.long, p=cython.long,
+                   old=tuple, merged=tuple)
+    cpdef _solve(self, list work)
 
 
 @cython.locals(code=cython.long)

@@ -44,7 +44,7 @@ when pruning.  The same argument makes the observations enough.
 from __future__ import annotations
 
 from . import codes
-from .cfg import CODE, PC, SIZE_OF_CODE, Cfg, propagate
+from .cfg import CODE, PC, SIZE_OF_CODE, Cfg
 from .state import SLOT
 
 _RANGE_CHECKED = frozenset({codes.OP_MUL, codes.OP_DIV, codes.OP_MOD})  # the nfp rules check their operands
@@ -290,21 +290,30 @@ class Precision:
             self._sweep_down_to(pc)
         return self.table[pc]
 
-    def _solve(self, work: list[int]) -> None:
+    def _solve(self, work: list) -> None:  # types: precision.pxd
+        """The worklist of the backward dataflow: pc is recomputed from its successors (masks
+        only grow: merged with what pc had) and, when that changed, its predecessors are due
+        again; a slot below the frontier is left to the sweep, which computes it when it gets
+        there.  (A loop here, not a callback per pc: compiled, each is a C call.)"""
         table, frontier = self.table, self.frontier
         if self.preds is None:
             self.preds = self.cfg.predecessors()
-
-        def update(pc: int) -> bool:  # masks only grow: merged with what pc had
+        preds = self.preds
+        pending = set(work)
+        while work:
+            pc = work.pop()
+            pending.discard(pc)
             if pc < frontier:
-                return False  # not swept yet: the sweep computes it when it gets there
+                continue
             new_regs, new_slots, new_live = self._step(pc)
             old = table[pc]
             merged = (new_regs | old[0], new_slots | old[1], new_live | old[2])
-            table[pc] = merged
-            return merged != old
-
-        propagate(work, self.preds, update)
+            if merged != old:
+                table[pc] = merged
+                for p in preds[pc]:
+                    if p not in pending:
+                        pending.add(p)
+                        work.append(p)
 
 
 def compute(cfg: Cfg, seen: Observed) -> list[tuple[int, int, int]]:
