@@ -34,7 +34,8 @@ cpdef tuple _read_insns(list insns, long end)
 cpdef _check_subprogs(list rows, dict branches, list subprog_starts, long end)
 
 
-@cython.locals(pc=cython.long, code=cython.long, src=cython.long, imm=cython.long)
+@cython.locals(pc=cython.long, code=cython.long, src=cython.long, imm=cython.long, cls=cython.long,
+               prune_points=set)
 cpdef _mark_prune_points(Cfg cfg, dict branches)
 
 

@@ -122,7 +122,6 @@ _RULES: list = [None] * (256 << 4)
 
 
 # Plain ints (not enum members, see codes.py): compared once or more per instruction.
-_JMP_CLASSES = codes.JMP_CLASSES
 _ALU = codes.ALU
 _OP_DIV, _OP_MOD, _OP_LSH, _OP_RSH, _OP_ARSH = codes.OP_DIV, codes.OP_MOD, codes.OP_LSH, codes.OP_RSH, codes.OP_ARSH
 _EXIT, _GOTOL, _ALU64, _X = codes.EXIT, codes.GOTOL, codes.ALU64, codes.X
@@ -320,7 +319,8 @@ def _mark_prune_points(cfg: Cfg, branches: dict) -> None:
     of an iterator's _next kfunc (forced checkpoints: where its loop converges)."""
     prune_points = cfg.prune_points
     for pc, code, _, src, _, imm in cfg.rows:
-        if code & 0x07 not in _JMP_CLASSES:
+        cls = code & 0x07
+        if cls != _JMP and cls != _JMP32:
             continue
         if code == _CALL:
             prune_points.add(pc + 1)

@@ -197,9 +197,13 @@ class Checker:
 
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> None:
-        self._add_kfunc_calls()
-        self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops,
-                             helper_args=_helper_args(self.profile.helpers))
+        try:
+            self.cfg = build_cfg(self.insns, allow_loops=self.profile.allow_loops,
+                                 helper_args=_helper_args(self.profile.helpers))
+        except Exception:
+            self._add_kfunc_calls(self.insns)  # its refusals come before check_cfg's (the kernel's order)
+            raise
+        self._add_kfunc_calls([self.cfg.by_pc[pc] for pc in self.cfg.calls])  # (no pass over every insn)
         # Exact keys find a state met again on its own path (an infinite loop); a program
         # with no back-edge, callback, may_goto or iterator never meets one (see _visit).
         self.exact_keys = bool(ALWAYS_EXACT_KEYS or self.cfg.loop_heads or self.cfg.callback_calls
@@ -349,11 +353,12 @@ class Checker:
                 reject.pc = pc
             raise
 
-    def _add_kfunc_calls(self) -> None:
-        """add_kfunc_call, before any other pass: kfuncs are for GPL-compatible programs only,
-        and the metadata kfuncs for device-bound programs only (xdptool checks host loads)."""
+    def _add_kfunc_calls(self, insns: list) -> None:
+        """add_kfunc_call, before any other pass, over `insns` (every call, or every instruction
+        when build_cfg refused the program): kfuncs are for GPL-compatible programs only, and
+        the metadata kfuncs for device-bound programs only (xdptool checks host loads)."""
         call = codes.CALL
-        for insn in self.insns:
+        for insn in insns:
             if insn.code != call or insn.src != 2:
                 continue
             if not _gpl_compatible(self.program.license):

@@ -16,7 +16,7 @@ cdef class _IdMap:
     cpdef bint check_scalar(self, old, cur) except -1
 
 
-@cython.locals(frame=Frame, last=Frame, reg=Reg, regs=list, key=list, i=cython.Py_ssize_t)
+@cython.locals(frame=Frame, last=Frame, reg=Reg, regs=list, key=list, i=cython.Py_ssize_t, indices=dict)
 cpdef HashedKey exact_key(State state, live)
 
 

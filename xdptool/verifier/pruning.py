@@ -22,9 +22,10 @@ _EXACT_ID_TYPES = SOCK_TYPES | BTF_ID_TYPES | {t for t in MAYBE_NULL_TYPES if NO
 
 def exact_key(state: State, live) -> HashedKey:  # types: pruning.pxd
     """A hashable identity of the state (dead registers of the current frame left out)."""
-    live_regs = _LIVE_INDICES.get(live)
+    indices = _LIVE_INDICES  # (compiled: a typed dict, pruning.pxd)
+    live_regs = indices.get(live)
     if live_regs is None:
-        live_regs = _LIVE_INDICES[live] = tuple([i for i in range(11) if live >> i & 1])
+        live_regs = indices[live] = tuple([i for i in range(11) if live >> i & 1])
     key = []
     append = key.append
     last = state.frames[-1]

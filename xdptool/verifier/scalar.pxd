@@ -8,12 +8,15 @@ cdef class Bounds:
     cpdef bint is_empty(self)
     @cython.locals(u=cython.ulonglong, low=cython.longlong, signed=cython.longlong, boxed=object)
     cpdef set_const_bounds(self, v)
+    @cython.locals(cache=dict)
     cpdef sync(self)
 
 
 # Per ALU instruction on scalars (checker.py, fastpath.py): C calls.  op and is64 stay
 # Python objects: they are part of the memo's key.
+@cython.locals(cache=dict)
 cpdef scalar_alu(Bounds dst, op, Bounds src, is64)
+@cython.locals(concrete=dict)
 cpdef const_alu(op, a, b, is64)
 cpdef _scalar_alu(Bounds dst, op, Bounds src, is64)
 

@@ -150,11 +150,12 @@ class Bounds:
                 return
         key = (self.var_off, self.smin, self.smax, self.umin, self.umax,
                self.s32_min, self.s32_max, self.u32_min, self.u32_max)
-        out = _SYNC_CACHE.get(key)
+        cache = _SYNC_CACHE  # (compiled: a typed dict, its get() a C call, scalar.pxd)
+        out = cache.get(key)
         if out is None:
-            if len(_SYNC_CACHE) > _CACHE_LIMIT:
-                _SYNC_CACHE.clear()
-            out = _SYNC_CACHE[key] = _sync(self.var_off, self.smin, self.smax, self.umin, self.umax,
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
+            out = cache[key] = _sync(self.var_off, self.smin, self.smax, self.umin, self.umax,
                                            self.s32_min, self.s32_max, self.u32_min, self.u32_max)
         (self.var_off, self.smin, self.smax, self.umin, self.umax,
          self.s32_min, self.s32_max, self.u32_min, self.u32_max) = out
@@ -480,7 +481,8 @@ _SHIFTS = frozenset({OP_LSH, OP_RSH, OP_ARSH})
 
 def const_alu(op, a, b, is64) -> int | None:  # types: scalar.pxd
     """dst <op> src on two constants, or None when the abstract result is not that constant."""
-    fns = CONCRETE.get(op)
+    concrete = CONCRETE  # (compiled: a typed dict, scalar.pxd)
+    fns = concrete.get(op)
     bits = 64 if is64 else 32
     if fns is None or (op in _SHIFTS and b >= bits):
         return None  # div/mod and over-wide shifts: unknown, as in the kernel
@@ -498,12 +500,13 @@ def scalar_alu(dst: Bounds, op, src: Bounds, is64) -> None:  # types: scalar.pxd
     key = (op, is64, dst.var_off, dst.smin, dst.smax, dst.umin, dst.umax, dst.s32_min, dst.s32_max, dst.u32_min,
            dst.u32_max, src.var_off, src.smin, src.smax, src.umin, src.umax, src.s32_min, src.s32_max,
            src.u32_min, src.u32_max)
-    out = _ALU_CACHE.get(key)
+    cache = _ALU_CACHE  # (compiled: a typed dict, scalar.pxd)
+    out = cache.get(key)
     if out is None:
         _scalar_alu(dst, op, src, is64)
-        if len(_ALU_CACHE) > _CACHE_LIMIT:
-            _ALU_CACHE.clear()
-        _ALU_CACHE[key] = (dst.var_off, dst.smin, dst.smax, dst.umin, dst.umax,
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = (dst.var_off, dst.smin, dst.smax, dst.umin, dst.umax,
                            dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max)
         return
     (dst.var_off, dst.smin, dst.smax, dst.umin, dst.umax,
@@ -603,14 +606,17 @@ def _sub_overflows(x, y, lo, hi):  # types: scalar.pxd
 
 def _scalar_alu(dst: Bounds, op, src: Bounds, is64) -> None:  # types: scalar.pxd
     bits = 64 if is64 else 32
+    # (a Tnum is unpacked, not indexed: compiled, indexing a tuple subclass goes through
+    # CPython's generic sq_item slot, a Python-level __getitem__ call each)
     if op in _PLAIN_OPS:
-        dt, st = dst.var_off, src.var_off
-        low = _plain_view(op, 32, dt[0], dt[1], dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max,
-                          st[0], st[1], src.s32_min, src.s32_max, src.u32_min, src.u32_max)
+        dv, dm = dst.var_off
+        sv, sm = src.var_off
+        low = _plain_view(op, 32, dv, dm, dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max,
+                          sv, sm, src.s32_min, src.s32_max, src.u32_min, src.u32_max)
         if is64:
             tv, tm, dst.smin, dst.smax, dst.umin, dst.umax = _plain_view(
-                op, 64, dt[0], dt[1], dst.smin, dst.smax, dst.umin, dst.umax,
-                st[0], st[1], src.smin, src.smax, src.umin, src.umax)
+                op, 64, dv, dm, dst.smin, dst.smax, dst.umin, dst.umax,
+                sv, sm, src.smin, src.smax, src.umin, src.umax)
             dst.var_off = _new_tuple(Tnum, (tv, tm))
             _, _, dst.s32_min, dst.s32_max, dst.u32_min, dst.u32_max = low
             dst.sync()
@@ -627,11 +633,11 @@ def _scalar_alu(dst: Bounds, op, src: Bounds, is64) -> None:  # types: scalar.px
         return
     shift_known = op in (OP_LSH, OP_RSH, OP_ARSH) and src.is_const and src.const_value < bits
     if shift_known:
-        dt = dst.var_off
+        dv, dm = dst.var_off
         if is64:
-            fields = _plain_shift(op, 64, src.const_value, dt[0], dt[1], dst.smin, dst.smax, dst.umin, dst.umax)
+            fields = _plain_shift(op, 64, src.const_value, dv, dm, dst.smin, dst.smax, dst.umin, dst.umax)
         else:
-            fields = _plain_shift(op, 32, src.const_value, dt[0] & U32, dt[1] & U32, dst.s32_min, dst.s32_max,
+            fields = _plain_shift(op, 32, src.const_value, dv & U32, dm & U32, dst.s32_min, dst.s32_max,
                                   dst.u32_min, dst.u32_max)
         result = _new_tuple(View, (_new_tuple(Tnum, (fields[0], fields[1])), fields[2], fields[3], fields[4], fields[5]))
     else:  # div, mod, shifts by unknown amounts: nothing is known (as in the kernel)

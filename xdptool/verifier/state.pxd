@@ -60,6 +60,7 @@ cpdef Reg new_const_reg(value)
 
 
 @cython.locals(reg=Reg)
+@cython.locals(consts=dict)
 cpdef Reg shared_const_reg(value)
 
 

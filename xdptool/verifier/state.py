@@ -290,11 +290,12 @@ def new_const_reg(value) -> Reg:  # types: state.pxd
 def shared_const_reg(value) -> Reg:  # types: state.pxd
     """The shared, never-changing register holding `value` (Reg.shared_const)."""
     value &= _U64
-    reg = _CONSTS.get(value)
+    consts = _CONSTS  # (compiled: a typed dict, its get() a C call, state.pxd)
+    reg = consts.get(value)
     if reg is None:
-        if len(_CONSTS) > 4096:
-            _CONSTS.clear()
-        reg = _CONSTS[value] = new_const_reg(value)
+        if len(consts) > 4096:
+            consts.clear()
+        reg = consts[value] = new_const_reg(value)
     return reg
 
 
