@@ -4,7 +4,7 @@
 cimport cython
 
 cdef long _ARGS, _CALLER_SAVED, _MAX_FRAMES, _FETCH, _CMPXCHG
-cdef long _ALU, _ALU64, _LDX, _ST, _STX, _LD
+cdef long _ALU, _ALU64, _LDX, _ST, _STX, _LD, _JMP, _JMP32
 cdef long _OP_MOV, _OP_NEG, _OP_END, _OP_CALL, _OP_EXIT, _OP_JA, _OP_JCOND, _X, _MODE_ATOMIC, _SIZE_DW
 
 
@@ -13,7 +13,8 @@ cdef class Tracker:
     cdef public list rows
     cdef public bytearray structural
 
-    @cython.locals(rows=list, by_pc=list, structural=bytearray, row=tuple, pc=cython.long, code=cython.long)
+    @cython.locals(rows=list, by_pc=list, structural=bytearray, row=tuple, pc=cython.long, code=cython.long,
+                   cls=cython.long, op=cython.long)
     cpdef _index_rows(self)
 
     cpdef mark_regs(self, long regs, bint current_done=*)

@@ -38,6 +38,7 @@ _MAX_FRAMES = 8
 _FETCH, _CMPXCHG = 0x01, 0xF1  # BPF_FETCH, BPF_CMPXCHG
 # codes.py's fields as this module's own names: C constants in the compiled build (backtrack.pxd)
 _ALU, _ALU64, _LDX, _ST, _STX, _LD = codes.ALU, codes.ALU64, codes.LDX, codes.ST, codes.STX, codes.LD
+_JMP, _JMP32 = codes.JMP, codes.JMP32
 _OP_MOV, _OP_NEG, _OP_END, _OP_CALL, _OP_EXIT = codes.OP_MOV, codes.OP_NEG, codes.OP_END, codes.OP_CALL, codes.OP_EXIT
 _OP_JA, _OP_JCOND, _X, _MODE_ATOMIC, _SIZE_DW = codes.OP_JA, codes.OP_JCOND, codes.X, codes.MODE_ATOMIC, codes.SIZE_DW
 
@@ -60,7 +61,8 @@ class Tracker:
         for row in rows:
             pc, code = row[0], row[1]
             by_pc[pc] = row
-            if code & 0x07 in (codes.JMP, codes.JMP32) and code & 0xF0 in (codes.OP_CALL, codes.OP_EXIT):
+            cls, op = code & 0x07, code & 0xF0
+            if (cls == _JMP or cls == _JMP32) and (op == _OP_CALL or op == _OP_EXIT):
                 structural[pc] = 1
 
     # -- the sources: something decided by values ---------------------------------------------

@@ -2,6 +2,7 @@
 # let its annotations of the state classes compile to direct slot access.
 from .state cimport Frame, Reg, State, shared_const_reg
 from .scalar cimport const_alu, scalar_alu
+from .linked cimport link_after_alu
 # The checker (cimported: checker.py imports this module only after its classes exist, so the
 # type is there when this module's initialisation looks it up): its fields read from C slots.
 from .checker cimport Checker

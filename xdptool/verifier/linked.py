@@ -21,33 +21,34 @@ from .scalar import S32_MAX, scalar_alu
 from .state import T_SCALAR, Reg, State
 
 ADD_CONST = 1 << 31  # BPF_ADD_CONST: the id's flag of a register linked with a delta
+_ADD_CONST = ADD_CONST  # (the same, a C integer in the compiled build: linked.pxd)
 _BASE = ~ADD_CONST
 
 
-def base_id(reg_id: int) -> int:
+def base_id(reg_id) -> int:  # types: linked.pxd
     return reg_id & _BASE
 
 
-def link_after_alu(result: Reg, dst: Reg, op: int, src: Reg, is64: bool, same_reg: bool, capable: bool) -> None:
+def link_after_alu(result: Reg, dst: Reg, op, src: Reg, is64, same_reg, capable) -> None:  # types: linked.pxd
     """The id (and delta) of `result` = dst <op> src (adjust_reg_min_max_vals, after the bounds)."""
     if capable and op == OP_ADD and is64 and dst.id and not same_reg and not src.var_off.mask:
         value = src.var_off.value
-        if not (dst.id & ADD_CONST or value > S32_MAX):
-            result.id = dst.id | ADD_CONST
+        if not (dst.id & _ADD_CONST or value > S32_MAX):
+            result.id = dst.id | _ADD_CONST
             result.off = value
             return
     result.id = 0
     result.off = 0
 
 
-def before_mov(reg: Reg, new_id) -> Reg:
+def before_mov(reg: Reg, new_id) -> Reg:  # types: linked.pxd
     """assign_scalar_id_before_mov: the source of a copy as it must be stored first (the same
     register when nothing changes): a register linked with a delta loses the link, and an
     unknown scalar without an id gets one (`new_id()`), which the copy will share."""
     if reg.type is not T_SCALAR:
         return reg
     changed = reg
-    if reg.id & ADD_CONST:
+    if reg.id & _ADD_CONST:
         changed = reg.copy()
         changed.id = changed.off = 0
     if not changed.id and changed.var_off.mask:
@@ -60,7 +61,7 @@ def before_mov(reg: Reg, new_id) -> Reg:
 LINKED_REGS_MAX = 6  # linked_regs: the links one conditional jump records; more lose their id
 
 
-def collect(state: State, reg_id: int, live_in: list, pc: int, entries: list) -> None:
+def collect(state: State, reg_id, live_in: list, pc, entries: list) -> None:  # types: linked.pxd
     """collect_linked_regs: append where the scalars linked with `reg_id` are, as
     (frameno, register or slot index, is a register), in the kernel's order: the current
     frame first, its live registers r0-r9, then its spilled scalars by slot; a caller's
@@ -91,14 +92,14 @@ def collect(state: State, reg_id: int, live_in: list, pc: int, entries: list) ->
                     frame.slot(spi).spilled = _unlinked(reg)
 
 
-def _unlinked(reg: Reg) -> Reg:
+def _unlinked(reg: Reg) -> Reg:  # types: linked.pxd
     """clear_scalar_id"""
     new = reg.copy()
     new.id = new.off = 0
     return new
 
 
-def sync(state: State, frameno: int, regno: int, entries: list) -> None:
+def sync(state: State, frameno, regno, entries: list) -> None:  # types: linked.pxd
     """sync_linked_regs: the scalars listed in `entries` (collect) that are still linked
     with register `regno` of frame `frameno` learn what a branch taught it, shifted by
     their deltas; a copy with the same delta becomes the register itself."""
@@ -125,22 +126,22 @@ def sync(state: State, frameno: int, regno: int, entries: list) -> None:
             frame.slot(index).spilled = new
 
 
-def _delta(reg: Reg) -> int:
+def _delta(reg: Reg) -> int:  # types: linked.pxd
     """A linked scalar's delta (its `off` means nothing without BPF_ADD_CONST)."""
-    return reg.off if reg.id & ADD_CONST else 0
+    return reg.off if reg.id & _ADD_CONST else 0
 
 
-def ids_safe(old: Reg, cur: Reg, ids) -> bool:
+def ids_safe(old: Reg, cur: Reg, ids) -> bool:  # types: linked.pxd
     """regsafe's id rules for scalars: an old register with no id relied on no link; one
     linked with a delta matches only a current one linked with the same delta (its base id
     mapped too), and a plain link only a plain one (check_scalar_ids)."""
     old_id, cur_id = old.id, cur.id
     if not old_id:
         return True
-    if old_id & ADD_CONST:
-        if not cur_id & ADD_CONST or old.off != cur.off:
+    if old_id & _ADD_CONST:
+        if not cur_id & _ADD_CONST or old.off != cur.off:
             return False
         return ids.check_scalar(old_id, cur_id) and ids.check_scalar(base_id(old_id), base_id(cur_id))
-    if cur_id & ADD_CONST:
+    if cur_id & _ADD_CONST:
         return False
     return ids.check_scalar(old_id, cur_id)

@@ -27,7 +27,7 @@ PACKAGE = __name__.rpartition(".")[0]
 HERE = os.path.dirname(os.path.realpath(__file__))
 # The modules setup.py compiles, in no particular order.
 MODULES = ("tnum", "scalar", "state", "branches", "pruning", "precision", "cfg", "fastpath", "backtrack", "log", "checker",
-           "handler")
+           "handler", "linked")
 MANIFEST = "native.json"
 STAMPS = "stamps"  # the manifest's key for the sources' sizes and mtimes at the build (not a module)
 PURE_ENV = "XDPTOOL_PURE_PYTHON"

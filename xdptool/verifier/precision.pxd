@@ -3,9 +3,14 @@
 # register masks (slot masks stay Python ints: 64 slots fill an unsigned 64-bit word).
 cimport cython
 
+from .cfg cimport Cfg
+
 
 cdef class Observed:
-    cdef public object pointer_arith, stack_via_pointer, caller_stores, value_branches, stack_reads, call_slots, news, range_checked
+    cdef public set pointer_arith, stack_via_pointer, caller_stores, value_branches
+    cdef public dict stack_reads, call_slots
+    cdef public list news
+    cdef public object range_checked
 
 
 cdef unsigned long long ALL_SLOTS, _ONE
@@ -27,7 +32,10 @@ cpdef tuple _transfer(tuple row, regs, unsigned long long slots, bint bpf_loop, 
 
 
 cdef class Precision:
-    cdef public object seen, cfg, rows, main_end, info, preds, table, consumed, next_row, frontier
+    cdef public Observed seen
+    cdef public Cfg cfg
+    cdef public list rows, info, table
+    cdef public object main_end, preds, consumed, next_row, frontier
 
     @cython.locals(regs=cython.long, slots=cython.ulonglong, live=cython.ulonglong, r=cython.long,
                    sl=cython.ulonglong, lv=cython.ulonglong, table=list)
@@ -44,8 +52,9 @@ cdef class Precision:
 
 
 @cython.locals(code=cython.long)
-cpdef _passes_on(cfg, tuple row, long main_end)
+cpdef _passes_on(Cfg cfg, tuple row, long main_end)
 
 
 # Opcode constants (plain ints in the .py): C integers for the per-instruction transfer.
-cdef long _CALL, _LD, _LDX, _ST, _STX, _LD_IMM64, _MEM, _DW, _MOV, _EXIT, _CALL_OP, _JA, _IND, _ATOMIC
+cdef long _CALL, _EXIT_CODE, _ALU, _ALU64, _JMP, _JMP32, _NEG, _END, _MUL, _DIV, _MOD, _LD, _LDX, _ST, _STX, _LD_IMM64, _MEM, _DW, _MOV, _EXIT, _CALL_OP, _JA, _IND, _ATOMIC
+cdef Py_ssize_t _CODE_AT, _PC_AT

@@ -47,17 +47,18 @@ from . import codes
 from .cfg import CODE, PC, SIZE_OF_CODE, Cfg
 from .state import SLOT
 
-_RANGE_CHECKED = frozenset({codes.OP_MUL, codes.OP_DIV, codes.OP_MOD})  # the nfp rules check their operands
+_MUL, _DIV, _MOD = codes.OP_MUL, codes.OP_DIV, codes.OP_MOD  # the nfp rules check their operands
 ALL_SLOTS = 0xFFFFFFFFFFFFFFFF  # 512 bytes of stack = 64 slots
 _ONE = 1  # (slot masks are unsigned 64-bit C integers when compiled: precision.pxd)
 CALLER_SAVED = 0b111111  # r0-r5
 _NOTHING = (0, 0, 0)
 # Plain ints for the per-instruction transfer (codes.py: enum members cost a class lookup each).
-_CALL, _ALU_CLASSES, _JMP_CLASSES = codes.CALL, codes.ALU_CLASSES, codes.JMP_CLASSES
+_CALL, _EXIT_CODE, _ALU, _ALU64, _JMP, _JMP32 = codes.CALL, codes.EXIT, codes.ALU, codes.ALU64, codes.JMP, codes.JMP32
 _LD, _LDX, _ST, _STX, _LD_IMM64 = codes.LD, codes.LDX, codes.ST, codes.STX, codes.LD_IMM64
 _MEM, _DW = codes.MODE_MEM, codes.SIZE_DW
 _MOV, _EXIT, _CALL_OP, _JA = codes.OP_MOV, codes.OP_EXIT, codes.OP_CALL, codes.OP_JA
-_NO_EFFECT = frozenset({codes.OP_NEG, codes.OP_END})
+_NEG, _END = codes.OP_NEG, codes.OP_END  # no effect on precision
+_CODE_AT, _PC_AT = CODE, PC  # a row's fields: C integer indices compiled (precision.pxd)
 _IND, _ATOMIC = codes.MODE_IND, codes.MODE_ATOMIC
 
 
@@ -129,7 +130,7 @@ def _live_transfer(row: tuple, live, bpf_loop, seen: Observed):  # types: precis
     """Slots of the current frame live before an instruction (a cfg row), given those live after it."""
     pc, code, dst, src, off, _ = row
     cls = code & 0x07
-    if cls in _JMP_CLASSES:
+    if cls == _JMP or cls == _JMP32:
         op = code & 0xF0
         if op == _EXIT:
             return 0
@@ -147,7 +148,7 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
     pc, code, dst, src, off, _ = row
     cls = code & 0x07
     bit_dst, bit_src = 1 << dst, 1 << src
-    if cls in _ALU_CLASSES:
+    if cls == _ALU or cls == _ALU64:
         op = code & 0xF0
         uses_src = bool(code & 0x08)
         if op == _MOV:
@@ -156,14 +157,14 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
                 if uses_src:
                     regs |= bit_src
             return regs, slots
-        if op in _NO_EFFECT:
+        if op == _NEG or op == _END:
             return regs, slots
-        if (op in _RANGE_CHECKED and seen.range_checked) or (uses_src and pc in seen.pointer_arith):
+        if ((op == _MUL or op == _DIV or op == _MOD) and seen.range_checked) or (uses_src and pc in seen.pointer_arith):
             return regs | bit_dst | (bit_src if uses_src else 0), slots
         if regs & bit_dst and uses_src:
             regs |= bit_src
         return regs, slots
-    if cls in _JMP_CLASSES:
+    if cls == _JMP or cls == _JMP32:
         op = code & 0xF0
         if op == _EXIT:
             return args, 0  # r0 if it goes back to a caller; nothing else of this frame survives
@@ -215,10 +216,10 @@ def _transfer(row: tuple, regs, slots, bpf_loop, seen: Observed, args) -> tuple:
 def _passes_on(cfg: Cfg, row: tuple, main_end) -> int:  # types: precision.pxd
     """The registers a call or exit hands on: a call's arguments, r0 from the exit of a
     subprogram or callback (the program's own exit, before `main_end`, hands on nothing)."""
-    code = row[CODE]
+    code = row[_CODE_AT]
     if code == _CALL:
         return cfg.args_read(row)
-    return int(code == codes.EXIT and row[PC] >= main_end)
+    return int(code == _EXIT_CODE and row[_PC_AT] >= main_end)
 
 
 class Precision:

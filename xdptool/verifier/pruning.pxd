@@ -3,6 +3,7 @@
 cimport cython
 
 from .state cimport Frame, HashedKey, Reg, StackSlot, State, hashed_key
+from .linked cimport ids_safe
 
 
 # exact_key runs at every checkpoint (loop detection): its loop variables typed, so the
