@@ -17,7 +17,12 @@ cdef class _IdMap:
     cpdef bint check_scalar(self, old, cur) except -1
 
 
-@cython.locals(frame=Frame, last=Frame, reg=Reg, regs=list, key=list, i=cython.Py_ssize_t, indices=dict)
+cdef class _FreshIds(_IdMap):
+    cpdef bint check(self, old, cur) except -1
+    cpdef bint check_scalar(self, old, cur) except -1
+
+
+@cython.locals(frame=Frame, last=Frame, reg=Reg, regs=list, key=list, i=cython.Py_ssize_t, indices=dict, slot=StackSlot)
 cpdef HashedKey exact_key(State state, live)
 
 
@@ -27,20 +32,24 @@ cpdef HashedKey exact_key(State state, live)
 cpdef bint within(Reg old, Reg cur) except -1
 
 
-cpdef bint regsafe(Reg old, Reg cur, ids) except -1
+@cython.locals(kinds=dict, kind=cython.long)
+cpdef bint regsafe(Reg old, Reg cur, _IdMap ids) except -1
 
 
 @cython.locals(ospilled=Reg, cspilled=Reg, okinds=list, ckinds=list, j=cython.Py_ssize_t)
-cpdef bint slotsafe(long spi, StackSlot oslot, StackSlot cslot, ids, bint allow_uninit, precise_slots) except -1
+cpdef bint slotsafe(long spi, StackSlot oslot, StackSlot cslot, _IdMap ids, bint allow_uninit, precise_slots) except -1
 
 
 @cython.locals(cstack=dict, spi=object, oslot=StackSlot)
-cpdef object stacksafe(Frame old, Frame cur, ids, bint allow_uninit, precise_slots=*, live_slots=*)
+cpdef object stacksafe(Frame old, Frame cur, _IdMap ids, bint allow_uninit, precise_slots=*, live_slots=*)
 
 
 @cython.locals(precise_regs=cython.long, oframes=list, cframes=list, last=cython.Py_ssize_t,
                index=cython.Py_ssize_t, i=cython.long, of=Frame, cf=Frame, oregs=list, cregs=list, o=Reg, c=Reg)
 cpdef object first_difference(State old, State cur, long live, bint allow_uninit, tuple precise=*)
+
+
+cpdef bint _refsafe(State old, State cur, _IdMap ids) except -1
 
 
 # The checker's _visit calls these directly (checker.pxd cimports them).
@@ -53,3 +62,7 @@ cpdef object quick_miss(State old, State cur, hint, live, allow_uninit, tuple pr
 
 @cython.locals(qdepth=cython.long, qtype=object, qoff=object, qrange=object, o=Reg)
 cpdef bint hinted_miss(tuple quick, long depth, Reg c) except -1
+
+# regsafe's kinds of pointer comparison: C integers
+cdef long _BY_ID, _EXACT, _PKT, _MEM
+cdef Py_ssize_t _LAST_BYTE

@@ -11,9 +11,10 @@ infinite-loop detection against states still being explored.
 from __future__ import annotations
 
 from . import iterators
+from .tnum import UNKNOWN as _UNKNOWN_TNUM
 from .linked import ids_safe
 from .state import MAYBE_NULL_TYPES, NON_NULL_OF, PKT_TYPES, SLOT, Frame, HashedKey, Reg, StackSlot, State, hashed_key
-from .state import BTF_ID_TYPES, SOCK_TYPES, T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK
+from .state import BTF_ID_TYPES, SOCK_TYPES, T_CTX, T_MAP_PTR, T_NOT_INIT, T_PKT_END, T_SCALAR, T_STACK, RegType
 
 _EXACT_TYPES = (T_CTX, T_PKT_END, T_MAP_PTR, T_STACK)
 # compared exactly, ids mapped (the kernel's regs_exact, the default case of regsafe)
@@ -93,12 +94,19 @@ def within(old: Reg, cur: Reg) -> bool:  # types: pruning.pxd
             and old.u32_min <= cur.u32_min and old.u32_max >= cur.u32_max
             and old.s32_min <= cur.s32_min and old.s32_max >= cur.s32_max):
         return False
+    if old.var_off is _UNKNOWN_TNUM:
+        return True  # (every 64-bit tnum is in it: no unpacking, no arithmetic on Python ints)
     ov, om = old.var_off
     cv, cm = cur.var_off
     return not (cm & ~om) and ov == cv & ~om  # Tnum.contains, inline
 
 
 _NOT_INIT, _SCALAR = T_NOT_INIT, T_SCALAR
+# What regsafe compares for a pointer type, by type: one lookup (identity hashing) instead of a
+# containment test in each group (the tuple's a rich comparison per member)
+_BY_ID, _EXACT, _PKT, _MEM = range(4)
+_REGSAFE_KIND = {t: _BY_ID if t in _EXACT_ID_TYPES else _EXACT if t in _EXACT_TYPES else _PKT if t in PKT_TYPES else _MEM
+                 for t in RegType}
 
 
 def regsafe(old: Reg, cur: Reg, ids) -> bool:  # types: pruning.pxd (ids: _IdMap or _FreshIds)
@@ -111,15 +119,17 @@ def regsafe(old: Reg, cur: Reg, ids) -> bool:  # types: pruning.pxd (ids: _IdMap
         if old.var_off.mask == 0:  # constants: the common case in loops
             return cur.var_off == old.var_off and (not old.id or ids_safe(old, cur, ids))
         return within(old, cur) and (not old.id or ids_safe(old, cur, ids))
-    if t in _EXACT_ID_TYPES:
+    kinds = _REGSAFE_KIND  # (compiled: a typed dict, pruning.pxd)
+    kind = kinds[t]
+    if kind == _BY_ID:
         return (old.off == cur.off and old.var_off == cur.var_off and old.btf_type is cur.btf_type
                 and ids.check(old.id, cur.id) and ids.check(old.ref_obj_id, cur.ref_obj_id))
-    if t in _EXACT_TYPES:
+    if kind == _EXACT:
         return (old.off == cur.off and old.frameno == cur.frameno and old.map is cur.map
                 and old.var_off == cur.var_off and old.smin == cur.smin and old.smax == cur.smax
                 and old.umin == cur.umin and old.umax == cur.umax and old.s32_min == cur.s32_min
                 and old.s32_max == cur.s32_max and old.u32_min == cur.u32_min and old.u32_max == cur.u32_max)
-    if t in PKT_TYPES:
+    if kind == _PKT:
         if old.range > cur.range or old.off != cur.off or not ids.check(old.id, cur.id):
             return False
     else:  # map values, memory, their _or_null forms
@@ -148,13 +158,13 @@ def slotsafe(spi, oslot: StackSlot, cslot: StackSlot | None, ids, allow_uninit, 
             if okind == "m" and (allow_uninit or ckinds[j] == "0"):
                 continue
             return False
-    if okinds[SLOT - 1] == "i":  # STACK_ITER (iterators.py)
+    if okinds[_LAST_BYTE] == "i":  # STACK_ITER (iterators.py)
         return iterators.slot_safe(ospilled, cslot.spilled, ids)
     if okinds[0] == "d":  # STACK_DYNPTR: the same type and slot, the reference (and id) mapped
         cspilled = cslot.spilled
         return (ospilled.dynptr == cspilled.dynptr and ids.check(ospilled.id, cspilled.id)
                 and ids.check(ospilled.ref_obj_id, cspilled.ref_obj_id))
-    if okinds[SLOT - 1] == "r" and ospilled is not None:
+    if okinds[_LAST_BYTE] == "r" and ospilled is not None:
         if cslot is None or cslot.spilled is None:
             return False
         cspilled: Reg = cslot.spilled
@@ -175,6 +185,7 @@ def stacksafe(old: Frame, cur: Frame, ids, allow_uninit, precise_slots=-1,
 
 
 _INVALID_SLOT = ["?"] * 8
+_LAST_BYTE = SLOT - 1  # a slot's last byte: where its kind of spill is (a C index compiled, pruning.pxd)
 
 
 ELSEWHERE = 11  # what first_difference reports for frames and callers' registers and stacks
@@ -231,7 +242,7 @@ def first_difference(old: State, cur: State, live, allow_uninit,
     return None
 
 
-def _refsafe(old: State, cur: State, ids: _IdMap) -> bool:
+def _refsafe(old: State, cur: State, ids: _IdMap) -> bool:  # types: pruning.pxd
     """refsafe and the held lock: the same references, in the same order, ids mapped."""
     orefs, crefs = old.refs, cur.refs
     if len(orefs) != len(crefs):
@@ -274,14 +285,17 @@ def hinted_miss(quick: tuple, depth, c: Reg) -> bool:  # types: pruning.pxd
     return c.type is not qtype or c.off != qoff or c.range < qrange or not within(o, c)
 
 
-class _FreshIds:
-    """The id map of a single register comparison: nothing mapped yet, so every id check passes."""
+class _FreshIds(_IdMap):
+    """The id map of a single register comparison: nothing mapped yet, so every id check passes.
+    (An _IdMap: compiled, the comparisons take one typed map and call its checks in C.)"""
 
-    @staticmethod
-    def check(old: int, cur: int) -> bool:
+    __slots__ = ()
+
+    def check(self, old, cur) -> bool:  # types: pruning.pxd
         return True
 
-    check_scalar = check
+    def check_scalar(self, old, cur) -> bool:  # types: pruning.pxd
+        return True
 
 
 _FRESH_IDS = _FreshIds()

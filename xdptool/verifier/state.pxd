@@ -28,6 +28,9 @@ cdef class StackSlot:
 
     @cython.locals(new=StackSlot)
     cpdef StackSlot copy(self)
+    # per slot of every state exact_key identifies (pruning.py): a C call
+    @cython.locals(spilled=Reg)
+    cpdef tuple key(self)
 
 
 cdef class Frame:

@@ -359,8 +359,9 @@ class StackSlot:
     def is_spill(self) -> bool:
         return self.kinds[SLOT - 1] == "r"
 
-    def key(self) -> tuple:
-        return (tuple(self.kinds), self.spilled.key() if self.spilled is not None else None)
+    def key(self) -> tuple:  # types: state.pxd
+        spilled = self.spilled
+        return (tuple(self.kinds), spilled.key() if spilled is not None else None)
 
 
 class Frame:
