@@ -297,9 +297,9 @@ def _counted_pieces(stream: CaptureStream, log: dict):
     """stream.chunks(), counting the pieces made and noting whether the walk was closed."""
     chunks = stream.chunks
 
-    def counted():
+    def counted(**options):
         try:
-            for piece in chunks():
+            for piece in chunks(**options):
                 log["made"] += 1
                 yield piece
         finally:
@@ -337,6 +337,19 @@ def test_read_ahead_gives_every_piece_in_order_reading_at_most_one_ahead(tmp_pat
     assert log["closed"] and not _read_ahead_threads()
 
 
+def test_read_ahead_starts_with_small_pieces_and_doubles_them(tmp_path):
+    """A replay's run waits only for a short first walk (pcap.piece_sizes); pieces read
+    without the ramp (a --trace head, the queues' feed) keep chunk_packets from the first."""
+    from xdptool.replay.driver import ReadAhead
+
+    path = tmp_path / "big.pcap"
+    path.write_bytes(classic(records(3000, seed=5)))
+    ramped = [len(piece) for piece, _ in ReadAhead(CaptureStream(path, 100, chunk_bytes=scan.NATIVE_MIN_BYTES))]
+    assert ramped[:6] == [6, 12, 24, 48, 96, 100] and set(ramped[5:-1]) == {100} and sum(ramped) == 3000
+    plain = [len(piece) for piece in CaptureStream(path, 100, chunk_bytes=scan.NATIVE_MIN_BYTES).chunks()]
+    assert set(plain[:-1]) == {100} and sum(plain) == 3000
+
+
 def test_read_ahead_raises_a_bad_record_in_the_caller_as_the_whole_file_reader_says(tmp_path):
     from xdptool.replay.driver import ReadAhead
 
@@ -363,7 +376,7 @@ def test_read_ahead_left_early_waits_for_the_read_in_flight_then_closes_the_walk
     _counted_pieces(stream, log)
     pieces = ReadAhead(stream)
     first, _fraction = next(pieces)
-    assert first.first_index == 0 and len(first) == 7
+    assert first.first_index == 0 and len(first) == 1  # the ramp: 7 // 16, at least one packet
     pieces.close()
     assert log == {"made": 2, "closed": True} and not _read_ahead_threads()
 

@@ -173,14 +173,14 @@ class ReadAhead:
     """The stream's pieces, each with the fraction of the capture read once it was, the next
     one read (walked: native code, without the GIL) in a helper thread while the caller
     runs the current one: the capture walk and the run overlap.  The first piece is asked
-    for at once.  The next piece is asked for only when the caller
-    comes back for one, so the stream releases the pages of a piece only once the caller
+    for at once, and the first pieces are smaller (pcap.piece_sizes).  The next piece is
+    asked for only when the caller comes back for one, so the stream releases the pages of a piece only once the caller
     is done with it, as without the thread.  `close()` (also at the end, or when a read
     fails) waits for the read in flight, stops the thread and closes the walk."""
 
     def __init__(self, stream: CaptureStream):
         self._stream = stream
-        self._pieces = stream.chunks()
+        self._pieces = stream.chunks(ramp=True)  # the run starts after a short first walk
         self._closed = False
         self._ahead = _Ahead(self._step)
         self._ahead.request()

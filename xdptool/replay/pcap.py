@@ -224,6 +224,21 @@ CHUNK_PACKETS = 65536  # packets per streamed chunk (and per engine call)
 CHUNK_BYTES = 8 << 20  # file bytes one chunk spans at most (a record larger than what is left starts the next)
 
 
+FIRST_PIECE_SHARE = 16  # a ramped stream's first piece: 1/16 of chunk_packets (piece_sizes)
+
+
+def piece_sizes(chunk_packets: int, ramp: bool) -> Iterator[int]:
+    """Packets in each streamed piece of a classic capture: chunk_packets, or with `ramp` a
+    small first piece and then each twice the last, up to chunk_packets.  A replay that
+    reads ahead (driver.ReadAhead) runs nothing until its first piece is walked, and each
+    later walk overlaps the run of the piece before: a small first piece starts the run
+    sooner, and doubling keeps each walk shorter than the run it hides behind."""
+    size = max(1, chunk_packets // FIRST_PIECE_SHARE) if ramp else chunk_packets
+    while True:
+        yield size
+        size = min(chunk_packets, size * 2)
+
+
 class CaptureStream:
     """A capture read in bounded chunks: `chunks()` yields `Capture` pieces of at most
     `chunk_packets` packets (each knows its `first_index` in the file), so memory does
@@ -336,7 +351,9 @@ class CaptureStream:
             return self.packets / len(self._whole) if len(self._whole) else 1.0
         return min(1.0, self._consumed / self.size) if self.size else 1.0
 
-    def chunks(self) -> Generator[Capture, None, None]:
+    def chunks(self, ramp: bool = False) -> Generator[Capture, None, None]:
+        """The pieces in file order; `ramp`: the first pieces of a classic file are smaller
+        (piece_sizes)."""
         if self._whole is not None:
             whole = self._whole
             for start in range(0, len(whole), self.chunk_packets):
@@ -349,17 +366,17 @@ class CaptureStream:
                           "short": whole.short_indices()}  # each scans the capture only when there are some
             return
         try:
-            yield from self._streamed_chunks()
+            yield from self._streamed_chunks(ramp)
         finally:
             self.close()
 
-    def _streamed_chunks(self) -> Iterator[Capture]:
+    def _streamed_chunks(self, ramp: bool) -> Iterator[Capture]:
         """Pieces over the file mapped copy-on-write (never written): no read copies it,
         packets stay where the file has them (offsets are file offsets), and the pages of
         records already handed out are dropped from the process (MADV_DONTNEED: they read
         back from the file if a piece is used again), so memory does not grow with the file."""
         walker = self._pcapng
-        pieces = self._pcapng_pieces(walker) if walker is not None else self._classic_pieces()
+        pieces = self._pcapng_pieces(walker) if walker is not None else self._classic_pieces(ramp)
         reader = _PieceReader(pieces, self.mapping())
         while True:
             started = time.perf_counter()
@@ -375,17 +392,18 @@ class CaptureStream:
             reader.release_before(start)  # the pieces before this one are done with
         self._consumed = self.size
 
-    def _classic_pieces(self) -> Iterator[tuple[Capture, int, int]]:
+    def _classic_pieces(self, ramp: bool) -> Iterator[tuple[Capture, int, int]]:
         """(piece, file offsets where it starts and ends), in file order (the stream's
         counters are the consumer's: _streamed_chunks counts each piece it hands out)."""
         whole = self.mapping()
         frac_ns = 1 if self.nanosecond else 1000
         pos, first_index = CLASSIC_HEADER, 0
+        sizes = piece_sizes(self.chunk_packets, ramp)
         while pos < len(whole):
             end = min(len(whole), pos + self.chunk_bytes)  # a chunk spans at most chunk_bytes
             with memoryview(whole) as view:
                 records, stop, error = scan.walk(view[:end], pos, self._big_endian, frac_ns, self._limit,
-                                                 MAX_CAPLEN, self.chunk_packets)
+                                                 MAX_CAPLEN, next(sizes))
             if error is not None and (end == len(whole) or error.code in (scan.CAPLEN_OVER_MAX,
                                                                           scan.CAPLEN_OVER_SNAPLEN)):
                 error = scan.ScanError(error.code, first_index + error.index, error.offset, error.caplen)
