@@ -3,7 +3,8 @@
 Read from the folder names, lowest first (README, "Architecture"):
 
     errors                      the project's error types
-    files, jsontext, diagnostic safe file writes; bounded JSON; a message located at an insn and C line
+    files, jsontext, diagnostic, pools
+                                safe file writes; bounded JSON; a message located at an insn and C line; reused arrays
     ebpf, toolchain, packet_expr, codegen
                                 the ISA; clang; packet expressions; a target-independent register allocator
     platform                    what the kernel and the NFP driver define, as data
@@ -31,7 +32,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xdptool"
 
 LAYERS: list[set[str]] = [
     {"errors", "__init__", "record"},
-    {"files", "jsontext", "diagnostic"},
+    {"files", "jsontext", "diagnostic", "pools"},
     {"ebpf", "toolchain", "packet_expr", "codegen"},
     {"platform"},
     {"elf", "packets"},

@@ -350,6 +350,24 @@ def test_read_ahead_starts_with_small_pieces_and_doubles_them(tmp_path):
     assert set(plain[:-1]) == {100} and sum(plain) == 3000
 
 
+def test_pieces_kept_by_their_caller_keep_their_records(tmp_path):
+    """A stream reuses the record arrays of pieces let go (pools.py); one its caller still
+    holds is never written again, and pieces let go are reused without changing the result."""
+    from xdptool.replay.driver import ReadAhead
+
+    path = tmp_path / "big.pcap"
+    path.write_bytes(classic(records(3000, seed=7)))
+    whole = read_capture(path)
+    expected = [(i, whole.offsets[i], whole.lengths[i], whole.timestamps[i]) for i in range(len(whole))]
+    kept = [piece for piece, _ in ReadAhead(CaptureStream(path, 100, chunk_bytes=scan.NATIVE_MIN_BYTES))]
+    assert [(p.first_index + i, p.offsets[i], p.lengths[i], p.timestamps[i]) for p in kept for i in range(len(p))] == expected
+    seen = []
+    for piece in CaptureStream(path, 100, chunk_bytes=scan.NATIVE_MIN_BYTES).chunks():
+        seen += [(piece.first_index + i, piece.offsets[i], piece.lengths[i], piece.timestamps[i]) for i in range(len(piece))]
+        del piece  # let go: its arrays go to the next pieces
+    assert seen == expected
+
+
 def test_read_ahead_raises_a_bad_record_in_the_caller_as_the_whole_file_reader_says(tmp_path):
     from xdptool.replay.driver import ReadAhead
 

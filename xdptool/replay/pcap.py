@@ -224,6 +224,7 @@ CHUNK_PACKETS = 65536  # packets per streamed chunk (and per engine call)
 CHUNK_BYTES = 8 << 20  # file bytes one chunk spans at most (a record larger than what is left starts the next)
 
 
+RECORD_SETS = 3  # record array sets a stream reuses: the caller's piece, the one read ahead, one let go
 FIRST_PIECE_SHARE = 16  # a ramped stream's first piece: 1/16 of chunk_packets (piece_sizes)
 
 
@@ -399,11 +400,12 @@ class CaptureStream:
         frac_ns = 1 if self.nanosecond else 1000
         pos, first_index = CLASSIC_HEADER, 0
         sizes = piece_sizes(self.chunk_packets, ramp)
+        arrays = scan.record_arrays(RECORD_SETS, self.chunk_packets)
         while pos < len(whole):
             end = min(len(whole), pos + self.chunk_bytes)  # a chunk spans at most chunk_bytes
             with memoryview(whole) as view:
                 records, stop, error = scan.walk(view[:end], pos, self._big_endian, frac_ns, self._limit,
-                                                 MAX_CAPLEN, next(sizes))
+                                                 MAX_CAPLEN, next(sizes), arrays)
             if error is not None and (end == len(whole) or error.code in (scan.CAPLEN_OVER_MAX,
                                                                           scan.CAPLEN_OVER_SNAPLEN)):
                 error = scan.ScanError(error.code, first_index + error.index, error.offset, error.caplen)

@@ -20,6 +20,7 @@ from array import array
 from typing import NamedTuple
 
 from ..codegen.ir_text import store_words
+from ..pools import ArrayPool
 
 # Record-level error codes shared by both walks (checked in this order, as libpcap does).
 TRUNCATED_HEADER = 1
@@ -40,6 +41,15 @@ class ScanError(NamedTuple):
     index: int  # record index (0-based)
     offset: int  # file offset of the record header
     caplen: int = 0
+
+
+RECORD_CODES = ("Q", "I", "I", "Q")  # Records' arrays: offsets, lengths, orig_lengths, timestamps
+
+
+def record_arrays(keep: int, largest: int) -> ArrayPool:
+    """A pool for the native walk's record arrays (pools.py): a stream's pieces come and
+    go at the same sizes."""
+    return ArrayPool(RECORD_CODES, keep, largest)
 
 
 class Records(NamedTuple):
@@ -114,14 +124,15 @@ def walk_python(
 
 
 def walk(
-    buf, start: int, big_endian: bool, frac_ns: int, snaplen: int, max_caplen: int, limit: int
+    buf, start: int, big_endian: bool, frac_ns: int, snaplen: int, max_caplen: int, limit: int,
+    arrays: ArrayPool | None = None,
 ) -> tuple[Records, int, ScanError | None]:
     """`walk_python`'s results with the compiled walk when `buf` is large enough to pay
-    for compiling it (the streaming reader's chunks)."""
+    for compiling it (the streaming reader's chunks), into arrays from `arrays` if given."""
     if len(buf) >= NATIVE_MIN_BYTES:
         native = _native_scanner()
         if native is not None:
-            return native.walk(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit)
+            return native.walk(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit, arrays)
     return walk_python(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit)
 
 
@@ -443,6 +454,7 @@ PCAPNG_WALK_SIGNATURE = ctypes.CFUNCTYPE(I64, P, I64, I64, ctypes.c_int32, P, I6
 SCAN_SIGNATURES = {"scan": SCAN_SIGNATURE, "pcapng_walk": PCAPNG_WALK_SIGNATURE}
 
 _compiled: dict[str, object] = {}
+_UNPOOLED = record_arrays(0, 0)  # fresh arrays every time
 _compile_lock = threading.Lock()
 
 
@@ -495,10 +507,10 @@ def _compile():
             if pos >= len(buf):
                 return total
 
-    def walk_native(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit):
+    def walk_native(buf, start, big_endian, frac_ns, snaplen, max_caplen, limit, pool=None):
         base, _pinned = buffer_address(buf)
         state = (ctypes.c_int64 * 7)()
-        arrays = [array("Q", [0]) * limit, array("I", [0]) * limit, array("I", [0]) * limit, array("Q", [0]) * limit]
+        arrays = (pool or _UNPOOLED).take(limit)  # the walk writes entries [0, count); the rest are cut off
         pointers = (a.buffer_info()[0] for a in arrays)
         count = function(base, len(buf), start, int(big_endian), frac_ns, snaplen, max_caplen, *pointers, limit, state)
         for part in arrays:

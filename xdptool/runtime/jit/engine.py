@@ -24,6 +24,7 @@ from typing import Sequence
 from ...ebpf.insn import Instruction
 from ...elf.model import Program
 from ...errors import XdpError
+from ...pools import ArrayPool
 from ...platform.ctx import FIELD_SIZE, XDP_MD
 from ...platform.helper_ids import HELPER_ID, helper_name, known_helper
 from ..config import MAX_CALL_FRAMES, SKB_SHARED_INFO_TAILROOM, RuntimeConfig
@@ -58,7 +59,6 @@ MAX_JIT_SLOTS = 50_000  # measured: 20k slots compile in 4.9 s and 320 MB RSS, 1
 RESULT_CODES = ("I", "B", "Q", "Q", "I")  # retvals, fault kinds, insn counts, out offsets, out lengths (the env's arrays)
 POOLED_PACKETS = 1 << 17  # larger result sets are not kept (25 bytes a packet)
 RESULT_POOL = 3  # result array sets kept for reuse: a replay holds one piece's while the next runs
-POOLED_REFS = 3  # references to a pooled array nothing else holds: its set, the loop's name, getrefcount's argument
 REDIRECT_LOG = 4096  # records in the batch's redirect log (the batch stops when it is full)
 EVENT_LOG = 1 << 16  # words of the native event log at first (events.py; the batch stops when half full)
 RECORD_ARENA = 1 << 16  # bytes for a run's ring buffer records at first (records.py; grown when one run needs more)
@@ -171,7 +171,7 @@ class JitEngine(PackedEngine):
         self._event_log = zeroed_words(EVENT_LOG)
         self._event_maps = zeroed_words(EV_MAP_WORDS * max(1, len(self._map_names)))
         self._area: OutputArea | None = None  # run_packed's output area, reused when free
-        self._result_pool: list[tuple[array, ...]] = []  # run_packed's result arrays, reused when free
+        self._result_pool = ArrayPool(RESULT_CODES, RESULT_POOL, POOLED_PACKETS)  # run_packed's result arrays
         self._setup_env()
         self.mirror = RegionMirror(self.shadow, self.env, shapes)
         self.mirror.before_python = self._records_to_python
@@ -553,22 +553,10 @@ class JitEngine(PackedEngine):
         return results
 
     def _result_arrays(self, count: int) -> tuple[array, ...]:
-        """run_packed's per-packet arrays (RESULT_CODES) for `count` packets: a set an earlier
-        call made that nothing references any more (only this pool: CPython's reference count),
-        else a new one.  A replay's pieces of 65,536 packets each needed 1.6 MB of fresh pages
-        (3.5-5 ms of page faults per 1M packets).  A reused set is not cleared: the packet loop
-        writes every entry of every packet it runs, and run_packed returns only once all ran."""
-        pool = self._result_pool
-        for held in pool:
-            if len(held[0]) == count and all(sys.getrefcount(a) == POOLED_REFS for a in held):
-                return held
-        # zeroed as array([0]) * count: array(code, bytes(n)) measured ~20x slower (20-30 ms per 1M packets)
-        made = tuple(array(code, [0]) * count for code in RESULT_CODES)
-        if count <= POOLED_PACKETS:  # a big one-off call's arrays are freed with its results
-            if len(pool) == RESULT_POOL:
-                pool.pop(0)
-            pool.append(made)
-        return made
+        """run_packed's per-packet arrays (RESULT_CODES) for `count` packets, from the pool
+        (pools.py): the packet loop writes every entry of every packet it runs, and run_packed
+        returns only once all ran."""
+        return self._result_pool.take(count)
 
     def _output_area(self, reserve: int) -> OutputArea:
         """The last call's output area when no result views it any more, else a new one
