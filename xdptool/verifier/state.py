@@ -221,9 +221,11 @@ class Reg(Bounds):
     @staticmethod
     def pointer(type: RegType, *, off: int = 0, map=None, id: int = 0, frameno: int = 0, ref_obj_id: int = 0,
                 mem_size: int = 0, btf_type=None, dynptr=None) -> "Reg":
-        reg = Reg(type)
+        reg: Reg = Reg.__new__(Reg)  # every field set once (Reg(type) would set most twice, through __init__)
+        reg.type, reg.range, reg._key = type, 0, None
         reg.off, reg.map, reg.id, reg.frameno = off, map, id, frameno
         reg.ref_obj_id, reg.mem_size, reg.btf_type, reg.dynptr = ref_obj_id, mem_size, btf_type, dynptr
+        reg.set_const_bounds(0)
         return reg
 
     def mark_unknown(self) -> None:
