@@ -163,8 +163,8 @@ class Bounds:
     # -- width views ------------------------------------------------------------------
     def view(self, bits: int) -> "View":
         if bits == 64:
-            return View(self.var_off, self.smin, self.smax, self.umin, self.umax)
-        return View(self.var_off.subreg(), self.s32_min, self.s32_max, self.u32_min, self.u32_max)
+            return _new_tuple(View, (self.var_off, self.smin, self.smax, self.umin, self.umax))
+        return _new_tuple(View, (self.var_off.subreg(), self.s32_min, self.s32_max, self.u32_min, self.u32_max))
 
     def set_view64(self, v: "View", v32: "View | None") -> None:
         """Result of a 64-bit op; the 32-bit view is re-derived unless given."""
@@ -364,14 +364,14 @@ def _limits(bits: int) -> tuple[int, int, int]:
 
 def unknown_view(bits: int) -> View:
     umax, smin, smax = _limits(bits)
-    return View(Tnum(0, umax), smin, smax, 0, umax)
+    return _new_tuple(View, (_new_tuple(Tnum, (0, umax)), smin, smax, 0, umax))
 
 
 def const_view(value: int, bits: int) -> View:
     umax, _, _ = _limits(bits)
     v = value & umax
     sv = v - (1 << bits) if v >> (bits - 1) else v
-    return View(Tnum(v, 0), sv, sv, v, v)
+    return _new_tuple(View, (_new_tuple(Tnum, (v, 0)), sv, sv, v, v))
 
 
 def _signed_from_unsigned(umin: int, umax: int, bits: int) -> tuple[int, int]:
@@ -403,14 +403,14 @@ def _add(a: View, b: View, bits: int, t: Tnum) -> View:
     lo, hi = a.umin + b.umin, a.umax + b.umax
     ulo, uhi = _wrap(lo, hi, lo > umax_all, hi > umax_all, bits)
     slo, shi = _signed(a.smin + b.smin, a.smax + b.smax, bits)
-    return View(t, slo, shi, ulo, uhi)
+    return _new_tuple(View, (t, slo, shi, ulo, uhi))
 
 
 def _sub(a: View, b: View, bits: int, t: Tnum) -> View:
     lo, hi = a.umin - b.umax, a.umax - b.umin
     ulo, uhi = _wrap(lo, hi, lo < 0, hi < 0, bits)
     slo, shi = _signed(a.smin - b.smax, a.smax - b.smin, bits)
-    return View(t, slo, shi, ulo, uhi)
+    return _new_tuple(View, (t, slo, shi, ulo, uhi))
 
 
 def _mul(a: View, b: View, bits: int, t: Tnum) -> View:
@@ -421,22 +421,22 @@ def _mul(a: View, b: View, bits: int, t: Tnum) -> View:
         ulo, uhi = 0, umax_all
     corners = [x * y for x in (a.smin, a.smax) for y in (b.smin, b.smax)]
     slo, shi = _signed(min(corners), max(corners), bits)
-    return View(t, slo, shi, ulo, uhi)
+    return _new_tuple(View, (t, slo, shi, ulo, uhi))
 
 
 def _and(a: View, b: View, bits: int, t: Tnum) -> View:
     ulo, uhi = t.value, min(a.umax, b.umax)
-    return View(t, *_signed_from_unsigned(ulo, uhi, bits), ulo, uhi)
+    return _new_tuple(View, (t, *_signed_from_unsigned(ulo, uhi, bits), ulo, uhi))
 
 
 def _or(a: View, b: View, bits: int, t: Tnum) -> View:
     ulo, uhi = max(a.umin, b.umin), t.value | t.mask
-    return View(t, *_signed_from_unsigned(ulo, uhi, bits), ulo, uhi)
+    return _new_tuple(View, (t, *_signed_from_unsigned(ulo, uhi, bits), ulo, uhi))
 
 
 def _xor(a: View, b: View, bits: int, t: Tnum) -> View:
     ulo, uhi = t.value, t.value | t.mask
-    return View(t, *_signed_from_unsigned(ulo, uhi, bits), ulo, uhi)
+    return _new_tuple(View, (t, *_signed_from_unsigned(ulo, uhi, bits), ulo, uhi))
 
 
 # op -> (tnum function, range function); the low half of these ops' results
@@ -461,12 +461,12 @@ def _shift_view(op: int, a: View, k: int, bits: int) -> View:
     if op == OP_LSH:
         t = a.tnum.lshift(k).cast(bits // 8)
         if a.umax << k > umax_all:
-            return View(t, smin_all, smax_all, 0, umax_all)
-        return View(t, smin_all, smax_all, a.umin << k, a.umax << k)
+            return _new_tuple(View, (t, smin_all, smax_all, 0, umax_all))
+        return _new_tuple(View, (t, smin_all, smax_all, a.umin << k, a.umax << k))
     if op == OP_RSH:
-        return View(a.tnum.rshift(k), smin_all, smax_all, a.umin >> k, a.umax >> k)
+        return _new_tuple(View, (a.tnum.rshift(k), smin_all, smax_all, a.umin >> k, a.umax >> k))
     t = a.tnum.arshift(k, bits)
-    return View(t, a.smin >> k, a.smax >> k, 0, umax_all)
+    return _new_tuple(View, (t, a.smin >> k, a.smax >> k, 0, umax_all))
 
 
 # The ops whose abstract result on two constants is that constant (the tnum and both
@@ -669,9 +669,9 @@ def truncate(dst: Bounds, size: int) -> None:
     mask = (1 << bits) - 1
     v = dst.view(64)
     if v.umax <= mask:
-        result = View(v.tnum.cast(size), max(0, v.smin), min(mask, v.smax), v.umin, v.umax)
+        result = _new_tuple(View, (v.tnum.cast(size), max(0, v.smin), min(mask, v.smax), v.umin, v.umax))
     else:
-        result = View(v.tnum.cast(size), 0, mask, 0, mask)
+        result = _new_tuple(View, (v.tnum.cast(size), 0, mask, 0, mask))
     dst.set_view64(result, None)
 
 
@@ -705,7 +705,7 @@ def sign_extend(dst: Bounds, from_bits: int, to_bits: int) -> None:
         dst.umin, dst.umax = ulo, uhi
         dst.u32_min, dst.u32_max = (lo & U32, hi & U32) if exact else (0, U32)
     else:
-        dst.set_view32_zext(View(tnum, lo, hi, ulo, uhi))
+        dst.set_view32_zext(_new_tuple(View, (tnum, lo, hi, ulo, uhi)))
 
 
 def _sext(v: int, bits: int) -> int:

@@ -13,6 +13,9 @@ from typing import NamedTuple
 
 U64 = (1 << 64) - 1
 U32 = (1 << 32) - 1
+# Tnum(value, mask) without NamedTuple's Python-level __new__ (a frame per construction):
+# the same tuple, made by tuple.__new__ directly
+_new_tuple = tuple.__new__
 
 
 class Tnum(NamedTuple):
@@ -22,7 +25,7 @@ class Tnum(NamedTuple):
     # -- construction ----------------------------------------------------------
     @staticmethod
     def const(v: int) -> "Tnum":
-        return Tnum(v & U64, 0)
+        return _new_tuple(Tnum, (v & U64, 0))
 
     @staticmethod
     def range(lo: int, hi: int) -> "Tnum":
@@ -32,7 +35,7 @@ class Tnum(NamedTuple):
         if bits > 63:
             return UNKNOWN
         delta = (1 << bits) - 1
-        return Tnum(lo & ~delta & U64, delta)
+        return _new_tuple(Tnum, (lo & ~delta & U64, delta))
 
     # -- queries ---------------------------------------------------------------
     @property
@@ -70,15 +73,15 @@ class Tnum(NamedTuple):
 
     # -- arithmetic ------------------------------------------------------------
     def lshift(self, shift: int) -> "Tnum":
-        return Tnum((self.value << shift) & U64, (self.mask << shift) & U64)
+        return _new_tuple(Tnum, ((self.value << shift) & U64, (self.mask << shift) & U64))
 
     def rshift(self, shift: int) -> "Tnum":
-        return Tnum(self.value >> shift, self.mask >> shift)
+        return _new_tuple(Tnum, (self.value >> shift, self.mask >> shift))
 
     def arshift(self, shift: int, bits: int = 64) -> "Tnum":
         """Arithmetic shift right within a `bits`-wide value (32 or 64)."""
         width_mask = (1 << bits) - 1
-        return Tnum(_sar(self.value, shift, bits) & width_mask, _sar(self.mask, shift, bits) & width_mask)
+        return _new_tuple(Tnum, (_sar(self.value, shift, bits) & width_mask, _sar(self.mask, shift, bits) & width_mask))
 
     def add(self, other: "Tnum") -> "Tnum":
         sm = (self.mask + other.mask) & U64
@@ -86,7 +89,7 @@ class Tnum(NamedTuple):
         sigma = (sm + sv) & U64
         chi = sigma ^ sv
         mu = chi | self.mask | other.mask
-        return Tnum(sv & ~mu & U64, mu)
+        return _new_tuple(Tnum, (sv & ~mu & U64, mu))
 
     def sub(self, other: "Tnum") -> "Tnum":
         dv = (self.value - other.value) & U64
@@ -94,7 +97,7 @@ class Tnum(NamedTuple):
         beta = (dv - other.mask) & U64
         chi = alpha ^ beta
         mu = chi | self.mask | other.mask
-        return Tnum(dv & ~mu & U64, mu)
+        return _new_tuple(Tnum, (dv & ~mu & U64, mu))
 
     def neg(self) -> "Tnum":
         return ZERO.sub(self)
@@ -103,17 +106,17 @@ class Tnum(NamedTuple):
         alpha = self.value | self.mask
         beta = other.value | other.mask
         v = self.value & other.value
-        return Tnum(v, alpha & beta & ~v & U64)
+        return _new_tuple(Tnum, (v, alpha & beta & ~v & U64))
 
     def or_(self, other: "Tnum") -> "Tnum":
         v = self.value | other.value
         mu = self.mask | other.mask
-        return Tnum(v, mu & ~v & U64)
+        return _new_tuple(Tnum, (v, mu & ~v & U64))
 
     def xor(self, other: "Tnum") -> "Tnum":
         v = self.value ^ other.value
         mu = self.mask | other.mask
-        return Tnum(v & ~mu & U64, mu)
+        return _new_tuple(Tnum, (v & ~mu & U64, mu))
 
     def mul(self, other: "Tnum") -> "Tnum":
         """Long multiplication over the known and unknown bits of `self`."""
@@ -122,23 +125,23 @@ class Tnum(NamedTuple):
         acc_m = ZERO
         while a.value or a.mask:
             if a.value & 1:
-                acc_m = acc_m.add(Tnum(0, b.mask))
+                acc_m = acc_m.add(_new_tuple(Tnum, (0, b.mask)))
             elif a.mask & 1:
-                acc_m = acc_m.add(Tnum(0, b.value | b.mask))
+                acc_m = acc_m.add(_new_tuple(Tnum, (0, b.value | b.mask)))
             a = a.rshift(1)
             b = b.lshift(1)
-        return Tnum(acc_v, 0).add(acc_m)
+        return _new_tuple(Tnum, (acc_v, 0)).add(acc_m)
 
     def intersect(self, other: "Tnum") -> "Tnum":
         """Values in both (assumes they overlap; used for refinement)."""
         v = self.value | other.value
         mu = self.mask & other.mask
-        return Tnum(v & ~mu & U64, mu)
+        return _new_tuple(Tnum, (v & ~mu & U64, mu))
 
     def cast(self, size: int) -> "Tnum":
         """Truncate to the low `size` bytes (zero-extended)."""
         m = (1 << (size * 8)) - 1
-        return Tnum(self.value & m, self.mask & m)
+        return _new_tuple(Tnum, (self.value & m, self.mask & m))
 
     # -- 32-bit subregister ------------------------------------------------------
     def subreg(self) -> "Tnum":
@@ -162,5 +165,5 @@ def _sar(v: int, shift: int, bits: int) -> int:
     return v >> shift
 
 
-UNKNOWN = Tnum(0, U64)
-ZERO = Tnum(0, 0)
+UNKNOWN = _new_tuple(Tnum, (0, U64))
+ZERO = _new_tuple(Tnum, (0, 0))
