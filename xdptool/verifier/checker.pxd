@@ -6,11 +6,11 @@ cimport cython
 from .backtrack cimport Tracker, precise_of
 from .handler cimport Handler
 from .precision cimport Precision
-from .scalar cimport scalar_alu
+from .scalar cimport clear_caches, scalar_alu
 from .branches cimport branch_taken, refine
 from .pruning cimport exact_key, first_difference, hinted_miss, quick_hint, quick_miss
 from .state cimport Frame, Reg, StackSlot, State, is_pointer_type
-from .log cimport align_comment, kernel_insn_text
+from .log cimport align_comment, clear_cache as clear_log_cache, kernel_insn_text
 
 cdef class Entry:
     cdef public object state, pc, parent, key, hint, quick, marks, hist, open_hint

@@ -45,7 +45,7 @@ _INSN_TEXTS: dict = {}  # instruction -> text
 _REG_TEXTS: dict = {}  # (stored register, frame number) -> text
 
 
-def clear_cache() -> None:
+def clear_cache() -> None:  # types: log.pxd
     """Forget the texts (each analysis starts cold, and the registers they keep are freed)."""
     _INSN_TEXTS.clear()
     _REG_TEXTS.clear()

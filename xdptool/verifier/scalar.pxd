@@ -16,6 +16,9 @@ cdef class Bounds:
 # Python objects: they are part of the memo's key.
 @cython.locals(cache=dict)
 cpdef scalar_alu(Bounds dst, op, Bounds src, is64)
+# Twice per analysis (Checker.__init__ and release): a C call
+@cython.locals(sync_cache=dict, alu_cache=dict)
+cpdef clear_caches()
 @cython.locals(concrete=dict)
 cpdef const_alu(op, a, b, is64)
 cpdef _scalar_alu(Bounds dst, op, Bounds src, is64)
