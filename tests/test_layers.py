@@ -9,7 +9,8 @@ Read from the folder names, lowest first (README, "Architecture"):
                                 the ISA; clang; packet expressions; a target-independent register allocator
     platform                    what the kernel and the NFP driver define, as data
     elf, packets                the object model and its loader; packets from expressions
-    verifier, runtime           static analysis; concrete semantics and engines
+    verifier                    static analysis
+    runtime                     concrete semantics and engines (the jit leaves out checks the verifier proved)
     kernel, nfp                 engines with a world of their own (bpf(2), the card)
     replay                      captures through an engine
     testing                     spec files, the pytest plugin
@@ -18,7 +19,7 @@ Read from the folder names, lowest first (README, "Architecture"):
 Every import counts, including those inside functions (lazy imports are how the
 CLI stays fast, not a way around the layers); only imports under
 `if TYPE_CHECKING:` are left out, as they name a type without depending on it.  Packages on one layer may not
-import each other either, so the verifier never reaches into the runtime.
+import each other either; the verifier never reaches into the runtime (the runtime asks it for proofs).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ LAYERS: list[set[str]] = [
     {"ebpf", "toolchain", "packet_expr", "codegen"},
     {"platform"},
     {"elf", "packets"},
-    {"verifier", "runtime"},
+    {"verifier"},
+    {"runtime"},
     {"kernel", "nfp"},
     {"replay"},
     {"testing"},

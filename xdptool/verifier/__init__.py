@@ -31,9 +31,10 @@ __all__ = ["analyze", "VerifierResult", "VerifierError", "Profile", "get_profile
 
 
 def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, unprivileged: bool = False,
-            collect_facts: bool = True, btf: str | None = None) -> VerifierResult:
+            collect_facts: bool = True, btf: str | None = None, insn_limit: int | None = None) -> VerifierResult:
     """Verify one program; bad input (unsupported features) raises XdpError.  `btf`: a file
-    with the kernel's BTF, for programs that use kernel objects (default: the running kernel's)."""
+    with the kernel's BTF, for programs that use kernel objects (default: the running kernel's);
+    `insn_limit`: processed instructions before "too large" (default: the kernel's 1M)."""
     # The walk allocates many short-lived tuples and no reference cycles that outlive it
     # (the checker's own are broken by release()): the cyclic collector would only re-scan
     # live states (about 5% of the time), and re-enabled while the checker still holds them,
@@ -49,7 +50,8 @@ def analyze(program, profile: str | Profile = "linux", *, log_level: int = 0, un
             profile = get_profile(profile, unprivileged=unprivileged)
         error = None
         start = time.perf_counter()
-        checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts, btf_path=btf)
+        checker = Checker(program, profile, log_level=log_level, collect_facts=collect_facts, btf_path=btf,
+                          insn_limit=insn_limit)
         try:
             checker.run()
         except Reject as reject:

@@ -29,7 +29,7 @@ cdef class Checker:
     cdef public object global_funcs, called_globals, btf, btf_ptrs, async_subprogs, fastcall
     cdef public Tracker track
     cdef public list hist
-    cdef public long log_level, processed, total_states, peak_states, cur_states, max_states_per_insn, id_gen, jmps, pc
+    cdef public long insn_limit, log_level, processed, total_states, peak_states, cur_states, max_states_per_insn, id_gen, jmps, pc
     cdef public long checkpoint_jmps, checkpoint_insns
     cdef public bint collect_facts, relax_imprecise, exact_keys, allow_uninit, allow_ptr_leaks, privileged
 

@@ -139,8 +139,9 @@ class Entry:
 
 class Checker:
     def __init__(self, program: Program, profile: Profile, log_level: int = 0, collect_facts: bool = True,
-                 btf_path: str | None = None):
+                 btf_path: str | None = None, insn_limit: int | None = None):
         self.program = program
+        self.insn_limit = INSN_LIMIT if insn_limit is None else insn_limit  # processed insns before "too large"
         # BTF-typed kernel pointers, typed by the kernel's BTF (btf_path, else the running kernel's)
         self.btf_ptrs = btf_ptr.BtfPointers(self, btf_path, _gpl_compatible(program.license))
         self.attach = attach_of(program.attach_type)
@@ -316,7 +317,7 @@ class Checker:
                 step = steps[pc]
                 insn, handler, after, visit_kind = step
                 self.processed += 1  # before the pruning check, as the kernel's do_check counts
-                if self.processed > INSN_LIMIT:
+                if self.processed > self.insn_limit:
                     raise Reject(f"BPF program is too large. Processed {self.processed} insn", pc)
                 if visit_kind and self._visit(pc, visit_kind):
                     popped = self._pop()

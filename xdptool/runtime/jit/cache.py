@@ -49,7 +49,8 @@ LOADING = ".loading"  # subfolder of private copies of shared objects while dlop
 # Sources the generated code depends on besides the program (relative to xdptool/).
 GENERATOR_SOURCES = ("runtime/jit/*.py", "runtime/config.py", "runtime/memory.py", "runtime/maps*.py",
                      "runtime/xdp.py", "runtime/helpers.py", "runtime/kfuncs.py",
-                     "platform/*.py", "ebpf/opcodes.py", "ebpf/semantics.py")
+                     "platform/*.py", "ebpf/opcodes.py", "ebpf/semantics.py",
+                     "verifier/*.py")  # the verifier: its proofs leave checks out (proofs.py)
 LLVMLITE_LIBRARY = ("binding", "libllvmlite.so")  # in the llvmlite package: LLVM itself, linked in
 
 
@@ -161,13 +162,14 @@ def _insn_fields(insn) -> tuple:
     return (insn.pc, insn.code, insn.dst, insn.src, insn.off, insn.imm, insn.imm_hi, where)
 
 
-def key_for(units, shapes, tail_targets, checked: bool, name: str) -> str:
-    """The entry name for one module (hex SHA-256)."""
+def key_for(units, shapes, tail_targets, checked: bool, name: str, proved: bool = False) -> str:
+    """The entry name for one module (hex SHA-256); `proved`: the entry program's packet
+    accesses the verifier proves are emitted unchecked (proofs.py)."""
     digest = sha256(environment_digest().encode())
     for unit in units:
         digest.update(repr((unit.index, unit.name, unit.broken)).encode())
         digest.update(repr([_insn_fields(insn) for insn in unit.insns]).encode())
-    digest.update(repr((shapes, sorted((tail_targets or {}).items()), checked, name)).encode())
+    digest.update(repr((shapes, sorted((tail_targets or {}).items()), checked, name, proved)).encode())
     return digest.hexdigest()
 
 

@@ -84,11 +84,22 @@ def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes
 
 
 def compile_program(units, shapes=(), *, tail_targets: dict[int, int] | None = None,
-                    name: str = "prog", checked: bool = True) -> CompiledProgram:
+                    name: str = "prog", checked: bool = True, program=None) -> CompiledProgram:
     """Native code for `units` (translate.Unit; unit 0 the entry program): the program,
-    `xdp_run` and the `xdp_batch` loop, from the persistent cache when it has them."""
-    key = cache.key_for(units, shapes, tail_targets, checked, name)
-    result, from_cache = cache.native(key, lambda: _build(units, shapes, tail_targets, name, checked), _program)
+    `xdp_run` and the `xdp_batch` loop, from the persistent cache when it has them.
+    `program`: unit 0's Program, whose packet accesses the verifier proves are emitted
+    unchecked (proofs.py; asked only when the cache has no entry)."""
+    key = cache.key_for(units, shapes, tail_targets, checked, name, proved=program is not None)
+
+    def build() -> tuple[bytes, dict]:
+        built = units
+        if program is not None:
+            from .proofs import proven_packet_accesses
+
+            built = [units[0]._replace(proven=proven_packet_accesses(program)), *units[1:]]
+        return _build(built, shapes, tail_targets, name, checked)
+
+    result, from_cache = cache.native(key, build, _program)
     result.from_cache = from_cache
     return result
 

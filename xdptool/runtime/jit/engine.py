@@ -102,8 +102,11 @@ def compiled_for(program: Program, shadow: VmEngine, shapes: tuple[MapShape, ...
     cache = program.__dict__.setdefault("_jit_cache", {})
     compiled = cache.get((shapes, checked))
     if compiled is None:
+        # proofs (proofs.py) only for a program whose runs are bounded (no cycle, no callback):
+        # its verification is one pruned pass over its paths, not a loop's iterations
         compiled = cache[(shapes, checked)] = compile_program(
-            units, shapes, tail_targets=targets, name=program.name, checked=checked)
+            units, shapes, tail_targets=targets, name=program.name, checked=checked,
+            program=None if checked else program)
     return compiled, units, comps
 
 

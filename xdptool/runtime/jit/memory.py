@@ -132,6 +132,19 @@ class MemoryModel:
         rid, _offset = self._split(b, parts[0], parts)
         return b.inttoptr(b.add(self._entry(b, env, rid, R_HOST), c64(start)), I8P)
 
+    def proven_access(self, t: "Translator", b: ir.IRBuilder, parts, write: bool) -> ir.Value:
+        """Host pointer of an access the verifier proved inside the packet (proofs.py): the
+        region's translation without the check, which could not fail.  A write still marks
+        the packet written."""
+        rid, off = self._split(b, None, parts)
+        if write:
+            self.note_write(b, t.env, rid)
+        return b.inttoptr(b.add(self._entry(b, t.env, rid, R_HOST), off), I8P)
+
+    def load_proven(self, t: "Translator", b: ir.IRBuilder, parts, size: int) -> ir.Value:
+        """load_value of a load the verifier proved inside the packet."""
+        return self._loaded(b, self.proven_access(t, b, parts, write=False), size)
+
     def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: ir.Value | int,
                write: bool, helper: bool = False) -> None:
         ENV.store(b, t.env, "fault_write", c64(int(write) | (ACCESS_HELPER if helper else 0)))

@@ -84,6 +84,7 @@ class Translator:
     """Builds the function for a list of units; `translate()` returns it."""
 
     ctx_regs: dict[int, frozenset[int]]  # the unit being emitted's (see _prepare)
+    proven: frozenset[int]  # likewise
 
     def __init__(self, module: ir.Module, units: list[Unit], name: str,
                  memory: "MemoryModel", helpers: "HelperEmitter", checked: bool = True):
@@ -123,6 +124,7 @@ class Translator:
             # registers expected to hold the context (ctx_regs.py); unit 0 alone, and only when no tail
             # call can enter it again with whatever the caller left in r1
             "ctx_regs": ctx_registers(unit.insns) if unit.index == 0 and len(self.units) == 1 else {},
+            "proven": unit.proven,  # packet accesses the verifier proved in bounds (proofs.py)
         }
         if unit.broken is not None or not unit.insns:
             entry = fall_off_end
@@ -436,7 +438,9 @@ class Translator:
             raise _Invalid(f"{_mode_name(insn.mode)} loads are not supported for XDP programs")
         size = insn.size_bytes
         addr, parts = self._address(b, insn.src, insn.off)
-        if insn.src in self.ctx_regs.get(insn.pc, ()) and insn.mode == Mode.MEM and ctx_field_at(insn.off, size):
+        if insn.pc in self.proven:
+            value = self.memory.load_proven(self, b, parts, size)
+        elif insn.src in self.ctx_regs.get(insn.pc, ()) and insn.mode == Mode.MEM and ctx_field_at(insn.off, size):
             value = self.memory.load_expected_field(self, b, insn, addr, size, parts)
         else:
             value = self.memory.load_value(self, b, insn, addr, size, parts)
@@ -455,7 +459,10 @@ class Translator:
         ty = ir.IntType(size * 8)
         value = self.reg(b, insn.src) if insn.cls == Cls.STX else c64(insn.imm)
         addr, parts = self._address(b, insn.dst, insn.off)
-        ptr = self.memory.access(self, b, insn, addr, size, write=True, parts=parts)
+        if insn.pc in self.proven:
+            ptr = self.memory.proven_access(self, b, parts, write=True)
+        else:
+            ptr = self.memory.access(self, b, insn, addr, size, write=True, parts=parts)
         self.memory.guest(b.store(b.trunc(value, ty) if size < 8 else value, b.bitcast(ptr, ty.as_pointer()), align=1))
         b.branch(self.next_block(insn))
 

@@ -23,6 +23,7 @@ class Unit(NamedTuple):
     name: str
     insns: list[Instruction]
     broken: str | None = None  # why it cannot run: a tail call into it faults with this
+    proven: frozenset[int] = frozenset()  # pcs of packet accesses the verifier proved in bounds (proofs.py)
 
 
 def _successors(insn: Instruction) -> tuple[int, ...]:
