@@ -73,8 +73,6 @@ CASE_TIME_LIMIT_S = 60  # per case, xdptool's side (the kernel's is its own 1M-i
 # of its runs for both sides); a case over SLOW_CASE_MS is not run again
 TIMING_RUNS = 3
 SLOW_CASE_MS = 1000
-# The worker waits for its next case spinning, up to this long, before it blocks (_serve)
-WORKER_SPIN_S = 0.05
 
 # test_loader.c's tags (btf_decl_tag "comment:..." on the program's FUNC; bpf_misc.h's macros)
 TAG = "comment:"
@@ -405,17 +403,7 @@ def _analyze(path: str, name: str, frags: bool, log_level: int) -> tuple[str, st
 
 
 def _serve(conn) -> None:
-    """Judge the cases the parent sends until it sends None.  Between cases the worker spins
-    on the pipe for a while instead of sleeping in recv(): a CPU woken from idle starts with
-    cold caches (and, in a VM, a host that descheduled it), which doubled a small program's
-    first analysis here (0.105 -> 0.246 ms median, a 2 ms sleep before each), while the
-    kernel's first load runs on the parent's busy CPU and a user's `xdptool verify` analyzes
-    on a CPU busy since the process started.  The spin is bounded: on one CPU it would only
-    take the parent's time."""
     while True:
-        deadline = time.perf_counter() + WORKER_SPIN_S
-        while not conn.poll() and time.perf_counter() < deadline:
-            pass
         job = conn.recv()
         if job is None:
             return
