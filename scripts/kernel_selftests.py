@@ -570,14 +570,10 @@ def run(tree: Path, cache: Path, with_kernel: bool, only: str | None, budget: fl
             if program is not None:
                 worker.judge(case, program)
         for case, program in judged:
-            if program is None:
-                pass
-            elif with_kernel:
+            if program is not None and with_kernel:
                 judge_kernel(case, program)
-            elif case.is_xdp:
-                case.kind = "comparable"
-            else:
-                case.kind = "not compared (no kernel)"
+            elif program is not None:
+                case.kind = "comparable" if case.is_xdp else "not compared (no kernel)"
             cases.append(case)
         print(f"  {src.name}: {len([c for c in cases if c.file == src.name])} cases "
               f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)

@@ -1,5 +1,5 @@
 """Accesses at a constant offset from r10 inside the frame run unchecked in the jit
-(memory.MemoryModel._in_frame): they agree with the vm at the frame's edges, across
+(memory.MemoryModel._unchecked): they agree with the vm at the frame's edges, across
 BPF-to-BPF frames, and fault as on the vm just outside them; a program that writes r10
 (the engines run it; only the verifier refuses it) keeps every access checked."""
 
@@ -100,14 +100,14 @@ def test_accesses_outside_the_frame_or_through_a_written_r10_fault_as_on_the_vm(
 def test_the_fast_path_is_taken_only_where_r10_is_never_written(monkeypatch):
     """The unchecked path is used for the in-frame accesses above and never once r10 is written."""
     taken = []
-    original = MemoryModel._in_frame
+    original = MemoryModel._unchecked
 
-    def spy(self, b, env, parts, size):
-        pointer = original(self, b, env, parts, size)
+    def spy(self, b, env, parts, size, write):
+        pointer = original(self, b, env, parts, size, write)
         taken.append(pointer is not None)
         return pointer
 
-    monkeypatch.setattr(MemoryModel, "_in_frame", spy)
+    monkeypatch.setattr(MemoryModel, "_unchecked", spy)
     monkeypatch.setattr(compiler.cache, "cache_dir", lambda: None)  # translate afresh, not from the cache
     both(program(INSIDE["both edges of the frame"]), PACKETS[:1])
     assert taken and all(taken)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..config import MAX_BPF_STACK
 from . import backend, cache
 
-# a frame's size, as the interpreter's stack regions (MemoryModel._in_frame relies on it being theirs)
+# a frame's size, as the interpreter's stack regions (MemoryModel._unchecked relies on it being theirs)
 STACK_SIZE = MAX_BPF_STACK
 
 

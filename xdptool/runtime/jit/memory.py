@@ -117,33 +117,32 @@ class MemoryModel:
         off = b.sub(b.and_(base, c64((1 << REGION_SHIFT) - 1)), c64(ORIGIN))
         return rid, b.add(off, c64(constant))
 
-    def _in_frame(self, b: ir.IRBuilder, env: ir.Value, parts, size: int) -> ir.Value | None:
-        """The host pointer of an access at a constant offset from the frame pointer that
-        lies inside the frame (`parts` = (r10, offset, True), see Translator._address), else
-        None.  Where no instruction writes r10, r10 is always the top of the current frame's
-        stack region (enter_frame), a region always mapped, writable, [0, stack_size) and
-        neither the context nor the packet: such an access cannot fault (the interpreter's
-        check always passes) and writes no packet byte, so it needs no check."""
-        if parts is None or not parts[2]:
+    def _host(self, b: ir.IRBuilder, env: ir.Value, rid: ir.Value, off: ir.Value) -> ir.Value:
+        """The host pointer (i8*) of offset `off` in region `rid`."""
+        return b.inttoptr(b.add(self._entry(b, env, rid, R_HOST), off), I8P)
+
+    def _unchecked(self, b: ir.IRBuilder, env: ir.Value, parts, size: int, write: bool) -> ir.Value | None:
+        """The host pointer of an access that cannot fault, which needs no check, else None.
+        `parts` = (base register, offset, frame, proven), see Translator._address:
+        - frame: the base is r10 and no instruction writes r10, and the access lies inside
+          the frame.  r10 is then always the top of the current frame's stack region
+          (enter_frame), a region always mapped, writable, [0, stack_size) and neither the
+          context nor the packet: the interpreter's check always passes, and no packet byte
+          is written.
+        - proven: the verifier proved the access inside the packet (proofs.py); a write
+          still marks the packet written."""
+        if parts is None:
             return None
+        if parts[3]:
+            rid, off = self._split(b, None, parts)
+            if write:
+                self.note_write(b, env, rid)
+            return self._host(b, env, rid, off)
         start = self.stack_size + parts[1]
-        if start < 0 or start + size > self.stack_size:
+        if not parts[2] or start < 0 or start + size > self.stack_size:
             return None
-        rid, _offset = self._split(b, parts[0], parts)
-        return b.inttoptr(b.add(self._entry(b, env, rid, R_HOST), c64(start)), I8P)
-
-    def proven_access(self, t: "Translator", b: ir.IRBuilder, parts, write: bool) -> ir.Value:
-        """Host pointer of an access the verifier proved inside the packet (proofs.py): the
-        region's translation without the check, which could not fail.  A write still marks
-        the packet written."""
-        rid, off = self._split(b, None, parts)
-        if write:
-            self.note_write(b, t.env, rid)
-        return b.inttoptr(b.add(self._entry(b, t.env, rid, R_HOST), off), I8P)
-
-    def load_proven(self, t: "Translator", b: ir.IRBuilder, parts, size: int) -> ir.Value:
-        """load_value of a load the verifier proved inside the packet."""
-        return self._loaded(b, self.proven_access(t, b, parts, write=False), size)
+        rid, _offset = self._split(b, None, parts)
+        return self._host(b, env, rid, c64(start))
 
     def _fault(self, t: "Translator", b: ir.IRBuilder, pc: int, addr: ir.Value, size: ir.Value | int,
                write: bool, helper: bool = False) -> None:
@@ -159,9 +158,9 @@ class MemoryModel:
         env = t.env
         if not isinstance(size, int):
             return self._sized_access(t, b, insn, addr, size, write)
-        in_frame = self._in_frame(b, env, parts, size)
-        if in_frame is not None:
-            return in_frame
+        unchecked = self._unchecked(b, env, parts, size, write)
+        if unchecked is not None:
+            return unchecked
         rid, off = self._split(b, addr, parts)
         count = self._state(b, env, "region_count")
         mapped = b.icmp_unsigned("<", rid, count)
@@ -181,8 +180,7 @@ class MemoryModel:
         fb = ir.IRBuilder(fault_block)
         self._fault(t, fb, insn.pc, addr, size, write, helper)
         b.position_at_end(good)
-        host = self._entry(b, env, safe_rid, R_HOST)
-        return b.inttoptr(b.add(host, off), I8P)
+        return self._host(b, env, safe_rid, off)
 
     def _sized_access(self, t: "Translator", b: ir.IRBuilder, insn, addr: ir.Value, size: ir.Value,
                       write: bool) -> ir.Value:
@@ -205,7 +203,7 @@ class MemoryModel:
         b.cbranch(ok, good, fault_block)
         self._fault(t, ir.IRBuilder(fault_block), insn.pc, addr, size, write, True)
         b.position_at_end(good)
-        return b.inttoptr(b.add(self._entry(b, env, safe_rid, R_HOST), off), I8P)
+        return self._host(b, env, safe_rid, off)
 
     def note_write(self, b: ir.IRBuilder, env: ir.Value, rid: ir.Value) -> None:
         """env.pkt_written |= (this write is to the packet region), before the access is checked
@@ -246,9 +244,9 @@ class MemoryModel:
                    parts=None) -> ir.Value:
         """i64 loaded (zero-extended) from `addr`: the context's fields or checked memory."""
         env = t.env
-        in_frame = self._in_frame(b, env, parts, size)
-        if in_frame is not None:
-            return self._loaded(b, in_frame, size)
+        unchecked = self._unchecked(b, env, parts, size, write=False)
+        if unchecked is not None:
+            return self._loaded(b, unchecked, size)
         rid, split_off = self._split(b, addr, parts)
         is_ctx = b.icmp_unsigned("==", rid, self._state(b, env, "ctx_id"))
         ctx_block = b.append_basic_block(f"pc{insn.pc}.ctx")

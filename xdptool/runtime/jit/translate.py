@@ -427,20 +427,20 @@ class Translator:
         self.set_reg(b, insn.dst, self.memory.imm64_value(self, b, insn))
         b.branch(self.next_block(insn))
 
-    def _address(self, b: ir.IRBuilder, base: int, off: int) -> tuple[ir.Value, tuple[ir.Value, int, bool]]:
-        """The address reg[base] + off, and its parts (MemoryModel._split), the last whether
-        the base is the frame pointer, never written by the program (MemoryModel._in_frame)."""
+    def _address(self, b: ir.IRBuilder, insn: Instruction, base: int) -> tuple[ir.Value, tuple[ir.Value, int, bool, bool]]:
+        """The address reg[base] + insn.off, and its parts (MemoryModel._split): the base, the
+        offset, whether the base is the frame pointer, never written by the program, and
+        whether the verifier proved the access inside the packet (MemoryModel._unchecked)."""
         value = self.reg(b, base)
-        return b.add(value, c64(off)), (value, off, base == FRAME_POINTER and self.frame_pointer_fixed)
+        return b.add(value, c64(insn.off)), (value, insn.off, base == FRAME_POINTER and self.frame_pointer_fixed,
+                                             insn.pc in self.proven)
 
     def _ldx(self, b: ir.IRBuilder, insn: Instruction) -> None:
         if insn.mode not in (Mode.MEM, Mode.MEMSX):
             raise _Invalid(f"{_mode_name(insn.mode)} loads are not supported for XDP programs")
         size = insn.size_bytes
-        addr, parts = self._address(b, insn.src, insn.off)
-        if insn.pc in self.proven:
-            value = self.memory.load_proven(self, b, parts, size)
-        elif insn.src in self.ctx_regs.get(insn.pc, ()) and insn.mode == Mode.MEM and ctx_field_at(insn.off, size):
+        addr, parts = self._address(b, insn, insn.src)
+        if insn.src in self.ctx_regs.get(insn.pc, ()) and insn.mode == Mode.MEM and ctx_field_at(insn.off, size):
             value = self.memory.load_expected_field(self, b, insn, addr, size, parts)
         else:
             value = self.memory.load_value(self, b, insn, addr, size, parts)
@@ -458,11 +458,8 @@ class Translator:
         size = insn.size_bytes
         ty = ir.IntType(size * 8)
         value = self.reg(b, insn.src) if insn.cls == Cls.STX else c64(insn.imm)
-        addr, parts = self._address(b, insn.dst, insn.off)
-        if insn.pc in self.proven:
-            ptr = self.memory.proven_access(self, b, parts, write=True)
-        else:
-            ptr = self.memory.access(self, b, insn, addr, size, write=True, parts=parts)
+        addr, parts = self._address(b, insn, insn.dst)
+        ptr = self.memory.access(self, b, insn, addr, size, write=True, parts=parts)
         self.memory.guest(b.store(b.trunc(value, ty) if size < 8 else value, b.bitcast(ptr, ty.as_pointer()), align=1))
         b.branch(self.next_block(insn))
 
@@ -473,7 +470,7 @@ class Translator:
         if insn.imm not in _ATOMIC_RMW and insn.imm not in (AtomicOp.XCHG, AtomicOp.CMPXCHG):
             raise _Invalid(f"invalid atomic operation {insn.imm:#x}")
         ty = ir.IntType(size * 8)
-        addr, parts = self._address(b, insn.dst, insn.off)
+        addr, parts = self._address(b, insn, insn.dst)
         ptr = b.bitcast(self.memory.access(self, b, insn, addr, size, write=True, atomic=True, parts=parts),
                         ty.as_pointer())
         old = b.load(ptr, align=1)
