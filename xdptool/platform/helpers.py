@@ -107,6 +107,8 @@ class Helper(NamedTuple):
     args: tuple[Arg, ...] = ()
     ret: Ret = Ret.INTEGER
     changes_pkt_data: bool = False
+    writes_packet: bool = False  # may change packet bytes through the context or a dynptr (_WRITES_PACKET)
+    written_args: tuple[int, ...] = ()  # the arguments (1-5) whose memory the helper writes
     gpl_only: bool = False
     writes_map: bool = False  # changes the map itself: refused on BPF_F_RDONLY_PROG maps (record_func_map)
     acquires: bool = False  # returns a reference the program must release (is_acquire_function)
@@ -217,6 +219,16 @@ _GPL_ONLY = {"trace_printk", "trace_vprintk", "probe_read_kernel", "probe_read_k
              "tcp_check_syncookie", "tcp_gen_syncookie", "get_current_task_btf",
              "timer_init", "timer_set_callback", "timer_start", "timer_cancel"}
 _CHANGES_PKT_DATA = {"xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail"}
+# Helpers that may change the packet's bytes other than through a pointer argument: the
+# ones that move it (bpf_helper_changes_pkt_data), xdp_store_bytes (net/core/filter.c) and
+# dynptr_write, whose dynptr may be an XDP packet's (kernel/bpf/helpers.c).
+_WRITES_PACKET = _CHANGES_PKT_DATA | {"xdp_store_bytes", "dynptr_write"}
+# Argument kinds a helper writes through (the kernel's MEM_UNINIT / MEM_WRITE), and the
+# read-write ARG_PTR_TO_MEM arguments: bpf_xdp_fib_lookup_proto's params (net/core/filter.c:
+# ARG_PTR_TO_MEM, marked MEM_WRITE since Linux 6.13), where the lookup writes its result.
+WRITTEN_ARG_KINDS = frozenset({Arg.UNINIT_MAP_VALUE, Arg.UNINIT_MEM, Arg.FIXED_MEM4, Arg.FIXED_MEM8,
+                               Arg.DYNPTR_LOCAL_UNINIT, Arg.DYNPTR_RINGBUF_UNINIT})
+_WRITTEN_MEM_ARGS = {"fib_lookup": (2,)}
 _WRITES_MAP = {"map_update_elem", "map_delete_elem", "map_push_elem", "map_pop_elem"}
 _ACQUIRES = {"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"}
 _RELEASES = {"sk_release": 1, "ringbuf_submit": 1, "ringbuf_discard": 1}
@@ -268,7 +280,10 @@ def _build() -> dict[int, Helper]:
         name, args, *ret = entry
         table[HELPER_ID[name]] = Helper(
             HELPER_ID[name], name, args, ret[0] if ret else Ret.INTEGER,
-            changes_pkt_data=name in _CHANGES_PKT_DATA, gpl_only=name in _GPL_ONLY, writes_map=name in _WRITES_MAP,
+            changes_pkt_data=name in _CHANGES_PKT_DATA, writes_packet=name in _WRITES_PACKET,
+            written_args=tuple(n for n, kind in enumerate(args, 1) if kind in WRITTEN_ARG_KINDS)
+            + _WRITTEN_MEM_ARGS.get(name, ()),
+            gpl_only=name in _GPL_ONLY, writes_map=name in _WRITES_MAP,
             acquires=name in _ACQUIRES, releases=_RELEASES.get(name, 0), nfp=_NFP_CALLS.get(name),
             ret_struct=_RET_STRUCT.get(name, ""), casts_pointer=name in _CASTS_POINTER,
             callback=CALLBACKS.get(name),

@@ -10,6 +10,13 @@ they came, and copying them would cost more than running the program).  Only the
 dirtied are re-zeroed (`env.dirty_lo/hi`, widened by every packet-pointer move),
 so a 64-byte packet does not pay for clearing a 4 KiB frame.
 
+A program that cannot change the packet (proofs.py: `PacketProof.read_only`) is run
+*in place*: the packet region's host address is pointed at the packet where the input
+buffer holds it (for a replay, the capture file's mapping), marked not writable, and
+nothing is copied in, cleared or compared; every output is UNCHANGED.  A Python helper
+that needs the packet copies it into the frame first (engine._packet_into_frame).  The
+region's host, writability and `env.frame` are put back before the loop returns.
+
 A redirected packet's target (env.redir_*, set by the native redirect helpers)
 is appended to the redirect log: its index, then the REDIRECT_FIELDS.
 
@@ -25,7 +32,7 @@ import llvmlite.ir as ir
 
 from ..config import SKB_SHARED_INFO_TAILROOM
 from ..helpers import XDP_REDIRECT
-from .env import ENV, R_HI, R_LO, REDIRECT_FIELDS, REDIRECT_WORDS, REGION_WORDS, RedirectKind
+from .env import ENV, R_HI, R_HOST, R_LO, R_WRITABLE, REDIRECT_FIELDS, REDIRECT_WORDS, REGION_WORDS, RedirectKind
 from .irtypes import I1, I8, I32, I64, I8P, c64
 from .layout import UNCHANGED
 from .memory import MemoryModel
@@ -139,7 +146,22 @@ def clear_dirty(b: ir.IRBuilder, memset: ir.Function, env: ir.Value, start: ir.V
         clear_bytes(b, memset, _host(b, env, "frame", widened), b.sub(hi, widened))
 
 
-def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir.Function:
+def _packet_entry(b: ir.IRBuilder, env: ir.Value, word: int) -> ir.Value:
+    """Word `word` (R_HOST, R_WRITABLE, ...) of the packet region's row of the region table."""
+    table = b.inttoptr(ENV.load(b, env, "regions"), I64.as_pointer())
+    return b.gep(table, [b.add(b.mul(ENV.load(b, env, "pkt_id"), c64(REGION_WORDS)), c64(word))])
+
+
+def _place_packet(b: ir.IRBuilder, env: ir.Value, host: ir.Value, writable: ir.Value) -> None:
+    """The packet region's bytes are at `host` (its offset 0; env.frame too, for the native
+    helpers that read the packet through it)."""
+    b.store(host, _packet_entry(b, env, R_HOST))
+    b.store(writable, _packet_entry(b, env, R_WRITABLE))
+    ENV.store(b, env, "frame", host)
+
+
+def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_place: bool = False) -> ir.Function:
+    """The packet loop; `in_place`: the program reads the packet only (module docstring)."""
     from .records import reset_records  # an emitter: imported to build only (packed.py imports this module)
 
     fn = ir.Function(module, ir.FunctionType(I64, [I8P, I64, I64]), name="xdp_batch")
@@ -152,7 +174,8 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     b = ir.IRBuilder(entry)
     memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
     memcpy = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
-    false = ir.Constant(I1, 0)
+    frame = ENV.load(b, env, "frame")
+    writable = b.load(_packet_entry(b, env, R_WRITABLE)) if in_place else None
     b.branch(head)
 
     b.position_at_end(head)
@@ -181,13 +204,16 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     b.position_at_end(ready)
     # a fresh zeroed frame with the packet at `headroom` (XdpBuffer.reset)
     pkt_end = b.add(headroom, length)
-    clear_dirty(b, memset, env, headroom, pkt_end)
     source = _host(b, env, "in_buf", offset)
-    copy_bytes(b, memcpy, _host(b, env, "frame", headroom), source, length)
+    if in_place:  # region offset `headroom` is the packet's first byte in the input
+        _place_packet(b, env, b.sub(b.ptrtoint(source, I64), headroom), c64(0))
+    else:
+        clear_dirty(b, memset, env, headroom, pkt_end)
+        copy_bytes(b, memcpy, _host(b, env, "frame", headroom), source, length)
+        ENV.store(b, env, "dirty_lo", headroom)
+        ENV.store(b, env, "dirty_hi", pkt_end)
     frame_size = _umax(b, need, ENV.load(b, env, "min_frame_size"))
     ENV.store(b, env, "pkt_hard_end", b.sub(frame_size, c64(SKB_SHARED_INFO_TAILROOM)))
-    ENV.store(b, env, "dirty_lo", headroom)
-    ENV.store(b, env, "dirty_hi", pkt_end)
     set_packet_window(b, env, headroom, headroom, pkt_end)
     # registers, stack, run state (VmEngine._call_entry / _begin_run)
     for n in range(11):
@@ -210,33 +236,10 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     data, data_end = ENV.load(b, env, "pkt_data"), ENV.load(b, env, "pkt_end")
     out_len = b.sub(data_end, data)
     b.store(b.trunc(out_len, I32), _array_ptr(b, env, "out_lengths", I32, i))
-    # An unchanged packet is not copied: its output is its input (UNCHANGED offset).  Its bytes
-    # are compared with the input only when something may have written them (env.pkt_written, a
-    # Python helper, a fault).
-    same_place = b.and_(b.icmp_unsigned("==", data, headroom), b.icmp_unsigned("==", out_len, length))
-    compare = fn.append_basic_block("compare")
-    copy = fn.append_basic_block("copy")
-    recorded = fn.append_basic_block("recorded")
-    unchanged_block = fn.append_basic_block("unchanged")
-    placed = fn.append_basic_block("placed")
-    b.cbranch(same_place, placed, copy)
-    b.position_at_end(placed)
-    touched = b.or_(b.or_(ENV.load(b, env, "pkt_written"), ENV.load(b, env, "cb_used")), kind)
-    b.cbranch(b.icmp_unsigned("!=", touched, c64(0)), compare, unchanged_block)
-    b.position_at_end(compare)
-    memcmp = _declare_memcmp(module)
-    differs = b.call(memcmp, [_host(b, env, "frame", data), source, out_len])
-    b.cbranch(b.icmp_signed("!=", differs, ir.Constant(I32, 0)), copy, unchanged_block)
-    b.position_at_end(unchanged_block)
-    b.store(c64(UNCHANGED), _array_ptr(b, env, "out_offsets", I64, i))
-    b.branch(recorded)
-    b.position_at_end(copy)
-    used = ENV.load(b, env, "out_used")
-    b.call(memcpy, [_host(b, env, "out_buf", used), _host(b, env, "frame", data), out_len, false])
-    b.store(used, _array_ptr(b, env, "out_offsets", I64, i))
-    ENV.store(b, env, "out_used", b.add(used, out_len))
-    b.branch(recorded)
-    b.position_at_end(recorded)
+    if in_place:  # nothing can have moved or written it
+        b.store(c64(UNCHANGED), _array_ptr(b, env, "out_offsets", I64, i))
+    else:
+        _record_output(b, env, i, data, out_len, kind, source, length, memcpy)
     redir_kind = ENV.load(b, env, "redir_kind")
     logged = b.and_(b.icmp_unsigned("==", retval, ir.Constant(I32, XDP_REDIRECT)),
                     b.and_(b.icmp_unsigned("!=", redir_kind, c64(RedirectKind.NONE)),
@@ -255,7 +258,43 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel) -> ir
     b.cbranch(attention, stop_after, head)
     i.add_incoming(after, back)
 
-    ir.IRBuilder(stop_after).ret(after)
-    ir.IRBuilder(stop_before).ret(i)
-    ir.IRBuilder(finish).ret(end)
+    for block, value in ((stop_after, after), (stop_before, i), (finish, end)):
+        exit_builder = ir.IRBuilder(block)
+        if in_place:  # the frame back, for Python and the next call
+            _place_packet(exit_builder, env, frame, writable)
+        exit_builder.ret(value)
     return fn
+
+
+def _record_output(b: ir.IRBuilder, env: ir.Value, i: ir.Value, data: ir.Value, out_len: ir.Value,
+                   kind: ir.Value, source: ir.Value, length: ir.Value, memcpy: ir.Function) -> None:
+    """Packet i's output: UNCHANGED, or a copy of the frame's packet appended to the output
+    buffer.  An unchanged packet is not copied: its output is its input.  Its bytes are
+    compared with the input only when something may have written them (env.pkt_written, a
+    Python helper, a fault)."""
+    fn = b.function
+    headroom = ENV.load(b, env, "headroom")
+    same_place = b.and_(b.icmp_unsigned("==", data, headroom), b.icmp_unsigned("==", out_len, length))
+    compare = fn.append_basic_block("compare")
+    copy = fn.append_basic_block("copy")
+    recorded = fn.append_basic_block("recorded")
+    unchanged_block = fn.append_basic_block("unchanged")
+    placed = fn.append_basic_block("placed")
+    b.cbranch(same_place, placed, copy)
+    b.position_at_end(placed)
+    touched = b.or_(b.or_(ENV.load(b, env, "pkt_written"), ENV.load(b, env, "cb_used")), kind)
+    b.cbranch(b.icmp_unsigned("!=", touched, c64(0)), compare, unchanged_block)
+    b.position_at_end(compare)
+    memcmp = _declare_memcmp(b.module)
+    differs = b.call(memcmp, [_host(b, env, "frame", data), source, out_len])
+    b.cbranch(b.icmp_signed("!=", differs, ir.Constant(I32, 0)), copy, unchanged_block)
+    b.position_at_end(unchanged_block)
+    b.store(c64(UNCHANGED), _array_ptr(b, env, "out_offsets", I64, i))
+    b.branch(recorded)
+    b.position_at_end(copy)
+    used = ENV.load(b, env, "out_used")
+    b.call(memcpy, [_host(b, env, "out_buf", used), _host(b, env, "frame", data), out_len, ir.Constant(I1, 0)])
+    b.store(used, _array_ptr(b, env, "out_offsets", I64, i))
+    ENV.store(b, env, "out_used", b.add(used, out_len))
+    b.branch(recorded)
+    b.position_at_end(recorded)

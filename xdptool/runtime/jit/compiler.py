@@ -28,27 +28,32 @@ class CompiledProgram:
     not a dataclass: a dataclass compiles its methods at every start.)"""
 
     __slots__ = ("compiled", "run_address", "batch_address", "helpers_called", "imm_slots", "messages",
-                 "printk_native", "printk_formats", "from_cache")
+                 "printk_native", "printk_formats", "in_place", "from_cache")
 
     def __init__(self, compiled: backend.Compiled | None, run_address: int, batch_address: int,
                  helpers_called: set[int], imm_slots: dict[tuple[int, int], int], messages: list[str],
-                 printk_native: bool, printk_formats: list[bytes]) -> None:
+                 printk_native: bool, printk_formats: list[bytes], in_place: bool = False) -> None:
         self.compiled, self.run_address, self.batch_address = compiled, run_address, batch_address
         self.helpers_called = helpers_called
         self.imm_slots = imm_slots  # (unit, ld_imm64 pc) -> env.imm_table index
         self.messages = messages  # MESSAGE fault texts by index
         # trace_printk (printk.py): whether its lines go to the event log, the native sites' formats
         self.printk_native, self.printk_formats = printk_native, printk_formats
+        self.in_place = in_place  # the packet loop runs packets where the input holds them (batch.py)
         self.from_cache = False
 
     def meta(self) -> dict:
         """The tables beside the code, as the cache stores them (JSON)."""
         return {"helpers_called": sorted(self.helpers_called), "messages": self.messages,
                 "imm_slots": [[unit, pc, slot] for (unit, pc), slot in self.imm_slots.items()],
-                "printk_native": self.printk_native, "printk_formats": [f.hex() for f in self.printk_formats]}
+                "printk_native": self.printk_native, "printk_formats": [f.hex() for f in self.printk_formats],
+                "in_place": self.in_place}
 
 
-def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes, dict]:
+def _build(units, shapes, tail_targets, name: str, checked: bool, read_only: bool = False) -> tuple[bytes, dict]:
+    """The module's object code and its tables; `read_only`: unit 0 cannot change the
+    packet (proofs.py), so the packet loop runs packets in place when nothing else can
+    (no other unit: a tail call's target is not proved)."""
     import llvmlite.ir as ir
 
     from .batch import build_batch
@@ -76,10 +81,11 @@ def _build(units, shapes, tail_targets, name: str, checked: bool) -> tuple[bytes
     b.call(reset_records(module), [env])
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, ir.Constant(I64, 0)), index=10)
     b.ret(b.call(prog, [env]))
-    build_batch(module, prog, memory)
+    in_place = read_only and len(units) == 1
+    build_batch(module, prog, memory, in_place)
     meta = CompiledProgram(None, 0, 0, helpers.called, translator.imm_slots, translator.messages,
                            translator.__dict__.get("printk_native", False),
-                           translator.__dict__.get("printk_formats", [])).meta()
+                           translator.__dict__.get("printk_formats", []), in_place).meta()
     return backend.emit_object(module), meta
 
 
@@ -92,12 +98,13 @@ def compile_program(units, shapes=(), *, tail_targets: dict[int, int] | None = N
     key = cache.key_for(units, shapes, tail_targets, checked, name, proved=program is not None)
 
     def build() -> tuple[bytes, dict]:
-        built = units
-        if program is not None:
-            from .proofs import proven_packet_accesses
+        if program is None:
+            return _build(units, shapes, tail_targets, name, checked)
+        from .proofs import packet_proof
 
-            built = [units[0]._replace(proven=proven_packet_accesses(program)), *units[1:]]
-        return _build(built, shapes, tail_targets, name, checked)
+        proof = packet_proof(program)
+        built = [units[0]._replace(proven=proof.accesses), *units[1:]]
+        return _build(built, shapes, tail_targets, name, checked, proof.read_only)
 
     result, from_cache = cache.native(key, build, _program)
     result.from_cache = from_cache
@@ -108,4 +115,4 @@ def _program(compiled: backend.Compiled, meta: dict) -> CompiledProgram:
     return CompiledProgram(compiled, compiled.address("xdp_run"), compiled.address("xdp_batch"),
                            set(meta["helpers_called"]), {(u, pc): slot for u, pc, slot in meta["imm_slots"]},
                            list(meta["messages"]), meta.get("printk_native", False),
-                           [bytes.fromhex(f) for f in meta.get("printk_formats", [])])
+                           [bytes.fromhex(f) for f in meta.get("printk_formats", [])], meta.get("in_place", False))

@@ -164,6 +164,7 @@ class JitEngine(PackedEngine):
         self._batch_fn = _BATCH_TYPE(self.native.batch_address)
         self._pending_fault: Fault | None = None
         self._error: BaseException | None = None
+        self._placed = False  # a packet loop that runs packets in place is running (_packet_into_frame)
         self._imm = (ctypes.c_uint64 * max(1, len(self.native.imm_slots)))()
         by_pc = [{insn.pc: insn for insn in unit.insns} for unit in self.units]
         for (unit, pc), slot in self.native.imm_slots.items():
@@ -280,6 +281,8 @@ class JitEngine(PackedEngine):
                 self._GROWERS[helper_id](self, r1)
                 return 0
             self.fallbacks[helper_id] += 1
+            if self._placed:
+                self._packet_into_frame()
             self.mirror.to_python()
             self._services_to_shadow()
             self._packet_to_shadow()
@@ -319,6 +322,18 @@ class JitEngine(PackedEngine):
         self.env.fault_kind = FaultKind.HELPER
         self.env.stop = 1
         return 0
+
+    def _packet_into_frame(self) -> None:
+        """The packet loop runs this program's packets where the input holds them (batch.py,
+        in place) and a Python helper, which sees the packet in the shadow's frame, was
+        called: the packet is copied into the frame, zeroed around it as the loop would
+        have, once per packet (the program cannot have changed it: proofs.py)."""
+        env, frame = self.env, ctypes.addressof(self._frame_view)
+        if env.frame == frame:
+            return
+        ctypes.memset(frame + env.dirty_lo, 0, max(0, env.dirty_hi - env.dirty_lo))
+        ctypes.memmove(frame + env.pkt_meta, env.frame + env.pkt_meta, env.pkt_end - env.pkt_meta)
+        env.frame = frame
 
     def _grow_events(self, need: int) -> None:
         """A bigger event log for a record of `need` words (its records kept)."""
@@ -601,7 +616,11 @@ class JitEngine(PackedEngine):
         env.stop = 0
         self._error = self._pending_fault = None
         self._services_to_native()
-        done = self._batch_fn(self._env_addr, start, end)
+        self._placed = self.native.in_place
+        try:
+            done = self._batch_fn(self._env_addr, start, end)
+        finally:
+            self._placed = False
         self._services_to_shadow()
         self.mirror.to_python()
         if self._error is not None or done == start:
