@@ -203,3 +203,66 @@ def test_a_program_wrongly_thought_read_only_faults_instead_of_writing_the_input
     assert results.fault_codes[0] and results.faults[0].insn == 6  # the store, refused
     assert results.retvals[0] == 0 and not results.changed(0)
     assert buffer == bytes(range(64))
+
+
+# A global function is checked on its own, its pointer argument typed as plain memory: the
+# write it makes through a packet pointer shows in no fact of the packet's.
+FUNCTIONS = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+__attribute__((noinline)) int zero_first(__u8 *p)
+{
+	if (!p)
+		return 0;
+	*p = 0;
+	return 1;
+}
+
+static __attribute__((noinline)) int first(__u8 *p, __u8 *end)
+{
+	if (p + 1 > end)
+		return 0;
+	return *p;
+}
+
+SEC("xdp") int writes_in_global(struct xdp_md *ctx)
+{
+	__u8 *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+
+	if (data + 1 > end)
+		return XDP_PASS;
+	return zero_first(data) + 1;
+}
+
+SEC("xdp") int reads_in_static(struct xdp_md *ctx)
+{
+	return first((void *)(long)ctx->data, (void *)(long)ctx->data_end) & 3;
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+
+
+@pytest.fixture(scope="module")
+def functions_object(tmp_path_factory):
+    from test_jit_maps import compiled
+
+    return compiled(tmp_path_factory.mktemp("proofs"), "functions", FUNCTIONS)
+
+
+@pytest.mark.parametrize("name, read_only", [("writes_in_global", False), ("reads_in_static", True)])
+def test_a_packet_pointer_given_to_a_global_function_may_be_written(functions_object, name, read_only, monkeypatch):
+    from xdptool.runtime.jit import JitEngine
+    from xdptool.runtime.maps import MapStore
+    from xdptool.runtime.vm import VmEngine
+
+    prog = next(p for p in functions_object.programs if p.name == name)
+    assert analyze(prog).accepted
+    assert packet_proof(prog).read_only is read_only
+    monkeypatch.setenv("XDPTOOL_NO_CACHE", "1")
+    jit = JitEngine(prog, MapStore.for_object(functions_object))
+    vm = VmEngine(prog, MapStore.for_object(functions_object))
+    packets = [bytes([7]) * 20, bytes([2]) * 60]
+    assert [(r.retval, r.packet) for r in jit.run_batch(packets)] == [(r.retval, r.packet) for r in vm.run_batch(packets)]
+    assert jit.native.in_place is read_only

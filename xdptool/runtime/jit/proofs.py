@@ -61,11 +61,22 @@ def packet_proof(program) -> PacketProof:
     return PacketProof(frozenset(proven), _reads_packet_only(program, result.facts))
 
 
+def _global_functions(program) -> dict:
+    """Start pc -> GlobalFunc of the subprograms the verifier checks on their own."""
+    from ...verifier.subprogs import global_funcs
+
+    starts = sorted({0} | {insn.pc + insn.imm + 1 for insn in program.insns if insn.is_local_call})
+    return global_funcs(program, starts)
+
+
 def _reads_packet_only(program, facts) -> bool:
     """Whether no instruction the verifier reached can change the packet: no store or atomic
     through a pointer that may be a packet pointer, no helper that changes it itself
     (Helper.writes_packet) or writes through an argument that may point into it
-    (Helper.written_args), no kfunc or callx (whose arguments are not followed here)."""
+    (Helper.written_args), no global function given a pointer that may point into it (the
+    verifier checks its body with the argument typed as plain memory: its stores say
+    nothing about the packet), no kfunc or callx (whose arguments are not followed here)."""
+    global_functions = _global_functions(program)
     for insn in program.insns:
         at = facts.get(insn.pc)
         if at is None:  # no state reached it: it never runs
@@ -77,6 +88,11 @@ def _reads_packet_only(program, facts) -> bool:
             helper = XDP_HELPERS.get(insn.imm)
             if helper is None or helper.writes_packet or any(_may_point_into_packet(at, arg)
                                                              for arg in helper.written_args):
+                return False
+        elif insn.is_local_call:
+            callee = global_functions.get(insn.pc + insn.imm + 1)
+            if callee is not None and any(_may_point_into_packet(at, arg)
+                                          for arg in range(1, len(callee.args or ()) + 1)):
                 return False
         elif insn.is_kfunc_call or (insn.is_jmp and insn.op == JmpOp.CALL and not insn.is_call):
             return False
