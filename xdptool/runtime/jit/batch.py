@@ -175,7 +175,7 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
     memcpy = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
     frame = ENV.load(b, env, "frame")
-    writable = b.load(_packet_entry(b, env, R_WRITABLE)) if in_place else None
+    writable = b.load(_packet_entry(b, env, R_WRITABLE))  # (unused, and dropped by LLVM, unless in place)
     b.branch(head)
 
     b.position_at_end(head)
