@@ -12,20 +12,24 @@ from xdptool.runtime.jit import compiler
 from xdptool.runtime.jit.proofs import packet_proof
 from xdptool.verifier import analyze
 
-# Read byte 12 of the packet and write byte 0, after the range check the verifier needs.
-CHECKED_FIRST = """
+
+def after_range_check(body: str, length: int = 14) -> str:
+    """`body` (ending in exit), run once the packet is known to hold `length` bytes (r2 =
+    data, r3 = data_end); shorter packets return 1."""
+    return f"""
         r2 = *(u32 *)(r1 + 0)
         r3 = *(u32 *)(r1 + 4)
         r4 = r2
-        r4 += 14
+        r4 += {length}
         if r4 > r3 goto out
-        r0 = *(u8 *)(r2 + 12)
-        *(u8 *)(r2 + 0) = r0
-        r0 &= 3
-        exit
+        {body}
     out:
         r0 = 1
         exit"""
+
+
+# Read byte 12 of the packet and write byte 0, after the range check the verifier needs.
+CHECKED_FIRST = after_range_check("r0 = *(u8 *)(r2 + 12)\n *(u8 *)(r2 + 0) = r0\n r0 &= 3\n exit")
 # The same access with no range check: the verifier (and the kernel's) refuse it.
 UNCHECKED = """
         r2 = *(u32 *)(r1 + 0)
@@ -66,53 +70,12 @@ def test_the_compile_asks_for_proofs_only_with_a_program(monkeypatch):
 
 # -- programs that only read the packet run in place (batch.py) ------------------------------
 
-READS_ONLY = """
-        r2 = *(u32 *)(r1 + 0)
-        r3 = *(u32 *)(r1 + 4)
-        r4 = r2
-        r4 += 14
-        if r4 > r3 goto out
-        r0 = *(u8 *)(r2 + 12)
-        r0 &= 3
-        exit
-    out:
-        r0 = 1
-        exit"""
+READS_ONLY = after_range_check("r0 = *(u8 *)(r2 + 12)\n r0 &= 3\n exit")
 # bpf_xdp_load_bytes(ctx, 0, dst, 8): into the stack, or into the packet itself
-LOAD_BYTES_INTO = """
-        r2 = *(u32 *)(r1 + 0)
-        r3 = *(u32 *)(r1 + 4)
-        r4 = r2
-        r4 += 14
-        if r4 > r3 goto out
-        r3 = {dst}
-        r2 = 0
-        r4 = 8
-        call 189
-        r0 = 2
-        exit
-    out:
-        r0 = 1
-        exit"""
+LOAD_BYTES_INTO = after_range_check("r3 = {dst}\n r2 = 0\n r4 = 8\n call 189\n r0 = 2\n exit")
 # bpf_csum_diff(NULL, 0, data + 12, 4, 0): a helper that reads the packet through a pointer
-CSUM_OF_PACKET = """
-        r2 = *(u32 *)(r1 + 0)
-        r3 = *(u32 *)(r1 + 4)
-        r4 = r2
-        r4 += 16
-        if r4 > r3 goto out
-        r3 = r2
-        r3 += 12
-        r1 = 0
-        r2 = 0
-        r4 = 4
-        r5 = 0
-        call 28
-        r0 &= 3
-        exit
-    out:
-        r0 = 1
-        exit"""
+CSUM_OF_PACKET = after_range_check("r3 = r2\n r3 += 12\n r1 = 0\n r2 = 0\n r4 = 4\n r5 = 0\n call 28\n"
+                                   " r0 &= 3\n exit", 16)
 
 READ_ONLY_CASES = {
     "loads only": (READS_ONLY, True),
