@@ -126,10 +126,10 @@ FORMATS = [b"x=%d u=%u h=%x\n", b"%lld %llx %c%%", b"%5d|%-5d|%05d", b"%+d % d %
            b"%.3d", b"%ll", b"%pI5", b"%llld", b"%pksa", b"\x7f", b"%5%"]
 
 
-def _reading(fmt: bytes) -> int:
+def _reading(fmt: bytes, max_args: int = printk.MAX_ARGS) -> int:
     """Bit i set when the format's conversion i reads through its argument or prints it as a
     pointer (16 digits either way): only those may be given the address of `str`."""
-    pieces = printk.parse(fmt)
+    pieces = printk.parse(fmt, max_args)
     kinds = [c.kind for c in printk.conversions(pieces)] if pieces else []
     reading = printk.STRING_KINDS | set(printk.ADDRESS_KINDS) | printk.POINTER_KINDS
     return sum(1 << i for i, kind in enumerate(kinds) if kind in reading)
@@ -326,3 +326,98 @@ def test_held_formats_return_what_the_kernel_returns(held):
     kernel, _, _ = _retvals("kernel", held, "held", packets)
     jit, _, _ = _retvals("jit", held, "held", packets)
     assert jit == kernel
+
+
+# bpf_trace_vprintk, libbpf's bpf_printk with more than three arguments: the format at 14..77,
+# data_len at 78 (255: data NULL and data_len 0), at 79..80 which arguments are the address of
+# `str` (a bit each), twelve u64 arguments at 81..176, `str` at 177..208.  Back: r0 at 14..21.
+VARARGS = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp") int varargs(struct xdp_md *ctx)
+{
+	char fmt[64], str[32];
+	__u64 a[12];
+	__u16 ptrs;
+	__u8 len;
+	long r;
+	int i;
+
+	if (bpf_xdp_load_bytes(ctx, 14, fmt, sizeof(fmt)) || bpf_xdp_load_bytes(ctx, 78, &len, 1) ||
+	    bpf_xdp_load_bytes(ctx, 79, &ptrs, 2) || bpf_xdp_load_bytes(ctx, 81, a, sizeof(a)) ||
+	    bpf_xdp_load_bytes(ctx, 177, str, sizeof(str)))
+		return XDP_PASS;
+#pragma unroll
+	for (i = 0; i < 12; i++)
+		if (ptrs >> i & 1)
+			a[i] = (__u64)(long)(str + (a[i] & 15));
+	if (len == 255) {
+		r = bpf_trace_vprintk(fmt, sizeof(fmt), NULL, 0);
+	} else {
+		if (len > sizeof(a))
+			len = sizeof(a);
+		r = bpf_trace_vprintk(fmt, sizeof(fmt), a, len);
+	}
+	bpf_xdp_store_bytes(ctx, 14, &r, sizeof(r));
+	return XDP_TX;
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+
+VARARG_FORMATS = [b"%d %d %d %d", b"%s|%s|%d|%u|%x", b"%llx %lld %c %c %c %%", b"%d" * 12, b"%u|" * 12,
+                  b"%pI4 %pi6 %s %d %p", b"no conversion", b"%-8s|%08llx|%5c|%s", b"%s%s%s%s%s%s",
+                  b"%300s%300s%d %d", b"%pK %px %pS %llu",
+                  # refused: -EINVAL (13 conversions, or a conversion the kernel refuses)
+                  b"%d" * 13, b"%hd %d %d %d", b"%d %d %d %q"]
+VARARG_LENGTHS = [0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 96, 96, 12, 33, 95, 255]
+
+
+def _vararg_packets(seed: int, count: int) -> list[bytes]:
+    rng = random.Random(seed)
+    packets = []
+    for _ in range(count):
+        fmt = rng.choice(VARARG_FORMATS)
+        args = [rng.choice([0, 7, 255, 1 << 31, (1 << 64) - 1, rng.randrange(1 << 64), rng.randrange(4096)])
+                for _ in range(printk.MAX_VARARGS)]
+        ptrs = rng.randrange(1 << printk.MAX_VARARGS) & _reading(fmt, printk.MAX_VARARGS)
+        string = bytes(rng.choice(b"abcxyz09 .") for _ in range(32))
+        cut = rng.randrange(40)
+        string = (string[:cut] + b"\0" + string[cut + 1:] if cut < 31 else string)[:31] + b"\0"
+        packets.append(bytes(range(14)) + (fmt + b"\0").ljust(64, b"\0") + bytes([rng.choice(VARARG_LENGTHS)])
+                       + ptrs.to_bytes(2, "little") + b"".join(a.to_bytes(8, "little") for a in args) + string)
+    return packets
+
+
+@pytest.fixture(scope="module")
+def varargs(tmp_path_factory):
+    return compiled(tmp_path_factory.mktemp("vprintk"), "varargs", VARARGS)
+
+
+def test_vprintk_prints_up_to_twelve_arguments_on_both_engines(varargs):
+    """bpf_trace_vprintk on the vm and the jit (through its Python helper, counted as a
+    fallback): the same lines and return values, -EINVAL for a data_len that is no multiple
+    of 8 and for more conversions than arguments."""
+    packets = _vararg_packets(11, 300)
+    vm_values, vm_results, _ = _retvals("vm", varargs, "varargs", packets)
+    _, jit_results, fallbacks = _retvals("jit", varargs, "varargs", packets)
+    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
+    assert fallbacks == {"bpf_xdp_load_bytes": 0, "bpf_trace_vprintk": len(packets), "bpf_xdp_store_bytes": 0}
+    assert -22 in vm_values and max(vm_values) > 300  # refused; two 300-wide strings printed
+    lines = [line for r in vm_results for line in r.trace_printk]
+    assert len(lines) > 100 and any(line.count("|") >= 12 for line in lines)
+    config = RuntimeConfig()
+    with JitEngine(varargs.program("varargs"), MapStore.for_object(varargs, config), config) as engine:
+        assert [observable(r) for r in engine.run_batch(packets)] == [observable(r) for r in vm_results]
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
+def test_vprintk_returns_what_the_kernel_returns(varargs):
+    packets = _vararg_packets(12, 300)
+    kernel, _, _ = _retvals("kernel", varargs, "varargs", packets)
+    for engine in ("vm", "jit"):
+        ours, _, _ = _retvals(engine, varargs, "varargs", packets)
+        for index, (want, got) in enumerate(zip(kernel, ours)):
+            assert got == want, f"{engine} packet {index}: {packets[index][14:79]!r}"

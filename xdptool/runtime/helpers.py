@@ -418,14 +418,32 @@ def tail_call(env, _ctx, map_ptr, index, *_):
 def trace_printk(env, fmt_ptr, fmt_size, a1, a2, a3):
     """kernel/bpf/helpers.c bpf_trace_printk: the format up to its first NUL within fmt_size
     (none: -EINVAL) checked and formatted as runtime/printk.py says; the text's length."""
+    return _print(env, fmt_ptr, fmt_size, (a1, a2, a3))
+
+
+def trace_vprintk(env, fmt_ptr, fmt_size, data, data_len, *_):
+    """kernel/trace/bpf_trace.c bpf_trace_vprintk (libbpf's bpf_printk with more than 3
+    arguments): the arguments are the data_len / 8 u64s at `data`; data_len not a multiple
+    of 8 or above 8 * MAX_BPRINTF_VARARGS, or `data` NULL with data_len not 0: -EINVAL.
+    Then as bpf_trace_printk, the format using at most those arguments."""
+    from .printk import MAX_VARARGS
+
+    data_len &= 0xFFFFFFFF
+    if data_len & 7 or data_len > 8 * MAX_VARARGS or (data_len and not data):
+        return neg(errno.EINVAL)
+    raw = env.mem.read(data, data_len) if data_len else b""
+    return _print(env, fmt_ptr, fmt_size, struct.unpack(f"<{data_len // 8}Q", raw))
+
+
+def _print(env, fmt_ptr: int, fmt_size: int, args: tuple[int, ...]) -> int:
+    """bpf_bprintf_prepare and the trace line: the text's length, or -errno."""
     from . import printk
 
     fmt = env.mem.read(fmt_ptr, fmt_size & 0xFFFFFFFF)
     nul = fmt.find(b"\0")
-    pieces = printk.parse(fmt[:nul]) if nul >= 0 else None
+    pieces = printk.parse(fmt[:nul], len(args)) if nul >= 0 else None
     if pieces is None:
         return neg(errno.EINVAL)
-    args = (a1, a2, a3)
     taken = printk.gather(env.mem.copy_string_nofault, env.mem.copy_nofault, pieces, args)
     if isinstance(taken, int):
         return neg(-taken)
@@ -947,6 +965,7 @@ _IMPLS: dict[str, Callable] = {
     "map_delete_elem": map_delete_elem,
     "ktime_get_ns": ktime_get_ns,
     "trace_printk": trace_printk,
+    "trace_vprintk": trace_vprintk,
     "get_prandom_u32": get_prandom_u32,
     "get_smp_processor_id": get_smp_processor_id,
     "tail_call": tail_call,

@@ -1,7 +1,7 @@
 """bpf_trace_printk's format, arguments and text, as the kernel has them.
 
 The format is checked as kernel/bpf/helpers.c bpf_bprintf_prepare checks it: no ASCII control
-byte but white space, at most 3 conversions, each `%[0 +-]*[1-9][0-9]*` then one of `d i u x X`
+byte but white space, at most 3 conversions (bpf_trace_vprintk: as many as its arguments), each `%[0 +-]*[1-9][0-9]*` then one of `d i u x X`
 (after `l` or `ll`), `c`, `s` (followed by the end, white space or punctuation), `p` alone or
 `pK px ps pS pB pks pus pi4 pI4 pi6 pI6`; anything else -EINVAL.  The arguments are copied
 into its 512-byte binary buffer (MAX_BPRINTF_BIN_ARGS: numbers 4-byte aligned, a string as
@@ -23,7 +23,8 @@ import errno
 from functools import lru_cache
 from typing import NamedTuple
 
-MAX_ARGS = 3  # MAX_TRACE_PRINTK_VARARGS
+MAX_ARGS = 3  # MAX_TRACE_PRINTK_VARARGS: bpf_trace_printk's arguments
+MAX_VARARGS = 12  # MAX_BPRINTF_VARARGS (include/linux/bpf.h): bpf_trace_vprintk's, at most
 BIN_ARGS = 512  # MAX_BPRINTF_BIN_ARGS
 TEXT_MAX = 1024 - 1  # MAX_BPRINTF_BUF, less the NUL: what the trace line keeps
 PUNCT = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
@@ -53,8 +54,9 @@ def _is_allowed(byte: int) -> bool:
 
 
 @lru_cache(maxsize=256)
-def parse(fmt: bytes) -> tuple[bytes | Conversion, ...] | None:
-    """The literal pieces and conversions of `fmt` (up to its NUL), or None for -EINVAL."""
+def parse(fmt: bytes, max_args: int = MAX_ARGS) -> tuple[bytes | Conversion, ...] | None:
+    """The literal pieces and conversions of `fmt` (up to its NUL), or None for -EINVAL
+    (also for more conversions than the `max_args` arguments there are)."""
     pieces: list[bytes | Conversion] = []
     literal = bytearray()
     count, i, n = 0, 0, len(fmt)
@@ -74,7 +76,7 @@ def parse(fmt: bytes) -> tuple[bytes | Conversion, ...] | None:
             literal.append(byte)
             i += 2
             continue
-        if count >= MAX_ARGS:
+        if count >= max_args:
             return None
         i += 1
         start = i

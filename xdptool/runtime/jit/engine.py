@@ -122,7 +122,7 @@ def too_large(program: Program) -> bool:
     return sum(insn.slots for p in unique for insn in p.insns) > MAX_JIT_SLOTS
 
 
-TRACE_PRINTK = HELPER_ID["trace_printk"]
+PRINTING_HELPERS = frozenset({HELPER_ID["trace_printk"], HELPER_ID["trace_vprintk"]})  # their lines: trace_printk
 
 
 class JitEngine(PackedEngine):
@@ -306,7 +306,7 @@ class JitEngine(PackedEngine):
                 self._services_to_native()
             if shadow.state.redirect is not redirect:
                 env.redir_kind = RedirectKind.PYTHON
-            if helper_id == TRACE_PRINTK and self.native.printk_native and shadow.state.trace_printk:
+            if helper_id in PRINTING_HELPERS and self.native.printk_native and shadow.state.trace_printk:
                 self._log_text(shadow.state.trace_printk.pop())
             self._packet_to_native()
             return env.cb_r0 if result is None else result & M64
