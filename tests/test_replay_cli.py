@@ -390,3 +390,43 @@ print(held - rss())
     returned = {mode: int(subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True,
                                          check=True).stdout) for mode in ("kept", "default")}
     assert returned["default"] >= 3 << 20 and returned["kept"] < 1 << 20, returned
+
+
+PRINTS = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp") int prints(struct xdp_md *ctx)
+{
+	__u8 *p = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+
+	if ((void *)(p + 14) > (void *)end)
+		return XDP_PASS;
+	if (p[0] & 1)
+		bpf_printk("odd %x", p[0]);
+	if (p[0] & 2)
+		bpf_printk("mac %x:%x:%x:%x", p[0], p[1], p[2], p[3]);
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("args", [["--target", "vm"], ["--target", "jit"], ["--target", "jit", "--queues", "2"],
+                                  ["--target", "vm", "--queues", "2"]])
+def test_jsonl_records_carry_the_packets_trace_lines(tmp_path, args):
+    """bpf_printk's lines (trace_printk, and trace_vprintk past 3 arguments) in each packet's
+    --jsonl record, in capture order, on every engine and with queues."""
+    from test_jit_maps import compiled
+
+    obj = compiled(tmp_path, "prints", PRINTS)
+    frames = [bytes([first, 0xaa, 0xbb, 0xcc]) + bytes(56) for first in range(8)]
+    capture = tmp_path / "prints.pcap"
+    capture.write_bytes(classic(frames))
+    result = invoke("replay", obj.path, capture, "--jsonl", *args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()][:-1]
+    assert [r["index"] for r in records] == list(range(8))
+    want = [[f"odd {first:x}"] * (first & 1) + [f"mac {first:x}:aa:bb:cc"] * (first >> 1 & 1) for first in range(8)]
+    assert [r.get("trace_printk", []) for r in records] == want

@@ -86,6 +86,7 @@ def _packed_runner(engine):
             faults=dict(packed.faults),
             redirects=packed.redirects,  # decoded per packet only when a sink asks
             queues={i: q for i, q in enumerate(packed.rx_queues or ()) if q >= 0},
+            trace=packed.trace_printk,  # its lines made only when a sink asks
             packed=packed,
         )
 

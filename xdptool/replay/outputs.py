@@ -143,9 +143,10 @@ class JsonLinesSink:
 
     def add(self, chunk: Chunk) -> None:
         """The chunk's lines joined and written at once; a packet without a fault, a
-        redirect or a selected queue is formatted directly (the same text json.dumps gives)."""
+        redirect, a selected queue or trace lines is formatted directly (the same text
+        json.dumps gives)."""
         lines = []
-        rare = chunk.faults.keys() | chunk.redirects.keys() | chunk.queues.keys()
+        rare = chunk.faults.keys() | chunk.redirects.keys() | chunk.queues.keys() | chunk.trace.keys()
         retvals, output, index = chunk.retvals, chunk.output, chunk.index
         for i in range(len(chunk)):
             if i in rare:

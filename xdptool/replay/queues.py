@@ -169,7 +169,8 @@ def _serve(send: Callable[[tuple], None], made: tuple, queues: int, queue: int,
                 run_seconds += time.perf_counter() - began
                 send(("chunk", index, packed.retvals, packed.fault_codes,
                       bytes(packed.out) if want_out else b"", packed.out_offsets if want_out else None,
-                      packed.out_lengths, packed.faults, packed.redirects))
+                      packed.out_lengths, packed.faults, packed.redirects,
+                      packed.trace_printk.copy() if want_out else {}))  # (the lines made here: a plain dict)
             if shared.barrier.broken:  # stopped by the parent (close) before the end of the capture
                 raise _Aborted
             fallbacks = getattr(engine, "helper_fallbacks", None)
@@ -457,9 +458,9 @@ class QueueReplay:
         retvals, fault_codes = array("I", [0]) * count, array("B", [0]) * count
         out_lengths, out_offsets = array("I", [0]) * count, array("Q", [0]) * count
         out = bytearray()
-        faults, redirects, covered = {}, {}, 0
+        faults, redirects, trace, covered = {}, {}, {}, 0
         for queue, (_, index, q_retvals, q_faults, q_out, q_offsets, q_lengths, q_fault_map,
-                    q_redirects) in enumerate(parts):
+                    q_redirects, q_trace) in enumerate(parts):
             scatter(retvals, index, q_retvals)
             scatter(fault_codes, index, q_faults)
             scatter(out_lengths, index, q_lengths)
@@ -468,6 +469,7 @@ class QueueReplay:
             out += q_out
             faults.update((index[i], fault) for i, fault in q_fault_map.items())
             redirects.update((index[i], target) for i, target in q_redirects.items())
+            trace.update((index[i], lines) for i, lines in q_trace.items())
             per_queue[queue] += len(index)
             covered += len(index)
         if covered != count:
@@ -477,14 +479,14 @@ class QueueReplay:
         return Chunk(start=piece.first_index, retvals=retvals, out_lengths=out_lengths,
                      output=merged.packet if kept else _not_kept,
                      faults=faults, redirects=redirects, packed=merged if kept else None, capture=piece,
-                     indices=piece.source_index)
+                     indices=piece.source_index, trace=trace)
 
     def _summarise(self, summary: SummaryBuilder, piece: Capture, parts: list[tuple], per_queue: list[int]) -> None:
         """Each queue's results of one chunk into the summary as they are (no merge into
         capture order: what a replay without sinks needs is counts, totals and the first
         faults by index, which do not depend on the order)."""
         covered = 0
-        for queue, (_, index, q_retvals, _, _, _, q_lengths, q_fault_map, _) in enumerate(parts):
+        for queue, (_, index, q_retvals, _, _, _, q_lengths, q_fault_map, _, _) in enumerate(parts):
             summary.add(Chunk(start=piece.first_index, retvals=q_retvals, out_lengths=q_lengths, output=_not_kept,
                               faults=q_fault_map, indices=_file_indices(piece, index) if q_fault_map else None),
                         piece.bytes_captured() if queue == 0 else 0)  # the chunk's captured bytes, once
