@@ -396,9 +396,12 @@ PRINTS = r"""
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } seen SEC(".maps");
+
 SEC("xdp") int prints(struct xdp_md *ctx)
 {
 	__u8 *p = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	__u32 word;
 
 	if ((void *)(p + 14) > (void *)end)
 		return XDP_PASS;
@@ -406,6 +409,10 @@ SEC("xdp") int prints(struct xdp_md *ctx)
 		bpf_printk("odd %x", p[0]);
 	if (p[0] & 2)
 		bpf_printk("mac %x:%x:%x:%x", p[0], p[1], p[2], p[3]);
+	if (p[0] & 4) {
+		__builtin_memcpy(&word, p, 4);
+		bpf_ringbuf_output(&seen, &word, sizeof(word), 0);
+	}
 	return XDP_PASS;
 }
 
@@ -415,9 +422,9 @@ char _license[] SEC("license") = "GPL";
 
 @pytest.mark.parametrize("args", [["--target", "vm"], ["--target", "jit"], ["--target", "jit", "--queues", "2"],
                                   ["--target", "vm", "--queues", "2"]])
-def test_jsonl_records_carry_the_packets_trace_lines(tmp_path, args):
-    """bpf_printk's lines (trace_printk, and trace_vprintk past 3 arguments) in each packet's
-    --jsonl record, in capture order, on every engine and with queues."""
+def test_jsonl_records_carry_the_packets_trace_lines_and_events(tmp_path, args):
+    """bpf_printk's lines (trace_printk, and trace_vprintk past 3 arguments) and ring buffer
+    records in each packet's --jsonl record, in capture order, on every engine and with queues."""
     from test_jit_maps import compiled
 
     obj = compiled(tmp_path, "prints", PRINTS)
@@ -430,3 +437,5 @@ def test_jsonl_records_carry_the_packets_trace_lines(tmp_path, args):
     assert [r["index"] for r in records] == list(range(8))
     want = [[f"odd {first:x}"] * (first & 1) + [f"mac {first:x}:aa:bb:cc"] * (first >> 1 & 1) for first in range(8)]
     assert [r.get("trace_printk", []) for r in records] == want
+    events = [[{"type": "ringbuf", "map": "seen", "data": f"{first:02x}aabbcc"}] * (first >> 2 & 1) for first in range(8)]
+    assert [r.get("events", []) for r in records] == events

@@ -86,7 +86,8 @@ def _packed_runner(engine):
             faults=dict(packed.faults),
             redirects=packed.redirects,  # decoded per packet only when a sink asks
             queues={i: q for i, q in enumerate(packed.rx_queues or ()) if q >= 0},
-            trace=packed.trace_printk,  # its lines made only when a sink asks
+            trace=packed.trace_printk,  # lines and events decoded from the native log only when a sink asks
+            events=packed.events,
             packed=packed,
         )
 

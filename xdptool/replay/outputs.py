@@ -143,10 +143,11 @@ class JsonLinesSink:
 
     def add(self, chunk: Chunk) -> None:
         """The chunk's lines joined and written at once; a packet without a fault, a
-        redirect, a selected queue or trace lines is formatted directly (the same text
-        json.dumps gives)."""
+        redirect, a selected queue, trace lines or events is formatted directly (the same
+        text json.dumps gives)."""
         lines = []
-        rare = chunk.faults.keys() | chunk.redirects.keys() | chunk.queues.keys() | chunk.trace.keys()
+        rare = (chunk.faults.keys() | chunk.redirects.keys() | chunk.queues.keys() | chunk.trace.keys()
+                | chunk.events.keys())
         retvals, output, index = chunk.retvals, chunk.output, chunk.index
         for i in range(len(chunk)):
             if i in rare:

@@ -170,7 +170,8 @@ def _serve(send: Callable[[tuple], None], made: tuple, queues: int, queue: int,
                 send(("chunk", index, packed.retvals, packed.fault_codes,
                       bytes(packed.out) if want_out else b"", packed.out_offsets if want_out else None,
                       packed.out_lengths, packed.faults, packed.redirects,
-                      packed.trace_printk.copy() if want_out else {}))  # (the lines made here: a plain dict)
+                      # trace lines and events decoded here, sent as plain dicts
+                      packed.trace_printk.copy() if want_out else {}, packed.events.copy() if want_out else {}))
             if shared.barrier.broken:  # stopped by the parent (close) before the end of the capture
                 raise _Aborted
             fallbacks = getattr(engine, "helper_fallbacks", None)
@@ -458,18 +459,17 @@ class QueueReplay:
         retvals, fault_codes = array("I", [0]) * count, array("B", [0]) * count
         out_lengths, out_offsets = array("I", [0]) * count, array("Q", [0]) * count
         out = bytearray()
-        faults, redirects, trace, covered = {}, {}, {}, 0
+        faults, redirects, trace, events, covered = {}, {}, {}, {}, 0
         for queue, (_, index, q_retvals, q_faults, q_out, q_offsets, q_lengths, q_fault_map,
-                    q_redirects, q_trace) in enumerate(parts):
+                    q_redirects, q_trace, q_events) in enumerate(parts):
             scatter(retvals, index, q_retvals)
             scatter(fault_codes, index, q_faults)
             scatter(out_lengths, index, q_lengths)
             if q_offsets is not None:
                 scatter(out_offsets, index, q_offsets, len(out))
             out += q_out
-            faults.update((index[i], fault) for i, fault in q_fault_map.items())
-            redirects.update((index[i], target) for i, target in q_redirects.items())
-            trace.update((index[i], lines) for i, lines in q_trace.items())
+            for into, sent in ((faults, q_fault_map), (redirects, q_redirects), (trace, q_trace), (events, q_events)):
+                into.update((index[i], value) for i, value in sent.items())  # queue index -> capture order
             per_queue[queue] += len(index)
             covered += len(index)
         if covered != count:
@@ -479,14 +479,14 @@ class QueueReplay:
         return Chunk(start=piece.first_index, retvals=retvals, out_lengths=out_lengths,
                      output=merged.packet if kept else _not_kept,
                      faults=faults, redirects=redirects, packed=merged if kept else None, capture=piece,
-                     indices=piece.source_index, trace=trace)
+                     indices=piece.source_index, trace=trace, events=events)
 
     def _summarise(self, summary: SummaryBuilder, piece: Capture, parts: list[tuple], per_queue: list[int]) -> None:
         """Each queue's results of one chunk into the summary as they are (no merge into
         capture order: what a replay without sinks needs is counts, totals and the first
         faults by index, which do not depend on the order)."""
         covered = 0
-        for queue, (_, index, q_retvals, _, _, _, q_lengths, q_fault_map, _, _) in enumerate(parts):
+        for queue, (_, index, q_retvals, _, _, _, q_lengths, q_fault_map, *_) in enumerate(parts):
             summary.add(Chunk(start=piece.first_index, retvals=q_retvals, out_lengths=q_lengths, output=_not_kept,
                               faults=q_fault_map, indices=_file_indices(piece, index) if q_fault_map else None),
                         piece.bytes_captured() if queue == 0 else 0)  # the chunk's captured bytes, once

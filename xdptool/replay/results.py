@@ -26,19 +26,21 @@ class Chunk:
     """Results of packets start .. start+len-1, in whichever form the engine gave them.  (A
     plain class: the driver fills it in, and a dataclass compiles its methods at every start.)"""
 
-    __slots__ = ("start", "retvals", "out_lengths", "output", "faults", "redirects", "queues", "trace", "indices",
-                 "packed", "capture")
+    __slots__ = ("start", "retvals", "out_lengths", "output", "faults", "redirects", "queues", "trace", "events",
+                 "indices", "packed", "capture")
 
     def __init__(self, start: int, retvals: Sequence[int], out_lengths: Sequence[int], output: Callable[[int], bytes],
                  faults: dict[int, Fault] | None = None, redirects: dict[int, dict[str, Any]] | None = None,
                  queues: dict[int, int] | None = None, indices: Sequence[int] | None = None, packed: Any = None,
-                 capture: Any = None, trace: Mapping[int, list[str]] | None = None) -> None:
+                 capture: Any = None, trace: Mapping[int, list[str]] | None = None,
+                 events: Mapping[int, list[dict[str, Any]]] | None = None) -> None:
         self.start, self.retvals, self.out_lengths = start, retvals, out_lengths
         self.output = output  # relative index -> packet after the program
         self.faults: dict[int, Fault] = {} if faults is None else faults  # relative index -> fault
         self.redirects: dict[int, dict[str, Any]] = {} if redirects is None else redirects  # relative index -> target
         self.queues: dict[int, int] = {} if queues is None else queues  # relative index -> rx queue the program selected
         self.trace: Mapping[int, list[str]] = {} if trace is None else trace  # relative index -> bpf_trace_printk lines
+        self.events: Mapping[int, list[dict[str, Any]]] = {} if events is None else events  # ... -> ringbuf/perf events
         self.indices = indices  # index in the capture file of each packet, when not start+i
         self.packed = packed  # the engine's PackedResults, when it gave flat arrays (bulk pcap output)
         self.capture = capture  # the Capture piece these packets came from, packet i at its i (when indices is None)
@@ -64,6 +66,7 @@ class Chunk:
             redirects={i: r.redirect for i, r in enumerate(results) if r.redirect is not None},
             queues={i: r.rx_queue for i, r in enumerate(results) if r.rx_queue is not None},
             trace={i: r.trace_printk for i, r in enumerate(results) if r.trace_printk},
+            events={i: r.events for i, r in enumerate(results) if r.events},
         )
 
 
@@ -85,8 +88,9 @@ def packet_record(chunk: Chunk, i: int) -> dict[str, Any]:
         record["rx_queue"] = chunk.queues[i]
     if i in chunk.faults:
         record["fault"] = fault_record(chunk.faults[i])
-    if i in chunk.trace:
-        record["trace_printk"] = chunk.trace[i]
+    for name, per_packet in (("trace_printk", chunk.trace), ("events", chunk.events)):
+        if i in per_packet:
+            record[name] = per_packet[i]
     return record
 
 
