@@ -56,6 +56,13 @@ SEC("xdp") int printk(struct xdp_md *ctx)
 	return n & 1 ? XDP_PASS : XDP_DROP;
 }
 
+SEC("xdp") int vprintk(struct xdp_md *ctx)
+{
+	__u64 n = ctx->data_end - ctx->data;
+	LOOP(if (WITH) n += bpf_printk("len %d at %u: %x %llu %d", n, i, n, n + i, i); else n += n >> 3)
+	return n & 1 ? XDP_PASS : XDP_DROP;
+}
+
 /* the same format, but in a map value (written each packet): parsed at run time */
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, char[32]); }
 	fmt_table SEC(".maps");
@@ -123,6 +130,7 @@ char _license[] SEC("license") = "GPL";
 # row: (the helpers taken out for the Python path, program, how many elements one call walks, what one call is)
 HELPERS = {"trace_printk": (("trace_printk",), "printk", 1, "a call with 3 conversions"),
            "trace_printk runtime": (("trace_printk",), "printk_runtime", 1, "the same, its format in a map"),
+           "trace_vprintk": (("trace_vprintk",), "vprintk", 1, "bpf_printk with 5 conversions"),
            "for_each_map_elem": (("for_each_map_elem",), "for_each", 64, "a 64-element array walk"),
            "lpm_trie lookup": (("map_lookup_elem",), "lpm_lookup", 1, "a /32 lookup (32 stored, 2 lengths)"),
            "lpm_trie update": (("map_update_elem",), "lpm_update", 1, "an update of a stored /24 or /32"),

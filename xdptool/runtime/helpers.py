@@ -418,28 +418,30 @@ def tail_call(env, _ctx, map_ptr, index, *_):
 def trace_printk(env, fmt_ptr, fmt_size, a1, a2, a3):
     """kernel/bpf/helpers.c bpf_trace_printk: the format up to its first NUL within fmt_size
     (none: -EINVAL) checked and formatted as runtime/printk.py says; the text's length."""
-    return _print(env, fmt_ptr, fmt_size, (a1, a2, a3))
+    return _print(env, env.mem.read(fmt_ptr, fmt_size & 0xFFFFFFFF), (a1, a2, a3))
 
 
 def trace_vprintk(env, fmt_ptr, fmt_size, data, data_len, *_):
     """kernel/trace/bpf_trace.c bpf_trace_vprintk (libbpf's bpf_printk with more than 3
     arguments): the arguments are the data_len / 8 u64s at `data`; data_len not a multiple
     of 8 or above 8 * MAX_BPRINTF_VARARGS, or `data` NULL with data_len not 0: -EINVAL.
-    Then as bpf_trace_printk, the format using at most those arguments."""
+    Then as bpf_trace_printk, the format using at most those arguments.  (The format is read
+    first, where the jit's native site reads it: a program both of whose pointers are bad
+    faults on the format on both engines.)"""
     from .printk import MAX_VARARGS
 
+    fmt = env.mem.read(fmt_ptr, fmt_size & 0xFFFFFFFF)
     data_len &= 0xFFFFFFFF
     if data_len & 7 or data_len > 8 * MAX_VARARGS or (data_len and not data):
         return neg(errno.EINVAL)
     raw = env.mem.read(data, data_len) if data_len else b""
-    return _print(env, fmt_ptr, fmt_size, struct.unpack(f"<{data_len // 8}Q", raw))
+    return _print(env, fmt, struct.unpack(f"<{data_len // 8}Q", raw))
 
 
-def _print(env, fmt_ptr: int, fmt_size: int, args: tuple[int, ...]) -> int:
+def _print(env, fmt: bytes, args: tuple[int, ...]) -> int:
     """bpf_bprintf_prepare and the trace line: the text's length, or -errno."""
     from . import printk
 
-    fmt = env.mem.read(fmt_ptr, fmt_size & 0xFFFFFFFF)
     nul = fmt.find(b"\0")
     pieces = printk.parse(fmt[:nul], len(args)) if nul >= 0 else None
     if pieces is None:

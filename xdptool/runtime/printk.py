@@ -294,17 +294,19 @@ def decode_runtime_record(payload: bytes) -> str:
 
 
 def decode_record(payload: bytes, fmt: bytes) -> str:
-    """The trace line of a native site's record (jit/printk.py): the three arguments, then the
-    byte count and the bytes of each string or address conversion."""
-    pieces = parse(fmt[:fmt.find(b"\0")])
+    """The trace line of a native site's record (jit/printk.py): the number of arguments (3
+    for bpf_trace_printk, data_len / 8 for bpf_trace_vprintk), the arguments, then the byte
+    count and the bytes of each string or address conversion."""
+    count = int.from_bytes(payload[:8], "little")
+    pieces = parse(fmt[:fmt.find(b"\0")], count)
     convs = conversions(pieces)
     reading = [c.kind in STRING_KINDS or c.kind in ADDRESS_KINDS for c in convs]
-    words = [int.from_bytes(payload[8 * k:8 * k + 8], "little") for k in range(3 + sum(reading))]
-    sizes = iter(words[3:])
+    words = [int.from_bytes(payload[8 * k:8 * k + 8], "little") for k in range(1 + count + sum(reading))]
+    sizes = iter(words[1 + count:])
     at = 8 * len(words)
     taken = []
     for reads in reading:
         size = next(sizes) if reads else 0
         taken.append(payload[at:at + size])
         at += size
-    return trace_text(render(pieces, words[:3], taken))
+    return trace_text(render(pieces, words[1:1 + count], taken))

@@ -44,7 +44,7 @@ from .events import event_emitters
 from .fib import fib_lookup
 from .mtu import check_mtu
 from .foreach import FOR_EACH, for_each_emitter
-from .printk import TRACE_PRINTK, printk_emitter
+from .printk import TRACE_PRINTK, TRACE_VPRINTK, printk_emitter
 from .queue_stack import queue_stack_emitters
 from .records import record_emitters
 from .timers import timer_emitters
@@ -492,7 +492,8 @@ def native_emitters(shapes: tuple[MapShape, ...], tail_targets: dict[int, int] |
 
     emitters = {**SIMPLE_NATIVES, **maps.emitters(), REDIRECT_MAP: redirect_map, **maps.percpu_emitters(), **event_emitters(maps),
                 **queue_stack_emitters(maps), **timer_emitters(maps), **record_emitters(maps),
-                TRACE_PRINTK: printk_emitter(shapes), FOR_EACH: for_each_emitter(maps)}
+                TRACE_PRINTK: printk_emitter(shapes), TRACE_VPRINTK: printk_emitter(shapes, TRACE_VPRINTK),
+                FOR_EACH: for_each_emitter(maps)}
     if tail_targets is not None:
         emitters[TAIL_CALL] = tail_call_emitter(maps, tail_targets)
     return emitters

@@ -38,7 +38,7 @@ from .printk_format import OUT_CONVERSIONS, OUT_COUNT, OUT_LENGTH, OUT_LITERAL, 
 if TYPE_CHECKING:
     from .translate import Translator
 
-TRACE_PRINTK = HELPER_ID["trace_printk"]
+TRACE_PRINTK, TRACE_VPRINTK = HELPER_ID["trace_printk"], HELPER_ID["trace_vprintk"]
 MAX_STATIC_FORMAT = 256  # longer formats are compared by the Python helper
 STACK_FRAME = 512
 _POWERS = [10 ** k for k in range(1, 20)]
@@ -131,30 +131,36 @@ def _step(insn, regs: dict, stack: dict, frozen: dict[str, bytes]) -> None:
             regs.pop(insn.src, None)
 
 
-def _format(regs: dict, stack: dict, frozen: dict[str, bytes]) -> bytes | None:
-    """The r2 bytes r1 points to, if the registers and stack make them constant."""
+def _format(regs: dict, stack: dict, frozen: dict[str, bytes]) -> tuple[bytes, int | None] | None:
+    """The r2 bytes r1 points to, if the registers and stack make them constant, and r4 where
+    it is a constant (bpf_trace_vprintk's data_len)."""
     size, pointer = regs.get(2, ("",)), regs.get(1, ("",))
     if size[0] != "k" or not 0 < size[1] <= MAX_STATIC_FORMAT:
         return None
-    n = size[1]
+    n, r4 = size[1], regs.get(4, ("",))
+    fmt = None
     if pointer[0] == "fp":
         raw = [stack.get(pointer[1] + k, -1) for k in range(n)]
-        return None if -1 in raw else bytes(raw)
-    if pointer[0] == "map":
+        fmt = None if -1 in raw else bytes(raw)
+    elif pointer[0] == "map":
         data, start = frozen[pointer[1]], pointer[2]
-        return data[start:start + n] if 0 <= start and start + n <= len(data) else None
-    return None
+        fmt = data[start:start + n] if 0 <= start and start + n <= len(data) else None
+    return None if fmt is None else (fmt, r4[1] if r4[0] == "k" else None)
 
 
-def static_formats(insns: list, at: int, frozen: dict[str, bytes], flow: _Flow | None = None) -> list[bytes]:
+def static_formats(insns: list, at: int, frozen: dict[str, bytes], flow: _Flow | None = None,
+                   with_data_len: bool = False) -> list[tuple[bytes, int | None]]:
     """The formats the call insns[at] may be given, as far as the straight-line code of its
     block and of up to two blocks before it make them constant (a switch whose cases set r1
-    and r2 and share one call gives several).  `frozen`: read-only maps' values by name."""
-    found: list[bytes] = []
+    and r2 and share one call gives several), each with r4 (`with_data_len`: only where it
+    is constant too; else None).  `frozen`: read-only maps' values by name."""
+    found: list[tuple[bytes, int | None]] = []
     for path in (flow or _Flow(insns)).paths(at):
-        fmt = _format(*_run(insns, path, frozen), frozen)
-        if fmt is not None and fmt not in found:
-            found.append(fmt)
+        site = _format(*_run(insns, path, frozen), frozen)
+        if site is not None and not with_data_len:
+            site = (site[0], None)
+        if site is not None and site[1 if with_data_len else 0] is not None and site not in found:
+            found.append(site)
     return found
 
 
@@ -343,29 +349,35 @@ class _Site:
         return c64({"i4": 15, "I6": 39, "i6": 32}[kind])
 
 
-def printk_emitter(shapes):
-    """The trace_printk emitter of a module over map `shapes` (the frozen ones hold formats)."""
+def printk_emitter(shapes, helper_id: int = TRACE_PRINTK):
+    """The bpf_trace_printk emitter of a module over map `shapes` (the frozen ones hold
+    formats); with `helper_id` TRACE_VPRINTK bpf_trace_vprintk's, whose arguments are the
+    data_len / 8 u64s r3 points to: native where the format and data_len are held (libbpf's
+    bpf_printk: the format in .rodata, data_len a constant), else the Python helper."""
     frozen = {shape.name: shape.frozen for shape in shapes if shape.frozen}
+    varargs = helper_id == TRACE_VPRINTK
 
     def emit(t: "Translator", b: ir.IRBuilder, insn, args) -> ir.Value | None:
         if not native_events(t):
             return None
-        t.__dict__["printk_native"] = True
         insns = t.unit.insns
         flows = t.__dict__.setdefault("printk_flows", {})
         flow = flows.get(t.unit.index) or flows.setdefault(t.unit.index, _Flow(insns))
         at = next(k for k, other in enumerate(insns) if other.pc == insn.pc)
-        candidates = static_formats(insns, at, frozen, flow)
+        candidates = static_formats(insns, at, frozen, flow, with_data_len=varargs)
+        if varargs and not candidates:
+            return None
+        t.__dict__["printk_native"] = True
         fn = b.function
         done = fn.append_basic_block(f"pc{insn.pc}.printk.done")
         incoming = []
-        for expected in candidates:  # the format each may be, checked in turn
+        for expected, data_len in candidates:  # the format each may be, checked in turn
             other = fn.append_basic_block(f"pc{insn.pc}.printk.other")
-            incoming += _site(t, b, insn, args, expected, other, done)
+            incoming += _site(t, b, insn, args, expected, other, done, data_len)
             b.position_at_end(other)
         if candidates:  # none of them (a path the search did not see): Python, rather than a
             # parser at every held format's site (+40% compile time on a program of 14 sites)
-            incoming.append((t.helpers.callback(t, b, insn, c64(TRACE_PRINTK), args), b.block))
+            incoming.append((t.helpers.callback(t, b, insn, c64(helper_id), args), b.block))
             b.branch(done)
         else:
             incoming += _runtime_site(t, b, insn, args, done)
@@ -481,9 +493,10 @@ def _runtime_site(t: "Translator", b: ir.IRBuilder, insn, args, done: ir.Block) 
 
 
 def _site(t: "Translator", b: ir.IRBuilder, insn, args, expected: bytes, other: ir.Block,
-          done: ir.Block) -> list[tuple[ir.Value, ir.Block]]:
+          done: ir.Block, data_len: int | None = None) -> list[tuple[ir.Value, ir.Block]]:
     """The call when its format is `expected` (r2 bytes, as found when the module was built),
-    branching to `other` when it is not; the (r0, block) pairs that reach `done`."""
+    branching to `other` when it is not; the (r0, block) pairs that reach `done`.
+    `data_len`: a bpf_trace_vprintk site's (r4 must be it too; the arguments are in memory)."""
     formats = module_formats(t)
     number = len(formats)
     formats.append(expected)
@@ -491,20 +504,27 @@ def _site(t: "Translator", b: ir.IRBuilder, insn, args, expected: bytes, other: 
     pc = insn.pc
     same_size = fn.append_basic_block(f"pc{pc}.printk.sized")
     known = fn.append_basic_block(f"pc{pc}.printk.known")
-    b.cbranch(b.icmp_unsigned("==", b.and_(args[1], c64(0xFFFFFFFF)), c64(len(expected))), same_size, other)
+    sized = b.icmp_unsigned("==", b.and_(args[1], c64(0xFFFFFFFF)), c64(len(expected)))
+    if data_len is not None:
+        sized = b.and_(sized, b.icmp_unsigned("==", b.and_(args[3], c64(0xFFFFFFFF)), c64(data_len)))
+    b.cbranch(sized, same_size, other)
     b.position_at_end(same_size)
     host = t.memory.access(t, b, insn, args[0], len(expected), write=False, helper=True)
     b.cbranch(_matches(b, host, expected), known, other)
-    incoming = []
+    incoming: list[tuple[ir.Value, ir.Block]] = []
 
     b.position_at_end(known)
+    values = [args[2], args[3], args[4]] if data_len is None else _varargs(t, b, insn, args[2], data_len, incoming,
+                                                                          done)
+    if values is None:
+        return incoming
     nul = expected.find(b"\0")
-    pieces = printk.parse(expected[:nul]) if nul >= 0 else None
+    pieces = printk.parse(expected[:nul], len(values)) if nul >= 0 else None
     if pieces is None:
         incoming.append((c64(-errno.EINVAL), b.block))
         b.branch(done)
         return incoming
-    site = _Site(t, b, pc, [args[2], args[3], args[4]])
+    site = _Site(t, b, pc, values)
     literal = 0
     for piece in pieces:
         if isinstance(piece, bytes):
@@ -516,13 +536,33 @@ def _site(t: "Translator", b: ir.IRBuilder, insn, args, expected: bytes, other: 
     incoming.append((c64(-errno.ENOSPC), b.block))
     b.cbranch(site.no_room, done, room)
     b.position_at_end(room)
-    words = b.alloca(ir.ArrayType(I64, 3 + len(site.blobs)))
-    for k in range(3):
-        b.store(args[2 + k], b.gep(words, [c64(0), c64(k)]))
-    for k, (_, size) in enumerate(site.blobs):
-        b.store(size, b.gep(words, [c64(0), c64(3 + k)]))
-    parts = [(b.bitcast(words, I8P), c64(8 * (3 + len(site.blobs)))), *site.blobs]
+    # the record (printk.decode_record): the number of arguments, the arguments, each blob's size
+    heads = [c64(len(values)), *values, *(size for _, size in site.blobs)]
+    words = b.alloca(ir.ArrayType(I64, len(heads)))
+    for k, value in enumerate(heads):
+        b.store(value, b.gep(words, [c64(0), c64(k)]))
+    parts = [(b.bitcast(words, I8P), c64(8 * len(heads))), *site.blobs]
     append_event(t, b, insn, c64(PRINTK_MAP), c64(number), parts)
     incoming.append((length, b.block))
     b.branch(done)
     return incoming
+
+
+def _varargs(t: "Translator", b: ir.IRBuilder, insn, data, data_len: int, incoming: list,
+             done: ir.Block) -> list | None:
+    """bpf_trace_vprintk's arguments: the data_len / 8 u64s at `data`, read as the Python
+    helper reads them (runtime/helpers.py trace_vprintk); None where data_len itself makes
+    the call -EINVAL (`incoming` has it), and -EINVAL for a NULL `data`."""
+    if data_len & 7 or data_len > 8 * printk.MAX_VARARGS:
+        incoming.append((c64(-errno.EINVAL), b.block))
+        b.branch(done)
+        return None
+    if not data_len:
+        return []
+    fn = b.function
+    given = fn.append_basic_block(f"pc{insn.pc}.printk.data")
+    incoming.append((c64(-errno.EINVAL), b.block))
+    b.cbranch(b.icmp_unsigned("==", data, c64(0)), done, given)
+    b.position_at_end(given)
+    host = b.bitcast(t.memory.access(t, b, insn, data, data_len, write=False, helper=True), I64.as_pointer())
+    return [b.load(b.gep(host, [c64(k)]), align=1) for k in range(data_len // 8)]
