@@ -511,7 +511,7 @@ def _site(t: "Translator", b: ir.IRBuilder, insn, args, expected: bytes, other: 
     b.position_at_end(same_size)
     host = t.memory.access(t, b, insn, args[0], len(expected), write=False, helper=True)
     b.cbranch(_matches(b, host, expected), known, other)
-    incoming: list[tuple[ir.Value, ir.Block]] = []
+    incoming: list = []
 
     b.position_at_end(known)
     values = [args[2], args[3], args[4]] if data_len is None else _varargs(t, b, insn, args[2], data_len, incoming,
