@@ -135,6 +135,14 @@ def _reading(fmt: bytes, max_args: int = printk.MAX_ARGS) -> int:
     return sum(1 << i for i, kind in enumerate(kinds) if kind in reading)
 
 
+def _string(rng: random.Random, size: int = 32) -> bytes:
+    """`size` printable bytes, cut short by a NUL somewhere (or not), NUL-terminated."""
+    string = bytes(rng.choice(b"abcxyz09 .") for _ in range(size))
+    cut = rng.randrange(size + 8)
+    string = string[:cut] + b"\0" + string[cut + 1:] if cut < size - 1 else string
+    return string[:size - 1] + b"\0"  # what lies past `str` is each engine's own stack
+
+
 def _dynamic_packets(seed: int, count: int) -> list[bytes]:
     rng = random.Random(seed)
     packets = []
@@ -145,10 +153,7 @@ def _dynamic_packets(seed: int, count: int) -> list[bytes]:
         args = [rng.choice([0, 1, 7, 255, 1 << 31, (1 << 32) - 1, (1 << 63), (1 << 64) - 1, rng.randrange(1 << 64),
                             rng.randrange(4096)]) for _ in range(3)]
         ptrs = rng.randrange(8) & _reading(fmt)  # an address printed as a number is the kernel's own
-        string = bytes(rng.choice(b"abcxyz09 .") for _ in range(32))
-        cut = rng.randrange(40)
-        string = string[:cut] + b"\0" + string[cut + 1:] if cut < 31 else string
-        string = string[:31] + b"\0"  # what lies past `str` is each engine's own stack
+        string = _string(rng)
         packets.append(bytes(range(14)) + text + b"".join(a.to_bytes(8, "little") for a in args)
                        + bytes([ptrs]) + string[:32])
     return packets
@@ -169,31 +174,41 @@ def _retvals(engine_name: str, obj, prog: str, packets, config=None):
     return [int.from_bytes(r.packet[14:22], "little", signed=True) for r in results], results, fallbacks
 
 
+def agree(obj, prog: str, packets, helper: str, fallbacks: int = 0) -> tuple[list[int], list]:
+    """The jit's results equal the vm's, by `run` and by the packet loop, with `fallbacks`
+    calls of `helper` through its Python helper each way; (the vm's values, its results)."""
+    vm_values, vm_results, _ = _retvals("vm", obj, prog, packets)
+    _, jit_results, counts = _retvals("jit", obj, prog, packets)
+    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
+    assert counts[helper] == fallbacks, counts
+    with JitEngine(obj.program(prog), MapStore.for_object(obj)) as engine:  # the packet loop
+        assert [observable(r) for r in engine.run_batch(packets)] == [observable(r) for r in vm_results]
+        assert engine.helper_fallbacks()[helper] == fallbacks
+    return vm_values, vm_results
+
+
+def agree_with_the_kernel(obj, prog: str, packets) -> None:
+    """Both engines' return values (r0, written back at 14..21) equal the live kernel's."""
+    kernel, _, _ = _retvals("kernel", obj, prog, packets)
+    for engine in ("vm", "jit"):
+        ours, _, _ = _retvals(engine, obj, prog, packets)
+        for index, (want, got) in enumerate(zip(kernel, ours)):
+            assert got == want, f"{engine} packet {index}: {packets[index][14:110]!r}"
+
+
 @pytest.mark.parametrize("prog", ["dynamic", "from_map"])
 def test_vm_and_jit_agree_on_any_format_natively(dynamic, prog):
     """A format known only at run time (the stack, a map value) is parsed natively
     (jit/printk_format.py): the same lines and values as the vm, no call through Python."""
-    packets = _dynamic_packets(5, 300)
-    vm_values, vm_results, _ = _retvals("vm", dynamic, prog, packets)
-    jit_values, jit_results, fallbacks = _retvals("jit", dynamic, prog, packets)
-    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
-    assert fallbacks["bpf_trace_printk"] == 0, fallbacks
+    vm_values, vm_results = agree(dynamic, prog, _dynamic_packets(5, 300), "bpf_trace_printk")
     assert -22 in vm_values and max(vm_values) > 20  # refused, printed
     assert sum(bool(r.trace_printk) for r in vm_results) > 50
-    with JitEngine(dynamic.program(prog), MapStore.for_object(dynamic)) as engine:  # the packet loop
-        batched = engine.run_batch(packets)
-        assert [observable(r) for r in batched] == [observable(r) for r in vm_results]
-        assert engine.helper_fallbacks()["bpf_trace_printk"] == 0
 
 
 def test_long_strings_fill_the_buffer_natively(dynamic):
     """-ENOSPC past the 512-byte binary buffer, and strings cut to what is left, with a
     run-time format: jit == vm, no call through Python."""
-    packets = _long_packets(8, 150)
-    vm_values, vm_results, _ = _retvals("vm", dynamic, "from_map_long", packets)
-    _, jit_results, fallbacks = _retvals("jit", dynamic, "from_map_long", packets)
-    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
-    assert fallbacks["bpf_trace_printk"] == 0, fallbacks
+    vm_values, _ = agree(dynamic, "from_map_long", _long_packets(8, 150), "bpf_trace_printk")
     assert -28 in vm_values and max(vm_values) > 500
 
 
@@ -201,12 +216,7 @@ def test_long_strings_fill_the_buffer_natively(dynamic):
 @pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
 @pytest.mark.parametrize("prog", ["dynamic", "from_map", "from_map_long"])
 def test_the_engines_return_what_the_kernel_returns(dynamic, prog):
-    packets = _long_packets(9, 150) if prog == "from_map_long" else _dynamic_packets(6, 300)
-    kernel, _, _ = _retvals("kernel", dynamic, prog, packets)
-    for engine in ("vm", "jit"):
-        ours, _, _ = _retvals(engine, dynamic, prog, packets)
-        for index, (want, got) in enumerate(zip(kernel, ours)):
-            assert got == want, f"{engine} packet {index}: {packets[index][14:78]!r} args {packets[index][78:103].hex()}"
+    agree_with_the_kernel(dynamic, prog, _long_packets(9, 150) if prog == "from_map_long" else _dynamic_packets(6, 300))
 
 
 # Formats the program holds: libbpf's bpf_printk puts them in .rodata, `char f[] = ...` builds
@@ -286,9 +296,7 @@ def _static_packets(seed: int, count: int) -> list[bytes]:
         site = rng.randrange(len(SITE_FORMATS))
         args = [rng.choice([0, 1, 9, 10, 99, 100, 255, 1 << 31, (1 << 32) - 1, 1 << 63, (1 << 64) - 1,
                             rng.randrange(1 << 64), rng.randrange(4096), 10 ** rng.randrange(20)]) for _ in range(3)]
-        string = bytes(rng.choice(b"abcxyz09 .") for _ in range(32))
-        cut = rng.randrange(40)
-        string = (string[:cut] + b"\0" + string[cut + 1:] if cut < 31 else string)[:31] + b"\0"
+        string = _string(rng)
         big = bytearray(rng.choice(b"abc ") for _ in range(600))
         for _ in range(rng.randrange(3)):
             big[rng.randrange(600)] = 0
@@ -303,20 +311,10 @@ def held(tmp_path_factory):
 
 
 def test_held_formats_run_natively_and_print_what_the_vm_prints(held):
-    packets = _static_packets(7, 400)
-    _, vm_results, _ = _retvals("vm", held, "held", packets)
-    _, jit_results, fallbacks = _retvals("jit", held, "held", packets)
-    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
-    assert fallbacks["bpf_trace_printk"] == 0, fallbacks
-    values = {int.from_bytes(r.packet[14:22], "little", signed=True) for r in vm_results}
-    assert {-22, -28} <= values  # %hd; two strings past the 512-byte buffer
+    values, vm_results = agree(held, "held", _static_packets(7, 400), "bpf_trace_printk")
+    assert {-22, -28} <= set(values)  # %hd; two strings past the 512-byte buffer
     lines = [line for r in vm_results for line in r.trace_printk]
     assert len(lines) > 300 and any(line.startswith("stack ") for line in lines)
-    # the packet loop: the same lines, by packet
-    config = RuntimeConfig()
-    jit = JitEngine(held.program("held"), MapStore.for_object(held, config), config)
-    assert [observable(r) for r in jit.run_batch(packets)] == [observable(r) for r in vm_results]
-    assert jit.helper_fallbacks()["bpf_trace_printk"] == 0
 
 
 @pytest.mark.kernel
@@ -382,9 +380,7 @@ def _vararg_packets(seed: int, count: int) -> list[bytes]:
         args = [rng.choice([0, 7, 255, 1 << 31, (1 << 64) - 1, rng.randrange(1 << 64), rng.randrange(4096)])
                 for _ in range(printk.MAX_VARARGS)]
         ptrs = rng.randrange(1 << printk.MAX_VARARGS) & _reading(fmt, printk.MAX_VARARGS)
-        string = bytes(rng.choice(b"abcxyz09 .") for _ in range(32))
-        cut = rng.randrange(40)
-        string = (string[:cut] + b"\0" + string[cut + 1:] if cut < 31 else string)[:31] + b"\0"
+        string = _string(rng)
         packets.append(bytes(range(14)) + (fmt + b"\0").ljust(64, b"\0") + bytes([rng.choice(VARARG_LENGTHS)])
                        + ptrs.to_bytes(2, "little") + b"".join(a.to_bytes(8, "little") for a in args) + string)
     return packets
@@ -400,27 +396,16 @@ def test_vprintk_prints_up_to_twelve_arguments_on_both_engines(varargs):
     fallback): the same lines and return values, -EINVAL for a data_len that is no multiple
     of 8 and for more conversions than arguments."""
     packets = _vararg_packets(11, 300)
-    vm_values, vm_results, _ = _retvals("vm", varargs, "varargs", packets)
-    _, jit_results, fallbacks = _retvals("jit", varargs, "varargs", packets)
-    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
-    assert fallbacks == {"bpf_xdp_load_bytes": 0, "bpf_trace_vprintk": len(packets), "bpf_xdp_store_bytes": 0}
+    vm_values, vm_results = agree(varargs, "varargs", packets, "bpf_trace_vprintk", fallbacks=len(packets))
     assert -22 in vm_values and max(vm_values) > 300  # refused; two 300-wide strings printed
     lines = [line for r in vm_results for line in r.trace_printk]
     assert len(lines) > 100 and any(line.count("|") >= 12 for line in lines)
-    config = RuntimeConfig()
-    with JitEngine(varargs.program("varargs"), MapStore.for_object(varargs, config), config) as engine:
-        assert [observable(r) for r in engine.run_batch(packets)] == [observable(r) for r in vm_results]
 
 
 @pytest.mark.kernel
 @pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
 def test_vprintk_returns_what_the_kernel_returns(varargs):
-    packets = _vararg_packets(12, 300)
-    kernel, _, _ = _retvals("kernel", varargs, "varargs", packets)
-    for engine in ("vm", "jit"):
-        ours, _, _ = _retvals(engine, varargs, "varargs", packets)
-        for index, (want, got) in enumerate(zip(kernel, ours)):
-            assert got == want, f"{engine} packet {index}: {packets[index][14:79]!r}"
+    agree_with_the_kernel(varargs, "varargs", _vararg_packets(12, 300))
 
 
 # libbpf's bpf_printk with more than 3 arguments: the format in .rodata, the arguments in a u64
@@ -466,9 +451,7 @@ def _held_vararg_packets(seed: int, count: int) -> list[bytes]:
     for _ in range(count):
         args = [rng.choice([0, 7, 255, 1 << 31, (1 << 64) - 1, rng.randrange(1 << 64), rng.randrange(4096)])
                 for _ in range(printk.MAX_VARARGS)]
-        string = bytes(rng.choice(b"abcxyz09 .") for _ in range(32))
-        cut = rng.randrange(40)
-        string = (string[:cut] + b"\0" + string[cut + 1:] if cut < 31 else string)[:32]
+        string = _string(rng)
         packets.append(bytes(range(14)) + bytes([rng.randrange(256)]) + b"".join(a.to_bytes(8, "little") for a in args)
                        + string)
     return packets
@@ -480,24 +463,13 @@ def held_varargs(tmp_path_factory):
 
 
 def test_held_vprintk_formats_run_natively_and_print_what_the_vm_prints(held_varargs):
-    packets = _held_vararg_packets(13, 400)
-    vm_values, vm_results, _ = _retvals("vm", held_varargs, "held_varargs", packets)
-    _, jit_results, fallbacks = _retvals("jit", held_varargs, "held_varargs", packets)
-    assert [observable(r) for r in jit_results] == [observable(r) for r in vm_results]
-    assert fallbacks["bpf_trace_vprintk"] == 0, fallbacks
-    assert {-22} <= set(vm_values) and max(vm_values) > 500  # %hd refused; two 250-wide strings
+    vm_values, vm_results = agree(held_varargs, "held_varargs", _held_vararg_packets(13, 400), "bpf_trace_vprintk")
+    assert -22 in vm_values and max(vm_values) > 500  # %hd refused; two 250-wide strings
     lines = [line for r in vm_results for line in r.trace_printk]
     assert len(lines) > 300 and any(line.startswith("four ") for line in lines)
-    with JitEngine(held_varargs.program("held_varargs"), MapStore.for_object(held_varargs)) as engine:
-        assert [observable(r) for r in engine.run_batch(packets)] == [observable(r) for r in vm_results]
-        assert engine.helper_fallbacks()["bpf_trace_vprintk"] == 0
 
 
 @pytest.mark.kernel
 @pytest.mark.skipif(_KERNEL is not None, reason=f"kernel: {_KERNEL}")
 def test_held_vprintk_formats_return_what_the_kernel_returns(held_varargs):
-    packets = _held_vararg_packets(14, 300)
-    kernel, _, _ = _retvals("kernel", held_varargs, "held_varargs", packets)
-    for engine in ("vm", "jit"):
-        ours, _, _ = _retvals(engine, held_varargs, "held_varargs", packets)
-        assert ours == kernel, engine
+    agree_with_the_kernel(held_varargs, "held_varargs", _held_vararg_packets(14, 300))
