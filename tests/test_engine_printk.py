@@ -372,13 +372,18 @@ VARARG_FORMATS = [b"%d %d %d %d", b"%s|%s|%d|%u|%x", b"%llx %lld %c %c %c %%", b
 VARARG_LENGTHS = [0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 96, 96, 12, 33, 95, 255]
 
 
+def _twelve_args(rng: random.Random) -> list[int]:
+    """MAX_BPRINTF_VARARGS u64 arguments: edge values and random ones."""
+    return [rng.choice([0, 7, 255, 1 << 31, (1 << 64) - 1, rng.randrange(1 << 64), rng.randrange(4096)])
+            for _ in range(printk.MAX_VARARGS)]
+
+
 def _vararg_packets(seed: int, count: int) -> list[bytes]:
     rng = random.Random(seed)
     packets = []
     for _ in range(count):
         fmt = rng.choice(VARARG_FORMATS)
-        args = [rng.choice([0, 7, 255, 1 << 31, (1 << 64) - 1, rng.randrange(1 << 64), rng.randrange(4096)])
-                for _ in range(printk.MAX_VARARGS)]
+        args = _twelve_args(rng)
         ptrs = rng.randrange(1 << printk.MAX_VARARGS) & _reading(fmt, printk.MAX_VARARGS)
         string = _string(rng)
         packets.append(bytes(range(14)) + (fmt + b"\0").ljust(64, b"\0") + bytes([rng.choice(VARARG_LENGTHS)])
@@ -449,8 +454,7 @@ def _held_vararg_packets(seed: int, count: int) -> list[bytes]:
     rng = random.Random(seed)
     packets = []
     for _ in range(count):
-        args = [rng.choice([0, 7, 255, 1 << 31, (1 << 64) - 1, rng.randrange(1 << 64), rng.randrange(4096)])
-                for _ in range(printk.MAX_VARARGS)]
+        args = _twelve_args(rng)
         string = _string(rng)
         packets.append(bytes(range(14)) + bytes([rng.randrange(256)]) + b"".join(a.to_bytes(8, "little") for a in args)
                        + string)
