@@ -115,18 +115,21 @@ def _umax(b, x, y):
     return b.select(b.icmp_unsigned(">", x, y), x, y)
 
 
-def set_packet_window(b: ir.IRBuilder, env: ir.Value, meta: ir.Value, data: ir.Value, end: ir.Value) -> None:
-    """Move data_meta/data/data_end: env state, the packet region's window, the dirty range."""
+def set_packet_window(b: ir.IRBuilder, env: ir.Value, meta: ir.Value, data: ir.Value, end: ir.Value,
+                      row: ir.Value | None = None, widen_dirty: bool = True) -> None:
+    """Move data_meta/data/data_end: env state, the packet region's window (`row`: its row of
+    the region table, when the caller has it), and widen the frame's dirty range over it (not
+    `widen_dirty`: the packet loop, which sets the range itself, or in place has the packet
+    outside the frame)."""
     ENV.store(b, env, "pkt_meta", meta)
     ENV.store(b, env, "pkt_data", data)
     ENV.store(b, env, "pkt_end", end)
-    table = b.inttoptr(ENV.load(b, env, "regions"), I64.as_pointer())
-    rid = ENV.load(b, env, "pkt_id")
-    base = b.mul(rid, c64(REGION_WORDS))
-    b.store(meta, b.gep(table, [b.add(base, c64(R_LO))]))
-    b.store(end, b.gep(table, [b.add(base, c64(R_HI))]))
-    ENV.store(b, env, "dirty_lo", _umin(b, ENV.load(b, env, "dirty_lo"), meta))
-    ENV.store(b, env, "dirty_hi", _umax(b, ENV.load(b, env, "dirty_hi"), end))
+    row = packet_row(b, env) if row is None else row
+    b.store(meta, b.gep(row, [c64(R_LO)]))
+    b.store(end, b.gep(row, [c64(R_HI)]))
+    if widen_dirty:
+        ENV.store(b, env, "dirty_lo", _umin(b, ENV.load(b, env, "dirty_lo"), meta))
+        ENV.store(b, env, "dirty_hi", _umax(b, ENV.load(b, env, "dirty_hi"), end))
 
 
 def clear_dirty(b: ir.IRBuilder, memset: ir.Function, env: ir.Value, start: ir.Value, end: ir.Value) -> None:
@@ -146,18 +149,25 @@ def clear_dirty(b: ir.IRBuilder, memset: ir.Function, env: ir.Value, start: ir.V
         clear_bytes(b, memset, _host(b, env, "frame", widened), b.sub(hi, widened))
 
 
-def _packet_entry(b: ir.IRBuilder, env: ir.Value, word: int) -> ir.Value:
-    """Word `word` (R_HOST, R_WRITABLE, ...) of the packet region's row of the region table."""
+def packet_row(b: ir.IRBuilder, env: ir.Value, pkt_id: ir.Value | None = None) -> ir.Value:
+    """The packet region's row of the region table (i64*: R_HOST, R_LO, ... words); the table
+    itself may move when a helper grows it, so the row is good until the next call."""
     table = b.inttoptr(ENV.load(b, env, "regions"), I64.as_pointer())
-    return b.gep(table, [b.add(b.mul(ENV.load(b, env, "pkt_id"), c64(REGION_WORDS)), c64(word))])
+    return b.gep(table, [b.mul(ENV.load(b, env, "pkt_id") if pkt_id is None else pkt_id, c64(REGION_WORDS))])
 
 
-def _place_packet(b: ir.IRBuilder, env: ir.Value, host: ir.Value, writable: ir.Value) -> None:
+def _place_packet(b: ir.IRBuilder, env: ir.Value, row: ir.Value, host: ir.Value, writable: ir.Value) -> None:
     """The packet region's bytes are at `host` (its offset 0; env.frame too, for the native
     helpers that read the packet through it)."""
-    b.store(host, _packet_entry(b, env, R_HOST))
-    b.store(writable, _packet_entry(b, env, R_WRITABLE))
+    b.store(host, b.gep(row, [c64(R_HOST)]))
+    b.store(writable, b.gep(row, [c64(R_WRITABLE)]))
     ENV.store(b, env, "frame", host)
+
+
+# env fields a batch call reads but nothing changes while it runs (run_packed and the engine's
+# setup write them between calls; neither the program nor a helper callback does): loaded once
+FIXED_DURING_BATCH = ("in_buf", "in_offsets", "in_lengths", "in_size", "headroom", "frame_capacity", "min_frame_size",
+                      "ctx_base", "pkt_id", "retvals", "fault_kinds", "insn_counts", "out_lengths", "out_offsets")
 
 
 def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_place: bool = False) -> ir.Function:
@@ -175,7 +185,16 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
     memcpy = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
     frame = ENV.load(b, env, "frame")
-    writable = b.load(_packet_entry(b, env, R_WRITABLE))  # (unused, and dropped by LLVM, unless in place)
+    fixed = {name: ENV.load(b, env, name) for name in FIXED_DURING_BATCH}
+    arrays = {name: b.inttoptr(fixed[name], ty.as_pointer()) for name, ty in (
+        ("in_offsets", I64), ("in_lengths", I32), ("retvals", I32), ("fault_kinds", I8), ("insn_counts", I64),
+        ("out_lengths", I32), ("out_offsets", I64))}
+    pkt_id = fixed["pkt_id"]
+    writable = b.load(b.gep(packet_row(b, env, pkt_id), [c64(R_WRITABLE)]))  # (dropped by LLVM unless in place)
+    # every run's registers: r1 the context, the others 0 (r10: each packet's, with its stack);
+    # the program reads them on entry and never writes them, and nothing else does during a call
+    for n in range(10):
+        ENV.store(b, env, "init_regs", fixed["ctx_base"] if n == 1 else c64(0), index=n)
     b.branch(head)
 
     b.position_at_end(head)
@@ -184,13 +203,13 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     b.cbranch(b.icmp_unsigned("<", i, end), body, finish)
 
     b.position_at_end(body)
-    length = b.zext(b.load(_array_ptr(b, env, "in_lengths", I32, i)), I64)
-    headroom = ENV.load(b, env, "headroom")
+    length = b.zext(b.load(b.gep(arrays["in_lengths"], [i])), I64)
+    headroom = fixed["headroom"]
     need = b.add(b.add(headroom, length), c64(SKB_SHARED_INFO_TAILROOM))
-    capacity = ENV.load(b, env, "frame_capacity")
+    capacity = fixed["frame_capacity"]
     room = b.sub(ENV.load(b, env, "out_capacity"), ENV.load(b, env, "out_used"))
-    offset = b.load(_array_ptr(b, env, "in_offsets", I64, i))
-    inside = b.icmp_unsigned("<=", b.add(offset, length), ENV.load(b, env, "in_size"))
+    offset = b.load(b.gep(arrays["in_offsets"], [i]))
+    inside = b.icmp_unsigned("<=", b.add(offset, length), fixed["in_size"])
     fits = b.and_(b.icmp_unsigned("<=", need, capacity), b.icmp_unsigned(">=", room, capacity))
     fits = b.and_(fits, inside)
     log_room = b.icmp_unsigned("<", ENV.load(b, env, "redir_used"), ENV.load(b, env, "redir_capacity"))
@@ -204,21 +223,19 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     b.position_at_end(ready)
     # a fresh zeroed frame with the packet at `headroom` (XdpBuffer.reset)
     pkt_end = b.add(headroom, length)
-    source = _host(b, env, "in_buf", offset)
+    source = b.gep(b.inttoptr(fixed["in_buf"], I8P), [offset])
+    row = packet_row(b, env, pkt_id)
     if in_place:  # region offset `headroom` is the packet's first byte in the input
-        _place_packet(b, env, b.sub(b.ptrtoint(source, I64), headroom), c64(0))
+        _place_packet(b, env, row, b.sub(b.ptrtoint(source, I64), headroom), c64(0))
     else:
         clear_dirty(b, memset, env, headroom, pkt_end)
         copy_bytes(b, memcpy, _host(b, env, "frame", headroom), source, length)
         ENV.store(b, env, "dirty_lo", headroom)
         ENV.store(b, env, "dirty_hi", pkt_end)
-    frame_size = _umax(b, need, ENV.load(b, env, "min_frame_size"))
+    frame_size = _umax(b, need, fixed["min_frame_size"])
     ENV.store(b, env, "pkt_hard_end", b.sub(frame_size, c64(SKB_SHARED_INFO_TAILROOM)))
-    set_packet_window(b, env, headroom, headroom, pkt_end)
-    # registers, stack, run state (VmEngine._call_entry / _begin_run)
-    for n in range(11):
-        ENV.store(b, env, "init_regs", c64(0), index=n)
-    ENV.store(b, env, "init_regs", ENV.load(b, env, "ctx_base"), index=1)
+    set_packet_window(b, env, headroom, headroom, pkt_end, row, widen_dirty=False)
+    # the stack, run state (VmEngine._call_entry / _begin_run; the registers are set before the loop)
     ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, c64(0)), index=10)
     for name in ("fault_kind", "cb_used", "insns", "redir_kind", "pkt_written"):
         ENV.store(b, env, name, c64(0))
@@ -230,14 +247,14 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     kind = ENV.load(b, env, "fault_kind")
     faulted = b.icmp_unsigned("!=", kind, c64(0))
     retval = b.select(faulted, ir.Constant(I32, 0), b.trunc(r0, I32))
-    b.store(retval, _array_ptr(b, env, "retvals", I32, i))
-    b.store(b.trunc(kind, I8), _array_ptr(b, env, "fault_kinds", I8, i))
-    b.store(ENV.load(b, env, "insns"), _array_ptr(b, env, "insn_counts", I64, i))
+    b.store(retval, b.gep(arrays["retvals"], [i]))
+    b.store(b.trunc(kind, I8), b.gep(arrays["fault_kinds"], [i]))
+    b.store(ENV.load(b, env, "insns"), b.gep(arrays["insn_counts"], [i]))
     data, data_end = ENV.load(b, env, "pkt_data"), ENV.load(b, env, "pkt_end")
     out_len = b.sub(data_end, data)
-    b.store(b.trunc(out_len, I32), _array_ptr(b, env, "out_lengths", I32, i))
+    b.store(b.trunc(out_len, I32), b.gep(arrays["out_lengths"], [i]))
     if in_place:  # nothing can have moved or written it
-        b.store(c64(UNCHANGED), _array_ptr(b, env, "out_offsets", I64, i))
+        b.store(c64(UNCHANGED), b.gep(arrays["out_offsets"], [i]))
     else:
         _record_output(b, env, i, data, out_len, kind, source, length, memcpy)
     redir_kind = ENV.load(b, env, "redir_kind")
@@ -261,7 +278,7 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     for block, value in ((stop_after, after), (stop_before, i), (finish, end)):
         exit_builder = ir.IRBuilder(block)
         if in_place:  # the frame back, for Python and the next call
-            _place_packet(exit_builder, env, frame, writable)
+            _place_packet(exit_builder, env, packet_row(exit_builder, env, pkt_id), frame, writable)
         exit_builder.ret(value)
     return fn
 
