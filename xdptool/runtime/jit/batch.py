@@ -195,6 +195,9 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     # the program reads them on entry and never writes them, and nothing else does during a call
     for n in range(10):
         ENV.store(b, env, "init_regs", fixed["ctx_base"] if n == 1 else c64(0), index=n)
+    stack = ENV.load(b, env, "stack_ids", c64(0))  # frame 0's stack region: its top is cleared each packet
+    ENV.store(b, env, "init_regs", memory.stack_pointer(b, stack), index=10)
+    stack_top = memory.reachable_top(b, env, stack)
     b.branch(head)
 
     b.position_at_end(head)
@@ -207,11 +210,12 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     headroom = fixed["headroom"]
     need = b.add(b.add(headroom, length), c64(SKB_SHARED_INFO_TAILROOM))
     capacity = fixed["frame_capacity"]
-    room = b.sub(ENV.load(b, env, "out_capacity"), ENV.load(b, env, "out_used"))
     offset = b.load(b.gep(arrays["in_offsets"], [i]))
     inside = b.icmp_unsigned("<=", b.add(offset, length), fixed["in_size"])
-    fits = b.and_(b.icmp_unsigned("<=", need, capacity), b.icmp_unsigned(">=", room, capacity))
-    fits = b.and_(fits, inside)
+    fits = b.and_(b.icmp_unsigned("<=", need, capacity), inside)
+    if not in_place:  # room in the output area for a changed packet
+        room = b.sub(ENV.load(b, env, "out_capacity"), ENV.load(b, env, "out_used"))
+        fits = b.and_(fits, b.icmp_unsigned(">=", room, capacity))
     log_room = b.icmp_unsigned("<", ENV.load(b, env, "redir_used"), ENV.load(b, env, "redir_capacity"))
     fits = b.and_(fits, log_room)
     # the event log half full: Python reads it before more packets run (it grows only for one packet's)
@@ -236,7 +240,7 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     ENV.store(b, env, "pkt_hard_end", b.sub(frame_size, c64(SKB_SHARED_INFO_TAILROOM)))
     set_packet_window(b, env, headroom, headroom, pkt_end, row, widen_dirty=False)
     # the stack, run state (VmEngine._call_entry / _begin_run; the registers are set before the loop)
-    ENV.store(b, env, "init_regs", memory.enter_frame(module, b, env, c64(0)), index=10)
+    memory.clear_top(module, b, stack_top)
     for name in ("fault_kind", "cb_used", "insns", "redir_kind", "pkt_written"):
         ENV.store(b, env, name, c64(0))
     b.call(reset_records(module), [env])  # no ring buffer record held (records.py)

@@ -314,9 +314,23 @@ class MemoryModel:
         """R10 of frame `depth`, the frame's reachable top (`zeroed` bytes) cleared: what no run
         can reach keeps whatever it held, which no run can see (the interpreter clears it all)."""
         rid = ENV.load(b, env, "stack_ids", depth)
-        if self.zeroed:
-            host = b.inttoptr(self._entry(b, env, rid, R_HOST), I8P)
-            top = b.gep(host, [c64(self.stack_size - self.zeroed)])
+        self.clear_top(module, b, self.reachable_top(b, env, rid))
+        return self.stack_pointer(b, rid)
+
+    def stack_pointer(self, b: ir.IRBuilder, rid: ir.Value) -> ir.Value:
+        """R10 of the frame whose stack is region `rid`."""
+        return b.add(b.shl(rid, c64(REGION_SHIFT)), c64(ORIGIN + self.stack_size))
+
+    def reachable_top(self, b: ir.IRBuilder, env: ir.Value, rid: ir.Value) -> ir.Value | None:
+        """Host pointer to the `zeroed` top bytes of stack region `rid` (None: none to clear);
+        a stack's bytes never move, so the pointer holds while the region does."""
+        if not self.zeroed:
+            return None
+        host = b.inttoptr(self._entry(b, env, rid, R_HOST), I8P)
+        return b.gep(host, [c64(self.stack_size - self.zeroed)])
+
+    def clear_top(self, module: ir.Module, b: ir.IRBuilder, top: ir.Value | None) -> None:
+        """Zero a frame's reachable top (`reachable_top`)."""
+        if top is not None:
             memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
             b.call(memset, [top, ir.Constant(I8, 0), c64(self.zeroed), ir.Constant(ir.IntType(1), 0)])
-        return b.add(b.shl(rid, c64(REGION_SHIFT)), c64(ORIGIN + self.stack_size))
