@@ -7,29 +7,15 @@ from __future__ import annotations
 import pytest
 
 from test_jit_diff import PACKETS, agree_with_vm, program
+from test_jit_unchanged import when_packet_holds
 
 from xdptool.runtime.jit import compiler
 from xdptool.runtime.jit.proofs import packet_proof
 from xdptool.verifier import analyze
 
 
-def after_range_check(body: str, length: int = 14) -> str:
-    """`body` (ending in exit), run once the packet is known to hold `length` bytes (r2 =
-    data, r3 = data_end); shorter packets return 1."""
-    return f"""
-        r2 = *(u32 *)(r1 + 0)
-        r3 = *(u32 *)(r1 + 4)
-        r4 = r2
-        r4 += {length}
-        if r4 > r3 goto out
-        {body}
-    out:
-        r0 = 1
-        exit"""
-
-
 # Read byte 12 of the packet and write byte 0, after the range check the verifier needs.
-CHECKED_FIRST = after_range_check("r0 = *(u8 *)(r2 + 12)\n *(u8 *)(r2 + 0) = r0\n r0 &= 3\n exit")
+CHECKED_FIRST = when_packet_holds(14, "r0 = *(u8 *)(r2 + 12)\n *(u8 *)(r2 + 0) = r0\n r0 &= 3\n exit")
 # The same access with no range check: the verifier (and the kernel's) refuse it.
 UNCHECKED = """
         r2 = *(u32 *)(r1 + 0)
@@ -70,12 +56,12 @@ def test_the_compile_asks_for_proofs_only_with_a_program(monkeypatch):
 
 # -- programs that only read the packet run in place (batch.py) ------------------------------
 
-READS_ONLY = after_range_check("r0 = *(u8 *)(r2 + 12)\n r0 &= 3\n exit")
+READS_ONLY = when_packet_holds(14, "r0 = *(u8 *)(r2 + 12)\n r0 &= 3\n exit")
 # bpf_xdp_load_bytes(ctx, 0, dst, 8): into the stack, or into the packet itself
-LOAD_BYTES_INTO = after_range_check("r3 = {dst}\n r2 = 0\n r4 = 8\n call 189\n r0 = 2\n exit")
+LOAD_BYTES_INTO = when_packet_holds(14, "r3 = {dst}\n r2 = 0\n r4 = 8\n call 189\n r0 = 2\n exit")
 # bpf_csum_diff(NULL, 0, data + 12, 4, 0): a helper that reads the packet through a pointer
-CSUM_OF_PACKET = after_range_check("r3 = r2\n r3 += 12\n r1 = 0\n r2 = 0\n r4 = 4\n r5 = 0\n call 28\n"
-                                   " r0 &= 3\n exit", 16)
+CSUM_OF_PACKET = when_packet_holds(16, "r3 = r2\n r3 += 12\n r1 = 0\n r2 = 0\n r4 = 4\n r5 = 0\n call 28\n"
+                                                " r0 &= 3\n exit")
 
 READ_ONLY_CASES = {
     "loads only": (READS_ONLY, True),

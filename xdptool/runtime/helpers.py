@@ -423,19 +423,19 @@ def trace_printk(env, fmt_ptr, fmt_size, a1, a2, a3):
 
 def trace_vprintk(env, fmt_ptr, fmt_size, data, data_len, *_):
     """kernel/trace/bpf_trace.c bpf_trace_vprintk (libbpf's bpf_printk with more than 3
-    arguments): the arguments are the data_len / 8 u64s at `data`; data_len not a multiple
-    of 8 or above 8 * MAX_BPRINTF_VARARGS, or `data` NULL with data_len not 0: -EINVAL.
+    arguments): the arguments are the data_len / 8 u64s at `data`; a data_len the kernel
+    refuses (printk.vararg_count), or `data` NULL with data_len not 0: -EINVAL.
     Then as bpf_trace_printk, the format using at most those arguments.  (The format is read
     first, where the jit's native site reads it: a program both of whose pointers are bad
     faults on the format on both engines.)"""
-    from .printk import MAX_VARARGS
+    from .printk import vararg_count
 
     fmt = env.mem.read(fmt_ptr, fmt_size & 0xFFFFFFFF)
-    data_len &= 0xFFFFFFFF
-    if data_len & 7 or data_len > 8 * MAX_VARARGS or (data_len and not data):
+    count = vararg_count(data_len & 0xFFFFFFFF)
+    if count is None or (count and not data):
         return neg(errno.EINVAL)
-    raw = env.mem.read(data, data_len) if data_len else b""
-    return _print(env, fmt, struct.unpack(f"<{data_len // 8}Q", raw))
+    raw = env.mem.read(data, 8 * count) if count else b""
+    return _print(env, fmt, struct.unpack(f"<{count}Q", raw))
 
 
 def _print(env, fmt: bytes, args: tuple[int, ...]) -> int:

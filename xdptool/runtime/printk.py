@@ -25,6 +25,13 @@ from typing import NamedTuple
 
 MAX_ARGS = 3  # MAX_TRACE_PRINTK_VARARGS: bpf_trace_printk's arguments
 MAX_VARARGS = 12  # MAX_BPRINTF_VARARGS (include/linux/bpf.h): bpf_trace_vprintk's, at most
+
+
+def vararg_count(data_len: int) -> int | None:
+    """How many u64 arguments bpf_trace_vprintk's `data_len` gives, or None where the kernel
+    answers -EINVAL for it (kernel/trace/bpf_trace.c: not a multiple of 8, or above
+    MAX_BPRINTF_VARARGS of them)."""
+    return None if data_len & 7 or data_len > 8 * MAX_VARARGS else data_len // 8
 BIN_ARGS = 512  # MAX_BPRINTF_BIN_ARGS
 TEXT_MAX = 1024 - 1  # MAX_BPRINTF_BUF, less the NUL: what the trace line keeps
 PUNCT = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")

@@ -260,7 +260,7 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
     if in_place:  # nothing can have moved or written it
         b.store(c64(UNCHANGED), b.gep(arrays["out_offsets"], [i]))
     else:
-        _record_output(b, env, i, data, out_len, kind, source, length, memcpy)
+        _record_output(b, env, i, data, out_len, kind, source, length, headroom, arrays, memcpy)
     redir_kind = ENV.load(b, env, "redir_kind")
     logged = b.and_(b.icmp_unsigned("==", retval, ir.Constant(I32, XDP_REDIRECT)),
                     b.and_(b.icmp_unsigned("!=", redir_kind, c64(RedirectKind.NONE)),
@@ -288,13 +288,13 @@ def build_batch(module: ir.Module, prog: ir.Function, memory: MemoryModel, in_pl
 
 
 def _record_output(b: ir.IRBuilder, env: ir.Value, i: ir.Value, data: ir.Value, out_len: ir.Value,
-                   kind: ir.Value, source: ir.Value, length: ir.Value, memcpy: ir.Function) -> None:
+                   kind: ir.Value, source: ir.Value, length: ir.Value, headroom: ir.Value, arrays: dict,
+                   memcpy: ir.Function) -> None:
     """Packet i's output: UNCHANGED, or a copy of the frame's packet appended to the output
     buffer.  An unchanged packet is not copied: its output is its input.  Its bytes are
     compared with the input only when something may have written them (env.pkt_written, a
-    Python helper, a fault)."""
+    Python helper, a fault).  `arrays`: the loop's result arrays (out_offsets here)."""
     fn = b.function
-    headroom = ENV.load(b, env, "headroom")
     same_place = b.and_(b.icmp_unsigned("==", data, headroom), b.icmp_unsigned("==", out_len, length))
     compare = fn.append_basic_block("compare")
     copy = fn.append_basic_block("copy")
@@ -310,12 +310,12 @@ def _record_output(b: ir.IRBuilder, env: ir.Value, i: ir.Value, data: ir.Value, 
     differs = b.call(memcmp, [_host(b, env, "frame", data), source, out_len])
     b.cbranch(b.icmp_signed("!=", differs, ir.Constant(I32, 0)), copy, unchanged_block)
     b.position_at_end(unchanged_block)
-    b.store(c64(UNCHANGED), _array_ptr(b, env, "out_offsets", I64, i))
+    b.store(c64(UNCHANGED), b.gep(arrays["out_offsets"], [i]))
     b.branch(recorded)
     b.position_at_end(copy)
     used = ENV.load(b, env, "out_used")
     b.call(memcpy, [_host(b, env, "out_buf", used), _host(b, env, "frame", data), out_len, ir.Constant(I1, 0)])
-    b.store(used, _array_ptr(b, env, "out_offsets", I64, i))
+    b.store(used, b.gep(arrays["out_offsets"], [i]))
     ENV.store(b, env, "out_used", b.add(used, out_len))
     b.branch(recorded)
     b.position_at_end(recorded)

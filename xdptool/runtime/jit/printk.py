@@ -157,9 +157,10 @@ def static_formats(insns: list, at: int, frozen: dict[str, bytes], flow: _Flow |
     found: list[tuple[bytes, int | None]] = []
     for path in (flow or _Flow(insns)).paths(at):
         site = _format(*_run(insns, path, frozen), frozen)
-        if site is not None and not with_data_len:
-            site = (site[0], None)
-        if site is not None and site[1 if with_data_len else 0] is not None and site not in found:
+        if site is None or with_data_len and site[1] is None:
+            continue
+        site = site if with_data_len else (site[0], None)
+        if site not in found:
             found.append(site)
     return found
 
@@ -553,11 +554,12 @@ def _varargs(t: "Translator", b: ir.IRBuilder, insn, data, data_len: int, incomi
     """bpf_trace_vprintk's arguments: the data_len / 8 u64s at `data`, read as the Python
     helper reads them (runtime/helpers.py trace_vprintk); None where data_len itself makes
     the call -EINVAL (`incoming` has it), and -EINVAL for a NULL `data`."""
-    if data_len & 7 or data_len > 8 * printk.MAX_VARARGS:
+    count = printk.vararg_count(data_len)
+    if count is None:
         incoming.append((c64(-errno.EINVAL), b.block))
         b.branch(done)
         return None
-    if not data_len:
+    if not count:
         return []
     fn = b.function
     given = fn.append_basic_block(f"pc{insn.pc}.printk.data")
@@ -565,4 +567,4 @@ def _varargs(t: "Translator", b: ir.IRBuilder, insn, data, data_len: int, incomi
     b.cbranch(b.icmp_unsigned("==", data, c64(0)), done, given)
     b.position_at_end(given)
     host = b.bitcast(t.memory.access(t, b, insn, data, data_len, write=False, helper=True), I64.as_pointer())
-    return [b.load(b.gep(host, [c64(k)]), align=1) for k in range(data_len // 8)]
+    return [b.load(b.gep(host, [c64(k)]), align=1) for k in range(count)]

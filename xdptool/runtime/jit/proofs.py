@@ -22,11 +22,12 @@ from typing import NamedTuple
 from ...ebpf.opcodes import Cls, JmpOp, Mode
 from ...errors import XdpError
 from ...platform.helpers import XDP_HELPERS
+from ...verifier.state import RegType  # (this module is imported to compile only, as the verifier)
 
 # Processed instructions the verifier may spend on proofs (the kernel's limit is 1M): a
 # loop-free example needs at most ~1,100; a program that needs more runs checked.
 PROOF_INSNS = 100_000
-PACKET_TYPES = frozenset({"pkt", "pkt_meta"})  # the verifier's pointers into packet bytes (RegType)
+PACKET_TYPES = frozenset(t.value for t in RegType if t.is_pkt)  # the verifier's pointers into packet bytes
 
 
 class PacketProof(NamedTuple):
@@ -56,7 +57,7 @@ def packet_proof(program) -> PacketProof:
         base = _base_register(insn)
         facts = result.facts.get(insn.pc)
         fact = None if base is None or facts is None else facts.reg(base)
-        if fact is not None and fact.types == {"pkt"}:
+        if fact is not None and fact.types == {RegType.PKT.value}:
             proven.add(insn.pc)
     return PacketProof(frozenset(proven), _reads_packet_only(program, result.facts))
 
@@ -65,7 +66,7 @@ def _global_functions(program) -> dict:
     """Start pc -> GlobalFunc of the subprograms the verifier checks on their own."""
     from ...verifier.subprogs import global_funcs
 
-    starts = sorted({0} | {insn.pc + insn.imm + 1 for insn in program.insns if insn.is_local_call})
+    starts = sorted({0} | {insn.target for insn in program.insns if insn.is_local_call})
     return global_funcs(program, starts)
 
 
@@ -90,7 +91,7 @@ def _reads_packet_only(program, facts) -> bool:
                                                              for arg in helper.written_args):
                 return False
         elif insn.is_local_call:
-            callee = global_functions.get(insn.pc + insn.imm + 1)
+            callee = global_functions.get(insn.target)
             if callee is not None and any(_may_point_into_packet(at, arg)
                                           for arg in range(1, len(callee.args or ()) + 1)):
                 return False
